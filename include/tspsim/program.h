@@ -1,0 +1,92 @@
+// A statically scheduled program: what tspasm and tspc write and tspsim replays.
+// The file format is specified in docs/program-format.md.
+#pragma once
+
+#include "isa.h"
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace tsp {
+
+struct ChipConfig;
+
+// One instruction as fields: opcode plus operand values in the order of the ISA table.
+struct Instruction {
+  isa::Opcode opcode = isa::Opcode::nop;
+  std::array<int64_t, isa::kMaxFields> operands{};
+
+  const isa::OpcodeSpec& spec() const { return isa::spec(opcode); }
+  bool operator==(const Instruction& other) const {
+    return opcode == other.opcode && operands == other.operands;
+  }
+};
+
+// 64-bit encoding driven by the ISA table. decode() throws InputError for an unknown opcode or
+// set bits outside every field.
+uint64_t encode(const Instruction& instruction);
+Instruction decode(uint64_t word);
+
+struct QueueProgram {
+  uint32_t queue = 0;              // Floorplan queue number
+  std::vector<uint64_t> words;     // encoded instructions, in dispatch order
+  std::vector<uint32_t> lines;     // source line of each word (0 = unknown); empty if none
+};
+
+// Initial contents of consecutive vector addresses of one MEM slice.
+struct MemImage {
+  uint32_t mem = 0;                // global MEM number (Floorplan::mem_global)
+  uint32_t address = 0;
+  std::vector<uint8_t> bytes;      // a whole number of vectors
+};
+
+// A named tensor in MEM. Row r lives in slice group g = r % G at address base + r / G. A group
+// holds one slice per byte of the element type: byte b of every element of the row is in
+// slices[g * bytes + b], lane = column. Columns run to at most the vector length.
+struct Symbol {
+  std::string name;
+  isa::DType dtype = isa::DType::i8;
+  uint32_t rows = 0;
+  uint32_t cols = 0;
+  uint32_t base = 0;
+  std::vector<uint32_t> slices;    // G * dtype_bytes global MEM numbers
+};
+
+struct ProgramMetadata {
+  std::string workload;            // free text: "gemm 320x320x320 int8"
+  std::string generator;           // "tspasm 0.1.0", "tspc 0.1.0"
+  std::string source;              // source file name, for messages
+  uint64_t tokens_per_run = 0;     // tokens produced by one run (0: not a token workload)
+  uint32_t chips = 1;
+  uint64_t predicted_cycles = 0;   // the generator's cycle prediction (0: none)
+};
+
+struct Program {
+  uint64_t fingerprint = 0;        // geometry_fingerprint of the config it was built for
+  std::vector<QueueProgram> queues;
+  std::vector<MemImage> images;
+  std::vector<Symbol> symbols;
+  ProgramMetadata metadata;
+
+  const Symbol* find_symbol(const std::string& name) const;
+};
+
+// Binary container. read_program() throws InputError for a missing, truncated, garbage,
+// wrong-magic or wrong-version file, naming the file and the offset.
+std::vector<uint8_t> serialize_program(const Program& program);
+Program deserialize_program(const std::vector<uint8_t>& bytes, const std::string& origin);
+void write_program(const Program& program, const std::filesystem::path& path);
+Program read_program(const std::filesystem::path& path);
+
+// Checks a program against a config: fingerprint, queue numbers, every operand in range (stream
+// ids and groups, addresses, slices, links, dtypes), images and symbols inside MEM. Throws
+// InputError naming the queue, the instruction index, its source line and the operand.
+void validate_program(const Program& program, const ChipConfig& config);
+
+// Loads PROGRAM as tspsim does: .tsp is assembled for `config`, anything else is read as a
+// binary container; then validated.
+Program load_program(const std::filesystem::path& path, const ChipConfig& config);
+
+} // namespace tsp
