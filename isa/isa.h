@@ -4,11 +4,29 @@
 
 #include <array>
 #include <cstdint>
+#include <cstddef>
 #include <optional>
-#include <span>
 #include <string_view>
 
 namespace tsp::isa {
+
+// A read-only view of consecutive table entries (std::span is C++20; the project is C++17).
+template <typename T> class Span {
+public:
+  constexpr Span(const T* data, std::size_t size) : data_(data), size_(size) {}
+  template <std::size_t N> constexpr Span(const T (&array)[N]) : data_(array), size_(N) {}
+
+  constexpr const T* begin() const { return data_; }
+  constexpr const T* end() const { return data_ + size_; }
+  constexpr const T* data() const { return data_; }
+  constexpr std::size_t size() const { return size_; }
+  constexpr bool empty() const { return size_ == 0; }
+  constexpr const T& operator[](std::size_t i) const { return data_[i]; }
+
+private:
+  const T* data_;
+  std::size_t size_;
+};
 
 enum class TimingParam : uint8_t {
 #define TIMING_PARAM(id, key, def, meaning, source) id,
@@ -26,7 +44,7 @@ struct TimingParamSpec {
   std::string_view source;
 };
 
-std::span<const TimingParamSpec> timing_params();
+Span<const TimingParamSpec> timing_params();
 std::optional<TimingParam> timing_param_by_key(std::string_view key);
 
 enum class Unit : uint8_t { icu, mem, vxm, mxm, sxm, c2c };
@@ -86,10 +104,10 @@ struct OpcodeSpec {
   uint8_t field_count;
   std::string_view description;
 
-  std::span<const FieldSpec> operand_fields() const { return {fields.data(), field_count}; }
+  Span<const FieldSpec> operand_fields() const { return {fields.data(), field_count}; }
 };
 
-std::span<const OpcodeSpec> opcodes();
+Span<const OpcodeSpec> opcodes();
 const OpcodeSpec* find_opcode(uint8_t code);
 const OpcodeSpec* find_mnemonic(std::string_view mnemonic);
 const OpcodeSpec& spec(Opcode opcode);

@@ -167,7 +167,7 @@ constexpr unsigned kDTypeBytes[] = {1, 2, 4, 2, 2, 4};
 
 } // namespace
 
-std::span<const TimingParamSpec> timing_params() { return kTimingParams; }
+Span<const TimingParamSpec> timing_params() { return kTimingParams; }
 
 std::optional<TimingParam> timing_param_by_key(std::string_view key) {
   for (const auto& p : kTimingParams)
@@ -192,7 +192,7 @@ unsigned dtype_bytes(DType dtype) { return kDTypeBytes[static_cast<int>(dtype)];
 
 bool dtype_is_float(DType dtype) { return dtype == DType::f16 || dtype == DType::bf16 || dtype == DType::f32; }
 
-std::span<const OpcodeSpec> opcodes() { return kTable; }
+Span<const OpcodeSpec> opcodes() { return kTable; }
 
 const OpcodeSpec* find_opcode(uint8_t code) {
   for (const auto& s : kTable)
