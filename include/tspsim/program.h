@@ -54,6 +54,9 @@ struct Symbol {
   std::vector<uint32_t> slices;    // G * dtype_bytes global MEM numbers
 };
 
+// Symbol names are [A-Za-z_][A-Za-z0-9_.]*, so assembly text can name every symbol.
+bool is_valid_symbol_name(const std::string& name);
+
 struct ProgramMetadata {
   std::string workload;            // free text: "gemm 320x320x320 int8"
   std::string generator;           // "tspasm 0.1.0", "tspc 0.1.0"
@@ -82,8 +85,9 @@ Program read_program(const std::filesystem::path& path);
 
 // Checks a program against a config: fingerprint, queue numbers, every operand in range (stream
 // ids and groups, addresses, slices, links, dtypes), images and symbols inside MEM. Throws
-// InputError naming the queue, the instruction index, its source line and the operand.
-void validate_program(const Program& program, const ChipConfig& config);
+// InputError naming the queue, the instruction index, its source line and the operand. `origin`
+// names the program in messages (default: metadata.source); source lines use metadata.source.
+void validate_program(const Program& program, const ChipConfig& config, const std::string& origin = {});
 
 // Loads PROGRAM as tspsim does: .tsp is assembled for `config`, anything else is read as a
 // binary container; then validated.
