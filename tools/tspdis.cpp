@@ -1,0 +1,41 @@
+// tspdis: prints a program container as assembly that tspasm turns back into the identical file.
+// Exit codes: 0 success, 2 bad input.
+#include "tspsim/config.h"
+#include "tspsim/disassembler.h"
+#include "tspsim/error.h"
+#include "tspsim/file_io.h"
+#include "tspsim/version.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <iostream>
+
+int main(int argc, char* argv[]) {
+  std::string input, output, config_path;
+  std::vector<std::string> overrides;
+  CLI::App app{fmt::format("tspdis {}: TSP disassembler", tsp::kVersion)};
+  app.add_option("input", input, "program container")->required();
+  app.add_option("-o,--output", output, "write the assembly here instead of stdout");
+  app.add_option("--config", config_path, "chip config (JSON) the program was built for")->required();
+  app.add_option("--set", overrides, "override a config key: key.path=value (repeatable)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  try {
+    const auto config = tsp::load_config(config_path, overrides);
+    const auto program = tsp::read_program(input);
+    tsp::validate_program(program, config, input);
+    const std::string text = tsp::disassemble(program, config);
+    if (output.empty())
+      std::cout << text;
+    else
+      tsp::write_file_atomic(output, text);
+    return 0;
+  } catch (const tsp::InputError& e) {
+    std::cerr << "error: " << e.what() << '\n';
+    return 2;
+  }
+}
