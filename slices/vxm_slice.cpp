@@ -1,0 +1,114 @@
+#include "vxm_slice.h"
+
+#include "operand_groups.h"
+#include "tspsim/latency.h"
+#include "tspsim/numeric.h"
+
+#include <algorithm>
+
+namespace tsp {
+
+using isa::DType;
+using isa::Opcode;
+
+namespace {
+constexpr unsigned kMaxSources = 3;
+constexpr unsigned kMaxPlanes = 4;
+
+num::PlaneGroup planes_of(uint8_t* base, unsigned vector_bytes) {
+  num::PlaneGroup group;
+  for (unsigned p = 0; p < kMaxPlanes; ++p) group.planes[p] = base + size_t(p) * vector_bytes;
+  return group;
+}
+
+num::ConstPlaneGroup const_planes_of(const uint8_t* base, unsigned vector_bytes) {
+  num::ConstPlaneGroup group;
+  for (unsigned p = 0; p < kMaxPlanes; ++p) group.planes[p] = base + size_t(p) * vector_bytes;
+  return group;
+}
+} // namespace
+
+VxmSlice::VxmSlice(sc_core::sc_module_name name, EngineContext& ctx, unsigned slice, DebugClock* debug_clock)
+    : FunctionalSlice(name, ctx, slice, debug_clock),
+      scratch_(size_t(kMaxSources + 1) * kMaxPlanes * ctx.vector_bytes) {}
+
+void VxmSlice::execute(const Dispatch& d) {
+  pending_.push({d.cycle + skew_cycles(d.instruction, ctx_.config), sequence_++, d});
+  evaluate(d.cycle);
+}
+
+void VxmSlice::evaluate(Cycle t) {
+  while (!pending_.empty() && pending_.top().cycle <= t) {
+    const Dispatch d = pending_.top().dispatch;
+    pending_.pop();
+    perform(d, t);
+  }
+}
+
+Cycle VxmSlice::next_event() const {
+  const Cycle next = FunctionalSlice::next_event();
+  return pending_.empty() ? next : std::min(next, pending_.top().cycle);
+}
+
+// Reads every source group in table order, computes, and schedules the destination group.
+void VxmSlice::perform(const Dispatch& d, Cycle t) {
+  const unsigned vb = ctx_.vector_bytes;
+  const auto fields = d.instruction.spec().operand_fields();
+  const uint8_t* sources[kMaxSources] = {};
+  unsigned source_count = 0;
+  StreamRef dst;
+  unsigned dst_group = 1;
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (fields[i].kind != isa::FieldKind::stream) continue;
+    const StreamRef stream = StreamRef::from_field(d.instruction.operands[i]);
+    const unsigned group = stream_group(d.instruction, i);
+    if (fields[i].role == isa::StreamRole::write) {
+      dst = stream;
+      dst_group = group;
+      continue;
+    }
+    uint8_t* buffer = scratch_.data() + size_t(source_count) * kMaxPlanes * vb;
+    read_streams(t, stream, group, functional() ? buffer : nullptr, d.origin);
+    sources[source_count++] = buffer;
+  }
+  uint8_t* out = nullptr;
+  if (functional()) {
+    out = scratch_.data() + size_t(kMaxSources) * kMaxPlanes * vb;
+    std::fill(out, out + size_t(dst_group) * vb, uint8_t{0});
+    compute(d, out, sources, source_count);
+  }
+  write_streams(d.cycle + func_cycles(d.instruction, ctx_.config), dst, dst_group, out, d.origin);
+}
+
+// Lanes at and above the queue's vector length stay zero. An opcode or dtype the numeric library
+// does not accept (possible only in unchecked fetched text) leaves the whole result zero.
+void VxmSlice::compute(const Dispatch& d, uint8_t* dst, const uint8_t* const* sources,
+                       unsigned source_count) {
+  const unsigned vb = ctx_.vector_bytes;
+  const auto& ops = d.instruction.operands;
+  const Opcode op = d.instruction.opcode;
+  const DType dtype = static_cast<DType>(ops[0]);
+  const size_t lanes = std::min<size_t>(d.active_lanes, vb);
+  const num::PlaneGroup out = planes_of(dst, vb);
+  auto source = [&](unsigned k) { return const_planes_of(sources[k], vb); };
+  if (!num::vxm_op_supports(op, dtype)) return;
+  switch (op) {
+  case Opcode::v_sel:
+    return num::vxm_select(dtype, out, source(0), source(1), source(2), lanes);
+  case Opcode::v_splat:
+    return num::vxm_splat(dtype, out, static_cast<uint32_t>(ops[2]), lanes);
+  case Opcode::v_cvt:
+  case Opcode::v_requant: {
+    const auto from = static_cast<DType>(ops[1]);
+    if (!num::vxm_op_supports(op, from)) return;
+    if (op == Opcode::v_cvt) return num::vxm_convert(dtype, from, out, source(0), lanes);
+    return num::vxm_requant(dtype, from, out, source(0), static_cast<uint32_t>(ops[4]), lanes);
+  }
+  default:
+    break;
+  }
+  if (source_count == 1) return num::vxm_unary(op, dtype, out, source(0), lanes);
+  num::vxm_binary(op, dtype, out, source(0), source(1), lanes);
+}
+
+} // namespace tsp

@@ -1,0 +1,38 @@
+// The VXM: one ALU per local queue, lane-wise arithmetic on stream groups. Operands are read at
+// dispatch + skew, the result lands on dst at dispatch + func (docs/timing-model.md).
+#pragma once
+
+#include "functional_slice.h"
+
+#include <queue>
+#include <vector>
+
+namespace tsp {
+
+class VxmSlice : public FunctionalSlice {
+public:
+  VxmSlice(sc_core::sc_module_name name, EngineContext& ctx, unsigned slice, DebugClock* debug_clock);
+
+  void execute(const Dispatch& dispatch) override;
+  void evaluate(Cycle t) override;
+  Cycle next_event() const override;
+
+private:
+  struct Pending {
+    Cycle cycle;
+    uint64_t sequence;
+    Dispatch dispatch;
+    bool operator>(const Pending& other) const {
+      return cycle != other.cycle ? cycle > other.cycle : sequence > other.sequence;
+    }
+  };
+
+  void perform(const Dispatch& d, Cycle t);
+  void compute(const Dispatch& d, uint8_t* dst, const uint8_t* const* sources, unsigned source_count);
+
+  std::priority_queue<Pending, std::vector<Pending>, std::greater<>> pending_;
+  uint64_t sequence_ = 0;
+  std::vector<uint8_t> scratch_; // up to three source groups and the destination, 4 planes each
+};
+
+} // namespace tsp
