@@ -146,13 +146,14 @@ constexpr OpcodeSpec kTable[] = {
        "transpose every 16x16 byte block of 16 streams: dst[j] lane 16b+i = src[i] lane 16b+j",
        stream_n("dst", R::write, 16, 16), stream_n("src", R::read, 23, 16)),
 
-    // C2C: issued by the SXM queues.
+    // C2C: issued by the SXM queues. Deskew, which paces any queue to the link epochs, is an ICU
+    // instruction here.
     op(Opcode::send, "Send", Unit::c2c, T::sxm_skew, T::c2c_link, "send the vector on src over link",
        link("link", 8), stream_n("src", R::read, 16, 1)),
     op(Opcode::receive, "Receive", Unit::c2c, T::none, T::c2c_receive_func,
        "put the oldest vector received on link onto dst", link("link", 8),
        stream_n("dst", R::write, 16, 1)),
-    op(Opcode::deskew, "Deskew", Unit::c2c, T::none, T::none,
+    op(Opcode::deskew, "Deskew", Unit::icu, T::none, T::none,
        "stop dispatching until the next HAC epoch boundary (cycle multiple of hac_period)"),
 };
 

@@ -1,0 +1,251 @@
+#include "icu.h"
+
+#include "debug_clock.h"
+#include "tspsim/error.h"
+
+#include <fmt/format.h>
+
+namespace tsp {
+
+using isa::Opcode;
+
+Icu::Icu(sc_core::sc_module_name name, EngineContext& ctx, std::vector<FunctionalSlice*> slices,
+         std::vector<InstructionMemory*> mems, DebugClock* debug_clock)
+    : sc_core::sc_module(name), ctx_(ctx), slices_(std::move(slices)), mems_(std::move(mems)),
+      debug_clock_(debug_clock) {
+  const auto& floorplan = ctx_.floorplan;
+  queues_.resize(floorplan.queues().size());
+  for (unsigned q = 0; q < queues_.size(); ++q) {
+    queues_[q].id = q;
+    queues_[q].slice = floorplan.queues()[q].slice;
+    queues_[q].local = floorplan.queues()[q].local;
+    queues_[q].active_lanes = ctx_.vector_bytes;
+  }
+  if (debug_clock_) {
+    SC_METHOD(debug_negedge);
+    sensitive << debug_clock_->clock.negedge_event();
+    dont_initialize();
+  }
+}
+
+void Icu::load(const Program& program) {
+  // validate_program has checked that every queue's text fits its instruction buffer.
+  for (const auto& qp : program.queues) {
+    InstructionQueue& queue = queues_.at(qp.queue);
+    for (size_t i = 0; i < qp.words.size(); ++i)
+      queue.buffer.push_back({decode(qp.words[i]), queue.appended++, qp.lines.empty() ? 0u : qp.lines[i]});
+  }
+  for (auto& queue : queues_) schedule(queue);
+}
+
+void Icu::schedule(InstructionQueue& queue) {
+  if (!queue.parked && !queue.idle()) ready_.push({queue.next_dispatch, queue.id});
+}
+
+void Icu::clean_ready() const {
+  while (!ready_.empty()) {
+    const auto [cycle, id] = ready_.top();
+    const InstructionQueue& queue = queues_[id];
+    if (cycle == queue.next_dispatch && !queue.parked && !queue.idle()) return;
+    ready_.pop();
+  }
+}
+
+Cycle Icu::next_event() const {
+  clean_ready();
+  Cycle next = ready_.empty() ? kNever : ready_.top().first;
+  if (!fetch_reads_.empty()) next = std::min(next, fetch_reads_.top().cycle);
+  if (released_ < ctx_.releases.size()) next = std::min(next, ctx_.releases[released_]);
+  return next;
+}
+
+void Icu::debug_negedge() { evaluate(debug_clock_->cycle()); }
+
+void Icu::evaluate(Cycle t) {
+  release_barriers(t);
+  clean_ready();
+  while (!ready_.empty() && ready_.top().first <= t) {
+    const unsigned id = ready_.top().second;
+    ready_.pop();
+    InstructionQueue& queue = queues_[id];
+    if (queue.next_dispatch == t && !queue.parked && !queue.idle()) dispatch(queue, t);
+    clean_ready();
+  }
+  // After dispatch: an Ifetch with no skew reads in its own cycle.
+  do_fetch_reads(t);
+}
+
+void Icu::release_barriers(Cycle t) {
+  while (released_ < ctx_.releases.size() && ctx_.releases[released_] <= t) {
+    const Cycle release = ctx_.releases[released_++];
+    for (auto& queue : queues_) {
+      if (!queue.parked || queue.parked_at >= release) continue;
+      queue.parked = false;
+      queue.next_dispatch = release;
+      schedule(queue);
+    }
+  }
+}
+
+void Icu::do_fetch_reads(Cycle t) {
+  const unsigned per_word = ctx_.vector_bytes / isa::kInstructionBytes;
+  while (!fetch_reads_.empty() && fetch_reads_.top().cycle <= t) {
+    const FetchRead read = fetch_reads_.top();
+    fetch_reads_.pop();
+    InstructionQueue& queue = queues_[read.queue];
+    const uint8_t* word = mems_[read.mem]->read_text(read.cycle, read.address, read.origin);
+    InstructionQueue::Arrival arrival{read.arrival, read.origin, {}};
+    const auto kind = ctx_.floorplan.slices()[queue.slice].kind;
+    for (unsigned i = 0; word && i < per_word; ++i) {
+      uint64_t bits = 0;
+      for (unsigned b = 0; b < isa::kInstructionBytes; ++b)
+        bits |= uint64_t(word[i * isa::kInstructionBytes + b]) << (8 * b);
+      if (bits == 0) continue;
+      try {
+        const Instruction instruction = decode(bits);
+        const isa::Unit unit = isa::issuing_unit(instruction.spec().unit);
+        const bool allowed = unit == isa::Unit::icu || (unit == isa::Unit::mem && kind == SliceKind::mem) ||
+                             (unit == isa::Unit::vxm && kind == SliceKind::vxm) ||
+                             (unit == isa::Unit::mxm && kind == SliceKind::mxm) ||
+                             (unit == isa::Unit::sxm && kind == SliceKind::sxm);
+        if (!allowed) throw InputError(fmt::format("{} cannot be issued by queue {}", instruction.spec().mnemonic,
+                                                   ctx_.floorplan.queues()[queue.id].name));
+        arrival.instructions.push_back({instruction, 0, 0});
+      } catch (const InputError& error) {
+        ctx_.log.report(ErrorKind::ifetch_invalid, read.cycle, read.origin,
+                        fmt::format("word {} instruction {}: {}", read.address, i, error.what()));
+      }
+    }
+    if (arrival.instructions.empty()) continue; // all padding: nothing for the queue to wait for
+    queue.fetched_in_flight += static_cast<uint32_t>(arrival.instructions.size());
+    queue.arrivals.push_back(std::move(arrival));
+    schedule(queue);
+  }
+}
+
+void Icu::take_arrivals(InstructionQueue& queue, Cycle t) {
+  const unsigned capacity = ctx_.config.icu.instruction_buffer_entries;
+  while (!queue.arrivals.empty() && queue.arrivals.front().cycle <= t) {
+    auto& arrival = queue.arrivals.front();
+    for (auto& qi : arrival.instructions) {
+      qi.index = queue.appended++;
+      queue.buffer.push_back(qi);
+    }
+    queue.fetched_in_flight -= static_cast<uint32_t>(arrival.instructions.size());
+    if (queue.buffer.size() > capacity)
+      ctx_.log.report(ErrorKind::queue_overflow, arrival.cycle, arrival.origin,
+                      fmt::format("fetched text fills queue {} to {} instructions; its buffer holds {}",
+                                  ctx_.floorplan.queues()[queue.id].name, queue.buffer.size(), capacity));
+    queue.arrivals.pop_front();
+  }
+}
+
+void Icu::dispatch(InstructionQueue& queue, Cycle t) {
+  take_arrivals(queue, t);
+  if (queue.repeats_left > 0) {
+    Dispatch again = queue.previous;
+    if (queue.repeat_field >= 0) again.instruction.operands[queue.repeat_field] += queue.repeat_stride;
+    again.cycle = t;
+    --queue.repeats_left;
+    queue.next_dispatch = queue.repeats_left > 0 ? t + queue.repeat_interval : t + 1;
+    ctx_.stats.issued(queue.slice, again.instruction.opcode);
+    issue(queue, again);
+    schedule(queue);
+    return;
+  }
+  if (queue.buffer.empty()) {
+    if (queue.arrivals.empty()) return;
+    const Cycle arrival = queue.arrivals.front().cycle;
+    ctx_.log.report(ErrorKind::queue_starved, t, queue.arrivals.front().origin,
+                    fmt::format("queue {} ran dry; its fetched text arrives at cycle {}",
+                                ctx_.floorplan.queues()[queue.id].name, arrival));
+    queue.next_dispatch = arrival;
+    schedule(queue);
+    return;
+  }
+  const QueuedInstruction qi = queue.buffer.front();
+  queue.buffer.pop_front();
+  const Origin origin{queue.id, qi.index, qi.line, qi.instruction.opcode};
+  ctx_.stats.issued(queue.slice, qi.instruction.opcode);
+  ctx_.mark_active(t);
+  if (run_icu_instruction(queue, qi, origin, t)) return;
+
+  queue.next_dispatch = t + 1;
+  issue(queue, Dispatch{qi.instruction, origin, queue.local, queue.active_lanes, t});
+  schedule(queue);
+}
+
+void Icu::issue(InstructionQueue& queue, const Dispatch& dispatch) {
+  queue.previous = dispatch;
+  queue.has_previous = true;
+  ctx_.stats.busy(queue.slice, dispatch.cycle);
+  ctx_.mark_active(dispatch.cycle);
+  ctx_.touched.push_back(queue.slice);
+  slices_[queue.slice]->execute(dispatch);
+}
+
+// Carries out an ICU instruction; false if `qi` belongs to the queue's slice.
+bool Icu::run_icu_instruction(InstructionQueue& queue, const QueuedInstruction& qi, const Origin& origin, Cycle t) {
+  const auto& ops = qi.instruction.operands;
+  switch (qi.instruction.opcode) {
+  case Opcode::nop:
+    queue.next_dispatch = t + static_cast<Cycle>(ops[0]);
+    break;
+  case Opcode::repeat: {
+    // Repeat takes no dispatch slot: its first iteration may be due in this very cycle.
+    queue.repeats_left = static_cast<uint32_t>(ops[0]);
+    queue.repeat_interval = static_cast<uint32_t>(ops[1]);
+    queue.repeat_stride = ops[2];
+    queue.repeat_field = queue.has_previous ? strided_field(queue.previous.instruction.spec()) : -1;
+    if (!queue.has_previous) queue.repeats_left = 0;
+    const Cycle first = queue.has_previous ? queue.previous.cycle + queue.repeat_interval : t;
+    queue.next_dispatch = queue.repeats_left > 0 ? std::max(first, t) : std::max(queue.previous.cycle + 1, t);
+    if (queue.next_dispatch == t) {
+      dispatch(queue, t);
+      return true;
+    }
+    break;
+  }
+  case Opcode::sync:
+    queue.parked = true;
+    queue.parked_at = t;
+    return true;
+  case Opcode::notify:
+    ctx_.releases.push_back(t + ctx_.timing[isa::TimingParam::icu_notify]);
+    queue.next_dispatch = t + 1;
+    break;
+  case Opcode::ifetch: {
+    const unsigned mem = *ctx_.floorplan.mem_global_from_field(static_cast<uint64_t>(ops[0]));
+    const Cycle skew = ctx_.timing[isa::TimingParam::mem_read_skew];
+    const Cycle latency = ctx_.timing[isa::TimingParam::icu_ifetch];
+    for (int64_t i = 0; i < ops[2]; ++i)
+      fetch_reads_.push({t + skew + Cycle(i), t + latency + Cycle(i), queue.id, mem,
+                         static_cast<uint32_t>(ops[1] + i), origin});
+    queue.next_dispatch = t + 1;
+    break;
+  }
+  case Opcode::config:
+    queue.active_lanes = static_cast<unsigned>(ops[0]) * ctx_.config.geometry.lanes_per_superlane;
+    queue.next_dispatch = t + 1;
+    break;
+  case Opcode::deskew: {
+    const Cycle period = ctx_.config.c2c.hac_period_cycles;
+    queue.next_dispatch = (t / period + 1) * period;
+    break;
+  }
+  default:
+    return false;
+  }
+  schedule(queue);
+  return true;
+}
+
+void Icu::finish(Cycle t) {
+  for (const auto& queue : queues_)
+    if (queue.parked)
+      ctx_.log.report_slice(ErrorKind::sync_unreleased, t, queue.slice,
+                            fmt::format("queue {} is still parked in the Sync it reached at cycle {}",
+                                        ctx_.floorplan.queues()[queue.id].name, queue.parked_at));
+}
+
+} // namespace tsp

@@ -1,0 +1,73 @@
+// The instruction control unit: one queue per functional slice queue (144 on the 14 nm chip),
+// loaded from the program before the clock starts, dispatching in program order. ICU
+// instructions (NOP, Repeat, Sync, Notify, Ifetch, Config, Deskew) are carried out here; every
+// other instruction is handed to the slice that owns the queue.
+#pragma once
+
+#include "functional_slice.h"
+#include "instruction_queue.h"
+
+#include <queue>
+#include <vector>
+
+namespace tsp {
+
+// Where Ifetch reads instruction text: a MEM slice, as one access to one of its banks.
+class InstructionMemory {
+public:
+  virtual ~InstructionMemory() = default;
+  // The word at `address` in cycle t (null in a slice with no data), counted as a bank access.
+  virtual const uint8_t* read_text(Cycle t, uint32_t address, const Origin& origin) = 0;
+};
+
+class Icu : public sc_core::sc_module {
+public:
+  SC_HAS_PROCESS(Icu);
+  Icu(sc_core::sc_module_name name, EngineContext& ctx, std::vector<FunctionalSlice*> slices,
+      std::vector<InstructionMemory*> mems, DebugClock* debug_clock);
+
+  // Fills the queues. Throws InputError if a queue's text does not fit its instruction buffer.
+  void load(const Program& program);
+
+  void evaluate(Cycle t);
+  Cycle next_event() const;
+  // After the last event: queues still parked in Sync are errors.
+  void finish(Cycle t);
+
+  const std::vector<InstructionQueue>& queues() const { return queues_; }
+
+private:
+  struct FetchRead {
+    Cycle cycle;
+    Cycle arrival;
+    unsigned queue;
+    unsigned mem;
+    uint32_t address;
+    Origin origin;
+    bool operator>(const FetchRead& other) const {
+      return cycle != other.cycle ? cycle > other.cycle : queue > other.queue;
+    }
+  };
+  using Ready = std::pair<Cycle, unsigned>;
+
+  void debug_negedge();
+  void release_barriers(Cycle t);
+  void do_fetch_reads(Cycle t);
+  void dispatch(InstructionQueue& queue, Cycle t);
+  void issue(InstructionQueue& queue, const Dispatch& dispatch);
+  bool run_icu_instruction(InstructionQueue& queue, const QueuedInstruction& qi, const Origin& origin, Cycle t);
+  void take_arrivals(InstructionQueue& queue, Cycle t);
+  void schedule(InstructionQueue& queue);
+  void clean_ready() const;
+
+  EngineContext& ctx_;
+  std::vector<FunctionalSlice*> slices_;
+  std::vector<InstructionMemory*> mems_;
+  DebugClock* debug_clock_;
+  std::vector<InstructionQueue> queues_;
+  mutable std::priority_queue<Ready, std::vector<Ready>, std::greater<>> ready_;
+  std::priority_queue<FetchRead, std::vector<FetchRead>, std::greater<>> fetch_reads_;
+  size_t released_ = 0; // entries of ctx_.releases already applied
+};
+
+} // namespace tsp

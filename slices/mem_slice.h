@@ -1,0 +1,82 @@
+// A MEM slice: mem_words_per_slice vectors of SRAM in banks of consecutive addresses, each bank
+// with mem_ports_per_bank accesses per cycle. Read, Write, Gather, Scatter, and Ifetch reads from
+// the ICU. SRAM is allocated lazily in chunks, so untouched memory costs nothing.
+#pragma once
+
+#include "functional_slice.h"
+#include "icu.h"
+
+#include <memory>
+#include <queue>
+#include <vector>
+
+namespace tsp {
+
+class MemSlice : public FunctionalSlice, public InstructionMemory {
+public:
+  MemSlice(sc_core::sc_module_name name, EngineContext& ctx, unsigned slice, DebugClock* debug_clock);
+
+  void execute(const Dispatch& dispatch) override;
+  void evaluate(Cycle t) override;
+  void retire(Cycle t) override;
+  Cycle next_event() const override;
+  const uint8_t* read_text(Cycle t, uint32_t address, const Origin& origin) override;
+
+  void load(uint32_t address, const std::vector<uint8_t>& bytes);
+  // The vector at `address` (zeros where never written).
+  const uint8_t* word(uint32_t address) const;
+
+private:
+  enum class Step : uint8_t { read, write, gather, scatter_read, scatter_write };
+  struct Pending {
+    Cycle cycle;
+    uint64_t sequence;
+    Step step;
+    Dispatch dispatch;
+    std::shared_ptr<std::vector<uint8_t>> data; // scatter: source vector and map, read earlier
+    bool operator>(const Pending& other) const {
+      return cycle != other.cycle ? cycle > other.cycle : sequence > other.sequence;
+    }
+  };
+  struct LaneWrite {
+    uint32_t address;
+    uint32_t lane;
+    uint8_t value;
+  };
+
+  void perform(const Pending& pending, Cycle t);
+  void do_read(const Dispatch& d, Cycle t);
+  void do_write(const Dispatch& d, Cycle t);
+  void do_gather(const Dispatch& d, Cycle t);
+  void do_scatter_read(const Dispatch& d, Cycle t);
+  void do_scatter_write(const Pending& pending, Cycle t);
+  void access(Cycle t, uint32_t address, const Origin& origin);
+  void check_ports(Cycle t);
+  uint8_t* mutable_word(uint32_t address);
+  // Lane addresses base + map[i] of a Gather or Scatter; lanes outside the slice are reported
+  // and get kInvalid.
+  std::vector<uint32_t> lane_addresses(const Dispatch& d, const uint8_t* map, Cycle t);
+  void schedule(Cycle cycle, Step step, const Dispatch& d, std::shared_ptr<std::vector<uint8_t>> data = {});
+
+  static constexpr uint32_t kChunkWords = 64;
+  static constexpr uint32_t kInvalid = UINT32_MAX;
+
+  unsigned words_;
+  unsigned words_per_bank_;
+  unsigned ports_;
+  std::vector<std::unique_ptr<uint8_t[]>> chunks_;
+  std::vector<uint8_t> zeros_;
+  // Bank accesses of the current cycle, checked against the ports in retire() so that which
+  // access is blamed does not depend on evaluation order.
+  std::vector<std::pair<unsigned, Origin>> accesses_;
+  std::priority_queue<Pending, std::vector<Pending>, std::greater<>> pending_;
+  uint64_t sequence_ = 0;
+  // SRAM writes of the current cycle, applied in retire(): whole vectors and single lanes.
+  std::vector<std::pair<uint32_t, std::vector<uint8_t>>> word_writes_;
+  std::vector<unsigned> word_write_lanes_;
+  std::vector<LaneWrite> lane_writes_;
+  Cycle retire_cycle_ = kNever;
+  std::vector<uint8_t> scratch_;
+};
+
+} // namespace tsp
