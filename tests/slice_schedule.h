@@ -91,12 +91,12 @@ private:
   std::map<std::string, std::map<uint64_t, Slot>> queues_;
 };
 
-// The 1-based line of `text` that first contains `needle` (0 if none).
-inline uint32_t line_of(const std::string& text, const std::string& needle) {
+// The 1-based line of `text` that contains `needle` for the `occurrence`-th time (0 if none).
+inline uint32_t line_of(const std::string& text, const std::string& needle, unsigned occurrence = 1) {
   std::istringstream in(text);
   std::string line;
   for (uint32_t n = 1; std::getline(in, line); ++n)
-    if (line.find(needle) != std::string::npos) return n;
+    if (line.find(needle) != std::string::npos && --occurrence == 0) return n;
   return 0;
 }
 

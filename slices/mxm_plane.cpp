@@ -1,0 +1,365 @@
+#include "mxm_plane.h"
+
+#include "operand_groups.h"
+#include "tspsim/latency.h"
+#include "tspsim/numeric.h"
+
+#include <algorithm>
+#include <cstring>
+#include <fmt/format.h>
+
+namespace tsp {
+
+using isa::DType;
+using isa::Opcode;
+
+namespace {
+// Queued ABCs past which products that are already due are folded into the accumulators.
+constexpr size_t kMaxQueued = 512;
+
+bool is_float16(DType dtype) { return dtype == DType::f16 || dtype == DType::bf16; }
+} // namespace
+
+MxmPlane::MxmPlane(sc_core::sc_module_name name, EngineContext& ctx, unsigned slice, DebugClock* debug_clock)
+    : FunctionalSlice(name, ctx, slice, debug_clock), k_(ctx.vector_bytes), n_(ctx.vector_bytes),
+      acc_timing_(ctx.config.mxm.accumulators) {
+  if (!functional()) return;
+  shadow_.assign(size_t(2) * k_ * n_, 0);
+  acc_rows_.resize(ctx.config.mxm.accumulators);
+  scratch_.assign(size_t(ctx.config.mxm.weight_streams) * ctx.vector_bytes, 0);
+}
+
+void MxmPlane::schedule(Cycle cycle, Step step, const Dispatch& d, unsigned lw_cycle) {
+  pending_.push({cycle, sequence_++, step, lw_cycle, d});
+}
+
+void MxmPlane::execute(const Dispatch& d) {
+  const Cycle t = d.cycle;
+  const Cycle read = t + skew_cycles(d.instruction, ctx_.config);
+  switch (d.instruction.opcode) {
+  case Opcode::lw:
+    schedule(read, Step::lw_read, d);
+    break;
+  case Opcode::iw:
+    installs_.push_back({t + func_cycles(d.instruction, ctx_.config), d.origin});
+    break;
+  case Opcode::abc:
+    schedule(read, Step::abc_read, d);
+    break;
+  case Opcode::acc:
+    schedule(read, Step::acc_read, d);
+    break;
+  default:
+    break;
+  }
+  evaluate(t);
+}
+
+// IW is a commit-phase event: reads of the install cycle already see the new weights.
+void MxmPlane::commit(Cycle t) {
+  FunctionalSlice::commit(t);
+  while (!installs_.empty() && installs_.front().cycle <= t) {
+    install(installs_.front());
+    installs_.pop_front();
+  }
+}
+
+void MxmPlane::evaluate(Cycle t) {
+  while (!pending_.empty() && pending_.top().cycle <= t) {
+    const Pending p = pending_.top();
+    pending_.pop();
+    switch (p.step) {
+    case Step::lw_read:
+      lw_read(p.dispatch, p.lw_cycle, t);
+      break;
+    case Step::abc_read:
+      abc_read(p.dispatch, t);
+      break;
+    case Step::acc_read:
+      acc_read(p.dispatch, t);
+      break;
+    }
+  }
+}
+
+Cycle MxmPlane::next_event() const {
+  Cycle next = FunctionalSlice::next_event();
+  if (!pending_.empty()) next = std::min(next, pending_.top().cycle);
+  if (!installs_.empty()) next = std::min(next, installs_.front().cycle);
+  return next;
+}
+
+// LW and ABC types the array cannot hold reach the plane only through unchecked fetched text.
+bool MxmPlane::check_dtype(const Dispatch& d, Cycle t) {
+  const DType dtype = dtype_operand(d.instruction, 0);
+  if (valid_dtype(dtype) && num::mxm_supports(dtype)) return true;
+  ctx_.log.report(ErrorKind::mxm_weights, t, d.origin,
+                  fmt::format("{} on {}: the MXM takes i8, f16 or bf16, not dtype {}",
+                              d.instruction.spec().mnemonic, info().name, static_cast<unsigned>(dtype)));
+  return false;
+}
+
+void MxmPlane::start_load(const Dispatch& d, Cycle t) {
+  const DType dtype = dtype_operand(d.instruction, 0);
+  if (load_ && load_->last >= t)
+    ctx_.log.report(
+        ErrorKind::mxm_weights, t, d.origin,
+        fmt::format("LW on {}: the LW dispatched at cycle {} is still loading the shadow buffer until "
+                    "cycle {}",
+                    info().name, load_->dispatched, load_->last));
+  else if (load_ && load_->installed_at == kNever)
+    ctx_.log.report(
+        ErrorKind::mxm_weights, t, d.origin,
+        fmt::format("LW on {}: overwrites the weights loaded by the LW dispatched at cycle {}, which "
+                    "were never installed",
+                    info().name, load_->dispatched));
+  load_ = Load{d.cycle, t, t + lw_cycles(dtype, ctx_.config) - 1, dtype, kNever};
+}
+
+// Read cycle c of an LW: rows c * R .. c * R + R - 1 (R = weight streams / dtype bytes), byte b
+// of row c * R + j from stream base + j * bytes + b.
+void MxmPlane::lw_read(const Dispatch& d, unsigned lw_cycle, Cycle t) {
+  if (lw_cycle == 0) {
+    if (!check_dtype(d, t)) return;
+    start_load(d, t);
+  }
+  const DType dtype = dtype_operand(d.instruction, 0);
+  const unsigned streams = ctx_.config.mxm.weight_streams;
+  const StreamRef src = StreamRef::from_field(d.instruction.operands[1]);
+  read_streams(t, src, streams, functional() ? scratch_.data() : nullptr, d.origin);
+  if (functional()) {
+    const unsigned bytes = isa::dtype_bytes(dtype);
+    const unsigned rows = streams / bytes;
+    for (unsigned j = 0; j < rows; ++j) {
+      const size_t row = size_t(lw_cycle) * rows + j;
+      if (row >= k_) break;
+      for (unsigned b = 0; b < bytes; ++b)
+        std::memcpy(&shadow_[(size_t(b) * k_ + row) * n_],
+                    &scratch_[size_t(j * bytes + b) * ctx_.vector_bytes], n_);
+    }
+  }
+  if (lw_cycle + 1 < lw_cycles(dtype, ctx_.config)) schedule(t + 1, Step::lw_read, d, lw_cycle + 1);
+}
+
+void MxmPlane::install(const Install& iw) {
+  const Cycle t = iw.cycle;
+  if (!load_) {
+    ctx_.log.report(ErrorKind::mxm_weights, t, iw.origin,
+                    fmt::format("IW on {}: the shadow buffer was never loaded", info().name));
+    return;
+  }
+  if (load_->installed_at != kNever) {
+    ctx_.log.report(ErrorKind::mxm_weights, t, iw.origin,
+                    fmt::format("IW on {}: no LW has loaded the shadow buffer since the IW at cycle {}",
+                                info().name, load_->installed_at));
+    return;
+  }
+  // Installing a buffer still being filled swaps in what it holds, but the load stays uninstalled.
+  if (load_->last >= t)
+    ctx_.log.report(
+        ErrorKind::mxm_weights, t, iw.origin,
+        fmt::format("IW on {}: the LW dispatched at cycle {} is still loading the shadow buffer until "
+                    "cycle {}",
+                    info().name, load_->dispatched, load_->last));
+  else
+    load_->installed_at = t;
+  flush(kNever);
+  has_weights_ = true;
+  weights_dtype_ = load_->dtype;
+  if (!functional()) return;
+  if (weights_dtype_ == DType::i8) {
+    std::vector<const uint8_t*> rows(k_);
+    for (unsigned r = 0; r < k_; ++r) rows[r] = &shadow_[size_t(r) * n_];
+    packed_i8_.resize(size_t(k_) * n_);
+    num::pack_weights_i8(rows.data(), k_, n_, packed_i8_.data());
+  } else {
+    std::vector<num::ConstPlaneGroup> rows(k_);
+    for (unsigned r = 0; r < k_; ++r)
+      rows[r].planes = {&shadow_[size_t(r) * n_], &shadow_[(size_t(k_) + r) * n_], nullptr, nullptr};
+    packed_f32_.resize(size_t(k_) * n_);
+    num::pack_weights_float(weights_dtype_, rows.data(), k_, n_, packed_f32_.data());
+  }
+}
+
+void MxmPlane::abc_read(const Dispatch& d, Cycle t) {
+  if (!check_dtype(d, t)) return;
+  const auto& ops = d.instruction.operands;
+  const DType dtype = dtype_operand(d.instruction, 0);
+  const StreamRef src = StreamRef::from_field(ops[1]);
+  const auto acc = static_cast<uint32_t>(ops[2]);
+  read_streams(t, src, isa::dtype_bytes(dtype), functional() ? scratch_.data() : nullptr, d.origin);
+
+  const unsigned interval = ctx_.config.mxm.float_activation_interval;
+  if (is_float16(dtype)) {
+    if (last_float_read_ != kNever && t - last_float_read_ < interval)
+      ctx_.log.report(
+          ErrorKind::mxm_weights, t, d.origin,
+          fmt::format("ABC.{} on {}: a 16-bit float activation {} cycles after the previous one; the "
+                      "plane takes one every {} cycles",
+                      isa::dtype_name(dtype), info().name, t - last_float_read_, interval));
+    last_float_read_ = t;
+  }
+  bool usable = true;
+  if (!has_weights_) {
+    usable = false;
+    ctx_.log.report(ErrorKind::mxm_weights, t, d.origin,
+                    fmt::format("ABC on {}: no weights are installed", info().name));
+  } else if (dtype != weights_dtype_) {
+    usable = false;
+    ctx_.log.report(ErrorKind::mxm_weights, t, d.origin,
+                    fmt::format("ABC.{} on {}: the installed weights are {}", isa::dtype_name(dtype),
+                                info().name, isa::dtype_name(weights_dtype_)));
+  }
+  if (acc >= acc_timing_.size()) {
+    ctx_.log.report(ErrorKind::mxm_accumulator, t, d.origin,
+                    fmt::format("ABC on {}: accumulator {} does not exist (the plane has {})", info().name,
+                                acc, acc_timing_.size()));
+    return;
+  }
+
+  const Cycle ready = d.cycle + func_cycles(d.instruction, ctx_.config);
+  AccTiming& timing = acc_timing_[acc];
+  if (timing.read != t) {
+    timing.earlier_read = timing.read;
+    timing.earlier_ready = timing.ready;
+  }
+  timing.read = t;
+  timing.ready = ready;
+  if (usable) ctx_.stats.slice(slice_id()).macs += uint64_t(k_) * n_;
+  if (!functional()) return;
+
+  products_.push_back({acc, ops[3] != 0, ready, usable ? rows_ : -1});
+  if (usable) {
+    if (dtype == DType::i8) {
+      const auto* act = reinterpret_cast<const int8_t*>(scratch_.data());
+      acts_i8_.insert(acts_i8_.end(), act, act + k_);
+    } else {
+      acts_f32_.resize(size_t(rows_ + 1) * k_);
+      num::ConstPlaneGroup planes;
+      planes.planes = {scratch_.data(), scratch_.data() + ctx_.vector_bytes, nullptr, nullptr};
+      num::widen_to_f32(dtype, planes, k_, &acts_f32_[size_t(rows_) * k_]);
+    }
+    ++rows_;
+  }
+  if (products_.size() - head_ > kMaxQueued) flush(t);
+}
+
+// ACC at t sees the ABCs whose activations were read before t; one read at t itself cannot have
+// reached the accumulator, whether or not it was evaluated already.
+void MxmPlane::acc_read(const Dispatch& d, Cycle t) {
+  const StreamRef dst = StreamRef::from_field(d.instruction.operands[0]);
+  const auto acc = static_cast<uint32_t>(d.instruction.operands[1]);
+  const Cycle out_cycle = d.cycle + func_cycles(d.instruction, ctx_.config);
+  uint8_t* out = nullptr;
+  if (functional()) {
+    out = scratch_.data();
+    std::fill(out, out + 4 * size_t(ctx_.vector_bytes), uint8_t{0});
+  }
+  if (acc >= acc_timing_.size()) {
+    ctx_.log.report(ErrorKind::mxm_accumulator, t, d.origin,
+                    fmt::format("ACC on {}: accumulator {} does not exist (the plane has {})", info().name,
+                                acc, acc_timing_.size()));
+    return write_streams(out_cycle, dst, 4, out, d.origin);
+  }
+  const AccTiming& timing = acc_timing_[acc];
+  const bool latest_before = timing.read != kNever && timing.read < t;
+  const Cycle read = latest_before ? timing.read : timing.earlier_read;
+  const Cycle ready = latest_before ? timing.ready : timing.earlier_ready;
+  if (read == kNever)
+    ctx_.log.report(ErrorKind::mxm_accumulator, t, d.origin,
+                    fmt::format("ACC on {}: accumulator {} holds no result", info().name, acc));
+  else if (ready > t)
+    ctx_.log.report(ErrorKind::mxm_accumulator, t, d.origin,
+                    fmt::format("ACC on {}: the latest result in accumulator {} is ready at cycle {}",
+                                info().name, acc, ready));
+  if (functional()) {
+    flush(t);
+    if (const uint32_t* row = acc_rows_[acc].get())
+      for (unsigned j = 0; j < n_; ++j)
+        for (unsigned b = 0; b < 4; ++b) out[size_t(b) * ctx_.vector_bytes + j] = uint8_t(row[j] >> (8 * b));
+  }
+  write_streams(out_cycle, dst, 4, out, d.origin);
+}
+
+uint32_t* MxmPlane::accumulator(uint32_t acc) {
+  auto& row = acc_rows_[acc];
+  if (!row) row = std::make_unique<uint32_t[]>(n_);
+  return row.get();
+}
+
+// Folds the queued products that are ready by `ready_by` (a prefix of the queue: every ABC has the
+// same latency) into their accumulators, in activation-read order. Their products come from one
+// matrix product without accumulation; adding each row afterwards is what matvec with
+// accumulate does (integer sums wrap modulo 2^32; fp32 adds out[j] + s_j once).
+void MxmPlane::flush(Cycle ready_by) {
+  size_t end = head_;
+  while (end < products_.size() && products_[end].ready <= ready_by) ++end;
+  if (end == head_) return;
+  int64_t first_row = -1;
+  size_t m = 0;
+  for (size_t i = head_; i < end; ++i) {
+    if (products_[i].row < 0) continue;
+    if (first_row < 0) first_row = products_[i].row;
+    ++m;
+  }
+  const bool integer = weights_dtype_ == DType::i8;
+  if (m > 0 && integer) {
+    out_i32_.resize(m * n_);
+    num::matmul_i8(packed_i8_.data(), &acts_i8_[size_t(first_row) * k_], out_i32_.data(), m, k_, n_, false);
+  } else if (m > 0) {
+    out_f32_.resize(m * n_);
+    num::matmul_f32(packed_f32_.data(), &acts_f32_[size_t(first_row) * k_], out_f32_.data(), m, k_, n_,
+                    false);
+  }
+  size_t r = 0;
+  for (size_t i = head_; i < end; ++i) {
+    const Product& p = products_[i];
+    uint32_t* row = accumulator(p.acc);
+    if (p.row < 0) {
+      if (!p.add) std::fill(row, row + n_, 0u);
+      continue;
+    }
+    if (integer) {
+      const int32_t* s = &out_i32_[r * n_];
+      for (unsigned j = 0; j < n_; ++j) row[j] = (p.add ? row[j] : 0u) + static_cast<uint32_t>(s[j]);
+    } else {
+      const float* s = &out_f32_[r * n_];
+      for (unsigned j = 0; j < n_; ++j) {
+        float value = s[j];
+        if (p.add) {
+          float old;
+          std::memcpy(&old, &row[j], sizeof old);
+          value = old + s[j];
+        }
+        std::memcpy(&row[j], &value, sizeof value);
+      }
+    }
+    ++r;
+  }
+  head_ = end;
+  if (head_ == products_.size()) {
+    products_.clear();
+    acts_i8_.clear();
+    acts_f32_.clear();
+    head_ = 0;
+    rows_ = 0;
+  } else if (head_ > kMaxQueued) {
+    // Drop the folded prefix so that a queue that never drains stays bounded.
+    int64_t keep_from = rows_;
+    for (size_t i = head_; i < products_.size(); ++i)
+      if (products_[i].row >= 0) {
+        keep_from = products_[i].row;
+        break;
+      }
+    products_.erase(products_.begin(), products_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
+    for (auto& p : products_)
+      if (p.row >= 0) p.row -= keep_from;
+    const auto dropped = static_cast<std::ptrdiff_t>(keep_from * k_);
+    if (!acts_i8_.empty()) acts_i8_.erase(acts_i8_.begin(), acts_i8_.begin() + dropped);
+    if (!acts_f32_.empty()) acts_f32_.erase(acts_f32_.begin(), acts_f32_.begin() + dropped);
+    rows_ -= keep_from;
+  }
+}
+
+} // namespace tsp

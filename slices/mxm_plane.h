@@ -1,0 +1,104 @@
+// One MXM plane: a K x N weight array (K = N = vector length) with a shadow buffer that LW fills
+// and IW installs, and accumulator rows that ABC adds products into and ACC reads out
+// (docs/timing-model.md). The products are computed lazily: ABCs queue their activations, and a
+// run of them is multiplied as one matrix product when an ACC needs a result, when IW replaces
+// the weights, or when the queue grows long, which gives the same bits as one product per ABC.
+#pragma once
+
+#include "functional_slice.h"
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <vector>
+
+namespace tsp {
+
+class MxmPlane : public FunctionalSlice {
+public:
+  MxmPlane(sc_core::sc_module_name name, EngineContext& ctx, unsigned slice, DebugClock* debug_clock);
+
+  void execute(const Dispatch& dispatch) override;
+  void commit(Cycle t) override;
+  void evaluate(Cycle t) override;
+  Cycle next_event() const override;
+
+private:
+  enum class Step : uint8_t { lw_read, abc_read, acc_read };
+  struct Pending {
+    Cycle cycle;
+    uint64_t sequence;
+    Step step;
+    unsigned lw_cycle; // LW: which of its read cycles
+    Dispatch dispatch;
+    bool operator>(const Pending& other) const {
+      return cycle != other.cycle ? cycle > other.cycle : sequence > other.sequence;
+    }
+  };
+  // The LW that last started filling the shadow buffer.
+  struct Load {
+    Cycle dispatched;
+    Cycle first; // first and last read cycles
+    Cycle last;
+    isa::DType dtype;
+    Cycle installed_at; // kNever until an IW installs it complete
+  };
+  struct Install {
+    Cycle cycle;
+    Origin origin;
+  };
+  // The two latest activation reads into one accumulator from different cycles, so that an ACC
+  // can ignore reads of its own cycle whatever order they were evaluated in.
+  struct AccTiming {
+    Cycle read = kNever;
+    Cycle ready = 0;
+    Cycle earlier_read = kNever;
+    Cycle earlier_ready = 0;
+  };
+  // An ABC whose product is not yet in its accumulator; row indexes its activation (-1: the ABC
+  // had no usable weights and contributes zero).
+  struct Product {
+    uint32_t acc;
+    bool add;
+    Cycle ready;
+    int64_t row;
+  };
+
+  void schedule(Cycle cycle, Step step, const Dispatch& d, unsigned lw_cycle = 0);
+  bool check_dtype(const Dispatch& d, Cycle t);
+  void lw_read(const Dispatch& d, unsigned lw_cycle, Cycle t);
+  void start_load(const Dispatch& d, Cycle t);
+  void install(const Install& iw);
+  void abc_read(const Dispatch& d, Cycle t);
+  void acc_read(const Dispatch& d, Cycle t);
+  void flush(Cycle ready_by);
+  uint32_t* accumulator(uint32_t acc);
+
+  const unsigned k_;
+  const unsigned n_;
+  std::priority_queue<Pending, std::vector<Pending>, std::greater<>> pending_;
+  uint64_t sequence_ = 0;
+  std::deque<Install> installs_; // IWs by install cycle (one fixed latency)
+  std::optional<Load> load_;
+  bool has_weights_ = false;
+  isa::DType weights_dtype_ = isa::DType::i8;
+  Cycle last_float_read_ = kNever;
+  std::vector<AccTiming> acc_timing_;
+
+  // Data (functional runs only).
+  std::vector<uint8_t> shadow_; // byte plane b of row r at [(b * K + r) * N]
+  std::vector<int16_t> packed_i8_;
+  std::vector<float> packed_f32_;
+  std::vector<std::unique_ptr<uint32_t[]>> acc_rows_; // int32 or fp32 bits, allocated on first write
+  std::vector<Product> products_;                     // FIFO from head_, in activation-read order
+  size_t head_ = 0;
+  std::vector<int8_t> acts_i8_; // activation rows of the queued ABCs with usable weights
+  std::vector<float> acts_f32_;
+  int64_t rows_ = 0;
+  std::vector<int32_t> out_i32_;
+  std::vector<float> out_f32_;
+  std::vector<uint8_t> scratch_;
+};
+
+} // namespace tsp
