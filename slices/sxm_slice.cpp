@@ -1,0 +1,139 @@
+#include "sxm_slice.h"
+
+#include "operand_groups.h"
+#include "tspsim/latency.h"
+#include "tspsim/numeric.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+namespace tsp {
+
+using isa::Opcode;
+
+namespace {
+constexpr unsigned kMaxSources = 2;
+constexpr unsigned kMaxPlanes = 16; // Transpose
+} // namespace
+
+SxmSlice::SxmSlice(sc_core::sc_module_name name, EngineContext& ctx, unsigned slice, DebugClock* debug_clock)
+    : FunctionalSlice(name, ctx, slice, debug_clock),
+      scratch_(size_t(kMaxSources + 1) * kMaxPlanes * ctx.vector_bytes) {}
+
+void SxmSlice::execute(const Dispatch& d) {
+  pending_.push({d.cycle + skew_cycles(d.instruction, ctx_.config), sequence_++, d});
+  evaluate(d.cycle);
+}
+
+void SxmSlice::evaluate(Cycle t) {
+  while (!pending_.empty() && pending_.top().cycle <= t) {
+    const Dispatch d = pending_.top().dispatch;
+    pending_.pop();
+    perform(d, t);
+  }
+}
+
+Cycle SxmSlice::next_event() const {
+  const Cycle next = FunctionalSlice::next_event();
+  return pending_.empty() ? next : std::min(next, pending_.top().cycle);
+}
+
+// Reads the source groups in table order; Send ends there, every other instruction writes dst.
+void SxmSlice::perform(const Dispatch& d, Cycle t) {
+  if (d.instruction.opcode == Opcode::receive) return receive(d, t);
+  const unsigned vb = ctx_.vector_bytes;
+  const auto fields = d.instruction.spec().operand_fields();
+  const uint8_t* sources[kMaxSources] = {};
+  unsigned source_count = 0;
+  StreamRef dst;
+  unsigned dst_group = 1;
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (fields[i].kind != isa::FieldKind::stream) continue;
+    const StreamRef stream = StreamRef::from_field(d.instruction.operands[i]);
+    const unsigned group = stream_group(d.instruction, i);
+    if (fields[i].role == isa::StreamRole::write) {
+      dst = stream;
+      dst_group = group;
+      continue;
+    }
+    uint8_t* buffer = scratch_.data() + size_t(source_count) * kMaxPlanes * vb;
+    read_streams(t, stream, group, functional() ? buffer : nullptr, d.origin);
+    sources[source_count++] = buffer;
+  }
+  if (d.instruction.opcode == Opcode::send) return send(d, functional() ? sources[0] : nullptr);
+  uint8_t* out = nullptr;
+  if (functional()) {
+    out = scratch_.data() + size_t(kMaxSources) * kMaxPlanes * vb;
+    compute(d, dst_group, sources, out);
+  }
+  write_streams(d.cycle + func_cycles(d.instruction, ctx_.config), dst, dst_group, out, d.origin);
+}
+
+void SxmSlice::compute(const Dispatch& d, unsigned group, const uint8_t* const* sources, uint8_t* out) const {
+  const size_t vb = ctx_.vector_bytes;
+  const size_t lps = ctx_.config.geometry.lanes_per_superlane;
+  const auto& ops = d.instruction.operands;
+  if (d.instruction.opcode == Opcode::transpose) {
+    const uint8_t* in_planes[kMaxPlanes];
+    uint8_t* out_planes[kMaxPlanes];
+    for (unsigned p = 0; p < kMaxPlanes; ++p) {
+      in_planes[p] = sources[0] + p * vb;
+      out_planes[p] = out + p * vb;
+    }
+    return num::sxm_transpose(out_planes, in_planes, vb);
+  }
+  for (unsigned p = 0; p < group; ++p) {
+    uint8_t* dst = out + p * vb;
+    const uint8_t* src = sources[0] + p * vb;
+    switch (d.instruction.opcode) {
+    case Opcode::shift:
+      num::sxm_shift(dst, src, vb, lps, static_cast<int>(ops[3]));
+      break;
+    case Opcode::select:
+      num::sxm_select(dst, src, sources[1] + p * vb, vb, lps, static_cast<uint64_t>(ops[4]));
+      break;
+    case Opcode::permute:
+      num::sxm_permute(dst, src, sources[1], sources[1] + vb, vb);
+      break;
+    case Opcode::distribute:
+      num::sxm_distribute(dst, src, sources[1], vb, lps);
+      break;
+    case Opcode::rotate:
+      num::sxm_rotate(dst, src, vb, lps, static_cast<unsigned>(ops[3]));
+      break;
+    default:
+      std::fill(dst, dst + vb, uint8_t{0});
+      break;
+    }
+  }
+}
+
+void SxmSlice::send(const Dispatch& d, const uint8_t* data) {
+  const auto link = static_cast<unsigned>(d.instruction.operands[0]);
+  std::vector<uint8_t> bytes;
+  if (data) bytes.assign(data, data + ctx_.vector_bytes);
+  ctx_.links.send(link, d.cycle + func_cycles(d.instruction, ctx_.config), std::move(bytes), d.origin);
+  ctx_.stats.slice(slice_id()).link_bytes += ctx_.vector_bytes;
+}
+
+// Pops the oldest vector that has arrived by the dispatch cycle; none puts zeros on dst.
+void SxmSlice::receive(const Dispatch& d, Cycle t) {
+  const auto link = static_cast<unsigned>(d.instruction.operands[0]);
+  const StreamRef dst = StreamRef::from_field(d.instruction.operands[1]);
+  auto vector = ctx_.links.receive(link, t);
+  if (!vector)
+    ctx_.log.report(ErrorKind::link_empty, t, d.origin,
+                    fmt::format("no vector has arrived on link {}", link));
+  const uint8_t* data = nullptr;
+  if (functional()) {
+    uint8_t* out = scratch_.data();
+    if (vector && !vector->bytes.empty())
+      std::copy(vector->bytes.begin(), vector->bytes.end(), out);
+    else
+      std::fill(out, out + ctx_.vector_bytes, uint8_t{0});
+    data = out;
+  }
+  write_streams(d.cycle + func_cycles(d.instruction, ctx_.config), dst, 1, data, d.origin);
+}
+
+} // namespace tsp

@@ -1,0 +1,41 @@
+// A switch slice (SXM_W or SXM_E): superlane and lane moves on stream groups (Shift, Select,
+// Permute, Distribute, Rotate, Transpose) and the chip-to-chip Send and Receive its queues issue.
+// Multi-byte dtypes move every byte plane of the group the same way.
+#pragma once
+
+#include "functional_slice.h"
+
+#include <queue>
+#include <vector>
+
+namespace tsp {
+
+class SxmSlice : public FunctionalSlice {
+public:
+  SxmSlice(sc_core::sc_module_name name, EngineContext& ctx, unsigned slice, DebugClock* debug_clock);
+
+  void execute(const Dispatch& dispatch) override;
+  void evaluate(Cycle t) override;
+  Cycle next_event() const override;
+
+private:
+  struct Pending {
+    Cycle cycle;
+    uint64_t sequence;
+    Dispatch dispatch;
+    bool operator>(const Pending& other) const {
+      return cycle != other.cycle ? cycle > other.cycle : sequence > other.sequence;
+    }
+  };
+
+  void perform(const Dispatch& d, Cycle t);
+  void send(const Dispatch& d, const uint8_t* data);
+  void receive(const Dispatch& d, Cycle t);
+  void compute(const Dispatch& d, unsigned group, const uint8_t* const* sources, uint8_t* out) const;
+
+  std::priority_queue<Pending, std::vector<Pending>, std::greater<>> pending_;
+  uint64_t sequence_ = 0;
+  std::vector<uint8_t> scratch_; // two source groups and the destination, 16 planes each
+};
+
+} // namespace tsp
