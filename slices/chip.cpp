@@ -107,6 +107,7 @@ void Chip::fast_step() {
     scheduled_at_[s] = when;
     if (when != kNever) due_.push({when, s});
   }
+  if (ctx_.log.stop_requested()) return;
   while (!due_.empty() && scheduled_at_[due_.top().second] != due_.top().first) due_.pop();
   Cycle next = icu_->next_event();
   if (!due_.empty()) next = std::min(next, due_.top().first);
@@ -129,6 +130,10 @@ void Chip::debug_monitor() {
     sc_core::sc_stop();
     return;
   }
+  if (ctx_.log.stop_requested()) {
+    sc_core::sc_stop();
+    return;
+  }
   // Pending SRAM writes of this cycle retire at the next rising edge; they count as work.
   if (!idle()) return;
   finish(t);
@@ -139,11 +144,10 @@ RunResult Chip::run(Cycle max_cycles) {
   max_cycles_ = max_cycles;
   RunResult result;
   const auto start = std::chrono::steady_clock::now();
-  try {
-    sc_core::sc_start();
-  } catch (const StrictStop& stop) {
+  sc_core::sc_start();
+  if (ctx_.log.stop_requested()) {
     result.stopped_strict = true;
-    result.strict_message = stop.what();
+    result.strict_message = ctx_.log.kept().front().describe();
   }
   result.host_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.interrupted = interrupted_;

@@ -5,7 +5,6 @@
 #include "engine_types.h"
 
 #include <array>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -42,12 +41,6 @@ struct ConformanceError {
   std::string describe() const;
 };
 
-// Thrown to end the run at the first error under --strict.
-class StrictStop : public std::runtime_error {
-public:
-  using std::runtime_error::runtime_error;
-};
-
 class Floorplan;
 
 class ConformanceLog {
@@ -59,6 +52,9 @@ public:
   void report_slice(ErrorKind kind, Cycle cycle, unsigned slice, std::string message);
 
   uint64_t total() const;
+  // Under --strict: the first error has been reported and the run must stop; later reports of
+  // the same cycle are dropped.
+  bool stop_requested() const { return strict_ && !kept_.empty(); }
   uint64_t count(ErrorKind kind) const { return counts_[static_cast<size_t>(kind)]; }
   const std::vector<ConformanceError>& kept() const { return kept_; }
 

@@ -1,0 +1,164 @@
+// tspsim as a user runs it: exit codes (0 success, 1 the simulation found errors, 2 bad input),
+// one-line error messages, output files, and no partial output on failure.
+#include "cli_harness.h"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+using tsp::test::run_tool;
+using tsp::test::scratch_dir;
+using tsp::test::source;
+
+namespace {
+const std::string k14nm = "--config " + source("configs/14nm.json");
+const std::string kTiny = "--config " + source("configs/tiny.json");
+const std::string kVectorAdd = source("examples/vector_add.tsp");
+
+std::string write_scratch(const std::string& name, const std::string& text) {
+  const auto path = scratch_dir() / name;
+  std::ofstream(path, std::ios::binary) << text;
+  return path.string();
+}
+
+// A tiny-chip copy: A (W3) read east to B's slice E3 one cycle too early when `early`.
+std::string copy_program(bool early) {
+  return std::string(R"(
+.tensor A i8 1x32 slices=MEM_W3 base=0 init=random(3)
+.tensor B i8 1x32 slices=MEM_E3 base=0 init=zeros
+.queue MEM_W3
+  Read 0, E0
+.queue MEM_E3
+  NOP )") + (early ? "9" : "10") + R"(
+  Write 0, E0
+)";
+}
+} // namespace
+
+TEST_CASE("tspsim runs the bundled example and prints its report") {
+  const auto r = run_tool("tspsim", k14nm + " " + kVectorAdd);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.empty());
+  CHECK(r.out.find("cycles              58\n") != std::string::npos);
+  CHECK(r.out.find("conformance errors  0\n") != std::string::npos);
+}
+
+TEST_CASE("a missing config file is bad input") {
+  const auto r = run_tool("tspsim", "--config nope.json " + kVectorAdd);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: cannot open config file 'nope.json'\n");
+}
+
+TEST_CASE("a missing program file is bad input") {
+  const auto r = run_tool("tspsim", k14nm + " nope.tsp");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: cannot read 'nope.tsp': No such file or directory\n");
+}
+
+TEST_CASE("a garbage program file is bad input and leaves no statistics file") {
+  const auto garbage = write_scratch("garbage.bin", std::string(64, '\x5a'));
+  const auto stats = (scratch_dir() / "stats.json").string();
+  const auto r = run_tool("tspsim", k14nm + " " + garbage + " --stats-json " + stats);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: " + garbage + ": not a tspsim program (bad magic)\n");
+  CHECK_FALSE(std::filesystem::exists(stats));
+}
+
+TEST_CASE("a program built for another geometry is refused") {
+  const auto text = write_scratch("copy.tsp", copy_program(false));
+  const auto bin = (scratch_dir() / "copy.bin").string();
+  REQUIRE(run_tool("tspasm", kTiny + " " + text + " -o " + bin).exit_code == 0);
+  const auto r = run_tool("tspsim", k14nm + " " + bin);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.rfind("error: " + bin + ": built for another chip geometry (program fingerprint 0x", 0) == 0);
+}
+
+TEST_CASE("an override with the wrong type is bad input") {
+  const auto r = run_tool("tspsim", k14nm + " " + kVectorAdd + " --set geometry.superlanes=abc");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: --set geometry.superlanes: expected a positive integer, got \"abc\"\n");
+}
+
+TEST_CASE("tspsim --dump of an unknown symbol is bad input") {
+  const auto r = run_tool("tspsim", k14nm + " " + kVectorAdd + " --dump Q=x.bin");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: --dump Q=x.bin: the program has no symbol 'Q'\n");
+}
+
+TEST_CASE("a conformance error gives exit code 1 and is listed") {
+  const auto text = write_scratch("early.tsp", copy_program(true));
+  const auto r = run_tool("tspsim", kTiny + " " + text);
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("error: cycle 9: stream-empty: MEM_E3 instruction 1 (Write) line 8: no value on stream E0 at "
+                   "MEM_E3\n") != std::string::npos);
+}
+
+TEST_CASE("tspsim --strict stops at the first conformance error") {
+  const auto text = write_scratch("early.tsp", copy_program(true));
+  const auto r = run_tool("tspsim", kTiny + " " + text + " --strict");
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("stopped (--strict): cycle 9: stream-empty: MEM_E3 instruction 1 (Write) line 8") !=
+        std::string::npos);
+}
+
+TEST_CASE("tspsim --dump writes a tensor and --expect compares one") {
+  const auto text = write_scratch("copy.tsp", copy_program(false));
+  const auto a = (scratch_dir() / "a.bin").string();
+  const auto b = (scratch_dir() / "b.bin").string();
+  REQUIRE(run_tool("tspsim", kTiny + " " + text + " --dump A=" + a + " --dump B=" + b).exit_code == 0);
+  CHECK(tsp::test::slurp(a).size() == 32);
+  CHECK(tsp::test::slurp(a) == tsp::test::slurp(b));
+  const auto ok = run_tool("tspsim", kTiny + " " + text + " --expect B=" + a);
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.out.find("expect B: ok\n") != std::string::npos);
+
+  std::string wrong = tsp::test::slurp(a);
+  wrong[5] = static_cast<char>(wrong[5] + 1);
+  const auto bad = write_scratch("wrong.bin", wrong);
+  const auto r = run_tool("tspsim", kTiny + " " + text + " --expect B=" + bad);
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("expect B: FAILED: element [0, 5] is 0x") != std::string::npos);
+}
+
+TEST_CASE("tspsim --expect with a file of the wrong size is bad input") {
+  const auto text = write_scratch("copy.tsp", copy_program(false));
+  const auto small = write_scratch("small.bin", "abc");
+  const auto r = run_tool("tspsim", kTiny + " " + text + " --expect B=" + small);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: --expect B: '" + small + "' has 3 bytes; B (i8 1x32) needs 32\n");
+}
+
+TEST_CASE("tspsim --stats-json and --util-csv report the run") {
+  const auto text = write_scratch("copy.tsp", copy_program(false));
+  const auto stats = (scratch_dir() / "stats.json").string();
+  const auto csv = (scratch_dir() / "util.csv").string();
+  const auto r = run_tool("tspsim", kTiny + " " + text + " --stats-json " + stats + " --util-csv " + csv +
+                                        " --util-window 4");
+  REQUIRE(r.exit_code == 0);
+  const auto j = nlohmann::json::parse(tsp::test::slurp(stats));
+  // Read at 0 -> E0 at 2 -> MEM_E3 at 10: last active 10, + 1, + 1 superlane stagger.
+  CHECK(j.at("cycles") == 12);
+  CHECK(j.at("instructions") == 3);
+  CHECK(j.at("conformance_errors").at("stream-empty") == 0);
+  CHECK(j.at("partial") == false);
+  const auto& slices = j.at("slices");
+  const auto w3 = std::find_if(slices.begin(), slices.end(), [](const auto& s) { return s.at("name") == "MEM_W3"; });
+  REQUIRE(w3 != slices.end());
+  CHECK(w3->at("instructions_by_opcode").at("Read") == 1);
+  CHECK(w3->at("sram_bytes_read") == 32);
+  CHECK(w3->at("stream_bytes_written") == 32);
+  // 12 cycles in windows of 4 over 8 MEM slices (32 slice-cycles a window). MEM_W3 is busy at 0
+  // (read) and 2 (stream write), MEM_E3 at 10 (write); a NOP is not work.
+  CHECK(tsp::test::slurp(csv) ==
+        "cycle_start,cycles,MEM,VXM,MXM,SXM\n"
+        "0,4,0.062500,0.000000,0.000000,0.000000\n"
+        "4,4,0.000000,0.000000,0.000000,0.000000\n"
+        "8,4,0.031250,0.000000,0.000000,0.000000\n");
+}
+
+TEST_CASE("tspsim --print-config prints the resolved config with overrides applied") {
+  const auto r = run_tool("tspsim", kTiny + " --print-config --set clock_mhz=1000");
+  CHECK(r.exit_code == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j.at("clock_mhz") == 1000);
+  CHECK(j.at("geometry").at("superlanes") == 2);
+}
