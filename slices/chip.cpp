@@ -90,11 +90,10 @@ void Chip::fast_step() {
       active_.push_back(s);
     }
   };
-  while (!due_.empty() && due_.top().first <= t) {
-    const auto [cycle, s] = due_.top();
-    due_.pop();
+  due_now_.clear();
+  due_.take_due(t, due_now_);
+  for (const auto& [cycle, s] : due_now_)
     if (scheduled_at_[s] == cycle) add(s);
-  }
   for (unsigned s : active_) slices_[s]->commit(t);
   ctx_.touched.clear();
   icu_->evaluate(t);
@@ -105,12 +104,11 @@ void Chip::fast_step() {
     const Cycle next = slices_[s]->next_event();
     const Cycle when = next == kNever ? kNever : std::max(next, t + 1);
     scheduled_at_[s] = when;
-    if (when != kNever) due_.push({when, s});
+    if (when != kNever) due_.push(when, s, t);
   }
   if (ctx_.log.stop_requested()) return;
-  while (!due_.empty() && scheduled_at_[due_.top().second] != due_.top().first) due_.pop();
-  Cycle next = icu_->next_event();
-  if (!due_.empty()) next = std::min(next, due_.top().first);
+  due_.drop_stale([&](Cycle cycle, unsigned s) { return scheduled_at_[s] == cycle; });
+  Cycle next = std::min(icu_->next_event(), due_.earliest());
   if (next == kNever) {
     finish(t);
     return;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "debug_clock.h"
+#include "event_calendar.h"
 #include "icu.h"
 
 #include <atomic>
@@ -65,8 +66,8 @@ private:
   sc_core::sc_event settle_;
 
   // Fast scheduler: slices by the cycle of their next event (stale entries skipped).
-  using Due = std::pair<Cycle, unsigned>;
-  std::priority_queue<Due, std::vector<Due>, std::greater<>> due_;
+  EventCalendar due_;
+  std::vector<std::pair<Cycle, unsigned>> due_now_;
   std::vector<Cycle> scheduled_at_;
   std::vector<Cycle> stamp_;
   std::vector<unsigned> active_;

@@ -3,6 +3,7 @@
 #include "debug_clock.h"
 #include "tspsim/error.h"
 
+#include <algorithm>
 #include <fmt/format.h>
 
 namespace tsp {
@@ -39,21 +40,11 @@ void Icu::load(const Program& program) {
 }
 
 void Icu::schedule(InstructionQueue& queue) {
-  if (!queue.parked && !queue.idle()) ready_.push({queue.next_dispatch, queue.id});
-}
-
-void Icu::clean_ready() const {
-  while (!ready_.empty()) {
-    const auto [cycle, id] = ready_.top();
-    const InstructionQueue& queue = queues_[id];
-    if (cycle == queue.next_dispatch && !queue.parked && !queue.idle()) return;
-    ready_.pop();
-  }
+  if (!queue.parked && !queue.idle()) ready_.push(queue.next_dispatch, queue.id, now_);
 }
 
 Cycle Icu::next_event() const {
-  clean_ready();
-  Cycle next = ready_.empty() ? kNever : ready_.top().first;
+  Cycle next = ready_.earliest();
   if (!fetch_reads_.empty()) next = std::min(next, fetch_reads_.top().cycle);
   if (released_ < ctx_.releases.size()) next = std::min(next, ctx_.releases[released_]);
   return next;
@@ -62,14 +53,17 @@ Cycle Icu::next_event() const {
 void Icu::debug_negedge() { evaluate(debug_clock_->cycle()); }
 
 void Icu::evaluate(Cycle t) {
+  now_ = t;
   release_barriers(t);
-  clean_ready();
-  while (!ready_.empty() && ready_.top().first <= t) {
-    const unsigned id = ready_.top().second;
-    ready_.pop();
-    InstructionQueue& queue = queues_[id];
-    if (queue.next_dispatch == t && !queue.parked && !queue.idle()) dispatch(queue, t);
-    clean_ready();
+  for (;;) {
+    due_.clear();
+    ready_.take_due(t, due_);
+    if (due_.empty()) break;
+    std::sort(due_.begin(), due_.end());
+    for (const auto& [cycle, id] : due_) {
+      InstructionQueue& queue = queues_[id];
+      if (cycle == t && queue.next_dispatch == t && !queue.parked && !queue.idle()) dispatch(queue, t);
+    }
   }
   // After dispatch: an Ifetch with no skew reads in its own cycle.
   do_fetch_reads(t);

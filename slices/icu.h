@@ -5,6 +5,7 @@
 #pragma once
 
 #include "functional_slice.h"
+#include "event_calendar.h"
 #include "instruction_queue.h"
 
 #include <queue>
@@ -48,7 +49,6 @@ private:
       return cycle != other.cycle ? cycle > other.cycle : queue > other.queue;
     }
   };
-  using Ready = std::pair<Cycle, unsigned>;
 
   void debug_negedge();
   void release_barriers(Cycle t);
@@ -58,14 +58,15 @@ private:
   bool run_icu_instruction(InstructionQueue& queue, const QueuedInstruction& qi, const Origin& origin, Cycle t);
   void take_arrivals(InstructionQueue& queue, Cycle t);
   void schedule(InstructionQueue& queue);
-  void clean_ready() const;
 
   EngineContext& ctx_;
   std::vector<FunctionalSlice*> slices_;
   std::vector<InstructionMemory*> mems_;
   DebugClock* debug_clock_;
   std::vector<InstructionQueue> queues_;
-  mutable std::priority_queue<Ready, std::vector<Ready>, std::greater<>> ready_;
+  EventCalendar ready_; // queues by next dispatch cycle (stale entries skipped)
+  std::vector<std::pair<Cycle, unsigned>> due_;
+  Cycle now_ = 0;
   std::priority_queue<FetchRead, std::vector<FetchRead>, std::greater<>> fetch_reads_;
   size_t released_ = 0; // entries of ctx_.releases already applied
 };

@@ -59,7 +59,12 @@ void MemSlice::check_ports(Cycle t) {
 }
 
 void MemSlice::schedule(Cycle cycle, Step step, const Dispatch& d, std::shared_ptr<std::vector<uint8_t>> data) {
-  pending_.push({cycle, sequence_++, step, d, std::move(data)});
+  Pending pending{cycle, sequence_++, step, d, std::move(data)};
+  // With no skew the access happens in the dispatch cycle: no need to queue it.
+  if (cycle == d.cycle && step != Step::scatter_write)
+    perform(pending, cycle);
+  else
+    pending_.push(std::move(pending));
 }
 
 void MemSlice::execute(const Dispatch& d) {
