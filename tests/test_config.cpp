@@ -182,7 +182,7 @@ TEST_CASE("a result cannot come before its operands are read") {
   require_error(R"({"timing": {"icu_ifetch": 0}})", "x.json: timing.icu_ifetch: expected at least 1, got 0");
 }
 
-TEST_CASE("--set overrides are applied before validation") {
+TEST_CASE("overrides (--set) are applied before validation") {
   const ChipConfig c =
       load_config(kConfigs + "14nm.json", {"geometry.superlanes=4", "name=my chip", "c2c.loopback=false",
                                            "timing.c2c_link=300", "clock_mhz=1000.5", "name=\"quoted\""});
@@ -197,14 +197,14 @@ TEST_CASE("--set overrides are applied before validation") {
   CHECK(parse_config("{}", "x.json", {"name=bare words"}).name == "bare words");
 }
 
-TEST_CASE("--set of an unknown key") {
+TEST_CASE("override (--set) of an unknown key") {
   require_error(kBase, "--set geometry.foo: unknown key", {"geometry.foo=1"});
   require_error(kBase, "--set geometry.superlanes.x: unknown key", {"geometry.superlanes.x=1"});
   require_error(kBase, "--set colour: unknown key", {"colour=red"});
   require_error(kBase, "--set geometry.superlanes: expected key.path=value", {"geometry.superlanes"});
 }
 
-TEST_CASE("--set with a bad value uses the same validation") {
+TEST_CASE("override (--set) with a bad value uses the same validation") {
   require_error(kBase, "--set geometry.superlanes: expected a positive integer, got \"abc\"",
                 {"geometry.superlanes=abc"});
   require_error(kBase, "--set c2c.loopback: expected true or false, got \"yes\"", {"c2c.loopback=yes"});
@@ -217,7 +217,8 @@ TEST_CASE("--set with a bad value uses the same validation") {
                 {"geometry.mem_banks_per_slice=3"});
 }
 
-TEST_CASE("--set of a geometry key sets aside the file's sram_bytes, which described the file's geometry") {
+TEST_CASE("override (--set) of a geometry key sets aside the file's sram_bytes, which described the file's "
+          "geometry") {
   CHECK(load_config(kConfigs + "14nm.json", {"geometry.mem_slices_per_hemisphere=4"}).geometry.sram_bytes() ==
         2ull * 4 * 8192 * 320);
   REQUIRE_THROWS_MATCHES(
@@ -321,4 +322,24 @@ TEST_CASE("geometry_fingerprint covers what fixes the program, and nothing else"
   cosmetic.c2c.lanes_per_link = 8;
   cosmetic.source = "elsewhere.json";
   CHECK(tsp::geometry_fingerprint(cosmetic) == fp);
+}
+
+TEST_CASE("docs/config.md documents every key of the schema") {
+  std::ifstream in(std::string(TSPSIM_SOURCE_DIR) + "/docs/config.md");
+  const std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE_FALSE(doc.empty());
+  const auto schema = tsp::config_to_json(ChipConfig{});
+  for (const auto& section : schema.items()) {
+    if (!section.value().is_object()) {
+      CHECK(doc.find("| `" + section.key() + "` |") != std::string::npos);
+      continue;
+    }
+    // Timing rows spell the full path; the other sections have one table each.
+    for (const auto& key : section.value().items()) {
+      const std::string row =
+          section.key() == "timing" ? "| `timing." + key.key() + "` |" : "| `" + key.key() + "` |";
+      INFO(section.key() << "." << key.key());
+      CHECK(doc.find(row) != std::string::npos);
+    }
+  }
 }
