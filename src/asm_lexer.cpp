@@ -93,7 +93,7 @@ private:
     const bool hex = text_.substr(pos_, 2) == "0x" || text_.substr(pos_, 2) == "0X";
     while (pos_ < text_.size()) {
       const char c = text_[pos_];
-      const char prev = text_[pos_ - 1];
+      const char prev = pos_ > start ? text_[pos_ - 1] : '\0';
       const bool exponent_sign = !hex && (c == '+' || c == '-') && (prev == 'e' || prev == 'E');
       if (!is_word_char(c) && !exponent_sign) break;
       advance(1);

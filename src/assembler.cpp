@@ -492,6 +492,8 @@ private:
         next();
       }
     }
+    if (!at_end_of_statement() && peek().kind != Tok::at)
+      fail(peek(), fmt::format("expected ',' or end of line after an operand, got {}", describe(peek())));
     if (k < operand_fields.size()) {
       const Token& last = tokens_[pos_ - 1];
       fail_at(origin_, last.line, last.col + static_cast<uint32_t>(last.text.size()),
@@ -499,9 +501,7 @@ private:
                           instruction_syntax(*spec)));
     }
     if (peek().kind == Tok::at) line_annotation(pending);
-    if (!at_end_of_statement())
-      fail(peek(), fmt::format("expected ',' or end of line after an operand, got {}", describe(peek())));
-    next();
+    end_statement();
 
     if (queue_) {
       queues_[*queue_].instructions.push_back(std::move(pending));
