@@ -1,0 +1,37 @@
+# tspasm/tspdis on bad input: exit code 2, one "error: ..." line, and the output file untouched.
+# -DASM=<tspasm> -DDIS=<tspdis> -DCONFIG=<config json> -DWORK=<scratch dir>
+file(REMOVE_RECURSE ${WORK})
+file(MAKE_DIRECTORY ${WORK})
+
+function(expect_failure expected_stderr)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc ERROR_VARIABLE err OUTPUT_QUIET)
+  if(NOT rc EQUAL 2)
+    message(FATAL_ERROR "`${ARGN}` exited with ${rc}, expected 2")
+  endif()
+  if(NOT err STREQUAL "${expected_stderr}")
+    message(FATAL_ERROR "`${ARGN}` printed\n${err}expected\n${expected_stderr}")
+  endif()
+endfunction()
+
+file(WRITE ${WORK}/out.bin "old")
+file(WRITE ${WORK}/bad.tsp ".queue MEM_W3\n    Raed 0, E0\n")
+expect_failure("error: ${WORK}/bad.tsp:2:5: unknown mnemonic 'Raed'\n" ${ASM} ${WORK}/bad.tsp -o ${WORK}/out.bin --config ${CONFIG})
+expect_failure("error: cannot read '${WORK}/none.tsp': No such file or directory\n"
+               ${ASM} ${WORK}/none.tsp -o ${WORK}/out.bin --config ${CONFIG})
+expect_failure("error: ${WORK}/bad.tsp: not a tspsim program (bad magic)\n" ${DIS} ${WORK}/bad.tsp --config ${CONFIG})
+file(READ ${WORK}/out.bin kept)
+if(NOT kept STREQUAL "old" OR EXISTS ${WORK}/out.bin.tmp)
+  message(FATAL_ERROR "a failed tspasm run changed ${WORK}/out.bin or left a temporary file")
+endif()
+
+execute_process(COMMAND ${ASM} ${WORK}/bad.tsp -o ${WORK}/out.bin RESULT_VARIABLE rc OUTPUT_QUIET ERROR_QUIET)
+if(NOT rc EQUAL 2)
+  message(FATAL_ERROR "tspasm without --config exited with ${rc}, expected 2")
+endif()
+
+file(WRITE ${WORK}/ok.tsp ".queue MEM_W3\n    NOP 1\n")
+execute_process(COMMAND ${ASM} ${WORK}/ok.tsp -o ${WORK}/out.bin --config ${CONFIG} RESULT_VARIABLE rc)
+execute_process(COMMAND ${DIS} ${WORK}/out.bin --config ${CONFIG} RESULT_VARIABLE rc2 OUTPUT_VARIABLE text)
+if(NOT rc EQUAL 0 OR NOT rc2 EQUAL 0 OR NOT text MATCHES "\n\\.queue MEM_W3\n    NOP 1 @2\n$")
+  message(FATAL_ERROR "tspasm/tspdis of a valid program: exit ${rc}/${rc2}, output\n${text}")
+endif()
