@@ -180,7 +180,6 @@ private:
 
   void label(const Token& name) {
     if (!text_) fail(name, fmt::format("label '{}' outside a .text section", name.text));
-    if (!is_identifier(name.text)) fail(name, fmt::format("'{}' is not a valid name", name.text));
     auto& text = texts_[*text_];
     text.words = (text.words + per_vector_ - 1) / per_vector_ * per_vector_;
     define_name(name, text.address + static_cast<int64_t>(text.words / per_vector_));
