@@ -326,3 +326,54 @@ TEST_CASE("timing-only mode keeps the cycle count and the checks") {
   // find the previous row's value (a real, silent off-by-one in hardware).
   CHECK(sim.log().count(ErrorKind::stream_empty) == 1);
 }
+
+TEST_CASE("an operand skew moves the read after the dispatch") {
+  // mem_write_skew 2: the Write dispatched at 8 reads E0 at MEM_E3 at 10.
+  Simulation sim(kTensors + R"(
+.queue MEM_W3
+  Read 0, E0
+.queue MEM_E3
+  NOP 8
+  Write 0, E0
+)",
+                 "tiny.json", {"timing.mem_write_skew=2"});
+  CHECK(sim.log().total() == 0);
+  CHECK(sim.result.cycles == 12);
+  const auto a = sim.initial("A");
+  const auto b = sim.symbol("B");
+  CHECK(std::equal(a.begin(), a.begin() + 32, b.begin()));
+}
+
+TEST_CASE("hop_cycles sets the cycles per stream-register position") {
+  // hop 2: E0 at MEM_W3 (position 2) at 2 reaches MEM_E3 (position 10) at 2 + 8 * 2 = 18.
+  Simulation sim(kTensors + R"(
+.queue MEM_W3
+  Read 0, E0
+.queue MEM_E3
+  NOP 18
+  Write 0, E0
+)",
+                 "tiny.json", {"streams.hop_cycles=2"});
+  CHECK(sim.log().total() == 0);
+  CHECK(sim.result.cycles == 20);
+  const auto a = sim.initial("A");
+  const auto b = sim.symbol("B");
+  CHECK(std::equal(a.begin(), a.begin() + 32, b.begin()));
+}
+
+TEST_CASE("the superlane stagger adds superlanes - 1 steps after the last active cycle") {
+  // 4 superlanes of 16 lanes, stagger 3: the same copy ends at 10 + 1 + 3 * 3.
+  Simulation sim(R"(
+.tensor A i8 1x64 slices=MEM_W3 base=0 init=random(7)
+.tensor B i8 1x64 slices=MEM_E3 base=0 init=zeros
+.queue MEM_W3
+  Read 0, E0
+.queue MEM_E3
+  NOP 10
+  Write 0, E0
+)",
+                 "tiny.json", {"geometry.superlanes=4", "streams.superlane_stagger_cycles=3"});
+  CHECK(sim.log().total() == 0);
+  CHECK(sim.result.cycles == 20);
+  CHECK(sim.symbol("B") == sim.initial("A"));
+}
