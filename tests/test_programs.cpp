@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstring>
 
 using tsp::ErrorKind;
@@ -36,6 +37,24 @@ std::vector<int32_t> gemm_i8(const std::vector<uint8_t>& a, const std::vector<ui
       for (size_t j = 0; j < n; ++j) c[i * n + j] += x * i8_at(w, kk * n + j);
     }
   return c;
+}
+
+uint32_t bits_at(const std::vector<uint8_t>& v, size_t i) { return static_cast<uint32_t>(i32_at(v, i)); }
+
+uint32_t bits_of(float x) {
+  uint32_t b;
+  std::memcpy(&b, &x, 4);
+  return b;
+}
+
+// An IEEE binary16 element (little-endian bytes) as a float, decoded field by field.
+float f16_value(const std::vector<uint8_t>& v, size_t i) {
+  const unsigned bits = v.at(2 * i) | v.at(2 * i + 1) << 8;
+  const int exponent = (bits >> 10) & 0x1f;
+  const double fraction = bits & 0x3ff;
+  const double magnitude =
+      exponent == 0 ? std::ldexp(fraction, -24) : std::ldexp(1024 + fraction, exponent - 25);
+  return static_cast<float>((bits & 0x8000) ? -magnitude : magnitude);
 }
 
 std::vector<int32_t> as_i32(const std::vector<uint8_t>& bytes) {
@@ -68,4 +87,37 @@ TEST_CASE("gemm_i8_one_plane: 320x320x320 int8 GEMM on MXM_E0") {
   CHECK(sim.result.cycles == 426);
   const auto expected = gemm_i8(sim.initial("A"), sim.initial("W"), 320, 320, 320);
   CHECK(as_i32(sim.symbol("C")) == expected);
+}
+
+TEST_CASE("gemm_i8_four_planes: the same GEMM split over the four MXM planes") {
+  Simulation sim(example("gemm_i8_four_planes.tsp"), "14nm.json");
+  CHECK(sim.log().total() == 0);
+  CHECK(sim.result.cycles == 193);
+  const auto w = sim.initial("WE");
+  REQUIRE(sim.initial("WW") == w);
+  const auto expected = gemm_i8(sim.initial("A"), w, 320, 320, 320);
+  CHECK(as_i32(sim.symbol("C")) == expected);
+}
+
+TEST_CASE("gemm_f16: fp16 GEMM with fp32 accumulation in ascending k, bit-exact") {
+  Simulation sim(example("gemm_f16.tsp"), "14nm.json");
+  CHECK(sim.log().total() == 0);
+  CHECK(sim.result.cycles == 1404);
+  const auto a = sim.initial("A");
+  const auto w = sim.initial("W");
+  std::vector<float> af(320 * 320), wf(320 * 320);
+  for (size_t i = 0; i < af.size(); ++i) {
+    af[i] = f16_value(a, i);
+    wf[i] = f16_value(w, i);
+  }
+  const auto c = sim.symbol("C");
+  size_t wrong = 0;
+  for (size_t m = 0; m < 320; ++m)
+    for (size_t n = 0; n < 320; ++n) {
+      // fp16 x fp16 is exact in fp32; one fp32 rounding per addition, ascending k.
+      float s = af[m * 320] * wf[n];
+      for (size_t k = 1; k < 320; ++k) s = s + af[m * 320 + k] * wf[k * 320 + n];
+      wrong += bits_at(c, m * 320 + n) != bits_of(s);
+    }
+  CHECK(wrong == 0);
 }
