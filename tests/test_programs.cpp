@@ -121,3 +121,24 @@ TEST_CASE("gemm_f16: fp16 GEMM with fp32 accumulation in ascending k, bit-exact"
     }
   CHECK(wrong == 0);
 }
+
+TEST_CASE("transpose: 320x320 int8 through Transpose, Rotate and Gather") {
+  Simulation sim(example("transpose.tsp"), "14nm.json");
+  CHECK(sim.log().total() == 0);
+  CHECK(sim.result.cycles == 263);
+  const auto a = sim.initial("A");
+  const auto b = sim.symbol("B");
+  size_t wrong = 0;
+  for (size_t i = 0; i < 320; ++i)
+    for (size_t j = 0; j < 320; ++j) wrong += b.at(i * 320 + j) != a.at(j * 320 + i);
+  CHECK(wrong == 0);
+  // The maps the program built: row d, lane 16s + l holds (s - d) mod 20 as int16.
+  const auto map = sim.symbol("Map");
+  size_t wrong_map = 0;
+  for (size_t d = 0; d < 20; ++d)
+    for (size_t lane = 0; lane < 320; ++lane) {
+      const size_t e = d * 320 + lane;
+      wrong_map += (map.at(2 * e) | map.at(2 * e + 1) << 8) != int((lane / 16 + 20 - d) % 20);
+    }
+  CHECK(wrong_map == 0);
+}
