@@ -47,6 +47,15 @@ uint32_t bits_of(float x) {
   return b;
 }
 
+float f32_value(const std::vector<uint8_t>& v, size_t i) {
+  float x;
+  std::memcpy(&x, &v.at(4 * i), 4);
+  return x;
+}
+
+// Distance in units in the last place between two finite fp32 values of the same sign.
+uint64_t ulp_distance(uint32_t a, uint32_t b) { return a > b ? a - b : b - a; }
+
 // An IEEE binary16 element (little-endian bytes) as a float, decoded field by field.
 float f16_value(const std::vector<uint8_t>& v, size_t i) {
   const unsigned bits = v.at(2 * i) | v.at(2 * i + 1) << 8;
@@ -141,4 +150,27 @@ TEST_CASE("transpose: 320x320 int8 through Transpose, Rotate and Gather") {
       wrong_map += (map.at(2 * e) | map.at(2 * e + 1) << 8) != int((lane / 16 + 20 - d) % 20);
     }
   CHECK(wrong_map == 0);
+}
+
+TEST_CASE("softmax_f32: softmax of 320 fp32 on the VXM with SXM reductions") {
+  Simulation sim(example("softmax_f32.tsp"), "14nm.json");
+  CHECK(sim.log().total() == 0);
+  CHECK(sim.result.cycles == 1469);
+  const auto xb = sim.initial("X");
+  std::vector<double> x(320);
+  for (size_t i = 0; i < 320; ++i) x[i] = f32_value(xb, i);
+  const double m = *std::max_element(x.begin(), x.end());
+  double s = 0;
+  for (double v : x) s += std::exp(v - m);
+  const auto e = sim.symbol("EXP");
+  const auto y = sim.symbol("Y");
+  uint64_t worst_e = 0, worst_y = 0;
+  for (size_t i = 0; i < 320; ++i) {
+    worst_e = std::max(worst_e, ulp_distance(bits_at(e, i), bits_of(static_cast<float>(std::exp(x[i] - m)))));
+    worst_y =
+        std::max(worst_y, ulp_distance(bits_at(y, i), bits_of(static_cast<float>(std::exp(x[i] - m) / s))));
+  }
+  // Tolerances derived in examples/softmax_f32.tsp.
+  CHECK(worst_e <= 2);
+  CHECK(worst_y <= 4);
 }
