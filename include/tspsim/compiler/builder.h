@@ -1,0 +1,78 @@
+// What a kernel builds besides its schedule: tensors placed in MEM (symbols and initial images),
+// the host reference of every output, the lower bounds its cycle count is compared with, and the
+// finished program with its metadata.
+#pragma once
+
+#include "tspsim/compiler/schedule.h"
+
+#include <string>
+#include <vector>
+
+namespace tsp::compiler {
+
+// MEM addresses in use per slice; tensors get the lowest base that is free in all their slices.
+class MemoryMap {
+public:
+  explicit MemoryMap(const ChipConfig& config);
+
+  // A base address with `words` free consecutive words in every slice of `mems`. Throws
+  // InputError naming `what` when MEM is full.
+  uint32_t allocate(const std::vector<unsigned>& mems, uint32_t words, const std::string& what);
+  uint32_t used(unsigned mem) const { return next_[mem]; }
+
+private:
+  uint32_t words_per_slice_;
+  std::vector<uint32_t> next_;
+};
+
+// The expected contents of one output symbol.
+struct ExpectedOutput {
+  std::string symbol;
+  std::vector<uint8_t> bytes;    // element bytes as tspsim --dump writes them (reference rounded to dtype)
+  std::vector<double> values;    // the reference, one per element, row-major
+  std::vector<double> tolerance; // allowed |simulated - reference| per element (0: bit-exact)
+};
+
+// A lower bound on the cycle count of a kernel from one resource.
+struct Bound {
+  std::string resource; // "MXM compute", "MEM bandwidth", "stream bandwidth", "weight install", ...
+  double cycles = 0;
+};
+
+struct CompiledKernel {
+  Program program;
+  std::vector<ExpectedOutput> outputs;
+  std::vector<Bound> bounds;
+  uint64_t predicted_cycles = 0;
+
+  // The largest bound (the one that binds).
+  const Bound& binding_bound() const;
+};
+
+class ProgramBuilder {
+public:
+  explicit ProgramBuilder(const ChipConfig& config);
+
+  Schedule& schedule() { return schedule_; }
+  const ChipConfig& config() const { return schedule_.config(); }
+  MemoryMap& memory() { return memory_; }
+
+  // Places a rows x cols tensor of `dtype` in `groups` slice groups over `mems` (groups *
+  // dtype_bytes slices), reserving `reserved_rows` (>= rows) rows of addresses. When `name` is
+  // empty the tensor is not a program symbol (a private copy). `elements` (row-major element
+  // bytes, or empty for zeros) becomes its initial image.
+  Symbol add_tensor(const std::string& name, isa::DType dtype, uint32_t rows, uint32_t cols,
+                    const std::vector<unsigned>& mems, uint32_t reserved_rows,
+                    const std::vector<uint8_t>& elements);
+
+  // Emits the schedule and assembles the program; metadata.predicted_cycles is the schedule's.
+  Program finish(const std::string& workload, uint64_t tokens_per_run = 0);
+
+private:
+  Schedule schedule_;
+  MemoryMap memory_;
+  std::vector<Symbol> symbols_;
+  std::vector<MemImage> images_;
+};
+
+} // namespace tsp::compiler

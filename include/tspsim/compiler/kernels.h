@@ -1,0 +1,23 @@
+// The kernel library: each function places a kernel's tensors, schedules it for a chip config
+// and returns the program, the host reference of its outputs and its lower bounds.
+#pragma once
+
+#include "tspsim/compiler/builder.h"
+
+namespace tsp::compiler {
+
+// C (m x n) = A (m x k) B (k x n) on the MXM planes. A is stored as k-tiles A.k<t> (m x 320
+// columns), B as 320 x 320 tiles B.k<t>.n<u>, C as n-tiles C.n<u> (m x 320, int32 for int8
+// inputs, fp32 for fp16/bf16). Batch-1 decode (GEMV) is m = 1: every weight is streamed from
+// MEM once and installed while the previous tile computes.
+struct GemmShape {
+  uint32_t m = 1;
+  uint32_t k = 1;
+  uint32_t n = 1;
+  isa::DType dtype = isa::DType::i8;
+  uint64_t seed = 1;
+  unsigned max_planes = 0; // 0: every plane; else the first ones of W0, E0, W1, E1, ...
+};
+CompiledKernel compile_gemm(const ChipConfig& config, const GemmShape& shape);
+
+} // namespace tsp::compiler

@@ -1,0 +1,48 @@
+// The MXM rules of docs/timing-model.md for one plane, as a kernel places its LW, IW, ABC and ACC
+// instructions: the earliest legal cycle for each, and a std::logic_error (a compiler bug) for a
+// placement that would make the simulator report mxm-weights or mxm-accumulator.
+#pragma once
+
+#include "tspsim/compiler/schedule.h"
+
+#include <vector>
+
+namespace tsp::compiler {
+
+class MxmPlaneState {
+public:
+  explicit MxmPlaneState(const ChipConfig& config);
+
+  // LW: the first read cycle of a new load must come after the previous load is installed (its
+  // IW's install cycle may coincide: installs land before reads of their cycle).
+  Cycle lw_earliest() const;
+  void lw(Cycle first_read, isa::DType dtype);
+  // IW: the install cycle must come after the last read of the load and after every ABC that
+  // uses the weights it replaces.
+  Cycle iw_earliest() const;
+  void iw(Cycle install);
+  // ABC: reads at or after the install, one 16-bit float activation per interval, and a new sum
+  // into an accumulator only once the ACC of its previous contents has read it.
+  Cycle abc_earliest(isa::DType dtype, unsigned acc, bool add) const;
+  void abc(Cycle read, Cycle ready, isa::DType dtype, unsigned acc, bool add);
+  // ACC: once the accumulator's latest product is in.
+  Cycle acc_earliest(unsigned acc) const;
+  void acc(Cycle t, unsigned acc);
+
+  Cycle last_abc_read() const { return last_abc_; }
+
+private:
+  const ChipConfig& config_;
+  Cycle load_first_ = -1;
+  Cycle load_last_ = -1;
+  isa::DType load_dtype_ = isa::DType::i8;
+  bool load_installed_ = true;
+  Cycle install_ = -1;
+  isa::DType weights_dtype_ = isa::DType::i8;
+  Cycle last_abc_ = -1;
+  Cycle last_float_abc_ = -1;
+  std::vector<Cycle> ready_;    // per accumulator: when its latest product is in (-1: none)
+  std::vector<Cycle> read_out_; // per accumulator: its latest ACC (-1: none)
+};
+
+} // namespace tsp::compiler

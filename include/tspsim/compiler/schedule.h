@@ -1,0 +1,149 @@
+// The static schedule of one program: every instruction at its dispatch cycle, and the resources
+// that each one holds, so that a kernel can only place what the simulator will accept
+// (docs/timing-model.md). Placements either succeed and reserve everything, or fail and reserve
+// nothing; a mark/rollback pair undoes a group of placements that must succeed together.
+//
+// Resources:
+//   queue slots   one dispatch per queue per cycle;
+//   stream spans  a value on (stream, direction) lives on one diagonal (t - x*hop eastward,
+//                 t + x*hop westward) from its writer's position to its farthest reader; two
+//                 values on one diagonal must not share a position;
+//   bank ports    mem_ports_per_bank accesses per MEM bank per cycle.
+// All latencies come from tspsim/latency.h and the config's timing table.
+#pragma once
+
+#include "tspsim/config.h"
+#include "tspsim/floorplan.h"
+#include "tspsim/program.h"
+
+#include <cstdint>
+#include <map>
+#include <unordered_map>
+#include <vector>
+
+namespace tsp::compiler {
+
+// Signed so that "the producer would have to dispatch before cycle 0" is a plain comparison.
+using Cycle = int64_t;
+
+enum class Dir : uint8_t { east, west };
+
+// One byte-stream.
+struct Stream {
+  unsigned id = 0;
+  Dir dir = Dir::east;
+
+  // The ISA stream field: bit 6 westward, bits 5..0 the id.
+  int64_t field() const { return (dir == Dir::west ? 0x40 : 0) | id; }
+  Stream plus(unsigned k) const { return {id + k, dir}; }
+};
+
+class Schedule {
+public:
+  explicit Schedule(const ChipConfig& config);
+
+  const ChipConfig& config() const { return config_; }
+  const Floorplan& floorplan() const { return floorplan_; }
+
+  unsigned slice_position(unsigned slice) const { return floorplan_.slices()[slice].position; }
+  unsigned mem_slice(unsigned mem) const { return floorplan_.slice_of_mem(mem); }
+  unsigned mem_position(unsigned mem) const { return slice_position(mem_slice(mem)); }
+  unsigned mem_queue(unsigned mem) const { return floorplan_.slices()[mem_slice(mem)].first_queue; }
+  // Cycles for a value to travel from one position to another.
+  Cycle travel(unsigned from, unsigned to) const;
+  // The direction a value must travel from `from` to reach `to` (east when they coincide).
+  static Dir direction(unsigned from, unsigned to) { return to < from ? Dir::west : Dir::east; }
+
+  // ---- Queue slots ----
+  bool slot_free(unsigned queue, Cycle t) const;
+  // Puts `instruction` on `queue` at dispatch cycle t; false if t < 0 or the slot is taken.
+  bool place(unsigned queue, Cycle t, const Instruction& instruction);
+  // Tries the queues of `slice` in the order of `preference` (local queue numbers; the remaining
+  // queues follow in order) and returns the queue used, or -1.
+  int place_on_slice(unsigned slice, Cycle t, const Instruction& instruction,
+                     const std::vector<unsigned>& preference = {});
+
+  // ---- Streams ----
+  // A new value written on `stream` at (position, t); false if that position of its diagonal is
+  // taken.
+  bool claim_write(Stream stream, unsigned position, Cycle t);
+  // Extends the value written at (writer, t) so that it reaches `reader`; false if a position on
+  // the way is taken or the reader is upstream of the writer.
+  bool extend_read(Stream stream, unsigned writer, Cycle t, unsigned reader);
+  // claim_write + extend_read to every reader.
+  bool reserve_value(Stream stream, unsigned writer, Cycle t, const std::vector<unsigned>& readers);
+  bool stream_free(Stream stream, unsigned writer, Cycle t, unsigned reader) const;
+
+  // ---- MEM ----
+  bool bank_free(unsigned mem, uint32_t address, Cycle t) const;
+  bool reserve_bank(unsigned mem, uint32_t address, Cycle t);
+  // A Read of (mem, address) whose value is on `stream` at `reader` in cycle `t` (the reader's
+  // operand read cycle): the queue slot, the bank port and the stream span.
+  bool read_to(unsigned mem, uint32_t address, Stream stream, unsigned reader, Cycle t);
+  // A Write to (mem, address) of the value that a writer puts on `stream` at (writer, t). The
+  // caller has claimed the write; this extends the value to the MEM slice.
+  bool write_from(unsigned mem, uint32_t address, Stream stream, unsigned writer, Cycle t);
+  // Dispatch cycle of a Read whose value is at `reader` in cycle t.
+  Cycle read_dispatch(unsigned mem, unsigned reader, Cycle t) const;
+
+  // ---- Transactions ----
+  size_t mark() const { return undo_.size(); }
+  void rollback(size_t mark);
+
+  // ---- Results ----
+  // Last cycle in which anything happens (dispatch, stream read or write, SRAM access), and the
+  // cycle count the simulator reports: last + 1 + (superlanes - 1) * stagger.
+  Cycle last_active() const;
+  uint64_t predicted_cycles() const;
+  // Instruction text per queue: NOPs fill the gaps and runs of equally spaced instructions that
+  // differ only by a constant stride of their address (or accumulator) field become Repeats.
+  // Throws InputError naming the queue when its text does not fit its instruction buffer.
+  std::vector<QueueProgram> emit() const;
+  // Instructions placed so far (slice instructions only, before NOP/Repeat encoding).
+  size_t placed() const;
+  const std::map<Cycle, Instruction>& queue_slots(unsigned queue) const { return slots_[queue]; }
+
+private:
+  struct Span {
+    unsigned lo;
+    unsigned hi;
+    unsigned writer;
+  };
+  enum class UndoKind : uint8_t { slot, bank, span_new, span_grow };
+  struct Undo {
+    UndoKind kind;
+    uint64_t key;
+    unsigned queue;
+    Cycle t;
+    unsigned lo;
+    unsigned hi;
+  };
+
+  int64_t diagonal(Stream stream, unsigned position, Cycle t) const;
+  uint64_t span_key(Stream stream, int64_t diagonal) const;
+  uint64_t bank_key(unsigned mem, uint32_t address, Cycle t) const;
+  static bool overlaps(const std::vector<Span>& spans, unsigned lo, unsigned hi, const Span* except);
+
+  ChipConfig config_;
+  Floorplan floorplan_;
+  unsigned hop_;
+  std::vector<std::map<Cycle, Instruction>> slots_;
+  std::unordered_map<uint64_t, std::vector<Span>> spans_;
+  std::unordered_map<uint64_t, unsigned> banks_;
+  std::vector<Undo> undo_;
+};
+
+// Instruction constructors in ISA operand order.
+Instruction make_read(uint32_t address, Stream dst);
+Instruction make_write(uint32_t address, Stream src);
+Instruction make_lw(isa::DType dtype, Stream src);
+Instruction make_iw();
+Instruction make_abc(isa::DType dtype, Stream src, unsigned acc, bool add);
+Instruction make_acc(Stream dst, unsigned acc);
+Instruction make_vxm_unary(isa::Opcode opcode, isa::DType dtype, Stream dst, Stream src);
+Instruction make_vxm_binary(isa::Opcode opcode, isa::DType dtype, Stream dst, Stream a, Stream b);
+
+// The last cycle in which an instruction dispatched at t is active (reads, writes, SRAM).
+Cycle activity_end(const Instruction& instruction, Cycle t, const ChipConfig& config);
+
+} // namespace tsp::compiler

@@ -1,0 +1,115 @@
+#include "tspsim/compiler/registry.h"
+
+#include "tspsim/compiler/kernels.h"
+#include "tspsim/error.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+namespace tsp::compiler {
+
+using isa::DType;
+
+const std::string& KernelArgs::text(const std::string& name) const {
+  const auto it = values_.find(name);
+  if (it == values_.end()) throw InputError(fmt::format("--{}: missing", name));
+  return it->second;
+}
+
+uint64_t KernelArgs::number(const std::string& name) const {
+  const std::string& value = text(name);
+  size_t used = 0;
+  uint64_t n = 0;
+  try {
+    n = std::stoull(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (value.empty() || used != value.size() || value[0] == '-')
+    throw InputError(fmt::format("--{}: expected a non-negative integer, got '{}'", name, value));
+  return n;
+}
+
+uint32_t KernelArgs::positive(const std::string& name) const {
+  const uint64_t n = number(name);
+  if (n < 1 || n > 0xffffffffull)
+    throw InputError(
+        fmt::format("--{}: expected an integer from 1 to 4294967295, got '{}'", name, text(name)));
+  return static_cast<uint32_t>(n);
+}
+
+DType KernelArgs::dtype(const std::string& name) const {
+  static const std::map<std::string, DType> names{
+      {"int8", DType::i8},   {"i8", DType::i8},    {"int16", DType::i16}, {"i16", DType::i16},
+      {"int32", DType::i32}, {"i32", DType::i32},  {"fp16", DType::f16},  {"f16", DType::f16},
+      {"bf16", DType::bf16}, {"fp32", DType::f32}, {"f32", DType::f32}};
+  const auto it = names.find(text(name));
+  if (it == names.end())
+    throw InputError(
+        fmt::format("--{}: unknown type '{}' (int8, int16, int32, fp16, bf16, fp32)", name, text(name)));
+  return it->second;
+}
+
+namespace {
+
+CompiledKernel gemm(const ChipConfig& config, const KernelArgs& args, bool vector) {
+  GemmShape shape;
+  shape.m = vector ? 1 : args.positive("m");
+  shape.k = args.positive("k");
+  shape.n = args.positive("n");
+  shape.dtype = args.dtype("dtype");
+  shape.seed = args.number("seed");
+  shape.max_planes = static_cast<unsigned>(args.number("planes"));
+  return compile_gemm(config, shape);
+}
+
+const KernelOption kSeed{"seed", "seed of the random input tensors", "1"};
+const KernelOption kPlanes{"planes", "MXM planes to use (0: all)", "0"};
+
+std::vector<KernelEntry> make_registry() {
+  return {
+      {"gemm",
+       "C (m x n) = A (m x k) B (k x n) on the MXM planes (prefill); C is int32 for int8, fp32 for fp16/bf16",
+       {{"m", "rows of A and C", ""},
+        {"k", "columns of A, rows of B", ""},
+        {"n", "columns of B and C", ""},
+        {"dtype", "int8, fp16 or bf16", "int8"},
+        kPlanes,
+        kSeed},
+       [](const ChipConfig& c, const KernelArgs& a) { return gemm(c, a, false); }},
+      {"gemv",
+       "y (1 x n) = x (1 x k) W (k x n), batch-1 decode: every weight streamed from MEM once and installed "
+       "while the previous tile computes",
+       {{"k", "length of x, rows of W", ""},
+        {"n", "columns of W and y", ""},
+        {"dtype", "int8, fp16 or bf16", "int8"},
+        kPlanes,
+        kSeed},
+       [](const ChipConfig& c, const KernelArgs& a) { return gemm(c, a, true); }},
+  };
+}
+
+} // namespace
+
+const std::vector<KernelEntry>& kernel_registry() {
+  static const std::vector<KernelEntry> registry = make_registry();
+  return registry;
+}
+
+const KernelEntry* find_kernel(const std::string& name) {
+  for (const auto& entry : kernel_registry())
+    if (entry.name == name) return &entry;
+  return nullptr;
+}
+
+KernelArgs with_defaults(const KernelEntry& entry, KernelArgs args) {
+  for (const auto& option : entry.options)
+    if (!args.has(option.name)) {
+      if (option.default_value.empty())
+        throw InputError(fmt::format("{}: --{} is required ({})", entry.name, option.name, option.help));
+      args.set(option.name, option.default_value);
+    }
+  return args;
+}
+
+} // namespace tsp::compiler

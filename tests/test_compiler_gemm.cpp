@@ -1,0 +1,63 @@
+// GEMM and GEMV from the compiler, simulated: outputs equal to the host reference, no conformance
+// errors, and the simulated cycle count equal to the compiler's prediction. configs/tiny.json
+// has 4 MEM slices per hemisphere, fewer than the 16 an LW reads from at once, so the tests give
+// it 16 (the MXM plane tests do the same).
+#include "compiler_harness.h"
+#include "tspsim/compiler/kernels.h"
+
+#include <catch2/catch.hpp>
+
+using tsp::compiler::GemmShape;
+using tsp::isa::DType;
+using tsp::test::KernelRun;
+
+namespace {
+
+const std::vector<std::string> kTinyLw{"geometry.mem_slices_per_hemisphere=16"};
+
+KernelRun run_gemm(const std::string& config_name, const std::vector<std::string>& overrides,
+                   GemmShape shape) {
+  auto config = tsp::test::bundled_config(config_name, overrides);
+  auto kernel = tsp::compiler::compile_gemm(config, shape);
+  return KernelRun(std::move(config), std::move(kernel));
+}
+
+void check(const KernelRun& run) {
+  INFO(run.first_error());
+  CHECK(run.errors() == 0);
+  CHECK(run.mismatch() == "");
+  CHECK(run.result.cycles == run.kernel.predicted_cycles);
+  CHECK(run.kernel.program.metadata.predicted_cycles == run.kernel.predicted_cycles);
+}
+
+} // namespace
+
+TEST_CASE("gemm int8 one tile on tiny") {
+  const auto run = run_gemm("tiny.json", kTinyLw, {4, 32, 32, DType::i8, 3});
+  check(run);
+}
+
+TEST_CASE("gemm int8 with k over several tiles, ragged m n and k on both planes") {
+  const auto run = run_gemm("tiny.json", kTinyLw, {37, 75, 70, DType::i8, 5});
+  check(run);
+}
+
+TEST_CASE("gemv int8 splits k over both planes and adds the partial sums in the VXM") {
+  const auto run = run_gemm("tiny.json", kTinyLw, {1, 100, 40, DType::i8, 6});
+  check(run);
+}
+
+TEST_CASE("gemm fp16 on tiny") {
+  const auto run = run_gemm("tiny.json", kTinyLw, {9, 70, 40, DType::f16, 7});
+  check(run);
+}
+
+TEST_CASE("gemv bf16 on tiny") {
+  const auto run = run_gemm("tiny.json", kTinyLw, {1, 96, 64, DType::bf16, 8});
+  check(run);
+}
+
+TEST_CASE("gemm int8 on the 14 nm chip on four planes") {
+  const auto run = run_gemm("14nm.json", {}, {100, 700, 1000, DType::i8, 9});
+  check(run);
+}
