@@ -174,3 +174,22 @@ TEST_CASE("softmax_f32: softmax of 320 fp32 on the VXM with SXM reductions") {
   CHECK(worst_e <= 2);
   CHECK(worst_y <= 4);
 }
+
+TEST_CASE("gather_scatter: a lane map drives Gather from S, then Scatter into S after a barrier") {
+  Simulation sim(example("gather_scatter.tsp"), "14nm.json");
+  CHECK(sim.log().total() == 0);
+  CHECK(sim.result.cycles == 89);
+  const auto r = sim.initial("R");
+  const auto v = sim.initial("V");
+  auto s = sim.initial("S");
+  auto map = [&](size_t row, size_t lane) {
+    return (r.at(2 * (row * 320 + lane)) | r.at(2 * (row * 320 + lane) + 1) << 8) & 63;
+  };
+  std::vector<uint8_t> g(16 * 320);
+  for (size_t row = 0; row < 16; ++row)
+    for (size_t lane = 0; lane < 320; ++lane) g[row * 320 + lane] = s.at(map(row, lane) * 320 + lane);
+  for (size_t row = 0; row < 16; ++row)
+    for (size_t lane = 0; lane < 320; ++lane) s.at(map(row, lane) * 320 + lane) = v.at(row * 320 + lane);
+  CHECK(sim.symbol("G") == g);
+  CHECK(sim.symbol("S") == s);
+}
