@@ -14,7 +14,7 @@ using isa::DType;
 using isa::Opcode;
 
 namespace {
-// Queued ABCs past which products that are already due are folded into the accumulators.
+// Queued ABCs past which the products of earlier cycles are folded into the accumulators.
 constexpr size_t kMaxQueued = 512;
 
 bool is_float16(DType dtype) { return dtype == DType::f16 || dtype == DType::bf16; }
@@ -26,6 +26,7 @@ MxmPlane::MxmPlane(sc_core::sc_module_name name, EngineContext& ctx, unsigned sl
   if (!functional()) return;
   shadow_.assign(size_t(2) * k_ * n_, 0);
   acc_rows_.resize(ctx.config.mxm.accumulators);
+  queued_for_.assign(ctx.config.mxm.accumulators, 0);
   scratch_.assign(size_t(ctx.config.mxm.weight_streams) * ctx.vector_bytes, 0);
 }
 
@@ -228,7 +229,8 @@ void MxmPlane::abc_read(const Dispatch& d, Cycle t) {
   if (usable) ctx_.stats.slice(slice_id()).macs += uint64_t(k_) * n_;
   if (!functional()) return;
 
-  products_.push_back({acc, ops[3] != 0, ready, usable ? rows_ : -1});
+  products_.push_back({acc, ops[3] != 0, t, usable ? rows_ : -1});
+  ++queued_for_[acc];
   if (usable) {
     if (dtype == DType::i8) {
       const auto* act = reinterpret_cast<const int8_t*>(scratch_.data());
@@ -245,7 +247,9 @@ void MxmPlane::abc_read(const Dispatch& d, Cycle t) {
 }
 
 // ACC at t sees the ABCs whose activations were read before t; one read at t itself cannot have
-// reached the accumulator, whether or not it was evaluated already.
+// reached the accumulator, whether or not it was evaluated already. Every queued product of a
+// read before t is folded in together: one that is not due yet can only reach an accumulator an
+// ACC reads too early, which is an error whose value is not specified.
 void MxmPlane::acc_read(const Dispatch& d, Cycle t) {
   const StreamRef dst = StreamRef::from_field(d.instruction.operands[0]);
   const auto acc = static_cast<uint32_t>(d.instruction.operands[1]);
@@ -273,7 +277,7 @@ void MxmPlane::acc_read(const Dispatch& d, Cycle t) {
                     fmt::format("ACC on {}: the latest result in accumulator {} is ready at cycle {}",
                                 info().name, acc, ready));
   if (functional()) {
-    flush(t);
+    if (queued_for_[acc] > 0) flush(t);
     if (const uint32_t* row = acc_rows_[acc].get())
       for (unsigned j = 0; j < n_; ++j)
         for (unsigned b = 0; b < 4; ++b) out[size_t(b) * ctx_.vector_bytes + j] = uint8_t(row[j] >> (8 * b));
@@ -287,13 +291,13 @@ uint32_t* MxmPlane::accumulator(uint32_t acc) {
   return row.get();
 }
 
-// Folds the queued products that are ready by `ready_by` (a prefix of the queue: every ABC has the
-// same latency) into their accumulators, in activation-read order. Their products come from one
-// matrix product without accumulation; adding each row afterwards is what matvec with
-// accumulate does (integer sums wrap modulo 2^32; fp32 adds out[j] + s_j once).
-void MxmPlane::flush(Cycle ready_by) {
+// Folds the queued products of activations read before `read_before` into their accumulators, in
+// read order. The products come from one matrix product without accumulation; adding each row
+// afterwards is what matvec with accumulate does (integer sums wrap modulo 2^32; fp32 adds
+// out[j] + s_j once).
+void MxmPlane::flush(Cycle read_before) {
   size_t end = head_;
-  while (end < products_.size() && products_[end].ready <= ready_by) ++end;
+  while (end < products_.size() && products_[end].read < read_before) ++end;
   if (end == head_) return;
   int64_t first_row = -1;
   size_t m = 0;
@@ -314,6 +318,7 @@ void MxmPlane::flush(Cycle ready_by) {
   size_t r = 0;
   for (size_t i = head_; i < end; ++i) {
     const Product& p = products_[i];
+    --queued_for_[p.acc];
     uint32_t* row = accumulator(p.acc);
     if (p.row < 0) {
       if (!p.add) std::fill(row, row + n_, 0u);

@@ -1,8 +1,9 @@
 // One MXM plane: a K x N weight array (K = N = vector length) with a shadow buffer that LW fills
 // and IW installs, and accumulator rows that ABC adds products into and ACC reads out
-// (docs/timing-model.md). The products are computed lazily: ABCs queue their activations, and a
-// run of them is multiplied as one matrix product when an ACC needs a result, when IW replaces
-// the weights, or when the queue grows long, which gives the same bits as one product per ABC.
+// (docs/timing-model.md). The products are computed lazily: ABCs queue their activations, and the
+// queued ones are multiplied as one matrix product when an ACC reads an accumulator that one of
+// them writes, when IW replaces the weights, or when the queue grows long. The accumulators get
+// the same bits as with one product per ABC at its own cycle.
 #pragma once
 
 #include "functional_slice.h"
@@ -61,7 +62,7 @@ private:
   struct Product {
     uint32_t acc;
     bool add;
-    Cycle ready;
+    Cycle read;
     int64_t row;
   };
 
@@ -72,7 +73,7 @@ private:
   void install(const Install& iw);
   void abc_read(const Dispatch& d, Cycle t);
   void acc_read(const Dispatch& d, Cycle t);
-  void flush(Cycle ready_by);
+  void flush(Cycle read_before);
   uint32_t* accumulator(uint32_t acc);
 
   const unsigned k_;
@@ -93,7 +94,8 @@ private:
   std::vector<std::unique_ptr<uint32_t[]>> acc_rows_; // int32 or fp32 bits, allocated on first write
   std::vector<Product> products_;                     // FIFO from head_, in activation-read order
   size_t head_ = 0;
-  std::vector<int8_t> acts_i8_; // activation rows of the queued ABCs with usable weights
+  std::vector<uint32_t> queued_for_; // queued products per accumulator
+  std::vector<int8_t> acts_i8_;      // activation rows of the queued ABCs with usable weights
   std::vector<float> acts_f32_;
   int64_t rows_ = 0;
   std::vector<int32_t> out_i32_;

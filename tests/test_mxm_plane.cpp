@@ -202,6 +202,48 @@ TEST_CASE("f16 accumulation in a timing-only run keeps the cycles") {
   CHECK(sim.result.cycles == 87);
 }
 
+TEST_CASE("an ABC still queued when IW installs new weights keeps the weights it read with") {
+  // W (addresses 0, 1) loads at 19 and installs at 22; ABC 0 reads X row 0 at 22 into acc 0. V
+  // (addresses 2, 3) loads at 23 and installs at 26; ABC 1 reads X row 1 at 26 into acc 1. ACC 0
+  // at 46 and ACC 1 at 50 are written at MEM_W15..MEM_W12 up to 50 + 2 + 5 = 57: 59 cycles.
+  const auto config = mxm_config();
+  Schedule s(config);
+  feed_weights(s, 19, 20, 0);
+  feed_weights(s, 23, 24, 2);
+  s.at("MXM_W0.0", 19, "LW.i8 W0");
+  s.at("MXM_W0.0", 21, "IW");
+  s.at("MXM_W0.0", 22, "ABC.i8 W0, 0, new");
+  s.at("MXM_W0.0", 23, "LW.i8 W0");
+  s.at("MXM_W0.0", 25, "IW");
+  s.at("MXM_W0.0", 26, "ABC.i8 W0, 1, new");
+  s.read_group({"MEM_W15"}, 8, 0, "MXM_W0", 22);
+  s.read_group({"MEM_W15"}, 9, 0, "MXM_W0", 26);
+  s.at("MXM_W0.1", 46, "ACC E0, 0");
+  s.at("MXM_W0.1", 50, "ACC E0, 1");
+  s.write_group(kOutSlices, 16, 0, "MXM_W0", 48);
+  s.write_group(kOutSlices, 17, 0, "MXM_W0", 52);
+  Simulation sim(fmt::format(R"(
+.tensor W i8 32x32 slices={} base=0 init=random(51)
+.tensor V i8 32x32 slices={} base=2 init=random(52)
+.tensor X i8 2x32 slices=MEM_W15 base=8 init=random(53)
+.tensor Y i32 2x32 slices=MEM_W15,MEM_W14,MEM_W13,MEM_W12 base=16 init=zeros
+)",
+                             kWeightSlices, kWeightSlices) +
+                     s.text(),
+                 "tiny.json", kOverrides);
+  CHECK(sim.log().total() == 0);
+  CHECK(sim.result.cycles == 59);
+  const auto w = sim.initial("W"), v = sim.initial("V"), x = sim.initial("X"), y = sim.symbol("Y");
+  for (unsigned r = 0; r < 2; ++r)
+    for (unsigned j = 0; j < kVector; ++j) {
+      const auto& weights = r == 0 ? w : v;
+      int32_t sum = 0;
+      for (unsigned k = 0; k < kVector; ++k)
+        sum += int8_t(x[r * kVector + k]) * int8_t(weights[k * kVector + j]);
+      REQUIRE(i32_at(y, r * kVector + j) == sum);
+    }
+}
+
 TEST_CASE("LW IW LW back to back is clean when the install precedes the next load") {
   // LW at 19 reads 19, 20; IW at 20 installs at 21, the cycle the second LW starts reading: no
   // error. Last active: the second LW's read at 22 (feeds end there): 24 cycles.
