@@ -44,8 +44,15 @@ int32_t i32_at(const std::vector<uint8_t>& v, size_t i) {
 }
 uint32_t u32_at(const std::vector<uint8_t>& v, size_t i) { return static_cast<uint32_t>(i32_at(v, i)); }
 
-float f16_value(const std::vector<uint8_t>& v, size_t i) {
+// Element i of a 16-bit float tensor: bf16 is the top half of an fp32; f16 is decoded by hand.
+float float16_value(const std::vector<uint8_t>& v, size_t i, const std::string& type) {
   const unsigned bits = v.at(2 * i) | v.at(2 * i + 1) << 8;
+  if (type == "bf16") {
+    const uint32_t wide = bits << 16;
+    float x;
+    std::memcpy(&x, &wide, 4);
+    return x;
+  }
   const int exponent = (bits >> 10) & 0x1f;
   const double fraction = bits & 0x3ff;
   const double magnitude =
@@ -86,7 +93,7 @@ std::string gemm_i8_program() {
          s.text();
 }
 
-// f16 weights: LW at 19 reads 19..22, IW at 23 installs at 24. ABC i reads row i of X at 24 + 4i
+// 16-bit float weights: LW at 19 reads 19..22, IW at 23 installs at 24. ABC i reads row i of X at 24 + 4i
 // (the float interval) into these accumulators, ready at 48 + 4i:
 const struct {
   unsigned acc;
@@ -99,15 +106,15 @@ const struct {
   unsigned acc;
 } kAccs[] = {{52, 1}, {76, 0}, {77, 1}, {78, 2}};
 
-std::string f16_accumulate_program() {
+std::string float16_accumulate_program(const std::string& type) {
   const auto config = mxm_config();
   Schedule s(config);
   feed_weights(s, 19, 22);
-  s.at("MXM_W0.0", 19, "LW.f16 W0");
+  s.at("MXM_W0.0", 19, fmt::format("LW.{} W0", type));
   s.at("MXM_W0.0", 23, "IW");
   for (uint32_t i = 0; i < 8; ++i) {
     const uint64_t t = 24 + 4 * i;
-    s.at("MXM_W0.0", t, fmt::format("ABC.f16 W0, {}, {}", kAbcs[i].acc, kAbcs[i].add ? "add" : "new"));
+    s.at("MXM_W0.0", t, fmt::format("ABC.{} W0, {}, {}", type, kAbcs[i].acc, kAbcs[i].add ? "add" : "new"));
     s.read_group({"MEM_W15", "MEM_W14"}, 8 + i, 0, "MXM_W0", t);
   }
   for (uint32_t row = 0; row < 4; ++row) {
@@ -115,17 +122,17 @@ std::string f16_accumulate_program() {
     s.write_group(kOutSlices, 16 + row, 0, "MXM_W0", kAccs[row].cycle + 2);
   }
   return fmt::format(R"(
-.tensor W f16 32x32 slices={} base=0 init=random(31)
-.tensor X f16 8x32 slices=MEM_W15,MEM_W14 base=8 init=random(32)
+.tensor W {0} 32x32 slices={1} base=0 init=random(31)
+.tensor X {0} 8x32 slices=MEM_W15,MEM_W14 base=8 init=random(32)
 .tensor Y f32 4x32 slices=MEM_W15,MEM_W14,MEM_W13,MEM_W12 base=16 init=zeros
 )",
-                     kWeightSlices) +
+                     type, kWeightSlices) +
          s.text();
 }
 
 // One ABC at a time, as the hardware does it: s_j = sum over ascending k of fp32 products, then
 // new (acc = s) or add (acc = acc + s).
-void check_f16_accumulate(const Simulation& sim) {
+void check_float16_accumulate(const Simulation& sim, const std::string& type) {
   const auto w = sim.initial("W"), x = sim.initial("X"), y = sim.symbol("Y");
   std::vector<std::vector<float>> acc(3, std::vector<float>(kVector, 0.0f));
   std::vector<std::vector<float>> expected;
@@ -133,9 +140,9 @@ void check_f16_accumulate(const Simulation& sim) {
     // ACC 1 at 52 happens after ABC 6 has read (48) and before ABC 7's product (ready 76) lands.
     if (i == 7) expected.push_back(acc[1]);
     for (unsigned j = 0; j < kVector; ++j) {
-      float s = f16_value(x, i * kVector) * f16_value(w, j);
+      float s = float16_value(x, i * kVector, type) * float16_value(w, j, type);
       for (unsigned k = 1; k < kVector; ++k)
-        s = s + f16_value(x, i * kVector + k) * f16_value(w, k * kVector + j);
+        s = s + float16_value(x, i * kVector + k, type) * float16_value(w, k * kVector + j, type);
       float& a = acc[kAbcs[i].acc][j];
       a = kAbcs[i].add ? a + s : s;
     }
@@ -178,26 +185,33 @@ TEST_CASE("int8 weights in a timing-only run keep the cycles, checks and MAC cou
 }
 
 TEST_CASE("f16 products folded in batches equal one product per ABC in order") {
-  Simulation sim(f16_accumulate_program(), "tiny.json", kOverrides);
+  Simulation sim(float16_accumulate_program("f16"), "tiny.json", kOverrides);
   CHECK(sim.log().total() == 0);
   CHECK(sim.result.cycles == 87);
-  check_f16_accumulate(sim);
+  check_float16_accumulate(sim, "f16");
   CHECK(sim.chip->context().stats.slice(mxm_slice(sim)).macs == 8 * kVector * kVector);
+}
+
+TEST_CASE("bf16 products folded in batches equal one product per ABC in order") {
+  Simulation sim(float16_accumulate_program("bf16"), "tiny.json", kOverrides);
+  CHECK(sim.log().total() == 0);
+  CHECK(sim.result.cycles == 87);
+  check_float16_accumulate(sim, "bf16");
 }
 
 TEST_CASE("f16 accumulation under the debug clock gives the same cycles and bits") {
   tsp::EngineOptions options;
   options.debug_clock = true;
-  Simulation sim(f16_accumulate_program(), "tiny.json", kOverrides, options);
+  Simulation sim(float16_accumulate_program("f16"), "tiny.json", kOverrides, options);
   CHECK(sim.log().total() == 0);
   CHECK(sim.result.cycles == 87);
-  check_f16_accumulate(sim);
+  check_float16_accumulate(sim, "f16");
 }
 
 TEST_CASE("f16 accumulation in a timing-only run keeps the cycles") {
   tsp::EngineOptions options;
   options.timing_only = true;
-  Simulation sim(f16_accumulate_program(), "tiny.json", kOverrides, options);
+  Simulation sim(float16_accumulate_program("f16"), "tiny.json", kOverrides, options);
   CHECK(sim.log().total() == 0);
   CHECK(sim.result.cycles == 87);
 }

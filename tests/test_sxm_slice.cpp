@@ -193,6 +193,15 @@ TEST_CASE("Send and Receive over a loopback link deliver the oldest vector first
   CHECK(link_bytes(sim, "SXM_E") == 0);
 }
 
+TEST_CASE("Send and Receive under the debug clock give the same cycles and data") {
+  tsp::EngineOptions options;
+  options.debug_clock = true;
+  Simulation sim(link_program(230), "tiny.json", {}, options);
+  CHECK(sim.log().total() == 0);
+  CHECK(sim.result.cycles == 235);
+  CHECK(sim.symbol("B") == sim.initial("A"));
+}
+
 TEST_CASE("Receive in the very cycle a vector becomes receivable gets it") {
   // Receives at 219 and 220: writes at 221 and 222, 224 cycles.
   Simulation sim(link_program(219), "tiny.json");
