@@ -21,7 +21,6 @@ public:
     Origin origin;              // the Send
   };
 
-  bool loopback() const { return loopback_; }
   // A vector sent on `link` that becomes receivable at `arrival` (kept only with loopback).
   void send(unsigned link, Cycle arrival, std::vector<uint8_t> bytes, const Origin& origin);
   // The oldest vector on `link` that has arrived by cycle t, removed; nothing if none.

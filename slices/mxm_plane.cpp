@@ -114,7 +114,7 @@ void MxmPlane::start_load(const Dispatch& d, Cycle t) {
         fmt::format("LW on {}: overwrites the weights loaded by the LW dispatched at cycle {}, which "
                     "were never installed",
                     info().name, load_->dispatched));
-  load_ = Load{d.cycle, t, t + lw_cycles(dtype, ctx_.config) - 1, dtype, kNever};
+  load_ = Load{d.cycle, t + lw_cycles(dtype, ctx_.config) - 1, dtype, kNever};
 }
 
 // Read cycle c of an LW: rows c * R .. c * R + R - 1 (R = weight streams / dtype bytes), byte b

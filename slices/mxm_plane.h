@@ -40,8 +40,7 @@ private:
   // The LW that last started filling the shadow buffer.
   struct Load {
     Cycle dispatched;
-    Cycle first; // first and last read cycles
-    Cycle last;
+    Cycle last; // its last read cycle
     isa::DType dtype;
     Cycle installed_at; // kNever until an IW installs it complete
   };
