@@ -193,3 +193,26 @@ TEST_CASE("gather_scatter: a lane map drives Gather from S, then Scatter into S 
   CHECK(sim.symbol("G") == g);
   CHECK(sim.symbol("S") == s);
 }
+
+TEST_CASE("ifetch_long: a 515-instruction writer queue fed by two Ifetches (one fetched)") {
+  Simulation sim(example("ifetch_long.tsp"), "14nm.json");
+  CHECK(sim.log().total() == 0);
+  CHECK(sim.result.cycles == 545);
+  // The writer's queue really is longer than its buffer: 250 initial + 120 + 145 fetched.
+  const unsigned writer = *sim.chip->context().floorplan.find_queue("MEM_E30");
+  const auto text = std::find_if(sim.program.queues.begin(), sim.program.queues.end(),
+                                 [&](const tsp::QueueProgram& q) { return q.queue == writer; });
+  REQUIRE(text != sim.program.queues.end());
+  REQUIRE(sim.config.icu.instruction_buffer_entries == 256);
+  CHECK(text->words.size() == 250);
+  CHECK(sim.chip->icu().queues().at(writer).appended == 515);
+  const auto a = sim.initial("A");
+  const auto b = sim.symbol("B");
+  size_t wrong = 0;
+  for (size_t r = 0; r < 512; ++r) {
+    size_t rev = 0;
+    for (unsigned bit = 0; bit < 9; ++bit) rev |= ((r >> bit) & 1) << (8 - bit);
+    wrong += !std::equal(a.begin() + r * 320, a.begin() + (r + 1) * 320, b.begin() + rev * 320);
+  }
+  CHECK(wrong == 0);
+}
