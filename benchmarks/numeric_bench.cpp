@@ -64,6 +64,12 @@ void bench_mxm(size_t lanes) {
         time_per_call([&] { num::matmul_i8(packed.data(), acts.data(), out.data(), m, k, n, true); });
     std::printf("matmul_i8   %zux%zu, m=%3zu: %6.2f GMAC/s\n", k, n, m, macs * double(m) / t / 1e9);
   }
+  for (size_t m : {size_t{1}, size_t{4}}) {
+    const double t =
+        time_per_call([&] { num::matmul_i8_rows(row_ptrs.data(), acts.data(), out.data(), m, k, n, true); });
+    std::printf("matmul_i8_rows %zux%zu, m=%zu: %5.2f GMAC/s (%.2f us per vector)\n", k, n, m,
+                macs * double(m) / t / 1e9, t * 1e6 / double(m));
+  }
 
   std::vector<float> w(k * n), factsv(max_m * k), fout(max_m * n);
   for (auto& x : w) x = float(int(rng() % 200) - 100) / 64;

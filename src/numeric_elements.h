@@ -87,6 +87,7 @@ template <unsigned Bytes, typename T> struct IntElem {
   }
   static int64_t saturate(int64_t v) { return v < lo ? lo : v > hi ? hi : v; }
   static int64_t from_float(double x) { return float_to_int(x, lo, hi); }
+  static int32_t from_f32(float x) { return f32_to_int<8 * Bytes>(x); }
 };
 
 // Float dtypes: Value is the exact fp32 widening; stores round once (from float or double).

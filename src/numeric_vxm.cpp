@@ -331,16 +331,25 @@ void vxm_convert(DType to, DType from, PlaneGroup dst, ConstPlaneGroup src, size
         typename From::Value v[kBlock];
         From::load_block(src, off, c, v);
         if constexpr (!To::is_float) {
-          int64_t r[kBlock];
+          int32_t r[kBlock];
           for (size_t i = 0; i < c; ++i) {
             if constexpr (From::is_float)
-              r[i] = To::from_float(v[i]);
+              r[i] = To::from_f32(v[i]);
             else
-              r[i] = To::saturate(v[i]);
+              r[i] = int32_t(To::saturate(v[i]));
           }
           To::store_block(dst, off, c, r);
         } else if constexpr (!From::is_float) {
-          for (size_t i = 0; i < c; ++i) To::store_double(dst, off + i, double(v[i]));
+          // int -> float, one rounding: fp32 by the hardware conversion (nearest even); fp16 from
+          // that exactly, since every int32 that fp32 rounds is beyond the fp16 range anyway;
+          // bf16 from double, where fp32 would round a second time.
+          if constexpr (std::is_same_v<To, BF16Elem>) {
+            for (size_t i = 0; i < c; ++i) To::store_double(dst, off + i, double(v[i]));
+          } else {
+            float x[kBlock];
+            for (size_t i = 0; i < c; ++i) x[i] = float(v[i]);
+            To::store_block(dst, off, c, x);
+          }
         } else {
           for (size_t i = 0; i < c; ++i) v[i] = quieted(v[i]);
           To::store_block(dst, off, c, v);
@@ -364,15 +373,16 @@ void vxm_requant(DType to, DType from, PlaneGroup dst, ConstPlaneGroup src, uint
         float p[kBlock];
         From::load_block(src, off, c, v);
         for (size_t i = 0; i < c; ++i) {
-          // int32 -> fp32 rounds once (exact for i8/i16); the product rounds once in fp32.
-          const float x = From::is_float ? float(v[i]) : detail::f64_to_f32(double(v[i]));
+          // int32 -> fp32 rounds once (hardware, nearest even; exact for i8/i16); the product
+          // rounds once in fp32.
+          const float x = float(v[i]);
           p[i] = canonical(x * scale);
         }
         if constexpr (To::is_float) {
           To::store_block(dst, off, c, p);
         } else {
-          int64_t r[kBlock];
-          for (size_t i = 0; i < c; ++i) r[i] = To::from_float(p[i]);
+          int32_t r[kBlock];
+          for (size_t i = 0; i < c; ++i) r[i] = To::from_f32(p[i]);
           To::store_block(dst, off, c, r);
         }
       });

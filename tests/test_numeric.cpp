@@ -1,6 +1,7 @@
-// The chip arithmetic against independent host references: GCC's _Float16 (libgcc soft-float
-// conversions), a bf16 rounding written with the integer-carry trick, a long double rounding
-// written with frexp/nearbyint, int64 saturation, naive matrix loops and direct index formulas.
+// The chip arithmetic against independent host references: the compiler's _Float16 (libgcc
+// soft-float conversions), a long double rounding written with frexp/nearbyint (for bf16 and for exact
+// results), the hardware's double -> float conversion, int64 saturation, naive matrix loops and
+// direct index formulas.
 #include "tspsim/numeric.h"
 
 #include <catch2/catch.hpp>
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 using tsp::isa::DType;
@@ -28,15 +30,16 @@ template <typename To, typename From> To bits_as(const From& from) {
 
 uint32_t fbits(float f) { return bits_as<uint32_t>(f); }
 float ffrom(uint32_t b) { return bits_as<float>(b); }
-_Float16 hfrom(uint16_t b) { return bits_as<_Float16>(b); }
-uint16_t hbits(_Float16 h) { return bits_as<uint16_t>(h); }
-
-// Reference fp32 -> bf16: add 0x7fff plus the lowest kept bit, let the carry do the rounding.
-uint16_t ref_bf16(float f) {
-  const uint32_t b = fbits(f);
-  if (std::isnan(f)) return uint16_t((b >> 16) | 0x40);
-  return uint16_t((b + 0x7fff + ((b >> 16) & 1)) >> 16);
-}
+// fp16 references: the host's _Float16 conversions (libgcc soft-float) where the compiler has the
+// type (GCC, clang 15+); for clang 14 (the fuzz build) an arithmetic decoder and the frexp rounding
+// below stand in. hfrom: value of an fp16 pattern; half_bits: x rounded to fp16.
+#ifdef __FLT16_MAX__
+float hfrom(uint16_t b) { return bits_as<_Float16>(b); }
+template <typename T> uint16_t half_bits(T x) { return bits_as<uint16_t>(_Float16(x)); }
+#else
+float hfrom(uint16_t b);
+template <typename T> uint16_t half_bits(T x);
+#endif
 
 // Reference rounding of v to a binary format with p significand bits and normal exponents
 // [emin, emax], nearest even, overflow to infinity (unbounded-exponent rounding, then range check).
@@ -49,6 +52,34 @@ long double ref_round(long double v, int p, int emin, int emax) {
   const long double max = std::ldexp(2.0L - std::ldexp(1.0L, 1 - p), emax);
   return std::fabs(out) > max ? std::copysign(INFINITY, v) : out;
 }
+
+#ifndef __FLT16_MAX__
+float hfrom(uint16_t b) {
+  const int exp = (b >> 10) & 0x1f, frac = b & 0x3ff;
+  float v;
+  if (exp == 0x1f)
+    v = frac ? ffrom(0x7fc00000 | uint32_t(frac) << 13) : INFINITY;
+  else
+    v = exp ? std::ldexp(float(1024 + frac), exp - 25) : std::ldexp(float(frac), -24);
+  return b & 0x8000 ? -v : v;
+}
+
+template <typename T> uint16_t half_bits(T x) {
+  const uint16_t sign = std::signbit(x) ? 0x8000 : 0;
+  if constexpr (std::is_floating_point_v<T>) {
+    if (std::isnan(x)) {
+      if constexpr (sizeof(T) == 4) return uint16_t(sign | 0x7e00 | ((bits_as<uint32_t>(x) >> 13) & 0x3ff));
+      if constexpr (sizeof(T) == 8) return uint16_t(sign | 0x7e00 | ((bits_as<uint64_t>(x) >> 42) & 0x3ff));
+    }
+  }
+  const long double r = std::fabs(ref_round(x, 11, -14, 15));
+  if (std::isinf(r)) return sign | 0x7c00;
+  if (r < 0x1p-14L) return uint16_t(sign | uint16_t(std::ldexp(r, 24)));
+  int e;
+  std::frexp(r, &e);
+  return uint16_t(sign | (e + 14) << 10 | (uint16_t(std::ldexp(r, 11 - e)) - 1024));
+}
+#endif
 
 struct Format {
   DType dtype;
@@ -80,7 +111,7 @@ uint32_t expect_bits(long double v, const Format& f) {
   const long double r = ref_round(v, f.p, f.emin, f.emax);
   switch (f.dtype) {
   case DType::f16:
-    return hbits(_Float16(r)); // r is representable: this conversion is exact
+    return half_bits(r); // r is representable: this conversion is exact
   case DType::bf16:
     return fbits(float(r)) >> 16;
   default:
@@ -91,6 +122,12 @@ uint32_t expect_bits(long double v, const Format& f) {
 int64_t sign_extend(uint32_t bits, DType d) {
   const unsigned bytes = tsp::isa::dtype_bytes(d);
   return bytes == 1 ? int8_t(bits) : bytes == 2 ? int16_t(bits) : int32_t(bits);
+}
+
+// Reference fp32 -> bf16: NaNs keep the top payload and become quiet; other values round by ref_round.
+uint16_t ref_bf16(float f) {
+  if (std::isnan(f)) return uint16_t((fbits(f) >> 16) | 0x40);
+  return uint16_t(expect_bits(f, kBF16));
 }
 
 // A vector of `lanes` elements as byte planes.
@@ -205,14 +242,22 @@ TEST_CASE("fp32 -> fp16 matches _Float16: every fp16 value, every midpoint and 4
       REQUIRE(num::f32_to_f16(f) == (h | 0x200));
       continue;
     }
-    REQUIRE(num::f32_to_f16(f) == hbits(_Float16(f)));
+    REQUIRE(num::f32_to_f16(f) == half_bits(f));
     if ((h & 0x7c00) == 0x7c00) continue;
     // The midpoint to the next value up in magnitude and its neighbours (exact in fp32).
     const float next = hfrom(uint16_t(h + 1));
     if (std::isinf(next) || std::isnan(next)) continue;
     const float mid = float((double(f) + double(next)) / 2);
     for (float x : {mid, std::nextafter(mid, 0.0f), std::nextafter(mid, 2 * mid)})
-      REQUIRE(num::f32_to_f16(x) == hbits(_Float16(x)));
+      REQUIRE(num::f32_to_f16(x) == half_bits(x));
+  }
+  // The select-based fp32 path against the generic rounding from double, every 61st pattern.
+  for (uint64_t b = 0; b <= 0xffffffffu; b += 61) {
+    const float f = ffrom(uint32_t(b));
+    if (num::f32_to_f16(f) != num::f64_to_f16(f)) {
+      INFO("fp32 0x" << std::hex << b);
+      REQUIRE(num::f32_to_f16(f) == num::f64_to_f16(f));
+    }
   }
   std::mt19937 rng(1);
   for (int i = 0; i < 4000000; ++i) {
@@ -220,7 +265,7 @@ TEST_CASE("fp32 -> fp16 matches _Float16: every fp16 value, every midpoint and 4
     if (i & 1) b = (b & 0x807fffff) | uint32_t(100 + rng() % 48) << 23; // near the fp16 range
     const float f = ffrom(b);
     INFO("fp32 0x" << std::hex << b);
-    REQUIRE(num::f32_to_f16(f) == hbits(_Float16(f)));
+    REQUIRE(num::f32_to_f16(f) == half_bits(f));
   }
 }
 
@@ -242,19 +287,25 @@ TEST_CASE("fp16 rounding: ties to even, overflow, subnormals and NaN (exact valu
   CHECK(num::f16_to_f32(0x0001) == 0x1p-24f);
 }
 
-TEST_CASE("bf16 <-> fp32 against the integer-carry reference, exhaustive on a stride") {
+TEST_CASE("bf16 <-> fp32 against the frexp reference and the generic rounding, on strides") {
   for (uint32_t h = 0; h < 0x10000; ++h) {
     uint32_t expect = h << 16;
     if ((h & 0x7f80) == 0x7f80 && (h & 0x7f)) expect |= 0x400000;
     REQUIRE(fbits(num::bf16_to_f32(uint16_t(h))) == expect);
   }
-  // Every 61st fp32 pattern (about 70 million), then every bf16 midpoint and its neighbours.
+  // Every 61st fp32 pattern (about 70 million) against the generic rounding from double, every
+  // 997th against the frexp reference, then every bf16 midpoint and its neighbours.
   for (uint64_t b = 0; b <= 0xffffffffu; b += 61) {
     const float f = ffrom(uint32_t(b));
-    if (num::f32_to_bf16(f) != ref_bf16(f)) {
+    if (num::f32_to_bf16(f) != num::f64_to_bf16(f)) {
       INFO("fp32 0x" << std::hex << b);
-      REQUIRE(num::f32_to_bf16(f) == ref_bf16(f));
+      REQUIRE(num::f32_to_bf16(f) == num::f64_to_bf16(f));
     }
+  }
+  for (uint64_t b = 0; b <= 0xffffffffu; b += 997) {
+    const float f = ffrom(uint32_t(b));
+    INFO("fp32 0x" << std::hex << b);
+    REQUIRE(num::f32_to_bf16(f) == ref_bf16(f));
   }
   for (uint32_t h = 0; h < 0x10000; ++h) {
     if ((h & 0x7f80) == 0x7f80) continue;
@@ -278,7 +329,7 @@ TEST_CASE("double -> fp16/bf16/fp32 round once, directly") {
     if (i % 3 != 0) b = (b & 0x800fffffffffffffull) | uint64_t(1023 - 140 + rng() % 270) << 52;
     const double d = bits_as<double>(b);
     INFO("double 0x" << std::hex << b);
-    REQUIRE(num::f64_to_f16(d) == hbits(_Float16(d)));
+    REQUIRE(num::f64_to_f16(d) == half_bits(d));
     REQUIRE(fbits(num::f64_to_f32(d)) == fbits(float(d)));
     if (!std::isnan(d)) REQUIRE(num::f64_to_bf16(d) == expect_bits(d, kBF16));
   }
@@ -323,7 +374,7 @@ TEST_CASE("integer -> float rounds once to the target") {
   for (int64_t v : values) {
     INFO(v);
     REQUIRE(num::int_to_float_bits(v, DType::f32) == fbits(float(int32_t(v))));
-    REQUIRE(num::int_to_float_bits(v, DType::f16) == hbits(_Float16(int32_t(v))));
+    REQUIRE(num::int_to_float_bits(v, DType::f16) == half_bits(int32_t(v)));
     REQUIRE(num::int_to_float_bits(v, DType::bf16) == expect_bits(v, kBF16));
   }
   // Direct rounding differs from rounding through fp32 here (see the double -> bf16 case).
@@ -640,7 +691,7 @@ TEST_CASE("VXM transcendentals: fp16 and bf16 correctly rounded for all 65536 in
         const long double ref = ref_transcendental(op, value_of(i, f.dtype));
         INFO(tsp::isa::spec(op).mnemonic << "." << tsp::isa::dtype_name(f.dtype) << std::hex << " 0x" << i);
         REQUIRE(dst.get(i) == expect_bits(ref, f));
-        if (f.dtype == DType::f16 && !std::isnan(ref)) REQUIRE(dst.get(i) == hbits(_Float16(ref)));
+        if (f.dtype == DType::f16 && !std::isnan(ref)) REQUIRE(dst.get(i) == half_bits(ref));
       }
     }
   }
@@ -707,7 +758,7 @@ uint32_t ref_convert(uint32_t bits, DType from, DType to) {
   if (!fi) {
     const int64_t v = sign_extend(bits, from);
     if (!ti) return to_bits(ref_clamp(v, to), to);
-    if (to == DType::f16) return hbits(_Float16(int32_t(v)));
+    if (to == DType::f16) return half_bits(int32_t(v));
     return to == DType::f32 ? fbits(float(int32_t(v))) : expect_bits(v, kBF16);
   }
   const long double x = value_of(bits, from);
@@ -720,13 +771,11 @@ uint32_t ref_convert(uint32_t bits, DType from, DType to) {
                              : from == DType::f16 ? (bits & 0x3ff) << 13
                                                   : (bits & 0x7f) << 16;
     const uint32_t f32 = sign << 31 | 0x7fc00000 | payload;
-    return to == DType::f32   ? f32
-           : to == DType::f16 ? uint32_t(hbits(_Float16(ffrom(f32))))
-                              : ref_bf16(ffrom(f32));
+    return to == DType::f32 ? f32 : to == DType::f16 ? uint32_t(half_bits(ffrom(f32))) : ref_bf16(ffrom(f32));
   }
   switch (to) {
   case DType::f16:
-    return hbits(_Float16(float(x)));
+    return half_bits(float(x));
   case DType::bf16:
     return ref_bf16(float(x));
   default:
@@ -749,6 +798,25 @@ TEST_CASE("VXM cvt: every (to, from) pair against the reference conversions") {
         REQUIRE(dst.get(i) == ref_convert(src.get(i), from, to));
       }
       check_untouched(dst, kActive);
+    }
+  }
+}
+
+TEST_CASE("VXM cvt fp32 -> integers on every 257th fp32 pattern") {
+  std::vector<uint32_t> inputs;
+  for (uint64_t b = 0; b <= 0xffffffffu; b += 257) inputs.push_back(uint32_t(b));
+  const Vec src = make_vec(DType::f32, inputs);
+  for (DType to : kIntTypes) {
+    Vec dst(to, inputs.size());
+    num::vxm_convert(to, DType::f32, dst.g(), src.c(), inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const double x = ffrom(inputs[i]);
+      const int64_t expect =
+          std::isnan(x) ? 0 : ref_clamp(int64_t(std::clamp(std::nearbyint(x), -1e12, 1e12)), to);
+      if (dst.get_int(i) != expect) {
+        INFO(tsp::isa::dtype_name(to) << std::hex << " 0x" << inputs[i]);
+        REQUIRE(dst.get_int(i) == expect);
+      }
     }
   }
 }
@@ -801,10 +869,11 @@ struct I8Problem {
   std::vector<const uint8_t*> row_ptrs;
   std::vector<int16_t> packed;
 
-  I8Problem(size_t k_, size_t n_, std::mt19937& rng, bool extreme = false) : k(k_), n(n_), rows(k_) {
+  // fill = 0: random weights, else every weight is the byte `fill`.
+  I8Problem(size_t k_, size_t n_, std::mt19937& rng, uint8_t fill = 0) : k(k_), n(n_), rows(k_) {
     for (auto& r : rows) {
       r.resize(n);
-      for (auto& b : r) b = extreme ? 0x80 : uint8_t(rng());
+      for (auto& b : r) b = fill ? fill : uint8_t(rng());
       row_ptrs.push_back(r.data());
     }
     packed.resize(k * n);
@@ -829,13 +898,15 @@ TEST_CASE("MXM int8 matvec equals the naive int64 loop, including wrap-around") 
   std::mt19937 rng(60);
   struct Shape {
     size_t k, n;
-    bool extreme;
+    uint8_t weight; // 0: random
+    int8_t act;     // 0: random
   };
-  for (Shape s : {Shape{320, 320, false}, Shape{37, 45, false}, Shape{2500, 20, false}, Shape{320, 320, true},
-                  Shape{1, 3, false}}) {
-    I8Problem p(s.k, s.n, rng, s.extreme);
+  // Extremes: every product +2^14 (the largest), or every product -16256 (the smallest).
+  for (Shape s : {Shape{320, 320, 0, 0}, Shape{37, 45, 0, 0}, Shape{2500, 20, 0, 0},
+                  Shape{320, 320, 0x80, -128}, Shape{321, 40, 0x7f, -128}, Shape{1, 3, 0, 0}}) {
+    I8Problem p(s.k, s.n, rng, s.weight);
     std::vector<int8_t> act(s.k);
-    for (auto& a : act) a = s.extreme ? -128 : int8_t(rng());
+    for (auto& a : act) a = s.act ? s.act : int8_t(rng());
     std::vector<int32_t> initial(s.n);
     for (auto& v : initial) v = int32_t(rng());
     initial[0] = 0x7fffff00; // the add below must wrap
@@ -846,11 +917,18 @@ TEST_CASE("MXM int8 matvec equals the naive int64 loop, including wrap-around") 
     out = initial;
     num::matvec_i8(p.packed.data(), act.data(), out.data(), s.k, s.n, true);
     REQUIRE(out == p.reference(act.data(), initial.data()));
-    if (s.extreme) REQUIRE(out[1] == int32_t(uint32_t(initial[1]) + 320u * 16384u));
+    if (s.weight)
+      REQUIRE(out[1] == int32_t(uint32_t(initial[1]) + uint32_t(int64_t(s.k) * int8_t(s.weight) * s.act)));
+    std::vector<int32_t> direct(s.n, 12345);
+    num::matmul_i8_rows(p.row_ptrs.data(), act.data(), direct.data(), 1, s.k, s.n, false);
+    REQUIRE(direct == p.reference(act.data(), nullptr));
+    direct = initial;
+    num::matmul_i8_rows(p.row_ptrs.data(), act.data(), direct.data(), 1, s.k, s.n, true);
+    REQUIRE(direct == out);
   }
 }
 
-TEST_CASE("MXM int8 matmul is bit-identical to per-vector matvec") {
+TEST_CASE("MXM int8 matmul and matmul_i8_rows are bit-identical to per-vector matvec") {
   std::mt19937 rng(61);
   I8Problem p(300, 70, rng);
   for (size_t m : {1, 3, 4, 5, 8, 9}) {
@@ -863,8 +941,11 @@ TEST_CASE("MXM int8 matmul is bit-identical to per-vector matvec") {
       num::matmul_i8(p.packed.data(), acts.data(), batched.data(), m, p.k, p.n, add);
       for (size_t r = 0; r < m; ++r)
         num::matvec_i8(p.packed.data(), acts.data() + r * p.k, single.data() + r * p.n, p.k, p.n, add);
+      std::vector<int32_t> direct = init;
+      num::matmul_i8_rows(p.row_ptrs.data(), acts.data(), direct.data(), m, p.k, p.n, add);
       INFO("m=" << m << " add=" << add);
       REQUIRE(batched == single);
+      REQUIRE(direct == single);
       for (size_t r = 0; r < m; ++r) {
         const auto ref = p.reference(acts.data() + r * p.k, add ? init.data() + r * p.n : nullptr);
         REQUIRE(std::equal(ref.begin(), ref.end(), batched.begin() + long(r * p.n)));
@@ -966,6 +1047,8 @@ TEST_CASE("MXM fp16 and bf16 products: exact order in fp32, batched identical, e
 
 TEST_CASE("MXM K = 0 and a 2-row remainder") {
   std::vector<int32_t> out = {5, 6};
+  num::matmul_i8_rows(nullptr, nullptr, out.data(), 1, 0, 2, true);
+  CHECK(out == std::vector<int32_t>{5, 6});
   num::matvec_i8(nullptr, nullptr, out.data(), 0, 2, true);
   CHECK(out == std::vector<int32_t>{5, 6});
   num::matvec_i8(nullptr, nullptr, out.data(), 0, 2, false);

@@ -85,6 +85,13 @@ void matvec_i8(const int16_t* packed, const int8_t* act, int32_t* out, size_t k,
 void matmul_i8(const int16_t* packed, const int8_t* acts, int32_t* out, size_t m, size_t k, size_t n,
                bool accumulate);
 
+// The same products straight from the weight rows (rows[k] = byte plane of row k), with no
+// packing: slower per product than the packed kernels, but cheaper when weights installed once
+// are used by only a few vectors (packing costs about ten matvec_i8_rows calls, see
+// docs/numerics.md). Bit-identical to matmul_i8.
+void matmul_i8_rows(const uint8_t* const* rows, const int8_t* acts, int32_t* out, size_t m, size_t k,
+                    size_t n, bool accumulate);
+
 // fp16/bf16: w[k * N + n] = W[k][n] widened to fp32 (exact). rows[k] is the plane group of row k.
 void pack_weights_float(isa::DType dtype, const ConstPlaneGroup* rows, size_t k, size_t n, float* w);
 // Widens lanes [0, count) of a float vector to fp32 (exact).
