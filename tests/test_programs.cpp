@@ -216,3 +216,10 @@ TEST_CASE("ifetch_long: a 515-instruction writer queue fed by two Ifetches (one 
   }
   CHECK(wrong == 0);
 }
+
+TEST_CASE("c2c_loopback: rows sent over link 0 come back 216 cycles later") {
+  Simulation sim(example("c2c_loopback.tsp"), "14nm.json");
+  CHECK(sim.log().total() == 0);
+  CHECK(sim.result.cycles == 249);
+  CHECK(sim.symbol("B") == sim.initial("A"));
+}
