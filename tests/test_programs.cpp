@@ -72,6 +72,30 @@ std::vector<int32_t> as_i32(const std::vector<uint8_t>& bytes) {
   return out;
 }
 
+// Rows r of A (512 x 320) not found at row bitrev9(r) of B: the result of ifetch_long.tsp.
+size_t rows_not_bit_reversed(const Simulation& sim) {
+  const auto a = sim.initial("A");
+  const auto b = sim.symbol("B");
+  size_t wrong = 0;
+  for (size_t r = 0; r < 512; ++r) {
+    size_t rev = 0;
+    for (unsigned bit = 0; bit < 9; ++bit) rev |= ((r >> bit) & 1) << (8 - bit);
+    wrong += !std::equal(a.begin() + r * 320, a.begin() + (r + 1) * 320, b.begin() + rev * 320);
+  }
+  return wrong;
+}
+
+// A mis-scheduled program must report `count` errors of `kind`, none of any other kind, and
+// `first` as its first error.
+void check_only(const Simulation& sim, ErrorKind kind, uint64_t count, const std::string& first) {
+  for (size_t k = 0; k < static_cast<size_t>(ErrorKind::count); ++k) {
+    const auto other = static_cast<ErrorKind>(k);
+    INFO(tsp::error_kind_name(other));
+    CHECK(sim.log().count(other) == (other == kind ? count : 0));
+  }
+  CHECK(sim.first_error() == first);
+}
+
 } // namespace
 
 TEST_CASE("vector_add: C = A + B saturating, across both hemispheres") {
@@ -206,15 +230,7 @@ TEST_CASE("ifetch_long: a 515-instruction writer queue fed by two Ifetches (one 
   REQUIRE(sim.config.icu.instruction_buffer_entries == 256);
   CHECK(text->words.size() == 250);
   CHECK(sim.chip->icu().queues().at(writer).appended == 515);
-  const auto a = sim.initial("A");
-  const auto b = sim.symbol("B");
-  size_t wrong = 0;
-  for (size_t r = 0; r < 512; ++r) {
-    size_t rev = 0;
-    for (unsigned bit = 0; bit < 9; ++bit) rev |= ((r >> bit) & 1) << (8 - bit);
-    wrong += !std::equal(a.begin() + r * 320, a.begin() + (r + 1) * 320, b.begin() + rev * 320);
-  }
-  CHECK(wrong == 0);
+  CHECK(rows_not_bit_reversed(sim) == 0);
 }
 
 TEST_CASE("c2c_loopback: rows sent over link 0 come back 216 cycles later") {
@@ -222,4 +238,102 @@ TEST_CASE("c2c_loopback: rows sent over link 0 come back 216 cycles later") {
   CHECK(sim.log().total() == 0);
   CHECK(sim.result.cycles == 249);
   CHECK(sim.symbol("B") == sim.initial("A"));
+}
+
+// ---- mis-scheduled variants (examples/misscheduled/<kind>.tsp): exactly one kind of error each.
+
+TEST_CASE("misscheduled/stream-empty: a Write one cycle before its value arrives") {
+  Simulation sim(example("misscheduled/stream-empty.tsp"), "14nm.json");
+  check_only(
+      sim, ErrorKind::stream_empty, 1,
+      "cycle 34: stream-empty: MEM_W20 instruction 1 (Write) line 28: no value on stream W1 at MEM_W20");
+}
+
+TEST_CASE("misscheduled/stream-stale: a barrier released before the last phase-1 value is read") {
+  Simulation sim(example("misscheduled/stream-stale.tsp"), "14nm.json");
+  check_only(sim, ErrorKind::stream_stale, 1,
+             "cycle 36: stream-stale: MEM_E12 instruction 1 (Write) line 56: stream E6 at MEM_E12 holds a "
+             "value from "
+             "before the last barrier");
+}
+
+TEST_CASE("misscheduled/stream-collision: two ALU queues drive one stream in one cycle") {
+  Simulation sim(example("misscheduled/stream-collision.tsp"), "14nm.json");
+  check_only(sim, ErrorKind::stream_collision, 2,
+             "cycle 16: stream-collision: VXM.1 instruction 1 (add) line 27: second write to stream W1 at "
+             "VXM in one "
+             "cycle");
+}
+
+TEST_CASE("misscheduled/mem-port: fetched text in the bank that data is read from") {
+  Simulation sim(example("misscheduled/mem-port.tsp"), "14nm.json");
+  check_only(
+      sim, ErrorKind::mem_port, 7,
+      "cycle 140: mem-port: MEM_E30 instruction 129 (Ifetch) line 154: bank 0 of MEM_E20 accessed 2 times in "
+      "one cycle; it has 1 port");
+  CHECK(rows_not_bit_reversed(sim) == 0);
+}
+
+TEST_CASE("misscheduled/mem-address: a Gather base that puts lane addresses past the slice") {
+  Simulation sim(example("misscheduled/mem-address.tsp"), "14nm.json");
+  check_only(sim, ErrorKind::mem_address, 16,
+             "cycle 16: mem-address: MEM_E10 instruction 1 (Gather) line 47: 93 lane addresses outside "
+             "MEM_E10 (8192 "
+             "words)");
+}
+
+TEST_CASE("misscheduled/mxm-weights: IW installs while LW is still loading") {
+  Simulation sim(example("misscheduled/mxm-weights.tsp"), "14nm.json");
+  check_only(sim, ErrorKind::mxm_weights, 1,
+             "cycle 38: mxm-weights: MXM_E0.0 instruction 3 (IW) line 82: IW on MXM_E0: the LW dispatched at "
+             "cycle 19 "
+             "is still loading the shadow buffer until cycle 38");
+}
+
+TEST_CASE("misscheduled/mxm-accumulator: ACC one cycle before the products are in") {
+  Simulation sim(example("misscheduled/mxm-accumulator.tsp"), "14nm.json");
+  check_only(
+      sim, ErrorKind::mxm_accumulator, 320,
+      "cycle 62: mxm-accumulator: MXM_E0.2 instruction 1 (ACC) line 89: ACC on MXM_E0: the latest result in "
+      "accumulator 0 is ready at cycle 63");
+}
+
+TEST_CASE("misscheduled/queue-starved: an Ifetch as the last instruction of the initial text") {
+  Simulation sim(example("misscheduled/queue-starved.tsp"), "14nm.json");
+  check_only(sim, ErrorKind::queue_starved, 1,
+             "cycle 261: queue-starved: MEM_E30 instruction 249 (Ifetch) line 274: queue MEM_E30 ran dry; "
+             "its fetched "
+             "text arrives at cycle 264");
+  CHECK(rows_not_bit_reversed(sim) == 0);
+}
+
+TEST_CASE("misscheduled/queue-overflow: an Ifetch before the buffer has room") {
+  Simulation sim(example("misscheduled/queue-overflow.tsp"), "14nm.json");
+  check_only(sim, ErrorKind::queue_overflow, 3,
+             "cycle 4: queue-overflow: MEM_E30 instruction 0 (Ifetch) line 22: fetched text fills queue "
+             "MEM_E30 to 288 "
+             "instructions; its buffer holds 256");
+  CHECK(rows_not_bit_reversed(sim) == 0);
+}
+
+TEST_CASE("misscheduled/sync-unreleased: a Notify before the queues reach their Sync") {
+  Simulation sim(example("misscheduled/sync-unreleased.tsp"), "14nm.json");
+  check_only(
+      sim, ErrorKind::sync_unreleased, 5,
+      "cycle 36: sync-unreleased: MEM_W1: queue MEM_W1 is still parked in the Sync it reached at cycle 16");
+}
+
+TEST_CASE("misscheduled/link-empty: a Receive before the first vector arrives") {
+  Simulation sim(example("misscheduled/link-empty.tsp"), "14nm.json");
+  check_only(
+      sim, ErrorKind::link_empty, 1,
+      "cycle 221: link-empty: SXM_E.1 instruction 1 (Receive) line 20: no vector has arrived on link 0");
+}
+
+TEST_CASE("misscheduled/ifetch-invalid: Write text fetched into a VXM queue") {
+  Simulation sim(example("misscheduled/ifetch-invalid.tsp"), "14nm.json");
+  check_only(sim, ErrorKind::ifetch_invalid, 264,
+             "cycle 140: ifetch-invalid: VXM.0 instruction 1 (Ifetch) line 271: word 0 instruction 0: Write "
+             "cannot be "
+             "issued by queue VXM.0");
 }
