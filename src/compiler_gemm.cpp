@@ -40,6 +40,9 @@ struct Plane {
   std::vector<unsigned> weight_mems;
   std::vector<unsigned> act_mems;
   std::vector<unsigned> out_mems;
+  // Where activation copies and outputs go when their own slices are full: the own slices first.
+  std::vector<unsigned> act_pool;
+  std::vector<unsigned> out_pool;
 };
 
 struct Unit {
@@ -64,6 +67,7 @@ private:
     MxmPlaneState mxm;
     size_t unit = 0;
     unsigned kt = 0;
+    size_t steps = 0;
   };
 
   void check_shape() const;
@@ -180,6 +184,14 @@ void GemmCompiler::assign_slices() {
   for (Plane& p : planes_) p.out_mems = take(own_side(p.east), isa::dtype_bytes(acc_dtype_));
   for (Plane& p : planes_) p.weight_mems = take(pool(p.east), config_.mxm.weight_streams);
   for (Plane& p : planes_) p.act_mems = take(pool(p.east), bytes_);
+  for (Plane& p : planes_) {
+    p.act_pool = p.act_mems;
+    for (unsigned m : pool(p.east))
+      if (std::find(p.act_mems.begin(), p.act_mems.end(), m) == p.act_mems.end()) p.act_pool.push_back(m);
+    p.out_pool = p.out_mems;
+    for (unsigned m : own_side(p.east))
+      if (std::find(p.out_mems.begin(), p.out_mems.end(), m) == p.out_mems.end()) p.out_pool.push_back(m);
+  }
 }
 
 double GemmCompiler::estimate(const Plan& plan) const {
@@ -265,8 +277,8 @@ void GemmCompiler::place_tensors() {
           const std::string name = named_act[kt] ? "" : fmt::format("A.k{}", kt);
           named_act[kt] = true;
           act_copies_[{p, kt}] =
-              builder_.add_tensor(name, shape_.dtype, shape_.m, rows_k, plane.act_mems, shape_.m,
-                                  sub_block(a_, bytes_, shape_.k, 0, shape_.m, kt * vector_, rows_k));
+              builder_.add_tensor_spread(name, shape_.dtype, shape_.m, rows_k, plane.act_pool,
+                                         sub_block(a_, bytes_, shape_.k, 0, shape_.m, kt * vector_, rows_k));
         }
         if (!weights_.count({kt, u.j}))
           weights_[{kt, u.j}] = builder_.add_tensor(
@@ -276,8 +288,8 @@ void GemmCompiler::place_tensors() {
       }
       if (!have_output[u.j]) {
         have_output[u.j] = true;
-        outputs_[u.j] = builder_.add_tensor(fmt::format("C.n{}", u.j), acc_dtype_, shape_.m, cols_n,
-                                            plane.out_mems, shape_.m, {});
+        outputs_[u.j] = builder_.add_tensor_spread(fmt::format("C.n{}", u.j), acc_dtype_, shape_.m, cols_n,
+                                                   plane.out_pool, {});
       }
     }
   }
@@ -358,6 +370,10 @@ void GemmCompiler::schedule_step(Run& run, const Unit& unit) {
   for (unsigned mem : act.slices) data_ready = std::max(data_ready, read_latency(mem, x));
   const unsigned preferred =
       load_bound ? own_group + streams - bytes_ : config_.streams.per_direction - bytes_ * (plane.index + 1);
+  // Steps alternate between two queues so that each idles while the other multiplies: a queue
+  // with no idle cycle could not fetch more text.
+  const std::vector<unsigned> abc_queues =
+      (run.steps++ % 2) ? std::vector<unsigned>{2, 1} : std::vector<unsigned>{1, 2};
   for (uint32_t r = unit.r0; r < unit.r1; ++r) {
     const unsigned acc = unit.acc_base + (r - unit.r0);
     const Cycle earliest =
@@ -368,9 +384,11 @@ void GemmCompiler::schedule_step(Run& run, const Unit& unit) {
       for (unsigned s : stream_bases(bytes_, preferred, true)) {
         const size_t mark = schedule_.mark();
         bool ok = schedule_.place_on_slice(plane.slice, t - abc_skew,
-                                           make_abc(shape_.dtype, {s, plane.in}, acc, add), {1}) >= 0;
-        for (unsigned b = 0; ok && b < bytes_; ++b)
-          ok = schedule_.read_to(act.slices[b], act.base + r, {s + b, plane.in}, x, t);
+                                           make_abc(shape_.dtype, {s, plane.in}, acc, add), abc_queues) >= 0;
+        for (unsigned b = 0; ok && b < bytes_; ++b) {
+          const SymbolWord word = symbol_word(act, r, b);
+          ok = schedule_.read_to(word.mem, word.address, {s + b, plane.in}, x, t);
+        }
         if (ok) {
           read_at = t;
           break;
@@ -399,8 +417,8 @@ void GemmCompiler::read_out(Run& run, const Unit& unit) {
         bool ok = schedule_.place_on_slice(plane.slice, t, make_acc({s, plane.out}, acc), {2, 1, 0}) >= 0;
         for (unsigned b = 0; ok && b < width; ++b)
           ok = schedule_.claim_write({s + b, plane.out}, plane.position, t + acc_func) &&
-               schedule_.write_from(out.slices[b], out.base + r, {s + b, plane.out}, plane.position,
-                                    t + acc_func);
+               schedule_.write_from(symbol_word(out, r, b).mem, symbol_word(out, r, b).address,
+                                    {s + b, plane.out}, plane.position, t + acc_func);
         if (ok) {
           done = t;
           break;
@@ -481,7 +499,8 @@ void GemmCompiler::combine(unsigned j) {
               placed = schedule_.claim_write(dst.plus(b), xv, result);
               if (placed && !last) placed = schedule_.extend_read(dst.plus(b), xv, result, xv);
               if (placed && last)
-                placed = schedule_.write_from(out.slices[b], out.base + r, dst.plus(b), xv, result);
+                placed = schedule_.write_from(symbol_word(out, r, b).mem, symbol_word(out, r, b).address,
+                                              dst.plus(b), xv, result);
             }
             if (placed) {
               sum = dst;
@@ -509,7 +528,7 @@ void GemmCompiler::combine(unsigned j) {
 }
 
 void GemmCompiler::schedule() {
-  for (size_t p = 0; p < planes_.size(); ++p) runs_.push_back(Run{p, MxmPlaneState(config_), 0, 0});
+  for (size_t p = 0; p < planes_.size(); ++p) runs_.push_back(Run{p, MxmPlaneState(config_), 0, 0, 0});
   last_readout_.assign(planes_.size(), -1);
   for (auto& run : runs_)
     if (!plan_[run.plane].empty()) run.kt = plan_[run.plane][0].kt0;

@@ -1,10 +1,8 @@
 #include "tspsim/compiler/schedule.h"
 
-#include "tspsim/error.h"
 #include "tspsim/latency.h"
 
 #include <algorithm>
-#include <fmt/format.h>
 
 namespace tsp::compiler {
 
@@ -272,46 +270,36 @@ size_t Schedule::placed() const {
   return n;
 }
 
-std::vector<QueueProgram> Schedule::emit() const {
-  std::vector<QueueProgram> out;
-  for (unsigned q = 0; q < slots_.size(); ++q) {
-    const auto& slots = slots_[q];
-    if (slots.empty()) continue;
-    const std::vector<std::pair<Cycle, Instruction>> entries(slots.begin(), slots.end());
-    QueueProgram program;
-    program.queue = q;
-    Cycle next = 0; // the cycle the queue would dispatch its next instruction without a NOP
-    for (size_t i = 0; i < entries.size();) {
-      const auto& [t, instruction] = entries[i];
-      for (Cycle gap = t - next; gap > 0;) {
-        const Cycle n = std::min<Cycle>(gap, kMaxNop);
-        program.words.push_back(encode(make(Opcode::nop, {n})));
-        gap -= n;
-      }
-      program.words.push_back(encode(instruction));
-      // The longest run of equally spaced copies with one stride.
-      size_t last = i;
-      if (i + 1 < entries.size() && instruction.spec().unit != isa::Unit::icu) {
-        const Cycle d = entries[i + 1].first - t;
-        const int field = strided_field(instruction);
-        const int64_t stride =
-            field >= 0 ? entries[i + 1].second.operands[field] - instruction.operands[field] : 0;
-        if (d <= kMaxRepeatInterval && std::abs(stride) <= kMaxRepeatStride) {
-          while (last + 1 < entries.size() && last - i < kMaxRepeatCount &&
-                 entries[last + 1].first - entries[last].first == d &&
-                 repeats(entries[last].second, entries[last + 1].second, stride))
-            ++last;
-          if (last > i) program.words.push_back(encode(make(Opcode::repeat, {int64_t(last - i), d, stride})));
-        }
-      }
-      next = entries[last].first + 1;
-      i = last + 1;
+std::vector<TextWord> Schedule::text(unsigned queue) const {
+  const std::vector<std::pair<Cycle, Instruction>> entries(slots_[queue].begin(), slots_[queue].end());
+  std::vector<TextWord> out;
+  Cycle next = 0; // the cycle the queue would dispatch its next instruction without a NOP
+  for (size_t i = 0; i < entries.size();) {
+    const auto& [t, instruction] = entries[i];
+    while (t > next) {
+      const Cycle n = std::min<Cycle>(t - next, kMaxNop);
+      out.push_back({encode(make(Opcode::nop, {n})), next, n});
+      next += n;
     }
-    if (program.words.size() > config_.icu.instruction_buffer_entries)
-      throw InputError(fmt::format("the schedule needs {} instructions in queue {}; its buffer holds {}",
-                                   program.words.size(), floorplan_.queues()[q].name,
-                                   config_.icu.instruction_buffer_entries));
-    out.push_back(std::move(program));
+    out.push_back({encode(instruction), t, 0});
+    // The longest run of equally spaced copies with one stride; the Repeat leaves the buffer in
+    // the cycle after the instruction.
+    size_t last = i;
+    if (i + 1 < entries.size() && instruction.spec().unit != isa::Unit::icu) {
+      const Cycle d = entries[i + 1].first - t;
+      const int field = strided_field(instruction);
+      const int64_t stride =
+          field >= 0 ? entries[i + 1].second.operands[field] - instruction.operands[field] : 0;
+      if (d <= kMaxRepeatInterval && std::abs(stride) <= kMaxRepeatStride) {
+        while (last + 1 < entries.size() && last - i < kMaxRepeatCount &&
+               entries[last + 1].first - entries[last].first == d &&
+               repeats(entries[last].second, entries[last + 1].second, stride))
+          ++last;
+        if (last > i) out.push_back({encode(make(Opcode::repeat, {int64_t(last - i), d, stride})), t + 1, 0});
+      }
+    }
+    next = entries[last].first + 1;
+    i = last + 1;
   }
   return out;
 }

@@ -61,3 +61,26 @@ TEST_CASE("gemm int8 on the 14 nm chip on four planes") {
   const auto run = run_gemm("14nm.json", {}, {100, 700, 1000, DType::i8, 9});
   check(run);
 }
+
+TEST_CASE("gemm int8 on a single plane") {
+  GemmShape shape{50, 64, 96, DType::i8, 10};
+  shape.max_planes = 1;
+  const auto run = run_gemm("tiny.json", kTinyLw, shape);
+  check(run);
+  const auto& floorplan = run.chip->context().floorplan;
+  CHECK(run.chip->context().stats.slice(*floorplan.find_slice("MXM_W0")).macs > 0);
+  CHECK(run.chip->context().stats.slice(*floorplan.find_slice("MXM_E0")).macs == 0);
+}
+
+TEST_CASE("queues longer than their buffer fetch the rest of their text in time") {
+  const auto run =
+      run_gemm("tiny.json", {"geometry.mem_slices_per_hemisphere=16", "icu.instruction_buffer_entries=16"},
+               {3, 200, 64, DType::i8, 11});
+  size_t ifetches = 0;
+  for (const auto& queue : run.kernel.program.queues) {
+    CHECK(queue.words.size() <= 16);
+    for (uint64_t word : queue.words) ifetches += tsp::decode(word).opcode == tsp::isa::Opcode::ifetch;
+  }
+  CHECK(ifetches > 0);
+  check(run);
+}

@@ -19,6 +19,7 @@ public:
   // InputError naming `what` when MEM is full.
   uint32_t allocate(const std::vector<unsigned>& mems, uint32_t words, const std::string& what);
   uint32_t used(unsigned mem) const { return next_[mem]; }
+  uint32_t words_per_slice() const { return words_per_slice_; }
 
 private:
   uint32_t words_per_slice_;
@@ -65,10 +66,19 @@ public:
                     const std::vector<unsigned>& mems, uint32_t reserved_rows,
                     const std::vector<uint8_t>& elements);
 
+  // The same in as few slice groups as fit: groups are consecutive runs of dtype_bytes slices of
+  // `candidates`, taken in order among those with room.
+  Symbol add_tensor_spread(const std::string& name, isa::DType dtype, uint32_t rows, uint32_t cols,
+                           const std::vector<unsigned>& candidates, const std::vector<uint8_t>& elements);
+
   // Emits the schedule and assembles the program; metadata.predicted_cycles is the schedule's.
+  // A queue whose text does not fit its instruction buffer starts with what fits and fetches
+  // the rest from MEM (Ifetch) in its idle cycles, early enough that it never runs dry and late
+  // enough that its buffer never overflows. Throws InputError when that is impossible.
   Program finish(const std::string& workload, uint64_t tokens_per_run = 0);
 
 private:
+  QueueProgram queue_text(unsigned queue);
   Schedule schedule_;
   MemoryMap memory_;
   std::vector<Symbol> symbols_;

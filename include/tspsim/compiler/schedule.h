@@ -38,6 +38,13 @@ struct Stream {
   Stream plus(unsigned k) const { return {id + k, dir}; }
 };
 
+// One encoded word of a queue's text and the cycle the queue takes it from its buffer.
+struct TextWord {
+  uint64_t word = 0;
+  Cycle pop = 0;
+  Cycle idle = 0; // a NOP: the cycles it keeps the queue idle, from `pop` on
+};
+
 class Schedule {
 public:
   explicit Schedule(const ChipConfig& config);
@@ -95,10 +102,10 @@ public:
   // cycle count the simulator reports: last + 1 + (superlanes - 1) * stagger.
   Cycle last_active() const;
   uint64_t predicted_cycles() const;
-  // Instruction text per queue: NOPs fill the gaps and runs of equally spaced instructions that
-  // differ only by a constant stride of their address (or accumulator) field become Repeats.
-  // Throws InputError naming the queue when its text does not fit its instruction buffer.
-  std::vector<QueueProgram> emit() const;
+  // The instruction text of one queue: NOPs fill the gaps and runs of equally spaced
+  // instructions that differ only by a constant stride of their address (or accumulator) field
+  // become Repeats.
+  std::vector<TextWord> text(unsigned queue) const;
   // Instructions placed so far (slice instructions only, before NOP/Repeat encoding).
   size_t placed() const;
   const std::map<Cycle, Instruction>& queue_slots(unsigned queue) const { return slots_[queue]; }

@@ -1,0 +1,116 @@
+// The Schedule library on its own: resources, rollback, text encoding and the cycle prediction.
+// configs/tiny.json positions: MXM_W0 0, SXM_W 1, MEM_W3 2 .. MEM_W0 5, VXM 6, MEM_E0 7 .. MEM_E3 10,
+// SXM_E 11, MXM_E0 12. Read func 2, Write skew 0; one port per bank, 128 words per bank.
+#include "compiler_harness.h"
+#include "tspsim/compiler/builder.h"
+#include "tspsim/compiler/schedule.h"
+
+#include <catch2/catch.hpp>
+
+using tsp::compiler::Dir;
+using tsp::compiler::ProgramBuilder;
+using tsp::compiler::Schedule;
+using tsp::compiler::Stream;
+
+namespace {
+
+Schedule tiny_schedule() { return Schedule(tsp::test::bundled_config("tiny.json")); }
+
+unsigned mem(const Schedule& s, const char* name) {
+  const auto slice = *s.floorplan().find_slice(name);
+  const auto& info = s.floorplan().slices()[slice];
+  return s.floorplan().mem_global(info.east, info.index);
+}
+
+std::vector<std::string> disassemble(const std::vector<tsp::compiler::TextWord>& text) {
+  std::vector<std::string> out;
+  for (const auto& w : text) {
+    const auto instruction = tsp::decode(w.word);
+    std::string line(instruction.spec().mnemonic);
+    for (size_t i = 0; i < instruction.spec().field_count; ++i)
+      line += " " + std::to_string(instruction.operands[i]);
+    out.push_back(line + " @" + std::to_string(w.pop));
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("a value holds the positions from its writer to its farthest reader on its diagonal") {
+  auto s = tiny_schedule();
+  const Stream e0{0, Dir::east};
+  // Written at MEM_W3 (2) in cycle 4, read at MEM_E3 (10) in cycle 12: diagonal 4 - 2 = 2.
+  REQUIRE(s.claim_write(e0, 2, 4));
+  REQUIRE(s.extend_read(e0, 2, 4, 10));
+  CHECK_FALSE(s.stream_free(e0, 5, 7, 5));       // on the way, same diagonal
+  CHECK_FALSE(s.claim_write(e0, 10, 12));        // a second writer where it is read
+  CHECK(s.stream_free(e0, 11, 13, 12));          // past its last reader
+  CHECK(s.stream_free(e0, 5, 8, 6));             // next diagonal
+  CHECK(s.stream_free({1, Dir::east}, 5, 7, 6)); // another stream
+  CHECK(s.stream_free({0, Dir::west}, 5, 7, 4)); // the other direction
+  CHECK_FALSE(s.extend_read(e0, 2, 4, 1));       // a reader upstream of an eastward writer
+  // A second reader of the same value on its diagonal.
+  CHECK(s.extend_read(e0, 2, 4, 11));
+  CHECK_FALSE(s.stream_free(e0, 11, 13, 12));
+}
+
+TEST_CASE("a bank takes one access per port per cycle and rollback frees everything") {
+  auto s = tiny_schedule();
+  const unsigned w3 = mem(s, "MEM_W3");
+  const size_t start = s.mark();
+  REQUIRE(s.read_to(w3, 5, {2, Dir::east}, 10, 12)); // Read dispatched at 12 - 8 - 2 = 2
+  CHECK(s.read_dispatch(w3, 10, 12) == 2);
+  CHECK_FALSE(s.bank_free(w3, 100, 2)); // same bank (0..127), same cycle
+  CHECK(s.bank_free(w3, 200, 2));       // other bank
+  CHECK_FALSE(s.slot_free(s.mem_queue(w3), 2));
+  CHECK_FALSE(s.read_to(w3, 6, {3, Dir::east}, 10, 12));               // the queue slot is taken
+  CHECK_FALSE(s.read_to(mem(s, "MEM_W2"), 6, {2, Dir::east}, 10, 12)); // on the span of the first value
+  s.rollback(start);
+  CHECK(s.placed() == 0);
+  CHECK(s.bank_free(w3, 100, 2));
+  CHECK(s.stream_free({2, Dir::east}, 2, 4, 10));
+  CHECK(s.read_to(mem(s, "MEM_W2"), 6, {2, Dir::east}, 10, 12));
+}
+
+TEST_CASE("a queue's text fills gaps with NOPs and folds strided runs into Repeats") {
+  auto s = tiny_schedule();
+  const unsigned w0 = mem(s, "MEM_W0");
+  const unsigned q = s.mem_queue(w0);
+  for (uint32_t i = 0; i < 4; ++i)
+    REQUIRE(s.place(q, 3 + i, tsp::compiler::make_read(10 + i, {1, Dir::east})));
+  REQUIRE(s.place(q, 20, tsp::compiler::make_read(40, {1, Dir::east})));
+  REQUIRE(s.place(q, 23, tsp::compiler::make_read(40, {1, Dir::east})));
+  REQUIRE(s.place(q, 24, tsp::compiler::make_write(7, {0, Dir::west})));
+  // Read field order: addr, dst (E1 = 1).
+  CHECK(disassemble(s.text(q)) == std::vector<std::string>{"NOP 3 @0", "Read 10 1 @3", "Repeat 3 1 1 @4",
+                                                           "NOP 13 @7", "Read 40 1 @20", "Repeat 1 3 0 @21",
+                                                           "Write 7 64 @24"});
+}
+
+TEST_CASE("the predicted cycle count of a placed copy equals the simulated one") {
+  ProgramBuilder builder(tsp::test::bundled_config("tiny.json"));
+  auto& s = builder.schedule();
+  const unsigned w3 = mem(s, "MEM_W3");
+  const unsigned e3 = mem(s, "MEM_E3");
+  const auto a = builder.add_tensor("A", tsp::isa::DType::i8, 2, 32, {w3}, 2, std::vector<uint8_t>(64, 0x5a));
+  const auto b = builder.add_tensor("B", tsp::isa::DType::i8, 2, 32, {e3}, 2, {});
+  // Row r read at 4 + 3r, on E5 at MEM_W3 two cycles later, written at MEM_E3 eight hops on.
+  for (uint32_t r = 0; r < 2; ++r) {
+    const tsp::compiler::Cycle t = 4 + 3 * r + 2;
+    REQUIRE(s.place(s.mem_queue(w3), t - 2, tsp::compiler::make_read(a.base + r, {5, Dir::east})));
+    REQUIRE(s.claim_write({5, Dir::east}, s.mem_position(w3), t));
+    REQUIRE(s.write_from(e3, b.base + r, {5, Dir::east}, s.mem_position(w3), t));
+  }
+  // Last Write at 7 + 2 + 8 = 17: 17 + 1 + 1 superlane stagger.
+  CHECK(s.predicted_cycles() == 19);
+  auto config = tsp::test::bundled_config("tiny.json");
+  tsp::compiler::CompiledKernel kernel;
+  kernel.program = builder.finish("copy");
+  kernel.predicted_cycles = kernel.program.metadata.predicted_cycles;
+  kernel.outputs.push_back(
+      tsp::compiler::make_expected("B", tsp::isa::DType::i8, std::vector<double>(64, 0x5a), {}));
+  tsp::test::KernelRun run(config, std::move(kernel));
+  CHECK(run.errors() == 0);
+  CHECK(run.result.cycles == 19);
+  CHECK(run.mismatch() == "");
+}
