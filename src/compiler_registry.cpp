@@ -63,7 +63,30 @@ CompiledKernel gemm(const ChipConfig& config, const KernelArgs& args, bool vecto
   return compile_gemm(config, shape);
 }
 
+float real(const KernelArgs& args, const std::string& name) {
+  const std::string& value = args.text(name);
+  size_t used = 0;
+  float x = 0;
+  try {
+    x = std::stof(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (value.empty() || used != value.size())
+    throw InputError(fmt::format("--{}: expected a number, got '{}'", name, value));
+  return x;
+}
+
+bool flag(const KernelArgs& args, const std::string& name, const std::string& yes, const std::string& no) {
+  const std::string& value = args.text(name);
+  if (value != yes && value != no)
+    throw InputError(fmt::format("--{}: expected {} or {}, got '{}'", name, yes, no, value));
+  return value == yes;
+}
+
 const KernelOption kSeed{"seed", "seed of the random input tensors", "1"};
+const KernelOption kRows{"rows", "rows of the tensors", ""};
+const KernelOption kCols{"cols", "columns (lanes) of the tensors", ""};
 const KernelOption kPlanes{"planes", "MXM planes to use (0: all)", "0"};
 
 std::vector<KernelEntry> make_registry() {
@@ -86,6 +109,65 @@ std::vector<KernelEntry> make_registry() {
         kPlanes,
         kSeed},
        [](const ChipConfig& c, const KernelArgs& a) { return gemm(c, a, true); }},
+      {"elementwise",
+       "C = op(A) or op(A, B) lane by lane in the VXM; B may be one row broadcast over the rows of A",
+       {{"op", "mov neg abs relu tanh exp rsqrt recip (unary), add sub mul max min and or xor (binary)", ""},
+        kRows,
+        kCols,
+        {"dtype", "int8 int16 int32 fp16 bf16 fp32", "int8"},
+        {"broadcast", "none or row (B is 1 x cols)", "none"},
+        kSeed},
+       [](const ChipConfig& c, const KernelArgs& a) {
+         ElementwiseShape s;
+         s.op = a.text("op");
+         s.rows = a.positive("rows");
+         s.cols = a.positive("cols");
+         s.dtype = a.dtype("dtype");
+         s.broadcast = flag(a, "broadcast", "row", "none");
+         s.seed = a.number("seed");
+         return compile_elementwise(c, s);
+       }},
+      {"convert",
+       "C = A converted to another type (round to nearest even, saturating to integers)",
+       {kRows, kCols, {"from", "source type", "int32"}, {"to", "destination type", "fp32"}, kSeed},
+       [](const ChipConfig& c, const KernelArgs& a) {
+         ConvertShape s;
+         s.rows = a.positive("rows");
+         s.cols = a.positive("cols");
+         s.from = a.dtype("from");
+         s.to = a.dtype("to");
+         s.seed = a.number("seed");
+         return compile_convert(c, s);
+       }},
+      {"requant",
+       "C = saturate(round_even(fp32(A) * scale)): int32 accumulators back to int8",
+       {kRows,
+        kCols,
+        {"scale", "the fp32 scale", "5.9604645e-08"},
+        {"from", "source type", "int32"},
+        {"to", "destination type", "int8"},
+        kSeed},
+       [](const ChipConfig& c, const KernelArgs& a) {
+         RequantShape s;
+         s.rows = a.positive("rows");
+         s.cols = a.positive("cols");
+         s.scale = real(a, "scale");
+         s.from = a.dtype("from");
+         s.to = a.dtype("to");
+         s.seed = a.number("seed");
+         return compile_requant(c, s);
+       }},
+      {"residual",
+       "C = X + R, the residual connection",
+       {kRows, kCols, {"dtype", "int8 int16 int32 fp16 bf16 fp32", "fp16"}, kSeed},
+       [](const ChipConfig& c, const KernelArgs& a) {
+         ResidualShape s;
+         s.rows = a.positive("rows");
+         s.cols = a.positive("cols");
+         s.dtype = a.dtype("dtype");
+         s.seed = a.number("seed");
+         return compile_residual(c, s);
+       }},
   };
 }
 

@@ -199,7 +199,7 @@ Cycle Schedule::read_dispatch(unsigned mem, unsigned reader, Cycle t) const {
 bool Schedule::read_to(unsigned mem, uint32_t address, Stream stream, unsigned reader, Cycle t) {
   const Instruction read = make_read(address, stream);
   const Cycle dispatch = read_dispatch(mem, reader, t);
-  if (dispatch < 0) return false;
+  if (dispatch < 0 || dispatch + Cycle(skew_cycles(read, config_)) <= written(mem, address)) return false;
   const unsigned position = mem_position(mem);
   const size_t m = mark();
   const bool ok = place(mem_queue(mem), dispatch, read) &&
@@ -219,8 +219,26 @@ bool Schedule::write_from(unsigned mem, uint32_t address, Stream stream, unsigne
   const bool ok = place(mem_queue(mem), dispatch, write) &&
                   reserve_bank(mem, address, dispatch + skew_cycles(write, config_)) &&
                   extend_read(stream, writer, t, position);
-  if (!ok) rollback(m);
-  return ok;
+  if (!ok) {
+    rollback(m);
+    return false;
+  }
+  const uint64_t key = (uint64_t(mem) << 32) | address;
+  const auto it = written_.find(key);
+  undo_.push_back({UndoKind::written, key, 0, it == written_.end() ? -1 : it->second, 0, 0});
+  written_[key] = dispatch + Cycle(skew_cycles(write, config_));
+  return true;
+}
+
+Cycle Schedule::written(unsigned mem, uint32_t address) const {
+  const auto it = written_.find((uint64_t(mem) << 32) | address);
+  return it == written_.end() ? -1 : it->second;
+}
+
+Cycle Schedule::readable_at(unsigned mem, uint32_t address, unsigned reader) const {
+  const Instruction read = make_read(address, {});
+  const Cycle dispatch = std::max<Cycle>(0, written(mem, address) + 1 - Cycle(skew_cycles(read, config_)));
+  return dispatch + Cycle(func_cycles(read, config_)) + travel(mem_position(mem), reader);
 }
 
 void Schedule::rollback(size_t mark) {
@@ -240,6 +258,12 @@ void Schedule::rollback(size_t mark) {
       if (spans.empty()) spans_.erase(u.key);
       break;
     }
+    case UndoKind::written:
+      if (u.t < 0)
+        written_.erase(u.key);
+      else
+        written_[u.key] = u.t;
+      break;
     case UndoKind::span_grow: {
       Span& s = spans_[u.key][u.queue];
       s.lo = u.lo;

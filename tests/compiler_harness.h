@@ -46,7 +46,9 @@ struct KernelRun {
         const unsigned width = isa::dtype_bytes(symbol.dtype);
         const bool same = exact ? std::equal(actual.begin() + e * width, actual.begin() + (e + 1) * width,
                                              out.bytes.begin() + e * width)
-                                : std::fabs(values[e] - out.values[e]) <= out.tolerance[e];
+                                : values[e] == out.values[e] ||
+                                      (std::isnan(values[e]) && std::isnan(out.values[e])) ||
+                                      std::fabs(values[e] - out.values[e]) <= out.tolerance[e];
         if (!same)
           return fmt::format("{}[{}, {}] = {}, reference {} (tolerance {})", out.symbol, e / symbol.cols,
                              e % symbol.cols, values[e], out.values[e], out.tolerance[e]);

@@ -4,6 +4,8 @@
 
 #include "tspsim/compiler/builder.h"
 
+#include <string>
+
 namespace tsp::compiler {
 
 // C (m x n) = A (m x k) B (k x n) on the MXM planes. A is stored as k-tiles A.k<t> (m x 320
@@ -19,5 +21,46 @@ struct GemmShape {
   unsigned max_planes = 0; // 0: every plane; else the first ones of W0, E0, W1, E1, ...
 };
 CompiledKernel compile_gemm(const ChipConfig& config, const GemmShape& shape);
+
+// Lane-wise kernels on the VXM over rows x cols tensors (column tiles A.c0, ... beyond one
+// vector). The result is C.
+struct ElementwiseShape {
+  std::string op = "add"; // mov neg abs relu tanh exp rsqrt recip | add sub mul max min and or xor
+  uint32_t rows = 1;
+  uint32_t cols = 1;
+  isa::DType dtype = isa::DType::i8;
+  bool broadcast = false; // binary: B is one row, broadcast over the rows of A
+  uint64_t seed = 1;
+};
+CompiledKernel compile_elementwise(const ChipConfig& config, const ElementwiseShape& shape);
+
+struct ConvertShape {
+  uint32_t rows = 1;
+  uint32_t cols = 1;
+  isa::DType from = isa::DType::i32;
+  isa::DType to = isa::DType::f32;
+  uint64_t seed = 1;
+};
+CompiledKernel compile_convert(const ChipConfig& config, const ConvertShape& shape);
+
+// C = saturate(round_even(fp32(A) * scale)).
+struct RequantShape {
+  uint32_t rows = 1;
+  uint32_t cols = 1;
+  isa::DType from = isa::DType::i32;
+  isa::DType to = isa::DType::i8;
+  float scale = 1.0f / 16777216.0f;
+  uint64_t seed = 1;
+};
+CompiledKernel compile_requant(const ChipConfig& config, const RequantShape& shape);
+
+// C = X + R (the residual connection of a transformer block).
+struct ResidualShape {
+  uint32_t rows = 1;
+  uint32_t cols = 1;
+  isa::DType dtype = isa::DType::f16;
+  uint64_t seed = 1;
+};
+CompiledKernel compile_residual(const ChipConfig& config, const ResidualShape& shape);
 
 } // namespace tsp::compiler

@@ -92,6 +92,11 @@ public:
   bool write_from(unsigned mem, uint32_t address, Stream stream, unsigned writer, Cycle t);
   // Dispatch cycle of a Read whose value is at `reader` in cycle t.
   Cycle read_dispatch(unsigned mem, unsigned reader, Cycle t) const;
+  // The SRAM write cycle of a word written by this schedule (-1: only its initial contents). A
+  // Read of it must access the SRAM later; read_to refuses earlier reads.
+  Cycle written(unsigned mem, uint32_t address) const;
+  // The earliest cycle at which a Read of (mem, address) can have its value at `reader`.
+  Cycle readable_at(unsigned mem, uint32_t address, unsigned reader) const;
 
   // ---- Transactions ----
   size_t mark() const { return undo_.size(); }
@@ -116,7 +121,7 @@ private:
     unsigned hi;
     unsigned writer;
   };
-  enum class UndoKind : uint8_t { slot, bank, span_new, span_grow };
+  enum class UndoKind : uint8_t { slot, bank, span_new, span_grow, written };
   struct Undo {
     UndoKind kind;
     uint64_t key;
@@ -137,6 +142,7 @@ private:
   std::vector<std::map<Cycle, Instruction>> slots_;
   std::unordered_map<uint64_t, std::vector<Span>> spans_;
   std::unordered_map<uint64_t, unsigned> banks_;
+  std::unordered_map<uint64_t, Cycle> written_; // (mem, address) -> SRAM write cycle
   std::vector<Undo> undo_;
 };
 
