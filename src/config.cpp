@@ -51,10 +51,13 @@ constexpr UnsignedField<StreamConfig> kStreamFields[] = {
     {"superlane_stagger_cycles", &StreamConfig::superlane_stagger_cycles, 0, kNoMax, ""},
 };
 
+// Every queue has a table entry from the start, so a count in the billions would exhaust memory.
+constexpr unsigned kMaxQueuesPerSlice = 256;
+constexpr const char* kQueueBound = "a sanity bound: the 14 nm chip has at most 16 per slice";
 constexpr UnsignedField<IcuConfig> kIcuFields[] = {
-    {"sxm_queues_per_hemisphere", &IcuConfig::sxm_queues_per_hemisphere, 1, kNoMax, ""},
-    {"mxm_queues_per_plane", &IcuConfig::mxm_queues_per_plane, 1, kNoMax, ""},
-    {"vxm_queues", &IcuConfig::vxm_queues, 1, kNoMax, ""},
+    {"sxm_queues_per_hemisphere", &IcuConfig::sxm_queues_per_hemisphere, 1, kMaxQueuesPerSlice, kQueueBound},
+    {"mxm_queues_per_plane", &IcuConfig::mxm_queues_per_plane, 1, kMaxQueuesPerSlice, kQueueBound},
+    {"vxm_queues", &IcuConfig::vxm_queues, 1, kMaxQueuesPerSlice, kQueueBound},
     {"instruction_buffer_entries", &IcuConfig::instruction_buffer_entries, 1, kNoMax, ""},
 };
 
@@ -92,7 +95,8 @@ constexpr T kAtLeastOne[] = {T::mxm_acc_func, T::mxm_result, T::icu_ifetch, T::c
 std::string_view timing_key(T p) { return isa::timing_params()[static_cast<size_t>(p)].key; }
 
 std::string shown(const json& value) {
-  std::string text = value.dump();
+  // Strings from --set may hold bytes that are not UTF-8, which a plain dump() throws on.
+  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
   constexpr size_t kLimit = 60;
   if (text.size() > kLimit) text = text.substr(0, kLimit) + "...";
   return text;
@@ -327,7 +331,15 @@ void apply_override(json& doc, const std::string& spec, const json& schema, cons
     target = &next;
   }
   json value = json::parse(text, nullptr, false);
-  if (value.is_discarded()) value = text;
+  if (value.is_discarded()) {
+    // Every string of the config is written back as JSON (--print-config, --stats-json): UTF-8 only.
+    value = text;
+    try {
+      (void)value.dump();
+    } catch (const json::type_error&) {
+      throw InputError(fmt::format("--set {}: the value is not valid UTF-8", path));
+    }
+  }
   (*target)[keys.back()] = std::move(value);
   overridden.insert(path);
 }
@@ -349,8 +361,9 @@ ChipConfig parse_config(const std::string& text, const std::string& origin,
   json doc;
   try {
     doc = json::parse(text);
-  } catch (const json::parse_error& e) {
-    // nlohmann's message is "[json.exception.parse_error.101] parse error at line L, column C: ...".
+  } catch (const json::exception& e) {
+    // nlohmann's message is "[json.exception.parse_error.101] parse error at line L, column C: ...",
+    // or out_of_range.406 "number overflow parsing '1e999'" for a number no double holds.
     std::string what = e.what();
     if (const auto close = what.find("] ");
         what.rfind("[json.exception", 0) == 0 && close != std::string::npos)

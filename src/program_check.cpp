@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <fmt/format.h>
 #include <set>
 #include <tuple>
@@ -30,6 +31,11 @@ public:
                        "0x{:016x})",
                        program_.fingerprint, expected));
     if (program_.metadata.chips < 1) fail("metadata: chips = 0, must be at least 1");
+    // Assembly integers are signed 64-bit: larger counts could not be disassembled and read back.
+    constexpr uint64_t kMaxCount = INT64_MAX;
+    for (const auto& [key, value] : {std::pair{"tokens", program_.metadata.tokens_per_run},
+                                     std::pair{"predicted_cycles", program_.metadata.predicted_cycles}})
+      if (value > kMaxCount) fail(fmt::format("metadata: {} = {}, must be at most {}", key, value, kMaxCount));
     check_queues();
     check_images();
     check_symbols();

@@ -140,7 +140,11 @@ TEST_CASE("values out of range") {
   require_error(R"({"streams": {"hop_cycles": 0}})",
                 "x.json: streams.hop_cycles: expected at least 1, got 0");
   require_error(R"({"icu": {"vxm_queues": 4294967296}})",
-                "x.json: icu.vxm_queues: expected at most 4294967295, got 4294967296");
+                "x.json: icu.vxm_queues: expected 1..256 (a sanity bound: the 14 nm chip has at most 16 per "
+                "slice), got 4294967296");
+  require_error(R"({"icu": {"sxm_queues_per_hemisphere": 257}})",
+                "x.json: icu.sxm_queues_per_hemisphere: expected 1..256 (a sanity bound: the 14 nm chip has at "
+                "most 16 per slice), got 257");
   require_error(R"({"mxm": {"weight_streams": 32}})",
                 "x.json: mxm.weight_streams: expected 16 (the ISA's LW reads a 16-stream group), got 32");
   require_error(
