@@ -72,16 +72,27 @@ void bench_mxm(size_t lanes) {
   }
 
   std::vector<float> w(k * n), factsv(max_m * k), fout(max_m * n);
+  std::vector<num::ConstPlaneGroup> groups(k);
+  for (size_t kk = 0; kk + 1 < k; kk += 2)
+    groups[kk] = groups[kk + 1] = {{rows[kk].data(), rows[kk + 1].data()}};
+  const double fpack =
+      time_per_call([&] { num::pack_weights_float(DType::f16, groups.data(), k, n, w.data()); });
+  std::printf("pack_weights_float f16 %zux%zu: %.1f us\n", k, n, fpack * 1e6);
   for (auto& x : w) x = float(int(rng() % 200) - 100) / 64;
   for (auto& x : factsv) x = float(int(rng() % 200) - 100) / 64;
-  const double fone =
-      time_per_call([&] { num::matvec_f32(w.data(), factsv.data(), fout.data(), k, n, true); });
-  std::printf("matvec_f32  %zux%zu:        %6.2f GMAC/s\n", k, n, macs / fone / 1e9);
-  for (size_t m : {size_t{4}, size_t{64}}) {
-    const double t =
-        time_per_call([&] { num::matmul_f32(w.data(), factsv.data(), fout.data(), m, k, n, true); });
-    std::printf("matmul_f32  %zux%zu, m=%3zu: %6.2f GMAC/s\n", k, n, m, macs * double(m) / t / 1e9);
+  for (bool baseline : {false, true}) {
+    num::force_baseline_fp32_kernels(baseline);
+    const char* kind = baseline ? " (baseline)" : "";
+    const double one =
+        time_per_call([&] { num::matvec_f32(w.data(), factsv.data(), fout.data(), k, n, true); });
+    std::printf("matvec_f32  %zux%zu:        %6.2f GMAC/s%s\n", k, n, macs / one / 1e9, kind);
+    for (size_t m : {size_t{4}, size_t{64}}) {
+      const double t =
+          time_per_call([&] { num::matmul_f32(w.data(), factsv.data(), fout.data(), m, k, n, true); });
+      std::printf("matmul_f32  %zux%zu, m=%3zu: %6.2f GMAC/s%s\n", k, n, m, macs * double(m) / t / 1e9, kind);
+    }
   }
+  num::force_baseline_fp32_kernels(false);
 }
 
 void bench_vxm(size_t lanes) {

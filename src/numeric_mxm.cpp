@@ -1,11 +1,25 @@
-// MXM matrix-vector and batched matrix products. The lane loops are written for the compiler's
-// auto-vectoriser; on x86-64 each kernel is also built for AVX2 and picked at load time by the
-// CPU (GCC function multi-versioning), which measured about 1.3x faster (docs/numerics.md).
+// MXM matrix-vector and batched matrix products. The integer loops are written for the compiler's
+// auto-vectoriser and built twice on x86-64, for AVX2 and the baseline, picked at load time by the
+// CPU (GCC function multi-versioning); the fp32 kernels use vector types, dispatched the same way
+// by hand. Measured gains are in docs/numerics.md.
+//
+// Each fp32 product is rounded before it is added (docs/numerics.md): no fused multiply-add, even
+// in a build that enables FMA instructions (GCC fuses across statements by default in C++).
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 #include "numeric_elements.h"
 #include "tspsim/numeric.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <stdexcept>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define TSP_KERNEL __attribute__((target_clones("avx2", "default")))
@@ -108,38 +122,46 @@ TSP_KERNEL void rows_dot(const uint8_t* const* rows, const int8_t* a, int32_t* o
   }
 }
 
-// Eight fp32 lanes as one value (GCC/Clang vector extension): one AVX register, or two SSE
-// registers in the baseline build. Its + and * round element by element exactly like scalar fp32,
-// and named vector variables stay in registers, which the auto-vectoriser does not achieve for
-// sums over the whole of K (it spills them to memory every k: half the speed).
+// fp32 vectors as values (GCC/Clang vector extension): F4 is one SSE register, F8 one AVX
+// register. Their + and * round element by element exactly like scalar fp32, and named vector
+// variables stay in registers, which the auto-vectoriser does not manage for sums over the whole
+// of K (it spills them every k, at half the speed). The baseline build emulates F8 through
+// memory, so each width is compiled only where the CPU has it (see fp32_kernels()).
+using F4 = float __attribute__((vector_size(16)));
 using F8 = float __attribute__((vector_size(32)));
 
-inline void load8(F8& v, const float* p) { std::memcpy(&v, p, sizeof v); }
+template <typename V> constexpr size_t kWidth = sizeof(V) / sizeof(float);
 
-// out[j] = s (or out[j] + s) for the 8 columns at `o`.
-inline void store8(float* o, const F8& s, bool add) {
-  F8 v = s;
+template <typename V> [[gnu::always_inline]] inline void load(V& v, const float* p) {
+  std::memcpy(&v, p, sizeof v);
+}
+
+// o[0, width) = s, or o + s.
+template <typename V> [[gnu::always_inline]] inline void store(float* o, const V& s, bool add) {
+  V v = s;
   if (add) {
-    F8 old;
-    load8(old, o);
+    V old;
+    load(old, o);
     v = old + s;
   }
   std::memcpy(o, &v, sizeof v);
 }
 
-// Four activation rows, columns [0, 16 * blocks): each block of 16 columns keeps its 4 x 16 sums
-// in registers for the whole of K.
-TSP_KERNEL void rows4_blocks(const float* w, size_t n, const float* const* a, size_t k, float* out,
-                             size_t blocks, bool add) {
-  for (size_t j0 = 0; j0 < 16 * blocks; j0 += 16) {
-    F8 w0, w1;
-    load8(w0, w + j0);
-    load8(w1, w + j0 + 8);
-    F8 s00 = a[0][0] * w0, s01 = a[0][0] * w1, s10 = a[1][0] * w0, s11 = a[1][0] * w1;
-    F8 s20 = a[2][0] * w0, s21 = a[2][0] * w1, s30 = a[3][0] * w0, s31 = a[3][0] * w1;
+// Four activation rows, columns [0, 2 * width * blocks): each block keeps its 4 x 2 vector sums in
+// registers for the whole of K.
+template <typename V>
+[[gnu::always_inline]] inline void rows4_blocks(const float* w, size_t n, const float* const* a, size_t k,
+                                                float* out, size_t blocks, bool add) {
+  constexpr size_t width = kWidth<V>;
+  for (size_t j0 = 0; j0 < 2 * width * blocks; j0 += 2 * width) {
+    V w0, w1;
+    load(w0, w + j0);
+    load(w1, w + j0 + width);
+    V s00 = a[0][0] * w0, s01 = a[0][0] * w1, s10 = a[1][0] * w0, s11 = a[1][0] * w1;
+    V s20 = a[2][0] * w0, s21 = a[2][0] * w1, s30 = a[3][0] * w0, s31 = a[3][0] * w1;
     for (size_t kk = 1; kk < k; ++kk) {
-      load8(w0, w + kk * n + j0);
-      load8(w1, w + kk * n + j0 + 8);
+      load(w0, w + kk * n + j0);
+      load(w1, w + kk * n + j0 + width);
       const float x0 = a[0][kk], x1 = a[1][kk], x2 = a[2][kk], x3 = a[3][kk];
       s00 = s00 + x0 * w0;
       s01 = s01 + x0 * w1;
@@ -151,37 +173,86 @@ TSP_KERNEL void rows4_blocks(const float* w, size_t n, const float* const* a, si
       s31 = s31 + x3 * w1;
     }
     float* o = out + j0;
-    store8(o, s00, add);
-    store8(o + 8, s01, add);
-    store8(o + n, s10, add);
-    store8(o + n + 8, s11, add);
-    store8(o + 2 * n, s20, add);
-    store8(o + 2 * n + 8, s21, add);
-    store8(o + 3 * n, s30, add);
-    store8(o + 3 * n + 8, s31, add);
+    store(o, s00, add);
+    store(o + width, s01, add);
+    store(o + n, s10, add);
+    store(o + n + width, s11, add);
+    store(o + 2 * n, s20, add);
+    store(o + 2 * n + width, s21, add);
+    store(o + 3 * n, s30, add);
+    store(o + 3 * n + width, s31, add);
   }
 }
 
-// One activation row, columns [0, 64 * blocks): eight independent sums hide the add latency.
-TSP_KERNEL void row1_blocks(const float* w, size_t n, const float* a, size_t k, float* out, size_t blocks,
-                            bool add) {
-  for (size_t j0 = 0; j0 < 64 * blocks; j0 += 64) {
-    F8 s[8];
-    for (int v = 0; v < 8; ++v) {
-      load8(s[v], w + j0 + 8 * v);
+// One activation row, columns [0, 8 * width * blocks): eight independent sums hide the latency of
+// the additions.
+template <typename V>
+[[gnu::always_inline]] inline void row1_blocks(const float* w, size_t n, const float* a, size_t k, float* out,
+                                               size_t blocks, bool add) {
+  constexpr size_t width = kWidth<V>;
+  for (size_t j0 = 0; j0 < 8 * width * blocks; j0 += 8 * width) {
+    V s[8];
+    for (size_t v = 0; v < 8; ++v) {
+      load(s[v], w + j0 + width * v);
       s[v] = a[0] * s[v];
     }
     for (size_t kk = 1; kk < k; ++kk) {
       const float x = a[kk];
       const float* wk = w + kk * n + j0;
-      for (int v = 0; v < 8; ++v) {
-        F8 wv;
-        load8(wv, wk + 8 * v);
+      for (size_t v = 0; v < 8; ++v) {
+        V wv;
+        load(wv, wk + width * v);
         s[v] = s[v] + x * wv;
       }
     }
-    for (int v = 0; v < 8; ++v) store8(out + j0 + 8 * v, s[v], add);
+    for (size_t v = 0; v < 8; ++v) store(out + j0 + width * v, s[v], add);
   }
+}
+
+// Both kernels of one vector width; each returns the number of columns it covered.
+struct Fp32Kernels {
+  size_t (*rows4)(const float* w, size_t n, const float* const* a, size_t k, float* out, bool add);
+  size_t (*row1)(const float* w, size_t n, const float* a, size_t k, float* out, bool add);
+};
+
+template <typename V>
+[[gnu::always_inline]] inline size_t rows4_all(const float* w, size_t n, const float* const* a, size_t k,
+                                               float* out, bool add) {
+  constexpr size_t step = 2 * kWidth<V>;
+  rows4_blocks<V>(w, n, a, k, out, n / step, add);
+  return n / step * step;
+}
+
+template <typename V>
+[[gnu::always_inline]] inline size_t row1_all(const float* w, size_t n, const float* a, size_t k, float* out,
+                                              bool add) {
+  constexpr size_t step = 8 * kWidth<V>;
+  row1_blocks<V>(w, n, a, k, out, n / step, add);
+  return n / step * step;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2"))) size_t rows4_avx2(const float* w, size_t n, const float* const* a, size_t k,
+                                                  float* out, bool add) {
+  return rows4_all<F8>(w, n, a, k, out, add);
+}
+__attribute__((target("avx2"))) size_t row1_avx2(const float* w, size_t n, const float* a, size_t k,
+                                                 float* out, bool add) {
+  return row1_all<F8>(w, n, a, k, out, add);
+}
+#endif
+
+std::atomic<bool> g_baseline{false};
+
+// AVX2 when the CPU has it (checked once) and the baseline is not forced, else SSE-width vectors.
+const Fp32Kernels& fp32_kernels() {
+  static const Fp32Kernels baseline{rows4_all<F4>, row1_all<F4>};
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  static const Fp32Kernels wide{rows4_avx2, row1_avx2};
+  if (avx2 && !g_baseline.load(std::memory_order_relaxed)) return wide;
+#endif
+  return baseline;
 }
 
 TSP_KERNEL void sum_products4(const float* w, size_t n_stride, const float* const* a, size_t k,
@@ -195,6 +266,8 @@ TSP_KERNEL void sum_products1(const float* w, size_t n_stride, const float* cons
 }
 
 } // namespace
+
+void force_baseline_fp32_kernels(bool on) { g_baseline.store(on, std::memory_order_relaxed); }
 
 bool mxm_supports(DType dtype) { return dtype == DType::i8 || dtype == DType::f16 || dtype == DType::bf16; }
 
@@ -241,13 +314,19 @@ void matmul_i8_rows(const uint8_t* const* rows, const int8_t* acts, int32_t* out
   for (size_t r = 0; r < m; ++r) rows_dot(rows, acts + r * k, out + r * n, k, n, accumulate);
 }
 
-void pack_weights_float(DType dtype, const ConstPlaneGroup* rows, size_t k, size_t n, float* w) {
-  for (size_t kk = 0; kk < k; ++kk)
-    for (size_t j = 0; j < n; ++j) w[kk * n + j] = load_float(rows[kk], dtype, j);
+void widen_to_f32(DType dtype, ConstPlaneGroup src, size_t count, float* out) {
+  if (!isa::dtype_is_float(dtype))
+    throw std::invalid_argument(
+        fmt::format("widen_to_f32: dtype {} is not a float type", isa::dtype_name(dtype)));
+  detail::with_elem(dtype, [&](auto e) {
+    using E = decltype(e);
+    if constexpr (E::is_float)
+      detail::for_blocks(count, [&](size_t off, size_t c) { E::load_block(src, off, c, out + off); });
+  });
 }
 
-void widen_to_f32(DType dtype, ConstPlaneGroup src, size_t count, float* out) {
-  for (size_t i = 0; i < count; ++i) out[i] = load_float(src, dtype, i);
+void pack_weights_float(DType dtype, const ConstPlaneGroup* rows, size_t k, size_t n, float* w) {
+  for (size_t kk = 0; kk < k; ++kk) widen_to_f32(dtype, rows[kk], n, w + kk * n);
 }
 
 void matmul_f32(const float* w, const float* acts, float* out, size_t m, size_t k, size_t n,
@@ -263,14 +342,9 @@ void matmul_f32(const float* w, const float* acts, float* out, size_t m, size_t 
     for (size_t r = 0; r < rows; ++r) a[r] = acts + (row + r) * k;
     // Register-blocked kernels for the bulk of the columns, the generic loop for the rest; both
     // compute every column in the same order, so the split does not change any result.
-    size_t j0;
-    if (rows == 4) {
-      rows4_blocks(w, n, a, k, out + row * n, n / 16, accumulate);
-      j0 = n / 16 * 16;
-    } else {
-      row1_blocks(w, n, a[0], k, out + row * n, n / 64, accumulate);
-      j0 = n / 64 * 64;
-    }
+    const Fp32Kernels& kernels = fp32_kernels();
+    size_t j0 = rows == 4 ? kernels.rows4(w, n, a, k, out + row * n, accumulate)
+                          : kernels.row1(w, n, a[0], k, out + row * n, accumulate);
     for (; j0 < n; j0 += kColumns) {
       const size_t nc = std::min(kColumns, n - j0);
       if (rows == 4)

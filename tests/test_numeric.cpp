@@ -400,6 +400,9 @@ TEST_CASE("element access saturates integers and rounds floats") {
   CHECK(num::load_bits(w.c(), DType::i32, 0) == 0x12345678);
   CHECK_THROWS_MATCHES(num::load_float(w.c(), DType::i32, 0), std::invalid_argument,
                        Message("load_float: dtype i32 not accepted"));
+  float out = 0;
+  CHECK_THROWS_MATCHES(num::widen_to_f32(DType::i8, w.c(), 1, &out), std::invalid_argument,
+                       Message("widen_to_f32: dtype i8 is not a float type"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -996,6 +999,9 @@ struct FloatProblem {
 } // namespace
 
 TEST_CASE("MXM fp16 and bf16 products: exact order in fp32, batched identical, error bound vs double") {
+  const bool baseline = GENERATE(false, true);
+  num::force_baseline_fp32_kernels(baseline);
+  INFO("baseline kernels: " << baseline);
   std::mt19937 rng(70);
   struct Case {
     DType d;
@@ -1003,7 +1009,7 @@ TEST_CASE("MXM fp16 and bf16 products: exact order in fp32, batched identical, e
   };
   // fp16 around 1; bf16 around 1; bf16 with tiny weights so that products underflow in fp32.
   for (Case c : {Case{DType::f16, 10, 10}, Case{DType::bf16, 120, 14}, Case{DType::bf16, 1, 20}}) {
-    FloatProblem p(c.d, 320, 96, rng, c.exp_lo, c.exp_span);
+    FloatProblem p(c.d, 320, 100, rng, c.exp_lo, c.exp_span); // 100: every kernel leaves a tail
     const size_t m = 7;
     Vec act_planes(c.d, p.k * m);
     for (size_t i = 0; i < p.k * m; ++i)
@@ -1012,6 +1018,8 @@ TEST_CASE("MXM fp16 and bf16 products: exact order in fp32, batched identical, e
     std::vector<float> acts(p.k * m);
     num::widen_to_f32(c.d, act_planes.c(), acts.size(), acts.data());
     for (size_t i = 0; i < acts.size(); ++i) REQUIRE(acts[i] == float(value_of(act_planes.get(i), c.d)));
+    for (size_t kk = 0; kk < p.k; ++kk)
+      for (size_t j = 0; j < p.n; ++j) REQUIRE(p.w[kk * p.n + j] == float(value_of(p.rows[kk].get(j), c.d)));
 
     std::vector<float> init(m * p.n);
     for (auto& v : init) v = float(int(rng() % 2001) - 1000) / 64;
@@ -1043,6 +1051,27 @@ TEST_CASE("MXM fp16 and bf16 products: exact order in fp32, batched identical, e
       if (c.exp_lo < 10) REQUIRE(underflows > 1000); // the case exercises fp32 product rounding
     }
   }
+}
+
+TEST_CASE("MXM fp32 products round before they are added (no fused multiply-add)") {
+  // Column sums -2^127 + 2^64 * 2^64: the product overflows to +inf, so the sum is +inf. A fused
+  // multiply-add would give 2^127. Every kernel and tail: 5 rows (4 + 1), 100 columns.
+  for (bool baseline : {false, true}) {
+    num::force_baseline_fp32_kernels(baseline);
+    const size_t m = 5, k = 2, n = 100;
+    std::vector<float> w(k * n), acts(m * k), out(m * n, 0.0f);
+    for (size_t j = 0; j < n; ++j) {
+      w[j] = 1.0f;
+      w[n + j] = 0x1p64f;
+    }
+    for (size_t r = 0; r < m; ++r) {
+      acts[r * k] = -0x1p127f;
+      acts[r * k + 1] = 0x1p64f;
+    }
+    num::matmul_f32(w.data(), acts.data(), out.data(), m, k, n, false);
+    for (float v : out) REQUIRE(fbits(v) == 0x7f800000);
+  }
+  num::force_baseline_fp32_kernels(false);
 }
 
 TEST_CASE("MXM K = 0 and a 2-row remainder") {

@@ -86,9 +86,9 @@ void matmul_i8(const int16_t* packed, const int8_t* acts, int32_t* out, size_t m
                bool accumulate);
 
 // The same products straight from the weight rows (rows[k] = byte plane of row k), with no
-// packing: slower per product than the packed kernels, but cheaper when weights installed once
-// are used by only a few vectors (packing costs about ten matvec_i8_rows calls, see
-// docs/numerics.md). Bit-identical to matmul_i8.
+// packing: slower per product than the packed kernels, but cheaper for weights used by at most
+// about four vectors (packing costs about as much as four vectors here; docs/numerics.md).
+// Bit-identical to matmul_i8.
 void matmul_i8_rows(const uint8_t* const* rows, const int8_t* acts, int32_t* out, size_t m, size_t k,
                     size_t n, bool accumulate);
 
@@ -102,6 +102,10 @@ void widen_to_f32(isa::DType dtype, ConstPlaneGroup src, size_t count, float* ou
 void matvec_f32(const float* w, const float* act, float* out, size_t k, size_t n, bool accumulate);
 // m activation vectors (acts m x K, out m x N), bit-identical to m calls of matvec_f32.
 void matmul_f32(const float* w, const float* acts, float* out, size_t m, size_t k, size_t n, bool accumulate);
+
+// The fp32 kernels run with AVX2 where the CPU has it; this forces the baseline (SSE2) ones, so
+// that tests cover them on AVX2 hosts too. Results are identical either way.
+void force_baseline_fp32_kernels(bool on);
 
 // ---- SXM, on one byte plane of `lanes` bytes (apply to each plane of a group) ----
 // Superlane s is lanes [s * lps, (s + 1) * lps); lanes must be a multiple of lps (else
