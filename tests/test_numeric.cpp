@@ -550,6 +550,54 @@ TEST_CASE("VXM bitwise ops, mov, sel and splat on every dtype") {
   CHECK(s.get(0) == 0x3f82);
 }
 
+TEST_CASE("VXM: every op and dtype writes exactly the active lanes") {
+  constexpr size_t kLanes = 700, kActive = 333; // more than one block of lanes, partial last block
+  std::vector<Opcode> ops;
+  for (const auto& spec : tsp::isa::opcodes())
+    if (spec.unit == tsp::isa::Unit::vxm) ops.push_back(spec.opcode);
+  REQUIRE(ops.size() == 23);
+  size_t runs = 0;
+  for (Opcode op : ops)
+    for (DType d : kAllTypes) {
+      if (!num::vxm_op_supports(op, d)) continue;
+      const DType from = d == DType::i8 ? DType::f32 : DType::i8; // source type of cvt/requant
+      const DType a_type = op == Opcode::v_cvt || op == Opcode::v_requant ? from : d;
+      const Vec a = make_vec(a_type, patterns(a_type, kLanes, 90));
+      const Vec b = make_vec(d, patterns(d, kLanes, 91));
+      auto run = [&](Vec& dst, size_t active) {
+        switch (op) {
+        case Opcode::v_mov:
+        case Opcode::v_neg:
+        case Opcode::v_abs:
+        case Opcode::v_relu:
+        case Opcode::v_tanh:
+        case Opcode::v_exp:
+        case Opcode::v_rsqrt:
+        case Opcode::v_recip:
+          return num::vxm_unary(op, d, dst.g(), a.c(), active);
+        case Opcode::v_sel:
+          return num::vxm_select(d, dst.g(), b.c(), a.c(), b.c(), active);
+        case Opcode::v_splat:
+          return num::vxm_splat(d, dst.g(), 0x40490fdb, active);
+        case Opcode::v_cvt:
+          return num::vxm_convert(d, from, dst.g(), a.c(), active);
+        case Opcode::v_requant:
+          return num::vxm_requant(d, from, dst.g(), a.c(), 0x3e000000, active);
+        default:
+          return num::vxm_binary(op, d, dst.g(), a.c(), b.c(), active);
+        }
+      };
+      Vec full(d, kLanes), part(d, kLanes, 0xa5);
+      run(full, kLanes);
+      run(part, kActive);
+      INFO(tsp::isa::spec(op).mnemonic << "." << tsp::isa::dtype_name(d));
+      for (size_t i = 0; i < kActive; ++i) REQUIRE(part.get(i) == full.get(i));
+      check_untouched(part, kActive);
+      ++runs;
+    }
+  REQUIRE(runs == 23 * 6 - 4 * 3); // transcendentals are float-only
+}
+
 TEST_CASE("VXM mov, and and sel accept dst equal to a source") {
   Vec a = make_vec(DType::i32, {1, 2, 0xffff0000});
   const Vec b = make_vec(DType::i32, {3, 3, 0x00ffff00});
