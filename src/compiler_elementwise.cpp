@@ -20,12 +20,6 @@ namespace {
 // Reads per cycle each operand aims for: one slice group per row in flight.
 constexpr unsigned kMaxGroups = 8;
 
-struct Operand {
-  std::string name;
-  DType dtype;
-  uint32_t rows;
-};
-
 std::vector<ExpectedOutput> tile_outputs(const TiledTensor& out, const std::vector<double>& values,
                                          const std::vector<double>& tolerance, unsigned vector) {
   std::vector<ExpectedOutput> outputs;
@@ -42,12 +36,14 @@ std::vector<ExpectedOutput> tile_outputs(const TiledTensor& out, const std::vect
   return outputs;
 }
 
-// out (rows x cols) = expr(operands): operands alternate between the west and east slices, the
-// result goes to the side opposite the first operand; a broadcast row gets a copy per group of
-// the first operand so that every row in flight can read it.
+} // namespace
+
+// Operands alternate between the west and east slices, the result goes to the side opposite the
+// first operand; a broadcast row gets a copy per group of the first operand so that every row in
+// flight can read it.
 CompiledKernel compile_expression(const ChipConfig& config, const std::string& workload, const VExpr& expr,
-                                  const std::vector<Operand>& operands, uint32_t rows, uint32_t cols,
-                                  uint64_t seed) {
+                                  const std::vector<ExpressionOperand>& operands, uint32_t rows,
+                                  uint32_t cols, uint64_t seed, const ReferenceFn& reference_fn) {
   if (rows < 1 || cols < 1) throw InputError(fmt::format("{}: rows and cols must be at least 1", workload));
   ProgramBuilder builder(config);
   Schedule& schedule = builder.schedule();
@@ -69,11 +65,11 @@ CompiledKernel compile_expression(const ChipConfig& config, const std::string& w
     return mems;
   };
   for (size_t i = 0; i < operands.size(); ++i) {
-    const Operand& op = operands[i];
+    const ExpressionOperand& op = operands[i];
     const bool east = i % 2 == 1;
     const unsigned bytes = isa::dtype_bytes(op.dtype);
     const unsigned groups = std::max(1u, std::min(kMaxGroups, per_side / std::max(1u, on_side[east])));
-    const auto data = random_tensor(op.dtype, op.rows, cols, seed + i);
+    const auto data = op.elements.empty() ? random_tensor(op.dtype, op.rows, cols, seed + i) : op.elements;
     inputs.push_back(place_tiled(builder, op.name, op.dtype, op.rows, cols, candidates(east),
                                  op.rows == 1 ? 1 : groups, data));
     used[east] += (op.rows == 1 ? 1 : groups) * bytes;
@@ -96,7 +92,7 @@ CompiledKernel compile_expression(const ChipConfig& config, const std::string& w
   CompiledKernel kernel;
   kernel.program = builder.finish(workload);
   kernel.predicted_cycles = kernel.program.metadata.predicted_cycles;
-  const auto reference = evaluate(expr, values, input_rows, rows, cols);
+  const auto reference = reference_fn ? reference_fn(values) : evaluate(expr, values, input_rows, rows, cols);
   std::vector<double> tolerance;
   for (double v : reference) tolerance.push_back(expression_tolerance(expr, v));
   kernel.outputs = tile_outputs(out, reference, tolerance, config.geometry.vector_bytes());
@@ -112,6 +108,8 @@ CompiledKernel compile_expression(const ChipConfig& config, const std::string& w
   };
   return kernel;
 }
+
+namespace {
 
 const std::map<std::string, Opcode> kUnary{
     {"mov", Opcode::v_mov},   {"neg", Opcode::v_neg}, {"abs", Opcode::v_abs},     {"relu", Opcode::v_relu},
@@ -129,7 +127,7 @@ bool is_bitwise(Opcode op) { return op == Opcode::v_and || op == Opcode::v_or ||
 
 CompiledKernel compile_elementwise(const ChipConfig& config, const ElementwiseShape& shape) {
   VExpr expr;
-  std::vector<Operand> operands{{"A", shape.dtype, shape.rows}};
+  std::vector<ExpressionOperand> operands{{"A", shape.dtype, shape.rows, {}}};
   const auto workload =
       fmt::format("elementwise {} {}x{} {}{}", shape.op, shape.rows, shape.cols, isa::dtype_name(shape.dtype),
                   shape.broadcast ? " (B broadcast over rows)" : "");
@@ -144,7 +142,7 @@ CompiledKernel compile_elementwise(const ChipConfig& config, const ElementwiseSh
     if (is_bitwise(b->second) && isa::dtype_is_float(shape.dtype))
       throw InputError(fmt::format("elementwise: {} takes an integer type, not {}", shape.op,
                                    isa::dtype_name(shape.dtype)));
-    operands.push_back({"B", shape.dtype, shape.broadcast ? 1u : shape.rows});
+    operands.push_back({"B", shape.dtype, shape.broadcast ? 1u : shape.rows, {}});
     const unsigned a = expr.input(0, shape.dtype);
     expr.binary(b->second, shape.dtype, a, expr.input(1, shape.dtype));
   } else {
@@ -162,7 +160,7 @@ CompiledKernel compile_convert(const ChipConfig& config, const ConvertShape& sha
   return compile_expression(config,
                             fmt::format("convert {}x{} {} to {}", shape.rows, shape.cols,
                                         isa::dtype_name(shape.from), isa::dtype_name(shape.to)),
-                            expr, {{"A", shape.from, shape.rows}}, shape.rows, shape.cols, shape.seed);
+                            expr, {{"A", shape.from, shape.rows, {}}}, shape.rows, shape.cols, shape.seed);
 }
 
 CompiledKernel compile_requant(const ChipConfig& config, const RequantShape& shape) {
@@ -173,7 +171,7 @@ CompiledKernel compile_requant(const ChipConfig& config, const RequantShape& sha
   return compile_expression(config,
                             fmt::format("requant {}x{} {} to {} scale {}", shape.rows, shape.cols,
                                         isa::dtype_name(shape.from), isa::dtype_name(shape.to), shape.scale),
-                            expr, {{"A", shape.from, shape.rows}}, shape.rows, shape.cols, shape.seed);
+                            expr, {{"A", shape.from, shape.rows, {}}}, shape.rows, shape.cols, shape.seed);
 }
 
 CompiledKernel compile_residual(const ChipConfig& config, const ResidualShape& shape) {
@@ -182,7 +180,8 @@ CompiledKernel compile_residual(const ChipConfig& config, const ResidualShape& s
   expr.binary(Opcode::v_add, shape.dtype, x, expr.input(1, shape.dtype));
   return compile_expression(
       config, fmt::format("residual {}x{} {}", shape.rows, shape.cols, isa::dtype_name(shape.dtype)), expr,
-      {{"X", shape.dtype, shape.rows}, {"R", shape.dtype, shape.rows}}, shape.rows, shape.cols, shape.seed);
+      {{"X", shape.dtype, shape.rows, {}}, {"R", shape.dtype, shape.rows, {}}}, shape.rows, shape.cols,
+      shape.seed);
 }
 
 } // namespace tsp::compiler

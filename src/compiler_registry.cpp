@@ -89,6 +89,41 @@ const KernelOption kRows{"rows", "rows of the tensors", ""};
 const KernelOption kCols{"cols", "columns (lanes) of the tensors", ""};
 const KernelOption kPlanes{"planes", "MXM planes to use (0: all)", "0"};
 
+KernelEntry norm_entry(const std::string& name, const std::string& summary,
+                       CompiledKernel (*compile)(const ChipConfig&, const NormShape&)) {
+  return {name,
+          summary,
+          {kRows,
+           kCols,
+           {"dtype", "fp16 bf16 fp32", "fp32"},
+           {"eps", "added to the mean square or variance", "1e-5"},
+           kSeed},
+          [compile](const ChipConfig& c, const KernelArgs& a) {
+            NormShape s;
+            s.rows = a.positive("rows");
+            s.cols = a.positive("cols");
+            s.dtype = a.dtype("dtype");
+            s.eps = real(a, "eps");
+            s.seed = a.number("seed");
+            return compile(c, s);
+          }};
+}
+
+KernelEntry activation_entry(const std::string& name, const std::string& summary,
+                             CompiledKernel (*compile)(const ChipConfig&, const ActivationShape&)) {
+  return {name,
+          summary,
+          {kRows, kCols, {"dtype", "fp16 bf16 fp32", "fp32"}, kSeed},
+          [compile](const ChipConfig& c, const KernelArgs& a) {
+            ActivationShape s;
+            s.rows = a.positive("rows");
+            s.cols = a.positive("cols");
+            s.dtype = a.dtype("dtype");
+            s.seed = a.number("seed");
+            return compile(c, s);
+          }};
+}
+
 std::vector<KernelEntry> make_registry() {
   return {
       {"gemm",
@@ -167,6 +202,53 @@ std::vector<KernelEntry> make_registry() {
          s.dtype = a.dtype("dtype");
          s.seed = a.number("seed");
          return compile_residual(c, s);
+       }},
+      {"reduce",
+       "R = sum or max of X along each row (over its lanes, through the SXM; R is rows x 1) or across the "
+       "rows "
+       "(R is 1 x cols); int32 for integers, fp32 for floats",
+       {{"axis", "lanes or rows", "lanes"},
+        {"op", "sum or max", "sum"},
+        kRows,
+        kCols,
+        {"dtype", "int8 int16 int32 (max only) fp16 bf16 fp32", "fp32"},
+        kSeed},
+       [](const ChipConfig& c, const KernelArgs& a) {
+         ReduceShape s;
+         s.lanes = flag(a, "axis", "lanes", "rows");
+         s.op = a.text("op");
+         s.rows = a.positive("rows");
+         s.cols = a.positive("cols");
+         s.dtype = a.dtype("dtype");
+         s.seed = a.number("seed");
+         return compile_reduce(c, s);
+       }},
+      norm_entry("softmax", "Y = softmax of each row of X (fp32 inside)", compile_softmax),
+      norm_entry("rmsnorm", "Y = X * rsqrt(mean(X^2) + eps) * G per row, G one row", compile_rmsnorm),
+      norm_entry("layernorm", "Y = (X - mean) * rsqrt(var + eps) * G + B per row, G and B one row each",
+                 compile_layernorm),
+      activation_entry("silu", "Y = X / (1 + exp(-X)) (fp32 inside)", compile_silu),
+      activation_entry("swiglu", "Y = SiLU(A) * B (fp32 inside)", compile_swiglu),
+      {"rope",
+       "rotary position embedding: row r is the token at position pos0 + r, each pair of a head turns by "
+       "position * base^(-2i/head_dim); the pair swap is an SXM Distribute",
+       {kRows,
+        {"cols", "heads x head_dim", ""},
+        {"head-dim", "columns per head (0: cols)", "0"},
+        {"pos0", "position of row 0", "0"},
+        {"base", "rotary base", "10000"},
+        {"dtype", "fp16 bf16 fp32", "fp32"},
+        kSeed},
+       [](const ChipConfig& c, const KernelArgs& a) {
+         RopeShape s;
+         s.rows = a.positive("rows");
+         s.cols = a.positive("cols");
+         s.head_dim = static_cast<uint32_t>(a.number("head-dim"));
+         s.pos0 = static_cast<uint32_t>(a.number("pos0"));
+         s.base = real(a, "base");
+         s.dtype = a.dtype("dtype");
+         s.seed = a.number("seed");
+         return compile_rope(c, s);
        }},
   };
 }

@@ -15,8 +15,11 @@
 #include <algorithm>
 #include <cstring>
 #include <fmt/format.h>
+#include <map>
 #include <optional>
+#include <set>
 #include <stdexcept>
+#include <tuple>
 
 namespace tsp::compiler {
 
@@ -25,7 +28,7 @@ using isa::Opcode;
 
 namespace {
 
-constexpr Cycle kSearchLimit = 1 << 22;
+constexpr Cycle kSearchLimit = 1 << 16;
 
 uint32_t f32_bits(float value) {
   uint32_t bits;
@@ -65,10 +68,53 @@ public:
   VectorScheduler(Schedule& schedule, const VExpr& expr, const std::vector<const TiledTensor*>& inputs,
                   const TiledTensor& out)
       : s_(schedule), expr_(expr), inputs_(inputs), out_(out), config_(schedule.config()),
-        vxm_(schedule.floorplan().vxm_slice()), xv_(schedule.slice_position(vxm_)),
-        queues_(schedule.floorplan().slices()[vxm_].queue_count), offset_(expr.nodes.size(), 0) {
-    // Production cycle of every node relative to the root's.
-    compute_offsets(expr_.root, 0);
+        vxm_(schedule.floorplan().vxm_slice()), offset_(expr.nodes.size(), kUnset),
+        consumers_(expr.nodes.size()) {
+    for (size_t i = 0; i < expr_.nodes.size(); ++i)
+      for (unsigned a : expr_.nodes[i].args) consumers_[a].push_back(position(static_cast<unsigned>(i)));
+    for (size_t i = 0; i < expr_.nodes.size(); ++i) {
+      auto& c = consumers_[i];
+      std::sort(c.begin(), c.end());
+      c.erase(std::unique(c.begin(), c.end()), c.end());
+      if (c.size() > 1) throw std::logic_error("tspc vector: a shared value must be read at one slice");
+    }
+    set_offset(expr_.root, 0);
+    // Structurally equal nodes get one id: computed in the same cycle, they are one value.
+    std::map<std::tuple<int, int, int, int, int, unsigned, int, int, std::vector<unsigned>>, unsigned> ids;
+    for (size_t i = 0; i < expr_.nodes.size(); ++i) {
+      const VNode& n = expr_.nodes[i];
+      std::vector<unsigned> args;
+      for (unsigned a : n.args) args.push_back(canonical_[a]);
+      const auto key = std::make_tuple(int(n.kind), int(n.opcode), int(n.dtype), int(n.from), n.slice, n.imm,
+                                       n.kind == VNode::Kind::input ? int(n.input) : -1,
+                                       n.kind == VNode::Kind::input ? n.row * 65536 + n.tile : 0, args);
+      canonical_.push_back(ids.emplace(key, static_cast<unsigned>(ids.size())).first->second);
+    }
+    // Every vector dispatches its operations in the same relative cycles: no slice may need more
+    // than its queues in one of them.
+    std::map<std::pair<unsigned, Cycle>, std::set<unsigned>> busy;
+    for (unsigned i = 0; i < expr_.nodes.size(); ++i)
+      if (expr_.nodes[i].kind != VNode::Kind::input)
+        busy[{slice_of(i), offset_[i] - Cycle(func_cycles(probe(i), config_))}].insert(canonical_[i] * 0 + i);
+    for (const auto& [where, nodes] : busy) {
+      std::set<std::pair<unsigned, Cycle>> distinct;
+      for (unsigned i : nodes) distinct.insert({canonical_[i], offset_[i]});
+      const unsigned queues = s_.floorplan().slices()[where.first].queue_count;
+      if (distinct.size() > queues)
+        throw std::logic_error(
+            fmt::format("tspc vector: the expression dispatches {} operations on {} in one cycle; "
+                        "it has {} queues",
+                        distinct.size(), s_.floorplan().slices()[where.first].name, queues));
+    }
+  }
+
+  std::string describe(unsigned node) const {
+    const VNode& n = expr_.nodes[node];
+    if (n.kind == VNode::Kind::input)
+      return fmt::format("input {} '{}' row {} tile {} at offset {}", n.input, inputs_[n.input]->name, n.row,
+                         n.tile, offset_[node]);
+    return fmt::format("{} on {} at offset {}", isa::spec(n.opcode).mnemonic,
+                       s_.floorplan().slices()[slice_of(node)].name, offset_[node]);
   }
 
   Cycle run(Cycle earliest) {
@@ -81,10 +127,20 @@ public:
         const Cycle start = std::max({previous, lower_bound(), earliest});
         Cycle done = -1;
         for (Cycle p = start; done < 0; ++p) {
-          if (p > start + kSearchLimit) throw std::logic_error("tspc vector: no cycle for a vector");
+          if (p > start + kSearchLimit)
+            throw std::logic_error(
+                fmt::format("tspc vector: no cycle for row {} tile {} from cycle {}: node {} ({}) "
+                            "never fits",
+                            r, t, start, failed_, describe(failed_)));
           const size_t mark = s_.mark();
-          if (place_root(p, last_write)) {
+          placed_.assign(expr_.nodes.size(), std::nullopt);
+          shared_reads_.clear();
+          equal_ops_.clear();
+          Cycle candidate = last_write;
+          root_ = p;
+          if (place(expr_.root, candidate)) {
             done = p;
+            last_write = candidate;
             break;
           }
           s_.rollback(mark);
@@ -95,95 +151,147 @@ public:
   }
 
 private:
-  void compute_offsets(unsigned node, Cycle produced) {
-    offset_[node] = produced;
+  static constexpr Cycle kUnset = INT64_MIN;
+
+  unsigned slice_of(unsigned node) const {
+    const int slice = expr_.nodes[node].slice;
+    return slice < 0 ? vxm_ : static_cast<unsigned>(slice);
+  }
+  unsigned position(unsigned node) const { return s_.slice_position(slice_of(node)); }
+
+  Instruction probe(unsigned node) const {
     const VNode& n = expr_.nodes[node];
-    if (n.kind != VNode::Kind::op) return;
-    const Instruction probe = node_instruction(n, {}, std::vector<Stream>(n.args.size()));
-    const Cycle read = produced - Cycle(func_cycles(probe, config_)) + Cycle(skew_cycles(probe, config_));
-    for (unsigned a : n.args) compute_offsets(a, read);
+    return node_instruction(n, {}, std::vector<Stream>(n.args.size()));
   }
 
-  const Symbol& input_symbol(const TiledTensor& tensor, unsigned copy) const {
-    return copy == 0 ? tensor.tiles[tile_] : tensor.copies[copy - 1][tile_];
+  // Offsets from the root's result cycle: of an operation, the cycle its result is at its slice;
+  // of an input, the cycle it arrives at its consumer.
+  void set_offset(unsigned node, Cycle value) {
+    if (offset_[node] != kUnset) {
+      if (offset_[node] != value) throw std::logic_error("tspc vector: a shared value is read in two cycles");
+      return;
+    }
+    offset_[node] = value;
+    const VNode& n = expr_.nodes[node];
+    if (n.kind == VNode::Kind::input) return;
+    const Instruction ins = probe(node);
+    const Cycle read = value - Cycle(func_cycles(ins, config_)) + Cycle(skew_cycles(ins, config_));
+    for (unsigned a : n.args) {
+      if (expr_.nodes[a].kind == VNode::Kind::input) {
+        set_offset(a, read);
+      } else {
+        set_offset(a, read - s_.travel(position(a), position(node)));
+      }
+    }
+  }
+
+  const Symbol& input_symbol(const VNode& n, unsigned copy) const {
+    const TiledTensor& tensor = *inputs_[n.input];
+    const unsigned tile = n.tile >= 0 ? static_cast<unsigned>(n.tile) : tile_;
+    return copy == 0 ? tensor.tiles[tile] : tensor.copies[copy - 1][tile];
+  }
+  uint32_t input_row(const VNode& n) const {
+    return n.row >= 0 ? static_cast<uint32_t>(n.row) : inputs_[n.input]->rows == 1 ? 0 : row_;
   }
 
   // No root cycle before every operand can be read and every dispatch is at cycle 0 or later.
   Cycle lower_bound() const {
     Cycle bound = 0;
-    for (size_t i = 0; i < expr_.nodes.size(); ++i) {
+    for (unsigned i = 0; i < expr_.nodes.size(); ++i) {
       const VNode& n = expr_.nodes[i];
-      if (n.kind == VNode::Kind::op) {
-        const Instruction probe = node_instruction(n, {}, std::vector<Stream>(n.args.size()));
-        bound = std::max(bound, Cycle(func_cycles(probe, config_)) - offset_[i]);
-      } else if (n.kind == VNode::Kind::input) {
-        const TiledTensor& tensor = *inputs_[n.input];
-        const uint32_t row = tensor.rows == 1 ? 0 : row_;
-        for (unsigned b = 0; b < isa::dtype_bytes(tensor.dtype); ++b) {
-          const SymbolWord w = symbol_word(tensor.tiles[tile_], row, b);
-          bound = std::max(bound, s_.readable_at(w.mem, w.address, xv_) - offset_[i]);
-        }
+      if (n.kind != VNode::Kind::input) {
+        bound = std::max(bound, Cycle(func_cycles(probe(i), config_)) - offset_[i]);
+        continue;
+      }
+      const TiledTensor& tensor = *inputs_[n.input];
+      for (unsigned b = 0; b < isa::dtype_bytes(tensor.dtype); ++b) {
+        const SymbolWord w = symbol_word(input_symbol(n, 0), input_row(n), b);
+        bound = std::max(bound, s_.readable_at(w.mem, w.address, consumers_[i][0]) - offset_[i]);
       }
     }
     return bound;
   }
 
   std::vector<unsigned> queue_order(unsigned node) const {
+    const unsigned queues = s_.floorplan().slices()[slice_of(node)].queue_count;
     std::vector<unsigned> order;
-    for (unsigned q = 0; q < queues_; ++q) order.push_back((node + q) % queues_);
+    for (unsigned q = 0; q < queues; ++q) order.push_back((node + q) % queues);
     return order;
   }
 
-  std::optional<Stream> place_input(unsigned node, Cycle at) {
-    const TiledTensor& tensor = *inputs_[expr_.nodes[node].input];
+  std::optional<Stream> place_input(unsigned node) {
+    const VNode& n = expr_.nodes[node];
+    const TiledTensor& tensor = *inputs_[n.input];
     const unsigned bytes = isa::dtype_bytes(tensor.dtype);
-    const uint32_t row = tensor.rows == 1 ? 0 : row_;
+    const uint32_t row = input_row(n);
+    const unsigned reader = consumers_[node][0];
     const unsigned copies = static_cast<unsigned>(tensor.copies.size()) + 1;
+    failed_ = node;
+    // The same word read for another leaf in the same cycle: one Read serves both.
+    const auto key = std::make_tuple(n.input, row, n.tile >= 0 ? unsigned(n.tile) : tile_, offset_[node]);
+    if (const auto it = shared_reads_.find(key); it != shared_reads_.end()) {
+      const auto& [stream, copy] = it->second;
+      for (unsigned b = 0; b < bytes; ++b) {
+        const unsigned writer = s_.mem_position(symbol_word(input_symbol(n, copy), row, b).mem);
+        if (!s_.extend_read(stream.plus(b), writer, root_ + offset_[node] - s_.travel(writer, reader),
+                            reader))
+          return std::nullopt;
+      }
+      return stream;
+    }
     for (unsigned k = 0; k < copies; ++k) {
-      const Symbol& symbol = input_symbol(tensor, (row_ + k) % copies);
-      const SymbolWord first = symbol_word(symbol, row, 0);
-      const Dir dir = Schedule::direction(s_.mem_position(first.mem), xv_);
+      const unsigned copy = (row_ + k) % copies;
+      const Symbol& symbol = input_symbol(n, copy);
+      const Dir dir = Schedule::direction(s_.mem_position(symbol_word(symbol, row, 0).mem), reader);
       for (unsigned base = 0; base + bytes <= config_.streams.per_direction; base += bytes) {
         const size_t mark = s_.mark();
         bool ok = true;
         for (unsigned b = 0; ok && b < bytes; ++b) {
           const SymbolWord w = symbol_word(symbol, row, b);
-          ok = s_.read_to(w.mem, w.address, {base + b, dir}, xv_, at);
+          ok = s_.read_to(w.mem, w.address, {base + b, dir}, reader, root_ + offset_[node]);
         }
-        if (ok) return Stream{base, dir};
+        if (ok) {
+          shared_reads_[key] = {Stream{base, dir}, copy};
+          return Stream{base, dir};
+        }
         s_.rollback(mark);
       }
     }
     return std::nullopt;
   }
 
-  // An operation (or splat) node producing at `produced`, read at the VXM in the same cycle.
-  std::optional<Stream> place_op(unsigned node, Cycle produced, bool root, Cycle& last_write) {
+  // An operation: its operands, its instruction, and its result's stream to its consumers (or,
+  // for the root, to the MEM slices of the result).
+  std::optional<Stream> place_op(unsigned node, Cycle& last_write) {
     const VNode& n = expr_.nodes[node];
     std::vector<Stream> args;
     for (unsigned a : n.args) {
-      const auto stream = place_node(a, offset_[a] - offset_[node] + produced, last_write);
-      if (!stream) return std::nullopt;
-      args.push_back(*stream);
+      if (!place(a, last_write)) return std::nullopt;
+      args.push_back(*placed_[a]);
     }
+    const bool root = node == expr_.root;
     const unsigned bytes = isa::dtype_bytes(n.dtype);
+    const unsigned x = position(node);
+    const Cycle produced = root_ + offset_[node];
     const Cycle dispatch = produced - Cycle(func_cycles(node_instruction(n, {}, args), config_));
+    failed_ = node;
     std::vector<Dir> dirs{Dir::east, Dir::west};
-    if (root) {
-      const SymbolWord w = symbol_word(out_.tiles[tile_], row_, 0);
-      dirs = {Schedule::direction(xv_, s_.mem_position(w.mem))};
-    }
+    if (root)
+      dirs = {Schedule::direction(x, s_.mem_position(symbol_word(out_.tiles[tile_], row_, 0).mem))};
+    else if (consumers_[node][0] != x)
+      dirs = {Schedule::direction(x, consumers_[node][0])};
     for (Dir dir : dirs)
       for (unsigned base = 0; base + bytes <= config_.streams.per_direction; base += bytes) {
         const size_t mark = s_.mark();
         const Stream dst{base, dir};
-        bool ok = s_.place_on_slice(vxm_, dispatch, node_instruction(n, dst, args), queue_order(node)) >= 0;
+        bool ok = s_.place_on_slice(slice_of(node), dispatch, node_instruction(n, dst, args),
+                                    queue_order(node)) >= 0;
         for (unsigned b = 0; ok && b < bytes; ++b) {
-          ok = s_.claim_write(dst.plus(b), xv_, produced);
-          if (ok && !root) ok = s_.extend_read(dst.plus(b), xv_, produced, xv_);
+          ok = s_.claim_write(dst.plus(b), x, produced);
+          if (ok && !root) ok = s_.extend_read(dst.plus(b), x, produced, consumers_[node][0]);
           if (ok && root) {
             const SymbolWord w = symbol_word(out_.tiles[tile_], row_, b);
-            ok = s_.write_from(w.mem, w.address, dst.plus(b), xv_, produced);
+            ok = s_.write_from(w.mem, w.address, dst.plus(b), x, produced);
             if (ok) last_write = std::max(last_write, s_.written(w.mem, w.address));
           }
         }
@@ -193,16 +301,24 @@ private:
     return std::nullopt;
   }
 
-  std::optional<Stream> place_node(unsigned node, Cycle produced, Cycle& last_write) {
-    if (expr_.nodes[node].kind == VNode::Kind::input) return place_input(node, produced);
-    return place_op(node, produced, false, last_write);
-  }
-
-  bool place_root(Cycle produced, Cycle& last_write) {
-    Cycle candidate = last_write;
-    if (!place_op(expr_.root, produced, true, candidate)) return false;
-    last_write = candidate;
-    return true;
+  bool place(unsigned node, Cycle& last_write) {
+    if (placed_[node]) return true;
+    const VNode& n = expr_.nodes[node];
+    // An equal operation producing in the same cycle at the same slice is already there.
+    const auto key = std::make_pair(canonical_[node], offset_[node]);
+    if (n.kind == VNode::Kind::op && node != expr_.root) {
+      if (const auto it = equal_ops_.find(key); it != equal_ops_.end()) {
+        const Stream stream = it->second;
+        const Cycle produced = root_ + offset_[node];
+        for (unsigned b = 0; b < isa::dtype_bytes(n.dtype); ++b)
+          if (!s_.extend_read(stream.plus(b), position(node), produced, consumers_[node][0])) return false;
+        placed_[node] = stream;
+        return true;
+      }
+    }
+    placed_[node] = n.kind == VNode::Kind::input ? place_input(node) : place_op(node, last_write);
+    if (placed_[node] && n.kind == VNode::Kind::op) equal_ops_[key] = *placed_[node];
+    return placed_[node].has_value();
   }
 
   Schedule& s_;
@@ -211,20 +327,27 @@ private:
   const TiledTensor& out_;
   const ChipConfig& config_;
   unsigned vxm_;
-  unsigned xv_;
-  unsigned queues_;
   std::vector<Cycle> offset_;
+  std::vector<std::vector<unsigned>> consumers_; // positions that read each node
+  std::vector<std::optional<Stream>> placed_;
+  std::map<std::tuple<unsigned, uint32_t, unsigned, Cycle>, std::pair<Stream, unsigned>> shared_reads_;
+  std::vector<unsigned> canonical_;
+  std::map<std::pair<unsigned, Cycle>, Stream> equal_ops_;
   uint32_t row_ = 0;
   unsigned tile_ = 0;
+  Cycle root_ = 0;
+  unsigned failed_ = 0; // the node placed last in a failed attempt, for the message
 };
 
 } // namespace
 
-unsigned VExpr::input(unsigned index, DType dtype) {
+unsigned VExpr::input(unsigned index, DType dtype, int row, int tile) {
   VNode n;
   n.kind = VNode::Kind::input;
   n.input = index;
   n.dtype = dtype;
+  n.row = row;
+  n.tile = tile;
   nodes.push_back(n);
   return root = static_cast<unsigned>(nodes.size() - 1);
 }
@@ -279,6 +402,21 @@ unsigned VExpr::requant(DType to, DType from, float scale, unsigned a) {
   return node;
 }
 
+unsigned VExpr::select(DType dtype, unsigned mask, unsigned a, unsigned b) {
+  VNode n;
+  n.opcode = Opcode::v_sel;
+  n.dtype = dtype;
+  n.args = {mask, a, b};
+  nodes.push_back(n);
+  return root = static_cast<unsigned>(nodes.size() - 1);
+}
+
+unsigned VExpr::lane_move(Opcode opcode, DType dtype, unsigned a, unsigned map, unsigned slice) {
+  const unsigned node = binary(opcode, dtype, a, map);
+  nodes[node].slice = static_cast<int>(slice);
+  return node;
+}
+
 unsigned VExpr::depth() const {
   std::vector<unsigned> d(nodes.size(), 0);
   for (size_t i = 0; i < nodes.size(); ++i)
@@ -313,7 +451,9 @@ TiledTensor place_tiled(ProgramBuilder& builder, const std::string& name, DType 
   groups = std::max(1u, std::min({groups, per_group, rows}));
   for (unsigned t = 0; t < tiles; ++t) {
     const uint32_t tile_cols = std::min(vector, cols - t * vector);
-    const std::string tile_name = !named ? "" : tiles == 1 ? name : fmt::format("{}.c{}", name, t);
+    const std::string tile_name = !named || name.empty() ? ""
+                                  : tiles == 1           ? name
+                                                         : fmt::format("{}.c{}", name, t);
     const auto data =
         elements.empty() ? elements : sub_block(elements, bytes, cols, 0, rows, t * vector, tile_cols);
     // Tiles start at different groups so that the reads of one row spread over the slices.
@@ -350,9 +490,6 @@ Cycle schedule_vectors(Schedule& schedule, const VExpr& expr, const std::vector<
                        const TiledTensor& out, Cycle earliest) {
   if (expr.nodes.empty() || expr.nodes[expr.root].kind == VNode::Kind::input)
     throw std::logic_error("tspc vector: the expression's root must be an operation");
-  for (const auto* input : inputs)
-    if (input->tile_count() != out.tile_count())
-      throw std::logic_error("tspc vector: operand and result column tiles differ");
   return VectorScheduler(schedule, expr, inputs, out).run(earliest);
 }
 

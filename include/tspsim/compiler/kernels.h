@@ -63,4 +63,54 @@ struct ResidualShape {
 };
 CompiledKernel compile_residual(const ChipConfig& config, const ResidualShape& shape);
 
+// R = sum or max of X (rows x cols) along each row (over its lanes, through the SXM: R is rows
+// x 1) or across the rows (R is 1 x cols). int8/int16 sums and every max of integers are int32,
+// floats fp32.
+struct ReduceShape {
+  bool lanes = true;
+  std::string op = "sum";
+  uint32_t rows = 1;
+  uint32_t cols = 1;
+  isa::DType dtype = isa::DType::f32;
+  uint64_t seed = 1;
+};
+CompiledKernel compile_reduce(const ChipConfig& config, const ReduceShape& shape);
+
+// Row-wise kernels over X (rows x cols, fp16/bf16/fp32, computed in fp32): Y = softmax(X);
+// Y = X * rsqrt(mean(X^2) + eps) * G (RMSNorm); Y = (X - mean) * rsqrt(var + eps) * G + B
+// (LayerNorm), with G and B one row each.
+struct NormShape {
+  uint32_t rows = 1;
+  uint32_t cols = 1;
+  isa::DType dtype = isa::DType::f32;
+  float eps = 1e-5f;
+  uint64_t seed = 1;
+};
+CompiledKernel compile_softmax(const ChipConfig& config, const NormShape& shape);
+CompiledKernel compile_rmsnorm(const ChipConfig& config, const NormShape& shape);
+CompiledKernel compile_layernorm(const ChipConfig& config, const NormShape& shape);
+
+// Y = SiLU(X) = X / (1 + exp(-X)); SwiGLU: Y = SiLU(A) * B. fp16/bf16/fp32, fp32 inside.
+struct ActivationShape {
+  uint32_t rows = 1;
+  uint32_t cols = 1;
+  isa::DType dtype = isa::DType::f32;
+  uint64_t seed = 1;
+};
+CompiledKernel compile_silu(const ChipConfig& config, const ActivationShape& shape);
+CompiledKernel compile_swiglu(const ChipConfig& config, const ActivationShape& shape);
+
+// Rotary position embedding of X (rows = tokens at positions pos0, pos0 + 1, ...; cols = heads x
+// head_dim): each pair (2i, 2i + 1) of a head turns by position * base^(-2i / head_dim).
+struct RopeShape {
+  uint32_t rows = 1;
+  uint32_t cols = 2;
+  uint32_t head_dim = 0; // 0: cols
+  uint32_t pos0 = 0;
+  float base = 10000.0f;
+  isa::DType dtype = isa::DType::f32;
+  uint64_t seed = 1;
+};
+CompiledKernel compile_rope(const ChipConfig& config, const RopeShape& shape);
+
 } // namespace tsp::compiler
