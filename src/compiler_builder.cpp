@@ -30,6 +30,10 @@ const Bound& CompiledKernel::binding_bound() const {
 
 ProgramBuilder::ProgramBuilder(const ChipConfig& config) : schedule_(config), memory_(config) {}
 
+MxmPlaneState& ProgramBuilder::mxm_state(unsigned slice) {
+  return mxm_states_.try_emplace(slice, schedule_.config()).first->second;
+}
+
 Symbol ProgramBuilder::add_tensor(const std::string& name, isa::DType dtype, uint32_t rows, uint32_t cols,
                                   const std::vector<unsigned>& mems, uint32_t reserved_rows,
                                   const std::vector<uint8_t>& elements) {

@@ -58,19 +58,23 @@ using Plan = std::vector<std::vector<Unit>>;
 
 class GemmCompiler {
 public:
-  GemmCompiler(const ChipConfig& config, const GemmShape& shape);
+  GemmCompiler(ProgramBuilder& builder, const GemmShape& shape);
+  // The standalone kernel: random A and B, C, the reference and the bounds.
   CompiledKernel compile();
+  // A phase of a larger kernel on tensors placed by the caller.
+  void schedule_on(const GemmOperands& operands);
 
 private:
   struct Run {
     size_t plane;
-    MxmPlaneState mxm;
+    MxmPlaneState* mxm;
     size_t unit = 0;
     unsigned kt = 0;
     size_t steps = 0;
   };
 
   void check_shape() const;
+  void plan();
   void assign_slices();
   Plan plan_rows() const;
   std::optional<Plan> plan_k() const;
@@ -88,7 +92,7 @@ private:
 
   const ChipConfig& config_;
   GemmShape shape_;
-  ProgramBuilder builder_;
+  ProgramBuilder& builder_;
   Schedule& schedule_;
   DType acc_dtype_;
   unsigned bytes_;
@@ -112,13 +116,13 @@ private:
   std::vector<Cycle> last_readout_;
 };
 
-GemmCompiler::GemmCompiler(const ChipConfig& config, const GemmShape& shape)
-    : config_(config), shape_(shape), builder_(config), schedule_(builder_.schedule()),
+GemmCompiler::GemmCompiler(ProgramBuilder& builder, const GemmShape& shape)
+    : config_(builder.config()), shape_(shape), builder_(builder), schedule_(builder.schedule()),
       acc_dtype_(shape.dtype == DType::i8 ? DType::i32 : DType::f32), bytes_(isa::dtype_bytes(shape.dtype)),
-      vector_(config.geometry.vector_bytes()), kt_count_((shape.k + vector_ - 1) / vector_),
-      nt_count_((shape.n + vector_ - 1) / vector_), lw_(lw_cycles(shape.dtype, config)),
-      rows_per_lw_cycle_(config.mxm.weight_streams / bytes_),
-      interval_(shape.dtype == DType::i8 ? 1 : config.mxm.float_activation_interval) {}
+      vector_(builder.config().geometry.vector_bytes()), kt_count_((shape.k + vector_ - 1) / vector_),
+      nt_count_((shape.n + vector_ - 1) / vector_), lw_(lw_cycles(shape.dtype, builder.config())),
+      rows_per_lw_cycle_(builder.config().mxm.weight_streams / bytes_),
+      interval_(shape.dtype == DType::i8 ? 1 : builder.config().mxm.float_activation_interval) {}
 
 void GemmCompiler::check_shape() const {
   if (shape_.dtype != DType::i8 && shape_.dtype != DType::f16 && shape_.dtype != DType::bf16)
@@ -323,8 +327,11 @@ void GemmCompiler::schedule_step(Run& run, const Unit& unit) {
 
   // LW: weight row c * R + j of the tile is in slice group j at address base + c and travels on
   // stream base + j * bytes + b (byte b) to be read in LW cycle c.
-  Cycle first = run.mxm.lw_earliest();
-  for (unsigned mem : tile.slices) first = std::max(first, read_latency(mem, x));
+  // Not before the weights can be read (they may be written by an earlier phase).
+  Cycle first = run.mxm->lw_earliest();
+  for (unsigned c = 0; c < lw_; ++c)
+    for (unsigned mem : tile.slices)
+      first = std::max(first, schedule_.readable_at(mem, tile.base + c, x) - Cycle(c));
   const Instruction probe_lw = make_lw(shape_.dtype, {0, plane.in});
   const Cycle lw_skew = skew_cycles(probe_lw, config_);
   // When loads, not products, set the pace (few rows per step), each plane of a hemisphere keeps
@@ -352,13 +359,13 @@ void GemmCompiler::schedule_step(Run& run, const Unit& unit) {
       schedule_.rollback(mark);
     }
   }
-  run.mxm.lw(lw_at, shape_.dtype);
+  run.mxm->lw(lw_at, shape_.dtype);
 
   // IW once the load is complete and the previous step's ABCs have read.
   const Cycle iw_func = func_cycles(make_iw(), config_);
-  Cycle install = std::max(run.mxm.iw_earliest(), iw_func);
+  Cycle install = std::max(run.mxm->iw_earliest(), iw_func);
   while (schedule_.place_on_slice(plane.slice, install - iw_func, make_iw(), {2, 0}) < 0) ++install;
-  run.mxm.iw(install);
+  run.mxm->iw(install);
 
   // One ABC per row, each reading its activation from this plane's copy of A.
   const Symbol& act = act_copies_.at({run.plane, kt});
@@ -368,6 +375,11 @@ void GemmCompiler::schedule_step(Run& run, const Unit& unit) {
   const Cycle abc_func = func_cycles(probe_abc, config_);
   Cycle data_ready = 0;
   for (unsigned mem : act.slices) data_ready = std::max(data_ready, read_latency(mem, x));
+  for (uint32_t r = unit.r0; r < unit.r1; ++r)
+    for (unsigned b = 0; b < bytes_; ++b) {
+      const SymbolWord w = symbol_word(act, r, b);
+      data_ready = std::max(data_ready, schedule_.readable_at(w.mem, w.address, x));
+    }
   const unsigned preferred =
       load_bound ? own_group + streams - bytes_ : config_.streams.per_direction - bytes_ * (plane.index + 1);
   // Steps alternate between two queues so that each idles while the other multiplies: a queue
@@ -377,7 +389,7 @@ void GemmCompiler::schedule_step(Run& run, const Unit& unit) {
   for (uint32_t r = unit.r0; r < unit.r1; ++r) {
     const unsigned acc = unit.acc_base + (r - unit.r0);
     const Cycle earliest =
-        std::max(run.mxm.abc_earliest(shape_.dtype, acc, add), std::max(data_ready, abc_skew));
+        std::max(run.mxm->abc_earliest(shape_.dtype, acc, add), std::max(data_ready, abc_skew));
     Cycle read_at = -1;
     for (Cycle t = earliest; read_at < 0; ++t) {
       if (t > earliest + kSearchLimit) throw std::logic_error("tspc gemm: no cycle for an ABC");
@@ -396,7 +408,7 @@ void GemmCompiler::schedule_step(Run& run, const Unit& unit) {
         schedule_.rollback(mark);
       }
     }
-    run.mxm.abc(read_at, read_at - abc_skew + abc_func, shape_.dtype, acc, add);
+    run.mxm->abc(read_at, read_at - abc_skew + abc_func, shape_.dtype, acc, add);
   }
 }
 
@@ -408,7 +420,7 @@ void GemmCompiler::read_out(Run& run, const Unit& unit) {
   const Cycle acc_func = func_cycles(make_acc({0, plane.out}, 0), config_);
   for (uint32_t r = unit.r0; r < unit.r1; ++r) {
     const unsigned acc = unit.acc_base + (r - unit.r0);
-    const Cycle earliest = std::max(run.mxm.acc_earliest(acc), last_readout_[run.plane] + 1);
+    const Cycle earliest = std::max(run.mxm->acc_earliest(acc), last_readout_[run.plane] + 1);
     Cycle done = -1;
     for (Cycle t = earliest; done < 0; ++t) {
       if (t > earliest + kSearchLimit) throw std::logic_error("tspc gemm: no cycle for an ACC");
@@ -426,7 +438,7 @@ void GemmCompiler::read_out(Run& run, const Unit& unit) {
         schedule_.rollback(mark);
       }
     }
-    run.mxm.acc(done, acc);
+    run.mxm->acc(done, acc);
     last_readout_[run.plane] = done;
   }
 }
@@ -452,7 +464,7 @@ void GemmCompiler::combine(unsigned j) {
     for (size_t i = 0; i < parts.size(); ++i) {
       const Run& run = runs_[parts[i].first];
       const unsigned acc = plan_[parts[i].first][parts[i].second].acc_base + r;
-      earliest = std::max(earliest, run.mxm.acc_earliest(acc) + acc_func +
+      earliest = std::max(earliest, run.mxm->acc_earliest(acc) + acc_func +
                                         schedule_.travel(planes_[run.plane].position, xv) - offset(i));
     }
     Cycle done = -1;
@@ -521,14 +533,15 @@ void GemmCompiler::combine(unsigned j) {
     for (size_t i = 0; i < parts.size(); ++i) {
       Run& run = runs_[parts[i].first];
       const unsigned acc = plan_[parts[i].first][parts[i].second].acc_base + r;
-      run.mxm.acc(done + offset(i) - schedule_.travel(planes_[run.plane].position, xv) - acc_func, acc);
+      run.mxm->acc(done + offset(i) - schedule_.travel(planes_[run.plane].position, xv) - acc_func, acc);
     }
     previous = done;
   }
 }
 
 void GemmCompiler::schedule() {
-  for (size_t p = 0; p < planes_.size(); ++p) runs_.push_back(Run{p, MxmPlaneState(config_), 0, 0, 0});
+  for (size_t p = 0; p < planes_.size(); ++p)
+    runs_.push_back(Run{p, &builder_.mxm_state(planes_[p].slice), 0, 0, 0});
   last_readout_.assign(planes_.size(), -1);
   for (auto& run : runs_)
     if (!plan_[run.plane].empty()) run.kt = plan_[run.plane][0].kt0;
@@ -539,7 +552,7 @@ void GemmCompiler::schedule() {
     // The plane that can load its next weights earliest goes next.
     Run* next = nullptr;
     for (auto& run : runs_)
-      if (run.unit < plan_[run.plane].size() && (!next || run.mxm.lw_earliest() < next->mxm.lw_earliest()))
+      if (run.unit < plan_[run.plane].size() && (!next || run.mxm->lw_earliest() < next->mxm->lw_earliest()))
         next = &run;
     if (!next) break;
     const Unit& unit = plan_[next->plane][next->unit];
@@ -592,7 +605,7 @@ std::vector<ExpectedOutput> GemmCompiler::expected() const {
   return out;
 }
 
-CompiledKernel GemmCompiler::compile() {
+void GemmCompiler::plan() {
   check_shape();
   assign_slices();
   plan_ = plan_rows();
@@ -600,6 +613,24 @@ CompiledKernel GemmCompiler::compile() {
     plan_ = std::move(*k_plan);
     split_k_ = true;
   }
+}
+
+void GemmCompiler::schedule_on(const GemmOperands& operands) {
+  plan();
+  outputs_.resize(nt_count_);
+  for (size_t p = 0; p < planes_.size(); ++p)
+    for (const Unit& u : plan_[p]) {
+      for (unsigned kt = u.kt0; kt < u.kt1; ++kt) {
+        act_copies_[{p, kt}] = operands.a(kt);
+        weights_[{kt, u.j}] = operands.b(kt, u.j);
+      }
+      outputs_[u.j] = operands.c(u.j);
+    }
+  schedule();
+}
+
+CompiledKernel GemmCompiler::compile() {
+  plan();
   place_tensors();
   schedule();
   CompiledKernel kernel;
@@ -614,7 +645,12 @@ CompiledKernel GemmCompiler::compile() {
 } // namespace
 
 CompiledKernel compile_gemm(const ChipConfig& config, const GemmShape& shape) {
-  return GemmCompiler(config, shape).compile();
+  ProgramBuilder builder(config);
+  return GemmCompiler(builder, shape).compile();
+}
+
+void schedule_gemm(ProgramBuilder& builder, const GemmShape& shape, const GemmOperands& operands) {
+  GemmCompiler(builder, shape).schedule_on(operands);
 }
 
 } // namespace tsp::compiler

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <deque>
 #include <fmt/format.h>
+#include <memory>
 #include <optional>
 
 namespace tsp::compiler {
@@ -41,9 +42,12 @@ std::vector<uint8_t> ones_mask(uint32_t cols) { return std::vector<uint8_t>(size
 // Shared state of a phased kernel: the builder, its tensors and the lane maps.
 class Phases {
 public:
+  // A kernel of its own, or (seed unused) phases added to another kernel's builder.
   Phases(const ChipConfig& config, DType dtype, uint32_t rows, uint32_t cols, uint64_t seed)
-      : builder_(config), dtype_(dtype), rows_(rows), cols_(cols), seed_(seed),
-        vector_(config.geometry.vector_bytes()), tiles_((cols + vector_ - 1) / vector_),
+      : Phases(std::make_unique<ProgramBuilder>(config), dtype, rows, cols, seed) {}
+  Phases(ProgramBuilder& builder, DType dtype, uint32_t rows, uint32_t cols)
+      : builder_(builder), dtype_(dtype), rows_(rows), cols_(cols), seed_(0),
+        vector_(builder.config().geometry.vector_bytes()), tiles_((cols + vector_ - 1) / vector_),
         compute_(isa::dtype_is_float(dtype) ? DType::f32 : DType::i32) {
     if (rows < 1 || cols < 1) throw InputError("rows and cols must be at least 1");
   }
@@ -141,7 +145,14 @@ private:
     return std::max(1u, std::min({kMaxGroups, per_side / (2 * isa::dtype_bytes(dtype)), rows_}));
   }
 
-  ProgramBuilder builder_;
+  Phases(std::unique_ptr<ProgramBuilder> owned, DType dtype, uint32_t rows, uint32_t cols, uint64_t seed)
+      : Phases(*owned, dtype, rows, cols) {
+    owned_ = std::move(owned);
+    seed_ = seed;
+  }
+
+  std::unique_ptr<ProgramBuilder> owned_;
+  ProgramBuilder& builder_;
   DType dtype_;
   uint32_t rows_;
   uint32_t cols_;
@@ -312,14 +323,12 @@ unsigned f32_tile(VExpr& e, unsigned index, DType dtype, int tile = -1) {
 
 } // namespace
 
-CompiledKernel compile_softmax(const ChipConfig& config, const NormShape& shape) {
-  require_float("softmax", shape.dtype);
-  Phases p(config, shape.dtype, shape.rows, shape.cols, shape.seed);
-  const unsigned vector = config.geometry.vector_bytes();
-  const bool partial = shape.cols % vector != 0;
-  const auto& x = p.input("X", shape.rows, false, 0);
+void schedule_softmax(ProgramBuilder& builder, const TiledTensor& x, float scale, const TiledTensor& y) {
+  Phases p(builder, x.dtype, x.rows, x.cols);
+  const unsigned vector = builder.config().geometry.vector_bytes();
+  const bool partial = x.cols % vector != 0;
   std::vector<std::vector<int>> extra;
-  if (partial && p.tiles() == 1) extra.push_back(fill_map(shape.cols, vector));
+  if (partial && p.tiles() == 1) extra.push_back(fill_map(x.cols, vector));
   const LaneMaps& maps = p.maps(extra);
   const TiledTensor* mask = partial ? &p.mask(true) : nullptr;
 
@@ -337,21 +346,25 @@ CompiledKernel compile_softmax(const ChipConfig& config, const NormShape& shape)
   VExpr max_expr;
   lane_allreduce(
       max_expr, Opcode::v_max, DType::f32,
-      [&] { return combine_tiles(max_expr, p, Opcode::v_max, 0, shape.dtype, pad); }, maps, 1, vector);
-  const auto& m = p.output("softmax.max", DType::f32, shape.rows, vector, true, false);
+      [&] { return combine_tiles(max_expr, p, Opcode::v_max, 0, x.dtype, pad); }, maps, 1, vector);
+  const auto& m = p.output("softmax.max", DType::f32, x.rows, vector, true, false);
   p.phase(max_expr, in_max, m);
 
-  // E = exp(x - M), zero in the padding lanes.
+  // E = exp(scale (x - M)), zero in the padding lanes.
   VExpr exp_expr;
-  const unsigned diff = exp_expr.binary(Opcode::v_sub, DType::f32, f32_tile(exp_expr, 0, shape.dtype),
-                                        exp_expr.input(1, DType::f32, -1, 0));
+  // The mov reads M a cycle before x, in case they share slices.
+  unsigned diff =
+      exp_expr.binary(Opcode::v_sub, DType::f32, f32_tile(exp_expr, 0, x.dtype),
+                      exp_expr.unary(Opcode::v_mov, DType::f32, exp_expr.input(1, DType::f32, -1, 0)));
+  if (scale != 1.0f)
+    diff = exp_expr.binary(Opcode::v_mul, DType::f32, diff, exp_expr.splat(DType::f32, scale));
   const unsigned ex = exp_expr.unary(Opcode::v_exp, DType::f32, diff);
   std::vector<const TiledTensor*> in_exp{&x, &m};
   if (mask) {
     exp_expr.select(DType::f32, exp_expr.input(2, DType::f32, 0), ex, exp_expr.splat(DType::f32, 0));
     in_exp.push_back(mask);
   }
-  const auto& ev = p.output("softmax.exp", DType::f32, shape.rows, shape.cols, false, false);
+  const auto& ev = p.output("softmax.exp", DType::f32, x.rows, x.cols, false, false);
   p.phase(exp_expr, in_exp, ev);
 
   // S = sum of E over the row; Y = E / S.
@@ -359,16 +372,23 @@ CompiledKernel compile_softmax(const ChipConfig& config, const NormShape& shape)
   lane_allreduce(
       sum_expr, Opcode::v_add, DType::f32,
       [&] { return combine_tiles(sum_expr, p, Opcode::v_add, 0, DType::f32, {}); }, maps, 1, vector);
-  const auto& sv = p.output("softmax.sum", DType::f32, shape.rows, vector, true, false);
+  const auto& sv = p.output("softmax.sum", DType::f32, x.rows, vector, true, false);
   p.phase(sum_expr, {&ev, &maps.identity(), &maps.rotations()}, sv);
 
   VExpr out_expr;
   const unsigned ratio =
       out_expr.binary(Opcode::v_mul, DType::f32, out_expr.input(0, DType::f32),
                       out_expr.unary(Opcode::v_recip, DType::f32, out_expr.input(1, DType::f32, -1, 0)));
-  if (shape.dtype != DType::f32) out_expr.cvt(shape.dtype, DType::f32, ratio);
-  const auto& y = p.output("Y", shape.dtype, shape.rows, shape.cols, false, true);
+  if (y.dtype != DType::f32) out_expr.cvt(y.dtype, DType::f32, ratio);
   p.phase(out_expr, {&ev, &sv}, y);
+}
+
+CompiledKernel compile_softmax(const ChipConfig& config, const NormShape& shape) {
+  require_float("softmax", shape.dtype);
+  Phases p(config, shape.dtype, shape.rows, shape.cols, shape.seed);
+  const auto& x = p.input("X", shape.rows, false, 0);
+  const auto& y = p.output("Y", shape.dtype, shape.rows, shape.cols, false, true);
+  schedule_softmax(p.builder(), x, 1.0f, y);
 
   const auto& xs = p.values(0);
   std::vector<double> reference(xs.size()), tolerance(xs.size());

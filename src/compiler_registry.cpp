@@ -250,6 +250,25 @@ std::vector<KernelEntry> make_registry() {
          s.seed = a.number("seed");
          return compile_rope(c, s);
        }},
+      {"attention",
+       "one decode step of grouped-query attention over a KV cache in MEM: append k and v, scores by MXM, "
+       "softmax, output by MXM",
+       {{"heads", "query heads", "4"},
+        {"kv-heads", "key/value heads (divides heads)", "2"},
+        {"head-dim", "columns per head", "64"},
+        {"seq", "positions already in the cache (the new token goes at seq)", ""},
+        {"dtype", "fp16 or bf16", "fp16"},
+        kSeed},
+       [](const ChipConfig& c, const KernelArgs& a) {
+         AttentionShape s;
+         s.heads = a.positive("heads");
+         s.kv_heads = a.positive("kv-heads");
+         s.head_dim = a.positive("head-dim");
+         s.seq = static_cast<uint32_t>(a.number("seq"));
+         s.dtype = a.dtype("dtype");
+         s.seed = a.number("seed");
+         return compile_attention(c, s);
+       }},
   };
 }
 

@@ -3,8 +3,10 @@
 // finished program with its metadata.
 #pragma once
 
+#include "tspsim/compiler/mxm_state.h"
 #include "tspsim/compiler/schedule.h"
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -55,6 +57,8 @@ public:
   explicit ProgramBuilder(const ChipConfig& config);
 
   Schedule& schedule() { return schedule_; }
+  // The MXM rules state of a plane, kept across the phases of one program.
+  MxmPlaneState& mxm_state(unsigned slice);
   const ChipConfig& config() const { return schedule_.config(); }
   MemoryMap& memory() { return memory_; }
 
@@ -81,6 +85,7 @@ private:
   QueueProgram queue_text(unsigned queue);
   Schedule schedule_;
   MemoryMap memory_;
+  std::map<unsigned, MxmPlaneState> mxm_states_;
   std::vector<Symbol> symbols_;
   std::vector<MemImage> images_;
 };

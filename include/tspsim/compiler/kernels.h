@@ -4,6 +4,7 @@
 
 #include "tspsim/compiler/builder.h"
 
+#include <functional>
 #include <string>
 
 namespace tsp::compiler {
@@ -21,6 +22,16 @@ struct GemmShape {
   unsigned max_planes = 0; // 0: every plane; else the first ones of W0, E0, W1, E1, ...
 };
 CompiledKernel compile_gemm(const ChipConfig& config, const GemmShape& shape);
+
+// C = A B as a phase of a larger kernel, on tensors the caller placed: A's k-tile kt (m rows), B's
+// tile (kt, j) in the LW layout (weight_streams / dtype_bytes slice groups, rows padded with
+// zeros to a whole tile) and C's n-tile j. Reads wait for earlier phases' writes.
+struct GemmOperands {
+  std::function<Symbol(unsigned kt)> a;
+  std::function<Symbol(unsigned kt, unsigned j)> b;
+  std::function<Symbol(unsigned j)> c;
+};
+void schedule_gemm(ProgramBuilder& builder, const GemmShape& shape, const GemmOperands& operands);
 
 // Lane-wise kernels on the VXM over rows x cols tensors (column tiles A.c0, ... beyond one
 // vector). The result is C.
@@ -112,5 +123,20 @@ struct RopeShape {
   uint64_t seed = 1;
 };
 CompiledKernel compile_rope(const ChipConfig& config, const RopeShape& shape);
+
+// One decode step of attention: `heads` query heads share `kv_heads` KV heads (grouped-query);
+// the cache holds `seq` positions and the new token's k and v are appended at position seq.
+// Inputs Q (heads x head_dim), KN and VN (kv_heads x head_dim), the cache KT.c<t> (keys
+// transposed, rows g * head_dim + i) and V.g<g> (values, one row per position); output O
+// (heads x head_dim, fp32) and the updated cache.
+struct AttentionShape {
+  uint32_t heads = 4;
+  uint32_t kv_heads = 2;
+  uint32_t head_dim = 64;
+  uint32_t seq = 64;
+  isa::DType dtype = isa::DType::f16;
+  uint64_t seed = 1;
+};
+CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape& shape);
 
 } // namespace tsp::compiler
