@@ -195,7 +195,7 @@ CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape&
   }
   const TiledTensor probabilities =
       place_tiled(builder, "", dt, shape.heads, positions, least_used(builder, false), 1, {}, false);
-  schedule_softmax(builder, scores, scale, probabilities);
+  const double chain = schedule_softmax(builder, scores, scale, probabilities);
   for (uint32_t g = 0; g < shape.kv_heads; ++g) {
     GemmShape pv;
     pv.m = per_group;
@@ -255,6 +255,7 @@ CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape&
       {"MXM compute", 2.0 * shape.heads * tiles * interval / planes},
       {"weight install", loads * lw_cycles(dt, config) / planes},
       {"MEM bandwidth", loads * vector * bytes / config.geometry.mem_slices()},
+      {"dependency chain", chain},
   };
   return kernel;
 }

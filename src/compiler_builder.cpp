@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <fmt/format.h>
+#include <optional>
 
 namespace tsp::compiler {
 
@@ -86,31 +87,21 @@ Symbol ProgramBuilder::add_tensor_spread(const std::string& name, isa::DType dty
                                isa::dtype_name(dtype), candidates.size()));
 }
 
-// Builds the queue's text word by word. Whenever no more than half a buffer of loaded text is
-// left when the queue idles, its first idle cycle becomes an Ifetch of as much of the following
-// text as the buffer will have room for (counting only what has left it by then). Each fetched
-// word must arrive by the cycle its first instruction leaves the buffer; the fetch chunks are
-// then stored in MEM where their reads find a free bank port.
-QueueProgram ProgramBuilder::queue_text(unsigned queue) {
-  const auto& config = this->config();
-  const std::vector<TextWord> text = schedule_.text(queue);
-  const size_t capacity = config.icu.instruction_buffer_entries;
-  QueueProgram program;
-  program.queue = queue;
-  if (text.size() <= capacity) {
-    for (const auto& w : text) program.words.push_back(w.word);
-    return program;
-  }
-  const std::string& name = schedule_.floorplan().queues()[queue].name;
-  const size_t per_word = config.geometry.vector_bytes() / isa::kInstructionBytes;
-  const Cycle fetch_latency = config.timing[isa::TimingParam::icu_ifetch];
-  const Cycle read_skew = config.timing[isa::TimingParam::mem_read_skew];
-  struct Chunk {
-    size_t ifetch; // index of the Ifetch in `out`
-    size_t first;  // first fetched index in `out`
-    size_t count;
-    Cycle at; // Ifetch dispatch
-  };
+namespace {
+
+struct Chunk {
+  size_t ifetch; // index of the Ifetch in the text
+  size_t first;  // first fetched index
+  size_t count;
+  Cycle at; // Ifetch dispatch
+};
+
+// The queue's text with Ifetches in it, and their chunks; nothing if some fetched word would
+// arrive after the queue needs it. Whenever no more than half a buffer of loaded text is left
+// when the queue idles, its first idle cycle becomes an Ifetch of as much of the following text as
+// the buffer will have room for (counting only what has left it by then).
+std::optional<std::pair<std::vector<TextWord>, std::vector<Chunk>>>
+plan_fetches(const std::vector<TextWord>& text, size_t capacity, size_t per_word, Cycle latency) {
   std::vector<TextWord> out;
   std::vector<Chunk> chunks;
   size_t loaded = capacity; // out[0, loaded) is in the initial text or fetched
@@ -128,13 +119,42 @@ QueueProgram ProgramBuilder::queue_text(unsigned queue) {
     }
     out.push_back(w);
   }
-  for (Chunk& chunk : chunks)
+  if (loaded < out.size()) return std::nullopt;
+  for (Chunk& chunk : chunks) {
     chunk.count = std::min(chunk.count, out.size() - std::min(out.size(), chunk.first));
-  if (loaded < out.size())
+    for (size_t k = 0; k < chunk.count; ++k)
+      if (chunk.at + latency + Cycle(k / per_word) > out[chunk.first + k].pop) return std::nullopt;
+  }
+  return std::make_pair(std::move(out), std::move(chunks));
+}
+
+} // namespace
+
+// A queue whose text does not fit its buffer fetches the rest; if its Repeats leave it too few
+// idle cycles to fetch in time, they are written out with NOPs in their gaps instead. The fetch
+// chunks are stored in MEM where their reads find a free bank port.
+QueueProgram ProgramBuilder::queue_text(unsigned queue) {
+  const auto& config = this->config();
+  const size_t capacity = config.icu.instruction_buffer_entries;
+  QueueProgram program;
+  program.queue = queue;
+  std::vector<TextWord> text = schedule_.text(queue);
+  if (text.size() <= capacity) {
+    for (const auto& w : text) program.words.push_back(w.word);
+    return program;
+  }
+  const std::string& name = schedule_.floorplan().queues()[queue].name;
+  const size_t per_word = config.geometry.vector_bytes() / isa::kInstructionBytes;
+  const Cycle latency = config.timing[isa::TimingParam::icu_ifetch];
+  auto plan = plan_fetches(text, capacity, per_word, latency);
+  if (!plan) plan = plan_fetches(schedule_.text(queue, false), capacity, per_word, latency);
+  if (!plan)
     throw InputError(
-        fmt::format("queue {} has {} instructions and too few idle cycles to fetch them into its "
-                    "{}-entry buffer",
-                    name, out.size(), capacity));
+        fmt::format("queue {} has {} instructions and too few idle cycles to fetch them in time into "
+                    "its {}-entry buffer",
+                    name, text.size(), capacity));
+  auto& [out, chunks] = *plan;
+  const Cycle read_skew = config.timing[isa::TimingParam::mem_read_skew];
   // Last chunk first: a chunk may carry the Ifetch of the next one, which must be encoded first.
   for (auto it = chunks.rbegin(); it != chunks.rend(); ++it) {
     const Chunk& chunk = *it;
@@ -143,11 +163,6 @@ QueueProgram ProgramBuilder::queue_text(unsigned queue) {
       continue;
     }
     const auto words = static_cast<uint32_t>((chunk.count + per_word - 1) / per_word);
-    for (size_t k = 0; k < chunk.count; ++k)
-      if (chunk.at + fetch_latency + Cycle(k / per_word) > out[chunk.first + k].pop)
-        throw InputError(
-            fmt::format("queue {}: fetched text would arrive after cycle {} when the queue needs it", name,
-                        out[chunk.first + k].pop));
     // A slice with the words free and a bank port in every read cycle, least used first.
     std::vector<unsigned> mems(config.geometry.mem_slices());
     for (unsigned m = 0; m < mems.size(); ++m) mems[m] = m;

@@ -87,6 +87,7 @@ CompiledKernel compile_expression(const ChipConfig& config, const std::string& w
 
   std::vector<const TiledTensor*> pointers;
   for (const auto& t : inputs) pointers.push_back(&t);
+  const Cycle chain = vector_latency(schedule, expr, pointers, out);
   schedule_vectors(schedule, expr, pointers, out);
 
   CompiledKernel kernel;
@@ -105,6 +106,8 @@ CompiledKernel compile_expression(const ChipConfig& config, const std::string& w
       {"VXM compute", vectors * double(expr.op_count()) / config.icu.vxm_queues},
       {"MEM bandwidth", vectors * (in_words + out_words) / config.geometry.mem_slices()},
       {"stream bandwidth", vectors * in_words / (2.0 * config.streams.per_direction)},
+      {"dependency chain",
+       double(chain) + double(config.geometry.superlanes - 1) * config.streams.superlane_stagger_cycles},
   };
   return kernel;
 }

@@ -93,7 +93,13 @@ public:
   }
 
   void phase(const VExpr& expr, const std::vector<const TiledTensor*>& inputs, const TiledTensor& out) {
+    chain_ += vector_latency(builder_.schedule(), expr, inputs, out);
     schedule_vectors(builder_.schedule(), expr, inputs, out);
+  }
+  // The phases' latencies end to end, and the last superlane's stagger.
+  double chain() const {
+    const auto& c = builder_.config();
+    return double(chain_) + double(c.geometry.superlanes - 1) * c.streams.superlane_stagger_cycles;
   }
 
   // A leaf of tile `tile` (-1: the current one) of input `index`, in the compute type.
@@ -116,7 +122,8 @@ public:
   std::vector<Bound> bounds(double vxm_ops, double mem_words) const {
     const auto& c = builder_.config();
     return {{"VXM compute", vxm_ops / c.icu.vxm_queues},
-            {"MEM bandwidth", mem_words / c.geometry.mem_slices()}};
+            {"MEM bandwidth", mem_words / c.geometry.mem_slices()},
+            {"dependency chain", chain()}};
   }
 
   // Expected rows x cols values of a tiled result.
@@ -163,6 +170,7 @@ private:
   std::deque<TiledTensor> tensors_;
   std::vector<std::vector<double>> values_;
   std::optional<LaneMaps> maps_;
+  Cycle chain_ = 0;
 };
 
 unsigned as_compute(VExpr& e, DType from, DType to, unsigned x) {
@@ -323,7 +331,7 @@ unsigned f32_tile(VExpr& e, unsigned index, DType dtype, int tile = -1) {
 
 } // namespace
 
-void schedule_softmax(ProgramBuilder& builder, const TiledTensor& x, float scale, const TiledTensor& y) {
+double schedule_softmax(ProgramBuilder& builder, const TiledTensor& x, float scale, const TiledTensor& y) {
   Phases p(builder, x.dtype, x.rows, x.cols);
   const unsigned vector = builder.config().geometry.vector_bytes();
   const bool partial = x.cols % vector != 0;
@@ -381,6 +389,7 @@ void schedule_softmax(ProgramBuilder& builder, const TiledTensor& x, float scale
                       out_expr.unary(Opcode::v_recip, DType::f32, out_expr.input(1, DType::f32, -1, 0)));
   if (y.dtype != DType::f32) out_expr.cvt(y.dtype, DType::f32, ratio);
   p.phase(out_expr, {&ev, &sv}, y);
+  return p.chain();
 }
 
 CompiledKernel compile_softmax(const ChipConfig& config, const NormShape& shape) {
@@ -388,7 +397,7 @@ CompiledKernel compile_softmax(const ChipConfig& config, const NormShape& shape)
   Phases p(config, shape.dtype, shape.rows, shape.cols, shape.seed);
   const auto& x = p.input("X", shape.rows, false, 0);
   const auto& y = p.output("Y", shape.dtype, shape.rows, shape.cols, false, true);
-  schedule_softmax(p.builder(), x, 1.0f, y);
+  const double chain = schedule_softmax(p.builder(), x, 1.0f, y);
 
   const auto& xs = p.values(0);
   std::vector<double> reference(xs.size()), tolerance(xs.size());
@@ -404,6 +413,7 @@ CompiledKernel compile_softmax(const ChipConfig& config, const NormShape& shape)
   }
   const double vectors = double(shape.rows) * p.tiles();
   auto bounds = p.bounds(vectors * 4, vectors * (isa::dtype_bytes(shape.dtype) + 12));
+  bounds.back().cycles = chain;
   return p.finish(fmt::format("softmax {}x{} {}", shape.rows, shape.cols, isa::dtype_name(shape.dtype)),
                   p.expected_all(y, reference, tolerance), std::move(bounds));
 }

@@ -294,7 +294,7 @@ size_t Schedule::placed() const {
   return n;
 }
 
-std::vector<TextWord> Schedule::text(unsigned queue) const {
+std::vector<TextWord> Schedule::text(unsigned queue, bool spaced_repeats) const {
   const std::vector<std::pair<Cycle, Instruction>> entries(slots_[queue].begin(), slots_[queue].end());
   std::vector<TextWord> out;
   Cycle next = 0; // the cycle the queue would dispatch its next instruction without a NOP
@@ -314,7 +314,7 @@ std::vector<TextWord> Schedule::text(unsigned queue) const {
       const int field = strided_field(instruction);
       const int64_t stride =
           field >= 0 ? entries[i + 1].second.operands[field] - instruction.operands[field] : 0;
-      if (d <= kMaxRepeatInterval && std::abs(stride) <= kMaxRepeatStride) {
+      if (d <= kMaxRepeatInterval && (spaced_repeats || d == 1) && std::abs(stride) <= kMaxRepeatStride) {
         while (last + 1 < entries.size() && last - i < kMaxRepeatCount &&
                entries[last + 1].first - entries[last].first == d &&
                repeats(entries[last].second, entries[last + 1].second, stride))

@@ -117,6 +117,24 @@ public:
                        s_.floorplan().slices()[slice_of(node)].name, offset_[node]);
   }
 
+  // The cycles from the first dispatch of one vector to its result's SRAM write, with its
+  // operands in MEM from the start and nothing else in the way: one step of a dependency chain.
+  Cycle latency() const {
+    Cycle first = 0; // the earliest dispatch relative to the root's result
+    for (unsigned i = 0; i < expr_.nodes.size(); ++i) {
+      const VNode& n = expr_.nodes[i];
+      if (n.kind != VNode::Kind::input) {
+        first = std::min(first, offset_[i] - Cycle(func_cycles(probe(i), config_)));
+        continue;
+      }
+      const SymbolWord w = symbol_word(input_symbol(n, 0), input_row(n), 0);
+      first = std::min(first, offset_[i] - s_.travel(s_.mem_position(w.mem), consumers_[i][0]) -
+                                  Cycle(func_cycles(make_read(0, {}), config_)));
+    }
+    const SymbolWord out = symbol_word(out_.tiles[0], 0, 0);
+    return s_.travel(position(expr_.root), s_.mem_position(out.mem)) - first + 1;
+  }
+
   Cycle run(Cycle earliest) {
     Cycle previous = 0;
     Cycle last_write = -1;
@@ -491,6 +509,11 @@ Cycle schedule_vectors(Schedule& schedule, const VExpr& expr, const std::vector<
   if (expr.nodes.empty() || expr.nodes[expr.root].kind == VNode::Kind::input)
     throw std::logic_error("tspc vector: the expression's root must be an operation");
   return VectorScheduler(schedule, expr, inputs, out).run(earliest);
+}
+
+Cycle vector_latency(Schedule& schedule, const VExpr& expr, const std::vector<const TiledTensor*>& inputs,
+                     const TiledTensor& out) {
+  return VectorScheduler(schedule, expr, inputs, out).latency();
 }
 
 } // namespace tsp::compiler

@@ -47,7 +47,8 @@ unsigned lane_allreduce(VExpr& expr, isa::Opcode op, isa::DType dtype, const std
                         const LaneMaps& maps, unsigned maps_input, unsigned lanes);
 
 // The phases of Y = softmax(scale X) over each row of X (fp16/bf16/fp32; fp32 inside) into Y,
-// with their intermediate tensors, in `builder`'s program.
-void schedule_softmax(ProgramBuilder& builder, const TiledTensor& x, float scale, const TiledTensor& y);
+// with their intermediate tensors, in `builder`'s program. Returns the latency of one row through
+// them (with the last superlane's stagger), a lower bound on the program's cycles.
+double schedule_softmax(ProgramBuilder& builder, const TiledTensor& x, float scale, const TiledTensor& y);
 
 } // namespace tsp::compiler

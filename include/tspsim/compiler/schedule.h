@@ -109,8 +109,9 @@ public:
   uint64_t predicted_cycles() const;
   // The instruction text of one queue: NOPs fill the gaps and runs of equally spaced
   // instructions that differ only by a constant stride of their address (or accumulator) field
-  // become Repeats.
-  std::vector<TextWord> text(unsigned queue) const;
+  // become Repeats (only back-to-back runs unless `spaced_repeats`: a spaced Repeat leaves its
+  // queue no idle cycle for an Ifetch).
+  std::vector<TextWord> text(unsigned queue, bool spaced_repeats = true) const;
   // Instructions placed so far (slice instructions only, before NOP/Repeat encoding).
   size_t placed() const;
   const std::map<Cycle, Instruction>& queue_slots(unsigned queue) const { return slots_[queue]; }

@@ -94,6 +94,11 @@ CompiledKernel compile_expression(const ChipConfig& config, const std::string& w
                                   const std::vector<ExpressionOperand>& operands, uint32_t rows,
                                   uint32_t cols, uint64_t seed, const ReferenceFn& reference = {});
 
+// Cycles from one vector's first dispatch to its result's SRAM write when nothing is in the way
+// (a lower bound on every row's path through a phase).
+Cycle vector_latency(Schedule& schedule, const VExpr& expr, const std::vector<const TiledTensor*>& inputs,
+                     const TiledTensor& out);
+
 // Host reference of a lane-wise expression (no lane moves) for every element of a rows x cols
 // result: each node's value computed in double and rounded to its type as the chip stores it.
 std::vector<double> evaluate(const VExpr& expr, const std::vector<std::vector<double>>& inputs,
