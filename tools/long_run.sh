@@ -3,6 +3,7 @@
 # reading once every 60 cycles, `Repeat 16777215, 60, 0`) on the 14 nm chip. Prints the cycle
 # count, host time and peak resident memory of the run; docs/reliability.md records the figures.
 #   tools/long_run.sh [REPEATS]   (default 16777215, the largest Repeat count: ~1.007e9 cycles)
+# Builds tspsim in build/ (or in $TSPSIM_BUILD_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,8 +12,9 @@ if [ ! -x /usr/bin/time ]; then
   echo "long_run.sh: needs GNU time for the peak memory figure (apt-get install time)" >&2
   exit 1
 fi
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j2 --target tspsim
+build=${TSPSIM_BUILD_DIR:-build}
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" -j2 --target tspsim
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -29,5 +31,5 @@ trap 'rm -rf "$work"' EXIT
 } >"$work/long.tsp"
 
 /usr/bin/time -f 'peak RSS %M KiB, %e s wall, %U s user' \
-  build/tspsim --config configs/14nm.json --timing-only --quiet --stats-json "$work/stats.json" "$work/long.tsp"
+  "$build/tspsim" --config configs/14nm.json --timing-only --quiet --stats-json "$work/stats.json" "$work/long.tsp"
 grep -E '^  "(cycles|instructions|partial|host_seconds)":' "$work/stats.json"
