@@ -32,9 +32,9 @@ void FunctionalSlice::debug_negedge() { evaluate(debug_clock_->cycle()); }
 void FunctionalSlice::commit(Cycle t) {
   while (!pending_.empty() && pending_.front().cycle <= t) {
     std::pop_heap(pending_.begin(), pending_.end(), Later{});
-    PendingWrite write = std::move(pending_.back());
+    const PendingWrite write = pending_.back();
     pending_.pop_back();
-    const uint8_t* data = write.data.empty() ? nullptr : write.data.data();
+    const uint8_t* data = write.buffer == kNoBuffer ? nullptr : buffers_[write.buffer].data();
     for (unsigned s = 0; s < write.group; ++s) {
       const StreamRef stream{write.stream.id + s, write.stream.west};
       const auto result = ctx_.fabric.write(stream, position_, write.cycle, data ? data + s * ctx_.vector_bytes : nullptr,
@@ -45,7 +45,7 @@ void FunctionalSlice::commit(Cycle t) {
     }
     ctx_.stats.slice(slice_).stream_bytes_written += uint64_t(write.group) * ctx_.vector_bytes;
     mark_busy(write.cycle);
-    if (!write.data.empty()) spare_.push_back(std::move(write.data));
+    if (write.buffer != kNoBuffer) free_.push_back(write.buffer);
   }
 }
 
@@ -82,15 +82,17 @@ bool FunctionalSlice::read_streams(Cycle t, StreamRef stream, unsigned group, ui
 
 void FunctionalSlice::write_streams(Cycle t, StreamRef stream, unsigned group, const uint8_t* data,
                                     const Origin& origin) {
-  PendingWrite write{t, sequence_++, stream, group, origin, {}};
+  PendingWrite write{t, sequence_++, stream, group, origin, kNoBuffer};
   if (data) {
-    if (!spare_.empty()) {
-      write.data = std::move(spare_.back());
-      spare_.pop_back();
+    if (free_.empty()) {
+      free_.push_back(static_cast<uint32_t>(buffers_.size()));
+      buffers_.emplace_back();
     }
-    write.data.assign(data, data + size_t(group) * ctx_.vector_bytes);
+    write.buffer = free_.back();
+    free_.pop_back();
+    buffers_[write.buffer].assign(data, data + size_t(group) * ctx_.vector_bytes);
   }
-  pending_.push_back(std::move(write));
+  pending_.push_back(write);
   std::push_heap(pending_.begin(), pending_.end(), Later{});
 }
 

@@ -57,8 +57,9 @@ private:
     StreamRef stream;
     unsigned group;
     Origin origin;
-    std::vector<uint8_t> data;
+    uint32_t buffer; // index into buffers_, kNoBuffer in timing-only runs
   };
+  static constexpr uint32_t kNoBuffer = UINT32_MAX;
   struct Later {
     bool operator()(const PendingWrite& a, const PendingWrite& b) const {
       return a.cycle != b.cycle ? a.cycle > b.cycle : a.sequence > b.sequence;
@@ -72,8 +73,9 @@ private:
   unsigned position_;
   DebugClock* debug_clock_;
   uint64_t sequence_ = 0;
-  std::vector<PendingWrite> pending_;          // a heap ordered by Later
-  std::vector<std::vector<uint8_t>> spare_;    // recycled data buffers
+  std::vector<PendingWrite> pending_;          // a heap ordered by Later; small entries, cheap to move
+  std::vector<std::vector<uint8_t>> buffers_;  // data of pending writes, recycled through free_
+  std::vector<uint32_t> free_;
 };
 
 } // namespace tsp
