@@ -110,18 +110,13 @@ TEST_CASE("modes: misscheduled/queue-starved") { check_modes("misscheduled/queue
 TEST_CASE("modes: misscheduled/stream-collision") { check_modes("misscheduled/stream-collision.tsp"); }
 TEST_CASE("modes: misscheduled/stream-empty") { check_modes("misscheduled/stream-empty.tsp"); }
 TEST_CASE("modes: misscheduled/stream-stale") { check_modes("misscheduled/stream-stale.tsp"); }
-// Fails today: the debug clock reports sync-unreleased at cycle 37, the fused scheduler at 36
-// (see the next test case).
-TEST_CASE("modes: misscheduled/sync-unreleased", "[!shouldfail]") {
+TEST_CASE("modes: misscheduled/sync-unreleased") {
   check_modes("misscheduled/sync-unreleased.tsp");
 }
 
-// Engine finding, smallest case: when the last work of a run is a MEM Write, the debug clock ends
-// the run one cycle later than the fused scheduler, so the end-of-run sync-unreleased error names a
-// different cycle (4 instead of 3 here; the cycle counts agree). The debug clock is specified to give
-// the same results (slices/functional_slice.h).
-TEST_CASE("debug clock: sync-unreleased is reported at the same cycle as by the fused scheduler",
-          "[!shouldfail]") {
+// When the last work of a run is a MEM Write, the debug clock notices the end one cycle later than
+// the fused scheduler; the end-of-run error must still name the same cycle.
+TEST_CASE("debug clock: sync-unreleased is reported at the same cycle as by the fused scheduler") {
   tsp::EngineOptions options;
   options.debug_clock = true;
   // Tiny chip: MEM_W3 at 2, MEM_W2 at 3; the value read at 0 is at MEM_W2 at 3, written there.
