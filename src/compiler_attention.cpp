@@ -106,8 +106,9 @@ CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape&
   };
 
   const auto q_tensor = place_tiled(builder, "Q", dt, shape.heads, d, least_used(builder, false), 1, q_data);
-  const auto kn_tensor =
-      place_tiled(builder, "KN", dt, shape.kv_heads, d, least_used(builder, false), 1, kn_data);
+  auto kn_tensor = place_tiled(builder, "KN", dt, shape.kv_heads, d, least_used(builder, true), 1, kn_data);
+  // Every row of a head's append reads its new key: copies spread those reads over slices.
+  add_copies(builder, kn_tensor, least_used(builder, true), 3, kn_data);
   const auto vn_tensor =
       place_tiled(builder, "VN", dt, shape.kv_heads, d, least_used(builder, true), 1, vn_data);
 
@@ -150,7 +151,8 @@ CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape&
   std::vector<int> maps;
   for (uint32_t i = 0; i < d; ++i)
     for (unsigned lane = 0; lane < vector; ++lane) maps.push_back(lane == new_lane ? int(i) : 0x7fff);
-  const auto map_tensor = place_tiled(builder, "", DType::i16, d, vector, least_used(builder, false), 1,
+  // Read once per row of every kv head: spread so that no slice reads them every cycle.
+  const auto map_tensor = place_tiled(builder, "", DType::i16, d, vector, least_used(builder, false), 8,
                                       int16_bytes(maps), false);
   const TiledTensor o_tensor =
       place_tiled(builder, "O", DType::f32, shape.heads, d, least_used(builder, true), 1, {});
@@ -180,8 +182,12 @@ CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape&
   // 3. Scores of all heads, group by group (rows g * per_group ...), then 4. one softmax over
   // every head's row, then 5. O_g = P_g V_g; each phase of a group may overlap the others'.
   const float scale = static_cast<float>(1.0 / std::sqrt(double(d)));
-  const TiledTensor scores =
-      place_tiled(builder, "", DType::f32, shape.heads, positions, least_used(builder, true), 1, {}, false);
+  // Scores and probabilities spread over slice groups (a divisor of the heads per group, so that
+  // each group's rows are a view) so that no slice serves every row.
+  unsigned row_groups = std::min(8u, per_group);
+  while (per_group % row_groups != 0) --row_groups;
+  const TiledTensor scores = place_tiled(builder, "", DType::f32, shape.heads, positions,
+                                         least_used(builder, true), row_groups, {}, false);
   for (uint32_t g = 0; g < shape.kv_heads; ++g) {
     GemmShape qk;
     qk.m = per_group;
@@ -194,7 +200,7 @@ CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape&
                    [&](unsigned j) { return row_view(scores.tiles[j], g * per_group, per_group); }});
   }
   const TiledTensor probabilities =
-      place_tiled(builder, "", dt, shape.heads, positions, least_used(builder, false), 1, {}, false);
+      place_tiled(builder, "", dt, shape.heads, positions, least_used(builder, false), row_groups, {}, false);
   const double chain = schedule_softmax(builder, scores, scale, probabilities);
   for (uint32_t g = 0; g < shape.kv_heads; ++g) {
     GemmShape pv;

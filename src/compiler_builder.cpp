@@ -97,9 +97,10 @@ struct Chunk {
 };
 
 // The queue's text with Ifetches in it, and their chunks; nothing if some fetched word would
-// arrive after the queue needs it. Whenever no more than half a buffer of loaded text is left
-// when the queue idles, its first idle cycle becomes an Ifetch of as much of the following text as
-// the buffer will have room for (counting only what has left it by then).
+// arrive after the queue needs it. Whenever the buffer has room for a MEM word of text (or half a
+// buffer, if smaller) when the queue idles, its first idle cycle becomes an Ifetch of as much of
+// the following text as the buffer will have room for (counting only what has left it by then):
+// the buffer stays as full as it can for the stretches in which the queue never idles.
 std::optional<std::pair<std::vector<TextWord>, std::vector<Chunk>>>
 plan_fetches(const std::vector<TextWord>& text, size_t capacity, size_t per_word, Cycle latency) {
   std::vector<TextWord> out;
@@ -109,7 +110,7 @@ plan_fetches(const std::vector<TextWord>& text, size_t capacity, size_t per_word
     const TextWord& w = text[i];
     const size_t left = loaded > out.size() ? loaded - out.size() : 0;
     const bool more = loaded < out.size() + (text.size() - i);
-    if (w.idle > 0 && more && 2 * left <= capacity) {
+    if (w.idle > 0 && more && left + std::min(per_word, capacity / 2) <= capacity) {
       chunks.push_back({out.size(), loaded, capacity - left, w.pop});
       loaded += capacity - left;
       out.push_back({0, w.pop, 0}); // the Ifetch, encoded once its chunk is placed

@@ -9,6 +9,8 @@ using isa::Opcode;
 
 namespace {
 
+constexpr unsigned kCopies = 3;
+
 unsigned top_bit(unsigned n) {
   unsigned bit = 0;
   while ((n >> (bit + 1)) != 0) ++bit;
@@ -61,9 +63,14 @@ LaneMaps::LaneMaps(ProgramBuilder& builder, bool east, const std::vector<std::ve
   // The slices nearest the SXM, so that maps reach it soon after they are read.
   auto mems = side_slices(builder.schedule(), east);
   std::reverse(mems.begin(), mems.end());
+  // Every row's reduction reads them many times: copies in other slices spread the reads (a
+  // vector takes the copy its row turns to).
   identity_ = place_tiled(builder, "", DType::i16, 1, lanes, mems, 1, int16_bytes(identity), false);
   std::rotate(mems.begin(), mems.begin() + std::min<size_t>(2, mems.size() - 1), mems.end());
   rotations_ = place_tiled(builder, "", DType::i16, row, lanes, mems, 1, int16_bytes(values), false);
+  std::rotate(mems.begin(), mems.begin() + std::min<size_t>(2, mems.size() - 1), mems.end());
+  add_copies(builder, identity_, mems, kCopies, int16_bytes(identity));
+  add_copies(builder, rotations_, mems, kCopies, int16_bytes(values));
 }
 
 unsigned lane_allreduce(VExpr& expr, Opcode op, DType dtype, const std::function<unsigned()>& leaf,

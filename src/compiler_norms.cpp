@@ -272,7 +272,7 @@ CompiledKernel compile_reduce(const ChipConfig& config, const ReduceShape& shape
     // chain c reads the rows of slice groups c, c + C, ..., so C divides the groups.
     const unsigned per_step = shape.dtype == ct ? 1 : 2;
     const unsigned groups = static_cast<unsigned>(xv.tiles[0].slices.size()) / isa::dtype_bytes(shape.dtype);
-    unsigned chains = std::min({groups, shape.rows, std::max(1u, config.icu.vxm_queues / (per_step + 1))});
+    unsigned chains = std::min({groups, shape.rows, std::max(1u, (config.icu.vxm_queues - 1) / per_step)});
     while (groups % chains != 0) --chains;
     std::vector<unsigned> heads;
     for (unsigned c = 0; c < chains; ++c) {

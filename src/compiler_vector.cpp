@@ -29,6 +29,12 @@ using isa::Opcode;
 namespace {
 
 constexpr Cycle kSearchLimit = 1 << 16;
+// Root cycles a vector tries before its expression's inputs are staggered.
+constexpr Cycle kStaggerAfter = 1 << 11;
+// How far before the previous vector a vector may still go: later vectors fill earlier gaps.
+constexpr Cycle kBackfill = 32;
+// Slices with at least this many queues rest one queue per cycle.
+constexpr unsigned kRestingQueues = 8;
 
 uint32_t f32_bits(float value) {
   uint32_t bits;
@@ -68,8 +74,16 @@ public:
   VectorScheduler(Schedule& schedule, const VExpr& expr, const std::vector<const TiledTensor*>& inputs,
                   const TiledTensor& out)
       : s_(schedule), expr_(expr), inputs_(inputs), out_(out), config_(schedule.config()),
-        vxm_(schedule.floorplan().vxm_slice()), offset_(expr.nodes.size(), kUnset),
-        consumers_(expr.nodes.size()) {
+        vxm_(schedule.floorplan().vxm_slice()) {
+    prepare();
+  }
+
+  // Offsets, consumers, structural ids and the queue check of the current expression.
+  void prepare() {
+    offset_.assign(expr_.nodes.size(), kUnset);
+    consumers_.assign(expr_.nodes.size(), {});
+    canonical_.clear();
+    last_base_.clear();
     for (size_t i = 0; i < expr_.nodes.size(); ++i)
       for (unsigned a : expr_.nodes[i].args) consumers_[a].push_back(position(static_cast<unsigned>(i)));
     for (size_t i = 0; i < expr_.nodes.size(); ++i) {
@@ -99,11 +113,11 @@ public:
     for (const auto& [where, nodes] : busy) {
       std::set<std::pair<unsigned, Cycle>> distinct;
       for (unsigned i : nodes) distinct.insert({canonical_[i], offset_[i]});
-      const unsigned queues = s_.floorplan().slices()[where.first].queue_count;
+      const unsigned queues = s_.floorplan().slices()[where.first].queue_count - (rests(where.first) ? 1 : 0);
       if (distinct.size() > queues)
         throw std::logic_error(
             fmt::format("tspc vector: the expression dispatches {} operations on {} in one cycle; "
-                        "it has {} queues",
+                        "it has {} queues free",
                         distinct.size(), s_.floorplan().slices()[where.first].name, queues));
     }
   }
@@ -138,13 +152,21 @@ public:
   Cycle run(Cycle earliest) {
     Cycle previous = 0;
     Cycle last_write = -1;
+    bool staggered = false;
     for (uint32_t r = 0; r < out_.rows; ++r)
       for (unsigned t = 0; t < out_.tile_count(); ++t) {
         row_ = r;
         tile_ = t;
-        const Cycle start = std::max({previous, lower_bound(), earliest});
+        Cycle start = std::max({previous - kBackfill, lower_bound(), earliest});
         Cycle done = -1;
         for (Cycle p = start; done < 0; ++p) {
+          // Operands of one operation read in one cycle from one slice never fit: read them in
+          // different cycles, once, and go on.
+          if (!staggered && p > start + kStaggerAfter) {
+            staggered = true;
+            stagger_leaves();
+            p = start = std::max({previous - kBackfill, lower_bound(), earliest});
+          }
           if (p > start + kSearchLimit)
             throw std::logic_error(
                 fmt::format("tspc vector: no cycle for row {} tile {} from cycle {}: node {} ({}) "
@@ -170,6 +192,29 @@ public:
 
 private:
   static constexpr Cycle kUnset = INT64_MIN;
+
+  // Every operation that reads several inputs straight from MEM reads all but the first through a
+  // mov, a cycle earlier.
+  void stagger_leaves() {
+    const size_t count = expr_.nodes.size();
+    for (size_t i = 0; i < count; ++i) {
+      bool first = true;
+      for (unsigned& a : expr_.nodes[i].args) {
+        if (expr_.nodes[a].kind != VNode::Kind::input) continue;
+        if (first) {
+          first = false;
+          continue;
+        }
+        VNode mov;
+        mov.opcode = Opcode::v_mov;
+        mov.dtype = expr_.nodes[a].dtype;
+        mov.args = {a};
+        expr_.nodes.push_back(mov);
+        a = static_cast<unsigned>(expr_.nodes.size() - 1);
+      }
+    }
+    prepare();
+  }
 
   unsigned slice_of(unsigned node) const {
     const int slice = expr_.nodes[node].slice;
@@ -230,11 +275,30 @@ private:
     return bound;
   }
 
-  std::vector<unsigned> queue_order(unsigned node) const {
+  // A slice with many queues lets one rest in each cycle: queue q in the cycles t = q (mod
+  // queues), so that each idles now and then (a queue busy every cycle could not fetch more text).
+  bool rests(unsigned slice) const { return s_.floorplan().slices()[slice].queue_count >= kRestingQueues; }
+
+  // Queues of a node's slice for a dispatch at t, starting at one that turns with the row.
+  std::vector<unsigned> queue_order(unsigned node, Cycle t) const {
     const unsigned queues = s_.floorplan().slices()[slice_of(node)].queue_count;
     std::vector<unsigned> order;
-    for (unsigned q = 0; q < queues; ++q) order.push_back((node + q) % queues);
+    for (unsigned q = 0; q < queues; ++q) {
+      const unsigned queue = (node + row_ + q) % queues;
+      if (!rests(slice_of(node)) || Cycle(queue) != t % Cycle(queues)) order.push_back(queue);
+    }
     return order;
+  }
+
+  // Group bases of the streams, the one this node used last time first: the same stream for the
+  // same node of consecutive vectors lets their instructions fold into Repeats.
+  std::vector<unsigned> bases(unsigned node, unsigned bytes) const {
+    std::vector<unsigned> out;
+    const auto it = last_base_.find(node);
+    if (it != last_base_.end()) out.push_back(it->second);
+    for (unsigned base = 0; base + bytes <= config_.streams.per_direction; base += bytes)
+      if (it == last_base_.end() || base != it->second) out.push_back(base);
+    return out;
   }
 
   std::optional<Stream> place_input(unsigned node) {
@@ -261,7 +325,7 @@ private:
       const unsigned copy = (row_ + k) % copies;
       const Symbol& symbol = input_symbol(n, copy);
       const Dir dir = Schedule::direction(s_.mem_position(symbol_word(symbol, row, 0).mem), reader);
-      for (unsigned base = 0; base + bytes <= config_.streams.per_direction; base += bytes) {
+      for (unsigned base : bases(node, bytes)) {
         const size_t mark = s_.mark();
         bool ok = true;
         for (unsigned b = 0; ok && b < bytes; ++b) {
@@ -270,6 +334,7 @@ private:
         }
         if (ok) {
           shared_reads_[key] = {Stream{base, dir}, copy};
+          last_base_[node] = base;
           return Stream{base, dir};
         }
         s_.rollback(mark);
@@ -299,11 +364,13 @@ private:
     else if (consumers_[node][0] != x)
       dirs = {Schedule::direction(x, consumers_[node][0])};
     for (Dir dir : dirs)
-      for (unsigned base = 0; base + bytes <= config_.streams.per_direction; base += bytes) {
+      for (unsigned base : bases(node, bytes)) {
         const size_t mark = s_.mark();
         const Stream dst{base, dir};
-        bool ok = s_.place_on_slice(slice_of(node), dispatch, node_instruction(n, dst, args),
-                                    queue_order(node)) >= 0;
+        bool ok = false;
+        const unsigned first_queue = s_.floorplan().slices()[slice_of(node)].first_queue;
+        for (unsigned q : queue_order(node, dispatch))
+          if ((ok = s_.place(first_queue + q, dispatch, node_instruction(n, dst, args)))) break;
         for (unsigned b = 0; ok && b < bytes; ++b) {
           ok = s_.claim_write(dst.plus(b), x, produced);
           if (ok && !root) ok = s_.extend_read(dst.plus(b), x, produced, consumers_[node][0]);
@@ -313,7 +380,10 @@ private:
             if (ok) last_write = std::max(last_write, s_.written(w.mem, w.address));
           }
         }
-        if (ok) return dst;
+        if (ok) {
+          last_base_[node] = base;
+          return dst;
+        }
         s_.rollback(mark);
       }
     return std::nullopt;
@@ -340,7 +410,7 @@ private:
   }
 
   Schedule& s_;
-  const VExpr& expr_;
+  VExpr expr_;
   const std::vector<const TiledTensor*>& inputs_;
   const TiledTensor& out_;
   const ChipConfig& config_;
@@ -350,6 +420,7 @@ private:
   std::vector<std::optional<Stream>> placed_;
   std::map<std::tuple<unsigned, uint32_t, unsigned, Cycle>, std::pair<Stream, unsigned>> shared_reads_;
   std::vector<unsigned> canonical_;
+  std::map<unsigned, unsigned> last_base_;
   std::map<std::pair<unsigned, Cycle>, Stream> equal_ops_;
   uint32_t row_ = 0;
   unsigned tile_ = 0;
