@@ -72,6 +72,16 @@ void wait_for(Child& child) {
   child.peak_rss_kib = usage.ru_maxrss;
 }
 
+// True once the process has a handler for SIGINT (bit 2 of SigCgt in /proc/PID/status): tspsim
+// installs it just before the run, so a signal sent earlier would kill it instead.
+bool catches_sigint(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("SigCgt:", 0) == 0) return (std::stoull(line.substr(7), nullptr, 16) >> (SIGINT - 1)) & 1;
+  return false;
+}
+
 struct LongRun {
   long peak_rss_kib;
   nlohmann::json stats;
@@ -114,6 +124,10 @@ TEST_CASE("SIGINT stops a long run cleanly and the statistics so far are written
   Child child = start_tspsim({"--config", source("configs/14nm.json"), "--timing-only", "--stats-json",
                               stats.string(), program.string()},
                              "interrupted");
+  const auto started = std::chrono::steady_clock::now();
+  while (!catches_sigint(child.pid) && std::chrono::steady_clock::now() - started < std::chrono::seconds(20))
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // Half a second into the run: well before its end (a few minutes), well after its start.
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   REQUIRE(kill(child.pid, SIGINT) == 0);
   const auto sent = std::chrono::steady_clock::now();
