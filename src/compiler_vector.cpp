@@ -15,6 +15,8 @@
 #include <algorithm>
 #include <cstring>
 #include <fmt/format.h>
+#include <climits>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -94,16 +96,20 @@ public:
     }
     set_offset(expr_.root, 0);
     // Structurally equal nodes get one id: computed in the same cycle, they are one value.
+    // Arguments first: a node added by stagger_leaves sits after the node that reads it.
     std::map<std::tuple<int, int, int, int, int, unsigned, int, int, std::vector<unsigned>>, unsigned> ids;
-    for (size_t i = 0; i < expr_.nodes.size(); ++i) {
+    canonical_.assign(expr_.nodes.size(), UINT_MAX);
+    std::function<unsigned(unsigned)> canonical = [&](unsigned i) {
+      if (canonical_[i] != UINT_MAX) return canonical_[i];
       const VNode& n = expr_.nodes[i];
       std::vector<unsigned> args;
-      for (unsigned a : n.args) args.push_back(canonical_[a]);
+      for (unsigned a : n.args) args.push_back(canonical(a));
       const auto key = std::make_tuple(int(n.kind), int(n.opcode), int(n.dtype), int(n.from), n.slice, n.imm,
                                        n.kind == VNode::Kind::input ? int(n.input) : -1,
                                        n.kind == VNode::Kind::input ? n.row * 65536 + n.tile : 0, args);
-      canonical_.push_back(ids.emplace(key, static_cast<unsigned>(ids.size())).first->second);
-    }
+      return canonical_[i] = ids.emplace(key, static_cast<unsigned>(ids.size())).first->second;
+    };
+    for (size_t i = 0; i < expr_.nodes.size(); ++i) canonical(static_cast<unsigned>(i));
     // Every vector dispatches its operations in the same relative cycles: no slice may need more
     // than its queues in one of them.
     std::map<std::pair<unsigned, Cycle>, std::set<unsigned>> busy;
