@@ -2,11 +2,11 @@
 // functional and timing-only mode (one process per run: SystemC elaborates once per process), and
 // prints simulated cycles per host second and peak RSS. Usage:
 //   bench_runner --tspsim build/tspsim --config configs/14nm.json [--cycles N] [--program extra.bin ...]
-#include "tspsim/config.h"
-#include "tspsim/floorplan.h"
-#include "tspsim/program.h"
-#include "tspsim/tensor.h"
-#include "tspsim/version.h"
+#include "tspsim/config/config.h"
+#include "tspsim/config/floorplan.h"
+#include "tspsim/program/program.h"
+#include "tspsim/program/tensor.h"
+#include "tspsim/common/version.h"
 
 #include <CLI/CLI.hpp>
 #include <chrono>

@@ -5,10 +5,10 @@
 //   kernels_runner --tspsim build/tspsim --config configs/14nm.json --out docs/kernels.md
 #include "tspsim/compiler/reference.h"
 #include "tspsim/compiler/registry.h"
-#include "tspsim/config.h"
-#include "tspsim/error.h"
-#include "tspsim/file_io.h"
-#include "tspsim/version.h"
+#include "tspsim/config/config.h"
+#include "tspsim/common/error.h"
+#include "tspsim/common/file_io.h"
+#include "tspsim/common/version.h"
 
 #include <CLI/CLI.hpp>
 #include <chrono>

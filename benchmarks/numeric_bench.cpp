@@ -1,6 +1,6 @@
 // Throughput of the numeric kernels on this host (not a test): MXM products in MAC/s, VXM ops in
 // ns per 320-lane vector, in thread CPU time. Usage: numeric_bench [seconds per measurement, default 0.3]
-#include "tspsim/numeric.h"
+#include "tspsim/numeric/numeric.h"
 
 #include <cstdio>
 #include <cstdlib>

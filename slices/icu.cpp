@@ -1,7 +1,7 @@
-#include "icu.h"
+#include "slices/icu.h"
 
-#include "debug_clock.h"
-#include "tspsim/error.h"
+#include "tspsim/engine/debug_clock.h"
+#include "tspsim/common/error.h"
 
 #include <algorithm>
 #include <fmt/format.h>

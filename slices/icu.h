@@ -4,9 +4,9 @@
 // other instruction is handed to the slice that owns the queue.
 #pragma once
 
-#include "functional_slice.h"
-#include "event_calendar.h"
-#include "instruction_queue.h"
+#include "tspsim/engine/functional_slice.h"
+#include "tspsim/engine/event_calendar.h"
+#include "tspsim/engine/instruction_queue.h"
 
 #include <queue>
 #include <vector>

@@ -1,4 +1,4 @@
-#include "mem_slice.h"
+#include "slices/mem_slice.h"
 
 #include <algorithm>
 #include <cstring>

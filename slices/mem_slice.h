@@ -3,8 +3,8 @@
 // the ICU. SRAM is allocated lazily in chunks, so untouched memory costs nothing.
 #pragma once
 
-#include "functional_slice.h"
-#include "icu.h"
+#include "tspsim/engine/functional_slice.h"
+#include "slices/icu.h"
 
 #include <memory>
 #include <queue>

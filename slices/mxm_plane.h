@@ -6,7 +6,7 @@
 // the same bits as with one product per ABC at its own cycle.
 #pragma once
 
-#include "functional_slice.h"
+#include "tspsim/engine/functional_slice.h"
 
 #include <deque>
 #include <memory>

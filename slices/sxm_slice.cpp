@@ -1,8 +1,8 @@
-#include "sxm_slice.h"
+#include "slices/sxm_slice.h"
 
-#include "operand_groups.h"
-#include "tspsim/latency.h"
-#include "tspsim/numeric.h"
+#include "tspsim/engine/operand_groups.h"
+#include "tspsim/program/latency.h"
+#include "tspsim/numeric/numeric.h"
 
 #include <algorithm>
 #include <fmt/format.h>

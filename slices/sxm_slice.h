@@ -3,7 +3,7 @@
 // Multi-byte dtypes move every byte plane of the group the same way.
 #pragma once
 
-#include "functional_slice.h"
+#include "tspsim/engine/functional_slice.h"
 
 #include <queue>
 #include <vector>

@@ -1,8 +1,8 @@
-#include "vxm_slice.h"
+#include "slices/vxm_slice.h"
 
-#include "operand_groups.h"
-#include "tspsim/latency.h"
-#include "tspsim/numeric.h"
+#include "tspsim/engine/operand_groups.h"
+#include "tspsim/program/latency.h"
+#include "tspsim/numeric/numeric.h"
 
 #include <algorithm>
 

@@ -2,7 +2,7 @@
 // dispatch + skew, the result lands on dst at dispatch + func (docs/timing-model.md).
 #pragma once
 
-#include "functional_slice.h"
+#include "tspsim/engine/functional_slice.h"
 
 #include <queue>
 #include <vector>

@@ -1,9 +1,9 @@
 // tspasm: assembles TSP assembly (docs/assembly.md) into a program container for one chip config.
 // Exit codes: 0 success, 2 bad input (the message names the file, line and column).
-#include "tspsim/assembler.h"
-#include "tspsim/config.h"
-#include "tspsim/error.h"
-#include "tspsim/version.h"
+#include "tspsim/program/assembler.h"
+#include "tspsim/config/config.h"
+#include "tspsim/common/error.h"
+#include "tspsim/common/version.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>

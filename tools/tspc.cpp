@@ -3,10 +3,10 @@
 // the host reference of every output in the format of `tspsim --dump`, for `tspsim --expect`.
 // Exit codes: 0 success, 2 bad input.
 #include "tspsim/compiler/registry.h"
-#include "tspsim/config.h"
-#include "tspsim/error.h"
-#include "tspsim/file_io.h"
-#include "tspsim/version.h"
+#include "tspsim/config/config.h"
+#include "tspsim/common/error.h"
+#include "tspsim/common/file_io.h"
+#include "tspsim/common/version.h"
 
 #include <CLI/CLI.hpp>
 #include <cmath>

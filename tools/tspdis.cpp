@@ -1,10 +1,10 @@
 // tspdis: prints a program container as assembly that tspasm turns back into the identical file.
 // Exit codes: 0 success, 2 bad input.
-#include "tspsim/config.h"
-#include "tspsim/disassembler.h"
-#include "tspsim/error.h"
-#include "tspsim/file_io.h"
-#include "tspsim/version.h"
+#include "tspsim/config/config.h"
+#include "tspsim/program/disassembler.h"
+#include "tspsim/common/error.h"
+#include "tspsim/common/file_io.h"
+#include "tspsim/common/version.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>

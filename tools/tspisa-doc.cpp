@@ -2,10 +2,10 @@
 // reference cannot drift from the code (ctest isa_doc_current compares the committed file).
 // Exit codes: 0 success, 2 bad input.
 #include "isa.h"
-#include "tspsim/assembler.h"
-#include "tspsim/error.h"
-#include "tspsim/file_io.h"
-#include "tspsim/version.h"
+#include "tspsim/program/assembler.h"
+#include "tspsim/common/error.h"
+#include "tspsim/common/file_io.h"
+#include "tspsim/common/version.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>

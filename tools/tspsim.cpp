@@ -1,11 +1,11 @@
 // tspsim: replays a statically scheduled program on the modelled chip and reports cycles,
 // utilisation and schedule conformance. Exit codes: 0 success, 1 the simulation found errors
 // (conformance errors or an --expect mismatch), 2 bad input.
-#include "chip.h"
-#include "report.h"
-#include "tspsim/error.h"
-#include "tspsim/file_io.h"
-#include "tspsim/version.h"
+#include "tspsim/system/chip.h"
+#include "tspsim/system/report.h"
+#include "tspsim/common/error.h"
+#include "tspsim/common/file_io.h"
+#include "tspsim/common/version.h"
 
 #include <CLI/CLI.hpp>
 #include <csignal>

@@ -5,12 +5,12 @@
 // through the same entries.
 #pragma once
 
-#include "tspsim/assembler.h"
-#include "tspsim/config.h"
-#include "tspsim/disassembler.h"
-#include "tspsim/error.h"
-#include "tspsim/floorplan.h"
-#include "tspsim/program.h"
+#include "tspsim/program/assembler.h"
+#include "tspsim/config/config.h"
+#include "tspsim/program/disassembler.h"
+#include "tspsim/common/error.h"
+#include "tspsim/config/floorplan.h"
+#include "tspsim/program/program.h"
 
 #include <cstdint>
 #include <nlohmann/json.hpp>

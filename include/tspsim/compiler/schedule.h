@@ -12,9 +12,9 @@
 // All latencies come from tspsim/latency.h and the config's timing table.
 #pragma once
 
-#include "tspsim/config.h"
-#include "tspsim/floorplan.h"
-#include "tspsim/program.h"
+#include "tspsim/config/config.h"
+#include "tspsim/config/floorplan.h"
+#include "tspsim/program/program.h"
 
 #include <cstdint>
 #include <map>

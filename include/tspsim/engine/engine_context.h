@@ -1,0 +1,53 @@
+// What every slice of one chip shares: the resolved config, the floorplan, the stream fabric,
+// the conformance log, the statistics, the C2C links, the current cycle and barrier epoch.
+#pragma once
+
+#include "tspsim/engine/c2c_links.h"
+#include "tspsim/engine/conformance.h"
+#include "tspsim/engine/engine_types.h"
+#include "tspsim/engine/stats.h"
+#include "tspsim/engine/stream_fabric.h"
+#include "tspsim/config/config.h"
+#include "tspsim/config/floorplan.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace tsp {
+
+struct EngineOptions {
+  bool timing_only = false; // keep every timing rule and check, skip the data and arithmetic
+  bool strict = false;      // stop at the first conformance error
+  bool debug_clock = false; // one SC_METHOD per slice on an sc_clock instead of the fused scheduler
+};
+
+struct EngineContext {
+  EngineContext(const ChipConfig& config, const EngineOptions& options);
+
+  const ChipConfig& config;
+  const EngineOptions options;
+  const Floorplan floorplan;
+  const TimingConfig& timing;
+  const unsigned vector_bytes;
+  StreamFabric fabric;
+  ConformanceLog log;
+  ChipStats stats;
+  C2cLinks links; // Send/Receive FIFOs (loopback on a single chip)
+  std::vector<Cycle> releases; // barrier release cycles, ascending (scheduled by Notify)
+  std::vector<unsigned> touched;   // slices given an instruction this cycle (fast scheduler)
+  Cycle last_active = 0;   // last cycle with a dispatch, stream access or SRAM access
+  bool any_activity = false;
+
+  // Barrier epoch at cycle t: releases at or before t. Releases are known icu_notify >= 1 cycles
+  // ahead, so this does not depend on the order slices are evaluated in.
+  uint32_t epoch_of(Cycle t) const {
+    return static_cast<uint32_t>(std::upper_bound(releases.begin(), releases.end(), t) - releases.begin());
+  }
+
+  void mark_active(Cycle cycle) {
+    if (!any_activity || cycle > last_active) last_active = cycle;
+    any_activity = true;
+  }
+};
+
+} // namespace tsp

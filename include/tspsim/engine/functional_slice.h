@@ -1,0 +1,81 @@
+// Base of every functional slice (MEM, VXM, MXM, SXM). A slice is an sc_module with no process of
+// its own in the fast mode: the chip's scheduler calls commit/evaluate/retire for the cycles in
+// which it has work. In the debug mode each slice gets clocked SC_METHODs that call the same three
+// functions every cycle, which must give identical results.
+#pragma once
+
+#include "tspsim/engine/engine_context.h"
+
+#include <systemc>
+#include <vector>
+
+namespace tsp {
+
+struct DebugClock;
+
+class FunctionalSlice : public sc_core::sc_module {
+public:
+  SC_HAS_PROCESS(FunctionalSlice);
+  FunctionalSlice(sc_core::sc_module_name name, EngineContext& ctx, unsigned slice, DebugClock* debug_clock);
+
+  unsigned slice_id() const { return slice_; }
+  const SliceInfo& info() const { return ctx_.floorplan.slices()[slice_]; }
+
+  // An instruction dispatched by one of this slice's queues in the current cycle.
+  virtual void execute(const Dispatch& dispatch) = 0;
+  // Start of cycle t: land the stream writes due at t. Overrides must call the base.
+  virtual void commit(Cycle t);
+  // Cycle t: work due at t (operand reads, SRAM accesses) after every commit of the cycle.
+  virtual void evaluate(Cycle /*t*/) {}
+  // End of cycle t: state that must not be seen by reads of cycle t (SRAM writes).
+  virtual void retire(Cycle /*t*/) {}
+  // Earliest cycle with pending work, kNever when idle. Overrides must include the base.
+  virtual Cycle next_event() const;
+
+protected:
+  // Reads `group` byte-streams starting at `stream` at this slice's position in cycle t into
+  // `out` (group * vector_bytes bytes; null in timing-only runs). Missing values read as zeros and
+  // are reported. Returns false if any stream was empty or stale.
+  bool read_streams(Cycle t, StreamRef stream, unsigned group, uint8_t* out, const Origin& origin);
+  // Schedules `group` byte-streams to land at this slice's position in cycle t (t > now). `data`
+  // holds group * vector_bytes bytes, or is null in timing-only runs.
+  void write_streams(Cycle t, StreamRef stream, unsigned group, const uint8_t* data, const Origin& origin);
+
+  bool functional() const { return !ctx_.options.timing_only; }
+  void mark_busy(Cycle t) {
+    ctx_.stats.busy(slice_, t);
+    ctx_.mark_active(t);
+  }
+  std::string stream_name(StreamRef stream, unsigned group) const;
+
+  EngineContext& ctx_;
+
+private:
+  struct PendingWrite {
+    Cycle cycle;
+    uint64_t sequence;
+    StreamRef stream;
+    unsigned group;
+    Origin origin;
+    uint32_t buffer; // index into buffers_, kNoBuffer in timing-only runs
+  };
+  static constexpr uint32_t kNoBuffer = UINT32_MAX;
+  struct Later {
+    bool operator()(const PendingWrite& a, const PendingWrite& b) const {
+      return a.cycle != b.cycle ? a.cycle > b.cycle : a.sequence > b.sequence;
+    }
+  };
+
+  void debug_posedge();
+  void debug_negedge();
+
+  unsigned slice_;
+  unsigned position_;
+  DebugClock* debug_clock_;
+  uint64_t sequence_ = 0;
+  std::vector<PendingWrite> pending_;          // a heap ordered by Later; small entries, cheap to move
+  std::vector<std::vector<uint8_t>> buffers_;  // data of pending writes, recycled through free_
+  std::vector<uint32_t> free_;
+};
+
+} // namespace tsp

@@ -1,0 +1,53 @@
+// One instruction queue of the ICU: its buffer of instruction text, when it dispatches next, and
+// the state of NOP, Repeat, Sync and Config.
+#pragma once
+
+#include "tspsim/engine/engine_types.h"
+
+#include <deque>
+#include <vector>
+
+namespace tsp {
+
+struct QueuedInstruction {
+  Instruction instruction;
+  uint32_t index = 0;
+  uint32_t line = 0;
+};
+
+struct InstructionQueue {
+  unsigned id = 0;
+  unsigned slice = 0;
+  unsigned local = 0;
+  std::deque<QueuedInstruction> buffer;
+  uint32_t appended = 0;          // instructions ever placed in the buffer (next index)
+  Cycle next_dispatch = 0;
+  unsigned active_lanes = 0;      // Config vl x lanes per superlane
+
+  // Repeat: `previous` is issued again every `repeat_interval` cycles while repeats_left > 0.
+  bool has_previous = false;
+  Dispatch previous;
+  uint32_t repeats_left = 0;
+  uint32_t repeat_interval = 1;
+  int64_t repeat_stride = 0;
+  int repeat_field = -1;          // operand advanced by the stride
+
+  bool parked = false;            // in Sync
+  Cycle parked_at = 0;
+
+  struct Arrival {
+    Cycle cycle;
+    Origin origin; // the Ifetch that brought it
+    std::vector<QueuedInstruction> instructions;
+  };
+  std::deque<Arrival> arrivals;   // Ifetch text in flight, in arrival order
+  uint32_t fetched_in_flight = 0; // instructions in `arrivals`
+
+  bool idle() const { return buffer.empty() && repeats_left == 0 && arrivals.empty(); }
+};
+
+// The operand a Repeat stride advances: the first address field, or an MXM accumulator number;
+// -1 if the instruction has none.
+int strided_field(const isa::OpcodeSpec& spec);
+
+} // namespace tsp

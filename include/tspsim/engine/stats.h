@@ -1,0 +1,58 @@
+// Activity counters. Every counter is bumped where the work happens, so their cost follows the
+// activity of the chip, not its size or the number of cycles.
+#pragma once
+
+#include "tspsim/engine/engine_types.h"
+#include "tspsim/config/floorplan.h"
+
+#include <array>
+#include <vector>
+
+namespace tsp {
+
+struct SliceStats {
+  uint64_t busy_cycles = 0;          // cycles with any dispatch, stream access, SRAM access or MXM work
+  Cycle last_busy = kNever;
+  uint64_t instructions = 0;         // dispatched by this slice's queues (Repeat iterations included)
+  std::array<uint64_t, 256> by_opcode{};
+  uint64_t stream_bytes_read = 0;
+  uint64_t stream_bytes_written = 0;
+  uint64_t sram_bytes_read = 0;
+  uint64_t sram_bytes_written = 0;
+  uint64_t macs = 0;                 // MXM multiply-accumulates
+  uint64_t link_bytes = 0;           // C2C bytes sent
+};
+
+class ChipStats {
+public:
+  explicit ChipStats(const Floorplan& floorplan);
+
+  void busy(unsigned slice, Cycle cycle) {
+    SliceStats& s = slices_[slice];
+    if (s.last_busy == cycle) return;
+    s.last_busy = cycle;
+    ++s.busy_cycles;
+    if (window_ != 0) add_to_window(slice, cycle);
+  }
+  void issued(unsigned slice, isa::Opcode opcode) {
+    ++slices_[slice].instructions;
+    ++slices_[slice].by_opcode[static_cast<uint8_t>(opcode)];
+  }
+  SliceStats& slice(unsigned slice) { return slices_[slice]; }
+  const std::vector<SliceStats>& slices() const { return slices_; }
+
+  // Per-window busy slice-cycles by slice kind, for --util-csv. Off (window 0) by default.
+  void enable_windows(uint64_t window) { window_ = window; }
+  uint64_t window() const { return window_; }
+  const std::vector<std::array<uint64_t, 4>>& windows() const { return windows_; }
+
+private:
+  void add_to_window(unsigned slice, Cycle cycle);
+
+  const Floorplan& floorplan_;
+  std::vector<SliceStats> slices_;
+  uint64_t window_ = 0;
+  std::vector<std::array<uint64_t, 4>> windows_;
+};
+
+} // namespace tsp

@@ -1,0 +1,23 @@
+// A Program back to assembly text: assembling the text gives the identical binary.
+#pragma once
+
+#include "tspsim/config/config.h"
+#include "tspsim/config/floorplan.h"
+#include "tspsim/program/program.h"
+
+#include <string>
+
+namespace tsp {
+
+// The whole program: metadata, symbols, images and every queue. `program` must be valid for
+// `config` (validate_program).
+std::string disassemble(const Program& program, const ChipConfig& config);
+
+// One instruction as the assembler writes it: "add.i8 W2, E0, W1".
+std::string format_instruction(const Instruction& instruction, const Floorplan& floorplan);
+
+// An f32 operand: the shortest decimal that reads back to the same value, or the bit pattern
+// 0x7fc00000 for NaNs and subnormals (which are usually raw integer immediates).
+std::string format_f32(uint32_t bits);
+
+} // namespace tsp

@@ -1,0 +1,76 @@
+// One chip: the ICU and every functional slice of the configured floorplan, the program loader,
+// and the scheduler that advances the clock.
+#pragma once
+
+#include "tspsim/engine/debug_clock.h"
+#include "tspsim/engine/event_calendar.h"
+#include "slices/icu.h"
+
+#include <atomic>
+#include <memory>
+#include <queue>
+#include <vector>
+
+namespace tsp {
+
+class MemSlice;
+
+struct RunResult {
+  Cycle cycles = 0;            // last active cycle + 1 + superlane stagger of the last superlane
+  Cycle last_active = 0;
+  bool stopped_strict = false; // --strict stopped the run at the first conformance error
+  std::string strict_message;
+  bool interrupted = false;    // SIGINT or the cycle limit ended the run early: statistics are partial
+  double host_seconds = 0;
+};
+
+// Set from a signal handler to end the run at the next scheduled cycle.
+extern std::atomic<bool> g_interrupt_requested;
+
+class Chip : public sc_core::sc_module {
+public:
+  SC_HAS_PROCESS(Chip);
+  Chip(sc_core::sc_module_name name, const ChipConfig& config, const EngineOptions& options);
+  ~Chip() override;
+
+  // Initial MEM images and the instruction text of every queue.
+  void load(const Program& program);
+  // Runs to the end of the program (or `max_cycles`). Call once per process (SystemC).
+  RunResult run(Cycle max_cycles = kNever);
+
+  // A named tensor's elements after the run, row-major, each element's bytes little-endian.
+  std::vector<uint8_t> read_symbol(const Symbol& symbol) const;
+
+  EngineContext& context() { return ctx_; }
+  const EngineContext& context() const { return ctx_; }
+  const Icu& icu() const { return *icu_; }
+
+private:
+  void fast_step();
+  void debug_negedge();
+  void debug_monitor();
+  bool idle() const;
+  void finish(Cycle t);
+
+  EngineContext ctx_;
+  std::unique_ptr<DebugClock> debug_clock_;
+  std::vector<std::unique_ptr<FunctionalSlice>> slices_;
+  std::vector<MemSlice*> mems_;
+  std::unique_ptr<Icu> icu_;
+  sc_core::sc_time period_;
+  Cycle now_ = 0;
+  Cycle max_cycles_ = kNever;
+  bool finished_ = false;
+  bool interrupted_ = false;
+  std::string strict_message_;
+  sc_core::sc_event settle_;
+
+  // Fast scheduler: slices by the cycle of their next event (stale entries skipped).
+  EventCalendar due_;
+  std::vector<std::pair<Cycle, unsigned>> due_now_;
+  std::vector<Cycle> scheduled_at_;
+  std::vector<Cycle> stamp_;
+  std::vector<unsigned> active_;
+};
+
+} // namespace tsp

@@ -1,0 +1,47 @@
+// What the user gets back from a run: the summary table, the statistics as JSON, and the
+// per-window utilisation CSV. docs/statistics.md defines every figure.
+#pragma once
+
+#include "tspsim/system/chip.h"
+
+#include <nlohmann/json.hpp>
+#include <ostream>
+
+namespace tsp {
+
+struct RunReport {
+  const Chip& chip;
+  const RunResult& result;
+  const Program& program;
+  const std::string& program_path;
+};
+
+// Utilisation of one kind of slice: busy slice-cycles over slices x cycles.
+struct UnitFigures {
+  unsigned slices = 0;
+  uint64_t busy_slice_cycles = 0;
+  uint64_t instructions = 0;
+  double utilisation = 0;
+};
+
+struct ChipFigures {
+  std::array<UnitFigures, 4> units; // by SliceKind
+  uint64_t instructions = 0;
+  uint64_t macs = 0;
+  double mac_utilisation = 0;       // of 4 planes x K x N per cycle
+  uint64_t sram_bytes = 0;          // read + written
+  double sram_utilisation = 0;      // of slices x banks x ports x vector_bytes per cycle
+  uint64_t stream_bytes = 0;        // put on streams
+  double stream_utilisation = 0;    // of 2 x streams x vector_bytes per cycle (one boundary's capacity)
+  uint64_t link_bytes = 0;
+  double seconds = 0;               // simulated time
+  double tokens_per_second = 0;     // metadata.tokens_per_run / seconds
+};
+
+ChipFigures chip_figures(const RunReport& report);
+void print_summary(std::ostream& out, const RunReport& report);
+nlohmann::json stats_json(const RunReport& report);
+// One row per window of `stats.window()` cycles, one column per slice kind (busy fraction).
+std::string utilisation_csv(const RunReport& report);
+
+} // namespace tsp

@@ -1,0 +1,58 @@
+#include "tspsim/common/file_io.h"
+
+#include "tspsim/common/error.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fmt/format.h>
+#include <fstream>
+#include <iterator>
+#include <system_error>
+
+namespace tsp {
+namespace {
+
+std::string read_all(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw InputError(fmt::format("cannot read '{}': is a directory", path.string()));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(fmt::format("cannot read '{}': {}", path.string(), std::strerror(errno)));
+  std::string data{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (in.bad()) throw InputError(fmt::format("cannot read '{}': read error", path.string()));
+  return data;
+}
+
+} // namespace
+
+std::string read_text_file(const std::filesystem::path& path) { return read_all(path); }
+
+std::vector<uint8_t> read_binary_file(const std::filesystem::path& path) {
+  const std::string data = read_all(path);
+  return {data.begin(), data.end()};
+}
+
+void write_file_atomic(const std::filesystem::path& path, std::string_view data) {
+  auto temp = path;
+  temp += ".tmp";
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    if (!out) throw InputError(fmt::format("cannot write '{}': {}", path.string(), std::strerror(errno)));
+    out.write(data.data(), static_cast<std::streamsize>(data.size()));
+    out.close();
+    if (!out) {
+      std::error_code ignored;
+      std::filesystem::remove(temp, ignored);
+      throw InputError(fmt::format("cannot write '{}': write error", path.string()));
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(temp, path, ec);
+  if (ec) {
+    std::error_code ignored;
+    std::filesystem::remove(temp, ignored);
+    throw InputError(fmt::format("cannot write '{}': {}", path.string(), ec.message()));
+  }
+}
+
+} // namespace tsp

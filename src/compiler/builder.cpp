@@ -1,0 +1,222 @@
+#include "tspsim/compiler/builder.h"
+
+#include "tspsim/common/error.h"
+#include "tspsim/program/tensor.h"
+#include "tspsim/common/version.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <optional>
+
+namespace tsp::compiler {
+
+MemoryMap::MemoryMap(const ChipConfig& config)
+    : words_per_slice_(config.geometry.mem_words_per_slice), next_(config.geometry.mem_slices(), 0) {}
+
+uint32_t MemoryMap::allocate(const std::vector<unsigned>& mems, uint32_t words, const std::string& what) {
+  uint32_t base = 0;
+  for (unsigned mem : mems) base = std::max(base, next_.at(mem));
+  if (uint64_t{base} + words > words_per_slice_)
+    throw InputError(fmt::format("{} needs {} words from address {} in its MEM slices; a slice has {} words "
+                                 "(the tensors do not fit in MEM)",
+                                 what, words, base, words_per_slice_));
+  for (unsigned mem : mems) next_[mem] = base + words;
+  return base;
+}
+
+const Bound& CompiledKernel::binding_bound() const {
+  return *std::max_element(bounds.begin(), bounds.end(),
+                           [](const Bound& a, const Bound& b) { return a.cycles < b.cycles; });
+}
+
+ProgramBuilder::ProgramBuilder(const ChipConfig& config) : schedule_(config), memory_(config) {}
+
+MxmPlaneState& ProgramBuilder::mxm_state(unsigned slice) {
+  return mxm_states_.try_emplace(slice, schedule_.config()).first->second;
+}
+
+Symbol ProgramBuilder::add_tensor(const std::string& name, isa::DType dtype, uint32_t rows, uint32_t cols,
+                                  const std::vector<unsigned>& mems, uint32_t reserved_rows,
+                                  const std::vector<uint8_t>& elements) {
+  const unsigned bytes = isa::dtype_bytes(dtype);
+  const auto groups = static_cast<uint32_t>(mems.size() / bytes);
+  Symbol symbol;
+  symbol.name = name;
+  symbol.dtype = dtype;
+  symbol.rows = rows;
+  symbol.cols = cols;
+  symbol.slices = mems;
+  symbol.base = memory_.allocate(mems, (std::max(rows, reserved_rows) + groups - 1) / groups,
+                                 name.empty() ? "a tensor copy" : fmt::format("tensor '{}'", name));
+  if (!elements.empty()) {
+    auto images = tensor_images(symbol, elements, config().geometry.vector_bytes());
+    images_.insert(images_.end(), std::make_move_iterator(images.begin()),
+                   std::make_move_iterator(images.end()));
+  }
+  if (!name.empty()) symbols_.push_back(symbol);
+  return symbol;
+}
+
+Symbol ProgramBuilder::add_tensor_spread(const std::string& name, isa::DType dtype, uint32_t rows,
+                                         uint32_t cols, const std::vector<unsigned>& candidates,
+                                         const std::vector<uint8_t>& elements) {
+  const unsigned bytes = isa::dtype_bytes(dtype);
+  const size_t count = candidates.size() / bytes;
+  auto top = [&](size_t g) {
+    uint32_t used = 0;
+    for (unsigned b = 0; b < bytes; ++b) used = std::max(used, memory_.used(candidates[g * bytes + b]));
+    return used;
+  };
+  for (size_t groups = 1; groups <= count; ++groups) {
+    const uint32_t words = static_cast<uint32_t>((rows + groups - 1) / groups);
+    std::vector<size_t> fit;
+    for (size_t g = 0; g < count; ++g)
+      if (uint64_t{top(g)} + words <= memory_.words_per_slice()) fit.push_back(g);
+    if (fit.size() < groups) continue;
+    fit.resize(groups);
+    std::vector<unsigned> mems;
+    for (size_t g : fit)
+      for (unsigned b = 0; b < bytes; ++b) mems.push_back(candidates[g * bytes + b]);
+    uint32_t base = 0;
+    for (unsigned m : mems) base = std::max(base, memory_.used(m));
+    if (uint64_t{base} + words <= memory_.words_per_slice())
+      return add_tensor(name, dtype, rows, cols, mems, rows, elements);
+  }
+  throw InputError(fmt::format("{} ({} rows of {}) does not fit in the free MEM of its {} candidate slices",
+                               name.empty() ? "a tensor copy" : fmt::format("tensor '{}'", name), rows,
+                               isa::dtype_name(dtype), candidates.size()));
+}
+
+namespace {
+
+struct Chunk {
+  size_t ifetch; // index of the Ifetch in the text
+  size_t first;  // first fetched index
+  size_t count;
+  Cycle at; // Ifetch dispatch
+};
+
+// The queue's text with Ifetches in it, and their chunks; nothing if some fetched word would
+// arrive after the queue needs it. Whenever the buffer has room for a MEM word of text (or half a
+// buffer, if smaller) when the queue idles, its first idle cycle becomes an Ifetch of as much of
+// the following text as the buffer will have room for (counting only what has left it by then):
+// the buffer stays as full as it can for the stretches in which the queue never idles.
+std::optional<std::pair<std::vector<TextWord>, std::vector<Chunk>>>
+plan_fetches(const std::vector<TextWord>& text, size_t capacity, size_t per_word, Cycle latency) {
+  std::vector<TextWord> out;
+  std::vector<Chunk> chunks;
+  size_t loaded = capacity; // out[0, loaded) is in the initial text or fetched
+  for (size_t i = 0; i < text.size(); ++i) {
+    const TextWord& w = text[i];
+    const size_t left = loaded > out.size() ? loaded - out.size() : 0;
+    const bool more = loaded < out.size() + (text.size() - i);
+    if (w.idle > 0 && more && left + std::min(per_word, capacity / 2) <= capacity) {
+      chunks.push_back({out.size(), loaded, capacity - left, w.pop});
+      loaded += capacity - left;
+      out.push_back({0, w.pop, 0}); // the Ifetch, encoded once its chunk is placed
+      if (w.idle > 1)
+        out.push_back({encode(Instruction{isa::Opcode::nop, {w.idle - 1}}), w.pop + 1, w.idle - 1});
+      continue;
+    }
+    out.push_back(w);
+  }
+  if (loaded < out.size()) return std::nullopt;
+  for (Chunk& chunk : chunks) {
+    chunk.count = std::min(chunk.count, out.size() - std::min(out.size(), chunk.first));
+    for (size_t k = 0; k < chunk.count; ++k)
+      if (chunk.at + latency + Cycle(k / per_word) > out[chunk.first + k].pop) return std::nullopt;
+  }
+  return std::make_pair(std::move(out), std::move(chunks));
+}
+
+} // namespace
+
+// A queue whose text does not fit its buffer fetches the rest; if its Repeats leave it too few
+// idle cycles to fetch in time, they are written out with NOPs in their gaps instead. The fetch
+// chunks are stored in MEM where their reads find a free bank port.
+QueueProgram ProgramBuilder::queue_text(unsigned queue) {
+  const auto& config = this->config();
+  const size_t capacity = config.icu.instruction_buffer_entries;
+  QueueProgram program;
+  program.queue = queue;
+  std::vector<TextWord> text = schedule_.text(queue);
+  if (text.size() <= capacity) {
+    for (const auto& w : text) program.words.push_back(w.word);
+    return program;
+  }
+  const std::string& name = schedule_.floorplan().queues()[queue].name;
+  const size_t per_word = config.geometry.vector_bytes() / isa::kInstructionBytes;
+  const Cycle latency = config.timing[isa::TimingParam::icu_ifetch];
+  auto plan = plan_fetches(text, capacity, per_word, latency);
+  if (!plan) plan = plan_fetches(schedule_.text(queue, false), capacity, per_word, latency);
+  if (!plan)
+    throw InputError(
+        fmt::format("queue {} has {} instructions and too few idle cycles to fetch them in time into "
+                    "its {}-entry buffer",
+                    name, text.size(), capacity));
+  auto& [out, chunks] = *plan;
+  const Cycle read_skew = config.timing[isa::TimingParam::mem_read_skew];
+  // Last chunk first: a chunk may carry the Ifetch of the next one, which must be encoded first.
+  for (auto it = chunks.rbegin(); it != chunks.rend(); ++it) {
+    const Chunk& chunk = *it;
+    if (chunk.count == 0) {
+      out[chunk.ifetch].word = encode(Instruction{isa::Opcode::nop, {1}});
+      continue;
+    }
+    const auto words = static_cast<uint32_t>((chunk.count + per_word - 1) / per_word);
+    // A slice with the words free and a bank port in every read cycle, least used first.
+    std::vector<unsigned> mems(config.geometry.mem_slices());
+    for (unsigned m = 0; m < mems.size(); ++m) mems[m] = m;
+    std::stable_sort(mems.begin(), mems.end(),
+                     [&](unsigned a, unsigned b) { return memory_.used(a) < memory_.used(b); });
+    bool placed = false;
+    for (unsigned mem : mems) {
+      const uint32_t base = memory_.used(mem);
+      if (uint64_t{base} + words > config.geometry.mem_words_per_slice) continue;
+      const size_t mark = schedule_.mark();
+      bool ok = true;
+      for (uint32_t k = 0; ok && k < words; ++k)
+        ok = schedule_.reserve_bank(mem, base + k, chunk.at + read_skew + k);
+      if (!ok) {
+        schedule_.rollback(mark);
+        continue;
+      }
+      memory_.allocate({mem}, words, fmt::format("the text of queue {}", name));
+      MemImage image{mem, base, std::vector<uint8_t>(size_t(words) * config.geometry.vector_bytes(), 0)};
+      for (size_t k = 0; k < chunk.count; ++k)
+        for (unsigned b = 0; b < isa::kInstructionBytes; ++b)
+          image.bytes[k * isa::kInstructionBytes + b] =
+              static_cast<uint8_t>(out[chunk.first + k].word >> (8 * b));
+      images_.push_back(std::move(image));
+      const auto& info = schedule_.floorplan().slices()[schedule_.floorplan().slice_of_mem(mem)];
+      Instruction ifetch{isa::Opcode::ifetch, {}};
+      ifetch.operands[0] = static_cast<int64_t>(Floorplan::mem_field(info.east, info.index));
+      ifetch.operands[1] = base;
+      ifetch.operands[2] = words;
+      out[chunk.ifetch].word = encode(ifetch);
+      placed = true;
+      break;
+    }
+    if (!placed)
+      throw InputError(
+          fmt::format("queue {}: no MEM slice has room and a free bank port for its fetched text", name));
+  }
+  for (size_t k = 0; k < capacity; ++k) program.words.push_back(out[k].word);
+  return program;
+}
+
+Program ProgramBuilder::finish(const std::string& workload, uint64_t tokens_per_run) {
+  Program program;
+  program.fingerprint = geometry_fingerprint(config());
+  for (unsigned q = 0; q < schedule_.floorplan().queues().size(); ++q)
+    if (!schedule_.queue_slots(q).empty()) program.queues.push_back(queue_text(q));
+  program.images = images_;
+  program.symbols = symbols_;
+  program.metadata.workload = workload;
+  program.metadata.generator = fmt::format("tspc {}", kVersion);
+  program.metadata.tokens_per_run = tokens_per_run;
+  program.metadata.predicted_cycles = schedule_.predicted_cycles();
+  return program;
+}
+
+} // namespace tsp::compiler

@@ -1,0 +1,131 @@
+// Transformer activations as one-phase expressions (include/tspsim/compiler/vector.h), computed in
+// fp32 and stored in the input type: SiLU, SwiGLU and rotary position embedding (RoPE), whose
+// pair swap is an SXM Distribute inside each superlane.
+#include "tspsim/compiler/kernels.h"
+#include "tspsim/compiler/reference.h"
+#include "tspsim/compiler/vector.h"
+#include "tspsim/common/error.h"
+
+#include <cmath>
+#include <fmt/format.h>
+
+namespace tsp::compiler {
+
+using isa::DType;
+using isa::Opcode;
+
+namespace {
+
+void require_float(const std::string& kernel, DType dtype) {
+  if (!isa::dtype_is_float(dtype))
+    throw InputError(fmt::format("{}: takes fp16, bf16 or fp32, not {}", kernel, isa::dtype_name(dtype)));
+}
+
+unsigned f32_leaf(VExpr& e, unsigned input, DType dtype) {
+  const unsigned x = e.input(input, dtype);
+  return dtype == DType::f32 ? x : e.cvt(DType::f32, dtype, x);
+}
+
+// x * 1 / (1 + exp(-x)) in fp32, x read twice.
+unsigned silu(VExpr& e, unsigned input, DType dtype) {
+  const unsigned denominator = e.binary(
+      Opcode::v_add, DType::f32,
+      e.unary(Opcode::v_exp, DType::f32, e.unary(Opcode::v_neg, DType::f32, f32_leaf(e, input, dtype))),
+      e.splat(DType::f32, 1.0));
+  return e.binary(Opcode::v_mul, DType::f32, f32_leaf(e, input, dtype),
+                  e.unary(Opcode::v_recip, DType::f32, denominator));
+}
+
+unsigned store_as(VExpr& e, DType dtype, unsigned value) {
+  return dtype == DType::f32 ? value : e.cvt(dtype, DType::f32, value);
+}
+
+double silu_value(double x) { return x / (1.0 + std::exp(-x)); }
+
+} // namespace
+
+CompiledKernel compile_silu(const ChipConfig& config, const ActivationShape& shape) {
+  require_float("silu", shape.dtype);
+  VExpr e;
+  store_as(e, shape.dtype, silu(e, 0, shape.dtype));
+  return compile_expression(
+      config, fmt::format("silu {}x{} {}", shape.rows, shape.cols, isa::dtype_name(shape.dtype)), e,
+      {{"X", shape.dtype, shape.rows, {}}}, shape.rows, shape.cols, shape.seed,
+      [](const std::vector<std::vector<double>>& in) {
+        std::vector<double> out;
+        for (double x : in[0]) out.push_back(silu_value(x));
+        return out;
+      });
+}
+
+CompiledKernel compile_swiglu(const ChipConfig& config, const ActivationShape& shape) {
+  require_float("swiglu", shape.dtype);
+  VExpr e;
+  const unsigned gate = silu(e, 0, shape.dtype);
+  store_as(e, shape.dtype, e.binary(Opcode::v_mul, DType::f32, gate, f32_leaf(e, 1, shape.dtype)));
+  return compile_expression(
+      config, fmt::format("swiglu {}x{} {}", shape.rows, shape.cols, isa::dtype_name(shape.dtype)), e,
+      {{"A", shape.dtype, shape.rows, {}}, {"B", shape.dtype, shape.rows, {}}}, shape.rows, shape.cols,
+      shape.seed, [](const std::vector<std::vector<double>>& in) {
+        std::vector<double> out;
+        for (size_t i = 0; i < in[0].size(); ++i) out.push_back(silu_value(in[0][i]) * in[1][i]);
+        return out;
+      });
+}
+
+// Row r is the token at position pos0 + r; the pair (2i, 2i + 1) of each head (head_dim columns)
+// turns by (pos0 + r) * base^(-2i / head_dim). Y = X * C + swap(X) * S with C = cos on both
+// lanes of a pair and S = (-sin, +sin), both operand tables in fp32.
+CompiledKernel compile_rope(const ChipConfig& config, const RopeShape& shape) {
+  require_float("rope", shape.dtype);
+  const uint32_t head = shape.head_dim == 0 ? shape.cols : shape.head_dim;
+  const unsigned lps = config.geometry.lanes_per_superlane;
+  if (head % 2 != 0 || shape.cols % head != 0)
+    throw InputError(fmt::format("rope: head_dim {} must be even and divide cols {}", head, shape.cols));
+  if (lps % 2 != 0) throw InputError("rope: pairs of lanes must not straddle superlanes");
+  std::vector<double> cos_table, sin_table;
+  for (uint32_t r = 0; r < shape.rows; ++r)
+    for (uint32_t c = 0; c < shape.cols; ++c) {
+      const uint32_t i = (c % head) / 2;
+      const double angle = double(shape.pos0 + r) * std::pow(double(shape.base), -2.0 * i / head);
+      cos_table.push_back(static_cast<float>(std::cos(angle)));
+      sin_table.push_back(static_cast<float>(c % 2 == 0 ? -std::sin(angle) : std::sin(angle)));
+    }
+  // Distribute map: lane i of a superlane takes lane i ^ 1.
+  std::vector<double> swap(config.geometry.vector_bytes());
+  for (unsigned i = 0; i < swap.size(); ++i) swap[i] = (i % lps) ^ 1;
+  std::vector<double> swap_row;
+  for (uint32_t c = 0; c < shape.cols; ++c) swap_row.push_back(swap[c % swap.size()]);
+
+  VExpr e;
+  const unsigned direct =
+      e.binary(Opcode::v_mul, DType::f32, f32_leaf(e, 0, shape.dtype), e.input(1, DType::f32));
+  const unsigned sxm = *Floorplan(config.geometry, config.icu).find_slice("SXM_W");
+  unsigned swapped =
+      e.lane_move(Opcode::distribute, shape.dtype, e.input(0, shape.dtype), e.input(3, DType::i8), sxm);
+  if (shape.dtype != DType::f32) swapped = e.cvt(DType::f32, shape.dtype, swapped);
+  // The mov reads the sine table a cycle before X is read for the direct term, in case they
+  // share slices.
+  const unsigned turned = e.unary(Opcode::v_mov, DType::f32,
+                                  e.binary(Opcode::v_mul, DType::f32, swapped, e.input(2, DType::f32)));
+  store_as(e, shape.dtype, e.binary(Opcode::v_add, DType::f32, direct, turned));
+  return compile_expression(config,
+                            fmt::format("rope {}x{} head_dim {} {} from position {}", shape.rows, shape.cols,
+                                        head, isa::dtype_name(shape.dtype), shape.pos0),
+                            e,
+                            {{"X", shape.dtype, shape.rows, {}},
+                             {"COS", DType::f32, shape.rows, element_bytes_of(DType::f32, cos_table)},
+                             {"SIN", DType::f32, shape.rows, element_bytes_of(DType::f32, sin_table)},
+                             {"", DType::i8, 1, element_bytes_of(DType::i8, swap_row)}},
+                            shape.rows, shape.cols, shape.seed,
+                            [&](const std::vector<std::vector<double>>& in) {
+                              std::vector<double> out(in[0].size());
+                              for (size_t k = 0; k < out.size(); ++k) {
+                                const size_t partner = k ^ 1;
+                                out[k] = in[0][k] * in[1][k] + in[0][partner] * in[2][k];
+                              }
+                              return out;
+                            });
+}
+
+} // namespace tsp::compiler

@@ -1,0 +1,269 @@
+// One decode step of multi-head attention with grouped-query heads over a KV cache in MEM
+// (include/tspsim/compiler/kernels.h). For kv head g, the keys are stored transposed (K^T: one
+// row per head dimension, one lane per position, in the LW layout) so that q K^T is an MXM pass
+// with K^T as weights; the values are stored one row per position, so that p V is an MXM pass
+// with V as weights. The phases:
+//   1. append v_g as row `seq` of V_g (a Read and a Write through the VXM);
+//   2. append k_g as lane `seq` of every row i of K^T_g: row i += Permute(k_g, map_i), where
+//      map_i sends element i to lane `seq` (the cache lane is zero before the append);
+//   3. scores of the heads of group g: Q_g K^T_g (fp32), for every group;
+//   4. P = softmax(scores / sqrt(head_dim)) over every head's row, stored in the input type;
+//   5. O_g = P_g V_g (fp32), for every group.
+#include "tspsim/compiler/kernels.h"
+#include "tspsim/compiler/lanes.h"
+#include "tspsim/compiler/reference.h"
+#include "tspsim/compiler/vector.h"
+#include "tspsim/common/error.h"
+#include "tspsim/program/latency.h"
+#include "tspsim/program/tensor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fmt/format.h>
+
+namespace tsp::compiler {
+
+using isa::DType;
+using isa::Opcode;
+
+namespace {
+
+std::vector<unsigned> least_used(ProgramBuilder& builder, bool east) {
+  auto mems = side_slices(builder.schedule(), east);
+  std::stable_sort(mems.begin(), mems.end(), [&](unsigned a, unsigned b) {
+    return builder.memory().used(a) < builder.memory().used(b);
+  });
+  return mems;
+}
+
+// Rows [first, first + rows) of a one-group-per-row-block symbol as a symbol of their own: the
+// symbol's groups must divide `first`.
+Symbol row_view(const Symbol& symbol, uint32_t first, uint32_t rows) {
+  const auto groups = static_cast<uint32_t>(symbol.slices.size() / isa::dtype_bytes(symbol.dtype));
+  Symbol view = symbol;
+  view.name.clear();
+  view.base = symbol.base + first / groups;
+  view.rows = rows;
+  return view;
+}
+
+TiledTensor single(const Symbol& symbol) {
+  TiledTensor t;
+  t.dtype = symbol.dtype;
+  t.rows = symbol.rows;
+  t.cols = symbol.cols;
+  t.tiles = {symbol};
+  return t;
+}
+
+std::vector<uint8_t> int16_bytes(const std::vector<int>& values) {
+  std::vector<uint8_t> out;
+  for (int v : values) {
+    out.push_back(static_cast<uint8_t>(v & 0xff));
+    out.push_back(static_cast<uint8_t>((v >> 8) & 0xff));
+  }
+  return out;
+}
+
+} // namespace
+
+CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape& shape) {
+  const DType dt = shape.dtype;
+  if (dt != DType::f16 && dt != DType::bf16) throw InputError("attention: dtype must be fp16 or bf16");
+  const unsigned vector = config.geometry.vector_bytes();
+  const unsigned bytes = isa::dtype_bytes(dt);
+  const unsigned groups = config.mxm.weight_streams / bytes; // LW layout: rows per LW cycle
+  const uint32_t d = shape.head_dim;
+  if (shape.heads < 1 || shape.kv_heads < 1 || shape.heads % shape.kv_heads != 0)
+    throw InputError(
+        fmt::format("attention: heads {} must be a multiple of kv_heads {}", shape.heads, shape.kv_heads));
+  if (d < 1 || d > vector || d % groups != 0)
+    throw InputError(
+        fmt::format("attention: head_dim {} must be a multiple of {} up to {}", d, groups, vector));
+  const uint32_t per_group = shape.heads / shape.kv_heads;
+  const uint32_t seq = shape.seq;
+  const uint32_t positions = seq + 1;
+  const unsigned tiles = (positions + vector - 1) / vector;
+  const unsigned new_tile = seq / vector;
+  const unsigned new_lane = seq % vector;
+
+  ProgramBuilder builder(config);
+  // Host data: q, the new k and v, the cached keys and values.
+  const auto q_data = random_tensor(dt, shape.heads, d, shape.seed);
+  const auto kn_data = random_tensor(dt, shape.kv_heads, d, shape.seed + 1);
+  const auto vn_data = random_tensor(dt, shape.kv_heads, d, shape.seed + 2);
+  const auto k_old = element_values(dt, random_tensor(dt, shape.kv_heads * seq, d, shape.seed + 3));
+  const auto v_old = element_values(dt, random_tensor(dt, shape.kv_heads * seq, d, shape.seed + 4));
+  const auto q = element_values(dt, q_data);
+  const auto kn = element_values(dt, kn_data);
+  const auto vn = element_values(dt, vn_data);
+  // Full caches after the append: key(g, p, i), value(g, p, i).
+  auto key = [&](uint32_t g, uint32_t p, uint32_t i) {
+    return p < seq ? k_old[(size_t(g) * seq + p) * d + i] : kn[size_t(g) * d + i];
+  };
+  auto value = [&](uint32_t g, uint32_t p, uint32_t i) {
+    return p < seq ? v_old[(size_t(g) * seq + p) * d + i] : vn[size_t(g) * d + i];
+  };
+
+  const auto q_tensor = place_tiled(builder, "Q", dt, shape.heads, d, least_used(builder, false), 1, q_data);
+  auto kn_tensor = place_tiled(builder, "KN", dt, shape.kv_heads, d, least_used(builder, true), 1, kn_data);
+  // Every row of a head's append reads its new key: copies spread those reads over slices.
+  add_copies(builder, kn_tensor, least_used(builder, true), 3, kn_data);
+  const auto vn_tensor =
+      place_tiled(builder, "VN", dt, shape.kv_heads, d, least_used(builder, true), 1, vn_data);
+
+  // K^T: row g * d + i, lane = position, tiles of `vector` positions; the new lane is zero. Rows
+  // past the last head are reserved so that its LW reads zeros.
+  const uint32_t kt_rows = shape.kv_heads * d;
+  const uint32_t kt_reserved = std::max(kt_rows, (shape.kv_heads - 1) * d + vector);
+  std::vector<Symbol> kt_tiles;
+  std::vector<std::vector<double>> kt_expected(tiles);
+  for (unsigned t = 0; t < tiles; ++t) {
+    const uint32_t cols = std::min(vector, positions - t * vector);
+    std::vector<double> initial;
+    for (uint32_t r = 0; r < kt_rows; ++r)
+      for (uint32_t c = 0; c < cols; ++c) {
+        const uint32_t p = t * vector + c;
+        initial.push_back(p < seq ? key(r / d, p, r % d) : 0.0);
+        kt_expected[t].push_back(key(r / d, p, r % d));
+      }
+    auto mems = least_used(builder, t % 2 == 1);
+    mems.resize(config.mxm.weight_streams);
+    kt_tiles.push_back(builder.add_tensor(tiles == 1 ? "KT" : fmt::format("KT.c{}", t), dt, kt_rows, cols,
+                                          mems, kt_reserved, element_bytes_of(dt, initial)));
+  }
+  // V_g: row = position, padded with zero rows to whole tiles for the LW.
+  std::vector<Symbol> v_tensors;
+  std::vector<std::vector<double>> v_expected(shape.kv_heads);
+  for (uint32_t g = 0; g < shape.kv_heads; ++g) {
+    std::vector<double> initial;
+    for (uint32_t p = 0; p < positions; ++p)
+      for (uint32_t i = 0; i < d; ++i) {
+        initial.push_back(p < seq ? value(g, p, i) : 0.0);
+        v_expected[g].push_back(value(g, p, i));
+      }
+    auto mems = least_used(builder, g % 2 == 0);
+    mems.resize(config.mxm.weight_streams);
+    v_tensors.push_back(builder.add_tensor(fmt::format("V.g{}", g), dt, positions, d, mems, tiles * vector,
+                                           element_bytes_of(dt, initial)));
+  }
+  // Permute map i sends element i of the new key to the new position's lane.
+  std::vector<int> maps;
+  for (uint32_t i = 0; i < d; ++i)
+    for (unsigned lane = 0; lane < vector; ++lane) maps.push_back(lane == new_lane ? int(i) : 0x7fff);
+  // Read once per row of every kv head: spread so that no slice reads them every cycle.
+  const auto map_tensor = place_tiled(builder, "", DType::i16, d, vector, least_used(builder, false), 8,
+                                      int16_bytes(maps), false);
+  const TiledTensor o_tensor =
+      place_tiled(builder, "O", DType::f32, shape.heads, d, least_used(builder, true), 1, {});
+  const unsigned sxm = *builder.schedule().floorplan().find_slice("SXM_W");
+
+  for (uint32_t g = 0; g < shape.kv_heads; ++g) {
+    // 1. v_g becomes row `seq` of V_g.
+    Symbol v_row;
+    v_row.dtype = dt;
+    v_row.rows = 1;
+    v_row.cols = d;
+    v_row.base = symbol_word(v_tensors[g], seq, 0).address;
+    for (unsigned b = 0; b < bytes; ++b) v_row.slices.push_back(symbol_word(v_tensors[g], seq, b).mem);
+    VExpr copy;
+    copy.unary(Opcode::v_mov, dt, copy.input(0, dt, int(g)));
+    schedule_vectors(builder.schedule(), copy, {&vn_tensor}, single(v_row));
+
+    // 2. k_g becomes lane `seq` of rows g * d .. g * d + d - 1 of K^T, in place.
+    const TiledTensor kt_rows_g = single(row_view(kt_tiles[new_tile], g * d, d));
+    VExpr append;
+    append.binary(Opcode::v_add, dt, append.input(0, dt),
+                  append.lane_move(Opcode::permute, dt, append.input(1, dt, int(g)),
+                                   append.input(2, DType::i16, -1, 0), sxm));
+    schedule_vectors(builder.schedule(), append, {&kt_rows_g, &kn_tensor, &map_tensor}, kt_rows_g);
+  }
+
+  // 3. Scores of all heads, group by group (rows g * per_group ...), then 4. one softmax over
+  // every head's row, then 5. O_g = P_g V_g; each phase of a group may overlap the others'.
+  const float scale = static_cast<float>(1.0 / std::sqrt(double(d)));
+  // Scores and probabilities spread over slice groups (a divisor of the heads per group, so that
+  // each group's rows are a view) so that no slice serves every row.
+  unsigned row_groups = std::min(8u, per_group);
+  while (per_group % row_groups != 0) --row_groups;
+  const TiledTensor scores = place_tiled(builder, "", DType::f32, shape.heads, positions,
+                                         least_used(builder, true), row_groups, {}, false);
+  for (uint32_t g = 0; g < shape.kv_heads; ++g) {
+    GemmShape qk;
+    qk.m = per_group;
+    qk.k = d;
+    qk.n = positions;
+    qk.dtype = dt;
+    schedule_gemm(builder, qk,
+                  {[&](unsigned) { return row_view(q_tensor.tiles[0], g * per_group, per_group); },
+                   [&](unsigned, unsigned j) { return row_view(kt_tiles[j], g * d, d); },
+                   [&](unsigned j) { return row_view(scores.tiles[j], g * per_group, per_group); }});
+  }
+  const TiledTensor probabilities =
+      place_tiled(builder, "", dt, shape.heads, positions, least_used(builder, false), row_groups, {}, false);
+  const double chain = schedule_softmax(builder, scores, scale, probabilities);
+  for (uint32_t g = 0; g < shape.kv_heads; ++g) {
+    GemmShape pv;
+    pv.m = per_group;
+    pv.k = positions;
+    pv.n = d;
+    pv.dtype = dt;
+    schedule_gemm(builder, pv,
+                  {[&](unsigned kt) { return row_view(probabilities.tiles[kt], g * per_group, per_group); },
+                   [&](unsigned kt, unsigned) {
+                     return row_view(v_tensors[g], kt * vector, std::min(vector, positions - kt * vector));
+                   },
+                   [&](unsigned) { return row_view(o_tensor.tiles[0], g * per_group, per_group); }});
+  }
+
+  CompiledKernel kernel;
+  kernel.program =
+      builder.finish(fmt::format("attention decode {} heads ({} kv) head_dim {} at position {} {}",
+                                 shape.heads, shape.kv_heads, d, seq, isa::dtype_name(dt)),
+                     1);
+  kernel.predicted_cycles = kernel.program.metadata.predicted_cycles;
+
+  // Reference: exact softmax in double; the chip rounds the probabilities to the input type.
+  const unsigned p_bits = dt == DType::f16 ? 11 : 8;
+  std::vector<double> out, tolerance;
+  for (uint32_t h = 0; h < shape.heads; ++h) {
+    const uint32_t g = h / per_group;
+    std::vector<double> s(positions);
+    double mx = -INFINITY;
+    for (uint32_t p = 0; p < positions; ++p) {
+      double dot = 0;
+      for (uint32_t i = 0; i < d; ++i) dot += q[size_t(h) * d + i] * key(g, p, i);
+      s[p] = dot * scale;
+      mx = std::max(mx, s[p]);
+    }
+    double sum = 0;
+    for (double& v : s) sum += (v = std::exp(v - mx));
+    for (uint32_t i = 0; i < d; ++i) {
+      double o = 0, magnitude = 0;
+      for (uint32_t p = 0; p < positions; ++p) {
+        o += s[p] / sum * value(g, p, i);
+        magnitude += s[p] / sum * std::fabs(value(g, p, i));
+      }
+      out.push_back(o);
+      tolerance.push_back(std::ldexp(magnitude, 2 - int(p_bits)) + std::ldexp(1.0, -20));
+    }
+  }
+  kernel.outputs.push_back(make_expected("O", DType::f32, out, tolerance));
+  for (unsigned t = 0; t < tiles; ++t)
+    kernel.outputs.push_back(make_expected(kt_tiles[t].name, dt, kt_expected[t], {}));
+  for (uint32_t g = 0; g < shape.kv_heads; ++g)
+    kernel.outputs.push_back(make_expected(v_tensors[g].name, dt, v_expected[g], {}));
+
+  const double planes = config.geometry.mxm_planes();
+  const double interval = config.mxm.float_activation_interval;
+  const double loads = 2.0 * shape.kv_heads * tiles;
+  kernel.bounds = {
+      {"MXM compute", 2.0 * shape.heads * tiles * interval / planes},
+      {"weight install", loads * lw_cycles(dt, config) / planes},
+      {"MEM bandwidth", loads * vector * bytes / config.geometry.mem_slices()},
+      {"dependency chain", chain},
+  };
+  return kernel;
+}
+
+} // namespace tsp::compiler

@@ -1,0 +1,656 @@
+// GEMM and GEMV on the MXM planes (include/tspsim/compiler/kernels.h, docs/compiler.md).
+//
+// Work is cut into units: one n-tile of C, a range of k-tiles and a range of rows. A unit runs
+// on one plane as one step per k-tile: LW the 320 x 320 weight tile while the previous step
+// computes, IW it, then one ABC per row into the unit's accumulators (new for the first k-tile,
+// add after). After its last step the rows leave by ACC and are written to C; when the k-tiles
+// of an n-tile are split over planes (small m) the partial sums meet in the VXM and are added.
+// Every plane keeps its own copy of the activations in MEM so that planes never wait for each
+// other's reads; the weight tiles are placed in the slices of the plane that uses them.
+#include "tspsim/compiler/kernels.h"
+#include "tspsim/compiler/mxm_state.h"
+#include "tspsim/compiler/reference.h"
+#include "tspsim/common/error.h"
+#include "tspsim/program/latency.h"
+#include "tspsim/program/tensor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fmt/format.h>
+#include <map>
+#include <optional>
+#include <stdexcept>
+
+namespace tsp::compiler {
+namespace {
+
+using isa::DType;
+using isa::Opcode;
+
+// A search for a free cycle that gets this far has a bug, not a busy chip.
+constexpr Cycle kSearchLimit = 1 << 24;
+
+struct Plane {
+  unsigned slice = 0;
+  unsigned position = 0;
+  bool east = false;
+  unsigned index = 0;  // plane number within its hemisphere
+  Dir in = Dir::west;  // direction of its operands
+  Dir out = Dir::east; // direction of its results
+  std::vector<unsigned> weight_mems;
+  std::vector<unsigned> act_mems;
+  std::vector<unsigned> out_mems;
+  // Where activation copies and outputs go when their own slices are full: the own slices first.
+  std::vector<unsigned> act_pool;
+  std::vector<unsigned> out_pool;
+};
+
+struct Unit {
+  unsigned j = 0;
+  unsigned kt0 = 0;
+  unsigned kt1 = 0;
+  uint32_t r0 = 0;
+  uint32_t r1 = 0;
+  unsigned acc_base = 0;
+};
+
+using Plan = std::vector<std::vector<Unit>>;
+
+class GemmCompiler {
+public:
+  GemmCompiler(ProgramBuilder& builder, const GemmShape& shape);
+  // The standalone kernel: random A and B, C, the reference and the bounds.
+  CompiledKernel compile();
+  // A phase of a larger kernel on tensors placed by the caller.
+  void schedule_on(const GemmOperands& operands);
+
+private:
+  struct Run {
+    size_t plane;
+    MxmPlaneState* mxm;
+    size_t unit = 0;
+    unsigned kt = 0;
+    size_t steps = 0;
+  };
+
+  void check_shape() const;
+  void plan();
+  void assign_slices();
+  Plan plan_rows() const;
+  std::optional<Plan> plan_k() const;
+  double estimate(const Plan& plan) const;
+  void place_tensors();
+  void schedule();
+  void schedule_step(Run& run, const Unit& unit);
+  void read_out(Run& run, const Unit& unit);
+  void combine(unsigned j);
+  std::vector<Bound> bounds() const;
+  std::vector<ExpectedOutput> expected() const;
+
+  std::vector<unsigned> stream_bases(unsigned group, std::optional<unsigned> preferred, bool from_top) const;
+  Cycle read_latency(unsigned mem, unsigned position) const;
+
+  const ChipConfig& config_;
+  GemmShape shape_;
+  ProgramBuilder& builder_;
+  Schedule& schedule_;
+  DType acc_dtype_;
+  unsigned bytes_;
+  unsigned vector_;
+  unsigned kt_count_;
+  unsigned nt_count_;
+  unsigned lw_;
+  unsigned rows_per_lw_cycle_;
+  unsigned interval_;
+  std::vector<Plane> planes_;
+  Plan plan_;
+  bool split_k_ = false;
+  std::vector<uint8_t> a_;
+  std::vector<uint8_t> b_;
+  std::map<std::pair<size_t, unsigned>, Symbol> act_copies_; // (plane, kt)
+  std::map<std::pair<unsigned, unsigned>, Symbol> weights_;  // (kt, j)
+  std::vector<Symbol> outputs_;                              // per j
+  std::vector<Run> runs_;
+  // k-split: the (plane, unit) partial sums of each n-tile.
+  std::map<unsigned, std::vector<std::pair<size_t, size_t>>> partials_;
+  std::vector<Cycle> last_readout_;
+};
+
+GemmCompiler::GemmCompiler(ProgramBuilder& builder, const GemmShape& shape)
+    : config_(builder.config()), shape_(shape), builder_(builder), schedule_(builder.schedule()),
+      acc_dtype_(shape.dtype == DType::i8 ? DType::i32 : DType::f32), bytes_(isa::dtype_bytes(shape.dtype)),
+      vector_(builder.config().geometry.vector_bytes()), kt_count_((shape.k + vector_ - 1) / vector_),
+      nt_count_((shape.n + vector_ - 1) / vector_), lw_(lw_cycles(shape.dtype, builder.config())),
+      rows_per_lw_cycle_(builder.config().mxm.weight_streams / bytes_),
+      interval_(shape.dtype == DType::i8 ? 1 : builder.config().mxm.float_activation_interval) {}
+
+void GemmCompiler::check_shape() const {
+  if (shape_.dtype != DType::i8 && shape_.dtype != DType::f16 && shape_.dtype != DType::bf16)
+    throw InputError(
+        fmt::format("gemm: dtype {} is not an MXM type (int8, fp16 or bf16)", isa::dtype_name(shape_.dtype)));
+  if (shape_.m < 1 || shape_.k < 1 || shape_.n < 1)
+    throw InputError(
+        fmt::format("gemm: m, k and n must be at least 1 (got {}x{}x{})", shape_.m, shape_.k, shape_.n));
+  const unsigned streams = config_.mxm.weight_streams;
+  if (config_.geometry.mem_slices() < streams)
+    throw InputError(
+        fmt::format("gemm: an LW reads {} weight rows per cycle, one from each of {} MEM slices; "
+                    "config '{}' has {} MEM slices",
+                    streams, streams, config_.source, config_.geometry.mem_slices()));
+  if (config_.streams.per_direction < streams || config_.mxm.accumulators < 2)
+    throw InputError(
+        fmt::format("gemm: config '{}' needs at least {} streams per direction and 2 accumulators",
+                    config_.source, streams));
+}
+
+// Output slices first (nearest the plane's edge, so that the last results are written soon after
+// they leave the plane), then weight slices, then activation copies; each plane takes unused
+// slices of its own hemisphere, then of the other, then the least used.
+void GemmCompiler::assign_slices() {
+  const auto& floorplan = schedule_.floorplan();
+  const unsigned per_side = config_.geometry.mem_slices_per_hemisphere;
+  for (const SliceInfo& info : floorplan.slices()) {
+    if (info.kind != SliceKind::mxm) continue;
+    Plane p;
+    p.slice = *floorplan.find_slice(info.name);
+    p.position = info.position;
+    p.east = info.east;
+    p.index = info.index;
+    p.in = info.east ? Dir::east : Dir::west;
+    p.out = info.east ? Dir::west : Dir::east;
+    planes_.push_back(p);
+  }
+  // Nearest the SXM first, west before east, so that two planes already use both hemispheres.
+  std::stable_sort(planes_.begin(), planes_.end(), [](const Plane& a, const Plane& b) {
+    return a.index != b.index ? a.index < b.index : !a.east && b.east;
+  });
+  if (shape_.max_planes > 0 && shape_.max_planes < planes_.size()) planes_.resize(shape_.max_planes);
+  std::vector<unsigned> usage(config_.geometry.mem_slices(), 0);
+  auto own_side = [&](bool east) {
+    std::vector<unsigned> mems;
+    for (unsigned i = 0; i < per_side; ++i)
+      mems.push_back(schedule_.floorplan().mem_global(east, per_side - 1 - i));
+    return mems;
+  };
+  auto take = [&](std::vector<unsigned> candidates, unsigned count) {
+    std::stable_sort(candidates.begin(), candidates.end(),
+                     [&](unsigned a, unsigned b) { return usage[a] < usage[b]; });
+    candidates.resize(count);
+    for (unsigned m : candidates) ++usage[m];
+    return candidates;
+  };
+  auto pool = [&](bool east) {
+    auto mems = own_side(east);
+    for (unsigned i = 0; i < per_side; ++i) mems.push_back(schedule_.floorplan().mem_global(!east, i));
+    return mems;
+  };
+  // The four bytes of a result leave in one direction, so they go to one side of the VXM.
+  for (Plane& p : planes_) p.out_mems = take(own_side(p.east), isa::dtype_bytes(acc_dtype_));
+  for (Plane& p : planes_) p.weight_mems = take(pool(p.east), config_.mxm.weight_streams);
+  for (Plane& p : planes_) p.act_mems = take(pool(p.east), bytes_);
+  for (Plane& p : planes_) {
+    p.act_pool = p.act_mems;
+    for (unsigned m : pool(p.east))
+      if (std::find(p.act_mems.begin(), p.act_mems.end(), m) == p.act_mems.end()) p.act_pool.push_back(m);
+    p.out_pool = p.out_mems;
+    for (unsigned m : own_side(p.east))
+      if (std::find(p.out_mems.begin(), p.out_mems.end(), m) == p.out_mems.end()) p.out_pool.push_back(m);
+  }
+}
+
+double GemmCompiler::estimate(const Plan& plan) const {
+  double worst = 0;
+  for (const auto& units : plan) {
+    double total = 0;
+    for (const Unit& u : units)
+      total += double(u.kt1 - u.kt0) * std::max<double>(double(u.r1 - u.r0) * interval_, lw_ + 1);
+    worst = std::max(worst, total);
+  }
+  return worst;
+}
+
+// Rows of every n-tile, dealt out to the planes in contiguous shares; a unit holds up to half
+// the accumulators so that its read-out overlaps the next unit.
+Plan GemmCompiler::plan_rows() const {
+  const uint64_t total = uint64_t(nt_count_) * shape_.m;
+  const unsigned half = config_.mxm.accumulators / 2;
+  Plan plan(planes_.size());
+  for (size_t p = 0; p < planes_.size(); ++p) {
+    uint64_t index = total * p / planes_.size();
+    const uint64_t end = total * (p + 1) / planes_.size();
+    for (unsigned u = 0; index < end; ++u) {
+      Unit unit;
+      unit.j = static_cast<unsigned>(index / shape_.m);
+      unit.r0 = static_cast<uint32_t>(index % shape_.m);
+      unit.r1 =
+          static_cast<uint32_t>(std::min<uint64_t>({shape_.m, unit.r0 + half, unit.r0 + (end - index)}));
+      unit.kt0 = 0;
+      unit.kt1 = kt_count_;
+      unit.acc_base = (u % 2) * half;
+      plan[p].push_back(unit);
+      index += unit.r1 - unit.r0;
+    }
+  }
+  return plan;
+}
+
+// (n-tile, k-tile) steps over all rows, dealt out in contiguous shares: partial sums of an
+// n-tile split between planes are added in the VXM. Each plane computes its split n-tiles first,
+// so that the sums meet early and its last results go straight to C. Every unit of a plane has
+// its own accumulators; nothing if they do not fit.
+std::optional<Plan> GemmCompiler::plan_k() const {
+  const uint64_t total = uint64_t(nt_count_) * kt_count_;
+  Plan plan(planes_.size());
+  for (size_t p = 0; p < planes_.size(); ++p) {
+    uint64_t index = total * p / planes_.size();
+    const uint64_t end = total * (p + 1) / planes_.size();
+    for (unsigned u = 0; index < end; ++u) {
+      Unit unit;
+      unit.j = static_cast<unsigned>(index / kt_count_);
+      unit.kt0 = static_cast<unsigned>(index % kt_count_);
+      unit.kt1 = static_cast<unsigned>(std::min<uint64_t>(kt_count_, unit.kt0 + (end - index)));
+      unit.r0 = 0;
+      unit.r1 = shape_.m;
+      unit.acc_base = u * shape_.m;
+      if (uint64_t(u + 1) * shape_.m > config_.mxm.accumulators) return std::nullopt;
+      plan[p].push_back(unit);
+      index += unit.kt1 - unit.kt0;
+    }
+  }
+  std::map<unsigned, unsigned> planes_of_tile;
+  for (const auto& units : plan)
+    for (const Unit& u : units) ++planes_of_tile[u.j];
+  for (auto& units : plan)
+    std::stable_partition(units.begin(), units.end(), [&](const Unit& u) { return planes_of_tile[u.j] > 1; });
+  return plan;
+}
+
+void GemmCompiler::place_tensors() {
+  a_ = random_tensor(shape_.dtype, shape_.m, shape_.k, shape_.seed);
+  b_ = random_tensor(shape_.dtype, shape_.k, shape_.n, shape_.seed + 1);
+  outputs_.resize(nt_count_);
+  std::vector<bool> named_act(kt_count_, false);
+  std::vector<bool> have_output(nt_count_, false);
+  for (size_t p = 0; p < planes_.size(); ++p) {
+    const Plane& plane = planes_[p];
+    for (const Unit& u : plan_[p]) {
+      const uint32_t cols_n = std::min(vector_, shape_.n - u.j * vector_);
+      for (unsigned kt = u.kt0; kt < u.kt1; ++kt) {
+        const uint32_t rows_k = std::min(vector_, shape_.k - kt * vector_);
+        if (!act_copies_.count({p, kt})) {
+          const std::string name = named_act[kt] ? "" : fmt::format("A.k{}", kt);
+          named_act[kt] = true;
+          act_copies_[{p, kt}] =
+              builder_.add_tensor_spread(name, shape_.dtype, shape_.m, rows_k, plane.act_pool,
+                                         sub_block(a_, bytes_, shape_.k, 0, shape_.m, kt * vector_, rows_k));
+        }
+        if (!weights_.count({kt, u.j}))
+          weights_[{kt, u.j}] = builder_.add_tensor(
+              fmt::format("B.k{}.n{}", kt, u.j), shape_.dtype, rows_k, cols_n, plane.weight_mems,
+              lw_ * rows_per_lw_cycle_,
+              sub_block(b_, bytes_, shape_.n, kt * vector_, rows_k, u.j * vector_, cols_n));
+      }
+      if (!have_output[u.j]) {
+        have_output[u.j] = true;
+        outputs_[u.j] = builder_.add_tensor_spread(fmt::format("C.n{}", u.j), acc_dtype_, shape_.m, cols_n,
+                                                   plane.out_pool, {});
+      }
+    }
+  }
+}
+
+// Aligned group bases of the streams of one direction: `preferred` first, then from the top or
+// from the bottom.
+std::vector<unsigned> GemmCompiler::stream_bases(unsigned group, std::optional<unsigned> preferred,
+                                                 bool from_top) const {
+  std::vector<unsigned> bases;
+  if (preferred) bases.push_back(*preferred);
+  const unsigned count = config_.streams.per_direction / group;
+  for (unsigned i = 0; i < count; ++i) {
+    const unsigned base = (from_top ? count - 1 - i : i) * group;
+    if (!preferred || base != *preferred) bases.push_back(base);
+  }
+  return bases;
+}
+
+Cycle GemmCompiler::read_latency(unsigned mem, unsigned position) const {
+  return schedule_.travel(schedule_.mem_position(mem), position) +
+         Cycle(func_cycles(make_read(0, {}), config_));
+}
+
+void GemmCompiler::schedule_step(Run& run, const Unit& unit) {
+  const Plane& plane = planes_[run.plane];
+  const unsigned x = plane.position;
+  const unsigned kt = run.kt;
+  const Symbol& tile = weights_.at({kt, unit.j});
+  const unsigned streams = config_.mxm.weight_streams;
+
+  // LW: weight row c * R + j of the tile is in slice group j at address base + c and travels on
+  // stream base + j * bytes + b (byte b) to be read in LW cycle c.
+  // Not before the weights can be read (they may be written by an earlier phase).
+  Cycle first = run.mxm->lw_earliest();
+  for (unsigned c = 0; c < lw_; ++c)
+    for (unsigned mem : tile.slices)
+      first = std::max(first, schedule_.readable_at(mem, tile.base + c, x) - Cycle(c));
+  const Instruction probe_lw = make_lw(shape_.dtype, {0, plane.in});
+  const Cycle lw_skew = skew_cycles(probe_lw, config_);
+  // When loads, not products, set the pace (few rows per step), each plane of a hemisphere keeps
+  // its own stream group for its loads and its activations; otherwise the activations ride at the
+  // top of the streams and the loads take turns below them.
+  const unsigned groups = config_.streams.per_direction / streams;
+  const bool load_bound = (unit.r1 - unit.r0) * interval_ <= lw_;
+  const unsigned own_group = (plane.index % groups) * streams;
+  std::vector<unsigned> lw_groups = stream_bases(streams, std::nullopt, false);
+  if (load_bound && config_.geometry.mxm_planes_per_hemisphere <= groups) lw_groups = {own_group};
+  Cycle lw_at = -1;
+  for (Cycle l = first; lw_at < 0; ++l) {
+    if (l > first + kSearchLimit) throw std::logic_error("tspc gemm: no cycle for an LW");
+    for (unsigned g : lw_groups) {
+      const size_t mark = schedule_.mark();
+      bool ok =
+          schedule_.place_on_slice(plane.slice, l - lw_skew, make_lw(shape_.dtype, {g, plane.in}), {0}) >= 0;
+      for (unsigned c = 0; ok && c < lw_; ++c)
+        for (unsigned s = 0; ok && s < streams; ++s)
+          ok = schedule_.read_to(tile.slices[s], tile.base + c, {g + s, plane.in}, x, l + c);
+      if (ok) {
+        lw_at = l;
+        break;
+      }
+      schedule_.rollback(mark);
+    }
+  }
+  run.mxm->lw(lw_at, shape_.dtype);
+
+  // IW once the load is complete and the previous step's ABCs have read.
+  const Cycle iw_func = func_cycles(make_iw(), config_);
+  Cycle install = std::max(run.mxm->iw_earliest(), iw_func);
+  while (schedule_.place_on_slice(plane.slice, install - iw_func, make_iw(), {2, 0}) < 0) ++install;
+  run.mxm->iw(install);
+
+  // One ABC per row, each reading its activation from this plane's copy of A.
+  const Symbol& act = act_copies_.at({run.plane, kt});
+  const bool add = kt > unit.kt0;
+  const Instruction probe_abc = make_abc(shape_.dtype, {0, plane.in}, 0, add);
+  const Cycle abc_skew = skew_cycles(probe_abc, config_);
+  const Cycle abc_func = func_cycles(probe_abc, config_);
+  Cycle data_ready = 0;
+  for (unsigned mem : act.slices) data_ready = std::max(data_ready, read_latency(mem, x));
+  for (uint32_t r = unit.r0; r < unit.r1; ++r)
+    for (unsigned b = 0; b < bytes_; ++b) {
+      const SymbolWord w = symbol_word(act, r, b);
+      data_ready = std::max(data_ready, schedule_.readable_at(w.mem, w.address, x));
+    }
+  const unsigned preferred =
+      load_bound ? own_group + streams - bytes_ : config_.streams.per_direction - bytes_ * (plane.index + 1);
+  // Steps alternate between two queues so that each idles while the other multiplies: a queue
+  // with no idle cycle could not fetch more text.
+  const std::vector<unsigned> abc_queues =
+      (run.steps++ % 2) ? std::vector<unsigned>{2, 1} : std::vector<unsigned>{1, 2};
+  for (uint32_t r = unit.r0; r < unit.r1; ++r) {
+    const unsigned acc = unit.acc_base + (r - unit.r0);
+    const Cycle earliest =
+        std::max(run.mxm->abc_earliest(shape_.dtype, acc, add), std::max(data_ready, abc_skew));
+    Cycle read_at = -1;
+    for (Cycle t = earliest; read_at < 0; ++t) {
+      if (t > earliest + kSearchLimit) throw std::logic_error("tspc gemm: no cycle for an ABC");
+      for (unsigned s : stream_bases(bytes_, preferred, true)) {
+        const size_t mark = schedule_.mark();
+        bool ok = schedule_.place_on_slice(plane.slice, t - abc_skew,
+                                           make_abc(shape_.dtype, {s, plane.in}, acc, add), abc_queues) >= 0;
+        for (unsigned b = 0; ok && b < bytes_; ++b) {
+          const SymbolWord word = symbol_word(act, r, b);
+          ok = schedule_.read_to(word.mem, word.address, {s + b, plane.in}, x, t);
+        }
+        if (ok) {
+          read_at = t;
+          break;
+        }
+        schedule_.rollback(mark);
+      }
+    }
+    run.mxm->abc(read_at, read_at - abc_skew + abc_func, shape_.dtype, acc, add);
+  }
+}
+
+// ACC of every row of a unit straight to C.
+void GemmCompiler::read_out(Run& run, const Unit& unit) {
+  const Plane& plane = planes_[run.plane];
+  const Symbol& out = outputs_[unit.j];
+  const unsigned width = isa::dtype_bytes(acc_dtype_);
+  const Cycle acc_func = func_cycles(make_acc({0, plane.out}, 0), config_);
+  for (uint32_t r = unit.r0; r < unit.r1; ++r) {
+    const unsigned acc = unit.acc_base + (r - unit.r0);
+    const Cycle earliest = std::max(run.mxm->acc_earliest(acc), last_readout_[run.plane] + 1);
+    Cycle done = -1;
+    for (Cycle t = earliest; done < 0; ++t) {
+      if (t > earliest + kSearchLimit) throw std::logic_error("tspc gemm: no cycle for an ACC");
+      for (unsigned s : stream_bases(width, std::nullopt, false)) {
+        const size_t mark = schedule_.mark();
+        bool ok = schedule_.place_on_slice(plane.slice, t, make_acc({s, plane.out}, acc), {2, 1, 0}) >= 0;
+        for (unsigned b = 0; ok && b < width; ++b)
+          ok = schedule_.claim_write({s + b, plane.out}, plane.position, t + acc_func) &&
+               schedule_.write_from(symbol_word(out, r, b).mem, symbol_word(out, r, b).address,
+                                    {s + b, plane.out}, plane.position, t + acc_func);
+        if (ok) {
+          done = t;
+          break;
+        }
+        schedule_.rollback(mark);
+      }
+    }
+    run.mxm->acc(done, acc);
+    last_readout_[run.plane] = done;
+  }
+}
+
+// The partial sums of n-tile j from several planes: ACC each so that they meet in the VXM, add
+// them in a chain there, and write the sum to C.
+void GemmCompiler::combine(unsigned j) {
+  const auto& parts = partials_.at(j);
+  const unsigned vxm = schedule_.floorplan().vxm_slice();
+  const unsigned xv = schedule_.slice_position(vxm);
+  const Symbol& out = outputs_[j];
+  const unsigned width = isa::dtype_bytes(acc_dtype_);
+  const Instruction probe_add = make_vxm_binary(Opcode::v_add, acc_dtype_, {}, {}, {});
+  const Cycle add_skew = skew_cycles(probe_add, config_);
+  const Cycle add_func = func_cycles(probe_add, config_);
+  const Cycle acc_func = func_cycles(make_acc({}, 0), config_);
+  const Dir to_out = schedule_.mem_position(out.slices[0]) < xv ? Dir::west : Dir::east;
+  // Part i is read by the VXM at first + offset(i): parts 0 and 1 by the first add, part i by add i.
+  auto offset = [&](size_t i) { return i < 2 ? Cycle(0) : Cycle(i - 1) * (add_func - add_skew); };
+  Cycle previous = -1;
+  for (uint32_t r = 0; r < shape_.m; ++r) {
+    Cycle earliest = std::max(previous + 1, add_skew);
+    for (size_t i = 0; i < parts.size(); ++i) {
+      const Run& run = runs_[parts[i].first];
+      const unsigned acc = plan_[parts[i].first][parts[i].second].acc_base + r;
+      earliest = std::max(earliest, run.mxm->acc_earliest(acc) + acc_func +
+                                        schedule_.travel(planes_[run.plane].position, xv) - offset(i));
+    }
+    Cycle done = -1;
+    for (Cycle first = earliest; done < 0; ++first) {
+      if (first > earliest + kSearchLimit)
+        throw std::logic_error("tspc gemm: no cycle to combine partial sums");
+      const size_t mark = schedule_.mark();
+      bool ok = true;
+      std::vector<Stream> part_streams;
+      for (size_t i = 0; ok && i < parts.size(); ++i) {
+        const Plane& plane = planes_[runs_[parts[i].first].plane];
+        const unsigned acc = plan_[parts[i].first][parts[i].second].acc_base + r;
+        const Cycle t = first + offset(i) - schedule_.travel(plane.position, xv) - acc_func;
+        ok = false;
+        for (unsigned s : stream_bases(width, std::nullopt, false)) {
+          const size_t inner = schedule_.mark();
+          bool placed = schedule_.place_on_slice(plane.slice, t, make_acc({s, plane.out}, acc), {2, 0}) >= 0;
+          for (unsigned b = 0; placed && b < width; ++b)
+            placed = schedule_.reserve_value({s + b, plane.out}, plane.position, t + acc_func, {xv});
+          if (placed) {
+            part_streams.push_back({s, plane.out});
+            ok = true;
+            break;
+          }
+          schedule_.rollback(inner);
+        }
+      }
+      Stream sum{};
+      for (size_t k = 1; ok && k < parts.size(); ++k) {
+        const Cycle dispatch = first + offset(k) - add_skew;
+        const Cycle result = dispatch + add_func;
+        const bool last = k + 1 == parts.size();
+        ok = false;
+        for (Dir dir : {to_out, to_out == Dir::east ? Dir::west : Dir::east}) {
+          if (last && dir != to_out) break;
+          for (unsigned s : stream_bases(width, std::nullopt, false)) {
+            const size_t inner = schedule_.mark();
+            const Stream dst{s, dir};
+            const Stream a = k == 1 ? part_streams[0] : sum;
+            bool placed =
+                schedule_.place_on_slice(
+                    vxm, dispatch, make_vxm_binary(Opcode::v_add, acc_dtype_, dst, a, part_streams[k])) >= 0;
+            for (unsigned b = 0; placed && b < width; ++b) {
+              placed = schedule_.claim_write(dst.plus(b), xv, result);
+              if (placed && !last) placed = schedule_.extend_read(dst.plus(b), xv, result, xv);
+              if (placed && last)
+                placed = schedule_.write_from(symbol_word(out, r, b).mem, symbol_word(out, r, b).address,
+                                              dst.plus(b), xv, result);
+            }
+            if (placed) {
+              sum = dst;
+              ok = true;
+              break;
+            }
+            schedule_.rollback(inner);
+          }
+          if (ok) break;
+        }
+      }
+      if (ok) {
+        done = first;
+        break;
+      }
+      schedule_.rollback(mark);
+    }
+    for (size_t i = 0; i < parts.size(); ++i) {
+      Run& run = runs_[parts[i].first];
+      const unsigned acc = plan_[parts[i].first][parts[i].second].acc_base + r;
+      run.mxm->acc(done + offset(i) - schedule_.travel(planes_[run.plane].position, xv) - acc_func, acc);
+    }
+    previous = done;
+  }
+}
+
+void GemmCompiler::schedule() {
+  for (size_t p = 0; p < planes_.size(); ++p)
+    runs_.push_back(Run{p, &builder_.mxm_state(planes_[p].slice), 0, 0, 0});
+  last_readout_.assign(planes_.size(), -1);
+  for (auto& run : runs_)
+    if (!plan_[run.plane].empty()) run.kt = plan_[run.plane][0].kt0;
+  if (split_k_)
+    for (size_t p = 0; p < plan_.size(); ++p)
+      for (size_t u = 0; u < plan_[p].size(); ++u) partials_[plan_[p][u].j].push_back({p, u});
+  while (true) {
+    // The plane that can load its next weights earliest goes next.
+    Run* next = nullptr;
+    for (auto& run : runs_)
+      if (run.unit < plan_[run.plane].size() && (!next || run.mxm->lw_earliest() < next->mxm->lw_earliest()))
+        next = &run;
+    if (!next) break;
+    const Unit& unit = plan_[next->plane][next->unit];
+    schedule_step(*next, unit);
+    if (++next->kt < unit.kt1) continue;
+    if (!split_k_ || partials_.at(unit.j).size() == 1) read_out(*next, unit);
+    if (++next->unit < plan_[next->plane].size()) next->kt = plan_[next->plane][next->unit].kt0;
+  }
+  // Partial sums meet once every load is placed, so that their trip to the VXM and on to C fits
+  // between the loads instead of pushing them back.
+  for (const auto& [j, parts] : partials_)
+    if (parts.size() > 1) combine(j);
+}
+
+std::vector<Bound> GemmCompiler::bounds() const {
+  const double planes = double(planes_.size());
+  const double tiles = double(kt_count_) * nt_count_;
+  const double abcs = double(shape_.m) * tiles;
+  const double weight_words = tiles * lw_ * config_.mxm.weight_streams;
+  const double act_words = double(shape_.m) * kt_count_ * bytes_;
+  const double out_words = double(shape_.m) * nt_count_ * isa::dtype_bytes(acc_dtype_);
+  const unsigned sides = planes_.size() > config_.geometry.mxm_planes_per_hemisphere ? 2 : 1;
+  return {
+      {"MXM compute", abcs * interval_ / planes},
+      {"weight install", tiles * lw_ / planes},
+      {"MEM bandwidth", (weight_words + act_words + out_words) / config_.geometry.mem_slices()},
+      {"stream bandwidth", (weight_words + act_words) / (double(config_.streams.per_direction) * sides)},
+  };
+}
+
+std::vector<ExpectedOutput> GemmCompiler::expected() const {
+  std::vector<double> abs_sums;
+  const auto c =
+      matmul_reference(element_values(shape_.dtype, a_), element_values(shape_.dtype, b_), shape_.m, shape_.k,
+                       shape_.n, isa::dtype_is_float(shape_.dtype) ? &abs_sums : nullptr);
+  std::vector<ExpectedOutput> out;
+  for (unsigned j = 0; j < nt_count_; ++j) {
+    const uint32_t cols = std::min(vector_, shape_.n - j * vector_);
+    std::vector<double> values, tolerance;
+    for (uint32_t i = 0; i < shape_.m; ++i)
+      for (uint32_t c0 = 0; c0 < cols; ++c0) {
+        const size_t e = size_t(i) * shape_.n + j * vector_ + c0;
+        values.push_back(c[e]);
+        // fp32 sums of exact products: at most one rounding per addition.
+        if (!abs_sums.empty())
+          tolerance.push_back(double(shape_.k + kt_count_ + 4) * std::ldexp(abs_sums[e], -24));
+      }
+    out.push_back(make_expected(outputs_[j].name, acc_dtype_, std::move(values), std::move(tolerance)));
+  }
+  return out;
+}
+
+void GemmCompiler::plan() {
+  check_shape();
+  assign_slices();
+  plan_ = plan_rows();
+  if (auto k_plan = plan_k(); k_plan && estimate(*k_plan) < estimate(plan_)) {
+    plan_ = std::move(*k_plan);
+    split_k_ = true;
+  }
+}
+
+void GemmCompiler::schedule_on(const GemmOperands& operands) {
+  plan();
+  outputs_.resize(nt_count_);
+  for (size_t p = 0; p < planes_.size(); ++p)
+    for (const Unit& u : plan_[p]) {
+      for (unsigned kt = u.kt0; kt < u.kt1; ++kt) {
+        act_copies_[{p, kt}] = operands.a(kt);
+        weights_[{kt, u.j}] = operands.b(kt, u.j);
+      }
+      outputs_[u.j] = operands.c(u.j);
+    }
+  schedule();
+}
+
+CompiledKernel GemmCompiler::compile() {
+  plan();
+  place_tensors();
+  schedule();
+  CompiledKernel kernel;
+  kernel.program = builder_.finish(fmt::format("{} {}x{}x{} {}", shape_.m == 1 ? "gemv" : "gemm", shape_.m,
+                                               shape_.k, shape_.n, isa::dtype_name(shape_.dtype)));
+  kernel.predicted_cycles = kernel.program.metadata.predicted_cycles;
+  kernel.outputs = expected();
+  kernel.bounds = bounds();
+  return kernel;
+}
+
+} // namespace
+
+CompiledKernel compile_gemm(const ChipConfig& config, const GemmShape& shape) {
+  ProgramBuilder builder(config);
+  return GemmCompiler(builder, shape).compile();
+}
+
+void schedule_gemm(ProgramBuilder& builder, const GemmShape& shape, const GemmOperands& operands) {
+  GemmCompiler(builder, shape).schedule_on(operands);
+}
+
+} // namespace tsp::compiler

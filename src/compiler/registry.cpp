@@ -1,0 +1,298 @@
+#include "tspsim/compiler/registry.h"
+
+#include "tspsim/compiler/kernels.h"
+#include "tspsim/common/error.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+namespace tsp::compiler {
+
+using isa::DType;
+
+const std::string& KernelArgs::text(const std::string& name) const {
+  const auto it = values_.find(name);
+  if (it == values_.end()) throw InputError(fmt::format("--{}: missing", name));
+  return it->second;
+}
+
+uint64_t KernelArgs::number(const std::string& name) const {
+  const std::string& value = text(name);
+  size_t used = 0;
+  uint64_t n = 0;
+  try {
+    n = std::stoull(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (value.empty() || used != value.size() || value[0] == '-')
+    throw InputError(fmt::format("--{}: expected a non-negative integer, got '{}'", name, value));
+  return n;
+}
+
+uint32_t KernelArgs::positive(const std::string& name) const {
+  const uint64_t n = number(name);
+  if (n < 1 || n > 0xffffffffull)
+    throw InputError(
+        fmt::format("--{}: expected an integer from 1 to 4294967295, got '{}'", name, text(name)));
+  return static_cast<uint32_t>(n);
+}
+
+DType KernelArgs::dtype(const std::string& name) const {
+  static const std::map<std::string, DType> names{
+      {"int8", DType::i8},   {"i8", DType::i8},    {"int16", DType::i16}, {"i16", DType::i16},
+      {"int32", DType::i32}, {"i32", DType::i32},  {"fp16", DType::f16},  {"f16", DType::f16},
+      {"bf16", DType::bf16}, {"fp32", DType::f32}, {"f32", DType::f32}};
+  const auto it = names.find(text(name));
+  if (it == names.end())
+    throw InputError(
+        fmt::format("--{}: unknown type '{}' (int8, int16, int32, fp16, bf16, fp32)", name, text(name)));
+  return it->second;
+}
+
+namespace {
+
+CompiledKernel gemm(const ChipConfig& config, const KernelArgs& args, bool vector) {
+  GemmShape shape;
+  shape.m = vector ? 1 : args.positive("m");
+  shape.k = args.positive("k");
+  shape.n = args.positive("n");
+  shape.dtype = args.dtype("dtype");
+  shape.seed = args.number("seed");
+  shape.max_planes = static_cast<unsigned>(args.number("planes"));
+  return compile_gemm(config, shape);
+}
+
+float real(const KernelArgs& args, const std::string& name) {
+  const std::string& value = args.text(name);
+  size_t used = 0;
+  float x = 0;
+  try {
+    x = std::stof(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (value.empty() || used != value.size())
+    throw InputError(fmt::format("--{}: expected a number, got '{}'", name, value));
+  return x;
+}
+
+bool flag(const KernelArgs& args, const std::string& name, const std::string& yes, const std::string& no) {
+  const std::string& value = args.text(name);
+  if (value != yes && value != no)
+    throw InputError(fmt::format("--{}: expected {} or {}, got '{}'", name, yes, no, value));
+  return value == yes;
+}
+
+const KernelOption kSeed{"seed", "seed of the random input tensors", "1"};
+const KernelOption kRows{"rows", "rows of the tensors", ""};
+const KernelOption kCols{"cols", "columns (lanes) of the tensors", ""};
+const KernelOption kPlanes{"planes", "MXM planes to use (0: all)", "0"};
+
+KernelEntry norm_entry(const std::string& name, const std::string& summary,
+                       CompiledKernel (*compile)(const ChipConfig&, const NormShape&)) {
+  return {name,
+          summary,
+          {kRows,
+           kCols,
+           {"dtype", "fp16 bf16 fp32", "fp32"},
+           {"eps", "added to the mean square or variance", "1e-5"},
+           kSeed},
+          [compile](const ChipConfig& c, const KernelArgs& a) {
+            NormShape s;
+            s.rows = a.positive("rows");
+            s.cols = a.positive("cols");
+            s.dtype = a.dtype("dtype");
+            s.eps = real(a, "eps");
+            s.seed = a.number("seed");
+            return compile(c, s);
+          }};
+}
+
+KernelEntry activation_entry(const std::string& name, const std::string& summary,
+                             CompiledKernel (*compile)(const ChipConfig&, const ActivationShape&)) {
+  return {name,
+          summary,
+          {kRows, kCols, {"dtype", "fp16 bf16 fp32", "fp32"}, kSeed},
+          [compile](const ChipConfig& c, const KernelArgs& a) {
+            ActivationShape s;
+            s.rows = a.positive("rows");
+            s.cols = a.positive("cols");
+            s.dtype = a.dtype("dtype");
+            s.seed = a.number("seed");
+            return compile(c, s);
+          }};
+}
+
+std::vector<KernelEntry> make_registry() {
+  return {
+      {"gemm",
+       "C (m x n) = A (m x k) B (k x n) on the MXM planes (prefill); C is int32 for int8, fp32 for fp16/bf16",
+       {{"m", "rows of A and C", ""},
+        {"k", "columns of A, rows of B", ""},
+        {"n", "columns of B and C", ""},
+        {"dtype", "int8, fp16 or bf16", "int8"},
+        kPlanes,
+        kSeed},
+       [](const ChipConfig& c, const KernelArgs& a) { return gemm(c, a, false); }},
+      {"gemv",
+       "y (1 x n) = x (1 x k) W (k x n), batch-1 decode: every weight streamed from MEM once and installed "
+       "while the previous tile computes",
+       {{"k", "length of x, rows of W", ""},
+        {"n", "columns of W and y", ""},
+        {"dtype", "int8, fp16 or bf16", "int8"},
+        kPlanes,
+        kSeed},
+       [](const ChipConfig& c, const KernelArgs& a) { return gemm(c, a, true); }},
+      {"elementwise",
+       "C = op(A) or op(A, B) lane by lane in the VXM; B may be one row broadcast over the rows of A",
+       {{"op", "mov neg abs relu tanh exp rsqrt recip (unary), add sub mul max min and or xor (binary)", ""},
+        kRows,
+        kCols,
+        {"dtype", "int8 int16 int32 fp16 bf16 fp32", "int8"},
+        {"broadcast", "none or row (B is 1 x cols)", "none"},
+        kSeed},
+       [](const ChipConfig& c, const KernelArgs& a) {
+         ElementwiseShape s;
+         s.op = a.text("op");
+         s.rows = a.positive("rows");
+         s.cols = a.positive("cols");
+         s.dtype = a.dtype("dtype");
+         s.broadcast = flag(a, "broadcast", "row", "none");
+         s.seed = a.number("seed");
+         return compile_elementwise(c, s);
+       }},
+      {"convert",
+       "C = A converted to another type (round to nearest even, saturating to integers)",
+       {kRows, kCols, {"from", "source type", "int32"}, {"to", "destination type", "fp32"}, kSeed},
+       [](const ChipConfig& c, const KernelArgs& a) {
+         ConvertShape s;
+         s.rows = a.positive("rows");
+         s.cols = a.positive("cols");
+         s.from = a.dtype("from");
+         s.to = a.dtype("to");
+         s.seed = a.number("seed");
+         return compile_convert(c, s);
+       }},
+      {"requant",
+       "C = saturate(round_even(fp32(A) * scale)): int32 accumulators back to int8",
+       {kRows,
+        kCols,
+        {"scale", "the fp32 scale", "5.9604645e-08"},
+        {"from", "source type", "int32"},
+        {"to", "destination type", "int8"},
+        kSeed},
+       [](const ChipConfig& c, const KernelArgs& a) {
+         RequantShape s;
+         s.rows = a.positive("rows");
+         s.cols = a.positive("cols");
+         s.scale = real(a, "scale");
+         s.from = a.dtype("from");
+         s.to = a.dtype("to");
+         s.seed = a.number("seed");
+         return compile_requant(c, s);
+       }},
+      {"residual",
+       "C = X + R, the residual connection",
+       {kRows, kCols, {"dtype", "int8 int16 int32 fp16 bf16 fp32", "fp16"}, kSeed},
+       [](const ChipConfig& c, const KernelArgs& a) {
+         ResidualShape s;
+         s.rows = a.positive("rows");
+         s.cols = a.positive("cols");
+         s.dtype = a.dtype("dtype");
+         s.seed = a.number("seed");
+         return compile_residual(c, s);
+       }},
+      {"reduce",
+       "R = sum or max of X along each row (over its lanes, through the SXM; R is rows x 1) or across the "
+       "rows "
+       "(R is 1 x cols); int32 for integers, fp32 for floats",
+       {{"axis", "lanes or rows", "lanes"},
+        {"op", "sum or max", "sum"},
+        kRows,
+        kCols,
+        {"dtype", "int8 int16 int32 (max only) fp16 bf16 fp32", "fp32"},
+        kSeed},
+       [](const ChipConfig& c, const KernelArgs& a) {
+         ReduceShape s;
+         s.lanes = flag(a, "axis", "lanes", "rows");
+         s.op = a.text("op");
+         s.rows = a.positive("rows");
+         s.cols = a.positive("cols");
+         s.dtype = a.dtype("dtype");
+         s.seed = a.number("seed");
+         return compile_reduce(c, s);
+       }},
+      norm_entry("softmax", "Y = softmax of each row of X (fp32 inside)", compile_softmax),
+      norm_entry("rmsnorm", "Y = X * rsqrt(mean(X^2) + eps) * G per row, G one row", compile_rmsnorm),
+      norm_entry("layernorm", "Y = (X - mean) * rsqrt(var + eps) * G + B per row, G and B one row each",
+                 compile_layernorm),
+      activation_entry("silu", "Y = X / (1 + exp(-X)) (fp32 inside)", compile_silu),
+      activation_entry("swiglu", "Y = SiLU(A) * B (fp32 inside)", compile_swiglu),
+      {"rope",
+       "rotary position embedding: row r is the token at position pos0 + r, each pair of a head turns by "
+       "position * base^(-2i/head_dim); the pair swap is an SXM Distribute",
+       {kRows,
+        {"cols", "heads x head_dim", ""},
+        {"head-dim", "columns per head (0: cols)", "0"},
+        {"pos0", "position of row 0", "0"},
+        {"base", "rotary base", "10000"},
+        {"dtype", "fp16 bf16 fp32", "fp32"},
+        kSeed},
+       [](const ChipConfig& c, const KernelArgs& a) {
+         RopeShape s;
+         s.rows = a.positive("rows");
+         s.cols = a.positive("cols");
+         s.head_dim = static_cast<uint32_t>(a.number("head-dim"));
+         s.pos0 = static_cast<uint32_t>(a.number("pos0"));
+         s.base = real(a, "base");
+         s.dtype = a.dtype("dtype");
+         s.seed = a.number("seed");
+         return compile_rope(c, s);
+       }},
+      {"attention",
+       "one decode step of grouped-query attention over a KV cache in MEM: append k and v, scores by MXM, "
+       "softmax, output by MXM",
+       {{"heads", "query heads", "4"},
+        {"kv-heads", "key/value heads (divides heads)", "2"},
+        {"head-dim", "columns per head", "64"},
+        {"seq", "positions already in the cache (the new token goes at seq)", ""},
+        {"dtype", "fp16 or bf16", "fp16"},
+        kSeed},
+       [](const ChipConfig& c, const KernelArgs& a) {
+         AttentionShape s;
+         s.heads = a.positive("heads");
+         s.kv_heads = a.positive("kv-heads");
+         s.head_dim = a.positive("head-dim");
+         s.seq = static_cast<uint32_t>(a.number("seq"));
+         s.dtype = a.dtype("dtype");
+         s.seed = a.number("seed");
+         return compile_attention(c, s);
+       }},
+  };
+}
+
+} // namespace
+
+const std::vector<KernelEntry>& kernel_registry() {
+  static const std::vector<KernelEntry> registry = make_registry();
+  return registry;
+}
+
+const KernelEntry* find_kernel(const std::string& name) {
+  for (const auto& entry : kernel_registry())
+    if (entry.name == name) return &entry;
+  return nullptr;
+}
+
+KernelArgs with_defaults(const KernelEntry& entry, KernelArgs args) {
+  for (const auto& option : entry.options)
+    if (!args.has(option.name)) {
+      if (option.default_value.empty())
+        throw InputError(fmt::format("{}: --{} is required ({})", entry.name, option.name, option.help));
+      args.set(option.name, option.default_value);
+    }
+  return args;
+}
+
+} // namespace tsp::compiler

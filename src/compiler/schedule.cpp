@@ -1,0 +1,331 @@
+#include "tspsim/compiler/schedule.h"
+
+#include "tspsim/program/latency.h"
+
+#include <algorithm>
+
+namespace tsp::compiler {
+
+using isa::Opcode;
+
+namespace {
+
+// Diagonals can be slightly negative (eastward: t - x * hop); keys store them offset.
+constexpr int64_t kDiagonalOffset = int64_t{1} << 24;
+constexpr uint64_t kMaxRepeatCount = (uint64_t{1} << 24) - 1;
+constexpr int64_t kMaxRepeatInterval = 0xffff;
+constexpr int64_t kMaxRepeatStride = 0x7fff;
+constexpr uint64_t kMaxNop = 0xffffffffull;
+
+// The field a Repeat advances: the first address field or the MXM accumulator index.
+int strided_field(const Instruction& instruction) {
+  const auto fields = instruction.spec().operand_fields();
+  for (size_t i = 0; i < fields.size(); ++i)
+    if (fields[i].kind == isa::FieldKind::address || fields[i].name == "acc") return static_cast<int>(i);
+  return -1;
+}
+
+// Whether `next` is `first` with its strided field advanced by `stride`.
+bool repeats(const Instruction& first, const Instruction& next, int64_t stride) {
+  if (first.opcode != next.opcode) return false;
+  const int field = strided_field(first);
+  for (size_t i = 0; i < first.operands.size(); ++i) {
+    const int64_t expected = first.operands[i] + (static_cast<int>(i) == field ? stride : 0);
+    if (next.operands[i] != expected) return false;
+  }
+  return field >= 0 || stride == 0;
+}
+
+Instruction make(Opcode opcode, std::initializer_list<int64_t> operands) {
+  Instruction instruction;
+  instruction.opcode = opcode;
+  size_t i = 0;
+  for (int64_t value : operands) instruction.operands[i++] = value;
+  return instruction;
+}
+
+} // namespace
+
+Instruction make_read(uint32_t address, Stream dst) { return make(Opcode::read, {address, dst.field()}); }
+Instruction make_write(uint32_t address, Stream src) { return make(Opcode::write, {address, src.field()}); }
+Instruction make_lw(isa::DType dtype, Stream src) {
+  return make(Opcode::lw, {static_cast<int64_t>(dtype), src.field()});
+}
+Instruction make_iw() { return make(Opcode::iw, {}); }
+Instruction make_abc(isa::DType dtype, Stream src, unsigned acc, bool add) {
+  return make(Opcode::abc, {static_cast<int64_t>(dtype), src.field(), acc, add ? 1 : 0});
+}
+Instruction make_acc(Stream dst, unsigned acc) { return make(Opcode::acc, {dst.field(), acc}); }
+Instruction make_vxm_unary(Opcode opcode, isa::DType dtype, Stream dst, Stream src) {
+  return make(opcode, {static_cast<int64_t>(dtype), dst.field(), src.field()});
+}
+Instruction make_vxm_binary(Opcode opcode, isa::DType dtype, Stream dst, Stream a, Stream b) {
+  return make(opcode, {static_cast<int64_t>(dtype), dst.field(), a.field(), b.field()});
+}
+
+Cycle activity_end(const Instruction& instruction, Cycle t, const ChipConfig& config) {
+  const auto& spec = instruction.spec();
+  switch (instruction.opcode) {
+  case Opcode::lw:
+    return t + skew_cycles(instruction, config) +
+           lw_cycles(static_cast<isa::DType>(instruction.operands[0]), config) - 1;
+  case Opcode::abc:
+  case Opcode::send:
+    return t + skew_cycles(instruction, config);
+  case Opcode::ifetch:
+    return t + config.timing[isa::TimingParam::mem_read_skew] + instruction.operands[2] - 1;
+  default:
+    break;
+  }
+  if (spec.unit == isa::Unit::icu) return t;
+  Cycle end = t + skew_cycles(instruction, config);
+  if (spec.func != isa::TimingParam::none) end = std::max<Cycle>(end, t + func_cycles(instruction, config));
+  return end;
+}
+
+Schedule::Schedule(const ChipConfig& config)
+    : config_(config), floorplan_(config.geometry, config.icu), hop_(config.streams.hop_cycles),
+      slots_(floorplan_.queues().size()) {}
+
+Cycle Schedule::travel(unsigned from, unsigned to) const {
+  return Cycle(from > to ? from - to : to - from) * hop_;
+}
+
+bool Schedule::slot_free(unsigned queue, Cycle t) const { return t >= 0 && !slots_[queue].count(t); }
+
+bool Schedule::place(unsigned queue, Cycle t, const Instruction& instruction) {
+  if (!slot_free(queue, t)) return false;
+  slots_[queue].emplace(t, instruction);
+  undo_.push_back({UndoKind::slot, 0, queue, t, 0, 0});
+  return true;
+}
+
+int Schedule::place_on_slice(unsigned slice, Cycle t, const Instruction& instruction,
+                             const std::vector<unsigned>& preference) {
+  const SliceInfo& info = floorplan_.slices()[slice];
+  for (unsigned local : preference)
+    if (local < info.queue_count && place(info.first_queue + local, t, instruction))
+      return static_cast<int>(info.first_queue + local);
+  for (unsigned local = 0; local < info.queue_count; ++local)
+    if (std::find(preference.begin(), preference.end(), local) == preference.end() &&
+        place(info.first_queue + local, t, instruction))
+      return static_cast<int>(info.first_queue + local);
+  return -1;
+}
+
+int64_t Schedule::diagonal(Stream stream, unsigned position, Cycle t) const {
+  const int64_t offset = int64_t(position) * hop_;
+  return stream.dir == Dir::west ? t + offset : t - offset;
+}
+
+uint64_t Schedule::span_key(Stream stream, int64_t diagonal) const {
+  return (static_cast<uint64_t>(diagonal + kDiagonalOffset) << 7) | (uint64_t(stream.id) << 1) |
+         (stream.dir == Dir::west ? 1u : 0u);
+}
+
+uint64_t Schedule::bank_key(unsigned mem, uint32_t address, Cycle t) const {
+  const uint64_t bank = address / config_.geometry.words_per_bank();
+  return (static_cast<uint64_t>(t) << 24) | (uint64_t(mem) << 12) | bank;
+}
+
+bool Schedule::overlaps(const std::vector<Span>& spans, unsigned lo, unsigned hi, const Span* except) {
+  for (const Span& s : spans)
+    if (&s != except && !(hi < s.lo || lo > s.hi)) return true;
+  return false;
+}
+
+bool Schedule::claim_write(Stream stream, unsigned position, Cycle t) {
+  if (t < 0 || stream.id >= config_.streams.per_direction) return false;
+  const uint64_t key = span_key(stream, diagonal(stream, position, t));
+  auto& spans = spans_[key];
+  if (overlaps(spans, position, position, nullptr)) return false;
+  spans.push_back({position, position, position});
+  undo_.push_back({UndoKind::span_new, key, 0, 0, 0, 0});
+  return true;
+}
+
+bool Schedule::extend_read(Stream stream, unsigned writer, Cycle t, unsigned reader) {
+  if (stream.dir == Dir::east ? reader < writer : reader > writer) return false;
+  const uint64_t key = span_key(stream, diagonal(stream, writer, t));
+  const auto it = spans_.find(key);
+  if (it == spans_.end()) return false;
+  auto& spans = it->second;
+  for (size_t i = 0; i < spans.size(); ++i) {
+    Span& s = spans[i];
+    if (s.writer != writer) continue;
+    const unsigned lo = std::min(s.lo, reader);
+    const unsigned hi = std::max(s.hi, reader);
+    if (overlaps(spans, lo, hi, &s)) return false;
+    undo_.push_back({UndoKind::span_grow, key, static_cast<unsigned>(i), 0, s.lo, s.hi});
+    s.lo = lo;
+    s.hi = hi;
+    return true;
+  }
+  return false;
+}
+
+bool Schedule::reserve_value(Stream stream, unsigned writer, Cycle t, const std::vector<unsigned>& readers) {
+  const size_t m = mark();
+  bool ok = claim_write(stream, writer, t);
+  for (size_t i = 0; ok && i < readers.size(); ++i) ok = extend_read(stream, writer, t, readers[i]);
+  if (!ok) rollback(m);
+  return ok;
+}
+
+bool Schedule::stream_free(Stream stream, unsigned writer, Cycle t, unsigned reader) const {
+  if (t < 0 || stream.id >= config_.streams.per_direction) return false;
+  const auto it = spans_.find(span_key(stream, diagonal(stream, writer, t)));
+  if (it == spans_.end()) return true;
+  return !overlaps(it->second, std::min(writer, reader), std::max(writer, reader), nullptr);
+}
+
+bool Schedule::bank_free(unsigned mem, uint32_t address, Cycle t) const {
+  const auto it = banks_.find(bank_key(mem, address, t));
+  return it == banks_.end() || it->second < config_.geometry.mem_ports_per_bank;
+}
+
+bool Schedule::reserve_bank(unsigned mem, uint32_t address, Cycle t) {
+  if (t < 0 || !bank_free(mem, address, t)) return false;
+  const uint64_t key = bank_key(mem, address, t);
+  ++banks_[key];
+  undo_.push_back({UndoKind::bank, key, 0, 0, 0, 0});
+  return true;
+}
+
+Cycle Schedule::read_dispatch(unsigned mem, unsigned reader, Cycle t) const {
+  return t - travel(mem_position(mem), reader) - Cycle(func_cycles(make_read(0, {}), config_));
+}
+
+bool Schedule::read_to(unsigned mem, uint32_t address, Stream stream, unsigned reader, Cycle t) {
+  const Instruction read = make_read(address, stream);
+  const Cycle dispatch = read_dispatch(mem, reader, t);
+  if (dispatch < 0 || dispatch + Cycle(skew_cycles(read, config_)) <= written(mem, address)) return false;
+  const unsigned position = mem_position(mem);
+  const size_t m = mark();
+  const bool ok = place(mem_queue(mem), dispatch, read) &&
+                  reserve_bank(mem, address, dispatch + skew_cycles(read, config_)) &&
+                  claim_write(stream, position, dispatch + func_cycles(read, config_)) &&
+                  extend_read(stream, position, dispatch + func_cycles(read, config_), reader);
+  if (!ok) rollback(m);
+  return ok;
+}
+
+bool Schedule::write_from(unsigned mem, uint32_t address, Stream stream, unsigned writer, Cycle t) {
+  const Instruction write = make_write(address, stream);
+  const unsigned position = mem_position(mem);
+  const Cycle dispatch = t + travel(writer, position) - Cycle(skew_cycles(write, config_));
+  if (dispatch < 0) return false;
+  const size_t m = mark();
+  const bool ok = place(mem_queue(mem), dispatch, write) &&
+                  reserve_bank(mem, address, dispatch + skew_cycles(write, config_)) &&
+                  extend_read(stream, writer, t, position);
+  if (!ok) {
+    rollback(m);
+    return false;
+  }
+  const uint64_t key = (uint64_t(mem) << 32) | address;
+  const auto it = written_.find(key);
+  undo_.push_back({UndoKind::written, key, 0, it == written_.end() ? -1 : it->second, 0, 0});
+  written_[key] = dispatch + Cycle(skew_cycles(write, config_));
+  return true;
+}
+
+Cycle Schedule::written(unsigned mem, uint32_t address) const {
+  const auto it = written_.find((uint64_t(mem) << 32) | address);
+  return it == written_.end() ? -1 : it->second;
+}
+
+Cycle Schedule::readable_at(unsigned mem, uint32_t address, unsigned reader) const {
+  const Instruction read = make_read(address, {});
+  const Cycle dispatch = std::max<Cycle>(0, written(mem, address) + 1 - Cycle(skew_cycles(read, config_)));
+  return dispatch + Cycle(func_cycles(read, config_)) + travel(mem_position(mem), reader);
+}
+
+void Schedule::rollback(size_t mark) {
+  while (undo_.size() > mark) {
+    const Undo u = undo_.back();
+    undo_.pop_back();
+    switch (u.kind) {
+    case UndoKind::slot:
+      slots_[u.queue].erase(u.t);
+      break;
+    case UndoKind::bank:
+      if (--banks_[u.key] == 0) banks_.erase(u.key);
+      break;
+    case UndoKind::span_new: {
+      auto& spans = spans_[u.key];
+      spans.pop_back();
+      if (spans.empty()) spans_.erase(u.key);
+      break;
+    }
+    case UndoKind::written:
+      if (u.t < 0)
+        written_.erase(u.key);
+      else
+        written_[u.key] = u.t;
+      break;
+    case UndoKind::span_grow: {
+      Span& s = spans_[u.key][u.queue];
+      s.lo = u.lo;
+      s.hi = u.hi;
+      break;
+    }
+    }
+  }
+}
+
+Cycle Schedule::last_active() const {
+  Cycle last = -1;
+  for (const auto& queue : slots_)
+    for (const auto& [t, instruction] : queue) last = std::max(last, activity_end(instruction, t, config_));
+  return last;
+}
+
+uint64_t Schedule::predicted_cycles() const {
+  const Cycle last = last_active();
+  if (last < 0) return 0;
+  return uint64_t(last) + 1 +
+         uint64_t(config_.geometry.superlanes - 1) * config_.streams.superlane_stagger_cycles;
+}
+
+size_t Schedule::placed() const {
+  size_t n = 0;
+  for (const auto& queue : slots_) n += queue.size();
+  return n;
+}
+
+std::vector<TextWord> Schedule::text(unsigned queue, bool spaced_repeats) const {
+  const std::vector<std::pair<Cycle, Instruction>> entries(slots_[queue].begin(), slots_[queue].end());
+  std::vector<TextWord> out;
+  Cycle next = 0; // the cycle the queue would dispatch its next instruction without a NOP
+  for (size_t i = 0; i < entries.size();) {
+    const auto& [t, instruction] = entries[i];
+    while (t > next) {
+      const Cycle n = std::min<Cycle>(t - next, kMaxNop);
+      out.push_back({encode(make(Opcode::nop, {n})), next, n});
+      next += n;
+    }
+    out.push_back({encode(instruction), t, 0});
+    // The longest run of equally spaced copies with one stride; the Repeat leaves the buffer in
+    // the cycle after the instruction.
+    size_t last = i;
+    if (i + 1 < entries.size() && instruction.spec().unit != isa::Unit::icu) {
+      const Cycle d = entries[i + 1].first - t;
+      const int field = strided_field(instruction);
+      const int64_t stride =
+          field >= 0 ? entries[i + 1].second.operands[field] - instruction.operands[field] : 0;
+      if (d <= kMaxRepeatInterval && (spaced_repeats || d == 1) && std::abs(stride) <= kMaxRepeatStride) {
+        while (last + 1 < entries.size() && last - i < kMaxRepeatCount &&
+               entries[last + 1].first - entries[last].first == d &&
+               repeats(entries[last].second, entries[last + 1].second, stride))
+          ++last;
+        if (last > i) out.push_back({encode(make(Opcode::repeat, {int64_t(last - i), d, stride})), t + 1, 0});
+      }
+    }
+    next = entries[last].first + 1;
+    i = last + 1;
+  }
+  return out;
+}
+
+} // namespace tsp::compiler

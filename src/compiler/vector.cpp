@@ -1,0 +1,596 @@
+// Scheduling of lane-wise expressions in the VXM (include/tspsim/compiler/vector.h).
+//
+// Every node has a fixed offset from the root's result cycle: an operation dispatched at D reads
+// at D + skew and produces at D + func, and its producer must put its value at the VXM exactly
+// when it reads (a value moves on the next cycle). Inputs are Reads timed to arrive then. A
+// vector is placed at the first root cycle for which every Read, ALU slot, stream span and the
+// result's Writes are free.
+#include "tspsim/compiler/vector.h"
+
+#include "tspsim/compiler/reference.h"
+#include "tspsim/common/error.h"
+#include "tspsim/program/latency.h"
+#include "tspsim/program/tensor.h"
+
+#include <algorithm>
+#include <cstring>
+#include <fmt/format.h>
+#include <climits>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <tuple>
+
+namespace tsp::compiler {
+
+using isa::DType;
+using isa::Opcode;
+
+namespace {
+
+constexpr Cycle kSearchLimit = 1 << 16;
+// Root cycles a vector tries before its expression's inputs are staggered.
+constexpr Cycle kStaggerAfter = 1 << 11;
+// How far before the previous vector a vector may still go: later vectors fill earlier gaps.
+constexpr Cycle kBackfill = 32;
+// Slices with at least this many queues rest one queue per cycle.
+constexpr unsigned kRestingQueues = 8;
+
+uint32_t f32_bits(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  return bits;
+}
+
+// The instruction of an operation node with its streams.
+Instruction node_instruction(const VNode& n, Stream dst, const std::vector<Stream>& args) {
+  Instruction ins;
+  ins.opcode = n.opcode;
+  auto& o = ins.operands;
+  switch (n.opcode) {
+  case Opcode::v_splat:
+    o[0] = static_cast<int64_t>(n.dtype);
+    o[1] = dst.field();
+    o[2] = n.imm;
+    break;
+  case Opcode::v_cvt:
+  case Opcode::v_requant:
+    o[0] = static_cast<int64_t>(n.dtype);
+    o[1] = static_cast<int64_t>(n.from);
+    o[2] = dst.field();
+    o[3] = args.at(0).field();
+    o[4] = n.imm;
+    break;
+  default:
+    o[0] = static_cast<int64_t>(n.dtype);
+    o[1] = dst.field();
+    for (size_t i = 0; i < args.size(); ++i) o[2 + i] = args[i].field();
+  }
+  return ins;
+}
+
+class VectorScheduler {
+public:
+  VectorScheduler(Schedule& schedule, const VExpr& expr, const std::vector<const TiledTensor*>& inputs,
+                  const TiledTensor& out)
+      : s_(schedule), expr_(expr), inputs_(inputs), out_(out), config_(schedule.config()),
+        vxm_(schedule.floorplan().vxm_slice()) {
+    prepare();
+  }
+
+  // Offsets, consumers, structural ids and the queue check of the current expression.
+  void prepare() {
+    offset_.assign(expr_.nodes.size(), kUnset);
+    consumers_.assign(expr_.nodes.size(), {});
+    canonical_.clear();
+    last_base_.clear();
+    for (size_t i = 0; i < expr_.nodes.size(); ++i)
+      for (unsigned a : expr_.nodes[i].args) consumers_[a].push_back(position(static_cast<unsigned>(i)));
+    for (size_t i = 0; i < expr_.nodes.size(); ++i) {
+      auto& c = consumers_[i];
+      std::sort(c.begin(), c.end());
+      c.erase(std::unique(c.begin(), c.end()), c.end());
+      if (c.size() > 1) throw std::logic_error("tspc vector: a shared value must be read at one slice");
+    }
+    set_offset(expr_.root, 0);
+    // Structurally equal nodes get one id: computed in the same cycle, they are one value.
+    // Arguments first: a node added by stagger_leaves sits after the node that reads it.
+    std::map<std::tuple<int, int, int, int, int, unsigned, int, int, std::vector<unsigned>>, unsigned> ids;
+    canonical_.assign(expr_.nodes.size(), UINT_MAX);
+    std::function<unsigned(unsigned)> canonical = [&](unsigned i) {
+      if (canonical_[i] != UINT_MAX) return canonical_[i];
+      const VNode& n = expr_.nodes[i];
+      std::vector<unsigned> args;
+      for (unsigned a : n.args) args.push_back(canonical(a));
+      const auto key = std::make_tuple(int(n.kind), int(n.opcode), int(n.dtype), int(n.from), n.slice, n.imm,
+                                       n.kind == VNode::Kind::input ? int(n.input) : -1,
+                                       n.kind == VNode::Kind::input ? n.row * 65536 + n.tile : 0, args);
+      return canonical_[i] = ids.emplace(key, static_cast<unsigned>(ids.size())).first->second;
+    };
+    for (size_t i = 0; i < expr_.nodes.size(); ++i) canonical(static_cast<unsigned>(i));
+    // Every vector dispatches its operations in the same relative cycles: no slice may need more
+    // than its queues in one of them.
+    std::map<std::pair<unsigned, Cycle>, std::set<unsigned>> busy;
+    for (unsigned i = 0; i < expr_.nodes.size(); ++i)
+      if (expr_.nodes[i].kind != VNode::Kind::input)
+        busy[{slice_of(i), offset_[i] - Cycle(func_cycles(probe(i), config_))}].insert(canonical_[i] * 0 + i);
+    for (const auto& [where, nodes] : busy) {
+      std::set<std::pair<unsigned, Cycle>> distinct;
+      for (unsigned i : nodes) distinct.insert({canonical_[i], offset_[i]});
+      const unsigned queues = s_.floorplan().slices()[where.first].queue_count - (rests(where.first) ? 1 : 0);
+      if (distinct.size() > queues)
+        throw std::logic_error(
+            fmt::format("tspc vector: the expression dispatches {} operations on {} in one cycle; "
+                        "it has {} queues free",
+                        distinct.size(), s_.floorplan().slices()[where.first].name, queues));
+    }
+  }
+
+  std::string describe(unsigned node) const {
+    const VNode& n = expr_.nodes[node];
+    if (n.kind == VNode::Kind::input)
+      return fmt::format("input {} '{}' row {} tile {} at offset {}", n.input, inputs_[n.input]->name, n.row,
+                         n.tile, offset_[node]);
+    return fmt::format("{} on {} at offset {}", isa::spec(n.opcode).mnemonic,
+                       s_.floorplan().slices()[slice_of(node)].name, offset_[node]);
+  }
+
+  // The cycles from the first dispatch of one vector to its result's SRAM write, with its
+  // operands in MEM from the start and nothing else in the way: one step of a dependency chain.
+  Cycle latency() const {
+    Cycle first = 0; // the earliest dispatch relative to the root's result
+    for (unsigned i = 0; i < expr_.nodes.size(); ++i) {
+      const VNode& n = expr_.nodes[i];
+      if (n.kind != VNode::Kind::input) {
+        first = std::min(first, offset_[i] - Cycle(func_cycles(probe(i), config_)));
+        continue;
+      }
+      const SymbolWord w = symbol_word(input_symbol(n, 0), input_row(n), 0);
+      first = std::min(first, offset_[i] - s_.travel(s_.mem_position(w.mem), consumers_[i][0]) -
+                                  Cycle(func_cycles(make_read(0, {}), config_)));
+    }
+    const SymbolWord out = symbol_word(out_.tiles[0], 0, 0);
+    return s_.travel(position(expr_.root), s_.mem_position(out.mem)) - first + 1;
+  }
+
+  Cycle run(Cycle earliest) {
+    Cycle previous = 0;
+    Cycle last_write = -1;
+    bool staggered = false;
+    for (uint32_t r = 0; r < out_.rows; ++r)
+      for (unsigned t = 0; t < out_.tile_count(); ++t) {
+        row_ = r;
+        tile_ = t;
+        Cycle start = std::max({previous - kBackfill, lower_bound(), earliest});
+        Cycle done = -1;
+        for (Cycle p = start; done < 0; ++p) {
+          // Operands of one operation read in one cycle from one slice never fit: read them in
+          // different cycles, once, and go on.
+          if (!staggered && p > start + kStaggerAfter) {
+            staggered = true;
+            stagger_leaves();
+            p = start = std::max({previous - kBackfill, lower_bound(), earliest});
+          }
+          if (p > start + kSearchLimit)
+            throw std::logic_error(
+                fmt::format("tspc vector: no cycle for row {} tile {} from cycle {}: node {} ({}) "
+                            "never fits",
+                            r, t, start, failed_, describe(failed_)));
+          const size_t mark = s_.mark();
+          placed_.assign(expr_.nodes.size(), std::nullopt);
+          shared_reads_.clear();
+          equal_ops_.clear();
+          Cycle candidate = last_write;
+          root_ = p;
+          if (place(expr_.root, candidate)) {
+            done = p;
+            last_write = candidate;
+            break;
+          }
+          s_.rollback(mark);
+        }
+        previous = done;
+      }
+    return last_write;
+  }
+
+private:
+  static constexpr Cycle kUnset = INT64_MIN;
+
+  // Every operation that reads several inputs straight from MEM reads all but the first through a
+  // mov, a cycle earlier.
+  void stagger_leaves() {
+    const size_t count = expr_.nodes.size();
+    for (size_t i = 0; i < count; ++i) {
+      bool first = true;
+      for (unsigned& a : expr_.nodes[i].args) {
+        if (expr_.nodes[a].kind != VNode::Kind::input) continue;
+        if (first) {
+          first = false;
+          continue;
+        }
+        VNode mov;
+        mov.opcode = Opcode::v_mov;
+        mov.dtype = expr_.nodes[a].dtype;
+        mov.args = {a};
+        expr_.nodes.push_back(mov);
+        a = static_cast<unsigned>(expr_.nodes.size() - 1);
+      }
+    }
+    prepare();
+  }
+
+  unsigned slice_of(unsigned node) const {
+    const int slice = expr_.nodes[node].slice;
+    return slice < 0 ? vxm_ : static_cast<unsigned>(slice);
+  }
+  unsigned position(unsigned node) const { return s_.slice_position(slice_of(node)); }
+
+  Instruction probe(unsigned node) const {
+    const VNode& n = expr_.nodes[node];
+    return node_instruction(n, {}, std::vector<Stream>(n.args.size()));
+  }
+
+  // Offsets from the root's result cycle: of an operation, the cycle its result is at its slice;
+  // of an input, the cycle it arrives at its consumer.
+  void set_offset(unsigned node, Cycle value) {
+    if (offset_[node] != kUnset) {
+      if (offset_[node] != value) throw std::logic_error("tspc vector: a shared value is read in two cycles");
+      return;
+    }
+    offset_[node] = value;
+    const VNode& n = expr_.nodes[node];
+    if (n.kind == VNode::Kind::input) return;
+    const Instruction ins = probe(node);
+    const Cycle read = value - Cycle(func_cycles(ins, config_)) + Cycle(skew_cycles(ins, config_));
+    for (unsigned a : n.args) {
+      if (expr_.nodes[a].kind == VNode::Kind::input) {
+        set_offset(a, read);
+      } else {
+        set_offset(a, read - s_.travel(position(a), position(node)));
+      }
+    }
+  }
+
+  const Symbol& input_symbol(const VNode& n, unsigned copy) const {
+    const TiledTensor& tensor = *inputs_[n.input];
+    const unsigned tile = n.tile >= 0 ? static_cast<unsigned>(n.tile) : tile_;
+    return copy == 0 ? tensor.tiles[tile] : tensor.copies[copy - 1][tile];
+  }
+  uint32_t input_row(const VNode& n) const {
+    return n.row >= 0 ? static_cast<uint32_t>(n.row) : inputs_[n.input]->rows == 1 ? 0 : row_;
+  }
+
+  // No root cycle before every operand can be read and every dispatch is at cycle 0 or later.
+  Cycle lower_bound() const {
+    Cycle bound = 0;
+    for (unsigned i = 0; i < expr_.nodes.size(); ++i) {
+      const VNode& n = expr_.nodes[i];
+      if (n.kind != VNode::Kind::input) {
+        bound = std::max(bound, Cycle(func_cycles(probe(i), config_)) - offset_[i]);
+        continue;
+      }
+      const TiledTensor& tensor = *inputs_[n.input];
+      for (unsigned b = 0; b < isa::dtype_bytes(tensor.dtype); ++b) {
+        const SymbolWord w = symbol_word(input_symbol(n, 0), input_row(n), b);
+        bound = std::max(bound, s_.readable_at(w.mem, w.address, consumers_[i][0]) - offset_[i]);
+      }
+    }
+    return bound;
+  }
+
+  // A slice with many queues lets one rest in each cycle: queue q in the cycles t = q (mod
+  // queues), so that each idles now and then (a queue busy every cycle could not fetch more text).
+  bool rests(unsigned slice) const { return s_.floorplan().slices()[slice].queue_count >= kRestingQueues; }
+
+  // Queues of a node's slice for a dispatch at t, starting at one that turns with the row.
+  std::vector<unsigned> queue_order(unsigned node, Cycle t) const {
+    const unsigned queues = s_.floorplan().slices()[slice_of(node)].queue_count;
+    std::vector<unsigned> order;
+    for (unsigned q = 0; q < queues; ++q) {
+      const unsigned queue = (node + row_ + q) % queues;
+      if (!rests(slice_of(node)) || Cycle(queue) != t % Cycle(queues)) order.push_back(queue);
+    }
+    return order;
+  }
+
+  // Group bases of the streams, the one this node used last time first: the same stream for the
+  // same node of consecutive vectors lets their instructions fold into Repeats.
+  std::vector<unsigned> bases(unsigned node, unsigned bytes) const {
+    std::vector<unsigned> out;
+    const auto it = last_base_.find(node);
+    if (it != last_base_.end()) out.push_back(it->second);
+    for (unsigned base = 0; base + bytes <= config_.streams.per_direction; base += bytes)
+      if (it == last_base_.end() || base != it->second) out.push_back(base);
+    return out;
+  }
+
+  std::optional<Stream> place_input(unsigned node) {
+    const VNode& n = expr_.nodes[node];
+    const TiledTensor& tensor = *inputs_[n.input];
+    const unsigned bytes = isa::dtype_bytes(tensor.dtype);
+    const uint32_t row = input_row(n);
+    const unsigned reader = consumers_[node][0];
+    const unsigned copies = static_cast<unsigned>(tensor.copies.size()) + 1;
+    failed_ = node;
+    // The same word read for another leaf in the same cycle: one Read serves both.
+    const auto key = std::make_tuple(n.input, row, n.tile >= 0 ? unsigned(n.tile) : tile_, offset_[node]);
+    if (const auto it = shared_reads_.find(key); it != shared_reads_.end()) {
+      const auto& [stream, copy] = it->second;
+      for (unsigned b = 0; b < bytes; ++b) {
+        const unsigned writer = s_.mem_position(symbol_word(input_symbol(n, copy), row, b).mem);
+        if (!s_.extend_read(stream.plus(b), writer, root_ + offset_[node] - s_.travel(writer, reader),
+                            reader))
+          return std::nullopt;
+      }
+      return stream;
+    }
+    for (unsigned k = 0; k < copies; ++k) {
+      const unsigned copy = (row_ + k) % copies;
+      const Symbol& symbol = input_symbol(n, copy);
+      const Dir dir = Schedule::direction(s_.mem_position(symbol_word(symbol, row, 0).mem), reader);
+      for (unsigned base : bases(node, bytes)) {
+        const size_t mark = s_.mark();
+        bool ok = true;
+        for (unsigned b = 0; ok && b < bytes; ++b) {
+          const SymbolWord w = symbol_word(symbol, row, b);
+          ok = s_.read_to(w.mem, w.address, {base + b, dir}, reader, root_ + offset_[node]);
+        }
+        if (ok) {
+          shared_reads_[key] = {Stream{base, dir}, copy};
+          last_base_[node] = base;
+          return Stream{base, dir};
+        }
+        s_.rollback(mark);
+      }
+    }
+    return std::nullopt;
+  }
+
+  // An operation: its operands, its instruction, and its result's stream to its consumers (or,
+  // for the root, to the MEM slices of the result).
+  std::optional<Stream> place_op(unsigned node, Cycle& last_write) {
+    const VNode& n = expr_.nodes[node];
+    std::vector<Stream> args;
+    for (unsigned a : n.args) {
+      if (!place(a, last_write)) return std::nullopt;
+      args.push_back(*placed_[a]);
+    }
+    const bool root = node == expr_.root;
+    const unsigned bytes = isa::dtype_bytes(n.dtype);
+    const unsigned x = position(node);
+    const Cycle produced = root_ + offset_[node];
+    const Cycle dispatch = produced - Cycle(func_cycles(node_instruction(n, {}, args), config_));
+    failed_ = node;
+    std::vector<Dir> dirs{Dir::east, Dir::west};
+    if (root)
+      dirs = {Schedule::direction(x, s_.mem_position(symbol_word(out_.tiles[tile_], row_, 0).mem))};
+    else if (consumers_[node][0] != x)
+      dirs = {Schedule::direction(x, consumers_[node][0])};
+    for (Dir dir : dirs)
+      for (unsigned base : bases(node, bytes)) {
+        const size_t mark = s_.mark();
+        const Stream dst{base, dir};
+        bool ok = false;
+        const unsigned first_queue = s_.floorplan().slices()[slice_of(node)].first_queue;
+        for (unsigned q : queue_order(node, dispatch))
+          if ((ok = s_.place(first_queue + q, dispatch, node_instruction(n, dst, args)))) break;
+        for (unsigned b = 0; ok && b < bytes; ++b) {
+          ok = s_.claim_write(dst.plus(b), x, produced);
+          if (ok && !root) ok = s_.extend_read(dst.plus(b), x, produced, consumers_[node][0]);
+          if (ok && root) {
+            const SymbolWord w = symbol_word(out_.tiles[tile_], row_, b);
+            ok = s_.write_from(w.mem, w.address, dst.plus(b), x, produced);
+            if (ok) last_write = std::max(last_write, s_.written(w.mem, w.address));
+          }
+        }
+        if (ok) {
+          last_base_[node] = base;
+          return dst;
+        }
+        s_.rollback(mark);
+      }
+    return std::nullopt;
+  }
+
+  bool place(unsigned node, Cycle& last_write) {
+    if (placed_[node]) return true;
+    const VNode& n = expr_.nodes[node];
+    // An equal operation producing in the same cycle at the same slice is already there.
+    const auto key = std::make_pair(canonical_[node], offset_[node]);
+    if (n.kind == VNode::Kind::op && node != expr_.root) {
+      if (const auto it = equal_ops_.find(key); it != equal_ops_.end()) {
+        const Stream stream = it->second;
+        const Cycle produced = root_ + offset_[node];
+        for (unsigned b = 0; b < isa::dtype_bytes(n.dtype); ++b)
+          if (!s_.extend_read(stream.plus(b), position(node), produced, consumers_[node][0])) return false;
+        placed_[node] = stream;
+        return true;
+      }
+    }
+    placed_[node] = n.kind == VNode::Kind::input ? place_input(node) : place_op(node, last_write);
+    if (placed_[node] && n.kind == VNode::Kind::op) equal_ops_[key] = *placed_[node];
+    return placed_[node].has_value();
+  }
+
+  Schedule& s_;
+  VExpr expr_;
+  const std::vector<const TiledTensor*>& inputs_;
+  const TiledTensor& out_;
+  const ChipConfig& config_;
+  unsigned vxm_;
+  std::vector<Cycle> offset_;
+  std::vector<std::vector<unsigned>> consumers_; // positions that read each node
+  std::vector<std::optional<Stream>> placed_;
+  std::map<std::tuple<unsigned, uint32_t, unsigned, Cycle>, std::pair<Stream, unsigned>> shared_reads_;
+  std::vector<unsigned> canonical_;
+  std::map<unsigned, unsigned> last_base_;
+  std::map<std::pair<unsigned, Cycle>, Stream> equal_ops_;
+  uint32_t row_ = 0;
+  unsigned tile_ = 0;
+  Cycle root_ = 0;
+  unsigned failed_ = 0; // the node placed last in a failed attempt, for the message
+};
+
+} // namespace
+
+unsigned VExpr::input(unsigned index, DType dtype, int row, int tile) {
+  VNode n;
+  n.kind = VNode::Kind::input;
+  n.input = index;
+  n.dtype = dtype;
+  n.row = row;
+  n.tile = tile;
+  nodes.push_back(n);
+  return root = static_cast<unsigned>(nodes.size() - 1);
+}
+
+unsigned VExpr::splat(DType dtype, double value) {
+  VNode n;
+  n.kind = VNode::Kind::splat;
+  n.opcode = Opcode::v_splat;
+  n.dtype = dtype;
+  if (isa::dtype_is_float(dtype)) {
+    n.imm = f32_bits(static_cast<float>(value));
+  } else {
+    const auto bytes = element_bytes_of(dtype, {value});
+    for (size_t b = 0; b < bytes.size(); ++b) n.imm |= uint32_t(bytes[b]) << (8 * b);
+  }
+  nodes.push_back(n);
+  return root = static_cast<unsigned>(nodes.size() - 1);
+}
+
+unsigned VExpr::unary(Opcode opcode, DType dtype, unsigned a) {
+  VNode n;
+  n.opcode = opcode;
+  n.dtype = dtype;
+  n.args = {a};
+  nodes.push_back(n);
+  return root = static_cast<unsigned>(nodes.size() - 1);
+}
+
+unsigned VExpr::binary(Opcode opcode, DType dtype, unsigned a, unsigned b) {
+  VNode n;
+  n.opcode = opcode;
+  n.dtype = dtype;
+  n.args = {a, b};
+  nodes.push_back(n);
+  return root = static_cast<unsigned>(nodes.size() - 1);
+}
+
+unsigned VExpr::cvt(DType to, DType from, unsigned a) {
+  VNode n;
+  n.opcode = Opcode::v_cvt;
+  n.dtype = to;
+  n.from = from;
+  n.args = {a};
+  nodes.push_back(n);
+  return root = static_cast<unsigned>(nodes.size() - 1);
+}
+
+unsigned VExpr::requant(DType to, DType from, float scale, unsigned a) {
+  const unsigned node = cvt(to, from, a);
+  nodes[node].opcode = Opcode::v_requant;
+  nodes[node].imm = f32_bits(scale);
+  return node;
+}
+
+unsigned VExpr::select(DType dtype, unsigned mask, unsigned a, unsigned b) {
+  VNode n;
+  n.opcode = Opcode::v_sel;
+  n.dtype = dtype;
+  n.args = {mask, a, b};
+  nodes.push_back(n);
+  return root = static_cast<unsigned>(nodes.size() - 1);
+}
+
+unsigned VExpr::lane_move(Opcode opcode, DType dtype, unsigned a, unsigned map, unsigned slice) {
+  const unsigned node = binary(opcode, dtype, a, map);
+  nodes[node].slice = static_cast<int>(slice);
+  return node;
+}
+
+unsigned VExpr::depth() const {
+  std::vector<unsigned> d(nodes.size(), 0);
+  for (size_t i = 0; i < nodes.size(); ++i)
+    for (unsigned a : nodes[i].args) d[i] = std::max(d[i], d[a] + 1);
+  return nodes.empty() ? 0 : d[root] + (nodes[root].kind == VNode::Kind::op ? 1 : 0);
+}
+
+size_t VExpr::op_count() const {
+  return static_cast<size_t>(
+      std::count_if(nodes.begin(), nodes.end(), [](const VNode& n) { return n.kind != VNode::Kind::input; }));
+}
+
+std::vector<unsigned> side_slices(const Schedule& schedule, bool east) {
+  std::vector<unsigned> mems;
+  for (unsigned i = 0; i < schedule.config().geometry.mem_slices_per_hemisphere; ++i)
+    mems.push_back(schedule.floorplan().mem_global(east, i));
+  return mems;
+}
+
+TiledTensor place_tiled(ProgramBuilder& builder, const std::string& name, DType dtype, uint32_t rows,
+                        uint32_t cols, const std::vector<unsigned>& candidates, unsigned groups,
+                        const std::vector<uint8_t>& elements, bool named) {
+  const unsigned vector = builder.config().geometry.vector_bytes();
+  const unsigned bytes = isa::dtype_bytes(dtype);
+  TiledTensor tensor;
+  tensor.name = name;
+  tensor.dtype = dtype;
+  tensor.rows = rows;
+  tensor.cols = cols;
+  const unsigned tiles = (cols + vector - 1) / vector;
+  const auto per_group = static_cast<unsigned>(candidates.size() / bytes);
+  groups = std::max(1u, std::min({groups, per_group, rows}));
+  for (unsigned t = 0; t < tiles; ++t) {
+    const uint32_t tile_cols = std::min(vector, cols - t * vector);
+    const std::string tile_name = !named || name.empty() ? ""
+                                  : tiles == 1           ? name
+                                                         : fmt::format("{}.c{}", name, t);
+    const auto data =
+        elements.empty() ? elements : sub_block(elements, bytes, cols, 0, rows, t * vector, tile_cols);
+    // Tiles start at different groups so that the reads of one row spread over the slices.
+    std::vector<unsigned> mems;
+    for (unsigned g = 0; g < groups; ++g)
+      for (unsigned b = 0; b < bytes; ++b)
+        mems.push_back(candidates[(((t * groups + g) % per_group) * bytes + b) % candidates.size()]);
+    const uint32_t words = (rows + groups - 1) / groups;
+    uint32_t base = 0;
+    for (unsigned m : mems) base = std::max(base, builder.memory().used(m));
+    if (uint64_t{base} + words <= builder.memory().words_per_slice())
+      tensor.tiles.push_back(builder.add_tensor(tile_name, dtype, rows, tile_cols, mems, rows, data));
+    else
+      tensor.tiles.push_back(builder.add_tensor_spread(tile_name, dtype, rows, tile_cols, candidates, data));
+  }
+  return tensor;
+}
+
+void add_copies(ProgramBuilder& builder, TiledTensor& tensor, const std::vector<unsigned>& candidates,
+                unsigned count, const std::vector<uint8_t>& elements) {
+  const unsigned bytes = isa::dtype_bytes(tensor.dtype);
+  for (unsigned k = 1; k <= count; ++k) {
+    // Copy k starts k groups further along the candidates.
+    std::vector<unsigned> rotated;
+    for (size_t i = 0; i < candidates.size(); ++i)
+      rotated.push_back(candidates[(i + k * bytes) % candidates.size()]);
+    tensor.copies.push_back(
+        place_tiled(builder, tensor.name, tensor.dtype, tensor.rows, tensor.cols, rotated, 1, elements, false)
+            .tiles);
+  }
+}
+
+Cycle schedule_vectors(Schedule& schedule, const VExpr& expr, const std::vector<const TiledTensor*>& inputs,
+                       const TiledTensor& out, Cycle earliest) {
+  if (expr.nodes.empty() || expr.nodes[expr.root].kind == VNode::Kind::input)
+    throw std::logic_error("tspc vector: the expression's root must be an operation");
+  return VectorScheduler(schedule, expr, inputs, out).run(earliest);
+}
+
+Cycle vector_latency(Schedule& schedule, const VExpr& expr, const std::vector<const TiledTensor*>& inputs,
+                     const TiledTensor& out) {
+  return VectorScheduler(schedule, expr, inputs, out).latency();
+}
+
+} // namespace tsp::compiler

@@ -1,0 +1,469 @@
+#include "tspsim/config/config.h"
+
+#include "tspsim/common/error.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string_view>
+
+namespace tsp {
+
+using nlohmann::json;
+
+ChipConfig::ChipConfig() {
+  for (const auto& p : isa::timing_params()) timing.cycles[static_cast<size_t>(p.id)] = p.default_14nm;
+}
+
+namespace {
+
+constexpr unsigned kNoMax = std::numeric_limits<unsigned>::max();
+
+// One unsigned key of a section: the schema, the bounds and why they hold, in one row. Parsing and
+// config_to_json both walk these tables, so a key cannot be read without also being written.
+template <typename S> struct UnsignedField {
+  const char* key;
+  unsigned S::*member;
+  unsigned min;
+  unsigned max;
+  const char* why;
+};
+
+constexpr UnsignedField<GeometryConfig> kGeometryFields[] = {
+    {"superlanes", &GeometryConfig::superlanes, 1, 24, "Select's superlane mask has 24 bits"},
+    {"lanes_per_superlane", &GeometryConfig::lanes_per_superlane, 1, kNoMax, ""},
+    {"mem_slices_per_hemisphere", &GeometryConfig::mem_slices_per_hemisphere, 1, 127,
+     "the MEM slice field has 7 index bits"},
+    {"mem_words_per_slice", &GeometryConfig::mem_words_per_slice, 1, 1u << 24, "addresses have 24 bits"},
+    {"mem_banks_per_slice", &GeometryConfig::mem_banks_per_slice, 1, kNoMax, ""},
+    {"mem_ports_per_bank", &GeometryConfig::mem_ports_per_bank, 1, kNoMax, ""},
+    {"mxm_planes_per_hemisphere", &GeometryConfig::mxm_planes_per_hemisphere, 1, 8, ""},
+    {"vxm_alus_per_lane", &GeometryConfig::vxm_alus_per_lane, 1, kNoMax, ""},
+};
+
+constexpr UnsignedField<StreamConfig> kStreamFields[] = {
+    {"per_direction", &StreamConfig::per_direction, 1, 64, "the stream field has 6 id bits"},
+    {"hop_cycles", &StreamConfig::hop_cycles, 1, kNoMax, ""},
+    {"superlane_stagger_cycles", &StreamConfig::superlane_stagger_cycles, 0, kNoMax, ""},
+};
+
+// Every queue has a table entry from the start, so a count in the billions would exhaust memory.
+constexpr unsigned kMaxQueuesPerSlice = 256;
+constexpr const char* kQueueBound = "a sanity bound: the 14 nm chip has at most 16 per slice";
+constexpr UnsignedField<IcuConfig> kIcuFields[] = {
+    {"sxm_queues_per_hemisphere", &IcuConfig::sxm_queues_per_hemisphere, 1, kMaxQueuesPerSlice, kQueueBound},
+    {"mxm_queues_per_plane", &IcuConfig::mxm_queues_per_plane, 1, kMaxQueuesPerSlice, kQueueBound},
+    {"vxm_queues", &IcuConfig::vxm_queues, 1, kMaxQueuesPerSlice, kQueueBound},
+    {"instruction_buffer_entries", &IcuConfig::instruction_buffer_entries, 1, kNoMax, ""},
+};
+
+constexpr UnsignedField<MxmConfig> kMxmFields[] = {
+    {"weight_streams", &MxmConfig::weight_streams, 16, 16, "the ISA's LW reads a 16-stream group"},
+    {"accumulators", &MxmConfig::accumulators, 1, 65536, "the ABC and ACC acc field has 16 bits"},
+    {"float_activation_interval", &MxmConfig::float_activation_interval, 1, kNoMax, ""},
+};
+
+constexpr UnsignedField<C2cConfig> kC2cFields[] = {
+    {"links", &C2cConfig::links, 0, 255, "the link field has 8 bits"},
+    {"hac_period_cycles", &C2cConfig::hac_period_cycles, 1, kNoMax, ""},
+    {"lanes_per_link", &C2cConfig::lanes_per_link, 1, kNoMax, ""},
+};
+
+// Timing values that must come strictly after another: a result cannot be on its stream before
+// the operands it is computed from have been read.
+struct TimingOrder {
+  isa::TimingParam later;
+  isa::TimingParam earlier;
+};
+using T = isa::TimingParam;
+constexpr TimingOrder kTimingOrder[] = {
+    {T::mem_read_func, T::mem_read_skew}, {T::mem_gather_func, T::mem_gather_skew},
+    {T::vxm_move, T::vxm_skew},           {T::vxm_int_add, T::vxm_skew},
+    {T::vxm_int_mul, T::vxm_skew},        {T::vxm_fp_add, T::vxm_skew},
+    {T::vxm_fp_mul, T::vxm_skew},         {T::vxm_convert, T::vxm_skew},
+    {T::vxm_transcendental, T::vxm_skew}, {T::sxm_shift, T::sxm_skew},
+    {T::sxm_permute, T::sxm_skew},        {T::sxm_transpose, T::sxm_skew},
+    {T::c2c_link, T::sxm_skew},
+};
+// Latencies measured from an event that is not a stream read, which only need to be non-zero.
+constexpr T kAtLeastOne[] = {T::mxm_acc_func, T::mxm_result, T::icu_ifetch, T::c2c_receive_func};
+
+std::string_view timing_key(T p) { return isa::timing_params()[static_cast<size_t>(p)].key; }
+
+std::string shown(const json& value) {
+  // Strings from --set may hold bytes that are not UTF-8, which a plain dump() throws on.
+  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
+  constexpr size_t kLimit = 60;
+  if (text.size() > kLimit) text = text.substr(0, kLimit) + "...";
+  return text;
+}
+
+std::string join_path(const std::string& parent, std::string_view key) {
+  return parent.empty() ? std::string(key) : parent + "." + std::string(key);
+}
+
+// Where values came from: the file, or a --set override of that key or of an enclosing object.
+class Origin {
+public:
+  Origin(std::string file, std::set<std::string> overridden)
+      : file_(std::move(file)), overridden_(std::move(overridden)) {}
+
+  [[noreturn]] void fail(const std::string& path, const std::string& what) const {
+    for (std::string prefix = path;;) {
+      if (overridden_.count(prefix)) throw InputError(fmt::format("--set {}: {}", path, what));
+      const auto dot = prefix.rfind('.');
+      if (dot == std::string::npos) break;
+      prefix.resize(dot);
+    }
+    throw InputError(fmt::format("{}: {}: {}", file_, path, what));
+  }
+
+private:
+  std::string file_;
+  std::set<std::string> overridden_;
+};
+
+// One JSON object of the schema. Keys not in `known` are rejected as soon as the object is opened.
+class Section {
+public:
+  Section(const Origin& origin, const json& value, std::string path, const std::vector<std::string>& known)
+      : origin_(origin), value_(value), path_(std::move(path)) {
+    if (!value_.is_object()) origin_.fail(path_, "expected an object, got " + shown(value_));
+    for (const auto& item : value_.items())
+      if (std::find(known.begin(), known.end(), item.key()) == known.end())
+        origin_.fail(join_path(path_, item.key()), "unknown key");
+  }
+
+  const json* find(std::string_view key) const {
+    const auto it = value_.find(key);
+    return it == value_.end() ? nullptr : &*it;
+  }
+  std::string path(std::string_view key) const { return join_path(path_, key); }
+  [[noreturn]] void fail(std::string_view key, const std::string& what) const {
+    origin_.fail(path(key), what);
+  }
+
+  void read_unsigned(std::string_view key, unsigned& out, unsigned min, unsigned max,
+                     std::string_view why) const {
+    const json* v = find(key);
+    if (!v) return;
+    if (!v->is_number_integer() || (!v->is_number_unsigned() && v->get<int64_t>() < 0))
+      fail(key,
+           fmt::format("expected a {} integer, got {}", min >= 1 ? "positive" : "non-negative", shown(*v)));
+    const uint64_t n = v->get<uint64_t>();
+    if (n < min || n > max) {
+      std::string range = min == max      ? fmt::format("{}", min)
+                          : max != kNoMax ? fmt::format("{}..{}", min, max)
+                          : n < min       ? fmt::format("at least {}", min)
+                                          : fmt::format("at most {}", max);
+      if (!why.empty()) range += fmt::format(" ({})", why);
+      fail(key, fmt::format("expected {}, got {}", range, n));
+    }
+    out = static_cast<unsigned>(n);
+  }
+
+  template <typename S, size_t N> void read_fields(const UnsignedField<S> (&fields)[N], S& out) const {
+    for (const auto& f : fields) read_unsigned(f.key, out.*(f.member), f.min, f.max, f.why);
+  }
+
+  void read_positive_number(std::string_view key, double& out) const {
+    const json* v = find(key);
+    if (!v) return;
+    if (!v->is_number() || !(v->get<double>() > 0)) fail(key, "expected a positive number, got " + shown(*v));
+    out = v->get<double>();
+  }
+
+  void read_bool(std::string_view key, bool& out) const {
+    const json* v = find(key);
+    if (!v) return;
+    if (!v->is_boolean()) fail(key, "expected true or false, got " + shown(*v));
+    out = v->get<bool>();
+  }
+
+  void read_name(std::string_view key, std::string& out) const {
+    const json* v = find(key);
+    if (!v) return;
+    if (!v->is_string() || v->get<std::string>().empty())
+      fail(key, "expected a non-empty string, got " + shown(*v));
+    out = v->get<std::string>();
+  }
+
+private:
+  const Origin& origin_;
+  const json& value_;
+  std::string path_;
+};
+
+template <typename S, size_t N> std::vector<std::string> keys_of(const UnsignedField<S> (&fields)[N]) {
+  std::vector<std::string> keys;
+  for (const auto& f : fields) keys.emplace_back(f.key);
+  return keys;
+}
+
+template <typename S, size_t N> json fields_to_json(const UnsignedField<S> (&fields)[N], const S& in) {
+  json out = json::object();
+  for (const auto& f : fields) out[f.key] = in.*(f.member);
+  return out;
+}
+
+void parse_geometry(const Section& s, GeometryConfig& g) {
+  s.read_fields(kGeometryFields, g);
+  const uint64_t vector_bytes = uint64_t(g.superlanes) * g.lanes_per_superlane;
+  if (vector_bytes > 512)
+    s.fail("lanes_per_superlane",
+           fmt::format("expected superlanes x lanes_per_superlane <= 512 bytes per vector, got {} x {} = {}",
+                       g.superlanes, g.lanes_per_superlane, vector_bytes));
+  if (g.mem_words_per_slice % g.mem_banks_per_slice != 0)
+    s.fail("mem_words_per_slice",
+           fmt::format("expected a multiple of geometry.mem_banks_per_slice ({}), got {}",
+                       g.mem_banks_per_slice, g.mem_words_per_slice));
+  if (const json* v = s.find("sram_bytes")) {
+    if (!v->is_number_unsigned()) s.fail("sram_bytes", "expected a positive integer, got " + shown(*v));
+    if (v->get<uint64_t>() != g.sram_bytes())
+      s.fail("sram_bytes", fmt::format("expected 2 x mem_slices_per_hemisphere x mem_words_per_slice x "
+                                       "vector_bytes = 2 x {} x {} x {} = {}, got {}",
+                                       g.mem_slices_per_hemisphere, g.mem_words_per_slice, vector_bytes,
+                                       g.sram_bytes(), v->get<uint64_t>()));
+  }
+}
+
+void parse_streams(const Section& s, StreamConfig& c) {
+  s.read_fields(kStreamFields, c);
+  if (c.per_direction % 16 != 0)
+    s.fail("per_direction",
+           fmt::format("expected a multiple of 16 (LW and Transpose use 16-stream groups), got {}",
+                       c.per_direction));
+}
+
+void parse_c2c(const Section& s, C2cConfig& c) {
+  s.read_fields(kC2cFields, c);
+  s.read_bool("loopback", c.loopback);
+  s.read_positive_number("gbps_per_lane", c.gbps_per_lane);
+}
+
+void parse_timing(const Section& s, TimingConfig& t) {
+  for (const auto& p : isa::timing_params())
+    s.read_unsigned(p.key, t.cycles[static_cast<size_t>(p.id)], 0, kNoMax, "");
+  for (const auto& o : kTimingOrder)
+    if (t[o.later] <= t[o.earlier])
+      s.fail(timing_key(o.later), fmt::format("expected more than timing.{} ({}), got {}",
+                                              timing_key(o.earlier), t[o.earlier], t[o.later]));
+  for (auto p : kAtLeastOne)
+    if (t[p] < 1) s.fail(timing_key(p), fmt::format("expected at least 1, got {}", t[p]));
+}
+
+std::vector<std::string> timing_keys() {
+  std::vector<std::string> keys;
+  for (const auto& p : isa::timing_params()) keys.emplace_back(p.key);
+  return keys;
+}
+
+template <typename Parse, typename Out>
+void parse_section(const Origin& origin, const json& doc, const char* key, std::vector<std::string> known,
+                   Parse parse, Out& out) {
+  const auto it = doc.find(key);
+  if (it == doc.end()) return;
+  parse(Section(origin, *it, key, known), out);
+}
+
+ChipConfig parse_document(const json& doc, const Origin& origin) {
+  ChipConfig c;
+  const Section top(origin, doc, "",
+                    {"name", "clock_mhz", "geometry", "streams", "icu", "mxm", "c2c", "timing"});
+  top.read_name("name", c.name);
+  top.read_positive_number("clock_mhz", c.clock_mhz);
+
+  auto geometry_keys = keys_of(kGeometryFields);
+  geometry_keys.emplace_back("sram_bytes");
+  auto c2c_keys = keys_of(kC2cFields);
+  c2c_keys.insert(c2c_keys.end(), {"loopback", "gbps_per_lane"});
+
+  parse_section(origin, doc, "geometry", geometry_keys, parse_geometry, c.geometry);
+  parse_section(origin, doc, "streams", keys_of(kStreamFields), parse_streams, c.streams);
+  parse_section(
+      origin, doc, "icu", keys_of(kIcuFields),
+      [](const Section& s, IcuConfig& o) { s.read_fields(kIcuFields, o); }, c.icu);
+  parse_section(
+      origin, doc, "mxm", keys_of(kMxmFields),
+      [](const Section& s, MxmConfig& o) { s.read_fields(kMxmFields, o); }, c.mxm);
+  parse_section(origin, doc, "c2c", c2c_keys, parse_c2c, c.c2c);
+  parse_section(origin, doc, "timing", timing_keys(), parse_timing, c.timing);
+  return c;
+}
+
+// Applies one "key.path=value" to the document before typed parsing. The path must name a key of
+// the schema; the value is JSON if it parses as JSON, else the text itself as a string.
+void apply_override(json& doc, const std::string& spec, const json& schema, const std::string& file,
+                    std::set<std::string>& overridden) {
+  const auto eq = spec.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw InputError(fmt::format("--set {}: expected key.path=value", spec));
+  const std::string path = spec.substr(0, eq);
+  const std::string text = spec.substr(eq + 1);
+
+  std::vector<std::string> keys;
+  for (size_t start = 0;;) {
+    const auto dot = path.find('.', start);
+    keys.push_back(path.substr(start, dot - start));
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+
+  const json* node = &schema;
+  for (const auto& key : keys) {
+    if (!node->is_object() || !node->contains(key))
+      throw InputError(fmt::format("--set {}: unknown key", path));
+    node = &(*node)[key];
+  }
+
+  json* target = &doc;
+  std::string walked;
+  for (size_t i = 0; i + 1 < keys.size(); ++i) {
+    walked = join_path(walked, keys[i]);
+    json& next = (*target)[keys[i]];
+    if (next.is_null()) next = json::object();
+    if (!next.is_object())
+      throw InputError(fmt::format("{}: {}: expected an object, got {}", file, walked, shown(next)));
+    target = &next;
+  }
+  json value = json::parse(text, nullptr, false);
+  if (value.is_discarded()) {
+    // Every string of the config is written back as JSON (--print-config, --stats-json): UTF-8 only.
+    value = text;
+    try {
+      (void)value.dump();
+    } catch (const json::type_error&) {
+      throw InputError(fmt::format("--set {}: the value is not valid UTF-8", path));
+    }
+  }
+  (*target)[keys.back()] = std::move(value);
+  overridden.insert(path);
+}
+
+// A file's geometry.sram_bytes checks the file's own geometry. Once --set changes a geometry key
+// (and not sram_bytes itself), that figure describes another chip, so it is not checked.
+void drop_stale_sram_bytes(json& doc, const std::set<std::string>& overridden) {
+  if (overridden.count("geometry") || overridden.count("geometry.sram_bytes")) return;
+  const bool geometry_changed = std::any_of(overridden.begin(), overridden.end(), [](const std::string& p) {
+    return p.rfind("geometry.", 0) == 0;
+  });
+  if (geometry_changed && doc["geometry"].is_object()) doc["geometry"].erase("sram_bytes");
+}
+
+} // namespace
+
+ChipConfig parse_config(const std::string& text, const std::string& origin,
+                        const std::vector<std::string>& overrides) {
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::exception& e) {
+    // nlohmann's message is "[json.exception.parse_error.101] parse error at line L, column C: ...",
+    // or out_of_range.406 "number overflow parsing '1e999'" for a number no double holds.
+    std::string what = e.what();
+    if (const auto close = what.find("] ");
+        what.rfind("[json.exception", 0) == 0 && close != std::string::npos)
+      what = what.substr(close + 2);
+    throw InputError(fmt::format("{}: invalid JSON: {}", origin, what));
+  }
+  if (!doc.is_object()) throw InputError(fmt::format("{}: expected a JSON object at the top level", origin));
+
+  std::set<std::string> overridden;
+  const json schema = config_to_json(ChipConfig{});
+  for (const auto& spec : overrides) apply_override(doc, spec, schema, origin, overridden);
+  drop_stale_sram_bytes(doc, overridden);
+
+  ChipConfig config = parse_document(doc, Origin(origin, std::move(overridden)));
+  config.source = origin;
+  return config;
+}
+
+ChipConfig load_config(const std::filesystem::path& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(fmt::format("cannot open config file '{}'", path.string()));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str(), path.string(), overrides);
+}
+
+json config_to_json(const ChipConfig& config) {
+  json geometry = fields_to_json(kGeometryFields, config.geometry);
+  geometry["sram_bytes"] = config.geometry.sram_bytes();
+  json c2c = fields_to_json(kC2cFields, config.c2c);
+  c2c["loopback"] = config.c2c.loopback;
+  c2c["gbps_per_lane"] = config.c2c.gbps_per_lane;
+  json timing = json::object();
+  for (const auto& p : isa::timing_params()) timing[std::string(p.key)] = config.timing[p.id];
+  return json{{"name", config.name},
+              {"clock_mhz", config.clock_mhz},
+              {"geometry", std::move(geometry)},
+              {"streams", fields_to_json(kStreamFields, config.streams)},
+              {"icu", fields_to_json(kIcuFields, config.icu)},
+              {"mxm", fields_to_json(kMxmFields, config.mxm)},
+              {"c2c", std::move(c2c)},
+              {"timing", std::move(timing)}};
+}
+
+namespace {
+
+// FNV-1a 64 over a canonical byte stream: integers little-endian at a fixed width, strings
+// length-prefixed, so no two different inputs serialise to the same bytes.
+class Fnv1a {
+public:
+  void bytes(const void* data, size_t size) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < size; ++i) hash_ = (hash_ ^ p[i]) * 0x100000001b3ULL;
+  }
+  void u32(uint32_t v) {
+    unsigned char b[4];
+    for (int i = 0; i < 4; ++i) b[i] = static_cast<unsigned char>(v >> (8 * i));
+    bytes(b, sizeof b);
+  }
+  void str(std::string_view s) {
+    u32(static_cast<uint32_t>(s.size()));
+    bytes(s.data(), s.size());
+  }
+  uint64_t value() const { return hash_; }
+
+private:
+  uint64_t hash_ = 0xcbf29ce484222325ULL;
+};
+
+} // namespace
+
+uint64_t geometry_fingerprint(const ChipConfig& config) {
+  Fnv1a h;
+  for (const auto& f : kGeometryFields) h.u32(config.geometry.*(f.member));
+  for (const auto& f : kStreamFields) h.u32(config.streams.*(f.member));
+  for (const auto& f : kIcuFields) h.u32(config.icu.*(f.member));
+  for (const auto& f : kMxmFields) h.u32(config.mxm.*(f.member));
+  h.u32(config.c2c.links);
+  h.u32(config.c2c.hac_period_cycles);
+  h.u32(config.c2c.loopback ? 1 : 0);
+  for (const auto& p : isa::timing_params()) {
+    h.str(p.key);
+    h.u32(config.timing[p.id]);
+  }
+  for (const auto& op : isa::opcodes()) {
+    h.u32(static_cast<uint32_t>(op.opcode));
+    h.str(op.mnemonic);
+    h.u32(static_cast<uint32_t>(op.unit));
+    h.u32(static_cast<uint32_t>(op.skew));
+    h.u32(static_cast<uint32_t>(op.func));
+    h.u32(op.field_count);
+    for (const auto& f : op.operand_fields()) {
+      h.str(f.name);
+      for (unsigned v : {unsigned(f.kind), unsigned(f.lsb), unsigned(f.width), unsigned(f.role),
+                         unsigned(f.group_fixed), unsigned(f.group_dtype)})
+        h.u32(v);
+      for (auto name : f.mode_names) h.str(name);
+    }
+  }
+  return h.value();
+}
+
+} // namespace tsp

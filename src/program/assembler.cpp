@@ -1,0 +1,700 @@
+// The assembler: statements are parsed in one pass; operands that name a label or constant not
+// yet defined are resolved at the end, then every instruction is range-checked and encoded.
+#include "tspsim/program/assembler.h"
+
+#include "asm_lexer.h"
+#include "instruction_check.h"
+#include "tspsim/common/error.h"
+#include "tspsim/common/file_io.h"
+#include "tspsim/config/floorplan.h"
+#include "tspsim/program/tensor.h"
+#include "tspsim/common/version.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstring>
+#include <fmt/format.h>
+#include <map>
+#include <optional>
+
+namespace tsp {
+namespace {
+
+using assembly::fail_at;
+using assembly::Tok;
+using assembly::Token;
+using isa::FieldKind;
+
+bool is_identifier(const std::string& s) {
+  return !s.empty() && (std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_') &&
+         std::all_of(s.begin(), s.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+bool is_hex(const std::string& s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+}
+
+// Decimal or 0x hexadecimal, with an optional '-'.
+std::optional<int64_t> parse_integer_literal(std::string_view text) {
+  const bool negative = !text.empty() && text[0] == '-';
+  if (negative) text.remove_prefix(1);
+  int base = 10;
+  if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
+    base = 16;
+    text.remove_prefix(2);
+  }
+  uint64_t magnitude = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), magnitude, base);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  if (magnitude > (negative ? uint64_t{1} << 63 : (uint64_t{1} << 63) - 1)) return std::nullopt;
+  return negative ? static_cast<int64_t>(0 - magnitude) : static_cast<int64_t>(magnitude);
+}
+
+std::optional<double> parse_float_literal(std::string_view text) {
+  if (!text.empty() && text[0] == '+') text.remove_prefix(1);
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+std::pair<int64_t, int64_t> field_range(const isa::FieldSpec& field) {
+  if (field.kind == FieldKind::simm)
+    return {-(int64_t{1} << (field.width - 1)), (int64_t{1} << (field.width - 1)) - 1};
+  return {0, static_cast<int64_t>((uint64_t{1} << field.width) - 1)};
+}
+
+struct PendingName {
+  size_t operand;
+  Token token;
+};
+
+struct PendingInstruction {
+  Instruction instruction;
+  uint32_t line = 0;     // in this file
+  uint32_t recorded = 0; // the line stored in the program
+  std::vector<PendingName> names;
+};
+
+struct QueueBlock {
+  uint32_t queue;
+  std::vector<PendingInstruction> instructions;
+};
+
+struct TextBlock {
+  uint32_t mem;
+  uint32_t address;
+  size_t image; // index of its (still empty) image in the program
+  uint32_t line;
+  std::vector<PendingInstruction> instructions;
+  std::vector<size_t> slots; // word index of each instruction within the text
+  size_t words = 0;
+};
+
+struct NameValue {
+  int64_t value;
+  uint32_t line;
+};
+
+// A .tensor's init= option; random elements are generated only after the shape is checked.
+struct TensorInit {
+  enum class Kind { zeros, random, values } kind = Kind::zeros;
+  uint64_t seed = 0;
+  std::vector<uint8_t> elements; // values(...)
+};
+
+class Assembler {
+public:
+  Assembler(std::string_view text, const std::string& origin, const ChipConfig& config)
+      : origin_(origin), config_(config), floorplan_(config.geometry, config.icu),
+        tokens_(assembly::tokenize(text, origin)) {
+    per_vector_ = config.geometry.vector_bytes() / isa::kInstructionBytes;
+    program_.fingerprint = geometry_fingerprint(config);
+    program_.metadata.generator = fmt::format("tspasm {}", kVersion);
+    program_.metadata.source = origin;
+  }
+
+  Program run() {
+    while (pos_ < tokens_.size()) statement();
+    resolve_and_encode();
+    validate_program(program_, config_, origin_);
+    return std::move(program_);
+  }
+
+private:
+  // ---- token cursor -------------------------------------------------------------------------
+  const Token& peek() const { return tokens_[pos_]; }
+  const Token& next() { return tokens_[pos_++]; }
+  bool at_end_of_statement() const { return peek().kind == Tok::newline; }
+  [[noreturn]] void fail(const Token& at, const std::string& message) const {
+    fail_at(origin_, at.line, at.col, message);
+  }
+  const Token& expect(Tok kind, const char* what) {
+    if (peek().kind != kind) fail(peek(), fmt::format("expected {}, got {}", what, describe(peek())));
+    return next();
+  }
+  static std::string describe(const Token& token) {
+    return token.kind == Tok::newline ? "end of line" : fmt::format("'{}'", token.text);
+  }
+  void end_statement() {
+    if (!at_end_of_statement())
+      fail(peek(), fmt::format("unexpected {} at end of statement", describe(peek())));
+    next();
+  }
+
+  // ---- statements ---------------------------------------------------------------------------
+  void statement() {
+    const Token& first = peek();
+    if (first.kind == Tok::newline) {
+      next();
+      return;
+    }
+    if (first.kind != Tok::word)
+      fail(first, fmt::format("expected a directive, label or instruction, got {}", describe(first)));
+    if (tokens_[pos_ + 1].kind == Tok::colon) {
+      label(next());
+      next();
+      open_image_.reset();
+      if (at_end_of_statement()) {
+        next();
+        return;
+      }
+    }
+    const Token& head = next();
+    const bool continues_image = head.text == ".bytes";
+    if (head.text[0] == '.')
+      directive(head);
+    else
+      instruction(head);
+    if (!continues_image) open_image_.reset();
+    if (head.text == ".image") open_image_ = program_.images.size() - 1;
+  }
+
+  void define_name(const Token& name, int64_t value) {
+    if (!is_identifier(name.text)) fail(name, fmt::format("'{}' is not a valid name", name.text));
+    const auto [it, fresh] = names_.emplace(name.text, NameValue{value, name.line});
+    if (!fresh) fail(name, fmt::format("'{}' is already defined on line {}", name.text, it->second.line));
+  }
+
+  void label(const Token& name) {
+    if (!text_) fail(name, fmt::format("label '{}' outside a .text section", name.text));
+    auto& text = texts_[*text_];
+    text.words = (text.words + per_vector_ - 1) / per_vector_ * per_vector_;
+    define_name(name, text.address + static_cast<int64_t>(text.words / per_vector_));
+  }
+
+  void directive(const Token& head) {
+    const auto& d = head.text;
+    if (d == ".queue")
+      queue_directive();
+    else if (d == ".text")
+      text_directive(head);
+    else if (d == ".equ")
+      equ_directive();
+    else if (d == ".workload")
+      program_.metadata.workload = once(head, expect(Tok::string, "a string").text);
+    else if (d == ".source")
+      source_directive(head);
+    else if (d == ".tokens")
+      program_.metadata.tokens_per_run = once(head, unsigned_value(UINT64_MAX >> 1));
+    else if (d == ".chips")
+      program_.metadata.chips = static_cast<uint32_t>(once(head, unsigned_value(UINT32_MAX)));
+    else if (d == ".predicted_cycles")
+      program_.metadata.predicted_cycles = once(head, unsigned_value(UINT64_MAX >> 1));
+    else if (d == ".symbol" || d == ".tensor")
+      symbol_directive(head, d == ".tensor");
+    else if (d == ".image")
+      image_directive();
+    else if (d == ".bytes")
+      bytes_directive(head);
+    else
+      fail(head, fmt::format("unknown directive '{}'", d));
+    end_statement();
+  }
+
+  // Metadata directives may appear once each.
+  template <typename T> T once(const Token& head, T value) {
+    const auto [it, fresh] = metadata_lines_.emplace(head.text, head.line);
+    if (!fresh) fail(head, fmt::format("{} is already set on line {}", head.text, it->second));
+    return value;
+  }
+
+  void queue_directive() {
+    const Token& name = expect(Tok::word, "a queue name");
+    const auto queue = floorplan_.find_queue(name.text);
+    if (!queue) fail(name, fmt::format("unknown queue '{}'", name.text));
+    text_.reset();
+    const auto it =
+        std::find_if(queues_.begin(), queues_.end(), [&](const QueueBlock& b) { return b.queue == *queue; });
+    queue_ = static_cast<size_t>(it - queues_.begin());
+    if (it == queues_.end()) queues_.push_back({*queue, {}});
+  }
+
+  void text_directive(const Token& head) {
+    const uint32_t mem = mem_slice(next());
+    const auto address = static_cast<uint32_t>(literal_or_defined(next(), 0, UINT32_MAX));
+    if (per_vector_ == 0)
+      fail(head, fmt::format(".text needs vectors of at least {} bytes", isa::kInstructionBytes));
+    queue_.reset();
+    text_ = texts_.size();
+    texts_.push_back({mem, address, program_.images.size(), head.line, {}, {}, 0});
+    program_.images.push_back({mem, address, {}});
+  }
+
+  void equ_directive() {
+    const Token& name = expect(Tok::word, "a name");
+    const int64_t value = literal_or_defined(next(), INT64_MIN, INT64_MAX);
+    define_name(name, value);
+  }
+
+  void source_directive(const Token& head) {
+    if (instructions_seen_) fail(head, ".source must come before the first instruction");
+    program_.metadata.source = once(head, expect(Tok::string, "a string").text);
+    annotated_lines_ = true;
+  }
+
+  // An integer literal or an already defined name, within [lo, hi].
+  int64_t literal_or_defined(const Token& token, int64_t lo, int64_t hi) {
+    std::optional<int64_t> value;
+    if (token.kind == Tok::number) {
+      value = parse_integer_literal(token.text);
+      if (!value) fail(token, fmt::format("expected an integer, got '{}'", token.text));
+    } else if (token.kind == Tok::word && names_.count(token.text)) {
+      value = names_.at(token.text).value;
+    } else if (token.kind == Tok::word && is_identifier(token.text)) {
+      fail(token, fmt::format("unknown name '{}' (names used here must be defined above)", token.text));
+    } else {
+      fail(token, fmt::format("expected an integer, got {}", describe(token)));
+    }
+    if (*value < lo || *value > hi) fail(token, fmt::format("{} is out of range ({}..{})", *value, lo, hi));
+    return *value;
+  }
+
+  uint64_t unsigned_value(uint64_t max) {
+    return static_cast<uint64_t>(literal_or_defined(next(), 0, static_cast<int64_t>(max)));
+  }
+
+  uint32_t mem_slice(const Token& token) {
+    const auto slice = floorplan_.find_slice(token.text);
+    if (token.kind != Tok::word || !slice || floorplan_.slices()[*slice].kind != SliceKind::mem) {
+      const unsigned last = floorplan_.mem_count() / 2 - 1;
+      fail(token, fmt::format("expected a MEM slice (MEM_W0..MEM_W{} or MEM_E0..MEM_E{}), got {}", last, last,
+                              describe(token)));
+    }
+    const auto& info = floorplan_.slices()[*slice];
+    return floorplan_.mem_global(info.east, info.index);
+  }
+
+  // ---- .symbol / .tensor / .image -----------------------------------------------------------
+  void symbol_directive(const Token& head, bool tensor) {
+    Symbol symbol;
+    const Token& name = expect(Tok::word, "a symbol name");
+    if (!is_valid_symbol_name(name.text))
+      fail(name, fmt::format("'{}' is not a valid symbol name", name.text));
+    symbol.name = name.text;
+    const Token& type = expect(Tok::word, "a type (i8, i16, i32, f16, bf16, f32)");
+    const auto dtype = isa::dtype_by_name(type.text);
+    if (!dtype) fail(type, fmt::format("unknown type '{}' (i8, i16, i32, f16, bf16, f32)", type.text));
+    symbol.dtype = *dtype;
+    shape(next(), symbol);
+
+    std::map<std::string, Token> seen;
+    TensorInit init;
+    while (!at_end_of_statement()) {
+      const Token& key =
+          expect(Tok::word, tensor ? "an option (slices=, base=, init=)" : "an option (slices=, base=)");
+      expect(Tok::equals, "'='");
+      if (!seen.emplace(key.text, key).second) fail(key, fmt::format("{}= is given twice", key.text));
+      if (key.text == "slices") {
+        symbol.slices.push_back(mem_slice(next()));
+        while (peek().kind == Tok::comma) {
+          next();
+          symbol.slices.push_back(mem_slice(next()));
+        }
+      } else if (key.text == "base") {
+        symbol.base = static_cast<uint32_t>(literal_or_defined(next(), 0, UINT32_MAX));
+      } else if (key.text == "init" && tensor) {
+        init = tensor_init(symbol);
+      } else {
+        fail(key, fmt::format("unknown option '{}' ({} takes slices=, base={})", key.text,
+                              tensor ? ".tensor" : ".symbol", tensor ? ", init=" : ""));
+      }
+    }
+    for (const char* key : {"slices", "base", "init"})
+      if (!seen.count(key) && (tensor || std::strcmp(key, "init") != 0))
+        fail(head, fmt::format("{} {} needs {}=", head.text, symbol.name, key));
+    check_symbol_shape(symbol, seen.at("slices"));
+    std::optional<std::vector<uint8_t>> elements;
+    if (init.kind == TensorInit::Kind::random)
+      elements = random_tensor(symbol.dtype, symbol.rows, symbol.cols, init.seed);
+    else if (init.kind == TensorInit::Kind::values)
+      elements = std::move(init.elements);
+    if (elements)
+      for (auto& image : tensor_images(symbol, *elements, config_.geometry.vector_bytes()))
+        program_.images.push_back(std::move(image));
+    program_.symbols.push_back(std::move(symbol));
+  }
+
+  void shape(const Token& token, Symbol& symbol) {
+    const auto x = token.text.find('x');
+    const auto rows = x == std::string::npos ? std::nullopt : parse_integer_literal(token.text.substr(0, x));
+    const auto cols = x == std::string::npos ? std::nullopt : parse_integer_literal(token.text.substr(x + 1));
+    if (token.kind != Tok::number || !rows || !cols || *rows < 1 || *cols < 1 || *rows > UINT32_MAX ||
+        *cols > UINT32_MAX)
+      fail(token, fmt::format("expected a shape ROWSxCOLS (e.g. 4x320), got {}", describe(token)));
+    symbol.rows = static_cast<uint32_t>(*rows);
+    symbol.cols = static_cast<uint32_t>(*cols);
+  }
+
+  // The checks that must hold before a tensor's images can be built; validate_program repeats
+  // them for programs from other sources.
+  void check_symbol_shape(const Symbol& symbol, const Token& slices_at) const {
+    const unsigned bytes = isa::dtype_bytes(symbol.dtype);
+    if (symbol.slices.size() % bytes != 0)
+      fail(slices_at, fmt::format("{} slices is not a whole number of {}-slice groups for {}",
+                                  symbol.slices.size(), bytes, isa::dtype_name(symbol.dtype)));
+    if (symbol.cols > config_.geometry.vector_bytes())
+      fail(slices_at, fmt::format("{} columns do not fit a {}-lane vector", symbol.cols,
+                                  config_.geometry.vector_bytes()));
+    const uint64_t groups = symbol.slices.size() / bytes;
+    const uint64_t end = symbol.base + (symbol.rows + groups - 1) / groups;
+    if (end > config_.geometry.mem_words_per_slice)
+      fail(slices_at, fmt::format("rows at addresses {}..{} run past the slice end (slice has {} words)",
+                                  symbol.base, end - 1, config_.geometry.mem_words_per_slice));
+  }
+
+  // init=zeros (no image: MEM is zero at reset), init=random(SEED) or init=values(v1 v2 ...).
+  TensorInit tensor_init(const Symbol& symbol) {
+    TensorInit init;
+    const Token& kind = expect(Tok::word, "zeros, random(SEED) or values(...)");
+    if (kind.text == "zeros") return init;
+    if (kind.text == "random") {
+      expect(Tok::lparen, "'('");
+      init.kind = TensorInit::Kind::random;
+      init.seed = static_cast<uint64_t>(literal_or_defined(next(), 0, INT64_MAX));
+      expect(Tok::rparen, "')'");
+      return init;
+    }
+    if (kind.text != "values")
+      fail(kind, fmt::format("expected zeros, random(SEED) or values(...), got '{}'", kind.text));
+    init.kind = TensorInit::Kind::values;
+    expect(Tok::lparen, "'('");
+    const uint64_t wanted = uint64_t{symbol.rows} * symbol.cols;
+    uint64_t count = 0;
+    while (peek().kind != Tok::rparen) {
+      const Token& v = next();
+      if (++count > wanted)
+        fail(v, fmt::format("too many values: the {}x{} tensor has {} elements", symbol.rows, symbol.cols,
+                            wanted));
+      const auto bytes = element_value(v, symbol.dtype);
+      init.elements.insert(init.elements.end(), bytes.begin(), bytes.end());
+    }
+    if (count != wanted)
+      fail(peek(), fmt::format("{} values for the {} elements of the {}x{} tensor", count, wanted,
+                               symbol.rows, symbol.cols));
+    next();
+    return init;
+  }
+
+  std::vector<uint8_t> element_value(const Token& token, isa::DType dtype) const {
+    std::optional<double> value;
+    if (!isa::dtype_is_float(dtype)) {
+      if (const auto i = parse_integer_literal(token.text); i && token.kind == Tok::number)
+        value = static_cast<double>(*i);
+    } else if (token.kind == Tok::number || token.text == "inf" || token.text == "nan") {
+      value = parse_float_literal(token.text);
+    }
+    if (!value)
+      fail(token, fmt::format("expected an {} value, got {}", isa::dtype_name(dtype), describe(token)));
+    const auto bytes = element_bytes(dtype, *value);
+    if (!bytes)
+      fail(token, fmt::format("{} is not exactly representable in {}", token.text, isa::dtype_name(dtype)));
+    return *bytes;
+  }
+
+  void image_directive() {
+    const uint32_t mem = mem_slice(next());
+    const auto address = static_cast<uint32_t>(literal_or_defined(next(), 0, UINT32_MAX));
+    program_.images.push_back({mem, address, {}});
+    hex_bytes(program_.images.back().bytes);
+  }
+
+  void bytes_directive(const Token& head) {
+    if (!open_image_) fail(head, ".bytes must follow .image or .bytes");
+    hex_bytes(program_.images[*open_image_].bytes);
+  }
+
+  void hex_bytes(std::vector<uint8_t>& out) {
+    while (!at_end_of_statement()) {
+      const Token& token = next();
+      const auto& t = token.text;
+      const bool hex =
+          (token.kind == Tok::word || token.kind == Tok::number) && t.size() % 2 == 0 && is_hex(t);
+      if (!hex) fail(token, fmt::format("expected hex bytes (pairs of hex digits), got {}", describe(token)));
+      for (size_t i = 0; i < t.size(); i += 2)
+        out.push_back(static_cast<uint8_t>(std::stoul(t.substr(i, 2), nullptr, 16)));
+    }
+  }
+
+  // ---- instructions -------------------------------------------------------------------------
+  void instruction(const Token& head) {
+    const auto dot = head.text.find('.');
+    const std::string base = head.text.substr(0, dot);
+    const auto* spec = isa::find_mnemonic(base);
+    if (!spec) fail(head, unknown_mnemonic(base));
+    if (!queue_ && !text_) fail(head, "instruction outside a .queue or .text section");
+    instructions_seen_ = true;
+
+    PendingInstruction pending;
+    pending.instruction.opcode = spec->opcode;
+    pending.line = head.line;
+    pending.recorded = annotated_lines_ ? 0 : head.line;
+    const auto fields = spec->operand_fields();
+
+    std::vector<std::string> suffixes;
+    for (size_t at = dot; at != std::string::npos;) {
+      const auto end = head.text.find('.', at + 1);
+      suffixes.push_back(
+          head.text.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1));
+      at = end;
+    }
+    std::vector<size_t> dtype_fields, operand_fields;
+    for (size_t i = 0; i < fields.size(); ++i)
+      (fields[i].kind == FieldKind::dtype ? dtype_fields : operand_fields).push_back(i);
+    if (suffixes.size() != dtype_fields.size())
+      fail(head, dtype_fields.empty()
+                     ? fmt::format("{} takes no type suffix", spec->mnemonic)
+                     : fmt::format("{} needs {} type suffix{} ({})", spec->mnemonic, dtype_fields.size(),
+                                   dtype_fields.size() == 1 ? "" : "es", instruction_syntax(*spec)));
+    uint32_t suffix_col = head.col + static_cast<uint32_t>(base.size()) + 1;
+    for (size_t k = 0; k < suffixes.size(); ++k) {
+      const auto dtype = isa::dtype_by_name(suffixes[k]);
+      if (!dtype)
+        fail_at(origin_, head.line, suffix_col,
+                fmt::format("unknown type '{}' (i8, i16, i32, f16, bf16, f32)", suffixes[k]));
+      pending.instruction.operands[dtype_fields[k]] = static_cast<int64_t>(*dtype);
+      suffix_col += static_cast<uint32_t>(suffixes[k].size()) + 1;
+    }
+
+    size_t k = 0;
+    if (!at_end_of_statement() && peek().kind != Tok::at) {
+      while (true) {
+        const Token& token = next();
+        if (token.kind != Tok::word && token.kind != Tok::number)
+          fail(token, fmt::format("expected an operand, got {}", describe(token)));
+        if (k >= operand_fields.size())
+          fail(token, fmt::format("extra operand '{}' ({})", token.text, instruction_syntax(*spec)));
+        operand(pending, operand_fields[k++], token);
+        if (peek().kind != Tok::comma) break;
+        next();
+      }
+    }
+    if (!at_end_of_statement() && peek().kind != Tok::at)
+      fail(peek(), fmt::format("expected ',' or end of line after an operand, got {}", describe(peek())));
+    if (k < operand_fields.size()) {
+      const Token& last = tokens_[pos_ - 1];
+      fail_at(origin_, last.line, last.col + static_cast<uint32_t>(last.text.size()),
+              fmt::format("missing operand '{}' ({})", fields[operand_fields[k]].name,
+                          instruction_syntax(*spec)));
+    }
+    if (peek().kind == Tok::at) line_annotation(pending);
+    end_statement();
+
+    if (queue_) {
+      queues_[*queue_].instructions.push_back(std::move(pending));
+    } else {
+      auto& text = texts_[*text_];
+      text.slots.push_back(text.words++);
+      text.instructions.push_back(std::move(pending));
+    }
+  }
+
+  void line_annotation(PendingInstruction& pending) {
+    const Token& at = next();
+    if (!queue_) fail(at, "@LINE annotations apply to .queue instructions only");
+    const Token& value = next();
+    const auto line = value.kind == Tok::number ? parse_integer_literal(value.text) : std::nullopt;
+    if (!line || *line < 0 || *line > UINT32_MAX)
+      fail(value, fmt::format("expected a line number after '@', got {}", describe(value)));
+    pending.recorded = static_cast<uint32_t>(*line);
+  }
+
+  std::string unknown_mnemonic(const std::string& base) const {
+    for (const auto& spec : isa::opcodes()) {
+      if (spec.mnemonic.size() != base.size()) continue;
+      if (std::equal(base.begin(), base.end(), spec.mnemonic.begin(), [](char a, char b) {
+            return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+          }))
+        return fmt::format("unknown mnemonic '{}' (did you mean '{}'?)", base, spec.mnemonic);
+    }
+    return fmt::format("unknown mnemonic '{}'", base);
+  }
+
+  void operand(PendingInstruction& pending, size_t index, const Token& token) {
+    const auto& field = pending.instruction.spec().operand_fields()[index];
+    int64_t& value = pending.instruction.operands[index];
+    switch (field.kind) {
+    case FieldKind::stream:
+      value = stream(token);
+      break;
+    case FieldKind::mem_slice: {
+      const uint32_t mem = mem_slice(token);
+      const auto& info = floorplan_.slices()[floorplan_.slice_of_mem(mem)];
+      value = static_cast<int64_t>(Floorplan::mem_field(info.east, info.index));
+      break;
+    }
+    case FieldKind::f32:
+      value = f32(token);
+      break;
+    case FieldKind::mode: {
+      const auto it = std::find(field.mode_names.begin(), field.mode_names.end(), token.text);
+      if (it == field.mode_names.end())
+        fail(token, fmt::format("expected {} or {}, got '{}'", field.mode_names[0], field.mode_names[1],
+                                token.text));
+      value = it - field.mode_names.begin();
+      break;
+    }
+    default:
+      if (token.kind == Tok::word && is_identifier(token.text)) {
+        if (const auto it = names_.find(token.text); it != names_.end()) {
+          value = it->second.value;
+          check_range(field, value, token);
+        } else {
+          pending.names.push_back({index, token});
+        }
+        break;
+      }
+      const auto literal = token.kind == Tok::number ? parse_integer_literal(token.text) : std::nullopt;
+      if (!literal)
+        fail(token, fmt::format("expected an integer or a name for {}, got '{}'", field.name, token.text));
+      value = *literal;
+      check_range(field, value, token);
+    }
+  }
+
+  void check_range(const isa::FieldSpec& field, int64_t value, const Token& token) const {
+    const auto [lo, hi] = field_range(field);
+    if (value < lo || value > hi)
+      fail(token, fmt::format("{} = {} does not fit its {}-bit field ({}..{})", field.name, value,
+                              field.width, lo, hi));
+  }
+
+  int64_t stream(const Token& token) const {
+    const unsigned n = config_.streams.per_direction;
+    const auto& t = token.text;
+    const bool digits = t.size() >= 2 && (t[0] == 'E' || t[0] == 'W') && (t.size() == 2 || t[1] != '0') &&
+                        std::all_of(t.begin() + 1, t.end(),
+                                    [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+    const int64_t id = digits && t.size() <= 4 ? std::stoll(t.substr(1)) : -1;
+    if (token.kind != Tok::word || id < 0 || id >= n)
+      fail(token, fmt::format("expected a stream (E0..E{} or W0..W{}), got '{}'", n - 1, n - 1, t));
+    return (t[0] == 'W' ? 0x40 : 0) | id;
+  }
+
+  int64_t f32(const Token& token) const {
+    const auto& t = token.text;
+    if (t.size() > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X')) {
+      const auto bits = parse_integer_literal(t);
+      if (!bits || *bits > UINT32_MAX)
+        fail(token, fmt::format("expected 32-bit hex float bits, got '{}'", t));
+      return *bits;
+    }
+    std::string_view text = t;
+    if (!text.empty() && text[0] == '+') text.remove_prefix(1);
+    float value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size())
+      fail(token, fmt::format("expected a float (1.5, -2e-3, inf, nan or 0x3fc00000 bits), got '{}'", t));
+    uint32_t bits;
+    std::memcpy(&bits, &value, sizeof bits);
+    return bits;
+  }
+
+  // ---- finishing ----------------------------------------------------------------------------
+  void resolve(PendingInstruction& pending) const {
+    for (const auto& [index, token] : pending.names) {
+      const auto it = names_.find(token.text);
+      if (it == names_.end()) fail(token, fmt::format("unknown name '{}'", token.text));
+      const auto& field = pending.instruction.spec().operand_fields()[index];
+      check_range(field, it->second.value, token);
+      pending.instruction.operands[index] = it->second.value;
+    }
+  }
+
+  void resolve_and_encode() {
+    for (auto& block : queues_) {
+      QueueProgram q;
+      q.queue = block.queue;
+      for (auto& pending : block.instructions) {
+        resolve(pending);
+        q.words.push_back(encode(pending.instruction));
+        q.lines.push_back(pending.recorded);
+      }
+      if (std::all_of(q.lines.begin(), q.lines.end(), [](uint32_t line) { return line == 0; }))
+        q.lines.clear();
+      program_.queues.push_back(std::move(q));
+    }
+    for (auto& text : texts_) {
+      if (text.instructions.empty()) fail_at(origin_, text.line, 1, "empty .text section");
+      const size_t vectors = (text.words + per_vector_ - 1) / per_vector_;
+      auto& bytes = program_.images[text.image].bytes;
+      bytes.assign(vectors * config_.geometry.vector_bytes(), 0);
+      const Instruction* previous = nullptr;
+      for (size_t i = 0; i < text.instructions.size(); ++i) {
+        auto& pending = text.instructions[i];
+        resolve(pending);
+        if (const auto problem = check_operands(pending.instruction, previous, config_, floorplan_))
+          throw InputError(fmt::format("{}:{}: .text {} {} instruction {} ({}): {}", origin_, pending.line,
+                                       floorplan_.mem_name(text.mem), text.address, i,
+                                       pending.instruction.spec().mnemonic, *problem));
+        previous = &pending.instruction;
+        const uint64_t word = encode(pending.instruction);
+        const size_t slot = text.slots[i];
+        const size_t offset = slot / per_vector_ * config_.geometry.vector_bytes() + slot % per_vector_ * 8;
+        for (unsigned b = 0; b < 8; ++b) bytes[offset + b] = static_cast<uint8_t>(word >> (8 * b));
+      }
+    }
+  }
+
+  const std::string& origin_;
+  const ChipConfig& config_;
+  Floorplan floorplan_;
+  std::vector<Token> tokens_;
+  size_t pos_ = 0;
+  size_t per_vector_ = 0;
+  Program program_;
+
+  std::map<std::string, NameValue> names_;
+  std::map<std::string, uint32_t> metadata_lines_;
+  std::vector<QueueBlock> queues_;
+  std::vector<TextBlock> texts_;
+  std::optional<size_t> queue_, text_, open_image_;
+  bool instructions_seen_ = false;
+  bool annotated_lines_ = false;
+};
+
+} // namespace
+
+std::string instruction_syntax(const isa::OpcodeSpec& spec) {
+  std::string head(spec.mnemonic);
+  std::vector<std::string> operands;
+  for (const auto& field : spec.operand_fields()) {
+    if (field.kind == FieldKind::dtype)
+      head += fmt::format(".<{}>", field.name);
+    else
+      operands.emplace_back(field.name);
+  }
+  return operands.empty() ? head : fmt::format("{} {}", head, fmt::join(operands, ", "));
+}
+
+Program assemble(std::string_view text, const std::string& origin, const ChipConfig& config) {
+  return Assembler(text, origin, config).run();
+}
+
+Program assemble_file(const std::filesystem::path& path, const ChipConfig& config) {
+  return assemble(read_text_file(path), path.string(), config);
+}
+
+} // namespace tsp

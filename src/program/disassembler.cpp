@@ -1,0 +1,103 @@
+#include "tspsim/program/disassembler.h"
+
+#include "asm_lexer.h"
+#include "instruction_check.h"
+#include "tspsim/common/version.h"
+
+#include <cmath>
+#include <cstring>
+#include <fmt/format.h>
+
+namespace tsp {
+namespace {
+
+constexpr size_t kBytesPerLine = 64;
+
+std::string format_operand(const isa::FieldSpec& field, int64_t value, const Floorplan& floorplan) {
+  switch (field.kind) {
+  case isa::FieldKind::stream:
+    return format_stream(value);
+  case isa::FieldKind::mem_slice:
+    if (const auto mem = floorplan.mem_global_from_field(static_cast<uint64_t>(value)))
+      return floorplan.mem_name(*mem);
+    return fmt::format("{}", value);
+  case isa::FieldKind::f32:
+    return format_f32(static_cast<uint32_t>(value));
+  case isa::FieldKind::mode:
+    return std::string(field.mode_names[value & 1]);
+  default:
+    return fmt::format("{}", value);
+  }
+}
+
+void symbols(std::string& out, const Program& program, const Floorplan& floorplan) {
+  for (const auto& s : program.symbols) {
+    std::vector<std::string> slices;
+    for (uint32_t mem : s.slices) slices.push_back(floorplan.mem_name(mem));
+    out += fmt::format(".symbol {} {} {}x{} slices={} base={}\n", s.name, isa::dtype_name(s.dtype), s.rows,
+                       s.cols, fmt::join(slices, ","), s.base);
+  }
+}
+
+void images(std::string& out, const Program& program, const Floorplan& floorplan) {
+  for (const auto& image : program.images) {
+    out += fmt::format(".image {} {}\n", floorplan.mem_name(image.mem), image.address);
+    for (size_t at = 0; at < image.bytes.size(); at += kBytesPerLine) {
+      out += ".bytes ";
+      for (size_t i = at; i < std::min(at + kBytesPerLine, image.bytes.size()); ++i)
+        out += fmt::format("{:02x}", image.bytes[i]);
+      out += '\n';
+    }
+  }
+}
+
+} // namespace
+
+std::string format_f32(uint32_t bits) {
+  float value;
+  std::memcpy(&value, &bits, sizeof value);
+  if (std::isnan(value) || std::fpclassify(value) == FP_SUBNORMAL) return fmt::format("0x{:08x}", bits);
+  return fmt::format("{}", value);
+}
+
+std::string format_instruction(const Instruction& instruction, const Floorplan& floorplan) {
+  const auto& spec = instruction.spec();
+  std::string head(spec.mnemonic);
+  std::vector<std::string> operands;
+  const auto fields = spec.operand_fields();
+  for (size_t i = 0; i < fields.size(); ++i) {
+    const int64_t value = instruction.operands[i];
+    if (fields[i].kind == isa::FieldKind::dtype)
+      head += fmt::format(".{}", isa::dtype_name(static_cast<isa::DType>(value)));
+    else
+      operands.push_back(format_operand(fields[i], value, floorplan));
+  }
+  return operands.empty() ? head : fmt::format("{} {}", head, fmt::join(operands, ", "));
+}
+
+std::string disassemble(const Program& program, const ChipConfig& config) {
+  const Floorplan floorplan(config.geometry, config.icu);
+  const auto& m = program.metadata;
+  std::string out =
+      fmt::format("; tspdis {} for {}: assembles back to the identical program\n", kVersion, config.name);
+  out += fmt::format(".source {}\n", assembly::quote(m.source));
+  if (!m.workload.empty()) out += fmt::format(".workload {}\n", assembly::quote(m.workload));
+  if (m.tokens_per_run) out += fmt::format(".tokens {}\n", m.tokens_per_run);
+  if (m.chips != 1) out += fmt::format(".chips {}\n", m.chips);
+  if (m.predicted_cycles) out += fmt::format(".predicted_cycles {}\n", m.predicted_cycles);
+  if (!program.symbols.empty()) out += '\n';
+  symbols(out, program, floorplan);
+  if (!program.images.empty()) out += '\n';
+  images(out, program, floorplan);
+  for (const auto& q : program.queues) {
+    out += fmt::format("\n.queue {}\n", floorplan.queues()[q.queue].name);
+    for (size_t i = 0; i < q.words.size(); ++i) {
+      out += "    " + format_instruction(decode(q.words[i]), floorplan);
+      if (!q.lines.empty() && q.lines[i] != 0) out += fmt::format(" @{}", q.lines[i]);
+      out += '\n';
+    }
+  }
+  return out;
+}
+
+} // namespace tsp

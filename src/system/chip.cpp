@@ -1,0 +1,176 @@
+#include "tspsim/system/chip.h"
+
+#include "slices/mem_slice.h"
+#include "slices/mxm_plane.h"
+#include "slices/sxm_slice.h"
+#include "tspsim/common/error.h"
+#include "slices/vxm_slice.h"
+
+#include <chrono>
+#include <fmt/format.h>
+
+namespace tsp {
+
+std::atomic<bool> g_interrupt_requested{false};
+
+namespace {
+std::unique_ptr<FunctionalSlice> make_slice(EngineContext& ctx, unsigned slice, DebugClock* clock) {
+  const SliceInfo& info = ctx.floorplan.slices()[slice];
+  const char* name = info.name.c_str();
+  switch (info.kind) {
+  case SliceKind::mem: return std::make_unique<MemSlice>(name, ctx, slice, clock);
+  case SliceKind::vxm: return std::make_unique<VxmSlice>(name, ctx, slice, clock);
+  case SliceKind::mxm: return std::make_unique<MxmPlane>(name, ctx, slice, clock);
+  case SliceKind::sxm: return std::make_unique<SxmSlice>(name, ctx, slice, clock);
+  }
+  return nullptr;
+}
+} // namespace
+
+Chip::Chip(sc_core::sc_module_name name, const ChipConfig& config, const EngineOptions& options)
+    : sc_core::sc_module(name), ctx_(config, options),
+      period_(std::max(1.0, std::round(1e6 / config.clock_mhz)), sc_core::SC_PS) {
+  if (options.debug_clock) debug_clock_ = std::make_unique<DebugClock>(config.clock_mhz);
+  const auto& slices = ctx_.floorplan.slices();
+  std::vector<FunctionalSlice*> slice_ptrs;
+  mems_.assign(ctx_.floorplan.mem_count(), nullptr);
+  for (unsigned s = 0; s < slices.size(); ++s) {
+    slices_.push_back(make_slice(ctx_, s, debug_clock_.get()));
+    slice_ptrs.push_back(slices_.back().get());
+    if (slices[s].kind == SliceKind::mem)
+      mems_[ctx_.floorplan.mem_global(slices[s].east, slices[s].index)] = static_cast<MemSlice*>(slices_.back().get());
+  }
+  std::vector<InstructionMemory*> memories(mems_.begin(), mems_.end());
+  icu_ = std::make_unique<Icu>("icu", ctx_, slice_ptrs, memories, debug_clock_.get());
+  scheduled_at_.assign(slices_.size(), kNever);
+  stamp_.assign(slices_.size(), kNever);
+
+  if (debug_clock_) {
+    SC_METHOD(debug_negedge);
+    sensitive << debug_clock_->clock.negedge_event();
+    dont_initialize();
+    SC_METHOD(debug_monitor);
+    sensitive << settle_;
+    dont_initialize();
+  } else {
+    SC_METHOD(fast_step);
+  }
+}
+
+Chip::~Chip() = default;
+
+void Chip::load(const Program& program) {
+  for (const auto& image : program.images) mems_.at(image.mem)->load(image.address, image.bytes);
+  icu_->load(program);
+}
+
+bool Chip::idle() const {
+  if (icu_->next_event() != kNever) return false;
+  for (const auto& slice : slices_)
+    if (slice->next_event() != kNever) return false;
+  return true;
+}
+
+// The end-of-run checks name the last active cycle, which both schedulers agree on (the debug
+// clock notices the end a cycle later, once the last SRAM write has retired).
+void Chip::finish(Cycle) {
+  finished_ = true;
+  icu_->finish(ctx_.last_active);
+}
+
+// The fused scheduler: one activation per cycle that has work, for the slices that have it.
+void Chip::fast_step() {
+  const Cycle t = now_;
+  if (g_interrupt_requested || t >= max_cycles_) {
+    interrupted_ = true;
+    return;
+  }
+  active_.clear();
+  auto add = [&](unsigned s) {
+    if (stamp_[s] != t) {
+      stamp_[s] = t;
+      active_.push_back(s);
+    }
+  };
+  due_now_.clear();
+  due_.take_due(t, due_now_);
+  for (const auto& [cycle, s] : due_now_)
+    if (scheduled_at_[s] == cycle) add(s);
+  for (unsigned s : active_) slices_[s]->commit(t);
+  ctx_.touched.clear();
+  icu_->evaluate(t);
+  for (unsigned s : ctx_.touched) add(s);
+  for (unsigned s : active_) slices_[s]->evaluate(t);
+  for (unsigned s : active_) slices_[s]->retire(t);
+  for (unsigned s : active_) {
+    const Cycle next = slices_[s]->next_event();
+    const Cycle when = next == kNever ? kNever : std::max(next, t + 1);
+    scheduled_at_[s] = when;
+    if (when != kNever) due_.push(when, s, t);
+  }
+  if (ctx_.log.stop_requested()) return;
+  due_.drop_stale([&](Cycle cycle, unsigned s) { return scheduled_at_[s] == cycle; });
+  Cycle next = std::min(icu_->next_event(), due_.earliest());
+  if (next == kNever) {
+    finish(t);
+    return;
+  }
+  next = std::max(next, t + 1);
+  next_trigger(period_ * double(next - t));
+  now_ = next;
+}
+
+void Chip::debug_negedge() { settle_.notify(sc_core::SC_ZERO_TIME); }
+
+// Runs after every falling-edge method of the cycle has evaluated.
+void Chip::debug_monitor() {
+  const Cycle t = debug_clock_->cycle();
+  if (g_interrupt_requested || t >= max_cycles_) {
+    interrupted_ = true;
+    sc_core::sc_stop();
+    return;
+  }
+  if (ctx_.log.stop_requested()) {
+    sc_core::sc_stop();
+    return;
+  }
+  // Pending SRAM writes of this cycle retire at the next rising edge; they count as work.
+  if (!idle()) return;
+  finish(t);
+  sc_core::sc_stop();
+}
+
+RunResult Chip::run(Cycle max_cycles) {
+  max_cycles_ = max_cycles;
+  RunResult result;
+  const auto start = std::chrono::steady_clock::now();
+  sc_core::sc_start();
+  if (ctx_.log.stop_requested()) {
+    result.stopped_strict = true;
+    result.strict_message = ctx_.log.kept().front().describe();
+  }
+  result.host_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.interrupted = interrupted_;
+  result.last_active = ctx_.last_active;
+  if (ctx_.any_activity)
+    result.cycles = ctx_.last_active + 1 +
+                    Cycle(ctx_.config.geometry.superlanes - 1) * ctx_.config.streams.superlane_stagger_cycles;
+  return result;
+}
+
+std::vector<uint8_t> Chip::read_symbol(const Symbol& symbol) const {
+  const unsigned bytes = isa::dtype_bytes(symbol.dtype);
+  const size_t groups = symbol.slices.size() / bytes;
+  std::vector<uint8_t> out(size_t(symbol.rows) * symbol.cols * bytes);
+  for (uint32_t r = 0; r < symbol.rows; ++r) {
+    const size_t g = r % groups;
+    const uint32_t address = symbol.base + static_cast<uint32_t>(r / groups);
+    for (unsigned b = 0; b < bytes; ++b) {
+      const uint8_t* word = mems_.at(symbol.slices[g * bytes + b])->word(address);
+      for (uint32_t c = 0; c < symbol.cols; ++c) out[(size_t(r) * symbol.cols + c) * bytes + b] = word[c];
+    }
+  }
+  return out;
+}
+
+} // namespace tsp

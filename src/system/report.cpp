@@ -1,0 +1,153 @@
+#include "tspsim/system/report.h"
+
+#include "tspsim/config/config.h"
+
+#include <fmt/format.h>
+
+namespace tsp {
+
+namespace {
+constexpr std::array<const char*, 4> kUnitNames = {"MEM", "VXM", "MXM", "SXM"};
+
+double ratio(double part, double whole) { return whole > 0 ? part / whole : 0.0; }
+} // namespace
+
+ChipFigures chip_figures(const RunReport& report) {
+  const EngineContext& ctx = report.chip.context();
+  const auto& geometry = ctx.config.geometry;
+  const double cycles = double(report.result.cycles);
+  ChipFigures f;
+  const auto& slices = ctx.floorplan.slices();
+  for (unsigned s = 0; s < slices.size(); ++s) {
+    const SliceStats& st = ctx.stats.slices()[s];
+    UnitFigures& unit = f.units[static_cast<size_t>(slices[s].kind)];
+    ++unit.slices;
+    unit.busy_slice_cycles += st.busy_cycles;
+    unit.instructions += st.instructions;
+    f.instructions += st.instructions;
+    f.macs += st.macs;
+    f.sram_bytes += st.sram_bytes_read + st.sram_bytes_written;
+    f.stream_bytes += st.stream_bytes_written;
+    f.link_bytes += st.link_bytes;
+  }
+  for (auto& unit : f.units) unit.utilisation = ratio(double(unit.busy_slice_cycles), unit.slices * cycles);
+  const double vb = geometry.vector_bytes();
+  f.mac_utilisation = ratio(double(f.macs), cycles * geometry.mxm_planes() * vb * vb);
+  f.sram_utilisation = ratio(double(f.sram_bytes), cycles * geometry.mem_slices() * geometry.mem_banks_per_slice *
+                                                       geometry.mem_ports_per_bank * vb);
+  f.stream_utilisation = ratio(double(f.stream_bytes), cycles * 2.0 * ctx.config.streams.per_direction * vb);
+  f.seconds = cycles / (ctx.config.clock_mhz * 1e6);
+  if (report.program.metadata.tokens_per_run != 0 && f.seconds > 0)
+    f.tokens_per_second = double(report.program.metadata.tokens_per_run) / f.seconds;
+  return f;
+}
+
+void print_summary(std::ostream& out, const RunReport& report) {
+  const EngineContext& ctx = report.chip.context();
+  const ChipFigures f = chip_figures(report);
+  const RunResult& r = report.result;
+  out << fmt::format("tspsim: {} on {} ({})\n", report.program_path, ctx.config.name, ctx.config.source);
+  if (!report.program.metadata.workload.empty()) out << fmt::format("workload            {}\n", report.program.metadata.workload);
+  out << fmt::format("mode                {}{}\n", ctx.options.timing_only ? "timing-only" : "functional",
+                     ctx.options.debug_clock ? ", debug clock" : "");
+  out << fmt::format("cycles              {}{}\n", r.cycles, r.interrupted ? " (partial: the run was interrupted)" : "");
+  out << fmt::format("simulated time      {:.3f} us at {} MHz\n", f.seconds * 1e6, ctx.config.clock_mhz);
+  out << fmt::format("instructions        {}\n", f.instructions);
+  out << fmt::format("conformance errors  {}\n", ctx.log.total());
+  for (size_t k = 0; k < static_cast<size_t>(ErrorKind::count); ++k)
+    if (ctx.log.count(static_cast<ErrorKind>(k)) != 0)
+      out << fmt::format("  {:<18}{}\n", error_kind_name(static_cast<ErrorKind>(k)), ctx.log.count(static_cast<ErrorKind>(k)));
+  out << "unit  slices  instructions  busy slice-cycles  utilisation\n";
+  for (size_t u = 0; u < f.units.size(); ++u) {
+    const UnitFigures& unit = f.units[u];
+    out << fmt::format("{:<4}  {:>6}  {:>12}  {:>17}  {:>10.2f}%\n", kUnitNames[u], unit.slices, unit.instructions,
+                       unit.busy_slice_cycles, 100 * unit.utilisation);
+  }
+  out << fmt::format("MXM MACs            {} ({:.2f}% of peak)\n", f.macs, 100 * f.mac_utilisation);
+  out << fmt::format("MEM bytes           {} ({:.2f}% of peak)\n", f.sram_bytes, 100 * f.sram_utilisation);
+  out << fmt::format("stream bytes        {} ({:.2f}% of one boundary's peak)\n", f.stream_bytes,
+                     100 * f.stream_utilisation);
+  if (f.link_bytes != 0) out << fmt::format("C2C bytes sent      {}\n", f.link_bytes);
+  if (f.tokens_per_second > 0) out << fmt::format("tokens/s            {:.1f}\n", f.tokens_per_second);
+  out << fmt::format("host                {:.3f} s, {:.0f} simulated cycles/s\n", r.host_seconds,
+                     r.host_seconds > 0 ? double(r.cycles) / r.host_seconds : 0.0);
+}
+
+nlohmann::json stats_json(const RunReport& report) {
+  const EngineContext& ctx = report.chip.context();
+  const ChipFigures f = chip_figures(report);
+  const RunResult& r = report.result;
+  nlohmann::json j;
+  j["program"] = report.program_path;
+  j["program_fingerprint"] = fmt::format("0x{:016x}", report.program.fingerprint);
+  j["config"] = config_to_json(ctx.config);
+  j["config_fingerprint"] = fmt::format("0x{:016x}", geometry_fingerprint(ctx.config));
+  j["mode"] = ctx.options.timing_only ? "timing-only" : "functional";
+  j["partial"] = r.interrupted || r.stopped_strict;
+  j["cycles"] = r.cycles;
+  j["simulated_seconds"] = f.seconds;
+  j["instructions"] = f.instructions;
+  j["host_seconds"] = r.host_seconds;
+  nlohmann::json errors = nlohmann::json::object();
+  for (size_t k = 0; k < static_cast<size_t>(ErrorKind::count); ++k)
+    errors[error_kind_name(static_cast<ErrorKind>(k))] = ctx.log.count(static_cast<ErrorKind>(k));
+  j["conformance_errors"] = errors;
+  j["conformance_error_list"] = nlohmann::json::array();
+  for (const auto& e : ctx.log.kept()) j["conformance_error_list"].push_back(e.describe());
+  nlohmann::json units = nlohmann::json::object();
+  for (size_t u = 0; u < f.units.size(); ++u)
+    units[kUnitNames[u]] = {{"slices", f.units[u].slices},
+                            {"instructions", f.units[u].instructions},
+                            {"busy_slice_cycles", f.units[u].busy_slice_cycles},
+                            {"utilisation", f.units[u].utilisation}};
+  j["units"] = units;
+  j["mxm"] = {{"macs", f.macs}, {"utilisation", f.mac_utilisation}};
+  j["mem"] = {{"bytes", f.sram_bytes}, {"utilisation", f.sram_utilisation}};
+  j["streams"] = {{"bytes", f.stream_bytes}, {"utilisation", f.stream_utilisation}};
+  j["c2c"] = {{"bytes_sent", f.link_bytes}};
+  if (report.program.metadata.tokens_per_run != 0) j["tokens_per_second"] = f.tokens_per_second;
+  nlohmann::json slices = nlohmann::json::array();
+  const auto& infos = ctx.floorplan.slices();
+  for (unsigned s = 0; s < infos.size(); ++s) {
+    const SliceStats& st = ctx.stats.slices()[s];
+    nlohmann::json by_opcode = nlohmann::json::object();
+    for (const auto& spec : isa::opcodes()) {
+      const uint64_t n = st.by_opcode[static_cast<uint8_t>(spec.opcode)];
+      if (n != 0) by_opcode[std::string(spec.mnemonic)] = n;
+    }
+    slices.push_back({{"name", infos[s].name},
+                      {"busy_cycles", st.busy_cycles},
+                      {"instructions", st.instructions},
+                      {"instructions_by_opcode", by_opcode},
+                      {"stream_bytes_read", st.stream_bytes_read},
+                      {"stream_bytes_written", st.stream_bytes_written},
+                      {"sram_bytes_read", st.sram_bytes_read},
+                      {"sram_bytes_written", st.sram_bytes_written},
+                      {"macs", st.macs},
+                      {"link_bytes", st.link_bytes}});
+  }
+  j["slices"] = slices;
+  return j;
+}
+
+std::string utilisation_csv(const RunReport& report) {
+  const EngineContext& ctx = report.chip.context();
+  const uint64_t window = ctx.stats.window();
+  std::array<unsigned, 4> counts{};
+  for (const auto& s : ctx.floorplan.slices()) ++counts[static_cast<size_t>(s.kind)];
+  std::string csv = "cycle_start,cycles,MEM,VXM,MXM,SXM\n";
+  const auto& windows = ctx.stats.windows();
+  const uint64_t cycles = report.result.cycles;
+  for (uint64_t start = 0, w = 0; start < cycles; start += window, ++w) {
+    const uint64_t length = std::min(window, cycles - start);
+    csv += fmt::format("{},{}", start, length);
+    for (size_t u = 0; u < 4; ++u) {
+      const uint64_t busy = w < windows.size() ? windows[w][u] : 0;
+      csv += fmt::format(",{:.6f}", ratio(double(busy), double(counts[u]) * double(length)));
+    }
+    csv += '\n';
+  }
+  return csv;
+}
+
+} // namespace tsp
