@@ -52,6 +52,8 @@ Instruction make_lw(isa::DType dtype, Stream src) {
   return make(Opcode::lw, {static_cast<int64_t>(dtype), src.field()});
 }
 Instruction make_iw() { return make(Opcode::iw, {}); }
+Instruction make_send(unsigned link, Stream src) { return make(Opcode::send, {link, src.field()}); }
+Instruction make_receive(unsigned link, Stream dst) { return make(Opcode::receive, {link, dst.field()}); }
 Instruction make_abc(isa::DType dtype, Stream src, unsigned acc, bool add) {
   return make(Opcode::abc, {static_cast<int64_t>(dtype), src.field(), acc, add ? 1 : 0});
 }

@@ -156,6 +156,8 @@ Instruction make_abc(isa::DType dtype, Stream src, unsigned acc, bool add);
 Instruction make_acc(Stream dst, unsigned acc);
 Instruction make_vxm_unary(isa::Opcode opcode, isa::DType dtype, Stream dst, Stream src);
 Instruction make_vxm_binary(isa::Opcode opcode, isa::DType dtype, Stream dst, Stream a, Stream b);
+Instruction make_send(unsigned link, Stream src);
+Instruction make_receive(unsigned link, Stream dst);
 
 // The last cycle in which an instruction dispatched at t is active (reads, writes, SRAM).
 Cycle activity_end(const Instruction& instruction, Cycle t, const ChipConfig& config);

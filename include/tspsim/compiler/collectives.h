@@ -1,0 +1,57 @@
+// Collectives over the C2C links of a system of chips: point-to-point transfer, all-gather,
+// reduce-scatter and all-reduce. Every vector's hop is placed in time at compile time (no routers
+// decide at run time): a transfer between chips that are not neighbours is received and sent on
+// by the chips in between, and a link carries one vector per c2c_vector_cycles.
+#pragma once
+
+#include "tspsim/compiler/builder.h"
+#include "tspsim/config/system.h"
+#include "tspsim/program/system_program.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tsp::compiler {
+
+enum class CollectiveKind : uint8_t { transfer, all_gather, reduce_scatter, all_reduce };
+
+// Parses "transfer", "all-gather", "reduce-scatter", "all-reduce"; throws InputError otherwise.
+CollectiveKind parse_collective_kind(const std::string& name);
+const char* collective_kind_name(CollectiveKind kind);
+
+// How the vectors travel: straight to every peer over a route (direct links in a fully connected
+// set), or around a ring of neighbours (larger sets, bandwidth-optimal for long messages).
+enum class CollectiveAlgorithm : uint8_t { automatic, direct, ring };
+
+// Tensors per chip (rows x cols of `dtype`, column tiles of one vector each):
+//   transfer        X on chips[0] arrives as Y on chips[1];
+//   all-gather      X (rows x cols) on every chip; Y.b<j> on every chip is chip j's X;
+//   reduce-scatter  X on every chip, its rows split into one shard per chip (X.s<j>); chip j
+//                   gets R = sum over chips of their X.s<j>;
+//   all-reduce      as reduce-scatter, then every chip gets every reduced shard: Y.s<j>.
+// Sums are in `dtype` (floats round after each add, in a fixed order, so every chip holds the
+// same bits).
+struct CollectiveShape {
+  CollectiveKind kind = CollectiveKind::all_reduce;
+  std::vector<uint32_t> chips;  // participants (system chip numbers); empty: every chip
+  uint32_t rows = 1;
+  uint32_t cols = 1;
+  isa::DType dtype = isa::DType::f32;
+  CollectiveAlgorithm algorithm = CollectiveAlgorithm::automatic;
+  uint64_t seed = 1;
+};
+
+struct CompiledSystem {
+  SystemProgram program;
+  std::vector<std::vector<ExpectedOutput>> outputs; // per chip
+  std::vector<Bound> bounds;
+  uint64_t predicted_cycles = 0;                    // the slowest chip's
+  std::string algorithm;                            // "direct" or "ring"
+
+  const Bound& binding_bound() const;
+};
+
+CompiledSystem compile_collective(const SystemConfig& system, const CollectiveShape& shape);
+
+} // namespace tsp::compiler
