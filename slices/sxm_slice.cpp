@@ -60,7 +60,7 @@ void SxmSlice::perform(const Dispatch& d, Cycle t) {
     read_streams(t, stream, group, functional() ? buffer : nullptr, d.origin);
     sources[source_count++] = buffer;
   }
-  if (d.instruction.opcode == Opcode::send) return send(d, functional() ? sources[0] : nullptr);
+  if (d.instruction.opcode == Opcode::send) return send(d, t, functional() ? sources[0] : nullptr);
   uint8_t* out = nullptr;
   if (functional()) {
     out = scratch_.data() + size_t(kMaxSources) * kMaxPlanes * vb;
@@ -108,11 +108,21 @@ void SxmSlice::compute(const Dispatch& d, unsigned group, const uint8_t* const* 
   }
 }
 
-void SxmSlice::send(const Dispatch& d, const uint8_t* data) {
+// The link starts serialising at the operand read (t); the vector is receivable c2c_link after
+// dispatch (that latency includes serialisation). A link still busy with the previous vector
+// overruns: the hardware has no back-pressure.
+void SxmSlice::send(const Dispatch& d, Cycle t, const uint8_t* data) {
   const auto link = static_cast<unsigned>(d.instruction.operands[0]);
   std::vector<uint8_t> bytes;
   if (data) bytes.assign(data, data + ctx_.vector_bytes);
-  ctx_.links.send(link, d.cycle + func_cycles(d.instruction, ctx_.config), std::move(bytes), d.origin);
+  const auto busy_until =
+      ctx_.links.send(link, t, d.cycle + func_cycles(d.instruction, ctx_.config), std::move(bytes), d.origin);
+  if (busy_until)
+    ctx_.log.report(ErrorKind::link_overrun, t, d.origin,
+                    fmt::format("link {} is still sending the previous vector until cycle {} (a vector takes {} "
+                                "cycles on {} lanes at {} Gb/s)",
+                                link, *busy_until, ctx_.links.vector_cycles(), ctx_.config.c2c.lanes_per_link,
+                                ctx_.config.c2c.gbps_per_lane));
   ctx_.stats.slice(slice_id()).link_bytes += ctx_.vector_bytes;
 }
 

@@ -29,7 +29,7 @@ private:
   };
 
   void perform(const Dispatch& d, Cycle t);
-  void send(const Dispatch& d, const uint8_t* data);
+  void send(const Dispatch& d, Cycle t, const uint8_t* data);
   void receive(const Dispatch& d, Cycle t);
   void compute(const Dispatch& d, unsigned group, const uint8_t* const* sources, uint8_t* out) const;
 

@@ -12,6 +12,7 @@ const char* error_kind_name(ErrorKind kind) {
       "stream-empty",  "stream-stale",   "stream-collision", "mem-port",        "mem-address",
       "mxm-weights", "mxm-accumulator",
       "queue-starved", "queue-overflow", "ifetch-invalid",   "sync-unreleased", "link-empty",
+      "link-overrun",
   };
   return names[static_cast<size_t>(kind)];
 }

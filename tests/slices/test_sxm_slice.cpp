@@ -5,6 +5,7 @@
 #include "engine_harness.h"
 #include "slice_schedule.h"
 #include "tspsim/common/error.h"
+#include "tspsim/program/latency.h"
 
 #include <catch2/catch.hpp>
 
@@ -159,17 +160,20 @@ TEST_CASE("Transpose swaps lanes and streams in every 16x16 block") {
 }
 
 namespace {
-// Rows 0 and 1 of A (MEM_W3, one hop from SXM_W) are sent at 3 and 4 on link 3 and are receivable
-// at 219 and 220. SXM_E receives at `first` and `first + 1`; each vector is on W0 one cycle later
-// and written at MEM_E3 (one hop) one cycle after that.
+// Rows 0 and 1 of A (MEM_W3, one hop from SXM_W) are sent on link 3 at 3 and 5 (a 32-byte vector
+// keeps a tiny link busy for 2 cycles: c2c_vector_cycles) and are receivable at 219 and 221.
+// SXM_E receives at `first` and `first + 2`; each vector is on W0 one cycle later and written at
+// MEM_E3 (one hop) one cycle after that.
 std::string link_program(uint64_t first) {
   const auto config = tsp::test::bundled_config("tiny.json");
+  const uint32_t spacing = tsp::c2c_vector_cycles(config);
+  REQUIRE(spacing == 2);
   Schedule s(config);
   for (uint32_t r = 0; r < 2; ++r) {
-    s.read_group({"MEM_W3"}, r, 0, "SXM_W", 3 + r);
-    s.at("SXM_W.0", 3 + r, "Send 3, W0");
-    s.at("SXM_E.0", first + r, "Receive 3, W0");
-    s.write_group({"MEM_E3"}, r, 0, "SXM_E", first + r + 1);
+    s.read_group({"MEM_W3"}, r, 0, "SXM_W", 3 + spacing * r);
+    s.at("SXM_W.0", 3 + spacing * r, "Send 3, W0");
+    s.at("SXM_E.0", first + spacing * r, "Receive 3, W0");
+    s.write_group({"MEM_E3"}, r, 0, "SXM_E", first + spacing * r + 1);
   }
   return R"(
 .tensor A i8 2x32 slices=MEM_W3 base=0 init=random(45)
@@ -184,10 +188,10 @@ uint64_t link_bytes(const Simulation& sim, const std::string& slice) {
 } // namespace
 
 TEST_CASE("Send and Receive over a loopback link deliver the oldest vector first") {
-  // Receives at 230 and 231, both vectors arrived: writes at 232 and 233, 235 cycles.
+  // Receives at 230 and 232, both vectors arrived: writes at 232 and 234, 236 cycles.
   Simulation sim(link_program(230), "tiny.json");
   CHECK(sim.log().total() == 0);
-  CHECK(sim.result.cycles == 235);
+  CHECK(sim.result.cycles == 236);
   CHECK(sim.symbol("B") == sim.initial("A"));
   CHECK(link_bytes(sim, "SXM_W") == 2 * kVector);
   CHECK(link_bytes(sim, "SXM_E") == 0);
@@ -198,20 +202,20 @@ TEST_CASE("Send and Receive under the debug clock give the same cycles and data"
   options.debug_clock = true;
   Simulation sim(link_program(230), "tiny.json", {}, options);
   CHECK(sim.log().total() == 0);
-  CHECK(sim.result.cycles == 235);
+  CHECK(sim.result.cycles == 236);
   CHECK(sim.symbol("B") == sim.initial("A"));
 }
 
 TEST_CASE("Receive in the very cycle a vector becomes receivable gets it") {
-  // Receives at 219 and 220: writes at 221 and 222, 224 cycles.
+  // Receives at 219 and 221: writes at 221 and 223, 225 cycles.
   Simulation sim(link_program(219), "tiny.json");
   CHECK(sim.log().total() == 0);
-  CHECK(sim.result.cycles == 224);
+  CHECK(sim.result.cycles == 225);
   CHECK(sim.symbol("B") == sim.initial("A"));
 }
 
 TEST_CASE("Receive before any vector has arrived is a link-empty error and puts zeros on the stream") {
-  // Receive at 218, one cycle early (row 0 arrives at 219); the second Receive at 219 gets row 0.
+  // Receive at 218, one cycle early (row 0 arrives at 219); the second Receive at 220 gets row 0.
   const std::string text = link_program(218);
   Simulation sim(text, "tiny.json");
   CHECK(sim.log().total() == 1);
@@ -220,7 +224,7 @@ TEST_CASE("Receive before any vector has arrived is a link-empty error and puts 
         fmt::format("cycle 218: link-empty: SXM_E.0 instruction 1 (Receive) line {}: no vector "
                     "has arrived on link 3",
                     line_of(text, "Receive")));
-  CHECK(sim.result.cycles == 223);
+  CHECK(sim.result.cycles == 224);
   const auto a = sim.initial("A"), b = sim.symbol("B");
   CHECK(std::all_of(b.begin(), b.begin() + kVector, [](uint8_t x) { return x == 0; }));
   CHECK(std::equal(b.begin() + kVector, b.end(), a.begin()));
@@ -232,7 +236,7 @@ TEST_CASE("without loopback a Send is counted and leaves the chip") {
   CHECK(sim.log().total() == 2);
   REQUIRE(sim.log().count(ErrorKind::link_empty) == 2);
   CHECK(link_bytes(sim, "SXM_W") == 2 * kVector);
-  CHECK(sim.result.cycles == 235);
+  CHECK(sim.result.cycles == 236);
   const auto b = sim.symbol("B");
   CHECK(std::all_of(b.begin(), b.end(), [](uint8_t x) { return x == 0; }));
 }

@@ -27,6 +27,7 @@ const std::vector<std::string> kExamples = {
     "vector_add.tsp",
     "misscheduled/ifetch-invalid.tsp",
     "misscheduled/link-empty.tsp",
+    "misscheduled/link-overrun.tsp",
     "misscheduled/mem-address.tsp",
     "misscheduled/mem-port.tsp",
     "misscheduled/mxm-accumulator.tsp",
@@ -100,6 +101,7 @@ TEST_CASE("modes: transpose") { check_modes("transpose.tsp"); }
 TEST_CASE("modes: vector_add") { check_modes("vector_add.tsp"); }
 TEST_CASE("modes: misscheduled/ifetch-invalid") { check_modes("misscheduled/ifetch-invalid.tsp"); }
 TEST_CASE("modes: misscheduled/link-empty") { check_modes("misscheduled/link-empty.tsp"); }
+TEST_CASE("modes: misscheduled/link-overrun") { check_modes("misscheduled/link-overrun.tsp"); }
 // Gather lane addresses come from the map's data, which a timing-only run does not have.
 TEST_CASE("modes: misscheduled/mem-address") { check_modes("misscheduled/mem-address.tsp", {"mem-address"}); }
 TEST_CASE("modes: misscheduled/mem-port") { check_modes("misscheduled/mem-port.tsp"); }

@@ -23,6 +23,7 @@ enum class ErrorKind : uint8_t {
   ifetch_invalid,
   sync_unreleased,
   link_empty,
+  link_overrun,
   count,
 };
 
