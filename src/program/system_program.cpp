@@ -67,6 +67,9 @@ SystemProgram read_system(binary::ByteSource& source, const std::string& origin)
   const uint32_t programs = in.u32();
   if (chips == 0) in.fail(fmt::format("0 chips at offset {}", chips_at));
   if (programs == 0) in.fail(fmt::format("0 programs at offset {}", programs_at));
+  if (programs > (source.size() - in.offset()) / (12 + kMinProgramBytes))
+    in.fail(fmt::format("{} programs at offset {} do not fit in the {} bytes that follow", programs,
+                        programs_at, source.size() - in.offset()));
   if (program.metadata.chips != chips)
     in.fail(fmt::format("metadata says {} chips, but {} chips are mapped", program.metadata.chips, chips));
   in.need(uint64_t{chips} * 4);
@@ -85,11 +88,6 @@ SystemProgram read_system(binary::ByteSource& source, const std::string& origin)
     in.fail(fmt::format("program {} is mapped to no chip", unused - used.begin()));
   in.close_section();
 
-  const size_t after_system = in.offset();
-  if (programs > (source.size() - after_system) / (12 + kMinProgramBytes)) {
-    in.set_context("program section", source.size());
-    in.truncated(after_system);
-  }
   for (uint32_t i = 0; i < programs; ++i) {
     in.open_section(static_cast<uint32_t>(Section::program), "program section");
     const size_t start = in.offset();
