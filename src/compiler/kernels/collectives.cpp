@@ -382,17 +382,23 @@ private:
     return random_tensor(shape_.dtype, shape_.rows, shape_.cols, shape_.seed + chip);
   }
 
-  std::vector<unsigned> candidates(uint32_t chip, bool east) {
-    return side_slices(schedule_.builder(chip).schedule(), east);
+  // The slices of one side, starting after those the previous tensors of that side took, so
+  // that operands read together sit in different slices (their bank ports are separate).
+  std::vector<unsigned> candidates(uint32_t chip, bool east, unsigned take) {
+    auto mems = side_slices(schedule_.builder(chip).schedule(), east);
+    unsigned& used = side_used_[{chip, east}];
+    std::rotate(mems.begin(), mems.begin() + (used % mems.size()), mems.end());
+    used += take;
+    return mems;
   }
 
   TiledTensor place(uint32_t chip, const std::string& name, uint32_t rows, const std::vector<uint8_t>& data,
                     bool east, bool named = true) {
-    const unsigned groups = std::min(8u, config_of(chip).geometry.mem_slices_per_hemisphere /
-                                             (2 * isa::dtype_bytes(shape_.dtype)) +
-                                         1);
-    return place_tiled(schedule_.builder(chip), name, shape_.dtype, rows, shape_.cols, candidates(chip, east),
-                       std::max(1u, std::min(groups, rows)), data, named);
+    const unsigned bytes = isa::dtype_bytes(shape_.dtype);
+    const unsigned per_side = config_of(chip).geometry.mem_slices_per_hemisphere;
+    const unsigned groups = std::max(1u, std::min({2u, rows, per_side / bytes}));
+    return place_tiled(schedule_.builder(chip), name, shape_.dtype, rows, shape_.cols,
+                       candidates(chip, east, groups * bytes), groups, data, named);
   }
 
   void expect(uint32_t chip, const TiledTensor& tensor, const std::vector<double>& values) {
@@ -658,6 +664,7 @@ private:
   SystemSchedule schedule_;
   std::vector<uint32_t> chips_;
   std::optional<std::vector<uint32_t>> ring_;
+  std::map<std::pair<uint32_t, bool>, unsigned> side_used_; // slices taken per chip and side
   std::vector<std::vector<ExpectedOutput>> outputs_;
   size_t hops_ = 1;
 };
