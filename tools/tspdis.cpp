@@ -11,12 +11,14 @@
 #include <iostream>
 
 int main(int argc, char* argv[]) {
-  std::string input, output, config_path;
+  std::string input, output, config_path, system_path;
   std::vector<std::string> overrides;
   CLI::App app{fmt::format("tspdis {}: TSP disassembler", tsp::kVersion)};
   app.add_option("input", input, "program container")->required();
   app.add_option("-o,--output", output, "write the assembly here instead of stdout");
-  app.add_option("--config", config_path, "chip config (JSON) the program was built for")->required();
+  auto* config = app.add_option("--config", config_path, "chip config (JSON) the program was built for");
+  auto* system = app.add_option("--system", system_path, "system (JSON) a system program was built for");
+  config->excludes(system);
   app.add_option("--set", overrides, "override a config key: key.path=value (repeatable)");
   try {
     app.parse(argc, argv);
@@ -25,10 +27,19 @@ int main(int argc, char* argv[]) {
     return code == 0 ? 0 : 2;
   }
   try {
-    const auto config = tsp::load_config(config_path, overrides);
-    const auto program = tsp::read_program(input);
-    tsp::validate_program(program, config, input);
-    const std::string text = tsp::disassemble(program, config);
+    if (config_path.empty() && system_path.empty()) throw tsp::InputError("--config or --system is required");
+    std::string text;
+    if (!system_path.empty()) {
+      const auto system = tsp::load_system(system_path, overrides);
+      const auto program = tsp::read_system_program(input);
+      tsp::validate_system_program(program, system, input);
+      text = tsp::disassemble_system(program, system);
+    } else {
+      const auto config = tsp::load_config(config_path, overrides);
+      const auto program = tsp::read_program(input);
+      tsp::validate_program(program, config, input);
+      text = tsp::disassemble(program, config);
+    }
     if (output.empty())
       std::cout << text;
     else

@@ -6,9 +6,9 @@
 #include "instruction_check.h"
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
+#include "tspsim/common/version.h"
 #include "tspsim/config/floorplan.h"
 #include "tspsim/program/tensor.h"
-#include "tspsim/common/version.h"
 
 #include <algorithm>
 #include <cctype>
@@ -209,6 +209,8 @@ private:
       image_directive();
     else if (d == ".bytes")
       bytes_directive(head);
+    else if (d == ".chip")
+      fail(head, ".chip starts a section of a system program: assemble it with --system SYSTEM.json");
     else
       fail(head, fmt::format("unknown directive '{}'", d));
     end_statement();
@@ -695,6 +697,156 @@ Program assemble(std::string_view text, const std::string& origin, const ChipCon
 
 Program assemble_file(const std::filesystem::path& path, const ChipConfig& config) {
   return assemble(read_text_file(path), path.string(), config);
+}
+
+namespace {
+
+// One `.chip LIST` line: the index of its `.chip` token.
+std::vector<size_t> chip_sections(const std::vector<Token>& tokens) {
+  std::vector<size_t> sections;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const bool statement_start = i == 0 || tokens[i - 1].kind == Tok::newline;
+    if (statement_start && tokens[i].kind == Tok::word && tokens[i].text == ".chip") sections.push_back(i);
+  }
+  return sections;
+}
+
+// "LIST" of `.chip LIST`: numbers and ranges A-B separated by commas ("A-B" lexes as A, -B).
+std::vector<uint32_t> parse_chip_list(const std::vector<Token>& tokens, size_t& pos,
+                                      const std::string& origin, const SystemConfig& system) {
+  std::vector<uint32_t> chips;
+  const auto chip_number = [&](const Token& token, std::string_view text) {
+    const auto value = token.kind == Tok::number ? parse_integer_literal(text) : std::nullopt;
+    if (!value || *value < 0)
+      fail_at(origin, token.line, token.col,
+              fmt::format("expected a chip number or range (e.g. .chip 0-7, 9), got '{}'", token.text));
+    if (*value >= system.chips())
+      fail_at(origin, token.line, token.col,
+              fmt::format("chip {} is out of range (system '{}' has {} chips: 0..{})", *value, system.name,
+                          system.chips(), system.chips() - 1));
+    return static_cast<uint32_t>(*value);
+  };
+  while (true) {
+    const Token& first = tokens[pos++];
+    if (first.kind == Tok::newline)
+      fail_at(origin, first.line, first.col,
+              "expected a chip number or range (e.g. .chip 0-7, 9), got end of line");
+    const uint32_t from = chip_number(first, first.text);
+    uint32_t to = from;
+    const Token& next = tokens[pos];
+    if (next.kind == Tok::number && next.text[0] == '-' && next.line == first.line &&
+        next.col == first.col + first.text.size()) {
+      to = chip_number(next, std::string_view(next.text).substr(1));
+      if (to < from) fail_at(origin, next.line, next.col, fmt::format("empty chip range {}-{}", from, to));
+      ++pos;
+    }
+    for (uint32_t chip = from; chip <= to; ++chip) chips.push_back(chip);
+    if (tokens[pos].kind == Tok::newline) return chips;
+    if (tokens[pos].kind != Tok::comma)
+      fail_at(origin, tokens[pos].line, tokens[pos].col,
+              fmt::format("expected ',' or end of line in a chip list, got '{}'", tokens[pos].text));
+    ++pos;
+  }
+}
+
+// The text of lines [first, last) (1-based), preceded by blank lines so that line numbers in
+// messages and recorded source lines are those of the whole file.
+std::string lines_of(std::string_view text, const std::vector<size_t>& line_starts, uint32_t first,
+                     uint32_t last) {
+  const size_t begin = first - 1 < line_starts.size() ? line_starts[first - 1] : text.size();
+  const size_t end = last - 1 < line_starts.size() ? line_starts[last - 1] : text.size();
+  return std::string(first - 1, '\n') + std::string(text.substr(begin, end - begin));
+}
+
+} // namespace
+
+bool has_chip_sections(std::string_view text, const std::string& origin) {
+  return !chip_sections(assembly::tokenize(text, origin)).empty();
+}
+
+std::string chip_list_text(const std::vector<uint32_t>& chips) {
+  std::vector<std::string> parts;
+  for (size_t i = 0; i < chips.size();) {
+    size_t j = i;
+    while (j + 1 < chips.size() && chips[j + 1] == chips[j] + 1) ++j;
+    parts.push_back(j == i ? fmt::format("{}", chips[i]) : fmt::format("{}-{}", chips[i], chips[j]));
+    i = j + 1;
+  }
+  return fmt::format("{}", fmt::join(parts, ", "));
+}
+
+SystemProgram assemble_system(std::string_view text, const std::string& origin, const SystemConfig& system) {
+  const auto tokens = assembly::tokenize(text, origin);
+  const auto sections = chip_sections(tokens);
+  if (sections.empty()) throw InputError(fmt::format("{}: no .chip sections (docs/assembly.md)", origin));
+  std::vector<size_t> line_starts{0};
+  for (size_t i = 0; i < text.size(); ++i)
+    if (text[i] == '\n') line_starts.push_back(i + 1);
+  const auto line_of = [&](size_t section) { return tokens[sections[section]].line; };
+
+  SystemProgram result;
+  result.system_fingerprint = system_fingerprint(system);
+  result.system_name = system.name;
+
+  const Program header = assemble(lines_of(text, line_starts, 1, line_of(0)), origin, system.config_of(0));
+  if (!header.queues.empty() || !header.images.empty() || !header.symbols.empty())
+    throw InputError(
+        fmt::format("{}: the system header (before the first .chip) may hold only metadata directives "
+                    "(.workload, .source, .tokens, .chips, .predicted_cycles)",
+                    origin));
+  result.metadata = header.metadata;
+  if (result.metadata.chips == 1)
+    result.metadata.chips = system.chips();
+  else if (result.metadata.chips != system.chips())
+    throw InputError(fmt::format("{}: .chips {} in the system header, but system '{}' has {} chips", origin,
+                                 result.metadata.chips, system.name, system.chips()));
+
+  std::vector<uint32_t> listed_on(system.chips(), 0);
+  result.chip_program.assign(system.chips(), 0);
+  std::map<std::vector<uint8_t>, uint32_t> stored; // serialized program -> index in result.programs
+  for (size_t s = 0; s < sections.size(); ++s) {
+    size_t pos = sections[s] + 1;
+    const auto chips = parse_chip_list(tokens, pos, origin, system);
+    for (uint32_t chip : chips) {
+      if (listed_on[chip])
+        fail_at(origin, line_of(s), 1,
+                fmt::format("chip {} is already in the .chip section on line {}", chip, listed_on[chip]));
+      listed_on[chip] = line_of(s);
+    }
+    const uint32_t end_line = s + 1 < sections.size() ? line_of(s + 1) : UINT32_MAX;
+    const std::string body = lines_of(text, line_starts, line_of(s) + 1, end_line);
+    // One assembly per distinct chip config among the listed chips.
+    std::map<uint32_t, uint32_t> program_of_config;
+    for (uint32_t chip : chips) {
+      const uint32_t config = system.chip_config[chip];
+      auto it = program_of_config.find(config);
+      if (it == program_of_config.end()) {
+        Program program = assemble(body, origin, system.configs[config]);
+        auto bytes = serialize_program(program);
+        const auto [found, fresh] =
+            stored.emplace(std::move(bytes), static_cast<uint32_t>(result.programs.size()));
+        if (fresh) result.programs.push_back(std::move(program));
+        it = program_of_config.emplace(config, found->second).first;
+      }
+      result.chip_program[chip] = it->second;
+    }
+  }
+  std::vector<uint32_t> missing;
+  for (uint32_t chip = 0; chip < system.chips(); ++chip)
+    if (!listed_on[chip]) missing.push_back(chip);
+  if (!missing.empty())
+    throw InputError(fmt::format("{}: system '{}' chip{} {} {} no .chip section", origin, system.name,
+                                 missing.size() == 1 ? "" : "s", chip_list_text(missing),
+                                 missing.size() == 1 ? "has" : "have"));
+  return result;
+}
+
+SystemProgram assemble_system_file(const std::filesystem::path& path, const SystemConfig& system) {
+  const std::string origin = path.string();
+  const std::string text = read_text_file(path);
+  if (has_chip_sections(text, origin)) return assemble_system(text, origin, system);
+  require_one_chip_system(system, origin);
+  return single_chip_system_program(assemble(text, origin, system.config_of(0)), system, origin);
 }
 
 } // namespace tsp

@@ -3,6 +3,7 @@
 #include "asm_lexer.h"
 #include "instruction_check.h"
 #include "tspsim/common/version.h"
+#include "tspsim/program/assembler.h"
 
 #include <cmath>
 #include <cstring>
@@ -96,6 +97,24 @@ std::string disassemble(const Program& program, const ChipConfig& config) {
       if (!q.lines.empty() && q.lines[i] != 0) out += fmt::format(" @{}", q.lines[i]);
       out += '\n';
     }
+  }
+  return out;
+}
+
+std::string disassemble_system(const SystemProgram& program, const SystemConfig& system) {
+  const auto& m = program.metadata;
+  std::string out = fmt::format("; tspdis {} for system {}: assembles back to the identical system program\n",
+                                kVersion, system.name);
+  out += fmt::format(".source {}\n", assembly::quote(m.source));
+  if (!m.workload.empty()) out += fmt::format(".workload {}\n", assembly::quote(m.workload));
+  if (m.tokens_per_run) out += fmt::format(".tokens {}\n", m.tokens_per_run);
+  if (m.predicted_cycles) out += fmt::format(".predicted_cycles {}\n", m.predicted_cycles);
+  std::vector<std::vector<uint32_t>> chips_of(program.programs.size());
+  for (uint32_t chip = 0; chip < program.chips(); ++chip)
+    chips_of[program.chip_program[chip]].push_back(chip);
+  for (size_t i = 0; i < program.programs.size(); ++i) {
+    out += fmt::format("\n.chip {}\n", chip_list_text(chips_of[i]));
+    out += disassemble(program.programs[i], system.config_of(chips_of[i].front()));
   }
   return out;
 }

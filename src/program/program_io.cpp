@@ -1,5 +1,6 @@
 // The binary program container (docs/program-format.md). Reading never trusts a length: every
 // count is checked against the bytes that remain before anything is allocated.
+#include "binary_io.h"
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
 #include "tspsim/program/program.h"
@@ -10,7 +11,10 @@
 namespace tsp {
 namespace {
 
-constexpr char kMagic[8] = {'T', 'S', 'P', 'P', 'R', 'O', 'G', '1'};
+using binary::Reader;
+using binary::Writer;
+
+constexpr const char (&kMagic)[8] = binary::kProgramMagic;
 constexpr uint32_t kFormatVersion = 1;
 
 enum class Section : uint32_t { metadata = 1, queues = 2, images = 3, symbols = 4 };
@@ -30,113 +34,9 @@ const char* section_name(Section section) {
   return "section";
 }
 
-class Writer {
-public:
-  void u8(uint8_t v) { bytes_.push_back(v); }
-  void u32(uint32_t v) { little_endian(v, 4); }
-  void u64(uint64_t v) { little_endian(v, 8); }
-  void raw(const void* data, size_t size) {
-    const auto* p = static_cast<const uint8_t*>(data);
-    bytes_.insert(bytes_.end(), p, p + size);
-  }
-  void string(const std::string& s) {
-    u32(static_cast<uint32_t>(s.size()));
-    raw(s.data(), s.size());
-  }
-  std::vector<uint8_t>& bytes() { return bytes_; }
-
-private:
-  void little_endian(uint64_t v, int n) {
-    for (int i = 0; i < n; ++i) bytes_.push_back(static_cast<uint8_t>(v >> (8 * i)));
-  }
-  std::vector<uint8_t> bytes_;
-};
-
-class Reader {
-public:
-  Reader(const std::vector<uint8_t>& bytes, const std::string& origin) : bytes_(bytes), origin_(origin) {}
-
-  void set_context(const char* context, size_t end) {
-    context_ = context;
-    end_ = end;
-  }
-  size_t offset() const { return pos_; }
-  size_t remaining() const { return end_ - pos_; }
-
-  uint8_t u8() { return static_cast<uint8_t>(little_endian(1)); }
-  uint32_t u32() { return static_cast<uint32_t>(little_endian(4)); }
-  uint64_t u64() { return little_endian(8); }
-  std::string string() {
-    const size_t size = u32();
-    need(size);
-    std::string s(reinterpret_cast<const char*>(bytes_.data() + pos_), size);
-    pos_ += size;
-    return s;
-  }
-  std::vector<uint8_t> bytes(size_t size) {
-    need(size);
-    std::vector<uint8_t> v(bytes_.begin() + pos_, bytes_.begin() + pos_ + size);
-    pos_ += size;
-    return v;
-  }
-  // A count of items of at least `min_item_bytes` each; rejects counts the bytes cannot hold.
-  size_t count(size_t min_item_bytes) {
-    const size_t at = pos_;
-    const size_t n = u32();
-    if (n > remaining() / min_item_bytes) truncated(at);
-    return n;
-  }
-  void need(size_t n) {
-    if (n > remaining()) truncated(pos_);
-  }
-  [[noreturn]] void fail(const std::string& what) const {
-    throw InputError(fmt::format("{}: {} ({})", origin_, what, context_));
-  }
-  // `at` is the offset of the first item that does not fit: the file ends, or (for a section
-  // whose length disagrees with its contents) the section does.
-  [[noreturn]] void truncated(size_t at) const {
-    if (end_ == bytes_.size())
-      throw InputError(fmt::format("{}: truncated at offset {} ({})", origin_, at, context_));
-    fail(fmt::format("item at offset {} runs past the section end at offset {}", at, end_));
-  }
-  const std::string& origin() const { return origin_; }
-
-private:
-  uint64_t little_endian(size_t n) {
-    need(n);
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; ++i) v |= uint64_t{bytes_[pos_ + i]} << (8 * i);
-    pos_ += n;
-    return v;
-  }
-
-  const std::vector<uint8_t>& bytes_;
-  const std::string& origin_;
-  const char* context_ = "header";
-  size_t pos_ = 0;
-  size_t end_ = bytes_.size();
-};
-
 // Source lines are stored only when at least one is known, so a program has one encoding.
 bool has_lines(const QueueProgram& queue) {
   return std::any_of(queue.lines.begin(), queue.lines.end(), [](uint32_t line) { return line != 0; });
-}
-
-void write_section(Writer& out, Section section, const std::vector<uint8_t>& payload) {
-  out.u32(static_cast<uint32_t>(section));
-  out.u64(payload.size());
-  out.raw(payload.data(), payload.size());
-}
-
-std::vector<uint8_t> metadata_payload(const ProgramMetadata& m) {
-  Writer w;
-  w.string(m.workload);
-  w.string(m.generator);
-  w.string(m.source);
-  w.u64(m.tokens_per_run);
-  w.u32(m.chips);
-  w.u64(m.predicted_cycles);
-  return std::move(w.bytes());
 }
 
 std::vector<uint8_t> queues_payload(const std::vector<QueueProgram>& queues) {
@@ -182,15 +82,6 @@ std::vector<uint8_t> symbols_payload(const std::vector<Symbol>& symbols) {
     for (uint32_t slice : s.slices) w.u32(slice);
   }
   return std::move(w.bytes());
-}
-
-void read_metadata(Reader& in, ProgramMetadata& m) {
-  m.workload = in.string();
-  m.generator = in.string();
-  m.source = in.string();
-  m.tokens_per_run = in.u64();
-  m.chips = in.u32();
-  m.predicted_cycles = in.u64();
 }
 
 void read_queues(Reader& in, std::vector<QueueProgram>& queues) {
@@ -258,19 +149,48 @@ std::vector<uint8_t> serialize_program(const Program& program) {
   out.raw(kMagic, sizeof kMagic);
   out.u32(kFormatVersion);
   out.u64(program.fingerprint);
-  write_section(out, Section::metadata, metadata_payload(program.metadata));
-  write_section(out, Section::queues, queues_payload(program.queues));
-  write_section(out, Section::images, images_payload(program.images));
-  write_section(out, Section::symbols, symbols_payload(program.symbols));
+  out.section(static_cast<uint32_t>(Section::metadata), binary::metadata_payload(program.metadata));
+  out.section(static_cast<uint32_t>(Section::queues), queues_payload(program.queues));
+  out.section(static_cast<uint32_t>(Section::images), images_payload(program.images));
+  out.section(static_cast<uint32_t>(Section::symbols), symbols_payload(program.symbols));
   return std::move(out.bytes());
 }
 
-Program deserialize_program(const std::vector<uint8_t>& bytes, const std::string& origin) {
-  const size_t magic_bytes = std::min(bytes.size(), sizeof kMagic);
-  if (!std::equal(bytes.begin(), bytes.begin() + magic_bytes, kMagic))
+namespace binary {
+
+std::vector<uint8_t> metadata_payload(const ProgramMetadata& m) {
+  Writer w;
+  w.string(m.workload);
+  w.string(m.generator);
+  w.string(m.source);
+  w.u64(m.tokens_per_run);
+  w.u32(m.chips);
+  w.u64(m.predicted_cycles);
+  return std::move(w.bytes());
+}
+
+void read_metadata(Reader& in, ProgramMetadata& m) {
+  m.workload = in.string();
+  m.generator = in.string();
+  m.source = in.string();
+  m.tokens_per_run = in.u64();
+  m.chips = in.u32();
+  m.predicted_cycles = in.u64();
+}
+
+// The magic is checked before anything else is read, then each section is fetched by its declared
+// length once that length is known to fit the source.
+Program read_program(ByteSource& source, const std::string& origin) {
+  if (has_magic(source, kSystemMagic))
+    throw InputError(
+        fmt::format("{}: a system program, not a one-chip program (pass --system SYSTEM.json)", origin));
+  const size_t magic_bytes = std::min(source.size(), sizeof kMagic);
+  const uint8_t* magic = source.fetch(0, magic_bytes);
+  if (!std::equal(magic, magic + magic_bytes, kMagic))
     throw InputError(fmt::format("{}: not a tspsim program (bad magic)", origin));
-  Reader in(bytes, origin);
-  in.bytes(sizeof kMagic);
+  Reader in(source, origin);
+  in.window(sizeof kMagic + 12);
+  in.take(sizeof kMagic);
   const uint32_t version = in.u32();
   if (version != kFormatVersion)
     throw InputError(fmt::format("{}: format version {} is not supported (this tspsim reads version {})",
@@ -278,18 +198,9 @@ Program deserialize_program(const std::vector<uint8_t>& bytes, const std::string
   Program program;
   program.fingerprint = in.u64();
 
-  for (Section expected : kSectionOrder) {
-    in.set_context(section_name(expected), bytes.size());
-    const size_t header_at = in.offset();
-    const auto id = in.u32();
-    if (id != static_cast<uint32_t>(expected))
-      in.fail(fmt::format("section id {} at offset {}, expected {}", id, header_at,
-                          static_cast<uint32_t>(expected)));
-    const uint64_t length = in.u64();
-    if (length > in.remaining()) in.truncated(in.offset());
-    const size_t end = in.offset() + length;
-    in.set_context(section_name(expected), end);
-    switch (expected) {
+  for (Section section : kSectionOrder) {
+    in.open_section(static_cast<uint32_t>(section), section_name(section));
+    switch (section) {
     case Section::metadata:
       read_metadata(in, program.metadata);
       break;
@@ -303,14 +214,19 @@ Program deserialize_program(const std::vector<uint8_t>& bytes, const std::string
       read_symbols(in, program.symbols);
       break;
     }
-    if (in.remaining() != 0)
-      in.fail(
-          fmt::format("{} unused bytes at offset {} before the section end", in.remaining(), in.offset()));
+    in.close_section();
   }
-  if (in.offset() != bytes.size())
+  if (in.offset() != source.size())
     throw InputError(fmt::format("{}: {} trailing bytes after the last section at offset {}", origin,
-                                 bytes.size() - in.offset(), in.offset()));
+                                 source.size() - in.offset(), in.offset()));
   return program;
+}
+
+} // namespace binary
+
+Program deserialize_program(const std::vector<uint8_t>& bytes, const std::string& origin) {
+  binary::MemorySource source(bytes.data(), bytes.size());
+  return binary::read_program(source, origin);
 }
 
 void write_program(const Program& program, const std::filesystem::path& path) {
@@ -319,7 +235,8 @@ void write_program(const Program& program, const std::filesystem::path& path) {
 }
 
 Program read_program(const std::filesystem::path& path) {
-  return deserialize_program(read_binary_file(path), path.string());
+  binary::FileSource source(path);
+  return binary::read_program(source, path.string());
 }
 
 } // namespace tsp

@@ -4,6 +4,7 @@
 #include "tspsim/config/config.h"
 #include "tspsim/config/floorplan.h"
 #include "tspsim/program/program.h"
+#include "tspsim/program/system_program.h"
 
 #include <string>
 
@@ -12,6 +13,10 @@ namespace tsp {
 // The whole program: metadata, symbols, images and every queue. `program` must be valid for
 // `config` (validate_program).
 std::string disassemble(const Program& program, const ChipConfig& config);
+
+// A system program as a header and one `.chip` section per stored program. `program` must be
+// valid for `system` (validate_system_program).
+std::string disassemble_system(const SystemProgram& program, const SystemConfig& system);
 
 // One instruction as the assembler writes it: "add.i8 W2, E0, W1".
 std::string format_instruction(const Instruction& instruction, const Floorplan& floorplan);

@@ -1,0 +1,193 @@
+// The system program container (docs/program-format.md, "System programs"): a header, the
+// metadata and system sections, then each distinct per-chip program as a complete one-chip
+// container in its own section, read one at a time.
+#include "tspsim/program/system_program.h"
+
+#include "binary_io.h"
+#include "tspsim/common/error.h"
+#include "tspsim/common/file_io.h"
+#include "tspsim/program/assembler.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <set>
+
+namespace tsp {
+namespace {
+
+using binary::Reader;
+using binary::Writer;
+
+using binary::has_magic;
+using binary::kProgramMagic;
+constexpr const char (&kMagic)[8] = binary::kSystemMagic;
+constexpr uint32_t kFormatVersion = 1;
+
+enum class Section : uint32_t { metadata = 1, system = 2, program = 3 };
+
+// The smallest one-chip container: header and four empty sections.
+constexpr size_t kMinProgramBytes = 20 + 4 * 12 + 3 * 4 + 8 + 4 + 8 + 3 * 4;
+
+std::vector<uint8_t> system_payload(const SystemProgram& program) {
+  Writer w;
+  w.string(program.system_name);
+  w.u32(program.chips());
+  w.u32(static_cast<uint32_t>(program.programs.size()));
+  for (uint32_t index : program.chip_program) w.u32(index);
+  return std::move(w.bytes());
+}
+
+SystemProgram read_system(binary::ByteSource& source, const std::string& origin) {
+  if (has_magic(source, kProgramMagic))
+    throw InputError(fmt::format("{}: a one-chip program, not a system program", origin));
+  const size_t magic_bytes = std::min(source.size(), sizeof kMagic);
+  const uint8_t* magic = source.fetch(0, magic_bytes);
+  if (!std::equal(magic, magic + magic_bytes, kMagic))
+    throw InputError(fmt::format("{}: not a tspsim system program (bad magic)", origin));
+  Reader in(source, origin);
+  in.window(sizeof kMagic + 12);
+  in.take(sizeof kMagic);
+  const uint32_t version = in.u32();
+  if (version != kFormatVersion)
+    throw InputError(
+        fmt::format("{}: system format version {} is not supported (this tspsim reads version {})", origin,
+                    version, kFormatVersion));
+  SystemProgram program;
+  program.system_fingerprint = in.u64();
+
+  in.open_section(static_cast<uint32_t>(Section::metadata), "metadata section");
+  binary::read_metadata(in, program.metadata);
+  in.close_section();
+
+  in.open_section(static_cast<uint32_t>(Section::system), "system section");
+  program.system_name = in.string();
+  const size_t chips_at = in.offset();
+  const uint32_t chips = in.u32();
+  const size_t programs_at = in.offset();
+  const uint32_t programs = in.u32();
+  if (chips == 0) in.fail(fmt::format("0 chips at offset {}", chips_at));
+  if (programs == 0) in.fail(fmt::format("0 programs at offset {}", programs_at));
+  if (programs > (source.size() - in.offset()) / (12 + kMinProgramBytes))
+    in.fail(fmt::format("{} programs at offset {} do not fit in the {} bytes that follow", programs,
+                        programs_at, source.size() - in.offset()));
+  if (program.metadata.chips != chips)
+    in.fail(fmt::format("metadata says {} chips, but {} chips are mapped", program.metadata.chips, chips));
+  in.need(uint64_t{chips} * 4);
+  program.chip_program.reserve(chips);
+  std::vector<bool> used(programs);
+  for (uint32_t chip = 0; chip < chips; ++chip) {
+    const size_t at = in.offset();
+    const uint32_t index = in.u32();
+    if (index >= programs)
+      in.fail(fmt::format("chip {} runs program {} at offset {}, but there are {} programs", chip, index, at,
+                          programs));
+    used[index] = true;
+    program.chip_program.push_back(index);
+  }
+  if (const auto unused = std::find(used.begin(), used.end(), false); unused != used.end())
+    in.fail(fmt::format("program {} is mapped to no chip", unused - used.begin()));
+  in.close_section();
+
+  for (uint32_t i = 0; i < programs; ++i) {
+    in.open_section(static_cast<uint32_t>(Section::program), "program section");
+    const size_t start = in.offset();
+    const size_t size = in.remaining();
+    binary::MemorySource embedded(in.take(size), size);
+    program.programs.push_back(
+        binary::read_program(embedded, fmt::format("{}: program {} at offset {}", origin, i, start)));
+    in.close_section();
+  }
+  if (in.offset() != source.size())
+    throw InputError(fmt::format("{}: {} trailing bytes after the last section at offset {}", origin,
+                                 source.size() - in.offset(), in.offset()));
+  return program;
+}
+
+std::string fingerprint_text(uint64_t fingerprint) { return fmt::format("0x{:016x}", fingerprint); }
+
+} // namespace
+
+std::vector<uint8_t> serialize_system_program(const SystemProgram& program) {
+  Writer out;
+  out.raw(kMagic, sizeof kMagic);
+  out.u32(kFormatVersion);
+  out.u64(program.system_fingerprint);
+  out.section(static_cast<uint32_t>(Section::metadata), binary::metadata_payload(program.metadata));
+  out.section(static_cast<uint32_t>(Section::system), system_payload(program));
+  for (const auto& p : program.programs)
+    out.section(static_cast<uint32_t>(Section::program), serialize_program(p));
+  return std::move(out.bytes());
+}
+
+SystemProgram deserialize_system_program(const std::vector<uint8_t>& bytes, const std::string& origin) {
+  binary::MemorySource source(bytes.data(), bytes.size());
+  return read_system(source, origin);
+}
+
+void write_system_program(const SystemProgram& program, const std::filesystem::path& path) {
+  const auto bytes = serialize_system_program(program);
+  write_file_atomic(path, {reinterpret_cast<const char*>(bytes.data()), bytes.size()});
+}
+
+SystemProgram read_system_program(const std::filesystem::path& path) {
+  binary::FileSource source(path);
+  return read_system(source, path.string());
+}
+
+void validate_system_program(const SystemProgram& program, const SystemConfig& system,
+                             const std::string& origin) {
+  const uint64_t expected = system_fingerprint(system);
+  if (program.system_fingerprint != expected)
+    throw InputError(
+        fmt::format("{}: built for system '{}' (fingerprint {}), not for system '{}' ({}, fingerprint {})",
+                    origin, program.system_name, fingerprint_text(program.system_fingerprint), system.name,
+                    system.source, fingerprint_text(expected)));
+  if (program.chips() != system.chips())
+    throw InputError(fmt::format("{}: has programs for {} chips, but system '{}' has {}", origin,
+                                 program.chips(), system.name, system.chips()));
+  std::set<std::pair<uint32_t, uint32_t>> checked;
+  for (uint32_t chip = 0; chip < program.chips(); ++chip)
+    if (checked.emplace(program.chip_program[chip], system.chip_config[chip]).second)
+      validate_program(program.program_of(chip), system.config_of(chip),
+                       fmt::format("{} (chip {})", origin, chip));
+}
+
+void require_one_chip_system(const SystemConfig& system, const std::string& origin) {
+  if (system.chips() != 1)
+    throw InputError(
+        fmt::format("{}: a one-chip program cannot run on system '{}' ({} chips): give each chip its "
+                    "program in .chip sections (docs/assembly.md) or use a system program container",
+                    origin, system.name, system.chips()));
+}
+
+SystemProgram single_chip_system_program(Program program, const SystemConfig& system,
+                                         const std::string& origin) {
+  require_one_chip_system(system, origin);
+  SystemProgram result;
+  result.system_fingerprint = system_fingerprint(system);
+  result.system_name = system.name;
+  result.metadata = program.metadata;
+  result.programs.push_back(std::move(program));
+  result.chip_program = {0};
+  return result;
+}
+
+SystemProgram load_system_program(const std::filesystem::path& path, const SystemConfig& system) {
+  const std::string origin = path.string();
+  SystemProgram program;
+  if (path.extension() == ".tsp") {
+    program = assemble_system_file(path, system);
+  } else {
+    binary::FileSource source(path);
+    if (has_magic(source, kProgramMagic)) {
+      require_one_chip_system(system, origin);
+      program = single_chip_system_program(binary::read_program(source, origin), system, origin);
+    } else {
+      program = read_system(source, origin);
+    }
+  }
+  validate_system_program(program, system, origin);
+  return program;
+}
+
+} // namespace tsp

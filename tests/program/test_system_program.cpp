@@ -1,0 +1,325 @@
+// System programs (docs/program-format.md, "System programs"; docs/assembly.md, ".chip"): the
+// container's layout and round trip, .chip sections, every damaged-container and wrong-system
+// message, and reading files by their declared sizes (a multi-GB file fails without being read).
+#include "tspsim/common/error.h"
+#include "tspsim/config/system.h"
+#include "tspsim/program/assembler.h"
+#include "tspsim/program/disassembler.h"
+#include "tspsim/program/system_program.h"
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+#include <fstream>
+#include <unistd.h>
+
+using namespace tsp;
+
+namespace {
+
+const std::string kSystems = TSPSIM_SOURCE_DIR "/configs/systems";
+
+SystemConfig system_of(const std::string& json) { return parse_system(json, "sys.json", kSystems); }
+
+// Three tiny chips in a line: 0 -- 1 -- 2.
+SystemConfig line3() {
+  return system_of(R"({"name": "line3", "chips": [{"config": "../tiny.json", "count": 3}],
+                       "cables": [[[0, 0], [1, 0]], [[1, 1], [2, 0]]]})");
+}
+
+SystemConfig one_tiny() { return system_of(R"({"name": "solo", "chips": [{"config": "../tiny.json"}]})"); }
+
+const char* kLine3Program = R"(.workload "relay"
+.tokens 3
+
+.chip 0, 2
+.tensor A i8 2x32 slices=MEM_E0 base=0 init=random(5)
+.queue MEM_E0
+    Read 0, E0
+.queue SXM_E.0
+    NOP 3
+    Send 0, E0
+
+.chip 1
+.queue SXM_E.1
+    NOP 300
+    Receive 0, W0
+)";
+
+std::filesystem::path temp_path(const std::string& name) {
+  return std::filesystem::temp_directory_path() / fmt::format("tspsim_sysprog_{}_{}", ::getpid(), name);
+}
+
+void write_bytes(const std::filesystem::path& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+uint32_t u32_at(const std::vector<uint8_t>& b, size_t at) {
+  return b[at] | b[at + 1] << 8 | b[at + 2] << 16 | uint32_t(b[at + 3]) << 24;
+}
+
+void put_u32(std::vector<uint8_t>& b, size_t at, uint32_t v) {
+  for (int i = 0; i < 4; ++i) b[at + i] = static_cast<uint8_t>(v >> (8 * i));
+}
+
+// Offset of the system section's payload in a serialized container.
+size_t system_payload_at(const std::vector<uint8_t>& b) {
+  const size_t metadata_length = u32_at(b, 24);
+  return 20 + 12 + metadata_length + 12;
+}
+
+void require_error(const std::vector<uint8_t>& bytes, const std::string& message) {
+  REQUIRE_THROWS_MATCHES(deserialize_system_program(bytes, "s.bin"), InputError, Catch::Message(message));
+}
+
+} // namespace
+
+TEST_CASE(".chip sections: one program per distinct section, chips mapped as listed") {
+  const auto system = line3();
+  const auto program = assemble_system(kLine3Program, "relay.tsp", system);
+  REQUIRE(program.system_fingerprint == system_fingerprint(system));
+  REQUIRE(program.system_name == "line3");
+  REQUIRE(program.programs.size() == 2);
+  REQUIRE(program.chip_program == std::vector<uint32_t>{0, 1, 0});
+  REQUIRE(program.metadata.workload == "relay");
+  REQUIRE(program.metadata.tokens_per_run == 3);
+  REQUIRE(program.metadata.chips == 3);
+  // Each section is a one-chip program whose source lines are those of the whole file.
+  const auto& sender = program.program_of(0);
+  REQUIRE(sender.queues.size() == 2);
+  REQUIRE(sender.queues[0].lines == std::vector<uint32_t>{7});
+  REQUIRE(sender.queues[1].lines == std::vector<uint32_t>{9, 10});
+  REQUIRE(sender.symbols.at(0).name == "A");
+  REQUIRE(program.program_of(1).queues[0].lines == std::vector<uint32_t>{14, 15});
+  validate_system_program(program, system, "relay.tsp");
+}
+
+TEST_CASE("identical sections are stored once; chips with different configs get their own program") {
+  const auto same =
+      assemble_system(".chip 0\n.queue MEM_W0\n NOP 1\n.chip 1-2\n.queue MEM_W0\n NOP 1\n", "s.tsp", line3());
+  // Source lines differ (line 3 and line 6), so these two are distinct programs.
+  REQUIRE(same.programs.size() == 2);
+  const auto annotated = assemble_system(".chip 0\n.source \"x\"\n.queue MEM_W0\n NOP 1\n"
+                                         ".chip 1-2\n.source \"x\"\n.queue MEM_W0\n NOP 1\n",
+                                         "s.tsp", line3());
+  REQUIRE(annotated.programs.size() == 1);
+  REQUIRE(annotated.chip_program == std::vector<uint32_t>{0, 0, 0});
+
+  const auto mixed = system_of(R"({"chips": [{"config": "../tiny.json"}, {"config": "../14nm.json"}]})");
+  const auto program = assemble_system(".chip 0-1\n.queue MEM_W0\n NOP 1\n", "m.tsp", mixed);
+  REQUIRE(program.programs.size() == 2);
+  REQUIRE(program.chip_program == std::vector<uint32_t>{0, 1});
+  REQUIRE(program.programs[0].fingerprint == geometry_fingerprint(mixed.config_of(0)));
+  REQUIRE(program.programs[1].fingerprint == geometry_fingerprint(mixed.config_of(1)));
+  validate_system_program(program, mixed, "m.tsp");
+}
+
+TEST_CASE("tspdis text of a system program assembles back to the identical container") {
+  const auto system = line3();
+  const auto program = assemble_system(kLine3Program, "relay.tsp", system);
+  const auto bytes = serialize_system_program(program);
+  const std::string text = disassemble_system(program, system);
+  REQUIRE(text.find("\n.chip 0, 2\n") != std::string::npos);
+  REQUIRE(text.find("\n.chip 1\n") != std::string::npos);
+  REQUIRE(serialize_system_program(assemble_system(text, "relay.dis.tsp", system)) == bytes);
+  REQUIRE(serialize_system_program(deserialize_system_program(bytes, "s.bin")) == bytes);
+}
+
+TEST_CASE("the system container layout matches docs/program-format.md") {
+  const auto program = assemble_system(kLine3Program, "relay.tsp", line3());
+  const auto b = serialize_system_program(program);
+  REQUIRE(std::string(b.begin(), b.begin() + 8) == "TSPSYS01");
+  REQUIRE(u32_at(b, 8) == 1);
+  REQUIRE((uint64_t{u32_at(b, 16)} << 32 | u32_at(b, 12)) == program.system_fingerprint);
+  REQUIRE(u32_at(b, 20) == 1); // metadata section
+  size_t at = system_payload_at(b);
+  REQUIRE(u32_at(b, at - 12) == 2); // system section
+  REQUIRE(u32_at(b, at) == 5);
+  REQUIRE(std::string(b.begin() + at + 4, b.begin() + at + 9) == "line3");
+  at += 9;
+  REQUIRE(u32_at(b, at) == 3);     // chips
+  REQUIRE(u32_at(b, at + 4) == 2); // programs
+  REQUIRE(u32_at(b, at + 8) == 0);
+  REQUIRE(u32_at(b, at + 12) == 1);
+  REQUIRE(u32_at(b, at + 16) == 0);
+  at += 20;
+  for (const auto& p : program.programs) {
+    const auto embedded = serialize_program(p);
+    REQUIRE(u32_at(b, at) == 3);
+    REQUIRE(u32_at(b, at + 4) == embedded.size());
+    REQUIRE(std::vector<uint8_t>(b.begin() + at + 12, b.begin() + at + 12 + embedded.size()) == embedded);
+    at += 12 + embedded.size();
+  }
+  REQUIRE(at == b.size());
+}
+
+TEST_CASE(".chip errors name the file, line and column") {
+  const auto system = line3();
+  const auto fails = [&](const std::string& text, const std::string& message) {
+    REQUIRE_THROWS_MATCHES(assemble_system(text, "s.tsp", system), InputError, Catch::Message(message));
+  };
+  fails(".chip 0-3\n", "s.tsp:1:8: chip 3 is out of range (system 'line3' has 3 chips: 0..2)");
+  fails(".chip 2-1\n", "s.tsp:1:8: empty chip range 2-1");
+  fails(".chip\n", "s.tsp:1:6: expected a chip number or range (e.g. .chip 0-7, 9), got end of line");
+  fails(".chip x\n", "s.tsp:1:7: expected a chip number or range (e.g. .chip 0-7, 9), got 'x'");
+  fails(".chip 0 1\n", "s.tsp:1:9: expected ',' or end of line in a chip list, got '1'");
+  fails(".chip 0-1\n.chip 1-2\n", "s.tsp:2:1: chip 1 is already in the .chip section on line 1");
+  fails(".chip 0\n.chip 2\n", "s.tsp: system 'line3' chip 1 has no .chip section");
+  fails(".chip 0\n", "s.tsp: system 'line3' chips 1-2 have no .chip section");
+  fails(".queue MEM_W0\n NOP 1\n.chip 0-2\n", "s.tsp: the system header (before the first .chip) may hold "
+                                              "only metadata directives (.workload, .source, "
+                                              ".tokens, .chips, .predicted_cycles)");
+  fails(".chips 2\n.chip 0-2\n", "s.tsp: .chips 2 in the system header, but system 'line3' has 3 chips");
+  // Errors inside a section carry the line of the whole file.
+  fails(".chip 0-2\n.queue MEM_W0\n NOP 0\n",
+        "s.tsp:3: MEM_W0 instruction 0 (NOP): n = 0, must be at least 1");
+  fails(".chip 0-2\n.queue MEM_W9\n", "s.tsp:2:8: unknown queue 'MEM_W9'");
+  // A one-chip assembly does not take sections.
+  REQUIRE_THROWS_MATCHES(
+      assemble(".chip 0\n", "one.tsp", system.config_of(0)), InputError,
+      Catch::Message("one.tsp:1:1: .chip starts a section of a system program: assemble it with "
+                     "--system SYSTEM.json"));
+}
+
+TEST_CASE("damaged system containers: one line naming the file and the offset") {
+  const auto program = assemble_system(kLine3Program, "relay.tsp", line3());
+  const auto good = serialize_system_program(program);
+  const size_t map = system_payload_at(good) + 9;
+
+  require_error({'G', 'A', 'R', 'B', 'A', 'G', 'E', '!', 0, 0},
+                "s.bin: not a tspsim system program (bad magic)");
+  require_error(serialize_program(program.programs[0]), "s.bin: a one-chip program, not a system program");
+  REQUIRE_THROWS_MATCHES(
+      deserialize_program(good, "s.bin"), InputError,
+      Catch::Message("s.bin: a system program, not a one-chip program (pass --system SYSTEM.json)"));
+  auto bad = good;
+  put_u32(bad, 8, 2);
+  require_error(bad, "s.bin: system format version 2 is not supported (this tspsim reads version 1)");
+  // Every truncated prefix is a clean error.
+  for (size_t size = 0; size < good.size(); ++size)
+    REQUIRE_THROWS_AS(deserialize_system_program({good.begin(), good.begin() + size}, "s.bin"), InputError);
+  // A section longer than what is left of the file is truncated where its payload starts.
+  require_error({good.begin(), good.begin() + map + 4},
+                fmt::format("s.bin: truncated at offset {} (system section)", map - 9));
+  bad = good;
+  put_u32(bad, map + 8, 2);
+  require_error(
+      bad, fmt::format("s.bin: chip 0 runs program 2 at offset {}, but there are 2 programs (system section)",
+                       map + 8));
+  bad = good;
+  put_u32(bad, map + 12, 0);
+  require_error(bad, "s.bin: program 1 is mapped to no chip (system section)");
+  bad = good;
+  put_u32(bad, map, 0);
+  require_error(bad, fmt::format("s.bin: 0 chips at offset {} (system section)", map));
+  bad = good;
+  put_u32(bad, map + 4, 4000000000u);
+  require_error(bad,
+                fmt::format("s.bin: 4000000000 programs at offset {} do not fit in the {} bytes that follow "
+                            "(system section)",
+                            map + 4, good.size() - map - 8));
+  // The embedded programs are checked as one-chip containers, with offsets inside them.
+  bad = good;
+  bad[map + 20 + 12] = 'X';
+  require_error(bad,
+                fmt::format("s.bin: program 0 at offset {}: not a tspsim program (bad magic)", map + 32));
+  bad = good;
+  bad.push_back(0);
+  require_error(bad, fmt::format("s.bin: 1 trailing bytes after the last section at offset {}", good.size()));
+  // metadata.chips must agree with the chip map.
+  auto other = program;
+  other.metadata.chips = 2;
+  require_error(serialize_system_program(other),
+                "s.bin: metadata says 2 chips, but 3 chips are mapped (system section)");
+}
+
+TEST_CASE("a system program on another system names both; each chip's program is validated") {
+  const auto system = line3();
+  const auto program = assemble_system(kLine3Program, "relay.tsp", system);
+  const auto ring = system_of(R"({"name": "ring3", "chips": [{"config": "../tiny.json", "count": 3}],
+                                  "cables": [[[0, 0], [1, 0]], [[1, 1], [2, 0]], [[2, 1], [0, 1]]]})");
+  REQUIRE_THROWS_MATCHES(
+      validate_system_program(program, ring, "r.bin"), InputError,
+      Catch::Message(
+          fmt::format("r.bin: built for system 'line3' (fingerprint 0x{:016x}), not for system 'ring3' "
+                      "(sys.json, fingerprint 0x{:016x})",
+                      system_fingerprint(system), system_fingerprint(ring))));
+  // A stored program that does not fit its chip: a Send on link 20 of a 16-link chip.
+  auto broken = program;
+  broken.programs[1].queues[0].words[1] = encode({isa::Opcode::send, {20, 0}});
+  REQUIRE_THROWS_MATCHES(
+      validate_system_program(broken, system, "b.bin"), InputError,
+      Catch::Message("relay.tsp:15: SXM_E.1 instruction 1 (Send): link 20 out of range (the chip "
+                     "has 16 links)"));
+}
+
+TEST_CASE("load_system_program: containers, sections, and one-chip programs on one-chip systems only") {
+  const auto system = line3();
+  const auto source = temp_path("relay.tsp");
+  { std::ofstream(source) << kLine3Program; }
+  const auto loaded = load_system_program(source, system);
+  REQUIRE(loaded.chip_program == std::vector<uint32_t>{0, 1, 0});
+  const auto container = temp_path("relay.bin");
+  write_system_program(loaded, container);
+  REQUIRE(serialize_system_program(load_system_program(container, system)) ==
+          serialize_system_program(loaded));
+  REQUIRE(serialize_system_program(read_system_program(container)) == serialize_system_program(loaded));
+
+  const auto plain = temp_path("plain.tsp");
+  { std::ofstream(plain) << ".queue MEM_W0\n NOP 1\n"; }
+  REQUIRE_THROWS_MATCHES(
+      load_system_program(plain, system), InputError,
+      Catch::Message(plain.string() +
+                     ": a one-chip program cannot run on system 'line3' (3 chips): give each chip "
+                     "its program in .chip sections (docs/assembly.md) or use a system program "
+                     "container"));
+  const auto solo = one_tiny();
+  const auto one = load_system_program(plain, solo);
+  REQUIRE(one.chips() == 1);
+  REQUIRE(one.system_name == "solo");
+  REQUIRE(one.program_of(0).queues.size() == 1);
+  const auto plain_bin = temp_path("plain.bin");
+  write_program(one.program_of(0), plain_bin);
+  REQUIRE(load_system_program(plain_bin, solo).program_of(0).queues[0].words ==
+          one.program_of(0).queues[0].words);
+  REQUIRE_THROWS_MATCHES(
+      load_system_program(plain_bin, system), InputError,
+      Catch::Message(plain_bin.string() +
+                     ": a one-chip program cannot run on system 'line3' (3 chips): give each chip "
+                     "its program in .chip sections (docs/assembly.md) or use a system program "
+                     "container"));
+  for (const auto& p : {source, container, plain, plain_bin}) std::filesystem::remove(p);
+}
+
+TEST_CASE("a huge file fails on its header without being read (sparse 64 GiB files)") {
+  constexpr uintmax_t kHuge = uintmax_t{64} << 30;
+  const auto path = temp_path("huge.bin");
+  SECTION("garbage: bad magic") {
+    write_bytes(path, {'G', 'A', 'R', 'B', 'A', 'G', 'E', '!'});
+    std::filesystem::resize_file(path, kHuge);
+    REQUIRE_THROWS_MATCHES(read_program(path), InputError,
+                           Catch::Message(path.string() + ": not a tspsim program (bad magic)"));
+    REQUIRE_THROWS_MATCHES(read_system_program(path), InputError,
+                           Catch::Message(path.string() + ": not a tspsim system program (bad magic)"));
+  }
+  SECTION("a valid header, then a section longer than the file") {
+    auto head = serialize_program(Program{});
+    head.resize(32);
+    for (int i = 0; i < 8; ++i) head[24 + i] = 0xff; // metadata length 2^64 - 1
+    write_bytes(path, head);
+    std::filesystem::resize_file(path, kHuge);
+    REQUIRE_THROWS_MATCHES(read_program(path), InputError,
+                           Catch::Message(path.string() + ": truncated at offset 32 (metadata section)"));
+  }
+  SECTION("a valid header, then a section id that is wrong") {
+    auto head = serialize_program(Program{});
+    head.resize(32);
+    head[20] = 9;
+    write_bytes(path, head);
+    std::filesystem::resize_file(path, kHuge);
+    REQUIRE_THROWS_MATCHES(
+        read_program(path), InputError,
+        Catch::Message(path.string() + ": section id 9 at offset 20, expected 1 (metadata section)"));
+  }
+  std::filesystem::remove(path);
+}
