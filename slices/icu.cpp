@@ -223,8 +223,7 @@ bool Icu::run_icu_instruction(InstructionQueue& queue, const QueuedInstruction& 
     queue.next_dispatch = t + 1;
     break;
   case Opcode::deskew: {
-    const Cycle period = ctx_.config.c2c.hac_period_cycles;
-    queue.next_dispatch = (t / period + 1) * period;
+    queue.next_dispatch = ctx_.clock.next_epoch(t, ctx_.config.c2c.hac_period_cycles);
     break;
   }
   default:

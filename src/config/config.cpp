@@ -4,6 +4,7 @@
 #include "tspsim/common/error.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fmt/format.h>
 #include <fstream>
 #include <limits>
@@ -178,6 +179,14 @@ public:
     out = v->get<double>();
   }
 
+  void read_number_within(std::string_view key, double& out, double limit) const {
+    const json* v = find(key);
+    if (!v) return;
+    if (!v->is_number() || !(std::abs(v->get<double>()) <= limit))
+      fail(key, fmt::format("expected a number from -{} to {}, got {}", limit, limit, shown(*v)));
+    out = v->get<double>();
+  }
+
   void read_bool(std::string_view key, bool& out) const {
     const json* v = find(key);
     if (!v) return;
@@ -244,6 +253,8 @@ void parse_c2c(const Section& s, C2cConfig& c) {
   s.read_fields(kC2cFields, c);
   s.read_bool("loopback", c.loopback);
   s.read_positive_number("gbps_per_lane", c.gbps_per_lane);
+  // Crystals are specified to tens of ppm; a thousand keeps the link conversion well inside a window.
+  s.read_number_within("drift_ppm", c.drift_ppm, 1000);
 }
 
 void parse_timing(const Section& s, TimingConfig& t) {
@@ -281,7 +292,7 @@ ChipConfig parse_document(const json& doc, const Origin& origin) {
   auto geometry_keys = keys_of(kGeometryFields);
   geometry_keys.emplace_back("sram_bytes");
   auto c2c_keys = keys_of(kC2cFields);
-  c2c_keys.insert(c2c_keys.end(), {"loopback", "gbps_per_lane"});
+  c2c_keys.insert(c2c_keys.end(), {"loopback", "gbps_per_lane", "drift_ppm"});
 
   parse_section(origin, doc, "geometry", geometry_keys, parse_geometry, c.geometry);
   parse_section(origin, doc, "streams", keys_of(kStreamFields), parse_streams, c.streams);
@@ -397,6 +408,7 @@ json config_to_json(const ChipConfig& config) {
   json c2c = fields_to_json(kC2cFields, config.c2c);
   c2c["loopback"] = config.c2c.loopback;
   c2c["gbps_per_lane"] = config.c2c.gbps_per_lane;
+  c2c["drift_ppm"] = config.c2c.drift_ppm;
   json timing = json::object();
   for (const auto& p : isa::timing_params()) timing[std::string(p.key)] = config.timing[p.id];
   return json{{"name", config.name},

@@ -27,9 +27,9 @@ std::unique_ptr<FunctionalSlice> make_slice(EngineContext& ctx, unsigned slice, 
 }
 } // namespace
 
-Chip::Chip(sc_core::sc_module_name name, const ChipConfig& config, const EngineOptions& options)
+Chip::Chip(sc_core::sc_module_name name, const ChipConfig& config, const EngineOptions& options, ChipDriver driver)
     : sc_core::sc_module(name), ctx_(config, options),
-      period_(std::max(1.0, std::round(1e6 / config.clock_mhz)), sc_core::SC_PS) {
+      period_(std::max(1.0, std::round(1e6 / config.clock_mhz)), sc_core::SC_PS), driver_(driver) {
   if (options.debug_clock) debug_clock_ = std::make_unique<DebugClock>(config.clock_mhz);
   const auto& slices = ctx_.floorplan.slices();
   std::vector<FunctionalSlice*> slice_ptrs;
@@ -52,7 +52,7 @@ Chip::Chip(sc_core::sc_module_name name, const ChipConfig& config, const EngineO
     SC_METHOD(debug_monitor);
     sensitive << settle_;
     dont_initialize();
-  } else {
+  } else if (driver_ == ChipDriver::own_process) {
     SC_METHOD(fast_step);
   }
 }
@@ -116,7 +116,7 @@ void Chip::fast_step() {
     return;
   }
   next = std::max(next, t + 1);
-  next_trigger(period_ * double(next - t));
+  if (driver_ == ChipDriver::own_process) next_trigger(period_ * double(next - t));
   now_ = next;
 }
 
@@ -140,16 +140,25 @@ void Chip::debug_monitor() {
   sc_core::sc_stop();
 }
 
+void Chip::advance(Cycle end) {
+  while (!done() && now_ < end) fast_step();
+}
+
 RunResult Chip::run(Cycle max_cycles) {
   max_cycles_ = max_cycles;
-  RunResult result;
   const auto start = std::chrono::steady_clock::now();
   sc_core::sc_start();
+  RunResult outcome = result();
+  outcome.host_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return outcome;
+}
+
+RunResult Chip::result() const {
+  RunResult result;
   if (ctx_.log.stop_requested()) {
     result.stopped_strict = true;
     result.strict_message = ctx_.log.kept().front().describe();
   }
-  result.host_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.interrupted = interrupted_;
   result.last_active = ctx_.last_active;
   if (ctx_.any_activity)

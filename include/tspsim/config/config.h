@@ -57,6 +57,8 @@ struct C2cConfig {
   bool loopback = true;
   double gbps_per_lane = 30.0;
   unsigned lanes_per_link = 4;
+  // This chip's clock against the system's reference, in parts per million (0: no drift).
+  double drift_ppm = 0;
 };
 
 struct TimingConfig {

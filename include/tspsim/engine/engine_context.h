@@ -3,6 +3,7 @@
 #pragma once
 
 #include "tspsim/engine/c2c_links.h"
+#include "tspsim/engine/chip_clock.h"
 #include "tspsim/engine/conformance.h"
 #include "tspsim/engine/engine_types.h"
 #include "tspsim/engine/stats.h"
@@ -33,6 +34,7 @@ struct EngineContext {
   ConformanceLog log;
   ChipStats stats;
   C2cLinks links; // Send/Receive FIFOs (loopback on a single chip)
+  ChipClock clock; // this chip's drift against the system's reference time (Deskew, links)
   std::vector<Cycle> releases; // barrier release cycles, ascending (scheduled by Notify)
   std::vector<unsigned> touched;   // slices given an instruction this cycle (fast scheduler)
   Cycle last_active = 0;   // last cycle with a dispatch, stream access or SRAM access

@@ -27,16 +27,30 @@ struct RunResult {
 // Set from a signal handler to end the run at the next scheduled cycle.
 extern std::atomic<bool> g_interrupt_requested;
 
+// Who advances the clock: the chip's own SystemC process (one chip per run), or a System that
+// calls advance() for each window (the chip then registers no process and is plain C++ state).
+enum class ChipDriver { own_process, system };
+
 class Chip : public sc_core::sc_module {
 public:
   SC_HAS_PROCESS(Chip);
-  Chip(sc_core::sc_module_name name, const ChipConfig& config, const EngineOptions& options);
+  Chip(sc_core::sc_module_name name, const ChipConfig& config, const EngineOptions& options,
+       ChipDriver driver = ChipDriver::own_process);
   ~Chip() override;
 
   // Initial MEM images and the instruction text of every queue.
   void load(const Program& program);
   // Runs to the end of the program (or `max_cycles`). Call once per process (SystemC).
   RunResult run(Cycle max_cycles = kNever);
+
+  // ChipDriver::system: simulates every cycle before `end` that has work (the fast scheduler's
+  // step, without the kernel). Touches only this chip's state, so chips may advance concurrently.
+  void advance(Cycle end);
+  void set_max_cycles(Cycle max_cycles) { max_cycles_ = max_cycles; }
+  // Finished, stopped by --strict or interrupted: advance() has nothing more to do.
+  bool done() const { return finished_ || interrupted_ || ctx_.log.stop_requested(); }
+  // The outcome so far (host_seconds left 0).
+  RunResult result() const;
 
   // A named tensor's elements after the run, row-major, each element's bytes little-endian.
   std::vector<uint8_t> read_symbol(const Symbol& symbol) const;
@@ -58,6 +72,7 @@ private:
   std::vector<MemSlice*> mems_;
   std::unique_ptr<Icu> icu_;
   sc_core::sc_time period_;
+  ChipDriver driver_;
   Cycle now_ = 0;
   Cycle max_cycles_ = kNever;
   bool finished_ = false;

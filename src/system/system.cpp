@@ -1,0 +1,277 @@
+#include "tspsim/system/system.h"
+
+#include "tspsim/common/error.h"
+#include "tspsim/program/latency.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <fmt/format.h>
+#include <map>
+#include <stdexcept>
+
+namespace tsp {
+
+namespace {
+constexpr uint32_t kNoPeer = ~uint32_t{0};
+
+uint64_t fnv1a(const std::vector<uint8_t>& bytes, uint64_t hash = 0xcbf29ce484222325ULL) {
+  for (uint8_t b : bytes) hash = (hash ^ b) * 0x100000001b3ULL;
+  return hash;
+}
+
+// The parts of a program that decide what a chip does: every queue's text (with its source lines,
+// which error messages name) and the memory images. Metadata and symbols only label it.
+std::vector<uint8_t> behaviour_bytes(const Program& program) {
+  std::vector<uint8_t> out;
+  auto put = [&](const void* data, size_t size) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    out.insert(out.end(), p, p + size);
+  };
+  auto put_u64 = [&](uint64_t v) { put(&v, sizeof v); };
+  for (const auto& queue : program.queues) {
+    put_u64(queue.queue);
+    put_u64(queue.words.size());
+    put(queue.words.data(), queue.words.size() * sizeof(uint64_t));
+    put_u64(queue.lines.size());
+    put(queue.lines.data(), queue.lines.size() * sizeof(uint32_t));
+  }
+  for (const auto& image : program.images) {
+    put_u64(image.mem);
+    put_u64(image.address);
+    put_u64(image.bytes.size());
+    put(image.bytes.data(), image.bytes.size());
+  }
+  return out;
+}
+
+// What a chip's behaviour in a timing-only run depends on besides its arrivals: its program and
+// every config value the engine reads. Chips with equal identities and equal arrivals behave
+// identically.
+struct Identity {
+  std::vector<uint8_t> program;
+  uint64_t geometry = 0;
+  uint32_t vector_cycles = 0;
+  double drift_ppm = 0;
+
+  uint64_t hash() const {
+    uint64_t h = fnv1a(program);
+    for (uint64_t v : {geometry, uint64_t(vector_cycles)}) h = (h ^ v) * 0x100000001b3ULL;
+    uint64_t drift_bits = 0;
+    std::memcpy(&drift_bits, &drift_ppm, sizeof drift_bits);
+    return (h ^ drift_bits) * 0x100000001b3ULL;
+  }
+  bool operator==(const Identity& o) const {
+    return geometry == o.geometry && vector_cycles == o.vector_cycles && drift_ppm == o.drift_ppm &&
+           program == o.program;
+  }
+};
+} // namespace
+
+System::System(sc_core::sc_module_name name, const SystemConfig& config, const SystemProgram& program,
+               const SystemOptions& options)
+    : sc_core::sc_module(name), config_(config), program_(program), options_(options),
+      pool_(std::max(1u, options.threads)) {
+  if (options.engine.debug_clock) throw InputError("--debug-clock runs one chip; a system is driven by windows");
+  if (program.chips() != config.chips())
+    throw InputError(fmt::format("the system program has {} chips; system '{}' has {}", program.chips(),
+                                 config.name, config.chips()));
+  const uint32_t n = config.chips();
+  for (uint32_t c = 0; c < n; ++c) max_links_ = std::max(max_links_, config.config_of(c).c2c.links);
+  peers_.assign(size_t(n) * max_links_, LinkEnd{kNoPeer, 0});
+  for (const Cable& cable : config.cables) {
+    peers_[size_t(cable.a.chip) * max_links_ + cable.a.link] = cable.b;
+    peers_[size_t(cable.b.chip) * max_links_ + cable.b.link] = cable.a;
+  }
+  for (uint32_t c = 0; c < n; ++c) {
+    chips_.push_back(std::make_unique<Chip>(fmt::format("chip{}", c).c_str(), config.config_of(c), options.engine,
+                                            ChipDriver::system));
+    chips_.back()->context().links.set_cabled();
+    chips_.back()->set_max_cycles(options.max_cycles);
+    chips_.back()->load(program.program_of(c));
+  }
+
+  // Classes of chips proven identical (replication), or one class per chip.
+  class_of_.assign(n, nullptr);
+  const bool replicate = options.replicate && options.engine.timing_only;
+  std::map<uint64_t, std::vector<std::pair<Identity, Class*>>> by_hash;
+  std::vector<std::vector<uint8_t>> serialized(program.programs.size());
+  for (uint32_t c = 0; c < n; ++c) {
+    Class* cls = nullptr;
+    Identity id;
+    if (replicate) {
+      auto& bytes = serialized[program.chip_program[c]];
+      if (bytes.empty()) bytes = behaviour_bytes(program.program_of(c));
+      const ChipConfig& chip_config = config.config_of(c);
+      id = {bytes, geometry_fingerprint(chip_config), c2c_vector_cycles(chip_config), chip_config.c2c.drift_ppm};
+      for (auto& [known, known_class] : by_hash[id.hash()])
+        if (known == id) cls = known_class;
+    }
+    if (!cls) {
+      classes_.push_back(std::make_unique<Class>(Class{c, {}, {}}));
+      cls = classes_.back().get();
+      simulated_.push_back(c);
+      if (replicate) by_hash[id.hash()].push_back({std::move(id), cls});
+    }
+    cls->members.push_back(c);
+    class_of_[c] = cls;
+  }
+  window_ = window_cycles();
+  SC_METHOD(drive);
+}
+
+System::~System() = default;
+
+const LinkEnd* System::peer(uint32_t chip, uint32_t link) const {
+  if (link >= max_links_) return nullptr;
+  const LinkEnd& end = peers_[size_t(chip) * max_links_ + link];
+  return end.chip == kNoPeer ? nullptr : &end;
+}
+
+// The look-ahead: no vector sent in a window can arrive before the window ends. With drift, the
+// conversion between clocks moves an arrival by a fraction of a cycle per window, so two cycles
+// are kept in hand.
+Cycle System::window_cycles() const {
+  Cycle latency = kNever;
+  bool drift = false;
+  for (uint32_t c = 0; c < config_.chips(); ++c) {
+    const ChipConfig& chip = config_.config_of(c);
+    latency = std::min<Cycle>(latency, chip.timing[isa::TimingParam::c2c_link]);
+    drift = drift || chip.c2c.drift_ppm != 0;
+  }
+  if (latency == kNever) return 1;
+  const Cycle margin = drift ? 2 : 0;
+  return latency > margin + 1 ? latency - margin : 1;
+}
+
+bool System::all_done() const {
+  return std::all_of(simulated_.begin(), simulated_.end(), [&](uint32_t c) { return chips_[c]->done(); });
+}
+
+void System::step_window(Cycle end) {
+  pool_.run(simulated_.size(), [&](size_t i) {
+    Chip& chip = *chips_[simulated_[i]];
+    chip.advance(chip.context().clock.local(end));
+  });
+}
+
+// Moves every vector sent in the window to the far end of its cable, in the receiver's clock.
+// Each link has one sender, so arrivals on a link stay in send order whatever the thread count.
+void System::exchange(Cycle end) {
+  const uint32_t n = config_.chips();
+  std::vector<std::vector<Arrival>> arrivals(n);
+  for (uint32_t r : simulated_) {
+    const auto sent = chips_[r]->context().links.take_outbox();
+    const Class& cls = *class_of_[r];
+    for (uint32_t c : cls.members) {
+      const ChipClock& sender = chips_[c]->context().clock;
+      for (const auto& s : sent) {
+        const LinkEnd* far = peer(c, s.link);
+        if (!far) {
+          ++result_.vectors_unconnected;
+          continue;
+        }
+        const ChipClock& receiver = chips_[far->chip]->context().clock;
+        const Cycle arrival = receiver.local(sender.reference(s.vector.arrival));
+        if (arrival < receiver.local(end))
+          throw std::logic_error(fmt::format("window protocol: chip {} link {} vector arrives at {}, before the "
+                                             "window end {}",
+                                             far->chip, far->link, arrival, receiver.local(end)));
+        arrivals[far->chip].push_back({far->link, {arrival, s.vector.bytes, s.vector.origin}});
+      }
+    }
+  }
+  for (uint32_t c = 0; c < n; ++c) result_.vectors_delivered += arrivals[c].size();
+
+  const size_t existing = classes_.size();
+  for (size_t k = 0; k < existing; ++k)
+    if (classes_[k]->members.size() > 1) split(*classes_[k], arrivals, end);
+
+  for (uint32_t r : simulated_) {
+    Class& cls = *class_of_[r];
+    for (auto& a : arrivals[r]) {
+      if (cls.members.size() > 1) cls.history.push_back(a);
+      chips_[r]->context().links.deliver(a.link, std::move(a.vector));
+    }
+  }
+}
+
+// Members whose arrivals differ from the representative's are no longer proven identical: each
+// group of equal arrivals becomes a class of its own, whose new representative catches up by
+// replaying the class's history (delivering early is harmless: a Receive takes only what has
+// arrived by its cycle).
+void System::split(Class& cls, const std::vector<std::vector<Arrival>>& arrivals, Cycle end) {
+  using Signature = std::vector<std::pair<uint32_t, Cycle>>;
+  auto signature = [&](uint32_t c) {
+    Signature s;
+    for (const auto& a : arrivals[c]) s.emplace_back(a.link, a.vector.arrival);
+    std::sort(s.begin(), s.end()); // the order of senders is not part of what a chip sees
+    return s;
+  };
+  const Signature own = signature(cls.representative);
+  std::vector<uint32_t> staying;
+  std::vector<std::pair<Signature, std::vector<uint32_t>>> leaving;
+  for (uint32_t m : cls.members) {
+    Signature s = signature(m);
+    if (s == own) {
+      staying.push_back(m);
+      continue;
+    }
+    auto it = std::find_if(leaving.begin(), leaving.end(), [&](const auto& g) { return g.first == s; });
+    if (it == leaving.end())
+      leaving.push_back({std::move(s), {m}});
+    else
+      it->second.push_back(m);
+  }
+  if (leaving.empty()) return;
+  cls.members = staying;
+  for (auto& [s, members] : leaving) {
+    classes_.push_back(std::make_unique<Class>(Class{members.front(), members, cls.history}));
+    Class& fresh = *classes_.back();
+    Chip& chip = *chips_[fresh.representative];
+    for (const auto& a : fresh.history) chip.context().links.deliver(a.link, a.vector);
+    chip.advance(chip.context().clock.local(end));
+    chip.context().links.take_outbox(); // already delivered on behalf of the old representative
+    for (uint32_t m : members) class_of_[m] = &fresh;
+    simulated_.insert(std::upper_bound(simulated_.begin(), simulated_.end(), fresh.representative),
+                      fresh.representative);
+  }
+}
+
+// One activation per window.
+void System::drive() {
+  const Cycle end = now_ + window_;
+  step_window(end);
+  exchange(end);
+  now_ = end;
+  ++result_.windows;
+  bool stop = false;
+  for (uint32_t r : simulated_) stop = stop || chips_[r]->context().log.stop_requested();
+  if (stop || all_done()) return;
+  // Kernel time only orders the activations; cycle counts are the chips' own.
+  next_trigger(sc_core::sc_time(double(window_) * 1e6 / chips_.front()->context().config.clock_mhz, sc_core::SC_PS));
+}
+
+SystemResult System::run() {
+  const auto start = std::chrono::steady_clock::now();
+  if (config_.chips() != 0) sc_core::sc_start();
+  result_.host_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result_.window = window_;
+  result_.threads = pool_.threads();
+  result_.chips_simulated = static_cast<uint32_t>(simulated_.size());
+  result_.chips_reused = config_.chips() - result_.chips_simulated;
+  result_.chips.clear();
+  for (uint32_t c = 0; c < config_.chips(); ++c) {
+    result_.chips.push_back(simulated(c).result());
+    const RunResult& r = result_.chips.back();
+    result_.cycles = std::max(result_.cycles, r.cycles);
+    result_.interrupted = result_.interrupted || r.interrupted;
+    if (r.stopped_strict && !result_.stopped_strict) {
+      result_.stopped_strict = true;
+      result_.strict_message = fmt::format("chip {}: {}", c, r.strict_message);
+    }
+  }
+  return result_;
+}
+
+} // namespace tsp
