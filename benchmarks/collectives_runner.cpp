@@ -39,14 +39,16 @@ int main(int argc, char* argv[]) {
 
   using K = tsp::compiler::CollectiveKind;
   std::vector<Case> cases;
-  const std::vector<std::pair<uint32_t, uint32_t>> node_sizes =
-      quick ? std::vector<std::pair<uint32_t, uint32_t>>{{8, 320}, {256, 320}}
-            : std::vector<std::pair<uint32_t, uint32_t>>{{8, 320}, {256, 320}, {8192, 320}, {32768, 1024}};
-  for (K kind : {K::all_reduce, K::all_gather, K::reduce_scatter})
-    for (auto [rows, cols] : node_sizes) cases.push_back({"node8.json", kind, rows, cols, tsp::isa::DType::f32});
+  // Messages from one vector per chip to tens of MiB (all-gather's output is chips x its input).
+  using Sizes = std::vector<std::pair<uint32_t, uint32_t>>;
+  const Sizes reduce_sizes = quick ? Sizes{{8, 320}, {256, 320}} : Sizes{{8, 320}, {256, 320}, {8192, 320}, {8192, 1024}};
+  const Sizes gather_sizes = quick ? Sizes{{1, 320}, {32, 320}} : Sizes{{1, 320}, {32, 320}, {1024, 320}, {8192, 320}};
+  for (K kind : {K::all_reduce, K::reduce_scatter})
+    for (auto [rows, cols] : reduce_sizes) cases.push_back({"node8.json", kind, rows, cols, tsp::isa::DType::f32});
+  for (auto [rows, cols] : gather_sizes) cases.push_back({"node8.json", K::all_gather, rows, cols, tsp::isa::DType::f32});
   cases.push_back({"node8.json", K::all_reduce, 8192, 320, tsp::isa::DType::bf16});
   if (!quick) {
-    for (auto [rows, cols] : std::vector<std::pair<uint32_t, uint32_t>>{{72, 320}, {4608, 320}})
+    for (auto [rows, cols] : Sizes{{72, 320}, {4608, 320}})
       cases.push_back({"rack72.json", K::all_reduce, rows, cols, tsp::isa::DType::f32});
     cases.push_back({"dragonfly8.json", K::all_reduce, 576, 320, tsp::isa::DType::f32});
   }
