@@ -108,7 +108,15 @@ void VcdWriter::apply() {
     else
       next = std::min(next, occupied_until_[i] + 1);
   }
-  if (next != kNever) wake_at(next);
+  // SystemC writes a time step's changes once time moves past it: after the last change, one more
+  // (empty) step flushes it into the file.
+  if (next != kNever) {
+    wake_at(next);
+    flushed_ = false;
+  } else if (!flushed_) {
+    wake_at(t + 1);
+    flushed_ = true;
+  }
 }
 
 } // namespace tsp

@@ -48,6 +48,7 @@ private:
   std::vector<Cycle> occupied_until_;
   std::vector<unsigned> busy_now_; // slices whose busy bit is set for cycle busy_cycle_
   Cycle busy_cycle_ = kNever;
+  bool flushed_ = false;
   std::map<Cycle, Pending> pending_;
   sc_core::sc_event wake_;
 };
