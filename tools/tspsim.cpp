@@ -6,6 +6,7 @@
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
 #include "tspsim/common/version.h"
+#include "tspsim_sweep.h"
 #include "tspsim_workflow.h"
 
 #include <CLI/CLI.hpp>
@@ -159,6 +160,7 @@ int run(const Options& opt, const WorkflowOptions& workflow) {
 } // namespace
 
 int sc_main(int argc, char* argv[]) {
+  if (argc > 1 && std::string(argv[1]) == "sweep") return sweep_main(argc - 1, argv + 1);
   Options opt;
   WorkflowOptions workflow;
   CLI::App app{fmt::format("tspsim {}: cycle-accurate Groq TSP simulator", tsp::kVersion)};
