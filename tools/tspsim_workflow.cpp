@@ -5,11 +5,27 @@
 #include "tspsim/observe/activity_log.h"
 #include "tspsim/observe/trace_writer.h"
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+
+namespace {
+// Fails before the run, not after it, when an output cannot be written: creates and removes a probe
+// file beside `path`. (tools/tspsim.cpp's own output check can take this over.)
+void check_writable(const std::filesystem::path& path) {
+  const auto probe = std::filesystem::path(path.string() + ".probe");
+  {
+    std::ofstream out(probe);
+    if (!out) throw tsp::InputError(fmt::format("cannot write '{}': {}", path.string(), std::strerror(errno)));
+  }
+  std::filesystem::remove(probe);
+}
+} // namespace
 
 void add_workflow_options(CLI::App& app, WorkflowOptions& options) {
   app.add_option("--trace", options.trace, "write a Chrome/Perfetto trace (JSON): a span per instruction, per slice");
@@ -38,6 +54,14 @@ WorkflowOutputs::WorkflowOutputs(const WorkflowOptions& options, tsp::Chip& chip
   if (!options.report_dir.empty() && std::filesystem::exists(options.report_dir) &&
       !std::filesystem::is_directory(options.report_dir))
     throw tsp::InputError(fmt::format("--report {}: exists and is not a directory", options.report_dir));
+  for (const auto* path : {&options.trace, &options.activity_log})
+    if (!path->empty()) check_writable(*path);
+  if (!options.report_dir.empty()) {
+    std::error_code error;
+    std::filesystem::create_directories(options.report_dir, error);
+    if (error) throw tsp::InputError(fmt::format("cannot write '{}': {}", options.report_dir, error.message()));
+    check_writable(std::filesystem::path(options.report_dir) / "index.html");
+  }
   const tsp::EngineContext& ctx = chip.context();
   if (!options.trace.empty() || !options.activity_log.empty()) {
     const tsp::CycleWindow window =
@@ -76,9 +100,6 @@ void WorkflowOutputs::write(const tsp::RunReport& report) {
     spdlog::info("wrote the waveform to {}", options_.vcd);
   }
   if (collector_) {
-    std::error_code error;
-    std::filesystem::create_directories(options_.report_dir, error);
-    if (error) throw tsp::InputError(fmt::format("cannot write '{}': {}", options_.report_dir, error.message()));
     const auto page = std::filesystem::path(options_.report_dir) / "index.html";
     tsp::write_file_atomic(page, tsp::html_report(report, *collector_));
     spdlog::info("wrote the report to {}", page.string());

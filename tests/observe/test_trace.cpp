@@ -119,6 +119,11 @@ TEST_CASE("tspsim --trace-window without --trace or malformed is a one-line erro
   CHECK(run.exit_code == 2);
   CHECK(run.err == "error: --trace-window 10:5: expected FIRST:LAST cycles with FIRST < LAST, e.g. 0:1000\n");
   CHECK(!std::filesystem::exists(scratch_dir() / "t.json"));
+  // An unwritable trace is found before the run: no summary is printed.
+  run = run_tool("tspsim", config + " --trace /nonexistent/dir/t.json");
+  CHECK(run.exit_code == 2);
+  CHECK(run.err == "error: cannot write '/nonexistent/dir/t.json': No such file or directory\n");
+  CHECK(run.out.empty());
 }
 
 TEST_CASE("an interrupted run (SIGINT) still writes a valid trace of what it simulated") {
