@@ -6,6 +6,8 @@
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
 #include "tspsim/common/version.h"
+#include "tspsim_sweep.h"
+#include "tspsim_workflow.h"
 
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -94,7 +96,8 @@ std::optional<std::string> compare(const tsp::Symbol& symbol, const std::vector<
   return std::nullopt;
 }
 
-int run(const Options& opt) {
+int run(const Options& opt, const WorkflowOptions& workflow) {
+  apply_log_level(workflow);
   const tsp::ChipConfig config = tsp::load_config(opt.config_path, opt.overrides);
   if (opt.print_config) {
     std::cout << tsp::config_to_json(config).dump(2) << '\n';
@@ -124,6 +127,7 @@ int run(const Options& opt) {
   tsp::Chip chip("chip", config, engine);
   if (!opt.util_csv.empty()) chip.context().stats.enable_windows(opt.util_window);
   chip.load(program);
+  WorkflowOutputs outputs(workflow, chip, opt.max_cycles != 0 ? opt.max_cycles : program.metadata.predicted_cycles);
   std::signal(SIGINT, [](int) { tsp::g_interrupt_requested = true; });
   const tsp::RunResult result = chip.run(opt.max_cycles == 0 ? tsp::kNever : opt.max_cycles);
 
@@ -134,6 +138,7 @@ int run(const Options& opt) {
   if (result.stopped_strict) std::cout << "stopped (--strict): " << result.strict_message << '\n';
   if (!opt.stats_json.empty()) tsp::write_file_atomic(opt.stats_json, tsp::stats_json(report).dump(2) + "\n");
   if (!opt.util_csv.empty()) tsp::write_file_atomic(opt.util_csv, tsp::utilisation_csv(report));
+  outputs.write(report);
 
   bool failed = chip.context().log.total() != 0;
   for (const auto& d : dumps) {
@@ -155,7 +160,9 @@ int run(const Options& opt) {
 } // namespace
 
 int sc_main(int argc, char* argv[]) {
+  if (argc > 1 && std::string(argv[1]) == "sweep") return sweep_main(argc - 1, argv + 1);
   Options opt;
+  WorkflowOptions workflow;
   CLI::App app{fmt::format("tspsim {}: cycle-accurate Groq TSP simulator", tsp::kVersion)};
   app.add_option("--config", opt.config_path, "chip config (JSON), e.g. configs/14nm.json")->required();
   app.add_option("program", opt.program_path, "program to run: .tsp assembly or a .bin container");
@@ -172,6 +179,7 @@ int sc_main(int argc, char* argv[]) {
   app.add_flag("--debug-clock", opt.debug_clock, "one SC_METHOD per slice on an sc_clock (slow; same results)");
   app.add_option("--max-cycles", opt.max_cycles, "stop after this many cycles (statistics marked partial)");
   app.add_flag("--quiet", opt.quiet, "no summary on stdout");
+  add_workflow_options(app, workflow);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -179,7 +187,7 @@ int sc_main(int argc, char* argv[]) {
     return code == 0 ? 0 : 2;
   }
   try {
-    return run(opt);
+    return run(opt, workflow);
   } catch (const tsp::InputError& e) {
     std::cerr << "error: " << e.what() << '\n';
     return 2;

@@ -43,7 +43,7 @@ void FunctionalSlice::commit(Cycle t) {
         ctx_.log.report(ErrorKind::stream_collision, write.cycle, write.origin,
                         fmt::format("second write to stream {} at {} in one cycle", stream_name(stream, 1), info().name));
     }
-    ctx_.stats.slice(slice_).stream_bytes_written += uint64_t(write.group) * ctx_.vector_bytes;
+    ctx_.stats.streamed(slice_, write.cycle, write.stream, write.group, ctx_.vector_bytes, write.origin);
     mark_busy(write.cycle);
     if (write.buffer != kNoBuffer) free_.push_back(write.buffer);
   }

@@ -4,8 +4,9 @@
 set -euo pipefail
 
 # clang and libclang-rt-14-dev are for the fuzz and sanitizer builds (TSPSIM_FUZZ, TSPSIM_SANITIZE).
+# chromium renders the HTML report in its test (tests/observe/test_html_report.cpp), headless.
 PACKAGES="build-essential cmake pkg-config libsystemc-dev libfmt-dev libspdlog-dev catch2 libcli11-dev
-nlohmann-json3-dev clang libclang-rt-14-dev"
+nlohmann-json3-dev clang libclang-rt-14-dev chromium"
 
 missing=()
 for package in $PACKAGES; do

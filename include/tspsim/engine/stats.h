@@ -2,6 +2,7 @@
 // activity of the chip, not its size or the number of cycles.
 #pragma once
 
+#include "tspsim/engine/activity_observer.h"
 #include "tspsim/engine/engine_types.h"
 #include "tspsim/config/floorplan.h"
 
@@ -32,26 +33,43 @@ public:
     if (s.last_busy == cycle) return;
     s.last_busy = cycle;
     ++s.busy_cycles;
-    if (window_ != 0) add_to_window(slice, cycle);
+    if (recording_) record(slice, cycle);
   }
   void issued(unsigned slice, isa::Opcode opcode) {
     ++slices_[slice].instructions;
     ++slices_[slice].by_opcode[static_cast<uint8_t>(opcode)];
   }
+  void streamed(unsigned slice, Cycle cycle, StreamRef stream, unsigned group, unsigned vector_bytes,
+                const Origin& origin) {
+    slices_[slice].stream_bytes_written += uint64_t(group) * vector_bytes;
+    if (observer_) observer_->streamed(slice, cycle, stream, group, origin);
+  }
   SliceStats& slice(unsigned slice) { return slices_[slice]; }
   const std::vector<SliceStats>& slices() const { return slices_; }
 
   // Per-window busy slice-cycles by slice kind, for --util-csv. Off (window 0) by default.
-  void enable_windows(uint64_t window) { window_ = window; }
+  void enable_windows(uint64_t window) {
+    window_ = window;
+    recording_ = window_ != 0 || observer_;
+  }
   uint64_t window() const { return window_; }
   const std::vector<std::array<uint64_t, 4>>& windows() const { return windows_; }
 
+  // Who is told of every dispatch, busy cycle and stream write (null: nobody, the default).
+  void set_observer(ActivityObserver* observer) {
+    observer_ = observer;
+    recording_ = window_ != 0 || observer_;
+  }
+  ActivityObserver* observer() const { return observer_; }
+
 private:
-  void add_to_window(unsigned slice, Cycle cycle);
+  void record(unsigned slice, Cycle cycle);
 
   const Floorplan& floorplan_;
   std::vector<SliceStats> slices_;
   uint64_t window_ = 0;
+  ActivityObserver* observer_ = nullptr;
+  bool recording_ = false; // windows or an observer: the one test on the busy path
   std::vector<std::array<uint64_t, 4>> windows_;
 };
 

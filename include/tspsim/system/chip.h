@@ -56,6 +56,8 @@ public:
   std::vector<uint8_t> read_symbol(const Symbol& symbol) const;
 
   EngineContext& context() { return ctx_; }
+  sc_core::sc_time period() const { return period_; } // one clock cycle of simulated time
+  bool running() const { return !finished_ && !interrupted_ && !ctx_.log.stop_requested(); }
   const EngineContext& context() const { return ctx_; }
   const Icu& icu() const { return *icu_; }
 

@@ -1,0 +1,71 @@
+// tspsim sweep: every point of the cartesian product re-compiled and simulated in parallel
+// processes, exact CSV rows (a point that cannot work is a row with its reason), the SVG plot, and
+// sweep specifications that are wrong.
+#include "cli_harness.h"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+using tsp::test::run_tool;
+using tsp::test::scratch_dir;
+using tsp::test::slurp;
+using tsp::test::source;
+
+namespace {
+const std::string kWorkload = "\"elementwise --op add --rows 16 --cols 32 --dtype int16\"";
+} // namespace
+
+TEST_CASE("tspsim sweep writes a row per point with cycles and predicted cycles, and reasons for invalid points") {
+  const auto csv = scratch_dir() / "sweep.csv";
+  const auto run = run_tool("tspsim", "sweep --jobs 2 --config " + source("configs/tiny.json") + " --workload " +
+                                          kWorkload +
+                                          " --param geometry.mem_slices_per_hemisphere=0,2,4 --param "
+                                          "streams.per_direction=16,32 --out " +
+                                          csv.string());
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  CHECK(run.out == "sweep: 6 points (4 simulated, 2 could not run); wrote " + csv.string() + " and " +
+                       (scratch_dir() / "sweep.svg").string() + "\n");
+  const std::string reason = "\"--set geometry.mem_slices_per_hemisphere: expected 1..127 (the MEM slice field has 7 "
+                             "index bits), got 0\"";
+  CHECK(slurp(csv) ==
+        "geometry.mem_slices_per_hemisphere,streams.per_direction,status,cycles,predicted_cycles,conformance_errors,"
+        "MEM,VXM,MXM,SXM,mxm_mac_utilisation,chips_needed,tokens_per_s,reason\n"
+        "0,16,invalid,,,,,,,,,,," + reason + "\n"
+        "0,32,invalid,,,,,,,,,,," + reason + "\n"
+        "2,16,ok,45,45,0,0.655556,0.444444,0.000000,0.000000,0.000000,1,,\n"
+        "2,32,ok,45,45,0,0.655556,0.444444,0.000000,0.000000,0.000000,1,,\n"
+        "4,16,ok,26,26,0,0.528846,0.653846,0.000000,0.000000,0.000000,1,,\n"
+        "4,32,ok,26,26,0,0.528846,0.653846,0.000000,0.000000,0.000000,1,,\n");
+  // One point by hand, tspc then tspsim: the same cycles and utilisation.
+  const auto program = scratch_dir() / "point.bin";
+  const std::string config = "--config " + source("configs/tiny.json") + " --set geometry.mem_slices_per_hemisphere=2";
+  REQUIRE(run_tool("tspc", config + " -o " + program.string() + " elementwise --op add --rows 16 --cols 32 --dtype int16")
+              .exit_code == 0);
+  const auto stats = scratch_dir() / "point.json";
+  REQUIRE(run_tool("tspsim", config + " --quiet --stats-json " + stats.string() + " " + program.string()).exit_code == 0);
+  const auto j = nlohmann::json::parse(slurp(stats));
+  CHECK(j.at("cycles") == 45);
+  CHECK(j.at("units").at("MEM").at("utilisation").get<double>() == Approx(0.655556).margin(1e-6));
+  // The plot: a point per simulated row, a series per streams.per_direction value.
+  const std::string svg = slurp(scratch_dir() / "sweep.svg");
+  size_t circles = 0;
+  for (size_t at = svg.find("<circle"); at != std::string::npos; at = svg.find("<circle", at + 1)) ++circles;
+  CHECK(circles == 4);
+  CHECK(svg.find(">streams.per_direction=16</text>") != std::string::npos);
+  CHECK(svg.find(">streams.per_direction=32</text>") != std::string::npos);
+}
+
+TEST_CASE("tspsim sweep with a wrong specification is a one-line error and writes nothing") {
+  const std::string base = "sweep --config " + source("configs/tiny.json") + " --out " + (scratch_dir() / "x.csv").string();
+  auto run = run_tool("tspsim", base + " --workload \"gemx --k 2\" --param a=1");
+  CHECK(run.exit_code == 2);
+  CHECK(run.err == "error: --workload 'gemx --k 2': unknown kernel 'gemx' (tspc --list names them)\n");
+  run = run_tool("tspsim", base + " --workload \"gemv --kk 2\" --param a=1");
+  CHECK(run.exit_code == 2);
+  CHECK(run.err == "error: --workload 'gemv --kk 2': '--kk' is not an option of gemv with a value\n");
+  run = run_tool("tspsim", base + " --workload " + kWorkload + " --param streams.per_direction");
+  CHECK(run.exit_code == 2);
+  CHECK(run.err == "error: --param streams.per_direction: expected key.path=v1,v2,...\n");
+  CHECK(!std::filesystem::exists(scratch_dir() / "x.csv"));
+}

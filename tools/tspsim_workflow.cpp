@@ -1,0 +1,107 @@
+#include "tspsim_workflow.h"
+
+#include "tspsim/common/error.h"
+#include "tspsim/common/file_io.h"
+#include "tspsim/observe/activity_log.h"
+#include "tspsim/observe/trace_writer.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+namespace {
+// Fails before the run, not after it, when an output cannot be written: creates and removes a probe
+// file beside `path`. (tools/tspsim.cpp's own output check can take this over.)
+void check_writable(const std::filesystem::path& path) {
+  const auto probe = std::filesystem::path(path.string() + ".probe");
+  {
+    std::ofstream out(probe);
+    if (!out) throw tsp::InputError(fmt::format("cannot write '{}': {}", path.string(), std::strerror(errno)));
+  }
+  std::filesystem::remove(probe);
+}
+} // namespace
+
+void add_workflow_options(CLI::App& app, WorkflowOptions& options) {
+  app.add_option("--trace", options.trace, "write a Chrome/Perfetto trace (JSON): a span per instruction, per slice");
+  app.add_option("--trace-window", options.trace_window, "FIRST:LAST: trace only cycles [FIRST, LAST)");
+  app.add_option("--vcd", options.vcd, "write a waveform (VCD): per-slice busy and per-stream occupancy");
+  app.add_option("--report", options.report_dir, "write an HTML report with charts to DIR/index.html");
+  app.add_option("--activity-log", options.activity_log, "write the per-cycle activity log the golden suite compares");
+  app.add_option("--log-level", options.log_level, "trace|debug|info|warn|error|off (default warn), on stderr");
+}
+
+void apply_log_level(const WorkflowOptions& options) {
+  const auto level = spdlog::level::from_str(options.log_level);
+  // from_str answers "off" for anything it does not know.
+  if (level == spdlog::level::off && options.log_level != "off")
+    throw tsp::InputError(
+        fmt::format("--log-level {}: expected trace, debug, info, warn, error or off", options.log_level));
+  spdlog::set_default_logger(spdlog::stderr_color_st("tspsim"));
+  spdlog::set_level(level);
+  spdlog::set_pattern("tspsim: %l: %v");
+}
+
+WorkflowOutputs::WorkflowOutputs(const WorkflowOptions& options, tsp::Chip& chip, tsp::Cycle expected_cycles)
+    : options_(options), chip_(chip) {
+  if (!options.trace_window.empty() && options.trace.empty())
+    throw tsp::InputError("--trace-window needs --trace FILE");
+  if (!options.report_dir.empty() && std::filesystem::exists(options.report_dir) &&
+      !std::filesystem::is_directory(options.report_dir))
+    throw tsp::InputError(fmt::format("--report {}: exists and is not a directory", options.report_dir));
+  for (const auto* path : {&options.trace, &options.activity_log})
+    if (!path->empty()) check_writable(*path);
+  if (!options.report_dir.empty()) {
+    std::error_code error;
+    std::filesystem::create_directories(options.report_dir, error);
+    if (error) throw tsp::InputError(fmt::format("cannot write '{}': {}", options.report_dir, error.message()));
+    check_writable(std::filesystem::path(options.report_dir) / "index.html");
+  }
+  const tsp::EngineContext& ctx = chip.context();
+  if (!options.trace.empty() || !options.activity_log.empty()) {
+    const tsp::CycleWindow window =
+        options.trace_window.empty() ? tsp::CycleWindow{} : tsp::parse_cycle_window(options.trace_window, "--trace-window");
+    recorder_ = std::make_unique<tsp::ActivityRecorder>(window);
+    fanout_.add(recorder_.get());
+  }
+  if (!options.vcd.empty()) {
+    vcd_ = std::make_unique<tsp::VcdWriter>("vcd", ctx, options.vcd, chip.period());
+    fanout_.add(vcd_.get());
+  }
+  if (!options.report_dir.empty()) {
+    collector_ = std::make_unique<tsp::ReportCollector>(ctx.floorplan);
+    fanout_.add(collector_.get());
+  }
+  if (!fanout_.empty()) chip.context().stats.set_observer(&fanout_);
+  if (isatty(STDERR_FILENO)) progress_ = std::make_unique<tsp::Progress>("progress", chip, expected_cycles, stderr);
+}
+
+WorkflowOutputs::~WorkflowOutputs() { chip_.context().stats.set_observer(nullptr); }
+
+void WorkflowOutputs::write(const tsp::RunReport& report) {
+  if (progress_) progress_->finish();
+  const tsp::EngineContext& ctx = chip_.context();
+  if (!options_.trace.empty()) {
+    nlohmann::json events = nlohmann::json::array();
+    const tsp::Cycle end = report.result.last_active + 1;
+    tsp::append_chip_trace(events, {0, fmt::format("chip 0 ({})", ctx.config.name), ctx, *recorder_, end});
+    tsp::write_file_atomic(options_.trace, tsp::trace_file(std::move(events)));
+    spdlog::info("wrote the trace to {} ({} spans)", options_.trace, recorder_->dispatches().size());
+  }
+  if (!options_.activity_log.empty())
+    tsp::write_file_atomic(options_.activity_log, tsp::activity_log(*recorder_, ctx.floorplan));
+  if (vcd_) {
+    vcd_->close();
+    spdlog::info("wrote the waveform to {}", options_.vcd);
+  }
+  if (collector_) {
+    const auto page = std::filesystem::path(options_.report_dir) / "index.html";
+    tsp::write_file_atomic(page, tsp::html_report(report, *collector_));
+    spdlog::info("wrote the report to {}", page.string());
+  }
+}
