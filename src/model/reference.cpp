@@ -80,22 +80,21 @@ std::vector<float> random_gains(DType activations, uint32_t d, uint64_t seed) {
 
 using Vector = std::vector<float>;
 
+// The arithmetic of one step. Every intermediate result passes through r(): unchanged in the wide
+// mode, rounded to fp32 in the fp32 mode (sums in ascending order, transcendentals computed in
+// double and rounded once, as the chip's VXM does).
 class Math {
 public:
-  Math(const ModelConfig& m, const ReferenceOptions& o) : m_(m), o_(o) {}
+  Math(const ModelConfig& m, const ReferenceOptions& o) : m_(m), wide_(o.wide) {}
 
   Vector act(const Vector& x) const { return rounded(m_.precision.activations, x); }
   Vector kv(const Vector& x) const { return rounded(m_.precision.kv_cache, x); }
 
-  // Dot product of `n` terms a(i) * b(i), in double or in fp32 in ascending order.
+  double r(double x) const { return wide_ ? x : double(float(x)); }
+
   template <typename A, typename B> double dot(size_t n, A a, B b) const {
-    if (o_.accumulate_in_double) {
-      double s = 0;
-      for (size_t i = 0; i < n; ++i) s += double(a(i)) * double(b(i));
-      return s;
-    }
-    float s = 0;
-    for (size_t i = 0; i < n; ++i) s += float(a(i)) * float(b(i));
+    double s = 0;
+    for (size_t i = 0; i < n; ++i) s = r(s + r(double(a(i)) * double(b(i))));
     return s;
   }
 
@@ -108,29 +107,31 @@ public:
       if (amax == 0) return y;
       const float inv = 127.0f / amax;
       const float sx = amax / 127.0f;
-      std::vector<int32_t> q(x.size());
-      for (size_t k = 0; k < x.size(); ++k)
-        q[k] = static_cast<int32_t>(std::clamp(std::nearbyint(x[k] * inv), -128.0f, 127.0f));
-      for (uint32_t n = 0; n < w.cols; ++n) {
-        int64_t acc = 0;
-        for (uint32_t k = 0; k < w.rows; ++k) acc += q[k] * int32_t(w.q[size_t(k) * w.cols + n]);
-        y[n] = (float(acc) * w.scale[n]) * sx;
+      std::vector<int64_t> acc(w.cols, 0);
+      for (uint32_t k = 0; k < w.rows; ++k) {
+        const int64_t q = static_cast<int64_t>(std::clamp(std::nearbyint(x[k] * inv), -128.0f, 127.0f));
+        const int8_t* row = &w.q[size_t(k) * w.cols];
+        for (uint32_t n = 0; n < w.cols; ++n) acc[n] += q * row[n];
       }
+      for (uint32_t n = 0; n < w.cols; ++n) y[n] = (float(acc[n]) * w.scale[n]) * sx;
       return y;
     }
     const Vector xr = rounded(w.dtype, x); // the MXM's operand type
-    for (uint32_t n = 0; n < w.cols; ++n)
-      y[n] = float(dot(w.rows, [&](size_t k) { return xr[k]; },
-                       [&](size_t k) { return w.values[k * w.cols + n]; }));
+    std::vector<double> sum(w.cols, 0.0);
+    for (uint32_t k = 0; k < w.rows; ++k) {
+      const float* row = &w.values[size_t(k) * w.cols];
+      for (uint32_t n = 0; n < w.cols; ++n) sum[n] = r(sum[n] + r(double(xr[k]) * row[n]));
+    }
+    for (uint32_t n = 0; n < w.cols; ++n) y[n] = float(sum[n]);
     return y;
   }
 
   Vector rmsnorm(const Vector& x, const Vector& gain) const {
     double squares = 0;
-    for (float v : x) squares += double(v) * v;
-    const double r = 1.0 / std::sqrt(squares / double(x.size()) + m_.norm_eps);
+    for (float v : x) squares = r(squares + r(double(v) * v));
+    const double inv = r(1.0 / std::sqrt(r(r(squares / double(x.size())) + r(m_.norm_eps))));
     Vector y(x.size());
-    for (size_t i = 0; i < x.size(); ++i) y[i] = float(double(x[i]) * r * gain[i]);
+    for (size_t i = 0; i < x.size(); ++i) y[i] = float(r(x[i] * inv) * gain[i]);
     return act(y);
   }
 
@@ -141,9 +142,10 @@ public:
     for (size_t h = 0; h < x.size() / hd; ++h)
       for (uint32_t i = 0; i < hd / 2; ++i) {
         const double angle = double(position) * std::pow(m_.rope_theta, -2.0 * i / hd);
+        const double c = r(std::cos(angle)), s = r(std::sin(angle));
         const double a = x[h * hd + 2 * i], b = x[h * hd + 2 * i + 1];
-        y[h * hd + 2 * i] = float(a * std::cos(angle) - b * std::sin(angle));
-        y[h * hd + 2 * i + 1] = float(a * std::sin(angle) + b * std::cos(angle));
+        y[h * hd + 2 * i] = float(r(a * c) - r(b * s));
+        y[h * hd + 2 * i + 1] = float(r(a * s) + r(b * c));
       }
     return y;
   }
@@ -152,7 +154,7 @@ public:
   // `keys` and `values` (position-major, kv_heads * head_dim per position).
   Vector attention(const Vector& q, const float* keys, const float* values, uint32_t count) const {
     const uint32_t hd = m_.head_dim, width = m_.kv_width(), group = m_.heads / m_.kv_heads;
-    const double scale = 1.0 / std::sqrt(double(hd));
+    const double scale = r(1.0 / std::sqrt(double(hd)));
     Vector out(q.size());
     std::vector<double> p(count);
     for (uint32_t h = 0; h < m_.heads; ++h) {
@@ -160,21 +162,26 @@ public:
       double top = -INFINITY;
       for (uint32_t t = 0; t < count; ++t) {
         const float* k = keys + size_t(t) * width + g * hd;
-        p[t] = dot(hd, [&](size_t i) { return q[h * hd + i]; }, [&](size_t i) { return k[i]; }) * scale;
+        p[t] = r(dot(hd, [&](size_t i) { return q[h * hd + i]; }, [&](size_t i) { return k[i]; }) * scale);
         top = std::max(top, p[t]);
       }
       double sum = 0;
-      for (auto& v : p) sum += (v = std::exp(v - top));
+      for (auto& v : p) sum = r(sum + (v = r(std::exp(r(v - top)))));
+      const double inv = r(1.0 / sum);
+      for (auto& v : p) v = r(v * inv);
       for (uint32_t i = 0; i < hd; ++i)
-        out[h * hd + i] = float(dot(count, [&](size_t t) { return p[t] / sum; },
-                                    [&](size_t t) { return values[t * width + g * hd + i]; }));
+        out[h * hd + i] =
+            float(dot(count, [&](size_t t) { return p[t]; }, [&](size_t t) { return values[t * width + g * hd + i]; }));
     }
     return act(out);
   }
 
   Vector swiglu(const Vector& gate, const Vector& up) const {
     Vector y(gate.size());
-    for (size_t i = 0; i < y.size(); ++i) y[i] = float(double(gate[i]) / (1.0 + std::exp(-double(gate[i]))) * up[i]);
+    for (size_t i = 0; i < y.size(); ++i) {
+      const double sigmoid = r(1.0 / r(1.0 + r(std::exp(-double(gate[i])))));
+      y[i] = float(r(gate[i] * sigmoid) * up[i]);
+    }
     return act(y);
   }
 
@@ -198,7 +205,7 @@ private:
   }
 
   const ModelConfig& m_;
-  const ReferenceOptions& o_;
+  bool wide_;
 };
 
 void check_token(const ModelConfig& m, uint32_t token) {

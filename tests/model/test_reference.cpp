@@ -98,27 +98,30 @@ TEST_CASE("grouped-query attention equals multi-head attention with the KV heads
   }
 }
 
-// docs/models.md derives the chip-versus-reference tolerance from this measurement.
-TEST_CASE("accumulation order alone moves the logits by a bounded amount and no token") {
-  for (DType weights : {DType::i8, DType::f16}) {
-    const auto m = with_weights(tiny(), weights);
+// docs/models.md derives the chip-versus-reference tolerance from this measurement: the same
+// storage roundings with every intermediate in double, or in fp32 in the chip's order.
+TEST_CASE("fp32 intermediates move the logits by a bounded amount and no token") {
+  struct Case {
+    DType weights;
+    double at_least, at_most; // measured 0, 0.00165 and 0.00105 over these 12 steps
+  };
+  for (const Case c : {Case{DType::i8, 0, 0.002}, Case{DType::f16, 0.001, 0.002}, Case{DType::bf16, 0.0005, 0.002}}) {
+    const auto m = with_weights(tiny(), c.weights);
     const auto w = random_weights(m, 1);
     Reference wide(m, w, {true});
-    Reference mxm_order(m, w, {false});
+    Reference fp32(m, w, {false});
     double worst = 0;
     uint32_t token = 1;
     for (int step = 0; step < 12; ++step) {
       const auto a = wide.decode(token);
-      const auto b = mxm_order.decode(token);
+      const auto b = fp32.decode(token);
       for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, double(std::fabs(a[i] - b[i])));
       CHECK(argmax(a) == argmax(b));
       token = argmax(a);
     }
-    // Measured: 0 with int8 weights (exact integer products; the attention sums' differences vanish
-    // in the fp16 rounding), 0.00155 with fp16 weights.
-    INFO(dtype_name(weights) << " weights: worst logit difference " << worst);
-    CHECK(worst < 0.004);
-    if (weights == DType::f16) CHECK(worst > 0.001);
+    INFO(dtype_name(c.weights) << " weights: worst logit difference " << worst);
+    CHECK(worst >= c.at_least);
+    CHECK(worst <= c.at_most);
   }
 }
 

@@ -46,10 +46,11 @@ Weights random_weights(const ModelConfig& model, uint64_t seed);
 float round_to(DType dtype, double x);
 
 struct ReferenceOptions {
-  // Float dot products (projections with fp16/bf16 weights, attention scores and sums): in double
-  // (true), or in fp32 in ascending index order (false), the MXM's order. The difference between
-  // the two bounds how much accumulation order alone moves the logits.
-  bool accumulate_in_double = true;
+  // Intermediate results (sums, products, norms, softmax, transcendentals) in double (true), or
+  // each rounded to fp32 with sums in ascending index order (false), the chip's MXM and VXM
+  // arithmetic. Storage points round to the declared precision either way; the difference between
+  // the two modes measures how much intermediate precision alone moves the logits.
+  bool wide = true;
 };
 
 // One sequence decoded token by token with a growing KV cache.
