@@ -1,7 +1,8 @@
 // tspc: compiles a kernel of the library (src/compiler_*.cpp) for one chip config into a program
 // container carrying its input tensors, named outputs and predicted cycle count; optionally writes
 // the host reference of every output in the format of `tspsim --dump`, for `tspsim --expect`.
-// Exit codes: 0 success, 2 bad input.
+// `tspc plan` prints a model's capacity plan instead (docs/models.md).
+// Exit codes: 0 success, 1 the model does not fit on the chips given (plan --chips), 2 bad input.
 #include "tspsim/compiler/registry.h"
 #include "tspsim/config/config.h"
 #include "tspsim/common/error.h"
