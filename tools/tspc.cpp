@@ -51,7 +51,8 @@ struct PlanArgs {
 };
 
 CLI::App* add_plan_command(CLI::App& app, PlanArgs& args) {
-  CLI::App* command = app.add_subcommand("plan", "the fewest chips a model needs for decoding, and each chip's SRAM");
+  CLI::App* command =
+      app.add_subcommand("plan", "the fewest chips a model needs for decoding, and each chip's SRAM");
   command->fallthrough();
   command->add_option("--model", args.model, "model name (configs/models/NAME.json) or a model file");
   command->add_option("--context", args.context, "KV-cache positions per sequence");

@@ -19,10 +19,14 @@ namespace {
 
 const char* safetensors_name(DType dtype) {
   switch (dtype) {
-  case DType::f32: return "F32";
-  case DType::f16: return "F16";
-  case DType::bf16: return "BF16";
-  case DType::i8: break;
+  case DType::f32:
+    return "F32";
+  case DType::f16:
+    return "F16";
+  case DType::bf16:
+    return "BF16";
+  case DType::i8:
+    break;
   }
   throw std::invalid_argument("safetensors: int8 tensors are not written");
 }
@@ -38,7 +42,8 @@ std::string shown(const json& value) {
   return text.size() > 60 ? text.substr(0, 60) + "..." : text;
 }
 
-StoredTensor parse_entry(const std::string& file, const std::string& name, const json& entry, uint64_t data_size) {
+StoredTensor parse_entry(const std::string& file, const std::string& name, const json& entry,
+                         uint64_t data_size) {
   auto fail = [&](const std::string& what) -> void {
     throw InputError(fmt::format("{}: tensor {}: {}", file, name, what));
   };
@@ -66,8 +71,9 @@ StoredTensor parse_entry(const std::string& file, const std::string& name, const
     if (__builtin_mul_overflow(elements, t.shape.back(), &elements)) fail("shape: too many elements");
   }
   const auto offsets = entry.find("data_offsets");
-  if (offsets == entry.end() || !offsets->is_array() || offsets->size() != 2 || !(*offsets)[0].is_number_unsigned() ||
-      !(*offsets)[1].is_number_unsigned() || (*offsets)[0].get<uint64_t>() > (*offsets)[1].get<uint64_t>())
+  if (offsets == entry.end() || !offsets->is_array() || offsets->size() != 2 ||
+      !(*offsets)[0].is_number_unsigned() || !(*offsets)[1].is_number_unsigned() ||
+      (*offsets)[0].get<uint64_t>() > (*offsets)[1].get<uint64_t>())
     fail("data_offsets: expected [begin, end] with begin <= end");
   const uint64_t begin = (*offsets)[0].get<uint64_t>(), end = (*offsets)[1].get<uint64_t>();
   if (end > data_size)
@@ -87,9 +93,12 @@ float element(const StoredTensor& t, size_t i) {
     std::memcpy(&v, &t.bytes[4 * i], 4);
     return v;
   }
-  case DType::f16: return num::f16_to_f32(uint16_t(t.bytes[2 * i] | t.bytes[2 * i + 1] << 8));
-  case DType::bf16: return num::bf16_to_f32(uint16_t(t.bytes[2 * i] | t.bytes[2 * i + 1] << 8));
-  case DType::i8: break;
+  case DType::f16:
+    return num::f16_to_f32(uint16_t(t.bytes[2 * i] | t.bytes[2 * i + 1] << 8));
+  case DType::bf16:
+    return num::bf16_to_f32(uint16_t(t.bytes[2 * i] | t.bytes[2 * i + 1] << 8));
+  case DType::i8:
+    break;
   }
   return 0;
 }
@@ -97,10 +106,17 @@ float element(const StoredTensor& t, size_t i) {
 void append_element(std::vector<uint8_t>& out, DType dtype, float value) {
   uint32_t bits = 0;
   switch (dtype) {
-  case DType::f32: std::memcpy(&bits, &value, 4); break;
-  case DType::f16: bits = num::f32_to_f16(value); break;
-  case DType::bf16: bits = num::f32_to_bf16(value); break;
-  case DType::i8: break;
+  case DType::f32:
+    std::memcpy(&bits, &value, 4);
+    break;
+  case DType::f16:
+    bits = num::f32_to_f16(value);
+    break;
+  case DType::bf16:
+    bits = num::f32_to_bf16(value);
+    break;
+  case DType::i8:
+    break;
   }
   for (unsigned b = 0; b < dtype_bytes(dtype); ++b) out.push_back(uint8_t(bits >> (8 * b)));
 }
@@ -164,7 +180,8 @@ Matrix to_matrix(const StoredTensor& t, DType dtype, bool transposed, bool rotar
     m.scale.push_back(amax / 127.0f);
     const float inv = amax == 0 ? 0.0f : 127.0f / amax;
     for (uint32_t k = 0; k < m.rows; ++k)
-      m.q[size_t(k) * m.cols + n] = int8_t(std::clamp(std::nearbyint(w[size_t(k) * m.cols + n] * inv), -127.0f, 127.0f));
+      m.q[size_t(k) * m.cols + n] =
+          int8_t(std::clamp(std::nearbyint(w[size_t(k) * m.cols + n] * inv), -127.0f, 127.0f));
   }
   return m;
 }
@@ -186,8 +203,8 @@ std::vector<StoredTensor> read_safetensors(const std::filesystem::path& path) {
   uint64_t header = 0;
   for (int b = 7; b >= 0; --b) header = header << 8 | bytes[b];
   if (header > bytes.size() - 8)
-    throw InputError(fmt::format("{}: header length {} runs past the end of the file ({} bytes)", file, header,
-                                 bytes.size()));
+    throw InputError(fmt::format("{}: header length {} runs past the end of the file ({} bytes)", file,
+                                 header, bytes.size()));
   json doc;
   try {
     doc = json::parse(bytes.begin() + 8, bytes.begin() + 8 + std::ptrdiff_t(header));
@@ -196,7 +213,8 @@ std::vector<StoredTensor> read_safetensors(const std::filesystem::path& path) {
     if (const auto close = what.find("] "); close != std::string::npos) what = what.substr(close + 2);
     throw InputError(fmt::format("{}: header: invalid JSON: {}", file, what));
   }
-  if (!doc.is_object()) throw InputError(fmt::format("{}: header: expected a JSON object, got {}", file, shown(doc)));
+  if (!doc.is_object())
+    throw InputError(fmt::format("{}: header: expected a JSON object, got {}", file, shown(doc)));
   const uint64_t data_begin = 8 + header, data_size = bytes.size() - data_begin;
   std::vector<std::pair<uint64_t, StoredTensor>> tensors;
   for (const auto& item : doc.items()) {
@@ -212,8 +230,8 @@ std::vector<StoredTensor> read_safetensors(const std::filesystem::path& path) {
   std::string previous = "the header";
   for (const auto& [begin, t] : tensors) {
     if (begin != next)
-      throw InputError(fmt::format("{}: tensor {}: data starts at {}, expected {} (right after {})", file, t.name,
-                                   begin, next, previous));
+      throw InputError(fmt::format("{}: tensor {}: data starts at {}, expected {} (right after {})", file,
+                                   t.name, begin, next, previous));
     next = begin + t.bytes.size();
     previous = "tensor " + t.name;
   }
@@ -228,7 +246,8 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Stor
   json header = json::object();
   uint64_t offset = 0;
   for (const auto& t : tensors) {
-    header[t.name] = {{"dtype", safetensors_name(t.dtype)}, {"shape", t.shape},
+    header[t.name] = {{"dtype", safetensors_name(t.dtype)},
+                      {"shape", t.shape},
                       {"data_offsets", {offset, offset + t.bytes.size()}}};
     offset += t.bytes.size();
   }
@@ -259,7 +278,8 @@ std::vector<StoredTensor> checkpoint_tensors(const ModelConfig& m, const Weights
   auto gains = [&](const std::string& name, const std::vector<float>& g) {
     add(name, {g.size()}, [&](uint32_t r, uint32_t) { return g[r]; });
   };
-  add("model.embed_tokens.weight", {m.vocab, m.d_model}, [&](uint32_t r, uint32_t c) { return w.embedding.at(r, c); });
+  add("model.embed_tokens.weight", {m.vocab, m.d_model},
+      [&](uint32_t r, uint32_t c) { return w.embedding.at(r, c); });
   for (uint32_t l = 0; l < m.layers; ++l) {
     const std::string p = fmt::format("model.layers.{}.", l);
     const LayerWeights& lw = w.layers[l];
@@ -284,13 +304,16 @@ Weights load_checkpoint(const ModelConfig& m, const std::filesystem::path& path)
   for (auto& t : read_safetensors(path)) found.emplace(t.name, std::move(t));
   const auto expected = expected_tensors(m);
   for (const auto& [name, t] : found) {
-    const bool known = std::any_of(expected.begin(), expected.end(), [&](const Expected& e) { return e.name == name; });
+    const bool known =
+        std::any_of(expected.begin(), expected.end(), [&](const Expected& e) { return e.name == name; });
     // Some checkpoints carry RoPE's inverse frequencies, which rope_theta already fixes.
     const std::string buffer = ".self_attn.rotary_emb.inv_freq";
-    const bool rope_buffer = name.size() > buffer.size() && name.compare(name.size() - buffer.size(), buffer.size(), buffer) == 0;
+    const bool rope_buffer =
+        name.size() > buffer.size() && name.compare(name.size() - buffer.size(), buffer.size(), buffer) == 0;
     if (!known && !rope_buffer)
-      throw InputError(fmt::format("{}: tensor {}: not a tensor of {} (Hugging Face Llama names with {} layers)",
-                                   file, name, m.name, m.layers));
+      throw InputError(
+          fmt::format("{}: tensor {}: not a tensor of {} (Hugging Face Llama names with {} layers)", file,
+                      name, m.name, m.layers));
   }
   for (const auto& e : expected) {
     const auto it = found.find(e.name);

@@ -14,28 +14,34 @@ using nlohmann::json;
 
 unsigned dtype_bytes(DType dtype) {
   switch (dtype) {
-  case DType::i8: return 1;
+  case DType::i8:
+    return 1;
   case DType::f16:
-  case DType::bf16: return 2;
-  case DType::f32: return 4;
+  case DType::bf16:
+    return 2;
+  case DType::f32:
+    return 4;
   }
   return 0;
 }
 
 const char* dtype_name(DType dtype) {
   switch (dtype) {
-  case DType::i8: return "int8";
-  case DType::f16: return "fp16";
-  case DType::bf16: return "bf16";
-  case DType::f32: return "fp32";
+  case DType::i8:
+    return "int8";
+  case DType::f16:
+    return "fp16";
+  case DType::bf16:
+    return "bf16";
+  case DType::f32:
+    return "fp32";
   }
   return "?";
 }
 
 uint64_t ModelConfig::parameters() const {
   const uint64_t d = d_model;
-  const uint64_t per_layer =
-      d * q_width() * 2 + d * kv_width() * 2 + d * uint64_t(ffn) * 3 + 2 * d;
+  const uint64_t per_layer = d * q_width() * 2 + d * kv_width() * 2 + d * uint64_t(ffn) * 3 + 2 * d;
   return 2 * uint64_t(vocab) * d + layers * per_layer + d;
 }
 
@@ -84,7 +90,8 @@ public:
 
   std::string name(const std::string& key) const {
     const json& v = get(key, "a non-empty string");
-    if (!v.is_string() || v.get<std::string>().empty()) fail(key, "expected a non-empty string, got " + shown(v));
+    if (!v.is_string() || v.get<std::string>().empty())
+      fail(key, "expected a non-empty string, got " + shown(v));
     return v.get<std::string>();
   }
 
@@ -118,7 +125,8 @@ ModelConfig parse_model(const std::string& text, const std::string& origin) {
     doc = json::parse(text);
   } catch (const json::exception& e) {
     std::string what = e.what();
-    if (const auto close = what.find("] "); what.rfind("[json.exception", 0) == 0 && close != std::string::npos)
+    if (const auto close = what.find("] ");
+        what.rfind("[json.exception", 0) == 0 && close != std::string::npos)
       what = what.substr(close + 2);
     throw InputError(fmt::format("{}: invalid JSON: {}", origin, what));
   }
@@ -158,7 +166,8 @@ ModelConfig load_model(const std::filesystem::path& path) {
   return parse_model(read_text_file(path), path.string());
 }
 
-std::filesystem::path resolve_model(const std::string& name_or_path, const std::filesystem::path& models_dir) {
+std::filesystem::path resolve_model(const std::string& name_or_path,
+                                    const std::filesystem::path& models_dir) {
   const std::filesystem::path given(name_or_path);
   if (given.has_parent_path() || given.extension() == ".json") return given;
   const auto bundled = models_dir / (name_or_path + ".json");

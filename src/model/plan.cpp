@@ -48,7 +48,9 @@ struct Accountant {
     const uint64_t ab = dtype_bytes(p.activations);
     add(&ChipBudget::norms, d * ab, round_up(d, vector) * ab);
   }
-  uint64_t activation(uint64_t rows, uint64_t cols) { return rows * round_up(cols, vector) * kActivationBytes; }
+  uint64_t activation(uint64_t rows, uint64_t cols) {
+    return rows * round_up(cols, vector) * kActivationBytes;
+  }
 };
 
 ChipBudget stage_budget(const ModelConfig& m, const ChipConfig& chip, const Partition& p, const StagePlan& s,
@@ -62,10 +64,10 @@ ChipBudget stage_budget(const ModelConfig& m, const ChipConfig& chip, const Part
   const uint64_t kvb = dtype_bytes(m.precision.kv_cache);
 
   uint64_t tiles_per_layer = 0;
-  tiles_per_layer += a.matrix(d, qc + 2 * kc, m.precision); // fused Q, K, V (column split)
-  tiles_per_layer += a.matrix(qc, d, m.precision);          // O (row split, then all-reduce)
+  tiles_per_layer += a.matrix(d, qc + 2 * kc, m.precision);         // fused Q, K, V (column split)
+  tiles_per_layer += a.matrix(qc, d, m.precision);                  // O (row split, then all-reduce)
   tiles_per_layer += a.matrix(d, 2 * uint64_t(p.ffn), m.precision); // fused gate, up
-  tiles_per_layer += a.matrix(p.ffn, d, m.precision);                // down (row split)
+  tiles_per_layer += a.matrix(p.ffn, d, m.precision);               // down (row split)
   a.norm(d, m.precision);
   a.norm(d, m.precision);
   // Keys transposed (rows: KV head x head_dim, columns: positions) and values (a row per position).
@@ -77,9 +79,8 @@ ChipBudget stage_budget(const ModelConfig& m, const ChipConfig& chip, const Part
   b.norms *= s.layers;
   b.kv_cache *= s.layers;
   b.padding *= s.layers;
-  uint64_t instructions =
-      s.layers * (kInstructionsPerTile * tiles_per_layer + kAttentionInstructions +
-                  kInstructionsPerPosition * context + kLayerVectorInstructions);
+  uint64_t instructions = s.layers * (kInstructionsPerTile * tiles_per_layer + kAttentionInstructions +
+                                      kInstructionsPerPosition * context + kLayerVectorInstructions);
 
   if (s.embedding) {
     const uint64_t wb = dtype_bytes(m.precision.weights);
@@ -94,10 +95,10 @@ ChipBudget stage_budget(const ModelConfig& m, const ChipConfig& chip, const Part
   }
   b.program_text = instructions * kInstructionBytes;
 
-  b.activations = a.activation(1, d) * 4            // residual, normed, O and down partial sums
-                  + a.activation(1, qc + 2 * kc)    // Q, K, V
-                  + a.activation(p.heads, context)  // attention scores, a row per head
-                  + a.activation(1, qc)             // attention output
+  b.activations = a.activation(1, d) * 4                  // residual, normed, O and down partial sums
+                  + a.activation(1, qc + 2 * kc)          // Q, K, V
+                  + a.activation(p.heads, context)        // attention scores, a row per head
+                  + a.activation(1, qc)                   // attention output
                   + a.activation(1, 3 * uint64_t(p.ffn)); // gate, up, SwiGLU
   if (s.lm_head) b.activations += a.activation(1, p.vocab);
   b.reserve = uint64_t(2 * kReserveSlicesPerHemisphere) * chip.geometry.mem_words_per_slice * vector;
@@ -151,9 +152,10 @@ std::vector<uint32_t> tensor_parallel_choices(const ModelConfig& m, uint32_t nod
 }
 
 std::string stage_name(const StagePlan& s) {
-  std::string text = s.layers == 0   ? std::string("no layers")
-                     : s.layers == 1 ? fmt::format("layer {}", s.first_layer)
-                                   : fmt::format("layers {}-{}", s.first_layer, s.first_layer + s.layers - 1);
+  std::string text = s.layers == 0 ? std::string("no layers")
+                     : s.layers == 1
+                         ? fmt::format("layer {}", s.first_layer)
+                         : fmt::format("layers {}-{}", s.first_layer, s.first_layer + s.layers - 1);
   if (s.embedding) text += ", embedding";
   if (s.lm_head) text += ", LM head";
   return text;
@@ -213,7 +215,8 @@ Plan build_plan(const ModelConfig& m, const ChipConfig& chip, uint32_t context, 
     }
     caps[i] = probe.layers;
   }
-  if (!deal_layers(m.layers, caps, plan.stages)) deal_layers(m.layers, std::vector<uint32_t>(pp, m.layers), plan.stages);
+  if (!deal_layers(m.layers, caps, plan.stages))
+    deal_layers(m.layers, std::vector<uint32_t>(pp, m.layers), plan.stages);
   for (auto& s : plan.stages) s.budget = stage_budget(m, chip, p, s, context);
 
   plan.fits = true;
@@ -227,9 +230,9 @@ Plan build_plan(const ModelConfig& m, const ChipConfig& chip, uint32_t context, 
         "{}: needs {:.1f} MiB per chip, has {:.1f} MiB: {:.1f} MiB ({} bytes) over; weights {:.1f}, "
         "scales and norms {:.1f}, KV cache {:.1f}, padding {:.1f}, activations {:.1f}, program text {:.1f}, "
         "reserve {:.1f} MiB",
-        group_name(plan.stages, g), mib(need), mib(plan.sram_bytes), mib(need - plan.sram_bytes), need - plan.sram_bytes,
-        mib(b.weights), mib(b.scales + b.norms), mib(b.kv_cache), mib(b.padding), mib(b.activations),
-        mib(b.program_text), mib(b.reserve)));
+        group_name(plan.stages, g), mib(need), mib(plan.sram_bytes), mib(need - plan.sram_bytes),
+        need - plan.sram_bytes, mib(b.weights), mib(b.scales + b.norms), mib(b.kv_cache), mib(b.padding),
+        mib(b.activations), mib(b.program_text), mib(b.reserve)));
   }
   return plan;
 }
@@ -253,7 +256,8 @@ Plan plan_model(const ModelConfig& m, const ChipConfig& chip, const PlanRequest&
     const uint32_t n = request.chips;
     if (std::find(choices.begin(), choices.end(), n) != choices.end())
       return build_plan(m, chip, request.context, n, 1);
-    if (n % widest == 0 && n / widest <= m.layers + 2) return build_plan(m, chip, request.context, widest, n / widest);
+    if (n % widest == 0 && n / widest <= m.layers + 2)
+      return build_plan(m, chip, request.context, widest, n / widest);
     std::string single;
     for (uint32_t t : choices) single += fmt::format("{}, ", t);
     throw InputError(fmt::format(
@@ -283,25 +287,29 @@ std::string format_plan(const Plan& plan, const ModelConfig& m, const ChipConfig
   out += fmt::format("chips {} = {} pipeline stage{} x {}-way tensor parallel: {}\n", plan.chips(),
                      p.pipeline_stages, p.pipeline_stages == 1 ? "" : "s", p.tensor_parallel,
                      plan.fits ? "fits" : "does NOT fit");
-  out += fmt::format("per chip: {} of {} query heads, {} of {} KV heads{}, {} of {} ffn columns; embedding {} of {} "
-                     "columns (first stage); LM head {} of {} vocabulary columns (last stage)\n",
-                     p.heads, m.heads, p.kv_heads, m.kv_heads,
-                     p.tensor_parallel > m.kv_heads ? fmt::format(" (each on {} chips)", p.tensor_parallel / m.kv_heads)
-                                                    : "",
-                     p.ffn, m.ffn, p.embedding, m.d_model, p.vocab, m.vocab);
-  out += fmt::format("{:<8} {:<32} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}\n", "stages", "holds",
-                     "weights", "scl+nrm", "KV", "padding", "activ.", "text", "reserve", "total", "free");
+  out += fmt::format(
+      "per chip: {} of {} query heads, {} of {} KV heads{}, {} of {} ffn columns; embedding {} of {} "
+      "columns (first stage); LM head {} of {} vocabulary columns (last stage)\n",
+      p.heads, m.heads, p.kv_heads, m.kv_heads,
+      p.tensor_parallel > m.kv_heads ? fmt::format(" (each on {} chips)", p.tensor_parallel / m.kv_heads)
+                                     : "",
+      p.ffn, m.ffn, p.embedding, m.d_model, p.vocab, m.vocab);
+  out +=
+      fmt::format("{:<8} {:<32} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}\n", "stages", "holds",
+                  "weights", "scl+nrm", "KV", "padding", "activ.", "text", "reserve", "total", "free");
   for (const auto& g : stage_groups(plan.stages)) {
     const auto& s = plan.stages[g.first];
     const auto& b = s.budget;
     const bool one = g.first == g.last;
-    const std::string free = b.total() <= plan.sram_bytes ? fmt::format("{:.1f}", mib(plan.sram_bytes - b.total()))
-                                                          : fmt::format("-{:.1f}", mib(b.total() - plan.sram_bytes));
-    out += fmt::format("{:<8} {:<32} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8}\n",
-                       one ? fmt::format("{}", g.first) : fmt::format("{}-{}", g.first, g.last),
-                       one ? stage_name(s) : fmt::format("{} layer{} each", s.layers, s.layers == 1 ? "" : "s"),
-                       mib(b.weights), mib(b.scales + b.norms), mib(b.kv_cache), mib(b.padding), mib(b.activations),
-                       mib(b.program_text), mib(b.reserve), mib(b.total()), free);
+    const std::string free = b.total() <= plan.sram_bytes
+                                 ? fmt::format("{:.1f}", mib(plan.sram_bytes - b.total()))
+                                 : fmt::format("-{:.1f}", mib(b.total() - plan.sram_bytes));
+    out += fmt::format(
+        "{:<8} {:<32} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8}\n",
+        one ? fmt::format("{}", g.first) : fmt::format("{}-{}", g.first, g.last),
+        one ? stage_name(s) : fmt::format("{} layer{} each", s.layers, s.layers == 1 ? "" : "s"),
+        mib(b.weights), mib(b.scales + b.norms), mib(b.kv_cache), mib(b.padding), mib(b.activations),
+        mib(b.program_text), mib(b.reserve), mib(b.total()), free);
   }
   for (const auto& line : plan.shortfalls) out += "does not fit: " + line + "\n";
   return out;

@@ -18,10 +18,14 @@ float Matrix::at(uint32_t k, uint32_t n) const {
 
 float round_to(DType dtype, double x) {
   switch (dtype) {
-  case DType::f16: return num::f16_to_f32(num::f64_to_f16(x));
-  case DType::bf16: return num::bf16_to_f32(num::f64_to_bf16(x));
-  case DType::f32: return num::f64_to_f32(x);
-  case DType::i8: break;
+  case DType::f16:
+    return num::f16_to_f32(num::f64_to_f16(x));
+  case DType::bf16:
+    return num::bf16_to_f32(num::f64_to_bf16(x));
+  case DType::f32:
+    return num::f64_to_f32(x);
+  case DType::i8:
+    break;
   }
   throw std::invalid_argument("round_to: int8 is not a value storage type");
 }
@@ -30,10 +34,14 @@ namespace {
 
 isa::DType isa_type(DType dtype) {
   switch (dtype) {
-  case DType::i8: return isa::DType::i8;
-  case DType::f16: return isa::DType::f16;
-  case DType::bf16: return isa::DType::bf16;
-  case DType::f32: return isa::DType::f32;
+  case DType::i8:
+    return isa::DType::i8;
+  case DType::f16:
+    return isa::DType::f16;
+  case DType::bf16:
+    return isa::DType::bf16;
+  case DType::f32:
+    return isa::DType::f32;
   }
   return isa::DType::f32;
 }
@@ -162,7 +170,9 @@ public:
       double top = -INFINITY;
       for (uint32_t t = 0; t < count; ++t) {
         const float* k = keys + size_t(t) * width + g * hd;
-        p[t] = r(dot(hd, [&](size_t i) { return q[h * hd + i]; }, [&](size_t i) { return k[i]; }) * scale);
+        p[t] = r(dot(
+                     hd, [&](size_t i) { return q[h * hd + i]; }, [&](size_t i) { return k[i]; }) *
+                 scale);
         top = std::max(top, p[t]);
       }
       double sum = 0;
@@ -170,8 +180,8 @@ public:
       const double inv = r(1.0 / sum);
       for (auto& v : p) v = r(v * inv);
       for (uint32_t i = 0; i < hd; ++i)
-        out[h * hd + i] =
-            float(dot(count, [&](size_t t) { return p[t]; }, [&](size_t t) { return values[t * width + g * hd + i]; }));
+        out[h * hd + i] = float(dot(
+            count, [&](size_t t) { return p[t]; }, [&](size_t t) { return values[t * width + g * hd + i]; }));
     }
     return act(out);
   }
@@ -269,7 +279,8 @@ std::vector<float> Reference::decode(uint32_t token) {
 
 std::vector<float> Reference::prefill_logits(const std::vector<uint32_t>& tokens) const {
   if (tokens.empty() || tokens.size() > model_.max_context)
-    throw InputError(fmt::format("{}: expected 1..{} tokens, got {}", model_.name, model_.max_context, tokens.size()));
+    throw InputError(
+        fmt::format("{}: expected 1..{} tokens, got {}", model_.name, model_.max_context, tokens.size()));
   const Math math(model_, options_);
   const size_t n = tokens.size();
   std::vector<Vector> x(n);
@@ -304,7 +315,8 @@ uint32_t argmax(const std::vector<float>& logits) {
   return static_cast<uint32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
 }
 
-std::vector<uint32_t> greedy_decode(Reference& reference, const std::vector<uint32_t>& prompt, uint32_t steps) {
+std::vector<uint32_t> greedy_decode(Reference& reference, const std::vector<uint32_t>& prompt,
+                                    uint32_t steps) {
   if (prompt.empty()) throw InputError("greedy_decode: the prompt needs at least one token");
   std::vector<float> logits;
   for (uint32_t token : prompt) logits = reference.decode(token);

@@ -73,16 +73,17 @@ TEST_CASE("q_proj and k_proj rows come from Hugging Face's rotate-half order") {
       for (uint32_t r = 0; r < 320; ++r)
         for (uint32_t c = 0; c < 320; ++c) {
           const float v = float(r);
-          t.bytes.insert(t.bytes.end(), reinterpret_cast<const uint8_t*>(&v), reinterpret_cast<const uint8_t*>(&v) + 4);
+          t.bytes.insert(t.bytes.end(), reinterpret_cast<const uint8_t*>(&v),
+                         reinterpret_cast<const uint8_t*>(&v) + 4);
         }
     }
   const auto path = scratch_dir() / "rows.safetensors";
   write_safetensors(path, tensors);
   const auto wq = load_checkpoint(m, path).layers[0].wq;
   // Head 1 (columns 80..159): our pair (2i, 2i + 1) is rows (i, i + 40) of the head.
-  CHECK(wq.at(0, 80) == 80);  // i = 0, first of the pair
-  CHECK(wq.at(0, 81) == 120); // i = 0, second: row 80 + 40
-  CHECK(wq.at(7, 84) == 82);  // i = 2
+  CHECK(wq.at(0, 80) == 80);   // i = 0, first of the pair
+  CHECK(wq.at(0, 81) == 120);  // i = 0, second: row 80 + 40
+  CHECK(wq.at(7, 84) == 82);   // i = 2
   CHECK(wq.at(0, 159) == 159); // i = 39, second: row 80 + 39 + 40
 }
 
@@ -100,7 +101,8 @@ TEST_CASE("an int8 model quantises a float checkpoint per output column") {
     for (uint32_t k = 0; k < 864; ++k) amax = std::max(amax, std::fabs(w.layers[1].w_down.at(k, n)));
     CHECK(down.scale[n] == amax / 127.0f);
     for (uint32_t k : {0u, 5u, 863u})
-      CHECK(down.q[size_t(k) * 320 + n] == int8_t(std::nearbyint(w.layers[1].w_down.at(k, n) * (127.0f / amax))));
+      CHECK(down.q[size_t(k) * 320 + n] ==
+            int8_t(std::nearbyint(w.layers[1].w_down.at(k, n) * (127.0f / amax))));
   }
   Reference r(m8, q);
   CHECK(greedy_decode(r, {1}, 8).size() == 8);
@@ -111,23 +113,29 @@ TEST_CASE("malformed safetensors files get one-line errors") {
                      "truncated: 3 bytes, expected at least the 8-byte header length");
   require_read_error(write_raw("long.safetensors", std::string("\x40\0\0\0\0\0\0\0{}", 10)),
                      "header length 64 runs past the end of the file (10 bytes)");
-  require_read_error(with_header("garbage.safetensors", "{\"a\": [1,"),
-                     "header: invalid JSON: parse error at line 1, column 10: syntax error while parsing value - "
-                     "unexpected end of input; expected '[', '{', or a literal");
-  require_read_error(with_header("array.safetensors", "[1]"), "header: expected a JSON object, got [1]");
-  require_read_error(with_header("i8.safetensors", R"({"w": {"dtype": "I8", "shape": [2], "data_offsets": [0, 2]}})", 2),
-                     "tensor w: dtype: expected F32, F16 or BF16, got \"I8\"");
-  require_read_error(with_header("size.safetensors", R"({"w": {"dtype": "F16", "shape": [3], "data_offsets": [0, 4]}})", 4),
-                     "tensor w: data_offsets [0, 4] hold 4 bytes; shape [3] of F16 needs 6");
-  require_read_error(with_header("past.safetensors", R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})", 4),
-                     "tensor w: data_offsets [0, 8] run past the end of the data (4 bytes)");
   require_read_error(
-      with_header("gap.safetensors",
-                  R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}})",
-                  12),
+      with_header("garbage.safetensors", "{\"a\": [1,"),
+      "header: invalid JSON: parse error at line 1, column 10: syntax error while parsing value - "
+      "unexpected end of input; expected '[', '{', or a literal");
+  require_read_error(with_header("array.safetensors", "[1]"), "header: expected a JSON object, got [1]");
+  require_read_error(
+      with_header("i8.safetensors", R"({"w": {"dtype": "I8", "shape": [2], "data_offsets": [0, 2]}})", 2),
+      "tensor w: dtype: expected F32, F16 or BF16, got \"I8\"");
+  require_read_error(
+      with_header("size.safetensors", R"({"w": {"dtype": "F16", "shape": [3], "data_offsets": [0, 4]}})", 4),
+      "tensor w: data_offsets [0, 4] hold 4 bytes; shape [3] of F16 needs 6");
+  require_read_error(
+      with_header("past.safetensors", R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})", 4),
+      "tensor w: data_offsets [0, 8] run past the end of the data (4 bytes)");
+  require_read_error(
+      with_header(
+          "gap.safetensors",
+          R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}})",
+          12),
       "tensor b: data starts at 8, expected 4 (right after tensor a)");
-  require_read_error(with_header("shape.safetensors", R"({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 0]}})"),
-                     "tensor w: shape: expected non-negative integers, got [-1]");
+  require_read_error(
+      with_header("shape.safetensors", R"({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 0]}})"),
+      "tensor w: shape: expected non-negative integers, got [-1]");
   REQUIRE_THROWS_MATCHES(read_safetensors("/nonexistent.safetensors"), tsp::InputError,
                          Message("cannot read '/nonexistent.safetensors': No such file or directory"));
 }
@@ -143,20 +151,23 @@ TEST_CASE("checkpoints that do not match the model name the tensor") {
   auto missing = good;
   missing.erase(missing.begin() + 3);
   auto path = write("missing.safetensors", missing);
-  REQUIRE_THROWS_MATCHES(load_checkpoint(m, path), tsp::InputError,
-                         Message(path + ": missing tensor model.layers.0.self_attn.v_proj.weight of tiny-llama"));
+  REQUIRE_THROWS_MATCHES(
+      load_checkpoint(m, path), tsp::InputError,
+      Message(path + ": missing tensor model.layers.0.self_attn.v_proj.weight of tiny-llama"));
   auto extra = good;
   extra.push_back({"model.layers.2.mlp.up_proj.weight", DType::f32, {1}, {0, 0, 0, 0}});
   path = write("extra.safetensors", extra);
   REQUIRE_THROWS_MATCHES(load_checkpoint(m, path), tsp::InputError,
-                         Message(path + ": tensor model.layers.2.mlp.up_proj.weight: not a tensor of tiny-llama "
-                                        "(Hugging Face Llama names with 2 layers)"));
+                         Message(path +
+                                 ": tensor model.layers.2.mlp.up_proj.weight: not a tensor of tiny-llama "
+                                 "(Hugging Face Llama names with 2 layers)"));
   auto reshaped = good;
   reshaped[2].shape = {80, 640}; // k_proj: 160 x 320 elements
   path = write("shape.safetensors", reshaped);
   REQUIRE_THROWS_MATCHES(load_checkpoint(m, path), tsp::InputError,
-                         Message(path + ": tensor model.layers.0.self_attn.k_proj.weight: shape [80, 640], expected "
-                                        "[160, 320] for tiny-llama"));
+                         Message(path +
+                                 ": tensor model.layers.0.self_attn.k_proj.weight: shape [80, 640], expected "
+                                 "[160, 320] for tiny-llama"));
   auto rope = good;
   rope.push_back({"model.layers.0.self_attn.rotary_emb.inv_freq", DType::f32, {1}, {0, 0, 0, 0}});
   CHECK(load_checkpoint(m, write("rope.safetensors", rope)).layers.size() == 2);

@@ -77,10 +77,11 @@ TEST_CASE("the bundled models carry the public shapes and parameter counts") {
 TEST_CASE("model names resolve to the bundled files") {
   CHECK(tsp::model::resolve_model("llama2-70b", kModels) == kModels + "llama2-70b.json");
   CHECK(tsp::model::resolve_model("my/model.json", kModels) == "my/model.json");
-  REQUIRE_THROWS_MATCHES(tsp::model::resolve_model("llama9", kModels), InputError,
-                         Message("--model llama9: no file " + kModels +
-                                 "llama9.json (bundled models: llama2-13b, llama2-70b, llama2-7b, llama3-70b, "
-                                 "llama3-8b, tiny-llama)"));
+  REQUIRE_THROWS_MATCHES(
+      tsp::model::resolve_model("llama9", kModels), InputError,
+      Message("--model llama9: no file " + kModels +
+              "llama9.json (bundled models: llama2-13b, llama2-70b, llama2-7b, llama3-70b, "
+              "llama3-8b, tiny-llama)"));
 }
 
 TEST_CASE("precision choices are read per tensor class") {
@@ -94,8 +95,9 @@ TEST_CASE("precision choices are read per tensor class") {
 }
 
 TEST_CASE("bad model files name the file, the key and what was expected") {
-  require_error("{", "m.json: invalid JSON: parse error at line 1, column 2: syntax error while parsing object key - "
-                     "unexpected end of input; expected string literal");
+  require_error(
+      "{", "m.json: invalid JSON: parse error at line 1, column 2: syntax error while parsing object key - "
+           "unexpected end of input; expected string literal");
   require_error("[]", "m.json: expected a JSON object at the top level");
   require_error(edited(R"("layers": 2,)", ""), "m.json: layers: missing (expected a positive integer)");
   require_error(edited(R"("layers": 2)", R"("layers": 0)"),
@@ -109,7 +111,8 @@ TEST_CASE("bad model files name the file, the key and what was expected") {
                 "m.json: head_dim: expected an even number (RoPE turns pairs), got 81");
   require_error(edited(R"("rope_theta": 10000.0)", R"("rope_theta": -1)"),
                 "m.json: rope_theta: expected a positive number, got -1");
-  require_error(edited(R"("name": "t")", R"("name": "")"), "m.json: name: expected a non-empty string, got \"\"");
+  require_error(edited(R"("name": "t")", R"("name": "")"),
+                "m.json: name: expected a non-empty string, got \"\"");
   require_error(edited(R"("weights": "int8")", R"("weights": "int4")"),
                 "m.json: precision.weights: expected one of int8, fp16, bf16, got \"int4\"");
   require_error(edited(R"("kv_cache": "fp16")", R"("kv_cache": "int8")"),

@@ -57,7 +57,8 @@ ChipBudget llama2_7b_stage(uint64_t layers, bool embedding, bool lm_head, uint64
     instructions += 51 * (up(d) / 320) * (up(4000) / 320);
   }
   b.program_text = instructions * 8;
-  b.activations = (4 * up(d) + up(q + 2 * kv) + 4 * up(context) + up(q) + up(3 * f) + (lm_head ? up(4000) : 0)) * 4;
+  b.activations =
+      (4 * up(d) + up(q + 2 * kv) + 4 * up(context) + up(q) + up(3 * f) + (lm_head ? up(4000) : 0)) * 4;
   b.reserve = 2 * 8192 * 320;
   return b;
 }
@@ -152,7 +153,8 @@ TEST_CASE("too few chips: the planner says which stages overflow and by how much
   const uint64_t over = plan.stages[1].budget.total() - plan.sram_bytes;
   REQUIRE(plan.shortfalls.size() == 1);
   CHECK(plan.shortfalls[0] ==
-        "stages 1-8 (2 layers each): needs 232.1 MiB per chip, has 220.0 MiB: 12.1 MiB (" + std::to_string(over) +
+        "stages 1-8 (2 layers each): needs 232.1 MiB per chip, has 220.0 MiB: 12.1 MiB (" +
+            std::to_string(over) +
             " bytes) over; weights 204.0, scales and norms 0.3, KV cache 4.0, padding 17.4, activations 0.3, "
             "program text 1.2, reserve 5.0 MiB");
   // Without the tile padding, the two-layer stages would fit.
@@ -177,8 +179,9 @@ TEST_CASE("planner input errors") {
                                  "/configs/models/llama2-7b.json), got 8192"));
   REQUIRE_THROWS_MATCHES(
       plan_model(m, chip(), {4096, 12}), InputError,
-      Message("--chips: expected 1, 2, 4, 8, or a multiple of 8 up to 272 (8-way tensor parallel stages: one per "
-              "layer of llama2-7b's 32, plus the embedding and the LM head), got 12"));
+      Message(
+          "--chips: expected 1, 2, 4, 8, or a multiple of 8 up to 272 (8-way tensor parallel stages: one per "
+          "layer of llama2-7b's 32, plus the embedding and the LM head), got 12"));
   // The tiny model's 4 heads allow at most 4-way tensor parallelism; stages are then 4 chips.
   const auto tiny = plan_model(model("tiny-llama"), chip(), {256, 8});
   CHECK((tiny.partition.tensor_parallel == 4 && tiny.partition.pipeline_stages == 2 && tiny.fits));

@@ -41,8 +41,8 @@ Matrix repeat_kv_heads(const Matrix& w, uint32_t kv_heads, uint32_t group, uint3
   return out;
 }
 
-std::vector<uint32_t> tokens_of(const ModelConfig& m, uint64_t seed, std::vector<uint32_t> prompt, uint32_t steps,
-                                ReferenceOptions options = {}) {
+std::vector<uint32_t> tokens_of(const ModelConfig& m, uint64_t seed, std::vector<uint32_t> prompt,
+                                uint32_t steps, ReferenceOptions options = {}) {
   Reference r(m, random_weights(m, seed), options);
   return greedy_decode(r, prompt, steps);
 }
@@ -105,7 +105,8 @@ TEST_CASE("fp32 intermediates move the logits by a bounded amount and no token")
     DType weights;
     double at_least, at_most; // measured 0, 0.00165 and 0.00105 over these 12 steps
   };
-  for (const Case c : {Case{DType::i8, 0, 0.002}, Case{DType::f16, 0.001, 0.002}, Case{DType::bf16, 0.0005, 0.002}}) {
+  for (const Case c :
+       {Case{DType::i8, 0, 0.002}, Case{DType::f16, 0.001, 0.002}, Case{DType::bf16, 0.0005, 0.002}}) {
     const auto m = with_weights(tiny(), c.weights);
     const auto w = random_weights(m, 1);
     Reference wide(m, w, {true});
@@ -188,5 +189,6 @@ TEST_CASE("reference input errors") {
   Reference r(m, random_weights(m, 1));
   REQUIRE_THROWS_MATCHES(r.decode(512), tsp::InputError,
                          Message("token 512 is outside tiny-llama's vocabulary of 512"));
-  REQUIRE_THROWS_MATCHES(r.prefill_logits({}), tsp::InputError, Message("tiny-llama: expected 1..256 tokens, got 0"));
+  REQUIRE_THROWS_MATCHES(r.prefill_logits({}), tsp::InputError,
+                         Message("tiny-llama: expected 1..256 tokens, got 0"));
 }

@@ -22,11 +22,11 @@ struct PlanRequest {
 struct Partition {
   uint32_t tensor_parallel = 1; // chips per stage
   uint32_t pipeline_stages = 1;
-  uint32_t heads = 0;      // query heads per chip
-  uint32_t kv_heads = 0;   // KV heads per chip (replicated when tensor_parallel > model kv_heads)
-  uint32_t ffn = 0;        // gate/up columns (= down rows) per chip
-  uint32_t vocab = 0;      // LM-head columns per chip (last stage)
-  uint32_t embedding = 0;  // embedding-table columns per chip (first stage)
+  uint32_t heads = 0;     // query heads per chip
+  uint32_t kv_heads = 0;  // KV heads per chip (replicated when tensor_parallel > model kv_heads)
+  uint32_t ffn = 0;       // gate/up columns (= down rows) per chip
+  uint32_t vocab = 0;     // LM-head columns per chip (last stage)
+  uint32_t embedding = 0; // embedding-table columns per chip (first stage)
 };
 
 // Bytes of one chip's SRAM, by what they hold. Matrices are stored in whole vectors: columns
@@ -40,7 +40,7 @@ struct ChipBudget {
   uint64_t padding = 0;     // rounding of all of the above to the storage layout
   uint64_t activations = 0; // one token's working vectors (fp32), reused by every layer
   uint64_t program_text = 0;
-  uint64_t reserve = 0;     // kernels' scratch: one MEM slice per hemisphere
+  uint64_t reserve = 0; // kernels' scratch: one MEM slice per hemisphere
   uint64_t total() const {
     return weights + scales + norms + kv_cache + padding + activations + program_text + reserve;
   }

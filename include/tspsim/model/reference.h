@@ -18,16 +18,16 @@ struct Matrix {
   uint32_t rows = 0; // K
   uint32_t cols = 0; // N
   DType dtype = DType::f16;
-  std::vector<float> values;  // fp16/bf16, row-major
-  std::vector<int8_t> q;      // int8, row-major
-  std::vector<float> scale;   // int8, one per column
+  std::vector<float> values;              // fp16/bf16, row-major
+  std::vector<int8_t> q;                  // int8, row-major
+  std::vector<float> scale;               // int8, one per column
   float at(uint32_t k, uint32_t n) const; // the element's value
 };
 
 struct LayerWeights {
-  Matrix wq, wk, wv, wo;         // d x heads*hd, d x kv*hd (twice), heads*hd x d
-  Matrix w_gate, w_up, w_down;   // d x ffn (twice), ffn x d
-  std::vector<float> attn_norm;  // d gains, exact in the activation type
+  Matrix wq, wk, wv, wo;        // d x heads*hd, d x kv*hd (twice), heads*hd x d
+  Matrix w_gate, w_up, w_down;  // d x ffn (twice), ffn x d
+  std::vector<float> attn_norm; // d gains, exact in the activation type
   std::vector<float> ffn_norm;
 };
 
@@ -86,6 +86,7 @@ uint32_t argmax(const std::vector<float>& logits);
 
 // Feeds `prompt` (at least one token), then `steps` greedy tokens each fed back; returns the
 // generated tokens.
-std::vector<uint32_t> greedy_decode(Reference& reference, const std::vector<uint32_t>& prompt, uint32_t steps);
+std::vector<uint32_t> greedy_decode(Reference& reference, const std::vector<uint32_t>& prompt,
+                                    uint32_t steps);
 
 } // namespace tsp::model
