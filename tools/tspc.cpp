@@ -1,12 +1,14 @@
 // tspc: compiles a kernel of the library (src/compiler_*.cpp) for one chip config into a program
 // container carrying its input tensors, named outputs and predicted cycle count; optionally writes
 // the host reference of every output in the format of `tspsim --dump`, for `tspsim --expect`.
-// Exit codes: 0 success, 2 bad input.
+// `tspc plan` prints a model's capacity plan instead (docs/models.md).
+// Exit codes: 0 success, 1 the model does not fit on the chips given (plan --chips), 2 bad input.
 #include "tspsim/compiler/registry.h"
 #include "tspsim/config/config.h"
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
 #include "tspsim/common/version.h"
+#include "tspsim/model/plan.h"
 
 #include <CLI/CLI.hpp>
 #include <cmath>
@@ -40,6 +42,35 @@ uint64_t ulp_needed(const tsp::compiler::ExpectedOutput& out) {
   return static_cast<uint64_t>(std::min(worst, 4294967295.0));
 }
 
+// `tspc plan`: the capacity planner's answer for a model (docs/models.md). Exit 1 when the model
+// does not fit on the --chips given.
+struct PlanArgs {
+  std::string model;
+  uint32_t context = 0;
+  uint32_t chips = 0;
+};
+
+CLI::App* add_plan_command(CLI::App& app, PlanArgs& args) {
+  CLI::App* command =
+      app.add_subcommand("plan", "the fewest chips a model needs for decoding, and each chip's SRAM");
+  command->fallthrough();
+  command->add_option("--model", args.model, "model name (configs/models/NAME.json) or a model file");
+  command->add_option("--context", args.context, "KV-cache positions per sequence");
+  command->add_option("--chips", args.chips, "plan for exactly this many chips and say what does not fit");
+  return command;
+}
+
+int run_plan(const PlanArgs& args, const std::string& config_path, const std::vector<std::string>& overrides) {
+  if (args.model.empty()) throw tsp::InputError("plan: --model is required");
+  if (args.context == 0) throw tsp::InputError("plan: --context is required (KV-cache positions, at least 1)");
+  if (config_path.empty()) throw tsp::InputError("--config is required");
+  const auto model = tsp::model::load_model(tsp::model::resolve_model(args.model, "configs/models"));
+  const auto config = tsp::load_config(config_path, overrides);
+  const auto plan = tsp::model::plan_model(model, config, {args.context, args.chips});
+  std::cout << tsp::model::format_plan(plan, model, config);
+  return plan.fits ? 0 : 1;
+}
+
 } // namespace
 
 int main(int argc, char* argv[]) {
@@ -55,6 +86,8 @@ int main(int argc, char* argv[]) {
   app.add_option("--reference", reference_dir,
                  "directory to write the reference of every output to, as SYMBOL.bin (tspsim --expect)");
   app.require_subcommand(0, 1);
+  PlanArgs plan_args;
+  CLI::App* plan_command = add_plan_command(app, plan_args);
   // Option values per kernel; std::map keeps the strings in place for CLI11.
   std::map<std::string, std::map<std::string, std::string>> values;
   std::map<std::string, CLI::App*> commands;
@@ -76,6 +109,7 @@ int main(int argc, char* argv[]) {
     return 0;
   }
   try {
+    if (plan_command->parsed()) return run_plan(plan_args, config_path, overrides);
     if (app.get_subcommands().empty()) throw tsp::InputError("no kernel given (tspc --list names them)");
     if (config_path.empty()) throw tsp::InputError("--config is required");
     if (output.empty()) throw tsp::InputError("-o is required");

@@ -1,0 +1,92 @@
+// The host reference of Llama decoding: an implementation written from the model definition
+// (RMSNorm, RoPE, grouped-query attention over a KV cache, SwiGLU, residuals, final norm, LM head,
+// greedy argmax) in plain float/double arithmetic, rounded to the model's declared precision at
+// the points listed in docs/models.md ("The reference's precision model"). It is the oracle the
+// chip's decode step is compared with; it shares no code with tspc.
+#pragma once
+
+#include "tspsim/model/model.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace tsp::model {
+
+// A K x N weight matrix applied as y = x W (x has K elements). int8: w[k][n] = q[k][n] * scale[n];
+// fp16/bf16: `values` holds the exact element values.
+struct Matrix {
+  uint32_t rows = 0; // K
+  uint32_t cols = 0; // N
+  DType dtype = DType::f16;
+  std::vector<float> values;              // fp16/bf16, row-major
+  std::vector<int8_t> q;                  // int8, row-major
+  std::vector<float> scale;               // int8, one per column
+  float at(uint32_t k, uint32_t n) const; // the element's value
+};
+
+struct LayerWeights {
+  Matrix wq, wk, wv, wo;        // d x heads*hd, d x kv*hd (twice), heads*hd x d
+  Matrix w_gate, w_up, w_down;  // d x ffn (twice), ffn x d
+  std::vector<float> attn_norm; // d gains, exact in the activation type
+  std::vector<float> ffn_norm;
+};
+
+struct Weights {
+  Matrix embedding; // vocab x d: row t is token t's vector (int8: scale per column of d)
+  std::vector<LayerWeights> layers;
+  std::vector<float> final_norm;
+  Matrix lm_head; // d x vocab
+};
+
+// Seeded random weights, reproducible element by element from tsp::random_tensor (docs/models.md
+// gives the seeds and scalings) in the model's weight precision.
+Weights random_weights(const ModelConfig& model, uint64_t seed);
+
+// Rounds `x` to the storage type (fp32, fp16 or bf16; int8 is not a storage type for values).
+float round_to(DType dtype, double x);
+
+struct ReferenceOptions {
+  // Intermediate results (sums, products, norms, softmax, transcendentals) in double (true), or
+  // each rounded to fp32 with sums in ascending index order (false), the chip's MXM and VXM
+  // arithmetic. Storage points round to the declared precision either way; the difference between
+  // the two modes measures how much intermediate precision alone moves the logits.
+  bool wide = true;
+};
+
+// One sequence decoded token by token with a growing KV cache.
+class Reference {
+public:
+  Reference(ModelConfig model, Weights weights, ReferenceOptions options = {});
+
+  // Runs the token at the next position (the cache length), appends its keys and values, and
+  // returns the logits (fp32, vocab entries).
+  std::vector<float> decode(uint32_t token);
+  uint32_t position() const { return position_; }
+
+  // The logits of the last of `tokens` computed from scratch, layer by layer over all positions
+  // with a causal mask and no cache; does not touch this object's cache.
+  std::vector<float> prefill_logits(const std::vector<uint32_t>& tokens) const;
+
+  const ModelConfig& model() const { return model_; }
+
+private:
+  struct LayerCache {
+    std::vector<float> k; // position-major: [position][kv_heads * head_dim]
+    std::vector<float> v;
+  };
+  ModelConfig model_;
+  Weights weights_;
+  ReferenceOptions options_;
+  std::vector<LayerCache> cache_;
+  uint32_t position_ = 0;
+};
+
+// Largest logit, the lowest index on ties.
+uint32_t argmax(const std::vector<float>& logits);
+
+// Feeds `prompt` (at least one token), then `steps` greedy tokens each fed back; returns the
+// generated tokens.
+std::vector<uint32_t> greedy_decode(Reference& reference, const std::vector<uint32_t>& prompt,
+                                    uint32_t steps);
+
+} // namespace tsp::model

@@ -1,0 +1,318 @@
+#include "tspsim/model/plan.h"
+
+#include "tspsim/common/error.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+namespace tsp::model {
+
+namespace {
+
+// Program-text estimate, in 64-bit instructions, measured from tspc's kernels on configs/14nm.json
+// (docs/models.md): a GEMV takes ~51 per 320 x 320 weight tile (8320 x 1280: 5280 for 104
+// tiles); attention ~3600 plus ~3 per cached position (8 heads, 1 KV head, head_dim 128: 6716 at
+// 1024, 9804 at 2048, 15161 at 4096); two RMSNorms, RoPE, SwiGLU and two residuals of a 70B
+// layer ~3000, rounded up to 4000 for the activation quantisation of int8 products.
+constexpr uint64_t kInstructionBytes = 8;
+constexpr uint64_t kInstructionsPerTile = 51;
+constexpr uint64_t kAttentionInstructions = 3600;
+constexpr uint64_t kInstructionsPerPosition = 3;
+constexpr uint64_t kLayerVectorInstructions = 4000;
+constexpr uint64_t kActivationBytes = 4; // working vectors are fp32 (products accumulate in fp32/int32)
+constexpr uint64_t kScaleBytes = 4;      // fp32 per-column scales of int8 weights
+constexpr unsigned kReserveSlicesPerHemisphere = 1;
+
+uint64_t round_up(uint64_t x, uint64_t unit) { return (x + unit - 1) / unit * unit; }
+uint32_t ceil_div(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
+double mib(uint64_t bytes) { return double(bytes) / (1024.0 * 1024.0); }
+
+// Adds one stored tensor to a budget: `exact` bytes in the class `field`, the layout's rounding
+// to padding.
+struct Accountant {
+  ChipBudget& budget;
+  uint64_t vector; // lanes per vector
+
+  void add(uint64_t ChipBudget::*field, uint64_t exact, uint64_t stored) {
+    budget.*field += exact;
+    budget.padding += stored - exact;
+  }
+  // A K x N MXM weight matrix (rows to whole tiles, columns to whole vectors) and its scales.
+  uint64_t matrix(uint64_t k, uint64_t n, const Precision& p) {
+    const uint64_t wb = dtype_bytes(p.weights);
+    add(&ChipBudget::weights, k * n * wb, round_up(k, vector) * round_up(n, vector) * wb);
+    if (p.weights == DType::i8) add(&ChipBudget::scales, n * kScaleBytes, round_up(n, vector) * kScaleBytes);
+    return (round_up(k, vector) / vector) * (round_up(n, vector) / vector);
+  }
+  void norm(uint64_t d, const Precision& p) {
+    const uint64_t ab = dtype_bytes(p.activations);
+    add(&ChipBudget::norms, d * ab, round_up(d, vector) * ab);
+  }
+  uint64_t activation(uint64_t rows, uint64_t cols) {
+    return rows * round_up(cols, vector) * kActivationBytes;
+  }
+};
+
+ChipBudget stage_budget(const ModelConfig& m, const ChipConfig& chip, const Partition& p, const StagePlan& s,
+                        uint32_t context) {
+  ChipBudget b;
+  const uint64_t vector = chip.geometry.vector_bytes();
+  Accountant a{b, vector};
+  const uint64_t d = m.d_model;
+  const uint64_t qc = uint64_t(p.heads) * m.head_dim;
+  const uint64_t kc = uint64_t(p.kv_heads) * m.head_dim;
+  const uint64_t kvb = dtype_bytes(m.precision.kv_cache);
+
+  uint64_t tiles_per_layer = 0;
+  tiles_per_layer += a.matrix(d, qc + 2 * kc, m.precision);         // fused Q, K, V (column split)
+  tiles_per_layer += a.matrix(qc, d, m.precision);                  // O (row split, then all-reduce)
+  tiles_per_layer += a.matrix(d, 2 * uint64_t(p.ffn), m.precision); // fused gate, up
+  tiles_per_layer += a.matrix(p.ffn, d, m.precision);               // down (row split)
+  a.norm(d, m.precision);
+  a.norm(d, m.precision);
+  // Keys transposed (rows: KV head x head_dim, columns: positions) and values (a row per position).
+  a.add(&ChipBudget::kv_cache, kc * context * kvb, kc * round_up(context, vector) * kvb);
+  a.add(&ChipBudget::kv_cache, context * kc * kvb, context * round_up(kc, vector) * kvb);
+  // The first layer's accounting stands for every layer of the stage: they are identical.
+  b.weights *= s.layers;
+  b.scales *= s.layers;
+  b.norms *= s.layers;
+  b.kv_cache *= s.layers;
+  b.padding *= s.layers;
+  uint64_t instructions = s.layers * (kInstructionsPerTile * tiles_per_layer + kAttentionInstructions +
+                                      kInstructionsPerPosition * context + kLayerVectorInstructions);
+
+  if (s.embedding) {
+    const uint64_t wb = dtype_bytes(m.precision.weights);
+    a.add(&ChipBudget::weights, uint64_t(m.vocab) * p.embedding * wb,
+          uint64_t(m.vocab) * round_up(p.embedding, vector) * wb);
+    if (m.precision.weights == DType::i8)
+      a.add(&ChipBudget::scales, p.embedding * kScaleBytes, round_up(p.embedding, vector) * kScaleBytes);
+  }
+  if (s.lm_head) {
+    a.norm(d, m.precision);
+    instructions += kInstructionsPerTile * a.matrix(d, p.vocab, m.precision);
+  }
+  b.program_text = instructions * kInstructionBytes;
+
+  b.activations = a.activation(1, d) * 4                  // residual, normed, O and down partial sums
+                  + a.activation(1, qc + 2 * kc)          // Q, K, V
+                  + a.activation(p.heads, context)        // attention scores, a row per head
+                  + a.activation(1, qc)                   // attention output
+                  + a.activation(1, 3 * uint64_t(p.ffn)); // gate, up, SwiGLU
+  if (s.lm_head) b.activations += a.activation(1, p.vocab);
+  b.reserve = uint64_t(2 * kReserveSlicesPerHemisphere) * chip.geometry.mem_words_per_slice * vector;
+  return b;
+}
+
+// Deals the layers out over `caps.size()` stages as evenly as the capacities `caps` (layers each
+// stage can hold) allow: every stage takes min(cap, level) for the lowest level that places them
+// all, the remainder going one each to stages holding neither the embedding nor the LM head
+// first, then to the last stage, then to the first. Returns false when the capacities hold fewer
+// than `layers`.
+bool deal_layers(uint32_t layers, const std::vector<uint32_t>& caps, std::vector<StagePlan>& out) {
+  const size_t stages = caps.size();
+  uint64_t room = 0;
+  for (uint32_t c : caps) room += c;
+  if (room < layers) return false;
+  auto placed = [&](uint32_t level) {
+    uint64_t sum = 0;
+    for (uint32_t c : caps) sum += std::min(c, level);
+    return sum;
+  };
+  uint32_t level = 0;
+  while (placed(level) < layers) ++level;
+  out.assign(stages, StagePlan{});
+  for (size_t i = 0; i < stages; ++i) out[i].layers = std::min(caps[i], level == 0 ? 0 : level - 1);
+  uint64_t extra = layers - (level == 0 ? 0 : placed(level - 1));
+  std::vector<size_t> order;
+  for (size_t i = 1; i + 1 < stages; ++i) order.push_back(i);
+  if (stages > 1) order.push_back(stages - 1);
+  order.push_back(0);
+  for (size_t i : order)
+    if (extra > 0 && caps[i] >= level) {
+      ++out[i].layers;
+      --extra;
+    }
+  uint32_t next = 0;
+  for (auto& s : out) {
+    s.first_layer = next;
+    next += s.layers;
+  }
+  out.front().embedding = true;
+  out.back().lm_head = true;
+  return true;
+}
+
+std::vector<uint32_t> tensor_parallel_choices(const ModelConfig& m, uint32_t node_chips) {
+  std::vector<uint32_t> out;
+  for (uint32_t t = 1; t <= node_chips; t *= 2)
+    if (m.heads % t == 0 && (m.kv_heads % t == 0 || t % m.kv_heads == 0)) out.push_back(t);
+  return out;
+}
+
+std::string stage_name(const StagePlan& s) {
+  std::string text = s.layers == 0 ? std::string("no layers")
+                     : s.layers == 1
+                         ? fmt::format("layer {}", s.first_layer)
+                         : fmt::format("layers {}-{}", s.first_layer, s.first_layer + s.layers - 1);
+  if (s.embedding) text += ", embedding";
+  if (s.lm_head) text += ", LM head";
+  return text;
+}
+
+// Runs of consecutive stages with the same content (first and last stages stand alone).
+struct StageGroup {
+  size_t first;
+  size_t last;
+};
+std::vector<StageGroup> stage_groups(const std::vector<StagePlan>& stages) {
+  std::vector<StageGroup> out;
+  for (size_t i = 0; i < stages.size();) {
+    const auto& s = stages[i];
+    size_t j = i + 1;
+    while (j < stages.size() && stages[j].layers == s.layers && !stages[j].embedding && !stages[j].lm_head &&
+           !s.embedding && !s.lm_head)
+      ++j;
+    out.push_back({i, j - 1});
+    i = j;
+  }
+  return out;
+}
+
+std::string group_name(const std::vector<StagePlan>& stages, const StageGroup& g) {
+  if (g.first == g.last) return fmt::format("stage {} ({})", g.first, stage_name(stages[g.first]));
+  const uint32_t n = stages[g.first].layers;
+  return fmt::format("stages {}-{} ({} layer{} each)", g.first, g.last, n, n == 1 ? "" : "s");
+}
+
+Plan build_plan(const ModelConfig& m, const ChipConfig& chip, uint32_t context, uint32_t tp, uint32_t pp) {
+  Plan plan;
+  plan.model = m.name;
+  plan.context = context;
+  plan.sram_bytes = chip.geometry.sram_bytes();
+  Partition& p = plan.partition;
+  p.tensor_parallel = tp;
+  p.pipeline_stages = pp;
+  p.heads = m.heads / tp;
+  p.kv_heads = std::max(1u, m.kv_heads / tp);
+  p.ffn = ceil_div(m.ffn, tp);
+  p.vocab = ceil_div(m.vocab, tp);
+  p.embedding = ceil_div(m.d_model, tp);
+  // The layers each stage can hold; if they do not add up, deal them out evenly to show what
+  // overflows.
+  std::vector<uint32_t> caps(pp);
+  for (uint32_t i = 0; i < pp; ++i) {
+    StagePlan probe;
+    probe.embedding = i == 0;
+    probe.lm_head = i + 1 == pp;
+    while (probe.layers < m.layers) {
+      ++probe.layers;
+      if (stage_budget(m, chip, p, probe, context).total() > plan.sram_bytes) {
+        --probe.layers;
+        break;
+      }
+    }
+    caps[i] = probe.layers;
+  }
+  if (!deal_layers(m.layers, caps, plan.stages))
+    deal_layers(m.layers, std::vector<uint32_t>(pp, m.layers), plan.stages);
+  for (auto& s : plan.stages) s.budget = stage_budget(m, chip, p, s, context);
+
+  plan.fits = true;
+  for (const auto& g : stage_groups(plan.stages)) {
+    const auto& s = plan.stages[g.first];
+    const uint64_t need = s.budget.total();
+    if (need <= plan.sram_bytes) continue;
+    plan.fits = false;
+    const auto& b = s.budget;
+    plan.shortfalls.push_back(fmt::format(
+        "{}: needs {:.1f} MiB per chip, has {:.1f} MiB: {:.1f} MiB ({} bytes) over; weights {:.1f}, "
+        "scales and norms {:.1f}, KV cache {:.1f}, padding {:.1f}, activations {:.1f}, program text {:.1f}, "
+        "reserve {:.1f} MiB",
+        group_name(plan.stages, g), mib(need), mib(plan.sram_bytes), mib(need - plan.sram_bytes),
+        need - plan.sram_bytes, mib(b.weights), mib(b.scales + b.norms), mib(b.kv_cache), mib(b.padding),
+        mib(b.activations), mib(b.program_text), mib(b.reserve)));
+  }
+  return plan;
+}
+
+} // namespace
+
+const StagePlan& Plan::fullest() const {
+  return *std::max_element(stages.begin(), stages.end(), [](const StagePlan& a, const StagePlan& b) {
+    return a.budget.total() < b.budget.total();
+  });
+}
+
+Plan plan_model(const ModelConfig& m, const ChipConfig& chip, const PlanRequest& request) {
+  if (request.context < 1 || request.context > m.max_context)
+    throw InputError(fmt::format("--context: expected 1..{} (max_context of {}), got {}", m.max_context,
+                                 m.source.empty() ? m.name : m.source, request.context));
+  const auto choices = tensor_parallel_choices(m, std::max(1u, request.node_chips));
+  const uint32_t widest = choices.back();
+
+  if (request.chips != 0) {
+    const uint32_t n = request.chips;
+    if (std::find(choices.begin(), choices.end(), n) != choices.end())
+      return build_plan(m, chip, request.context, n, 1);
+    if (n % widest == 0 && n / widest <= m.layers + 2)
+      return build_plan(m, chip, request.context, widest, n / widest);
+    std::string single;
+    for (uint32_t t : choices) single += fmt::format("{}, ", t);
+    throw InputError(fmt::format(
+        "--chips: expected {}or a multiple of {} up to {} ({}-way tensor parallel stages: one per layer of "
+        "{}'s {}, plus the embedding and the LM head), got {}",
+        single, widest, widest * (m.layers + 2), widest, m.name, m.layers, n));
+  }
+  for (uint32_t t : choices)
+    if (auto plan = build_plan(m, chip, request.context, t, 1); plan.fits) return plan;
+  for (uint32_t stages = 2; stages <= m.layers + 2; ++stages)
+    if (auto plan = build_plan(m, chip, request.context, widest, stages); plan.fits) return plan;
+  const Plan most = build_plan(m, chip, request.context, widest, m.layers + 2);
+  throw InputError(fmt::format("{} at context {} fits on no number of chips: with {} ({} stages) {}", m.name,
+                               request.context, most.chips(), m.layers + 2, most.shortfalls.front()));
+}
+
+} // namespace tsp::model
+
+namespace tsp::model {
+
+std::string format_plan(const Plan& plan, const ModelConfig& m, const ChipConfig& chip) {
+  const Partition& p = plan.partition;
+  std::string out = fmt::format(
+      "{} on {}, context {}: weights {}, activations {}, KV cache {}; {:.1f} MiB SRAM per chip\n", m.name,
+      chip.name, plan.context, dtype_name(m.precision.weights), dtype_name(m.precision.activations),
+      dtype_name(m.precision.kv_cache), mib(plan.sram_bytes));
+  out += fmt::format("chips {} = {} pipeline stage{} x {}-way tensor parallel: {}\n", plan.chips(),
+                     p.pipeline_stages, p.pipeline_stages == 1 ? "" : "s", p.tensor_parallel,
+                     plan.fits ? "fits" : "does NOT fit");
+  out += fmt::format(
+      "per chip: {} of {} query heads, {} of {} KV heads{}, {} of {} ffn columns; embedding {} of {} "
+      "columns (first stage); LM head {} of {} vocabulary columns (last stage)\n",
+      p.heads, m.heads, p.kv_heads, m.kv_heads,
+      p.tensor_parallel > m.kv_heads ? fmt::format(" (each on {} chips)", p.tensor_parallel / m.kv_heads)
+                                     : "",
+      p.ffn, m.ffn, p.embedding, m.d_model, p.vocab, m.vocab);
+  out +=
+      fmt::format("{:<8} {:<32} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}\n", "stages", "holds",
+                  "weights", "scl+nrm", "KV", "padding", "activ.", "text", "reserve", "total", "free");
+  for (const auto& g : stage_groups(plan.stages)) {
+    const auto& s = plan.stages[g.first];
+    const auto& b = s.budget;
+    const bool one = g.first == g.last;
+    const std::string free = b.total() <= plan.sram_bytes
+                                 ? fmt::format("{:.1f}", mib(plan.sram_bytes - b.total()))
+                                 : fmt::format("-{:.1f}", mib(b.total() - plan.sram_bytes));
+    out += fmt::format(
+        "{:<8} {:<32} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8}\n",
+        one ? fmt::format("{}", g.first) : fmt::format("{}-{}", g.first, g.last),
+        one ? stage_name(s) : fmt::format("{} layer{} each", s.layers, s.layers == 1 ? "" : "s"),
+        mib(b.weights), mib(b.scales + b.norms), mib(b.kv_cache), mib(b.padding), mib(b.activations),
+        mib(b.program_text), mib(b.reserve), mib(b.total()), free);
+  }
+  for (const auto& line : plan.shortfalls) out += "does not fit: " + line + "\n";
+  return out;
+}
+
+} // namespace tsp::model

@@ -1,0 +1,193 @@
+// The capacity planner: exact budgets for the tiny model (derived by hand below) and for Llama-2
+// 7B (from the formulas of docs/models.md, written out again here), the minimum chip count, and
+// what it says when a chip count is too small.
+#include "tspsim/common/error.h"
+#include "tspsim/config/config.h"
+#include "tspsim/model/plan.h"
+
+#include <catch2/catch.hpp>
+
+using Catch::Matchers::Message;
+using tsp::InputError;
+using tsp::model::ChipBudget;
+using tsp::model::plan_model;
+
+namespace {
+
+const std::string kSource = TSPSIM_SOURCE_DIR;
+
+tsp::model::ModelConfig model(const std::string& name) {
+  return tsp::model::load_model(kSource + "/configs/models/" + name + ".json");
+}
+tsp::ChipConfig chip() { return tsp::load_config(kSource + "/configs/14nm.json"); }
+
+uint64_t up(uint64_t x) { return (x + 319) / 320 * 320; }
+
+// Llama-2 7B (int8 weights, fp16 KV and norms) on one chip of an 8-way stage of `layers` layers:
+// per chip 4 query heads and 4 KV heads of 128 (512 columns each), 1376 ffn columns.
+ChipBudget llama2_7b_stage(uint64_t layers, bool embedding, bool lm_head, uint64_t context) {
+  ChipBudget b;
+  const uint64_t d = 4096, q = 512, kv = 512, f = 1376;
+  struct Matrix {
+    uint64_t k, n;
+  };
+  const Matrix per_layer[] = {{d, q + 2 * kv}, {q, d}, {d, 2 * f}, {f, d}};
+  uint64_t tiles = 0;
+  for (const auto& m : per_layer) {
+    b.weights += layers * m.k * m.n;
+    b.scales += layers * m.n * 4;
+    b.padding += layers * (up(m.k) * up(m.n) - m.k * m.n + (up(m.n) - m.n) * 4);
+    tiles += up(m.k) / 320 * (up(m.n) / 320);
+  }
+  b.norms = layers * 2 * d * 2; // 4096 = 12.8 vectors: padded to 4160
+  b.padding += layers * 2 * (up(d) - d) * 2;
+  b.kv_cache = layers * 2 * kv * context * 2;
+  b.padding += layers * (kv * (up(context) - context) + context * (up(kv) - kv)) * 2;
+  uint64_t instructions = layers * (51 * tiles + 3600 + 3 * context + 4000);
+  if (embedding) {
+    b.weights += 32000 * 512;
+    b.scales += 512 * 4;
+    b.padding += 32000 * (up(512) - 512) + (up(512) - 512) * 4;
+  }
+  if (lm_head) {
+    b.weights += d * 4000;
+    b.scales += 4000 * 4;
+    b.norms += d * 2;
+    b.padding += up(d) * up(4000) - d * 4000 + (up(4000) - 4000) * 4 + (up(d) - d) * 2;
+    instructions += 51 * (up(d) / 320) * (up(4000) / 320);
+  }
+  b.program_text = instructions * 8;
+  b.activations =
+      (4 * up(d) + up(q + 2 * kv) + 4 * up(context) + up(q) + up(3 * f) + (lm_head ? up(4000) : 0)) * 4;
+  b.reserve = 2 * 8192 * 320;
+  return b;
+}
+
+void check_budget(const ChipBudget& got, const ChipBudget& want) {
+  CHECK(got.weights == want.weights);
+  CHECK(got.scales == want.scales);
+  CHECK(got.norms == want.norms);
+  CHECK(got.kv_cache == want.kv_cache);
+  CHECK(got.padding == want.padding);
+  CHECK(got.activations == want.activations);
+  CHECK(got.program_text == want.program_text);
+  CHECK(got.reserve == want.reserve);
+}
+
+} // namespace
+
+TEST_CASE("the tiny model at context 256 fits on one chip, byte for byte as derived by hand") {
+  const auto plan = plan_model(model("tiny-llama"), chip(), {256});
+  REQUIRE(plan.fits);
+  CHECK(plan.chips() == 1);
+  CHECK(plan.sram_bytes == 220ull << 20);
+  const auto& p = plan.partition;
+  CHECK((p.heads == 4 && p.kv_heads == 2 && p.ffn == 864 && p.vocab == 512 && p.embedding == 320));
+  REQUIRE(plan.stages.size() == 1);
+  const auto& s = plan.stages[0];
+  CHECK((s.first_layer == 0 && s.layers == 2 && s.embedding && s.lm_head));
+  ChipBudget want;
+  // Per layer, int8 matrices K x N stored as whole 320 x 320 tiles: QKV 320 x 640 (exact), O 320 x 320,
+  // gate/up 320 x 1728 (stored 320 x 1920), down 864 x 320 (stored 960 x 320). Two layers, plus the
+  // embedding 512 x 320 and the LM head 320 x 512 (stored 320 x 640).
+  want.weights = 2 * (204800 + 102400 + 552960 + 276480) + 163840 + 163840;
+  // fp32 scale per output column: 640 + 320 + 1728 + 320 per layer, 320 embedding, 512 LM head.
+  want.scales = 2 * (640 + 320 + 1728 + 320) * 4 + 320 * 4 + 512 * 4;
+  want.norms = (2 * 2 + 1) * 320 * 2; // fp16 gains
+  // 2 KV heads x 80 = 160 columns x 256 positions, keys and values, fp16.
+  want.kv_cache = 2 * 2 * 160 * 256 * 2;
+  // Per layer: gate/up 61440 + its scales 768, down 30720; keys 160 x 64 more positions x 2 bytes
+  // (20480), values 256 x 160 more columns x 2 (81920). LM head: 40960 and 512 (scales).
+  want.padding = 2 * (61440 + 768 + 30720 + 20480 + 81920) + 40960 + 512;
+  // fp32 vectors: residual, normed, O and down sums (4 x 320), QKV 640, scores 4 x 320, attention
+  // output 320, gate/up/SwiGLU 2592 -> 2880, logits 512 -> 640.
+  want.activations = (4 * 320 + 640 + 4 * 320 + 320 + 2880 + 640) * 4;
+  // 12 tiles per layer, 2 for the LM head: 2 x (51 x 12 + 3600 + 3 x 256 + 4000) + 51 x 2 instructions.
+  want.program_text = (2 * (51 * 12 + 3600 + 3 * 256 + 4000) + 51 * 2) * 8;
+  want.reserve = 2 * 8192 * 320; // one MEM slice per hemisphere
+  check_budget(s.budget, want);
+  CHECK(s.budget.total() == 8806896);
+}
+
+TEST_CASE("Llama-2 7B int8 at 4k context needs 56 chips: 7 stages of 8") {
+  const auto m = model("llama2-7b");
+  const auto plan = plan_model(m, chip(), {4096});
+  REQUIRE(plan.fits);
+  CHECK(plan.chips() == 56);
+  const auto& p = plan.partition;
+  CHECK((p.tensor_parallel == 8 && p.pipeline_stages == 7));
+  CHECK((p.heads == 4 && p.kv_heads == 4 && p.ffn == 1376 && p.vocab == 4000 && p.embedding == 512));
+  const uint32_t layers[] = {4, 5, 5, 5, 5, 4, 4};
+  REQUIRE(plan.stages.size() == 7);
+  uint32_t first = 0;
+  for (size_t i = 0; i < 7; ++i) {
+    INFO("stage " << i);
+    const auto& s = plan.stages[i];
+    CHECK(s.first_layer == first);
+    CHECK(s.layers == layers[i]);
+    first += layers[i];
+    check_budget(s.budget, llama2_7b_stage(layers[i], i == 0, i == 6, 4096));
+    CHECK(s.budget.total() <= plan.sram_bytes);
+  }
+  CHECK(plan.fullest().layers == 5);
+  // The largest stage holds 6 layers at most, so 6 stages (32 layers) cannot fit: 56 is the minimum.
+  CHECK(llama2_7b_stage(6, false, false, 4096).total() > plan.sram_bytes);
+  const auto six = plan_model(m, chip(), {4096, 48});
+  CHECK_FALSE(six.fits);
+}
+
+TEST_CASE("Llama-2 7B at 2k context needs 48 chips") {
+  const auto plan = plan_model(model("llama2-7b"), chip(), {2048});
+  REQUIRE(plan.fits);
+  CHECK(plan.chips() == 48);
+  REQUIRE(plan.stages.size() == 6);
+  check_budget(plan.stages[1].budget, llama2_7b_stage(6, false, false, 2048));
+}
+
+TEST_CASE("too few chips: the planner says which stages overflow and by how much") {
+  const auto plan = plan_model(model("llama2-70b"), chip(), {4096, 576});
+  CHECK_FALSE(plan.fits);
+  CHECK(plan.chips() == 576);
+  REQUIRE(plan.stages.size() == 72);
+  CHECK(plan.stages[1].layers == 2);
+  const uint64_t over = plan.stages[1].budget.total() - plan.sram_bytes;
+  REQUIRE(plan.shortfalls.size() == 1);
+  CHECK(plan.shortfalls[0] ==
+        "stages 1-8 (2 layers each): needs 232.1 MiB per chip, has 220.0 MiB: 12.1 MiB (" +
+            std::to_string(over) +
+            " bytes) over; weights 204.0, scales and norms 0.3, KV cache 4.0, padding 17.4, activations 0.3, "
+            "program text 1.2, reserve 5.0 MiB");
+  // Without the tile padding, the two-layer stages would fit.
+  CHECK(plan.stages[1].budget.total() - plan.stages[1].budget.padding <= plan.sram_bytes);
+}
+
+TEST_CASE("Llama-2 70B and Llama-3 70B minimum chip counts") {
+  const auto l2 = plan_model(model("llama2-70b"), chip(), {4096});
+  CHECK(l2.chips() == 640);
+  CHECK(l2.stages[1].layers == 1);
+  // Llama-3's 128,256-entry embedding does not share a chip with a layer: stages of their own.
+  const auto l3 = plan_model(model("llama3-70b"), chip(), {4096});
+  CHECK(l3.chips() == 656);
+  CHECK(l3.stages.front().layers == 0);
+  CHECK(l3.stages.back().layers == 0);
+}
+
+TEST_CASE("planner input errors") {
+  const auto m = model("llama2-7b");
+  REQUIRE_THROWS_MATCHES(plan_model(m, chip(), {8192}), InputError,
+                         Message("--context: expected 1..4096 (max_context of " + kSource +
+                                 "/configs/models/llama2-7b.json), got 8192"));
+  REQUIRE_THROWS_MATCHES(
+      plan_model(m, chip(), {4096, 12}), InputError,
+      Message(
+          "--chips: expected 1, 2, 4, 8, or a multiple of 8 up to 272 (8-way tensor parallel stages: one per "
+          "layer of llama2-7b's 32, plus the embedding and the LM head), got 12"));
+  // The tiny model's 4 heads allow at most 4-way tensor parallelism; stages are then 4 chips.
+  const auto tiny = plan_model(model("tiny-llama"), chip(), {256, 8});
+  CHECK((tiny.partition.tensor_parallel == 4 && tiny.partition.pipeline_stages == 2 && tiny.fits));
+  CHECK((tiny.partition.kv_heads == 1 && tiny.partition.heads == 1 && tiny.partition.ffn == 216));
+  // A chip too small for one layer of the model.
+  REQUIRE_THROWS_WITH(
+      plan_model(m, tsp::load_config(kSource + "/configs/tiny.json"), {4096}),
+      Catch::Contains("llama2-7b at context 4096 fits on no number of chips: with 272 (34 stages) stage 0"));
+}

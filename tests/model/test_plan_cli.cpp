@@ -1,0 +1,60 @@
+// `tspc plan` as a user runs it: options in any order, the plan printed, exit 1 when the model does
+// not fit on the chips given, exit 2 and one line for bad input.
+#include "cli_harness.h"
+
+#include <catch2/catch.hpp>
+
+using tsp::test::run_tool;
+using tsp::test::source;
+
+namespace {
+
+const std::string kConfig = " --config " + source("configs/14nm.json");
+std::string model(const std::string& name) {
+  return " --model " + source("configs/models/" + name + ".json");
+}
+
+} // namespace
+
+TEST_CASE("tspc plan prints the minimum chip count and each stage's SRAM") {
+  const auto r = run_tool("tspc", kConfig.substr(1) + " plan" + model("llama2-7b") + " --context 4096");
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.err.empty());
+  CHECK(r.out.rfind(
+            "llama2-7b on groq-tsp-gen1-14nm, context 4096: weights int8, activations fp16, KV cache fp16; "
+            "220.0 MiB SRAM per chip\nchips 56 = 7 pipeline stages x 8-way tensor parallel: fits\n",
+            0) == 0);
+  CHECK(r.out.find(
+            "\n1-4      5 layers each                       120.6      0.3     40.0     18.0      0.2      "
+            "1.3      5.0    185.4     34.6\n") != std::string::npos);
+}
+
+TEST_CASE("tspc plan with too few chips says what does not fit and exits 1") {
+  const auto r = run_tool("tspc", "plan --chips 576" + model("llama2-70b") + " --context 4096" + kConfig);
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("chips 576 = 72 pipeline stages x 8-way tensor parallel: does NOT fit\n") !=
+        std::string::npos);
+  CHECK(r.out.find("\ndoes not fit: stages 1-8 (2 layers each): needs 232.1 MiB per chip, has 220.0 MiB: "
+                   "12.1 MiB (") != std::string::npos);
+}
+
+TEST_CASE("tspc plan input errors exit 2 with one line") {
+  auto r = run_tool("tspc", "plan --context 4096" + kConfig);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: plan: --model is required\n");
+  r = run_tool("tspc", "plan" + model("llama2-7b") + kConfig);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: plan: --context is required (KV-cache positions, at least 1)\n");
+  r = run_tool("tspc", "plan" + model("llama2-7b") + " --context 4096");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: --config is required\n");
+  r = run_tool("tspc", "plan --model nosuch.json --context 4096" + kConfig);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: cannot read 'nosuch.json': No such file or directory\n");
+  r = run_tool("tspc", "plan" + model("llama2-7b") + " --context 4096 --chips 3" + kConfig);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.rfind("error: --chips: expected 1, 2, 4, 8, or a multiple of 8 up to 272", 0) == 0);
+  r = run_tool("tspc", "plan" + model("llama2-7b") + " --context many" + kConfig);
+  CHECK(r.exit_code == 2);
+  CHECK(r.out.empty());
+}

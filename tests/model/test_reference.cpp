@@ -1,0 +1,194 @@
+// The host reference of Llama decoding: pinned greedy tokens of the tiny model, and properties that
+// hold whatever the weights (the cache gives the same logits as recomputing without it, grouped-query
+// attention equals multi-head attention with the KV heads repeated, a step computed by hand).
+#include "tspsim/common/error.h"
+#include "tspsim/model/reference.h"
+
+#include <catch2/catch.hpp>
+#include <cmath>
+
+using Catch::Matchers::Message;
+using namespace tsp::model;
+
+namespace {
+
+ModelConfig tiny() { return load_model(std::string(TSPSIM_SOURCE_DIR) + "/configs/models/tiny-llama.json"); }
+
+ModelConfig with_weights(ModelConfig m, DType weights) {
+  m.precision.weights = weights;
+  return m;
+}
+
+// The same model with every KV head repeated for each query head that shares it.
+Matrix repeat_kv_heads(const Matrix& w, uint32_t kv_heads, uint32_t group, uint32_t head_dim) {
+  Matrix out = w;
+  out.cols = w.cols * group;
+  out.values.clear();
+  out.q.clear();
+  out.scale.clear();
+  for (uint32_t k = 0; k < w.rows; ++k)
+    for (uint32_t h = 0; h < kv_heads * group; ++h)
+      for (uint32_t i = 0; i < head_dim; ++i) {
+        const size_t from = size_t(k) * w.cols + (h / group) * head_dim + i;
+        if (w.dtype == DType::i8)
+          out.q.push_back(w.q[from]);
+        else
+          out.values.push_back(w.values[from]);
+      }
+  if (w.dtype == DType::i8)
+    for (uint32_t h = 0; h < kv_heads * group; ++h)
+      for (uint32_t i = 0; i < head_dim; ++i) out.scale.push_back(w.scale[(h / group) * head_dim + i]);
+  return out;
+}
+
+std::vector<uint32_t> tokens_of(const ModelConfig& m, uint64_t seed, std::vector<uint32_t> prompt,
+                                uint32_t steps, ReferenceOptions options = {}) {
+  Reference r(m, random_weights(m, seed), options);
+  return greedy_decode(r, prompt, steps);
+}
+
+} // namespace
+
+TEST_CASE("the tiny Llama decodes pinned greedy tokens with a growing KV cache") {
+  const auto m = tiny();
+  Reference r(m, random_weights(m, 5));
+  const auto tokens = greedy_decode(r, {1, 2, 3}, 12);
+  CHECK(r.position() == 14);
+  CHECK(tokens == std::vector<uint32_t>{506, 139, 147, 235, 139, 147, 147, 333, 333, 333, 363, 13});
+  CHECK(tokens_of(with_weights(m, DType::f16), 1, {1, 2, 3}, 12) ==
+        std::vector<uint32_t>{373, 373, 373, 93, 93, 461, 93, 509, 347, 510, 492, 371});
+  CHECK(tokens_of(with_weights(m, DType::bf16), 2, {1, 2, 3}, 8) ==
+        std::vector<uint32_t>{210, 102, 328, 102, 328, 218, 210, 210});
+}
+
+TEST_CASE("decoding with the cache gives the logits of recomputing every prefix without it") {
+  for (DType weights : {DType::i8, DType::f16}) {
+    const auto m = with_weights(tiny(), weights);
+    const auto w = random_weights(m, 3);
+    Reference cached(m, w);
+    std::vector<uint32_t> prefix;
+    uint32_t token = 5;
+    for (int step = 0; step < 9; ++step) {
+      prefix.push_back(token);
+      const auto logits = cached.decode(token);
+      CHECK(logits == cached.prefill_logits(prefix));
+      token = argmax(logits);
+    }
+  }
+}
+
+TEST_CASE("grouped-query attention equals multi-head attention with the KV heads repeated") {
+  for (DType weights : {DType::i8, DType::bf16}) {
+    const auto gqa = with_weights(tiny(), weights);
+    auto mha = gqa;
+    mha.kv_heads = gqa.heads;
+    auto w = random_weights(gqa, 4);
+    Reference grouped(gqa, w);
+    for (auto& layer : w.layers) {
+      layer.wk = repeat_kv_heads(layer.wk, gqa.kv_heads, gqa.heads / gqa.kv_heads, gqa.head_dim);
+      layer.wv = repeat_kv_heads(layer.wv, gqa.kv_heads, gqa.heads / gqa.kv_heads, gqa.head_dim);
+    }
+    Reference full(mha, w);
+    uint32_t token = 9;
+    for (int step = 0; step < 8; ++step) {
+      const auto a = grouped.decode(token);
+      CHECK(a == full.decode(token));
+      token = argmax(a);
+    }
+  }
+}
+
+// docs/models.md derives the chip-versus-reference tolerance from this measurement: the same
+// storage roundings with every intermediate in double, or in fp32 in the chip's order.
+TEST_CASE("fp32 intermediates move the logits by a bounded amount and no token") {
+  struct Case {
+    DType weights;
+    double at_least, at_most; // measured 0, 0.00165 and 0.00105 over these 12 steps
+  };
+  for (const Case c :
+       {Case{DType::i8, 0, 0.002}, Case{DType::f16, 0.001, 0.002}, Case{DType::bf16, 0.0005, 0.002}}) {
+    const auto m = with_weights(tiny(), c.weights);
+    const auto w = random_weights(m, 1);
+    Reference wide(m, w, {true});
+    Reference fp32(m, w, {false});
+    double worst = 0;
+    uint32_t token = 1;
+    for (int step = 0; step < 12; ++step) {
+      const auto a = wide.decode(token);
+      const auto b = fp32.decode(token);
+      for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, double(std::fabs(a[i] - b[i])));
+      CHECK(argmax(a) == argmax(b));
+      token = argmax(a);
+    }
+    INFO(dtype_name(c.weights) << " weights: worst logit difference " << worst);
+    CHECK(worst >= c.at_least);
+    CHECK(worst <= c.at_most);
+  }
+}
+
+TEST_CASE("one step at position 0 computed by hand") {
+  // fp32 everywhere, one layer, d = 2, one head of 2, ffn 1, vocab 2: attention at position 0 is
+  // the value vector itself, and RoPE turns by angle 0.
+  ModelConfig m;
+  m.name = "hand";
+  m.layers = 1;
+  m.d_model = 2;
+  m.heads = m.kv_heads = 1;
+  m.head_dim = 2;
+  m.ffn = 1;
+  m.vocab = 2;
+  m.max_context = 4;
+  m.norm_eps = 0.25;
+  m.precision = {DType::f16, DType::f32, DType::f16};
+  auto matrix = [](uint32_t rows, uint32_t cols, std::vector<float> v) {
+    Matrix x;
+    x.rows = rows;
+    x.cols = cols;
+    x.values = std::move(v);
+    return x;
+  };
+  Weights w;
+  w.embedding = matrix(2, 2, {1.0f, -3.0f, 0.5f, 2.0f});
+  LayerWeights l;
+  l.wq = matrix(2, 2, {1, 0, 0, 1});
+  l.wk = matrix(2, 2, {1, 0, 0, 1});
+  l.wv = matrix(2, 2, {1, 2, 0, 1});
+  l.wo = matrix(2, 2, {0.5f, 0, 0, 0.5f});
+  l.w_gate = matrix(2, 1, {1, 1});
+  l.w_up = matrix(2, 1, {2, 0});
+  l.w_down = matrix(1, 2, {1, -1});
+  l.attn_norm = {1.0f, 1.0f};
+  l.ffn_norm = {1.0f, 2.0f};
+  w.layers.push_back(l);
+  w.final_norm = {1.0f, 1.0f};
+  w.lm_head = matrix(2, 2, {1, 0, 0, 1});
+  Reference r(m, w);
+  const auto logits = r.decode(0);
+
+  // x = (1, -3); mean square 5, + eps 0.25: xn = x / sqrt(5.25).
+  const double s1 = std::sqrt(5.25);
+  const double xn0 = 1 / s1, xn1 = -3 / s1;
+  // v = xn W_v = (xn0, 2 xn0 + xn1); attention output = v; o = v / 2.
+  double x0 = 1 + 0.5 * xn0, x1 = -3 + 0.5 * (2 * xn0 + xn1);
+  // FFN: norm with gains (1, 2), gate = h0 + h1, up = 2 h0, SwiGLU, down (1, -1).
+  const double s2 = std::sqrt((x0 * x0 + x1 * x1) / 2 + 0.25);
+  const double h0 = x0 / s2, h1 = 2 * x1 / s2;
+  const double gate = h0 + h1, up = 2 * h0;
+  const double f = gate / (1 + std::exp(-gate)) * up;
+  x0 += f;
+  x1 -= f;
+  const double s3 = std::sqrt((x0 * x0 + x1 * x1) / 2 + 0.25);
+  // Weights are fp16: activations enter products rounded to fp16.
+  CHECK(logits[0] == Approx(x0 / s3).epsilon(2e-3));
+  CHECK(logits[1] == Approx(x1 / s3).epsilon(2e-3));
+  CHECK(argmax(logits) == (x0 > x1 ? 0u : 1u));
+}
+
+TEST_CASE("reference input errors") {
+  const auto m = tiny();
+  Reference r(m, random_weights(m, 1));
+  REQUIRE_THROWS_MATCHES(r.decode(512), tsp::InputError,
+                         Message("token 512 is outside tiny-llama's vocabulary of 512"));
+  REQUIRE_THROWS_MATCHES(r.prefill_logits({}), tsp::InputError,
+                         Message("tiny-llama: expected 1..256 tokens, got 0"));
+}
