@@ -59,7 +59,8 @@ void Icu::evaluate(Cycle t) {
     due_.clear();
     ready_.take_due(t, due_);
     if (due_.empty()) break;
-    std::sort(due_.begin(), due_.end());
+    // Queues re-arm in the order they dispatched, so the list is nearly always in order already.
+    if (!std::is_sorted(due_.begin(), due_.end())) std::sort(due_.begin(), due_.end());
     for (const auto& [cycle, id] : due_) {
       InstructionQueue& queue = queues_[id];
       if (cycle == t && queue.next_dispatch == t && !queue.parked && !queue.idle()) dispatch(queue, t);
@@ -135,15 +136,16 @@ void Icu::take_arrivals(InstructionQueue& queue, Cycle t) {
 }
 
 void Icu::dispatch(InstructionQueue& queue, Cycle t) {
-  take_arrivals(queue, t);
+  if (!queue.arrivals.empty()) take_arrivals(queue, t);
   if (queue.repeats_left > 0) {
-    Dispatch again = queue.previous;
+    // The repeated instruction is the previous one advanced by the stride, issued in place.
+    Dispatch& again = queue.previous;
     if (queue.repeat_field >= 0) again.instruction.operands[queue.repeat_field] += queue.repeat_stride;
     again.cycle = t;
     --queue.repeats_left;
     queue.next_dispatch = queue.repeats_left > 0 ? t + queue.repeat_interval : t + 1;
     ctx_.stats.issued(queue.slice, again.instruction.opcode);
-    issue(queue, again);
+    issue(queue);
     schedule(queue);
     return;
   }
@@ -165,13 +167,15 @@ void Icu::dispatch(InstructionQueue& queue, Cycle t) {
   if (run_icu_instruction(queue, qi, origin, t)) return;
 
   queue.next_dispatch = t + 1;
-  issue(queue, Dispatch{qi.instruction, origin, queue.local, queue.active_lanes, t});
+  queue.previous = Dispatch{qi.instruction, origin, queue.local, queue.active_lanes, t};
+  queue.has_previous = true;
+  issue(queue);
   schedule(queue);
 }
 
-void Icu::issue(InstructionQueue& queue, const Dispatch& dispatch) {
-  queue.previous = dispatch;
-  queue.has_previous = true;
+// Hands the queue's latest instruction (`previous`) to its slice.
+void Icu::issue(InstructionQueue& queue) {
+  const Dispatch& dispatch = queue.previous;
   ctx_.stats.busy(queue.slice, dispatch.cycle);
   ctx_.mark_active(dispatch.cycle);
   ctx_.touched.push_back(queue.slice);

@@ -58,13 +58,12 @@ void MemSlice::check_ports(Cycle t) {
   accesses_.clear();
 }
 
-void MemSlice::schedule(Cycle cycle, Step step, const Dispatch& d, std::shared_ptr<std::vector<uint8_t>> data) {
-  Pending pending{cycle, sequence_++, step, d, std::move(data)};
+void MemSlice::schedule(Cycle cycle, Step step, const Dispatch& d) {
   // With no skew the access happens in the dispatch cycle: no need to queue it.
-  if (cycle == d.cycle && step != Step::scatter_write)
-    perform(pending, cycle);
-  else
-    pending_.push(std::move(pending));
+  if (cycle == d.cycle) return perform(step, d, nullptr, cycle);
+  Pending& pending = pending_.push(cycle);
+  pending.step = step;
+  pending.dispatch = d;
 }
 
 void MemSlice::execute(const Dispatch& d) {
@@ -89,20 +88,19 @@ void MemSlice::execute(const Dispatch& d) {
 }
 
 void MemSlice::evaluate(Cycle t) {
-  while (!pending_.empty() && pending_.top().cycle <= t) {
-    const Pending pending = pending_.top();
-    pending_.pop();
-    perform(pending, t);
+  while (pending_.due(t)) {
+    const Pending& pending = pending_.pop().second;
+    perform(pending.step, pending.dispatch, pending.data.empty() ? nullptr : pending.data.data(), t);
   }
 }
 
-void MemSlice::perform(const Pending& pending, Cycle t) {
-  switch (pending.step) {
-  case Step::read: return do_read(pending.dispatch, t);
-  case Step::write: return do_write(pending.dispatch, t);
-  case Step::gather: return do_gather(pending.dispatch, t);
-  case Step::scatter_read: return do_scatter_read(pending.dispatch, t);
-  case Step::scatter_write: return do_scatter_write(pending, t);
+void MemSlice::perform(Step step, const Dispatch& d, const uint8_t* data, Cycle t) {
+  switch (step) {
+  case Step::read: return do_read(d, t);
+  case Step::write: return do_write(d, t);
+  case Step::gather: return do_gather(d, t);
+  case Step::scatter_read: return do_scatter_read(d, t);
+  case Step::scatter_write: return do_scatter_write(d, data, t);
   }
 }
 
@@ -129,8 +127,9 @@ void MemSlice::do_write(const Dispatch& d, Cycle t) {
   ctx_.stats.slice(slice_id()).sram_bytes_written += d.active_lanes;
   retire_cycle_ = t;
   if (functional()) {
-    word_writes_.emplace_back(address, std::vector<uint8_t>(scratch_.begin(), scratch_.begin() + ctx_.vector_bytes));
-    word_write_lanes_.push_back(d.active_lanes);
+    const size_t offset = word_write_bytes_.size();
+    word_write_bytes_.insert(word_write_bytes_.end(), scratch_.begin(), scratch_.begin() + d.active_lanes);
+    word_writes_.push_back({address, d.active_lanes, offset});
   }
 }
 
@@ -188,16 +187,20 @@ void MemSlice::do_gather(const Dispatch& d, Cycle t) {
 void MemSlice::do_scatter_read(const Dispatch& d, Cycle t) {
   const StreamRef src = StreamRef::from_field(d.instruction.operands[0]);
   const StreamRef map = StreamRef::from_field(d.instruction.operands[1]);
-  std::shared_ptr<std::vector<uint8_t>> data;
-  if (functional()) data = std::make_shared<std::vector<uint8_t>>(3 * size_t(ctx_.vector_bytes));
-  read_streams(t, src, 1, data ? data->data() : nullptr, d.origin);
-  read_streams(t, map, 2, data ? data->data() + ctx_.vector_bytes : nullptr, d.origin);
-  schedule(d.cycle + ctx_.timing[TimingParam::mem_scatter_write], Step::scatter_write, d, std::move(data));
+  // Queued even without skew: the SRAM write is a later step of the same cycle.
+  Pending& next = pending_.push(d.cycle + ctx_.timing[TimingParam::mem_scatter_write]);
+  next.step = Step::scatter_write;
+  next.dispatch = d;
+  uint8_t* data = nullptr;
+  if (functional()) {
+    next.data.resize(3 * size_t(ctx_.vector_bytes));
+    data = next.data.data();
+  }
+  read_streams(t, src, 1, data, d.origin);
+  read_streams(t, map, 2, data ? data + ctx_.vector_bytes : nullptr, d.origin);
 }
 
-void MemSlice::do_scatter_write(const Pending& pending, Cycle t) {
-  const Dispatch& d = pending.dispatch;
-  const uint8_t* data = pending.data ? pending.data->data() : nullptr;
+void MemSlice::do_scatter_write(const Dispatch& d, const uint8_t* data, Cycle t) {
   const auto addresses = lane_addresses(d, data ? data + ctx_.vector_bytes : nullptr, t);
   const auto base = static_cast<uint32_t>(d.instruction.operands[2]);
   for (uint32_t bank_address : touched_banks(addresses, base, words_per_bank_, functional()))
@@ -212,20 +215,18 @@ void MemSlice::do_scatter_write(const Pending& pending, Cycle t) {
 void MemSlice::retire(Cycle t) {
   if (retire_cycle_ != t) return;
   check_ports(t);
-  for (size_t i = 0; i < word_writes_.size(); ++i) {
-    const auto& [address, bytes] = word_writes_[i];
-    std::copy(bytes.begin(), bytes.begin() + word_write_lanes_[i], mutable_word(address));
-  }
+  for (const WordWrite& write : word_writes_)
+    std::memcpy(mutable_word(write.address), &word_write_bytes_[write.offset], write.lanes);
   for (const auto& lane_write : lane_writes_) mutable_word(lane_write.address)[lane_write.lane] = lane_write.value;
   word_writes_.clear();
-  word_write_lanes_.clear();
+  word_write_bytes_.clear();
   lane_writes_.clear();
   retire_cycle_ = kNever;
 }
 
 Cycle MemSlice::next_event() const {
   Cycle next = std::min(FunctionalSlice::next_event(), retire_cycle_);
-  if (!pending_.empty()) next = std::min(next, pending_.top().cycle);
+  next = std::min(next, pending_.earliest());
   return next;
 }
 

@@ -4,10 +4,10 @@
 #pragma once
 
 #include "tspsim/engine/functional_slice.h"
+#include "tspsim/engine/pending_queue.h"
 #include "slices/icu.h"
 
 #include <memory>
-#include <queue>
 #include <vector>
 
 namespace tsp {
@@ -29,14 +29,15 @@ public:
 private:
   enum class Step : uint8_t { read, write, gather, scatter_read, scatter_write };
   struct Pending {
-    Cycle cycle;
-    uint64_t sequence;
     Step step;
     Dispatch dispatch;
-    std::shared_ptr<std::vector<uint8_t>> data; // scatter: source vector and map, read earlier
-    bool operator>(const Pending& other) const {
-      return cycle != other.cycle ? cycle > other.cycle : sequence > other.sequence;
-    }
+    std::vector<uint8_t> data; // scatter: source vector and map, read earlier (empty: timing-only)
+  };
+  // A whole-vector SRAM write of the current cycle; its bytes are at `offset` in word_write_bytes_.
+  struct WordWrite {
+    uint32_t address;
+    uint32_t lanes;
+    size_t offset;
   };
   struct LaneWrite {
     uint32_t address;
@@ -44,19 +45,19 @@ private:
     uint8_t value;
   };
 
-  void perform(const Pending& pending, Cycle t);
+  void perform(Step step, const Dispatch& d, const uint8_t* data, Cycle t); // data: scatter_write only
   void do_read(const Dispatch& d, Cycle t);
   void do_write(const Dispatch& d, Cycle t);
   void do_gather(const Dispatch& d, Cycle t);
   void do_scatter_read(const Dispatch& d, Cycle t);
-  void do_scatter_write(const Pending& pending, Cycle t);
+  void do_scatter_write(const Dispatch& d, const uint8_t* data, Cycle t);
   void access(Cycle t, uint32_t address, const Origin& origin);
   void check_ports(Cycle t);
   uint8_t* mutable_word(uint32_t address);
   // Lane addresses base + map[i] of a Gather or Scatter; lanes outside the slice are reported
   // and get kInvalid.
   std::vector<uint32_t> lane_addresses(const Dispatch& d, const uint8_t* map, Cycle t);
-  void schedule(Cycle cycle, Step step, const Dispatch& d, std::shared_ptr<std::vector<uint8_t>> data = {});
+  void schedule(Cycle cycle, Step step, const Dispatch& d);
 
   static constexpr uint32_t kChunkWords = 64;
   static constexpr uint32_t kInvalid = UINT32_MAX;
@@ -69,11 +70,10 @@ private:
   // Bank accesses of the current cycle, checked against the ports in retire() so that which
   // access is blamed does not depend on evaluation order.
   std::vector<std::pair<unsigned, Origin>> accesses_;
-  std::priority_queue<Pending, std::vector<Pending>, std::greater<>> pending_;
-  uint64_t sequence_ = 0;
+  PendingQueue<Pending> pending_;
   // SRAM writes of the current cycle, applied in retire(): whole vectors and single lanes.
-  std::vector<std::pair<uint32_t, std::vector<uint8_t>>> word_writes_;
-  std::vector<unsigned> word_write_lanes_;
+  std::vector<WordWrite> word_writes_;
+  std::vector<uint8_t> word_write_bytes_;
   std::vector<LaneWrite> lane_writes_;
   Cycle retire_cycle_ = kNever;
   std::vector<uint8_t> scratch_;

@@ -31,7 +31,7 @@ MxmPlane::MxmPlane(sc_core::sc_module_name name, EngineContext& ctx, unsigned sl
 }
 
 void MxmPlane::schedule(Cycle cycle, Step step, const Dispatch& d, unsigned lw_cycle) {
-  pending_.push({cycle, sequence_++, step, lw_cycle, d});
+  pending_.push(cycle) = {step, lw_cycle, d};
 }
 
 void MxmPlane::execute(const Dispatch& d) {
@@ -66,9 +66,8 @@ void MxmPlane::commit(Cycle t) {
 }
 
 void MxmPlane::evaluate(Cycle t) {
-  while (!pending_.empty() && pending_.top().cycle <= t) {
-    const Pending p = pending_.top();
-    pending_.pop();
+  while (pending_.due(t)) {
+    const Pending& p = pending_.pop().second;
     switch (p.step) {
     case Step::lw_read:
       lw_read(p.dispatch, p.lw_cycle, t);
@@ -85,7 +84,7 @@ void MxmPlane::evaluate(Cycle t) {
 
 Cycle MxmPlane::next_event() const {
   Cycle next = FunctionalSlice::next_event();
-  if (!pending_.empty()) next = std::min(next, pending_.top().cycle);
+  next = std::min(next, pending_.earliest());
   if (!installs_.empty()) next = std::min(next, installs_.front().cycle);
   return next;
 }

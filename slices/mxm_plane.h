@@ -7,11 +7,11 @@
 #pragma once
 
 #include "tspsim/engine/functional_slice.h"
+#include "tspsim/engine/pending_queue.h"
 
 #include <deque>
 #include <memory>
 #include <optional>
-#include <queue>
 #include <vector>
 
 namespace tsp {
@@ -28,14 +28,9 @@ public:
 private:
   enum class Step : uint8_t { lw_read, abc_read, acc_read };
   struct Pending {
-    Cycle cycle;
-    uint64_t sequence;
     Step step;
     unsigned lw_cycle; // LW: which of its read cycles
     Dispatch dispatch;
-    bool operator>(const Pending& other) const {
-      return cycle != other.cycle ? cycle > other.cycle : sequence > other.sequence;
-    }
   };
   // The LW that last started filling the shadow buffer.
   struct Load {
@@ -77,8 +72,7 @@ private:
 
   const unsigned k_;
   const unsigned n_;
-  std::priority_queue<Pending, std::vector<Pending>, std::greater<>> pending_;
-  uint64_t sequence_ = 0;
+  PendingQueue<Pending> pending_;
   std::deque<Install> installs_; // IWs by install cycle (one fixed latency)
   std::optional<Load> load_;
   bool has_weights_ = false;

@@ -21,45 +21,29 @@ SxmSlice::SxmSlice(sc_core::sc_module_name name, EngineContext& ctx, unsigned sl
       scratch_(size_t(kMaxSources + 1) * kMaxPlanes * ctx.vector_bytes) {}
 
 void SxmSlice::execute(const Dispatch& d) {
-  pending_.push({d.cycle + skew_cycles(d.instruction, ctx_.config), sequence_++, d});
+  pending_.push(d.cycle + skew_cycles(d.instruction, ctx_.config)) = d;
   evaluate(d.cycle);
 }
 
 void SxmSlice::evaluate(Cycle t) {
-  while (!pending_.empty() && pending_.top().cycle <= t) {
-    const Dispatch d = pending_.top().dispatch;
-    pending_.pop();
-    perform(d, t);
-  }
+  while (pending_.due(t)) perform(pending_.pop().second, t);
 }
 
 Cycle SxmSlice::next_event() const {
   const Cycle next = FunctionalSlice::next_event();
-  return pending_.empty() ? next : std::min(next, pending_.top().cycle);
+  return std::min(next, pending_.earliest());
 }
 
 // Reads the source groups in table order; Send ends there, every other instruction writes dst.
 void SxmSlice::perform(const Dispatch& d, Cycle t) {
   if (d.instruction.opcode == Opcode::receive) return receive(d, t);
   const unsigned vb = ctx_.vector_bytes;
-  const auto fields = d.instruction.spec().operand_fields();
+  const size_t stride = size_t(kMaxPlanes) * vb;
+  const StreamOperands operands = read_operands(d, t, functional() ? scratch_.data() : nullptr, stride);
   const uint8_t* sources[kMaxSources] = {};
-  unsigned source_count = 0;
-  StreamRef dst;
-  unsigned dst_group = 1;
-  for (size_t i = 0; i < fields.size(); ++i) {
-    if (fields[i].kind != isa::FieldKind::stream) continue;
-    const StreamRef stream = StreamRef::from_field(d.instruction.operands[i]);
-    const unsigned group = stream_group(d.instruction, i);
-    if (fields[i].role == isa::StreamRole::write) {
-      dst = stream;
-      dst_group = group;
-      continue;
-    }
-    uint8_t* buffer = scratch_.data() + size_t(source_count) * kMaxPlanes * vb;
-    read_streams(t, stream, group, functional() ? buffer : nullptr, d.origin);
-    sources[source_count++] = buffer;
-  }
+  for (unsigned i = 0; i < operands.sources; ++i) sources[i] = scratch_.data() + i * stride;
+  const StreamRef dst = operands.dst;
+  const unsigned dst_group = operands.dst_group;
   if (d.instruction.opcode == Opcode::send) return send(d, t, functional() ? sources[0] : nullptr);
   uint8_t* out = nullptr;
   if (functional()) {

@@ -4,8 +4,8 @@
 #pragma once
 
 #include "tspsim/engine/functional_slice.h"
+#include "tspsim/engine/pending_queue.h"
 
-#include <queue>
 #include <vector>
 
 namespace tsp {
@@ -19,22 +19,12 @@ public:
   Cycle next_event() const override;
 
 private:
-  struct Pending {
-    Cycle cycle;
-    uint64_t sequence;
-    Dispatch dispatch;
-    bool operator>(const Pending& other) const {
-      return cycle != other.cycle ? cycle > other.cycle : sequence > other.sequence;
-    }
-  };
-
   void perform(const Dispatch& d, Cycle t);
   void send(const Dispatch& d, Cycle t, const uint8_t* data);
   void receive(const Dispatch& d, Cycle t);
   void compute(const Dispatch& d, unsigned group, const uint8_t* const* sources, uint8_t* out) const;
 
-  std::priority_queue<Pending, std::vector<Pending>, std::greater<>> pending_;
-  uint64_t sequence_ = 0;
+  PendingQueue<Dispatch> pending_; // operand reads at dispatch + skew
   std::vector<uint8_t> scratch_; // two source groups and the destination, 16 planes each
 };
 

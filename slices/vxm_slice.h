@@ -3,8 +3,8 @@
 #pragma once
 
 #include "tspsim/engine/functional_slice.h"
+#include "tspsim/engine/pending_queue.h"
 
-#include <queue>
 #include <vector>
 
 namespace tsp {
@@ -18,20 +18,10 @@ public:
   Cycle next_event() const override;
 
 private:
-  struct Pending {
-    Cycle cycle;
-    uint64_t sequence;
-    Dispatch dispatch;
-    bool operator>(const Pending& other) const {
-      return cycle != other.cycle ? cycle > other.cycle : sequence > other.sequence;
-    }
-  };
-
   void perform(const Dispatch& d, Cycle t);
   void compute(const Dispatch& d, uint8_t* dst, const uint8_t* const* sources, unsigned source_count);
 
-  std::priority_queue<Pending, std::vector<Pending>, std::greater<>> pending_;
-  uint64_t sequence_ = 0;
+  PendingQueue<Dispatch> pending_; // operand reads at dispatch + skew
   std::vector<uint8_t> scratch_; // up to three source groups and the destination, 4 planes each
 };
 

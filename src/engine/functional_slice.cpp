@@ -1,6 +1,7 @@
 #include "tspsim/engine/functional_slice.h"
 
 #include "tspsim/engine/debug_clock.h"
+#include "tspsim/engine/operand_groups.h"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -30,26 +31,24 @@ void FunctionalSlice::debug_posedge() {
 void FunctionalSlice::debug_negedge() { evaluate(debug_clock_->cycle()); }
 
 void FunctionalSlice::commit(Cycle t) {
-  while (!pending_.empty() && pending_.front().cycle <= t) {
-    std::pop_heap(pending_.begin(), pending_.end(), Later{});
-    const PendingWrite write = pending_.back();
-    pending_.pop_back();
-    const uint8_t* data = write.buffer == kNoBuffer ? nullptr : buffers_[write.buffer].data();
+  while (pending_.due(t)) {
+    const auto [cycle, write] = pending_.pop();
+    const uint8_t* data = write.data.empty() ? nullptr : write.data.data();
+    const uint32_t epoch = ctx_.epoch_of(cycle);
     for (unsigned s = 0; s < write.group; ++s) {
       const StreamRef stream{write.stream.id + s, write.stream.west};
-      const auto result = ctx_.fabric.write(stream, position_, write.cycle, data ? data + s * ctx_.vector_bytes : nullptr,
-                                            write.origin.queue, ctx_.epoch_of(write.cycle));
+      const auto result = ctx_.fabric.write(stream, position_, cycle, data ? data + s * ctx_.vector_bytes : nullptr,
+                                            write.origin.queue, epoch);
       if (result == StreamFabric::WriteResult::collision)
-        ctx_.log.report(ErrorKind::stream_collision, write.cycle, write.origin,
+        ctx_.log.report(ErrorKind::stream_collision, cycle, write.origin,
                         fmt::format("second write to stream {} at {} in one cycle", stream_name(stream, 1), info().name));
     }
-    ctx_.stats.streamed(slice_, write.cycle, write.stream, write.group, ctx_.vector_bytes, write.origin);
-    mark_busy(write.cycle);
-    if (write.buffer != kNoBuffer) free_.push_back(write.buffer);
+    ctx_.stats.streamed(slice_, cycle, write.stream, write.group, ctx_.vector_bytes, write.origin);
+    mark_busy(cycle);
   }
 }
 
-Cycle FunctionalSlice::next_event() const { return pending_.empty() ? kNever : pending_.front().cycle; }
+Cycle FunctionalSlice::next_event() const { return pending_.earliest(); }
 
 bool FunctionalSlice::read_streams(Cycle t, StreamRef stream, unsigned group, uint8_t* out, const Origin& origin) {
   bool ok = true;
@@ -82,18 +81,33 @@ bool FunctionalSlice::read_streams(Cycle t, StreamRef stream, unsigned group, ui
 
 void FunctionalSlice::write_streams(Cycle t, StreamRef stream, unsigned group, const uint8_t* data,
                                     const Origin& origin) {
-  PendingWrite write{t, sequence_++, stream, group, origin, kNoBuffer};
-  if (data) {
-    if (free_.empty()) {
-      free_.push_back(static_cast<uint32_t>(buffers_.size()));
-      buffers_.emplace_back();
+  PendingWrite& write = pending_.push(t);
+  write.stream = stream;
+  write.group = group;
+  write.origin = origin;
+  if (data)
+    write.data.assign(data, data + size_t(group) * ctx_.vector_bytes);
+  else
+    write.data.clear();
+}
+
+FunctionalSlice::StreamOperands FunctionalSlice::read_operands(const Dispatch& d, Cycle t, uint8_t* buffers,
+                                                               size_t stride) {
+  StreamOperands operands;
+  const auto fields = d.instruction.spec().operand_fields();
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (fields[i].kind != isa::FieldKind::stream) continue;
+    const StreamRef stream = StreamRef::from_field(d.instruction.operands[i]);
+    const unsigned group = stream_group(d.instruction, i);
+    if (fields[i].role == isa::StreamRole::write) {
+      operands.dst = stream;
+      operands.dst_group = group;
+      continue;
     }
-    write.buffer = free_.back();
-    free_.pop_back();
-    buffers_[write.buffer].assign(data, data + size_t(group) * ctx_.vector_bytes);
+    read_streams(t, stream, group, buffers ? buffers + operands.sources * stride : nullptr, d.origin);
+    ++operands.sources;
   }
-  pending_.push_back(write);
-  std::push_heap(pending_.begin(), pending_.end(), Later{});
+  return operands;
 }
 
 std::string FunctionalSlice::stream_name(StreamRef stream, unsigned group) const {

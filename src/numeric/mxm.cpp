@@ -1,7 +1,9 @@
 // MXM matrix-vector and batched matrix products. The integer loops are written for the compiler's
-// auto-vectoriser and built twice on x86-64, for AVX2 and the baseline, picked at load time by the
-// CPU (GCC function multi-versioning); the fp32 kernels use vector types, dispatched the same way
-// by hand. Measured gains are in docs/numerics.md.
+// auto-vectoriser and the fp32 kernels with vector types; on x86-64 each is built three times, for
+// AVX-512 (BW, VL, VNNI: the int16 dot products become vpdpwssd), AVX2 and the baseline, and the
+// widest level the CPU runs is picked once at run time (kernel_level()). Every level computes
+// every output element in the same order, so the results are bit-identical (tested on each level
+// the host has). Measured gains are in docs/numerics.md and docs/performance.md.
 //
 // Each fp32 product is rounded before it is added (docs/numerics.md): no fused multiply-add, even
 // in a build that enables FMA instructions (GCC fuses across statements by default in C++).
@@ -22,9 +24,9 @@
 #include <stdexcept>
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#define TSP_KERNEL __attribute__((target_clones("avx2", "default")))
-#else
-#define TSP_KERNEL
+#define TSP_X86 1
+#define TSP_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,prefer-vector-width=512")))
+#define TSP_AVX2 __attribute__((target("avx2")))
 #endif
 
 namespace tsp::num {
@@ -42,7 +44,7 @@ constexpr size_t kColumns = 256;
 inline int32_t wrap_add(int32_t a, int32_t b) { return int32_t(uint32_t(a) + uint32_t(b)); }
 
 // out rows r < 4 get (or add) the dot products of a[r][0..kc) with every packed column.
-TSP_KERNEL void dot_block4(const int16_t* packed, size_t k_stride, const int16_t (*a)[kChunk], size_t kc,
+[[gnu::always_inline]] inline void dot_block4(const int16_t* packed, size_t k_stride, const int16_t (*a)[kChunk], size_t kc,
                            int32_t* out, size_t n, bool add) {
   const int16_t* a0 = a[0];
   const int16_t* a1 = a[1];
@@ -66,7 +68,7 @@ TSP_KERNEL void dot_block4(const int16_t* packed, size_t k_stride, const int16_t
   }
 }
 
-TSP_KERNEL void dot_block1(const int16_t* packed, size_t k_stride, const int16_t* a, size_t kc, int32_t* out,
+[[gnu::always_inline]] inline void dot_block1(const int16_t* packed, size_t k_stride, const int16_t* a, size_t kc, int32_t* out,
                            size_t n, bool add) {
   for (size_t j = 0; j < n; ++j) {
     const int16_t* w = packed + j * k_stride;
@@ -79,7 +81,7 @@ TSP_KERNEL void dot_block1(const int16_t* packed, size_t k_stride, const int16_t
 // s[r][j] = sum over k of a[r][k] * w[k][j] for j < nc, in ascending k, one fp32 rounding per
 // operation; vectorised across j, so each column keeps its own sequential order.
 template <size_t Rows>
-void sum_products(const float* w, size_t n_stride, const float* const* a, size_t k, float (*s)[kColumns],
+[[gnu::always_inline]] inline void sum_products(const float* w, size_t n_stride, const float* const* a, size_t k, float (*s)[kColumns],
                   size_t nc) {
   for (size_t r = 0; r < Rows; ++r) {
     const float x = a[r][0];
@@ -99,7 +101,7 @@ void sum_products(const float* w, size_t n_stride, const float* const* a, size_t
 // across j with the sums of 64 columns in a local array. Two rows at a time in 16-bit lanes: a
 // pair of products lies in [-32512, 32768], so pair + 32512 fits uint16 exactly; the bias is
 // taken off once at the end and uint32 sums wrap like the hardware's int32.
-TSP_KERNEL void rows_dot(const uint8_t* const* rows, const int8_t* a, int32_t* out, size_t k, size_t n,
+[[gnu::always_inline]] inline void rows_dot(const uint8_t* const* rows, const int8_t* a, int32_t* out, size_t k, size_t n,
                          bool add) {
   constexpr size_t kCols = 64;
   constexpr uint16_t kBias = 32512;
@@ -123,12 +125,13 @@ TSP_KERNEL void rows_dot(const uint8_t* const* rows, const int8_t* a, int32_t* o
 }
 
 // fp32 vectors as values (GCC/Clang vector extension): F4 is one SSE register, F8 one AVX
-// register. Their + and * round element by element exactly like scalar fp32, and named vector
-// variables stay in registers, which the auto-vectoriser does not manage for sums over the whole
-// of K (it spills them every k, at half the speed). The baseline build emulates F8 through
-// memory, so each width is compiled only where the CPU has it (see fp32_kernels()).
+// register, F16 one AVX-512 register. Their + and * round element by element exactly like scalar
+// fp32, and named vector variables stay in registers, which the auto-vectoriser does not manage
+// for sums over the whole of K (it spills them every k, at half the speed). The baseline build
+// emulates wide vectors through memory, so each width is compiled only at its level (kernels()).
 using F4 = float __attribute__((vector_size(16)));
 using F8 = float __attribute__((vector_size(32)));
+using F16 = float __attribute__((vector_size(64)));
 
 template <typename V> constexpr size_t kWidth = sizeof(V) / sizeof(float);
 
@@ -209,12 +212,6 @@ template <typename V>
   }
 }
 
-// Both kernels of one vector width; each returns the number of columns it covered.
-struct Fp32Kernels {
-  size_t (*rows4)(const float* w, size_t n, const float* const* a, size_t k, float* out, bool add);
-  size_t (*row1)(const float* w, size_t n, const float* a, size_t k, float* out, bool add);
-};
-
 template <typename V>
 [[gnu::always_inline]] inline size_t rows4_all(const float* w, size_t n, const float* const* a, size_t k,
                                                float* out, bool add) {
@@ -231,43 +228,98 @@ template <typename V>
   return n / step * step;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx2"))) size_t rows4_avx2(const float* w, size_t n, const float* const* a, size_t k,
-                                                  float* out, bool add) {
-  return rows4_all<F8>(w, n, a, k, out, add);
-}
-__attribute__((target("avx2"))) size_t row1_avx2(const float* w, size_t n, const float* a, size_t k,
-                                                 float* out, bool add) {
-  return row1_all<F8>(w, n, a, k, out, add);
-}
+// Every kernel of one level. The baseline is plain C++ (SSE2 on x86-64, F4 vectors).
+struct Kernels {
+  void (*dot_block4)(const int16_t* packed, size_t k_stride, const int16_t (*a)[kChunk], size_t kc, int32_t* out,
+                     size_t n, bool add);
+  void (*dot_block1)(const int16_t* packed, size_t k_stride, const int16_t* a, size_t kc, int32_t* out, size_t n,
+                     bool add);
+  void (*rows_dot)(const uint8_t* const* rows, const int8_t* a, int32_t* out, size_t k, size_t n, bool add);
+  size_t (*rows4)(const float* w, size_t n, const float* const* a, size_t k, float* out, bool add);
+  size_t (*row1)(const float* w, size_t n, const float* a, size_t k, float* out, bool add);
+  void (*sum_products4)(const float* w, size_t n_stride, const float* const* a, size_t k, float (*s)[kColumns],
+                        size_t nc);
+  void (*sum_products1)(const float* w, size_t n_stride, const float* const* a, size_t k, float (*s)[kColumns],
+                        size_t nc);
+};
+
+// One level's kernels: the inline bodies above compiled under the level's target attribute.
+#define TSP_LEVEL_KERNELS(ATTR, SUFFIX, V)                                                                          \
+  ATTR void dot_block4_##SUFFIX(const int16_t* p, size_t ks, const int16_t (*a)[kChunk], size_t kc, int32_t* o,   \
+                                size_t n, bool add) {                                                              \
+    dot_block4(p, ks, a, kc, o, n, add);                                                                           \
+  }                                                                                                                \
+  ATTR void dot_block1_##SUFFIX(const int16_t* p, size_t ks, const int16_t* a, size_t kc, int32_t* o, size_t n,   \
+                                bool add) {                                                                        \
+    dot_block1(p, ks, a, kc, o, n, add);                                                                           \
+  }                                                                                                                \
+  ATTR void rows_dot_##SUFFIX(const uint8_t* const* r, const int8_t* a, int32_t* o, size_t k, size_t n, bool add) { \
+    rows_dot(r, a, o, k, n, add);                                                                                  \
+  }                                                                                                                \
+  ATTR size_t rows4_##SUFFIX(const float* w, size_t n, const float* const* a, size_t k, float* o, bool add) {     \
+    return rows4_all<V>(w, n, a, k, o, add);                                                                       \
+  }                                                                                                                \
+  ATTR size_t row1_##SUFFIX(const float* w, size_t n, const float* a, size_t k, float* o, bool add) {             \
+    return row1_all<V>(w, n, a, k, o, add);                                                                        \
+  }                                                                                                                \
+  ATTR void sum_products4_##SUFFIX(const float* w, size_t ns, const float* const* a, size_t k,                     \
+                                   float (*s)[kColumns], size_t nc) {                                             \
+    sum_products<4>(w, ns, a, k, s, nc);                                                                           \
+  }                                                                                                                \
+  ATTR void sum_products1_##SUFFIX(const float* w, size_t ns, const float* const* a, size_t k,                     \
+                                   float (*s)[kColumns], size_t nc) {                                             \
+    sum_products<1>(w, ns, a, k, s, nc);                                                                           \
+  }                                                                                                                \
+  const Kernels kKernels_##SUFFIX{dot_block4_##SUFFIX, dot_block1_##SUFFIX,    rows_dot_##SUFFIX,                  \
+                                  rows4_##SUFFIX,      row1_##SUFFIX,          sum_products4_##SUFFIX,             \
+                                  sum_products1_##SUFFIX};
+
+TSP_LEVEL_KERNELS(, baseline, F4)
+#if defined(TSP_X86)
+TSP_LEVEL_KERNELS(TSP_AVX2, avx2, F8)
+TSP_LEVEL_KERNELS(TSP_AVX512, avx512, F16)
 #endif
+#undef TSP_LEVEL_KERNELS
 
-std::atomic<bool> g_baseline{false};
-
-// AVX2 when the CPU has it (checked once) and the baseline is not forced, else SSE-width vectors.
-const Fp32Kernels& fp32_kernels() {
-  static const Fp32Kernels baseline{rows4_all<F4>, row1_all<F4>};
-#if defined(__x86_64__) && defined(__GNUC__)
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  static const Fp32Kernels wide{rows4_avx2, row1_avx2};
-  if (avx2 && !g_baseline.load(std::memory_order_relaxed)) return wide;
+KernelLevel detect_level() {
+#if defined(TSP_X86)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512vnni"))
+    return KernelLevel::avx512;
+  if (__builtin_cpu_supports("avx2")) return KernelLevel::avx2;
 #endif
-  return baseline;
+  return KernelLevel::baseline;
 }
 
-TSP_KERNEL void sum_products4(const float* w, size_t n_stride, const float* const* a, size_t k,
-                              float (*s)[kColumns], size_t nc) {
-  sum_products<4>(w, n_stride, a, k, s, nc);
-}
+const KernelLevel kBestLevel = detect_level();
+std::atomic<KernelLevel> g_level{kBestLevel};
 
-TSP_KERNEL void sum_products1(const float* w, size_t n_stride, const float* const* a, size_t k,
-                              float (*s)[kColumns], size_t nc) {
-  sum_products<1>(w, n_stride, a, k, s, nc);
+const Kernels& kernels() {
+#if defined(TSP_X86)
+  switch (g_level.load(std::memory_order_relaxed)) {
+  case KernelLevel::avx512: return kKernels_avx512;
+  case KernelLevel::avx2: return kKernels_avx2;
+  case KernelLevel::baseline: break;
+  }
+#endif
+  return kKernels_baseline;
 }
 
 } // namespace
 
-void force_baseline_fp32_kernels(bool on) { g_baseline.store(on, std::memory_order_relaxed); }
+KernelLevel best_kernel_level() { return kBestLevel; }
+KernelLevel kernel_level() { return g_level.load(std::memory_order_relaxed); }
+void limit_kernel_level(KernelLevel level) { g_level.store(std::min(level, kBestLevel), std::memory_order_relaxed); }
+
+const char* kernel_level_name(KernelLevel level) {
+  switch (level) {
+  case KernelLevel::avx512: return "avx512";
+  case KernelLevel::avx2: return "avx2";
+  case KernelLevel::baseline: break;
+  }
+  return "baseline";
+}
 
 bool mxm_supports(DType dtype) { return dtype == DType::i8 || dtype == DType::f16 || dtype == DType::bf16; }
 
@@ -297,9 +349,9 @@ void matmul_i8(const int16_t* packed, const int8_t* acts, int32_t* out, size_t m
         for (size_t kk = 0; kk < kc; ++kk) a[r][kk] = acts[(row + r) * k + k0 + kk];
       const bool add = accumulate || k0 > 0;
       if (rows == 4)
-        dot_block4(packed + k0, k, a, kc, out + row * n, n, add);
+        kernels().dot_block4(packed + k0, k, a, kc, out + row * n, n, add);
       else
-        dot_block1(packed + k0, k, a[0], kc, out + row * n, n, add);
+        kernels().dot_block1(packed + k0, k, a[0], kc, out + row * n, n, add);
     }
     row += rows;
   }
@@ -311,7 +363,8 @@ void matvec_i8(const int16_t* packed, const int8_t* act, int32_t* out, size_t k,
 
 void matmul_i8_rows(const uint8_t* const* rows, const int8_t* acts, int32_t* out, size_t m, size_t k,
                     size_t n, bool accumulate) {
-  for (size_t r = 0; r < m; ++r) rows_dot(rows, acts + r * k, out + r * n, k, n, accumulate);
+  const Kernels& level = kernels();
+  for (size_t r = 0; r < m; ++r) level.rows_dot(rows, acts + r * k, out + r * n, k, n, accumulate);
 }
 
 void widen_to_f32(DType dtype, ConstPlaneGroup src, size_t count, float* out) {
@@ -342,15 +395,15 @@ void matmul_f32(const float* w, const float* acts, float* out, size_t m, size_t 
     for (size_t r = 0; r < rows; ++r) a[r] = acts + (row + r) * k;
     // Register-blocked kernels for the bulk of the columns, the generic loop for the rest; both
     // compute every column in the same order, so the split does not change any result.
-    const Fp32Kernels& kernels = fp32_kernels();
-    size_t j0 = rows == 4 ? kernels.rows4(w, n, a, k, out + row * n, accumulate)
-                          : kernels.row1(w, n, a[0], k, out + row * n, accumulate);
+    const Kernels& level = kernels();
+    size_t j0 = rows == 4 ? level.rows4(w, n, a, k, out + row * n, accumulate)
+                          : level.row1(w, n, a[0], k, out + row * n, accumulate);
     for (; j0 < n; j0 += kColumns) {
       const size_t nc = std::min(kColumns, n - j0);
       if (rows == 4)
-        sum_products4(w + j0, n, a, k, s, nc);
+        level.sum_products4(w + j0, n, a, k, s, nc);
       else
-        sum_products1(w + j0, n, a, k, s, nc);
+        level.sum_products1(w + j0, n, a, k, s, nc);
       for (size_t r = 0; r < rows; ++r) {
         float* o = out + (row + r) * n + j0;
         for (size_t j = 0; j < nc; ++j) o[j] = accumulate ? o[j] + s[r][j] : s[r][j];

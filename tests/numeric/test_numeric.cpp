@@ -980,6 +980,9 @@ TEST_CASE("MXM int8 matvec equals the naive int64 loop, including wrap-around") 
 }
 
 TEST_CASE("MXM int8 matmul and matmul_i8_rows are bit-identical to per-vector matvec") {
+  const auto level = GENERATE(num::KernelLevel::baseline, num::KernelLevel::avx2, num::KernelLevel::avx512);
+  num::limit_kernel_level(level);
+  INFO("kernel level: " << num::kernel_level_name(num::kernel_level()));
   std::mt19937 rng(61);
   I8Problem p(300, 70, rng);
   for (size_t m : {1, 3, 4, 5, 8, 9}) {
@@ -1047,9 +1050,9 @@ struct FloatProblem {
 } // namespace
 
 TEST_CASE("MXM fp16 and bf16 products: exact order in fp32, batched identical, error bound vs double") {
-  const bool baseline = GENERATE(false, true);
-  num::force_baseline_fp32_kernels(baseline);
-  INFO("baseline kernels: " << baseline);
+  const auto level = GENERATE(num::KernelLevel::baseline, num::KernelLevel::avx2, num::KernelLevel::avx512);
+  num::limit_kernel_level(level);
+  INFO("kernel level: " << num::kernel_level_name(num::kernel_level()));
   std::mt19937 rng(70);
   struct Case {
     DType d;
@@ -1104,8 +1107,8 @@ TEST_CASE("MXM fp16 and bf16 products: exact order in fp32, batched identical, e
 TEST_CASE("MXM fp32 products round before they are added (no fused multiply-add)") {
   // Column sums -2^127 + 2^64 * 2^64: the product overflows to +inf, so the sum is +inf. A fused
   // multiply-add would give 2^127. Every kernel and tail: 5 rows (4 + 1), 100 columns.
-  for (bool baseline : {false, true}) {
-    num::force_baseline_fp32_kernels(baseline);
+  for (auto level : {num::KernelLevel::baseline, num::KernelLevel::avx2, num::KernelLevel::avx512}) {
+    num::limit_kernel_level(level);
     const size_t m = 5, k = 2, n = 100;
     std::vector<float> w(k * n), acts(m * k), out(m * n, 0.0f);
     for (size_t j = 0; j < n; ++j) {
@@ -1119,7 +1122,7 @@ TEST_CASE("MXM fp32 products round before they are added (no fused multiply-add)
     num::matmul_f32(w.data(), acts.data(), out.data(), m, k, n, false);
     for (float v : out) REQUIRE(fbits(v) == 0x7f800000);
   }
-  num::force_baseline_fp32_kernels(false);
+  num::limit_kernel_level(num::best_kernel_level());
 }
 
 TEST_CASE("MXM K = 0 and a 2-row remainder") {

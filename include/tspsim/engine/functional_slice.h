@@ -5,6 +5,7 @@
 #pragma once
 
 #include "tspsim/engine/engine_context.h"
+#include "tspsim/engine/pending_queue.h"
 
 #include <systemc>
 #include <vector>
@@ -41,6 +42,16 @@ protected:
   // holds group * vector_bytes bytes, or is null in timing-only runs.
   void write_streams(Cycle t, StreamRef stream, unsigned group, const uint8_t* data, const Origin& origin);
 
+  // The stream operands of an instruction, by the ISA table.
+  struct StreamOperands {
+    unsigned sources = 0; // source groups read
+    StreamRef dst;        // the written group, if the instruction has one
+    unsigned dst_group = 1;
+  };
+  // Reads every source group of `d` in table order at cycle t, source i into buffers + i * stride
+  // (buffers null in timing-only runs), and names the destination group.
+  StreamOperands read_operands(const Dispatch& d, Cycle t, uint8_t* buffers, size_t stride);
+
   bool functional() const { return !ctx_.options.timing_only; }
   void mark_busy(Cycle t) {
     ctx_.stats.busy(slice_, t);
@@ -52,18 +63,10 @@ protected:
 
 private:
   struct PendingWrite {
-    Cycle cycle;
-    uint64_t sequence;
     StreamRef stream;
     unsigned group;
     Origin origin;
-    uint32_t buffer; // index into buffers_, kNoBuffer in timing-only runs
-  };
-  static constexpr uint32_t kNoBuffer = UINT32_MAX;
-  struct Later {
-    bool operator()(const PendingWrite& a, const PendingWrite& b) const {
-      return a.cycle != b.cycle ? a.cycle > b.cycle : a.sequence > b.sequence;
-    }
+    std::vector<uint8_t> data; // group * vector_bytes bytes; empty in timing-only runs
   };
 
   void debug_posedge();
@@ -72,10 +75,7 @@ private:
   unsigned slice_;
   unsigned position_;
   DebugClock* debug_clock_;
-  uint64_t sequence_ = 0;
-  std::vector<PendingWrite> pending_;          // a heap ordered by Later; small entries, cheap to move
-  std::vector<std::vector<uint8_t>> buffers_;  // data of pending writes, recycled through free_
-  std::vector<uint32_t> free_;
+  PendingQueue<PendingWrite> pending_; // stream writes by landing cycle; their buffers are reused
 };
 
 } // namespace tsp

@@ -103,9 +103,14 @@ void matvec_f32(const float* w, const float* act, float* out, size_t k, size_t n
 // m activation vectors (acts m x K, out m x N), bit-identical to m calls of matvec_f32.
 void matmul_f32(const float* w, const float* acts, float* out, size_t m, size_t k, size_t n, bool accumulate);
 
-// The fp32 kernels run with AVX2 where the CPU has it; this forces the baseline (SSE2) ones, so
-// that tests cover them on AVX2 hosts too. Results are identical either way.
-void force_baseline_fp32_kernels(bool on);
+// The MXM kernels (int8 and fp32) run at the widest level the CPU has: AVX-512 (F, BW, VL, VNNI),
+// AVX2 or the baseline (SSE2). limit_kernel_level caps it, so that tests and benchmarks cover every
+// level the host runs. Results are bit-identical on every level.
+enum class KernelLevel { baseline, avx2, avx512 };
+KernelLevel best_kernel_level();
+KernelLevel kernel_level();
+void limit_kernel_level(KernelLevel level);
+const char* kernel_level_name(KernelLevel level);
 
 // ---- SXM, on one byte plane of `lanes` bytes (apply to each plane of a group) ----
 // Superlane s is lanes [s * lps, (s + 1) * lps); lanes must be a multiple of lps (else
