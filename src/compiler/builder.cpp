@@ -11,12 +11,17 @@
 namespace tsp::compiler {
 
 MemoryMap::MemoryMap(const ChipConfig& config)
-    : words_per_slice_(config.geometry.mem_words_per_slice), next_(config.geometry.mem_slices(), 0) {}
+    : words_per_slice_(config.geometry.mem_words_per_slice), next_(config.geometry.mem_slices(), 0),
+      top_(config.geometry.mem_slices(), config.geometry.mem_words_per_slice) {}
 
 uint32_t MemoryMap::allocate(const std::vector<unsigned>& mems, uint32_t words, const std::string& what) {
   uint32_t base = 0;
-  for (unsigned mem : mems) base = std::max(base, next_.at(mem));
-  if (uint64_t{base} + words > words_per_slice_)
+  uint32_t top = words_per_slice_;
+  for (unsigned mem : mems) {
+    base = std::max(base, next_.at(mem));
+    top = std::min(top, top_.at(mem));
+  }
+  if (uint64_t{base} + words > top)
     throw InputError(fmt::format("{} needs {} words from address {} in its MEM slices; a slice has {} words "
                                  "(the tensors do not fit in MEM)",
                                  what, words, base, words_per_slice_));
@@ -171,8 +176,8 @@ QueueProgram ProgramBuilder::queue_text(unsigned queue) {
                      [&](unsigned a, unsigned b) { return memory_.used(a) < memory_.used(b); });
     bool placed = false;
     for (unsigned mem : mems) {
-      const uint32_t base = memory_.used(mem);
-      if (uint64_t{base} + words > config.geometry.mem_words_per_slice) continue;
+      if (uint64_t{memory_.used(mem)} + words > memory_.top(mem)) continue;
+      const uint32_t base = memory_.top(mem) - words;
       const size_t mark = schedule_.mark();
       bool ok = true;
       for (uint32_t k = 0; ok && k < words; ++k)
@@ -181,7 +186,7 @@ QueueProgram ProgramBuilder::queue_text(unsigned queue) {
         schedule_.rollback(mark);
         continue;
       }
-      memory_.allocate({mem}, words, fmt::format("the text of queue {}", name));
+      memory_.take_top(mem, words);
       MemImage image{mem, base, std::vector<uint8_t>(size_t(words) * config.geometry.vector_bytes(), 0)};
       for (size_t k = 0; k < chunk.count; ++k)
         for (unsigned b = 0; b < isa::kInstructionBytes; ++b)

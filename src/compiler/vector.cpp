@@ -37,6 +37,10 @@ constexpr Cycle kStaggerAfter = 1 << 11;
 constexpr Cycle kBackfill = 32;
 // Slices with at least this many queues rest one queue per cycle.
 constexpr unsigned kRestingQueues = 8;
+// Leaves delayed one by one before an expression that does not fit alone is given up.
+constexpr unsigned kLeafDelays = 32;
+// Rows probed on an empty chip: rows of different slice groups read different slices.
+constexpr uint32_t kProbedRows = 8;
 
 uint32_t f32_bits(float value) {
   uint32_t bits;
@@ -121,8 +125,8 @@ public:
       for (unsigned i : nodes) distinct.insert({canonical_[i], offset_[i]});
       const unsigned queues = s_.floorplan().slices()[where.first].queue_count - (rests(where.first) ? 1 : 0);
       if (distinct.size() > queues)
-        throw std::logic_error(
-            fmt::format("tspc vector: the expression dispatches {} operations on {} in one cycle; "
+        throw InputError(
+            fmt::format("a lane-wise expression dispatches {} operations on {} in one cycle; "
                         "it has {} queues free",
                         distinct.size(), s_.floorplan().slices()[where.first].name, queues));
     }
@@ -159,6 +163,22 @@ public:
     Cycle previous = 0;
     Cycle last_write = -1;
     bool staggered = false;
+    // An expression that does not fit on an empty chip never will: stagger its leaves, and if
+    // that does not help either, name the node that finds no room.
+    if (misfit_alone()) {
+      // Delay the leaf that finds no room by a mov (its read moves a cycle earlier) until the
+      // vector fits; then the blanket remedy; then give up.
+      for (unsigned tries = 0; tries < kLeafDelays; ++tries) {
+        const auto misfit = misfit_alone();
+        if (!misfit || expr_.nodes[probe_failed_].kind != VNode::Kind::input || !delay_leaf(probe_failed_))
+          break;
+      }
+      if (misfit_alone()) {
+        staggered = true;
+        stagger_leaves();
+      }
+      if (const auto misfit = misfit_alone()) throw InputError(*misfit);
+    }
     for (uint32_t r = 0; r < out_.rows; ++r)
       for (unsigned t = 0; t < out_.tile_count(); ++t) {
         row_ = r;
@@ -178,18 +198,7 @@ public:
                 fmt::format("tspc vector: no cycle for row {} tile {} from cycle {}: node {} ({}) "
                             "never fits",
                             r, t, start, failed_, describe(failed_)));
-          const size_t mark = s_.mark();
-          placed_.assign(expr_.nodes.size(), std::nullopt);
-          shared_reads_.clear();
-          equal_ops_.clear();
-          Cycle candidate = last_write;
-          root_ = p;
-          if (place(expr_.root, candidate)) {
-            done = p;
-            last_write = candidate;
-            break;
-          }
-          s_.rollback(mark);
+          if (attempt(p, last_write)) done = p;
         }
         previous = done;
       }
@@ -197,26 +206,97 @@ public:
   }
 
 private:
+  // Places the current vector with its root result at cycle p, or nothing.
+  bool attempt(Cycle p, Cycle& last_write) {
+    const size_t mark = s_.mark();
+    placed_.assign(expr_.nodes.size(), std::nullopt);
+    shared_reads_.clear();
+    equal_ops_.clear();
+    Cycle candidate = last_write;
+    root_ = p;
+    if (place(expr_.root, candidate)) {
+      last_write = candidate;
+      return true;
+    }
+    s_.rollback(mark);
+    return false;
+  }
+
+  // Reads `leaf` through a mov: a cycle earlier, out of the way of a read it collides with.
+  // False (and nothing changed) if the mov would need more queues in one cycle than the VXM has.
+  bool delay_leaf(unsigned leaf) {
+    const VExpr before = expr_;
+    VNode mov;
+    mov.opcode = Opcode::v_mov;
+    mov.dtype = expr_.nodes[leaf].dtype;
+    mov.args = {leaf};
+    expr_.nodes.push_back(mov);
+    const auto moved = static_cast<unsigned>(expr_.nodes.size() - 1);
+    for (unsigned i = 0; i < moved; ++i)
+      for (unsigned& a : expr_.nodes[i].args)
+        if (a == leaf) a = moved;
+    try {
+      prepare();
+    } catch (const InputError&) {
+      expr_ = before;
+      prepare();
+      return false;
+    }
+    return true;
+  }
+
+  // Whether every column tile of the first rows can be placed on a chip with nothing else
+  // scheduled (within a few turns of the resting queues); if not, why (and probe_failed_ is the
+  // node that found no room).
+  std::optional<std::string> misfit_alone() {
+    constexpr Cycle kTurns = 2 * kRestingQueues * 4;
+    Schedule empty(config_);
+    VectorScheduler probe(empty, expr_, inputs_, out_);
+    for (uint32_t r = 0; r < std::min<uint32_t>(out_.rows, kProbedRows); ++r)
+    for (unsigned t = 0; t < out_.tile_count(); ++t) {
+      probe.row_ = r;
+      probe.tile_ = t;
+      const Cycle start = probe.lower_bound();
+      bool fits = false;
+      for (Cycle p = start; !fits && p < start + kTurns; ++p) {
+        Cycle last_write = -1;
+        fits = probe.attempt(p, last_write);
+        if (fits) empty.rollback(0);
+      }
+      probe_failed_ = probe.failed_;
+      if (!fits)
+        return fmt::format("a lane-wise expression of {} operations does not fit this chip ({} streams per "
+                           "direction, {} MEM slices per hemisphere): {} finds no free MEM queue, bank "
+                           "port, stream or queue slot",
+                           expr_.op_count(), config_.streams.per_direction,
+                           config_.geometry.mem_slices_per_hemisphere, probe.describe(probe.failed_));
+    }
+    return std::nullopt;
+  }
+
+private:
   static constexpr Cycle kUnset = INT64_MIN;
 
-  // Every operation that reads several inputs straight from MEM reads all but the first through a
-  // mov, a cycle earlier.
+  // Every operation that reads several inputs straight from MEM reads its k-th one (k = 1, 2, ...)
+  // through k movs, k cycles earlier: no two of its operands are read in one cycle.
   void stagger_leaves() {
     const size_t count = expr_.nodes.size();
     for (size_t i = 0; i < count; ++i) {
-      bool first = true;
-      for (unsigned& a : expr_.nodes[i].args) {
+      unsigned k = 0;
+      for (size_t j = 0; j < expr_.nodes[i].args.size(); ++j) {
+        const unsigned a = expr_.nodes[i].args[j];
         if (expr_.nodes[a].kind != VNode::Kind::input) continue;
-        if (first) {
-          first = false;
-          continue;
+        unsigned value = a;
+        for (unsigned m = 0; m < k; ++m) {
+          VNode mov;
+          mov.opcode = Opcode::v_mov;
+          mov.dtype = expr_.nodes[a].dtype;
+          mov.args = {value};
+          expr_.nodes.push_back(mov);
+          value = static_cast<unsigned>(expr_.nodes.size() - 1);
         }
-        VNode mov;
-        mov.opcode = Opcode::v_mov;
-        mov.dtype = expr_.nodes[a].dtype;
-        mov.args = {a};
-        expr_.nodes.push_back(mov);
-        a = static_cast<unsigned>(expr_.nodes.size() - 1);
+        expr_.nodes[i].args[j] = value;
+        ++k;
       }
     }
     prepare();
@@ -432,6 +512,7 @@ private:
   unsigned tile_ = 0;
   Cycle root_ = 0;
   unsigned failed_ = 0; // the node placed last in a failed attempt, for the message
+  unsigned probe_failed_ = 0; // the node that found no room on an empty chip
 };
 
 } // namespace
