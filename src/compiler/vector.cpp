@@ -163,20 +163,15 @@ public:
     Cycle previous = 0;
     Cycle last_write = -1;
     bool staggered = false;
-    // An expression that does not fit on an empty chip never will: stagger its leaves, and if
-    // that does not help either, name the node that finds no room.
+    // An expression that does not fit on an empty chip never will: delay the leaf that finds no
+    // room by a mov (its read moves a cycle earlier) until the vector fits, then try the blanket
+    // remedy, then name the node that finds no room.
     if (misfit_alone()) {
-      // Delay the leaf that finds no room by a mov (its read moves a cycle earlier) until the
-      // vector fits; then the blanket remedy; then give up.
-      for (unsigned tries = 0; tries < kLeafDelays; ++tries) {
-        const auto misfit = misfit_alone();
-        if (!misfit || expr_.nodes[probe_failed_].kind != VNode::Kind::input || !delay_leaf(probe_failed_))
+      for (unsigned tries = 0; tries < kLeafDelays && misfit_alone(); ++tries)
+        if (expr_.nodes[probe_failed_].kind != VNode::Kind::input ||
+            !rewrite([&, leaf = probe_failed_] { delay_leaf(leaf); }, false))
           break;
-      }
-      if (misfit_alone()) {
-        staggered = true;
-        stagger_leaves();
-      }
+      if (misfit_alone()) staggered = rewrite([&] { stagger_leaves(); }, false);
       if (const auto misfit = misfit_alone()) throw InputError(*misfit);
     }
     for (uint32_t r = 0; r < out_.rows; ++r)
@@ -190,8 +185,8 @@ public:
           // different cycles, once, and go on.
           if (!staggered && p > start + kStaggerAfter) {
             staggered = true;
-            stagger_leaves();
-            p = start = std::max({previous - kBackfill, lower_bound(), earliest});
+            if (rewrite([&] { stagger_leaves(); }, true))
+              p = start = std::max({previous - kBackfill, lower_bound(), earliest});
           }
           if (p > start + kSearchLimit)
             throw std::logic_error(
@@ -222,10 +217,23 @@ private:
     return false;
   }
 
-  // Reads `leaf` through a mov: a cycle earlier, out of the way of a read it collides with.
-  // False (and nothing changed) if the mov would need more queues in one cycle than the VXM has.
-  bool delay_leaf(unsigned leaf) {
+  // Applies `change` to the expression and keeps it if the expression still has enough queues
+  // per cycle and (when `must_fit`) a vector still fits on an empty chip; else restores it.
+  bool rewrite(const std::function<void()>& change, bool must_fit) {
     const VExpr before = expr_;
+    try {
+      change();
+      prepare();
+      if (!must_fit || !misfit_alone()) return true;
+    } catch (const InputError&) {
+    }
+    expr_ = before;
+    prepare();
+    return false;
+  }
+
+  // Reads `leaf` through a mov: a cycle earlier, out of the way of a read it collides with.
+  void delay_leaf(unsigned leaf) {
     VNode mov;
     mov.opcode = Opcode::v_mov;
     mov.dtype = expr_.nodes[leaf].dtype;
@@ -235,14 +243,6 @@ private:
     for (unsigned i = 0; i < moved; ++i)
       for (unsigned& a : expr_.nodes[i].args)
         if (a == leaf) a = moved;
-    try {
-      prepare();
-    } catch (const InputError&) {
-      expr_ = before;
-      prepare();
-      return false;
-    }
-    return true;
   }
 
   // Whether every column tile of the first rows can be placed on a chip with nothing else
@@ -299,7 +299,6 @@ private:
         ++k;
       }
     }
-    prepare();
   }
 
   unsigned slice_of(unsigned node) const {
