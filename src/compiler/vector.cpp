@@ -39,6 +39,9 @@ constexpr Cycle kBackfill = 32;
 constexpr unsigned kRestingQueues = 8;
 // Leaves delayed one by one before an expression that does not fit alone is given up.
 constexpr unsigned kLeafDelays = 32;
+// Operations moved by a mov before an expression that needs too many queues in one cycle is
+// given up.
+constexpr unsigned kRetimes = 32;
 // Rows probed on an empty chip: rows of different slice groups read different slices.
 constexpr uint32_t kProbedRows = 8;
 
@@ -85,7 +88,44 @@ public:
   }
 
   // Offsets, consumers, structural ids and the queue check of the current expression.
+  // Operations that would need more queues of a slice in one cycle than it has get their
+  // results delayed by a mov (the operation moves a cycle or so earlier) until none do.
   void prepare() {
+    for (unsigned tries = 0;; ++tries) {
+      const auto crowded = layout();
+      if (!crowded) return;
+      if (tries == kRetimes)
+        throw InputError(fmt::format("a lane-wise expression dispatches {} operations on {} in one cycle; "
+                                     "it has {} queues free",
+                                     crowded->distinct, s_.floorplan().slices()[crowded->slice].name,
+                                     crowded->queues));
+      // The delay that leaves the fewest operations over the queues.
+      const VExpr before = expr_;
+      std::optional<std::pair<size_t, unsigned>> best;
+      for (unsigned node : crowded->nodes) {
+        if (node == expr_.root) continue;
+        delay_value(node);
+        const auto after = layout();
+        const size_t overflow = after ? after->overflow : 0;
+        if (!best || overflow < best->first) best = {overflow, node};
+        expr_ = before;
+      }
+      if (!best) tries = kRetimes - 1;
+      else delay_value(best->second);
+    }
+  }
+
+  struct Crowded {
+    unsigned slice;
+    std::vector<unsigned> nodes;
+    size_t distinct;
+    unsigned queues;
+    size_t overflow = 0; // operations over the queues, summed over every slice and cycle
+  };
+
+  // Offsets, consumers and structural ids; the first slice and cycle that needs more queues than
+  // the slice has, if any.
+  std::optional<Crowded> layout() {
     offset_.assign(expr_.nodes.size(), kUnset);
     consumers_.assign(expr_.nodes.size(), {});
     canonical_.clear();
@@ -119,17 +159,21 @@ public:
     std::map<std::pair<unsigned, Cycle>, std::set<unsigned>> busy;
     for (unsigned i = 0; i < expr_.nodes.size(); ++i)
       if (expr_.nodes[i].kind != VNode::Kind::input)
-        busy[{slice_of(i), offset_[i] - Cycle(func_cycles(probe(i), config_))}].insert(canonical_[i] * 0 + i);
+        busy[{slice_of(i), offset_[i] - Cycle(func_cycles(probe(i), config_))}].insert(i);
+    std::optional<Crowded> first;
+    size_t overflow = 0;
     for (const auto& [where, nodes] : busy) {
       std::set<std::pair<unsigned, Cycle>> distinct;
       for (unsigned i : nodes) distinct.insert({canonical_[i], offset_[i]});
       const unsigned queues = s_.floorplan().slices()[where.first].queue_count - (rests(where.first) ? 1 : 0);
-      if (distinct.size() > queues)
-        throw InputError(
-            fmt::format("a lane-wise expression dispatches {} operations on {} in one cycle; "
-                        "it has {} queues free",
-                        distinct.size(), s_.floorplan().slices()[where.first].name, queues));
+      if (distinct.size() <= queues) continue;
+      overflow += distinct.size() - queues;
+      if (first) continue;
+      first = Crowded{where.first, {}, distinct.size(), queues};
+      for (unsigned node : nodes) first->nodes.push_back(node);
     }
+    if (first) first->overflow = overflow;
+    return first;
   }
 
   std::string describe(unsigned node) const {
@@ -169,7 +213,7 @@ public:
     if (misfit_alone()) {
       for (unsigned tries = 0; tries < kLeafDelays && misfit_alone(); ++tries)
         if (expr_.nodes[probe_failed_].kind != VNode::Kind::input ||
-            !rewrite([&, leaf = probe_failed_] { delay_leaf(leaf); }, false))
+            !rewrite([&, leaf = probe_failed_] { delay_value(leaf); }, false))
           break;
       if (misfit_alone()) staggered = rewrite([&] { stagger_leaves(); }, false);
       if (const auto misfit = misfit_alone()) throw InputError(*misfit);
@@ -232,12 +276,13 @@ private:
     return false;
   }
 
-  // Reads `leaf` through a mov: a cycle earlier, out of the way of a read it collides with.
-  void delay_leaf(unsigned leaf) {
+  // Passes `leaf`'s value through a mov in the VXM: it is read or computed a little earlier, out
+  // of the way of what it collides with.
+  void delay_value(unsigned leaf) {
     VNode mov;
     mov.opcode = Opcode::v_mov;
     mov.dtype = expr_.nodes[leaf].dtype;
-    mov.args = {leaf};
+    mov.args.push_back(leaf);
     expr_.nodes.push_back(mov);
     const auto moved = static_cast<unsigned>(expr_.nodes.size() - 1);
     for (unsigned i = 0; i < moved; ++i)
@@ -291,7 +336,7 @@ private:
           VNode mov;
           mov.opcode = Opcode::v_mov;
           mov.dtype = expr_.nodes[a].dtype;
-          mov.args = {value};
+          mov.args.push_back(value);
           expr_.nodes.push_back(mov);
           value = static_cast<unsigned>(expr_.nodes.size() - 1);
         }
