@@ -105,19 +105,22 @@ struct Chunk {
 // arrive after the queue needs it. Whenever the buffer has room for a MEM word of text (or half a
 // buffer, if smaller) when the queue idles, its first idle cycle becomes an Ifetch of as much of
 // the following text as the buffer will have room for (counting only what has left it by then):
-// the buffer stays as full as it can for the stretches in which the queue never idles.
+// the buffer stays as full as it can for the stretches in which the queue never idles. Chunks
+// arrive in order: an Ifetch waits until the previous chunk's last word is read.
 std::optional<std::pair<std::vector<TextWord>, std::vector<Chunk>>>
 plan_fetches(const std::vector<TextWord>& text, size_t capacity, size_t per_word, Cycle latency) {
   std::vector<TextWord> out;
   std::vector<Chunk> chunks;
   size_t loaded = capacity; // out[0, loaded) is in the initial text or fetched
+  Cycle next_fetch = 0;      // the previous chunk's words all arrive before this Ifetch's first
   for (size_t i = 0; i < text.size(); ++i) {
     const TextWord& w = text[i];
     const size_t left = loaded > out.size() ? loaded - out.size() : 0;
     const bool more = loaded < out.size() + (text.size() - i);
-    if (w.idle > 0 && more && left + std::min(per_word, capacity / 2) <= capacity) {
+    if (w.idle > 0 && more && w.pop >= next_fetch && left + std::min(per_word, capacity / 2) <= capacity) {
       chunks.push_back({out.size(), loaded, capacity - left, w.pop});
       loaded += capacity - left;
+      next_fetch = w.pop + Cycle((capacity - left + per_word - 1) / per_word);
       out.push_back({0, w.pop, 0}); // the Ifetch, encoded once its chunk is placed
       if (w.idle > 1)
         out.push_back({encode(Instruction{isa::Opcode::nop, {w.idle - 1}}), w.pop + 1, w.idle - 1});
