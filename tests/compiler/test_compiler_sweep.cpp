@@ -116,12 +116,15 @@ std::string run_isolated(const tsp::ChipConfig& config, const SweepCase& c) {
   return verdict;
 }
 
-void sweep(const std::string& config_name, const std::vector<std::string>& overrides) {
+void sweep(const std::string& config_name, const std::vector<std::string>& overrides,
+           const std::vector<SweepCase>& extra = {}) {
   const auto config = tsp::test::bundled_config(config_name, overrides);
   const bool lw = config.geometry.mem_slices_per_hemisphere >= config.mxm.weight_streams;
   std::vector<std::string> failures;
   size_t run = 0;
-  for (const auto& c : sweep_cases()) {
+  auto cases = sweep_cases();
+  cases.insert(cases.end(), extra.begin(), extra.end());
+  for (const auto& c : cases) {
     if (c.needs_lw && !lw) continue;
     ++run;
     const std::string verdict = run_isolated(config, c);
@@ -157,4 +160,12 @@ TEST_CASE("sweep: 4 superlanes, 20 MEM slices per hemisphere, 2 planes per hemis
                       "geometry.mxm_planes_per_hemisphere=2", "geometry.mem_words_per_slice=1024"});
 }
 
-TEST_CASE("sweep: the 14 nm chip with 2 superlanes") { sweep("14nm.json", {"geometry.superlanes=2"}); }
+// Larger tensors too: their queues fetch text (4 instructions per MEM word at 32 lanes).
+TEST_CASE("sweep: the 14 nm chip with 2 superlanes") {
+  sweep("14nm.json", {"geometry.superlanes=2"},
+        {{"elementwise", {{"op", "mul"}, {"rows", "32"}, {"cols", "1536"}, {"dtype", "fp32"}}},
+         {"swiglu", {{"rows", "32"}, {"cols", "1536"}, {"dtype", "fp16"}}},
+         {"softmax", {{"rows", "40"}, {"cols", "700"}, {"dtype", "bf16"}}},
+         {"gemm", {{"m", "40"}, {"k", "700"}, {"n", "600"}, {"dtype", "int8"}}, true},
+         {"gemv", {{"k", "640"}, {"n", "960"}, {"dtype", "fp16"}}, true}});
+}
