@@ -11,12 +11,17 @@
 namespace tsp::compiler {
 
 MemoryMap::MemoryMap(const ChipConfig& config)
-    : words_per_slice_(config.geometry.mem_words_per_slice), next_(config.geometry.mem_slices(), 0) {}
+    : words_per_slice_(config.geometry.mem_words_per_slice), next_(config.geometry.mem_slices(), 0),
+      top_(config.geometry.mem_slices(), config.geometry.mem_words_per_slice) {}
 
 uint32_t MemoryMap::allocate(const std::vector<unsigned>& mems, uint32_t words, const std::string& what) {
   uint32_t base = 0;
-  for (unsigned mem : mems) base = std::max(base, next_.at(mem));
-  if (uint64_t{base} + words > words_per_slice_)
+  uint32_t top = words_per_slice_;
+  for (unsigned mem : mems) {
+    base = std::max(base, next_.at(mem));
+    top = std::min(top, top_.at(mem));
+  }
+  if (uint64_t{base} + words > top)
     throw InputError(fmt::format("{} needs {} words from address {} in its MEM slices; a slice has {} words "
                                  "(the tensors do not fit in MEM)",
                                  what, words, base, words_per_slice_));
@@ -100,19 +105,22 @@ struct Chunk {
 // arrive after the queue needs it. Whenever the buffer has room for a MEM word of text (or half a
 // buffer, if smaller) when the queue idles, its first idle cycle becomes an Ifetch of as much of
 // the following text as the buffer will have room for (counting only what has left it by then):
-// the buffer stays as full as it can for the stretches in which the queue never idles.
+// the buffer stays as full as it can for the stretches in which the queue never idles. Chunks
+// arrive in order: an Ifetch waits until the previous chunk's last word is read.
 std::optional<std::pair<std::vector<TextWord>, std::vector<Chunk>>>
 plan_fetches(const std::vector<TextWord>& text, size_t capacity, size_t per_word, Cycle latency) {
   std::vector<TextWord> out;
   std::vector<Chunk> chunks;
   size_t loaded = capacity; // out[0, loaded) is in the initial text or fetched
+  Cycle next_fetch = 0;      // the previous chunk's words all arrive before this Ifetch's first
   for (size_t i = 0; i < text.size(); ++i) {
     const TextWord& w = text[i];
     const size_t left = loaded > out.size() ? loaded - out.size() : 0;
     const bool more = loaded < out.size() + (text.size() - i);
-    if (w.idle > 0 && more && left + std::min(per_word, capacity / 2) <= capacity) {
+    if (w.idle > 0 && more && w.pop >= next_fetch && left + std::min(per_word, capacity / 2) <= capacity) {
       chunks.push_back({out.size(), loaded, capacity - left, w.pop});
       loaded += capacity - left;
+      next_fetch = w.pop + Cycle((capacity - left + per_word - 1) / per_word);
       out.push_back({0, w.pop, 0}); // the Ifetch, encoded once its chunk is placed
       if (w.idle > 1)
         out.push_back({encode(Instruction{isa::Opcode::nop, {w.idle - 1}}), w.pop + 1, w.idle - 1});
@@ -171,8 +179,8 @@ QueueProgram ProgramBuilder::queue_text(unsigned queue) {
                      [&](unsigned a, unsigned b) { return memory_.used(a) < memory_.used(b); });
     bool placed = false;
     for (unsigned mem : mems) {
-      const uint32_t base = memory_.used(mem);
-      if (uint64_t{base} + words > config.geometry.mem_words_per_slice) continue;
+      if (uint64_t{memory_.used(mem)} + words > memory_.top(mem)) continue;
+      const uint32_t base = memory_.top(mem) - words;
       const size_t mark = schedule_.mark();
       bool ok = true;
       for (uint32_t k = 0; ok && k < words; ++k)
@@ -181,7 +189,7 @@ QueueProgram ProgramBuilder::queue_text(unsigned queue) {
         schedule_.rollback(mark);
         continue;
       }
-      memory_.allocate({mem}, words, fmt::format("the text of queue {}", name));
+      memory_.take_top(mem, words);
       MemImage image{mem, base, std::vector<uint8_t>(size_t(words) * config.geometry.vector_bytes(), 0)};
       for (size_t k = 0; k < chunk.count; ++k)
         for (unsigned b = 0; b < isa::kInstructionBytes; ++b)

@@ -37,6 +37,13 @@ constexpr Cycle kStaggerAfter = 1 << 11;
 constexpr Cycle kBackfill = 32;
 // Slices with at least this many queues rest one queue per cycle.
 constexpr unsigned kRestingQueues = 8;
+// Leaves delayed one by one before an expression that does not fit alone is given up.
+constexpr unsigned kLeafDelays = 32;
+// Operations moved by a mov before an expression that needs too many queues in one cycle is
+// given up.
+constexpr unsigned kRetimes = 32;
+// Rows probed on an empty chip: rows of different slice groups read different slices.
+constexpr uint32_t kProbedRows = 8;
 
 uint32_t f32_bits(float value) {
   uint32_t bits;
@@ -81,7 +88,44 @@ public:
   }
 
   // Offsets, consumers, structural ids and the queue check of the current expression.
+  // Operations that would need more queues of a slice in one cycle than it has get their
+  // results delayed by a mov (the operation moves a cycle or so earlier) until none do.
   void prepare() {
+    for (unsigned tries = 0;; ++tries) {
+      const auto crowded = layout();
+      if (!crowded) return;
+      if (tries == kRetimes)
+        throw InputError(fmt::format("a lane-wise expression dispatches {} operations on {} in one cycle; "
+                                     "it has {} queues free",
+                                     crowded->distinct, s_.floorplan().slices()[crowded->slice].name,
+                                     crowded->queues));
+      // The delay that leaves the fewest operations over the queues.
+      const VExpr before = expr_;
+      std::optional<std::pair<size_t, unsigned>> best;
+      for (unsigned node : crowded->nodes) {
+        if (node == expr_.root) continue;
+        delay_value(node);
+        const auto after = layout();
+        const size_t overflow = after ? after->overflow : 0;
+        if (!best || overflow < best->first) best = {overflow, node};
+        expr_ = before;
+      }
+      if (!best) tries = kRetimes - 1;
+      else delay_value(best->second);
+    }
+  }
+
+  struct Crowded {
+    unsigned slice;
+    std::vector<unsigned> nodes;
+    size_t distinct;
+    unsigned queues;
+    size_t overflow = 0; // operations over the queues, summed over every slice and cycle
+  };
+
+  // Offsets, consumers and structural ids; the first slice and cycle that needs more queues than
+  // the slice has, if any.
+  std::optional<Crowded> layout() {
     offset_.assign(expr_.nodes.size(), kUnset);
     consumers_.assign(expr_.nodes.size(), {});
     canonical_.clear();
@@ -115,17 +159,21 @@ public:
     std::map<std::pair<unsigned, Cycle>, std::set<unsigned>> busy;
     for (unsigned i = 0; i < expr_.nodes.size(); ++i)
       if (expr_.nodes[i].kind != VNode::Kind::input)
-        busy[{slice_of(i), offset_[i] - Cycle(func_cycles(probe(i), config_))}].insert(canonical_[i] * 0 + i);
+        busy[{slice_of(i), offset_[i] - Cycle(func_cycles(probe(i), config_))}].insert(i);
+    std::optional<Crowded> first;
+    size_t overflow = 0;
     for (const auto& [where, nodes] : busy) {
       std::set<std::pair<unsigned, Cycle>> distinct;
       for (unsigned i : nodes) distinct.insert({canonical_[i], offset_[i]});
       const unsigned queues = s_.floorplan().slices()[where.first].queue_count - (rests(where.first) ? 1 : 0);
-      if (distinct.size() > queues)
-        throw std::logic_error(
-            fmt::format("tspc vector: the expression dispatches {} operations on {} in one cycle; "
-                        "it has {} queues free",
-                        distinct.size(), s_.floorplan().slices()[where.first].name, queues));
+      if (distinct.size() <= queues) continue;
+      overflow += distinct.size() - queues;
+      if (first) continue;
+      first = Crowded{where.first, {}, distinct.size(), queues};
+      for (unsigned node : nodes) first->nodes.push_back(node);
     }
+    if (first) first->overflow = overflow;
+    return first;
   }
 
   std::string describe(unsigned node) const {
@@ -159,6 +207,17 @@ public:
     Cycle previous = 0;
     Cycle last_write = -1;
     bool staggered = false;
+    // An expression that does not fit on an empty chip never will: delay the leaf that finds no
+    // room by a mov (its read moves a cycle earlier) until the vector fits, then try the blanket
+    // remedy, then name the node that finds no room.
+    if (misfit_alone()) {
+      for (unsigned tries = 0; tries < kLeafDelays && misfit_alone(); ++tries)
+        if (expr_.nodes[probe_failed_].kind != VNode::Kind::input ||
+            !rewrite([&, leaf = probe_failed_] { delay_value(leaf); }, false))
+          break;
+      if (misfit_alone()) staggered = rewrite([&] { stagger_leaves(); }, false);
+      if (const auto misfit = misfit_alone()) throw InputError(*misfit);
+    }
     for (uint32_t r = 0; r < out_.rows; ++r)
       for (unsigned t = 0; t < out_.tile_count(); ++t) {
         row_ = r;
@@ -170,26 +229,15 @@ public:
           // different cycles, once, and go on.
           if (!staggered && p > start + kStaggerAfter) {
             staggered = true;
-            stagger_leaves();
-            p = start = std::max({previous - kBackfill, lower_bound(), earliest});
+            if (rewrite([&] { stagger_leaves(); }, true))
+              p = start = std::max({previous - kBackfill, lower_bound(), earliest});
           }
           if (p > start + kSearchLimit)
             throw std::logic_error(
                 fmt::format("tspc vector: no cycle for row {} tile {} from cycle {}: node {} ({}) "
                             "never fits",
                             r, t, start, failed_, describe(failed_)));
-          const size_t mark = s_.mark();
-          placed_.assign(expr_.nodes.size(), std::nullopt);
-          shared_reads_.clear();
-          equal_ops_.clear();
-          Cycle candidate = last_write;
-          root_ = p;
-          if (place(expr_.root, candidate)) {
-            done = p;
-            last_write = candidate;
-            break;
-          }
-          s_.rollback(mark);
+          if (attempt(p, last_write)) done = p;
         }
         previous = done;
       }
@@ -197,29 +245,105 @@ public:
   }
 
 private:
+  // Places the current vector with its root result at cycle p, or nothing.
+  bool attempt(Cycle p, Cycle& last_write) {
+    const size_t mark = s_.mark();
+    placed_.assign(expr_.nodes.size(), std::nullopt);
+    shared_reads_.clear();
+    equal_ops_.clear();
+    Cycle candidate = last_write;
+    root_ = p;
+    if (place(expr_.root, candidate)) {
+      last_write = candidate;
+      return true;
+    }
+    s_.rollback(mark);
+    return false;
+  }
+
+  // Applies `change` to the expression and keeps it if the expression still has enough queues
+  // per cycle and (when `must_fit`) a vector still fits on an empty chip; else restores it.
+  bool rewrite(const std::function<void()>& change, bool must_fit) {
+    const VExpr before = expr_;
+    try {
+      change();
+      prepare();
+      if (!must_fit || !misfit_alone()) return true;
+    } catch (const InputError&) {
+    }
+    expr_ = before;
+    prepare();
+    return false;
+  }
+
+  // Passes `leaf`'s value through a mov in the VXM: it is read or computed a little earlier, out
+  // of the way of what it collides with.
+  void delay_value(unsigned leaf) {
+    VNode mov;
+    mov.opcode = Opcode::v_mov;
+    mov.dtype = expr_.nodes[leaf].dtype;
+    mov.args.push_back(leaf);
+    expr_.nodes.push_back(mov);
+    const auto moved = static_cast<unsigned>(expr_.nodes.size() - 1);
+    for (unsigned i = 0; i < moved; ++i)
+      for (unsigned& a : expr_.nodes[i].args)
+        if (a == leaf) a = moved;
+  }
+
+  // Whether every column tile of the first rows can be placed on a chip with nothing else
+  // scheduled (within a few turns of the resting queues); if not, why (and probe_failed_ is the
+  // node that found no room).
+  std::optional<std::string> misfit_alone() {
+    constexpr Cycle kTurns = 2 * kRestingQueues * 4;
+    Schedule empty(config_);
+    VectorScheduler probe(empty, expr_, inputs_, out_);
+    for (uint32_t r = 0; r < std::min<uint32_t>(out_.rows, kProbedRows); ++r)
+    for (unsigned t = 0; t < out_.tile_count(); ++t) {
+      probe.row_ = r;
+      probe.tile_ = t;
+      const Cycle start = probe.lower_bound();
+      bool fits = false;
+      for (Cycle p = start; !fits && p < start + kTurns; ++p) {
+        Cycle last_write = -1;
+        fits = probe.attempt(p, last_write);
+        if (fits) empty.rollback(0);
+      }
+      probe_failed_ = probe.failed_;
+      if (!fits)
+        return fmt::format("a lane-wise expression of {} operations does not fit this chip ({} streams per "
+                           "direction, {} MEM slices per hemisphere): {} finds no free MEM queue, bank "
+                           "port, stream or queue slot",
+                           expr_.op_count(), config_.streams.per_direction,
+                           config_.geometry.mem_slices_per_hemisphere, probe.describe(probe.failed_));
+    }
+    return std::nullopt;
+  }
+
+private:
   static constexpr Cycle kUnset = INT64_MIN;
 
-  // Every operation that reads several inputs straight from MEM reads all but the first through a
-  // mov, a cycle earlier.
+  // Every operation that reads several inputs straight from MEM reads its k-th one (k = 1, 2, ...)
+  // through k movs, k cycles earlier: no two of its operands are read in one cycle.
   void stagger_leaves() {
     const size_t count = expr_.nodes.size();
     for (size_t i = 0; i < count; ++i) {
-      bool first = true;
-      for (unsigned& a : expr_.nodes[i].args) {
+      unsigned k = 0;
+      for (size_t j = 0; j < expr_.nodes[i].args.size(); ++j) {
+        const unsigned a = expr_.nodes[i].args[j];
         if (expr_.nodes[a].kind != VNode::Kind::input) continue;
-        if (first) {
-          first = false;
-          continue;
+        unsigned value = a;
+        for (unsigned m = 0; m < k; ++m) {
+          VNode mov;
+          mov.opcode = Opcode::v_mov;
+          mov.dtype = expr_.nodes[a].dtype;
+          mov.args.push_back(value);
+          expr_.nodes.push_back(mov);
+          value = static_cast<unsigned>(expr_.nodes.size() - 1);
         }
-        VNode mov;
-        mov.opcode = Opcode::v_mov;
-        mov.dtype = expr_.nodes[a].dtype;
-        mov.args = {a};
-        expr_.nodes.push_back(mov);
-        a = static_cast<unsigned>(expr_.nodes.size() - 1);
+        expr_.nodes[i].args[j] = value;
+        ++k;
       }
     }
-    prepare();
   }
 
   unsigned slice_of(unsigned node) const {
@@ -432,6 +556,7 @@ private:
   unsigned tile_ = 0;
   Cycle root_ = 0;
   unsigned failed_ = 0; // the node placed last in a failed attempt, for the message
+  unsigned probe_failed_ = 0; // the node that found no room on an empty chip
 };
 
 } // namespace

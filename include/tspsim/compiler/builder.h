@@ -20,12 +20,17 @@ public:
   // A base address with `words` free consecutive words in every slice of `mems`. Throws
   // InputError naming `what` when MEM is full.
   uint32_t allocate(const std::vector<unsigned>& mems, uint32_t words, const std::string& what);
+  // Queue text goes at the top of a slice, below `top(mem)`: the last bank is the one tensors
+  // reach last, so its ports are the likeliest to be free. take_top reserves `words` below it.
+  uint32_t top(unsigned mem) const { return top_[mem]; }
+  void take_top(unsigned mem, uint32_t words) { top_[mem] -= words; }
   uint32_t used(unsigned mem) const { return next_[mem]; }
   uint32_t words_per_slice() const { return words_per_slice_; }
 
 private:
   uint32_t words_per_slice_;
   std::vector<uint32_t> next_;
+  std::vector<uint32_t> top_; // words from top_ up are taken from the top
 };
 
 // The expected contents of one output symbol.

@@ -80,6 +80,11 @@ CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape&
   if (d < 1 || d > vector || d % groups != 0)
     throw InputError(
         fmt::format("attention: head_dim {} must be a multiple of {} up to {}", d, groups, vector));
+  if (config.geometry.mem_slices_per_hemisphere < config.mxm.weight_streams)
+    throw InputError(fmt::format("attention: the KV cache is read by LW from {} MEM slices of one hemisphere; "
+                                 "config '{}' has {} MEM slices per hemisphere",
+                                 config.mxm.weight_streams, config.source,
+                                 config.geometry.mem_slices_per_hemisphere));
   const uint32_t per_group = shape.heads / shape.kv_heads;
   const uint32_t seq = shape.seq;
   const uint32_t positions = seq + 1;

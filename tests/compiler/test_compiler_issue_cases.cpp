@@ -1,0 +1,94 @@
+// The cases on which tspc once aborted or emitted hazards (issue 9), each compiled as `tspc` would
+// compile it and simulated: zero conformance errors, cycles equal to the prediction, outputs equal
+// to the host reference; or, where the config cannot hold the kernel, the one-line error that
+// names the limit.
+#include "compiler_harness.h"
+#include "tspsim/common/error.h"
+#include "tspsim/compiler/registry.h"
+
+#include <catch2/catch.hpp>
+
+namespace {
+
+using Args = std::vector<std::pair<std::string, std::string>>;
+
+tsp::compiler::CompiledKernel compile(const tsp::ChipConfig& config, const std::string& kernel, const Args& args) {
+  const auto* entry = tsp::compiler::find_kernel(kernel);
+  REQUIRE(entry != nullptr);
+  tsp::compiler::KernelArgs values;
+  for (const auto& [name, value] : args) values.set(name, value);
+  return entry->compile(config, tsp::compiler::with_defaults(*entry, values));
+}
+
+void check(const std::string& config_name, const std::vector<std::string>& overrides, const std::string& kernel,
+           const Args& args) {
+  auto config = tsp::test::bundled_config(config_name, overrides);
+  auto compiled = compile(config, kernel, args);
+  const tsp::test::KernelRun run(std::move(config), std::move(compiled));
+  INFO(run.first_error());
+  CHECK(run.errors() == 0);
+  CHECK(run.mismatch() == "");
+  CHECK(run.result.cycles == run.kernel.predicted_cycles);
+}
+
+} // namespace
+
+TEST_CASE("attention over 3,521 positions (a partial 12th tile) on the 14 nm chip") {
+  check("14nm.json", {}, "attention", {{"heads", "4"}, {"kv-heads", "4"}, {"head-dim", "64"}, {"seq", "3520"}});
+}
+
+TEST_CASE("attention with a Llama 4k context (32 heads, 8 kv heads, head_dim 128, seq 4096)") {
+  check("14nm.json", {}, "attention", {{"heads", "32"}, {"kv-heads", "8"}, {"head-dim", "128"}, {"seq", "4096"}});
+}
+
+TEST_CASE("fp32 sum over 20 rows of 7 columns") {
+  check("14nm.json", {}, "reduce", {{"axis", "rows"}, {"op", "sum"}, {"rows", "20"}, {"cols", "7"}, {"dtype", "fp32"}});
+}
+
+TEST_CASE("int32 max over 19 rows of 1000 columns") {
+  check("14nm.json", {}, "reduce",
+        {{"axis", "rows"}, {"op", "max"}, {"rows", "19"}, {"cols", "1000"}, {"dtype", "int32"}});
+}
+
+TEST_CASE("fp32 softmax of one row of 33 on tiny (two tiles in the same four slices)") {
+  check("tiny.json", {}, "softmax", {{"rows", "1"}, {"cols", "33"}, {"dtype", "fp32"}});
+}
+
+TEST_CASE("fp32 rmsnorm of one row of 33 on tiny") {
+  check("tiny.json", {}, "rmsnorm", {{"rows", "1"}, {"cols", "33"}, {"dtype", "fp32"}});
+}
+
+TEST_CASE("fp32 layernorm of one row of 64 on tiny (two VXM queues)") {
+  check("tiny.json", {}, "layernorm", {{"rows", "1"}, {"cols", "64"}, {"dtype", "fp32"}});
+}
+
+TEST_CASE("fp32 layernorm of 16 rows of 1 on tiny fetches its text") {
+  check("tiny.json", {}, "layernorm", {{"rows", "16"}, {"cols", "1"}, {"dtype", "fp32"}});
+}
+
+TEST_CASE("fp32 softmax of 32 rows of 1 on tiny fetches its text") {
+  check("tiny.json", {}, "softmax", {{"rows", "32"}, {"cols", "1"}, {"dtype", "fp32"}});
+}
+
+TEST_CASE("fp32 rmsnorm of 64 rows of 1 on tiny fetches its text") {
+  check("tiny.json", {}, "rmsnorm", {{"rows", "64"}, {"cols", "1"}, {"dtype", "fp32"}});
+}
+
+TEST_CASE("fp32 lane sum of 64 rows of 1 on tiny fetches its text") {
+  check("tiny.json", {}, "reduce", {{"rows", "64"}, {"cols", "1"}, {"dtype", "fp32"}});
+}
+
+TEST_CASE("swiglu 128 x 1536 on the 14 nm chip with 2 superlanes fetches its text in order") {
+  check("14nm.json", {"geometry.superlanes=2"}, "swiglu", {{"rows", "128"}, {"cols", "1536"}, {"dtype", "fp32"}});
+}
+
+TEST_CASE("gemv with n over 576 on the 14 nm chip with 2 superlanes") {
+  check("14nm.json", {"geometry.superlanes=2"}, "gemv", {{"k", "640"}, {"n", "960"}});
+}
+
+TEST_CASE("attention on tiny names its MEM slice limit") {
+  const auto config = tsp::test::bundled_config("tiny.json");
+  CHECK_THROWS_WITH(compile(config, "attention", {{"heads", "1"}, {"kv-heads", "1"}, {"head-dim", "8"}, {"seq", "0"}}),
+                    "attention: the KV cache is read by LW from 16 MEM slices of one hemisphere; config '" +
+                        config.source + "' has 4 MEM slices per hemisphere");
+}
