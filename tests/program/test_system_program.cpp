@@ -114,6 +114,14 @@ TEST_CASE("identical sections are stored once; chips with different configs get 
   validate_system_program(program, mixed, "m.tsp");
 }
 
+TEST_CASE("an empty section: the chip runs nothing") {
+  const auto program = assemble_system(".workload \"idle\"\n.chip 0-2\n", "idle.tsp", line3());
+  REQUIRE(program.programs.size() == 1);
+  REQUIRE(program.programs[0].queues.empty());
+  REQUIRE(program.programs[0].images.empty());
+  validate_system_program(program, line3(), "idle.tsp");
+}
+
 TEST_CASE("tspdis text of a system program assembles back to the identical container") {
   const auto system = line3();
   const auto program = assemble_system(kLine3Program, "relay.tsp", system);
