@@ -185,8 +185,7 @@ TEST_CASE(".chip errors name the file, line and column") {
   // A one-chip assembly does not take sections.
   REQUIRE_THROWS_MATCHES(
       assemble(".chip 0\n", "one.tsp", system.config_of(0)), InputError,
-      Catch::Message("one.tsp:1:1: .chip starts a section of a system program: assemble it with "
-                     "--system SYSTEM.json"));
+      Catch::Message("one.tsp:1:1: .chip starts a section of a system program (use --system SYSTEM.json)"));
 }
 
 TEST_CASE("damaged system containers: one line naming the file and the offset") {
