@@ -299,9 +299,24 @@ std::vector<StoredTensor> checkpoint_tensors(const ModelConfig& m, const Weights
 }
 
 Weights load_checkpoint(const ModelConfig& m, const std::filesystem::path& path) {
-  const std::string file = path.string();
+  return load_checkpoint(m, std::vector<std::filesystem::path>{path});
+}
+
+Weights load_checkpoint(const ModelConfig& m, const std::vector<std::filesystem::path>& shards) {
+  if (shards.empty()) throw InputError("no checkpoint file given");
+  // A missing tensor is reported against the whole set.
+  const std::string set =
+      shards.size() == 1 ? shards.front().string()
+                         : fmt::format("{} (and {} more shards)", shards.front().string(), shards.size() - 1);
   std::map<std::string, StoredTensor> found;
-  for (auto& t : read_safetensors(path)) found.emplace(t.name, std::move(t));
+  std::map<std::string, std::string> file_of;
+  for (const auto& shard : shards)
+    for (auto& t : read_safetensors(shard)) {
+      if (const auto it = file_of.find(t.name); it != file_of.end())
+        throw InputError(fmt::format("{}: tensor {}: also in {}", shard.string(), t.name, it->second));
+      file_of[t.name] = shard.string();
+      found.emplace(t.name, std::move(t));
+    }
   const auto expected = expected_tensors(m);
   for (const auto& [name, t] : found) {
     const bool known =
@@ -312,14 +327,14 @@ Weights load_checkpoint(const ModelConfig& m, const std::filesystem::path& path)
         name.size() > buffer.size() && name.compare(name.size() - buffer.size(), buffer.size(), buffer) == 0;
     if (!known && !rope_buffer)
       throw InputError(
-          fmt::format("{}: tensor {}: not a tensor of {} (Hugging Face Llama names with {} layers)", file,
-                      name, m.name, m.layers));
+          fmt::format("{}: tensor {}: not a tensor of {} (Hugging Face Llama names with {} layers)",
+                      file_of.at(name), name, m.name, m.layers));
   }
   for (const auto& e : expected) {
     const auto it = found.find(e.name);
-    if (it == found.end()) throw InputError(fmt::format("{}: missing tensor {} of {}", file, e.name, m.name));
+    if (it == found.end()) throw InputError(fmt::format("{}: missing tensor {} of {}", set, e.name, m.name));
     if (it->second.shape != e.shape)
-      throw InputError(fmt::format("{}: tensor {}: shape {}, expected {} for {}", file, e.name,
+      throw InputError(fmt::format("{}: tensor {}: shape {}, expected {} for {}", file_of.at(e.name), e.name,
                                    shape_text(it->second.shape), shape_text(e.shape), m.name));
   }
   const DType wt = m.precision.weights, at = m.precision.activations;

@@ -179,8 +179,12 @@ std::filesystem::path resolve_model(const std::string& name_or_path,
   std::sort(names.begin(), names.end());
   std::string list;
   for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
-  throw InputError(fmt::format("--model {}: no file {} (bundled models: {})", name_or_path, bundled.string(),
-                               list.empty() ? "none found" : list));
+  if (list.empty())
+    throw InputError(fmt::format("--model {}: no file {} (give the path of a model file, or run from the "
+                                 "repository root for the bundled models)",
+                                 name_or_path, bundled.string()));
+  throw InputError(
+      fmt::format("--model {}: no file {} (bundled models: {})", name_or_path, bundled.string(), list));
 }
 
 } // namespace tsp::model

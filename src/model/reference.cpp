@@ -16,6 +16,10 @@ float Matrix::at(uint32_t k, uint32_t n) const {
   return dtype == DType::i8 ? float(q[i]) * scale[n] : values[i];
 }
 
+uint64_t random_window_seed(uint64_t seed, uint64_t first) { return seed + first * 0x9e3779b97f4a7c15ull; }
+
+uint64_t weight_seed(uint64_t seed, uint32_t index) { return (seed << 16) + 2 * uint64_t(index); }
+
 float round_to(DType dtype, double x) {
   switch (dtype) {
   case DType::f16:
@@ -58,9 +62,6 @@ std::vector<float> random_floats(DType dtype, uint32_t rows, uint32_t cols, uint
   }
   return out;
 }
-
-// Tensor t of the canonical order takes seeds (seed << 16) + 2t (values) and + 1 (scales).
-uint64_t tensor_seed(uint64_t seed, uint32_t t) { return (seed << 16) + 2 * uint64_t(t); }
 
 Matrix random_matrix(DType dtype, uint32_t rows, uint32_t cols, uint64_t seed) {
   Matrix m;
@@ -228,7 +229,7 @@ void check_token(const ModelConfig& m, uint32_t token) {
 Weights random_weights(const ModelConfig& m, uint64_t seed) {
   const DType wt = m.precision.weights, at = m.precision.activations;
   uint32_t t = 0;
-  auto next = [&] { return tensor_seed(seed, t++); };
+  auto next = [&] { return weight_seed(seed, t++); };
   Weights w;
   w.embedding = random_matrix(wt, m.vocab, m.d_model, next());
   for (uint32_t l = 0; l < m.layers; ++l) {

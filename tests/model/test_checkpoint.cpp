@@ -172,3 +172,21 @@ TEST_CASE("checkpoints that do not match the model name the tensor") {
   rope.push_back({"model.layers.0.self_attn.rotary_emb.inv_freq", DType::f32, {1}, {0, 0, 0, 0}});
   CHECK(load_checkpoint(m, write("rope.safetensors", rope)).layers.size() == 2);
 }
+
+TEST_CASE("a checkpoint sharded over two files loads like one") {
+  const auto m = tiny(DType::f16);
+  const auto w = random_weights(m, 1);
+  const auto tensors = checkpoint_tensors(m, w, DType::f16);
+  const std::vector<StoredTensor> first(tensors.begin(), tensors.begin() + 10);
+  const std::vector<StoredTensor> second(tensors.begin() + 10, tensors.end());
+  const auto a = scratch_dir() / "shard-1.safetensors", b = scratch_dir() / "shard-2.safetensors";
+  write_safetensors(a, first);
+  write_safetensors(b, second);
+  const auto loaded = load_checkpoint(m, std::vector<std::filesystem::path>{a, b});
+  CHECK(same(loaded.layers[1].wq, w.layers[1].wq));
+  CHECK(same(loaded.lm_head, w.lm_head));
+  REQUIRE_THROWS_MATCHES(load_checkpoint(m, std::vector<std::filesystem::path>{a, b, a}), tsp::InputError,
+                         Message(a.string() + ": tensor " + first.front().name + ": also in " + a.string()));
+  REQUIRE_THROWS_MATCHES(load_checkpoint(m, std::vector<std::filesystem::path>{b}), tsp::InputError,
+                         Message(b.string() + ": missing tensor model.embed_tokens.weight of tiny-llama"));
+}

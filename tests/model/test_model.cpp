@@ -82,6 +82,10 @@ TEST_CASE("model names resolve to the bundled files") {
       Message("--model llama9: no file " + kModels +
               "llama9.json (bundled models: llama2-13b, llama2-70b, llama2-7b, llama3-70b, "
               "llama3-8b, tiny-llama)"));
+  REQUIRE_THROWS_MATCHES(
+      tsp::model::resolve_model("llama2-7b", "/nonexistent"), InputError,
+      Message("--model llama2-7b: no file /nonexistent/llama2-7b.json (give the path of a model "
+              "file, or run from the repository root for the bundled models)"));
 }
 
 TEST_CASE("precision choices are read per tensor class") {

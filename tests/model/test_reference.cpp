@@ -3,7 +3,9 @@
 // attention equals multi-head attention with the KV heads repeated, a step computed by hand).
 #include "tspsim/common/error.h"
 #include "tspsim/model/reference.h"
+#include "tspsim/program/tensor.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 
@@ -191,4 +193,20 @@ TEST_CASE("reference input errors") {
                          Message("token 512 is outside tiny-llama's vocabulary of 512"));
   REQUIRE_THROWS_MATCHES(r.prefill_logits({}), tsp::InputError,
                          Message("tiny-llama: expected 1..256 tokens, got 0"));
+}
+
+TEST_CASE("a chip's slice of a random weight matrix is a run of seeded random tensors") {
+  const auto m = tiny();
+  const auto w = random_weights(m, 7);
+  // Layer 1's w_up (tensor 1 + 9 + 5), 320 x 864 int8: chip 2 of 4 holds columns 432..647.
+  const uint64_t seed = weight_seed(7, 15);
+  for (uint32_t k : {0u, 1u, 319u}) {
+    const auto run =
+        tsp::random_tensor(tsp::isa::DType::i8, 1, 216, random_window_seed(seed, k * 864ull + 432));
+    for (uint32_t j = 0; j < 216; ++j) CHECK(int8_t(run[j]) == w.layers[1].w_up.q[k * 864 + 432 + j]);
+  }
+  // fp16 values: the same rule.
+  const auto full = tsp::random_tensor(tsp::isa::DType::f16, 3, 100, 11);
+  const auto tail = tsp::random_tensor(tsp::isa::DType::f16, 1, 40, random_window_seed(11, 260));
+  CHECK(std::equal(tail.begin(), tail.end(), full.begin() + 2 * 260));
 }

@@ -30,5 +30,7 @@ std::vector<StoredTensor> checkpoint_tensors(const ModelConfig& model, const Wei
 // Reads a checkpoint for `model`: every expected tensor present once with its shape, no others;
 // values converted to the model's precision (int8: per output column, scale = max|w| / 127).
 Weights load_checkpoint(const ModelConfig& model, const std::filesystem::path& path);
+// The same over a checkpoint sharded into several files (each tensor in exactly one of them).
+Weights load_checkpoint(const ModelConfig& model, const std::vector<std::filesystem::path>& shards);
 
 } // namespace tsp::model

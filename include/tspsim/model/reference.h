@@ -42,6 +42,16 @@ struct Weights {
 // gives the seeds and scalings) in the model's weight precision.
 Weights random_weights(const ModelConfig& model, uint64_t seed);
 
+// random_tensor is splitmix64, whose state advances by a constant per element, so any run of
+// elements is itself a random tensor: elements first .. first + n - 1 (row-major) of
+// random_tensor(dtype, R, C, seed) are random_tensor(dtype, 1, n, random_window_seed(seed, first)).
+// A chip holding a slice of a matrix can declare its rows as seeded initialisers this way.
+uint64_t random_window_seed(uint64_t seed, uint64_t first);
+
+// The seeds random_weights gives tensor `index` (the canonical order of docs/models.md): values,
+// and values + 1 for int8 scales.
+uint64_t weight_seed(uint64_t seed, uint32_t index);
+
 // Rounds `x` to the storage type (fp32, fp16 or bf16; int8 is not a storage type for values).
 float round_to(DType dtype, double x);
 
