@@ -1,41 +1,54 @@
 // tspdis: prints a program container as assembly that tspasm turns back into the identical file.
+// Without --config the geometry is the bundled config whose fingerprint the program carries.
 // Exit codes: 0 success, 2 bad input.
-#include "tspsim/config/config.h"
-#include "tspsim/program/disassembler.h"
+#include "cli/cli_common.h"
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
-#include "tspsim/common/version.h"
+#include "tspsim/program/disassembler.h"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <iostream>
 
+namespace {
+
+// --config as given, or the bundled config the program was built for.
+tsp::ChipConfig config_for(const tsp::cli::ConfigChoice& choice, const tsp::Program& program, const std::string& input) {
+  if (!choice.path.empty()) return tsp::cli::load_chosen_config(choice, {});
+  const std::string built_for = tsp::cli::bundled_config_for(program.fingerprint);
+  if (built_for.empty())
+    throw tsp::InputError(fmt::format("{}: no bundled config has the program's geometry (fingerprint 0x{:016x}): "
+                                      "pass the --config it was built for",
+                                      input, program.fingerprint));
+  return tsp::cli::load_chosen_config({(tsp::cli::bundled_config_dir().parent_path() / built_for).string(),
+                                       choice.overrides},
+                                      {});
+}
+
+} // namespace
+
 int main(int argc, char* argv[]) {
-  std::string input, output, config_path;
-  std::vector<std::string> overrides;
-  CLI::App app{fmt::format("tspdis {}: TSP disassembler", tsp::kVersion)};
-  app.add_option("input", input, "program container")->required();
-  app.add_option("-o,--output", output, "write the assembly here instead of stdout");
-  app.add_option("--config", config_path, "chip config (JSON) the program was built for")->required();
-  app.add_option("--set", overrides, "override a config key: key.path=value (repeatable)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
-  }
-  try {
-    const auto config = tsp::load_config(config_path, overrides);
+  std::string input, output;
+  tsp::cli::ConfigChoice config;
+  auto app = tsp::cli::make_app("tspdis", "TSP disassembler");
+  app->add_option("input", input, "program container")->required();
+  app->add_option("-o,--output", output, "write the assembly here instead of stdout");
+  tsp::cli::add_config_options(*app, config,
+                               "chip config (JSON) the program was built for (default: the bundled config "
+                               "matching the program's fingerprint)");
+  return tsp::cli::run(*app, argc, argv, [&] {
+    tsp::OutputFiles outputs;
+    if (!output.empty()) outputs.check(output, "-o");
     const auto program = tsp::read_program(input);
-    tsp::validate_program(program, config, input);
-    const std::string text = tsp::disassemble(program, config);
-    if (output.empty())
+    const auto chip = config_for(config, program, input);
+    tsp::cli::check_fingerprint(program, chip, input);
+    tsp::validate_program(program, chip, input);
+    const std::string text = tsp::disassemble(program, chip);
+    if (output.empty()) {
       std::cout << text;
-    else
-      tsp::write_file_atomic(output, text);
+    } else {
+      outputs.stage(output, text);
+      outputs.commit();
+    }
     return 0;
-  } catch (const tsp::InputError& e) {
-    std::cerr << "error: " << e.what() << '\n';
-    return 2;
-  }
+  });
 }

@@ -1,5 +1,5 @@
 # tspasm/tspdis on bad input: exit code 2, one "error: ..." line, and the output file untouched.
-# -DASM=<tspasm> -DDIS=<tspdis> -DCONFIG=<config json> -DWORK=<scratch dir>
+# -DASM=<tspasm> -DDIS=<tspdis> -DCONFIG=<14nm config json> -DTINY=<tiny config json> -DWORK=<scratch dir>
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
 
@@ -24,9 +24,23 @@ if(NOT kept STREQUAL "old" OR EXISTS ${WORK}/out.bin.tmp)
   message(FATAL_ERROR "a failed tspasm run changed ${WORK}/out.bin or left a temporary file")
 endif()
 
-execute_process(COMMAND ${ASM} ${WORK}/bad.tsp -o ${WORK}/out.bin RESULT_VARIABLE rc OUTPUT_QUIET ERROR_QUIET)
-if(NOT rc EQUAL 2)
-  message(FATAL_ERROR "tspasm without --config exited with ${rc}, expected 2")
+# Without --config tspasm builds for configs/14nm.json and tspdis finds the bundled config from the
+# program's fingerprint; with the wrong --config the error names the config it was built for.
+file(WRITE ${WORK}/nop.tsp ".queue MEM_W3\n    NOP 1\n")
+execute_process(COMMAND ${ASM} ${WORK}/nop.tsp -o ${WORK}/default.bin RESULT_VARIABLE rc)
+execute_process(COMMAND ${ASM} ${WORK}/nop.tsp -o ${WORK}/explicit.bin --config ${CONFIG} RESULT_VARIABLE rc2)
+execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${WORK}/default.bin ${WORK}/explicit.bin RESULT_VARIABLE differ)
+if(NOT rc EQUAL 0 OR NOT rc2 EQUAL 0 OR differ)
+  message(FATAL_ERROR "tspasm without --config: exit ${rc}/${rc2}, differs from --config 14nm.json: ${differ}")
+endif()
+execute_process(COMMAND ${ASM} ${WORK}/nop.tsp -o ${WORK}/tiny.bin --config ${TINY} RESULT_VARIABLE rc)
+execute_process(COMMAND ${DIS} ${WORK}/tiny.bin RESULT_VARIABLE rc2 OUTPUT_VARIABLE text)
+if(NOT rc EQUAL 0 OR NOT rc2 EQUAL 0 OR NOT text MATCHES "^; tspdis [^\n]* for tiny: ")
+  message(FATAL_ERROR "tspdis without --config of a tiny.json program: exit ${rc}/${rc2}, output\n${text}")
+endif()
+execute_process(COMMAND ${DIS} ${WORK}/tiny.bin --config ${CONFIG} RESULT_VARIABLE rc ERROR_VARIABLE err OUTPUT_QUIET)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "^error: ${WORK}/tiny.bin: built for another chip geometry \\(program fingerprint 0x[0-9a-f]+, config fingerprint 0x[0-9a-f]+\\); it was built for configs/tiny.json\n$")
+  message(FATAL_ERROR "tspdis of a tiny.json program with 14nm.json: exit ${rc}, printed\n${err}")
 endif()
 
 file(WRITE ${WORK}/ok.tsp ".queue MEM_W3\n    NOP 1\n")

@@ -17,4 +17,23 @@ std::vector<uint8_t> read_binary_file(const std::filesystem::path& path);
 // "cannot write 'PATH': REASON" and removes the temporary file on failure.
 void write_file_atomic(const std::filesystem::path& path, std::string_view data);
 
+// The files one run writes, all or none. check() every path before the work starts (a directory or
+// an unwritable folder is an InputError naming `what`); stage() writes PATH.tmp; commit() renames
+// every staged file into place. Staged files not committed are removed on destruction.
+class OutputFiles {
+public:
+  OutputFiles() = default;
+  OutputFiles(const OutputFiles&) = delete;
+  OutputFiles& operator=(const OutputFiles&) = delete;
+  ~OutputFiles();
+
+  void check(const std::filesystem::path& path, const std::string& what);
+  void stage(const std::filesystem::path& path, std::string_view data);
+  void commit();
+
+private:
+  std::vector<std::filesystem::path> checked_;
+  std::vector<std::filesystem::path> staged_;
+};
+
 } // namespace tsp
