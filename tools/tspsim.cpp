@@ -8,6 +8,7 @@
 #include "tspsim/system/chip.h"
 #include "tspsim/system/report.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <fmt/format.h>

@@ -320,10 +320,19 @@ void apply_override(json& doc, const std::string& spec, const json& schema, cons
       throw InputError(fmt::format("--set {}: unknown key", path));
     node = &(*node)[key];
   }
-  // Replacing a whole section would silently reset every key left out to its default.
-  if (node->is_object())
-    throw InputError(fmt::format("--set {}: is a section, not a key; set its keys one at a time ({}.KEY=VALUE)",
-                                 path, path));
+  // A section's value sets the keys it names; replacing the section would silently reset every
+  // key left out to its default.
+  if (node->is_object()) {
+    const json section = json::parse(text, nullptr, false);
+    if (!section.is_object())
+      throw InputError(fmt::format("--set {}: is a section: expected a JSON object of its keys, or {}.KEY=VALUE",
+                                   path, path));
+    if (section.empty())
+      throw InputError(fmt::format("--set {}: {{}} sets no key (a section's value sets only the keys it names)", path));
+    for (const auto& item : section.items())
+      apply_override(doc, fmt::format("{}.{}={}", path, item.key(), item.value().dump()), schema, file, overridden);
+    return;
+  }
 
   json* target = &doc;
   std::string walked;

@@ -222,11 +222,19 @@ TEST_CASE("override (--set) of an unknown key") {
   require_error(kBase, "--set geometry.superlanes: expected key.path=value", {"geometry.superlanes"});
 }
 
-TEST_CASE("override (--set) of a whole section is refused rather than resetting its keys") {
-  require_error(kBase, "--set geometry: is a section, not a key; set its keys one at a time (geometry.KEY=VALUE)",
+TEST_CASE("override (--set) of a section sets the keys it names and no other") {
+  // tiny.json differs from the defaults, so a reset section would show.
+  const auto base = load_config(kConfigs + "tiny.json");
+  const auto c = load_config(kConfigs + "tiny.json", {R"(streams={"hop_cycles": 2})"});
+  REQUIRE(base.streams.per_direction != ChipConfig().streams.per_direction);
+  CHECK(c.streams.hop_cycles == 2);
+  CHECK(c.streams.per_direction == base.streams.per_direction);
+  CHECK(c.geometry.superlanes == base.geometry.superlanes);
+  require_error(kBase, "--set geometry: {} sets no key (a section's value sets only the keys it names)",
                 {"geometry={}"});
-  require_error(kBase, "--set timing: is a section, not a key; set its keys one at a time (timing.KEY=VALUE)",
-                {"timing={\"mem_read_func\": 3}"});
+  require_error(kBase, "--set geometry: is a section: expected a JSON object of its keys, or geometry.KEY=VALUE",
+                {"geometry=4"});
+  require_error(kBase, "--set geometry.superlane: unknown key", {R"(geometry={"superlane": 4})"});
 }
 
 TEST_CASE("override (--set) with a bad value uses the same validation") {
