@@ -1,6 +1,7 @@
 // tspsim as a user runs it: exit codes (0 success, 1 the simulation found errors, 2 bad input),
 // one-line error messages, output files, and no partial output on failure.
 #include "cli_harness.h"
+#include "tspsim/common/version.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -275,4 +276,12 @@ TEST_CASE("tspsim --expect-tol needs a float symbol with an --expect") {
   r = run_tool("tspsim", kTiny + " " + text + " --expect-tol B=exact");
   CHECK(r.exit_code == 2);
   CHECK(r.err == "error: --expect-tol B: no --expect B=FILE to apply it to\n");
+}
+
+TEST_CASE("every tool prints its version with --version") {
+  for (const char* name : {"tspsim", "tspasm", "tspdis", "tspc", "tspisa-doc"}) {
+    const auto r = run_tool(name, "--version");
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == std::string(name) + " " + std::string(tsp::kVersion) + "\n");
+  }
 }
