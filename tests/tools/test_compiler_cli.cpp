@@ -172,3 +172,10 @@ TEST_CASE("a tspc container survives tspdis and tspasm byte for byte, without --
   REQUIRE(run_tool("tspasm", text + " -o " + b).exit_code == 0);
   CHECK(tsp::test::slurp(a) == tsp::test::slurp(b));
 }
+
+TEST_CASE("tspc takes repeated --set between the kernel's options, one value each") {
+  const auto r = run_tool("tspc", "gemm --m 8 --set clock_mhz=1000 --k 64 --set streams.hop_cycles=1 --n 40 --config " +
+                                      source("configs/14nm.json") + " -o " + (scratch_dir() / "set.bin").string());
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.rfind("gemm 8x64x40 i8: ", 0) == 0);
+}
