@@ -49,3 +49,8 @@ execute_process(COMMAND ${DIS} ${WORK}/out.bin --config ${CONFIG} RESULT_VARIABL
 if(NOT rc EQUAL 0 OR NOT rc2 EQUAL 0 OR NOT text MATCHES "\n\\.queue MEM_W3\n    NOP 1 @2\n$")
   message(FATAL_ERROR "tspasm/tspdis of a valid program: exit ${rc}/${rc2}, output\n${text}")
 endif()
+
+# An output that cannot be written is refused before any work, naming the option.
+expect_failure("error: -o: cannot write '${WORK}': is a directory\n" ${ASM} ${WORK}/ok.tsp -o ${WORK})
+expect_failure("error: -o: cannot write '${WORK}/none/a.tsp': No such file or directory\n"
+               ${DIS} ${WORK}/out.bin -o ${WORK}/none/a.tsp)
