@@ -3,8 +3,8 @@
 #include "tspsim/common/error.h"
 #include "tspsim/numeric/numeric.h"
 
-#include <cmath>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <fmt/format.h>
 
@@ -64,8 +64,8 @@ Tolerance parse_tolerance(std::string_view spec, const std::string& what) {
     } else if (term.substr(0, 4) == "abs:") {
       t.abs = parse_bound(term.substr(4), what, term);
     } else {
-      throw InputError(fmt::format("{}: '{}': expected exact, or rel:R, abs:A and file:PATH separated by commas",
-                                   what, term));
+      throw InputError(fmt::format(
+          "{}: '{}': expected exact, or rel:R, abs:A and file:PATH separated by commas", what, term));
     }
     any = true;
   }
@@ -73,17 +73,19 @@ Tolerance parse_tolerance(std::string_view spec, const std::string& what) {
   return t;
 }
 
-std::vector<double> decode_bounds(const std::vector<uint8_t>& bytes, size_t elements, const std::string& origin) {
+std::vector<double> decode_bounds(const std::vector<uint8_t>& bytes, size_t elements,
+                                  const std::string& origin) {
   if (bytes.size() != elements * sizeof(double))
-    throw InputError(fmt::format("{}: has {} bytes; {} bounds of 8 bytes need {}", origin, bytes.size(), elements,
-                                 elements * sizeof(double)));
+    throw InputError(fmt::format("{}: has {} bytes; {} bounds of 8 bytes need {}", origin, bytes.size(),
+                                 elements, elements * sizeof(double)));
   std::vector<double> bounds(elements);
   for (size_t e = 0; e < elements; ++e) {
     uint64_t bits = 0;
     for (unsigned b = 0; b < 8; ++b) bits |= uint64_t(bytes[e * 8 + b]) << (8 * b);
     std::memcpy(&bounds[e], &bits, sizeof(double));
     if (!std::isfinite(bounds[e]) || bounds[e] < 0)
-      throw InputError(fmt::format("{}: bound {} is {}: expected a finite non-negative number", origin, e, bounds[e]));
+      throw InputError(
+          fmt::format("{}: bound {} is {}: expected a finite non-negative number", origin, e, bounds[e]));
   }
   return bounds;
 }

@@ -74,12 +74,14 @@ TEST_CASE("bounds files hold one finite non-negative float64 per element") {
 TEST_CASE("exact comparison: integers and floats by their bits") {
   const std::vector<uint8_t> a = {1, 2, 3, 4}, b = {1, 2, 9, 4};
   CHECK_FALSE(num::find_mismatch(DType::i8, 2, a, a, {}));
-  CHECK(*num::find_mismatch(DType::i8, 2, a, b, {}) == "element [1, 0] is 0x03, expected 0x09; 1 of 4 elements differ");
+  CHECK(*num::find_mismatch(DType::i8, 2, a, b, {}) ==
+        "element [1, 0] is 0x03, expected 0x09; 1 of 4 elements differ");
   auto x = kReference;
   CHECK_FALSE(num::find_mismatch(DType::f32, 3, f32_bytes(x), f32_bytes(kReference), {}));
   x[4] = std::nextafter(x[4], 0.0f);
   CHECK(*num::find_mismatch(DType::f32, 3, f32_bytes(x), f32_bytes(kReference), {}) ==
-        "element [1, 1] is -6.99999952 (0xc0dfffff), expected -7 (0xc0e00000): not bit-exact; 1 of 6 elements differ");
+        "element [1, 1] is -6.99999952 (0xc0dfffff), expected -7 (0xc0e00000): not bit-exact; 1 of 6 "
+        "elements differ");
   // -0 is not +0 bit for bit; NaN matches NaN whatever its payload.
   CHECK(num::find_mismatch(DType::f32, 1, f32_bytes({-0.0f}), f32_bytes({0.0f}), {}));
   const float nan = std::numeric_limits<float>::quiet_NaN();
@@ -95,9 +97,10 @@ TEST_CASE("a bound per element accepts what is within it and nothing else") {
   CHECK_FALSE(num::find_mismatch(DType::f32, 3, f32_bytes(near), f32_bytes(kReference), t));
   auto far = kReference;
   far[2] += 0.02f;
-  CHECK(*num::find_mismatch(DType::f32, 3, f32_bytes(far), f32_bytes(kReference), t) ==
-        "element [0, 2] is 100.019997 (0x42c80a3d), expected 100 (0x42c80000): difference 0.02 > allowed 0.01; "
-        "1 of 6 elements differ");
+  CHECK(
+      *num::find_mismatch(DType::f32, 3, f32_bytes(far), f32_bytes(kReference), t) ==
+      "element [0, 2] is 100.019997 (0x42c80a3d), expected 100 (0x42c80000): difference 0.02 > allowed 0.01; "
+      "1 of 6 elements differ");
   // rel and abs add to the bound.
   t.rel = 0.001;
   CHECK_FALSE(num::find_mismatch(DType::f32, 3, f32_bytes(far), f32_bytes(kReference), t));
@@ -120,9 +123,10 @@ TEST_CASE("wrong references are rejected: 2x, 3x, all zero, negated, NaN, infini
     }
   }
   const float inf = std::numeric_limits<float>::infinity();
-  CHECK(*num::find_mismatch(DType::f32, 1, f32_bytes({std::nanf("")}), f32_bytes({1.0f}), t) ==
-        "element [0, 0] is nan (0x7fc00000), expected 1 (0x3f800000): NaN and infinity match only themselves; "
-        "1 of 1 elements differ");
+  CHECK(
+      *num::find_mismatch(DType::f32, 1, f32_bytes({std::nanf("")}), f32_bytes({1.0f}), t) ==
+      "element [0, 0] is nan (0x7fc00000), expected 1 (0x3f800000): NaN and infinity match only themselves; "
+      "1 of 1 elements differ");
   CHECK(num::find_mismatch(DType::f32, 1, f32_bytes({inf}), f32_bytes({3.0e38f}), t));
   CHECK_FALSE(num::find_mismatch(DType::f32, 1, f32_bytes({-inf}), f32_bytes({-inf}), t));
 }

@@ -28,7 +28,8 @@ struct Tolerance {
 Tolerance parse_tolerance(std::string_view spec, const std::string& what);
 
 // The per-element bounds of a bounds file: `elements` finite non-negative float64 values.
-std::vector<double> decode_bounds(const std::vector<uint8_t>& bytes, size_t elements, const std::string& origin);
+std::vector<double> decode_bounds(const std::vector<uint8_t>& bytes, size_t elements,
+                                  const std::string& origin);
 std::string encode_bounds(const std::vector<double>& bounds);
 
 // The first element of `actual` (row-major, `cols` per row) that does not match `expected` under
