@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iterator>
 #include <system_error>
+#include <unistd.h>
 
 namespace tsp {
 namespace {
@@ -38,6 +39,23 @@ std::filesystem::path temp_path(const std::filesystem::path& path) {
   auto temp = path;
   temp += ".tmp";
   return temp;
+}
+
+// A device or FIFO (/dev/null, /dev/stdout): written in place, since renaming a file over it would
+// replace the device.
+bool is_special_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  return !ec && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status) &&
+         !std::filesystem::is_directory(status);
+}
+
+void write_direct(const std::filesystem::path& path, std::string_view data) {
+  std::ofstream out(path, std::ios::binary);
+  if (!out) throw InputError(fmt::format("cannot write '{}': {}", path.string(), std::strerror(errno)));
+  out.write(data.data(), static_cast<std::streamsize>(data.size()));
+  out.close();
+  if (!out) throw InputError(fmt::format("cannot write '{}': write error", path.string()));
 }
 
 void write_temp(const std::filesystem::path& path, std::string_view data) {
@@ -72,18 +90,25 @@ void rename_into_place(const std::filesystem::path& path) {
 } // namespace
 
 void write_file_atomic(const std::filesystem::path& path, std::string_view data) {
+  if (is_special_file(path)) return write_direct(path, data);
   write_temp(path, data);
   rename_into_place(path);
 }
 
 OutputFiles::~OutputFiles() {
-  for (const auto& path : staged_) {
+  for (const auto& file : staged_) {
+    if (file.special) continue;
     std::error_code ignored;
-    std::filesystem::remove(temp_path(path), ignored);
+    std::filesystem::remove(temp_path(file.path), ignored);
   }
 }
 
 void OutputFiles::check(const std::filesystem::path& path, const std::string& what) {
+  if (is_special_file(path)) {
+    if (::access(path.c_str(), W_OK) != 0)
+      throw InputError(fmt::format("{}: cannot write '{}': {}", what, path.string(), std::strerror(errno)));
+    return;
+  }
   const auto normal = std::filesystem::absolute(path).lexically_normal();
   for (const auto& other : checked_)
     if (other == normal) throw InputError(fmt::format("{}: '{}' is also written by another option", what, path.string()));
@@ -101,12 +126,21 @@ void OutputFiles::check(const std::filesystem::path& path, const std::string& wh
 }
 
 void OutputFiles::stage(const std::filesystem::path& path, std::string_view data) {
-  staged_.push_back(path);
+  if (is_special_file(path)) {
+    staged_.push_back({path, true, std::string(data)});
+    return;
+  }
+  staged_.push_back({path, false, {}});
   write_temp(path, data);
 }
 
 void OutputFiles::commit() {
-  for (const auto& path : staged_) rename_into_place(path);
+  for (const auto& file : staged_) {
+    if (file.special)
+      write_direct(file.path, file.data);
+    else
+      rename_into_place(file.path);
+  }
   staged_.clear();
 }
 

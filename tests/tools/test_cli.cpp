@@ -285,3 +285,12 @@ TEST_CASE("every tool prints its version with --version") {
     CHECK(r.out == std::string(name) + " " + std::string(tsp::kVersion) + "\n");
   }
 }
+
+TEST_CASE("outputs to /dev/null are written in place, not renamed over the device") {
+  const auto text = write_scratch("copy.tsp", copy_program(false));
+  const auto r = run_tool("tspsim", kTiny + " " + text + " --stats-json /dev/null --dump A=/dev/null --dump B=/dev/null");
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.empty());
+  CHECK(std::filesystem::is_character_file("/dev/null"));
+  CHECK_FALSE(std::filesystem::exists("/dev/null.tmp"));
+}
