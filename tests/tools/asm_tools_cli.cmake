@@ -54,3 +54,16 @@ endif()
 expect_failure("error: -o: cannot write '${WORK}': is a directory\n" ${ASM} ${WORK}/ok.tsp -o ${WORK})
 expect_failure("error: -o: cannot write '${WORK}/none/a.tsp': No such file or directory\n"
                ${DIS} ${WORK}/out.bin -o ${WORK}/none/a.tsp)
+
+# A program no bundled config describes: tspdis needs --config and says so. (Fingerprints change
+# with the ISA table, so they are matched, not pinned.)
+execute_process(COMMAND ${ASM} ${WORK}/nop.tsp -o ${WORK}/odd.bin --config ${TINY} --set timing.mem_read_func=3
+                RESULT_VARIABLE rc)
+execute_process(COMMAND ${DIS} ${WORK}/odd.bin RESULT_VARIABLE rc2 ERROR_VARIABLE err OUTPUT_QUIET)
+if(NOT rc EQUAL 0 OR NOT rc2 EQUAL 2 OR NOT err MATCHES "^error: ${WORK}/odd.bin: no bundled config has the program's geometry \\(fingerprint 0x[0-9a-f]+\\): pass the --config it was built for\n$")
+  message(FATAL_ERROR "tspdis of a program no bundled config describes: exit ${rc}/${rc2}, printed\n${err}")
+endif()
+execute_process(COMMAND ${DIS} ${WORK}/odd.bin --config ${TINY} RESULT_VARIABLE rc ERROR_VARIABLE err OUTPUT_QUIET)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "; no bundled config matches it\n$")
+  message(FATAL_ERROR "tspdis of that program with tiny.json: exit ${rc}, printed\n${err}")
+endif()
