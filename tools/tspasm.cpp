@@ -1,44 +1,33 @@
-// tspasm: assembles TSP assembly (docs/assembly.md) into a program container for one chip config.
+// tspasm: assembles TSP assembly (docs/assembly.md) into a program container for one chip config
+// (configs/14nm.json when no --config is given), or, with --system, a program with .chip sections
+// into a system program container (docs/systems.md).
 // Exit codes: 0 success, 2 bad input (the message names the file, line and column).
-#include "tspsim/common/error.h"
-#include "tspsim/common/version.h"
+#include "cli/cli_common.h"
+#include "tspsim/common/file_io.h"
 #include "tspsim/program/assembler.h"
-#include "tspsim/config/config.h"
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
-#include <iostream>
 
 int main(int argc, char* argv[]) {
-  std::string input, output, config_path, system_path;
-  std::vector<std::string> overrides;
-  CLI::App app{fmt::format("tspasm {}: TSP assembler", tsp::kVersion)};
-  app.add_option("input", input, "assembly source (.tsp)")->required();
-  app.add_option("-o,--output", output, "program container to write")->required();
-  auto* config = app.add_option("--config", config_path,
-                                "chip config (JSON) the program is built for, e.g. configs/14nm.json");
-  auto* system = app.add_option("--system", system_path,
-                                "system (JSON, configs/systems/) a program with .chip sections is built for");
-  config->excludes(system);
-  app.add_option("--set", overrides, "override a config key: key.path=value (repeatable)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
-  }
-  try {
-    if (config_path.empty() && system_path.empty()) throw tsp::InputError("--config or --system is required");
+  std::string input, output, system_path;
+  tsp::cli::ConfigChoice config;
+  auto app = tsp::cli::make_app("tspasm", "TSP assembler");
+  app->add_option("input", input, "assembly source (.tsp)")->required();
+  app->add_option("-o,--output", output, "program container to write")->required();
+  tsp::cli::add_config_options(*app, config,
+                               "chip config (JSON) the program is built for (default configs/14nm.json)");
+  app->add_option("--system", system_path, "system (JSON, configs/systems/) a program with .chip sections is built for")
+      ->excludes(app->get_option("--config"));
+  return tsp::cli::run(*app, argc, argv, [&] {
+    tsp::OutputFiles outputs;
+    outputs.check(output, "-o");
     if (!system_path.empty()) {
-      const auto system = tsp::load_system(system_path, overrides);
+      const auto system = tsp::load_system(system_path, config.overrides);
       tsp::write_system_program(tsp::assemble_system_file(input, system), output);
-      return 0;
+    } else {
+      const auto program =
+          tsp::assemble_file(input, tsp::cli::load_chosen_config(config, tsp::cli::default_config_path()));
+      tsp::cli::require_instructions(program, input);
+      tsp::write_program(program, output);
     }
-    const auto config = tsp::load_config(config_path, overrides);
-    tsp::write_program(tsp::assemble_file(input, config), output);
     return 0;
-  } catch (const tsp::InputError& e) {
-    std::cerr << "error: " << e.what() << '\n';
-    return 2;
-  }
+  });
 }

@@ -3,14 +3,16 @@
 // the host reference of every output in the format of `tspsim --dump`, for `tspsim --expect`.
 // `tspc plan` prints a model's capacity plan instead (docs/models.md).
 // Exit codes: 0 success, 1 the model does not fit on the chips given (plan --chips), 2 bad input.
+#include "cli/cli_common.h"
 #include "tspsim/compiler/registry.h"
+#include "tspsim/numeric/numeric.h"
+#include "tspsim/numeric/tolerance.h"
 #include "tspsim/config/config.h"
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
-#include "tspsim/common/version.h"
 #include "tspsim/model/plan.h"
 
-#include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fmt/format.h>
@@ -29,17 +31,49 @@ void print_list() {
   }
 }
 
-// The largest tolerance of a float output in units in the last place of fp32 at the reference.
-uint64_t ulp_needed(const tsp::compiler::ExpectedOutput& out) {
-  double worst = 0;
-  for (size_t e = 0; e < out.values.size(); ++e) {
-    if (out.tolerance[e] == 0) continue;
-    int exponent;
-    std::frexp(out.values[e], &exponent);
-    const double ulp = std::ldexp(1.0, std::max(exponent, -125) - 24);
-    worst = std::max(worst, std::ceil(out.tolerance[e] / ulp));
+// The bound per element of a float output against the reference *as written* (rounded to the
+// output type): the kernel's bound against the exact value plus that rounding, widened by 2^-30 so
+// the check's own double arithmetic cannot tip an element over (docs/numerics.md).
+std::vector<double> bounds_against_written(const tsp::compiler::ExpectedOutput& out, tsp::isa::DType dtype) {
+  const unsigned width = tsp::isa::dtype_bytes(dtype);
+  std::vector<double> bounds(out.values.size());
+  for (size_t e = 0; e < bounds.size(); ++e) {
+    uint32_t bits = 0;
+    for (unsigned b = 0; b < width; ++b) bits |= uint32_t(out.bytes[e * width + b]) << (8 * b);
+    const double written = tsp::num::float_from_bits(bits, dtype);
+    bounds[e] = (out.tolerance[e] + std::fabs(out.values[e] - written)) * (1 + std::ldexp(1.0, -30));
   }
-  return static_cast<uint64_t>(std::min(worst, 4294967295.0));
+  return bounds;
+}
+
+bool is_exact(const tsp::compiler::ExpectedOutput& out) {
+  return std::all_of(out.tolerance.begin(), out.tolerance.end(), [](double t) { return t == 0; });
+}
+
+std::string_view bytes_view(const std::vector<uint8_t>& bytes) {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+// Writes SYMBOL.bin for every output and SYMBOL.tol (its bounds) for every inexact one; returns the
+// tspsim options that check them.
+std::string write_references(const tsp::compiler::CompiledKernel& kernel, const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  tsp::OutputFiles files;
+  std::string options;
+  for (const auto& out : kernel.outputs) {
+    const auto bin = dir / (out.symbol + ".bin");
+    files.check(bin, "--reference");
+    files.stage(bin, bytes_view(out.bytes));
+    options += fmt::format(" --expect {}={}", out.symbol, bin.string());
+    if (is_exact(out)) continue;
+    const auto dtype = kernel.program.find_symbol(out.symbol)->dtype;
+    const auto tol = dir / (out.symbol + ".tol");
+    files.check(tol, "--reference");
+    files.stage(tol, tsp::num::encode_bounds(bounds_against_written(out, dtype)));
+    options += fmt::format(" --expect-tol {}=file:{}", out.symbol, tol.string());
+  }
+  files.commit();
+  return options;
 }
 
 // `tspc plan`: the capacity planner's answer for a model (docs/models.md). Exit 1 when the model
@@ -60,12 +94,12 @@ CLI::App* add_plan_command(CLI::App& app, PlanArgs& args) {
   return command;
 }
 
-int run_plan(const PlanArgs& args, const std::string& config_path, const std::vector<std::string>& overrides) {
+int run_plan(const PlanArgs& args, const tsp::cli::ConfigChoice& config_choice) {
   if (args.model.empty()) throw tsp::InputError("plan: --model is required");
   if (args.context == 0) throw tsp::InputError("plan: --context is required (KV-cache positions, at least 1)");
-  if (config_path.empty()) throw tsp::InputError("--config is required");
+  if (config_choice.path.empty()) throw tsp::InputError("--config is required");
   const auto model = tsp::model::load_model(tsp::model::resolve_model(args.model, "configs/models"));
-  const auto config = tsp::load_config(config_path, overrides);
+  const auto config = tsp::cli::load_chosen_config(config_choice, {});
   const auto plan = tsp::model::plan_model(model, config, {args.context, args.chips});
   std::cout << tsp::model::format_plan(plan, model, config);
   return plan.fits ? 0 : 1;
@@ -74,53 +108,49 @@ int run_plan(const PlanArgs& args, const std::string& config_path, const std::ve
 } // namespace
 
 int main(int argc, char* argv[]) {
-  std::string config_path, output, reference_dir;
-  std::vector<std::string> overrides;
+  std::string output, reference_dir;
+  tsp::cli::ConfigChoice config_choice;
   bool list = false;
-  CLI::App app{fmt::format("tspc {}: compiles a TSP kernel into a scheduled program (tspc --list names them)",
-                           tsp::kVersion)};
-  app.add_flag("--list", list, "name every kernel with its options");
-  app.add_option("--config", config_path, "chip config (JSON) to schedule for, e.g. configs/14nm.json");
-  app.add_option("-o,--output", output, "program container to write");
-  app.add_option("--set", overrides, "override a config key: key.path=value (repeatable)");
-  app.add_option("--reference", reference_dir,
-                 "directory to write the reference of every output to, as SYMBOL.bin (tspsim --expect)");
-  app.require_subcommand(0, 1);
+  auto app = tsp::cli::make_app("tspc", "compiles a TSP kernel into a scheduled program (tspc --list names them)");
+  app->add_flag("--list", list, "name every kernel with its options");
+  tsp::cli::add_config_options(*app, config_choice, "chip config (JSON) to schedule for, e.g. configs/14nm.json");
+  app->add_option("-o,--output", output, "program container to write");
+  app->add_option("--reference", reference_dir,
+                  "directory to write the reference of every output to, as SYMBOL.bin, and the bounds of float "
+                  "outputs as SYMBOL.tol (tspsim --expect, --expect-tol)");
+  app->require_subcommand(0, 1);
   PlanArgs plan_args;
-  CLI::App* plan_command = add_plan_command(app, plan_args);
+  CLI::App* plan_command = add_plan_command(*app, plan_args);
   // Option values per kernel; std::map keeps the strings in place for CLI11.
   std::map<std::string, std::map<std::string, std::string>> values;
   std::map<std::string, CLI::App*> commands;
   for (const auto& entry : tsp::compiler::kernel_registry()) {
-    CLI::App* command = app.add_subcommand(entry.name, entry.summary);
+    CLI::App* command = app->add_subcommand(entry.name, entry.summary);
     command->fallthrough();
     for (const auto& option : entry.options)
       command->add_option("--" + option.name, values[entry.name][option.name], option.help);
     commands[entry.name] = command;
   }
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
-  }
-  if (list) {
-    print_list();
-    return 0;
-  }
-  try {
-    if (plan_command->parsed()) return run_plan(plan_args, config_path, overrides);
-    if (app.get_subcommands().empty()) throw tsp::InputError("no kernel given (tspc --list names them)");
-    if (config_path.empty()) throw tsp::InputError("--config is required");
+  return tsp::cli::run(*app, argc, argv, [&] {
+    if (list) {
+      print_list();
+      return 0;
+    }
+    if (plan_command->parsed()) return run_plan(plan_args, config_choice);
+    if (app->get_subcommands().empty()) throw tsp::InputError("no kernel given (tspc --list names them)");
+    if (config_choice.path.empty()) throw tsp::InputError("--config is required");
     if (output.empty()) throw tsp::InputError("-o is required");
-    const auto& entry = *tsp::compiler::find_kernel(app.get_subcommands().front()->get_name());
+    tsp::OutputFiles outputs;
+    outputs.check(output, "-o");
+    const auto& entry = *tsp::compiler::find_kernel(app->get_subcommands().front()->get_name());
     tsp::compiler::KernelArgs args;
     for (const auto& option : entry.options)
       if (commands[entry.name]->count("--" + option.name) > 0)
         args.set(option.name, values[entry.name][option.name]);
-    const auto config = tsp::load_config(config_path, overrides);
+    const auto config = tsp::cli::load_chosen_config(config_choice, {});
     const auto kernel = entry.compile(config, tsp::compiler::with_defaults(entry, args));
-    tsp::write_program(kernel.program, output);
+    outputs.stage(output, bytes_view(tsp::serialize_program(kernel.program)));
+    outputs.commit();
 
     const auto& bound = kernel.binding_bound();
     std::cout << fmt::format("{}: {} cycles predicted; binding bound {} {:.0f} cycles (ratio {:.3f})\n",
@@ -128,27 +158,11 @@ int main(int argc, char* argv[]) {
                              bound.cycles, double(kernel.predicted_cycles) / bound.cycles);
     std::cout << fmt::format("wrote {}\n", output);
     if (!reference_dir.empty()) {
-      std::filesystem::create_directories(reference_dir);
-      std::string expects;
-      uint64_t ulp = 0;
-      for (const auto& out : kernel.outputs) {
-        const auto path = std::filesystem::path(reference_dir) / (out.symbol + ".bin");
-        tsp::write_file_atomic(
-            path, std::string_view(reinterpret_cast<const char*>(out.bytes.data()), out.bytes.size()));
-        expects += fmt::format(" --expect {}={}", out.symbol, path.string());
-        ulp = std::max(ulp, ulp_needed(out));
-      }
+      const std::string expects = write_references(kernel, reference_dir);
       std::string sets;
-      for (const auto& o : overrides) sets += " --set " + o;
-      std::cout << fmt::format("check: tspsim {} --config {}{}{}{}\n", output, config_path, sets, expects,
-                               ulp > 1 ? fmt::format(" --expect-ulp {}", ulp) : "");
+      for (const auto& o : config_choice.overrides) sets += " --set " + o;
+      std::cout << fmt::format("check: tspsim {} --config {}{}{}\n", output, config_choice.path, sets, expects);
     }
     return 0;
-  } catch (const tsp::InputError& e) {
-    std::cerr << "error: " << e.what() << '\n';
-    return 2;
-  } catch (const std::filesystem::filesystem_error& e) {
-    std::cerr << "error: " << e.what() << '\n';
-    return 2;
-  }
+  });
 }

@@ -1,13 +1,12 @@
 // tspisa-doc: writes docs/isa.md from the ISA table and the timing parameter list, so the
 // reference cannot drift from the code (ctest isa_doc_current compares the committed file).
 // Exit codes: 0 success, 2 bad input.
+#include "cli/cli_common.h"
 #include "isa.h"
 #include "tspsim/program/assembler.h"
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
-#include "tspsim/common/version.h"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <iostream>
 
@@ -141,23 +140,14 @@ std::string isa_markdown() {
 
 int main(int argc, char* argv[]) {
   std::string output;
-  CLI::App app{fmt::format("tspisa-doc {}: prints the ISA reference (docs/isa.md)", tsp::kVersion)};
-  app.add_option("-o,--output", output, "write to this file instead of stdout");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
-  }
-  try {
+  auto app = tsp::cli::make_app("tspisa-doc", "prints the ISA reference (docs/isa.md)");
+  app->add_option("-o,--output", output, "write to this file instead of stdout");
+  return tsp::cli::run(*app, argc, argv, [&] {
     const std::string text = isa_markdown();
     if (output.empty())
       std::cout << text;
     else
       tsp::write_file_atomic(output, text);
     return 0;
-  } catch (const tsp::InputError& e) {
-    std::cerr << "error: " << e.what() << '\n';
-    return 2;
-  }
+  });
 }

@@ -1,34 +1,33 @@
 // tspsim: replays a statically scheduled program on the modelled chip and reports cycles,
 // utilisation and schedule conformance. Exit codes: 0 success, 1 the simulation found errors
 // (conformance errors or an --expect mismatch), 2 bad input.
-#include "tspsim/system/chip.h"
-#include "tspsim/system/report.h"
+#include "cli/cli_common.h"
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
-#include "tspsim/common/version.h"
+#include "tspsim/numeric/tolerance.h"
+#include "tspsim/system/chip.h"
+#include "tspsim/system/report.h"
 #include "tspsim_sweep.h"
 #include "tspsim_workflow.h"
 
-#include <CLI/CLI.hpp>
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <fmt/format.h>
 #include <iostream>
-#include <map>
 
 namespace {
 
 struct Options {
-  std::string config_path;
+  tsp::cli::ConfigChoice config;
   std::string program_path;
-  std::vector<std::string> overrides;
   bool print_config = false;
   std::string stats_json;
   std::string util_csv;
   uint64_t util_window = 1000;
   std::vector<std::string> dumps;
   std::vector<std::string> expects;
-  unsigned expect_ulp = 1;
+  std::vector<std::string> expect_tols;
   bool strict = false;
   bool timing_only = false;
   bool debug_clock = false;
@@ -36,124 +35,178 @@ struct Options {
   bool quiet = false;
 };
 
-struct SymbolFile {
+// Every option of tspsim, in one place.
+void register_options(CLI::App& app, Options& opt) {
+  tsp::cli::add_config_options(app, opt.config, "chip config (JSON), e.g. configs/14nm.json");
+  app.get_option("--config")->required();
+  app.add_option("program", opt.program_path, "program to run: .tsp assembly or a .bin container");
+  app.add_flag("--print-config", opt.print_config, "print the resolved config as JSON");
+  app.add_option("--stats-json", opt.stats_json, "write statistics (per unit and per slice) as JSON");
+  app.add_option("--util-csv", opt.util_csv, "write utilisation per window of cycles as CSV");
+  app.add_option("--util-window", opt.util_window, "cycles per --util-csv row (default 1000)");
+  tsp::cli::add_repeatable(app, "--dump", opt.dumps, "SYMBOL=FILE: write a tensor's elements after the run (repeatable)");
+  tsp::cli::add_repeatable(app, "--expect", opt.expects,
+                           "SYMBOL=FILE: compare a tensor with FILE's elements, bit-exact unless --expect-tol "
+                           "(repeatable)");
+  tsp::cli::add_repeatable(app, "--expect-tol", opt.expect_tols,
+                           "SYMBOL=rel:R,abs:A,file:BOUNDS: float tolerance of SYMBOL's --expect (repeatable; "
+                           "docs/numerics.md)");
+  app.add_flag("--strict", opt.strict, "stop at the first conformance error");
+  app.add_flag("--timing-only", opt.timing_only, "skip data and arithmetic; keep every timing rule and check");
+  app.add_flag("--debug-clock", opt.debug_clock, "one SC_METHOD per slice on an sc_clock (slow; same results)");
+  app.add_option("--max-cycles", opt.max_cycles, "stop after this many cycles (statistics marked partial; 0: no limit)");
+  app.add_flag("--quiet", opt.quiet, "no summary on stdout (errors still go to stderr)");
+}
+
+// SYMBOL=VALUE of a symbol the program has.
+std::pair<const tsp::Symbol*, std::string> symbol_argument(const std::string& spec, const tsp::Program& program,
+                                                           const char* flag, const char* value) {
+  const auto eq = spec.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+    throw tsp::InputError(fmt::format("{} {}: expected SYMBOL={}", flag, spec, value));
+  const std::string name = spec.substr(0, eq);
+  const tsp::Symbol* symbol = program.find_symbol(name);
+  if (!symbol) throw tsp::InputError(fmt::format("{} {}: the program has no symbol '{}'", flag, spec, name));
+  return {symbol, spec.substr(eq + 1)};
+}
+
+size_t symbol_bytes(const tsp::Symbol& s) { return size_t(s.rows) * s.cols * tsp::isa::dtype_bytes(s.dtype); }
+
+struct Dump {
   const tsp::Symbol* symbol;
   std::string path;
 };
 
-std::vector<SymbolFile> parse_symbol_files(const std::vector<std::string>& specs, const tsp::Program& program,
-                                           const char* flag) {
-  std::vector<SymbolFile> out;
-  for (const auto& spec : specs) {
-    const auto eq = spec.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
-      throw tsp::InputError(fmt::format("{} {}: expected SYMBOL=FILE", flag, spec));
-    const std::string name = spec.substr(0, eq);
-    const tsp::Symbol* symbol = program.find_symbol(name);
-    if (!symbol) throw tsp::InputError(fmt::format("{} {}: the program has no symbol '{}'", flag, spec, name));
-    out.push_back({symbol, spec.substr(eq + 1)});
+struct Expectation {
+  const tsp::Symbol* symbol;
+  std::vector<uint8_t> expected;
+  tsp::num::Tolerance tolerance;
+};
+
+std::vector<Dump> read_dumps(const Options& opt, const tsp::Program& program) {
+  std::vector<Dump> dumps;
+  for (const auto& spec : opt.dumps) {
+    auto [symbol, path] = symbol_argument(spec, program, "--dump", "FILE");
+    dumps.push_back({symbol, path});
   }
-  return out;
+  return dumps;
 }
 
-// Ordered distance in units in the last place between two floats of `dtype` given as bits.
-uint64_t ulp_distance(uint32_t a, uint32_t b, unsigned bytes) {
-  const unsigned bits = 8 * bytes;
-  const uint32_t sign = 1u << (bits - 1);
-  auto ordered = [&](uint32_t x) -> int64_t { return (x & sign) ? -int64_t(x & (sign - 1)) : int64_t(x); };
-  const int64_t d = ordered(a) - ordered(b);
-  return static_cast<uint64_t>(d < 0 ? -d : d);
+// Each --expect with its reference read and its --expect-tol applied.
+std::vector<Expectation> read_expectations(const Options& opt, const tsp::Program& program) {
+  std::vector<Expectation> expects;
+  for (const auto& spec : opt.expects) {
+    auto [symbol, path] = symbol_argument(spec, program, "--expect", "FILE");
+    auto bytes = tsp::read_binary_file(path);
+    if (bytes.size() != symbol_bytes(*symbol))
+      throw tsp::InputError(fmt::format("--expect {}: '{}' has {} bytes; {} ({} {}x{}) needs {}", symbol->name, path,
+                                        bytes.size(), symbol->name, tsp::isa::dtype_name(symbol->dtype), symbol->rows,
+                                        symbol->cols, symbol_bytes(*symbol)));
+    expects.push_back({symbol, std::move(bytes), {}});
+  }
+  for (const auto& spec : opt.expect_tols) {
+    auto [symbol, text] = symbol_argument(spec, program, "--expect-tol", "TOLERANCE");
+    const std::string what = "--expect-tol " + symbol->name;
+    auto it = std::find_if(expects.begin(), expects.end(), [&](const auto& e) { return e.symbol == symbol; });
+    if (it == expects.end()) throw tsp::InputError(fmt::format("{}: no --expect {}=FILE to apply it to", what, symbol->name));
+    tsp::num::Tolerance tolerance = tsp::num::parse_tolerance(text, what);
+    if (!tolerance.exact() && !tsp::isa::dtype_is_float(symbol->dtype))
+      throw tsp::InputError(fmt::format("{}: {} is {}; integer results are checked exactly", what, symbol->name,
+                                        tsp::isa::dtype_name(symbol->dtype)));
+    if (!tolerance.bounds_file.empty())
+      tolerance.bounds = tsp::num::decode_bounds(tsp::read_binary_file(tolerance.bounds_file),
+                                            size_t(symbol->rows) * symbol->cols,
+                                            fmt::format("{}: '{}'", what, tolerance.bounds_file));
+    it->tolerance = std::move(tolerance);
+  }
+  return expects;
 }
 
-bool is_nan(uint32_t x, tsp::isa::DType dtype) {
-  switch (dtype) {
-  case tsp::isa::DType::f16: return (x & 0x7c00) == 0x7c00 && (x & 0x3ff) != 0;
-  case tsp::isa::DType::bf16: return (x & 0x7f80) == 0x7f80 && (x & 0x7f) != 0;
-  case tsp::isa::DType::f32: return (x & 0x7f800000) == 0x7f800000 && (x & 0x7fffff) != 0;
-  default: return false;
+// Every output path is checked before the run, so a bad one costs no simulation and leaves nothing.
+void check_outputs(const Options& opt, const std::vector<Dump>& dumps, tsp::OutputFiles& outputs) {
+  if (!opt.stats_json.empty()) outputs.check(opt.stats_json, "--stats-json");
+  if (!opt.util_csv.empty()) outputs.check(opt.util_csv, "--util-csv");
+  for (const auto& d : dumps) outputs.check(d.path, "--dump " + d.symbol->name);
+}
+
+void load(tsp::Chip& chip, const Options& opt, const tsp::Program& program) {
+  if (!opt.util_csv.empty()) chip.context().stats.enable_windows(opt.util_window);
+  chip.load(program);
+}
+
+tsp::RunResult simulate(tsp::Chip& chip, const Options& opt) {
+  std::signal(SIGINT, [](int) { tsp::g_interrupt_requested = true; });
+  return chip.run(opt.max_cycles == 0 ? tsp::kNever : opt.max_cycles);
+}
+
+// The summary on stdout; conformance errors on stderr, the first ones kept by the log.
+void print_report(const tsp::RunReport& report, const tsp::Chip& chip, const Options& opt) {
+  if (!opt.quiet) tsp::print_summary(std::cout, report);
+  const auto& log = chip.context().log;
+  for (const auto& e : log.kept()) tsp::cli::print_error(e.describe());
+  if (log.total() > log.kept().size())
+    std::cerr << fmt::format("... and {} more conformance errors (the first {} are listed)\n",
+                             log.total() - log.kept().size(), log.kept().size());
+  if (report.result.stopped_strict) std::cerr << "stopped (--strict): " << report.result.strict_message << '\n';
+}
+
+void stage_outputs(const tsp::RunReport& report, tsp::Chip& chip, const Options& opt, const std::vector<Dump>& dumps,
+                   tsp::OutputFiles& outputs) {
+  if (!opt.stats_json.empty()) outputs.stage(opt.stats_json, tsp::stats_json(report).dump(2) + "\n");
+  if (!opt.util_csv.empty()) outputs.stage(opt.util_csv, tsp::utilisation_csv(report));
+  for (const auto& d : dumps) {
+    const auto data = chip.read_symbol(*d.symbol);
+    outputs.stage(d.path, std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
   }
 }
 
-// Compares a tensor with the expected element bytes; returns a description of the first mismatch.
-std::optional<std::string> compare(const tsp::Symbol& symbol, const std::vector<uint8_t>& actual,
-                                   const std::vector<uint8_t>& expected, unsigned ulp) {
-  const unsigned bytes = tsp::isa::dtype_bytes(symbol.dtype);
-  const bool is_float = tsp::isa::dtype_is_float(symbol.dtype);
-  for (size_t e = 0; e < actual.size() / bytes; ++e) {
-    uint32_t a = 0, x = 0;
-    for (unsigned b = 0; b < bytes; ++b) {
-      a |= uint32_t(actual[e * bytes + b]) << (8 * b);
-      x |= uint32_t(expected[e * bytes + b]) << (8 * b);
+// Returns whether every expectation holds.
+bool check_expectations(tsp::Chip& chip, const std::vector<Expectation>& expects) {
+  bool ok = true;
+  for (const auto& e : expects) {
+    const auto actual = chip.read_symbol(*e.symbol);
+    if (auto mismatch = tsp::num::find_mismatch(e.symbol->dtype, e.symbol->cols, actual, e.expected, e.tolerance)) {
+      std::cout << fmt::format("expect {}: FAILED: {}\n", e.symbol->name, *mismatch);
+      ok = false;
+    } else {
+      std::cout << fmt::format("expect {}: ok\n", e.symbol->name);
     }
-    const bool same = is_float ? (is_nan(a, symbol.dtype) && is_nan(x, symbol.dtype)) ||
-                                     (!is_nan(a, symbol.dtype) && !is_nan(x, symbol.dtype) &&
-                                      ulp_distance(a, x, bytes) <= ulp)
-                               : a == x;
-    if (!same)
-      return fmt::format("element [{}, {}] is 0x{:0{}x}, expected 0x{:0{}x}{}", e / symbol.cols, e % symbol.cols, a,
-                         2 * bytes, x, 2 * bytes, is_float ? fmt::format(" (tolerance {} ulp)", ulp) : "");
   }
-  return std::nullopt;
+  return ok;
 }
 
 int run(const Options& opt, const WorkflowOptions& workflow) {
   apply_log_level(workflow);
-  const tsp::ChipConfig config = tsp::load_config(opt.config_path, opt.overrides);
+  const tsp::ChipConfig config = tsp::cli::load_chosen_config(opt.config, {});
   if (opt.print_config) {
     std::cout << tsp::config_to_json(config).dump(2) << '\n';
     if (opt.program_path.empty()) return 0;
   }
   if (opt.program_path.empty()) throw tsp::InputError("a PROGRAM file is required (or --print-config)");
-  const tsp::Program program = tsp::load_program(opt.program_path, config);
-  const auto dumps = parse_symbol_files(opt.dumps, program, "--dump");
-  const auto expects = parse_symbol_files(opt.expects, program, "--expect");
-  std::vector<std::vector<uint8_t>> expected;
-  for (const auto& e : expects) {
-    expected.push_back(tsp::read_binary_file(e.path));
-    const size_t want = size_t(e.symbol->rows) * e.symbol->cols * tsp::isa::dtype_bytes(e.symbol->dtype);
-    if (expected.back().size() != want)
-      throw tsp::InputError(fmt::format("--expect {}: '{}' has {} bytes; {} ({} {}x{}) needs {}", e.symbol->name,
-                                        e.path, expected.back().size(), e.symbol->name,
-                                        tsp::isa::dtype_name(e.symbol->dtype), e.symbol->rows, e.symbol->cols, want));
-  }
   if (opt.util_window == 0) throw tsp::InputError("--util-window: expected a positive number of cycles");
+  const tsp::Program program = tsp::cli::load_program_for(opt.program_path, config);
+  const auto dumps = read_dumps(opt, program);
+  const auto expects = read_expectations(opt, program);
   if (opt.timing_only && (!dumps.empty() || !expects.empty()))
     throw tsp::InputError("--dump and --expect need data: drop --timing-only");
+  tsp::OutputFiles outputs;
+  check_outputs(opt, dumps, outputs);
 
   tsp::EngineOptions engine;
   engine.timing_only = opt.timing_only;
   engine.strict = opt.strict;
   engine.debug_clock = opt.debug_clock;
   tsp::Chip chip("chip", config, engine);
-  if (!opt.util_csv.empty()) chip.context().stats.enable_windows(opt.util_window);
-  chip.load(program);
-  WorkflowOutputs outputs(workflow, chip, opt.max_cycles != 0 ? opt.max_cycles : program.metadata.predicted_cycles);
-  std::signal(SIGINT, [](int) { tsp::g_interrupt_requested = true; });
-  const tsp::RunResult result = chip.run(opt.max_cycles == 0 ? tsp::kNever : opt.max_cycles);
-
+  load(chip, opt, program);
+  WorkflowOutputs observers(workflow, chip, opt.max_cycles != 0 ? opt.max_cycles : program.metadata.predicted_cycles);
+  const tsp::RunResult result = simulate(chip, opt);
   const tsp::RunReport report{chip, result, program, opt.program_path};
-  if (!opt.quiet) tsp::print_summary(std::cout, report);
-  for (const auto& e : chip.context().log.kept())
-    if (!opt.quiet) std::cout << "error: " << e.describe() << '\n';
-  if (result.stopped_strict) std::cout << "stopped (--strict): " << result.strict_message << '\n';
-  if (!opt.stats_json.empty()) tsp::write_file_atomic(opt.stats_json, tsp::stats_json(report).dump(2) + "\n");
-  if (!opt.util_csv.empty()) tsp::write_file_atomic(opt.util_csv, tsp::utilisation_csv(report));
-  outputs.write(report);
-
-  bool failed = chip.context().log.total() != 0;
-  for (const auto& d : dumps) {
-    const auto data = chip.read_symbol(*d.symbol);
-    tsp::write_file_atomic(d.path, std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
-  }
-  for (size_t i = 0; i < expects.size(); ++i) {
-    const auto actual = chip.read_symbol(*expects[i].symbol);
-    if (auto mismatch = compare(*expects[i].symbol, actual, expected[i], opt.expect_ulp)) {
-      std::cout << fmt::format("expect {}: FAILED: {}\n", expects[i].symbol->name, *mismatch);
-      failed = true;
-    } else {
-      std::cout << fmt::format("expect {}: ok\n", expects[i].symbol->name);
-    }
-  }
+  print_report(report, chip, opt);
+  stage_outputs(report, chip, opt, dumps, outputs);
+  outputs.commit();
+  observers.write(report);
+  const bool expectations_hold = check_expectations(chip, expects);
+  const bool failed = chip.context().log.total() != 0 || !expectations_hold;
   return failed || result.interrupted ? 1 : 0;
 }
 
@@ -163,35 +216,10 @@ int sc_main(int argc, char* argv[]) {
   if (argc > 1 && std::string(argv[1]) == "sweep") return sweep_main(argc - 1, argv + 1);
   Options opt;
   WorkflowOptions workflow;
-  CLI::App app{fmt::format("tspsim {}: cycle-accurate Groq TSP simulator", tsp::kVersion)};
-  app.add_option("--config", opt.config_path, "chip config (JSON), e.g. configs/14nm.json")->required();
-  app.add_option("program", opt.program_path, "program to run: .tsp assembly or a .bin container");
-  app.add_option("--set", opt.overrides, "override a config key: key.path=value (repeatable)");
-  app.add_flag("--print-config", opt.print_config, "print the resolved config as JSON");
-  app.add_option("--stats-json", opt.stats_json, "write statistics (per unit and per slice) as JSON");
-  app.add_option("--util-csv", opt.util_csv, "write utilisation per window of cycles as CSV");
-  app.add_option("--util-window", opt.util_window, "cycles per --util-csv row (default 1000)");
-  app.add_option("--dump", opt.dumps, "SYMBOL=FILE: write a tensor's elements after the run (repeatable)");
-  app.add_option("--expect", opt.expects, "SYMBOL=FILE: compare a tensor with FILE's elements (repeatable)");
-  app.add_option("--expect-ulp", opt.expect_ulp, "float tolerance of --expect in units in the last place (default 1)");
-  app.add_flag("--strict", opt.strict, "stop at the first conformance error");
-  app.add_flag("--timing-only", opt.timing_only, "skip data and arithmetic; keep every timing rule and check");
-  app.add_flag("--debug-clock", opt.debug_clock, "one SC_METHOD per slice on an sc_clock (slow; same results)");
-  app.add_option("--max-cycles", opt.max_cycles, "stop after this many cycles (statistics marked partial)");
-  app.add_flag("--quiet", opt.quiet, "no summary on stdout");
-  add_workflow_options(app, workflow);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
-  }
-  try {
-    return run(opt, workflow);
-  } catch (const tsp::InputError& e) {
-    std::cerr << "error: " << e.what() << '\n';
-    return 2;
-  }
+  auto app = tsp::cli::make_app("tspsim", "cycle-accurate Groq TSP simulator");
+  register_options(*app, opt);
+  add_workflow_options(*app, workflow);
+  return tsp::cli::run(*app, argc, argv, [&] { return run(opt, workflow); });
 }
 
 // Our own entry point, so that SystemC's banner is switched off before the kernel starts.

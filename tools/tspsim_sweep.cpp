@@ -1,4 +1,5 @@
 #include "tspsim_sweep.h"
+#include "cli/cli_common.h"
 
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
@@ -298,25 +299,14 @@ int run_sweep(const SweepOptions& opt) {
 
 int sweep_main(int argc, char* argv[]) {
   SweepOptions opt;
-  CLI::App app{"tspsim sweep: cycles of a tspc kernel over a cartesian product of config values"};
-  app.name("tspsim sweep");
-  app.add_option("--config", opt.config, "base chip config (JSON)")->required();
-  app.add_option("--workload", opt.workload, "kernel spec as for tspc, e.g. \"gemv --k 2560 --n 2560\"")->required();
-  app.add_option("--param", opt.params, "key.path=v1,v2,... (repeatable; the cartesian product is swept)")->required();
-  app.add_option("--set", opt.overrides, "override a config key at every point: key.path=value (repeatable)");
-  app.add_option("--jobs", opt.jobs, "simulations run in parallel (default 1)");
-  app.add_option("--out", opt.out, "CSV file to write")->required();
-  app.add_option("--plot", opt.plot, "SVG plot of cycles to write (default: --out with .svg)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
-  }
-  try {
-    return run_sweep(opt);
-  } catch (const tsp::InputError& e) {
-    std::cerr << "error: " << e.what() << '\n';
-    return 2;
-  }
+  auto app = tsp::cli::make_app("tspsim sweep", "cycles of a tspc kernel over a cartesian product of config values");
+  app->add_option("--config", opt.config, "base chip config (JSON)")->required();
+  app->add_option("--workload", opt.workload, "kernel spec as for tspc, e.g. \"gemv --k 2560 --n 2560\"")->required();
+  tsp::cli::add_repeatable(*app, "--param", opt.params, "key.path=v1,v2,... (repeatable; the cartesian product is swept)")
+      ->required();
+  tsp::cli::add_repeatable(*app, "--set", opt.overrides, "override a config key at every point: key.path=value (repeatable)");
+  app->add_option("--jobs", opt.jobs, "simulations run in parallel (default 1)");
+  app->add_option("--out", opt.out, "CSV file to write")->required();
+  app->add_option("--plot", opt.plot, "SVG plot of cycles to write (default: --out with .svg)");
+  return tsp::cli::run(*app, argc, argv, [&] { return run_sweep(opt); });
 }

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iterator>
 #include <system_error>
+#include <unistd.h>
 
 namespace tsp {
 namespace {
@@ -32,9 +33,36 @@ std::vector<uint8_t> read_binary_file(const std::filesystem::path& path) {
   return {data.begin(), data.end()};
 }
 
-void write_file_atomic(const std::filesystem::path& path, std::string_view data) {
+namespace {
+
+std::filesystem::path temp_path(const std::filesystem::path& path) {
   auto temp = path;
   temp += ".tmp";
+  return temp;
+}
+
+// A device or FIFO (/dev/null, /dev/stdout): written in place, since renaming a file over it would
+// replace the device.
+bool is_special_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  return !ec && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status) &&
+         !std::filesystem::is_directory(status);
+}
+
+void write_direct(const std::filesystem::path& path, std::string_view data) {
+  std::ofstream out(path, std::ios::binary);
+  if (!out) throw InputError(fmt::format("cannot write '{}': {}", path.string(), std::strerror(errno)));
+  out.write(data.data(), static_cast<std::streamsize>(data.size()));
+  out.close();
+  if (!out) throw InputError(fmt::format("cannot write '{}': write error", path.string()));
+}
+
+void write_temp(const std::filesystem::path& path, std::string_view data) {
+  const auto temp = temp_path(path);
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw InputError(fmt::format("cannot write '{}': is a directory", path.string()));
   {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
     if (!out) throw InputError(fmt::format("cannot write '{}': {}", path.string(), std::strerror(errno)));
@@ -46,6 +74,10 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view data)
       throw InputError(fmt::format("cannot write '{}': write error", path.string()));
     }
   }
+}
+
+void rename_into_place(const std::filesystem::path& path) {
+  const auto temp = temp_path(path);
   std::error_code ec;
   std::filesystem::rename(temp, path, ec);
   if (ec) {
@@ -53,6 +85,63 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view data)
     std::filesystem::remove(temp, ignored);
     throw InputError(fmt::format("cannot write '{}': {}", path.string(), ec.message()));
   }
+}
+
+} // namespace
+
+void write_file_atomic(const std::filesystem::path& path, std::string_view data) {
+  if (is_special_file(path)) return write_direct(path, data);
+  write_temp(path, data);
+  rename_into_place(path);
+}
+
+OutputFiles::~OutputFiles() {
+  for (const auto& file : staged_) {
+    if (file.special) continue;
+    std::error_code ignored;
+    std::filesystem::remove(temp_path(file.path), ignored);
+  }
+}
+
+void OutputFiles::check(const std::filesystem::path& path, const std::string& what) {
+  if (is_special_file(path)) {
+    if (::access(path.c_str(), W_OK) != 0)
+      throw InputError(fmt::format("{}: cannot write '{}': {}", what, path.string(), std::strerror(errno)));
+    return;
+  }
+  const auto normal = std::filesystem::absolute(path).lexically_normal();
+  for (const auto& other : checked_)
+    if (other == normal) throw InputError(fmt::format("{}: '{}' is also written by another option", what, path.string()));
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw InputError(fmt::format("{}: cannot write '{}': is a directory", what, path.string()));
+  const auto temp = temp_path(path);
+  const bool existed = std::filesystem::exists(temp, ec);
+  {
+    std::ofstream probe(temp, std::ios::binary | std::ios::app);
+    if (!probe) throw InputError(fmt::format("{}: cannot write '{}': {}", what, path.string(), std::strerror(errno)));
+  }
+  if (!existed) std::filesystem::remove(temp, ec);
+  checked_.push_back(normal);
+}
+
+void OutputFiles::stage(const std::filesystem::path& path, std::string_view data) {
+  if (is_special_file(path)) {
+    staged_.push_back({path, true, std::string(data)});
+    return;
+  }
+  staged_.push_back({path, false, {}});
+  write_temp(path, data);
+}
+
+void OutputFiles::commit() {
+  for (const auto& file : staged_) {
+    if (file.special)
+      write_direct(file.path, file.data);
+    else
+      rename_into_place(file.path);
+  }
+  staged_.clear();
 }
 
 } // namespace tsp

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -331,6 +332,19 @@ void apply_override(json& doc, const std::string& spec, const json& schema, cons
       throw InputError(fmt::format("--set {}: unknown key", path));
     node = &(*node)[key];
   }
+  // A section's value sets the keys it names; replacing the section would silently reset every
+  // key left out to its default.
+  if (node->is_object()) {
+    const json section = json::parse(text, nullptr, false);
+    if (!section.is_object())
+      throw InputError(fmt::format("--set {}: is a section: expected a JSON object of its keys, or {}.KEY=VALUE",
+                                   path, path));
+    if (section.empty())
+      throw InputError(fmt::format("--set {}: {{}} sets no key (a section's value sets only the keys it names)", path));
+    for (const auto& item : section.items())
+      apply_override(doc, fmt::format("{}.{}={}", path, item.key(), item.value().dump()), schema, file, overridden);
+    return;
+  }
 
   json* target = &doc;
   std::string walked;
@@ -359,11 +373,38 @@ void apply_override(json& doc, const std::string& spec, const json& schema, cons
 // A file's geometry.sram_bytes checks the file's own geometry. Once --set changes a geometry key
 // (and not sram_bytes itself), that figure describes another chip, so it is not checked.
 void drop_stale_sram_bytes(json& doc, const std::set<std::string>& overridden) {
-  if (overridden.count("geometry") || overridden.count("geometry.sram_bytes")) return;
+  if (overridden.count("geometry.sram_bytes")) return;
   const bool geometry_changed = std::any_of(overridden.begin(), overridden.end(), [](const std::string& p) {
     return p.rfind("geometry.", 0) == 0;
   });
   if (geometry_changed && doc["geometry"].is_object()) doc["geometry"].erase("sram_bytes");
+}
+
+// JSON itself allows a key twice in an object, and the last one would win unseen: refuse that.
+// Returns the parser callback and keeps the keys of every open object (and the path to it).
+json::parser_callback_t duplicate_key_check(const std::string& origin) {
+  struct Open {
+    std::string path;
+    std::set<std::string> keys;
+  };
+  auto stack = std::make_shared<std::vector<Open>>();
+  auto last_key = std::make_shared<std::string>();
+  return [stack, last_key, origin](int, json::parse_event_t event, json& parsed) {
+    switch (event) {
+    case json::parse_event_t::object_start:
+      stack->push_back({stack->empty() ? "" : join_path(stack->back().path, *last_key), {}});
+      break;
+    case json::parse_event_t::object_end: stack->pop_back(); break;
+    case json::parse_event_t::key: {
+      *last_key = parsed.get<std::string>();
+      if (!stack->back().keys.insert(*last_key).second)
+        throw InputError(fmt::format("{}: duplicate key '{}'", origin, join_path(stack->back().path, *last_key)));
+      break;
+    }
+    default: break;
+    }
+    return true;
+  };
 }
 
 } // namespace
@@ -372,7 +413,7 @@ ChipConfig parse_config(const std::string& text, const std::string& origin,
                         const std::vector<std::string>& overrides) {
   json doc;
   try {
-    doc = json::parse(text);
+    doc = json::parse(text, duplicate_key_check(origin));
   } catch (const json::exception& e) {
     // nlohmann's message is "[json.exception.parse_error.101] parse error at line L, column C: ...",
     // or out_of_range.406 "number overflow parsing '1e999'" for a number no double holds.
@@ -395,6 +436,9 @@ ChipConfig parse_config(const std::string& text, const std::string& origin,
 }
 
 ChipConfig load_config(const std::filesystem::path& path, const std::vector<std::string>& overrides) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw InputError(fmt::format("cannot open config file '{}': is a directory", path.string()));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(fmt::format("cannot open config file '{}'", path.string()));
   std::ostringstream text;

@@ -38,6 +38,11 @@ void ConformanceLog::report_slice(ErrorKind kind, Cycle cycle, unsigned slice, s
 
 void ConformanceLog::add(ConformanceError error) {
   if (stop_requested()) return;
+  if (error.cycle != recent_cycle_) {
+    recent_cycle_ = error.cycle;
+    recent_.clear();
+  }
+  if (!recent_.insert(error.describe()).second) return;
   ++counts_[static_cast<size_t>(error.kind)];
   if (kept_.size() < keep_) kept_.push_back(std::move(error));
 }

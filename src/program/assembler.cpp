@@ -197,6 +197,8 @@ private:
       program_.metadata.workload = once(head, expect(Tok::string, "a string").text);
     else if (d == ".source")
       source_directive(head);
+    else if (d == ".generator")
+      program_.metadata.generator = once(head, expect(Tok::string, "a string").text);
     else if (d == ".tokens")
       program_.metadata.tokens_per_run = once(head, unsigned_value(UINT64_MAX >> 1));
     else if (d == ".chips")

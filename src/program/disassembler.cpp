@@ -93,6 +93,9 @@ std::string disassemble(const Program& program, const ChipConfig& config) {
       fmt::format("; tspdis {} for {}: assembles back to the identical program\n", kVersion, config.name);
   out += fmt::format(".source {}\n", assembly::quote(m.source));
   if (!m.workload.empty()) out += fmt::format(".workload {}\n", assembly::quote(m.workload));
+  // tspasm records itself as the generator; any other is kept so the container comes back identical.
+  if (m.generator != fmt::format("tspasm {}", kVersion))
+    out += fmt::format(".generator {}\n", assembly::quote(m.generator));
   if (m.tokens_per_run) out += fmt::format(".tokens {}\n", m.tokens_per_run);
   if (m.chips != 1) out += fmt::format(".chips {}\n", m.chips);
   if (m.predicted_cycles) out += fmt::format(".predicted_cycles {}\n", m.predicted_cycles);

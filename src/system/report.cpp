@@ -50,7 +50,9 @@ void print_summary(std::ostream& out, const RunReport& report) {
   if (!report.program.metadata.workload.empty()) out << fmt::format("workload            {}\n", report.program.metadata.workload);
   out << fmt::format("mode                {}{}\n", ctx.options.timing_only ? "timing-only" : "functional",
                      ctx.options.debug_clock ? ", debug clock" : "");
-  out << fmt::format("cycles              {}{}\n", r.cycles, r.interrupted ? " (partial: the run was interrupted)" : "");
+  out << fmt::format("cycles              {}{}\n", r.cycles, r.interrupted      ? " (partial: the run was interrupted)"
+                                                     : r.stopped_strict ? " (partial: --strict stopped at the first error)"
+                                                                        : "");
   out << fmt::format("simulated time      {:.3f} us at {} MHz\n", f.seconds * 1e6, ctx.config.clock_mhz);
   out << fmt::format("instructions        {}\n", f.instructions);
   out << fmt::format("conformance errors  {}\n", ctx.log.total());

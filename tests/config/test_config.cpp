@@ -94,6 +94,20 @@ TEST_CASE("invalid JSON names the file, line and column") {
       "invalid literal; last read: '\"a\",<U+000A>  o'; expected string literal");
 }
 
+TEST_CASE("a key given twice is refused, named with its path") {
+  require_error(R"({"name": "a", "name": "b"})", "x.json: duplicate key 'name'");
+  require_error(R"({"geometry": {"superlanes": 2, "lanes_per_superlane": 16, "superlanes": 4}})",
+                "x.json: duplicate key 'geometry.superlanes'");
+  // The same key in two different objects is not a duplicate.
+  CHECK(parse_config(R"({"geometry": {"superlanes": 20}, "streams": {"per_direction": 32}})", "x.json")
+            .geometry.superlanes == 20);
+}
+
+TEST_CASE("a directory as the config file is named as one") {
+  REQUIRE_THROWS_MATCHES(load_config(kConfigs), InputError,
+                         Message("cannot open config file '" + kConfigs + "': is a directory"));
+}
+
 TEST_CASE("the top level must be an object") {
   require_error("[1, 2]", "x.json: expected a JSON object at the top level");
 }
@@ -206,6 +220,21 @@ TEST_CASE("override (--set) of an unknown key") {
   require_error(kBase, "--set geometry.superlanes.x: unknown key", {"geometry.superlanes.x=1"});
   require_error(kBase, "--set colour: unknown key", {"colour=red"});
   require_error(kBase, "--set geometry.superlanes: expected key.path=value", {"geometry.superlanes"});
+}
+
+TEST_CASE("override (--set) of a section sets the keys it names and no other") {
+  // tiny.json differs from the defaults, so a reset section would show.
+  const auto base = load_config(kConfigs + "tiny.json");
+  const auto c = load_config(kConfigs + "tiny.json", {R"(streams={"hop_cycles": 2})"});
+  REQUIRE(base.streams.per_direction != ChipConfig().streams.per_direction);
+  CHECK(c.streams.hop_cycles == 2);
+  CHECK(c.streams.per_direction == base.streams.per_direction);
+  CHECK(c.geometry.superlanes == base.geometry.superlanes);
+  require_error(kBase, "--set geometry: {} sets no key (a section's value sets only the keys it names)",
+                {"geometry={}"});
+  require_error(kBase, "--set geometry: is a section: expected a JSON object of its keys, or geometry.KEY=VALUE",
+                {"geometry=4"});
+  require_error(kBase, "--set geometry.superlane: unknown key", {R"(geometry={"superlane": 4})"});
 }
 
 TEST_CASE("override (--set) with a bad value uses the same validation") {

@@ -1,7 +1,9 @@
 // tspsim as a user runs it: exit codes (0 success, 1 the simulation found errors, 2 bad input),
 // one-line error messages, output files, and no partial output on failure.
 #include "cli_harness.h"
+#include "tspsim/common/version.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -70,6 +72,7 @@ TEST_CASE("a program built for another geometry is refused") {
   const auto r = run_tool("tspsim", k14nm + " " + bin);
   CHECK(r.exit_code == 2);
   CHECK(r.err.rfind("error: " + bin + ": built for another chip geometry (program fingerprint 0x", 0) == 0);
+  CHECK(r.err.find("); it was built for configs/tiny.json\n") != std::string::npos);
 }
 
 TEST_CASE("an override with the wrong type is bad input") {
@@ -84,20 +87,120 @@ TEST_CASE("tspsim --dump of an unknown symbol is bad input") {
   CHECK(r.err == "error: --dump Q=x.bin: the program has no symbol 'Q'\n");
 }
 
-TEST_CASE("a conformance error gives exit code 1 and is listed") {
+TEST_CASE("a conformance error gives exit code 1 and is listed on stderr, with --quiet too") {
   const auto text = write_scratch("early.tsp", copy_program(true));
-  const auto r = run_tool("tspsim", kTiny + " " + text);
-  CHECK(r.exit_code == 1);
-  CHECK(r.out.find("error: cycle 9: stream-empty: MEM_E3 instruction 1 (Write) line 8: no value on stream E0 at "
-                   "MEM_E3\n") != std::string::npos);
+  for (const std::string quiet : {"", " --quiet"}) {
+    const auto r = run_tool("tspsim", kTiny + " " + text + quiet);
+    CHECK(r.exit_code == 1);
+    CHECK(r.err == "error: cycle 9: stream-empty: MEM_E3 instruction 1 (Write) line 8: no value on stream E0 at "
+                   "MEM_E3\n");
+    CHECK(r.out.find("error:") == std::string::npos);
+  }
 }
 
-TEST_CASE("tspsim --strict stops at the first conformance error") {
+TEST_CASE("tspsim --strict stops at the first conformance error and calls the statistics partial") {
   const auto text = write_scratch("early.tsp", copy_program(true));
   const auto r = run_tool("tspsim", kTiny + " " + text + " --strict");
   CHECK(r.exit_code == 1);
-  CHECK(r.out.find("stopped (--strict): cycle 9: stream-empty: MEM_E3 instruction 1 (Write) line 8") !=
+  CHECK(r.err.find("stopped (--strict): cycle 9: stream-empty: MEM_E3 instruction 1 (Write) line 8") !=
         std::string::npos);
+  CHECK(r.out.find("cycles              11 (partial: --strict stopped at the first error)\n") != std::string::npos);
+}
+
+TEST_CASE("after the first 1000 conformance errors tspsim says how many more there were") {
+  const std::string text = ".queue MEM_E3\n  Write 0, E0\n  Repeat 1002, 1, 0\n";
+  const auto r = run_tool("tspsim", kTiny + " " + write_scratch("empty_reads.tsp", text) + " --quiet");
+  CHECK(r.exit_code == 1);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1001);
+  CHECK(r.err.find("error: cycle 999: stream-empty: MEM_E3 instruction 0 (Write) line 2:") != std::string::npos);
+  CHECK(r.err.find("error: cycle 1000:") == std::string::npos);
+  CHECK(r.err.substr(r.err.rfind('\n', r.err.size() - 2) + 1) ==
+        "... and 3 more conformance errors (the first 1000 are listed)\n");
+}
+
+TEST_CASE("an instruction reading the same empty stream twice is one error") {
+  const auto text = write_scratch("twice.tsp", ".queue VXM.0\n  add.i8 W1, E0, E0\n");
+  const auto r = run_tool("tspsim", kTiny + " " + text + " --quiet");
+  CHECK(r.exit_code == 1);
+  CHECK(r.err == "error: cycle 0: stream-empty: VXM.0 instruction 0 (add) line 2: no value on stream E0 at VXM\n");
+}
+
+TEST_CASE("options and the program in any order; repeatable options take one value each") {
+  const auto text = write_scratch("copy.tsp", copy_program(false));
+  const auto a = (scratch_dir() / "a.bin").string();
+  auto r = run_tool("tspsim", kTiny + " --set clock_mhz=1000 " + text);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("simulated time      0.012 us at 1000 MHz\n") != std::string::npos);
+  r = run_tool("tspsim", "--dump A=" + a + " " + text + " --set clock_mhz=1000 " + kTiny + " --dump B=" + a + ".b");
+  CHECK(r.exit_code == 0);
+  CHECK(tsp::test::slurp(a).size() == 32);
+  CHECK(tsp::test::slurp(a) == tsp::test::slurp(a + ".b"));
+  r = run_tool("tspsim", "--expect B=" + a + " " + text + " " + kTiny);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("expect B: ok\n") != std::string::npos);
+  // A second positional is not taken as another --set value.
+  r = run_tool("tspsim", kTiny + " --set clock_mhz=1000 " + text + " " + text);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "The following argument was not expected: " + text + "\nRun with --help for more information.\n");
+  const auto bin = (scratch_dir() / "copy.bin").string();
+  r = run_tool("tspasm", "--set clock_mhz=1000 " + text + " -o " + bin + " " + kTiny);
+  CHECK(r.exit_code == 0);
+  r = run_tool("tspdis", "--set clock_mhz=1000 " + bin + " " + kTiny);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("    Write 0, E0") != std::string::npos);
+}
+
+TEST_CASE("an unwritable output stops tspsim before the run and leaves no file") {
+  const auto text = write_scratch("copy.tsp", copy_program(false));
+  const auto stats = (scratch_dir() / "never_stats.json").string();
+  const auto dump = (scratch_dir() / "never_a.bin").string();
+  const std::string missing = "/nonexistent-tspsim-dir/u.csv";
+  auto r = run_tool("tspsim", kTiny + " " + text + " --stats-json " + stats + " --dump A=" + dump +
+                                  " --util-csv " + missing);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: --util-csv: cannot write '" + missing + "': No such file or directory\n");
+  CHECK(r.out.empty());
+  r = run_tool("tspsim", kTiny + " " + text + " --stats-json " + stats + " --dump A=" + dump + " --dump B=" +
+                             scratch_dir().string());
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: --dump B: cannot write '" + scratch_dir().string() + "': is a directory\n");
+  r = run_tool("tspsim", kTiny + " " + text + " --stats-json " + stats + " --dump A=" + stats);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: --dump A: '" + stats + "' is also written by another option\n");
+  for (const auto& path : {stats, dump, stats + ".tmp", dump + ".tmp"}) CHECK_FALSE(std::filesystem::exists(path));
+}
+
+TEST_CASE("an empty program is refused whether it is a .tsp or a .bin") {
+  const auto tsp = write_scratch("empty.tsp", "");
+  const auto bin = write_scratch("empty.bin", "");
+  auto r = run_tool("tspsim", kTiny + " " + tsp);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: " + tsp + ": the program has no instructions\n");
+  r = run_tool("tspsim", kTiny + " " + bin);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: " + bin + ": truncated at offset 0 (header)\n");
+  const auto only_tensor = write_scratch("tensor_only.tsp", ".tensor A i8 1x32 slices=MEM_W3 base=0 init=zeros\n");
+  r = run_tool("tspasm", kTiny + " " + only_tensor + " -o " + (scratch_dir() / "t.bin").string());
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: " + only_tensor + ": the program has no instructions\n");
+}
+
+TEST_CASE("a directory as --config is named as one") {
+  const auto r = run_tool("tspsim", "--config " + scratch_dir().string() + " " + kVectorAdd);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: cannot open config file '" + scratch_dir().string() + "': is a directory\n");
+}
+
+TEST_CASE("messages show control bytes escaped and do not stop at a NUL") {
+  const auto out = " -o " + (scratch_dir() / "nul.bin").string();
+  auto text = write_scratch("nul.tsp", std::string(".queue MEM_W3\n  NOP 1\x00\n", 23));
+  auto r = run_tool("tspasm", kTiny + " " + text + out);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: " + text + ":2:8: unexpected character '\\x00'\n");
+  text = write_scratch("ctrl.tsp", ".queue MEM_W3\n  NOP 1\n\x1b[31m\n");
+  r = run_tool("tspasm", kTiny + " " + text + out);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: " + text + ":3:1: unexpected character '\\x1b'\n");
 }
 
 TEST_CASE("tspsim --dump writes a tensor and --expect compares one") {
@@ -161,4 +264,33 @@ TEST_CASE("tspsim --print-config prints the resolved config with overrides appli
   const auto j = nlohmann::json::parse(r.out);
   CHECK(j.at("clock_mhz") == 1000);
   CHECK(j.at("geometry").at("superlanes") == 2);
+}
+
+TEST_CASE("tspsim --expect-tol needs a float symbol with an --expect") {
+  const auto text = write_scratch("copy.tsp", copy_program(false));
+  const auto a = (scratch_dir() / "a.bin").string();
+  REQUIRE(run_tool("tspsim", kTiny + " " + text + " --dump A=" + a).exit_code == 0);
+  auto r = run_tool("tspsim", kTiny + " " + text + " --expect B=" + a + " --expect-tol B=abs:1");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: --expect-tol B: B is i8; integer results are checked exactly\n");
+  r = run_tool("tspsim", kTiny + " " + text + " --expect-tol B=exact");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: --expect-tol B: no --expect B=FILE to apply it to\n");
+}
+
+TEST_CASE("every tool prints its version with --version") {
+  for (const char* name : {"tspsim", "tspasm", "tspdis", "tspc", "tspisa-doc"}) {
+    const auto r = run_tool(name, "--version");
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == std::string(name) + " " + std::string(tsp::kVersion) + "\n");
+  }
+}
+
+TEST_CASE("outputs to /dev/null are written in place, not renamed over the device") {
+  const auto text = write_scratch("copy.tsp", copy_program(false));
+  const auto r = run_tool("tspsim", kTiny + " " + text + " --stats-json /dev/null --dump A=/dev/null --dump B=/dev/null");
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.empty());
+  CHECK(std::filesystem::is_character_file("/dev/null"));
+  CHECK_FALSE(std::filesystem::exists("/dev/null.tmp"));
 }

@@ -2,7 +2,11 @@
 // the printed tspsim command checking them, and input errors with exit code 2.
 #include "cli_harness.h"
 
+#include "tspsim/numeric/numeric.h"
+
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <fstream>
 
 using tsp::test::run_tool;
 using tsp::test::scratch_dir;
@@ -51,4 +55,127 @@ TEST_CASE("tspc reports bad options with exit code 2") {
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("gemm: an LW reads 16 weight rows per cycle, one from each of 16 MEM slices; config") ==
         7);
+}
+
+namespace {
+
+// tspc's suggested check for a kernel, and the first output's reference file.
+struct Suggested {
+  std::string command;
+  std::string symbol;
+  std::string reference;
+};
+
+Suggested compile_with_reference(const std::string& kernel, const std::string& name) {
+  const auto dir = scratch_dir() / name;
+  const auto r = run_tool("tspc", kernel + " --config " + source("configs/14nm.json") + " -o " +
+                                      (dir.string() + ".bin") + " --reference " + dir.string());
+  REQUIRE(r.exit_code == 0);
+  const auto check = r.out.find("check: tspsim ");
+  REQUIRE(check != std::string::npos);
+  Suggested s;
+  s.command = r.out.substr(check + 14, r.out.find('\n', check) - check - 14);
+  const auto expect = s.command.find(" --expect ") + 10;
+  const auto eq = s.command.find('=', expect);
+  s.symbol = s.command.substr(expect, eq - expect);
+  s.reference = s.command.substr(eq + 1, s.command.find(' ', eq) - eq - 1);
+  return s;
+}
+
+// The reference with `change` applied to every element (or to the largest one only).
+std::string changed(const std::string& bytes, tsp::isa::DType dtype, double factor, bool largest_only) {
+  const unsigned width = tsp::isa::dtype_bytes(dtype);
+  const size_t n = bytes.size() / width;
+  auto value = [&](size_t e) {
+    uint32_t bits = 0;
+    for (unsigned b = 0; b < width; ++b) bits |= uint32_t(uint8_t(bytes[e * width + b])) << (8 * b);
+    return double(tsp::num::float_from_bits(bits, dtype));
+  };
+  size_t largest = 0;
+  for (size_t e = 1; e < n; ++e)
+    if (std::fabs(value(e)) > std::fabs(value(largest))) largest = e;
+  std::string out = bytes;
+  for (size_t e = 0; e < n; ++e) {
+    if (largest_only && e != largest) continue;
+    const uint32_t bits = tsp::num::float_to_bits(value(e) * factor, dtype);
+    for (unsigned b = 0; b < width; ++b) out[e * width + b] = char(bits >> (8 * b));
+  }
+  return out;
+}
+
+// tspsim accepts its own result under tspc's tolerance, and rejects references wrong by 2x or 3x
+// (everywhere, or at the largest element only), all zero, or negated.
+void check_tolerance_is_sound(const std::string& kernel, const std::string& name, tsp::isa::DType out_dtype) {
+  const auto s = compile_with_reference(kernel, name);
+  CHECK(s.command.find(" --expect-tol " + s.symbol + "=file:") != std::string::npos);
+  const auto ok = run_tool("tspsim", s.command);
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.out.find("expect " + s.symbol + ": ok\n") != std::string::npos);
+  const std::string original = tsp::test::slurp(s.reference);
+  for (const double factor : {2.0, 3.0, 0.0, -1.0})
+    for (const bool largest_only : {false, true}) {
+      if (largest_only && (factor == 0.0 || factor == -1.0)) continue;
+      std::ofstream(s.reference, std::ios::binary | std::ios::trunc) << changed(original, out_dtype, factor, largest_only);
+      const auto bad = run_tool("tspsim", s.command);
+      INFO(name << " factor " << factor << (largest_only ? " at the largest element" : " everywhere"));
+      CHECK(bad.exit_code == 1);
+      CHECK(bad.out.find("expect " + s.symbol + ": FAILED: element [") != std::string::npos);
+    }
+  std::ofstream(s.reference, std::ios::binary | std::ios::trunc) << original;
+}
+
+} // namespace
+
+TEST_CASE("tspc's float tolerance accepts the simulator and rejects wrong results: bf16 GEMM 8x200x40") {
+  check_tolerance_is_sound("gemm --m 8 --k 200 --n 40 --dtype bf16", "bf16_small", tsp::isa::DType::f32);
+}
+
+TEST_CASE("tspc's float tolerance accepts the simulator and rejects wrong results: bf16 GEMM 64x2048x320") {
+  check_tolerance_is_sound("gemm --m 64 --k 2048 --n 320 --dtype bf16", "bf16_large", tsp::isa::DType::f32);
+}
+
+TEST_CASE("tspc's float tolerance accepts the simulator and rejects wrong results: fp16 GEMM") {
+  check_tolerance_is_sound("gemm --m 16 --k 300 --n 100 --dtype fp16", "fp16_gemm", tsp::isa::DType::f32);
+}
+
+TEST_CASE("tspc's float tolerance accepts the simulator and rejects wrong results: softmax fp32 and fp16") {
+  check_tolerance_is_sound("softmax --rows 8 --cols 200 --dtype fp32", "softmax32", tsp::isa::DType::f32);
+  check_tolerance_is_sound("softmax --rows 8 --cols 200 --dtype fp16", "softmax16", tsp::isa::DType::f16);
+}
+
+TEST_CASE("tspc's float tolerance accepts the simulator and rejects wrong results: rmsnorm bf16, layernorm fp32") {
+  check_tolerance_is_sound("rmsnorm --rows 8 --cols 320 --dtype bf16", "rmsnorm", tsp::isa::DType::bf16);
+  check_tolerance_is_sound("layernorm --rows 8 --cols 320 --dtype fp32", "layernorm", tsp::isa::DType::f32);
+}
+
+TEST_CASE("integer and bit-exact outputs are checked exactly") {
+  const auto gemm = compile_with_reference("gemm --m 8 --k 64 --n 40", "int8_gemm");
+  CHECK(gemm.command.find("--expect-tol") == std::string::npos);
+  const auto r = run_tool("tspc", "attention --heads 2 --kv-heads 1 --head-dim 64 --seq 16 --config " +
+                                      source("configs/14nm.json") + " -o " + (scratch_dir() / "att.bin").string() +
+                                      " --reference " + (scratch_dir() / "att").string());
+  REQUIRE(r.exit_code == 0);
+  // The appended K and V cache entries are copies: no tolerance; the output O has one.
+  CHECK(r.out.find("--expect-tol O=file:") != std::string::npos);
+  CHECK(r.out.find("--expect-tol K") == std::string::npos);
+  CHECK(r.out.find("--expect-tol V") == std::string::npos);
+}
+
+TEST_CASE("a tspc container survives tspdis and tspasm byte for byte, without --config") {
+  const auto dir = scratch_dir();
+  const auto a = (dir / "rt.bin").string(), text = (dir / "rt.tsp").string(), b = (dir / "rt2.bin").string();
+  REQUIRE(run_tool("tspc", "gemm --m 8 --k 64 --n 40 --dtype bf16 --config " + source("configs/14nm.json") +
+                               " -o " + a)
+              .exit_code == 0);
+  REQUIRE(run_tool("tspdis", a + " -o " + text).exit_code == 0);
+  CHECK(tsp::test::slurp(text).find(".generator \"tspc ") != std::string::npos);
+  REQUIRE(run_tool("tspasm", text + " -o " + b).exit_code == 0);
+  CHECK(tsp::test::slurp(a) == tsp::test::slurp(b));
+}
+
+TEST_CASE("tspc takes repeated --set between the kernel's options, one value each") {
+  const auto r = run_tool("tspc", "gemm --m 8 --set clock_mhz=1000 --k 64 --set streams.hop_cycles=1 --n 40 --config " +
+                                      source("configs/14nm.json") + " -o " + (scratch_dir() / "set.bin").string());
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.rfind("gemm 8x64x40 i8: ", 0) == 0);
 }

@@ -13,8 +13,34 @@ namespace tsp {
 std::string read_text_file(const std::filesystem::path& path);
 std::vector<uint8_t> read_binary_file(const std::filesystem::path& path);
 
-// Writes to a temporary file beside `path`, then renames it over `path`. Throws InputError
+// Writes to a temporary file beside `path`, then renames it over `path` (a device such as
+// /dev/null is written in place). Throws InputError
 // "cannot write 'PATH': REASON" and removes the temporary file on failure.
 void write_file_atomic(const std::filesystem::path& path, std::string_view data);
+
+// The files one run writes, all or none. check() every path before the work starts (a directory or
+// an unwritable folder is an InputError naming `what`); stage() writes PATH.tmp; commit() renames
+// every staged file into place. Staged files not committed are removed on destruction. A device
+// or FIFO (/dev/null) is written in place at commit() and may be named more than once.
+class OutputFiles {
+public:
+  OutputFiles() = default;
+  OutputFiles(const OutputFiles&) = delete;
+  OutputFiles& operator=(const OutputFiles&) = delete;
+  ~OutputFiles();
+
+  void check(const std::filesystem::path& path, const std::string& what);
+  void stage(const std::filesystem::path& path, std::string_view data);
+  void commit();
+
+private:
+  struct Staged {
+    std::filesystem::path path;
+    bool special; // a device or FIFO: `data` is written to it at commit()
+    std::string data;
+  };
+  std::vector<std::filesystem::path> checked_;
+  std::vector<Staged> staged_;
+};
 
 } // namespace tsp

@@ -5,6 +5,7 @@
 #include "tspsim/engine/engine_types.h"
 
 #include <array>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,10 @@ private:
   size_t keep_;
   std::array<uint64_t, static_cast<size_t>(ErrorKind::count)> counts_{};
   std::vector<ConformanceError> kept_;
+  // One instruction reading the same empty stream twice (add S, E0, E0) is one error: the errors
+  // of the latest cycle, so a repeat is dropped.
+  Cycle recent_cycle_ = kNever;
+  std::set<std::string> recent_;
 };
 
 } // namespace tsp

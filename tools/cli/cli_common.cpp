@@ -1,0 +1,108 @@
+#include "cli/cli_common.h"
+
+#include "tspsim/common/error.h"
+#include "tspsim/common/version.h"
+#include "tspsim/program/assembler.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <iostream>
+
+namespace tsp::cli {
+
+std::unique_ptr<CLI::App> make_app(std::string_view tool, std::string_view summary) {
+  auto app = std::make_unique<CLI::App>(fmt::format("{} {}: {}", tool, kVersion, summary));
+  app->set_version_flag("--version", fmt::format("{} {}", tool, kVersion));
+  return app;
+}
+
+CLI::Option* add_repeatable(CLI::App& app, const std::string& name, std::vector<std::string>& values,
+                            const std::string& help) {
+  return app.add_option(name, values, help)
+      ->type_size(1)
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+}
+
+void add_config_options(CLI::App& app, ConfigChoice& choice, const std::string& config_help) {
+  app.add_option("--config", choice.path, config_help);
+  add_repeatable(app, "--set", choice.overrides, "override a config key: key.path=value (repeatable)");
+}
+
+std::filesystem::path bundled_config_dir() { return TSPSIM_CONFIG_DIR; }
+
+std::filesystem::path default_config_path() { return bundled_config_dir() / "14nm.json"; }
+
+std::string bundled_config_for(uint64_t fingerprint) {
+  std::error_code ec;
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(bundled_config_dir(), ec))
+    if (entry.path().extension() == ".json") files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  for (const auto& file : files) {
+    try {
+      if (geometry_fingerprint(load_config(file)) == fingerprint)
+        return "configs/" + file.filename().string();
+    } catch (const InputError&) {
+      // A bundled config that does not load names no geometry.
+    }
+  }
+  return {};
+}
+
+ChipConfig load_chosen_config(const ConfigChoice& choice, const std::filesystem::path& fallback) {
+  return load_config(choice.path.empty() ? fallback : std::filesystem::path(choice.path), choice.overrides);
+}
+
+void check_fingerprint(const Program& program, const ChipConfig& config, const std::string& origin) {
+  const uint64_t expected = geometry_fingerprint(config);
+  if (program.fingerprint == expected) return;
+  const std::string built_for = bundled_config_for(program.fingerprint);
+  throw InputError(fmt::format("{}: built for another chip geometry (program fingerprint 0x{:016x}, config "
+                               "fingerprint 0x{:016x}); {}",
+                               origin, program.fingerprint, expected,
+                               built_for.empty() ? "no bundled config matches it"
+                                                 : fmt::format("it was built for {}", built_for)));
+}
+
+void require_instructions(const Program& program, const std::string& origin) {
+  const bool any = std::any_of(program.queues.begin(), program.queues.end(),
+                               [](const QueueProgram& q) { return !q.words.empty(); });
+  if (!any) throw InputError(fmt::format("{}: the program has no instructions", origin));
+}
+
+Program load_program_for(const std::filesystem::path& path, const ChipConfig& config) {
+  if (path.extension() == ".tsp") {
+    Program program = assemble_file(path, config);
+    require_instructions(program, path.string());
+    return program;
+  }
+  Program program = read_program(path);
+  check_fingerprint(program, config, path.string());
+  validate_program(program, config, path.string());
+  require_instructions(program, path.string());
+  return program;
+}
+
+void print_error(std::string_view message) { std::cerr << "error: " << message << '\n'; }
+
+int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  try {
+    return body();
+  } catch (const InputError& e) {
+    print_error(e.what());
+    return 2;
+  } catch (const std::filesystem::filesystem_error& e) {
+    print_error(InputError(e.what()).what());
+    return 2;
+  }
+}
+
+} // namespace tsp::cli
