@@ -44,7 +44,7 @@ public:
   // Per-window busy slice-cycles by slice kind, for --util-csv. Off (window 0) by default.
   void enable_windows(uint64_t window) { window_ = window; }
   uint64_t window() const { return window_; }
-  const std::vector<std::array<uint64_t, 4>>& windows() const { return windows_; }
+  const std::vector<std::array<uint64_t, kSliceKinds>>& windows() const { return windows_; }
 
 private:
   void add_to_window(unsigned slice, Cycle cycle);
@@ -52,7 +52,7 @@ private:
   const Floorplan& floorplan_;
   std::vector<SliceStats> slices_;
   uint64_t window_ = 0;
-  std::vector<std::array<uint64_t, 4>> windows_;
+  std::vector<std::array<uint64_t, kSliceKinds>> windows_;
 };
 
 } // namespace tsp
