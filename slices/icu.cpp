@@ -2,6 +2,7 @@
 
 #include "tspsim/engine/debug_clock.h"
 #include "tspsim/common/error.h"
+#include "tspsim/program/timing_rules.h"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -90,7 +91,7 @@ void Icu::do_fetch_reads(Cycle t) {
     InstructionQueue& queue = queues_[read.queue];
     const uint8_t* word = mems_[read.mem]->read_text(read.cycle, read.address, read.origin);
     InstructionQueue::Arrival arrival{read.arrival, read.origin, {}};
-    const auto kind = ctx_.floorplan.slices()[queue.slice].kind;
+    const SliceKind kind = ctx_.floorplan.slices()[queue.slice].kind;
     for (unsigned i = 0; word && i < per_word; ++i) {
       uint64_t bits = 0;
       for (unsigned b = 0; b < isa::kInstructionBytes; ++b)
@@ -98,12 +99,7 @@ void Icu::do_fetch_reads(Cycle t) {
       if (bits == 0) continue;
       try {
         const Instruction instruction = decode(bits);
-        const isa::Unit unit = isa::issuing_unit(instruction.spec().unit);
-        const bool allowed = unit == isa::Unit::icu || (unit == isa::Unit::mem && kind == SliceKind::mem) ||
-                             (unit == isa::Unit::vxm && kind == SliceKind::vxm) ||
-                             (unit == isa::Unit::mxm && kind == SliceKind::mxm) ||
-                             (unit == isa::Unit::sxm && kind == SliceKind::sxm);
-        if (!allowed) throw InputError(fmt::format("{} cannot be issued by queue {}", instruction.spec().mnemonic,
+        if (!queue_may_issue(instruction.spec(), kind)) throw InputError(fmt::format("{} cannot be issued by queue {}", instruction.spec().mnemonic,
                                                    ctx_.floorplan.queues()[queue.id].name));
         arrival.instructions.push_back({instruction, 0, 0});
       } catch (const InputError& error) {
@@ -210,13 +206,13 @@ bool Icu::run_icu_instruction(InstructionQueue& queue, const QueuedInstruction& 
     queue.parked_at = t;
     return true;
   case Opcode::notify:
-    ctx_.releases.push_back(t + ctx_.timing[isa::TimingParam::icu_notify]);
+    ctx_.releases.push_back(t + notify_release_cycles(ctx_.config));
     queue.next_dispatch = t + 1;
     break;
   case Opcode::ifetch: {
     const unsigned mem = *ctx_.floorplan.mem_global_from_field(static_cast<uint64_t>(ops[0]));
-    const Cycle skew = ctx_.timing[isa::TimingParam::mem_read_skew];
-    const Cycle latency = ctx_.timing[isa::TimingParam::icu_ifetch];
+    const Cycle skew = ifetch_read_cycles(ctx_.config);
+    const Cycle latency = ifetch_arrival_cycles(ctx_.config);
     for (int64_t i = 0; i < ops[2]; ++i)
       fetch_reads_.push({t + skew + Cycle(i), t + latency + Cycle(i), queue.id, mem,
                          static_cast<uint32_t>(ops[1] + i), origin});

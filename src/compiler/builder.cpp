@@ -2,6 +2,7 @@
 
 #include "tspsim/common/error.h"
 #include "tspsim/program/tensor.h"
+#include "tspsim/program/timing_rules.h"
 #include "tspsim/common/version.h"
 
 #include <algorithm>
@@ -154,7 +155,7 @@ QueueProgram ProgramBuilder::queue_text(unsigned queue) {
   }
   const std::string& name = schedule_.floorplan().queues()[queue].name;
   const size_t per_word = config.geometry.vector_bytes() / isa::kInstructionBytes;
-  const Cycle latency = config.timing[isa::TimingParam::icu_ifetch];
+  const Cycle latency = Cycle(ifetch_arrival_cycles(config));
   auto plan = plan_fetches(text, capacity, per_word, latency);
   if (!plan) plan = plan_fetches(schedule_.text(queue, false), capacity, per_word, latency);
   if (!plan)
@@ -163,7 +164,7 @@ QueueProgram ProgramBuilder::queue_text(unsigned queue) {
                     "its {}-entry buffer",
                     name, text.size(), capacity));
   auto& [out, chunks] = *plan;
-  const Cycle read_skew = config.timing[isa::TimingParam::mem_read_skew];
+  const Cycle read_skew = Cycle(ifetch_read_cycles(config));
   // Last chunk first: a chunk may carry the Ifetch of the next one, which must be encoded first.
   for (auto it = chunks.rbegin(); it != chunks.rend(); ++it) {
     const Chunk& chunk = *it;

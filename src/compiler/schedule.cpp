@@ -1,6 +1,7 @@
 #include "tspsim/compiler/schedule.h"
 
 #include "tspsim/program/latency.h"
+#include "tspsim/program/timing_rules.h"
 
 #include <algorithm>
 
@@ -12,10 +13,6 @@ namespace {
 
 // Diagonals can be slightly negative (eastward: t - x * hop); keys store them offset.
 constexpr int64_t kDiagonalOffset = int64_t{1} << 24;
-constexpr uint64_t kMaxRepeatCount = (uint64_t{1} << 24) - 1;
-constexpr int64_t kMaxRepeatInterval = 0xffff;
-constexpr int64_t kMaxRepeatStride = 0x7fff;
-constexpr uint64_t kMaxNop = 0xffffffffull;
 
 // The field a Repeat advances: the first address field or the MXM accumulator index.
 int strided_field(const Instruction& instruction) {
@@ -75,7 +72,7 @@ Cycle activity_end(const Instruction& instruction, Cycle t, const ChipConfig& co
   case Opcode::send:
     return t + skew_cycles(instruction, config);
   case Opcode::ifetch:
-    return t + config.timing[isa::TimingParam::mem_read_skew] + instruction.operands[2] - 1;
+    return t + Cycle(ifetch_read_cycles(config)) + instruction.operands[2] - 1;
   default:
     break;
   }
@@ -116,8 +113,7 @@ int Schedule::place_on_slice(unsigned slice, Cycle t, const Instruction& instruc
 }
 
 int64_t Schedule::diagonal(Stream stream, unsigned position, Cycle t) const {
-  const int64_t offset = int64_t(position) * hop_;
-  return stream.dir == Dir::west ? t + offset : t - offset;
+  return stream_diagonal(stream.dir == Dir::west, position, t, hop_);
 }
 
 uint64_t Schedule::span_key(Stream stream, int64_t diagonal) const {
@@ -286,8 +282,7 @@ Cycle Schedule::last_active() const {
 uint64_t Schedule::predicted_cycles() const {
   const Cycle last = last_active();
   if (last < 0) return 0;
-  return uint64_t(last) + 1 +
-         uint64_t(config_.geometry.superlanes - 1) * config_.streams.superlane_stagger_cycles;
+  return run_cycles(uint64_t(last), config_);
 }
 
 size_t Schedule::placed() const {
@@ -299,11 +294,12 @@ size_t Schedule::placed() const {
 std::vector<TextWord> Schedule::text(unsigned queue, bool spaced_repeats) const {
   const std::vector<std::pair<Cycle, Instruction>> entries(slots_[queue].begin(), slots_[queue].end());
   std::vector<TextWord> out;
+  const RepeatLimits& limits = repeat_limits();
   Cycle next = 0; // the cycle the queue would dispatch its next instruction without a NOP
   for (size_t i = 0; i < entries.size();) {
     const auto& [t, instruction] = entries[i];
     while (t > next) {
-      const Cycle n = std::min<Cycle>(t - next, kMaxNop);
+      const Cycle n = std::min<Cycle>(t - next, Cycle(limits.nop));
       out.push_back({encode(make(Opcode::nop, {n})), next, n});
       next += n;
     }
@@ -316,8 +312,8 @@ std::vector<TextWord> Schedule::text(unsigned queue, bool spaced_repeats) const 
       const int field = strided_field(instruction);
       const int64_t stride =
           field >= 0 ? entries[i + 1].second.operands[field] - instruction.operands[field] : 0;
-      if (d <= kMaxRepeatInterval && (spaced_repeats || d == 1) && std::abs(stride) <= kMaxRepeatStride) {
-        while (last + 1 < entries.size() && last - i < kMaxRepeatCount &&
+      if (d <= limits.interval && (spaced_repeats || d == 1) && std::abs(stride) <= limits.stride) {
+        while (last + 1 < entries.size() && last - i < limits.count &&
                entries[last + 1].first - entries[last].first == d &&
                repeats(entries[last].second, entries[last + 1].second, stride))
           ++last;

@@ -1,5 +1,7 @@
 #include "tspsim/engine/stream_fabric.h"
 
+#include "tspsim/program/timing_rules.h"
+
 #include <cstring>
 
 namespace tsp {
@@ -15,8 +17,7 @@ StreamFabric::StreamFabric(unsigned streams_per_direction, unsigned positions, u
 }
 
 int64_t StreamFabric::diagonal(StreamRef stream, unsigned position, Cycle cycle) const {
-  const int64_t offset = int64_t(position) * hop_;
-  return stream.west ? int64_t(cycle) + offset : int64_t(cycle) - offset;
+  return stream_diagonal(stream.west, position, int64_t(cycle), hop_);
 }
 
 size_t StreamFabric::slot_index(StreamRef stream, int64_t diagonal) const {

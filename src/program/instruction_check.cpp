@@ -1,5 +1,7 @@
 #include "instruction_check.h"
 
+#include "tspsim/program/timing_rules.h"
+
 #include <fmt/format.h>
 
 namespace tsp {
@@ -34,8 +36,8 @@ std::optional<std::string> dtypes_of(const Instruction& instruction, std::vector
 
 std::optional<std::string> check_stream(const isa::FieldSpec& field, int64_t value, unsigned group,
                                         unsigned per_direction) {
-  const unsigned id = value & 0x3f;
-  const char dir = (value & 0x40) ? 'W' : 'E';
+  const unsigned id = stream_field_id(value);
+  const char dir = stream_field_west(value) ? 'W' : 'E';
   if (id >= per_direction)
     return fmt::format("{} stream {} out of range ({}0..{}{})", field.name, format_stream(value), dir, dir,
                        per_direction - 1);
@@ -124,7 +126,7 @@ std::optional<std::string> check_opcode(const Instruction& instruction, const In
 } // namespace
 
 std::string format_stream(int64_t value) {
-  return fmt::format("{}{}", (value & 0x40) ? 'W' : 'E', value & 0x3f);
+  return fmt::format("{}{}", stream_field_west(value) ? 'W' : 'E', stream_field_id(value));
 }
 
 std::optional<std::string> check_operands(const Instruction& instruction, const Instruction* previous,
@@ -164,12 +166,9 @@ std::optional<std::string> check_operands(const Instruction& instruction, const 
 }
 
 std::optional<std::string> check_issue(const isa::OpcodeSpec& spec, SliceKind kind) {
-  const isa::Unit unit = isa::issuing_unit(spec.unit);
-  constexpr isa::Unit kQueueUnit[] = {isa::Unit::mem, isa::Unit::vxm, isa::Unit::mxm, isa::Unit::sxm};
-  const isa::Unit queue_unit = kQueueUnit[static_cast<int>(kind)];
-  if (unit == isa::Unit::icu || unit == queue_unit) return std::nullopt;
+  if (queue_may_issue(spec, kind)) return std::nullopt;
   return fmt::format("a {} instruction cannot be issued by a {} queue", isa::unit_name(spec.unit),
-                     isa::unit_name(queue_unit));
+                     isa::unit_name(queue_unit(kind)));
 }
 
 } // namespace tsp

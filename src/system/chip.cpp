@@ -4,6 +4,7 @@
 #include "slices/mxm_plane.h"
 #include "slices/sxm_slice.h"
 #include "tspsim/common/error.h"
+#include "tspsim/program/timing_rules.h"
 #include "slices/vxm_slice.h"
 
 #include <chrono>
@@ -14,16 +15,20 @@ namespace tsp {
 std::atomic<bool> g_interrupt_requested{false};
 
 namespace {
+using SliceFactory = std::unique_ptr<FunctionalSlice> (*)(const char*, EngineContext&, unsigned, DebugClock*);
+
+template <typename Model>
+std::unique_ptr<FunctionalSlice> make(const char* name, EngineContext& ctx, unsigned slice, DebugClock* clock) {
+  return std::make_unique<Model>(name, ctx, slice, clock);
+}
+
+// The model of each slice kind, in SliceKind order (kSliceKindTable).
+constexpr std::array<SliceFactory, kSliceKinds> kSliceModels = {make<MemSlice>, make<VxmSlice>, make<MxmPlane>,
+                                                               make<SxmSlice>};
+
 std::unique_ptr<FunctionalSlice> make_slice(EngineContext& ctx, unsigned slice, DebugClock* clock) {
   const SliceInfo& info = ctx.floorplan.slices()[slice];
-  const char* name = info.name.c_str();
-  switch (info.kind) {
-  case SliceKind::mem: return std::make_unique<MemSlice>(name, ctx, slice, clock);
-  case SliceKind::vxm: return std::make_unique<VxmSlice>(name, ctx, slice, clock);
-  case SliceKind::mxm: return std::make_unique<MxmPlane>(name, ctx, slice, clock);
-  case SliceKind::sxm: return std::make_unique<SxmSlice>(name, ctx, slice, clock);
-  }
-  return nullptr;
+  return kSliceModels[static_cast<size_t>(info.kind)](info.name.c_str(), ctx, slice, clock);
 }
 } // namespace
 
@@ -161,9 +166,7 @@ RunResult Chip::result() const {
   }
   result.interrupted = interrupted_;
   result.last_active = ctx_.last_active;
-  if (ctx_.any_activity)
-    result.cycles = ctx_.last_active + 1 +
-                    Cycle(ctx_.config.geometry.superlanes - 1) * ctx_.config.streams.superlane_stagger_cycles;
+  if (ctx_.any_activity) result.cycles = run_cycles(ctx_.last_active, ctx_.config);
   return result;
 }
 

@@ -7,8 +7,6 @@
 namespace tsp {
 
 namespace {
-constexpr std::array<const char*, 4> kUnitNames = {"MEM", "VXM", "MXM", "SXM"};
-
 double ratio(double part, double whole) { return whole > 0 ? part / whole : 0.0; }
 } // namespace
 
@@ -62,7 +60,7 @@ void print_summary(std::ostream& out, const RunReport& report) {
   out << "unit  slices  instructions  busy slice-cycles  utilisation\n";
   for (size_t u = 0; u < f.units.size(); ++u) {
     const UnitFigures& unit = f.units[u];
-    out << fmt::format("{:<4}  {:>6}  {:>12}  {:>17}  {:>10.2f}%\n", kUnitNames[u], unit.slices, unit.instructions,
+    out << fmt::format("{:<4}  {:>6}  {:>12}  {:>17}  {:>10.2f}%\n", kSliceKindTable[u].name, unit.slices, unit.instructions,
                        unit.busy_slice_cycles, 100 * unit.utilisation);
   }
   out << fmt::format("MXM MACs            {} ({:.2f}% of peak)\n", f.macs, 100 * f.mac_utilisation);
@@ -98,7 +96,7 @@ nlohmann::json stats_json(const RunReport& report) {
   for (const auto& e : ctx.log.kept()) j["conformance_error_list"].push_back(e.describe());
   nlohmann::json units = nlohmann::json::object();
   for (size_t u = 0; u < f.units.size(); ++u)
-    units[kUnitNames[u]] = {{"slices", f.units[u].slices},
+    units[std::string(kSliceKindTable[u].name)] = {{"slices", f.units[u].slices},
                             {"instructions", f.units[u].instructions},
                             {"busy_slice_cycles", f.units[u].busy_slice_cycles},
                             {"utilisation", f.units[u].utilisation}};
@@ -135,15 +133,17 @@ nlohmann::json stats_json(const RunReport& report) {
 std::string utilisation_csv(const RunReport& report) {
   const EngineContext& ctx = report.chip.context();
   const uint64_t window = ctx.stats.window();
-  std::array<unsigned, 4> counts{};
+  std::array<unsigned, kSliceKinds> counts{};
   for (const auto& s : ctx.floorplan.slices()) ++counts[static_cast<size_t>(s.kind)];
-  std::string csv = "cycle_start,cycles,MEM,VXM,MXM,SXM\n";
+  std::string csv = "cycle_start,cycles";
+  for (const auto& kind : kSliceKindTable) csv += fmt::format(",{}", kind.name);
+  csv += '\n';
   const auto& windows = ctx.stats.windows();
   const uint64_t cycles = report.result.cycles;
   for (uint64_t start = 0, w = 0; start < cycles; start += window, ++w) {
     const uint64_t length = std::min(window, cycles - start);
     csv += fmt::format("{},{}", start, length);
-    for (size_t u = 0; u < 4; ++u) {
+    for (size_t u = 0; u < kSliceKinds; ++u) {
       const uint64_t busy = w < windows.size() ? windows[w][u] : 0;
       csv += fmt::format(",{:.6f}", ratio(double(busy), double(counts[u]) * double(length)));
     }

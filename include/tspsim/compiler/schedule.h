@@ -15,6 +15,7 @@
 #include "tspsim/config/config.h"
 #include "tspsim/config/floorplan.h"
 #include "tspsim/program/program.h"
+#include "tspsim/program/timing_rules.h"
 
 #include <cstdint>
 #include <map>
@@ -34,7 +35,7 @@ struct Stream {
   Dir dir = Dir::east;
 
   // The ISA stream field: bit 6 westward, bits 5..0 the id.
-  int64_t field() const { return (dir == Dir::west ? 0x40 : 0) | id; }
+  int64_t field() const { return stream_field(id, dir == Dir::west); }
   Stream plus(unsigned k) const { return {id + k, dir}; }
 };
 

@@ -5,6 +5,7 @@
 
 #include "tspsim/config/config.h"
 
+#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,6 +14,22 @@
 namespace tsp {
 
 enum class SliceKind : uint8_t { mem, vxm, mxm, sxm };
+
+// One row per kind of slice, in SliceKind order: what reports, statistics and the issue rule need
+// to know about it. Per-kind arrays are sized by kSliceKinds and indexed by SliceKind.
+struct SliceKindInfo {
+  SliceKind kind;
+  std::string_view name; // as in reports and --util-csv columns
+  isa::Unit unit;        // the unit whose instructions its queues issue
+};
+inline constexpr std::array<SliceKindInfo, 4> kSliceKindTable = {{
+    {SliceKind::mem, "MEM", isa::Unit::mem},
+    {SliceKind::vxm, "VXM", isa::Unit::vxm},
+    {SliceKind::mxm, "MXM", isa::Unit::mxm},
+    {SliceKind::sxm, "SXM", isa::Unit::sxm},
+}};
+inline constexpr size_t kSliceKinds = kSliceKindTable.size();
+inline const SliceKindInfo& slice_kind_info(SliceKind kind) { return kSliceKindTable[static_cast<size_t>(kind)]; }
 
 struct SliceInfo {
   SliceKind kind;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "tspsim/program/program.h"
+#include "tspsim/program/timing_rules.h"
 
 #include <cstdint>
 #include <limits>
@@ -16,9 +17,7 @@ struct StreamRef {
   unsigned id = 0;
   bool west = false;
 
-  static StreamRef from_field(int64_t field) {
-    return {static_cast<unsigned>(field & 0x3f), (field & 0x40) != 0};
-  }
+  static StreamRef from_field(int64_t field) { return {stream_field_id(field), stream_field_west(field)}; }
 };
 
 // Where an instruction came from, carried by everything it schedules so that conformance errors

@@ -53,7 +53,7 @@ public:
     recording_ = window_ != 0 || observer_;
   }
   uint64_t window() const { return window_; }
-  const std::vector<std::array<uint64_t, 4>>& windows() const { return windows_; }
+  const std::vector<std::array<uint64_t, kSliceKinds>>& windows() const { return windows_; }
 
   // Who is told of every dispatch, busy cycle and stream write (null: nobody, the default).
   void set_observer(ActivityObserver* observer) {
@@ -70,7 +70,7 @@ private:
   uint64_t window_ = 0;
   ActivityObserver* observer_ = nullptr;
   bool recording_ = false; // windows or an observer: the one test on the busy path
-  std::vector<std::array<uint64_t, 4>> windows_;
+  std::vector<std::array<uint64_t, kSliceKinds>> windows_;
 };
 
 } // namespace tsp

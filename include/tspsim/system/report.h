@@ -25,7 +25,7 @@ struct UnitFigures {
 };
 
 struct ChipFigures {
-  std::array<UnitFigures, 4> units; // by SliceKind
+  std::array<UnitFigures, kSliceKinds> units; // by SliceKind
   uint64_t instructions = 0;
   uint64_t macs = 0;
   double mac_utilisation = 0;       // of 4 planes x K x N per cycle
