@@ -237,7 +237,11 @@ public:
                 fmt::format("tspc vector: no cycle for row {} tile {} from cycle {}: node {} ({}) "
                             "never fits",
                             r, t, start, failed_, describe(failed_)));
-          if (attempt(p, last_write)) done = p;
+          skip_ = 0;
+          if (attempt(p, last_write))
+            done = p;
+          else
+            p += skip_;
         }
         previous = done;
       }
@@ -451,6 +455,22 @@ private:
       }
       return stream;
     }
+    // When every copy finds a MEM queue busy at its dispatch, no root cycle before one of them
+    // frees up can place this read: the search skips ahead.
+    Cycle skip = kUnset;
+    for (unsigned k = 0; k < copies && skip != 0; ++k) {
+      Cycle wait = 0;
+      for (unsigned b = 0; b < bytes; ++b) {
+        const unsigned mem = symbol_word(input_symbol(n, k), row, b).mem;
+        const Cycle dispatch = s_.read_dispatch(mem, reader, root_ + offset_[node]);
+        if (dispatch >= 0) wait = std::max(wait, s_.next_free_slot(s_.mem_queue(mem), dispatch) - dispatch);
+      }
+      skip = skip == kUnset ? wait : std::min(skip, wait);
+    }
+    if (skip > 0) {
+      skip_ = std::max(skip_, skip - 1);
+      return std::nullopt;
+    }
     for (unsigned k = 0; k < copies; ++k) {
       const unsigned copy = (row_ + k) % copies;
       const Symbol& symbol = input_symbol(n, copy);
@@ -557,6 +577,7 @@ private:
   Cycle root_ = 0;
   unsigned failed_ = 0; // the node placed last in a failed attempt, for the message
   unsigned probe_failed_ = 0; // the node that found no room on an empty chip
+  Cycle skip_ = 0;            // root cycles after a failed attempt that cannot succeed either
 };
 
 } // namespace

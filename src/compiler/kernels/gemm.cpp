@@ -585,9 +585,10 @@ std::vector<Bound> GemmCompiler::bounds() const {
 
 std::vector<ExpectedOutput> GemmCompiler::expected() const {
   std::vector<double> abs_sums;
-  const auto c =
-      matmul_reference(element_values(shape_.dtype, a_), element_values(shape_.dtype, b_), shape_.m, shape_.k,
-                       shape_.n, isa::dtype_is_float(shape_.dtype) ? &abs_sums : nullptr);
+  const auto c = shape_.dtype == DType::i8
+                     ? matmul_int8_reference(a_, b_, shape_.m, shape_.k, shape_.n)
+                     : matmul_reference(element_values(shape_.dtype, a_), element_values(shape_.dtype, b_),
+                                        shape_.m, shape_.k, shape_.n, &abs_sums);
   std::vector<ExpectedOutput> out;
   for (unsigned j = 0; j < nt_count_; ++j) {
     const uint32_t cols = std::min(vector_, shape_.n - j * vector_);
