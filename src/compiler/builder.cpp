@@ -179,8 +179,10 @@ QueueProgram ProgramBuilder::queue_text(unsigned queue) {
     std::stable_sort(mems.begin(), mems.end(),
                      [&](unsigned a, unsigned b) { return memory_.used(a) < memory_.used(b); });
     bool placed = false;
+    bool room = false;
     for (unsigned mem : mems) {
       if (uint64_t{memory_.used(mem)} + words > memory_.top(mem)) continue;
+      room = true;
       const uint32_t base = memory_.top(mem) - words;
       const size_t mark = schedule_.mark();
       bool ok = true;
@@ -206,9 +208,14 @@ QueueProgram ProgramBuilder::queue_text(unsigned queue) {
       placed = true;
       break;
     }
+    if (!placed && !room)
+      throw InputError(fmt::format("queue {}: its fetched text needs {} more consecutive MEM words and no slice "
+                                   "has them free ({} words per slice)",
+                                   name, words, config.geometry.mem_words_per_slice));
     if (!placed)
-      throw InputError(
-          fmt::format("queue {}: no MEM slice has room and a free bank port for its fetched text", name));
+      throw InputError(fmt::format("queue {}: no MEM slice with {} free words has a free bank port in the {} "
+                                   "cycles its fetched text is read",
+                                   name, words, words));
   }
   for (size_t k = 0; k < capacity; ++k) program.words.push_back(out[k].word);
   return program;

@@ -17,15 +17,6 @@ unsigned top_bit(unsigned n) {
   return bit;
 }
 
-std::vector<uint8_t> int16_bytes(const std::vector<int>& values) {
-  std::vector<uint8_t> out;
-  for (int v : values) {
-    out.push_back(static_cast<uint8_t>(v & 0xff));
-    out.push_back(static_cast<uint8_t>((v >> 8) & 0xff));
-  }
-  return out;
-}
-
 } // namespace
 
 std::vector<unsigned> rotation_amounts(unsigned lanes) {

@@ -2,6 +2,7 @@
 
 #include "tspsim/numeric/numeric.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -90,6 +91,24 @@ std::vector<double> matmul_reference(const std::vector<double>& a, const std::ve
       if (abs_sums)
         for (uint32_t j = 0; j < n; ++j) (*abs_sums)[size_t(i) * n + j] += std::fabs(x * row[j]);
     }
+  return c;
+}
+
+std::vector<double> matmul_int8_reference(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b, uint32_t m,
+                                          uint32_t k, uint32_t n) {
+  // Unsigned sums wrap modulo 2^32, as the two's-complement accumulators do.
+  std::vector<uint32_t> row_sums(n);
+  std::vector<double> c(size_t(m) * n);
+  for (uint32_t i = 0; i < m; ++i) {
+    std::fill(row_sums.begin(), row_sums.end(), 0u);
+    for (uint32_t kk = 0; kk < k; ++kk) {
+      const auto x = static_cast<int32_t>(static_cast<int8_t>(a[size_t(i) * k + kk]));
+      const uint8_t* row = &b[size_t(kk) * n];
+      for (uint32_t j = 0; j < n; ++j)
+        row_sums[j] += static_cast<uint32_t>(x * static_cast<int32_t>(static_cast<int8_t>(row[j])));
+    }
+    for (uint32_t j = 0; j < n; ++j) c[size_t(i) * n + j] = static_cast<int32_t>(row_sums[j]);
+  }
   return c;
 }
 

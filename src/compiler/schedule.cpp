@@ -84,17 +84,44 @@ Cycle activity_end(const Instruction& instruction, Cycle t, const ChipConfig& co
 
 Schedule::Schedule(const ChipConfig& config)
     : config_(config), floorplan_(config.geometry, config.icu), hop_(config.streams.hop_cycles),
-      slots_(floorplan_.queues().size()) {}
+      slots_(floorplan_.queues().size()), taken_(floorplan_.queues().size()) {}
 
 Cycle Schedule::travel(unsigned from, unsigned to) const {
   return Cycle(from > to ? from - to : to - from) * hop_;
 }
 
-bool Schedule::slot_free(unsigned queue, Cycle t) const { return t >= 0 && !slots_[queue].count(t); }
+bool Schedule::taken(unsigned queue, Cycle t) const {
+  const auto& bits = taken_[queue];
+  const auto word = static_cast<size_t>(t / 64);
+  return word < bits.size() && (bits[word] >> (t % 64) & 1) != 0;
+}
+
+void Schedule::set_taken(unsigned queue, Cycle t, bool value) {
+  auto& bits = taken_[queue];
+  const auto word = static_cast<size_t>(t / 64);
+  if (word >= bits.size()) bits.resize(std::max(word + 1, bits.size() * 2), 0);
+  const uint64_t mask = uint64_t{1} << (t % 64);
+  bits[word] = value ? bits[word] | mask : bits[word] & ~mask;
+}
+
+bool Schedule::slot_free(unsigned queue, Cycle t) const { return t >= 0 && !taken(queue, t); }
+
+Cycle Schedule::next_free_slot(unsigned queue, Cycle t) const {
+  const auto& bits = taken_[queue];
+  auto word = static_cast<size_t>(t / 64);
+  if (word >= bits.size()) return t;
+  uint64_t free = ~bits[word] & (~uint64_t{0} << (t % 64));
+  while (free == 0) {
+    if (++word >= bits.size()) return Cycle(word * 64);
+    free = ~bits[word];
+  }
+  return Cycle(word * 64) + __builtin_ctzll(free);
+}
 
 bool Schedule::place(unsigned queue, Cycle t, const Instruction& instruction) {
   if (!slot_free(queue, t)) return false;
   slots_[queue].emplace(t, instruction);
+  set_taken(queue, t, true);
   undo_.push_back({UndoKind::slot, 0, queue, t, 0, 0});
   return true;
 }
@@ -135,9 +162,9 @@ bool Schedule::overlaps(const std::vector<Span>& spans, unsigned lo, unsigned hi
 bool Schedule::claim_write(Stream stream, unsigned position, Cycle t) {
   if (t < 0 || stream.id >= config_.streams.per_direction) return false;
   const uint64_t key = span_key(stream, diagonal(stream, position, t));
-  auto& spans = spans_[key];
-  if (overlaps(spans, position, position, nullptr)) return false;
-  spans.push_back({position, position, position});
+  if (const auto it = spans_.find(key); it != spans_.end() && overlaps(it->second, position, position, nullptr))
+    return false;
+  spans_[key].push_back({position, position, position});
   undo_.push_back({UndoKind::span_new, key, 0, 0, 0, 0});
   return true;
 }
@@ -246,6 +273,7 @@ void Schedule::rollback(size_t mark) {
     switch (u.kind) {
     case UndoKind::slot:
       slots_[u.queue].erase(u.t);
+      set_taken(u.queue, u.t, false);
       break;
     case UndoKind::bank:
       if (--banks_[u.key] == 0) banks_.erase(u.key);

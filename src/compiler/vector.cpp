@@ -237,7 +237,11 @@ public:
                 fmt::format("tspc vector: no cycle for row {} tile {} from cycle {}: node {} ({}) "
                             "never fits",
                             r, t, start, failed_, describe(failed_)));
-          if (attempt(p, last_write)) done = p;
+          skip_ = 0;
+          if (attempt(p, last_write))
+            done = p;
+          else
+            p += skip_;
         }
         previous = done;
       }
@@ -451,6 +455,22 @@ private:
       }
       return stream;
     }
+    // When every copy finds a MEM queue busy at its dispatch, no root cycle before one of them
+    // frees up can place this read: the search skips ahead.
+    Cycle skip = kUnset;
+    for (unsigned k = 0; k < copies && skip != 0; ++k) {
+      Cycle wait = 0;
+      for (unsigned b = 0; b < bytes; ++b) {
+        const unsigned mem = symbol_word(input_symbol(n, k), row, b).mem;
+        const Cycle dispatch = s_.read_dispatch(mem, reader, root_ + offset_[node]);
+        if (dispatch >= 0) wait = std::max(wait, s_.next_free_slot(s_.mem_queue(mem), dispatch) - dispatch);
+      }
+      skip = skip == kUnset ? wait : std::min(skip, wait);
+    }
+    if (skip > 0) {
+      skip_ = std::max(skip_, skip - 1);
+      return std::nullopt;
+    }
     for (unsigned k = 0; k < copies; ++k) {
       const unsigned copy = (row_ + k) % copies;
       const Symbol& symbol = input_symbol(n, copy);
@@ -557,6 +577,7 @@ private:
   Cycle root_ = 0;
   unsigned failed_ = 0; // the node placed last in a failed attempt, for the message
   unsigned probe_failed_ = 0; // the node that found no room on an empty chip
+  Cycle skip_ = 0;            // root cycles after a failed attempt that cannot succeed either
 };
 
 } // namespace
@@ -647,63 +668,6 @@ unsigned VExpr::depth() const {
 size_t VExpr::op_count() const {
   return static_cast<size_t>(
       std::count_if(nodes.begin(), nodes.end(), [](const VNode& n) { return n.kind != VNode::Kind::input; }));
-}
-
-std::vector<unsigned> side_slices(const Schedule& schedule, bool east) {
-  std::vector<unsigned> mems;
-  for (unsigned i = 0; i < schedule.config().geometry.mem_slices_per_hemisphere; ++i)
-    mems.push_back(schedule.floorplan().mem_global(east, i));
-  return mems;
-}
-
-TiledTensor place_tiled(ProgramBuilder& builder, const std::string& name, DType dtype, uint32_t rows,
-                        uint32_t cols, const std::vector<unsigned>& candidates, unsigned groups,
-                        const std::vector<uint8_t>& elements, bool named) {
-  const unsigned vector = builder.config().geometry.vector_bytes();
-  const unsigned bytes = isa::dtype_bytes(dtype);
-  TiledTensor tensor;
-  tensor.name = name;
-  tensor.dtype = dtype;
-  tensor.rows = rows;
-  tensor.cols = cols;
-  const unsigned tiles = (cols + vector - 1) / vector;
-  const auto per_group = static_cast<unsigned>(candidates.size() / bytes);
-  groups = std::max(1u, std::min({groups, per_group, rows}));
-  for (unsigned t = 0; t < tiles; ++t) {
-    const uint32_t tile_cols = std::min(vector, cols - t * vector);
-    const std::string tile_name = !named || name.empty() ? ""
-                                  : tiles == 1           ? name
-                                                         : fmt::format("{}.c{}", name, t);
-    const auto data =
-        elements.empty() ? elements : sub_block(elements, bytes, cols, 0, rows, t * vector, tile_cols);
-    // Tiles start at different groups so that the reads of one row spread over the slices.
-    std::vector<unsigned> mems;
-    for (unsigned g = 0; g < groups; ++g)
-      for (unsigned b = 0; b < bytes; ++b)
-        mems.push_back(candidates[(((t * groups + g) % per_group) * bytes + b) % candidates.size()]);
-    const uint32_t words = (rows + groups - 1) / groups;
-    uint32_t base = 0;
-    for (unsigned m : mems) base = std::max(base, builder.memory().used(m));
-    if (uint64_t{base} + words <= builder.memory().words_per_slice())
-      tensor.tiles.push_back(builder.add_tensor(tile_name, dtype, rows, tile_cols, mems, rows, data));
-    else
-      tensor.tiles.push_back(builder.add_tensor_spread(tile_name, dtype, rows, tile_cols, candidates, data));
-  }
-  return tensor;
-}
-
-void add_copies(ProgramBuilder& builder, TiledTensor& tensor, const std::vector<unsigned>& candidates,
-                unsigned count, const std::vector<uint8_t>& elements) {
-  const unsigned bytes = isa::dtype_bytes(tensor.dtype);
-  for (unsigned k = 1; k <= count; ++k) {
-    // Copy k starts k groups further along the candidates.
-    std::vector<unsigned> rotated;
-    for (size_t i = 0; i < candidates.size(); ++i)
-      rotated.push_back(candidates[(i + k * bytes) % candidates.size()]);
-    tensor.copies.push_back(
-        place_tiled(builder, tensor.name, tensor.dtype, tensor.rows, tensor.cols, rotated, 1, elements, false)
-            .tiles);
-  }
 }
 
 Cycle schedule_vectors(Schedule& schedule, const VExpr& expr, const std::vector<const TiledTensor*>& inputs,

@@ -92,3 +92,20 @@ TEST_CASE("attention on tiny names its MEM slice limit") {
                     "attention: the KV cache is read by LW from 16 MEM slices of one hemisphere; config '" +
                         config.source + "' has 4 MEM slices per hemisphere");
 }
+
+TEST_CASE("a small GEMM without --planes takes the fastest plane count (one, for 8 x 320 x 320)") {
+  auto config = tsp::test::bundled_config("14nm.json");
+  const Args shape{{"m", "8"}, {"k", "320"}, {"n", "320"}, {"dtype", "int8"}};
+  Args one = shape;
+  one.emplace_back("planes", "1");
+  Args four = shape;
+  four.emplace_back("planes", "4");
+  const auto on_one = compile(config, "gemm", one).predicted_cycles;
+  CHECK(compile(config, "gemm", four).predicted_cycles > on_one);
+  auto chosen = compile(config, "gemm", shape);
+  CHECK(chosen.predicted_cycles == on_one);
+  const tsp::test::KernelRun run(std::move(config), std::move(chosen));
+  CHECK(run.errors() == 0);
+  CHECK(run.mismatch() == "");
+  CHECK(run.result.cycles == run.kernel.predicted_cycles);
+}

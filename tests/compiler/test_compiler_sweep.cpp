@@ -20,10 +20,14 @@ namespace {
 
 using Args = std::vector<std::pair<std::string, std::string>>;
 
+// Words per MEM slice from which the large cases run.
+constexpr uint32_t kLargeWords = 1024;
+
 struct SweepCase {
   std::string kernel;
   Args args;
   bool needs_lw = false; // reads an LW: needs weight_streams MEM slices per hemisphere
+  bool large = false;    // its text needs more MEM than 256-word slices have beside its tensors
 };
 
 // Shapes chosen to cross tile edges on every geometry (16 to 64 lanes), with one and several
@@ -61,6 +65,18 @@ std::vector<SweepCase> sweep_cases() {
       {"rope", {{"rows", "3"}, {"cols", "32"}, {"head-dim", "16"}, {"dtype", "fp32"}}},
       {"attention", {{"heads", "2"}, {"kv-heads", "1"}, {"head-dim", "16"}, {"seq", "20"}}, true},
       {"attention", {{"heads", "4"}, {"kv-heads", "2"}, {"head-dim", "8"}, {"seq", "0"}}, true},
+      // More rows: several slice groups per tensor, rows overlapping in the pipeline. The softmax
+      // and layernorm need more MEM for their queue text than 256-word slices leave (tspc stops
+      // with a one-line error): these run from 1,024 words per slice.
+      {"gemm", {{"m", "70"}, {"k", "100"}, {"n", "90"}, {"dtype", "fp16"}}, true, true},
+      {"elementwise", {{"op", "add"}, {"rows", "64"}, {"cols", "100"}, {"dtype", "int8"}}, false, true},
+      {"elementwise", {{"op", "rsqrt"}, {"rows", "33"}, {"cols", "45"}, {"dtype", "fp32"}}, false, true},
+      {"reduce", {{"axis", "rows"}, {"op", "sum"}, {"rows", "40"}, {"cols", "33"}, {"dtype", "int8"}}, false, true},
+      {"softmax", {{"rows", "33"}, {"cols", "70"}, {"dtype", "bf16"}}, false, true},
+      {"rmsnorm", {{"rows", "40"}, {"cols", "33"}, {"dtype", "fp32"}}, false, true},
+      {"layernorm", {{"rows", "24"}, {"cols", "70"}, {"dtype", "bf16"}}, false, true},
+      {"swiglu", {{"rows", "40"}, {"cols", "33"}, {"dtype", "fp32"}}, false, true},
+      {"attention", {{"heads", "8"}, {"kv-heads", "2"}, {"head-dim", "16"}, {"seq", "50"}, {"dtype", "bf16"}}, true, true},
   };
 }
 
@@ -125,7 +141,7 @@ void sweep(const std::string& config_name, const std::vector<std::string>& overr
   auto cases = sweep_cases();
   cases.insert(cases.end(), extra.begin(), extra.end());
   for (const auto& c : cases) {
-    if (c.needs_lw && !lw) continue;
+    if ((c.needs_lw && !lw) || (c.large && config.geometry.mem_words_per_slice < kLargeWords)) continue;
     ++run;
     const std::string verdict = run_isolated(config, c);
     if (!verdict.empty()) failures.push_back(describe(c) + ": " + verdict);
@@ -158,6 +174,18 @@ TEST_CASE("sweep: 1 superlane, 32 streams, 8 MEM slices per hemisphere, 4 VXM qu
 TEST_CASE("sweep: 4 superlanes, 20 MEM slices per hemisphere, 2 planes per hemisphere") {
   sweep("tiny.json", {"geometry.superlanes=4", "geometry.mem_slices_per_hemisphere=20",
                       "geometry.mxm_planes_per_hemisphere=2", "geometry.mem_words_per_slice=1024"});
+}
+
+TEST_CASE("sweep: hop 2 cycles, superlane stagger 2, 16 MEM slices per hemisphere, 1024 words") {
+  sweep("tiny.json", {"streams.hop_cycles=2", "streams.superlane_stagger_cycles=2",
+                      "geometry.mem_slices_per_hemisphere=16", "geometry.mem_words_per_slice=1024"});
+}
+
+// A 128-entry instruction buffer: many queues fetch their text.
+TEST_CASE("sweep: 128-entry instruction buffers, 4 banks of 2 ports, 16 MEM slices per hemisphere") {
+  sweep("tiny.json", {"icu.instruction_buffer_entries=128", "geometry.mem_banks_per_slice=4",
+                      "geometry.mem_ports_per_bank=2", "geometry.mem_slices_per_hemisphere=16",
+                      "geometry.mem_words_per_slice=1024"});
 }
 
 // Larger tensors too: their queues fetch text (4 instructions per MEM word at 32 lanes).

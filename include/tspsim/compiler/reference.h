@@ -24,6 +24,12 @@ std::vector<uint8_t> sub_block(const std::vector<uint8_t>& elements, unsigned by
 std::vector<double> matmul_reference(const std::vector<double>& a, const std::vector<double>& b, uint32_t m,
                                      uint32_t k, uint32_t n, std::vector<double>* abs_sums);
 
+// C = A B for int8 A (m x k) and B (k x n) given as element bytes, with int32 sums that wrap like
+// the MXM's accumulators (integer arithmetic: the int8 GEMM reference costs little beside the
+// schedule).
+std::vector<double> matmul_int8_reference(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b, uint32_t m,
+                                          uint32_t k, uint32_t n);
+
 // An output check: `values` (rows x cols, row-major) as the chip stores them in `dtype`, with a
 // tolerance per element (empty: bit-exact).
 ExpectedOutput make_expected(const std::string& symbol, isa::DType dtype, std::vector<double> values,

@@ -64,6 +64,8 @@ public:
 
   // ---- Queue slots ----
   bool slot_free(unsigned queue, Cycle t) const;
+  // The first cycle from t (>= 0) in which `queue` has a free slot.
+  Cycle next_free_slot(unsigned queue, Cycle t) const;
   // Puts `instruction` on `queue` at dispatch cycle t; false if t < 0 or the slot is taken.
   bool place(unsigned queue, Cycle t, const Instruction& instruction);
   // Tries the queues of `slice` in the order of `preference` (local queue numbers; the remaining
@@ -141,7 +143,13 @@ private:
   ChipConfig config_;
   Floorplan floorplan_;
   unsigned hop_;
+  // Whether a queue's slot is taken, one bit per cycle: the searches test slots far more often
+  // than they place instructions.
+  bool taken(unsigned queue, Cycle t) const;
+  void set_taken(unsigned queue, Cycle t, bool value);
+
   std::vector<std::map<Cycle, Instruction>> slots_;
+  std::vector<std::vector<uint64_t>> taken_;
   std::unordered_map<uint64_t, std::vector<Span>> spans_;
   std::unordered_map<uint64_t, unsigned> banks_;
   std::unordered_map<uint64_t, Cycle> written_; // (mem, address) -> SRAM write cycle

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "tspsim/compiler/builder.h"
+#include "tspsim/compiler/placement.h"
 
 #include <functional>
 #include <string>
@@ -45,32 +46,6 @@ struct VExpr {
   unsigned depth() const;
   size_t op_count() const;
 };
-
-// A rows x cols tensor in MEM as column tiles of at most one vector, one symbol each: `name`
-// when one tile suffices, else name.c0, name.c1, ... A row-broadcast operand (rows = 1, used for
-// every row) may have copies in other slices so that several rows can read it in one cycle.
-struct TiledTensor {
-  std::string name;
-  isa::DType dtype = isa::DType::i8;
-  uint32_t rows = 0;
-  uint32_t cols = 0;
-  std::vector<Symbol> tiles;
-  std::vector<std::vector<Symbol>> copies; // copies[k][tile]
-
-  unsigned tile_count() const { return static_cast<unsigned>(tiles.size()); }
-};
-
-// Places a tensor's column tiles with up to `groups` slice groups each, from `candidates`.
-// `elements` holds the row-major element bytes of the whole tensor (empty: zeros).
-TiledTensor place_tiled(ProgramBuilder& builder, const std::string& name, isa::DType dtype, uint32_t rows,
-                        uint32_t cols, const std::vector<unsigned>& candidates, unsigned groups,
-                        const std::vector<uint8_t>& elements, bool named = true);
-// Adds `count` private copies of a one-row tensor, each in slices of its own.
-void add_copies(ProgramBuilder& builder, TiledTensor& tensor, const std::vector<unsigned>& candidates,
-                unsigned count, const std::vector<uint8_t>& elements);
-
-// MEM slices of one side of the VXM, nearest the VXM first.
-std::vector<unsigned> side_slices(const Schedule& schedule, bool east);
 
 // Schedules out = expr(inputs) for every vector of `out` (inputs with one row are broadcast over
 // the rows), no vector before `earliest`, in row order. Returns the last SRAM write cycle.

@@ -28,14 +28,6 @@ using isa::Opcode;
 
 namespace {
 
-std::vector<unsigned> least_used(ProgramBuilder& builder, bool east) {
-  auto mems = side_slices(builder.schedule(), east);
-  std::stable_sort(mems.begin(), mems.end(), [&](unsigned a, unsigned b) {
-    return builder.memory().used(a) < builder.memory().used(b);
-  });
-  return mems;
-}
-
 // Rows [first, first + rows) of a one-group-per-row-block symbol as a symbol of their own: the
 // symbol's groups must divide `first`.
 Symbol row_view(const Symbol& symbol, uint32_t first, uint32_t rows) {
@@ -54,15 +46,6 @@ TiledTensor single(const Symbol& symbol) {
   t.cols = symbol.cols;
   t.tiles = {symbol};
   return t;
-}
-
-std::vector<uint8_t> int16_bytes(const std::vector<int>& values) {
-  std::vector<uint8_t> out;
-  for (int v : values) {
-    out.push_back(static_cast<uint8_t>(v & 0xff));
-    out.push_back(static_cast<uint8_t>((v >> 8) & 0xff));
-  }
-  return out;
 }
 
 } // namespace

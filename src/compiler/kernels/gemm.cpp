@@ -29,6 +29,8 @@ using isa::Opcode;
 
 // A search for a free cycle that gets this far has a bug, not a busy chip.
 constexpr Cycle kSearchLimit = 1 << 24;
+// ABC rows (m x tiles) up to which a GEMM without --planes tries fewer planes than all.
+constexpr uint64_t kSmallGemmRows = 4096;
 
 struct Plane {
   unsigned slice = 0;
@@ -585,9 +587,10 @@ std::vector<Bound> GemmCompiler::bounds() const {
 
 std::vector<ExpectedOutput> GemmCompiler::expected() const {
   std::vector<double> abs_sums;
-  const auto c =
-      matmul_reference(element_values(shape_.dtype, a_), element_values(shape_.dtype, b_), shape_.m, shape_.k,
-                       shape_.n, isa::dtype_is_float(shape_.dtype) ? &abs_sums : nullptr);
+  const auto c = shape_.dtype == DType::i8
+                     ? matmul_int8_reference(a_, b_, shape_.m, shape_.k, shape_.n)
+                     : matmul_reference(element_values(shape_.dtype, a_), element_values(shape_.dtype, b_),
+                                        shape_.m, shape_.k, shape_.n, &abs_sums);
   std::vector<ExpectedOutput> out;
   for (unsigned j = 0; j < nt_count_; ++j) {
     const uint32_t cols = std::min(vector_, shape_.n - j * vector_);
@@ -645,8 +648,26 @@ CompiledKernel GemmCompiler::compile() {
 } // namespace
 
 CompiledKernel compile_gemm(const ChipConfig& config, const GemmShape& shape) {
-  ProgramBuilder builder(config);
-  return GemmCompiler(builder, shape).compile();
+  const auto compile_with = [&](unsigned planes) {
+    GemmShape s = shape;
+    s.max_planes = planes;
+    ProgramBuilder builder(config);
+    return GemmCompiler(builder, s).compile();
+  };
+  // A small GEMM spends more on reaching far planes than it gains from them: unless the planes
+  // are given, small ones are compiled on 1, 2, 4, ... planes and the fastest kept (the fewest
+  // planes on a tie). Large ones use every plane.
+  const unsigned all = config.geometry.mxm_planes();
+  const uint64_t tiles = uint64_t((shape.k + config.geometry.vector_bytes() - 1) / config.geometry.vector_bytes()) *
+                         ((shape.n + config.geometry.vector_bytes() - 1) / config.geometry.vector_bytes());
+  if (shape.max_planes != 0 || all == 1 || uint64_t(shape.m) * tiles > kSmallGemmRows) return compile_with(shape.max_planes);
+  std::optional<CompiledKernel> best;
+  for (unsigned planes = 1;; planes = std::min(all, planes * 2)) {
+    CompiledKernel kernel = compile_with(planes);
+    if (!best || kernel.predicted_cycles < best->predicted_cycles) best = std::move(kernel);
+    if (planes == all) break;
+  }
+  return std::move(*best);
 }
 
 void schedule_gemm(ProgramBuilder& builder, const GemmShape& shape, const GemmOperands& operands) {

@@ -26,14 +26,6 @@ namespace {
 
 constexpr unsigned kMaxGroups = 8;
 
-std::vector<unsigned> least_used(ProgramBuilder& builder, bool east) {
-  auto mems = side_slices(builder.schedule(), east);
-  std::stable_sort(mems.begin(), mems.end(), [&](unsigned a, unsigned b) {
-    return builder.memory().used(a) < builder.memory().used(b);
-  });
-  return mems;
-}
-
 unsigned significand_bits(DType t) { return t == DType::f16 ? 11 : t == DType::bf16 ? 8 : 24; }
 
 // The all-ones bit pattern of an fp32 lane mask (a NaN, but sel only tests for non-zero bits).

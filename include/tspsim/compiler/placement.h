@@ -1,0 +1,44 @@
+// Where tensors go in MEM: the slices of each side of the VXM, tensors as column tiles spread over
+// slice groups, and private copies of rows that many vectors read. The kernels place their
+// tensors through these functions (GEMM's planes and LW layout are in kernels/gemm.cpp).
+#pragma once
+
+#include "tspsim/compiler/builder.h"
+
+#include <string>
+#include <vector>
+
+namespace tsp::compiler {
+
+// A rows x cols tensor in MEM as column tiles of at most one vector, one symbol each: `name`
+// when one tile suffices, else name.c0, name.c1, ... A row-broadcast operand (rows = 1, used for
+// every row) may have copies in other slices so that several rows can read it in one cycle.
+struct TiledTensor {
+  std::string name;
+  isa::DType dtype = isa::DType::i8;
+  uint32_t rows = 0;
+  uint32_t cols = 0;
+  std::vector<Symbol> tiles;
+  std::vector<std::vector<Symbol>> copies; // copies[k][tile]
+
+  unsigned tile_count() const { return static_cast<unsigned>(tiles.size()); }
+};
+
+// Places a tensor's column tiles with up to `groups` slice groups each, from `candidates`.
+// `elements` holds the row-major element bytes of the whole tensor (empty: zeros).
+TiledTensor place_tiled(ProgramBuilder& builder, const std::string& name, isa::DType dtype, uint32_t rows,
+                        uint32_t cols, const std::vector<unsigned>& candidates, unsigned groups,
+                        const std::vector<uint8_t>& elements, bool named = true);
+// Adds `count` private copies of a one-row tensor, each in slices of its own.
+void add_copies(ProgramBuilder& builder, TiledTensor& tensor, const std::vector<unsigned>& candidates,
+                unsigned count, const std::vector<uint8_t>& elements);
+
+// Element bytes of int16 values (Permute and Distribute maps).
+std::vector<uint8_t> int16_bytes(const std::vector<int>& values);
+
+// MEM slices of one side of the VXM, nearest the VXM first.
+std::vector<unsigned> side_slices(const Schedule& schedule, bool east);
+// The same, least used first (ties: nearest the VXM first).
+std::vector<unsigned> least_used(ProgramBuilder& builder, bool east);
+
+} // namespace tsp::compiler

@@ -1,0 +1,82 @@
+#include "tspsim/compiler/placement.h"
+
+#include "tspsim/compiler/reference.h"
+#include "tspsim/program/tensor.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+namespace tsp::compiler {
+
+using isa::DType;
+
+std::vector<uint8_t> int16_bytes(const std::vector<int>& values) {
+  return element_bytes_of(DType::i16, std::vector<double>(values.begin(), values.end()));
+}
+
+std::vector<unsigned> side_slices(const Schedule& schedule, bool east) {
+  std::vector<unsigned> mems;
+  for (unsigned i = 0; i < schedule.config().geometry.mem_slices_per_hemisphere; ++i)
+    mems.push_back(schedule.floorplan().mem_global(east, i));
+  return mems;
+}
+
+std::vector<unsigned> least_used(ProgramBuilder& builder, bool east) {
+  auto mems = side_slices(builder.schedule(), east);
+  std::stable_sort(mems.begin(), mems.end(), [&](unsigned a, unsigned b) {
+    return builder.memory().used(a) < builder.memory().used(b);
+  });
+  return mems;
+}
+
+TiledTensor place_tiled(ProgramBuilder& builder, const std::string& name, DType dtype, uint32_t rows,
+                        uint32_t cols, const std::vector<unsigned>& candidates, unsigned groups,
+                        const std::vector<uint8_t>& elements, bool named) {
+  const unsigned vector = builder.config().geometry.vector_bytes();
+  const unsigned bytes = isa::dtype_bytes(dtype);
+  TiledTensor tensor;
+  tensor.name = name;
+  tensor.dtype = dtype;
+  tensor.rows = rows;
+  tensor.cols = cols;
+  const unsigned tiles = (cols + vector - 1) / vector;
+  const auto per_group = static_cast<unsigned>(candidates.size() / bytes);
+  groups = std::max(1u, std::min({groups, per_group, rows}));
+  for (unsigned t = 0; t < tiles; ++t) {
+    const uint32_t tile_cols = std::min(vector, cols - t * vector);
+    const std::string tile_name = !named || name.empty() ? ""
+                                  : tiles == 1           ? name
+                                                         : fmt::format("{}.c{}", name, t);
+    const auto data =
+        elements.empty() ? elements : sub_block(elements, bytes, cols, 0, rows, t * vector, tile_cols);
+    // Tiles start at different groups so that the reads of one row spread over the slices.
+    std::vector<unsigned> mems;
+    for (unsigned g = 0; g < groups; ++g)
+      for (unsigned b = 0; b < bytes; ++b)
+        mems.push_back(candidates[(((t * groups + g) % per_group) * bytes + b) % candidates.size()]);
+    const uint32_t words = (rows + groups - 1) / groups;
+    uint32_t base = 0;
+    for (unsigned m : mems) base = std::max(base, builder.memory().used(m));
+    if (uint64_t{base} + words <= builder.memory().words_per_slice())
+      tensor.tiles.push_back(builder.add_tensor(tile_name, dtype, rows, tile_cols, mems, rows, data));
+    else
+      tensor.tiles.push_back(builder.add_tensor_spread(tile_name, dtype, rows, tile_cols, candidates, data));
+  }
+  return tensor;
+}
+
+void add_copies(ProgramBuilder& builder, TiledTensor& tensor, const std::vector<unsigned>& candidates,
+                unsigned count, const std::vector<uint8_t>& elements) {
+  const unsigned bytes = isa::dtype_bytes(tensor.dtype);
+  for (unsigned k = 1; k <= count; ++k) {
+    // Copy k starts k groups further along the candidates.
+    std::vector<unsigned> rotated;
+    for (size_t i = 0; i < candidates.size(); ++i)
+      rotated.push_back(candidates[(i + k * bytes) % candidates.size()]);
+    tensor.copies.push_back(
+        place_tiled(builder, tensor.name, tensor.dtype, tensor.rows, tensor.cols, rotated, 1, elements, false)
+            .tiles);
+  }
+}
+
+} // namespace tsp::compiler
