@@ -16,8 +16,8 @@ namespace {
 
 struct Vcd {
   std::string timescale;
-  std::map<std::string, std::string> names;                               // id -> scope.name
-  std::map<std::string, std::vector<std::pair<uint64_t, char>>> changes;  // scope.name -> (time, value)
+  std::map<std::string, std::string> names;                              // id -> scope.name
+  std::map<std::string, std::vector<std::pair<uint64_t, char>>> changes; // scope.name -> (time, value)
 };
 
 Vcd parse_vcd(const std::string& text) {
@@ -62,8 +62,8 @@ Vcd parse_vcd(const std::string& text) {
 
 TEST_CASE("tspsim --vcd traces per-slice busy and per-stream occupancy at the times of their cycles") {
   const auto path = scratch_dir() / "vector_add.vcd";
-  const auto run = run_tool("tspsim", "--config " + source("configs/14nm.json") + " --vcd " + path.string() + " " +
-                                          source("examples/vector_add.tsp"));
+  const auto run = run_tool("tspsim", "--config " + source("configs/14nm.json") + " --vcd " + path.string() +
+                                          " " + source("examples/vector_add.tsp"));
   INFO(run.err);
   REQUIRE(run.exit_code == 0);
   CHECK(run.out.find("cycles              58\n") != std::string::npos);
@@ -87,12 +87,9 @@ TEST_CASE("tspsim --vcd traces per-slice busy and per-stream occupancy at the ti
   using Changes = std::vector<std::pair<uint64_t, char>>;
   const auto at = [](uint64_t cycle) { return cycle * 1111; };
   const std::map<std::string, Changes> expected = {
-      {"busy.MEM_W10", {{0, '1'}, {at(6), '0'}}},
-      {"busy.MEM_E5", {{at(5), '1'}, {at(11), '0'}}},
-      {"busy.VXM", {{at(13), '1'}, {at(18), '0'}}},
-      {"busy.MEM_W20", {{at(35), '1'}, {at(39), '0'}}},
-      {"stream.E0", {{at(2), '1'}, {at(64), '0'}}},
-      {"stream.W0", {{at(7), '1'}, {at(64), '0'}}},
+      {"busy.MEM_W10", {{0, '1'}, {at(6), '0'}}},    {"busy.MEM_E5", {{at(5), '1'}, {at(11), '0'}}},
+      {"busy.VXM", {{at(13), '1'}, {at(18), '0'}}},  {"busy.MEM_W20", {{at(35), '1'}, {at(39), '0'}}},
+      {"stream.E0", {{at(2), '1'}, {at(64), '0'}}},  {"stream.W0", {{at(7), '1'}, {at(64), '0'}}},
       {"stream.W1", {{at(14), '1'}, {at(65), '0'}}},
   };
   // Every other signal stays 0 (its only entry is the initial dump at time 0).
@@ -114,8 +111,9 @@ TEST_CASE("tspsim --vcd traces per-slice busy and per-stream occupancy at the ti
 }
 
 TEST_CASE("tspsim --vcd to a directory that does not exist is a one-line error before the run") {
-  const auto run = run_tool("tspsim", "--config " + source("configs/14nm.json") + " --vcd /nonexistent/dir/w.vcd " +
-                                          source("examples/vector_add.tsp"));
+  const auto run =
+      run_tool("tspsim", "--config " + source("configs/14nm.json") + " --vcd /nonexistent/dir/w.vcd " +
+                             source("examples/vector_add.tsp"));
   CHECK(run.exit_code == 2);
   CHECK(run.err == "error: cannot write '/nonexistent/dir/w.vcd': No such file or directory\n");
   CHECK(run.out.empty());

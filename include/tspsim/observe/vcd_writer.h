@@ -18,7 +18,8 @@ class VcdWriter : public sc_core::sc_module, public ActivityObserver {
 public:
   SC_HAS_PROCESS(VcdWriter);
   // Writes `path` (through a temporary file renamed by close()); `period` is one clock cycle.
-  VcdWriter(sc_core::sc_module_name name, const EngineContext& ctx, const std::string& path, sc_core::sc_time period);
+  VcdWriter(sc_core::sc_module_name name, const EngineContext& ctx, const std::string& path,
+            sc_core::sc_time period);
   ~VcdWriter() override;
 
   // Ends the trace after the run and moves the file into place.
@@ -30,8 +31,8 @@ public:
 
 private:
   struct Pending {
-    std::vector<unsigned> busy;                   // slices
-    std::vector<std::pair<unsigned, Cycle>> put;  // stream signal, last cycle the value is on the chip
+    std::vector<unsigned> busy;                  // slices
+    std::vector<std::pair<unsigned, Cycle>> put; // stream signal, last cycle the value is on the chip
   };
 
   void apply();
@@ -43,8 +44,8 @@ private:
   std::string temp_base_; // SystemC appends ".vcd"
   sc_core::sc_time period_;
   sc_core::sc_trace_file* file_ = nullptr;
-  std::unique_ptr<bool[]> busy_;      // per slice
-  std::unique_ptr<bool[]> occupied_;  // per stream: east 0..S-1, then west
+  std::unique_ptr<bool[]> busy_;     // per slice
+  std::unique_ptr<bool[]> occupied_; // per stream: east 0..S-1, then west
   std::vector<Cycle> occupied_until_;
   std::vector<unsigned> busy_now_; // slices whose busy bit is set for cycle busy_cycle_
   Cycle busy_cycle_ = kNever;
