@@ -117,7 +117,7 @@ std::string heatmap(const EngineContext& ctx, const ReportCollector& c) {
       svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"{}\" text-anchor=\"end\">{}</text>\n",
                          kLeft - 6, y + row - 1, std::min(row + 1, 11), escape(slices[s].name));
     for (size_t b = 0; b < c.buckets(); ++b) {
-      const uint64_t busy = c.busy(s, b);
+      const uint64_t busy = c.busy_in(s, b);
       if (busy == 0) continue;
       svg +=
           fmt::format("<rect class=\"mark\" x=\"{:.2f}\" y=\"{}\" width=\"{:.2f}\" height=\"{}\" fill=\"{}\">"
@@ -142,7 +142,7 @@ std::string unit_utilisation(const EngineContext& ctx, const ReportCollector& c,
   for (const auto& s : slices) ++counts[static_cast<size_t>(s.kind)];
   for (unsigned s = 0; s < slices.size(); ++s)
     for (size_t b = 0; b < c.buckets(); ++b)
-      series[static_cast<size_t>(slices[s].kind)].second[b] += double(c.busy(s, b));
+      series[static_cast<size_t>(slices[s].kind)].second[b] += double(c.busy_in(s, b));
   for (size_t b = 0; b < c.buckets(); ++b) {
     const Cycle start = b * c.bucket_cycles();
     const double length = double(std::min(c.bucket_cycles(), cycles > start ? cycles - start : 1));

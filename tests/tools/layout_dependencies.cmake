@@ -1,7 +1,7 @@
 # Fails when a source or header includes a header of a folder that comes later in the dependency
 cmake_policy(SET CMP0057 NEW)
 # direction of docs/architecture.md. -DROOT=<source dir>
-set(order isa common config program numeric compiler engine slices system)
+set(order isa common config program numeric compiler engine slices system observe)
 # Which folders each folder may include (itself and everything before it; compiler sits beside
 # the engine, so neither may include the other).
 set(allowed_isa isa)
@@ -13,6 +13,7 @@ set(allowed_compiler isa common config program numeric compiler)
 set(allowed_engine isa common config program numeric engine)
 set(allowed_slices isa common config program numeric engine slices)
 set(allowed_system isa common config program numeric engine slices system)
+set(allowed_observe isa common config program numeric engine slices system observe)
 
 function(folder_of_include include out)
   if(include MATCHES "^tspsim/([a-z_]+)/")
