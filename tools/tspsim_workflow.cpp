@@ -31,7 +31,8 @@ void check_writable(const std::filesystem::path& path) {
 void add_workflow_options(CLI::App& app, WorkflowOptions& options) {
   app.add_option("--trace", options.trace,
                  "write a Chrome/Perfetto trace (JSON): a span per instruction, per slice");
-  app.add_option("--trace-window", options.trace_window, "FIRST:LAST: trace only cycles [FIRST, LAST)");
+  app.add_option("--trace-window", options.trace_window,
+                 "FIRST:LAST: trace (and --vcd) only cycles [FIRST, LAST)");
   app.add_option("--vcd", options.vcd, "write a waveform (VCD): per-slice busy and per-stream occupancy");
   app.add_option("--report", options.report_dir, "write an HTML report with charts to DIR/index.html");
   app.add_option("--activity-log", options.activity_log,
@@ -53,8 +54,8 @@ void apply_log_level(const WorkflowOptions& options) {
 
 WorkflowOutputs::WorkflowOutputs(const WorkflowOptions& options, tsp::Chip& chip, tsp::Cycle expected_cycles)
     : options_(options), chip_(chip) {
-  if (!options.trace_window.empty() && options.trace.empty())
-    throw tsp::InputError("--trace-window needs --trace FILE");
+  if (!options.trace_window.empty() && options.trace.empty() && options.vcd.empty())
+    throw tsp::InputError("--trace-window needs --trace FILE or --vcd FILE");
   if (!options.report_dir.empty() && std::filesystem::exists(options.report_dir) &&
       !std::filesystem::is_directory(options.report_dir))
     throw tsp::InputError(fmt::format("--report {}: exists and is not a directory", options.report_dir));
@@ -68,15 +69,15 @@ WorkflowOutputs::WorkflowOutputs(const WorkflowOptions& options, tsp::Chip& chip
     check_writable(std::filesystem::path(options.report_dir) / "index.html");
   }
   const tsp::EngineContext& ctx = chip.context();
+  const tsp::CycleWindow window = options.trace_window.empty()
+                                      ? tsp::CycleWindow{}
+                                      : tsp::parse_cycle_window(options.trace_window, "--trace-window");
   if (!options.trace.empty() || !options.activity_log.empty()) {
-    const tsp::CycleWindow window = options.trace_window.empty()
-                                        ? tsp::CycleWindow{}
-                                        : tsp::parse_cycle_window(options.trace_window, "--trace-window");
     recorder_ = std::make_unique<tsp::ActivityRecorder>(window);
     fanout_.add(recorder_.get());
   }
   if (!options.vcd.empty()) {
-    vcd_ = std::make_unique<tsp::VcdWriter>("vcd", ctx, options.vcd, chip.period());
+    vcd_ = std::make_unique<tsp::VcdWriter>("vcd", ctx, options.vcd, chip.period(), window);
     fanout_.add(vcd_.get());
   }
   if (!options.report_dir.empty()) {

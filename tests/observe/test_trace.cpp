@@ -115,7 +115,7 @@ TEST_CASE("tspsim --trace-window without --trace or malformed is a one-line erro
       "--config " + source("configs/14nm.json") + " " + source("examples/vector_add.tsp");
   auto run = run_tool("tspsim", config + " --trace-window 0:10");
   CHECK(run.exit_code == 2);
-  CHECK(run.err == "error: --trace-window needs --trace FILE\n");
+  CHECK(run.err == "error: --trace-window needs --trace FILE or --vcd FILE\n");
   run =
       run_tool("tspsim", config + " --trace " + (scratch_dir() / "t.json").string() + " --trace-window 10:5");
   CHECK(run.exit_code == 2);

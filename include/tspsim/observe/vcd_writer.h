@@ -6,6 +6,7 @@
 #pragma once
 
 #include "tspsim/engine/engine_context.h"
+#include "tspsim/observe/activity_recorder.h"
 
 #include <map>
 #include <memory>
@@ -17,9 +18,10 @@ namespace tsp {
 class VcdWriter : public sc_core::sc_module, public ActivityObserver {
 public:
   SC_HAS_PROCESS(VcdWriter);
-  // Writes `path` (through a temporary file renamed by close()); `period` is one clock cycle.
+  // Writes `path` (through a temporary file renamed by close()); `period` is one clock cycle. Only
+  // the activity of `window` is traced.
   VcdWriter(sc_core::sc_module_name name, const EngineContext& ctx, const std::string& path,
-            sc_core::sc_time period);
+            sc_core::sc_time period, CycleWindow window = {});
   ~VcdWriter() override;
 
   // Ends the trace after the run and moves the file into place.
@@ -43,6 +45,7 @@ private:
   std::string path_;
   std::string temp_base_; // SystemC appends ".vcd"
   sc_core::sc_time period_;
+  CycleWindow window_;
   sc_core::sc_trace_file* file_ = nullptr;
   std::unique_ptr<bool[]> busy_;     // per slice
   std::unique_ptr<bool[]> occupied_; // per stream: east 0..S-1, then west
