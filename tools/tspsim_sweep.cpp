@@ -72,14 +72,17 @@ Workload parse_workload(const std::string& spec) {
   std::string name;
   words >> name;
   const auto* entry = tsp::compiler::find_kernel(name);
-  if (!entry) throw tsp::InputError(fmt::format("--workload '{}': unknown kernel '{}' (tspc --list names them)", spec, name));
+  if (!entry)
+    throw tsp::InputError(
+        fmt::format("--workload '{}': unknown kernel '{}' (tspc --list names them)", spec, name));
   Workload w{entry, {}};
   for (std::string option, value; words >> option;) {
-    const bool known = option.rfind("--", 0) == 0 &&
-                       std::any_of(entry->options.begin(), entry->options.end(),
-                                   [&](const auto& o) { return o.name == option.substr(2); });
+    const bool known =
+        option.rfind("--", 0) == 0 && std::any_of(entry->options.begin(), entry->options.end(),
+                                                  [&](const auto& o) { return o.name == option.substr(2); });
     if (!known || !(words >> value))
-      throw tsp::InputError(fmt::format("--workload '{}': '{}' is not an option of {} with a value", spec, option, name));
+      throw tsp::InputError(
+          fmt::format("--workload '{}': '{}' is not an option of {} with a value", spec, option, name));
     w.args.set(option.substr(2), value);
   }
   return w;
@@ -138,8 +141,9 @@ std::string csv_field(const std::string& text) {
 std::string csv(const std::vector<Param>& params, const std::vector<Point>& points) {
   std::string text;
   for (const Param& p : params) text += p.key + ",";
-  text += "status,cycles,predicted_cycles,conformance_errors,MEM,VXM,MXM,SXM,mxm_mac_utilisation,chips_needed,"
-          "tokens_per_s,reason\n";
+  text +=
+      "status,cycles,predicted_cycles,conformance_errors,MEM,VXM,MXM,SXM,mxm_mac_utilisation,chips_needed,"
+      "tokens_per_s,reason\n";
   for (const Point& point : points) {
     for (const auto& v : point.values) text += csv_field(v) + ",";
     text += point.status + ",";
@@ -151,7 +155,8 @@ std::string csv(const std::vector<Param>& params, const std::vector<Point>& poin
       for (const char* unit : {"MEM", "VXM", "MXM", "SXM"})
         text += fmt::format(",{:.6f}", r.at("units").at(unit).at("utilisation").get<double>());
       text += fmt::format(",{:.6f},{},", r.at("mxm").at("utilisation").get<double>(), point.chips);
-      if (r.contains("tokens_per_second")) text += fmt::format("{:.1f}", r.at("tokens_per_second").get<double>());
+      if (r.contains("tokens_per_second"))
+        text += fmt::format("{:.1f}", r.at("tokens_per_second").get<double>());
       text += ",\n";
     } else {
       text += ",,,,,,,,,," + csv_field(point.reason) + "\n";
@@ -161,30 +166,35 @@ std::string csv(const std::vector<Param>& params, const std::vector<Point>& poin
 }
 
 // Cycles against the first swept key, one line per combination of the others.
-std::string svg_plot(const std::vector<Param>& params, const std::vector<Point>& points, const std::string& title) {
+std::string svg_plot(const std::vector<Param>& params, const std::vector<Point>& points,
+                     const std::string& title) {
   const int width = 760, height = 420, left = 80, right = 220, top = 40, bottom = 60;
   const int plot_w = width - left - right, plot_h = height - top - bottom;
   uint64_t most = 1;
   for (const Point& p : points)
     if (p.status == "ok") most = std::max(most, p.result.at("cycles").get<uint64_t>());
   const size_t xs = params.front().values.size();
-  const auto x_of = [&](size_t i) { return left + (xs > 1 ? plot_w * double(i) / double(xs - 1) : plot_w / 2.0); };
+  const auto x_of = [&](size_t i) {
+    return left + (xs > 1 ? plot_w * double(i) / double(xs - 1) : plot_w / 2.0);
+  };
   const auto y_of = [&](uint64_t cycles) { return top + plot_h * (1 - double(cycles) / double(most)); };
-  std::string svg = fmt::format("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 "
-                                "{0} {1}\" font-family=\"sans-serif\">\n<rect width=\"{0}\" height=\"{1}\" "
-                                "fill=\"white\"/>\n<text x=\"{2}\" y=\"24\" font-size=\"15\">{3}</text>\n",
-                                width, height, left, title);
+  std::string svg =
+      fmt::format("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 "
+                  "{0} {1}\" font-family=\"sans-serif\">\n<rect width=\"{0}\" height=\"{1}\" "
+                  "fill=\"white\"/>\n<text x=\"{2}\" y=\"24\" font-size=\"15\">{3}</text>\n",
+                  width, height, left, title);
   for (int i = 0; i <= 4; ++i) {
     const double y = top + plot_h * (1 - i / 4.0);
-    svg += fmt::format("<line x1=\"{}\" y1=\"{:.1f}\" x2=\"{}\" y2=\"{:.1f}\" stroke=\"#ddd\"/><text x=\"{}\" "
-                       "y=\"{:.1f}\" font-size=\"11\" text-anchor=\"end\">{}</text>\n",
-                       left, y, left + plot_w, y, left - 6, y + 4, most * i / 4);
+    svg +=
+        fmt::format("<line x1=\"{}\" y1=\"{:.1f}\" x2=\"{}\" y2=\"{:.1f}\" stroke=\"#ddd\"/><text x=\"{}\" "
+                    "y=\"{:.1f}\" font-size=\"11\" text-anchor=\"end\">{}</text>\n",
+                    left, y, left + plot_w, y, left - 6, y + 4, most * i / 4);
   }
   for (size_t i = 0; i < xs; ++i)
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">{}</text>\n", x_of(i),
-                       top + plot_h + 16, params.front().values[i]);
-  svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"middle\">{}</text>\n", left + plot_w / 2,
-                     height - 18, params.front().key);
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">{}</text>\n",
+                       x_of(i), top + plot_h + 16, params.front().values[i]);
+  svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"middle\">{}</text>\n",
+                     left + plot_w / 2, height - 18, params.front().key);
   svg += fmt::format("<text x=\"16\" y=\"{}\" font-size=\"12\" transform=\"rotate(-90 16 {})\" "
                      "text-anchor=\"middle\">cycles</text>\n",
                      top + plot_h / 2, top + plot_h / 2);
@@ -192,11 +202,13 @@ std::string svg_plot(const std::vector<Param>& params, const std::vector<Point>&
   std::map<std::vector<std::string>, std::vector<std::pair<size_t, const Point*>>> series;
   for (const Point& p : points) {
     const std::vector<std::string> rest(p.values.begin() + 1, p.values.end());
-    const size_t x = size_t(std::find(params.front().values.begin(), params.front().values.end(), p.values.front()) -
-                            params.front().values.begin());
+    const size_t x =
+        size_t(std::find(params.front().values.begin(), params.front().values.end(), p.values.front()) -
+               params.front().values.begin());
     series[rest].push_back({x, &p});
   }
-  const char* colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"};
+  const char* colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd",
+                           "#ff7f0e", "#17becf", "#8c564b", "#e377c2"};
   size_t k = 0;
   for (const auto& [rest, members] : series) {
     const char* colour = colours[k % 8];
@@ -210,15 +222,16 @@ std::string svg_plot(const std::vector<Param>& params, const std::vector<Point>&
       if (p->status != "ok") continue;
       const uint64_t cycles = p->result.at("cycles");
       points_attr += fmt::format("{:.1f},{:.1f} ", x_of(x), y_of(cycles));
-      svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3.5\" fill=\"{}\"><title>{}</title></circle>\n",
-                         x_of(x), y_of(cycles), colour, cycles);
+      svg += fmt::format(
+          "<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3.5\" fill=\"{}\"><title>{}</title></circle>\n", x_of(x),
+          y_of(cycles), colour, cycles);
     }
     svg += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\" points=\"{}\"/>\n", colour,
                        points_attr);
-    svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"12\" height=\"3\" fill=\"{}\"/><text x=\"{}\" y=\"{}\" "
-                       "font-size=\"11\">{}</text>\n",
-                       left + plot_w + 16, top + 16 * int(k) + 4, colour, left + plot_w + 32, top + 16 * int(k) + 8,
-                       label);
+    svg += fmt::format(
+        "<rect x=\"{}\" y=\"{}\" width=\"12\" height=\"3\" fill=\"{}\"/><text x=\"{}\" y=\"{}\" "
+        "font-size=\"11\">{}</text>\n",
+        left + plot_w + 16, top + 16 * int(k) + 4, colour, left + plot_w + 32, top + 16 * int(k) + 8, label);
     ++k;
   }
   return svg + "</svg>\n";
@@ -244,7 +257,8 @@ int run_sweep(const SweepOptions& opt) {
     for (size_t k = 0; k < params.size(); ++k) overrides.push_back(params[k].key + "=" + point.values[k]);
     try {
       const tsp::ChipConfig config = tsp::load_config(opt.config, overrides);
-      const auto kernel = workload.entry->compile(config, tsp::compiler::with_defaults(*workload.entry, workload.args));
+      const auto kernel =
+          workload.entry->compile(config, tsp::compiler::with_defaults(*workload.entry, workload.args));
       point.predicted = kernel.predicted_cycles;
       point.chips = kernel.program.metadata.chips;
       point.program = work / fmt::format("point{}.bin", i);
@@ -279,8 +293,10 @@ int run_sweep(const SweepOptions& opt) {
     while (running.size() >= opt.jobs) finish_one();
     std::vector<std::string> argv = {self, "--config", opt.config};
     for (const auto& o : opt.overrides) argv.insert(argv.end(), {"--set", o});
-    for (size_t k = 0; k < params.size(); ++k) argv.insert(argv.end(), {"--set", params[k].key + "=" + point.values[k]});
-    argv.insert(argv.end(), {"--timing-only", "--quiet", "--stats-json", point.stats.string(), point.program.string()});
+    for (size_t k = 0; k < params.size(); ++k)
+      argv.insert(argv.end(), {"--set", params[k].key + "=" + point.values[k]});
+    argv.insert(argv.end(),
+                {"--timing-only", "--quiet", "--stats-json", point.stats.string(), point.program.string()});
     running[spawn(argv, point.err)] = next;
   }
   while (!running.empty()) finish_one();
@@ -290,8 +306,8 @@ int run_sweep(const SweepOptions& opt) {
   tsp::write_file_atomic(plot, svg_plot(params, points, workload.entry->name + ": " + opt.workload));
   size_t ok = 0;
   for (const auto& p : points) ok += p.status == "ok";
-  std::cout << fmt::format("sweep: {} points ({} simulated, {} could not run); wrote {} and {}\n", points.size(), ok,
-                           points.size() - ok, opt.out, plot);
+  std::cout << fmt::format("sweep: {} points ({} simulated, {} could not run); wrote {} and {}\n",
+                           points.size(), ok, points.size() - ok, opt.out, plot);
   return 0;
 }
 

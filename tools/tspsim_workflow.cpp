@@ -8,8 +8,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <fmt/format.h>
+#include <fstream>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -21,19 +21,24 @@ void check_writable(const std::filesystem::path& path) {
   const auto probe = std::filesystem::path(path.string() + ".probe");
   {
     std::ofstream out(probe);
-    if (!out) throw tsp::InputError(fmt::format("cannot write '{}': {}", path.string(), std::strerror(errno)));
+    if (!out)
+      throw tsp::InputError(fmt::format("cannot write '{}': {}", path.string(), std::strerror(errno)));
   }
   std::filesystem::remove(probe);
 }
 } // namespace
 
 void add_workflow_options(CLI::App& app, WorkflowOptions& options) {
-  app.add_option("--trace", options.trace, "write a Chrome/Perfetto trace (JSON): a span per instruction, per slice");
-  app.add_option("--trace-window", options.trace_window, "FIRST:LAST: trace only cycles [FIRST, LAST)");
+  app.add_option("--trace", options.trace,
+                 "write a Chrome/Perfetto trace (JSON): a span per instruction, per slice");
+  app.add_option("--trace-window", options.trace_window,
+                 "FIRST:LAST: trace (and --vcd) only cycles [FIRST, LAST)");
   app.add_option("--vcd", options.vcd, "write a waveform (VCD): per-slice busy and per-stream occupancy");
   app.add_option("--report", options.report_dir, "write an HTML report with charts to DIR/index.html");
-  app.add_option("--activity-log", options.activity_log, "write the per-cycle activity log the golden suite compares");
-  app.add_option("--log-level", options.log_level, "trace|debug|info|warn|error|off (default warn), on stderr");
+  app.add_option("--activity-log", options.activity_log,
+                 "write the per-cycle activity log the golden suite compares");
+  app.add_option("--log-level", options.log_level,
+                 "trace|debug|info|warn|error|off (default warn), on stderr");
 }
 
 void apply_log_level(const WorkflowOptions& options) {
@@ -49,8 +54,8 @@ void apply_log_level(const WorkflowOptions& options) {
 
 WorkflowOutputs::WorkflowOutputs(const WorkflowOptions& options, tsp::Chip& chip, tsp::Cycle expected_cycles)
     : options_(options), chip_(chip) {
-  if (!options.trace_window.empty() && options.trace.empty())
-    throw tsp::InputError("--trace-window needs --trace FILE");
+  if (!options.trace_window.empty() && options.trace.empty() && options.vcd.empty())
+    throw tsp::InputError("--trace-window needs --trace FILE or --vcd FILE");
   if (!options.report_dir.empty() && std::filesystem::exists(options.report_dir) &&
       !std::filesystem::is_directory(options.report_dir))
     throw tsp::InputError(fmt::format("--report {}: exists and is not a directory", options.report_dir));
@@ -59,18 +64,20 @@ WorkflowOutputs::WorkflowOutputs(const WorkflowOptions& options, tsp::Chip& chip
   if (!options.report_dir.empty()) {
     std::error_code error;
     std::filesystem::create_directories(options.report_dir, error);
-    if (error) throw tsp::InputError(fmt::format("cannot write '{}': {}", options.report_dir, error.message()));
+    if (error)
+      throw tsp::InputError(fmt::format("cannot write '{}': {}", options.report_dir, error.message()));
     check_writable(std::filesystem::path(options.report_dir) / "index.html");
   }
   const tsp::EngineContext& ctx = chip.context();
+  const tsp::CycleWindow window = options.trace_window.empty()
+                                      ? tsp::CycleWindow{}
+                                      : tsp::parse_cycle_window(options.trace_window, "--trace-window");
   if (!options.trace.empty() || !options.activity_log.empty()) {
-    const tsp::CycleWindow window =
-        options.trace_window.empty() ? tsp::CycleWindow{} : tsp::parse_cycle_window(options.trace_window, "--trace-window");
     recorder_ = std::make_unique<tsp::ActivityRecorder>(window);
     fanout_.add(recorder_.get());
   }
   if (!options.vcd.empty()) {
-    vcd_ = std::make_unique<tsp::VcdWriter>("vcd", ctx, options.vcd, chip.period());
+    vcd_ = std::make_unique<tsp::VcdWriter>("vcd", ctx, options.vcd, chip.period(), window);
     fanout_.add(vcd_.get());
   }
   if (!options.report_dir.empty()) {
@@ -78,7 +85,8 @@ WorkflowOutputs::WorkflowOutputs(const WorkflowOptions& options, tsp::Chip& chip
     fanout_.add(collector_.get());
   }
   if (!fanout_.empty()) chip.context().stats.set_observer(&fanout_);
-  if (isatty(STDERR_FILENO)) progress_ = std::make_unique<tsp::Progress>("progress", chip, expected_cycles, stderr);
+  if (isatty(STDERR_FILENO))
+    progress_ = std::make_unique<tsp::Progress>("progress", chip, expected_cycles, stderr);
 }
 
 WorkflowOutputs::~WorkflowOutputs() { chip_.context().stats.set_observer(nullptr); }

@@ -15,7 +15,9 @@ struct Line {
   Cycle cycle;
   unsigned position;
   std::string text;
-  bool operator<(const Line& o) const { return std::tie(cycle, position, text) < std::tie(o.cycle, o.position, o.text); }
+  bool operator<(const Line& o) const {
+    return std::tie(cycle, position, text) < std::tie(o.cycle, o.position, o.text);
+  }
 };
 
 std::vector<std::string> split_lines(const std::string& text) {
@@ -42,13 +44,14 @@ std::string activity_log(const ActivityRecorder& recorder, const Floorplan& floo
   lines.reserve(recorder.dispatches().size() + recorder.streams().size());
   for (const DispatchEvent& d : recorder.dispatches())
     lines.push_back({d.cycle, slices[d.slice].position,
-                     fmt::format("{} {} run {} line {}", d.cycle, slices[d.slice].name, d.instruction.spec().mnemonic,
-                                 d.origin.line)});
+                     fmt::format("{} {} run {} line {}", d.cycle, slices[d.slice].name,
+                                 d.instruction.spec().mnemonic, d.origin.line)});
   for (const StreamEvent& s : recorder.streams()) {
     const std::string group = s.group > 1 ? fmt::format("x{}", s.group) : "";
-    lines.push_back({s.cycle, slices[s.slice].position,
-                     fmt::format("{} {} put {}{}{} {} line {}", s.cycle, slices[s.slice].name, s.stream.west ? 'W' : 'E',
-                                 s.stream.id, group, isa::spec(s.origin.opcode).mnemonic, s.origin.line)});
+    lines.push_back(
+        {s.cycle, slices[s.slice].position,
+         fmt::format("{} {} put {}{}{} {} line {}", s.cycle, slices[s.slice].name, s.stream.west ? 'W' : 'E',
+                     s.stream.id, group, isa::spec(s.origin.opcode).mnemonic, s.origin.line)});
   }
   std::sort(lines.begin(), lines.end());
   std::string text;
@@ -65,18 +68,22 @@ std::optional<std::string> first_divergence(const std::string& expected, const s
   if (i == want.size() && i == got.size()) return std::nullopt;
   if (i == want.size()) {
     const auto [cycle, slice] = cycle_and_slice(got[i]);
-    return fmt::format("first divergence at cycle {} on {}: expected nothing more, got '{}'", cycle, slice, got[i]);
+    return fmt::format("first divergence at cycle {} on {}: expected nothing more, got '{}'", cycle, slice,
+                       got[i]);
   }
   if (i == got.size()) {
     const auto [cycle, slice] = cycle_and_slice(want[i]);
-    return fmt::format("first divergence at cycle {} on {}: expected '{}', got nothing more", cycle, slice, want[i]);
+    return fmt::format("first divergence at cycle {} on {}: expected '{}', got nothing more", cycle, slice,
+                       want[i]);
   }
   // The earlier of the two lines is where the runs part.
   const auto w = cycle_and_slice(want[i]);
   const auto g = cycle_and_slice(got[i]);
-  const bool want_first = std::strtoull(w.first.c_str(), nullptr, 10) <= std::strtoull(g.first.c_str(), nullptr, 10);
+  const bool want_first =
+      std::strtoull(w.first.c_str(), nullptr, 10) <= std::strtoull(g.first.c_str(), nullptr, 10);
   const auto& [cycle, slice] = want_first ? w : g;
-  return fmt::format("first divergence at cycle {} on {}: expected '{}', got '{}'", cycle, slice, want[i], got[i]);
+  return fmt::format("first divergence at cycle {} on {}: expected '{}', got '{}'", cycle, slice, want[i],
+                     got[i]);
 }
 
 } // namespace tsp

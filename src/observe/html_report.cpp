@@ -12,19 +12,28 @@ namespace {
 
 constexpr std::array<const char*, 4> kUnitNames = {"MEM", "VXM", "MXM", "SXM"};
 constexpr std::array<const char*, 4> kUnitColours = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd"};
-constexpr int kWidth = 960;        // every chart's width in px
-constexpr int kLeft = 110;         // room for axis labels
+constexpr int kWidth = 960; // every chart's width in px
+constexpr int kLeft = 110;  // room for axis labels
 constexpr int kPlot = kWidth - kLeft - 20;
 
 std::string escape(const std::string& text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-    case '<': out += "&lt;"; break;
-    case '>': out += "&gt;"; break;
-    case '&': out += "&amp;"; break;
-    case '"': out += "&quot;"; break;
-    default: out += c;
+    case '<':
+      out += "&lt;";
+      break;
+    case '>':
+      out += "&gt;";
+      break;
+    case '&':
+      out += "&amp;";
+      break;
+    case '"':
+      out += "&quot;";
+      break;
+    default:
+      out += c;
     }
   }
   return out;
@@ -37,9 +46,10 @@ std::string heat_colour(double fraction) {
 }
 
 std::string figure(const std::string& id, const std::string& caption, int height, const std::string& body) {
-  return fmt::format("<figure id=\"{}\"><figcaption>{}</figcaption>\n<svg xmlns=\"http://www.w3.org/2000/svg\" "
-                     "width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\">\n{}</svg></figure>\n",
-                     id, caption, kWidth, height, kWidth, height, body);
+  return fmt::format(
+      "<figure id=\"{}\"><figcaption>{}</figcaption>\n<svg xmlns=\"http://www.w3.org/2000/svg\" "
+      "width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\">\n{}</svg></figure>\n",
+      id, caption, kWidth, height, kWidth, height, body);
 }
 
 // The time axis under a chart: bucket boundaries as cycles.
@@ -49,8 +59,8 @@ std::string time_axis(int y, Cycle bucket, size_t buckets) {
   const size_t ticks = std::min<size_t>(buckets, 8);
   for (size_t i = 0; i <= ticks; ++i) {
     const double x = kLeft + double(kPlot) * double(i) / double(ticks);
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">{}</text>\n", x, y + 14,
-                       Cycle(double(buckets) * double(bucket) * double(i) / double(ticks)));
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">{}</text>\n", x,
+                       y + 14, Cycle(double(buckets) * double(bucket) * double(i) / double(ticks)));
   }
   svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">cycle</text>\n",
                      kLeft + kPlot / 2, y + 28);
@@ -59,8 +69,8 @@ std::string time_axis(int y, Cycle bucket, size_t buckets) {
 
 // A line chart of `series` (values 0..`top`) over the buckets, with a legend.
 std::string line_chart(const std::vector<std::pair<std::string, std::vector<double>>>& series,
-                       const std::vector<const char*>& colours, double top, const std::string& unit, Cycle bucket,
-                       size_t buckets) {
+                       const std::vector<const char*>& colours, double top, const std::string& unit,
+                       Cycle bucket, size_t buckets) {
   const int height = 220;
   std::string svg;
   for (int i = 0; i <= 4; ++i) {
@@ -76,12 +86,14 @@ std::string line_chart(const std::vector<std::pair<std::string, std::vector<doub
       const double y = 10 + height * (1 - (top > 0 ? series[k].second[b] / top : 0));
       points += fmt::format("{:.1f},{:.1f} {:.1f},{:.1f} ", kLeft + step * b, y, kLeft + step * (b + 1), y);
     }
-    svg += fmt::format("<polyline class=\"mark\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\" points=\"{}\"/>\n",
-                       colours[k], points);
-    svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"12\" height=\"3\" fill=\"{}\"/><text x=\"{}\" y=\"{}\" "
-                       "font-size=\"12\">{}</text>\n",
-                       kLeft + 10 + 90 * int(k), height + 52, colours[k], kLeft + 26 + 90 * int(k), height + 56,
-                       escape(series[k].first));
+    svg += fmt::format(
+        "<polyline class=\"mark\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\" points=\"{}\"/>\n",
+        colours[k], points);
+    svg +=
+        fmt::format("<rect x=\"{}\" y=\"{}\" width=\"12\" height=\"3\" fill=\"{}\"/><text x=\"{}\" y=\"{}\" "
+                    "font-size=\"12\">{}</text>\n",
+                    kLeft + 10 + 90 * int(k), height + 52, colours[k], kLeft + 26 + 90 * int(k), height + 56,
+                    escape(series[k].first));
   }
   return svg + time_axis(height + 10, bucket, buckets);
 }
@@ -90,33 +102,36 @@ std::string heatmap(const EngineContext& ctx, const ReportCollector& c) {
   const auto& slices = ctx.floorplan.slices();
   std::vector<unsigned> order(slices.size());
   for (unsigned s = 0; s < order.size(); ++s) order[s] = s;
-  std::sort(order.begin(), order.end(), [&](unsigned a, unsigned b) { return slices[a].position < slices[b].position; });
+  std::sort(order.begin(), order.end(),
+            [&](unsigned a, unsigned b) { return slices[a].position < slices[b].position; });
   const int row = std::clamp(600 / int(order.size()), 4, 14);
   const size_t buckets = std::max<size_t>(c.buckets(), 1);
   const double cell = double(kPlot) / double(buckets);
-  std::string svg = fmt::format("<rect x=\"{}\" y=\"10\" width=\"{}\" height=\"{}\" fill=\"{}\"/>\n", kLeft, kPlot,
-                                row * int(order.size()), heat_colour(0));
+  std::string svg = fmt::format("<rect x=\"{}\" y=\"10\" width=\"{}\" height=\"{}\" fill=\"{}\"/>\n", kLeft,
+                                kPlot, row * int(order.size()), heat_colour(0));
   const unsigned label_every = std::max(1, 12 / row);
   for (size_t r = 0; r < order.size(); ++r) {
     const unsigned s = order[r];
     const int y = 10 + row * int(r);
     if (r % label_every == 0)
-      svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"{}\" text-anchor=\"end\">{}</text>\n", kLeft - 6,
-                         y + row - 1, std::min(row + 1, 11), escape(slices[s].name));
+      svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"{}\" text-anchor=\"end\">{}</text>\n",
+                         kLeft - 6, y + row - 1, std::min(row + 1, 11), escape(slices[s].name));
     for (size_t b = 0; b < c.buckets(); ++b) {
-      const uint64_t busy = c.busy(s, b);
+      const uint64_t busy = c.busy_in(s, b);
       if (busy == 0) continue;
-      svg += fmt::format("<rect class=\"mark\" x=\"{:.2f}\" y=\"{}\" width=\"{:.2f}\" height=\"{}\" fill=\"{}\">"
-                         "<title>{} cycles {}..{}: busy {}</title></rect>\n",
-                         kLeft + cell * b, y, cell, row, heat_colour(double(busy) / double(c.bucket_cycles())),
-                         escape(slices[s].name), b * c.bucket_cycles(), (b + 1) * c.bucket_cycles() - 1, busy);
+      svg +=
+          fmt::format("<rect class=\"mark\" x=\"{:.2f}\" y=\"{}\" width=\"{:.2f}\" height=\"{}\" fill=\"{}\">"
+                      "<title>{} cycles {}..{}: busy {}</title></rect>\n",
+                      kLeft + cell * b, y, cell, row, heat_colour(double(busy) / double(c.bucket_cycles())),
+                      escape(slices[s].name), b * c.bucket_cycles(), (b + 1) * c.bucket_cycles() - 1, busy);
     }
   }
   const int bottom = 10 + row * int(order.size());
-  return figure("heatmap",
-                fmt::format("Busy fraction per slice (west to east) and window of {} cycles; darker is busier",
-                            c.bucket_cycles()),
-                bottom + 36, svg + time_axis(bottom, c.bucket_cycles(), buckets));
+  return figure(
+      "heatmap",
+      fmt::format("Busy fraction per slice (west to east) and window of {} cycles; darker is busier",
+                  c.bucket_cycles()),
+      bottom + 36, svg + time_axis(bottom, c.bucket_cycles(), buckets));
 }
 
 std::string unit_utilisation(const EngineContext& ctx, const ReportCollector& c, Cycle cycles) {
@@ -126,11 +141,13 @@ std::string unit_utilisation(const EngineContext& ctx, const ReportCollector& c,
   std::array<unsigned, 4> counts{};
   for (const auto& s : slices) ++counts[static_cast<size_t>(s.kind)];
   for (unsigned s = 0; s < slices.size(); ++s)
-    for (size_t b = 0; b < c.buckets(); ++b) series[static_cast<size_t>(slices[s].kind)].second[b] += double(c.busy(s, b));
+    for (size_t b = 0; b < c.buckets(); ++b)
+      series[static_cast<size_t>(slices[s].kind)].second[b] += double(c.busy_in(s, b));
   for (size_t b = 0; b < c.buckets(); ++b) {
     const Cycle start = b * c.bucket_cycles();
     const double length = double(std::min(c.bucket_cycles(), cycles > start ? cycles - start : 1));
-    for (size_t u = 0; u < 4; ++u) series[u].second[b] = counts[u] ? 100 * series[u].second[b] / (counts[u] * length) : 0;
+    for (size_t u = 0; u < 4; ++u)
+      series[u].second[b] = counts[u] ? 100 * series[u].second[b] / (counts[u] * length) : 0;
   }
   return figure("unit-utilisation", "Utilisation per unit over time (busy slices / slices of the unit)", 300,
                 line_chart(series, {kUnitColours.begin(), kUnitColours.end()}, 100, "%", c.bucket_cycles(),
@@ -147,15 +164,17 @@ std::string stream_occupancy(const ReportCollector& c, Cycle cycles) {
       series[d].second.push_back(double(c.stream_writes()[d][b]) / length);
       top = std::max(top, series[d].second.back());
     }
-  return figure("stream-occupancy", "Stream writes per cycle by direction (vectors put on streams)", 300,
-                line_chart(series, {"#ff7f0e", "#17becf"}, top > 0 ? top : 1, "", c.bucket_cycles(), c.buckets()));
+  return figure(
+      "stream-occupancy", "Stream writes per cycle by direction (vectors put on streams)", 300,
+      line_chart(series, {"#ff7f0e", "#17becf"}, top > 0 ? top : 1, "", c.bucket_cycles(), c.buckets()));
 }
 
 std::string instruction_mix(const EngineContext& ctx) {
   std::map<std::string, uint64_t> counts;
   for (const auto& st : ctx.stats.slices())
     for (const auto& spec : isa::opcodes())
-      if (const uint64_t n = st.by_opcode[static_cast<uint8_t>(spec.opcode)]) counts[std::string(spec.mnemonic)] += n;
+      if (const uint64_t n = st.by_opcode[static_cast<uint8_t>(spec.opcode)])
+        counts[std::string(spec.mnemonic)] += n;
   std::vector<std::pair<std::string, uint64_t>> bars(counts.begin(), counts.end());
   std::sort(bars.begin(), bars.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
   const uint64_t top = bars.empty() ? 1 : bars.front().second;
@@ -163,11 +182,12 @@ std::string instruction_mix(const EngineContext& ctx) {
   for (size_t i = 0; i < bars.size(); ++i) {
     const int y = 10 + 18 * int(i);
     const double w = double(kPlot - 80) * double(bars[i].second) / double(top);
-    svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"end\">{}</text>"
-                       "<rect class=\"mark\" x=\"{}\" y=\"{}\" width=\"{:.1f}\" height=\"13\" fill=\"#4c78a8\"/>"
-                       "<text x=\"{:.1f}\" y=\"{}\" font-size=\"11\">{}</text>\n",
-                       kLeft - 6, y + 11, escape(bars[i].first), kLeft, y, std::max(w, 1.0), kLeft + w + 5, y + 11,
-                       bars[i].second);
+    svg +=
+        fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"end\">{}</text>"
+                    "<rect class=\"mark\" x=\"{}\" y=\"{}\" width=\"{:.1f}\" height=\"13\" fill=\"#4c78a8\"/>"
+                    "<text x=\"{:.1f}\" y=\"{}\" font-size=\"11\">{}</text>\n",
+                    kLeft - 6, y + 11, escape(bars[i].first), kLeft, y, std::max(w, 1.0), kLeft + w + 5,
+                    y + 11, bars[i].second);
   }
   return figure("instruction-mix", "Instruction mix: dispatches by mnemonic (Repeat iterations counted)",
                 20 + 18 * int(bars.size()), svg);
@@ -190,7 +210,8 @@ std::string stats_table(const RunReport& report) {
                     f.units[u].instructions));
   row("MXM MACs", fmt::format("{} ({:.2f}% of peak)", f.macs, 100 * f.mac_utilisation));
   row("MEM bytes", fmt::format("{} ({:.2f}% of peak)", f.sram_bytes, 100 * f.sram_utilisation));
-  row("stream bytes", fmt::format("{} ({:.2f}% of one boundary's peak)", f.stream_bytes, 100 * f.stream_utilisation));
+  row("stream bytes",
+      fmt::format("{} ({:.2f}% of one boundary's peak)", f.stream_bytes, 100 * f.stream_utilisation));
   if (f.link_bytes != 0) row("C2C bytes sent", fmt::format("{}", f.link_bytes));
   if (f.tokens_per_second > 0) row("tokens/s", fmt::format("{:.1f}", f.tokens_per_second));
   return "<table id=\"stats-table\">\n" + rows + "</table>\n";
@@ -246,11 +267,12 @@ std::string html_report(const RunReport& report, const ReportCollector& collecto
   const EngineContext& ctx = report.chip.context();
   const Cycle cycles = report.result.cycles;
   const std::string title = fmt::format("tspsim: {} on {}", report.program_path, ctx.config.name);
-  std::string html = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>" + escape(title) +
-                     "</title>\n<style>body{font-family:sans-serif;margin:24px;color:#222}figure{margin:0 0 28px 0}"
-                     "figcaption{font-weight:bold;margin-bottom:6px}table{border-collapse:collapse}"
-                     "th,td{border:1px solid #ccc;padding:3px 10px;text-align:left}th{background:#f4f4f4}"
-                     "pre#render-check{color:#888;font-size:11px}</style></head><body>\n";
+  std::string html =
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>" + escape(title) +
+      "</title>\n<style>body{font-family:sans-serif;margin:24px;color:#222}figure{margin:0 0 28px 0}"
+      "figcaption{font-weight:bold;margin-bottom:6px}table{border-collapse:collapse}"
+      "th,td{border:1px solid #ccc;padding:3px 10px;text-align:left}th{background:#f4f4f4}"
+      "pre#render-check{color:#888;font-size:11px}</style></head><body>\n";
   html += "<h1>" + escape(title) + "</h1>\n";
   html += "<h2>Statistics</h2>\n" + stats_table(report);
   html += "<h2>Charts</h2>\n";

@@ -11,18 +11,25 @@ namespace {
 constexpr std::array<const char*, 4> kUnitNames = {"MEM", "VXM", "MXM", "SXM"};
 } // namespace
 
-Cycle counter_window(Cycle first, Cycle end) { return end > first ? std::max<Cycle>(1, (end - first + 199) / 200) : 1; }
+Cycle counter_window(Cycle first, Cycle end) {
+  return end > first ? std::max<Cycle>(1, (end - first + 199) / 200) : 1;
+}
 
 void append_chip_trace(nlohmann::json& events, const ChipTrace& chip) {
   const auto& slices = chip.ctx.floorplan.slices();
   const auto& queues = chip.ctx.floorplan.queues();
   const unsigned pid = chip.chip_id;
-  events.push_back({{"ph", "M"}, {"name", "process_name"}, {"pid", pid}, {"args", {{"name", chip.chip_name}}}});
-  events.push_back({{"ph", "M"}, {"name", "process_sort_index"}, {"pid", pid}, {"args", {{"sort_index", pid}}}});
+  events.push_back(
+      {{"ph", "M"}, {"name", "process_name"}, {"pid", pid}, {"args", {{"name", chip.chip_name}}}});
+  events.push_back(
+      {{"ph", "M"}, {"name", "process_sort_index"}, {"pid", pid}, {"args", {{"sort_index", pid}}}});
   // Tracks west to east, as the slices sit on the chip; tid 0 is avoided (some viewers treat it specially).
   for (unsigned s = 0; s < slices.size(); ++s) {
-    events.push_back(
-        {{"ph", "M"}, {"name", "thread_name"}, {"pid", pid}, {"tid", s + 1}, {"args", {{"name", slices[s].name}}}});
+    events.push_back({{"ph", "M"},
+                      {"name", "thread_name"},
+                      {"pid", pid},
+                      {"tid", s + 1},
+                      {"args", {{"name", slices[s].name}}}});
     events.push_back({{"ph", "M"},
                       {"name", "thread_sort_index"},
                       {"pid", pid},
@@ -57,7 +64,8 @@ void append_chip_trace(nlohmann::json& events, const ChipTrace& chip) {
     const Cycle start = first + w * window;
     const double length = double(std::min(window, end - start));
     nlohmann::json args = nlohmann::json::object();
-    for (size_t u = 0; u < 4; ++u) args[kUnitNames[u]] = counts[u] ? double(busy[w][u]) / (counts[u] * length) : 0.0;
+    for (size_t u = 0; u < 4; ++u)
+      args[kUnitNames[u]] = counts[u] ? double(busy[w][u]) / (counts[u] * length) : 0.0;
     events.push_back({{"ph", "C"}, {"name", "utilisation"}, {"pid", pid}, {"ts", start}, {"args", args}});
   }
   nlohmann::json zero = nlohmann::json::object();

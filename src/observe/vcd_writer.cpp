@@ -11,8 +11,9 @@
 namespace tsp {
 
 VcdWriter::VcdWriter(sc_core::sc_module_name name, const EngineContext& ctx, const std::string& path,
-                     sc_core::sc_time period)
-    : sc_core::sc_module(name), ctx_(ctx), path_(path), temp_base_(path + ".tmp"), period_(period) {
+                     sc_core::sc_time period, CycleWindow window)
+    : sc_core::sc_module(name), ctx_(ctx), path_(path), temp_base_(path + ".tmp"), period_(period),
+      window_(window) {
   {
     std::ofstream probe(temp_base_ + ".vcd");
     if (!probe) throw InputError(fmt::format("cannot write '{}': {}", path_, std::strerror(errno)));
@@ -64,11 +65,13 @@ void VcdWriter::wake_at(Cycle cycle) {
 }
 
 void VcdWriter::busy(unsigned slice, Cycle cycle) {
+  if (!window_.contains(cycle)) return;
   pending_[cycle].busy.push_back(slice);
   wake_at(cycle);
 }
 
 void VcdWriter::streamed(unsigned slice, Cycle cycle, StreamRef stream, unsigned group, const Origin&) {
+  if (!window_.contains(cycle)) return;
   // The value travels hop by hop to the edge of the chip it is moving towards.
   const unsigned position = ctx_.floorplan.slices()[slice].position;
   const unsigned hops = stream.west ? position : ctx_.floorplan.positions() - 1 - position;

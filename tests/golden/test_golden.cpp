@@ -46,7 +46,8 @@ struct Outcome {
 // only the slices that did something.
 nlohmann::json pinned(const nlohmann::json& stats) {
   nlohmann::json out;
-  for (const char* key : {"cycles", "instructions", "conformance_errors", "units", "mxm", "mem", "streams", "c2c"})
+  for (const char* key :
+       {"cycles", "instructions", "conformance_errors", "units", "mxm", "mem", "streams", "c2c"})
     out[key] = stats.at(key);
   out["slices"] = nlohmann::json::array();
   for (const auto& slice : stats.at("slices"))
@@ -58,16 +59,19 @@ Outcome run_golden(const Golden& g, const std::string& extra = "") {
   std::string program = source(g.program);
   if (!g.kernel.empty()) {
     program = (scratch_dir() / (g.name + ".bin")).string();
-    const auto compiled = run_tool("tspc", "--config " + source(g.config) + " -o " + program + " " + g.kernel);
+    const auto compiled =
+        run_tool("tspc", "--config " + source(g.config) + " -o " + program + " " + g.kernel);
     INFO(compiled.err);
     REQUIRE(compiled.exit_code == 0);
   }
   const auto stats = scratch_dir() / (g.name + ".json");
   const auto activity = scratch_dir() / (g.name + ".activity");
-  const auto run = run_tool("tspsim", "--config " + source(g.config) + " " + extra + " --quiet --stats-json " +
-                                          stats.string() + " --activity-log " + activity.string() + " " + program);
+  const auto run =
+      run_tool("tspsim", "--config " + source(g.config) + " " + extra + " --quiet --stats-json " +
+                             stats.string() + " --activity-log " + activity.string() + " " + program);
   INFO(g.name << ": " << run.err);
-  REQUIRE((run.exit_code == 0 || run.exit_code == 1)); // 1: the run found conformance errors, which are pinned too
+  REQUIRE((run.exit_code == 0 ||
+           run.exit_code == 1)); // 1: the run found conformance errors, which are pinned too
   return {pinned(nlohmann::json::parse(slurp(stats))), slurp(activity)};
 }
 
@@ -88,7 +92,8 @@ std::optional<std::string> first_difference(const nlohmann::json& want, const nl
     for (size_t i = 0; i < std::min(want.size(), got.size()); ++i)
       if (auto d = first_difference(want[i], got[i], path + "[" + std::to_string(i) + "]")) return d;
     if (want.size() != got.size())
-      return path + ": expected " + std::to_string(want.size()) + " entries, got " + std::to_string(got.size());
+      return path + ": expected " + std::to_string(want.size()) + " entries, got " +
+             std::to_string(got.size());
   }
   return std::nullopt;
 }

@@ -16,11 +16,13 @@ namespace {
 
 // The text of <pre id="render-check"> in the DOM that headless Chromium built for `page`.
 std::string rendered_check(const std::filesystem::path& page) {
-  REQUIRE(std::system("command -v chromium >/dev/null 2>&1") == 0); // tools/scripts/install-deps.sh installs it
+  REQUIRE(std::system("command -v chromium >/dev/null 2>&1") ==
+          0); // tools/scripts/install-deps.sh installs it
   const auto dom = scratch_dir() / "dom.html";
   const std::string command = "chromium --headless --no-sandbox --disable-gpu --user-data-dir=" +
-                              (scratch_dir() / "chromium-profile").string() + " --dump-dom file://" + page.string() +
-                              " >" + dom.string() + " 2>" + (scratch_dir() / "chromium.err").string();
+                              (scratch_dir() / "chromium-profile").string() + " --dump-dom file://" +
+                              page.string() + " >" + dom.string() + " 2>" +
+                              (scratch_dir() / "chromium.err").string();
   INFO(command);
   REQUIRE(std::system(command.c_str()) == 0);
   const std::string text = slurp(dom);
@@ -35,8 +37,8 @@ std::string rendered_check(const std::filesystem::path& page) {
 
 TEST_CASE("tspsim --report writes one self-contained page whose charts all render non-empty") {
   const auto dir = scratch_dir() / "report";
-  const auto run = run_tool("tspsim", "--config " + source("configs/14nm.json") + " --quiet --report " + dir.string() +
-                                          " " + source("examples/vector_add.tsp"));
+  const auto run = run_tool("tspsim", "--config " + source("configs/14nm.json") + " --quiet --report " +
+                                          dir.string() + " " + source("examples/vector_add.tsp"));
   INFO(run.err);
   REQUIRE(run.exit_code == 0);
   const std::string html = slurp(dir / "index.html");
@@ -56,8 +58,8 @@ TEST_CASE("tspsim --report writes one self-contained page whose charts all rende
 
 TEST_CASE("tspsim --report on a long run merges time windows so the page stays small") {
   const auto dir = scratch_dir() / "report-gemm";
-  const auto run = run_tool("tspsim", "--config " + source("configs/14nm.json") + " --quiet --report " + dir.string() +
-                                          " " + source("examples/gemm_f16.tsp"));
+  const auto run = run_tool("tspsim", "--config " + source("configs/14nm.json") + " --quiet --report " +
+                                          dir.string() + " " + source("examples/gemm_f16.tsp"));
   REQUIRE(run.exit_code == 0);
   const std::string html = slurp(dir / "index.html");
   // 1404 cycles in at most 128 windows: 16 cycles each.
@@ -71,8 +73,8 @@ TEST_CASE("tspsim --report on a long run merges time windows so the page stays s
 TEST_CASE("tspsim --report onto a file is a one-line error before the run") {
   const auto file = scratch_dir() / "not-a-dir";
   std::ofstream(file) << "x";
-  const auto run = run_tool("tspsim", "--config " + source("configs/14nm.json") + " --report " + file.string() + " " +
-                                          source("examples/vector_add.tsp"));
+  const auto run = run_tool("tspsim", "--config " + source("configs/14nm.json") + " --report " +
+                                          file.string() + " " + source("examples/vector_add.tsp"));
   CHECK(run.exit_code == 2);
   CHECK(run.err == "error: --report " + file.string() + ": exists and is not a directory\n");
   CHECK(run.out.empty());

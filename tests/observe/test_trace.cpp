@@ -96,8 +96,8 @@ TEST_CASE("tspsim --trace has utilisation counters per unit: busy slices of the 
     if (e.at("ph") == "C") counters[e.at("ts")] = e.at("args");
   // 39 active cycles (0..38): one sample per cycle, then zeros at 39.
   REQUIRE(counters.size() == 40);
-  CHECK(counters.at(0).at("MEM") == Approx(1.0 / 88));  // MEM_W10 alone
-  CHECK(counters.at(5).at("MEM") == Approx(2.0 / 88));  // MEM_W10's last stream write, MEM_E5's first Read
+  CHECK(counters.at(0).at("MEM") == Approx(1.0 / 88)); // MEM_W10 alone
+  CHECK(counters.at(5).at("MEM") == Approx(2.0 / 88)); // MEM_W10's last stream write, MEM_E5's first Read
   CHECK(counters.at(13).at("VXM") == Approx(1.0));
   CHECK(counters.at(20).at("VXM") == Approx(0.0));
   CHECK(counters.at(39).at("MEM") == Approx(0.0));
@@ -111,11 +111,13 @@ TEST_CASE("tspsim --trace-window FIRST:LAST keeps only the spans that start in t
 }
 
 TEST_CASE("tspsim --trace-window without --trace or malformed is a one-line error") {
-  const std::string config = "--config " + source("configs/14nm.json") + " " + source("examples/vector_add.tsp");
+  const std::string config =
+      "--config " + source("configs/14nm.json") + " " + source("examples/vector_add.tsp");
   auto run = run_tool("tspsim", config + " --trace-window 0:10");
   CHECK(run.exit_code == 2);
-  CHECK(run.err == "error: --trace-window needs --trace FILE\n");
-  run = run_tool("tspsim", config + " --trace " + (scratch_dir() / "t.json").string() + " --trace-window 10:5");
+  CHECK(run.err == "error: --trace-window needs --trace FILE or --vcd FILE\n");
+  run =
+      run_tool("tspsim", config + " --trace " + (scratch_dir() / "t.json").string() + " --trace-window 10:5");
   CHECK(run.exit_code == 2);
   CHECK(run.err == "error: --trace-window 10:5: expected FIRST:LAST cycles with FIRST < LAST, e.g. 0:1000\n");
   CHECK(!std::filesystem::exists(scratch_dir() / "t.json"));
@@ -139,9 +141,18 @@ TEST_CASE("an interrupted run (SIGINT) still writes a valid trace of what it sim
   const auto trace = scratch_dir() / "long.json";
   const auto stats = scratch_dir() / "long.stats.json";
   const std::string err = (scratch_dir() / "long.err").string();
-  std::vector<std::string> argv = {tsp::test::tool("tspsim"), "--config", source("configs/14nm.json"), "--timing-only",
-                                   "--quiet", "--trace", trace.string(), "--trace-window", "0:2000",
-                                   "--stats-json", stats.string(), program.string()};
+  std::vector<std::string> argv = {tsp::test::tool("tspsim"),
+                                   "--config",
+                                   source("configs/14nm.json"),
+                                   "--timing-only",
+                                   "--quiet",
+                                   "--trace",
+                                   trace.string(),
+                                   "--trace-window",
+                                   "0:2000",
+                                   "--stats-json",
+                                   stats.string(),
+                                   program.string()};
   const pid_t pid = fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
@@ -158,7 +169,8 @@ TEST_CASE("an interrupted run (SIGINT) still writes a valid trace of what it sim
   const auto catches_sigint = [&] {
     std::ifstream status("/proc/" + std::to_string(pid) + "/status");
     for (std::string line; std::getline(status, line);)
-      if (line.rfind("SigCgt:", 0) == 0) return ((std::stoull(line.substr(7), nullptr, 16) >> (SIGINT - 1)) & 1) != 0;
+      if (line.rfind("SigCgt:", 0) == 0)
+        return ((std::stoull(line.substr(7), nullptr, 16) >> (SIGINT - 1)) & 1) != 0;
     return false;
   };
   const auto started = std::chrono::steady_clock::now();

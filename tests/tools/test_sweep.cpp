@@ -15,10 +15,11 @@ namespace {
 const std::string kWorkload = "\"elementwise --op add --rows 16 --cols 32 --dtype int16\"";
 } // namespace
 
-TEST_CASE("tspsim sweep writes a row per point with cycles and predicted cycles, and reasons for invalid points") {
+TEST_CASE(
+    "tspsim sweep writes a row per point with cycles and predicted cycles, and reasons for invalid points") {
   const auto csv = scratch_dir() / "sweep.csv";
-  const auto run = run_tool("tspsim", "sweep --jobs 2 --config " + source("configs/tiny.json") + " --workload " +
-                                          kWorkload +
+  const auto run = run_tool("tspsim", "sweep --jobs 2 --config " + source("configs/tiny.json") +
+                                          " --workload " + kWorkload +
                                           " --param geometry.mem_slices_per_hemisphere=0,2,4 --param "
                                           "streams.per_direction=16,32 --out " +
                                           csv.string());
@@ -26,24 +27,32 @@ TEST_CASE("tspsim sweep writes a row per point with cycles and predicted cycles,
   REQUIRE(run.exit_code == 0);
   CHECK(run.out == "sweep: 6 points (4 simulated, 2 could not run); wrote " + csv.string() + " and " +
                        (scratch_dir() / "sweep.svg").string() + "\n");
-  const std::string reason = "\"--set geometry.mem_slices_per_hemisphere: expected 1..127 (the MEM slice field has 7 "
-                             "index bits), got 0\"";
-  CHECK(slurp(csv) ==
-        "geometry.mem_slices_per_hemisphere,streams.per_direction,status,cycles,predicted_cycles,conformance_errors,"
-        "MEM,VXM,MXM,SXM,mxm_mac_utilisation,chips_needed,tokens_per_s,reason\n"
-        "0,16,invalid,,,,,,,,,,," + reason + "\n"
-        "0,32,invalid,,,,,,,,,,," + reason + "\n"
-        "2,16,ok,45,45,0,0.655556,0.444444,0.000000,0.000000,0.000000,1,,\n"
-        "2,32,ok,45,45,0,0.655556,0.444444,0.000000,0.000000,0.000000,1,,\n"
-        "4,16,ok,26,26,0,0.528846,0.653846,0.000000,0.000000,0.000000,1,,\n"
-        "4,32,ok,26,26,0,0.528846,0.653846,0.000000,0.000000,0.000000,1,,\n");
+  const std::string reason =
+      "\"--set geometry.mem_slices_per_hemisphere: expected 1..127 (the MEM slice field has 7 "
+      "index bits), got 0\"";
+  CHECK(slurp(csv) == "geometry.mem_slices_per_hemisphere,streams.per_direction,status,cycles,predicted_"
+                      "cycles,conformance_errors,"
+                      "MEM,VXM,MXM,SXM,mxm_mac_utilisation,chips_needed,tokens_per_s,reason\n"
+                      "0,16,invalid,,,,,,,,,,," +
+                          reason +
+                          "\n"
+                          "0,32,invalid,,,,,,,,,,," +
+                          reason +
+                          "\n"
+                          "2,16,ok,45,45,0,0.655556,0.444444,0.000000,0.000000,0.000000,1,,\n"
+                          "2,32,ok,45,45,0,0.655556,0.444444,0.000000,0.000000,0.000000,1,,\n"
+                          "4,16,ok,26,26,0,0.528846,0.653846,0.000000,0.000000,0.000000,1,,\n"
+                          "4,32,ok,26,26,0,0.528846,0.653846,0.000000,0.000000,0.000000,1,,\n");
   // One point by hand, tspc then tspsim: the same cycles and utilisation.
   const auto program = scratch_dir() / "point.bin";
-  const std::string config = "--config " + source("configs/tiny.json") + " --set geometry.mem_slices_per_hemisphere=2";
-  REQUIRE(run_tool("tspc", config + " -o " + program.string() + " elementwise --op add --rows 16 --cols 32 --dtype int16")
+  const std::string config =
+      "--config " + source("configs/tiny.json") + " --set geometry.mem_slices_per_hemisphere=2";
+  REQUIRE(run_tool("tspc", config + " -o " + program.string() +
+                               " elementwise --op add --rows 16 --cols 32 --dtype int16")
               .exit_code == 0);
   const auto stats = scratch_dir() / "point.json";
-  REQUIRE(run_tool("tspsim", config + " --quiet --stats-json " + stats.string() + " " + program.string()).exit_code == 0);
+  REQUIRE(run_tool("tspsim", config + " --quiet --stats-json " + stats.string() + " " + program.string())
+              .exit_code == 0);
   const auto j = nlohmann::json::parse(slurp(stats));
   CHECK(j.at("cycles") == 45);
   CHECK(j.at("units").at("MEM").at("utilisation").get<double>() == Approx(0.655556).margin(1e-6));
@@ -57,7 +66,8 @@ TEST_CASE("tspsim sweep writes a row per point with cycles and predicted cycles,
 }
 
 TEST_CASE("tspsim sweep with a wrong specification is a one-line error and writes nothing") {
-  const std::string base = "sweep --config " + source("configs/tiny.json") + " --out " + (scratch_dir() / "x.csv").string();
+  const std::string base =
+      "sweep --config " + source("configs/tiny.json") + " --out " + (scratch_dir() / "x.csv").string();
   auto run = run_tool("tspsim", base + " --workload \"gemx --k 2\" --param a=1");
   CHECK(run.exit_code == 2);
   CHECK(run.err == "error: --workload 'gemx --k 2': unknown kernel 'gemx' (tspc --list names them)\n");

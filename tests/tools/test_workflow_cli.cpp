@@ -27,8 +27,8 @@ std::filesystem::path long_program() {
 
 TEST_CASE("tspsim --log-level info reports the files written on stderr; the default says nothing") {
   const auto trace = scratch_dir() / "t.json";
-  const std::string args = "--config " + source("configs/14nm.json") + " --quiet --trace " + trace.string() + " " +
-                           source("examples/vector_add.tsp");
+  const std::string args = "--config " + source("configs/14nm.json") + " --quiet --trace " + trace.string() +
+                           " " + source("examples/vector_add.tsp");
   auto run = run_tool("tspsim", args);
   CHECK(run.exit_code == 0);
   CHECK(run.err.empty());
@@ -48,7 +48,8 @@ TEST_CASE("tspsim --log-level with an unknown level is a one-line error") {
 }
 
 TEST_CASE("tspsim shows progress on a terminal and nothing when stderr is not one") {
-  const std::string base = "--config " + source("configs/14nm.json") + " --timing-only --quiet " + long_program().string();
+  const std::string base =
+      "--config " + source("configs/14nm.json") + " --timing-only --quiet " + long_program().string();
   // Not a terminal: stderr stays empty.
   const auto quiet = run_tool("tspsim", base + " --max-cycles 40000000");
   CHECK(quiet.exit_code == 1); // cut by --max-cycles: partial
@@ -77,10 +78,11 @@ TEST_CASE("tspsim shows progress on a terminal and nothing when stderr is not on
 TEST_CASE("tspsim takes the workflow outputs in any order with the other options") {
   const auto dir = scratch_dir() / "any-order";
   std::filesystem::create_directories(dir);
-  const auto run = run_tool("tspsim", "--report " + (dir / "r").string() + " " + source("examples/vector_add.tsp") +
-                                          " --vcd " + (dir / "w.vcd").string() + " --config " +
-                                          source("configs/14nm.json") + " --trace-window 0:20 --quiet --trace " +
-                                          (dir / "t.json").string() + " --activity-log " + (dir / "a.log").string());
+  const auto run =
+      run_tool("tspsim", "--report " + (dir / "r").string() + " " + source("examples/vector_add.tsp") +
+                             " --vcd " + (dir / "w.vcd").string() + " --config " +
+                             source("configs/14nm.json") + " --trace-window 0:20 --quiet --trace " +
+                             (dir / "t.json").string() + " --activity-log " + (dir / "a.log").string());
   INFO(run.err);
   CHECK(run.exit_code == 0);
   CHECK(std::filesystem::exists(dir / "r" / "index.html"));

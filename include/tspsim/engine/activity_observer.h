@@ -16,7 +16,8 @@ public:
   // `slice` did work in `cycle`; reported once per slice and cycle.
   virtual void busy(unsigned slice, Cycle cycle) = 0;
   // `group` byte-streams from `stream` put on the fabric by `slice` in `cycle`, for `origin`.
-  virtual void streamed(unsigned slice, Cycle cycle, StreamRef stream, unsigned group, const Origin& origin) = 0;
+  virtual void streamed(unsigned slice, Cycle cycle, StreamRef stream, unsigned group,
+                        const Origin& origin) = 0;
 };
 
 } // namespace tsp

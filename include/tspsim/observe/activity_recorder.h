@@ -71,7 +71,8 @@ public:
   void busy(unsigned slice, Cycle cycle) override {
     for (auto* o : observers_) o->busy(slice, cycle);
   }
-  void streamed(unsigned slice, Cycle cycle, StreamRef stream, unsigned group, const Origin& origin) override {
+  void streamed(unsigned slice, Cycle cycle, StreamRef stream, unsigned group,
+                const Origin& origin) override {
     for (auto* o : observers_) o->streamed(slice, cycle, stream, group, origin);
   }
 

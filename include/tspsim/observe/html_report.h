@@ -27,7 +27,7 @@ public:
   Cycle bucket_cycles() const { return bucket_; }
   size_t buckets() const { return used_; }
   // Busy cycles of `slice` in bucket `b`.
-  uint64_t busy(unsigned slice, size_t b) const { return busy_[slice][b]; }
+  uint64_t busy_in(unsigned slice, size_t b) const { return busy_[slice][b]; }
   // Byte-stream writes per bucket: [0] eastward, [1] westward.
   const std::array<std::vector<uint64_t>, 2>& stream_writes() const { return writes_; }
 

@@ -26,7 +26,7 @@ private:
   const Chip& chip_;
   Cycle expected_;
   std::FILE* out_;
-  Cycle step_ = 100000;  // simulated cycles between wake-ups, adapted to about 4 per host second
+  Cycle step_ = 100000; // simulated cycles between wake-ups, adapted to about 4 per host second
   Cycle last_cycle_ = 0;
   std::chrono::steady_clock::time_point start_, last_;
   bool printed_ = false;

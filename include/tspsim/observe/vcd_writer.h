@@ -6,6 +6,7 @@
 #pragma once
 
 #include "tspsim/engine/engine_context.h"
+#include "tspsim/observe/activity_recorder.h"
 
 #include <map>
 #include <memory>
@@ -17,8 +18,10 @@ namespace tsp {
 class VcdWriter : public sc_core::sc_module, public ActivityObserver {
 public:
   SC_HAS_PROCESS(VcdWriter);
-  // Writes `path` (through a temporary file renamed by close()); `period` is one clock cycle.
-  VcdWriter(sc_core::sc_module_name name, const EngineContext& ctx, const std::string& path, sc_core::sc_time period);
+  // Writes `path` (through a temporary file renamed by close()); `period` is one clock cycle. Only
+  // the activity of `window` is traced.
+  VcdWriter(sc_core::sc_module_name name, const EngineContext& ctx, const std::string& path,
+            sc_core::sc_time period, CycleWindow window = {});
   ~VcdWriter() override;
 
   // Ends the trace after the run and moves the file into place.
@@ -30,8 +33,8 @@ public:
 
 private:
   struct Pending {
-    std::vector<unsigned> busy;                   // slices
-    std::vector<std::pair<unsigned, Cycle>> put;  // stream signal, last cycle the value is on the chip
+    std::vector<unsigned> busy;                  // slices
+    std::vector<std::pair<unsigned, Cycle>> put; // stream signal, last cycle the value is on the chip
   };
 
   void apply();
@@ -42,9 +45,10 @@ private:
   std::string path_;
   std::string temp_base_; // SystemC appends ".vcd"
   sc_core::sc_time period_;
+  CycleWindow window_;
   sc_core::sc_trace_file* file_ = nullptr;
-  std::unique_ptr<bool[]> busy_;      // per slice
-  std::unique_ptr<bool[]> occupied_;  // per stream: east 0..S-1, then west
+  std::unique_ptr<bool[]> busy_;     // per slice
+  std::unique_ptr<bool[]> occupied_; // per stream: east 0..S-1, then west
   std::vector<Cycle> occupied_until_;
   std::vector<unsigned> busy_now_; // slices whose busy bit is set for cycle busy_cycle_
   Cycle busy_cycle_ = kNever;
