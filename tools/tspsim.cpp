@@ -3,6 +3,7 @@
 // (conformance errors or an --expect mismatch), 2 bad input.
 #include "tspsim/system/chip.h"
 #include "tspsim/system/report.h"
+#include "tspsim/system/system_report.h"
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
 #include "tspsim/common/version.h"
@@ -13,6 +14,7 @@
 #include <fmt/format.h>
 #include <iostream>
 #include <map>
+#include <thread>
 
 namespace {
 
@@ -32,6 +34,9 @@ struct Options {
   bool debug_clock = false;
   uint64_t max_cycles = 0;
   bool quiet = false;
+  std::string system_path;
+  unsigned threads = 0;
+  bool no_replicate = false;
 };
 
 struct SymbolFile {
@@ -94,6 +99,40 @@ std::optional<std::string> compare(const tsp::Symbol& symbol, const std::vector<
   return std::nullopt;
 }
 
+// --system: every chip of the system in one elaboration (docs/systems.md, "Engine").
+int run_system(const Options& opt, const tsp::ChipConfig& config) {
+  if (opt.debug_clock) throw tsp::InputError("--debug-clock runs one chip: drop it or --system");
+  if (!opt.dumps.empty() || !opt.expects.empty() || !opt.util_csv.empty())
+    throw tsp::InputError("--dump, --expect and --util-csv are for one chip: drop them or --system");
+  const tsp::SystemConfig system = tsp::load_system(opt.system_path, opt.overrides);
+  for (uint32_t c = 0; c < system.chips(); ++c)
+    if (tsp::geometry_fingerprint(system.config_of(c)) != tsp::geometry_fingerprint(config))
+      throw tsp::InputError(fmt::format("--config {} does not match chip {} of system {} (config {})", opt.config_path,
+                                        c, opt.system_path, system.config_of(c).source));
+  const tsp::SystemProgram program = tsp::load_system_program(opt.program_path, system);
+  tsp::SystemOptions options;
+  options.engine.timing_only = opt.timing_only;
+  options.engine.strict = opt.strict;
+  options.threads = opt.threads != 0 ? opt.threads : std::max(1u, std::thread::hardware_concurrency());
+  options.replicate = !opt.no_replicate;
+  options.max_cycles = opt.max_cycles == 0 ? tsp::kNever : opt.max_cycles;
+  tsp::System sys("system", system, program, options);
+  std::signal(SIGINT, [](int) { tsp::g_interrupt_requested = true; });
+  const tsp::SystemResult result = sys.run();
+
+  const tsp::SystemReport report{sys, result, opt.program_path};
+  uint64_t errors = 0;
+  if (!opt.quiet) tsp::print_system_summary(std::cout, report);
+  for (uint32_t c = 0; c < sys.chips(); ++c) {
+    errors += sys.simulated(c).context().log.total();
+    if (!opt.quiet)
+      for (const auto& e : sys.simulated(c).context().log.kept()) std::cout << "error: chip " << c << ": " << e.describe() << '\n';
+  }
+  if (result.stopped_strict) std::cout << "stopped (--strict): " << result.strict_message << '\n';
+  if (!opt.stats_json.empty()) tsp::write_file_atomic(opt.stats_json, tsp::system_stats_json(report).dump(2) + "\n");
+  return errors != 0 || result.interrupted ? 1 : 0;
+}
+
 int run(const Options& opt) {
   const tsp::ChipConfig config = tsp::load_config(opt.config_path, opt.overrides);
   if (opt.print_config) {
@@ -101,6 +140,7 @@ int run(const Options& opt) {
     if (opt.program_path.empty()) return 0;
   }
   if (opt.program_path.empty()) throw tsp::InputError("a PROGRAM file is required (or --print-config)");
+  if (!opt.system_path.empty()) return run_system(opt, config);
   const tsp::Program program = tsp::load_program(opt.program_path, config);
   const auto dumps = parse_symbol_files(opt.dumps, program, "--dump");
   const auto expects = parse_symbol_files(opt.expects, program, "--expect");
@@ -172,6 +212,9 @@ int sc_main(int argc, char* argv[]) {
   app.add_flag("--debug-clock", opt.debug_clock, "one SC_METHOD per slice on an sc_clock (slow; same results)");
   app.add_option("--max-cycles", opt.max_cycles, "stop after this many cycles (statistics marked partial)");
   app.add_flag("--quiet", opt.quiet, "no summary on stdout");
+  app.add_option("--system", opt.system_path, "run a system of chips (configs/systems/*.json); PROGRAM is a system program");
+  app.add_option("--threads", opt.threads, "--system: worker threads for the chips (default: the host's cores)");
+  app.add_flag("--no-replicate", opt.no_replicate, "--system --timing-only: simulate every chip, even identical ones");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
