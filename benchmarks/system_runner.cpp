@@ -82,6 +82,7 @@ struct Figures {
   uint64_t cycles = 0;
   double seconds = 0;
   long rss_kib = 0;
+  double cpu_seconds = 0; // user + system time of all threads, over the run's host seconds: cores in use
   uint32_t simulated = 0;
   uint64_t errors = 0;
   double link_gbytes_per_s = 0; // achieved per link, from the busiest chip's link 1
@@ -100,6 +101,10 @@ Figures run_once(const tsp::ChipConfig& chip, uint32_t chips, uint64_t rounds, u
   options.threads = threads;
   options.replicate = replicate;
   tsp::System sys("system", system, program, options);
+  rusage before{};
+  getrusage(RUSAGE_SELF, &before);
+  const double cpu_before = double(before.ru_utime.tv_sec + before.ru_stime.tv_sec) +
+                            1e-6 * double(before.ru_utime.tv_usec + before.ru_stime.tv_usec);
   const tsp::SystemResult result = sys.run();
   Figures f;
   f.cycles = result.cycles;
@@ -114,6 +119,8 @@ Figures run_once(const tsp::ChipConfig& chip, uint32_t chips, uint64_t rounds, u
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   f.rss_kib = usage.ru_maxrss;
+  f.cpu_seconds = double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                  1e-6 * double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) - cpu_before;
   return f;
 }
 
@@ -158,20 +165,23 @@ int sc_main(int argc, char* argv[]) {
     std::cout << fmt::format("system_runner {} on {}: {} vectors per link, c2c_vector_cycles {}, timing-only\n",
                              tsp::kVersion, chip.name, rounds, tsp::c2c_vector_cycles(chip));
     std::cout << "chips  threads  replicate  simulated  cycles  host s  cycles/s  chip-cycles/s  peak RSS MiB  "
-                 "link GB/s  link util  errors\n";
+                 "link GB/s  link util  errors  cores used\n";
     auto print = [&](uint32_t chips, unsigned t, bool replicate, const Figures& f) {
       std::cout << fmt::format("{:>5}  {:>7}  {:>9}  {:>9}  {:>6}  {:>6.2f}  {:>8.0f}  {:>13.0f}  {:>12.1f}  {:>9.2f}  "
-                               "{:>8.1f}%  {:>6}\n",
+                               "{:>8.1f}%  {:>6}  {:>10.2f}\n",
                                chips, t, replicate ? "yes" : "no", f.simulated, f.cycles, f.seconds,
                                f.cycles / f.seconds, double(f.cycles) * chips / f.seconds, f.rss_kib / 1024.0,
-                               f.link_gbytes_per_s, 100 * f.link_utilisation, f.errors);
+                               f.link_gbytes_per_s, 100 * f.link_utilisation, f.errors, f.cpu_seconds / f.seconds);
     };
     // The thread speedup: an 8-chip node with every chip simulated.
     const Figures one = run_in_child(chip, 8, rounds, 1, false);
     print(8, 1, false, one);
     const Figures two = run_in_child(chip, 8, rounds, 2, false);
     print(8, 2, false, two);
-    std::cout << fmt::format("8-chip node, 2 threads vs 1: {:.2f}x\n", one.seconds / two.seconds);
+    double load[3] = {};
+    getloadavg(load, 3);
+    std::cout << fmt::format("8-chip node, 2 threads vs 1: {:.2f}x (host load average {:.1f})\n",
+                             one.seconds / two.seconds, load[0]);
     for (uint32_t chips : sizes) {
       if (chips % kNode != 0) throw std::runtime_error("--chips: sizes must be multiples of 8");
       print(chips, threads, true, run_in_child(chip, chips, rounds, threads, true));

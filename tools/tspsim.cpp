@@ -99,17 +99,41 @@ std::optional<std::string> compare(const tsp::Symbol& symbol, const std::vector<
   return std::nullopt;
 }
 
+struct ChipSymbolFile {
+  uint32_t chip;
+  SymbolFile file;
+};
+
+// --dump CHIP:SYMBOL=FILE of a system run.
+std::vector<ChipSymbolFile> parse_chip_dumps(const std::vector<std::string>& specs, const tsp::SystemProgram& program) {
+  std::vector<ChipSymbolFile> out;
+  for (const auto& spec : specs) {
+    const auto colon = spec.find(':');
+    const std::string chip_text = colon == std::string::npos ? "" : spec.substr(0, colon);
+    if (chip_text.empty() || chip_text.find_first_not_of("0123456789") != std::string::npos || chip_text.size() > 9)
+      throw tsp::InputError(fmt::format("--dump {}: with --system, expected CHIP:SYMBOL=FILE", spec));
+    const auto chip = static_cast<uint32_t>(std::stoul(chip_text));
+    if (chip >= program.chips())
+      throw tsp::InputError(fmt::format("--dump {}: chip {} is out of range (the system has {} chips)", spec, chip,
+                                        program.chips()));
+    out.push_back({chip, parse_symbol_files({spec.substr(colon + 1)}, program.program_of(chip), "--dump").front()});
+  }
+  return out;
+}
+
 // --system: every chip of the system in one elaboration (docs/systems.md, "Engine").
 int run_system(const Options& opt, const tsp::ChipConfig& config) {
   if (opt.debug_clock) throw tsp::InputError("--debug-clock runs one chip: drop it or --system");
-  if (!opt.dumps.empty() || !opt.expects.empty() || !opt.util_csv.empty())
-    throw tsp::InputError("--dump, --expect and --util-csv are for one chip: drop them or --system");
+  if (!opt.expects.empty() || !opt.util_csv.empty())
+    throw tsp::InputError("--expect and --util-csv are for one chip: drop them or --system");
+  if (opt.timing_only && !opt.dumps.empty()) throw tsp::InputError("--dump needs data: drop --timing-only");
   const tsp::SystemConfig system = tsp::load_system(opt.system_path, opt.overrides);
   for (uint32_t c = 0; c < system.chips(); ++c)
     if (tsp::geometry_fingerprint(system.config_of(c)) != tsp::geometry_fingerprint(config))
       throw tsp::InputError(fmt::format("--config {} does not match chip {} of system {} (config {})", opt.config_path,
                                         c, opt.system_path, system.config_of(c).source));
   const tsp::SystemProgram program = tsp::load_system_program(opt.program_path, system);
+  const auto dumps = parse_chip_dumps(opt.dumps, program);
   tsp::SystemOptions options;
   options.engine.timing_only = opt.timing_only;
   options.engine.strict = opt.strict;
@@ -130,6 +154,10 @@ int run_system(const Options& opt, const tsp::ChipConfig& config) {
   }
   if (result.stopped_strict) std::cout << "stopped (--strict): " << result.strict_message << '\n';
   if (!opt.stats_json.empty()) tsp::write_file_atomic(opt.stats_json, tsp::system_stats_json(report).dump(2) + "\n");
+  for (const auto& d : dumps) {
+    const auto data = sys.simulated(d.chip).read_symbol(*d.file.symbol);
+    tsp::write_file_atomic(d.file.path, std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
+  }
   return errors != 0 || result.interrupted ? 1 : 0;
 }
 
@@ -204,7 +232,7 @@ int sc_main(int argc, char* argv[]) {
   app.add_option("--stats-json", opt.stats_json, "write statistics (per unit and per slice) as JSON");
   app.add_option("--util-csv", opt.util_csv, "write utilisation per window of cycles as CSV");
   app.add_option("--util-window", opt.util_window, "cycles per --util-csv row (default 1000)");
-  app.add_option("--dump", opt.dumps, "SYMBOL=FILE: write a tensor's elements after the run (repeatable)");
+  app.add_option("--dump", opt.dumps, "SYMBOL=FILE (CHIP:SYMBOL=FILE with --system): write a tensor's elements after the run (repeatable)");
   app.add_option("--expect", opt.expects, "SYMBOL=FILE: compare a tensor with FILE's elements (repeatable)");
   app.add_option("--expect-ulp", opt.expect_ulp, "float tolerance of --expect in units in the last place (default 1)");
   app.add_flag("--strict", opt.strict, "stop at the first conformance error");

@@ -49,6 +49,19 @@ TEST_CASE("tspsim --system: the two-chip example runs both chips and reports its
   CHECK(j.at("chips").at(1).at("cycles") == 334);
 }
 
+TEST_CASE("tspsim --system: --dump CHIP:SYMBOL=FILE writes chip 1's B, equal to chip 0's A") {
+  const auto a = scratch_dir() / "a.bin";
+  const auto b = scratch_dir() / "b.bin";
+  const auto r = run_tool("tspsim", fmt::format("--dump 1:B={} --config {} --system {} {} --dump 0:A={} --quiet", b.string(),
+                                                kConfig, kSystem, kProgram, a.string()));
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::string sent = tsp::test::slurp(a);
+  CHECK(sent.size() == 4 * 320);
+  CHECK(tsp::test::slurp(b) == sent);
+  CHECK(std::count(sent.begin(), sent.end(), '\0') < 100); // random(71), not zeros
+}
+
 TEST_CASE("tspsim --system: options in any order and any thread count give the same statistics") {
   auto a = stats(fmt::format("--config {} --system {} {} --threads 1", kConfig, kSystem, kProgram), "a.json");
   auto b = stats(fmt::format("{} --threads 2 --system {} --config {}", kProgram, kSystem, kConfig), "b.json");
@@ -63,9 +76,18 @@ TEST_CASE("tspsim --system: what a system run cannot do is one line and exit 2")
   auto r = run_tool("tspsim", fmt::format("--config {} --system {} {} --debug-clock", kConfig, kSystem, kProgram));
   CHECK(r.exit_code == 2);
   CHECK(r.err == "error: --debug-clock runs one chip: drop it or --system\n");
+  r = run_tool("tspsim", fmt::format("--config {} --system {} {} --expect B=x.bin", kConfig, kSystem, kProgram));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: --expect and --util-csv are for one chip: drop them or --system\n");
   r = run_tool("tspsim", fmt::format("--config {} --system {} {} --dump B=x.bin", kConfig, kSystem, kProgram));
   CHECK(r.exit_code == 2);
-  CHECK(r.err == "error: --dump, --expect and --util-csv are for one chip: drop them or --system\n");
+  CHECK(r.err == "error: --dump B=x.bin: with --system, expected CHIP:SYMBOL=FILE\n");
+  r = run_tool("tspsim", fmt::format("--config {} --system {} {} --dump 2:B=x.bin", kConfig, kSystem, kProgram));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: --dump 2:B=x.bin: chip 2 is out of range (the system has 2 chips)\n");
+  r = run_tool("tspsim", fmt::format("--config {} --system {} {} --dump 0:B=x.bin", kConfig, kSystem, kProgram));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: --dump B=x.bin: the program has no symbol 'B'\n");
   r = run_tool("tspsim", fmt::format("--config {} --system {} {}", source("configs/tiny.json"), kSystem, kProgram));
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("does not match chip 0 of system") != std::string::npos);

@@ -1,5 +1,5 @@
 // What the user gets back from a system run: a summary for the system and each chip, and the
-// statistics as JSON, with the utilisation of every link. docs/statistics.md defines the figures.
+// statistics as JSON, with the utilisation of every link. docs/systems.md ("Engine") defines them.
 #pragma once
 
 #include "tspsim/system/system.h"
