@@ -68,7 +68,7 @@ std::string traffic_program(const tsp::ChipConfig& config, const std::vector<std
     const std::string mem = fmt::format("MEM_W{}", link);
     const unsigned hops = floorplan.slices()[*floorplan.find_slice(mem)].position - sxm_w;
     const uint64_t send = start + link; // the far chip sends on `far` at start + far
-    text += fmt::format(".queue {}\n  NOP {}\n  Read 0, W{}\n  Repeat {}, {}, 1\n", mem,
+    text += fmt::format(".queue {}\n  NOP {}\n  Read 0, W{}\n  Repeat {}, {}, 0\n", mem,
                         send - hops * config.streams.hop_cycles - read_func, link, rounds - 1, spacing);
     text += fmt::format(".queue SXM_W.{}\n  NOP {}\n  Send {}, W{}\n  Repeat {}, {}, 0\n", link, send, link, link,
                         rounds - 1, spacing);
@@ -131,8 +131,13 @@ Figures run_in_child(const tsp::ChipConfig& chip, uint32_t chips, uint64_t round
   const pid_t pid = fork();
   if (pid == 0) {
     close(fds[0]);
-    const Figures f = run_once(chip, chips, rounds, threads, replicate);
-    if (write(fds[1], &f, sizeof f) != ssize_t(sizeof f)) _exit(1);
+    try {
+      const Figures f = run_once(chip, chips, rounds, threads, replicate);
+      if (write(fds[1], &f, sizeof f) != ssize_t(sizeof f)) _exit(1);
+    } catch (const std::exception& e) {
+      std::cerr << "error: " << e.what() << '\n';
+      _exit(1);
+    }
     _exit(0);
   }
   close(fds[1]);
@@ -165,13 +170,14 @@ int sc_main(int argc, char* argv[]) {
     std::cout << fmt::format("system_runner {} on {}: {} vectors per link, c2c_vector_cycles {}, timing-only\n",
                              tsp::kVersion, chip.name, rounds, tsp::c2c_vector_cycles(chip));
     std::cout << "chips  threads  replicate  simulated  cycles  host s  cycles/s  chip-cycles/s  peak RSS MiB  "
-                 "link GB/s  link util  errors  cores used\n";
+                 "link GB/s  link util  errors  cores used  chip-cycles/CPU s\n";
     auto print = [&](uint32_t chips, unsigned t, bool replicate, const Figures& f) {
       std::cout << fmt::format("{:>5}  {:>7}  {:>9}  {:>9}  {:>6}  {:>6.2f}  {:>8.0f}  {:>13.0f}  {:>12.1f}  {:>9.2f}  "
-                               "{:>8.1f}%  {:>6}  {:>10.2f}\n",
+                               "{:>8.1f}%  {:>6}  {:>10.2f}  {:>17.0f}\n",
                                chips, t, replicate ? "yes" : "no", f.simulated, f.cycles, f.seconds,
                                f.cycles / f.seconds, double(f.cycles) * chips / f.seconds, f.rss_kib / 1024.0,
-                               f.link_gbytes_per_s, 100 * f.link_utilisation, f.errors, f.cpu_seconds / f.seconds);
+                               f.link_gbytes_per_s, 100 * f.link_utilisation, f.errors, f.cpu_seconds / f.seconds,
+                               double(f.cycles) * chips / f.cpu_seconds);
     };
     // The thread speedup: an 8-chip node with every chip simulated.
     const Figures one = run_in_child(chip, 8, rounds, 1, false);
