@@ -210,7 +210,7 @@ private:
     else if (d == ".bytes")
       bytes_directive(head);
     else if (d == ".chip")
-      fail(head, ".chip starts a section of a system program: assemble it with --system SYSTEM.json");
+      fail(head, ".chip starts a section of a system program (use --system SYSTEM.json)");
     else
       fail(head, fmt::format("unknown directive '{}'", d));
     end_statement();
@@ -328,13 +328,12 @@ private:
       if (!seen.count(key) && (tensor || std::strcmp(key, "init") != 0))
         fail(head, fmt::format("{} {} needs {}=", head.text, symbol.name, key));
     check_symbol_shape(symbol, seen.at("slices"));
-    std::optional<std::vector<uint8_t>> elements;
-    if (init.kind == TensorInit::Kind::random)
-      elements = random_tensor(symbol.dtype, symbol.rows, symbol.cols, init.seed);
-    else if (init.kind == TensorInit::Kind::values)
-      elements = std::move(init.elements);
-    if (elements)
-      for (auto& image : tensor_images(symbol, *elements, config_.geometry.vector_bytes()))
+    if (init.kind == TensorInit::Kind::random) {
+      add_random_tensor(program_, std::move(symbol), init.seed, config_.geometry.vector_bytes());
+      return;
+    }
+    if (init.kind == TensorInit::Kind::values)
+      for (auto& image : tensor_images(symbol, init.elements, config_.geometry.vector_bytes()))
         program_.images.push_back(std::move(image));
     program_.symbols.push_back(std::move(symbol));
   }

@@ -31,22 +31,32 @@ std::string format_operand(const isa::FieldSpec& field, int64_t value, const Flo
   }
 }
 
+// Declared tensors are printed as the .tensor that declares them; their images are not printed.
 void symbols(std::string& out, const Program& program, const Floorplan& floorplan) {
-  for (const auto& s : program.symbols) {
+  std::vector<const DeclaredTensor*> declared(program.symbols.size());
+  for (const auto& d : program.declared) declared[d.symbol] = &d;
+  for (size_t i = 0; i < program.symbols.size(); ++i) {
+    const auto& s = program.symbols[i];
     std::vector<std::string> slices;
     for (uint32_t mem : s.slices) slices.push_back(floorplan.mem_name(mem));
-    out += fmt::format(".symbol {} {} {}x{} slices={} base={}\n", s.name, isa::dtype_name(s.dtype), s.rows,
-                       s.cols, fmt::join(slices, ","), s.base);
+    out += fmt::format(".{} {} {} {}x{} slices={} base={}", declared[i] ? "tensor" : "symbol", s.name,
+                       isa::dtype_name(s.dtype), s.rows, s.cols, fmt::join(slices, ","), s.base);
+    out += declared[i] ? fmt::format(" init=random({})\n", declared[i]->seed) : "\n";
   }
 }
 
 void images(std::string& out, const Program& program, const Floorplan& floorplan) {
-  for (const auto& image : program.images) {
+  std::vector<bool> generated(program.images.size());
+  for (const auto& d : program.declared)
+    std::fill(generated.begin() + d.first_image, generated.begin() + d.first_image + d.image_count, true);
+  for (size_t i = 0; i < program.images.size(); ++i) {
+    if (generated[i]) continue;
+    const auto& image = program.images[i];
     out += fmt::format(".image {} {}\n", floorplan.mem_name(image.mem), image.address);
     for (size_t at = 0; at < image.bytes.size(); at += kBytesPerLine) {
       out += ".bytes ";
-      for (size_t i = at; i < std::min(at + kBytesPerLine, image.bytes.size()); ++i)
-        out += fmt::format("{:02x}", image.bytes[i]);
+      for (size_t b = at; b < std::min(at + kBytesPerLine, image.bytes.size()); ++b)
+        out += fmt::format("{:02x}", image.bytes[b]);
       out += '\n';
     }
   }
@@ -88,7 +98,9 @@ std::string disassemble(const Program& program, const ChipConfig& config) {
   if (m.predicted_cycles) out += fmt::format(".predicted_cycles {}\n", m.predicted_cycles);
   if (!program.symbols.empty()) out += '\n';
   symbols(out, program, floorplan);
-  if (!program.images.empty()) out += '\n';
+  size_t generated = 0;
+  for (const auto& d : program.declared) generated += d.image_count;
+  if (program.images.size() > generated) out += '\n';
   images(out, program, floorplan);
   for (const auto& q : program.queues) {
     out += fmt::format("\n.queue {}\n", floorplan.queues()[q.queue].name);

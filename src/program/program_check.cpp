@@ -83,6 +83,10 @@ private:
 
   void check_images() const {
     const unsigned vector = config_.geometry.vector_bytes();
+    for (const auto& d : program_.declared)
+      if (d.vector_bytes != vector)
+        fail(fmt::format("declared tensor '{}' is laid out for {}-byte vectors, the chip has {}",
+                         program_.symbols.at(d.symbol).name, d.vector_bytes, vector));
     const unsigned words = config_.geometry.mem_words_per_slice;
     // (mem, first address, end address, image index) for the overlap check.
     std::vector<std::tuple<uint32_t, uint64_t, uint64_t, size_t>> extents;

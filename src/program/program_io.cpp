@@ -4,6 +4,7 @@
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
 #include "tspsim/program/program.h"
+#include "tspsim/program/tensor.h"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -15,10 +16,17 @@ using binary::Reader;
 using binary::Writer;
 
 constexpr const char (&kMagic)[8] = binary::kProgramMagic;
-constexpr uint32_t kFormatVersion = 1;
+// Version 1: the four sections. Version 2 (written only for programs with declared tensors) adds
+// the declared-tensor section, whose images the image section leaves out.
+constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kPlainVersion = 1;
 
-enum class Section : uint32_t { metadata = 1, queues = 2, images = 3, symbols = 4 };
-constexpr Section kSectionOrder[] = {Section::metadata, Section::queues, Section::images, Section::symbols};
+enum class Section : uint32_t { metadata = 1, queues = 2, images = 3, symbols = 4, declared = 5 };
+constexpr Section kSectionOrder[] = {Section::metadata, Section::queues, Section::images, Section::symbols,
+                                     Section::declared};
+
+// A sanity bound on what one container may declare: 16 times the 14 nm chip's 230 MB of SRAM.
+constexpr uint64_t kMaxDeclaredBytes = uint64_t{1} << 32;
 
 const char* section_name(Section section) {
   switch (section) {
@@ -30,6 +38,8 @@ const char* section_name(Section section) {
     return "image section";
   case Section::symbols:
     return "symbol section";
+  case Section::declared:
+    return "declared tensor section";
   }
   return "section";
 }
@@ -57,14 +67,35 @@ std::vector<uint8_t> queues_payload(const std::vector<QueueProgram>& queues) {
   return std::move(w.bytes());
 }
 
-std::vector<uint8_t> images_payload(const std::vector<MemImage>& images) {
+// The stored images: every image but those generated from a declaration.
+std::vector<uint8_t> images_payload(const Program& program) {
+  std::vector<bool> generated(program.images.size());
+  for (const auto& d : program.declared) {
+    if (uint64_t{d.first_image} + d.image_count > program.images.size())
+      throw std::logic_error(fmt::format("declared tensor {}: images {}..+{} beyond the {} images", d.symbol,
+                                         d.first_image, d.image_count, program.images.size()));
+    std::fill(generated.begin() + d.first_image, generated.begin() + d.first_image + d.image_count, true);
+  }
   Writer w;
-  w.u32(static_cast<uint32_t>(images.size()));
-  for (const auto& image : images) {
+  w.u32(static_cast<uint32_t>(std::count(generated.begin(), generated.end(), false)));
+  for (size_t i = 0; i < program.images.size(); ++i) {
+    if (generated[i]) continue;
+    const auto& image = program.images[i];
     w.u32(image.mem);
     w.u32(image.address);
     w.u32(static_cast<uint32_t>(image.bytes.size()));
     w.raw(image.bytes.data(), image.bytes.size());
+  }
+  return std::move(w.bytes());
+}
+
+std::vector<uint8_t> declared_payload(const std::vector<DeclaredTensor>& declared) {
+  Writer w;
+  w.u32(static_cast<uint32_t>(declared.size()));
+  for (const auto& d : declared) {
+    w.u32(d.symbol);
+    w.u64(d.seed);
+    w.u32(d.vector_bytes);
   }
   return std::move(w.bytes());
 }
@@ -136,6 +167,45 @@ void read_symbols(Reader& in, std::vector<Symbol>& symbols) {
   }
 }
 
+// Declarations are checked far enough that generating their images is safe and bounded;
+// validate_program checks them against the chip like any other symbol and image.
+void read_declared(Reader& in, Program& program) {
+  const size_t n = in.count(16);
+  uint64_t total = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const size_t at = in.offset();
+    DeclaredTensor d;
+    d.symbol = in.u32();
+    d.seed = in.u64();
+    d.vector_bytes = in.u32();
+    if (d.symbol >= program.symbols.size())
+      in.fail(fmt::format("declared tensor at offset {} names symbol {}, but there are {} symbols", at,
+                          d.symbol, program.symbols.size()));
+    const Symbol& s = program.symbols[d.symbol];
+    const unsigned bytes = isa::dtype_bytes(s.dtype);
+    if (d.vector_bytes < 1 || d.vector_bytes > 512 || s.cols < 1 || s.cols > d.vector_bytes || s.rows < 1 ||
+        s.slices.empty() || s.slices.size() % bytes != 0)
+      in.fail(
+          fmt::format("declared tensor '{}' at offset {} has no valid layout ({}x{} {} in {} slices, {}-byte "
+                      "vectors)",
+                      s.name, at, s.rows, s.cols, isa::dtype_name(s.dtype), s.slices.size(), d.vector_bytes));
+    total += uint64_t{s.rows} * s.cols * bytes + uint64_t{s.rows} * d.vector_bytes * bytes;
+    if (total > kMaxDeclaredBytes)
+      in.fail(fmt::format("declared tensor '{}' at offset {} takes the declared bytes past {}", s.name, at,
+                          kMaxDeclaredBytes));
+    program.declared.push_back(d);
+  }
+  std::vector<bool> seen(program.symbols.size());
+  for (auto& d : program.declared) {
+    if (seen[d.symbol]) in.fail(fmt::format("symbol '{}' is declared twice", program.symbols[d.symbol].name));
+    seen[d.symbol] = true;
+    d.first_image = static_cast<uint32_t>(program.images.size());
+    auto images = declared_images(d, program.symbols[d.symbol]);
+    d.image_count = static_cast<uint32_t>(images.size());
+    for (auto& image : images) program.images.push_back(std::move(image));
+  }
+}
+
 } // namespace
 
 const Symbol* Program::find_symbol(const std::string& name) const {
@@ -147,12 +217,14 @@ const Symbol* Program::find_symbol(const std::string& name) const {
 std::vector<uint8_t> serialize_program(const Program& program) {
   Writer out;
   out.raw(kMagic, sizeof kMagic);
-  out.u32(kFormatVersion);
+  out.u32(program.declared.empty() ? kPlainVersion : kFormatVersion);
   out.u64(program.fingerprint);
   out.section(static_cast<uint32_t>(Section::metadata), binary::metadata_payload(program.metadata));
   out.section(static_cast<uint32_t>(Section::queues), queues_payload(program.queues));
-  out.section(static_cast<uint32_t>(Section::images), images_payload(program.images));
+  out.section(static_cast<uint32_t>(Section::images), images_payload(program));
   out.section(static_cast<uint32_t>(Section::symbols), symbols_payload(program.symbols));
+  if (!program.declared.empty())
+    out.section(static_cast<uint32_t>(Section::declared), declared_payload(program.declared));
   return std::move(out.bytes());
 }
 
@@ -192,13 +264,15 @@ Program read_program(ByteSource& source, const std::string& origin) {
   in.window(sizeof kMagic + 12);
   in.take(sizeof kMagic);
   const uint32_t version = in.u32();
-  if (version != kFormatVersion)
-    throw InputError(fmt::format("{}: format version {} is not supported (this tspsim reads version {})",
-                                 origin, version, kFormatVersion));
+  if (version != kPlainVersion && version != kFormatVersion)
+    throw InputError(
+        fmt::format("{}: format version {} is not supported (this tspsim reads versions {} and {})", origin,
+                    version, kPlainVersion, kFormatVersion));
   Program program;
   program.fingerprint = in.u64();
 
   for (Section section : kSectionOrder) {
+    if (section == Section::declared && version == kPlainVersion) break;
     in.open_section(static_cast<uint32_t>(section), section_name(section));
     switch (section) {
     case Section::metadata:
@@ -212,6 +286,10 @@ Program read_program(ByteSource& source, const std::string& origin) {
       break;
     case Section::symbols:
       read_symbols(in, program.symbols);
+      break;
+    case Section::declared:
+      read_declared(in, program);
+      if (program.declared.empty()) in.fail("no declared tensors in a version 2 file (which must have some)");
       break;
     }
     in.close_section();

@@ -133,4 +133,19 @@ std::vector<MemImage> tensor_images(const Symbol& symbol, const std::vector<uint
   return images;
 }
 
+std::vector<MemImage> declared_images(const DeclaredTensor& declared, const Symbol& symbol) {
+  return tensor_images(symbol, random_tensor(symbol.dtype, symbol.rows, symbol.cols, declared.seed),
+                       declared.vector_bytes);
+}
+
+void add_random_tensor(Program& program, Symbol symbol, uint64_t seed, unsigned vector_bytes) {
+  DeclaredTensor declared{static_cast<uint32_t>(program.symbols.size()), seed, vector_bytes,
+                          static_cast<uint32_t>(program.images.size()), 0};
+  auto images = declared_images(declared, symbol);
+  declared.image_count = static_cast<uint32_t>(images.size());
+  for (auto& image : images) program.images.push_back(std::move(image));
+  program.symbols.push_back(std::move(symbol));
+  program.declared.push_back(declared);
+}
+
 } // namespace tsp

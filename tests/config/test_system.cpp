@@ -147,8 +147,21 @@ TEST_CASE("dragonfly145: 10,440 chips, one cable between every pair of racks") {
   const auto racks = cables_between(system, 72);
   REQUIRE(racks.size() == 145 * 144 / 2);
   for (const auto& [pair, n] : racks) REQUIRE(n == 1);
-  // Local, rack, local to the chip holding the port, the inter-rack cable, then the same again.
-  REQUIRE(eccentricity(adjacency(system), 0) <= 7);
+  // Local, rack, local to the chip holding the port, the inter-rack cable, then the same again:
+  // at most 7 hops, and chip 0 needs all 7 for some chip.
+  REQUIRE(eccentricity(adjacency(system), 0) == 7);
+}
+
+TEST_CASE("dragonfly8: 576 chips, 20 cables between every pair of racks") {
+  const auto system = bundled("dragonfly8.json");
+  REQUIRE(system.chips() == 576);
+  const auto racks = cables_between(system, 72);
+  REQUIRE(racks.size() == 28);
+  for (const auto& [pair, n] : racks) REQUIRE(n == 20);
+  // 144 - 7 x 20 = 4 inter-rack ports of each rack stay free.
+  size_t global = 0;
+  for (const auto& links : links_used(system)) global += links.count(9) + links.count(10);
+  REQUIRE(global == 8 * (144 - 4));
 }
 
 TEST_CASE("dragonfly with 3 racks: the 144 inter-rack ports split evenly, diameter at most 7") {

@@ -114,6 +114,14 @@ TEST_CASE("identical sections are stored once; chips with different configs get 
   validate_system_program(program, mixed, "m.tsp");
 }
 
+TEST_CASE("an empty section: the chip runs nothing") {
+  const auto program = assemble_system(".workload \"idle\"\n.chip 0-2\n", "idle.tsp", line3());
+  REQUIRE(program.programs.size() == 1);
+  REQUIRE(program.programs[0].queues.empty());
+  REQUIRE(program.programs[0].images.empty());
+  validate_system_program(program, line3(), "idle.tsp");
+}
+
 TEST_CASE("tspdis text of a system program assembles back to the identical container") {
   const auto system = line3();
   const auto program = assemble_system(kLine3Program, "relay.tsp", system);
@@ -177,8 +185,7 @@ TEST_CASE(".chip errors name the file, line and column") {
   // A one-chip assembly does not take sections.
   REQUIRE_THROWS_MATCHES(
       assemble(".chip 0\n", "one.tsp", system.config_of(0)), InputError,
-      Catch::Message("one.tsp:1:1: .chip starts a section of a system program: assemble it with "
-                     "--system SYSTEM.json"));
+      Catch::Message("one.tsp:1:1: .chip starts a section of a system program (use --system SYSTEM.json)"));
 }
 
 TEST_CASE("damaged system containers: one line naming the file and the offset") {

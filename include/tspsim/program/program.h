@@ -57,6 +57,17 @@ struct Symbol {
 // Symbol names are [A-Za-z_][A-Za-z0-9_.]*, so assembly text can name every symbol.
 bool is_valid_symbol_name(const std::string& name);
 
+// A tensor whose initial MEM contents are declared instead of stored: a container keeps the
+// declaration and its reader regenerates the images (docs/program-format.md, version 2), so a
+// program that initialises large tensors stays small on disk.
+struct DeclaredTensor {
+  uint32_t symbol = 0;             // index into Program::symbols
+  uint64_t seed = 0;               // elements: random_tensor(dtype, rows, cols, seed) (tensor.h)
+  uint32_t vector_bytes = 0;       // the layout's vector length (tensor_images)
+  uint32_t first_image = 0;        // its images are images[first_image, first_image + image_count)
+  uint32_t image_count = 0;
+};
+
 struct ProgramMetadata {
   std::string workload;            // free text: "gemm 320x320x320 int8"
   std::string generator;           // "tspasm 0.1.0", "tspc 0.1.0"
@@ -72,6 +83,7 @@ struct Program {
   std::vector<MemImage> images;
   std::vector<Symbol> symbols;
   ProgramMetadata metadata;
+  std::vector<DeclaredTensor> declared; // tensors whose images (in `images`) are generated
 
   const Symbol* find_symbol(const std::string& name) const;
 };

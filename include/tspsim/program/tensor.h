@@ -34,4 +34,11 @@ SymbolWord symbol_word(const Symbol& symbol, uint32_t row, unsigned byte);
 std::vector<MemImage> tensor_images(const Symbol& symbol, const std::vector<uint8_t>& elements,
                                     unsigned vector_bytes);
 
+// Appends `symbol` initialised with random_tensor(seed) and its images, and declares them, so a
+// container stores the seed instead of the bytes (DeclaredTensor).
+void add_random_tensor(Program& program, Symbol symbol, uint64_t seed, unsigned vector_bytes);
+
+// The images of a declared tensor, generated (the reader of a container calls this).
+std::vector<MemImage> declared_images(const DeclaredTensor& declared, const Symbol& symbol);
+
 } // namespace tsp
