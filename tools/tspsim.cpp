@@ -7,14 +7,18 @@
 #include "tspsim/numeric/tolerance.h"
 #include "tspsim/system/chip.h"
 #include "tspsim/system/report.h"
+#include "tspsim/system/system.h"
+#include "tspsim/system/system_report.h"
 #include "tspsim_sweep.h"
 #include "tspsim_workflow.h"
 
 #include <algorithm>
+#include <functional>
 #include <csignal>
 #include <cstdlib>
 #include <fmt/format.h>
 #include <iostream>
+#include <thread>
 
 namespace {
 
@@ -33,6 +37,9 @@ struct Options {
   bool debug_clock = false;
   uint64_t max_cycles = 0;
   bool quiet = false;
+  std::string system_path;
+  unsigned threads = 0;
+  bool no_replicate = false;
 };
 
 // Every option of tspsim, in one place.
@@ -56,6 +63,11 @@ void register_options(CLI::App& app, Options& opt) {
   app.add_flag("--debug-clock", opt.debug_clock, "one SC_METHOD per slice on an sc_clock (slow; same results)");
   app.add_option("--max-cycles", opt.max_cycles, "stop after this many cycles (statistics marked partial; 0: no limit)");
   app.add_flag("--quiet", opt.quiet, "no summary on stdout (errors still go to stderr)");
+  app.add_option("--system", opt.system_path,
+                 "run a system of chips (configs/systems/*.json); PROGRAM is a system program, and --dump, "
+                 "--expect and --expect-tol name symbols as CHIP:SYMBOL");
+  app.add_option("--threads", opt.threads, "--system: worker threads for the chips (default: the host's cores)");
+  app.add_flag("--no-replicate", opt.no_replicate, "--system --timing-only: simulate every chip, even identical ones");
 }
 
 // SYMBOL=VALUE of a symbol the program has.
@@ -83,9 +95,9 @@ struct Expectation {
   tsp::num::Tolerance tolerance;
 };
 
-std::vector<Dump> read_dumps(const Options& opt, const tsp::Program& program) {
+std::vector<Dump> read_dumps(const std::vector<std::string>& specs, const tsp::Program& program) {
   std::vector<Dump> dumps;
-  for (const auto& spec : opt.dumps) {
+  for (const auto& spec : specs) {
     auto [symbol, path] = symbol_argument(spec, program, "--dump", "FILE");
     dumps.push_back({symbol, path});
   }
@@ -93,9 +105,10 @@ std::vector<Dump> read_dumps(const Options& opt, const tsp::Program& program) {
 }
 
 // Each --expect with its reference read and its --expect-tol applied.
-std::vector<Expectation> read_expectations(const Options& opt, const tsp::Program& program) {
+std::vector<Expectation> read_expectations(const std::vector<std::string>& expect_specs,
+                                           const std::vector<std::string>& tolerance_specs, const tsp::Program& program) {
   std::vector<Expectation> expects;
-  for (const auto& spec : opt.expects) {
+  for (const auto& spec : expect_specs) {
     auto [symbol, path] = symbol_argument(spec, program, "--expect", "FILE");
     auto bytes = tsp::read_binary_file(path);
     if (bytes.size() != symbol_bytes(*symbol))
@@ -104,7 +117,7 @@ std::vector<Expectation> read_expectations(const Options& opt, const tsp::Progra
                                         symbol->cols, symbol_bytes(*symbol)));
     expects.push_back({symbol, std::move(bytes), {}});
   }
-  for (const auto& spec : opt.expect_tols) {
+  for (const auto& spec : tolerance_specs) {
     auto [symbol, text] = symbol_argument(spec, program, "--expect-tol", "TOLERANCE");
     const std::string what = "--expect-tol " + symbol->name;
     auto it = std::find_if(expects.begin(), expects.end(), [&](const auto& e) { return e.symbol == symbol; });
@@ -127,6 +140,22 @@ void check_outputs(const Options& opt, const std::vector<Dump>& dumps, tsp::Outp
   if (!opt.stats_json.empty()) outputs.check(opt.stats_json, "--stats-json");
   if (!opt.util_csv.empty()) outputs.check(opt.util_csv, "--util-csv");
   for (const auto& d : dumps) outputs.check(d.path, "--dump " + d.symbol->name);
+}
+
+// Returns whether every expectation holds; `prefix` names the chip in a system run.
+bool check_expectations(const std::vector<Expectation>& expects, const std::string& prefix,
+                        const std::function<std::vector<uint8_t>(const tsp::Symbol&)>& read) {
+  bool ok = true;
+  for (const auto& e : expects) {
+    const auto actual = read(*e.symbol);
+    if (auto mismatch = tsp::num::find_mismatch(e.symbol->dtype, e.symbol->cols, actual, e.expected, e.tolerance)) {
+      std::cout << fmt::format("expect {}{}: FAILED: {}\n", prefix, e.symbol->name, *mismatch);
+      ok = false;
+    } else {
+      std::cout << fmt::format("expect {}{}: ok\n", prefix, e.symbol->name);
+    }
+  }
+  return ok;
 }
 
 void load(tsp::Chip& chip, const Options& opt, const tsp::Program& program) {
@@ -160,19 +189,79 @@ void stage_outputs(const tsp::RunReport& report, tsp::Chip& chip, const Options&
   }
 }
 
-// Returns whether every expectation holds.
-bool check_expectations(tsp::Chip& chip, const std::vector<Expectation>& expects) {
-  bool ok = true;
-  for (const auto& e : expects) {
-    const auto actual = chip.read_symbol(*e.symbol);
-    if (auto mismatch = tsp::num::find_mismatch(e.symbol->dtype, e.symbol->cols, actual, e.expected, e.tolerance)) {
-      std::cout << fmt::format("expect {}: FAILED: {}\n", e.symbol->name, *mismatch);
-      ok = false;
-    } else {
-      std::cout << fmt::format("expect {}: ok\n", e.symbol->name);
-    }
+// The options of a system run, split by chip: "CHIP:SYMBOL=..." -> chip, "SYMBOL=...".
+std::vector<std::vector<std::string>> by_chip(const std::vector<std::string>& specs, uint32_t chips, const char* flag) {
+  std::vector<std::vector<std::string>> out(chips);
+  for (const auto& spec : specs) {
+    const auto colon = spec.find(':');
+    const std::string chip_text = colon == std::string::npos ? "" : spec.substr(0, colon);
+    if (chip_text.empty() || chip_text.find_first_not_of("0123456789") != std::string::npos || chip_text.size() > 9)
+      throw tsp::InputError(fmt::format("{} {}: with --system, expected CHIP:SYMBOL=...", flag, spec));
+    const auto chip = static_cast<uint32_t>(std::stoul(chip_text));
+    if (chip >= chips)
+      throw tsp::InputError(
+          fmt::format("{} {}: chip {} is out of range (the system has {} chips)", flag, spec, chip, chips));
+    out[chip].push_back(spec.substr(colon + 1));
   }
-  return ok;
+  return out;
+}
+
+// --system: every chip of the system in one elaboration (docs/systems.md, "Engine").
+int run_system(const Options& opt, const tsp::ChipConfig& config) {
+  if (opt.debug_clock) throw tsp::InputError("--debug-clock runs one chip: drop it or --system");
+  if (!opt.util_csv.empty()) throw tsp::InputError("--util-csv is for one chip: drop it or --system");
+  const tsp::SystemConfig system = tsp::load_system(opt.system_path, opt.config.overrides);
+  for (uint32_t c = 0; c < system.chips(); ++c)
+    if (tsp::geometry_fingerprint(system.config_of(c)) != tsp::geometry_fingerprint(config))
+      throw tsp::InputError(fmt::format("--config {} does not match chip {} of system {} (config {})", opt.config.path,
+                                        c, opt.system_path, system.config_of(c).source));
+  const tsp::SystemProgram program = tsp::load_system_program(opt.program_path, system);
+  const auto dump_specs = by_chip(opt.dumps, program.chips(), "--dump");
+  const auto expect_specs = by_chip(opt.expects, program.chips(), "--expect");
+  const auto tolerance_specs = by_chip(opt.expect_tols, program.chips(), "--expect-tol");
+  std::vector<std::vector<Dump>> dumps;
+  std::vector<std::vector<Expectation>> expects;
+  tsp::OutputFiles outputs;
+  if (!opt.stats_json.empty()) outputs.check(opt.stats_json, "--stats-json");
+  for (uint32_t c = 0; c < program.chips(); ++c) {
+    dumps.push_back(read_dumps(dump_specs[c], program.program_of(c)));
+    expects.push_back(read_expectations(expect_specs[c], tolerance_specs[c], program.program_of(c)));
+    for (const auto& d : dumps.back()) outputs.check(d.path, fmt::format("--dump {}:{}", c, d.symbol->name));
+    if (opt.timing_only && (!dumps.back().empty() || !expects.back().empty()))
+      throw tsp::InputError("--dump and --expect need data: drop --timing-only");
+  }
+  tsp::SystemOptions options;
+  options.engine.timing_only = opt.timing_only;
+  options.engine.strict = opt.strict;
+  options.threads = opt.threads != 0 ? opt.threads : std::max(1u, std::thread::hardware_concurrency());
+  options.replicate = !opt.no_replicate;
+  options.max_cycles = opt.max_cycles == 0 ? tsp::kNever : opt.max_cycles;
+  tsp::System sys("system", system, program, options);
+  std::signal(SIGINT, [](int) { tsp::g_interrupt_requested = true; });
+  const tsp::SystemResult result = sys.run();
+
+  const tsp::SystemReport report{sys, result, opt.program_path};
+  if (!opt.quiet) tsp::print_system_summary(std::cout, report);
+  uint64_t errors = 0;
+  for (uint32_t c = 0; c < sys.chips(); ++c) {
+    const auto& log = sys.simulated(c).context().log;
+    errors += log.total();
+    for (const auto& e : log.kept()) tsp::cli::print_error(fmt::format("chip {}: {}", c, e.describe()));
+  }
+  if (result.stopped_strict) std::cerr << "stopped (--strict, statistics partial): " << result.strict_message << '\n';
+  if (!opt.stats_json.empty()) outputs.stage(opt.stats_json, tsp::system_stats_json(report).dump(2) + "\n");
+  for (uint32_t c = 0; c < sys.chips(); ++c)
+    for (const auto& d : dumps[c]) {
+      const auto data = sys.simulated(c).read_symbol(*d.symbol);
+      outputs.stage(d.path, std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
+    }
+  outputs.commit();
+  bool expectations_hold = true;
+  for (uint32_t c = 0; c < sys.chips(); ++c)
+    expectations_hold &= check_expectations(expects[c], fmt::format("{}:", c), [&](const tsp::Symbol& symbol) {
+      return sys.simulated(c).read_symbol(symbol);
+    });
+  return errors != 0 || !expectations_hold || result.interrupted ? 1 : 0;
 }
 
 int run(const Options& opt, const WorkflowOptions& workflow) {
@@ -183,10 +272,16 @@ int run(const Options& opt, const WorkflowOptions& workflow) {
     if (opt.program_path.empty()) return 0;
   }
   if (opt.program_path.empty()) throw tsp::InputError("a PROGRAM file is required (or --print-config)");
+  if (!opt.system_path.empty()) {
+    if (!workflow.trace.empty() || !workflow.vcd.empty() || !workflow.report_dir.empty() ||
+        !workflow.activity_log.empty())
+      throw tsp::InputError("--trace, --vcd, --report and --activity-log show one chip: drop them or --system");
+    return run_system(opt, config);
+  }
   if (opt.util_window == 0) throw tsp::InputError("--util-window: expected a positive number of cycles");
   const tsp::Program program = tsp::cli::load_program_for(opt.program_path, config);
-  const auto dumps = read_dumps(opt, program);
-  const auto expects = read_expectations(opt, program);
+  const auto dumps = read_dumps(opt.dumps, program);
+  const auto expects = read_expectations(opt.expects, opt.expect_tols, program);
   if (opt.timing_only && (!dumps.empty() || !expects.empty()))
     throw tsp::InputError("--dump and --expect need data: drop --timing-only");
   tsp::OutputFiles outputs;
@@ -205,7 +300,8 @@ int run(const Options& opt, const WorkflowOptions& workflow) {
   stage_outputs(report, chip, opt, dumps, outputs);
   outputs.commit();
   observers.write(report);
-  const bool expectations_hold = check_expectations(chip, expects);
+  const bool expectations_hold =
+      check_expectations(expects, "", [&](const tsp::Symbol& symbol) { return chip.read_symbol(symbol); });
   const bool failed = chip.context().log.total() != 0 || !expectations_hold;
   return failed || result.interrupted ? 1 : 0;
 }

@@ -159,7 +159,9 @@ void System::step_window(Cycle end) {
 // Each link has one sender, so arrivals on a link stay in send order whatever the thread count.
 void System::exchange(Cycle end) {
   const uint32_t n = config_.chips();
-  std::vector<std::vector<Arrival>> arrivals(n);
+  auto& arrivals = arrivals_;
+  arrivals.resize(n);
+  for (auto& list : arrivals) list.clear();
   for (uint32_t r : simulated_) {
     const auto sent = chips_[r]->context().links.take_outbox();
     const Class& cls = *class_of_[r];

@@ -50,3 +50,83 @@ TEST_CASE("chip-to-chip links total 480 GB/s over 16 links of 4 lanes at 30 Gb/s
   const auto& c2c = chip().c2c;
   CHECK(2 * c2c.links * c2c.lanes_per_link * c2c.gbps_per_lane / 8 == Approx(480));
 }
+
+// ---- Simulated traffic: what programs actually reach (docs/validation.md, "Simulated rates").
+
+#include "engine_harness.h"
+#include "tspsim/program/latency.h"
+
+#include <fmt/format.h>
+
+namespace {
+// Every one of the 16 links of the 14 nm chip (loopback) carries `count` vectors `spacing` cycles
+// apart, each received on arrival. Links 0..13 are sent by SXM_W.<l> from MEM_W<l>, links 14 and
+// 15 by SXM_E.12 and .13 from MEM_E14 and MEM_E15 (14 SXM queues per side); SXM_E.<q> receives
+// links q and q + 8, alternately, 10 cycles apart.
+std::string link_stream(uint64_t spacing, uint64_t count) {
+  std::string text;
+  auto send = [&](unsigned l, const std::string& mem, unsigned hops, const std::string& sxm, char dir) {
+    const uint64_t t = 100 + l;
+    text += fmt::format(".queue {}\n  NOP {}\n  Read 0, {}{}\n  Repeat {}, {}, 1\n", mem, t - hops - 2, dir, l,
+                        count - 1, spacing);
+    text += fmt::format(".queue {}\n  NOP {}\n  Send {}, {}{}\n  Repeat {}, {}, 0\n", sxm, t, l, dir, l, count - 1,
+                        spacing);
+  };
+  // Positions: MEM_Wi at 46 - i, SXM_W at 2, MEM_Ei at 48 + i, SXM_E at 92; mem_read_func 2.
+  for (unsigned l = 0; l < 14; ++l) send(l, fmt::format("MEM_W{}", l), 46 - l - 2, fmt::format("SXM_W.{}", l), 'W');
+  for (unsigned l = 14; l < 16; ++l) send(l, fmt::format("MEM_E{}", l), 92 - 48 - l, fmt::format("SXM_E.{}", l - 2), 'E');
+  for (unsigned q = 0; q < 8; ++q) {
+    text += fmt::format(".queue SXM_E.{}\n  NOP {}\n", q, 100 + q + 216);
+    for (uint64_t k = 0; k < count; ++k)
+      text += fmt::format("  Receive {}, E{}\n  NOP {}\n  Receive {}, E{}\n  NOP {}\n", q, q, spacing / 2 - 1, q + 8, q,
+                          spacing - spacing / 2 - 1);
+  }
+  return text;
+}
+
+tsp::EngineOptions timing_only() {
+  tsp::EngineOptions options;
+  options.timing_only = true;
+  return options;
+}
+} // namespace
+
+TEST_CASE("chip-to-chip, simulated: 16 links at one vector per 20 cycles carry 460.8 GB/s without overrun") {
+  const uint64_t spacing = tsp::c2c_vector_cycles(chip());
+  REQUIRE(spacing == 20);
+  tsp::test::Simulation sim(link_stream(spacing, 48), "14nm.json", {}, timing_only());
+  CHECK(sim.log().total() == 0);
+  uint64_t received = 0;
+  for (const auto& link : sim.chip->context().links.stats()) received += link.vectors_received;
+  CHECK(received == 16 * 48);
+  // Each link sends 48 vectors in 48 x 20 cycles; counting both directions of every link.
+  const double seconds = 48.0 * spacing / hz();
+  const double both_directions = 2.0 * received * vector_bytes() / seconds;
+  CHECK(both_directions == Approx(460.8e9));
+  CHECK(both_directions / 480e9 == Approx(0.96)); // 19.2 cycles of serialisation rounded up to 20
+}
+
+TEST_CASE("chip-to-chip, simulated: one vector per 19 cycles overruns every link") {
+  tsp::test::Simulation sim(link_stream(19, 48), "14nm.json", {}, timing_only());
+  CHECK(sim.log().count(tsp::ErrorKind::link_overrun) == 16 * 47);
+}
+
+TEST_CASE("SRAM, simulated: every MEM slice reading every cycle reaches 25.3 TB/s, half the port peak") {
+  // One instruction queue per MEM slice, one access per instruction: 88 accesses per cycle, while
+  // the banks have 176 ports.
+  std::string text;
+  for (unsigned i = 0; i < 44; ++i)
+    for (const char* side : {"W", "E"})
+      text += fmt::format(".queue MEM_{}{}\n  Read 0, {}{}\n  Repeat 99, 1, 1\n", side, i, side == std::string("W") ? "W" : "E",
+                          i % 32);
+  tsp::test::Simulation sim(text, "14nm.json", {}, timing_only());
+  CHECK(sim.log().total() == 0);
+  uint64_t bytes = 0;
+  for (const auto& s : sim.chip->context().stats.slices()) bytes += s.sram_bytes_read;
+  CHECK(bytes == 88ull * 100 * 320);
+  const double per_second = double(bytes) / 100 * hz();
+  CHECK(per_second == Approx(25.344e12));
+  const auto& g = chip().geometry;
+  CHECK(per_second / (double(g.mem_slices()) * g.mem_banks_per_slice * g.mem_ports_per_bank * g.vector_bytes() * hz()) ==
+        Approx(0.5));
+}

@@ -88,6 +88,7 @@ private:
   std::vector<std::unique_ptr<Class>> classes_;
   std::vector<Class*> class_of_;
   std::vector<uint32_t> simulated_;      // representatives, ascending
+  std::vector<std::vector<Arrival>> arrivals_; // per chip, this window's (kept to reuse capacity)
   WorkerPool pool_;
   Cycle window_ = 0;
   Cycle now_ = 0;                        // reference cycle: every chip has simulated all before it

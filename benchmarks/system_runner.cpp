@@ -1,0 +1,206 @@
+// Multi-chip engine speed, memory and link bandwidth on the 14 nm chip. Generates a system of
+// nodes of 8 fully connected chips (links 1..7) whose nodes form a ring (links 8 and 9), and one
+// traffic program that every chip runs: each cabled link carries a vector every
+// c2c_vector_cycles for `rounds` rounds, and every vector is received on arrival. Each
+// configuration runs in a child process (SystemC elaborates once per process) and prints simulated
+// cycles per host second, chip-cycles per second, peak RSS and the achieved link bandwidth.
+// Usage: system_runner --config configs/14nm.json [--rounds N] [--chips 8,72,576] [--threads 2]
+#include "tspsim/common/version.h"
+#include "tspsim/config/floorplan.h"
+#include "tspsim/program/assembler.h"
+#include "tspsim/program/latency.h"
+#include "tspsim/system/system.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <iostream>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace {
+
+constexpr uint32_t kNode = 8;
+
+// Link k of a chip (1..7) goes to the chip k further round its node, arriving on link 8 - k;
+// link 8 goes to the same chip of the next node, arriving on its link 9.
+tsp::SystemConfig generate_system(const tsp::ChipConfig& chip, uint32_t chips) {
+  tsp::SystemConfig system;
+  system.name = fmt::format("generated-{}", chips);
+  system.configs.push_back(chip);
+  system.chip_config.assign(chips, 0);
+  const uint32_t nodes = chips / kNode;
+  for (uint32_t c = 0; c < chips; ++c) {
+    const uint32_t node = c / kNode, a = c % kNode;
+    for (uint32_t k = 1; k < kNode; ++k) {
+      const uint32_t b = (a + k) % kNode;
+      if (std::make_pair(a, k) < std::make_pair(b, kNode - k))
+        system.cables.push_back({{c, k}, {node * kNode + b, kNode - k}});
+    }
+    if (nodes > 1) system.cables.push_back({{c, 8}, {((node + 1) % nodes) * kNode + a, 9}});
+  }
+  return system;
+}
+
+// The far link of each link in use (the same for every chip of a symmetric system).
+std::vector<std::pair<unsigned, unsigned>> links_in_use(const tsp::SystemConfig& system) {
+  std::vector<std::pair<unsigned, unsigned>> out;
+  for (const auto& cable : system.cables) {
+    if (cable.a.chip == 0) out.push_back({cable.a.link, cable.b.link});
+    if (cable.b.chip == 0) out.push_back({cable.b.link, cable.a.link});
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Link k: MEM_Wk reads a vector every `spacing` cycles onto W<k>, SXM_W.<k> sends it on link k;
+// SXM_E.<k> receives the far chip's vectors on link k as they arrive.
+std::string traffic_program(const tsp::ChipConfig& config, const std::vector<std::pair<unsigned, unsigned>>& links,
+                            uint64_t rounds) {
+  const tsp::Floorplan floorplan(config.geometry, config.icu);
+  const uint32_t spacing = tsp::c2c_vector_cycles(config);
+  const uint32_t latency = config.timing[tsp::isa::TimingParam::c2c_link];
+  const uint32_t read_func = config.timing[tsp::isa::TimingParam::mem_read_func];
+  const unsigned sxm_w = floorplan.slices()[*floorplan.find_slice("SXM_W")].position;
+  std::string text = ".workload \"system traffic\"\n";
+  const uint64_t start = 200;
+  for (const auto& [link, far] : links) {
+    const std::string mem = fmt::format("MEM_W{}", link);
+    const unsigned hops = floorplan.slices()[*floorplan.find_slice(mem)].position - sxm_w;
+    const uint64_t send = start + link; // the far chip sends on `far` at start + far
+    text += fmt::format(".queue {}\n  NOP {}\n  Read 0, W{}\n  Repeat {}, {}, 0\n", mem,
+                        send - hops * config.streams.hop_cycles - read_func, link, rounds - 1, spacing);
+    text += fmt::format(".queue SXM_W.{}\n  NOP {}\n  Send {}, W{}\n  Repeat {}, {}, 0\n", link, send, link, link,
+                        rounds - 1, spacing);
+    text += fmt::format(".queue SXM_E.{}\n  NOP {}\n  Receive {}, E{}\n  Repeat {}, {}, 0\n", link,
+                        start + far + latency, link, link, rounds - 1, spacing);
+  }
+  return text;
+}
+
+struct Figures {
+  uint64_t cycles = 0;
+  double seconds = 0;
+  long rss_kib = 0;
+  double cpu_seconds = 0; // user + system time of all threads, over the run's host seconds: cores in use
+  uint32_t simulated = 0;
+  uint64_t errors = 0;
+  double link_gbytes_per_s = 0; // achieved per link, from the busiest chip's link 1
+  double link_utilisation = 0;
+};
+
+Figures run_once(const tsp::ChipConfig& chip, uint32_t chips, uint64_t rounds, unsigned threads, bool replicate) {
+  const tsp::SystemConfig system = generate_system(chip, chips);
+  const auto links = links_in_use(system);
+  const std::string text = traffic_program(system.configs[0], links, rounds);
+  tsp::SystemProgram program;
+  program.programs.push_back(tsp::assemble(text, "traffic.tsp", system.configs[0]));
+  program.chip_program.assign(chips, 0);
+  tsp::SystemOptions options;
+  options.engine.timing_only = true;
+  options.threads = threads;
+  options.replicate = replicate;
+  tsp::System sys("system", system, program, options);
+  rusage before{};
+  getrusage(RUSAGE_SELF, &before);
+  const double cpu_before = double(before.ru_utime.tv_sec + before.ru_stime.tv_sec) +
+                            1e-6 * double(before.ru_utime.tv_usec + before.ru_stime.tv_usec);
+  const tsp::SystemResult result = sys.run();
+  Figures f;
+  f.cycles = result.cycles;
+  f.seconds = result.host_seconds;
+  f.simulated = result.chips_simulated;
+  for (uint32_t c = 0; c < chips; ++c) f.errors += sys.simulated(c).context().log.total();
+  // Link 1 of chip 0: bytes received over the span from the first to the last arrival.
+  const auto& stats = sys.simulated(0).context().links.stats()[1];
+  const double span = double(rounds) * tsp::c2c_vector_cycles(chip) / (chip.clock_mhz * 1e6);
+  f.link_gbytes_per_s = double(stats.vectors_received) * chip.geometry.vector_bytes() / span / 1e9;
+  f.link_utilisation = double(stats.busy_cycles) / double(result.cycles);
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  f.rss_kib = usage.ru_maxrss;
+  f.cpu_seconds = double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                  1e-6 * double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) - cpu_before;
+  return f;
+}
+
+// One configuration in a child process; the figures come back through a pipe.
+Figures run_in_child(const tsp::ChipConfig& chip, uint32_t chips, uint64_t rounds, unsigned threads, bool replicate) {
+  int fds[2];
+  if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    try {
+      const Figures f = run_once(chip, chips, rounds, threads, replicate);
+      if (write(fds[1], &f, sizeof f) != ssize_t(sizeof f)) _exit(1);
+    } catch (const std::exception& e) {
+      std::cerr << "error: " << e.what() << '\n';
+      _exit(1);
+    }
+    _exit(0);
+  }
+  close(fds[1]);
+  Figures f;
+  const bool ok = read(fds[0], &f, sizeof f) == ssize_t(sizeof f);
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!ok || !WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error("a run failed");
+  return f;
+}
+
+} // namespace
+
+int sc_main(int argc, char* argv[]) {
+  std::string config_path = "configs/14nm.json";
+  uint64_t rounds = 2000;
+  std::vector<uint32_t> sizes = {8, 72, 576};
+  unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  bool full = false;
+  CLI::App app{"system_runner: multi-chip engine speed, memory and link bandwidth"};
+  app.add_option("--config", config_path, "chip config");
+  app.add_option("--rounds", rounds, "vectors per link (default 2000)");
+  app.add_option("--chips", sizes, "system sizes (multiples of 8)")->delimiter(',');
+  app.add_option("--threads", threads, "worker threads for the replicated runs");
+  app.add_flag("--full", full, "also run every size without replication");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    const tsp::ChipConfig chip = tsp::load_config(config_path);
+    std::cout << fmt::format("system_runner {} on {}: {} vectors per link, c2c_vector_cycles {}, timing-only\n",
+                             tsp::kVersion, chip.name, rounds, tsp::c2c_vector_cycles(chip));
+    std::cout << "chips  threads  replicate  simulated  cycles  host s  cycles/s  chip-cycles/s  peak RSS MiB  "
+                 "link GB/s  link util  errors  cores used  chip-cycles/CPU s\n";
+    auto print = [&](uint32_t chips, unsigned t, bool replicate, const Figures& f) {
+      std::cout << fmt::format("{:>5}  {:>7}  {:>9}  {:>9}  {:>6}  {:>6.2f}  {:>8.0f}  {:>13.0f}  {:>12.1f}  {:>9.2f}  "
+                               "{:>8.1f}%  {:>6}  {:>10.2f}  {:>17.0f}\n",
+                               chips, t, replicate ? "yes" : "no", f.simulated, f.cycles, f.seconds,
+                               f.cycles / f.seconds, double(f.cycles) * chips / f.seconds, f.rss_kib / 1024.0,
+                               f.link_gbytes_per_s, 100 * f.link_utilisation, f.errors, f.cpu_seconds / f.seconds,
+                               double(f.cycles) * chips / f.cpu_seconds);
+    };
+    // The thread speedup: an 8-chip node with every chip simulated.
+    const Figures one = run_in_child(chip, 8, rounds, 1, false);
+    print(8, 1, false, one);
+    const Figures two = run_in_child(chip, 8, rounds, 2, false);
+    print(8, 2, false, two);
+    double load[3] = {};
+    getloadavg(load, 3);
+    std::cout << fmt::format("8-chip node, 2 threads vs 1: {:.2f}x (host load average {:.1f})\n",
+                             one.seconds / two.seconds, load[0]);
+    for (uint32_t chips : sizes) {
+      if (chips % kNode != 0) throw std::runtime_error("--chips: sizes must be multiples of 8");
+      print(chips, threads, true, run_in_child(chip, chips, rounds, threads, true));
+      if (full && chips != 8) print(chips, threads, false, run_in_child(chip, chips, rounds, threads, false));
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << '\n';
+    return 2;
+  }
+  return 0;
+}
+
+int main(int argc, char* argv[]) {
+  setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0);
+  return sc_core::sc_elab_and_sim(argc, argv);
+}
