@@ -1,7 +1,8 @@
 // tspc: compiles a kernel of the library (src/compiler_*.cpp) for one chip config into a program
 // container carrying its input tensors, named outputs and predicted cycle count; optionally writes
 // the host reference of every output in the format of `tspsim --dump`, for `tspsim --expect`.
-// `tspc plan` prints a model's capacity plan instead (docs/models.md).
+// `tspc plan` prints a model's capacity plan instead (docs/models.md); `tspc collective` compiles a
+// collective over a system's links into a system program (docs/collectives.md).
 // Exit codes: 0 success, 1 the model does not fit on the chips given (plan --chips), 2 bad input.
 #include "cli/cli_common.h"
 #include "tspsim/compiler/registry.h"
@@ -11,6 +12,7 @@
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
 #include "tspsim/model/plan.h"
+#include "tspc_collective.h"
 
 #include <algorithm>
 #include <cmath>
@@ -121,6 +123,8 @@ int main(int argc, char* argv[]) {
   app->require_subcommand(0, 1);
   PlanArgs plan_args;
   CLI::App* plan_command = add_plan_command(*app, plan_args);
+  CollectiveArgs collective_args;
+  CLI::App* collective_command = add_collective_command(*app, collective_args);
   // Option values per kernel; std::map keeps the strings in place for CLI11.
   std::map<std::string, std::map<std::string, std::string>> values;
   std::map<std::string, CLI::App*> commands;
@@ -137,6 +141,7 @@ int main(int argc, char* argv[]) {
       return 0;
     }
     if (plan_command->parsed()) return run_plan(plan_args, config_choice);
+    if (collective_command->parsed()) return run_collective(collective_args, output, reference_dir);
     if (app->get_subcommands().empty()) throw tsp::InputError("no kernel given (tspc --list names them)");
     if (config_choice.path.empty()) throw tsp::InputError("--config is required");
     if (output.empty()) throw tsp::InputError("-o is required");

@@ -57,7 +57,7 @@ void append_chip_trace(nlohmann::json& events, const ChipTrace& chip) {
   const Cycle window = counter_window(first, end);
   std::array<unsigned, 4> counts{};
   for (const auto& s : slices) ++counts[static_cast<size_t>(s.kind)];
-  std::vector<std::array<uint64_t, 4>> busy((end - first + window - 1) / window);
+  std::vector<std::array<uint64_t, tsp::kSliceKinds>> busy((end - first + window - 1) / window);
   for (const BusyEvent& b : chip.recorder.busy_cycles())
     if (b.cycle < end) ++busy[(b.cycle - first) / window][static_cast<size_t>(slices[b.slice].kind)];
   for (size_t w = 0; w < busy.size(); ++w) {
