@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 using tsp::test::run_tool;
@@ -60,6 +61,36 @@ TEST_CASE("tspsim --system: --dump CHIP:SYMBOL=FILE writes chip 1's B, equal to 
   CHECK(sent.size() == 4 * 320);
   CHECK(tsp::test::slurp(b) == sent);
   CHECK(std::count(sent.begin(), sent.end(), '\0') < 100); // random(71), not zeros
+}
+
+TEST_CASE("tspsim --system: configs/systems/node8.json runs a ring of 8 chips over its bundled wiring") {
+  // node8 wiring: chip i's link to chip j is j if j < i, else j - 1. Chip i sends row 0 of A to
+  // chip i + 1 (mod 8) at 6 and receives chip i - 1's row at 222 into B (timing as in
+  // examples/c2c_loopback.tsp).
+  std::string text = ".workload \"ring of 8\"\n";
+  for (unsigned i = 0; i < 8; ++i) {
+    const unsigned next = (i + 1) % 8, prev = (i + 7) % 8;
+    const unsigned out = next < i ? next : next - 1, in = prev < i ? prev : prev - 1;
+    text += fmt::format(".chip {}\n.tensor A i8 1x320 slices=MEM_E40 base=0 init=random({})\n"
+                        ".tensor B i8 1x320 slices=MEM_E41 base=0 init=zeros\n"
+                        ".queue MEM_E40\n  Read 0, E0\n.queue SXM_E.0\n  NOP 6\n  Send {}, E0\n"
+                        ".queue SXM_E.1\n  NOP 222\n  Receive {}, W0\n.queue MEM_E41\n  NOP 226\n  Write 0, W0\n",
+                        i, 100 + i, out, in);
+  }
+  const auto program = scratch_dir() / "ring8.tsp";
+  std::ofstream(program) << text;
+  const auto b3 = scratch_dir() / "b3.bin";
+  const auto a2 = scratch_dir() / "a2.bin";
+  const auto j = stats(fmt::format("--config {} --system {} {} --dump 3:B={} --dump 2:A={}", kConfig,
+                                   source("configs/systems/node8.json"), program.string(), b3.string(), a2.string()),
+                       "ring.json");
+  CHECK(j.at("chips").size() == 8);
+  CHECK(j.at("cycles") == 246); // the Write at 226 + 1 + 19 (superlane stagger)
+  CHECK(j.at("links").at("vectors_delivered") == 8);
+  CHECK(j.at("links").at("cabled_link_directions") == 56);
+  for (const auto& chip : j.at("chips")) CHECK(chip.at("conformance_errors").at("link-empty") == 0);
+  CHECK(tsp::test::slurp(b3) == tsp::test::slurp(a2)); // chip 3 got chip 2's row
+  CHECK(tsp::test::slurp(b3).size() == 320);
 }
 
 TEST_CASE("tspsim --system: options in any order and any thread count give the same statistics") {
