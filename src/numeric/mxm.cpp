@@ -20,6 +20,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
 #include <cstring>
 #include <stdexcept>
 
@@ -306,7 +310,80 @@ const Kernels& kernels() {
   return kKernels_baseline;
 }
 
+// A second core for large batches: one worker thread, started on first use. run() hands it part 1
+// of a job, does part 0 itself and returns when both are done. Each part computes whole output
+// rows exactly as one thread would, so the results do not depend on the split.
+class SecondCore {
+public:
+  static SecondCore& instance() {
+    static SecondCore core;
+    return core;
+  }
+
+  void run(const std::function<void(unsigned)>& job) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      job_ = &job;
+      done_ = false;
+    }
+    wake_.notify_one();
+    job(0);
+    std::unique_lock<std::mutex> lock(mutex_);
+    finished_.wait(lock, [&] { return done_; });
+    job_ = nullptr;
+  }
+
+  ~SecondCore() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+
+private:
+  SecondCore() : thread_([this] { work(); }) {}
+
+  void work() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [&] { return stop_ || (job_ && !done_); });
+      if (stop_) return;
+      const auto* job = job_;
+      lock.unlock();
+      (*job)(1);
+      lock.lock();
+      done_ = true;
+      finished_.notify_one();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_, finished_;
+  const std::function<void(unsigned)>* job_ = nullptr;
+  bool done_ = true;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+std::atomic<unsigned> g_threads{std::thread::hardware_concurrency() >= 2 ? 2u : 1u};
+
+// Batches of at least this many vectors are split over two cores (below it the hand-over costs
+// more than it saves).
+constexpr size_t kSplitRows = 16;
+
+// Runs rows [0, m) of a product as rows(first, count), on two cores when the batch is large.
+void for_row_halves(size_t m, const std::function<void(size_t, size_t)>& rows) {
+  if (m < kSplitRows || g_threads.load(std::memory_order_relaxed) < 2) return rows(0, m);
+  const size_t half = (m / 2 + 3) / 4 * 4; // keep the first part in blocks of four rows
+  SecondCore::instance().run([&](unsigned part) { part == 0 ? rows(0, half) : rows(half, m - half); });
+}
+
 } // namespace
+
+void set_mxm_threads(unsigned threads) { g_threads.store(threads >= 2 ? 2u : 1u, std::memory_order_relaxed); }
+unsigned mxm_threads() { return g_threads.load(std::memory_order_relaxed); }
 
 KernelLevel best_kernel_level() { return kBestLevel; }
 KernelLevel kernel_level() { return g_level.load(std::memory_order_relaxed); }
@@ -339,6 +416,13 @@ void pack_weights_i8(const uint8_t* const* rows, size_t k, size_t n, int16_t* pa
 
 void matmul_i8(const int16_t* packed, const int8_t* acts, int32_t* out, size_t m, size_t k, size_t n,
                bool accumulate) {
+  for_row_halves(m, [&](size_t first, size_t count) {
+    matmul_i8_one_core(packed, acts + first * k, out + first * n, count, k, n, accumulate);
+  });
+}
+
+void matmul_i8_one_core(const int16_t* packed, const int8_t* acts, int32_t* out, size_t m, size_t k, size_t n,
+                        bool accumulate) {
   alignas(64) int16_t a[4][kChunk];
   if (k == 0 && !accumulate) std::fill(out, out + m * n, 0);
   for (size_t row = 0; row < m;) {
@@ -358,7 +442,7 @@ void matmul_i8(const int16_t* packed, const int8_t* acts, int32_t* out, size_t m
 }
 
 void matvec_i8(const int16_t* packed, const int8_t* act, int32_t* out, size_t k, size_t n, bool accumulate) {
-  matmul_i8(packed, act, out, 1, k, n, accumulate);
+  matmul_i8_one_core(packed, act, out, 1, k, n, accumulate);
 }
 
 void matmul_i8_rows(const uint8_t* const* rows, const int8_t* acts, int32_t* out, size_t m, size_t k,
@@ -384,6 +468,13 @@ void pack_weights_float(DType dtype, const ConstPlaneGroup* rows, size_t k, size
 
 void matmul_f32(const float* w, const float* acts, float* out, size_t m, size_t k, size_t n,
                 bool accumulate) {
+  for_row_halves(m, [&](size_t first, size_t count) {
+    matmul_f32_one_core(w, acts + first * k, out + first * n, count, k, n, accumulate);
+  });
+}
+
+void matmul_f32_one_core(const float* w, const float* acts, float* out, size_t m, size_t k, size_t n,
+                         bool accumulate) {
   alignas(64) float s[4][kColumns];
   if (k == 0) {
     if (!accumulate) std::fill(out, out + m * n, 0.0f);
@@ -414,7 +505,7 @@ void matmul_f32(const float* w, const float* acts, float* out, size_t m, size_t 
 }
 
 void matvec_f32(const float* w, const float* act, float* out, size_t k, size_t n, bool accumulate) {
-  matmul_f32(w, act, out, 1, k, n, accumulate);
+  matmul_f32_one_core(w, act, out, 1, k, n, accumulate);
 }
 
 } // namespace tsp::num
