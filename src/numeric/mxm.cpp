@@ -21,11 +21,11 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <functional>
 #include <mutex>
-#include <thread>
-#include <cstring>
 #include <stdexcept>
+#include <thread>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define TSP_X86 1
@@ -48,8 +48,9 @@ constexpr size_t kColumns = 256;
 inline int32_t wrap_add(int32_t a, int32_t b) { return int32_t(uint32_t(a) + uint32_t(b)); }
 
 // out rows r < 4 get (or add) the dot products of a[r][0..kc) with every packed column.
-[[gnu::always_inline]] inline void dot_block4(const int16_t* packed, size_t k_stride, const int16_t (*a)[kChunk], size_t kc,
-                           int32_t* out, size_t n, bool add) {
+[[gnu::always_inline]] inline void dot_block4(const int16_t* packed, size_t k_stride,
+                                              const int16_t (*a)[kChunk], size_t kc, int32_t* out, size_t n,
+                                              bool add) {
   const int16_t* a0 = a[0];
   const int16_t* a1 = a[1];
   const int16_t* a2 = a[2];
@@ -72,8 +73,8 @@ inline int32_t wrap_add(int32_t a, int32_t b) { return int32_t(uint32_t(a) + uin
   }
 }
 
-[[gnu::always_inline]] inline void dot_block1(const int16_t* packed, size_t k_stride, const int16_t* a, size_t kc, int32_t* out,
-                           size_t n, bool add) {
+[[gnu::always_inline]] inline void dot_block1(const int16_t* packed, size_t k_stride, const int16_t* a,
+                                              size_t kc, int32_t* out, size_t n, bool add) {
   for (size_t j = 0; j < n; ++j) {
     const int16_t* w = packed + j * k_stride;
     int32_t s = 0;
@@ -85,8 +86,8 @@ inline int32_t wrap_add(int32_t a, int32_t b) { return int32_t(uint32_t(a) + uin
 // s[r][j] = sum over k of a[r][k] * w[k][j] for j < nc, in ascending k, one fp32 rounding per
 // operation; vectorised across j, so each column keeps its own sequential order.
 template <size_t Rows>
-[[gnu::always_inline]] inline void sum_products(const float* w, size_t n_stride, const float* const* a, size_t k, float (*s)[kColumns],
-                  size_t nc) {
+[[gnu::always_inline]] inline void sum_products(const float* w, size_t n_stride, const float* const* a,
+                                                size_t k, float (*s)[kColumns], size_t nc) {
   for (size_t r = 0; r < Rows; ++r) {
     const float x = a[r][0];
     for (size_t j = 0; j < nc; ++j) s[r][j] = x * w[j];
@@ -105,8 +106,8 @@ template <size_t Rows>
 // across j with the sums of 64 columns in a local array. Two rows at a time in 16-bit lanes: a
 // pair of products lies in [-32512, 32768], so pair + 32512 fits uint16 exactly; the bias is
 // taken off once at the end and uint32 sums wrap like the hardware's int32.
-[[gnu::always_inline]] inline void rows_dot(const uint8_t* const* rows, const int8_t* a, int32_t* out, size_t k, size_t n,
-                         bool add) {
+[[gnu::always_inline]] inline void rows_dot(const uint8_t* const* rows, const int8_t* a, int32_t* out,
+                                            size_t k, size_t n, bool add) {
   constexpr size_t kCols = 64;
   constexpr uint16_t kBias = 32512;
   for (size_t j0 = 0; j0 < n; j0 += kCols) {
@@ -234,48 +235,50 @@ template <typename V>
 
 // Every kernel of one level. The baseline is plain C++ (SSE2 on x86-64, F4 vectors).
 struct Kernels {
-  void (*dot_block4)(const int16_t* packed, size_t k_stride, const int16_t (*a)[kChunk], size_t kc, int32_t* out,
+  void (*dot_block4)(const int16_t* packed, size_t k_stride, const int16_t (*a)[kChunk], size_t kc,
+                     int32_t* out, size_t n, bool add);
+  void (*dot_block1)(const int16_t* packed, size_t k_stride, const int16_t* a, size_t kc, int32_t* out,
                      size_t n, bool add);
-  void (*dot_block1)(const int16_t* packed, size_t k_stride, const int16_t* a, size_t kc, int32_t* out, size_t n,
-                     bool add);
   void (*rows_dot)(const uint8_t* const* rows, const int8_t* a, int32_t* out, size_t k, size_t n, bool add);
   size_t (*rows4)(const float* w, size_t n, const float* const* a, size_t k, float* out, bool add);
   size_t (*row1)(const float* w, size_t n, const float* a, size_t k, float* out, bool add);
-  void (*sum_products4)(const float* w, size_t n_stride, const float* const* a, size_t k, float (*s)[kColumns],
-                        size_t nc);
-  void (*sum_products1)(const float* w, size_t n_stride, const float* const* a, size_t k, float (*s)[kColumns],
-                        size_t nc);
+  void (*sum_products4)(const float* w, size_t n_stride, const float* const* a, size_t k,
+                        float (*s)[kColumns], size_t nc);
+  void (*sum_products1)(const float* w, size_t n_stride, const float* const* a, size_t k,
+                        float (*s)[kColumns], size_t nc);
 };
 
 // One level's kernels: the inline bodies above compiled under the level's target attribute.
-#define TSP_LEVEL_KERNELS(ATTR, SUFFIX, V)                                                                          \
-  ATTR void dot_block4_##SUFFIX(const int16_t* p, size_t ks, const int16_t (*a)[kChunk], size_t kc, int32_t* o,   \
-                                size_t n, bool add) {                                                              \
-    dot_block4(p, ks, a, kc, o, n, add);                                                                           \
-  }                                                                                                                \
-  ATTR void dot_block1_##SUFFIX(const int16_t* p, size_t ks, const int16_t* a, size_t kc, int32_t* o, size_t n,   \
-                                bool add) {                                                                        \
-    dot_block1(p, ks, a, kc, o, n, add);                                                                           \
-  }                                                                                                                \
-  ATTR void rows_dot_##SUFFIX(const uint8_t* const* r, const int8_t* a, int32_t* o, size_t k, size_t n, bool add) { \
-    rows_dot(r, a, o, k, n, add);                                                                                  \
-  }                                                                                                                \
-  ATTR size_t rows4_##SUFFIX(const float* w, size_t n, const float* const* a, size_t k, float* o, bool add) {     \
-    return rows4_all<V>(w, n, a, k, o, add);                                                                       \
-  }                                                                                                                \
-  ATTR size_t row1_##SUFFIX(const float* w, size_t n, const float* a, size_t k, float* o, bool add) {             \
-    return row1_all<V>(w, n, a, k, o, add);                                                                        \
-  }                                                                                                                \
-  ATTR void sum_products4_##SUFFIX(const float* w, size_t ns, const float* const* a, size_t k,                     \
-                                   float (*s)[kColumns], size_t nc) {                                             \
-    sum_products<4>(w, ns, a, k, s, nc);                                                                           \
-  }                                                                                                                \
-  ATTR void sum_products1_##SUFFIX(const float* w, size_t ns, const float* const* a, size_t k,                     \
-                                   float (*s)[kColumns], size_t nc) {                                             \
-    sum_products<1>(w, ns, a, k, s, nc);                                                                           \
-  }                                                                                                                \
-  const Kernels kKernels_##SUFFIX{dot_block4_##SUFFIX, dot_block1_##SUFFIX,    rows_dot_##SUFFIX,                  \
-                                  rows4_##SUFFIX,      row1_##SUFFIX,          sum_products4_##SUFFIX,             \
+#define TSP_LEVEL_KERNELS(ATTR, SUFFIX, V)                                                                   \
+  ATTR void dot_block4_##SUFFIX(const int16_t* p, size_t ks, const int16_t(*a)[kChunk], size_t kc,           \
+                                int32_t* o, size_t n, bool add) {                                            \
+    dot_block4(p, ks, a, kc, o, n, add);                                                                     \
+  }                                                                                                          \
+  ATTR void dot_block1_##SUFFIX(const int16_t* p, size_t ks, const int16_t* a, size_t kc, int32_t* o,        \
+                                size_t n, bool add) {                                                        \
+    dot_block1(p, ks, a, kc, o, n, add);                                                                     \
+  }                                                                                                          \
+  ATTR void rows_dot_##SUFFIX(const uint8_t* const* r, const int8_t* a, int32_t* o, size_t k, size_t n,      \
+                              bool add) {                                                                    \
+    rows_dot(r, a, o, k, n, add);                                                                            \
+  }                                                                                                          \
+  ATTR size_t rows4_##SUFFIX(const float* w, size_t n, const float* const* a, size_t k, float* o,            \
+                             bool add) {                                                                     \
+    return rows4_all<V>(w, n, a, k, o, add);                                                                 \
+  }                                                                                                          \
+  ATTR size_t row1_##SUFFIX(const float* w, size_t n, const float* a, size_t k, float* o, bool add) {        \
+    return row1_all<V>(w, n, a, k, o, add);                                                                  \
+  }                                                                                                          \
+  ATTR void sum_products4_##SUFFIX(const float* w, size_t ns, const float* const* a, size_t k,               \
+                                   float(*s)[kColumns], size_t nc) {                                         \
+    sum_products<4>(w, ns, a, k, s, nc);                                                                     \
+  }                                                                                                          \
+  ATTR void sum_products1_##SUFFIX(const float* w, size_t ns, const float* const* a, size_t k,               \
+                                   float(*s)[kColumns], size_t nc) {                                         \
+    sum_products<1>(w, ns, a, k, s, nc);                                                                     \
+  }                                                                                                          \
+  const Kernels kKernels_##SUFFIX{dot_block4_##SUFFIX,   dot_block1_##SUFFIX, rows_dot_##SUFFIX,             \
+                                  rows4_##SUFFIX,        row1_##SUFFIX,       sum_products4_##SUFFIX,        \
                                   sum_products1_##SUFFIX};
 
 TSP_LEVEL_KERNELS(, baseline, F4)
@@ -288,8 +291,8 @@ TSP_LEVEL_KERNELS(TSP_AVX512, avx512, F16)
 KernelLevel detect_level() {
 #if defined(TSP_X86)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-      __builtin_cpu_supports("avx512vnni"))
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
     return KernelLevel::avx512;
   if (__builtin_cpu_supports("avx2")) return KernelLevel::avx2;
 #endif
@@ -302,9 +305,12 @@ std::atomic<KernelLevel> g_level{kBestLevel};
 const Kernels& kernels() {
 #if defined(TSP_X86)
   switch (g_level.load(std::memory_order_relaxed)) {
-  case KernelLevel::avx512: return kKernels_avx512;
-  case KernelLevel::avx2: return kKernels_avx2;
-  case KernelLevel::baseline: break;
+  case KernelLevel::avx512:
+    return kKernels_avx512;
+  case KernelLevel::avx2:
+    return kKernels_avx2;
+  case KernelLevel::baseline:
+    break;
   }
 #endif
   return kKernels_baseline;
@@ -387,13 +393,18 @@ unsigned mxm_threads() { return g_threads.load(std::memory_order_relaxed); }
 
 KernelLevel best_kernel_level() { return kBestLevel; }
 KernelLevel kernel_level() { return g_level.load(std::memory_order_relaxed); }
-void limit_kernel_level(KernelLevel level) { g_level.store(std::min(level, kBestLevel), std::memory_order_relaxed); }
+void limit_kernel_level(KernelLevel level) {
+  g_level.store(std::min(level, kBestLevel), std::memory_order_relaxed);
+}
 
 const char* kernel_level_name(KernelLevel level) {
   switch (level) {
-  case KernelLevel::avx512: return "avx512";
-  case KernelLevel::avx2: return "avx2";
-  case KernelLevel::baseline: break;
+  case KernelLevel::avx512:
+    return "avx512";
+  case KernelLevel::avx2:
+    return "avx2";
+  case KernelLevel::baseline:
+    break;
   }
   return "baseline";
 }
