@@ -5,13 +5,13 @@
 // target of docs/performance.md with its measured figure. Usage:
 //   bench_runner --tspsim build/tspsim --config configs/14nm.json [--cycles N] [--repeat N]
 //                [--no-kernels] [--program extra.bin ...]
+#include "tspsim/common/version.h"
+#include "tspsim/compiler/kernels.h"
 #include "tspsim/config/config.h"
 #include "tspsim/config/floorplan.h"
 #include "tspsim/program/program.h"
 #include "tspsim/program/tensor.h"
 #include "tspsim/program/timing_rules.h"
-#include "tspsim/common/version.h"
-#include "tspsim/compiler/kernels.h"
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -51,11 +51,14 @@ tsp::Program streaming_program(const tsp::ChipConfig& config, uint64_t cycles) {
   const uint64_t lead = 2 * floorplan.positions() + 8; // writers start once every stream carries data
   tsp::Program program;
   program.fingerprint = tsp::geometry_fingerprint(config);
-  program.metadata.workload = fmt::format("streaming: {} MEM slices for {} cycles", 2 * per_hemisphere, cycles);
+  program.metadata.workload =
+      fmt::format("streaming: {} MEM slices for {} cycles", 2 * per_hemisphere, cycles);
   program.metadata.generator = fmt::format("bench_runner {}", tsp::kVersion);
   for (unsigned i = 0; i < per_hemisphere; ++i) {
-    const unsigned west = floorplan.slices()[floorplan.slice_of_mem(floorplan.mem_global(false, i))].first_queue;
-    const unsigned east = floorplan.slices()[floorplan.slice_of_mem(floorplan.mem_global(true, i))].first_queue;
+    const unsigned west =
+        floorplan.slices()[floorplan.slice_of_mem(floorplan.mem_global(false, i))].first_queue;
+    const unsigned east =
+        floorplan.slices()[floorplan.slice_of_mem(floorplan.mem_global(true, i))].first_queue;
     tsp::QueueProgram reader{west, {}, {}};
     emit(reader, Opcode::read, {int64_t(i), tsp::stream_field(i % streams, false)});
     emit(reader, Opcode::repeat, {int64_t(cycles + 2 * lead - 1), 1, 0});
@@ -82,7 +85,8 @@ struct Measurement {
 
 Measurement run_tspsim(const std::string& tspsim, const std::string& config, const std::string& program,
                        bool timing_only, const std::filesystem::path& stats) {
-  std::vector<std::string> args = {tspsim, "--config", config, program, "--quiet", "--stats-json", stats.string()};
+  std::vector<std::string> args = {tspsim,    "--config",     config,        program,
+                                   "--quiet", "--stats-json", stats.string()};
   if (timing_only) args.push_back("--timing-only");
   std::cout.flush();
   const auto start = std::chrono::steady_clock::now();
@@ -111,7 +115,6 @@ Measurement run_tspsim(const std::string& tspsim, const std::string& config, con
   return m;
 }
 
-
 // The compiled kernels measured next to the streaming program, so that no fast path is tuned to
 // one program's shape. GEMM 1280^3 keeps all four MXM planes busy; GEMV 8192 x 8192 is the
 // loading-time case (its weights are most of the program file).
@@ -124,17 +127,29 @@ std::vector<KernelCase> kernel_cases() {
   using namespace tsp::compiler;
   using tsp::isa::DType;
   return {
-      {"gemm int8 1280x1280x1280", [](const tsp::ChipConfig& c) { return compile_gemm(c, {1280, 1280, 1280, DType::i8, 1, 0}); }},
-      {"gemv int8 8192x8192", [](const tsp::ChipConfig& c) { return compile_gemm(c, {1, 8192, 8192, DType::i8, 1, 0}); }},
-      {"swiglu bf16 64x11008", [](const tsp::ChipConfig& c) { return compile_swiglu(c, {64, 11008, DType::bf16, 1}); }},
+      {"gemm int8 1280x1280x1280",
+       [](const tsp::ChipConfig& c) {
+         return compile_gemm(c, {1280, 1280, 1280, DType::i8, 1, 0});
+       }},
+      {"gemv int8 8192x8192",
+       [](const tsp::ChipConfig& c) {
+         return compile_gemm(c, {1, 8192, 8192, DType::i8, 1, 0});
+       }},
+      {"swiglu bf16 64x11008",
+       [](const tsp::ChipConfig& c) {
+         return compile_swiglu(c, {64, 11008, DType::bf16, 1});
+       }},
       {"attention fp16 32/8x128 seq 1000",
-       [](const tsp::ChipConfig& c) { return compile_attention(c, {32, 8, 128, 1000, DType::f16, 1}); }},
+       [](const tsp::ChipConfig& c) {
+         return compile_attention(c, {32, 8, 128, 1000, DType::f16, 1});
+       }},
   };
 }
 
 // Compiles in a child process, so that this process stays small: the peak RSS of a tspsim child
 // counts the memory of its parent at fork time.
-void compile_in_child(const KernelCase& kernel, const tsp::ChipConfig& config, const std::filesystem::path& path) {
+void compile_in_child(const KernelCase& kernel, const tsp::ChipConfig& config,
+                      const std::filesystem::path& path) {
   std::cout.flush();
   const pid_t pid = fork();
   if (pid == 0) {
@@ -142,8 +157,9 @@ void compile_in_child(const KernelCase& kernel, const tsp::ChipConfig& config, c
     const auto compiled = kernel.compile(config);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     tsp::write_program(compiled.program, path);
-    std::cout << fmt::format("compiled {} in {:.2f} s ({} predicted cycles, {:.1f} MiB)\n", kernel.name, seconds,
-                             compiled.predicted_cycles, std::filesystem::file_size(path) / 1048576.0);
+    std::cout << fmt::format("compiled {} in {:.2f} s ({} predicted cycles, {:.1f} MiB)\n", kernel.name,
+                             seconds, compiled.predicted_cycles,
+                             std::filesystem::file_size(path) / 1048576.0);
     std::cout.flush();
     _exit(0);
   }
@@ -162,8 +178,8 @@ struct Row {
 
 void print_target(const std::string& what, double value, double target, bool at_least, const char* unit) {
   const bool met = at_least ? value >= target : value <= target;
-  std::cout << fmt::format("  {:<58} {:>12.2f} {:<10} target {} {:<10} {}\n", what, value, unit, at_least ? ">=" : "<=",
-                           target, met ? "met" : "MISSED");
+  std::cout << fmt::format("  {:<58} {:>12.2f} {:<10} target {} {:<10} {}\n", what, value, unit,
+                           at_least ? ">=" : "<=", target, met ? "met" : "MISSED");
 }
 
 } // namespace
@@ -182,14 +198,16 @@ int main(int argc, char* argv[]) {
   app.add_option("--cycles", cycles, "length of the streaming benchmark in cycles");
   app.add_option("--program", extra, "further programs to measure (.bin or .tsp)");
   app.add_flag("--no-kernels", no_kernels, "measure only the streaming program (and --program ones)");
-  app.add_option("--repeat", repeat, "runs per program and mode; the fastest is kept (a shared machine is noisy)")
+  app.add_option("--repeat", repeat,
+                 "runs per program and mode; the fastest is kept (a shared machine is noisy)")
       ->check(CLI::PositiveNumber);
   app.add_option("--write-programs", write_dir, "only write the generated programs into this directory");
   CLI11_PARSE(app, argc, argv);
 
   const tsp::ChipConfig config = tsp::load_config(config_path);
-  const auto dir = write_dir.empty() ? std::filesystem::temp_directory_path() / fmt::format("tspsim-bench-{}", getpid())
-                                     : std::filesystem::path(write_dir);
+  const auto dir = write_dir.empty()
+                       ? std::filesystem::temp_directory_path() / fmt::format("tspsim-bench-{}", getpid())
+                       : std::filesystem::path(write_dir);
   std::filesystem::create_directories(dir);
   std::vector<std::pair<std::string, std::string>> programs;
   std::vector<std::string> kernel_names;
@@ -209,8 +227,8 @@ int main(int argc, char* argv[]) {
   for (const auto& p : extra) programs.emplace_back(std::filesystem::path(p).filename().string(), p);
 
   std::cout << fmt::format("config {} ({}), tspsim {}\n", config.name, config_path, tsp::kVersion);
-  std::cout << fmt::format("{:<34} {:<12} {:>10} {:>9} {:>9} {:>12} {:>9} {:>7}\n", "program", "mode", "cycles",
-                           "sim s", "process s", "cycles/s", "RSS MiB", "errors");
+  std::cout << fmt::format("{:<34} {:<12} {:>10} {:>9} {:>9} {:>12} {:>9} {:>7}\n", "program", "mode",
+                           "cycles", "sim s", "process s", "cycles/s", "RSS MiB", "errors");
   std::vector<Row> rows;
   for (const auto& [name, path] : programs)
     for (bool timing_only : {false, true}) {
@@ -232,7 +250,8 @@ int main(int argc, char* argv[]) {
       print_target("streaming, timing-only (cycles/s)", row.rate(), 1e6, true, "cycles/s");
     else if (row.name.rfind("gemm int8", 0) == 0 && !row.timing_only)
       print_target("int8 GEMM, all four planes, functional (cycles/s)", row.rate(), 1e5, true, "cycles/s");
-    if (row.timing_only && std::find(kernel_names.begin(), kernel_names.end(), row.name) != kernel_names.end())
+    if (row.timing_only &&
+        std::find(kernel_names.begin(), kernel_names.end(), row.name) != kernel_names.end())
       print_target(fmt::format("{}, timing-only (cycles/s)", row.name), row.rate(), 5e5, true, "cycles/s");
     if (row.name.rfind("gemv", 0) == 0 && !row.timing_only && row.m.sim_seconds > 0)
       print_target(fmt::format("{}: process time / simulation time", row.name),

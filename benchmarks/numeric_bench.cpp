@@ -2,6 +2,7 @@
 // ns per 320-lane vector, in thread CPU time. Usage: numeric_bench [seconds per measurement, default 0.3]
 #include "tspsim/numeric/numeric.h"
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -90,6 +91,31 @@ void bench_mxm(size_t lanes) {
   }
 }
 
+// Wall time of batched products on one core and split over two (thread CPU time cannot see the
+// second core's work). On a shared machine the ratio depends on the load.
+void bench_two_cores(size_t lanes) {
+  std::mt19937 rng(3);
+  const size_t k = lanes, n = lanes, m = 64;
+  std::vector<int16_t> packed(k * n);
+  for (auto& w : packed) w = int16_t(int8_t(rng()));
+  std::vector<int8_t> acts(m * k);
+  for (auto& a : acts) a = int8_t(rng());
+  std::vector<int32_t> out(m * n);
+  for (unsigned threads : {1u, 2u}) {
+    num::set_mxm_threads(threads);
+    const auto start = std::chrono::steady_clock::now();
+    size_t calls = 0;
+    double elapsed = 0;
+    do {
+      num::matmul_i8(packed.data(), acts.data(), out.data(), m, k, n, true);
+      ++calls;
+      elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    } while (elapsed < g_seconds);
+    std::printf("matmul_i8   %zux%zu, m=%3zu, %u core%s: %6.2f GMAC/s (wall)\n", k, n, m, threads,
+                threads == 1 ? " " : "s", double(k * n * m) * double(calls) / elapsed / 1e9);
+  }
+}
+
 void bench_vxm(size_t lanes) {
   std::mt19937 rng(2);
   std::vector<uint8_t> storage(3 * 4 * lanes);
@@ -128,17 +154,18 @@ void bench_vxm(size_t lanes) {
 
 int main(int argc, char** argv) {
   if (argc > 1) g_seconds = std::atof(argv[1]);
-#if defined(__x86_64__) && defined(__GNUC__)
-  std::printf("host AVX2: %s\n",
-              __builtin_cpu_supports("avx2") ? "yes (AVX2 kernels)" : "no (baseline kernels)");
-#endif
+  std::printf("MXM kernel levels on this host: up to %s\n", num::kernel_level_name(num::best_kernel_level()));
   // Every MXM kernel level this host runs, widest last (the one the simulator uses).
   for (auto level : {num::KernelLevel::baseline, num::KernelLevel::avx2, num::KernelLevel::avx512}) {
     if (level > num::best_kernel_level()) break;
     num::limit_kernel_level(level);
     std::printf("-- MXM kernels: %s\n", num::kernel_level_name(level));
+    // One core at a time here (thread CPU time); bench_two_cores measures the split.
+    num::set_mxm_threads(1);
     bench_mxm(320);
   }
+  num::set_mxm_threads(2);
+  bench_two_cores(320);
   bench_vxm(320);
   return 0;
 }

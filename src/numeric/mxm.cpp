@@ -20,8 +20,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
+#include <functional>
+#include <mutex>
 #include <stdexcept>
+#include <thread>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define TSP_X86 1
@@ -44,8 +48,9 @@ constexpr size_t kColumns = 256;
 inline int32_t wrap_add(int32_t a, int32_t b) { return int32_t(uint32_t(a) + uint32_t(b)); }
 
 // out rows r < 4 get (or add) the dot products of a[r][0..kc) with every packed column.
-[[gnu::always_inline]] inline void dot_block4(const int16_t* packed, size_t k_stride, const int16_t (*a)[kChunk], size_t kc,
-                           int32_t* out, size_t n, bool add) {
+[[gnu::always_inline]] inline void dot_block4(const int16_t* packed, size_t k_stride,
+                                              const int16_t (*a)[kChunk], size_t kc, int32_t* out, size_t n,
+                                              bool add) {
   const int16_t* a0 = a[0];
   const int16_t* a1 = a[1];
   const int16_t* a2 = a[2];
@@ -68,8 +73,8 @@ inline int32_t wrap_add(int32_t a, int32_t b) { return int32_t(uint32_t(a) + uin
   }
 }
 
-[[gnu::always_inline]] inline void dot_block1(const int16_t* packed, size_t k_stride, const int16_t* a, size_t kc, int32_t* out,
-                           size_t n, bool add) {
+[[gnu::always_inline]] inline void dot_block1(const int16_t* packed, size_t k_stride, const int16_t* a,
+                                              size_t kc, int32_t* out, size_t n, bool add) {
   for (size_t j = 0; j < n; ++j) {
     const int16_t* w = packed + j * k_stride;
     int32_t s = 0;
@@ -81,8 +86,8 @@ inline int32_t wrap_add(int32_t a, int32_t b) { return int32_t(uint32_t(a) + uin
 // s[r][j] = sum over k of a[r][k] * w[k][j] for j < nc, in ascending k, one fp32 rounding per
 // operation; vectorised across j, so each column keeps its own sequential order.
 template <size_t Rows>
-[[gnu::always_inline]] inline void sum_products(const float* w, size_t n_stride, const float* const* a, size_t k, float (*s)[kColumns],
-                  size_t nc) {
+[[gnu::always_inline]] inline void sum_products(const float* w, size_t n_stride, const float* const* a,
+                                                size_t k, float (*s)[kColumns], size_t nc) {
   for (size_t r = 0; r < Rows; ++r) {
     const float x = a[r][0];
     for (size_t j = 0; j < nc; ++j) s[r][j] = x * w[j];
@@ -101,8 +106,8 @@ template <size_t Rows>
 // across j with the sums of 64 columns in a local array. Two rows at a time in 16-bit lanes: a
 // pair of products lies in [-32512, 32768], so pair + 32512 fits uint16 exactly; the bias is
 // taken off once at the end and uint32 sums wrap like the hardware's int32.
-[[gnu::always_inline]] inline void rows_dot(const uint8_t* const* rows, const int8_t* a, int32_t* out, size_t k, size_t n,
-                         bool add) {
+[[gnu::always_inline]] inline void rows_dot(const uint8_t* const* rows, const int8_t* a, int32_t* out,
+                                            size_t k, size_t n, bool add) {
   constexpr size_t kCols = 64;
   constexpr uint16_t kBias = 32512;
   for (size_t j0 = 0; j0 < n; j0 += kCols) {
@@ -230,48 +235,50 @@ template <typename V>
 
 // Every kernel of one level. The baseline is plain C++ (SSE2 on x86-64, F4 vectors).
 struct Kernels {
-  void (*dot_block4)(const int16_t* packed, size_t k_stride, const int16_t (*a)[kChunk], size_t kc, int32_t* out,
+  void (*dot_block4)(const int16_t* packed, size_t k_stride, const int16_t (*a)[kChunk], size_t kc,
+                     int32_t* out, size_t n, bool add);
+  void (*dot_block1)(const int16_t* packed, size_t k_stride, const int16_t* a, size_t kc, int32_t* out,
                      size_t n, bool add);
-  void (*dot_block1)(const int16_t* packed, size_t k_stride, const int16_t* a, size_t kc, int32_t* out, size_t n,
-                     bool add);
   void (*rows_dot)(const uint8_t* const* rows, const int8_t* a, int32_t* out, size_t k, size_t n, bool add);
   size_t (*rows4)(const float* w, size_t n, const float* const* a, size_t k, float* out, bool add);
   size_t (*row1)(const float* w, size_t n, const float* a, size_t k, float* out, bool add);
-  void (*sum_products4)(const float* w, size_t n_stride, const float* const* a, size_t k, float (*s)[kColumns],
-                        size_t nc);
-  void (*sum_products1)(const float* w, size_t n_stride, const float* const* a, size_t k, float (*s)[kColumns],
-                        size_t nc);
+  void (*sum_products4)(const float* w, size_t n_stride, const float* const* a, size_t k,
+                        float (*s)[kColumns], size_t nc);
+  void (*sum_products1)(const float* w, size_t n_stride, const float* const* a, size_t k,
+                        float (*s)[kColumns], size_t nc);
 };
 
 // One level's kernels: the inline bodies above compiled under the level's target attribute.
-#define TSP_LEVEL_KERNELS(ATTR, SUFFIX, V)                                                                          \
-  ATTR void dot_block4_##SUFFIX(const int16_t* p, size_t ks, const int16_t (*a)[kChunk], size_t kc, int32_t* o,   \
-                                size_t n, bool add) {                                                              \
-    dot_block4(p, ks, a, kc, o, n, add);                                                                           \
-  }                                                                                                                \
-  ATTR void dot_block1_##SUFFIX(const int16_t* p, size_t ks, const int16_t* a, size_t kc, int32_t* o, size_t n,   \
-                                bool add) {                                                                        \
-    dot_block1(p, ks, a, kc, o, n, add);                                                                           \
-  }                                                                                                                \
-  ATTR void rows_dot_##SUFFIX(const uint8_t* const* r, const int8_t* a, int32_t* o, size_t k, size_t n, bool add) { \
-    rows_dot(r, a, o, k, n, add);                                                                                  \
-  }                                                                                                                \
-  ATTR size_t rows4_##SUFFIX(const float* w, size_t n, const float* const* a, size_t k, float* o, bool add) {     \
-    return rows4_all<V>(w, n, a, k, o, add);                                                                       \
-  }                                                                                                                \
-  ATTR size_t row1_##SUFFIX(const float* w, size_t n, const float* a, size_t k, float* o, bool add) {             \
-    return row1_all<V>(w, n, a, k, o, add);                                                                        \
-  }                                                                                                                \
-  ATTR void sum_products4_##SUFFIX(const float* w, size_t ns, const float* const* a, size_t k,                     \
-                                   float (*s)[kColumns], size_t nc) {                                             \
-    sum_products<4>(w, ns, a, k, s, nc);                                                                           \
-  }                                                                                                                \
-  ATTR void sum_products1_##SUFFIX(const float* w, size_t ns, const float* const* a, size_t k,                     \
-                                   float (*s)[kColumns], size_t nc) {                                             \
-    sum_products<1>(w, ns, a, k, s, nc);                                                                           \
-  }                                                                                                                \
-  const Kernels kKernels_##SUFFIX{dot_block4_##SUFFIX, dot_block1_##SUFFIX,    rows_dot_##SUFFIX,                  \
-                                  rows4_##SUFFIX,      row1_##SUFFIX,          sum_products4_##SUFFIX,             \
+#define TSP_LEVEL_KERNELS(ATTR, SUFFIX, V)                                                                   \
+  ATTR void dot_block4_##SUFFIX(const int16_t* p, size_t ks, const int16_t(*a)[kChunk], size_t kc,           \
+                                int32_t* o, size_t n, bool add) {                                            \
+    dot_block4(p, ks, a, kc, o, n, add);                                                                     \
+  }                                                                                                          \
+  ATTR void dot_block1_##SUFFIX(const int16_t* p, size_t ks, const int16_t* a, size_t kc, int32_t* o,        \
+                                size_t n, bool add) {                                                        \
+    dot_block1(p, ks, a, kc, o, n, add);                                                                     \
+  }                                                                                                          \
+  ATTR void rows_dot_##SUFFIX(const uint8_t* const* r, const int8_t* a, int32_t* o, size_t k, size_t n,      \
+                              bool add) {                                                                    \
+    rows_dot(r, a, o, k, n, add);                                                                            \
+  }                                                                                                          \
+  ATTR size_t rows4_##SUFFIX(const float* w, size_t n, const float* const* a, size_t k, float* o,            \
+                             bool add) {                                                                     \
+    return rows4_all<V>(w, n, a, k, o, add);                                                                 \
+  }                                                                                                          \
+  ATTR size_t row1_##SUFFIX(const float* w, size_t n, const float* a, size_t k, float* o, bool add) {        \
+    return row1_all<V>(w, n, a, k, o, add);                                                                  \
+  }                                                                                                          \
+  ATTR void sum_products4_##SUFFIX(const float* w, size_t ns, const float* const* a, size_t k,               \
+                                   float(*s)[kColumns], size_t nc) {                                         \
+    sum_products<4>(w, ns, a, k, s, nc);                                                                     \
+  }                                                                                                          \
+  ATTR void sum_products1_##SUFFIX(const float* w, size_t ns, const float* const* a, size_t k,               \
+                                   float(*s)[kColumns], size_t nc) {                                         \
+    sum_products<1>(w, ns, a, k, s, nc);                                                                     \
+  }                                                                                                          \
+  const Kernels kKernels_##SUFFIX{dot_block4_##SUFFIX,   dot_block1_##SUFFIX, rows_dot_##SUFFIX,             \
+                                  rows4_##SUFFIX,        row1_##SUFFIX,       sum_products4_##SUFFIX,        \
                                   sum_products1_##SUFFIX};
 
 TSP_LEVEL_KERNELS(, baseline, F4)
@@ -284,8 +291,8 @@ TSP_LEVEL_KERNELS(TSP_AVX512, avx512, F16)
 KernelLevel detect_level() {
 #if defined(TSP_X86)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-      __builtin_cpu_supports("avx512vnni"))
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
     return KernelLevel::avx512;
   if (__builtin_cpu_supports("avx2")) return KernelLevel::avx2;
 #endif
@@ -298,25 +305,106 @@ std::atomic<KernelLevel> g_level{kBestLevel};
 const Kernels& kernels() {
 #if defined(TSP_X86)
   switch (g_level.load(std::memory_order_relaxed)) {
-  case KernelLevel::avx512: return kKernels_avx512;
-  case KernelLevel::avx2: return kKernels_avx2;
-  case KernelLevel::baseline: break;
+  case KernelLevel::avx512:
+    return kKernels_avx512;
+  case KernelLevel::avx2:
+    return kKernels_avx2;
+  case KernelLevel::baseline:
+    break;
   }
 #endif
   return kKernels_baseline;
 }
 
+// A second core for large batches: one worker thread, started on first use. run() hands it part 1
+// of a job, does part 0 itself and returns when both are done. Each part computes whole output
+// rows exactly as one thread would, so the results do not depend on the split.
+class SecondCore {
+public:
+  static SecondCore& instance() {
+    static SecondCore core;
+    return core;
+  }
+
+  void run(const std::function<void(unsigned)>& job) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      job_ = &job;
+      done_ = false;
+    }
+    wake_.notify_one();
+    job(0);
+    std::unique_lock<std::mutex> lock(mutex_);
+    finished_.wait(lock, [&] { return done_; });
+    job_ = nullptr;
+  }
+
+  ~SecondCore() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+
+private:
+  SecondCore() : thread_([this] { work(); }) {}
+
+  void work() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [&] { return stop_ || (job_ && !done_); });
+      if (stop_) return;
+      const auto* job = job_;
+      lock.unlock();
+      (*job)(1);
+      lock.lock();
+      done_ = true;
+      finished_.notify_one();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_, finished_;
+  const std::function<void(unsigned)>* job_ = nullptr;
+  bool done_ = true;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+std::atomic<unsigned> g_threads{std::thread::hardware_concurrency() >= 2 ? 2u : 1u};
+
+// Batches of at least this many vectors are split over two cores (below it the hand-over costs
+// more than it saves).
+constexpr size_t kSplitRows = 16;
+
+// Runs rows [0, m) of a product as rows(first, count), on two cores when the batch is large.
+void for_row_halves(size_t m, const std::function<void(size_t, size_t)>& rows) {
+  if (m < kSplitRows || g_threads.load(std::memory_order_relaxed) < 2) return rows(0, m);
+  const size_t half = (m / 2 + 3) / 4 * 4; // keep the first part in blocks of four rows
+  SecondCore::instance().run([&](unsigned part) { part == 0 ? rows(0, half) : rows(half, m - half); });
+}
+
 } // namespace
+
+void set_mxm_threads(unsigned threads) { g_threads.store(threads >= 2 ? 2u : 1u, std::memory_order_relaxed); }
+unsigned mxm_threads() { return g_threads.load(std::memory_order_relaxed); }
 
 KernelLevel best_kernel_level() { return kBestLevel; }
 KernelLevel kernel_level() { return g_level.load(std::memory_order_relaxed); }
-void limit_kernel_level(KernelLevel level) { g_level.store(std::min(level, kBestLevel), std::memory_order_relaxed); }
+void limit_kernel_level(KernelLevel level) {
+  g_level.store(std::min(level, kBestLevel), std::memory_order_relaxed);
+}
 
 const char* kernel_level_name(KernelLevel level) {
   switch (level) {
-  case KernelLevel::avx512: return "avx512";
-  case KernelLevel::avx2: return "avx2";
-  case KernelLevel::baseline: break;
+  case KernelLevel::avx512:
+    return "avx512";
+  case KernelLevel::avx2:
+    return "avx2";
+  case KernelLevel::baseline:
+    break;
   }
   return "baseline";
 }
@@ -339,6 +427,13 @@ void pack_weights_i8(const uint8_t* const* rows, size_t k, size_t n, int16_t* pa
 
 void matmul_i8(const int16_t* packed, const int8_t* acts, int32_t* out, size_t m, size_t k, size_t n,
                bool accumulate) {
+  for_row_halves(m, [&](size_t first, size_t count) {
+    matmul_i8_one_core(packed, acts + first * k, out + first * n, count, k, n, accumulate);
+  });
+}
+
+void matmul_i8_one_core(const int16_t* packed, const int8_t* acts, int32_t* out, size_t m, size_t k, size_t n,
+                        bool accumulate) {
   alignas(64) int16_t a[4][kChunk];
   if (k == 0 && !accumulate) std::fill(out, out + m * n, 0);
   for (size_t row = 0; row < m;) {
@@ -358,7 +453,7 @@ void matmul_i8(const int16_t* packed, const int8_t* acts, int32_t* out, size_t m
 }
 
 void matvec_i8(const int16_t* packed, const int8_t* act, int32_t* out, size_t k, size_t n, bool accumulate) {
-  matmul_i8(packed, act, out, 1, k, n, accumulate);
+  matmul_i8_one_core(packed, act, out, 1, k, n, accumulate);
 }
 
 void matmul_i8_rows(const uint8_t* const* rows, const int8_t* acts, int32_t* out, size_t m, size_t k,
@@ -384,6 +479,13 @@ void pack_weights_float(DType dtype, const ConstPlaneGroup* rows, size_t k, size
 
 void matmul_f32(const float* w, const float* acts, float* out, size_t m, size_t k, size_t n,
                 bool accumulate) {
+  for_row_halves(m, [&](size_t first, size_t count) {
+    matmul_f32_one_core(w, acts + first * k, out + first * n, count, k, n, accumulate);
+  });
+}
+
+void matmul_f32_one_core(const float* w, const float* acts, float* out, size_t m, size_t k, size_t n,
+                         bool accumulate) {
   alignas(64) float s[4][kColumns];
   if (k == 0) {
     if (!accumulate) std::fill(out, out + m * n, 0.0f);
@@ -414,7 +516,7 @@ void matmul_f32(const float* w, const float* acts, float* out, size_t m, size_t 
 }
 
 void matvec_f32(const float* w, const float* act, float* out, size_t k, size_t n, bool accumulate) {
-  matmul_f32(w, act, out, 1, k, n, accumulate);
+  matmul_f32_one_core(w, act, out, 1, k, n, accumulate);
 }
 
 } // namespace tsp::num

@@ -17,15 +17,16 @@ uint64_t run_cycles(uint64_t last_active, const ChipConfig& config) {
 }
 
 namespace {
-const isa::FieldSpec& field(isa::Opcode opcode, size_t index) { return isa::spec(opcode).operand_fields()[index]; }
+const isa::FieldSpec& field(isa::Opcode opcode, size_t index) {
+  return isa::spec(opcode).operand_fields()[index];
+}
 uint64_t unsigned_max(const isa::FieldSpec& f) { return (uint64_t{1} << f.width) - 1; }
 } // namespace
 
 const RepeatLimits& repeat_limits() {
-  static const RepeatLimits limits{unsigned_max(field(isa::Opcode::repeat, 0)),
-                                   int64_t(unsigned_max(field(isa::Opcode::repeat, 1))),
-                                   int64_t(unsigned_max(field(isa::Opcode::repeat, 2)) >> 1),
-                                   unsigned_max(field(isa::Opcode::nop, 0))};
+  static const RepeatLimits limits{
+      unsigned_max(field(isa::Opcode::repeat, 0)), int64_t(unsigned_max(field(isa::Opcode::repeat, 1))),
+      int64_t(unsigned_max(field(isa::Opcode::repeat, 2)) >> 1), unsigned_max(field(isa::Opcode::nop, 0))};
   return limits;
 }
 

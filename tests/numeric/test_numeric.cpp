@@ -985,7 +985,8 @@ TEST_CASE("MXM int8 matmul and matmul_i8_rows are bit-identical to per-vector ma
   INFO("kernel level: " << num::kernel_level_name(num::kernel_level()));
   std::mt19937 rng(61);
   I8Problem p(300, 70, rng);
-  for (size_t m : {1, 3, 4, 5, 8, 9}) {
+  // 17 and 40: batches that matmul_i8 splits over two cores on a 2-core host.
+  for (size_t m : {1, 3, 4, 5, 8, 9, 17, 40}) {
     std::vector<int8_t> acts(m * p.k);
     for (auto& a : acts) a = int8_t(rng());
     std::vector<int32_t> init(m * p.n);
@@ -1061,7 +1062,7 @@ TEST_CASE("MXM fp16 and bf16 products: exact order in fp32, batched identical, e
   // fp16 around 1; bf16 around 1; bf16 with tiny weights so that products underflow in fp32.
   for (Case c : {Case{DType::f16, 10, 10}, Case{DType::bf16, 120, 14}, Case{DType::bf16, 1, 20}}) {
     FloatProblem p(c.d, 320, 100, rng, c.exp_lo, c.exp_span); // 100: every kernel leaves a tail
-    const size_t m = 7;
+    const size_t m = 37; // 4-row blocks and single rows; split over two cores on a 2-core host
     Vec act_planes(c.d, p.k * m);
     for (size_t i = 0; i < p.k * m; ++i)
       act_planes.set(i, c.exp_lo < 10 ? p.random_value(rng, 100, 28)
@@ -1248,4 +1249,30 @@ TEST_CASE("SXM transpose swaps lanes and planes in 16x16 blocks") {
       REQUIRE(dst[j][lanes] == 0xa5);
     }
   }
+}
+
+TEST_CASE("MXM batches split over two cores give the bits of one core") {
+  std::mt19937 rng(77);
+  I8Problem p(320, 320, rng);
+  const size_t m = 64;
+  std::vector<int8_t> acts(m * p.k);
+  for (auto& a : acts) a = int8_t(rng());
+  std::vector<float> w(p.k * p.n), facts(m * p.k);
+  for (auto& x : w) x = float(int(rng() % 2001) - 1000) / 256;
+  for (auto& x : facts) x = float(int(rng() % 2001) - 1000) / 256;
+  std::vector<int32_t> i8_two(m * p.n), i8_one(m * p.n);
+  std::vector<float> f_two(m * p.n), f_one(m * p.n);
+  num::set_mxm_threads(2);
+  num::matmul_i8(p.packed.data(), acts.data(), i8_two.data(), m, p.k, p.n, false);
+  num::matmul_f32(w.data(), facts.data(), f_two.data(), m, p.k, p.n, false);
+  num::set_mxm_threads(1);
+  REQUIRE(num::mxm_threads() == 1);
+  num::matmul_i8(p.packed.data(), acts.data(), i8_one.data(), m, p.k, p.n, false);
+  num::matmul_f32(w.data(), facts.data(), f_one.data(), m, p.k, p.n, false);
+  num::set_mxm_threads(2);
+  REQUIRE(i8_two == i8_one);
+  for (size_t i = 0; i < f_one.size(); ++i) REQUIRE(fbits(f_two[i]) == fbits(f_one[i]));
+  for (size_t r = 0; r < m; r += 13)
+    REQUIRE(std::equal(i8_one.begin() + long(r * p.n), i8_one.begin() + long((r + 1) * p.n),
+                       p.reference(acts.data() + r * p.k, nullptr).begin()));
 }

@@ -84,6 +84,9 @@ void matvec_i8(const int16_t* packed, const int8_t* act, int32_t* out, size_t k,
 // to m calls of matvec_i8.
 void matmul_i8(const int16_t* packed, const int8_t* acts, int32_t* out, size_t m, size_t k, size_t n,
                bool accumulate);
+// matmul_i8 on the calling thread only (matmul_i8 splits large batches over two cores).
+void matmul_i8_one_core(const int16_t* packed, const int8_t* acts, int32_t* out, size_t m, size_t k, size_t n,
+                        bool accumulate);
 
 // The same products straight from the weight rows (rows[k] = byte plane of row k), with no
 // packing: slower per product than the packed kernels, but cheaper for weights used by at most
@@ -102,6 +105,13 @@ void widen_to_f32(isa::DType dtype, ConstPlaneGroup src, size_t count, float* ou
 void matvec_f32(const float* w, const float* act, float* out, size_t k, size_t n, bool accumulate);
 // m activation vectors (acts m x K, out m x N), bit-identical to m calls of matvec_f32.
 void matmul_f32(const float* w, const float* acts, float* out, size_t m, size_t k, size_t n, bool accumulate);
+void matmul_f32_one_core(const float* w, const float* acts, float* out, size_t m, size_t k, size_t n,
+                         bool accumulate);
+
+// matmul_i8 and matmul_f32 split batches of 16 or more vectors over two cores (whole rows per
+// core, so the results are the same) when the host has two; set_mxm_threads(1) keeps them on one.
+void set_mxm_threads(unsigned threads);
+unsigned mxm_threads();
 
 // The MXM kernels (int8 and fp32) run at the widest level the CPU has: AVX-512 (F, BW, VL, VNNI),
 // AVX2 or the baseline (SSE2). limit_kernel_level caps it, so that tests and benchmarks cover every
