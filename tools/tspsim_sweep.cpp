@@ -165,6 +165,13 @@ std::string csv(const std::vector<Param>& params, const std::vector<Point>& poin
   return text;
 }
 
+// Text for an SVG element: the workload and values are the user's.
+std::string xml_text(const std::string& text) {
+  std::string out;
+  for (char c : text) out += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
+  return out;
+}
+
 // Cycles against the first swept key, one line per combination of the others.
 std::string svg_plot(const std::vector<Param>& params, const std::vector<Point>& points,
                      const std::string& title) {
@@ -182,7 +189,7 @@ std::string svg_plot(const std::vector<Param>& params, const std::vector<Point>&
       fmt::format("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 "
                   "{0} {1}\" font-family=\"sans-serif\">\n<rect width=\"{0}\" height=\"{1}\" "
                   "fill=\"white\"/>\n<text x=\"{2}\" y=\"24\" font-size=\"15\">{3}</text>\n",
-                  width, height, left, title);
+                  width, height, left, xml_text(title));
   for (int i = 0; i <= 4; ++i) {
     const double y = top + plot_h * (1 - i / 4.0);
     svg +=
@@ -192,9 +199,9 @@ std::string svg_plot(const std::vector<Param>& params, const std::vector<Point>&
   }
   for (size_t i = 0; i < xs; ++i)
     svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">{}</text>\n",
-                       x_of(i), top + plot_h + 16, params.front().values[i]);
+                       x_of(i), top + plot_h + 16, xml_text(params.front().values[i]));
   svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"middle\">{}</text>\n",
-                     left + plot_w / 2, height - 18, params.front().key);
+                     left + plot_w / 2, height - 18, xml_text(params.front().key));
   svg += fmt::format("<text x=\"16\" y=\"{}\" font-size=\"12\" transform=\"rotate(-90 16 {})\" "
                      "text-anchor=\"middle\">cycles</text>\n",
                      top + plot_h / 2, top + plot_h / 2);
@@ -228,10 +235,11 @@ std::string svg_plot(const std::vector<Param>& params, const std::vector<Point>&
     }
     svg += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\" points=\"{}\"/>\n", colour,
                        points_attr);
-    svg += fmt::format(
-        "<rect x=\"{}\" y=\"{}\" width=\"12\" height=\"3\" fill=\"{}\"/><text x=\"{}\" y=\"{}\" "
-        "font-size=\"11\">{}</text>\n",
-        left + plot_w + 16, top + 16 * int(k) + 4, colour, left + plot_w + 32, top + 16 * int(k) + 8, label);
+    svg +=
+        fmt::format("<rect x=\"{}\" y=\"{}\" width=\"12\" height=\"3\" fill=\"{}\"/><text x=\"{}\" y=\"{}\" "
+                    "font-size=\"11\">{}</text>\n",
+                    left + plot_w + 16, top + 16 * int(k) + 4, colour, left + plot_w + 32,
+                    top + 16 * int(k) + 8, xml_text(label));
     ++k;
   }
   return svg + "</svg>\n";
