@@ -29,8 +29,32 @@ using isa::Opcode;
 
 // A search for a free cycle that gets this far has a bug, not a busy chip.
 constexpr Cycle kSearchLimit = 1 << 24;
-// ABC rows (m x tiles) up to which a GEMM without --planes tries fewer planes than all.
+// ABC rows (m x tiles) and weight tiles up to which a GEMM without --planes tries fewer planes
+// than all.
 constexpr uint64_t kSmallGemmRows = 4096;
+constexpr uint64_t kSmallGemmTiles = 64;
+
+// The first of `bases` for which `attempt(base)` places everything it needs; a failed attempt is
+// rolled back.
+template <class Attempt>
+std::optional<unsigned> try_bases(Schedule& schedule, const std::vector<unsigned>& bases, Attempt attempt) {
+  for (unsigned base : bases) {
+    const size_t mark = schedule.mark();
+    if (attempt(base)) return base;
+    schedule.rollback(mark);
+  }
+  return std::nullopt;
+}
+
+// The first cycle from `earliest` at which `attempt(t, base)` succeeds for one of `bases`.
+template <class Attempt>
+Cycle first_fit(Schedule& schedule, Cycle earliest, const std::vector<unsigned>& bases, const char* what,
+                Attempt attempt) {
+  for (Cycle t = earliest;; ++t) {
+    if (t > earliest + kSearchLimit) throw std::logic_error(fmt::format("tspc gemm: no cycle for {}", what));
+    if (try_bases(schedule, bases, [&](unsigned base) { return attempt(t, base); })) return t;
+  }
+}
 
 struct Plane {
   unsigned slice = 0;
@@ -344,23 +368,13 @@ void GemmCompiler::schedule_step(Run& run, const Unit& unit) {
   const unsigned own_group = (plane.index % groups) * streams;
   std::vector<unsigned> lw_groups = stream_bases(streams, std::nullopt, false);
   if (load_bound && config_.geometry.mxm_planes_per_hemisphere <= groups) lw_groups = {own_group};
-  Cycle lw_at = -1;
-  for (Cycle l = first; lw_at < 0; ++l) {
-    if (l > first + kSearchLimit) throw std::logic_error("tspc gemm: no cycle for an LW");
-    for (unsigned g : lw_groups) {
-      const size_t mark = schedule_.mark();
-      bool ok =
-          schedule_.place_on_slice(plane.slice, l - lw_skew, make_lw(shape_.dtype, {g, plane.in}), {0}) >= 0;
-      for (unsigned c = 0; ok && c < lw_; ++c)
-        for (unsigned s = 0; ok && s < streams; ++s)
-          ok = schedule_.read_to(tile.slices[s], tile.base + c, {g + s, plane.in}, x, l + c);
-      if (ok) {
-        lw_at = l;
-        break;
-      }
-      schedule_.rollback(mark);
-    }
-  }
+  const Cycle lw_at = first_fit(schedule_, first, lw_groups, "an LW", [&](Cycle l, unsigned g) {
+    bool ok = schedule_.place_on_slice(plane.slice, l - lw_skew, make_lw(shape_.dtype, {g, plane.in}), {0}) >= 0;
+    for (unsigned c = 0; ok && c < lw_; ++c)
+      for (unsigned s = 0; ok && s < streams; ++s)
+        ok = schedule_.read_to(tile.slices[s], tile.base + c, {g + s, plane.in}, x, l + c);
+    return ok;
+  });
   run.mxm->lw(lw_at, shape_.dtype);
 
   // IW once the load is complete and the previous step's ABCs have read.
@@ -392,24 +406,16 @@ void GemmCompiler::schedule_step(Run& run, const Unit& unit) {
     const unsigned acc = unit.acc_base + (r - unit.r0);
     const Cycle earliest =
         std::max(run.mxm->abc_earliest(shape_.dtype, acc, add), std::max(data_ready, abc_skew));
-    Cycle read_at = -1;
-    for (Cycle t = earliest; read_at < 0; ++t) {
-      if (t > earliest + kSearchLimit) throw std::logic_error("tspc gemm: no cycle for an ABC");
-      for (unsigned s : stream_bases(bytes_, preferred, true)) {
-        const size_t mark = schedule_.mark();
-        bool ok = schedule_.place_on_slice(plane.slice, t - abc_skew,
-                                           make_abc(shape_.dtype, {s, plane.in}, acc, add), abc_queues) >= 0;
-        for (unsigned b = 0; ok && b < bytes_; ++b) {
-          const SymbolWord word = symbol_word(act, r, b);
-          ok = schedule_.read_to(word.mem, word.address, {s + b, plane.in}, x, t);
-        }
-        if (ok) {
-          read_at = t;
-          break;
-        }
-        schedule_.rollback(mark);
-      }
-    }
+    const Cycle read_at =
+        first_fit(schedule_, earliest, stream_bases(bytes_, preferred, true), "an ABC", [&](Cycle t, unsigned s) {
+          bool ok = schedule_.place_on_slice(plane.slice, t - abc_skew,
+                                             make_abc(shape_.dtype, {s, plane.in}, acc, add), abc_queues) >= 0;
+          for (unsigned b = 0; ok && b < bytes_; ++b) {
+            const SymbolWord word = symbol_word(act, r, b);
+            ok = schedule_.read_to(word.mem, word.address, {s + b, plane.in}, x, t);
+          }
+          return ok;
+        });
     run.mxm->abc(read_at, read_at - abc_skew + abc_func, shape_.dtype, acc, add);
   }
 }
@@ -423,23 +429,15 @@ void GemmCompiler::read_out(Run& run, const Unit& unit) {
   for (uint32_t r = unit.r0; r < unit.r1; ++r) {
     const unsigned acc = unit.acc_base + (r - unit.r0);
     const Cycle earliest = std::max(run.mxm->acc_earliest(acc), last_readout_[run.plane] + 1);
-    Cycle done = -1;
-    for (Cycle t = earliest; done < 0; ++t) {
-      if (t > earliest + kSearchLimit) throw std::logic_error("tspc gemm: no cycle for an ACC");
-      for (unsigned s : stream_bases(width, std::nullopt, false)) {
-        const size_t mark = schedule_.mark();
-        bool ok = schedule_.place_on_slice(plane.slice, t, make_acc({s, plane.out}, acc), {2, 1, 0}) >= 0;
-        for (unsigned b = 0; ok && b < width; ++b)
-          ok = schedule_.claim_write({s + b, plane.out}, plane.position, t + acc_func) &&
-               schedule_.write_from(symbol_word(out, r, b).mem, symbol_word(out, r, b).address,
-                                    {s + b, plane.out}, plane.position, t + acc_func);
-        if (ok) {
-          done = t;
-          break;
-        }
-        schedule_.rollback(mark);
-      }
-    }
+    const Cycle done =
+        first_fit(schedule_, earliest, stream_bases(width, std::nullopt, false), "an ACC", [&](Cycle t, unsigned s) {
+          bool ok = schedule_.place_on_slice(plane.slice, t, make_acc({s, plane.out}, acc), {2, 1, 0}) >= 0;
+          for (unsigned b = 0; ok && b < width; ++b)
+            ok = schedule_.claim_write({s + b, plane.out}, plane.position, t + acc_func) &&
+                 schedule_.write_from(symbol_word(out, r, b).mem, symbol_word(out, r, b).address,
+                                      {s + b, plane.out}, plane.position, t + acc_func);
+          return ok;
+        });
     run.mxm->acc(done, acc);
     last_readout_[run.plane] = done;
   }
@@ -480,19 +478,14 @@ void GemmCompiler::combine(unsigned j) {
         const Plane& plane = planes_[runs_[parts[i].first].plane];
         const unsigned acc = plan_[parts[i].first][parts[i].second].acc_base + r;
         const Cycle t = first + offset(i) - schedule_.travel(plane.position, xv) - acc_func;
-        ok = false;
-        for (unsigned s : stream_bases(width, std::nullopt, false)) {
-          const size_t inner = schedule_.mark();
+        const auto base = try_bases(schedule_, stream_bases(width, std::nullopt, false), [&](unsigned s) {
           bool placed = schedule_.place_on_slice(plane.slice, t, make_acc({s, plane.out}, acc), {2, 0}) >= 0;
           for (unsigned b = 0; placed && b < width; ++b)
             placed = schedule_.reserve_value({s + b, plane.out}, plane.position, t + acc_func, {xv});
-          if (placed) {
-            part_streams.push_back({s, plane.out});
-            ok = true;
-            break;
-          }
-          schedule_.rollback(inner);
-        }
+          return placed;
+        });
+        ok = base.has_value();
+        if (ok) part_streams.push_back({*base, plane.out});
       }
       Stream sum{};
       for (size_t k = 1; ok && k < parts.size(); ++k) {
@@ -502,10 +495,9 @@ void GemmCompiler::combine(unsigned j) {
         ok = false;
         for (Dir dir : {to_out, to_out == Dir::east ? Dir::west : Dir::east}) {
           if (last && dir != to_out) break;
-          for (unsigned s : stream_bases(width, std::nullopt, false)) {
-            const size_t inner = schedule_.mark();
+          const Stream a = k == 1 ? part_streams[0] : sum;
+          const auto base = try_bases(schedule_, stream_bases(width, std::nullopt, false), [&](unsigned s) {
             const Stream dst{s, dir};
-            const Stream a = k == 1 ? part_streams[0] : sum;
             bool placed =
                 schedule_.place_on_slice(
                     vxm, dispatch, make_vxm_binary(Opcode::v_add, acc_dtype_, dst, a, part_streams[k])) >= 0;
@@ -516,14 +508,13 @@ void GemmCompiler::combine(unsigned j) {
                 placed = schedule_.write_from(symbol_word(out, r, b).mem, symbol_word(out, r, b).address,
                                               dst.plus(b), xv, result);
             }
-            if (placed) {
-              sum = dst;
-              ok = true;
-              break;
-            }
-            schedule_.rollback(inner);
+            return placed;
+          });
+          if (base) {
+            sum = Stream{*base, dir};
+            ok = true;
+            break;
           }
-          if (ok) break;
         }
       }
       if (ok) {
@@ -655,17 +646,23 @@ CompiledKernel compile_gemm(const ChipConfig& config, const GemmShape& shape) {
     return GemmCompiler(builder, s).compile();
   };
   // A small GEMM spends more on reaching far planes than it gains from them: unless the planes
-  // are given, small ones are compiled on 1, 2, 4, ... planes and the fastest kept (the fewest
-  // planes on a tie). Large ones use every plane.
+  // are given, small ones are compiled on every plane and on ..., 4, 2, 1 planes and the fastest
+  // kept (the fewest planes on a tie). Large ones use every plane.
   const unsigned all = config.geometry.mxm_planes();
   const uint64_t tiles = uint64_t((shape.k + config.geometry.vector_bytes() - 1) / config.geometry.vector_bytes()) *
                          ((shape.n + config.geometry.vector_bytes() - 1) / config.geometry.vector_bytes());
-  if (shape.max_planes != 0 || all == 1 || uint64_t(shape.m) * tiles > kSmallGemmRows) return compile_with(shape.max_planes);
-  std::optional<CompiledKernel> best;
-  for (unsigned planes = 1;; planes = std::min(all, planes * 2)) {
-    CompiledKernel kernel = compile_with(planes);
-    if (!best || kernel.predicted_cycles < best->predicted_cycles) best = std::move(kernel);
-    if (planes == all) break;
+  if (shape.max_planes != 0 || all == 1 || tiles > kSmallGemmTiles || uint64_t(shape.m) * tiles > kSmallGemmRows)
+    return compile_with(shape.max_planes);
+  std::vector<unsigned> fewer;
+  for (unsigned planes = 1; planes < all; planes *= 2) fewer.insert(fewer.begin(), planes);
+  std::optional<CompiledKernel> best = compile_with(all);
+  for (unsigned planes : fewer) {
+    try {
+      CompiledKernel kernel = compile_with(planes);
+      if (kernel.predicted_cycles <= best->predicted_cycles) best = std::move(kernel);
+    } catch (const InputError&) {
+      // Fewer planes hold fewer tiles: this count does not fit, a larger one may.
+    }
   }
   return std::move(*best);
 }
