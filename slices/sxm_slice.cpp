@@ -17,22 +17,8 @@ constexpr unsigned kMaxPlanes = 16; // Transpose
 } // namespace
 
 SxmSlice::SxmSlice(sc_core::sc_module_name name, EngineContext& ctx, unsigned slice, DebugClock* debug_clock)
-    : FunctionalSlice(name, ctx, slice, debug_clock),
+    : OperandReadingSlice(name, ctx, slice, debug_clock),
       scratch_(size_t(kMaxSources + 1) * kMaxPlanes * ctx.vector_bytes) {}
-
-void SxmSlice::execute(const Dispatch& d) {
-  pending_.push(d.cycle + skew_cycles(d.instruction, ctx_.config)) = d;
-  evaluate(d.cycle);
-}
-
-void SxmSlice::evaluate(Cycle t) {
-  while (pending_.due(t)) perform(pending_.pop().second, t);
-}
-
-Cycle SxmSlice::next_event() const {
-  const Cycle next = FunctionalSlice::next_event();
-  return std::min(next, pending_.earliest());
-}
 
 // Reads the source groups in table order; Send ends there, every other instruction writes dst.
 void SxmSlice::perform(const Dispatch& d, Cycle t) {

@@ -29,22 +29,8 @@ num::ConstPlaneGroup const_planes_of(const uint8_t* base, unsigned vector_bytes)
 } // namespace
 
 VxmSlice::VxmSlice(sc_core::sc_module_name name, EngineContext& ctx, unsigned slice, DebugClock* debug_clock)
-    : FunctionalSlice(name, ctx, slice, debug_clock),
+    : OperandReadingSlice(name, ctx, slice, debug_clock),
       scratch_(size_t(kMaxSources + 1) * kMaxPlanes * ctx.vector_bytes) {}
-
-void VxmSlice::execute(const Dispatch& d) {
-  pending_.push(d.cycle + skew_cycles(d.instruction, ctx_.config)) = d;
-  evaluate(d.cycle);
-}
-
-void VxmSlice::evaluate(Cycle t) {
-  while (pending_.due(t)) perform(pending_.pop().second, t);
-}
-
-Cycle VxmSlice::next_event() const {
-  const Cycle next = FunctionalSlice::next_event();
-  return std::min(next, pending_.earliest());
-}
 
 // Reads every source group in table order, computes, and schedules the destination group.
 void VxmSlice::perform(const Dispatch& d, Cycle t) {

@@ -2,6 +2,7 @@
 // three sources (per-chip link lists, a cable list, a generated topology), merged into one cable
 // list in which every link end appears at most once.
 #include "tspsim/config/system.h"
+#include "tspsim/config/json_input.h"
 
 #include "fnv1a.h"
 #include "tspsim/common/error.h"
@@ -41,8 +42,6 @@ public:
       : origin_(std::move(origin)), base_dir_(std::move(base_dir)), overrides_(overrides) {}
 
   SystemConfig run(const json& doc) {
-    if (!doc.is_object())
-      throw InputError(fmt::format("{}: expected a JSON object at the top level", origin_));
     for (const auto& item : doc.items())
       if (item.key() != "name" && item.key() != "chips" && item.key() != "cables" && item.key() != "topology")
         fail(item.key(), "unknown key (expected name, chips, cables, topology)");
@@ -310,16 +309,7 @@ private:
 SystemConfig parse_system(const std::string& text, const std::string& origin,
                           const std::filesystem::path& base_dir,
                           const std::vector<std::string>& chip_overrides) {
-  json doc;
-  try {
-    doc = json::parse(text);
-  } catch (const json::exception& e) {
-    std::string what = e.what();
-    if (const auto close = what.find("] ");
-        what.rfind("[json.exception", 0) == 0 && close != std::string::npos)
-      what = what.substr(close + 2);
-    throw InputError(fmt::format("{}: invalid JSON: {}", origin, what));
-  }
+  const json doc = parse_json_object(text, origin);
   auto system = SystemParser(origin, base_dir, chip_overrides).run(doc);
   if (system.name.empty()) system.name = std::filesystem::path(origin).stem().string();
   return system;

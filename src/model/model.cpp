@@ -1,4 +1,5 @@
 #include "tspsim/model/model.h"
+#include "tspsim/config/json_input.h"
 
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
@@ -120,17 +121,7 @@ private:
 } // namespace
 
 ModelConfig parse_model(const std::string& text, const std::string& origin) {
-  json doc;
-  try {
-    doc = json::parse(text);
-  } catch (const json::exception& e) {
-    std::string what = e.what();
-    if (const auto close = what.find("] ");
-        what.rfind("[json.exception", 0) == 0 && close != std::string::npos)
-      what = what.substr(close + 2);
-    throw InputError(fmt::format("{}: invalid JSON: {}", origin, what));
-  }
-  if (!doc.is_object()) throw InputError(fmt::format("{}: expected a JSON object at the top level", origin));
+  const json doc = parse_json_object(text, origin);
 
   const Reader top(origin, doc, "",
                    {"name", "reference", "layers", "d_model", "heads", "kv_heads", "head_dim", "ffn", "vocab",
