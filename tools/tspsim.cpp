@@ -190,13 +190,14 @@ void stage_outputs(const tsp::RunReport& report, tsp::Chip& chip, const Options&
 }
 
 // The options of a system run, split by chip: "CHIP:SYMBOL=..." -> chip, "SYMBOL=...".
-std::vector<std::vector<std::string>> by_chip(const std::vector<std::string>& specs, uint32_t chips, const char* flag) {
+std::vector<std::vector<std::string>> by_chip(const std::vector<std::string>& specs, uint32_t chips, const char* flag,
+                                              const char* value) {
   std::vector<std::vector<std::string>> out(chips);
   for (const auto& spec : specs) {
     const auto colon = spec.find(':');
     const std::string chip_text = colon == std::string::npos ? "" : spec.substr(0, colon);
     if (chip_text.empty() || chip_text.find_first_not_of("0123456789") != std::string::npos || chip_text.size() > 9)
-      throw tsp::InputError(fmt::format("{} {}: with --system, expected CHIP:SYMBOL=...", flag, spec));
+      throw tsp::InputError(fmt::format("{} {}: with --system, expected CHIP:SYMBOL={}", flag, spec, value));
     const auto chip = static_cast<uint32_t>(std::stoul(chip_text));
     if (chip >= chips)
       throw tsp::InputError(
@@ -216,9 +217,9 @@ int run_system(const Options& opt, const tsp::ChipConfig& config) {
       throw tsp::InputError(fmt::format("--config {} does not match chip {} of system {} (config {})", opt.config.path,
                                         c, opt.system_path, system.config_of(c).source));
   const tsp::SystemProgram program = tsp::load_system_program(opt.program_path, system);
-  const auto dump_specs = by_chip(opt.dumps, program.chips(), "--dump");
-  const auto expect_specs = by_chip(opt.expects, program.chips(), "--expect");
-  const auto tolerance_specs = by_chip(opt.expect_tols, program.chips(), "--expect-tol");
+  const auto dump_specs = by_chip(opt.dumps, program.chips(), "--dump", "FILE");
+  const auto expect_specs = by_chip(opt.expects, program.chips(), "--expect", "FILE");
+  const auto tolerance_specs = by_chip(opt.expect_tols, program.chips(), "--expect-tol", "TOLERANCE");
   std::vector<std::vector<Dump>> dumps;
   std::vector<std::vector<Expectation>> expects;
   tsp::OutputFiles outputs;

@@ -109,7 +109,13 @@ TEST_CASE("tspsim --system: what a system run cannot do is one line and exit 2")
   CHECK(r.err == "error: --debug-clock runs one chip: drop it or --system\n");
   r = run_tool("tspsim", fmt::format("--config {} --system {} {} --expect B=x.bin", kConfig, kSystem, kProgram));
   CHECK(r.exit_code == 2);
-  CHECK(r.err == "error: --expect and --util-csv are for one chip: drop them or --system\n");
+  CHECK(r.err == "error: --expect B=x.bin: with --system, expected CHIP:SYMBOL=FILE\n");
+  r = run_tool("tspsim", fmt::format("--config {} --system {} {} --util-csv u.csv", kConfig, kSystem, kProgram));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: --util-csv is for one chip: drop it or --system\n");
+  r = run_tool("tspsim", fmt::format("--config {} --system {} {} --trace t.json", kConfig, kSystem, kProgram));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: --trace, --vcd, --report and --activity-log show one chip: drop them or --system\n");
   r = run_tool("tspsim", fmt::format("--config {} --system {} {} --dump B=x.bin", kConfig, kSystem, kProgram));
   CHECK(r.exit_code == 2);
   CHECK(r.err == "error: --dump B=x.bin: with --system, expected CHIP:SYMBOL=FILE\n");
@@ -127,4 +133,57 @@ TEST_CASE("tspsim --system: what a system run cannot do is one line and exit 2")
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("/nonexistent/dir/s.json") != std::string::npos);
   CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+}
+
+namespace {
+// The reference files tspc wrote and the --expect options of its check line.
+std::string check_options(const std::string& tspc_out) {
+  const auto at = tspc_out.find("check: tspsim ");
+  REQUIRE(at != std::string::npos);
+  const std::string line = tspc_out.substr(at, tspc_out.find('\n', at) - at);
+  return line.substr(line.find(" --expect "));
+}
+} // namespace
+
+TEST_CASE("tspc collective + tspsim --system: an fp32 all-reduce on the 8-chip node, checked on every chip") {
+  const auto program = scratch_dir() / "ar.bin";
+  const auto ref = scratch_dir() / "ar.ref";
+  const std::string node = source("configs/systems/node8.json");
+  auto c = run_tool("tspc", fmt::format("collective --system {} --kind all-reduce --rows 16 --cols 320 --dtype fp32 -o {} "
+                                        "--reference {}",
+                                        node, program.string(), ref.string()));
+  INFO(c.out << c.err);
+  REQUIRE(c.exit_code == 0);
+  CHECK(c.out.find("all-reduce 16x320 f32 over 8 chips (direct): ") == 0);
+  const std::string expects = check_options(c.out);
+  CHECK(std::count(expects.begin(), expects.end(), ':') == 2 * 64); // 8 chips x 8 shards, CHIP:SYMBOL and path
+  const auto stats_path = scratch_dir() / "ar.json";
+  auto r = run_tool("tspsim", fmt::format("--config {} --system {} {} --stats-json {}{}", kConfig, node,
+                                          program.string(), stats_path.string(), expects));
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("expect 0:Y.s0: ok\n") != std::string::npos);
+  CHECK(r.out.find("expect 7:Y.s7: ok\n") != std::string::npos);
+  CHECK(r.out.find("FAILED") == std::string::npos);
+  const auto j = nlohmann::json::parse(tsp::test::slurp(stats_path));
+  const uint64_t predicted = std::stoull(c.out.substr(c.out.find("): ") + 3));
+  CHECK(j.at("cycles") == predicted);
+  // Every chip sends 2 x 7 shards of 2 rows x 4 byte planes over its 7 links: 16 vectors each.
+  for (const auto& chip : j.at("chips")) {
+    uint64_t sent = 0;
+    for (const auto& link : chip.at("links")) {
+      sent += link.at("vectors_sent").get<uint64_t>();
+      if (link.at("vectors_sent").get<uint64_t>() > 0) CHECK(link.at("utilisation").get<double>() > 0);
+    }
+    CHECK(sent == 7 * 16);
+  }
+
+  // A reference that is wrong in one element fails the check, naming the chip and the symbol.
+  const auto wrong = ref / "chip5" / "Y.s2.bin";
+  std::string bytes = tsp::test::slurp(wrong);
+  bytes[0] = static_cast<char>(bytes[0] ^ 0x40);
+  std::ofstream(wrong, std::ios::binary) << bytes;
+  r = run_tool("tspsim", fmt::format("--config {} --system {} {}{}", kConfig, node, program.string(), expects));
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("expect 5:Y.s2: FAILED: element [0, 0]") != std::string::npos);
 }
