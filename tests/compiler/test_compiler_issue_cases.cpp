@@ -50,6 +50,11 @@ TEST_CASE("int32 max over 19 rows of 1000 columns") {
         {{"axis", "rows"}, {"op", "max"}, {"rows", "19"}, {"cols", "1000"}, {"dtype", "int32"}});
 }
 
+TEST_CASE("int32 max over 320 rows of 1000 columns takes fewer chains") {
+  check("14nm.json", {}, "reduce",
+        {{"axis", "rows"}, {"op", "max"}, {"rows", "320"}, {"cols", "1000"}, {"dtype", "int32"}});
+}
+
 TEST_CASE("fp32 softmax of one row of 33 on tiny (two tiles in the same four slices)") {
   check("tiny.json", {}, "softmax", {{"rows", "1"}, {"cols", "33"}, {"dtype", "fp32"}});
 }

@@ -107,7 +107,17 @@ private:
   double estimate(const Plan& plan) const;
   void place_tensors();
   void schedule();
+  // How a step uses the streams (step_streams).
+  struct StepStreams {
+    bool load_bound = false;
+    unsigned own_group = 0;
+    bool own_lw_group = false;
+  };
+  StepStreams step_streams(const Run& run, const Unit& unit) const;
   void schedule_step(Run& run, const Unit& unit);
+  void load_weights(Run& run, const Unit& unit, const StepStreams& step);
+  void install_weights(Run& run);
+  void multiply_rows(Run& run, const Unit& unit, const StepStreams& step);
   void read_out(Run& run, const Unit& unit);
   void combine(unsigned j);
   std::vector<Bound> bounds() const;
@@ -344,13 +354,32 @@ Cycle GemmCompiler::read_latency(unsigned mem, unsigned position) const {
          Cycle(func_cycles(make_read(0, {}), config_));
 }
 
+// One step of a unit on its plane: load k-tile `run.kt` of n-tile `unit.j`, install it, multiply
+// every row of the unit.
 void GemmCompiler::schedule_step(Run& run, const Unit& unit) {
+  const StepStreams streams = step_streams(run, unit);
+  load_weights(run, unit, streams);
+  install_weights(run);
+  multiply_rows(run, unit, streams);
+}
+
+// When loads, not products, set the pace (few rows per step), each plane of a hemisphere keeps its
+// own stream group for its loads and its activations; otherwise the activations ride at the top of
+// the streams and the loads take turns below them.
+GemmCompiler::StepStreams GemmCompiler::step_streams(const Run& run, const Unit& unit) const {
+  const unsigned groups = config_.streams.per_direction / config_.mxm.weight_streams;
+  StepStreams out;
+  out.load_bound = (unit.r1 - unit.r0) * interval_ <= lw_;
+  out.own_group = (planes_[run.plane].index % groups) * config_.mxm.weight_streams;
+  out.own_lw_group = out.load_bound && config_.geometry.mxm_planes_per_hemisphere <= groups;
+  return out;
+}
+
+void GemmCompiler::load_weights(Run& run, const Unit& unit, const StepStreams& step) {
   const Plane& plane = planes_[run.plane];
   const unsigned x = plane.position;
-  const unsigned kt = run.kt;
-  const Symbol& tile = weights_.at({kt, unit.j});
+  const Symbol& tile = weights_.at({run.kt, unit.j});
   const unsigned streams = config_.mxm.weight_streams;
-
   // LW: weight row c * R + j of the tile is in slice group j at address base + c and travels on
   // stream base + j * bytes + b (byte b) to be read in LW cycle c.
   // Not before the weights can be read (they may be written by an earlier phase).
@@ -360,14 +389,8 @@ void GemmCompiler::schedule_step(Run& run, const Unit& unit) {
       first = std::max(first, schedule_.readable_at(mem, tile.base + c, x) - Cycle(c));
   const Instruction probe_lw = make_lw(shape_.dtype, {0, plane.in});
   const Cycle lw_skew = skew_cycles(probe_lw, config_);
-  // When loads, not products, set the pace (few rows per step), each plane of a hemisphere keeps
-  // its own stream group for its loads and its activations; otherwise the activations ride at the
-  // top of the streams and the loads take turns below them.
-  const unsigned groups = config_.streams.per_direction / streams;
-  const bool load_bound = (unit.r1 - unit.r0) * interval_ <= lw_;
-  const unsigned own_group = (plane.index % groups) * streams;
-  std::vector<unsigned> lw_groups = stream_bases(streams, std::nullopt, false);
-  if (load_bound && config_.geometry.mxm_planes_per_hemisphere <= groups) lw_groups = {own_group};
+  const std::vector<unsigned> lw_groups =
+      step.own_lw_group ? std::vector<unsigned>{step.own_group} : stream_bases(streams, std::nullopt, false);
   const Cycle lw_at = first_fit(schedule_, first, lw_groups, "an LW", [&](Cycle l, unsigned g) {
     bool ok = schedule_.place_on_slice(plane.slice, l - lw_skew, make_lw(shape_.dtype, {g, plane.in}), {0}) >= 0;
     for (unsigned c = 0; ok && c < lw_; ++c)
@@ -376,13 +399,22 @@ void GemmCompiler::schedule_step(Run& run, const Unit& unit) {
     return ok;
   });
   run.mxm->lw(lw_at, shape_.dtype);
+}
 
+void GemmCompiler::install_weights(Run& run) {
+  const Plane& plane = planes_[run.plane];
   // IW once the load is complete and the previous step's ABCs have read.
   const Cycle iw_func = func_cycles(make_iw(), config_);
   Cycle install = std::max(run.mxm->iw_earliest(), iw_func);
   while (schedule_.place_on_slice(plane.slice, install - iw_func, make_iw(), {2, 0}) < 0) ++install;
   run.mxm->iw(install);
+}
 
+void GemmCompiler::multiply_rows(Run& run, const Unit& unit, const StepStreams& step) {
+  const Plane& plane = planes_[run.plane];
+  const unsigned x = plane.position;
+  const unsigned kt = run.kt;
+  const unsigned streams = config_.mxm.weight_streams;
   // One ABC per row, each reading its activation from this plane's copy of A.
   const Symbol& act = act_copies_.at({run.plane, kt});
   const bool add = kt > unit.kt0;
@@ -397,7 +429,7 @@ void GemmCompiler::schedule_step(Run& run, const Unit& unit) {
       data_ready = std::max(data_ready, schedule_.readable_at(w.mem, w.address, x));
     }
   const unsigned preferred =
-      load_bound ? own_group + streams - bytes_ : config_.streams.per_direction - bytes_ * (plane.index + 1);
+      step.load_bound ? step.own_group + streams - bytes_ : config_.streams.per_direction - bytes_ * (plane.index + 1);
   // Steps alternate between two queues so that each idles while the other multiplies: a queue
   // with no idle cycle could not fetch more text.
   const std::vector<unsigned> abc_queues =

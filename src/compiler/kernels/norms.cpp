@@ -84,9 +84,12 @@ public:
     return *maps_;
   }
 
+  // Schedules one phase; if its expression does not fit the chip, nothing is placed and the
+  // InputError propagates.
   void phase(const VExpr& expr, const std::vector<const TiledTensor*>& inputs, const TiledTensor& out) {
-    chain_ += vector_latency(builder_.schedule(), expr, inputs, out);
+    const Cycle latency = vector_latency(builder_.schedule(), expr, inputs, out);
     schedule_vectors(builder_.schedule(), expr, inputs, out);
+    chain_ += latency;
   }
   // The phases' latencies end to end, and the last superlane's stagger.
   double chain() const {
@@ -266,25 +269,38 @@ CompiledKernel compile_reduce(const ChipConfig& config, const ReduceShape& shape
     const unsigned groups = static_cast<unsigned>(xv.tiles[0].slices.size()) / isa::dtype_bytes(shape.dtype);
     unsigned chains = std::min({groups, shape.rows, std::max(1u, (config.icu.vxm_queues - 1) / per_step)});
     while (groups % chains != 0) --chains;
-    std::vector<unsigned> heads;
-    for (unsigned c = 0; c < chains; ++c) {
-      unsigned acc = as_compute(e, shape.dtype, ct, e.input(0, shape.dtype, int(c)));
-      // A mov puts the chain's second row, in the same slices, one read later than its first.
-      if (c + chains < shape.rows) acc = e.unary(Opcode::v_mov, ct, acc);
-      for (uint32_t r = c + chains; r < shape.rows; r += chains)
-        acc = e.binary(op, ct, acc, as_compute(e, shape.dtype, ct, e.input(0, shape.dtype, int(r))));
-      heads.push_back(acc);
-    }
-    while (heads.size() > 1) {
-      std::vector<unsigned> next;
-      for (size_t i = 0; i + 1 < heads.size(); i += 2)
-        next.push_back(e.binary(op, ct, heads[i], heads[i + 1]));
-      if (heads.size() % 2) next.push_back(heads.back());
-      heads = next;
-    }
-    if (e.nodes[heads[0]].kind == VNode::Kind::input) e.unary(Opcode::v_mov, ct, heads[0]);
     out = &p.output("R", ct, 1, shape.cols, true, true);
-    p.phase(e, {&xv}, *out);
+    // Fewer chains need fewer streams at the VXM in each cycle: when an expression does not fit,
+    // the next smaller divisor of the groups is tried.
+    for (;;) {
+      e = VExpr{};
+      std::vector<unsigned> heads;
+      for (unsigned c = 0; c < chains; ++c) {
+        unsigned acc = as_compute(e, shape.dtype, ct, e.input(0, shape.dtype, int(c)));
+        // A mov puts the chain's second row, in the same slices, one read later than its first.
+        if (c + chains < shape.rows) acc = e.unary(Opcode::v_mov, ct, acc);
+        for (uint32_t r = c + chains; r < shape.rows; r += chains)
+          acc = e.binary(op, ct, acc, as_compute(e, shape.dtype, ct, e.input(0, shape.dtype, int(r))));
+        heads.push_back(acc);
+      }
+      while (heads.size() > 1) {
+        std::vector<unsigned> next;
+        for (size_t i = 0; i + 1 < heads.size(); i += 2)
+          next.push_back(e.binary(op, ct, heads[i], heads[i + 1]));
+        if (heads.size() % 2) next.push_back(heads.back());
+        heads = next;
+      }
+      if (e.nodes[heads[0]].kind == VNode::Kind::input) e.unary(Opcode::v_mov, ct, heads[0]);
+      try {
+        p.phase(e, {&xv}, *out);
+        break;
+      } catch (const InputError&) {
+        if (chains == 1) throw;
+        do {
+          --chains;
+        } while (groups % chains != 0);
+      }
+    }
     for (uint32_t c = 0; c < shape.cols; ++c) {
       double acc = max ? -INFINITY : 0.0, magnitude = 0;
       for (uint32_t r = 0; r < shape.rows; ++r) {
