@@ -43,7 +43,8 @@ file(WRITE ${WORK}/out.bin "old")
 file(WRITE ${WORK}/plain.tsp ".queue MEM_W3\n    NOP 1\n")
 expect_failure("error: ${WORK}/plain.tsp: a one-chip program cannot run on system 'two_chips' (2 chips): give each chip its program in .chip sections (docs/assembly.md) or use a system program container\n"
                ${ASM} ${WORK}/plain.tsp --system ${TWO} -o ${WORK}/out.bin)
-expect_failure("error: --config or --system is required\n" ${ASM} ${EXAMPLE} -o ${WORK}/out.bin)
+expect_failure("error: ${EXAMPLE}:18:1: .chip starts a section of a system program (use --system SYSTEM.json)\n"
+               ${ASM} ${EXAMPLE} -o ${WORK}/out.bin)
 expect_failure("--config excludes --system\nRun with --help for more information.\n"
                ${ASM} ${EXAMPLE} -o ${WORK}/out.bin --system ${TWO} --config ${SOURCE_DIR}/configs/14nm.json)
 expect_failure("error: cannot read '${SOURCE_DIR}/configs/systems/none.json': No such file or directory\n"
@@ -57,7 +58,7 @@ file(READ ${WORK}/out.bin kept)
 if(NOT kept STREQUAL "old" OR EXISTS ${WORK}/out.bin.tmp)
   message(FATAL_ERROR "a failed tspasm run changed ${WORK}/out.bin or left a temporary file")
 endif()
-expect_failure("error: cannot write '${WORK}/no/such/dir/x.bin': No such file or directory\n"
+expect_failure("error: -o: cannot write '${WORK}/no/such/dir/x.bin': No such file or directory\n"
                ${ASM} ${EXAMPLE} --system ${TWO} -o ${WORK}/no/such/dir/x.bin)
 
 # tspdis: a system container needs --system, and the right one.
