@@ -19,6 +19,7 @@ struct Case {
   uint32_t rows;
   uint32_t cols;
   tsp::isa::DType dtype;
+  tsp::compiler::CollectiveAlgorithm algorithm = tsp::compiler::CollectiveAlgorithm::automatic;
 };
 
 std::string size_text(double bytes) {
@@ -50,6 +51,9 @@ int main(int argc, char* argv[]) {
   if (!quick) {
     for (auto [rows, cols] : Sizes{{72, 320}, {4608, 320}})
       cases.push_back({"rack72.json", K::all_reduce, rows, cols, tsp::isa::DType::f32});
+    // The rack is not fully connected: the ring (tspc's choice) against direct routes.
+    cases.push_back({"rack72.json", K::all_reduce, 72, 320, tsp::isa::DType::f32,
+                     tsp::compiler::CollectiveAlgorithm::direct});
     cases.push_back({"dragonfly8.json", K::all_reduce, 576, 320, tsp::isa::DType::f32});
   }
 
@@ -64,6 +68,7 @@ int main(int argc, char* argv[]) {
       shape.rows = c.rows;
       shape.cols = c.cols;
       shape.dtype = c.dtype;
+      shape.algorithm = c.algorithm;
       const std::clock_t start = std::clock();
       const auto compiled = tsp::compiler::compile_collective(system, shape);
       const double seconds = double(std::clock() - start) / CLOCKS_PER_SEC; // CPU time: the load varies
