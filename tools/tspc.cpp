@@ -31,6 +31,9 @@ void print_list() {
           "  --{:<10} {}{}\n", option.name, option.help,
           option.default_value.empty() ? " (required)" : fmt::format(" (default {})", option.default_value));
   }
+  std::cout << "collective\n  a transfer, all-gather, reduce-scatter or all-reduce over a system's C2C links "
+               "(tspc collective --help)\n"
+               "plan\n  the chips and SRAM a Llama-style model needs (tspc plan --help)\n";
 }
 
 // The bound per element of a float output against the reference *as written* (rounded to the

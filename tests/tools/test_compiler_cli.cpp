@@ -17,7 +17,7 @@ TEST_CASE("tspc --list names every kernel with its options") {
   CHECK(r.exit_code == 0);
   for (const char* kernel :
        {"gemm\n", "gemv\n", "elementwise\n", "convert\n", "requant\n", "residual\n", "reduce\n", "softmax\n",
-        "rmsnorm\n", "layernorm\n", "silu\n", "swiglu\n", "rope\n", "attention\n"})
+        "rmsnorm\n", "layernorm\n", "silu\n", "swiglu\n", "rope\n", "attention\n", "collective\n", "plan\n"})
     CHECK(r.out.find(kernel) != std::string::npos);
   CHECK(r.out.find("  --m          rows of A and C (required)") != std::string::npos);
 }
