@@ -218,7 +218,10 @@ int main(int argc, char* argv[]) {
         << "| kernel | options | cycles | prediction | conformance errors | outputs | binding bound | bound "
            "cycles | ratio | ratio (unpadded) | all bounds | compile s |\n"
         << "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
-        << table.str();
+        << table.str()
+        << "\n## Collectives\n\nTransfers, all-gather, reduce-scatter and all-reduce over the C2C links of "
+           "the bundled systems, with their latency and bandwidth bounds: [collectives.md](collectives.md) "
+           "(benchmarks/collectives_runner).\n";
     tsp::write_file_atomic(out_path, doc.str());
     std::cout << fmt::format("wrote {}\n", out_path);
     return all_good ? 0 : 1;
