@@ -33,19 +33,22 @@ std::string size_text(double bytes) {
 int main(int argc, char* argv[]) {
   std::string systems_dir = "configs/systems";
   bool quick = false;
+  std::string only;
   CLI::App app{fmt::format("collectives_runner {}: collective cycles against their bounds", tsp::kVersion)};
   app.add_option("--systems", systems_dir, "folder of the bundled system descriptions");
   app.add_flag("--quick", quick, "only the 8-chip node and small messages");
+  app.add_option("--only", only, "only the cases of this system file, e.g. rack72.json");
   CLI11_PARSE(app, argc, argv);
 
   using K = tsp::compiler::CollectiveKind;
   std::vector<Case> cases;
   // Messages from one vector per chip to tens of MiB (all-gather's output is chips x its input).
   using Sizes = std::vector<std::pair<uint32_t, uint32_t>>;
-  const Sizes reduce_sizes = quick ? Sizes{{8, 320}, {256, 320}} : Sizes{{8, 320}, {256, 320}, {8192, 320}, {8192, 1024}};
-  const Sizes gather_sizes = quick ? Sizes{{1, 320}, {32, 320}} : Sizes{{1, 320}, {32, 320}, {1024, 320}, {8192, 320}};
+  const Sizes reduce_sizes = quick ? Sizes{{8, 320}, {256, 320}} : Sizes{{8, 320}, {256, 320}, {8192, 320}};
+  const Sizes gather_sizes = quick ? Sizes{{1, 320}, {32, 320}} : Sizes{{1, 320}, {32, 320}, {1024, 320}};
   for (K kind : {K::all_reduce, K::reduce_scatter})
     for (auto [rows, cols] : reduce_sizes) cases.push_back({"node8.json", kind, rows, cols, tsp::isa::DType::f32});
+  if (!quick) cases.push_back({"node8.json", K::all_reduce, 8192, 1024, tsp::isa::DType::f32}); // 32 MiB
   for (auto [rows, cols] : gather_sizes) cases.push_back({"node8.json", K::all_gather, rows, cols, tsp::isa::DType::f32});
   cases.push_back({"node8.json", K::all_reduce, 8192, 320, tsp::isa::DType::bf16});
   if (!quick) {
@@ -61,6 +64,7 @@ int main(int argc, char* argv[]) {
                " binding bound | bound cycles | ratio | compile CPU s |\n";
   std::cout << "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const Case& c : cases) {
+    if (!only.empty() && c.system != only) continue;
     try {
       const auto system = tsp::load_system(systems_dir + "/" + c.system);
       tsp::compiler::CollectiveShape shape;
@@ -79,7 +83,8 @@ int main(int argc, char* argv[]) {
                                size_text(bytes), tsp::isa::dtype_name(c.dtype), compiled.algorithm,
                                compiled.predicted_cycles,
                                compiled.predicted_cycles / system.config_of(0).clock_mhz, bound.resource,
-                               bound.cycles, compiled.predicted_cycles / bound.cycles, seconds);
+                               bound.cycles, compiled.predicted_cycles / bound.cycles, seconds)
+              << std::flush;
     } catch (const tsp::InputError& e) {
       std::cout << fmt::format("| {} | | {} | {}x{} | | error: {} | | | | | | |\n", c.system,
                                tsp::compiler::collective_kind_name(c.kind), c.rows, c.cols, e.what());
