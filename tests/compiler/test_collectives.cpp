@@ -147,6 +147,17 @@ TEST_CASE("collectives: an all-gather forced around the ring") {
   check(out);
 }
 
+TEST_CASE("collectives: a direct all-reduce over ten chips of a ring sums in groups of eight") {
+  std::vector<tsp::Cable> cables;
+  for (uint32_t i = 0; i < 10; ++i) cables.push_back({{i, 0}, {(i + 1) % 10, 1}});
+  auto s = shape(CollectiveKind::all_reduce, 10, 32, tsp::isa::DType::bf16);
+  s.algorithm = CollectiveAlgorithm::direct;
+  const auto out = simulate(tiny_system(10, cables), s);
+  CHECK(out.algorithm == "direct");
+  CHECK(out.outputs == 10 * 10);
+  check(out);
+}
+
 TEST_CASE("collectives: a transfer to a chip three hops away is forwarded by the chips between") {
   std::vector<tsp::Cable> line{{{0, 0}, {1, 1}}, {{1, 0}, {2, 1}}, {{2, 0}, {3, 1}}};
   const auto out = simulate(tiny_system(4, line), shape(CollectiveKind::transfer, 7, 64, tsp::isa::DType::f32, {0, 3}));

@@ -514,6 +514,38 @@ private:
     for (uint32_t j = 1; j < n(); ++j) hops_ = std::max(hops_, topology_.route(chips_[0], chips_[j]).size());
   }
 
+  // out = sum(inputs) on `chip`, in groups of at most `width` inputs: partial sums of each group,
+  // then their sum. A group's inputs are read in one cycle, each from slices of its own, so the
+  // width is bounded by the MEM slices (half of them, the rest hold the sums) and by 8 (a wider
+  // tree needs more VXM queues in one cycle). Returns the reference, in the same order.
+  std::vector<double> sum_into(uint32_t chip, std::vector<const TiledTensor*> inputs,
+                               std::vector<std::vector<double>> values, const TiledTensor& out) {
+    const size_t width =
+        std::clamp<size_t>(config_of(chip).geometry.mem_slices() / (2 * isa::dtype_bytes(shape_.dtype)), 2, 8);
+    Schedule& schedule = schedule_.builder(chip).schedule();
+    const uint32_t rows = out.rows;
+    std::deque<TiledTensor> partials; // addresses stay put while later ones are added
+    while (inputs.size() > width) {
+      std::vector<const TiledTensor*> next_inputs;
+      std::vector<std::vector<double>> next_values;
+      for (size_t first = 0; first < inputs.size(); first += width) {
+        const size_t count = std::min(width, inputs.size() - first);
+        const std::vector<const TiledTensor*> group(inputs.begin() + first, inputs.begin() + first + count);
+        const std::vector<std::vector<double>> group_values(values.begin() + first, values.begin() + first + count);
+        const VExpr sum = sum_expression(shape_.dtype, static_cast<unsigned>(count));
+        partials.push_back(place(chip, "", rows, {}, partials.size() % 2 == 0, false));
+        schedule_vectors(schedule, sum, group, partials.back());
+        next_inputs.push_back(&partials.back());
+        next_values.push_back(evaluate(sum, group_values, std::vector<uint32_t>(count, rows), rows, shape_.cols));
+      }
+      inputs = std::move(next_inputs);
+      values = std::move(next_values);
+    }
+    const VExpr sum = sum_expression(shape_.dtype, static_cast<unsigned>(inputs.size()));
+    schedule_vectors(schedule, sum, inputs, out);
+    return evaluate(sum, values, std::vector<uint32_t>(inputs.size(), rows), rows, shape_.cols);
+  }
+
   // The values of shard k of chip i's input.
   std::vector<double> shard_values(const std::vector<uint8_t>& data, uint32_t k) const {
     const Shard s = shard(shape_.rows, n(), k);
@@ -538,19 +570,15 @@ private:
         if (k != i) flows.push_back({topology_.route(chips_[i], chips_[k]), {vectors_of(x[i][k]), vectors_of(staged[k][i])}});
       interleave(flows);
     }
-    const VExpr sum = sum_expression(shape_.dtype, n());
     for (uint32_t k = 0; k < n(); ++k) {
       std::vector<const TiledTensor*> inputs{&x[k][k]};
       std::vector<std::vector<double>> values{shard_values(data[k], k)};
-      std::vector<uint32_t> rows{x[k][k].rows};
       for (uint32_t i = 0; i < n(); ++i)
         if (i != k) {
           inputs.push_back(&staged[k][i]);
           values.push_back(shard_values(data[i], k));
-          rows.push_back(x[k][k].rows);
         }
-      schedule_vectors(schedule_.builder(chips_[k]).schedule(), sum, inputs, out[k][k]);
-      reference[k] = evaluate(sum, values, rows, x[k][k].rows, shape_.cols);
+      reference[k] = sum_into(chips_[k], inputs, values, out[k][k]);
     }
     if (!all) return;
     for (uint32_t k = 0; k < n(); ++k) {
@@ -672,7 +700,21 @@ private:
 } // namespace
 
 CompiledSystem compile_collective(const SystemConfig& system, const CollectiveShape& shape) {
-  return CollectiveCompiler(system, shape).compile();
+  CompiledSystem chosen = CollectiveCompiler(system, shape).compile();
+  // Without direct links between every pair, both algorithms are scheduled and the faster kept;
+  // beyond a rack, direct routes (n^2 flows over several hops) cost too much to schedule.
+  const size_t chips = shape.chips.empty() ? system.chips() : shape.chips.size();
+  if (shape.algorithm == CollectiveAlgorithm::automatic && chosen.algorithm == "ring" && chips <= kRackChips) {
+    CollectiveShape direct = shape;
+    direct.algorithm = CollectiveAlgorithm::direct;
+    try {
+      CompiledSystem other = CollectiveCompiler(system, direct).compile();
+      if (other.predicted_cycles < chosen.predicted_cycles) chosen = std::move(other);
+    } catch (const InputError&) {
+      // Direct routes do not fit (MEM for the staged shards, or the reduction): the ring stands.
+    }
+  }
+  return chosen;
 }
 
 } // namespace tsp::compiler
