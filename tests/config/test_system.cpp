@@ -36,18 +36,18 @@ std::vector<std::vector<uint32_t>> adjacency(const SystemConfig& system) {
 // Largest hop count from `from` to any chip (every chip must be reachable).
 uint32_t eccentricity(const std::vector<std::vector<uint32_t>>& next, uint32_t from) {
   std::vector<int64_t> hops(next.size(), -1);
-  std::queue<uint32_t> todo;
+  std::queue<uint32_t> frontier; // breadth first: chips reached, not yet expanded
   hops[from] = 0;
-  todo.push(from);
+  frontier.push(from);
   int64_t far = 0;
-  while (!todo.empty()) {
-    const uint32_t chip = todo.front();
-    todo.pop();
+  while (!frontier.empty()) {
+    const uint32_t chip = frontier.front();
+    frontier.pop();
     far = std::max(far, hops[chip]);
     for (uint32_t n : next[chip])
       if (hops[n] < 0) {
         hops[n] = hops[chip] + 1;
-        todo.push(n);
+        frontier.push(n);
       }
   }
   REQUIRE(std::count(hops.begin(), hops.end(), -1) == 0);

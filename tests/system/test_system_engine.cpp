@@ -97,7 +97,7 @@ std::string digest(const tsp::System& system, const tsp::SystemResult& result) {
 
 // Runs `run` in a child process (its own SystemC elaboration) and returns what it printed.
 template <typename Run> std::string in_child(Run run) {
-  char path[] = "/tmp/tspsim_system_XXXXXX";
+  char path[] = "/tmp/tspsim_system_XXXXXX"; // mkstemp template: the child writes its result here
   const int fd = mkstemp(path);
   REQUIRE(fd >= 0);
   close(fd);
