@@ -412,10 +412,32 @@ private:
     }
   }
 
-  void move_tensor(uint32_t from, const TiledTensor& src, uint32_t to, const TiledTensor& dst) {
-    const auto route = topology_.route(from, to);
-    const auto a = vectors_of(src), b = vectors_of(dst);
-    for (size_t v = 0; v < a.size(); ++v) schedule_.move(route, a[v], b[v]);
+  // One tensor's vectors from `src` to `dst` along `route`, in order.
+  struct Flow {
+    std::vector<Hop> route;
+    const TiledTensor* src;
+    const TiledTensor* dst;
+  };
+  Flow flow(uint32_t from, const TiledTensor& src, uint32_t to, const TiledTensor& dst) const {
+    return {topology_.route(from, to), &src, &dst};
+  }
+  // A step around the ring: the one cable from `sender` to its successor.
+  Flow ring_flow(uint32_t sender, const TiledTensor& src, uint32_t receiver, const TiledTensor& dst) const {
+    return {{*topology_.direct(sender, receiver)}, &src, &dst};
+  }
+  void move_tensor(const Flow& f) { interleave({f}); }
+
+  // Sends several flows at once, one vector of each in turn, so that their links run together.
+  void interleave(const std::vector<Flow>& flows) {
+    std::vector<std::pair<std::vector<VectorPlace>, std::vector<VectorPlace>>> vectors;
+    size_t longest = 0;
+    for (const Flow& f : flows) {
+      vectors.emplace_back(vectors_of(*f.src), vectors_of(*f.dst));
+      longest = std::max(longest, vectors.back().first.size());
+    }
+    for (size_t v = 0; v < longest; ++v)
+      for (size_t i = 0; i < flows.size(); ++i)
+        if (v < vectors[i].first.size()) schedule_.move(flows[i].route, vectors[i].first[v], vectors[i].second[v]);
   }
 
   void transfer() {
@@ -423,7 +445,7 @@ private:
     const auto data = input_of(from);
     const TiledTensor x = place(from, "X", shape_.rows, data, true);
     const TiledTensor y = place(to, "Y", shape_.rows, {}, true);
-    move_tensor(from, x, to, y);
+    move_tensor(flow(from, x, to, y));
     expect(to, y, element_values(shape_.dtype, data));
     hops_ = topology_.route(from, to).size();
   }
@@ -441,10 +463,9 @@ private:
       ring_all_gather(x, y);
     } else {
       for (uint32_t i = 0; i < n(); ++i) {
-        std::vector<std::pair<std::vector<Hop>, std::pair<std::vector<VectorPlace>, std::vector<VectorPlace>>>> flows;
+        std::vector<Flow> flows;
         for (uint32_t j = 0; j < n(); ++j)
-          if (j != i)
-            flows.push_back({topology_.route(chips_[i], chips_[j]), {vectors_of(x[i]), vectors_of(y[j][i])}});
+          if (j != i) flows.push_back(flow(chips_[i], x[i], chips_[j], y[j][i]));
         interleave(flows);
       }
     }
@@ -465,21 +486,10 @@ private:
         const uint32_t sender = ring[p], receiver = ring[(p + 1) % n()];
         const uint32_t block = index[ring[(p + n() - step) % n()]];
         const TiledTensor& src = step == 0 ? x[index[sender]] : y[index[sender]][block];
-        const auto route = std::vector<Hop>{*topology_.direct(sender, receiver)};
-        const auto a = vectors_of(src), b = vectors_of(y[index[receiver]][block]);
-        for (size_t v = 0; v < a.size(); ++v) schedule_.move(route, a[v], b[v]);
+        move_tensor(ring_flow(sender, src, receiver, y[index[receiver]][block]));
       }
   }
 
-  // Sends several flows at once, one vector of each in turn.
-  void interleave(
-      const std::vector<std::pair<std::vector<Hop>, std::pair<std::vector<VectorPlace>, std::vector<VectorPlace>>>>& flows) {
-    size_t longest = 0;
-    for (const auto& f : flows) longest = std::max(longest, f.second.first.size());
-    for (size_t v = 0; v < longest; ++v)
-      for (const auto& f : flows)
-        if (v < f.second.first.size()) schedule_.move(f.first, f.second.first[v], f.second.second[v]);
-  }
 
   // Reduce-scatter (and all-reduce: then every reduced shard goes to every chip).
   void reduce(bool ring) {
@@ -565,9 +575,9 @@ private:
         staged[k].push_back(i == k ? TiledTensor{}
                                    : place(chips_[k], "", shard(shape_.rows, n(), k).count, {}, i % 2 == 0, false));
     for (uint32_t i = 0; i < n(); ++i) {
-      std::vector<std::pair<std::vector<Hop>, std::pair<std::vector<VectorPlace>, std::vector<VectorPlace>>>> flows;
+      std::vector<Flow> flows;
       for (uint32_t k = 0; k < n(); ++k)
-        if (k != i) flows.push_back({topology_.route(chips_[i], chips_[k]), {vectors_of(x[i][k]), vectors_of(staged[k][i])}});
+        if (k != i) flows.push_back(flow(chips_[i], x[i][k], chips_[k], staged[k][i]));
       interleave(flows);
     }
     for (uint32_t k = 0; k < n(); ++k) {
@@ -582,9 +592,9 @@ private:
     }
     if (!all) return;
     for (uint32_t k = 0; k < n(); ++k) {
-      std::vector<std::pair<std::vector<Hop>, std::pair<std::vector<VectorPlace>, std::vector<VectorPlace>>>> flows;
+      std::vector<Flow> flows;
       for (uint32_t i = 0; i < n(); ++i)
-        if (i != k) flows.push_back({topology_.route(chips_[k], chips_[i]), {vectors_of(out[k][k]), vectors_of(out[i][k])}});
+        if (i != k) flows.push_back(flow(chips_[k], out[k][k], chips_[i], out[i][k]));
       interleave(flows);
     }
   }
@@ -612,9 +622,7 @@ private:
         const TiledTensor& src = step == 0 ? x[s][shard_id] : partial[p].at(shard_id);
         const uint32_t rows = src.rows;
         const TiledTensor inbox = place(receiver, "", rows, {}, step % 2 == 0, false);
-        const auto a = vectors_of(src), b = vectors_of(inbox);
-        const auto route = std::vector<Hop>{*topology_.direct(sender, receiver)};
-        for (size_t v = 0; v < a.size(); ++v) schedule_.move(route, a[v], b[v]);
+        move_tensor(ring_flow(sender, src, receiver, inbox));
         const bool last = step + 2 == n();
         TiledTensor sum = last && (all || shard_id == r) ? out[r][shard_id]
                                                           : place(receiver, "", rows, {}, step % 2 == 1, false);
@@ -631,9 +639,7 @@ private:
       for (uint32_t p = 0; p < n(); ++p) {
         const uint32_t sender = ring[p], receiver = ring[(p + 1) % n()];
         const uint32_t shard_id = index[ring[(p + n() - step) % n()]];
-        const auto a = vectors_of(out[index[sender]][shard_id]), b = vectors_of(out[index[receiver]][shard_id]);
-        const auto route = std::vector<Hop>{*topology_.direct(sender, receiver)};
-        for (size_t v = 0; v < a.size(); ++v) schedule_.move(route, a[v], b[v]);
+        move_tensor(ring_flow(sender, out[index[sender]][shard_id], receiver, out[index[receiver]][shard_id]));
       }
   }
 
