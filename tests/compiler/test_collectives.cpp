@@ -42,6 +42,7 @@ struct Outcome {
 
 Outcome simulate(const tsp::SystemConfig& system, const CollectiveShape& shape) {
   const auto compiled = tsp::compiler::compile_collective(system, shape);
+  REQUIRE(compiled.program.system_name == system.name); // named in "built for another system" errors
   Outcome out;
   out.predicted = compiled.predicted_cycles;
   out.algorithm = compiled.algorithm;

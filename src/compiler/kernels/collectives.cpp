@@ -660,6 +660,7 @@ private:
       result.program.chip_program.push_back(it->second);
     }
     result.program.system_fingerprint = system_fingerprint(system_);
+    result.program.system_name = system_.name;
     result.program.metadata.workload = workload;
     result.program.metadata.generator = result.program.programs.front().metadata.generator;
     result.program.metadata.chips = system_.chips();
