@@ -84,7 +84,7 @@ void Icu::release_barriers(Cycle t) {
 }
 
 void Icu::do_fetch_reads(Cycle t) {
-  const unsigned per_word = ctx_.vector_bytes / isa::kInstructionBytes;
+  const unsigned per_word = text_words_per_vector(ctx_.vector_bytes);
   while (!fetch_reads_.empty() && fetch_reads_.top().cycle <= t) {
     const FetchRead read = fetch_reads_.top();
     fetch_reads_.pop();
@@ -93,9 +93,7 @@ void Icu::do_fetch_reads(Cycle t) {
     InstructionQueue::Arrival arrival{read.arrival, read.origin, {}};
     const SliceKind kind = ctx_.floorplan.slices()[queue.slice].kind;
     for (unsigned i = 0; word && i < per_word; ++i) {
-      uint64_t bits = 0;
-      for (unsigned b = 0; b < isa::kInstructionBytes; ++b)
-        bits |= uint64_t(word[i * isa::kInstructionBytes + b]) << (8 * b);
+      const uint64_t bits = text_word(word, i);
       if (bits == 0) continue;
       try {
         const Instruction instruction = decode(bits);

@@ -154,7 +154,7 @@ QueueProgram ProgramBuilder::queue_text(unsigned queue) {
     return program;
   }
   const std::string& name = schedule_.floorplan().queues()[queue].name;
-  const size_t per_word = config.geometry.vector_bytes() / isa::kInstructionBytes;
+  const size_t per_word = text_words_per_vector(config.geometry.vector_bytes());
   const Cycle latency = Cycle(ifetch_arrival_cycles(config));
   auto plan = plan_fetches(text, capacity, per_word, latency);
   if (!plan) plan = plan_fetches(schedule_.text(queue, false), capacity, per_word, latency);
@@ -195,9 +195,8 @@ QueueProgram ProgramBuilder::queue_text(unsigned queue) {
       memory_.take_top(mem, words);
       MemImage image{mem, base, std::vector<uint8_t>(size_t(words) * config.geometry.vector_bytes(), 0)};
       for (size_t k = 0; k < chunk.count; ++k)
-        for (unsigned b = 0; b < isa::kInstructionBytes; ++b)
-          image.bytes[k * isa::kInstructionBytes + b] =
-              static_cast<uint8_t>(out[chunk.first + k].word >> (8 * b));
+        put_text_word(&image.bytes[k / per_word * config.geometry.vector_bytes()], unsigned(k % per_word),
+                      out[chunk.first + k].word);
       images_.push_back(std::move(image));
       const auto& info = schedule_.floorplan().slices()[schedule_.floorplan().slice_of_mem(mem)];
       Instruction ifetch{isa::Opcode::ifetch, {}};

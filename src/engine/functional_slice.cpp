@@ -111,7 +111,7 @@ FunctionalSlice::StreamOperands FunctionalSlice::read_operands(const Dispatch& d
 }
 
 std::string FunctionalSlice::stream_name(StreamRef stream, unsigned group) const {
-  const char dir = stream.west ? 'W' : 'E';
+  const char dir = stream_direction_letter(stream.west);
   if (group <= 1) return fmt::format("{}{}", dir, stream.id);
   return fmt::format("{}{}..{}{}", dir, stream.id, dir, stream.id + group - 1);
 }

@@ -9,6 +9,7 @@
 #include "tspsim/common/version.h"
 #include "tspsim/config/floorplan.h"
 #include "tspsim/program/tensor.h"
+#include "tspsim/program/timing_rules.h"
 
 #include <algorithm>
 #include <cctype>
@@ -110,7 +111,7 @@ public:
   Assembler(std::string_view text, const std::string& origin, const ChipConfig& config)
       : origin_(origin), config_(config), floorplan_(config.geometry, config.icu),
         tokens_(assembly::tokenize(text, origin)) {
-    per_vector_ = config.geometry.vector_bytes() / isa::kInstructionBytes;
+    per_vector_ = text_words_per_vector(config.geometry.vector_bytes());
     program_.fingerprint = geometry_fingerprint(config);
     program_.metadata.generator = fmt::format("tspasm {}", kVersion);
     program_.metadata.source = origin;
@@ -586,14 +587,10 @@ private:
 
   int64_t stream(const Token& token) const {
     const unsigned n = config_.streams.per_direction;
-    const auto& t = token.text;
-    const bool digits = t.size() >= 2 && (t[0] == 'E' || t[0] == 'W') && (t.size() == 2 || t[1] != '0') &&
-                        std::all_of(t.begin() + 1, t.end(),
-                                    [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
-    const int64_t id = digits && t.size() <= 4 ? std::stoll(t.substr(1)) : -1;
-    if (token.kind != Tok::word || id < 0 || id >= n)
-      fail(token, fmt::format("expected a stream (E0..E{} or W0..W{}), got '{}'", n - 1, n - 1, t));
-    return (t[0] == 'W' ? 0x40 : 0) | id;
+    const auto field = token.kind == Tok::word ? parse_stream_field(token.text, n) : std::nullopt;
+    if (!field)
+      fail(token, fmt::format("expected a stream (E0..E{} or W0..W{}), got '{}'", n - 1, n - 1, token.text));
+    return *field;
   }
 
   int64_t f32(const Token& token) const {
@@ -655,8 +652,8 @@ private:
         previous = &pending.instruction;
         const uint64_t word = encode(pending.instruction);
         const size_t slot = text.slots[i];
-        const size_t offset = slot / per_vector_ * config_.geometry.vector_bytes() + slot % per_vector_ * 8;
-        for (unsigned b = 0; b < 8; ++b) bytes[offset + b] = static_cast<uint8_t>(word >> (8 * b));
+        put_text_word(&bytes[slot / per_vector_ * config_.geometry.vector_bytes()],
+                      unsigned(slot % per_vector_), word);
       }
     }
   }

@@ -4,6 +4,7 @@
 #include "instruction_check.h"
 #include "tspsim/common/version.h"
 #include "tspsim/program/assembler.h"
+#include "tspsim/program/timing_rules.h"
 
 #include <cmath>
 #include <cstring>
@@ -17,7 +18,7 @@ constexpr size_t kBytesPerLine = 64;
 std::string format_operand(const isa::FieldSpec& field, int64_t value, const Floorplan& floorplan) {
   switch (field.kind) {
   case isa::FieldKind::stream:
-    return format_stream(value);
+    return stream_field_name(value);
   case isa::FieldKind::mem_slice:
     if (const auto mem = floorplan.mem_global_from_field(static_cast<uint64_t>(value)))
       return floorplan.mem_name(*mem);

@@ -37,13 +37,13 @@ std::optional<std::string> dtypes_of(const Instruction& instruction, std::vector
 std::optional<std::string> check_stream(const isa::FieldSpec& field, int64_t value, unsigned group,
                                         unsigned per_direction) {
   const unsigned id = stream_field_id(value);
-  const char dir = stream_field_west(value) ? 'W' : 'E';
+  const char dir = stream_direction_letter(stream_field_west(value));
   if (id >= per_direction)
-    return fmt::format("{} stream {} out of range ({}0..{}{})", field.name, format_stream(value), dir, dir,
-                       per_direction - 1);
+    return fmt::format("{} stream {} out of range ({}0..{}{})", field.name, stream_field_name(value), dir,
+                       dir, per_direction - 1);
   if (id % group != 0)
     return fmt::format("{} stream {} is not aligned to its group of {} streams", field.name,
-                       format_stream(value), group);
+                       stream_field_name(value), group);
   // An aligned group ends inside the streams: the config keeps per_direction a multiple of 16,
   // the largest group.
   return std::nullopt;
@@ -124,10 +124,6 @@ std::optional<std::string> check_opcode(const Instruction& instruction, const In
 }
 
 } // namespace
-
-std::string format_stream(int64_t value) {
-  return fmt::format("{}{}", stream_field_west(value) ? 'W' : 'E', stream_field_id(value));
-}
 
 std::optional<std::string> check_operands(const Instruction& instruction, const Instruction* previous,
                                           const ChipConfig& config, const Floorplan& floorplan) {

@@ -20,7 +20,4 @@ std::optional<std::string> check_operands(const Instruction& instruction, const 
 // Whether a queue on a slice of `kind` may issue `spec`. Returns the problem or nothing.
 std::optional<std::string> check_issue(const isa::OpcodeSpec& spec, SliceKind kind);
 
-// A stream field value as the assembler writes it: E5, W12.
-std::string format_stream(int64_t value);
-
 } // namespace tsp

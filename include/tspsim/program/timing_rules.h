@@ -8,6 +8,9 @@
 #include "tspsim/config/floorplan.h"
 
 #include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
 
 namespace tsp {
 
@@ -17,6 +20,11 @@ inline constexpr int64_t kStreamIdMask = 0x3f;
 constexpr int64_t stream_field(unsigned id, bool west) { return (west ? kStreamWest : 0) | int64_t(id); }
 constexpr unsigned stream_field_id(int64_t field) { return static_cast<unsigned>(field & kStreamIdMask); }
 constexpr bool stream_field_west(int64_t field) { return (field & kStreamWest) != 0; }
+// The text form of a stream: E<id> eastward, W<id> westward (no leading zeros).
+constexpr char stream_direction_letter(bool west) { return west ? 'W' : 'E'; }
+std::string stream_field_name(int64_t field);
+// The field of a stream's text form, or nothing when `text` is not E/W<id> with id < per_direction.
+std::optional<int64_t> parse_stream_field(std::string_view text, unsigned per_direction);
 
 // A value put on a stream at `position` in `cycle` is at position + j in cycle + j * hop
 // eastward (position - j westward): every (position, cycle) it reaches has this diagonal.
@@ -35,6 +43,16 @@ uint64_t ifetch_arrival_cycles(const ChipConfig& config);
 // The cycles a run takes when its last dispatch, stream or SRAM access is in cycle `last_active`:
 // superlane s does the same work s * superlane_stagger cycles after superlane 0.
 uint64_t run_cycles(uint64_t last_active, const ChipConfig& config);
+
+// Instruction text in MEM (what Ifetch reads): a vector of `vector_bytes` holds this many
+// instruction words, slot i at byte i * kInstructionBytes, least significant byte first; an
+// all-zero word is an empty slot.
+unsigned text_words_per_vector(unsigned vector_bytes);
+void put_text_word(uint8_t* vector, unsigned slot, uint64_t word);
+uint64_t text_word(const uint8_t* vector, unsigned slot);
+
+// The cycles superlane 0's work is ahead of the last superlane's.
+uint64_t last_superlane_stagger(const ChipConfig& config);
 
 // The largest operands of Repeat (count, interval, |stride|) and NOP, from their ISA field widths.
 struct RepeatLimits {

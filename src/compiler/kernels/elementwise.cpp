@@ -106,8 +106,7 @@ CompiledKernel compile_expression(const ChipConfig& config, const std::string& w
       {"VXM compute", vectors * double(expr.op_count()) / config.icu.vxm_queues},
       {"MEM bandwidth", vectors * (in_words + out_words) / config.geometry.mem_slices()},
       {"stream bandwidth", vectors * in_words / (2.0 * config.streams.per_direction)},
-      {"dependency chain",
-       double(chain) + double(config.geometry.superlanes - 1) * config.streams.superlane_stagger_cycles},
+      {"dependency chain", double(chain) + double(last_superlane_stagger(config))},
   };
   return kernel;
 }

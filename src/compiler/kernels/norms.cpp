@@ -94,7 +94,7 @@ public:
   // The phases' latencies end to end, and the last superlane's stagger.
   double chain() const {
     const auto& c = builder_.config();
-    return double(chain_) + double(c.geometry.superlanes - 1) * c.streams.superlane_stagger_cycles;
+    return double(chain_) + double(last_superlane_stagger(c));
   }
 
   // A leaf of tile `tile` (-1: the current one) of input `index`, in the compute type.
