@@ -16,13 +16,11 @@ using isa::Opcode;
 namespace {
 // Queued ABCs past which the products of earlier cycles are folded into the accumulators.
 constexpr size_t kMaxQueued = 512;
-
-bool is_float16(DType dtype) { return dtype == DType::f16 || dtype == DType::bf16; }
 } // namespace
 
 MxmPlane::MxmPlane(sc_core::sc_module_name name, EngineContext& ctx, unsigned slice, DebugClock* debug_clock)
     : FunctionalSlice(name, ctx, slice, debug_clock), k_(ctx.vector_bytes), n_(ctx.vector_bytes),
-      acc_timing_(ctx.config.mxm.accumulators) {
+      weights_(ctx.config), acc_timing_(ctx.config.mxm.accumulators) {
   if (!functional()) return;
   shadow_.assign(size_t(2) * k_ * n_, 0);
   acc_rows_.resize(ctx.config.mxm.accumulators);
@@ -100,20 +98,26 @@ bool MxmPlane::check_dtype(const Dispatch& d, Cycle t) {
 }
 
 void MxmPlane::start_load(const Dispatch& d, Cycle t) {
-  const DType dtype = dtype_operand(d.instruction, 0);
-  if (load_ && load_->last >= t)
+  const auto& load = weights_.load();
+  switch (weights_.lw_problem(int64_t(t))) {
+  case MxmWeightRules::LwProblem::still_loading:
     ctx_.log.report(
         ErrorKind::mxm_weights, t, d.origin,
         fmt::format("LW on {}: the LW dispatched at cycle {} is still loading the shadow buffer until "
                     "cycle {}",
-                    info().name, load_->dispatched, load_->last));
-  else if (load_ && load_->installed_at == kNever)
+                    info().name, load->dispatched, load->last_read));
+    break;
+  case MxmWeightRules::LwProblem::never_installed:
     ctx_.log.report(
         ErrorKind::mxm_weights, t, d.origin,
         fmt::format("LW on {}: overwrites the weights loaded by the LW dispatched at cycle {}, which "
                     "were never installed",
-                    info().name, load_->dispatched));
-  load_ = Load{d.cycle, t + lw_cycles(dtype, ctx_.config) - 1, dtype, kNever};
+                    info().name, load->dispatched));
+    break;
+  case MxmWeightRules::LwProblem::none:
+    break;
+  }
+  weights_.lw(int64_t(d.cycle), int64_t(t), dtype_operand(d.instruction, 0));
 }
 
 // Read cycle c of an LW: rows c * R .. c * R + R - 1 (R = weight streams / dtype bytes), byte b
@@ -143,31 +147,31 @@ void MxmPlane::lw_read(const Dispatch& d, unsigned lw_cycle, Cycle t) {
 
 void MxmPlane::install(const Install& iw) {
   const Cycle t = iw.cycle;
-  if (!load_) {
+  const auto& load = weights_.load();
+  switch (weights_.iw_problem(int64_t(t))) {
+  case MxmWeightRules::IwProblem::never_loaded:
     ctx_.log.report(ErrorKind::mxm_weights, t, iw.origin,
                     fmt::format("IW on {}: the shadow buffer was never loaded", info().name));
     return;
-  }
-  if (load_->installed_at != kNever) {
+  case MxmWeightRules::IwProblem::no_new_load:
     ctx_.log.report(ErrorKind::mxm_weights, t, iw.origin,
                     fmt::format("IW on {}: no LW has loaded the shadow buffer since the IW at cycle {}",
-                                info().name, load_->installed_at));
+                                info().name, load->installed_at));
     return;
-  }
-  // Installing a buffer still being filled swaps in what it holds, but the load stays uninstalled.
-  if (load_->last >= t)
+  case MxmWeightRules::IwProblem::still_loading:
     ctx_.log.report(
         ErrorKind::mxm_weights, t, iw.origin,
         fmt::format("IW on {}: the LW dispatched at cycle {} is still loading the shadow buffer until "
                     "cycle {}",
-                    info().name, load_->dispatched, load_->last));
-  else
-    load_->installed_at = t;
+                    info().name, load->dispatched, load->last_read));
+    break;
+  case MxmWeightRules::IwProblem::none:
+    break;
+  }
   flush(kNever);
-  has_weights_ = true;
-  weights_dtype_ = load_->dtype;
+  weights_.iw(int64_t(t));
   if (!functional()) return;
-  if (weights_dtype_ == DType::i8) {
+  if (weights_.weights_dtype() == DType::i8) {
     std::vector<const uint8_t*> rows(k_);
     for (unsigned r = 0; r < k_; ++r) rows[r] = &shadow_[size_t(r) * n_];
     packed_i8_.resize(size_t(k_) * n_);
@@ -177,7 +181,7 @@ void MxmPlane::install(const Install& iw) {
     for (unsigned r = 0; r < k_; ++r)
       rows[r].planes = {&shadow_[size_t(r) * n_], &shadow_[(size_t(k_) + r) * n_], nullptr, nullptr};
     packed_f32_.resize(size_t(k_) * n_);
-    num::pack_weights_float(weights_dtype_, rows.data(), k_, n_, packed_f32_.data());
+    num::pack_weights_float(weights_.weights_dtype(), rows.data(), k_, n_, packed_f32_.data());
   }
 }
 
@@ -189,26 +193,24 @@ void MxmPlane::abc_read(const Dispatch& d, Cycle t) {
   const auto acc = static_cast<uint32_t>(ops[2]);
   read_streams(t, src, isa::dtype_bytes(dtype), functional() ? scratch_.data() : nullptr, d.origin);
 
-  const unsigned interval = ctx_.config.mxm.float_activation_interval;
-  if (is_float16(dtype)) {
-    if (last_float_read_ != kNever && t - last_float_read_ < interval)
-      ctx_.log.report(
-          ErrorKind::mxm_weights, t, d.origin,
-          fmt::format("ABC.{} on {}: a 16-bit float activation {} cycles after the previous one; the "
-                      "plane takes one every {} cycles",
-                      isa::dtype_name(dtype), info().name, t - last_float_read_, interval));
-    last_float_read_ = t;
-  }
+  if (weights_.float_activation_too_soon(dtype, int64_t(t)))
+    ctx_.log.report(
+        ErrorKind::mxm_weights, t, d.origin,
+        fmt::format("ABC.{} on {}: a 16-bit float activation {} cycles after the previous one; the "
+                    "plane takes one every {} cycles",
+                    isa::dtype_name(dtype), info().name, int64_t(t) - weights_.last_float_activation(),
+                    weights_.float_interval()));
+  weights_.activation(dtype, int64_t(t));
   bool usable = true;
-  if (!has_weights_) {
+  if (!weights_.has_weights()) {
     usable = false;
     ctx_.log.report(ErrorKind::mxm_weights, t, d.origin,
                     fmt::format("ABC on {}: no weights are installed", info().name));
-  } else if (dtype != weights_dtype_) {
+  } else if (dtype != weights_.weights_dtype()) {
     usable = false;
     ctx_.log.report(ErrorKind::mxm_weights, t, d.origin,
                     fmt::format("ABC.{} on {}: the installed weights are {}", isa::dtype_name(dtype),
-                                info().name, isa::dtype_name(weights_dtype_)));
+                                info().name, isa::dtype_name(weights_.weights_dtype())));
   }
   if (acc >= acc_timing_.size()) {
     ctx_.log.report(ErrorKind::mxm_accumulator, t, d.origin,
@@ -305,7 +307,7 @@ void MxmPlane::flush(Cycle read_before) {
     if (first_row < 0) first_row = products_[i].row;
     ++m;
   }
-  const bool integer = weights_dtype_ == DType::i8;
+  const bool integer = weights_.weights_dtype() == DType::i8;
   if (m > 0 && integer) {
     out_i32_.resize(m * n_);
     num::matmul_i8(packed_i8_.data(), &acts_i8_[size_t(first_row) * k_], out_i32_.data(), m, k_, n_, false);

@@ -8,10 +8,10 @@
 
 #include "tspsim/engine/functional_slice.h"
 #include "tspsim/engine/pending_queue.h"
+#include "tspsim/program/mxm_rules.h"
 
 #include <deque>
 #include <memory>
-#include <optional>
 #include <vector>
 
 namespace tsp {
@@ -31,13 +31,6 @@ private:
     Step step;
     unsigned lw_cycle; // LW: which of its read cycles
     Dispatch dispatch;
-  };
-  // The LW that last started filling the shadow buffer.
-  struct Load {
-    Cycle dispatched;
-    Cycle last; // its last read cycle
-    isa::DType dtype;
-    Cycle installed_at; // kNever until an IW installs it complete
   };
   struct Install {
     Cycle cycle;
@@ -74,10 +67,7 @@ private:
   const unsigned n_;
   PendingQueue<Pending> pending_;
   std::deque<Install> installs_; // IWs by install cycle (one fixed latency)
-  std::optional<Load> load_;
-  bool has_weights_ = false;
-  isa::DType weights_dtype_ = isa::DType::i8;
-  Cycle last_float_read_ = kNever;
+  MxmWeightRules weights_;
   std::vector<AccTiming> acc_timing_;
 
   // Data (functional runs only).

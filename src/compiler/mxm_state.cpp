@@ -1,7 +1,5 @@
 #include "tspsim/compiler/mxm_state.h"
 
-#include "tspsim/program/latency.h"
-
 #include <algorithm>
 #include <fmt/format.h>
 #include <stdexcept>
@@ -10,52 +8,47 @@ namespace tsp::compiler {
 
 namespace {
 [[noreturn]] void bug(const std::string& message) { throw std::logic_error("tspc MXM schedule: " + message); }
-
-bool is_float16(isa::DType dtype) { return dtype == isa::DType::f16 || dtype == isa::DType::bf16; }
 } // namespace
 
 MxmPlaneState::MxmPlaneState(const ChipConfig& config)
-    : config_(config), ready_(config.mxm.accumulators, -1), read_out_(config.mxm.accumulators, -1) {}
+    : weights_(config), ready_(config.mxm.accumulators, -1), read_out_(config.mxm.accumulators, -1) {}
 
-Cycle MxmPlaneState::lw_earliest() const { return std::max<Cycle>({0, install_, load_last_ + 1}); }
+Cycle MxmPlaneState::lw_earliest() const { return weights_.lw_earliest(); }
 
 void MxmPlaneState::lw(Cycle first_read, isa::DType dtype) {
-  if (!load_installed_)
-    bug(fmt::format("LW at {} overwrites the load at {} before its IW", first_read, load_first_));
+  const auto& load = weights_.load();
+  if (weights_.lw_problem(first_read) == MxmWeightRules::LwProblem::never_installed)
+    bug(fmt::format("LW at {} overwrites the load at {} before its IW", first_read, load->first_read));
   if (first_read < lw_earliest()) bug(fmt::format("LW at {} before cycle {}", first_read, lw_earliest()));
-  load_first_ = first_read;
-  load_last_ = first_read + lw_cycles(dtype, config_) - 1;
-  load_dtype_ = dtype;
-  load_installed_ = false;
+  weights_.lw(first_read, first_read, dtype);
 }
 
-Cycle MxmPlaneState::iw_earliest() const { return std::max(load_last_ + 1, last_abc_ + 1); }
+Cycle MxmPlaneState::iw_earliest() const { return std::max(weights_.iw_earliest(), last_abc_ + 1); }
 
 void MxmPlaneState::iw(Cycle install) {
-  if (load_installed_) bug(fmt::format("IW at {} with no new load", install));
+  const auto problem = weights_.iw_problem(install);
+  if (problem == MxmWeightRules::IwProblem::never_loaded || problem == MxmWeightRules::IwProblem::no_new_load)
+    bug(fmt::format("IW at {} with no new load", install));
   if (install < iw_earliest())
     bug(fmt::format("IW installing at {} before cycle {}", install, iw_earliest()));
-  install_ = install;
-  weights_dtype_ = load_dtype_;
-  load_installed_ = true;
+  weights_.iw(install);
 }
 
 Cycle MxmPlaneState::abc_earliest(isa::DType dtype, unsigned acc, bool add) const {
-  Cycle t = std::max<Cycle>(install_, last_abc_ + 1);
-  if (is_float16(dtype) && last_float_abc_ >= 0)
-    t = std::max<Cycle>(t, last_float_abc_ + config_.mxm.float_activation_interval);
+  Cycle t =
+      std::max<Cycle>({weights_.installed_at(), last_abc_ + 1, weights_.float_activation_earliest(dtype)});
   if (!add) t = std::max(t, read_out_.at(acc));
   return t;
 }
 
 void MxmPlaneState::abc(Cycle read, Cycle ready, isa::DType dtype, unsigned acc, bool add) {
-  if (install_ < 0 || weights_dtype_ != dtype)
+  if (!weights_.has_weights() || weights_.weights_dtype() != dtype)
     bug(fmt::format("ABC at {} without {} weights", read, isa::dtype_name(dtype)));
   if (read < abc_earliest(dtype, acc, add))
     bug(fmt::format("ABC at {} before cycle {}", read, abc_earliest(dtype, acc, add)));
   if (add && ready_.at(acc) < 0) bug(fmt::format("ABC add at {} into empty accumulator {}", read, acc));
   last_abc_ = read;
-  if (is_float16(dtype)) last_float_abc_ = read;
+  weights_.activation(dtype, read);
   ready_.at(acc) = ready;
 }
 

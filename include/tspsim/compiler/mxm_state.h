@@ -1,9 +1,13 @@
 // The MXM rules of docs/timing-model.md for one plane, as a kernel places its LW, IW, ABC and ACC
 // instructions: the earliest legal cycle for each, and a std::logic_error (a compiler bug) for a
-// placement that would make the simulator report mxm-weights or mxm-accumulator.
+// placement that would make the simulator report mxm-weights or mxm-accumulator. The weight
+// buffer rules are the simulator's own (program/mxm_rules.h); the planner adds its intent: one ABC
+// a cycle, an IW only after the ABCs of the weights it replaces, and a new sum into an accumulator
+// only once the ACC of its previous contents has read it.
 #pragma once
 
 #include "tspsim/compiler/schedule.h"
+#include "tspsim/program/mxm_rules.h"
 
 #include <vector>
 
@@ -32,15 +36,8 @@ public:
   Cycle last_abc_read() const { return last_abc_; }
 
 private:
-  const ChipConfig& config_;
-  Cycle load_first_ = -1;
-  Cycle load_last_ = -1;
-  isa::DType load_dtype_ = isa::DType::i8;
-  bool load_installed_ = true;
-  Cycle install_ = -1;
-  isa::DType weights_dtype_ = isa::DType::i8;
+  MxmWeightRules weights_;
   Cycle last_abc_ = -1;
-  Cycle last_float_abc_ = -1;
   std::vector<Cycle> ready_;    // per accumulator: when its latest product is in (-1: none)
   std::vector<Cycle> read_out_; // per accumulator: its latest ACC (-1: none)
 };

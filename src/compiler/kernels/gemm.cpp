@@ -9,6 +9,7 @@
 // other's reads; the weight tiles are placed in the slices of the plane that uses them.
 #include "tspsim/compiler/kernels.h"
 #include "tspsim/compiler/mxm_state.h"
+#include "tspsim/compiler/placement.h"
 #include "tspsim/compiler/reference.h"
 #include "tspsim/common/error.h"
 #include "tspsim/program/latency.h"
@@ -184,7 +185,6 @@ void GemmCompiler::check_shape() const {
 // slices of its own hemisphere, then of the other, then the least used.
 void GemmCompiler::assign_slices() {
   const auto& floorplan = schedule_.floorplan();
-  const unsigned per_side = config_.geometry.mem_slices_per_hemisphere;
   for (const SliceInfo& info : floorplan.slices()) {
     if (info.kind != SliceKind::mxm) continue;
     Plane p;
@@ -203,9 +203,8 @@ void GemmCompiler::assign_slices() {
   if (shape_.max_planes > 0 && shape_.max_planes < planes_.size()) planes_.resize(shape_.max_planes);
   std::vector<unsigned> usage(config_.geometry.mem_slices(), 0);
   auto own_side = [&](bool east) {
-    std::vector<unsigned> mems;
-    for (unsigned i = 0; i < per_side; ++i)
-      mems.push_back(schedule_.floorplan().mem_global(east, per_side - 1 - i));
+    auto mems = side_slices(schedule_, east);
+    std::reverse(mems.begin(), mems.end());
     return mems;
   };
   auto take = [&](std::vector<unsigned> candidates, unsigned count) {
@@ -217,7 +216,8 @@ void GemmCompiler::assign_slices() {
   };
   auto pool = [&](bool east) {
     auto mems = own_side(east);
-    for (unsigned i = 0; i < per_side; ++i) mems.push_back(schedule_.floorplan().mem_global(!east, i));
+    const auto other = side_slices(schedule_, !east);
+    mems.insert(mems.end(), other.begin(), other.end());
     return mems;
   };
   // The four bytes of a result leave in one direction, so they go to one side of the VXM.
@@ -245,29 +245,38 @@ double GemmCompiler::estimate(const Plan& plan) const {
   return worst;
 }
 
-// Rows of every n-tile, dealt out to the planes in contiguous shares; a unit holds up to half
-// the accumulators so that its read-out overlaps the next unit.
-Plan GemmCompiler::plan_rows() const {
-  const uint64_t total = uint64_t(nt_count_) * shape_.m;
-  const unsigned half = config_.mxm.accumulators / 2;
-  Plan plan(planes_.size());
-  for (size_t p = 0; p < planes_.size(); ++p) {
-    uint64_t index = total * p / planes_.size();
-    const uint64_t end = total * (p + 1) / planes_.size();
+namespace {
+// `total` work items dealt out to `planes` planes in contiguous shares: `make(index, end, u)` gives
+// the u-th unit of a share from item `index` (the share ends before `end`) and how many items it takes.
+template <typename Make> Plan deal(uint64_t total, size_t planes, Make make) {
+  Plan plan(planes);
+  for (size_t p = 0; p < planes; ++p) {
+    uint64_t index = total * p / planes;
+    const uint64_t end = total * (p + 1) / planes;
     for (unsigned u = 0; index < end; ++u) {
-      Unit unit;
-      unit.j = static_cast<unsigned>(index / shape_.m);
-      unit.r0 = static_cast<uint32_t>(index % shape_.m);
-      unit.r1 =
-          static_cast<uint32_t>(std::min<uint64_t>({shape_.m, unit.r0 + half, unit.r0 + (end - index)}));
-      unit.kt0 = 0;
-      unit.kt1 = kt_count_;
-      unit.acc_base = (u % 2) * half;
+      const auto [unit, items] = make(index, end, u);
       plan[p].push_back(unit);
-      index += unit.r1 - unit.r0;
+      index += items;
     }
   }
   return plan;
+}
+} // namespace
+
+// Rows of every n-tile, dealt out to the planes in contiguous shares; a unit holds up to half
+// the accumulators so that its read-out overlaps the next unit.
+Plan GemmCompiler::plan_rows() const {
+  const unsigned half = config_.mxm.accumulators / 2;
+  return deal(uint64_t(nt_count_) * shape_.m, planes_.size(), [&](uint64_t index, uint64_t end, unsigned u) {
+    Unit unit;
+    unit.j = static_cast<unsigned>(index / shape_.m);
+    unit.r0 = static_cast<uint32_t>(index % shape_.m);
+    unit.r1 = static_cast<uint32_t>(std::min<uint64_t>({shape_.m, unit.r0 + half, unit.r0 + (end - index)}));
+    unit.kt0 = 0;
+    unit.kt1 = kt_count_;
+    unit.acc_base = (u % 2) * half;
+    return std::make_pair(unit, uint64_t(unit.r1 - unit.r0));
+  });
 }
 
 // (n-tile, k-tile) steps over all rows, dealt out in contiguous shares: partial sums of an
@@ -275,24 +284,19 @@ Plan GemmCompiler::plan_rows() const {
 // so that the sums meet early and its last results go straight to C. Every unit of a plane has
 // its own accumulators; nothing if they do not fit.
 std::optional<Plan> GemmCompiler::plan_k() const {
-  const uint64_t total = uint64_t(nt_count_) * kt_count_;
-  Plan plan(planes_.size());
-  for (size_t p = 0; p < planes_.size(); ++p) {
-    uint64_t index = total * p / planes_.size();
-    const uint64_t end = total * (p + 1) / planes_.size();
-    for (unsigned u = 0; index < end; ++u) {
-      Unit unit;
-      unit.j = static_cast<unsigned>(index / kt_count_);
-      unit.kt0 = static_cast<unsigned>(index % kt_count_);
-      unit.kt1 = static_cast<unsigned>(std::min<uint64_t>(kt_count_, unit.kt0 + (end - index)));
-      unit.r0 = 0;
-      unit.r1 = shape_.m;
-      unit.acc_base = u * shape_.m;
-      if (uint64_t(u + 1) * shape_.m > config_.mxm.accumulators) return std::nullopt;
-      plan[p].push_back(unit);
-      index += unit.kt1 - unit.kt0;
-    }
-  }
+  Plan plan =
+      deal(uint64_t(nt_count_) * kt_count_, planes_.size(), [&](uint64_t index, uint64_t end, unsigned u) {
+        Unit unit;
+        unit.j = static_cast<unsigned>(index / kt_count_);
+        unit.kt0 = static_cast<unsigned>(index % kt_count_);
+        unit.kt1 = static_cast<unsigned>(std::min<uint64_t>(kt_count_, unit.kt0 + (end - index)));
+        unit.r0 = 0;
+        unit.r1 = shape_.m;
+        unit.acc_base = u * shape_.m;
+        return std::make_pair(unit, uint64_t(unit.kt1 - unit.kt0));
+      });
+  for (const auto& units : plan)
+    if (uint64_t(units.size()) * shape_.m > config_.mxm.accumulators) return std::nullopt;
   std::map<unsigned, unsigned> planes_of_tile;
   for (const auto& units : plan)
     for (const Unit& u : units) ++planes_of_tile[u.j];
@@ -392,7 +396,8 @@ void GemmCompiler::load_weights(Run& run, const Unit& unit, const StepStreams& s
   const std::vector<unsigned> lw_groups =
       step.own_lw_group ? std::vector<unsigned>{step.own_group} : stream_bases(streams, std::nullopt, false);
   const Cycle lw_at = first_fit(schedule_, first, lw_groups, "an LW", [&](Cycle l, unsigned g) {
-    bool ok = schedule_.place_on_slice(plane.slice, l - lw_skew, make_lw(shape_.dtype, {g, plane.in}), {0}) >= 0;
+    bool ok =
+        schedule_.place_on_slice(plane.slice, l - lw_skew, make_lw(shape_.dtype, {g, plane.in}), {0}) >= 0;
     for (unsigned c = 0; ok && c < lw_; ++c)
       for (unsigned s = 0; ok && s < streams; ++s)
         ok = schedule_.read_to(tile.slices[s], tile.base + c, {g + s, plane.in}, x, l + c);
@@ -428,8 +433,8 @@ void GemmCompiler::multiply_rows(Run& run, const Unit& unit, const StepStreams& 
       const SymbolWord w = symbol_word(act, r, b);
       data_ready = std::max(data_ready, schedule_.readable_at(w.mem, w.address, x));
     }
-  const unsigned preferred =
-      step.load_bound ? step.own_group + streams - bytes_ : config_.streams.per_direction - bytes_ * (plane.index + 1);
+  const unsigned preferred = step.load_bound ? step.own_group + streams - bytes_
+                                             : config_.streams.per_direction - bytes_ * (plane.index + 1);
   // Steps alternate between two queues so that each idles while the other multiplies: a queue
   // with no idle cycle could not fetch more text.
   const std::vector<unsigned> abc_queues =
@@ -438,10 +443,11 @@ void GemmCompiler::multiply_rows(Run& run, const Unit& unit, const StepStreams& 
     const unsigned acc = unit.acc_base + (r - unit.r0);
     const Cycle earliest =
         std::max(run.mxm->abc_earliest(shape_.dtype, acc, add), std::max(data_ready, abc_skew));
-    const Cycle read_at =
-        first_fit(schedule_, earliest, stream_bases(bytes_, preferred, true), "an ABC", [&](Cycle t, unsigned s) {
-          bool ok = schedule_.place_on_slice(plane.slice, t - abc_skew,
-                                             make_abc(shape_.dtype, {s, plane.in}, acc, add), abc_queues) >= 0;
+    const Cycle read_at = first_fit(
+        schedule_, earliest, stream_bases(bytes_, preferred, true), "an ABC", [&](Cycle t, unsigned s) {
+          bool ok =
+              schedule_.place_on_slice(plane.slice, t - abc_skew,
+                                       make_abc(shape_.dtype, {s, plane.in}, acc, add), abc_queues) >= 0;
           for (unsigned b = 0; ok && b < bytes_; ++b) {
             const SymbolWord word = symbol_word(act, r, b);
             ok = schedule_.read_to(word.mem, word.address, {s + b, plane.in}, x, t);
@@ -461,8 +467,8 @@ void GemmCompiler::read_out(Run& run, const Unit& unit) {
   for (uint32_t r = unit.r0; r < unit.r1; ++r) {
     const unsigned acc = unit.acc_base + (r - unit.r0);
     const Cycle earliest = std::max(run.mxm->acc_earliest(acc), last_readout_[run.plane] + 1);
-    const Cycle done =
-        first_fit(schedule_, earliest, stream_bases(width, std::nullopt, false), "an ACC", [&](Cycle t, unsigned s) {
+    const Cycle done = first_fit(
+        schedule_, earliest, stream_bases(width, std::nullopt, false), "an ACC", [&](Cycle t, unsigned s) {
           bool ok = schedule_.place_on_slice(plane.slice, t, make_acc({s, plane.out}, acc), {2, 1, 0}) >= 0;
           for (unsigned b = 0; ok && b < width; ++b)
             ok = schedule_.claim_write({s + b, plane.out}, plane.position, t + acc_func) &&
@@ -681,9 +687,11 @@ CompiledKernel compile_gemm(const ChipConfig& config, const GemmShape& shape) {
   // are given, small ones are compiled on every plane and on ..., 4, 2, 1 planes and the fastest
   // kept (the fewest planes on a tie). Large ones use every plane.
   const unsigned all = config.geometry.mxm_planes();
-  const uint64_t tiles = uint64_t((shape.k + config.geometry.vector_bytes() - 1) / config.geometry.vector_bytes()) *
-                         ((shape.n + config.geometry.vector_bytes() - 1) / config.geometry.vector_bytes());
-  if (shape.max_planes != 0 || all == 1 || tiles > kSmallGemmTiles || uint64_t(shape.m) * tiles > kSmallGemmRows)
+  const uint64_t tiles =
+      uint64_t((shape.k + config.geometry.vector_bytes() - 1) / config.geometry.vector_bytes()) *
+      ((shape.n + config.geometry.vector_bytes() - 1) / config.geometry.vector_bytes());
+  if (shape.max_planes != 0 || all == 1 || tiles > kSmallGemmTiles ||
+      uint64_t(shape.m) * tiles > kSmallGemmRows)
     return compile_with(shape.max_planes);
   std::vector<unsigned> fewer;
   for (unsigned planes = 1; planes < all; planes *= 2) fewer.insert(fewer.begin(), planes);
