@@ -1,4 +1,5 @@
 #include "tspsim/config/config.h"
+#include "tspsim/config/config_keys.h"
 #include "tspsim/config/json_input.h"
 
 #include "fnv1a.h"
@@ -210,12 +211,6 @@ private:
   std::string path_;
 };
 
-template <typename S, size_t N> std::vector<std::string> keys_of(const UnsignedField<S> (&fields)[N]) {
-  std::vector<std::string> keys;
-  for (const auto& f : fields) keys.emplace_back(f.key);
-  return keys;
-}
-
 template <typename S, size_t N> json fields_to_json(const UnsignedField<S> (&fields)[N], const S& in) {
   json out = json::object();
   for (const auto& f : fields) out[f.key] = in.*(f.member);
@@ -277,35 +272,29 @@ std::vector<std::string> timing_keys() {
 }
 
 template <typename Parse, typename Out>
-void parse_section(const Origin& origin, const json& doc, const char* key, std::vector<std::string> known,
-                   Parse parse, Out& out) {
+void parse_section(const Origin& origin, const json& doc, const char* key, Parse parse, Out& out) {
   const auto it = doc.find(key);
   if (it == doc.end()) return;
-  parse(Section(origin, *it, key, known), out);
+  const std::string_view name = key;
+  parse(Section(origin, *it, key, name == "timing" ? timing_keys() : config_section_keys(name)), out);
 }
 
 ChipConfig parse_document(const json& doc, const Origin& origin) {
   ChipConfig c;
-  const Section top(origin, doc, "",
-                    {"name", "clock_mhz", "geometry", "streams", "icu", "mxm", "c2c", "timing"});
+  auto top_keys = config_section_keys("");
+  top_keys.insert(top_keys.end(), config_sections().begin(), config_sections().end());
+  const Section top(origin, doc, "", top_keys);
   top.read_name("name", c.name);
   top.read_positive_number("clock_mhz", c.clock_mhz);
 
-  auto geometry_keys = keys_of(kGeometryFields);
-  geometry_keys.emplace_back("sram_bytes");
-  auto c2c_keys = keys_of(kC2cFields);
-  c2c_keys.insert(c2c_keys.end(), {"loopback", "gbps_per_lane", "drift_ppm"});
-
-  parse_section(origin, doc, "geometry", geometry_keys, parse_geometry, c.geometry);
-  parse_section(origin, doc, "streams", keys_of(kStreamFields), parse_streams, c.streams);
+  parse_section(origin, doc, "geometry", parse_geometry, c.geometry);
+  parse_section(origin, doc, "streams", parse_streams, c.streams);
   parse_section(
-      origin, doc, "icu", keys_of(kIcuFields),
-      [](const Section& s, IcuConfig& o) { s.read_fields(kIcuFields, o); }, c.icu);
+      origin, doc, "icu", [](const Section& s, IcuConfig& o) { s.read_fields(kIcuFields, o); }, c.icu);
   parse_section(
-      origin, doc, "mxm", keys_of(kMxmFields),
-      [](const Section& s, MxmConfig& o) { s.read_fields(kMxmFields, o); }, c.mxm);
-  parse_section(origin, doc, "c2c", c2c_keys, parse_c2c, c.c2c);
-  parse_section(origin, doc, "timing", timing_keys(), parse_timing, c.timing);
+      origin, doc, "mxm", [](const Section& s, MxmConfig& o) { s.read_fields(kMxmFields, o); }, c.mxm);
+  parse_section(origin, doc, "c2c", parse_c2c, c.c2c);
+  parse_section(origin, doc, "timing", parse_timing, c.timing);
   return c;
 }
 

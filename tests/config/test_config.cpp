@@ -1,7 +1,9 @@
-#include "tspsim/config/config.h"
 #include "tspsim/common/error.h"
+#include "tspsim/config/config.h"
+#include "tspsim/config/config_keys.h"
 #include "tspsim/config/floorplan.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <functional>
@@ -355,6 +357,25 @@ TEST_CASE("geometry_fingerprint covers what fixes the program, and nothing else"
   cosmetic.c2c.lanes_per_link = 8;
   cosmetic.source = "elsewhere.json";
   CHECK(tsp::geometry_fingerprint(cosmetic) == fp);
+}
+
+TEST_CASE("the key table names exactly the keys the configuration has") {
+  const auto schema = tsp::config_to_json(ChipConfig{});
+  std::vector<std::string> written, tabled;
+  for (const auto& item : schema.items()) {
+    if (!item.value().is_object())
+      written.push_back(item.key());
+    else if (item.key() != "timing")
+      for (const auto& key : item.value().items()) written.push_back(item.key() + "." + key.key());
+  }
+  for (const auto& k : tsp::config_keys())
+    tabled.push_back(k.section.empty() ? std::string(k.key)
+                                       : std::string(k.section) + "." + std::string(k.key));
+  std::sort(written.begin(), written.end());
+  std::sort(tabled.begin(), tabled.end());
+  CHECK(tabled == written);
+  CHECK(tsp::config_sections() ==
+        std::vector<std::string>{"geometry", "streams", "icu", "mxm", "c2c", "timing"});
 }
 
 TEST_CASE("docs/config.md documents every key of the schema") {
