@@ -47,7 +47,7 @@ struct TimingParamSpec {
 Span<const TimingParamSpec> timing_params();
 std::optional<TimingParam> timing_param_by_key(std::string_view key);
 
-enum class Unit : uint8_t { icu, mem, vxm, mxm, sxm, c2c };
+enum class Unit : uint8_t { icu, mem, vxm, mxm, sxm, c2c, count };
 std::string_view unit_name(Unit unit);
 
 // Element types. The stream group of a type is its width in bytes: one byte-stream per byte.

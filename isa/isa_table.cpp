@@ -178,6 +178,7 @@ std::optional<TimingParam> timing_param_by_key(std::string_view key) {
 
 std::string_view unit_name(Unit unit) {
   constexpr std::string_view names[] = {"ICU", "MEM", "VXM", "MXM", "SXM", "C2C"};
+  static_assert(std::size(names) == static_cast<size_t>(Unit::count), "a name per unit");
   return names[static_cast<int>(unit)];
 }
 

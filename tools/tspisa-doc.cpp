@@ -95,7 +95,8 @@ result on the destination stream. For float types the VXM uses `vxm_fp_add` in p
 }
 
 void instructions(std::string& out) {
-  for (Unit unit : {Unit::icu, Unit::mem, Unit::vxm, Unit::mxm, Unit::sxm, Unit::c2c}) {
+  for (unsigned u = 0; u < static_cast<unsigned>(Unit::count); ++u) {
+    const auto unit = static_cast<Unit>(u);
     out += fmt::format("## {} instructions\n\n", unit_name(unit));
     if (unit == Unit::icu)
       out += "Issued by every queue.\n\n";

@@ -1,35 +1,51 @@
 #include "tspsim/config/floorplan.h"
 
+#include <algorithm>
 #include <fmt/format.h>
 
 namespace tsp {
 
+namespace {
+// The kinds from the centre out.
+std::vector<const SliceKindInfo*> kinds_by_ring() {
+  std::vector<const SliceKindInfo*> kinds;
+  for (const auto& info : kSliceKindTable) kinds.push_back(&info);
+  std::sort(kinds.begin(), kinds.end(), [](auto* a, auto* b) { return a->ring < b->ring; });
+  return kinds;
+}
+} // namespace
+
 Floorplan::Floorplan(const GeometryConfig& geometry, const IcuConfig& icu)
     : mem_per_hemisphere_(geometry.mem_slices_per_hemisphere) {
-  const unsigned planes = geometry.mxm_planes_per_hemisphere;
-  const unsigned mems = geometry.mem_slices_per_hemisphere;
-  mem_slices_.assign(2 * mems, 0);
+  mem_slices_.assign(2 * mem_per_hemisphere_, 0);
 
-  auto add = [&](SliceKind kind, bool east, unsigned index, unsigned queue_count, std::string name) {
-    SliceInfo info{kind, east, index, positions_++, static_cast<unsigned>(queues_.size()), queue_count,
-                   std::move(name)};
+  auto add = [&](const SliceKindInfo& kind, bool east, unsigned index) {
+    const unsigned queue_count = kind.queues ? icu.*kind.queues : 1;
+    std::string name(kind.name);
+    if (kind.ring > 0) name += east ? "_E" : "_W";
+    if (kind.per_hemisphere) name += std::to_string(index);
+    SliceInfo info{kind.kind,   east,           index, positions_++, static_cast<unsigned>(queues_.size()),
+                   queue_count, std::move(name)};
     const auto slice = static_cast<unsigned>(slices_.size());
     for (unsigned q = 0; q < queue_count; ++q)
       queues_.push_back({slice, q, queue_count == 1 ? info.name : fmt::format("{}.{}", info.name, q)});
-    if (kind == SliceKind::mem) mem_slices_[mem_global(east, index)] = slice;
+    if (kind.kind == SliceKind::mem) mem_slices_[mem_global(east, index)] = slice;
+    if (kind.kind == SliceKind::vxm) vxm_slice_ = slice;
     slices_.push_back(std::move(info));
   };
+  auto count = [&](const SliceKindInfo& kind) {
+    return kind.per_hemisphere ? geometry.*kind.per_hemisphere : 1;
+  };
 
-  for (unsigned p = planes; p-- > 0;)
-    add(SliceKind::mxm, false, p, icu.mxm_queues_per_plane, fmt::format("MXM_W{}", p));
-  add(SliceKind::sxm, false, 0, icu.sxm_queues_per_hemisphere, "SXM_W");
-  for (unsigned m = mems; m-- > 0;) add(SliceKind::mem, false, m, 1, fmt::format("MEM_W{}", m));
-  vxm_slice_ = static_cast<unsigned>(slices_.size());
-  add(SliceKind::vxm, false, 0, icu.vxm_queues, "VXM");
-  for (unsigned m = 0; m < mems; ++m) add(SliceKind::mem, true, m, 1, fmt::format("MEM_E{}", m));
-  add(SliceKind::sxm, true, 0, icu.sxm_queues_per_hemisphere, "SXM_E");
-  for (unsigned p = 0; p < planes; ++p)
-    add(SliceKind::mxm, true, p, icu.mxm_queues_per_plane, fmt::format("MXM_E{}", p));
+  const auto kinds = kinds_by_ring();
+  for (auto it = kinds.rbegin(); it != kinds.rend(); ++it) // west: outermost first
+    if ((*it)->ring > 0)
+      for (unsigned i = count(**it); i-- > 0;) add(**it, false, i);
+  for (const auto* kind : kinds)
+    if (kind->ring == 0) add(*kind, false, 0);
+  for (const auto* kind : kinds) // east: centre first
+    if (kind->ring > 0)
+      for (unsigned i = 0; i < count(*kind); ++i) add(*kind, true, i);
 }
 
 std::optional<unsigned> Floorplan::find_slice(std::string_view name) const {

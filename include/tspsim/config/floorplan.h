@@ -15,18 +15,24 @@ namespace tsp {
 
 enum class SliceKind : uint8_t { mem, vxm, mxm, sxm };
 
-// One row per kind of slice, in SliceKind order: what reports, statistics and the issue rule need
-// to know about it. Per-kind arrays are sized by kSliceKinds and indexed by SliceKind.
+// One row per kind of slice, in SliceKind order: what reports, statistics, the issue rule and the
+// floorplan need to know about it. Per-kind arrays are sized by kSliceKinds and indexed by SliceKind.
+// The floorplan is mirrored about the centre: ring 0 is the one slice at the centre, each ring
+// after it lies outside the one before on both sides, its slices numbered from the centre out.
 struct SliceKindInfo {
   SliceKind kind;
   std::string_view name; // as in reports and --util-csv columns
   isa::Unit unit;        // the unit whose instructions its queues issue
+  unsigned ring;
+  unsigned GeometryConfig::*per_hemisphere; // slices per hemisphere, named NAME_W0..; nullptr: one, NAME_W
+  unsigned IcuConfig::*queues;              // queues per slice; nullptr: one
 };
 inline constexpr std::array<SliceKindInfo, 4> kSliceKindTable = {{
-    {SliceKind::mem, "MEM", isa::Unit::mem},
-    {SliceKind::vxm, "VXM", isa::Unit::vxm},
-    {SliceKind::mxm, "MXM", isa::Unit::mxm},
-    {SliceKind::sxm, "SXM", isa::Unit::sxm},
+    {SliceKind::mem, "MEM", isa::Unit::mem, 1, &GeometryConfig::mem_slices_per_hemisphere, nullptr},
+    {SliceKind::vxm, "VXM", isa::Unit::vxm, 0, nullptr, &IcuConfig::vxm_queues},
+    {SliceKind::mxm, "MXM", isa::Unit::mxm, 3, &GeometryConfig::mxm_planes_per_hemisphere,
+     &IcuConfig::mxm_queues_per_plane},
+    {SliceKind::sxm, "SXM", isa::Unit::sxm, 2, nullptr, &IcuConfig::sxm_queues_per_hemisphere},
 }};
 inline constexpr size_t kSliceKinds = kSliceKindTable.size();
 inline const SliceKindInfo& slice_kind_info(SliceKind kind) { return kSliceKindTable[static_cast<size_t>(kind)]; }
