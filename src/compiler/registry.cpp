@@ -89,6 +89,21 @@ const KernelOption kRows{"rows", "rows of the tensors", ""};
 const KernelOption kCols{"cols", "columns (lanes) of the tensors", ""};
 const KernelOption kPlanes{"planes", "MXM planes to use (0: all)", "0"};
 
+// The compile function of a kernel over rows x cols tensors: --rows and --cols, then the options
+// `fill` reads into the shape, then --seed.
+template <typename Shape, typename Fill>
+std::function<CompiledKernel(const ChipConfig&, const KernelArgs&)>
+on_rows(CompiledKernel (*compile)(const ChipConfig&, const Shape&), Fill fill) {
+  return [compile, fill](const ChipConfig& c, const KernelArgs& a) {
+    Shape s;
+    s.rows = a.positive("rows");
+    s.cols = a.positive("cols");
+    fill(a, s);
+    s.seed = a.number("seed");
+    return compile(c, s);
+  };
+}
+
 KernelEntry norm_entry(const std::string& name, const std::string& summary,
                        CompiledKernel (*compile)(const ChipConfig&, const NormShape&)) {
   return {name,
@@ -98,15 +113,10 @@ KernelEntry norm_entry(const std::string& name, const std::string& summary,
            {"dtype", "fp16 bf16 fp32", "fp32"},
            {"eps", "added to the mean square or variance", "1e-5"},
            kSeed},
-          [compile](const ChipConfig& c, const KernelArgs& a) {
-            NormShape s;
-            s.rows = a.positive("rows");
-            s.cols = a.positive("cols");
+          on_rows(compile, [](const KernelArgs& a, NormShape& s) {
             s.dtype = a.dtype("dtype");
             s.eps = real(a, "eps");
-            s.seed = a.number("seed");
-            return compile(c, s);
-          }};
+          })};
 }
 
 KernelEntry activation_entry(const std::string& name, const std::string& summary,
@@ -114,14 +124,7 @@ KernelEntry activation_entry(const std::string& name, const std::string& summary
   return {name,
           summary,
           {kRows, kCols, {"dtype", "fp16 bf16 fp32", "fp32"}, kSeed},
-          [compile](const ChipConfig& c, const KernelArgs& a) {
-            ActivationShape s;
-            s.rows = a.positive("rows");
-            s.cols = a.positive("cols");
-            s.dtype = a.dtype("dtype");
-            s.seed = a.number("seed");
-            return compile(c, s);
-          }};
+          on_rows(compile, [](const KernelArgs& a, ActivationShape& s) { s.dtype = a.dtype("dtype"); })};
 }
 
 std::vector<KernelEntry> make_registry() {
@@ -152,28 +155,20 @@ std::vector<KernelEntry> make_registry() {
         {"dtype", "int8 int16 int32 fp16 bf16 fp32", "int8"},
         {"broadcast", "none or row (B is 1 x cols)", "none"},
         kSeed},
-       [](const ChipConfig& c, const KernelArgs& a) {
-         ElementwiseShape s;
-         s.op = a.text("op");
-         s.rows = a.positive("rows");
-         s.cols = a.positive("cols");
-         s.dtype = a.dtype("dtype");
-         s.broadcast = flag(a, "broadcast", "row", "none");
-         s.seed = a.number("seed");
-         return compile_elementwise(c, s);
-       }},
+       on_rows(compile_elementwise,
+               [](const KernelArgs& a, ElementwiseShape& s) {
+                 s.op = a.text("op");
+                 s.dtype = a.dtype("dtype");
+                 s.broadcast = flag(a, "broadcast", "row", "none");
+               })},
       {"convert",
        "C = A converted to another type (round to nearest even, saturating to integers)",
        {kRows, kCols, {"from", "source type", "int32"}, {"to", "destination type", "fp32"}, kSeed},
-       [](const ChipConfig& c, const KernelArgs& a) {
-         ConvertShape s;
-         s.rows = a.positive("rows");
-         s.cols = a.positive("cols");
-         s.from = a.dtype("from");
-         s.to = a.dtype("to");
-         s.seed = a.number("seed");
-         return compile_convert(c, s);
-       }},
+       on_rows(compile_convert,
+               [](const KernelArgs& a, ConvertShape& s) {
+                 s.from = a.dtype("from");
+                 s.to = a.dtype("to");
+               })},
       {"requant",
        "C = saturate(round_even(fp32(A) * scale)): int32 accumulators back to int8",
        {kRows,
@@ -182,27 +177,16 @@ std::vector<KernelEntry> make_registry() {
         {"from", "source type", "int32"},
         {"to", "destination type", "int8"},
         kSeed},
-       [](const ChipConfig& c, const KernelArgs& a) {
-         RequantShape s;
-         s.rows = a.positive("rows");
-         s.cols = a.positive("cols");
-         s.scale = real(a, "scale");
-         s.from = a.dtype("from");
-         s.to = a.dtype("to");
-         s.seed = a.number("seed");
-         return compile_requant(c, s);
-       }},
+       on_rows(compile_requant,
+               [](const KernelArgs& a, RequantShape& s) {
+                 s.scale = real(a, "scale");
+                 s.from = a.dtype("from");
+                 s.to = a.dtype("to");
+               })},
       {"residual",
        "C = X + R, the residual connection",
        {kRows, kCols, {"dtype", "int8 int16 int32 fp16 bf16 fp32", "fp16"}, kSeed},
-       [](const ChipConfig& c, const KernelArgs& a) {
-         ResidualShape s;
-         s.rows = a.positive("rows");
-         s.cols = a.positive("cols");
-         s.dtype = a.dtype("dtype");
-         s.seed = a.number("seed");
-         return compile_residual(c, s);
-       }},
+       on_rows(compile_residual, [](const KernelArgs& a, ResidualShape& s) { s.dtype = a.dtype("dtype"); })},
       {"reduce",
        "R = sum or max of X along each row (over its lanes, through the SXM; R is rows x 1) or across the "
        "rows "
@@ -239,17 +223,13 @@ std::vector<KernelEntry> make_registry() {
         {"base", "rotary base", "10000"},
         {"dtype", "fp16 bf16 fp32", "fp32"},
         kSeed},
-       [](const ChipConfig& c, const KernelArgs& a) {
-         RopeShape s;
-         s.rows = a.positive("rows");
-         s.cols = a.positive("cols");
-         s.head_dim = static_cast<uint32_t>(a.number("head-dim"));
-         s.pos0 = static_cast<uint32_t>(a.number("pos0"));
-         s.base = real(a, "base");
-         s.dtype = a.dtype("dtype");
-         s.seed = a.number("seed");
-         return compile_rope(c, s);
-       }},
+       on_rows(compile_rope,
+               [](const KernelArgs& a, RopeShape& s) {
+                 s.head_dim = static_cast<uint32_t>(a.number("head-dim"));
+                 s.pos0 = static_cast<uint32_t>(a.number("pos0"));
+                 s.base = real(a, "base");
+                 s.dtype = a.dtype("dtype");
+               })},
       {"attention",
        "one decode step of grouped-query attention over a KV cache in MEM: append k and v, scores by MXM, "
        "softmax, output by MXM",

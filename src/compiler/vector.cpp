@@ -582,6 +582,22 @@ private:
 
 } // namespace
 
+namespace {
+VNode operation(Opcode opcode, DType dtype, std::vector<unsigned> args) {
+  VNode n;
+  n.opcode = opcode;
+  n.dtype = dtype;
+  n.args = std::move(args);
+  return n;
+}
+
+// Adds `n` to `e` as its new root.
+unsigned append(VExpr& e, const VNode& n) {
+  e.nodes.push_back(n);
+  return e.root = static_cast<unsigned>(e.nodes.size() - 1);
+}
+} // namespace
+
 unsigned VExpr::input(unsigned index, DType dtype, int row, int tile) {
   VNode n;
   n.kind = VNode::Kind::input;
@@ -589,51 +605,33 @@ unsigned VExpr::input(unsigned index, DType dtype, int row, int tile) {
   n.dtype = dtype;
   n.row = row;
   n.tile = tile;
-  nodes.push_back(n);
-  return root = static_cast<unsigned>(nodes.size() - 1);
+  return append(*this, n);
 }
 
 unsigned VExpr::splat(DType dtype, double value) {
-  VNode n;
+  VNode n = operation(Opcode::v_splat, dtype, {});
   n.kind = VNode::Kind::splat;
-  n.opcode = Opcode::v_splat;
-  n.dtype = dtype;
   if (isa::dtype_is_float(dtype)) {
     n.imm = f32_bits(static_cast<float>(value));
   } else {
     const auto bytes = element_bytes_of(dtype, {value});
     for (size_t b = 0; b < bytes.size(); ++b) n.imm |= uint32_t(bytes[b]) << (8 * b);
   }
-  nodes.push_back(n);
-  return root = static_cast<unsigned>(nodes.size() - 1);
+  return append(*this, n);
 }
 
 unsigned VExpr::unary(Opcode opcode, DType dtype, unsigned a) {
-  VNode n;
-  n.opcode = opcode;
-  n.dtype = dtype;
-  n.args = {a};
-  nodes.push_back(n);
-  return root = static_cast<unsigned>(nodes.size() - 1);
+  return append(*this, operation(opcode, dtype, {a}));
 }
 
 unsigned VExpr::binary(Opcode opcode, DType dtype, unsigned a, unsigned b) {
-  VNode n;
-  n.opcode = opcode;
-  n.dtype = dtype;
-  n.args = {a, b};
-  nodes.push_back(n);
-  return root = static_cast<unsigned>(nodes.size() - 1);
+  return append(*this, operation(opcode, dtype, {a, b}));
 }
 
 unsigned VExpr::cvt(DType to, DType from, unsigned a) {
-  VNode n;
-  n.opcode = Opcode::v_cvt;
-  n.dtype = to;
+  VNode n = operation(Opcode::v_cvt, to, {a});
   n.from = from;
-  n.args = {a};
-  nodes.push_back(n);
-  return root = static_cast<unsigned>(nodes.size() - 1);
+  return append(*this, n);
 }
 
 unsigned VExpr::requant(DType to, DType from, float scale, unsigned a) {
@@ -644,12 +642,7 @@ unsigned VExpr::requant(DType to, DType from, float scale, unsigned a) {
 }
 
 unsigned VExpr::select(DType dtype, unsigned mask, unsigned a, unsigned b) {
-  VNode n;
-  n.opcode = Opcode::v_sel;
-  n.dtype = dtype;
-  n.args = {mask, a, b};
-  nodes.push_back(n);
-  return root = static_cast<unsigned>(nodes.size() - 1);
+  return append(*this, operation(Opcode::v_sel, dtype, {mask, a, b}));
 }
 
 unsigned VExpr::lane_move(Opcode opcode, DType dtype, unsigned a, unsigned map, unsigned slice) {

@@ -161,6 +161,25 @@ template <typename E> void float_unary(Opcode op, PlaneGroup d, ConstPlaneGroup 
   }
 }
 
+// Comparisons give all ones where they hold, alike for every type; false when `op` is not one.
+template <typename E>
+bool comparison(Opcode op, PlaneGroup d, ConstPlaneGroup a, ConstPlaneGroup b, size_t n) {
+  using V = typename E::Value;
+  switch (op) {
+  case Opcode::v_cmpeq:
+    compare<E>(d, a, b, n, [](V x, V y) { return x == y; });
+    return true;
+  case Opcode::v_cmplt:
+    compare<E>(d, a, b, n, [](V x, V y) { return x < y; });
+    return true;
+  case Opcode::v_cmple:
+    compare<E>(d, a, b, n, [](V x, V y) { return x <= y; });
+    return true;
+  default:
+    return false;
+  }
+}
+
 template <typename E>
 void int_binary(Opcode op, PlaneGroup d, ConstPlaneGroup a, ConstPlaneGroup b, size_t n) {
   using V = typename E::Value;
@@ -184,14 +203,8 @@ void int_binary(Opcode op, PlaneGroup d, ConstPlaneGroup a, ConstPlaneGroup b, s
     return map2<E>(d, a, b, n, [](V x, V y) { return x > y ? x : y; });
   case Opcode::v_min:
     return map2<E>(d, a, b, n, [](V x, V y) { return x < y ? x : y; });
-  case Opcode::v_cmpeq:
-    return compare<E>(d, a, b, n, [](V x, V y) { return x == y; });
-  case Opcode::v_cmplt:
-    return compare<E>(d, a, b, n, [](V x, V y) { return x < y; });
-  case Opcode::v_cmple:
-    return compare<E>(d, a, b, n, [](V x, V y) { return x <= y; });
   default:
-    not_a(op, "binary");
+    if (!comparison<E>(op, d, a, b, n)) not_a(op, "binary");
   }
 }
 
@@ -208,14 +221,8 @@ void float_binary(Opcode op, PlaneGroup d, ConstPlaneGroup a, ConstPlaneGroup b,
     return map2<E>(d, a, b, n, [](float x, float y) { return float_max(x, y); });
   case Opcode::v_min:
     return map2<E>(d, a, b, n, [](float x, float y) { return float_min(x, y); });
-  case Opcode::v_cmpeq:
-    return compare<E>(d, a, b, n, [](float x, float y) { return x == y; });
-  case Opcode::v_cmplt:
-    return compare<E>(d, a, b, n, [](float x, float y) { return x < y; });
-  case Opcode::v_cmple:
-    return compare<E>(d, a, b, n, [](float x, float y) { return x <= y; });
   default:
-    not_a(op, "binary");
+    if (!comparison<E>(op, d, a, b, n)) not_a(op, "binary");
   }
 }
 
@@ -320,42 +327,54 @@ void vxm_splat(DType dtype, PlaneGroup dst, uint32_t value, size_t active_lanes)
     std::memset(dst.planes[p], uint8_t(bits >> (8 * p)), active_lanes);
 }
 
-void vxm_convert(DType to, DType from, PlaneGroup dst, ConstPlaneGroup src, size_t active_lanes) {
-  check(Opcode::v_cvt, to);
-  check(Opcode::v_cvt, from);
+namespace {
+// Calls body(to element, from element, values, offset, count) on each block of `from` values read
+// from `src`, for the element types of `to` and `from`.
+template <typename Body>
+void convert_blocks(DType to, DType from, ConstPlaneGroup src, size_t active_lanes, Body body) {
   with_elem(to, [&](auto t) {
     with_elem(from, [&](auto f) {
-      using To = decltype(t);
       using From = decltype(f);
       for_blocks(active_lanes, [&](size_t off, size_t c) {
         typename From::Value v[kBlock];
         From::load_block(src, off, c, v);
-        if constexpr (!To::is_float) {
-          int32_t r[kBlock];
-          for (size_t i = 0; i < c; ++i) {
-            if constexpr (From::is_float)
-              r[i] = To::from_f32(v[i]);
-            else
-              r[i] = int32_t(To::saturate(v[i]));
-          }
-          To::store_block(dst, off, c, r);
-        } else if constexpr (!From::is_float) {
-          // int -> float, one rounding: fp32 by the hardware conversion (nearest even); fp16 from
-          // that exactly, since every int32 that fp32 rounds is beyond the fp16 range anyway;
-          // bf16 from double, where fp32 would round a second time.
-          if constexpr (std::is_same_v<To, BF16Elem>) {
-            for (size_t i = 0; i < c; ++i) To::store_double(dst, off + i, double(v[i]));
-          } else {
-            float x[kBlock];
-            for (size_t i = 0; i < c; ++i) x[i] = float(v[i]);
-            To::store_block(dst, off, c, x);
-          }
-        } else {
-          for (size_t i = 0; i < c; ++i) v[i] = quieted(v[i]);
-          To::store_block(dst, off, c, v);
-        }
+        body(t, f, v, off, c);
       });
     });
+  });
+}
+} // namespace
+
+void vxm_convert(DType to, DType from, PlaneGroup dst, ConstPlaneGroup src, size_t active_lanes) {
+  check(Opcode::v_cvt, to);
+  check(Opcode::v_cvt, from);
+  convert_blocks(to, from, src, active_lanes, [&](auto t, auto f, auto* v, size_t off, size_t c) {
+    using To = decltype(t);
+    using From = decltype(f);
+    if constexpr (!To::is_float) {
+      int32_t r[kBlock];
+      for (size_t i = 0; i < c; ++i) {
+        if constexpr (From::is_float)
+          r[i] = To::from_f32(v[i]);
+        else
+          r[i] = int32_t(To::saturate(v[i]));
+      }
+      To::store_block(dst, off, c, r);
+    } else if constexpr (!From::is_float) {
+      // int -> float, one rounding: fp32 by the hardware conversion (nearest even); fp16 from
+      // that exactly, since every int32 that fp32 rounds is beyond the fp16 range anyway;
+      // bf16 from double, where fp32 would round a second time.
+      if constexpr (std::is_same_v<To, BF16Elem>) {
+        for (size_t i = 0; i < c; ++i) To::store_double(dst, off + i, double(v[i]));
+      } else {
+        float x[kBlock];
+        for (size_t i = 0; i < c; ++i) x[i] = float(v[i]);
+        To::store_block(dst, off, c, x);
+      }
+    } else {
+      for (size_t i = 0; i < c; ++i) v[i] = quieted(v[i]);
+      To::store_block(dst, off, c, v);
+    }
   });
 }
 
@@ -364,29 +383,22 @@ void vxm_requant(DType to, DType from, PlaneGroup dst, ConstPlaneGroup src, uint
   check(Opcode::v_requant, to);
   check(Opcode::v_requant, from);
   const float scale = f32_from_bits(scale_bits);
-  with_elem(to, [&](auto t) {
-    with_elem(from, [&](auto f) {
-      using To = decltype(t);
-      using From = decltype(f);
-      for_blocks(active_lanes, [&](size_t off, size_t c) {
-        typename From::Value v[kBlock];
-        float p[kBlock];
-        From::load_block(src, off, c, v);
-        for (size_t i = 0; i < c; ++i) {
-          // int32 -> fp32 rounds once (hardware, nearest even; exact for i8/i16); the product
-          // rounds once in fp32.
-          const float x = float(v[i]);
-          p[i] = canonical(x * scale);
-        }
-        if constexpr (To::is_float) {
-          To::store_block(dst, off, c, p);
-        } else {
-          int32_t r[kBlock];
-          for (size_t i = 0; i < c; ++i) r[i] = To::from_f32(p[i]);
-          To::store_block(dst, off, c, r);
-        }
-      });
-    });
+  convert_blocks(to, from, src, active_lanes, [&](auto t, auto, auto* v, size_t off, size_t c) {
+    using To = decltype(t);
+    float p[kBlock];
+    for (size_t i = 0; i < c; ++i) {
+      // int32 -> fp32 rounds once (hardware, nearest even; exact for i8/i16); the product
+      // rounds once in fp32.
+      const float x = float(v[i]);
+      p[i] = canonical(x * scale);
+    }
+    if constexpr (To::is_float) {
+      To::store_block(dst, off, c, p);
+    } else {
+      int32_t r[kBlock];
+      for (size_t i = 0; i < c; ++i) r[i] = To::from_f32(p[i]);
+      To::store_block(dst, off, c, r);
+    }
   });
 }
 
