@@ -120,7 +120,26 @@ private:
   void install_weights(Run& run);
   void multiply_rows(Run& run, const Unit& unit, const StepStreams& step);
   void read_out(Run& run, const Unit& unit);
+  // What the steps of combining one n-tile's partial sums share.
+  struct CombineContext {
+    const std::vector<std::pair<size_t, size_t>>& parts; // (run, unit) of each partial sum
+    unsigned vxm;
+    unsigned xv; // the VXM's position
+    unsigned width;
+    Cycle add_skew;
+    Cycle add_func;
+    Cycle acc_func;
+    Dir to_out;
+    const Symbol& out;
+    // Part i is read by the VXM at first + offset(i): parts 0 and 1 by the first add, part i by add i.
+    Cycle offset(size_t i) const { return i < 2 ? Cycle(0) : Cycle(i - 1) * (add_func - add_skew); }
+  };
   void combine(unsigned j);
+  Cycle combine_earliest(const CombineContext& c, uint32_t r, Cycle previous) const;
+  Cycle part_acc_cycle(const CombineContext& c, size_t i, Cycle first) const;
+  unsigned part_acc(const CombineContext& c, size_t i, uint32_t r) const;
+  bool read_out_parts(const CombineContext& c, uint32_t r, Cycle first, std::vector<Stream>& streams);
+  bool add_parts(const CombineContext& c, uint32_t r, Cycle first, const std::vector<Stream>& streams);
   std::vector<Bound> bounds() const;
   std::vector<ExpectedOutput> expected() const;
 
@@ -483,91 +502,117 @@ void GemmCompiler::read_out(Run& run, const Unit& unit) {
 
 // The partial sums of n-tile j from several planes: ACC each so that they meet in the VXM, add
 // them in a chain there, and write the sum to C.
+// The partial sums of n-tile j: row by row, each plane ACCs its part towards the VXM and a chain
+// of adds sums them, the last writing C; the first cycle that fits is searched and rolled back.
 void GemmCompiler::combine(unsigned j) {
-  const auto& parts = partials_.at(j);
+  const Instruction probe_add = make_vxm_binary(Opcode::v_add, acc_dtype_, {}, {}, {});
   const unsigned vxm = schedule_.floorplan().vxm_slice();
   const unsigned xv = schedule_.slice_position(vxm);
   const Symbol& out = outputs_[j];
-  const unsigned width = isa::dtype_bytes(acc_dtype_);
-  const Instruction probe_add = make_vxm_binary(Opcode::v_add, acc_dtype_, {}, {}, {});
-  const Cycle add_skew = skew_cycles(probe_add, config_);
-  const Cycle add_func = func_cycles(probe_add, config_);
-  const Cycle acc_func = func_cycles(make_acc({}, 0), config_);
-  const Dir to_out = schedule_.mem_position(out.slices[0]) < xv ? Dir::west : Dir::east;
-  // Part i is read by the VXM at first + offset(i): parts 0 and 1 by the first add, part i by add i.
-  auto offset = [&](size_t i) { return i < 2 ? Cycle(0) : Cycle(i - 1) * (add_func - add_skew); };
+  const CombineContext c{partials_.at(j),
+                         vxm,
+                         xv,
+                         isa::dtype_bytes(acc_dtype_),
+                         skew_cycles(probe_add, config_),
+                         func_cycles(probe_add, config_),
+                         func_cycles(make_acc({}, 0), config_),
+                         schedule_.mem_position(out.slices[0]) < xv ? Dir::west : Dir::east,
+                         out};
   Cycle previous = -1;
   for (uint32_t r = 0; r < shape_.m; ++r) {
-    Cycle earliest = std::max(previous + 1, add_skew);
-    for (size_t i = 0; i < parts.size(); ++i) {
-      const Run& run = runs_[parts[i].first];
-      const unsigned acc = plan_[parts[i].first][parts[i].second].acc_base + r;
-      earliest = std::max(earliest, run.mxm->acc_earliest(acc) + acc_func +
-                                        schedule_.travel(planes_[run.plane].position, xv) - offset(i));
-    }
+    const Cycle earliest = combine_earliest(c, r, previous);
     Cycle done = -1;
     for (Cycle first = earliest; done < 0; ++first) {
       if (first > earliest + kSearchLimit)
         throw std::logic_error("tspc gemm: no cycle to combine partial sums");
       const size_t mark = schedule_.mark();
-      bool ok = true;
       std::vector<Stream> part_streams;
-      for (size_t i = 0; ok && i < parts.size(); ++i) {
-        const Plane& plane = planes_[runs_[parts[i].first].plane];
-        const unsigned acc = plan_[parts[i].first][parts[i].second].acc_base + r;
-        const Cycle t = first + offset(i) - schedule_.travel(plane.position, xv) - acc_func;
-        const auto base = try_bases(schedule_, stream_bases(width, std::nullopt, false), [&](unsigned s) {
-          bool placed = schedule_.place_on_slice(plane.slice, t, make_acc({s, plane.out}, acc), {2, 0}) >= 0;
-          for (unsigned b = 0; placed && b < width; ++b)
-            placed = schedule_.reserve_value({s + b, plane.out}, plane.position, t + acc_func, {xv});
-          return placed;
-        });
-        ok = base.has_value();
-        if (ok) part_streams.push_back({*base, plane.out});
-      }
-      Stream sum{};
-      for (size_t k = 1; ok && k < parts.size(); ++k) {
-        const Cycle dispatch = first + offset(k) - add_skew;
-        const Cycle result = dispatch + add_func;
-        const bool last = k + 1 == parts.size();
-        ok = false;
-        for (Dir dir : {to_out, to_out == Dir::east ? Dir::west : Dir::east}) {
-          if (last && dir != to_out) break;
-          const Stream a = k == 1 ? part_streams[0] : sum;
-          const auto base = try_bases(schedule_, stream_bases(width, std::nullopt, false), [&](unsigned s) {
-            const Stream dst{s, dir};
-            bool placed =
-                schedule_.place_on_slice(
-                    vxm, dispatch, make_vxm_binary(Opcode::v_add, acc_dtype_, dst, a, part_streams[k])) >= 0;
-            for (unsigned b = 0; placed && b < width; ++b) {
-              placed = schedule_.claim_write(dst.plus(b), xv, result);
-              if (placed && !last) placed = schedule_.extend_read(dst.plus(b), xv, result, xv);
-              if (placed && last)
-                placed = schedule_.write_from(symbol_word(out, r, b).mem, symbol_word(out, r, b).address,
-                                              dst.plus(b), xv, result);
-            }
-            return placed;
-          });
-          if (base) {
-            sum = Stream{*base, dir};
-            ok = true;
-            break;
-          }
-        }
-      }
-      if (ok) {
+      if (read_out_parts(c, r, first, part_streams) && add_parts(c, r, first, part_streams)) {
         done = first;
         break;
       }
       schedule_.rollback(mark);
     }
-    for (size_t i = 0; i < parts.size(); ++i) {
-      Run& run = runs_[parts[i].first];
-      const unsigned acc = plan_[parts[i].first][parts[i].second].acc_base + r;
-      run.mxm->acc(done + offset(i) - schedule_.travel(planes_[run.plane].position, xv) - acc_func, acc);
-    }
+    for (size_t i = 0; i < c.parts.size(); ++i)
+      runs_[c.parts[i].first].mxm->acc(part_acc_cycle(c, i, done), part_acc(c, i, r));
     previous = done;
   }
+}
+
+Cycle GemmCompiler::combine_earliest(const CombineContext& c, uint32_t r, Cycle previous) const {
+  Cycle earliest = std::max(previous + 1, c.add_skew);
+  for (size_t i = 0; i < c.parts.size(); ++i) {
+    const Run& run = runs_[c.parts[i].first];
+    earliest = std::max(earliest, run.mxm->acc_earliest(part_acc(c, i, r)) + c.acc_func +
+                                      schedule_.travel(planes_[run.plane].position, c.xv) - c.offset(i));
+  }
+  return earliest;
+}
+
+// The ACC of part i is dispatched so that its result reaches the VXM at first + offset(i).
+Cycle GemmCompiler::part_acc_cycle(const CombineContext& c, size_t i, Cycle first) const {
+  const Plane& plane = planes_[runs_[c.parts[i].first].plane];
+  return first + c.offset(i) - schedule_.travel(plane.position, c.xv) - c.acc_func;
+}
+
+unsigned GemmCompiler::part_acc(const CombineContext& c, size_t i, uint32_t r) const {
+  return plan_[c.parts[i].first][c.parts[i].second].acc_base + r;
+}
+
+// Every part's ACC of row r onto streams towards the VXM; `streams` gets where each part travels.
+bool GemmCompiler::read_out_parts(const CombineContext& c, uint32_t r, Cycle first,
+                                  std::vector<Stream>& streams) {
+  for (size_t i = 0; i < c.parts.size(); ++i) {
+    const Plane& plane = planes_[runs_[c.parts[i].first].plane];
+    const unsigned acc = part_acc(c, i, r);
+    const Cycle t = part_acc_cycle(c, i, first);
+    const auto base = try_bases(schedule_, stream_bases(c.width, std::nullopt, false), [&](unsigned s) {
+      bool placed = schedule_.place_on_slice(plane.slice, t, make_acc({s, plane.out}, acc), {2, 0}) >= 0;
+      for (unsigned b = 0; placed && b < c.width; ++b)
+        placed = schedule_.reserve_value({s + b, plane.out}, plane.position, t + c.acc_func, {c.xv});
+      return placed;
+    });
+    if (!base) return false;
+    streams.push_back({*base, plane.out});
+  }
+  return true;
+}
+
+// The chain of adds over the parts of row r; the last one's sum is written to C.
+bool GemmCompiler::add_parts(const CombineContext& c, uint32_t r, Cycle first,
+                             const std::vector<Stream>& streams) {
+  Stream sum{};
+  for (size_t k = 1; k < c.parts.size(); ++k) {
+    const Cycle dispatch = first + c.offset(k) - c.add_skew;
+    const Cycle result = dispatch + c.add_func;
+    const bool last = k + 1 == c.parts.size();
+    bool ok = false;
+    for (Dir dir : {c.to_out, c.to_out == Dir::east ? Dir::west : Dir::east}) {
+      if (last && dir != c.to_out) break;
+      const Stream a = k == 1 ? streams[0] : sum;
+      const auto base = try_bases(schedule_, stream_bases(c.width, std::nullopt, false), [&](unsigned s) {
+        const Stream dst{s, dir};
+        bool placed =
+            schedule_.place_on_slice(c.vxm, dispatch,
+                                     make_vxm_binary(Opcode::v_add, acc_dtype_, dst, a, streams[k])) >= 0;
+        for (unsigned b = 0; placed && b < c.width; ++b) {
+          placed = schedule_.claim_write(dst.plus(b), c.xv, result);
+          if (placed && !last) placed = schedule_.extend_read(dst.plus(b), c.xv, result, c.xv);
+          if (placed && last)
+            placed = schedule_.write_from(symbol_word(c.out, r, b).mem, symbol_word(c.out, r, b).address,
+                                          dst.plus(b), c.xv, result);
+        }
+        return placed;
+      });
+      if (base) {
+        sum = Stream{*base, dir};
+        ok = true;
+        break;
+      }
+    }
+    if (!ok) return false;
+  }
+  return true;
 }
 
 void GemmCompiler::schedule() {
