@@ -165,4 +165,19 @@ std::string quote(std::string_view text) {
   return out + "\"";
 }
 
+std::string describe(const Token& token) {
+  return token.kind == Tok::newline ? "end of line" : fmt::format("'{}'", token.text);
+}
+
+const Token& TokenCursor::expect(Tok kind, const char* what) {
+  if (peek().kind != kind) fail(peek(), fmt::format("expected {}, got {}", what, describe(peek())));
+  return next();
+}
+
+void TokenCursor::end_statement() {
+  if (!at_end_of_statement())
+    fail(peek(), fmt::format("unexpected {} at end of statement", describe(peek())));
+  next();
+}
+
 } // namespace tsp::assembly

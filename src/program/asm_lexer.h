@@ -28,4 +28,28 @@ std::vector<Token> tokenize(std::string_view text, const std::string& origin);
 // A string literal as tokenize() reads it back.
 std::string quote(std::string_view text);
 
+// A token as error messages show it.
+std::string describe(const Token& token);
+
+// Reading tokens statement by statement, failing in the assembler's error format.
+class TokenCursor {
+public:
+  TokenCursor(std::vector<Token> tokens, const std::string& origin)
+      : origin_(origin), tokens_(std::move(tokens)) {}
+
+  const Token& peek() const { return tokens_[pos_]; }
+  const Token& next() { return tokens_[pos_++]; }
+  bool at_end_of_statement() const { return peek().kind == Tok::newline; }
+  [[noreturn]] void fail(const Token& at, const std::string& message) const {
+    fail_at(origin_, at.line, at.col, message);
+  }
+  const Token& expect(Tok kind, const char* what);
+  void end_statement();
+
+protected:
+  const std::string& origin_;
+  std::vector<Token> tokens_;
+  size_t pos_ = 0;
+};
+
 } // namespace tsp::assembly

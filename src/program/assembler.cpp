@@ -3,6 +3,8 @@
 #include "tspsim/program/assembler.h"
 
 #include "asm_lexer.h"
+#include "asm_operands.h"
+#include "asm_symbols.h"
 #include "instruction_check.h"
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
@@ -22,49 +24,17 @@
 namespace tsp {
 namespace {
 
+using assembly::describe;
 using assembly::fail_at;
+using assembly::is_identifier;
+using assembly::NameValue;
+using assembly::parse_integer_literal;
 using assembly::Tok;
 using assembly::Token;
 using isa::FieldKind;
 
-bool is_identifier(const std::string& s) {
-  return !s.empty() && (std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_') &&
-         std::all_of(s.begin(), s.end(),
-                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
-}
-
 bool is_hex(const std::string& s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
-}
-
-// Decimal or 0x hexadecimal, with an optional '-'.
-std::optional<int64_t> parse_integer_literal(std::string_view text) {
-  const bool negative = !text.empty() && text[0] == '-';
-  if (negative) text.remove_prefix(1);
-  int base = 10;
-  if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
-    base = 16;
-    text.remove_prefix(2);
-  }
-  uint64_t magnitude = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), magnitude, base);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  if (magnitude > (negative ? uint64_t{1} << 63 : (uint64_t{1} << 63) - 1)) return std::nullopt;
-  return negative ? static_cast<int64_t>(0 - magnitude) : static_cast<int64_t>(magnitude);
-}
-
-std::optional<double> parse_float_literal(std::string_view text) {
-  if (!text.empty() && text[0] == '+') text.remove_prefix(1);
-  double value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
-std::pair<int64_t, int64_t> field_range(const isa::FieldSpec& field) {
-  if (field.kind == FieldKind::simm)
-    return {-(int64_t{1} << (field.width - 1)), (int64_t{1} << (field.width - 1)) - 1};
-  return {0, static_cast<int64_t>((uint64_t{1} << field.width) - 1)};
 }
 
 struct PendingName {
@@ -94,23 +64,11 @@ struct TextBlock {
   size_t words = 0;
 };
 
-struct NameValue {
-  int64_t value;
-  uint32_t line;
-};
-
-// A .tensor's init= option; random elements are generated only after the shape is checked.
-struct TensorInit {
-  enum class Kind { zeros, random, values } kind = Kind::zeros;
-  uint64_t seed = 0;
-  std::vector<uint8_t> elements; // values(...)
-};
-
-class Assembler {
+class Assembler : private assembly::TokenCursor {
 public:
   Assembler(std::string_view text, const std::string& origin, const ChipConfig& config)
-      : origin_(origin), config_(config), floorplan_(config.geometry, config.icu),
-        tokens_(assembly::tokenize(text, origin)) {
+      : TokenCursor(assembly::tokenize(text, origin), origin), config_(config),
+        floorplan_(config.geometry, config.icu) {
     per_vector_ = text_words_per_vector(config.geometry.vector_bytes());
     program_.fingerprint = geometry_fingerprint(config);
     program_.metadata.generator = fmt::format("tspasm {}", kVersion);
@@ -125,26 +83,6 @@ public:
   }
 
 private:
-  // ---- token cursor -------------------------------------------------------------------------
-  const Token& peek() const { return tokens_[pos_]; }
-  const Token& next() { return tokens_[pos_++]; }
-  bool at_end_of_statement() const { return peek().kind == Tok::newline; }
-  [[noreturn]] void fail(const Token& at, const std::string& message) const {
-    fail_at(origin_, at.line, at.col, message);
-  }
-  const Token& expect(Tok kind, const char* what) {
-    if (peek().kind != kind) fail(peek(), fmt::format("expected {}, got {}", what, describe(peek())));
-    return next();
-  }
-  static std::string describe(const Token& token) {
-    return token.kind == Tok::newline ? "end of line" : fmt::format("'{}'", token.text);
-  }
-  void end_statement() {
-    if (!at_end_of_statement())
-      fail(peek(), fmt::format("unexpected {} at end of statement", describe(peek())));
-    next();
-  }
-
   // ---- statements ---------------------------------------------------------------------------
   void statement() {
     const Token& first = peek();
@@ -207,7 +145,7 @@ private:
     else if (d == ".predicted_cycles")
       program_.metadata.predicted_cycles = once(head, unsigned_value(UINT64_MAX >> 1));
     else if (d == ".symbol" || d == ".tensor")
-      symbol_directive(head, d == ".tensor");
+      assembly::SymbolReader(*this, operands_, config_).read(head, d == ".tensor", program_);
     else if (d == ".image")
       image_directive();
     else if (d == ".bytes")
@@ -238,8 +176,8 @@ private:
   }
 
   void text_directive(const Token& head) {
-    const uint32_t mem = mem_slice(next());
-    const auto address = static_cast<uint32_t>(literal_or_defined(next(), 0, UINT32_MAX));
+    const uint32_t mem = operands_.mem_slice(next());
+    const auto address = static_cast<uint32_t>(operands_.defined_integer(next(), 0, UINT32_MAX));
     if (per_vector_ == 0)
       fail(head, fmt::format(".text needs vectors of at least {} bytes", isa::kInstructionBytes));
     queue_.reset();
@@ -250,7 +188,7 @@ private:
 
   void equ_directive() {
     const Token& name = expect(Tok::word, "a name");
-    const int64_t value = literal_or_defined(next(), INT64_MIN, INT64_MAX);
+    const int64_t value = operands_.defined_integer(next(), INT64_MIN, INT64_MAX);
     define_name(name, value);
   }
 
@@ -260,167 +198,13 @@ private:
     annotated_lines_ = true;
   }
 
-  // An integer literal or an already defined name, within [lo, hi].
-  int64_t literal_or_defined(const Token& token, int64_t lo, int64_t hi) {
-    std::optional<int64_t> value;
-    if (token.kind == Tok::number) {
-      value = parse_integer_literal(token.text);
-      if (!value) fail(token, fmt::format("expected an integer, got '{}'", token.text));
-    } else if (token.kind == Tok::word && names_.count(token.text)) {
-      value = names_.at(token.text).value;
-    } else if (token.kind == Tok::word && is_identifier(token.text)) {
-      fail(token, fmt::format("unknown name '{}' (names used here must be defined above)", token.text));
-    } else {
-      fail(token, fmt::format("expected an integer, got {}", describe(token)));
-    }
-    if (*value < lo || *value > hi) fail(token, fmt::format("{} is out of range ({}..{})", *value, lo, hi));
-    return *value;
-  }
-
   uint64_t unsigned_value(uint64_t max) {
-    return static_cast<uint64_t>(literal_or_defined(next(), 0, static_cast<int64_t>(max)));
-  }
-
-  uint32_t mem_slice(const Token& token) {
-    const auto slice = floorplan_.find_slice(token.text);
-    if (token.kind != Tok::word || !slice || floorplan_.slices()[*slice].kind != SliceKind::mem) {
-      const unsigned last = floorplan_.mem_count() / 2 - 1;
-      fail(token, fmt::format("expected a MEM slice (MEM_W0..MEM_W{} or MEM_E0..MEM_E{}), got {}", last, last,
-                              describe(token)));
-    }
-    const auto& info = floorplan_.slices()[*slice];
-    return floorplan_.mem_global(info.east, info.index);
-  }
-
-  // ---- .symbol / .tensor / .image -----------------------------------------------------------
-  void symbol_directive(const Token& head, bool tensor) {
-    Symbol symbol;
-    const Token& name = expect(Tok::word, "a symbol name");
-    if (!is_valid_symbol_name(name.text))
-      fail(name, fmt::format("'{}' is not a valid symbol name", name.text));
-    symbol.name = name.text;
-    const Token& type = expect(Tok::word, "a type (i8, i16, i32, f16, bf16, f32)");
-    const auto dtype = isa::dtype_by_name(type.text);
-    if (!dtype) fail(type, fmt::format("unknown type '{}' (i8, i16, i32, f16, bf16, f32)", type.text));
-    symbol.dtype = *dtype;
-    shape(next(), symbol);
-
-    std::map<std::string, Token> seen;
-    TensorInit init;
-    while (!at_end_of_statement()) {
-      const Token& key =
-          expect(Tok::word, tensor ? "an option (slices=, base=, init=)" : "an option (slices=, base=)");
-      expect(Tok::equals, "'='");
-      if (!seen.emplace(key.text, key).second) fail(key, fmt::format("{}= is given twice", key.text));
-      if (key.text == "slices") {
-        symbol.slices.push_back(mem_slice(next()));
-        while (peek().kind == Tok::comma) {
-          next();
-          symbol.slices.push_back(mem_slice(next()));
-        }
-      } else if (key.text == "base") {
-        symbol.base = static_cast<uint32_t>(literal_or_defined(next(), 0, UINT32_MAX));
-      } else if (key.text == "init" && tensor) {
-        init = tensor_init(symbol);
-      } else {
-        fail(key, fmt::format("unknown option '{}' ({} takes slices=, base={})", key.text,
-                              tensor ? ".tensor" : ".symbol", tensor ? ", init=" : ""));
-      }
-    }
-    for (const char* key : {"slices", "base", "init"})
-      if (!seen.count(key) && (tensor || std::strcmp(key, "init") != 0))
-        fail(head, fmt::format("{} {} needs {}=", head.text, symbol.name, key));
-    check_symbol_shape(symbol, seen.at("slices"));
-    if (init.kind == TensorInit::Kind::random) {
-      add_random_tensor(program_, std::move(symbol), init.seed, config_.geometry.vector_bytes());
-      return;
-    }
-    if (init.kind == TensorInit::Kind::values)
-      for (auto& image : tensor_images(symbol, init.elements, config_.geometry.vector_bytes()))
-        program_.images.push_back(std::move(image));
-    program_.symbols.push_back(std::move(symbol));
-  }
-
-  void shape(const Token& token, Symbol& symbol) {
-    const auto x = token.text.find('x');
-    const auto rows = x == std::string::npos ? std::nullopt : parse_integer_literal(token.text.substr(0, x));
-    const auto cols = x == std::string::npos ? std::nullopt : parse_integer_literal(token.text.substr(x + 1));
-    if (token.kind != Tok::number || !rows || !cols || *rows < 1 || *cols < 1 || *rows > UINT32_MAX ||
-        *cols > UINT32_MAX)
-      fail(token, fmt::format("expected a shape ROWSxCOLS (e.g. 4x320), got {}", describe(token)));
-    symbol.rows = static_cast<uint32_t>(*rows);
-    symbol.cols = static_cast<uint32_t>(*cols);
-  }
-
-  // The checks that must hold before a tensor's images can be built; validate_program repeats
-  // them for programs from other sources.
-  void check_symbol_shape(const Symbol& symbol, const Token& slices_at) const {
-    const unsigned bytes = isa::dtype_bytes(symbol.dtype);
-    if (symbol.slices.size() % bytes != 0)
-      fail(slices_at, fmt::format("{} slices is not a whole number of {}-slice groups for {}",
-                                  symbol.slices.size(), bytes, isa::dtype_name(symbol.dtype)));
-    if (symbol.cols > config_.geometry.vector_bytes())
-      fail(slices_at, fmt::format("{} columns do not fit a {}-lane vector", symbol.cols,
-                                  config_.geometry.vector_bytes()));
-    const uint64_t groups = symbol.slices.size() / bytes;
-    const uint64_t end = symbol.base + (symbol.rows + groups - 1) / groups;
-    if (end > config_.geometry.mem_words_per_slice)
-      fail(slices_at, fmt::format("rows at addresses {}..{} run past the slice end (slice has {} words)",
-                                  symbol.base, end - 1, config_.geometry.mem_words_per_slice));
-  }
-
-  // init=zeros (no image: MEM is zero at reset), init=random(SEED) or init=values(v1 v2 ...).
-  TensorInit tensor_init(const Symbol& symbol) {
-    TensorInit init;
-    const Token& kind = expect(Tok::word, "zeros, random(SEED) or values(...)");
-    if (kind.text == "zeros") return init;
-    if (kind.text == "random") {
-      expect(Tok::lparen, "'('");
-      init.kind = TensorInit::Kind::random;
-      init.seed = static_cast<uint64_t>(literal_or_defined(next(), 0, INT64_MAX));
-      expect(Tok::rparen, "')'");
-      return init;
-    }
-    if (kind.text != "values")
-      fail(kind, fmt::format("expected zeros, random(SEED) or values(...), got '{}'", kind.text));
-    init.kind = TensorInit::Kind::values;
-    expect(Tok::lparen, "'('");
-    const uint64_t wanted = uint64_t{symbol.rows} * symbol.cols;
-    uint64_t count = 0;
-    while (peek().kind != Tok::rparen) {
-      const Token& v = next();
-      if (++count > wanted)
-        fail(v, fmt::format("too many values: the {}x{} tensor has {} elements", symbol.rows, symbol.cols,
-                            wanted));
-      const auto bytes = element_value(v, symbol.dtype);
-      init.elements.insert(init.elements.end(), bytes.begin(), bytes.end());
-    }
-    if (count != wanted)
-      fail(peek(), fmt::format("{} values for the {} elements of the {}x{} tensor", count, wanted,
-                               symbol.rows, symbol.cols));
-    next();
-    return init;
-  }
-
-  std::vector<uint8_t> element_value(const Token& token, isa::DType dtype) const {
-    std::optional<double> value;
-    if (!isa::dtype_is_float(dtype)) {
-      if (const auto i = parse_integer_literal(token.text); i && token.kind == Tok::number)
-        value = static_cast<double>(*i);
-    } else if (token.kind == Tok::number || token.text == "inf" || token.text == "nan") {
-      value = parse_float_literal(token.text);
-    }
-    if (!value)
-      fail(token, fmt::format("expected an {} value, got {}", isa::dtype_name(dtype), describe(token)));
-    const auto bytes = element_bytes(dtype, *value);
-    if (!bytes)
-      fail(token, fmt::format("{} is not exactly representable in {}", token.text, isa::dtype_name(dtype)));
-    return *bytes;
+    return static_cast<uint64_t>(operands_.defined_integer(next(), 0, static_cast<int64_t>(max)));
   }
 
   void image_directive() {
-    const uint32_t mem = mem_slice(next());
-    const auto address = static_cast<uint32_t>(literal_or_defined(next(), 0, UINT32_MAX));
+    const uint32_t mem = operands_.mem_slice(next());
+    const auto address = static_cast<uint32_t>(operands_.defined_integer(next(), 0, UINT32_MAX));
     program_.images.push_back({mem, address, {}});
     hex_bytes(program_.images.back().bytes);
   }
@@ -538,78 +322,10 @@ private:
 
   void operand(PendingInstruction& pending, size_t index, const Token& token) {
     const auto& field = pending.instruction.spec().operand_fields()[index];
-    int64_t& value = pending.instruction.operands[index];
-    switch (field.kind) {
-    case FieldKind::stream:
-      value = stream(token);
-      break;
-    case FieldKind::mem_slice: {
-      const uint32_t mem = mem_slice(token);
-      const auto& info = floorplan_.slices()[floorplan_.slice_of_mem(mem)];
-      value = static_cast<int64_t>(Floorplan::mem_field(info.east, info.index));
-      break;
-    }
-    case FieldKind::f32:
-      value = f32(token);
-      break;
-    case FieldKind::mode: {
-      const auto it = std::find(field.mode_names.begin(), field.mode_names.end(), token.text);
-      if (it == field.mode_names.end())
-        fail(token, fmt::format("expected {} or {}, got '{}'", field.mode_names[0], field.mode_names[1],
-                                token.text));
-      value = it - field.mode_names.begin();
-      break;
-    }
-    default:
-      if (token.kind == Tok::word && is_identifier(token.text)) {
-        if (const auto it = names_.find(token.text); it != names_.end()) {
-          value = it->second.value;
-          check_range(field, value, token);
-        } else {
-          pending.names.push_back({index, token});
-        }
-        break;
-      }
-      const auto literal = token.kind == Tok::number ? parse_integer_literal(token.text) : std::nullopt;
-      if (!literal)
-        fail(token, fmt::format("expected an integer or a name for {}, got '{}'", field.name, token.text));
-      value = *literal;
-      check_range(field, value, token);
-    }
-  }
-
-  void check_range(const isa::FieldSpec& field, int64_t value, const Token& token) const {
-    const auto [lo, hi] = field_range(field);
-    if (value < lo || value > hi)
-      fail(token, fmt::format("{} = {} does not fit its {}-bit field ({}..{})", field.name, value,
-                              field.width, lo, hi));
-  }
-
-  int64_t stream(const Token& token) const {
-    const unsigned n = config_.streams.per_direction;
-    const auto field = token.kind == Tok::word ? parse_stream_field(token.text, n) : std::nullopt;
-    if (!field)
-      fail(token, fmt::format("expected a stream (E0..E{} or W0..W{}), got '{}'", n - 1, n - 1, token.text));
-    return *field;
-  }
-
-  int64_t f32(const Token& token) const {
-    const auto& t = token.text;
-    if (t.size() > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X')) {
-      const auto bits = parse_integer_literal(t);
-      if (!bits || *bits > UINT32_MAX)
-        fail(token, fmt::format("expected 32-bit hex float bits, got '{}'", t));
-      return *bits;
-    }
-    std::string_view text = t;
-    if (!text.empty() && text[0] == '+') text.remove_prefix(1);
-    float value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (text.empty() || ec != std::errc() || end != text.data() + text.size())
-      fail(token, fmt::format("expected a float (1.5, -2e-3, inf, nan or 0x3fc00000 bits), got '{}'", t));
-    uint32_t bits;
-    std::memcpy(&bits, &value, sizeof bits);
-    return bits;
+    if (const auto value = operands_.read(field, token))
+      pending.instruction.operands[index] = *value;
+    else
+      pending.names.push_back({index, token});
   }
 
   // ---- finishing ----------------------------------------------------------------------------
@@ -618,7 +334,7 @@ private:
       const auto it = names_.find(token.text);
       if (it == names_.end()) fail(token, fmt::format("unknown name '{}'", token.text));
       const auto& field = pending.instruction.spec().operand_fields()[index];
-      check_range(field, it->second.value, token);
+      operands_.check_range(field, it->second.value, token);
       pending.instruction.operands[index] = it->second.value;
     }
   }
@@ -658,11 +374,8 @@ private:
     }
   }
 
-  const std::string& origin_;
   const ChipConfig& config_;
   Floorplan floorplan_;
-  std::vector<Token> tokens_;
-  size_t pos_ = 0;
   size_t per_vector_ = 0;
   Program program_;
 
@@ -673,6 +386,7 @@ private:
   std::optional<size_t> queue_, text_, open_image_;
   bool instructions_seen_ = false;
   bool annotated_lines_ = false;
+  assembly::OperandReader operands_{origin_, config_, floorplan_, names_};
 };
 
 } // namespace

@@ -1,0 +1,153 @@
+#include "asm_symbols.h"
+
+#include "tspsim/program/tensor.h"
+
+#include <charconv>
+#include <cstring>
+#include <fmt/format.h>
+#include <map>
+#include <optional>
+
+namespace tsp::assembly {
+
+namespace {
+std::optional<double> parse_float_literal(std::string_view text) {
+  if (!text.empty() && text[0] == '+') text.remove_prefix(1);
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+} // namespace
+
+void SymbolReader::read(const Token& head, bool tensor, Program& program) {
+  Symbol symbol;
+  const Token& name = cursor_.expect(Tok::word, "a symbol name");
+  if (!is_valid_symbol_name(name.text))
+    cursor_.fail(name, fmt::format("'{}' is not a valid symbol name", name.text));
+  symbol.name = name.text;
+  const Token& type = cursor_.expect(Tok::word, "a type (i8, i16, i32, f16, bf16, f32)");
+  const auto dtype = isa::dtype_by_name(type.text);
+  if (!dtype) cursor_.fail(type, fmt::format("unknown type '{}' (i8, i16, i32, f16, bf16, f32)", type.text));
+  symbol.dtype = *dtype;
+  shape(cursor_.next(), symbol);
+
+  std::map<std::string, Token> seen;
+  TensorInit init;
+  while (!cursor_.at_end_of_statement()) {
+    const Token& key = cursor_.expect(Tok::word, tensor ? "an option (slices=, base=, init=)"
+                                                        : "an option (slices=, base=)");
+    cursor_.expect(Tok::equals, "'='");
+    if (!seen.emplace(key.text, key).second) cursor_.fail(key, fmt::format("{}= is given twice", key.text));
+    if (key.text == "slices") {
+      symbol.slices.push_back(operands_.mem_slice(cursor_.next()));
+      while (cursor_.peek().kind == Tok::comma) {
+        cursor_.next();
+        symbol.slices.push_back(operands_.mem_slice(cursor_.next()));
+      }
+    } else if (key.text == "base") {
+      symbol.base = static_cast<uint32_t>(operands_.defined_integer(cursor_.next(), 0, UINT32_MAX));
+    } else if (key.text == "init" && tensor) {
+      init = tensor_init(symbol);
+    } else {
+      cursor_.fail(key, fmt::format("unknown option '{}' ({} takes slices=, base={})", key.text,
+                                    tensor ? ".tensor" : ".symbol", tensor ? ", init=" : ""));
+    }
+  }
+  for (const char* key : {"slices", "base", "init"})
+    if (!seen.count(key) && (tensor || std::strcmp(key, "init") != 0))
+      cursor_.fail(head, fmt::format("{} {} needs {}=", head.text, symbol.name, key));
+  check_symbol_shape(symbol, seen.at("slices"));
+  if (init.kind == TensorInit::Kind::random) {
+    add_random_tensor(program, std::move(symbol), init.seed, config_.geometry.vector_bytes());
+    return;
+  }
+  if (init.kind == TensorInit::Kind::values)
+    for (auto& image : tensor_images(symbol, init.elements, config_.geometry.vector_bytes()))
+      program.images.push_back(std::move(image));
+  program.symbols.push_back(std::move(symbol));
+}
+
+void SymbolReader::shape(const Token& token, Symbol& symbol) const {
+  const auto x = token.text.find('x');
+  // 0 stands for a missing or unreadable number: both must be at least 1.
+  const int64_t rows =
+      x == std::string::npos ? 0 : parse_integer_literal(token.text.substr(0, x)).value_or(0);
+  const int64_t cols =
+      x == std::string::npos ? 0 : parse_integer_literal(token.text.substr(x + 1)).value_or(0);
+  if (token.kind != Tok::number || rows < 1 || cols < 1 || rows > UINT32_MAX || cols > UINT32_MAX)
+    cursor_.fail(token, fmt::format("expected a shape ROWSxCOLS (e.g. 4x320), got {}", describe(token)));
+  symbol.rows = static_cast<uint32_t>(rows);
+  symbol.cols = static_cast<uint32_t>(cols);
+}
+
+// The checks that must hold before a tensor's images can be built; validate_program repeats
+// them for programs from other sources.
+void SymbolReader::check_symbol_shape(const Symbol& symbol, const Token& slices_at) const {
+  const unsigned bytes = isa::dtype_bytes(symbol.dtype);
+  if (symbol.slices.size() % bytes != 0)
+    cursor_.fail(slices_at, fmt::format("{} slices is not a whole number of {}-slice groups for {}",
+                                        symbol.slices.size(), bytes, isa::dtype_name(symbol.dtype)));
+  if (symbol.cols > config_.geometry.vector_bytes())
+    cursor_.fail(slices_at, fmt::format("{} columns do not fit a {}-lane vector", symbol.cols,
+                                        config_.geometry.vector_bytes()));
+  const uint64_t groups = symbol.slices.size() / bytes;
+  const uint64_t end = symbol.base + (symbol.rows + groups - 1) / groups;
+  if (end > config_.geometry.mem_words_per_slice)
+    cursor_.fail(slices_at,
+                 fmt::format("rows at addresses {}..{} run past the slice end (slice has {} words)",
+                             symbol.base, end - 1, config_.geometry.mem_words_per_slice));
+}
+
+// init=zeros (no image: MEM is zero at reset), init=random(SEED) or init=values(v1 v2 ...).
+SymbolReader::TensorInit SymbolReader::tensor_init(const Symbol& symbol) {
+  TensorInit init;
+  const Token& kind = cursor_.expect(Tok::word, "zeros, random(SEED) or values(...)");
+  if (kind.text == "zeros") return init;
+  if (kind.text == "random") {
+    cursor_.expect(Tok::lparen, "'('");
+    init.kind = TensorInit::Kind::random;
+    init.seed = static_cast<uint64_t>(operands_.defined_integer(cursor_.next(), 0, INT64_MAX));
+    cursor_.expect(Tok::rparen, "')'");
+    return init;
+  }
+  if (kind.text != "values")
+    cursor_.fail(kind, fmt::format("expected zeros, random(SEED) or values(...), got '{}'", kind.text));
+  init.kind = TensorInit::Kind::values;
+  cursor_.expect(Tok::lparen, "'('");
+  const uint64_t wanted = uint64_t{symbol.rows} * symbol.cols;
+  uint64_t count = 0;
+  while (cursor_.peek().kind != Tok::rparen) {
+    const Token& v = cursor_.next();
+    if (++count > wanted)
+      cursor_.fail(v, fmt::format("too many values: the {}x{} tensor has {} elements", symbol.rows,
+                                  symbol.cols, wanted));
+    const auto bytes = element_value(v, symbol.dtype);
+    init.elements.insert(init.elements.end(), bytes.begin(), bytes.end());
+  }
+  if (count != wanted)
+    cursor_.fail(cursor_.peek(), fmt::format("{} values for the {} elements of the {}x{} tensor", count,
+                                             wanted, symbol.rows, symbol.cols));
+  cursor_.next();
+  return init;
+}
+
+std::vector<uint8_t> SymbolReader::element_value(const Token& token, isa::DType dtype) const {
+  std::optional<double> value;
+  if (!isa::dtype_is_float(dtype)) {
+    if (const auto i = parse_integer_literal(token.text); i && token.kind == Tok::number)
+      value = static_cast<double>(*i);
+  } else if (token.kind == Tok::number || token.text == "inf" || token.text == "nan") {
+    value = parse_float_literal(token.text);
+  }
+  if (!value)
+    cursor_.fail(token, fmt::format("expected an {} value, got {}", isa::dtype_name(dtype), describe(token)));
+  const auto bytes = element_bytes(dtype, *value);
+  if (!bytes)
+    cursor_.fail(token,
+                 fmt::format("{} is not exactly representable in {}", token.text, isa::dtype_name(dtype)));
+  return *bytes;
+}
+
+} // namespace tsp::assembly
