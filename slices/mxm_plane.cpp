@@ -16,6 +16,13 @@ using isa::Opcode;
 namespace {
 // Queued ABCs past which the products of earlier cycles are folded into the accumulators.
 constexpr size_t kMaxQueued = 512;
+
+std::string still_loading(const char* instruction, const std::string& plane,
+                          const MxmWeightRules::Load& load) {
+  return fmt::format(
+      "{} on {}: the LW dispatched at cycle {} is still loading the shadow buffer until cycle {}",
+      instruction, plane, load.dispatched, load.last_read);
+}
 } // namespace
 
 MxmPlane::MxmPlane(sc_core::sc_module_name name, EngineContext& ctx, unsigned slice, DebugClock* debug_clock)
@@ -101,11 +108,7 @@ void MxmPlane::start_load(const Dispatch& d, Cycle t) {
   const auto& load = weights_.load();
   switch (weights_.lw_problem(int64_t(t))) {
   case MxmWeightRules::LwProblem::still_loading:
-    ctx_.log.report(
-        ErrorKind::mxm_weights, t, d.origin,
-        fmt::format("LW on {}: the LW dispatched at cycle {} is still loading the shadow buffer until "
-                    "cycle {}",
-                    info().name, load->dispatched, load->last_read));
+    ctx_.log.report(ErrorKind::mxm_weights, t, d.origin, still_loading("LW", info().name, *load));
     break;
   case MxmWeightRules::LwProblem::never_installed:
     ctx_.log.report(
@@ -159,11 +162,7 @@ void MxmPlane::install(const Install& iw) {
                                 info().name, load->installed_at));
     return;
   case MxmWeightRules::IwProblem::still_loading:
-    ctx_.log.report(
-        ErrorKind::mxm_weights, t, iw.origin,
-        fmt::format("IW on {}: the LW dispatched at cycle {} is still loading the shadow buffer until "
-                    "cycle {}",
-                    info().name, load->dispatched, load->last_read));
+    ctx_.log.report(ErrorKind::mxm_weights, t, iw.origin, still_loading("IW", info().name, *load));
     break;
   case MxmWeightRules::IwProblem::none:
     break;

@@ -12,31 +12,22 @@ namespace tsp {
 using isa::Opcode;
 
 namespace {
-constexpr unsigned kMaxSources = 2;
+constexpr unsigned kSources = 2;
 constexpr unsigned kMaxPlanes = 16; // Transpose
 } // namespace
 
 SxmSlice::SxmSlice(sc_core::sc_module_name name, EngineContext& ctx, unsigned slice, DebugClock* debug_clock)
-    : OperandReadingSlice(name, ctx, slice, debug_clock),
-      scratch_(size_t(kMaxSources + 1) * kMaxPlanes * ctx.vector_bytes) {}
+    : OperandReadingSlice(name, ctx, slice, debug_clock, kSources, kMaxPlanes) {}
 
 // Reads the source groups in table order; Send ends there, every other instruction writes dst.
 void SxmSlice::perform(const Dispatch& d, Cycle t) {
   if (d.instruction.opcode == Opcode::receive) return receive(d, t);
-  const unsigned vb = ctx_.vector_bytes;
-  const size_t stride = size_t(kMaxPlanes) * vb;
-  const StreamOperands operands = read_operands(d, t, functional() ? scratch_.data() : nullptr, stride);
-  const uint8_t* sources[kMaxSources] = {};
-  for (unsigned i = 0; i < operands.sources; ++i) sources[i] = scratch_.data() + i * stride;
-  const StreamRef dst = operands.dst;
-  const unsigned dst_group = operands.dst_group;
-  if (d.instruction.opcode == Opcode::send) return send(d, t, functional() ? sources[0] : nullptr);
-  uint8_t* out = nullptr;
-  if (functional()) {
-    out = scratch_.data() + size_t(kMaxSources) * kMaxPlanes * vb;
-    compute(d, dst_group, sources, out);
-  }
-  write_streams(d.cycle + func_cycles(d.instruction, ctx_.config), dst, dst_group, out, d.origin);
+  const ScratchOperands operands = read_to_scratch(d, t);
+  if (d.instruction.opcode == Opcode::send)
+    return send(d, t, operands.out ? operands.source_data[0] : nullptr);
+  if (operands.out) compute(d, operands.dst_group, operands.source_data.data(), operands.out);
+  write_streams(d.cycle + func_cycles(d.instruction, ctx_.config), operands.dst, operands.dst_group,
+                operands.out, d.origin);
 }
 
 void SxmSlice::compute(const Dispatch& d, unsigned group, const uint8_t* const* sources, uint8_t* out) const {
@@ -106,7 +97,7 @@ void SxmSlice::receive(const Dispatch& d, Cycle t) {
                     fmt::format("no vector has arrived on link {}", link));
   const uint8_t* data = nullptr;
   if (functional()) {
-    uint8_t* out = scratch_.data();
+    uint8_t* out = scratch();
     if (vector && !vector->bytes.empty())
       std::copy(vector->bytes.begin(), vector->bytes.end(), out);
     else

@@ -5,8 +5,6 @@
 
 #include "tspsim/engine/operand_reading_slice.h"
 
-#include <vector>
-
 namespace tsp {
 
 class SxmSlice : public OperandReadingSlice {
@@ -18,8 +16,6 @@ private:
   void send(const Dispatch& d, Cycle t, const uint8_t* data);
   void receive(const Dispatch& d, Cycle t);
   void compute(const Dispatch& d, unsigned group, const uint8_t* const* sources, uint8_t* out) const;
-
-  std::vector<uint8_t> scratch_; // two source groups and the destination, 16 planes each
 };
 
 } // namespace tsp

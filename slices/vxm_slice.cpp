@@ -12,7 +12,7 @@ using isa::DType;
 using isa::Opcode;
 
 namespace {
-constexpr unsigned kMaxSources = 3;
+constexpr unsigned kSources = 3;
 constexpr unsigned kMaxPlanes = 4;
 
 num::PlaneGroup planes_of(uint8_t* base, unsigned vector_bytes) {
@@ -29,26 +29,17 @@ num::ConstPlaneGroup const_planes_of(const uint8_t* base, unsigned vector_bytes)
 } // namespace
 
 VxmSlice::VxmSlice(sc_core::sc_module_name name, EngineContext& ctx, unsigned slice, DebugClock* debug_clock)
-    : OperandReadingSlice(name, ctx, slice, debug_clock),
-      scratch_(size_t(kMaxSources + 1) * kMaxPlanes * ctx.vector_bytes) {}
+    : OperandReadingSlice(name, ctx, slice, debug_clock, kSources, kMaxPlanes) {}
 
 // Reads every source group in table order, computes, and schedules the destination group.
 void VxmSlice::perform(const Dispatch& d, Cycle t) {
-  const unsigned vb = ctx_.vector_bytes;
-  const size_t stride = size_t(kMaxPlanes) * vb;
-  const StreamOperands operands = read_operands(d, t, functional() ? scratch_.data() : nullptr, stride);
-  const uint8_t* sources[kMaxSources] = {};
-  for (unsigned i = 0; i < operands.sources; ++i) sources[i] = scratch_.data() + i * stride;
-  const StreamRef dst = operands.dst;
-  const unsigned dst_group = operands.dst_group;
-  const unsigned source_count = operands.sources;
-  uint8_t* out = nullptr;
-  if (functional()) {
-    out = scratch_.data() + size_t(kMaxSources) * kMaxPlanes * vb;
-    std::fill(out, out + size_t(dst_group) * vb, uint8_t{0});
-    compute(d, out, sources, source_count);
+  const ScratchOperands operands = read_to_scratch(d, t);
+  if (operands.out) {
+    std::fill(operands.out, operands.out + size_t(operands.dst_group) * ctx_.vector_bytes, uint8_t{0});
+    compute(d, operands.out, operands.source_data.data(), operands.sources);
   }
-  write_streams(d.cycle + func_cycles(d.instruction, ctx_.config), dst, dst_group, out, d.origin);
+  write_streams(d.cycle + func_cycles(d.instruction, ctx_.config), operands.dst, operands.dst_group,
+                operands.out, d.origin);
 }
 
 // Lanes at and above the queue's vector length stay zero. An opcode or dtype the numeric library

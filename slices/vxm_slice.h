@@ -4,8 +4,6 @@
 
 #include "tspsim/engine/operand_reading_slice.h"
 
-#include <vector>
-
 namespace tsp {
 
 class VxmSlice : public OperandReadingSlice {
@@ -15,8 +13,6 @@ public:
 private:
   void perform(const Dispatch& d, Cycle t) override;
   void compute(const Dispatch& d, uint8_t* dst, const uint8_t* const* sources, unsigned source_count);
-
-  std::vector<uint8_t> scratch_; // up to three source groups and the destination, 4 planes each
 };
 
 } // namespace tsp

@@ -1,6 +1,6 @@
 // A slice whose instructions read their stream operands `skew` cycles after dispatch and then
 // compute (the VXM and the SXMs): dispatches wait in a queue keyed by their read cycle, and
-// perform() runs each one in that cycle.
+// perform() runs each one in that cycle, reading the operands into a scratch area of the slice.
 #pragma once
 
 #include "tspsim/engine/functional_slice.h"
@@ -8,12 +8,18 @@
 #include "tspsim/program/latency.h"
 
 #include <algorithm>
+#include <array>
+#include <vector>
 
 namespace tsp {
 
 class OperandReadingSlice : public FunctionalSlice {
 public:
-  using FunctionalSlice::FunctionalSlice;
+  // Scratch for up to `max_sources` source groups and a destination group of `max_planes` planes.
+  OperandReadingSlice(sc_core::sc_module_name name, EngineContext& ctx, unsigned slice,
+                      DebugClock* debug_clock, unsigned max_sources, unsigned max_planes)
+      : FunctionalSlice(name, ctx, slice, debug_clock), max_sources_(max_sources),
+        stride_(size_t(max_planes) * ctx.vector_bytes), scratch_((max_sources + 1) * stride_) {}
 
   void execute(const Dispatch& d) override {
     reads_.push(d.cycle + skew_cycles(d.instruction, ctx_.config)) = d;
@@ -25,11 +31,31 @@ public:
   Cycle next_event() const override { return std::min(FunctionalSlice::next_event(), reads_.earliest()); }
 
 protected:
+  static constexpr unsigned kMaxSources = 3;
+  // The operands of an instruction read into the scratch: source group i at sources[i], and
+  // where its destination group is computed (null in timing-only runs, which read no data).
+  struct ScratchOperands : StreamOperands {
+    std::array<const uint8_t*, kMaxSources> source_data{};
+    uint8_t* out = nullptr;
+  };
+  ScratchOperands read_to_scratch(const Dispatch& d, Cycle t) {
+    ScratchOperands operands;
+    static_cast<StreamOperands&>(operands) =
+        read_operands(d, t, functional() ? scratch_.data() : nullptr, stride_);
+    for (unsigned i = 0; i < operands.sources; ++i) operands.source_data[i] = scratch_.data() + i * stride_;
+    if (functional()) operands.out = scratch_.data() + max_sources_ * stride_;
+    return operands;
+  }
+  uint8_t* scratch() { return scratch_.data(); }
+
   // Reads the operands of `d` (due in cycle t), computes and schedules its results.
   virtual void perform(const Dispatch& d, Cycle t) = 0;
 
 private:
   PendingQueue<Dispatch> reads_; // operand reads at dispatch + skew
+  unsigned max_sources_;
+  size_t stride_;
+  std::vector<uint8_t> scratch_;
 };
 
 } // namespace tsp
