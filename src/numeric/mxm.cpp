@@ -386,6 +386,15 @@ void for_row_halves(size_t m, const std::function<void(size_t, size_t)>& rows) {
   SecondCore::instance().run([&](unsigned part) { part == 0 ? rows(0, half) : rows(half, m - half); });
 }
 
+// An m-row product with `one_core` (which multiplies rows of acts into rows of out) on up to two cores.
+template <typename W, typename A, typename O>
+void on_row_halves(void (*one_core)(const W*, const A*, O*, size_t, size_t, size_t, bool), const W* w,
+                   const A* acts, O* out, size_t m, size_t k, size_t n, bool accumulate) {
+  for_row_halves(m, [&](size_t first, size_t count) {
+    one_core(w, acts + first * k, out + first * n, count, k, n, accumulate);
+  });
+}
+
 } // namespace
 
 void set_mxm_threads(unsigned threads) { g_threads.store(threads >= 2 ? 2u : 1u, std::memory_order_relaxed); }
@@ -427,9 +436,7 @@ void pack_weights_i8(const uint8_t* const* rows, size_t k, size_t n, int16_t* pa
 
 void matmul_i8(const int16_t* packed, const int8_t* acts, int32_t* out, size_t m, size_t k, size_t n,
                bool accumulate) {
-  for_row_halves(m, [&](size_t first, size_t count) {
-    matmul_i8_one_core(packed, acts + first * k, out + first * n, count, k, n, accumulate);
-  });
+  on_row_halves(matmul_i8_one_core, packed, acts, out, m, k, n, accumulate);
 }
 
 void matmul_i8_one_core(const int16_t* packed, const int8_t* acts, int32_t* out, size_t m, size_t k, size_t n,
@@ -479,9 +486,7 @@ void pack_weights_float(DType dtype, const ConstPlaneGroup* rows, size_t k, size
 
 void matmul_f32(const float* w, const float* acts, float* out, size_t m, size_t k, size_t n,
                 bool accumulate) {
-  for_row_halves(m, [&](size_t first, size_t count) {
-    matmul_f32_one_core(w, acts + first * k, out + first * n, count, k, n, accumulate);
-  });
+  on_row_halves(matmul_f32_one_core, w, acts, out, m, k, n, accumulate);
 }
 
 void matmul_f32_one_core(const float* w, const float* acts, float* out, size_t m, size_t k, size_t n,
