@@ -179,7 +179,8 @@ private:
 // The per-chip builders and the state of every link channel.
 class SystemSchedule {
 public:
-  explicit SystemSchedule(const SystemConfig& system) : system_(system) {
+  SystemSchedule(const SystemConfig& system, const Topology& topology)
+      : system_(system), topology_(topology) {
     for (uint32_t c = 0; c < system.chips(); ++c) {
       const ChipConfig& config = system.config_of(c);
       builders_.push_back(std::make_unique<ProgramBuilder>(config));
@@ -199,7 +200,7 @@ public:
     VectorPlace at = src;
     Cycle written = -1;
     for (size_t h = 0; h < route.size(); ++h) {
-      const Hop& hop = route[h];
+      const Hop& hop = least_busy(route[h]);
       const Cycle arrival = send(hop.from, hop.out_link, at);
       const VectorPlace into = h + 1 == route.size() ? dst : forward_buffer(hop.to);
       written = receive(hop.to, hop.in_link, arrival, into);
@@ -209,6 +210,17 @@ public:
   }
 
 private:
+  // Of the cables between the hop's two chips, the one whose sending side frees first (the first
+  // such): parallel cables, such as the two between nodes of a rack, share the traffic.
+  const Hop& least_busy(const Hop& hop) const {
+    const Hop* best = nullptr;
+    for (const Hop& cable : topology_.hops(hop.from))
+      if (cable.to == hop.to &&
+          (!best || send_free_[hop.from][cable.out_link] < send_free_[hop.from][best->out_link]))
+        best = &cable;
+    return *best;
+  }
+
   static constexpr Cycle kSearch = 1 << 20; // cycles tried before giving up on one placement
 
   unsigned sxm_near(uint32_t chip, uint32_t mem) {
@@ -280,6 +292,7 @@ private:
   }
 
   const SystemConfig& system_;
+  const Topology& topology_;
   std::vector<std::unique_ptr<ProgramBuilder>> builders_;
   std::vector<std::vector<Cycle>> send_free_;     // per chip and link: first cycle the link is free
   std::vector<std::vector<Cycle>> receive_after_; // per chip and link: the last Receive's cycle
@@ -352,7 +365,7 @@ constexpr uint32_t kMinGroup = 3;
 class CollectiveCompiler {
 public:
   CollectiveCompiler(const SystemConfig& system, const CollectiveShape& shape)
-      : system_(system), shape_(shape), topology_(system), schedule_(system),
+      : system_(system), shape_(shape), topology_(system), schedule_(system, topology_),
         column_ring_(shape.algorithm == CollectiveAlgorithm::hierarchical_ring) {
     chips_ = shape.chips;
     if (chips_.empty())
