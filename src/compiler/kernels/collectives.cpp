@@ -540,10 +540,6 @@ private:
   Flow flow(uint32_t from, const TiledTensor& src, uint32_t to, const TiledTensor& dst) const {
     return {topology_.route(from, to), &src, &dst};
   }
-  // A step around the ring: the one cable from `sender` to its successor.
-  Flow ring_flow(uint32_t sender, const TiledTensor& src, uint32_t receiver, const TiledTensor& dst) const {
-    return {{*topology_.direct(sender, receiver)}, &src, &dst};
-  }
   void move_tensor(const Flow& f) { interleave({f}); }
 
   // Sends several flows at once, one vector of each in turn, so that their links run together.
