@@ -224,3 +224,38 @@ TEST_CASE("tspc collective + tspsim --system --timing-only: a 576-chip Dragonfly
   CHECK(j.at("cycles") == predicted);
   CHECK(j.at("chips").size() == 576);
 }
+
+TEST_CASE(
+    "tspc collective + tspsim --system: a program scheduled for faster links is refused, naming both rates") {
+  const auto program = scratch_dir() / "fast.bin";
+  const std::string node = source("configs/systems/node8.json");
+  auto c = run_tool("tspc",
+                    fmt::format("collective --system {} --rows 8 --cols 320 -o {}", node, program.string()));
+  INFO(c.out << c.err);
+  REQUIRE(c.exit_code == 0);
+  // Half the lane rate: 2560 bits / 60 Gb/s = 38.4 cycles -> 39 per vector, where the program spaces
+  // its Sends by 20.
+  auto r = run_tool("tspsim", fmt::format("--config {} --system {} --set c2c.gbps_per_lane=15 {}", kConfig,
+                                          node, program.string()));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err ==
+        fmt::format("error: {} (chip 0): scheduled for C2C links of 20 cycles per vector, but system 'node8' "
+                    "has links of 39 cycles per vector (4 lanes x 15 Gb/s at 900 MHz)\n",
+                    program.string()));
+}
+
+TEST_CASE("tspc collective --algorithm: the hierarchy forced, and a bad name is one line") {
+  const auto program = scratch_dir() / "h.bin";
+  const std::string rack = source("configs/systems/rack72.json");
+  auto c = run_tool(
+      "tspc", fmt::format("collective --system {} --rows 1 --cols 80 --algorithm hierarchical-ring -o {}",
+                          rack, program.string()));
+  INFO(c.out << c.err);
+  REQUIRE(c.exit_code == 0);
+  CHECK(c.out.find("all-reduce 1x80 f32 over 72 chips (hierarchical-ring): ") == 0);
+  c = run_tool("tspc", fmt::format("collective --system {} --rows 1 --cols 80 --algorithm tree -o {}", rack,
+                                   program.string()));
+  CHECK(c.exit_code == 2);
+  CHECK(c.err ==
+        "error: --algorithm tree: expected direct, ring, hierarchical-direct or hierarchical-ring\n");
+}
