@@ -1,25 +1,35 @@
-// collectives_runner: compiles every collective for the bundled systems over message sizes from
-// one vector to tens of MiB and prints a Markdown table of predicted cycles against the
-// latency/bandwidth lower bound (docs/kernels.md, "Collectives"). The predictions are the ones the
-// simulator reproduces exactly (tests/compiler/test_collectives.cpp proves it on small cases).
-#include "tspsim/compiler/collectives.h"
+// collectives_runner: compiles every collective for the bundled systems (8, 72 and 576 chips) over
+// message sizes from one vector to tens of MiB and prints a Markdown table of predicted cycles
+// against the latency/bandwidth lower bound. The predictions are the ones the simulator
+// reproduces exactly (tests/compiler/test_collectives.cpp and tests/system/test_system_cli.cpp
+// prove it). `--write-doc docs/collectives.md` rewrites the table between the file's markers.
 #include "tspsim/common/error.h"
+#include "tspsim/common/file_io.h"
 #include "tspsim/common/version.h"
+#include "tspsim/compiler/collectives.h"
 
 #include <CLI/CLI.hpp>
 #include <ctime>
 #include <fmt/format.h>
 #include <iostream>
+#include <sstream>
 
 namespace {
 
+using tsp::compiler::CollectiveAlgorithm;
+using K = tsp::compiler::CollectiveKind;
+using tsp::isa::DType;
+
+constexpr const char* kBegin = "<!-- collectives_runner: begin -->";
+constexpr const char* kEnd = "<!-- collectives_runner: end -->";
+
 struct Case {
   std::string system;
-  tsp::compiler::CollectiveKind kind;
+  K kind;
   uint32_t rows;
   uint32_t cols;
-  tsp::isa::DType dtype;
-  tsp::compiler::CollectiveAlgorithm algorithm = tsp::compiler::CollectiveAlgorithm::automatic;
+  DType dtype;
+  CollectiveAlgorithm algorithm = CollectiveAlgorithm::automatic;
 };
 
 std::string size_text(double bytes) {
@@ -28,43 +38,50 @@ std::string size_text(double bytes) {
   return fmt::format("{:.0f} B", bytes);
 }
 
-} // namespace
+double bound_named(const tsp::compiler::CompiledSystem& compiled, const std::string& name) {
+  for (const auto& bound : compiled.bounds)
+    if (bound.resource == name) return bound.cycles;
+  throw tsp::InputError(fmt::format("collectives_runner: no bound named '{}'", name));
+}
 
-int main(int argc, char* argv[]) {
-  std::string systems_dir = "configs/systems";
-  bool quick = false;
-  std::string only;
-  CLI::App app{fmt::format("collectives_runner {}: collective cycles against their bounds", tsp::kVersion)};
-  app.add_option("--systems", systems_dir, "folder of the bundled system descriptions");
-  app.add_flag("--quick", quick, "only the 8-chip node and small messages");
-  app.add_option("--only", only, "only the cases of this system file, e.g. rack72.json");
-  CLI11_PARSE(app, argc, argv);
-
-  using K = tsp::compiler::CollectiveKind;
-  std::vector<Case> cases;
-  // Messages from one vector per chip to tens of MiB (all-gather's output is chips x its input).
-  using Sizes = std::vector<std::pair<uint32_t, uint32_t>>;
-  const Sizes reduce_sizes = quick ? Sizes{{8, 320}, {256, 320}} : Sizes{{8, 320}, {256, 320}, {8192, 320}};
-  const Sizes gather_sizes = quick ? Sizes{{1, 320}, {32, 320}} : Sizes{{1, 320}, {32, 320}, {1024, 320}};
-  for (K kind : {K::all_reduce, K::reduce_scatter})
-    for (auto [rows, cols] : reduce_sizes) cases.push_back({"node8.json", kind, rows, cols, tsp::isa::DType::f32});
-  if (!quick) cases.push_back({"node8.json", K::all_reduce, 8192, 1024, tsp::isa::DType::f32}); // 32 MiB
-  for (auto [rows, cols] : gather_sizes) cases.push_back({"node8.json", K::all_gather, rows, cols, tsp::isa::DType::f32});
-  cases.push_back({"node8.json", K::all_reduce, 8192, 320, tsp::isa::DType::bf16});
-  if (!quick) {
-    for (auto [rows, cols] : Sizes{{72, 320}, {4608, 320}})
-      cases.push_back({"rack72.json", K::all_reduce, rows, cols, tsp::isa::DType::f32});
-    // The rack is not fully connected: the ring (tspc's choice) against direct routes.
-    cases.push_back({"rack72.json", K::all_reduce, 72, 320, tsp::isa::DType::f32,
-                     tsp::compiler::CollectiveAlgorithm::direct});
-    cases.push_back({"dragonfly8.json", K::all_reduce, 576, 320, tsp::isa::DType::f32});
+std::vector<Case> cases(bool quick) {
+  std::vector<Case> out;
+  const auto add = [&](const std::string& system, K kind, std::vector<std::pair<uint32_t, uint32_t>> sizes,
+                       DType dtype = DType::f32) {
+    for (auto [rows, cols] : sizes) out.push_back({system, kind, rows, cols, dtype});
+  };
+  // One vector (1 x 80 fp32 = 320 B) up to tens of MiB; all-gather's output is chips x its input.
+  if (quick) {
+    add("node8.json", K::all_reduce, {{1, 80}, {8, 320}, {256, 320}});
+    add("node8.json", K::all_gather, {{1, 80}, {32, 320}});
+    return out;
   }
+  add("node8.json", K::all_reduce, {{1, 80}, {8, 320}, {256, 320}, {8192, 320}, {8192, 1024}});
+  add("node8.json", K::reduce_scatter, {{8, 320}, {256, 320}, {8192, 320}});
+  add("node8.json", K::all_gather, {{1, 80}, {32, 320}, {1024, 320}});
+  add("node8.json", K::all_reduce, {{8192, 320}}, DType::bf16);
+  // 72 and 576 chips stop at sizes whose schedules compile in under a minute on a shared 2-core
+  // machine (the scheduler places every vector's every hop).
+  add("rack72.json", K::all_reduce, {{1, 80}, {72, 320}, {576, 320}});
+  add("rack72.json", K::reduce_scatter, {{72, 320}});
+  add("rack72.json", K::all_gather, {{1, 80}, {8, 320}});
+  // The flat schedules tspc used before the hierarchy, for comparison.
+  out.push_back({"rack72.json", K::all_reduce, 72, 320, DType::f32, CollectiveAlgorithm::ring});
+  out.push_back({"rack72.json", K::all_reduce, 72, 320, DType::f32, CollectiveAlgorithm::direct});
+  add("dragonfly8.json", K::all_reduce, {{1, 80}, {8, 320}, {64, 320}});
+  return out;
+}
 
-  std::cout << "| system | chips | collective | message | dtype | algorithm | predicted cycles | µs at clock |"
-               " binding bound | bound cycles | ratio | compile CPU s |\n";
-  std::cout << "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
-  for (const Case& c : cases) {
+std::string table(const std::string& systems_dir, const std::string& only, bool quick) {
+  std::ostringstream out;
+  out << "| system | chips | collective | message | dtype | algorithm | predicted cycles | µs at clock | "
+         "hops | "
+         "latency term | bandwidth term | bound | ratio | binds | compile CPU s |\n";
+  out << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+  std::cout << out.str() << std::flush;
+  for (const Case& c : cases(quick)) {
     if (!only.empty() && c.system != only) continue;
+    std::string row;
     try {
       const auto system = tsp::load_system(systems_dir + "/" + c.system);
       tsp::compiler::CollectiveShape shape;
@@ -76,19 +93,72 @@ int main(int argc, char* argv[]) {
       const std::clock_t start = std::clock();
       const auto compiled = tsp::compiler::compile_collective(system, shape);
       const double seconds = double(std::clock() - start) / CLOCKS_PER_SEC; // CPU time: the load varies
-      const auto& bound = compiled.binding_bound();
+      const double latency = bound_named(compiled, "link latency");
+      const double bandwidth = bound_named(compiled, "link bandwidth");
+      const double hops = latency / system.config_of(0).timing[tsp::isa::TimingParam::c2c_link];
       const double bytes = double(c.rows) * c.cols * tsp::isa::dtype_bytes(c.dtype);
-      std::cout << fmt::format("| {} | {} | {} | {} | {} | {} | {} | {:.1f} | {} | {:.0f} | {:.2f} | {:.1f} |\n",
-                               system.name, system.chips(), tsp::compiler::collective_kind_name(c.kind),
-                               size_text(bytes), tsp::isa::dtype_name(c.dtype), compiled.algorithm,
-                               compiled.predicted_cycles,
-                               compiled.predicted_cycles / system.config_of(0).clock_mhz, bound.resource,
-                               bound.cycles, compiled.predicted_cycles / bound.cycles, seconds)
-              << std::flush;
+      row = fmt::format(
+          "| {} | {} | {} | {} | {} | {} | {} | {:.1f} | {:.0f} | {:.0f} | {:.0f} | {:.0f} | {:.2f} | {} | "
+          "{:.1f} |\n",
+          system.name, system.chips(), tsp::compiler::collective_kind_name(c.kind), size_text(bytes),
+          tsp::isa::dtype_name(c.dtype), compiled.algorithm, compiled.predicted_cycles,
+          compiled.predicted_cycles / system.config_of(0).clock_mhz, hops, latency, bandwidth,
+          latency + bandwidth, compiled.predicted_cycles / (latency + bandwidth),
+          latency >= bandwidth ? "latency" : "bandwidth", seconds);
     } catch (const tsp::InputError& e) {
-      std::cout << fmt::format("| {} | | {} | {}x{} | | error: {} | | | | | | |\n", c.system,
-                               tsp::compiler::collective_kind_name(c.kind), c.rows, c.cols, e.what());
+      row = fmt::format("| {} | | {} | {}x{} | | error: {} | | | | | | | | | |\n", c.system,
+                        tsp::compiler::collective_kind_name(c.kind), c.rows, c.cols, e.what());
     }
+    std::cout << row << std::flush;
+    out << row;
+  }
+  return out.str();
+}
+
+// Replaces what lies between the markers of `path` with `section`.
+void write_doc(const std::string& path, const std::string& section) {
+  const std::string doc = tsp::read_text_file(path);
+  const size_t begin = doc.find(kBegin);
+  const size_t end = doc.find(kEnd);
+  if (begin == std::string::npos || end == std::string::npos || end < begin)
+    throw tsp::InputError(
+        fmt::format("{}: expected the markers '{}' and '{}' around the table", path, kBegin, kEnd));
+  const size_t after_begin = begin + std::string(kBegin).size();
+  tsp::write_file_atomic(path, doc.substr(0, after_begin) + "\n" + section + doc.substr(end));
+}
+
+std::string today() {
+  const std::time_t now = std::time(nullptr);
+  char text[16];
+  std::strftime(text, sizeof text, "%Y-%m-%d", std::gmtime(&now));
+  return text;
+}
+
+} // namespace
+
+int main(int argc, char* argv[]) {
+  std::string systems_dir = "configs/systems";
+  bool quick = false;
+  std::string only;
+  std::string doc;
+  CLI::App app{fmt::format("collectives_runner {}: collective cycles against their bounds", tsp::kVersion)};
+  app.add_option("--systems", systems_dir, "folder of the bundled system descriptions");
+  app.add_flag("--quick", quick, "only the 8-chip node and small messages");
+  app.add_option("--only", only, "only the cases of this system file, e.g. rack72.json");
+  app.add_option("--write-doc", doc,
+                 "rewrite the table between the markers of this file (docs/collectives.md)");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    const std::string rows = table(systems_dir, only, quick);
+    if (!doc.empty())
+      write_doc(
+          doc,
+          fmt::format("Generated by `collectives_runner --write-doc {}` on {} (UTC), tspsim {}, on a shared "
+                      "2-core machine (compile times are CPU seconds and vary with its load).\n\n{}",
+                      doc, today(), tsp::kVersion, rows));
+  } catch (const tsp::InputError& e) {
+    std::cerr << e.what() << "\n";
+    return 2;
   }
   return 0;
 }

@@ -16,9 +16,11 @@ std::vector<uint32_t> parse_chips(const std::string& text) {
   size_t start = 0;
   while (start <= text.size() && !text.empty()) {
     const size_t comma = text.find(',', start);
-    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const std::string item =
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     if (item.empty() || item.size() > 9 || item.find_first_not_of("0123456789") != std::string::npos)
-      throw tsp::InputError(fmt::format("--chips {}: expected chip numbers separated by commas, e.g. 0,1,2", text));
+      throw tsp::InputError(
+          fmt::format("--chips {}: expected chip numbers separated by commas, e.g. 0,1,2", text));
     chips.push_back(static_cast<uint32_t>(std::stoul(item)));
     if (comma == std::string::npos) break;
     start = comma + 1;
@@ -30,7 +32,10 @@ tsp::compiler::CollectiveAlgorithm parse_algorithm(const std::string& text) {
   if (text.empty()) return tsp::compiler::CollectiveAlgorithm::automatic;
   if (text == "direct") return tsp::compiler::CollectiveAlgorithm::direct;
   if (text == "ring") return tsp::compiler::CollectiveAlgorithm::ring;
-  throw tsp::InputError(fmt::format("--algorithm {}: expected direct or ring", text));
+  if (text == "hierarchical-direct") return tsp::compiler::CollectiveAlgorithm::hierarchical_direct;
+  if (text == "hierarchical-ring") return tsp::compiler::CollectiveAlgorithm::hierarchical_ring;
+  throw tsp::InputError(
+      fmt::format("--algorithm {}: expected direct, ring, hierarchical-direct or hierarchical-ring", text));
 }
 
 std::string_view bytes_view(const std::vector<uint8_t>& bytes) {
@@ -44,12 +49,16 @@ CLI::App* add_collective_command(CLI::App& app, CollectiveArgs& args) {
       "collective", "transfer, all-gather, reduce-scatter or all-reduce over the C2C links of a system");
   command->fallthrough();
   command->add_option("--system", args.system, "system (JSON, configs/systems/) to schedule for (required)");
-  command->add_option("--kind", args.kind, "transfer, all-gather, reduce-scatter or all-reduce (default all-reduce)");
+  command->add_option("--kind", args.kind,
+                      "transfer, all-gather, reduce-scatter or all-reduce (default all-reduce)");
   command->add_option("--rows", args.rows, "rows of each chip's tensor (required)");
   command->add_option("--cols", args.cols, "columns of each chip's tensor (required)");
   command->add_option("--dtype", args.dtype, "int8, int16, int32, fp16, bf16 or fp32 (default fp32)");
-  command->add_option("--chips", args.chips, "participating chips, e.g. 0,1,2 (transfer: FROM,TO; default every chip)");
-  command->add_option("--algorithm", args.algorithm, "direct or ring (default: chosen from the topology)");
+  command->add_option("--chips", args.chips,
+                      "participating chips, e.g. 0,1,2 (transfer: FROM,TO; default every chip)");
+  command->add_option(
+      "--algorithm", args.algorithm,
+      "direct, ring, hierarchical-direct or hierarchical-ring (default: chosen from the topology)");
   command->add_option("--seed", args.seed, "seed of the input tensors (default 1)");
   return command;
 }
@@ -62,7 +71,8 @@ int run_collective(const CollectiveArgs& args, const std::string& output, const 
   values.set("cols", args.cols.empty() ? "" : args.cols);
   values.set("dtype", args.dtype);
   values.set("seed", args.seed);
-  if (args.rows.empty() || args.cols.empty()) throw tsp::InputError("collective: --rows and --cols are required");
+  if (args.rows.empty() || args.cols.empty())
+    throw tsp::InputError("collective: --rows and --cols are required");
   tsp::compiler::CollectiveShape shape;
   shape.kind = tsp::compiler::parse_collective_kind(args.kind);
   shape.rows = values.positive("rows");
@@ -81,7 +91,8 @@ int run_collective(const CollectiveArgs& args, const std::string& output, const 
   if (!reference_dir.empty()) {
     for (uint32_t chip = 0; chip < compiled.outputs.size(); ++chip)
       for (const auto& out : compiled.outputs[chip]) {
-        const auto path = std::filesystem::path(reference_dir) / fmt::format("chip{}", chip) / (out.symbol + ".bin");
+        const auto path =
+            std::filesystem::path(reference_dir) / fmt::format("chip{}", chip) / (out.symbol + ".bin");
         std::filesystem::create_directories(path.parent_path());
         outputs.check(path, "--reference");
         outputs.stage(path, bytes_view(out.bytes));
@@ -92,11 +103,11 @@ int run_collective(const CollectiveArgs& args, const std::string& output, const 
 
   const auto& bound = compiled.binding_bound();
   std::cout << fmt::format("{}: {} cycles predicted; binding bound {} {:.0f} cycles (ratio {:.3f})\n",
-                           compiled.program.metadata.workload, compiled.predicted_cycles, bound.resource, bound.cycles,
-                           double(compiled.predicted_cycles) / bound.cycles);
+                           compiled.program.metadata.workload, compiled.predicted_cycles, bound.resource,
+                           bound.cycles, double(compiled.predicted_cycles) / bound.cycles);
   std::cout << fmt::format("wrote {}\n", output);
   if (!reference_dir.empty())
-    std::cout << fmt::format("check: tspsim {} --config {} --system {}{}\n", output, system.config_of(0).source,
-                             args.system, expects);
+    std::cout << fmt::format("check: tspsim {} --config {} --system {}{}\n", output,
+                             system.config_of(0).source, args.system, expects);
   return 0;
 }

@@ -327,12 +327,14 @@ void apply_override(json& doc, const std::string& spec, const json& schema, cons
   if (node->is_object()) {
     const json section = json::parse(text, nullptr, false);
     if (!section.is_object())
-      throw InputError(fmt::format("--set {}: is a section: expected a JSON object of its keys, or {}.KEY=VALUE",
-                                   path, path));
+      throw InputError(fmt::format(
+          "--set {}: is a section: expected a JSON object of its keys, or {}.KEY=VALUE", path, path));
     if (section.empty())
-      throw InputError(fmt::format("--set {}: {{}} sets no key (a section's value sets only the keys it names)", path));
+      throw InputError(
+          fmt::format("--set {}: {{}} sets no key (a section's value sets only the keys it names)", path));
     for (const auto& item : section.items())
-      apply_override(doc, fmt::format("{}.{}={}", path, item.key(), item.value().dump()), schema, file, overridden);
+      apply_override(doc, fmt::format("{}.{}={}", path, item.key(), item.value().dump()), schema, file,
+                     overridden);
     return;
   }
 
@@ -416,7 +418,18 @@ json config_to_json(const ChipConfig& config) {
               {"timing", std::move(timing)}};
 }
 
-uint64_t geometry_fingerprint(const ChipConfig& config) {
+uint32_t c2c_vector_cycles(const ChipConfig& config) {
+  const double bits = 8.0 * config.geometry.vector_bytes();
+  const double ns = bits / (config.c2c.lanes_per_link * config.c2c.gbps_per_lane);
+  // The tolerance keeps an exact quotient (e.g. 20.000000000001 after rounding) from gaining a cycle.
+  return static_cast<uint32_t>(std::max(1.0, std::ceil(ns * config.clock_mhz / 1000.0 - 1e-9)));
+}
+
+namespace {
+
+// Everything of the fingerprint but the link rate, which comes last so that a mismatch in it
+// alone can be recognised (c2c_cycles_of_fingerprint).
+Fnv1a fingerprint_without_link_rate(const ChipConfig& config) {
   Fnv1a h;
   for (const auto& f : kGeometryFields) h.u32(config.geometry.*(f.member));
   for (const auto& f : kStreamFields) h.u32(config.streams.*(f.member));
@@ -444,7 +457,34 @@ uint64_t geometry_fingerprint(const ChipConfig& config) {
       for (auto name : f.mode_names) h.str(name);
     }
   }
+  return h;
+}
+
+uint64_t with_link_rate(Fnv1a h, uint32_t vector_cycles) {
+  h.u32(vector_cycles);
   return h.value();
+}
+
+// Link rates tried when naming the one a program was scheduled for (a 320-byte vector at one
+// lane of 1 Gb/s and 2 GHz takes 5120 cycles).
+constexpr uint32_t kMaxRecognisedVectorCycles = 1u << 16;
+
+} // namespace
+
+uint64_t geometry_fingerprint(const ChipConfig& config) {
+  return with_link_rate(fingerprint_without_link_rate(config), c2c_vector_cycles(config));
+}
+
+std::optional<uint32_t> c2c_cycles_of_fingerprint(const ChipConfig& config, uint64_t fingerprint) {
+  const Fnv1a prefix = fingerprint_without_link_rate(config);
+  for (uint32_t cycles = 1; cycles <= kMaxRecognisedVectorCycles; ++cycles)
+    if (with_link_rate(prefix, cycles) == fingerprint) return cycles;
+  return std::nullopt;
+}
+
+std::string c2c_rate_text(const ChipConfig& config) {
+  return fmt::format("{} cycles per vector ({} lanes x {} Gb/s at {} MHz)", c2c_vector_cycles(config),
+                     config.c2c.lanes_per_link, config.c2c.gbps_per_lane, config.clock_mhz);
 }
 
 } // namespace tsp

@@ -1,7 +1,6 @@
 #include "tspsim/program/latency.h"
 
 #include <algorithm>
-#include <cmath>
 
 namespace tsp {
 
@@ -51,13 +50,6 @@ uint32_t lw_cycles(DType dtype, const ChipConfig& config) {
   const uint32_t rows = config.geometry.vector_bytes();
   const uint32_t rows_per_cycle = config.mxm.weight_streams / isa::dtype_bytes(dtype);
   return (rows + rows_per_cycle - 1) / rows_per_cycle;
-}
-
-uint32_t c2c_vector_cycles(const ChipConfig& config) {
-  const double bits = 8.0 * config.geometry.vector_bytes();
-  const double ns = bits / (config.c2c.lanes_per_link * config.c2c.gbps_per_lane);
-  // The tolerance keeps an exact quotient (e.g. 20.000000000001 after rounding) from gaining a cycle.
-  return static_cast<uint32_t>(std::max(1.0, std::ceil(ns * config.clock_mhz / 1000.0 - 1e-9)));
 }
 
 } // namespace tsp

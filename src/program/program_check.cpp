@@ -1,8 +1,8 @@
 // validate_program and load_program: a program is checked against the chip before anything runs it.
 #include "instruction_check.h"
-#include "tspsim/program/assembler.h"
 #include "tspsim/common/error.h"
 #include "tspsim/config/floorplan.h"
+#include "tspsim/program/assembler.h"
 #include "tspsim/program/program.h"
 
 #include <algorithm>
@@ -26,16 +26,22 @@ public:
 
   void run() {
     const uint64_t expected = geometry_fingerprint(config_);
-    if (program_.fingerprint != expected)
+    if (program_.fingerprint != expected) {
+      // Same chip but other links: name both link rates rather than two fingerprints.
+      if (const auto cycles = c2c_cycles_of_fingerprint(config_, program_.fingerprint))
+        fail(fmt::format("scheduled for C2C links of {} cycles per vector, but this config's links take {}",
+                         *cycles, c2c_rate_text(config_)));
       fail(fmt::format("built for another chip geometry (program fingerprint 0x{:016x}, config fingerprint "
                        "0x{:016x})",
                        program_.fingerprint, expected));
+    }
     if (program_.metadata.chips < 1) fail("metadata: chips = 0, must be at least 1");
     // Assembly integers are signed 64-bit: larger counts could not be disassembled and read back.
     constexpr uint64_t kMaxCount = INT64_MAX;
     for (const auto& [key, value] : {std::pair{"tokens", program_.metadata.tokens_per_run},
                                      std::pair{"predicted_cycles", program_.metadata.predicted_cycles}})
-      if (value > kMaxCount) fail(fmt::format("metadata: {} = {}, must be at most {}", key, value, kMaxCount));
+      if (value > kMaxCount)
+        fail(fmt::format("metadata: {} = {}, must be at most {}", key, value, kMaxCount));
     check_queues();
     check_images();
     check_symbols();

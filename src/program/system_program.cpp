@@ -137,6 +137,16 @@ SystemProgram read_system_program(const std::filesystem::path& path) {
 void validate_system_program(const SystemProgram& program, const SystemConfig& system,
                              const std::string& origin) {
   const uint64_t expected = system_fingerprint(system);
+  // Same system but slower links: name the link rates rather than two system fingerprints.
+  if (program.system_fingerprint != expected && program.chips() == system.chips())
+    for (uint32_t chip = 0; chip < program.chips(); ++chip)
+      if (const auto cycles =
+              c2c_cycles_of_fingerprint(system.config_of(chip), program.program_of(chip).fingerprint))
+        if (*cycles != c2c_vector_cycles(system.config_of(chip)))
+          throw InputError(
+              fmt::format("{} (chip {}): scheduled for C2C links of {} cycles per vector, but system "
+                          "'{}' has links of {}",
+                          origin, chip, *cycles, system.name, c2c_rate_text(system.config_of(chip))));
   if (program.system_fingerprint != expected)
     throw InputError(
         fmt::format("{}: built for system '{}' (fingerprint {}), not for system '{}' ({}, fingerprint {})",

@@ -95,6 +95,19 @@ CollectiveShape shape(CollectiveKind kind, uint32_t rows, uint32_t cols, tsp::is
   return s;
 }
 
+// Four groups of three tiny chips, each group fully connected (links 0 and 1); chip k of group m
+// joins chip k of group m + 1 (its link 2 to that chip's link 3), so the chips at one position
+// form a ring of four, opposite members two hops apart.
+tsp::SystemConfig groups4x3() {
+  std::vector<tsp::Cable> cables;
+  for (uint32_t m = 0; m < 4; ++m) {
+    for (uint32_t a = 0; a < 3; ++a)
+      for (uint32_t b = a + 1; b < 3; ++b) cables.push_back({{3 * m + a, b - 1}, {3 * m + b, a}});
+    for (uint32_t k = 0; k < 3; ++k) cables.push_back({{3 * m + k, 2}, {3 * ((m + 1) % 4) + k, 3}});
+  }
+  return tiny_system(12, cables);
+}
+
 // Six tiny chips in a ring: link 0 of chip i to link 1 of chip i + 1.
 tsp::SystemConfig ring6() {
   std::vector<tsp::Cable> cables;
@@ -105,7 +118,8 @@ tsp::SystemConfig ring6() {
 } // namespace
 
 TEST_CASE("collectives: fp32 all-reduce on the 8-chip node (14 nm), every link at once") {
-  const auto out = simulate(bundled_system("node8.json"), shape(CollectiveKind::all_reduce, 24, 320, tsp::isa::DType::f32));
+  const auto out = simulate(bundled_system("node8.json"),
+                            shape(CollectiveKind::all_reduce, 24, 320, tsp::isa::DType::f32));
   CHECK(out.algorithm == "direct");
   CHECK(out.outputs == 8 * 8);
   check(out);
@@ -159,9 +173,68 @@ TEST_CASE("collectives: a direct all-reduce over ten chips of a ring sums in gro
   check(out);
 }
 
+TEST_CASE("collectives: hierarchical all-reduce, fp32, groups' chips exchanging directly") {
+  auto s = shape(CollectiveKind::all_reduce, 24, 40, tsp::isa::DType::f32);
+  s.algorithm = CollectiveAlgorithm::hierarchical_direct;
+  const auto out = simulate(groups4x3(), s);
+  CHECK(out.algorithm == "hierarchical-direct");
+  CHECK(out.outputs == 12 * 12 * 2); // 40 columns are two tiles of 32 lanes
+  check(out);
+}
+
+TEST_CASE("collectives: hierarchical all-reduce, bf16, around rings of the groups' chips") {
+  auto s = shape(CollectiveKind::all_reduce, 12, 32, tsp::isa::DType::bf16);
+  s.algorithm = CollectiveAlgorithm::hierarchical_ring;
+  const auto out = simulate(groups4x3(), s);
+  CHECK(out.algorithm == "hierarchical-ring");
+  CHECK(out.outputs == 12 * 12);
+  check(out);
+}
+
+TEST_CASE("collectives: an all-reduce of fewer rows than chips: one piece per row, hierarchical by choice") {
+  const auto out = simulate(groups4x3(), shape(CollectiveKind::all_reduce, 5, 32, tsp::isa::DType::f16));
+  CHECK(out.algorithm.rfind("hierarchical-", 0) == 0);
+  CHECK(out.outputs == 12 * 5);
+  check(out);
+}
+
+TEST_CASE(
+    "collectives: hierarchical reduce-scatter, int8, uneven shards, around rings of the groups' chips") {
+  auto s = shape(CollectiveKind::reduce_scatter, 15, 32, tsp::isa::DType::i8);
+  s.algorithm = CollectiveAlgorithm::hierarchical_ring;
+  const auto out = simulate(groups4x3(), s);
+  CHECK(out.outputs == 12);
+  check(out);
+}
+
+TEST_CASE("collectives: hierarchical all-gather, fp16, groups' chips exchanging directly") {
+  auto s = shape(CollectiveKind::all_gather, 2, 32, tsp::isa::DType::f16);
+  s.algorithm = CollectiveAlgorithm::hierarchical_direct;
+  const auto out = simulate(groups4x3(), s);
+  CHECK(out.outputs == 12 * 12);
+  check(out);
+}
+
+TEST_CASE("collectives: hierarchical all-gather, int32, around rings of the groups' chips") {
+  auto s = shape(CollectiveKind::all_gather, 3, 32, tsp::isa::DType::i32);
+  s.algorithm = CollectiveAlgorithm::hierarchical_ring;
+  const auto out = simulate(groups4x3(), s);
+  CHECK(out.outputs == 12 * 12);
+  check(out);
+}
+
+TEST_CASE("collectives: the 72-chip rack all-reduces hierarchically (nodes, then across nodes, then nodes)") {
+  const auto out = simulate(bundled_system("rack72.json"),
+                            shape(CollectiveKind::all_reduce, 72, 320, tsp::isa::DType::f32));
+  CHECK(out.algorithm.rfind("hierarchical-", 0) == 0);
+  CHECK(out.outputs == 72 * 72);
+  check(out);
+}
+
 TEST_CASE("collectives: a transfer to a chip three hops away is forwarded by the chips between") {
   std::vector<tsp::Cable> line{{{0, 0}, {1, 1}}, {{1, 0}, {2, 1}}, {{2, 0}, {3, 1}}};
-  const auto out = simulate(tiny_system(4, line), shape(CollectiveKind::transfer, 7, 64, tsp::isa::DType::f32, {0, 3}));
+  const auto out =
+      simulate(tiny_system(4, line), shape(CollectiveKind::transfer, 7, 64, tsp::isa::DType::f32, {0, 3}));
   CHECK(out.outputs == 2);
   check(out);
   // Three hops of the link latency at least.
@@ -170,19 +243,45 @@ TEST_CASE("collectives: a transfer to a chip three hops away is forwarded by the
 
 TEST_CASE("collectives: bad shapes get one-line errors") {
   const auto system = ring6();
-  auto s = shape(CollectiveKind::all_reduce, 4, 64, tsp::isa::DType::f32);
-  CHECK_THROWS_WITH(tsp::compiler::compile_collective(system, s),
-                    "all-reduce: 4 rows cannot be split over 6 chips (one shard of at least one row each)");
+  auto s = shape(CollectiveKind::reduce_scatter, 4, 64, tsp::isa::DType::f32);
+  CHECK_THROWS_WITH(
+      tsp::compiler::compile_collective(system, s),
+      "reduce-scatter: 4 rows cannot be split over 6 chips (one shard of at least one row each)");
+  s.kind = CollectiveKind::all_reduce;
+  s.algorithm = CollectiveAlgorithm::hierarchical_direct;
+  CHECK_THROWS_WITH(
+      tsp::compiler::compile_collective(system, s),
+      "all-reduce: the chips do not split into fully connected groups of equal size (at least 3 chips "
+      "each, at least two groups)");
+  s.algorithm = CollectiveAlgorithm::automatic;
   s.chips = {0, 9};
-  CHECK_THROWS_WITH(tsp::compiler::compile_collective(system, s), "all-reduce: chip 9 out of range (the system has 6 chips)");
+  CHECK_THROWS_WITH(tsp::compiler::compile_collective(system, s),
+                    "all-reduce: chip 9 out of range (the system has 6 chips)");
   s.chips = {2, 2};
   CHECK_THROWS_WITH(tsp::compiler::compile_collective(system, s), "all-reduce: a chip is named twice");
   s = shape(CollectiveKind::transfer, 4, 64, tsp::isa::DType::f32, {0, 1, 2});
-  CHECK_THROWS_WITH(tsp::compiler::compile_collective(system, s), "transfer: expected two chips (from, to), got 3");
-  CHECK_THROWS_WITH(tsp::compiler::parse_collective_kind("allreduce"),
-                    "unknown collective 'allreduce': expected transfer, all-gather, reduce-scatter or all-reduce");
+  CHECK_THROWS_WITH(tsp::compiler::compile_collective(system, s),
+                    "transfer: expected two chips (from, to), got 3");
+  CHECK_THROWS_WITH(
+      tsp::compiler::parse_collective_kind("allreduce"),
+      "unknown collective 'allreduce': expected transfer, all-gather, reduce-scatter or all-reduce");
   const auto apart = tiny_system(3, {{{0, 0}, {1, 1}}});
   s = shape(CollectiveKind::transfer, 1, 64, tsp::isa::DType::f32, {0, 2});
   CHECK_THROWS_WITH(tsp::compiler::compile_collective(apart, s),
                     "collective: chip 0 cannot reach chip 2 over the system's links");
+}
+
+TEST_CASE("collectives: a program scheduled for faster links is refused at load, naming both link rates") {
+  const auto fast = bundled_system("node8.json", {"c2c.gbps_per_lane=60"});
+  const auto compiled = tsp::compiler::compile_collective(
+      fast, shape(CollectiveKind::all_reduce, 8, 320, tsp::isa::DType::f32));
+  const auto node = bundled_system("node8.json");
+  CHECK_THROWS_WITH(
+      tsp::validate_system_program(compiled.program, node, "ar.bin"),
+      "ar.bin (chip 0): scheduled for C2C links of 10 cycles per vector, but system 'node8' has links "
+      "of 20 cycles per vector (4 lanes x 30 Gb/s at 900 MHz)");
+  CHECK_THROWS_WITH(
+      tsp::validate_program(compiled.program.program_of(3), node.config_of(3), "chip3.bin"),
+      "chip3.bin: scheduled for C2C links of 10 cycles per vector, but this config's links take 20 "
+      "cycles per vector (4 lanes x 30 Gb/s at 900 MHz)");
 }

@@ -158,9 +158,10 @@ TEST_CASE("values out of range") {
   require_error(R"({"icu": {"vxm_queues": 4294967296}})",
                 "x.json: icu.vxm_queues: expected 1..256 (a sanity bound: the 14 nm chip has at most 16 per "
                 "slice), got 4294967296");
-  require_error(R"({"icu": {"sxm_queues_per_hemisphere": 257}})",
-                "x.json: icu.sxm_queues_per_hemisphere: expected 1..256 (a sanity bound: the 14 nm chip has at "
-                "most 16 per slice), got 257");
+  require_error(
+      R"({"icu": {"sxm_queues_per_hemisphere": 257}})",
+      "x.json: icu.sxm_queues_per_hemisphere: expected 1..256 (a sanity bound: the 14 nm chip has at "
+      "most 16 per slice), got 257");
   require_error(R"({"mxm": {"weight_streams": 32}})",
                 "x.json: mxm.weight_streams: expected 16 (the ISA's LW reads a 16-stream group), got 32");
   require_error(
@@ -234,7 +235,8 @@ TEST_CASE("override (--set) of a section sets the keys it names and no other") {
   CHECK(c.geometry.superlanes == base.geometry.superlanes);
   require_error(kBase, "--set geometry: {} sets no key (a section's value sets only the keys it names)",
                 {"geometry={}"});
-  require_error(kBase, "--set geometry: is a section: expected a JSON object of its keys, or geometry.KEY=VALUE",
+  require_error(kBase,
+                "--set geometry: is a section: expected a JSON object of its keys, or geometry.KEY=VALUE",
                 {"geometry=4"});
   require_error(kBase, "--set geometry.superlane: unknown key", {R"(geometry={"superlane": 4})"});
 }
@@ -309,7 +311,8 @@ TEST_CASE("config_to_json round-trips through parse_config") {
   CHECK(tsp::config_to_json(back) == tsp::config_to_json(c));
 }
 
-TEST_CASE("geometry_fingerprint covers what fixes the program, and nothing else") {
+TEST_CASE("geometry_fingerprint covers what fixes the program (the link rate in cycles per vector too), and "
+          "nothing else") {
   const ChipConfig base;
   const uint64_t fp = tsp::geometry_fingerprint(base);
   CHECK(tsp::geometry_fingerprint(base) == fp);
@@ -350,13 +353,31 @@ TEST_CASE("geometry_fingerprint covers what fixes the program, and nothing else"
   }
   CHECK(seen.size() == changes.size() + 1);
 
+  // The schedule depends on the link rate through the cycles a vector holds a link (20 on 14 nm):
+  // the clock, the lane rate and the lanes count when they change it, and only then.
+  std::vector<std::pair<std::function<void(ChipConfig&)>, uint32_t>> rates = {
+      {[](ChipConfig& c) { c.clock_mhz = 1000; }, 22},       // 21.3 ns at 1 GHz
+      {[](ChipConfig& c) { c.c2c.gbps_per_lane = 60; }, 10}, // twice the rate
+      {[](ChipConfig& c) { c.c2c.lanes_per_link = 8; }, 10},
+  };
+  for (const auto& [change, cycles] : rates) {
+    ChipConfig c;
+    change(c);
+    CHECK(tsp::c2c_vector_cycles(c) == cycles);
+    CHECK(tsp::geometry_fingerprint(c) != fp);
+    CHECK(tsp::c2c_cycles_of_fingerprint(base, tsp::geometry_fingerprint(c)) == cycles);
+  }
+  CHECK(tsp::c2c_cycles_of_fingerprint(base, fp) == 20u);
+  CHECK_FALSE(
+      tsp::c2c_cycles_of_fingerprint(base, tsp::geometry_fingerprint(load_config(kConfigs + "tiny.json"))));
+
   ChipConfig cosmetic;
   cosmetic.name = "renamed";
-  cosmetic.clock_mhz = 1000;
-  cosmetic.c2c.gbps_per_lane = 28;
-  cosmetic.c2c.lanes_per_link = 8;
+  cosmetic.c2c.gbps_per_lane = 29; // 2560 bits / 116 Gb/s = 19.9 cycles: still 20
   cosmetic.source = "elsewhere.json";
+  CHECK(tsp::c2c_vector_cycles(cosmetic) == 20);
   CHECK(tsp::geometry_fingerprint(cosmetic) == fp);
+  CHECK(tsp::c2c_rate_text(base) == "20 cycles per vector (4 lanes x 30 Gb/s at 900 MHz)");
 }
 
 TEST_CASE("the key table names exactly the keys the configuration has") {

@@ -34,7 +34,8 @@ TEST_CASE("tspsim --system: the two-chip example runs both chips and reports its
   CHECK(r.out.find("two_chips") != std::string::npos);
   CHECK(r.out.find("cycles              334\n") != std::string::npos);
   CHECK(r.out.find("conformance errors  0\n") != std::string::npos);
-  CHECK(r.out.find("link vectors        4 delivered, 0 sent on links without a cable\n") != std::string::npos);
+  CHECK(r.out.find("link vectors        4 delivered, 0 sent on links without a cable\n") !=
+        std::string::npos);
 
   const auto j = stats(fmt::format("--config {} --system {} {}", kConfig, kSystem, kProgram), "a.json");
   CHECK(j.at("cycles") == 334);
@@ -53,8 +54,9 @@ TEST_CASE("tspsim --system: the two-chip example runs both chips and reports its
 TEST_CASE("tspsim --system: --dump CHIP:SYMBOL=FILE writes chip 1's B, equal to chip 0's A") {
   const auto a = scratch_dir() / "a.bin";
   const auto b = scratch_dir() / "b.bin";
-  const auto r = run_tool("tspsim", fmt::format("--dump 1:B={} --config {} --system {} {} --dump 0:A={} --quiet", b.string(),
-                                                kConfig, kSystem, kProgram, a.string()));
+  const auto r =
+      run_tool("tspsim", fmt::format("--dump 1:B={} --config {} --system {} {} --dump 0:A={} --quiet",
+                                     b.string(), kConfig, kSystem, kProgram, a.string()));
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
   const std::string sent = tsp::test::slurp(a);
@@ -71,19 +73,21 @@ TEST_CASE("tspsim --system: configs/systems/node8.json runs a ring of 8 chips ov
   for (unsigned i = 0; i < 8; ++i) {
     const unsigned next = (i + 1) % 8, prev = (i + 7) % 8;
     const unsigned out = next < i ? next : next - 1, in = prev < i ? prev : prev - 1;
-    text += fmt::format(".chip {}\n.tensor A i8 1x320 slices=MEM_E40 base=0 init=random({})\n"
-                        ".tensor B i8 1x320 slices=MEM_E41 base=0 init=zeros\n"
-                        ".queue MEM_E40\n  Read 0, E0\n.queue SXM_E.0\n  NOP 6\n  Send {}, E0\n"
-                        ".queue SXM_E.1\n  NOP 222\n  Receive {}, W0\n.queue MEM_E41\n  NOP 226\n  Write 0, W0\n",
-                        i, 100 + i, out, in);
+    text +=
+        fmt::format(".chip {}\n.tensor A i8 1x320 slices=MEM_E40 base=0 init=random({})\n"
+                    ".tensor B i8 1x320 slices=MEM_E41 base=0 init=zeros\n"
+                    ".queue MEM_E40\n  Read 0, E0\n.queue SXM_E.0\n  NOP 6\n  Send {}, E0\n"
+                    ".queue SXM_E.1\n  NOP 222\n  Receive {}, W0\n.queue MEM_E41\n  NOP 226\n  Write 0, W0\n",
+                    i, 100 + i, out, in);
   }
   const auto program = scratch_dir() / "ring8.tsp";
   std::ofstream(program) << text;
   const auto b3 = scratch_dir() / "b3.bin";
   const auto a2 = scratch_dir() / "a2.bin";
-  const auto j = stats(fmt::format("--config {} --system {} {} --dump 3:B={} --dump 2:A={}", kConfig,
-                                   source("configs/systems/node8.json"), program.string(), b3.string(), a2.string()),
-                       "ring.json");
+  const auto j =
+      stats(fmt::format("--config {} --system {} {} --dump 3:B={} --dump 2:A={}", kConfig,
+                        source("configs/systems/node8.json"), program.string(), b3.string(), a2.string()),
+            "ring.json");
   CHECK(j.at("chips").size() == 8);
   CHECK(j.at("cycles") == 246); // the Write at 226 + 1 + 19 (superlane stagger)
   CHECK(j.at("links").at("vectors_delivered") == 8);
@@ -104,32 +108,40 @@ TEST_CASE("tspsim --system: options in any order and any thread count give the s
 }
 
 TEST_CASE("tspsim --system: what a system run cannot do is one line and exit 2") {
-  auto r = run_tool("tspsim", fmt::format("--config {} --system {} {} --debug-clock", kConfig, kSystem, kProgram));
+  auto r =
+      run_tool("tspsim", fmt::format("--config {} --system {} {} --debug-clock", kConfig, kSystem, kProgram));
   CHECK(r.exit_code == 2);
   CHECK(r.err == "error: --debug-clock runs one chip: drop it or --system\n");
-  r = run_tool("tspsim", fmt::format("--config {} --system {} {} --expect B=x.bin", kConfig, kSystem, kProgram));
+  r = run_tool("tspsim",
+               fmt::format("--config {} --system {} {} --expect B=x.bin", kConfig, kSystem, kProgram));
   CHECK(r.exit_code == 2);
   CHECK(r.err == "error: --expect B=x.bin: with --system, expected CHIP:SYMBOL=FILE\n");
-  r = run_tool("tspsim", fmt::format("--config {} --system {} {} --util-csv u.csv", kConfig, kSystem, kProgram));
+  r = run_tool("tspsim",
+               fmt::format("--config {} --system {} {} --util-csv u.csv", kConfig, kSystem, kProgram));
   CHECK(r.exit_code == 2);
   CHECK(r.err == "error: --util-csv is for one chip: drop it or --system\n");
-  r = run_tool("tspsim", fmt::format("--config {} --system {} {} --trace t.json", kConfig, kSystem, kProgram));
+  r = run_tool("tspsim",
+               fmt::format("--config {} --system {} {} --trace t.json", kConfig, kSystem, kProgram));
   CHECK(r.exit_code == 2);
   CHECK(r.err == "error: --trace, --vcd, --report and --activity-log show one chip: drop them or --system\n");
-  r = run_tool("tspsim", fmt::format("--config {} --system {} {} --dump B=x.bin", kConfig, kSystem, kProgram));
+  r = run_tool("tspsim",
+               fmt::format("--config {} --system {} {} --dump B=x.bin", kConfig, kSystem, kProgram));
   CHECK(r.exit_code == 2);
   CHECK(r.err == "error: --dump B=x.bin: with --system, expected CHIP:SYMBOL=FILE\n");
-  r = run_tool("tspsim", fmt::format("--config {} --system {} {} --dump 2:B=x.bin", kConfig, kSystem, kProgram));
+  r = run_tool("tspsim",
+               fmt::format("--config {} --system {} {} --dump 2:B=x.bin", kConfig, kSystem, kProgram));
   CHECK(r.exit_code == 2);
   CHECK(r.err == "error: --dump 2:B=x.bin: chip 2 is out of range (the system has 2 chips)\n");
-  r = run_tool("tspsim", fmt::format("--config {} --system {} {} --dump 0:B=x.bin", kConfig, kSystem, kProgram));
+  r = run_tool("tspsim",
+               fmt::format("--config {} --system {} {} --dump 0:B=x.bin", kConfig, kSystem, kProgram));
   CHECK(r.exit_code == 2);
   CHECK(r.err == "error: --dump B=x.bin: the program has no symbol 'B'\n");
-  r = run_tool("tspsim", fmt::format("--config {} --system {} {}", source("configs/tiny.json"), kSystem, kProgram));
+  r = run_tool("tspsim",
+               fmt::format("--config {} --system {} {}", source("configs/tiny.json"), kSystem, kProgram));
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("does not match chip 0 of system") != std::string::npos);
-  r = run_tool("tspsim", fmt::format("--config {} --system {} {} --stats-json /nonexistent/dir/s.json", kConfig, kSystem,
-                                     kProgram));
+  r = run_tool("tspsim", fmt::format("--config {} --system {} {} --stats-json /nonexistent/dir/s.json",
+                                     kConfig, kSystem, kProgram));
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("/nonexistent/dir/s.json") != std::string::npos);
   CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
@@ -149,9 +161,10 @@ TEST_CASE("tspc collective + tspsim --system: an fp32 all-reduce on the 8-chip n
   const auto program = scratch_dir() / "ar.bin";
   const auto ref = scratch_dir() / "ar.ref";
   const std::string node = source("configs/systems/node8.json");
-  auto c = run_tool("tspc", fmt::format("collective --system {} --kind all-reduce --rows 16 --cols 320 --dtype fp32 -o {} "
-                                        "--reference {}",
-                                        node, program.string(), ref.string()));
+  auto c = run_tool(
+      "tspc", fmt::format("collective --system {} --kind all-reduce --rows 16 --cols 320 --dtype fp32 -o {} "
+                          "--reference {}",
+                          node, program.string(), ref.string()));
   INFO(c.out << c.err);
   REQUIRE(c.exit_code == 0);
   CHECK(c.out.find("all-reduce 16x320 f32 over 8 chips (direct): ") == 0);
@@ -183,7 +196,66 @@ TEST_CASE("tspc collective + tspsim --system: an fp32 all-reduce on the 8-chip n
   std::string bytes = tsp::test::slurp(wrong);
   bytes[0] = static_cast<char>(bytes[0] ^ 0x40);
   std::ofstream(wrong, std::ios::binary) << bytes;
-  r = run_tool("tspsim", fmt::format("--config {} --system {} {}{}", kConfig, node, program.string(), expects));
+  r = run_tool("tspsim",
+               fmt::format("--config {} --system {} {}{}", kConfig, node, program.string(), expects));
   CHECK(r.exit_code == 1);
   CHECK(r.out.find("expect 5:Y.s2: FAILED: element [0, 0]") != std::string::npos);
+}
+
+TEST_CASE("tspc collective + tspsim --system --timing-only: a 576-chip Dragonfly all-reduce takes the "
+          "predicted cycles") {
+  const auto program = scratch_dir() / "df.bin";
+  const std::string dragonfly = source("configs/systems/dragonfly8.json");
+  auto c = run_tool(
+      "tspc", fmt::format("collective --system {} --kind all-reduce --rows 1 --cols 80 --dtype fp32 -o {}",
+                          dragonfly, program.string()));
+  INFO(c.out << c.err);
+  REQUIRE(c.exit_code == 0);
+  // 72 nodes of 8: inside each node, then among the chips at one position of every node, then back.
+  CHECK(c.out.find("all-reduce 1x80 f32 over 576 chips (hierarchical-") == 0);
+  const uint64_t predicted = std::stoull(c.out.substr(c.out.find("): ") + 3));
+  const auto stats_path = scratch_dir() / "df.json";
+  auto r = run_tool("tspsim", fmt::format("--config {} --system {} --timing-only {} --stats-json {}", kConfig,
+                                          dragonfly, program.string(), stats_path.string()));
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("conformance errors  0\n") != std::string::npos);
+  const auto j = nlohmann::json::parse(tsp::test::slurp(stats_path));
+  CHECK(j.at("cycles") == predicted);
+  CHECK(j.at("chips").size() == 576);
+}
+
+TEST_CASE(
+    "tspc collective + tspsim --system: a program scheduled for faster links is refused, naming both rates") {
+  const auto program = scratch_dir() / "fast.bin";
+  const std::string node = source("configs/systems/node8.json");
+  auto c = run_tool("tspc",
+                    fmt::format("collective --system {} --rows 8 --cols 320 -o {}", node, program.string()));
+  INFO(c.out << c.err);
+  REQUIRE(c.exit_code == 0);
+  // Half the lane rate: 2560 bits / 60 Gb/s = 38.4 cycles -> 39 per vector, where the program spaces
+  // its Sends by 20.
+  auto r = run_tool("tspsim", fmt::format("--config {} --system {} --set c2c.gbps_per_lane=15 {}", kConfig,
+                                          node, program.string()));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err ==
+        fmt::format("error: {} (chip 0): scheduled for C2C links of 20 cycles per vector, but system 'node8' "
+                    "has links of 39 cycles per vector (4 lanes x 15 Gb/s at 900 MHz)\n",
+                    program.string()));
+}
+
+TEST_CASE("tspc collective --algorithm: the hierarchy forced, and a bad name is one line") {
+  const auto program = scratch_dir() / "h.bin";
+  const std::string rack = source("configs/systems/rack72.json");
+  auto c = run_tool(
+      "tspc", fmt::format("collective --system {} --rows 1 --cols 80 --algorithm hierarchical-ring -o {}",
+                          rack, program.string()));
+  INFO(c.out << c.err);
+  REQUIRE(c.exit_code == 0);
+  CHECK(c.out.find("all-reduce 1x80 f32 over 72 chips (hierarchical-ring): ") == 0);
+  c = run_tool("tspc", fmt::format("collective --system {} --rows 1 --cols 80 --algorithm tree -o {}", rack,
+                                   program.string()));
+  CHECK(c.exit_code == 2);
+  CHECK(c.err ==
+        "error: --algorithm tree: expected direct, ring, hierarchical-direct or hierarchical-ring\n");
 }

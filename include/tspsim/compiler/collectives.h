@@ -21,20 +21,24 @@ CollectiveKind parse_collective_kind(const std::string& name);
 const char* collective_kind_name(CollectiveKind kind);
 
 // How the vectors travel: straight to every peer over a route (direct links in a fully connected
-// set), or around a ring of neighbours (larger sets, bandwidth-optimal for long messages).
-enum class CollectiveAlgorithm : uint8_t { automatic, direct, ring };
+// set), around a ring of neighbours, or hierarchically when the chips split into fully connected
+// groups (the nodes of a rack or a Dragonfly): inside each group over its links in parallel, and
+// between the chips at the same position of every group directly or around a ring of them.
+// Automatic picks from the topology and keeps the faster schedule of the candidates.
+enum class CollectiveAlgorithm : uint8_t { automatic, direct, ring, hierarchical_direct, hierarchical_ring };
 
 // Tensors per chip (rows x cols of `dtype`, column tiles of one vector each):
 //   transfer        X on chips[0] arrives as Y on chips[1];
 //   all-gather      X (rows x cols) on every chip; Y.b<j> on every chip is chip j's X;
 //   reduce-scatter  X on every chip, its rows split into one shard per chip (X.s<j>); chip j
 //                   gets R = sum over chips of their X.s<j>;
-//   all-reduce      as reduce-scatter, then every chip gets every reduced shard: Y.s<j>.
+//   all-reduce      as reduce-scatter, then every chip gets every reduced shard: Y.s<j> (fewer
+//                   rows than chips: one shard per row).
 // Sums are in `dtype` (floats round after each add, in a fixed order, so every chip holds the
 // same bits).
 struct CollectiveShape {
   CollectiveKind kind = CollectiveKind::all_reduce;
-  std::vector<uint32_t> chips;  // participants (system chip numbers); empty: every chip
+  std::vector<uint32_t> chips; // participants (system chip numbers); empty: every chip
   uint32_t rows = 1;
   uint32_t cols = 1;
   isa::DType dtype = isa::DType::f32;
@@ -46,8 +50,8 @@ struct CompiledSystem {
   SystemProgram program;
   std::vector<std::vector<ExpectedOutput>> outputs; // per chip
   std::vector<Bound> bounds;
-  uint64_t predicted_cycles = 0;                    // the slowest chip's
-  std::string algorithm;                            // "direct" or "ring"
+  uint64_t predicted_cycles = 0; // the slowest chip's
+  std::string algorithm;         // "direct", "ring", "hierarchical-direct" or "hierarchical-ring"
 
   const Bound& binding_bound() const;
 };

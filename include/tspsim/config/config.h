@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -94,8 +95,22 @@ ChipConfig parse_config(const std::string& text, const std::string& origin,
 // The fully resolved configuration, in the file's own schema.
 nlohmann::json config_to_json(const ChipConfig& config);
 
+// Cycles a C2C link is busy serialising one vector: vector bits over lanes x lane rate, in clock
+// cycles, rounded up (14 nm: 2560 bits / 120 Gb/s = 21.3 ns = 19.2 cycles at 900 MHz -> 20). The
+// simulator's links, the compiler's schedules and the fingerprint all take it from here.
+uint32_t c2c_vector_cycles(const ChipConfig& config);
+
+// "20 cycles per vector (4 lanes x 30 Gb/s at 900 MHz)", for messages.
+std::string c2c_rate_text(const ChipConfig& config);
+
 // A stable 64-bit hash of everything that fixes the ISA-visible layout and timing: geometry,
-// streams, queue counts, MXM shape, every timing parameter, and the ISA table itself.
+// streams, queue counts, MXM shape, every timing parameter, the ISA table itself, and the link
+// rate as c2c_vector_cycles (a schedule spaces its Sends by it; clock, lanes and lane rate that
+// give the same cycles per vector give the same fingerprint).
 uint64_t geometry_fingerprint(const ChipConfig& config);
+
+// If `fingerprint` is that of `config` with links of another rate, the cycles per vector it was
+// made for (so that a mismatch can name both rates); otherwise nothing.
+std::optional<uint32_t> c2c_cycles_of_fingerprint(const ChipConfig& config, uint64_t fingerprint);
 
 } // namespace tsp

@@ -17,8 +17,7 @@ uint32_t func_cycles(const Instruction& instruction, const ChipConfig& config);
 uint32_t southward_cycles(const Instruction& instruction, const ChipConfig& config);
 // Cycles an LW reads weight vectors for (one cycle per 16 rows of int8, per 8 rows of 16-bit types).
 uint32_t lw_cycles(isa::DType dtype, const ChipConfig& config);
-// Cycles a C2C link is busy serialising one vector: vector bits over lanes x lane rate, in clock
-// cycles, rounded up (14 nm: 2560 bits / 120 Gb/s = 21.3 ns = 19.2 cycles at 900 MHz -> 20).
-uint32_t c2c_vector_cycles(const ChipConfig& config);
+// The cycles a C2C link is busy per vector, c2c_vector_cycles, live in config.h: the fingerprint
+// covers them too.
 
 } // namespace tsp

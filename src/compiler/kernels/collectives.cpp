@@ -4,15 +4,16 @@
 // t + func(Send). Sends on one link are placed in increasing time and the far end receives them in
 // the same order, which is the order its FIFO hands them out.
 #include "tspsim/compiler/collectives.h"
+#include "tspsim/common/error.h"
 #include "tspsim/compiler/reference.h"
 #include "tspsim/compiler/vector.h"
-#include "tspsim/common/error.h"
 #include "tspsim/program/latency.h"
 #include "tspsim/program/tensor.h"
 
 #include <algorithm>
 #include <deque>
 #include <fmt/format.h>
+#include <functional>
 #include <map>
 #include <memory>
 #include <numeric>
@@ -28,16 +29,20 @@ CollectiveKind parse_collective_kind(const std::string& name) {
   if (name == "all-gather") return CollectiveKind::all_gather;
   if (name == "reduce-scatter") return CollectiveKind::reduce_scatter;
   if (name == "all-reduce") return CollectiveKind::all_reduce;
-  throw InputError(
-      fmt::format("unknown collective '{}': expected transfer, all-gather, reduce-scatter or all-reduce", name));
+  throw InputError(fmt::format(
+      "unknown collective '{}': expected transfer, all-gather, reduce-scatter or all-reduce", name));
 }
 
 const char* collective_kind_name(CollectiveKind kind) {
   switch (kind) {
-  case CollectiveKind::transfer: return "transfer";
-  case CollectiveKind::all_gather: return "all-gather";
-  case CollectiveKind::reduce_scatter: return "reduce-scatter";
-  case CollectiveKind::all_reduce: return "all-reduce";
+  case CollectiveKind::transfer:
+    return "transfer";
+  case CollectiveKind::all_gather:
+    return "all-gather";
+  case CollectiveKind::reduce_scatter:
+    return "reduce-scatter";
+  case CollectiveKind::all_reduce:
+    return "all-reduce";
   }
   return "?";
 }
@@ -90,6 +95,9 @@ public:
       });
   }
 
+  // The cables of a chip, by neighbour and link.
+  const std::vector<Hop>& hops(uint32_t chip) const { return adjacency_[chip]; }
+
   // The first cable between two chips, if they are neighbours.
   std::optional<Hop> direct(uint32_t from, uint32_t to) const {
     for (const Hop& hop : adjacency_[from])
@@ -114,7 +122,9 @@ public:
           frontier.push_back(hop.to);
         }
     }
-    if (!seen[to]) throw InputError(fmt::format("collective: chip {} cannot reach chip {} over the system's links", from, to));
+    if (!seen[to])
+      throw InputError(
+          fmt::format("collective: chip {} cannot reach chip {} over the system's links", from, to));
     std::vector<Hop> hops;
     for (uint32_t chip = to; chip != from; chip = via[chip]->from) hops.push_back(*via[chip]);
     std::reverse(hops.begin(), hops.end());
@@ -169,7 +179,8 @@ private:
 // The per-chip builders and the state of every link channel.
 class SystemSchedule {
 public:
-  explicit SystemSchedule(const SystemConfig& system) : system_(system) {
+  SystemSchedule(const SystemConfig& system, const Topology& topology)
+      : system_(system), topology_(topology) {
     for (uint32_t c = 0; c < system.chips(); ++c) {
       const ChipConfig& config = system.config_of(c);
       builders_.push_back(std::make_unique<ProgramBuilder>(config));
@@ -189,7 +200,7 @@ public:
     VectorPlace at = src;
     Cycle written = -1;
     for (size_t h = 0; h < route.size(); ++h) {
-      const Hop& hop = route[h];
+      const Hop& hop = least_busy(route[h]);
       const Cycle arrival = send(hop.from, hop.out_link, at);
       const VectorPlace into = h + 1 == route.size() ? dst : forward_buffer(hop.to);
       written = receive(hop.to, hop.in_link, arrival, into);
@@ -199,6 +210,17 @@ public:
   }
 
 private:
+  // Of the cables between the hop's two chips, the one whose sending side frees first (the first
+  // such): parallel cables, such as the two between nodes of a rack, share the traffic.
+  const Hop& least_busy(const Hop& hop) const {
+    const Hop* best = nullptr;
+    for (const Hop& cable : topology_.hops(hop.from))
+      if (cable.to == hop.to &&
+          (!best || send_free_[hop.from][cable.out_link] < send_free_[hop.from][best->out_link]))
+        best = &cable;
+    return *best;
+  }
+
   static constexpr Cycle kSearch = 1 << 20; // cycles tried before giving up on one placement
 
   unsigned sxm_near(uint32_t chip, uint32_t mem) {
@@ -221,7 +243,8 @@ private:
         const Instruction instruction = make_send(link, stream);
         const size_t mark = schedule.mark();
         if (schedule.place_on_slice(sxm, t, instruction) >= 0 &&
-            schedule.read_to(at.mem, at.address, stream, position, t + Cycle(skew_cycles(instruction, config)))) {
+            schedule.read_to(at.mem, at.address, stream, position,
+                             t + Cycle(skew_cycles(instruction, config)))) {
           send_free_[chip][link] = t + Cycle(c2c_vector_cycles(config));
           return t + Cycle(func_cycles(instruction, config));
         }
@@ -245,7 +268,8 @@ private:
         const Instruction instruction = make_receive(link, stream);
         const Cycle on_stream = t + Cycle(func_cycles(instruction, config));
         const size_t mark = schedule.mark();
-        if (schedule.place_on_slice(sxm, t, instruction) >= 0 && schedule.claim_write(stream, position, on_stream) &&
+        if (schedule.place_on_slice(sxm, t, instruction) >= 0 &&
+            schedule.claim_write(stream, position, on_stream) &&
             schedule.write_from(into.mem, into.address, stream, position, on_stream)) {
           receive_after_[chip][link] = t;
           return schedule.written(into.mem, into.address);
@@ -268,6 +292,7 @@ private:
   }
 
   const SystemConfig& system_;
+  const Topology& topology_;
   std::vector<std::unique_ptr<ProgramBuilder>> builders_;
   std::vector<std::vector<Cycle>> send_free_;     // per chip and link: first cycle the link is free
   std::vector<std::vector<Cycle>> receive_after_; // per chip and link: the last Receive's cycle
@@ -295,7 +320,8 @@ VExpr sum_expression(DType dtype, unsigned inputs) {
   }
   while (level.size() > 1) {
     std::vector<unsigned> next;
-    for (size_t i = 0; i + 1 < level.size(); i += 2) next.push_back(expr.binary(Opcode::v_add, dtype, level[i], level[i + 1]));
+    for (size_t i = 0; i + 1 < level.size(); i += 2)
+      next.push_back(expr.binary(Opcode::v_add, dtype, level[i], level[i + 1]));
     if (level.size() % 2) next.push_back(level.back());
     level = std::move(next);
   }
@@ -303,10 +329,44 @@ VExpr sum_expression(DType dtype, unsigned inputs) {
   return expr;
 }
 
+// A tensor one participant holds for one piece of a collective, with its reference values.
+struct Held {
+  TiledTensor tensor;
+  std::vector<double> values;
+};
+// Keyed by (participant, piece); a map, so that tensors stay put while others are added.
+using Holdings = std::map<std::pair<uint32_t, uint32_t>, Held>;
+// Where a piece goes on a participant: (participant, piece) -> the tensor to write.
+using Destination = std::function<TiledTensor(uint32_t, uint32_t)>;
+
+// Participants split into fully connected groups of equal size (the nodes of a rack or of a
+// Dragonfly): members[m][g] is the participant at position g of group m.
+struct Groups {
+  std::vector<std::vector<uint32_t>> members;
+  std::vector<uint32_t> group_of, position_of; // per participant
+
+  uint32_t size() const { return static_cast<uint32_t>(members.front().size()); }
+  // The participants at position g of every group, in group order.
+  std::vector<uint32_t> column(uint32_t g) const {
+    std::vector<uint32_t> out;
+    for (const auto& group : members) out.push_back(group[g]);
+    return out;
+  }
+};
+
+// Algorithm names as CompiledSystem::algorithm reports them.
+constexpr const char* kDirect = "direct";
+constexpr const char* kRing = "ring";
+constexpr const char* kHierarchicalDirect = "hierarchical-direct";
+constexpr const char* kHierarchicalRing = "hierarchical-ring";
+// The smallest group worth a hierarchy: two ring neighbours are no node.
+constexpr uint32_t kMinGroup = 3;
+
 class CollectiveCompiler {
 public:
   CollectiveCompiler(const SystemConfig& system, const CollectiveShape& shape)
-      : system_(system), shape_(shape), topology_(system), schedule_(system) {
+      : system_(system), shape_(shape), topology_(system), schedule_(system, topology_),
+        column_ring_(shape.algorithm == CollectiveAlgorithm::hierarchical_ring) {
     chips_ = shape.chips;
     if (chips_.empty())
       for (uint32_t c = 0; c < system.chips(); ++c) chips_.push_back(c);
@@ -317,10 +377,16 @@ public:
   CompiledSystem compile() {
     const std::string algorithm = choose_algorithm();
     switch (shape_.kind) {
-    case CollectiveKind::transfer: transfer(); break;
-    case CollectiveKind::all_gather: all_gather(); break;
+    case CollectiveKind::transfer:
+      transfer();
+      break;
+    case CollectiveKind::all_gather:
+      all_gather();
+      break;
     case CollectiveKind::reduce_scatter:
-    case CollectiveKind::all_reduce: reduce(algorithm == "ring"); break;
+    case CollectiveKind::all_reduce:
+      reduce();
+      break;
     }
     return finish(algorithm);
   }
@@ -332,24 +398,27 @@ private:
 
   void check_shape() {
     const std::string what = collective_kind_name(shape_.kind);
-    if (shape_.rows < 1 || shape_.cols < 1) throw InputError(fmt::format("{}: rows and cols must be at least 1", what));
+    if (shape_.rows < 1 || shape_.cols < 1)
+      throw InputError(fmt::format("{}: rows and cols must be at least 1", what));
     std::vector<uint32_t> sorted = chips_;
     std::sort(sorted.begin(), sorted.end());
     if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
       throw InputError(fmt::format("{}: a chip is named twice", what));
     for (uint32_t c : chips_)
       if (c >= system_.chips())
-        throw InputError(fmt::format("{}: chip {} out of range (the system has {} chips)", what, c, system_.chips()));
+        throw InputError(
+            fmt::format("{}: chip {} out of range (the system has {} chips)", what, c, system_.chips()));
     if (shape_.kind == CollectiveKind::transfer && chips_.size() != 2)
       throw InputError(fmt::format("transfer: expected two chips (from, to), got {}", chips_.size()));
     if (chips_.size() < 2) throw InputError(fmt::format("{}: needs at least two chips", what));
     for (uint32_t c : chips_)
       if (config_of(c).geometry.vector_bytes() != vector_bytes())
-        throw InputError(fmt::format("{}: chips {} and {} have different vector lengths", what, chips_[0], c));
-    if ((shape_.kind == CollectiveKind::reduce_scatter || shape_.kind == CollectiveKind::all_reduce) &&
-        shape_.rows < n())
-      throw InputError(fmt::format("{}: {} rows cannot be split over {} chips (one shard of at least one row each)",
-                                   what, shape_.rows, n()));
+        throw InputError(
+            fmt::format("{}: chips {} and {} have different vector lengths", what, chips_[0], c));
+    if (shape_.kind == CollectiveKind::reduce_scatter && shape_.rows < n())
+      throw InputError(
+          fmt::format("{}: {} rows cannot be split over {} chips (one shard of at least one row each)", what,
+                      shape_.rows, n()));
   }
 
   bool fully_connected() const {
@@ -359,22 +428,71 @@ private:
     return true;
   }
 
+  // Greedy: each participant not yet grouped starts a group and takes, in participant order,
+  // every neighbour connected to all the group so far. A hierarchy needs at least two groups of
+  // the same size, at least kMinGroup each.
+  std::optional<Groups> find_groups() const {
+    std::vector<int64_t> index(system_.chips(), -1);
+    for (uint32_t i = 0; i < n(); ++i) index[chips_[i]] = i;
+    Groups groups;
+    groups.group_of.assign(n(), 0);
+    groups.position_of.assign(n(), 0);
+    std::vector<bool> grouped(n());
+    for (uint32_t i = 0; i < n(); ++i) {
+      if (grouped[i]) continue;
+      std::vector<uint32_t> group{i};
+      std::vector<uint32_t> candidates;
+      for (const Hop& hop : topology_.hops(chips_[i]))
+        if (index[hop.to] >= 0 && !grouped[size_t(index[hop.to])])
+          candidates.push_back(uint32_t(index[hop.to]));
+      std::sort(candidates.begin(), candidates.end());
+      candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+      for (uint32_t c : candidates)
+        if (std::all_of(group.begin(), group.end(),
+                        [&](uint32_t g) { return topology_.direct(chips_[g], chips_[c]); }))
+          group.push_back(c);
+      for (uint32_t g = 0; g < group.size(); ++g) {
+        grouped[group[g]] = true;
+        groups.group_of[group[g]] = static_cast<uint32_t>(groups.members.size());
+        groups.position_of[group[g]] = g;
+      }
+      groups.members.push_back(std::move(group));
+    }
+    const size_t size = groups.members.front().size();
+    if (groups.members.size() < 2 || size < kMinGroup) return std::nullopt;
+    for (const auto& group : groups.members)
+      if (group.size() != size) return std::nullopt;
+    return groups;
+  }
+
   std::string choose_algorithm() {
-    if (shape_.kind == CollectiveKind::transfer) return "direct";
+    if (shape_.kind == CollectiveKind::transfer) return kDirect;
     const bool full = fully_connected();
-    if (shape_.algorithm == CollectiveAlgorithm::direct) return "direct";
+    const bool hierarchical = shape_.algorithm == CollectiveAlgorithm::hierarchical_direct ||
+                              shape_.algorithm == CollectiveAlgorithm::hierarchical_ring;
+    if (hierarchical || (shape_.algorithm == CollectiveAlgorithm::automatic && !full)) {
+      groups_ = find_groups();
+      if (groups_) return column_ring_ ? kHierarchicalRing : kHierarchicalDirect;
+      if (hierarchical)
+        throw InputError(
+            fmt::format("{}: the chips do not split into fully connected groups of equal size (at least "
+                        "{} chips each, at least two groups)",
+                        collective_kind_name(shape_.kind), kMinGroup));
+    }
+    if (shape_.algorithm == CollectiveAlgorithm::direct) return kDirect;
     if (shape_.algorithm == CollectiveAlgorithm::ring || !full) {
       if (shape_.kind == CollectiveKind::all_gather && !full && shape_.algorithm != CollectiveAlgorithm::ring)
-        return "direct";
+        return kDirect;
       ring_ = topology_.ring(chips_);
       if (!ring_) {
         if (shape_.algorithm == CollectiveAlgorithm::ring)
-          throw InputError(fmt::format("{}: the chips have no ring of direct links", collective_kind_name(shape_.kind)));
-        return "direct";
+          throw InputError(
+              fmt::format("{}: the chips have no ring of direct links", collective_kind_name(shape_.kind)));
+        return kDirect;
       }
-      return "ring";
+      return kRing;
     }
-    return "direct";
+    return kDirect;
   }
 
   // Input data of `chip`: seeded per chip so that every chip's tensor differs.
@@ -407,7 +525,8 @@ private:
       const Symbol& symbol = tensor.tiles[t];
       std::vector<double> v;
       for (uint32_t r = 0; r < tensor.rows; ++r)
-        for (uint32_t c = 0; c < symbol.cols; ++c) v.push_back(values[size_t(r) * tensor.cols + t * vector + c]);
+        for (uint32_t c = 0; c < symbol.cols; ++c)
+          v.push_back(values[size_t(r) * tensor.cols + t * vector + c]);
       outputs_[chip].push_back(make_expected(symbol.name, shape_.dtype, std::move(v), {}));
     }
   }
@@ -421,10 +540,6 @@ private:
   Flow flow(uint32_t from, const TiledTensor& src, uint32_t to, const TiledTensor& dst) const {
     return {topology_.route(from, to), &src, &dst};
   }
-  // A step around the ring: the one cable from `sender` to its successor.
-  Flow ring_flow(uint32_t sender, const TiledTensor& src, uint32_t receiver, const TiledTensor& dst) const {
-    return {{*topology_.direct(sender, receiver)}, &src, &dst};
-  }
   void move_tensor(const Flow& f) { interleave({f}); }
 
   // Sends several flows at once, one vector of each in turn, so that their links run together.
@@ -437,7 +552,8 @@ private:
     }
     for (size_t v = 0; v < longest; ++v)
       for (size_t i = 0; i < flows.size(); ++i)
-        if (v < vectors[i].first.size()) schedule_.move(flows[i].route, vectors[i].first[v], vectors[i].second[v]);
+        if (v < vectors[i].first.size())
+          schedule_.move(flows[i].route, vectors[i].first[v], vectors[i].second[v]);
   }
 
   void transfer() {
@@ -450,77 +566,137 @@ private:
     hops_ = topology_.route(from, to).size();
   }
 
-  // Every chip sends its X to every other chip, vector by vector, peers interleaved so that all
-  // links run at once; its own block is a copy through the VXM.
+  // The participants in the order the flat schedule visits them: around the ring, or as given.
+  std::vector<uint32_t> flat_members() const {
+    std::vector<uint32_t> members;
+    if (ring_) {
+      std::vector<uint32_t> index(system_.chips());
+      for (uint32_t i = 0; i < n(); ++i) index[chips_[i]] = i;
+      for (uint32_t chip : *ring_) members.push_back(index[chip]);
+    } else {
+      for (uint32_t i = 0; i < n(); ++i) members.push_back(i);
+    }
+    return members;
+  }
+
+  // The member of `members` (one group) at the position of participant `i` in its own group.
+  uint32_t in_group(const std::vector<uint32_t>& members, uint32_t i) const {
+    return members[groups_->position_of[i]];
+  }
+
+  // Every chip gets every chip's X: Y.b<j> is chip j's. Flat: X goes to every peer directly or
+  // around the ring. Hierarchical: first to the chips at the same position of the other groups,
+  // then inside each group. A chip's own block is a copy through the VXM.
   void all_gather() {
-    std::vector<TiledTensor> x;
-    std::vector<std::vector<TiledTensor>> y(n());
-    for (uint32_t i = 0; i < n(); ++i) x.push_back(place(chips_[i], "X", shape_.rows, input_of(chips_[i]), true));
+    Holdings held;
+    std::vector<TiledTensor> y(size_t(n()) * n());
+    for (uint32_t i = 0; i < n(); ++i) {
+      const auto data = input_of(chips_[i]);
+      held[{i, i}] = {place(chips_[i], "X", shape_.rows, data, true), element_values(shape_.dtype, data)};
+    }
     for (uint32_t i = 0; i < n(); ++i)
       for (uint32_t j = 0; j < n(); ++j)
-        y[i].push_back(place(chips_[i], fmt::format("Y.b{}", j), shape_.rows, {}, j % 2 == 0));
-    if (ring_) {
-      ring_all_gather(x, y);
-    } else {
-      for (uint32_t i = 0; i < n(); ++i) {
-        std::vector<Flow> flows;
-        for (uint32_t j = 0; j < n(); ++j)
-          if (j != i) flows.push_back(flow(chips_[i], x[i], chips_[j], y[j][i]));
-        interleave(flows);
+        y[size_t(i) * n() + j] = place(chips_[i], fmt::format("Y.b{}", j), shape_.rows, {}, j % 2 == 0);
+    const Destination into_y = [&](uint32_t i, uint32_t j) { return y[size_t(i) * n() + j]; };
+    std::vector<uint32_t> all(n());
+    std::iota(all.begin(), all.end(), 0u);
+    const auto owner = [](uint32_t j) { return j; };
+    if (groups_) {
+      for (uint32_t g = 0; g < groups_->size(); ++g) {
+        const auto column = groups_->column(g);
+        spread(column, column, owner, held, into_y, column_ring_);
       }
+      for (const auto& group : groups_->members)
+        spread(
+            group, all, [&](uint32_t j) { return in_group(group, j); }, held, into_y, false);
+    } else {
+      spread(flat_members(), all, owner, held, into_y, ring_.has_value());
     }
     const VExpr copy = sum_expression(shape_.dtype, 1);
-    for (uint32_t i = 0; i < n(); ++i) schedule_vectors(schedule_.builder(chips_[i]).schedule(), copy, {&x[i]}, y[i][i]);
     for (uint32_t i = 0; i < n(); ++i)
-      for (uint32_t j = 0; j < n(); ++j) expect(chips_[i], y[i][j], element_values(shape_.dtype, input_of(chips_[j])));
-    for (uint32_t j = 1; j < n(); ++j) hops_ = std::max(hops_, topology_.route(chips_[0], chips_[j]).size());
+      schedule_vectors(schedule_.builder(chips_[i]).schedule(), copy, {&held.at({i, i}).tensor},
+                       y[size_t(i) * n() + i]);
+    for (uint32_t i = 0; i < n(); ++i)
+      for (uint32_t j = 0; j < n(); ++j) expect(chips_[i], y[size_t(i) * n() + j], held.at({j, j}).values);
+    measure_hops();
   }
 
-  // A ring all-gather: block b starts on its owner and travels n - 1 steps around the ring.
-  void ring_all_gather(const std::vector<TiledTensor>& x, const std::vector<std::vector<TiledTensor>>& y) {
-    const auto& ring = *ring_;
-    std::vector<uint32_t> index(system_.chips());
-    for (uint32_t i = 0; i < n(); ++i) index[chips_[i]] = i;
-    for (uint32_t step = 0; step + 1 < n(); ++step)
-      for (uint32_t p = 0; p < n(); ++p) {
-        const uint32_t sender = ring[p], receiver = ring[(p + 1) % n()];
-        const uint32_t block = index[ring[(p + n() - step) % n()]];
-        const TiledTensor& src = step == 0 ? x[index[sender]] : y[index[sender]][block];
-        move_tensor(ring_flow(sender, src, receiver, y[index[receiver]][block]));
-      }
-  }
-
-
-  // Reduce-scatter (and all-reduce: then every reduced shard goes to every chip).
-  void reduce(bool ring) {
+  // Reduce-scatter (and all-reduce: then every reduced shard goes to every chip). The rows split
+  // into pieces as evenly as possible, one per participant (an all-reduce of fewer rows than
+  // participants: one per row, owned by the first participants in group order). Flat: every
+  // piece is summed onto its owner directly or around the ring. Hierarchical: inside each group
+  // every piece is summed onto the member at its owner's position (the group's links in
+  // parallel), then across the groups onto the owner, among the chips at that position; an
+  // all-reduce then sends the sums back the same way in reverse.
+  void reduce() {
     const bool all = shape_.kind == CollectiveKind::all_reduce;
-    std::vector<std::vector<uint8_t>> data;
-    for (uint32_t c : chips_) data.push_back(input_of(c));
+    const uint32_t pieces = all ? std::min(shape_.rows, n()) : n();
+    std::vector<uint32_t> owner_of(pieces);
+    std::iota(owner_of.begin(), owner_of.end(), 0u);
+    if (pieces < n() && groups_)
+      for (uint32_t p = 0; p < pieces; ++p)
+        owner_of[p] = groups_->members[p / groups_->size()][p % groups_->size()];
+    const auto owner = [&](uint32_t p) { return owner_of[p]; };
     const unsigned bytes = isa::dtype_bytes(shape_.dtype);
-    // x[i][k]: chip i's shard k; out[i][k]: the reduced shard k on chip i (all-reduce: every k;
-    // reduce-scatter: only k = i).
-    std::vector<std::vector<TiledTensor>> x(n()), out(n());
-    for (uint32_t i = 0; i < n(); ++i)
-      for (uint32_t k = 0; k < n(); ++k) {
-        const Shard s = shard(shape_.rows, n(), k);
-        x[i].push_back(place(chips_[i], fmt::format("X.s{}", k), s.count,
-                             sub_block(data[i], bytes, shape_.cols, s.first, s.count, 0, shape_.cols), k % 2 == 0));
+    Holdings x;
+    for (uint32_t i = 0; i < n(); ++i) {
+      const auto data = input_of(chips_[i]);
+      for (uint32_t p = 0; p < pieces; ++p) {
+        const Shard s = shard(shape_.rows, pieces, p);
+        const auto block = sub_block(data, bytes, shape_.cols, s.first, s.count, 0, shape_.cols);
+        x[{i, p}] = {place(chips_[i], fmt::format("X.s{}", p), s.count, block, p % 2 == 0),
+                     element_values(shape_.dtype, block)};
       }
+    }
+    std::map<std::pair<uint32_t, uint32_t>, TiledTensor> out;
     for (uint32_t i = 0; i < n(); ++i)
-      for (uint32_t k = 0; k < n(); ++k)
-        if (all || k == i)
-          out[i].push_back(place(chips_[i], all ? fmt::format("Y.s{}", k) : "R", shard(shape_.rows, n(), k).count,
-                                 {}, k % 2 == 1));
-        else
-          out[i].push_back({});
-    std::vector<std::vector<double>> reference(n()); // per shard
-    if (ring)
-      ring_reduce(x, out, data, reference);
-    else
-      direct_reduce(x, out, data, reference);
-    for (uint32_t i = 0; i < n(); ++i)
-      for (uint32_t k = 0; k < n(); ++k)
-        if (all || k == i) expect(chips_[i], out[i][k], reference[k]);
+      for (uint32_t p = 0; p < pieces; ++p)
+        if (all || owner(p) == i)
+          out[{i, p}] = place(chips_[i], all ? fmt::format("Y.s{}", p) : "R",
+                              shard(shape_.rows, pieces, p).count, {}, p % 2 == 1);
+    const Destination into_out = [&](uint32_t i, uint32_t p) { return out.at({i, p}); };
+    std::vector<uint32_t> every(pieces);
+    std::iota(every.begin(), every.end(), 0u);
+    Holdings sums;
+    if (groups_) {
+      const Destination scratch = [&](uint32_t i, uint32_t p) {
+        return place(chips_[i], "", shard(shape_.rows, pieces, p).count, {}, p % 2 == 1, false);
+      };
+      Holdings group_sums;
+      for (const auto& group : groups_->members)
+        reduce_to(
+            group, every, [&](uint32_t p) { return in_group(group, owner(p)); }, x, scratch, group_sums,
+            false);
+      for (uint32_t g = 0; g < groups_->size(); ++g)
+        reduce_to(groups_->column(g), pieces_at(every, owner, g), owner, group_sums, into_out, sums,
+                  column_ring_);
+      if (all) {
+        for (uint32_t g = 0; g < groups_->size(); ++g)
+          spread(groups_->column(g), pieces_at(every, owner, g), owner, sums, into_out, column_ring_);
+        for (const auto& group : groups_->members)
+          spread(
+              group, every, [&](uint32_t p) { return in_group(group, owner(p)); }, sums, into_out, false);
+      }
+    } else {
+      const auto members = flat_members();
+      reduce_to(members, every, owner, x, into_out, sums, ring_.has_value());
+      if (all) spread(members, every, owner, sums, into_out, ring_.has_value());
+    }
+    for (const auto& [key, tensor] : out) expect(chips_[key.first], tensor, sums.at(key).values);
+    measure_hops();
+  }
+
+  // The pieces whose owner sits at position g of its group.
+  std::vector<uint32_t> pieces_at(const std::vector<uint32_t>& pieces,
+                                  const std::function<uint32_t(uint32_t)>& owner, uint32_t g) const {
+    std::vector<uint32_t> out;
+    for (uint32_t p : pieces)
+      if (groups_->position_of[owner(p)] == g) out.push_back(p);
+    return out;
+  }
+
+  // The hops of the longest route from the first participant: the latency bound's distance.
+  void measure_hops() {
     for (uint32_t j = 1; j < n(); ++j) hops_ = std::max(hops_, topology_.route(chips_[0], chips_[j]).size());
   }
 
@@ -530,8 +706,8 @@ private:
   // tree needs more VXM queues in one cycle). Returns the reference, in the same order.
   std::vector<double> sum_into(uint32_t chip, std::vector<const TiledTensor*> inputs,
                                std::vector<std::vector<double>> values, const TiledTensor& out) {
-    const size_t width =
-        std::clamp<size_t>(config_of(chip).geometry.mem_slices() / (2 * isa::dtype_bytes(shape_.dtype)), 2, 8);
+    const size_t width = std::clamp<size_t>(
+        config_of(chip).geometry.mem_slices() / (2 * isa::dtype_bytes(shape_.dtype)), 2, 8);
     Schedule& schedule = schedule_.builder(chip).schedule();
     const uint32_t rows = out.rows;
     std::deque<TiledTensor> partials; // addresses stay put while later ones are added
@@ -541,12 +717,14 @@ private:
       for (size_t first = 0; first < inputs.size(); first += width) {
         const size_t count = std::min(width, inputs.size() - first);
         const std::vector<const TiledTensor*> group(inputs.begin() + first, inputs.begin() + first + count);
-        const std::vector<std::vector<double>> group_values(values.begin() + first, values.begin() + first + count);
+        const std::vector<std::vector<double>> group_values(values.begin() + first,
+                                                            values.begin() + first + count);
         const VExpr sum = sum_expression(shape_.dtype, static_cast<unsigned>(count));
         partials.push_back(place(chip, "", rows, {}, partials.size() % 2 == 0, false));
         schedule_vectors(schedule, sum, group, partials.back());
         next_inputs.push_back(&partials.back());
-        next_values.push_back(evaluate(sum, group_values, std::vector<uint32_t>(count, rows), rows, shape_.cols));
+        next_values.push_back(
+            evaluate(sum, group_values, std::vector<uint32_t>(count, rows), rows, shape_.cols));
       }
       inputs = std::move(next_inputs);
       values = std::move(next_values);
@@ -556,99 +734,120 @@ private:
     return evaluate(sum, values, std::vector<uint32_t>(inputs.size(), rows), rows, shape_.cols);
   }
 
-  // The values of shard k of chip i's input.
-  std::vector<double> shard_values(const std::vector<uint8_t>& data, uint32_t k) const {
-    const Shard s = shard(shape_.rows, n(), k);
-    return element_values(shape_.dtype,
-                          sub_block(data, isa::dtype_bytes(shape_.dtype), shape_.cols, s.first, s.count, 0, shape_.cols));
-  }
-
-  // Straight: chip i sends shard k to chip k (all links at once), chip k sums its own shard and
-  // the n - 1 it received (a balanced tree of adds, inputs in chip order starting with its own),
-  // then sends the sum to every chip.
-  void direct_reduce(const std::vector<std::vector<TiledTensor>>& x, std::vector<std::vector<TiledTensor>>& out,
-                     const std::vector<std::vector<uint8_t>>& data, std::vector<std::vector<double>>& reference) {
-    const bool all = shape_.kind == CollectiveKind::all_reduce;
-    std::vector<std::vector<TiledTensor>> staged(n()); // staged[k]: on chip k, from each other chip
-    for (uint32_t k = 0; k < n(); ++k)
-      for (uint32_t i = 0; i < n(); ++i)
-        staged[k].push_back(i == k ? TiledTensor{}
-                                   : place(chips_[k], "", shard(shape_.rows, n(), k).count, {}, i % 2 == 0, false));
-    for (uint32_t i = 0; i < n(); ++i) {
+  // Sums each piece over `members` (member a's share is `in` at (a, piece)) onto owner(piece),
+  // into dst(owner, piece), recorded in `sums`. Direct: every member sends its share straight to
+  // the owner, one vector per peer in turn so that all links run at once, and the owner adds its
+  // own share and the others' (a balanced tree, own first, then in member order). Ring: at step
+  // s the member at position p sends its running sum of the pieces of the member at p - 1 - s to
+  // position p + 1, which adds its own share; after |members| - 1 steps each owner holds its sums.
+  void reduce_to(const std::vector<uint32_t>& members, const std::vector<uint32_t>& pieces,
+                 const std::function<uint32_t(uint32_t)>& owner, const Holdings& in, const Destination& dst,
+                 Holdings& sums, bool ring) {
+    if (ring) return ring_reduce_to(members, pieces, owner, in, dst, sums);
+    std::map<std::pair<uint32_t, uint32_t>, TiledTensor> staged; // (piece, sender), on the owner
+    for (uint32_t p : pieces)
+      for (size_t a = 0; a < members.size(); ++a)
+        if (members[a] != owner(p))
+          staged[{p, members[a]}] =
+              place(chips_[owner(p)], "", in.at({members[a], p}).tensor.rows, {}, a % 2 == 0, false);
+    for (uint32_t a : members) {
       std::vector<Flow> flows;
-      for (uint32_t k = 0; k < n(); ++k)
-        if (k != i) flows.push_back(flow(chips_[i], x[i][k], chips_[k], staged[k][i]));
+      for (uint32_t p : pieces)
+        if (owner(p) != a)
+          flows.push_back(flow(chips_[a], in.at({a, p}).tensor, chips_[owner(p)], staged.at({p, a})));
       interleave(flows);
     }
-    for (uint32_t k = 0; k < n(); ++k) {
-      std::vector<const TiledTensor*> inputs{&x[k][k]};
-      std::vector<std::vector<double>> values{shard_values(data[k], k)};
-      for (uint32_t i = 0; i < n(); ++i)
-        if (i != k) {
-          inputs.push_back(&staged[k][i]);
-          values.push_back(shard_values(data[i], k));
+    for (uint32_t p : pieces) {
+      const uint32_t o = owner(p);
+      std::vector<const TiledTensor*> inputs{&in.at({o, p}).tensor};
+      std::vector<std::vector<double>> values{in.at({o, p}).values};
+      for (uint32_t a : members)
+        if (a != o) {
+          inputs.push_back(&staged.at({p, a}));
+          values.push_back(in.at({a, p}).values);
         }
-      reference[k] = sum_into(chips_[k], inputs, values, out[k][k]);
-    }
-    if (!all) return;
-    for (uint32_t k = 0; k < n(); ++k) {
-      std::vector<Flow> flows;
-      for (uint32_t i = 0; i < n(); ++i)
-        if (i != k) flows.push_back(flow(chips_[k], out[k][k], chips_[i], out[i][k]));
-      interleave(flows);
+      TiledTensor sum = dst(o, p);
+      std::vector<double> reference = sum_into(chips_[o], inputs, values, sum);
+      sums[{o, p}] = {std::move(sum), std::move(reference)};
     }
   }
 
-  // Around the ring: at step s the chip at ring position p sends its running sum of shard
-  // (p - s) to position p + 1, which adds its own shard. After n - 1 steps position p holds the
-  // full sum of shard p + 1; all-reduce then passes the sums around once more.
-  void ring_reduce(const std::vector<std::vector<TiledTensor>>& x, std::vector<std::vector<TiledTensor>>& out,
-                   const std::vector<std::vector<uint8_t>>& data, std::vector<std::vector<double>>& reference) {
-    const bool all = shape_.kind == CollectiveKind::all_reduce;
-    const auto& ring = *ring_;
-    std::vector<uint32_t> index(system_.chips());
-    for (uint32_t i = 0; i < n(); ++i) index[chips_[i]] = i;
+  // Position of each member in `members`, and the pieces each member owns (holds).
+  std::vector<std::vector<uint32_t>> by_position(const std::vector<uint32_t>& members,
+                                                 const std::vector<uint32_t>& pieces,
+                                                 const std::function<uint32_t(uint32_t)>& owner) const {
+    std::map<uint32_t, size_t> position;
+    for (size_t q = 0; q < members.size(); ++q) position[members[q]] = q;
+    std::vector<std::vector<uint32_t>> out(members.size());
+    for (uint32_t p : pieces) out[position.at(owner(p))].push_back(p);
+    return out;
+  }
+
+  void ring_reduce_to(const std::vector<uint32_t>& members, const std::vector<uint32_t>& pieces,
+                      const std::function<uint32_t(uint32_t)>& owner, const Holdings& in,
+                      const Destination& dst, Holdings& sums) {
+    const auto k = static_cast<uint32_t>(members.size());
+    const auto owned = by_position(members, pieces, owner);
     const VExpr add = sum_expression(shape_.dtype, 2);
-    // partial[p]: the running sums chip ring[p] holds, by shard. Ring shard k (the one position p
-    // sends at step p - k) belongs to the chip at position k - 1, which ends up holding its sum.
-    std::vector<std::map<uint32_t, TiledTensor>> partial(n());
-    std::vector<std::vector<double>> running(n());
-    for (uint32_t step = 0; step + 1 < n(); ++step)
-      for (uint32_t p = 0; p < n(); ++p) {
-        const uint32_t sender = ring[p], receiver = ring[(p + 1) % n()];
-        const uint32_t s = index[sender], r = index[receiver];
-        const uint32_t k = (p + n() - step) % n();
-        const uint32_t shard_id = index[ring[(k + n() - 1) % n()]];
-        const TiledTensor& src = step == 0 ? x[s][shard_id] : partial[p].at(shard_id);
-        const uint32_t rows = src.rows;
-        const TiledTensor inbox = place(receiver, "", rows, {}, step % 2 == 0, false);
-        move_tensor(ring_flow(sender, src, receiver, inbox));
-        const bool last = step + 2 == n();
-        TiledTensor sum = last && (all || shard_id == r) ? out[r][shard_id]
-                                                          : place(receiver, "", rows, {}, step % 2 == 1, false);
-        schedule_vectors(schedule_.builder(receiver).schedule(), add, {&inbox, &x[r][shard_id]}, sum);
-        if (step == 0) running[shard_id] = shard_values(data[s], shard_id);
-        running[shard_id] =
-            evaluate(add, {running[shard_id], shard_values(data[r], shard_id)}, {rows, rows}, rows, shape_.cols);
-        partial[(p + 1) % n()][shard_id] = sum;
+    Holdings partial; // (ring position, piece): the running sum there
+    for (uint32_t step = 0; step + 1 < k; ++step)
+      for (uint32_t p = 0; p < k; ++p) {
+        const uint32_t sender = members[p], next = (p + 1) % k, receiver = members[next];
+        const bool last = step + 2 == k;
+        for (uint32_t piece : owned[(p + 2 * k - 1 - step) % k]) {
+          const Held& src = step == 0 ? in.at({sender, piece}) : partial.at({p, piece});
+          const uint32_t rows = src.tensor.rows;
+          const TiledTensor inbox = place(chips_[receiver], "", rows, {}, step % 2 == 0, false);
+          move_tensor(flow(chips_[sender], src.tensor, chips_[receiver], inbox));
+          const Held& own = in.at({receiver, piece});
+          TiledTensor sum =
+              last ? dst(receiver, piece) : place(chips_[receiver], "", rows, {}, step % 2 == 1, false);
+          schedule_vectors(schedule_.builder(chips_[receiver]).schedule(), add, {&inbox, &own.tensor}, sum);
+          Held result{std::move(sum),
+                      evaluate(add, {src.values, own.values}, {rows, rows}, rows, shape_.cols)};
+          if (last)
+            sums[{receiver, piece}] = std::move(result);
+          else
+            partial[{next, piece}] = std::move(result);
+        }
       }
-    reference = std::move(running);
-    if (!all) return;
-    // Position p holds the sum of its own chip's shard: pass every sum n - 1 steps around.
-    for (uint32_t step = 0; step + 1 < n(); ++step)
-      for (uint32_t p = 0; p < n(); ++p) {
-        const uint32_t sender = ring[p], receiver = ring[(p + 1) % n()];
-        const uint32_t shard_id = index[ring[(p + n() - step) % n()]];
-        move_tensor(ring_flow(sender, out[index[sender]][shard_id], receiver, out[index[receiver]][shard_id]));
+  }
+
+  // Copies each piece from holder(piece) (its tensor in `held`) to every other member, into
+  // dst(member, piece), recorded in `held`. Direct: the holder sends to all peers, one vector per
+  // peer in turn. Ring: the pieces of position q travel q -> q + 1 -> ... -> q - 1.
+  void spread(const std::vector<uint32_t>& members, const std::vector<uint32_t>& pieces,
+              const std::function<uint32_t(uint32_t)>& holder, Holdings& held, const Destination& dst,
+              bool ring) {
+    const auto copy_to = [&](uint32_t from, uint32_t to, uint32_t piece) {
+      const Held& src = held.at({from, piece});
+      Held& copy = held[{to, piece}];
+      copy = {dst(to, piece), src.values};
+      return flow(chips_[from], src.tensor, chips_[to], copy.tensor);
+    };
+    if (!ring) {
+      for (uint32_t piece : pieces) {
+        std::vector<Flow> flows;
+        for (uint32_t m : members)
+          if (m != holder(piece)) flows.push_back(copy_to(holder(piece), m, piece));
+        interleave(flows);
       }
+      return;
+    }
+    const auto k = static_cast<uint32_t>(members.size());
+    const auto owned = by_position(members, pieces, holder);
+    for (uint32_t step = 0; step + 1 < k; ++step)
+      for (uint32_t p = 0; p < k; ++p)
+        for (uint32_t piece : owned[(p + k - step) % k])
+          move_tensor(copy_to(members[p], members[(p + 1) % k], piece));
   }
 
   CompiledSystem finish(const std::string& algorithm) {
     CompiledSystem result;
     result.algorithm = algorithm;
     const std::string workload =
-        fmt::format("{} {}x{} {} over {} chips ({})", collective_kind_name(shape_.kind), shape_.rows, shape_.cols,
-                    isa::dtype_name(shape_.dtype), n(), algorithm);
+        fmt::format("{} {}x{} {} over {} chips ({})", collective_kind_name(shape_.kind), shape_.rows,
+                    shape_.cols, isa::dtype_name(shape_.dtype), n(), algorithm);
     std::map<std::vector<uint8_t>, uint32_t> distinct;
     for (uint32_t c = 0; c < system_.chips(); ++c) {
       Program program = schedule_.builder(c).finish(workload);
@@ -679,16 +878,27 @@ private:
     const unsigned bytes = isa::dtype_bytes(shape_.dtype);
     const double tiles = (shape_.cols + vector_bytes() - 1) / vector_bytes();
     const double vectors = double(shape_.rows) * tiles * bytes;
-    double links = 0;
-    for (uint32_t c : chips_)
-      if (c != chips_[0] && topology_.direct(chips_[0], c)) ++links;
+    std::vector<bool> member(system_.chips());
+    for (uint32_t c : chips_) member[c] = true;
+    double links = 0; // the first participant's cables to other participants
+    for (const Hop& hop : topology_.hops(chips_[0]))
+      if (member[hop.to]) ++links;
     links = std::max(1.0, links);
     double received = 0; // vectors the busiest chip must receive
     switch (shape_.kind) {
-    case CollectiveKind::transfer: received = vectors; links = 1; break;
-    case CollectiveKind::all_gather: received = vectors * (n() - 1); break;
-    case CollectiveKind::reduce_scatter: received = vectors * (n() - 1) / n(); break;
-    case CollectiveKind::all_reduce: received = 2 * vectors * (n() - 1) / n(); break;
+    case CollectiveKind::transfer:
+      received = vectors;
+      links = 1;
+      break;
+    case CollectiveKind::all_gather:
+      received = vectors * (n() - 1);
+      break;
+    case CollectiveKind::reduce_scatter:
+      received = vectors * (n() - 1) / n();
+      break;
+    case CollectiveKind::all_reduce:
+      received = 2 * vectors * (n() - 1) / n();
+      break;
     }
     return {{"link latency", double(hops_) * latency}, {"link bandwidth", received / links * per_vector}};
   }
@@ -698,7 +908,9 @@ private:
   Topology topology_;
   SystemSchedule schedule_;
   std::vector<uint32_t> chips_;
-  std::optional<std::vector<uint32_t>> ring_;
+  bool column_ring_ = false;
+  std::optional<std::vector<uint32_t>> ring_;               // flat ring: chip numbers in ring order
+  std::optional<Groups> groups_;                            // set: the schedule is hierarchical
   std::map<std::pair<uint32_t, bool>, unsigned> side_used_; // slices taken per chip and side
   std::vector<std::vector<ExpectedOutput>> outputs_;
   size_t hops_ = 1;
@@ -708,19 +920,25 @@ private:
 
 CompiledSystem compile_collective(const SystemConfig& system, const CollectiveShape& shape) {
   CompiledSystem chosen = CollectiveCompiler(system, shape).compile();
-  // Without direct links between every pair, both algorithms are scheduled and the faster kept;
-  // beyond a rack, direct routes (n^2 flows over several hops) cost too much to schedule.
-  const size_t chips = shape.chips.empty() ? system.chips() : shape.chips.size();
-  if (shape.algorithm == CollectiveAlgorithm::automatic && chosen.algorithm == "ring" && chips <= kRackChips) {
-    CollectiveShape direct = shape;
-    direct.algorithm = CollectiveAlgorithm::direct;
+  // Each alternative is scheduled and the one with fewer cycles kept. An alternative that does
+  // not fit (MEM for the staged shards, or the reduction) leaves the first standing.
+  const auto try_other = [&](CollectiveAlgorithm algorithm) {
+    CollectiveShape other_shape = shape;
+    other_shape.algorithm = algorithm;
     try {
-      CompiledSystem other = CollectiveCompiler(system, direct).compile();
+      CompiledSystem other = CollectiveCompiler(system, other_shape).compile();
       if (other.predicted_cycles < chosen.predicted_cycles) chosen = std::move(other);
     } catch (const InputError&) {
-      // Direct routes do not fit (MEM for the staged shards, or the reduction): the ring stands.
     }
-  }
+  };
+  // Hierarchical: the chips at one position of every group exchange directly or around a ring.
+  if (shape.algorithm == CollectiveAlgorithm::automatic && chosen.algorithm == kHierarchicalDirect)
+    try_other(CollectiveAlgorithm::hierarchical_ring);
+  // A set without direct links between every pair and without groups, up to a rack: the ring
+  // against direct routes (beyond a rack, n^2 flows over several hops cost too much to schedule).
+  const size_t chips = shape.chips.empty() ? system.chips() : shape.chips.size();
+  if (shape.algorithm == CollectiveAlgorithm::automatic && chosen.algorithm == kRing && chips <= kRackChips)
+    try_other(CollectiveAlgorithm::direct);
   return chosen;
 }
 
