@@ -21,11 +21,12 @@ void append_links(nlohmann::json& events, const System& system, uint32_t chip, u
   const EngineContext& ctx = system.simulated(chip).context();
   const auto& sends = recorder.sends(chip);
   const auto& queues = ctx.floorplan.queues();
+  std::vector<bool> used(ctx.config.c2c.links, false);
+  for (const LinkSend& s : sends) used[s.link] = true;
   unsigned cabled = 0;
   for (uint32_t l = 0; l < ctx.config.c2c.links; ++l) {
-    const bool used = std::any_of(sends.begin(), sends.end(), [&](const LinkSend& s) { return s.link == l; });
     cabled += system.peer(chip, l) != nullptr;
-    if (system.peer(chip, l) || used)
+    if (system.peer(chip, l) || used[l])
       append_track(events, chip, first_tid + l, link_track_name(system, chip, l));
   }
   Cycle last = end;
