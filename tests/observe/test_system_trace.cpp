@@ -212,3 +212,25 @@ TEST_CASE("tspsim --system: --vcd and --report-chip out of range are one-line er
   CHECK(run.exit_code == 2);
   CHECK(run.err == "error: --report-chip picks a chip of a --system run\n");
 }
+
+TEST_CASE("tspsim --system --activity-log: a replicated chip's lines equal those of its own simulation") {
+  // The mirror program of the case above: chip 1 replicated from chip 0, or simulated on its own.
+  const auto program = scratch_dir() / "mirror-log.tsp";
+  std::ofstream(program) << ".chip 0-1\n.tensor A i8 1x320 slices=MEM_E40 base=0 init=random(5)\n"
+                            ".queue MEM_E40\n  Read 0, E0\n.queue SXM_E.0\n  NOP 6\n  Send 0, E0\n"
+                            ".queue SXM_E.1\n  NOP 222\n  Receive 0, W0\n";
+  const auto log = [&](const std::string& extra) {
+    const auto path = scratch_dir() / "mirror.activity";
+    const auto run = run_tool("tspsim", "--config " + source("configs/14nm.json") + " --system " + kTwoChips +
+                                            " --timing-only --quiet --activity-log " + path.string() + " " +
+                                            extra + " " + program.string());
+    INFO(run.err);
+    REQUIRE(run.exit_code == 0);
+    return slurp(path);
+  };
+  const std::string replicated = log("");
+  CHECK(replicated == log("--no-replicate"));
+  CHECK(replicated.find("6 chip 1 link 0 send to chip 0 link 0 arrival 222 until 26 line 7\n") !=
+        std::string::npos);
+  CHECK(replicated.find("222 chip 1 SXM_E run Receive line 10\n") != std::string::npos);
+}
