@@ -238,7 +238,8 @@ int run_system(const Options& opt, const WorkflowOptions& workflow, const tsp::C
   options.replicate = !opt.no_replicate;
   options.max_cycles = opt.max_cycles == 0 ? tsp::kNever : opt.max_cycles;
   tsp::System sys("system", system, program, options);
-  SystemWorkflowOutputs observers(workflow, sys);
+  SystemWorkflowOutputs observers(workflow, sys,
+                                  opt.max_cycles != 0 ? opt.max_cycles : program.metadata.predicted_cycles);
   std::signal(SIGINT, [](int) { tsp::g_interrupt_requested = true; });
   const tsp::SystemResult result = sys.run();
 

@@ -102,7 +102,8 @@ WorkflowOutputs::WorkflowOutputs(const WorkflowOptions& options, tsp::Chip& chip
   }
   if (!fanout_.empty()) chip.context().stats.set_observer(&fanout_);
   if (isatty(STDERR_FILENO))
-    progress_ = std::make_unique<tsp::Progress>("progress", chip, expected_cycles, stderr);
+    progress_ = std::make_unique<tsp::Progress>(
+        "progress", [&chip] { return chip.running(); }, chip.period(), expected_cycles, stderr);
 }
 
 WorkflowOutputs::~WorkflowOutputs() { chip_.context().stats.set_observer(nullptr); }
@@ -126,7 +127,8 @@ void WorkflowOutputs::write(const tsp::RunReport& report) {
   if (collector_) write_report_page(options_.report_dir, tsp::html_report(report, *collector_));
 }
 
-SystemWorkflowOutputs::SystemWorkflowOutputs(const WorkflowOptions& options, tsp::System& system)
+SystemWorkflowOutputs::SystemWorkflowOutputs(const WorkflowOptions& options, tsp::System& system,
+                                             tsp::Cycle expected_cycles)
     : options_(options), system_(system) {
   if (!options.vcd.empty())
     throw tsp::InputError("--vcd writes one chip's waveform: drop it or --system (--trace shows every chip)");
@@ -166,6 +168,20 @@ SystemWorkflowOutputs::SystemWorkflowOutputs(const WorkflowOptions& options, tsp
     system.observe_chip(c, fanout.get());
     fanouts_.push_back(std::move(fanout));
   }
+  if (isatty(STDERR_FILENO) && chips != 0) {
+    // The System goes on while no chip stopped the run (--strict) and some chip has work; the
+    // chips are read between windows, when no worker thread runs.
+    const auto running = [&system] {
+      bool stop = false, done = true;
+      for (uint32_t c = 0; c < system.chips(); ++c) {
+        stop = stop || system.simulated(c).context().log.stop_requested();
+        done = done && system.simulated(c).done();
+      }
+      return !stop && !done;
+    };
+    progress_ = std::make_unique<tsp::Progress>("progress", running, system.simulated(0).period(),
+                                                expected_cycles, stderr);
+  }
 }
 
 SystemWorkflowOutputs::~SystemWorkflowOutputs() {
@@ -174,6 +190,7 @@ SystemWorkflowOutputs::~SystemWorkflowOutputs() {
 }
 
 void SystemWorkflowOutputs::write(const tsp::SystemReport& report) {
+  if (progress_) progress_->finish();
   std::vector<const tsp::ActivityRecorder*> recorders;
   for (const auto& r : recorders_) recorders.push_back(r.get());
   if (!options_.trace.empty()) {

@@ -53,9 +53,9 @@ private:
 
 class SystemWorkflowOutputs {
 public:
-  // Checks the options (--vcd and the progress line are one chip's) and attaches the observers to
-  // the system's chips and links (before the run).
-  SystemWorkflowOutputs(const WorkflowOptions& options, tsp::System& system);
+  // Checks the options (--vcd is one chip's) and attaches the observers to the system's chips and
+  // links (before the run). `expected_cycles` (0: unknown) feeds the progress line's estimate.
+  SystemWorkflowOutputs(const WorkflowOptions& options, tsp::System& system, tsp::Cycle expected_cycles);
   ~SystemWorkflowOutputs();
   // After the run: writes every requested file.
   void write(const tsp::SystemReport& report);
@@ -72,4 +72,5 @@ private:
   std::unique_ptr<tsp::LinkRecorder> link_recorder_;
   std::unique_ptr<tsp::LinkCollector> link_collector_;
   tsp::LinkFanout link_fanout_;
+  std::unique_ptr<tsp::Progress> progress_;
 };
