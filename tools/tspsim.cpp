@@ -208,7 +208,7 @@ std::vector<std::vector<std::string>> by_chip(const std::vector<std::string>& sp
 }
 
 // --system: every chip of the system in one elaboration (docs/systems.md, "Engine").
-int run_system(const Options& opt, const tsp::ChipConfig& config) {
+int run_system(const Options& opt, const WorkflowOptions& workflow, const tsp::ChipConfig& config) {
   if (opt.debug_clock) throw tsp::InputError("--debug-clock runs one chip: drop it or --system");
   if (!opt.util_csv.empty()) throw tsp::InputError("--util-csv is for one chip: drop it or --system");
   const tsp::SystemConfig system = tsp::load_system(opt.system_path, opt.config.overrides);
@@ -238,6 +238,8 @@ int run_system(const Options& opt, const tsp::ChipConfig& config) {
   options.replicate = !opt.no_replicate;
   options.max_cycles = opt.max_cycles == 0 ? tsp::kNever : opt.max_cycles;
   tsp::System sys("system", system, program, options);
+  SystemWorkflowOutputs observers(workflow, sys,
+                                  opt.max_cycles != 0 ? opt.max_cycles : program.metadata.predicted_cycles);
   std::signal(SIGINT, [](int) { tsp::g_interrupt_requested = true; });
   const tsp::SystemResult result = sys.run();
 
@@ -257,6 +259,7 @@ int run_system(const Options& opt, const tsp::ChipConfig& config) {
       outputs.stage(d.path, std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
     }
   outputs.commit();
+  observers.write(report);
   bool expectations_hold = true;
   for (uint32_t c = 0; c < sys.chips(); ++c)
     expectations_hold &= check_expectations(expects[c], fmt::format("{}:", c), [&](const tsp::Symbol& symbol) {
@@ -273,12 +276,7 @@ int run(const Options& opt, const WorkflowOptions& workflow) {
     if (opt.program_path.empty()) return 0;
   }
   if (opt.program_path.empty()) throw tsp::InputError("a PROGRAM file is required (or --print-config)");
-  if (!opt.system_path.empty()) {
-    if (!workflow.trace.empty() || !workflow.vcd.empty() || !workflow.report_dir.empty() ||
-        !workflow.activity_log.empty())
-      throw tsp::InputError("--trace, --vcd, --report and --activity-log show one chip: drop them or --system");
-    return run_system(opt, config);
-  }
+  if (!opt.system_path.empty()) return run_system(opt, workflow, config);
   if (opt.util_window == 0) throw tsp::InputError("--util-window: expected a positive number of cycles");
   const tsp::Program program = tsp::cli::load_program_for(opt.program_path, config);
   const auto dumps = read_dumps(opt.dumps, program);

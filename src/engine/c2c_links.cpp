@@ -15,14 +15,15 @@ std::optional<Cycle> C2cLinks::send(unsigned link, Cycle t, Cycle arrival, std::
   if (link >= incoming_.size()) return std::nullopt;
   std::optional<Cycle> overrun;
   if (t < busy_until_[link]) overrun = busy_until_[link];
-  busy_until_[link] = std::max(busy_until_[link], t) + vector_cycles_;
+  const Cycle start = std::max(busy_until_[link], t);
+  busy_until_[link] = start + vector_cycles_;
   ++stats_[link].vectors_sent;
   stats_[link].busy_cycles += vector_cycles_;
   Vector vector{arrival, std::move(bytes), origin};
   if (loopback_)
     deliver(link, std::move(vector));
   else
-    outbox_.push_back({link, std::move(vector)});
+    outbox_.push_back({link, start, std::move(vector)});
   return overrun;
 }
 

@@ -1,20 +1,13 @@
 #include "tspsim/observe/html_report.h"
 
+#include "html_parts.h"
 #include "tspsim/config/config.h"
 
 #include <algorithm>
 #include <fmt/format.h>
 #include <map>
 
-namespace tsp {
-
-namespace {
-
-constexpr std::array<const char*, 4> kUnitNames = {"MEM", "VXM", "MXM", "SXM"};
-constexpr std::array<const char*, 4> kUnitColours = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd"};
-constexpr int kWidth = 960; // every chart's width in px
-constexpr int kLeft = 110;  // room for axis labels
-constexpr int kPlot = kWidth - kLeft - 20;
+namespace tsp::html {
 
 std::string escape(const std::string& text) {
   std::string out;
@@ -39,17 +32,12 @@ std::string escape(const std::string& text) {
   return out;
 }
 
+namespace {
+
 // White (idle) to dark blue (busy every cycle).
 std::string heat_colour(double fraction) {
   const auto mix = [&](int from, int to) { return int(from + (to - from) * std::clamp(fraction, 0.0, 1.0)); };
   return fmt::format("rgb({},{},{})", mix(235, 8), mix(242, 48), mix(250, 107));
-}
-
-std::string figure(const std::string& id, const std::string& caption, int height, const std::string& body) {
-  return fmt::format(
-      "<figure id=\"{}\"><figcaption>{}</figcaption>\n<svg xmlns=\"http://www.w3.org/2000/svg\" "
-      "width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\">\n{}</svg></figure>\n",
-      id, caption, kWidth, height, kWidth, height, body);
 }
 
 // The time axis under a chart: bucket boundaries as cycles.
@@ -67,10 +55,18 @@ std::string time_axis(int y, Cycle bucket, size_t buckets) {
   return svg;
 }
 
+} // namespace
+
+std::string figure(const std::string& id, const std::string& caption, int height, const std::string& body) {
+  return fmt::format(
+      "<figure id=\"{}\"><figcaption>{}</figcaption>\n<svg xmlns=\"http://www.w3.org/2000/svg\" "
+      "width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\">\n{}</svg></figure>\n",
+      id, caption, kWidth, height, kWidth, height, body);
+}
+
 // A line chart of `series` (values 0..`top`) over the buckets, with a legend.
-std::string line_chart(const std::vector<std::pair<std::string, std::vector<double>>>& series,
-                       const std::vector<const char*>& colours, double top, const std::string& unit,
-                       Cycle bucket, size_t buckets) {
+std::string line_chart(const Series& series, const std::vector<const char*>& colours, double top,
+                       const std::string& unit, Cycle bucket, size_t buckets) {
   const int height = 220;
   std::string svg;
   for (int i = 0; i <= 4; ++i) {
@@ -97,6 +93,8 @@ std::string line_chart(const std::vector<std::pair<std::string, std::vector<doub
   }
   return svg + time_axis(height + 10, bucket, buckets);
 }
+
+namespace {
 
 std::string heatmap(const EngineContext& ctx, const ReportCollector& c) {
   const auto& slices = ctx.floorplan.slices();
@@ -175,46 +173,35 @@ std::string instruction_mix(const EngineContext& ctx) {
     for (const auto& spec : isa::opcodes())
       if (const uint64_t n = st.by_opcode[static_cast<uint8_t>(spec.opcode)])
         counts[std::string(spec.mnemonic)] += n;
-  std::vector<std::pair<std::string, uint64_t>> bars(counts.begin(), counts.end());
-  std::sort(bars.begin(), bars.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
-  const uint64_t top = bars.empty() ? 1 : bars.front().second;
-  std::string svg;
-  for (size_t i = 0; i < bars.size(); ++i) {
-    const int y = 10 + 18 * int(i);
-    const double w = double(kPlot - 80) * double(bars[i].second) / double(top);
-    svg +=
-        fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"end\">{}</text>"
-                    "<rect class=\"mark\" x=\"{}\" y=\"{}\" width=\"{:.1f}\" height=\"13\" fill=\"#4c78a8\"/>"
-                    "<text x=\"{:.1f}\" y=\"{}\" font-size=\"11\">{}</text>\n",
-                    kLeft - 6, y + 11, escape(bars[i].first), kLeft, y, std::max(w, 1.0), kLeft + w + 5,
-                    y + 11, bars[i].second);
-  }
+  std::vector<std::pair<std::string, uint64_t>> sorted(counts.begin(), counts.end());
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::vector<Bar> bars;
+  for (const auto& [mnemonic, n] : sorted) bars.push_back({mnemonic, double(n), std::to_string(n)});
   return figure("instruction-mix", "Instruction mix: dispatches by mnemonic (Repeat iterations counted)",
-                20 + 18 * int(bars.size()), svg);
+                bar_chart_height(bars), bar_chart(bars, bars.empty() ? 1 : bars.front().value));
 }
 
-std::string stats_table(const RunReport& report) {
+std::vector<std::pair<std::string, std::string>> stats_rows(const RunReport& report) {
   const ChipFigures f = chip_figures(report);
   const EngineContext& ctx = report.chip.context();
-  std::string rows;
-  const auto row = [&](const std::string& name, const std::string& value) {
-    rows += fmt::format("<tr><th>{}</th><td>{}</td></tr>\n", escape(name), escape(value));
-  };
-  row("cycles", fmt::format("{}{}", report.result.cycles, report.result.interrupted ? " (partial)" : ""));
-  row("simulated time", fmt::format("{:.3f} us at {} MHz", f.seconds * 1e6, ctx.config.clock_mhz));
-  row("instructions", fmt::format("{}", f.instructions));
-  row("conformance errors", fmt::format("{}", ctx.log.total()));
+  std::vector<std::pair<std::string, std::string>> rows;
+  rows.emplace_back("cycles",
+                    fmt::format("{}{}", report.result.cycles, report.result.interrupted ? " (partial)" : ""));
+  rows.emplace_back("simulated time",
+                    fmt::format("{:.3f} us at {} MHz", f.seconds * 1e6, ctx.config.clock_mhz));
+  rows.emplace_back("instructions", fmt::format("{}", f.instructions));
+  rows.emplace_back("conformance errors", fmt::format("{}", ctx.log.total()));
   for (size_t u = 0; u < 4; ++u)
-    row(fmt::format("{} utilisation", kUnitNames[u]),
-        fmt::format("{:.2f}% ({} slices, {} instructions)", 100 * f.units[u].utilisation, f.units[u].slices,
-                    f.units[u].instructions));
-  row("MXM MACs", fmt::format("{} ({:.2f}% of peak)", f.macs, 100 * f.mac_utilisation));
-  row("MEM bytes", fmt::format("{} ({:.2f}% of peak)", f.sram_bytes, 100 * f.sram_utilisation));
-  row("stream bytes",
-      fmt::format("{} ({:.2f}% of one boundary's peak)", f.stream_bytes, 100 * f.stream_utilisation));
-  if (f.link_bytes != 0) row("C2C bytes sent", fmt::format("{}", f.link_bytes));
-  if (f.tokens_per_second > 0) row("tokens/s", fmt::format("{:.1f}", f.tokens_per_second));
-  return "<table id=\"stats-table\">\n" + rows + "</table>\n";
+    rows.emplace_back(fmt::format("{} utilisation", kUnitNames[u]),
+                      fmt::format("{:.2f}% ({} slices, {} instructions)", 100 * f.units[u].utilisation,
+                                  f.units[u].slices, f.units[u].instructions));
+  rows.emplace_back("MXM MACs", fmt::format("{} ({:.2f}% of peak)", f.macs, 100 * f.mac_utilisation));
+  rows.emplace_back("MEM bytes", fmt::format("{} ({:.2f}% of peak)", f.sram_bytes, 100 * f.sram_utilisation));
+  rows.emplace_back("stream bytes", fmt::format("{} ({:.2f}% of one boundary's peak)", f.stream_bytes,
+                                                100 * f.stream_utilisation));
+  if (f.link_bytes != 0) rows.emplace_back("C2C bytes sent", fmt::format("{}", f.link_bytes));
+  if (f.tokens_per_second > 0) rows.emplace_back("tokens/s", fmt::format("{:.1f}", f.tokens_per_second));
+  return rows;
 }
 
 // Counts each chart's drawn marks and their rendered extent, so that a headless browser's DOM dump
@@ -227,12 +214,69 @@ for (const fig of document.querySelectorAll('figure')) {
   for (const m of fig.querySelectorAll('.mark')) { const b = m.getBBox(); marks++; area += b.width * Math.max(b.height, 1); }
   lines.push(fig.id + ' marks=' + marks + ' area=' + (area > 0 ? 'positive' : 'zero'));
 }
-lines.push('stats-table rows=' + document.querySelectorAll('#stats-table tr').length);
+for (const t of document.querySelectorAll('table[id]')) lines.push(t.id + ' rows=' + t.rows.length);
 document.getElementById('render-check').textContent = lines.join('\n');
 </script>
 )";
 
 } // namespace
+
+std::string page_begin(const std::string& title) {
+  return "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>" + escape(title) +
+         "</title>\n<style>body{font-family:sans-serif;margin:24px;color:#222}figure{margin:0 0 28px 0}"
+         "figcaption{font-weight:bold;margin-bottom:6px}table{border-collapse:collapse;margin-bottom:16px}"
+         "th,td{border:1px solid #ccc;padding:3px 10px;text-align:left}th{background:#f4f4f4}"
+         "pre#render-check{color:#888;font-size:11px}</style></head><body>\n<h1>" +
+         escape(title) + "</h1>\n";
+}
+
+std::string page_end() { return std::string(kRenderCheck) + "</body></html>\n"; }
+
+std::string table(const std::string& id, const std::vector<std::pair<std::string, std::string>>& rows) {
+  std::string html = "<table id=\"" + id + "\">\n";
+  for (const auto& [name, value] : rows)
+    html += fmt::format("<tr><th>{}</th><td>{}</td></tr>\n", escape(name), escape(value));
+  return html + "</table>\n";
+}
+
+int bar_chart_height(const std::vector<Bar>& bars) {
+  int height = 20;
+  for (const Bar& bar : bars) height += bar.gap_before ? 24 : 18;
+  return height;
+}
+
+std::string bar_chart(const std::vector<Bar>& bars, double top) {
+  std::string svg;
+  int y = 10;
+  for (const Bar& bar : bars) {
+    y += bar.gap_before ? 6 : 0;
+    const double w = top > 0 ? double(kPlot - 280) * bar.value / top : 0; // room for the text
+    if (!bar.label.empty())
+      svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"end\">{}</text>", kLeft - 6,
+                         y + 11, escape(bar.label));
+    if (bar.value > 0)
+      svg +=
+          fmt::format("<rect class=\"mark\" x=\"{}\" y=\"{}\" width=\"{:.1f}\" height=\"13\" fill=\"{}\"/>",
+                      kLeft, y, std::max(w, 1.0), bar.colour);
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" font-size=\"11\">{}</text>\n",
+                       kLeft + std::max(w, 1.0) + 5, y + 11, escape(bar.text));
+    y += 18;
+  }
+  return svg;
+}
+
+std::string chip_sections(const RunReport& report, const ReportCollector& collector,
+                          const std::string& table_id) {
+  const EngineContext& ctx = report.chip.context();
+  const Cycle cycles = report.result.cycles;
+  return table(table_id, stats_rows(report)) + heatmap(ctx, collector) +
+         unit_utilisation(ctx, collector, cycles) + instruction_mix(ctx) +
+         stream_occupancy(collector, cycles);
+}
+
+} // namespace tsp::html
+
+namespace tsp {
 
 ReportCollector::ReportCollector(const Floorplan& floorplan) : busy_(floorplan.slices().size()) {}
 
@@ -264,25 +308,10 @@ void ReportCollector::streamed(unsigned, Cycle cycle, StreamRef stream, unsigned
 }
 
 std::string html_report(const RunReport& report, const ReportCollector& collector) {
-  const EngineContext& ctx = report.chip.context();
-  const Cycle cycles = report.result.cycles;
-  const std::string title = fmt::format("tspsim: {} on {}", report.program_path, ctx.config.name);
-  std::string html =
-      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>" + escape(title) +
-      "</title>\n<style>body{font-family:sans-serif;margin:24px;color:#222}figure{margin:0 0 28px 0}"
-      "figcaption{font-weight:bold;margin-bottom:6px}table{border-collapse:collapse}"
-      "th,td{border:1px solid #ccc;padding:3px 10px;text-align:left}th{background:#f4f4f4}"
-      "pre#render-check{color:#888;font-size:11px}</style></head><body>\n";
-  html += "<h1>" + escape(title) + "</h1>\n";
-  html += "<h2>Statistics</h2>\n" + stats_table(report);
-  html += "<h2>Charts</h2>\n";
-  html += heatmap(ctx, collector);
-  html += unit_utilisation(ctx, collector, cycles);
-  html += instruction_mix(ctx);
-  html += stream_occupancy(collector, cycles);
-  html += kRenderCheck;
-  html += "</body></html>\n";
-  return html;
+  const std::string title =
+      fmt::format("tspsim: {} on {}", report.program_path, report.chip.context().config.name);
+  return html::page_begin(title) + "<h2>Statistics and charts</h2>\n" +
+         html::chip_sections(report, collector, "stats-table") + html::page_end();
 }
 
 } // namespace tsp

@@ -5,15 +5,16 @@
 
 namespace tsp {
 
-Progress::Progress(sc_core::sc_module_name name, const Chip& chip, Cycle expected_cycles, std::FILE* out)
-    : sc_core::sc_module(name), chip_(chip), expected_(expected_cycles), out_(out),
-      start_(std::chrono::steady_clock::now()), last_(start_) {
+Progress::Progress(sc_core::sc_module_name name, std::function<bool()> running, sc_core::sc_time period,
+                   Cycle expected_cycles, std::FILE* out)
+    : sc_core::sc_module(name), running_(std::move(running)), period_(period), expected_(expected_cycles),
+      out_(out), start_(std::chrono::steady_clock::now()), last_(start_) {
   SC_METHOD(tick);
 }
 
 void Progress::tick() {
-  if (!chip_.running()) return; // no next trigger: the kernel may stop
-  const Cycle cycle = Cycle(sc_core::sc_time_stamp() / chip_.period());
+  if (!running_()) return; // no next trigger: the kernel may stop
+  const Cycle cycle = Cycle(sc_core::sc_time_stamp() / period_);
   const auto now = std::chrono::steady_clock::now();
   const double since_last = std::chrono::duration<double>(now - last_).count();
   const double elapsed = std::chrono::duration<double>(now - start_).count();
@@ -33,7 +34,7 @@ void Progress::tick() {
   }
   last_ = now;
   last_cycle_ = cycle;
-  next_trigger(chip_.period() * double(step_));
+  next_trigger(period_ * double(step_));
 }
 
 void Progress::finish() {

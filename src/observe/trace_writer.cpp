@@ -24,7 +24,7 @@ void append_chip_trace(nlohmann::json& events, const ChipTrace& chip) {
   events.push_back(
       {{"ph", "M"}, {"name", "process_sort_index"}, {"pid", pid}, {"args", {{"sort_index", pid}}}});
   // Tracks west to east, as the slices sit on the chip; tid 0 is avoided (some viewers treat it specially).
-  for (unsigned s = 0; s < slices.size(); ++s) {
+  for (unsigned s = 0; chip.slice_spans && s < slices.size(); ++s) {
     events.push_back({{"ph", "M"},
                       {"name", "thread_name"},
                       {"pid", pid},
@@ -36,7 +36,8 @@ void append_chip_trace(nlohmann::json& events, const ChipTrace& chip) {
                       {"tid", s + 1},
                       {"args", {{"sort_index", slices[s].position}}}});
   }
-  for (const DispatchEvent& d : chip.recorder.dispatches()) {
+  const std::vector<DispatchEvent> none;
+  for (const DispatchEvent& d : chip.slice_spans ? chip.recorder.dispatches() : none) {
     const auto& spec = d.instruction.spec();
     events.push_back({{"ph", "X"},
                       {"name", std::string(spec.mnemonic)},
@@ -71,6 +72,17 @@ void append_chip_trace(nlohmann::json& events, const ChipTrace& chip) {
   nlohmann::json zero = nlohmann::json::object();
   for (const char* unit : kUnitNames) zero[unit] = 0.0;
   events.push_back({{"ph", "C"}, {"name", "utilisation"}, {"pid", pid}, {"ts", end}, {"args", zero}});
+}
+
+void append_track(nlohmann::json& events, unsigned pid, unsigned tid, const std::string& name) {
+  events.push_back(
+      {{"ph", "M"}, {"name", "thread_name"}, {"pid", pid}, {"tid", tid}, {"args", {{"name", name}}}});
+  // Slice positions are below 1000: extra tracks come after the slices, in tid order.
+  events.push_back({{"ph", "M"},
+                    {"name", "thread_sort_index"},
+                    {"pid", pid},
+                    {"tid", tid},
+                    {"args", {{"sort_index", 1000 + tid}}}});
 }
 
 std::string trace_file(nlohmann::json events) {

@@ -122,6 +122,10 @@ System::System(sc_core::sc_module_name name, const SystemConfig& config, const S
 
 System::~System() = default;
 
+void System::observe_chip(uint32_t chip, ActivityObserver* observer) {
+  chips_[chip]->context().stats.set_observer(observer);
+}
+
 const LinkEnd* System::peer(uint32_t chip, uint32_t link) const {
   if (link >= max_links_) return nullptr;
   const LinkEnd& end = peers_[size_t(chip) * max_links_ + link];
@@ -155,6 +159,20 @@ void System::step_window(Cycle end) {
   });
 }
 
+LinkSend System::observed_send(uint32_t chip, const C2cLinks::Sent& sent, const LinkEnd* far,
+                               Cycle arrival) const {
+  LinkSend send;
+  send.chip = chip;
+  send.link = sent.link;
+  send.start = sent.start;
+  send.end = sent.start + chips_[chip]->context().links.vector_cycles();
+  send.cabled = far != nullptr;
+  if (far) send.peer = *far;
+  send.arrival = arrival;
+  send.origin = sent.vector.origin;
+  return send;
+}
+
 // Moves every vector sent in the window to the far end of its cable, in the receiver's clock.
 // Each link has one sender, so arrivals on a link stay in send order whatever the thread count.
 void System::exchange(Cycle end) {
@@ -171,10 +189,12 @@ void System::exchange(Cycle end) {
         const LinkEnd* far = peer(c, s.link);
         if (!far) {
           ++result_.vectors_unconnected;
+          if (link_observer_) link_observer_->sent(observed_send(c, s, nullptr, kNever));
           continue;
         }
         const ChipClock& receiver = chips_[far->chip]->context().clock;
         const Cycle arrival = receiver.local(sender.reference(s.vector.arrival));
+        if (link_observer_) link_observer_->sent(observed_send(c, s, far, arrival));
         if (arrival < receiver.local(end))
           throw std::logic_error(fmt::format("window protocol: chip {} link {} vector arrives at {}, before the "
                                              "window end {}",

@@ -141,14 +141,19 @@ nlohmann::json system_stats_json(const SystemReport& report) {
       if (l.peer) link["peer"] = {{"chip", l.peer->chip}, {"link", l.peer->link}};
       links.push_back(std::move(link));
     }
-    chips.push_back({{"chip", c},
-                     {"simulated_as", sys.representative(c)},
-                     {"cycles", r.chips[c].cycles},
-                     {"instructions", instructions_of(report, c)},
-                     {"conformance_errors", errors},
-                     {"conformance_error_list", list},
-                     {"link_utilisation", f.utilisation},
-                     {"links", links}});
+    nlohmann::json chip = {{"chip", c},
+                           {"simulated_as", sys.representative(c)},
+                           {"cycles", r.chips[c].cycles},
+                           {"instructions", instructions_of(report, c)},
+                           {"conformance_errors", errors},
+                           {"conformance_error_list", list},
+                           {"link_utilisation", f.utilisation},
+                           {"links", links}};
+    // The chip's unit, MXM, MEM, stream and C2C figures, as a one-chip run reports them.
+    const nlohmann::json figures =
+        stats_json({sys.simulated(c), r.chips[c], sys.program().program_of(c), report.program_path});
+    for (const char* key : {"units", "mxm", "mem", "streams", "c2c"}) chip[key] = figures.at(key);
+    chips.push_back(std::move(chip));
   }
   j["conformance_errors"] = totals;
   j["links"] = {{"vectors_delivered", r.vectors_delivered},

@@ -6,6 +6,7 @@
 
 #include "tspsim/observe/activity_log.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -21,16 +22,26 @@ namespace {
 struct Golden {
   std::string name;
   std::string config;
-  std::string program; // a program file, or
-  std::string kernel;  // a tspc kernel spec compiled at check time
+  std::string program;    // a program file, or
+  std::string kernel;     // a tspc kernel spec compiled at check time, or
+  std::string collective; // a tspc collective spec for `system`, compiled at check time
+  std::string system;     // a system config: the program runs with tspsim --system
 };
 
 std::vector<Golden> manifest() {
   const auto j = nlohmann::json::parse(slurp(source("tests/golden/manifest.json")));
   std::vector<Golden> goldens;
   for (const auto& g : j.at("goldens"))
-    goldens.push_back({g.at("name"), g.at("config"), g.value("program", ""), g.value("kernel", "")});
+    goldens.push_back({g.at("name"), g.at("config"), g.value("program", ""), g.value("kernel", ""),
+                       g.value("collective", ""), g.value("system", "")});
   return goldens;
+}
+
+const Golden& named(const std::vector<Golden>& goldens, const std::string& name) {
+  const auto it =
+      std::find_if(goldens.begin(), goldens.end(), [&](const Golden& g) { return g.name == name; });
+  REQUIRE(it != goldens.end());
+  return *it;
 }
 
 std::string golden_path(const Golden& g, const std::string& suffix) {
@@ -55,24 +66,40 @@ nlohmann::json pinned(const nlohmann::json& stats) {
   return out;
 }
 
+// A system's figures: everything of --stats-json but paths, host time, threads and the config's
+// fingerprint; per chip its cycles, errors, unit, MXM, MEM, stream, C2C and link figures.
+nlohmann::json pinned_system(const nlohmann::json& stats) {
+  nlohmann::json out;
+  for (const char* key : {"cycles", "partial", "windows", "window_cycles", "chips_simulated", "chips_reused",
+                          "conformance_errors", "links", "chips"})
+    out[key] = stats.at(key);
+  return out;
+}
+
+std::string compile(const Golden& g) {
+  const std::string program = (scratch_dir() / (g.name + ".bin")).string();
+  const std::string args =
+      !g.kernel.empty() ? "--config " + source(g.config) + " -o " + program + " " + g.kernel
+                        : "collective --system " + source(g.system) + " -o " + program + " " + g.collective;
+  const auto compiled = run_tool("tspc", args);
+  INFO(compiled.err);
+  REQUIRE(compiled.exit_code == 0);
+  return program;
+}
+
 Outcome run_golden(const Golden& g, const std::string& extra = "") {
-  std::string program = source(g.program);
-  if (!g.kernel.empty()) {
-    program = (scratch_dir() / (g.name + ".bin")).string();
-    const auto compiled =
-        run_tool("tspc", "--config " + source(g.config) + " -o " + program + " " + g.kernel);
-    INFO(compiled.err);
-    REQUIRE(compiled.exit_code == 0);
-  }
+  const std::string program = g.program.empty() ? compile(g) : source(g.program);
+  const std::string system = g.system.empty() ? "" : " --system " + source(g.system);
   const auto stats = scratch_dir() / (g.name + ".json");
   const auto activity = scratch_dir() / (g.name + ".activity");
   const auto run =
-      run_tool("tspsim", "--config " + source(g.config) + " " + extra + " --quiet --stats-json " +
+      run_tool("tspsim", "--config " + source(g.config) + system + " " + extra + " --quiet --stats-json " +
                              stats.string() + " --activity-log " + activity.string() + " " + program);
   INFO(g.name << ": " << run.err);
   REQUIRE((run.exit_code == 0 ||
            run.exit_code == 1)); // 1: the run found conformance errors, which are pinned too
-  return {pinned(nlohmann::json::parse(slurp(stats))), slurp(activity)};
+  const auto figures = nlohmann::json::parse(slurp(stats));
+  return {g.system.empty() ? pinned(figures) : pinned_system(figures), slurp(activity)};
 }
 
 // The first value that differs, by its path in the document.
@@ -112,7 +139,7 @@ std::optional<std::string> check(const Golden& g, const Outcome& outcome) {
 TEST_CASE("every golden program reproduces its pinned cycles and activity") {
   const bool update = std::getenv("TSPSIM_UPDATE_GOLDENS") != nullptr;
   const auto goldens = manifest();
-  REQUIRE(goldens.size() == 15);
+  REQUIRE(goldens.size() == 17);
   for (const Golden& g : goldens) {
     const Outcome outcome = run_golden(g);
     if (update) {
@@ -145,4 +172,47 @@ TEST_CASE("a golden that differs only in its statistics names the first differin
   outcome.stats["units"]["VXM"]["busy_slice_cycles"] = 6;
   CHECK(check(vector_add, outcome).value_or("") ==
         "golden vector_add: stats.units.VXM.busy_slice_cycles: expected 5, got 6");
+}
+
+TEST_CASE("the system goldens pin every chip: the two-chip transfer and an all-reduce over node8") {
+  const auto goldens = manifest();
+  const auto pingpong =
+      nlohmann::json::parse(slurp(golden_path(named(goldens, "system_two_chip_pingpong"), ".stats.json")));
+  // Chip 1 writes the last row at 254 + 60 = 314; the run ends 1 + 19 cycles of superlane stagger later.
+  CHECK(pingpong.at("cycles") == 334);
+  CHECK(pingpong.at("chips").size() == 2);
+  CHECK(pingpong.at("chips").at(0).at("links").at(0).at("busy_cycles") == 80);
+  const Golden& node8 = named(goldens, "tspc_all_reduce_node8");
+  const auto all_reduce = nlohmann::json::parse(slurp(golden_path(node8, ".stats.json")));
+  CHECK(all_reduce.at("chips").size() == 8);
+  // Each chip sends a shard of 1 row x 4 byte planes to each of its 7 peers in both phases.
+  CHECK(all_reduce.at("links").at("vectors_delivered") == 8 * 7 * 2 * 4);
+  // The pinned cycles are the ones tspc predicts for the schedule.
+  const auto compiled = run_tool("tspc", "collective --system " + source(node8.system) + " -o " +
+                                             (scratch_dir() / "ar.bin").string() + " " + node8.collective);
+  REQUIRE(compiled.exit_code == 0);
+  const auto predicted = compiled.out.find(" cycles predicted");
+  REQUIRE(predicted != std::string::npos);
+  const auto from = compiled.out.rfind(' ', predicted - 1) + 1;
+  CHECK(all_reduce.at("cycles") == std::stoull(compiled.out.substr(from, predicted - from)));
+  // The activity names every chip.
+  const std::string activity = slurp(golden_path(named(goldens, "tspc_all_reduce_node8"), ".activity"));
+  for (unsigned c = 0; c < 8; ++c)
+    CHECK(activity.find(" chip " + std::to_string(c) + " ") != std::string::npos);
+}
+
+TEST_CASE(
+    "one changed latency fails a system golden at the first divergent cycle, chip, slice and instruction") {
+  const auto goldens = manifest();
+  const Golden& pingpong = named(goldens, "system_two_chip_pingpong");
+  // Receive drives its vector onto the stream one cycle later: chip 1's first Receive (line 36) has
+  // not put it on W0 at cycle 251.
+  CHECK(check(pingpong, run_golden(pingpong, "--set timing.c2c_receive_func=2")).value_or("") ==
+        "golden system_two_chip_pingpong: first divergence at cycle 251 on chip 1 SXM_E: expected "
+        "'251 chip 1 SXM_E put W0 Receive line 36', got '252 chip 1 SXM_E put W0 Receive line 36'");
+  // A longer link: chip 0's first Send (line 27) arrives at chip 1 ten cycles later.
+  CHECK(check(pingpong, run_golden(pingpong, "--set timing.c2c_link=226")).value_or("") ==
+        "golden system_two_chip_pingpong: first divergence at cycle 6 on chip 0 link 0: expected "
+        "'6 chip 0 link 0 send to chip 1 link 0 arrival 222 until 26 line 27', got "
+        "'6 chip 0 link 0 send to chip 1 link 0 arrival 232 until 26 line 27'");
 }

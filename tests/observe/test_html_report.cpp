@@ -79,3 +79,84 @@ TEST_CASE("tspsim --report onto a file is a one-line error before the run") {
   CHECK(run.err == "error: --report " + file.string() + ": exists and is not a directory\n");
   CHECK(run.out.empty());
 }
+
+TEST_CASE(
+    "tspsim --system --report: system figures, a per-chip breakdown and link charts, then chip 0's charts") {
+  const auto dir = scratch_dir() / "report-system";
+  const auto run =
+      run_tool("tspsim", "--config " + source("configs/14nm.json") + " --system " +
+                             source("configs/systems/two_chips.json") + " --quiet --report " + dir.string() +
+                             " " + source("examples/systems/two_chip_pingpong.tsp"));
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  const std::string html = slurp(dir / "index.html");
+  CHECK(html.find(" src=") == std::string::npos);
+  CHECK(html.find(" href=") == std::string::npos);
+  CHECK(html.find("<tr><th>cycles</th><td>334</td></tr>") != std::string::npos);
+  // Chip 0 sends 4 vectors of 20 cycles on link 0: 80 of 334 cycles.
+  CHECK(html.find("23.95%: 4 vectors, 80 busy cycles") != std::string::npos);
+  CHECK(html.find("<h2>chip 0 (groq-tsp-gen1-14nm)</h2>") != std::string::npos);
+  // Per chip: MEM and SXM are busy on both chips (4 bars); one of the 4 cabled link directions
+  // carries traffic; chip 0's own charts: 12 busy slice-cycles (MEM_E40 reads at 20r and puts
+  // its row two cycles later, SXM_E sends at 6 + 20r) in windows of one cycle, Read, Send, NOP
+  // and Repeat, a line per stream direction; its table has a C2C row.
+  CHECK(rendered_check(dir / "index.html") == "chip-units marks=4 area=positive\n"
+                                              "link-utilisation marks=1 area=positive\n"
+                                              "link-occupancy marks=1 area=positive\n"
+                                              "heatmap marks=12 area=positive\n"
+                                              "unit-utilisation marks=4 area=positive\n"
+                                              "instruction-mix marks=4 area=positive\n"
+                                              "stream-occupancy marks=2 area=positive\n"
+                                              "system-table rows=10\n"
+                                              "chip-table rows=3\n"
+                                              "stats-table rows=12");
+}
+
+TEST_CASE("tspsim --system --report of an all-reduce on node8: every chip and link direction is charted") {
+  const auto program = scratch_dir() / "ar.bin";
+  const std::string node = source("configs/systems/node8.json");
+  const auto compiled =
+      run_tool("tspc", "collective --system " + node +
+                           " --kind all-reduce --rows 16 --cols 320 --dtype fp32 -o " + program.string());
+  INFO(compiled.err);
+  REQUIRE(compiled.exit_code == 0);
+  const auto dir = scratch_dir() / "report-node8";
+  const auto run =
+      run_tool("tspsim", "--config " + source("configs/14nm.json") + " --system " + node +
+                             " --quiet --report-chip 5 --report " + dir.string() + " " + program.string());
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  const std::string html = slurp(dir / "index.html");
+  CHECK(html.find("<h2>chip 5 (groq-tsp-gen1-14nm)</h2>") != std::string::npos);
+  const std::string check = rendered_check(dir / "index.html");
+  // Each chip reads and writes MEM, adds on the VXM and sends and receives through the SXM (3 bars
+  // each); each of the 8 x 7 cabled link directions carries shards.
+  CHECK(check.find("chip-units marks=24 area=positive\n") != std::string::npos);
+  CHECK(check.find("link-utilisation marks=56 area=positive\n") != std::string::npos);
+  CHECK(check.find("link-occupancy marks=1 area=positive\n") != std::string::npos);
+  CHECK(check.find("chip-table rows=9\n") != std::string::npos);
+  CHECK(check.find("area=zero") == std::string::npos);
+  CHECK(check.find("marks=0") == std::string::npos);
+}
+
+TEST_CASE("tspsim --system --report of a replicated chip says from which chip its figures are") {
+  const auto program = scratch_dir() / "mirror.tsp";
+  std::ofstream(program) << ".chip 0-1\n.tensor A i8 1x320 slices=MEM_E40 base=0 init=random(5)\n"
+                            ".queue MEM_E40\n  Read 0, E0\n.queue SXM_E.0\n  NOP 6\n  Send 0, E0\n"
+                            ".queue SXM_E.1\n  NOP 222\n  Receive 0, W0\n";
+  const auto dir = scratch_dir() / "report-mirror";
+  const auto run = run_tool("tspsim", "--config " + source("configs/14nm.json") + " --system " +
+                                          source("configs/systems/two_chips.json") +
+                                          " --timing-only --quiet --report-chip 1 --report " + dir.string() +
+                                          " " + program.string());
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  const std::string html = slurp(dir / "index.html");
+  CHECK(html.find("<h2>chip 1 (groq-tsp-gen1-14nm), replicated from chip 0</h2>") != std::string::npos);
+  CHECK(html.find("<tr><td>1</td><td>replicated from chip 0</td>") != std::string::npos);
+  CHECK(html.find("1 of 2 chips were not simulated on their own") != std::string::npos);
+  const std::string check = rendered_check(dir / "index.html");
+  CHECK(check.find("chip-units marks=4 area=positive\n") != std::string::npos);
+  CHECK(check.find("link-utilisation marks=2 area=positive\n") != std::string::npos);
+  CHECK(check.find("heatmap marks=0") == std::string::npos);
+}

@@ -128,31 +128,13 @@ TEST_CASE("tspsim --trace-window without --trace or malformed is a one-line erro
   CHECK(run.out.empty());
 }
 
-TEST_CASE("an interrupted run (SIGINT) still writes a valid trace of what it simulated") {
-  // Four MEM queues reading every 400 cycles, 16 million times each (about 6.7e9 cycles).
-  const auto program = scratch_dir() / "long.tsp";
-  {
-    std::ofstream text(program);
-    const char* streams[] = {"E0", "E1", "W0", "W1"};
-    for (unsigned k = 0; k < 4; ++k)
-      text << ".queue MEM_W" << 10 * k << "\n    NOP " << k + 1 << "\n    Read 0, " << streams[k]
-           << "\n    Repeat 16777215, 400, 0\n";
-  }
-  const auto trace = scratch_dir() / "long.json";
-  const auto stats = scratch_dir() / "long.stats.json";
-  const std::string err = (scratch_dir() / "long.err").string();
-  std::vector<std::string> argv = {tsp::test::tool("tspsim"),
-                                   "--config",
-                                   source("configs/14nm.json"),
-                                   "--timing-only",
-                                   "--quiet",
-                                   "--trace",
-                                   trace.string(),
-                                   "--trace-window",
-                                   "0:2000",
-                                   "--stats-json",
-                                   stats.string(),
-                                   program.string()};
+namespace {
+
+// Runs tspsim with `args`, sends SIGINT once it is simulating and returns its exit status; stderr
+// goes to `err`.
+int interrupted_run(const std::vector<std::string>& args, const std::string& err) {
+  std::vector<std::string> argv = {tsp::test::tool("tspsim")};
+  argv.insert(argv.end(), args.begin(), args.end());
   const pid_t pid = fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
@@ -180,6 +162,37 @@ TEST_CASE("an interrupted run (SIGINT) still writes a valid trace of what it sim
   REQUIRE(kill(pid, SIGINT) == 0);
   int status = 0;
   REQUIRE(waitpid(pid, &status, 0) == pid);
+  return status;
+}
+
+// The start cycles of the trace's spans of category `cat` (any when empty), sorted.
+std::vector<uint64_t> span_cycles(const nlohmann::json& trace, const std::string& cat = "") {
+  std::vector<uint64_t> cycles;
+  for (const auto& e : trace.at("traceEvents"))
+    if (e.at("ph") == "X" && (cat.empty() || e.at("cat") == cat)) cycles.push_back(e.at("ts"));
+  std::sort(cycles.begin(), cycles.end());
+  return cycles;
+}
+
+} // namespace
+
+TEST_CASE("an interrupted run (SIGINT) still writes a valid trace of what it simulated") {
+  // Four MEM queues reading every 400 cycles, 16 million times each (about 6.7e9 cycles).
+  const auto program = scratch_dir() / "long.tsp";
+  {
+    std::ofstream text(program);
+    const char* streams[] = {"E0", "E1", "W0", "W1"};
+    for (unsigned k = 0; k < 4; ++k)
+      text << ".queue MEM_W" << 10 * k << "\n    NOP " << k + 1 << "\n    Read 0, " << streams[k]
+           << "\n    Repeat 16777215, 400, 0\n";
+  }
+  const auto trace = scratch_dir() / "long.json";
+  const auto stats = scratch_dir() / "long.stats.json";
+  const std::string err = (scratch_dir() / "long.err").string();
+  const int status = interrupted_run({"--config", source("configs/14nm.json"), "--timing-only", "--quiet",
+                                      "--trace", trace.string(), "--trace-window", "0:2000", "--stats-json",
+                                      stats.string(), program.string()},
+                                     err);
   INFO("stderr: " << slurp(err));
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 1);
@@ -187,12 +200,35 @@ TEST_CASE("an interrupted run (SIGINT) still writes a valid trace of what it sim
   REQUIRE(nlohmann::json::parse(slurp(stats)).at("partial") == true);
   REQUIRE(nlohmann::json::parse(slurp(stats)).at("cycles") > 2000);
   // Queue k reads at k + 1 + 400 j: five Reads each in cycles [0, 2000).
-  std::vector<uint64_t> cycles;
-  for (const auto& e : j.at("traceEvents"))
-    if (e.at("ph") == "X") cycles.push_back(e.at("ts"));
-  std::sort(cycles.begin(), cycles.end());
   std::vector<uint64_t> expected;
   for (uint64_t r = 0; r < 5; ++r)
     for (uint64_t k = 0; k < 4; ++k) expected.push_back(k + 1 + 400 * r);
-  CHECK(cycles == expected);
+  CHECK(span_cycles(j) == expected);
+}
+
+TEST_CASE("an interrupted system run (SIGINT) still writes a valid trace of every chip and link") {
+  // Chip 0 sends a vector on link 0 every 400 cycles, 16 million times; chip 1 receives each 216
+  // cycles after its Send.
+  const auto program = scratch_dir() / "long-system.tsp";
+  std::ofstream(program)
+      << ".chip 0\n.queue MEM_E40\n  Read 0, E0\n  Repeat 16777215, 400, 0\n"
+         ".queue SXM_E.0\n  NOP 6\n  Send 0, E0\n  Repeat 16777215, 400, 0\n"
+         ".chip 1\n.queue SXM_E.1\n  NOP 222\n  Receive 0, W0\n  Repeat 16777215, 400, 0\n";
+  const auto trace = scratch_dir() / "long-system.json";
+  const auto stats = scratch_dir() / "long-system.stats.json";
+  const std::string err = (scratch_dir() / "long-system.err").string();
+  const int status = interrupted_run({"--config", source("configs/14nm.json"), "--system",
+                                      source("configs/systems/two_chips.json"), "--timing-only", "--quiet",
+                                      "--trace", trace.string(), "--trace-window", "0:2000", "--stats-json",
+                                      stats.string(), program.string()},
+                                     err);
+  INFO("stderr: " << slurp(err));
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 1);
+  REQUIRE(nlohmann::json::parse(slurp(stats)).at("partial") == true);
+  REQUIRE(nlohmann::json::parse(slurp(stats)).at("cycles") > 2000);
+  const auto j = nlohmann::json::parse(slurp(trace)); // throws if the file is not valid JSON
+  // Five Sends in [0, 2000) at 6 + 400 r, each a link span; Receives at 222 + 400 r.
+  CHECK(span_cycles(j, "link") == std::vector<uint64_t>{6, 406, 806, 1206, 1606});
+  CHECK(span_cycles(j, "SXM") == std::vector<uint64_t>{6, 222, 406, 622, 806, 1022, 1206, 1422, 1606, 1822});
 }

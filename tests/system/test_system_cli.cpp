@@ -120,10 +120,9 @@ TEST_CASE("tspsim --system: what a system run cannot do is one line and exit 2")
                fmt::format("--config {} --system {} {} --util-csv u.csv", kConfig, kSystem, kProgram));
   CHECK(r.exit_code == 2);
   CHECK(r.err == "error: --util-csv is for one chip: drop it or --system\n");
-  r = run_tool("tspsim",
-               fmt::format("--config {} --system {} {} --trace t.json", kConfig, kSystem, kProgram));
+  r = run_tool("tspsim", fmt::format("--config {} --system {} {} --vcd t.vcd", kConfig, kSystem, kProgram));
   CHECK(r.exit_code == 2);
-  CHECK(r.err == "error: --trace, --vcd, --report and --activity-log show one chip: drop them or --system\n");
+  CHECK(r.err == "error: --vcd writes one chip's waveform: drop it or --system (--trace shows every chip)\n");
   r = run_tool("tspsim",
                fmt::format("--config {} --system {} {} --dump B=x.bin", kConfig, kSystem, kProgram));
   CHECK(r.exit_code == 2);

@@ -75,6 +75,38 @@ TEST_CASE("tspsim shows progress on a terminal and nothing when stderr is not on
   }
 }
 
+TEST_CASE("tspsim --system shows progress on a terminal too") {
+  // Chip 0 sends a vector every 400 cycles to chip 1, which receives it 216 cycles later.
+  const auto program = scratch_dir() / "long-system.tsp";
+  std::ofstream(program)
+      << ".chip 0\n.queue MEM_E40\n  Read 0, E0\n  Repeat 16777215, 400, 0\n"
+         ".queue SXM_E.0\n  NOP 6\n  Send 0, E0\n  Repeat 16777215, 400, 0\n"
+         ".chip 1\n.queue SXM_E.1\n  NOP 222\n  Receive 0, W0\n  Repeat 16777215, 400, 0\n";
+  const auto stats = scratch_dir() / "progress-system.json";
+  const auto log = scratch_dir() / "terminal-system.txt";
+  const std::string command = "script -qec '" + tsp::test::tool("tspsim") + " --config " +
+                              source("configs/14nm.json") + " --system " +
+                              source("configs/systems/two_chips.json") +
+                              " --timing-only --quiet --max-cycles 200000000 --stats-json " + stats.string() +
+                              " " + program.string() + "' " + log.string() + " >/dev/null 2>&1";
+  std::system(command.c_str());
+  const auto figures = nlohmann::json::parse(slurp(stats));
+  // The run ends at the limit (the progress process does not keep the kernel alive): its last
+  // activity is within the last 400-cycle period before it.
+  CHECK(figures.at("partial") == true);
+  CHECK(figures.at("cycles") <= 200000000);
+  CHECK(figures.at("cycles") > 200000000 - 400);
+  const double host_seconds = figures.at("host_seconds");
+  const std::string terminal = slurp(log);
+  INFO(terminal);
+  if (host_seconds >= 1.5) {
+    CHECK(terminal.find("\rtspsim: cycle ") != std::string::npos);
+    CHECK(terminal.find(" of 200000000 (") != std::string::npos);
+  } else {
+    WARN("the run took only " << host_seconds << " s: too short for a progress line");
+  }
+}
+
 TEST_CASE("tspsim takes the workflow outputs in any order with the other options") {
   const auto dir = scratch_dir() / "any-order";
   std::filesystem::create_directories(dir);

@@ -28,6 +28,7 @@ public:
   // A vector that left this chip, waiting in the outbox for the System to deliver it.
   struct Sent {
     unsigned link;
+    Cycle start; // the cycle the link started serialising it (the link is busy vector_cycles() from here)
     Vector vector;
   };
   struct LinkStats {

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <systemc>
 
 namespace tsp {
@@ -15,15 +16,18 @@ namespace tsp {
 class Progress : public sc_core::sc_module {
 public:
   SC_HAS_PROCESS(Progress);
-  // `expected_cycles` 0: unknown.
-  Progress(sc_core::sc_module_name name, const Chip& chip, Cycle expected_cycles, std::FILE* out);
+  // `running` says whether the run goes on (when it answers false the process stops waking the
+  // kernel); `period` is one clock cycle of kernel time. `expected_cycles` 0: unknown.
+  Progress(sc_core::sc_module_name name, std::function<bool()> running, sc_core::sc_time period,
+           Cycle expected_cycles, std::FILE* out);
   // Ends the progress line (call after the run).
   void finish();
 
 private:
   void tick();
 
-  const Chip& chip_;
+  std::function<bool()> running_;
+  sc_core::sc_time period_;
   Cycle expected_;
   std::FILE* out_;
   Cycle step_ = 100000; // simulated cycles between wake-ups, adapted to about 4 per host second

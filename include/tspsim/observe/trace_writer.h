@@ -19,11 +19,15 @@ struct ChipTrace {
   std::string chip_name;
   const EngineContext& ctx;
   const ActivityRecorder& recorder;
-  Cycle end = 0; // the run's last active cycle + 1: counters stop here
+  Cycle end = 0;           // the run's last active cycle + 1: counters stop here
+  bool slice_spans = true; // false: the process, its counters and no slice tracks (a replicated chip)
 };
 
 // Appends the chip's track names, spans and counters to `events`.
 void append_chip_trace(nlohmann::json& events, const ChipTrace& chip);
+
+// Appends the names of a chip's extra tracks: tid `tid`, named `name`, sorted after the slices.
+void append_track(nlohmann::json& events, unsigned pid, unsigned tid, const std::string& name);
 // The whole file: {"traceEvents": events, "displayTimeUnit": ..., "otherData": ...}.
 std::string trace_file(nlohmann::json events);
 

@@ -7,6 +7,7 @@
 #include "tspsim/config/system.h"
 #include "tspsim/program/system_program.h"
 #include "tspsim/system/chip.h"
+#include "tspsim/system/link_observer.h"
 #include "tspsim/system/worker_pool.h"
 
 #include <memory>
@@ -59,6 +60,11 @@ public:
   const SystemConfig& config() const { return config_; }
   const SystemProgram& program() const { return program_; }
 
+  // Observation (before run()): `observer` hears the activity of chip `chip`'s own simulation, which
+  // is empty unless the chip is, or becomes, a representative; `links` hears every chip's sends.
+  void observe_chip(uint32_t chip, ActivityObserver* observer);
+  void observe_links(LinkObserver* links) { link_observer_ = links; }
+
 private:
   // An arrival in the receiver's clock, as delivered at the end of a window.
   struct Arrival {
@@ -75,6 +81,7 @@ private:
   void drive();
   void step_window(Cycle end);
   void exchange(Cycle end);
+  LinkSend observed_send(uint32_t chip, const C2cLinks::Sent& sent, const LinkEnd* far, Cycle arrival) const;
   void split(Class& cls, const std::vector<std::vector<Arrival>>& arrivals, Cycle end);
   bool all_done() const;
   Cycle window_cycles() const;
@@ -93,6 +100,7 @@ private:
   Cycle window_ = 0;
   Cycle now_ = 0;                        // reference cycle: every chip has simulated all before it
   SystemResult result_;
+  LinkObserver* link_observer_ = nullptr;
 };
 
 } // namespace tsp
