@@ -234,9 +234,15 @@ private:
   void check() const;
   TiledTensor vec(DType dtype, uint32_t cols, const std::string& name = "");
   WeightMatrix weights(const std::string& name, const model::Matrix& m, uint32_t index);
-  // y = x W in the activation type (or fp32 for `y` of that type), or R + x W with `residual`.
-  TiledTensor project(const TiledTensor& x, const WeightMatrix& w, DType out,
-                      const TiledTensor* residual = nullptr);
+  // The W8A8 input of the projections of x (one quantisation for all that share x).
+  struct Quantised {
+    TiledTensor amax;
+    TiledTensor q;
+  };
+  Quantised quantise(const TiledTensor& x);
+  // y = x W in `out`, or R + x W with `residual`; a program symbol if `name` is given.
+  TiledTensor project(const Quantised& x, const WeightMatrix& w, DType out,
+                      const TiledTensor* residual = nullptr, const std::string& name = "");
   TiledTensor rmsnorm(const TiledTensor& x, const std::vector<float>& gain);
   TiledTensor layer(const TiledTensor& x, uint32_t l);
   void reference_state();
@@ -330,11 +336,16 @@ WeightMatrix StepCompiler::weights(const std::string& name, const model::Matrix&
   return w;
 }
 
-TiledTensor StepCompiler::project(const TiledTensor& x, const WeightMatrix& w, DType out,
-                                  const TiledTensor* residual) {
-  const TiledTensor amax = vec(DType::f32, lanes_);
-  const TiledTensor q = vec(DType::i8, w.k);
-  schedule_quantize(builder_, *maps_, x, amax, q);
+StepCompiler::Quantised StepCompiler::quantise(const TiledTensor& x) {
+  Quantised out{vec(DType::f32, lanes_), vec(DType::i8, x.cols)};
+  schedule_quantize(builder_, *maps_, x, out.amax, out.q);
+  return out;
+}
+
+TiledTensor StepCompiler::project(const Quantised& x, const WeightMatrix& w, DType out,
+                                  const TiledTensor* residual, const std::string& name) {
+  const TiledTensor& q = x.q;
+  const TiledTensor& amax = x.amax;
   const TiledTensor c = vec(DType::i32, w.n);
   GemmShape shape;
   shape.m = 1;
@@ -347,7 +358,7 @@ TiledTensor StepCompiler::project(const TiledTensor& x, const WeightMatrix& w, D
                    return w.tiles.at({kt, j});
                  },
                  [&](unsigned j) { return c.tiles[j]; }});
-  const TiledTensor y = vec(residual ? residual->dtype : out, w.n);
+  const TiledTensor y = vec(residual ? residual->dtype : out, w.n, name);
   schedule_dequantize(builder_, c, w.scale, amax, residual, y);
   return y;
 }
@@ -377,9 +388,10 @@ TiledTensor StepCompiler::layer(const TiledTensor& x, uint32_t l) {
   // Attention: q, k, v; RoPE on q and k; heads as rows; attention over the cache with the new k
   // and v appended; the heads back in one row; the output projection and the residual.
   const TiledTensor xn = rmsnorm(x, lw.attn_norm);
-  const TiledTensor qf = project(xn, wq, act_);
-  const TiledTensor kf = project(xn, wk, act_);
-  const TiledTensor vf = project(xn, wv, act_);
+  const Quantised xq = quantise(xn);
+  const TiledTensor qf = project(xq, wq, act_);
+  const TiledTensor kf = project(xq, wk, act_);
+  const TiledTensor vf = project(xq, wv, act_);
   const TiledTensor qr = vec(act_, model_.q_width());
   schedule_rope(builder_, qf, hd, step_.position, static_cast<float>(model_.rope_theta), qr);
   const TiledTensor kr = vec(kv_, model_.kv_width());
@@ -408,15 +420,16 @@ TiledTensor StepCompiler::layer(const TiledTensor& x, uint32_t l) {
   schedule_attention(builder_, shape, {&qh, &kn, &vn, kt_[l], v_[l], &o});
   const TiledTensor attended = vec(act_, model_.q_width());
   schedule_merge_heads(builder_, o, attended);
-  const TiledTensor x1 = project(attended, wo, act_, &x);
+  const TiledTensor x1 = project(quantise(attended), wo, act_, &x);
 
   // Feed-forward: SwiGLU of the gate and up projections, the down projection and the residual.
   const TiledTensor xn2 = rmsnorm(x1, lw.ffn_norm);
-  const TiledTensor gate = project(xn2, wg, act_);
-  const TiledTensor up = project(xn2, wu, act_);
+  const Quantised xq2 = quantise(xn2);
+  const TiledTensor gate = project(xq2, wg, act_);
+  const TiledTensor up = project(xq2, wu, act_);
   const TiledTensor h = vec(act_, model_.ffn);
   schedule_swiglu(builder_, gate, up, h);
-  return project(h, wd, act_, &x1);
+  return project(quantise(h), wd, act_, &x1);
 }
 
 // The host reference greedy-decodes from the first token up to the step's position; its cache
@@ -525,25 +538,7 @@ CompiledKernel StepCompiler::compile() {
   // Final norm, LM head (logits in fp32) and the greedy token.
   const TiledTensor xf = rmsnorm(x, weights_.final_norm);
   const WeightMatrix head = weights("lm_head", weights_.lm_head, 2 + 9 * model_.layers);
-  const TiledTensor logits = [&] {
-    const TiledTensor amax = vec(DType::f32, lanes_);
-    const TiledTensor q = vec(DType::i8, d);
-    schedule_quantize(builder_, *maps_, xf, amax, q);
-    const TiledTensor c = vec(DType::i32, model_.vocab);
-    GemmShape shape;
-    shape.m = 1;
-    shape.k = d;
-    shape.n = model_.vocab;
-    schedule_gemm(builder_, shape,
-                  {[&](unsigned kt) { return q.tiles[kt]; },
-                   [&](unsigned kt, unsigned j) {
-                     return head.tiles.at({kt, j});
-                   },
-                   [&](unsigned j) { return c.tiles[j]; }});
-    const TiledTensor out = vec(DType::f32, model_.vocab, "LOGITS");
-    schedule_dequantize(builder_, c, head.scale, amax, nullptr, out);
-    return out;
-  }();
+  const TiledTensor logits = project(quantise(xf), head, DType::f32, nullptr, "LOGITS");
   std::vector<double> lane_ids(size_t(vocab_tiles) * lanes_), pad(size_t(vocab_tiles) * lanes_, 0.0);
   for (size_t i = 0; i < lane_ids.size(); ++i) {
     lane_ids[i] = double(i);
