@@ -37,7 +37,7 @@ unsigned store_as(VExpr& e, DType dtype, unsigned x) {
   return dtype == DType::f32 ? x : e.cvt(dtype, DType::f32, x);
 }
 
-// op over the column tiles of the current row of input `index`, each tile through `tile_value`.
+// op (fp32) over `tiles` column tiles, tile t the node `tile_value(t)` builds.
 unsigned over_tiles(VExpr& e, Opcode op, unsigned tiles,
                     const std::function<unsigned(unsigned)>& tile_value) {
   unsigned acc = tile_value(0);
