@@ -5,6 +5,7 @@
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
 #include "tspsim/numeric/tolerance.h"
+#include "tspsim/program/tensor.h"
 #include "tspsim/system/chip.h"
 #include "tspsim/system/report.h"
 #include "tspsim/system/system.h"
@@ -29,6 +30,7 @@ struct Options {
   std::string stats_json;
   std::string util_csv;
   uint64_t util_window = 1000;
+  std::vector<std::string> loads;
   std::vector<std::string> dumps;
   std::vector<std::string> expects;
   std::vector<std::string> expect_tols;
@@ -51,6 +53,10 @@ void register_options(CLI::App& app, Options& opt) {
   app.add_option("--stats-json", opt.stats_json, "write statistics (per unit and per slice) as JSON");
   app.add_option("--util-csv", opt.util_csv, "write utilisation per window of cycles as CSV");
   app.add_option("--util-window", opt.util_window, "cycles per --util-csv row (default 1000)");
+  tsp::cli::add_repeatable(
+      app, "--load", opt.loads,
+      "SYMBOL=FILE: set a tensor's elements before the run, from FILE as --dump writes it "
+      "(repeatable)");
   tsp::cli::add_repeatable(app, "--dump", opt.dumps, "SYMBOL=FILE: write a tensor's elements after the run (repeatable)");
   tsp::cli::add_repeatable(app, "--expect", opt.expects,
                            "SYMBOL=FILE: compare a tensor with FILE's elements, bit-exact unless --expect-tol "
@@ -94,6 +100,27 @@ struct Expectation {
   std::vector<uint8_t> expected;
   tsp::num::Tolerance tolerance;
 };
+
+// --load: each FILE's elements (as --dump writes them) replace its symbol's initial contents; the
+// images are appended, so they are loaded after (over) the program's own.
+void apply_loads(const std::vector<std::string>& specs, tsp::Program& program, unsigned vector_bytes) {
+  for (const auto& spec : specs) {
+    auto [symbol, path] = symbol_argument(spec, program, "--load", "FILE");
+    std::vector<uint8_t> bytes;
+    try {
+      bytes = tsp::read_binary_file(path);
+    } catch (const tsp::InputError& e) {
+      throw tsp::InputError(fmt::format("--load {}: {}", symbol->name, e.what()));
+    }
+    if (bytes.size() != symbol_bytes(*symbol))
+      throw tsp::InputError(fmt::format("--load {}: '{}' has {} bytes; {} ({} {}x{}) needs {}", symbol->name,
+                                        path, bytes.size(), symbol->name, tsp::isa::dtype_name(symbol->dtype),
+                                        symbol->rows, symbol->cols, symbol_bytes(*symbol)));
+    auto images = tsp::tensor_images(*symbol, bytes, vector_bytes);
+    program.images.insert(program.images.end(), std::make_move_iterator(images.begin()),
+                          std::make_move_iterator(images.end()));
+  }
+}
 
 std::vector<Dump> read_dumps(const std::vector<std::string>& specs, const tsp::Program& program) {
   std::vector<Dump> dumps;
@@ -210,6 +237,7 @@ std::vector<std::vector<std::string>> by_chip(const std::vector<std::string>& sp
 // --system: every chip of the system in one elaboration (docs/systems.md, "Engine").
 int run_system(const Options& opt, const WorkflowOptions& workflow, const tsp::ChipConfig& config) {
   if (opt.debug_clock) throw tsp::InputError("--debug-clock runs one chip: drop it or --system");
+  if (!opt.loads.empty()) throw tsp::InputError("--load sets one chip's tensors: drop it or --system");
   if (!opt.util_csv.empty()) throw tsp::InputError("--util-csv is for one chip: drop it or --system");
   const tsp::SystemConfig system = tsp::load_system(opt.system_path, opt.config.overrides);
   for (uint32_t c = 0; c < system.chips(); ++c)
@@ -278,7 +306,8 @@ int run(const Options& opt, const WorkflowOptions& workflow) {
   if (opt.program_path.empty()) throw tsp::InputError("a PROGRAM file is required (or --print-config)");
   if (!opt.system_path.empty()) return run_system(opt, workflow, config);
   if (opt.util_window == 0) throw tsp::InputError("--util-window: expected a positive number of cycles");
-  const tsp::Program program = tsp::cli::load_program_for(opt.program_path, config);
+  tsp::Program program = tsp::cli::load_program_for(opt.program_path, config);
+  apply_loads(opt.loads, program, config.geometry.vector_bytes());
   const auto dumps = read_dumps(opt.dumps, program);
   const auto expects = read_expectations(opt.expects, opt.expect_tols, program);
   if (opt.timing_only && (!dumps.empty() || !expects.empty()))

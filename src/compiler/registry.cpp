@@ -1,7 +1,8 @@
 #include "tspsim/compiler/registry.h"
 
-#include "tspsim/compiler/kernels.h"
 #include "tspsim/common/error.h"
+#include "tspsim/compiler/kernels.h"
+#include "tspsim/compiler/llama.h"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -248,6 +249,30 @@ std::vector<KernelEntry> make_registry() {
          s.dtype = a.dtype("dtype");
          s.seed = a.number("seed");
          return compile_attention(c, s);
+       }},
+      {"llama",
+       "one greedy decode step of a Llama-style model on one chip: embedding lookup, every layer, final "
+       "norm, LM "
+       "head and argmax, weights declared as seeded initialisers (docs/llama.md)",
+       {{"model", "model name (configs/models/NAME.json, from the working directory) or a model file", ""},
+        {"position", "KV-cache position of the token (the cache holds the positions before it)", "0"},
+        {"token",
+         "first token of the sequence; the state at --position is the host reference's greedy decode", "1"},
+        {"seed", "seed of the model's random weights (model::random_weights)", "1"}},
+       [](const ChipConfig& c, const KernelArgs& a) {
+         const auto model = model::load_model(model::resolve_model(a.text("model"), "configs/models"));
+         const auto small = [&](const std::string& name) {
+           const uint64_t n = a.number(name);
+           if (n > 0xffffffffull)
+             throw InputError(
+                 fmt::format("--{}: expected an integer up to 4294967295, got '{}'", name, a.text(name)));
+           return static_cast<uint32_t>(n);
+         };
+         LlamaStep step;
+         step.position = small("position");
+         step.token = small("token");
+         step.seed = a.number("seed");
+         return compile_llama_step(c, model, step);
        }},
   };
 }

@@ -179,7 +179,9 @@ public:
       double sum = 0;
       for (auto& v : p) sum = r(sum + (v = r(std::exp(r(v - top)))));
       const double inv = r(1.0 / sum);
-      for (auto& v : p) v = r(v * inv);
+      // The probabilities are the input of a product with the cached values: rounded to that
+      // product's operand type, the KV-cache type (as x is rounded to the weight type).
+      for (auto& v : p) v = round_to(m_.precision.kv_cache, r(v * inv));
       for (uint32_t i = 0; i < hd; ++i)
         out[h * hd + i] = float(dot(
             count, [&](size_t t) { return p[t]; }, [&](size_t t) { return values[t * width + g * hd + i]; }));
@@ -276,6 +278,29 @@ std::vector<float> Reference::decode(uint32_t token) {
   }
   ++position_;
   return math.matvec(weights_.lm_head, math.rmsnorm(x, weights_.final_norm));
+}
+
+void Reference::restore(const std::vector<std::vector<float>>& keys,
+                        const std::vector<std::vector<float>>& values) {
+  const size_t width = model_.kv_width();
+  if (keys.size() != model_.layers || values.size() != model_.layers)
+    throw InputError(fmt::format("{}: a cache has {} layers, got {} of keys and {} of values", model_.name,
+                                 model_.layers, keys.size(), values.size()));
+  const size_t length = keys[0].size();
+  if (length % width != 0 || length / width > model_.max_context)
+    throw InputError(fmt::format("{}: {} cached elements per layer are not whole positions of {} up to {}",
+                                 model_.name, length, width, model_.max_context));
+  for (uint32_t l = 0; l < model_.layers; ++l) {
+    if (keys[l].size() != length || values[l].size() != length)
+      throw InputError(fmt::format("{}: layer {} caches {} keys and {} values, layer 0 {}", model_.name, l,
+                                   keys[l].size(), values[l].size(), length));
+    LayerCache& c = cache_[l];
+    c.k.clear();
+    c.v.clear();
+    for (float k : keys[l]) c.k.push_back(round_to(model_.precision.kv_cache, k));
+    for (float v : values[l]) c.v.push_back(round_to(model_.precision.kv_cache, v));
+  }
+  position_ = static_cast<uint32_t>(length / width);
 }
 
 std::vector<float> Reference::prefill_logits(const std::vector<uint32_t>& tokens) const {

@@ -37,6 +37,17 @@ ChipFigures chip_figures(const RunReport& report) {
   f.seconds = cycles / (ctx.config.clock_mhz * 1e6);
   if (report.program.metadata.tokens_per_run != 0 && f.seconds > 0)
     f.tokens_per_second = double(report.program.metadata.tokens_per_run) / f.seconds;
+  for (const auto& declared : report.program.declared) {
+    const Symbol& s = report.program.symbols.at(declared.symbol);
+    f.weight_bytes += uint64_t(s.rows) * s.cols * isa::dtype_bytes(s.dtype);
+  }
+  if (report.program.metadata.tokens_per_run == 0) f.weight_bytes = 0;
+  if (f.weight_bytes != 0) {
+    const double tokens = double(report.program.metadata.tokens_per_run);
+    f.seconds_per_token = f.seconds / tokens;
+    f.weight_bound_cycles = double(f.weight_bytes) / (double(geometry.mem_slices()) * vb) / tokens;
+    f.weight_bound_tokens_per_second = ctx.config.clock_mhz * 1e6 / f.weight_bound_cycles;
+  }
   return f;
 }
 
@@ -69,6 +80,16 @@ void print_summary(std::ostream& out, const RunReport& report) {
                      100 * f.stream_utilisation);
   if (f.link_bytes != 0) out << fmt::format("C2C bytes sent      {}\n", f.link_bytes);
   if (f.tokens_per_second > 0) out << fmt::format("tokens/s            {:.1f}\n", f.tokens_per_second);
+  if (f.weight_bytes != 0) {
+    const auto& geometry = ctx.config.geometry;
+    out << fmt::format("per-token latency   {:.3f} us (one stream: {:.1f} tokens/s)\n",
+                       f.seconds_per_token * 1e6, f.tokens_per_second);
+    out << fmt::format(
+        "weight streaming    {} weight bytes at {} B/cycle ({} MEM slices x {} B): {:.1f} cycles, "
+        "bound {:.1f} tokens/s\n",
+        f.weight_bytes, geometry.mem_slices() * geometry.vector_bytes(), geometry.mem_slices(),
+        geometry.vector_bytes(), f.weight_bound_cycles, f.weight_bound_tokens_per_second);
+  }
   out << fmt::format("host                {:.3f} s, {:.0f} simulated cycles/s\n", r.host_seconds,
                      r.host_seconds > 0 ? double(r.cycles) / r.host_seconds : 0.0);
 }
@@ -106,6 +127,12 @@ nlohmann::json stats_json(const RunReport& report) {
   j["streams"] = {{"bytes", f.stream_bytes}, {"utilisation", f.stream_utilisation}};
   j["c2c"] = {{"bytes_sent", f.link_bytes}};
   if (report.program.metadata.tokens_per_run != 0) j["tokens_per_second"] = f.tokens_per_second;
+  if (f.weight_bytes != 0)
+    j["decode"] = {{"seconds_per_token", f.seconds_per_token},
+                   {"tokens_per_second", f.tokens_per_second},
+                   {"weight_bytes", f.weight_bytes},
+                   {"weight_bound_cycles", f.weight_bound_cycles},
+                   {"weight_bound_tokens_per_second", f.weight_bound_tokens_per_second}};
   nlohmann::json slices = nlohmann::json::array();
   const auto& infos = ctx.floorplan.slices();
   for (unsigned s = 0; s < infos.size(); ++s) {

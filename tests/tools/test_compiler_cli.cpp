@@ -15,9 +15,9 @@ using tsp::test::source;
 TEST_CASE("tspc --list names every kernel with its options") {
   const auto r = run_tool("tspc", "--list");
   CHECK(r.exit_code == 0);
-  for (const char* kernel :
-       {"gemm\n", "gemv\n", "elementwise\n", "convert\n", "requant\n", "residual\n", "reduce\n", "softmax\n",
-        "rmsnorm\n", "layernorm\n", "silu\n", "swiglu\n", "rope\n", "attention\n", "collective\n", "plan\n"})
+  for (const char* kernel : {"gemm\n", "gemv\n", "elementwise\n", "convert\n", "requant\n", "residual\n",
+                             "reduce\n", "softmax\n", "rmsnorm\n", "layernorm\n", "silu\n", "swiglu\n",
+                             "rope\n", "attention\n", "llama\n", "collective\n", "plan\n"})
     CHECK(r.out.find(kernel) != std::string::npos);
   CHECK(r.out.find("  --m          rows of A and C (required)") != std::string::npos);
 }

@@ -80,6 +80,10 @@ public:
   Symbol add_tensor_spread(const std::string& name, isa::DType dtype, uint32_t rows, uint32_t cols,
                            const std::vector<unsigned>& candidates, const std::vector<uint8_t>& elements);
 
+  // Declares `symbol` (placed by add_tensor, or a part of such a tensor) with the elements
+  // random_tensor(symbol's type and shape, seed): the program stores the seed, not the bytes.
+  void add_random(const Symbol& symbol, uint64_t seed) { random_.push_back({symbol, seed}); }
+
   // Emits the schedule and assembles the program; metadata.predicted_cycles is the schedule's.
   // A queue whose text does not fit its instruction buffer starts with what fits and fetches
   // the rest from MEM (Ifetch) in its idle cycles, early enough that it never runs dry and late
@@ -93,6 +97,7 @@ private:
   std::map<unsigned, MxmPlaneState> mxm_states_;
   std::vector<Symbol> symbols_;
   std::vector<MemImage> images_;
+  std::vector<std::pair<Symbol, uint64_t>> random_;
 };
 
 } // namespace tsp::compiler

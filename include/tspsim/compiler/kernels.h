@@ -3,6 +3,7 @@
 #pragma once
 
 #include "tspsim/compiler/builder.h"
+#include "tspsim/compiler/placement.h"
 
 #include <functional>
 #include <string>
@@ -100,6 +101,10 @@ struct NormShape {
 CompiledKernel compile_softmax(const ChipConfig& config, const NormShape& shape);
 CompiledKernel compile_rmsnorm(const ChipConfig& config, const NormShape& shape);
 CompiledKernel compile_layernorm(const ChipConfig& config, const NormShape& shape);
+// RMSNorm as phases of a larger kernel on tensors the caller placed: Y = X * rsqrt(mean(X^2) +
+// eps) * G (G one row). Returns the latency of one row through them (a lower bound).
+double schedule_rmsnorm(ProgramBuilder& builder, const TiledTensor& x, const TiledTensor& g, float eps,
+                        const TiledTensor& y);
 
 // Y = SiLU(X) = X / (1 + exp(-X)); SwiGLU: Y = SiLU(A) * B. fp16/bf16/fp32, fp32 inside.
 struct ActivationShape {
@@ -110,6 +115,9 @@ struct ActivationShape {
 };
 CompiledKernel compile_silu(const ChipConfig& config, const ActivationShape& shape);
 CompiledKernel compile_swiglu(const ChipConfig& config, const ActivationShape& shape);
+// Y = SiLU(A) * B as a phase on placed tensors (A, B and Y of one type).
+void schedule_swiglu(ProgramBuilder& builder, const TiledTensor& a, const TiledTensor& b,
+                     const TiledTensor& y);
 
 // Rotary position embedding of X (rows = tokens at positions pos0, pos0 + 1, ...; cols = heads x
 // head_dim): each pair (2i, 2i + 1) of a head turns by position * base^(-2i / head_dim).
@@ -123,6 +131,10 @@ struct RopeShape {
   uint64_t seed = 1;
 };
 CompiledKernel compile_rope(const ChipConfig& config, const RopeShape& shape);
+// RoPE of X (rows at positions pos0, pos0 + 1, ...) into Y as a phase on placed tensors; the
+// rotation tables are placed with it.
+void schedule_rope(ProgramBuilder& builder, const TiledTensor& x, uint32_t head_dim, uint32_t pos0,
+                   float base, const TiledTensor& y);
 
 // One decode step of attention: `heads` query heads share `kv_heads` KV heads (grouped-query);
 // the cache holds `seq` positions and the new token's k and v are appended at position seq.
@@ -138,5 +150,21 @@ struct AttentionShape {
   uint64_t seed = 1;
 };
 CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape& shape);
+
+// The same steps as phases of a larger kernel on tensors the caller placed: Q, KN, VN, the cache
+// tiles KT (kv_heads * head_dim rows in the LW layout, rows reserved up to the last head's first
+// row plus one vector, lanes from position seq on zero) and V (one per KV head, at least seq + 1
+// rows, rows reserved to whole tiles, rows from seq on zero), and O. Q's lanes past head_dim must
+// be zero. Returns the softmax's latency (a lower bound).
+struct AttentionTensors {
+  const TiledTensor* q = nullptr;
+  const TiledTensor* kn = nullptr;
+  const TiledTensor* vn = nullptr;
+  std::vector<Symbol> kt;
+  std::vector<Symbol> v;
+  const TiledTensor* o = nullptr;
+};
+double schedule_attention(ProgramBuilder& builder, const AttentionShape& shape,
+                          const AttentionTensors& tensors);
 
 } // namespace tsp::compiler

@@ -72,6 +72,14 @@ public:
   // returns the logits (fp32, vocab entries).
   std::vector<float> decode(uint32_t token);
   uint32_t position() const { return position_; }
+  // Layer `layer`'s cache: keys (after RoPE) and values, position-major (kv_heads * head_dim per
+  // position), in the KV-cache type.
+  const std::vector<float>& keys(uint32_t layer) const { return cache_.at(layer).k; }
+  const std::vector<float>& values(uint32_t layer) const { return cache_.at(layer).v; }
+  // Replaces the cache with `keys` and `values` (per layer, position-major, one position per
+  // kv_heads * head_dim elements; values are rounded to the KV-cache type): the next decode runs
+  // at their length, from another implementation's state.
+  void restore(const std::vector<std::vector<float>>& keys, const std::vector<std::vector<float>>& values);
 
   // The logits of the last of `tokens` computed from scratch, layer by layer over all positions
   // with a causal mask and no cache; does not touch this object's cache.

@@ -36,6 +36,14 @@ struct ChipFigures {
   uint64_t link_bytes = 0;
   double seconds = 0;               // simulated time
   double tokens_per_second = 0;     // metadata.tokens_per_run / seconds
+  // A token workload with weights declared as seeded initialisers (a decode step of tspc llama):
+  // the weights' bytes and the run time of streaming them once from SRAM at the bandwidth a
+  // program reaches (one access of a vector per MEM slice per cycle, docs/validation.md). A run
+  // faster than that bound would be a bug.
+  uint64_t weight_bytes = 0;
+  double seconds_per_token = 0;
+  double weight_bound_cycles = 0;
+  double weight_bound_tokens_per_second = 0;
 };
 
 ChipFigures chip_figures(const RunReport& report);

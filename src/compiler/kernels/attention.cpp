@@ -9,11 +9,11 @@
 //   3. scores of the heads of group g: Q_g K^T_g (fp32), for every group;
 //   4. P = softmax(scores / sqrt(head_dim)) over every head's row, stored in the input type;
 //   5. O_g = P_g V_g (fp32), for every group.
+#include "tspsim/common/error.h"
 #include "tspsim/compiler/kernels.h"
 #include "tspsim/compiler/lanes.h"
 #include "tspsim/compiler/reference.h"
 #include "tspsim/compiler/vector.h"
-#include "tspsim/common/error.h"
 #include "tspsim/program/latency.h"
 #include "tspsim/program/tensor.h"
 
@@ -48,14 +48,12 @@ TiledTensor single(const Symbol& symbol) {
   return t;
 }
 
-} // namespace
-
-CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape& shape) {
+// Throws InputError for a shape the phases cannot schedule on `config`.
+void check_attention(const ChipConfig& config, const AttentionShape& shape) {
   const DType dt = shape.dtype;
   if (dt != DType::f16 && dt != DType::bf16) throw InputError("attention: dtype must be fp16 or bf16");
   const unsigned vector = config.geometry.vector_bytes();
-  const unsigned bytes = isa::dtype_bytes(dt);
-  const unsigned groups = config.mxm.weight_streams / bytes; // LW layout: rows per LW cycle
+  const unsigned groups = config.mxm.weight_streams / isa::dtype_bytes(dt); // LW layout: rows per LW cycle
   const uint32_t d = shape.head_dim;
   if (shape.heads < 1 || shape.kv_heads < 1 || shape.heads % shape.kv_heads != 0)
     throw InputError(
@@ -64,16 +62,113 @@ CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape&
     throw InputError(
         fmt::format("attention: head_dim {} must be a multiple of {} up to {}", d, groups, vector));
   if (config.geometry.mem_slices_per_hemisphere < config.mxm.weight_streams)
-    throw InputError(fmt::format("attention: the KV cache is read by LW from {} MEM slices of one hemisphere; "
-                                 "config '{}' has {} MEM slices per hemisphere",
-                                 config.mxm.weight_streams, config.source,
-                                 config.geometry.mem_slices_per_hemisphere));
+    throw InputError(
+        fmt::format("attention: the KV cache is read by LW from {} MEM slices of one hemisphere; "
+                    "config '{}' has {} MEM slices per hemisphere",
+                    config.mxm.weight_streams, config.source, config.geometry.mem_slices_per_hemisphere));
+}
+
+} // namespace
+
+double schedule_attention(ProgramBuilder& builder, const AttentionShape& shape,
+                          const AttentionTensors& tensors) {
+  const ChipConfig& config = builder.config();
+  check_attention(config, shape);
+  const DType dt = shape.dtype;
+  const unsigned vector = config.geometry.vector_bytes();
+  const unsigned bytes = isa::dtype_bytes(dt);
+  const uint32_t d = shape.head_dim;
+  const uint32_t per_group = shape.heads / shape.kv_heads;
+  const uint32_t seq = shape.seq;
+  const uint32_t positions = seq + 1;
+  const unsigned new_tile = seq / vector;
+  const unsigned new_lane = seq % vector;
+  const TiledTensor& q_tensor = *tensors.q;
+  const TiledTensor& kn_tensor = *tensors.kn;
+  const TiledTensor& vn_tensor = *tensors.vn;
+  const TiledTensor& o_tensor = *tensors.o;
+  const std::vector<Symbol>& kt_tiles = tensors.kt;
+  const std::vector<Symbol>& v_tensors = tensors.v;
+  // Permute map i sends element i of the new key to the new position's lane.
+  std::vector<int> maps;
+  for (uint32_t i = 0; i < d; ++i)
+    for (unsigned lane = 0; lane < vector; ++lane) maps.push_back(lane == new_lane ? int(i) : 0x7fff);
+  // Read once per row of every kv head: spread so that no slice reads them every cycle.
+  const auto map_tensor = place_tiled(builder, "", DType::i16, d, vector, least_used(builder, false), 8,
+                                      int16_bytes(maps), false);
+  const unsigned sxm = *builder.schedule().floorplan().find_slice("SXM_W");
+
+  for (uint32_t g = 0; g < shape.kv_heads; ++g) {
+    // 1. v_g becomes row `seq` of V_g.
+    Symbol v_row;
+    v_row.dtype = dt;
+    v_row.rows = 1;
+    v_row.cols = d;
+    v_row.base = symbol_word(v_tensors[g], seq, 0).address;
+    for (unsigned b = 0; b < bytes; ++b) v_row.slices.push_back(symbol_word(v_tensors[g], seq, b).mem);
+    VExpr copy;
+    copy.unary(Opcode::v_mov, dt, copy.input(0, dt, int(g)));
+    schedule_vectors(builder.schedule(), copy, {&vn_tensor}, single(v_row));
+
+    // 2. k_g becomes lane `seq` of rows g * d .. g * d + d - 1 of K^T, in place.
+    const TiledTensor kt_rows_g = single(row_view(kt_tiles[new_tile], g * d, d));
+    VExpr append;
+    append.binary(Opcode::v_add, dt, append.input(0, dt),
+                  append.lane_move(Opcode::permute, dt, append.input(1, dt, int(g)),
+                                   append.input(2, DType::i16, -1, 0), sxm));
+    schedule_vectors(builder.schedule(), append, {&kt_rows_g, &kn_tensor, &map_tensor}, kt_rows_g);
+  }
+
+  // 3. Scores of all heads, group by group (rows g * per_group ...), then 4. one softmax over
+  // every head's row, then 5. O_g = P_g V_g; each phase of a group may overlap the others'.
+  const float scale = static_cast<float>(1.0 / std::sqrt(double(d)));
+  // Scores and probabilities spread over slice groups (a divisor of the heads per group, so that
+  // each group's rows are a view) so that no slice serves every row.
+  unsigned row_groups = std::min(8u, per_group);
+  while (per_group % row_groups != 0) --row_groups;
+  const TiledTensor scores = place_tiled(builder, "", DType::f32, shape.heads, positions,
+                                         least_used(builder, true), row_groups, {}, false);
+  for (uint32_t g = 0; g < shape.kv_heads; ++g) {
+    GemmShape qk;
+    qk.m = per_group;
+    qk.k = d;
+    qk.n = positions;
+    qk.dtype = dt;
+    schedule_gemm(builder, qk,
+                  {[&](unsigned) { return row_view(q_tensor.tiles[0], g * per_group, per_group); },
+                   [&](unsigned, unsigned j) { return row_view(kt_tiles[j], g * d, d); },
+                   [&](unsigned j) { return row_view(scores.tiles[j], g * per_group, per_group); }});
+  }
+  const TiledTensor probabilities =
+      place_tiled(builder, "", dt, shape.heads, positions, least_used(builder, false), row_groups, {}, false);
+  const double chain = schedule_softmax(builder, scores, scale, probabilities);
+  for (uint32_t g = 0; g < shape.kv_heads; ++g) {
+    GemmShape pv;
+    pv.m = per_group;
+    pv.k = positions;
+    pv.n = d;
+    pv.dtype = dt;
+    schedule_gemm(builder, pv,
+                  {[&](unsigned kt) { return row_view(probabilities.tiles[kt], g * per_group, per_group); },
+                   [&](unsigned kt, unsigned) {
+                     return row_view(v_tensors[g], kt * vector, std::min(vector, positions - kt * vector));
+                   },
+                   [&](unsigned) { return row_view(o_tensor.tiles[0], g * per_group, per_group); }});
+  }
+
+  return chain;
+}
+
+CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape& shape) {
+  check_attention(config, shape);
+  const DType dt = shape.dtype;
+  const unsigned vector = config.geometry.vector_bytes();
+  const unsigned bytes = isa::dtype_bytes(dt);
+  const uint32_t d = shape.head_dim;
   const uint32_t per_group = shape.heads / shape.kv_heads;
   const uint32_t seq = shape.seq;
   const uint32_t positions = seq + 1;
   const unsigned tiles = (positions + vector - 1) / vector;
-  const unsigned new_tile = seq / vector;
-  const unsigned new_lane = seq % vector;
 
   ProgramBuilder builder(config);
   // Host data: q, the new k and v, the cached keys and values.
@@ -135,74 +230,10 @@ CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape&
     v_tensors.push_back(builder.add_tensor(fmt::format("V.g{}", g), dt, positions, d, mems, tiles * vector,
                                            element_bytes_of(dt, initial)));
   }
-  // Permute map i sends element i of the new key to the new position's lane.
-  std::vector<int> maps;
-  for (uint32_t i = 0; i < d; ++i)
-    for (unsigned lane = 0; lane < vector; ++lane) maps.push_back(lane == new_lane ? int(i) : 0x7fff);
-  // Read once per row of every kv head: spread so that no slice reads them every cycle.
-  const auto map_tensor = place_tiled(builder, "", DType::i16, d, vector, least_used(builder, false), 8,
-                                      int16_bytes(maps), false);
   const TiledTensor o_tensor =
       place_tiled(builder, "O", DType::f32, shape.heads, d, least_used(builder, true), 1, {});
-  const unsigned sxm = *builder.schedule().floorplan().find_slice("SXM_W");
-
-  for (uint32_t g = 0; g < shape.kv_heads; ++g) {
-    // 1. v_g becomes row `seq` of V_g.
-    Symbol v_row;
-    v_row.dtype = dt;
-    v_row.rows = 1;
-    v_row.cols = d;
-    v_row.base = symbol_word(v_tensors[g], seq, 0).address;
-    for (unsigned b = 0; b < bytes; ++b) v_row.slices.push_back(symbol_word(v_tensors[g], seq, b).mem);
-    VExpr copy;
-    copy.unary(Opcode::v_mov, dt, copy.input(0, dt, int(g)));
-    schedule_vectors(builder.schedule(), copy, {&vn_tensor}, single(v_row));
-
-    // 2. k_g becomes lane `seq` of rows g * d .. g * d + d - 1 of K^T, in place.
-    const TiledTensor kt_rows_g = single(row_view(kt_tiles[new_tile], g * d, d));
-    VExpr append;
-    append.binary(Opcode::v_add, dt, append.input(0, dt),
-                  append.lane_move(Opcode::permute, dt, append.input(1, dt, int(g)),
-                                   append.input(2, DType::i16, -1, 0), sxm));
-    schedule_vectors(builder.schedule(), append, {&kt_rows_g, &kn_tensor, &map_tensor}, kt_rows_g);
-  }
-
-  // 3. Scores of all heads, group by group (rows g * per_group ...), then 4. one softmax over
-  // every head's row, then 5. O_g = P_g V_g; each phase of a group may overlap the others'.
-  const float scale = static_cast<float>(1.0 / std::sqrt(double(d)));
-  // Scores and probabilities spread over slice groups (a divisor of the heads per group, so that
-  // each group's rows are a view) so that no slice serves every row.
-  unsigned row_groups = std::min(8u, per_group);
-  while (per_group % row_groups != 0) --row_groups;
-  const TiledTensor scores = place_tiled(builder, "", DType::f32, shape.heads, positions,
-                                         least_used(builder, true), row_groups, {}, false);
-  for (uint32_t g = 0; g < shape.kv_heads; ++g) {
-    GemmShape qk;
-    qk.m = per_group;
-    qk.k = d;
-    qk.n = positions;
-    qk.dtype = dt;
-    schedule_gemm(builder, qk,
-                  {[&](unsigned) { return row_view(q_tensor.tiles[0], g * per_group, per_group); },
-                   [&](unsigned, unsigned j) { return row_view(kt_tiles[j], g * d, d); },
-                   [&](unsigned j) { return row_view(scores.tiles[j], g * per_group, per_group); }});
-  }
-  const TiledTensor probabilities =
-      place_tiled(builder, "", dt, shape.heads, positions, least_used(builder, false), row_groups, {}, false);
-  const double chain = schedule_softmax(builder, scores, scale, probabilities);
-  for (uint32_t g = 0; g < shape.kv_heads; ++g) {
-    GemmShape pv;
-    pv.m = per_group;
-    pv.k = positions;
-    pv.n = d;
-    pv.dtype = dt;
-    schedule_gemm(builder, pv,
-                  {[&](unsigned kt) { return row_view(probabilities.tiles[kt], g * per_group, per_group); },
-                   [&](unsigned kt, unsigned) {
-                     return row_view(v_tensors[g], kt * vector, std::min(vector, positions - kt * vector));
-                   },
-                   [&](unsigned) { return row_view(o_tensor.tiles[0], g * per_group, per_group); }});
-  }
+  const double chain =
+      schedule_attention(builder, shape, {&q_tensor, &kn_tensor, &vn_tensor, kt_tiles, v_tensors, &o_tensor});
 
   CompiledKernel kernel;
   kernel.program =
@@ -212,6 +243,7 @@ CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape&
   kernel.predicted_cycles = kernel.program.metadata.predicted_cycles;
 
   // Reference: exact softmax in double; the chip rounds the probabilities to the input type.
+  const float scale = static_cast<float>(1.0 / std::sqrt(double(d)));
   const unsigned p_bits = dt == DType::f16 ? 11 : 8;
   std::vector<double> out, tolerance;
   for (uint32_t h = 0; h < shape.heads; ++h) {

@@ -3,11 +3,11 @@
 // kernel is a sequence of vector phases (include/tspsim/compiler/vector.h) that hand their
 // results to each other through MEM; a phase reads a row as soon as the previous one wrote it.
 // Floats are computed in fp32; the result is stored in the input type.
+#include "tspsim/common/error.h"
 #include "tspsim/compiler/kernels.h"
 #include "tspsim/compiler/lanes.h"
 #include "tspsim/compiler/reference.h"
 #include "tspsim/compiler/vector.h"
-#include "tspsim/common/error.h"
 #include "tspsim/program/tensor.h"
 
 #include <algorithm>
@@ -426,12 +426,10 @@ CompiledKernel compile_softmax(const ChipConfig& config, const NormShape& shape)
                   p.expected_all(y, reference, tolerance), std::move(bounds));
 }
 
-CompiledKernel compile_rmsnorm(const ChipConfig& config, const NormShape& shape) {
-  require_float("rmsnorm", shape.dtype);
-  Phases p(config, shape.dtype, shape.rows, shape.cols, shape.seed);
-  const unsigned vector = config.geometry.vector_bytes();
-  const auto& x = p.input("X", shape.rows, false, 0);
-  const auto& g = p.input("G", 1, true, 1);
+double schedule_rmsnorm(ProgramBuilder& builder, const TiledTensor& x, const TiledTensor& g, float eps,
+                        const TiledTensor& y) {
+  Phases p(builder, x.dtype, x.rows, x.cols);
+  const unsigned vector = builder.config().geometry.vector_bytes();
   const LaneMaps& maps = p.maps();
 
   // SS = sum of x^2 over the row.
@@ -441,29 +439,37 @@ CompiledKernel compile_rmsnorm(const ChipConfig& config, const NormShape& shape)
       [&] {
         unsigned acc = 0;
         for (unsigned t = 0; t < p.tiles(); ++t) {
-          const unsigned sq =
-              ss_expr.binary(Opcode::v_mul, DType::f32, f32_tile(ss_expr, 0, shape.dtype, int(t)),
-                             f32_tile(ss_expr, 0, shape.dtype, int(t)));
+          const unsigned sq = ss_expr.binary(Opcode::v_mul, DType::f32, f32_tile(ss_expr, 0, x.dtype, int(t)),
+                                             f32_tile(ss_expr, 0, x.dtype, int(t)));
           acc = t == 0 ? sq : ss_expr.binary(Opcode::v_add, DType::f32, acc, sq);
         }
         return acc;
       },
       maps, 1, vector);
-  const auto& ss = p.output("rmsnorm.sumsq", DType::f32, shape.rows, vector, true, false);
+  const auto& ss = p.output("rmsnorm.sumsq", DType::f32, x.rows, vector, true, false);
   p.phase(ss_expr, {&x, &maps.identity(), &maps.rotations()}, ss);
 
   // Y = x * rsqrt(SS / n + eps) * g.
   VExpr y_expr;
   const unsigned mean = y_expr.binary(Opcode::v_mul, DType::f32, y_expr.input(1, DType::f32, -1, 0),
-                                      y_expr.splat(DType::f32, 1.0 / shape.cols));
+                                      y_expr.splat(DType::f32, 1.0 / x.cols));
   const unsigned inv =
       y_expr.unary(Opcode::v_rsqrt, DType::f32,
-                   y_expr.binary(Opcode::v_add, DType::f32, mean, y_expr.splat(DType::f32, shape.eps)));
-  const unsigned scaled = y_expr.binary(Opcode::v_mul, DType::f32, f32_tile(y_expr, 0, shape.dtype), inv);
-  const unsigned out = y_expr.binary(Opcode::v_mul, DType::f32, scaled, f32_tile(y_expr, 2, shape.dtype));
-  if (shape.dtype != DType::f32) y_expr.cvt(shape.dtype, DType::f32, out);
-  const auto& y = p.output("Y", shape.dtype, shape.rows, shape.cols, false, true);
+                   y_expr.binary(Opcode::v_add, DType::f32, mean, y_expr.splat(DType::f32, eps)));
+  const unsigned scaled = y_expr.binary(Opcode::v_mul, DType::f32, f32_tile(y_expr, 0, x.dtype), inv);
+  const unsigned out = y_expr.binary(Opcode::v_mul, DType::f32, scaled, f32_tile(y_expr, 2, g.dtype));
+  if (y.dtype != DType::f32) y_expr.cvt(y.dtype, DType::f32, out);
   p.phase(y_expr, {&x, &ss, &g}, y);
+  return p.chain();
+}
+
+CompiledKernel compile_rmsnorm(const ChipConfig& config, const NormShape& shape) {
+  require_float("rmsnorm", shape.dtype);
+  Phases p(config, shape.dtype, shape.rows, shape.cols, shape.seed);
+  const auto& x = p.input("X", shape.rows, false, 0);
+  const auto& g = p.input("G", 1, true, 1);
+  const auto& y = p.output("Y", shape.dtype, shape.rows, shape.cols, false, true);
+  const double chain = schedule_rmsnorm(p.builder(), x, g, shape.eps, y);
 
   const auto& xs = p.values(0);
   const auto& gs = p.values(1);
@@ -481,6 +487,7 @@ CompiledKernel compile_rmsnorm(const ChipConfig& config, const NormShape& shape)
   }
   const double vectors = double(shape.rows) * p.tiles();
   auto bounds = p.bounds(vectors * 6, vectors * (3 * isa::dtype_bytes(shape.dtype)));
+  bounds.back().cycles = chain;
   return p.finish(fmt::format("rmsnorm {}x{} {}", shape.rows, shape.cols, isa::dtype_name(shape.dtype)),
                   p.expected_all(y, reference, tolerance), std::move(bounds));
 }

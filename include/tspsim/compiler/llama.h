@@ -1,0 +1,62 @@
+// One greedy decode step of a Llama-style model as one single-chip program (docs/llama.md): the
+// token's embedding, every layer, the final norm, the LM head and the argmax, composed from the
+// kernel library's phases on tensors placed in one ProgramBuilder. The phases a decode step adds
+// to the library (W8A8 quantisation, dequantisation, head split and merge, one-hot embedding
+// lookup, argmax) are declared here; each schedules onto tensors its caller placed.
+#pragma once
+
+#include "tspsim/compiler/kernels.h"
+#include "tspsim/compiler/lanes.h"
+#include "tspsim/model/model.h"
+
+namespace tsp::compiler {
+
+// W8A8 input of an int8 GEMV (docs/models.md, "Precision per tensor class"): AMAX = max |x| over
+// the row (fp32, in every lane of one vector), then Q = int8(round_even(fp32(x) * fp32(127 *
+// recip(AMAX)))) over x's column tiles. x is one float row.
+void schedule_quantize(ProgramBuilder& builder, const LaneMaps& maps, const TiledTensor& x,
+                       const TiledTensor& amax, const TiledTensor& q);
+
+// Y = (fp32(C) * SCALE) * (AMAX * fp32(1/127)), the int32 GEMV result C back in y's type; with
+// `residual`, Y = R + that rounded to R's type (the residual connection, in R's type).
+void schedule_dequantize(ProgramBuilder& builder, const TiledTensor& c, const TiledTensor& scale,
+                         const TiledTensor& amax, const TiledTensor* residual, const TiledTensor& y);
+
+// The embedding lookup's operand: Y (int8, one row over the vocabulary) = 1 where IDS (int32 lane
+// ids, Y's tiles) equals TOKEN (int32, the token in every lane of one vector), else 0. The GEMV
+// Y x E then reads row TOKEN of the table E.
+void schedule_one_hot(ProgramBuilder& builder, const TiledTensor& token, const TiledTensor& ids,
+                      const TiledTensor& y);
+
+// The greedy token of LOGITS (fp32, one row): the lowest index of the largest logit, in every
+// lane of Y (int32, one vector). IDS holds the lane ids (fp32) and PAD 0 in LOGITS' columns and
+// -inf in the padding lanes of its last tile (both one row of LOGITS' tiles x the vector length).
+void schedule_argmax(ProgramBuilder& builder, const LaneMaps& maps, const TiledTensor& logits,
+                     const TiledTensor& ids, const TiledTensor& pad, const TiledTensor& y);
+
+// Row h of Y (heads x head_dim) = columns h * head_dim ... of X (one row), by SXM Permutes; and
+// back: one row of every head's columns (rounded to y's type).
+void schedule_split_heads(ProgramBuilder& builder, const TiledTensor& x, const TiledTensor& y);
+void schedule_merge_heads(ProgramBuilder& builder, const TiledTensor& x, const TiledTensor& y);
+
+// Allowed |chip - reference| of a logit, and of a key or value the step appends to the cache
+// (docs/llama.md, "Tolerance": the int8 quantisation of a projection's input turns a different
+// rounding of one element anywhere before it into a whole level).
+inline constexpr double kLlamaLogitTolerance = 0.15;
+inline constexpr double kLlamaCacheTolerance = 0.05;
+
+struct LlamaStep {
+  uint32_t position = 0; // KV-cache position of the token (the cache holds positions 0 .. position - 1)
+  uint64_t seed = 1;     // model::random_weights(model, seed)
+  uint32_t token = 1;    // the sequence's first token; the state at `position` is the reference's
+};
+
+// The program of one decode step at `step.position` with seeded random weights declared as
+// initialisers (the same elements as model::random_weights). Its inputs TOKEN (int32, the token
+// in every lane) and the KV cache (L<l>.KT, L<l>.V.g<g>) start as the host reference's state after
+// greedy decoding from `step.token`; outputs: LOGITS (fp32), NEXT (the greedy token, int32 in
+// every lane) and the updated cache, each with the reference's values and tolerance.
+CompiledKernel compile_llama_step(const ChipConfig& config, const model::ModelConfig& model,
+                                  const LlamaStep& step);
+
+} // namespace tsp::compiler

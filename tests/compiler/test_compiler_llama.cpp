@@ -1,0 +1,90 @@
+// The decode step's program as tspc builds it, without simulating it: its weights are declared
+// initialisers holding exactly model::random_weights' elements, and its cache starts as the
+// reference's. The simulated steps are in tests/tools/test_llama_cli.cpp.
+#include "engine_harness.h"
+#include "tspsim/compiler/llama.h"
+#include "tspsim/compiler/reference.h"
+#include "tspsim/model/reference.h"
+#include "tspsim/program/tensor.h"
+
+#include <catch2/catch.hpp>
+
+using tsp::isa::DType;
+
+namespace {
+
+// The elements of a declared symbol, generated from its seed as a container's reader does.
+std::vector<uint8_t> declared_elements(const tsp::Program& program, const std::string& name) {
+  const tsp::Symbol* symbol = program.find_symbol(name);
+  REQUIRE(symbol != nullptr);
+  const auto index = static_cast<uint32_t>(symbol - program.symbols.data());
+  for (const auto& d : program.declared)
+    if (d.symbol == index) return tsp::random_tensor(symbol->dtype, symbol->rows, symbol->cols, d.seed);
+  FAIL("symbol " << name << " is not declared");
+  return {};
+}
+
+// Rows [row0, row0 + rows) and columns [col0, col0 + cols) of an int8 matrix.
+std::vector<uint8_t> block(const tsp::model::Matrix& m, uint32_t row0, uint32_t rows, uint32_t col0,
+                           uint32_t cols) {
+  std::vector<uint8_t> out;
+  for (uint32_t r = row0; r < row0 + rows; ++r)
+    for (uint32_t c = col0; c < col0 + cols; ++c) out.push_back(uint8_t(m.q[size_t(r) * m.cols + c]));
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("the decode step declares random_weights' elements and starts from the reference's cache") {
+  const auto config = tsp::test::bundled_config("14nm.json");
+  const auto model =
+      tsp::model::load_model(std::string(TSPSIM_SOURCE_DIR) + "/configs/models/tiny-llama.json");
+  const auto kernel = tsp::compiler::compile_llama_step(config, model, {2, 3, 5});
+  const auto& program = kernel.program;
+  const auto weights = tsp::model::random_weights(model, 3);
+  // Tiles of whole rows are one declaration; tiles of wider matrices one per row.
+  CHECK(declared_elements(program, "embedding.k1") == block(weights.embedding, 320, 192, 0, 320));
+  CHECK(declared_elements(program, "L0.wq.k0") == block(weights.layers[0].wq, 0, 320, 0, 320));
+  CHECK(declared_elements(program, "L1.wv.k0") == block(weights.layers[1].wv, 0, 320, 0, 160));
+  CHECK(declared_elements(program, "L1.w_down.k2") == block(weights.layers[1].w_down, 640, 224, 0, 320));
+  CHECK(declared_elements(program, "L0.w_gate.k0.n2.r17") ==
+        block(weights.layers[0].w_gate, 17, 1, 640, 224));
+  CHECK(declared_elements(program, "lm_head.k0.n1.r319") == block(weights.lm_head, 319, 1, 320, 192));
+  // Every int8 weight is declared once: the parameters less the norm gains.
+  uint64_t declared = 0;
+  for (const auto& d : program.declared) {
+    const auto& s = program.symbols[d.symbol];
+    declared += uint64_t(s.rows) * s.cols;
+  }
+  CHECK(declared == model.parameters() - (2 * model.layers + 1) * uint64_t(model.d_model));
+  // The state at position 2: the reference's token after greedy decoding from token 5, and its
+  // cache (positions 0 and 1; the rest zero).
+  tsp::model::Reference reference(model, weights);
+  uint32_t token = 5;
+  for (int p = 0; p < 2; ++p) token = tsp::model::argmax(reference.decode(token));
+  const tsp::Symbol& token_symbol = *program.find_symbol("TOKEN");
+  const tsp::Symbol& kt = *program.find_symbol("L1.KT");
+  std::vector<double> keys(size_t(kt.rows) * kt.cols, 0.0);
+  for (uint32_t p = 0; p < 2; ++p)
+    for (uint32_t r = 0; r < kt.rows; ++r)
+      keys[size_t(r) * kt.cols + p] = reference.keys(1)[size_t(p) * kt.rows + r];
+  const auto read = [&](const tsp::Symbol& s) {
+    // The symbol's rows from the program's images (the last image of a word wins, as the loader).
+    std::vector<uint8_t> out(size_t(s.rows) * s.cols * tsp::isa::dtype_bytes(s.dtype));
+    const unsigned bytes = tsp::isa::dtype_bytes(s.dtype);
+    for (uint32_t r = 0; r < s.rows; ++r)
+      for (unsigned b = 0; b < bytes; ++b) {
+        const auto word = tsp::symbol_word(s, r, b);
+        for (const auto& im : program.images)
+          if (im.mem == word.mem && word.address >= im.address &&
+              word.address < im.address + im.bytes.size() / config.geometry.vector_bytes())
+            for (uint32_t c = 0; c < s.cols; ++c)
+              out[(size_t(r) * s.cols + c) * bytes + b] =
+                  im.bytes[size_t(word.address - im.address) * config.geometry.vector_bytes() + c];
+      }
+    return out;
+  };
+  CHECK(read(token_symbol) == tsp::compiler::element_bytes_of(DType::i32, std::vector<double>(320, token)));
+  CHECK(read(kt) == tsp::compiler::element_bytes_of(DType::f16, keys));
+  CHECK(kernel.predicted_cycles == 24506);
+}

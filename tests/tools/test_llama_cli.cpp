@@ -1,0 +1,214 @@
+// tspc llama and tspsim --load as a user runs them: greedy decoding of the tiny Llama on one chip,
+// step by step, each step's program fed the previous step's token and KV cache (tspsim --dump
+// then --load), checked against the host reference tsp::model::Reference (docs/llama.md).
+#include "cli_harness.h"
+
+#include "tspsim/compiler/llama.h"
+#include "tspsim/model/reference.h"
+#include "tspsim/numeric/numeric.h"
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstring>
+#include <fmt/format.h>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+using tsp::test::run_tool;
+using tsp::test::scratch_dir;
+using tsp::test::slurp;
+using tsp::test::source;
+
+namespace {
+
+const std::string kModel = source("configs/models/tiny-llama.json");
+const std::string kConfig = " --config " + source("configs/14nm.json");
+
+std::vector<float> floats(const std::string& bytes) {
+  std::vector<float> out(bytes.size() / 4);
+  std::memcpy(out.data(), bytes.data(), out.size() * 4);
+  return out;
+}
+
+std::vector<float> halves(const std::string& bytes) {
+  std::vector<float> out(bytes.size() / 2);
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] = tsp::num::f16_to_f32(uint16_t(uint8_t(bytes[2 * i]) | uint8_t(bytes[2 * i + 1]) << 8));
+  return out;
+}
+
+uint32_t first_int(const std::string& bytes) {
+  uint32_t v = 0;
+  std::memcpy(&v, bytes.data(), 4);
+  return v;
+}
+
+// The number after `label` in `text` (up to the end of its word).
+std::string field(const std::string& text, const std::string& label) {
+  const auto at = text.find(label);
+  if (at == std::string::npos) return "";
+  const auto begin = at + label.size();
+  return text.substr(begin, text.find_first_of(" \n", begin) - begin);
+}
+
+// The chip's cache after a step, position-major per layer (tsp::model::Reference's layout): the
+// transposed keys L<l>.KT and the values L<l>.V.g<g> as tspsim --dump wrote them.
+struct Cache {
+  std::vector<std::vector<float>> keys, values;
+};
+
+Cache read_cache(const tsp::model::ModelConfig& m, uint32_t positions,
+                 const std::function<std::string(const std::string&)>& file) {
+  const uint32_t width = m.kv_width(), hd = m.head_dim;
+  Cache cache;
+  for (uint32_t l = 0; l < m.layers; ++l) {
+    const auto kt = halves(slurp(file(fmt::format("L{}.KT", l))));
+    std::vector<float> keys(size_t(positions) * width), values(size_t(positions) * width);
+    for (uint32_t p = 0; p < positions; ++p)
+      for (uint32_t r = 0; r < width; ++r) keys[size_t(p) * width + r] = kt[size_t(r) * m.max_context + p];
+    for (uint32_t g = 0; g < m.kv_heads; ++g) {
+      const auto v = halves(slurp(file(fmt::format("L{}.V.g{}", l, g))));
+      for (uint32_t p = 0; p < positions; ++p)
+        for (uint32_t i = 0; i < hd; ++i) values[size_t(p) * width + g * hd + i] = v[size_t(p) * hd + i];
+    }
+    cache.keys.push_back(std::move(keys));
+    cache.values.push_back(std::move(values));
+  }
+  return cache;
+}
+
+} // namespace
+
+// Each step is compared with the reference run on the same input: the chip's token and the
+// chip's cache (Reference::restore), so the tolerance bounds one step's difference and does not
+// grow with the steps.
+TEST_CASE("tiny-llama: eight greedy decode steps on one chip match the host reference") {
+  const auto model = tsp::model::load_model(kModel);
+  const auto weights = tsp::model::random_weights(model, 1);
+  const auto dir = scratch_dir();
+  const std::vector<std::string> cache{"L0.KT", "L0.V.g0", "L0.V.g1", "L1.KT", "L1.V.g0", "L1.V.g1"};
+  uint32_t token = 1;
+  Cache state{std::vector<std::vector<float>>(model.layers), std::vector<std::vector<float>>(model.layers)};
+  for (uint32_t step = 0; step < 8; ++step) {
+    const auto program = (dir / fmt::format("step{}.bin", step)).string();
+    const auto compiled =
+        run_tool("tspc", fmt::format("llama --model {} --position {} --token 1 --seed 1{} -o {}", kModel,
+                                     step, kConfig, program));
+    REQUIRE(compiled.exit_code == 0);
+    const std::string predicted = field(compiled.out, fmt::format("at position {}: ", step));
+    // State in: the previous step's token and cache (step 0 starts from the program's own: token
+    // 1 and an empty cache). State out: the logits, the token and the cache.
+    std::string options = kConfig + " " + program;
+    const auto file = [&](const std::string& symbol, uint32_t s) {
+      return (dir / fmt::format("{}.{}.bin", symbol, s)).string();
+    };
+    if (step > 0) {
+      options += " --load TOKEN=" + file("NEXT", step - 1);
+      for (const auto& symbol : cache)
+        options += fmt::format(" --load {}={}", symbol, file(symbol, step - 1));
+    }
+    for (const auto& symbol : cache) options += fmt::format(" --dump {}={}", symbol, file(symbol, step));
+    for (const char* symbol : {"NEXT", "LOGITS.c0", "LOGITS.c1"})
+      options += fmt::format(" --dump {}={}", symbol, file(symbol, step));
+    const auto sim = run_tool("tspsim", options);
+    REQUIRE(sim.exit_code == 0);
+    CHECK(sim.out.find("conformance errors  0\n") != std::string::npos);
+    CHECK(field(sim.out, "cycles              ") == predicted);
+
+    tsp::model::Reference reference(model, weights);
+    reference.restore(state.keys, state.values);
+    const auto expected = reference.decode(token);
+    auto logits = floats(slurp(file("LOGITS.c0", step)));
+    const auto tail = floats(slurp(file("LOGITS.c1", step)));
+    logits.insert(logits.end(), tail.begin(), tail.end());
+    REQUIRE(logits.size() == expected.size());
+    for (size_t i = 0; i < logits.size(); ++i) {
+      INFO("step " << step << " logit " << i);
+      CHECK(std::fabs(logits[i] - expected[i]) <= tsp::compiler::kLlamaLogitTolerance);
+    }
+    // The greedy token: the reference's, unless its two best logits are closer than twice the
+    // tolerance, when either of them is right.
+    const uint32_t chip = first_int(slurp(file("NEXT", step)));
+    const uint32_t best = tsp::model::argmax(expected);
+    auto sorted = expected;
+    std::sort(sorted.begin(), sorted.end(), std::greater<float>());
+    INFO("step " << step << ": chip token " << chip << ", reference " << best);
+    REQUIRE(chip < expected.size());
+    if (sorted[0] - sorted[1] > 2 * tsp::compiler::kLlamaLogitTolerance)
+      CHECK(chip == best);
+    else
+      CHECK(expected[chip] >= sorted[0] - 2 * tsp::compiler::kLlamaLogitTolerance);
+    // The appended position of the chip's cache equals the reference's within the cache tolerance.
+    state = read_cache(model, step + 1, [&](const std::string& symbol) { return file(symbol, step); });
+    for (uint32_t l = 0; l < model.layers; ++l)
+      for (uint32_t e = step * model.kv_width(); e < (step + 1) * model.kv_width(); ++e) {
+        INFO("step " << step << " layer " << l << " element " << e);
+        CHECK(std::fabs(state.keys[l][e] - reference.keys(l)[e]) <= tsp::compiler::kLlamaCacheTolerance);
+        CHECK(std::fabs(state.values[l][e] - reference.values(l)[e]) <= tsp::compiler::kLlamaCacheTolerance);
+      }
+    token = chip;
+  }
+}
+
+TEST_CASE("tspsim reports a decode step's latency, tokens/s and weight-streaming bound") {
+  const auto model = tsp::model::load_model(kModel);
+  const auto program = (scratch_dir() / "step.bin").string();
+  const auto json = (scratch_dir() / "step.json").string();
+  REQUIRE(run_tool("tspc", "llama --model " + kModel + kConfig + " -o " + program).exit_code == 0);
+  const auto sim = run_tool("tspsim", program + kConfig + " --stats-json " + json);
+  REQUIRE(sim.exit_code == 0);
+  // The weights are every int8 matrix: the parameters less the norm gains (2 per layer, 1 final).
+  const uint64_t weights = model.parameters() - (2 * model.layers + 1) * uint64_t(model.d_model);
+  CHECK(weights == 2600960);
+  CHECK(sim.out.find("workload            llama decode step: model tiny-llama at position 0\n") !=
+        std::string::npos);
+  CHECK(sim.out.find("cycles              24506\n") != std::string::npos);
+  CHECK(sim.out.find("per-token latency   27.229 us (one stream: 36725.7 tokens/s)\n") != std::string::npos);
+  CHECK(
+      sim.out.find("weight streaming    2600960 weight bytes at 28160 B/cycle (88 MEM slices x 320 B): 92.4 "
+                   "cycles, bound 9744094.5 tokens/s\n") != std::string::npos);
+  const auto stats = nlohmann::json::parse(slurp(json));
+  const auto& decode = stats.at("decode");
+  CHECK(decode.at("weight_bytes") == weights);
+  CHECK(decode.at("weight_bound_cycles").get<double>() == double(weights) / (88 * 320));
+  CHECK(decode.at("weight_bound_tokens_per_second").get<double>() == 900e6 / (double(weights) / (88 * 320)));
+  CHECK(decode.at("seconds_per_token").get<double>() == 24506 / 900e6);
+  CHECK(decode.at("tokens_per_second").get<double>() == 1 / (24506 / 900e6));
+}
+
+TEST_CASE("tspc llama reports what does not fit one chip and bad positions in one line") {
+  const std::string out = kConfig + " -o " + (scratch_dir() / "x.bin").string();
+  auto r = run_tool("tspc", "llama --model " + source("configs/models/llama2-7b.json") + out);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err ==
+        "error: llama: llama2-7b: d_model 4096, query width 4096 and key/value width 4096 must each fit "
+        "one 320-lane vector (wider models are split over chips, not done yet)\n");
+  r = run_tool("tspc", "llama --model " + kModel + " --position 256" + out);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: llama: --position 256 is outside tiny-llama's context of 256 positions\n");
+  r = run_tool("tspc", "llama --model " + kModel + " --token 512" + out);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: llama: --token 512 is outside tiny-llama's vocabulary of 512\n");
+  r = run_tool("tspc", "llama" + out);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: llama: --model is required (model name (configs/models/NAME.json, from the working "
+                 "directory) or a model file)\n");
+}
+
+TEST_CASE(
+    "a decode step at position 3 starts from the reference's state and tspsim confirms its references") {
+  const auto dir = scratch_dir();
+  const auto r = run_tool("tspc", "llama --model " + kModel + " --position 3 --token 7" + kConfig + " -o " +
+                                      (dir / "p3.bin").string() + " --reference " + (dir / "ref").string());
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.rfind("llama decode step: model tiny-llama at position 3: 24506 cycles predicted", 0) == 0);
+  const auto check = r.out.find("check: tspsim ");
+  REQUIRE(check != std::string::npos);
+  const auto sim = run_tool("tspsim", r.out.substr(check + 14, r.out.find('\n', check) - check - 14));
+  CHECK(sim.exit_code == 0);
+  for (const char* symbol :
+       {"LOGITS.c0", "LOGITS.c1", "NEXT", "L0.KT", "L0.V.g0", "L0.V.g1", "L1.KT", "L1.V.g0", "L1.V.g1"})
+    CHECK(sim.out.find(fmt::format("expect {}: ok\n", symbol)) != std::string::npos);
+}
