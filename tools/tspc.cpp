@@ -5,14 +5,14 @@
 // collective over a system's links into a system program (docs/collectives.md).
 // Exit codes: 0 success, 1 the model does not fit on the chips given (plan --chips), 2 bad input.
 #include "cli/cli_common.h"
-#include "tspsim/compiler/registry.h"
-#include "tspsim/numeric/numeric.h"
-#include "tspsim/numeric/tolerance.h"
-#include "tspsim/config/config.h"
+#include "tspc_collective.h"
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
+#include "tspsim/compiler/registry.h"
+#include "tspsim/config/config.h"
 #include "tspsim/model/plan.h"
-#include "tspc_collective.h"
+#include "tspsim/numeric/numeric.h"
+#include "tspsim/numeric/tolerance.h"
 
 #include <algorithm>
 #include <cmath>
@@ -101,7 +101,8 @@ CLI::App* add_plan_command(CLI::App& app, PlanArgs& args) {
 
 int run_plan(const PlanArgs& args, const tsp::cli::ConfigChoice& config_choice) {
   if (args.model.empty()) throw tsp::InputError("plan: --model is required");
-  if (args.context == 0) throw tsp::InputError("plan: --context is required (KV-cache positions, at least 1)");
+  if (args.context == 0)
+    throw tsp::InputError("plan: --context is required (KV-cache positions, at least 1)");
   if (config_choice.path.empty()) throw tsp::InputError("--config is required");
   const auto model = tsp::model::load_model(tsp::model::resolve_model(args.model, "configs/models"));
   const auto config = tsp::cli::load_chosen_config(config_choice, {});
@@ -116,13 +117,16 @@ int main(int argc, char* argv[]) {
   std::string output, reference_dir;
   tsp::cli::ConfigChoice config_choice;
   bool list = false;
-  auto app = tsp::cli::make_app("tspc", "compiles a TSP kernel into a scheduled program (tspc --list names them)");
+  auto app =
+      tsp::cli::make_app("tspc", "compiles a TSP kernel into a scheduled program (tspc --list names them)");
   app->add_flag("--list", list, "name every kernel with its options");
-  tsp::cli::add_config_options(*app, config_choice, "chip config (JSON) to schedule for, e.g. configs/14nm.json");
+  tsp::cli::add_config_options(*app, config_choice,
+                               "chip config (JSON) to schedule for, e.g. configs/14nm.json");
   app->add_option("-o,--output", output, "program container to write");
-  app->add_option("--reference", reference_dir,
-                  "directory to write the reference of every output to, as SYMBOL.bin, and the bounds of float "
-                  "outputs as SYMBOL.tol (tspsim --expect, --expect-tol)");
+  app->add_option(
+      "--reference", reference_dir,
+      "directory to write the reference of every output to, as SYMBOL.bin, and the bounds of float "
+      "outputs as SYMBOL.tol (tspsim --expect, --expect-tol)");
   app->require_subcommand(0, 1);
   PlanArgs plan_args;
   CLI::App* plan_command = add_plan_command(*app, plan_args);
@@ -160,16 +164,16 @@ int main(int argc, char* argv[]) {
     outputs.stage(output, bytes_view(tsp::serialize_program(kernel.program)));
     outputs.commit();
 
-    const auto& bound = kernel.binding_bound();
-    std::cout << fmt::format("{}: {} cycles predicted; binding bound {} {:.0f} cycles (ratio {:.3f})\n",
-                             kernel.program.metadata.workload, kernel.predicted_cycles, bound.resource,
-                             bound.cycles, double(kernel.predicted_cycles) / bound.cycles);
+    std::cout << tsp::compiler::prediction_summary(kernel.program.metadata.workload, kernel.predicted_cycles,
+                                                   kernel.bounds)
+              << "\n";
     std::cout << fmt::format("wrote {}\n", output);
     if (!reference_dir.empty()) {
       const std::string expects = write_references(kernel, reference_dir);
       std::string sets;
       for (const auto& o : config_choice.overrides) sets += " --set " + o;
-      std::cout << fmt::format("check: tspsim {} --config {}{}{}\n", output, config_choice.path, sets, expects);
+      std::cout << fmt::format("check: tspsim {} --config {}{}{}\n", output, config_choice.path, sets,
+                               expects);
     }
     return 0;
   });

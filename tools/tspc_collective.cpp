@@ -101,10 +101,9 @@ int run_collective(const CollectiveArgs& args, const std::string& output, const 
   }
   outputs.commit();
 
-  const auto& bound = compiled.binding_bound();
-  std::cout << fmt::format("{}: {} cycles predicted; binding bound {} {:.0f} cycles (ratio {:.3f})\n",
-                           compiled.program.metadata.workload, compiled.predicted_cycles, bound.resource,
-                           bound.cycles, double(compiled.predicted_cycles) / bound.cycles);
+  std::cout << tsp::compiler::prediction_summary(compiled.program.metadata.workload,
+                                                 compiled.predicted_cycles, compiled.bounds)
+            << "\n";
   std::cout << fmt::format("wrote {}\n", output);
   if (!reference_dir.empty())
     std::cout << fmt::format("check: tspsim {} --config {} --system {}{}\n", output,

@@ -1,9 +1,9 @@
 #include "tspsim/compiler/builder.h"
 
 #include "tspsim/common/error.h"
+#include "tspsim/common/version.h"
 #include "tspsim/program/tensor.h"
 #include "tspsim/program/timing_rules.h"
-#include "tspsim/common/version.h"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -30,9 +30,16 @@ uint32_t MemoryMap::allocate(const std::vector<unsigned>& mems, uint32_t words, 
   return base;
 }
 
-const Bound& CompiledKernel::binding_bound() const {
+const Bound& binding_bound(const std::vector<Bound>& bounds) {
   return *std::max_element(bounds.begin(), bounds.end(),
                            [](const Bound& a, const Bound& b) { return a.cycles < b.cycles; });
+}
+
+std::string prediction_summary(const std::string& workload, uint64_t predicted_cycles,
+                               const std::vector<Bound>& bounds) {
+  const Bound& bound = binding_bound(bounds);
+  return fmt::format("{}: {} cycles predicted; binding bound {} {:.0f} cycles (ratio {:.3f})", workload,
+                     predicted_cycles, bound.resource, bound.cycles, double(predicted_cycles) / bound.cycles);
 }
 
 ProgramBuilder::ProgramBuilder(const ChipConfig& config) : schedule_(config), memory_(config) {}
@@ -113,7 +120,7 @@ plan_fetches(const std::vector<TextWord>& text, size_t capacity, size_t per_word
   std::vector<TextWord> out;
   std::vector<Chunk> chunks;
   size_t loaded = capacity; // out[0, loaded) is in the initial text or fetched
-  Cycle next_fetch = 0;      // the previous chunk's words all arrive before this Ifetch's first
+  Cycle next_fetch = 0;     // the previous chunk's words all arrive before this Ifetch's first
   for (size_t i = 0; i < text.size(); ++i) {
     const TextWord& w = text[i];
     const size_t left = loaded > out.size() ? loaded - out.size() : 0;
@@ -208,9 +215,10 @@ QueueProgram ProgramBuilder::queue_text(unsigned queue) {
       break;
     }
     if (!placed && !room)
-      throw InputError(fmt::format("queue {}: its fetched text needs {} more consecutive MEM words and no slice "
-                                   "has them free ({} words per slice)",
-                                   name, words, config.geometry.mem_words_per_slice));
+      throw InputError(
+          fmt::format("queue {}: its fetched text needs {} more consecutive MEM words and no slice "
+                      "has them free ({} words per slice)",
+                      name, words, config.geometry.mem_words_per_slice));
     if (!placed)
       throw InputError(fmt::format("queue {}: no MEM slice with {} free words has a free bank port in the {} "
                                    "cycles its fetched text is read",

@@ -47,14 +47,20 @@ struct Bound {
   double cycles = 0;
 };
 
+// The largest of `bounds` (the one that binds).
+const Bound& binding_bound(const std::vector<Bound>& bounds);
+// What the compilers print: "<workload>: N cycles predicted; binding bound <resource> B cycles
+// (ratio N/B)".
+std::string prediction_summary(const std::string& workload, uint64_t predicted_cycles,
+                               const std::vector<Bound>& bounds);
+
 struct CompiledKernel {
   Program program;
   std::vector<ExpectedOutput> outputs;
   std::vector<Bound> bounds;
   uint64_t predicted_cycles = 0;
 
-  // The largest bound (the one that binds).
-  const Bound& binding_bound() const;
+  const Bound& binding_bound() const { return compiler::binding_bound(bounds); }
 };
 
 class ProgramBuilder {

@@ -53,7 +53,7 @@ struct CompiledSystem {
   uint64_t predicted_cycles = 0; // the slowest chip's
   std::string algorithm;         // "direct", "ring", "hierarchical-direct" or "hierarchical-ring"
 
-  const Bound& binding_bound() const;
+  const Bound& binding_bound() const { return compiler::binding_bound(bounds); }
 };
 
 CompiledSystem compile_collective(const SystemConfig& system, const CollectiveShape& shape);

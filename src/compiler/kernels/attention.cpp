@@ -68,19 +68,33 @@ void check_attention(const ChipConfig& config, const AttentionShape& shape) {
                     config.mxm.weight_streams, config.source, config.geometry.mem_slices_per_hemisphere));
 }
 
+// The sizes every phase works with, for a shape check_attention accepts.
+struct AttentionDims {
+  DType dtype;
+  unsigned vector; // lanes (bytes) per vector
+  unsigned bytes;  // per element
+  uint32_t head_dim;
+  uint32_t per_group; // query heads per KV head
+  uint32_t seq;       // cached positions before the step
+  uint32_t positions; // seq + 1: the cache after the append
+  unsigned tiles;     // vectors of positions
+};
+
+AttentionDims attention_dims(const ChipConfig& config, const AttentionShape& shape) {
+  check_attention(config, shape);
+  const unsigned vector = config.geometry.vector_bytes();
+  const uint32_t positions = shape.seq + 1;
+  return {
+      shape.dtype, vector,    isa::dtype_bytes(shape.dtype),    shape.head_dim, shape.heads / shape.kv_heads,
+      shape.seq,   positions, (positions + vector - 1) / vector};
+}
+
 } // namespace
 
 double schedule_attention(ProgramBuilder& builder, const AttentionShape& shape,
                           const AttentionTensors& tensors) {
   const ChipConfig& config = builder.config();
-  check_attention(config, shape);
-  const DType dt = shape.dtype;
-  const unsigned vector = config.geometry.vector_bytes();
-  const unsigned bytes = isa::dtype_bytes(dt);
-  const uint32_t d = shape.head_dim;
-  const uint32_t per_group = shape.heads / shape.kv_heads;
-  const uint32_t seq = shape.seq;
-  const uint32_t positions = seq + 1;
+  const auto [dt, vector, bytes, d, per_group, seq, positions, tiles] = attention_dims(config, shape);
   const unsigned new_tile = seq / vector;
   const unsigned new_lane = seq % vector;
   const TiledTensor& q_tensor = *tensors.q;
@@ -160,15 +174,7 @@ double schedule_attention(ProgramBuilder& builder, const AttentionShape& shape,
 }
 
 CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape& shape) {
-  check_attention(config, shape);
-  const DType dt = shape.dtype;
-  const unsigned vector = config.geometry.vector_bytes();
-  const unsigned bytes = isa::dtype_bytes(dt);
-  const uint32_t d = shape.head_dim;
-  const uint32_t per_group = shape.heads / shape.kv_heads;
-  const uint32_t seq = shape.seq;
-  const uint32_t positions = seq + 1;
-  const unsigned tiles = (positions + vector - 1) / vector;
+  const auto [dt, vector, bytes, d, per_group, seq, positions, tiles] = attention_dims(config, shape);
 
   ProgramBuilder builder(config);
   // Host data: q, the new k and v, the cached keys and values.

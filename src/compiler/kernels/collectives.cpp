@@ -47,11 +47,6 @@ const char* collective_kind_name(CollectiveKind kind) {
   return "?";
 }
 
-const Bound& CompiledSystem::binding_bound() const {
-  return *std::max_element(bounds.begin(), bounds.end(),
-                           [](const Bound& a, const Bound& b) { return a.cycles < b.cycles; });
-}
-
 namespace {
 
 // One vector of a tensor in MEM.
@@ -224,9 +219,9 @@ private:
   static constexpr Cycle kSearch = 1 << 20; // cycles tried before giving up on one placement
 
   unsigned sxm_near(uint32_t chip, uint32_t mem) {
-    const Schedule& schedule = builder(chip).schedule();
-    const bool east = mem >= schedule.config().geometry.mem_slices_per_hemisphere;
-    return *schedule.floorplan().find_slice(east ? "SXM_E" : "SXM_W");
+    const Floorplan& floorplan = builder(chip).schedule().floorplan();
+    const bool east = floorplan.slices()[floorplan.slice_of_mem(mem)].east;
+    return *floorplan.find_slice(east ? "SXM_E" : "SXM_W");
   }
 
   // A Send of the vector at `at` on `link`; returns the cycle it is receivable at the far end.

@@ -232,7 +232,13 @@ public:
 
 private:
   void check() const;
-  TiledTensor vec(DType dtype, uint32_t cols, const std::string& name = "");
+  // A rows x cols tensor on the other side from the last one placed (so that a phase's operands
+  // come from both hemispheres); named tensors are program symbols.
+  TiledTensor place_next(DType dtype, uint32_t rows, uint32_t cols, const std::vector<uint8_t>& elements = {},
+                         const std::string& name = "");
+  TiledTensor vec(DType dtype, uint32_t cols, const std::string& name = "") {
+    return place_next(dtype, 1, cols, {}, name);
+  }
   WeightMatrix weights(const std::string& name, const model::Matrix& m, uint32_t index);
   // The W8A8 input of the projections of x (one quantisation for all that share x).
   struct Quantised {
@@ -287,9 +293,11 @@ void StepCompiler::check() const {
                                  model_.name, model_.vocab));
 }
 
-TiledTensor StepCompiler::vec(DType dtype, uint32_t cols, const std::string& name) {
+TiledTensor StepCompiler::place_next(DType dtype, uint32_t rows, uint32_t cols,
+                                     const std::vector<uint8_t>& elements, const std::string& name) {
   east_ = !east_;
-  return place_tiled(builder_, name, dtype, 1, cols, least_used(builder_, east_), 1, {}, !name.empty());
+  return place_tiled(builder_, name, dtype, rows, cols, least_used(builder_, east_), 1, elements,
+                     !name.empty());
 }
 
 WeightMatrix StepCompiler::weights(const std::string& name, const model::Matrix& m, uint32_t index) {
@@ -330,9 +338,7 @@ WeightMatrix StepCompiler::weights(const std::string& name, const model::Matrix&
       w.tiles[{kt, j}] = tile;
       ++weight_tiles_;
     }
-  east_ = !east_;
-  w.scale = place_tiled(builder_, "", DType::f32, 1, m.cols, least_used(builder_, east_), 1,
-                        float_bytes(DType::f32, m.scale), false);
+  w.scale = place_next(DType::f32, 1, m.cols, float_bytes(DType::f32, m.scale));
   return w;
 }
 
@@ -364,9 +370,7 @@ TiledTensor StepCompiler::project(const Quantised& x, const WeightMatrix& w, DTy
 }
 
 TiledTensor StepCompiler::rmsnorm(const TiledTensor& x, const std::vector<float>& gain) {
-  east_ = !east_;
-  const TiledTensor g = place_tiled(builder_, "", act_, 1, x.cols, least_used(builder_, east_), 1,
-                                    float_bytes(act_, gain), false);
+  const TiledTensor g = place_next(act_, 1, x.cols, float_bytes(act_, gain));
   const TiledTensor y = vec(act_, x.cols);
   schedule_rmsnorm(builder_, x, g, static_cast<float>(model_.norm_eps), y);
   return y;
@@ -396,21 +400,13 @@ TiledTensor StepCompiler::layer(const TiledTensor& x, uint32_t l) {
   schedule_rope(builder_, qf, hd, step_.position, static_cast<float>(model_.rope_theta), qr);
   const TiledTensor kr = vec(kv_, model_.kv_width());
   schedule_rope(builder_, kf, hd, step_.position, static_cast<float>(model_.rope_theta), kr);
-  east_ = !east_;
-  const TiledTensor qh =
-      place_tiled(builder_, "", kv_, model_.heads, hd, least_used(builder_, east_), 1, {}, false);
+  const TiledTensor qh = place_next(kv_, model_.heads, hd);
   schedule_split_heads(builder_, qr, qh);
-  east_ = !east_;
-  const TiledTensor kn =
-      place_tiled(builder_, "", kv_, model_.kv_heads, hd, least_used(builder_, east_), 1, {}, false);
+  const TiledTensor kn = place_next(kv_, model_.kv_heads, hd);
   schedule_split_heads(builder_, kr, kn);
-  east_ = !east_;
-  const TiledTensor vn =
-      place_tiled(builder_, "", kv_, model_.kv_heads, hd, least_used(builder_, east_), 1, {}, false);
+  const TiledTensor vn = place_next(kv_, model_.kv_heads, hd);
   schedule_split_heads(builder_, vf, vn);
-  east_ = !east_;
-  const TiledTensor o =
-      place_tiled(builder_, "", DType::f32, model_.heads, hd, least_used(builder_, east_), 1, {}, false);
+  const TiledTensor o = place_next(DType::f32, model_.heads, hd);
   AttentionShape shape;
   shape.heads = model_.heads;
   shape.kv_heads = model_.kv_heads;
@@ -498,18 +494,14 @@ CompiledKernel StepCompiler::compile() {
                                           mems, cache_tiles * lanes_, float_bytes(kv_, initial)));
     }
   }
-  east_ = !east_;
-  const TiledTensor token = place_tiled(builder_, "TOKEN", DType::i32, 1, lanes_, least_used(builder_, east_),
-                                        1, element_bytes_of(DType::i32, std::vector<double>(lanes_, token_)));
+  const TiledTensor token = place_next(
+      DType::i32, 1, lanes_, element_bytes_of(DType::i32, std::vector<double>(lanes_, token_)), "TOKEN");
 
   // Embedding: the one-hot row of the token times the table, each column times its scale.
   const unsigned vocab_tiles = (model_.vocab + lanes_ - 1) / lanes_;
   std::vector<double> ids(model_.vocab);
   for (uint32_t i = 0; i < model_.vocab; ++i) ids[i] = i;
-  east_ = !east_;
-  const TiledTensor ids_i32 =
-      place_tiled(builder_, "", DType::i32, 1, model_.vocab, least_used(builder_, east_), 1,
-                  element_bytes_of(DType::i32, ids), false);
+  const TiledTensor ids_i32 = place_next(DType::i32, 1, model_.vocab, element_bytes_of(DType::i32, ids));
   const TiledTensor one_hot = vec(DType::i8, model_.vocab);
   schedule_one_hot(builder_, token, ids_i32, one_hot);
   const WeightMatrix table = weights("embedding", weights_.embedding, 0);
