@@ -3,6 +3,8 @@
 #include "isa.h"
 
 #include <algorithm>
+#include <array>
+#include <iterator>
 
 namespace tsp::isa {
 namespace {
@@ -196,10 +198,21 @@ bool dtype_is_float(DType dtype) { return dtype == DType::f16 || dtype == DType:
 
 Span<const OpcodeSpec> opcodes() { return kTable; }
 
+// Row of each opcode byte in kTable (-1: none). spec() is called for every dispatched instruction
+// (skew, func, operand roles), so the lookup is one index instead of a scan of the table.
+constexpr std::array<int16_t, 256> kRowByCode = [] {
+  std::array<int16_t, 256> rows{};
+  for (auto& row : rows) row = -1;
+  for (size_t i = 0; i < std::size(kTable); ++i) {
+    int16_t& row = rows[static_cast<uint8_t>(kTable[i].opcode)];
+    if (row < 0) row = static_cast<int16_t>(i); // the first row of a code, as a scan would find
+  }
+  return rows;
+}();
+
 const OpcodeSpec* find_opcode(uint8_t code) {
-  for (const auto& s : kTable)
-    if (static_cast<uint8_t>(s.opcode) == code) return &s;
-  return nullptr;
+  const int16_t row = kRowByCode[code];
+  return row < 0 ? nullptr : &kTable[row];
 }
 
 const OpcodeSpec* find_mnemonic(std::string_view mnemonic) {
