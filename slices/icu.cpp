@@ -1,7 +1,7 @@
 #include "slices/icu.h"
 
-#include "tspsim/engine/debug_clock.h"
 #include "tspsim/common/error.h"
+#include "tspsim/engine/debug_clock.h"
 #include "tspsim/program/timing_rules.h"
 
 #include <algorithm>
@@ -97,8 +97,9 @@ void Icu::do_fetch_reads(Cycle t) {
       if (bits == 0) continue;
       try {
         const Instruction instruction = decode(bits);
-        if (!queue_may_issue(instruction.spec(), kind)) throw InputError(fmt::format("{} cannot be issued by queue {}", instruction.spec().mnemonic,
-                                                   ctx_.floorplan.queues()[queue.id].name));
+        if (!queue_may_issue(instruction.spec(), kind))
+          throw InputError(fmt::format("{} cannot be issued by queue {}", instruction.spec().mnemonic,
+                                       ctx_.floorplan.queues()[queue.id].name));
         arrival.instructions.push_back({instruction, 0, 0});
       } catch (const InputError& error) {
         ctx_.log.report(ErrorKind::ifetch_invalid, read.cycle, read.origin,
@@ -136,6 +137,10 @@ void Icu::dispatch(InstructionQueue& queue, Cycle t) {
     Dispatch& again = queue.previous;
     if (queue.repeat_field >= 0) again.instruction.operands[queue.repeat_field] += queue.repeat_stride;
     again.cycle = t;
+    if (queue.offer_run) {
+      queue.offer_run = false;
+      if (queue.repeats_left > 1 && hand_over_run(queue)) return;
+    }
     --queue.repeats_left;
     queue.next_dispatch = queue.repeats_left > 0 ? t + queue.repeat_interval : t + 1;
     ctx_.stats.issued(queue.slice, again.instruction.opcode);
@@ -167,6 +172,23 @@ void Icu::dispatch(InstructionQueue& queue, Cycle t) {
   schedule(queue);
 }
 
+// Hands the rest of the queue's Repeat, from the iteration in `previous` on, to its slice whole
+// if it can take it; the queue then stands where its last iteration leaves it. Not while text is
+// being fetched: an arrival is taken at a dispatch, and its checks must happen at that dispatch.
+bool Icu::hand_over_run(InstructionQueue& queue) {
+  if (!ctx_.runs_allowed() || !queue.arrivals.empty() || !fetch_reads_.empty()) return false;
+  const RepeatRun run{queue.previous, queue.repeats_left, queue.repeat_interval, queue.repeat_field,
+                      queue.repeat_stride};
+  if (!slices_[queue.slice]->take_run(run)) return false;
+  queue.previous.instruction = run.instruction(run.count - 1);
+  queue.previous.cycle = run.last_dispatch();
+  queue.repeats_left = 0;
+  queue.next_dispatch = queue.previous.cycle + 1;
+  ctx_.touched.push_back(queue.slice);
+  schedule(queue);
+  return true;
+}
+
 // Hands the queue's latest instruction (`previous`) to its slice.
 void Icu::issue(InstructionQueue& queue) {
   const Dispatch& dispatch = queue.previous;
@@ -178,7 +200,8 @@ void Icu::issue(InstructionQueue& queue) {
 }
 
 // Carries out an ICU instruction; false if `qi` belongs to the queue's slice.
-bool Icu::run_icu_instruction(InstructionQueue& queue, const QueuedInstruction& qi, const Origin& origin, Cycle t) {
+bool Icu::run_icu_instruction(InstructionQueue& queue, const QueuedInstruction& qi, const Origin& origin,
+                              Cycle t) {
   const auto& ops = qi.instruction.operands;
   switch (qi.instruction.opcode) {
   case Opcode::nop:
@@ -190,6 +213,7 @@ bool Icu::run_icu_instruction(InstructionQueue& queue, const QueuedInstruction& 
     queue.repeat_interval = static_cast<uint32_t>(ops[1]);
     queue.repeat_stride = ops[2];
     queue.repeat_field = queue.has_previous ? strided_field(queue.previous.instruction.spec()) : -1;
+    queue.offer_run = true;
     if (!queue.has_previous) queue.repeats_left = 0;
     const Cycle first = queue.has_previous ? queue.previous.cycle + queue.repeat_interval : t;
     queue.next_dispatch = queue.repeats_left > 0 ? std::max(first, t) : std::max(queue.previous.cycle + 1, t);

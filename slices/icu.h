@@ -55,6 +55,7 @@ private:
   void do_fetch_reads(Cycle t);
   void dispatch(InstructionQueue& queue, Cycle t);
   void issue(InstructionQueue& queue);
+  bool hand_over_run(InstructionQueue& queue);
   bool run_icu_instruction(InstructionQueue& queue, const QueuedInstruction& qi, const Origin& origin, Cycle t);
   void take_arrivals(InstructionQueue& queue, Cycle t);
   void schedule(InstructionQueue& queue);

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
-#include <tuple>
 #include <fmt/format.h>
+#include <tuple>
 
 namespace tsp {
 
@@ -36,6 +36,61 @@ void MemSlice::access(Cycle t, uint32_t address, const Origin& origin) {
   accesses_.emplace_back(address / words_per_bank_, origin);
   retire_cycle_ = t;
   mark_busy(t);
+  // A run taken whole accesses its bank in this cycle too: list it, so the port check sees both.
+  if (!run_ || run_access_listed_ == t) return;
+  const int64_t k = run_->iteration_at(t, ctx_.timing[TimingParam::mem_read_skew]);
+  if (k < 0) return;
+  const auto run_address = static_cast<uint32_t>(run_->instruction(uint64_t(k)).operands[0]);
+  accesses_.emplace_back(run_address / words_per_bank_, run_->first.origin);
+  run_access_listed_ = t;
+}
+
+// Only a Read run with nothing of this slice still pending in its span: its stream values, bank
+// accesses and busy cycles are then exactly the progressions the run describes.
+bool MemSlice::take_run(const RepeatRun& run) {
+  if (run.first.instruction.opcode != isa::Opcode::read || run_ || !pending_.empty()) return false;
+  const Cycle skew = ctx_.timing[TimingParam::mem_read_skew];
+  const Cycle func = ctx_.timing[TimingParam::mem_read_func];
+  const Cycle first_landing = run.first.cycle + func;
+  const Cycle pending_landing = latest_pending_write();
+  if (pending_landing != kNever && pending_landing >= first_landing) return false;
+  run_ = run;
+  run_cycles_ = RunCycles(run, {0, skew, func});
+  run_counted_ = ctx_.stats.slice(slice_id()).last_busy == run.first.cycle ? run.first.cycle : kNever;
+  run_end_ = run_cycles_.last() + 1;
+  run_access_listed_ = kNever;
+  ctx_.stats.cover_run(slice_id(), &run_cycles_);
+  const StreamRef dst = StreamRef::from_field(run.first.instruction.operands[1]);
+  ctx_.fabric.add_run({dst, info().position, first_landing, run.interval, run.count}, run.first.cycle);
+  // Accesses already listed in the run's first access cycle meet its first access.
+  if (retire_cycle_ == run.first.cycle + skew && !accesses_.empty()) {
+    const auto address = static_cast<uint32_t>(run.first.instruction.operands[0]);
+    accesses_.emplace_back(address / words_per_bank_, run.first.origin);
+    run_access_listed_ = run.first.cycle + skew;
+  }
+  ++ctx_.runs_taken;
+  return true;
+}
+
+void MemSlice::end_run(Cycle last) {
+  const RepeatRun& run = *run_;
+  const uint64_t dispatched = run.iterations_through(last, 0);
+  const uint64_t accessed = run.iterations_through(last, ctx_.timing[TimingParam::mem_read_skew]);
+  const uint64_t landed = run.iterations_through(last, ctx_.timing[TimingParam::mem_read_func]);
+  SliceStats& stats = ctx_.stats.slice(slice_id());
+  stats.instructions += dispatched;
+  stats.by_opcode[static_cast<uint8_t>(isa::Opcode::read)] += dispatched;
+  stats.sram_bytes_read += accessed * ctx_.vector_bytes;
+  stats.stream_bytes_written += landed * ctx_.vector_bytes;
+  ctx_.stats.release_run(slice_id(), last, run_counted_);
+  const Cycle latest = run_cycles_.latest_through(last);
+  if (latest != kNever) ctx_.mark_active(latest);
+  run_.reset();
+  run_end_ = kNever;
+}
+
+void MemSlice::stop_run(Cycle last) {
+  if (run_) end_run(last);
 }
 
 void MemSlice::check_ports(Cycle t) {
@@ -44,15 +99,17 @@ void MemSlice::check_ports(Cycle t) {
     return;
   }
   std::sort(accesses_.begin(), accesses_.end(), [](const auto& a, const auto& b) {
-    return std::tie(a.first, a.second.queue, a.second.index) < std::tie(b.first, b.second.queue, b.second.index);
+    return std::tie(a.first, a.second.queue, a.second.index) <
+           std::tie(b.first, b.second.queue, b.second.index);
   });
   for (size_t begin = 0; begin < accesses_.size();) {
     size_t end = begin;
     while (end < accesses_.size() && accesses_[end].first == accesses_[begin].first) ++end;
     for (size_t i = begin + ports_; i < end; ++i)
       ctx_.log.report(ErrorKind::mem_port, t, accesses_[i].second,
-                      fmt::format("bank {} of {} accessed {} times in one cycle; it has {} port{}", accesses_[i].first,
-                                  info().name, end - begin, ports_, ports_ == 1 ? "" : "s"));
+                      fmt::format("bank {} of {} accessed {} times in one cycle; it has {} port{}",
+                                  accesses_[i].first, info().name, end - begin, ports_,
+                                  ports_ == 1 ? "" : "s"));
     begin = end;
   }
   accesses_.clear();
@@ -88,6 +145,7 @@ void MemSlice::execute(const Dispatch& d) {
 }
 
 void MemSlice::evaluate(Cycle t) {
+  if (run_ && t >= run_end_) end_run(run_end_ - 1);
   while (pending_.due(t)) {
     const Pending& pending = pending_.pop().second;
     perform(pending.step, pending.dispatch, pending.data.empty() ? nullptr : pending.data.data(), t);
@@ -96,11 +154,16 @@ void MemSlice::evaluate(Cycle t) {
 
 void MemSlice::perform(Step step, const Dispatch& d, const uint8_t* data, Cycle t) {
   switch (step) {
-  case Step::read: return do_read(d, t);
-  case Step::write: return do_write(d, t);
-  case Step::gather: return do_gather(d, t);
-  case Step::scatter_read: return do_scatter_read(d, t);
-  case Step::scatter_write: return do_scatter_write(d, data, t);
+  case Step::read:
+    return do_read(d, t);
+  case Step::write:
+    return do_write(d, t);
+  case Step::gather:
+    return do_gather(d, t);
+  case Step::scatter_read:
+    return do_scatter_read(d, t);
+  case Step::scatter_write:
+    return do_scatter_write(d, data, t);
   }
 }
 
@@ -155,12 +218,13 @@ std::vector<uint32_t> MemSlice::lane_addresses(const Dispatch& d, const uint8_t*
 
 // The bank accesses of a Gather or Scatter: one per bank its lanes touch. In a timing-only run
 // the map is unknown, so the access is counted on the bank of `base`.
-static std::vector<uint32_t> touched_banks(const std::vector<uint32_t>& addresses, uint32_t base, unsigned per_bank,
-                                           bool functional) {
+static std::vector<uint32_t> touched_banks(const std::vector<uint32_t>& addresses, uint32_t base,
+                                           unsigned per_bank, bool functional) {
   std::vector<uint32_t> banks;
   if (!functional) return {base};
   for (uint32_t address : addresses)
-    if (address != UINT32_MAX && std::find(banks.begin(), banks.end(), address / per_bank * per_bank) == banks.end())
+    if (address != UINT32_MAX &&
+        std::find(banks.begin(), banks.end(), address / per_bank * per_bank) == banks.end())
       banks.push_back(address / per_bank * per_bank);
   return banks;
 }
@@ -217,7 +281,8 @@ void MemSlice::retire(Cycle t) {
   check_ports(t);
   for (const WordWrite& write : word_writes_)
     std::memcpy(mutable_word(write.address), &word_write_bytes_[write.offset], write.lanes);
-  for (const auto& lane_write : lane_writes_) mutable_word(lane_write.address)[lane_write.lane] = lane_write.value;
+  for (const auto& lane_write : lane_writes_)
+    mutable_word(lane_write.address)[lane_write.lane] = lane_write.value;
   word_writes_.clear();
   word_write_bytes_.clear();
   lane_writes_.clear();
@@ -227,7 +292,7 @@ void MemSlice::retire(Cycle t) {
 Cycle MemSlice::next_event() const {
   Cycle next = std::min(FunctionalSlice::next_event(), retire_cycle_);
   next = std::min(next, pending_.earliest());
-  return next;
+  return std::min(next, run_end_);
 }
 
 const uint8_t* MemSlice::read_text(Cycle t, uint32_t address, const Origin& origin) {

@@ -8,6 +8,7 @@
 #include "slices/icu.h"
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace tsp {
@@ -20,6 +21,8 @@ public:
   void evaluate(Cycle t) override;
   void retire(Cycle t) override;
   Cycle next_event() const override;
+  bool take_run(const RepeatRun& run) override;
+  void stop_run(Cycle last) override;
   const uint8_t* read_text(Cycle t, uint32_t address, const Origin& origin) override;
 
   void load(uint32_t address, const std::vector<uint8_t>& bytes);
@@ -58,6 +61,8 @@ private:
   // and get kInvalid.
   std::vector<uint32_t> lane_addresses(const Dispatch& d, const uint8_t* map, Cycle t);
   void schedule(Cycle cycle, Step step, const Dispatch& d);
+  // Counts what the run did through cycle `last` and ends it.
+  void end_run(Cycle last);
 
   static constexpr uint32_t kChunkWords = 64;
   static constexpr uint32_t kInvalid = UINT32_MAX;
@@ -77,6 +82,15 @@ private:
   std::vector<LaneWrite> lane_writes_;
   Cycle retire_cycle_ = kNever;
   std::vector<uint8_t> scratch_;
+
+  // A Read Repeat run taken whole (timing-only): its values are in the fabric as a write run,
+  // its bank accesses join a cycle's access list only when something else accesses the slice
+  // then, and its statistics are counted when it ends.
+  std::optional<RepeatRun> run_;
+  RunCycles run_cycles_;                 // dispatch, SRAM access and landing cycles
+  Cycle run_counted_ = kNever;           // a run cycle counted busy before the run was taken
+  Cycle run_end_ = kNever;               // the cycle after the run's last busy cycle
+  Cycle run_access_listed_ = kNever;     // the cycle whose access list holds the run's access
 };
 
 } // namespace tsp

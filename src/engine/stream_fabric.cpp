@@ -2,6 +2,7 @@
 
 #include "tspsim/program/timing_rules.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace tsp {
@@ -14,6 +15,29 @@ StreamFabric::StreamFabric(unsigned streams_per_direction, unsigned positions, u
   while (ring_ < size_t(positions_) * hop_ + 2) ring_ <<= 1;
   slots_.resize(2 * size_t(streams_) * ring_);
   data_.resize(slots_.size() * vector_bytes_);
+  runs_.resize(2 * size_t(streams_));
+}
+
+void StreamFabric::add_run(const WriteRun& run, Cycle now) {
+  auto& runs = runs_[stream_index(run.stream)];
+  // A value stays on the chip for positions * hop cycles after it lands.
+  const Cycle lifetime = Cycle(positions_) * hop_;
+  runs.erase(std::remove_if(runs.begin(), runs.end(),
+                            [&](const WriteRun& r) {
+                              return r.first + Cycle(r.count - 1) * r.interval + lifetime < now;
+                            }),
+             runs.end());
+  runs.push_back(run);
+}
+
+Cycle StreamFabric::run_landing(const WriteRun& run, int64_t diagonal) const {
+  const int64_t offset = int64_t(run.position) * hop_;
+  const int64_t at = run.stream.west ? diagonal - offset : diagonal + offset;
+  if (at < int64_t(run.first)) return kNever;
+  const Cycle since = Cycle(at) - run.first;
+  if (run.interval == 1) return since < run.count ? Cycle(at) : kNever;
+  if (since % run.interval != 0 || since / run.interval >= run.count) return kNever;
+  return Cycle(at);
 }
 
 int64_t StreamFabric::diagonal(StreamRef stream, unsigned position, Cycle cycle) const {
@@ -25,8 +49,8 @@ size_t StreamFabric::slot_index(StreamRef stream, int64_t diagonal) const {
   return base + (static_cast<uint64_t>(diagonal) & (ring_ - 1));
 }
 
-StreamFabric::WriteResult StreamFabric::write(StreamRef stream, unsigned position, Cycle cycle, const uint8_t* data,
-                                              uint32_t writer, uint32_t epoch) {
+StreamFabric::WriteResult StreamFabric::write(StreamRef stream, unsigned position, Cycle cycle,
+                                              const uint8_t* data, uint32_t writer, uint32_t epoch) {
   const int64_t diag = diagonal(stream, position, cycle);
   const size_t index = slot_index(stream, diag);
   Slot& slot = slots_[index];
@@ -35,6 +59,10 @@ StreamFabric::WriteResult StreamFabric::write(StreamRef stream, unsigned positio
     result = WriteResult::collision;
     if (slot.writer < writer) return result;
   }
+  // A run's value landing here in this cycle: its writer is this slice's only queue (runs are
+  // MEM Reads), so the value kept is the same either way.
+  for (const WriteRun& run : runs_[stream_index(stream)])
+    if (run.position == position && run_landing(run, diag) == cycle) result = WriteResult::collision;
   slot = {diag, cycle, position, writer, epoch};
   if (vector_bytes_ != 0) {
     uint8_t* dst = &data_[index * vector_bytes_];
@@ -53,9 +81,20 @@ StreamFabric::ReadResult StreamFabric::read(StreamRef stream, unsigned position,
   const size_t index = slot_index(stream, diag);
   const Slot& slot = slots_[index];
   const bool reaches = stream.west ? position <= slot.position : position >= slot.position;
-  if (slot.diagonal != diag || !reaches || slot.cycle > cycle) return ReadResult::empty;
-  if (vector_bytes_ != 0) *data = &data_[index * vector_bytes_];
-  return slot.epoch < epoch ? ReadResult::stale : ReadResult::ok;
+  const bool in_slot = slot.diagonal == diag && reaches && slot.cycle <= cycle;
+  Cycle landed = in_slot ? slot.cycle : kNever;
+  uint32_t value_epoch = slot.epoch;
+  for (const WriteRun& run : runs_[stream_index(stream)]) {
+    if (stream.west ? position > run.position : position < run.position) continue;
+    const Cycle at = run_landing(run, diag);
+    if (at > cycle || (landed != kNever && at <= landed)) continue;
+    landed = at;
+    value_epoch = static_cast<uint32_t>(std::upper_bound(releases_->begin(), releases_->end(), at) -
+                                        releases_->begin());
+  }
+  if (landed == kNever) return ReadResult::empty;
+  if (vector_bytes_ != 0 && in_slot && landed == slot.cycle) *data = &data_[index * vector_bytes_];
+  return value_epoch < epoch ? ReadResult::stale : ReadResult::ok;
 }
 
 } // namespace tsp

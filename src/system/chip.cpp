@@ -88,6 +88,8 @@ void Chip::fast_step() {
   const Cycle t = now_;
   if (g_interrupt_requested || t >= max_cycles_) {
     interrupted_ = true;
+    if (t > 0)
+      for (const auto& slice : slices_) slice->stop_run(t - 1); // count what runs did before t
     return;
   }
   active_.clear();

@@ -6,6 +6,7 @@
 // instruction and line), the same utilisation trace and the same errors on stderr. The run
 // programs' errors are also pinned to the counts derived by hand in their comments.
 #include "cli_harness.h"
+#include "engine_harness.h"
 #include "tspsim/common/file_io.h"
 #include "tspsim/compiler/kernels.h"
 #include "tspsim/config/config.h"
@@ -28,35 +29,44 @@ struct Run {
   int exit_code;
   std::string errors; // stderr
   nlohmann::json stats;
-  std::string utilisation;
+  std::string utilisation; // the --util-csv trace, when written
 };
 
-Run run_timing_only(const std::string& program, const std::string& flag, const std::string& tag) {
+// `utilisation`: also write the utilisation trace (which turns runs off).
+Run run_timing_only(const std::string& program, const std::string& flag, const std::string& tag,
+                    bool utilisation) {
   const fs::path dir = scratch_dir() / tag;
   fs::create_directories(dir);
-  const std::string args = "--config " + source("configs/14nm.json") + " " + program +
-                           " --timing-only --quiet --util-window 8 --stats-json " +
-                           (dir / "stats.json").string() + " --util-csv " + (dir / "util.csv").string() +
-                           " " + flag;
+  std::string args = "--config " + source("configs/14nm.json") + " " + program +
+                     " --timing-only --quiet --stats-json " + (dir / "stats.json").string() + " " + flag;
+  if (utilisation) args += " --util-window 8 --util-csv " + (dir / "util.csv").string();
   const auto r = run_tool("tspsim", args);
   INFO("tspsim " << args << "\nstderr: " << r.err);
   REQUIRE((r.exit_code == 0 || r.exit_code == 1)); // 1: the run found conformance errors
   auto stats = nlohmann::json::parse(slurp(dir / "stats.json"));
   REQUIRE(stats.at("mode") == "timing-only");
   stats.erase("host_seconds");
-  return {r.exit_code, r.err, stats, slurp(dir / "util.csv")};
+  return {r.exit_code, r.err, stats, utilisation ? slurp(dir / "util.csv") : ""};
 }
 
-// Runs `program` both ways and requires identical results; returns the fused run.
+void check_same(const Run& a, const Run& b) {
+  CHECK(a.exit_code == b.exit_code);
+  CHECK(a.errors == b.errors);
+  INFO("diff: " << nlohmann::json::diff(a.stats, b.stats).dump());
+  CHECK(a.stats == b.stats);
+  CHECK(a.utilisation == b.utilisation);
+}
+
+// Runs `program` with runs taken whole and with the debug clock, and both again with the
+// utilisation trace; requires identical results; returns the first.
 Run check_equivalent(const std::string& program, const std::string& tag) {
   INFO(program);
-  const Run fused = run_timing_only(program, "", tag + "-fused");
-  const Run debug = run_timing_only(program, "--debug-clock", tag + "-debug");
-  CHECK(debug.exit_code == fused.exit_code);
-  CHECK(debug.errors == fused.errors);
-  INFO("debug clock vs fused: " << nlohmann::json::diff(fused.stats, debug.stats).dump());
-  CHECK(debug.stats == fused.stats);
-  CHECK(debug.utilisation == fused.utilisation);
+  const Run fused = run_timing_only(program, "", tag + "-fused", false);
+  check_same(fused, run_timing_only(program, "--debug-clock", tag + "-debug", false));
+  const Run traced = run_timing_only(program, "", tag + "-fused-util", true);
+  CHECK(traced.stats == fused.stats);
+  CHECK(!traced.utilisation.empty());
+  check_same(traced, run_timing_only(program, "--debug-clock", tag + "-debug-util", true));
   return fused;
 }
 
@@ -95,6 +105,39 @@ void check_kernel(const std::string& name, const tsp::compiler::CompiledKernel& 
 }
 
 tsp::ChipConfig chip() { return tsp::load_config(source("configs/14nm.json")); }
+
+// What MEM_W0 did in tests/engine/runs/overlapping_writers.tsp: its Read at 0, the Repeat and
+// iterations 1..199 at 1..199, SRAM reads in the dispatch cycles, values landing 2 cycles later.
+struct ReaderFigures {
+  uint64_t runs_taken;
+  uint64_t instructions;
+  uint64_t busy_cycles;
+  uint64_t sram_bytes_read;
+  uint64_t stream_bytes_written;
+};
+
+ReaderFigures run_overlapping_writers(bool intervals, tsp::Cycle max_cycles) {
+  tsp::EngineOptions options;
+  options.timing_only = true;
+  options.intervals = intervals;
+  const tsp::ChipConfig config = chip();
+  const tsp::Program program = tsp::assemble(slurp(source("tests/engine/runs/overlapping_writers.tsp")),
+                                             "overlapping_writers.tsp", config);
+  tsp::Chip machine("chip", config, options);
+  machine.load(program);
+  machine.run(max_cycles);
+  const tsp::EngineContext& ctx = machine.context();
+  const tsp::SliceStats& s = ctx.stats.slices()[*ctx.floorplan.find_slice("MEM_W0")];
+  return {ctx.runs_taken, s.instructions, s.busy_cycles, s.sram_bytes_read, s.stream_bytes_written};
+}
+
+void check_reader(const ReaderFigures& got, const ReaderFigures& expected) {
+  CHECK(got.runs_taken == expected.runs_taken);
+  CHECK(got.instructions == expected.instructions);
+  CHECK(got.busy_cycles == expected.busy_cycles);
+  CHECK(got.sram_bytes_read == expected.sram_bytes_read);
+  CHECK(got.stream_bytes_written == expected.stream_bytes_written);
+}
 
 } // namespace
 
@@ -153,4 +196,24 @@ TEST_CASE("timing-only equivalence: tspc elementwise, softmax, SwiGLU and attent
   check_kernel("softmax", tsp::compiler::compile_softmax(chip(), {2, 320, DType::f32, 1e-5f, 4}));
   check_kernel("swiglu", tsp::compiler::compile_swiglu(chip(), {8, 700, DType::f16, 5}));
   check_kernel("attention", tsp::compiler::compile_attention(chip(), {4, 2, 64, 40, DType::f16, 6}));
+}
+
+// Both readers' runs are taken; MEM_W0 counts 201 instructions (Read, Repeat, 199 iterations),
+// busy cycles 0..201 (dispatches 0..199, landings 2..201) and 200 vectors of 320 bytes each way.
+TEST_CASE("runs: MEM Read runs are taken whole and count every iteration") {
+  check_reader(run_overlapping_writers(true, tsp::kNever), {2, 201, 202, 64000, 64000});
+}
+
+TEST_CASE("runs: with intervals off the same figures come vector by vector") {
+  check_reader(run_overlapping_writers(false, tsp::kNever), {0, 201, 202, 64000, 64000});
+}
+
+// Stopped after cycle 99: dispatches 0..99 (101 instructions with the Repeat), busy 0..99,
+// 100 SRAM reads, 98 values landed (2..99).
+TEST_CASE("runs: a run cut by the cycle limit counts what it did before the limit") {
+  check_reader(run_overlapping_writers(true, 100), {2, 101, 100, 32000, 31360});
+}
+
+TEST_CASE("runs: the cycle limit with intervals off") {
+  check_reader(run_overlapping_writers(false, 100), {0, 101, 100, 32000, 31360});
 }

@@ -20,10 +20,15 @@ struct EngineOptions {
   bool timing_only = false; // keep every timing rule and check, skip the data and arithmetic
   bool strict = false;      // stop at the first conformance error
   bool debug_clock = false; // one SC_METHOD per slice on an sc_clock instead of the fused scheduler
+  // Timing-only, fused scheduler: MEM Read Repeat runs are taken whole (docs/timing-model.md,
+  // "Intervals in timing-only mode"); off gives the vector-by-vector path, with the same results.
+  bool intervals = true;
 };
 
 struct EngineContext {
   EngineContext(const ChipConfig& config, const EngineOptions& options);
+  EngineContext(const EngineContext&) = delete; // the fabric points at `releases`
+  EngineContext& operator=(const EngineContext&) = delete;
 
   const ChipConfig& config;
   const EngineOptions options;
@@ -38,6 +43,11 @@ struct EngineContext {
   std::vector<Cycle> releases; // barrier release cycles, ascending (scheduled by Notify)
   std::vector<unsigned> touched;   // slices given an instruction this cycle (fast scheduler)
   Cycle last_active = 0;   // last cycle with a dispatch, stream access or SRAM access
+  uint64_t runs_taken = 0; // Repeat runs taken whole
+
+  // Whether a Repeat run may be taken whole: timing-only on the fused scheduler, and nothing
+  // that must see each cycle (--strict stops inside a cycle; windows and observers count each).
+  bool runs_allowed() const;
   bool any_activity = false;
 
   // Barrier epoch at cycle t: releases at or before t. Releases are known icu_notify >= 1 cycles

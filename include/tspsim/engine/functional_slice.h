@@ -6,6 +6,7 @@
 
 #include "tspsim/engine/engine_context.h"
 #include "tspsim/engine/pending_queue.h"
+#include "tspsim/engine/repeat_run.h"
 
 #include <systemc>
 #include <vector>
@@ -32,6 +33,11 @@ public:
   virtual void retire(Cycle /*t*/) {}
   // Earliest cycle with pending work, kNever when idle. Overrides must include the base.
   virtual Cycle next_event() const;
+  // A Repeat run handed over whole by the ICU (only when ctx.runs_allowed()); false: the ICU
+  // dispatches it iteration by iteration.
+  virtual bool take_run(const RepeatRun& /*run*/) { return false; }
+  // The run is stopped after cycle `last` (--max-cycles, an interrupt): count what it did so far.
+  virtual void stop_run(Cycle /*last*/) {}
 
 protected:
   // Reads `group` byte-streams starting at `stream` at this slice's position in cycle t into
@@ -53,6 +59,8 @@ protected:
   StreamOperands read_operands(const Dispatch& d, Cycle t, uint8_t* buffers, size_t stride);
 
   bool functional() const { return !ctx_.options.timing_only; }
+  // Latest landing cycle of this slice's stream writes still to land, kNever when none.
+  Cycle latest_pending_write() const { return pending_.latest(); }
   void mark_busy(Cycle t) {
     ctx_.stats.busy(slice_, t);
     ctx_.mark_active(t);

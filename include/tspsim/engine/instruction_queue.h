@@ -20,9 +20,9 @@ struct InstructionQueue {
   unsigned slice = 0;
   unsigned local = 0;
   std::deque<QueuedInstruction> buffer;
-  uint32_t appended = 0;          // instructions ever placed in the buffer (next index)
+  uint32_t appended = 0; // instructions ever placed in the buffer (next index)
   Cycle next_dispatch = 0;
-  unsigned active_lanes = 0;      // Config vl x lanes per superlane
+  unsigned active_lanes = 0; // Config vl x lanes per superlane
 
   // Repeat: `previous` is issued again every `repeat_interval` cycles while repeats_left > 0.
   bool has_previous = false;
@@ -30,9 +30,10 @@ struct InstructionQueue {
   uint32_t repeats_left = 0;
   uint32_t repeat_interval = 1;
   int64_t repeat_stride = 0;
-  int repeat_field = -1;          // operand advanced by the stride
+  int repeat_field = -1;  // operand advanced by the stride
+  bool offer_run = false; // the Repeat's first iteration: its slice may take the run whole
 
-  bool parked = false;            // in Sync
+  bool parked = false; // in Sync
   Cycle parked_at = 0;
 
   struct Arrival {

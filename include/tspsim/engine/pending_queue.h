@@ -33,6 +33,13 @@ public:
   // Earliest cycle with an item, kNever when empty.
   Cycle earliest() const { return heap_.empty() ? kNever : heap_.front().cycle; }
   bool due(Cycle t) const { return !heap_.empty() && heap_.front().cycle <= t; }
+  // Latest cycle with an item, kNever when empty (a scan: for the rare checks that need it).
+  Cycle latest() const {
+    Cycle latest = kNever;
+    for (const Key& key : heap_)
+      if (latest == kNever || key.cycle > latest) latest = key.cycle;
+    return latest;
+  }
 
   // Removes the earliest item and returns its cycle and a reference to it, valid until the next
   // pop (pushes made while handling it neither reuse nor move its slot).

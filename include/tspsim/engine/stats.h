@@ -4,6 +4,7 @@
 
 #include "tspsim/engine/activity_observer.h"
 #include "tspsim/engine/engine_types.h"
+#include "tspsim/engine/repeat_run.h"
 #include "tspsim/config/floorplan.h"
 
 #include <array>
@@ -31,6 +32,7 @@ public:
   void busy(unsigned slice, Cycle cycle) {
     SliceStats& s = slices_[slice];
     if (s.last_busy == cycle) return;
+    if (covered_[slice] && covered_[slice]->contains(cycle)) return; // the run counts it
     s.last_busy = cycle;
     ++s.busy_cycles;
     if (recording_) record(slice, cycle);
@@ -45,6 +47,14 @@ public:
     if (observer_) observer_->streamed(slice, cycle, stream, group, origin);
   }
   SliceStats& slice(unsigned slice) { return slices_[slice]; }
+
+  // A Repeat run taken whole by `slice` owns `cycles` until release_run: busy() leaves them to
+  // it. Cycles already counted at the start (the current one) are not counted again.
+  void cover_run(unsigned slice, const RunCycles* cycles) { covered_[slice] = cycles; }
+  // Adds the run's busy cycles through `last` (cycles already counted are skipped) and ends it.
+  void release_run(unsigned slice, Cycle last, Cycle counted_through);
+  // Whether every busy cycle is observed one by one (windows or an observer): no runs then.
+  bool recording() const { return recording_; }
   const std::vector<SliceStats>& slices() const { return slices_; }
 
   // Per-window busy slice-cycles by slice kind, for --util-csv. Off (window 0) by default.
@@ -67,6 +77,7 @@ private:
 
   const Floorplan& floorplan_;
   std::vector<SliceStats> slices_;
+  std::vector<const RunCycles*> covered_; // per slice: the busy cycles of a run taken whole
   uint64_t window_ = 0;
   ActivityObserver* observer_ = nullptr;
   bool recording_ = false; // windows or an observer: the one test on the busy path

@@ -31,6 +31,22 @@ public:
 
   unsigned vector_bytes() const { return vector_bytes_; }
 
+  // The stream writes of a Repeat run taken whole (timing-only, no data): value k lands at
+  // `position` in cycle first + k * interval. Reads resolve against runs and slots alike: the
+  // latest value on the diagonal that has reached the position wins.
+  struct WriteRun {
+    StreamRef stream;
+    unsigned position = 0;
+    Cycle first = 0;
+    uint32_t interval = 1;
+    uint32_t count = 0;
+  };
+  // `now` is the current cycle: runs no read can reach any more are dropped.
+  void add_run(const WriteRun& run, Cycle now);
+  // The barrier release cycles (ascending), for the epoch of a run's values; the list must
+  // outlive the fabric.
+  void set_releases(const std::vector<Cycle>* releases) { releases_ = releases; }
+
 private:
   struct Slot {
     int64_t diagonal = INT64_MIN;
@@ -42,6 +58,9 @@ private:
 
   int64_t diagonal(StreamRef stream, unsigned position, Cycle cycle) const;
   size_t slot_index(StreamRef stream, int64_t diagonal) const;
+  size_t stream_index(StreamRef stream) const { return size_t(stream.west) * streams_ + stream.id; }
+  // The landing cycle of the run's value on `diagonal`, if it has one: kNever otherwise.
+  Cycle run_landing(const WriteRun& run, int64_t diagonal) const;
 
   unsigned streams_;
   unsigned positions_;
@@ -50,6 +69,8 @@ private:
   size_t ring_;                 // slots per stream and direction, a power of two
   std::vector<Slot> slots_;     // [direction][stream][ring]
   std::vector<uint8_t> data_;   // vector_bytes per slot
+  std::vector<std::vector<WriteRun>> runs_; // [direction][stream]: runs taken whole
+  const std::vector<Cycle>* releases_ = nullptr;
 };
 
 } // namespace tsp
