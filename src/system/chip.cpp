@@ -88,8 +88,11 @@ void Chip::fast_step() {
   const Cycle t = now_;
   if (g_interrupt_requested || t >= max_cycles_) {
     interrupted_ = true;
-    if (t > 0)
-      for (const auto& slice : slices_) slice->stop_run(t - 1); // count what runs did before t
+    // Runs taken whole count what they did in the cycles a vector-by-vector run would have
+    // processed: those before t and before the limit.
+    const Cycle stop = std::min(t, max_cycles_);
+    if (stop > 0)
+      for (const auto& slice : slices_) slice->stop_run(stop - 1);
     return;
   }
   active_.clear();

@@ -59,14 +59,14 @@ void check_same(const Run& a, const Run& b) {
 
 // Runs `program` with runs taken whole and with the debug clock, and both again with the
 // utilisation trace; requires identical results; returns the first.
-Run check_equivalent(const std::string& program, const std::string& tag) {
+Run check_equivalent(const std::string& program, const std::string& tag, const std::string& flags = "") {
   INFO(program);
-  const Run fused = run_timing_only(program, "", tag + "-fused", false);
-  check_same(fused, run_timing_only(program, "--debug-clock", tag + "-debug", false));
-  const Run traced = run_timing_only(program, "", tag + "-fused-util", true);
+  const Run fused = run_timing_only(program, flags, tag + "-fused", false);
+  check_same(fused, run_timing_only(program, flags + " --debug-clock", tag + "-debug", false));
+  const Run traced = run_timing_only(program, flags, tag + "-fused-util", true);
   CHECK(traced.stats == fused.stats);
   CHECK(!traced.utilisation.empty());
-  check_same(traced, run_timing_only(program, "--debug-clock", tag + "-debug-util", true));
+  check_same(traced, run_timing_only(program, flags + " --debug-clock", tag + "-debug-util", true));
   return fused;
 }
 
@@ -92,8 +92,8 @@ std::map<std::string, uint64_t> error_counts(const Run& run) {
   return counts;
 }
 
-Run check_run_program(const std::string& name) {
-  return check_equivalent(source("tests/engine/runs/" + name + ".tsp"), name);
+Run check_run_program(const std::string& name, const std::string& flags = "") {
+  return check_equivalent(source("tests/engine/runs/" + name + ".tsp"), name, flags);
 }
 
 void check_kernel(const std::string& name, const tsp::compiler::CompiledKernel& kernel) {
@@ -184,6 +184,15 @@ TEST_CASE("timing-only equivalence: a bank port taken inside a strided run") {
 TEST_CASE("timing-only equivalence: runs with intervals 3 and 2") {
   const Run run = check_run_program("interval_mismatch");
   CHECK(error_counts(run) == std::map<std::string, uint64_t>{{"stream-empty", 13}});
+}
+
+TEST_CASE("timing-only equivalence: a collision with the last value of a Read run") {
+  const Run run = check_run_program("collision_after_run", "--set timing.mem_gather_func=1");
+  CHECK(error_counts(run) == std::map<std::string, uint64_t>{{"stream-collision", 1}, {"stream-empty", 2}});
+  CHECK(run.stats.at("conformance_error_list").back() ==
+        "cycle 11: stream-collision: MEM_E2 instruction 2 (Gather) line 11: second write to stream E0 at "
+        "MEM_E2 in "
+        "one cycle");
 }
 
 TEST_CASE("timing-only equivalence: tspc int8 GEMM 64x320x320 and GEMV 640x640") {
