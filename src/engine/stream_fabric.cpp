@@ -28,6 +28,8 @@ void StreamFabric::add_run(const WriteRun& run, Cycle now) {
                             }),
              runs.end());
   runs.push_back(run);
+  run_count_ = 0;
+  for (const auto& list : runs_) run_count_ += list.size();
 }
 
 Cycle StreamFabric::run_landing(const WriteRun& run, int64_t diagonal) const {
@@ -61,8 +63,9 @@ StreamFabric::WriteResult StreamFabric::write(StreamRef stream, unsigned positio
   }
   // A run's value landing here in this cycle: its writer is this slice's only queue (runs are
   // MEM Reads), so the value kept is the same either way.
-  for (const WriteRun& run : runs_[stream_index(stream)])
-    if (run.position == position && run_landing(run, diag) == cycle) result = WriteResult::collision;
+  if (run_count_ != 0)
+    for (const WriteRun& run : runs_[stream_index(stream)])
+      if (run.position == position && run_landing(run, diag) == cycle) result = WriteResult::collision;
   slot = {diag, cycle, position, writer, epoch};
   if (vector_bytes_ != 0) {
     uint8_t* dst = &data_[index * vector_bytes_];
@@ -82,8 +85,18 @@ StreamFabric::ReadResult StreamFabric::read(StreamRef stream, unsigned position,
   const Slot& slot = slots_[index];
   const bool reaches = stream.west ? position <= slot.position : position >= slot.position;
   const bool in_slot = slot.diagonal == diag && reaches && slot.cycle <= cycle;
-  Cycle landed = in_slot ? slot.cycle : kNever;
-  uint32_t value_epoch = slot.epoch;
+  if (run_count_ != 0 && !runs_[stream_index(stream)].empty())
+    return read_with_runs(stream, position, cycle, epoch, diag, in_slot ? &slot : nullptr);
+  if (!in_slot) return ReadResult::empty;
+  if (vector_bytes_ != 0) *data = &data_[index * vector_bytes_];
+  return slot.epoch < epoch ? ReadResult::stale : ReadResult::ok;
+}
+
+// Runs hold no data (timing-only), so only the result is computed.
+StreamFabric::ReadResult StreamFabric::read_with_runs(StreamRef stream, unsigned position, Cycle cycle,
+                                                      uint32_t epoch, int64_t diag, const Slot* slot) const {
+  Cycle landed = slot ? slot->cycle : kNever;
+  uint32_t value_epoch = slot ? slot->epoch : 0;
   for (const WriteRun& run : runs_[stream_index(stream)]) {
     if (stream.west ? position > run.position : position < run.position) continue;
     const Cycle at = run_landing(run, diag);
@@ -93,7 +106,6 @@ StreamFabric::ReadResult StreamFabric::read(StreamRef stream, unsigned position,
                                         releases_->begin());
   }
   if (landed == kNever) return ReadResult::empty;
-  if (vector_bytes_ != 0 && in_slot && landed == slot.cycle) *data = &data_[index * vector_bytes_];
   return value_epoch < epoch ? ReadResult::stale : ReadResult::ok;
 }
 

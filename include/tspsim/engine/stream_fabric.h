@@ -13,7 +13,8 @@ namespace tsp {
 class StreamFabric {
 public:
   // `vector_bytes` = 0 keeps no data (timing-only runs).
-  StreamFabric(unsigned streams_per_direction, unsigned positions, unsigned hop_cycles, unsigned vector_bytes);
+  StreamFabric(unsigned streams_per_direction, unsigned positions, unsigned hop_cycles,
+               unsigned vector_bytes);
 
   enum class WriteResult { ok, collision };
   enum class ReadResult { ok, empty, stale };
@@ -27,7 +28,8 @@ public:
   // The value at (position, cycle). `data` is set to its bytes (valid until the slot is reused,
   // at least until the end of the cycle), or to null when none or in timing-only mode. A value
   // written before `epoch` began is stale.
-  ReadResult read(StreamRef stream, unsigned position, Cycle cycle, uint32_t epoch, const uint8_t** data) const;
+  ReadResult read(StreamRef stream, unsigned position, Cycle cycle, uint32_t epoch,
+                  const uint8_t** data) const;
 
   unsigned vector_bytes() const { return vector_bytes_; }
 
@@ -50,8 +52,8 @@ public:
 private:
   struct Slot {
     int64_t diagonal = INT64_MIN;
-    Cycle cycle = 0;        // when it was written
-    uint32_t position = 0;  // where it was written
+    Cycle cycle = 0;       // when it was written
+    uint32_t position = 0; // where it was written
     uint32_t writer = 0;
     uint32_t epoch = 0;
   };
@@ -61,15 +63,19 @@ private:
   size_t stream_index(StreamRef stream) const { return size_t(stream.west) * streams_ + stream.id; }
   // The landing cycle of the run's value on `diagonal`, if it has one: kNever otherwise.
   Cycle run_landing(const WriteRun& run, int64_t diagonal) const;
+  // read() on a stream with runs: the latest of the slot's value (if it qualifies) and the runs'.
+  ReadResult read_with_runs(StreamRef stream, unsigned position, Cycle cycle, uint32_t epoch, int64_t diag,
+                            const Slot* slot) const;
 
   unsigned streams_;
   unsigned positions_;
   unsigned hop_;
   unsigned vector_bytes_;
-  size_t ring_;                 // slots per stream and direction, a power of two
-  std::vector<Slot> slots_;     // [direction][stream][ring]
-  std::vector<uint8_t> data_;   // vector_bytes per slot
+  size_t ring_;                             // slots per stream and direction, a power of two
+  std::vector<Slot> slots_;                 // [direction][stream][ring]
+  std::vector<uint8_t> data_;               // vector_bytes per slot
   std::vector<std::vector<WriteRun>> runs_; // [direction][stream]: runs taken whole
+  size_t run_count_ = 0;                    // runs held: none keeps reads and writes on the slot path
   const std::vector<Cycle>* releases_ = nullptr;
 };
 
