@@ -160,3 +160,20 @@ TEST_CASE("tspsim --system --report of a replicated chip says from which chip it
   CHECK(check.find("link-utilisation marks=2 area=positive\n") != std::string::npos);
   CHECK(check.find("heatmap marks=0") == std::string::npos);
 }
+
+TEST_CASE("tspsim --report of a decode step charts its per-layer breakdown") {
+  const auto dir = scratch_dir() / "report-llama";
+  const auto program = (scratch_dir() / "step.bin").string();
+  const std::string config = " --config " + source("configs/14nm.json");
+  REQUIRE(run_tool("tspc",
+                   "llama --model " + source("configs/models/tiny-llama.json") + config + " -o " + program)
+              .exit_code == 0);
+  const auto run = run_tool("tspsim", program + config + " --quiet --report " + dir.string());
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  // A segment per category with cycles, and idle, per group: embedding (matrix, idle), each layer
+  // (matrix, attention, norms+activations, idle), head (matrix, norms+activations, idle).
+  const std::string check = rendered_check(dir / "index.html");
+  CHECK(check.find("layer-breakdown marks=13 area=positive\n") != std::string::npos);
+  CHECK(check.find("marks=0") == std::string::npos);
+}
