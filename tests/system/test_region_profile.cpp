@@ -1,5 +1,9 @@
 // The per-layer breakdown (tspsim/system/region_profile.h, docs/llama.md "Per-layer breakdown"):
 // dispatches attributed to regions by queue and cycle, each cycle to exactly one group and category.
+#include "tspsim/compiler/builder.h"
+#include "tspsim/compiler/kernels.h"
+#include "tspsim/compiler/placement.h"
+#include "tspsim/system/chip.h"
 #include "tspsim/system/region_profile.h"
 
 #include <catch2/catch.hpp>
@@ -61,4 +65,48 @@ TEST_CASE("a program without regions has no breakdown") {
   const RegionBreakdown b = profiler.breakdown(10);
   CHECK(b.empty());
   CHECK(b.untagged_instructions == 1);
+}
+
+TEST_CASE("the simulated dispatches of each region are exactly the instructions the compiler placed in it") {
+  using namespace tsp::compiler;
+  const ChipConfig config = load_config(TSPSIM_SOURCE_DIR "/configs/14nm.json");
+  ProgramBuilder builder(config);
+  const auto place = [&](bool east) {
+    return place_tiled(builder, "", isa::DType::f16, 2, 640, least_used(builder, east), 1, {}, false);
+  };
+  const TiledTensor a = place(false), b = place(true), y = place(false), z = place(true);
+  // Two phases, the second reading the first's result, in two groups; and one untagged phase.
+  builder.begin_region("first", RegionCategory::norms);
+  schedule_swiglu(builder, a, b, y);
+  builder.begin_region("second", RegionCategory::matrix);
+  schedule_swiglu(builder, y, b, z);
+  builder.end_region();
+  schedule_swiglu(builder, z, a, y);
+  const Schedule& schedule = builder.schedule();
+  std::array<uint64_t, 2> placed{};
+  uint64_t all = 0;
+  for (unsigned q = 0; q < schedule.floorplan().queues().size(); ++q) {
+    all += schedule.queue_slots(q).size();
+    for (const auto& [cycle, region] : schedule.queue_regions(q)) ++placed.at(region);
+  }
+  REQUIRE(placed[0] > 0);
+  REQUIRE(placed[1] > 0);
+  REQUIRE(all > placed[0] + placed[1]);
+  const Program program = builder.finish("two regions");
+  REQUIRE(program.regions.regions.size() == 2);
+
+  Chip chip("chip", config, EngineOptions{});
+  chip.load(program);
+  RegionProfiler profiler(program.regions, chip.context().floorplan.queues().size());
+  chip.context().stats.set_observer(&profiler);
+  const RunResult result = chip.run();
+  chip.context().stats.set_observer(nullptr);
+  REQUIRE(chip.context().log.total() == 0);
+  REQUIRE(result.cycles == program.metadata.predicted_cycles);
+  const RegionBreakdown breakdown = profiler.breakdown(result.cycles);
+  REQUIRE(breakdown.groups.size() == 2);
+  CHECK(breakdown.groups[0].instructions[kNorms] == placed[0]);
+  CHECK(breakdown.groups[1].instructions[kMatrix] == placed[1]);
+  CHECK(breakdown.untagged_instructions == all - placed[0] - placed[1]);
+  CHECK(breakdown.groups[0].total_cycles() + breakdown.groups[1].total_cycles() == result.cycles);
 }
