@@ -74,24 +74,29 @@ TEST_CASE("the simulated dispatches of each region are exactly the instructions 
   const auto place = [&](bool east) {
     return place_tiled(builder, "", isa::DType::f16, 2, 640, least_used(builder, east), 1, {}, false);
   };
-  const TiledTensor a = place(false), b = place(true), y = place(false), z = place(true);
-  // Two phases, the second reading the first's result, in two groups; and one untagged phase.
-  builder.begin_region("first", RegionCategory::norms);
-  schedule_swiglu(builder, a, b, y);
-  builder.begin_region("second", RegionCategory::matrix);
-  schedule_swiglu(builder, y, b, z);
-  builder.end_region();
-  schedule_swiglu(builder, z, a, y);
+  const TiledTensor a = place(false), b = place(true), y = place(false), z = place(true), w = place(false);
+  // Four phases, each reading the previous one's result: "first", then "second" in a scope, then
+  // "first" again once the scope ends, then one outside every region. Each phase's instructions
+  // are counted by the schedule's total, independently of the tags.
   const Schedule& schedule = builder.schedule();
-  std::array<uint64_t, 2> placed{};
-  uint64_t all = 0;
-  for (unsigned q = 0; q < schedule.floorplan().queues().size(); ++q) {
-    all += schedule.queue_slots(q).size();
-    for (const auto& [cycle, region] : schedule.queue_regions(q)) ++placed.at(region);
+  std::array<uint64_t, 4> phase{};
+  const auto run_phase = [&](size_t i, const TiledTensor& x1, const TiledTensor& x2, const TiledTensor& out) {
+    const size_t before = schedule.placed();
+    schedule_swiglu(builder, x1, x2, out);
+    phase[i] = schedule.placed() - before;
+    REQUIRE(phase[i] > 0);
+  };
+  builder.begin_region("first", RegionCategory::norms);
+  run_phase(0, a, b, y);
+  {
+    const RegionScope scope = builder.region("second", RegionCategory::matrix);
+    run_phase(1, y, b, z);
   }
-  REQUIRE(placed[0] > 0);
-  REQUIRE(placed[1] > 0);
-  REQUIRE(all > placed[0] + placed[1]);
+  run_phase(2, z, a, w);
+  builder.end_region();
+  run_phase(3, w, b, y);
+  const std::array<uint64_t, 2> placed{phase[0] + phase[2], phase[1]};
+  const uint64_t all = phase[0] + phase[1] + phase[2] + phase[3];
   const Program program = builder.finish("two regions");
   REQUIRE(program.regions.regions.size() == 2);
 
