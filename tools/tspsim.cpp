@@ -42,6 +42,7 @@ struct Options {
   std::string system_path;
   unsigned threads = 0;
   bool no_replicate = false;
+  uint32_t requests = 1;
 };
 
 // Every option of tspsim, in one place.
@@ -74,6 +75,9 @@ void register_options(CLI::App& app, Options& opt) {
                  "--expect and --expect-tol name symbols as CHIP:SYMBOL");
   app.add_option("--threads", opt.threads, "--system: worker threads for the chips (default: the host's cores)");
   app.add_flag("--no-replicate", opt.no_replicate, "--system --timing-only: simulate every chip, even identical ones");
+  app.add_option("--requests", opt.requests,
+                 "token workloads: P token streams share the chip (or system); reports tokens/s per user and in "
+                 "aggregate (default 1)");
 }
 
 // SYMBOL=VALUE of a symbol the program has.
@@ -271,7 +275,8 @@ int run_system(const Options& opt, const WorkflowOptions& workflow, const tsp::C
   std::signal(SIGINT, [](int) { tsp::g_interrupt_requested = true; });
   const tsp::SystemResult result = sys.run();
 
-  const tsp::SystemReport report{sys, result, opt.program_path};
+  const std::vector<tsp::RegionBreakdown> breakdowns = observers.breakdowns(result);
+  const tsp::SystemReport report{sys, result, opt.program_path, &breakdowns, opt.requests};
   if (!opt.quiet) tsp::print_system_summary(std::cout, report);
   uint64_t errors = 0;
   for (uint32_t c = 0; c < sys.chips(); ++c) {
@@ -304,6 +309,7 @@ int run(const Options& opt, const WorkflowOptions& workflow) {
     if (opt.program_path.empty()) return 0;
   }
   if (opt.program_path.empty()) throw tsp::InputError("a PROGRAM file is required (or --print-config)");
+  if (opt.requests == 0) throw tsp::InputError("--requests: expected a positive number of token streams");
   if (!opt.system_path.empty()) return run_system(opt, workflow, config);
   if (opt.util_window == 0) throw tsp::InputError("--util-window: expected a positive number of cycles");
   tsp::Program program = tsp::cli::load_program_for(opt.program_path, config);
@@ -321,9 +327,11 @@ int run(const Options& opt, const WorkflowOptions& workflow) {
   engine.debug_clock = opt.debug_clock;
   tsp::Chip chip("chip", config, engine);
   load(chip, opt, program);
-  WorkflowOutputs observers(workflow, chip, opt.max_cycles != 0 ? opt.max_cycles : program.metadata.predicted_cycles);
+  WorkflowOutputs observers(workflow, chip, program.regions,
+                            opt.max_cycles != 0 ? opt.max_cycles : program.metadata.predicted_cycles);
   const tsp::RunResult result = simulate(chip, opt);
-  const tsp::RunReport report{chip, result, program, opt.program_path};
+  const tsp::RegionBreakdown breakdown = observers.breakdown(result.cycles);
+  const tsp::RunReport report{chip, result, program, opt.program_path, &breakdown, opt.requests};
   print_report(report, chip, opt);
   stage_outputs(report, chip, opt, dumps, outputs);
   outputs.commit();

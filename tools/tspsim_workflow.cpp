@@ -83,7 +83,8 @@ void apply_log_level(const WorkflowOptions& options) {
   spdlog::set_pattern("tspsim: %l: %v");
 }
 
-WorkflowOutputs::WorkflowOutputs(const WorkflowOptions& options, tsp::Chip& chip, tsp::Cycle expected_cycles)
+WorkflowOutputs::WorkflowOutputs(const WorkflowOptions& options, tsp::Chip& chip,
+                                 const tsp::ProgramRegions& regions, tsp::Cycle expected_cycles)
     : options_(options), chip_(chip) {
   if (options.report_chip >= 0) throw tsp::InputError("--report-chip picks a chip of a --system run");
   const tsp::CycleWindow window = check_outputs(options);
@@ -100,6 +101,10 @@ WorkflowOutputs::WorkflowOutputs(const WorkflowOptions& options, tsp::Chip& chip
     collector_ = std::make_unique<tsp::ReportCollector>(ctx.floorplan);
     fanout_.add(collector_.get());
   }
+  if (!regions.empty()) {
+    profiler_ = std::make_unique<tsp::RegionProfiler>(regions, ctx.floorplan.queues().size());
+    fanout_.add(profiler_.get());
+  }
   if (!fanout_.empty()) chip.context().stats.set_observer(&fanout_);
   if (isatty(STDERR_FILENO))
     progress_ = std::make_unique<tsp::Progress>(
@@ -107,6 +112,10 @@ WorkflowOutputs::WorkflowOutputs(const WorkflowOptions& options, tsp::Chip& chip
 }
 
 WorkflowOutputs::~WorkflowOutputs() { chip_.context().stats.set_observer(nullptr); }
+
+tsp::RegionBreakdown WorkflowOutputs::breakdown(uint64_t cycles) const {
+  return profiler_ ? profiler_->breakdown(cycles) : tsp::RegionBreakdown{};
+}
 
 void WorkflowOutputs::write(const tsp::RunReport& report) {
   if (progress_) progress_->finish();
@@ -164,6 +173,14 @@ SystemWorkflowOutputs::SystemWorkflowOutputs(const WorkflowOptions& options, tsp
       collectors_[c] = std::make_unique<tsp::ReportCollector>(system.simulated(c).context().floorplan);
       fanout->add(collectors_[c].get());
     }
+    const tsp::ProgramRegions& regions = system.program().program_of(c).regions;
+    if (!regions.empty()) {
+      profilers_.push_back(std::make_unique<tsp::RegionProfiler>(
+          regions, system.simulated(c).context().floorplan.queues().size()));
+      fanout->add(profilers_.back().get());
+    } else {
+      profilers_.push_back(nullptr);
+    }
     if (fanout->empty()) continue;
     system.observe_chip(c, fanout.get());
     fanouts_.push_back(std::move(fanout));
@@ -187,6 +204,15 @@ SystemWorkflowOutputs::SystemWorkflowOutputs(const WorkflowOptions& options, tsp
 SystemWorkflowOutputs::~SystemWorkflowOutputs() {
   for (uint32_t c = 0; c < system_.chips(); ++c) system_.observe_chip(c, nullptr);
   system_.observe_links(nullptr);
+}
+
+std::vector<tsp::RegionBreakdown> SystemWorkflowOutputs::breakdowns(const tsp::SystemResult& result) const {
+  std::vector<tsp::RegionBreakdown> out;
+  for (uint32_t c = 0; c < system_.chips(); ++c) {
+    const auto& profiler = profilers_[system_.representative(c)];
+    out.push_back(profiler ? profiler->breakdown(result.chips[c].cycles) : tsp::RegionBreakdown{});
+  }
+  return out;
 }
 
 void SystemWorkflowOutputs::write(const tsp::SystemReport& report) {

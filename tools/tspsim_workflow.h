@@ -10,6 +10,7 @@
 #include "tspsim/observe/progress.h"
 #include "tspsim/observe/system_html_report.h"
 #include "tspsim/observe/vcd_writer.h"
+#include "tspsim/system/region_profile.h"
 #include "tspsim/system/report.h"
 #include "tspsim/system/system_report.h"
 
@@ -36,8 +37,12 @@ class WorkflowOutputs {
 public:
   // Checks the options and attaches the observers to `chip` (before the run: SystemC elaborates
   // once). `expected_cycles` (0: unknown) feeds the progress line's estimate.
-  WorkflowOutputs(const WorkflowOptions& options, tsp::Chip& chip, tsp::Cycle expected_cycles);
+  // With `regions`, a RegionProfiler measures the per-layer breakdown.
+  WorkflowOutputs(const WorkflowOptions& options, tsp::Chip& chip, const tsp::ProgramRegions& regions,
+                  tsp::Cycle expected_cycles);
   ~WorkflowOutputs();
+  // After the run: the measured breakdown of a run of `cycles` (empty without regions).
+  tsp::RegionBreakdown breakdown(uint64_t cycles) const;
   // After the run: writes every requested file.
   void write(const tsp::RunReport& report);
 
@@ -48,6 +53,7 @@ private:
   std::unique_ptr<tsp::ActivityRecorder> recorder_;
   std::unique_ptr<tsp::VcdWriter> vcd_;
   std::unique_ptr<tsp::ReportCollector> collector_;
+  std::unique_ptr<tsp::RegionProfiler> profiler_;
   std::unique_ptr<tsp::Progress> progress_;
 };
 
@@ -57,6 +63,9 @@ public:
   // links (before the run). `expected_cycles` (0: unknown) feeds the progress line's estimate.
   SystemWorkflowOutputs(const WorkflowOptions& options, tsp::System& system, tsp::Cycle expected_cycles);
   ~SystemWorkflowOutputs();
+  // After the run: every chip's measured breakdown (a reused chip's is its representative's;
+  // empty for a program without regions).
+  std::vector<tsp::RegionBreakdown> breakdowns(const tsp::SystemResult& result) const;
   // After the run: writes every requested file.
   void write(const tsp::SystemReport& report);
 
@@ -68,6 +77,7 @@ private:
   // for the report's chip, its report figures.
   std::vector<std::unique_ptr<tsp::ActivityRecorder>> recorders_;
   std::vector<std::unique_ptr<tsp::ReportCollector>> collectors_;
+  std::vector<std::unique_ptr<tsp::RegionProfiler>> profilers_;
   std::vector<std::unique_ptr<tsp::ObserverFanout>> fanouts_;
   std::unique_ptr<tsp::LinkRecorder> link_recorder_;
   std::unique_ptr<tsp::LinkCollector> link_collector_;

@@ -241,7 +241,41 @@ Program ProgramBuilder::finish(const std::string& workload, uint64_t tokens_per_
   program.metadata.generator = fmt::format("tspc {}", kVersion);
   program.metadata.tokens_per_run = tokens_per_run;
   program.metadata.predicted_cycles = schedule_.predicted_cycles();
+  program.regions = region_runs();
   return program;
+}
+
+RegionScope::RegionScope(ProgramBuilder& builder, const Region& region)
+    : builder_(builder), outer_(builder.schedule().region()) {
+  builder.schedule().set_region(builder.region_index(region));
+}
+
+RegionScope::~RegionScope() { builder_.schedule().set_region(outer_); }
+
+uint32_t ProgramBuilder::region_index(const Region& region) {
+  const auto it = std::find(regions_.begin(), regions_.end(), region);
+  if (it != regions_.end()) return static_cast<uint32_t>(it - regions_.begin());
+  regions_.push_back(region);
+  return static_cast<uint32_t>(regions_.size() - 1);
+}
+
+// Per queue, a run wherever the region of consecutive instructions changes.
+ProgramRegions ProgramBuilder::region_runs() const {
+  ProgramRegions out;
+  if (regions_.empty()) return out;
+  out.regions = regions_;
+  for (unsigned q = 0; q < schedule_.floorplan().queues().size(); ++q) {
+    const auto& tags = schedule_.queue_regions(q);
+    uint32_t current = RegionRun::kNoRegion;
+    for (const auto& slot : schedule_.queue_slots(q)) {
+      const auto tag = tags.find(slot.first);
+      const uint32_t region = tag == tags.end() ? RegionRun::kNoRegion : tag->second;
+      if (region == current) continue;
+      out.runs.push_back({q, static_cast<uint64_t>(slot.first), region});
+      current = region;
+    }
+  }
+  return out;
 }
 
 } // namespace tsp::compiler

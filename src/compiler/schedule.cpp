@@ -84,7 +84,8 @@ Cycle activity_end(const Instruction& instruction, Cycle t, const ChipConfig& co
 
 Schedule::Schedule(const ChipConfig& config)
     : config_(config), floorplan_(config.geometry, config.icu), hop_(config.streams.hop_cycles),
-      slots_(floorplan_.queues().size()), taken_(floorplan_.queues().size()) {}
+      slots_(floorplan_.queues().size()), regions_(floorplan_.queues().size()),
+      taken_(floorplan_.queues().size()) {}
 
 Cycle Schedule::travel(unsigned from, unsigned to) const {
   return Cycle(from > to ? from - to : to - from) * hop_;
@@ -121,6 +122,7 @@ Cycle Schedule::next_free_slot(unsigned queue, Cycle t) const {
 bool Schedule::place(unsigned queue, Cycle t, const Instruction& instruction) {
   if (!slot_free(queue, t)) return false;
   slots_[queue].emplace(t, instruction);
+  if (region_ != RegionRun::kNoRegion) regions_[queue].emplace(t, region_);
   set_taken(queue, t, true);
   undo_.push_back({UndoKind::slot, 0, queue, t, 0, 0});
   return true;
@@ -273,6 +275,7 @@ void Schedule::rollback(size_t mark) {
     switch (u.kind) {
     case UndoKind::slot:
       slots_[u.queue].erase(u.t);
+      regions_[u.queue].erase(u.t);
       set_taken(u.queue, u.t, false);
       break;
     case UndoKind::bank:

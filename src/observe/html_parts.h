@@ -46,8 +46,18 @@ struct Bar {
 std::string bar_chart(const std::vector<Bar>& bars, double top);
 int bar_chart_height(const std::vector<Bar>& bars);
 
+// Stacked horizontal bars: one row per label, one segment per part (kBreakdownColours, the
+// categories then idle), with a legend; a segment of 0 draws no mark.
+using StackedRow = std::pair<std::string, std::vector<uint64_t>>;
+std::string stacked_bars(const std::vector<StackedRow>& rows, const std::vector<std::string>& parts);
+int stacked_bars_height(size_t rows);
+// The parts of a breakdown: the region categories, then idle; and a group's cycles in that order.
+std::vector<std::string> breakdown_parts();
+std::vector<uint64_t> breakdown_values(const GroupBreakdown& group);
+
 // The statistics table of one chip (id `table_id`) and its four charts: utilisation heatmap,
-// utilisation per unit over time, instruction mix and stream occupancy.
+// utilisation per unit over time, instruction mix and stream occupancy; with a measured
+// breakdown, its per-layer chart too.
 std::string chip_sections(const RunReport& report, const ReportCollector& collector,
                           const std::string& table_id);
 

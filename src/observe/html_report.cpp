@@ -265,13 +265,81 @@ std::string bar_chart(const std::vector<Bar>& bars, double top) {
   return svg;
 }
 
+namespace {
+constexpr std::array<const char*, kRegionCategories + 1> kBreakdownColours = {
+    "#2ca02c", "#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#d9d9d9"};
+constexpr int kStackedRow = 20;
+constexpr int kLegend = 24;
+
+std::string layer_breakdown(const RegionBreakdown& breakdown) {
+  std::vector<StackedRow> rows;
+  for (const auto& g : breakdown.groups) rows.emplace_back(g.group, breakdown_values(g));
+  return figure("layer-breakdown",
+                "Per-layer breakdown: each simulated cycle to the category that dispatched in it (idle: "
+                "nothing dispatched; docs/llama.md)",
+                stacked_bars_height(rows.size()), stacked_bars(rows, breakdown_parts()));
+}
+} // namespace
+
+std::vector<std::string> breakdown_parts() {
+  std::vector<std::string> parts(kRegionCategoryNames.begin(), kRegionCategoryNames.end());
+  parts.emplace_back("idle");
+  return parts;
+}
+
+std::vector<uint64_t> breakdown_values(const GroupBreakdown& group) {
+  std::vector<uint64_t> values(group.cycles.begin(), group.cycles.end());
+  values.push_back(group.idle);
+  return values;
+}
+
+int stacked_bars_height(size_t rows) { return kLegend + 10 + int(rows) * kStackedRow; }
+
+std::string stacked_bars(const std::vector<StackedRow>& rows, const std::vector<std::string>& parts) {
+  uint64_t top = 1;
+  for (const auto& row : rows) {
+    uint64_t sum = 0;
+    for (uint64_t v : row.second) sum += v;
+    top = std::max(top, sum);
+  }
+  std::string svg;
+  for (size_t p = 0; p < parts.size(); ++p)
+    svg += fmt::format("<rect x=\"{}\" y=\"4\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" "
+                       "y=\"13\" font-size=\"11\">{}</text>",
+                       kLeft + int(p) * 120, kBreakdownColours[p % kBreakdownColours.size()],
+                       kLeft + int(p) * 120 + 14, escape(parts[p]));
+  svg += "\n";
+  int y = kLegend;
+  for (const auto& [label, values] : rows) {
+    svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"end\">{}</text>", kLeft - 6,
+                       y + 13, escape(label));
+    double x = kLeft;
+    uint64_t sum = 0;
+    for (size_t p = 0; p < values.size(); ++p) {
+      sum += values[p];
+      if (values[p] == 0) continue;
+      const double w = double(kPlot - 80) * double(values[p]) / double(top);
+      svg += fmt::format("<rect class=\"mark\" x=\"{:.1f}\" y=\"{}\" width=\"{:.1f}\" height=\"15\" "
+                         "fill=\"{}\"><title>{}: {} cycles</title></rect>",
+                         x, y, std::max(w, 0.5), kBreakdownColours[p % kBreakdownColours.size()],
+                         escape(parts[p]), values[p]);
+      x += w;
+    }
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" font-size=\"11\">{}</text>\n", x + 5, y + 13, sum);
+    y += kStackedRow;
+  }
+  return svg;
+}
+
 std::string chip_sections(const RunReport& report, const ReportCollector& collector,
                           const std::string& table_id) {
   const EngineContext& ctx = report.chip.context();
   const Cycle cycles = report.result.cycles;
-  return table(table_id, stats_rows(report)) + heatmap(ctx, collector) +
-         unit_utilisation(ctx, collector, cycles) + instruction_mix(ctx) +
-         stream_occupancy(collector, cycles);
+  std::string html = table(table_id, stats_rows(report)) + heatmap(ctx, collector) +
+                     unit_utilisation(ctx, collector, cycles) + instruction_mix(ctx) +
+                     stream_occupancy(collector, cycles);
+  if (report.breakdown && !report.breakdown->empty()) html += layer_breakdown(*report.breakdown);
+  return html;
 }
 
 } // namespace tsp::html

@@ -19,8 +19,34 @@ constexpr size_t kMaxLinkBars = 128;
 double ratio(double part, double whole) { return whole > 0 ? part / whole : 0.0; }
 
 RunReport chip_report(const SystemReport& report, uint32_t chip) {
-  return {report.system.simulated(chip), report.result.chips[chip], report.system.program().program_of(chip),
-          report.program_path};
+  const RegionBreakdown* breakdown = report.breakdowns ? &(*report.breakdowns)[chip] : nullptr;
+  return {report.system.simulated(chip),
+          report.result.chips[chip],
+          report.system.program().program_of(chip),
+          report.program_path,
+          breakdown,
+          report.requests};
+}
+
+// Every chip's cycles by category, its groups added up (the per-chip breakdown); none without regions.
+std::string chip_breakdown(const SystemReport& report) {
+  if (!report.breakdowns) return "";
+  std::vector<html::StackedRow> rows;
+  for (uint32_t c = 0; c < report.system.chips(); ++c) {
+    const RegionBreakdown& b = (*report.breakdowns)[c];
+    if (b.empty()) continue;
+    std::vector<uint64_t> sum(kRegionCategories + 1, 0);
+    for (const auto& g : b.groups) {
+      const auto values = html::breakdown_values(g);
+      for (size_t p = 0; p < sum.size(); ++p) sum[p] += values[p];
+    }
+    rows.emplace_back(fmt::format("chip {}", c), std::move(sum));
+  }
+  if (rows.empty()) return "";
+  return html::figure(
+      "chip-breakdown",
+      "Per-chip breakdown: each chip's cycles by category, its layers added up (docs/llama.md)",
+      html::stacked_bars_height(rows.size()), html::stacked_bars(rows, html::breakdown_parts()));
 }
 
 std::string replicated_note(const System& system, uint32_t chip) {
@@ -195,7 +221,8 @@ std::string system_html_report(const SystemReport& report, uint32_t chip, const 
         "figures of the chip named in its row (same program, config and link arrivals, proven by "
         "comparison). <code>--no-replicate</code> simulates every chip.</p>\n",
         report.result.chips_reused, sys.chips());
-  page += "<h2>Per chip</h2>\n" + chip_table(report, link_figures) + chip_units(report);
+  page +=
+      "<h2>Per chip</h2>\n" + chip_table(report, link_figures) + chip_units(report) + chip_breakdown(report);
   page += "<h2>Links</h2>\n" + link_utilisation(report, link_figures) + link_occupancy(link_figures, links);
   page += "<h2>" + html::escape(system_chip_name(sys, chip)) + "</h2>\n";
   if (sys.representative(chip) != chip)

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace tsp {
 namespace {
@@ -21,7 +22,16 @@ constexpr const char (&kMagic)[8] = binary::kProgramMagic;
 constexpr uint32_t kFormatVersion = 2;
 constexpr uint32_t kPlainVersion = 1;
 
-enum class Section : uint32_t { metadata = 1, queues = 2, images = 3, symbols = 4, declared = 5 };
+// The region section (id 6) is optional in both versions: it follows the last section when the
+// program has regions, so a program without them has the same bytes as before regions existed.
+enum class Section : uint32_t {
+  metadata = 1,
+  queues = 2,
+  images = 3,
+  symbols = 4,
+  declared = 5,
+  regions = 6
+};
 constexpr Section kSectionOrder[] = {Section::metadata, Section::queues, Section::images, Section::symbols,
                                      Section::declared};
 
@@ -40,6 +50,8 @@ const char* section_name(Section section) {
     return "symbol section";
   case Section::declared:
     return "declared tensor section";
+  case Section::regions:
+    return "region section";
   }
   return "section";
 }
@@ -167,6 +179,61 @@ void read_symbols(Reader& in, std::vector<Symbol>& symbols) {
   }
 }
 
+std::vector<uint8_t> regions_payload(const ProgramRegions& regions) {
+  Writer w;
+  w.u32(static_cast<uint32_t>(regions.regions.size()));
+  for (const auto& r : regions.regions) w.string(r.name());
+  w.u32(static_cast<uint32_t>(regions.runs.size()));
+  for (const auto& run : regions.runs) {
+    w.u32(run.queue);
+    w.u64(run.first_cycle);
+    w.u32(run.region);
+  }
+  return std::move(w.bytes());
+}
+
+void read_regions(Reader& in, ProgramRegions& regions) {
+  const size_t n = in.count(4);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t at = in.offset();
+    const std::string name = in.string();
+    const auto region = parse_region(name);
+    if (!region)
+      in.fail(fmt::format("region '{}' at offset {} is not '<group> / <category>' with a category of {}",
+                          name, at, fmt::join(kRegionCategoryNames, ", ")));
+    regions.regions.push_back(*region);
+  }
+  if (regions.regions.empty()) in.fail("no regions in a region section (which must have some)");
+  const size_t runs = in.count(16);
+  for (size_t i = 0; i < runs; ++i) {
+    const size_t at = in.offset();
+    RegionRun run;
+    run.queue = in.u32();
+    run.first_cycle = in.u64();
+    run.region = in.u32();
+    if (run.region != RegionRun::kNoRegion && run.region >= regions.regions.size())
+      in.fail(fmt::format("region run at offset {} names region {}, but there are {} regions", at, run.region,
+                          regions.regions.size()));
+    if (!regions.runs.empty()) {
+      const RegionRun& last = regions.runs.back();
+      if (run.queue < last.queue || (run.queue == last.queue && run.first_cycle <= last.first_cycle))
+        in.fail(fmt::format(
+            "region run at offset {} (queue {}, cycle {}) is not after the previous one (queue {}, "
+            "cycle {})",
+            at, run.queue, run.first_cycle, last.queue, last.first_cycle));
+    }
+    regions.runs.push_back(run);
+  }
+}
+
+bool next_section_is(binary::ByteSource& source, size_t offset, Section section) {
+  if (source.size() - offset < 12) return false;
+  const uint8_t* id = source.fetch(offset, 4);
+  uint32_t value = 0;
+  for (int b = 3; b >= 0; --b) value = value << 8 | id[b];
+  return value == static_cast<uint32_t>(section);
+}
+
 // Declarations are checked far enough that generating their images is safe and bounded;
 // validate_program checks them against the chip like any other symbol and image.
 void read_declared(Reader& in, Program& program) {
@@ -225,6 +292,8 @@ std::vector<uint8_t> serialize_program(const Program& program) {
   out.section(static_cast<uint32_t>(Section::symbols), symbols_payload(program.symbols));
   if (!program.declared.empty())
     out.section(static_cast<uint32_t>(Section::declared), declared_payload(program.declared));
+  if (!program.regions.empty())
+    out.section(static_cast<uint32_t>(Section::regions), regions_payload(program.regions));
   return std::move(out.bytes());
 }
 
@@ -291,7 +360,14 @@ Program read_program(ByteSource& source, const std::string& origin) {
       read_declared(in, program);
       if (program.declared.empty()) in.fail("no declared tensors in a version 2 file (which must have some)");
       break;
+    case Section::regions:
+      break;
     }
+    in.close_section();
+  }
+  if (next_section_is(source, in.offset(), Section::regions)) {
+    in.open_section(static_cast<uint32_t>(Section::regions), section_name(Section::regions));
+    read_regions(in, program.regions);
     in.close_section();
   }
   if (in.offset() != source.size())

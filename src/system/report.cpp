@@ -51,6 +51,51 @@ ChipFigures chip_figures(const RunReport& report) {
   return f;
 }
 
+RequestRates request_rates(double seconds_per_token, uint32_t requests) {
+  RequestRates r;
+  r.requests = requests;
+  if (seconds_per_token <= 0 || requests == 0) return r;
+  r.per_user_tokens_per_second = 1.0 / (double(requests) * seconds_per_token);
+  r.aggregate_tokens_per_second = r.per_user_tokens_per_second * double(requests);
+  return r;
+}
+
+void print_breakdown(std::ostream& out, const RegionBreakdown& breakdown) {
+  out << "per-layer breakdown (cycles, each cycle to one category; docs/llama.md)\n";
+  out << fmt::format("{:<12}", "group");
+  for (const auto& name : kRegionCategoryNames)
+    out << fmt::format("  {:>{}}", name, std::max<size_t>(name.size(), 7));
+  out << fmt::format("  {:>7}  {:>7}  {:>12}\n", "idle", "total", "instructions");
+  for (const auto& g : breakdown.groups) {
+    out << fmt::format("{:<12}", g.group);
+    uint64_t instructions = 0;
+    for (size_t c = 0; c < kRegionCategories; ++c) {
+      out << fmt::format("  {:>{}}", g.cycles[c], std::max<size_t>(kRegionCategoryNames[c].size(), 7));
+      instructions += g.instructions[c];
+    }
+    out << fmt::format("  {:>7}  {:>7}  {:>12}\n", g.idle, g.total_cycles(), instructions);
+  }
+  if (breakdown.untagged_instructions != 0)
+    out << fmt::format("({} instructions outside every region)\n", breakdown.untagged_instructions);
+}
+
+nlohmann::json breakdown_json(const RegionBreakdown& breakdown) {
+  nlohmann::json groups = nlohmann::json::array();
+  for (const auto& g : breakdown.groups) {
+    nlohmann::json cycles = nlohmann::json::object(), instructions = nlohmann::json::object();
+    for (size_t c = 0; c < kRegionCategories; ++c) {
+      cycles[std::string(kRegionCategoryNames[c])] = g.cycles[c];
+      instructions[std::string(kRegionCategoryNames[c])] = g.instructions[c];
+    }
+    cycles["idle"] = g.idle;
+    groups.push_back({{"group", g.group},
+                      {"cycles", cycles},
+                      {"total_cycles", g.total_cycles()},
+                      {"instructions", instructions}});
+  }
+  return {{"groups", groups}, {"untagged_instructions", breakdown.untagged_instructions}};
+}
+
 void print_summary(std::ostream& out, const RunReport& report) {
   const EngineContext& ctx = report.chip.context();
   const ChipFigures f = chip_figures(report);
@@ -89,7 +134,13 @@ void print_summary(std::ostream& out, const RunReport& report) {
         "bound {:.1f} tokens/s\n",
         f.weight_bytes, geometry.mem_slices() * geometry.vector_bytes(), geometry.mem_slices(),
         geometry.vector_bytes(), f.weight_bound_cycles, f.weight_bound_tokens_per_second);
+    const RequestRates rates = request_rates(f.seconds_per_token, report.requests);
+    out << fmt::format(
+        "requests            {} sharing the chip: {:.1f} tokens/s per user, {:.1f} tokens/s in "
+        "aggregate\n",
+        rates.requests, rates.per_user_tokens_per_second, rates.aggregate_tokens_per_second);
   }
+  if (report.breakdown && !report.breakdown->empty()) print_breakdown(out, *report.breakdown);
   out << fmt::format("host                {:.3f} s, {:.0f} simulated cycles/s\n", r.host_seconds,
                      r.host_seconds > 0 ? double(r.cycles) / r.host_seconds : 0.0);
 }
@@ -127,12 +178,18 @@ nlohmann::json stats_json(const RunReport& report) {
   j["streams"] = {{"bytes", f.stream_bytes}, {"utilisation", f.stream_utilisation}};
   j["c2c"] = {{"bytes_sent", f.link_bytes}};
   if (report.program.metadata.tokens_per_run != 0) j["tokens_per_second"] = f.tokens_per_second;
-  if (f.weight_bytes != 0)
+  if (f.weight_bytes != 0) {
+    const RequestRates rates = request_rates(f.seconds_per_token, report.requests);
     j["decode"] = {{"seconds_per_token", f.seconds_per_token},
                    {"tokens_per_second", f.tokens_per_second},
+                   {"requests", rates.requests},
+                   {"tokens_per_second_per_user", rates.per_user_tokens_per_second},
+                   {"aggregate_tokens_per_second", rates.aggregate_tokens_per_second},
                    {"weight_bytes", f.weight_bytes},
                    {"weight_bound_cycles", f.weight_bound_cycles},
                    {"weight_bound_tokens_per_second", f.weight_bound_tokens_per_second}};
+  }
+  if (report.breakdown && !report.breakdown->empty()) j["breakdown"] = breakdown_json(*report.breakdown);
   nlohmann::json slices = nlohmann::json::array();
   const auto& infos = ctx.floorplan.slices();
   for (unsigned s = 0; s < infos.size(); ++s) {

@@ -7,7 +7,8 @@
 namespace tsp {
 
 namespace {
-constexpr uint32_t kChipTableLimit = 72; // larger systems list their chips in --stats-json only
+constexpr uint32_t kChipTableLimit = 72;    // larger systems list their chips in --stats-json only
+constexpr uint32_t kBreakdownChipLimit = 8; // larger systems give each chip's breakdown in --stats-json only
 
 double ratio(double part, double whole) { return whole > 0 ? part / whole : 0.0; }
 
@@ -93,6 +94,23 @@ void print_system_summary(std::ostream& out, const SystemReport& report) {
   } else {
     out << fmt::format("({} chips: per-chip and per-link figures are in --stats-json)\n", sys.chips());
   }
+  const uint64_t tokens = sys.program().metadata.tokens_per_run;
+  if (tokens != 0 && r.cycles != 0) {
+    const double seconds_per_token = double(r.cycles) / (first.clock_mhz * 1e6) / double(tokens);
+    const RequestRates rates = request_rates(seconds_per_token, report.requests);
+    out << fmt::format("per-token latency   {:.3f} us (one stream: {:.1f} tokens/s)\n",
+                       seconds_per_token * 1e6, 1.0 / seconds_per_token);
+    out << fmt::format(
+        "requests            {} sharing the system: {:.1f} tokens/s per user, {:.1f} tokens/s in "
+        "aggregate\n",
+        rates.requests, rates.per_user_tokens_per_second, rates.aggregate_tokens_per_second);
+  }
+  if (report.breakdowns && sys.chips() <= kBreakdownChipLimit)
+    for (uint32_t c = 0; c < sys.chips(); ++c)
+      if (!(*report.breakdowns)[c].empty()) {
+        out << fmt::format("chip {}: ", c);
+        print_breakdown(out, (*report.breakdowns)[c]);
+      }
   out << fmt::format("host                {:.3f} s, {:.0f} simulated cycles/s, {:.0f} chip-cycles/s\n",
                      r.host_seconds, ratio(double(r.cycles), r.host_seconds),
                      ratio(double(r.cycles) * sys.chips(), r.host_seconds));
@@ -153,6 +171,8 @@ nlohmann::json system_stats_json(const SystemReport& report) {
     const nlohmann::json figures =
         stats_json({sys.simulated(c), r.chips[c], sys.program().program_of(c), report.program_path});
     for (const char* key : {"units", "mxm", "mem", "streams", "c2c"}) chip[key] = figures.at(key);
+    if (report.breakdowns && !(*report.breakdowns)[c].empty())
+      chip["breakdown"] = breakdown_json((*report.breakdowns)[c]);
     chips.push_back(std::move(chip));
   }
   j["conformance_errors"] = totals;
@@ -161,6 +181,17 @@ nlohmann::json system_stats_json(const SystemReport& report) {
                 {"cabled_link_directions", cabled},
                 {"utilisation", ratio(double(busy), double(cabled) * double(r.cycles))}};
   j["chips"] = chips;
+  const uint64_t tokens = sys.program().metadata.tokens_per_run;
+  if (tokens != 0 && r.cycles != 0) {
+    const double clock_hz = sys.simulated(0).context().config.clock_mhz * 1e6;
+    const double seconds_per_token = double(r.cycles) / clock_hz / double(tokens);
+    const RequestRates rates = request_rates(seconds_per_token, report.requests);
+    j["decode"] = {{"seconds_per_token", seconds_per_token},
+                   {"tokens_per_second", 1.0 / seconds_per_token},
+                   {"requests", rates.requests},
+                   {"tokens_per_second_per_user", rates.per_user_tokens_per_second},
+                   {"aggregate_tokens_per_second", rates.aggregate_tokens_per_second}};
+  }
   return j;
 }
 

@@ -3,6 +3,8 @@
 // after layout (marks drawn, their rendered area) into <pre id="render-check">, which the DOM dump
 // shows. Without chromium this test fails: it is a dependency, not an option.
 #include "cli_harness.h"
+#include "tspsim/config/system.h"
+#include "tspsim/program/system_program.h"
 
 #include <catch2/catch.hpp>
 #include <cstdlib>
@@ -159,4 +161,54 @@ TEST_CASE("tspsim --system --report of a replicated chip says from which chip it
   CHECK(check.find("chip-units marks=4 area=positive\n") != std::string::npos);
   CHECK(check.find("link-utilisation marks=2 area=positive\n") != std::string::npos);
   CHECK(check.find("heatmap marks=0") == std::string::npos);
+}
+
+TEST_CASE("tspsim --report of a decode step charts its per-layer breakdown") {
+  const auto dir = scratch_dir() / "report-llama";
+  const auto program = (scratch_dir() / "step.bin").string();
+  const std::string config = " --config " + source("configs/14nm.json");
+  REQUIRE(run_tool("tspc",
+                   "llama --model " + source("configs/models/tiny-llama.json") + config + " -o " + program)
+              .exit_code == 0);
+  const auto run = run_tool("tspsim", program + config + " --quiet --report " + dir.string());
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  // A segment per category with cycles, and idle, per group: embedding (matrix, idle), each layer
+  // (matrix, attention, norms+activations, idle), head (matrix, norms+activations, idle).
+  const std::string check = rendered_check(dir / "index.html");
+  CHECK(check.find("layer-breakdown marks=13 area=positive\n") != std::string::npos);
+  CHECK(check.find("marks=0") == std::string::npos);
+}
+
+TEST_CASE("tspsim --system --report of decode steps charts the per-chip and the chip's per-layer breakdown") {
+  const auto dir = scratch_dir();
+  const std::string config = " --config " + source("configs/14nm.json");
+  const auto step = (dir / "step.bin").string();
+  REQUIRE(
+      run_tool("tspc", "llama --model " + source("configs/models/tiny-llama.json") + config + " -o " + step)
+          .exit_code == 0);
+  // Both chips of two_chips run the step.
+  const auto system = tsp::load_system(source("configs/systems/two_chips.json"));
+  tsp::SystemProgram both;
+  both.system_fingerprint = tsp::system_fingerprint(system);
+  both.system_name = system.name;
+  both.programs.push_back(tsp::read_program(step));
+  both.chip_program = {0, 0};
+  both.metadata = both.programs[0].metadata;
+  both.metadata.chips = 2;
+  const auto program = (dir / "both.bin").string();
+  tsp::write_system_program(both, program);
+  const auto report = dir / "report-system-llama";
+  const auto run =
+      run_tool("tspsim", program + config + " --system " + source("configs/systems/two_chips.json") +
+                             " --timing-only --quiet --report " + report.string() + " --report-chip 1");
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  // Per chip: matrix, attention, norms+activations and idle have cycles (4 segments, 2 chips);
+  // chip 1's layers as in the one-chip report.
+  const std::string check = rendered_check(report / "index.html");
+  CHECK(check.find("chip-breakdown marks=8 area=positive\n") != std::string::npos);
+  CHECK(check.find("layer-breakdown marks=13 area=positive\n") != std::string::npos);
+  // No chip sends anything: the link charts are empty, as for any program without link traffic.
+  CHECK(check.find("link-utilisation marks=0 area=zero\n") != std::string::npos);
 }

@@ -4,8 +4,10 @@
 #include "cli_harness.h"
 
 #include "tspsim/compiler/llama.h"
+#include "tspsim/config/system.h"
 #include "tspsim/model/reference.h"
 #include "tspsim/numeric/numeric.h"
+#include "tspsim/program/system_program.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -211,4 +213,98 @@ TEST_CASE(
   for (const char* symbol :
        {"LOGITS.c0", "LOGITS.c1", "NEXT", "L0.KT", "L0.V.g0", "L0.V.g1", "L1.KT", "L1.V.g0", "L1.V.g1"})
     CHECK(sim.out.find(fmt::format("expect {}: ok\n", symbol)) != std::string::npos);
+}
+
+TEST_CASE("tspsim measures a decode step's per-layer breakdown and the rates of --requests streams") {
+  const auto program = (scratch_dir() / "step.bin").string();
+  const auto json = (scratch_dir() / "step.json").string();
+  REQUIRE(run_tool("tspc", "llama --model " + kModel + kConfig + " -o " + program).exit_code == 0);
+  const auto sim = run_tool("tspsim", program + kConfig + " --requests 4 --stats-json " + json);
+  REQUIRE(sim.exit_code == 0);
+  // One stage: each of 4 streams gets a token every 4 steps of 24506 cycles at 900 MHz.
+  CHECK(sim.out.find("requests            4 sharing the chip: 9181.4 tokens/s per user, 36725.7 tokens/s in "
+                     "aggregate\n") != std::string::npos);
+  CHECK(sim.out.find("group          matrix  attention  norms+activations  collectives  hand-off     idle    "
+                     "total  instructions\n") != std::string::npos);
+  CHECK(
+      sim.out.find("layer 0           807       1283                201            0         0     7571     "
+                   "9862         12978\n") != std::string::npos);
+  const auto stats = nlohmann::json::parse(slurp(json));
+  const double step = 24506 / 900e6;
+  const auto& decode = stats.at("decode");
+  CHECK(decode.at("requests") == 4);
+  CHECK(decode.at("tokens_per_second_per_user").get<double>() == 1 / (4 * step));
+  CHECK(decode.at("aggregate_tokens_per_second").get<double>() == 1 / step); // x4 is exact in binary
+
+  // Every slice instruction (not the ICU's NOP, Repeat and Ifetch) was placed in a region, every
+  // cycle is in exactly one group, and the two layers, compiled alike, dispatch alike.
+  const auto& breakdown = stats.at("breakdown");
+  CHECK(breakdown.at("untagged_instructions") == 0);
+  uint64_t slice_instructions = 0;
+  for (const auto& slice : stats.at("slices"))
+    for (const auto& [mnemonic, n] : slice.at("instructions_by_opcode").items())
+      if (mnemonic != "NOP" && mnemonic != "Repeat" && mnemonic != "Ifetch")
+        slice_instructions += n.get<uint64_t>();
+  std::vector<std::string> groups;
+  uint64_t cycles = 0, instructions = 0;
+  for (const auto& g : breakdown.at("groups")) {
+    groups.push_back(g.at("group"));
+    uint64_t total = 0;
+    for (const auto& [category, n] : g.at("cycles").items()) total += n.get<uint64_t>();
+    CHECK(total == g.at("total_cycles").get<uint64_t>());
+    cycles += total;
+    for (const auto& [category, n] : g.at("instructions").items()) instructions += n.get<uint64_t>();
+    // One chip: nothing crosses a link.
+    CHECK(g.at("cycles").at("collectives") == 0);
+    CHECK(g.at("cycles").at("hand-off") == 0);
+    CHECK(g.at("cycles").at("matrix").get<uint64_t>() > 0);
+  }
+  CHECK(groups == std::vector<std::string>{"embedding", "layer 0", "layer 1", "head"});
+  CHECK(cycles == 24506);
+  CHECK(instructions == slice_instructions);
+  const auto& layers = breakdown.at("groups");
+  CHECK(layers[1].at("instructions") == layers[2].at("instructions"));
+  CHECK(layers[1].at("cycles").at("attention").get<uint64_t>() > 0);
+  CHECK(layers[0].at("cycles").at("attention") == 0);
+
+  const auto bad = run_tool("tspsim", program + kConfig + " --requests 0");
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err == "error: --requests: expected a positive number of token streams\n");
+}
+
+TEST_CASE("tspsim --system gives every chip its breakdown, a replicated chip its representative's") {
+  const auto dir = scratch_dir();
+  const auto program = (dir / "step.bin").string();
+  REQUIRE(run_tool("tspc", "llama --model " + kModel + kConfig + " -o " + program).exit_code == 0);
+  // Both chips of two_chips run the same step (no link traffic), so --timing-only reuses chip 0's
+  // simulation for chip 1.
+  const auto system = tsp::load_system(source("configs/systems/two_chips.json"));
+  tsp::SystemProgram both;
+  both.system_fingerprint = tsp::system_fingerprint(system);
+  both.system_name = system.name;
+  both.programs.push_back(tsp::read_program(program));
+  both.chip_program = {0, 0};
+  both.metadata = both.programs[0].metadata;
+  both.metadata.chips = 2;
+  const auto sys_program = (dir / "both.bin").string();
+  tsp::write_system_program(both, sys_program);
+
+  const auto one = (dir / "one.json").string(), two = (dir / "two.json").string();
+  REQUIRE(run_tool("tspsim", program + kConfig + " --timing-only --quiet --stats-json " + one).exit_code ==
+          0);
+  const auto sim =
+      run_tool("tspsim", sys_program + kConfig + " --system " + source("configs/systems/two_chips.json") +
+                             " --timing-only --requests 2 --stats-json " + two);
+  INFO(sim.err);
+  REQUIRE(sim.exit_code == 0);
+  const auto chip = nlohmann::json::parse(slurp(one));
+  const auto sys = nlohmann::json::parse(slurp(two));
+  REQUIRE(sys.at("chips_reused") == 1);
+  CHECK(sys.at("chips")[0].at("breakdown") == chip.at("breakdown"));
+  CHECK(sys.at("chips")[1].at("breakdown") == chip.at("breakdown"));
+  CHECK(sim.out.find("chip 1: per-layer breakdown") != std::string::npos);
+  CHECK(
+      sim.out.find("requests            2 sharing the system: 18362.8 tokens/s per user, 36725.7 tokens/s in "
+                   "aggregate\n") != std::string::npos);
+  CHECK(sys.at("decode").at("tokens_per_second_per_user").get<double>() == 1 / (2 * (24506 / 900e6)));
 }

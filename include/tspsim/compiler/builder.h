@@ -63,6 +63,23 @@ struct CompiledKernel {
   const Bound& binding_bound() const { return compiler::binding_bound(bounds); }
 };
 
+class ProgramBuilder;
+
+// Tags every instruction placed while it lives with one region of the program (regions.h), so
+// that the simulator can attribute the activity of a phase; scopes nest (the inner one tags until
+// it ends, then the outer one again).
+class RegionScope {
+public:
+  RegionScope(ProgramBuilder& builder, const Region& region);
+  ~RegionScope();
+  RegionScope(const RegionScope&) = delete;
+  RegionScope& operator=(const RegionScope&) = delete;
+
+private:
+  ProgramBuilder& builder_;
+  uint32_t outer_;
+};
+
 class ProgramBuilder {
 public:
   explicit ProgramBuilder(const ChipConfig& config);
@@ -96,14 +113,30 @@ public:
   // enough that its buffer never overflows. Throws InputError when that is impossible.
   Program finish(const std::string& workload, uint64_t tokens_per_run = 0);
 
+  // Tags what is placed from now on with region {group, category}, until the next begin_region
+  // or end_region (for a sequence of phases).
+  void begin_region(const std::string& group, RegionCategory category) {
+    schedule_.set_region(region_index(Region{group, category}));
+  }
+  void end_region() { schedule_.set_region(RegionRun::kNoRegion); }
+  // `const RegionScope scope = builder.region("layer 0", RegionCategory::matrix);` tags what the
+  // phases in its C++ scope place.
+  RegionScope region(const std::string& group, RegionCategory category) {
+    return RegionScope(*this, Region{group, category});
+  }
+  // The index of `region` in the program's region list (added on first use).
+  uint32_t region_index(const Region& region);
+
 private:
   QueueProgram queue_text(unsigned queue);
+  ProgramRegions region_runs() const;
   Schedule schedule_;
   MemoryMap memory_;
   std::map<unsigned, MxmPlaneState> mxm_states_;
   std::vector<Symbol> symbols_;
   std::vector<MemImage> images_;
   std::vector<std::pair<Symbol, uint64_t>> random_;
+  std::vector<Region> regions_;
 };
 
 } // namespace tsp::compiler

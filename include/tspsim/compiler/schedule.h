@@ -119,6 +119,13 @@ public:
   size_t placed() const;
   const std::map<Cycle, Instruction>& queue_slots(unsigned queue) const { return slots_[queue]; }
 
+  // ---- Regions (tspsim/program/regions.h) ----
+  // Instructions placed from now on belong to region `region` (RegionRun::kNoRegion: none).
+  void set_region(uint32_t region) { region_ = region; }
+  uint32_t region() const { return region_; }
+  // The region of each instruction of `queue` placed in one (by dispatch cycle).
+  const std::map<Cycle, uint32_t>& queue_regions(unsigned queue) const { return regions_[queue]; }
+
 private:
   struct Span {
     unsigned lo;
@@ -149,6 +156,8 @@ private:
   void set_taken(unsigned queue, Cycle t, bool value);
 
   std::vector<std::map<Cycle, Instruction>> slots_;
+  std::vector<std::map<Cycle, uint32_t>> regions_;
+  uint32_t region_ = RegionRun::kNoRegion;
   std::vector<std::vector<uint64_t>> taken_;
   std::unordered_map<uint64_t, std::vector<Span>> spans_;
   std::unordered_map<uint64_t, unsigned> banks_;

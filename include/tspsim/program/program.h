@@ -3,6 +3,7 @@
 #pragma once
 
 #include "isa.h"
+#include "tspsim/program/regions.h"
 
 #include <cstdint>
 #include <filesystem>
@@ -84,6 +85,7 @@ struct Program {
   std::vector<Symbol> symbols;
   ProgramMetadata metadata;
   std::vector<DeclaredTensor> declared; // tensors whose images (in `images`) are generated
+  ProgramRegions regions;               // the phases that placed the instructions (may be empty)
 
   const Symbol* find_symbol(const std::string& name) const;
 };

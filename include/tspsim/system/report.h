@@ -3,6 +3,7 @@
 #pragma once
 
 #include "tspsim/system/chip.h"
+#include "tspsim/system/region_profile.h"
 
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -14,7 +15,23 @@ struct RunReport {
   const RunResult& result;
   const Program& program;
   const std::string& program_path;
+  const RegionBreakdown* breakdown = nullptr; // the program's regions, measured (none: no regions)
+  uint32_t requests = 1;                      // --requests: token streams sharing the chip
 };
+
+// Token rates when `requests` streams share a pipeline of one stage whose token step takes
+// `seconds_per_token` (docs/llama.md, "Requests sharing the chip"): the stage serves one step at a
+// time, so each stream gets a token every requests x seconds_per_token.
+struct RequestRates {
+  uint32_t requests = 1;
+  double per_user_tokens_per_second = 0;
+  double aggregate_tokens_per_second = 0;
+};
+RequestRates request_rates(double seconds_per_token, uint32_t requests);
+
+// The breakdown as a table (one row per group) and as --stats-json's "breakdown" object.
+void print_breakdown(std::ostream& out, const RegionBreakdown& breakdown);
+nlohmann::json breakdown_json(const RegionBreakdown& breakdown);
 
 // Utilisation of one kind of slice: busy slice-cycles over slices x cycles.
 struct UnitFigures {

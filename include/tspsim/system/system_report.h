@@ -2,6 +2,7 @@
 // statistics as JSON, with the utilisation of every link. docs/systems.md ("Engine") defines them.
 #pragma once
 
+#include "tspsim/system/region_profile.h"
 #include "tspsim/system/system.h"
 
 #include <nlohmann/json.hpp>
@@ -13,6 +14,8 @@ struct SystemReport {
   const System& system;
   const SystemResult& result;
   const std::string& program_path;
+  const std::vector<RegionBreakdown>* breakdowns = nullptr; // per chip (none: not measured)
+  uint32_t requests = 1;                                    // --requests
 };
 
 // One direction of one link: what this chip sent on it and received from it.

@@ -371,6 +371,8 @@ public:
 
   CompiledSystem compile() {
     const std::string algorithm = choose_algorithm();
+    for (uint32_t c = 0; c < system_.chips(); ++c)
+      schedule_.builder(c).begin_region(collective_kind_name(shape_.kind), RegionCategory::collectives);
     switch (shape_.kind) {
     case CollectiveKind::transfer:
       transfer();

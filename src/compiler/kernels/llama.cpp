@@ -391,11 +391,15 @@ TiledTensor StepCompiler::layer(const TiledTensor& x, uint32_t l) {
 
   // Attention: q, k, v; RoPE on q and k; heads as rows; attention over the cache with the new k
   // and v appended; the heads back in one row; the output projection and the residual.
+  const std::string group = fmt::format("layer {}", l);
+  builder_.begin_region(group, RegionCategory::norms);
   const TiledTensor xn = rmsnorm(x, lw.attn_norm);
+  builder_.begin_region(group, RegionCategory::matrix);
   const Quantised xq = quantise(xn);
   const TiledTensor qf = project(xq, wq, act_);
   const TiledTensor kf = project(xq, wk, act_);
   const TiledTensor vf = project(xq, wv, act_);
+  builder_.begin_region(group, RegionCategory::attention);
   const TiledTensor qr = vec(act_, model_.q_width());
   schedule_rope(builder_, qf, hd, step_.position, static_cast<float>(model_.rope_theta), qr);
   const TiledTensor kr = vec(kv_, model_.kv_width());
@@ -416,15 +420,20 @@ TiledTensor StepCompiler::layer(const TiledTensor& x, uint32_t l) {
   schedule_attention(builder_, shape, {&qh, &kn, &vn, kt_[l], v_[l], &o});
   const TiledTensor attended = vec(act_, model_.q_width());
   schedule_merge_heads(builder_, o, attended);
+  builder_.begin_region(group, RegionCategory::matrix);
   const TiledTensor x1 = project(quantise(attended), wo, act_, &x);
 
   // Feed-forward: SwiGLU of the gate and up projections, the down projection and the residual.
+  builder_.begin_region(group, RegionCategory::norms);
   const TiledTensor xn2 = rmsnorm(x1, lw.ffn_norm);
+  builder_.begin_region(group, RegionCategory::matrix);
   const Quantised xq2 = quantise(xn2);
   const TiledTensor gate = project(xq2, wg, act_);
   const TiledTensor up = project(xq2, wu, act_);
   const TiledTensor h = vec(act_, model_.ffn);
+  builder_.begin_region(group, RegionCategory::norms);
   schedule_swiglu(builder_, gate, up, h);
+  builder_.begin_region(group, RegionCategory::matrix);
   return project(quantise(h), wd, act_, &x1);
 }
 
@@ -503,6 +512,7 @@ CompiledKernel StepCompiler::compile() {
   for (uint32_t i = 0; i < model_.vocab; ++i) ids[i] = i;
   const TiledTensor ids_i32 = place_next(DType::i32, 1, model_.vocab, element_bytes_of(DType::i32, ids));
   const TiledTensor one_hot = vec(DType::i8, model_.vocab);
+  builder_.begin_region("embedding", RegionCategory::matrix);
   schedule_one_hot(builder_, token, ids_i32, one_hot);
   const WeightMatrix table = weights("embedding", weights_.embedding, 0);
   const TiledTensor rows = vec(DType::i32, d);
@@ -528,7 +538,9 @@ CompiledKernel StepCompiler::compile() {
   for (uint32_t l = 0; l < model_.layers; ++l) x = layer(x, l);
 
   // Final norm, LM head (logits in fp32) and the greedy token.
+  builder_.begin_region("head", RegionCategory::norms);
   const TiledTensor xf = rmsnorm(x, weights_.final_norm);
+  builder_.begin_region("head", RegionCategory::matrix);
   const WeightMatrix head = weights("lm_head", weights_.lm_head, 2 + 9 * model_.layers);
   const TiledTensor logits = project(quantise(xf), head, DType::f32, nullptr, "LOGITS");
   std::vector<double> lane_ids(size_t(vocab_tiles) * lanes_), pad(size_t(vocab_tiles) * lanes_, 0.0);
@@ -544,7 +556,9 @@ CompiledKernel StepCompiler::compile() {
       place_tiled(builder_, "", DType::f32, 1, vocab_tiles * lanes_, least_used(builder_, east_), 1,
                   element_bytes_of(DType::f32, pad), false);
   const TiledTensor next = vec(DType::i32, lanes_, "NEXT");
+  builder_.begin_region("head", RegionCategory::norms);
   schedule_argmax(builder_, *maps_, logits, ids_f32, pad_f32, next);
+  builder_.end_region();
 
   CompiledKernel kernel;
   kernel.program = builder_.finish(
