@@ -1,0 +1,142 @@
+// tspc llama --system and tspsim --system as a user runs them: the tiny Llama's decode step
+// tensor-parallel over two_chips and node8 (docs/llama.md, "Tensor parallelism"), each position's
+// program starting from the host reference's state, every chip's outputs checked by tspsim
+// --expect and the logits gathered over the chips against an independent run of
+// tsp::model::Reference.
+#include "cli_harness.h"
+
+#include "tspsim/compiler/llama.h"
+#include "tspsim/model/reference.h"
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstring>
+#include <fmt/format.h>
+#include <fstream>
+#include <functional>
+
+using tsp::test::run_tool;
+using tsp::test::scratch_dir;
+using tsp::test::slurp;
+using tsp::test::source;
+
+namespace {
+
+const std::string kModel = source("configs/models/tiny-llama.json");
+
+std::vector<float> floats(const std::string& bytes) {
+  std::vector<float> out(bytes.size() / 4);
+  std::memcpy(out.data(), bytes.data(), out.size() * 4);
+  return out;
+}
+
+std::string field(const std::string& text, const std::string& label) {
+  const auto at = text.find(label);
+  if (at == std::string::npos) return "";
+  const auto begin = at + label.size();
+  return text.substr(begin, text.find_first_of(" \n", begin) - begin);
+}
+
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// Greedy decoding of the tiny Llama (seed 1, first token 1) for steps first .. last, each step a
+// system program over `chips` chips of `system`.
+void decode_on(const std::string& system, uint32_t chips, uint32_t first, uint32_t last) {
+  const auto model = tsp::model::load_model(kModel);
+  const auto weights = tsp::model::random_weights(model, 1);
+  tsp::model::Reference reference(model, weights);
+  uint32_t token = 1;
+  for (uint32_t p = 0; p < first; ++p) token = tsp::model::argmax(reference.decode(token));
+  const auto dir = scratch_dir();
+  for (uint32_t position = first; position <= last; ++position) {
+    INFO(system << " position " << position);
+    const auto program = (dir / fmt::format("p{}.bin", position)).string();
+    const auto ref = (dir / fmt::format("ref{}", position)).string();
+    const auto compiled = run_tool(
+        "tspc", fmt::format("llama --model {} --system {} --position {} -o {} --reference {}", kModel,
+                            source("configs/systems/" + system + ".json"), position, program, ref));
+    REQUIRE(compiled.exit_code == 0);
+    const std::string predicted =
+        field(compiled.out, fmt::format("at position {}, tensor-parallel over {} chips: ", position, chips));
+    REQUIRE(!predicted.empty());
+    const auto check = compiled.out.find("check: tspsim ");
+    REQUIRE(check != std::string::npos);
+    std::string options = compiled.out.substr(check + 14, compiled.out.find('\n', check) - check - 14);
+    for (uint32_t c = 0; c < chips; ++c)
+      options += fmt::format(" --dump {}:LOGITS={}/logits{}.bin", c, dir.string(), c);
+    const auto sim = run_tool("tspsim", options);
+    CHECK(sim.exit_code == 0);
+    CHECK(sim.out.find("conformance errors  0\n") != std::string::npos);
+    CHECK(field(sim.out, "cycles              ") == predicted);
+    // Every chip: its LOGITS columns, NEXT and, per layer, K^T and V of each KV head it holds.
+    const uint32_t kv_per_chip = std::max(1u, model.kv_heads / chips);
+    CHECK(count(sim.out, ": ok\n") == chips * (2 + model.layers * (1 + kv_per_chip)));
+    CHECK(sim.out.find("FAIL") == std::string::npos);
+
+    // The chips' logits side by side are the reference's within the tolerance; the greedy token
+    // is the reference's (tspsim checked NEXT on every chip bit-exactly).
+    std::vector<float> logits;
+    for (uint32_t c = 0; c < chips; ++c) {
+      const auto part = floats(slurp(fmt::format("{}/logits{}.bin", dir.string(), c)));
+      logits.insert(logits.end(), part.begin(), part.end());
+    }
+    const auto expected = reference.decode(token);
+    REQUIRE(logits.size() == expected.size());
+    double worst = 0;
+    for (size_t i = 0; i < logits.size(); ++i)
+      worst = std::max(worst, double(std::fabs(logits[i] - expected[i])));
+    CHECK(worst <= tsp::compiler::kLlamaLogitTolerance);
+    token = tsp::model::argmax(expected);
+    const uint32_t best = uint32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    CHECK(best == token);
+  }
+}
+
+} // namespace
+
+TEST_CASE("tiny-llama tensor-parallel on two chips matches the host reference, positions 0-3") {
+  decode_on("two_chips", 2, 0, 3);
+}
+
+TEST_CASE("tiny-llama tensor-parallel on two chips matches the host reference, positions 4-7") {
+  decode_on("two_chips", 2, 4, 7);
+}
+
+TEST_CASE("tiny-llama tensor-parallel on node8 matches the host reference, positions 0-1") {
+  decode_on("node8", 8, 0, 1);
+}
+
+TEST_CASE("tiny-llama tensor-parallel on node8 matches the host reference, positions 2-3") {
+  decode_on("node8", 8, 2, 3);
+}
+
+TEST_CASE("tiny-llama tensor-parallel on node8 matches the host reference, positions 4-5") {
+  decode_on("node8", 8, 4, 5);
+}
+
+TEST_CASE("tiny-llama tensor-parallel on node8 matches the host reference, positions 6-7") {
+  decode_on("node8", 8, 6, 7);
+}
+
+TEST_CASE("tspc llama --system says in one line why a model does not split over the chips") {
+  const auto dir = scratch_dir();
+  const auto model = (dir / "odd.json").string();
+  std::string text = slurp(kModel);
+  text.replace(text.find("\"ffn\": 864"), 10, "\"ffn\": 860");
+  text.replace(text.find("\"name\": \"tiny-llama\""), 20, "\"name\": \"odd-llama\"");
+  {
+    std::ofstream out(model);
+    out << text;
+  }
+  const auto r =
+      run_tool("tspc", fmt::format("llama --model {} --system {} -o {}", model,
+                                   source("configs/systems/node8.json"), (dir / "x.bin").string()));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err ==
+        "error: llama: odd-llama cannot be split over 8 chips: its ffn width 860 is not a multiple of 8\n");
+}
