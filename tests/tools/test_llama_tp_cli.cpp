@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 
 using tsp::test::run_tool;
 using tsp::test::scratch_dir;
@@ -139,4 +140,44 @@ TEST_CASE("tspc llama --system says in one line why a model does not split over 
   CHECK(r.exit_code == 2);
   CHECK(r.err ==
         "error: llama: odd-llama cannot be split over 8 chips: its ffn width 860 is not a multiple of 8\n");
+}
+
+TEST_CASE("tspsim --system reports the tensor-parallel step's latency, tokens/s and weight-streaming bound") {
+  const auto model = tsp::model::load_model(kModel);
+  const auto dir = scratch_dir();
+  const auto program = (dir / "step.bin").string(), json = (dir / "step.json").string();
+  const std::string system = " --system " + source("configs/systems/node8.json");
+  const auto compiled = run_tool("tspc", "llama --model " + kModel + system + " -o " + program);
+  REQUIRE(compiled.exit_code == 0);
+  const std::string cycles = field(compiled.out, "tensor-parallel over 8 chips: ");
+  REQUIRE(!cycles.empty());
+  const auto sim = run_tool("tspsim", program + " --config " + source("configs/14nm.json") + system +
+                                          " --stats-json " + json);
+  REQUIRE(sim.exit_code == 0);
+  CHECK(field(sim.out, "cycles              ") == cycles);
+  // Each of the 8 chips holds the embedding table, per layer the Wq, Wk and Wv columns of one
+  // head (80 each), half of that head's 80 Wo rows, 864 / 8 = 108 FFN columns of w_gate and w_up
+  // and rows of w_down, and 512 / 8 = 64 LM-head columns.
+  const uint64_t d = model.d_model, hd = model.head_dim;
+  const uint64_t chip_bytes =
+      model.vocab * d + model.layers * (3 * d * hd + hd / 2 * d + 3 * d * 108) + d * 64;
+  CHECK(chip_bytes == 570880);
+  const double seconds = std::stod(cycles) / 900e6;
+  const double bound = double(chip_bytes) / (88 * 320);
+  CHECK(sim.out.find(fmt::format("per-token latency   {:.3f} us (one stream: {:.1f} tokens/s)\n",
+                                 seconds * 1e6, 1 / seconds)) != std::string::npos);
+  CHECK(sim.out.find(
+            fmt::format("weight streaming    570880 weight bytes on the busiest of 8 chips (4567040 on "
+                        "all) at 28160 B/cycle (88 MEM slices x 320 B): {:.1f} cycles, bound {:.1f} "
+                        "tokens/s\n",
+                        bound, 900e6 / bound)) != std::string::npos);
+  // The run is slower than streaming the weights once (the step is a chain of dependent phases).
+  CHECK(std::stod(cycles) > bound);
+  const auto stats = nlohmann::json::parse(slurp(json));
+  const auto& decode = stats.at("decode");
+  CHECK(decode.at("weight_bytes") == chip_bytes);
+  CHECK(decode.at("weight_bytes_all_chips") == 8 * chip_bytes);
+  CHECK(decode.at("weight_bound_cycles").get<double>() == bound);
+  CHECK(decode.at("seconds_per_token").get<double>() == seconds);
+  CHECK(decode.at("tokens_per_second").get<double>() == 1 / seconds);
 }
