@@ -125,11 +125,13 @@ int main(int argc, char* argv[]) {
       command->add_option("--" + option.name, values[entry.name][option.name], option.help);
     commands[entry.name] = command;
   }
-  std::string llama_system;
+  std::string llama_system, llama_stages = "1";
   commands.at("llama")->add_option(
       "--system", llama_system,
-      "system (JSON, configs/systems/): the step tensor-parallel over its chips, a "
-      "system program (docs/llama.md)");
+      "system (JSON, configs/systems/): the step over its chips, a system program "
+      "(docs/llama.md)");
+  commands.at("llama")->add_option(
+      "--stages", llama_stages, "with --system: pipeline stages of consecutive chips and layers (default 1)");
   return tsp::cli::run(*app, argc, argv, [&] {
     if (list) {
       print_list();
@@ -144,8 +146,12 @@ int main(int argc, char* argv[]) {
       for (const auto& option : entry.options)
         if (commands["llama"]->count("--" + option.name) > 0)
           args.set(option.name, values["llama"][option.name]);
-      return run_llama_system(tsp::compiler::with_defaults(entry, args), llama_system, output, reference_dir);
+      tsp::compiler::KernelArgs stages;
+      stages.set("stages", llama_stages);
+      return run_llama_system(tsp::compiler::with_defaults(entry, args), llama_system,
+                              static_cast<uint32_t>(stages.positive("stages")), output, reference_dir);
     }
+    if (commands.at("llama")->count("--stages") > 0) throw tsp::InputError("llama: --stages needs --system");
     if (config_choice.path.empty()) throw tsp::InputError("--config is required");
     if (output.empty()) throw tsp::InputError("-o is required");
     tsp::OutputFiles outputs;

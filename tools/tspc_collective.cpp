@@ -147,11 +147,11 @@ int write_system(const tsp::compiler::CompiledSystem& compiled, const std::strin
   return 0;
 }
 
-int run_llama_system(const tsp::compiler::KernelArgs& args, const std::string& system_path,
+int run_llama_system(const tsp::compiler::KernelArgs& args, const std::string& system_path, uint32_t stages,
                      const std::string& output, const std::string& reference_dir) {
   if (output.empty()) throw tsp::InputError("-o is required");
   const auto system = tsp::load_system(system_path);
   const auto compiled = tsp::compiler::compile_llama_system(system, tsp::compiler::llama_model(args),
-                                                            tsp::compiler::llama_step(args));
+                                                            tsp::compiler::llama_step(args), stages);
   return write_system(compiled, output, reference_dir, system, system_path);
 }

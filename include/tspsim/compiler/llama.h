@@ -75,11 +75,13 @@ struct LlamaStep {
 CompiledKernel compile_llama_step(const ChipConfig& config, const model::ModelConfig& model,
                                   const LlamaStep& step);
 
-// The same step tensor-parallel over every chip of a fully connected system (docs/llama.md,
-// "Tensor parallelism"): each chip computes its heads, FFN columns and vocabulary columns, the
-// chips all-reduce over C2C between the phases, and every chip holds the residual, NEXT and its
-// own LOGITS columns and KV heads. Throws InputError when the model does not split over the chips.
+// The same step over every chip of a system (docs/llama.md, "Tensor parallelism", "Pipeline
+// parallelism"): `stages` pipeline stages of consecutive chips, each with its consecutive layers,
+// handing the residual row to the next over C2C; inside a stage (fully connected) each chip
+// computes its heads, FFN columns and vocabulary columns and the chips all-reduce between the
+// phases. The last stage's chips hold NEXT and their LOGITS columns, every chip the KV heads of its
+// layers. Throws InputError when the model does not split over the chips.
 CompiledSystem compile_llama_system(const SystemConfig& system, const model::ModelConfig& model,
-                                    const LlamaStep& step);
+                                    const LlamaStep& step, uint32_t stages = 1);
 
 } // namespace tsp::compiler

@@ -250,6 +250,9 @@ struct Share {
   uint32_t wo_live0 = 0, wo_live = 0;
   uint32_t ffn0 = 0, ffn = 0;
   uint32_t vocab0 = 0, vocab = 0;
+  // Pipeline stage: layers [layer0, layer0 + layers); the first stage embeds, the last has the head.
+  uint32_t layer0 = 0, layers = 0;
+  bool first = true, last = true;
 };
 
 Share share_of(const model::ModelConfig& m, uint32_t n, uint32_t index) {
@@ -284,6 +287,7 @@ Share share_of(const model::ModelConfig& m, uint32_t n, uint32_t index) {
   if (m.vocab % n != 0) throw fail(fmt::format("its vocabulary of {} is not a multiple of {}", m.vocab, n));
   s.vocab = m.vocab / n;
   s.vocab0 = index * s.vocab;
+  s.layers = m.layers;
   return s;
 }
 
@@ -360,8 +364,14 @@ public:
     return place_next(dtype, 1, cols, {}, name);
   }
 
-  // The inputs (token, cache) and the embedding: the residual row.
+  // The lane maps and the cache of the chip's layers.
+  void inputs();
+  // The token and its embedding: the residual row.
   void embed();
+  // The residual row as the previous pipeline stage hands it over (written by its Receives).
+  const TiledTensor& receive_residual() { return x_ = vec(act_, model_.d_model); }
+  const TiledTensor& residual_row() const { return x_; }
+  bool owns(uint32_t l) const { return l >= share_.layer0 && l < share_.layer0 + share_.layers; }
   // Layer l up to its merged heads; returns their local AMAX.
   TiledTensor attention(uint32_t l);
   // The chip's part of the int32 product of the merged heads and Wo, quantised with the row's AMAX.
@@ -372,7 +382,8 @@ public:
   TiledTensor ffn_out(const TiledTensor& amax);
   // The residual after w_down.
   void residual(const TiledTensor& product, const TiledTensor& amax);
-  uint32_t layers() const { return model_.layers; }
+  uint32_t first_layer() const { return share_.layer0; }
+  uint32_t layer_count() const { return share_.layers; }
   unsigned lanes() const { return lanes_; }
   // The final norm and the chip's logits.
   void head();
@@ -558,6 +569,7 @@ void ChipStep::cache() {
   for (uint32_t l = 0; l < model_.layers; ++l) {
     kt_.emplace_back();
     v_.emplace_back();
+    if (!owns(l)) continue;
     const auto& keys = run_.keys[l];
     const auto& values = run_.values[l];
     for (unsigned t = 0; t < cache_tiles; ++t) {
@@ -589,9 +601,12 @@ void ChipStep::cache() {
 
 // The embedding: the one-hot row of the token times the table (whole on every chip), each column
 // times its scale.
-void ChipStep::embed() {
+void ChipStep::inputs() {
   maps_.emplace(builder_, true);
   cache();
+}
+
+void ChipStep::embed() {
   const uint32_t d = model_.d_model;
   const TiledTensor token = place_next(
       DType::i32, 1, lanes_, element_bytes_of(DType::i32, std::vector<double>(lanes_, run_.token)), "TOKEN");
@@ -739,6 +754,9 @@ std::vector<Bound> ChipStep::bounds() const {
 // The reference's logits (the chip's columns), token and cache (the chip's KV heads) after the step.
 std::vector<ExpectedOutput> ChipStep::expected() const {
   std::vector<ExpectedOutput> outputs;
+  if (share_.last)
+    outputs.push_back(
+        make_expected("NEXT", DType::i32, std::vector<double>(lanes_, model::argmax(run_.logits)), {}));
   for (unsigned t = 0; t < logits_.tile_count(); ++t) {
     const uint32_t cols = logits_.tiles[t].cols;
     const auto first = run_.logits.begin() + share_.vocab0 + t * lanes_;
@@ -746,11 +764,9 @@ std::vector<ExpectedOutput> ChipStep::expected() const {
                                     std::vector<double>(first, first + cols),
                                     std::vector<double>(cols, kLlamaLogitTolerance)));
   }
-  outputs.push_back(
-      make_expected("NEXT", DType::i32, std::vector<double>(lanes_, model::argmax(run_.logits)), {}));
   const uint32_t all = model_.kv_width(), hd = model_.head_dim;
   const uint32_t first = share_.kv0 * hd, width = share_.kv_heads * hd;
-  for (uint32_t l = 0; l < model_.layers; ++l) {
+  for (uint32_t l = share_.layer0; l < share_.layer0 + share_.layers; ++l) {
     for (unsigned t = 0; t < kt_[l].size(); ++t) {
       const uint32_t cols = kt_[l][t].cols;
       std::vector<double> values, tolerance;
@@ -776,45 +792,63 @@ std::vector<ExpectedOutput> ChipStep::expected() const {
   return outputs;
 }
 
-// Combines one tensor per chip with an op into one tensor per chip (every chip the same bits).
-using AllReduce = std::function<std::vector<TiledTensor>(const std::vector<TiledTensor>&, isa::Opcode)>;
+// Combines one tensor per chip of `members` (a stage) with an op into one tensor per chip (every
+// chip the same bits).
+using AllReduce = std::function<std::vector<TiledTensor>(const std::vector<uint32_t>& members,
+                                                         const std::vector<TiledTensor>&, isa::Opcode)>;
+// Hands the residual row from chip from[k] of one stage to chip to[k] of the next.
+using HandOff = std::function<void(const std::vector<uint32_t>& from, const std::vector<uint32_t>& to)>;
 
-// The step's phases on every chip in turn, all-reducing between them: the AMAX of a projection
-// input split over chips (max), the int32 products of Wo and w_down (add, exact), the largest
-// logit (max) and the lowest index holding it (min).
-void compose_step(std::vector<ChipStep>& chips, const AllReduce& all_reduce) {
+// The step's phases on every chip in turn: pipeline stages of `chips.size() / stages` chips each,
+// in order, each stage's layers tensor-parallel over its chips, all-reducing between the phases:
+// the AMAX of a projection input split over chips (max), the int32 products of Wo and w_down
+// (add, exact), the largest logit (max) and the lowest index holding it (min).
+void compose_step(std::vector<ChipStep>& chips, uint32_t stages, const AllReduce& all_reduce,
+                  const HandOff& hand_off) {
+  const auto width = static_cast<uint32_t>(chips.size()) / stages;
+  for (auto& chip : chips) chip.inputs();
+  std::vector<uint32_t> members, previous;
   const auto each = [&](const std::function<TiledTensor(ChipStep&, size_t)>& phase) {
     std::vector<TiledTensor> out;
-    for (size_t i = 0; i < chips.size(); ++i) out.push_back(phase(chips[i], i));
+    for (size_t k = 0; k < members.size(); ++k) out.push_back(phase(chips[members[k]], k));
     return out;
   };
-  for (auto& chip : chips) chip.embed();
-  const uint32_t layers = static_cast<uint32_t>(chips.front().layers());
-  for (uint32_t l = 0; l < layers; ++l) {
-    const auto amax = all_reduce(each([&](ChipStep& c, size_t) { return c.attention(l); }), Opcode::v_max);
-    const auto wo =
-        all_reduce(each([&](ChipStep& c, size_t i) { return c.attention_out(amax[i]); }), Opcode::v_add);
-    const auto h_amax =
-        all_reduce(each([&](ChipStep& c, size_t i) { return c.ffn(wo[i], amax[i]); }), Opcode::v_max);
-    const auto wd =
-        all_reduce(each([&](ChipStep& c, size_t i) { return c.ffn_out(h_amax[i]); }), Opcode::v_add);
-    for (size_t i = 0; i < chips.size(); ++i) chips[i].residual(wd[i], h_amax[i]);
+  for (uint32_t s = 0; s < stages; ++s) {
+    previous = members;
+    members.clear();
+    for (uint32_t k = 0; k < width; ++k) members.push_back(s * width + k);
+    if (s == 0)
+      for (uint32_t m : members) chips[m].embed();
+    else
+      hand_off(previous, members);
+    const ChipStep& lead = chips[members.front()];
+    for (uint32_t l = lead.first_layer(); l < lead.first_layer() + lead.layer_count(); ++l) {
+      const auto amax =
+          all_reduce(members, each([&](ChipStep& c, size_t) { return c.attention(l); }), Opcode::v_max);
+      const auto wo = all_reduce(
+          members, each([&](ChipStep& c, size_t k) { return c.attention_out(amax[k]); }), Opcode::v_add);
+      const auto h_amax = all_reduce(
+          members, each([&](ChipStep& c, size_t k) { return c.ffn(wo[k], amax[k]); }), Opcode::v_max);
+      const auto wd = all_reduce(members, each([&](ChipStep& c, size_t k) { return c.ffn_out(h_amax[k]); }),
+                                 Opcode::v_add);
+      for (size_t k = 0; k < members.size(); ++k) chips[members[k]].residual(wd[k], h_amax[k]);
+    }
   }
-  for (auto& chip : chips) chip.head();
-  if (chips.size() == 1) {
-    ChipStep& chip = chips.front();
+  for (uint32_t m : members) chips[m].head();
+  if (members.size() == 1) {
+    ChipStep& chip = chips[members.front()];
     const TiledTensor next = chip.vec(DType::i32, chip.lanes(), "NEXT");
     chip.argmax_index(chip.top(), next);
     return;
   }
-  const auto top = all_reduce(each([](ChipStep& c, size_t) { return c.top(); }), Opcode::v_max);
-  const auto index = all_reduce(each([&](ChipStep& c, size_t i) {
-                                  const TiledTensor key = c.vec(DType::f32, top[i].cols);
-                                  c.argmax_index(top[i], key);
+  const auto top = all_reduce(members, each([](ChipStep& c, size_t) { return c.top(); }), Opcode::v_max);
+  const auto index = all_reduce(members, each([&](ChipStep& c, size_t k) {
+                                  const TiledTensor key = c.vec(DType::f32, top[k].cols);
+                                  c.argmax_index(top[k], key);
                                   return key;
                                 }),
                                 Opcode::v_min);
-  for (size_t i = 0; i < chips.size(); ++i) chips[i].next_token(index[i]);
+  for (size_t k = 0; k < members.size(); ++k) chips[members[k]].next_token(index[k]);
 }
 
 } // namespace
@@ -826,7 +860,9 @@ CompiledKernel compile_llama_step(const ChipConfig& config, const model::ModelCo
   const ReferenceRun run = reference_run(model, step);
   std::vector<ChipStep> chips;
   chips.emplace_back(builder, model, step, share_of(model, 1, 0), run);
-  compose_step(chips, [](const std::vector<TiledTensor>& x, Opcode) { return x; });
+  compose_step(
+      chips, 1, [](const std::vector<uint32_t>&, const std::vector<TiledTensor>& x, Opcode) { return x; },
+      [](const std::vector<uint32_t>&, const std::vector<uint32_t>&) {});
   CompiledKernel kernel;
   kernel.program =
       builder.finish(fmt::format("llama decode step: model {} at position {}", model.name, step.position), 1);
@@ -837,38 +873,63 @@ CompiledKernel compile_llama_step(const ChipConfig& config, const model::ModelCo
 }
 
 CompiledSystem compile_llama_system(const SystemConfig& system, const model::ModelConfig& model,
-                                    const LlamaStep& step) {
+                                    const LlamaStep& step, uint32_t stages) {
   const uint32_t n = system.chips();
-  std::vector<uint32_t> members(n);
-  for (uint32_t c = 0; c < n; ++c) members[c] = c;
+  if (stages == 0 || n % stages != 0 || stages > model.layers)
+    throw InputError(
+        fmt::format("llama: --stages {}: expected a divisor of the system's {} chips, at most {}'s {} "
+                    "layers",
+                    stages, n, model.name, model.layers));
+  const uint32_t width = n / stages;
+  std::vector<Share> shares;
+  for (uint32_t c = 0; c < n; ++c) {
+    const uint32_t s = c / width;
+    Share share = share_of(model, width, c % width);
+    share.layer0 = s * model.layers / stages;
+    share.layers = (s + 1) * model.layers / stages - share.layer0;
+    share.first = s == 0;
+    share.last = s + 1 == stages;
+    shares.push_back(share);
+  }
+  check_step(system.config_of(0), model, step);
   const Topology topology(system);
   SystemSchedule schedule(system, topology);
-  std::vector<Share> shares;
-  for (uint32_t c = 0; c < n; ++c) shares.push_back(share_of(model, n, c));
-  check_step(system.config_of(0), model, step);
   const ReferenceRun run = reference_run(model, step);
   std::vector<ChipStep> chips;
   chips.reserve(n);
   for (uint32_t c = 0; c < n; ++c) chips.emplace_back(schedule.builder(c), model, step, shares[c], run);
-  compose_step(chips, [&](const std::vector<TiledTensor>& x, Opcode op) {
+  const auto all_reduce = [&](const std::vector<uint32_t>& members, const std::vector<TiledTensor>& x,
+                              Opcode op) {
     std::vector<TiledTensor> out;
-    for (uint32_t c = 0; c < n; ++c) out.push_back(chips[c].vec(x[c].dtype, x[c].cols));
+    for (size_t k = 0; k < members.size(); ++k) out.push_back(chips[members[k]].vec(x[k].dtype, x[k].cols));
     std::vector<const TiledTensor*> in_ptrs, out_ptrs;
-    for (uint32_t c = 0; c < n; ++c) {
-      in_ptrs.push_back(&x[c]);
-      out_ptrs.push_back(&out[c]);
+    for (size_t k = 0; k < members.size(); ++k) {
+      in_ptrs.push_back(&x[k]);
+      out_ptrs.push_back(&out[k]);
     }
-    schedule_all_reduce(schedule, members, in_ptrs, out_ptrs, op);
-    return out;
-  });
-  CompiledSystem result =
-      finish_system(schedule,
-                    fmt::format("llama decode step: model {} at position {}, tensor-parallel over {} chips",
-                                model.name, step.position, n),
-                    1);
+    if (members.size() > 1) schedule_all_reduce(schedule, members, in_ptrs, out_ptrs, op);
+    return members.size() > 1 ? out : x;
+  };
+  const auto hand_off = [&](const std::vector<uint32_t>& from, const std::vector<uint32_t>& to) {
+    std::vector<SystemSchedule::Flow> flows;
+    for (size_t k = 0; k < from.size(); ++k)
+      flows.push_back(
+          schedule.flow(from[k], chips[from[k]].residual_row(), to[k], chips[to[k]].receive_residual()));
+    schedule.interleave(flows);
+  };
+  compose_step(chips, stages, all_reduce, hand_off);
+  const std::string split =
+      stages == 1 ? fmt::format("tensor-parallel over {} chips", n)
+                  : fmt::format("{} pipeline stages of {} tensor-parallel chips", stages, width);
+  CompiledSystem result = finish_system(
+      schedule,
+      fmt::format("llama decode step: model {} at position {}, {}", model.name, step.position, split), 1);
   result.algorithm = "direct";
   for (uint32_t c = 0; c < n; ++c) result.outputs[c] = chips[c].expected();
-  result.bounds = chips.front().bounds();
+  for (uint32_t c = 0; c < n; ++c) {
+    const auto bounds = chips[c].bounds();
+    if (result.bounds.empty() || bounds.front().cycles > result.bounds.front().cycles) result.bounds = bounds;
+  }
   return result;
 }
 
