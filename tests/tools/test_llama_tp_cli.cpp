@@ -234,3 +234,30 @@ TEST_CASE("tspsim --system reports the tensor-parallel step's latency, tokens/s 
   CHECK(decode.at("seconds_per_token").get<double>() == seconds);
   CHECK(decode.at("tokens_per_second").get<double>() == 1 / seconds);
 }
+
+// The int32 products are all-reduced, not rescaled partial rows, so splitting changes no rounding:
+// node8's logits (8 slices of 64 columns) are the one-chip step's bytes.
+TEST_CASE("tiny-llama's logits on node8 are the one-chip step's bits") {
+  const auto dir = scratch_dir();
+  const std::string at = " --position 3 --token 9 --seed 2";
+  const auto one = (dir / "one.bin").string(), eight = (dir / "eight.bin").string();
+  REQUIRE(run_tool("tspc",
+                   "llama --model " + kModel + at + " --config " + source("configs/14nm.json") + " -o " + one)
+              .exit_code == 0);
+  REQUIRE(run_tool("tspc", "llama --model " + kModel + at + " --system " +
+                               source("configs/systems/node8.json") + " -o " + eight)
+              .exit_code == 0);
+  const auto logits = (dir / "logits").string();
+  REQUIRE(run_tool("tspsim", one + " --config " + source("configs/14nm.json") +
+                                 " --dump LOGITS.c0=" + logits + ".c0 --dump LOGITS.c1=" + logits + ".c1")
+              .exit_code == 0);
+  std::string options = eight + " --config " + source("configs/14nm.json") + " --system " +
+                        source("configs/systems/node8.json");
+  for (uint32_t c = 0; c < 8; ++c) options += fmt::format(" --dump {}:LOGITS={}.chip{}", c, logits, c);
+  REQUIRE(run_tool("tspsim", options).exit_code == 0);
+  std::string split;
+  for (uint32_t c = 0; c < 8; ++c) split += slurp(fmt::format("{}.chip{}", logits, c));
+  const std::string whole = slurp(logits + ".c0") + slurp(logits + ".c1");
+  REQUIRE(whole.size() == 512 * 4);
+  CHECK(split == whole);
+}
