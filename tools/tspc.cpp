@@ -125,13 +125,14 @@ int main(int argc, char* argv[]) {
       command->add_option("--" + option.name, values[entry.name][option.name], option.help);
     commands[entry.name] = command;
   }
-  std::string llama_system, llama_stages = "1";
+  std::string llama_system, llama_stages;
   commands.at("llama")->add_option(
       "--system", llama_system,
       "system (JSON, configs/systems/): the step over its chips, a system program "
       "(docs/llama.md)");
   commands.at("llama")->add_option(
-      "--stages", llama_stages, "with --system: pipeline stages of consecutive chips and layers (default 1)");
+      "--stages", llama_stages,
+      "with --system: pipeline stages of consecutive chips and layers (default: tspc plan's choice)");
   return tsp::cli::run(*app, argc, argv, [&] {
     if (list) {
       print_list();
@@ -148,8 +149,9 @@ int main(int argc, char* argv[]) {
           args.set(option.name, values["llama"][option.name]);
       tsp::compiler::KernelArgs stages;
       stages.set("stages", llama_stages);
+      const bool planned = llama_stages.empty();
       return run_llama_system(tsp::compiler::with_defaults(entry, args), llama_system,
-                              static_cast<uint32_t>(stages.positive("stages")), output, reference_dir);
+                              planned ? 0 : stages.positive("stages"), output, reference_dir);
     }
     if (commands.at("llama")->count("--stages") > 0) throw tsp::InputError("llama: --stages needs --system");
     if (config_choice.path.empty()) throw tsp::InputError("--config is required");

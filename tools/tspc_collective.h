@@ -35,6 +35,7 @@ int write_system(const tsp::compiler::CompiledSystem& compiled, const std::strin
                  const std::string& reference_dir, const tsp::SystemConfig& system,
                  const std::string& system_path);
 
-// `tspc llama --system S [--stages P]`: the decode step over S's chips.
+// `tspc llama --system S [--stages P]`: the decode step over S's chips; stages 0: as many as
+// `tspc plan` chooses for S's chips.
 int run_llama_system(const tsp::compiler::KernelArgs& args, const std::string& system_path, uint32_t stages,
                      const std::string& output, const std::string& reference_dir);

@@ -58,7 +58,8 @@ struct Split {
 // Tensor parallelism over n chips: LOGITS (one tile) on every chip; on every chip NEXT and, per
 // layer, K^T and V of its one KV head.
 Split tensor_parallel(const std::string& system, uint32_t n) {
-  Split split{system, "", fmt::format("tensor-parallel over {} chips", n), size_t(n) * (2 + 2 * 2), {}};
+  Split split{
+      system, " --stages 1", fmt::format("tensor-parallel over {} chips", n), size_t(n) * (2 + 2 * 2), {}};
   for (uint32_t c = 0; c < n; ++c) split.logits.push_back(fmt::format("{}:LOGITS", c));
   return split;
 }
@@ -158,10 +159,11 @@ TEST_CASE("tiny-llama in two pipeline stages on two chips matches the host refer
   decode_on(kTwoStages, 4, 7);
 }
 
-// Both at once on node8: chips 0-3 hold layer 0, chips 4-7 layer 1 and the head, each stage's
-// heads, FFN and vocabulary split over its 4 chips (one KV head per chip).
+// Both at once on node8, as tspc plan chooses for 8 chips (no --stages): chips 0-3 hold layer 0,
+// chips 4-7 layer 1 and the head, each stage's heads, FFN and vocabulary split over its 4 chips
+// (one KV head per chip).
 TEST_CASE("tiny-llama in two stages of four tensor-parallel chips on node8 matches the host reference") {
-  Split split{"node8", " --stages 2", "2 pipeline stages of 4 tensor-parallel chips", 4 * 2 + 4 * 4, {}};
+  Split split{"node8", "", "2 pipeline stages of 4 tensor-parallel chips", 4 * 2 + 4 * 4, {}};
   for (uint32_t c = 4; c < 8; ++c) split.logits.push_back(fmt::format("{}:LOGITS", c));
   decode_on(split, 6, 7);
 }
@@ -177,7 +179,7 @@ TEST_CASE("tspc llama --system says in one line why a model does not split over 
     out << text;
   }
   const auto r =
-      run_tool("tspc", fmt::format("llama --model {} --system {} -o {}", model,
+      run_tool("tspc", fmt::format("llama --model {} --system {} --stages 1 -o {}", model,
                                    source("configs/systems/node8.json"), (dir / "x.bin").string()));
   CHECK(r.exit_code == 2);
   CHECK(r.err ==
@@ -193,6 +195,14 @@ TEST_CASE("tspc llama --system says in one line why a model does not split over 
                                         source("configs/14nm.json") + " -o " + (dir / "x.bin").string());
   CHECK(one.exit_code == 2);
   CHECK(one.err == "error: llama: --stages needs --system\n");
+  const auto big =
+      run_tool("tspc", "llama --model " + source("configs/models/llama2-7b.json") + " --system " +
+                           source("configs/systems/two_chips.json") + " -o " + (dir / "x.bin").string());
+  CHECK(big.exit_code == 2);
+  CHECK(big.err ==
+        fmt::format("error: llama: llama2-7b does not fit {}'s 2 chips at its context of 4096 (tspc plan "
+                    "--chips 2 says why)\n",
+                    source("configs/systems/two_chips.json")));
 }
 
 TEST_CASE("tspsim --system reports the tensor-parallel step's latency, tokens/s and weight-streaming bound") {
@@ -200,7 +210,7 @@ TEST_CASE("tspsim --system reports the tensor-parallel step's latency, tokens/s 
   const auto dir = scratch_dir();
   const auto program = (dir / "step.bin").string(), json = (dir / "step.json").string();
   const std::string system = " --system " + source("configs/systems/node8.json");
-  const auto compiled = run_tool("tspc", "llama --model " + kModel + system + " -o " + program);
+  const auto compiled = run_tool("tspc", "llama --model " + kModel + system + " --stages 1 -o " + program);
   REQUIRE(compiled.exit_code == 0);
   const std::string cycles = field(compiled.out, "tensor-parallel over 8 chips: ");
   REQUIRE(!cycles.empty());
@@ -245,7 +255,7 @@ TEST_CASE("tiny-llama's logits on node8 are the one-chip step's bits") {
                    "llama --model " + kModel + at + " --config " + source("configs/14nm.json") + " -o " + one)
               .exit_code == 0);
   REQUIRE(run_tool("tspc", "llama --model " + kModel + at + " --system " +
-                               source("configs/systems/node8.json") + " -o " + eight)
+                               source("configs/systems/node8.json") + " --stages 1 -o " + eight)
               .exit_code == 0);
   const auto logits = (dir / "logits").string();
   REQUIRE(run_tool("tspsim", one + " --config " + source("configs/14nm.json") +
