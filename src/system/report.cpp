@@ -31,9 +31,8 @@ ChipFigures chip_figures(const RunReport& report) {
   for (auto& unit : f.units) unit.utilisation = ratio(double(unit.busy_slice_cycles), unit.slices * cycles);
   const double vb = geometry.vector_bytes();
   f.mac_utilisation = ratio(double(f.macs), cycles * geometry.mxm_planes() * vb * vb);
-  f.sram_utilisation =
-      ratio(double(f.sram_bytes),
-            cycles * geometry.mem_slices() * geometry.mem_banks_per_slice * geometry.mem_ports_per_bank * vb);
+  f.sram_utilisation = ratio(double(f.sram_bytes), cycles * geometry.mem_slices() * geometry.mem_banks_per_slice *
+                                                       geometry.mem_ports_per_bank * vb);
   f.stream_utilisation = ratio(double(f.stream_bytes), cycles * 2.0 * ctx.config.streams.per_direction * vb);
   f.seconds = cycles / (ctx.config.clock_mhz * 1e6);
   if (report.program.metadata.tokens_per_run != 0 && f.seconds > 0)
@@ -78,26 +77,23 @@ void print_summary(std::ostream& out, const RunReport& report) {
   const ChipFigures f = chip_figures(report);
   const RunResult& r = report.result;
   out << fmt::format("tspsim: {} on {} ({})\n", report.program_path, ctx.config.name, ctx.config.source);
-  if (!report.program.metadata.workload.empty())
-    out << fmt::format("workload            {}\n", report.program.metadata.workload);
+  if (!report.program.metadata.workload.empty()) out << fmt::format("workload            {}\n", report.program.metadata.workload);
   out << fmt::format("mode                {}{}\n", ctx.options.timing_only ? "timing-only" : "functional",
                      ctx.options.debug_clock ? ", debug clock" : "");
-  out << fmt::format("cycles              {}{}\n", r.cycles,
-                     r.interrupted      ? " (partial: the run was interrupted)"
-                     : r.stopped_strict ? " (partial: --strict stopped at the first error)"
-                                        : "");
+  out << fmt::format("cycles              {}{}\n", r.cycles, r.interrupted      ? " (partial: the run was interrupted)"
+                                                     : r.stopped_strict ? " (partial: --strict stopped at the first error)"
+                                                                        : "");
   out << fmt::format("simulated time      {:.3f} us at {} MHz\n", f.seconds * 1e6, ctx.config.clock_mhz);
   out << fmt::format("instructions        {}\n", f.instructions);
   out << fmt::format("conformance errors  {}\n", ctx.log.total());
   for (size_t k = 0; k < static_cast<size_t>(ErrorKind::count); ++k)
     if (ctx.log.count(static_cast<ErrorKind>(k)) != 0)
-      out << fmt::format("  {:<18}{}\n", error_kind_name(static_cast<ErrorKind>(k)),
-                         ctx.log.count(static_cast<ErrorKind>(k)));
+      out << fmt::format("  {:<18}{}\n", error_kind_name(static_cast<ErrorKind>(k)), ctx.log.count(static_cast<ErrorKind>(k)));
   out << "unit  slices  instructions  busy slice-cycles  utilisation\n";
   for (size_t u = 0; u < f.units.size(); ++u) {
     const UnitFigures& unit = f.units[u];
-    out << fmt::format("{:<4}  {:>6}  {:>12}  {:>17}  {:>10.2f}%\n", kSliceKindTable[u].name, unit.slices,
-                       unit.instructions, unit.busy_slice_cycles, 100 * unit.utilisation);
+    out << fmt::format("{:<4}  {:>6}  {:>12}  {:>17}  {:>10.2f}%\n", kSliceKindTable[u].name, unit.slices, unit.instructions,
+                       unit.busy_slice_cycles, 100 * unit.utilisation);
   }
   out << fmt::format("MXM MACs            {} ({:.2f}% of peak)\n", f.macs, 100 * f.mac_utilisation);
   out << fmt::format("MEM bytes           {} ({:.2f}% of peak)\n", f.sram_bytes, 100 * f.sram_utilisation);
@@ -134,9 +130,9 @@ nlohmann::json stats_json(const RunReport& report) {
   nlohmann::json units = nlohmann::json::object();
   for (size_t u = 0; u < f.units.size(); ++u)
     units[std::string(kSliceKindTable[u].name)] = {{"slices", f.units[u].slices},
-                                                   {"instructions", f.units[u].instructions},
-                                                   {"busy_slice_cycles", f.units[u].busy_slice_cycles},
-                                                   {"utilisation", f.units[u].utilisation}};
+                            {"instructions", f.units[u].instructions},
+                            {"busy_slice_cycles", f.units[u].busy_slice_cycles},
+                            {"utilisation", f.units[u].utilisation}};
   j["units"] = units;
   j["mxm"] = {{"macs", f.macs}, {"utilisation", f.mac_utilisation}};
   j["mem"] = {{"bytes", f.sram_bytes}, {"utilisation", f.sram_utilisation}};

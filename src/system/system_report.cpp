@@ -66,12 +66,9 @@ void print_system_summary(std::ostream& out, const SystemReport& report) {
                      sys.config().source, sys.chips());
   if (!sys.program().metadata.workload.empty())
     out << fmt::format("workload            {}\n", sys.program().metadata.workload);
-  out << fmt::format("mode                {}\n",
-                     sys.simulated(0).context().options.timing_only ? "timing-only" : "functional");
-  out << fmt::format("cycles              {}{}\n", r.cycles,
-                     r.interrupted ? " (partial: the run was interrupted)" : "");
-  out << fmt::format("simulated time      {:.3f} us at {} MHz\n", double(r.cycles) / first.clock_mhz,
-                     first.clock_mhz);
+  out << fmt::format("mode                {}\n", sys.simulated(0).context().options.timing_only ? "timing-only" : "functional");
+  out << fmt::format("cycles              {}{}\n", r.cycles, r.interrupted ? " (partial: the run was interrupted)" : "");
+  out << fmt::format("simulated time      {:.3f} us at {} MHz\n", double(r.cycles) / first.clock_mhz, first.clock_mhz);
   out << fmt::format("windows             {} of {} cycles, {} thread{}\n", r.windows, r.window, r.threads,
                      r.threads == 1 ? "" : "s");
   if (r.chips_reused != 0)
@@ -94,10 +91,9 @@ void print_system_summary(std::ostream& out, const SystemReport& report) {
   out << fmt::format("instructions        {}\n", instructions);
   out << fmt::format("conformance errors  {}\n", total);
   for (size_t k = 0; k < errors.size(); ++k)
-    if (errors[k] != 0)
-      out << fmt::format("  {:<18}{}\n", error_kind_name(static_cast<ErrorKind>(k)), errors[k]);
-  out << fmt::format("link vectors        {} delivered, {} sent on links without a cable\n",
-                     r.vectors_delivered, r.vectors_unconnected);
+    if (errors[k] != 0) out << fmt::format("  {:<18}{}\n", error_kind_name(static_cast<ErrorKind>(k)), errors[k]);
+  out << fmt::format("link vectors        {} delivered, {} sent on links without a cable\n", r.vectors_delivered,
+                     r.vectors_unconnected);
   out << fmt::format("link utilisation    {:.2f}% of {} cabled link directions (busy serialising / cycles)\n",
                      100 * ratio(double(busy), double(cabled) * double(r.cycles)), cabled);
   if (sys.chips() <= kChipTableLimit) {
@@ -113,8 +109,7 @@ void print_system_summary(std::ostream& out, const SystemReport& report) {
       out << fmt::format("{:>4}  {:>6}  {:>12}  {:>6}  {:>12}  {:>12}  {:>8.2f}%  {}\n", c, r.chips[c].cycles,
                          instructions_of(report, c), sys.simulated(c).context().log.total(), f.cabled, sent,
                          100 * f.utilisation,
-                         busiest ? fmt::format("{} ({:.2f}%)", busiest->link, 100 * busiest->utilisation)
-                                 : "-");
+                         busiest ? fmt::format("{} ({:.2f}%)", busiest->link, 100 * busiest->utilisation) : "-");
     }
   } else {
     out << fmt::format("({} chips: per-chip and per-link figures are in --stats-json)\n", sys.chips());
@@ -145,8 +140,7 @@ nlohmann::json system_stats_json(const SystemReport& report) {
   j["chips_reused"] = r.chips_reused;
   j["host_seconds"] = r.host_seconds;
   nlohmann::json totals = nlohmann::json::object();
-  for (size_t k = 0; k < static_cast<size_t>(ErrorKind::count); ++k)
-    totals[error_kind_name(static_cast<ErrorKind>(k))] = 0;
+  for (size_t k = 0; k < static_cast<size_t>(ErrorKind::count); ++k) totals[error_kind_name(static_cast<ErrorKind>(k))] = 0;
   uint64_t busy = 0, cabled = 0;
   nlohmann::json chips = nlohmann::json::array();
   for (uint32_t c = 0; c < sys.chips(); ++c) {
