@@ -8,8 +8,10 @@
 #include "tspc_collective.h"
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
+#include "tspsim/compiler/llama.h"
 #include "tspsim/compiler/registry.h"
 #include "tspsim/config/config.h"
+#include "tspsim/model/model.h"
 #include "tspsim/model/plan.h"
 #include "tspsim/numeric/numeric.h"
 #include "tspsim/numeric/tolerance.h"
@@ -34,25 +36,6 @@ void print_list() {
   std::cout << "collective\n  a transfer, all-gather, reduce-scatter or all-reduce over a system's C2C links "
                "(tspc collective --help)\n"
                "plan\n  the chips and SRAM a Llama-style model needs (tspc plan --help)\n";
-}
-
-// The bound per element of a float output against the reference *as written* (rounded to the
-// output type): the kernel's bound against the exact value plus that rounding, widened by 2^-30 so
-// the check's own double arithmetic cannot tip an element over (docs/numerics.md).
-std::vector<double> bounds_against_written(const tsp::compiler::ExpectedOutput& out, tsp::isa::DType dtype) {
-  const unsigned width = tsp::isa::dtype_bytes(dtype);
-  std::vector<double> bounds(out.values.size());
-  for (size_t e = 0; e < bounds.size(); ++e) {
-    uint32_t bits = 0;
-    for (unsigned b = 0; b < width; ++b) bits |= uint32_t(out.bytes[e * width + b]) << (8 * b);
-    const double written = tsp::num::float_from_bits(bits, dtype);
-    bounds[e] = (out.tolerance[e] + std::fabs(out.values[e] - written)) * (1 + std::ldexp(1.0, -30));
-  }
-  return bounds;
-}
-
-bool is_exact(const tsp::compiler::ExpectedOutput& out) {
-  return std::all_of(out.tolerance.begin(), out.tolerance.end(), [](double t) { return t == 0; });
 }
 
 std::string_view bytes_view(const std::vector<uint8_t>& bytes) {
@@ -142,6 +125,14 @@ int main(int argc, char* argv[]) {
       command->add_option("--" + option.name, values[entry.name][option.name], option.help);
     commands[entry.name] = command;
   }
+  std::string llama_system, llama_stages;
+  commands.at("llama")->add_option(
+      "--system", llama_system,
+      "system (JSON, configs/systems/): the step over its chips, a system program "
+      "(docs/llama.md)");
+  commands.at("llama")->add_option(
+      "--stages", llama_stages,
+      "with --system: pipeline stages of consecutive chips and layers (default: tspc plan's choice)");
   return tsp::cli::run(*app, argc, argv, [&] {
     if (list) {
       print_list();
@@ -150,6 +141,19 @@ int main(int argc, char* argv[]) {
     if (plan_command->parsed()) return run_plan(plan_args, config_choice);
     if (collective_command->parsed()) return run_collective(collective_args, output, reference_dir);
     if (app->get_subcommands().empty()) throw tsp::InputError("no kernel given (tspc --list names them)");
+    if (!llama_system.empty()) {
+      const auto& entry = *tsp::compiler::find_kernel("llama");
+      tsp::compiler::KernelArgs args;
+      for (const auto& option : entry.options)
+        if (commands["llama"]->count("--" + option.name) > 0)
+          args.set(option.name, values["llama"][option.name]);
+      tsp::compiler::KernelArgs stages;
+      stages.set("stages", llama_stages);
+      const bool planned = llama_stages.empty();
+      return run_llama_system(tsp::compiler::with_defaults(entry, args), llama_system,
+                              planned ? 0 : stages.positive("stages"), output, reference_dir);
+    }
+    if (commands.at("llama")->count("--stages") > 0) throw tsp::InputError("llama: --stages needs --system");
     if (config_choice.path.empty()) throw tsp::InputError("--config is required");
     if (output.empty()) throw tsp::InputError("-o is required");
     tsp::OutputFiles outputs;

@@ -4,7 +4,12 @@
 #include "tspsim/common/file_io.h"
 #include "tspsim/compiler/collectives.h"
 #include "tspsim/compiler/registry.h"
+#include "tspsim/model/plan.h"
+#include "tspsim/numeric/numeric.h"
+#include "tspsim/numeric/tolerance.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fmt/format.h>
 #include <iostream>
@@ -44,6 +49,25 @@ std::string_view bytes_view(const std::vector<uint8_t>& bytes) {
 
 } // namespace
 
+// The bound per element of a float output against the reference *as written* (rounded to the
+// output type): the kernel's bound against the exact value plus that rounding, widened by 2^-30 so
+// the check's own double arithmetic cannot tip an element over (docs/numerics.md).
+std::vector<double> bounds_against_written(const tsp::compiler::ExpectedOutput& out, tsp::isa::DType dtype) {
+  const unsigned width = tsp::isa::dtype_bytes(dtype);
+  std::vector<double> bounds(out.values.size());
+  for (size_t e = 0; e < bounds.size(); ++e) {
+    uint32_t bits = 0;
+    for (unsigned b = 0; b < width; ++b) bits |= uint32_t(out.bytes[e * width + b]) << (8 * b);
+    const double written = tsp::num::float_from_bits(bits, dtype);
+    bounds[e] = (out.tolerance[e] + std::fabs(out.values[e] - written)) * (1 + std::ldexp(1.0, -30));
+  }
+  return bounds;
+}
+
+bool is_exact(const tsp::compiler::ExpectedOutput& out) {
+  return std::all_of(out.tolerance.begin(), out.tolerance.end(), [](double t) { return t == 0; });
+}
+
 CLI::App* add_collective_command(CLI::App& app, CollectiveArgs& args) {
   CLI::App* command = app.add_subcommand(
       "collective", "transfer, all-gather, reduce-scatter or all-reduce over the C2C links of a system");
@@ -82,21 +106,34 @@ int run_collective(const CollectiveArgs& args, const std::string& output, const 
   shape.chips = parse_chips(args.chips);
   shape.algorithm = parse_algorithm(args.algorithm);
 
+  const auto system = tsp::load_system(args.system);
+  return write_system(tsp::compiler::compile_collective(system, shape), output, reference_dir, system,
+                      args.system);
+}
+
+int write_system(const tsp::compiler::CompiledSystem& compiled, const std::string& output,
+                 const std::string& reference_dir, const tsp::SystemConfig& system,
+                 const std::string& system_path) {
   tsp::OutputFiles outputs;
   outputs.check(output, "-o");
-  const auto system = tsp::load_system(args.system);
-  const auto compiled = tsp::compiler::compile_collective(system, shape);
   outputs.stage(output, bytes_view(tsp::serialize_system_program(compiled.program)));
   std::string expects;
   if (!reference_dir.empty()) {
     for (uint32_t chip = 0; chip < compiled.outputs.size(); ++chip)
       for (const auto& out : compiled.outputs[chip]) {
-        const auto path =
-            std::filesystem::path(reference_dir) / fmt::format("chip{}", chip) / (out.symbol + ".bin");
-        std::filesystem::create_directories(path.parent_path());
+        const auto dir = std::filesystem::path(reference_dir) / fmt::format("chip{}", chip);
+        const auto path = dir / (out.symbol + ".bin");
+        std::filesystem::create_directories(dir);
         outputs.check(path, "--reference");
         outputs.stage(path, bytes_view(out.bytes));
         expects += fmt::format(" --expect {}:{}={}", chip, out.symbol, path.string());
+        if (is_exact(out)) continue;
+        const auto& program = compiled.program.programs[compiled.program.chip_program[chip]];
+        const auto tol = dir / (out.symbol + ".tol");
+        outputs.check(tol, "--reference");
+        outputs.stage(tol, tsp::num::encode_bounds(
+                               bounds_against_written(out, program.find_symbol(out.symbol)->dtype)));
+        expects += fmt::format(" --expect-tol {}:{}=file:{}", chip, out.symbol, tol.string());
       }
   }
   outputs.commit();
@@ -107,6 +144,26 @@ int run_collective(const CollectiveArgs& args, const std::string& output, const 
   std::cout << fmt::format("wrote {}\n", output);
   if (!reference_dir.empty())
     std::cout << fmt::format("check: tspsim {} --config {} --system {}{}\n", output,
-                             system.config_of(0).source, args.system, expects);
+                             system.config_of(0).source, system_path, expects);
   return 0;
+}
+
+int run_llama_system(const tsp::compiler::KernelArgs& args, const std::string& system_path, uint32_t stages,
+                     const std::string& output, const std::string& reference_dir) {
+  if (output.empty()) throw tsp::InputError("-o is required");
+  const auto system = tsp::load_system(system_path);
+  const auto model = tsp::compiler::llama_model(args);
+  if (stages == 0) {
+    // The capacity planner's partition for exactly the system's chips (docs/models.md).
+    const auto plan = tsp::model::plan_model(model, system.config_of(0), {model.max_context, system.chips()});
+    if (!plan.fits)
+      throw tsp::InputError(
+          fmt::format("llama: {} does not fit {}'s {} chips at its context of {} (tspc plan "
+                      "--chips {} says why)",
+                      model.name, system_path, system.chips(), model.max_context, system.chips()));
+    stages = plan.partition.pipeline_stages;
+  }
+  const auto compiled =
+      tsp::compiler::compile_llama_system(system, model, tsp::compiler::llama_step(args), stages);
+  return write_system(compiled, output, reference_dir, system, system_path);
 }

@@ -1,6 +1,10 @@
 // `tspc collective`: a collective over the C2C links of a system (include/tspsim/compiler/
-// collectives.h) compiled into a system program, with the reference of every chip's outputs.
+// collectives.h) compiled into a system program, with the reference of every chip's outputs; and
+// `tspc llama --system` (docs/llama.md), written the same way.
 #pragma once
+
+#include "tspsim/compiler/collectives.h"
+#include "tspsim/compiler/registry.h"
 
 #include <CLI/CLI.hpp>
 #include <string>
@@ -20,3 +24,18 @@ CLI::App* add_collective_command(CLI::App& app, CollectiveArgs& args);
 // Compiles, writes `output` and, with `reference_dir`, DIR/chipN/SYMBOL.bin; prints the tspsim
 // command that checks them. Returns the exit code.
 int run_collective(const CollectiveArgs& args, const std::string& output, const std::string& reference_dir);
+
+// The bound per element of a float output against its reference as written (tspsim --expect-tol).
+std::vector<double> bounds_against_written(const tsp::compiler::ExpectedOutput& out, tsp::isa::DType dtype);
+bool is_exact(const tsp::compiler::ExpectedOutput& out);
+
+// Writes a system program to `output` and, with `reference_dir`, DIR/chipN/SYMBOL.bin (and
+// SYMBOL.tol for inexact outputs); prints the prediction and the tspsim command that checks them.
+int write_system(const tsp::compiler::CompiledSystem& compiled, const std::string& output,
+                 const std::string& reference_dir, const tsp::SystemConfig& system,
+                 const std::string& system_path);
+
+// `tspc llama --system S [--stages P]`: the decode step over S's chips; stages 0: as many as
+// `tspc plan` chooses for S's chips.
+int run_llama_system(const tsp::compiler::KernelArgs& args, const std::string& system_path, uint32_t stages,
+                     const std::string& output, const std::string& reference_dir);

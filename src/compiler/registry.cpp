@@ -260,19 +260,7 @@ std::vector<KernelEntry> make_registry() {
          "first token of the sequence; the state at --position is the host reference's greedy decode", "1"},
         {"seed", "seed of the model's random weights (model::random_weights)", "1"}},
        [](const ChipConfig& c, const KernelArgs& a) {
-         const auto model = model::load_model(model::resolve_model(a.text("model"), "configs/models"));
-         const auto small = [&](const std::string& name) {
-           const uint64_t n = a.number(name);
-           if (n > 0xffffffffull)
-             throw InputError(
-                 fmt::format("--{}: expected an integer up to 4294967295, got '{}'", name, a.text(name)));
-           return static_cast<uint32_t>(n);
-         };
-         LlamaStep step;
-         step.position = small("position");
-         step.token = small("token");
-         step.seed = a.number("seed");
-         return compile_llama_step(c, model, step);
+         return compile_llama_step(c, llama_model(a), llama_step(a));
        }},
   };
 }
@@ -298,6 +286,25 @@ KernelArgs with_defaults(const KernelEntry& entry, KernelArgs args) {
       args.set(option.name, option.default_value);
     }
   return args;
+}
+
+model::ModelConfig llama_model(const KernelArgs& args) {
+  return model::load_model(model::resolve_model(args.text("model"), "configs/models"));
+}
+
+LlamaStep llama_step(const KernelArgs& args) {
+  const auto small = [&](const std::string& name) {
+    const uint64_t n = args.number(name);
+    if (n > 0xffffffffull)
+      throw InputError(
+          fmt::format("--{}: expected an integer up to 4294967295, got '{}'", name, args.text(name)));
+    return static_cast<uint32_t>(n);
+  };
+  LlamaStep step;
+  step.position = small("position");
+  step.token = small("token");
+  step.seed = args.number("seed");
+  return step;
 }
 
 } // namespace tsp::compiler

@@ -31,8 +31,9 @@ ChipFigures chip_figures(const RunReport& report) {
   for (auto& unit : f.units) unit.utilisation = ratio(double(unit.busy_slice_cycles), unit.slices * cycles);
   const double vb = geometry.vector_bytes();
   f.mac_utilisation = ratio(double(f.macs), cycles * geometry.mxm_planes() * vb * vb);
-  f.sram_utilisation = ratio(double(f.sram_bytes), cycles * geometry.mem_slices() * geometry.mem_banks_per_slice *
-                                                       geometry.mem_ports_per_bank * vb);
+  f.sram_utilisation =
+      ratio(double(f.sram_bytes),
+            cycles * geometry.mem_slices() * geometry.mem_banks_per_slice * geometry.mem_ports_per_bank * vb);
   f.stream_utilisation = ratio(double(f.stream_bytes), cycles * 2.0 * ctx.config.streams.per_direction * vb);
   f.seconds = cycles / (ctx.config.clock_mhz * 1e6);
   if (report.program.metadata.tokens_per_run != 0 && f.seconds > 0)
@@ -96,28 +97,60 @@ nlohmann::json breakdown_json(const RegionBreakdown& breakdown) {
   return {{"groups", groups}, {"untagged_instructions", breakdown.untagged_instructions}};
 }
 
+void print_decode(std::ostream& out, const ChipFigures& f, const ChipConfig& config, const std::string& note,
+                  uint32_t requests, const std::string& shared_by) {
+  if (f.weight_bytes == 0) return;
+  const auto& geometry = config.geometry;
+  out << fmt::format("per-token latency   {:.3f} us (one stream: {:.1f} tokens/s)\n",
+                     f.seconds_per_token * 1e6, f.tokens_per_second);
+  out << fmt::format(
+      "weight streaming    {} weight bytes{} at {} B/cycle ({} MEM slices x {} B): {:.1f} cycles, "
+      "bound {:.1f} tokens/s\n",
+      f.weight_bytes, note, geometry.mem_slices() * geometry.vector_bytes(), geometry.mem_slices(),
+      geometry.vector_bytes(), f.weight_bound_cycles, f.weight_bound_tokens_per_second);
+  const RequestRates rates = request_rates(f.seconds_per_token, requests);
+  out << fmt::format(
+      "requests            {} sharing the {}: {:.1f} tokens/s per user, {:.1f} tokens/s in aggregate\n",
+      rates.requests, shared_by, rates.per_user_tokens_per_second, rates.aggregate_tokens_per_second);
+}
+
+nlohmann::json decode_json(const ChipFigures& f, uint32_t requests) {
+  const RequestRates rates = request_rates(f.seconds_per_token, requests);
+  return {{"seconds_per_token", f.seconds_per_token},
+          {"tokens_per_second", f.tokens_per_second},
+          {"requests", rates.requests},
+          {"tokens_per_second_per_user", rates.per_user_tokens_per_second},
+          {"aggregate_tokens_per_second", rates.aggregate_tokens_per_second},
+          {"weight_bytes", f.weight_bytes},
+          {"weight_bound_cycles", f.weight_bound_cycles},
+          {"weight_bound_tokens_per_second", f.weight_bound_tokens_per_second}};
+}
+
 void print_summary(std::ostream& out, const RunReport& report) {
   const EngineContext& ctx = report.chip.context();
   const ChipFigures f = chip_figures(report);
   const RunResult& r = report.result;
   out << fmt::format("tspsim: {} on {} ({})\n", report.program_path, ctx.config.name, ctx.config.source);
-  if (!report.program.metadata.workload.empty()) out << fmt::format("workload            {}\n", report.program.metadata.workload);
+  if (!report.program.metadata.workload.empty())
+    out << fmt::format("workload            {}\n", report.program.metadata.workload);
   out << fmt::format("mode                {}{}\n", ctx.options.timing_only ? "timing-only" : "functional",
                      ctx.options.debug_clock ? ", debug clock" : "");
-  out << fmt::format("cycles              {}{}\n", r.cycles, r.interrupted      ? " (partial: the run was interrupted)"
-                                                     : r.stopped_strict ? " (partial: --strict stopped at the first error)"
-                                                                        : "");
+  out << fmt::format("cycles              {}{}\n", r.cycles,
+                     r.interrupted      ? " (partial: the run was interrupted)"
+                     : r.stopped_strict ? " (partial: --strict stopped at the first error)"
+                                        : "");
   out << fmt::format("simulated time      {:.3f} us at {} MHz\n", f.seconds * 1e6, ctx.config.clock_mhz);
   out << fmt::format("instructions        {}\n", f.instructions);
   out << fmt::format("conformance errors  {}\n", ctx.log.total());
   for (size_t k = 0; k < static_cast<size_t>(ErrorKind::count); ++k)
     if (ctx.log.count(static_cast<ErrorKind>(k)) != 0)
-      out << fmt::format("  {:<18}{}\n", error_kind_name(static_cast<ErrorKind>(k)), ctx.log.count(static_cast<ErrorKind>(k)));
+      out << fmt::format("  {:<18}{}\n", error_kind_name(static_cast<ErrorKind>(k)),
+                         ctx.log.count(static_cast<ErrorKind>(k)));
   out << "unit  slices  instructions  busy slice-cycles  utilisation\n";
   for (size_t u = 0; u < f.units.size(); ++u) {
     const UnitFigures& unit = f.units[u];
-    out << fmt::format("{:<4}  {:>6}  {:>12}  {:>17}  {:>10.2f}%\n", kSliceKindTable[u].name, unit.slices, unit.instructions,
-                       unit.busy_slice_cycles, 100 * unit.utilisation);
+    out << fmt::format("{:<4}  {:>6}  {:>12}  {:>17}  {:>10.2f}%\n", kSliceKindTable[u].name, unit.slices,
+                       unit.instructions, unit.busy_slice_cycles, 100 * unit.utilisation);
   }
   out << fmt::format("MXM MACs            {} ({:.2f}% of peak)\n", f.macs, 100 * f.mac_utilisation);
   out << fmt::format("MEM bytes           {} ({:.2f}% of peak)\n", f.sram_bytes, 100 * f.sram_utilisation);
@@ -125,21 +158,7 @@ void print_summary(std::ostream& out, const RunReport& report) {
                      100 * f.stream_utilisation);
   if (f.link_bytes != 0) out << fmt::format("C2C bytes sent      {}\n", f.link_bytes);
   if (f.tokens_per_second > 0) out << fmt::format("tokens/s            {:.1f}\n", f.tokens_per_second);
-  if (f.weight_bytes != 0) {
-    const auto& geometry = ctx.config.geometry;
-    out << fmt::format("per-token latency   {:.3f} us (one stream: {:.1f} tokens/s)\n",
-                       f.seconds_per_token * 1e6, f.tokens_per_second);
-    out << fmt::format(
-        "weight streaming    {} weight bytes at {} B/cycle ({} MEM slices x {} B): {:.1f} cycles, "
-        "bound {:.1f} tokens/s\n",
-        f.weight_bytes, geometry.mem_slices() * geometry.vector_bytes(), geometry.mem_slices(),
-        geometry.vector_bytes(), f.weight_bound_cycles, f.weight_bound_tokens_per_second);
-    const RequestRates rates = request_rates(f.seconds_per_token, report.requests);
-    out << fmt::format(
-        "requests            {} sharing the chip: {:.1f} tokens/s per user, {:.1f} tokens/s in "
-        "aggregate\n",
-        rates.requests, rates.per_user_tokens_per_second, rates.aggregate_tokens_per_second);
-  }
+  print_decode(out, f, ctx.config, "", report.requests, "chip");
   if (report.breakdown && !report.breakdown->empty()) print_breakdown(out, *report.breakdown);
   out << fmt::format("host                {:.3f} s, {:.0f} simulated cycles/s\n", r.host_seconds,
                      r.host_seconds > 0 ? double(r.cycles) / r.host_seconds : 0.0);
@@ -169,26 +188,16 @@ nlohmann::json stats_json(const RunReport& report) {
   nlohmann::json units = nlohmann::json::object();
   for (size_t u = 0; u < f.units.size(); ++u)
     units[std::string(kSliceKindTable[u].name)] = {{"slices", f.units[u].slices},
-                            {"instructions", f.units[u].instructions},
-                            {"busy_slice_cycles", f.units[u].busy_slice_cycles},
-                            {"utilisation", f.units[u].utilisation}};
+                                                   {"instructions", f.units[u].instructions},
+                                                   {"busy_slice_cycles", f.units[u].busy_slice_cycles},
+                                                   {"utilisation", f.units[u].utilisation}};
   j["units"] = units;
   j["mxm"] = {{"macs", f.macs}, {"utilisation", f.mac_utilisation}};
   j["mem"] = {{"bytes", f.sram_bytes}, {"utilisation", f.sram_utilisation}};
   j["streams"] = {{"bytes", f.stream_bytes}, {"utilisation", f.stream_utilisation}};
   j["c2c"] = {{"bytes_sent", f.link_bytes}};
   if (report.program.metadata.tokens_per_run != 0) j["tokens_per_second"] = f.tokens_per_second;
-  if (f.weight_bytes != 0) {
-    const RequestRates rates = request_rates(f.seconds_per_token, report.requests);
-    j["decode"] = {{"seconds_per_token", f.seconds_per_token},
-                   {"tokens_per_second", f.tokens_per_second},
-                   {"requests", rates.requests},
-                   {"tokens_per_second_per_user", rates.per_user_tokens_per_second},
-                   {"aggregate_tokens_per_second", rates.aggregate_tokens_per_second},
-                   {"weight_bytes", f.weight_bytes},
-                   {"weight_bound_cycles", f.weight_bound_cycles},
-                   {"weight_bound_tokens_per_second", f.weight_bound_tokens_per_second}};
-  }
+  if (f.weight_bytes != 0) j["decode"] = decode_json(f, report.requests);
   if (report.breakdown && !report.breakdown->empty()) j["breakdown"] = breakdown_json(*report.breakdown);
   nlohmann::json slices = nlohmann::json::array();
   const auto& infos = ctx.floorplan.slices();

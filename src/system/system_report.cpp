@@ -17,6 +17,27 @@ uint64_t instructions_of(const SystemReport& report, uint32_t chip) {
                       report.system.program().program_of(chip), report.program_path};
   return chip_figures(run).instructions;
 }
+// A system's decode figures: the latency of the whole run, and the weight-streaming bound of the
+// chip with the most weight bytes (every chip streams its own at once, so the busiest one bounds
+// the step). Zero weights: not a decode workload.
+ChipFigures system_decode(const SystemReport& report, uint64_t& all_weight_bytes) {
+  ChipFigures busiest;
+  all_weight_bytes = 0;
+  const uint64_t tokens = report.system.program().metadata.tokens_per_run;
+  for (uint32_t c = 0; c < report.system.chips(); ++c) {
+    const RunReport run{report.system.simulated(c), report.result.chips[c],
+                        report.system.program().program_of(c), report.program_path};
+    const ChipFigures f = chip_figures(run);
+    all_weight_bytes += f.weight_bytes;
+    if (f.weight_bytes > busiest.weight_bytes) busiest = f;
+  }
+  if (busiest.weight_bytes == 0 || tokens == 0) return {};
+  const double clock = report.system.simulated(0).context().config.clock_mhz * 1e6;
+  busiest.seconds_per_token = double(report.result.cycles) / clock / double(tokens);
+  busiest.tokens_per_second = 1 / busiest.seconds_per_token;
+  return busiest;
+}
+
 } // namespace
 
 ChipLinkFigures chip_link_figures(const SystemReport& report, uint32_t chip) {
@@ -46,9 +67,12 @@ void print_system_summary(std::ostream& out, const SystemReport& report) {
                      sys.config().source, sys.chips());
   if (!sys.program().metadata.workload.empty())
     out << fmt::format("workload            {}\n", sys.program().metadata.workload);
-  out << fmt::format("mode                {}\n", sys.simulated(0).context().options.timing_only ? "timing-only" : "functional");
-  out << fmt::format("cycles              {}{}\n", r.cycles, r.interrupted ? " (partial: the run was interrupted)" : "");
-  out << fmt::format("simulated time      {:.3f} us at {} MHz\n", double(r.cycles) / first.clock_mhz, first.clock_mhz);
+  out << fmt::format("mode                {}\n",
+                     sys.simulated(0).context().options.timing_only ? "timing-only" : "functional");
+  out << fmt::format("cycles              {}{}\n", r.cycles,
+                     r.interrupted ? " (partial: the run was interrupted)" : "");
+  out << fmt::format("simulated time      {:.3f} us at {} MHz\n", double(r.cycles) / first.clock_mhz,
+                     first.clock_mhz);
   out << fmt::format("windows             {} of {} cycles, {} thread{}\n", r.windows, r.window, r.threads,
                      r.threads == 1 ? "" : "s");
   if (r.chips_reused != 0)
@@ -71,9 +95,10 @@ void print_system_summary(std::ostream& out, const SystemReport& report) {
   out << fmt::format("instructions        {}\n", instructions);
   out << fmt::format("conformance errors  {}\n", total);
   for (size_t k = 0; k < errors.size(); ++k)
-    if (errors[k] != 0) out << fmt::format("  {:<18}{}\n", error_kind_name(static_cast<ErrorKind>(k)), errors[k]);
-  out << fmt::format("link vectors        {} delivered, {} sent on links without a cable\n", r.vectors_delivered,
-                     r.vectors_unconnected);
+    if (errors[k] != 0)
+      out << fmt::format("  {:<18}{}\n", error_kind_name(static_cast<ErrorKind>(k)), errors[k]);
+  out << fmt::format("link vectors        {} delivered, {} sent on links without a cable\n",
+                     r.vectors_delivered, r.vectors_unconnected);
   out << fmt::format("link utilisation    {:.2f}% of {} cabled link directions (busy serialising / cycles)\n",
                      100 * ratio(double(busy), double(cabled) * double(r.cycles)), cabled);
   if (sys.chips() <= kChipTableLimit) {
@@ -89,22 +114,17 @@ void print_system_summary(std::ostream& out, const SystemReport& report) {
       out << fmt::format("{:>4}  {:>6}  {:>12}  {:>6}  {:>12}  {:>12}  {:>8.2f}%  {}\n", c, r.chips[c].cycles,
                          instructions_of(report, c), sys.simulated(c).context().log.total(), f.cabled, sent,
                          100 * f.utilisation,
-                         busiest ? fmt::format("{} ({:.2f}%)", busiest->link, 100 * busiest->utilisation) : "-");
+                         busiest ? fmt::format("{} ({:.2f}%)", busiest->link, 100 * busiest->utilisation)
+                                 : "-");
     }
   } else {
     out << fmt::format("({} chips: per-chip and per-link figures are in --stats-json)\n", sys.chips());
   }
-  const uint64_t tokens = sys.program().metadata.tokens_per_run;
-  if (tokens != 0 && r.cycles != 0) {
-    const double seconds_per_token = double(r.cycles) / (first.clock_mhz * 1e6) / double(tokens);
-    const RequestRates rates = request_rates(seconds_per_token, report.requests);
-    out << fmt::format("per-token latency   {:.3f} us (one stream: {:.1f} tokens/s)\n",
-                       seconds_per_token * 1e6, 1.0 / seconds_per_token);
-    out << fmt::format(
-        "requests            {} sharing the system: {:.1f} tokens/s per user, {:.1f} tokens/s in "
-        "aggregate\n",
-        rates.requests, rates.per_user_tokens_per_second, rates.aggregate_tokens_per_second);
-  }
+  uint64_t all_weights = 0;
+  const ChipFigures decode = system_decode(report, all_weights);
+  print_decode(out, decode, first,
+               fmt::format(" on the busiest of {} chips ({} on all)", sys.chips(), all_weights),
+               report.requests, "system");
   if (report.breakdowns && sys.chips() <= kBreakdownChipLimit)
     for (uint32_t c = 0; c < sys.chips(); ++c)
       if (!(*report.breakdowns)[c].empty()) {
@@ -133,7 +153,8 @@ nlohmann::json system_stats_json(const SystemReport& report) {
   j["chips_reused"] = r.chips_reused;
   j["host_seconds"] = r.host_seconds;
   nlohmann::json totals = nlohmann::json::object();
-  for (size_t k = 0; k < static_cast<size_t>(ErrorKind::count); ++k) totals[error_kind_name(static_cast<ErrorKind>(k))] = 0;
+  for (size_t k = 0; k < static_cast<size_t>(ErrorKind::count); ++k)
+    totals[error_kind_name(static_cast<ErrorKind>(k))] = 0;
   uint64_t busy = 0, cabled = 0;
   nlohmann::json chips = nlohmann::json::array();
   for (uint32_t c = 0; c < sys.chips(); ++c) {
@@ -181,16 +202,11 @@ nlohmann::json system_stats_json(const SystemReport& report) {
                 {"cabled_link_directions", cabled},
                 {"utilisation", ratio(double(busy), double(cabled) * double(r.cycles))}};
   j["chips"] = chips;
-  const uint64_t tokens = sys.program().metadata.tokens_per_run;
-  if (tokens != 0 && r.cycles != 0) {
-    const double clock_hz = sys.simulated(0).context().config.clock_mhz * 1e6;
-    const double seconds_per_token = double(r.cycles) / clock_hz / double(tokens);
-    const RequestRates rates = request_rates(seconds_per_token, report.requests);
-    j["decode"] = {{"seconds_per_token", seconds_per_token},
-                   {"tokens_per_second", 1.0 / seconds_per_token},
-                   {"requests", rates.requests},
-                   {"tokens_per_second_per_user", rates.per_user_tokens_per_second},
-                   {"aggregate_tokens_per_second", rates.aggregate_tokens_per_second}};
+  uint64_t all_weights = 0;
+  const ChipFigures decode = system_decode(report, all_weights);
+  if (decode.weight_bytes != 0) {
+    j["decode"] = decode_json(decode, report.requests);
+    j["decode"]["weight_bytes_all_chips"] = all_weights;
   }
   return j;
 }

@@ -5,6 +5,7 @@
 // lookup, argmax) are declared here; each schedules onto tensors its caller placed.
 #pragma once
 
+#include "tspsim/compiler/collectives.h"
 #include "tspsim/compiler/kernels.h"
 #include "tspsim/compiler/lanes.h"
 #include "tspsim/model/model.h"
@@ -16,6 +17,12 @@ namespace tsp::compiler {
 // recip(AMAX)))) over x's column tiles. x is one float row.
 void schedule_quantize(ProgramBuilder& builder, const LaneMaps& maps, const TiledTensor& x,
                        const TiledTensor& amax, const TiledTensor& q);
+// Its two halves, for an x split over chips: AMAX of the chip's columns (then a max all-reduce),
+// and Q of the chip's columns with the AMAX of the whole row.
+void schedule_amax(ProgramBuilder& builder, const LaneMaps& maps, const TiledTensor& x,
+                   const TiledTensor& amax);
+void schedule_quantize_with(ProgramBuilder& builder, const TiledTensor& x, const TiledTensor& amax,
+                            const TiledTensor& q);
 
 // Y = (fp32(C) * SCALE) * (AMAX * fp32(1/127)), the int32 GEMV result C back in y's type; with
 // `residual`, Y = R + that rounded to R's type (the residual connection, in R's type).
@@ -33,6 +40,15 @@ void schedule_one_hot(ProgramBuilder& builder, const TiledTensor& token, const T
 // -inf in the padding lanes of its last tile (both one row of LOGITS' tiles x the vector length).
 void schedule_argmax(ProgramBuilder& builder, const LaneMaps& maps, const TiledTensor& logits,
                      const TiledTensor& ids, const TiledTensor& pad, const TiledTensor& y);
+// Its two halves, for logits split over chips by columns (IDS then holds the global indices):
+// TOP (fp32, every lane) = the largest logit; then the lowest index whose logit equals TOP, or
+// kArgmaxPast where none does, in every lane of Y (fp32, for a min all-reduce, or int32).
+inline constexpr double kArgmaxPast = 1073741824.0; // 2^30: past every index, exact in fp32
+void schedule_argmax_max(ProgramBuilder& builder, const LaneMaps& maps, const TiledTensor& logits,
+                         const TiledTensor& pad, const TiledTensor& top);
+void schedule_argmax_index(ProgramBuilder& builder, const LaneMaps& maps, const TiledTensor& logits,
+                           const TiledTensor& ids, const TiledTensor& pad, const TiledTensor& top,
+                           const TiledTensor& y);
 
 // Row h of Y (heads x head_dim) = columns h * head_dim ... of X (one row), by SXM Permutes; and
 // back: one row of every head's columns (rounded to y's type).
@@ -58,5 +74,14 @@ struct LlamaStep {
 // every lane) and the updated cache, each with the reference's values and tolerance.
 CompiledKernel compile_llama_step(const ChipConfig& config, const model::ModelConfig& model,
                                   const LlamaStep& step);
+
+// The same step over every chip of a system (docs/llama.md, "Tensor parallelism", "Pipeline
+// parallelism"): `stages` pipeline stages of consecutive chips, each with its consecutive layers,
+// handing the residual row to the next over C2C; inside a stage (fully connected) each chip
+// computes its heads, FFN columns and vocabulary columns and the chips all-reduce between the
+// phases. The last stage's chips hold NEXT and their LOGITS columns, every chip the KV heads of its
+// layers. Throws InputError when the model does not split over the chips.
+CompiledSystem compile_llama_system(const SystemConfig& system, const model::ModelConfig& model,
+                                    const LlamaStep& step, uint32_t stages = 1);
 
 } // namespace tsp::compiler

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "tspsim/compiler/builder.h"
+#include "tspsim/compiler/llama.h"
 
 #include <functional>
 #include <map>
@@ -45,5 +46,9 @@ const KernelEntry* find_kernel(const std::string& name);
 // Fills in the defaults of `entry`'s options that `args` lacks; throws InputError for a missing
 // required option.
 KernelArgs with_defaults(const KernelEntry& entry, KernelArgs args);
+
+// The model and step `tspc llama`'s options name (--model; --position, --token, --seed).
+model::ModelConfig llama_model(const KernelArgs& args);
+LlamaStep llama_step(const KernelArgs& args);
 
 } // namespace tsp::compiler

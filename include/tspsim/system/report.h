@@ -45,14 +45,14 @@ struct ChipFigures {
   std::array<UnitFigures, kSliceKinds> units; // by SliceKind
   uint64_t instructions = 0;
   uint64_t macs = 0;
-  double mac_utilisation = 0;       // of 4 planes x K x N per cycle
-  uint64_t sram_bytes = 0;          // read + written
-  double sram_utilisation = 0;      // of slices x banks x ports x vector_bytes per cycle
-  uint64_t stream_bytes = 0;        // put on streams
-  double stream_utilisation = 0;    // of 2 x streams x vector_bytes per cycle (one boundary's capacity)
+  double mac_utilisation = 0;    // of 4 planes x K x N per cycle
+  uint64_t sram_bytes = 0;       // read + written
+  double sram_utilisation = 0;   // of slices x banks x ports x vector_bytes per cycle
+  uint64_t stream_bytes = 0;     // put on streams
+  double stream_utilisation = 0; // of 2 x streams x vector_bytes per cycle (one boundary's capacity)
   uint64_t link_bytes = 0;
-  double seconds = 0;               // simulated time
-  double tokens_per_second = 0;     // metadata.tokens_per_run / seconds
+  double seconds = 0;           // simulated time
+  double tokens_per_second = 0; // metadata.tokens_per_run / seconds
   // A token workload with weights declared as seeded initialisers (a decode step of tspc llama):
   // the weights' bytes and the run time of streaming them once from SRAM at the bandwidth a
   // program reaches (one access of a vector per MEM slice per cycle, docs/validation.md). A run
@@ -64,6 +64,12 @@ struct ChipFigures {
 };
 
 ChipFigures chip_figures(const RunReport& report);
+// The decode lines of the report (per-token latency, tokens/s, the weight-streaming bound) and
+// the `decode` object of --stats-json, for one chip and for a system (docs/statistics.md); `note`
+// follows the weight bytes (a system's: which chip's). Nothing when f has no weights.
+void print_decode(std::ostream& out, const ChipFigures& f, const ChipConfig& config, const std::string& note,
+                  uint32_t requests, const std::string& shared_by);
+nlohmann::json decode_json(const ChipFigures& f, uint32_t requests);
 void print_summary(std::ostream& out, const RunReport& report);
 nlohmann::json stats_json(const RunReport& report);
 // One row per window of `stats.window()` cycles, one column per slice kind (busy fraction).

@@ -6,6 +6,7 @@
 #include "tspsim/compiler/collectives.h"
 #include "tspsim/common/error.h"
 #include "tspsim/compiler/reference.h"
+#include "tspsim/compiler/system_schedule.h"
 #include "tspsim/compiler/vector.h"
 #include "tspsim/program/latency.h"
 #include "tspsim/program/tensor.h"
@@ -49,251 +50,6 @@ const char* collective_kind_name(CollectiveKind kind) {
 
 namespace {
 
-// One vector of a tensor in MEM.
-struct VectorPlace {
-  uint32_t mem = 0;
-  uint32_t address = 0;
-};
-
-// The vectors of a tiled tensor in transfer order: tile, row, byte plane.
-std::vector<VectorPlace> vectors_of(const TiledTensor& tensor) {
-  std::vector<VectorPlace> out;
-  const unsigned bytes = isa::dtype_bytes(tensor.dtype);
-  for (const Symbol& tile : tensor.tiles) {
-    const unsigned groups = static_cast<unsigned>(tile.slices.size()) / bytes;
-    for (uint32_t r = 0; r < tile.rows; ++r)
-      for (unsigned b = 0; b < bytes; ++b)
-        out.push_back({tile.slices[(r % groups) * bytes + b], tile.base + r / groups});
-  }
-  return out;
-}
-
-// A hop of a route: from chip `from` on its link `out_link` to chip `to` on its link `in_link`.
-struct Hop {
-  uint32_t from = 0;
-  uint32_t out_link = 0;
-  uint32_t to = 0;
-  uint32_t in_link = 0;
-};
-
-// The cables of a system as adjacency lists, and shortest routes over them.
-class Topology {
-public:
-  explicit Topology(const SystemConfig& system) : adjacency_(system.chips()) {
-    for (const Cable& cable : system.cables) {
-      adjacency_[cable.a.chip].push_back({cable.a.chip, cable.a.link, cable.b.chip, cable.b.link});
-      adjacency_[cable.b.chip].push_back({cable.b.chip, cable.b.link, cable.a.chip, cable.a.link});
-    }
-    for (auto& hops : adjacency_)
-      std::sort(hops.begin(), hops.end(), [](const Hop& x, const Hop& y) {
-        return x.to != y.to ? x.to < y.to : x.out_link < y.out_link;
-      });
-  }
-
-  // The cables of a chip, by neighbour and link.
-  const std::vector<Hop>& hops(uint32_t chip) const { return adjacency_[chip]; }
-
-  // The first cable between two chips, if they are neighbours.
-  std::optional<Hop> direct(uint32_t from, uint32_t to) const {
-    for (const Hop& hop : adjacency_[from])
-      if (hop.to == to) return hop;
-    return std::nullopt;
-  }
-
-  // A shortest route (breadth first, lowest chip numbers first, so it is deterministic).
-  std::vector<Hop> route(uint32_t from, uint32_t to) const {
-    if (from == to) return {};
-    std::vector<std::optional<Hop>> via(adjacency_.size());
-    std::deque<uint32_t> frontier{from};
-    std::vector<bool> seen(adjacency_.size());
-    seen[from] = true;
-    while (!frontier.empty() && !seen[to]) {
-      const uint32_t chip = frontier.front();
-      frontier.pop_front();
-      for (const Hop& hop : adjacency_[chip])
-        if (!seen[hop.to]) {
-          seen[hop.to] = true;
-          via[hop.to] = hop;
-          frontier.push_back(hop.to);
-        }
-    }
-    if (!seen[to])
-      throw InputError(
-          fmt::format("collective: chip {} cannot reach chip {} over the system's links", from, to));
-    std::vector<Hop> hops;
-    for (uint32_t chip = to; chip != from; chip = via[chip]->from) hops.push_back(*via[chip]);
-    std::reverse(hops.begin(), hops.end());
-    return hops;
-  }
-
-  // A cycle through every chip of `chips` over direct cables (depth first, fewest onward
-  // neighbours first), or nothing.
-  std::optional<std::vector<uint32_t>> ring(const std::vector<uint32_t>& chips) const {
-    if (chips.size() < 2) return std::nullopt;
-    std::vector<bool> member(adjacency_.size()), used(adjacency_.size());
-    for (uint32_t c : chips) member[c] = true;
-    std::vector<uint32_t> path{chips.front()};
-    used[chips.front()] = true;
-    size_t budget = 200000; // steps of the search before giving up
-    if (extend(path, used, member, chips.size(), budget)) return path;
-    return std::nullopt;
-  }
-
-private:
-  std::vector<uint32_t> open_neighbours(uint32_t chip, const std::vector<bool>& used,
-                                        const std::vector<bool>& member) const {
-    std::vector<uint32_t> out;
-    for (const Hop& hop : adjacency_[chip])
-      if (member[hop.to] && !used[hop.to] && std::find(out.begin(), out.end(), hop.to) == out.end())
-        out.push_back(hop.to);
-    return out;
-  }
-
-  bool extend(std::vector<uint32_t>& path, std::vector<bool>& used, const std::vector<bool>& member, size_t n,
-              size_t& budget) const {
-    if (budget-- == 0) return false;
-    const uint32_t last = path.back();
-    if (path.size() == n) return n == 2 || direct(last, path.front()).has_value();
-    auto next = open_neighbours(last, used, member);
-    std::stable_sort(next.begin(), next.end(), [&](uint32_t a, uint32_t b) {
-      return open_neighbours(a, used, member).size() < open_neighbours(b, used, member).size();
-    });
-    for (uint32_t chip : next) {
-      used[chip] = true;
-      path.push_back(chip);
-      if (extend(path, used, member, n, budget)) return true;
-      path.pop_back();
-      used[chip] = false;
-    }
-    return false;
-  }
-
-  std::vector<std::vector<Hop>> adjacency_;
-};
-
-// The per-chip builders and the state of every link channel.
-class SystemSchedule {
-public:
-  SystemSchedule(const SystemConfig& system, const Topology& topology)
-      : system_(system), topology_(topology) {
-    for (uint32_t c = 0; c < system.chips(); ++c) {
-      const ChipConfig& config = system.config_of(c);
-      builders_.push_back(std::make_unique<ProgramBuilder>(config));
-      send_free_.emplace_back(config.c2c.links, 0);
-      receive_after_.emplace_back(config.c2c.links, -1);
-      forward_next_.push_back(0);
-    }
-  }
-
-  ProgramBuilder& builder(uint32_t chip) { return *builders_[chip]; }
-  const SystemConfig& system() const { return system_; }
-
-  // Moves one vector from `src` on chip `from` to `dst` on chip `to` along `route`, each hop as
-  // early as the links, queues, streams and banks allow; intermediate chips store the vector in
-  // MEM and send it on. Returns the SRAM write cycle at `dst`.
-  Cycle move(const std::vector<Hop>& route, VectorPlace src, VectorPlace dst) {
-    VectorPlace at = src;
-    Cycle written = -1;
-    for (size_t h = 0; h < route.size(); ++h) {
-      const Hop& hop = least_busy(route[h]);
-      const Cycle arrival = send(hop.from, hop.out_link, at);
-      const VectorPlace into = h + 1 == route.size() ? dst : forward_buffer(hop.to);
-      written = receive(hop.to, hop.in_link, arrival, into);
-      at = into;
-    }
-    return written;
-  }
-
-private:
-  // Of the cables between the hop's two chips, the one whose sending side frees first (the first
-  // such): parallel cables, such as the two between nodes of a rack, share the traffic.
-  const Hop& least_busy(const Hop& hop) const {
-    const Hop* best = nullptr;
-    for (const Hop& cable : topology_.hops(hop.from))
-      if (cable.to == hop.to &&
-          (!best || send_free_[hop.from][cable.out_link] < send_free_[hop.from][best->out_link]))
-        best = &cable;
-    return *best;
-  }
-
-  static constexpr Cycle kSearch = 1 << 20; // cycles tried before giving up on one placement
-
-  unsigned sxm_near(uint32_t chip, uint32_t mem) {
-    const Floorplan& floorplan = builder(chip).schedule().floorplan();
-    const bool east = floorplan.slices()[floorplan.slice_of_mem(mem)].east;
-    return *floorplan.find_slice(east ? "SXM_E" : "SXM_W");
-  }
-
-  // A Send of the vector at `at` on `link`; returns the cycle it is receivable at the far end.
-  Cycle send(uint32_t chip, uint32_t link, VectorPlace at) {
-    Schedule& schedule = builder(chip).schedule();
-    const ChipConfig& config = schedule.config();
-    const unsigned sxm = sxm_near(chip, at.mem);
-    const unsigned position = schedule.slice_position(sxm);
-    const Dir dir = Schedule::direction(schedule.mem_position(at.mem), position);
-    const Cycle start = std::max(send_free_[chip][link], schedule.written(at.mem, at.address) + 1);
-    for (Cycle t = start; t < start + kSearch; ++t) {
-      for (unsigned id = 0; id < config.streams.per_direction; ++id) {
-        const Stream stream{id, dir};
-        const Instruction instruction = make_send(link, stream);
-        const size_t mark = schedule.mark();
-        if (schedule.place_on_slice(sxm, t, instruction) >= 0 &&
-            schedule.read_to(at.mem, at.address, stream, position,
-                             t + Cycle(skew_cycles(instruction, config)))) {
-          send_free_[chip][link] = t + Cycle(c2c_vector_cycles(config));
-          return t + Cycle(func_cycles(instruction, config));
-        }
-        schedule.rollback(mark);
-      }
-    }
-    throw InputError(fmt::format("collective: no cycle for a Send on chip {} link {}", chip, link));
-  }
-
-  // A Receive of the next vector on `link` (receivable from `arrival`) written to `into`.
-  Cycle receive(uint32_t chip, uint32_t link, Cycle arrival, VectorPlace into) {
-    Schedule& schedule = builder(chip).schedule();
-    const ChipConfig& config = schedule.config();
-    const unsigned sxm = sxm_near(chip, into.mem);
-    const unsigned position = schedule.slice_position(sxm);
-    const Dir dir = Schedule::direction(position, schedule.mem_position(into.mem));
-    const Cycle start = std::max(arrival, receive_after_[chip][link] + 1);
-    for (Cycle t = start; t < start + kSearch; ++t) {
-      for (unsigned id = 0; id < config.streams.per_direction; ++id) {
-        const Stream stream{id, dir};
-        const Instruction instruction = make_receive(link, stream);
-        const Cycle on_stream = t + Cycle(func_cycles(instruction, config));
-        const size_t mark = schedule.mark();
-        if (schedule.place_on_slice(sxm, t, instruction) >= 0 &&
-            schedule.claim_write(stream, position, on_stream) &&
-            schedule.write_from(into.mem, into.address, stream, position, on_stream)) {
-          receive_after_[chip][link] = t;
-          return schedule.written(into.mem, into.address);
-        }
-        schedule.rollback(mark);
-      }
-    }
-    throw InputError(fmt::format("collective: no cycle for a Receive on chip {} link {}", chip, link));
-  }
-
-  // One word for a vector passing through `chip`, in the slices nearest its SXMs in turn.
-  VectorPlace forward_buffer(uint32_t chip) {
-    ProgramBuilder& b = builder(chip);
-    const unsigned per_side = b.config().geometry.mem_slices_per_hemisphere;
-    const uint32_t k = forward_next_[chip]++;
-    const bool east = k % 2 == 1;
-    const unsigned index = per_side - 1 - (k / 2) % std::min(per_side, 4u);
-    const unsigned mem = b.schedule().floorplan().mem_global(east, index);
-    return {mem, b.memory().allocate({mem}, 1, fmt::format("forwarding buffer of chip {}", chip))};
-  }
-
-  const SystemConfig& system_;
-  const Topology& topology_;
-  std::vector<std::unique_ptr<ProgramBuilder>> builders_;
-  std::vector<std::vector<Cycle>> send_free_;     // per chip and link: first cycle the link is free
-  std::vector<std::vector<Cycle>> receive_after_; // per chip and link: the last Receive's cycle
-  std::vector<uint32_t> forward_next_;
-};
-
 // Rows [first, first + count) of shard k of n.
 struct Shard {
   uint32_t first = 0;
@@ -302,26 +58,6 @@ struct Shard {
 Shard shard(uint32_t rows, uint32_t n, uint32_t k) {
   const uint32_t base = rows / n, extra = rows % n;
   return {k * base + std::min(k, extra), base + (k < extra ? 1 : 0)};
-}
-
-// sum(inputs) as a balanced tree of adds in `dtype`.
-VExpr sum_expression(DType dtype, unsigned inputs) {
-  VExpr expr;
-  std::vector<unsigned> level;
-  for (unsigned i = 0; i < inputs; ++i) level.push_back(expr.input(i, dtype));
-  if (inputs == 1) {
-    expr.root = expr.unary(Opcode::v_mov, dtype, level[0]);
-    return expr;
-  }
-  while (level.size() > 1) {
-    std::vector<unsigned> next;
-    for (size_t i = 0; i + 1 < level.size(); i += 2)
-      next.push_back(expr.binary(Opcode::v_add, dtype, level[i], level[i + 1]));
-    if (level.size() % 2) next.push_back(level.back());
-    level = std::move(next);
-  }
-  expr.root = level[0];
-  return expr;
 }
 
 // A tensor one participant holds for one piece of a collective, with its reference values.
@@ -528,30 +264,12 @@ private:
     }
   }
 
-  // One tensor's vectors from `src` to `dst` along `route`, in order.
-  struct Flow {
-    std::vector<Hop> route;
-    const TiledTensor* src;
-    const TiledTensor* dst;
-  };
+  using Flow = SystemSchedule::Flow;
   Flow flow(uint32_t from, const TiledTensor& src, uint32_t to, const TiledTensor& dst) const {
-    return {topology_.route(from, to), &src, &dst};
+    return schedule_.flow(from, src, to, dst);
   }
-  void move_tensor(const Flow& f) { interleave({f}); }
-
-  // Sends several flows at once, one vector of each in turn, so that their links run together.
-  void interleave(const std::vector<Flow>& flows) {
-    std::vector<std::pair<std::vector<VectorPlace>, std::vector<VectorPlace>>> vectors;
-    size_t longest = 0;
-    for (const Flow& f : flows) {
-      vectors.emplace_back(vectors_of(*f.src), vectors_of(*f.dst));
-      longest = std::max(longest, vectors.back().first.size());
-    }
-    for (size_t v = 0; v < longest; ++v)
-      for (size_t i = 0; i < flows.size(); ++i)
-        if (v < vectors[i].first.size())
-          schedule_.move(flows[i].route, vectors[i].first[v], vectors[i].second[v]);
-  }
+  void move_tensor(const Flow& f) { schedule_.interleave({f}); }
+  void interleave(const std::vector<Flow>& flows) { schedule_.interleave(flows); }
 
   void transfer() {
     const uint32_t from = chips_[0], to = chips_[1];
@@ -609,7 +327,7 @@ private:
     } else {
       spread(flat_members(), all, owner, held, into_y, ring_.has_value());
     }
-    const VExpr copy = sum_expression(shape_.dtype, 1);
+    const VExpr copy = combine_expression(Opcode::v_add, shape_.dtype, 1);
     for (uint32_t i = 0; i < n(); ++i)
       schedule_vectors(schedule_.builder(chips_[i]).schedule(), copy, {&held.at({i, i}).tensor},
                        y[size_t(i) * n() + i]);
@@ -716,7 +434,7 @@ private:
         const std::vector<const TiledTensor*> group(inputs.begin() + first, inputs.begin() + first + count);
         const std::vector<std::vector<double>> group_values(values.begin() + first,
                                                             values.begin() + first + count);
-        const VExpr sum = sum_expression(shape_.dtype, static_cast<unsigned>(count));
+        const VExpr sum = combine_expression(Opcode::v_add, shape_.dtype, static_cast<unsigned>(count));
         partials.push_back(place(chip, "", rows, {}, partials.size() % 2 == 0, false));
         schedule_vectors(schedule, sum, group, partials.back());
         next_inputs.push_back(&partials.back());
@@ -726,7 +444,7 @@ private:
       inputs = std::move(next_inputs);
       values = std::move(next_values);
     }
-    const VExpr sum = sum_expression(shape_.dtype, static_cast<unsigned>(inputs.size()));
+    const VExpr sum = combine_expression(Opcode::v_add, shape_.dtype, static_cast<unsigned>(inputs.size()));
     schedule_vectors(schedule, sum, inputs, out);
     return evaluate(sum, values, std::vector<uint32_t>(inputs.size(), rows), rows, shape_.cols);
   }
@@ -785,7 +503,7 @@ private:
                       const Destination& dst, Holdings& sums) {
     const auto k = static_cast<uint32_t>(members.size());
     const auto owned = by_position(members, pieces, owner);
-    const VExpr add = sum_expression(shape_.dtype, 2);
+    const VExpr add = combine_expression(Opcode::v_add, shape_.dtype, 2);
     Holdings partial; // (ring position, piece): the running sum there
     for (uint32_t step = 0; step + 1 < k; ++step)
       for (uint32_t p = 0; p < k; ++p) {
@@ -840,27 +558,11 @@ private:
   }
 
   CompiledSystem finish(const std::string& algorithm) {
-    CompiledSystem result;
-    result.algorithm = algorithm;
     const std::string workload =
         fmt::format("{} {}x{} {} over {} chips ({})", collective_kind_name(shape_.kind), shape_.rows,
                     shape_.cols, isa::dtype_name(shape_.dtype), n(), algorithm);
-    std::map<std::vector<uint8_t>, uint32_t> distinct;
-    for (uint32_t c = 0; c < system_.chips(); ++c) {
-      Program program = schedule_.builder(c).finish(workload);
-      program.metadata.chips = system_.chips();
-      result.predicted_cycles = std::max(result.predicted_cycles, program.metadata.predicted_cycles);
-      const auto bytes = serialize_program(program);
-      auto [it, added] = distinct.emplace(bytes, static_cast<uint32_t>(result.program.programs.size()));
-      if (added) result.program.programs.push_back(std::move(program));
-      result.program.chip_program.push_back(it->second);
-    }
-    result.program.system_fingerprint = system_fingerprint(system_);
-    result.program.system_name = system_.name;
-    result.program.metadata.workload = workload;
-    result.program.metadata.generator = result.program.programs.front().metadata.generator;
-    result.program.metadata.chips = system_.chips();
-    result.program.metadata.predicted_cycles = result.predicted_cycles;
+    CompiledSystem result = finish_system(schedule_, workload);
+    result.algorithm = algorithm;
     result.outputs = std::move(outputs_);
     result.bounds = bounds(algorithm);
     return result;

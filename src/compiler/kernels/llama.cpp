@@ -8,6 +8,7 @@
 #include "tspsim/common/error.h"
 #include "tspsim/compiler/placement.h"
 #include "tspsim/compiler/reference.h"
+#include "tspsim/compiler/system_schedule.h"
 #include "tspsim/compiler/vector.h"
 #include "tspsim/model/reference.h"
 #include "tspsim/program/latency.h"
@@ -16,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
+#include <functional>
 #include <map>
 #include <optional>
 
@@ -49,8 +51,8 @@ unsigned sxm_west(ProgramBuilder& builder) { return *builder.schedule().floorpla
 
 } // namespace
 
-void schedule_quantize(ProgramBuilder& builder, const LaneMaps& maps, const TiledTensor& x,
-                       const TiledTensor& amax, const TiledTensor& q) {
+void schedule_amax(ProgramBuilder& builder, const LaneMaps& maps, const TiledTensor& x,
+                   const TiledTensor& amax) {
   const unsigned lanes = builder.config().geometry.vector_bytes();
   VExpr max_expr;
   lane_allreduce(
@@ -63,7 +65,10 @@ void schedule_quantize(ProgramBuilder& builder, const LaneMaps& maps, const Tile
       },
       maps, 1, lanes);
   schedule_vectors(builder.schedule(), max_expr, {&x, &maps.identity(), &maps.rotations()}, amax);
+}
 
+void schedule_quantize_with(ProgramBuilder& builder, const TiledTensor& x, const TiledTensor& amax,
+                            const TiledTensor& q) {
   VExpr q_expr;
   const unsigned inverse =
       q_expr.binary(Opcode::v_mul, DType::f32,
@@ -73,6 +78,12 @@ void schedule_quantize(ProgramBuilder& builder, const LaneMaps& maps, const Tile
       DType::i8, DType::f32,
       q_expr.binary(Opcode::v_mul, DType::f32, to_f32(q_expr, x.dtype, q_expr.input(0, x.dtype)), inverse));
   schedule_vectors(builder.schedule(), q_expr, {&x, &amax}, q);
+}
+
+void schedule_quantize(ProgramBuilder& builder, const LaneMaps& maps, const TiledTensor& x,
+                       const TiledTensor& amax, const TiledTensor& q) {
+  schedule_amax(builder, maps, x, amax);
+  schedule_quantize_with(builder, x, amax, q);
 }
 
 void schedule_dequantize(ProgramBuilder& builder, const TiledTensor& c, const TiledTensor& scale,
@@ -104,44 +115,60 @@ void schedule_one_hot(ProgramBuilder& builder, const TiledTensor& token, const T
   schedule_vectors(builder.schedule(), e, {&ids, &token}, y);
 }
 
-void schedule_argmax(ProgramBuilder& builder, const LaneMaps& maps, const TiledTensor& logits,
-                     const TiledTensor& ids, const TiledTensor& pad, const TiledTensor& y) {
+namespace {
+
+// Logits with -inf in the padding lanes (inputs 0 and `pad_input`).
+unsigned masked_logit(VExpr& e, unsigned pad_input, unsigned t) {
+  return e.binary(Opcode::v_add, DType::f32, e.input(0, DType::f32, 0, int(t)),
+                  e.input(pad_input, DType::f32, 0, int(t)));
+}
+
+} // namespace
+
+void schedule_argmax_max(ProgramBuilder& builder, const LaneMaps& maps, const TiledTensor& logits,
+                         const TiledTensor& pad, const TiledTensor& top) {
   const unsigned lanes = builder.config().geometry.vector_bytes();
-  const unsigned tiles = logits.tile_count();
-  // Logits with -inf in the padding lanes (inputs 0 and `pad_input`).
-  auto masked = [&](VExpr& e, unsigned pad_input, unsigned t) {
-    return e.binary(Opcode::v_add, DType::f32, e.input(0, DType::f32, 0, int(t)),
-                    e.input(pad_input, DType::f32, 0, int(t)));
-  };
   VExpr max_expr;
   lane_allreduce(
       max_expr, Opcode::v_max, DType::f32,
       [&] {
-        return over_tiles(max_expr, Opcode::v_max, tiles, [&](unsigned t) { return masked(max_expr, 3, t); });
+        return over_tiles(max_expr, Opcode::v_max, logits.tile_count(),
+                          [&](unsigned t) { return masked_logit(max_expr, 3, t); });
       },
       maps, 1, lanes);
-  const TiledTensor top =
-      place_tiled(builder, "", DType::f32, 1, lanes, least_used(builder, true), 1, {}, false);
   schedule_vectors(builder.schedule(), max_expr, {&logits, &maps.identity(), &maps.rotations(), &pad}, top);
+}
 
+void schedule_argmax_index(ProgramBuilder& builder, const LaneMaps& maps, const TiledTensor& logits,
+                           const TiledTensor& ids, const TiledTensor& pad, const TiledTensor& top,
+                           const TiledTensor& y) {
+  const unsigned lanes = builder.config().geometry.vector_bytes();
   // The lane id where a logit equals the maximum, a number past every id elsewhere; the least
   // over every lane is the lowest index of the maximum.
-  const double past = std::ldexp(1.0, 30);
   VExpr key_expr;
   const unsigned least = lane_allreduce(
       key_expr, Opcode::v_min, DType::f32,
       [&] {
-        return over_tiles(key_expr, Opcode::v_min, tiles, [&](unsigned t) {
-          const unsigned hit = key_expr.binary(Opcode::v_cmpeq, DType::f32, masked(key_expr, 3, t),
+        return over_tiles(key_expr, Opcode::v_min, logits.tile_count(), [&](unsigned t) {
+          const unsigned hit = key_expr.binary(Opcode::v_cmpeq, DType::f32, masked_logit(key_expr, 3, t),
                                                key_expr.input(4, DType::f32, 0, 0));
           return key_expr.select(DType::f32, hit, key_expr.input(5, DType::f32, 0, int(t)),
-                                 key_expr.splat(DType::f32, past));
+                                 key_expr.splat(DType::f32, kArgmaxPast));
         });
       },
       maps, 1, lanes);
-  key_expr.cvt(DType::i32, DType::f32, least);
+  if (y.dtype != DType::f32) key_expr.cvt(y.dtype, DType::f32, least);
   schedule_vectors(builder.schedule(), key_expr,
                    {&logits, &maps.identity(), &maps.rotations(), &pad, &top, &ids}, y);
+}
+
+void schedule_argmax(ProgramBuilder& builder, const LaneMaps& maps, const TiledTensor& logits,
+                     const TiledTensor& ids, const TiledTensor& pad, const TiledTensor& y) {
+  const unsigned lanes = builder.config().geometry.vector_bytes();
+  const TiledTensor top =
+      place_tiled(builder, "", DType::f32, 1, lanes, least_used(builder, true), 1, {}, false);
+  schedule_argmax_max(builder, maps, logits, pad, top);
+  schedule_argmax_index(builder, maps, logits, ids, pad, top, y);
 }
 
 namespace {
@@ -213,6 +240,85 @@ std::vector<uint8_t> float_bytes(DType dtype, const std::vector<float>& values) 
   return element_bytes_of(dtype, std::vector<double>(values.begin(), values.end()));
 }
 
+// The part of the step one of n chips computes (docs/llama.md, "Tensor parallelism"): its query
+// heads, the KV heads they read (replicated when chips outnumber KV heads), the rows of its merged
+// heads whose Wo rows it holds (replicas of a head split them), its FFN columns and its vocabulary
+// columns. The residual stream is on every chip.
+struct Share {
+  uint32_t head0 = 0, heads = 0;
+  uint32_t kv0 = 0, kv_heads = 0;
+  uint32_t wo_live0 = 0, wo_live = 0;
+  uint32_t ffn0 = 0, ffn = 0;
+  uint32_t vocab0 = 0, vocab = 0;
+  // Pipeline stage: layers [layer0, layer0 + layers); the first stage embeds, the last has the head.
+  uint32_t layer0 = 0, layers = 0;
+  bool first = true, last = true;
+};
+
+Share share_of(const model::ModelConfig& m, uint32_t n, uint32_t index) {
+  const auto fail = [&](const std::string& why) {
+    return InputError(fmt::format("llama: {} cannot be split over {} chips: {}", m.name, n, why));
+  };
+  Share s;
+  uint32_t replicas = 1;
+  if (n <= m.heads) {
+    if (m.heads % n != 0) throw fail(fmt::format("its {} heads are not a multiple of {}", m.heads, n));
+    s.heads = m.heads / n;
+    s.head0 = index * s.heads;
+  } else {
+    if (n % m.heads != 0) throw fail(fmt::format("{} chips are not a multiple of its {} heads", n, m.heads));
+    replicas = n / m.heads;
+    s.heads = 1;
+    s.head0 = index / replicas;
+  }
+  const uint32_t group = m.heads / m.kv_heads; // query heads per KV head
+  if (s.heads % group != 0 && group % s.heads != 0)
+    throw fail(fmt::format("{} heads per chip do not split its KV groups of {}", s.heads, group));
+  s.kv_heads = std::max(1u, s.heads / group);
+  s.kv0 = s.head0 / group;
+  const uint32_t width = s.heads * m.head_dim;
+  if (width % replicas != 0)
+    throw fail(fmt::format("head_dim {} is not a multiple of the {} chips sharing a head", width, replicas));
+  s.wo_live = width / replicas;
+  s.wo_live0 = (index % replicas) * s.wo_live;
+  if (m.ffn % n != 0) throw fail(fmt::format("its ffn width {} is not a multiple of {}", m.ffn, n));
+  s.ffn = m.ffn / n;
+  s.ffn0 = index * s.ffn;
+  if (m.vocab % n != 0) throw fail(fmt::format("its vocabulary of {} is not a multiple of {}", m.vocab, n));
+  s.vocab = m.vocab / n;
+  s.vocab0 = index * s.vocab;
+  s.layers = m.layers;
+  return s;
+}
+
+// The host reference greedy-decodes from the first token up to the step's position; its cache
+// and token are the step's initial state, its next logits and cache the expected results.
+struct ReferenceRun {
+  model::Weights weights;
+  uint32_t token = 0;
+  std::vector<std::vector<float>> keys, values; // per layer, position-major
+  std::vector<float> logits;
+  std::vector<std::vector<float>> keys_after, values_after;
+};
+
+ReferenceRun reference_run(const model::ModelConfig& m, const LlamaStep& step) {
+  ReferenceRun run;
+  run.weights = model::random_weights(m, step.seed);
+  model::Reference reference(m, run.weights);
+  run.token = step.token;
+  for (uint32_t p = 0; p < step.position; ++p) run.token = model::argmax(reference.decode(run.token));
+  for (uint32_t l = 0; l < m.layers; ++l) {
+    run.keys.push_back(reference.keys(l));
+    run.values.push_back(reference.values(l));
+  }
+  run.logits = reference.decode(run.token);
+  for (uint32_t l = 0; l < m.layers; ++l) {
+    run.keys_after.push_back(reference.keys(l));
+    run.values_after.push_back(reference.values(l));
+  }
+  return run;
+}
+
 // An int8 matrix in MEM: its 320 x 320 tiles in the LW layout, their elements declared as the
 // seeded initialisers random_weights uses, and its per-column scales.
 struct WeightMatrix {
@@ -222,108 +328,184 @@ struct WeightMatrix {
   TiledTensor scale;
 };
 
-class StepCompiler {
+// The block of a matrix one chip holds: rows [row0, row0 + rows), columns [col0, col0 + cols);
+// of its rows only [live0, live0 + live) hold weights, the rest zeros (the Wo rows of a head's
+// other replicas).
+struct Window {
+  uint32_t row0 = 0, rows = 0;
+  uint32_t col0 = 0, cols = 0;
+  uint32_t live0 = 0, live = 0;
+};
+
+Window whole(const model::Matrix& m) { return {0, m.rows, 0, m.cols, 0, m.rows}; }
+Window columns(const model::Matrix& m, uint32_t col0, uint32_t cols) {
+  return {0, m.rows, col0, cols, 0, m.rows};
+}
+Window rows_of(const model::Matrix& m, uint32_t row0, uint32_t rows) {
+  return {row0, rows, 0, m.cols, 0, rows};
+}
+
+// Throws InputError for what the step does not compile: non-int8 weights, rows wider than one
+// vector, a position or token outside the model. Before the host reference runs (a wide model's
+// reference is slow and never needed).
+void check_step(const ChipConfig& config, const model::ModelConfig& model, const LlamaStep& step);
+
+// One chip's program of the step: its phases, called in order by compose_step, which all-reduces
+// between them (the step on one chip: a chip whose share is everything, no all-reduce).
+class ChipStep {
 public:
-  StepCompiler(const ChipConfig& config, const model::ModelConfig& model, const LlamaStep& step)
-      : config_(config), model_(model), step_(step), builder_(config), lanes_(config.geometry.vector_bytes()),
-        act_(chip_type(model.precision.activations)), kv_(chip_type(model.precision.kv_cache)) {}
+  ChipStep(ProgramBuilder& builder, const model::ModelConfig& model, const LlamaStep& step,
+           const Share& share, const ReferenceRun& run)
+      : config_(builder.config()), model_(model), step_(step), share_(share), run_(run), builder_(builder),
+        lanes_(config_.geometry.vector_bytes()), act_(chip_type(model.precision.activations)),
+        kv_(chip_type(model.precision.kv_cache)) {}
 
-  CompiledKernel compile();
-
-private:
-  void check() const;
-  // A rows x cols tensor on the other side from the last one placed (so that a phase's operands
-  // come from both hemispheres); named tensors are program symbols.
-  TiledTensor place_next(DType dtype, uint32_t rows, uint32_t cols, const std::vector<uint8_t>& elements = {},
-                         const std::string& name = "");
   TiledTensor vec(DType dtype, uint32_t cols, const std::string& name = "") {
     return place_next(dtype, 1, cols, {}, name);
   }
-  WeightMatrix weights(const std::string& name, const model::Matrix& m, uint32_t index);
-  // The W8A8 input of the projections of x (one quantisation for all that share x).
+
+  // The lane maps and the cache of the chip's layers.
+  void inputs();
+  // The token and its embedding: the residual row.
+  void embed();
+  // The residual row as the previous pipeline stage hands it over (written by its Receives).
+  const TiledTensor& receive_residual() { return x_ = vec(act_, model_.d_model); }
+  const TiledTensor& residual_row() const { return x_; }
+  bool owns(uint32_t l) const { return l >= share_.layer0 && l < share_.layer0 + share_.layers; }
+  // Layer l up to its merged heads; returns their local AMAX.
+  TiledTensor attention(uint32_t l);
+  // The chip's part of the int32 product of the merged heads and Wo, quantised with the row's AMAX.
+  TiledTensor attention_out(const TiledTensor& amax);
+  // The residual after Wo (from the summed product), the FFN up to SwiGLU; returns its local AMAX.
+  TiledTensor ffn(const TiledTensor& product, const TiledTensor& amax);
+  // The chip's part of the int32 product of SwiGLU's output and w_down.
+  TiledTensor ffn_out(const TiledTensor& amax);
+  // The residual after w_down.
+  void residual(const TiledTensor& product, const TiledTensor& amax);
+  uint32_t first_layer() const { return share_.layer0; }
+  uint32_t layer_count() const { return share_.layers; }
+  unsigned lanes() const { return lanes_; }
+  // The final norm and the chip's logits.
+  void head();
+  // TOP: the largest of the chip's logits (every lane).
+  TiledTensor top();
+  // The lowest index of the logits equal to TOP (the global maximum) into y: int32 NEXT on one
+  // chip, fp32 before the min all-reduce on many.
+  void argmax_index(const TiledTensor& top, const TiledTensor& y);
+  // The greedy token as NEXT (int32) from the least index over every chip (fp32).
+  void next_token(const TiledTensor& index);
+  // Tags what is placed from now on as `category` of the phase's group (a layer, "embedding",
+  // "head"; docs/llama.md, "Per-layer breakdown"), until the next tag or end_regions.
+  void tag(RegionCategory category) { builder_.begin_region(group_, category); }
+  void tag(const std::string& group, RegionCategory category) {
+    group_ = group;
+    tag(category);
+  }
+  void end_regions() { builder_.end_region(); }
+
+  std::vector<ExpectedOutput> expected() const;
+  std::vector<Bound> bounds() const;
+
+private:
+  TiledTensor place_next(DType dtype, uint32_t rows, uint32_t cols, const std::vector<uint8_t>& elements = {},
+                         const std::string& name = "");
+  WeightMatrix weights(const std::string& name, const model::Matrix& m, uint32_t index, const Window& window);
   struct Quantised {
     TiledTensor amax;
     TiledTensor q;
   };
   Quantised quantise(const TiledTensor& x);
+  // c = Q W (int32).
+  TiledTensor product(const TiledTensor& q, const WeightMatrix& w);
   // y = x W in `out`, or R + x W with `residual`; a program symbol if `name` is given.
   TiledTensor project(const Quantised& x, const WeightMatrix& w, DType out,
                       const TiledTensor* residual = nullptr, const std::string& name = "");
+  TiledTensor rescale(const TiledTensor& c, const WeightMatrix& w, const TiledTensor& amax, DType out,
+                      const TiledTensor* residual, const std::string& name = "");
   TiledTensor rmsnorm(const TiledTensor& x, const std::vector<float>& gain);
-  TiledTensor layer(const TiledTensor& x, uint32_t l);
-  void reference_state();
-  std::vector<Bound> bounds() const;
+  void cache();
 
   const ChipConfig& config_;
   const model::ModelConfig& model_;
   LlamaStep step_;
-  ProgramBuilder builder_;
+  Share share_;
+  const ReferenceRun& run_;
+  ProgramBuilder& builder_;
   unsigned lanes_;
   DType act_;
   DType kv_;
-  model::Weights weights_;
   std::optional<LaneMaps> maps_;
   bool east_ = false;
   uint64_t weight_tiles_ = 0;
-  // The reference's state before the step and its results.
-  uint32_t token_ = 0;
-  std::vector<std::vector<float>> keys_, values_; // per layer, position-major
-  std::vector<float> logits_;
-  std::vector<std::vector<float>> keys_after_, values_after_;
-  // The cache tensors per layer.
-  std::vector<std::vector<Symbol>> kt_;
-  std::vector<std::vector<Symbol>> v_;
+  std::vector<std::vector<Symbol>> kt_, v_; // the cache tensors per layer
+  // State between phases.
+  uint32_t layer_ = 0;
+  std::string group_;
+  TiledTensor x_;        // the residual row
+  TiledTensor x1_;       // after the attention block
+  TiledTensor attended_; // merged heads, then SwiGLU's output
+  TiledTensor logits_;
+  TiledTensor ids_, pad_;
+  WeightMatrix wo_, wd_;
+  std::vector<WeightMatrix> pending_; // the layer's gate and up
 };
 
-void StepCompiler::check() const {
-  const uint32_t d = model_.d_model;
-  if (model_.precision.weights != model::DType::i8)
+void check_step(const ChipConfig& config, const model::ModelConfig& model, const LlamaStep& step) {
+  const unsigned lanes = config.geometry.vector_bytes();
+  const uint32_t d = model.d_model;
+  if (model.precision.weights != model::DType::i8)
     throw InputError(fmt::format("llama: {} has {} weights; the decode step is compiled for int8 weights",
-                                 model_.name, model::dtype_name(model_.precision.weights)));
-  if (d > lanes_ || model_.q_width() > lanes_ || model_.kv_width() > lanes_)
+                                 model.name, model::dtype_name(model.precision.weights)));
+  if (d > lanes || model.q_width() > lanes || model.kv_width() > lanes)
     throw InputError(
         fmt::format("llama: {}: d_model {}, query width {} and key/value width {} must each fit one "
                     "{}-lane vector (wider models are split over chips, not done yet)",
-                    model_.name, d, model_.q_width(), model_.kv_width(), lanes_));
-  if (step_.position >= model_.max_context)
+                    model.name, d, model.q_width(), model.kv_width(), lanes));
+  if (step.position >= model.max_context)
     throw InputError(fmt::format("llama: --position {} is outside {}'s context of {} positions",
-                                 step_.position, model_.name, model_.max_context));
-  if (step_.token >= model_.vocab)
-    throw InputError(fmt::format("llama: --token {} is outside {}'s vocabulary of {}", step_.token,
-                                 model_.name, model_.vocab));
+                                 step.position, model.name, model.max_context));
+  if (step.token >= model.vocab)
+    throw InputError(fmt::format("llama: --token {} is outside {}'s vocabulary of {}", step.token, model.name,
+                                 model.vocab));
 }
 
-TiledTensor StepCompiler::place_next(DType dtype, uint32_t rows, uint32_t cols,
-                                     const std::vector<uint8_t>& elements, const std::string& name) {
+TiledTensor ChipStep::place_next(DType dtype, uint32_t rows, uint32_t cols,
+                                 const std::vector<uint8_t>& elements, const std::string& name) {
   east_ = !east_;
   return place_tiled(builder_, name, dtype, rows, cols, least_used(builder_, east_), 1, elements,
                      !name.empty());
 }
 
-WeightMatrix StepCompiler::weights(const std::string& name, const model::Matrix& m, uint32_t index) {
+WeightMatrix ChipStep::weights(const std::string& name, const model::Matrix& m, uint32_t index,
+                               const Window& window) {
   WeightMatrix w;
-  w.k = m.rows;
-  w.n = m.cols;
+  w.k = window.rows;
+  w.n = window.cols;
   const uint64_t seed = model::weight_seed(step_.seed, index);
   const unsigned streams = config_.mxm.weight_streams;
   const uint32_t reserved = lw_cycles(DType::i8, config_) * streams;
-  const unsigned k_tiles = (m.rows + lanes_ - 1) / lanes_;
-  const unsigned n_tiles = (m.cols + lanes_ - 1) / lanes_;
+  const unsigned k_tiles = (window.rows + lanes_ - 1) / lanes_;
+  const unsigned n_tiles = (window.cols + lanes_ - 1) / lanes_;
   for (unsigned kt = 0; kt < k_tiles; ++kt)
     for (unsigned j = 0; j < n_tiles; ++j) {
-      const uint32_t rows = std::min(lanes_, m.rows - kt * lanes_);
-      const uint32_t cols = std::min(lanes_, m.cols - j * lanes_);
+      const uint32_t rows = std::min(lanes_, window.rows - kt * lanes_);
+      const uint32_t cols = std::min(lanes_, window.cols - j * lanes_);
       east_ = !east_;
       auto mems = least_used(builder_, east_);
       mems.resize(streams);
       const Symbol tile = builder_.add_tensor("", DType::i8, rows, cols, mems, reserved, {});
+      const uint32_t first_row = kt * lanes_;
+      const bool all_live = window.live0 <= first_row && first_row + rows <= window.live0 + window.live;
       // A tile of whole matrix rows is one run of the matrix's elements; otherwise each row is.
-      if (n_tiles == 1) {
+      if (n_tiles == 1 && window.cols == m.cols && all_live) {
         Symbol declared = tile;
         declared.name = fmt::format("{}.k{}", name, kt);
-        builder_.add_random(declared, model::random_window_seed(seed, uint64_t(kt) * lanes_ * m.cols));
+        builder_.add_random(declared,
+                            model::random_window_seed(seed, uint64_t(window.row0 + first_row) * m.cols));
       } else {
         for (uint32_t r = 0; r < rows; ++r) {
+          const uint32_t local = first_row + r;
+          if (local < window.live0 || local >= window.live0 + window.live) continue;
           Symbol row;
           row.name = fmt::format("{}.k{}.n{}.r{}", name, kt, j, r);
           row.dtype = DType::i8;
@@ -331,27 +513,25 @@ WeightMatrix StepCompiler::weights(const std::string& name, const model::Matrix&
           row.cols = cols;
           row.base = symbol_word(tile, r, 0).address;
           row.slices = {symbol_word(tile, r, 0).mem};
-          builder_.add_random(
-              row, model::random_window_seed(seed, (uint64_t(kt) * lanes_ + r) * m.cols + j * lanes_));
+          builder_.add_random(row, model::random_window_seed(seed, uint64_t(window.row0 + local) * m.cols +
+                                                                       window.col0 + j * lanes_));
         }
       }
       w.tiles[{kt, j}] = tile;
       ++weight_tiles_;
     }
-  w.scale = place_next(DType::f32, 1, m.cols, float_bytes(DType::f32, m.scale));
+  const std::vector<float> scale(m.scale.begin() + window.col0, m.scale.begin() + window.col0 + window.cols);
+  w.scale = place_next(DType::f32, 1, window.cols, float_bytes(DType::f32, scale));
   return w;
 }
 
-StepCompiler::Quantised StepCompiler::quantise(const TiledTensor& x) {
+ChipStep::Quantised ChipStep::quantise(const TiledTensor& x) {
   Quantised out{vec(DType::f32, lanes_), vec(DType::i8, x.cols)};
   schedule_quantize(builder_, *maps_, x, out.amax, out.q);
   return out;
 }
 
-TiledTensor StepCompiler::project(const Quantised& x, const WeightMatrix& w, DType out,
-                                  const TiledTensor* residual, const std::string& name) {
-  const TiledTensor& q = x.q;
-  const TiledTensor& amax = x.amax;
+TiledTensor ChipStep::product(const TiledTensor& q, const WeightMatrix& w) {
   const TiledTensor c = vec(DType::i32, w.n);
   GemmShape shape;
   shape.m = 1;
@@ -364,97 +544,236 @@ TiledTensor StepCompiler::project(const Quantised& x, const WeightMatrix& w, DTy
                    return w.tiles.at({kt, j});
                  },
                  [&](unsigned j) { return c.tiles[j]; }});
+  return c;
+}
+
+TiledTensor ChipStep::rescale(const TiledTensor& c, const WeightMatrix& w, const TiledTensor& amax, DType out,
+                              const TiledTensor* residual, const std::string& name) {
   const TiledTensor y = vec(residual ? residual->dtype : out, w.n, name);
   schedule_dequantize(builder_, c, w.scale, amax, residual, y);
   return y;
 }
 
-TiledTensor StepCompiler::rmsnorm(const TiledTensor& x, const std::vector<float>& gain) {
+TiledTensor ChipStep::project(const Quantised& x, const WeightMatrix& w, DType out,
+                              const TiledTensor* residual, const std::string& name) {
+  return rescale(product(x.q, w), w, x.amax, out, residual, name);
+}
+
+TiledTensor ChipStep::rmsnorm(const TiledTensor& x, const std::vector<float>& gain) {
   const TiledTensor g = place_next(act_, 1, x.cols, float_bytes(act_, gain));
   const TiledTensor y = vec(act_, x.cols);
   schedule_rmsnorm(builder_, x, g, static_cast<float>(model_.norm_eps), y);
   return y;
 }
 
-TiledTensor StepCompiler::layer(const TiledTensor& x, uint32_t l) {
-  const model::LayerWeights& lw = weights_.layers[l];
+// The inputs: the cache of the chip's KV heads (K^T tiles with rows reserved so that the last
+// head's LW reads zeros; V rows padded to whole tiles), initialised with the reference's state.
+void ChipStep::cache() {
+  const uint32_t width = share_.kv_heads * model_.head_dim;
+  const uint32_t all = model_.kv_width();
+  const uint32_t first = share_.kv0 * model_.head_dim;
+  const uint32_t positions = model_.max_context;
+  const unsigned cache_tiles = (positions + lanes_ - 1) / lanes_;
+  const uint32_t kt_reserved = std::max(width, (share_.kv_heads - 1) * model_.head_dim + lanes_);
+  for (uint32_t l = 0; l < model_.layers; ++l) {
+    kt_.emplace_back();
+    v_.emplace_back();
+    if (!owns(l)) continue;
+    const auto& keys = run_.keys[l];
+    const auto& values = run_.values[l];
+    for (unsigned t = 0; t < cache_tiles; ++t) {
+      const uint32_t cols = std::min(lanes_, positions - t * lanes_);
+      std::vector<float> initial(size_t(width) * cols, 0.0f);
+      for (uint32_t r = 0; r < width; ++r)
+        for (uint32_t c = 0; c < cols && t * lanes_ + c < step_.position; ++c)
+          initial[size_t(r) * cols + c] = keys[size_t(t * lanes_ + c) * all + first + r];
+      auto mems = least_used(builder_, t % 2 == 1);
+      mems.resize(config_.mxm.weight_streams);
+      kt_[l].push_back(
+          builder_.add_tensor(cache_tiles == 1 ? fmt::format("L{}.KT", l) : fmt::format("L{}.KT.c{}", l, t),
+                              kv_, width, cols, mems, kt_reserved, float_bytes(kv_, initial)));
+    }
+    for (uint32_t g = 0; g < share_.kv_heads; ++g) {
+      std::vector<float> initial(size_t(positions) * model_.head_dim, 0.0f);
+      for (uint32_t p = 0; p < step_.position; ++p)
+        for (uint32_t i = 0; i < model_.head_dim; ++i)
+          initial[size_t(p) * model_.head_dim + i] =
+              values[size_t(p) * all + first + g * model_.head_dim + i];
+      auto mems = least_used(builder_, g % 2 == 0);
+      mems.resize(config_.mxm.weight_streams);
+      v_[l].push_back(builder_.add_tensor(fmt::format("L{}.V.g{}", l, share_.kv0 + g), kv_, positions,
+                                          model_.head_dim, mems, cache_tiles * lanes_,
+                                          float_bytes(kv_, initial)));
+    }
+  }
+}
+
+// The embedding: the one-hot row of the token times the table (whole on every chip), each column
+// times its scale.
+void ChipStep::inputs() {
+  maps_.emplace(builder_, true);
+  cache();
+}
+
+void ChipStep::embed() {
+  const uint32_t d = model_.d_model;
+  const TiledTensor token = place_next(
+      DType::i32, 1, lanes_, element_bytes_of(DType::i32, std::vector<double>(lanes_, run_.token)), "TOKEN");
+  std::vector<double> ids(model_.vocab);
+  for (uint32_t i = 0; i < model_.vocab; ++i) ids[i] = i;
+  const TiledTensor ids_i32 = place_next(DType::i32, 1, model_.vocab, element_bytes_of(DType::i32, ids));
+  const TiledTensor one_hot = vec(DType::i8, model_.vocab);
+  group_ = "embedding";
+  tag(RegionCategory::matrix);
+  schedule_one_hot(builder_, token, ids_i32, one_hot);
+  const WeightMatrix table = weights("embedding", run_.weights.embedding, 0, whole(run_.weights.embedding));
+  const TiledTensor rows = product(one_hot, table);
+  x_ = vec(act_, d);
+  VExpr e;
+  store_as(e, act_,
+           e.binary(Opcode::v_mul, DType::f32, e.cvt(DType::f32, DType::i32, e.input(0, DType::i32)),
+                    e.input(1, DType::f32)));
+  schedule_vectors(builder_.schedule(), e, {&rows, &table.scale}, x_);
+}
+
+// q, k, v of the chip's heads; RoPE on q and k; heads as rows; attention over the cache with the
+// new k and v appended; the heads back in one row.
+TiledTensor ChipStep::attention(uint32_t l) {
+  layer_ = l;
+  group_ = fmt::format("layer {}", l);
+  const model::LayerWeights& lw = run_.weights.layers[l];
   const uint32_t first = 1 + 9 * l; // tensor index of wq (docs/models.md, "Seeded random weights")
   const std::string prefix = fmt::format("L{}", l);
   const uint32_t hd = model_.head_dim;
-  const WeightMatrix wq = weights(prefix + ".wq", lw.wq, first);
-  const WeightMatrix wk = weights(prefix + ".wk", lw.wk, first + 1);
-  const WeightMatrix wv = weights(prefix + ".wv", lw.wv, first + 2);
-  const WeightMatrix wo = weights(prefix + ".wo", lw.wo, first + 3);
-  const WeightMatrix wg = weights(prefix + ".w_gate", lw.w_gate, first + 4);
-  const WeightMatrix wu = weights(prefix + ".w_up", lw.w_up, first + 5);
-  const WeightMatrix wd = weights(prefix + ".w_down", lw.w_down, first + 6);
+  const uint32_t q_cols = share_.heads * hd, kv_cols = share_.kv_heads * hd;
+  const WeightMatrix wq = weights(prefix + ".wq", lw.wq, first, columns(lw.wq, share_.head0 * hd, q_cols));
+  const WeightMatrix wk = weights(prefix + ".wk", lw.wk, first + 1, columns(lw.wk, share_.kv0 * hd, kv_cols));
+  const WeightMatrix wv = weights(prefix + ".wv", lw.wv, first + 2, columns(lw.wv, share_.kv0 * hd, kv_cols));
+  Window wo = rows_of(lw.wo, share_.head0 * hd, q_cols);
+  wo.live0 = share_.wo_live0;
+  wo.live = share_.wo_live;
+  wo_ = weights(prefix + ".wo", lw.wo, first + 3, wo);
+  pending_ = {weights(prefix + ".w_gate", lw.w_gate, first + 4, columns(lw.w_gate, share_.ffn0, share_.ffn)),
+              weights(prefix + ".w_up", lw.w_up, first + 5, columns(lw.w_up, share_.ffn0, share_.ffn))};
+  wd_ = weights(prefix + ".w_down", lw.w_down, first + 6, rows_of(lw.w_down, share_.ffn0, share_.ffn));
 
-  // Attention: q, k, v; RoPE on q and k; heads as rows; attention over the cache with the new k
-  // and v appended; the heads back in one row; the output projection and the residual.
-  const std::string group = fmt::format("layer {}", l);
-  builder_.begin_region(group, RegionCategory::norms);
-  const TiledTensor xn = rmsnorm(x, lw.attn_norm);
-  builder_.begin_region(group, RegionCategory::matrix);
+  tag(RegionCategory::norms);
+  const TiledTensor xn = rmsnorm(x_, lw.attn_norm);
+  tag(RegionCategory::matrix);
   const Quantised xq = quantise(xn);
   const TiledTensor qf = project(xq, wq, act_);
   const TiledTensor kf = project(xq, wk, act_);
   const TiledTensor vf = project(xq, wv, act_);
-  builder_.begin_region(group, RegionCategory::attention);
-  const TiledTensor qr = vec(act_, model_.q_width());
+  tag(RegionCategory::attention);
+  const TiledTensor qr = vec(act_, q_cols);
   schedule_rope(builder_, qf, hd, step_.position, static_cast<float>(model_.rope_theta), qr);
-  const TiledTensor kr = vec(kv_, model_.kv_width());
+  const TiledTensor kr = vec(kv_, kv_cols);
   schedule_rope(builder_, kf, hd, step_.position, static_cast<float>(model_.rope_theta), kr);
-  const TiledTensor qh = place_next(kv_, model_.heads, hd);
+  const TiledTensor qh = place_next(kv_, share_.heads, hd);
   schedule_split_heads(builder_, qr, qh);
-  const TiledTensor kn = place_next(kv_, model_.kv_heads, hd);
+  const TiledTensor kn = place_next(kv_, share_.kv_heads, hd);
   schedule_split_heads(builder_, kr, kn);
-  const TiledTensor vn = place_next(kv_, model_.kv_heads, hd);
+  const TiledTensor vn = place_next(kv_, share_.kv_heads, hd);
   schedule_split_heads(builder_, vf, vn);
-  const TiledTensor o = place_next(DType::f32, model_.heads, hd);
+  const TiledTensor o = place_next(DType::f32, share_.heads, hd);
   AttentionShape shape;
-  shape.heads = model_.heads;
-  shape.kv_heads = model_.kv_heads;
+  shape.heads = share_.heads;
+  shape.kv_heads = share_.kv_heads;
   shape.head_dim = hd;
   shape.seq = step_.position;
   shape.dtype = kv_;
   schedule_attention(builder_, shape, {&qh, &kn, &vn, kt_[l], v_[l], &o});
-  const TiledTensor attended = vec(act_, model_.q_width());
-  schedule_merge_heads(builder_, o, attended);
-  builder_.begin_region(group, RegionCategory::matrix);
-  const TiledTensor x1 = project(quantise(attended), wo, act_, &x);
+  attended_ = vec(act_, q_cols);
+  schedule_merge_heads(builder_, o, attended_);
+  tag(RegionCategory::matrix);
+  const TiledTensor amax = vec(DType::f32, lanes_);
+  schedule_amax(builder_, *maps_, attended_, amax);
+  return amax;
+}
 
-  // Feed-forward: SwiGLU of the gate and up projections, the down projection and the residual.
-  builder_.begin_region(group, RegionCategory::norms);
-  const TiledTensor xn2 = rmsnorm(x1, lw.ffn_norm);
-  builder_.begin_region(group, RegionCategory::matrix);
+TiledTensor ChipStep::attention_out(const TiledTensor& amax) {
+  tag(RegionCategory::matrix);
+  const TiledTensor q = vec(DType::i8, attended_.cols);
+  schedule_quantize_with(builder_, attended_, amax, q);
+  return product(q, wo_);
+}
+
+// Feed-forward: SwiGLU of the gate and up projections (the chip's columns).
+TiledTensor ChipStep::ffn(const TiledTensor& c, const TiledTensor& amax) {
+  tag(RegionCategory::matrix);
+  x1_ = rescale(c, wo_, amax, act_, &x_);
+  tag(RegionCategory::norms);
+  const TiledTensor xn2 = rmsnorm(x1_, run_.weights.layers[layer_].ffn_norm);
+  tag(RegionCategory::matrix);
   const Quantised xq2 = quantise(xn2);
-  const TiledTensor gate = project(xq2, wg, act_);
-  const TiledTensor up = project(xq2, wu, act_);
-  const TiledTensor h = vec(act_, model_.ffn);
-  builder_.begin_region(group, RegionCategory::norms);
-  schedule_swiglu(builder_, gate, up, h);
-  builder_.begin_region(group, RegionCategory::matrix);
-  return project(quantise(h), wd, act_, &x1);
+  const TiledTensor gate = project(xq2, pending_[0], act_);
+  const TiledTensor up = project(xq2, pending_[1], act_);
+  attended_ = vec(act_, share_.ffn);
+  tag(RegionCategory::norms);
+  schedule_swiglu(builder_, gate, up, attended_);
+  tag(RegionCategory::matrix);
+  const TiledTensor h_amax = vec(DType::f32, lanes_);
+  schedule_amax(builder_, *maps_, attended_, h_amax);
+  return h_amax;
 }
 
-// The host reference greedy-decodes from the first token up to the step's position; its cache
-// and token are the step's initial state, its next logits and cache the expected results.
-void StepCompiler::reference_state() {
-  model::Reference reference(model_, weights_);
-  token_ = step_.token;
-  for (uint32_t p = 0; p < step_.position; ++p) token_ = model::argmax(reference.decode(token_));
-  for (uint32_t l = 0; l < model_.layers; ++l) {
-    keys_.push_back(reference.keys(l));
-    values_.push_back(reference.values(l));
-  }
-  logits_ = reference.decode(token_);
-  for (uint32_t l = 0; l < model_.layers; ++l) {
-    keys_after_.push_back(reference.keys(l));
-    values_after_.push_back(reference.values(l));
-  }
+TiledTensor ChipStep::ffn_out(const TiledTensor& amax) {
+  tag(RegionCategory::matrix);
+  const TiledTensor q = vec(DType::i8, attended_.cols);
+  schedule_quantize_with(builder_, attended_, amax, q);
+  return product(q, wd_);
 }
 
-std::vector<Bound> StepCompiler::bounds() const {
+void ChipStep::residual(const TiledTensor& c, const TiledTensor& amax) {
+  tag(RegionCategory::matrix);
+  x_ = rescale(c, wd_, amax, act_, &x1_);
+}
+
+void ChipStep::head() {
+  group_ = "head";
+  tag(RegionCategory::norms);
+  const TiledTensor xf = rmsnorm(x_, run_.weights.final_norm);
+  tag(RegionCategory::matrix);
+  const model::Matrix& lm = run_.weights.lm_head;
+  const WeightMatrix head =
+      weights("lm_head", lm, 2 + 9 * model_.layers, columns(lm, share_.vocab0, share_.vocab));
+  logits_ = project(quantise(xf), head, DType::f32, nullptr, "LOGITS");
+  // Lane ids (the global vocabulary index) and -inf past the chip's columns.
+  const unsigned tiles = logits_.tile_count();
+  std::vector<double> lane_ids(size_t(tiles) * lanes_), pad(size_t(tiles) * lanes_, 0.0);
+  for (size_t i = 0; i < lane_ids.size(); ++i) {
+    lane_ids[i] = double(share_.vocab0 + i);
+    if (i >= share_.vocab) pad[i] = -INFINITY;
+  }
+  east_ = !east_;
+  ids_ = place_tiled(builder_, "", DType::f32, 1, tiles * lanes_, least_used(builder_, east_), 1,
+                     element_bytes_of(DType::f32, lane_ids), false);
+  pad_ = place_tiled(builder_, "", DType::f32, 1, tiles * lanes_, least_used(builder_, east_), 1,
+                     element_bytes_of(DType::f32, pad), false);
+}
+
+TiledTensor ChipStep::top() {
+  const TiledTensor top =
+      place_tiled(builder_, "", DType::f32, 1, lanes_, least_used(builder_, true), 1, {}, false);
+  tag(RegionCategory::norms);
+  schedule_argmax_max(builder_, *maps_, logits_, pad_, top);
+  return top;
+}
+
+void ChipStep::argmax_index(const TiledTensor& top, const TiledTensor& y) {
+  tag(RegionCategory::norms);
+  schedule_argmax_index(builder_, *maps_, logits_, ids_, pad_, top, y);
+}
+
+void ChipStep::next_token(const TiledTensor& index) {
+  tag(RegionCategory::norms);
+  const TiledTensor next = vec(DType::i32, lanes_, "NEXT");
+  VExpr e;
+  e.cvt(DType::i32, DType::f32, e.input(0, DType::f32));
+  schedule_vectors(builder_.schedule(), e, {&index}, next);
+}
+
+std::vector<Bound> ChipStep::bounds() const {
   const double planes = config_.geometry.mxm_planes();
   const double lw = lw_cycles(DType::i8, config_);
   return {{"weight install", double(weight_tiles_) * lw / planes},
@@ -462,154 +781,192 @@ std::vector<Bound> StepCompiler::bounds() const {
            double(weight_tiles_) * lw * config_.mxm.weight_streams / config_.geometry.mem_slices()}};
 }
 
-CompiledKernel StepCompiler::compile() {
-  check();
-  const uint32_t d = model_.d_model;
-  const uint32_t kv_width = model_.kv_width();
-  const uint32_t positions = model_.max_context;
-  const unsigned cache_tiles = (positions + lanes_ - 1) / lanes_;
-  weights_ = model::random_weights(model_, step_.seed);
-  reference_state();
-  maps_.emplace(builder_, true);
-
-  // Inputs: the token and the cache (K^T tiles with rows reserved so that the last head's LW
-  // reads zeros; V rows padded to whole tiles), initialised with the reference's state.
-  const uint32_t kt_reserved = std::max(kv_width, (model_.kv_heads - 1) * model_.head_dim + lanes_);
-  for (uint32_t l = 0; l < model_.layers; ++l) {
-    kt_.emplace_back();
-    v_.emplace_back();
-    const auto& keys = keys_[l];
-    const auto& values = values_[l];
-    for (unsigned t = 0; t < cache_tiles; ++t) {
-      const uint32_t cols = std::min(lanes_, positions - t * lanes_);
-      std::vector<float> initial(size_t(kv_width) * cols, 0.0f);
-      for (uint32_t r = 0; r < kv_width; ++r)
-        for (uint32_t c = 0; c < cols && t * lanes_ + c < step_.position; ++c)
-          initial[size_t(r) * cols + c] = keys[size_t(t * lanes_ + c) * kv_width + r];
-      auto mems = least_used(builder_, t % 2 == 1);
-      mems.resize(config_.mxm.weight_streams);
-      kt_[l].push_back(
-          builder_.add_tensor(cache_tiles == 1 ? fmt::format("L{}.KT", l) : fmt::format("L{}.KT.c{}", l, t),
-                              kv_, kv_width, cols, mems, kt_reserved, float_bytes(kv_, initial)));
-    }
-    for (uint32_t g = 0; g < model_.kv_heads; ++g) {
-      std::vector<float> initial(size_t(positions) * model_.head_dim, 0.0f);
-      for (uint32_t p = 0; p < step_.position; ++p)
-        for (uint32_t i = 0; i < model_.head_dim; ++i)
-          initial[size_t(p) * model_.head_dim + i] = values[size_t(p) * kv_width + g * model_.head_dim + i];
-      auto mems = least_used(builder_, g % 2 == 0);
-      mems.resize(config_.mxm.weight_streams);
-      v_[l].push_back(builder_.add_tensor(fmt::format("L{}.V.g{}", l, g), kv_, positions, model_.head_dim,
-                                          mems, cache_tiles * lanes_, float_bytes(kv_, initial)));
-    }
+// The reference's logits (the chip's columns), token and cache (the chip's KV heads) after the step.
+std::vector<ExpectedOutput> ChipStep::expected() const {
+  std::vector<ExpectedOutput> outputs;
+  if (share_.last)
+    outputs.push_back(
+        make_expected("NEXT", DType::i32, std::vector<double>(lanes_, model::argmax(run_.logits)), {}));
+  for (unsigned t = 0; t < logits_.tile_count(); ++t) {
+    const uint32_t cols = logits_.tiles[t].cols;
+    const auto first = run_.logits.begin() + share_.vocab0 + t * lanes_;
+    outputs.push_back(make_expected(logits_.tiles[t].name, DType::f32,
+                                    std::vector<double>(first, first + cols),
+                                    std::vector<double>(cols, kLlamaLogitTolerance)));
   }
-  const TiledTensor token = place_next(
-      DType::i32, 1, lanes_, element_bytes_of(DType::i32, std::vector<double>(lanes_, token_)), "TOKEN");
-
-  // Embedding: the one-hot row of the token times the table, each column times its scale.
-  const unsigned vocab_tiles = (model_.vocab + lanes_ - 1) / lanes_;
-  std::vector<double> ids(model_.vocab);
-  for (uint32_t i = 0; i < model_.vocab; ++i) ids[i] = i;
-  const TiledTensor ids_i32 = place_next(DType::i32, 1, model_.vocab, element_bytes_of(DType::i32, ids));
-  const TiledTensor one_hot = vec(DType::i8, model_.vocab);
-  builder_.begin_region("embedding", RegionCategory::matrix);
-  schedule_one_hot(builder_, token, ids_i32, one_hot);
-  const WeightMatrix table = weights("embedding", weights_.embedding, 0);
-  const TiledTensor rows = vec(DType::i32, d);
-  GemmShape lookup;
-  lookup.m = 1;
-  lookup.k = model_.vocab;
-  lookup.n = d;
-  schedule_gemm(builder_, lookup,
-                {[&](unsigned kt) { return one_hot.tiles[kt]; },
-                 [&](unsigned kt, unsigned j) {
-                   return table.tiles.at({kt, j});
-                 },
-                 [&](unsigned j) { return rows.tiles[j]; }});
-  TiledTensor x = vec(act_, d);
-  {
-    VExpr e;
-    store_as(e, act_,
-             e.binary(Opcode::v_mul, DType::f32, e.cvt(DType::f32, DType::i32, e.input(0, DType::i32)),
-                      e.input(1, DType::f32)));
-    schedule_vectors(builder_.schedule(), e, {&rows, &table.scale}, x);
-  }
-
-  for (uint32_t l = 0; l < model_.layers; ++l) x = layer(x, l);
-
-  // Final norm, LM head (logits in fp32) and the greedy token.
-  builder_.begin_region("head", RegionCategory::norms);
-  const TiledTensor xf = rmsnorm(x, weights_.final_norm);
-  builder_.begin_region("head", RegionCategory::matrix);
-  const WeightMatrix head = weights("lm_head", weights_.lm_head, 2 + 9 * model_.layers);
-  const TiledTensor logits = project(quantise(xf), head, DType::f32, nullptr, "LOGITS");
-  std::vector<double> lane_ids(size_t(vocab_tiles) * lanes_), pad(size_t(vocab_tiles) * lanes_, 0.0);
-  for (size_t i = 0; i < lane_ids.size(); ++i) {
-    lane_ids[i] = double(i);
-    if (i >= model_.vocab) pad[i] = -INFINITY;
-  }
-  east_ = !east_;
-  const TiledTensor ids_f32 =
-      place_tiled(builder_, "", DType::f32, 1, vocab_tiles * lanes_, least_used(builder_, east_), 1,
-                  element_bytes_of(DType::f32, lane_ids), false);
-  const TiledTensor pad_f32 =
-      place_tiled(builder_, "", DType::f32, 1, vocab_tiles * lanes_, least_used(builder_, east_), 1,
-                  element_bytes_of(DType::f32, pad), false);
-  const TiledTensor next = vec(DType::i32, lanes_, "NEXT");
-  builder_.begin_region("head", RegionCategory::norms);
-  schedule_argmax(builder_, *maps_, logits, ids_f32, pad_f32, next);
-  builder_.end_region();
-
-  CompiledKernel kernel;
-  kernel.program = builder_.finish(
-      fmt::format("llama decode step: model {} at position {}", model_.name, step_.position), 1);
-  kernel.predicted_cycles = kernel.program.metadata.predicted_cycles;
-  kernel.bounds = bounds();
-
-  // Expected results: the reference's logits, token and cache after the step.
-  std::vector<double> expected_logits(logits_.begin(), logits_.end());
-  for (unsigned t = 0; t < logits.tile_count(); ++t) {
-    const uint32_t cols = logits.tiles[t].cols;
-    kernel.outputs.push_back(make_expected(logits.tiles[t].name, DType::f32,
-                                           std::vector<double>(expected_logits.begin() + t * lanes_,
-                                                               expected_logits.begin() + t * lanes_ + cols),
-                                           std::vector<double>(cols, kLlamaLogitTolerance)));
-  }
-  kernel.outputs.push_back(
-      make_expected("NEXT", DType::i32, std::vector<double>(lanes_, model::argmax(logits_)), {}));
-  for (uint32_t l = 0; l < model_.layers; ++l) {
-    for (unsigned t = 0; t < cache_tiles; ++t) {
+  const uint32_t all = model_.kv_width(), hd = model_.head_dim;
+  const uint32_t first = share_.kv0 * hd, width = share_.kv_heads * hd;
+  for (uint32_t l = share_.layer0; l < share_.layer0 + share_.layers; ++l) {
+    for (unsigned t = 0; t < kt_[l].size(); ++t) {
       const uint32_t cols = kt_[l][t].cols;
       std::vector<double> values, tolerance;
-      for (uint32_t r = 0; r < kv_width; ++r)
+      for (uint32_t r = 0; r < width; ++r)
         for (uint32_t c = 0; c < cols; ++c) {
           const uint32_t p = t * lanes_ + c;
-          const double v = p <= step_.position ? keys_after_[l][size_t(p) * kv_width + r] : 0.0;
-          values.push_back(v);
+          values.push_back(p <= step_.position ? run_.keys_after[l][size_t(p) * all + first + r] : 0.0);
           tolerance.push_back(p == step_.position ? kLlamaCacheTolerance : 0.0);
         }
-      kernel.outputs.push_back(make_expected(kt_[l][t].name, kv_, values, tolerance));
+      outputs.push_back(make_expected(kt_[l][t].name, kv_, values, tolerance));
     }
-    for (uint32_t g = 0; g < model_.kv_heads; ++g) {
+    for (uint32_t g = 0; g < share_.kv_heads; ++g) {
       std::vector<double> values, tolerance;
-      for (uint32_t p = 0; p < positions; ++p)
-        for (uint32_t i = 0; i < model_.head_dim; ++i) {
-          const double v =
-              p <= step_.position ? values_after_[l][size_t(p) * kv_width + g * model_.head_dim + i] : 0.0;
-          values.push_back(v);
+      for (uint32_t p = 0; p < model_.max_context; ++p)
+        for (uint32_t i = 0; i < hd; ++i) {
+          values.push_back(p <= step_.position ? run_.values_after[l][size_t(p) * all + first + g * hd + i]
+                                               : 0.0);
           tolerance.push_back(p == step_.position ? kLlamaCacheTolerance : 0.0);
         }
-      kernel.outputs.push_back(make_expected(v_[l][g].name, kv_, values, tolerance));
+      outputs.push_back(make_expected(v_[l][g].name, kv_, values, tolerance));
     }
   }
-  return kernel;
+  return outputs;
+}
+
+// Combines one tensor per chip of `members` (a stage) with an op into one tensor per chip (every
+// chip the same bits).
+using AllReduce = std::function<std::vector<TiledTensor>(const std::vector<uint32_t>& members,
+                                                         const std::vector<TiledTensor>&, isa::Opcode)>;
+// Hands the residual row from chip from[k] of one stage to chip to[k] of the next.
+using HandOff = std::function<void(const std::vector<uint32_t>& from, const std::vector<uint32_t>& to)>;
+
+// The step's phases on every chip in turn: pipeline stages of `chips.size() / stages` chips each,
+// in order, each stage's layers tensor-parallel over its chips, all-reducing between the phases:
+// the AMAX of a projection input split over chips (max), the int32 products of Wo and w_down
+// (add, exact), the largest logit (max) and the lowest index holding it (min).
+void compose_step(std::vector<ChipStep>& chips, uint32_t stages, const AllReduce& all_reduce,
+                  const HandOff& hand_off) {
+  const auto width = static_cast<uint32_t>(chips.size()) / stages;
+  for (auto& chip : chips) chip.inputs();
+  std::vector<uint32_t> members, previous;
+  const auto each = [&](const std::function<TiledTensor(ChipStep&, size_t)>& phase) {
+    std::vector<TiledTensor> out;
+    for (size_t k = 0; k < members.size(); ++k) out.push_back(phase(chips[members[k]], k));
+    return out;
+  };
+  for (uint32_t s = 0; s < stages; ++s) {
+    previous = members;
+    members.clear();
+    for (uint32_t k = 0; k < width; ++k) members.push_back(s * width + k);
+    if (s == 0)
+      for (uint32_t m : members) chips[m].embed();
+    else
+      hand_off(previous, members);
+    const ChipStep& lead = chips[members.front()];
+    for (uint32_t l = lead.first_layer(); l < lead.first_layer() + lead.layer_count(); ++l) {
+      const auto amax =
+          all_reduce(members, each([&](ChipStep& c, size_t) { return c.attention(l); }), Opcode::v_max);
+      const auto wo = all_reduce(
+          members, each([&](ChipStep& c, size_t k) { return c.attention_out(amax[k]); }), Opcode::v_add);
+      const auto h_amax = all_reduce(
+          members, each([&](ChipStep& c, size_t k) { return c.ffn(wo[k], amax[k]); }), Opcode::v_max);
+      const auto wd = all_reduce(members, each([&](ChipStep& c, size_t k) { return c.ffn_out(h_amax[k]); }),
+                                 Opcode::v_add);
+      for (size_t k = 0; k < members.size(); ++k) chips[members[k]].residual(wd[k], h_amax[k]);
+    }
+  }
+  for (uint32_t m : members) chips[m].head();
+  if (members.size() == 1) {
+    ChipStep& chip = chips[members.front()];
+    const TiledTensor next = chip.vec(DType::i32, chip.lanes(), "NEXT");
+    chip.argmax_index(chip.top(), next);
+    for (auto& each_chip : chips) each_chip.end_regions();
+    return;
+  }
+  const auto top = all_reduce(members, each([](ChipStep& c, size_t) { return c.top(); }), Opcode::v_max);
+  const auto index = all_reduce(members, each([&](ChipStep& c, size_t k) {
+                                  const TiledTensor key = c.vec(DType::f32, top[k].cols);
+                                  c.argmax_index(top[k], key);
+                                  return key;
+                                }),
+                                Opcode::v_min);
+  for (size_t k = 0; k < members.size(); ++k) chips[members[k]].next_token(index[k]);
+  for (auto& chip : chips) chip.end_regions();
 }
 
 } // namespace
 
 CompiledKernel compile_llama_step(const ChipConfig& config, const model::ModelConfig& model,
                                   const LlamaStep& step) {
-  return StepCompiler(config, model, step).compile();
+  check_step(config, model, step);
+  ProgramBuilder builder(config);
+  const ReferenceRun run = reference_run(model, step);
+  std::vector<ChipStep> chips;
+  chips.emplace_back(builder, model, step, share_of(model, 1, 0), run);
+  compose_step(
+      chips, 1, [](const std::vector<uint32_t>&, const std::vector<TiledTensor>& x, Opcode) { return x; },
+      [](const std::vector<uint32_t>&, const std::vector<uint32_t>&) {});
+  CompiledKernel kernel;
+  kernel.program =
+      builder.finish(fmt::format("llama decode step: model {} at position {}", model.name, step.position), 1);
+  kernel.predicted_cycles = kernel.program.metadata.predicted_cycles;
+  kernel.bounds = chips.front().bounds();
+  kernel.outputs = chips.front().expected();
+  return kernel;
+}
+
+CompiledSystem compile_llama_system(const SystemConfig& system, const model::ModelConfig& model,
+                                    const LlamaStep& step, uint32_t stages) {
+  const uint32_t n = system.chips();
+  if (stages == 0 || n % stages != 0 || stages > model.layers)
+    throw InputError(
+        fmt::format("llama: --stages {}: expected a divisor of the system's {} chips, at most {}'s {} "
+                    "layers",
+                    stages, n, model.name, model.layers));
+  const uint32_t width = n / stages;
+  std::vector<Share> shares;
+  for (uint32_t c = 0; c < n; ++c) {
+    const uint32_t s = c / width;
+    Share share = share_of(model, width, c % width);
+    share.layer0 = s * model.layers / stages;
+    share.layers = (s + 1) * model.layers / stages - share.layer0;
+    share.first = s == 0;
+    share.last = s + 1 == stages;
+    shares.push_back(share);
+  }
+  check_step(system.config_of(0), model, step);
+  const Topology topology(system);
+  SystemSchedule schedule(system, topology);
+  const ReferenceRun run = reference_run(model, step);
+  std::vector<ChipStep> chips;
+  chips.reserve(n);
+  for (uint32_t c = 0; c < n; ++c) chips.emplace_back(schedule.builder(c), model, step, shares[c], run);
+  const auto all_reduce = [&](const std::vector<uint32_t>& members, const std::vector<TiledTensor>& x,
+                              Opcode op) {
+    std::vector<TiledTensor> out;
+    for (size_t k = 0; k < members.size(); ++k) out.push_back(chips[members[k]].vec(x[k].dtype, x[k].cols));
+    std::vector<const TiledTensor*> in_ptrs, out_ptrs;
+    for (size_t k = 0; k < members.size(); ++k) {
+      in_ptrs.push_back(&x[k]);
+      out_ptrs.push_back(&out[k]);
+    }
+    for (uint32_t m : members) chips[m].tag(RegionCategory::collectives);
+    if (members.size() > 1) schedule_all_reduce(schedule, members, in_ptrs, out_ptrs, op);
+    return members.size() > 1 ? out : x;
+  };
+  const auto hand_off = [&](const std::vector<uint32_t>& from, const std::vector<uint32_t>& to) {
+    std::vector<SystemSchedule::Flow> flows;
+    for (uint32_t c : from) chips[c].tag(RegionCategory::handoff);
+    for (uint32_t c : to)
+      chips[c].tag(fmt::format("layer {}", chips[c].first_layer()), RegionCategory::handoff);
+    for (size_t k = 0; k < from.size(); ++k)
+      flows.push_back(
+          schedule.flow(from[k], chips[from[k]].residual_row(), to[k], chips[to[k]].receive_residual()));
+    schedule.interleave(flows);
+  };
+  compose_step(chips, stages, all_reduce, hand_off);
+  const std::string split =
+      stages == 1 ? fmt::format("tensor-parallel over {} chips", n)
+                  : fmt::format("{} pipeline stages of {} tensor-parallel chips", stages, width);
+  CompiledSystem result = finish_system(
+      schedule,
+      fmt::format("llama decode step: model {} at position {}, {}", model.name, step.position, split), 1);
+  result.algorithm = "direct";
+  for (uint32_t c = 0; c < n; ++c) result.outputs[c] = chips[c].expected();
+  for (uint32_t c = 0; c < n; ++c) {
+    const auto bounds = chips[c].bounds();
+    if (result.bounds.empty() || bounds.front().cycles > result.bounds.front().cycles) result.bounds = bounds;
+  }
+  return result;
 }
 
 } // namespace tsp::compiler

@@ -1,0 +1,287 @@
+// The per-chip program builders of a system and the timing of its C2C links, shared by the
+// collectives (collectives.cpp) and by programs that mix collectives with other work (the
+// tensor-parallel Llama step, llama.cpp): a collective is a phase scheduled onto builders that may
+// already hold other instructions, each Send placed after the vector it sends is written.
+#pragma once
+
+#include "tspsim/common/error.h"
+#include "tspsim/compiler/collectives.h"
+#include "tspsim/compiler/placement.h"
+#include "tspsim/compiler/vector.h"
+#include "tspsim/program/latency.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <deque>
+#include <fmt/format.h>
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace tsp::compiler {
+
+// One vector of a tensor in MEM.
+struct VectorPlace {
+  uint32_t mem = 0;
+  uint32_t address = 0;
+};
+
+// The vectors of a tiled tensor in transfer order: tile, row, byte plane.
+std::vector<VectorPlace> vectors_of(const TiledTensor& tensor);
+
+// A hop of a route: from chip `from` on its link `out_link` to chip `to` on its link `in_link`.
+struct Hop {
+  uint32_t from = 0;
+  uint32_t out_link = 0;
+  uint32_t to = 0;
+  uint32_t in_link = 0;
+};
+
+// The cables of a system as adjacency lists, and shortest routes over them.
+class Topology {
+public:
+  explicit Topology(const SystemConfig& system) : adjacency_(system.chips()) {
+    for (const Cable& cable : system.cables) {
+      adjacency_[cable.a.chip].push_back({cable.a.chip, cable.a.link, cable.b.chip, cable.b.link});
+      adjacency_[cable.b.chip].push_back({cable.b.chip, cable.b.link, cable.a.chip, cable.a.link});
+    }
+    for (auto& hops : adjacency_)
+      std::sort(hops.begin(), hops.end(), [](const Hop& x, const Hop& y) {
+        return x.to != y.to ? x.to < y.to : x.out_link < y.out_link;
+      });
+  }
+
+  // The cables of a chip, by neighbour and link.
+  const std::vector<Hop>& hops(uint32_t chip) const { return adjacency_[chip]; }
+
+  // The first cable between two chips, if they are neighbours.
+  std::optional<Hop> direct(uint32_t from, uint32_t to) const {
+    for (const Hop& hop : adjacency_[from])
+      if (hop.to == to) return hop;
+    return std::nullopt;
+  }
+
+  // A shortest route (breadth first, lowest chip numbers first, so it is deterministic).
+  std::vector<Hop> route(uint32_t from, uint32_t to) const {
+    if (from == to) return {};
+    std::vector<std::optional<Hop>> via(adjacency_.size());
+    std::deque<uint32_t> frontier{from};
+    std::vector<bool> seen(adjacency_.size());
+    seen[from] = true;
+    while (!frontier.empty() && !seen[to]) {
+      const uint32_t chip = frontier.front();
+      frontier.pop_front();
+      for (const Hop& hop : adjacency_[chip])
+        if (!seen[hop.to]) {
+          seen[hop.to] = true;
+          via[hop.to] = hop;
+          frontier.push_back(hop.to);
+        }
+    }
+    if (!seen[to])
+      throw InputError(
+          fmt::format("collective: chip {} cannot reach chip {} over the system's links", from, to));
+    std::vector<Hop> hops;
+    for (uint32_t chip = to; chip != from; chip = via[chip]->from) hops.push_back(*via[chip]);
+    std::reverse(hops.begin(), hops.end());
+    return hops;
+  }
+
+  // A cycle through every chip of `chips` over direct cables (depth first, fewest onward
+  // neighbours first), or nothing.
+  std::optional<std::vector<uint32_t>> ring(const std::vector<uint32_t>& chips) const {
+    if (chips.size() < 2) return std::nullopt;
+    std::vector<bool> member(adjacency_.size()), used(adjacency_.size());
+    for (uint32_t c : chips) member[c] = true;
+    std::vector<uint32_t> path{chips.front()};
+    used[chips.front()] = true;
+    size_t budget = 200000; // steps of the search before giving up
+    if (extend(path, used, member, chips.size(), budget)) return path;
+    return std::nullopt;
+  }
+
+private:
+  std::vector<uint32_t> open_neighbours(uint32_t chip, const std::vector<bool>& used,
+                                        const std::vector<bool>& member) const {
+    std::vector<uint32_t> out;
+    for (const Hop& hop : adjacency_[chip])
+      if (member[hop.to] && !used[hop.to] && std::find(out.begin(), out.end(), hop.to) == out.end())
+        out.push_back(hop.to);
+    return out;
+  }
+
+  bool extend(std::vector<uint32_t>& path, std::vector<bool>& used, const std::vector<bool>& member, size_t n,
+              size_t& budget) const {
+    if (budget-- == 0) return false;
+    const uint32_t last = path.back();
+    if (path.size() == n) return n == 2 || direct(last, path.front()).has_value();
+    auto next = open_neighbours(last, used, member);
+    std::stable_sort(next.begin(), next.end(), [&](uint32_t a, uint32_t b) {
+      return open_neighbours(a, used, member).size() < open_neighbours(b, used, member).size();
+    });
+    for (uint32_t chip : next) {
+      used[chip] = true;
+      path.push_back(chip);
+      if (extend(path, used, member, n, budget)) return true;
+      path.pop_back();
+      used[chip] = false;
+    }
+    return false;
+  }
+
+  std::vector<std::vector<Hop>> adjacency_;
+};
+
+// The per-chip builders and the state of every link channel.
+class SystemSchedule {
+public:
+  SystemSchedule(const SystemConfig& system, const Topology& topology)
+      : system_(system), topology_(topology) {
+    for (uint32_t c = 0; c < system.chips(); ++c) {
+      const ChipConfig& config = system.config_of(c);
+      builders_.push_back(std::make_unique<ProgramBuilder>(config));
+      send_free_.emplace_back(config.c2c.links, 0);
+      receive_after_.emplace_back(config.c2c.links, -1);
+      forward_next_.push_back(0);
+    }
+  }
+
+  ProgramBuilder& builder(uint32_t chip) { return *builders_[chip]; }
+  const SystemConfig& system() const { return system_; }
+  const Topology& topology() const { return topology_; }
+
+  // One tensor's vectors from `src` on one chip to `dst` on another, along `route`, in order.
+  struct Flow {
+    std::vector<Hop> route;
+    const TiledTensor* src;
+    const TiledTensor* dst;
+  };
+  Flow flow(uint32_t from, const TiledTensor& src, uint32_t to, const TiledTensor& dst) const {
+    return {topology_.route(from, to), &src, &dst};
+  }
+  // Sends several flows at once, one vector of each in turn, so that their links run together.
+  void interleave(const std::vector<Flow>& flows);
+
+  // Moves one vector from `src` on chip `from` to `dst` on chip `to` along `route`, each hop as
+  // early as the links, queues, streams and banks allow; intermediate chips store the vector in
+  // MEM and send it on. Returns the SRAM write cycle at `dst`.
+  Cycle move(const std::vector<Hop>& route, VectorPlace src, VectorPlace dst) {
+    VectorPlace at = src;
+    Cycle written = -1;
+    for (size_t h = 0; h < route.size(); ++h) {
+      const Hop& hop = least_busy(route[h]);
+      const Cycle arrival = send(hop.from, hop.out_link, at);
+      const VectorPlace into = h + 1 == route.size() ? dst : forward_buffer(hop.to);
+      written = receive(hop.to, hop.in_link, arrival, into);
+      at = into;
+    }
+    return written;
+  }
+
+private:
+  // Of the cables between the hop's two chips, the one whose sending side frees first (the first
+  // such): parallel cables, such as the two between nodes of a rack, share the traffic.
+  const Hop& least_busy(const Hop& hop) const {
+    const Hop* best = nullptr;
+    for (const Hop& cable : topology_.hops(hop.from))
+      if (cable.to == hop.to &&
+          (!best || send_free_[hop.from][cable.out_link] < send_free_[hop.from][best->out_link]))
+        best = &cable;
+    return *best;
+  }
+
+  static constexpr Cycle kSearch = 1 << 20; // cycles tried before giving up on one placement
+
+  unsigned sxm_near(uint32_t chip, uint32_t mem) {
+    const Floorplan& floorplan = builder(chip).schedule().floorplan();
+    const bool east = floorplan.slices()[floorplan.slice_of_mem(mem)].east;
+    return *floorplan.find_slice(east ? "SXM_E" : "SXM_W");
+  }
+
+  // A Send of the vector at `at` on `link`; returns the cycle it is receivable at the far end.
+  Cycle send(uint32_t chip, uint32_t link, VectorPlace at) {
+    Schedule& schedule = builder(chip).schedule();
+    const ChipConfig& config = schedule.config();
+    const unsigned sxm = sxm_near(chip, at.mem);
+    const unsigned position = schedule.slice_position(sxm);
+    const Dir dir = Schedule::direction(schedule.mem_position(at.mem), position);
+    const Cycle start = std::max(send_free_[chip][link], schedule.written(at.mem, at.address) + 1);
+    for (Cycle t = start; t < start + kSearch; ++t) {
+      for (unsigned id = 0; id < config.streams.per_direction; ++id) {
+        const Stream stream{id, dir};
+        const Instruction instruction = make_send(link, stream);
+        const size_t mark = schedule.mark();
+        if (schedule.place_on_slice(sxm, t, instruction) >= 0 &&
+            schedule.read_to(at.mem, at.address, stream, position,
+                             t + Cycle(skew_cycles(instruction, config)))) {
+          send_free_[chip][link] = t + Cycle(c2c_vector_cycles(config));
+          return t + Cycle(func_cycles(instruction, config));
+        }
+        schedule.rollback(mark);
+      }
+    }
+    throw InputError(fmt::format("collective: no cycle for a Send on chip {} link {}", chip, link));
+  }
+
+  // A Receive of the next vector on `link` (receivable from `arrival`) written to `into`.
+  Cycle receive(uint32_t chip, uint32_t link, Cycle arrival, VectorPlace into) {
+    Schedule& schedule = builder(chip).schedule();
+    const ChipConfig& config = schedule.config();
+    const unsigned sxm = sxm_near(chip, into.mem);
+    const unsigned position = schedule.slice_position(sxm);
+    const Dir dir = Schedule::direction(position, schedule.mem_position(into.mem));
+    const Cycle start = std::max(arrival, receive_after_[chip][link] + 1);
+    for (Cycle t = start; t < start + kSearch; ++t) {
+      for (unsigned id = 0; id < config.streams.per_direction; ++id) {
+        const Stream stream{id, dir};
+        const Instruction instruction = make_receive(link, stream);
+        const Cycle on_stream = t + Cycle(func_cycles(instruction, config));
+        const size_t mark = schedule.mark();
+        if (schedule.place_on_slice(sxm, t, instruction) >= 0 &&
+            schedule.claim_write(stream, position, on_stream) &&
+            schedule.write_from(into.mem, into.address, stream, position, on_stream)) {
+          receive_after_[chip][link] = t;
+          return schedule.written(into.mem, into.address);
+        }
+        schedule.rollback(mark);
+      }
+    }
+    throw InputError(fmt::format("collective: no cycle for a Receive on chip {} link {}", chip, link));
+  }
+
+  // One word for a vector passing through `chip`, in the slices nearest its SXMs in turn.
+  VectorPlace forward_buffer(uint32_t chip) {
+    ProgramBuilder& b = builder(chip);
+    const unsigned per_side = b.config().geometry.mem_slices_per_hemisphere;
+    const uint32_t k = forward_next_[chip]++;
+    const bool east = k % 2 == 1;
+    const unsigned index = per_side - 1 - (k / 2) % std::min(per_side, 4u);
+    const unsigned mem = b.schedule().floorplan().mem_global(east, index);
+    return {mem, b.memory().allocate({mem}, 1, fmt::format("forwarding buffer of chip {}", chip))};
+  }
+
+  const SystemConfig& system_;
+  const Topology& topology_;
+  std::vector<std::unique_ptr<ProgramBuilder>> builders_;
+  std::vector<std::vector<Cycle>> send_free_;     // per chip and link: first cycle the link is free
+  std::vector<std::vector<Cycle>> receive_after_; // per chip and link: the last Receive's cycle
+  std::vector<uint32_t> forward_next_;
+};
+
+// op(inputs) as a balanced tree of `op` in `dtype`, inputs in order (one input: a copy). Every
+// chip that evaluates it over the same values gets the same bits.
+VExpr combine_expression(isa::Opcode op, isa::DType dtype, unsigned inputs);
+
+// All-reduce as a phase: every chip of `chips` sends inputs[i] (on chips[i]) straight to every
+// other, then combines the n tensors with `op` in chip order (the same tree on every chip) into
+// outputs[i]. Each Send waits for its vector's write, so the phase starts as soon as each chip's
+// input is written; the chips must be fully connected. One chip: a copy.
+void schedule_all_reduce(SystemSchedule& schedule, const std::vector<uint32_t>& chips,
+                         const std::vector<const TiledTensor*>& inputs,
+                         const std::vector<const TiledTensor*>& outputs, isa::Opcode op);
+
+// Finishes every chip's program into one system program (identical programs stored once).
+CompiledSystem finish_system(SystemSchedule& schedule, const std::string& workload,
+                             uint64_t tokens_per_run = 0);
+
+} // namespace tsp::compiler

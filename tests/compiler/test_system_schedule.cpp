@@ -1,0 +1,105 @@
+// The all-reduce phase of the shared system schedule (include/tspsim/compiler/system_schedule.h)
+// on builders that already hold other work: three chips of node8, each output checked against
+// the host's combination of the chips' inputs in chip order, zero conformance errors and the
+// simulated cycles equal to the prediction.
+#include "engine_harness.h"
+#include "tspsim/compiler/reference.h"
+#include "tspsim/compiler/system_schedule.h"
+#include "tspsim/program/tensor.h"
+#include "tspsim/system/system.h"
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+namespace {
+
+using tsp::isa::DType;
+using tsp::isa::Opcode;
+
+// Each chip of `chips` first computes X = A + A (its own work, so the Sends must wait for it),
+// then all-reduces X with `op`; returns the simulated outputs per chip and checks the run.
+std::vector<std::vector<double>> all_reduce_on_node8(const std::vector<uint32_t>& chips, DType dtype,
+                                                     Opcode op, std::vector<std::vector<double>>& inputs) {
+  const auto system = tsp::load_system(std::string(TSPSIM_SOURCE_DIR) + "/configs/systems/node8.json");
+  const tsp::compiler::Topology topology(system);
+  tsp::compiler::SystemSchedule schedule(system, topology);
+  std::vector<tsp::compiler::TiledTensor> a, x, y;
+  const uint32_t cols = 400; // two column tiles, the second partial
+  for (size_t k = 0; k < chips.size(); ++k) {
+    auto& builder = schedule.builder(chips[k]);
+    const auto data = tsp::random_tensor(dtype, 1, cols, 7 + chips[k]);
+    a.push_back(tsp::compiler::place_tiled(builder, "A", dtype, 1, cols,
+                                           tsp::compiler::least_used(builder, false), 1, data));
+    std::vector<double> doubled;
+    for (double v : tsp::compiler::element_values(dtype, data)) doubled.push_back(v + v);
+    inputs.push_back(doubled);
+  }
+  for (size_t k = 0; k < chips.size(); ++k) {
+    auto& builder = schedule.builder(chips[k]);
+    x.push_back(tsp::compiler::place_tiled(builder, "X", dtype, 1, cols,
+                                           tsp::compiler::least_used(builder, true), 1, {}));
+    y.push_back(tsp::compiler::place_tiled(builder, "Y", dtype, 1, cols,
+                                           tsp::compiler::least_used(builder, false), 1, {}));
+    const auto twice = tsp::compiler::combine_expression(Opcode::v_add, dtype, 2);
+    tsp::compiler::schedule_vectors(builder.schedule(), twice, {&a[k], &a[k]}, x[k]);
+  }
+  std::vector<const tsp::compiler::TiledTensor*> in, out;
+  for (size_t k = 0; k < chips.size(); ++k) {
+    in.push_back(&x[k]);
+    out.push_back(&y[k]);
+  }
+  tsp::compiler::schedule_all_reduce(schedule, chips, in, out, op);
+  const auto compiled = tsp::compiler::finish_system(schedule, "all-reduce phase");
+  tsp::System sim("system", system, compiled.program, {});
+  CHECK(sim.run().cycles == compiled.predicted_cycles);
+  std::vector<std::vector<double>> results;
+  for (size_t k = 0; k < chips.size(); ++k) {
+    CHECK(sim.simulated(chips[k]).context().log.total() == 0);
+    std::vector<double> row;
+    for (const auto& tile : y[k].tiles) {
+      const auto values = tsp::compiler::element_values(dtype, sim.simulated(chips[k]).read_symbol(tile));
+      row.insert(row.end(), values.begin(), values.end());
+    }
+    results.push_back(row);
+  }
+  return results;
+}
+
+} // namespace
+
+TEST_CASE("system schedule: an fp32 all-reduce phase adds in chip order, the same bits on every chip") {
+  std::vector<std::vector<double>> inputs;
+  const auto results = all_reduce_on_node8({1, 4, 6}, DType::f32, Opcode::v_add, inputs);
+  for (size_t k = 0; k < results.size(); ++k) {
+    REQUIRE(results[k].size() == 400);
+    for (size_t e = 0; e < 400; ++e) {
+      // The balanced tree of three inputs: (x1 + x4) + x6, each add rounded to fp32.
+      const float sum = (float(inputs[0][e]) + float(inputs[1][e])) + float(inputs[2][e]);
+      INFO("chip " << k << " element " << e);
+      CHECK(results[k][e] == double(sum));
+    }
+  }
+}
+
+TEST_CASE("system schedule: an int32 max all-reduce phase over four chips") {
+  std::vector<std::vector<double>> inputs;
+  const auto maxima = all_reduce_on_node8({0, 3, 5, 7}, DType::i32, Opcode::v_max, inputs);
+  for (size_t e = 0; e < 400; ++e) {
+    // The int32 doubling saturates, as the VXM's integer adds do (docs/isa.md).
+    double expected = -1e300;
+    for (const auto& chip : inputs)
+      expected = std::max(expected, std::clamp(chip[e], -2147483648.0, 2147483647.0));
+    for (const auto& result : maxima) CHECK(result[e] == expected);
+  }
+}
+
+TEST_CASE("system schedule: an fp32 min all-reduce phase over four chips") {
+  std::vector<std::vector<double>> inputs;
+  const auto minima = all_reduce_on_node8({2, 3, 6, 7}, DType::f32, Opcode::v_min, inputs);
+  for (size_t e = 0; e < 400; ++e) {
+    double expected = 1e300;
+    for (const auto& chip : inputs) expected = std::min(expected, double(float(chip[e])));
+    for (const auto& result : minima) CHECK(result[e] == expected);
+  }
+}

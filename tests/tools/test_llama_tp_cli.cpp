@@ -1,0 +1,273 @@
+// tspc llama --system and tspsim --system as a user runs them: the tiny Llama's decode step
+// tensor-parallel over two_chips and node8 (docs/llama.md, "Tensor parallelism"), each position's
+// program starting from the host reference's state, every chip's outputs checked by tspsim
+// --expect and the logits gathered over the chips against an independent run of
+// tsp::model::Reference.
+#include "cli_harness.h"
+
+#include "tspsim/compiler/llama.h"
+#include "tspsim/model/reference.h"
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstring>
+#include <fmt/format.h>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+using tsp::test::run_tool;
+using tsp::test::scratch_dir;
+using tsp::test::slurp;
+using tsp::test::source;
+
+namespace {
+
+const std::string kModel = source("configs/models/tiny-llama.json");
+
+std::vector<float> floats(const std::string& bytes) {
+  std::vector<float> out(bytes.size() / 4);
+  std::memcpy(out.data(), bytes.data(), out.size() * 4);
+  return out;
+}
+
+std::string field(const std::string& text, const std::string& label) {
+  const auto at = text.find(label);
+  if (at == std::string::npos) return "";
+  const auto begin = at + label.size();
+  return text.substr(begin, text.find_first_of(" \n", begin) - begin);
+}
+
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// How a system runs the step: tspc's options, the words after "at position P, " in its workload,
+// how many outputs tspsim checks, and the chip:symbol tensors that hold the logits in order.
+struct Split {
+  std::string system;
+  std::string options;
+  std::string workload;
+  size_t outputs = 0;
+  std::vector<std::string> logits;
+};
+
+// Tensor parallelism over n chips: LOGITS (one tile) on every chip; on every chip NEXT and, per
+// layer, K^T and V of its one KV head.
+Split tensor_parallel(const std::string& system, uint32_t n) {
+  Split split{
+      system, " --stages 1", fmt::format("tensor-parallel over {} chips", n), size_t(n) * (2 + 2 * 2), {}};
+  for (uint32_t c = 0; c < n; ++c) split.logits.push_back(fmt::format("{}:LOGITS", c));
+  return split;
+}
+
+// Greedy decoding of the tiny Llama (seed 1, first token 1) for steps first .. last, each step a
+// system program.
+void decode_on(const Split& split, uint32_t first, uint32_t last) {
+  const std::string& system = split.system;
+  const auto model = tsp::model::load_model(kModel);
+  const auto weights = tsp::model::random_weights(model, 1);
+  tsp::model::Reference reference(model, weights);
+  uint32_t token = 1;
+  for (uint32_t p = 0; p < first; ++p) token = tsp::model::argmax(reference.decode(token));
+  const auto dir = scratch_dir();
+  for (uint32_t position = first; position <= last; ++position) {
+    INFO(system << " position " << position);
+    const auto program = (dir / fmt::format("p{}.bin", position)).string();
+    const auto ref = (dir / fmt::format("ref{}", position)).string();
+    const auto compiled =
+        run_tool("tspc", fmt::format("llama --model {} --system {}{} --position {} -o {} --reference {}",
+                                     kModel, source("configs/systems/" + system + ".json"), split.options,
+                                     position, program, ref));
+    REQUIRE(compiled.exit_code == 0);
+    const std::string predicted =
+        field(compiled.out, fmt::format("at position {}, {}: ", position, split.workload));
+    REQUIRE(!predicted.empty());
+    const auto check = compiled.out.find("check: tspsim ");
+    REQUIRE(check != std::string::npos);
+    std::string options = compiled.out.substr(check + 14, compiled.out.find('\n', check) - check - 14);
+    for (size_t i = 0; i < split.logits.size(); ++i)
+      options += fmt::format(" --dump {}={}/logits{}.bin", split.logits[i], dir.string(), i);
+    const auto sim = run_tool("tspsim", options);
+    CHECK(sim.exit_code == 0);
+    CHECK(sim.out.find("conformance errors  0\n") != std::string::npos);
+    CHECK(field(sim.out, "cycles              ") == predicted);
+    CHECK(count(sim.out, ": ok\n") == split.outputs);
+    CHECK(sim.out.find("FAIL") == std::string::npos);
+
+    // The chips' logits side by side are the reference's within the tolerance; the greedy token
+    // is the reference's (tspsim checked NEXT on every chip bit-exactly).
+    std::vector<float> logits;
+    for (size_t i = 0; i < split.logits.size(); ++i) {
+      const auto part = floats(slurp(fmt::format("{}/logits{}.bin", dir.string(), i)));
+      logits.insert(logits.end(), part.begin(), part.end());
+    }
+    const auto expected = reference.decode(token);
+    REQUIRE(logits.size() == expected.size());
+    double worst = 0;
+    for (size_t i = 0; i < logits.size(); ++i)
+      worst = std::max(worst, double(std::fabs(logits[i] - expected[i])));
+    CHECK(worst <= tsp::compiler::kLlamaLogitTolerance);
+    token = tsp::model::argmax(expected);
+    const uint32_t best = uint32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    CHECK(best == token);
+  }
+}
+
+} // namespace
+
+TEST_CASE("tiny-llama tensor-parallel on two chips matches the host reference, positions 0-3") {
+  decode_on(tensor_parallel("two_chips", 2), 0, 3);
+}
+
+TEST_CASE("tiny-llama tensor-parallel on two chips matches the host reference, positions 4-7") {
+  decode_on(tensor_parallel("two_chips", 2), 4, 7);
+}
+
+TEST_CASE("tiny-llama tensor-parallel on node8 matches the host reference, positions 0-1") {
+  decode_on(tensor_parallel("node8", 8), 0, 1);
+}
+
+TEST_CASE("tiny-llama tensor-parallel on node8 matches the host reference, positions 2-3") {
+  decode_on(tensor_parallel("node8", 8), 2, 3);
+}
+
+TEST_CASE("tiny-llama tensor-parallel on node8 matches the host reference, positions 4-5") {
+  decode_on(tensor_parallel("node8", 8), 4, 5);
+}
+
+TEST_CASE("tiny-llama tensor-parallel on node8 matches the host reference, positions 6-7") {
+  decode_on(tensor_parallel("node8", 8), 6, 7);
+}
+
+// Pipeline parallelism on two_chips: layer 0 on chip 0 (with the embedding), layer 1, the head
+// and the argmax on chip 1; each chip holds its layer's cache.
+const Split kTwoStages{"two_chips",
+                       " --stages 2",
+                       "2 pipeline stages of 1 tensor-parallel chips",
+                       3 + 6,
+                       {"1:LOGITS.c0", "1:LOGITS.c1"}};
+
+TEST_CASE("tiny-llama in two pipeline stages on two chips matches the host reference, positions 0-3") {
+  decode_on(kTwoStages, 0, 3);
+}
+
+TEST_CASE("tiny-llama in two pipeline stages on two chips matches the host reference, positions 4-7") {
+  decode_on(kTwoStages, 4, 7);
+}
+
+// Both at once on node8, as tspc plan chooses for 8 chips (no --stages): chips 0-3 hold layer 0,
+// chips 4-7 layer 1 and the head, each stage's heads, FFN and vocabulary split over its 4 chips
+// (one KV head per chip).
+TEST_CASE("tiny-llama in two stages of four tensor-parallel chips on node8 matches the host reference") {
+  Split split{"node8", "", "2 pipeline stages of 4 tensor-parallel chips", 4 * 2 + 4 * 4, {}};
+  for (uint32_t c = 4; c < 8; ++c) split.logits.push_back(fmt::format("{}:LOGITS", c));
+  decode_on(split, 6, 7);
+}
+
+TEST_CASE("tspc llama --system says in one line why a model does not split over the chips") {
+  const auto dir = scratch_dir();
+  const auto model = (dir / "odd.json").string();
+  std::string text = slurp(kModel);
+  text.replace(text.find("\"ffn\": 864"), 10, "\"ffn\": 860");
+  text.replace(text.find("\"name\": \"tiny-llama\""), 20, "\"name\": \"odd-llama\"");
+  {
+    std::ofstream out(model);
+    out << text;
+  }
+  const auto r =
+      run_tool("tspc", fmt::format("llama --model {} --system {} --stages 1 -o {}", model,
+                                   source("configs/systems/node8.json"), (dir / "x.bin").string()));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err ==
+        "error: llama: odd-llama cannot be split over 8 chips: its ffn width 860 is not a multiple of 8\n");
+  const auto stages =
+      run_tool("tspc", fmt::format("llama --model {} --system {} --stages 3 -o {}", kModel,
+                                   source("configs/systems/node8.json"), (dir / "x.bin").string()));
+  CHECK(stages.exit_code == 2);
+  CHECK(stages.err ==
+        "error: llama: --stages 3: expected a divisor of the system's 8 chips, at most tiny-llama's 2 "
+        "layers\n");
+  const auto one = run_tool("tspc", "llama --model " + kModel + " --stages 2 --config " +
+                                        source("configs/14nm.json") + " -o " + (dir / "x.bin").string());
+  CHECK(one.exit_code == 2);
+  CHECK(one.err == "error: llama: --stages needs --system\n");
+  const auto big =
+      run_tool("tspc", "llama --model " + source("configs/models/llama2-7b.json") + " --system " +
+                           source("configs/systems/two_chips.json") + " -o " + (dir / "x.bin").string());
+  CHECK(big.exit_code == 2);
+  CHECK(big.err ==
+        fmt::format("error: llama: llama2-7b does not fit {}'s 2 chips at its context of 4096 (tspc plan "
+                    "--chips 2 says why)\n",
+                    source("configs/systems/two_chips.json")));
+}
+
+TEST_CASE("tspsim --system reports the tensor-parallel step's latency, tokens/s and weight-streaming bound") {
+  const auto model = tsp::model::load_model(kModel);
+  const auto dir = scratch_dir();
+  const auto program = (dir / "step.bin").string(), json = (dir / "step.json").string();
+  const std::string system = " --system " + source("configs/systems/node8.json");
+  const auto compiled = run_tool("tspc", "llama --model " + kModel + system + " --stages 1 -o " + program);
+  REQUIRE(compiled.exit_code == 0);
+  const std::string cycles = field(compiled.out, "tensor-parallel over 8 chips: ");
+  REQUIRE(!cycles.empty());
+  const auto sim = run_tool("tspsim", program + " --config " + source("configs/14nm.json") + system +
+                                          " --stats-json " + json);
+  REQUIRE(sim.exit_code == 0);
+  CHECK(field(sim.out, "cycles              ") == cycles);
+  // Each of the 8 chips holds the embedding table, per layer the Wq, Wk and Wv columns of one
+  // head (80 each), half of that head's 80 Wo rows, 864 / 8 = 108 FFN columns of w_gate and w_up
+  // and rows of w_down, and 512 / 8 = 64 LM-head columns.
+  const uint64_t d = model.d_model, hd = model.head_dim;
+  const uint64_t chip_bytes =
+      model.vocab * d + model.layers * (3 * d * hd + hd / 2 * d + 3 * d * 108) + d * 64;
+  CHECK(chip_bytes == 570880);
+  const double seconds = std::stod(cycles) / 900e6;
+  const double bound = double(chip_bytes) / (88 * 320);
+  CHECK(sim.out.find(fmt::format("per-token latency   {:.3f} us (one stream: {:.1f} tokens/s)\n",
+                                 seconds * 1e6, 1 / seconds)) != std::string::npos);
+  CHECK(sim.out.find(
+            fmt::format("weight streaming    570880 weight bytes on the busiest of 8 chips (4567040 on "
+                        "all) at 28160 B/cycle (88 MEM slices x 320 B): {:.1f} cycles, bound {:.1f} "
+                        "tokens/s\n",
+                        bound, 900e6 / bound)) != std::string::npos);
+  // The run is slower than streaming the weights once (the step is a chain of dependent phases).
+  CHECK(std::stod(cycles) > bound);
+  const auto stats = nlohmann::json::parse(slurp(json));
+  const auto& decode = stats.at("decode");
+  CHECK(decode.at("weight_bytes") == chip_bytes);
+  CHECK(decode.at("weight_bytes_all_chips") == 8 * chip_bytes);
+  CHECK(decode.at("weight_bound_cycles").get<double>() == bound);
+  CHECK(decode.at("seconds_per_token").get<double>() == seconds);
+  CHECK(decode.at("tokens_per_second").get<double>() == 1 / seconds);
+}
+
+// The int32 products are all-reduced, not rescaled partial rows, so splitting changes no rounding:
+// node8's logits (8 slices of 64 columns) are the one-chip step's bytes.
+TEST_CASE("tiny-llama's logits on node8 are the one-chip step's bits") {
+  const auto dir = scratch_dir();
+  const std::string at = " --position 3 --token 9 --seed 2";
+  const auto one = (dir / "one.bin").string(), eight = (dir / "eight.bin").string();
+  REQUIRE(run_tool("tspc",
+                   "llama --model " + kModel + at + " --config " + source("configs/14nm.json") + " -o " + one)
+              .exit_code == 0);
+  REQUIRE(run_tool("tspc", "llama --model " + kModel + at + " --system " +
+                               source("configs/systems/node8.json") + " --stages 1 -o " + eight)
+              .exit_code == 0);
+  const auto logits = (dir / "logits").string();
+  REQUIRE(run_tool("tspsim", one + " --config " + source("configs/14nm.json") +
+                                 " --dump LOGITS.c0=" + logits + ".c0 --dump LOGITS.c1=" + logits + ".c1")
+              .exit_code == 0);
+  std::string options = eight + " --config " + source("configs/14nm.json") + " --system " +
+                        source("configs/systems/node8.json");
+  for (uint32_t c = 0; c < 8; ++c) options += fmt::format(" --dump {}:LOGITS={}.chip{}", c, logits, c);
+  REQUIRE(run_tool("tspsim", options).exit_code == 0);
+  std::string split;
+  for (uint32_t c = 0; c < 8; ++c) split += slurp(fmt::format("{}.chip{}", logits, c));
+  const std::string whole = slurp(logits + ".c0") + slurp(logits + ".c1");
+  REQUIRE(whole.size() == 512 * 4);
+  CHECK(split == whole);
+}
