@@ -255,6 +255,7 @@ private:
             schedule.read_to(at.mem, at.address, stream, position,
                              t + Cycle(skew_cycles(instruction, config)))) {
           send_free_[chip][link] = t + Cycle(c2c_vector_cycles(config));
+          schedule.commit();
           return t + Cycle(func_cycles(instruction, config));
         }
         schedule.rollback(mark);
@@ -290,6 +291,7 @@ private:
             schedule.claim_write(stream, position, on_stream) &&
             schedule.write_from(into.mem, into.address, stream, position, on_stream)) {
           receive_after_[chip][link] = t;
+          schedule.commit();
           return schedule.written(into.mem, into.address);
         }
         schedule.rollback(mark);
@@ -740,6 +742,7 @@ private:
         const VExpr sum = sum_expression(shape_.dtype, static_cast<unsigned>(count));
         partials.push_back(place(chip, "", rows, {}, partials.size() % 2 == 0, false));
         schedule_vectors(schedule, sum, group, partials.back());
+        schedule.commit();
         next_inputs.push_back(&partials.back());
         next_values.push_back(
             evaluate(sum, group_values, std::vector<uint32_t>(count, rows), rows, shape_.cols));
@@ -749,6 +752,7 @@ private:
     }
     const VExpr sum = sum_expression(shape_.dtype, static_cast<unsigned>(inputs.size()));
     schedule_vectors(schedule, sum, inputs, out);
+    schedule.commit();
     return evaluate(sum, values, std::vector<uint32_t>(inputs.size(), rows), rows, shape_.cols);
   }
 
