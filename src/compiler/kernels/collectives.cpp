@@ -241,9 +241,10 @@ private:
     const Dir dir = Schedule::direction(schedule.mem_position(at.mem), position);
     const Cycle start = std::max(send_free_[chip][link], schedule.written(at.mem, at.address) + 1);
     const Instruction read = make_read(at.address, {});
+    const Cycle send_skew = Cycle(skew_cycles(make_send(link, {}), config));
     for (Cycle t = start; t < start + kSearch; ++t) {
       // What no stream can change: a queue of the SXM, the Read's queue slot and bank port.
-      const Cycle read_at = schedule.read_dispatch(at.mem, position, t + Cycle(skew_cycles(read, config)));
+      const Cycle read_at = schedule.read_dispatch(at.mem, position, t + send_skew);
       if (!slice_free(schedule, sxm, t) || !schedule.slot_free(schedule.mem_queue(at.mem), read_at) ||
           !schedule.bank_free(at.mem, at.address, read_at + Cycle(skew_cycles(read, config))))
         continue;
