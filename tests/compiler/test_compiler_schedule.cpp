@@ -72,6 +72,22 @@ TEST_CASE("a bank takes one access per port per cycle and rollback frees everyth
   CHECK(s.read_to(mem(s, "MEM_W2"), 6, {2, Dir::east}, 10, 12));
 }
 
+TEST_CASE("commit keeps what is placed: a later rollback undoes only what came after it") {
+  auto s = tiny_schedule();
+  const unsigned w3 = mem(s, "MEM_W3");
+  REQUIRE(s.read_to(w3, 5, {2, Dir::east}, 10, 12)); // dispatched at 2
+  s.commit();
+  const size_t after = s.mark();
+  CHECK(after == 0);
+  REQUIRE(s.read_to(w3, 6, {3, Dir::east}, 10, 13)); // dispatched at 3
+  s.rollback(after);
+  CHECK(s.placed() == 1);
+  CHECK_FALSE(s.bank_free(w3, 100, 2));
+  CHECK(s.bank_free(w3, 100, 3));
+  CHECK_FALSE(s.stream_free({2, Dir::east}, 2, 4, 10));
+  CHECK(s.stream_free({3, Dir::east}, 2, 5, 10));
+}
+
 TEST_CASE("a queue's text fills gaps with NOPs and folds strided runs into Repeats") {
   auto s = tiny_schedule();
   const unsigned w0 = mem(s, "MEM_W0");

@@ -104,6 +104,9 @@ public:
   // ---- Transactions ----
   size_t mark() const { return undo_.size(); }
   void rollback(size_t mark);
+  // Keeps everything placed so far for good: the undo log is dropped, so no earlier mark can be
+  // rolled back to. Long schedules call it between placements to keep the log from growing.
+  void commit() { undo_.clear(); }
 
   // ---- Results ----
   // Last cycle in which anything happens (dispatch, stream read or write, SRAM access), and the

@@ -198,6 +198,14 @@ private:
     return *floorplan.find_slice(east ? "SXM_E" : "SXM_W");
   }
 
+  // Whether some queue of `slice` can dispatch at t.
+  static bool slice_free(const Schedule& schedule, unsigned slice, Cycle t) {
+    const SliceInfo& info = schedule.floorplan().slices()[slice];
+    for (unsigned q = 0; q < info.queue_count; ++q)
+      if (schedule.slot_free(info.first_queue + q, t)) return true;
+    return false;
+  }
+
   // A Send of the vector at `at` on `link`; returns the cycle it is receivable at the far end.
   Cycle send(uint32_t chip, uint32_t link, VectorPlace at) {
     Schedule& schedule = builder(chip).schedule();
@@ -206,7 +214,14 @@ private:
     const unsigned position = schedule.slice_position(sxm);
     const Dir dir = Schedule::direction(schedule.mem_position(at.mem), position);
     const Cycle start = std::max(send_free_[chip][link], schedule.written(at.mem, at.address) + 1);
+    const Instruction read = make_read(at.address, {});
+    const Cycle send_skew = Cycle(skew_cycles(make_send(link, {}), config));
     for (Cycle t = start; t < start + kSearch; ++t) {
+      // What no stream can change: a queue of the SXM, the Read's queue slot and bank port.
+      const Cycle read_at = schedule.read_dispatch(at.mem, position, t + send_skew);
+      if (!slice_free(schedule, sxm, t) || !schedule.slot_free(schedule.mem_queue(at.mem), read_at) ||
+          !schedule.bank_free(at.mem, at.address, read_at + Cycle(skew_cycles(read, config))))
+        continue;
       for (unsigned id = 0; id < config.streams.per_direction; ++id) {
         const Stream stream{id, dir};
         const Instruction instruction = make_send(link, stream);
@@ -215,6 +230,7 @@ private:
             schedule.read_to(at.mem, at.address, stream, position,
                              t + Cycle(skew_cycles(instruction, config)))) {
           send_free_[chip][link] = t + Cycle(c2c_vector_cycles(config));
+          schedule.commit();
           return t + Cycle(func_cycles(instruction, config));
         }
         schedule.rollback(mark);
@@ -231,7 +247,16 @@ private:
     const unsigned position = schedule.slice_position(sxm);
     const Dir dir = Schedule::direction(position, schedule.mem_position(into.mem));
     const Cycle start = std::max(arrival, receive_after_[chip][link] + 1);
+    const Instruction write = make_write(into.address, {});
+    const Cycle to_write = Cycle(func_cycles(make_receive(link, {}), config)) +
+                           schedule.travel(position, schedule.mem_position(into.mem)) -
+                           Cycle(skew_cycles(write, config));
     for (Cycle t = start; t < start + kSearch; ++t) {
+      // What no stream can change: a queue of the SXM, the Write's queue slot and bank port.
+      const Cycle write_at = t + to_write;
+      if (!slice_free(schedule, sxm, t) || !schedule.slot_free(schedule.mem_queue(into.mem), write_at) ||
+          !schedule.bank_free(into.mem, into.address, write_at + Cycle(skew_cycles(write, config))))
+        continue;
       for (unsigned id = 0; id < config.streams.per_direction; ++id) {
         const Stream stream{id, dir};
         const Instruction instruction = make_receive(link, stream);
@@ -241,6 +266,7 @@ private:
             schedule.claim_write(stream, position, on_stream) &&
             schedule.write_from(into.mem, into.address, stream, position, on_stream)) {
           receive_after_[chip][link] = t;
+          schedule.commit();
           return schedule.written(into.mem, into.address);
         }
         schedule.rollback(mark);

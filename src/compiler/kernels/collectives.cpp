@@ -437,6 +437,7 @@ private:
         const VExpr sum = combine_expression(Opcode::v_add, shape_.dtype, static_cast<unsigned>(count));
         partials.push_back(place(chip, "", rows, {}, partials.size() % 2 == 0, false));
         schedule_vectors(schedule, sum, group, partials.back());
+        schedule.commit();
         next_inputs.push_back(&partials.back());
         next_values.push_back(
             evaluate(sum, group_values, std::vector<uint32_t>(count, rows), rows, shape_.cols));
@@ -446,6 +447,7 @@ private:
     }
     const VExpr sum = combine_expression(Opcode::v_add, shape_.dtype, static_cast<unsigned>(inputs.size()));
     schedule_vectors(schedule, sum, inputs, out);
+    schedule.commit();
     return evaluate(sum, values, std::vector<uint32_t>(inputs.size(), rows), rows, shape_.cols);
   }
 
