@@ -14,13 +14,13 @@ int main(int argc, char* argv[]) {
   app->add_option("-o,--output", output, "program container to write")->required();
   tsp::cli::add_config_options(*app, config,
                                "chip config (JSON) the program is built for (default configs/14nm.json)");
-  app->add_option("--system", system_path, "system (JSON, configs/systems/) a program with .chip sections is built for")
-      ->excludes(app->get_option("--config"));
+  app->add_option("--system", system_path,
+                  "system (JSON, configs/systems/) a program with .chip sections is built for");
   return tsp::cli::run(*app, argc, argv, [&] {
     tsp::OutputFiles outputs;
     outputs.check(output, "-o");
     if (!system_path.empty()) {
-      const auto system = tsp::load_system(system_path, config.overrides);
+      const auto system = tsp::cli::load_chosen_system(system_path, config);
       tsp::write_system_program(tsp::assemble_system_file(input, system), output);
     } else {
       const auto program =

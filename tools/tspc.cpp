@@ -139,7 +139,8 @@ int main(int argc, char* argv[]) {
       return 0;
     }
     if (plan_command->parsed()) return run_plan(plan_args, config_choice);
-    if (collective_command->parsed()) return run_collective(collective_args, output, reference_dir);
+    if (collective_command->parsed())
+      return run_collective(collective_args, config_choice, output, reference_dir);
     if (app->get_subcommands().empty()) throw tsp::InputError("no kernel given (tspc --list names them)");
     if (!llama_system.empty()) {
       const auto& entry = *tsp::compiler::find_kernel("llama");
@@ -151,7 +152,7 @@ int main(int argc, char* argv[]) {
       stages.set("stages", llama_stages);
       const bool planned = llama_stages.empty();
       return run_llama_system(tsp::compiler::with_defaults(entry, args), llama_system,
-                              planned ? 0 : stages.positive("stages"), output, reference_dir);
+                              planned ? 0 : stages.positive("stages"), config_choice, output, reference_dir);
     }
     if (commands.at("llama")->count("--stages") > 0) throw tsp::InputError("llama: --stages needs --system");
     if (config_choice.path.empty()) throw tsp::InputError("--config is required");

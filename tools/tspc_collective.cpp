@@ -87,7 +87,8 @@ CLI::App* add_collective_command(CLI::App& app, CollectiveArgs& args) {
   return command;
 }
 
-int run_collective(const CollectiveArgs& args, const std::string& output, const std::string& reference_dir) {
+int run_collective(const CollectiveArgs& args, const tsp::cli::ConfigChoice& config,
+                   const std::string& output, const std::string& reference_dir) {
   if (args.system.empty()) throw tsp::InputError("collective: --system is required");
   if (output.empty()) throw tsp::InputError("-o is required");
   tsp::compiler::KernelArgs values;
@@ -106,14 +107,14 @@ int run_collective(const CollectiveArgs& args, const std::string& output, const 
   shape.chips = parse_chips(args.chips);
   shape.algorithm = parse_algorithm(args.algorithm);
 
-  const auto system = tsp::load_system(args.system);
+  const auto system = tsp::cli::load_chosen_system(args.system, config);
   return write_system(tsp::compiler::compile_collective(system, shape), output, reference_dir, system,
-                      args.system);
+                      args.system, config);
 }
 
 int write_system(const tsp::compiler::CompiledSystem& compiled, const std::string& output,
                  const std::string& reference_dir, const tsp::SystemConfig& system,
-                 const std::string& system_path) {
+                 const std::string& system_path, const tsp::cli::ConfigChoice& config) {
   tsp::OutputFiles outputs;
   outputs.check(output, "-o");
   outputs.stage(output, bytes_view(tsp::serialize_system_program(compiled.program)));
@@ -142,16 +143,20 @@ int write_system(const tsp::compiler::CompiledSystem& compiled, const std::strin
                                                  compiled.predicted_cycles, compiled.bounds)
             << "\n";
   std::cout << fmt::format("wrote {}\n", output);
-  if (!reference_dir.empty())
-    std::cout << fmt::format("check: tspsim {} --config {} --system {}{}\n", output,
-                             system.config_of(0).source, system_path, expects);
+  if (!reference_dir.empty()) {
+    std::string sets;
+    for (const auto& o : config.overrides) sets += " --set " + o;
+    std::cout << fmt::format("check: tspsim {} --config {} --system {}{}{}\n", output,
+                             system.config_of(0).source, system_path, sets, expects);
+  }
   return 0;
 }
 
 int run_llama_system(const tsp::compiler::KernelArgs& args, const std::string& system_path, uint32_t stages,
-                     const std::string& output, const std::string& reference_dir) {
+                     const tsp::cli::ConfigChoice& config, const std::string& output,
+                     const std::string& reference_dir) {
   if (output.empty()) throw tsp::InputError("-o is required");
-  const auto system = tsp::load_system(system_path);
+  const auto system = tsp::cli::load_chosen_system(system_path, config);
   const auto model = tsp::compiler::llama_model(args);
   if (stages == 0) {
     // The capacity planner's partition for exactly the system's chips (docs/models.md).
@@ -165,5 +170,5 @@ int run_llama_system(const tsp::compiler::KernelArgs& args, const std::string& s
   }
   const auto compiled =
       tsp::compiler::compile_llama_system(system, model, tsp::compiler::llama_step(args), stages);
-  return write_system(compiled, output, reference_dir, system, system_path);
+  return write_system(compiled, output, reference_dir, system, system_path, config);
 }

@@ -3,6 +3,7 @@
 // `tspc llama --system` (docs/llama.md), written the same way.
 #pragma once
 
+#include "cli/cli_common.h"
 #include "tspsim/compiler/collectives.h"
 #include "tspsim/compiler/registry.h"
 
@@ -22,8 +23,9 @@ struct CollectiveArgs {
 
 CLI::App* add_collective_command(CLI::App& app, CollectiveArgs& args);
 // Compiles, writes `output` and, with `reference_dir`, DIR/chipN/SYMBOL.bin; prints the tspsim
-// command that checks them. Returns the exit code.
-int run_collective(const CollectiveArgs& args, const std::string& output, const std::string& reference_dir);
+// command that checks them. Returns the exit code. `config`: --config and --set (load_chosen_system).
+int run_collective(const CollectiveArgs& args, const tsp::cli::ConfigChoice& config,
+                   const std::string& output, const std::string& reference_dir);
 
 // The bound per element of a float output against its reference as written (tspsim --expect-tol).
 std::vector<double> bounds_against_written(const tsp::compiler::ExpectedOutput& out, tsp::isa::DType dtype);
@@ -33,9 +35,10 @@ bool is_exact(const tsp::compiler::ExpectedOutput& out);
 // SYMBOL.tol for inexact outputs); prints the prediction and the tspsim command that checks them.
 int write_system(const tsp::compiler::CompiledSystem& compiled, const std::string& output,
                  const std::string& reference_dir, const tsp::SystemConfig& system,
-                 const std::string& system_path);
+                 const std::string& system_path, const tsp::cli::ConfigChoice& config);
 
 // `tspc llama --system S [--stages P]`: the decode step over S's chips; stages 0: as many as
 // `tspc plan` chooses for S's chips.
 int run_llama_system(const tsp::compiler::KernelArgs& args, const std::string& system_path, uint32_t stages,
-                     const std::string& output, const std::string& reference_dir);
+                     const tsp::cli::ConfigChoice& config, const std::string& output,
+                     const std::string& reference_dir);

@@ -13,16 +13,17 @@
 namespace {
 
 // --config as given, or the bundled config the program was built for.
-tsp::ChipConfig config_for(const tsp::cli::ConfigChoice& choice, const tsp::Program& program, const std::string& input) {
+tsp::ChipConfig config_for(const tsp::cli::ConfigChoice& choice, const tsp::Program& program,
+                           const std::string& input) {
   if (!choice.path.empty()) return tsp::cli::load_chosen_config(choice, {});
   const std::string built_for = tsp::cli::bundled_config_for(program.fingerprint);
   if (built_for.empty())
-    throw tsp::InputError(fmt::format("{}: no bundled config has the program's geometry (fingerprint 0x{:016x}): "
-                                      "pass the --config it was built for",
-                                      input, program.fingerprint));
-  return tsp::cli::load_chosen_config({(tsp::cli::bundled_config_dir().parent_path() / built_for).string(),
-                                       choice.overrides},
-                                      {});
+    throw tsp::InputError(
+        fmt::format("{}: no bundled config has the program's geometry (fingerprint 0x{:016x}): "
+                    "pass the --config it was built for",
+                    input, program.fingerprint));
+  return tsp::cli::load_chosen_config(
+      {(tsp::cli::bundled_config_dir().parent_path() / built_for).string(), choice.overrides}, {});
 }
 
 std::string disassemble_chip(const tsp::cli::ConfigChoice& config, const std::string& input) {
@@ -35,7 +36,7 @@ std::string disassemble_chip(const tsp::cli::ConfigChoice& config, const std::st
 
 std::string disassemble_system(const std::string& system_path, const tsp::cli::ConfigChoice& config,
                                const std::string& input) {
-  const auto system = tsp::load_system(system_path, config.overrides);
+  const auto system = tsp::cli::load_chosen_system(system_path, config);
   const auto program = tsp::read_system_program(input);
   tsp::validate_system_program(program, system, input);
   return tsp::disassemble_system(program, system);
@@ -52,13 +53,12 @@ int main(int argc, char* argv[]) {
   tsp::cli::add_config_options(*app, config,
                                "chip config (JSON) the program was built for (default: the bundled config "
                                "matching the program's fingerprint)");
-  app->add_option("--system", system_path, "system (JSON, configs/systems/) a system program was built for")
-      ->excludes(app->get_option("--config"));
+  app->add_option("--system", system_path, "system (JSON, configs/systems/) a system program was built for");
   return tsp::cli::run(*app, argc, argv, [&] {
     tsp::OutputFiles outputs;
     if (!output.empty()) outputs.check(output, "-o");
-    const std::string text =
-        system_path.empty() ? disassemble_chip(config, input) : disassemble_system(system_path, config, input);
+    const std::string text = system_path.empty() ? disassemble_chip(config, input)
+                                                 : disassemble_system(system_path, config, input);
     if (output.empty()) {
       std::cout << text;
     } else {

@@ -14,10 +14,10 @@
 #include "tspsim_workflow.h"
 
 #include <algorithm>
-#include <functional>
 #include <csignal>
 #include <cstdlib>
 #include <fmt/format.h>
+#include <functional>
 #include <iostream>
 #include <thread>
 
@@ -58,31 +58,40 @@ void register_options(CLI::App& app, Options& opt) {
       app, "--load", opt.loads,
       "SYMBOL=FILE: set a tensor's elements before the run, from FILE as --dump writes it "
       "(repeatable)");
-  tsp::cli::add_repeatable(app, "--dump", opt.dumps, "SYMBOL=FILE: write a tensor's elements after the run (repeatable)");
-  tsp::cli::add_repeatable(app, "--expect", opt.expects,
-                           "SYMBOL=FILE: compare a tensor with FILE's elements, bit-exact unless --expect-tol "
-                           "(repeatable)");
-  tsp::cli::add_repeatable(app, "--expect-tol", opt.expect_tols,
-                           "SYMBOL=rel:R,abs:A,file:BOUNDS: float tolerance of SYMBOL's --expect (repeatable; "
-                           "docs/numerics.md)");
+  tsp::cli::add_repeatable(app, "--dump", opt.dumps,
+                           "SYMBOL=FILE: write a tensor's elements after the run (repeatable)");
+  tsp::cli::add_repeatable(
+      app, "--expect", opt.expects,
+      "SYMBOL=FILE: compare a tensor with FILE's elements, bit-exact unless --expect-tol "
+      "(repeatable)");
+  tsp::cli::add_repeatable(
+      app, "--expect-tol", opt.expect_tols,
+      "SYMBOL=rel:R,abs:A,file:BOUNDS: float tolerance of SYMBOL's --expect (repeatable; "
+      "docs/numerics.md)");
   app.add_flag("--strict", opt.strict, "stop at the first conformance error");
-  app.add_flag("--timing-only", opt.timing_only, "skip data and arithmetic; keep every timing rule and check");
-  app.add_flag("--debug-clock", opt.debug_clock, "one SC_METHOD per slice on an sc_clock (slow; same results)");
-  app.add_option("--max-cycles", opt.max_cycles, "stop after this many cycles (statistics marked partial; 0: no limit)");
+  app.add_flag("--timing-only", opt.timing_only,
+               "skip data and arithmetic; keep every timing rule and check");
+  app.add_flag("--debug-clock", opt.debug_clock,
+               "one SC_METHOD per slice on an sc_clock (slow; same results)");
+  app.add_option("--max-cycles", opt.max_cycles,
+                 "stop after this many cycles (statistics marked partial; 0: no limit)");
   app.add_flag("--quiet", opt.quiet, "no summary on stdout (errors still go to stderr)");
   app.add_option("--system", opt.system_path,
                  "run a system of chips (configs/systems/*.json); PROGRAM is a system program, and --dump, "
                  "--expect and --expect-tol name symbols as CHIP:SYMBOL");
-  app.add_option("--threads", opt.threads, "--system: worker threads for the chips (default: the host's cores)");
-  app.add_flag("--no-replicate", opt.no_replicate, "--system --timing-only: simulate every chip, even identical ones");
-  app.add_option("--requests", opt.requests,
-                 "token workloads: P token streams share the chip (or system); reports tokens/s per user and in "
-                 "aggregate (default 1)");
+  app.add_option("--threads", opt.threads,
+                 "--system: worker threads for the chips (default: the host's cores)");
+  app.add_flag("--no-replicate", opt.no_replicate,
+               "--system --timing-only: simulate every chip, even identical ones");
+  app.add_option(
+      "--requests", opt.requests,
+      "token workloads: P token streams share the chip (or system); reports tokens/s per user and in "
+      "aggregate (default 1)");
 }
 
 // SYMBOL=VALUE of a symbol the program has.
-std::pair<const tsp::Symbol*, std::string> symbol_argument(const std::string& spec, const tsp::Program& program,
-                                                           const char* flag, const char* value) {
+std::pair<const tsp::Symbol*, std::string>
+symbol_argument(const std::string& spec, const tsp::Program& program, const char* flag, const char* value) {
   const auto eq = spec.find('=');
   if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
     throw tsp::InputError(fmt::format("{} {}: expected SYMBOL={}", flag, spec, value));
@@ -137,30 +146,33 @@ std::vector<Dump> read_dumps(const std::vector<std::string>& specs, const tsp::P
 
 // Each --expect with its reference read and its --expect-tol applied.
 std::vector<Expectation> read_expectations(const std::vector<std::string>& expect_specs,
-                                           const std::vector<std::string>& tolerance_specs, const tsp::Program& program) {
+                                           const std::vector<std::string>& tolerance_specs,
+                                           const tsp::Program& program) {
   std::vector<Expectation> expects;
   for (const auto& spec : expect_specs) {
     auto [symbol, path] = symbol_argument(spec, program, "--expect", "FILE");
     auto bytes = tsp::read_binary_file(path);
     if (bytes.size() != symbol_bytes(*symbol))
-      throw tsp::InputError(fmt::format("--expect {}: '{}' has {} bytes; {} ({} {}x{}) needs {}", symbol->name, path,
-                                        bytes.size(), symbol->name, tsp::isa::dtype_name(symbol->dtype), symbol->rows,
-                                        symbol->cols, symbol_bytes(*symbol)));
+      throw tsp::InputError(fmt::format("--expect {}: '{}' has {} bytes; {} ({} {}x{}) needs {}",
+                                        symbol->name, path, bytes.size(), symbol->name,
+                                        tsp::isa::dtype_name(symbol->dtype), symbol->rows, symbol->cols,
+                                        symbol_bytes(*symbol)));
     expects.push_back({symbol, std::move(bytes), {}});
   }
   for (const auto& spec : tolerance_specs) {
     auto [symbol, text] = symbol_argument(spec, program, "--expect-tol", "TOLERANCE");
     const std::string what = "--expect-tol " + symbol->name;
     auto it = std::find_if(expects.begin(), expects.end(), [&](const auto& e) { return e.symbol == symbol; });
-    if (it == expects.end()) throw tsp::InputError(fmt::format("{}: no --expect {}=FILE to apply it to", what, symbol->name));
+    if (it == expects.end())
+      throw tsp::InputError(fmt::format("{}: no --expect {}=FILE to apply it to", what, symbol->name));
     tsp::num::Tolerance tolerance = tsp::num::parse_tolerance(text, what);
     if (!tolerance.exact() && !tsp::isa::dtype_is_float(symbol->dtype))
-      throw tsp::InputError(fmt::format("{}: {} is {}; integer results are checked exactly", what, symbol->name,
-                                        tsp::isa::dtype_name(symbol->dtype)));
+      throw tsp::InputError(fmt::format("{}: {} is {}; integer results are checked exactly", what,
+                                        symbol->name, tsp::isa::dtype_name(symbol->dtype)));
     if (!tolerance.bounds_file.empty())
       tolerance.bounds = tsp::num::decode_bounds(tsp::read_binary_file(tolerance.bounds_file),
-                                            size_t(symbol->rows) * symbol->cols,
-                                            fmt::format("{}: '{}'", what, tolerance.bounds_file));
+                                                 size_t(symbol->rows) * symbol->cols,
+                                                 fmt::format("{}: '{}'", what, tolerance.bounds_file));
     it->tolerance = std::move(tolerance);
   }
   return expects;
@@ -179,7 +191,8 @@ bool check_expectations(const std::vector<Expectation>& expects, const std::stri
   bool ok = true;
   for (const auto& e : expects) {
     const auto actual = read(*e.symbol);
-    if (auto mismatch = tsp::num::find_mismatch(e.symbol->dtype, e.symbol->cols, actual, e.expected, e.tolerance)) {
+    if (auto mismatch =
+            tsp::num::find_mismatch(e.symbol->dtype, e.symbol->cols, actual, e.expected, e.tolerance)) {
       std::cout << fmt::format("expect {}{}: FAILED: {}\n", prefix, e.symbol->name, *mismatch);
       ok = false;
     } else {
@@ -207,11 +220,12 @@ void print_report(const tsp::RunReport& report, const tsp::Chip& chip, const Opt
   if (log.total() > log.kept().size())
     std::cerr << fmt::format("... and {} more conformance errors (the first {} are listed)\n",
                              log.total() - log.kept().size(), log.kept().size());
-  if (report.result.stopped_strict) std::cerr << "stopped (--strict): " << report.result.strict_message << '\n';
+  if (report.result.stopped_strict)
+    std::cerr << "stopped (--strict): " << report.result.strict_message << '\n';
 }
 
-void stage_outputs(const tsp::RunReport& report, tsp::Chip& chip, const Options& opt, const std::vector<Dump>& dumps,
-                   tsp::OutputFiles& outputs) {
+void stage_outputs(const tsp::RunReport& report, tsp::Chip& chip, const Options& opt,
+                   const std::vector<Dump>& dumps, tsp::OutputFiles& outputs) {
   if (!opt.stats_json.empty()) outputs.stage(opt.stats_json, tsp::stats_json(report).dump(2) + "\n");
   if (!opt.util_csv.empty()) outputs.stage(opt.util_csv, tsp::utilisation_csv(report));
   for (const auto& d : dumps) {
@@ -221,13 +235,14 @@ void stage_outputs(const tsp::RunReport& report, tsp::Chip& chip, const Options&
 }
 
 // The options of a system run, split by chip: "CHIP:SYMBOL=..." -> chip, "SYMBOL=...".
-std::vector<std::vector<std::string>> by_chip(const std::vector<std::string>& specs, uint32_t chips, const char* flag,
-                                              const char* value) {
+std::vector<std::vector<std::string>> by_chip(const std::vector<std::string>& specs, uint32_t chips,
+                                              const char* flag, const char* value) {
   std::vector<std::vector<std::string>> out(chips);
   for (const auto& spec : specs) {
     const auto colon = spec.find(':');
     const std::string chip_text = colon == std::string::npos ? "" : spec.substr(0, colon);
-    if (chip_text.empty() || chip_text.find_first_not_of("0123456789") != std::string::npos || chip_text.size() > 9)
+    if (chip_text.empty() || chip_text.find_first_not_of("0123456789") != std::string::npos ||
+        chip_text.size() > 9)
       throw tsp::InputError(fmt::format("{} {}: with --system, expected CHIP:SYMBOL={}", flag, spec, value));
     const auto chip = static_cast<uint32_t>(std::stoul(chip_text));
     if (chip >= chips)
@@ -239,15 +254,11 @@ std::vector<std::vector<std::string>> by_chip(const std::vector<std::string>& sp
 }
 
 // --system: every chip of the system in one elaboration (docs/systems.md, "Engine").
-int run_system(const Options& opt, const WorkflowOptions& workflow, const tsp::ChipConfig& config) {
+int run_system(const Options& opt, const WorkflowOptions& workflow) {
   if (opt.debug_clock) throw tsp::InputError("--debug-clock runs one chip: drop it or --system");
   if (!opt.loads.empty()) throw tsp::InputError("--load sets one chip's tensors: drop it or --system");
   if (!opt.util_csv.empty()) throw tsp::InputError("--util-csv is for one chip: drop it or --system");
-  const tsp::SystemConfig system = tsp::load_system(opt.system_path, opt.config.overrides);
-  for (uint32_t c = 0; c < system.chips(); ++c)
-    if (tsp::geometry_fingerprint(system.config_of(c)) != tsp::geometry_fingerprint(config))
-      throw tsp::InputError(fmt::format("--config {} does not match chip {} of system {} (config {})", opt.config.path,
-                                        c, opt.system_path, system.config_of(c).source));
+  const tsp::SystemConfig system = tsp::cli::load_chosen_system(opt.system_path, opt.config);
   const tsp::SystemProgram program = tsp::load_system_program(opt.program_path, system);
   const auto dump_specs = by_chip(opt.dumps, program.chips(), "--dump", "FILE");
   const auto expect_specs = by_chip(opt.expects, program.chips(), "--expect", "FILE");
@@ -284,7 +295,8 @@ int run_system(const Options& opt, const WorkflowOptions& workflow, const tsp::C
     errors += log.total();
     for (const auto& e : log.kept()) tsp::cli::print_error(fmt::format("chip {}: {}", c, e.describe()));
   }
-  if (result.stopped_strict) std::cerr << "stopped (--strict, statistics partial): " << result.strict_message << '\n';
+  if (result.stopped_strict)
+    std::cerr << "stopped (--strict, statistics partial): " << result.strict_message << '\n';
   if (!opt.stats_json.empty()) outputs.stage(opt.stats_json, tsp::system_stats_json(report).dump(2) + "\n");
   for (uint32_t c = 0; c < sys.chips(); ++c)
     for (const auto& d : dumps[c]) {
@@ -295,9 +307,9 @@ int run_system(const Options& opt, const WorkflowOptions& workflow, const tsp::C
   observers.write(report);
   bool expectations_hold = true;
   for (uint32_t c = 0; c < sys.chips(); ++c)
-    expectations_hold &= check_expectations(expects[c], fmt::format("{}:", c), [&](const tsp::Symbol& symbol) {
-      return sys.simulated(c).read_symbol(symbol);
-    });
+    expectations_hold &=
+        check_expectations(expects[c], fmt::format("{}:", c),
+                           [&](const tsp::Symbol& symbol) { return sys.simulated(c).read_symbol(symbol); });
   return errors != 0 || !expectations_hold || result.interrupted ? 1 : 0;
 }
 
@@ -310,7 +322,7 @@ int run(const Options& opt, const WorkflowOptions& workflow) {
   }
   if (opt.program_path.empty()) throw tsp::InputError("a PROGRAM file is required (or --print-config)");
   if (opt.requests == 0) throw tsp::InputError("--requests: expected a positive number of token streams");
-  if (!opt.system_path.empty()) return run_system(opt, workflow, config);
+  if (!opt.system_path.empty()) return run_system(opt, workflow);
   if (opt.util_window == 0) throw tsp::InputError("--util-window: expected a positive number of cycles");
   tsp::Program program = tsp::cli::load_program_for(opt.program_path, config);
   apply_loads(opt.loads, program, config.geometry.vector_bytes());

@@ -45,8 +45,22 @@ expect_failure("error: ${WORK}/plain.tsp: a one-chip program cannot run on syste
                ${ASM} ${WORK}/plain.tsp --system ${TWO} -o ${WORK}/out.bin)
 expect_failure("error: ${EXAMPLE}:18:1: .chip starts a section of a system program (use --system SYSTEM.json)\n"
                ${ASM} ${EXAMPLE} -o ${WORK}/out.bin)
-expect_failure("--config excludes --system\nRun with --help for more information.\n"
-               ${ASM} ${EXAMPLE} -o ${WORK}/out.bin --system ${TWO} --config ${SOURCE_DIR}/configs/14nm.json)
+# --config with --system must be the chips' own config: the same one gives the same container, another
+# one is refused by every tool (it would be silently ignored).
+expect_success(${ASM} ${EXAMPLE} -o ${WORK}/d.bin --config ${SOURCE_DIR}/configs/14nm.json --system ${TWO})
+execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${WORK}/a.bin ${WORK}/d.bin RESULT_VARIABLE differ)
+if(differ)
+  message(FATAL_ERROR "tspasm with the system's own --config wrote another container")
+endif()
+set(NOT_TWO "error: --config ${SOURCE_DIR}/configs/tiny.json does not match chip 0 of system ${TWO} (config ${SOURCE_DIR}/configs/14nm.json): a system's file names its chips' configs; drop --config or pass that one\n")
+expect_failure("${NOT_TWO}" ${ASM} ${EXAMPLE} -o ${WORK}/out.bin --system ${TWO} --config ${SOURCE_DIR}/configs/tiny.json)
+expect_failure("${NOT_TWO}" ${DIS} --config ${SOURCE_DIR}/configs/tiny.json ${WORK}/a.bin --system ${TWO})
+# Same geometry, another clock: still not the chips' config.
+file(READ ${SOURCE_DIR}/configs/14nm.json chip_text)
+string(REPLACE "\"clock_mhz\": 900" "\"clock_mhz\": 1000" chip_text "${chip_text}")
+file(WRITE ${WORK}/fast.json "${chip_text}")
+expect_failure("error: --config ${WORK}/fast.json does not match chip 0 of system ${TWO} (config ${SOURCE_DIR}/configs/14nm.json): a system's file names its chips' configs; drop --config or pass that one\n"
+               ${ASM} ${EXAMPLE} -o ${WORK}/out.bin --system ${TWO} --config ${WORK}/fast.json)
 expect_failure("error: cannot read '${SOURCE_DIR}/configs/systems/none.json': No such file or directory\n"
                ${ASM} ${EXAMPLE} -o ${WORK}/out.bin --system ${SOURCE_DIR}/configs/systems/none.json)
 expect_failure("error: ${TWO}: chips[0].links.0: link 0 of chip 0 is out of range (its config ${SOURCE_DIR}/configs/14nm.json has c2c.links = 0)\n"

@@ -195,6 +195,16 @@ TEST_CASE("tspc llama --system says in one line why a model does not split over 
                                         source("configs/14nm.json") + " -o " + (dir / "x.bin").string());
   CHECK(one.exit_code == 2);
   CHECK(one.err == "error: llama: --stages needs --system\n");
+  // The system's file names its chips' configs: another --config is refused, not ignored.
+  const auto other =
+      run_tool("tspc", "--config " + source("configs/tiny.json") + " llama --model " + kModel + " --system " +
+                           source("configs/systems/two_chips.json") + " -o " + (dir / "x.bin").string());
+  CHECK(other.exit_code == 2);
+  CHECK(other.err ==
+        fmt::format("error: --config {} does not match chip 0 of system {} (config {}): a system's "
+                    "file names its chips' configs; drop --config or pass that one\n",
+                    source("configs/tiny.json"), source("configs/systems/two_chips.json"),
+                    source("configs/14nm.json")));
   const auto big =
       run_tool("tspc", "llama --model " + source("configs/models/llama2-7b.json") + " --system " +
                            source("configs/systems/two_chips.json") + " -o " + (dir / "x.bin").string());

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <fmt/format.h>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 namespace tsp::cli {
 
@@ -53,6 +54,19 @@ std::string bundled_config_for(uint64_t fingerprint) {
 
 ChipConfig load_chosen_config(const ConfigChoice& choice, const std::filesystem::path& fallback) {
   return load_config(choice.path.empty() ? fallback : std::filesystem::path(choice.path), choice.overrides);
+}
+
+SystemConfig load_chosen_system(const std::string& system_path, const ConfigChoice& choice) {
+  SystemConfig system = load_system(system_path, choice.overrides);
+  if (choice.path.empty()) return system;
+  const ChipConfig chosen = load_chosen_config(choice, {});
+  const nlohmann::json chosen_keys = config_to_json(chosen);
+  for (uint32_t chip = 0; chip < system.chips(); ++chip)
+    if (config_to_json(system.config_of(chip)) != chosen_keys)
+      throw InputError(fmt::format("--config {} does not match chip {} of system {} (config {}): a system's "
+                                   "file names its chips' configs; drop --config or pass that one",
+                                   choice.path, chip, system_path, system.config_of(chip).source));
+  return system;
 }
 
 void check_fingerprint(const Program& program, const ChipConfig& config, const std::string& origin) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "tspsim/config/config.h"
+#include "tspsim/config/system.h"
 #include "tspsim/program/program.h"
 
 #include <CLI/CLI.hpp>
@@ -42,6 +43,11 @@ std::string bundled_config_for(uint64_t fingerprint);
 
 // Loads --config (or `fallback` when none was given) with the --set overrides applied.
 ChipConfig load_chosen_config(const ConfigChoice& choice, const std::filesystem::path& fallback);
+
+// The system of `system_path` with the --set overrides applied to every chip. A system file names
+// each chip's config, so a --config must equal every chip's config (all keys, not only the
+// geometry): one that differs would otherwise be silently ignored. Without --config, no check.
+SystemConfig load_chosen_system(const std::string& system_path, const ConfigChoice& choice);
 
 // Throws InputError when `program` was built for another geometry than `config`, naming the
 // bundled config it was built for when one matches.
