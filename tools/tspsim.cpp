@@ -57,7 +57,7 @@ void register_options(CLI::App& app, Options& opt) {
   tsp::cli::add_repeatable(
       app, "--load", opt.loads,
       "SYMBOL=FILE: set a tensor's elements before the run, from FILE as --dump writes it "
-      "(repeatable)");
+      "(repeatable; with --system, CHIP:SYMBOL=FILE)");
   tsp::cli::add_repeatable(app, "--dump", opt.dumps,
                            "SYMBOL=FILE: write a tensor's elements after the run (repeatable)");
   tsp::cli::add_repeatable(
@@ -253,13 +253,29 @@ std::vector<std::vector<std::string>> by_chip(const std::vector<std::string>& sp
   return out;
 }
 
+// --load CHIP:SYMBOL=FILE: a chip whose program other chips share gets a copy of its own first, so
+// the others keep theirs (and identical chips stay replicable).
+void apply_system_loads(const std::vector<std::vector<std::string>>& loads, tsp::SystemProgram& program,
+                        const tsp::SystemConfig& system) {
+  for (uint32_t c = 0; c < program.chips(); ++c) {
+    if (loads[c].empty()) continue;
+    const uint32_t shared = program.chip_program[c];
+    if (std::count(program.chip_program.begin(), program.chip_program.end(), shared) > 1) {
+      program.programs.push_back(program.programs[shared]);
+      program.chip_program[c] = static_cast<uint32_t>(program.programs.size() - 1);
+    }
+    apply_loads(loads[c], program.programs[program.chip_program[c]],
+                system.config_of(c).geometry.vector_bytes());
+  }
+}
+
 // --system: every chip of the system in one elaboration (docs/systems.md, "Engine").
 int run_system(const Options& opt, const WorkflowOptions& workflow) {
   if (opt.debug_clock) throw tsp::InputError("--debug-clock runs one chip: drop it or --system");
-  if (!opt.loads.empty()) throw tsp::InputError("--load sets one chip's tensors: drop it or --system");
   if (!opt.util_csv.empty()) throw tsp::InputError("--util-csv is for one chip: drop it or --system");
   const tsp::SystemConfig system = tsp::cli::load_chosen_system(opt.system_path, opt.config);
-  const tsp::SystemProgram program = tsp::load_system_program(opt.program_path, system);
+  tsp::SystemProgram program = tsp::load_system_program(opt.program_path, system);
+  apply_system_loads(by_chip(opt.loads, program.chips(), "--load", "FILE"), program, system);
   const auto dump_specs = by_chip(opt.dumps, program.chips(), "--dump", "FILE");
   const auto expect_specs = by_chip(opt.expects, program.chips(), "--expect", "FILE");
   const auto tolerance_specs = by_chip(opt.expect_tols, program.chips(), "--expect-tol", "TOLERANCE");

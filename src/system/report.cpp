@@ -48,18 +48,28 @@ ChipFigures chip_figures(const RunReport& report) {
     f.seconds_per_token = f.seconds / tokens;
     f.weight_bound_cycles = double(f.weight_bytes) / (double(geometry.mem_slices()) * vb) / tokens;
     f.weight_bound_tokens_per_second = ctx.config.clock_mhz * 1e6 / f.weight_bound_cycles;
+    f.occupancy_cycles = double(report.result.cycles - report.result.first_active) / tokens;
   }
   return f;
 }
 
-RequestRates request_rates(double seconds_per_token, uint32_t requests) {
+RequestRates request_rates(double seconds_per_token, double occupancy_seconds, uint32_t requests) {
   RequestRates r;
   r.requests = requests;
   if (seconds_per_token <= 0 || requests == 0) return r;
-  r.per_user_tokens_per_second = 1.0 / (double(requests) * seconds_per_token);
-  r.aggregate_tokens_per_second = r.per_user_tokens_per_second * double(requests);
+  r.step_interval_seconds = std::max(seconds_per_token, double(requests) * occupancy_seconds);
+  r.per_user_tokens_per_second = 1.0 / r.step_interval_seconds;
+  r.aggregate_tokens_per_second = double(requests) / r.step_interval_seconds;
   return r;
 }
+
+namespace {
+
+RequestRates request_rates_of(const ChipFigures& f, const ChipConfig& config, uint32_t requests) {
+  return request_rates(f.seconds_per_token, f.occupancy_cycles / (config.clock_mhz * 1e6), requests);
+}
+
+} // namespace
 
 void print_breakdown(std::ostream& out, const RegionBreakdown& breakdown) {
   out << "per-layer breakdown (cycles, each cycle to one category; docs/llama.md)\n";
@@ -108,17 +118,24 @@ void print_decode(std::ostream& out, const ChipFigures& f, const ChipConfig& con
       "bound {:.1f} tokens/s\n",
       f.weight_bytes, note, geometry.mem_slices() * geometry.vector_bytes(), geometry.mem_slices(),
       geometry.vector_bytes(), f.weight_bound_cycles, f.weight_bound_tokens_per_second);
-  const RequestRates rates = request_rates(f.seconds_per_token, requests);
+  const RequestRates rates = request_rates_of(f, config, requests);
   out << fmt::format(
       "requests            {} sharing the {}: {:.1f} tokens/s per user, {:.1f} tokens/s in aggregate\n",
       rates.requests, shared_by, rates.per_user_tokens_per_second, rates.aggregate_tokens_per_second);
+  out << fmt::format(
+      "occupancy           {:.0f} cycles per token ({}): a stream's step every {:.0f} cycles\n",
+      f.occupancy_cycles, shared_by == "chip" ? "the chip" : fmt::format("chip {}", f.occupancy_chip),
+      rates.step_interval_seconds * config.clock_mhz * 1e6);
 }
 
-nlohmann::json decode_json(const ChipFigures& f, uint32_t requests) {
-  const RequestRates rates = request_rates(f.seconds_per_token, requests);
+nlohmann::json decode_json(const ChipFigures& f, const ChipConfig& config, uint32_t requests) {
+  const RequestRates rates = request_rates_of(f, config, requests);
   return {{"seconds_per_token", f.seconds_per_token},
           {"tokens_per_second", f.tokens_per_second},
+          {"occupancy_cycles_per_token", f.occupancy_cycles},
+          {"occupancy_chip", f.occupancy_chip},
           {"requests", rates.requests},
+          {"step_interval_seconds", rates.step_interval_seconds},
           {"tokens_per_second_per_user", rates.per_user_tokens_per_second},
           {"aggregate_tokens_per_second", rates.aggregate_tokens_per_second},
           {"weight_bytes", f.weight_bytes},
@@ -197,7 +214,7 @@ nlohmann::json stats_json(const RunReport& report) {
   j["streams"] = {{"bytes", f.stream_bytes}, {"utilisation", f.stream_utilisation}};
   j["c2c"] = {{"bytes_sent", f.link_bytes}};
   if (report.program.metadata.tokens_per_run != 0) j["tokens_per_second"] = f.tokens_per_second;
-  if (f.weight_bytes != 0) j["decode"] = decode_json(f, report.requests);
+  if (f.weight_bytes != 0) j["decode"] = decode_json(f, ctx.config, report.requests);
   if (report.breakdown && !report.breakdown->empty()) j["breakdown"] = breakdown_json(*report.breakdown);
   nlohmann::json slices = nlohmann::json::array();
   const auto& infos = ctx.floorplan.slices();

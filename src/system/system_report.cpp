@@ -22,6 +22,8 @@ uint64_t instructions_of(const SystemReport& report, uint32_t chip) {
 // the step). Zero weights: not a decode workload.
 ChipFigures system_decode(const SystemReport& report, uint64_t& all_weight_bytes) {
   ChipFigures busiest;
+  double occupancy = 0;
+  uint32_t occupancy_chip = 0;
   all_weight_bytes = 0;
   const uint64_t tokens = report.system.program().metadata.tokens_per_run;
   for (uint32_t c = 0; c < report.system.chips(); ++c) {
@@ -30,8 +32,15 @@ ChipFigures system_decode(const SystemReport& report, uint64_t& all_weight_bytes
     const ChipFigures f = chip_figures(run);
     all_weight_bytes += f.weight_bytes;
     if (f.weight_bytes > busiest.weight_bytes) busiest = f;
+    const RunResult& chip = report.result.chips[c];
+    if (tokens != 0 && double(chip.cycles - chip.first_active) / double(tokens) > occupancy) {
+      occupancy = double(chip.cycles - chip.first_active) / double(tokens);
+      occupancy_chip = c;
+    }
   }
   if (busiest.weight_bytes == 0 || tokens == 0) return {};
+  busiest.occupancy_cycles = occupancy;
+  busiest.occupancy_chip = occupancy_chip;
   const double clock = report.system.simulated(0).context().config.clock_mhz * 1e6;
   busiest.seconds_per_token = double(report.result.cycles) / clock / double(tokens);
   busiest.tokens_per_second = 1 / busiest.seconds_per_token;
@@ -183,6 +192,8 @@ nlohmann::json system_stats_json(const SystemReport& report) {
     nlohmann::json chip = {{"chip", c},
                            {"simulated_as", sys.representative(c)},
                            {"cycles", r.chips[c].cycles},
+                           {"first_active_cycle", r.chips[c].first_active},
+                           {"last_active_cycle", r.chips[c].last_active},
                            {"instructions", instructions_of(report, c)},
                            {"conformance_errors", errors},
                            {"conformance_error_list", list},
@@ -205,7 +216,7 @@ nlohmann::json system_stats_json(const SystemReport& report) {
   uint64_t all_weights = 0;
   const ChipFigures decode = system_decode(report, all_weights);
   if (decode.weight_bytes != 0) {
-    j["decode"] = decode_json(decode, report.requests);
+    j["decode"] = decode_json(decode, sys.simulated(0).context().config, report.requests);
     j["decode"]["weight_bytes_all_chips"] = all_weights;
   }
   return j;

@@ -224,6 +224,8 @@ TEST_CASE("tspsim measures a decode step's per-layer breakdown and the rates of 
   // One stage: each of 4 streams gets a token every 4 steps of 24506 cycles at 900 MHz.
   CHECK(sim.out.find("requests            4 sharing the chip: 9181.4 tokens/s per user, 36725.7 tokens/s in "
                      "aggregate\n") != std::string::npos);
+  CHECK(sim.out.find("occupancy           24506 cycles per token (the chip): a stream's step every 98024 "
+                     "cycles\n") != std::string::npos);
   CHECK(sim.out.find("group          matrix  attention  norms+activations  collectives  hand-off     idle    "
                      "total  instructions\n") != std::string::npos);
   CHECK(
@@ -233,6 +235,8 @@ TEST_CASE("tspsim measures a decode step's per-layer breakdown and the rates of 
   const double step = 24506 / 900e6;
   const auto& decode = stats.at("decode");
   CHECK(decode.at("requests") == 4);
+  CHECK(decode.at("occupancy_cycles_per_token") == 24506);
+  CHECK(decode.at("step_interval_seconds").get<double>() == 4 * step);
   CHECK(decode.at("tokens_per_second_per_user").get<double>() == 1 / (4 * step));
   CHECK(decode.at("aggregate_tokens_per_second").get<double>() == 1 / step); // x4 is exact in binary
 

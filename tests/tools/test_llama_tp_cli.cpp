@@ -7,6 +7,7 @@
 
 #include "tspsim/compiler/llama.h"
 #include "tspsim/model/reference.h"
+#include "tspsim/program/system_program.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -280,4 +281,134 @@ TEST_CASE("tiny-llama's logits on node8 are the one-chip step's bits") {
   const std::string whole = slurp(logits + ".c0") + slurp(logits + ".c1");
   REQUIRE(whole.size() == 512 * 4);
   CHECK(split == whole);
+}
+
+TEST_CASE(
+    "tspsim --requests on a pipelined step: steps every max(latency, P x the busiest chip's occupancy)") {
+  const auto dir = scratch_dir();
+  const auto program = (dir / "stages.bin").string(), json = (dir / "stages.json").string();
+  const std::string system = " --system " + source("configs/systems/two_chips.json");
+  REQUIRE(run_tool("tspc", "llama --model " + kModel + system + " --stages 2 -o " + program).exit_code == 0);
+  const auto sim = run_tool("tspsim", "--requests 3 " + program + system + " --timing-only --stats-json " +
+                                          json + " --config " + source("configs/14nm.json"));
+  REQUIRE(sim.exit_code == 0);
+  const auto stats = nlohmann::json::parse(slurp(json));
+  const uint64_t latency = stats.at("cycles");
+  // Stage 0 (chip 0) finishes its layer and hands over; stage 1 (chip 1) ends the step.
+  const auto& chips = stats.at("chips");
+  CHECK(chips[0].at("last_active_cycle").get<uint64_t>() < chips[1].at("last_active_cycle").get<uint64_t>());
+  uint64_t occupancy = 0, busiest = 0;
+  for (uint32_t c = 0; c < 2; ++c) {
+    const uint64_t held =
+        chips[c].at("cycles").get<uint64_t>() - chips[c].at("first_active_cycle").get<uint64_t>();
+    if (held > occupancy) occupancy = held, busiest = c;
+  }
+  const auto& decode = stats.at("decode");
+  CHECK(decode.at("occupancy_cycles_per_token") == occupancy);
+  CHECK(decode.at("occupancy_chip") == busiest);
+  const uint64_t interval = std::max(latency, 3 * occupancy);
+  CHECK(decode.at("step_interval_seconds").get<double>() == double(interval) / 900e6);
+  CHECK(decode.at("aggregate_tokens_per_second").get<double>() == 3 / (double(interval) / 900e6));
+  CHECK(
+      sim.out.find(fmt::format("occupancy           {} cycles per token (chip {}): a stream's step every {} "
+                               "cycles\n",
+                               occupancy, busiest, interval)) != std::string::npos);
+}
+
+namespace {
+
+// The cache tensors of a chip's program: L<layer>.KT and L<layer>.V.g<group>.
+std::vector<std::string> cache_symbols(const tsp::Program& program) {
+  std::vector<std::string> names;
+  for (const auto& s : program.symbols)
+    if (s.name.size() > 1 && s.name[0] == 'L' &&
+        (s.name.find(".KT") != std::string::npos || s.name.find(".V.") != std::string::npos))
+      names.push_back(s.name);
+  return names;
+}
+
+} // namespace
+
+// A system step chained over positions: each position's program gets the previous run's token and
+// every chip's cache by --load CHIP:SYMBOL=FILE, as the one-chip chain does with --load SYMBOL=FILE;
+// the two chains give the same tokens and logits, bit for bit.
+TEST_CASE(
+    "tiny-llama in two pipeline stages chained with tspsim --system --load is the one-chip chain's bits") {
+  const auto dir = scratch_dir();
+  const std::string config = " --config " + source("configs/14nm.json");
+  const std::string system = " --system " + source("configs/systems/two_chips.json");
+  const auto file = [&](const std::string& chain, const std::string& symbol, uint32_t p) {
+    return (dir / fmt::format("{}.{}.{}.bin", chain, symbol, p)).string();
+  };
+  for (uint32_t p = 0; p < 3; ++p) {
+    INFO("position " << p);
+    const std::string at = fmt::format(" --position {} --token 1", p);
+    const auto one = (dir / fmt::format("one{}.bin", p)).string(),
+               two = (dir / fmt::format("two{}.bin", p)).string();
+    REQUIRE(run_tool("tspc", "llama --model " + kModel + at + config + " -o " + one).exit_code == 0);
+    const auto compiled = run_tool("tspc", "llama --model " + kModel + at + system + " --stages 2 -o " + two);
+    REQUIRE(compiled.exit_code == 0);
+
+    std::string one_options = one + config;
+    const auto one_cache = cache_symbols(tsp::read_program(one));
+    REQUIRE(one_cache.size() == 6);
+    if (p > 0) {
+      one_options += " --load TOKEN=" + file("one", "NEXT", p - 1);
+      for (const auto& s : one_cache) one_options += fmt::format(" --load {}={}", s, file("one", s, p - 1));
+    }
+    for (const auto& s : one_cache) one_options += fmt::format(" --dump {}={}", s, file("one", s, p));
+    for (const char* s : {"NEXT", "LOGITS.c0", "LOGITS.c1"})
+      one_options += fmt::format(" --dump {}={}", s, file("one", s, p));
+    REQUIRE(run_tool("tspsim", one_options).exit_code == 0);
+
+    // Chip 0 embeds the token and holds layer 0's cache; chip 1 holds layer 1's and the head.
+    const auto program = tsp::read_system_program(two);
+    std::string options = "--quiet" + config + system;
+    for (uint32_t c = 0; c < 2; ++c)
+      for (const auto& s : cache_symbols(program.program_of(c))) {
+        const std::string chip_symbol = fmt::format("{}:{}", c, s);
+        if (p > 0) options += fmt::format(" --load {}={}", chip_symbol, file("two", chip_symbol, p - 1));
+        options += fmt::format(" --dump {}={}", chip_symbol, file("two", chip_symbol, p));
+      }
+    if (p > 0) options += " --load 0:TOKEN=" + file("two", "NEXT", p - 1);
+    for (const char* s : {"NEXT", "LOGITS.c0", "LOGITS.c1"})
+      options += fmt::format(" --dump 1:{}={}", s, file("two", s, p));
+    const auto sim = run_tool("tspsim", options + " " + two);
+    INFO(sim.err);
+    REQUIRE(sim.exit_code == 0);
+    for (const char* s : {"NEXT", "LOGITS.c0", "LOGITS.c1"})
+      CHECK(slurp(file("two", s, p)) == slurp(file("one", s, p)));
+    for (uint32_t c = 0; c < 2; ++c)
+      for (const auto& s : cache_symbols(program.program_of(c)))
+        CHECK(slurp(file("two", fmt::format("{}:{}", c, s), p)) == slurp(file("one", s, p)));
+  }
+  // The chain moved on: position 1 decoded the token position 0 chose, not the compiled-in 1.
+  uint32_t first_token = 0;
+  std::memcpy(&first_token, slurp(file("one", "NEXT", 0)).data(), 4);
+  CHECK(first_token != 1);
+}
+
+TEST_CASE("tspsim --system --load names the chip and the symbol in one line") {
+  const auto dir = scratch_dir();
+  const auto program = (dir / "p.bin").string();
+  const std::string system = " --system " + source("configs/systems/two_chips.json");
+  REQUIRE(run_tool("tspc", "llama --model " + kModel + system + " --stages 2 -o " + program).exit_code == 0);
+  const std::string run = program + system + " --config " + source("configs/14nm.json");
+  auto r = run_tool("tspsim", run + " --load TOKEN=x.bin");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: --load TOKEN=x.bin: with --system, expected CHIP:SYMBOL=FILE\n");
+  r = run_tool("tspsim", run + " --load 2:TOKEN=x.bin");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: --load 2:TOKEN=x.bin: chip 2 is out of range (the system has 2 chips)\n");
+  r = run_tool("tspsim", run + " --load 1:TOKEN=x.bin");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: --load TOKEN=x.bin: the program has no symbol 'TOKEN'\n");
+  const auto short_file = (dir / "short.bin").string();
+  {
+    std::ofstream out(short_file);
+    out << "abc";
+  }
+  r = run_tool("tspsim", run + " --load 0:TOKEN=" + short_file);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: --load TOKEN: '" + short_file + "' has 3 bytes; TOKEN (i32 1x320) needs 1280\n");
 }

@@ -64,8 +64,4 @@ TEST_CASE("tspsim --load reports a bad path, an unknown symbol and a wrong size 
   r = run_tool("tspsim", program + kConfig + " --load X");
   CHECK(r.exit_code == 2);
   CHECK(r.err == "error: --load X: expected SYMBOL=FILE\n");
-  r = run_tool("tspsim",
-               program + kConfig + " --system " + source("configs/systems/node8.json") + " --load X=" + x);
-  CHECK(r.exit_code == 2);
-  CHECK(r.err == "error: --load sets one chip's tensors: drop it or --system\n");
 }

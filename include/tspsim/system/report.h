@@ -19,15 +19,19 @@ struct RunReport {
   uint32_t requests = 1;                      // --requests: token streams sharing the chip
 };
 
-// Token rates when `requests` streams share a pipeline of one stage whose token step takes
-// `seconds_per_token` (docs/llama.md, "Requests sharing the chip"): the stage serves one step at a
-// time, so each stream gets a token every requests x seconds_per_token.
+// Token rates when `requests` streams share the chips (docs/llama.md, "Requests sharing the
+// chip"). A stream's next step needs its previous token, so it waits `seconds_per_token` at least;
+// each chip replays its program once per step and holds it for `occupancy_seconds` (its first
+// activity to the end of its run), so it takes a new step every `occupancy_seconds` at most. The
+// steps come every max(seconds_per_token, requests x occupancy_seconds): on one chip or one stage,
+// occupancy equals latency and the P streams divide one chip's rate.
 struct RequestRates {
   uint32_t requests = 1;
+  double step_interval_seconds = 0; // between two steps of one stream
   double per_user_tokens_per_second = 0;
   double aggregate_tokens_per_second = 0;
 };
-RequestRates request_rates(double seconds_per_token, uint32_t requests);
+RequestRates request_rates(double seconds_per_token, double occupancy_seconds, uint32_t requests);
 
 // The breakdown as a table (one row per group) and as --stats-json's "breakdown" object.
 void print_breakdown(std::ostream& out, const RegionBreakdown& breakdown);
@@ -61,6 +65,10 @@ struct ChipFigures {
   double seconds_per_token = 0;
   double weight_bound_cycles = 0;
   double weight_bound_tokens_per_second = 0;
+  // The busiest chip's occupancy per token: cycles from its first activity to the end of its run
+  // (a system's: the largest over its chips, and which chip).
+  double occupancy_cycles = 0;
+  uint32_t occupancy_chip = 0;
 };
 
 ChipFigures chip_figures(const RunReport& report);
@@ -69,7 +77,7 @@ ChipFigures chip_figures(const RunReport& report);
 // follows the weight bytes (a system's: which chip's). Nothing when f has no weights.
 void print_decode(std::ostream& out, const ChipFigures& f, const ChipConfig& config, const std::string& note,
                   uint32_t requests, const std::string& shared_by);
-nlohmann::json decode_json(const ChipFigures& f, uint32_t requests);
+nlohmann::json decode_json(const ChipFigures& f, const ChipConfig& config, uint32_t requests);
 void print_summary(std::ostream& out, const RunReport& report);
 nlohmann::json stats_json(const RunReport& report);
 // One row per window of `stats.window()` cycles, one column per slice kind (busy fraction).
