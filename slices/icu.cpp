@@ -194,6 +194,7 @@ void Icu::issue(InstructionQueue& queue) {
   const Dispatch& dispatch = queue.previous;
   ctx_.stats.busy(queue.slice, dispatch.cycle);
   ctx_.mark_active(dispatch.cycle);
+  ctx_.first_issue = std::min(ctx_.first_issue, dispatch.cycle);
   ctx_.touched.push_back(queue.slice);
   if (ActivityObserver* observer = ctx_.stats.observer()) observer->dispatched(queue.slice, dispatch);
   slices_[queue.slice]->execute(dispatch);

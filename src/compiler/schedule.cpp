@@ -105,9 +105,10 @@ void Schedule::set_taken(unsigned queue, Cycle t, bool value) {
   bits[word] = value ? bits[word] | mask : bits[word] & ~mask;
 }
 
-bool Schedule::slot_free(unsigned queue, Cycle t) const { return t >= 0 && !taken(queue, t); }
+bool Schedule::slot_free(unsigned queue, Cycle t) const { return t >= floor_ && !taken(queue, t); }
 
 Cycle Schedule::next_free_slot(unsigned queue, Cycle t) const {
+  t = std::max(t, floor_);
   const auto& bits = taken_[queue];
   auto word = static_cast<size_t>(t / 64);
   if (word >= bits.size()) return t;
@@ -164,7 +165,8 @@ bool Schedule::overlaps(const std::vector<Span>& spans, unsigned lo, unsigned hi
 bool Schedule::claim_write(Stream stream, unsigned position, Cycle t) {
   if (t < 0 || stream.id >= config_.streams.per_direction) return false;
   const uint64_t key = span_key(stream, diagonal(stream, position, t));
-  if (const auto it = spans_.find(key); it != spans_.end() && overlaps(it->second, position, position, nullptr))
+  if (const auto it = spans_.find(key);
+      it != spans_.end() && overlaps(it->second, position, position, nullptr))
     return false;
   spans_[key].push_back({position, position, position});
   undo_.push_back({UndoKind::span_new, key, 0, 0, 0, 0});

@@ -173,7 +173,7 @@ RunResult Chip::result() const {
     result.strict_message = ctx_.log.kept().front().describe();
   }
   result.interrupted = interrupted_;
-  result.first_active = ctx_.first_active;
+  result.first_issue = ctx_.first_issue;
   result.last_active = ctx_.last_active;
   if (ctx_.any_activity) result.cycles = run_cycles(ctx_.last_active, ctx_.config);
   return result;

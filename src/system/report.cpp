@@ -48,9 +48,13 @@ ChipFigures chip_figures(const RunReport& report) {
     f.seconds_per_token = f.seconds / tokens;
     f.weight_bound_cycles = double(f.weight_bytes) / (double(geometry.mem_slices()) * vb) / tokens;
     f.weight_bound_tokens_per_second = ctx.config.clock_mhz * 1e6 / f.weight_bound_cycles;
-    f.occupancy_cycles = double(report.result.cycles - report.result.first_active) / tokens;
+    f.occupancy_cycles = double(occupancy_cycles(report.result)) / tokens;
   }
   return f;
+}
+
+uint64_t occupancy_cycles(const RunResult& result) {
+  return result.first_issue == kNever ? 0 : result.cycles - result.first_issue;
 }
 
 RequestRates request_rates(double seconds_per_token, double occupancy_seconds, uint32_t requests) {

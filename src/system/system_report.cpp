@@ -33,8 +33,8 @@ ChipFigures system_decode(const SystemReport& report, uint64_t& all_weight_bytes
     all_weight_bytes += f.weight_bytes;
     if (f.weight_bytes > busiest.weight_bytes) busiest = f;
     const RunResult& chip = report.result.chips[c];
-    if (tokens != 0 && double(chip.cycles - chip.first_active) / double(tokens) > occupancy) {
-      occupancy = double(chip.cycles - chip.first_active) / double(tokens);
+    if (tokens != 0 && double(occupancy_cycles(chip)) / double(tokens) > occupancy) {
+      occupancy = double(occupancy_cycles(chip)) / double(tokens);
       occupancy_chip = c;
     }
   }
@@ -192,8 +192,11 @@ nlohmann::json system_stats_json(const SystemReport& report) {
     nlohmann::json chip = {{"chip", c},
                            {"simulated_as", sys.representative(c)},
                            {"cycles", r.chips[c].cycles},
-                           {"first_active_cycle", r.chips[c].first_active},
+                           {"first_issue_cycle", r.chips[c].first_issue == kNever
+                                                     ? nlohmann::json()
+                                                     : nlohmann::json(r.chips[c].first_issue)},
                            {"last_active_cycle", r.chips[c].last_active},
+                           {"occupancy_cycles", occupancy_cycles(r.chips[c])},
                            {"instructions", instructions_of(report, c)},
                            {"conformance_errors", errors},
                            {"conformance_error_list", list},

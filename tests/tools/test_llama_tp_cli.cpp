@@ -300,9 +300,14 @@ TEST_CASE(
   uint64_t occupancy = 0, busiest = 0;
   for (uint32_t c = 0; c < 2; ++c) {
     const uint64_t held =
-        chips[c].at("cycles").get<uint64_t>() - chips[c].at("first_active_cycle").get<uint64_t>();
+        chips[c].at("cycles").get<uint64_t>() - chips[c].at("first_issue_cycle").get<uint64_t>();
+    CHECK(chips[c].at("occupancy_cycles") == held);
     if (held > occupancy) occupancy = held, busiest = c;
   }
+  // Chip 1's work waits for its hand-off (Schedule::hold_until), so it is occupied for its stage
+  // only: chip 0 until it hands over, chip 1 from then on, and 3 streams overlap.
+  CHECK(chips[1].at("first_issue_cycle").get<uint64_t>() >= chips[0].at("last_active_cycle").get<uint64_t>());
+  CHECK(occupancy < latency);
   const auto& decode = stats.at("decode");
   CHECK(decode.at("occupancy_cycles_per_token") == occupancy);
   CHECK(decode.at("occupancy_chip") == busiest);

@@ -66,7 +66,11 @@ public:
   bool slot_free(unsigned queue, Cycle t) const;
   // The first cycle from t (>= 0) in which `queue` has a free slot.
   Cycle next_free_slot(unsigned queue, Cycle t) const;
-  // Puts `instruction` on `queue` at dispatch cycle t; false if t < 0 or the slot is taken.
+  // No instruction is placed before `t` from now on (slot_free, next_free_slot and place refuse
+  // earlier cycles): a pipeline stage's work waits for its hand-off (docs/llama.md).
+  void hold_until(Cycle t) { floor_ = std::max(floor_, t); }
+  // Puts `instruction` on `queue` at dispatch cycle t; false if t is before the floor (0 or
+  // hold_until's) or the slot is taken.
   bool place(unsigned queue, Cycle t, const Instruction& instruction);
   // Tries the queues of `slice` in the order of `preference` (local queue numbers; the remaining
   // queues follow in order) and returns the queue used, or -1.
@@ -152,6 +156,7 @@ private:
 
   ChipConfig config_;
   Floorplan floorplan_;
+  Cycle floor_ = 0;
   unsigned hop_;
   // Whether a queue's slot is taken, one bit per cycle: the searches test slots far more often
   // than they place instructions.

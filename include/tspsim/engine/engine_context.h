@@ -2,14 +2,14 @@
 // the conformance log, the statistics, the C2C links, the current cycle and barrier epoch.
 #pragma once
 
-#include "tspsim/config/config.h"
-#include "tspsim/config/floorplan.h"
 #include "tspsim/engine/c2c_links.h"
 #include "tspsim/engine/chip_clock.h"
 #include "tspsim/engine/conformance.h"
 #include "tspsim/engine/engine_types.h"
 #include "tspsim/engine/stats.h"
 #include "tspsim/engine/stream_fabric.h"
+#include "tspsim/config/config.h"
+#include "tspsim/config/floorplan.h"
 
 #include <algorithm>
 #include <vector>
@@ -38,18 +38,20 @@ struct EngineContext {
   StreamFabric fabric;
   ConformanceLog log;
   ChipStats stats;
-  C2cLinks links;                // Send/Receive FIFOs (loopback on a single chip)
-  ChipClock clock;               // this chip's drift against the system's reference time (Deskew, links)
-  std::vector<Cycle> releases;   // barrier release cycles, ascending (scheduled by Notify)
-  std::vector<unsigned> touched; // slices given an instruction this cycle (fast scheduler)
-  Cycle first_active = 0;        // first cycle with a dispatch, stream access or SRAM access
-  Cycle last_active = 0;         // last cycle with a dispatch, stream access or SRAM access
-  uint64_t runs_taken = 0;       // Repeat runs taken whole
+  C2cLinks links; // Send/Receive FIFOs (loopback on a single chip)
+  ChipClock clock; // this chip's drift against the system's reference time (Deskew, links)
+  std::vector<Cycle> releases; // barrier release cycles, ascending (scheduled by Notify)
+  std::vector<unsigned> touched;   // slices given an instruction this cycle (fast scheduler)
+  Cycle last_active = 0;   // last cycle with a dispatch, stream access or SRAM access
+  uint64_t runs_taken = 0; // Repeat runs taken whole
 
   // Whether a Repeat run may be taken whole: timing-only on the fused scheduler, and nothing
   // that must see each cycle (--strict stops inside a cycle; windows and observers count each).
   bool runs_allowed() const;
   bool any_activity = false;
+  // First dispatch of a slice instruction (not the ICU's NOP, Repeat or Ifetch), kNever before
+  // one: where the chip's work starts, for its occupancy (docs/llama.md).
+  Cycle first_issue = kNever;
 
   // Barrier epoch at cycle t: releases at or before t. Releases are known icu_notify >= 1 cycles
   // ahead, so this does not depend on the order slices are evaluated in.
@@ -59,7 +61,6 @@ struct EngineContext {
 
   void mark_active(Cycle cycle) {
     if (!any_activity || cycle > last_active) last_active = cycle;
-    if (!any_activity || cycle < first_active) first_active = cycle;
     any_activity = true;
   }
 };

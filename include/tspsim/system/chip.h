@@ -2,9 +2,9 @@
 // and the scheduler that advances the clock.
 #pragma once
 
-#include "slices/icu.h"
 #include "tspsim/engine/debug_clock.h"
 #include "tspsim/engine/event_calendar.h"
+#include "slices/icu.h"
 
 #include <atomic>
 #include <memory>
@@ -16,13 +16,14 @@ namespace tsp {
 class MemSlice;
 
 struct RunResult {
-  Cycle cycles = 0;       // last active cycle + 1 + superlane stagger of the last superlane
-  Cycle first_active = 0; // the chip's occupancy is first_active .. last_active (if any activity)
+  Cycle cycles = 0;            // last active cycle + 1 + superlane stagger of the last superlane
   Cycle last_active = 0;
   bool stopped_strict = false; // --strict stopped the run at the first conformance error
   std::string strict_message;
-  bool interrupted = false; // SIGINT or the cycle limit ended the run early: statistics are partial
+  bool interrupted = false;    // SIGINT or the cycle limit ended the run early: statistics are partial
   double host_seconds = 0;
+  // First slice instruction dispatched (EngineContext::first_issue; kNever: none).
+  Cycle first_issue = kNever;
 };
 
 // Set from a signal handler to end the run at the next scheduled cycle.

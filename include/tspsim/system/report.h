@@ -72,6 +72,8 @@ struct ChipFigures {
 };
 
 ChipFigures chip_figures(const RunReport& report);
+// Cycles a run holds its chip: from its first slice instruction to the end of the run (0: none).
+uint64_t occupancy_cycles(const RunResult& result);
 // The decode lines of the report (per-token latency, tokens/s, the weight-streaming bound) and
 // the `decode` object of --stats-json, for one chip and for a system (docs/statistics.md); `note`
 // follows the weight bytes (a system's: which chip's). Nothing when f has no weights.

@@ -952,6 +952,12 @@ CompiledSystem compile_llama_system(const SystemConfig& system, const model::Mod
       flows.push_back(
           schedule.flow(from[k], chips[from[k]].residual_row(), to[k], chips[to[k]].receive_residual()));
     schedule.interleave(flows);
+    // The stage starts with its hand-off: none of its work (weight installs first) goes earlier,
+    // so each chip is occupied for its own stage only (docs/llama.md, "Requests sharing the chip").
+    for (uint32_t c : to) {
+      Schedule& receiver = schedule.builder(c).schedule();
+      receiver.hold_until(receiver.last_active());
+    }
   };
   compose_step(chips, stages, all_reduce, hand_off);
   const std::string split =
