@@ -65,6 +65,24 @@ TiledTensor place_tiled(ProgramBuilder& builder, const std::string& name, DType 
   return tensor;
 }
 
+Symbol row_view(const Symbol& symbol, uint32_t first, uint32_t rows) {
+  const auto groups = static_cast<uint32_t>(symbol.slices.size() / isa::dtype_bytes(symbol.dtype));
+  Symbol view = symbol;
+  view.name.clear();
+  view.base = symbol.base + first / groups;
+  view.rows = rows;
+  return view;
+}
+
+TiledTensor single_tile(const Symbol& symbol) {
+  TiledTensor t;
+  t.dtype = symbol.dtype;
+  t.rows = symbol.rows;
+  t.cols = symbol.cols;
+  t.tiles = {symbol};
+  return t;
+}
+
 void add_copies(ProgramBuilder& builder, TiledTensor& tensor, const std::vector<unsigned>& candidates,
                 unsigned count, const std::vector<uint8_t>& elements) {
   const unsigned bytes = isa::dtype_bytes(tensor.dtype);

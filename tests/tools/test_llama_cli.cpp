@@ -184,9 +184,8 @@ TEST_CASE("tspc llama reports what does not fit one chip and bad positions in on
   const std::string out = kConfig + " -o " + (scratch_dir() / "x.bin").string();
   auto r = run_tool("tspc", "llama --model " + source("configs/models/llama2-7b.json") + out);
   CHECK(r.exit_code == 2);
-  CHECK(r.err ==
-        "error: llama: llama2-7b: d_model 4096, query width 4096 and key/value width 4096 must each fit "
-        "one 320-lane vector (wider models are split over chips, not done yet)\n");
+  CHECK(r.err == "error: llama: llama2-7b does not fit one chip at its context of 4096 (tspc plan --chips 1 "
+                 "says why)\n");
   r = run_tool("tspc", "llama --model " + kModel + " --position 256" + out);
   CHECK(r.exit_code == 2);
   CHECK(r.err == "error: llama: --position 256 is outside tiny-llama's context of 256 positions\n");
