@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fmt/format.h>
+#include <stdexcept>
 
 namespace tsp::compiler {
 
@@ -67,6 +68,9 @@ TiledTensor place_tiled(ProgramBuilder& builder, const std::string& name, DType 
 
 Symbol row_view(const Symbol& symbol, uint32_t first, uint32_t rows) {
   const auto groups = static_cast<uint32_t>(symbol.slices.size() / isa::dtype_bytes(symbol.dtype));
+  if (first % groups != 0)
+    throw std::logic_error(fmt::format(
+        "tspc placement: a view from row {} of a symbol spread over {} slice groups", first, groups));
   Symbol view = symbol;
   view.name.clear();
   view.base = symbol.base + first / groups;
