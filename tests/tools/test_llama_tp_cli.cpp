@@ -240,19 +240,18 @@ TEST_CASE("tspsim --system reports the tensor-parallel step's latency, tokens/s 
                                           " --stats-json " + json);
   REQUIRE(sim.exit_code == 0);
   CHECK(field(sim.out, "cycles              ") == cycles);
-  // Each of the 8 chips holds the embedding table, per layer the Wq, Wk and Wv columns of one
-  // head (80 each), half of that head's 80 Wo rows, 864 / 8 = 108 FFN columns of w_gate and w_up
-  // and rows of w_down, and 512 / 8 = 64 LM-head columns.
+  // Each of the 8 chips holds 512 / 8 = 64 rows of the embedding table, per layer the Wq, Wk and
+  // Wv columns of one head (80 each), half of that head's 80 Wo rows, 864 / 8 = 108 FFN columns
+  // of w_gate and w_up and rows of w_down, and 64 LM-head columns.
   const uint64_t d = model.d_model, hd = model.head_dim;
-  const uint64_t chip_bytes =
-      model.vocab * d + model.layers * (3 * d * hd + hd / 2 * d + 3 * d * 108) + d * 64;
-  CHECK(chip_bytes == 570880);
+  const uint64_t chip_bytes = 64 * d + model.layers * (3 * d * hd + hd / 2 * d + 3 * d * 108) + d * 64;
+  CHECK(chip_bytes == 427520);
   const double seconds = std::stod(cycles) / 900e6;
   const double bound = double(chip_bytes) / (88 * 320);
   CHECK(sim.out.find(fmt::format("per-token latency   {:.3f} us (one stream: {:.1f} tokens/s)\n",
                                  seconds * 1e6, 1 / seconds)) != std::string::npos);
   CHECK(sim.out.find(
-            fmt::format("weight streaming    570880 weight bytes on the busiest of 8 chips (4567040 on "
+            fmt::format("weight streaming    427520 weight bytes on the busiest of 8 chips (3420160 on "
                         "all) at 28160 B/cycle (88 MEM slices x 320 B): {:.1f} cycles, bound {:.1f} "
                         "tokens/s\n",
                         bound, 900e6 / bound)) != std::string::npos);

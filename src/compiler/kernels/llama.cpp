@@ -298,7 +298,7 @@ std::vector<uint8_t> float_bytes(DType dtype, const std::vector<float>& values) 
 // The part of the step one of n chips computes (docs/llama.md, "Tensor parallelism"): its query
 // heads, the KV heads they read (replicated when chips outnumber KV heads), the rows of its merged
 // heads whose Wo rows it holds (replicas of a head split them), its FFN columns and its vocabulary
-// columns. The residual stream is on every chip.
+// range (LM-head columns, embedding-table rows). The residual stream is on every chip.
 struct Share {
   uint32_t head0 = 0, heads = 0;
   uint32_t kv0 = 0, kv_heads = 0;
@@ -392,7 +392,6 @@ struct Window {
   uint32_t live0 = 0, live = 0;
 };
 
-Window whole(const model::Matrix& m) { return {0, m.rows, 0, m.cols, 0, m.rows}; }
 Window columns(const model::Matrix& m, uint32_t col0, uint32_t cols) {
   return {0, m.rows, col0, cols, 0, m.rows};
 }
@@ -421,8 +420,10 @@ public:
 
   // The lane maps and the cache of the chip's layers.
   void inputs();
-  // The token and its embedding: the residual row.
-  void embed();
+  // The token's row of the chip's rows of the embedding table (int32; zero unless the chip holds
+  // the token's row), then the residual row from their sum over the stage's chips.
+  TiledTensor embed();
+  void embed_scale(const TiledTensor& rows);
   // The residual row as the previous pipeline stage hands it over (written by its Receives).
   const TiledTensor& receive_residual() { return x_ = vec(act_, model_.d_model); }
   const TiledTensor& residual_row() const { return x_; }
@@ -501,7 +502,7 @@ private:
   TiledTensor attended_; // merged heads, then SwiGLU's output
   TiledTensor logits_;
   TiledTensor ids_, pad_;
-  WeightMatrix wo_, wd_;
+  WeightMatrix embedding_, wo_, wd_;
   std::vector<WeightMatrix> pending_; // the layer's gate and up
 };
 
@@ -661,32 +662,36 @@ void ChipStep::cache() {
   }
 }
 
-// The embedding: the one-hot row of the token times the table (whole on every chip), each column
-// times its scale.
 void ChipStep::inputs() {
   maps_.emplace(builder_, true);
   cache();
 }
 
-void ChipStep::embed() {
-  const uint32_t d = model_.d_model;
+// The embedding: the one-hot row of the token over the chip's vocabulary rows times those rows
+// of the table; after the sum over the chips, each column times its scale.
+TiledTensor ChipStep::embed() {
   const TiledTensor token = place_next(
       DType::i32, 1, lanes_, element_bytes_of(DType::i32, std::vector<double>(lanes_, run_.token)), "TOKEN");
-  std::vector<double> ids(model_.vocab);
-  for (uint32_t i = 0; i < model_.vocab; ++i) ids[i] = i;
-  const TiledTensor ids_i32 = place_next(DType::i32, 1, model_.vocab, element_bytes_of(DType::i32, ids));
-  const TiledTensor one_hot = vec(DType::i8, model_.vocab);
+  std::vector<double> ids(share_.vocab);
+  for (uint32_t i = 0; i < share_.vocab; ++i) ids[i] = share_.vocab0 + i;
+  const TiledTensor ids_i32 = place_next(DType::i32, 1, share_.vocab, element_bytes_of(DType::i32, ids));
+  const TiledTensor one_hot = vec(DType::i8, share_.vocab);
   group_ = "embedding";
   tag(RegionCategory::matrix);
   schedule_one_hot(builder_, token, ids_i32, one_hot);
-  const WeightMatrix table = weights("embedding", run_.weights.embedding, 0, whole(run_.weights.embedding));
-  const TiledTensor rows = product(one_hot, table);
-  x_ = vec(act_, d);
+  const model::Matrix& table = run_.weights.embedding;
+  embedding_ = weights("embedding", table, 0, rows_of(table, share_.vocab0, share_.vocab));
+  return product(one_hot, embedding_);
+}
+
+void ChipStep::embed_scale(const TiledTensor& rows) {
+  tag(RegionCategory::matrix);
+  x_ = vec(act_, model_.d_model);
   VExpr e;
   store_as(e, act_,
            e.binary(Opcode::v_mul, DType::f32, e.cvt(DType::f32, DType::i32, e.input(0, DType::i32)),
                     e.input(1, DType::f32)));
-  schedule_vectors(builder_.schedule(), e, {&rows, &table.scale}, x_);
+  schedule_vectors(builder_.schedule(), e, {&rows, &embedding_.scale}, x_);
 }
 
 // q, k, v of the chip's heads; RoPE on q and k; heads as rows; attention over the cache with the
@@ -884,8 +889,9 @@ using HandOff = std::function<void(const std::vector<uint32_t>& from, const std:
 
 // The step's phases on every chip in turn: pipeline stages of `chips.size() / stages` chips each,
 // in order, each stage's layers tensor-parallel over its chips, all-reducing between the phases:
-// the AMAX of a projection input split over chips (max), the int32 products of Wo and w_down
-// (add, exact), the largest logit (max) and the lowest index holding it (min).
+// the token's int32 embedding row (add, exact: one chip holds it), the AMAX of a projection input
+// split over chips (max), the int32 products of Wo and w_down (add, exact), the largest logit
+// (max) and the lowest index holding it (min).
 void compose_step(std::vector<ChipStep>& chips, uint32_t stages, const AllReduce& all_reduce,
                   const HandOff& hand_off) {
   const auto width = static_cast<uint32_t>(chips.size()) / stages;
@@ -900,9 +906,11 @@ void compose_step(std::vector<ChipStep>& chips, uint32_t stages, const AllReduce
     previous = members;
     members.clear();
     for (uint32_t k = 0; k < width; ++k) members.push_back(s * width + k);
-    if (s == 0)
-      for (uint32_t m : members) chips[m].embed();
-    else
+    if (s == 0) {
+      const auto rows =
+          all_reduce(members, each([](ChipStep& c, size_t) { return c.embed(); }), Opcode::v_add);
+      for (size_t k = 0; k < members.size(); ++k) chips[members[k]].embed_scale(rows[k]);
+    } else
       hand_off(previous, members);
     const ChipStep& lead = chips[members.front()];
     for (uint32_t l = lead.first_layer(); l < lead.first_layer() + lead.layer_count(); ++l) {
