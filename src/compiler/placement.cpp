@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fmt/format.h>
+#include <stdexcept>
 
 namespace tsp::compiler {
 
@@ -63,6 +64,27 @@ TiledTensor place_tiled(ProgramBuilder& builder, const std::string& name, DType 
       tensor.tiles.push_back(builder.add_tensor_spread(tile_name, dtype, rows, tile_cols, candidates, data));
   }
   return tensor;
+}
+
+Symbol row_view(const Symbol& symbol, uint32_t first, uint32_t rows) {
+  const auto groups = static_cast<uint32_t>(symbol.slices.size() / isa::dtype_bytes(symbol.dtype));
+  if (first % groups != 0)
+    throw std::logic_error(fmt::format(
+        "tspc placement: a view from row {} of a symbol spread over {} slice groups", first, groups));
+  Symbol view = symbol;
+  view.name.clear();
+  view.base = symbol.base + first / groups;
+  view.rows = rows;
+  return view;
+}
+
+TiledTensor single_tile(const Symbol& symbol) {
+  TiledTensor t;
+  t.dtype = symbol.dtype;
+  t.rows = symbol.rows;
+  t.cols = symbol.cols;
+  t.tiles = {symbol};
+  return t;
 }
 
 void add_copies(ProgramBuilder& builder, TiledTensor& tensor, const std::vector<unsigned>& candidates,

@@ -88,3 +88,28 @@ TEST_CASE("the decode step declares random_weights' elements and starts from the
   CHECK(read(kt) == tsp::compiler::element_bytes_of(DType::f16, keys));
   CHECK(kernel.predicted_cycles == 24506);
 }
+
+// small-llama's rows span several tiles: every matrix is tiles of 320 x 320, the last of a row or
+// column partial, each row of a tile one declaration of the matrix's elements.
+TEST_CASE("small-llama's step declares every weight once, in tiles of wide matrices") {
+  const auto config = tsp::test::bundled_config("14nm.json");
+  const auto model =
+      tsp::model::load_model(std::string(TSPSIM_SOURCE_DIR) + "/configs/models/small-llama.json");
+  const auto kernel = tsp::compiler::compile_llama_step(config, model, {0, 1, 1});
+  const auto& program = kernel.program;
+  const auto weights = tsp::model::random_weights(model, 1);
+  // Wq's last tile: rows 960-1023 (k-tile 3), columns 960-1023 (n-tile 3).
+  CHECK(declared_elements(program, "L0.wq.k3.n3.r5") == block(weights.layers[0].wq, 965, 1, 960, 64));
+  // Wk (512 columns): n-tile 1 is columns 320-511, head 2's second half among them.
+  CHECK(declared_elements(program, "L1.wk.k0.n1.r0") == block(weights.layers[1].wk, 0, 1, 320, 192));
+  // w_down: 2816 rows are 9 k-tiles, the last of 256 rows.
+  CHECK(declared_elements(program, "L1.w_down.k8.n2.r255") ==
+        block(weights.layers[1].w_down, 2815, 1, 640, 320));
+  uint64_t declared = 0;
+  for (const auto& d : program.declared) {
+    const auto& s = program.symbols[d.symbol];
+    declared += uint64_t(s.rows) * s.cols;
+  }
+  CHECK(declared == model.parameters() - (2 * model.layers + 1) * uint64_t(model.d_model));
+  CHECK(kernel.predicted_cycles == 29343);
+}

@@ -50,6 +50,7 @@ TEST_CASE("the bundled models carry the public shapes and parameter counts") {
       {"llama3-8b", 32, 4096, 32, 8, 14336, 128256, 500000, 8192, 8030261248},
       {"llama3-70b", 80, 8192, 64, 8, 28672, 128256, 500000, 8192, 70553706496},
       {"tiny-llama", 2, 320, 4, 2, 864, 512, 10000, 256, 2602560},
+      {"small-llama", 2, 1024, 8, 4, 2816, 1024, 10000, 256, 25695232},
   };
   for (const auto& e : models) {
     INFO(e.name);
@@ -81,7 +82,7 @@ TEST_CASE("model names resolve to the bundled files") {
       tsp::model::resolve_model("llama9", kModels), InputError,
       Message("--model llama9: no file " + kModels +
               "llama9.json (bundled models: llama2-13b, llama2-70b, llama2-7b, llama3-70b, "
-              "llama3-8b, tiny-llama)"));
+              "llama3-8b, small-llama, tiny-llama)"));
   REQUIRE_THROWS_MATCHES(
       tsp::model::resolve_model("llama2-7b", "/nonexistent"), InputError,
       Message("--model llama2-7b: no file /nonexistent/llama2-7b.json (give the path of a model "

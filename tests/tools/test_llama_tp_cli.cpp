@@ -54,22 +54,34 @@ struct Split {
   std::string workload;
   size_t outputs = 0;
   std::vector<std::string> logits;
+  std::string model = kModel;
 };
 
-// Tensor parallelism over n chips: LOGITS (one tile) on every chip; on every chip NEXT and, per
-// layer, K^T and V of its one KV head.
-Split tensor_parallel(const std::string& system, uint32_t n) {
-  Split split{
-      system, " --stages 1", fmt::format("tensor-parallel over {} chips", n), size_t(n) * (2 + 2 * 2), {}};
-  for (uint32_t c = 0; c < n; ++c) split.logits.push_back(fmt::format("{}:LOGITS", c));
+// Tensor parallelism over n chips: on every chip NEXT, its LOGITS columns and, per layer, K^T
+// and V of each of its KV heads.
+Split tensor_parallel(const std::string& system, uint32_t n, const std::string& model_path = kModel) {
+  const auto m = tsp::model::load_model(model_path);
+  const uint32_t logit_tiles = (m.vocab / n + 319) / 320;
+  const uint32_t heads = n <= m.heads ? m.heads / n : 1;
+  const uint32_t kv_heads = std::max(1u, heads / (m.heads / m.kv_heads));
+  Split split{system,
+              " --stages 1",
+              fmt::format("tensor-parallel over {} chips", n),
+              size_t(n) * (1 + logit_tiles + m.layers * (1 + kv_heads)),
+              {},
+              model_path};
+  for (uint32_t c = 0; c < n; ++c)
+    for (uint32_t t = 0; t < logit_tiles; ++t)
+      split.logits.push_back(logit_tiles == 1 ? fmt::format("{}:LOGITS", c)
+                                              : fmt::format("{}:LOGITS.c{}", c, t));
   return split;
 }
 
-// Greedy decoding of the tiny Llama (seed 1, first token 1) for steps first .. last, each step a
-// system program.
+// Greedy decoding of the split's model (seed 1, first token 1) for steps first .. last, each step
+// a system program.
 void decode_on(const Split& split, uint32_t first, uint32_t last) {
   const std::string& system = split.system;
-  const auto model = tsp::model::load_model(kModel);
+  const auto model = tsp::model::load_model(split.model);
   const auto weights = tsp::model::random_weights(model, 1);
   tsp::model::Reference reference(model, weights);
   uint32_t token = 1;
@@ -81,8 +93,8 @@ void decode_on(const Split& split, uint32_t first, uint32_t last) {
     const auto ref = (dir / fmt::format("ref{}", position)).string();
     const auto compiled =
         run_tool("tspc", fmt::format("llama --model {} --system {}{} --position {} -o {} --reference {}",
-                                     kModel, source("configs/systems/" + system + ".json"), split.options,
-                                     position, program, ref));
+                                     split.model, source("configs/systems/" + system + ".json"),
+                                     split.options, position, program, ref));
     REQUIRE(compiled.exit_code == 0);
     const std::string predicted =
         field(compiled.out, fmt::format("at position {}, {}: ", position, split.workload));
@@ -126,6 +138,16 @@ TEST_CASE("tiny-llama tensor-parallel on two chips matches the host reference, p
 
 TEST_CASE("tiny-llama tensor-parallel on two chips matches the host reference, positions 4-7") {
   decode_on(tensor_parallel("two_chips", 2), 4, 7);
+}
+
+// small-llama's rows span several vectors on each chip too: on two chips, 4 heads of 128 (512
+// columns, head 2 across the vector boundary) and 2 KV heads per chip.
+TEST_CASE("small-llama tensor-parallel on two chips matches the host reference, positions 0-1") {
+  decode_on(tensor_parallel("two_chips", 2, source("configs/models/small-llama.json")), 0, 1);
+}
+
+TEST_CASE("small-llama tensor-parallel on node8 matches the host reference, position 2") {
+  decode_on(tensor_parallel("node8", 8, source("configs/models/small-llama.json")), 2, 2);
 }
 
 TEST_CASE("tiny-llama tensor-parallel on node8 matches the host reference, positions 0-1") {
@@ -229,19 +251,18 @@ TEST_CASE("tspsim --system reports the tensor-parallel step's latency, tokens/s 
                                           " --stats-json " + json);
   REQUIRE(sim.exit_code == 0);
   CHECK(field(sim.out, "cycles              ") == cycles);
-  // Each of the 8 chips holds the embedding table, per layer the Wq, Wk and Wv columns of one
-  // head (80 each), half of that head's 80 Wo rows, 864 / 8 = 108 FFN columns of w_gate and w_up
-  // and rows of w_down, and 512 / 8 = 64 LM-head columns.
+  // Each of the 8 chips holds 512 / 8 = 64 rows of the embedding table, per layer the Wq, Wk and
+  // Wv columns of one head (80 each), half of that head's 80 Wo rows, 864 / 8 = 108 FFN columns
+  // of w_gate and w_up and rows of w_down, and 64 LM-head columns.
   const uint64_t d = model.d_model, hd = model.head_dim;
-  const uint64_t chip_bytes =
-      model.vocab * d + model.layers * (3 * d * hd + hd / 2 * d + 3 * d * 108) + d * 64;
-  CHECK(chip_bytes == 570880);
+  const uint64_t chip_bytes = 64 * d + model.layers * (3 * d * hd + hd / 2 * d + 3 * d * 108) + d * 64;
+  CHECK(chip_bytes == 427520);
   const double seconds = std::stod(cycles) / 900e6;
   const double bound = double(chip_bytes) / (88 * 320);
   CHECK(sim.out.find(fmt::format("per-token latency   {:.3f} us (one stream: {:.1f} tokens/s)\n",
                                  seconds * 1e6, 1 / seconds)) != std::string::npos);
   CHECK(sim.out.find(
-            fmt::format("weight streaming    570880 weight bytes on the busiest of 8 chips (4567040 on "
+            fmt::format("weight streaming    427520 weight bytes on the busiest of 8 chips (3420160 on "
                         "all) at 28160 B/cycle (88 MEM slices x 320 B): {:.1f} cycles, bound {:.1f} "
                         "tokens/s\n",
                         bound, 900e6 / bound)) != std::string::npos);
@@ -256,31 +277,55 @@ TEST_CASE("tspsim --system reports the tensor-parallel step's latency, tokens/s 
   CHECK(decode.at("tokens_per_second").get<double>() == 1 / seconds);
 }
 
+namespace {
+
+// The logit tiles of a one-chip step (n = 1) or of each chip of a tensor-parallel step over n.
+std::vector<std::string> logit_tiles(const tsp::model::ModelConfig& m, uint32_t n) {
+  const uint32_t tiles = (m.vocab / n + 319) / 320;
+  if (tiles == 1) return {"LOGITS"};
+  std::vector<std::string> names;
+  for (uint32_t t = 0; t < tiles; ++t) names.push_back(fmt::format("LOGITS.c{}", t));
+  return names;
+}
+
 // The int32 products are all-reduced, not rescaled partial rows, so splitting changes no rounding:
-// node8's logits (8 slices of 64 columns) are the one-chip step's bytes.
-TEST_CASE("tiny-llama's logits on node8 are the one-chip step's bits") {
+// the logits of the system's n chips side by side are the one-chip step's bytes.
+void same_bits_as_one_chip(const std::string& model_path, const std::string& system, uint32_t n) {
+  const auto model = tsp::model::load_model(model_path);
   const auto dir = scratch_dir();
   const std::string at = " --position 3 --token 9 --seed 2";
-  const auto one = (dir / "one.bin").string(), eight = (dir / "eight.bin").string();
-  REQUIRE(run_tool("tspc",
-                   "llama --model " + kModel + at + " --config " + source("configs/14nm.json") + " -o " + one)
-              .exit_code == 0);
-  REQUIRE(run_tool("tspc", "llama --model " + kModel + at + " --system " +
-                               source("configs/systems/node8.json") + " --stages 1 -o " + eight)
-              .exit_code == 0);
+  const auto one = (dir / "one.bin").string(), many = (dir / "many.bin").string();
+  const std::string config = " --config " + source("configs/14nm.json");
+  const std::string on = " --system " + source("configs/systems/" + system + ".json");
+  REQUIRE(run_tool("tspc", "llama --model " + model_path + at + config + " -o " + one).exit_code == 0);
+  REQUIRE(run_tool("tspc", "llama --model " + model_path + at + on + " --stages 1 -o " + many).exit_code ==
+          0);
   const auto logits = (dir / "logits").string();
-  REQUIRE(run_tool("tspsim", one + " --config " + source("configs/14nm.json") +
-                                 " --dump LOGITS.c0=" + logits + ".c0 --dump LOGITS.c1=" + logits + ".c1")
-              .exit_code == 0);
-  std::string options = eight + " --config " + source("configs/14nm.json") + " --system " +
-                        source("configs/systems/node8.json");
-  for (uint32_t c = 0; c < 8; ++c) options += fmt::format(" --dump {}:LOGITS={}.chip{}", c, logits, c);
+  std::string options = one + config;
+  for (const auto& tile : logit_tiles(model, 1)) options += fmt::format(" --dump {0}={1}.{0}", tile, logits);
   REQUIRE(run_tool("tspsim", options).exit_code == 0);
-  std::string split;
-  for (uint32_t c = 0; c < 8; ++c) split += slurp(fmt::format("{}.chip{}", logits, c));
-  const std::string whole = slurp(logits + ".c0") + slurp(logits + ".c1");
-  REQUIRE(whole.size() == 512 * 4);
+  options = many + config + on;
+  for (uint32_t c = 0; c < n; ++c)
+    for (const auto& tile : logit_tiles(model, n))
+      options += fmt::format(" --dump {0}:{1}={2}.chip{0}.{1}", c, tile, logits);
+  REQUIRE(run_tool("tspsim", options).exit_code == 0);
+  std::string whole, split;
+  for (const auto& tile : logit_tiles(model, 1)) whole += slurp(fmt::format("{}.{}", logits, tile));
+  for (uint32_t c = 0; c < n; ++c)
+    for (const auto& tile : logit_tiles(model, n))
+      split += slurp(fmt::format("{}.chip{}.{}", logits, c, tile));
+  REQUIRE(whole.size() == model.vocab * 4);
   CHECK(split == whole);
+}
+
+} // namespace
+
+TEST_CASE("tiny-llama's logits on node8 are the one-chip step's bits") {
+  same_bits_as_one_chip(kModel, "node8", 8);
+}
+
+TEST_CASE("small-llama's logits on two chips are the one-chip step's bits") {
+  same_bits_as_one_chip(source("configs/models/small-llama.json"), "two_chips", 2);
 }
 
 TEST_CASE(

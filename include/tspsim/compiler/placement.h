@@ -33,6 +33,12 @@ TiledTensor place_tiled(ProgramBuilder& builder, const std::string& name, isa::D
 void add_copies(ProgramBuilder& builder, TiledTensor& tensor, const std::vector<unsigned>& candidates,
                 unsigned count, const std::vector<uint8_t>& elements);
 
+// Rows [first, first + rows) of a symbol stored one row per word of each slice group, as a symbol
+// of their own (unnamed): the symbol's slice groups must divide `first`.
+Symbol row_view(const Symbol& symbol, uint32_t first, uint32_t rows);
+// One symbol as a tensor of one column tile.
+TiledTensor single_tile(const Symbol& symbol);
+
 // Element bytes of int16 values (Permute and Distribute maps).
 std::vector<uint8_t> int16_bytes(const std::vector<int>& values);
 

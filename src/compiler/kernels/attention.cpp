@@ -28,26 +28,6 @@ using isa::Opcode;
 
 namespace {
 
-// Rows [first, first + rows) of a one-group-per-row-block symbol as a symbol of their own: the
-// symbol's groups must divide `first`.
-Symbol row_view(const Symbol& symbol, uint32_t first, uint32_t rows) {
-  const auto groups = static_cast<uint32_t>(symbol.slices.size() / isa::dtype_bytes(symbol.dtype));
-  Symbol view = symbol;
-  view.name.clear();
-  view.base = symbol.base + first / groups;
-  view.rows = rows;
-  return view;
-}
-
-TiledTensor single(const Symbol& symbol) {
-  TiledTensor t;
-  t.dtype = symbol.dtype;
-  t.rows = symbol.rows;
-  t.cols = symbol.cols;
-  t.tiles = {symbol};
-  return t;
-}
-
 // Throws InputError for a shape the phases cannot schedule on `config`.
 void check_attention(const ChipConfig& config, const AttentionShape& shape) {
   const DType dt = shape.dtype;
@@ -122,10 +102,10 @@ double schedule_attention(ProgramBuilder& builder, const AttentionShape& shape,
     for (unsigned b = 0; b < bytes; ++b) v_row.slices.push_back(symbol_word(v_tensors[g], seq, b).mem);
     VExpr copy;
     copy.unary(Opcode::v_mov, dt, copy.input(0, dt, int(g)));
-    schedule_vectors(builder.schedule(), copy, {&vn_tensor}, single(v_row));
+    schedule_vectors(builder.schedule(), copy, {&vn_tensor}, single_tile(v_row));
 
     // 2. k_g becomes lane `seq` of rows g * d .. g * d + d - 1 of K^T, in place.
-    const TiledTensor kt_rows_g = single(row_view(kt_tiles[new_tile], g * d, d));
+    const TiledTensor kt_rows_g = single_tile(row_view(kt_tiles[new_tile], g * d, d));
     VExpr append;
     append.binary(Opcode::v_add, dt, append.input(0, dt),
                   append.lane_move(Opcode::permute, dt, append.input(1, dt, int(g)),

@@ -10,6 +10,7 @@
 #include "tspsim/compiler/reference.h"
 #include "tspsim/compiler/system_schedule.h"
 #include "tspsim/compiler/vector.h"
+#include "tspsim/model/plan.h"
 #include "tspsim/model/reference.h"
 #include "tspsim/program/latency.h"
 #include "tspsim/program/tensor.h"
@@ -20,6 +21,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <utility>
 
 namespace tsp::compiler {
 
@@ -173,51 +175,104 @@ void schedule_argmax(ProgramBuilder& builder, const LaneMaps& maps, const TiledT
 
 namespace {
 
-// Maps of the head moves: row h of the split takes lane h * width + i to lane i; row h of the
-// merge takes lane i of head h to lane h * width + i.
-std::vector<int> head_maps(unsigned heads, unsigned width, unsigned lanes, bool split) {
-  std::vector<int> maps;
-  for (unsigned h = 0; h < heads; ++h)
-    for (unsigned lane = 0; lane < lanes; ++lane) {
-      if (split)
-        maps.push_back(lane < width ? int(h * width + lane) : kNoLane);
-      else
-        maps.push_back(lane >= h * width && lane < (h + 1) * width ? int(lane - h * width) : kNoLane);
-    }
-  return maps;
+// Column tiles of a row that head h (columns [h * width, (h + 1) * width)) overlaps: one, or two
+// when it straddles a tile boundary.
+std::pair<unsigned, unsigned> head_tiles(unsigned h, unsigned width, unsigned lanes) {
+  return {h * width / lanes, ((h + 1) * width - 1) / lanes};
+}
+
+// Permute map of the split: lane i takes column h * width + i of the row from its place in tile t
+// (nothing where that column is in another tile, or past the head).
+std::vector<int> split_map(unsigned h, unsigned t, unsigned width, unsigned lanes) {
+  std::vector<int> map(lanes, kNoLane);
+  for (unsigned i = 0; i < width; ++i) {
+    const unsigned column = h * width + i;
+    if (column / lanes == t) map[i] = int(column % lanes);
+  }
+  return map;
+}
+
+// Permute map of the merge: lane l of tile t (column t * lanes + l) takes lane column - h * width
+// of head h where the column is the head's.
+std::vector<int> merge_map(unsigned h, unsigned t, unsigned width, unsigned lanes) {
+  std::vector<int> map(lanes, kNoLane);
+  for (unsigned l = 0; l < lanes; ++l) {
+    const unsigned column = t * lanes + l;
+    if (column >= h * width && column < (h + 1) * width) map[l] = int(column - h * width);
+  }
+  return map;
+}
+
+std::vector<int> concat(const std::vector<std::vector<int>>& rows) {
+  std::vector<int> out;
+  for (const auto& r : rows) out.insert(out.end(), r.begin(), r.end());
+  return out;
 }
 
 } // namespace
 
+// Heads inside one tile of X are moved in runs of consecutive heads, one Permute per head by its
+// row of the run's maps; a head straddling two tiles is moved alone, one Permute from each tile,
+// added (each writes zero where the other writes the head).
 void schedule_split_heads(ProgramBuilder& builder, const TiledTensor& x, const TiledTensor& y) {
   const unsigned lanes = builder.config().geometry.vector_bytes();
-  if (x.tile_count() != 1 || y.cols * y.rows != x.cols)
-    throw InputError(fmt::format("llama: {} heads of {} columns must come from one vector of {} columns",
+  const unsigned width = y.cols;
+  if (y.tile_count() != 1 || y.cols * y.rows != x.cols)
+    throw InputError(fmt::format("llama: {} heads of {} columns must come from a row of {} columns, one "
+                                 "vector each",
                                  y.rows, y.cols, x.cols));
-  const TiledTensor maps = place_tiled(builder, "", DType::i16, y.rows, lanes, least_used(builder, false), 4,
-                                       int16_bytes(head_maps(y.rows, y.cols, lanes, true)), false);
-  VExpr e;
-  e.lane_move(Opcode::permute, x.dtype, e.input(0, x.dtype, 0, 0), e.input(1, DType::i16, -1, 0),
-              sxm_west(builder));
-  schedule_vectors(builder.schedule(), e, {&x, &maps}, y);
+  unsigned h = 0;
+  while (h < y.rows) {
+    const auto [t0, t1] = head_tiles(h, width, lanes);
+    unsigned count = 1;
+    if (t0 == t1)
+      while (h + count < y.rows && head_tiles(h + count, width, lanes) == std::make_pair(t0, t0)) ++count;
+    std::vector<std::vector<int>> maps;
+    if (t0 == t1)
+      for (unsigned k = 0; k < count; ++k) maps.push_back(split_map(h + k, t0, width, lanes));
+    else
+      maps = {split_map(h, t0, width, lanes), split_map(h, t1, width, lanes)};
+    const TiledTensor map = place_tiled(builder, "", DType::i16, unsigned(maps.size()), lanes,
+                                        least_used(builder, false), 4, int16_bytes(concat(maps)), false);
+    VExpr e;
+    const auto moved = [&](unsigned t, int map_row) {
+      return e.lane_move(Opcode::permute, x.dtype, e.input(0, x.dtype, 0, int(t)),
+                         e.input(1, DType::i16, map_row, 0), sxm_west(builder));
+    };
+    if (t0 == t1)
+      moved(t0, -1);
+    else
+      e.binary(Opcode::v_add, x.dtype, moved(t0, 0), moved(t1, 1));
+    schedule_vectors(builder.schedule(), e, {&x, &map}, single_tile(row_view(y.tiles[0], h, count)));
+    h += count;
+  }
 }
 
+// Tile t of Y is the sum of the Permutes of every head that overlaps it.
 void schedule_merge_heads(ProgramBuilder& builder, const TiledTensor& x, const TiledTensor& y) {
   const unsigned lanes = builder.config().geometry.vector_bytes();
-  if (y.tile_count() != 1 || x.cols * x.rows != y.cols)
-    throw InputError(fmt::format("llama: {} heads of {} columns must go to one vector of {} columns", x.rows,
-                                 x.cols, y.cols));
-  const TiledTensor maps = place_tiled(builder, "", DType::i16, x.rows, lanes, least_used(builder, false), 4,
-                                       int16_bytes(head_maps(x.rows, x.cols, lanes, false)), false);
-  VExpr e;
-  unsigned sum = 0;
-  for (unsigned h = 0; h < x.rows; ++h) {
-    const unsigned moved = e.lane_move(Opcode::permute, x.dtype, e.input(0, x.dtype, int(h), 0),
-                                       e.input(1, DType::i16, int(h), 0), sxm_west(builder));
-    sum = h == 0 ? moved : e.binary(Opcode::v_add, x.dtype, sum, moved);
+  const unsigned width = x.cols;
+  if (x.tile_count() != 1 || x.cols * x.rows != y.cols)
+    throw InputError(fmt::format("llama: {} heads of {} columns must go to a row of {} columns, one "
+                                 "vector each",
+                                 x.rows, x.cols, y.cols));
+  for (unsigned t = 0; t < y.tile_count(); ++t) {
+    const unsigned first = t * lanes / width;
+    const unsigned last = (t * lanes + y.tiles[t].cols - 1) / width;
+    std::vector<std::vector<int>> maps;
+    for (unsigned h = first; h <= last; ++h) maps.push_back(merge_map(h, t, width, lanes));
+    const TiledTensor map = place_tiled(builder, "", DType::i16, unsigned(maps.size()), lanes,
+                                        least_used(builder, false), 4, int16_bytes(concat(maps)), false);
+    VExpr e;
+    unsigned sum = 0;
+    for (unsigned h = first; h <= last; ++h) {
+      const unsigned moved = e.lane_move(Opcode::permute, x.dtype, e.input(0, x.dtype, int(h), 0),
+                                         e.input(1, DType::i16, int(h - first), 0), sxm_west(builder));
+      sum = h == first ? moved : e.binary(Opcode::v_add, x.dtype, sum, moved);
+    }
+    if (y.dtype != x.dtype) e.cvt(y.dtype, x.dtype, sum);
+    schedule_vectors(builder.schedule(), e, {&x, &map}, single_tile(y.tiles[t]));
   }
-  if (y.dtype != x.dtype) e.cvt(y.dtype, x.dtype, sum);
-  schedule_vectors(builder.schedule(), e, {&x, &maps}, y);
 }
 
 namespace {
@@ -243,7 +298,7 @@ std::vector<uint8_t> float_bytes(DType dtype, const std::vector<float>& values) 
 // The part of the step one of n chips computes (docs/llama.md, "Tensor parallelism"): its query
 // heads, the KV heads they read (replicated when chips outnumber KV heads), the rows of its merged
 // heads whose Wo rows it holds (replicas of a head split them), its FFN columns and its vocabulary
-// columns. The residual stream is on every chip.
+// range (LM-head columns, embedding-table rows). The residual stream is on every chip.
 struct Share {
   uint32_t head0 = 0, heads = 0;
   uint32_t kv0 = 0, kv_heads = 0;
@@ -337,7 +392,6 @@ struct Window {
   uint32_t live0 = 0, live = 0;
 };
 
-Window whole(const model::Matrix& m) { return {0, m.rows, 0, m.cols, 0, m.rows}; }
 Window columns(const model::Matrix& m, uint32_t col0, uint32_t cols) {
   return {0, m.rows, col0, cols, 0, m.rows};
 }
@@ -345,7 +399,7 @@ Window rows_of(const model::Matrix& m, uint32_t row0, uint32_t rows) {
   return {row0, rows, 0, m.cols, 0, rows};
 }
 
-// Throws InputError for what the step does not compile: non-int8 weights, rows wider than one
+// Throws InputError for what the step does not compile: non-int8 weights, a head wider than one
 // vector, a position or token outside the model. Before the host reference runs (a wide model's
 // reference is slow and never needed).
 void check_step(const ChipConfig& config, const model::ModelConfig& model, const LlamaStep& step);
@@ -366,8 +420,10 @@ public:
 
   // The lane maps and the cache of the chip's layers.
   void inputs();
-  // The token and its embedding: the residual row.
-  void embed();
+  // The token's row of the chip's rows of the embedding table (int32; zero unless the chip holds
+  // the token's row), then the residual row from their sum over the stage's chips.
+  TiledTensor embed();
+  void embed_scale(const TiledTensor& rows);
   // The residual row as the previous pipeline stage hands it over (written by its Receives).
   const TiledTensor& receive_residual() { return x_ = vec(act_, model_.d_model); }
   const TiledTensor& residual_row() const { return x_; }
@@ -446,21 +502,19 @@ private:
   TiledTensor attended_; // merged heads, then SwiGLU's output
   TiledTensor logits_;
   TiledTensor ids_, pad_;
-  WeightMatrix wo_, wd_;
+  WeightMatrix embedding_, wo_, wd_;
   std::vector<WeightMatrix> pending_; // the layer's gate and up
 };
 
 void check_step(const ChipConfig& config, const model::ModelConfig& model, const LlamaStep& step) {
   const unsigned lanes = config.geometry.vector_bytes();
-  const uint32_t d = model.d_model;
   if (model.precision.weights != model::DType::i8)
     throw InputError(fmt::format("llama: {} has {} weights; the decode step is compiled for int8 weights",
                                  model.name, model::dtype_name(model.precision.weights)));
-  if (d > lanes || model.q_width() > lanes || model.kv_width() > lanes)
-    throw InputError(
-        fmt::format("llama: {}: d_model {}, query width {} and key/value width {} must each fit one "
-                    "{}-lane vector (wider models are split over chips, not done yet)",
-                    model.name, d, model.q_width(), model.kv_width(), lanes));
+  if (model.head_dim > lanes)
+    throw InputError(fmt::format("llama: {}: head_dim {} must fit one {}-lane vector (each head is one row "
+                                 "of the attention kernel)",
+                                 model.name, model.head_dim, lanes));
   if (step.position >= model.max_context)
     throw InputError(fmt::format("llama: --position {} is outside {}'s context of {} positions",
                                  step.position, model.name, model.max_context));
@@ -608,32 +662,36 @@ void ChipStep::cache() {
   }
 }
 
-// The embedding: the one-hot row of the token times the table (whole on every chip), each column
-// times its scale.
 void ChipStep::inputs() {
   maps_.emplace(builder_, true);
   cache();
 }
 
-void ChipStep::embed() {
-  const uint32_t d = model_.d_model;
+// The embedding: the one-hot row of the token over the chip's vocabulary rows times those rows
+// of the table; after the sum over the chips, each column times its scale.
+TiledTensor ChipStep::embed() {
   const TiledTensor token = place_next(
       DType::i32, 1, lanes_, element_bytes_of(DType::i32, std::vector<double>(lanes_, run_.token)), "TOKEN");
-  std::vector<double> ids(model_.vocab);
-  for (uint32_t i = 0; i < model_.vocab; ++i) ids[i] = i;
-  const TiledTensor ids_i32 = place_next(DType::i32, 1, model_.vocab, element_bytes_of(DType::i32, ids));
-  const TiledTensor one_hot = vec(DType::i8, model_.vocab);
+  std::vector<double> ids(share_.vocab);
+  for (uint32_t i = 0; i < share_.vocab; ++i) ids[i] = share_.vocab0 + i;
+  const TiledTensor ids_i32 = place_next(DType::i32, 1, share_.vocab, element_bytes_of(DType::i32, ids));
+  const TiledTensor one_hot = vec(DType::i8, share_.vocab);
   group_ = "embedding";
   tag(RegionCategory::matrix);
   schedule_one_hot(builder_, token, ids_i32, one_hot);
-  const WeightMatrix table = weights("embedding", run_.weights.embedding, 0, whole(run_.weights.embedding));
-  const TiledTensor rows = product(one_hot, table);
-  x_ = vec(act_, d);
+  const model::Matrix& table = run_.weights.embedding;
+  embedding_ = weights("embedding", table, 0, rows_of(table, share_.vocab0, share_.vocab));
+  return product(one_hot, embedding_);
+}
+
+void ChipStep::embed_scale(const TiledTensor& rows) {
+  tag(RegionCategory::matrix);
+  x_ = vec(act_, model_.d_model);
   VExpr e;
   store_as(e, act_,
            e.binary(Opcode::v_mul, DType::f32, e.cvt(DType::f32, DType::i32, e.input(0, DType::i32)),
                     e.input(1, DType::f32)));
-  schedule_vectors(builder_.schedule(), e, {&rows, &table.scale}, x_);
+  schedule_vectors(builder_.schedule(), e, {&rows, &embedding_.scale}, x_);
 }
 
 // q, k, v of the chip's heads; RoPE on q and k; heads as rows; attention over the cache with the
@@ -831,8 +889,9 @@ using HandOff = std::function<void(const std::vector<uint32_t>& from, const std:
 
 // The step's phases on every chip in turn: pipeline stages of `chips.size() / stages` chips each,
 // in order, each stage's layers tensor-parallel over its chips, all-reducing between the phases:
-// the AMAX of a projection input split over chips (max), the int32 products of Wo and w_down
-// (add, exact), the largest logit (max) and the lowest index holding it (min).
+// the token's int32 embedding row (add, exact: one chip holds it), the AMAX of a projection input
+// split over chips (max), the int32 products of Wo and w_down (add, exact), the largest logit
+// (max) and the lowest index holding it (min).
 void compose_step(std::vector<ChipStep>& chips, uint32_t stages, const AllReduce& all_reduce,
                   const HandOff& hand_off) {
   const auto width = static_cast<uint32_t>(chips.size()) / stages;
@@ -847,9 +906,11 @@ void compose_step(std::vector<ChipStep>& chips, uint32_t stages, const AllReduce
     previous = members;
     members.clear();
     for (uint32_t k = 0; k < width; ++k) members.push_back(s * width + k);
-    if (s == 0)
-      for (uint32_t m : members) chips[m].embed();
-    else
+    if (s == 0) {
+      const auto rows =
+          all_reduce(members, each([](ChipStep& c, size_t) { return c.embed(); }), Opcode::v_add);
+      for (size_t k = 0; k < members.size(); ++k) chips[members[k]].embed_scale(rows[k]);
+    } else
       hand_off(previous, members);
     const ChipStep& lead = chips[members.front()];
     for (uint32_t l = lead.first_layer(); l < lead.first_layer() + lead.layer_count(); ++l) {
@@ -888,6 +949,10 @@ void compose_step(std::vector<ChipStep>& chips, uint32_t stages, const AllReduce
 CompiledKernel compile_llama_step(const ChipConfig& config, const model::ModelConfig& model,
                                   const LlamaStep& step) {
   check_step(config, model, step);
+  if (!model::plan_model(model, config, {model.max_context, 1}).fits)
+    throw InputError(fmt::format("llama: {} does not fit one chip at its context of {} (tspc plan --chips 1 "
+                                 "says why)",
+                                 model.name, model.max_context));
   ProgramBuilder builder(config);
   const ReferenceRun run = reference_run(model, step);
   std::vector<ChipStep> chips;
