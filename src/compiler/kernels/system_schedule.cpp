@@ -108,7 +108,11 @@ CompiledSystem finish_system(SystemSchedule& schedule, const std::string& worklo
   // distinct program's bytes as a key would double the memory of the finished programs.
   std::multimap<uint64_t, uint32_t> distinct;
   for (uint32_t c = 0; c < system.chips(); ++c) {
-    Program program = schedule.builder(c).finish(workload, tokens_per_run);
+    ProgramBuilder& builder = schedule.builder(c);
+    Program program = builder.finish(workload, tokens_per_run);
+    // The chip's schedule is not needed once its program exists: freeing it here keeps the peak
+    // at the schedules' size instead of schedules plus programs.
+    builder.schedule() = Schedule(builder.config());
     program.metadata.chips = system.chips();
     result.predicted_cycles = std::max(result.predicted_cycles, program.metadata.predicted_cycles);
     const auto bytes = serialize_program(program);
