@@ -265,14 +265,11 @@ ProgramRegions ProgramBuilder::region_runs() const {
   if (regions_.empty()) return out;
   out.regions = regions_;
   for (unsigned q = 0; q < schedule_.floorplan().queues().size(); ++q) {
-    const auto& tags = schedule_.queue_regions(q);
     uint32_t current = RegionRun::kNoRegion;
-    for (const auto& slot : schedule_.queue_slots(q)) {
-      const auto tag = tags.find(slot.first);
-      const uint32_t region = tag == tags.end() ? RegionRun::kNoRegion : tag->second;
-      if (region == current) continue;
-      out.runs.push_back({q, static_cast<uint64_t>(slot.first), region});
-      current = region;
+    for (const PlacedSlot& slot : schedule_.queue_slots(q)) {
+      if (slot.region == current) continue;
+      out.runs.push_back({q, static_cast<uint64_t>(slot.t), slot.region});
+      current = slot.region;
     }
   }
   return out;

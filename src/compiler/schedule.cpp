@@ -84,7 +84,7 @@ Cycle activity_end(const Instruction& instruction, Cycle t, const ChipConfig& co
 
 Schedule::Schedule(const ChipConfig& config)
     : config_(config), floorplan_(config.geometry, config.icu), hop_(config.streams.hop_cycles),
-      slots_(floorplan_.queues().size()), regions_(floorplan_.queues().size()),
+      slots_(floorplan_.queues().size()), sorted_(floorplan_.queues().size(), true),
       taken_(floorplan_.queues().size()) {}
 
 Cycle Schedule::travel(unsigned from, unsigned to) const {
@@ -122,11 +122,31 @@ Cycle Schedule::next_free_slot(unsigned queue, Cycle t) const {
 
 bool Schedule::place(unsigned queue, Cycle t, const Instruction& instruction) {
   if (!slot_free(queue, t)) return false;
-  slots_[queue].emplace(t, instruction);
-  if (region_ != RegionRun::kNoRegion) regions_[queue].emplace(t, region_);
+  auto& slots = slots_[queue];
+  if (!slots.empty() && slots.back().t > t) sorted_[queue] = false;
+  slots.push_back({t, encode(instruction), region_});
   set_taken(queue, t, true);
-  undo_.push_back({UndoKind::slot, 0, queue, t, 0, 0});
+  undo_.push_back({0, t, static_cast<uint16_t>(queue), 0, 0, UndoKind::slot});
   return true;
+}
+
+void Schedule::erase_slot(unsigned queue, Cycle t) {
+  auto& slots = slots_[queue];
+  // Rollbacks undo the latest placements, so the slot is almost always the last one.
+  auto it = slots.end();
+  while ((--it)->t != t) {
+  }
+  slots.erase(it);
+  set_taken(queue, t, false);
+}
+
+const std::vector<PlacedSlot>& Schedule::queue_slots(unsigned queue) const {
+  if (!sorted_[queue]) {
+    std::sort(slots_[queue].begin(), slots_[queue].end(),
+              [](const PlacedSlot& a, const PlacedSlot& b) { return a.t < b.t; });
+    sorted_[queue] = true;
+  }
+  return slots_[queue];
 }
 
 int Schedule::place_on_slice(unsigned slice, Cycle t, const Instruction& instruction,
@@ -156,41 +176,36 @@ uint64_t Schedule::bank_key(unsigned mem, uint32_t address, Cycle t) const {
   return (static_cast<uint64_t>(t) << 24) | (uint64_t(mem) << 12) | bank;
 }
 
-bool Schedule::overlaps(const std::vector<Span>& spans, unsigned lo, unsigned hi, const Span* except) {
-  for (const Span& s : spans)
-    if (&s != except && !(hi < s.lo || lo > s.hi)) return true;
-  return false;
+bool Schedule::overlaps(uint64_t key, unsigned lo, unsigned hi, int except_writer) const {
+  return spans_.find_if(key, [&](const Spans::Entry& e) {
+    const Span& s = e.value;
+    return int{s.writer} != except_writer && !(hi < s.lo || lo > s.hi);
+  }) != nullptr;
 }
 
 bool Schedule::claim_write(Stream stream, unsigned position, Cycle t) {
   if (t < 0 || stream.id >= config_.streams.per_direction) return false;
   const uint64_t key = span_key(stream, diagonal(stream, position, t));
-  if (const auto it = spans_.find(key);
-      it != spans_.end() && overlaps(it->second, position, position, nullptr))
-    return false;
-  spans_[key].push_back({position, position, position});
-  undo_.push_back({UndoKind::span_new, key, 0, 0, 0, 0});
+  if (overlaps(key, position, position, -1)) return false;
+  const auto p = static_cast<uint16_t>(position);
+  spans_.insert(key, {p, p, p});
+  undo_.push_back({key, 0, p, 0, 0, UndoKind::span_new});
   return true;
 }
 
 bool Schedule::extend_read(Stream stream, unsigned writer, Cycle t, unsigned reader) {
   if (stream.dir == Dir::east ? reader < writer : reader > writer) return false;
   const uint64_t key = span_key(stream, diagonal(stream, writer, t));
-  const auto it = spans_.find(key);
-  if (it == spans_.end()) return false;
-  auto& spans = it->second;
-  for (size_t i = 0; i < spans.size(); ++i) {
-    Span& s = spans[i];
-    if (s.writer != writer) continue;
-    const unsigned lo = std::min(s.lo, reader);
-    const unsigned hi = std::max(s.hi, reader);
-    if (overlaps(spans, lo, hi, &s)) return false;
-    undo_.push_back({UndoKind::span_grow, key, static_cast<unsigned>(i), 0, s.lo, s.hi});
-    s.lo = lo;
-    s.hi = hi;
-    return true;
-  }
-  return false;
+  Spans::Entry* entry = spans_.find_if(key, [&](const Spans::Entry& e) { return e.value.writer == writer; });
+  if (!entry) return false;
+  Span& s = entry->value;
+  const unsigned lo = std::min<unsigned>(s.lo, reader);
+  const unsigned hi = std::max<unsigned>(s.hi, reader);
+  if (overlaps(key, lo, hi, int(writer))) return false;
+  undo_.push_back({key, 0, s.writer, s.lo, s.hi, UndoKind::span_grow});
+  s.lo = static_cast<uint16_t>(lo);
+  s.hi = static_cast<uint16_t>(hi);
+  return true;
 }
 
 bool Schedule::reserve_value(Stream stream, unsigned writer, Cycle t, const std::vector<unsigned>& readers) {
@@ -203,21 +218,25 @@ bool Schedule::reserve_value(Stream stream, unsigned writer, Cycle t, const std:
 
 bool Schedule::stream_free(Stream stream, unsigned writer, Cycle t, unsigned reader) const {
   if (t < 0 || stream.id >= config_.streams.per_direction) return false;
-  const auto it = spans_.find(span_key(stream, diagonal(stream, writer, t)));
-  if (it == spans_.end()) return true;
-  return !overlaps(it->second, std::min(writer, reader), std::max(writer, reader), nullptr);
+  return !overlaps(span_key(stream, diagonal(stream, writer, t)), std::min(writer, reader),
+                   std::max(writer, reader), -1);
 }
 
 bool Schedule::bank_free(unsigned mem, uint32_t address, Cycle t) const {
-  const auto it = banks_.find(bank_key(mem, address, t));
-  return it == banks_.end() || it->second < config_.geometry.mem_ports_per_bank;
+  const auto* entry = banks_.find(bank_key(mem, address, t));
+  return !entry || entry->value < config_.geometry.mem_ports_per_bank;
 }
 
 bool Schedule::reserve_bank(unsigned mem, uint32_t address, Cycle t) {
-  if (t < 0 || !bank_free(mem, address, t)) return false;
+  if (t < 0) return false;
   const uint64_t key = bank_key(mem, address, t);
-  ++banks_[key];
-  undo_.push_back({UndoKind::bank, key, 0, 0, 0, 0});
+  if (auto* entry = banks_.find(key)) {
+    if (entry->value >= config_.geometry.mem_ports_per_bank) return false;
+    ++entry->value;
+  } else {
+    banks_.insert(key, 1);
+  }
+  undo_.push_back({key, 0, 0, 0, 0, UndoKind::bank});
   return true;
 }
 
@@ -253,15 +272,20 @@ bool Schedule::write_from(unsigned mem, uint32_t address, Stream stream, unsigne
     return false;
   }
   const uint64_t key = (uint64_t(mem) << 32) | address;
-  const auto it = written_.find(key);
-  undo_.push_back({UndoKind::written, key, 0, it == written_.end() ? -1 : it->second, 0, 0});
-  written_[key] = dispatch + Cycle(skew_cycles(write, config_));
+  const Cycle at = dispatch + Cycle(skew_cycles(write, config_));
+  if (auto* entry = written_.find(key)) {
+    undo_.push_back({key, entry->value, 0, 0, 0, UndoKind::written});
+    entry->value = at;
+  } else {
+    undo_.push_back({key, -1, 0, 0, 0, UndoKind::written});
+    written_.insert(key, at);
+  }
   return true;
 }
 
 Cycle Schedule::written(unsigned mem, uint32_t address) const {
-  const auto it = written_.find((uint64_t(mem) << 32) | address);
-  return it == written_.end() ? -1 : it->second;
+  const auto* entry = written_.find((uint64_t(mem) << 32) | address);
+  return entry ? entry->value : -1;
 }
 
 Cycle Schedule::readable_at(unsigned mem, uint32_t address, unsigned reader) const {
@@ -274,29 +298,27 @@ void Schedule::rollback(size_t mark) {
   while (undo_.size() > mark) {
     const Undo u = undo_.back();
     undo_.pop_back();
+    const auto writer_is = [&](const Spans::Entry& e) { return e.value.writer == u.queue_or_writer; };
     switch (u.kind) {
     case UndoKind::slot:
-      slots_[u.queue].erase(u.t);
-      regions_[u.queue].erase(u.t);
-      set_taken(u.queue, u.t, false);
+      erase_slot(u.queue_or_writer, u.t);
       break;
-    case UndoKind::bank:
-      if (--banks_[u.key] == 0) banks_.erase(u.key);
-      break;
-    case UndoKind::span_new: {
-      auto& spans = spans_[u.key];
-      spans.pop_back();
-      if (spans.empty()) spans_.erase(u.key);
+    case UndoKind::bank: {
+      auto* entry = banks_.find(u.key);
+      if (--entry->value == 0) banks_.erase(entry);
       break;
     }
+    case UndoKind::span_new:
+      spans_.erase(spans_.find_if(u.key, writer_is));
+      break;
     case UndoKind::written:
       if (u.t < 0)
-        written_.erase(u.key);
+        written_.erase(written_.find(u.key));
       else
-        written_[u.key] = u.t;
+        written_.find(u.key)->value = u.t;
       break;
     case UndoKind::span_grow: {
-      Span& s = spans_[u.key][u.queue];
+      Span& s = spans_.find_if(u.key, writer_is)->value;
       s.lo = u.lo;
       s.hi = u.hi;
       break;
@@ -308,7 +330,8 @@ void Schedule::rollback(size_t mark) {
 Cycle Schedule::last_active() const {
   Cycle last = -1;
   for (const auto& queue : slots_)
-    for (const auto& [t, instruction] : queue) last = std::max(last, activity_end(instruction, t, config_));
+    for (const PlacedSlot& slot : queue)
+      last = std::max(last, activity_end(slot.instruction(), slot.t, config_));
   return last;
 }
 
@@ -325,7 +348,9 @@ size_t Schedule::placed() const {
 }
 
 std::vector<TextWord> Schedule::text(unsigned queue, bool spaced_repeats) const {
-  const std::vector<std::pair<Cycle, Instruction>> entries(slots_[queue].begin(), slots_[queue].end());
+  std::vector<std::pair<Cycle, Instruction>> entries;
+  entries.reserve(queue_slots(queue).size());
+  for (const PlacedSlot& slot : queue_slots(queue)) entries.emplace_back(slot.t, slot.instruction());
   std::vector<TextWord> out;
   const RepeatLimits& limits = repeat_limits();
   Cycle next = 0; // the cycle the queue would dispatch its next instruction without a NOP

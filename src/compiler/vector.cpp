@@ -7,15 +7,15 @@
 // result's Writes are free.
 #include "tspsim/compiler/vector.h"
 
-#include "tspsim/compiler/reference.h"
 #include "tspsim/common/error.h"
+#include "tspsim/compiler/reference.h"
 #include "tspsim/program/latency.h"
 #include "tspsim/program/tensor.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <fmt/format.h>
-#include <climits>
 #include <functional>
 #include <map>
 #include <optional>
@@ -110,8 +110,10 @@ public:
         if (!best || overflow < best->first) best = {overflow, node};
         expr_ = before;
       }
-      if (!best) tries = kRetimes - 1;
-      else delay_value(best->second);
+      if (!best)
+        tries = kRetimes - 1;
+      else
+        delay_value(best->second);
     }
   }
 
@@ -243,6 +245,9 @@ public:
           else
             p += skip_;
         }
+        // A placed vector stays: its undo entries (about three per instruction) would otherwise
+        // outgrow the schedule itself.
+        s_.commit();
         previous = done;
       }
     return last_write;
@@ -302,24 +307,24 @@ private:
     Schedule empty(config_);
     VectorScheduler probe(empty, expr_, inputs_, out_);
     for (uint32_t r = 0; r < std::min<uint32_t>(out_.rows, kProbedRows); ++r)
-    for (unsigned t = 0; t < out_.tile_count(); ++t) {
-      probe.row_ = r;
-      probe.tile_ = t;
-      const Cycle start = probe.lower_bound();
-      bool fits = false;
-      for (Cycle p = start; !fits && p < start + kTurns; ++p) {
-        Cycle last_write = -1;
-        fits = probe.attempt(p, last_write);
-        if (fits) empty.rollback(0);
+      for (unsigned t = 0; t < out_.tile_count(); ++t) {
+        probe.row_ = r;
+        probe.tile_ = t;
+        const Cycle start = probe.lower_bound();
+        bool fits = false;
+        for (Cycle p = start; !fits && p < start + kTurns; ++p) {
+          Cycle last_write = -1;
+          fits = probe.attempt(p, last_write);
+          if (fits) empty.rollback(0);
+        }
+        probe_failed_ = probe.failed_;
+        if (!fits)
+          return fmt::format("a lane-wise expression of {} operations does not fit this chip ({} streams per "
+                             "direction, {} MEM slices per hemisphere): {} finds no free MEM queue, bank "
+                             "port, stream or queue slot",
+                             expr_.op_count(), config_.streams.per_direction,
+                             config_.geometry.mem_slices_per_hemisphere, probe.describe(probe.failed_));
       }
-      probe_failed_ = probe.failed_;
-      if (!fits)
-        return fmt::format("a lane-wise expression of {} operations does not fit this chip ({} streams per "
-                           "direction, {} MEM slices per hemisphere): {} finds no free MEM queue, bank "
-                           "port, stream or queue slot",
-                           expr_.op_count(), config_.streams.per_direction,
-                           config_.geometry.mem_slices_per_hemisphere, probe.describe(probe.failed_));
-    }
     return std::nullopt;
   }
 
@@ -575,7 +580,7 @@ private:
   uint32_t row_ = 0;
   unsigned tile_ = 0;
   Cycle root_ = 0;
-  unsigned failed_ = 0; // the node placed last in a failed attempt, for the message
+  unsigned failed_ = 0;       // the node placed last in a failed attempt, for the message
   unsigned probe_failed_ = 0; // the node that found no room on an empty chip
   Cycle skip_ = 0;            // root cycles after a failed attempt that cannot succeed either
 };

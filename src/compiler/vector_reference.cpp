@@ -5,9 +5,11 @@
 #include "tspsim/numeric/numeric.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
 
 namespace tsp::compiler {
 
@@ -50,7 +52,7 @@ int64_t bits(DType t, double v) {
 }
 double from_bits(DType t, int64_t b) { return wrap(t, static_cast<double>(b)); }
 
-double apply_node(const VNode& n, const std::vector<double>& x) {
+double apply_node(const VNode& n, const double* x) {
   const DType t = n.dtype;
   const bool fl = isa::dtype_is_float(t);
   switch (n.opcode) {
@@ -118,9 +120,11 @@ double apply_node(const VNode& n, const std::vector<double>& x) {
 double eval(const VExpr& expr, unsigned node, const std::vector<double>& leaves) {
   const VNode& n = expr.nodes[node];
   if (n.kind == VNode::Kind::input) return leaves[n.input];
-  std::vector<double> x;
-  for (unsigned a : n.args) x.push_back(eval(expr, a, leaves));
-  return store(n.dtype, apply_node(n, x));
+  // No allocation per node and element: the reference of a large collective evaluates millions.
+  std::array<double, 4> x{};
+  if (n.args.size() > x.size()) throw std::logic_error("tspc vector: an operation with more than 4 operands");
+  for (size_t i = 0; i < n.args.size(); ++i) x[i] = eval(expr, n.args[i], leaves);
+  return store(n.dtype, apply_node(n, x.data()));
 }
 
 unsigned significand_bits(DType t) { return t == DType::f16 ? 11 : t == DType::bf16 ? 8 : 24; }

@@ -98,10 +98,17 @@ std::vector<uint8_t> random_tensor(isa::DType dtype, uint32_t rows, uint32_t col
       append_le(out, u, bytes);
       continue;
     }
+    // i / 2^p has at most p significant bits: exact in every float type, so the bits always exist
+    // (written here rather than through element_bytes, which allocates per element).
     const unsigned p = significand_bits(dtype);
     const int64_t i = static_cast<int64_t>(u >> (63 - p)) - (int64_t{1} << p);
-    const auto element = element_bytes(dtype, std::ldexp(static_cast<double>(i), -static_cast<int>(p)));
-    out.insert(out.end(), element->begin(), element->end());
+    const double value = std::ldexp(static_cast<double>(i), -static_cast<int>(p));
+    if (dtype == isa::DType::f16)
+      append_le(out, *f16_bits(value), 2);
+    else if (dtype == isa::DType::bf16)
+      append_le(out, *f32_bits(value) >> 16, 2);
+    else
+      append_le(out, *f32_bits(value), 4);
   }
   return out;
 }

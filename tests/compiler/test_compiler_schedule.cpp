@@ -130,3 +130,39 @@ TEST_CASE("the predicted cycle count of a placed copy equals the simulated one")
   CHECK(run.result.cycles == 19);
   CHECK(run.mismatch() == "");
 }
+
+TEST_CASE("instructions placed out of cycle order come out in dispatch order and roll back by cycle") {
+  auto s = tiny_schedule();
+  const unsigned q = s.mem_queue(mem(s, "MEM_W0"));
+  REQUIRE(s.place(q, 9, tsp::compiler::make_read(12, {1, Dir::east})));
+  const size_t early = s.mark();
+  REQUIRE(s.place(q, 5, tsp::compiler::make_read(11, {1, Dir::east})));
+  REQUIRE(s.place(q, 7, tsp::compiler::make_write(3, {0, Dir::west})));
+  CHECK(disassemble(s.text(q)) == std::vector<std::string>{"NOP 5 @0", "Read 11 1 @5", "NOP 1 @6",
+                                                           "Write 3 64 @7", "NOP 1 @8", "Read 12 1 @9"});
+  // The text sorted the queue; the rollback still removes exactly the two later placements.
+  s.rollback(early);
+  CHECK(s.placed() == 1);
+  CHECK(s.slot_free(q, 5));
+  CHECK(s.slot_free(q, 7));
+  CHECK_FALSE(s.slot_free(q, 9));
+  CHECK(disassemble(s.text(q)) == std::vector<std::string>{"NOP 9 @0", "Read 12 1 @9"});
+}
+
+TEST_CASE("values at disjoint positions of one diagonal are separate reservations") {
+  auto s = tiny_schedule();
+  const Stream e0{0, Dir::east};
+  // Diagonal 2 (t - x): one value from MEM_W3 (2) to 4, another from VXM (6) to 8.
+  REQUIRE(s.claim_write(e0, 2, 4));
+  REQUIRE(s.extend_read(e0, 2, 4, 4));
+  const size_t second = s.mark();
+  REQUIRE(s.claim_write(e0, 6, 8));
+  REQUIRE(s.extend_read(e0, 6, 8, 8));
+  CHECK_FALSE(s.extend_read(e0, 2, 4, 6)); // the first would run into the second
+  CHECK_FALSE(s.stream_free(e0, 7, 9, 7));
+  CHECK(s.stream_free(e0, 5, 7, 5)); // between the two
+  s.rollback(second);
+  CHECK(s.stream_free(e0, 7, 9, 7));
+  CHECK_FALSE(s.stream_free(e0, 3, 5, 3));
+  CHECK(s.extend_read(e0, 2, 4, 9)); // now the first reaches past where the second was
+}

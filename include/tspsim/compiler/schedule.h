@@ -12,14 +12,13 @@
 // All latencies come from tspsim/latency.h and the config's timing table.
 #pragma once
 
+#include "tspsim/compiler/flat_table.h"
 #include "tspsim/config/config.h"
 #include "tspsim/config/floorplan.h"
 #include "tspsim/program/program.h"
 #include "tspsim/program/timing_rules.h"
 
 #include <cstdint>
-#include <map>
-#include <unordered_map>
 #include <vector>
 
 namespace tsp::compiler {
@@ -44,6 +43,16 @@ struct TextWord {
   uint64_t word = 0;
   Cycle pop = 0;
   Cycle idle = 0; // a NOP: the cycles it keeps the queue idle, from `pop` on
+};
+
+// One placed instruction of a queue: its dispatch cycle, its encoded word (8 bytes instead of the
+// 56 of an Instruction: a system program holds millions) and its region (tspsim/program/regions.h).
+struct PlacedSlot {
+  Cycle t = 0;
+  uint64_t word = 0;
+  uint32_t region = RegionRun::kNoRegion;
+
+  Instruction instruction() const { return decode(word); }
 };
 
 class Schedule {
@@ -124,35 +133,41 @@ public:
   std::vector<TextWord> text(unsigned queue, bool spaced_repeats = true) const;
   // Instructions placed so far (slice instructions only, before NOP/Repeat encoding).
   size_t placed() const;
-  const std::map<Cycle, Instruction>& queue_slots(unsigned queue) const { return slots_[queue]; }
+  // The instructions of one queue in dispatch order.
+  const std::vector<PlacedSlot>& queue_slots(unsigned queue) const;
 
   // ---- Regions (tspsim/program/regions.h) ----
   // Instructions placed from now on belong to region `region` (RegionRun::kNoRegion: none).
   void set_region(uint32_t region) { region_ = region; }
   uint32_t region() const { return region_; }
-  // The region of each instruction of `queue` placed in one (by dispatch cycle).
-  const std::map<Cycle, uint32_t>& queue_regions(unsigned queue) const { return regions_[queue]; }
 
 private:
+  // The positions [lo, hi] a value occupies on its diagonal, and where it was written (a value's
+  // writer is unique on its diagonal: spans on one diagonal never share a position).
   struct Span {
-    unsigned lo;
-    unsigned hi;
-    unsigned writer;
+    uint16_t lo;
+    uint16_t hi;
+    uint16_t writer;
   };
+  using Spans = FlatTable<Span>;
   enum class UndoKind : uint8_t { slot, bank, span_new, span_grow, written };
+  // 24 bytes: the log holds an entry per reservation between commits.
   struct Undo {
+    uint64_t key; // span, bank or written key
+    Cycle t;      // slot: its cycle; written: the previous write cycle
+    uint16_t queue_or_writer;
+    uint16_t lo;
+    uint16_t hi;
     UndoKind kind;
-    uint64_t key;
-    unsigned queue;
-    Cycle t;
-    unsigned lo;
-    unsigned hi;
   };
 
   int64_t diagonal(Stream stream, unsigned position, Cycle t) const;
   uint64_t span_key(Stream stream, int64_t diagonal) const;
   uint64_t bank_key(unsigned mem, uint32_t address, Cycle t) const;
-  static bool overlaps(const std::vector<Span>& spans, unsigned lo, unsigned hi, const Span* except);
+  // Whether a span on diagonal `key` other than the one of `except_writer` covers a position of
+  // [lo, hi] (except_writer -1: any span).
+  bool overlaps(uint64_t key, unsigned lo, unsigned hi, int except_writer) const;
+  void erase_slot(unsigned queue, Cycle t);
 
   ChipConfig config_;
   Floorplan floorplan_;
@@ -163,13 +178,15 @@ private:
   bool taken(unsigned queue, Cycle t) const;
   void set_taken(unsigned queue, Cycle t, bool value);
 
-  std::vector<std::map<Cycle, Instruction>> slots_;
-  std::vector<std::map<Cycle, uint32_t>> regions_;
+  // Per queue, its instructions in placement order (appends are cheap wherever the cycle falls),
+  // sorted by cycle when read; `sorted_` says whether they still are.
+  mutable std::vector<std::vector<PlacedSlot>> slots_;
+  mutable std::vector<bool> sorted_;
   uint32_t region_ = RegionRun::kNoRegion;
   std::vector<std::vector<uint64_t>> taken_;
-  std::unordered_map<uint64_t, std::vector<Span>> spans_;
-  std::unordered_map<uint64_t, unsigned> banks_;
-  std::unordered_map<uint64_t, Cycle> written_; // (mem, address) -> SRAM write cycle
+  Spans spans_;
+  FlatTable<uint32_t> banks_; // (cycle, mem, bank) -> accesses
+  FlatTable<Cycle> written_;  // (mem, address) -> SRAM write cycle
   std::vector<Undo> undo_;
 };
 

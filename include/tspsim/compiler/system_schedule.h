@@ -306,7 +306,8 @@ void schedule_all_reduce(SystemSchedule& schedule, const std::vector<uint32_t>& 
                          const std::vector<const TiledTensor*>& inputs,
                          const std::vector<const TiledTensor*>& outputs, isa::Opcode op);
 
-// Finishes every chip's program into one system program (identical programs stored once).
+// Finishes every chip's program into one system program (identical programs stored once). Each
+// builder's schedule is emptied once its program is finished.
 CompiledSystem finish_system(SystemSchedule& schedule, const std::string& workload,
                              uint64_t tokens_per_run = 0);
 

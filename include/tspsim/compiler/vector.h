@@ -49,7 +49,8 @@ struct VExpr {
 
 // Schedules out = expr(inputs) for every vector of `out` (inputs with one row are broadcast over
 // the rows), no vector before `earliest`, in row order. Returns the last SRAM write cycle.
-// Every operand must have out's column tiles unless its leaves name a fixed tile.
+// Every operand must have out's column tiles unless its leaves name a fixed tile. Each placed
+// vector is committed (Schedule::commit): no mark taken before the call can roll it back.
 Cycle schedule_vectors(Schedule& schedule, const VExpr& expr, const std::vector<const TiledTensor*>& inputs,
                        const TiledTensor& out, Cycle earliest = 0);
 

@@ -60,10 +60,17 @@ Shard shard(uint32_t rows, uint32_t n, uint32_t k) {
   return {k * base + std::min(k, extra), base + (k < extra ? 1 : 0)};
 }
 
+// Reference values, shared by every participant that holds a copy of them (an all-reduce on 72
+// chips would otherwise keep 72 copies of every sum).
+using Values = std::shared_ptr<const std::vector<double>>;
+Values shared(std::vector<double> values) {
+  return std::make_shared<const std::vector<double>>(std::move(values));
+}
+
 // A tensor one participant holds for one piece of a collective, with its reference values.
 struct Held {
   TiledTensor tensor;
-  std::vector<double> values;
+  Values values;
 };
 // Keyed by (participant, piece); a map, so that tensors stay put while others are added.
 using Holdings = std::map<std::pair<uint32_t, uint32_t>, Held>;
@@ -307,7 +314,8 @@ private:
     std::vector<TiledTensor> y(size_t(n()) * n());
     for (uint32_t i = 0; i < n(); ++i) {
       const auto data = input_of(chips_[i]);
-      held[{i, i}] = {place(chips_[i], "X", shape_.rows, data, true), element_values(shape_.dtype, data)};
+      held[{i, i}] = {place(chips_[i], "X", shape_.rows, data, true),
+                      shared(element_values(shape_.dtype, data))};
     }
     for (uint32_t i = 0; i < n(); ++i)
       for (uint32_t j = 0; j < n(); ++j)
@@ -332,7 +340,7 @@ private:
       schedule_vectors(schedule_.builder(chips_[i]).schedule(), copy, {&held.at({i, i}).tensor},
                        y[size_t(i) * n() + i]);
     for (uint32_t i = 0; i < n(); ++i)
-      for (uint32_t j = 0; j < n(); ++j) expect(chips_[i], y[size_t(i) * n() + j], held.at({j, j}).values);
+      for (uint32_t j = 0; j < n(); ++j) expect(chips_[i], y[size_t(i) * n() + j], *held.at({j, j}).values);
     measure_hops();
   }
 
@@ -360,7 +368,7 @@ private:
         const Shard s = shard(shape_.rows, pieces, p);
         const auto block = sub_block(data, bytes, shape_.cols, s.first, s.count, 0, shape_.cols);
         x[{i, p}] = {place(chips_[i], fmt::format("X.s{}", p), s.count, block, p % 2 == 0),
-                     element_values(shape_.dtype, block)};
+                     shared(element_values(shape_.dtype, block))};
       }
     }
     std::map<std::pair<uint32_t, uint32_t>, TiledTensor> out;
@@ -382,9 +390,11 @@ private:
         reduce_to(
             group, every, [&](uint32_t p) { return in_group(group, owner(p)); }, x, scratch, group_sums,
             false);
+      x.clear(); // each phase's reference values are dropped once the next phase has its sums
       for (uint32_t g = 0; g < groups_->size(); ++g)
         reduce_to(groups_->column(g), pieces_at(every, owner, g), owner, group_sums, into_out, sums,
                   column_ring_);
+      group_sums.clear();
       if (all) {
         for (uint32_t g = 0; g < groups_->size(); ++g)
           spread(groups_->column(g), pieces_at(every, owner, g), owner, sums, into_out, column_ring_);
@@ -395,9 +405,10 @@ private:
     } else {
       const auto members = flat_members();
       reduce_to(members, every, owner, x, into_out, sums, ring_.has_value());
+      x.clear();
       if (all) spread(members, every, owner, sums, into_out, ring_.has_value());
     }
-    for (const auto& [key, tensor] : out) expect(chips_[key.first], tensor, sums.at(key).values);
+    for (const auto& [key, tensor] : out) expect(chips_[key.first], tensor, *sums.at(key).values);
     measure_hops();
   }
 
@@ -477,15 +488,15 @@ private:
     for (uint32_t p : pieces) {
       const uint32_t o = owner(p);
       std::vector<const TiledTensor*> inputs{&in.at({o, p}).tensor};
-      std::vector<std::vector<double>> values{in.at({o, p}).values};
+      std::vector<std::vector<double>> values{*in.at({o, p}).values};
       for (uint32_t a : members)
         if (a != o) {
           inputs.push_back(&staged.at({p, a}));
-          values.push_back(in.at({a, p}).values);
+          values.push_back(*in.at({a, p}).values);
         }
       TiledTensor sum = dst(o, p);
       std::vector<double> reference = sum_into(chips_[o], inputs, values, sum);
-      sums[{o, p}] = {std::move(sum), std::move(reference)};
+      sums[{o, p}] = {std::move(sum), shared(std::move(reference))};
     }
   }
 
@@ -521,7 +532,7 @@ private:
               last ? dst(receiver, piece) : place(chips_[receiver], "", rows, {}, step % 2 == 1, false);
           schedule_vectors(schedule_.builder(chips_[receiver]).schedule(), add, {&inbox, &own.tensor}, sum);
           Held result{std::move(sum),
-                      evaluate(add, {src.values, own.values}, {rows, rows}, rows, shape_.cols)};
+                      shared(evaluate(add, {*src.values, *own.values}, {rows, rows}, rows, shape_.cols))};
           if (last)
             sums[{receiver, piece}] = std::move(result);
           else

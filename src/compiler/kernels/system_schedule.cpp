@@ -5,11 +5,23 @@
 #include "tspsim/program/tensor.h"
 
 #include <map>
+#include <optional>
 
 namespace tsp::compiler {
 
 using isa::DType;
 using isa::Opcode;
+
+namespace {
+
+// FNV-1a over a program's bytes.
+uint64_t bytes_hash(const std::vector<uint8_t>& bytes) {
+  uint64_t hash = 0xcbf29ce484222325ull;
+  for (uint8_t b : bytes) hash = (hash ^ b) * 0x100000001b3ull;
+  return hash;
+}
+
+} // namespace
 
 // The vectors of a tiled tensor in transfer order: tile, row, byte plane.
 std::vector<VectorPlace> vectors_of(const TiledTensor& tensor) {
@@ -92,15 +104,28 @@ void schedule_all_reduce(SystemSchedule& schedule, const std::vector<uint32_t>& 
 CompiledSystem finish_system(SystemSchedule& schedule, const std::string& workload, uint64_t tokens_per_run) {
   const SystemConfig& system = schedule.system();
   CompiledSystem result;
-  std::map<std::vector<uint8_t>, uint32_t> distinct;
+  // Programs by a hash of their bytes; a hash match is confirmed on the bytes. Keeping every
+  // distinct program's bytes as a key would double the memory of the finished programs.
+  std::multimap<uint64_t, uint32_t> distinct;
   for (uint32_t c = 0; c < system.chips(); ++c) {
-    Program program = schedule.builder(c).finish(workload, tokens_per_run);
+    ProgramBuilder& builder = schedule.builder(c);
+    Program program = builder.finish(workload, tokens_per_run);
+    // The chip's schedule is not needed once its program exists: freeing it here keeps the peak
+    // at the schedules' size instead of schedules plus programs.
+    builder.schedule() = Schedule(builder.config());
     program.metadata.chips = system.chips();
     result.predicted_cycles = std::max(result.predicted_cycles, program.metadata.predicted_cycles);
     const auto bytes = serialize_program(program);
-    auto [it, added] = distinct.emplace(bytes, static_cast<uint32_t>(result.program.programs.size()));
-    if (added) result.program.programs.push_back(std::move(program));
-    result.program.chip_program.push_back(it->second);
+    const uint64_t hash = bytes_hash(bytes);
+    std::optional<uint32_t> same;
+    for (auto [it, end] = distinct.equal_range(hash); it != end && !same; ++it)
+      if (serialize_program(result.program.programs[it->second]) == bytes) same = it->second;
+    if (!same) {
+      same = static_cast<uint32_t>(result.program.programs.size());
+      distinct.emplace(hash, *same);
+      result.program.programs.push_back(std::move(program));
+    }
+    result.program.chip_program.push_back(*same);
   }
   result.program.system_fingerprint = system_fingerprint(system);
   result.program.system_name = system.name;
