@@ -3,9 +3,9 @@
 #include "slices/mem_slice.h"
 #include "slices/mxm_plane.h"
 #include "slices/sxm_slice.h"
+#include "slices/vxm_slice.h"
 #include "tspsim/common/error.h"
 #include "tspsim/program/timing_rules.h"
-#include "slices/vxm_slice.h"
 
 #include <chrono>
 #include <fmt/format.h>
@@ -18,13 +18,14 @@ namespace {
 using SliceFactory = std::unique_ptr<FunctionalSlice> (*)(const char*, EngineContext&, unsigned, DebugClock*);
 
 template <typename Model>
-std::unique_ptr<FunctionalSlice> make(const char* name, EngineContext& ctx, unsigned slice, DebugClock* clock) {
+std::unique_ptr<FunctionalSlice> make(const char* name, EngineContext& ctx, unsigned slice,
+                                      DebugClock* clock) {
   return std::make_unique<Model>(name, ctx, slice, clock);
 }
 
 // The model of each slice kind, in SliceKind order (kSliceKindTable).
-constexpr std::array<SliceFactory, kSliceKinds> kSliceModels = {make<MemSlice>, make<VxmSlice>, make<MxmPlane>,
-                                                               make<SxmSlice>};
+constexpr std::array<SliceFactory, kSliceKinds> kSliceModels = {make<MemSlice>, make<VxmSlice>,
+                                                                make<MxmPlane>, make<SxmSlice>};
 
 std::unique_ptr<FunctionalSlice> make_slice(EngineContext& ctx, unsigned slice, DebugClock* clock) {
   const SliceInfo& info = ctx.floorplan.slices()[slice];
@@ -32,7 +33,8 @@ std::unique_ptr<FunctionalSlice> make_slice(EngineContext& ctx, unsigned slice, 
 }
 } // namespace
 
-Chip::Chip(sc_core::sc_module_name name, const ChipConfig& config, const EngineOptions& options, ChipDriver driver)
+Chip::Chip(sc_core::sc_module_name name, const ChipConfig& config, const EngineOptions& options,
+           ChipDriver driver)
     : sc_core::sc_module(name), ctx_(config, options),
       period_(std::max(1.0, std::round(1e6 / config.clock_mhz)), sc_core::SC_PS), driver_(driver) {
   if (options.debug_clock) debug_clock_ = std::make_unique<DebugClock>(config.clock_mhz);
@@ -43,7 +45,8 @@ Chip::Chip(sc_core::sc_module_name name, const ChipConfig& config, const EngineO
     slices_.push_back(make_slice(ctx_, s, debug_clock_.get()));
     slice_ptrs.push_back(slices_.back().get());
     if (slices[s].kind == SliceKind::mem)
-      mems_[ctx_.floorplan.mem_global(slices[s].east, slices[s].index)] = static_cast<MemSlice*>(slices_.back().get());
+      mems_[ctx_.floorplan.mem_global(slices[s].east, slices[s].index)] =
+          static_cast<MemSlice*>(slices_.back().get());
   }
   std::vector<InstructionMemory*> memories(mems_.begin(), mems_.end());
   icu_ = std::make_unique<Icu>("icu", ctx_, slice_ptrs, memories, debug_clock_.get());
@@ -135,12 +138,23 @@ void Chip::debug_negedge() { settle_.notify(sc_core::SC_ZERO_TIME); }
 // Runs after every falling-edge method of the cycle has evaluated.
 void Chip::debug_monitor() {
   const Cycle t = debug_clock_->cycle();
-  if (g_interrupt_requested || t >= max_cycles_) {
+  if (g_interrupt_requested) {
     interrupted_ = true;
     sc_core::sc_stop();
     return;
   }
   if (ctx_.log.stop_requested()) {
+    sc_core::sc_stop();
+    return;
+  }
+  // A cycle limit ends the run after cycle max_cycles - 1, as in fast_step: that cycle's SRAM
+  // writes retire now (there is no next rising edge), and nothing of the next cycle happens.
+  if (t + 1 >= max_cycles_) {
+    for (const auto& slice : slices_) slice->retire(t);
+    if (idle())
+      finish(t);
+    else
+      interrupted_ = true;
     sc_core::sc_stop();
     return;
   }
