@@ -70,7 +70,7 @@ bool MemSlice::write_run_possible(const RepeatRun& run) const {
 // Only with no SRAM step of this slice pending: the run's busy cycles, accesses and stream
 // traffic are then exactly the progressions it describes.
 bool MemSlice::take_run(const RepeatRun& run) {
-  if (run_ || !pending_.empty() || run.interval == 0) return false;
+  if (run_ || !pending_.empty()) return false;
   const isa::Opcode opcode = run.first.instruction.opcode;
   if (opcode == isa::Opcode::read) {
     if (!read_run_possible(run)) return false;
