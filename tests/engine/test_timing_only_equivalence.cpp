@@ -13,8 +13,10 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <random>
 
 namespace fs = std::filesystem;
 using tsp::isa::DType;
@@ -105,6 +107,53 @@ void check_kernel(const std::string& name, const tsp::compiler::CompiledKernel& 
 }
 
 tsp::ChipConfig chip() { return tsp::load_config(source("configs/14nm.json")); }
+
+// A seeded random program of MEM Read runs (west slices) and Write runs (east slices) on a few
+// eastward streams, most consumers started where their producer's values arrive (MEM_Ww is at
+// position 46 - w, MEM_Ee at 48 + e, values land mem_read_func = 2 cycles after a Read), some
+// a little early or late, with other intervals or counts; some with Notifies and Ifetch reads of
+// a consumer's slice. Every rule a run must keep is exercised by some seed.
+std::string random_run_program(unsigned seed) {
+  std::mt19937 random(seed);
+  const auto pick = [&](auto... values) {
+    const std::array<int, sizeof...(values)> options{values...};
+    return options[random() % options.size()];
+  };
+  const auto between = [&](int low, int high) { return low + int(random() % unsigned(high - low + 1)); };
+  std::string text = fmt::format(".workload \"random runs {}\"\n", seed);
+  struct Producer {
+    int slice, start, stream, interval, count;
+  };
+  std::vector<Producer> producers;
+  for (int w : {0, 2, 20})
+    if (producers.empty() || random() % 2 == 0) {
+      const Producer p{w, pick(0, 0, between(1, 20)), between(0, 2), pick(1, 1, 2, 3), between(2, 80)};
+      producers.push_back(p);
+      text += fmt::format(".queue MEM_W{}\n", w);
+      if (p.start != 0) text += fmt::format("    NOP {}\n", p.start);
+      text += fmt::format("    Read {}, E{}\n    Repeat {}, {}, {}\n", between(0, 4100), p.stream, p.count,
+                          p.interval, between(0, 2));
+    }
+  for (int e : {0, 3, 10, 20}) {
+    if (random() % 4 == 0) continue;
+    const Producer& p = producers[random() % producers.size()];
+    const int start = p.start + 2 + (48 + e) - (46 - p.slice) + pick(0, 0, 0, -2, -1, 1, 2, p.interval, 5);
+    text += fmt::format(".queue MEM_E{}\n    NOP {}\n    Write {}, E{}\n    Repeat {}, {}, {}\n", e,
+                        std::max(1, start), between(4080, 4100), p.stream,
+                        std::max(1, pick(p.count, p.count, p.count - 1, p.count + 1, p.count / 2)),
+                        pick(p.interval, p.interval, 2 * p.interval, 1, 3), between(0, 2));
+  }
+  if (random() % 2 == 0) {
+    text += ".queue VXM.0\n";
+    for (int i = between(1, 3); i > 0; --i) text += fmt::format("    NOP {}\n    Notify\n", between(1, 60));
+  }
+  if (random() % 3 == 0) {
+    const int e = pick(0, 3, 10, 20);
+    text += fmt::format(".queue VXM.3\n    NOP {}\n    Ifetch MEM_E{}, more, 1\n", between(1, 60), e);
+    text += fmt::format(".text MEM_E{} 4200\nmore:\n    NOP 1\n", e);
+  }
+  return text;
+}
 
 // What one MEM slice did in a program of tests/engine/runs/, and how many runs were taken.
 struct SliceFigures {
@@ -242,6 +291,16 @@ TEST_CASE("timing-only equivalence: consumer runs cut by the cycle limit") {
   CHECK(check_run_program("write_run_pair", "--max-cycles 40").stats.at("partial") == true);
   check_run_program("write_run_barrier", "--max-cycles 43");
   CHECK(check_run_program("write_run_pair", "--max-cycles 69").stats.at("partial") == false);
+}
+
+TEST_CASE("timing-only equivalence: 24 generated programs of Read and Write runs") {
+  for (unsigned seed = 1; seed <= 24; ++seed) {
+    const fs::path program = scratch_dir() / fmt::format("random_runs_{}.tsp", seed);
+    tsp::write_file_atomic(program, random_run_program(seed));
+    // Every third one is cut by a cycle limit somewhere in its runs.
+    const std::string flags = seed % 3 == 0 ? fmt::format("--max-cycles {}", 20 + seed * 5) : "";
+    check_equivalent(program.string(), fmt::format("random_runs_{}", seed), flags);
+  }
 }
 
 TEST_CASE("timing-only equivalence: tspc int8 GEMM 64x320x320 and GEMV 640x640") {
