@@ -132,6 +132,14 @@ void MemSlice::stop_run(Cycle last) {
 uint64_t MemSlice::split_run(Cycle now, Cycle release) {
   if (!run_ || run_->first.instruction.opcode != isa::Opcode::write) return 0;
   if (release > run_->last_dispatch() + run_skew_ || run_->last_dispatch() <= now) return 0;
+  // The iteration of this cycle has its bank access: list it, so that an access later in the
+  // cycle (an Ifetch read comes after the dispatches) still meets it.
+  const int64_t k = run_->iteration_at(now, run_skew_);
+  if (k >= 0 && run_access_listed_ != now) {
+    const auto address = static_cast<uint32_t>(run_->instruction(uint64_t(k)).operands[0]);
+    accesses_.emplace_back(address / words_per_bank_, run_->first.origin);
+    retire_cycle_ = now;
+  }
   const uint64_t kept = run_->iterations_through(now, 0);
   end_run(now);
   return kept;

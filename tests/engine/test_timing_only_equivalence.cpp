@@ -287,6 +287,16 @@ TEST_CASE("timing-only equivalence: a bank port taken inside a consumer run") {
 
 // 40 and 43 cut runs; at 69 the last Write (at 68) is the last cycle simulated, so the run is
 // complete and the statistics are not partial.
+TEST_CASE("timing-only equivalence: a split and a bank conflict in one cycle") {
+  const Run run = check_run_program("write_run_split_ports");
+  CHECK(error_counts(run) ==
+        std::map<std::string, uint64_t>{{"mem-port", 1}, {"queue-starved", 1}, {"stream-stale", 42}});
+  CHECK(
+      run.stats.at("conformance_error_list").front() ==
+      "cycle 51: mem-port: MEM_E20 instruction 1 (Write) line 17: bank 1 of MEM_E20 accessed 2 times in one "
+      "cycle; it has 1 port");
+}
+
 TEST_CASE("timing-only equivalence: consumer runs cut by the cycle limit") {
   CHECK(check_run_program("write_run_pair", "--max-cycles 40").stats.at("partial") == true);
   check_run_program("write_run_barrier", "--max-cycles 43");
