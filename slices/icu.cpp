@@ -89,6 +89,7 @@ void Icu::do_fetch_reads(Cycle t) {
     const FetchRead read = fetch_reads_.top();
     fetch_reads_.pop();
     InstructionQueue& queue = queues_[read.queue];
+    --queue.fetch_reads_pending;
     const uint8_t* word = mems_[read.mem]->read_text(read.cycle, read.address, read.origin);
     InstructionQueue::Arrival arrival{read.arrival, read.origin, {}};
     const SliceKind kind = ctx_.floorplan.slices()[queue.slice].kind;
@@ -175,9 +176,10 @@ void Icu::dispatch(InstructionQueue& queue, Cycle t) {
 
 // Hands the rest of the queue's Repeat, from the iteration in `previous` on, to its slice whole
 // if it can take it; the queue then stands where its last iteration leaves it. Not while text is
-// being fetched: an arrival is taken at a dispatch, and its checks must happen at that dispatch.
+// being fetched for this queue: an arrival is taken at a dispatch, and its checks must happen at
+// that dispatch. Other queues' Ifetch reads meet a run as any access does (MemSlice::access).
 bool Icu::hand_over_run(InstructionQueue& queue) {
-  if (!ctx_.runs_allowed() || !queue.arrivals.empty() || !fetch_reads_.empty()) return false;
+  if (!ctx_.runs_allowed() || !queue.arrivals.empty() || queue.fetch_reads_pending != 0) return false;
   const RepeatRun run{queue.previous, queue.repeats_left, queue.repeat_interval, queue.repeat_field,
                       queue.repeat_stride};
   if (!slices_[queue.slice]->take_run(run)) return false;
@@ -269,9 +271,11 @@ bool Icu::run_icu_instruction(InstructionQueue& queue, const QueuedInstruction& 
     const unsigned mem = *ctx_.floorplan.mem_global_from_field(static_cast<uint64_t>(ops[0]));
     const Cycle skew = ifetch_read_cycles(ctx_.config);
     const Cycle latency = ifetch_arrival_cycles(ctx_.config);
-    for (int64_t i = 0; i < ops[2]; ++i)
+    for (int64_t i = 0; i < ops[2]; ++i) {
+      ++queue.fetch_reads_pending;
       fetch_reads_.push({t + skew + Cycle(i), t + latency + Cycle(i), queue.id, mem,
                          static_cast<uint32_t>(ops[1] + i), origin});
+    }
     queue.next_dispatch = t + 1;
     break;
   }

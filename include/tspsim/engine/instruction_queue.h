@@ -49,8 +49,9 @@ struct InstructionQueue {
     Origin origin; // the Ifetch that brought it
     std::vector<QueuedInstruction> instructions;
   };
-  std::deque<Arrival> arrivals;   // Ifetch text in flight, in arrival order
-  uint32_t fetched_in_flight = 0; // instructions in `arrivals`
+  std::deque<Arrival> arrivals;     // Ifetch text in flight, in arrival order
+  uint32_t fetched_in_flight = 0;   // instructions in `arrivals`
+  uint32_t fetch_reads_pending = 0; // words its Ifetches have still to read
 
   bool idle() const { return buffer.empty() && repeats_left == 0 && arrivals.empty(); }
 };
