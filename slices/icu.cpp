@@ -89,6 +89,7 @@ void Icu::do_fetch_reads(Cycle t) {
     const FetchRead read = fetch_reads_.top();
     fetch_reads_.pop();
     InstructionQueue& queue = queues_[read.queue];
+    --queue.fetch_reads_pending;
     const uint8_t* word = mems_[read.mem]->read_text(read.cycle, read.address, read.origin);
     InstructionQueue::Arrival arrival{read.arrival, read.origin, {}};
     const SliceKind kind = ctx_.floorplan.slices()[queue.slice].kind;
@@ -137,9 +138,10 @@ void Icu::dispatch(InstructionQueue& queue, Cycle t) {
     Dispatch& again = queue.previous;
     if (queue.repeat_field >= 0) again.instruction.operands[queue.repeat_field] += queue.repeat_stride;
     again.cycle = t;
-    if (queue.offer_run) {
-      queue.offer_run = false;
+    if (queue.offer_in != 0 && --queue.offer_in == 0) {
       if (queue.repeats_left > 1 && hand_over_run(queue)) return;
+      queue.offer_in = queue.offer_gap;
+      queue.offer_gap = std::min<uint32_t>(2 * queue.offer_gap, 1u << 30);
     }
     --queue.repeats_left;
     queue.next_dispatch = queue.repeats_left > 0 ? t + queue.repeat_interval : t + 1;
@@ -174,12 +176,18 @@ void Icu::dispatch(InstructionQueue& queue, Cycle t) {
 
 // Hands the rest of the queue's Repeat, from the iteration in `previous` on, to its slice whole
 // if it can take it; the queue then stands where its last iteration leaves it. Not while text is
-// being fetched: an arrival is taken at a dispatch, and its checks must happen at that dispatch.
+// being fetched for this queue: an arrival is taken at a dispatch, and its checks must happen at
+// that dispatch. Other queues' Ifetch reads meet a run as any access does (MemSlice::access).
 bool Icu::hand_over_run(InstructionQueue& queue) {
-  if (!ctx_.runs_allowed() || !queue.arrivals.empty() || !fetch_reads_.empty()) return false;
+  if (!ctx_.runs_allowed() || !queue.arrivals.empty() || queue.fetch_reads_pending != 0) return false;
   const RepeatRun run{queue.previous, queue.repeats_left, queue.repeat_interval, queue.repeat_field,
                       queue.repeat_stride};
   if (!slices_[queue.slice]->take_run(run)) return false;
+  const Cycle t = now_;
+  taken_runs_.erase(std::remove_if(taken_runs_.begin(), taken_runs_.end(),
+                                   [t](const auto& taken) { return taken.second.last_dispatch() < t; }),
+                    taken_runs_.end());
+  taken_runs_.emplace_back(queue.id, run);
   queue.previous.instruction = run.instruction(run.count - 1);
   queue.previous.cycle = run.last_dispatch();
   queue.repeats_left = 0;
@@ -187,6 +195,33 @@ bool Icu::hand_over_run(InstructionQueue& queue) {
   ctx_.touched.push_back(queue.slice);
   schedule(queue);
   return true;
+}
+
+// A release at `release`, scheduled in cycle t, ends the taken runs whose checks it changes
+// after their iterations dispatched by t; their queues resume the Repeat one by one from the
+// next iteration (and may hand the rest over again if it passes the checks then).
+void Icu::split_runs(Cycle t, Cycle release) {
+  for (auto it = taken_runs_.begin(); it != taken_runs_.end();) {
+    const auto& [id, run] = *it;
+    if (run.last_dispatch() <= t) {
+      it = taken_runs_.erase(it);
+      continue;
+    }
+    InstructionQueue& queue = queues_[id];
+    const uint64_t kept = slices_[queue.slice]->split_run(t, release);
+    if (kept == 0) {
+      ++it;
+      continue;
+    }
+    queue.previous.instruction = run.instruction(kept - 1);
+    queue.previous.cycle = run.dispatch_cycle(kept - 1);
+    queue.repeats_left = run.count - static_cast<uint32_t>(kept);
+    queue.next_dispatch = run.dispatch_cycle(kept);
+    queue.offer_from_next();
+    ctx_.touched.push_back(queue.slice);
+    schedule(queue);
+    it = taken_runs_.erase(it);
+  }
 }
 
 // Hands the queue's latest instruction (`previous`) to its slice.
@@ -214,7 +249,7 @@ bool Icu::run_icu_instruction(InstructionQueue& queue, const QueuedInstruction& 
     queue.repeat_interval = static_cast<uint32_t>(ops[1]);
     queue.repeat_stride = ops[2];
     queue.repeat_field = queue.has_previous ? strided_field(queue.previous.instruction.spec()) : -1;
-    queue.offer_run = true;
+    queue.offer_from_next();
     if (!queue.has_previous) queue.repeats_left = 0;
     const Cycle first = queue.has_previous ? queue.previous.cycle + queue.repeat_interval : t;
     queue.next_dispatch = queue.repeats_left > 0 ? std::max(first, t) : std::max(queue.previous.cycle + 1, t);
@@ -230,15 +265,18 @@ bool Icu::run_icu_instruction(InstructionQueue& queue, const QueuedInstruction& 
     return true;
   case Opcode::notify:
     ctx_.releases.push_back(t + notify_release_cycles(ctx_.config));
+    split_runs(t, ctx_.releases.back());
     queue.next_dispatch = t + 1;
     break;
   case Opcode::ifetch: {
     const unsigned mem = *ctx_.floorplan.mem_global_from_field(static_cast<uint64_t>(ops[0]));
     const Cycle skew = ifetch_read_cycles(ctx_.config);
     const Cycle latency = ifetch_arrival_cycles(ctx_.config);
-    for (int64_t i = 0; i < ops[2]; ++i)
+    for (int64_t i = 0; i < ops[2]; ++i) {
+      ++queue.fetch_reads_pending;
       fetch_reads_.push({t + skew + Cycle(i), t + latency + Cycle(i), queue.id, mem,
                          static_cast<uint32_t>(ops[1] + i), origin});
+    }
     queue.next_dispatch = t + 1;
     break;
   }

@@ -4,8 +4,8 @@
 // other instruction is handed to the slice that owns the queue.
 #pragma once
 
-#include "tspsim/engine/functional_slice.h"
 #include "tspsim/engine/event_calendar.h"
+#include "tspsim/engine/functional_slice.h"
 #include "tspsim/engine/instruction_queue.h"
 
 #include <queue>
@@ -56,7 +56,9 @@ private:
   void dispatch(InstructionQueue& queue, Cycle t);
   void issue(InstructionQueue& queue);
   bool hand_over_run(InstructionQueue& queue);
-  bool run_icu_instruction(InstructionQueue& queue, const QueuedInstruction& qi, const Origin& origin, Cycle t);
+  void split_runs(Cycle t, Cycle release);
+  bool run_icu_instruction(InstructionQueue& queue, const QueuedInstruction& qi, const Origin& origin,
+                           Cycle t);
   void take_arrivals(InstructionQueue& queue, Cycle t);
   void schedule(InstructionQueue& queue);
 
@@ -70,6 +72,9 @@ private:
   Cycle now_ = 0;
   std::priority_queue<FetchRead, std::vector<FetchRead>, std::greater<>> fetch_reads_;
   size_t released_ = 0; // entries of ctx_.releases already applied
+  // Runs handed over whole and not yet past their last dispatch, by queue: a barrier release
+  // may split them.
+  std::vector<std::pair<unsigned, RepeatRun>> taken_runs_;
 };
 
 } // namespace tsp

@@ -1,5 +1,7 @@
 #include "slices/mem_slice.h"
 
+#include "tspsim/program/timing_rules.h"
+
 #include <algorithm>
 #include <cstring>
 #include <fmt/format.h>
@@ -38,35 +40,63 @@ void MemSlice::access(Cycle t, uint32_t address, const Origin& origin) {
   mark_busy(t);
   // A run taken whole accesses its bank in this cycle too: list it, so the port check sees both.
   if (!run_ || run_access_listed_ == t) return;
-  const int64_t k = run_->iteration_at(t, ctx_.timing[TimingParam::mem_read_skew]);
+  const int64_t k = run_->iteration_at(t, run_skew_);
   if (k < 0) return;
   const auto run_address = static_cast<uint32_t>(run_->instruction(uint64_t(k)).operands[0]);
   accesses_.emplace_back(run_address / words_per_bank_, run_->first.origin);
   run_access_listed_ = t;
 }
 
-// Only a Read run with nothing of this slice still pending in its span: its stream values, bank
-// accesses and busy cycles are then exactly the progressions the run describes.
-bool MemSlice::take_run(const RepeatRun& run) {
-  if (run.first.instruction.opcode != isa::Opcode::read || run_ || !pending_.empty()) return false;
-  const Cycle skew = ctx_.timing[TimingParam::mem_read_skew];
-  const Cycle func = ctx_.timing[TimingParam::mem_read_func];
-  const Cycle first_landing = run.first.cycle + func;
+// A Read run with no stream write of this slice still to land at or after the run's first
+// value: its own values and accesses then cannot fail a check, and what others do against it
+// is checked when they do it.
+bool MemSlice::read_run_possible(const RepeatRun& run) const {
+  const Cycle first_landing = run.first.cycle + ctx_.timing[TimingParam::mem_read_func];
   const Cycle pending_landing = latest_pending_write();
-  if (pending_landing != kNever && pending_landing >= first_landing) return false;
+  return pending_landing == kNever || pending_landing < first_landing;
+}
+
+// A Write run whose every stream read is sure to be ok (StreamFabric::run_reads_ok), so it has
+// no conformance error of its own; a barrier release scheduled later splits it (split_run).
+// Only with no skew: a split returns the iterations dispatched after the split cycle, and with
+// a skew one dispatched earlier would still read later. Only when a release is known at least a
+// cycle ahead, so that a Notify cannot change a read of its own cycle.
+bool MemSlice::write_run_possible(const RepeatRun& run) const {
+  if (ctx_.timing[TimingParam::mem_write_skew] != 0 || notify_release_cycles(ctx_.config) == 0) return false;
+  const StreamRef src = StreamRef::from_field(run.first.instruction.operands[1]);
+  return ctx_.fabric.run_reads_ok(src, info().position, run.first.cycle, run.interval, run.count);
+}
+
+// Only with no SRAM step of this slice pending: the run's busy cycles, accesses and stream
+// traffic are then exactly the progressions it describes.
+bool MemSlice::take_run(const RepeatRun& run) {
+  if (run_ || !pending_.empty()) return false;
+  const isa::Opcode opcode = run.first.instruction.opcode;
+  if (opcode == isa::Opcode::read) {
+    if (!read_run_possible(run)) return false;
+    run_skew_ = ctx_.timing[TimingParam::mem_read_skew];
+    run_cycles_ = RunCycles(run, {0, run_skew_, ctx_.timing[TimingParam::mem_read_func]});
+    const StreamRef dst = StreamRef::from_field(run.first.instruction.operands[1]);
+    ctx_.fabric.add_run({dst, info().position, run.first.cycle + ctx_.timing[TimingParam::mem_read_func],
+                         run.interval, run.count},
+                        run.first.cycle);
+  } else if (opcode == isa::Opcode::write) {
+    if (!write_run_possible(run)) return false;
+    run_skew_ = 0;
+    run_cycles_ = RunCycles(run, {0, 0, 0});
+  } else {
+    return false;
+  }
   run_ = run;
-  run_cycles_ = RunCycles(run, {0, skew, func});
   run_counted_ = ctx_.stats.slice(slice_id()).last_busy == run.first.cycle ? run.first.cycle : kNever;
-  run_end_ = run_cycles_.last() + 1;
+  run_last_ = run_cycles_.last();
   run_access_listed_ = kNever;
   ctx_.stats.cover_run(slice_id(), &run_cycles_);
-  const StreamRef dst = StreamRef::from_field(run.first.instruction.operands[1]);
-  ctx_.fabric.add_run({dst, info().position, first_landing, run.interval, run.count}, run.first.cycle);
   // Accesses already listed in the run's first access cycle meet its first access.
-  if (retire_cycle_ == run.first.cycle + skew && !accesses_.empty()) {
+  if (retire_cycle_ == run.first.cycle + run_skew_ && !accesses_.empty()) {
     const auto address = static_cast<uint32_t>(run.first.instruction.operands[0]);
     accesses_.emplace_back(address / words_per_bank_, run.first.origin);
-    run_access_listed_ = run.first.cycle + skew;
+    run_access_listed_ = run.first.cycle + run_skew_;
   }
   ++ctx_.runs_taken;
   return true;
@@ -75,22 +105,44 @@ bool MemSlice::take_run(const RepeatRun& run) {
 void MemSlice::end_run(Cycle last) {
   const RepeatRun& run = *run_;
   const uint64_t dispatched = run.iterations_through(last, 0);
-  const uint64_t accessed = run.iterations_through(last, ctx_.timing[TimingParam::mem_read_skew]);
-  const uint64_t landed = run.iterations_through(last, ctx_.timing[TimingParam::mem_read_func]);
+  const uint64_t accessed = run.iterations_through(last, run_skew_);
   SliceStats& stats = ctx_.stats.slice(slice_id());
   stats.instructions += dispatched;
-  stats.by_opcode[static_cast<uint8_t>(isa::Opcode::read)] += dispatched;
-  stats.sram_bytes_read += accessed * ctx_.vector_bytes;
-  stats.stream_bytes_written += landed * ctx_.vector_bytes;
+  stats.by_opcode[static_cast<uint8_t>(run.first.instruction.opcode)] += dispatched;
+  if (run.first.instruction.opcode == isa::Opcode::read) {
+    const uint64_t landed = run.iterations_through(last, ctx_.timing[TimingParam::mem_read_func]);
+    stats.sram_bytes_read += accessed * ctx_.vector_bytes;
+    stats.stream_bytes_written += landed * ctx_.vector_bytes;
+  } else {
+    stats.stream_bytes_read += accessed * ctx_.vector_bytes;
+    stats.sram_bytes_written += accessed * run.first.active_lanes;
+  }
   ctx_.stats.release_run(slice_id(), last, run_counted_);
   const Cycle latest = run_cycles_.latest_through(last);
   if (latest != kNever) ctx_.mark_active(latest);
   run_.reset();
-  run_end_ = kNever;
+  run_last_ = kNever;
 }
 
 void MemSlice::stop_run(Cycle last) {
   if (run_) end_run(last);
+}
+
+// Only a Write run reads the stream, and only its reads from the release on can turn stale.
+uint64_t MemSlice::split_run(Cycle now, Cycle release) {
+  if (!run_ || run_->first.instruction.opcode != isa::Opcode::write) return 0;
+  if (release > run_->last_dispatch() + run_skew_ || run_->last_dispatch() <= now) return 0;
+  // The iteration of this cycle has its bank access: list it, so that an access later in the
+  // cycle (an Ifetch read comes after the dispatches) still meets it.
+  const int64_t k = run_->iteration_at(now, run_skew_);
+  if (k >= 0 && run_access_listed_ != now) {
+    const auto address = static_cast<uint32_t>(run_->instruction(uint64_t(k)).operands[0]);
+    accesses_.emplace_back(address / words_per_bank_, run_->first.origin);
+    retire_cycle_ = now;
+  }
+  const uint64_t kept = run_->iterations_through(now, 0);
+  end_run(now);
+  return kept;
 }
 
 void MemSlice::check_ports(Cycle t) {
@@ -145,7 +197,6 @@ void MemSlice::execute(const Dispatch& d) {
 }
 
 void MemSlice::evaluate(Cycle t) {
-  if (run_ && t >= run_end_) end_run(run_end_ - 1);
   while (pending_.due(t)) {
     const Pending& pending = pending_.pop().second;
     perform(pending.step, pending.dispatch, pending.data.empty() ? nullptr : pending.data.data(), t);
@@ -277,7 +328,12 @@ void MemSlice::do_scatter_write(const Dispatch& d, const uint8_t* data, Cycle t)
 }
 
 void MemSlice::retire(Cycle t) {
-  if (retire_cycle_ != t) return;
+  // After the port check, which may still list the run's access of this cycle.
+  if (retire_cycle_ == t) retire_accesses(t);
+  if (run_ && t >= run_last_) end_run(run_last_);
+}
+
+void MemSlice::retire_accesses(Cycle t) {
   check_ports(t);
   for (const WordWrite& write : word_writes_)
     std::memcpy(mutable_word(write.address), &word_write_bytes_[write.offset], write.lanes);
@@ -292,7 +348,7 @@ void MemSlice::retire(Cycle t) {
 Cycle MemSlice::next_event() const {
   Cycle next = std::min(FunctionalSlice::next_event(), retire_cycle_);
   next = std::min(next, pending_.earliest());
-  return std::min(next, run_end_);
+  return std::min(next, run_last_);
 }
 
 const uint8_t* MemSlice::read_text(Cycle t, uint32_t address, const Origin& origin) {

@@ -3,9 +3,9 @@
 // the ICU. SRAM is allocated lazily in chunks, so untouched memory costs nothing.
 #pragma once
 
+#include "slices/icu.h"
 #include "tspsim/engine/functional_slice.h"
 #include "tspsim/engine/pending_queue.h"
-#include "slices/icu.h"
 
 #include <memory>
 #include <optional>
@@ -23,6 +23,7 @@ public:
   Cycle next_event() const override;
   bool take_run(const RepeatRun& run) override;
   void stop_run(Cycle last) override;
+  uint64_t split_run(Cycle now, Cycle release) override;
   const uint8_t* read_text(Cycle t, uint32_t address, const Origin& origin) override;
 
   void load(uint32_t address, const std::vector<uint8_t>& bytes);
@@ -56,11 +57,16 @@ private:
   void do_scatter_write(const Dispatch& d, const uint8_t* data, Cycle t);
   void access(Cycle t, uint32_t address, const Origin& origin);
   void check_ports(Cycle t);
+  // The port check and SRAM writes of cycle t.
+  void retire_accesses(Cycle t);
   uint8_t* mutable_word(uint32_t address);
   // Lane addresses base + map[i] of a Gather or Scatter; lanes outside the slice are reported
   // and get kInvalid.
   std::vector<uint32_t> lane_addresses(const Dispatch& d, const uint8_t* map, Cycle t);
   void schedule(Cycle cycle, Step step, const Dispatch& d);
+  // Whether a Read or Write run can be taken whole (the conditions of each are at take_run).
+  bool read_run_possible(const RepeatRun& run) const;
+  bool write_run_possible(const RepeatRun& run) const;
   // Counts what the run did through cycle `last` and ends it.
   void end_run(Cycle last);
 
@@ -83,14 +89,16 @@ private:
   Cycle retire_cycle_ = kNever;
   std::vector<uint8_t> scratch_;
 
-  // A Read Repeat run taken whole (timing-only): its values are in the fabric as a write run,
-  // its bank accesses join a cycle's access list only when something else accesses the slice
-  // then, and its statistics are counted when it ends.
+  // A Read or Write Repeat run taken whole (timing-only): a Read's values are in the fabric as a
+  // write run, a Write's reads were checked when it was taken, its bank accesses join a cycle's
+  // access list only when something else accesses the slice then, and its statistics are
+  // counted when it ends.
   std::optional<RepeatRun> run_;
-  RunCycles run_cycles_;                 // dispatch, SRAM access and landing cycles
-  Cycle run_counted_ = kNever;           // a run cycle counted busy before the run was taken
-  Cycle run_end_ = kNever;               // the cycle after the run's last busy cycle
-  Cycle run_access_listed_ = kNever;     // the cycle whose access list holds the run's access
+  Cycle run_skew_ = 0;               // from dispatch to SRAM access (and a Write's stream read)
+  RunCycles run_cycles_;             // dispatch, SRAM access and landing cycles
+  Cycle run_counted_ = kNever;       // a run cycle counted busy before the run was taken
+  Cycle run_last_ = kNever;          // the run's last busy cycle: it ends in that cycle's retire
+  Cycle run_access_listed_ = kNever; // the cycle whose access list holds the run's access
 };
 
 } // namespace tsp

@@ -42,6 +42,27 @@ Cycle StreamFabric::run_landing(const WriteRun& run, int64_t diagonal) const {
   return Cycle(at);
 }
 
+bool StreamFabric::run_reads_ok(StreamRef stream, unsigned position, Cycle first, uint32_t interval,
+                                uint32_t count) const {
+  if (count == 0 || interval == 0) return false;
+  const int64_t first_diag = diagonal(stream, position, first);
+  const int64_t last_diag = first_diag + int64_t(count - 1) * interval;
+  const Cycle last_read = first + Cycle(count - 1) * interval;
+  for (const WriteRun& run : runs_[stream_index(stream)]) {
+    if (stream.west ? position > run.position : position < run.position) continue;
+    const int64_t run_diag = diagonal(stream, run.position, run.first);
+    const int64_t run_last = run_diag + int64_t(run.count - 1) * run.interval;
+    if (first_diag < run_diag || last_diag > run_last || (first_diag - run_diag) % run.interval != 0 ||
+        interval % run.interval != 0)
+      continue;
+    // The values land in diagonal order, the first of them at:
+    const Cycle landing = run_landing(run, first_diag);
+    const auto release = std::upper_bound(releases_->begin(), releases_->end(), landing);
+    if (release == releases_->end() || *release > last_read) return true;
+  }
+  return false;
+}
+
 int64_t StreamFabric::diagonal(StreamRef stream, unsigned position, Cycle cycle) const {
   return stream_diagonal(stream.west, position, int64_t(cycle), hop_);
 }

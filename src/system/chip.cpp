@@ -138,12 +138,23 @@ void Chip::debug_negedge() { settle_.notify(sc_core::SC_ZERO_TIME); }
 // Runs after every falling-edge method of the cycle has evaluated.
 void Chip::debug_monitor() {
   const Cycle t = debug_clock_->cycle();
-  if (g_interrupt_requested || t >= max_cycles_) {
+  if (g_interrupt_requested) {
     interrupted_ = true;
     sc_core::sc_stop();
     return;
   }
   if (ctx_.log.stop_requested()) {
+    sc_core::sc_stop();
+    return;
+  }
+  // A cycle limit ends the run after cycle max_cycles - 1, as in fast_step: that cycle's SRAM
+  // writes retire now (there is no next rising edge), and nothing of the next cycle happens.
+  if (t + 1 >= max_cycles_) {
+    for (const auto& slice : slices_) slice->retire(t);
+    if (idle())
+      finish(t);
+    else
+      interrupted_ = true;
     sc_core::sc_stop();
     return;
   }

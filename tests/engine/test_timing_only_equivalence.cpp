@@ -13,8 +13,10 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <random>
 
 namespace fs = std::filesystem;
 using tsp::isa::DType;
@@ -106,37 +108,92 @@ void check_kernel(const std::string& name, const tsp::compiler::CompiledKernel& 
 
 tsp::ChipConfig chip() { return tsp::load_config(source("configs/14nm.json")); }
 
-// What MEM_W0 did in tests/engine/runs/overlapping_writers.tsp: its Read at 0, the Repeat and
-// iterations 1..199 at 1..199, SRAM reads in the dispatch cycles, values landing 2 cycles later.
-struct ReaderFigures {
+// A seeded random program of MEM Read runs (west slices) and Write runs (east slices) on a few
+// eastward streams, most consumers started where their producer's values arrive (MEM_Ww is at
+// position 46 - w, MEM_Ee at 48 + e, values land mem_read_func = 2 cycles after a Read), some
+// a little early or late, with other intervals or counts; some with Notifies and Ifetch reads of
+// a consumer's slice. Every rule a run must keep is exercised by some seed.
+std::string random_run_program(unsigned seed) {
+  std::mt19937 random(seed);
+  const auto pick = [&](auto... values) {
+    const std::array<int, sizeof...(values)> options{values...};
+    return options[random() % options.size()];
+  };
+  const auto between = [&](int low, int high) { return low + int(random() % unsigned(high - low + 1)); };
+  std::string text = fmt::format(".workload \"random runs {}\"\n", seed);
+  struct Producer {
+    int slice, start, stream, interval, count;
+  };
+  std::vector<Producer> producers;
+  for (int w : {0, 2, 20})
+    if (producers.empty() || random() % 2 == 0) {
+      const Producer p{w, pick(0, 0, between(1, 20)), between(0, 2), pick(1, 1, 2, 3), between(2, 80)};
+      producers.push_back(p);
+      text += fmt::format(".queue MEM_W{}\n", w);
+      if (p.start != 0) text += fmt::format("    NOP {}\n", p.start);
+      text += fmt::format("    Read {}, E{}\n    Repeat {}, {}, {}\n", between(0, 4100), p.stream, p.count,
+                          p.interval, between(0, 2));
+    }
+  for (int e : {0, 3, 10, 20}) {
+    if (random() % 4 == 0) continue;
+    const Producer& p = producers[random() % producers.size()];
+    const int start = p.start + 2 + (48 + e) - (46 - p.slice) + pick(0, 0, 0, -2, -1, 1, 2, p.interval, 5);
+    text += fmt::format(".queue MEM_E{}\n    NOP {}\n    Write {}, E{}\n    Repeat {}, {}, {}\n", e,
+                        std::max(1, start), between(4080, 4100), p.stream,
+                        std::max(1, pick(p.count, p.count, p.count - 1, p.count + 1, p.count / 2)),
+                        pick(p.interval, p.interval, 2 * p.interval, 1, 3), between(0, 2));
+  }
+  if (random() % 2 == 0) {
+    text += ".queue VXM.0\n";
+    for (int i = between(1, 3); i > 0; --i) text += fmt::format("    NOP {}\n    Notify\n", between(1, 60));
+  }
+  if (random() % 3 == 0) {
+    const int e = pick(0, 3, 10, 20);
+    text += fmt::format(".queue VXM.3\n    NOP {}\n    Ifetch MEM_E{}, more, 1\n", between(1, 60), e);
+    text += fmt::format(".text MEM_E{} 4200\nmore:\n    NOP 1\n", e);
+  }
+  return text;
+}
+
+// What one MEM slice did in a program of tests/engine/runs/, and how many runs were taken.
+struct SliceFigures {
   uint64_t runs_taken;
   uint64_t instructions;
   uint64_t busy_cycles;
-  uint64_t sram_bytes_read;
-  uint64_t stream_bytes_written;
+  uint64_t sram_bytes;   // read by a reader, written by a writer
+  uint64_t stream_bytes; // written by a reader, read by a writer
 };
 
-ReaderFigures run_overlapping_writers(bool intervals, tsp::Cycle max_cycles) {
+SliceFigures run_program(const std::string& name, const std::string& slice, bool intervals,
+                         tsp::Cycle max_cycles) {
   tsp::EngineOptions options;
   options.timing_only = true;
   options.intervals = intervals;
   const tsp::ChipConfig config = chip();
-  const tsp::Program program = tsp::assemble(slurp(source("tests/engine/runs/overlapping_writers.tsp")),
-                                             "overlapping_writers.tsp", config);
+  const tsp::Program program =
+      tsp::assemble(slurp(source("tests/engine/runs/" + name + ".tsp")), name + ".tsp", config);
   tsp::Chip machine("chip", config, options);
   machine.load(program);
   machine.run(max_cycles);
   const tsp::EngineContext& ctx = machine.context();
-  const tsp::SliceStats& s = ctx.stats.slices()[*ctx.floorplan.find_slice("MEM_W0")];
-  return {ctx.runs_taken, s.instructions, s.busy_cycles, s.sram_bytes_read, s.stream_bytes_written};
+  const tsp::SliceStats& s = ctx.stats.slices()[*ctx.floorplan.find_slice(slice)];
+  const bool reader = s.sram_bytes_read != 0;
+  return {ctx.runs_taken, s.instructions, s.busy_cycles, reader ? s.sram_bytes_read : s.sram_bytes_written,
+          reader ? s.stream_bytes_written : s.stream_bytes_read};
 }
 
-void check_reader(const ReaderFigures& got, const ReaderFigures& expected) {
+// What MEM_W0 did in tests/engine/runs/overlapping_writers.tsp: its Read at 0, the Repeat and
+// iterations 1..199 at 1..199, SRAM reads in the dispatch cycles, values landing 2 cycles later.
+SliceFigures run_overlapping_writers(bool intervals, tsp::Cycle max_cycles) {
+  return run_program("overlapping_writers", "MEM_W0", intervals, max_cycles);
+}
+
+void check_figures(const SliceFigures& got, const SliceFigures& expected) {
   CHECK(got.runs_taken == expected.runs_taken);
   CHECK(got.instructions == expected.instructions);
   CHECK(got.busy_cycles == expected.busy_cycles);
-  CHECK(got.sram_bytes_read == expected.sram_bytes_read);
-  CHECK(got.stream_bytes_written == expected.stream_bytes_written);
+  CHECK(got.sram_bytes == expected.sram_bytes);
+  CHECK(got.stream_bytes == expected.stream_bytes);
 }
 
 } // namespace
@@ -195,6 +252,67 @@ TEST_CASE("timing-only equivalence: a collision with the last value of a Read ru
         "one cycle");
 }
 
+TEST_CASE("timing-only equivalence: consumer runs that match their producer run") {
+  const Run run = check_run_program("write_run_pair");
+  CHECK(error_counts(run).empty());
+  CHECK(run.stats.at("cycles") == 88);
+}
+
+TEST_CASE("timing-only equivalence: consumer runs that start too early and read past the end") {
+  const Run run = check_run_program("write_run_early");
+  CHECK(error_counts(run) == std::map<std::string, uint64_t>{{"stream-empty", 5}});
+  CHECK(run.stats.at("conformance_error_list").at(2) ==
+        "cycle 7: stream-empty: MEM_E2 instruction 1 (Write) line 14: no value on stream E3 at MEM_E2");
+  CHECK(run.stats.at("conformance_error_list").at(4) ==
+        "cycle 70: stream-empty: MEM_E3 instruction 1 (Write) line 18: no value on stream E3 at MEM_E3");
+}
+
+TEST_CASE("timing-only equivalence: barriers before and inside a consumer run") {
+  const Run run = check_run_program("write_run_barrier");
+  CHECK(error_counts(run) == std::map<std::string, uint64_t>{{"stream-stale", 6}});
+  CHECK(
+      run.stats.at("conformance_error_list").at(3) ==
+      "cycle 42: stream-stale: MEM_E1 instruction 1 (Write) line 15: stream E0 at MEM_E1 holds a value from "
+      "before the last barrier");
+}
+
+TEST_CASE("timing-only equivalence: a bank port taken inside a consumer run") {
+  const Run run = check_run_program("write_run_bank_ports");
+  CHECK(error_counts(run) == std::map<std::string, uint64_t>{{"mem-port", 1}, {"queue-starved", 1}});
+  CHECK(
+      run.stats.at("conformance_error_list").front() ==
+      "cycle 51: mem-port: MEM_E20 instruction 1 (Write) line 17: bank 1 of MEM_E20 accessed 2 times in one "
+      "cycle; it has 1 port");
+}
+
+// 40 and 43 cut runs; at 69 the last Write (at 68) is the last cycle simulated, so the run is
+// complete and the statistics are not partial.
+TEST_CASE("timing-only equivalence: a split and a bank conflict in one cycle") {
+  const Run run = check_run_program("write_run_split_ports");
+  CHECK(error_counts(run) ==
+        std::map<std::string, uint64_t>{{"mem-port", 1}, {"queue-starved", 1}, {"stream-stale", 42}});
+  CHECK(
+      run.stats.at("conformance_error_list").front() ==
+      "cycle 51: mem-port: MEM_E20 instruction 1 (Write) line 17: bank 1 of MEM_E20 accessed 2 times in one "
+      "cycle; it has 1 port");
+}
+
+TEST_CASE("timing-only equivalence: consumer runs cut by the cycle limit") {
+  CHECK(check_run_program("write_run_pair", "--max-cycles 40").stats.at("partial") == true);
+  check_run_program("write_run_barrier", "--max-cycles 43");
+  CHECK(check_run_program("write_run_pair", "--max-cycles 69").stats.at("partial") == false);
+}
+
+TEST_CASE("timing-only equivalence: 24 generated programs of Read and Write runs") {
+  for (unsigned seed = 1; seed <= 24; ++seed) {
+    const fs::path program = scratch_dir() / fmt::format("random_runs_{}.tsp", seed);
+    tsp::write_file_atomic(program, random_run_program(seed));
+    // Every third one is cut by a cycle limit somewhere in its runs.
+    const std::string flags = seed % 3 == 0 ? fmt::format("--max-cycles {}", 20 + seed * 5) : "";
+    check_equivalent(program.string(), fmt::format("random_runs_{}", seed), flags);
+  }
+}
+
 TEST_CASE("timing-only equivalence: tspc int8 GEMM 64x320x320 and GEMV 640x640") {
   check_kernel("gemm", tsp::compiler::compile_gemm(chip(), {64, 320, 320, DType::i8, 1, 0}));
   check_kernel("gemv", tsp::compiler::compile_gemm(chip(), {1, 640, 640, DType::i8, 2, 0}));
@@ -210,19 +328,55 @@ TEST_CASE("timing-only equivalence: tspc elementwise, softmax, SwiGLU and attent
 // Both readers' runs are taken; MEM_W0 counts 201 instructions (Read, Repeat, 199 iterations),
 // busy cycles 0..201 (dispatches 0..199, landings 2..201) and 200 vectors of 320 bytes each way.
 TEST_CASE("runs: MEM Read runs are taken whole and count every iteration") {
-  check_reader(run_overlapping_writers(true, tsp::kNever), {2, 201, 202, 64000, 64000});
+  check_figures(run_overlapping_writers(true, tsp::kNever), {2, 201, 202, 64000, 64000});
 }
 
 TEST_CASE("runs: with intervals off the same figures come vector by vector") {
-  check_reader(run_overlapping_writers(false, tsp::kNever), {0, 201, 202, 64000, 64000});
+  check_figures(run_overlapping_writers(false, tsp::kNever), {0, 201, 202, 64000, 64000});
 }
 
 // Stopped after cycle 99: dispatches 0..99 (101 instructions with the Repeat), busy 0..99,
 // 100 SRAM reads, 98 values landed (2..99).
 TEST_CASE("runs: a run cut by the cycle limit counts what it did before the limit") {
-  check_reader(run_overlapping_writers(true, 100), {2, 101, 100, 32000, 31360});
+  check_figures(run_overlapping_writers(true, 100), {2, 101, 100, 32000, 31360});
 }
 
 TEST_CASE("runs: the cycle limit with intervals off") {
-  check_reader(run_overlapping_writers(false, 100), {0, 101, 100, 32000, 31360});
+  check_figures(run_overlapping_writers(false, 100), {0, 101, 100, 32000, 31360});
+}
+
+// MEM_E2 of write_run_pair.tsp: 62 instructions (NOP, Write at 8, Repeat, iterations at 9..67),
+// busy at 8..67, each Write reading a 320-byte vector and writing it to SRAM in its dispatch
+// cycle. The reader's and both writers' runs are taken. (One chip per process: SystemC
+// elaborates once.)
+TEST_CASE("runs: consumer Write runs are taken whole and count every iteration") {
+  check_figures(run_program("write_run_pair", "MEM_E2", true, tsp::kNever), {3, 62, 60, 19200, 19200});
+}
+
+TEST_CASE("runs: consumer Write runs with intervals off") {
+  check_figures(run_program("write_run_pair", "MEM_E2", false, tsp::kNever), {0, 62, 60, 19200, 19200});
+}
+
+// Stopped after cycle 39: NOP, Write and Repeat, iterations at 9..39 (34 instructions), busy at
+// 8..39, 32 vectors read and written.
+TEST_CASE("runs: a consumer run cut by the cycle limit counts what it did before the limit") {
+  check_figures(run_program("write_run_pair", "MEM_E2", true, 40), {3, 34, 32, 10240, 10240});
+}
+
+TEST_CASE("runs: a consumer run cut by the cycle limit with intervals off") {
+  check_figures(run_program("write_run_pair", "MEM_E2", false, 40), {0, 34, 32, 10240, 10240});
+}
+
+// MEM_E2 of write_run_early.tsp (65 instructions, busy at 5..67) is offered its Repeat at 6 and 7,
+// where reads are still empty, and takes it at 9 (offers back off: iterations 1, 2, 4, ..);
+// MEM_E3, whose run reads past the producer's end, never passes the check.
+TEST_CASE("runs: a consumer run that starts too early is taken once its reads are sure") {
+  check_figures(run_program("write_run_early", "MEM_E2", true, tsp::kNever), {2, 65, 63, 20160, 20160});
+}
+
+// MEM_E1 of write_run_barrier.tsp (82 instructions, busy at 5..84) takes its run at 9, after the
+// first release, is split by the second Notify at 40 and takes the rest at 48, once its reads
+// are past that release: the reader's run and MEM_E1's two.
+TEST_CASE("runs: a release inside a taken consumer run splits it") {
+  check_figures(run_program("write_run_barrier", "MEM_E1", true, tsp::kNever), {3, 82, 80, 25600, 25600});
 }

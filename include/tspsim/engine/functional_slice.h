@@ -38,6 +38,10 @@ public:
   virtual bool take_run(const RepeatRun& /*run*/) { return false; }
   // The run is stopped after cycle `last` (--max-cycles, an interrupt): count what it did so far.
   virtual void stop_run(Cycle /*last*/) {}
+  // A barrier release at `release` was just scheduled in cycle `now`. A taken run whose checks it
+  // would change ends after its iterations dispatched by `now`; returns how many those are (the
+  // ICU dispatches the rest one by one), or 0 if the run is not affected.
+  virtual uint64_t split_run(Cycle /*now*/, Cycle /*release*/) { return 0; }
 
 protected:
   // Reads `group` byte-streams starting at `stream` at this slice's position in cycle t into

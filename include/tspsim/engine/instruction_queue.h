@@ -30,8 +30,16 @@ struct InstructionQueue {
   uint32_t repeats_left = 0;
   uint32_t repeat_interval = 1;
   int64_t repeat_stride = 0;
-  int repeat_field = -1;  // operand advanced by the stride
-  bool offer_run = false; // the Repeat's first iteration: its slice may take the run whole
+  int repeat_field = -1; // operand advanced by the stride
+  // Offers of the Repeat's rest to its slice as a run taken whole: at its first iteration and,
+  // while refused, after 1, 2, 4, .. more (a run whose checks pass only later is still taken;
+  // one that never passes costs about log2 n offers).
+  uint32_t offer_in = 0; // iterations until the next offer, counting this one (0: no more)
+  uint32_t offer_gap = 1;
+  void offer_from_next() {
+    offer_in = 1;
+    offer_gap = 1;
+  }
 
   bool parked = false; // in Sync
   Cycle parked_at = 0;
@@ -41,8 +49,9 @@ struct InstructionQueue {
     Origin origin; // the Ifetch that brought it
     std::vector<QueuedInstruction> instructions;
   };
-  std::deque<Arrival> arrivals;   // Ifetch text in flight, in arrival order
-  uint32_t fetched_in_flight = 0; // instructions in `arrivals`
+  std::deque<Arrival> arrivals;     // Ifetch text in flight, in arrival order
+  uint32_t fetched_in_flight = 0;   // instructions in `arrivals`
+  uint32_t fetch_reads_pending = 0; // words its Ifetches have still to read
 
   bool idle() const { return buffer.empty() && repeats_left == 0 && arrivals.empty(); }
 };

@@ -48,6 +48,13 @@ public:
   // The barrier release cycles (ascending), for the epoch of a run's values; the list must
   // outlive the fabric.
   void set_releases(const std::vector<Cycle>* releases) { releases_ = releases; }
+  // Whether every read at `position` in cycles first + k * interval (k < count) is sure to be ok:
+  // one write run upstream covers all of their diagonals and no barrier release falls between
+  // its first value's landing and the last read. Writes added later cannot change that (a later
+  // value on a diagonal only replaces an earlier one, with an epoch no lower); releases added
+  // later can, and are the caller's to watch.
+  bool run_reads_ok(StreamRef stream, unsigned position, Cycle first, uint32_t interval,
+                    uint32_t count) const;
 
 private:
   struct Slot {
