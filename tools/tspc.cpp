@@ -126,6 +126,11 @@ int main(int argc, char* argv[]) {
     commands[entry.name] = command;
   }
   std::string llama_system, llama_stages;
+  bool llama_timing_only = false;
+  app->add_flag(
+      "--timing-only", llama_timing_only,
+      "llama: a program for tspsim --timing-only: the host reference does not run (no --reference; the cache "
+      "starts at zero), for models too large for it; the schedule is the same");
   commands.at("llama")->add_option(
       "--system", llama_system,
       "system (JSON, configs/systems/): the step over its chips, a system program "
@@ -138,16 +143,21 @@ int main(int argc, char* argv[]) {
       print_list();
       return 0;
     }
+    if (llama_timing_only && !commands.at("llama")->parsed())
+      throw tsp::InputError("--timing-only is for tspc llama (other kernels' references are cheap)");
     if (plan_command->parsed()) return run_plan(plan_args, config_choice);
     if (collective_command->parsed())
       return run_collective(collective_args, config_choice, output, reference_dir);
     if (app->get_subcommands().empty()) throw tsp::InputError("no kernel given (tspc --list names them)");
+    if (llama_timing_only && !reference_dir.empty())
+      throw tsp::InputError("llama: --reference needs the host reference: drop --timing-only");
     if (!llama_system.empty()) {
       const auto& entry = *tsp::compiler::find_kernel("llama");
       tsp::compiler::KernelArgs args;
       for (const auto& option : entry.options)
         if (commands["llama"]->count("--" + option.name) > 0)
           args.set(option.name, values["llama"][option.name]);
+      if (llama_timing_only) args.set("timing-only", "");
       tsp::compiler::KernelArgs stages;
       stages.set("stages", llama_stages);
       const bool planned = llama_stages.empty();
@@ -164,6 +174,7 @@ int main(int argc, char* argv[]) {
     for (const auto& option : entry.options)
       if (commands[entry.name]->count("--" + option.name) > 0)
         args.set(option.name, values[entry.name][option.name]);
+    if (llama_timing_only) args.set("timing-only", "");
     const auto config = tsp::cli::load_chosen_config(config_choice, {});
     const auto kernel = entry.compile(config, tsp::compiler::with_defaults(entry, args));
     outputs.stage(output, bytes_view(tsp::serialize_program(kernel.program)));

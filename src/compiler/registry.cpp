@@ -304,6 +304,7 @@ LlamaStep llama_step(const KernelArgs& args) {
   step.position = small("position");
   step.token = small("token");
   step.seed = args.number("seed");
+  step.with_reference = !args.has("timing-only");
   return step;
 }
 

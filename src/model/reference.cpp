@@ -63,7 +63,7 @@ std::vector<float> random_floats(DType dtype, uint32_t rows, uint32_t cols, uint
   return out;
 }
 
-Matrix random_matrix(DType dtype, uint32_t rows, uint32_t cols, uint64_t seed) {
+Matrix random_matrix(DType dtype, uint32_t rows, uint32_t cols, uint64_t seed, bool shapes_only) {
   Matrix m;
   m.rows = rows;
   m.cols = cols;
@@ -72,8 +72,10 @@ Matrix random_matrix(DType dtype, uint32_t rows, uint32_t cols, uint64_t seed) {
     m.values = random_floats(dtype, rows, cols, seed);
     return m;
   }
-  const auto bytes = random_tensor(isa::DType::i8, rows, cols, seed);
-  m.q.assign(bytes.begin(), bytes.end());
+  if (!shapes_only) {
+    const auto bytes = random_tensor(isa::DType::i8, rows, cols, seed);
+    m.q.assign(bytes.begin(), bytes.end());
+  }
   for (float u : random_floats(DType::f32, 1, cols, seed + 1)) m.scale.push_back((1.0f + u / 2.0f) / 128.0f);
   return m;
 }
@@ -228,27 +230,27 @@ void check_token(const ModelConfig& m, uint32_t token) {
 
 } // namespace
 
-Weights random_weights(const ModelConfig& m, uint64_t seed) {
+Weights random_weights(const ModelConfig& m, uint64_t seed, bool shapes_only) {
   const DType wt = m.precision.weights, at = m.precision.activations;
   uint32_t t = 0;
   auto next = [&] { return weight_seed(seed, t++); };
   Weights w;
-  w.embedding = random_matrix(wt, m.vocab, m.d_model, next());
+  w.embedding = random_matrix(wt, m.vocab, m.d_model, next(), shapes_only);
   for (uint32_t l = 0; l < m.layers; ++l) {
     LayerWeights lw;
-    lw.wq = random_matrix(wt, m.d_model, m.q_width(), next());
-    lw.wk = random_matrix(wt, m.d_model, m.kv_width(), next());
-    lw.wv = random_matrix(wt, m.d_model, m.kv_width(), next());
-    lw.wo = random_matrix(wt, m.q_width(), m.d_model, next());
-    lw.w_gate = random_matrix(wt, m.d_model, m.ffn, next());
-    lw.w_up = random_matrix(wt, m.d_model, m.ffn, next());
-    lw.w_down = random_matrix(wt, m.ffn, m.d_model, next());
+    lw.wq = random_matrix(wt, m.d_model, m.q_width(), next(), shapes_only);
+    lw.wk = random_matrix(wt, m.d_model, m.kv_width(), next(), shapes_only);
+    lw.wv = random_matrix(wt, m.d_model, m.kv_width(), next(), shapes_only);
+    lw.wo = random_matrix(wt, m.q_width(), m.d_model, next(), shapes_only);
+    lw.w_gate = random_matrix(wt, m.d_model, m.ffn, next(), shapes_only);
+    lw.w_up = random_matrix(wt, m.d_model, m.ffn, next(), shapes_only);
+    lw.w_down = random_matrix(wt, m.ffn, m.d_model, next(), shapes_only);
     lw.attn_norm = random_gains(at, m.d_model, next());
     lw.ffn_norm = random_gains(at, m.d_model, next());
     w.layers.push_back(std::move(lw));
   }
   w.final_norm = random_gains(at, m.d_model, next());
-  w.lm_head = random_matrix(wt, m.d_model, m.vocab, next());
+  w.lm_head = random_matrix(wt, m.d_model, m.vocab, next(), shapes_only);
   return w;
 }
 

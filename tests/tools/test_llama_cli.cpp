@@ -370,3 +370,55 @@ TEST_CASE("tspsim --system gives every chip its breakdown, a replicated chip its
                    "aggregate\n") != std::string::npos);
   CHECK(sys.at("decode").at("tokens_per_second_per_user").get<double>() == 1 / (2 * (24506 / 900e6)));
 }
+
+// --timing-only skips the host reference: the schedule does not depend on data, so the program is
+// the same but for the cache's initial contents (and at position 0, whose cache is empty, the same
+// bytes), and it simulates with its predicted cycles.
+TEST_CASE("tspc llama --timing-only compiles the same schedule without the host reference") {
+  const auto dir = scratch_dir();
+  const auto path = [&](const std::string& name) { return (dir / name).string(); };
+  for (uint32_t position : {0u, 3u}) {
+    INFO("position " << position);
+    const std::string at = fmt::format(" --position {}", position);
+    const auto with = run_tool("tspc", "llama --model " + kModel + at + kConfig + " -o " + path("with.bin"));
+    const auto without = run_tool("tspc", "--timing-only llama -o " + path("without.bin") + " --model " +
+                                              kModel + at + kConfig);
+    REQUIRE(with.exit_code == 0);
+    REQUIRE(without.exit_code == 0);
+    const std::string predicted = field(with.out, fmt::format("at position {}: ", position));
+    CHECK(field(without.out, fmt::format("at position {}: ", position)) == predicted);
+    const std::string a = slurp(path("with.bin")), b = slurp(path("without.bin"));
+    CHECK(a.size() == b.size());
+    if (position == 0) CHECK(a == b);
+    if (position == 3) CHECK(a != b); // the reference's cache of positions 0-2, zeros without it
+    const auto sim = run_tool("tspsim", path("without.bin") + kConfig + " --timing-only");
+    CHECK(sim.exit_code == 0);
+    CHECK(sim.out.find("conformance errors  0\n") != std::string::npos);
+    CHECK(field(sim.out, "cycles              ") == predicted);
+  }
+  const auto both = run_tool("tspc", "llama --timing-only --model " + kModel + kConfig + " -o " +
+                                         path("x.bin") + " --reference " + path("ref"));
+  CHECK(both.exit_code == 2);
+  CHECK(both.err == "error: llama: --reference needs the host reference: drop --timing-only\n");
+  const auto other = run_tool("tspc", "gemm --timing-only" + kConfig + " -o " + path("x.bin"));
+  CHECK(other.exit_code == 2);
+  CHECK(other.err == "error: --timing-only is for tspc llama (other kernels' references are cheap)\n");
+}
+
+TEST_CASE("tspc llama --system --timing-only: a system step without the host reference, same cycles") {
+  const auto dir = scratch_dir();
+  const std::string system = " --system " + source("configs/systems/two_chips.json");
+  const auto with = run_tool("tspc", "llama --model " + kModel + system + " --position 2 --stages 1 -o " +
+                                         (dir / "with.bin").string());
+  const auto without = run_tool("tspc", "llama --model " + kModel + system + " --position 2 --stages 1 -o " +
+                                            (dir / "without.bin").string() + " --timing-only");
+  REQUIRE(with.exit_code == 0);
+  REQUIRE(without.exit_code == 0);
+  const std::string predicted = field(with.out, "tensor-parallel over 2 chips: ");
+  REQUIRE(!predicted.empty());
+  CHECK(field(without.out, "tensor-parallel over 2 chips: ") == predicted);
+  const auto sim = run_tool("tspsim", (dir / "without.bin").string() + kConfig + system + " --timing-only");
+  CHECK(sim.exit_code == 0);
+  CHECK(sim.out.find("conformance errors  0\n") != std::string::npos);
+  CHECK(field(sim.out, "cycles              ") == predicted);
+}

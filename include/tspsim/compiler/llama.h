@@ -67,6 +67,10 @@ struct LlamaStep {
   uint32_t position = 0; // KV-cache position of the token (the cache holds positions 0 .. position - 1)
   uint64_t seed = 1;     // model::random_weights(model, seed)
   uint32_t token = 1;    // the sequence's first token; the state at `position` is the reference's
+  // false (tspc llama --timing-only): the host reference does not run, so the program has no
+  // expected outputs, its cache starts empty (zeros) and TOKEN is `token`. Its schedule and cycles
+  // are those of the program with the reference: they do not depend on data.
+  bool with_reference = true;
 };
 
 // The program of one decode step at `step.position` with seeded random weights declared as

@@ -39,8 +39,10 @@ struct Weights {
 };
 
 // Seeded random weights, reproducible element by element from tsp::random_tensor (docs/models.md
-// gives the seeds and scalings) in the model's weight precision.
-Weights random_weights(const ModelConfig& model, uint64_t seed);
+// gives the seeds and scalings) in the model's weight precision. `shapes_only`: int8 matrices
+// keep their shape and scales but not their elements, for a compiler that declares the elements
+// as seeded initialisers and runs no reference (7B's elements are 6.7 GB).
+Weights random_weights(const ModelConfig& model, uint64_t seed, bool shapes_only = false);
 
 // random_tensor is splitmix64, whose state advances by a constant per element, so any run of
 // elements is itself a random tensor: elements first .. first + n - 1 (row-major) of

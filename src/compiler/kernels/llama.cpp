@@ -348,6 +348,8 @@ Share share_of(const model::ModelConfig& m, uint32_t n, uint32_t index) {
 
 // The host reference greedy-decodes from the first token up to the step's position; its cache
 // and token are the step's initial state, its next logits and cache the expected results.
+// Without the reference (LlamaStep::with_reference false) only the weights' shapes and scales,
+// and no cache: the program's cache starts at zero.
 struct ReferenceRun {
   model::Weights weights;
   uint32_t token = 0;
@@ -358,9 +360,13 @@ struct ReferenceRun {
 
 ReferenceRun reference_run(const model::ModelConfig& m, const LlamaStep& step) {
   ReferenceRun run;
+  run.token = step.token;
+  if (!step.with_reference) {
+    run.weights = model::random_weights(m, step.seed, true);
+    return run;
+  }
   run.weights = model::random_weights(m, step.seed);
   model::Reference reference(m, run.weights);
-  run.token = step.token;
   for (uint32_t p = 0; p < step.position; ++p) run.token = model::argmax(reference.decode(run.token));
   for (uint32_t l = 0; l < m.layers; ++l) {
     run.keys.push_back(reference.keys(l));
@@ -633,13 +639,15 @@ void ChipStep::cache() {
     kt_.emplace_back();
     v_.emplace_back();
     if (!owns(l)) continue;
-    const auto& keys = run_.keys[l];
-    const auto& values = run_.values[l];
+    const uint32_t known = run_.keys.empty() ? 0 : step_.position; // positions with a reference state
+    static const std::vector<float> none;
+    const auto& keys = known == 0 ? none : run_.keys[l];
+    const auto& values = known == 0 ? none : run_.values[l];
     for (unsigned t = 0; t < cache_tiles; ++t) {
       const uint32_t cols = std::min(lanes_, positions - t * lanes_);
       std::vector<float> initial(size_t(width) * cols, 0.0f);
       for (uint32_t r = 0; r < width; ++r)
-        for (uint32_t c = 0; c < cols && t * lanes_ + c < step_.position; ++c)
+        for (uint32_t c = 0; c < cols && t * lanes_ + c < known; ++c)
           initial[size_t(r) * cols + c] = keys[size_t(t * lanes_ + c) * all + first + r];
       auto mems = least_used(builder_, t % 2 == 1);
       mems.resize(config_.mxm.weight_streams);
@@ -649,7 +657,7 @@ void ChipStep::cache() {
     }
     for (uint32_t g = 0; g < share_.kv_heads; ++g) {
       std::vector<float> initial(size_t(positions) * model_.head_dim, 0.0f);
-      for (uint32_t p = 0; p < step_.position; ++p)
+      for (uint32_t p = 0; p < known; ++p)
         for (uint32_t i = 0; i < model_.head_dim; ++i)
           initial[size_t(p) * model_.head_dim + i] =
               values[size_t(p) * all + first + g * model_.head_dim + i];
@@ -842,6 +850,7 @@ std::vector<Bound> ChipStep::bounds() const {
 // The reference's logits (the chip's columns), token and cache (the chip's KV heads) after the step.
 std::vector<ExpectedOutput> ChipStep::expected() const {
   std::vector<ExpectedOutput> outputs;
+  if (!step_.with_reference) return outputs;
   if (share_.last)
     outputs.push_back(
         make_expected("NEXT", DType::i32, std::vector<double>(lanes_, model::argmax(run_.logits)), {}));
