@@ -22,7 +22,7 @@ uint64_t instructions_of(const SystemReport& report, uint32_t chip) {
 // the step). Zero weights: not a decode workload.
 ChipFigures system_decode(const SystemReport& report, uint64_t& all_weight_bytes) {
   ChipFigures busiest;
-  double occupancy = 0;
+  uint64_t occupancy = 0;
   uint32_t occupancy_chip = 0;
   all_weight_bytes = 0;
   const uint64_t tokens = report.system.program().metadata.tokens_per_run;
@@ -32,14 +32,15 @@ ChipFigures system_decode(const SystemReport& report, uint64_t& all_weight_bytes
     const ChipFigures f = chip_figures(run);
     all_weight_bytes += f.weight_bytes;
     if (f.weight_bytes > busiest.weight_bytes) busiest = f;
-    const RunResult& chip = report.result.chips[c];
-    if (tokens != 0 && double(occupancy_cycles(chip)) / double(tokens) > occupancy) {
-      occupancy = double(occupancy_cycles(chip)) / double(tokens);
+    // Every chip counts, with weights or not: a chip that only forwards is still held.
+    const uint64_t held = occupancy_cycles(report.result.chips[c]);
+    if (held > occupancy) {
+      occupancy = held;
       occupancy_chip = c;
     }
   }
   if (busiest.weight_bytes == 0 || tokens == 0) return {};
-  busiest.occupancy_cycles = occupancy;
+  busiest.occupancy_cycles = double(occupancy) / double(tokens);
   busiest.occupancy_chip = occupancy_chip;
   const double clock = report.system.simulated(0).context().config.clock_mhz * 1e6;
   busiest.seconds_per_token = double(report.result.cycles) / clock / double(tokens);
