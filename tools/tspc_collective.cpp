@@ -3,15 +3,19 @@
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
 #include "tspsim/compiler/collectives.h"
+#include "tspsim/compiler/llama.h"
 #include "tspsim/compiler/registry.h"
+#include "tspsim/compiler/system_schedule.h"
 #include "tspsim/model/plan.h"
 #include "tspsim/numeric/numeric.h"
 #include "tspsim/numeric/tolerance.h"
 
 #include <algorithm>
 #include <cmath>
+#include <ctime>
 #include <filesystem>
 #include <fmt/format.h>
+#include <fstream>
 #include <iostream>
 
 namespace {
@@ -152,9 +156,22 @@ int write_system(const tsp::compiler::CompiledSystem& compiled, const std::strin
   return 0;
 }
 
+namespace {
+
+// A field of /proc/self/status in MB ("VmRSS", "VmHWM"), or -1 where there is none (not Linux).
+long status_mb(const std::string& field) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1)) / 1024;
+  return -1;
+}
+
+} // namespace
+
 int run_llama_system(const tsp::compiler::KernelArgs& args, const std::string& system_path, uint32_t stages,
                      const tsp::cli::ConfigChoice& config, const std::string& output,
-                     const std::string& reference_dir) {
+                     const std::string& reference_dir, bool progress) {
   if (output.empty()) throw tsp::InputError("-o is required");
   const auto system = tsp::cli::load_chosen_system(system_path, config);
   const auto model = tsp::compiler::llama_model(args);
@@ -168,7 +185,14 @@ int run_llama_system(const tsp::compiler::KernelArgs& args, const std::string& s
                       model.name, system_path, system.chips(), model.max_context, system.chips()));
     stages = plan.partition.pipeline_stages;
   }
+  tsp::compiler::StageProgress report;
+  if (progress)
+    report = [](uint32_t stage, uint32_t count, const tsp::compiler::SystemSchedule&) {
+      std::cerr << fmt::format("stage {} of {} finished: {:.1f} s CPU, {} MB resident, {} MB peak\n",
+                               stage + 1, count, double(std::clock()) / CLOCKS_PER_SEC, status_mb("VmRSS"),
+                               status_mb("VmHWM"));
+    };
   const auto compiled =
-      tsp::compiler::compile_llama_system(system, model, tsp::compiler::llama_step(args), stages);
+      tsp::compiler::compile_llama_system(system, model, tsp::compiler::llama_step(args), stages, report);
   return write_system(compiled, output, reference_dir, system, system_path, config);
 }

@@ -907,7 +907,6 @@ using StageDone = std::function<void(const std::vector<uint32_t>& members)>;
 void compose_step(std::vector<ChipStep>& chips, uint32_t stages, const AllReduce& all_reduce,
                   const HandOff& hand_off, const StageDone& stage_done) {
   const auto width = static_cast<uint32_t>(chips.size()) / stages;
-  for (auto& chip : chips) chip.inputs();
   std::vector<uint32_t> members, previous;
   const auto each = [&](const std::function<TiledTensor(ChipStep&, size_t)>& phase) {
     std::vector<TiledTensor> out;
@@ -922,6 +921,8 @@ void compose_step(std::vector<ChipStep>& chips, uint32_t stages, const AllReduce
     previous = members;
     members.clear();
     for (uint32_t k = 0; k < width; ++k) members.push_back(s * width + k);
+    // A stage's inputs (its cache) are placed when it starts: a compile holds two stages at a time.
+    for (uint32_t m : members) chips[m].inputs();
     if (s == 0) {
       const auto rows =
           all_reduce(members, each([](ChipStep& c, size_t) { return c.embed(); }), Opcode::v_add);
