@@ -10,6 +10,7 @@
 #include "tspsim/compiler/lanes.h"
 #include "tspsim/model/model.h"
 
+#include <filesystem>
 #include <functional>
 
 namespace tsp::compiler {
@@ -93,10 +94,12 @@ CompiledKernel compile_llama_step(const ChipConfig& config, const model::ModelCo
 // layers. Throws InputError when the model does not split over the chips.
 // Each stage's chips are finished into their programs (their schedules freed) once the next stage
 // has its hand-off (docs/llama.md, "Compiling stage by stage"); `progress`, if given, is called
-// after each stage is finished with its index, the stage count and the schedule.
+// after each stage is finished with its index, the stage count and the schedule. With a `spill`
+// path the finished programs go to that file (CompiledSystem::spilled) instead of staying in memory.
 using StageProgress = std::function<void(uint32_t stage, uint32_t stages, const SystemSchedule& schedule)>;
 CompiledSystem compile_llama_system(const SystemConfig& system, const model::ModelConfig& model,
                                     const LlamaStep& step, uint32_t stages = 1,
-                                    const StageProgress& progress = {});
+                                    const StageProgress& progress = {},
+                                    const std::filesystem::path& spill = {});
 
 } // namespace tsp::compiler

@@ -7,6 +7,7 @@
 #include "tspsim/common/error.h"
 #include "tspsim/compiler/collectives.h"
 #include "tspsim/compiler/placement.h"
+#include "tspsim/compiler/program_spill.h"
 #include "tspsim/compiler/vector.h"
 #include "tspsim/program/latency.h"
 
@@ -173,6 +174,8 @@ public:
   // part at a time. Identical programs are stored once; finishing the chips in increasing order
   // gives the same system program as finish_system alone.
   void finish_chip(uint32_t chip, const std::string& workload, uint64_t tokens_per_run);
+  // From now on, finished programs go to `spill` (serialized) instead of staying in memory.
+  void spill_to(std::shared_ptr<ProgramSpill> spill) { spill_ = std::move(spill); }
   // The system program of the finished chips (every chip must be finished), moved out.
   CompiledSystem take_finished(const std::string& workload, uint64_t tokens_per_run);
   const SystemConfig& system() const { return system_; }
@@ -323,9 +326,11 @@ private:
   // Finished programs: the distinct ones, each chip's index among them, and the distinct ones by
   // a hash of their bytes (a match is confirmed on the bytes).
   std::vector<Program> programs_;
+  std::shared_ptr<ProgramSpill> spill_;
   std::vector<std::optional<uint32_t>> chip_program_;
   std::multimap<uint64_t, uint32_t> distinct_;
   uint64_t predicted_cycles_ = 0;
+  std::string generator_;
 };
 
 // op(inputs) as a balanced tree of `op` in `dtype`, inputs in order (one input: a copy). Every

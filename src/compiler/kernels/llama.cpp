@@ -1006,7 +1006,8 @@ CompiledKernel compile_llama_step(const ChipConfig& config, const model::ModelCo
 }
 
 CompiledSystem compile_llama_system(const SystemConfig& system, const model::ModelConfig& model,
-                                    const LlamaStep& step, uint32_t stages, const StageProgress& progress) {
+                                    const LlamaStep& step, uint32_t stages, const StageProgress& progress,
+                                    const std::filesystem::path& spill) {
   const uint32_t n = system.chips();
   if (stages == 0 || n % stages != 0 || stages > model.layers)
     throw InputError(
@@ -1027,6 +1028,7 @@ CompiledSystem compile_llama_system(const SystemConfig& system, const model::Mod
   check_step(system.config_of(0), model, step);
   const Topology topology(system);
   SystemSchedule schedule(system, topology);
+  if (!spill.empty()) schedule.spill_to(std::make_shared<ProgramSpill>(spill));
   const ReferenceRun run = reference_run(model, step);
   std::vector<ChipStep> chips;
   chips.reserve(n);

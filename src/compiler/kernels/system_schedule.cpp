@@ -108,16 +108,21 @@ void SystemSchedule::finish_chip(uint32_t chip, const std::string& workload, uin
   // the unfinished chips' schedules plus the finished programs.
   chip_builder = ProgramBuilder(system_.config_of(chip));
   program.metadata.chips = system_.chips();
+  generator_ = program.metadata.generator;
   predicted_cycles_ = std::max(predicted_cycles_, program.metadata.predicted_cycles);
   const auto bytes = serialize_program(program);
   const uint64_t hash = bytes_hash(bytes);
   std::optional<uint32_t> same;
   for (auto [it, end] = distinct_.equal_range(hash); it != end && !same; ++it)
-    if (serialize_program(programs_[it->second]) == bytes) same = it->second;
+    if ((spill_ ? spill_->bytes(it->second) : serialize_program(programs_[it->second])) == bytes)
+      same = it->second;
   if (!same) {
-    same = static_cast<uint32_t>(programs_.size());
+    same = spill_ ? spill_->size() : static_cast<uint32_t>(programs_.size());
     distinct_.emplace(hash, *same);
-    programs_.push_back(std::move(program));
+    if (spill_)
+      spill_->add(bytes);
+    else
+      programs_.push_back(std::move(program));
   }
   chip_program_[chip] = same;
 }
@@ -131,7 +136,8 @@ CompiledSystem SystemSchedule::take_finished(const std::string& workload, uint64
   result.program.system_fingerprint = system_fingerprint(system_);
   result.program.system_name = system_.name;
   result.program.metadata.workload = workload;
-  result.program.metadata.generator = result.program.programs.front().metadata.generator;
+  result.program.metadata.generator = generator_;
+  result.spilled = std::move(spill_);
   result.program.metadata.chips = system_.chips();
   result.program.metadata.predicted_cycles = result.predicted_cycles;
   result.program.metadata.tokens_per_run = tokens_per_run;
