@@ -340,8 +340,9 @@ Share share_of(const model::ModelConfig& m, uint32_t n, uint32_t index) {
   s.ffn = m.ffn / n;
   s.ffn0 = index * s.ffn;
   if (m.vocab % n != 0) throw fail(fmt::format("its vocabulary of {} is not a multiple of {}", m.vocab, n));
-  s.vocab = m.vocab / n;
-  s.vocab0 = index * s.vocab;
+  const model::VocabShare vocab = model::vocab_share(m, n, index);
+  s.vocab = vocab.count;
+  s.vocab0 = vocab.first;
   s.layers = m.layers;
   return s;
 }
