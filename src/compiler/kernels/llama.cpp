@@ -967,6 +967,23 @@ void compose_step(std::vector<ChipStep>& chips, uint32_t stages, const AllReduce
 // The route of the hand-off from[k] -> to[k]: through the two stages' chips only (from node s to
 // node s + 1 over the cables between them), else through chips still unfinished (stages from the
 // sender's on), never through an earlier stage's finished chips.
+// Where the hand-off between two stages whose chips are not paired by cables (from[k] to to[k],
+// as between nodes of a rack) crosses: the first chip pair (a of `from`, b of `to`) with a cable,
+// if `to` is fully connected; nothing when every pair has its own cable or no such pair exists.
+std::optional<std::pair<uint32_t, uint32_t>>
+gateway(const Topology& topology, const std::vector<uint32_t>& from, const std::vector<uint32_t>& to) {
+  bool paired = true;
+  for (size_t k = 0; k < from.size(); ++k) paired = paired && topology.direct(from[k], to[k]).has_value();
+  if (paired) return std::nullopt;
+  for (uint32_t c : to)
+    for (uint32_t d : to)
+      if (c != d && !topology.direct(c, d)) return std::nullopt;
+  for (uint32_t a : from)
+    for (uint32_t b : to)
+      if (topology.direct(a, b)) return std::make_pair(a, b);
+  return std::nullopt;
+}
+
 std::vector<Hop> hand_off_route(const Topology& topology, const SystemSchedule& schedule,
                                 const std::vector<uint32_t>& from, const std::vector<uint32_t>& to,
                                 size_t k) {
@@ -1052,10 +1069,23 @@ CompiledSystem compile_llama_system(const SystemConfig& system, const model::Mod
     for (uint32_t c : from) chips[c].tag(RegionCategory::handoff);
     for (uint32_t c : to)
       chips[c].tag(fmt::format("layer {}", chips[c].first_layer()), RegionCategory::handoff);
-    for (size_t k = 0; k < from.size(); ++k)
-      flows.push_back({hand_off_route(topology, schedule, from, to, k), &chips[from[k]].residual_row(),
-                       &chips[to[k]].receive_residual()});
-    schedule.interleave(flows);
+    const auto gate = gateway(topology, from, to);
+    if (!gate) {
+      for (size_t k = 0; k < from.size(); ++k)
+        flows.push_back({hand_off_route(topology, schedule, from, to, k), &chips[from[k]].residual_row(),
+                         &chips[to[k]].receive_residual()});
+      schedule.interleave(flows);
+    } else {
+      // Every chip of the stage holds the same residual row: one copy crosses the cable between
+      // the stages, and its receiver passes each vector on to the rest of its stage as it arrives.
+      const auto [a, b] = *gate;
+      schedule.interleave(
+          {{{*topology.direct(a, b)}, &chips[a].residual_row(), &chips[b].receive_residual()}});
+      for (uint32_t c : to)
+        if (c != b)
+          flows.push_back({{*topology.direct(b, c)}, &chips[b].residual_row(), &chips[c].receive_residual()});
+      schedule.interleave(flows);
+    }
     // The stage starts with its hand-off: none of its work (weight installs first) goes earlier,
     // so each chip is occupied for its own stage only (docs/llama.md, "Requests sharing the chip").
     for (uint32_t c : to) {
