@@ -125,6 +125,8 @@ TEST_CASE("the stage-by-stage compile of tiny-llama on node8 (2 x 4) keeps main'
   CHECK(schedule_hash(compiled.program) == kPinnedHash);
 }
 
+// Between nodes of rack72 one copy of the residual row crosses the cables between the two nodes
+// and is passed on inside the receiving node.
 TEST_CASE(
     "a hand-off from node s to node s + 1 of rack72 uses their cables: each node ends before the next") {
   auto model = tiny_llama();
@@ -137,9 +139,9 @@ TEST_CASE(
     first_end[c / 8] = std::min(first_end[c / 8], end);
     last_end[c / 8] = std::max(last_end[c / 8], end);
   }
-  // Routed by the shortest route with the lowest chip numbers first, the hand-off from stage k to
-  // k + 1 passed through chip k of every node n < k and kept it busy until then (chip 7 of node 0
-  // ended at 99,286 simulated cycles instead of about 12,600).
+  // Routed by the shortest route with the lowest chip numbers first, later hand-offs passed through
+  // earlier nodes' chips and kept them busy until then (chip 7 of node 0 ended at 99,286 simulated
+  // cycles instead of about 12,600).
   for (uint32_t s = 0; s + 1 < 9; ++s) {
     INFO("stage " << s << " ends " << first_end[s] << " .. " << last_end[s] << ", stage " << s + 1 << " from "
                   << first_end[s + 1]);
