@@ -126,7 +126,7 @@ int main(int argc, char* argv[]) {
     commands[entry.name] = command;
   }
   std::string llama_system, llama_stages;
-  bool llama_timing_only = false;
+  bool llama_timing_only = false, llama_progress = false;
   app->add_flag(
       "--timing-only", llama_timing_only,
       "llama: a program for tspsim --timing-only: the host reference does not run (no --reference; the cache "
@@ -138,6 +138,9 @@ int main(int argc, char* argv[]) {
   commands.at("llama")->add_option(
       "--stages", llama_stages,
       "with --system: pipeline stages of consecutive chips and layers (default: tspc plan's choice)");
+  commands.at("llama")->add_flag("--progress", llama_progress,
+                                 "with --system: a line on stderr as each pipeline stage is finished (CPU "
+                                 "seconds, resident and peak memory)");
   return tsp::cli::run(*app, argc, argv, [&] {
     if (list) {
       print_list();
@@ -162,9 +165,11 @@ int main(int argc, char* argv[]) {
       stages.set("stages", llama_stages);
       const bool planned = llama_stages.empty();
       return run_llama_system(tsp::compiler::with_defaults(entry, args), llama_system,
-                              planned ? 0 : stages.positive("stages"), config_choice, output, reference_dir);
+                              planned ? 0 : stages.positive("stages"), config_choice, output, reference_dir,
+                              llama_progress);
     }
     if (commands.at("llama")->count("--stages") > 0) throw tsp::InputError("llama: --stages needs --system");
+    if (llama_progress) throw tsp::InputError("llama: --progress needs --system");
     if (config_choice.path.empty()) throw tsp::InputError("--config is required");
     if (output.empty()) throw tsp::InputError("-o is required");
     tsp::OutputFiles outputs;

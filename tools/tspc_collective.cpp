@@ -3,15 +3,22 @@
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
 #include "tspsim/compiler/collectives.h"
+#include "tspsim/compiler/llama.h"
+#include "tspsim/compiler/program_spill.h"
 #include "tspsim/compiler/registry.h"
+#include "tspsim/compiler/system_schedule.h"
 #include "tspsim/model/plan.h"
 #include "tspsim/numeric/numeric.h"
 #include "tspsim/numeric/tolerance.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fmt/format.h>
+#include <fstream>
 #include <iostream>
 
 namespace {
@@ -112,12 +119,40 @@ int run_collective(const CollectiveArgs& args, const tsp::cli::ConfigChoice& con
                       args.system, config);
 }
 
+namespace {
+
+// A system program whose programs were spilled to a file as they were finished, written one
+// program at a time (into OUTPUT.partial, then renamed, as a failed write leaves no file).
+void write_spilled(const tsp::compiler::CompiledSystem& compiled, const std::filesystem::path& output) {
+  const tsp::compiler::ProgramSpill& spill = *compiled.spilled;
+  std::error_code ec;
+  const bool regular = !std::filesystem::exists(output, ec) || std::filesystem::is_regular_file(output, ec);
+  const std::filesystem::path into = regular ? std::filesystem::path(output.string() + ".partial") : output;
+  std::ofstream out(into, std::ios::binary | std::ios::trunc);
+  const auto put = [&](const std::vector<uint8_t>& bytes) {
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  };
+  put(tsp::system_program_head(compiled.program, spill.size()));
+  for (uint32_t p = 0; p < spill.size(); ++p) put(tsp::system_program_section(spill.bytes(p)));
+  out.close();
+  if (!out)
+    throw tsp::InputError(fmt::format("-o: cannot write '{}': {}", into.string(), std::strerror(errno)));
+  if (regular) std::filesystem::rename(into, output);
+}
+
+} // namespace
+
 int write_system(const tsp::compiler::CompiledSystem& compiled, const std::string& output,
                  const std::string& reference_dir, const tsp::SystemConfig& system,
                  const std::string& system_path, const tsp::cli::ConfigChoice& config) {
   tsp::OutputFiles outputs;
   outputs.check(output, "-o");
-  outputs.stage(output, bytes_view(tsp::serialize_system_program(compiled.program)));
+  if (!compiled.spilled) outputs.stage(output, bytes_view(tsp::serialize_system_program(compiled.program)));
+  const auto program_of = [&](uint32_t chip) {
+    const uint32_t index = compiled.program.chip_program[chip];
+    return compiled.spilled ? tsp::deserialize_program(compiled.spilled->bytes(index), output)
+                            : compiled.program.programs[index];
+  };
   std::string expects;
   if (!reference_dir.empty()) {
     for (uint32_t chip = 0; chip < compiled.outputs.size(); ++chip)
@@ -129,7 +164,7 @@ int write_system(const tsp::compiler::CompiledSystem& compiled, const std::strin
         outputs.stage(path, bytes_view(out.bytes));
         expects += fmt::format(" --expect {}:{}={}", chip, out.symbol, path.string());
         if (is_exact(out)) continue;
-        const auto& program = compiled.program.programs[compiled.program.chip_program[chip]];
+        const auto program = program_of(chip);
         const auto tol = dir / (out.symbol + ".tol");
         outputs.check(tol, "--reference");
         outputs.stage(tol, tsp::num::encode_bounds(
@@ -137,6 +172,7 @@ int write_system(const tsp::compiler::CompiledSystem& compiled, const std::strin
         expects += fmt::format(" --expect-tol {}:{}=file:{}", chip, out.symbol, tol.string());
       }
   }
+  if (compiled.spilled) write_spilled(compiled, output);
   outputs.commit();
 
   std::cout << tsp::compiler::prediction_summary(compiled.program.metadata.workload,
@@ -152,9 +188,22 @@ int write_system(const tsp::compiler::CompiledSystem& compiled, const std::strin
   return 0;
 }
 
+namespace {
+
+// A field of /proc/self/status in MB ("VmRSS", "VmHWM"), or -1 where there is none (not Linux).
+long status_mb(const std::string& field) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1)) / 1024;
+  return -1;
+}
+
+} // namespace
+
 int run_llama_system(const tsp::compiler::KernelArgs& args, const std::string& system_path, uint32_t stages,
                      const tsp::cli::ConfigChoice& config, const std::string& output,
-                     const std::string& reference_dir) {
+                     const std::string& reference_dir, bool progress) {
   if (output.empty()) throw tsp::InputError("-o is required");
   const auto system = tsp::cli::load_chosen_system(system_path, config);
   const auto model = tsp::compiler::llama_model(args);
@@ -168,7 +217,16 @@ int run_llama_system(const tsp::compiler::KernelArgs& args, const std::string& s
                       model.name, system_path, system.chips(), model.max_context, system.chips()));
     stages = plan.partition.pipeline_stages;
   }
-  const auto compiled =
-      tsp::compiler::compile_llama_system(system, model, tsp::compiler::llama_step(args), stages);
+  tsp::compiler::StageProgress report;
+  if (progress)
+    report = [](uint32_t stage, uint32_t count, const tsp::compiler::SystemSchedule&) {
+      std::cerr << fmt::format("stage {} of {} finished: {:.1f} s CPU, {} MB resident, {} MB peak\n",
+                               stage + 1, count, double(std::clock()) / CLOCKS_PER_SEC, status_mb("VmRSS"),
+                               status_mb("VmHWM"));
+    };
+  // The finished programs wait in a file next to the output (removed after): the compile holds
+  // one pipeline stage at a time, not the whole system.
+  const auto compiled = tsp::compiler::compile_llama_system(system, model, tsp::compiler::llama_step(args),
+                                                            stages, report, output + ".finished");
   return write_system(compiled, output, reference_dir, system, system_path, config);
 }

@@ -38,7 +38,7 @@ int write_system(const tsp::compiler::CompiledSystem& compiled, const std::strin
                  const std::string& system_path, const tsp::cli::ConfigChoice& config);
 
 // `tspc llama --system S [--stages P]`: the decode step over S's chips; stages 0: as many as
-// `tspc plan` chooses for S's chips.
+// `tspc plan` chooses for S's chips. `progress`: a line on stderr as each stage is finished.
 int run_llama_system(const tsp::compiler::KernelArgs& args, const std::string& system_path, uint32_t stages,
                      const tsp::cli::ConfigChoice& config, const std::string& output,
-                     const std::string& reference_dir);
+                     const std::string& reference_dir, bool progress);

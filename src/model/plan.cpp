@@ -82,13 +82,9 @@ ChipBudget stage_budget(const ModelConfig& m, const ChipConfig& chip, const Part
   uint64_t instructions = s.layers * (kInstructionsPerTile * tiles_per_layer + kAttentionInstructions +
                                       kInstructionsPerPosition * context + kLayerVectorInstructions);
 
-  if (s.embedding) {
-    const uint64_t wb = dtype_bytes(m.precision.weights);
-    a.add(&ChipBudget::weights, uint64_t(m.vocab) * p.embedding * wb,
-          uint64_t(m.vocab) * round_up(p.embedding, vector) * wb);
-    if (m.precision.weights == DType::i8)
-      a.add(&ChipBudget::scales, p.embedding * kScaleBytes, round_up(p.embedding, vector) * kScaleBytes);
-  }
+  // The chip's rows of the embedding table: a vocab-share x d matrix (the lookup is a GEMV of
+  // the token's one-hot row).
+  if (s.embedding) instructions += kInstructionsPerTile * a.matrix(p.vocab, d, m.precision);
   if (s.lm_head) {
     a.norm(d, m.precision);
     instructions += kInstructionsPerTile * a.matrix(d, p.vocab, m.precision);
@@ -197,8 +193,7 @@ Plan build_plan(const ModelConfig& m, const ChipConfig& chip, uint32_t context, 
   p.heads = m.heads / tp;
   p.kv_heads = std::max(1u, m.kv_heads / tp);
   p.ffn = ceil_div(m.ffn, tp);
-  p.vocab = ceil_div(m.vocab, tp);
-  p.embedding = ceil_div(m.d_model, tp);
+  p.vocab = vocab_share(m, tp, 0).count;
   // The layers each stage can hold; if they do not add up, deal them out evenly to show what
   // overflows.
   std::vector<uint32_t> caps(pp);
@@ -245,6 +240,12 @@ const StagePlan& Plan::fullest() const {
   });
 }
 
+VocabShare vocab_share(const ModelConfig& model, uint32_t chips, uint32_t index) {
+  const uint32_t per_chip = ceil_div(model.vocab, chips);
+  const uint32_t first = std::min(model.vocab, index * per_chip);
+  return {first, std::min(per_chip, model.vocab - first)};
+}
+
 Plan plan_model(const ModelConfig& m, const ChipConfig& chip, const PlanRequest& request) {
   if (request.context < 1 || request.context > m.max_context)
     throw InputError(fmt::format("--context: expected 1..{} (max_context of {}), got {}", m.max_context,
@@ -289,11 +290,11 @@ std::string format_plan(const Plan& plan, const ModelConfig& m, const ChipConfig
                      plan.fits ? "fits" : "does NOT fit");
   out += fmt::format(
       "per chip: {} of {} query heads, {} of {} KV heads{}, {} of {} ffn columns; embedding {} of {} "
-      "columns (first stage); LM head {} of {} vocabulary columns (last stage)\n",
+      "vocabulary rows (first stage); LM head {} of {} vocabulary columns (last stage)\n",
       p.heads, m.heads, p.kv_heads, m.kv_heads,
       p.tensor_parallel > m.kv_heads ? fmt::format(" (each on {} chips)", p.tensor_parallel / m.kv_heads)
                                      : "",
-      p.ffn, m.ffn, p.embedding, m.d_model, p.vocab, m.vocab);
+      p.ffn, m.ffn, p.vocab, m.vocab, p.vocab, m.vocab);
   out +=
       fmt::format("{:<8} {:<32} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}\n", "stages", "holds",
                   "weights", "scl+nrm", "KV", "padding", "activ.", "text", "reserve", "total", "free");

@@ -28,11 +28,11 @@ enum class Section : uint32_t { metadata = 1, system = 2, program = 3 };
 // The smallest one-chip container: header and four empty sections.
 constexpr size_t kMinProgramBytes = 20 + 4 * 12 + 3 * 4 + 8 + 4 + 8 + 3 * 4;
 
-std::vector<uint8_t> system_payload(const SystemProgram& program) {
+std::vector<uint8_t> system_payload(const SystemProgram& program, uint32_t program_count) {
   Writer w;
   w.string(program.system_name);
   w.u32(program.chips());
-  w.u32(static_cast<uint32_t>(program.programs.size()));
+  w.u32(program_count);
   for (uint32_t index : program.chip_program) w.u32(index);
   return std::move(w.bytes());
 }
@@ -107,16 +107,29 @@ std::string fingerprint_text(uint64_t fingerprint) { return fmt::format("0x{:016
 
 } // namespace
 
-std::vector<uint8_t> serialize_system_program(const SystemProgram& program) {
+std::vector<uint8_t> system_program_head(const SystemProgram& program, uint32_t program_count) {
   Writer out;
   out.raw(kMagic, sizeof kMagic);
   out.u32(kFormatVersion);
   out.u64(program.system_fingerprint);
   out.section(static_cast<uint32_t>(Section::metadata), binary::metadata_payload(program.metadata));
-  out.section(static_cast<uint32_t>(Section::system), system_payload(program));
-  for (const auto& p : program.programs)
-    out.section(static_cast<uint32_t>(Section::program), serialize_program(p));
+  out.section(static_cast<uint32_t>(Section::system), system_payload(program, program_count));
   return std::move(out.bytes());
+}
+
+std::vector<uint8_t> system_program_section(const std::vector<uint8_t>& program_bytes) {
+  Writer out;
+  out.section(static_cast<uint32_t>(Section::program), program_bytes);
+  return std::move(out.bytes());
+}
+
+std::vector<uint8_t> serialize_system_program(const SystemProgram& program) {
+  auto bytes = system_program_head(program, static_cast<uint32_t>(program.programs.size()));
+  for (const auto& p : program.programs) {
+    const auto section = system_program_section(serialize_program(p));
+    bytes.insert(bytes.end(), section.begin(), section.end());
+  }
+  return bytes;
 }
 
 SystemProgram deserialize_system_program(const std::vector<uint8_t>& bytes, const std::string& origin) {

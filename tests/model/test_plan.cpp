@@ -44,10 +44,11 @@ ChipBudget llama2_7b_stage(uint64_t layers, bool embedding, bool lm_head, uint64
   b.kv_cache = layers * 2 * kv * context * 2;
   b.padding += layers * (kv * (up(context) - context) + context * (up(kv) - kv)) * 2;
   uint64_t instructions = layers * (51 * tiles + 3600 + 3 * context + 4000);
-  if (embedding) {
-    b.weights += 32000 * 512;
-    b.scales += 512 * 4;
-    b.padding += 32000 * (up(512) - 512) + (up(512) - 512) * 4;
+  if (embedding) { // 4000 of the 32000 vocabulary rows x 4096, one scale per column
+    b.weights += 4000 * d;
+    b.scales += d * 4;
+    b.padding += up(4000) * up(d) - 4000 * d + (up(d) - d) * 4;
+    instructions += 51 * (up(4000) / 320) * (up(d) / 320);
   }
   if (lm_head) {
     b.weights += d * 4000;
@@ -82,14 +83,15 @@ TEST_CASE("the tiny model at context 256 fits on one chip, byte for byte as deri
   CHECK(plan.chips() == 1);
   CHECK(plan.sram_bytes == 220ull << 20);
   const auto& p = plan.partition;
-  CHECK((p.heads == 4 && p.kv_heads == 2 && p.ffn == 864 && p.vocab == 512 && p.embedding == 320));
+  CHECK((p.heads == 4 && p.kv_heads == 2 && p.ffn == 864 && p.vocab == 512));
   REQUIRE(plan.stages.size() == 1);
   const auto& s = plan.stages[0];
   CHECK((s.first_layer == 0 && s.layers == 2 && s.embedding && s.lm_head));
   ChipBudget want;
   // Per layer, int8 matrices K x N stored as whole 320 x 320 tiles: QKV 320 x 640 (exact), O 320 x 320,
   // gate/up 320 x 1728 (stored 320 x 1920), down 864 x 320 (stored 960 x 320). Two layers, plus the
-  // embedding 512 x 320 and the LM head 320 x 512 (stored 320 x 640).
+  // embedding 512 x 320 (its 512 vocabulary rows, stored 640 x 320) and the LM head 320 x 512
+  // (stored 320 x 640).
   want.weights = 2 * (204800 + 102400 + 552960 + 276480) + 163840 + 163840;
   // fp32 scale per output column: 640 + 320 + 1728 + 320 per layer, 320 embedding, 512 LM head.
   want.scales = 2 * (640 + 320 + 1728 + 320) * 4 + 320 * 4 + 512 * 4;
@@ -97,16 +99,18 @@ TEST_CASE("the tiny model at context 256 fits on one chip, byte for byte as deri
   // 2 KV heads x 80 = 160 columns x 256 positions, keys and values, fp16.
   want.kv_cache = 2 * 2 * 160 * 256 * 2;
   // Per layer: gate/up 61440 + its scales 768, down 30720; keys 160 x 64 more positions x 2 bytes
-  // (20480), values 256 x 160 more columns x 2 (81920). LM head: 40960 and 512 (scales).
-  want.padding = 2 * (61440 + 768 + 30720 + 20480 + 81920) + 40960 + 512;
+  // (20480), values 256 x 160 more columns x 2 (81920). Embedding: 40960. LM head: 40960 and 512
+  // (scales).
+  want.padding = 2 * (61440 + 768 + 30720 + 20480 + 81920) + 40960 + 40960 + 512;
   // fp32 vectors: residual, normed, O and down sums (4 x 320), QKV 640, scores 4 x 320, attention
   // output 320, gate/up/SwiGLU 2592 -> 2880, logits 512 -> 640.
   want.activations = (4 * 320 + 640 + 4 * 320 + 320 + 2880 + 640) * 4;
-  // 12 tiles per layer, 2 for the LM head: 2 x (51 x 12 + 3600 + 3 x 256 + 4000) + 51 x 2 instructions.
-  want.program_text = (2 * (51 * 12 + 3600 + 3 * 256 + 4000) + 51 * 2) * 8;
+  // 12 tiles per layer, 2 for the embedding, 2 for the LM head: 2 x (51 x 12 + 3600 + 3 x 256 + 4000)
+  // + 51 x 4 instructions.
+  want.program_text = (2 * (51 * 12 + 3600 + 3 * 256 + 4000) + 51 * 4) * 8;
   want.reserve = 2 * 8192 * 320; // one MEM slice per hemisphere
   check_budget(s.budget, want);
-  CHECK(s.budget.total() == 8806896);
+  CHECK(s.budget.total() == 8848672);
 }
 
 TEST_CASE("Llama-2 7B int8 at 4k context needs 56 chips: 7 stages of 8") {
@@ -116,7 +120,7 @@ TEST_CASE("Llama-2 7B int8 at 4k context needs 56 chips: 7 stages of 8") {
   CHECK(plan.chips() == 56);
   const auto& p = plan.partition;
   CHECK((p.tensor_parallel == 8 && p.pipeline_stages == 7));
-  CHECK((p.heads == 4 && p.kv_heads == 4 && p.ffn == 1376 && p.vocab == 4000 && p.embedding == 512));
+  CHECK((p.heads == 4 && p.kv_heads == 4 && p.ffn == 1376 && p.vocab == 4000));
   const uint32_t layers[] = {4, 5, 5, 5, 5, 4, 4};
   REQUIRE(plan.stages.size() == 7);
   uint32_t first = 0;
@@ -190,4 +194,27 @@ TEST_CASE("planner input errors") {
   REQUIRE_THROWS_WITH(
       plan_model(m, tsp::load_config(kSource + "/configs/tiny.json"), {4096}),
       Catch::Contains("llama2-7b at context 4096 fits on no number of chips: with 272 (34 stages) stage 0"));
+}
+
+TEST_CASE("the vocabulary split is one partition: consecutive ranges over every entry, as printed") {
+  const auto m = model("llama2-7b");
+  for (uint32_t chips : {1u, 3u, 7u, 8u}) {
+    INFO(chips << " chips");
+    uint32_t next = 0;
+    for (uint32_t c = 0; c < chips; ++c) {
+      const auto share = tsp::model::vocab_share(m, chips, c);
+      CHECK(share.first == next);
+      CHECK(share.count == std::min((32000 + chips - 1) / chips, 32000 - next));
+      next += share.count;
+    }
+    CHECK(next == 32000);
+  }
+  // 7 chips: 4572 entries each, the last 4568.
+  CHECK(tsp::model::vocab_share(m, 7, 6).count == 4568);
+  const auto plan = plan_model(m, chip(), {4096});
+  const std::string text = tsp::model::format_plan(plan, m, chip());
+  CHECK_THAT(text,
+             Catch::Matchers::Contains("1376 of 11008 ffn columns; embedding 4000 of 32000 vocabulary rows "
+                                       "(first stage); LM head 4000 of 32000 vocabulary columns (last "
+                                       "stage)\n"));
 }

@@ -6,6 +6,7 @@
 #include "cli_harness.h"
 
 #include "tspsim/compiler/llama.h"
+#include "tspsim/config/system.h"
 #include "tspsim/model/reference.h"
 #include "tspsim/program/system_program.h"
 
@@ -13,6 +14,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
 #include <functional>
@@ -218,6 +220,10 @@ TEST_CASE("tspc llama --system says in one line why a model does not split over 
                                         source("configs/14nm.json") + " -o " + (dir / "x.bin").string());
   CHECK(one.exit_code == 2);
   CHECK(one.err == "error: llama: --stages needs --system\n");
+  const auto progress = run_tool("tspc", "llama --model " + kModel + " --progress --config " +
+                                             source("configs/14nm.json") + " -o " + (dir / "x.bin").string());
+  CHECK(progress.exit_code == 2);
+  CHECK(progress.err == "error: llama: --progress needs --system\n");
   // The system's file names its chips' configs: another --config is refused, not ignored.
   const auto other =
       run_tool("tspc", "--config " + source("configs/tiny.json") + " llama --model " + kModel + " --system " +
@@ -461,4 +467,29 @@ TEST_CASE("tspsim --system --load names the chip and the symbol in one line") {
   r = run_tool("tspsim", run + " --load 0:TOKEN=" + short_file);
   CHECK(r.exit_code == 2);
   CHECK(r.err == "error: --load TOKEN: '" + short_file + "' has 3 bytes; TOKEN (i32 1x320) needs 1280\n");
+}
+
+// A stage at a time (docs/llama.md, "Compiling stage by stage"): a line per finished stage, the
+// finished programs' file removed, and the program the one tspc builds in memory.
+TEST_CASE("tspc llama --system --progress reports each finished stage and leaves no spill file") {
+  const auto dir = scratch_dir();
+  const auto bin = dir / "staged.bin";
+  const auto r =
+      run_tool("tspc", "llama --model " + kModel + " --system " + source("configs/systems/node8.json") +
+                           " --stages 2 --timing-only --progress -o " + bin.string());
+  REQUIRE(r.exit_code == 0);
+  const auto second = r.err.find('\n') + 1;
+  CHECK(r.err.rfind("stage 1 of 2 finished: ", 0) == 0);
+  CHECK(r.err.compare(second, 23, "stage 2 of 2 finished: ") == 0);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 2);
+  CHECK(r.err.find(" MB peak\n") != std::string::npos);
+  CHECK(!std::filesystem::exists(bin.string() + ".finished"));
+  CHECK(!std::filesystem::exists(bin.string() + ".partial"));
+  tsp::compiler::LlamaStep step;
+  step.position = 0;
+  step.with_reference = false;
+  const auto compiled = tsp::compiler::compile_llama_system(
+      tsp::load_system(source("configs/systems/node8.json")), tsp::model::load_model(kModel), step, 2);
+  const auto bytes = tsp::serialize_system_program(compiled.program);
+  CHECK(slurp(bin) == std::string(bytes.begin(), bytes.end()));
 }

@@ -9,6 +9,7 @@
 #include "tspsim/program/system_program.h"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -46,8 +47,13 @@ struct CollectiveShape {
   uint64_t seed = 1;
 };
 
+class ProgramSpill;
+
 struct CompiledSystem {
   SystemProgram program;
+  // Set when the distinct programs were spilled to a file as they were finished (ProgramSpill):
+  // program.programs is then empty and they are here, in order.
+  std::shared_ptr<const ProgramSpill> spilled;
   std::vector<std::vector<ExpectedOutput>> outputs; // per chip
   std::vector<Bound> bounds;
   uint64_t predicted_cycles = 0; // the slowest chip's

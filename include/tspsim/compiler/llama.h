@@ -10,7 +10,12 @@
 #include "tspsim/compiler/lanes.h"
 #include "tspsim/model/model.h"
 
+#include <filesystem>
+#include <functional>
+
 namespace tsp::compiler {
+
+class SystemSchedule;
 
 // W8A8 input of an int8 GEMV (docs/models.md, "Precision per tensor class"): AMAX = max |x| over
 // the row (fp32, in every lane of one vector), then Q = int8(round_even(fp32(x) * fp32(127 *
@@ -87,7 +92,14 @@ CompiledKernel compile_llama_step(const ChipConfig& config, const model::ModelCo
 // computes its heads, FFN columns and vocabulary columns and the chips all-reduce between the
 // phases. The last stage's chips hold NEXT and their LOGITS columns, every chip the KV heads of its
 // layers. Throws InputError when the model does not split over the chips.
+// Each stage's chips are finished into their programs (their schedules freed) once the next stage
+// has its hand-off (docs/llama.md, "Compiling stage by stage"); `progress`, if given, is called
+// after each stage is finished with its index, the stage count and the schedule. With a `spill`
+// path the finished programs go to that file (CompiledSystem::spilled) instead of staying in memory.
+using StageProgress = std::function<void(uint32_t stage, uint32_t stages, const SystemSchedule& schedule)>;
 CompiledSystem compile_llama_system(const SystemConfig& system, const model::ModelConfig& model,
-                                    const LlamaStep& step, uint32_t stages = 1);
+                                    const LlamaStep& step, uint32_t stages = 1,
+                                    const StageProgress& progress = {},
+                                    const std::filesystem::path& spill = {});
 
 } // namespace tsp::compiler

@@ -7,6 +7,7 @@
 #include "tspsim/common/error.h"
 #include "tspsim/compiler/collectives.h"
 #include "tspsim/compiler/placement.h"
+#include "tspsim/compiler/program_spill.h"
 #include "tspsim/compiler/vector.h"
 #include "tspsim/program/latency.h"
 
@@ -14,8 +15,10 @@
 #include <cstdint>
 #include <deque>
 #include <fmt/format.h>
+#include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <vector>
 
 namespace tsp::compiler {
@@ -63,7 +66,18 @@ public:
 
   // A shortest route (breadth first, lowest chip numbers first, so it is deterministic).
   std::vector<Hop> route(uint32_t from, uint32_t to) const {
-    if (from == to) return {};
+    auto hops = route_within(from, to, std::vector<bool>(adjacency_.size(), true));
+    if (!hops)
+      throw InputError(
+          fmt::format("collective: chip {} cannot reach chip {} over the system's links", from, to));
+    return *hops;
+  }
+
+  // The same through `allowed` chips only (allowed[c]; `from` and `to` must be allowed), or
+  // nothing when they do not connect the two.
+  std::optional<std::vector<Hop>> route_within(uint32_t from, uint32_t to,
+                                               const std::vector<bool>& allowed) const {
+    if (from == to) return std::vector<Hop>{};
     std::vector<std::optional<Hop>> via(adjacency_.size());
     std::deque<uint32_t> frontier{from};
     std::vector<bool> seen(adjacency_.size());
@@ -72,15 +86,13 @@ public:
       const uint32_t chip = frontier.front();
       frontier.pop_front();
       for (const Hop& hop : adjacency_[chip])
-        if (!seen[hop.to]) {
+        if (!seen[hop.to] && allowed[hop.to]) {
           seen[hop.to] = true;
           via[hop.to] = hop;
           frontier.push_back(hop.to);
         }
     }
-    if (!seen[to])
-      throw InputError(
-          fmt::format("collective: chip {} cannot reach chip {} over the system's links", from, to));
+    if (!seen[to]) return std::nullopt;
     std::vector<Hop> hops;
     for (uint32_t chip = to; chip != from; chip = via[chip]->from) hops.push_back(*via[chip]);
     std::reverse(hops.begin(), hops.end());
@@ -144,9 +156,28 @@ public:
       receive_after_.emplace_back(config.c2c.links, -1);
       forward_next_.push_back(0);
     }
+    chip_program_.resize(system.chips());
   }
 
-  ProgramBuilder& builder(uint32_t chip) { return *builders_[chip]; }
+  // The chip's builder, while its program is not finished (nothing is placed on a finished chip).
+  ProgramBuilder& builder(uint32_t chip) {
+    if (chip_program_[chip])
+      throw std::logic_error(fmt::format("system schedule: chip {}'s program is already finished", chip));
+    return *builders_[chip];
+  }
+  bool finished(uint32_t chip) const { return chip_program_[chip].has_value(); }
+  // Instructions the chip's schedule holds (0 once finished: its schedule is freed).
+  size_t held_instructions(uint32_t chip) const { return builders_[chip]->schedule().placed(); }
+
+  // Finishes the chip's program now and frees its builder (schedule, memory map, images), so that
+  // a system compiled in parts (the pipeline stages of a Llama step) holds the schedules of one
+  // part at a time. Identical programs are stored once; finishing the chips in increasing order
+  // gives the same system program as finish_system alone.
+  void finish_chip(uint32_t chip, const std::string& workload, uint64_t tokens_per_run);
+  // From now on, finished programs go to `spill` (serialized) instead of staying in memory.
+  void spill_to(std::shared_ptr<ProgramSpill> spill) { spill_ = std::move(spill); }
+  // The system program of the finished chips (every chip must be finished), moved out.
+  CompiledSystem take_finished(const std::string& workload, uint64_t tokens_per_run);
   const SystemConfig& system() const { return system_; }
   const Topology& topology() const { return topology_; }
 
@@ -292,6 +323,14 @@ private:
   std::vector<std::vector<Cycle>> send_free_;     // per chip and link: first cycle the link is free
   std::vector<std::vector<Cycle>> receive_after_; // per chip and link: the last Receive's cycle
   std::vector<uint32_t> forward_next_;
+  // Finished programs: the distinct ones, each chip's index among them, and the distinct ones by
+  // a hash of their bytes (a match is confirmed on the bytes).
+  std::vector<Program> programs_;
+  std::shared_ptr<ProgramSpill> spill_;
+  std::vector<std::optional<uint32_t>> chip_program_;
+  std::multimap<uint64_t, uint32_t> distinct_;
+  uint64_t predicted_cycles_ = 0;
+  std::string generator_;
 };
 
 // op(inputs) as a balanced tree of `op` in `dtype`, inputs in order (one input: a copy). Every
@@ -306,8 +345,8 @@ void schedule_all_reduce(SystemSchedule& schedule, const std::vector<uint32_t>& 
                          const std::vector<const TiledTensor*>& inputs,
                          const std::vector<const TiledTensor*>& outputs, isa::Opcode op);
 
-// Finishes every chip's program into one system program (identical programs stored once). Each
-// builder's schedule is emptied once its program is finished.
+// Finishes every chip's program not finished yet (finish_chip) into one system program
+// (identical programs stored once).
 CompiledSystem finish_system(SystemSchedule& schedule, const std::string& workload,
                              uint64_t tokens_per_run = 0);
 

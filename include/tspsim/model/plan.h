@@ -22,12 +22,23 @@ struct PlanRequest {
 struct Partition {
   uint32_t tensor_parallel = 1; // chips per stage
   uint32_t pipeline_stages = 1;
-  uint32_t heads = 0;     // query heads per chip
-  uint32_t kv_heads = 0;  // KV heads per chip (replicated when tensor_parallel > model kv_heads)
-  uint32_t ffn = 0;       // gate/up columns (= down rows) per chip
-  uint32_t vocab = 0;     // LM-head columns per chip (last stage)
-  uint32_t embedding = 0; // embedding-table columns per chip (first stage)
+  uint32_t heads = 0;    // query heads per chip
+  uint32_t kv_heads = 0; // KV heads per chip (replicated when tensor_parallel > model kv_heads)
+  uint32_t ffn = 0;      // gate/up columns (= down rows) per chip
+  // Vocabulary entries per chip (vocab_share of chip 0): its LM-head columns (last stage) and its
+  // embedding-table rows (first stage).
+  uint32_t vocab = 0;
 };
+
+// The vocabulary entries [first, first + count) of chip `index` of `chips` that split a stage:
+// its rows of the embedding table and its columns of the LM head. Consecutive ranges of
+// ceil(vocab / chips) entries (the last chips may hold fewer). The planner and the decode-step
+// compiler both call it.
+struct VocabShare {
+  uint32_t first = 0;
+  uint32_t count = 0;
+};
+VocabShare vocab_share(const ModelConfig& model, uint32_t chips, uint32_t index);
 
 // Bytes of one chip's SRAM, by what they hold. Matrices are stored in whole vectors: columns
 // round up to the vector length, and MXM weights' rows to whole 320-row tiles (compile_gemm's

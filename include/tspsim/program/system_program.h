@@ -28,6 +28,11 @@ struct SystemProgram {
 // in itself: at least one chip, every chip mapped to a stored program, every program used, and
 // metadata.chips equal to the number of chips.
 std::vector<uint8_t> serialize_system_program(const SystemProgram& program);
+// The container's bytes before the distinct programs' sections (header, metadata, system), for a
+// program whose `program_count` distinct programs are written after it one at a time, each as
+// system_program_section(serialize_program(p)); `program.programs` itself is not read.
+std::vector<uint8_t> system_program_head(const SystemProgram& program, uint32_t program_count);
+std::vector<uint8_t> system_program_section(const std::vector<uint8_t>& program_bytes);
 SystemProgram deserialize_system_program(const std::vector<uint8_t>& bytes, const std::string& origin);
 void write_system_program(const SystemProgram& program, const std::filesystem::path& path);
 SystemProgram read_system_program(const std::filesystem::path& path);

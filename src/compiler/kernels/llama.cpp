@@ -340,8 +340,9 @@ Share share_of(const model::ModelConfig& m, uint32_t n, uint32_t index) {
   s.ffn = m.ffn / n;
   s.ffn0 = index * s.ffn;
   if (m.vocab % n != 0) throw fail(fmt::format("its vocabulary of {} is not a multiple of {}", m.vocab, n));
-  s.vocab = m.vocab / n;
-  s.vocab0 = index * s.vocab;
+  const model::VocabShare vocab = model::vocab_share(m, n, index);
+  s.vocab = vocab.count;
+  s.vocab0 = vocab.first;
   s.layers = m.layers;
   return s;
 }
@@ -895,6 +896,9 @@ using AllReduce = std::function<std::vector<TiledTensor>(const std::vector<uint3
                                                          const std::vector<TiledTensor>&, isa::Opcode)>;
 // Hands the residual row from chip from[k] of one stage to chip to[k] of the next.
 using HandOff = std::function<void(const std::vector<uint32_t>& from, const std::vector<uint32_t>& to)>;
+// Called once per stage, in order, when nothing more is placed on its chips (after the hand-off to
+// the next stage, or at the end of the step): the chips' programs can be finished.
+using StageDone = std::function<void(const std::vector<uint32_t>& members)>;
 
 // The step's phases on every chip in turn: pipeline stages of `chips.size() / stages` chips each,
 // in order, each stage's layers tensor-parallel over its chips, all-reducing between the phases:
@@ -902,25 +906,32 @@ using HandOff = std::function<void(const std::vector<uint32_t>& from, const std:
 // split over chips (max), the int32 products of Wo and w_down (add, exact), the largest logit
 // (max) and the lowest index holding it (min).
 void compose_step(std::vector<ChipStep>& chips, uint32_t stages, const AllReduce& all_reduce,
-                  const HandOff& hand_off) {
+                  const HandOff& hand_off, const StageDone& stage_done) {
   const auto width = static_cast<uint32_t>(chips.size()) / stages;
-  for (auto& chip : chips) chip.inputs();
   std::vector<uint32_t> members, previous;
   const auto each = [&](const std::function<TiledTensor(ChipStep&, size_t)>& phase) {
     std::vector<TiledTensor> out;
     for (size_t k = 0; k < members.size(); ++k) out.push_back(phase(chips[members[k]], k));
     return out;
   };
+  const auto done = [&](const std::vector<uint32_t>& stage) {
+    for (uint32_t m : stage) chips[m].end_regions();
+    stage_done(stage);
+  };
   for (uint32_t s = 0; s < stages; ++s) {
     previous = members;
     members.clear();
     for (uint32_t k = 0; k < width; ++k) members.push_back(s * width + k);
+    // A stage's inputs (its cache) are placed when it starts: a compile holds two stages at a time.
+    for (uint32_t m : members) chips[m].inputs();
     if (s == 0) {
       const auto rows =
           all_reduce(members, each([](ChipStep& c, size_t) { return c.embed(); }), Opcode::v_add);
       for (size_t k = 0; k < members.size(); ++k) chips[members[k]].embed_scale(rows[k]);
-    } else
+    } else {
       hand_off(previous, members);
+      done(previous);
+    }
     const ChipStep& lead = chips[members.front()];
     for (uint32_t l = lead.first_layer(); l < lead.first_layer() + lead.layer_count(); ++l) {
       const auto amax =
@@ -939,7 +950,7 @@ void compose_step(std::vector<ChipStep>& chips, uint32_t stages, const AllReduce
     ChipStep& chip = chips[members.front()];
     const TiledTensor next = chip.vec(DType::i32, chip.lanes(), "NEXT");
     chip.argmax_index(chip.top(), next);
-    for (auto& each_chip : chips) each_chip.end_regions();
+    done(members);
     return;
   }
   const auto top = all_reduce(members, each([](ChipStep& c, size_t) { return c.top(); }), Opcode::v_max);
@@ -950,7 +961,41 @@ void compose_step(std::vector<ChipStep>& chips, uint32_t stages, const AllReduce
                                 }),
                                 Opcode::v_min);
   for (size_t k = 0; k < members.size(); ++k) chips[members[k]].next_token(index[k]);
-  for (auto& chip : chips) chip.end_regions();
+  done(members);
+}
+
+// The route of the hand-off from[k] -> to[k]: through the two stages' chips only (from node s to
+// node s + 1 over the cables between them), else through chips still unfinished (stages from the
+// sender's on), never through an earlier stage's finished chips.
+// Where the hand-off between two stages whose chips are not paired by cables (from[k] to to[k],
+// as between nodes of a rack) crosses: the first chip pair (a of `from`, b of `to`) with a cable,
+// if `to` is fully connected; nothing when every pair has its own cable or no such pair exists.
+std::optional<std::pair<uint32_t, uint32_t>>
+gateway(const Topology& topology, const std::vector<uint32_t>& from, const std::vector<uint32_t>& to) {
+  bool paired = true;
+  for (size_t k = 0; k < from.size(); ++k) paired = paired && topology.direct(from[k], to[k]).has_value();
+  if (paired) return std::nullopt;
+  for (uint32_t c : to)
+    for (uint32_t d : to)
+      if (c != d && !topology.direct(c, d)) return std::nullopt;
+  for (uint32_t a : from)
+    for (uint32_t b : to)
+      if (topology.direct(a, b)) return std::make_pair(a, b);
+  return std::nullopt;
+}
+
+std::vector<Hop> hand_off_route(const Topology& topology, const SystemSchedule& schedule,
+                                const std::vector<uint32_t>& from, const std::vector<uint32_t>& to,
+                                size_t k) {
+  std::vector<bool> stages(schedule.system().chips(), false);
+  for (uint32_t c : from) stages[c] = true;
+  for (uint32_t c : to) stages[c] = true;
+  if (auto route = topology.route_within(from[k], to[k], stages)) return *route;
+  std::vector<bool> open(schedule.system().chips());
+  for (uint32_t c = 0; c < open.size(); ++c) open[c] = !schedule.finished(c);
+  if (auto route = topology.route_within(from[k], to[k], open)) return *route;
+  throw InputError(fmt::format(
+      "llama: the hand-off from chip {} to chip {} has no route over the system's links", from[k], to[k]));
 }
 
 } // namespace
@@ -968,7 +1013,7 @@ CompiledKernel compile_llama_step(const ChipConfig& config, const model::ModelCo
   chips.emplace_back(builder, model, step, share_of(model, 1, 0), run);
   compose_step(
       chips, 1, [](const std::vector<uint32_t>&, const std::vector<TiledTensor>& x, Opcode) { return x; },
-      [](const std::vector<uint32_t>&, const std::vector<uint32_t>&) {});
+      [](const std::vector<uint32_t>&, const std::vector<uint32_t>&) {}, [](const std::vector<uint32_t>&) {});
   CompiledKernel kernel;
   kernel.program =
       builder.finish(fmt::format("llama decode step: model {} at position {}", model.name, step.position), 1);
@@ -979,7 +1024,8 @@ CompiledKernel compile_llama_step(const ChipConfig& config, const model::ModelCo
 }
 
 CompiledSystem compile_llama_system(const SystemConfig& system, const model::ModelConfig& model,
-                                    const LlamaStep& step, uint32_t stages) {
+                                    const LlamaStep& step, uint32_t stages, const StageProgress& progress,
+                                    const std::filesystem::path& spill) {
   const uint32_t n = system.chips();
   if (stages == 0 || n % stages != 0 || stages > model.layers)
     throw InputError(
@@ -1000,6 +1046,7 @@ CompiledSystem compile_llama_system(const SystemConfig& system, const model::Mod
   check_step(system.config_of(0), model, step);
   const Topology topology(system);
   SystemSchedule schedule(system, topology);
+  if (!spill.empty()) schedule.spill_to(std::make_shared<ProgramSpill>(spill));
   const ReferenceRun run = reference_run(model, step);
   std::vector<ChipStep> chips;
   chips.reserve(n);
@@ -1022,10 +1069,23 @@ CompiledSystem compile_llama_system(const SystemConfig& system, const model::Mod
     for (uint32_t c : from) chips[c].tag(RegionCategory::handoff);
     for (uint32_t c : to)
       chips[c].tag(fmt::format("layer {}", chips[c].first_layer()), RegionCategory::handoff);
-    for (size_t k = 0; k < from.size(); ++k)
-      flows.push_back(
-          schedule.flow(from[k], chips[from[k]].residual_row(), to[k], chips[to[k]].receive_residual()));
-    schedule.interleave(flows);
+    const auto gate = gateway(topology, from, to);
+    if (!gate) {
+      for (size_t k = 0; k < from.size(); ++k)
+        flows.push_back({hand_off_route(topology, schedule, from, to, k), &chips[from[k]].residual_row(),
+                         &chips[to[k]].receive_residual()});
+      schedule.interleave(flows);
+    } else {
+      // Every chip of the stage holds the same residual row: one copy crosses the cable between
+      // the stages, and its receiver passes each vector on to the rest of its stage as it arrives.
+      const auto [a, b] = *gate;
+      schedule.interleave(
+          {{{*topology.direct(a, b)}, &chips[a].residual_row(), &chips[b].receive_residual()}});
+      for (uint32_t c : to)
+        if (c != b)
+          flows.push_back({{*topology.direct(b, c)}, &chips[b].residual_row(), &chips[c].receive_residual()});
+      schedule.interleave(flows);
+    }
     // The stage starts with its hand-off: none of its work (weight installs first) goes earlier,
     // so each chip is occupied for its own stage only (docs/llama.md, "Requests sharing the chip").
     for (uint32_t c : to) {
@@ -1033,13 +1093,21 @@ CompiledSystem compile_llama_system(const SystemConfig& system, const model::Mod
       receiver.hold_until(receiver.last_active());
     }
   };
-  compose_step(chips, stages, all_reduce, hand_off);
   const std::string split =
       stages == 1 ? fmt::format("tensor-parallel over {} chips", n)
                   : fmt::format("{} pipeline stages of {} tensor-parallel chips", stages, width);
-  CompiledSystem result = finish_system(
-      schedule,
-      fmt::format("llama decode step: model {} at position {}, {}", model.name, step.position, split), 1);
+  const std::string workload =
+      fmt::format("llama decode step: model {} at position {}, {}", model.name, step.position, split);
+  uint32_t stage = 0;
+  // Each stage's programs are finished and its schedules freed before the next stage is scheduled
+  // past its hand-off: the compile holds the schedules of two stages at most.
+  const auto stage_done = [&](const std::vector<uint32_t>& members) {
+    for (uint32_t c : members) schedule.finish_chip(c, workload, 1);
+    if (progress) progress(stage, stages, schedule);
+    ++stage;
+  };
+  compose_step(chips, stages, all_reduce, hand_off, stage_done);
+  CompiledSystem result = finish_system(schedule, workload, 1);
   result.algorithm = "direct";
   for (uint32_t c = 0; c < n; ++c) result.outputs[c] = chips[c].expected();
   for (uint32_t c = 0; c < n; ++c) {

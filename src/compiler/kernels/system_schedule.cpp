@@ -101,41 +101,56 @@ void schedule_all_reduce(SystemSchedule& schedule, const std::vector<uint32_t>& 
   }
 }
 
-CompiledSystem finish_system(SystemSchedule& schedule, const std::string& workload, uint64_t tokens_per_run) {
-  const SystemConfig& system = schedule.system();
-  CompiledSystem result;
-  // Programs by a hash of their bytes; a hash match is confirmed on the bytes. Keeping every
-  // distinct program's bytes as a key would double the memory of the finished programs.
-  std::multimap<uint64_t, uint32_t> distinct;
-  for (uint32_t c = 0; c < system.chips(); ++c) {
-    ProgramBuilder& builder = schedule.builder(c);
-    Program program = builder.finish(workload, tokens_per_run);
-    // The chip's schedule is not needed once its program exists: freeing it here keeps the peak
-    // at the schedules' size instead of schedules plus programs.
-    builder.schedule() = Schedule(builder.config());
-    program.metadata.chips = system.chips();
-    result.predicted_cycles = std::max(result.predicted_cycles, program.metadata.predicted_cycles);
-    const auto bytes = serialize_program(program);
-    const uint64_t hash = bytes_hash(bytes);
-    std::optional<uint32_t> same;
-    for (auto [it, end] = distinct.equal_range(hash); it != end && !same; ++it)
-      if (serialize_program(result.program.programs[it->second]) == bytes) same = it->second;
-    if (!same) {
-      same = static_cast<uint32_t>(result.program.programs.size());
-      distinct.emplace(hash, *same);
-      result.program.programs.push_back(std::move(program));
-    }
-    result.program.chip_program.push_back(*same);
+void SystemSchedule::finish_chip(uint32_t chip, const std::string& workload, uint64_t tokens_per_run) {
+  ProgramBuilder& chip_builder = builder(chip);
+  Program program = chip_builder.finish(workload, tokens_per_run);
+  // The chip's builder is not needed once its program exists: freeing it here keeps the peak at
+  // the unfinished chips' schedules plus the finished programs.
+  chip_builder = ProgramBuilder(system_.config_of(chip));
+  program.metadata.chips = system_.chips();
+  generator_ = program.metadata.generator;
+  predicted_cycles_ = std::max(predicted_cycles_, program.metadata.predicted_cycles);
+  const auto bytes = serialize_program(program);
+  const uint64_t hash = bytes_hash(bytes);
+  std::optional<uint32_t> same;
+  for (auto [it, end] = distinct_.equal_range(hash); it != end && !same; ++it)
+    if ((spill_ ? spill_->bytes(it->second) : serialize_program(programs_[it->second])) == bytes)
+      same = it->second;
+  if (!same) {
+    same = spill_ ? spill_->size() : static_cast<uint32_t>(programs_.size());
+    distinct_.emplace(hash, *same);
+    if (spill_)
+      spill_->add(bytes);
+    else
+      programs_.push_back(std::move(program));
   }
-  result.program.system_fingerprint = system_fingerprint(system);
-  result.program.system_name = system.name;
+  chip_program_[chip] = same;
+}
+
+CompiledSystem SystemSchedule::take_finished(const std::string& workload, uint64_t tokens_per_run) {
+  CompiledSystem result;
+  result.predicted_cycles = predicted_cycles_;
+  result.program.programs = std::move(programs_);
+  for (uint32_t c = 0; c < system_.chips(); ++c)
+    result.program.chip_program.push_back(chip_program_[c].value());
+  result.program.system_fingerprint = system_fingerprint(system_);
+  result.program.system_name = system_.name;
   result.program.metadata.workload = workload;
-  result.program.metadata.generator = result.program.programs.front().metadata.generator;
-  result.program.metadata.chips = system.chips();
+  result.program.metadata.generator = generator_;
+  result.spilled = std::move(spill_);
+  result.program.metadata.chips = system_.chips();
   result.program.metadata.predicted_cycles = result.predicted_cycles;
   result.program.metadata.tokens_per_run = tokens_per_run;
-  result.outputs.resize(system.chips());
+  result.outputs.resize(system_.chips());
+  programs_.clear();
+  distinct_.clear();
   return result;
+}
+
+CompiledSystem finish_system(SystemSchedule& schedule, const std::string& workload, uint64_t tokens_per_run) {
+  for (uint32_t c = 0; c < schedule.system().chips(); ++c)
+    if (!schedule.finished(c)) schedule.finish_chip(c, workload, tokens_per_run);
+  return schedule.take_finished(workload, tokens_per_run);
 }
 
 } // namespace tsp::compiler
