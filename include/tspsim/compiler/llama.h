@@ -90,4 +90,9 @@ CompiledKernel compile_llama_step(const ChipConfig& config, const model::ModelCo
 CompiledSystem compile_llama_system(const SystemConfig& system, const model::ModelConfig& model,
                                     const LlamaStep& step, uint32_t stages = 1);
 
+// The pipeline stage count `tspc plan` picks for exactly the system's chips at the model's context
+// (docs/models.md); throws InputError, naming `system_name`, when the model does not fit them.
+uint32_t planned_llama_stages(const SystemConfig& system, const model::ModelConfig& model,
+                              const std::string& system_name);
+
 } // namespace tsp::compiler
