@@ -45,6 +45,8 @@ const std::vector<Case> kCases = {
     {"gemv", {{"k", "1000"}, {"n", "3000"}, {"dtype", "int8"}}},
     // Large and awkward GEMMs: partial tiles in every dimension, and a small M.
     {"gemm", {{"m", "1280"}, {"k", "4096"}, {"n", "4096"}, {"dtype", "int8"}}},
+    {"gemm", {{"m", "2048"}, {"k", "4096"}, {"n", "4096"}, {"dtype", "int8"}}},
+    {"gemm", {{"m", "3000"}, {"k", "1000"}, {"n", "640"}, {"dtype", "int8"}}},
     {"gemm", {{"m", "4097"}, {"k", "1000"}, {"n", "1000"}, {"dtype", "int8"}}},
     {"gemm", {{"m", "8"}, {"k", "320"}, {"n", "320"}, {"dtype", "int8"}}},
     {"elementwise", {{"op", "add"}, {"rows", "320"}, {"cols", "4096"}, {"dtype", "int8"}}},

@@ -7,7 +7,6 @@
 #include "tspsim/compiler/program_spill.h"
 #include "tspsim/compiler/registry.h"
 #include "tspsim/compiler/system_schedule.h"
-#include "tspsim/model/plan.h"
 #include "tspsim/numeric/numeric.h"
 #include "tspsim/numeric/tolerance.h"
 
@@ -207,16 +206,7 @@ int run_llama_system(const tsp::compiler::KernelArgs& args, const std::string& s
   if (output.empty()) throw tsp::InputError("-o is required");
   const auto system = tsp::cli::load_chosen_system(system_path, config);
   const auto model = tsp::compiler::llama_model(args);
-  if (stages == 0) {
-    // The capacity planner's partition for exactly the system's chips (docs/models.md).
-    const auto plan = tsp::model::plan_model(model, system.config_of(0), {model.max_context, system.chips()});
-    if (!plan.fits)
-      throw tsp::InputError(
-          fmt::format("llama: {} does not fit {}'s {} chips at its context of {} (tspc plan "
-                      "--chips {} says why)",
-                      model.name, system_path, system.chips(), model.max_context, system.chips()));
-    stages = plan.partition.pipeline_stages;
-  }
+  if (stages == 0) stages = tsp::compiler::planned_llama_stages(system, model, system_path);
   tsp::compiler::StageProgress report;
   if (progress)
     report = [](uint32_t stage, uint32_t count, const tsp::compiler::SystemSchedule&) {

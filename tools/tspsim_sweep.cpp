@@ -3,8 +3,11 @@
 
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
+#include "tspsim/compiler/llama.h"
 #include "tspsim/compiler/registry.h"
 #include "tspsim/config/config.h"
+#include "tspsim/config/system.h"
+#include "tspsim/program/system_program.h"
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -31,6 +34,8 @@ struct Param {
 struct SweepOptions {
   std::string config;
   std::string workload;
+  std::string system;  // a llama workload over this system's chips (empty: one chip)
+  uint32_t stages = 0; // with system: pipeline stages (0: the planner's choice)
   std::vector<std::string> params;
   std::vector<std::string> overrides;
   unsigned jobs = 1;
@@ -138,6 +143,33 @@ std::string csv_field(const std::string& text) {
   return quoted + "\"";
 }
 
+// The CSV's figures of one run. A system run's unit and MAC utilisations are the mean over its
+// chips (docs/workflow.md).
+struct Figures {
+  uint64_t cycles = 0;
+  uint64_t errors = 0;
+  std::map<std::string, double> units;
+  double macs = 0;
+  std::optional<double> tokens_per_s;
+};
+
+Figures figures_of(const nlohmann::json& r) {
+  Figures f;
+  f.cycles = r.at("cycles").get<uint64_t>();
+  for (const auto& [kind, n] : r.at("conformance_errors").items()) f.errors += n.get<uint64_t>();
+  const bool system = r.contains("chips") && r.at("chips").is_array();
+  const std::vector<nlohmann::json> chips =
+      system ? r.at("chips").get<std::vector<nlohmann::json>>() : std::vector<nlohmann::json>{r};
+  for (const auto& chip : chips) {
+    for (const char* unit : {"MEM", "VXM", "MXM", "SXM"})
+      f.units[unit] += chip.at("units").at(unit).at("utilisation").get<double>() / double(chips.size());
+    f.macs += chip.at("mxm").at("utilisation").get<double>() / double(chips.size());
+  }
+  if (r.contains("tokens_per_second")) f.tokens_per_s = r.at("tokens_per_second").get<double>();
+  if (r.contains("decode")) f.tokens_per_s = r.at("decode").at("tokens_per_second").get<double>();
+  return f;
+}
+
 std::string csv(const std::vector<Param>& params, const std::vector<Point>& points) {
   std::string text;
   for (const Param& p : params) text += p.key + ",";
@@ -148,15 +180,11 @@ std::string csv(const std::vector<Param>& params, const std::vector<Point>& poin
     for (const auto& v : point.values) text += csv_field(v) + ",";
     text += point.status + ",";
     if (point.status == "ok") {
-      const auto& r = point.result;
-      uint64_t errors = 0;
-      for (const auto& [kind, n] : r.at("conformance_errors").items()) errors += n.get<uint64_t>();
-      text += fmt::format("{},{},{}", r.at("cycles").get<uint64_t>(), point.predicted, errors);
-      for (const char* unit : {"MEM", "VXM", "MXM", "SXM"})
-        text += fmt::format(",{:.6f}", r.at("units").at(unit).at("utilisation").get<double>());
-      text += fmt::format(",{:.6f},{},", r.at("mxm").at("utilisation").get<double>(), point.chips);
-      if (r.contains("tokens_per_second"))
-        text += fmt::format("{:.1f}", r.at("tokens_per_second").get<double>());
+      const Figures f = figures_of(point.result);
+      text += fmt::format("{},{},{}", f.cycles, point.predicted, f.errors);
+      for (const char* unit : {"MEM", "VXM", "MXM", "SXM"}) text += fmt::format(",{:.6f}", f.units.at(unit));
+      text += fmt::format(",{:.6f},{},", f.macs, point.chips);
+      if (f.tokens_per_s) text += fmt::format("{:.1f}", *f.tokens_per_s);
       text += ",\n";
     } else {
       text += ",,,,,,,,,," + csv_field(point.reason) + "\n";
@@ -250,8 +278,23 @@ int run_sweep(const SweepOptions& opt) {
   for (const auto& spec : opt.params) params.push_back(parse_param(spec));
   if (params.empty()) throw tsp::InputError("sweep: at least one --param key.path=v1,v2,... is required");
   if (opt.jobs == 0) throw tsp::InputError("--jobs: expected at least 1");
-  const Workload workload = parse_workload(opt.workload);
-  tsp::load_config(opt.config, opt.overrides); // the base config itself must load
+  Workload workload = parse_workload(opt.workload);
+  const bool llama = workload.entry->name == "llama";
+  if (!opt.system.empty() && !llama)
+    throw tsp::InputError(fmt::format(
+        "--system: only a llama workload is scheduled over a system's chips, not {}", workload.entry->name));
+  if (opt.stages > 0 && opt.system.empty()) throw tsp::InputError("--stages needs --system");
+  // The points run --timing-only, so a decode step's host reference would be wasted (its schedule
+  // does not depend on data).
+  if (llama) workload.args.set("timing-only", "");
+  const auto args = tsp::compiler::with_defaults(*workload.entry, workload.args);
+  const tsp::cli::ConfigChoice base{opt.config, opt.overrides};
+  // The model, the base config and the system must load: a wrong one fails the sweep, not a point.
+  if (llama) tsp::compiler::llama_model(args);
+  if (opt.system.empty())
+    tsp::load_config(opt.config, opt.overrides);
+  else
+    tsp::cli::load_chosen_system(opt.system, base);
   const std::string plot = opt.plot.empty() ? fs::path(opt.out).replace_extension(".svg").string() : opt.plot;
   const std::string self = self_path();
   const fs::path work = fs::temp_directory_path() / fmt::format("tspsim-sweep-{}", getpid());
@@ -264,15 +307,25 @@ int run_sweep(const SweepOptions& opt) {
     std::vector<std::string> overrides = opt.overrides;
     for (size_t k = 0; k < params.size(); ++k) overrides.push_back(params[k].key + "=" + point.values[k]);
     try {
-      const tsp::ChipConfig config = tsp::load_config(opt.config, overrides);
-      const auto kernel =
-          workload.entry->compile(config, tsp::compiler::with_defaults(*workload.entry, workload.args));
-      point.predicted = kernel.predicted_cycles;
-      point.chips = kernel.program.metadata.chips;
       point.program = work / fmt::format("point{}.bin", i);
       point.stats = work / fmt::format("point{}.json", i);
       point.err = work / fmt::format("point{}.err", i);
-      tsp::write_program(kernel.program, point.program);
+      if (opt.system.empty()) {
+        const auto kernel = workload.entry->compile(tsp::load_config(opt.config, overrides), args);
+        point.predicted = kernel.predicted_cycles;
+        point.chips = kernel.program.metadata.chips;
+        tsp::write_program(kernel.program, point.program);
+      } else {
+        const auto system = tsp::cli::load_chosen_system(opt.system, {opt.config, overrides});
+        const auto model = tsp::compiler::llama_model(args);
+        const uint32_t stages =
+            opt.stages > 0 ? opt.stages : tsp::compiler::planned_llama_stages(system, model, opt.system);
+        const auto compiled =
+            tsp::compiler::compile_llama_system(system, model, tsp::compiler::llama_step(args), stages);
+        point.predicted = compiled.predicted_cycles;
+        point.chips = system.chips();
+        tsp::write_system_program(compiled.program, point.program);
+      }
     } catch (const tsp::InputError& e) {
       point.status = "invalid";
       point.reason = e.what();
@@ -300,6 +353,7 @@ int run_sweep(const SweepOptions& opt) {
     if (point.status != "ok") continue;
     while (running.size() >= opt.jobs) finish_one();
     std::vector<std::string> argv = {self, "--config", opt.config};
+    if (!opt.system.empty()) argv.insert(argv.end(), {"--system", opt.system});
     for (const auto& o : opt.overrides) argv.insert(argv.end(), {"--set", o});
     for (size_t k = 0; k < params.size(); ++k)
       argv.insert(argv.end(), {"--set", params[k].key + "=" + point.values[k]});
@@ -323,12 +377,21 @@ int run_sweep(const SweepOptions& opt) {
 
 int sweep_main(int argc, char* argv[]) {
   SweepOptions opt;
-  auto app = tsp::cli::make_app("tspsim sweep", "cycles of a tspc kernel over a cartesian product of config values");
+  auto app =
+      tsp::cli::make_app("tspsim sweep", "cycles of a tspc kernel over a cartesian product of config values");
   app->add_option("--config", opt.config, "base chip config (JSON)")->required();
-  app->add_option("--workload", opt.workload, "kernel spec as for tspc, e.g. \"gemv --k 2560 --n 2560\"")->required();
-  tsp::cli::add_repeatable(*app, "--param", opt.params, "key.path=v1,v2,... (repeatable; the cartesian product is swept)")
+  app->add_option("--workload", opt.workload, "kernel spec as for tspc, e.g. \"gemv --k 2560 --n 2560\"")
       ->required();
-  tsp::cli::add_repeatable(*app, "--set", opt.overrides, "override a config key at every point: key.path=value (repeatable)");
+  app->add_option("--system", opt.system,
+                  "a llama workload's decode step over this system's chips (configs/systems/); --param and "
+                  "--set apply to every chip");
+  app->add_option("--stages", opt.stages,
+                  "with --system: pipeline stages (default: tspc plan's choice per point)");
+  tsp::cli::add_repeatable(*app, "--param", opt.params,
+                           "key.path=v1,v2,... (repeatable; the cartesian product is swept)")
+      ->required();
+  tsp::cli::add_repeatable(*app, "--set", opt.overrides,
+                           "override a config key at every point: key.path=value (repeatable)");
   app->add_option("--jobs", opt.jobs, "simulations run in parallel (default 1)");
   app->add_option("--out", opt.out, "CSV file to write")->required();
   app->add_option("--plot", opt.plot, "SVG plot of cycles to write (default: --out with .svg)");

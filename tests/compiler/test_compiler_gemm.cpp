@@ -84,3 +84,12 @@ TEST_CASE("queues longer than their buffer fetch the rest of their text in time"
   CHECK(ifetches > 0);
   check(run);
 }
+
+TEST_CASE("gemm int8 whose activation copies overflow their slices keeps its planes busy") {
+  // 4097 rows of 4 k-tiles per plane need 4 slices of activations; before the overflow avoided
+  // weight slices, one plane's LW waited for another's row reads and the GEMM took 20237 cycles.
+  const auto run = run_gemm("14nm.json", {}, {4097, 1000, 1000, DType::i8, 12});
+  check(run);
+  CHECK(run.result.cycles == 16624);
+  CHECK(run.kernel.binding_bound().cycles == 16388);
+}

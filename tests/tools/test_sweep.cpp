@@ -79,3 +79,56 @@ TEST_CASE("tspsim sweep with a wrong specification is a one-line error and write
   CHECK(run.err == "error: --param streams.per_direction: expected key.path=v1,v2,...\n");
   CHECK(!std::filesystem::exists(scratch_dir() / "x.csv"));
 }
+
+TEST_CASE("tspsim sweep --system re-plans and compiles a llama decode step over the system at every point") {
+  const auto csv = scratch_dir() / "llama-sweep.csv";
+  const auto run =
+      run_tool("tspsim", "sweep --out " + csv.string() + " --system " +
+                             source("configs/systems/two_chips.json") + " --param " +
+                             "geometry.mem_words_per_slice=64,8192 --config " + source("configs/14nm.json") +
+                             " --workload \"llama --model " + source("configs/models/tiny-llama.json") +
+                             "\" --jobs 2 --param geometry.mem_slices_per_hemisphere=20,44");
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  const std::string too_small = "llama: tiny-llama does not fit " + source("configs/systems/two_chips.json") +
+                                "'s 2 chips at its context of 256 (tspc plan --chips 2 says why)";
+  CHECK(slurp(csv) ==
+        "geometry.mem_words_per_slice,geometry.mem_slices_per_hemisphere,status,cycles,predicted_cycles,"
+        "conformance_errors,MEM,VXM,MXM,SXM,mxm_mac_utilisation,chips_needed,tokens_per_s,reason\n"
+        "64,20,invalid,,,,,,,,,,," +
+            too_small + "\n64,44,invalid,,,,,,,,,,," + too_small +
+            "\n"
+            "8192,20,ok,17667,17667,0,0.026475,0.065968,0.011855,0.021384,0.000425,2,50942.4,\n"
+            "8192,44,ok,28642,28642,0,0.007464,0.041561,0.007269,0.013152,0.000263,2,31422.4,\n");
+  // The first simulated point by hand: tspc llama over the system, then tspsim --system.
+  const auto program = scratch_dir() / "llama-point.bin";
+  const std::string system = "--config " + source("configs/14nm.json") + " --system " +
+                             source("configs/systems/two_chips.json") +
+                             " --set geometry.mem_slices_per_hemisphere=20";
+  REQUIRE(run_tool("tspc", "llama --timing-only --model " + source("configs/models/tiny-llama.json") + " " +
+                               system + " -o " + program.string())
+              .exit_code == 0);
+  const auto stats = scratch_dir() / "llama-point.json";
+  REQUIRE(run_tool("tspsim",
+                   system + " --timing-only --quiet --stats-json " + stats.string() + " " + program.string())
+              .exit_code == 0);
+  const auto j = nlohmann::json::parse(slurp(stats));
+  CHECK(j.at("cycles") == 17667);
+  CHECK(j.at("decode").at("tokens_per_second").get<double>() == Approx(50942.4).margin(0.05));
+}
+
+TEST_CASE("tspsim sweep --system takes only a llama workload and a model that loads") {
+  const std::string base = "sweep --config " + source("configs/14nm.json") + " --out " +
+                           (scratch_dir() / "y.csv").string() + " --param geometry.mem_words_per_slice=8192";
+  auto run = run_tool("tspsim", base + " --system " + source("configs/systems/two_chips.json") +
+                                    " --workload \"gemv --k 320 --n 320\"");
+  CHECK(run.exit_code == 2);
+  CHECK(run.err == "error: --system: only a llama workload is scheduled over a system's chips, not gemv\n");
+  run = run_tool("tspsim", base + " --stages 2 --workload \"llama --model tiny-llama\"");
+  CHECK(run.exit_code == 2);
+  CHECK(run.err == "error: --stages needs --system\n");
+  run = run_tool("tspsim", base + " --workload \"llama --model /nonexistent/m.json\"");
+  CHECK(run.exit_code == 2);
+  CHECK(run.err == "error: cannot read '/nonexistent/m.json': No such file or directory\n");
+  CHECK(!std::filesystem::exists(scratch_dir() / "y.csv"));
+}

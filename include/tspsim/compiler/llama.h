@@ -102,4 +102,9 @@ CompiledSystem compile_llama_system(const SystemConfig& system, const model::Mod
                                     const StageProgress& progress = {},
                                     const std::filesystem::path& spill = {});
 
+// The pipeline stage count `tspc plan` picks for exactly the system's chips at the model's context
+// (docs/models.md); throws InputError, naming `system_name`, when the model does not fit them.
+uint32_t planned_llama_stages(const SystemConfig& system, const model::ModelConfig& model,
+                              const std::string& system_name);
+
 } // namespace tsp::compiler

@@ -243,10 +243,18 @@ void GemmCompiler::assign_slices() {
   for (Plane& p : planes_) p.out_mems = take(own_side(p.east), isa::dtype_bytes(acc_dtype_));
   for (Plane& p : planes_) p.weight_mems = take(pool(p.east), config_.mxm.weight_streams);
   for (Plane& p : planes_) p.act_mems = take(pool(p.east), bytes_);
+  // Activation copies that overflow their slices go to slices no plane loads weights from first: a
+  // plane's LW reads its weight slices for lw_ consecutive cycles, which another plane's row-by-row
+  // activation reads in the same slice would hold off for a whole unit.
+  std::vector<bool> weight_slice(config_.geometry.mem_slices(), false);
+  for (const Plane& p : planes_)
+    for (unsigned m : p.weight_mems) weight_slice[m] = true;
   for (Plane& p : planes_) {
     p.act_pool = p.act_mems;
     for (unsigned m : pool(p.east))
       if (std::find(p.act_mems.begin(), p.act_mems.end(), m) == p.act_mems.end()) p.act_pool.push_back(m);
+    std::stable_partition(p.act_pool.begin() + p.act_mems.size(), p.act_pool.end(),
+                          [&](unsigned m) { return !weight_slice[m]; });
     p.out_pool = p.out_mems;
     for (unsigned m : own_side(p.east))
       if (std::find(p.out_mems.begin(), p.out_mems.end(), m) == p.out_mems.end()) p.out_pool.push_back(m);
