@@ -235,8 +235,7 @@ Program ProgramBuilder::finish(const std::string& workload, uint64_t tokens_per_
     if (!schedule_.queue_slots(q).empty()) program.queues.push_back(queue_text(q));
   program.images = images_;
   program.symbols = symbols_;
-  for (const auto& [symbol, seed] : random_)
-    add_random_tensor(program, symbol, seed, config().geometry.vector_bytes());
+  for (const auto& [symbol, declared] : random_) add_random_tensor(program, symbol, declared);
   program.metadata.workload = workload;
   program.metadata.generator = fmt::format("tspc {}", kVersion);
   program.metadata.tokens_per_run = tokens_per_run;

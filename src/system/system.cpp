@@ -21,7 +21,8 @@ uint64_t fnv1a(const std::vector<uint8_t>& bytes, uint64_t hash = 0xcbf29ce48422
 }
 
 // The parts of a program that decide what a chip does: every queue's text (with its source lines,
-// which error messages name) and the memory images. Metadata and symbols only label it.
+// which error messages name), the stored memory images and the declared tensors (their
+// declarations and where their symbols place them). Metadata and other symbols only label it.
 std::vector<uint8_t> behaviour_bytes(const Program& program) {
   std::vector<uint8_t> out;
   auto put = [&](const void* data, size_t size) {
@@ -41,6 +42,15 @@ std::vector<uint8_t> behaviour_bytes(const Program& program) {
     put_u64(image.address);
     put_u64(image.bytes.size());
     put(image.bytes.data(), image.bytes.size());
+  }
+  for (const auto& d : program.declared) {
+    const Symbol& s = program.symbols.at(d.symbol);
+    for (uint64_t v :
+         {d.seed, uint64_t(d.vector_bytes), uint64_t(d.row_stride), uint64_t(d.first_row),
+          uint64_t(d.row_count), uint64_t(s.dtype), uint64_t(s.rows), uint64_t(s.cols), uint64_t(s.base)})
+      put_u64(v);
+    put_u64(s.slices.size());
+    put(s.slices.data(), s.slices.size() * sizeof(uint32_t));
   }
   return out;
 }
@@ -72,7 +82,8 @@ System::System(sc_core::sc_module_name name, const SystemConfig& config, const S
                const SystemOptions& options)
     : sc_core::sc_module(name), config_(config), program_(program), options_(options),
       pool_(std::max(1u, options.threads)) {
-  if (options.engine.debug_clock) throw InputError("--debug-clock runs one chip; a system is driven by windows");
+  if (options.engine.debug_clock)
+    throw InputError("--debug-clock runs one chip; a system is driven by windows");
   if (program.chips() != config.chips())
     throw InputError(fmt::format("the system program has {} chips; system '{}' has {}", program.chips(),
                                  config.name, config.chips()));
@@ -84,8 +95,8 @@ System::System(sc_core::sc_module_name name, const SystemConfig& config, const S
     peers_[size_t(cable.b.chip) * max_links_ + cable.b.link] = cable.a;
   }
   for (uint32_t c = 0; c < n; ++c) {
-    chips_.push_back(std::make_unique<Chip>(fmt::format("chip{}", c).c_str(), config.config_of(c), options.engine,
-                                            ChipDriver::system));
+    chips_.push_back(std::make_unique<Chip>(fmt::format("chip{}", c).c_str(), config.config_of(c),
+                                            options.engine, ChipDriver::system));
     chips_.back()->context().links.set_cabled();
     chips_.back()->set_max_cycles(options.max_cycles);
     chips_.back()->load(program.program_of(c));
@@ -103,7 +114,8 @@ System::System(sc_core::sc_module_name name, const SystemConfig& config, const S
       auto& bytes = serialized[program.chip_program[c]];
       if (bytes.empty()) bytes = behaviour_bytes(program.program_of(c));
       const ChipConfig& chip_config = config.config_of(c);
-      id = {bytes, geometry_fingerprint(chip_config), c2c_vector_cycles(chip_config), chip_config.c2c.drift_ppm};
+      id = {bytes, geometry_fingerprint(chip_config), c2c_vector_cycles(chip_config),
+            chip_config.c2c.drift_ppm};
       for (auto& [known, known_class] : by_hash[id.hash()])
         if (known == id) cls = known_class;
     }
@@ -196,9 +208,10 @@ void System::exchange(Cycle end) {
         const Cycle arrival = receiver.local(sender.reference(s.vector.arrival));
         if (link_observer_) link_observer_->sent(observed_send(c, s, far, arrival));
         if (arrival < receiver.local(end))
-          throw std::logic_error(fmt::format("window protocol: chip {} link {} vector arrives at {}, before the "
-                                             "window end {}",
-                                             far->chip, far->link, arrival, receiver.local(end)));
+          throw std::logic_error(
+              fmt::format("window protocol: chip {} link {} vector arrives at {}, before the "
+                          "window end {}",
+                          far->chip, far->link, arrival, receiver.local(end)));
         arrivals[far->chip].push_back({far->link, {arrival, s.vector.bytes, s.vector.origin}});
       }
     }
@@ -271,7 +284,8 @@ void System::drive() {
   for (uint32_t r : simulated_) stop = stop || chips_[r]->context().log.stop_requested();
   if (stop || all_done()) return;
   // Kernel time only orders the activations; cycle counts are the chips' own.
-  next_trigger(sc_core::sc_time(double(window_) * 1e6 / chips_.front()->context().config.clock_mhz, sc_core::SC_PS));
+  next_trigger(
+      sc_core::sc_time(double(window_) * 1e6 / chips_.front()->context().config.clock_mhz, sc_core::SC_PS));
 }
 
 SystemResult System::run() {
