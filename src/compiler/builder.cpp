@@ -61,11 +61,11 @@ Symbol ProgramBuilder::add_tensor(const std::string& name, isa::DType dtype, uin
   symbol.slices = mems;
   symbol.base = memory_.allocate(mems, (std::max(rows, reserved_rows) + groups - 1) / groups,
                                  name.empty() ? "a tensor copy" : fmt::format("tensor '{}'", name));
-  if (!elements.empty()) {
-    auto images = tensor_images(symbol, elements, config().geometry.vector_bytes());
-    images_.insert(images_.end(), std::make_move_iterator(images.begin()),
-                   std::make_move_iterator(images.end()));
-  }
+  // MEM is zero at reset, so an all-zero image (an empty KV cache) is not stored.
+  if (!elements.empty())
+    for (auto& image : tensor_images(symbol, elements, config().geometry.vector_bytes()))
+      if (std::any_of(image.bytes.begin(), image.bytes.end(), [](uint8_t b) { return b != 0; }))
+        images_.push_back(std::move(image));
   if (!name.empty()) symbols_.push_back(symbol);
   return symbol;
 }
