@@ -4,6 +4,7 @@
 #include "engine_harness.h"
 #include "tspsim/compiler/llama.h"
 #include "tspsim/compiler/reference.h"
+#include "tspsim/config/system.h"
 #include "tspsim/model/reference.h"
 #include "tspsim/program/tensor.h"
 
@@ -111,4 +112,32 @@ TEST_CASE("small-llama's step declares every weight once, in tiles of wide matri
   }
   CHECK(declared == model.parameters() - (2 * model.layers + 1) * uint64_t(model.d_model));
   CHECK(kernel.predicted_cycles == 29343);
+}
+
+// Tensor-parallel over node8, tiny-llama's 4 query heads have two replicas each and its 2 KV heads
+// four: a replica holds its head's Wq (Wk, Wv) columns too, but its Wo rows are zero, so those
+// tiles declare only their live rows. Each tile is one declaration, and over the chips every
+// weight is declared once but for the replicated Wq, Wk and Wv columns.
+TEST_CASE("a tensor-parallel step declares every weight once over the chips, one declaration per tile") {
+  const auto system = tsp::load_system(std::string(TSPSIM_SOURCE_DIR) + "/configs/systems/node8.json");
+  const auto model =
+      tsp::model::load_model(std::string(TSPSIM_SOURCE_DIR) + "/configs/models/tiny-llama.json");
+  const auto compiled = tsp::compiler::compile_llama_system(system, model, {0, 1, 1});
+  uint64_t declared = 0;
+  bool partial = false;
+  for (uint32_t c = 0; c < compiled.program.chips(); ++c) {
+    const auto& program = compiled.program.program_of(c);
+    for (const auto& d : program.declared) {
+      const auto& s = program.symbols[d.symbol];
+      CHECK(s.name.find(".r") == std::string::npos);
+      declared += uint64_t(d.row_count) * s.cols;
+      partial = partial || d.row_count < s.rows;
+    }
+  }
+  CHECK(partial);
+  const uint64_t chips = compiled.program.chips();
+  const uint64_t replicas = uint64_t(model.d_model) * (model.q_width() * (chips / model.heads - 1) +
+                                                       2 * model.kv_width() * (chips / model.kv_heads - 1));
+  CHECK(declared ==
+        model.parameters() - (2 * model.layers + 1) * uint64_t(model.d_model) + model.layers * replicas);
 }
