@@ -82,8 +82,7 @@ System::System(sc_core::sc_module_name name, const SystemConfig& config, const S
                const SystemOptions& options)
     : sc_core::sc_module(name), config_(config), program_(program), options_(options),
       pool_(std::max(1u, options.threads)) {
-  if (options.engine.debug_clock)
-    throw InputError("--debug-clock runs one chip; a system is driven by windows");
+  if (options.engine.debug_clock) throw InputError("--debug-clock runs one chip; a system is driven by windows");
   if (program.chips() != config.chips())
     throw InputError(fmt::format("the system program has {} chips; system '{}' has {}", program.chips(),
                                  config.name, config.chips()));
@@ -95,8 +94,8 @@ System::System(sc_core::sc_module_name name, const SystemConfig& config, const S
     peers_[size_t(cable.b.chip) * max_links_ + cable.b.link] = cable.a;
   }
   for (uint32_t c = 0; c < n; ++c) {
-    chips_.push_back(std::make_unique<Chip>(fmt::format("chip{}", c).c_str(), config.config_of(c),
-                                            options.engine, ChipDriver::system));
+    chips_.push_back(std::make_unique<Chip>(fmt::format("chip{}", c).c_str(), config.config_of(c), options.engine,
+                                            ChipDriver::system));
     chips_.back()->context().links.set_cabled();
     chips_.back()->set_max_cycles(options.max_cycles);
     chips_.back()->load(program.program_of(c));
@@ -114,8 +113,7 @@ System::System(sc_core::sc_module_name name, const SystemConfig& config, const S
       auto& bytes = serialized[program.chip_program[c]];
       if (bytes.empty()) bytes = behaviour_bytes(program.program_of(c));
       const ChipConfig& chip_config = config.config_of(c);
-      id = {bytes, geometry_fingerprint(chip_config), c2c_vector_cycles(chip_config),
-            chip_config.c2c.drift_ppm};
+      id = {bytes, geometry_fingerprint(chip_config), c2c_vector_cycles(chip_config), chip_config.c2c.drift_ppm};
       for (auto& [known, known_class] : by_hash[id.hash()])
         if (known == id) cls = known_class;
     }
@@ -208,10 +206,9 @@ void System::exchange(Cycle end) {
         const Cycle arrival = receiver.local(sender.reference(s.vector.arrival));
         if (link_observer_) link_observer_->sent(observed_send(c, s, far, arrival));
         if (arrival < receiver.local(end))
-          throw std::logic_error(
-              fmt::format("window protocol: chip {} link {} vector arrives at {}, before the "
-                          "window end {}",
-                          far->chip, far->link, arrival, receiver.local(end)));
+          throw std::logic_error(fmt::format("window protocol: chip {} link {} vector arrives at {}, before the "
+                                             "window end {}",
+                                             far->chip, far->link, arrival, receiver.local(end)));
         arrivals[far->chip].push_back({far->link, {arrival, s.vector.bytes, s.vector.origin}});
       }
     }
@@ -284,8 +281,7 @@ void System::drive() {
   for (uint32_t r : simulated_) stop = stop || chips_[r]->context().log.stop_requested();
   if (stop || all_done()) return;
   // Kernel time only orders the activations; cycle counts are the chips' own.
-  next_trigger(
-      sc_core::sc_time(double(window_) * 1e6 / chips_.front()->context().config.clock_mhz, sc_core::SC_PS));
+  next_trigger(sc_core::sc_time(double(window_) * 1e6 / chips_.front()->context().config.clock_mhz, sc_core::SC_PS));
 }
 
 SystemResult System::run() {

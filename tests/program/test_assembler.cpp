@@ -1,11 +1,11 @@
 // The assembly language (docs/assembly.md): every opcode through assemble -> disassemble ->
 // assemble, every syntax error with its exact file:line:col message, and the .tensor, .text and
 // line-annotation rules checked byte by byte.
-#include "tspsim/common/error.h"
-#include "tspsim/config/config.h"
-#include "tspsim/config/floorplan.h"
 #include "tspsim/program/assembler.h"
+#include "tspsim/config/config.h"
 #include "tspsim/program/disassembler.h"
+#include "tspsim/common/error.h"
+#include "tspsim/config/floorplan.h"
 #include "tspsim/program/program.h"
 #include "tspsim/program/tensor.h"
 

@@ -2,10 +2,10 @@
 // elaboration per process, so one simulation per TEST_CASE).
 #pragma once
 
-#include "tspsim/config/config.h"
+#include "tspsim/system/chip.h"
 #include "tspsim/program/assembler.h"
 #include "tspsim/program/tensor.h"
-#include "tspsim/system/chip.h"
+#include "tspsim/config/config.h"
 
 #include <memory>
 #include <string>
@@ -23,8 +23,8 @@ struct Simulation {
   std::unique_ptr<Chip> chip;
   RunResult result;
 
-  Simulation(const std::string& text, const std::string& config_name,
-             const std::vector<std::string>& overrides = {}, EngineOptions options = {})
+  Simulation(const std::string& text, const std::string& config_name, const std::vector<std::string>& overrides = {},
+             EngineOptions options = {})
       : config(bundled_config(config_name, overrides)), program(assemble(text, "test.tsp", config)) {
     chip = std::make_unique<Chip>("chip", config, options);
     chip->load(program);
@@ -32,9 +32,7 @@ struct Simulation {
   }
 
   const ConformanceLog& log() const { return chip->context().log; }
-  std::vector<uint8_t> symbol(const std::string& name) const {
-    return chip->read_symbol(*program.find_symbol(name));
-  }
+  std::vector<uint8_t> symbol(const std::string& name) const { return chip->read_symbol(*program.find_symbol(name)); }
   std::vector<uint8_t> initial(const std::string& name) const;
   std::string first_error() const { return log().kept().empty() ? "" : log().kept().front().describe(); }
 };

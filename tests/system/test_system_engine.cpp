@@ -5,9 +5,8 @@
 #include "engine_harness.h"
 #include "slice_schedule.h"
 #include "tspsim/program/assembler.h"
-#include "tspsim/system/system.h"
-
 #include "tspsim/program/tensor.h"
+#include "tspsim/system/system.h"
 
 #include <catch2/catch.hpp>
 #include <cstdio>
@@ -59,8 +58,7 @@ tsp::SystemConfig tiny_system(uint32_t chips, std::vector<tsp::Cable> cables,
 tsp::SystemProgram programs(const tsp::SystemConfig& system, const std::vector<std::string>& texts) {
   tsp::SystemProgram program;
   for (uint32_t c = 0; c < system.chips(); ++c) {
-    program.programs.push_back(
-        tsp::assemble(kTensors + texts.at(c), fmt::format("chip{}.tsp", c), system.config_of(c)));
+    program.programs.push_back(tsp::assemble(kTensors + texts.at(c), fmt::format("chip{}.tsp", c), system.config_of(c)));
     program.chip_program.push_back(c);
   }
   return program;
@@ -87,14 +85,12 @@ std::string digest(const tsp::System& system, const tsp::SystemResult& result) {
   out << "cycles " << result.cycles << " windows " << result.windows << "\n";
   for (uint32_t c = 0; c < system.chips(); ++c) {
     const auto& ctx = system.simulated(c).context();
-    out << "chip " << c << " cycles " << result.chips[c].cycles << " instructions " << ctx.log.total()
-        << "\n";
+    out << "chip " << c << " cycles " << result.chips[c].cycles << " instructions " << ctx.log.total() << "\n";
     for (const auto& e : ctx.log.kept()) out << "  " << e.describe() << "\n";
     for (unsigned l = 0; l < ctx.links.links(); ++l) {
       const auto& st = ctx.links.stats()[l];
       if (st.vectors_sent || st.vectors_received)
-        out << "  link " << l << " " << st.vectors_sent << " " << st.vectors_received << " " << st.busy_cycles
-            << "\n";
+        out << "  link " << l << " " << st.vectors_sent << " " << st.vectors_received << " " << st.busy_cycles << "\n";
     }
     for (uint8_t b : symbol(system, c, "B")) out << int(b) << ",";
     out << "\n";
@@ -195,9 +191,8 @@ TEST_CASE("system: a forward that leaves before its vector arrived is caught on 
   CHECK(log.total() == 1);
   REQUIRE(log.count(tsp::ErrorKind::link_empty) == 1);
   CHECK(log.kept().front().describe() ==
-        fmt::format(
-            "cycle 225: link-empty: SXM_E.1 instruction 1 (Receive) line {}: no vector has arrived on link 0",
-            tsp::test::line_of(std::string(kTensors) + middle, "Receive")));
+        fmt::format("cycle 225: link-empty: SXM_E.1 instruction 1 (Receive) line {}: no vector has arrived on link 0",
+                    tsp::test::line_of(std::string(kTensors) + middle, "Receive")));
   CHECK(sys.simulated(0).context().log.total() == 0);
   CHECK(sys.simulated(2).context().log.total() == 0); // chip 2 received the zeros that were forwarded
   CHECK(symbol(sys, 2, "B") == std::vector<uint8_t>(2 * kVector, 0));

@@ -30,8 +30,7 @@ std::string copy_program(bool early) {
 .queue MEM_W3
   Read 0, E0
 .queue MEM_E3
-  NOP )") +
-         (early ? "9" : "10") + R"(
+  NOP )") + (early ? "9" : "10") + R"(
   Write 0, E0
 )";
 }
@@ -109,9 +108,8 @@ TEST_CASE("a conformance error gives exit code 1 and is listed on stderr, with -
   for (const std::string quiet : {"", " --quiet"}) {
     const auto r = run_tool("tspsim", kTiny + " " + text + quiet);
     CHECK(r.exit_code == 1);
-    CHECK(r.err ==
-          "error: cycle 9: stream-empty: MEM_E3 instruction 1 (Write) line 8: no value on stream E0 at "
-          "MEM_E3\n");
+    CHECK(r.err == "error: cycle 9: stream-empty: MEM_E3 instruction 1 (Write) line 8: no value on stream E0 at "
+                   "MEM_E3\n");
     CHECK(r.out.find("error:") == std::string::npos);
   }
 }
@@ -122,8 +120,7 @@ TEST_CASE("tspsim --strict stops at the first conformance error and calls the st
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("stopped (--strict): cycle 9: stream-empty: MEM_E3 instruction 1 (Write) line 8") !=
         std::string::npos);
-  CHECK(r.out.find("cycles              11 (partial: --strict stopped at the first error)\n") !=
-        std::string::npos);
+  CHECK(r.out.find("cycles              11 (partial: --strict stopped at the first error)\n") != std::string::npos);
 }
 
 TEST_CASE("after the first 1000 conformance errors tspsim says how many more there were") {
@@ -131,8 +128,7 @@ TEST_CASE("after the first 1000 conformance errors tspsim says how many more the
   const auto r = run_tool("tspsim", kTiny + " " + write_scratch("empty_reads.tsp", text) + " --quiet");
   CHECK(r.exit_code == 1);
   CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1001);
-  CHECK(r.err.find("error: cycle 999: stream-empty: MEM_E3 instruction 0 (Write) line 2:") !=
-        std::string::npos);
+  CHECK(r.err.find("error: cycle 999: stream-empty: MEM_E3 instruction 0 (Write) line 2:") != std::string::npos);
   CHECK(r.err.find("error: cycle 1000:") == std::string::npos);
   CHECK(r.err.substr(r.err.rfind('\n', r.err.size() - 2) + 1) ==
         "... and 3 more conformance errors (the first 1000 are listed)\n");
@@ -142,8 +138,7 @@ TEST_CASE("an instruction reading the same empty stream twice is one error") {
   const auto text = write_scratch("twice.tsp", ".queue VXM.0\n  add.i8 W1, E0, E0\n");
   const auto r = run_tool("tspsim", kTiny + " " + text + " --quiet");
   CHECK(r.exit_code == 1);
-  CHECK(r.err ==
-        "error: cycle 0: stream-empty: VXM.0 instruction 0 (add) line 2: no value on stream E0 at VXM\n");
+  CHECK(r.err == "error: cycle 0: stream-empty: VXM.0 instruction 0 (add) line 2: no value on stream E0 at VXM\n");
 }
 
 TEST_CASE("options and the program in any order; repeatable options take one value each") {
@@ -152,8 +147,7 @@ TEST_CASE("options and the program in any order; repeatable options take one val
   auto r = run_tool("tspsim", kTiny + " --set clock_mhz=1000 " + text);
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("simulated time      0.012 us at 1000 MHz\n") != std::string::npos);
-  r = run_tool("tspsim",
-               "--dump A=" + a + " " + text + " --set clock_mhz=1000 " + kTiny + " --dump B=" + a + ".b");
+  r = run_tool("tspsim", "--dump A=" + a + " " + text + " --set clock_mhz=1000 " + kTiny + " --dump B=" + a + ".b");
   CHECK(r.exit_code == 0);
   CHECK(tsp::test::slurp(a).size() == 32);
   CHECK(tsp::test::slurp(a) == tsp::test::slurp(a + ".b"));
@@ -163,8 +157,7 @@ TEST_CASE("options and the program in any order; repeatable options take one val
   // A second positional is not taken as another --set value.
   r = run_tool("tspsim", kTiny + " --set clock_mhz=1000 " + text + " " + text);
   CHECK(r.exit_code == 2);
-  CHECK(r.err ==
-        "The following argument was not expected: " + text + "\nRun with --help for more information.\n");
+  CHECK(r.err == "The following argument was not expected: " + text + "\nRun with --help for more information.\n");
   const auto bin = (scratch_dir() / "copy.bin").string();
   r = run_tool("tspasm", "--set clock_mhz=1000 " + text + " -o " + bin + " " + kTiny);
   CHECK(r.exit_code == 0);
@@ -183,15 +176,14 @@ TEST_CASE("an unwritable output stops tspsim before the run and leaves no file")
   CHECK(r.exit_code == 2);
   CHECK(r.err == "error: --util-csv: cannot write '" + missing + "': No such file or directory\n");
   CHECK(r.out.empty());
-  r = run_tool("tspsim", kTiny + " " + text + " --stats-json " + stats + " --dump A=" + dump +
-                             " --dump B=" + scratch_dir().string());
+  r = run_tool("tspsim", kTiny + " " + text + " --stats-json " + stats + " --dump A=" + dump + " --dump B=" +
+                             scratch_dir().string());
   CHECK(r.exit_code == 2);
   CHECK(r.err == "error: --dump B: cannot write '" + scratch_dir().string() + "': is a directory\n");
   r = run_tool("tspsim", kTiny + " " + text + " --stats-json " + stats + " --dump A=" + stats);
   CHECK(r.exit_code == 2);
   CHECK(r.err == "error: --dump A: '" + stats + "' is also written by another option\n");
-  for (const auto& path : {stats, dump, stats + ".tmp", dump + ".tmp"})
-    CHECK_FALSE(std::filesystem::exists(path));
+  for (const auto& path : {stats, dump, stats + ".tmp", dump + ".tmp"}) CHECK_FALSE(std::filesystem::exists(path));
 }
 
 TEST_CASE("an empty program is refused whether it is a .tsp or a .bin") {
@@ -203,8 +195,7 @@ TEST_CASE("an empty program is refused whether it is a .tsp or a .bin") {
   r = run_tool("tspsim", kTiny + " " + bin);
   CHECK(r.exit_code == 2);
   CHECK(r.err == "error: " + bin + ": truncated at offset 0 (header)\n");
-  const auto only_tensor =
-      write_scratch("tensor_only.tsp", ".tensor A i8 1x32 slices=MEM_W3 base=0 init=zeros\n");
+  const auto only_tensor = write_scratch("tensor_only.tsp", ".tensor A i8 1x32 slices=MEM_W3 base=0 init=zeros\n");
   r = run_tool("tspasm", kTiny + " " + only_tensor + " -o " + (scratch_dir() / "t.bin").string());
   CHECK(r.exit_code == 2);
   CHECK(r.err == "error: " + only_tensor + ": the program has no instructions\n");
@@ -269,18 +260,18 @@ TEST_CASE("tspsim --stats-json and --util-csv report the run") {
   CHECK(j.at("conformance_errors").at("stream-empty") == 0);
   CHECK(j.at("partial") == false);
   const auto& slices = j.at("slices");
-  const auto w3 =
-      std::find_if(slices.begin(), slices.end(), [](const auto& s) { return s.at("name") == "MEM_W3"; });
+  const auto w3 = std::find_if(slices.begin(), slices.end(), [](const auto& s) { return s.at("name") == "MEM_W3"; });
   REQUIRE(w3 != slices.end());
   CHECK(w3->at("instructions_by_opcode").at("Read") == 1);
   CHECK(w3->at("sram_bytes_read") == 32);
   CHECK(w3->at("stream_bytes_written") == 32);
   // 12 cycles in windows of 4 over 8 MEM slices (32 slice-cycles a window). MEM_W3 is busy at 0
   // (read) and 2 (stream write), MEM_E3 at 10 (write); a NOP is not work.
-  CHECK(tsp::test::slurp(csv) == "cycle_start,cycles,MEM,VXM,MXM,SXM\n"
-                                 "0,4,0.062500,0.000000,0.000000,0.000000\n"
-                                 "4,4,0.000000,0.000000,0.000000,0.000000\n"
-                                 "8,4,0.031250,0.000000,0.000000,0.000000\n");
+  CHECK(tsp::test::slurp(csv) ==
+        "cycle_start,cycles,MEM,VXM,MXM,SXM\n"
+        "0,4,0.062500,0.000000,0.000000,0.000000\n"
+        "4,4,0.000000,0.000000,0.000000,0.000000\n"
+        "8,4,0.031250,0.000000,0.000000,0.000000\n");
 }
 
 TEST_CASE("tspsim --print-config prints the resolved config with overrides applied") {
@@ -313,8 +304,7 @@ TEST_CASE("every tool prints its version with --version") {
 
 TEST_CASE("outputs to /dev/null are written in place, not renamed over the device") {
   const auto text = write_scratch("copy.tsp", copy_program(false));
-  const auto r = run_tool("tspsim", kTiny + " " + text +
-                                        " --stats-json /dev/null --dump A=/dev/null --dump B=/dev/null");
+  const auto r = run_tool("tspsim", kTiny + " " + text + " --stats-json /dev/null --dump A=/dev/null --dump B=/dev/null");
   CHECK(r.exit_code == 0);
   CHECK(r.err.empty());
   CHECK(std::filesystem::is_character_file("/dev/null"));

@@ -31,16 +31,16 @@ uint64_t encode(const Instruction& instruction);
 Instruction decode(uint64_t word);
 
 struct QueueProgram {
-  uint32_t queue = 0;          // Floorplan queue number
-  std::vector<uint64_t> words; // encoded instructions, in dispatch order
-  std::vector<uint32_t> lines; // source line of each word (0 = unknown); empty if none
+  uint32_t queue = 0;              // Floorplan queue number
+  std::vector<uint64_t> words;     // encoded instructions, in dispatch order
+  std::vector<uint32_t> lines;     // source line of each word (0 = unknown); empty if none
 };
 
 // Initial contents of consecutive vector addresses of one MEM slice.
 struct MemImage {
-  uint32_t mem = 0; // global MEM number (Floorplan::mem_global)
+  uint32_t mem = 0;                // global MEM number (Floorplan::mem_global)
   uint32_t address = 0;
-  std::vector<uint8_t> bytes; // a whole number of vectors
+  std::vector<uint8_t> bytes;      // a whole number of vectors
 };
 
 // A named tensor in MEM. Row r lives in slice group g = r % G at address base + r / G. A group
@@ -52,7 +52,7 @@ struct Symbol {
   uint32_t rows = 0;
   uint32_t cols = 0;
   uint32_t base = 0;
-  std::vector<uint32_t> slices; // G * dtype_bytes global MEM numbers
+  std::vector<uint32_t> slices;    // G * dtype_bytes global MEM numbers
 };
 
 // Symbol names are [A-Za-z_][A-Za-z0-9_.]*, so assembly text can name every symbol.
@@ -66,27 +66,27 @@ bool is_valid_symbol_name(const std::string& name);
 // so one declaration covers a column window of a larger matrix. Only rows
 // [first_row, first_row + row_count) are initialised; the others are left as MEM is (zero).
 struct DeclaredTensor {
-  uint32_t symbol = 0;       // index into Program::symbols
-  uint64_t seed = 0;         // the stream's seed (its element 0 is row 0, column 0)
-  uint32_t vector_bytes = 0; // the layout's vector length (tensor_images)
-  uint32_t row_stride = 0;   // stream elements from one row's start to the next's (>= cols)
-  uint32_t first_row = 0;
-  uint32_t row_count = 0; // at least 1; first_row + row_count <= the symbol's rows
+  uint32_t symbol = 0;             // index into Program::symbols
+  uint64_t seed = 0;               // the stream's seed (its element 0 is row 0, column 0)
+  uint32_t vector_bytes = 0;       // the layout's vector length (tensor_images)
+  uint32_t row_stride = 0;         // stream elements from one row's start to the next's (>= cols)
+  uint32_t first_row = 0;          // the declared rows: [first_row, first_row + row_count),
+  uint32_t row_count = 0;          // at least one, inside the symbol's rows
 };
 
 struct ProgramMetadata {
-  std::string workload;        // free text: "gemm 320x320x320 int8"
-  std::string generator;       // "tspasm 0.1.0", "tspc 0.1.0"
-  std::string source;          // source file name, for messages
-  uint64_t tokens_per_run = 0; // tokens produced by one run (0: not a token workload)
+  std::string workload;            // free text: "gemm 320x320x320 int8"
+  std::string generator;           // "tspasm 0.1.0", "tspc 0.1.0"
+  std::string source;              // source file name, for messages
+  uint64_t tokens_per_run = 0;     // tokens produced by one run (0: not a token workload)
   uint32_t chips = 1;
-  uint64_t predicted_cycles = 0; // the generator's cycle prediction (0: none)
+  uint64_t predicted_cycles = 0;   // the generator's cycle prediction (0: none)
 };
 
 struct Program {
-  uint64_t fingerprint = 0; // geometry_fingerprint of the config it was built for
+  uint64_t fingerprint = 0;        // geometry_fingerprint of the config it was built for
   std::vector<QueueProgram> queues;
-  std::vector<MemImage> images; // stored images; declared tensors' images are generated
+  std::vector<MemImage> images;    // stored images; declared tensors' images are generated
   std::vector<Symbol> symbols;
   ProgramMetadata metadata;
   std::vector<DeclaredTensor> declared; // tensors initialised from a declaration, not stored bytes
