@@ -61,11 +61,11 @@ Symbol ProgramBuilder::add_tensor(const std::string& name, isa::DType dtype, uin
   symbol.slices = mems;
   symbol.base = memory_.allocate(mems, (std::max(rows, reserved_rows) + groups - 1) / groups,
                                  name.empty() ? "a tensor copy" : fmt::format("tensor '{}'", name));
-  if (!elements.empty()) {
-    auto images = tensor_images(symbol, elements, config().geometry.vector_bytes());
-    images_.insert(images_.end(), std::make_move_iterator(images.begin()),
-                   std::make_move_iterator(images.end()));
-  }
+  // MEM is zero at reset, so an all-zero image (an empty KV cache) is not stored.
+  if (!elements.empty())
+    for (auto& image : tensor_images(symbol, elements, config().geometry.vector_bytes()))
+      if (std::any_of(image.bytes.begin(), image.bytes.end(), [](uint8_t b) { return b != 0; }))
+        images_.push_back(std::move(image));
   if (!name.empty()) symbols_.push_back(symbol);
   return symbol;
 }
@@ -235,8 +235,7 @@ Program ProgramBuilder::finish(const std::string& workload, uint64_t tokens_per_
     if (!schedule_.queue_slots(q).empty()) program.queues.push_back(queue_text(q));
   program.images = images_;
   program.symbols = symbols_;
-  for (const auto& [symbol, seed] : random_)
-    add_random_tensor(program, symbol, seed, config().geometry.vector_bytes());
+  for (const auto& [symbol, declared] : random_) add_random_tensor(program, symbol, declared);
   program.metadata.workload = workload;
   program.metadata.generator = fmt::format("tspc {}", kVersion);
   program.metadata.tokens_per_run = tokens_per_run;

@@ -16,8 +16,6 @@ float Matrix::at(uint32_t k, uint32_t n) const {
   return dtype == DType::i8 ? float(q[i]) * scale[n] : values[i];
 }
 
-uint64_t random_window_seed(uint64_t seed, uint64_t first) { return seed + first * 0x9e3779b97f4a7c15ull; }
-
 uint64_t weight_seed(uint64_t seed, uint32_t index) { return (seed << 16) + 2 * uint64_t(index); }
 
 float round_to(DType dtype, double x) {

@@ -60,7 +60,7 @@ void SymbolReader::read(const Token& head, bool tensor, Program& program) {
       cursor_.fail(head, fmt::format("{} {} needs {}=", head.text, symbol.name, key));
   check_symbol_shape(symbol, seen.at("slices"));
   if (init.kind == TensorInit::Kind::random) {
-    add_random_tensor(program, std::move(symbol), init.seed, config_.geometry.vector_bytes());
+    add_random_tensor(program, std::move(symbol), init.declared);
     return;
   }
   if (init.kind == TensorInit::Kind::values)
@@ -100,7 +100,37 @@ void SymbolReader::check_symbol_shape(const Symbol& symbol, const Token& slices_
                              symbol.base, end - 1, config_.geometry.mem_words_per_slice));
 }
 
-// init=zeros (no image: MEM is zero at reset), init=random(SEED) or init=values(v1 v2 ...).
+// The options after random(SEED: `, stride=N` (stream elements from one row's start to the
+// next's) and `, rows=FIRST:COUNT` (only those rows initialised).
+void SymbolReader::random_window(const Symbol& symbol, DeclaredTensor& declared) {
+  std::map<std::string, Token> seen;
+  while (cursor_.peek().kind == Tok::comma) {
+    cursor_.next();
+    const Token& key = cursor_.expect(Tok::word, "stride= or rows=");
+    if (key.text != "stride" && key.text != "rows")
+      cursor_.fail(key, fmt::format("unknown random() option '{}' (stride=, rows=)", key.text));
+    if (!seen.emplace(key.text, key).second) cursor_.fail(key, fmt::format("{}= is given twice", key.text));
+    cursor_.expect(Tok::equals, "'='");
+    if (key.text == "stride") {
+      const Token& stride = cursor_.next();
+      declared.row_stride = static_cast<uint32_t>(operands_.defined_integer(stride, 0, UINT32_MAX));
+      if (declared.row_stride < symbol.cols)
+        cursor_.fail(stride, fmt::format("stride={} is less than the {} columns of a row",
+                                         declared.row_stride, symbol.cols));
+      continue;
+    }
+    const Token& first = cursor_.next();
+    declared.first_row = static_cast<uint32_t>(operands_.defined_integer(first, 0, UINT32_MAX));
+    cursor_.expect(Tok::colon, "':' (rows=FIRST:COUNT)");
+    declared.row_count = static_cast<uint32_t>(operands_.defined_integer(cursor_.next(), 1, UINT32_MAX));
+    if (uint64_t{declared.first_row} + declared.row_count > symbol.rows)
+      cursor_.fail(first, fmt::format("rows={}:{} runs past the {} rows of the tensor", declared.first_row,
+                                      declared.row_count, symbol.rows));
+  }
+}
+
+// init=zeros (no image: MEM is zero at reset), init=random(SEED[, stride=N][, rows=FIRST:COUNT]) or
+// init=values(v1 v2 ...).
 SymbolReader::TensorInit SymbolReader::tensor_init(const Symbol& symbol) {
   TensorInit init;
   const Token& kind = cursor_.expect(Tok::word, "zeros, random(SEED) or values(...)");
@@ -108,7 +138,9 @@ SymbolReader::TensorInit SymbolReader::tensor_init(const Symbol& symbol) {
   if (kind.text == "random") {
     cursor_.expect(Tok::lparen, "'('");
     init.kind = TensorInit::Kind::random;
-    init.seed = static_cast<uint64_t>(operands_.defined_integer(cursor_.next(), 0, INT64_MAX));
+    const auto seed = static_cast<uint64_t>(operands_.defined_integer(cursor_.next(), 0, INT64_MAX));
+    init.declared = random_declaration(symbol, seed, config_.geometry.vector_bytes());
+    random_window(symbol, init.declared);
     cursor_.expect(Tok::rparen, "')'");
     return init;
   }

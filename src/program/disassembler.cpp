@@ -32,6 +32,15 @@ std::string format_operand(const isa::FieldSpec& field, int64_t value, const Flo
   }
 }
 
+// random(SEED), with the window options only where they differ from the whole tensor.
+std::string random_init_text(const DeclaredTensor& d, const Symbol& s) {
+  std::string text = fmt::format("random({}", d.seed);
+  if (d.row_stride != s.cols) text += fmt::format(", stride={}", d.row_stride);
+  if (d.first_row != 0 || d.row_count != s.rows)
+    text += fmt::format(", rows={}:{}", d.first_row, d.row_count);
+  return text + ")";
+}
+
 // Declared tensors are printed as the .tensor that declares them; their images are not printed.
 void symbols(std::string& out, const Program& program, const Floorplan& floorplan) {
   std::vector<const DeclaredTensor*> declared(program.symbols.size());
@@ -42,17 +51,12 @@ void symbols(std::string& out, const Program& program, const Floorplan& floorpla
     for (uint32_t mem : s.slices) slices.push_back(floorplan.mem_name(mem));
     out += fmt::format(".{} {} {} {}x{} slices={} base={}", declared[i] ? "tensor" : "symbol", s.name,
                        isa::dtype_name(s.dtype), s.rows, s.cols, fmt::join(slices, ","), s.base);
-    out += declared[i] ? fmt::format(" init=random({})\n", declared[i]->seed) : "\n";
+    out += declared[i] ? fmt::format(" init={}\n", random_init_text(*declared[i], s)) : "\n";
   }
 }
 
 void images(std::string& out, const Program& program, const Floorplan& floorplan) {
-  std::vector<bool> generated(program.images.size());
-  for (const auto& d : program.declared)
-    std::fill(generated.begin() + d.first_image, generated.begin() + d.first_image + d.image_count, true);
-  for (size_t i = 0; i < program.images.size(); ++i) {
-    if (generated[i]) continue;
-    const auto& image = program.images[i];
+  for (const auto& image : program.images) {
     out += fmt::format(".image {} {}\n", floorplan.mem_name(image.mem), image.address);
     for (size_t at = 0; at < image.bytes.size(); at += kBytesPerLine) {
       out += ".bytes ";
@@ -102,9 +106,7 @@ std::string disassemble(const Program& program, const ChipConfig& config) {
   if (m.predicted_cycles) out += fmt::format(".predicted_cycles {}\n", m.predicted_cycles);
   if (!program.symbols.empty()) out += '\n';
   symbols(out, program, floorplan);
-  size_t generated = 0;
-  for (const auto& d : program.declared) generated += d.image_count;
-  if (program.images.size() > generated) out += '\n';
+  if (!program.images.empty()) out += '\n';
   images(out, program, floorplan);
   for (const auto& q : program.queues) {
     out += fmt::format("\n.queue {}\n", floorplan.queues()[q.queue].name);

@@ -4,6 +4,7 @@
 #include "tspsim/config/floorplan.h"
 #include "tspsim/program/assembler.h"
 #include "tspsim/program/program.h"
+#include "tspsim/program/tensor.h"
 
 #include <algorithm>
 #include <cctype>
@@ -43,8 +44,9 @@ public:
       if (value > kMaxCount)
         fail(fmt::format("metadata: {} = {}, must be at most {}", key, value, kMaxCount));
     check_queues();
+    check_declared();
+    check_symbols(); // before the images: declared tensors' images are placed by their symbols
     check_images();
-    check_symbols();
   }
 
 private:
@@ -89,12 +91,9 @@ private:
 
   void check_images() const {
     const unsigned vector = config_.geometry.vector_bytes();
-    for (const auto& d : program_.declared)
-      if (d.vector_bytes != vector)
-        fail(fmt::format("declared tensor '{}' is laid out for {}-byte vectors, the chip has {}",
-                         program_.symbols.at(d.symbol).name, d.vector_bytes, vector));
     const unsigned words = config_.geometry.mem_words_per_slice;
-    // (mem, first address, end address, image index) for the overlap check.
+    // (mem, first address, end address, index) for the overlap check: stored images by their index,
+    // declared tensor k as images.size() + k.
     std::vector<std::tuple<uint32_t, uint64_t, uint64_t, size_t>> extents;
     for (size_t i = 0; i < program_.images.size(); ++i) {
       const auto& image = program_.images[i];
@@ -113,14 +112,47 @@ private:
                          image.bytes.size() / vector, image.address, words));
       extents.emplace_back(image.mem, image.address, end, i);
     }
+    // A declared tensor's images lie inside its symbol, which check_symbols keeps inside MEM.
+    for (size_t k = 0; k < program_.declared.size(); ++k) {
+      const DeclaredTensor& d = program_.declared[k];
+      for (const ImageExtent& e : declared_extents(d, program_.symbols[d.symbol]))
+        extents.emplace_back(e.mem, e.address, uint64_t{e.address} + e.words, program_.images.size() + k);
+    }
     std::sort(extents.begin(), extents.end());
     for (size_t k = 1; k < extents.size(); ++k) {
       const auto& [mem, first, end, index] = extents[k - 1];
       const auto& [next_mem, next_first, next_end, next_index] = extents[k];
-      if (mem == next_mem && next_first < end)
-        fail(fmt::format("images {} and {} both initialise {} address {}", std::min(index, next_index),
-                         std::max(index, next_index), floorplan_.mem_name(mem), next_first));
+      if (mem != next_mem || next_first >= end) continue;
+      const size_t a = std::min(index, next_index), b = std::max(index, next_index);
+      const std::string both = b < program_.images.size()
+                                   ? fmt::format("images {} and {}", a, b)
+                                   : fmt::format("{} and {}", initialiser(a), initialiser(b));
+      fail(fmt::format("{} both initialise {} address {}", both, floorplan_.mem_name(mem), next_first));
     }
+  }
+
+  void check_declared() const {
+    std::vector<bool> seen(program_.symbols.size());
+    for (const DeclaredTensor& d : program_.declared) {
+      if (d.symbol >= program_.symbols.size())
+        fail(fmt::format("a declared tensor names symbol {}, but there are {} symbols", d.symbol,
+                         program_.symbols.size()));
+      const Symbol& s = program_.symbols[d.symbol];
+      if (seen[d.symbol]) fail(fmt::format("symbol '{}' is declared twice", s.name));
+      seen[d.symbol] = true;
+      if (d.vector_bytes != config_.geometry.vector_bytes())
+        fail(fmt::format("declared tensor '{}' is laid out for {}-byte vectors, the chip has {}", s.name,
+                         d.vector_bytes, config_.geometry.vector_bytes()));
+      if (d.row_stride < s.cols || d.row_count < 1 || uint64_t{d.first_row} + d.row_count > s.rows)
+        fail(fmt::format("declared tensor '{}': rows {}..+{} with row stride {} do not fit its {}x{} shape",
+                         s.name, d.first_row, d.row_count, d.row_stride, s.rows, s.cols));
+    }
+  }
+
+  std::string initialiser(size_t index) const {
+    if (index < program_.images.size()) return fmt::format("image {}", index);
+    const auto& d = program_.declared[index - program_.images.size()];
+    return fmt::format("declared tensor '{}'", program_.symbols.at(d.symbol).name);
   }
 
   void check_symbols() const {

@@ -17,9 +17,11 @@ using binary::Reader;
 using binary::Writer;
 
 constexpr const char (&kMagic)[8] = binary::kProgramMagic;
-// Version 1: the four sections. Version 2 (written only for programs with declared tensors) adds
-// the declared-tensor section, whose images the image section leaves out.
-constexpr uint32_t kFormatVersion = 2;
+// Version 1: the four sections. Version 3 (written only for programs with declared tensors) adds
+// the declared-tensor section, whose images the image section leaves out; version 2 declared
+// whole tensors only (no row stride or row range) and is still read.
+constexpr uint32_t kFormatVersion = 3;
+constexpr uint32_t kWholeDeclaredVersion = 2;
 constexpr uint32_t kPlainVersion = 1;
 
 // The region section (id 6) is optional in both versions: it follows the last section when the
@@ -79,20 +81,10 @@ std::vector<uint8_t> queues_payload(const std::vector<QueueProgram>& queues) {
   return std::move(w.bytes());
 }
 
-// The stored images: every image but those generated from a declaration.
-std::vector<uint8_t> images_payload(const Program& program) {
-  std::vector<bool> generated(program.images.size());
-  for (const auto& d : program.declared) {
-    if (uint64_t{d.first_image} + d.image_count > program.images.size())
-      throw std::logic_error(fmt::format("declared tensor {}: images {}..+{} beyond the {} images", d.symbol,
-                                         d.first_image, d.image_count, program.images.size()));
-    std::fill(generated.begin() + d.first_image, generated.begin() + d.first_image + d.image_count, true);
-  }
+std::vector<uint8_t> images_payload(const std::vector<MemImage>& images) {
   Writer w;
-  w.u32(static_cast<uint32_t>(std::count(generated.begin(), generated.end(), false)));
-  for (size_t i = 0; i < program.images.size(); ++i) {
-    if (generated[i]) continue;
-    const auto& image = program.images[i];
+  w.u32(static_cast<uint32_t>(images.size()));
+  for (const auto& image : images) {
     w.u32(image.mem);
     w.u32(image.address);
     w.u32(static_cast<uint32_t>(image.bytes.size()));
@@ -108,6 +100,9 @@ std::vector<uint8_t> declared_payload(const std::vector<DeclaredTensor>& declare
     w.u32(d.symbol);
     w.u64(d.seed);
     w.u32(d.vector_bytes);
+    w.u32(d.row_stride);
+    w.u32(d.first_row);
+    w.u32(d.row_count);
   }
   return std::move(w.bytes());
 }
@@ -236,19 +231,33 @@ bool next_section_is(binary::ByteSource& source, size_t offset, Section section)
 
 // Declarations are checked far enough that generating their images is safe and bounded;
 // validate_program checks them against the chip like any other symbol and image.
-void read_declared(Reader& in, Program& program) {
-  const size_t n = in.count(16);
+void read_declared(Reader& in, Program& program, uint32_t version) {
+  const bool windows = version >= kFormatVersion;
+  const size_t n = in.count(windows ? 28 : 16);
   uint64_t total = 0;
+  std::vector<bool> seen(program.symbols.size());
   for (size_t i = 0; i < n; ++i) {
     const size_t at = in.offset();
     DeclaredTensor d;
     d.symbol = in.u32();
     d.seed = in.u64();
     d.vector_bytes = in.u32();
+    if (windows) {
+      d.row_stride = in.u32();
+      d.first_row = in.u32();
+      d.row_count = in.u32();
+    }
     if (d.symbol >= program.symbols.size())
       in.fail(fmt::format("declared tensor at offset {} names symbol {}, but there are {} symbols", at,
                           d.symbol, program.symbols.size()));
     const Symbol& s = program.symbols[d.symbol];
+    if (seen[d.symbol]) in.fail(fmt::format("symbol '{}' is declared twice", s.name));
+    seen[d.symbol] = true;
+    if (!windows) {
+      const uint32_t symbol = d.symbol;
+      d = random_declaration(s, d.seed, d.vector_bytes);
+      d.symbol = symbol;
+    }
     const unsigned bytes = isa::dtype_bytes(s.dtype);
     if (d.vector_bytes < 1 || d.vector_bytes > 512 || s.cols < 1 || s.cols > d.vector_bytes || s.rows < 1 ||
         s.slices.empty() || s.slices.size() % bytes != 0)
@@ -256,20 +265,19 @@ void read_declared(Reader& in, Program& program) {
           fmt::format("declared tensor '{}' at offset {} has no valid layout ({}x{} {} in {} slices, {}-byte "
                       "vectors)",
                       s.name, at, s.rows, s.cols, isa::dtype_name(s.dtype), s.slices.size(), d.vector_bytes));
-    total += uint64_t{s.rows} * s.cols * bytes + uint64_t{s.rows} * d.vector_bytes * bytes;
+    if (d.row_stride < s.cols)
+      in.fail(fmt::format("declared tensor '{}' at offset {} has row stride {}, less than its {} columns",
+                          s.name, at, d.row_stride, s.cols));
+    if (d.row_count < 1 || uint64_t{d.first_row} + d.row_count > s.rows)
+      in.fail(
+          fmt::format("declared tensor '{}' at offset {} declares {} rows from row {}, outside its {} rows "
+                      "(at least 1 row must be declared)",
+                      s.name, at, d.row_count, d.first_row, s.rows));
+    total += uint64_t{d.row_count} * (s.cols + d.vector_bytes) * bytes;
     if (total > kMaxDeclaredBytes)
       in.fail(fmt::format("declared tensor '{}' at offset {} takes the declared bytes past {}", s.name, at,
                           kMaxDeclaredBytes));
     program.declared.push_back(d);
-  }
-  std::vector<bool> seen(program.symbols.size());
-  for (auto& d : program.declared) {
-    if (seen[d.symbol]) in.fail(fmt::format("symbol '{}' is declared twice", program.symbols[d.symbol].name));
-    seen[d.symbol] = true;
-    d.first_image = static_cast<uint32_t>(program.images.size());
-    auto images = declared_images(d, program.symbols[d.symbol]);
-    d.image_count = static_cast<uint32_t>(images.size());
-    for (auto& image : images) program.images.push_back(std::move(image));
   }
 }
 
@@ -288,7 +296,7 @@ std::vector<uint8_t> serialize_program(const Program& program) {
   out.u64(program.fingerprint);
   out.section(static_cast<uint32_t>(Section::metadata), binary::metadata_payload(program.metadata));
   out.section(static_cast<uint32_t>(Section::queues), queues_payload(program.queues));
-  out.section(static_cast<uint32_t>(Section::images), images_payload(program));
+  out.section(static_cast<uint32_t>(Section::images), images_payload(program.images));
   out.section(static_cast<uint32_t>(Section::symbols), symbols_payload(program.symbols));
   if (!program.declared.empty())
     out.section(static_cast<uint32_t>(Section::declared), declared_payload(program.declared));
@@ -333,9 +341,9 @@ Program read_program(ByteSource& source, const std::string& origin) {
   in.window(sizeof kMagic + 12);
   in.take(sizeof kMagic);
   const uint32_t version = in.u32();
-  if (version != kPlainVersion && version != kFormatVersion)
+  if (version != kPlainVersion && version != kWholeDeclaredVersion && version != kFormatVersion)
     throw InputError(
-        fmt::format("{}: format version {} is not supported (this tspsim reads versions {} and {})", origin,
+        fmt::format("{}: format version {} is not supported (this tspsim reads versions {} to {})", origin,
                     version, kPlainVersion, kFormatVersion));
   Program program;
   program.fingerprint = in.u64();
@@ -357,8 +365,9 @@ Program read_program(ByteSource& source, const std::string& origin) {
       read_symbols(in, program.symbols);
       break;
     case Section::declared:
-      read_declared(in, program);
-      if (program.declared.empty()) in.fail("no declared tensors in a version 2 file (which must have some)");
+      read_declared(in, program, version);
+      if (program.declared.empty())
+        in.fail(fmt::format("no declared tensors in a version {} file (which must have some)", version));
       break;
     case Section::regions:
       break;

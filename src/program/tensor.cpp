@@ -6,8 +6,10 @@
 namespace tsp {
 namespace {
 
+constexpr uint64_t kGamma = 0x9e3779b97f4a7c15ull; // splitmix64's state increment
+
 uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  uint64_t z = (state += kGamma);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return z ^ (z >> 31);
@@ -58,6 +60,25 @@ std::optional<uint16_t> f16_bits(double value) {
   return static_cast<uint16_t>(sign | ((e + 15) << 10) | static_cast<uint16_t>(f));
 }
 
+// One element of random_tensor from the stream output u. i / 2^p has at most p significant bits:
+// exact in every float type, so the bits always exist (written here rather than through
+// element_bytes, which allocates per element).
+void append_random(std::vector<uint8_t>& out, isa::DType dtype, uint64_t u) {
+  if (!isa::dtype_is_float(dtype)) {
+    append_le(out, u, isa::dtype_bytes(dtype));
+    return;
+  }
+  const unsigned p = significand_bits(dtype);
+  const int64_t i = static_cast<int64_t>(u >> (63 - p)) - (int64_t{1} << p);
+  const double value = std::ldexp(static_cast<double>(i), -static_cast<int>(p));
+  if (dtype == isa::DType::f16)
+    append_le(out, *f16_bits(value), 2);
+  else if (dtype == isa::DType::bf16)
+    append_le(out, *f32_bits(value) >> 16, 2);
+  else
+    append_le(out, *f32_bits(value), 4);
+}
+
 } // namespace
 
 std::optional<std::vector<uint8_t>> element_bytes(isa::DType dtype, double value) {
@@ -86,31 +107,22 @@ std::optional<std::vector<uint8_t>> element_bytes(isa::DType dtype, double value
   return out;
 }
 
-std::vector<uint8_t> random_tensor(isa::DType dtype, uint32_t rows, uint32_t cols, uint64_t seed) {
+uint64_t random_skip(uint64_t seed, uint64_t first) { return seed + first * kGamma; }
+
+std::vector<uint8_t> random_rows(isa::DType dtype, uint32_t rows, uint32_t cols, uint64_t row_stride,
+                                 uint64_t seed) {
   const unsigned bytes = isa::dtype_bytes(dtype);
-  const uint64_t count = uint64_t{rows} * cols;
   std::vector<uint8_t> out;
-  out.reserve(count * bytes);
-  uint64_t state = seed;
-  for (uint64_t k = 0; k < count; ++k) {
-    const uint64_t u = splitmix64(state);
-    if (!isa::dtype_is_float(dtype)) {
-      append_le(out, u, bytes);
-      continue;
-    }
-    // i / 2^p has at most p significant bits: exact in every float type, so the bits always exist
-    // (written here rather than through element_bytes, which allocates per element).
-    const unsigned p = significand_bits(dtype);
-    const int64_t i = static_cast<int64_t>(u >> (63 - p)) - (int64_t{1} << p);
-    const double value = std::ldexp(static_cast<double>(i), -static_cast<int>(p));
-    if (dtype == isa::DType::f16)
-      append_le(out, *f16_bits(value), 2);
-    else if (dtype == isa::DType::bf16)
-      append_le(out, *f32_bits(value) >> 16, 2);
-    else
-      append_le(out, *f32_bits(value), 4);
+  out.reserve(uint64_t{rows} * cols * bytes);
+  for (uint32_t r = 0; r < rows; ++r) {
+    uint64_t state = random_skip(seed, r * row_stride);
+    for (uint32_t c = 0; c < cols; ++c) append_random(out, dtype, splitmix64(state));
   }
   return out;
+}
+
+std::vector<uint8_t> random_tensor(isa::DType dtype, uint32_t rows, uint32_t cols, uint64_t seed) {
+  return random_rows(dtype, rows, cols, cols, seed);
 }
 
 SymbolWord symbol_word(const Symbol& symbol, uint32_t row, unsigned byte) {
@@ -119,40 +131,90 @@ SymbolWord symbol_word(const Symbol& symbol, uint32_t row, unsigned byte) {
   return {symbol.slices[(row % groups) * bytes + byte], symbol.base + row / groups};
 }
 
-std::vector<MemImage> tensor_images(const Symbol& symbol, const std::vector<uint8_t>& elements,
-                                    unsigned vector_bytes) {
+namespace {
+
+// Rows [first, first + count) of a symbol held by slice group `group`: rows first_row,
+// first_row + G, ... at consecutive addresses from base + first_row / G.
+struct GroupRun {
+  uint32_t group;
+  uint32_t first_row;
+  uint32_t rows;
+};
+
+std::vector<GroupRun> group_runs(const Symbol& symbol, uint32_t first, uint32_t count) {
+  const auto groups = static_cast<uint32_t>(symbol.slices.size() / isa::dtype_bytes(symbol.dtype));
+  const uint64_t end = uint64_t{first} + count;
+  std::vector<GroupRun> runs;
+  for (uint32_t g = 0; g < groups; ++g) {
+    const uint64_t row = first + (g + groups - first % groups) % groups;
+    if (row >= end) continue;
+    runs.push_back({g, static_cast<uint32_t>(row), static_cast<uint32_t>((end - row + groups - 1) / groups)});
+  }
+  return runs;
+}
+
+// The images of rows [first, first + count) of `symbol`, `elements` holding just those rows.
+std::vector<MemImage> row_images(const Symbol& symbol, const std::vector<uint8_t>& elements,
+                                 unsigned vector_bytes, uint32_t first, uint32_t count) {
   const unsigned bytes = isa::dtype_bytes(symbol.dtype);
   const auto groups = static_cast<uint32_t>(symbol.slices.size() / bytes);
   std::vector<MemImage> images;
-  for (uint32_t g = 0; g < groups && g < symbol.rows; ++g) {
-    const uint32_t rows_here = (symbol.rows - g + groups - 1) / groups;
+  for (const GroupRun& run : group_runs(symbol, first, count))
     for (unsigned b = 0; b < bytes; ++b) {
-      MemImage image{symbol.slices[g * bytes + b], symbol.base,
-                     std::vector<uint8_t>(size_t{rows_here} * vector_bytes)};
-      for (uint32_t k = 0; k < rows_here; ++k) {
-        const uint64_t row = g + uint64_t{k} * groups;
+      MemImage image{symbol.slices[run.group * bytes + b], symbol.base + run.first_row / groups,
+                     std::vector<uint8_t>(size_t{run.rows} * vector_bytes)};
+      for (uint32_t k = 0; k < run.rows; ++k) {
+        const uint64_t row = run.first_row + uint64_t{k} * groups - first;
         for (uint32_t c = 0; c < symbol.cols; ++c)
           image.bytes[size_t{k} * vector_bytes + c] = elements[(row * symbol.cols + c) * bytes + b];
       }
       images.push_back(std::move(image));
     }
-  }
   return images;
 }
 
-std::vector<MemImage> declared_images(const DeclaredTensor& declared, const Symbol& symbol) {
-  return tensor_images(symbol, random_tensor(symbol.dtype, symbol.rows, symbol.cols, declared.seed),
-                       declared.vector_bytes);
+} // namespace
+
+std::vector<MemImage> tensor_images(const Symbol& symbol, const std::vector<uint8_t>& elements,
+                                    unsigned vector_bytes) {
+  return row_images(symbol, elements, vector_bytes, 0, symbol.rows);
 }
 
-void add_random_tensor(Program& program, Symbol symbol, uint64_t seed, unsigned vector_bytes) {
-  DeclaredTensor declared{static_cast<uint32_t>(program.symbols.size()), seed, vector_bytes,
-                          static_cast<uint32_t>(program.images.size()), 0};
-  auto images = declared_images(declared, symbol);
-  declared.image_count = static_cast<uint32_t>(images.size());
-  for (auto& image : images) program.images.push_back(std::move(image));
+DeclaredTensor random_declaration(const Symbol& symbol, uint64_t seed, unsigned vector_bytes) {
+  return {0, seed, vector_bytes, symbol.cols, 0, symbol.rows};
+}
+
+void add_random_tensor(Program& program, Symbol symbol, DeclaredTensor declared) {
+  declared.symbol = static_cast<uint32_t>(program.symbols.size());
   program.symbols.push_back(std::move(symbol));
   program.declared.push_back(declared);
+}
+
+std::vector<uint8_t> declared_elements(const DeclaredTensor& declared, const Symbol& symbol) {
+  return random_rows(symbol.dtype, declared.row_count, symbol.cols, declared.row_stride,
+                     random_skip(declared.seed, uint64_t{declared.first_row} * declared.row_stride));
+}
+
+std::vector<ImageExtent> declared_extents(const DeclaredTensor& declared, const Symbol& symbol) {
+  const unsigned bytes = isa::dtype_bytes(symbol.dtype);
+  const auto groups = static_cast<uint32_t>(symbol.slices.size() / bytes);
+  std::vector<ImageExtent> extents;
+  for (const GroupRun& run : group_runs(symbol, declared.first_row, declared.row_count))
+    for (unsigned b = 0; b < bytes; ++b)
+      extents.push_back(
+          {symbol.slices[run.group * bytes + b], symbol.base + run.first_row / groups, run.rows});
+  return extents;
+}
+
+std::vector<MemImage> declared_images(const DeclaredTensor& declared, const Symbol& symbol) {
+  return row_images(symbol, declared_elements(declared, symbol), declared.vector_bytes, declared.first_row,
+                    declared.row_count);
+}
+
+void for_each_image(const Program& program, const std::function<void(const MemImage&)>& visit) {
+  for (const auto& declared : program.declared)
+    for (const auto& image : declared_images(declared, program.symbols.at(declared.symbol))) visit(image);
+  for (const auto& image : program.images) visit(image);
 }
 
 } // namespace tsp

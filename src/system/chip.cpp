@@ -5,8 +5,10 @@
 #include "slices/sxm_slice.h"
 #include "slices/vxm_slice.h"
 #include "tspsim/common/error.h"
+#include "tspsim/program/tensor.h"
 #include "tspsim/program/timing_rules.h"
 
+#include <algorithm>
 #include <chrono>
 #include <fmt/format.h>
 
@@ -67,8 +69,16 @@ Chip::Chip(sc_core::sc_module_name name, const ChipConfig& config, const EngineO
 
 Chip::~Chip() = default;
 
+// A timing-only run never reads MEM data, so declared tensors (the weights) are not generated;
+// stored images are still loaded (an Ifetch'd queue text lives in one).
 void Chip::load(const Program& program) {
-  for (const auto& image : program.images) mems_.at(image.mem)->load(image.address, image.bytes);
+  const auto load_image = [&](const MemImage& image) {
+    mems_.at(image.mem)->load(image.address, image.bytes);
+  };
+  if (ctx_.options.timing_only)
+    std::for_each(program.images.begin(), program.images.end(), load_image);
+  else
+    for_each_image(program, load_image);
   icu_->load(program);
 }
 

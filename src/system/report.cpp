@@ -40,7 +40,7 @@ ChipFigures chip_figures(const RunReport& report) {
     f.tokens_per_second = double(report.program.metadata.tokens_per_run) / f.seconds;
   for (const auto& declared : report.program.declared) {
     const Symbol& s = report.program.symbols.at(declared.symbol);
-    f.weight_bytes += uint64_t(s.rows) * s.cols * isa::dtype_bytes(s.dtype);
+    f.weight_bytes += uint64_t(declared.row_count) * s.cols * isa::dtype_bytes(s.dtype);
   }
   if (report.program.metadata.tokens_per_run == 0) f.weight_bytes = 0;
   if (f.weight_bytes != 0) {

@@ -21,7 +21,8 @@ uint64_t fnv1a(const std::vector<uint8_t>& bytes, uint64_t hash = 0xcbf29ce48422
 }
 
 // The parts of a program that decide what a chip does: every queue's text (with its source lines,
-// which error messages name) and the memory images. Metadata and symbols only label it.
+// which error messages name), the stored memory images and the declared tensors (their
+// declarations and where their symbols place them). Metadata and other symbols only label it.
 std::vector<uint8_t> behaviour_bytes(const Program& program) {
   std::vector<uint8_t> out;
   auto put = [&](const void* data, size_t size) {
@@ -41,6 +42,15 @@ std::vector<uint8_t> behaviour_bytes(const Program& program) {
     put_u64(image.address);
     put_u64(image.bytes.size());
     put(image.bytes.data(), image.bytes.size());
+  }
+  for (const auto& d : program.declared) {
+    const Symbol& s = program.symbols.at(d.symbol);
+    for (uint64_t v :
+         {d.seed, uint64_t(d.vector_bytes), uint64_t(d.row_stride), uint64_t(d.first_row),
+          uint64_t(d.row_count), uint64_t(s.dtype), uint64_t(s.rows), uint64_t(s.cols), uint64_t(s.base)})
+      put_u64(v);
+    put_u64(s.slices.size());
+    put(s.slices.data(), s.slices.size() * sizeof(uint32_t));
   }
   return out;
 }

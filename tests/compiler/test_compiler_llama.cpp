@@ -4,6 +4,7 @@
 #include "engine_harness.h"
 #include "tspsim/compiler/llama.h"
 #include "tspsim/compiler/reference.h"
+#include "tspsim/config/system.h"
 #include "tspsim/model/reference.h"
 #include "tspsim/program/tensor.h"
 
@@ -13,13 +14,13 @@ using tsp::isa::DType;
 
 namespace {
 
-// The elements of a declared symbol, generated from its seed as a container's reader does.
+// The elements of a declared symbol's declared rows, generated as a functional run does.
 std::vector<uint8_t> declared_elements(const tsp::Program& program, const std::string& name) {
   const tsp::Symbol* symbol = program.find_symbol(name);
   REQUIRE(symbol != nullptr);
   const auto index = static_cast<uint32_t>(symbol - program.symbols.data());
   for (const auto& d : program.declared)
-    if (d.symbol == index) return tsp::random_tensor(symbol->dtype, symbol->rows, symbol->cols, d.seed);
+    if (d.symbol == index) return tsp::declared_elements(d, *symbol);
   FAIL("symbol " << name << " is not declared");
   return {};
 }
@@ -42,19 +43,18 @@ TEST_CASE("the decode step declares random_weights' elements and starts from the
   const auto kernel = tsp::compiler::compile_llama_step(config, model, {2, 3, 5});
   const auto& program = kernel.program;
   const auto weights = tsp::model::random_weights(model, 3);
-  // Tiles of whole rows are one declaration; tiles of wider matrices one per row.
+  // One declaration per tile: whole rows, or a column window of a wider matrix (row stride).
   CHECK(declared_elements(program, "embedding.k1") == block(weights.embedding, 320, 192, 0, 320));
   CHECK(declared_elements(program, "L0.wq.k0") == block(weights.layers[0].wq, 0, 320, 0, 320));
   CHECK(declared_elements(program, "L1.wv.k0") == block(weights.layers[1].wv, 0, 320, 0, 160));
   CHECK(declared_elements(program, "L1.w_down.k2") == block(weights.layers[1].w_down, 640, 224, 0, 320));
-  CHECK(declared_elements(program, "L0.w_gate.k0.n2.r17") ==
-        block(weights.layers[0].w_gate, 17, 1, 640, 224));
-  CHECK(declared_elements(program, "lm_head.k0.n1.r319") == block(weights.lm_head, 319, 1, 320, 192));
+  CHECK(declared_elements(program, "L0.w_gate.k0.n2") == block(weights.layers[0].w_gate, 0, 320, 640, 224));
+  CHECK(declared_elements(program, "lm_head.k0.n1") == block(weights.lm_head, 0, 320, 320, 192));
   // Every int8 weight is declared once: the parameters less the norm gains.
   uint64_t declared = 0;
   for (const auto& d : program.declared) {
     const auto& s = program.symbols[d.symbol];
-    declared += uint64_t(s.rows) * s.cols;
+    declared += uint64_t(d.row_count) * s.cols;
   }
   CHECK(declared == model.parameters() - (2 * model.layers + 1) * uint64_t(model.d_model));
   // The state at position 2: the reference's token after greedy decoding from token 5, and its
@@ -90,7 +90,7 @@ TEST_CASE("the decode step declares random_weights' elements and starts from the
 }
 
 // small-llama's rows span several tiles: every matrix is tiles of 320 x 320, the last of a row or
-// column partial, each row of a tile one declaration of the matrix's elements.
+// column partial, each tile one declaration of a window of the matrix's elements.
 TEST_CASE("small-llama's step declares every weight once, in tiles of wide matrices") {
   const auto config = tsp::test::bundled_config("14nm.json");
   const auto model =
@@ -99,17 +99,45 @@ TEST_CASE("small-llama's step declares every weight once, in tiles of wide matri
   const auto& program = kernel.program;
   const auto weights = tsp::model::random_weights(model, 1);
   // Wq's last tile: rows 960-1023 (k-tile 3), columns 960-1023 (n-tile 3).
-  CHECK(declared_elements(program, "L0.wq.k3.n3.r5") == block(weights.layers[0].wq, 965, 1, 960, 64));
+  CHECK(declared_elements(program, "L0.wq.k3.n3") == block(weights.layers[0].wq, 960, 64, 960, 64));
   // Wk (512 columns): n-tile 1 is columns 320-511, head 2's second half among them.
-  CHECK(declared_elements(program, "L1.wk.k0.n1.r0") == block(weights.layers[1].wk, 0, 1, 320, 192));
+  CHECK(declared_elements(program, "L1.wk.k0.n1") == block(weights.layers[1].wk, 0, 320, 320, 192));
   // w_down: 2816 rows are 9 k-tiles, the last of 256 rows.
-  CHECK(declared_elements(program, "L1.w_down.k8.n2.r255") ==
-        block(weights.layers[1].w_down, 2815, 1, 640, 320));
+  CHECK(declared_elements(program, "L1.w_down.k8.n2") ==
+        block(weights.layers[1].w_down, 2560, 256, 640, 320));
   uint64_t declared = 0;
   for (const auto& d : program.declared) {
     const auto& s = program.symbols[d.symbol];
-    declared += uint64_t(s.rows) * s.cols;
+    declared += uint64_t(d.row_count) * s.cols;
   }
   CHECK(declared == model.parameters() - (2 * model.layers + 1) * uint64_t(model.d_model));
   CHECK(kernel.predicted_cycles == 29343);
+}
+
+// Tensor-parallel over node8, tiny-llama's 4 query heads have two replicas each and its 2 KV heads
+// four: a replica holds its head's Wq (Wk, Wv) columns too, but its Wo rows are zero, so those
+// tiles declare only their live rows. Each tile is one declaration, and over the chips every
+// weight is declared once but for the replicated Wq, Wk and Wv columns.
+TEST_CASE("a tensor-parallel step declares every weight once over the chips, one declaration per tile") {
+  const auto system = tsp::load_system(std::string(TSPSIM_SOURCE_DIR) + "/configs/systems/node8.json");
+  const auto model =
+      tsp::model::load_model(std::string(TSPSIM_SOURCE_DIR) + "/configs/models/tiny-llama.json");
+  const auto compiled = tsp::compiler::compile_llama_system(system, model, {0, 1, 1});
+  uint64_t declared = 0;
+  bool partial = false;
+  for (uint32_t c = 0; c < compiled.program.chips(); ++c) {
+    const auto& program = compiled.program.program_of(c);
+    for (const auto& d : program.declared) {
+      const auto& s = program.symbols[d.symbol];
+      CHECK(s.name.find(".r") == std::string::npos);
+      declared += uint64_t(d.row_count) * s.cols;
+      partial = partial || d.row_count < s.rows;
+    }
+  }
+  CHECK(partial);
+  const uint64_t chips = compiled.program.chips();
+  const uint64_t replicas = uint64_t(model.d_model) * (model.q_width() * (chips / model.heads - 1) +
+                                                       2 * model.kv_width() * (chips / model.kv_heads - 1));
+  CHECK(declared ==
+        model.parameters() - (2 * model.layers + 1) * uint64_t(model.d_model) + model.layers * replicas);
 }

@@ -11,6 +11,7 @@
 #include "tspsim/common/error.h"
 #include "tspsim/config/floorplan.h"
 #include "tspsim/program/program.h"
+#include "tspsim/program/tensor.h"
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -71,6 +72,13 @@ inline void run_program_loader(const uint8_t* data, size_t size) {
     }
     any_valid = true;
     check_disassembly_round_trip(program, config);
+    // A functional load generates every declared tensor's images: bounded and inside MEM.
+    for_each_image(program, [&](const MemImage& image) {
+      require(image.bytes.size() % config.geometry.vector_bytes() == 0 &&
+                  image.address + image.bytes.size() / config.geometry.vector_bytes() <=
+                      config.geometry.mem_words_per_slice,
+              "a generated image runs past its slice");
+    });
   }
   if (!any_valid) throw InputError(first_error);
 }

@@ -195,18 +195,29 @@ TEST_CASE("reference input errors") {
                          Message("tiny-llama: expected 1..256 tokens, got 0"));
 }
 
-TEST_CASE("a chip's slice of a random weight matrix is a run of seeded random tensors") {
+TEST_CASE("a chip's slice of a random weight matrix is one strided window of its seeded stream") {
   const auto m = tiny();
   const auto w = random_weights(m, 7);
-  // Layer 1's w_up (tensor 1 + 9 + 5), 320 x 864 int8: chip 2 of 4 holds columns 432..647.
+  // Layer 1's w_up (tensor 1 + 9 + 5), 320 x 864 int8: chip 2 of 4 holds columns 432..647, rows
+  // 5..9 of them as one window (row stride 864).
   const uint64_t seed = weight_seed(7, 15);
+  const auto window =
+      tsp::random_rows(tsp::isa::DType::i8, 5, 216, 864, tsp::random_skip(seed, 5 * 864ull + 432));
+  for (uint32_t r = 0; r < 5; ++r)
+    for (uint32_t j = 0; j < 216; ++j)
+      CHECK(int8_t(window[r * 216 + j]) == w.layers[1].w_up.q[(5 + r) * 864 + 432 + j]);
   for (uint32_t k : {0u, 1u, 319u}) {
     const auto run =
-        tsp::random_tensor(tsp::isa::DType::i8, 1, 216, random_window_seed(seed, k * 864ull + 432));
+        tsp::random_tensor(tsp::isa::DType::i8, 1, 216, tsp::random_skip(seed, k * 864ull + 432));
     for (uint32_t j = 0; j < 216; ++j) CHECK(int8_t(run[j]) == w.layers[1].w_up.q[k * 864 + 432 + j]);
   }
-  // fp16 values: the same rule.
+  // fp16 values: the same rule; a window of stride = cols is the whole tensor.
   const auto full = tsp::random_tensor(tsp::isa::DType::f16, 3, 100, 11);
-  const auto tail = tsp::random_tensor(tsp::isa::DType::f16, 1, 40, random_window_seed(11, 260));
+  const auto tail = tsp::random_tensor(tsp::isa::DType::f16, 1, 40, tsp::random_skip(11, 260));
   CHECK(std::equal(tail.begin(), tail.end(), full.begin() + 2 * 260));
+  CHECK(tsp::random_rows(tsp::isa::DType::f16, 3, 100, 100, 11) == full);
+  const auto columns = tsp::random_rows(tsp::isa::DType::f16, 3, 30, 100, tsp::random_skip(11, 50));
+  for (uint32_t r = 0; r < 3; ++r)
+    CHECK(std::equal(columns.begin() + r * 60, columns.begin() + (r + 1) * 60,
+                     full.begin() + (r * 100 + 50) * 2));
 }

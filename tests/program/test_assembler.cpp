@@ -7,6 +7,7 @@
 #include "tspsim/common/error.h"
 #include "tspsim/config/floorplan.h"
 #include "tspsim/program/program.h"
+#include "tspsim/program/tensor.h"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -346,24 +347,28 @@ TEST_CASE(".tensor random(SEED): splitmix64, full-range integers, exact floats")
                           ".tensor G bf16 1x3 slices=MEM_W2,MEM_W3 base=0 init=random(7)\n"
                           ".tensor Z i8 1x3 slices=MEM_W0 base=1 init=zeros\n",
                           "r.tsp", tiny());
-  REQUIRE(p.images.size() == 8); // zeros need no image
+  // Declared, not stored: the images are generated on demand.
+  REQUIRE(p.images.empty());
+  std::vector<MemImage> images;
+  for_each_image(p, [&](const MemImage& image) { images.push_back(image); });
+  REQUIRE(images.size() == 8); // zeros need no image
   const uint8_t r[4][2] = {{0xaf, 0xf4}, {0xcd, 0x65}, {0x1d, 0xb9}, {0x7b, 0xa1}};
   for (int b = 0; b < 4; ++b) {
-    CHECK(p.images[b].bytes[0] == r[b][0]);
-    CHECK(p.images[b].bytes[1] == r[b][1]);
+    CHECK(images[b].bytes[0] == r[b][0]);
+    CHECK(images[b].bytes[1] == r[b][1]);
   }
   // Seed 7: u >> 52 - 2048 gives -0.220703125, -0.966796875, 0.80126953125 in f16
   // (0xb310, 0xbbbc, 0x3a69); u >> 55 - 256 gives -0.22265625, -0.96875, 0.80078125 in bf16.
-  CHECK(p.images[4].bytes[0] == 0x10);
-  CHECK(p.images[4].bytes[1] == 0xbc);
-  CHECK(p.images[4].bytes[2] == 0x69);
-  CHECK(p.images[5].bytes[0] == 0xb3);
-  CHECK(p.images[5].bytes[1] == 0xbb);
-  CHECK(p.images[5].bytes[2] == 0x3a);
-  CHECK(p.images[6].bytes[0] == 0x64);
-  CHECK(p.images[7].bytes[0] == 0xbe);
-  CHECK(p.images[6].bytes[2] == 0x4d);
-  CHECK(p.images[7].bytes[2] == 0x3f);
+  CHECK(images[4].bytes[0] == 0x10);
+  CHECK(images[4].bytes[1] == 0xbc);
+  CHECK(images[4].bytes[2] == 0x69);
+  CHECK(images[5].bytes[0] == 0xb3);
+  CHECK(images[5].bytes[1] == 0xbb);
+  CHECK(images[5].bytes[2] == 0x3a);
+  CHECK(images[6].bytes[0] == 0x64);
+  CHECK(images[7].bytes[0] == 0xbe);
+  CHECK(images[6].bytes[2] == 0x4d);
+  CHECK(images[7].bytes[2] == 0x3f);
   CHECK(p.find_symbol("Z")->base == 1);
 }
 

@@ -1,6 +1,7 @@
-// Declared tensors (docs/program-format.md, version 2): `.tensor ... init=random(SEED)` is stored
-// as its seed, the reader regenerates exactly the images the assembler made, programs without
-// declarations keep the version 1 bytes, and damaged declarations are clean input errors.
+// Declared tensors (docs/program-format.md, version 3): `.tensor ... init=random(SEED[, stride=N]
+// [, rows=FIRST:COUNT])` is stored as its declaration, never as bytes; for_each_image generates
+// exactly the images of its elements, programs without declarations keep the version 1 bytes,
+// version 2 files still read, and damaged declarations are clean input errors.
 #include "tspsim/common/error.h"
 #include "tspsim/config/config.h"
 #include "tspsim/program/assembler.h"
@@ -50,22 +51,43 @@ size_t declared_payload_at(const std::vector<uint8_t>& b) {
 
 } // namespace
 
-TEST_CASE("init=random is stored as its seed and read back as the same images") {
+// Every image of a program as for_each_image visits them.
+std::vector<MemImage> all_images(const Program& p) {
+  std::vector<MemImage> out;
+  for_each_image(p, [&](const MemImage& image) { out.push_back(image); });
+  return out;
+}
+
+TEST_CASE("init=random is stored as its seed and its images are generated from it") {
   const auto config = tiny();
   const Program assembled = assemble(kText, "d.tsp", config);
   REQUIRE(assembled.declared.size() == 1);
-  REQUIRE(assembled.declared[0].symbol == 0);
-  REQUIRE(assembled.declared[0].seed == 11);
-  REQUIRE(assembled.declared[0].image_count == 4);
-  // The generated images equal the layout of the random elements (tensor.h), as before.
+  const DeclaredTensor& d = assembled.declared[0];
+  REQUIRE(d.symbol == 0);
+  REQUIRE(d.seed == 11);
+  REQUIRE(d.row_stride == 20);
+  REQUIRE(d.first_row == 0);
+  REQUIRE(d.row_count == 8);
+  // The program holds only the stored images (.image and values(...)); W's are generated.
+  REQUIRE(assembled.images.size() == 2);
   const auto expected = tensor_images(assembled.symbols[0], random_tensor(isa::DType::i16, 8, 20, 11), 32);
+  REQUIRE(expected.size() == 4);
+  const auto generated = declared_images(d, assembled.symbols[0]);
+  REQUIRE(generated.size() == 4);
   for (size_t i = 0; i < expected.size(); ++i) {
-    REQUIRE(assembled.images[assembled.declared[0].first_image + i].mem == expected[i].mem);
-    REQUIRE(assembled.images[assembled.declared[0].first_image + i].bytes == expected[i].bytes);
+    REQUIRE(generated[i].mem == expected[i].mem);
+    REQUIRE(generated[i].address == expected[i].address);
+    REQUIRE(generated[i].bytes == expected[i].bytes);
   }
+  // for_each_image: the declared images first, then the stored ones.
+  const auto every = all_images(assembled);
+  REQUIRE(every.size() == 6);
+  REQUIRE(every[0].bytes == expected[0].bytes);
+  REQUIRE(every[4].bytes == assembled.images[0].bytes);
+  REQUIRE(every[5].bytes == assembled.images[1].bytes);
 
   const auto bytes = serialize_program(assembled);
-  REQUIRE(u32_at(bytes, 8) == 2);
+  REQUIRE(u32_at(bytes, 8) == 3);
   // Stored images: the .image (32 bytes) and the values(...) tensor (32 bytes), not W's 512.
   const size_t queues_at = 20 + 12 + u32_at(bytes, 24);
   const size_t images_at = queues_at + 12 + u32_at(bytes, queues_at + 4);
@@ -74,15 +96,20 @@ TEST_CASE("init=random is stored as its seed and read back as the same images") 
   REQUIRE(u32_at(bytes, images_at + 12) == 2);
   const size_t at = declared_payload_at(bytes);
   REQUIRE(u32_at(bytes, at - 12) == 5);
-  REQUIRE(u32_at(bytes, at - 8) == 4 + 16);
+  REQUIRE(u32_at(bytes, at - 8) == 4 + 28);
   REQUIRE(u32_at(bytes, at) == 1);
   REQUIRE(u32_at(bytes, at + 4) == 0);   // symbol W
   REQUIRE(u32_at(bytes, at + 8) == 11);  // seed
   REQUIRE(u32_at(bytes, at + 16) == 32); // vector bytes
-  REQUIRE(at + 20 == bytes.size());
+  REQUIRE(u32_at(bytes, at + 20) == 20); // row stride
+  REQUIRE(u32_at(bytes, at + 24) == 0);  // first row
+  REQUIRE(u32_at(bytes, at + 28) == 8);  // row count
+  REQUIRE(at + 32 == bytes.size());
 
   const Program read = deserialize_program(bytes, "d.bin");
+  REQUIRE(read.images.size() == 2);
   REQUIRE(by_place(read) == by_place(assembled));
+  REQUIRE(all_images(read).size() == 6);
   REQUIRE(serialize_program(read) == bytes);
   validate_program(read, config, "d.bin");
 
@@ -92,6 +119,87 @@ TEST_CASE("init=random is stored as its seed and read back as the same images") 
           std::string::npos);
   REQUIRE(text.find(".image MEM_W0") == std::string::npos);
   REQUIRE(serialize_program(assemble(text, "d.dis.tsp", config)) == bytes);
+}
+
+// 6 rows of 20 int8 columns in 2 groups, a window of a 50-column stream whose rows 1..4 are
+// declared: group 1 holds rows 1 and 3 at addresses 10 and 11, group 0 rows 2 and 4 at 11 and 12.
+const char* kWindow = ".tensor T i8 6x20 slices=MEM_E2,MEM_E3 base=10 init=random(3, stride=50, rows=1:4)\n"
+                      ".queue MEM_W0\n    NOP 1\n";
+
+TEST_CASE("a strided window of rows is one declaration, generated and round-tripped exactly") {
+  const auto config = tiny();
+  const Program program = assemble(kWindow, "w.tsp", config);
+  REQUIRE(program.declared.size() == 1);
+  const DeclaredTensor& d = program.declared[0];
+  REQUIRE(d.row_stride == 50);
+  REQUIRE(d.first_row == 1);
+  REQUIRE(d.row_count == 4);
+  // Rows 1..4 of the 20-column window of random_tensor(i8, 6, 50, 3), from an independent slicing.
+  const auto full = random_tensor(isa::DType::i8, 6, 50, 3);
+  std::vector<uint8_t> window;
+  for (uint32_t r = 1; r < 5; ++r)
+    window.insert(window.end(), full.begin() + r * 50, full.begin() + r * 50 + 20);
+  REQUIRE(declared_elements(d, program.symbols[0]) == window);
+  const auto images = all_images(program);
+  REQUIRE(images.size() == 2);
+  const uint32_t e2 = program.symbols[0].slices[0], e3 = program.symbols[0].slices[1];
+  std::map<std::pair<uint32_t, uint32_t>, std::vector<uint8_t>> expected;
+  for (auto [mem, address, rows] :
+       {std::tuple{e2, 11u, std::vector<uint32_t>{2, 4}}, std::tuple{e3, 10u, std::vector<uint32_t>{1, 3}}}) {
+    std::vector<uint8_t> bytes(rows.size() * 32);
+    for (size_t k = 0; k < rows.size(); ++k)
+      std::copy_n(full.begin() + rows[k] * 50, 20, bytes.begin() + k * 32);
+    expected[{mem, address}] = bytes;
+  }
+  std::map<std::pair<uint32_t, uint32_t>, std::vector<uint8_t>> got;
+  for (const auto& image : images) got[{image.mem, image.address}] = image.bytes;
+  REQUIRE(got == expected);
+  const auto extents = declared_extents(d, program.symbols[0]);
+  REQUIRE(extents.size() == 2);
+  REQUIRE((extents[0].mem == e2 && extents[0].address == 11 && extents[0].words == 2));
+  REQUIRE((extents[1].mem == e3 && extents[1].address == 10 && extents[1].words == 2));
+
+  const auto bytes = serialize_program(program);
+  REQUIRE(bytes.size() < 300); // the 120 bytes of elements are not stored
+  const Program read = deserialize_program(bytes, "w.bin");
+  validate_program(read, config, "w.bin");
+  REQUIRE(all_images(read).size() == 2);
+  REQUIRE(serialize_program(read) == bytes);
+  const std::string text = disassemble(read, config);
+  REQUIRE(text.find(".tensor T i8 6x20 slices=MEM_E2,MEM_E3 base=10 init=random(3, stride=50, rows=1:4)\n") !=
+          std::string::npos);
+  REQUIRE(serialize_program(assemble(text, "w.dis.tsp", config)) == bytes);
+}
+
+TEST_CASE("bad random() windows are assembler errors at the option") {
+  const auto config = tiny();
+  const auto error = [&](const std::string& init, const std::string& message) {
+    REQUIRE_THROWS_MATCHES(
+        assemble(".tensor T i8 6x20 slices=MEM_E2,MEM_E3 base=10 init=" + init + "\n", "w.tsp", config),
+        InputError, Catch::Message(message));
+  };
+  error("random(3, stride=19)", "w.tsp:1:70: stride=19 is less than the 20 columns of a row");
+  error("random(3, rows=2:5)", "w.tsp:1:68: rows=2:5 runs past the 6 rows of the tensor");
+  error("random(3, rows=2:0)", "w.tsp:1:70: 0 is out of range (1..4294967295)");
+  error("random(3, stride=30, stride=40)", "w.tsp:1:74: stride= is given twice");
+  error("random(3, seed=4)", "w.tsp:1:63: unknown random() option 'seed' (stride=, rows=)");
+  error("random(3, rows=2)", "w.tsp:1:69: expected ':' (rows=FIRST:COUNT), got ')'");
+}
+
+TEST_CASE("a version 2 file (whole tensors, no window fields) still reads") {
+  const auto config = tiny();
+  const auto v3 = serialize_program(assemble(kText, "d.tsp", config));
+  const size_t at = declared_payload_at(v3);
+  // Version 2's declaration: symbol, seed, vector bytes (16 bytes, not 28).
+  std::vector<uint8_t> v2(v3.begin(), v3.begin() + at + 20);
+  v2[8] = 2;
+  v2[at - 8] = 4 + 16;
+  const Program read = deserialize_program(v2, "d2.bin");
+  REQUIRE(read.declared.size() == 1);
+  REQUIRE(read.declared[0].row_stride == 20);
+  REQUIRE(read.declared[0].first_row == 0);
+  REQUIRE(read.declared[0].row_count == 8);
+  REQUIRE(serialize_program(read) == v3);
 }
 
 TEST_CASE("a program without declared tensors is written as version 1, byte for byte as before") {
@@ -129,8 +237,32 @@ TEST_CASE("damaged declarations are input errors naming the offset") {
                                  "slices, 16-byte vectors) (declared tensor section)",
                                  at + 4));
   bad = good;
+  bad[at + 20] = 19;
+  require_error(bad,
+                fmt::format("d.bin: declared tensor 'W' at offset {} has row stride 19, less than its 20 "
+                            "columns (declared tensor section)",
+                            at + 4));
+  bad = good;
+  bad[at + 24] = 1;
+  require_error(bad,
+                fmt::format("d.bin: declared tensor 'W' at offset {} declares 8 rows from row 1, outside its "
+                            "8 rows (at least 1 row must be declared) (declared tensor section)",
+                            at + 4));
+  bad = good;
+  bad[at + 28] = 0;
+  require_error(bad,
+                fmt::format("d.bin: declared tensor 'W' at offset {} declares 0 rows from row 0, outside its "
+                            "8 rows (at least 1 row must be declared) (declared tensor section)",
+                            at + 4));
+  bad = good;
+  bad[at + 31] = 0xff; // row count 0xff000008: first_row + count past the rows, no u32 wrap
+  require_error(bad,
+                fmt::format("d.bin: declared tensor 'W' at offset {} declares 4278190088 rows from row 0, "
+                            "outside its 8 rows (at least 1 row must be declared) (declared tensor section)",
+                            at + 4));
+  bad = good;
   bad[at] = 0;
-  require_error(bad, "d.bin: no declared tensors in a version 2 file (which must have some) (declared tensor "
+  require_error(bad, "d.bin: no declared tensors in a version 3 file (which must have some) (declared tensor "
                      "section)");
   require_error({good.begin(), good.begin() + at - 12},
                 fmt::format("d.bin: truncated at offset {} (declared tensor section)", at - 12));
@@ -145,4 +277,21 @@ TEST_CASE("a declared tensor laid out for another vector length fails validation
   REQUIRE_THROWS_MATCHES(
       validate_program(program, config, "d.bin"), InputError,
       Catch::Message("d.bin: declared tensor 'W' is laid out for 32-byte vectors, the chip has 16"));
+}
+
+TEST_CASE("declared tensors are checked against MEM like the images they stand for") {
+  const auto config = tiny();
+  // W's group 0 byte 0 (MEM_W0) holds its rows 0, 2, 4, 6 at addresses 4..7.
+  REQUIRE_THROWS_MATCHES(
+      assemble(std::string(kText) + ".image MEM_W0 7 " + std::string(64, '0') + "\n", "d.tsp", config),
+      InputError, Catch::Message("d.tsp: image 2 and declared tensor 'W' both initialise MEM_W0 address 7"));
+  // Rows outside the declared range are not initialised: an image may sit there.
+  auto window =
+      assemble(std::string(kWindow) + ".image MEM_E3 12 " + std::string(64, '0') + "\n", "w.tsp", config);
+  validate_program(window, config, "w.bin");
+  window.declared[0].row_count = 6;
+  REQUIRE_THROWS_MATCHES(
+      validate_program(window, config, "w.bin"), InputError,
+      Catch::Message("w.bin: declared tensor 'T': rows 1..+6 with row stride 50 do not fit its "
+                     "6x20 shape"));
 }

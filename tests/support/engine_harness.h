@@ -4,6 +4,7 @@
 
 #include "tspsim/system/chip.h"
 #include "tspsim/program/assembler.h"
+#include "tspsim/program/tensor.h"
 #include "tspsim/config/config.h"
 
 #include <memory>
@@ -36,23 +37,24 @@ struct Simulation {
   std::string first_error() const { return log().kept().empty() ? "" : log().kept().front().describe(); }
 };
 
-// The initial elements of a symbol, read back from the program's images.
+// The initial elements of a symbol, read back from the program's images (stored and declared).
 inline std::vector<uint8_t> Simulation::initial(const std::string& name) const {
   const Symbol& s = *program.find_symbol(name);
   const unsigned bytes = isa::dtype_bytes(s.dtype);
   const unsigned vb = config.geometry.vector_bytes();
   std::vector<uint8_t> out(size_t(s.rows) * s.cols * bytes, 0);
   const size_t groups = s.slices.size() / bytes;
-  for (uint32_t r = 0; r < s.rows; ++r)
-    for (unsigned b = 0; b < bytes; ++b) {
-      const uint32_t mem = s.slices[(r % groups) * bytes + b];
-      const uint32_t address = s.base + static_cast<uint32_t>(r / groups);
-      for (const auto& image : program.images) {
-        if (image.mem != mem || address < image.address || address >= image.address + image.bytes.size() / vb) continue;
+  for_each_image(program, [&](const MemImage& image) {
+    for (uint32_t r = 0; r < s.rows; ++r)
+      for (unsigned b = 0; b < bytes; ++b) {
+        const uint32_t mem = s.slices[(r % groups) * bytes + b];
+        const uint32_t address = s.base + static_cast<uint32_t>(r / groups);
+        if (image.mem != mem || address < image.address || address >= image.address + image.bytes.size() / vb)
+          continue;
         for (uint32_t c = 0; c < s.cols; ++c)
           out[(size_t(r) * s.cols + c) * bytes + b] = image.bytes[size_t(address - image.address) * vb + c];
       }
-    }
+  });
   return out;
 }
 

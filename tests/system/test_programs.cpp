@@ -347,3 +347,28 @@ TEST_CASE("misscheduled/ifetch-invalid: Write text fetched into a VXM queue") {
              "cannot be "
              "issued by queue VXM.0");
 }
+
+// A functional run generates a declared tensor's rows into MEM when it loads the program; a
+// timing-only run, which never reads MEM data, leaves them zero but still loads stored images.
+TEST_CASE("declared tensors reach MEM in functional runs only; stored images in both") {
+  const auto config = tsp::test::bundled_config("tiny.json");
+  const tsp::Program program =
+      tsp::assemble(".tensor T i8 6x20 slices=MEM_E2,MEM_E3 base=10 init=random(3, stride=50, rows=1:4)\n"
+                    ".tensor S i8 1x4 slices=MEM_E0 base=0 init=values(1 2 3 4)\n"
+                    ".queue MEM_W0\n    NOP 1\n",
+                    "d.tsp", config);
+  // Rows 1..4 of T: columns 0..19 of rows 1..4 of the 50-column stream of seed 3; rows 0 and 5 zero.
+  const auto stream = tsp::random_tensor(tsp::isa::DType::i8, 6, 50, 3);
+  std::vector<uint8_t> declared(6 * 20, 0);
+  for (uint32_t r = 1; r < 5; ++r) std::copy_n(stream.begin() + r * 50, 20, declared.begin() + r * 20);
+  for (const bool timing_only : {false, true}) {
+    INFO("timing-only " << timing_only);
+    tsp::EngineOptions options;
+    options.timing_only = timing_only;
+    tsp::Chip chip(timing_only ? "timing_chip" : "functional_chip", config, options);
+    chip.load(program);
+    CHECK(chip.read_symbol(*program.find_symbol("T")) ==
+          (timing_only ? std::vector<uint8_t>(6 * 20, 0) : declared));
+    CHECK(chip.read_symbol(*program.find_symbol("S")) == std::vector<uint8_t>{1, 2, 3, 4});
+  }
+}

@@ -5,6 +5,7 @@
 #include "engine_harness.h"
 #include "slice_schedule.h"
 #include "tspsim/program/assembler.h"
+#include "tspsim/program/tensor.h"
 #include "tspsim/system/system.h"
 
 #include <catch2/catch.hpp>
@@ -71,9 +72,11 @@ std::vector<uint8_t> symbol(const tsp::System& system, uint32_t chip, const char
 std::vector<uint8_t> initial_a(const tsp::SystemProgram& program, uint32_t chip) {
   const tsp::Program& p = program.program_of(chip);
   const uint32_t mem = p.find_symbol("A")->slices.at(0);
-  for (const auto& image : p.images)
-    if (image.mem == mem && image.address == 0) return image.bytes;
-  return {};
+  std::vector<uint8_t> bytes;
+  tsp::for_each_image(p, [&](const tsp::MemImage& image) {
+    if (image.mem == mem && image.address == 0) bytes = image.bytes;
+  });
+  return bytes;
 }
 
 // Everything a run produces, as text: cycles, errors, link traffic and the B tensors.

@@ -44,6 +44,22 @@ TEST_CASE("tspsim runs the bundled example and prints its report") {
   CHECK(r.out.find("conformance errors  0\n") != std::string::npos);
 }
 
+// vector_add's inputs are declared tensors: a timing-only run never generates them, so what would
+// read MEM data is refused there, and the cycles are the functional run's.
+TEST_CASE("tspsim --timing-only refuses --dump and --expect and runs the same cycles") {
+  const auto out = (scratch_dir() / "a.bin").string();
+  const auto functional = run_tool("tspsim", k14nm + " " + kVectorAdd + " --dump A=" + out);
+  REQUIRE(functional.exit_code == 0);
+  for (const std::string flag : {" --dump A=", " --expect A="}) {
+    const auto r = run_tool("tspsim", k14nm + " " + kVectorAdd + " --timing-only" + flag + out);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err == "error: --dump and --expect need data: drop --timing-only\n");
+  }
+  const auto r = run_tool("tspsim", k14nm + " " + kVectorAdd + " --timing-only");
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("cycles              58\n") != std::string::npos);
+}
+
 TEST_CASE("a missing config file is bad input") {
   const auto r = run_tool("tspsim", "--config nope.json " + kVectorAdd);
   CHECK(r.exit_code == 2);

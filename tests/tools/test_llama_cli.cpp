@@ -372,8 +372,9 @@ TEST_CASE("tspsim --system gives every chip its breakdown, a replicated chip its
 }
 
 // --timing-only skips the host reference: the schedule does not depend on data, so the program is
-// the same but for the cache's initial contents (and at position 0, whose cache is empty, the same
-// bytes), and it simulates with its predicted cycles.
+// the same but for the cache's initial contents (at position 0, whose cache is empty, the same
+// bytes; at 3 the reference's cache is stored, the all-zero one is not), and it simulates with its
+// predicted cycles.
 TEST_CASE("tspc llama --timing-only compiles the same schedule without the host reference") {
   const auto dir = scratch_dir();
   const auto path = [&](const std::string& name) { return (dir / name).string(); };
@@ -388,9 +389,8 @@ TEST_CASE("tspc llama --timing-only compiles the same schedule without the host 
     const std::string predicted = field(with.out, fmt::format("at position {}: ", position));
     CHECK(field(without.out, fmt::format("at position {}: ", position)) == predicted);
     const std::string a = slurp(path("with.bin")), b = slurp(path("without.bin"));
-    CHECK(a.size() == b.size());
     if (position == 0) CHECK(a == b);
-    if (position == 3) CHECK(a != b); // the reference's cache of positions 0-2, zeros without it
+    if (position == 3) CHECK(a.size() > b.size()); // the reference's cache of positions 0-2 is stored
     const auto sim = run_tool("tspsim", path("without.bin") + kConfig + " --timing-only");
     CHECK(sim.exit_code == 0);
     CHECK(sim.out.find("conformance errors  0\n") != std::string::npos);

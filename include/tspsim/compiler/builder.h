@@ -5,6 +5,7 @@
 
 #include "tspsim/compiler/mxm_state.h"
 #include "tspsim/compiler/schedule.h"
+#include "tspsim/program/tensor.h"
 
 #include <map>
 #include <string>
@@ -105,7 +106,13 @@ public:
 
   // Declares `symbol` (placed by add_tensor, or a part of such a tensor) with the elements
   // random_tensor(symbol's type and shape, seed): the program stores the seed, not the bytes.
-  void add_random(const Symbol& symbol, uint64_t seed) { random_.push_back({symbol, seed}); }
+  void add_random(const Symbol& symbol, uint64_t seed) {
+    add_random(symbol, random_declaration(symbol, seed, config().geometry.vector_bytes()));
+  }
+  // The same for a window of a seeded stream (DeclaredTensor: row stride, declared rows).
+  void add_random(const Symbol& symbol, const DeclaredTensor& declared) {
+    random_.push_back({symbol, declared});
+  }
 
   // Emits the schedule and assembles the program; metadata.predicted_cycles is the schedule's.
   // A queue whose text does not fit its instruction buffer starts with what fits and fetches
@@ -135,7 +142,7 @@ private:
   std::map<unsigned, MxmPlaneState> mxm_states_;
   std::vector<Symbol> symbols_;
   std::vector<MemImage> images_;
-  std::vector<std::pair<Symbol, uint64_t>> random_;
+  std::vector<std::pair<Symbol, DeclaredTensor>> random_;
   std::vector<Region> regions_;
 };
 

@@ -44,12 +44,6 @@ struct Weights {
 // as seeded initialisers and runs no reference (7B's elements are 6.7 GB).
 Weights random_weights(const ModelConfig& model, uint64_t seed, bool shapes_only = false);
 
-// random_tensor is splitmix64, whose state advances by a constant per element, so any run of
-// elements is itself a random tensor: elements first .. first + n - 1 (row-major) of
-// random_tensor(dtype, R, C, seed) are random_tensor(dtype, 1, n, random_window_seed(seed, first)).
-// A chip holding a slice of a matrix can declare its rows as seeded initialisers this way.
-uint64_t random_window_seed(uint64_t seed, uint64_t first);
-
 // The seeds random_weights gives tensor `index` (the canonical order of docs/models.md): values,
 // and values + 1 for int8 scales.
 uint64_t weight_seed(uint64_t seed, uint32_t index);

@@ -59,14 +59,19 @@ struct Symbol {
 bool is_valid_symbol_name(const std::string& name);
 
 // A tensor whose initial MEM contents are declared instead of stored: a container keeps the
-// declaration and its reader regenerates the images (docs/program-format.md, version 2), so a
-// program that initialises large tensors stays small on disk.
+// declaration (docs/program-format.md, version 3) and nothing holds its bytes until a functional
+// run loads them into MEM (for_each_image, tensor.h), so a program of gigabytes of weights stays
+// small on disk and in memory. The elements are a window of a seeded random stream: row r of the
+// symbol is stream elements r * row_stride .. r * row_stride + cols - 1 of random_rows (tensor.h),
+// so one declaration covers a column window of a larger matrix. Only rows
+// [first_row, first_row + row_count) are initialised; the others are left as MEM is (zero).
 struct DeclaredTensor {
   uint32_t symbol = 0;             // index into Program::symbols
-  uint64_t seed = 0;               // elements: random_tensor(dtype, rows, cols, seed) (tensor.h)
+  uint64_t seed = 0;               // the stream's seed (its element 0 is row 0, column 0)
   uint32_t vector_bytes = 0;       // the layout's vector length (tensor_images)
-  uint32_t first_image = 0;        // its images are images[first_image, first_image + image_count)
-  uint32_t image_count = 0;
+  uint32_t row_stride = 0;         // stream elements from one row's start to the next's (>= cols)
+  uint32_t first_row = 0;          // the declared rows: [first_row, first_row + row_count),
+  uint32_t row_count = 0;          // at least one, inside the symbol's rows
 };
 
 struct ProgramMetadata {
@@ -81,10 +86,10 @@ struct ProgramMetadata {
 struct Program {
   uint64_t fingerprint = 0;        // geometry_fingerprint of the config it was built for
   std::vector<QueueProgram> queues;
-  std::vector<MemImage> images;
+  std::vector<MemImage> images;    // stored images; declared tensors' images are generated
   std::vector<Symbol> symbols;
   ProgramMetadata metadata;
-  std::vector<DeclaredTensor> declared; // tensors whose images (in `images`) are generated
+  std::vector<DeclaredTensor> declared; // tensors initialised from a declaration, not stored bytes
   ProgramRegions regions;               // the phases that placed the instructions (may be empty)
 
   const Symbol* find_symbol(const std::string& name) const;

@@ -5,6 +5,7 @@
 #include "tspsim/program/program.h"
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -16,6 +17,15 @@ namespace tsp {
 // (f16 11, bf16 8, f32 24) take i = (u >> (63 - p)) - 2^p and the value i / 2^p, uniform in
 // [-1, 1) and exactly representable.
 std::vector<uint8_t> random_tensor(isa::DType dtype, uint32_t rows, uint32_t cols, uint64_t seed);
+
+// splitmix64's state advances by a constant per output, so the stream of `seed` from its element
+// `first` on is itself the stream of random_skip(seed, first).
+uint64_t random_skip(uint64_t seed, uint64_t first);
+
+// A window of the stream of `seed`: row r is its elements r * row_stride .. r * row_stride +
+// cols - 1 (row_stride >= cols). random_rows(d, R, C, C, s) == random_tensor(d, R, C, s).
+std::vector<uint8_t> random_rows(isa::DType dtype, uint32_t rows, uint32_t cols, uint64_t row_stride,
+                                 uint64_t seed);
 
 // The little-endian bytes of `value` as an element of `dtype`, if the value is exactly
 // representable (integers: in the signed range of the type; floats: no rounding needed).
@@ -34,11 +44,32 @@ SymbolWord symbol_word(const Symbol& symbol, uint32_t row, unsigned byte);
 std::vector<MemImage> tensor_images(const Symbol& symbol, const std::vector<uint8_t>& elements,
                                     unsigned vector_bytes);
 
-// Appends `symbol` initialised with random_tensor(seed) and its images, and declares them, so a
-// container stores the seed instead of the bytes (DeclaredTensor).
-void add_random_tensor(Program& program, Symbol symbol, uint64_t seed, unsigned vector_bytes);
+// The declaration of `symbol` (whole, its rows one run of the stream of `seed`), for
+// add_random_tensor; row_stride, first_row and row_count may then be narrowed to a window.
+DeclaredTensor random_declaration(const Symbol& symbol, uint64_t seed, unsigned vector_bytes);
 
-// The images of a declared tensor, generated (the reader of a container calls this).
+// Appends `symbol` and its declaration (declared.symbol is set here): the program stores the
+// declaration, never the bytes.
+void add_random_tensor(Program& program, Symbol symbol, DeclaredTensor declared);
+
+// The elements of the declared rows (row-major, rows first_row .. first_row + row_count - 1).
+std::vector<uint8_t> declared_elements(const DeclaredTensor& declared, const Symbol& symbol);
+
+// Where a declared tensor's images go, without their bytes: one per slice that holds a declared
+// row, in the order declared_images generates them.
+struct ImageExtent {
+  uint32_t mem = 0;
+  uint32_t address = 0;
+  uint32_t words = 0;
+};
+std::vector<ImageExtent> declared_extents(const DeclaredTensor& declared, const Symbol& symbol);
+
+// The images of a declared tensor, generated (unused lanes zero).
 std::vector<MemImage> declared_images(const DeclaredTensor& declared, const Symbol& symbol);
+
+// Every image of `program`: each declared tensor's images, generated one tensor at a time and
+// dropped after `visit`, then the stored images (so images appended to `images`, as tspsim
+// --load does, land over both). Programs checked by validate_program have no overlaps otherwise.
+void for_each_image(const Program& program, const std::function<void(const MemImage&)>& visit);
 
 } // namespace tsp

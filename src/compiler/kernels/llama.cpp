@@ -555,28 +555,22 @@ WeightMatrix ChipStep::weights(const std::string& name, const model::Matrix& m, 
       auto mems = least_used(builder_, east_);
       mems.resize(streams);
       const Symbol tile = builder_.add_tensor("", DType::i8, rows, cols, mems, reserved, {});
+      // One declaration per tile: row r is matrix row row0 + first_row + r from column col0 + j * lanes,
+      // and only the tile's live rows (a contiguous range) are declared.
       const uint32_t first_row = kt * lanes_;
-      const bool all_live = window.live0 <= first_row && first_row + rows <= window.live0 + window.live;
-      // A tile of whole matrix rows is one run of the matrix's elements; otherwise each row is.
-      if (n_tiles == 1 && window.cols == m.cols && all_live) {
+      const uint32_t live_begin = std::max(first_row, window.live0);
+      const uint32_t live_end = std::min(first_row + rows, window.live0 + window.live);
+      if (live_begin < live_end) {
         Symbol declared = tile;
-        declared.name = fmt::format("{}.k{}", name, kt);
-        builder_.add_random(declared,
-                            model::random_window_seed(seed, uint64_t(window.row0 + first_row) * m.cols));
-      } else {
-        for (uint32_t r = 0; r < rows; ++r) {
-          const uint32_t local = first_row + r;
-          if (local < window.live0 || local >= window.live0 + window.live) continue;
-          Symbol row;
-          row.name = fmt::format("{}.k{}.n{}.r{}", name, kt, j, r);
-          row.dtype = DType::i8;
-          row.rows = 1;
-          row.cols = cols;
-          row.base = symbol_word(tile, r, 0).address;
-          row.slices = {symbol_word(tile, r, 0).mem};
-          builder_.add_random(row, model::random_window_seed(seed, uint64_t(window.row0 + local) * m.cols +
-                                                                       window.col0 + j * lanes_));
-        }
+        declared.name =
+            n_tiles == 1 ? fmt::format("{}.k{}", name, kt) : fmt::format("{}.k{}.n{}", name, kt, j);
+        DeclaredTensor init = random_declaration(
+            declared,
+            random_skip(seed, uint64_t(window.row0 + first_row) * m.cols + window.col0 + j * lanes_), lanes_);
+        init.row_stride = m.cols;
+        init.first_row = live_begin - first_row;
+        init.row_count = live_end - live_begin;
+        builder_.add_random(declared, init);
       }
       w.tiles[{kt, j}] = tile;
       ++weight_tiles_;
