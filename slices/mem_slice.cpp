@@ -109,6 +109,7 @@ void MemSlice::end_run(Cycle last) {
   SliceStats& stats = ctx_.stats.slice(slice_id());
   stats.instructions += dispatched;
   stats.by_opcode[static_cast<uint8_t>(run.first.instruction.opcode)] += dispatched;
+  report_run_dispatches(run, dispatched);
   if (run.first.instruction.opcode == isa::Opcode::read) {
     const uint64_t landed = run.iterations_through(last, ctx_.timing[TimingParam::mem_read_func]);
     stats.sram_bytes_read += accessed * ctx_.vector_bytes;

@@ -112,6 +112,17 @@ FunctionalSlice::StreamOperands FunctionalSlice::read_operands(const Dispatch& d
   return operands;
 }
 
+void FunctionalSlice::report_run_dispatches(const RepeatRun& run, uint64_t count) const {
+  ActivityObserver* observer = ctx_.stats.observer();
+  if (!observer) return;
+  Dispatch dispatch = run.first;
+  for (uint64_t k = 0; k < count; ++k) {
+    dispatch.instruction = run.instruction(k);
+    dispatch.cycle = run.dispatch_cycle(k);
+    observer->dispatched(slice_, dispatch);
+  }
+}
+
 std::string FunctionalSlice::stream_name(StreamRef stream, unsigned group) const {
   const char dir = stream_direction_letter(stream.west);
   if (group <= 1) return fmt::format("{}{}", dir, stream.id);

@@ -76,6 +76,7 @@ void OperandReadingSlice::end_run(Cycle last) {
   SliceStats& stats = ctx_.stats.slice(slice_id());
   stats.instructions += dispatched;
   stats.by_opcode[static_cast<uint8_t>(run.first.instruction.opcode)] += dispatched;
+  report_run_dispatches(run, dispatched);
   uint64_t groups_read = 0;
   for (unsigned i = 0; i < run_streams_.source_count; ++i) groups_read += run_streams_.groups[i];
   const uint64_t read = run.iterations_through(last, run_offsets_[1]);

@@ -10,6 +10,7 @@
 #include "tspsim/common/file_io.h"
 #include "tspsim/compiler/kernels.h"
 #include "tspsim/config/config.h"
+#include "tspsim/system/region_profile.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -462,14 +463,51 @@ TEST_CASE("timing-only equivalence: 24 generated programs of VXM runs") {
   }
 }
 
-TEST_CASE("timing-only equivalence: a tspc llama --timing-only step of tiny-llama") {
-  const fs::path program = scratch_dir() / "tiny_llama_step.bin";
+// A tiny-llama step compiled by tspc llama --timing-only (its program has regions).
+fs::path tiny_llama_step(const std::string& name) {
+  const fs::path program = scratch_dir() / name;
   const auto compiled = run_tool("tspc", "llama --model " + source("configs/models/tiny-llama.json") +
                                              " --config " + source("configs/14nm.json") +
                                              " --position 3 --timing-only -o " + program.string());
   INFO(compiled.err);
   REQUIRE(compiled.exit_code == 0);
+  return program;
+}
+
+TEST_CASE("timing-only equivalence: a tspc llama --timing-only step of tiny-llama") {
+  // tspsim profiles the step's regions (the per-layer breakdown, in the statistics JSON) and
+  // takes runs all the same.
+  const fs::path program = tiny_llama_step("tiny_llama_step.bin");
   CHECK(error_counts(check_equivalent(program.string(), "tiny_llama_step")).empty());
+}
+
+// The region profiler sees only dispatches, so runs are taken with it attached and report their
+// dispatches when they end; every instruction is in the breakdown once.
+TEST_CASE("runs: taken with the region profiler attached") {
+  const tsp::Program program = tsp::read_program(tiny_llama_step("tiny_llama_profiled.bin"));
+  REQUIRE(!program.regions.empty());
+  tsp::EngineOptions options;
+  options.timing_only = true;
+  const tsp::ChipConfig config = chip();
+  tsp::Chip machine("chip", config, options);
+  machine.load(program);
+  tsp::RegionProfiler profiler(program.regions, machine.context().floorplan.queues().size());
+  machine.context().stats.set_observer(&profiler);
+  const tsp::RunResult result = machine.run(tsp::kNever);
+  machine.context().stats.set_observer(nullptr);
+  const tsp::EngineContext& ctx = machine.context();
+  CHECK(ctx.runs_taken > 0);
+  uint64_t slice_instructions = 0;
+  for (const auto& s : ctx.stats.slices())
+    for (size_t op = 0; op < s.by_opcode.size(); ++op)
+      if (s.by_opcode[op] != 0 &&
+          tsp::isa::spec(static_cast<tsp::isa::Opcode>(op)).unit != tsp::isa::Unit::icu)
+        slice_instructions += s.by_opcode[op];
+  const tsp::RegionBreakdown breakdown = profiler.breakdown(result.cycles);
+  uint64_t profiled = breakdown.untagged_instructions;
+  for (const auto& group : breakdown.groups)
+    for (uint64_t n : group.instructions) profiled += n;
+  CHECK(profiled == slice_instructions);
 }
 
 TEST_CASE("timing-only equivalence: tspc int8 GEMM 64x320x320 and GEMV 640x640") {
