@@ -439,11 +439,11 @@ TEST_CASE("timing-only equivalence: a barrier inside a VXM run and its consumer 
       "before the last barrier");
 }
 
-TEST_CASE("timing-only equivalence: a lower queue's writes inside a VXM run") {
+TEST_CASE("timing-only equivalence: a lower queue's writes inside a higher queue's VXM Repeat") {
   const Run run = check_run_program("vxm_run_collision");
   CHECK(error_counts(run) == std::map<std::string, uint64_t>{{"stream-collision", 5}});
   CHECK(run.stats.at("conformance_error_list").back() ==
-        "cycle 29: stream-collision: VXM.2 instruction 1 (splat) line 11: second write to stream E1 at VXM "
+        "cycle 29: stream-collision: VXM.2 instruction 1 (splat) line 12: second write to stream E1 at VXM "
         "in one cycle");
 }
 
@@ -603,4 +603,12 @@ TEST_CASE("runs: a VXM run cut by the cycle limit with intervals off") {
 // 23, once its reads are past the release; MEM_E2's likewise (at 7 and 25), and both readers'.
 TEST_CASE("runs: a release inside a taken VXM run splits it") {
   CHECK(run_vxm_program("vxm_run_barrier", true, tsp::kNever) == VxmFigures{6, 44, 41, 25600, 12800});
+}
+
+// vxm_run_collision.tsp: VXM.0's text writes E1, so VXM.2's Repeat is not taken whole (nor
+// MEM_E3's, which reads point writes). The VXM counts 39 instructions (VXM.2: NOP, splat,
+// Repeat, 29 iterations; VXM.0: NOP, splat, Repeat, 4 iterations), busy at 10..40, 35 vectors
+// written.
+TEST_CASE("runs: a VXM Repeat is not taken while another queue of its slice writes its stream") {
+  CHECK(run_vxm_program("vxm_run_collision", true, tsp::kNever) == VxmFigures{0, 39, 31, 0, 11200});
 }
