@@ -2,6 +2,7 @@
 
 #include "tspsim/common/error.h"
 #include "tspsim/engine/debug_clock.h"
+#include "tspsim/engine/operand_groups.h"
 #include "tspsim/program/timing_rules.h"
 
 #include <algorithm>
@@ -174,12 +175,60 @@ void Icu::dispatch(InstructionQueue& queue, Cycle t) {
   schedule(queue);
 }
 
+namespace {
+
+// The streams an instruction writes: direction, first id and count (count 0: none).
+struct WrittenStreams {
+  bool west = false;
+  unsigned first = 0;
+  unsigned count = 0;
+};
+
+WrittenStreams written_streams(const Instruction& instruction) {
+  const auto fields = instruction.spec().operand_fields();
+  for (size_t i = 0; i < fields.size(); ++i)
+    if (fields[i].kind == isa::FieldKind::stream && fields[i].role == isa::StreamRole::write) {
+      const StreamRef stream = StreamRef::from_field(instruction.operands[i]);
+      return {stream.west, stream.id, stream_group(instruction, i)};
+    }
+  return {};
+}
+
+bool overlap(const WrittenStreams& a, const WrittenStreams& b) {
+  return a.count != 0 && b.count != 0 && a.west == b.west && a.first < b.first + b.count &&
+         b.first < a.first + a.count;
+}
+
+} // namespace
+
+// Whether another queue of `queue`'s slice may still write a stream the run writes: a value of
+// another queue landing on a run's value is reported where that write lands, and with a third
+// write in the same cycle the per-cycle order of the reports depends on where the run's own
+// writes would have been, so such runs are not taken. Fetched text could hold anything.
+bool Icu::slice_mates_may_write(const InstructionQueue& queue, const Instruction& instruction) const {
+  const SliceInfo& slice = ctx_.floorplan.slices()[queue.slice];
+  if (slice.queue_count == 1) return false;
+  const WrittenStreams run = written_streams(instruction);
+  if (run.count == 0) return false;
+  for (unsigned id = slice.first_queue; id < slice.first_queue + slice.queue_count; ++id) {
+    const InstructionQueue& other = queues_[id];
+    if (other.id == queue.id) continue;
+    if (!other.arrivals.empty() || other.fetch_reads_pending != 0) return true;
+    if (other.repeats_left > 0 && overlap(run, written_streams(other.previous.instruction))) return true;
+    for (const QueuedInstruction& qi : other.buffer)
+      if (qi.instruction.opcode == Opcode::ifetch || overlap(run, written_streams(qi.instruction)))
+        return true;
+  }
+  return false;
+}
+
 // Hands the rest of the queue's Repeat, from the iteration in `previous` on, to its slice whole
 // if it can take it; the queue then stands where its last iteration leaves it. Not while text is
 // being fetched for this queue: an arrival is taken at a dispatch, and its checks must happen at
 // that dispatch. Other queues' Ifetch reads meet a run as any access does (MemSlice::access).
 bool Icu::hand_over_run(InstructionQueue& queue) {
   if (!ctx_.runs_allowed() || !queue.arrivals.empty() || queue.fetch_reads_pending != 0) return false;
+  if (slice_mates_may_write(queue, queue.previous.instruction)) return false;
   const RepeatRun run{queue.previous, queue.repeats_left, queue.repeat_interval, queue.repeat_field,
                       queue.repeat_stride};
   if (!slices_[queue.slice]->take_run(run)) return false;

@@ -56,6 +56,7 @@ private:
   void dispatch(InstructionQueue& queue, Cycle t);
   void issue(InstructionQueue& queue);
   bool hand_over_run(InstructionQueue& queue);
+  bool slice_mates_may_write(const InstructionQueue& queue, const Instruction& instruction) const;
   void split_runs(Cycle t, Cycle release);
   bool run_icu_instruction(InstructionQueue& queue, const QueuedInstruction& qi, const Origin& origin,
                            Cycle t);

@@ -78,7 +78,7 @@ bool MemSlice::take_run(const RepeatRun& run) {
     run_cycles_ = RunCycles(run, {0, run_skew_, ctx_.timing[TimingParam::mem_read_func]});
     const StreamRef dst = StreamRef::from_field(run.first.instruction.operands[1]);
     ctx_.fabric.add_run({dst, info().position, run.first.cycle + ctx_.timing[TimingParam::mem_read_func],
-                         run.interval, run.count},
+                         run.interval, run.count, run.first.origin},
                         run.first.cycle);
   } else if (opcode == isa::Opcode::write) {
     if (!write_run_possible(run)) return false;
@@ -109,6 +109,7 @@ void MemSlice::end_run(Cycle last) {
   SliceStats& stats = ctx_.stats.slice(slice_id());
   stats.instructions += dispatched;
   stats.by_opcode[static_cast<uint8_t>(run.first.instruction.opcode)] += dispatched;
+  report_run_dispatches(run, dispatched);
   if (run.first.instruction.opcode == isa::Opcode::read) {
     const uint64_t landed = run.iterations_through(last, ctx_.timing[TimingParam::mem_read_func]);
     stats.sram_bytes_read += accessed * ctx_.vector_bytes;

@@ -1,8 +1,8 @@
 #include "slices/sxm_slice.h"
 
 #include "tspsim/engine/operand_groups.h"
-#include "tspsim/program/latency.h"
 #include "tspsim/numeric/numeric.h"
+#include "tspsim/program/latency.h"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -28,6 +28,10 @@ void SxmSlice::perform(const Dispatch& d, Cycle t) {
   if (operands.out) compute(d, operands.dst_group, operands.source_data.data(), operands.out);
   write_streams(d.cycle + func_cycles(d.instruction, ctx_.config), operands.dst, operands.dst_group,
                 operands.out, d.origin);
+}
+
+bool SxmSlice::streams_only(const Instruction& instruction) const {
+  return instruction.opcode != Opcode::send && instruction.opcode != Opcode::receive;
 }
 
 void SxmSlice::compute(const Dispatch& d, unsigned group, const uint8_t* const* sources, uint8_t* out) const {
@@ -79,11 +83,12 @@ void SxmSlice::send(const Dispatch& d, Cycle t, const uint8_t* data) {
   const auto busy_until =
       ctx_.links.send(link, t, d.cycle + func_cycles(d.instruction, ctx_.config), std::move(bytes), d.origin);
   if (busy_until)
-    ctx_.log.report(ErrorKind::link_overrun, t, d.origin,
-                    fmt::format("link {} is still sending the previous vector until cycle {} (a vector takes {} "
-                                "cycles on {} lanes at {} Gb/s)",
-                                link, *busy_until, ctx_.links.vector_cycles(), ctx_.config.c2c.lanes_per_link,
-                                ctx_.config.c2c.gbps_per_lane));
+    ctx_.log.report(
+        ErrorKind::link_overrun, t, d.origin,
+        fmt::format("link {} is still sending the previous vector until cycle {} (a vector takes {} "
+                    "cycles on {} lanes at {} Gb/s)",
+                    link, *busy_until, ctx_.links.vector_cycles(), ctx_.config.c2c.lanes_per_link,
+                    ctx_.config.c2c.gbps_per_lane));
   ctx_.stats.slice(slice_id()).link_bytes += ctx_.vector_bytes;
 }
 

@@ -13,6 +13,8 @@ public:
 
 private:
   void perform(const Dispatch& d, Cycle t) override;
+  // Every instruction but the chip-to-chip Send and Receive.
+  bool streams_only(const Instruction& instruction) const override;
   void send(const Dispatch& d, Cycle t, const uint8_t* data);
   void receive(const Dispatch& d, Cycle t);
   void compute(const Dispatch& d, unsigned group, const uint8_t* const* sources, uint8_t* out) const;

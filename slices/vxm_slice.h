@@ -12,6 +12,7 @@ public:
 
 private:
   void perform(const Dispatch& d, Cycle t) override;
+  bool streams_only(const Instruction&) const override { return true; }
   void compute(const Dispatch& d, uint8_t* dst, const uint8_t* const* sources, unsigned source_count);
 };
 

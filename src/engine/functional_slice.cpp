@@ -37,11 +37,12 @@ void FunctionalSlice::commit(Cycle t) {
     const uint32_t epoch = ctx_.epoch_of(cycle);
     for (unsigned s = 0; s < write.group; ++s) {
       const StreamRef stream{write.stream.id + s, write.stream.west};
-      const auto result = ctx_.fabric.write(stream, position_, cycle, data ? data + s * ctx_.vector_bytes : nullptr,
-                                            write.origin.queue, epoch);
-      if (result == StreamFabric::WriteResult::collision)
-        ctx_.log.report(ErrorKind::stream_collision, cycle, write.origin,
-                        fmt::format("second write to stream {} at {} in one cycle", stream_name(stream, 1), info().name));
+      const auto result = ctx_.fabric.write(
+          stream, position_, cycle, data ? data + s * ctx_.vector_bytes : nullptr, write.origin, epoch);
+      if (result.collision)
+        ctx_.log.report(
+            ErrorKind::stream_collision, cycle, result.blamed,
+            fmt::format("second write to stream {} at {} in one cycle", stream_name(stream, 1), info().name));
     }
     ctx_.stats.streamed(slice_, cycle, write.stream, write.group, ctx_.vector_bytes, write.origin);
     mark_busy(cycle);
@@ -50,7 +51,8 @@ void FunctionalSlice::commit(Cycle t) {
 
 Cycle FunctionalSlice::next_event() const { return pending_.earliest(); }
 
-bool FunctionalSlice::read_streams(Cycle t, StreamRef stream, unsigned group, uint8_t* out, const Origin& origin) {
+bool FunctionalSlice::read_streams(Cycle t, StreamRef stream, unsigned group, uint8_t* out,
+                                   const Origin& origin) {
   bool ok = true;
   for (unsigned s = 0; s < group; ++s) {
     const StreamRef one{stream.id + s, stream.west};
@@ -108,6 +110,17 @@ FunctionalSlice::StreamOperands FunctionalSlice::read_operands(const Dispatch& d
     ++operands.sources;
   }
   return operands;
+}
+
+void FunctionalSlice::report_run_dispatches(const RepeatRun& run, uint64_t count) const {
+  ActivityObserver* observer = ctx_.stats.observer();
+  if (!observer) return;
+  Dispatch dispatch = run.first;
+  for (uint64_t k = 0; k < count; ++k) {
+    dispatch.instruction = run.instruction(k);
+    dispatch.cycle = run.dispatch_cycle(k);
+    observer->dispatched(slice_, dispatch);
+  }
 }
 
 std::string FunctionalSlice::stream_name(StreamRef stream, unsigned group) const {

@@ -23,13 +23,23 @@ void StreamFabric::add_run(const WriteRun& run, Cycle now) {
   // A value stays on the chip for positions * hop cycles after it lands.
   const Cycle lifetime = Cycle(positions_) * hop_;
   runs.erase(std::remove_if(runs.begin(), runs.end(),
-                            [&](const WriteRun& r) {
+                            [&](const HeldRun& held) {
+                              const WriteRun& r = held.run;
                               return r.first + Cycle(r.count - 1) * r.interval + lifetime < now;
                             }),
              runs.end());
-  runs.push_back(run);
+  const int64_t first_diagonal = diagonal(run.stream, run.position, run.first);
+  runs.push_back({run, first_diagonal, first_diagonal + int64_t(run.count - 1) * run.interval});
   run_count_ = 0;
   for (const auto& list : runs_) run_count_ += list.size();
+}
+
+void StreamFabric::shorten_run(StreamRef stream, unsigned position, Cycle first, uint32_t count) {
+  for (HeldRun& held : runs_[stream_index(stream)])
+    if (held.run.position == position && held.run.first == first && count < held.run.count) {
+      held.run.count = count;
+      held.last_diagonal = held.first_diagonal + int64_t(count - 1) * held.run.interval;
+    }
 }
 
 Cycle StreamFabric::run_landing(const WriteRun& run, int64_t diagonal) const {
@@ -48,10 +58,11 @@ bool StreamFabric::run_reads_ok(StreamRef stream, unsigned position, Cycle first
   const int64_t first_diag = diagonal(stream, position, first);
   const int64_t last_diag = first_diag + int64_t(count - 1) * interval;
   const Cycle last_read = first + Cycle(count - 1) * interval;
-  for (const WriteRun& run : runs_[stream_index(stream)]) {
+  for (const HeldRun& held : runs_[stream_index(stream)]) {
+    const WriteRun& run = held.run;
     if (stream.west ? position > run.position : position < run.position) continue;
-    const int64_t run_diag = diagonal(stream, run.position, run.first);
-    const int64_t run_last = run_diag + int64_t(run.count - 1) * run.interval;
+    const int64_t run_diag = held.first_diagonal;
+    const int64_t run_last = held.last_diagonal;
     if (first_diag < run_diag || last_diag > run_last || (first_diag - run_diag) % run.interval != 0 ||
         interval % run.interval != 0)
       continue;
@@ -72,22 +83,35 @@ size_t StreamFabric::slot_index(StreamRef stream, int64_t diagonal) const {
   return base + (static_cast<uint64_t>(diagonal) & (ring_ - 1));
 }
 
+// Origins in the order a collision keeps them: the lower queue, then the earlier instruction.
+static bool kept_before(const Origin& a, const Origin& b) {
+  return a.queue != b.queue ? a.queue < b.queue : a.index < b.index;
+}
+
 StreamFabric::WriteResult StreamFabric::write(StreamRef stream, unsigned position, Cycle cycle,
-                                              const uint8_t* data, uint32_t writer, uint32_t epoch) {
+                                              const uint8_t* data, const Origin& origin, uint32_t epoch) {
   const int64_t diag = diagonal(stream, position, cycle);
   const size_t index = slot_index(stream, diag);
   Slot& slot = slots_[index];
-  WriteResult result = WriteResult::ok;
+  WriteResult result;
+  const Origin* other = nullptr;
   if (slot.diagonal == diag && slot.cycle == cycle) {
-    result = WriteResult::collision;
-    if (slot.writer < writer) return result;
+    other = &slot.origin;
+  } else if (run_count_ != 0) {
+    // A run's value landing here in this cycle (a slot write of this cycle has already met it).
+    for (const HeldRun& held : runs_[stream_index(stream)])
+      if (held.run.position == position && run_landing(held.run, diag) == cycle) other = &held.run.origin;
   }
-  // A run's value landing here in this cycle: its writer is this slice's only queue (runs are
-  // MEM Reads), so the value kept is the same either way.
-  if (run_count_ != 0)
-    for (const WriteRun& run : runs_[stream_index(stream)])
-      if (run.position == position && run_landing(run, diag) == cycle) result = WriteResult::collision;
-  slot = {diag, cycle, position, writer, epoch};
+  if (other) {
+    result.collision = true;
+    const bool keep_other = kept_before(*other, origin);
+    result.blamed = keep_other ? origin : *other;
+    if (keep_other) {
+      slot = {diag, cycle, position, epoch, *other};
+      return result;
+    }
+  }
+  slot = {diag, cycle, position, epoch, origin};
   if (vector_bytes_ != 0) {
     uint8_t* dst = &data_[index * vector_bytes_];
     if (data)
@@ -118,7 +142,9 @@ StreamFabric::ReadResult StreamFabric::read_with_runs(StreamRef stream, unsigned
                                                       uint32_t epoch, int64_t diag, const Slot* slot) const {
   Cycle landed = slot ? slot->cycle : kNever;
   uint32_t value_epoch = slot ? slot->epoch : 0;
-  for (const WriteRun& run : runs_[stream_index(stream)]) {
+  for (const HeldRun& held : runs_[stream_index(stream)]) {
+    if (diag < held.first_diagonal || diag > held.last_diagonal) continue;
+    const WriteRun& run = held.run;
     if (stream.west ? position > run.position : position < run.position) continue;
     const Cycle at = run_landing(run, diag);
     if (at > cycle || (landed != kNever && at <= landed)) continue;

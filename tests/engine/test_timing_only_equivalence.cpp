@@ -10,6 +10,7 @@
 #include "tspsim/common/file_io.h"
 #include "tspsim/compiler/kernels.h"
 #include "tspsim/config/config.h"
+#include "tspsim/system/region_profile.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -17,6 +18,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <tuple>
 
 namespace fs = std::filesystem;
 using tsp::isa::DType;
@@ -155,6 +157,69 @@ std::string random_run_program(unsigned seed) {
   return text;
 }
 
+// A seeded random program of VXM runs between MEM Read runs (west slices, eastward streams E0..E2)
+// and MEM Write runs (east slices): each VXM queue adds a producer's stream to itself or splats,
+// onto E3..E5 (sometimes another queue's stream, so that runs and point writes collide), most
+// started where their operands arrive (MEM_Ww is at position 46 - w, the VXM at 47, MEM_Ee at
+// 48 + e; values land mem_read_func = 2 and sums vxm_int_add = 1 cycle after dispatch), some a
+// little early or late, with other intervals or counts; some with Notifies and Ifetch reads.
+std::string random_vxm_program(unsigned seed) {
+  std::mt19937 random(seed);
+  const auto pick = [&](auto... values) {
+    const std::array<int, sizeof...(values)> options{values...};
+    return options[random() % options.size()];
+  };
+  const auto between = [&](int low, int high) { return low + int(random() % unsigned(high - low + 1)); };
+  std::string text = fmt::format(".workload \"random VXM runs {}\"\n", seed);
+  struct Run {
+    int start, stream, interval, count, arrival_offset;
+  };
+  std::vector<Run> producers;
+  for (int w : {0, 2, 20})
+    if (producers.empty() || random() % 2 == 0) {
+      const Run p{pick(0, 0, between(1, 20)), between(0, 2), pick(1, 1, 2, 3), between(2, 60), 3 + w};
+      producers.push_back(p);
+      text += fmt::format(".queue MEM_W{}\n", w);
+      if (p.start != 0) text += fmt::format("    NOP {}\n", p.start);
+      text += fmt::format("    Read {}, E{}\n    Repeat {}, {}, {}\n", between(0, 4100), p.stream,
+                          p.count - 1, p.interval, between(0, 2));
+    }
+  std::vector<Run> sums;
+  for (int q : {0, 1, 2}) {
+    if (!sums.empty() && random() % 4 == 0) continue;
+    const Run& p = producers[random() % producers.size()];
+    const int start = p.start + p.arrival_offset + pick(0, 0, 0, -2, -1, 1, p.interval);
+    const Run v{std::max(1, start), 3 + pick(q, q, q, 0), pick(p.interval, p.interval, 2 * p.interval, 1),
+                std::max(2, pick(p.count, p.count, p.count - 1, p.count + 1, p.count / 2)), 0};
+    sums.push_back(v);
+    text += fmt::format(".queue VXM.{}\n    NOP {}\n", q, v.start);
+    if (random() % 4 == 0)
+      text += fmt::format("    splat.i8 E{}, 0x01\n", v.stream);
+    else
+      text += fmt::format("    add.i8 E{}, E{}, E{}\n", v.stream, p.stream, p.stream);
+    text += fmt::format("    Repeat {}, {}, 0\n", v.count - 1, v.interval);
+  }
+  for (int e : {0, 3, 10}) {
+    if (random() % 4 == 0) continue;
+    const Run& v = sums[random() % sums.size()];
+    const int start = v.start + 1 + (48 + e - 47) + pick(0, 0, 0, -2, -1, 1, v.interval);
+    text += fmt::format(".queue MEM_E{}\n    NOP {}\n    Write {}, E{}\n    Repeat {}, {}, {}\n", e,
+                        std::max(1, start), between(4080, 4100), v.stream,
+                        std::max(1, pick(v.count - 1, v.count - 1, v.count - 2, v.count, v.count / 2)),
+                        pick(v.interval, v.interval, 2 * v.interval, 1), between(0, 2));
+  }
+  if (random() % 2 == 0) {
+    text += ".queue VXM.5\n";
+    for (int i = between(1, 3); i > 0; --i) text += fmt::format("    NOP {}\n    Notify\n", between(1, 40));
+  }
+  if (random() % 3 == 0) {
+    const int e = pick(0, 3, 10);
+    text += fmt::format(".queue VXM.6\n    NOP {}\n    Ifetch MEM_E{}, more, 1\n", between(1, 60), e);
+    text += fmt::format(".text MEM_E{} 4200\nmore:\n    NOP 1\n", e);
+  }
+  return text;
+}
+
 // What one MEM slice did in a program of tests/engine/runs/, and how many runs were taken.
 struct SliceFigures {
   uint64_t runs_taken;
@@ -194,6 +259,40 @@ void check_figures(const SliceFigures& got, const SliceFigures& expected) {
   CHECK(got.busy_cycles == expected.busy_cycles);
   CHECK(got.sram_bytes == expected.sram_bytes);
   CHECK(got.stream_bytes == expected.stream_bytes);
+}
+
+// What the VXM did in a program of tests/engine/runs/, and how many runs were taken.
+struct VxmFigures {
+  uint64_t runs_taken;
+  uint64_t instructions;
+  uint64_t busy_cycles;
+  uint64_t stream_bytes_read;
+  uint64_t stream_bytes_written;
+  bool operator==(const VxmFigures& other) const {
+    return std::tie(runs_taken, instructions, busy_cycles, stream_bytes_read, stream_bytes_written) ==
+           std::tie(other.runs_taken, other.instructions, other.busy_cycles, other.stream_bytes_read,
+                    other.stream_bytes_written);
+  }
+};
+
+std::ostream& operator<<(std::ostream& out, const VxmFigures& f) {
+  return out << "{" << f.runs_taken << ", " << f.instructions << ", " << f.busy_cycles << ", "
+             << f.stream_bytes_read << ", " << f.stream_bytes_written << "}";
+}
+
+VxmFigures run_vxm_program(const std::string& name, bool intervals, tsp::Cycle max_cycles) {
+  tsp::EngineOptions options;
+  options.timing_only = true;
+  options.intervals = intervals;
+  const tsp::ChipConfig config = chip();
+  const tsp::Program program =
+      tsp::assemble(slurp(source("tests/engine/runs/" + name + ".tsp")), name + ".tsp", config);
+  tsp::Chip machine("chip", config, options);
+  machine.load(program);
+  machine.run(max_cycles);
+  const tsp::EngineContext& ctx = machine.context();
+  const tsp::SliceStats& s = ctx.stats.slices()[*ctx.floorplan.find_slice("VXM")];
+  return {ctx.runs_taken, s.instructions, s.busy_cycles, s.stream_bytes_read, s.stream_bytes_written};
 }
 
 } // namespace
@@ -313,6 +412,104 @@ TEST_CASE("timing-only equivalence: 24 generated programs of Read and Write runs
   }
 }
 
+TEST_CASE("timing-only equivalence: a VXM run between producer and consumer runs") {
+  const Run run = check_run_program("vxm_run_pair");
+  CHECK(error_counts(run).empty());
+  CHECK(run.stats.at("cycles") == 66);
+}
+
+TEST_CASE("timing-only equivalence: VXM runs that start too early and read past the end") {
+  const Run run = check_run_program("vxm_run_early");
+  CHECK(error_counts(run) == std::map<std::string, uint64_t>{{"stream-empty", 16}});
+  CHECK(run.stats.at("conformance_error_list").at(1) ==
+        "cycle 2: stream-empty: VXM.0 instruction 1 (add) line 19: no value on stream W2 at VXM");
+  CHECK(run.stats.at("conformance_error_list").back() ==
+        "cycle 49: stream-empty: VXM.1 instruction 1 (add) line 23: no value on stream W2 at VXM");
+}
+
+TEST_CASE("timing-only equivalence: a barrier inside a VXM run and its consumer run") {
+  const Run run = check_run_program("vxm_run_barrier");
+  CHECK(error_counts(run) == std::map<std::string, uint64_t>{{"stream-stale", 5}});
+  CHECK(run.stats.at("conformance_error_list").at(0) ==
+        "cycle 22: stream-stale: VXM.0 instruction 1 (add) line 17: stream E1 at VXM holds a value from "
+        "before the last barrier");
+  CHECK(
+      run.stats.at("conformance_error_list").at(4) ==
+      "cycle 24: stream-stale: MEM_E2 instruction 1 (Write) line 24: stream E5 at MEM_E2 holds a value from "
+      "before the last barrier");
+}
+
+TEST_CASE("timing-only equivalence: a lower queue's writes inside a higher queue's VXM Repeat") {
+  const Run run = check_run_program("vxm_run_collision");
+  CHECK(error_counts(run) == std::map<std::string, uint64_t>{{"stream-collision", 5}});
+  CHECK(run.stats.at("conformance_error_list").back() ==
+        "cycle 29: stream-collision: VXM.2 instruction 1 (splat) line 12: second write to stream E1 at VXM "
+        "in one cycle");
+}
+
+TEST_CASE("timing-only equivalence: VXM runs cut by the cycle limit") {
+  CHECK(check_run_program("vxm_run_pair", "--max-cycles 20").stats.at("partial") == true);
+  CHECK(check_run_program("vxm_run_pair", "--max-cycles 44").stats.at("partial") == true);
+  check_run_program("vxm_run_barrier", "--max-cycles 21");
+  check_run_program("vxm_run_early", "--max-cycles 30");
+}
+
+TEST_CASE("timing-only equivalence: 24 generated programs of VXM runs") {
+  for (unsigned seed = 1; seed <= 24; ++seed) {
+    const fs::path program = scratch_dir() / fmt::format("random_vxm_runs_{}.tsp", seed);
+    tsp::write_file_atomic(program, random_vxm_program(seed));
+    const std::string flags = seed % 3 == 0 ? fmt::format("--max-cycles {}", 20 + seed * 5) : "";
+    check_equivalent(program.string(), fmt::format("random_vxm_runs_{}", seed), flags);
+  }
+}
+
+// A tiny-llama step compiled by tspc llama --timing-only (its program has regions).
+fs::path tiny_llama_step(const std::string& name) {
+  const fs::path program = scratch_dir() / name;
+  const auto compiled = run_tool("tspc", "llama --model " + source("configs/models/tiny-llama.json") +
+                                             " --config " + source("configs/14nm.json") +
+                                             " --position 3 --timing-only -o " + program.string());
+  INFO(compiled.err);
+  REQUIRE(compiled.exit_code == 0);
+  return program;
+}
+
+TEST_CASE("timing-only equivalence: a tspc llama --timing-only step of tiny-llama") {
+  // tspsim profiles the step's regions (the per-layer breakdown, in the statistics JSON) and
+  // takes runs all the same.
+  const fs::path program = tiny_llama_step("tiny_llama_step.bin");
+  CHECK(error_counts(check_equivalent(program.string(), "tiny_llama_step")).empty());
+}
+
+// The region profiler sees only dispatches, so runs are taken with it attached and report their
+// dispatches when they end; every instruction is in the breakdown once.
+TEST_CASE("runs: taken with the region profiler attached") {
+  const tsp::Program program = tsp::read_program(tiny_llama_step("tiny_llama_profiled.bin"));
+  REQUIRE(!program.regions.empty());
+  tsp::EngineOptions options;
+  options.timing_only = true;
+  const tsp::ChipConfig config = chip();
+  tsp::Chip machine("chip", config, options);
+  machine.load(program);
+  tsp::RegionProfiler profiler(program.regions, machine.context().floorplan.queues().size());
+  machine.context().stats.set_observer(&profiler);
+  const tsp::RunResult result = machine.run(tsp::kNever);
+  machine.context().stats.set_observer(nullptr);
+  const tsp::EngineContext& ctx = machine.context();
+  CHECK(ctx.runs_taken > 0);
+  uint64_t slice_instructions = 0;
+  for (const auto& s : ctx.stats.slices())
+    for (size_t op = 0; op < s.by_opcode.size(); ++op)
+      if (s.by_opcode[op] != 0 &&
+          tsp::isa::spec(static_cast<tsp::isa::Opcode>(op)).unit != tsp::isa::Unit::icu)
+        slice_instructions += s.by_opcode[op];
+  const tsp::RegionBreakdown breakdown = profiler.breakdown(result.cycles);
+  uint64_t profiled = breakdown.untagged_instructions;
+  for (const auto& group : breakdown.groups)
+    for (uint64_t n : group.instructions) profiled += n;
+  CHECK(profiled == slice_instructions);
+}
+
 TEST_CASE("timing-only equivalence: tspc int8 GEMM 64x320x320 and GEMV 640x640") {
   check_kernel("gemm", tsp::compiler::compile_gemm(chip(), {64, 320, 320, DType::i8, 1, 0}));
   check_kernel("gemv", tsp::compiler::compile_gemm(chip(), {1, 640, 640, DType::i8, 2, 0}));
@@ -379,4 +576,39 @@ TEST_CASE("runs: a consumer run that starts too early is taken once its reads ar
 // are past that release: the reader's run and MEM_E1's two.
 TEST_CASE("runs: a release inside a taken consumer run splits it") {
   check_figures(run_program("write_run_barrier", "MEM_E1", true, tsp::kNever), {3, 82, 80, 25600, 25600});
+}
+
+// vxm_run_pair.tsp: the VXM counts 42 instructions (NOP, add at 3, Repeat, iterations at 4..42),
+// busy at 3..43 (reads in the dispatch cycles, sums landing a cycle later), two 320-byte vectors
+// read and one written per add. Both readers', the VXM's and the writer's runs are taken.
+TEST_CASE("runs: VXM runs are taken whole and count every iteration") {
+  CHECK(run_vxm_program("vxm_run_pair", true, tsp::kNever) == VxmFigures{4, 42, 41, 25600, 12800});
+}
+
+TEST_CASE("runs: VXM runs with intervals off") {
+  CHECK(run_vxm_program("vxm_run_pair", false, tsp::kNever) == VxmFigures{0, 42, 41, 25600, 12800});
+}
+
+// Stopped after cycle 19: NOP, add and Repeat, iterations at 4..19 (19 instructions), busy at
+// 3..19, 17 adds read and 16 sums landed (4..19).
+TEST_CASE("runs: a VXM run cut by the cycle limit counts what it did before the limit") {
+  CHECK(run_vxm_program("vxm_run_pair", true, 20) == VxmFigures{4, 19, 17, 10880, 5120});
+}
+
+TEST_CASE("runs: a VXM run cut by the cycle limit with intervals off") {
+  CHECK(run_vxm_program("vxm_run_pair", false, 20) == VxmFigures{0, 19, 17, 10880, 5120});
+}
+
+// vxm_run_barrier.tsp: VXM.0's run taken at 3 is split by the Notify at 20 and the rest taken at
+// 23, once its reads are past the release; MEM_E2's likewise (at 7 and 25), and both readers'.
+TEST_CASE("runs: a release inside a taken VXM run splits it") {
+  CHECK(run_vxm_program("vxm_run_barrier", true, tsp::kNever) == VxmFigures{6, 44, 41, 25600, 12800});
+}
+
+// vxm_run_collision.tsp: VXM.0's text writes E1, so VXM.2's Repeat is not taken whole (nor
+// MEM_E3's, which reads point writes). The VXM counts 39 instructions (VXM.2: NOP, splat,
+// Repeat, 29 iterations; VXM.0: NOP, splat, Repeat, 4 iterations), busy at 10..40, 35 vectors
+// written.
+TEST_CASE("runs: a VXM Repeat is not taken while another queue of its slice writes its stream") {
+  CHECK(run_vxm_program("vxm_run_collision", true, tsp::kNever) == VxmFigures{0, 39, 31, 0, 11200});
 }

@@ -19,9 +19,11 @@ namespace {
 
 // Four MEM queues on the 14 nm chip, each reading once every `distance` cycles, `repeats` + 1 times:
 // queue k (k = 0..3) issues its first Read at cycle k + 1. Timing-only runs take these Read
-// Repeats whole (docs/timing-model.md, "Intervals in timing-only mode"), so VXM.0 also splats onto
-// E5 at the same distance, `repeats` + 1 times from cycle 0: those go vector by vector, so the
-// per-cycle path runs as long as the program (its last value lands before the last Read's).
+// Repeats whole (docs/timing-model.md, "Intervals in timing-only mode"), and VXM runs too, so
+// VXM.1 splats onto E6 at the same distance, `repeats` + 1 times from cycle 0, and VXM.0 onto E5
+// from cycle 1: VXM.1's Repeat is taken whole first and a slice holds one run at a time, so
+// VXM.0's splats go vector by vector and the per-cycle path runs as long as the program (its
+// last value lands before the last Read's).
 std::string long_program(unsigned repeats, unsigned distance) {
   std::string text;
   const char* streams[] = {"E0", "E1", "W0", "W1"};
@@ -29,7 +31,9 @@ std::string long_program(unsigned repeats, unsigned distance) {
     text += ".queue MEM_W" + std::to_string(10 * k) + "\n    NOP " + std::to_string(k + 1) +
             "\n    Read 0, " + streams[k] + "\n    Repeat " + std::to_string(repeats) + ", " +
             std::to_string(distance) + ", 0\n";
-  text += ".queue VXM.0\n    splat.i8 E5, 0x01\n    Repeat " + std::to_string(repeats) + ", " +
+  text += ".queue VXM.1\n    splat.i8 E6, 0x01\n    Repeat " + std::to_string(repeats) + ", " +
+          std::to_string(distance) + ", 0\n";
+  text += ".queue VXM.0\n    NOP 1\n    splat.i8 E5, 0x01\n    Repeat " + std::to_string(repeats) + ", " +
           std::to_string(distance) + ", 0\n";
   return text;
 }
@@ -112,8 +116,9 @@ TEST_CASE("peak memory of a run does not grow with its length (10^6 vs 10^8 cycl
   const LongRun long_run = run_long(250000, 400, "long");
   CHECK(short_run.stats.at("cycles") == expected_cycles(2500, 400));
   CHECK(long_run.stats.at("cycles") == expected_cycles(250000, 400));
-  // Per MEM queue: the NOP, the Repeat and 250001 Reads; VXM.0: the Repeat and 250001 splats.
-  CHECK(long_run.stats.at("instructions") == 4 * (1 + 1 + 250001) + 1 + 250001);
+  // Per MEM queue and VXM.0: the NOP, the Repeat and 250001 Reads or splats; VXM.1: the Repeat
+  // and 250001 splats.
+  CHECK(long_run.stats.at("instructions") == 5 * (1 + 1 + 250001) + 1 + 250001);
   CHECK(long_run.stats.at("partial") == false);
   // A hundred times the cycles and instructions; any per-cycle or per-instruction growth of even a few
   // bytes would show as megabytes here.

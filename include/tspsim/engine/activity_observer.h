@@ -18,6 +18,9 @@ public:
   // `group` byte-streams from `stream` put on the fabric by `slice` in `cycle`, for `origin`.
   virtual void streamed(unsigned slice, Cycle cycle, StreamRef stream, unsigned group,
                         const Origin& origin) = 0;
+  // Whether only dispatched() matters to it: Repeat runs may then be taken whole in timing-only
+  // runs, and report every dispatch of theirs when they end (not in cycle order).
+  virtual bool dispatches_only() const { return false; }
 };
 
 } // namespace tsp

@@ -2,14 +2,14 @@
 // the conformance log, the statistics, the C2C links, the current cycle and barrier epoch.
 #pragma once
 
+#include "tspsim/config/config.h"
+#include "tspsim/config/floorplan.h"
 #include "tspsim/engine/c2c_links.h"
 #include "tspsim/engine/chip_clock.h"
 #include "tspsim/engine/conformance.h"
 #include "tspsim/engine/engine_types.h"
 #include "tspsim/engine/stats.h"
 #include "tspsim/engine/stream_fabric.h"
-#include "tspsim/config/config.h"
-#include "tspsim/config/floorplan.h"
 
 #include <algorithm>
 #include <vector>
@@ -20,8 +20,9 @@ struct EngineOptions {
   bool timing_only = false; // keep every timing rule and check, skip the data and arithmetic
   bool strict = false;      // stop at the first conformance error
   bool debug_clock = false; // one SC_METHOD per slice on an sc_clock instead of the fused scheduler
-  // Timing-only, fused scheduler: MEM Read Repeat runs are taken whole (docs/timing-model.md,
-  // "Intervals in timing-only mode"); off gives the vector-by-vector path, with the same results.
+  // Timing-only, fused scheduler: MEM Read and Write, VXM and SXM Repeat runs are taken whole
+  // (docs/timing-model.md, "Intervals in timing-only mode"); off gives the vector-by-vector
+  // path, with the same results.
   bool intervals = true;
 };
 
@@ -38,12 +39,12 @@ struct EngineContext {
   StreamFabric fabric;
   ConformanceLog log;
   ChipStats stats;
-  C2cLinks links; // Send/Receive FIFOs (loopback on a single chip)
-  ChipClock clock; // this chip's drift against the system's reference time (Deskew, links)
-  std::vector<Cycle> releases; // barrier release cycles, ascending (scheduled by Notify)
-  std::vector<unsigned> touched;   // slices given an instruction this cycle (fast scheduler)
-  Cycle last_active = 0;   // last cycle with a dispatch, stream access or SRAM access
-  uint64_t runs_taken = 0; // Repeat runs taken whole
+  C2cLinks links;                // Send/Receive FIFOs (loopback on a single chip)
+  ChipClock clock;               // this chip's drift against the system's reference time (Deskew, links)
+  std::vector<Cycle> releases;   // barrier release cycles, ascending (scheduled by Notify)
+  std::vector<unsigned> touched; // slices given an instruction this cycle (fast scheduler)
+  Cycle last_active = 0;         // last cycle with a dispatch, stream access or SRAM access
+  uint64_t runs_taken = 0;       // Repeat runs taken whole
 
   // Whether a Repeat run may be taken whole: timing-only on the fused scheduler, and nothing
   // that must see each cycle (--strict stops inside a cycle; windows and observers count each).

@@ -70,6 +70,9 @@ protected:
     ctx_.mark_active(t);
   }
   std::string stream_name(StreamRef stream, unsigned group) const;
+  // Tells the activity observer, if any, of the run's first `count` dispatches (runs are taken
+  // with an observer only when it needs nothing else).
+  void report_run_dispatches(const RepeatRun& run, uint64_t count) const;
 
   EngineContext& ctx_;
 

@@ -2,10 +2,10 @@
 // activity of the chip, not its size or the number of cycles.
 #pragma once
 
+#include "tspsim/config/floorplan.h"
 #include "tspsim/engine/activity_observer.h"
 #include "tspsim/engine/engine_types.h"
 #include "tspsim/engine/repeat_run.h"
-#include "tspsim/config/floorplan.h"
 
 #include <array>
 #include <vector>
@@ -13,16 +13,16 @@
 namespace tsp {
 
 struct SliceStats {
-  uint64_t busy_cycles = 0;          // cycles with any dispatch, stream access, SRAM access or MXM work
+  uint64_t busy_cycles = 0; // cycles with any dispatch, stream access, SRAM access or MXM work
   Cycle last_busy = kNever;
-  uint64_t instructions = 0;         // dispatched by this slice's queues (Repeat iterations included)
+  uint64_t instructions = 0; // dispatched by this slice's queues (Repeat iterations included)
   std::array<uint64_t, 256> by_opcode{};
   uint64_t stream_bytes_read = 0;
   uint64_t stream_bytes_written = 0;
   uint64_t sram_bytes_read = 0;
   uint64_t sram_bytes_written = 0;
-  uint64_t macs = 0;                 // MXM multiply-accumulates
-  uint64_t link_bytes = 0;           // C2C bytes sent
+  uint64_t macs = 0;       // MXM multiply-accumulates
+  uint64_t link_bytes = 0; // C2C bytes sent
 };
 
 class ChipStats {
@@ -60,7 +60,7 @@ public:
   // Per-window busy slice-cycles by slice kind, for --util-csv. Off (window 0) by default.
   void enable_windows(uint64_t window) {
     window_ = window;
-    recording_ = window_ != 0 || observer_;
+    recording_ = window_ != 0 || (observer_ && !observer_->dispatches_only());
   }
   uint64_t window() const { return window_; }
   const std::vector<std::array<uint64_t, kSliceKinds>>& windows() const { return windows_; }
@@ -68,7 +68,7 @@ public:
   // Who is told of every dispatch, busy cycle and stream write (null: nobody, the default).
   void set_observer(ActivityObserver* observer) {
     observer_ = observer;
-    recording_ = window_ != 0 || observer_;
+    recording_ = window_ != 0 || (observer_ && !observer_->dispatches_only());
   }
   ActivityObserver* observer() const { return observer_; }
 
@@ -80,7 +80,7 @@ private:
   std::vector<const RunCycles*> covered_; // per slice: the busy cycles of a run taken whole
   uint64_t window_ = 0;
   ActivityObserver* observer_ = nullptr;
-  bool recording_ = false; // windows or an observer: the one test on the busy path
+  bool recording_ = false; // windows or an observer of more than dispatches: the one test on the busy path
   std::vector<std::array<uint64_t, kSliceKinds>> windows_;
 };
 

@@ -16,14 +16,18 @@ public:
   StreamFabric(unsigned streams_per_direction, unsigned positions, unsigned hop_cycles,
                unsigned vector_bytes);
 
-  enum class WriteResult { ok, collision };
   enum class ReadResult { ok, empty, stale };
 
-  // Puts `data` (vector_bytes bytes, or null) on one byte-stream at (position, cycle). On a
-  // collision (a second write to the same stream, direction, position and cycle) the value of the
-  // lower `writer` number is kept, so the outcome does not depend on evaluation order.
-  WriteResult write(StreamRef stream, unsigned position, Cycle cycle, const uint8_t* data, uint32_t writer,
-                    uint32_t epoch);
+  // A collision: a second write to the same stream, direction, position and cycle. The value of
+  // the lower origin (queue, then instruction index) is kept and the higher one is blamed, so the
+  // outcome does not depend on the order the writes land in.
+  struct WriteResult {
+    bool collision = false;
+    Origin blamed;
+  };
+  // Puts `data` (vector_bytes bytes, or null) on one byte-stream at (position, cycle).
+  WriteResult write(StreamRef stream, unsigned position, Cycle cycle, const uint8_t* data,
+                    const Origin& origin, uint32_t epoch);
 
   // The value at (position, cycle). `data` is set to its bytes (valid until the slot is reused,
   // at least until the end of the cycle), or to null when none or in timing-only mode. A value
@@ -42,9 +46,13 @@ public:
     Cycle first = 0;
     uint32_t interval = 1;
     uint32_t count = 0;
+    Origin origin; // the Repeat's instruction, blamed or kept in a collision
   };
   // `now` is the current cycle: runs no read can reach any more are dropped.
   void add_run(const WriteRun& run, Cycle now);
+  // The run of `position` on `stream` whose first value lands at `first` keeps only its first
+  // `count` values (a split run: the rest are written one by one).
+  void shorten_run(StreamRef stream, unsigned position, Cycle first, uint32_t count);
   // The barrier release cycles (ascending), for the epoch of a run's values; the list must
   // outlive the fabric.
   void set_releases(const std::vector<Cycle>* releases) { releases_ = releases; }
@@ -61,8 +69,14 @@ private:
     int64_t diagonal = INT64_MIN;
     Cycle cycle = 0;       // when it was written
     uint32_t position = 0; // where it was written
-    uint32_t writer = 0;
     uint32_t epoch = 0;
+    Origin origin; // the kept writer of a collision
+  };
+  // A run with the diagonals its values occupy, so that a read skips the runs not on its own.
+  struct HeldRun {
+    WriteRun run;
+    int64_t first_diagonal;
+    int64_t last_diagonal;
   };
 
   int64_t diagonal(StreamRef stream, unsigned position, Cycle cycle) const;
@@ -78,11 +92,11 @@ private:
   unsigned positions_;
   unsigned hop_;
   unsigned vector_bytes_;
-  size_t ring_;                             // slots per stream and direction, a power of two
-  std::vector<Slot> slots_;                 // [direction][stream][ring]
-  std::vector<uint8_t> data_;               // vector_bytes per slot
-  std::vector<std::vector<WriteRun>> runs_; // [direction][stream]: runs taken whole
-  size_t run_count_ = 0;                    // runs held: none keeps reads and writes on the slot path
+  size_t ring_;                            // slots per stream and direction, a power of two
+  std::vector<Slot> slots_;                // [direction][stream][ring]
+  std::vector<uint8_t> data_;              // vector_bytes per slot
+  std::vector<std::vector<HeldRun>> runs_; // [direction][stream]: runs taken whole
+  size_t run_count_ = 0;                   // runs held: none keeps reads and writes on the slot path
   const std::vector<Cycle>* releases_ = nullptr;
 };
 

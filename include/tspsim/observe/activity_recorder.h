@@ -5,6 +5,7 @@
 
 #include "tspsim/engine/activity_observer.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace tsp {
@@ -64,6 +65,9 @@ class ObserverFanout : public ActivityObserver {
 public:
   void add(ActivityObserver* observer) { observers_.push_back(observer); }
   bool empty() const { return observers_.empty(); }
+  bool dispatches_only() const override {
+    return std::all_of(observers_.begin(), observers_.end(), [](auto* o) { return o->dispatches_only(); });
+  }
 
   void dispatched(unsigned slice, const Dispatch& dispatch) override {
     for (auto* o : observers_) o->dispatched(slice, dispatch);

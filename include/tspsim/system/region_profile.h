@@ -39,6 +39,7 @@ public:
   void dispatched(unsigned slice, const Dispatch& dispatch) override;
   void busy(unsigned, Cycle) override {}
   void streamed(unsigned, Cycle, StreamRef, unsigned, const Origin&) override {}
+  bool dispatches_only() const override { return true; }
 
   // The breakdown of a run of `cycles` cycles.
   RegionBreakdown breakdown(uint64_t cycles) const;
