@@ -164,6 +164,16 @@ TEST_CASE("dragonfly8: 576 chips, 20 cables between every pair of racks") {
   REQUIRE(global == 8 * (144 - 4));
 }
 
+TEST_CASE("dragonfly2: 144 chips, every inter-rack port cabled to the other rack") {
+  const auto system = bundled("dragonfly2.json");
+  REQUIRE(system.chips() == 144);
+  const auto racks = cables_between(system, 72);
+  REQUIRE(racks.size() == 1);
+  for (const auto& [pair, n] : racks) REQUIRE(n == 144);
+  for (const auto& links : links_used(system))
+    REQUIRE(links == std::set<uint32_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
+}
+
 TEST_CASE("dragonfly with 3 racks: the 144 inter-rack ports split evenly, diameter at most 7") {
   const auto system = parse(
       R"({"chips": [{"config": "../14nm.json", "count": 216}], "topology": {"kind": "dragonfly", "racks": 3}})");
