@@ -3,6 +3,7 @@
 // to a file give the same system program as those kept in memory, the step's schedule is the one
 // main produced before stages were finished one at a time, and a hand-off from node s to node s + 1
 // uses the cables between those two nodes (so each chip is busy during its own stage only).
+#include "tspsim/common/error.h"
 #include "tspsim/compiler/llama.h"
 #include "tspsim/compiler/program_spill.h"
 #include "tspsim/compiler/system_schedule.h"
@@ -183,5 +184,21 @@ TEST_CASE(
     for (uint32_t l = first[s]; l < first[s] + count[s]; ++l) expected.push_back(l);
     INFO("chip " << c << ", stage " << s);
     CHECK(cached == expected);
+  }
+}
+
+// An embedding too large to share a chip with a layer: the planner deals stage 0 (and the LM
+// head's stage) no layer (4 layers over 4 stages: 0, 2, 2, 0), which the step compiler does not
+// compile.
+TEST_CASE("a deal that leaves a stage without a layer is one clear error") {
+  auto model = tiny_llama();
+  model.layers = 4;
+  model.vocab = 1500000; // 750,000 rows of 320 int8 per chip of a 2-chip stage: 229 MiB > 220
+  try {
+    tsp::compiler::compile_llama_system(system_named("node8"), model, timing_only(), 4);
+    FAIL("compiled");
+  } catch (const tsp::InputError& e) {
+    CHECK(std::string(e.what()) == "llama: --stages 4: the planner's deal leaves stage 0 without a layer (a "
+                                   "stage of the embedding or the LM head alone is not compiled)");
   }
 }
