@@ -240,6 +240,11 @@ const StagePlan& Plan::fullest() const {
   });
 }
 
+std::vector<StagePlan> stage_layers(const ModelConfig& model, const ChipConfig& chip, uint32_t context,
+                                    uint32_t tensor_parallel, uint32_t stages) {
+  return build_plan(model, chip, context, tensor_parallel, stages).stages;
+}
+
 VocabShare vocab_share(const ModelConfig& model, uint32_t chips, uint32_t index) {
   const uint32_t per_chip = ceil_div(model.vocab, chips);
   const uint32_t first = std::min(model.vocab, index * per_chip);

@@ -3,11 +3,13 @@
 // to a file give the same system program as those kept in memory, the step's schedule is the one
 // main produced before stages were finished one at a time, and a hand-off from node s to node s + 1
 // uses the cables between those two nodes (so each chip is busy during its own stage only).
+#include "tspsim/common/error.h"
 #include "tspsim/compiler/llama.h"
 #include "tspsim/compiler/program_spill.h"
 #include "tspsim/compiler/system_schedule.h"
 #include "tspsim/config/system.h"
 #include "tspsim/model/model.h"
+#include "tspsim/model/plan.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -152,5 +154,51 @@ TEST_CASE(
     INFO("stage " << s << " ends " << first_end[s] << " .. " << last_end[s] << ", stage " << s + 1 << " from "
                   << first_end[s + 1]);
     CHECK(last_end[s] < first_end[s + 1]);
+  }
+}
+
+// The compiler takes the planner's deal of layers over the stages (one deal, model::stage_layers):
+// the stages holding the embedding or the LM head get the fewer layers, so that 7B at context
+// 2048 on rack72 (9 stages: 3, 4, 4, 4, 4, 4, 3, 3, 3) fits where an even split by
+// layers · s / stages (3, 4, 3, 4, 3, 4, 3, 4, 4) gave the last stage 4 layers and the LM head.
+TEST_CASE(
+    "each stage holds the layers the planner deals it: 5 layers over 4 stages of node8 are 1, 2, 1, 1") {
+  auto model = tiny_llama();
+  model.layers = 5;
+  const auto system = system_named("node8");
+  const auto deal = tsp::model::stage_layers(model, system.config_of(0), model.max_context, 2, 4);
+  REQUIRE(deal.size() == 4);
+  const std::vector<uint32_t> first{0, 1, 3, 4}, count{1, 2, 1, 1};
+  for (uint32_t s = 0; s < 4; ++s) {
+    CHECK(deal[s].first_layer == first[s]);
+    CHECK(deal[s].layers == count[s]);
+  }
+  const auto compiled = tsp::compiler::compile_llama_system(system, model, timing_only(), 4);
+  for (uint32_t c = 0; c < 8; ++c) {
+    const uint32_t s = c / 2;
+    std::vector<uint32_t> cached; // the layers whose K^T cache the chip holds
+    for (const auto& symbol : compiled.program.program_of(c).symbols)
+      for (uint32_t l = 0; l < model.layers; ++l)
+        if (symbol.name.rfind("L" + std::to_string(l) + ".KT", 0) == 0) cached.push_back(l);
+    std::vector<uint32_t> expected;
+    for (uint32_t l = first[s]; l < first[s] + count[s]; ++l) expected.push_back(l);
+    INFO("chip " << c << ", stage " << s);
+    CHECK(cached == expected);
+  }
+}
+
+// An embedding too large to share a chip with a layer: the planner deals stage 0 (and the LM
+// head's stage) no layer (4 layers over 4 stages: 0, 2, 2, 0), which the step compiler does not
+// compile.
+TEST_CASE("a deal that leaves a stage without a layer is one clear error") {
+  auto model = tiny_llama();
+  model.layers = 4;
+  model.vocab = 1500000; // 750,000 rows of 320 int8 per chip of a 2-chip stage: 229 MiB > 220
+  try {
+    tsp::compiler::compile_llama_system(system_named("node8"), model, timing_only(), 4);
+    FAIL("compiled");
+  } catch (const tsp::InputError& e) {
+    CHECK(std::string(e.what()) == "llama: --stages 4: the planner's deal leaves stage 0 without a layer (a "
+                                   "stage of the embedding or the LM head alone is not compiled)");
   }
 }

@@ -84,6 +84,12 @@ struct Plan {
 // the partition rules cannot use, or a model that fits on no number of chips.
 Plan plan_model(const ModelConfig& model, const ChipConfig& chip, const PlanRequest& request);
 
+// The layers of each of `stages` pipeline stages of `tensor_parallel` chips at `context`, dealt as
+// plan_model deals them (the stages with the embedding and the LM head get the fewer), also when
+// they do not fit: the decode-step compiler takes the same deal.
+std::vector<StagePlan> stage_layers(const ModelConfig& model, const ChipConfig& chip, uint32_t context,
+                                    uint32_t tensor_parallel, uint32_t stages);
+
 // What `tspc plan` prints: the chip count, the partition, a row of SRAM use per group of identical
 // stages (MiB) and, when it does not fit, the shortfalls.
 std::string format_plan(const Plan& plan, const ModelConfig& model, const ChipConfig& chip);

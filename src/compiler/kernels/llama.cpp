@@ -1027,12 +1027,18 @@ CompiledSystem compile_llama_system(const SystemConfig& system, const model::Mod
                     "layers",
                     stages, n, model.name, model.layers));
   const uint32_t width = n / stages;
+  const auto deal = model::stage_layers(model, system.config_of(0), model.max_context, width, stages);
+  for (uint32_t s = 0; s < stages; ++s)
+    if (deal[s].layers == 0)
+      throw InputError(fmt::format("llama: --stages {}: the planner's deal leaves stage {} without a layer "
+                                   "(a stage of the embedding or the LM head alone is not compiled)",
+                                   stages, s));
   std::vector<Share> shares;
   for (uint32_t c = 0; c < n; ++c) {
     const uint32_t s = c / width;
     Share share = share_of(model, width, c % width);
-    share.layer0 = s * model.layers / stages;
-    share.layers = (s + 1) * model.layers / stages - share.layer0;
+    share.layer0 = deal[s].first_layer;
+    share.layers = deal[s].layers;
     share.first = s == 0;
     share.last = s + 1 == stages;
     shares.push_back(share);
