@@ -32,20 +32,5 @@ cases=(
   "allreduce_rack:collective --system configs/systems/rack72.json --kind all-reduce --rows 144 --cols 320 --algorithm hierarchical-direct"
   "transfer_rack:collective --system configs/systems/rack72.json --kind transfer --chips 0,40 --rows 20 --cols 640 --dtype bf16"
 )
-status=0
-printf '%-20s %18s %18s %s\n' case "old s / MB" "new s / MB" result
-for entry in "${cases[@]}"; do
-  name=${entry%%:*}
-  read -r -a args <<<"${entry#*:}"
-  for which in old new; do
-    bin=$old
-    [[ $which == new ]] && bin=$new
-    /usr/bin/time -f "%U %M" -o "$work/$name.$which.time" "$bin" "${args[@]}" -o "$work/$name.$which.bin" \
-      >"$work/$name.$which.log" 2>&1 || { echo "$name: $which tspc failed (see $work/$name.$which.log)"; status=1; }
-  done
-  read -r old_s old_kb <"$work/$name.old.time"
-  read -r new_s new_kb <"$work/$name.new.time"
-  if cmp -s "$work/$name.old.bin" "$work/$name.new.bin"; then result=identical; else result=DIFFERENT; status=1; fi
-  printf '%-20s %10s / %5d %10s / %5d %s\n' "$name" "$old_s" $((old_kb / 1024)) "$new_s" $((new_kb / 1024)) "$result"
-done
-exit $status
+source tools/scripts/compare-programs.sh
+compile_and_compare "$old" "$new" "$work" "${cases[@]}"
