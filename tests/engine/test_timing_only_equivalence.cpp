@@ -110,18 +110,27 @@ void check_kernel(const std::string& name, const tsp::compiler::CompiledKernel& 
 
 tsp::ChipConfig chip() { return tsp::load_config(source("configs/14nm.json")); }
 
+// The seeded choices of the random programs below: the same seed gives the same program.
+struct Dice {
+  explicit Dice(unsigned seed) : random(seed) {}
+  // One of `values`, uniformly.
+  template <class... Values> int pick(Values... values) {
+    const std::array<int, sizeof...(values)> options{values...};
+    return options[random() % options.size()];
+  }
+  // low..high inclusive.
+  int between(int low, int high) { return low + int(random() % unsigned(high - low + 1)); }
+  std::mt19937 random;
+};
+
 // A seeded random program of MEM Read runs (west slices) and Write runs (east slices) on a few
 // eastward streams, most consumers started where their producer's values arrive (MEM_Ww is at
 // position 46 - w, MEM_Ee at 48 + e, values land mem_read_func = 2 cycles after a Read), some
 // a little early or late, with other intervals or counts; some with Notifies and Ifetch reads of
 // a consumer's slice. Every rule a run must keep is exercised by some seed.
 std::string random_run_program(unsigned seed) {
-  std::mt19937 random(seed);
-  const auto pick = [&](auto... values) {
-    const std::array<int, sizeof...(values)> options{values...};
-    return options[random() % options.size()];
-  };
-  const auto between = [&](int low, int high) { return low + int(random() % unsigned(high - low + 1)); };
+  Dice dice(seed);
+  std::mt19937& random = dice.random;
   std::string text = fmt::format(".workload \"random runs {}\"\n", seed);
   struct Producer {
     int slice, start, stream, interval, count;
@@ -129,29 +138,32 @@ std::string random_run_program(unsigned seed) {
   std::vector<Producer> producers;
   for (int w : {0, 2, 20})
     if (producers.empty() || random() % 2 == 0) {
-      const Producer p{w, pick(0, 0, between(1, 20)), between(0, 2), pick(1, 1, 2, 3), between(2, 80)};
+      const Producer p{w, dice.pick(0, 0, dice.between(1, 20)), dice.between(0, 2), dice.pick(1, 1, 2, 3),
+                       dice.between(2, 80)};
       producers.push_back(p);
       text += fmt::format(".queue MEM_W{}\n", w);
       if (p.start != 0) text += fmt::format("    NOP {}\n", p.start);
-      text += fmt::format("    Read {}, E{}\n    Repeat {}, {}, {}\n", between(0, 4100), p.stream, p.count,
-                          p.interval, between(0, 2));
+      text += fmt::format("    Read {}, E{}\n    Repeat {}, {}, {}\n", dice.between(0, 4100), p.stream,
+                          p.count, p.interval, dice.between(0, 2));
     }
   for (int e : {0, 3, 10, 20}) {
     if (random() % 4 == 0) continue;
     const Producer& p = producers[random() % producers.size()];
-    const int start = p.start + 2 + (48 + e) - (46 - p.slice) + pick(0, 0, 0, -2, -1, 1, 2, p.interval, 5);
+    const int start =
+        p.start + 2 + (48 + e) - (46 - p.slice) + dice.pick(0, 0, 0, -2, -1, 1, 2, p.interval, 5);
     text += fmt::format(".queue MEM_E{}\n    NOP {}\n    Write {}, E{}\n    Repeat {}, {}, {}\n", e,
-                        std::max(1, start), between(4080, 4100), p.stream,
-                        std::max(1, pick(p.count, p.count, p.count - 1, p.count + 1, p.count / 2)),
-                        pick(p.interval, p.interval, 2 * p.interval, 1, 3), between(0, 2));
+                        std::max(1, start), dice.between(4080, 4100), p.stream,
+                        std::max(1, dice.pick(p.count, p.count, p.count - 1, p.count + 1, p.count / 2)),
+                        dice.pick(p.interval, p.interval, 2 * p.interval, 1, 3), dice.between(0, 2));
   }
   if (random() % 2 == 0) {
     text += ".queue VXM.0\n";
-    for (int i = between(1, 3); i > 0; --i) text += fmt::format("    NOP {}\n    Notify\n", between(1, 60));
+    for (int i = dice.between(1, 3); i > 0; --i)
+      text += fmt::format("    NOP {}\n    Notify\n", dice.between(1, 60));
   }
   if (random() % 3 == 0) {
-    const int e = pick(0, 3, 10, 20);
-    text += fmt::format(".queue VXM.3\n    NOP {}\n    Ifetch MEM_E{}, more, 1\n", between(1, 60), e);
+    const int e = dice.pick(0, 3, 10, 20);
+    text += fmt::format(".queue VXM.3\n    NOP {}\n    Ifetch MEM_E{}, more, 1\n", dice.between(1, 60), e);
     text += fmt::format(".text MEM_E{} 4200\nmore:\n    NOP 1\n", e);
   }
   return text;
@@ -164,12 +176,8 @@ std::string random_run_program(unsigned seed) {
 // 48 + e; values land mem_read_func = 2 and sums vxm_int_add = 1 cycle after dispatch), some a
 // little early or late, with other intervals or counts; some with Notifies and Ifetch reads.
 std::string random_vxm_program(unsigned seed) {
-  std::mt19937 random(seed);
-  const auto pick = [&](auto... values) {
-    const std::array<int, sizeof...(values)> options{values...};
-    return options[random() % options.size()];
-  };
-  const auto between = [&](int low, int high) { return low + int(random() % unsigned(high - low + 1)); };
+  Dice dice(seed);
+  std::mt19937& random = dice.random;
   std::string text = fmt::format(".workload \"random VXM runs {}\"\n", seed);
   struct Run {
     int start, stream, interval, count, arrival_offset;
@@ -177,20 +185,22 @@ std::string random_vxm_program(unsigned seed) {
   std::vector<Run> producers;
   for (int w : {0, 2, 20})
     if (producers.empty() || random() % 2 == 0) {
-      const Run p{pick(0, 0, between(1, 20)), between(0, 2), pick(1, 1, 2, 3), between(2, 60), 3 + w};
+      const Run p{dice.pick(0, 0, dice.between(1, 20)), dice.between(0, 2), dice.pick(1, 1, 2, 3),
+                  dice.between(2, 60), 3 + w};
       producers.push_back(p);
       text += fmt::format(".queue MEM_W{}\n", w);
       if (p.start != 0) text += fmt::format("    NOP {}\n", p.start);
-      text += fmt::format("    Read {}, E{}\n    Repeat {}, {}, {}\n", between(0, 4100), p.stream,
-                          p.count - 1, p.interval, between(0, 2));
+      text += fmt::format("    Read {}, E{}\n    Repeat {}, {}, {}\n", dice.between(0, 4100), p.stream,
+                          p.count - 1, p.interval, dice.between(0, 2));
     }
   std::vector<Run> sums;
   for (int q : {0, 1, 2}) {
     if (!sums.empty() && random() % 4 == 0) continue;
     const Run& p = producers[random() % producers.size()];
-    const int start = p.start + p.arrival_offset + pick(0, 0, 0, -2, -1, 1, p.interval);
-    const Run v{std::max(1, start), 3 + pick(q, q, q, 0), pick(p.interval, p.interval, 2 * p.interval, 1),
-                std::max(2, pick(p.count, p.count, p.count - 1, p.count + 1, p.count / 2)), 0};
+    const int start = p.start + p.arrival_offset + dice.pick(0, 0, 0, -2, -1, 1, p.interval);
+    const Run v{std::max(1, start), 3 + dice.pick(q, q, q, 0),
+                dice.pick(p.interval, p.interval, 2 * p.interval, 1),
+                std::max(2, dice.pick(p.count, p.count, p.count - 1, p.count + 1, p.count / 2)), 0};
     sums.push_back(v);
     text += fmt::format(".queue VXM.{}\n    NOP {}\n", q, v.start);
     if (random() % 4 == 0)
@@ -202,19 +212,20 @@ std::string random_vxm_program(unsigned seed) {
   for (int e : {0, 3, 10}) {
     if (random() % 4 == 0) continue;
     const Run& v = sums[random() % sums.size()];
-    const int start = v.start + 1 + (48 + e - 47) + pick(0, 0, 0, -2, -1, 1, v.interval);
+    const int start = v.start + 1 + (48 + e - 47) + dice.pick(0, 0, 0, -2, -1, 1, v.interval);
     text += fmt::format(".queue MEM_E{}\n    NOP {}\n    Write {}, E{}\n    Repeat {}, {}, {}\n", e,
-                        std::max(1, start), between(4080, 4100), v.stream,
-                        std::max(1, pick(v.count - 1, v.count - 1, v.count - 2, v.count, v.count / 2)),
-                        pick(v.interval, v.interval, 2 * v.interval, 1), between(0, 2));
+                        std::max(1, start), dice.between(4080, 4100), v.stream,
+                        std::max(1, dice.pick(v.count - 1, v.count - 1, v.count - 2, v.count, v.count / 2)),
+                        dice.pick(v.interval, v.interval, 2 * v.interval, 1), dice.between(0, 2));
   }
   if (random() % 2 == 0) {
     text += ".queue VXM.5\n";
-    for (int i = between(1, 3); i > 0; --i) text += fmt::format("    NOP {}\n    Notify\n", between(1, 40));
+    for (int i = dice.between(1, 3); i > 0; --i)
+      text += fmt::format("    NOP {}\n    Notify\n", dice.between(1, 40));
   }
   if (random() % 3 == 0) {
-    const int e = pick(0, 3, 10);
-    text += fmt::format(".queue VXM.6\n    NOP {}\n    Ifetch MEM_E{}, more, 1\n", between(1, 60), e);
+    const int e = dice.pick(0, 3, 10);
+    text += fmt::format(".queue VXM.6\n    NOP {}\n    Ifetch MEM_E{}, more, 1\n", dice.between(1, 60), e);
     text += fmt::format(".text MEM_E{} 4200\nmore:\n    NOP 1\n", e);
   }
   return text;
