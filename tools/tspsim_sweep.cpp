@@ -296,6 +296,10 @@ int run_sweep(const SweepOptions& opt) {
   else
     tsp::cli::load_chosen_system(opt.system, base);
   const std::string plot = opt.plot.empty() ? fs::path(opt.out).replace_extension(".svg").string() : opt.plot;
+  // Before any point is compiled: a sweep can take minutes, and its results must have somewhere to go.
+  tsp::OutputFiles outputs;
+  outputs.check(opt.out, "--out");
+  outputs.check(plot, "--plot");
   const std::string self = self_path();
   const fs::path work = fs::temp_directory_path() / fmt::format("tspsim-sweep-{}", getpid());
   fs::create_directories(work);
@@ -364,8 +368,9 @@ int run_sweep(const SweepOptions& opt) {
   while (!running.empty()) finish_one();
   fs::remove_all(work);
 
-  tsp::write_file_atomic(opt.out, csv(params, points));
-  tsp::write_file_atomic(plot, svg_plot(params, points, workload.entry->name + ": " + opt.workload));
+  outputs.stage(opt.out, csv(params, points));
+  outputs.stage(plot, svg_plot(params, points, workload.entry->name + ": " + opt.workload));
+  outputs.commit();
   size_t ok = 0;
   for (const auto& p : points) ok += p.status == "ok";
   std::cout << fmt::format("sweep: {} points ({} simulated, {} could not run); wrote {} and {}\n",

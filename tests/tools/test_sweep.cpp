@@ -77,6 +77,16 @@ TEST_CASE("tspsim sweep with a wrong specification is a one-line error and write
   run = run_tool("tspsim", base + " --workload " + kWorkload + " --param streams.per_direction");
   CHECK(run.exit_code == 2);
   CHECK(run.err == "error: --param streams.per_direction: expected key.path=v1,v2,...\n");
+  // Outputs are checked before any point is compiled.
+  run = run_tool("tspsim", "sweep --config " + source("configs/tiny.json") + " --workload " + kWorkload +
+                               " --param streams.per_direction=16 --out /nonexistent/x.csv");
+  CHECK(run.exit_code == 2);
+  CHECK(run.err == "error: --out: cannot write '/nonexistent/x.csv': No such file or directory\n");
+  const auto svg = (scratch_dir() / "both.svg").string();
+  run = run_tool("tspsim", "sweep --config " + source("configs/tiny.json") + " --workload " + kWorkload +
+                               " --param streams.per_direction=16 --out " + svg);
+  CHECK(run.exit_code == 2);
+  CHECK(run.err == "error: --plot: '" + svg + "' is also written by another option\n");
   CHECK(!std::filesystem::exists(scratch_dir() / "x.csv"));
 }
 
