@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <fmt/format.h>
+#include <functional>
+#include <limits>
+#include <optional>
 
 namespace tsp::model {
 
@@ -63,24 +66,29 @@ ChipBudget stage_budget(const ModelConfig& m, const ChipConfig& chip, const Part
   const uint64_t kc = uint64_t(p.kv_heads) * m.head_dim;
   const uint64_t kvb = dtype_bytes(m.precision.kv_cache);
 
-  uint64_t tiles_per_layer = 0;
-  tiles_per_layer += a.matrix(d, qc + 2 * kc, m.precision);         // fused Q, K, V (column split)
-  tiles_per_layer += a.matrix(qc, d, m.precision);                  // O (row split, then all-reduce)
-  tiles_per_layer += a.matrix(d, 2 * uint64_t(p.ffn), m.precision); // fused gate, up
-  tiles_per_layer += a.matrix(p.ffn, d, m.precision);               // down (row split)
-  a.norm(d, m.precision);
-  a.norm(d, m.precision);
+  // One attention block and one MLP block, each accounted on its own: a stage holds whole layers
+  // or, where the deal splits layers, a different number of each.
+  ChipBudget attention, mlp;
+  Accountant at{attention, vector}, ml{mlp, vector};
+  uint64_t attention_tiles = 0, mlp_tiles = 0;
+  attention_tiles += at.matrix(d, qc + 2 * kc, m.precision);   // fused Q, K, V (column split)
+  attention_tiles += at.matrix(qc, d, m.precision);            // O (row split, then all-reduce)
+  mlp_tiles += ml.matrix(d, 2 * uint64_t(p.ffn), m.precision); // fused gate, up
+  mlp_tiles += ml.matrix(p.ffn, d, m.precision);               // down (row split)
+  at.norm(d, m.precision);
+  ml.norm(d, m.precision);
   // Keys transposed (rows: KV head x head_dim, columns: positions) and values (a row per position).
-  a.add(&ChipBudget::kv_cache, kc * context * kvb, kc * round_up(context, vector) * kvb);
-  a.add(&ChipBudget::kv_cache, context * kc * kvb, context * round_up(kc, vector) * kvb);
-  // The first layer's accounting stands for every layer of the stage: they are identical.
-  b.weights *= s.layers;
-  b.scales *= s.layers;
-  b.norms *= s.layers;
-  b.kv_cache *= s.layers;
-  b.padding *= s.layers;
-  uint64_t instructions = s.layers * (kInstructionsPerTile * tiles_per_layer + kAttentionInstructions +
-                                      kInstructionsPerPosition * context + kLayerVectorInstructions);
+  at.add(&ChipBudget::kv_cache, kc * context * kvb, kc * round_up(context, vector) * kvb);
+  at.add(&ChipBudget::kv_cache, context * kc * kvb, context * round_up(kc, vector) * kvb);
+  // One block's accounting stands for every block of its kind: they are identical.
+  const uint64_t na = s.attention_blocks(), nm = s.mlp_blocks();
+  for (auto field : {&ChipBudget::weights, &ChipBudget::scales, &ChipBudget::norms, &ChipBudget::kv_cache,
+                     &ChipBudget::padding})
+    b.*field = na * attention.*field + nm * mlp.*field;
+  // The layer's vector phases (norms, RoPE, SwiGLU, residuals) count once per layer with a block.
+  uint64_t instructions = na * (kInstructionsPerTile * attention_tiles + kAttentionInstructions +
+                                kInstructionsPerPosition * context) +
+                          nm * kInstructionsPerTile * mlp_tiles + s.layers * kLayerVectorInstructions;
 
   // The chip's rows of the embedding table: a vocab-share x d matrix (the lookup is a GEMV of
   // the token's one-hot row).
@@ -140,6 +148,93 @@ bool deal_layers(uint32_t layers, const std::vector<uint32_t>& caps, std::vector
   return true;
 }
 
+// The stage holding half-layer blocks [first, end) of a model's 2 x layers (block 2l: layer l's
+// attention, 2l + 1: its MLP); the first block is stage 0's, the last the last stage's.
+StagePlan block_stage(uint32_t first, uint32_t end, uint32_t blocks) {
+  StagePlan s;
+  s.first_layer = first / 2;
+  s.layers = (end - 1) / 2 - first / 2 + 1;
+  s.starts_at_mlp = first % 2 == 1;
+  s.ends_after_attention = end % 2 == 1;
+  s.embedding = first == 0;
+  s.lm_head = end == blocks;
+  return s;
+}
+
+// Deals the model's half-layer blocks over `stages` stages, each a non-empty run of consecutive
+// blocks whose budget fits `sram`: the deal whose largest weight load (the busiest stage, which
+// bounds the pipeline) is the least, and among those the one with the least sum of squared loads
+// (the most even). Two dynamic programmes over (stage, blocks dealt): the minimax load, then the
+// least squares under it. Empty when no deal fits.
+std::optional<std::vector<StagePlan>> deal_blocks(const ModelConfig& m, const ChipConfig& chip,
+                                                  const Partition& p, uint32_t context, uint32_t stages,
+                                                  uint64_t sram) {
+  const uint32_t n = 2 * m.layers;
+  if (stages == 0 || stages > n) return std::nullopt;
+  constexpr uint64_t kNone = std::numeric_limits<uint64_t>::max();
+  // A run's budget depends on its length, the parity of its first block and whether it holds the
+  // embedding or the LM head: computed once each.
+  struct Cost {
+    uint64_t load = kNone; // weight bytes; kNone when the run does not fit
+    bool known = false;
+  };
+  std::vector<Cost> memo(size_t(n + 1) * 8);
+  const auto load = [&](uint32_t first, uint32_t end) {
+    Cost& c = memo[size_t(end - first) * 8 + (first % 2) * 4 + (first == 0 ? 2 : 0) + (end == n ? 1 : 0)];
+    if (!c.known) {
+      const ChipBudget b = stage_budget(m, chip, p, block_stage(first, end, n), context);
+      c = {b.total() <= sram ? b.weights : kNone, true};
+    }
+    return c.load;
+  };
+  // Over the runs ending at `end` whose load fits (longest last: a longer run never fits where a
+  // shorter does not), `pick(first, load)` for each.
+  const auto runs_ending = [&](uint32_t end, uint32_t min_first,
+                               const std::function<void(uint32_t, uint64_t)>& pick) {
+    for (uint32_t first = end; first-- > min_first;) {
+      const uint64_t l = load(first, end);
+      if (l == kNone) break;
+      pick(first, l);
+    }
+  };
+  // worst[k][i]: the least largest load of k + 1 stages holding blocks [0, i).
+  std::vector<std::vector<uint64_t>> worst(stages, std::vector<uint64_t>(n + 1, kNone));
+  for (uint32_t i = 1; i <= n; ++i) worst[0][i] = load(0, i);
+  for (uint32_t k = 1; k < stages; ++k)
+    for (uint32_t i = k + 1; i <= n; ++i)
+      runs_ending(i, k, [&](uint32_t first, uint64_t l) {
+        if (worst[k - 1][first] != kNone)
+          worst[k][i] = std::min(worst[k][i], std::max(worst[k - 1][first], l));
+      });
+  const uint64_t bound = worst[stages - 1][n];
+  if (bound == kNone) return std::nullopt;
+  // squares[k][i]: the least sum of squared loads (in KiB: exact in 64 bits for any chip's SRAM)
+  // under `bound`, from[k][i] the first block of stage k in it.
+  std::vector<std::vector<uint64_t>> squares(stages, std::vector<uint64_t>(n + 1, kNone));
+  std::vector<std::vector<uint32_t>> from(stages, std::vector<uint32_t>(n + 1, 0));
+  const auto square = [](uint64_t l) { return (l >> 10) * (l >> 10); };
+  for (uint32_t i = 1; i <= n; ++i)
+    if (worst[0][i] <= bound) squares[0][i] = square(worst[0][i]);
+  for (uint32_t k = 1; k < stages; ++k)
+    for (uint32_t i = k + 1; i <= n; ++i)
+      runs_ending(i, k, [&](uint32_t first, uint64_t l) {
+        if (l > bound || squares[k - 1][first] == kNone) return;
+        const uint64_t total = squares[k - 1][first] + square(l);
+        if (total < squares[k][i]) {
+          squares[k][i] = total;
+          from[k][i] = first;
+        }
+      });
+  std::vector<StagePlan> out(stages);
+  uint32_t end = n;
+  for (uint32_t k = stages; k-- > 0;) {
+    const uint32_t first = k == 0 ? 0 : from[k][end];
+    out[k] = block_stage(first, end, n);
+    end = first;
+  }
+  return out;
+}
+
 std::vector<uint32_t> tensor_parallel_choices(const ModelConfig& m, uint32_t node_chips) {
   std::vector<uint32_t> out;
   for (uint32_t t = 1; t <= node_chips; t *= 2)
@@ -147,29 +242,39 @@ std::vector<uint32_t> tensor_parallel_choices(const ModelConfig& m, uint32_t nod
   return out;
 }
 
+// "layer 3", "layers 3-5", or where the stage splits layers its first and last blocks: "layer 3
+// MLP - layer 5 attention", "layer 4 attention".
 std::string stage_name(const StagePlan& s) {
-  std::string text = s.layers == 0 ? std::string("no layers")
-                     : s.layers == 1
-                         ? fmt::format("layer {}", s.first_layer)
-                         : fmt::format("layers {}-{}", s.first_layer, s.first_layer + s.layers - 1);
+  const uint32_t last = s.first_layer + s.layers - 1;
+  std::string text;
+  if (s.layers == 0)
+    text = "no layers";
+  else if (!s.splits_layers())
+    text = s.layers == 1 ? fmt::format("layer {}", s.first_layer)
+                         : fmt::format("layers {}-{}", s.first_layer, last);
+  else if (s.attention_blocks() + s.mlp_blocks() == 1)
+    text = fmt::format("layer {} {}", s.first_layer, s.starts_at_mlp ? "MLP" : "attention");
+  else
+    text = fmt::format("layer {}{} - layer {}{}", s.first_layer, s.starts_at_mlp ? " MLP" : "", last,
+                       s.ends_after_attention ? " attention" : "");
   if (s.embedding) text += ", embedding";
   if (s.lm_head) text += ", LM head";
   return text;
 }
 
-// Runs of consecutive stages with the same content (first and last stages stand alone).
+// Runs of consecutive stages of the same whole layers (first and last stages, and stages that
+// split layers, stand alone: their deal is printed).
 struct StageGroup {
   size_t first;
   size_t last;
 };
 std::vector<StageGroup> stage_groups(const std::vector<StagePlan>& stages) {
+  const auto alone = [](const StagePlan& s) { return s.embedding || s.lm_head || s.splits_layers(); };
   std::vector<StageGroup> out;
   for (size_t i = 0; i < stages.size();) {
     const auto& s = stages[i];
     size_t j = i + 1;
-    while (j < stages.size() && stages[j].layers == s.layers && !stages[j].embedding && !stages[j].lm_head &&
-           !s.embedding && !s.lm_head)
-      ++j;
+    while (j < stages.size() && stages[j].layers == s.layers && !alone(stages[j]) && !alone(s)) ++j;
     out.push_back({i, j - 1});
     i = j;
   }
@@ -210,8 +315,18 @@ Plan build_plan(const ModelConfig& m, const ChipConfig& chip, uint32_t context, 
     }
     caps[i] = probe.layers;
   }
-  if (!deal_layers(m.layers, caps, plan.stages))
-    deal_layers(m.layers, std::vector<uint32_t>(pp, m.layers), plan.stages);
+  const bool whole = deal_layers(m.layers, caps, plan.stages);
+  const bool every_stage =
+      std::all_of(plan.stages.begin(), plan.stages.end(), [](const StagePlan& s) { return s.layers > 0; });
+  bool halves_fail = false;
+  if (!whole || !every_stage) {
+    if (auto halves = deal_blocks(m, chip, p, context, pp, plan.sram_bytes))
+      plan.stages = std::move(*halves);
+    else if (!whole) {
+      deal_layers(m.layers, std::vector<uint32_t>(pp, m.layers), plan.stages);
+      halves_fail = true;
+    }
+  }
   for (auto& s : plan.stages) s.budget = stage_budget(m, chip, p, s, context);
 
   plan.fits = true;
@@ -229,6 +344,10 @@ Plan build_plan(const ModelConfig& m, const ChipConfig& chip, uint32_t context, 
         need - plan.sram_bytes, mib(b.weights), mib(b.scales + b.norms), mib(b.kv_cache), mib(b.padding),
         mib(b.activations), mib(b.program_text), mib(b.reserve)));
   }
+  if (halves_fail)
+    plan.shortfalls.push_back(fmt::format("half-layer stages: no deal of the {} attention and MLP blocks over {} "
+                                          "stages fits either",
+                                          2 * m.layers, pp));
   return plan;
 }
 
@@ -300,6 +419,10 @@ std::string format_plan(const Plan& plan, const ModelConfig& m, const ChipConfig
       p.tensor_parallel > m.kv_heads ? fmt::format(" (each on {} chips)", p.tensor_parallel / m.kv_heads)
                                      : "",
       p.ffn, m.ffn, p.vocab, m.vocab, p.vocab, m.vocab);
+  if (std::any_of(plan.stages.begin(), plan.stages.end(),
+                  [](const StagePlan& s) { return s.splits_layers(); }))
+    out += "half-layer stages (whole layers do not fit, or leave a stage empty): a layer's attention and "
+           "MLP blocks may be on consecutive stages, the residual handed off between them\n";
   out +=
       fmt::format("{:<8} {:<32} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}\n", "stages", "holds",
                   "weights", "scl+nrm", "KV", "padding", "activ.", "text", "reserve", "total", "free");

@@ -5,6 +5,7 @@
 #include "tspsim/config/config.h"
 #include "tspsim/model/plan.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 using Catch::Matchers::Message;
@@ -23,27 +24,29 @@ tsp::ChipConfig chip() { return tsp::load_config(kSource + "/configs/14nm.json")
 
 uint64_t up(uint64_t x) { return (x + 319) / 320 * 320; }
 
-// Llama-2 7B (int8 weights, fp16 KV and norms) on one chip of an 8-way stage of `layers` layers:
-// per chip 4 query heads and 4 KV heads of 128 (512 columns each), 1376 ffn columns.
-ChipBudget llama2_7b_stage(uint64_t layers, bool embedding, bool lm_head, uint64_t context) {
+// Llama-2 7B (int8 weights, fp16 KV and norms) on one chip of an 8-way stage of `attention`
+// attention blocks and `mlp` MLP blocks over `layers` layers (whole layers: all three equal): per
+// chip 4 query heads and 4 KV heads of 128 (512 columns each), 1376 ffn columns.
+ChipBudget llama2_7b_blocks(uint64_t attention, uint64_t mlp, uint64_t layers, bool embedding, bool lm_head,
+                            uint64_t context) {
   ChipBudget b;
   const uint64_t d = 4096, q = 512, kv = 512, f = 1376;
   struct Matrix {
-    uint64_t k, n;
+    uint64_t k, n, blocks;
   };
-  const Matrix per_layer[] = {{d, q + 2 * kv}, {q, d}, {d, 2 * f}, {f, d}};
-  uint64_t tiles = 0;
-  for (const auto& m : per_layer) {
-    b.weights += layers * m.k * m.n;
-    b.scales += layers * m.n * 4;
-    b.padding += layers * (up(m.k) * up(m.n) - m.k * m.n + (up(m.n) - m.n) * 4);
-    tiles += up(m.k) / 320 * (up(m.n) / 320);
+  const Matrix matrices[] = {{d, q + 2 * kv, attention}, {q, d, attention}, {d, 2 * f, mlp}, {f, d, mlp}};
+  uint64_t instructions = 0;
+  for (const auto& m : matrices) {
+    b.weights += m.blocks * m.k * m.n;
+    b.scales += m.blocks * m.n * 4;
+    b.padding += m.blocks * (up(m.k) * up(m.n) - m.k * m.n + (up(m.n) - m.n) * 4);
+    instructions += m.blocks * 51 * (up(m.k) / 320 * (up(m.n) / 320));
   }
-  b.norms = layers * 2 * d * 2; // 4096 = 12.8 vectors: padded to 4160
-  b.padding += layers * 2 * (up(d) - d) * 2;
-  b.kv_cache = layers * 2 * kv * context * 2;
-  b.padding += layers * (kv * (up(context) - context) + context * (up(kv) - kv)) * 2;
-  uint64_t instructions = layers * (51 * tiles + 3600 + 3 * context + 4000);
+  b.norms = (attention + mlp) * d * 2; // one gain per block; 4096 = 12.8 vectors: padded to 4160
+  b.padding += (attention + mlp) * (up(d) - d) * 2;
+  b.kv_cache = attention * 2 * kv * context * 2;
+  b.padding += attention * (kv * (up(context) - context) + context * (up(kv) - kv)) * 2;
+  instructions += attention * (3600 + 3 * context) + layers * 4000;
   if (embedding) { // 4000 of the 32000 vocabulary rows x 4096, one scale per column
     b.weights += 4000 * d;
     b.scales += d * 4;
@@ -62,6 +65,10 @@ ChipBudget llama2_7b_stage(uint64_t layers, bool embedding, bool lm_head, uint64
       (4 * up(d) + up(q + 2 * kv) + 4 * up(context) + up(q) + up(3 * f) + (lm_head ? up(4000) : 0)) * 4;
   b.reserve = 2 * 8192 * 320;
   return b;
+}
+
+ChipBudget llama2_7b_stage(uint64_t layers, bool embedding, bool lm_head, uint64_t context) {
+  return llama2_7b_blocks(layers, layers, layers, embedding, lm_head, context);
 }
 
 void check_budget(const ChipBudget& got, const ChipBudget& want) {
@@ -113,9 +120,9 @@ TEST_CASE("the tiny model at context 256 fits on one chip, byte for byte as deri
   CHECK(s.budget.total() == 8848672);
 }
 
-TEST_CASE("Llama-2 7B int8 at 4k context needs 56 chips: 7 stages of 8") {
+TEST_CASE("Llama-2 7B int8 at 4k context fits 56 chips in whole layers: 7 stages of 8") {
   const auto m = model("llama2-7b");
-  const auto plan = plan_model(m, chip(), {4096});
+  const auto plan = plan_model(m, chip(), {4096, 56});
   REQUIRE(plan.fits);
   CHECK(plan.chips() == 56);
   const auto& p = plan.partition;
@@ -134,10 +141,44 @@ TEST_CASE("Llama-2 7B int8 at 4k context needs 56 chips: 7 stages of 8") {
     CHECK(s.budget.total() <= plan.sram_bytes);
   }
   CHECK(plan.fullest().layers == 5);
-  // The largest stage holds 6 layers at most, so 6 stages (32 layers) cannot fit: 56 is the minimum.
+  // No stage holds 6 whole layers, so 6 stages of whole layers (32) cannot fit.
   CHECK(llama2_7b_stage(6, false, false, 4096).total() > plan.sram_bytes);
-  const auto six = plan_model(m, chip(), {4096, 48});
-  CHECK_FALSE(six.fits);
+}
+
+// docs/models.md, "Half-layer stages": 6 stages of whole layers do not fit, 6 stages of half-layer
+// blocks do. 64 blocks over 6 stages: the first and last (embedding, LM head: 15.6 MiB each) hold
+// 5 layers, the middle four 11 blocks each, which start alternately at an attention block (6
+// attention, 5 MLP: 128.6 MiB of weights) and at an MLP block (5 attention, 6 MLP: 136.8 MiB, the
+// busiest stage). 5 stages cannot fit: one would hold 13 blocks, 6 whole layers and more.
+TEST_CASE("Llama-2 7B int8 at 4k context needs 48 chips: 6 stages of half-layer blocks") {
+  const auto m = model("llama2-7b");
+  const auto plan = plan_model(m, chip(), {4096});
+  REQUIRE(plan.fits);
+  CHECK(plan.chips() == 48);
+  REQUIRE(plan.stages.size() == 6);
+  struct Want {
+    uint32_t first_layer, layers;
+    bool starts_at_mlp, ends_after_attention;
+  };
+  const Want want[] = {{0, 5, false, false}, {5, 6, false, true},  {10, 6, true, false},
+                       {16, 6, false, true}, {21, 6, true, false}, {27, 5, false, false}};
+  for (size_t i = 0; i < 6; ++i) {
+    INFO("stage " << i);
+    const auto& s = plan.stages[i];
+    CHECK(s.first_layer == want[i].first_layer);
+    CHECK(s.layers == want[i].layers);
+    CHECK(s.starts_at_mlp == want[i].starts_at_mlp);
+    CHECK(s.ends_after_attention == want[i].ends_after_attention);
+    CHECK(s.embedding == (i == 0));
+    CHECK(s.lm_head == (i == 5));
+    check_budget(s.budget,
+                 llama2_7b_blocks(s.attention_blocks(), s.mlp_blocks(), s.layers, i == 0, i == 5, 4096));
+    CHECK(s.budget.total() <= plan.sram_bytes);
+  }
+  uint64_t busiest = 0; // weights of the stage with the most
+  for (const auto& s : plan.stages) busiest = std::max(busiest, s.budget.weights);
+  CHECK(busiest == 5 * (4096ull * 1536 + 512 * 4096) + 6 * (4096ull * 2752 + 1376 * 4096));
+  CHECK_FALSE(plan_model(m, chip(), {4096, 40}).fits);
 }
 
 TEST_CASE("Llama-2 7B at 2k context needs 48 chips") {
@@ -148,27 +189,89 @@ TEST_CASE("Llama-2 7B at 2k context needs 48 chips") {
   check_budget(plan.stages[1].budget, llama2_7b_stage(6, false, false, 2048));
 }
 
+// 424 chips = 53 stages: whole layers put 2 on 27 stages; half-layer blocks fit at most 3 a stage
+// (four are two layers' weights, 204 MiB, 232.1 MiB with the rest), 159 of the 160 blocks.
 TEST_CASE("too few chips: the planner says which stages overflow and by how much") {
-  const auto plan = plan_model(model("llama2-70b"), chip(), {4096, 576});
+  const auto plan = plan_model(model("llama2-70b"), chip(), {4096, 424});
   CHECK_FALSE(plan.fits);
-  CHECK(plan.chips() == 576);
-  REQUIRE(plan.stages.size() == 72);
+  CHECK(plan.chips() == 424);
+  REQUIRE(plan.stages.size() == 53);
   CHECK(plan.stages[1].layers == 2);
   const uint64_t over = plan.stages[1].budget.total() - plan.sram_bytes;
-  REQUIRE(plan.shortfalls.size() == 1);
+  REQUIRE(plan.shortfalls.size() == 2);
   CHECK(plan.shortfalls[0] ==
-        "stages 1-8 (2 layers each): needs 232.1 MiB per chip, has 220.0 MiB: 12.1 MiB (" +
+        "stages 1-27 (2 layers each): needs 232.1 MiB per chip, has 220.0 MiB: 12.1 MiB (" +
             std::to_string(over) +
             " bytes) over; weights 204.0, scales and norms 0.3, KV cache 4.0, padding 17.4, activations 0.3, "
             "program text 1.2, reserve 5.0 MiB");
+  CHECK(plan.shortfalls[1] ==
+        "half-layer stages: no deal of the 160 attention and MLP blocks over 53 stages fits either");
   // Without the tile padding, the two-layer stages would fit.
   CHECK(plan.stages[1].budget.total() - plan.stages[1].budget.padding <= plan.sram_bytes);
 }
 
+// Per chip of an 8-way stage, Llama-2 70B's attention block holds 8192 x 1280 (Q, K, V) and 1024 x
+// 8192 (O) int8 weights, 18 MiB; its MLP block 8192 x 7168 (gate, up) and 3584 x 8192 (down), 84 MiB.
+// 80 MLP blocks over 72 stages put two on some stage, with the attention block between them: 186
+// MiB, the least possible load of the busiest stage, and the deal's. The even deal around it
+// alternates those with attention, MLP, attention (120 MiB) stages, then MLP, attention (102 MiB).
+TEST_CASE("Llama-2 70B fits 576 chips (72 stages of 8) in half-layer blocks") {
+  const auto plan = plan_model(model("llama2-70b"), chip(), {4096, 576});
+  REQUIRE(plan.fits);
+  REQUIRE(plan.stages.size() == 72);
+  const uint64_t attention = 8192ull * 1280 + 1024ull * 8192, mlp = 8192ull * 7168 + 3584ull * 8192;
+  const uint64_t table = 4000ull * 8192; // the embedding's and the LM head's 4000 vocabulary entries
+  uint32_t next = 0;                     // the next block: 2l attention of layer l, 2l + 1 its MLP
+  uint32_t double_mlp = 0;
+  for (size_t i = 0; i < 72; ++i) {
+    INFO("stage " << i);
+    const auto& s = plan.stages[i];
+    CHECK(2 * s.first_layer + (s.starts_at_mlp ? 1 : 0) == next);
+    next = 2 * (s.first_layer + s.layers) - (s.ends_after_attention ? 1 : 0);
+    CHECK(s.budget.weights == s.attention_blocks() * attention + s.mlp_blocks() * mlp +
+                                  (s.embedding ? table : 0) + (s.lm_head ? table : 0));
+    CHECK(s.budget.total() <= plan.sram_bytes);
+    CHECK(s.budget.weights <= 2 * mlp + attention);
+    if (s.mlp_blocks() == 2) ++double_mlp;
+  }
+  CHECK(next == 160);
+  CHECK(double_mlp == 8);
+  CHECK(plan.fullest().budget.weights == 2 * mlp + attention);
+  // Stages 1 and 2: attention 1, MLP 1, attention 2 | MLP 2, attention 3, MLP 3; stage 18 on: one
+  // MLP and the next layer's attention each; the last stage layer 79's MLP and the LM head.
+  CHECK(
+      (plan.stages[1].first_layer == 1 && plan.stages[1].layers == 2 && plan.stages[1].ends_after_attention));
+  CHECK((plan.stages[2].first_layer == 2 && plan.stages[2].starts_at_mlp &&
+         !plan.stages[2].ends_after_attention));
+  CHECK((plan.stages[18].first_layer == 26 && plan.stages[18].starts_at_mlp &&
+         plan.stages[18].ends_after_attention));
+  CHECK((plan.stages[71].first_layer == 79 && plan.stages[71].layers == 1 && plan.stages[71].starts_at_mlp));
+  const std::string text = tsp::model::format_plan(plan, model("llama2-70b"), chip());
+  CHECK_THAT(text,
+             Catch::Matchers::Contains("chips 576 = 72 pipeline stages x 8-way tensor parallel: fits\n"));
+  CHECK_THAT(text, Catch::Matchers::Contains("\n2        layer 2 MLP - layer 3               186.0"));
+  CHECK_THAT(text, Catch::Matchers::Contains("\n71       layer 79 MLP, LM head               115.2"));
+}
+
+// The tiny model's 2 layers over 4 stages (16 chips, 4-way): whole layers would leave the first and
+// last stage without a layer, so each stage holds one block.
+TEST_CASE("more stages than layers: one half-layer block a stage, named in the plan") {
+  const auto m = model("tiny-llama");
+  const auto plan = plan_model(m, chip(), {256, 16});
+  REQUIRE(plan.fits);
+  const std::string text = tsp::model::format_plan(plan, m, chip());
+  CHECK_THAT(text, Catch::Matchers::Contains("\n0        layer 0 attention, embedding"));
+  CHECK_THAT(text, Catch::Matchers::Contains("\n1        layer 0 MLP         "));
+  CHECK_THAT(text, Catch::Matchers::Contains("\n2        layer 1 attention   "));
+  CHECK_THAT(text, Catch::Matchers::Contains("\n3        layer 1 MLP, LM head"));
+}
+
 TEST_CASE("Llama-2 70B and Llama-3 70B minimum chip counts") {
+  // 80 layers in stages of at most 3 blocks (attention, MLP, attention) or two MLPs around an
+  // attention: 54 stages.
   const auto l2 = plan_model(model("llama2-70b"), chip(), {4096});
-  CHECK(l2.chips() == 640);
-  CHECK(l2.stages[1].layers == 1);
+  CHECK(l2.chips() == 432);
+  CHECK_FALSE(plan_model(model("llama2-70b"), chip(), {4096, 424}).fits);
   // Llama-3's 128,256-entry embedding does not share a chip with a layer: stages of their own.
   const auto l3 = plan_model(model("llama3-70b"), chip(), {4096});
   CHECK(l3.chips() == 656);

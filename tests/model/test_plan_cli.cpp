@@ -22,19 +22,25 @@ TEST_CASE("tspc plan prints the minimum chip count and each stage's SRAM") {
   CHECK(r.err.empty());
   CHECK(r.out.rfind(
             "llama2-7b on groq-tsp-gen1-14nm, context 4096: weights int8, activations fp16, KV cache fp16; "
-            "220.0 MiB SRAM per chip\nchips 56 = 7 pipeline stages x 8-way tensor parallel: fits\n",
+            "220.0 MiB SRAM per chip\nchips 48 = 6 pipeline stages x 8-way tensor parallel: fits\n",
             0) == 0);
+  CHECK(
+      r.out.find("\nhalf-layer stages (whole layers do not fit, or leave a stage empty): a layer's attention "
+                 "and MLP blocks may be on consecutive stages, the residual handed off between them\n") !=
+      std::string::npos);
   CHECK(r.out.find(
-            "\n1-4      5 layers each                       120.6      0.3     40.0     18.0      0.2      "
-            "1.3      5.0    185.4     34.6\n") != std::string::npos);
+            "\n2        layer 10 MLP - layer 15             136.8      0.4     40.0     19.6      0.2      "
+            "1.4      5.0    203.3     16.7\n") != std::string::npos);
 }
 
 TEST_CASE("tspc plan with too few chips says what does not fit and exits 1") {
-  const auto r = run_tool("tspc", "plan --chips 576" + model("llama2-70b") + " --context 4096" + kConfig);
+  const auto r = run_tool("tspc", "plan --chips 424" + model("llama2-70b") + " --context 4096" + kConfig);
   CHECK(r.exit_code == 1);
-  CHECK(r.out.find("chips 576 = 72 pipeline stages x 8-way tensor parallel: does NOT fit\n") !=
+  CHECK(r.out.find("chips 424 = 53 pipeline stages x 8-way tensor parallel: does NOT fit\n") !=
         std::string::npos);
-  CHECK(r.out.find("\ndoes not fit: stages 1-8 (2 layers each): needs 232.1 MiB per chip, has 220.0 MiB: "
+  CHECK(r.out.find("\ndoes not fit: half-layer stages: no deal of the 160 attention and MLP blocks over 53 "
+                   "stages fits either\n") != std::string::npos);
+  CHECK(r.out.find("\ndoes not fit: stages 1-27 (2 layers each): needs 232.1 MiB per chip, has 220.0 MiB: "
                    "12.1 MiB (") != std::string::npos);
 }
 

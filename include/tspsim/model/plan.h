@@ -57,12 +57,29 @@ struct ChipBudget {
   }
 };
 
+// A pipeline stage holds a run of consecutive half-layer blocks: a layer's attention block (its
+// RMSNorm, Q, K, V, O and KV cache, up to the residual x + attn(x)) then its MLP block (RMSNorm,
+// gate, up, down, residual). Usually whole layers; a deal that splits layers (docs/models.md,
+// "Half-layer stages") starts a stage at its first layer's MLP or ends it after its last layer's
+// attention, the hand-off being that residual row either way.
 struct StagePlan {
   uint32_t first_layer = 0;
-  uint32_t layers = 0;
-  bool embedding = false; // first stage: the embedding lookup
-  bool lm_head = false;   // last stage: final norm, LM head and argmax
-  ChipBudget budget;      // of each chip of the stage
+  uint32_t layers = 0;               // layers with a block in the stage
+  bool starts_at_mlp = false;        // the first layer's attention block is the previous stage's
+  bool ends_after_attention = false; // the last layer's MLP block is the next stage's
+  bool embedding = false;            // first stage: the embedding lookup
+  bool lm_head = false;              // last stage: final norm, LM head and argmax
+  ChipBudget budget;                 // of each chip of the stage
+
+  uint32_t attention_blocks() const { return layers - (starts_at_mlp ? 1 : 0); }
+  uint32_t mlp_blocks() const { return layers - (ends_after_attention ? 1 : 0); }
+  bool holds_attention(uint32_t layer) const {
+    return layer >= first_layer + (starts_at_mlp ? 1 : 0) && layer < first_layer + layers;
+  }
+  bool holds_mlp(uint32_t layer) const {
+    return layer >= first_layer && layer + (ends_after_attention ? 1 : 0) < first_layer + layers;
+  }
+  bool splits_layers() const { return starts_at_mlp || ends_after_attention; }
 };
 
 struct Plan {
@@ -85,8 +102,10 @@ struct Plan {
 Plan plan_model(const ModelConfig& model, const ChipConfig& chip, const PlanRequest& request);
 
 // The layers of each of `stages` pipeline stages of `tensor_parallel` chips at `context`, dealt as
-// plan_model deals them (the stages with the embedding and the LM head get the fewer), also when
-// they do not fit: the decode-step compiler takes the same deal.
+// plan_model deals them, also when they do not fit: the decode-step compiler takes the same deal.
+// Whole layers (the stages with the embedding and the LM head get the fewer) when they fit with a
+// layer in every stage; otherwise half-layer blocks, if they fit, dealt so that the largest weight
+// load of a stage is the least possible, then as even as possible (docs/models.md).
 std::vector<StagePlan> stage_layers(const ModelConfig& model, const ChipConfig& chip, uint32_t context,
                                     uint32_t tensor_parallel, uint32_t stages);
 
