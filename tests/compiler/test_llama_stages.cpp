@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cctype>
 #include <filesystem>
 
 namespace {
@@ -201,4 +202,43 @@ TEST_CASE("a deal that leaves a stage without a layer is one clear error") {
     CHECK(std::string(e.what()) == "llama: --stages 4: the planner's deal leaves stage 0 without a layer (a "
                                    "stage of the embedding or the LM head alone is not compiled)");
   }
+}
+
+// More stages than layers: the planner deals half-layer blocks (docs/models.md, "Half-layer
+// stages"). tiny-llama's 2 layers over 4 stages of 2 chips on node8 are one block each: layer 0's
+// attention, its MLP, layer 1's attention, its MLP. Each chip declares only its blocks' weights and
+// holds the KV cache of the attention blocks it holds; the step's schedule is pinned.
+TEST_CASE("4 stages of node8 hold tiny-llama's half-layer blocks: attention 0, MLP 0, attention 1, MLP 1") {
+  const auto model = tiny_llama();
+  const auto system = system_named("node8");
+  const auto deal = tsp::model::stage_layers(model, system.config_of(0), model.max_context, 2, 4);
+  REQUIRE(deal.size() == 4);
+  for (uint32_t s = 0; s < 4; ++s) {
+    INFO("stage " << s);
+    CHECK(deal[s].first_layer == s / 2);
+    CHECK(deal[s].layers == 1);
+    CHECK(deal[s].starts_at_mlp == (s % 2 == 1));
+    CHECK(deal[s].ends_after_attention == (s % 2 == 0));
+    CHECK(deal[s].embedding == (s == 0));
+    CHECK(deal[s].lm_head == (s == 3));
+  }
+  const auto compiled = tsp::compiler::compile_llama_system(system, model, timing_only(), 4);
+  for (uint32_t c = 0; c < 8; ++c) {
+    const uint32_t s = c / 2;
+    const std::string layer = "L" + std::to_string(s / 2);
+    std::vector<std::string> names; // the chip's layer tensors (cache, weight matrices of their tiles)
+    for (const auto& symbol : compiled.program.program_of(c).symbols)
+      if (symbol.name.size() > 1 && symbol.name[0] == 'L' && std::isdigit(symbol.name[1]))
+        names.push_back(symbol.name.substr(0, symbol.name.rfind(".k")));
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    const std::vector<std::string> attention{layer + ".KT", layer + ".V.g" + std::to_string(c % 2),
+                                             layer + ".wk", layer + ".wo",
+                                             layer + ".wq", layer + ".wv"};
+    const std::vector<std::string> mlp{layer + ".w_down", layer + ".w_gate", layer + ".w_up"};
+    INFO("chip " << c << ", stage " << s);
+    CHECK(names == (s % 2 == 0 ? attention : mlp));
+  }
+  CHECK(compiled.predicted_cycles == 29786);
+  CHECK(schedule_hash(compiled.program) == 0x185e81f9e2f59264);
 }

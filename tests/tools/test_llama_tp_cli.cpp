@@ -193,6 +193,26 @@ TEST_CASE("tiny-llama in two stages of four tensor-parallel chips on node8 match
   decode_on(split, 6, 7);
 }
 
+// Half-layer stages (docs/models.md, "Half-layer stages"): tiny-llama's 2 layers over 4 stages
+// of 2 tensor-parallel chips (--stages 4 on node8) are one block each: layer 0's attention on
+// chips 0-1 (with the embedding and layer 0's cache), its MLP on chips 2-3, layer 1's attention on
+// chips 4-5 (layer 1's cache), its MLP, the head and the argmax on chips 6-7. The residual after an
+// attention block crosses to the MLP's stage. Outputs: each attention chip's K^T and V of its KV
+// head, each last-stage chip's NEXT and LOGITS (256 columns).
+const Split kHalfLayerStages{"node8",
+                             " --stages 4",
+                             "4 pipeline stages of 2 tensor-parallel chips",
+                             4 * 2 + 2 * 2,
+                             {"6:LOGITS", "7:LOGITS"}};
+
+TEST_CASE("tiny-llama in four half-layer stages on node8 matches the host reference, positions 0-1") {
+  decode_on(kHalfLayerStages, 0, 1);
+}
+
+TEST_CASE("tiny-llama in four half-layer stages on node8 matches the host reference, positions 2-3") {
+  decode_on(kHalfLayerStages, 2, 3);
+}
+
 TEST_CASE("tspc llama --system says in one line why a model does not split over the chips") {
   const auto dir = scratch_dir();
   const auto model = (dir / "odd.json").string();
@@ -214,8 +234,15 @@ TEST_CASE("tspc llama --system says in one line why a model does not split over 
                                    source("configs/systems/node8.json"), (dir / "x.bin").string()));
   CHECK(stages.exit_code == 2);
   CHECK(stages.err ==
-        "error: llama: --stages 3: expected a divisor of the system's 8 chips, at most tiny-llama's 2 "
-        "layers\n");
+        "error: llama: --stages 3: expected a divisor of the system's 8 chips, at most twice tiny-llama's 2 "
+        "layers (a stage holds at least a layer's attention or MLP block)\n");
+  const auto eight =
+      run_tool("tspc", fmt::format("llama --model {} --system {} --stages 8 -o {}", kModel,
+                                   source("configs/systems/node8.json"), (dir / "x.bin").string()));
+  CHECK(eight.exit_code == 2);
+  CHECK(eight.err ==
+        "error: llama: --stages 8: expected a divisor of the system's 8 chips, at most twice tiny-llama's 2 "
+        "layers (a stage holds at least a layer's attention or MLP block)\n");
   const auto one = run_tool("tspc", "llama --model " + kModel + " --stages 2 --config " +
                                         source("configs/14nm.json") + " -o " + (dir / "x.bin").string());
   CHECK(one.exit_code == 2);

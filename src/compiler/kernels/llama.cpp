@@ -305,8 +305,9 @@ struct Share {
   uint32_t wo_live0 = 0, wo_live = 0;
   uint32_t ffn0 = 0, ffn = 0;
   uint32_t vocab0 = 0, vocab = 0;
-  // Pipeline stage: layers [layer0, layer0 + layers); the first stage embeds, the last has the head.
-  uint32_t layer0 = 0, layers = 0;
+  // Pipeline stage: its layers or half-layer blocks as the planner deals them (model::StagePlan);
+  // the first stage embeds, the last has the head.
+  model::StagePlan stage;
   bool first = true, last = true;
 };
 
@@ -343,7 +344,7 @@ Share share_of(const model::ModelConfig& m, uint32_t n, uint32_t index) {
   const model::VocabShare vocab = model::vocab_share(m, n, index);
   s.vocab = vocab.count;
   s.vocab0 = vocab.first;
-  s.layers = m.layers;
+  s.stage.layers = m.layers;
   return s;
 }
 
@@ -431,22 +432,32 @@ public:
   // the token's row), then the residual row from their sum over the stage's chips.
   TiledTensor embed();
   void embed_scale(const TiledTensor& rows);
-  // The residual row as the previous pipeline stage hands it over (written by its Receives).
-  const TiledTensor& receive_residual() { return x_ = vec(act_, model_.d_model); }
-  const TiledTensor& residual_row() const { return x_; }
-  bool owns(uint32_t l) const { return l >= share_.layer0 && l < share_.layer0 + share_.layers; }
-  // Layer l up to its merged heads; returns their local AMAX.
+  // The residual row as the previous pipeline stage hands it over (written by its Receives): the
+  // layer's input, or the residual after its attention block where the stage starts at an MLP.
+  const TiledTensor& receive_residual() {
+    return (share_.stage.starts_at_mlp ? x1_ : x_) = vec(act_, model_.d_model);
+  }
+  // The residual row the stage hands to the next: after its last block.
+  const TiledTensor& residual_row() const { return share_.stage.ends_after_attention ? x1_ : x_; }
+  bool holds_attention(uint32_t l) const { return share_.stage.holds_attention(l); }
+  bool holds_mlp(uint32_t l) const { return share_.stage.holds_mlp(l); }
+  // Layer l up to its merged heads; returns their local AMAX. Declares the layer's MLP weights too
+  // when the chip holds its MLP block.
   TiledTensor attention(uint32_t l);
   // The chip's part of the int32 product of the merged heads and Wo, quantised with the row's AMAX.
   TiledTensor attention_out(const TiledTensor& amax);
-  // The residual after Wo (from the summed product), the FFN up to SwiGLU; returns its local AMAX.
-  TiledTensor ffn(const TiledTensor& product, const TiledTensor& amax);
+  // The residual after Wo (from the summed product).
+  void attention_residual(const TiledTensor& product, const TiledTensor& amax);
+  // The MLP block of layer l on a stage that starts there: its weights, from the residual received.
+  void mlp_start(uint32_t l);
+  // The FFN up to SwiGLU, from the residual after the attention block; returns its local AMAX.
+  TiledTensor ffn();
   // The chip's part of the int32 product of SwiGLU's output and w_down.
   TiledTensor ffn_out(const TiledTensor& amax);
   // The residual after w_down.
   void residual(const TiledTensor& product, const TiledTensor& amax);
-  uint32_t first_layer() const { return share_.layer0; }
-  uint32_t layer_count() const { return share_.layers; }
+  uint32_t first_layer() const { return share_.stage.first_layer; }
+  uint32_t layer_count() const { return share_.stage.layers; }
   unsigned lanes() const { return lanes_; }
   // The final norm and the chip's logits.
   void head();
@@ -487,6 +498,7 @@ private:
                       const TiledTensor* residual, const std::string& name = "");
   TiledTensor rmsnorm(const TiledTensor& x, const std::vector<float>& gain);
   void cache();
+  void mlp_weights(uint32_t l);
 
   const ChipConfig& config_;
   const model::ModelConfig& model_;
@@ -633,7 +645,7 @@ void ChipStep::cache() {
   for (uint32_t l = 0; l < model_.layers; ++l) {
     kt_.emplace_back();
     v_.emplace_back();
-    if (!owns(l)) continue;
+    if (!holds_attention(l)) continue;
     const uint32_t known = run_.keys.empty() ? 0 : step_.position; // positions with a reference state
     static const std::vector<float> none;
     const auto& keys = known == 0 ? none : run_.keys[l];
@@ -714,9 +726,7 @@ TiledTensor ChipStep::attention(uint32_t l) {
   wo.live0 = share_.wo_live0;
   wo.live = share_.wo_live;
   wo_ = weights(prefix + ".wo", lw.wo, first + 3, wo);
-  pending_ = {weights(prefix + ".w_gate", lw.w_gate, first + 4, columns(lw.w_gate, share_.ffn0, share_.ffn)),
-              weights(prefix + ".w_up", lw.w_up, first + 5, columns(lw.w_up, share_.ffn0, share_.ffn))};
-  wd_ = weights(prefix + ".w_down", lw.w_down, first + 6, rows_of(lw.w_down, share_.ffn0, share_.ffn));
+  if (holds_mlp(l)) mlp_weights(l);
 
   tag(RegionCategory::norms);
   const TiledTensor xn = rmsnorm(x_, lw.attn_norm);
@@ -752,6 +762,21 @@ TiledTensor ChipStep::attention(uint32_t l) {
   return amax;
 }
 
+void ChipStep::mlp_weights(uint32_t l) {
+  const model::LayerWeights& lw = run_.weights.layers[l];
+  const uint32_t first = 1 + 9 * l; // tensor index of wq (docs/models.md, "Seeded random weights")
+  const std::string prefix = fmt::format("L{}", l);
+  pending_ = {weights(prefix + ".w_gate", lw.w_gate, first + 4, columns(lw.w_gate, share_.ffn0, share_.ffn)),
+              weights(prefix + ".w_up", lw.w_up, first + 5, columns(lw.w_up, share_.ffn0, share_.ffn))};
+  wd_ = weights(prefix + ".w_down", lw.w_down, first + 6, rows_of(lw.w_down, share_.ffn0, share_.ffn));
+}
+
+void ChipStep::mlp_start(uint32_t l) {
+  layer_ = l;
+  group_ = fmt::format("layer {}", l);
+  mlp_weights(l);
+}
+
 TiledTensor ChipStep::attention_out(const TiledTensor& amax) {
   tag(RegionCategory::matrix);
   const TiledTensor q = vec(DType::i8, attended_.cols);
@@ -759,10 +784,13 @@ TiledTensor ChipStep::attention_out(const TiledTensor& amax) {
   return product(q, wo_);
 }
 
-// Feed-forward: SwiGLU of the gate and up projections (the chip's columns).
-TiledTensor ChipStep::ffn(const TiledTensor& c, const TiledTensor& amax) {
+void ChipStep::attention_residual(const TiledTensor& c, const TiledTensor& amax) {
   tag(RegionCategory::matrix);
   x1_ = rescale(c, wo_, amax, act_, &x_);
+}
+
+// Feed-forward: SwiGLU of the gate and up projections (the chip's columns).
+TiledTensor ChipStep::ffn() {
   tag(RegionCategory::norms);
   const TiledTensor xn2 = rmsnorm(x1_, run_.weights.layers[layer_].ffn_norm);
   tag(RegionCategory::matrix);
@@ -858,7 +886,8 @@ std::vector<ExpectedOutput> ChipStep::expected() const {
   }
   const uint32_t all = model_.kv_width(), hd = model_.head_dim;
   const uint32_t first = share_.kv0 * hd, width = share_.kv_heads * hd;
-  for (uint32_t l = share_.layer0; l < share_.layer0 + share_.layers; ++l) {
+  for (uint32_t l = share_.stage.first_layer; l < share_.stage.first_layer + share_.stage.layers; ++l) {
+    if (!holds_attention(l)) continue;
     for (unsigned t = 0; t < kt_[l].size(); ++t) {
       const uint32_t cols = kt_[l][t].cols;
       std::vector<double> values, tolerance;
@@ -926,14 +955,27 @@ void compose_step(std::vector<ChipStep>& chips, uint32_t stages, const AllReduce
       hand_off(previous, members);
       done(previous);
     }
+    // The stage's half-layer blocks in order: a layer's attention up to the residual x + attn(x),
+    // then its MLP from that residual (a stage may start at an MLP or end after an attention).
     const ChipStep& lead = chips[members.front()];
     for (uint32_t l = lead.first_layer(); l < lead.first_layer() + lead.layer_count(); ++l) {
-      const auto amax =
-          all_reduce(members, each([&](ChipStep& c, size_t) { return c.attention(l); }), Opcode::v_max);
-      const auto wo = all_reduce(
-          members, each([&](ChipStep& c, size_t k) { return c.attention_out(amax[k]); }), Opcode::v_add);
-      const auto h_amax = all_reduce(
-          members, each([&](ChipStep& c, size_t k) { return c.ffn(wo[k], amax[k]); }), Opcode::v_max);
+      std::vector<TiledTensor> amax, wo;
+      if (lead.holds_attention(l)) {
+        amax = all_reduce(members, each([&](ChipStep& c, size_t) { return c.attention(l); }), Opcode::v_max);
+        wo = all_reduce(members, each([&](ChipStep& c, size_t k) { return c.attention_out(amax[k]); }),
+                        Opcode::v_add);
+      } else {
+        for (uint32_t m : members) chips[m].mlp_start(l);
+      }
+      if (!lead.holds_mlp(l)) {
+        for (size_t k = 0; k < members.size(); ++k) chips[members[k]].attention_residual(wo[k], amax[k]);
+        continue;
+      }
+      const auto h_amax = all_reduce(members, each([&](ChipStep& c, size_t k) {
+                                       if (c.holds_attention(l)) c.attention_residual(wo[k], amax[k]);
+                                       return c.ffn();
+                                     }),
+                                     Opcode::v_max);
       const auto wd = all_reduce(members, each([&](ChipStep& c, size_t k) { return c.ffn_out(h_amax[k]); }),
                                  Opcode::v_add);
       for (size_t k = 0; k < members.size(); ++k) chips[members[k]].residual(wd[k], h_amax[k]);
@@ -1021,10 +1063,10 @@ CompiledSystem compile_llama_system(const SystemConfig& system, const model::Mod
                                     const LlamaStep& step, uint32_t stages, const StageProgress& progress,
                                     const std::filesystem::path& spill) {
   const uint32_t n = system.chips();
-  if (stages == 0 || n % stages != 0 || stages > model.layers)
+  if (stages == 0 || n % stages != 0 || stages > 2 * model.layers)
     throw InputError(
-        fmt::format("llama: --stages {}: expected a divisor of the system's {} chips, at most {}'s {} "
-                    "layers",
+        fmt::format("llama: --stages {}: expected a divisor of the system's {} chips, at most twice {}'s {} "
+                    "layers (a stage holds at least a layer's attention or MLP block)",
                     stages, n, model.name, model.layers));
   const uint32_t width = n / stages;
   const auto deal = model::stage_layers(model, system.config_of(0), model.max_context, width, stages);
@@ -1037,8 +1079,7 @@ CompiledSystem compile_llama_system(const SystemConfig& system, const model::Mod
   for (uint32_t c = 0; c < n; ++c) {
     const uint32_t s = c / width;
     Share share = share_of(model, width, c % width);
-    share.layer0 = deal[s].first_layer;
-    share.layers = deal[s].layers;
+    share.stage = deal[s];
     share.first = s == 0;
     share.last = s + 1 == stages;
     shares.push_back(share);
