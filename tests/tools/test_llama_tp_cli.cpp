@@ -322,8 +322,11 @@ std::vector<std::string> logit_tiles(const tsp::model::ModelConfig& m, uint32_t 
 }
 
 // The int32 products are all-reduced, not rescaled partial rows, so splitting changes no rounding:
-// the logits of the system's n chips side by side are the one-chip step's bytes.
-void same_bits_as_one_chip(const std::string& model_path, const std::string& system, uint32_t n) {
+// the logits of the last of `stages` stages of the system's n chips side by side are the one-chip
+// step's bytes (a hand-off passes the fp16 residual row as stored, also inside a layer).
+void same_bits_as_one_chip(const std::string& model_path, const std::string& system, uint32_t n,
+                           uint32_t stages = 1) {
+  const uint32_t width = n / stages;
   const auto model = tsp::model::load_model(model_path);
   const auto dir = scratch_dir();
   const std::string at = " --position 3 --token 9 --seed 2";
@@ -331,21 +334,22 @@ void same_bits_as_one_chip(const std::string& model_path, const std::string& sys
   const std::string config = " --config " + source("configs/14nm.json");
   const std::string on = " --system " + source("configs/systems/" + system + ".json");
   REQUIRE(run_tool("tspc", "llama --model " + model_path + at + config + " -o " + one).exit_code == 0);
-  REQUIRE(run_tool("tspc", "llama --model " + model_path + at + on + " --stages 1 -o " + many).exit_code ==
-          0);
+  REQUIRE(run_tool("tspc",
+                   "llama --model " + model_path + at + on + fmt::format(" --stages {} -o ", stages) + many)
+              .exit_code == 0);
   const auto logits = (dir / "logits").string();
   std::string options = one + config;
   for (const auto& tile : logit_tiles(model, 1)) options += fmt::format(" --dump {0}={1}.{0}", tile, logits);
   REQUIRE(run_tool("tspsim", options).exit_code == 0);
   options = many + config + on;
-  for (uint32_t c = 0; c < n; ++c)
-    for (const auto& tile : logit_tiles(model, n))
+  for (uint32_t c = n - width; c < n; ++c)
+    for (const auto& tile : logit_tiles(model, width))
       options += fmt::format(" --dump {0}:{1}={2}.chip{0}.{1}", c, tile, logits);
   REQUIRE(run_tool("tspsim", options).exit_code == 0);
   std::string whole, split;
   for (const auto& tile : logit_tiles(model, 1)) whole += slurp(fmt::format("{}.{}", logits, tile));
-  for (uint32_t c = 0; c < n; ++c)
-    for (const auto& tile : logit_tiles(model, n))
+  for (uint32_t c = n - width; c < n; ++c)
+    for (const auto& tile : logit_tiles(model, width))
       split += slurp(fmt::format("{}.chip{}.{}", logits, c, tile));
   REQUIRE(whole.size() == model.vocab * 4);
   CHECK(split == whole);
@@ -355,6 +359,10 @@ void same_bits_as_one_chip(const std::string& model_path, const std::string& sys
 
 TEST_CASE("tiny-llama's logits on node8 are the one-chip step's bits") {
   same_bits_as_one_chip(kModel, "node8", 8);
+}
+
+TEST_CASE("tiny-llama's logits in four half-layer stages on node8 are the one-chip step's bits") {
+  same_bits_as_one_chip(kModel, "node8", 8, 4);
 }
 
 TEST_CASE("small-llama's logits on two chips are the one-chip step's bits") {
