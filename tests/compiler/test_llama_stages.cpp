@@ -242,3 +242,10 @@ TEST_CASE("4 stages of node8 hold tiny-llama's half-layer blocks: attention 0, M
   CHECK(compiled.predicted_cycles == 29786);
   CHECK(schedule_hash(compiled.program) == 0x185e81f9e2f59264);
 }
+
+// Llama-2 70B at context 4096 fits dragonfly8's 576 chips only in half-layer stages: the step
+// compiler takes the planner's 72 stages of 8 (docs/models.md, "Llama-2 70B on 576 chips").
+TEST_CASE("tspc llama --system dragonfly8 plans Llama-2 70B in 72 stages") {
+  const auto model = tsp::model::load_model(kSource + "/configs/models/llama2-70b.json");
+  CHECK(tsp::compiler::planned_llama_stages(system_named("dragonfly8"), model, "dragonfly8") == 72);
+}

@@ -213,6 +213,10 @@ TEST_CASE("tiny-llama in four half-layer stages on node8 matches the host refere
   decode_on(kHalfLayerStages, 2, 3);
 }
 
+TEST_CASE("tiny-llama in four half-layer stages on node8 matches the host reference, positions 4-7") {
+  decode_on(kHalfLayerStages, 4, 7);
+}
+
 TEST_CASE("tspc llama --system says in one line why a model does not split over the chips") {
   const auto dir = scratch_dir();
   const auto model = (dir / "odd.json").string();
