@@ -424,7 +424,7 @@ std::string format_plan(const Plan& plan, const ModelConfig& m, const ChipConfig
     out += "half-layer stages (whole layers do not fit, or leave a stage empty): a layer's attention and "
            "MLP blocks may be on consecutive stages, the residual handed off between them\n";
   out +=
-      fmt::format("{:<8} {:<32} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}\n", "stages", "holds",
+      fmt::format("{:<8} {:<34} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}\n", "stages", "holds",
                   "weights", "scl+nrm", "KV", "padding", "activ.", "text", "reserve", "total", "free");
   for (const auto& g : stage_groups(plan.stages)) {
     const auto& s = plan.stages[g.first];
@@ -434,7 +434,7 @@ std::string format_plan(const Plan& plan, const ModelConfig& m, const ChipConfig
                                  ? fmt::format("{:.1f}", mib(plan.sram_bytes - b.total()))
                                  : fmt::format("-{:.1f}", mib(b.total() - plan.sram_bytes));
     out += fmt::format(
-        "{:<8} {:<32} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8}\n",
+        "{:<8} {:<34} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8}\n",
         one ? fmt::format("{}", g.first) : fmt::format("{}-{}", g.first, g.last),
         one ? stage_name(s) : fmt::format("{} layer{} each", s.layers, s.layers == 1 ? "" : "s"),
         mib(b.weights), mib(b.scales + b.norms), mib(b.kv_cache), mib(b.padding), mib(b.activations),

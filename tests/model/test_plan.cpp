@@ -249,8 +249,8 @@ TEST_CASE("Llama-2 70B fits 576 chips (72 stages of 8) in half-layer blocks") {
   const std::string text = tsp::model::format_plan(plan, model("llama2-70b"), chip());
   CHECK_THAT(text,
              Catch::Matchers::Contains("chips 576 = 72 pipeline stages x 8-way tensor parallel: fits\n"));
-  CHECK_THAT(text, Catch::Matchers::Contains("\n2        layer 2 MLP - layer 3               186.0"));
-  CHECK_THAT(text, Catch::Matchers::Contains("\n71       layer 79 MLP, LM head               115.2"));
+  CHECK_THAT(text, Catch::Matchers::Contains("\n2        layer 2 MLP - layer 3                 186.0"));
+  CHECK_THAT(text, Catch::Matchers::Contains("\n71       layer 79 MLP, LM head                 115.2"));
 }
 
 // The tiny model's 2 layers over 4 stages (16 chips, 4-way): whole layers would leave the first and

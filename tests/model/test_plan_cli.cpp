@@ -29,7 +29,7 @@ TEST_CASE("tspc plan prints the minimum chip count and each stage's SRAM") {
                  "and MLP blocks may be on consecutive stages, the residual handed off between them\n") !=
       std::string::npos);
   CHECK(r.out.find(
-            "\n2        layer 10 MLP - layer 15             136.8      0.4     40.0     19.6      0.2      "
+            "\n2        layer 10 MLP - layer 15               136.8      0.4     40.0     19.6      0.2      "
             "1.4      5.0    203.3     16.7\n") != std::string::npos);
 }
 
