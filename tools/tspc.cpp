@@ -137,7 +137,8 @@ int main(int argc, char* argv[]) {
       "(docs/llama.md)");
   commands.at("llama")->add_option(
       "--stages", llama_stages,
-      "with --system: pipeline stages of consecutive chips and layers (default: tspc plan's choice)");
+      "with --system: pipeline stages of consecutive chips and layers, or half-layer blocks where layers do "
+      "not fit or are fewer (default: tspc plan's choice)");
   commands.at("llama")->add_flag("--progress", llama_progress,
                                  "with --system: a line on stderr as each pipeline stage is finished (CPU "
                                  "seconds, resident and peak memory)");

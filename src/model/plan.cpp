@@ -208,8 +208,8 @@ std::optional<std::vector<StagePlan>> deal_blocks(const ModelConfig& m, const Ch
       });
   const uint64_t bound = worst[stages - 1][n];
   if (bound == kNone) return std::nullopt;
-  // squares[k][i]: the least sum of squared loads (in KiB: exact in 64 bits for any chip's SRAM)
-  // under `bound`, from[k][i] the first block of stage k in it.
+  // squares[k][i]: the least sum of squared loads (whole KiB: no overflow in 64 bits for any chip's
+  // SRAM) under `bound`, from[k][i] the first block of stage k in it.
   std::vector<std::vector<uint64_t>> squares(stages, std::vector<uint64_t>(n + 1, kNone));
   std::vector<std::vector<uint32_t>> from(stages, std::vector<uint32_t>(n + 1, 0));
   const auto square = [](uint64_t l) { return (l >> 10) * (l >> 10); };
@@ -345,9 +345,10 @@ Plan build_plan(const ModelConfig& m, const ChipConfig& chip, uint32_t context, 
         mib(b.activations), mib(b.program_text), mib(b.reserve)));
   }
   if (halves_fail)
-    plan.shortfalls.push_back(fmt::format("half-layer stages: no deal of the {} attention and MLP blocks over {} "
-                                          "stages fits either",
-                                          2 * m.layers, pp));
+    plan.shortfalls.push_back(
+        fmt::format("half-layer stages: no deal of the {} attention and MLP blocks over {} "
+                    "stages fits either",
+                    2 * m.layers, pp));
   return plan;
 }
 
