@@ -217,6 +217,16 @@ TEST_CASE("tiny-llama in four half-layer stages on node8 matches the host refere
   decode_on(kHalfLayerStages, 4, 7);
 }
 
+// small-llama's rows span several vectors: 4 heads of 128 per chip (512 columns), 2 KV heads, the
+// residual row handed off 4 vectors long, 512 logits per last-stage chip in two tiles.
+TEST_CASE("small-llama in four half-layer stages on node8 matches the host reference, position 2") {
+  Split split = kHalfLayerStages;
+  split.model = source("configs/models/small-llama.json");
+  split.outputs = 4 * 3 + 2 * 3;
+  split.logits = {"6:LOGITS.c0", "6:LOGITS.c1", "7:LOGITS.c0", "7:LOGITS.c1"};
+  decode_on(split, 2, 2);
+}
+
 TEST_CASE("tspc llama --system says in one line why a model does not split over the chips") {
   const auto dir = scratch_dir();
   const auto model = (dir / "odd.json").string();
