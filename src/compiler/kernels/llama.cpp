@@ -8,6 +8,7 @@
 #include "tspsim/common/error.h"
 #include "tspsim/compiler/placement.h"
 #include "tspsim/compiler/reference.h"
+#include "tspsim/compiler/stage_path.h"
 #include "tspsim/compiler/system_schedule.h"
 #include "tspsim/compiler/vector.h"
 #include "tspsim/model/plan.h"
@@ -923,14 +924,14 @@ using HandOff = std::function<void(const std::vector<uint32_t>& from, const std:
 // the next stage, or at the end of the step): the chips' programs can be finished.
 using StageDone = std::function<void(const std::vector<uint32_t>& members)>;
 
-// The step's phases on every chip in turn: pipeline stages of `chips.size() / stages` chips each,
-// in order, each stage's layers tensor-parallel over its chips, all-reducing between the phases:
+// The step's phases on every chip in turn: the pipeline stages (`stage_chips`, in pipeline order),
+// each stage's layers tensor-parallel over its chips, all-reducing between the phases:
 // the token's int32 embedding row (add, exact: one chip holds it), the AMAX of a projection input
 // split over chips (max), the int32 products of Wo and w_down (add, exact), the largest logit
 // (max) and the lowest index holding it (min).
-void compose_step(std::vector<ChipStep>& chips, uint32_t stages, const AllReduce& all_reduce,
-                  const HandOff& hand_off, const StageDone& stage_done) {
-  const auto width = static_cast<uint32_t>(chips.size()) / stages;
+void compose_step(std::vector<ChipStep>& chips, const std::vector<std::vector<uint32_t>>& stage_chips,
+                  const AllReduce& all_reduce, const HandOff& hand_off, const StageDone& stage_done) {
+  const auto stages = static_cast<uint32_t>(stage_chips.size());
   std::vector<uint32_t> members, previous;
   const auto each = [&](const std::function<TiledTensor(ChipStep&, size_t)>& phase) {
     std::vector<TiledTensor> out;
@@ -943,8 +944,7 @@ void compose_step(std::vector<ChipStep>& chips, uint32_t stages, const AllReduce
   };
   for (uint32_t s = 0; s < stages; ++s) {
     previous = members;
-    members.clear();
-    for (uint32_t k = 0; k < width; ++k) members.push_back(s * width + k);
+    members = stage_chips[s];
     // A stage's inputs (its cache) are placed when it starts: a compile holds two stages at a time.
     for (uint32_t m : members) chips[m].inputs();
     if (s == 0) {
@@ -1048,7 +1048,7 @@ CompiledKernel compile_llama_step(const ChipConfig& config, const model::ModelCo
   std::vector<ChipStep> chips;
   chips.emplace_back(builder, model, step, share_of(model, 1, 0), run);
   compose_step(
-      chips, 1, [](const std::vector<uint32_t>&, const std::vector<TiledTensor>& x, Opcode) { return x; },
+      chips, {{0}}, [](const std::vector<uint32_t>&, const std::vector<TiledTensor>& x, Opcode) { return x; },
       [](const std::vector<uint32_t>&, const std::vector<uint32_t>&) {}, [](const std::vector<uint32_t>&) {});
   CompiledKernel kernel;
   kernel.program =
@@ -1075,17 +1075,18 @@ CompiledSystem compile_llama_system(const SystemConfig& system, const model::Mod
       throw InputError(fmt::format("llama: --stages {}: the planner's deal leaves stage {} without a layer "
                                    "(a stage of the embedding or the LM head alone is not compiled)",
                                    stages, s));
-  std::vector<Share> shares;
-  for (uint32_t c = 0; c < n; ++c) {
-    const uint32_t s = c / width;
-    Share share = share_of(model, width, c % width);
-    share.stage = deal[s];
-    share.first = s == 0;
-    share.last = s + 1 == stages;
-    shares.push_back(share);
-  }
-  check_step(system.config_of(0), model, step);
   const Topology topology(system);
+  const auto stage_chips = pipeline_stage_chips(topology, stages, width);
+  std::vector<Share> shares(n);
+  for (uint32_t s = 0; s < stages; ++s)
+    for (uint32_t k = 0; k < width; ++k) {
+      Share& share = shares[stage_chips[s][k]];
+      share = share_of(model, width, k);
+      share.stage = deal[s];
+      share.first = s == 0;
+      share.last = s + 1 == stages;
+    }
+  check_step(system.config_of(0), model, step);
   SystemSchedule schedule(system, topology);
   if (!spill.empty()) schedule.spill_to(std::make_shared<ProgramSpill>(spill));
   const ReferenceRun run = reference_run(model, step);
@@ -1147,7 +1148,7 @@ CompiledSystem compile_llama_system(const SystemConfig& system, const model::Mod
     if (progress) progress(stage, stages, schedule);
     ++stage;
   };
-  compose_step(chips, stages, all_reduce, hand_off, stage_done);
+  compose_step(chips, stage_chips, all_reduce, hand_off, stage_done);
   CompiledSystem result = finish_system(schedule, workload, 1);
   result.algorithm = "direct";
   for (uint32_t c = 0; c < n; ++c) result.outputs[c] = chips[c].expected();
