@@ -1,6 +1,7 @@
 #include "tspsim/model/plan.h"
 
 #include "tspsim/common/error.h"
+#include "tspsim/model/mem_layout.h"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -28,21 +29,23 @@ uint32_t ceil_div(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
 double mib(uint64_t bytes) { return double(bytes) / (1024.0 * 1024.0); }
 
 // Adds one stored tensor to a budget: `exact` bytes in the class `field`, the layout's rounding
-// to padding.
+// to padding. MXM operands are stored as tspc lays them out (mem_layout.h).
 struct Accountant {
   ChipBudget& budget;
+  const ChipConfig& chip;
   uint64_t vector; // lanes per vector
 
   void add(uint64_t ChipBudget::*field, uint64_t exact, uint64_t stored) {
     budget.*field += exact;
     budget.padding += stored - exact;
   }
-  // A K x N MXM weight matrix (rows to whole tiles, columns to whole vectors) and its scales.
+  // A K x N MXM weight matrix (its tiles) and its scales; returns its tiles.
   uint64_t matrix(uint64_t k, uint64_t n, const Precision& p) {
-    const uint64_t wb = dtype_bytes(p.weights);
-    add(&ChipBudget::weights, k * n * wb, round_up(k, vector) * round_up(n, vector) * wb);
+    const unsigned wb = dtype_bytes(p.weights);
+    const uint64_t tiles = matrix_tiles(chip, k, n);
+    add(&ChipBudget::weights, k * n * wb, tiles * operand_words(chip, wb, tile_rows(chip)) * vector);
     if (p.weights == DType::i8) add(&ChipBudget::scales, n * kScaleBytes, round_up(n, vector) * kScaleBytes);
-    return (round_up(k, vector) / vector) * (round_up(n, vector) / vector);
+    return tiles;
   }
   void norm(uint64_t d, const Precision& p) {
     const uint64_t ab = dtype_bytes(p.activations);
@@ -57,22 +60,23 @@ ChipBudget stage_budget(const ModelConfig& m, const ChipConfig& chip, const Part
                         uint32_t context) {
   ChipBudget b;
   const uint64_t vector = chip.geometry.vector_bytes();
-  Accountant a{b, vector};
+  Accountant a{b, chip, vector};
   const uint64_t d = m.d_model;
   const uint64_t qc = uint64_t(p.heads) * m.head_dim;
   const uint64_t kc = uint64_t(p.kv_heads) * m.head_dim;
   const uint64_t kvb = dtype_bytes(m.precision.kv_cache);
 
+  // Each projection is a matrix of its own, as tspc places them.
   uint64_t tiles_per_layer = 0;
-  tiles_per_layer += a.matrix(d, qc + 2 * kc, m.precision);         // fused Q, K, V (column split)
-  tiles_per_layer += a.matrix(qc, d, m.precision);                  // O (row split, then all-reduce)
-  tiles_per_layer += a.matrix(d, 2 * uint64_t(p.ffn), m.precision); // fused gate, up
-  tiles_per_layer += a.matrix(p.ffn, d, m.precision);               // down (row split)
+  for (uint64_t n : {qc, kc, kc}) tiles_per_layer += a.matrix(d, n, m.precision); // Q, K, V (column split)
+  tiles_per_layer += a.matrix(qc, d, m.precision); // O (row split, then all-reduce)
+  for (int i = 0; i < 2; ++i) tiles_per_layer += a.matrix(d, p.ffn, m.precision); // gate, up
+  tiles_per_layer += a.matrix(p.ffn, d, m.precision);                             // down (row split)
   a.norm(d, m.precision);
   a.norm(d, m.precision);
   // Keys transposed (rows: KV head x head_dim, columns: positions) and values (a row per position).
-  a.add(&ChipBudget::kv_cache, kc * context * kvb, kc * round_up(context, vector) * kvb);
-  a.add(&ChipBudget::kv_cache, context * kc * kvb, context * round_up(kc, vector) * kvb);
+  a.add(&ChipBudget::kv_cache, 2 * kc * context * kvb,
+        cache_words(chip, unsigned(kvb), p.kv_heads, m.head_dim, context) * vector);
   // The first layer's accounting stands for every layer of the stage: they are identical.
   b.weights *= s.layers;
   b.scales *= s.layers;

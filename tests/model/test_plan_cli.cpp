@@ -22,11 +22,11 @@ TEST_CASE("tspc plan prints the minimum chip count and each stage's SRAM") {
   CHECK(r.err.empty());
   CHECK(r.out.rfind(
             "llama2-7b on groq-tsp-gen1-14nm, context 4096: weights int8, activations fp16, KV cache fp16; "
-            "220.0 MiB SRAM per chip\nchips 56 = 7 pipeline stages x 8-way tensor parallel: fits\n",
+            "220.0 MiB SRAM per chip\nchips 64 = 8 pipeline stages x 8-way tensor parallel: fits\n",
             0) == 0);
   CHECK(r.out.find(
-            "\n1-4      5 layers each                       120.6      0.3     40.0     18.0      0.2      "
-            "1.3      5.0    185.4     34.6\n") != std::string::npos);
+            "\n1-6      4 layers each                        96.5      0.3     32.0     51.3      0.2      "
+            "1.1      5.0    186.3     33.7\n") != std::string::npos);
 }
 
 TEST_CASE("tspc plan with too few chips says what does not fit and exits 1") {
@@ -34,8 +34,8 @@ TEST_CASE("tspc plan with too few chips says what does not fit and exits 1") {
   CHECK(r.exit_code == 1);
   CHECK(r.out.find("chips 576 = 72 pipeline stages x 8-way tensor parallel: does NOT fit\n") !=
         std::string::npos);
-  CHECK(r.out.find("\ndoes not fit: stages 1-8 (2 layers each): needs 232.1 MiB per chip, has 220.0 MiB: "
-                   "12.1 MiB (") != std::string::npos);
+  CHECK(r.out.find("\ndoes not fit: stages 1-8 (2 layers each): needs 250.6 MiB per chip, has 220.0 MiB: "
+                   "30.6 MiB (") != std::string::npos);
 }
 
 TEST_CASE("tspc plan input errors exit 2 with one line") {
