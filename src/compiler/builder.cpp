@@ -63,25 +63,12 @@ MxmPlaneState& ProgramBuilder::mxm_state(unsigned slice) {
   return mxm_states_.try_emplace(slice, schedule_.config()).first->second;
 }
 
-Symbol ProgramBuilder::add_tensor(const std::string& name, isa::DType dtype, uint32_t rows, uint32_t cols,
-                                  const std::vector<unsigned>& mems, uint32_t reserved_rows,
-                                  const std::vector<uint8_t>& elements) {
-  const unsigned bytes = isa::dtype_bytes(dtype);
-  const auto groups = static_cast<uint32_t>(mems.size() / bytes);
-  Symbol symbol;
-  symbol.name = name;
-  symbol.dtype = dtype;
-  symbol.rows = rows;
-  symbol.cols = cols;
-  symbol.slices = mems;
-  symbol.base = memory_.allocate(mems, (std::max(rows, reserved_rows) + groups - 1) / groups,
-                                 name.empty() ? "a tensor copy" : fmt::format("tensor '{}'", name));
-  return add_placed(std::move(symbol), elements);
-}
+namespace {
 
-Symbol ProgramBuilder::add_staggered_tensor(const std::string& name, isa::DType dtype, uint32_t rows,
-                                            uint32_t cols, const std::vector<unsigned>& mems,
-                                            uint32_t reserved_rows, const std::vector<uint8_t>& elements) {
+// A rows x cols tensor of `dtype` over `mems`, not yet placed, and the words it takes per slice
+// with `reserved_rows` rows of addresses.
+std::pair<Symbol, uint32_t> unplaced(const std::string& name, isa::DType dtype, uint32_t rows, uint32_t cols,
+                                     const std::vector<unsigned>& mems, uint32_t reserved_rows) {
   const auto groups = static_cast<uint32_t>(mems.size() / isa::dtype_bytes(dtype));
   Symbol symbol;
   symbol.name = name;
@@ -89,8 +76,26 @@ Symbol ProgramBuilder::add_staggered_tensor(const std::string& name, isa::DType 
   symbol.rows = rows;
   symbol.cols = cols;
   symbol.slices = mems;
-  symbol.bases = memory_.allocate_each(mems, (std::max(rows, reserved_rows) + groups - 1) / groups,
-                                       name.empty() ? "a tensor" : fmt::format("tensor '{}'", name));
+  return {symbol, (std::max(rows, reserved_rows) + groups - 1) / groups};
+}
+
+} // namespace
+
+Symbol ProgramBuilder::add_tensor(const std::string& name, isa::DType dtype, uint32_t rows, uint32_t cols,
+                                  const std::vector<unsigned>& mems, uint32_t reserved_rows,
+                                  const std::vector<uint8_t>& elements) {
+  auto [symbol, words] = unplaced(name, dtype, rows, cols, mems, reserved_rows);
+  symbol.base =
+      memory_.allocate(mems, words, name.empty() ? "a tensor copy" : fmt::format("tensor '{}'", name));
+  return add_placed(std::move(symbol), elements);
+}
+
+Symbol ProgramBuilder::add_staggered_tensor(const std::string& name, isa::DType dtype, uint32_t rows,
+                                            uint32_t cols, const std::vector<unsigned>& mems,
+                                            uint32_t reserved_rows, const std::vector<uint8_t>& elements) {
+  auto [symbol, words] = unplaced(name, dtype, rows, cols, mems, reserved_rows);
+  symbol.bases =
+      memory_.allocate_each(mems, words, name.empty() ? "a tensor" : fmt::format("tensor '{}'", name));
   symbol.base = symbol.bases.front();
   return add_placed(std::move(symbol), elements);
 }
