@@ -30,6 +30,21 @@ uint32_t MemoryMap::allocate(const std::vector<unsigned>& mems, uint32_t words, 
   return base;
 }
 
+std::vector<uint32_t> MemoryMap::allocate_each(const std::vector<unsigned>& mems, uint32_t words,
+                                               const std::string& what) {
+  std::vector<uint32_t> bases;
+  for (unsigned mem : mems) {
+    const uint32_t base = next_.at(mem);
+    if (uint64_t{base} + words > top_.at(mem))
+      throw InputError(fmt::format("{} needs {} words from address {} in MEM slice {}; a slice has {} words "
+                                   "(the tensors do not fit in MEM)",
+                                   what, words, base, mem, words_per_slice_));
+    bases.push_back(base);
+  }
+  for (unsigned mem : mems) next_[mem] += words;
+  return bases;
+}
+
 const Bound& binding_bound(const std::vector<Bound>& bounds) {
   return *std::max_element(bounds.begin(), bounds.end(),
                            [](const Bound& a, const Bound& b) { return a.cycles < b.cycles; });
@@ -48,25 +63,50 @@ MxmPlaneState& ProgramBuilder::mxm_state(unsigned slice) {
   return mxm_states_.try_emplace(slice, schedule_.config()).first->second;
 }
 
-Symbol ProgramBuilder::add_tensor(const std::string& name, isa::DType dtype, uint32_t rows, uint32_t cols,
-                                  const std::vector<unsigned>& mems, uint32_t reserved_rows,
-                                  const std::vector<uint8_t>& elements) {
-  const unsigned bytes = isa::dtype_bytes(dtype);
-  const auto groups = static_cast<uint32_t>(mems.size() / bytes);
+namespace {
+
+// A rows x cols tensor of `dtype` over `mems`, not yet placed, and the words it takes per slice
+// with `reserved_rows` rows of addresses.
+std::pair<Symbol, uint32_t> unplaced(const std::string& name, isa::DType dtype, uint32_t rows, uint32_t cols,
+                                     const std::vector<unsigned>& mems, uint32_t reserved_rows) {
+  const auto groups = static_cast<uint32_t>(mems.size() / isa::dtype_bytes(dtype));
   Symbol symbol;
   symbol.name = name;
   symbol.dtype = dtype;
   symbol.rows = rows;
   symbol.cols = cols;
   symbol.slices = mems;
-  symbol.base = memory_.allocate(mems, (std::max(rows, reserved_rows) + groups - 1) / groups,
-                                 name.empty() ? "a tensor copy" : fmt::format("tensor '{}'", name));
+  return {symbol, (std::max(rows, reserved_rows) + groups - 1) / groups};
+}
+
+} // namespace
+
+Symbol ProgramBuilder::add_tensor(const std::string& name, isa::DType dtype, uint32_t rows, uint32_t cols,
+                                  const std::vector<unsigned>& mems, uint32_t reserved_rows,
+                                  const std::vector<uint8_t>& elements) {
+  auto [symbol, words] = unplaced(name, dtype, rows, cols, mems, reserved_rows);
+  symbol.base =
+      memory_.allocate(mems, words, name.empty() ? "a tensor copy" : fmt::format("tensor '{}'", name));
+  return add_placed(std::move(symbol), elements);
+}
+
+Symbol ProgramBuilder::add_staggered_tensor(const std::string& name, isa::DType dtype, uint32_t rows,
+                                            uint32_t cols, const std::vector<unsigned>& mems,
+                                            uint32_t reserved_rows, const std::vector<uint8_t>& elements) {
+  auto [symbol, words] = unplaced(name, dtype, rows, cols, mems, reserved_rows);
+  symbol.bases =
+      memory_.allocate_each(mems, words, name.empty() ? "a tensor" : fmt::format("tensor '{}'", name));
+  symbol.base = symbol.bases.front();
+  return add_placed(std::move(symbol), elements);
+}
+
+Symbol ProgramBuilder::add_placed(Symbol symbol, const std::vector<uint8_t>& elements) {
   // MEM is zero at reset, so an all-zero image (an empty KV cache) is not stored.
   if (!elements.empty())
     for (auto& image : tensor_images(symbol, elements, config().geometry.vector_bytes()))
       if (std::any_of(image.bytes.begin(), image.bytes.end(), [](uint8_t b) { return b != 0; }))
         images_.push_back(std::move(image));
-  if (!name.empty()) symbols_.push_back(symbol);
+  if (!symbol.name.empty()) symbols_.push_back(symbol);
   return symbol;
 }
 

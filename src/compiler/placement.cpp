@@ -74,6 +74,7 @@ Symbol row_view(const Symbol& symbol, uint32_t first, uint32_t rows) {
   Symbol view = symbol;
   view.name.clear();
   view.base = symbol.base + first / groups;
+  for (uint32_t& base : view.bases) base += first / groups;
   view.rows = rows;
   return view;
 }

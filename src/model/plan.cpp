@@ -1,6 +1,7 @@
 #include "tspsim/model/plan.h"
 
 #include "tspsim/common/error.h"
+#include "tspsim/model/mem_layout.h"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -31,21 +32,23 @@ uint32_t ceil_div(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
 double mib(uint64_t bytes) { return double(bytes) / (1024.0 * 1024.0); }
 
 // Adds one stored tensor to a budget: `exact` bytes in the class `field`, the layout's rounding
-// to padding.
+// to padding. MXM operands are stored as tspc lays them out (mem_layout.h).
 struct Accountant {
   ChipBudget& budget;
+  const ChipConfig& chip;
   uint64_t vector; // lanes per vector
 
   void add(uint64_t ChipBudget::*field, uint64_t exact, uint64_t stored) {
     budget.*field += exact;
     budget.padding += stored - exact;
   }
-  // A K x N MXM weight matrix (rows to whole tiles, columns to whole vectors) and its scales.
+  // A K x N MXM weight matrix (its tiles) and its scales; returns its tiles.
   uint64_t matrix(uint64_t k, uint64_t n, const Precision& p) {
-    const uint64_t wb = dtype_bytes(p.weights);
-    add(&ChipBudget::weights, k * n * wb, round_up(k, vector) * round_up(n, vector) * wb);
+    const unsigned wb = dtype_bytes(p.weights);
+    const uint64_t tiles = matrix_tiles(chip, k, n);
+    add(&ChipBudget::weights, k * n * wb, tiles * operand_words(chip, wb, tile_rows(chip)) * vector);
     if (p.weights == DType::i8) add(&ChipBudget::scales, n * kScaleBytes, round_up(n, vector) * kScaleBytes);
-    return (round_up(k, vector) / vector) * (round_up(n, vector) / vector);
+    return tiles;
   }
   void norm(uint64_t d, const Precision& p) {
     const uint64_t ab = dtype_bytes(p.activations);
@@ -60,26 +63,27 @@ ChipBudget stage_budget(const ModelConfig& m, const ChipConfig& chip, const Part
                         uint32_t context) {
   ChipBudget b;
   const uint64_t vector = chip.geometry.vector_bytes();
-  Accountant a{b, vector};
+  Accountant a{b, chip, vector};
   const uint64_t d = m.d_model;
   const uint64_t qc = uint64_t(p.heads) * m.head_dim;
   const uint64_t kc = uint64_t(p.kv_heads) * m.head_dim;
   const uint64_t kvb = dtype_bytes(m.precision.kv_cache);
 
   // One attention block and one MLP block, each accounted on its own: a stage holds whole layers
-  // or, where the deal splits layers, a different number of each.
+  // or, where the deal splits layers, a different number of each. Each projection is a matrix of
+  // its own, as tspc places them.
   ChipBudget attention, mlp;
-  Accountant at{attention, vector}, ml{mlp, vector};
+  Accountant at{attention, chip, vector}, ml{mlp, chip, vector};
   uint64_t attention_tiles = 0, mlp_tiles = 0;
-  attention_tiles += at.matrix(d, qc + 2 * kc, m.precision);   // fused Q, K, V (column split)
-  attention_tiles += at.matrix(qc, d, m.precision);            // O (row split, then all-reduce)
-  mlp_tiles += ml.matrix(d, 2 * uint64_t(p.ffn), m.precision); // fused gate, up
-  mlp_tiles += ml.matrix(p.ffn, d, m.precision);               // down (row split)
+  for (uint64_t n : {qc, kc, kc}) attention_tiles += at.matrix(d, n, m.precision); // Q, K, V (column split)
+  attention_tiles += at.matrix(qc, d, m.precision);                          // O (row split, then all-reduce)
+  for (int i = 0; i < 2; ++i) mlp_tiles += ml.matrix(d, p.ffn, m.precision); // gate, up
+  mlp_tiles += ml.matrix(p.ffn, d, m.precision);                             // down (row split)
   at.norm(d, m.precision);
   ml.norm(d, m.precision);
   // Keys transposed (rows: KV head x head_dim, columns: positions) and values (a row per position).
-  at.add(&ChipBudget::kv_cache, kc * context * kvb, kc * round_up(context, vector) * kvb);
-  at.add(&ChipBudget::kv_cache, context * kc * kvb, context * round_up(kc, vector) * kvb);
+  at.add(&ChipBudget::kv_cache, 2 * kc * context * kvb,
+         cache_words(chip, unsigned(kvb), p.kv_heads, m.head_dim, context) * vector);
   // One block's accounting stands for every block of its kind: they are identical.
   const uint64_t na = s.attention_blocks(), nm = s.mlp_blocks();
   for (auto field : {&ChipBudget::weights, &ChipBudget::scales, &ChipBudget::norms, &ChipBudget::kv_cache,

@@ -48,6 +48,16 @@ void SymbolReader::read(const Token& head, bool tensor, Program& program) {
       }
     } else if (key.text == "base") {
       symbol.base = static_cast<uint32_t>(operands_.defined_integer(cursor_.next(), 0, UINT32_MAX));
+      if (cursor_.peek().kind == Tok::comma) symbol.bases.push_back(symbol.base);
+      while (cursor_.peek().kind == Tok::comma) {
+        cursor_.next();
+        symbol.bases.push_back(
+            static_cast<uint32_t>(operands_.defined_integer(cursor_.next(), 0, UINT32_MAX)));
+      }
+      if (!symbol.bases.empty() && symbol.bases.size() != symbol.slices.size())
+        cursor_.fail(key, fmt::format("base= gives {} bases for {} slices (one base, or one per slice after "
+                                      "slices=)",
+                                      symbol.bases.size(), symbol.slices.size()));
     } else if (key.text == "init" && tensor) {
       init = tensor_init(symbol);
     } else {
@@ -93,11 +103,14 @@ void SymbolReader::check_symbol_shape(const Symbol& symbol, const Token& slices_
     cursor_.fail(slices_at, fmt::format("{} columns do not fit a {}-lane vector", symbol.cols,
                                         config_.geometry.vector_bytes()));
   const uint64_t groups = symbol.slices.size() / bytes;
-  const uint64_t end = symbol.base + (symbol.rows + groups - 1) / groups;
-  if (end > config_.geometry.mem_words_per_slice)
-    cursor_.fail(slices_at,
-                 fmt::format("rows at addresses {}..{} run past the slice end (slice has {} words)",
-                             symbol.base, end - 1, config_.geometry.mem_words_per_slice));
+  for (size_t k = 0; k < symbol.slices.size(); ++k) {
+    const uint64_t base = symbol.base_of(k);
+    const uint64_t end = base + (symbol.rows + groups - 1) / groups;
+    if (end > config_.geometry.mem_words_per_slice)
+      cursor_.fail(slices_at,
+                   fmt::format("rows at addresses {}..{} run past the slice end (slice has {} words)", base,
+                               end - 1, config_.geometry.mem_words_per_slice));
+  }
 }
 
 // The options after random(SEED: `, stride=N` (stream elements from one row's start to the

@@ -50,7 +50,8 @@ void symbols(std::string& out, const Program& program, const Floorplan& floorpla
     std::vector<std::string> slices;
     for (uint32_t mem : s.slices) slices.push_back(floorplan.mem_name(mem));
     out += fmt::format(".{} {} {} {}x{} slices={} base={}", declared[i] ? "tensor" : "symbol", s.name,
-                       isa::dtype_name(s.dtype), s.rows, s.cols, fmt::join(slices, ","), s.base);
+                       isa::dtype_name(s.dtype), s.rows, s.cols, fmt::join(slices, ","),
+                       s.bases.empty() ? fmt::to_string(s.base) : fmt::format("{}", fmt::join(s.bases, ",")));
     out += declared[i] ? fmt::format(" init={}\n", random_init_text(*declared[i], s)) : "\n";
   }
 }

@@ -173,11 +173,18 @@ private:
       if (s.rows < 1) what("rows = 0, must be at least 1");
       if (s.cols < 1 || s.cols > config_.geometry.vector_bytes())
         what(fmt::format("cols = {} out of range (1..{} lanes)", s.cols, config_.geometry.vector_bytes()));
+      if (!s.bases.empty() && s.bases.size() != s.slices.size())
+        what(fmt::format("{} slice bases for {} slices", s.bases.size(), s.slices.size()));
       const uint64_t groups = s.slices.size() / bytes;
-      const uint64_t end = uint64_t{s.base} + (s.rows + groups - 1) / groups;
-      if (end > config_.geometry.mem_words_per_slice)
-        what(fmt::format("rows at addresses {}..{} run past the slice end (slice has {} words)", s.base,
-                         end - 1, config_.geometry.mem_words_per_slice));
+      for (size_t k = 0; k < s.slices.size(); ++k) {
+        const uint64_t base = s.base_of(k);
+        const uint64_t end = base + (s.rows + groups - 1) / groups;
+        if (end > config_.geometry.mem_words_per_slice) {
+          what(fmt::format("rows at addresses {}..{} run past the slice end (slice has {} words)", base,
+                           end - 1, config_.geometry.mem_words_per_slice));
+          break;
+        }
+      }
     }
   }
 

@@ -26,13 +26,16 @@ constexpr uint32_t kPlainVersion = 1;
 
 // The region section (id 6) is optional in both versions: it follows the last section when the
 // program has regions, so a program without them has the same bytes as before regions existed.
+// The slice base section (id 7, symbols whose slices have bases of their own) is optional the same
+// way and comes last.
 enum class Section : uint32_t {
   metadata = 1,
   queues = 2,
   images = 3,
   symbols = 4,
   declared = 5,
-  regions = 6
+  regions = 6,
+  slice_bases = 7
 };
 constexpr Section kSectionOrder[] = {Section::metadata, Section::queues, Section::images, Section::symbols,
                                      Section::declared};
@@ -54,6 +57,8 @@ const char* section_name(Section section) {
     return "declared tensor section";
   case Section::regions:
     return "region section";
+  case Section::slice_bases:
+    return "slice base section";
   }
   return "section";
 }
@@ -171,6 +176,44 @@ void read_symbols(Reader& in, std::vector<Symbol>& symbols) {
     s.slices.reserve(slices);
     for (size_t k = 0; k < slices; ++k) s.slices.push_back(in.u32());
     symbols.push_back(std::move(s));
+  }
+}
+
+bool has_slice_bases(const std::vector<Symbol>& symbols) {
+  return std::any_of(symbols.begin(), symbols.end(), [](const Symbol& s) { return !s.bases.empty(); });
+}
+
+std::vector<uint8_t> slice_bases_payload(const std::vector<Symbol>& symbols) {
+  Writer w;
+  uint32_t count = 0;
+  for (const auto& s : symbols) count += s.bases.empty() ? 0 : 1;
+  w.u32(count);
+  for (size_t i = 0; i < symbols.size(); ++i) {
+    if (symbols[i].bases.empty()) continue;
+    w.u32(static_cast<uint32_t>(i));
+    for (uint32_t base : symbols[i].bases) w.u32(base);
+  }
+  return std::move(w.bytes());
+}
+
+// Per entry a symbol index, in increasing order, then one base per slice of that symbol.
+void read_slice_bases(Reader& in, std::vector<Symbol>& symbols) {
+  const size_t n = in.count(8);
+  if (n == 0) in.fail("no symbols in a slice base section (which must have some)");
+  for (size_t i = 0, next = 0; i < n; ++i) {
+    const size_t at = in.offset();
+    const uint32_t index = in.u32();
+    if (index >= symbols.size())
+      in.fail(fmt::format("slice bases at offset {} name symbol {}, but there are {} symbols", at, index,
+                          symbols.size()));
+    if (index < next)
+      in.fail(
+          fmt::format("slice bases at offset {} name symbol {}, not after the previous entry's", at, index));
+    next = size_t{index} + 1;
+    Symbol& s = symbols[index];
+    in.need(s.slices.size() * 4);
+    for (size_t k = 0; k < s.slices.size(); ++k) s.bases.push_back(in.u32());
+    if (!s.bases.empty()) s.base = s.bases.front();
   }
 }
 
@@ -302,6 +345,8 @@ std::vector<uint8_t> serialize_program(const Program& program) {
     out.section(static_cast<uint32_t>(Section::declared), declared_payload(program.declared));
   if (!program.regions.empty())
     out.section(static_cast<uint32_t>(Section::regions), regions_payload(program.regions));
+  if (has_slice_bases(program.symbols))
+    out.section(static_cast<uint32_t>(Section::slice_bases), slice_bases_payload(program.symbols));
   return std::move(out.bytes());
 }
 
@@ -370,6 +415,7 @@ Program read_program(ByteSource& source, const std::string& origin) {
         in.fail(fmt::format("no declared tensors in a version {} file (which must have some)", version));
       break;
     case Section::regions:
+    case Section::slice_bases:
       break;
     }
     in.close_section();
@@ -377,6 +423,11 @@ Program read_program(ByteSource& source, const std::string& origin) {
   if (next_section_is(source, in.offset(), Section::regions)) {
     in.open_section(static_cast<uint32_t>(Section::regions), section_name(Section::regions));
     read_regions(in, program.regions);
+    in.close_section();
+  }
+  if (next_section_is(source, in.offset(), Section::slice_bases)) {
+    in.open_section(static_cast<uint32_t>(Section::slice_bases), section_name(Section::slice_bases));
+    read_slice_bases(in, program.symbols);
     in.close_section();
   }
   if (in.offset() != source.size())

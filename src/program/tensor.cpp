@@ -128,13 +128,14 @@ std::vector<uint8_t> random_tensor(isa::DType dtype, uint32_t rows, uint32_t col
 SymbolWord symbol_word(const Symbol& symbol, uint32_t row, unsigned byte) {
   const unsigned bytes = isa::dtype_bytes(symbol.dtype);
   const auto groups = static_cast<uint32_t>(symbol.slices.size() / bytes);
-  return {symbol.slices[(row % groups) * bytes + byte], symbol.base + row / groups};
+  const size_t k = (row % groups) * bytes + byte;
+  return {symbol.slices[k], symbol.base_of(k) + row / groups};
 }
 
 namespace {
 
 // Rows [first, first + count) of a symbol held by slice group `group`: rows first_row,
-// first_row + G, ... at consecutive addresses from base + first_row / G.
+// first_row + G, ... at consecutive addresses from the group's base + first_row / G.
 struct GroupRun {
   uint32_t group;
   uint32_t first_row;
@@ -161,7 +162,8 @@ std::vector<MemImage> row_images(const Symbol& symbol, const std::vector<uint8_t
   std::vector<MemImage> images;
   for (const GroupRun& run : group_runs(symbol, first, count))
     for (unsigned b = 0; b < bytes; ++b) {
-      MemImage image{symbol.slices[run.group * bytes + b], symbol.base + run.first_row / groups,
+      const size_t k = run.group * bytes + b;
+      MemImage image{symbol.slices[k], symbol.base_of(k) + run.first_row / groups,
                      std::vector<uint8_t>(size_t{run.rows} * vector_bytes)};
       for (uint32_t k = 0; k < run.rows; ++k) {
         const uint64_t row = run.first_row + uint64_t{k} * groups - first;
@@ -201,8 +203,8 @@ std::vector<ImageExtent> declared_extents(const DeclaredTensor& declared, const 
   std::vector<ImageExtent> extents;
   for (const GroupRun& run : group_runs(symbol, declared.first_row, declared.row_count))
     for (unsigned b = 0; b < bytes; ++b)
-      extents.push_back(
-          {symbol.slices[run.group * bytes + b], symbol.base + run.first_row / groups, run.rows});
+      extents.push_back({symbol.slices[run.group * bytes + b],
+                         symbol.base_of(run.group * bytes + b) + run.first_row / groups, run.rows});
   return extents;
 }
 

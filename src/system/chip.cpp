@@ -206,8 +206,8 @@ std::vector<uint8_t> Chip::read_symbol(const Symbol& symbol) const {
   std::vector<uint8_t> out(size_t(symbol.rows) * symbol.cols * bytes);
   for (uint32_t r = 0; r < symbol.rows; ++r) {
     const size_t g = r % groups;
-    const uint32_t address = symbol.base + static_cast<uint32_t>(r / groups);
     for (unsigned b = 0; b < bytes; ++b) {
+      const uint32_t address = symbol.base_of(g * bytes + b) + static_cast<uint32_t>(r / groups);
       const uint8_t* word = mems_.at(symbol.slices[g * bytes + b])->word(address);
       for (uint32_t c = 0; c < symbol.cols; ++c) out[(size_t(r) * symbol.cols + c) * bytes + b] = word[c];
     }

@@ -51,6 +51,8 @@ std::vector<uint8_t> behaviour_bytes(const Program& program) {
       put_u64(v);
     put_u64(s.slices.size());
     put(s.slices.data(), s.slices.size() * sizeof(uint32_t));
+    put_u64(s.bases.size());
+    put(s.bases.data(), s.bases.size() * sizeof(uint32_t));
   }
   return out;
 }

@@ -86,7 +86,7 @@ TEST_CASE("the decode step declares random_weights' elements and starts from the
   };
   CHECK(read(token_symbol) == tsp::compiler::element_bytes_of(DType::i32, std::vector<double>(320, token)));
   CHECK(read(kt) == tsp::compiler::element_bytes_of(DType::f16, keys));
-  CHECK(kernel.predicted_cycles == 24506);
+  CHECK(kernel.predicted_cycles == 24789);
 }
 
 // small-llama's rows span several tiles: every matrix is tiles of 320 x 320, the last of a row or
@@ -111,7 +111,7 @@ TEST_CASE("small-llama's step declares every weight once, in tiles of wide matri
     declared += uint64_t(d.row_count) * s.cols;
   }
   CHECK(declared == model.parameters() - (2 * model.layers + 1) * uint64_t(model.d_model));
-  CHECK(kernel.predicted_cycles == 29343);
+  CHECK(kernel.predicted_cycles == 28634);
 }
 
 // Tensor-parallel over node8, tiny-llama's 4 query heads have two replicas each and its 2 KV heads

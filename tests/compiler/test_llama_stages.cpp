@@ -117,7 +117,9 @@ TEST_CASE(
 
 // Pinned from main 7b50849, before stages were finished one at a time (the hash checked on the
 // program main's tspc wrote; the whole files were byte-identical too: tools/scripts/compare-llama.sh).
-// A change that moves the schedule on purpose updates the pins and says why.
+// A change that moves the schedule on purpose updates the pins and says why: re-pinned when the MXM
+// operands were staggered (tiny-llama 29,172 -> 29,237 cycles, small-llama 31,363 -> 31,089;
+// docs/compiler.md, "Staggered tensors").
 TEST_CASE("the stage-by-stage compile on node8 (2 stages x 4 chips) keeps main's schedule") {
   struct Pin {
     std::string model;
@@ -125,7 +127,7 @@ TEST_CASE("the stage-by-stage compile on node8 (2 stages x 4 chips) keeps main's
     uint64_t hash;
   };
   for (const Pin& pin :
-       {Pin{"tiny-llama", 29172, 0x1d2e28187996da40}, Pin{"small-llama", 31363, 0xee266f0b7ceb1378}}) {
+       {Pin{"tiny-llama", 29237, 0x04fdf58e73033f44}, Pin{"small-llama", 31089, 0x71e8768f52a75a7c}}) {
     INFO(pin.model);
     const auto model = tsp::model::load_model(kSource + "/configs/models/" + pin.model + ".json");
     const auto compiled = tsp::compiler::compile_llama_system(system_named("node8"), model, timing_only(), 2);

@@ -340,6 +340,29 @@ TEST_CASE(".tensor i16 across two slice groups: byte b of row r in slices[(r % G
   check_roundtrip(p, tiny());
 }
 
+// A staggered tensor (docs/compiler.md): one base per slice, in the order of slices=.
+TEST_CASE(".tensor with a base per slice: each slice's rows from its own base, and back from tspdis") {
+  const auto p = assemble(".tensor S i8 3x2 slices=MEM_W0,MEM_E1 base=5,9 init=values(1 2  3 4  5 6)\n"
+                          ".tensor R i8 1x1 slices=MEM_W2 base=7 init=random(3)\n",
+                          "t.tsp", tiny());
+  REQUIRE(p.symbols.size() == 2);
+  const Symbol& s = p.symbols[0];
+  CHECK(s.base == 5);
+  CHECK(s.bases == std::vector<uint32_t>{5, 9});
+  CHECK(p.symbols[1].bases.empty());
+  // Rows 0 and 2 in MEM_W0 at 5 and 6, row 1 in MEM_E1 (global MEM 5) at 9.
+  REQUIRE(p.images.size() == 2);
+  CHECK((p.images[0].mem == 0 && p.images[0].address == 5 && p.images[0].bytes[0] == 1 &&
+         p.images[0].bytes[32] == 5));
+  CHECK((p.images[1].mem == 5 && p.images[1].address == 9 && p.images[1].bytes[0] == 3));
+  CHECK(disassemble(p, tiny()).find(".symbol S i8 3x2 slices=MEM_W0,MEM_E1 base=5,9\n") != std::string::npos);
+  check_roundtrip(p, tiny());
+  CHECK(error_of(".symbol S i8 3x2 slices=MEM_W0,MEM_E1 base=5,9,2\n", tiny()) ==
+        "bad.tsp:1:39: base= gives 3 bases for 2 slices (one base, or one per slice after slices=)");
+  CHECK(error_of(".symbol S i8 3x2 slices=MEM_W0,MEM_E1 base=5,255\n", tiny()) ==
+        "bad.tsp:1:18: rows at addresses 255..256 run past the slice end (slice has 256 words)");
+}
+
 TEST_CASE(".tensor random(SEED): splitmix64, full-range integers, exact floats") {
   // splitmix64(0) starts 0xe220a8397b1dcdaf, 0x6e789e6aa1b965f4 (the generator's published sequence).
   const auto p = assemble(".tensor R i32 1x2 slices=MEM_E0,MEM_E1,MEM_E2,MEM_E3 base=0 init=random(0)\n"

@@ -5,6 +5,7 @@
 #include "tspsim/config/floorplan.h"
 #include "tspsim/program/program.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 #include <random>
@@ -35,7 +36,7 @@ Program sample(const ChipConfig& config) {
       {queue(config, "MEM_W3"), {word(Opcode::nop, {2}), word(Opcode::read, {5, 0x41})}, {3, 4}});
   p.queues.push_back({queue(config, "VXM.1"), {word(Opcode::v_add, {1, 0x42, 0, 2})}, {}});
   p.images.push_back({4, 10, std::vector<uint8_t>(64, 0xab)});
-  p.symbols.push_back({"A", isa::DType::i16, 3, 5, 10, {4, 5}});
+  p.symbols.push_back({"A", isa::DType::i16, 3, 5, 10, {4, 5}, {}});
   return p;
 }
 
@@ -76,6 +77,7 @@ void check_same(const Program& a, const Program& b) {
     CHECK(a.symbols[i].cols == b.symbols[i].cols);
     CHECK(a.symbols[i].base == b.symbols[i].base);
     CHECK(a.symbols[i].slices == b.symbols[i].slices);
+    CHECK(a.symbols[i].bases == b.symbols[i].bases);
   }
 }
 
@@ -94,6 +96,36 @@ TEST_CASE("serialize/deserialize round trip keeps every field") {
   CHECK(serialize_program(deserialize_program(bytes, "x.bin")) == bytes);
   CHECK(deserialize_program(bytes, "x.bin").find_symbol("A")->rows == 3);
   CHECK(deserialize_program(bytes, "x.bin").find_symbol("B") == nullptr);
+}
+
+// A symbol whose slices have bases of their own (a staggered tensor) is stored in the optional
+// slice base section, after the others; a program without one has no such section.
+TEST_CASE("slice bases round trip in their own section, which only programs with them have") {
+  const auto config = tiny();
+  const Program plain = sample(config);
+  Program p = plain;
+  p.symbols.push_back({"S", isa::DType::i8, 4, 5, 20, {6, 7}, {20, 31}});
+  validate_program(p, config);
+  const auto bytes = serialize_program(p);
+  const Program back = deserialize_program(bytes, "x.bin");
+  check_same(p, back);
+  CHECK(back.symbols[0].bases.empty());
+  // Section header (id, length: 12 bytes), one entry (4), symbol index 1 (4), two bases (8).
+  Program without = plain;
+  without.symbols.push_back({"S", isa::DType::i8, 4, 5, 20, {6, 7}, {}});
+  const auto plain_bytes = serialize_program(without);
+  // The same bytes as without the bases, then the section.
+  CHECK(bytes.size() == plain_bytes.size() + 12 + 4 + 4 + 8);
+  CHECK(std::equal(plain_bytes.begin(), plain_bytes.end(), bytes.begin()));
+  CHECK(u32_at(bytes, plain_bytes.size()) == 7);
+  CHECK(u32_at(bytes, bytes.size() - 12) == 1);
+  CHECK(u32_at(bytes, bytes.size() - 4) == 31);
+  auto bad = bytes;
+  bad[bytes.size() - 12] = 9;
+  CHECK_THROWS_WITH(deserialize_program(bad, "s.bin"),
+                    fmt::format("s.bin: slice bases at offset {} name symbol 9, but there are 2 symbols "
+                                "(slice base section)",
+                                bytes.size() - 12));
 }
 
 TEST_CASE("the file layout matches docs/program-format.md") {
@@ -436,23 +468,29 @@ TEST_CASE("validate_program: symbols") {
     return std::string("accepted");
   };
   using D = isa::DType;
-  CHECK(fail({"A", D::i16, 4, 32, 0, {0, 1, 2, 3}}) == "accepted");
-  CHECK(fail({"A", D::i16, 4, 32, 0, {0, 1, 2}}) ==
+  CHECK(fail({"A", D::i16, 4, 32, 0, {0, 1, 2, 3}, {}}) == "accepted");
+  CHECK(fail({"A", D::i16, 4, 32, 0, {0, 1, 2}, {}}) ==
         "p.bin: symbol 'A': 3 slices is not a whole number of 2-slice groups for i16");
-  CHECK(fail({"A", D::i8, 4, 32, 0, {}}) ==
+  CHECK(fail({"A", D::i8, 4, 32, 0, {}, {}}) ==
         "p.bin: symbol 'A': 0 slices is not a whole number of 1-slice groups for i8");
-  CHECK(fail({"A", D::i8, 4, 32, 0, {8}}) ==
+  CHECK(fail({"A", D::i8, 4, 32, 0, {8}, {}}) ==
         "p.bin: symbol 'A': MEM slice 8 does not exist (the chip has 8)");
-  CHECK(fail({"A", D::i8, 0, 32, 0, {0}}) == "p.bin: symbol 'A': rows = 0, must be at least 1");
-  CHECK(fail({"A", D::i8, 4, 33, 0, {0}}) == "p.bin: symbol 'A': cols = 33 out of range (1..32 lanes)");
-  CHECK(fail({"A", D::f32, 8, 32, 252, {0, 1, 2, 3, 4, 5, 6, 7}}) == "accepted"); // 2 groups: 4 words each
-  CHECK(fail({"A", D::f32, 9, 32, 252, {0, 1, 2, 3, 4, 5, 6, 7}}) ==
+  CHECK(fail({"A", D::i8, 0, 32, 0, {0}, {}}) == "p.bin: symbol 'A': rows = 0, must be at least 1");
+  CHECK(fail({"A", D::i8, 4, 33, 0, {0}, {}}) == "p.bin: symbol 'A': cols = 33 out of range (1..32 lanes)");
+  // 2 groups: 4 words each.
+  CHECK(fail({"A", D::f32, 8, 32, 252, {0, 1, 2, 3, 4, 5, 6, 7}, {}}) == "accepted");
+  CHECK(fail({"A", D::f32, 9, 32, 252, {0, 1, 2, 3, 4, 5, 6, 7}, {}}) ==
         "p.bin: symbol 'A': rows at addresses 252..256 run past the slice end (slice has 256 words)");
-  CHECK(fail({"A", D::i8, 5, 8, 252, {0}}) ==
+  CHECK(fail({"A", D::i8, 5, 8, 252, {0}, {}}) ==
         "p.bin: symbol 'A': rows at addresses 252..256 run past the slice end (slice has 256 words)");
-  CHECK(fail({"A", D::i8, 5, 8, 251, {0}}) == "accepted");
-  CHECK(fail({"7up", D::i8, 1, 8, 0, {0}}) ==
+  CHECK(fail({"A", D::i8, 5, 8, 251, {0}, {}}) == "accepted");
+  CHECK(fail({"7up", D::i8, 1, 8, 0, {0}, {}}) ==
         "p.bin: symbol '7up': not a valid name ([A-Za-z_][A-Za-z0-9_.]*)");
-  CHECK(fail({"layer0.w", D::i8, 1, 8, 0, {0}}) == "accepted");
-  CHECK(fail({"A", D::i8, 1, 8, 0, {0}}, true) == "p.bin: symbol 'A': defined twice");
+  CHECK(fail({"layer0.w", D::i8, 1, 8, 0, {0}, {}}) == "accepted");
+  CHECK(fail({"A", D::i8, 1, 8, 0, {0}, {}}, true) == "p.bin: symbol 'A': defined twice");
+  // Each slice's rows from its own base: 2 groups of 2 words.
+  CHECK(fail({"A", D::i8, 4, 8, 0, {0, 1}, {250, 254}}) == "accepted");
+  CHECK(fail({"A", D::i8, 4, 8, 0, {0, 1}, {250, 255}}) ==
+        "p.bin: symbol 'A': rows at addresses 255..256 run past the slice end (slice has 256 words)");
+  CHECK(fail({"A", D::i8, 4, 8, 0, {0, 1}, {250}}) == "p.bin: symbol 'A': 1 slice bases for 2 slices");
 }

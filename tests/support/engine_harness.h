@@ -48,7 +48,7 @@ inline std::vector<uint8_t> Simulation::initial(const std::string& name) const {
     for (uint32_t r = 0; r < s.rows; ++r)
       for (unsigned b = 0; b < bytes; ++b) {
         const uint32_t mem = s.slices[(r % groups) * bytes + b];
-        const uint32_t address = s.base + static_cast<uint32_t>(r / groups);
+        const uint32_t address = s.base_of((r % groups) * bytes + b) + static_cast<uint32_t>(r / groups);
         if (image.mem != mem || address < image.address || address >= image.address + image.bytes.size() / vb)
           continue;
         for (uint32_t c = 0; c < s.cols; ++c)

@@ -13,7 +13,8 @@
 
 namespace tsp::compiler {
 
-// MEM addresses in use per slice; tensors get the lowest base that is free in all their slices.
+// MEM addresses in use per slice; tensors get the lowest base that is free in all their slices, or
+// (staggered tensors) each slice its own lowest free address.
 class MemoryMap {
 public:
   explicit MemoryMap(const ChipConfig& config);
@@ -21,6 +22,10 @@ public:
   // A base address with `words` free consecutive words in every slice of `mems`. Throws
   // InputError naming `what` when MEM is full.
   uint32_t allocate(const std::vector<unsigned>& mems, uint32_t words, const std::string& what);
+  // `words` free consecutive words in each slice of `mems` from its own lowest free address: the
+  // bases, one per slice. Throws like allocate.
+  std::vector<uint32_t> allocate_each(const std::vector<unsigned>& mems, uint32_t words,
+                                      const std::string& what);
   // Queue text goes at the top of a slice, below `top(mem)`: the last bank is the one tensors
   // reach last, so its ports are the likeliest to be free. take_top reserves `words` below it.
   uint32_t top(unsigned mem) const { return top_[mem]; }
@@ -98,6 +103,12 @@ public:
   Symbol add_tensor(const std::string& name, isa::DType dtype, uint32_t rows, uint32_t cols,
                     const std::vector<unsigned>& mems, uint32_t reserved_rows,
                     const std::vector<uint8_t>& elements);
+  // The same with each slice at its own lowest free address (Symbol::bases): tensors of 16 of a
+  // hemisphere's 44 slices then stack like bricks and fill every slice, where tensors at one base
+  // would leave 12 slices beside each pair (docs/compiler.md, "Staggered tensors").
+  Symbol add_staggered_tensor(const std::string& name, isa::DType dtype, uint32_t rows, uint32_t cols,
+                              const std::vector<unsigned>& mems, uint32_t reserved_rows,
+                              const std::vector<uint8_t>& elements);
 
   // The same in as few slice groups as fit: groups are consecutive runs of dtype_bytes slices of
   // `candidates`, taken in order among those with room.
@@ -135,6 +146,8 @@ public:
   uint32_t region_index(const Region& region);
 
 private:
+  // The symbol of a placed tensor: its images, and its entry in the symbol table if named.
+  Symbol add_placed(Symbol symbol, const std::vector<uint8_t>& elements);
   QueueProgram queue_text(unsigned queue);
   ProgramRegions region_runs() const;
   Schedule schedule_;

@@ -45,14 +45,20 @@ struct MemImage {
 
 // A named tensor in MEM. Row r lives in slice group g = r % G at address base + r / G. A group
 // holds one slice per byte of the element type: byte b of every element of the row is in
-// slices[g * bytes + b], lane = column. Columns run to at most the vector length.
+// slices[g * bytes + b], lane = column. Columns run to at most the vector length. Each slice may
+// have a base of its own (`bases`, one per slice): every slice is read and written by its own
+// instructions, so a tensor's rows need not sit at one address in all its slices.
 struct Symbol {
   std::string name;
   isa::DType dtype = isa::DType::i8;
   uint32_t rows = 0;
   uint32_t cols = 0;
-  uint32_t base = 0;
+  uint32_t base = 0;               // the base of every slice when `bases` is empty
   std::vector<uint32_t> slices;    // G * dtype_bytes global MEM numbers
+  std::vector<uint32_t> bases;     // empty, or the base of each of `slices`
+
+  // The base of slices[k].
+  uint32_t base_of(size_t k) const { return bases.empty() ? base : bases[k]; }
 };
 
 // Symbol names are [A-Za-z_][A-Za-z0-9_.]*, so assembly text can name every symbol.

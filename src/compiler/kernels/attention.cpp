@@ -14,6 +14,7 @@
 #include "tspsim/compiler/lanes.h"
 #include "tspsim/compiler/reference.h"
 #include "tspsim/compiler/vector.h"
+#include "tspsim/model/mem_layout.h"
 #include "tspsim/program/latency.h"
 #include "tspsim/program/tensor.h"
 
@@ -98,8 +99,12 @@ double schedule_attention(ProgramBuilder& builder, const AttentionShape& shape,
     v_row.dtype = dt;
     v_row.rows = 1;
     v_row.cols = d;
-    v_row.base = symbol_word(v_tensors[g], seq, 0).address;
-    for (unsigned b = 0; b < bytes; ++b) v_row.slices.push_back(symbol_word(v_tensors[g], seq, b).mem);
+    for (unsigned b = 0; b < bytes; ++b) {
+      const SymbolWord word = symbol_word(v_tensors[g], seq, b);
+      v_row.slices.push_back(word.mem);
+      v_row.bases.push_back(word.address);
+    }
+    v_row.base = v_row.bases.front();
     VExpr copy;
     copy.unary(Opcode::v_mov, dt, copy.input(0, dt, int(g)));
     schedule_vectors(builder.schedule(), copy, {&vn_tensor}, single_tile(v_row));
@@ -184,7 +189,7 @@ CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape&
   // K^T: row g * d + i, lane = position, tiles of `vector` positions; the new lane is zero. Rows
   // past the last head are reserved so that its LW reads zeros.
   const uint32_t kt_rows = shape.kv_heads * d;
-  const uint32_t kt_reserved = std::max(kt_rows, (shape.kv_heads - 1) * d + vector);
+  const model::CacheLayout layout = model::cache_layout(config, shape.kv_heads, d, positions);
   std::vector<Symbol> kt_tiles;
   std::vector<std::vector<double>> kt_expected(tiles);
   for (unsigned t = 0; t < tiles; ++t) {
@@ -199,7 +204,7 @@ CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape&
     auto mems = least_used(builder, t % 2 == 1);
     mems.resize(config.mxm.weight_streams);
     kt_tiles.push_back(builder.add_tensor(tiles == 1 ? "KT" : fmt::format("KT.c{}", t), dt, kt_rows, cols,
-                                          mems, kt_reserved, element_bytes_of(dt, initial)));
+                                          mems, layout.kt_rows, element_bytes_of(dt, initial)));
   }
   // V_g: row = position, padded with zero rows to whole tiles for the LW.
   std::vector<Symbol> v_tensors;
@@ -213,7 +218,7 @@ CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape&
       }
     auto mems = least_used(builder, g % 2 == 0);
     mems.resize(config.mxm.weight_streams);
-    v_tensors.push_back(builder.add_tensor(fmt::format("V.g{}", g), dt, positions, d, mems, tiles * vector,
+    v_tensors.push_back(builder.add_tensor(fmt::format("V.g{}", g), dt, positions, d, mems, layout.v_rows,
                                            element_bytes_of(dt, initial)));
   }
   const TiledTensor o_tensor =

@@ -411,13 +411,13 @@ void GemmCompiler::load_weights(Run& run, const Unit& unit, const StepStreams& s
   const unsigned x = plane.position;
   const Symbol& tile = weights_.at({run.kt, unit.j});
   const unsigned streams = config_.mxm.weight_streams;
-  // LW: weight row c * R + j of the tile is in slice group j at address base + c and travels on
-  // stream base + j * bytes + b (byte b) to be read in LW cycle c.
+  // LW: weight row c * R + j of the tile is in slice group j at address base + c (each slice's
+  // own base) and travels on stream base + j * bytes + b (byte b) to be read in LW cycle c.
   // Not before the weights can be read (they may be written by an earlier phase).
   Cycle first = run.mxm->lw_earliest();
   for (unsigned c = 0; c < lw_; ++c)
-    for (unsigned mem : tile.slices)
-      first = std::max(first, schedule_.readable_at(mem, tile.base + c, x) - Cycle(c));
+    for (size_t s = 0; s < tile.slices.size(); ++s)
+      first = std::max(first, schedule_.readable_at(tile.slices[s], tile.base_of(s) + c, x) - Cycle(c));
   const Instruction probe_lw = make_lw(shape_.dtype, {0, plane.in});
   const Cycle lw_skew = skew_cycles(probe_lw, config_);
   const std::vector<unsigned> lw_groups =
@@ -427,7 +427,7 @@ void GemmCompiler::load_weights(Run& run, const Unit& unit, const StepStreams& s
         schedule_.place_on_slice(plane.slice, l - lw_skew, make_lw(shape_.dtype, {g, plane.in}), {0}) >= 0;
     for (unsigned c = 0; ok && c < lw_; ++c)
       for (unsigned s = 0; ok && s < streams; ++s)
-        ok = schedule_.read_to(tile.slices[s], tile.base + c, {g + s, plane.in}, x, l + c);
+        ok = schedule_.read_to(tile.slices[s], tile.base_of(s) + c, {g + s, plane.in}, x, l + c);
     return ok;
   });
   run.mxm->lw(lw_at, shape_.dtype);

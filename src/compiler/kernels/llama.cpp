@@ -11,6 +11,7 @@
 #include "tspsim/compiler/stage_path.h"
 #include "tspsim/compiler/system_schedule.h"
 #include "tspsim/compiler/vector.h"
+#include "tspsim/model/mem_layout.h"
 #include "tspsim/model/plan.h"
 #include "tspsim/model/reference.h"
 #include "tspsim/program/latency.h"
@@ -557,7 +558,7 @@ WeightMatrix ChipStep::weights(const std::string& name, const model::Matrix& m, 
   w.n = window.cols;
   const uint64_t seed = model::weight_seed(step_.seed, index);
   const unsigned streams = config_.mxm.weight_streams;
-  const uint32_t reserved = lw_cycles(DType::i8, config_) * streams;
+  const uint32_t reserved = model::tile_rows(config_);
   const unsigned k_tiles = (window.rows + lanes_ - 1) / lanes_;
   const unsigned n_tiles = (window.cols + lanes_ - 1) / lanes_;
   for (unsigned kt = 0; kt < k_tiles; ++kt)
@@ -567,7 +568,7 @@ WeightMatrix ChipStep::weights(const std::string& name, const model::Matrix& m, 
       east_ = !east_;
       auto mems = least_used(builder_, east_);
       mems.resize(streams);
-      const Symbol tile = builder_.add_tensor("", DType::i8, rows, cols, mems, reserved, {});
+      const Symbol tile = builder_.add_staggered_tensor("", DType::i8, rows, cols, mems, reserved, {});
       // One declaration per tile: row r is matrix row row0 + first_row + r from column col0 + j * lanes,
       // and only the tile's live rows (a contiguous range) are declared.
       const uint32_t first_row = kt * lanes_;
@@ -641,8 +642,8 @@ void ChipStep::cache() {
   const uint32_t all = model_.kv_width();
   const uint32_t first = share_.kv0 * model_.head_dim;
   const uint32_t positions = model_.max_context;
-  const unsigned cache_tiles = (positions + lanes_ - 1) / lanes_;
-  const uint32_t kt_reserved = std::max(width, (share_.kv_heads - 1) * model_.head_dim + lanes_);
+  const model::CacheLayout layout = model::cache_layout(config_, share_.kv_heads, model_.head_dim, positions);
+  const unsigned cache_tiles = layout.kt_tiles;
   for (uint32_t l = 0; l < model_.layers; ++l) {
     kt_.emplace_back();
     v_.emplace_back();
@@ -659,9 +660,9 @@ void ChipStep::cache() {
           initial[size_t(r) * cols + c] = keys[size_t(t * lanes_ + c) * all + first + r];
       auto mems = least_used(builder_, t % 2 == 1);
       mems.resize(config_.mxm.weight_streams);
-      kt_[l].push_back(
-          builder_.add_tensor(cache_tiles == 1 ? fmt::format("L{}.KT", l) : fmt::format("L{}.KT.c{}", l, t),
-                              kv_, width, cols, mems, kt_reserved, float_bytes(kv_, initial)));
+      kt_[l].push_back(builder_.add_staggered_tensor(
+          cache_tiles == 1 ? fmt::format("L{}.KT", l) : fmt::format("L{}.KT.c{}", l, t), kv_, width, cols,
+          mems, layout.kt_rows, float_bytes(kv_, initial)));
     }
     for (uint32_t g = 0; g < share_.kv_heads; ++g) {
       std::vector<float> initial(size_t(positions) * model_.head_dim, 0.0f);
@@ -671,9 +672,9 @@ void ChipStep::cache() {
               values[size_t(p) * all + first + g * model_.head_dim + i];
       auto mems = least_used(builder_, g % 2 == 0);
       mems.resize(config_.mxm.weight_streams);
-      v_[l].push_back(builder_.add_tensor(fmt::format("L{}.V.g{}", l, share_.kv0 + g), kv_, positions,
-                                          model_.head_dim, mems, cache_tiles * lanes_,
-                                          float_bytes(kv_, initial)));
+      v_[l].push_back(builder_.add_staggered_tensor(fmt::format("L{}.V.g{}", l, share_.kv0 + g), kv_,
+                                                    positions, model_.head_dim, mems, layout.v_rows,
+                                                    float_bytes(kv_, initial)));
     }
   }
 }

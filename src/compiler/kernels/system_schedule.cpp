@@ -31,7 +31,8 @@ std::vector<VectorPlace> vectors_of(const TiledTensor& tensor) {
     const unsigned groups = static_cast<unsigned>(tile.slices.size()) / bytes;
     for (uint32_t r = 0; r < tile.rows; ++r)
       for (unsigned b = 0; b < bytes; ++b)
-        out.push_back({tile.slices[(r % groups) * bytes + b], tile.base + r / groups});
+        out.push_back(
+            {tile.slices[(r % groups) * bytes + b], tile.base_of((r % groups) * bytes + b) + r / groups});
   }
   return out;
 }
