@@ -9,7 +9,16 @@ using isa::Opcode;
 
 namespace {
 
+// Copies of the maps besides the original. A reduction reads two maps per doubling (17 reads
+// for 320 lanes); with many short rows in flight the maps' slices, each dispatching one Read per
+// cycle, limit the rows per cycle, so more copies pay. Rows of several vectors have more other
+// reads to spread and want those slices for their own tensors: there, and for few rows, more
+// copies cost more than they save (measured on softmax, layernorm and rmsnorm: docs/compiler.md,
+// "Limits").
 constexpr unsigned kCopies = 3;
+constexpr unsigned kManyRowCopies = 7;
+constexpr uint32_t kManyRows = 128;
+constexpr unsigned kShortRowTiles = 2;
 
 unsigned top_bit(unsigned n) {
   unsigned bit = 0;
@@ -18,6 +27,14 @@ unsigned top_bit(unsigned n) {
 }
 
 } // namespace
+
+unsigned lane_map_copies(const ChipConfig& config, uint32_t rows, unsigned tiles) {
+  if (rows < kManyRows || tiles > kShortRowTiles) return kCopies;
+  // Copy k takes slices 2k + 4 and 2k + 5 from the SXM: more copies than fit would share slices.
+  const unsigned slices = config.geometry.mem_slices_per_hemisphere;
+  const unsigned fit = slices < 6 ? 0 : (slices - 6) / 2;
+  return std::max(kCopies, std::min(kManyRowCopies, fit));
+}
 
 std::vector<unsigned> rotation_amounts(unsigned lanes) {
   std::vector<unsigned> amounts{0};
@@ -35,7 +52,8 @@ std::vector<unsigned> rotation_amounts(unsigned lanes) {
   return amounts;
 }
 
-LaneMaps::LaneMaps(ProgramBuilder& builder, bool east, const std::vector<std::vector<int>>& extra) {
+LaneMaps::LaneMaps(ProgramBuilder& builder, bool east, const std::vector<std::vector<int>>& extra,
+                   uint32_t rows, unsigned tiles) {
   const auto& floorplan = builder.schedule().floorplan();
   sxm_ = *floorplan.find_slice(east ? "SXM_E" : "SXM_W");
   const unsigned lanes = builder.config().geometry.vector_bytes();
@@ -60,8 +78,9 @@ LaneMaps::LaneMaps(ProgramBuilder& builder, bool east, const std::vector<std::ve
   std::rotate(mems.begin(), mems.begin() + std::min<size_t>(2, mems.size() - 1), mems.end());
   rotations_ = place_tiled(builder, "", DType::i16, row, lanes, mems, 1, int16_bytes(values), false);
   std::rotate(mems.begin(), mems.begin() + std::min<size_t>(2, mems.size() - 1), mems.end());
-  add_copies(builder, identity_, mems, kCopies, int16_bytes(identity));
-  add_copies(builder, rotations_, mems, kCopies, int16_bytes(values));
+  const unsigned copies = lane_map_copies(builder.config(), rows, tiles);
+  add_copies(builder, identity_, mems, copies, int16_bytes(identity));
+  add_copies(builder, rotations_, mems, copies, int16_bytes(values));
 }
 
 unsigned lane_allreduce(VExpr& expr, Opcode op, DType dtype, const std::function<unsigned()>& leaf,

@@ -18,8 +18,10 @@ namespace tsp::compiler {
 // in one cycle). Rotation by k: map[i] = (i + k) mod n.
 class LaneMaps {
 public:
-  // Places the maps next to the SXM of `east`'s hemisphere.
-  LaneMaps(ProgramBuilder& builder, bool east, const std::vector<std::vector<int>>& extra = {});
+  // Places the maps next to the SXM of `east`'s hemisphere, with the copies lane_map_copies gives
+  // a kernel that reduces `rows` rows of `tiles` column tiles.
+  LaneMaps(ProgramBuilder& builder, bool east, const std::vector<std::vector<int>>& extra = {},
+           uint32_t rows = 1, unsigned tiles = 1);
 
   // The two operand tensors, in this order: identity, rotations (and extra maps).
   const TiledTensor& identity() const { return identity_; }
@@ -36,6 +38,11 @@ private:
   std::map<unsigned, unsigned> rotation_;
   std::vector<unsigned> extra_row_;
 };
+
+// Copies of the maps (besides the original) for a kernel that reduces `rows` rows of `tiles`
+// column tiles: more when many short rows compete for the maps' slices, as many as fit in slices
+// of their own.
+unsigned lane_map_copies(const ChipConfig& config, uint32_t rows, unsigned tiles);
 
 // Rotation amounts the reduction over n lanes uses.
 std::vector<unsigned> rotation_amounts(unsigned lanes);

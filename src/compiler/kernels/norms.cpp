@@ -80,7 +80,7 @@ public:
   }
 
   const LaneMaps& maps(const std::vector<std::vector<int>>& extra = {}) {
-    if (!maps_) maps_.emplace(builder_, true, extra);
+    if (!maps_) maps_.emplace(builder_, true, extra, rows_, tiles_);
     return *maps_;
   }
 
