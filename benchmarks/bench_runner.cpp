@@ -260,7 +260,7 @@ int main(int argc, char* argv[]) {
         std::find(kernel_names.begin(), kernel_names.end(), row.name) != kernel_names.end())
       print_target(fmt::format("{}, timing-only (cycles/s)", row.name), row.rate(), 5e5, true, "cycles/s");
     if (row.timing_only && compile_cpu_seconds.count(row.name) && row.m.wall_seconds > 0)
-      print_target(fmt::format("{}: tspc CPU s / tspsim timing-only process s", row.name),
+      print_target(fmt::format("{}: compile CPU / timing-only run", row.name),
                    compile_cpu_seconds.at(row.name) / row.m.wall_seconds, 1.0, false, "x");
     if (row.name.rfind("gemv", 0) == 0 && !row.timing_only && row.m.sim_seconds > 0)
       print_target(fmt::format("{}: process time / simulation time", row.name),
