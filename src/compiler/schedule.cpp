@@ -4,6 +4,7 @@
 #include "tspsim/program/timing_rules.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace tsp::compiler {
 
@@ -84,8 +85,10 @@ Cycle activity_end(const Instruction& instruction, Cycle t, const ChipConfig& co
 
 Schedule::Schedule(const ChipConfig& config)
     : config_(config), floorplan_(config.geometry, config.icu), hop_(config.streams.hop_cycles),
-      slots_(floorplan_.queues().size()), sorted_(floorplan_.queues().size(), true),
-      taken_(floorplan_.queues().size()) {}
+      read_skew_(Cycle(skew_cycles(make_read(0, {}), config))),
+      read_func_(Cycle(func_cycles(make_read(0, {}), config))),
+      write_skew_(Cycle(skew_cycles(make_write(0, {}), config))), slots_(floorplan_.queues().size()),
+      sorted_(floorplan_.queues().size(), true), taken_(floorplan_.queues().size()) {}
 
 Cycle Schedule::travel(unsigned from, unsigned to) const {
   return Cycle(from > to ? from - to : to - from) * hop_;
@@ -118,6 +121,19 @@ Cycle Schedule::next_free_slot(unsigned queue, Cycle t) const {
     free = ~bits[word];
   }
   return Cycle(word * 64) + __builtin_ctzll(free);
+}
+
+Cycle Schedule::next_taken(unsigned queue, Cycle t) const {
+  const auto& bits = taken_[queue];
+  constexpr Cycle kNever = std::numeric_limits<Cycle>::max();
+  auto word = static_cast<size_t>(t / 64);
+  if (word >= bits.size()) return kNever;
+  uint64_t busy = bits[word] & (~uint64_t{0} << (t % 64));
+  while (busy == 0) {
+    if (++word >= bits.size()) return kNever;
+    busy = bits[word];
+  }
+  return Cycle(word * 64) + __builtin_ctzll(busy);
 }
 
 bool Schedule::place(unsigned queue, Cycle t, const Instruction& instruction) {
@@ -160,6 +176,21 @@ int Schedule::place_on_slice(unsigned slice, Cycle t, const Instruction& instruc
         place(info.first_queue + local, t, instruction))
       return static_cast<int>(info.first_queue + local);
   return -1;
+}
+
+bool Schedule::slice_free(unsigned slice, Cycle t) const {
+  const SliceInfo& info = floorplan_.slices()[slice];
+  for (unsigned local = 0; local < info.queue_count; ++local)
+    if (slot_free(info.first_queue + local, t)) return true;
+  return false;
+}
+
+Cycle Schedule::next_free_on_slice(unsigned slice, Cycle t) const {
+  const SliceInfo& info = floorplan_.slices()[slice];
+  Cycle first = next_free_slot(info.first_queue, t);
+  for (unsigned local = 1; local < info.queue_count; ++local)
+    first = std::min(first, next_free_slot(info.first_queue + local, t));
+  return first;
 }
 
 int64_t Schedule::diagonal(Stream stream, unsigned position, Cycle t) const {
@@ -241,38 +272,54 @@ bool Schedule::reserve_bank(unsigned mem, uint32_t address, Cycle t) {
 }
 
 Cycle Schedule::read_dispatch(unsigned mem, unsigned reader, Cycle t) const {
-  return t - travel(mem_position(mem), reader) - Cycle(func_cycles(make_read(0, {}), config_));
+  return t - travel(mem_position(mem), reader) - read_func_;
+}
+
+bool Schedule::read_possible(unsigned mem, uint32_t address, unsigned reader, Cycle t) const {
+  const Cycle dispatch = read_dispatch(mem, reader, t);
+  return dispatch >= 0 && slot_free(mem_queue(mem), dispatch) &&
+         bank_free(mem, address, dispatch + read_skew_) && dispatch + read_skew_ > written(mem, address);
+}
+
+Cycle Schedule::next_read_slots(unsigned mem, unsigned reader, Cycle t, unsigned count) const {
+  const unsigned queue = mem_queue(mem);
+  const Cycle dispatch = read_dispatch(mem, reader, t);
+  Cycle first = std::max<Cycle>(dispatch, 0);
+  while (true) {
+    first = next_free_slot(queue, first);
+    const Cycle busy = next_taken(queue, first);
+    if (busy >= first + Cycle(count)) return t + (first - dispatch);
+    first = busy + 1;
+  }
 }
 
 bool Schedule::read_to(unsigned mem, uint32_t address, Stream stream, unsigned reader, Cycle t) {
-  const Instruction read = make_read(address, stream);
   const Cycle dispatch = read_dispatch(mem, reader, t);
-  if (dispatch < 0 || dispatch + Cycle(skew_cycles(read, config_)) <= written(mem, address)) return false;
+  if (dispatch < 0 || dispatch + read_skew_ <= written(mem, address)) return false;
   const unsigned position = mem_position(mem);
   const size_t m = mark();
-  const bool ok = place(mem_queue(mem), dispatch, read) &&
-                  reserve_bank(mem, address, dispatch + skew_cycles(read, config_)) &&
-                  claim_write(stream, position, dispatch + func_cycles(read, config_)) &&
-                  extend_read(stream, position, dispatch + func_cycles(read, config_), reader);
+  const bool ok = place(mem_queue(mem), dispatch, make_read(address, stream)) &&
+                  reserve_bank(mem, address, dispatch + read_skew_) &&
+                  claim_write(stream, position, dispatch + read_func_) &&
+                  extend_read(stream, position, dispatch + read_func_, reader);
   if (!ok) rollback(m);
   return ok;
 }
 
 bool Schedule::write_from(unsigned mem, uint32_t address, Stream stream, unsigned writer, Cycle t) {
-  const Instruction write = make_write(address, stream);
   const unsigned position = mem_position(mem);
-  const Cycle dispatch = t + travel(writer, position) - Cycle(skew_cycles(write, config_));
+  const Cycle dispatch = t + travel(writer, position) - write_skew_;
   if (dispatch < 0) return false;
   const size_t m = mark();
-  const bool ok = place(mem_queue(mem), dispatch, write) &&
-                  reserve_bank(mem, address, dispatch + skew_cycles(write, config_)) &&
+  const bool ok = place(mem_queue(mem), dispatch, make_write(address, stream)) &&
+                  reserve_bank(mem, address, dispatch + write_skew_) &&
                   extend_read(stream, writer, t, position);
   if (!ok) {
     rollback(m);
     return false;
   }
   const uint64_t key = (uint64_t(mem) << 32) | address;
-  const Cycle at = dispatch + Cycle(skew_cycles(write, config_));
+  const Cycle at = dispatch + write_skew_;
   if (auto* entry = written_.find(key)) {
     undo_.push_back({key, entry->value, 0, 0, 0, UndoKind::written});
     entry->value = at;
@@ -289,9 +336,8 @@ Cycle Schedule::written(unsigned mem, uint32_t address) const {
 }
 
 Cycle Schedule::readable_at(unsigned mem, uint32_t address, unsigned reader) const {
-  const Instruction read = make_read(address, {});
-  const Cycle dispatch = std::max<Cycle>(0, written(mem, address) + 1 - Cycle(skew_cycles(read, config_)));
-  return dispatch + Cycle(func_cycles(read, config_)) + travel(mem_position(mem), reader);
+  const Cycle dispatch = std::max<Cycle>(0, written(mem, address) + 1 - read_skew_);
+  return dispatch + read_func_ + travel(mem_position(mem), reader);
 }
 
 void Schedule::rollback(size_t mark) {

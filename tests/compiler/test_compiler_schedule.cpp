@@ -166,3 +166,33 @@ TEST_CASE("values at disjoint positions of one diagonal are separate reservation
   CHECK_FALSE(s.stream_free(e0, 3, 5, 3));
   CHECK(s.extend_read(e0, 2, 4, 9)); // now the first reaches past where the second was
 }
+
+TEST_CASE("a search's tests find the first cycle whose Reads and queue can be free, reserving nothing") {
+  auto s = tiny_schedule();
+  const unsigned w3 = mem(s, "MEM_W3");
+  const unsigned q = s.mem_queue(w3);
+  // Values at reader 10 (MEM_E3) in cycle t are read from MEM_W3 (2) at dispatch t - 8 - 2.
+  CHECK(s.next_read_slots(w3, 10, 12, 3) == 12);
+  CHECK(s.next_read_slots(w3, 10, 5, 1) == 10); // no dispatch before cycle 0
+  REQUIRE(s.place(q, 4, tsp::compiler::make_read(0, {1, Dir::east})));
+  CHECK(s.next_read_slots(w3, 10, 12, 2) == 12); // dispatches 2, 3
+  CHECK(s.next_read_slots(w3, 10, 12, 3) == 15); // 2..4 holds the taken 4: from 5 on
+  CHECK_FALSE(s.read_possible(w3, 7, 10, 14));   // its slot
+  REQUIRE(s.reserve_bank(w3, 100, 6));
+  CHECK_FALSE(s.read_possible(w3, 5, 10, 16)); // bank 0 at dispatch 6
+  CHECK(s.read_possible(w3, 200, 10, 16));     // bank 1
+  const size_t before = s.mark();
+  CHECK(s.read_to(w3, 200, {2, Dir::east}, 10, 16)); // what read_possible promised
+  s.rollback(before);
+  s.hold_until(20);
+  CHECK(s.next_read_slots(w3, 10, 12, 1) == 30);
+
+  const unsigned vxm = s.floorplan().vxm_slice();
+  const auto& info = s.floorplan().slices()[vxm];
+  for (unsigned local = 0; local < info.queue_count; ++local)
+    REQUIRE(s.place(info.first_queue + local, 25, tsp::compiler::make_iw()));
+  CHECK(s.slice_free(vxm, 24));
+  CHECK_FALSE(s.slice_free(vxm, 25));
+  CHECK(s.next_free_on_slice(vxm, 25) == 26);
+  CHECK(s.next_free_on_slice(vxm, 3) == 20); // the floor
+}

@@ -85,6 +85,10 @@ public:
   // queues follow in order) and returns the queue used, or -1.
   int place_on_slice(unsigned slice, Cycle t, const Instruction& instruction,
                      const std::vector<unsigned>& preference = {});
+  // Whether some queue of `slice` has a free slot at t (place_on_slice can succeed).
+  bool slice_free(unsigned slice, Cycle t) const;
+  // The first cycle from t at which some queue of `slice` has a free slot.
+  Cycle next_free_on_slice(unsigned slice, Cycle t) const;
 
   // ---- Streams ----
   // A new value written on `stream` at (position, t); false if that position of its diagonal is
@@ -106,6 +110,12 @@ public:
   // A Write to (mem, address) of the value that a writer puts on `stream` at (writer, t). The
   // caller has claimed the write; this extends the value to the MEM slice.
   bool write_from(unsigned mem, uint32_t address, Stream stream, unsigned writer, Cycle t);
+  // Whether read_to(mem, address, *, reader, t) finds its queue slot, bank port and SRAM order
+  // free: a search tests this before it reserves anything, as read_to can only succeed if it holds.
+  bool read_possible(unsigned mem, uint32_t address, unsigned reader, Cycle t) const;
+  // The first cycle t' from t at which Reads of `mem` whose values are at `reader` in cycles t' to
+  // t' + count - 1 find all their queue slots free (they are dispatched in consecutive cycles).
+  Cycle next_read_slots(unsigned mem, unsigned reader, Cycle t, unsigned count) const;
   // Dispatch cycle of a Read whose value is at `reader` in cycle t.
   Cycle read_dispatch(unsigned mem, unsigned reader, Cycle t) const;
   // The SRAM write cycle of a word written by this schedule (-1: only its initial contents). A
@@ -173,9 +183,15 @@ private:
   Floorplan floorplan_;
   Cycle floor_ = 0;
   unsigned hop_;
+  // A Read's and a Write's latencies (program/latency.h), asked once: every stream access uses them.
+  Cycle read_skew_;
+  Cycle read_func_;
+  Cycle write_skew_;
   // Whether a queue's slot is taken, one bit per cycle: the searches test slots far more often
   // than they place instructions.
   bool taken(unsigned queue, Cycle t) const;
+  // The first cycle from t (>= 0) at which `queue`'s slot is taken (the largest Cycle if none).
+  Cycle next_taken(unsigned queue, Cycle t) const;
   void set_taken(unsigned queue, Cycle t, bool value);
 
   // Per queue, its instructions in placement order (appends are cheap wherever the cycle falls),

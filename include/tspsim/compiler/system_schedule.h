@@ -229,14 +229,6 @@ private:
     return *floorplan.find_slice(east ? "SXM_E" : "SXM_W");
   }
 
-  // Whether some queue of `slice` can dispatch at t.
-  static bool slice_free(const Schedule& schedule, unsigned slice, Cycle t) {
-    const SliceInfo& info = schedule.floorplan().slices()[slice];
-    for (unsigned q = 0; q < info.queue_count; ++q)
-      if (schedule.slot_free(info.first_queue + q, t)) return true;
-    return false;
-  }
-
   // A Send of the vector at `at` on `link`; returns the cycle it is receivable at the far end.
   Cycle send(uint32_t chip, uint32_t link, VectorPlace at) {
     Schedule& schedule = builder(chip).schedule();
@@ -250,7 +242,7 @@ private:
     for (Cycle t = start; t < start + kSearch; ++t) {
       // What no stream can change: a queue of the SXM, the Read's queue slot and bank port.
       const Cycle read_at = schedule.read_dispatch(at.mem, position, t + send_skew);
-      if (!slice_free(schedule, sxm, t) || !schedule.slot_free(schedule.mem_queue(at.mem), read_at) ||
+      if (!schedule.slice_free(sxm, t) || !schedule.slot_free(schedule.mem_queue(at.mem), read_at) ||
           !schedule.bank_free(at.mem, at.address, read_at + Cycle(skew_cycles(read, config))))
         continue;
       for (unsigned id = 0; id < config.streams.per_direction; ++id) {
@@ -285,7 +277,7 @@ private:
     for (Cycle t = start; t < start + kSearch; ++t) {
       // What no stream can change: a queue of the SXM, the Write's queue slot and bank port.
       const Cycle write_at = t + to_write;
-      if (!slice_free(schedule, sxm, t) || !schedule.slot_free(schedule.mem_queue(into.mem), write_at) ||
+      if (!schedule.slice_free(sxm, t) || !schedule.slot_free(schedule.mem_queue(into.mem), write_at) ||
           !schedule.bank_free(into.mem, into.address, write_at + Cycle(skew_cycles(write, config))))
         continue;
       for (unsigned id = 0; id < config.streams.per_direction; ++id) {

@@ -7,11 +7,11 @@
 // of an n-tile are split over planes (small m) the partial sums meet in the VXM and are added.
 // Every plane keeps its own copy of the activations in MEM so that planes never wait for each
 // other's reads; the weight tiles are placed in the slices of the plane that uses them.
+#include "tspsim/common/error.h"
 #include "tspsim/compiler/kernels.h"
 #include "tspsim/compiler/mxm_state.h"
 #include "tspsim/compiler/placement.h"
 #include "tspsim/compiler/reference.h"
-#include "tspsim/common/error.h"
 #include "tspsim/program/latency.h"
 #include "tspsim/program/tensor.h"
 
@@ -48,12 +48,17 @@ std::optional<unsigned> try_bases(Schedule& schedule, const std::vector<unsigned
 }
 
 // The first cycle from `earliest` at which `attempt(t, base)` succeeds for one of `bases`.
-template <class Attempt>
+// `next_possible(t)` is the first cycle from t that passes the tests every base's attempt needs,
+// made without reserving anything: the cycles it passes over are never tried (in a busy schedule
+// most cycles fail there, and an attempt that fails late costs its reservations and rollback).
+template <class NextPossible, class Attempt>
 Cycle first_fit(Schedule& schedule, Cycle earliest, const std::vector<unsigned>& bases, const char* what,
-                Attempt attempt) {
-  for (Cycle t = earliest;; ++t) {
+                NextPossible next_possible, Attempt attempt) {
+  for (Cycle t = earliest;;) {
     if (t > earliest + kSearchLimit) throw std::logic_error(fmt::format("tspc gemm: no cycle for {}", what));
-    if (try_bases(schedule, bases, [&](unsigned base) { return attempt(t, base); })) return t;
+    const Cycle next = next_possible(t);
+    if (next == t && try_bases(schedule, bases, [&](unsigned base) { return attempt(t, base); })) return t;
+    t = std::max(next, t + 1);
   }
 }
 
@@ -422,14 +427,25 @@ void GemmCompiler::load_weights(Run& run, const Unit& unit, const StepStreams& s
   const Cycle lw_skew = skew_cycles(probe_lw, config_);
   const std::vector<unsigned> lw_groups =
       step.own_lw_group ? std::vector<unsigned>{step.own_group} : stream_bases(streams, std::nullopt, false);
-  const Cycle lw_at = first_fit(schedule_, first, lw_groups, "an LW", [&](Cycle l, unsigned g) {
-    bool ok =
-        schedule_.place_on_slice(plane.slice, l - lw_skew, make_lw(shape_.dtype, {g, plane.in}), {0}) >= 0;
-    for (unsigned c = 0; ok && c < lw_; ++c)
-      for (unsigned s = 0; ok && s < streams; ++s)
-        ok = schedule_.read_to(tile.slices[s], tile.base_of(s) + c, {g + s, plane.in}, x, l + c);
-    return ok;
-  });
+  // Every stream's reads come from one MEM slice in lw_ consecutive cycles.
+  const auto next_possible = [&](Cycle l) {
+    Cycle next = schedule_.next_free_on_slice(plane.slice, l - lw_skew) + lw_skew;
+    for (unsigned s = 0; s < streams; ++s)
+      next = std::max(next, schedule_.next_read_slots(tile.slices[s], x, l, lw_));
+    for (unsigned c = 0; next == l && c < lw_; ++c)
+      for (unsigned s = 0; next == l && s < streams; ++s)
+        if (!schedule_.read_possible(tile.slices[s], tile.base_of(s) + c, x, l + c)) next = l + 1;
+    return next;
+  };
+  const Cycle lw_at =
+      first_fit(schedule_, first, lw_groups, "an LW", next_possible, [&](Cycle l, unsigned g) {
+        bool ok = schedule_.place_on_slice(plane.slice, l - lw_skew, make_lw(shape_.dtype, {g, plane.in}),
+                                           {0}) >= 0;
+        for (unsigned c = 0; ok && c < lw_; ++c)
+          for (unsigned s = 0; ok && s < streams; ++s)
+            ok = schedule_.read_to(tile.slices[s], tile.base_of(s) + c, {g + s, plane.in}, x, l + c);
+        return ok;
+      });
   run.mxm->lw(lw_at, shape_.dtype);
 }
 
@@ -470,17 +486,28 @@ void GemmCompiler::multiply_rows(Run& run, const Unit& unit, const StepStreams& 
     const unsigned acc = unit.acc_base + (r - unit.r0);
     const Cycle earliest =
         std::max(run.mxm->abc_earliest(shape_.dtype, acc, add), std::max(data_ready, abc_skew));
-    const Cycle read_at = first_fit(
-        schedule_, earliest, stream_bases(bytes_, preferred, true), "an ABC", [&](Cycle t, unsigned s) {
-          bool ok =
-              schedule_.place_on_slice(plane.slice, t - abc_skew,
-                                       make_abc(shape_.dtype, {s, plane.in}, acc, add), abc_queues) >= 0;
-          for (unsigned b = 0; ok && b < bytes_; ++b) {
-            const SymbolWord word = symbol_word(act, r, b);
-            ok = schedule_.read_to(word.mem, word.address, {s + b, plane.in}, x, t);
-          }
-          return ok;
-        });
+    const auto next_possible = [&](Cycle t) {
+      Cycle next = schedule_.next_free_on_slice(plane.slice, t - abc_skew) + abc_skew;
+      for (unsigned b = 0; b < bytes_; ++b)
+        next = std::max(next, schedule_.next_read_slots(symbol_word(act, r, b).mem, x, t, 1));
+      for (unsigned b = 0; next == t && b < bytes_; ++b) {
+        const SymbolWord word = symbol_word(act, r, b);
+        if (!schedule_.read_possible(word.mem, word.address, x, t)) next = t + 1;
+      }
+      return next;
+    };
+    const Cycle read_at =
+        first_fit(schedule_, earliest, stream_bases(bytes_, preferred, true), "an ABC", next_possible,
+                  [&](Cycle t, unsigned s) {
+                    bool ok = schedule_.place_on_slice(plane.slice, t - abc_skew,
+                                                       make_abc(shape_.dtype, {s, plane.in}, acc, add),
+                                                       abc_queues) >= 0;
+                    for (unsigned b = 0; ok && b < bytes_; ++b) {
+                      const SymbolWord word = symbol_word(act, r, b);
+                      ok = schedule_.read_to(word.mem, word.address, {s + b, plane.in}, x, t);
+                    }
+                    return ok;
+                  });
     run.mxm->abc(read_at, read_at - abc_skew + abc_func, shape_.dtype, acc, add);
   }
 }
@@ -495,7 +522,9 @@ void GemmCompiler::read_out(Run& run, const Unit& unit) {
     const unsigned acc = unit.acc_base + (r - unit.r0);
     const Cycle earliest = std::max(run.mxm->acc_earliest(acc), last_readout_[run.plane] + 1);
     const Cycle done = first_fit(
-        schedule_, earliest, stream_bases(width, std::nullopt, false), "an ACC", [&](Cycle t, unsigned s) {
+        schedule_, earliest, stream_bases(width, std::nullopt, false), "an ACC",
+        [&](Cycle t) { return schedule_.next_free_on_slice(plane.slice, t); },
+        [&](Cycle t, unsigned s) {
           bool ok = schedule_.place_on_slice(plane.slice, t, make_acc({s, plane.out}, acc), {2, 1, 0}) >= 0;
           for (unsigned b = 0; ok && b < width; ++b)
             ok = schedule_.claim_write({s + b, plane.out}, plane.position, t + acc_func) &&
