@@ -312,15 +312,14 @@ TEST_CASE("tspc llama --prompt-tokens says in one line what is wrong with the co
   auto r = run_tool("tspc", "llama --model " + kModel + " --prompt-tokens 0" + out);
   CHECK(r.exit_code == 2);
   CHECK(r.err == "error: --prompt-tokens: expected an integer from 1 to 4294967295, got '0'\n");
-  r = run_tool("tspc", "llama --model " + kModel + " --prompt-tokens 257" + out);
+  r = run_tool("tspc", "llama --model " + kModel + " --prompt-tokens 16 --position 241" + out);
   CHECK(r.exit_code == 2);
-  CHECK(r.err == "error: llama: --prompt-tokens 257 from position 0 is more than tiny-llama's context of 256 "
+  CHECK(r.err == "error: llama: --prompt-tokens 16 from position 241 is more than tiny-llama's context of 256 "
                  "positions\n");
-  r = run_tool("tspc", "llama --model " + kModel + " --prompt-tokens 200 --position 100" + out);
+  r = run_tool("tspc", "llama --model " + kModel + " --prompt-tokens 17" + out);
   CHECK(r.exit_code == 2);
-  CHECK(r.err ==
-        "error: llama: --prompt-tokens 200 from position 100 is more than tiny-llama's context of 256 "
-        "positions\n");
+  CHECK(r.err == "error: llama: --prompt-tokens 17: the prompt pass is compiled for at most 16 tokens "
+                 "(docs/llama.md, \"Prompt pass\")\n");
   r = run_tool("tspc", "llama --model " + kModel + " --prompt-tokens 0 --system " +
                            source("configs/systems/two_chips.json") + out);
   CHECK(r.exit_code == 2);

@@ -564,6 +564,10 @@ void check_step(const ChipConfig& config, const model::ModelConfig& model, const
   if (step.token >= model.vocab)
     throw InputError(fmt::format("llama: --token {} is outside {}'s vocabulary of {}", step.token, model.name,
                                  model.vocab));
+  if (step.prompt_tokens > kMaxPromptTokens)
+    throw InputError(fmt::format("llama: --prompt-tokens {}: the prompt pass is compiled for at most {} "
+                                 "tokens (docs/llama.md, \"Prompt pass\")",
+                                 step.prompt_tokens, kMaxPromptTokens));
   if (uint64_t(step.position) + step.prompt_tokens > model.max_context)
     throw InputError(fmt::format("llama: --prompt-tokens {} from position {} is more than {}'s context of {} "
                                  "positions",
