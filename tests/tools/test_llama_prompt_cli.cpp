@@ -259,6 +259,25 @@ TEST_CASE("tiny-llama's prompt pass in two stages of four chips on node8 matches
   prompt_on_system("node8", "", 4, 4 * 2 + 4 * 4, 31018);
 }
 
+TEST_CASE("a prompt pass from position 3 appends to the reference's cache of the first 3 positions") {
+  const auto dir = scratch_dir();
+  const auto r =
+      run_tool("tspc", "llama --model " + kModel + " --prompt-tokens 4 --position 3 --token 5" + kConfig +
+                           " -o " + (dir / "p.bin").string() + " --reference " + (dir / "ref").string());
+  REQUIRE(r.exit_code == 0);
+  CHECK(
+      r.out.rfind("llama prompt pass: model tiny-llama, 4 tokens at positions 3 to 6: 26569 cycles predicted",
+                  0) == 0);
+  const auto check = r.out.find("check: tspsim ");
+  REQUIRE(check != std::string::npos);
+  const auto sim = run_tool("tspsim", r.out.substr(check + 14, r.out.find('\n', check) - check - 14));
+  CHECK(sim.exit_code == 0);
+  CHECK(field(sim.out, "cycles              ") == "26569");
+  for (const char* symbol :
+       {"LOGITS.c0", "LOGITS.c1", "NEXT", "L0.KT", "L0.V.g0", "L0.V.g1", "L1.KT", "L1.V.g0", "L1.V.g1"})
+    CHECK(sim.out.find(fmt::format("expect {}: ok\n", symbol)) != std::string::npos);
+}
+
 TEST_CASE("tspsim reports a prompt pass's time to first token, one chip and a system") {
   const auto dir = scratch_dir();
   const auto program = (dir / "p.bin").string(), json = (dir / "p.json").string();
@@ -314,8 +333,9 @@ TEST_CASE("tspc llama --prompt-tokens says in one line what is wrong with the co
   CHECK(r.err == "error: --prompt-tokens: expected an integer from 1 to 4294967295, got '0'\n");
   r = run_tool("tspc", "llama --model " + kModel + " --prompt-tokens 16 --position 241" + out);
   CHECK(r.exit_code == 2);
-  CHECK(r.err == "error: llama: --prompt-tokens 16 from position 241 is more than tiny-llama's context of 256 "
-                 "positions\n");
+  CHECK(r.err ==
+        "error: llama: --prompt-tokens 16 from position 241 is more than tiny-llama's context of 256 "
+        "positions\n");
   r = run_tool("tspc", "llama --model " + kModel + " --prompt-tokens 17" + out);
   CHECK(r.exit_code == 2);
   CHECK(r.err == "error: llama: --prompt-tokens 17: the prompt pass is compiled for at most 16 tokens "
