@@ -125,7 +125,7 @@ int main(int argc, char* argv[]) {
       command->add_option("--" + option.name, values[entry.name][option.name], option.help);
     commands[entry.name] = command;
   }
-  std::string llama_system, llama_stages;
+  std::string llama_system, llama_stages, llama_prompt;
   bool llama_timing_only = false, llama_progress = false;
   app->add_flag(
       "--timing-only", llama_timing_only,
@@ -135,10 +135,14 @@ int main(int argc, char* argv[]) {
       "--system", llama_system,
       "system (JSON, configs/systems/): the step over its chips, a system program "
       "(docs/llama.md)");
+  commands.at("llama")->add_option("--stages", llama_stages,
+                                   "with --system: pipeline stages of consecutive layers on cabled nodes, or "
+                                   "half-layer blocks where layers do "
+                                   "not fit or are fewer (default: tspc plan's choice)");
   commands.at("llama")->add_option(
-      "--stages", llama_stages,
-      "with --system: pipeline stages of consecutive chips and layers, or half-layer blocks where layers do "
-      "not fit or are fewer (default: tspc plan's choice)");
+      "--prompt-tokens", llama_prompt,
+      "the prompt pass of this many tokens instead of a decode step: its first token and time to first "
+      "token (docs/llama.md, \"Prompt pass\")");
   commands.at("llama")->add_flag("--progress", llama_progress,
                                  "with --system: a line on stderr as each pipeline stage is finished (CPU "
                                  "seconds, resident and peak memory)");
@@ -162,6 +166,7 @@ int main(int argc, char* argv[]) {
         if (commands["llama"]->count("--" + option.name) > 0)
           args.set(option.name, values["llama"][option.name]);
       if (llama_timing_only) args.set("timing-only", "");
+      if (commands.at("llama")->count("--prompt-tokens") > 0) args.set("prompt-tokens", llama_prompt);
       tsp::compiler::KernelArgs stages;
       stages.set("stages", llama_stages);
       const bool planned = llama_stages.empty();
@@ -181,6 +186,8 @@ int main(int argc, char* argv[]) {
       if (commands[entry.name]->count("--" + option.name) > 0)
         args.set(option.name, values[entry.name][option.name]);
     if (llama_timing_only) args.set("timing-only", "");
+    if (entry.name == "llama" && commands.at("llama")->count("--prompt-tokens") > 0)
+      args.set("prompt-tokens", llama_prompt);
     const auto config = tsp::cli::load_chosen_config(config_choice, {});
     const auto kernel = entry.compile(config, tsp::compiler::with_defaults(entry, args));
     outputs.stage(output, bytes_view(tsp::serialize_program(kernel.program)));
@@ -189,6 +196,8 @@ int main(int argc, char* argv[]) {
     std::cout << tsp::compiler::prediction_summary(kernel.program.metadata.workload, kernel.predicted_cycles,
                                                    kernel.bounds)
               << "\n";
+    if (args.has("prompt-tokens"))
+      std::cout << tsp::compiler::prompt_prediction(kernel.predicted_cycles, config.clock_mhz) << "\n";
     std::cout << fmt::format("wrote {}\n", output);
     if (!reference_dir.empty()) {
       const std::string expects = write_references(kernel, reference_dir);

@@ -216,7 +216,12 @@ int run_llama_system(const tsp::compiler::KernelArgs& args, const std::string& s
     };
   // The finished programs wait in a file next to the output (removed after): the compile holds
   // one pipeline stage at a time, not the whole system.
-  const auto compiled = tsp::compiler::compile_llama_system(system, model, tsp::compiler::llama_step(args),
-                                                            stages, report, output + ".finished");
-  return write_system(compiled, output, reference_dir, system, system_path, config);
+  const auto step = tsp::compiler::llama_step(args);
+  const auto compiled =
+      tsp::compiler::compile_llama_system(system, model, step, stages, report, output + ".finished");
+  const int status = write_system(compiled, output, reference_dir, system, system_path, config);
+  if (step.prompt_tokens != 0)
+    std::cout << tsp::compiler::prompt_prediction(compiled.predicted_cycles, system.config_of(0).clock_mhz)
+              << "\n";
+  return status;
 }

@@ -305,6 +305,7 @@ LlamaStep llama_step(const KernelArgs& args) {
   step.token = small("token");
   step.seed = args.number("seed");
   step.with_reference = !args.has("timing-only");
+  if (args.has("prompt-tokens")) step.prompt_tokens = args.positive("prompt-tokens");
   return step;
 }
 

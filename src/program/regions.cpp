@@ -16,6 +16,13 @@ std::string Region::name() const {
   return group + std::string(kSeparator) + std::string(region_category_name(category));
 }
 
+std::string prompt_group(const std::string& group) { return std::string(kPromptGroupPrefix) + group; }
+
+bool is_prompt_pass(const ProgramRegions& regions) {
+  return std::any_of(regions.regions.begin(), regions.regions.end(),
+                     [](const Region& r) { return r.group.rfind(kPromptGroupPrefix, 0) == 0; });
+}
+
 std::optional<Region> parse_region(const std::string& name) {
   const size_t at = name.rfind(kSeparator);
   if (at == std::string::npos || at == 0) return std::nullopt;

@@ -44,6 +44,9 @@ ChipFigures chip_figures(const RunReport& report) {
   }
   if (report.program.metadata.tokens_per_run == 0) f.weight_bytes = 0;
   if (f.weight_bytes != 0) {
+    f.prompt_pass = is_prompt_pass(report.program.regions);
+    f.prompt_tokens = f.prompt_pass ? report.program.metadata.tokens_per_run : 0;
+    f.pass_cycles = report.result.cycles;
     const double tokens = double(report.program.metadata.tokens_per_run);
     f.seconds_per_token = f.seconds / tokens;
     f.weight_bound_cycles = double(f.weight_bytes) / (double(geometry.mem_slices()) * vb) / tokens;
@@ -77,12 +80,14 @@ RequestRates request_rates_of(const ChipFigures& f, const ChipConfig& config, ui
 
 void print_breakdown(std::ostream& out, const RegionBreakdown& breakdown) {
   out << "per-layer breakdown (cycles, each cycle to one category; docs/llama.md)\n";
-  out << fmt::format("{:<12}", "group");
+  size_t width = 12; // the group column: the longest group's name
+  for (const auto& g : breakdown.groups) width = std::max(width, g.group.size());
+  out << fmt::format("{:<{}}", "group", width);
   for (const auto& name : kRegionCategoryNames)
     out << fmt::format("  {:>{}}", name, std::max<size_t>(name.size(), 7));
   out << fmt::format("  {:>7}  {:>7}  {:>12}\n", "idle", "total", "instructions");
   for (const auto& g : breakdown.groups) {
-    out << fmt::format("{:<12}", g.group);
+    out << fmt::format("{:<{}}", g.group, width);
     uint64_t instructions = 0;
     for (size_t c = 0; c < kRegionCategories; ++c) {
       out << fmt::format("  {:>{}}", g.cycles[c], std::max<size_t>(kRegionCategoryNames[c].size(), 7));
@@ -115,13 +120,19 @@ void print_decode(std::ostream& out, const ChipFigures& f, const ChipConfig& con
                   uint32_t requests, const std::string& shared_by) {
   if (f.weight_bytes == 0) return;
   const auto& geometry = config.geometry;
-  out << fmt::format("per-token latency   {:.3f} us (one stream: {:.1f} tokens/s)\n",
-                     f.seconds_per_token * 1e6, f.tokens_per_second);
+  if (f.prompt_pass)
+    out << fmt::format("time to first token {:.3f} us (the prompt pass of {} tokens: {} cycles; {:.1f} "
+                       "prompt tokens/s)\n",
+                       f.seconds * 1e6, f.prompt_tokens, f.pass_cycles, f.tokens_per_second);
+  else
+    out << fmt::format("per-token latency   {:.3f} us (one stream: {:.1f} tokens/s)\n",
+                       f.seconds_per_token * 1e6, f.tokens_per_second);
   out << fmt::format(
       "weight streaming    {} weight bytes{} at {} B/cycle ({} MEM slices x {} B): {:.1f} cycles, "
       "bound {:.1f} tokens/s\n",
       f.weight_bytes, note, geometry.mem_slices() * geometry.vector_bytes(), geometry.mem_slices(),
       geometry.vector_bytes(), f.weight_bound_cycles, f.weight_bound_tokens_per_second);
+  if (f.prompt_pass) return; // one prompt at a time: no requests share it here
   const RequestRates rates = request_rates_of(f, config, requests);
   out << fmt::format(
       "requests            {} sharing the {}: {:.1f} tokens/s per user, {:.1f} tokens/s in aggregate\n",
@@ -132,7 +143,17 @@ void print_decode(std::ostream& out, const ChipFigures& f, const ChipConfig& con
       rates.step_interval_seconds * config.clock_mhz * 1e6);
 }
 
+const char* stats_key(const ChipFigures& f) { return f.prompt_pass ? "prefill" : "decode"; }
+
 nlohmann::json decode_json(const ChipFigures& f, const ChipConfig& config, uint32_t requests) {
+  if (f.prompt_pass)
+    return {{"time_to_first_token_seconds", f.seconds},
+            {"time_to_first_token_cycles", f.pass_cycles},
+            {"prompt_tokens", f.prompt_tokens},
+            {"prompt_tokens_per_second", f.tokens_per_second},
+            {"weight_bytes", f.weight_bytes},
+            {"weight_bound_cycles", f.weight_bound_cycles},
+            {"weight_bound_tokens_per_second", f.weight_bound_tokens_per_second}};
   const RequestRates rates = request_rates_of(f, config, requests);
   return {{"seconds_per_token", f.seconds_per_token},
           {"tokens_per_second", f.tokens_per_second},
@@ -218,7 +239,7 @@ nlohmann::json stats_json(const RunReport& report) {
   j["streams"] = {{"bytes", f.stream_bytes}, {"utilisation", f.stream_utilisation}};
   j["c2c"] = {{"bytes_sent", f.link_bytes}};
   if (report.program.metadata.tokens_per_run != 0) j["tokens_per_second"] = f.tokens_per_second;
-  if (f.weight_bytes != 0) j["decode"] = decode_json(f, ctx.config, report.requests);
+  if (f.weight_bytes != 0) j[stats_key(f)] = decode_json(f, ctx.config, report.requests);
   if (report.breakdown && !report.breakdown->empty()) j["breakdown"] = breakdown_json(*report.breakdown);
   nlohmann::json slices = nlohmann::json::array();
   const auto& infos = ctx.floorplan.slices();

@@ -44,6 +44,8 @@ ChipFigures system_decode(const SystemReport& report, uint64_t& all_weight_bytes
   busiest.occupancy_chip = occupancy_chip;
   const double clock = report.system.simulated(0).context().config.clock_mhz * 1e6;
   busiest.seconds_per_token = double(report.result.cycles) / clock / double(tokens);
+  busiest.seconds = double(report.result.cycles) / clock;
+  busiest.pass_cycles = report.result.cycles;
   busiest.tokens_per_second = 1 / busiest.seconds_per_token;
   return busiest;
 }
@@ -220,8 +222,9 @@ nlohmann::json system_stats_json(const SystemReport& report) {
   uint64_t all_weights = 0;
   const ChipFigures decode = system_decode(report, all_weights);
   if (decode.weight_bytes != 0) {
-    j["decode"] = decode_json(decode, sys.simulated(0).context().config, report.requests);
-    j["decode"]["weight_bytes_all_chips"] = all_weights;
+    const char* key = stats_key(decode);
+    j[key] = decode_json(decode, sys.simulated(0).context().config, report.requests);
+    j[key]["weight_bytes_all_chips"] = all_weights;
   }
   return j;
 }

@@ -167,4 +167,13 @@ struct AttentionTensors {
 double schedule_attention(ProgramBuilder& builder, const AttentionShape& shape,
                           const AttentionTensors& tensors);
 
+// The prompt pass's attention (docs/llama.md, "Prompt pass"): `queries` tokens at positions seq,
+// seq + 1, ... attend causally (query i to positions up to seq + i) and append all their keys and
+// values to the cache. Q is heads * queries rows and KN, VN kv_heads * queries rows, head-major
+// (row h * queries + i is head h of query i), O likewise (fp32); the cache tensors as above, with
+// lanes and rows from seq on zero and room for seq + queries positions. The causal mask is an
+// additive row of 0 and -inf per query. Returns the softmax's latency.
+double schedule_prompt_attention(ProgramBuilder& builder, const AttentionShape& shape, uint32_t queries,
+                                 const AttentionTensors& tensors);
+
 } // namespace tsp::compiler

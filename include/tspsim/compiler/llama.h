@@ -58,8 +58,17 @@ void schedule_argmax_index(ProgramBuilder& builder, const LaneMaps& maps, const 
 // Row h of Y (heads x head_dim) = columns h * head_dim ... of X (one row, any number of column
 // tiles; a head may straddle two), by SXM Permutes; and back: one row of every head's columns
 // (rounded to y's type). head_dim is at most one vector.
-void schedule_split_heads(ProgramBuilder& builder, const TiledTensor& x, const TiledTensor& y);
-void schedule_merge_heads(ProgramBuilder& builder, const TiledTensor& x, const TiledTensor& y);
+// `rows` places head h at row first + h * stride of the heads tensor (the prompt pass's head-major
+// layout: query i's heads at rows i, i + queries, ...); heads 0: the tensor's rows.
+struct HeadRows {
+  uint32_t first = 0;
+  uint32_t stride = 1;
+  uint32_t heads = 0;
+};
+void schedule_split_heads(ProgramBuilder& builder, const TiledTensor& x, const TiledTensor& y,
+                          const HeadRows& rows = {});
+void schedule_merge_heads(ProgramBuilder& builder, const TiledTensor& x, const TiledTensor& y,
+                          const HeadRows& rows = {});
 
 // Allowed |chip - reference| of a logit, and of a key or value the step appends to the cache
 // (docs/llama.md, "Tolerance": the int8 quantisation of a projection's input turns a different
@@ -67,6 +76,11 @@ void schedule_merge_heads(ProgramBuilder& builder, const TiledTensor& x, const T
 // differences measured, 0.071 and 0.066 on small-llama).
 inline constexpr double kLlamaLogitTolerance = 0.15;
 inline constexpr double kLlamaCacheTolerance = 0.15;
+
+// The longest prompt pass compiled (docs/llama.md, "Prompt pass", "Not done yet"): past it, the
+// per-token K^T appends and head moves crowd single MEM queues beyond what the instruction fetch
+// and the vector scheduler place (tiny-llama fails from 24 tokens, small-llama from 16).
+inline constexpr uint32_t kMaxPromptTokens = 16;
 
 struct LlamaStep {
   uint32_t position = 0; // KV-cache position of the token (the cache holds positions 0 .. position - 1)
@@ -76,6 +90,11 @@ struct LlamaStep {
   // expected outputs, its cache starts empty (zeros) and TOKEN is `token`. Its schedule and cycles
   // are those of the program with the reference: they do not depend on data.
   bool with_reference = true;
+  // 0: one decode step at `position`. L > 0 (tspc llama --prompt-tokens): the prompt pass instead
+  // (docs/llama.md, "Prompt pass"): L tokens at positions position .. position + L - 1 as matrices
+  // of L rows, their keys and values into the cache, NEXT the first generated token. The prompt is
+  // the reference's greedy continuation of `token` (TOKEN row i, any prompt can be loaded).
+  uint32_t prompt_tokens = 0;
 };
 
 // The program of one decode step at `step.position` with seeded random weights declared as
@@ -101,6 +120,9 @@ CompiledSystem compile_llama_system(const SystemConfig& system, const model::Mod
                                     const LlamaStep& step, uint32_t stages = 1,
                                     const StageProgress& progress = {},
                                     const std::filesystem::path& spill = {});
+
+// tspc llama's prediction line for a prompt pass: its predicted cycles as time to first token.
+std::string prompt_prediction(uint64_t predicted_cycles, double clock_mhz);
 
 // The pipeline stage count `tspc plan` picks for exactly the system's chips at the model's context
 // (docs/models.md); throws InputError, naming `system_name`, when the model does not fit them.

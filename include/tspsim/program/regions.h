@@ -34,6 +34,14 @@ struct Region {
   bool operator==(const Region& other) const { return group == other.group && category == other.category; }
 };
 
+// The groups of a prompt pass (tspc llama --prompt-tokens, docs/llama.md "Prompt pass") carry this
+// prefix ("prompt layer 0"): the report finds a prompt pass by it and gives time to first token.
+inline constexpr std::string_view kPromptGroupPrefix = "prompt ";
+std::string prompt_group(const std::string& group);
+// Whether any region of `regions` belongs to a prompt pass.
+struct ProgramRegions;
+bool is_prompt_pass(const ProgramRegions& regions);
+
 // Parses a stored name; nullopt when it is not "<non-empty group> / <category name>".
 std::optional<Region> parse_region(const std::string& name);
 

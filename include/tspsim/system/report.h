@@ -69,6 +69,11 @@ struct ChipFigures {
   // (a system's: the largest over its chips, and which chip).
   double occupancy_cycles = 0;
   uint32_t occupancy_chip = 0;
+  // A prompt pass (its regions' groups are prompt groups, regions.h): the run's tokens are the
+  // prompt's, its cycles the time to first token (docs/llama.md, "Prompt pass").
+  bool prompt_pass = false;
+  uint64_t prompt_tokens = 0;
+  uint64_t pass_cycles = 0;
 };
 
 ChipFigures chip_figures(const RunReport& report);
@@ -76,10 +81,13 @@ ChipFigures chip_figures(const RunReport& report);
 uint64_t occupancy_cycles(const RunResult& result);
 // The decode lines of the report (per-token latency, tokens/s, the weight-streaming bound) and
 // the `decode` object of --stats-json, for one chip and for a system (docs/statistics.md); `note`
-// follows the weight bytes (a system's: which chip's). Nothing when f has no weights.
+// follows the weight bytes (a system's: which chip's). Nothing when f has no weights. For a prompt
+// pass: time to first token, the prompt's tokens/s and the bound per prompt token, and the
+// `prefill` object instead (stats_key names it).
 void print_decode(std::ostream& out, const ChipFigures& f, const ChipConfig& config, const std::string& note,
                   uint32_t requests, const std::string& shared_by);
 nlohmann::json decode_json(const ChipFigures& f, const ChipConfig& config, uint32_t requests);
+const char* stats_key(const ChipFigures& f);
 void print_summary(std::ostream& out, const RunReport& report);
 nlohmann::json stats_json(const RunReport& report);
 // One row per window of `stats.window()` cycles, one column per slice kind (busy fraction).

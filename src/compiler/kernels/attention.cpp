@@ -158,6 +158,128 @@ double schedule_attention(ProgramBuilder& builder, const AttentionShape& shape,
   return chain;
 }
 
+namespace {
+
+// Rows [first, first + rows) of every column tile of x.
+TiledTensor tiled_rows(const TiledTensor& x, uint32_t first, uint32_t rows) {
+  TiledTensor view = x;
+  view.name.clear();
+  view.rows = rows;
+  view.copies.clear();
+  for (auto& tile : view.tiles) tile = row_view(tile, first, rows);
+  return view;
+}
+
+// Slice groups for a tensor of heads x queries rows whose per-head blocks are views: at most 8,
+// dividing `queries`.
+unsigned block_groups(uint32_t queries) {
+  unsigned groups = 8;
+  while (queries % groups != 0) groups /= 2;
+  return groups;
+}
+
+} // namespace
+
+double schedule_prompt_attention(ProgramBuilder& builder, const AttentionShape& shape, uint32_t queries,
+                                 const AttentionTensors& tensors) {
+  const ChipConfig& config = builder.config();
+  check_attention(config, shape);
+  const DType dt = shape.dtype;
+  const unsigned vector = config.geometry.vector_bytes();
+  const uint32_t d = shape.head_dim, seq = shape.seq, n = queries;
+  const uint32_t per_group = shape.heads / shape.kv_heads;
+  const uint32_t positions = seq + n;
+  const unsigned bytes = isa::dtype_bytes(dt);
+  const std::vector<Symbol>& kt_tiles = tensors.kt;
+  const std::vector<Symbol>& v_tensors = tensors.v;
+  const unsigned sxm = *builder.schedule().floorplan().find_slice("SXM_W");
+
+  // Keys go into K^T lane by lane: row i of a head's rows takes element i of every query's key,
+  // each broadcast to every lane by a Permute (map i) and kept in the query's lane only (a select
+  // by the lane's one-hot row): d x queries vectors through the SXM per KV head.
+  std::vector<int> broadcast;
+  for (uint32_t i = 0; i < d; ++i) broadcast.insert(broadcast.end(), vector, int(i));
+  const auto map_tensor = place_tiled(builder, "", DType::i16, d, vector, least_used(builder, false), 8,
+                                      int16_bytes(broadcast), false);
+  std::vector<double> one_hot(size_t(n) * vector, 0.0);
+  for (uint32_t i = 0; i < n; ++i) one_hot[size_t(i) * vector + (seq + i) % vector] = 1.0;
+  const auto lane_of = place_tiled(builder, "", dt, n, vector, least_used(builder, true), 1,
+                                   element_bytes_of(dt, one_hot), false);
+
+  for (uint32_t g = 0; g < shape.kv_heads; ++g)
+    for (uint32_t i = 0; i < n; ++i) {
+      const uint32_t p = seq + i;
+      Symbol v_row;
+      v_row.dtype = dt;
+      v_row.rows = 1;
+      v_row.cols = d;
+      v_row.base = symbol_word(v_tensors[g], p, 0).address;
+      for (unsigned b = 0; b < bytes; ++b) v_row.slices.push_back(symbol_word(v_tensors[g], p, b).mem);
+      VExpr copy;
+      copy.unary(Opcode::v_mov, dt, copy.input(0, dt, int(g * n + i)));
+      schedule_vectors(builder.schedule(), copy, {tensors.vn}, single_tile(v_row));
+
+      const TiledTensor kt_rows_g = single_tile(row_view(kt_tiles[p / vector], g * d, d));
+      VExpr append;
+      append.binary(Opcode::v_add, dt, append.input(0, dt),
+                    append.select(dt, append.input(3, dt, int(i), 0),
+                                  append.lane_move(Opcode::permute, dt, append.input(1, dt, int(g * n + i)),
+                                                   append.input(2, DType::i16, -1, 0), sxm),
+                                  append.splat(dt, 0.0)));
+      schedule_vectors(builder.schedule(), append, {&kt_rows_g, tensors.kn, &map_tensor, &lane_of},
+                       kt_rows_g);
+    }
+
+  const float scale = static_cast<float>(1.0 / std::sqrt(double(d)));
+  const unsigned groups = block_groups(n);
+  const uint32_t rows = per_group * n; // a KV group's query rows
+  const TiledTensor scores = place_tiled(builder, "", DType::f32, shape.heads * n, positions,
+                                         least_used(builder, true), groups, {}, false);
+  for (uint32_t g = 0; g < shape.kv_heads; ++g) {
+    GemmShape qk;
+    qk.m = rows;
+    qk.k = d;
+    qk.n = positions;
+    qk.dtype = dt;
+    schedule_gemm(builder, qk,
+                  {[&](unsigned) { return row_view(tensors.q->tiles[0], g * rows, rows); },
+                   [&](unsigned, unsigned j) { return row_view(kt_tiles[j], g * d, d); },
+                   [&](unsigned j) { return row_view(scores.tiles[j], g * rows, rows); }});
+  }
+  // Query i sees positions up to seq + i: -inf added past them, so that their exp is zero and the
+  // softmax of every row is the decode step's at that position, bit for bit.
+  std::vector<double> causal(size_t(n) * positions, 0.0);
+  for (uint32_t i = 0; i < n; ++i)
+    for (uint32_t c = seq + i + 1; c < positions; ++c) causal[size_t(i) * positions + c] = -INFINITY;
+  const TiledTensor mask = place_tiled(builder, "", DType::f32, n, positions, least_used(builder, false), 1,
+                                       element_bytes_of(DType::f32, causal), false);
+  const TiledTensor masked = place_tiled(builder, "", DType::f32, shape.heads * n, positions,
+                                         least_used(builder, false), groups, {}, false);
+  for (uint32_t h = 0; h < shape.heads; ++h) {
+    VExpr add;
+    add.binary(Opcode::v_add, DType::f32, add.input(0, DType::f32), add.input(1, DType::f32));
+    const TiledTensor head_scores = tiled_rows(scores, h * n, n);
+    schedule_vectors(builder.schedule(), add, {&head_scores, &mask}, tiled_rows(masked, h * n, n));
+  }
+  const TiledTensor probabilities =
+      place_tiled(builder, "", dt, shape.heads * n, positions, least_used(builder, false), groups, {}, false);
+  const double chain = schedule_softmax(builder, masked, scale, probabilities);
+  for (uint32_t g = 0; g < shape.kv_heads; ++g) {
+    GemmShape pv;
+    pv.m = rows;
+    pv.k = positions;
+    pv.n = d;
+    pv.dtype = dt;
+    schedule_gemm(builder, pv,
+                  {[&](unsigned kt) { return row_view(probabilities.tiles[kt], g * rows, rows); },
+                   [&](unsigned kt, unsigned) {
+                     return row_view(v_tensors[g], kt * vector, std::min(vector, positions - kt * vector));
+                   },
+                   [&](unsigned) { return row_view(tensors.o->tiles[0], g * rows, rows); }});
+  }
+  return chain;
+}
+
 CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape& shape) {
   const auto [dt, vector, bytes, d, per_group, seq, positions, tiles] = attention_dims(config, shape);
 

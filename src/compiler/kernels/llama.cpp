@@ -113,8 +113,9 @@ void schedule_dequantize(ProgramBuilder& builder, const TiledTensor& c, const Ti
 void schedule_one_hot(ProgramBuilder& builder, const TiledTensor& token, const TiledTensor& ids,
                       const TiledTensor& y) {
   VExpr e;
+  const int token_row = token.rows == 1 ? 0 : -1; // one token, or one per row of Y
   const unsigned hit =
-      e.binary(Opcode::v_cmpeq, DType::i32, e.input(0, DType::i32), e.input(1, DType::i32, 0, 0));
+      e.binary(Opcode::v_cmpeq, DType::i32, e.input(0, DType::i32), e.input(1, DType::i32, token_row, 0));
   e.cvt(DType::i8, DType::i32, e.binary(Opcode::v_and, DType::i32, hit, e.splat(DType::i32, 1)));
   schedule_vectors(builder.schedule(), e, {&ids, &token}, y);
 }
@@ -216,19 +217,21 @@ std::vector<int> concat(const std::vector<std::vector<int>>& rows) {
 // Heads inside one tile of X are moved in runs of consecutive heads, one Permute per head by its
 // row of the run's maps; a head straddling two tiles is moved alone, one Permute from each tile,
 // added (each writes zero where the other writes the head).
-void schedule_split_heads(ProgramBuilder& builder, const TiledTensor& x, const TiledTensor& y) {
+void schedule_split_heads(ProgramBuilder& builder, const TiledTensor& x, const TiledTensor& y,
+                          const HeadRows& rows) {
   const unsigned lanes = builder.config().geometry.vector_bytes();
   const unsigned width = y.cols;
-  if (y.tile_count() != 1 || y.cols * y.rows != x.cols)
+  const uint32_t heads = rows.heads == 0 ? y.rows : rows.heads;
+  if (y.tile_count() != 1 || y.cols * heads != x.cols || rows.first + (heads - 1) * rows.stride >= y.rows)
     throw InputError(fmt::format("llama: {} heads of {} columns must come from a row of {} columns, one "
                                  "vector each",
-                                 y.rows, y.cols, x.cols));
+                                 heads, y.cols, x.cols));
   unsigned h = 0;
-  while (h < y.rows) {
+  while (h < heads) {
     const auto [t0, t1] = head_tiles(h, width, lanes);
     unsigned count = 1;
-    if (t0 == t1)
-      while (h + count < y.rows && head_tiles(h + count, width, lanes) == std::make_pair(t0, t0)) ++count;
+    if (t0 == t1 && rows.stride == 1)
+      while (h + count < heads && head_tiles(h + count, width, lanes) == std::make_pair(t0, t0)) ++count;
     std::vector<std::vector<int>> maps;
     if (t0 == t1)
       for (unsigned k = 0; k < count; ++k) maps.push_back(split_map(h + k, t0, width, lanes));
@@ -245,19 +248,22 @@ void schedule_split_heads(ProgramBuilder& builder, const TiledTensor& x, const T
       moved(t0, -1);
     else
       e.binary(Opcode::v_add, x.dtype, moved(t0, 0), moved(t1, 1));
-    schedule_vectors(builder.schedule(), e, {&x, &map}, single_tile(row_view(y.tiles[0], h, count)));
+    schedule_vectors(builder.schedule(), e, {&x, &map},
+                     single_tile(row_view(y.tiles[0], rows.first + h * rows.stride, count)));
     h += count;
   }
 }
 
 // Tile t of Y is the sum of the Permutes of every head that overlaps it.
-void schedule_merge_heads(ProgramBuilder& builder, const TiledTensor& x, const TiledTensor& y) {
+void schedule_merge_heads(ProgramBuilder& builder, const TiledTensor& x, const TiledTensor& y,
+                          const HeadRows& rows) {
   const unsigned lanes = builder.config().geometry.vector_bytes();
   const unsigned width = x.cols;
-  if (x.tile_count() != 1 || x.cols * x.rows != y.cols)
+  const uint32_t heads = rows.heads == 0 ? x.rows : rows.heads;
+  if (x.tile_count() != 1 || x.cols * heads != y.cols || rows.first + (heads - 1) * rows.stride >= x.rows)
     throw InputError(fmt::format("llama: {} heads of {} columns must go to a row of {} columns, one "
                                  "vector each",
-                                 x.rows, x.cols, y.cols));
+                                 heads, x.cols, y.cols));
   for (unsigned t = 0; t < y.tile_count(); ++t) {
     const unsigned first = t * lanes / width;
     const unsigned last = (t * lanes + y.tiles[t].cols - 1) / width;
@@ -268,8 +274,9 @@ void schedule_merge_heads(ProgramBuilder& builder, const TiledTensor& x, const T
     VExpr e;
     unsigned sum = 0;
     for (unsigned h = first; h <= last; ++h) {
-      const unsigned moved = e.lane_move(Opcode::permute, x.dtype, e.input(0, x.dtype, int(h), 0),
-                                         e.input(1, DType::i16, int(h - first), 0), sxm_west(builder));
+      const unsigned moved =
+          e.lane_move(Opcode::permute, x.dtype, e.input(0, x.dtype, int(rows.first + h * rows.stride), 0),
+                      e.input(1, DType::i16, int(h - first), 0), sxm_west(builder));
       sum = h == first ? moved : e.binary(Opcode::v_add, x.dtype, sum, moved);
     }
     if (y.dtype != x.dtype) e.cvt(y.dtype, x.dtype, sum);
@@ -357,6 +364,7 @@ Share share_of(const model::ModelConfig& m, uint32_t n, uint32_t index) {
 struct ReferenceRun {
   model::Weights weights;
   uint32_t token = 0;
+  std::vector<uint32_t> tokens;                 // the step's token, or the prompt's
   std::vector<std::vector<float>> keys, values; // per layer, position-major
   std::vector<float> logits;
   std::vector<std::vector<float>> keys_after, values_after;
@@ -365,8 +373,10 @@ struct ReferenceRun {
 ReferenceRun reference_run(const model::ModelConfig& m, const LlamaStep& step) {
   ReferenceRun run;
   run.token = step.token;
+  const uint32_t count = std::max(1u, step.prompt_tokens);
   if (!step.with_reference) {
     run.weights = model::random_weights(m, step.seed, true);
+    run.tokens.assign(count, step.token);
     return run;
   }
   run.weights = model::random_weights(m, step.seed);
@@ -376,7 +386,12 @@ ReferenceRun reference_run(const model::ModelConfig& m, const LlamaStep& step) {
     run.keys.push_back(reference.keys(l));
     run.values.push_back(reference.values(l));
   }
+  run.tokens = {run.token};
   run.logits = reference.decode(run.token);
+  while (run.tokens.size() < count) {
+    run.tokens.push_back(model::argmax(run.logits));
+    run.logits = reference.decode(run.tokens.back());
+  }
   for (uint32_t l = 0; l < m.layers; ++l) {
     run.keys_after.push_back(reference.keys(l));
     run.values_after.push_back(reference.values(l));
@@ -409,6 +424,17 @@ Window rows_of(const model::Matrix& m, uint32_t row0, uint32_t rows) {
   return {row0, rows, 0, m.cols, 0, rows};
 }
 
+// Row i of every column tile of x (one token's row).
+TiledTensor token_row(const TiledTensor& x, uint32_t i) {
+  if (x.rows == 1) return x;
+  TiledTensor row = x;
+  row.name.clear();
+  row.rows = 1;
+  row.copies.clear();
+  for (auto& tile : row.tiles) tile = row_view(tile, i, 1);
+  return row;
+}
+
 // Throws InputError for what the step does not compile: non-int8 weights, a head wider than one
 // vector, a position or token outside the model. Before the host reference runs (a wide model's
 // reference is slow and never needed).
@@ -421,11 +447,20 @@ public:
   ChipStep(ProgramBuilder& builder, const model::ModelConfig& model, const LlamaStep& step,
            const Share& share, const ReferenceRun& run)
       : config_(builder.config()), model_(model), step_(step), share_(share), run_(run), builder_(builder),
-        lanes_(config_.geometry.vector_bytes()), act_(chip_type(model.precision.activations)),
-        kv_(chip_type(model.precision.kv_cache)) {}
+        lanes_(config_.geometry.vector_bytes()), rows_(std::max(1u, step.prompt_tokens)),
+        act_(chip_type(model.precision.activations)), kv_(chip_type(model.precision.kv_cache)) {}
 
   TiledTensor vec(DType dtype, uint32_t cols, const std::string& name = "") {
     return place_next(dtype, 1, cols, {}, name);
+  }
+  TiledTensor place(DType dtype, uint32_t rows, uint32_t cols) { return place_next(dtype, rows, cols); }
+  // One row per token: the step's one, or the prompt's.
+  TiledTensor per_token(DType dtype, uint32_t cols, const std::string& name = "") {
+    return place_next(dtype, rows_, cols, {}, name);
+  }
+  // A region group of the step: "layer 0", or "prompt layer 0" in the prompt pass.
+  std::string group(const std::string& name) const {
+    return step_.prompt_tokens == 0 ? name : prompt_group(name);
   }
 
   // The lane maps and the cache of the chip's layers.
@@ -437,7 +472,7 @@ public:
   // The residual row as the previous pipeline stage hands it over (written by its Receives): the
   // layer's input, or the residual after its attention block where the stage starts at an MLP.
   const TiledTensor& receive_residual() {
-    return (share_.stage.starts_at_mlp ? x1_ : x_) = vec(act_, model_.d_model);
+    return (share_.stage.starts_at_mlp ? x1_ : x_) = per_token(act_, model_.d_model);
   }
   // The residual row the stage hands to the next: after its last block.
   const TiledTensor& residual_row() const { return share_.stage.ends_after_attention ? x1_ : x_; }
@@ -509,6 +544,7 @@ private:
   const ReferenceRun& run_;
   ProgramBuilder& builder_;
   unsigned lanes_;
+  uint32_t rows_; // tokens: 1, or the prompt's
   DType act_;
   DType kv_;
   std::optional<LaneMaps> maps_;
@@ -542,6 +578,14 @@ void check_step(const ChipConfig& config, const model::ModelConfig& model, const
   if (step.token >= model.vocab)
     throw InputError(fmt::format("llama: --token {} is outside {}'s vocabulary of {}", step.token, model.name,
                                  model.vocab));
+  if (step.prompt_tokens > kMaxPromptTokens)
+    throw InputError(fmt::format("llama: --prompt-tokens {}: the prompt pass is compiled for at most {} "
+                                 "tokens (docs/llama.md, \"Prompt pass\")",
+                                 step.prompt_tokens, kMaxPromptTokens));
+  if (uint64_t(step.position) + step.prompt_tokens > model.max_context)
+    throw InputError(fmt::format("llama: --prompt-tokens {} from position {} is more than {}'s context of {} "
+                                 "positions",
+                                 step.prompt_tokens, step.position, model.name, model.max_context));
 }
 
 TiledTensor ChipStep::place_next(DType dtype, uint32_t rows, uint32_t cols,
@@ -595,15 +639,15 @@ WeightMatrix ChipStep::weights(const std::string& name, const model::Matrix& m, 
 }
 
 ChipStep::Quantised ChipStep::quantise(const TiledTensor& x) {
-  Quantised out{vec(DType::f32, lanes_), vec(DType::i8, x.cols)};
+  Quantised out{place_next(DType::f32, x.rows, lanes_), place_next(DType::i8, x.rows, x.cols)};
   schedule_quantize(builder_, *maps_, x, out.amax, out.q);
   return out;
 }
 
 TiledTensor ChipStep::product(const TiledTensor& q, const WeightMatrix& w) {
-  const TiledTensor c = vec(DType::i32, w.n);
+  const TiledTensor c = place_next(DType::i32, q.rows, w.n);
   GemmShape shape;
-  shape.m = 1;
+  shape.m = q.rows;
   shape.k = w.k;
   shape.n = w.n;
   shape.dtype = DType::i8;
@@ -618,7 +662,7 @@ TiledTensor ChipStep::product(const TiledTensor& q, const WeightMatrix& w) {
 
 TiledTensor ChipStep::rescale(const TiledTensor& c, const WeightMatrix& w, const TiledTensor& amax, DType out,
                               const TiledTensor* residual, const std::string& name) {
-  const TiledTensor y = vec(residual ? residual->dtype : out, w.n, name);
+  const TiledTensor y = place_next(residual ? residual->dtype : out, c.rows, w.n, {}, name);
   schedule_dequantize(builder_, c, w.scale, amax, residual, y);
   return y;
 }
@@ -630,7 +674,7 @@ TiledTensor ChipStep::project(const Quantised& x, const WeightMatrix& w, DType o
 
 TiledTensor ChipStep::rmsnorm(const TiledTensor& x, const std::vector<float>& gain) {
   const TiledTensor g = place_next(act_, 1, x.cols, float_bytes(act_, gain));
-  const TiledTensor y = vec(act_, x.cols);
+  const TiledTensor y = place_next(act_, x.rows, x.cols);
   schedule_rmsnorm(builder_, x, g, static_cast<float>(model_.norm_eps), y);
   return y;
 }
@@ -687,13 +731,15 @@ void ChipStep::inputs() {
 // The embedding: the one-hot row of the token over the chip's vocabulary rows times those rows
 // of the table; after the sum over the chips, each column times its scale.
 TiledTensor ChipStep::embed() {
-  const TiledTensor token = place_next(
-      DType::i32, 1, lanes_, element_bytes_of(DType::i32, std::vector<double>(lanes_, run_.token)), "TOKEN");
+  std::vector<double> tokens;
+  for (uint32_t t : run_.tokens) tokens.insert(tokens.end(), lanes_, t);
+  const TiledTensor token =
+      place_next(DType::i32, rows_, lanes_, element_bytes_of(DType::i32, tokens), "TOKEN");
   std::vector<double> ids(share_.vocab);
   for (uint32_t i = 0; i < share_.vocab; ++i) ids[i] = share_.vocab0 + i;
   const TiledTensor ids_i32 = place_next(DType::i32, 1, share_.vocab, element_bytes_of(DType::i32, ids));
-  const TiledTensor one_hot = vec(DType::i8, share_.vocab);
-  group_ = "embedding";
+  const TiledTensor one_hot = per_token(DType::i8, share_.vocab);
+  group_ = group("embedding");
   tag(RegionCategory::matrix);
   schedule_one_hot(builder_, token, ids_i32, one_hot);
   const model::Matrix& table = run_.weights.embedding;
@@ -703,7 +749,7 @@ TiledTensor ChipStep::embed() {
 
 void ChipStep::embed_scale(const TiledTensor& rows) {
   tag(RegionCategory::matrix);
-  x_ = vec(act_, model_.d_model);
+  x_ = per_token(act_, model_.d_model);
   VExpr e;
   store_as(e, act_,
            e.binary(Opcode::v_mul, DType::f32, e.cvt(DType::f32, DType::i32, e.input(0, DType::i32)),
@@ -715,7 +761,7 @@ void ChipStep::embed_scale(const TiledTensor& rows) {
 // new k and v appended; the heads back in one row.
 TiledTensor ChipStep::attention(uint32_t l) {
   layer_ = l;
-  group_ = fmt::format("layer {}", l);
+  group_ = group(fmt::format("layer {}", l));
   const model::LayerWeights& lw = run_.weights.layers[l];
   const uint32_t first = 1 + 9 * l; // tensor index of wq (docs/models.md, "Seeded random weights")
   const std::string prefix = fmt::format("L{}", l);
@@ -738,28 +784,36 @@ TiledTensor ChipStep::attention(uint32_t l) {
   const TiledTensor kf = project(xq, wk, act_);
   const TiledTensor vf = project(xq, wv, act_);
   tag(RegionCategory::attention);
-  const TiledTensor qr = vec(act_, q_cols);
+  const TiledTensor qr = per_token(act_, q_cols);
   schedule_rope(builder_, qf, hd, step_.position, static_cast<float>(model_.rope_theta), qr);
-  const TiledTensor kr = vec(kv_, kv_cols);
+  const TiledTensor kr = per_token(kv_, kv_cols);
   schedule_rope(builder_, kf, hd, step_.position, static_cast<float>(model_.rope_theta), kr);
-  const TiledTensor qh = place_next(kv_, share_.heads, hd);
-  schedule_split_heads(builder_, qr, qh);
-  const TiledTensor kn = place_next(kv_, share_.kv_heads, hd);
-  schedule_split_heads(builder_, kr, kn);
-  const TiledTensor vn = place_next(kv_, share_.kv_heads, hd);
-  schedule_split_heads(builder_, vf, vn);
-  const TiledTensor o = place_next(DType::f32, share_.heads, hd);
+  // Head h of token i is row h * rows_ + i (head-major: each KV group's queries are one block).
+  const auto split = [&](const TiledTensor& x, uint32_t heads) {
+    const TiledTensor y = place_next(kv_, heads * rows_, hd);
+    for (uint32_t i = 0; i < rows_; ++i)
+      schedule_split_heads(builder_, token_row(x, i), y, {i, rows_, heads});
+    return y;
+  };
+  const TiledTensor qh = split(qr, share_.heads);
+  const TiledTensor kn = split(kr, share_.kv_heads);
+  const TiledTensor vn = split(vf, share_.kv_heads);
+  const TiledTensor o = place_next(DType::f32, share_.heads * rows_, hd);
   AttentionShape shape;
   shape.heads = share_.heads;
   shape.kv_heads = share_.kv_heads;
   shape.head_dim = hd;
   shape.seq = step_.position;
   shape.dtype = kv_;
-  schedule_attention(builder_, shape, {&qh, &kn, &vn, kt_[l], v_[l], &o});
-  attended_ = vec(act_, q_cols);
-  schedule_merge_heads(builder_, o, attended_);
+  if (step_.prompt_tokens == 0)
+    schedule_attention(builder_, shape, {&qh, &kn, &vn, kt_[l], v_[l], &o});
+  else
+    schedule_prompt_attention(builder_, shape, rows_, {&qh, &kn, &vn, kt_[l], v_[l], &o});
+  attended_ = per_token(act_, q_cols);
+  for (uint32_t i = 0; i < rows_; ++i)
+    schedule_merge_heads(builder_, o, token_row(attended_, i), {i, rows_, share_.heads});
   tag(RegionCategory::matrix);
-  const TiledTensor amax = vec(DType::f32, lanes_);
+  const TiledTensor amax = per_token(DType::f32, lanes_);
   schedule_amax(builder_, *maps_, attended_, amax);
   return amax;
 }
@@ -781,7 +835,7 @@ void ChipStep::mlp_start(uint32_t l) {
 
 TiledTensor ChipStep::attention_out(const TiledTensor& amax) {
   tag(RegionCategory::matrix);
-  const TiledTensor q = vec(DType::i8, attended_.cols);
+  const TiledTensor q = place_next(DType::i8, attended_.rows, attended_.cols);
   schedule_quantize_with(builder_, attended_, amax, q);
   return product(q, wo_);
 }
@@ -799,18 +853,18 @@ TiledTensor ChipStep::ffn() {
   const Quantised xq2 = quantise(xn2);
   const TiledTensor gate = project(xq2, pending_[0], act_);
   const TiledTensor up = project(xq2, pending_[1], act_);
-  attended_ = vec(act_, share_.ffn);
+  attended_ = per_token(act_, share_.ffn);
   tag(RegionCategory::norms);
   schedule_swiglu(builder_, gate, up, attended_);
   tag(RegionCategory::matrix);
-  const TiledTensor h_amax = vec(DType::f32, lanes_);
+  const TiledTensor h_amax = per_token(DType::f32, lanes_);
   schedule_amax(builder_, *maps_, attended_, h_amax);
   return h_amax;
 }
 
 TiledTensor ChipStep::ffn_out(const TiledTensor& amax) {
   tag(RegionCategory::matrix);
-  const TiledTensor q = vec(DType::i8, attended_.cols);
+  const TiledTensor q = place_next(DType::i8, attended_.rows, attended_.cols);
   schedule_quantize_with(builder_, attended_, amax, q);
   return product(q, wd_);
 }
@@ -821,9 +875,10 @@ void ChipStep::residual(const TiledTensor& c, const TiledTensor& amax) {
 }
 
 void ChipStep::head() {
-  group_ = "head";
+  group_ = group("head");
   tag(RegionCategory::norms);
-  const TiledTensor xf = rmsnorm(x_, run_.weights.final_norm);
+  // The prompt pass's first token comes from its last position only.
+  const TiledTensor xf = rmsnorm(rows_ == 1 ? x_ : token_row(x_, rows_ - 1), run_.weights.final_norm);
   tag(RegionCategory::matrix);
   const model::Matrix& lm = run_.weights.lm_head;
   const WeightMatrix head =
@@ -888,6 +943,7 @@ std::vector<ExpectedOutput> ChipStep::expected() const {
   }
   const uint32_t all = model_.kv_width(), hd = model_.head_dim;
   const uint32_t first = share_.kv0 * hd, width = share_.kv_heads * hd;
+  const uint32_t end = step_.position + rows_; // the positions the step appends end here
   for (uint32_t l = share_.stage.first_layer; l < share_.stage.first_layer + share_.stage.layers; ++l) {
     if (!holds_attention(l)) continue;
     for (unsigned t = 0; t < kt_[l].size(); ++t) {
@@ -896,8 +952,8 @@ std::vector<ExpectedOutput> ChipStep::expected() const {
       for (uint32_t r = 0; r < width; ++r)
         for (uint32_t c = 0; c < cols; ++c) {
           const uint32_t p = t * lanes_ + c;
-          values.push_back(p <= step_.position ? run_.keys_after[l][size_t(p) * all + first + r] : 0.0);
-          tolerance.push_back(p == step_.position ? kLlamaCacheTolerance : 0.0);
+          values.push_back(p < end ? run_.keys_after[l][size_t(p) * all + first + r] : 0.0);
+          tolerance.push_back(p >= step_.position && p < end ? kLlamaCacheTolerance : 0.0);
         }
       outputs.push_back(make_expected(kt_[l][t].name, kv_, values, tolerance));
     }
@@ -905,9 +961,8 @@ std::vector<ExpectedOutput> ChipStep::expected() const {
       std::vector<double> values, tolerance;
       for (uint32_t p = 0; p < model_.max_context; ++p)
         for (uint32_t i = 0; i < hd; ++i) {
-          values.push_back(p <= step_.position ? run_.values_after[l][size_t(p) * all + first + g * hd + i]
-                                               : 0.0);
-          tolerance.push_back(p == step_.position ? kLlamaCacheTolerance : 0.0);
+          values.push_back(p < end ? run_.values_after[l][size_t(p) * all + first + g * hd + i] : 0.0);
+          tolerance.push_back(p >= step_.position && p < end ? kLlamaCacheTolerance : 0.0);
         }
       outputs.push_back(make_expected(v_[l][g].name, kv_, values, tolerance));
     }
@@ -1035,7 +1090,23 @@ std::vector<Hop> hand_off_route(const Topology& topology, const SystemSchedule& 
       "llama: the hand-off from chip {} to chip {} has no route over the system's links", from[k], to[k]));
 }
 
+// The program's workload line, and the tokens one run puts through every layer (the report's
+// tokens_per_run: 1 for a decode step, L for the prompt pass).
+std::string llama_workload(const model::ModelConfig& model, const LlamaStep& step, const std::string& split) {
+  if (step.prompt_tokens == 0)
+    return fmt::format("llama decode step: model {} at position {}{}", model.name, step.position, split);
+  return fmt::format("llama prompt pass: model {}, {} tokens at positions {} to {}{}", model.name,
+                     step.prompt_tokens, step.position, step.position + step.prompt_tokens - 1, split);
+}
+
+uint64_t tokens_of(const LlamaStep& step) { return std::max(1u, step.prompt_tokens); }
+
 } // namespace
+
+std::string prompt_prediction(uint64_t predicted_cycles, double clock_mhz) {
+  return fmt::format("time to first token: {:.3f} us predicted ({} cycles at {} MHz)",
+                     double(predicted_cycles) / clock_mhz, predicted_cycles, clock_mhz);
+}
 
 CompiledKernel compile_llama_step(const ChipConfig& config, const model::ModelConfig& model,
                                   const LlamaStep& step) {
@@ -1052,8 +1123,7 @@ CompiledKernel compile_llama_step(const ChipConfig& config, const model::ModelCo
       chips, {{0}}, [](const std::vector<uint32_t>&, const std::vector<TiledTensor>& x, Opcode) { return x; },
       [](const std::vector<uint32_t>&, const std::vector<uint32_t>&) {}, [](const std::vector<uint32_t>&) {});
   CompiledKernel kernel;
-  kernel.program =
-      builder.finish(fmt::format("llama decode step: model {} at position {}", model.name, step.position), 1);
+  kernel.program = builder.finish(llama_workload(model, step, ""), tokens_of(step));
   kernel.predicted_cycles = kernel.program.metadata.predicted_cycles;
   kernel.bounds = chips.front().bounds();
   kernel.outputs = chips.front().expected();
@@ -1097,7 +1167,8 @@ CompiledSystem compile_llama_system(const SystemConfig& system, const model::Mod
   const auto all_reduce = [&](const std::vector<uint32_t>& members, const std::vector<TiledTensor>& x,
                               Opcode op) {
     std::vector<TiledTensor> out;
-    for (size_t k = 0; k < members.size(); ++k) out.push_back(chips[members[k]].vec(x[k].dtype, x[k].cols));
+    for (size_t k = 0; k < members.size(); ++k)
+      out.push_back(chips[members[k]].place(x[k].dtype, x[k].rows, x[k].cols));
     std::vector<const TiledTensor*> in_ptrs, out_ptrs;
     for (size_t k = 0; k < members.size(); ++k) {
       in_ptrs.push_back(&x[k]);
@@ -1111,7 +1182,7 @@ CompiledSystem compile_llama_system(const SystemConfig& system, const model::Mod
     std::vector<SystemSchedule::Flow> flows;
     for (uint32_t c : from) chips[c].tag(RegionCategory::handoff);
     for (uint32_t c : to)
-      chips[c].tag(fmt::format("layer {}", chips[c].first_layer()), RegionCategory::handoff);
+      chips[c].tag(chips[c].group(fmt::format("layer {}", chips[c].first_layer())), RegionCategory::handoff);
     const auto gate = gateway(topology, from, to);
     if (!gate) {
       for (size_t k = 0; k < from.size(); ++k)
@@ -1139,18 +1210,17 @@ CompiledSystem compile_llama_system(const SystemConfig& system, const model::Mod
   const std::string split =
       stages == 1 ? fmt::format("tensor-parallel over {} chips", n)
                   : fmt::format("{} pipeline stages of {} tensor-parallel chips", stages, width);
-  const std::string workload =
-      fmt::format("llama decode step: model {} at position {}, {}", model.name, step.position, split);
+  const std::string workload = llama_workload(model, step, ", " + split);
   uint32_t stage = 0;
   // Each stage's programs are finished and its schedules freed before the next stage is scheduled
   // past its hand-off: the compile holds the schedules of two stages at most.
   const auto stage_done = [&](const std::vector<uint32_t>& members) {
-    for (uint32_t c : members) schedule.finish_chip(c, workload, 1);
+    for (uint32_t c : members) schedule.finish_chip(c, workload, tokens_of(step));
     if (progress) progress(stage, stages, schedule);
     ++stage;
   };
   compose_step(chips, stage_chips, all_reduce, hand_off, stage_done);
-  CompiledSystem result = finish_system(schedule, workload, 1);
+  CompiledSystem result = finish_system(schedule, workload, tokens_of(step));
   result.algorithm = "direct";
   for (uint32_t c = 0; c < n; ++c) result.outputs[c] = chips[c].expected();
   for (uint32_t c = 0; c < n; ++c) {
