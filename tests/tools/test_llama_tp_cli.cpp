@@ -544,3 +544,35 @@ TEST_CASE("tspc llama --system --progress reports each finished stage and leaves
   const auto bytes = tsp::serialize_system_program(compiled.program);
   CHECK(slurp(bin) == std::string(bytes.begin(), bytes.end()));
 }
+
+// Half-layer stages whose hand-off crosses between nodes of a rack: one chip of the receiving node
+// takes the row over the cable and passes it on to the rest of its node. A stage that starts at an
+// MLP block receives the residual after attention, and that is the row it passes on (a 5-layer
+// tiny-llama in 9 stages of 8 on rack72: every stage boundary but the first falls inside a layer).
+TEST_CASE("half-layer stages on rack72 pass the received row on inside each node") {
+  const auto dir = scratch_dir();
+  auto model = nlohmann::json::parse(slurp(kModel));
+  model["layers"] = 5;
+  model["name"] = "tiny-llama-5";
+  const auto model_path = (dir / "tiny5.json").string();
+  std::ofstream(model_path) << model.dump();
+  const auto compiled =
+      run_tool("tspc", "--config " + source("configs/14nm.json") + " llama --model " + model_path +
+                           " --system " + source("configs/systems/rack72.json") + " --stages 9 -o " +
+                           (dir / "t.bin").string() + " --reference " + (dir / "ref").string());
+  REQUIRE(compiled.exit_code == 0);
+  CHECK(compiled.out.rfind("llama decode step: model tiny-llama-5 at position 0, 9 pipeline stages of 8 "
+                           "tensor-parallel chips: 67983 cycles predicted",
+                           0) == 0);
+  const auto check = compiled.out.find("check: tspsim ");
+  REQUIRE(check != std::string::npos);
+  const auto sim =
+      run_tool("tspsim", compiled.out.substr(check + 14, compiled.out.find('\n', check) - check - 14));
+  CHECK(sim.exit_code == 0);
+  CHECK(field(sim.out, "cycles              ") == "67983");
+  CHECK(field(sim.out, "conformance errors  ") == "0");
+  size_t ok = 0;
+  for (size_t at = sim.out.find(": ok\n"); at != std::string::npos; at = sim.out.find(": ok\n", at + 1)) ++ok;
+  CHECK(ok == 96); // K^T and V of each layer's attention chips, NEXT and LOGITS of the last stage
+  CHECK(sim.out.find("FAILED") == std::string::npos);
+}

@@ -476,6 +476,8 @@ public:
   }
   // The residual row the stage hands to the next: after its last block.
   const TiledTensor& residual_row() const { return share_.stage.ends_after_attention ? x1_ : x_; }
+  // The row received from the previous stage, as the chip that received it passes it on.
+  const TiledTensor& received_row() const { return share_.stage.starts_at_mlp ? x1_ : x_; }
   bool holds_attention(uint32_t l) const { return share_.stage.holds_attention(l); }
   bool holds_mlp(uint32_t l) const { return share_.stage.holds_mlp(l); }
   // Layer l up to its merged heads; returns their local AMAX. Declares the layer's MLP weights too
@@ -1197,7 +1199,7 @@ CompiledSystem compile_llama_system(const SystemConfig& system, const model::Mod
           {{{*topology.direct(a, b)}, &chips[a].residual_row(), &chips[b].receive_residual()}});
       for (uint32_t c : to)
         if (c != b)
-          flows.push_back({{*topology.direct(b, c)}, &chips[b].residual_row(), &chips[c].receive_residual()});
+          flows.push_back({{*topology.direct(b, c)}, &chips[b].received_row(), &chips[c].receive_residual()});
       schedule.interleave(flows);
     }
     // The stage starts with its hand-off: none of its work (weight installs first) goes earlier,
