@@ -2,6 +2,7 @@
 // step by step, each step's program fed the previous step's token and KV cache (tspsim --dump
 // then --load), checked against the host reference tsp::model::Reference (docs/llama.md).
 #include "cli_harness.h"
+#include "tool_output.h"
 
 #include "tspsim/compiler/llama.h"
 #include "tspsim/config/system.h"
@@ -18,6 +19,10 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
+using tsp::test::field;
+using tsp::test::first_int;
+using tsp::test::floats;
+using tsp::test::halves;
 using tsp::test::run_tool;
 using tsp::test::scratch_dir;
 using tsp::test::slurp;
@@ -27,33 +32,6 @@ namespace {
 
 const std::string kModel = source("configs/models/tiny-llama.json");
 const std::string kConfig = " --config " + source("configs/14nm.json");
-
-std::vector<float> floats(const std::string& bytes) {
-  std::vector<float> out(bytes.size() / 4);
-  std::memcpy(out.data(), bytes.data(), out.size() * 4);
-  return out;
-}
-
-std::vector<float> halves(const std::string& bytes) {
-  std::vector<float> out(bytes.size() / 2);
-  for (size_t i = 0; i < out.size(); ++i)
-    out[i] = tsp::num::f16_to_f32(uint16_t(uint8_t(bytes[2 * i]) | uint8_t(bytes[2 * i + 1]) << 8));
-  return out;
-}
-
-uint32_t first_int(const std::string& bytes) {
-  uint32_t v = 0;
-  std::memcpy(&v, bytes.data(), 4);
-  return v;
-}
-
-// The number after `label` in `text` (up to the end of its word).
-std::string field(const std::string& text, const std::string& label) {
-  const auto at = text.find(label);
-  if (at == std::string::npos) return "";
-  const auto begin = at + label.size();
-  return text.substr(begin, text.find_first_of(" \n", begin) - begin);
-}
 
 // The chip's cache after a step, position-major per layer (tsp::model::Reference's layout): the
 // transposed keys L<l>.KT and the values L<l>.V.g<g> as tspsim --dump wrote them.
@@ -298,9 +276,8 @@ TEST_CASE("tspsim measures a decode step's per-layer breakdown and the rates of 
                      "cycles\n") != std::string::npos);
   CHECK(sim.out.find("group          matrix  attention  norms+activations  collectives  hand-off     idle    "
                      "total  instructions\n") != std::string::npos);
-  CHECK(
-      sim.out.find("layer 0           892       1228                211            0         0     7848    "
-                   "10179         12820\n") != std::string::npos);
+  CHECK(sim.out.find("layer 0           892       1228                211            0         0     7848    "
+                     "10179         12820\n") != std::string::npos);
   const auto stats = nlohmann::json::parse(slurp(json));
   const double step = 24789 / 900e6;
   const auto& decode = stats.at("decode");

@@ -3,6 +3,7 @@
 // against the host reference tsp::model::Reference fed the prompt one token at a time, the decode
 // step that follows from its cache, and the time to first token in the report.
 #include "cli_harness.h"
+#include "tool_output.h"
 
 #include "tspsim/compiler/llama.h"
 #include "tspsim/model/reference.h"
@@ -17,6 +18,11 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
+using tsp::test::count;
+using tsp::test::field;
+using tsp::test::first_int;
+using tsp::test::floats;
+using tsp::test::halves;
 using tsp::test::run_tool;
 using tsp::test::scratch_dir;
 using tsp::test::slurp;
@@ -26,38 +32,6 @@ namespace {
 
 const std::string kModel = source("configs/models/tiny-llama.json");
 const std::string kConfig = " --config " + source("configs/14nm.json");
-
-std::vector<float> floats(const std::string& bytes) {
-  std::vector<float> out(bytes.size() / 4);
-  std::memcpy(out.data(), bytes.data(), out.size() * 4);
-  return out;
-}
-
-std::vector<float> halves(const std::string& bytes) {
-  std::vector<float> out(bytes.size() / 2);
-  for (size_t i = 0; i < out.size(); ++i)
-    out[i] = tsp::num::f16_to_f32(uint16_t(uint8_t(bytes[2 * i]) | uint8_t(bytes[2 * i + 1]) << 8));
-  return out;
-}
-
-uint32_t first_int(const std::string& bytes) {
-  uint32_t v = 0;
-  std::memcpy(&v, bytes.data(), 4);
-  return v;
-}
-
-std::string field(const std::string& text, const std::string& label) {
-  const auto at = text.find(label);
-  if (at == std::string::npos) return "";
-  const auto begin = at + label.size();
-  return text.substr(begin, text.find_first_of(" \n", begin) - begin);
-}
-
-size_t count(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
 
 // TOKEN of the prompt pass: row i holds prompt token i in each of its 320 int32 lanes.
 std::string token_rows(const std::vector<uint32_t>& prompt) {

@@ -4,6 +4,7 @@
 // --expect and the logits gathered over the chips against an independent run of
 // tsp::model::Reference.
 #include "cli_harness.h"
+#include "tool_output.h"
 
 #include "tspsim/compiler/llama.h"
 #include "tspsim/config/system.h"
@@ -20,6 +21,9 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
+using tsp::test::count;
+using tsp::test::field;
+using tsp::test::floats;
 using tsp::test::run_tool;
 using tsp::test::scratch_dir;
 using tsp::test::slurp;
@@ -28,25 +32,6 @@ using tsp::test::source;
 namespace {
 
 const std::string kModel = source("configs/models/tiny-llama.json");
-
-std::vector<float> floats(const std::string& bytes) {
-  std::vector<float> out(bytes.size() / 4);
-  std::memcpy(out.data(), bytes.data(), out.size() * 4);
-  return out;
-}
-
-std::string field(const std::string& text, const std::string& label) {
-  const auto at = text.find(label);
-  if (at == std::string::npos) return "";
-  const auto begin = at + label.size();
-  return text.substr(begin, text.find_first_of(" \n", begin) - begin);
-}
-
-size_t count(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
 
 // How a system runs the step: tspc's options, the words after "at position P, " in its workload,
 // how many outputs tspsim checks, and the chip:symbol tensors that hold the logits in order.
@@ -571,8 +556,7 @@ TEST_CASE("half-layer stages on rack72 pass the received row on inside each node
   CHECK(sim.exit_code == 0);
   CHECK(field(sim.out, "cycles              ") == "67983");
   CHECK(field(sim.out, "conformance errors  ") == "0");
-  size_t ok = 0;
-  for (size_t at = sim.out.find(": ok\n"); at != std::string::npos; at = sim.out.find(": ok\n", at + 1)) ++ok;
-  CHECK(ok == 96); // K^T and V of each layer's attention chips, NEXT and LOGITS of the last stage
+  // K^T and V on each layer's attention chips, NEXT and LOGITS on the last stage's.
+  CHECK(count(sim.out, ": ok\n") == 96);
   CHECK(sim.out.find("FAILED") == std::string::npos);
 }
