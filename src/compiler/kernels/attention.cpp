@@ -70,6 +70,44 @@ AttentionDims attention_dims(const ChipConfig& config, const AttentionShape& sha
       shape.seq,   positions, (positions + vector - 1) / vector};
 }
 
+// S_g = Q_g K^T_g for every KV group g: `rows` query rows a group (rows g * rows ...) against the
+// group's d rows of the transposed-key tiles, into `scores`.
+void schedule_scores(ProgramBuilder& builder, const AttentionShape& shape, const AttentionTensors& tensors,
+                     uint32_t rows, uint32_t positions, const TiledTensor& scores) {
+  const uint32_t d = shape.head_dim;
+  for (uint32_t g = 0; g < shape.kv_heads; ++g) {
+    GemmShape qk;
+    qk.m = rows;
+    qk.k = d;
+    qk.n = positions;
+    qk.dtype = shape.dtype;
+    schedule_gemm(builder, qk,
+                  {[&](unsigned) { return row_view(tensors.q->tiles[0], g * rows, rows); },
+                   [&](unsigned, unsigned j) { return row_view(tensors.kt[j], g * d, d); },
+                   [&](unsigned j) { return row_view(scores.tiles[j], g * rows, rows); }});
+  }
+}
+
+// O_g = P_g V_g for every KV group g: `rows` probability rows a group against the group's values
+// (a row per position), into the output's rows g * rows ...
+void schedule_values(ProgramBuilder& builder, const AttentionShape& shape, const AttentionTensors& tensors,
+                     uint32_t rows, uint32_t positions, const TiledTensor& probabilities) {
+  const unsigned vector = builder.config().geometry.vector_bytes();
+  for (uint32_t g = 0; g < shape.kv_heads; ++g) {
+    GemmShape pv;
+    pv.m = rows;
+    pv.k = positions;
+    pv.n = shape.head_dim;
+    pv.dtype = shape.dtype;
+    schedule_gemm(builder, pv,
+                  {[&](unsigned kt) { return row_view(probabilities.tiles[kt], g * rows, rows); },
+                   [&](unsigned kt, unsigned) {
+                     return row_view(tensors.v[g], kt * vector, std::min(vector, positions - kt * vector));
+                   },
+                   [&](unsigned) { return row_view(tensors.o->tiles[0], g * rows, rows); }});
+  }
+}
+
 } // namespace
 
 double schedule_attention(ProgramBuilder& builder, const AttentionShape& shape,
@@ -78,10 +116,8 @@ double schedule_attention(ProgramBuilder& builder, const AttentionShape& shape,
   const auto [dt, vector, bytes, d, per_group, seq, positions, tiles] = attention_dims(config, shape);
   const unsigned new_tile = seq / vector;
   const unsigned new_lane = seq % vector;
-  const TiledTensor& q_tensor = *tensors.q;
   const TiledTensor& kn_tensor = *tensors.kn;
   const TiledTensor& vn_tensor = *tensors.vn;
-  const TiledTensor& o_tensor = *tensors.o;
   const std::vector<Symbol>& kt_tiles = tensors.kt;
   const std::vector<Symbol>& v_tensors = tensors.v;
   // Permute map i sends element i of the new key to the new position's lane.
@@ -127,34 +163,11 @@ double schedule_attention(ProgramBuilder& builder, const AttentionShape& shape,
   while (per_group % row_groups != 0) --row_groups;
   const TiledTensor scores = place_tiled(builder, "", DType::f32, shape.heads, positions,
                                          least_used(builder, true), row_groups, {}, false);
-  for (uint32_t g = 0; g < shape.kv_heads; ++g) {
-    GemmShape qk;
-    qk.m = per_group;
-    qk.k = d;
-    qk.n = positions;
-    qk.dtype = dt;
-    schedule_gemm(builder, qk,
-                  {[&](unsigned) { return row_view(q_tensor.tiles[0], g * per_group, per_group); },
-                   [&](unsigned, unsigned j) { return row_view(kt_tiles[j], g * d, d); },
-                   [&](unsigned j) { return row_view(scores.tiles[j], g * per_group, per_group); }});
-  }
+  schedule_scores(builder, shape, tensors, per_group, positions, scores);
   const TiledTensor probabilities =
       place_tiled(builder, "", dt, shape.heads, positions, least_used(builder, false), row_groups, {}, false);
   const double chain = schedule_softmax(builder, scores, scale, probabilities);
-  for (uint32_t g = 0; g < shape.kv_heads; ++g) {
-    GemmShape pv;
-    pv.m = per_group;
-    pv.k = positions;
-    pv.n = d;
-    pv.dtype = dt;
-    schedule_gemm(builder, pv,
-                  {[&](unsigned kt) { return row_view(probabilities.tiles[kt], g * per_group, per_group); },
-                   [&](unsigned kt, unsigned) {
-                     return row_view(v_tensors[g], kt * vector, std::min(vector, positions - kt * vector));
-                   },
-                   [&](unsigned) { return row_view(o_tensor.tiles[0], g * per_group, per_group); }});
-  }
-
+  schedule_values(builder, shape, tensors, per_group, positions, probabilities);
   return chain;
 }
 
@@ -235,17 +248,7 @@ double schedule_prompt_attention(ProgramBuilder& builder, const AttentionShape& 
   const uint32_t rows = per_group * n; // a KV group's query rows
   const TiledTensor scores = place_tiled(builder, "", DType::f32, shape.heads * n, positions,
                                          least_used(builder, true), groups, {}, false);
-  for (uint32_t g = 0; g < shape.kv_heads; ++g) {
-    GemmShape qk;
-    qk.m = rows;
-    qk.k = d;
-    qk.n = positions;
-    qk.dtype = dt;
-    schedule_gemm(builder, qk,
-                  {[&](unsigned) { return row_view(tensors.q->tiles[0], g * rows, rows); },
-                   [&](unsigned, unsigned j) { return row_view(kt_tiles[j], g * d, d); },
-                   [&](unsigned j) { return row_view(scores.tiles[j], g * rows, rows); }});
-  }
+  schedule_scores(builder, shape, tensors, rows, positions, scores);
   // Query i sees positions up to seq + i: -inf added past them, so that their exp is zero and the
   // softmax of every row is the decode step's at that position, bit for bit.
   std::vector<double> causal(size_t(n) * positions, 0.0);
@@ -264,19 +267,7 @@ double schedule_prompt_attention(ProgramBuilder& builder, const AttentionShape& 
   const TiledTensor probabilities =
       place_tiled(builder, "", dt, shape.heads * n, positions, least_used(builder, false), groups, {}, false);
   const double chain = schedule_softmax(builder, masked, scale, probabilities);
-  for (uint32_t g = 0; g < shape.kv_heads; ++g) {
-    GemmShape pv;
-    pv.m = rows;
-    pv.k = positions;
-    pv.n = d;
-    pv.dtype = dt;
-    schedule_gemm(builder, pv,
-                  {[&](unsigned kt) { return row_view(probabilities.tiles[kt], g * rows, rows); },
-                   [&](unsigned kt, unsigned) {
-                     return row_view(v_tensors[g], kt * vector, std::min(vector, positions - kt * vector));
-                   },
-                   [&](unsigned) { return row_view(tensors.o->tiles[0], g * rows, rows); }});
-  }
+  schedule_values(builder, shape, tensors, rows, positions, probabilities);
   return chain;
 }
 
