@@ -260,20 +260,20 @@ private:
     return mems;
   }
 
-  TiledTensor place(uint32_t chip, const std::string& name, uint32_t rows, const std::vector<uint8_t>& data,
-                    bool east, bool named = true) {
+  // A tensor of `rows` that starts at zero (the program stores no image of it).
+  TiledTensor place(uint32_t chip, const std::string& name, uint32_t rows, bool east, bool named = true) {
     const unsigned bytes = isa::dtype_bytes(shape_.dtype);
     const unsigned per_side = config_of(chip).geometry.mem_slices_per_hemisphere;
     const unsigned groups = std::max(1u, std::min({2u, rows, per_side / bytes}));
     return place_tiled(schedule_.builder(chip), name, shape_.dtype, rows, shape_.cols,
-                       candidates(chip, east, groups * bytes), groups, data, named);
+                       candidates(chip, east, groups * bytes), groups, {}, named);
   }
 
   // Rows [first, first + rows) of `chip`'s input. The program declares each tile as a window of
   // the chip's seeded stream (the rows of random_tensor(dtype, rows, cols, seed_of(chip))): it
   // holds a seed per tile, not the bytes, however large the tensor.
   TiledTensor place_input(uint32_t chip, const std::string& name, uint32_t first, uint32_t rows, bool east) {
-    TiledTensor tensor = place(chip, name, rows, {}, east, false);
+    TiledTensor tensor = place(chip, name, rows, east, false);
     const unsigned vector = vector_bytes();
     for (unsigned t = 0; t < tensor.tile_count(); ++t) {
       Symbol& tile = tensor.tiles[t];
@@ -309,7 +309,7 @@ private:
   void transfer() {
     const uint32_t from = chips_[0], to = chips_[1];
     const TiledTensor x = place_input(from, "X", 0, shape_.rows, true);
-    const TiledTensor y = place(to, "Y", shape_.rows, {}, true);
+    const TiledTensor y = place(to, "Y", shape_.rows, true);
     move_tensor(flow(from, x, to, y));
     if (reference()) expect(to, y, input_values(input_of(from), 0, shape_.rows));
     hops_ = topology_.route(from, to).size();
@@ -344,7 +344,7 @@ private:
                       reference() ? input_values(input_of(chips_[i]), 0, shape_.rows) : nullptr};
     for (uint32_t i = 0; i < n(); ++i)
       for (uint32_t j = 0; j < n(); ++j)
-        y[size_t(i) * n() + j] = place(chips_[i], fmt::format("Y.b{}", j), shape_.rows, {}, j % 2 == 0);
+        y[size_t(i) * n() + j] = place(chips_[i], fmt::format("Y.b{}", j), shape_.rows, j % 2 == 0);
     const Destination into_y = [&](uint32_t i, uint32_t j) { return y[size_t(i) * n() + j]; };
     std::vector<uint32_t> all(n());
     std::iota(all.begin(), all.end(), 0u);
@@ -399,14 +399,14 @@ private:
       for (uint32_t p = 0; p < pieces; ++p)
         if (all || owner(p) == i)
           out[{i, p}] = place(chips_[i], all ? fmt::format("Y.s{}", p) : "R",
-                              shard(shape_.rows, pieces, p).count, {}, p % 2 == 1);
+                              shard(shape_.rows, pieces, p).count, p % 2 == 1);
     const Destination into_out = [&](uint32_t i, uint32_t p) { return out.at({i, p}); };
     std::vector<uint32_t> every(pieces);
     std::iota(every.begin(), every.end(), 0u);
     Holdings sums;
     if (groups_) {
       const Destination scratch = [&](uint32_t i, uint32_t p) {
-        return place(chips_[i], "", shard(shape_.rows, pieces, p).count, {}, p % 2 == 1, false);
+        return place(chips_[i], "", shard(shape_.rows, pieces, p).count, p % 2 == 1, false);
       };
       Holdings group_sums;
       for (const auto& group : groups_->members)
@@ -472,7 +472,7 @@ private:
                 ? std::vector<std::vector<double>>(values.begin() + first, values.begin() + first + count)
                 : std::vector<std::vector<double>>{};
         const VExpr sum = combine_expression(Opcode::v_add, shape_.dtype, static_cast<unsigned>(count));
-        partials.push_back(place(chip, "", rows, {}, partials.size() % 2 == 0, false));
+        partials.push_back(place(chip, "", rows, partials.size() % 2 == 0, false));
         schedule_vectors(schedule, sum, group, partials.back());
         schedule.commit();
         next_inputs.push_back(&partials.back());
@@ -505,7 +505,7 @@ private:
       for (size_t a = 0; a < members.size(); ++a)
         if (members[a] != owner(p))
           staged[{p, members[a]}] =
-              place(chips_[owner(p)], "", in.at({members[a], p}).tensor.rows, {}, a % 2 == 0, false);
+              place(chips_[owner(p)], "", in.at({members[a], p}).tensor.rows, a % 2 == 0, false);
     for (uint32_t a : members) {
       std::vector<Flow> flows;
       for (uint32_t p : pieces)
@@ -554,11 +554,11 @@ private:
         for (uint32_t piece : owned[(p + 2 * k - 1 - step) % k]) {
           const Held& src = step == 0 ? in.at({sender, piece}) : partial.at({p, piece});
           const uint32_t rows = src.tensor.rows;
-          const TiledTensor inbox = place(chips_[receiver], "", rows, {}, step % 2 == 0, false);
+          const TiledTensor inbox = place(chips_[receiver], "", rows, step % 2 == 0, false);
           move_tensor(flow(chips_[sender], src.tensor, chips_[receiver], inbox));
           const Held& own = in.at({receiver, piece});
           TiledTensor sum =
-              last ? dst(receiver, piece) : place(chips_[receiver], "", rows, {}, step % 2 == 1, false);
+              last ? dst(receiver, piece) : place(chips_[receiver], "", rows, step % 2 == 1, false);
           schedule_vectors(schedule_.builder(chips_[receiver]).schedule(), add, {&inbox, &own.tensor}, sum);
           Held result{std::move(sum), reference() ? shared(evaluate(add, {*src.values, *own.values},
                                                                     {rows, rows}, rows, shape_.cols))
