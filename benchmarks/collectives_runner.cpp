@@ -61,7 +61,7 @@ std::vector<Case> cases(bool quick) {
   add("node8.json", K::all_gather, {{1, 80}, {32, 320}, {1024, 320}});
   add("node8.json", K::all_reduce, {{8192, 320}}, DType::bf16);
   // 72 and 576 chips stop where compiling needs a few GB (docs/collectives.md, "How far it
-  // scales"): the scheduler holds every placed instruction of every chip until the end, about 57
+  // scales"): the scheduler holds every placed instruction of every chip until the end, 51-57
   // bytes each. The largest rows schedule one algorithm (automatic would schedule two).
   add("rack72.json", K::all_reduce, {{1, 80}, {72, 320}, {576, 320}, {1152, 320}, {2304, 320}, {4608, 320}});
   out.push_back(
