@@ -126,11 +126,12 @@ int main(int argc, char* argv[]) {
     commands[entry.name] = command;
   }
   std::string llama_system, llama_stages, llama_prompt;
-  bool llama_timing_only = false, llama_progress = false;
+  bool timing_only = false, llama_progress = false;
   app->add_flag(
-      "--timing-only", llama_timing_only,
-      "llama: a program for tspsim --timing-only: the host reference does not run (no --reference; the cache "
-      "starts at zero), for models too large for it; the schedule is the same");
+      "--timing-only", timing_only,
+      "llama, collective: a program for tspsim --timing-only: the host reference does not run (no "
+      "--reference; "
+      "llama's cache starts at zero), for models and messages too large for it; the schedule is the same");
   commands.at("llama")->add_option(
       "--system", llama_system,
       "system (JSON, configs/systems/): the step over its chips, a system program "
@@ -151,21 +152,23 @@ int main(int argc, char* argv[]) {
       print_list();
       return 0;
     }
-    if (llama_timing_only && !commands.at("llama")->parsed())
-      throw tsp::InputError("--timing-only is for tspc llama (other kernels' references are cheap)");
+    if (timing_only && !commands.at("llama")->parsed() && !collective_command->parsed())
+      throw tsp::InputError(
+          "--timing-only is for tspc llama and tspc collective (other kernels' references are cheap)");
+    if (timing_only && !reference_dir.empty())
+      throw tsp::InputError(fmt::format("{}: --reference needs the host reference: drop --timing-only",
+                                        collective_command->parsed() ? "collective" : "llama"));
     if (plan_command->parsed()) return run_plan(plan_args, config_choice);
     if (collective_command->parsed())
-      return run_collective(collective_args, config_choice, output, reference_dir);
+      return run_collective(collective_args, config_choice, output, reference_dir, timing_only);
     if (app->get_subcommands().empty()) throw tsp::InputError("no kernel given (tspc --list names them)");
-    if (llama_timing_only && !reference_dir.empty())
-      throw tsp::InputError("llama: --reference needs the host reference: drop --timing-only");
     if (!llama_system.empty()) {
       const auto& entry = *tsp::compiler::find_kernel("llama");
       tsp::compiler::KernelArgs args;
       for (const auto& option : entry.options)
         if (commands["llama"]->count("--" + option.name) > 0)
           args.set(option.name, values["llama"][option.name]);
-      if (llama_timing_only) args.set("timing-only", "");
+      if (timing_only) args.set("timing-only", "");
       if (commands.at("llama")->count("--prompt-tokens") > 0) args.set("prompt-tokens", llama_prompt);
       tsp::compiler::KernelArgs stages;
       stages.set("stages", llama_stages);
@@ -185,7 +188,7 @@ int main(int argc, char* argv[]) {
     for (const auto& option : entry.options)
       if (commands[entry.name]->count("--" + option.name) > 0)
         args.set(option.name, values[entry.name][option.name]);
-    if (llama_timing_only) args.set("timing-only", "");
+    if (timing_only) args.set("timing-only", "");
     if (entry.name == "llama" && commands.at("llama")->count("--prompt-tokens") > 0)
       args.set("prompt-tokens", llama_prompt);
     const auto config = tsp::cli::load_chosen_config(config_choice, {});

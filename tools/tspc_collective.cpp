@@ -94,7 +94,7 @@ CLI::App* add_collective_command(CLI::App& app, CollectiveArgs& args) {
 }
 
 int run_collective(const CollectiveArgs& args, const tsp::cli::ConfigChoice& config,
-                   const std::string& output, const std::string& reference_dir) {
+                   const std::string& output, const std::string& reference_dir, bool timing_only) {
   if (args.system.empty()) throw tsp::InputError("collective: --system is required");
   if (output.empty()) throw tsp::InputError("-o is required");
   tsp::compiler::KernelArgs values;
@@ -112,6 +112,7 @@ int run_collective(const CollectiveArgs& args, const tsp::cli::ConfigChoice& con
   shape.seed = values.number("seed");
   shape.chips = parse_chips(args.chips);
   shape.algorithm = parse_algorithm(args.algorithm);
+  shape.with_reference = !timing_only;
 
   const auto system = tsp::cli::load_chosen_system(args.system, config);
   return write_system(tsp::compiler::compile_collective(system, shape), output, reference_dir, system,

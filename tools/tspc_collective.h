@@ -24,8 +24,9 @@ struct CollectiveArgs {
 CLI::App* add_collective_command(CLI::App& app, CollectiveArgs& args);
 // Compiles, writes `output` and, with `reference_dir`, DIR/chipN/SYMBOL.bin; prints the tspsim
 // command that checks them. Returns the exit code. `config`: --config and --set (load_chosen_system).
+// `timing_only`: no host reference (tspsim --timing-only).
 int run_collective(const CollectiveArgs& args, const tsp::cli::ConfigChoice& config,
-                   const std::string& output, const std::string& reference_dir);
+                   const std::string& output, const std::string& reference_dir, bool timing_only);
 
 // The bound per element of a float output against its reference as written (tspsim --expect-tol).
 std::vector<double> bounds_against_written(const tsp::compiler::ExpectedOutput& out, tsp::isa::DType dtype);

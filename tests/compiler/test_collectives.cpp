@@ -5,6 +5,7 @@
 #include "tspsim/common/error.h"
 #include "tspsim/compiler/collectives.h"
 #include "tspsim/compiler/reference.h"
+#include "tspsim/program/tensor.h"
 #include "tspsim/system/system.h"
 
 #include <catch2/catch.hpp>
@@ -180,6 +181,34 @@ TEST_CASE("collectives: hierarchical all-reduce, fp32, groups' chips exchanging 
   CHECK(out.algorithm == "hierarchical-direct");
   CHECK(out.outputs == 12 * 12 * 2); // 40 columns are two tiles of 32 lanes
   check(out);
+}
+
+TEST_CASE("collectives: inputs are declared seeds, not stored bytes; without the reference the programs are "
+          "the same") {
+  auto s = shape(CollectiveKind::all_reduce, 24, 40, tsp::isa::DType::f32);
+  s.algorithm = CollectiveAlgorithm::hierarchical_direct;
+  const auto system = groups4x3();
+  const auto full = tsp::compiler::compile_collective(system, s);
+  s.with_reference = false;
+  const auto timing = tsp::compiler::compile_collective(system, s);
+  CHECK(tsp::serialize_system_program(timing.program) == tsp::serialize_system_program(full.program));
+  CHECK(timing.predicted_cycles == full.predicted_cycles);
+  for (uint32_t c = 0; c < 12; ++c) {
+    CHECK(full.outputs[c].size() == 12 * 2);
+    CHECK(timing.outputs[c].empty());
+    const tsp::Program& program = full.program.program_of(c);
+    CHECK(program.images.empty()); // the outputs start at zero
+    CHECK(program.declared.size() == 12 * 2);
+  }
+  // Chip 5's shard 3 (rows 6 and 7), second tile (columns 32 to 39): the rows of its seeded input.
+  const tsp::Program& program = full.program.program_of(5);
+  const tsp::Symbol* tile = program.find_symbol("X.s3.c1");
+  REQUIRE(tile != nullptr);
+  const auto declared = std::find_if(program.declared.begin(), program.declared.end(),
+                                     [&](const auto& d) { return &program.symbols.at(d.symbol) == tile; });
+  REQUIRE(declared != program.declared.end());
+  const auto input = tsp::random_tensor(tsp::isa::DType::f32, 24, 40, s.seed + 5);
+  CHECK(tsp::declared_elements(*declared, *tile) == tsp::compiler::sub_block(input, 4, 40, 6, 2, 32, 8));
 }
 
 TEST_CASE("collectives: hierarchical all-reduce, bf16, around rings of the groups' chips") {

@@ -206,10 +206,12 @@ TEST_CASE("tspc collective + tspsim --system --timing-only: a 576-chip Dragonfly
   const auto program = scratch_dir() / "df.bin";
   const std::string dragonfly = source("configs/systems/dragonfly8.json");
   auto c = run_tool(
-      "tspc", fmt::format("collective --system {} --kind all-reduce --rows 1 --cols 80 --dtype fp32 -o {}",
+      "tspc", fmt::format("collective --system {} --kind all-reduce --rows 1 --cols 80 --dtype fp32 -o {} "
+                          "--timing-only",
                           dragonfly, program.string()));
   INFO(c.out << c.err);
   REQUIRE(c.exit_code == 0);
+  CHECK(c.out.find("check:") == std::string::npos); // no reference to check against
   // 72 nodes of 8: inside each node, then among the chips at one position of every node, then back.
   CHECK(c.out.find("all-reduce 1x80 f32 over 576 chips (hierarchical-") == 0);
   const uint64_t predicted = std::stoull(c.out.substr(c.out.find("): ") + 3));
@@ -222,6 +224,11 @@ TEST_CASE("tspc collective + tspsim --system --timing-only: a 576-chip Dragonfly
   const auto j = nlohmann::json::parse(tsp::test::slurp(stats_path));
   CHECK(j.at("cycles") == predicted);
   CHECK(j.at("chips").size() == 576);
+  auto e = run_tool(
+      "tspc", fmt::format("collective --system {} --rows 1 --cols 80 -o {} --timing-only --reference {}",
+                          dragonfly, program.string(), (scratch_dir() / "df.ref").string()));
+  CHECK(e.exit_code == 2);
+  CHECK(e.err == "error: collective: --reference needs the host reference: drop --timing-only\n");
 }
 
 TEST_CASE(

@@ -45,6 +45,9 @@ struct CollectiveShape {
   isa::DType dtype = isa::DType::f32;
   CollectiveAlgorithm algorithm = CollectiveAlgorithm::automatic;
   uint64_t seed = 1;
+  // False: no host reference (CompiledSystem::outputs stays empty) for a tspsim --timing-only run
+  // of a size whose reference would not fit; the programs are the same either way.
+  bool with_reference = true;
 };
 
 class ProgramSpill;

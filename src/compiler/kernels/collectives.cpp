@@ -236,8 +236,18 @@ private:
   }
 
   // Input data of `chip`: seeded per chip so that every chip's tensor differs.
+  uint64_t seed_of(uint32_t chip) const { return shape_.seed + chip; }
   std::vector<uint8_t> input_of(uint32_t chip) const {
-    return random_tensor(shape_.dtype, shape_.rows, shape_.cols, shape_.seed + chip);
+    return random_tensor(shape_.dtype, shape_.rows, shape_.cols, seed_of(chip));
+  }
+  bool reference() const { return shape_.with_reference; }
+  // The reference values of rows [first, first + count) of `chip`'s input (none without the
+  // reference).
+  Values input_values(const std::vector<uint8_t>& data, uint32_t first, uint32_t count) const {
+    if (!reference()) return nullptr;
+    const unsigned bytes = isa::dtype_bytes(shape_.dtype);
+    return shared(
+        element_values(shape_.dtype, sub_block(data, bytes, shape_.cols, first, count, 0, shape_.cols)));
   }
 
   // The slices of one side, starting after those the previous tensors of that side took, so
@@ -250,23 +260,41 @@ private:
     return mems;
   }
 
-  TiledTensor place(uint32_t chip, const std::string& name, uint32_t rows, const std::vector<uint8_t>& data,
-                    bool east, bool named = true) {
+  // A tensor of `rows` that starts at zero (the program stores no image of it).
+  TiledTensor place(uint32_t chip, const std::string& name, uint32_t rows, bool east, bool named = true) {
     const unsigned bytes = isa::dtype_bytes(shape_.dtype);
     const unsigned per_side = config_of(chip).geometry.mem_slices_per_hemisphere;
     const unsigned groups = std::max(1u, std::min({2u, rows, per_side / bytes}));
     return place_tiled(schedule_.builder(chip), name, shape_.dtype, rows, shape_.cols,
-                       candidates(chip, east, groups * bytes), groups, data, named);
+                       candidates(chip, east, groups * bytes), groups, {}, named);
   }
 
-  void expect(uint32_t chip, const TiledTensor& tensor, const std::vector<double>& values) {
+  // Rows [first, first + rows) of `chip`'s input. The program declares each tile as a window of
+  // the chip's seeded stream (the rows of random_tensor(dtype, rows, cols, seed_of(chip))): it
+  // holds a seed per tile, not the bytes, however large the tensor.
+  TiledTensor place_input(uint32_t chip, const std::string& name, uint32_t first, uint32_t rows, bool east) {
+    TiledTensor tensor = place(chip, name, rows, east, false);
+    const unsigned vector = vector_bytes();
+    for (unsigned t = 0; t < tensor.tile_count(); ++t) {
+      Symbol& tile = tensor.tiles[t];
+      tile.name = tensor.tile_count() == 1 ? name : fmt::format("{}.c{}", name, t);
+      DeclaredTensor declared = random_declaration(
+          tile, random_skip(seed_of(chip), uint64_t{first} * shape_.cols + uint64_t{t} * vector), vector);
+      declared.row_stride = shape_.cols;
+      schedule_.builder(chip).add_random(tile, declared);
+    }
+    return tensor;
+  }
+
+  void expect(uint32_t chip, const TiledTensor& tensor, const Values& values) {
+    if (!values) return;
     const unsigned vector = vector_bytes();
     for (unsigned t = 0; t < tensor.tile_count(); ++t) {
       const Symbol& symbol = tensor.tiles[t];
       std::vector<double> v;
       for (uint32_t r = 0; r < tensor.rows; ++r)
         for (uint32_t c = 0; c < symbol.cols; ++c)
-          v.push_back(values[size_t(r) * tensor.cols + t * vector + c]);
+          v.push_back((*values)[size_t(r) * tensor.cols + t * vector + c]);
       outputs_[chip].push_back(make_expected(symbol.name, shape_.dtype, std::move(v), {}));
     }
   }
@@ -280,11 +308,10 @@ private:
 
   void transfer() {
     const uint32_t from = chips_[0], to = chips_[1];
-    const auto data = input_of(from);
-    const TiledTensor x = place(from, "X", shape_.rows, data, true);
-    const TiledTensor y = place(to, "Y", shape_.rows, {}, true);
+    const TiledTensor x = place_input(from, "X", 0, shape_.rows, true);
+    const TiledTensor y = place(to, "Y", shape_.rows, true);
     move_tensor(flow(from, x, to, y));
-    expect(to, y, element_values(shape_.dtype, data));
+    if (reference()) expect(to, y, input_values(input_of(from), 0, shape_.rows));
     hops_ = topology_.route(from, to).size();
   }
 
@@ -312,14 +339,12 @@ private:
   void all_gather() {
     Holdings held;
     std::vector<TiledTensor> y(size_t(n()) * n());
-    for (uint32_t i = 0; i < n(); ++i) {
-      const auto data = input_of(chips_[i]);
-      held[{i, i}] = {place(chips_[i], "X", shape_.rows, data, true),
-                      shared(element_values(shape_.dtype, data))};
-    }
+    for (uint32_t i = 0; i < n(); ++i)
+      held[{i, i}] = {place_input(chips_[i], "X", 0, shape_.rows, true),
+                      reference() ? input_values(input_of(chips_[i]), 0, shape_.rows) : nullptr};
     for (uint32_t i = 0; i < n(); ++i)
       for (uint32_t j = 0; j < n(); ++j)
-        y[size_t(i) * n() + j] = place(chips_[i], fmt::format("Y.b{}", j), shape_.rows, {}, j % 2 == 0);
+        y[size_t(i) * n() + j] = place(chips_[i], fmt::format("Y.b{}", j), shape_.rows, j % 2 == 0);
     const Destination into_y = [&](uint32_t i, uint32_t j) { return y[size_t(i) * n() + j]; };
     std::vector<uint32_t> all(n());
     std::iota(all.begin(), all.end(), 0u);
@@ -340,7 +365,7 @@ private:
       schedule_vectors(schedule_.builder(chips_[i]).schedule(), copy, {&held.at({i, i}).tensor},
                        y[size_t(i) * n() + i]);
     for (uint32_t i = 0; i < n(); ++i)
-      for (uint32_t j = 0; j < n(); ++j) expect(chips_[i], y[size_t(i) * n() + j], *held.at({j, j}).values);
+      for (uint32_t j = 0; j < n(); ++j) expect(chips_[i], y[size_t(i) * n() + j], held.at({j, j}).values);
     measure_hops();
   }
 
@@ -360,15 +385,13 @@ private:
       for (uint32_t p = 0; p < pieces; ++p)
         owner_of[p] = groups_->members[p / groups_->size()][p % groups_->size()];
     const auto owner = [&](uint32_t p) { return owner_of[p]; };
-    const unsigned bytes = isa::dtype_bytes(shape_.dtype);
     Holdings x;
     for (uint32_t i = 0; i < n(); ++i) {
-      const auto data = input_of(chips_[i]);
+      const auto data = reference() ? input_of(chips_[i]) : std::vector<uint8_t>{};
       for (uint32_t p = 0; p < pieces; ++p) {
         const Shard s = shard(shape_.rows, pieces, p);
-        const auto block = sub_block(data, bytes, shape_.cols, s.first, s.count, 0, shape_.cols);
-        x[{i, p}] = {place(chips_[i], fmt::format("X.s{}", p), s.count, block, p % 2 == 0),
-                     shared(element_values(shape_.dtype, block))};
+        x[{i, p}] = {place_input(chips_[i], fmt::format("X.s{}", p), s.first, s.count, p % 2 == 0),
+                     input_values(data, s.first, s.count)};
       }
     }
     std::map<std::pair<uint32_t, uint32_t>, TiledTensor> out;
@@ -376,14 +399,14 @@ private:
       for (uint32_t p = 0; p < pieces; ++p)
         if (all || owner(p) == i)
           out[{i, p}] = place(chips_[i], all ? fmt::format("Y.s{}", p) : "R",
-                              shard(shape_.rows, pieces, p).count, {}, p % 2 == 1);
+                              shard(shape_.rows, pieces, p).count, p % 2 == 1);
     const Destination into_out = [&](uint32_t i, uint32_t p) { return out.at({i, p}); };
     std::vector<uint32_t> every(pieces);
     std::iota(every.begin(), every.end(), 0u);
     Holdings sums;
     if (groups_) {
       const Destination scratch = [&](uint32_t i, uint32_t p) {
-        return place(chips_[i], "", shard(shape_.rows, pieces, p).count, {}, p % 2 == 1, false);
+        return place(chips_[i], "", shard(shape_.rows, pieces, p).count, p % 2 == 1, false);
       };
       Holdings group_sums;
       for (const auto& group : groups_->members)
@@ -408,7 +431,7 @@ private:
       x.clear();
       if (all) spread(members, every, owner, sums, into_out, ring_.has_value());
     }
-    for (const auto& [key, tensor] : out) expect(chips_[key.first], tensor, *sums.at(key).values);
+    for (const auto& [key, tensor] : out) expect(chips_[key.first], tensor, sums.at(key).values);
     measure_hops();
   }
 
@@ -429,9 +452,10 @@ private:
   // out = sum(inputs) on `chip`, in groups of at most `width` inputs: partial sums of each group,
   // then their sum. A group's inputs are read in one cycle, each from slices of its own, so the
   // width is bounded by the MEM slices (half of them, the rest hold the sums) and by 8 (a wider
-  // tree needs more VXM queues in one cycle). Returns the reference, in the same order.
-  std::vector<double> sum_into(uint32_t chip, std::vector<const TiledTensor*> inputs,
-                               std::vector<std::vector<double>> values, const TiledTensor& out) {
+  // tree needs more VXM queues in one cycle). Returns the reference, in the same order (none
+  // without the reference: `values` is then empty).
+  Values sum_into(uint32_t chip, std::vector<const TiledTensor*> inputs,
+                  std::vector<std::vector<double>> values, const TiledTensor& out) {
     const size_t width = std::clamp<size_t>(
         config_of(chip).geometry.mem_slices() / (2 * isa::dtype_bytes(shape_.dtype)), 2, 8);
     Schedule& schedule = schedule_.builder(chip).schedule();
@@ -443,15 +467,18 @@ private:
       for (size_t first = 0; first < inputs.size(); first += width) {
         const size_t count = std::min(width, inputs.size() - first);
         const std::vector<const TiledTensor*> group(inputs.begin() + first, inputs.begin() + first + count);
-        const std::vector<std::vector<double>> group_values(values.begin() + first,
-                                                            values.begin() + first + count);
+        const std::vector<std::vector<double>> group_values =
+            reference()
+                ? std::vector<std::vector<double>>(values.begin() + first, values.begin() + first + count)
+                : std::vector<std::vector<double>>{};
         const VExpr sum = combine_expression(Opcode::v_add, shape_.dtype, static_cast<unsigned>(count));
-        partials.push_back(place(chip, "", rows, {}, partials.size() % 2 == 0, false));
+        partials.push_back(place(chip, "", rows, partials.size() % 2 == 0, false));
         schedule_vectors(schedule, sum, group, partials.back());
         schedule.commit();
         next_inputs.push_back(&partials.back());
-        next_values.push_back(
-            evaluate(sum, group_values, std::vector<uint32_t>(count, rows), rows, shape_.cols));
+        if (reference())
+          next_values.push_back(
+              evaluate(sum, group_values, std::vector<uint32_t>(count, rows), rows, shape_.cols));
       }
       inputs = std::move(next_inputs);
       values = std::move(next_values);
@@ -459,7 +486,8 @@ private:
     const VExpr sum = combine_expression(Opcode::v_add, shape_.dtype, static_cast<unsigned>(inputs.size()));
     schedule_vectors(schedule, sum, inputs, out);
     schedule.commit();
-    return evaluate(sum, values, std::vector<uint32_t>(inputs.size(), rows), rows, shape_.cols);
+    if (!reference()) return nullptr;
+    return shared(evaluate(sum, values, std::vector<uint32_t>(inputs.size(), rows), rows, shape_.cols));
   }
 
   // Sums each piece over `members` (member a's share is `in` at (a, piece)) onto owner(piece),
@@ -477,7 +505,7 @@ private:
       for (size_t a = 0; a < members.size(); ++a)
         if (members[a] != owner(p))
           staged[{p, members[a]}] =
-              place(chips_[owner(p)], "", in.at({members[a], p}).tensor.rows, {}, a % 2 == 0, false);
+              place(chips_[owner(p)], "", in.at({members[a], p}).tensor.rows, a % 2 == 0, false);
     for (uint32_t a : members) {
       std::vector<Flow> flows;
       for (uint32_t p : pieces)
@@ -488,15 +516,16 @@ private:
     for (uint32_t p : pieces) {
       const uint32_t o = owner(p);
       std::vector<const TiledTensor*> inputs{&in.at({o, p}).tensor};
-      std::vector<std::vector<double>> values{*in.at({o, p}).values};
+      std::vector<std::vector<double>> values;
+      if (reference()) values.push_back(*in.at({o, p}).values);
       for (uint32_t a : members)
         if (a != o) {
           inputs.push_back(&staged.at({p, a}));
-          values.push_back(*in.at({a, p}).values);
+          if (reference()) values.push_back(*in.at({a, p}).values);
         }
       TiledTensor sum = dst(o, p);
-      std::vector<double> reference = sum_into(chips_[o], inputs, values, sum);
-      sums[{o, p}] = {std::move(sum), shared(std::move(reference))};
+      Values result = sum_into(chips_[o], inputs, values, sum);
+      sums[{o, p}] = {std::move(sum), std::move(result)};
     }
   }
 
@@ -525,14 +554,15 @@ private:
         for (uint32_t piece : owned[(p + 2 * k - 1 - step) % k]) {
           const Held& src = step == 0 ? in.at({sender, piece}) : partial.at({p, piece});
           const uint32_t rows = src.tensor.rows;
-          const TiledTensor inbox = place(chips_[receiver], "", rows, {}, step % 2 == 0, false);
+          const TiledTensor inbox = place(chips_[receiver], "", rows, step % 2 == 0, false);
           move_tensor(flow(chips_[sender], src.tensor, chips_[receiver], inbox));
           const Held& own = in.at({receiver, piece});
           TiledTensor sum =
-              last ? dst(receiver, piece) : place(chips_[receiver], "", rows, {}, step % 2 == 1, false);
+              last ? dst(receiver, piece) : place(chips_[receiver], "", rows, step % 2 == 1, false);
           schedule_vectors(schedule_.builder(chips_[receiver]).schedule(), add, {&inbox, &own.tensor}, sum);
-          Held result{std::move(sum),
-                      shared(evaluate(add, {*src.values, *own.values}, {rows, rows}, rows, shape_.cols))};
+          Held result{std::move(sum), reference() ? shared(evaluate(add, {*src.values, *own.values},
+                                                                    {rows, rows}, rows, shape_.cols))
+                                                  : nullptr};
           if (last)
             sums[{receiver, piece}] = std::move(result);
           else
