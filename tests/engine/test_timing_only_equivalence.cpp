@@ -231,6 +231,45 @@ std::string random_vxm_program(unsigned seed) {
   return text;
 }
 
+// A seeded random program of LWs fed by MEM Read runs: MEM_Wj (position 46 - j) reads 20 words
+// onto Wj per load (a Read and a Repeat 19, 1, 1, or split 10 + 10 into two runs), loads 21
+// cycles apart from cycle j + base on, so that row c reaches MXM_W0 (position 1) at 47 + base +
+// c; in a third of the programs one stream starts a cycle early or late. MXM_W0.0 dispatches an
+// LW Repeat, most often where the values arrive, and MXM_W0.2 an IW after each load; some have
+// a Notify or a second LW on MXM_W0.1 that overlaps a load.
+std::string random_lw_program(unsigned seed) {
+  Dice dice(seed);
+  std::mt19937& random = dice.random;
+  std::string text = fmt::format(".workload \"random LW runs {}\"\n", seed);
+  const int base = dice.between(0, 10);
+  const int loads = dice.between(1, 3);
+  const bool split = random() % 4 == 0;
+  const int jittered = random() % 3 == 0 ? dice.between(0, 15) : -1;
+  for (int j = 0; j < 16; ++j) {
+    const int start = std::max(0, j + base + (j == jittered ? dice.pick(-1, 1) : 0));
+    text += fmt::format(".queue MEM_W{}\n", j);
+    if (start != 0) text += fmt::format("    NOP {}\n", start);
+    for (int l = 0; l < loads; ++l) {
+      if (l != 0) text += "    NOP 1\n";
+      if (split && j % 5 == 0)
+        text += fmt::format("    Read {}, W{}\n    Repeat 9, 1, 1\n    Read {}, W{}\n    Repeat 9, 1, 1\n",
+                            20 * l, j, 20 * l + 10, j);
+      else
+        text += fmt::format("    Read {}, W{}\n    Repeat 19, 1, 1\n", 20 * l, j);
+    }
+  }
+  const int lw = 47 + base + dice.pick(0, 0, 0, -1, 1, 2);
+  text += fmt::format(".queue MXM_W0.0\n    NOP {}\n    LW.i8 W0\n", lw);
+  if (loads > 1) text += fmt::format("    Repeat {}, 21, 0\n", loads - 1);
+  text += fmt::format(".queue MXM_W0.2\n    NOP {}\n    IW\n", lw + 20);
+  if (loads > 1) text += fmt::format("    Repeat {}, 21, 0\n", loads - 1);
+  if (random() % 2 == 0)
+    text += fmt::format(".queue VXM.0\n    NOP {}\n    Notify\n", lw + dice.between(-3, 21 * loads));
+  if (random() % 4 == 0)
+    text += fmt::format(".queue MXM_W0.1\n    NOP {}\n    LW.i8 W0\n", lw + dice.between(5, 30));
+  return text;
+}
+
 // What one MEM slice did in a program of tests/engine/runs/, and how many runs were taken.
 struct SliceFigures {
   uint64_t runs_taken;
@@ -506,6 +545,15 @@ TEST_CASE("timing-only equivalence: LW reads cut by the cycle limit") {
   check_run_program("lw_run_barrier", "--max-cycles 51");
   check_run_program("lw_run_barrier", "--max-cycles 60");
   check_run_program("lw_run_repeat", "--max-cycles 80");
+}
+
+TEST_CASE("timing-only equivalence: 24 generated programs of LWs fed by Read runs") {
+  for (unsigned seed = 1; seed <= 24; ++seed) {
+    const fs::path program = scratch_dir() / fmt::format("random_lw_runs_{}.tsp", seed);
+    tsp::write_file_atomic(program, random_lw_program(seed));
+    const std::string flags = seed % 3 == 0 ? fmt::format("--max-cycles {}", 40 + seed * 3) : "";
+    check_equivalent(program.string(), fmt::format("random_lw_runs_{}", seed), flags);
+  }
 }
 
 // A tiny-llama step compiled by tspc llama --timing-only (its program has regions).
