@@ -24,6 +24,8 @@ Icu::Icu(sc_core::sc_module_name name, EngineContext& ctx, std::vector<Functiona
     queues_[q].local = floorplan.queues()[q].local;
     queues_[q].active_lanes = ctx_.vector_bytes;
   }
+  for (unsigned s = 0; s < floorplan.slices().size(); ++s)
+    if (floorplan.slices()[s].kind == SliceKind::mxm) interval_slices_.push_back(slices_[s]);
   if (debug_clock_) {
     SC_METHOD(debug_negedge);
     sensitive << debug_clock_->clock.negedge_event();
@@ -232,10 +234,15 @@ bool Icu::hand_over_run(InstructionQueue& queue) {
   const RepeatRun run{queue.previous, queue.repeats_left, queue.repeat_interval, queue.repeat_field,
                       queue.repeat_stride};
   if (!slices_[queue.slice]->take_run(run)) return false;
-  const Cycle t = now_;
-  taken_runs_.erase(std::remove_if(taken_runs_.begin(), taken_runs_.end(),
-                                   [t](const auto& taken) { return taken.second.last_dispatch() < t; }),
-                    taken_runs_.end());
+  // Runs past their last dispatch are dropped whenever the list has doubled since the last
+  // pruning (and by split_runs): amortised constant work per run taken.
+  if (taken_runs_.size() >= 2 * taken_runs_pruned_) {
+    const Cycle t = now_;
+    taken_runs_.erase(std::remove_if(taken_runs_.begin(), taken_runs_.end(),
+                                     [t](const auto& taken) { return taken.second.last_dispatch() < t; }),
+                      taken_runs_.end());
+    taken_runs_pruned_ = std::max<size_t>(taken_runs_.size(), 1);
+  }
   taken_runs_.emplace_back(queue.id, run);
   queue.previous.instruction = run.instruction(run.count - 1);
   queue.previous.cycle = run.last_dispatch();
@@ -271,6 +278,7 @@ void Icu::split_runs(Cycle t, Cycle release) {
     schedule(queue);
     it = taken_runs_.erase(it);
   }
+  for (FunctionalSlice* slice : interval_slices_) slice->split_reads(t, release);
 }
 
 // Hands the queue's latest instruction (`previous`) to its slice.

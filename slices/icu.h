@@ -76,6 +76,9 @@ private:
   // Runs handed over whole and not yet past their last dispatch, by queue: a barrier release
   // may split them.
   std::vector<std::pair<unsigned, RepeatRun>> taken_runs_;
+  size_t taken_runs_pruned_ = 1; // their number after the last pruning
+  // Slices that take read intervals of their own (the MXM planes' LW reads), split likewise.
+  std::vector<FunctionalSlice*> interval_slices_;
 };
 
 } // namespace tsp

@@ -1,8 +1,9 @@
 #include "slices/mxm_plane.h"
 
 #include "tspsim/engine/operand_groups.h"
-#include "tspsim/program/latency.h"
 #include "tspsim/numeric/numeric.h"
+#include "tspsim/program/latency.h"
+#include "tspsim/program/timing_rules.h"
 
 #include <algorithm>
 #include <cstring>
@@ -91,7 +92,55 @@ Cycle MxmPlane::next_event() const {
   Cycle next = FunctionalSlice::next_event();
   next = std::min(next, pending_.earliest());
   if (!installs_.empty()) next = std::min(next, installs_.front().cycle);
+  if (lw_reads_) next = std::min(next, lw_reads_->last_dispatch());
   return next;
+}
+
+void MxmPlane::retire(Cycle t) {
+  if (lw_reads_ && t >= lw_reads_->last_dispatch()) end_lw_interval(lw_reads_->last_dispatch());
+}
+
+void MxmPlane::stop_run(Cycle last) {
+  if (lw_reads_) end_lw_interval(last);
+}
+
+// Reads of the LW's stream group at this plane's position in every cycle of the interval, each
+// found on one write run upstream with no barrier release between (a release scheduled later
+// splits the interval: split_reads). Needs a release to come at least a cycle after the Notify
+// that schedules it, so that the reads of the Notify's own cycle keep their epoch.
+bool MxmPlane::take_lw_interval(const Dispatch& d, Cycle first, uint32_t count) {
+  if (!ctx_.runs_allowed() || lw_reads_ || notify_release_cycles(ctx_.config) == 0) return false;
+  const StreamRef src = StreamRef::from_field(d.instruction.operands[1]);
+  for (unsigned s = 0; s < ctx_.config.mxm.weight_streams; ++s)
+    if (!ctx_.fabric.run_reads_ok({src.id + s, src.west}, info().position, first, 1, count)) return false;
+  lw_dispatch_ = d;
+  Dispatch reads = d;
+  reads.cycle = first;
+  lw_reads_ = RepeatRun{reads, count, 1, -1, 0};
+  lw_read_first_ = first - 1;
+  lw_read_cycles_ = RunCycles(*lw_reads_, {0, 0, 0});
+  ctx_.stats.cover_run(slice_id(), &lw_read_cycles_);
+  ++ctx_.runs_taken;
+  return true;
+}
+
+void MxmPlane::end_lw_interval(Cycle last) {
+  const uint64_t reads = lw_reads_->iterations_through(last, 0);
+  ctx_.stats.slice(slice_id()).stream_bytes_read +=
+      reads * ctx_.config.mxm.weight_streams * ctx_.vector_bytes;
+  ctx_.stats.release_run(slice_id(), last, kNever);
+  const Cycle latest = lw_read_cycles_.latest_through(last);
+  if (latest != kNever) ctx_.mark_active(latest);
+  lw_reads_.reset();
+}
+
+// The interval keeps its reads through `now` (the release comes later) and the LW reads the
+// rest cycle by cycle, so that stale values are found by the per-cycle code in cycle order.
+void MxmPlane::split_reads(Cycle now, Cycle release) {
+  if (!lw_reads_ || release > lw_reads_->last_dispatch() || lw_reads_->last_dispatch() <= now) return;
+  end_lw_interval(now);
+  schedule(now + 1, Step::lw_read, lw_dispatch_, static_cast<unsigned>(now + 1 - lw_read_first_));
+  ctx_.touched.push_back(slice_id());
 }
 
 // LW and ABC types the array cannot hold reach the plane only through unchecked fetched text.
@@ -145,7 +194,11 @@ void MxmPlane::lw_read(const Dispatch& d, unsigned lw_cycle, Cycle t) {
                     &scratch_[size_t(j * bytes + b) * ctx_.vector_bytes], n_);
     }
   }
-  if (lw_cycle + 1 < lw_cycles(dtype, ctx_.config)) schedule(t + 1, Step::lw_read, d, lw_cycle + 1);
+  const uint32_t cycles = lw_cycles(dtype, ctx_.config);
+  if (lw_cycle + 1 >= cycles) return;
+  // The first read, a point write of its producer's Read as often as not, goes the per-cycle way.
+  if (lw_cycle == 0 && take_lw_interval(d, t + 1, cycles - 1)) return;
+  schedule(t + 1, Step::lw_read, d, lw_cycle + 1);
 }
 
 void MxmPlane::install(const Install& iw) {

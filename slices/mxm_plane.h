@@ -3,7 +3,9 @@
 // (docs/timing-model.md). The products are computed lazily: ABCs queue their activations, and the
 // queued ones are multiplied as one matrix product when an ACC reads an accumulator that one of
 // them writes, when IW replaces the weights, or when the queue grows long. The accumulators get
-// the same bits as with one product per ABC at its own cycle.
+// the same bits as with one product per ABC at its own cycle. In timing-only runs the reads of an
+// LW after its first can be taken as one interval (docs/timing-model.md, "Intervals in
+// timing-only mode").
 #pragma once
 
 #include "tspsim/engine/functional_slice.h"
@@ -12,6 +14,7 @@
 
 #include <deque>
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace tsp {
@@ -23,7 +26,10 @@ public:
   void execute(const Dispatch& dispatch) override;
   void commit(Cycle t) override;
   void evaluate(Cycle t) override;
+  void retire(Cycle t) override;
   Cycle next_event() const override;
+  void stop_run(Cycle last) override;
+  void split_reads(Cycle now, Cycle release) override;
 
 private:
   enum class Step : uint8_t { lw_read, abc_read, acc_read };
@@ -56,6 +62,11 @@ private:
   void schedule(Cycle cycle, Step step, const Dispatch& d, unsigned lw_cycle = 0);
   bool check_dtype(const Dispatch& d, Cycle t);
   void lw_read(const Dispatch& d, unsigned lw_cycle, Cycle t);
+  // Takes the reads of an LW in cycles first .. first + count - 1 as one interval when every one
+  // of them is sure to be ok (StreamFabric::run_reads_ok).
+  bool take_lw_interval(const Dispatch& d, Cycle first, uint32_t count);
+  // Counts the interval's reads through cycle `last` and ends it.
+  void end_lw_interval(Cycle last);
   void start_load(const Dispatch& d, Cycle t);
   void install(const Install& iw);
   void abc_read(const Dispatch& d, Cycle t);
@@ -69,6 +80,13 @@ private:
   std::deque<Install> installs_; // IWs by install cycle (one fixed latency)
   MxmWeightRules weights_;
   std::vector<AccTiming> acc_timing_;
+
+  // The reads of an LW after its first, taken whole (timing-only): checked when taken, counted
+  // when they end. `lw_reads_` holds them as a run of one-cycle iterations.
+  std::optional<RepeatRun> lw_reads_;
+  Dispatch lw_dispatch_;    // the LW, for the reads a split returns to the per-cycle path
+  Cycle lw_read_first_ = 0; // the LW's first read cycle (its read cycle 0)
+  RunCycles lw_read_cycles_;
 
   // Data (functional runs only).
   std::vector<uint8_t> shadow_; // byte plane b of row r at [(b * K + r) * N]

@@ -22,16 +22,15 @@ void StreamFabric::add_run(const WriteRun& run, Cycle now) {
   auto& runs = runs_[stream_index(run.stream)];
   // A value stays on the chip for positions * hop cycles after it lands.
   const Cycle lifetime = Cycle(positions_) * hop_;
-  runs.erase(std::remove_if(runs.begin(), runs.end(),
-                            [&](const HeldRun& held) {
-                              const WriteRun& r = held.run;
-                              return r.first + Cycle(r.count - 1) * r.interval + lifetime < now;
-                            }),
-             runs.end());
+  const auto kept = std::remove_if(runs.begin(), runs.end(), [&](const HeldRun& held) {
+    const WriteRun& r = held.run;
+    return r.first + Cycle(r.count - 1) * r.interval + lifetime < now;
+  });
+  run_count_ -= size_t(runs.end() - kept);
+  runs.erase(kept, runs.end());
   const int64_t first_diagonal = diagonal(run.stream, run.position, run.first);
   runs.push_back({run, first_diagonal, first_diagonal + int64_t(run.count - 1) * run.interval});
-  run_count_ = 0;
-  for (const auto& list : runs_) run_count_ += list.size();
+  ++run_count_;
 }
 
 void StreamFabric::shorten_run(StreamRef stream, unsigned position, Cycle first, uint32_t count) {

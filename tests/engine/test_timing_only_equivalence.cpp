@@ -231,6 +231,45 @@ std::string random_vxm_program(unsigned seed) {
   return text;
 }
 
+// A seeded random program of LWs fed by MEM Read runs: MEM_Wj (position 46 - j) reads 20 words
+// onto Wj per load (a Read and a Repeat 19, 1, 1, or split 10 + 10 into two runs), loads 21
+// cycles apart from cycle j + base on, so that row c reaches MXM_W0 (position 1) at 47 + base +
+// c; in a third of the programs one stream starts a cycle early or late. MXM_W0.0 dispatches an
+// LW Repeat, most often where the values arrive, and MXM_W0.2 an IW after each load; some have
+// a Notify or a second LW on MXM_W0.1 that overlaps a load.
+std::string random_lw_program(unsigned seed) {
+  Dice dice(seed);
+  std::mt19937& random = dice.random;
+  std::string text = fmt::format(".workload \"random LW runs {}\"\n", seed);
+  const int base = dice.between(0, 10);
+  const int loads = dice.between(1, 3);
+  const bool split = random() % 4 == 0;
+  const int jittered = random() % 3 == 0 ? dice.between(0, 15) : -1;
+  for (int j = 0; j < 16; ++j) {
+    const int start = std::max(0, j + base + (j == jittered ? dice.pick(-1, 1) : 0));
+    text += fmt::format(".queue MEM_W{}\n", j);
+    if (start != 0) text += fmt::format("    NOP {}\n", start);
+    for (int l = 0; l < loads; ++l) {
+      if (l != 0) text += "    NOP 1\n";
+      if (split && j % 5 == 0)
+        text += fmt::format("    Read {}, W{}\n    Repeat 9, 1, 1\n    Read {}, W{}\n    Repeat 9, 1, 1\n",
+                            20 * l, j, 20 * l + 10, j);
+      else
+        text += fmt::format("    Read {}, W{}\n    Repeat 19, 1, 1\n", 20 * l, j);
+    }
+  }
+  const int lw = 47 + base + dice.pick(0, 0, 0, -1, 1, 2);
+  text += fmt::format(".queue MXM_W0.0\n    NOP {}\n    LW.i8 W0\n", lw);
+  if (loads > 1) text += fmt::format("    Repeat {}, 21, 0\n", loads - 1);
+  text += fmt::format(".queue MXM_W0.2\n    NOP {}\n    IW\n", lw + 20);
+  if (loads > 1) text += fmt::format("    Repeat {}, 21, 0\n", loads - 1);
+  if (random() % 2 == 0)
+    text += fmt::format(".queue VXM.0\n    NOP {}\n    Notify\n", lw + dice.between(-3, 21 * loads));
+  if (random() % 4 == 0)
+    text += fmt::format(".queue MXM_W0.1\n    NOP {}\n    LW.i8 W0\n", lw + dice.between(5, 30));
+  return text;
+}
+
 // What one MEM slice did in a program of tests/engine/runs/, and how many runs were taken.
 struct SliceFigures {
   uint64_t runs_taken;
@@ -272,7 +311,8 @@ void check_figures(const SliceFigures& got, const SliceFigures& expected) {
   CHECK(got.stream_bytes == expected.stream_bytes);
 }
 
-// What the VXM did in a program of tests/engine/runs/, and how many runs were taken.
+// What the VXM (or another slice) did in a program of tests/engine/runs/, and how many runs were
+// taken.
 struct VxmFigures {
   uint64_t runs_taken;
   uint64_t instructions;
@@ -291,7 +331,8 @@ std::ostream& operator<<(std::ostream& out, const VxmFigures& f) {
              << f.stream_bytes_read << ", " << f.stream_bytes_written << "}";
 }
 
-VxmFigures run_vxm_program(const std::string& name, bool intervals, tsp::Cycle max_cycles) {
+VxmFigures run_vxm_program(const std::string& name, bool intervals, tsp::Cycle max_cycles,
+                           const std::string& slice = "VXM") {
   tsp::EngineOptions options;
   options.timing_only = true;
   options.intervals = intervals;
@@ -302,7 +343,7 @@ VxmFigures run_vxm_program(const std::string& name, bool intervals, tsp::Cycle m
   machine.load(program);
   machine.run(max_cycles);
   const tsp::EngineContext& ctx = machine.context();
-  const tsp::SliceStats& s = ctx.stats.slices()[*ctx.floorplan.find_slice("VXM")];
+  const tsp::SliceStats& s = ctx.stats.slices()[*ctx.floorplan.find_slice(slice)];
   return {ctx.runs_taken, s.instructions, s.busy_cycles, s.stream_bytes_read, s.stream_bytes_written};
 }
 
@@ -474,6 +515,47 @@ TEST_CASE("timing-only equivalence: 24 generated programs of VXM runs") {
   }
 }
 
+TEST_CASE("timing-only equivalence: an LW whose reads are covered by producer runs") {
+  const Run run = check_run_program("lw_run_pair");
+  CHECK(error_counts(run).empty());
+  CHECK(run.stats.at("cycles") == 90);
+}
+
+TEST_CASE("timing-only equivalence: a barrier inside an LW's reads") {
+  const Run run = check_run_program("lw_run_barrier");
+  CHECK(error_counts(run) == std::map<std::string, uint64_t>{{"stream-stale", 240}});
+  CHECK(run.stats.at("conformance_error_list").front() ==
+        "cycle 52: stream-stale: MXM_W0.0 instruction 1 (LW) line 75: stream W0 at MXM_W0 holds a value from "
+        "before the last barrier");
+  CHECK(run.stats.at("conformance_error_list").back() ==
+        "cycle 66: stream-stale: MXM_W0.0 instruction 1 (LW) line 75: stream W15 at MXM_W0 holds a value "
+        "from before the last barrier");
+}
+
+TEST_CASE("timing-only equivalence: an LW Repeat and an LW too early") {
+  const Run run = check_run_program("lw_run_repeat");
+  CHECK(error_counts(run) == std::map<std::string, uint64_t>{{"mxm-weights", 2}, {"stream-empty", 16}});
+  CHECK(run.stats.at("conformance_error_list").back() ==
+        "cycle 89: mxm-weights: MXM_W0.2 instruction 1 (IW) line 182: IW on MXM_W0: the LW dispatched at "
+        "cycle 88 is still loading the shadow buffer until cycle 107");
+}
+
+TEST_CASE("timing-only equivalence: LW reads cut by the cycle limit") {
+  CHECK(check_run_program("lw_run_pair", "--max-cycles 55").stats.at("partial") == true);
+  check_run_program("lw_run_barrier", "--max-cycles 51");
+  check_run_program("lw_run_barrier", "--max-cycles 60");
+  check_run_program("lw_run_repeat", "--max-cycles 80");
+}
+
+TEST_CASE("timing-only equivalence: 24 generated programs of LWs fed by Read runs") {
+  for (unsigned seed = 1; seed <= 24; ++seed) {
+    const fs::path program = scratch_dir() / fmt::format("random_lw_runs_{}.tsp", seed);
+    tsp::write_file_atomic(program, random_lw_program(seed));
+    const std::string flags = seed % 3 == 0 ? fmt::format("--max-cycles {}", 40 + seed * 3) : "";
+    check_equivalent(program.string(), fmt::format("random_lw_runs_{}", seed), flags);
+  }
+}
+
 // A tiny-llama step compiled by tspc llama --timing-only (its program has regions).
 fs::path tiny_llama_step(const std::string& name) {
   const fs::path program = scratch_dir() / name;
@@ -622,4 +704,32 @@ TEST_CASE("runs: a release inside a taken VXM run splits it") {
 // written.
 TEST_CASE("runs: a VXM Repeat is not taken while another queue of its slice writes its stream") {
   CHECK(run_vxm_program("vxm_run_collision", true, tsp::kNever) == VxmFigures{0, 39, 31, 0, 11200});
+}
+
+// lw_run_pair.tsp: MXM_W0 counts 6 instructions (three NOPs at 0, LW at 47, IW at 67, ABC at
+// 70), busy at 47..67 and 70 (the LW's reads, the IW's and ABC's dispatches), 20 cycles of 16
+// weight vectors and one activation read. The sixteen producers' runs and the LW's reads after
+// its first are taken whole.
+TEST_CASE("runs: an LW's reads are taken as an interval and count every read") {
+  CHECK(run_vxm_program("lw_run_pair", true, tsp::kNever, "MXM_W0") == VxmFigures{17, 6, 22, 102720, 0});
+}
+
+TEST_CASE("runs: LW reads with intervals off") {
+  CHECK(run_vxm_program("lw_run_pair", false, tsp::kNever, "MXM_W0") == VxmFigures{0, 6, 22, 102720, 0});
+}
+
+// Stopped after cycle 54: the NOPs and the LW (4 instructions), its reads at 47..54.
+TEST_CASE("runs: LW reads cut by the cycle limit count what they did before the limit") {
+  CHECK(run_vxm_program("lw_run_pair", true, 55, "MXM_W0") == VxmFigures{17, 4, 8, 40960, 0});
+}
+
+TEST_CASE("runs: LW reads cut by the cycle limit with intervals off") {
+  CHECK(run_vxm_program("lw_run_pair", false, 55, "MXM_W0") == VxmFigures{0, 4, 8, 40960, 0});
+}
+
+// lw_run_barrier.tsp: the Notify at 50 splits the LW's interval after its read at 50; the reads
+// at 51..66 go cycle by cycle (those from 52 on stale). MXM_W0 counts its NOP and LW, busy at
+// 47..66, 20 cycles of 16 vectors read.
+TEST_CASE("runs: a release inside an LW's reads splits the interval") {
+  CHECK(run_vxm_program("lw_run_barrier", true, tsp::kNever, "MXM_W0") == VxmFigures{17, 2, 20, 102400, 0});
 }

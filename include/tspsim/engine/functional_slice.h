@@ -42,6 +42,9 @@ public:
   // would change ends after its iterations dispatched by `now`; returns how many those are (the
   // ICU dispatches the rest one by one), or 0 if the run is not affected.
   virtual uint64_t split_run(Cycle /*now*/, Cycle /*release*/) { return 0; }
+  // The same for reads a slice took as an interval of its own, not handed over by a queue (an
+  // MXM plane's LW reads): those after `now` go back to the per-cycle path.
+  virtual void split_reads(Cycle /*now*/, Cycle /*release*/) {}
 
 protected:
   // Reads `group` byte-streams starting at `stream` at this slice's position in cycle t into
