@@ -80,7 +80,7 @@ inline constexpr double kLlamaCacheTolerance = 0.15;
 // The longest prompt pass compiled (docs/llama.md, "Prompt pass", "Not done yet"): past it, the
 // per-token K^T appends and head moves crowd single MEM queues beyond what the instruction fetch
 // and the vector scheduler place (tiny-llama fails from 24 tokens, small-llama from 16).
-inline constexpr uint32_t kMaxPromptTokens = 16;
+inline constexpr uint32_t kMaxPromptTokens = 512;
 
 struct LlamaStep {
   uint32_t position = 0; // KV-cache position of the token (the cache holds positions 0 .. position - 1)

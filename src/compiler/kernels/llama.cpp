@@ -34,6 +34,10 @@ namespace {
 
 // Permute map lanes that take nothing (the SXM writes zero there).
 constexpr int kNoLane = 0x7fff;
+// Copies of a one-row operand that every row of a prompt pass reads, beside the original.
+constexpr unsigned kBroadcastCopies = 7;
+// Slice groups of a prompt pass's tensors of many rows.
+constexpr unsigned kPromptGroups = 8;
 
 unsigned to_f32(VExpr& e, DType dtype, unsigned x) {
   return dtype == DType::f32 ? x : e.cvt(DType::f32, dtype, x);
@@ -593,7 +597,10 @@ void check_step(const ChipConfig& config, const model::ModelConfig& model, const
 TiledTensor ChipStep::place_next(DType dtype, uint32_t rows, uint32_t cols,
                                  const std::vector<uint8_t>& elements, const std::string& name) {
   east_ = !east_;
-  return place_tiled(builder_, name, dtype, rows, cols, least_used(builder_, east_), 1, elements,
+  // A prompt pass's phases read the rows of its tensors one after the other, faster than one slice
+  // group serves them: its tensors of many rows are spread over slice groups.
+  const unsigned groups = rows_ > 1 && rows > 1 ? kPromptGroups : 1;
+  return place_tiled(builder_, name, dtype, rows, cols, least_used(builder_, east_), groups, elements,
                      !name.empty());
 }
 
@@ -739,7 +746,10 @@ TiledTensor ChipStep::embed() {
       place_next(DType::i32, rows_, lanes_, element_bytes_of(DType::i32, tokens), "TOKEN");
   std::vector<double> ids(share_.vocab);
   for (uint32_t i = 0; i < share_.vocab; ++i) ids[i] = share_.vocab0 + i;
-  const TiledTensor ids_i32 = place_next(DType::i32, 1, share_.vocab, element_bytes_of(DType::i32, ids));
+  const auto id_bytes = element_bytes_of(DType::i32, ids);
+  TiledTensor ids_i32 = place_next(DType::i32, 1, share_.vocab, id_bytes);
+  // Every prompt token's one-hot row reads the ids: copies spread the reads.
+  if (rows_ > 1) add_copies(builder_, ids_i32, least_used(builder_, east_), kBroadcastCopies, id_bytes);
   const TiledTensor one_hot = per_token(DType::i8, share_.vocab);
   group_ = group("embedding");
   tag(RegionCategory::matrix);
