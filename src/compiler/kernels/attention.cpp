@@ -123,7 +123,7 @@ double schedule_attention(ProgramBuilder& builder, const AttentionShape& shape,
   // Permute map i sends element i of the new key to the new position's lane.
   std::vector<int> maps;
   for (uint32_t i = 0; i < d; ++i)
-    for (unsigned lane = 0; lane < vector; ++lane) maps.push_back(lane == new_lane ? int(i) : 0x7fff);
+    for (unsigned lane = 0; lane < vector; ++lane) maps.push_back(lane == new_lane ? int(i) : kNoLane);
   // Read once per row of every kv head: spread so that no slice reads them every cycle.
   const auto map_tensor = place_tiled(builder, "", DType::i16, d, vector, least_used(builder, false), 8,
                                       int16_bytes(maps), false);
@@ -185,13 +185,25 @@ TiledTensor tiled_rows(const TiledTensor& x, uint32_t first, uint32_t rows) {
 
 // Queries whose keys one read-modify-write of a K^T row appends in the prompt pass.
 constexpr uint32_t kKeyBlock = 8;
-// Permute map lanes that take nothing (the SXM writes zero there).
-constexpr int kNoLane = 0x7fff;
 
 } // namespace
 
+std::vector<TiledTensor> place_prompt_key_maps(ProgramBuilder& builder, uint32_t head_dim, uint32_t seq,
+                                               uint32_t queries) {
+  const unsigned vector = builder.config().geometry.vector_bytes();
+  std::vector<TiledTensor> maps;
+  for (uint32_t i = 0; i < queries; ++i) {
+    std::vector<int> map(size_t(head_dim) * vector, kNoLane);
+    for (uint32_t r = 0; r < head_dim; ++r) map[size_t(r) * vector + (seq + i) % vector] = int(r);
+    // Row r is read once per block and KV head: rows over slice groups, queries over both sides.
+    maps.push_back(place_tiled(builder, "", DType::i16, head_dim, vector, least_used(builder, i % 2 == 0), 8,
+                               int16_bytes(map), false));
+  }
+  return maps;
+}
+
 double schedule_prompt_attention(ProgramBuilder& builder, const AttentionShape& shape, uint32_t queries,
-                                 const AttentionTensors& tensors) {
+                                 const AttentionTensors& tensors, const std::vector<TiledTensor>& maps) {
   const ChipConfig& config = builder.config();
   check_attention(config, shape);
   const DType dt = shape.dtype;
@@ -205,17 +217,9 @@ double schedule_prompt_attention(ProgramBuilder& builder, const AttentionShape& 
   const unsigned sxm = *builder.schedule().floorplan().find_slice("SXM_W");
 
   // Keys go into K^T lane by lane: row r of a head's rows takes element r of query i's key into
-  // lane seq + i by a Permute whose map (query i's row r) moves that element alone and writes zero
-  // elsewhere; the keys of a block of queries are or-ed into the row in one read-modify-write (their
-  // lanes are disjoint and zero before): d x queries Permutes per KV head, d rows written per block.
-  std::vector<TiledTensor> maps; // per query: d rows
-  for (uint32_t i = 0; i < n; ++i) {
-    std::vector<int> map(size_t(d) * vector, kNoLane);
-    for (uint32_t r = 0; r < d; ++r) map[size_t(r) * vector + (seq + i) % vector] = int(r);
-    maps.push_back(place_tiled(builder, "", DType::i16, d, vector, least_used(builder, i % 2 == 0), 8,
-                               int16_bytes(map), false));
-  }
-
+  // lane seq + i by a Permute with query i's map r; the keys of a block of queries are or-ed into
+  // the row in one read-modify-write (their lanes are disjoint and zero before): d x queries
+  // Permutes per KV head, d rows written per block.
   for (uint32_t g = 0; g < shape.kv_heads; ++g)
     for (uint32_t i = 0; i < n; ++i) {
       const uint32_t p = seq + i;

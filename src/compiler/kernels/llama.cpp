@@ -32,8 +32,6 @@ using isa::Opcode;
 
 namespace {
 
-// Permute map lanes that take nothing (the SXM writes zero there).
-constexpr int kNoLane = 0x7fff;
 // Copies of a one-row operand that every row of a prompt pass reads, beside the original.
 constexpr unsigned kBroadcastCopies = 7;
 // Slice groups of a prompt pass's tensors of many rows.
@@ -540,6 +538,12 @@ private:
   TiledTensor rescale(const TiledTensor& c, const WeightMatrix& w, const TiledTensor& amax, DType out,
                       const TiledTensor* residual, const std::string& name = "");
   TiledTensor rmsnorm(const TiledTensor& x, const std::vector<float>& gain);
+  // The prompt pass's K^T append maps, placed once for all the chip's layers.
+  const std::vector<TiledTensor>& key_maps() {
+    if (key_maps_.empty())
+      key_maps_ = place_prompt_key_maps(builder_, model_.head_dim, step_.position, rows_);
+    return key_maps_;
+  }
   void cache();
   void mlp_weights(uint32_t l);
 
@@ -557,6 +561,7 @@ private:
   bool east_ = false;
   uint64_t weight_tiles_ = 0;
   std::vector<std::vector<Symbol>> kt_, v_; // the cache tensors per layer
+  std::vector<TiledTensor> key_maps_;
   // State between phases.
   uint32_t layer_ = 0;
   std::string group_;
@@ -820,7 +825,7 @@ TiledTensor ChipStep::attention(uint32_t l) {
   if (step_.prompt_tokens == 0)
     schedule_attention(builder_, shape, {&qh, &kn, &vn, kt_[l], v_[l], &o});
   else
-    schedule_prompt_attention(builder_, shape, rows_, {&qh, &kn, &vn, kt_[l], v_[l], &o});
+    schedule_prompt_attention(builder_, shape, rows_, {&qh, &kn, &vn, kt_[l], v_[l], &o}, key_maps());
   attended_ = per_token(act_, q_cols);
   for (uint32_t i = 0; i < rows_; ++i)
     schedule_merge_heads(builder_, o, token_row(attended_, i), {i, rows_, share_.heads});
