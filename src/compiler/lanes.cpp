@@ -67,7 +67,7 @@ LaneMaps::LaneMaps(ProgramBuilder& builder, bool east, const std::vector<std::ve
   }
   for (const auto& map : extra) {
     extra_row_.push_back(row++);
-    for (unsigned i = 0; i < lanes; ++i) values.push_back(i < map.size() ? map[i] : 0x7fff);
+    for (unsigned i = 0; i < lanes; ++i) values.push_back(i < map.size() ? map[i] : kNoLane);
   }
   // The slices nearest the SXM, so that maps reach it soon after they are read.
   auto mems = side_slices(builder.schedule(), east);

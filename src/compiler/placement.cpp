@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <fmt/format.h>
-#include <stdexcept>
 
 namespace tsp::compiler {
 
@@ -67,15 +66,29 @@ TiledTensor place_tiled(ProgramBuilder& builder, const std::string& name, DType 
 }
 
 Symbol row_view(const Symbol& symbol, uint32_t first, uint32_t rows) {
-  const auto groups = static_cast<uint32_t>(symbol.slices.size() / isa::dtype_bytes(symbol.dtype));
-  if (first % groups != 0)
-    throw std::logic_error(fmt::format(
-        "tspc placement: a view from row {} of a symbol spread over {} slice groups", first, groups));
+  const unsigned bytes = isa::dtype_bytes(symbol.dtype);
+  const auto groups = static_cast<uint32_t>(symbol.slices.size() / bytes);
   Symbol view = symbol;
   view.name.clear();
-  view.base = symbol.base + first / groups;
-  for (uint32_t& base : view.bases) base += first / groups;
   view.rows = rows;
+  const uint32_t offset = first % groups;
+  if (offset == 0) {
+    view.base = symbol.base + first / groups;
+    for (uint32_t& base : view.bases) base += first / groups;
+    return view;
+  }
+  // The view's group m is the symbol's group (offset + m) % groups, one word further on where
+  // that wraps: view row k is then symbol row first + k.
+  view.slices.clear();
+  view.bases.clear();
+  for (uint32_t m = 0; m < groups; ++m) {
+    const uint32_t g = (offset + m) % groups;
+    for (unsigned b = 0; b < bytes; ++b) {
+      view.slices.push_back(symbol.slices[g * bytes + b]);
+      view.bases.push_back(symbol.base_of(g * bytes + b) + first / groups + (offset + m >= groups ? 1 : 0));
+    }
+  }
+  view.base = view.bases.front();
   return view;
 }
 

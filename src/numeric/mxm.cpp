@@ -326,7 +326,11 @@ public:
     return core;
   }
 
-  void run(const std::function<void(unsigned)>& job) {
+  // Runs job(0) here and job(1) on the second core; false (nothing run) if another thread is
+  // using it: a system's chips multiply on several threads at once.
+  bool try_run(const std::function<void(unsigned)>& job) {
+    std::unique_lock<std::mutex> claim(user_, std::try_to_lock);
+    if (!claim.owns_lock()) return false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       job_ = &job;
@@ -337,6 +341,7 @@ public:
     std::unique_lock<std::mutex> lock(mutex_);
     finished_.wait(lock, [&] { return done_; });
     job_ = nullptr;
+    return true;
   }
 
   ~SecondCore() {
@@ -365,6 +370,7 @@ private:
     }
   }
 
+  std::mutex user_; // held by the thread whose job the second core runs
   std::mutex mutex_;
   std::condition_variable wake_, finished_;
   const std::function<void(unsigned)>* job_ = nullptr;
@@ -383,7 +389,9 @@ constexpr size_t kSplitRows = 16;
 void for_row_halves(size_t m, const std::function<void(size_t, size_t)>& rows) {
   if (m < kSplitRows || g_threads.load(std::memory_order_relaxed) < 2) return rows(0, m);
   const size_t half = (m / 2 + 3) / 4 * 4; // keep the first part in blocks of four rows
-  SecondCore::instance().run([&](unsigned part) { part == 0 ? rows(0, half) : rows(half, m - half); });
+  if (!SecondCore::instance().try_run(
+          [&](unsigned part) { part == 0 ? rows(0, half) : rows(half, m - half); }))
+    rows(0, m);
 }
 
 // An m-row product with `one_core` (which multiplies rows of acts into rows of out) on up to two cores.

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -1275,4 +1276,30 @@ TEST_CASE("MXM batches split over two cores give the bits of one core") {
   for (size_t r = 0; r < m; r += 13)
     REQUIRE(std::equal(i8_one.begin() + long(r * p.n), i8_one.begin() + long((r + 1) * p.n),
                        p.reference(acts.data() + r * p.k, nullptr).begin()));
+}
+
+TEST_CASE("MXM batches multiplied on several threads at once give the bits of one core") {
+  // A system's chips flush their MXMs on worker threads: two callers at once must not share the
+  // second core (before, one of them waited for it forever).
+  std::mt19937 rng(78);
+  I8Problem p(320, 320, rng);
+  const size_t m = 32;
+  std::vector<int8_t> acts(m * p.k);
+  for (auto& a : acts) a = int8_t(rng());
+  std::vector<int32_t> one(m * p.n);
+  num::matmul_i8_one_core(p.packed.data(), acts.data(), one.data(), m, p.k, p.n, false);
+  num::set_mxm_threads(2);
+  std::vector<std::vector<int32_t>> out(2, std::vector<int32_t>(m * p.n));
+  std::vector<char> same(2, 1);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < 2; ++t)
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 2000; ++round) {
+        num::matmul_i8(p.packed.data(), acts.data(), out[t].data(), m, p.k, p.n, false);
+        same[t] = same[t] && out[t] == one;
+      }
+    });
+  for (auto& thread : threads) thread.join();
+  CHECK(same[0]);
+  CHECK(same[1]);
 }

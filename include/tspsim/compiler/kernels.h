@@ -172,8 +172,13 @@ double schedule_attention(ProgramBuilder& builder, const AttentionShape& shape,
 // values to the cache. Q is heads * queries rows and KN, VN kv_heads * queries rows, head-major
 // (row h * queries + i is head h of query i), O likewise (fp32); the cache tensors as above, with
 // lanes and rows from seq on zero and room for seq + queries positions. The causal mask is an
-// additive row of 0 and -inf per query. Returns the softmax's latency.
+// additive row of 0 and -inf per query. `key_maps` are place_prompt_key_maps' for the same
+// queries. Returns the softmax's latency.
 double schedule_prompt_attention(ProgramBuilder& builder, const AttentionShape& shape, uint32_t queries,
-                                 const AttentionTensors& tensors);
+                                 const AttentionTensors& tensors, const std::vector<TiledTensor>& key_maps);
+// The Permute maps that put the prompt's keys into K^T, for every layer and KV head: per query i
+// (position seq + i), head_dim rows; row r moves element r into the query's lane and zero elsewhere.
+std::vector<TiledTensor> place_prompt_key_maps(ProgramBuilder& builder, uint32_t head_dim, uint32_t seq,
+                                               uint32_t queries);
 
 } // namespace tsp::compiler

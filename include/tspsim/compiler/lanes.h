@@ -13,6 +13,9 @@
 
 namespace tsp::compiler {
 
+// A Permute map lane that takes nothing (out of range: the SXM writes zero there).
+inline constexpr int kNoLane = 0x7fff;
+
 // Permute maps (int16) in MEM: the identity, and one row per rotation amount the reduction needs
 // plus optional extra maps, in other slices (a doubling step reads the identity and a rotation
 // in one cycle). Rotation by k: map[i] = (i + k) mod n.

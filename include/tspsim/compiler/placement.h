@@ -34,7 +34,7 @@ void add_copies(ProgramBuilder& builder, TiledTensor& tensor, const std::vector<
                 unsigned count, const std::vector<uint8_t>& elements);
 
 // Rows [first, first + rows) of a symbol stored one row per word of each slice group, as a symbol
-// of their own (unnamed): the symbol's slice groups must divide `first`.
+// of their own (unnamed); from any row (its groups are then rotated to start at that row's).
 Symbol row_view(const Symbol& symbol, uint32_t first, uint32_t rows);
 // One symbol as a tensor of one column tile.
 TiledTensor single_tile(const Symbol& symbol);

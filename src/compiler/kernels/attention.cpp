@@ -123,7 +123,7 @@ double schedule_attention(ProgramBuilder& builder, const AttentionShape& shape,
   // Permute map i sends element i of the new key to the new position's lane.
   std::vector<int> maps;
   for (uint32_t i = 0; i < d; ++i)
-    for (unsigned lane = 0; lane < vector; ++lane) maps.push_back(lane == new_lane ? int(i) : 0x7fff);
+    for (unsigned lane = 0; lane < vector; ++lane) maps.push_back(lane == new_lane ? int(i) : kNoLane);
   // Read once per row of every kv head: spread so that no slice reads them every cycle.
   const auto map_tensor = place_tiled(builder, "", DType::i16, d, vector, least_used(builder, false), 8,
                                       int16_bytes(maps), false);
@@ -183,18 +183,27 @@ TiledTensor tiled_rows(const TiledTensor& x, uint32_t first, uint32_t rows) {
   return view;
 }
 
-// Slice groups for a tensor of heads x queries rows whose per-head blocks are views: at most 8,
-// dividing `queries`.
-unsigned block_groups(uint32_t queries) {
-  unsigned groups = 8;
-  while (queries % groups != 0) groups /= 2;
-  return groups;
-}
+// Queries whose keys one read-modify-write of a K^T row appends in the prompt pass.
+constexpr uint32_t kKeyBlock = 8;
 
 } // namespace
 
+std::vector<TiledTensor> place_prompt_key_maps(ProgramBuilder& builder, uint32_t head_dim, uint32_t seq,
+                                               uint32_t queries) {
+  const unsigned vector = builder.config().geometry.vector_bytes();
+  std::vector<TiledTensor> maps;
+  for (uint32_t i = 0; i < queries; ++i) {
+    std::vector<int> map(size_t(head_dim) * vector, kNoLane);
+    for (uint32_t r = 0; r < head_dim; ++r) map[size_t(r) * vector + (seq + i) % vector] = int(r);
+    // Row r is read once per block and KV head: rows over slice groups, queries over both sides.
+    maps.push_back(place_tiled(builder, "", DType::i16, head_dim, vector, least_used(builder, i % 2 == 0), 8,
+                               int16_bytes(map), false));
+  }
+  return maps;
+}
+
 double schedule_prompt_attention(ProgramBuilder& builder, const AttentionShape& shape, uint32_t queries,
-                                 const AttentionTensors& tensors) {
+                                 const AttentionTensors& tensors, const std::vector<TiledTensor>& maps) {
   const ChipConfig& config = builder.config();
   check_attention(config, shape);
   const DType dt = shape.dtype;
@@ -207,18 +216,10 @@ double schedule_prompt_attention(ProgramBuilder& builder, const AttentionShape& 
   const std::vector<Symbol>& v_tensors = tensors.v;
   const unsigned sxm = *builder.schedule().floorplan().find_slice("SXM_W");
 
-  // Keys go into K^T lane by lane: row i of a head's rows takes element i of every query's key,
-  // each broadcast to every lane by a Permute (map i) and kept in the query's lane only (a select
-  // by the lane's one-hot row): d x queries vectors through the SXM per KV head.
-  std::vector<int> broadcast;
-  for (uint32_t i = 0; i < d; ++i) broadcast.insert(broadcast.end(), vector, int(i));
-  const auto map_tensor = place_tiled(builder, "", DType::i16, d, vector, least_used(builder, false), 8,
-                                      int16_bytes(broadcast), false);
-  std::vector<double> one_hot(size_t(n) * vector, 0.0);
-  for (uint32_t i = 0; i < n; ++i) one_hot[size_t(i) * vector + (seq + i) % vector] = 1.0;
-  const auto lane_of = place_tiled(builder, "", dt, n, vector, least_used(builder, true), 1,
-                                   element_bytes_of(dt, one_hot), false);
-
+  // Keys go into K^T lane by lane: row r of a head's rows takes element r of query i's key into
+  // lane seq + i by a Permute with query i's map r; the keys of a block of queries are or-ed into
+  // the row in one read-modify-write (their lanes are disjoint and zero before): d x queries
+  // Permutes per KV head, d rows written per block.
   for (uint32_t g = 0; g < shape.kv_heads; ++g)
     for (uint32_t i = 0; i < n; ++i) {
       const uint32_t p = seq + i;
@@ -231,20 +232,30 @@ double schedule_prompt_attention(ProgramBuilder& builder, const AttentionShape& 
       VExpr copy;
       copy.unary(Opcode::v_mov, dt, copy.input(0, dt, int(g * n + i)));
       schedule_vectors(builder.schedule(), copy, {tensors.vn}, single_tile(v_row));
-
-      const TiledTensor kt_rows_g = single_tile(row_view(kt_tiles[p / vector], g * d, d));
+    }
+  for (uint32_t g = 0; g < shape.kv_heads; ++g)
+    for (uint32_t i0 = 0; i0 < n;) {
+      // A block's positions are in one K^T tile.
+      const uint32_t tile = (seq + i0) / vector;
+      const uint32_t end = std::min({n, i0 + kKeyBlock, (tile + 1) * vector - seq});
+      const TiledTensor kt_rows_g = single_tile(row_view(kt_tiles[tile], g * d, d));
+      std::vector<const TiledTensor*> inputs{&kt_rows_g, tensors.kn};
       VExpr append;
-      append.binary(Opcode::v_add, dt, append.input(0, dt),
-                    append.select(dt, append.input(3, dt, int(i), 0),
-                                  append.lane_move(Opcode::permute, dt, append.input(1, dt, int(g * n + i)),
-                                                   append.input(2, DType::i16, -1, 0), sxm),
-                                  append.splat(dt, 0.0)));
-      schedule_vectors(builder.schedule(), append, {&kt_rows_g, tensors.kn, &map_tensor, &lane_of},
-                       kt_rows_g);
+      unsigned row = append.input(0, dt);
+      for (uint32_t i = i0; i < end; ++i) {
+        inputs.push_back(&maps[i]);
+        const unsigned key = append.lane_move(Opcode::permute, dt, append.input(1, dt, int(g * n + i), 0),
+                                              append.input(unsigned(inputs.size() - 1), DType::i16), sxm);
+        row = append.binary(Opcode::v_or, dt, row, key);
+      }
+      schedule_vectors(builder.schedule(), append, inputs, kt_rows_g);
+      i0 = end;
     }
 
   const float scale = static_cast<float>(1.0 / std::sqrt(double(d)));
-  const unsigned groups = block_groups(n);
+  // The softmax reads every row twice, faster than one slice group serves: rows over every slice
+  // group of a side (place_tiled caps the count).
+  const unsigned groups = 16;
   const uint32_t rows = per_group * n; // a KV group's query rows
   const TiledTensor scores = place_tiled(builder, "", DType::f32, shape.heads * n, positions,
                                          least_used(builder, true), groups, {}, false);

@@ -32,8 +32,10 @@ using isa::Opcode;
 
 namespace {
 
-// Permute map lanes that take nothing (the SXM writes zero there).
-constexpr int kNoLane = 0x7fff;
+// Copies of a one-row operand that every row of a prompt pass reads, beside the original.
+constexpr unsigned kBroadcastCopies = 7;
+// Slice groups of a prompt pass's tensors of many rows.
+constexpr unsigned kPromptGroups = 8;
 
 unsigned to_f32(VExpr& e, DType dtype, unsigned x) {
   return dtype == DType::f32 ? x : e.cvt(DType::f32, dtype, x);
@@ -536,6 +538,12 @@ private:
   TiledTensor rescale(const TiledTensor& c, const WeightMatrix& w, const TiledTensor& amax, DType out,
                       const TiledTensor* residual, const std::string& name = "");
   TiledTensor rmsnorm(const TiledTensor& x, const std::vector<float>& gain);
+  // The prompt pass's K^T append maps, placed once for all the chip's layers.
+  const std::vector<TiledTensor>& key_maps() {
+    if (key_maps_.empty())
+      key_maps_ = place_prompt_key_maps(builder_, model_.head_dim, step_.position, rows_);
+    return key_maps_;
+  }
   void cache();
   void mlp_weights(uint32_t l);
 
@@ -553,6 +561,7 @@ private:
   bool east_ = false;
   uint64_t weight_tiles_ = 0;
   std::vector<std::vector<Symbol>> kt_, v_; // the cache tensors per layer
+  std::vector<TiledTensor> key_maps_;
   // State between phases.
   uint32_t layer_ = 0;
   std::string group_;
@@ -593,7 +602,10 @@ void check_step(const ChipConfig& config, const model::ModelConfig& model, const
 TiledTensor ChipStep::place_next(DType dtype, uint32_t rows, uint32_t cols,
                                  const std::vector<uint8_t>& elements, const std::string& name) {
   east_ = !east_;
-  return place_tiled(builder_, name, dtype, rows, cols, least_used(builder_, east_), 1, elements,
+  // A prompt pass's phases read the rows of its tensors one after the other, faster than one slice
+  // group serves them: its tensors of many rows are spread over slice groups.
+  const unsigned groups = rows_ > 1 && rows > 1 ? kPromptGroups : 1;
+  return place_tiled(builder_, name, dtype, rows, cols, least_used(builder_, east_), groups, elements,
                      !name.empty());
 }
 
@@ -739,7 +751,10 @@ TiledTensor ChipStep::embed() {
       place_next(DType::i32, rows_, lanes_, element_bytes_of(DType::i32, tokens), "TOKEN");
   std::vector<double> ids(share_.vocab);
   for (uint32_t i = 0; i < share_.vocab; ++i) ids[i] = share_.vocab0 + i;
-  const TiledTensor ids_i32 = place_next(DType::i32, 1, share_.vocab, element_bytes_of(DType::i32, ids));
+  const auto id_bytes = element_bytes_of(DType::i32, ids);
+  TiledTensor ids_i32 = place_next(DType::i32, 1, share_.vocab, id_bytes);
+  // Every prompt token's one-hot row reads the ids: copies spread the reads.
+  if (rows_ > 1) add_copies(builder_, ids_i32, least_used(builder_, east_), kBroadcastCopies, id_bytes);
   const TiledTensor one_hot = per_token(DType::i8, share_.vocab);
   group_ = group("embedding");
   tag(RegionCategory::matrix);
@@ -810,7 +825,7 @@ TiledTensor ChipStep::attention(uint32_t l) {
   if (step_.prompt_tokens == 0)
     schedule_attention(builder_, shape, {&qh, &kn, &vn, kt_[l], v_[l], &o});
   else
-    schedule_prompt_attention(builder_, shape, rows_, {&qh, &kn, &vn, kt_[l], v_[l], &o});
+    schedule_prompt_attention(builder_, shape, rows_, {&qh, &kn, &vn, kt_[l], v_[l], &o}, key_maps());
   attended_ = per_token(act_, q_cols);
   for (uint32_t i = 0; i < rows_; ++i)
     schedule_merge_heads(builder_, o, token_row(attended_, i), {i, rows_, share_.heads});
