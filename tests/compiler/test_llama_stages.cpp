@@ -106,8 +106,9 @@ TEST_CASE(
     CHECK(spilled.program.chip_program == in_memory.program.chip_program);
     CHECK(spilled.predicted_cycles == in_memory.predicted_cycles);
     streamed = tsp::system_program_head(spilled.program, spilled.spilled->size());
+    tsp::SystemProgramSections sections;
     for (uint32_t p = 0; p < spilled.spilled->size(); ++p) {
-      const auto section = tsp::system_program_section(spilled.spilled->bytes(p));
+      const auto section = sections.next(spilled.spilled->bytes(p));
       streamed.insert(streamed.end(), section.begin(), section.end());
     }
   }
