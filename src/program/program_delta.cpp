@@ -9,6 +9,7 @@ namespace tsp::delta {
 namespace {
 
 constexpr size_t kBlock = 16;                      // bytes of a matched block
+constexpr size_t kSampleStride = 8 * kBlock;       // target blocks scored when choosing a base
 constexpr uint64_t kMultiplier = 0x100000001b3ull; // of the polynomial (rolling) block hash
 constexpr uint8_t kCopy = 0;
 constexpr uint8_t kLiteral = 1;
@@ -66,7 +67,7 @@ BlockIndex::BlockIndex(const std::vector<uint8_t>& bytes) {
 
 size_t BlockIndex::shared_blocks(const std::vector<uint8_t>& target) const {
   size_t shared = 0;
-  for (size_t p = 0; p + kBlock <= target.size(); p += kBlock) {
+  for (size_t p = 0; p + kBlock <= target.size(); p += kSampleStride) {
     const uint64_t h = block_hash(target.data() + p);
     const auto it = std::lower_bound(blocks_.begin(), blocks_.end(), std::make_pair(h, uint32_t{0}));
     shared += it != blocks_.end() && it->first == h;

@@ -24,7 +24,7 @@ inline uint64_t max_derived_size(uint64_t base_size) { return 2 * base_size; }
 class BlockIndex {
 public:
   explicit BlockIndex(const std::vector<uint8_t>& bytes);
-  // How many of `target`'s aligned blocks occur somewhere in the indexed bytes.
+  // How many of a sample of `target`'s aligned blocks (one in 8) occur somewhere in the indexed bytes.
   size_t shared_blocks(const std::vector<uint8_t>& target) const;
   // The offset nearest to `near` where `block` (kBlock bytes, hashed to `hash`) starts an indexed
   // block of `bytes`, if any.
