@@ -133,7 +133,8 @@ void write_spilled(const tsp::compiler::CompiledSystem& compiled, const std::fil
     out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   };
   put(tsp::system_program_head(compiled.program, spill.size()));
-  for (uint32_t p = 0; p < spill.size(); ++p) put(tsp::system_program_section(spill.bytes(p)));
+  tsp::SystemProgramSections sections;
+  for (uint32_t p = 0; p < spill.size(); ++p) put(sections.next(spill.bytes(p)));
   out.close();
   if (!out)
     throw tsp::InputError(fmt::format("-o: cannot write '{}': {}", into.string(), std::strerror(errno)));

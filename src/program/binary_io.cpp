@@ -80,16 +80,23 @@ void Reader::truncated(size_t at) const {
   fail(fmt::format("item at offset {} runs past the section end at offset {}", at, end_));
 }
 
-void Reader::open_section(uint32_t id, const char* name) {
+void Reader::open_section(uint32_t id, const char* name) { open_section({id}, name); }
+
+uint32_t Reader::open_section(std::initializer_list<uint32_t> ids, const char* name) {
   set_context(name, source_.size());
   window(12);
   const size_t header_at = pos_;
   const uint32_t found = u32();
-  if (found != id) fail(fmt::format("section id {} at offset {}, expected {}", found, header_at, id));
+  if (std::find(ids.begin(), ids.end(), found) == ids.end()) {
+    std::string expected;
+    for (const uint32_t id : ids) expected += fmt::format("{}{}", expected.empty() ? "" : " or ", id);
+    fail(fmt::format("section id {} at offset {}, expected {}", found, header_at, expected));
+  }
   const uint64_t length = u64();
   if (length > remaining()) truncated(pos_);
   window(length);
   set_context(name, pos_ + length);
+  return found;
 }
 
 void Reader::close_section() {

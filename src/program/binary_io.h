@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -116,6 +117,8 @@ public:
 
   // Reads a section header expecting `id`, then makes its payload the window and the context.
   void open_section(uint32_t id, const char* name);
+  // The same for a section that may have any of `ids`; returns the one it has.
+  uint32_t open_section(std::initializer_list<uint32_t> ids, const char* name);
   // After a section's payload: every byte must have been consumed.
   void close_section();
 

@@ -4,6 +4,7 @@
 #include "tspsim/program/system_program.h"
 
 #include "binary_io.h"
+#include "program_delta.h"
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
 #include "tspsim/program/assembler.h"
@@ -23,10 +24,10 @@ using binary::kProgramMagic;
 constexpr const char (&kMagic)[8] = binary::kSystemMagic;
 constexpr uint32_t kFormatVersion = 1;
 
-enum class Section : uint32_t { metadata = 1, system = 2, program = 3 };
+enum class Section : uint32_t { metadata = 1, system = 2, program = 3, derived = 4 };
 
-// The smallest one-chip container: header and four empty sections.
-constexpr size_t kMinProgramBytes = 20 + 4 * 12 + 3 * 4 + 8 + 4 + 8 + 3 * 4;
+// The smallest program section: a derived one (section header, base, size, edit count).
+constexpr size_t kMinProgramSectionBytes = 12 + 4 + 8 + 4;
 
 std::vector<uint8_t> system_payload(const SystemProgram& program, uint32_t program_count) {
   Writer w;
@@ -67,7 +68,7 @@ SystemProgram read_system(binary::ByteSource& source, const std::string& origin)
   const uint32_t programs = in.u32();
   if (chips == 0) in.fail(fmt::format("0 chips at offset {}", chips_at));
   if (programs == 0) in.fail(fmt::format("0 programs at offset {}", programs_at));
-  if (programs > (source.size() - in.offset()) / (12 + kMinProgramBytes))
+  if (programs > (source.size() - in.offset()) / kMinProgramSectionBytes)
     in.fail(fmt::format("{} programs at offset {} do not fit in the {} bytes that follow", programs,
                         programs_at, source.size() - in.offset()));
   if (program.metadata.chips != chips)
@@ -88,14 +89,36 @@ SystemProgram read_system(binary::ByteSource& source, const std::string& origin)
     in.fail(fmt::format("program {} is mapped to no chip", unused - used.begin()));
   in.close_section();
 
+  // The bytes of the last programs, which later ones may derive from.
+  std::vector<std::vector<uint8_t>> recent;
   for (uint32_t i = 0; i < programs; ++i) {
-    in.open_section(static_cast<uint32_t>(Section::program), "program section");
+    const uint32_t id =
+        in.open_section({static_cast<uint32_t>(Section::program), static_cast<uint32_t>(Section::derived)},
+                        "program section");
     const size_t start = in.offset();
-    const size_t size = in.remaining();
-    binary::MemorySource embedded(in.take(size), size);
+    std::vector<uint8_t> bytes;
+    if (id == static_cast<uint32_t>(Section::program)) {
+      bytes = in.bytes(in.remaining());
+    } else {
+      in.set_context("derived program section", start + in.remaining());
+      const uint32_t base = in.u32();
+      const uint32_t first = i - static_cast<uint32_t>(recent.size());
+      if (base < first || base >= i)
+        in.fail(i == 0
+                    ? fmt::format("program 0 at offset {} derives from program {}, but the first program "
+                                  "is stored whole",
+                                  start, base)
+                    : fmt::format("program {} at offset {} derives from program {}, but only programs {} to "
+                                  "{} can be its base",
+                                  i, start, base, first, i - 1));
+      bytes = delta::decode(in, recent[base - first]);
+    }
+    binary::MemorySource embedded(bytes.data(), bytes.size());
     program.programs.push_back(
         binary::read_program(embedded, fmt::format("{}: program {} at offset {}", origin, i, start)));
     in.close_section();
+    recent.push_back(std::move(bytes));
+    if (recent.size() > delta::kWindow) recent.erase(recent.begin());
   }
   if (in.offset() != source.size())
     throw InputError(fmt::format("{}: {} trailing bytes after the last section at offset {}", origin,
@@ -117,16 +140,55 @@ std::vector<uint8_t> system_program_head(const SystemProgram& program, uint32_t 
   return std::move(out.bytes());
 }
 
-std::vector<uint8_t> system_program_section(const std::vector<uint8_t>& program_bytes) {
+struct SystemProgramSections::Recent {
+  std::vector<uint8_t> bytes;
+  delta::BlockIndex index;
+};
+
+SystemProgramSections::SystemProgramSections() = default;
+SystemProgramSections::~SystemProgramSections() = default;
+
+// The base is the recent program sharing the most aligned blocks (the latest of equals); the
+// program is derived from it when its edits take at most half the program's bytes (programs that
+// merely share a layout stay whole).
+std::vector<uint8_t> SystemProgramSections::next(std::vector<uint8_t> program_bytes) {
+  const Recent* base = nullptr;
+  uint32_t base_number = 0;
+  size_t best = 0;
+  for (size_t r = 0; r < recent_.size(); ++r) {
+    if (program_bytes.size() > delta::max_derived_size(recent_[r].bytes.size())) continue;
+    const size_t shared = recent_[r].index.shared_blocks(program_bytes);
+    if (shared > 0 && shared >= best) {
+      best = shared;
+      base = &recent_[r];
+      base_number = count_ - static_cast<uint32_t>(recent_.size() - r);
+    }
+  }
   Writer out;
-  out.section(static_cast<uint32_t>(Section::program), program_bytes);
+  std::vector<uint8_t> edits;
+  if (base) {
+    Writer derived;
+    derived.u32(base_number);
+    const auto payload = delta::encode(base->bytes, base->index, program_bytes);
+    derived.raw(payload.data(), payload.size());
+    edits = std::move(derived.bytes());
+  }
+  if (base && 2 * edits.size() <= program_bytes.size())
+    out.section(static_cast<uint32_t>(Section::derived), edits);
+  else
+    out.section(static_cast<uint32_t>(Section::program), program_bytes);
+  delta::BlockIndex index(program_bytes);
+  recent_.push_back({std::move(program_bytes), std::move(index)});
+  if (recent_.size() > delta::kWindow) recent_.erase(recent_.begin());
+  ++count_;
   return std::move(out.bytes());
 }
 
 std::vector<uint8_t> serialize_system_program(const SystemProgram& program) {
   auto bytes = system_program_head(program, static_cast<uint32_t>(program.programs.size()));
+  SystemProgramSections sections;
   for (const auto& p : program.programs) {
-    const auto section = system_program_section(serialize_program(p));
+    const auto section = sections.next(serialize_program(p));
     bytes.insert(bytes.end(), section.begin(), section.end());
   }
   return bytes;

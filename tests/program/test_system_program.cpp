@@ -330,3 +330,134 @@ TEST_CASE("a huge file fails on its header without being read (sparse 64 GiB fil
   }
   std::filesystem::remove(path);
 }
+
+namespace {
+
+// Chips 1 and 2 run chip 0's program with other start cycles and seeds, as the chips of
+// consecutive pipeline stages do: stored whole once, then derived.
+std::string stage_like_program() {
+  std::string text = ".workload \"stages\"\n";
+  for (unsigned chip = 0; chip < 3; ++chip) {
+    text += fmt::format(".chip {}\n.tensor W i8 2x32 slices=MEM_E0 base=0 init=random({})\n", chip, 7 + chip);
+    text += fmt::format(".queue MEM_E0\n    NOP {}\n", 10 + 1000 * chip);
+    for (unsigned k = 0; k < 60; ++k) text += fmt::format("    Read {}, E0\n    NOP {}\n", k % 2, 3 + k % 5);
+  }
+  return text;
+}
+
+// The offsets of the program sections' headers of a serialized container.
+std::vector<size_t> program_sections(const std::vector<uint8_t>& b) {
+  size_t at = system_payload_at(b);
+  at += u32_at(b, at - 8);
+  std::vector<size_t> out;
+  while (at < b.size()) {
+    out.push_back(at);
+    at += 12 + u32_at(b, at + 4);
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("derived programs: stored as edits of an earlier program, read back byte for byte") {
+  const auto system = line3();
+  const auto program = assemble_system(stage_like_program(), "stages.tsp", system);
+  REQUIRE(program.programs.size() == 3);
+  const auto bytes = serialize_system_program(program);
+  const auto sections = program_sections(bytes);
+  REQUIRE(sections.size() == 3);
+  CHECK(u32_at(bytes, sections[0]) == 3);
+  CHECK(u32_at(bytes, sections[1]) == 4);
+  CHECK(u32_at(bytes, sections[2]) == 4);
+  CHECK(u32_at(bytes, sections[1] + 12) == 0); // base program
+  CHECK(u32_at(bytes, sections[2] + 12) == 1);
+  size_t whole = 0;
+  for (const auto& p : program.programs) whole += 12 + serialize_program(p).size();
+  const size_t derived = bytes.size() - sections[0];
+  INFO("whole " << whole << " bytes, with derived programs " << derived);
+  CHECK(3 * derived < 2 * whole);
+  const auto read = deserialize_system_program(bytes, "s.bin");
+  REQUIRE(read.programs.size() == 3);
+  for (size_t p = 0; p < 3; ++p)
+    CHECK(serialize_program(read.programs[p]) == serialize_program(program.programs[p]));
+  CHECK(serialize_system_program(read) == bytes);
+  // tspdis text assembles back to the identical container.
+  const std::string text = disassemble_system(program, system);
+  CHECK(serialize_system_program(assemble_system(text, "stages.dis.tsp", system)) == bytes);
+}
+
+TEST_CASE("damaged derived programs: one line naming the file and the offset") {
+  const auto program = assemble_system(stage_like_program(), "stages.tsp", line3());
+  const auto good = serialize_system_program(program);
+  const auto sections = program_sections(good);
+  const size_t second = sections[1] + 12, third = sections[2] + 12; // derived payloads
+  auto bad = good;
+  put_u32(bad, sections[1], 9);
+  require_error(
+      bad, fmt::format("s.bin: section id 9 at offset {}, expected 3 or 4 (program section)", sections[1]));
+  bad = good;
+  put_u32(bad, third, 2);
+  require_error(bad,
+                fmt::format("s.bin: program 2 at offset {} derives from program 2, but only programs 0 to 1 "
+                            "can be its base (derived program section)",
+                            third));
+  bad = good;
+  put_u32(bad, sections[0], 4);
+  require_error(bad,
+                fmt::format("s.bin: program 0 at offset {} derives from program {}, but the first program "
+                            "is stored whole (derived program section)",
+                            sections[0] + 12, u32_at(good, sections[0] + 12)));
+  // The expanded size: at most twice the base's bytes plus the edits', and exactly what the edits make.
+  const uint32_t size = u32_at(good, second + 4);
+  bad = good;
+  put_u32(bad, second + 4, 4000000000u);
+  const size_t edits = u32_at(good, sections[1] + 4) - 12;
+  require_error(bad,
+                fmt::format("s.bin: 4000000000 bytes at offset {} are more than twice its base's {} bytes "
+                            "and its {} bytes of edits (derived program section)",
+                            second + 4, serialize_program(program.programs[0]).size(), edits));
+  bad = good;
+  put_u32(bad, second + 4, size - 1);
+  require_error(bad, fmt::format(
+                         "s.bin: edit at offset {} goes past the {} bytes the program has (derived "
+                         "program section)",
+                         [&] {
+                           // the last edit: walk them
+                           size_t at = second + 16, last = at;
+                           for (uint32_t e = 0; e < u32_at(good, second + 12); ++e) {
+                             last = at;
+                             at += good[at] == 0 ? 9 : 5 + u32_at(good, at + 1);
+                           }
+                           return last;
+                         }(),
+                         size - 1));
+  bad = good;
+  put_u32(bad, second + 4, size + 1);
+  require_error(bad, fmt::format("s.bin: the edits make {} bytes, not the {} at offset {} (derived program "
+                                 "section)",
+                                 size, size + 1, second + 4));
+  const size_t first_edit = second + 16;
+  REQUIRE(good[first_edit] == 0); // the programs start alike: a copy
+  bad = good;
+  bad[first_edit] = 7;
+  require_error(bad, fmt::format("s.bin: edit 7 at offset {} is not 0 (copy) or 1 (literal) (derived program "
+                                 "section)",
+                                 first_edit));
+  bad = good;
+  put_u32(bad, first_edit + 5, 0);
+  require_error(bad, fmt::format("s.bin: empty copy at offset {} (derived program section)", first_edit));
+  bad = good;
+  put_u32(bad, first_edit + 1, 1u << 30);
+  require_error(bad,
+                fmt::format("s.bin: copy at offset {} of base bytes {} to {} is outside the base's {} bytes "
+                            "(derived program section)",
+                            first_edit, 1u << 30, (1u << 30) + u32_at(good, first_edit + 5) - 1,
+                            serialize_program(program.programs[0]).size()));
+  // What the edits make is read as a one-chip container, with offsets inside it.
+  bad = good;
+  put_u32(bad, first_edit + 1, 1);
+  require_error(bad, fmt::format("s.bin: program 1 at offset {}: not a tspsim program (bad magic)", second));
+  // Every truncated prefix is a clean error.
+  for (size_t cut = sections[1]; cut < good.size(); ++cut)
+    REQUIRE_THROWS_AS(deserialize_system_program({good.begin(), good.begin() + cut}, "s.bin"), InputError);
+}

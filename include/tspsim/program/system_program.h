@@ -29,10 +29,27 @@ struct SystemProgram {
 // metadata.chips equal to the number of chips.
 std::vector<uint8_t> serialize_system_program(const SystemProgram& program);
 // The container's bytes before the distinct programs' sections (header, metadata, system), for a
-// program whose `program_count` distinct programs are written after it one at a time, each as
-// system_program_section(serialize_program(p)); `program.programs` itself is not read.
+// program whose `program_count` distinct programs are written after it one at a time by a
+// SystemProgramSections; `program.programs` itself is not read.
 std::vector<uint8_t> system_program_head(const SystemProgram& program, uint32_t program_count);
-std::vector<uint8_t> system_program_section(const std::vector<uint8_t>& program_bytes);
+
+// The sections of the distinct programs, given in order: each stored whole, or derived from one
+// of the 16 before it where its edits take at most half its bytes (docs/program-format.md, "Derived
+// programs"). The bytes depend on the programs' bytes only, so a container written program by program equals
+// serialize_system_program's.
+class SystemProgramSections {
+public:
+  SystemProgramSections();
+  ~SystemProgramSections();
+  SystemProgramSections(const SystemProgramSections&) = delete;
+  SystemProgramSections& operator=(const SystemProgramSections&) = delete;
+  std::vector<uint8_t> next(std::vector<uint8_t> program_bytes);
+
+private:
+  struct Recent;
+  std::vector<Recent> recent_; // the last programs, oldest first (at most 16)
+  uint32_t count_ = 0;         // programs written so far
+};
 SystemProgram deserialize_system_program(const std::vector<uint8_t>& bytes, const std::string& origin);
 void write_system_program(const SystemProgram& program, const std::filesystem::path& path);
 SystemProgram read_system_program(const std::filesystem::path& path);

@@ -1,0 +1,180 @@
+// Derived programs: block matching and the edit list (src/program/program_delta.h).
+#include "program_delta.h"
+
+#include <algorithm>
+#include <cstring>
+#include <fmt/format.h>
+
+namespace tsp::delta {
+namespace {
+
+constexpr size_t kBlock = 16;                      // bytes of a matched block
+constexpr size_t kSampleStride = 8 * kBlock;       // target blocks scored when choosing a base
+constexpr uint64_t kMultiplier = 0x100000001b3ull; // of the polynomial (rolling) block hash
+constexpr uint8_t kCopy = 0;
+constexpr uint8_t kLiteral = 1;
+
+uint64_t block_hash(const uint8_t* p) {
+  uint64_t h = 0;
+  for (size_t k = 0; k < kBlock; ++k) h = h * kMultiplier + p[k];
+  return h;
+}
+
+uint64_t leading_power() {
+  uint64_t power = 1;
+  for (size_t k = 1; k < kBlock; ++k) power *= kMultiplier;
+  return power;
+}
+
+// The edit list as it is written: literal bytes and copies, counted.
+class Edits {
+public:
+  explicit Edits(const std::vector<uint8_t>& target) : target_(target) {}
+  void literal(size_t begin, size_t end) {
+    if (begin == end) return;
+    ops_.u8(kLiteral);
+    ops_.u32(static_cast<uint32_t>(end - begin));
+    ops_.raw(target_.data() + begin, end - begin);
+    ++count_;
+  }
+  void copy(size_t offset, size_t length) {
+    ops_.u8(kCopy);
+    ops_.u32(static_cast<uint32_t>(offset));
+    ops_.u32(static_cast<uint32_t>(length));
+    ++count_;
+  }
+  std::vector<uint8_t> payload() {
+    binary::Writer out;
+    out.u64(target_.size());
+    out.u32(count_);
+    out.raw(ops_.bytes().data(), ops_.bytes().size());
+    return std::move(out.bytes());
+  }
+
+private:
+  const std::vector<uint8_t>& target_;
+  binary::Writer ops_;
+  uint32_t count_ = 0;
+};
+
+} // namespace
+
+BlockIndex::BlockIndex(const std::vector<uint8_t>& bytes) {
+  for (size_t p = 0; p + kBlock <= bytes.size(); p += kBlock)
+    blocks_.emplace_back(block_hash(bytes.data() + p), static_cast<uint32_t>(p));
+  std::sort(blocks_.begin(), blocks_.end());
+}
+
+size_t BlockIndex::shared_blocks(const std::vector<uint8_t>& target) const {
+  size_t shared = 0;
+  for (size_t p = 0; p + kBlock <= target.size(); p += kSampleStride) {
+    const uint64_t h = block_hash(target.data() + p);
+    const auto it = std::lower_bound(blocks_.begin(), blocks_.end(), std::make_pair(h, uint32_t{0}));
+    shared += it != blocks_.end() && it->first == h;
+  }
+  return shared;
+}
+
+std::optional<size_t> BlockIndex::find(const std::vector<uint8_t>& bytes, const uint8_t* block, uint64_t hash,
+                                       size_t near) const {
+  const auto matches = [&](auto it) { return std::memcmp(bytes.data() + it->second, block, kBlock) == 0; };
+  const auto at =
+      std::lower_bound(blocks_.begin(), blocks_.end(), std::make_pair(hash, static_cast<uint32_t>(near)));
+  std::optional<size_t> after, before;
+  for (auto it = at; it != blocks_.end() && it->first == hash && !after; ++it)
+    if (matches(it)) after = it->second;
+  for (auto it = at; it != blocks_.begin() && !before;) {
+    --it;
+    if (it->first != hash) break;
+    if (matches(it)) before = it->second;
+  }
+  if (!before) return after;
+  if (!after) return before;
+  return *after - near < near - *before ? after : before;
+}
+
+// Greedy: at each target offset, the base block that continues the last copy at the same distance
+// (a changed word between two copies), else the indexed block nearest to that place (a repeated
+// block, such as zeros, is taken where the layouts agree); a match grows backwards into the pending literal
+// and forwards as far as the bytes agree.
+std::vector<uint8_t> encode(const std::vector<uint8_t>& base, const BlockIndex& index,
+                            const std::vector<uint8_t>& target) {
+  Edits edits(target);
+  const uint64_t power = leading_power();
+  const size_t n = target.size();
+  size_t literal_from = 0, base_end = 0, target_end = 0;
+  size_t i = 0;
+  uint64_t hash = 0;
+  size_t hashed = SIZE_MAX; // the offset `hash` belongs to
+  while (i + kBlock <= n) {
+    const uint8_t* block = target.data() + i;
+    std::optional<size_t> match;
+    const size_t continued = base_end + (i - target_end);
+    if (continued + kBlock <= base.size() && std::memcmp(base.data() + continued, block, kBlock) == 0) {
+      match = continued;
+    } else {
+      if (hashed + 1 == i)
+        hash = (hash - uint64_t{target[i - 1]} * power) * kMultiplier + block[kBlock - 1];
+      else if (hashed != i)
+        hash = block_hash(block);
+      hashed = i;
+      match = index.find(base, block, hash, continued);
+    }
+    if (!match) {
+      ++i;
+      continue;
+    }
+    size_t at = *match;
+    while (i > literal_from && at > 0 && base[at - 1] == target[i - 1]) {
+      --i;
+      --at;
+    }
+    size_t length = 0;
+    while (i + length < n && at + length < base.size() && base[at + length] == target[i + length]) ++length;
+    edits.literal(literal_from, i);
+    edits.copy(at, length);
+    i += length;
+    literal_from = target_end = i;
+    base_end = at + length;
+  }
+  edits.literal(literal_from, n);
+  return edits.payload();
+}
+
+std::vector<uint8_t> decode(binary::Reader& in, const std::vector<uint8_t>& base) {
+  const size_t size_at = in.offset();
+  const uint64_t size = in.u64();
+  if (size > max_derived_size(base.size()) + in.remaining())
+    in.fail(fmt::format("{} bytes at offset {} are more than twice its base's {} bytes and its {} bytes of "
+                        "edits",
+                        size, size_at, base.size(), in.remaining()));
+  const size_t ops = in.count(5);
+  std::vector<uint8_t> out;
+  out.reserve(size);
+  for (size_t op = 0; op < ops; ++op) {
+    const size_t at = in.offset();
+    const uint8_t kind = in.u8();
+    if (kind != kCopy && kind != kLiteral)
+      in.fail(fmt::format("edit {} at offset {} is not 0 (copy) or 1 (literal)", kind, at));
+    const uint64_t offset = kind == kCopy ? in.u32() : 0;
+    const uint64_t length = in.u32();
+    if (length == 0) in.fail(fmt::format("empty {} at offset {}", kind == kCopy ? "copy" : "literal", at));
+    if (out.size() + length > size)
+      in.fail(fmt::format("edit at offset {} goes past the {} bytes the program has", at, size));
+    if (kind == kLiteral) {
+      const uint8_t* bytes = in.take(length);
+      out.insert(out.end(), bytes, bytes + length);
+      continue;
+    }
+    if (offset + length > base.size())
+      in.fail(fmt::format("copy at offset {} of base bytes {} to {} is outside the base's {} bytes", at,
+                          offset, offset + length - 1, base.size()));
+    out.insert(out.end(), base.begin() + static_cast<std::ptrdiff_t>(offset),
+               base.begin() + static_cast<std::ptrdiff_t>(offset + length));
+  }
+  if (out.size() != size)
+    in.fail(fmt::format("the edits make {} bytes, not the {} at offset {}", out.size(), size, size_at));
+  return out;
+}
+
+} // namespace tsp::delta

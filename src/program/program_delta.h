@@ -1,0 +1,48 @@
+// Derived programs (docs/program-format.md, "Derived programs"): a program of a system container
+// stored as the edits that turn an earlier program's bytes into its own, so that the chips of
+// pipeline stages that differ in a few words (start cycles, links, seeds, scales) cost those
+// words. Private to tsp_program.
+#pragma once
+
+#include "binary_io.h"
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace tsp::delta {
+
+// A program may derive from one of the kWindow programs stored before it, so that a reader keeps
+// the bytes of that many programs only.
+constexpr uint32_t kWindow = 16;
+
+// The most bytes a program derived from a base of `base_size` bytes may have besides its literal
+// bytes, so that reading one reserves no more than twice what is in memory and in the file.
+inline uint64_t max_derived_size(uint64_t base_size) { return 2 * base_size; }
+
+// The aligned blocks of a program's bytes by hash, for finding where another program repeats them.
+class BlockIndex {
+public:
+  explicit BlockIndex(const std::vector<uint8_t>& bytes);
+  // How many of a sample of `target`'s aligned blocks (one in 8) occur somewhere in the indexed bytes.
+  size_t shared_blocks(const std::vector<uint8_t>& target) const;
+  // The offset nearest to `near` where `block` (kBlock bytes, hashed to `hash`) starts an indexed
+  // block of `bytes`, if any.
+  std::optional<size_t> find(const std::vector<uint8_t>& bytes, const uint8_t* block, uint64_t hash,
+                             size_t near) const;
+
+private:
+  std::vector<std::pair<uint64_t, uint32_t>> blocks_; // (hash, offset), sorted
+};
+
+// The edits that make `target` from `base` (indexed by `index`): copies of base ranges and
+// literal bytes (the payload after the base index). The
+// encoding depends on the two byte strings only.
+std::vector<uint8_t> encode(const std::vector<uint8_t>& base, const BlockIndex& index,
+                            const std::vector<uint8_t>& target);
+
+// Reads the edits after the base index from `in` (a derived program section) and applies them to
+// `base`; every length and range is checked before it is used (InputError naming the offset).
+std::vector<uint8_t> decode(binary::Reader& in, const std::vector<uint8_t>& base);
+
+} // namespace tsp::delta
