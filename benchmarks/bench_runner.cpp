@@ -5,6 +5,8 @@
 // target of docs/performance.md with its measured figure. Usage:
 //   bench_runner --tspsim build/tspsim --config configs/14nm.json [--cycles N] [--repeat N]
 //                [--no-kernels] [--program extra.bin ...]
+#include "runner_checks.h"
+#include "tspsim/common/file_io.h"
 #include "tspsim/common/version.h"
 #include "tspsim/compiler/kernels.h"
 #include "tspsim/config/config.h"
@@ -107,7 +109,9 @@ Measurement run_tspsim(const std::string& tspsim, const std::string& config, con
   m.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   m.peak_rss_kib = usage.ru_maxrss;
   if (!WIFEXITED(status) || WEXITSTATUS(status) > 1)
-    throw std::runtime_error(fmt::format("tspsim failed on {} (exit status {})", program, status));
+    throw std::runtime_error(fmt::format(
+        "{} failed on {} ({})", tspsim, program,
+        WIFEXITED(status) ? fmt::format("exit status {}", WEXITSTATUS(status)) : "killed by a signal"));
   std::ifstream in(stats);
   const auto j = nlohmann::json::parse(in);
   m.cycles = j.at("cycles").get<uint64_t>();
@@ -118,10 +122,11 @@ Measurement run_tspsim(const std::string& tspsim, const std::string& config, con
 
 // The compiled kernels measured next to the streaming program, so that no fast path is tuned to
 // one program's shape. GEMM 1280^3 keeps all four MXM planes busy; GEMV 8192 x 8192 is the
-// loading-time case (its weights are most of the program file).
+// loading-time case (64 MiB of weights, declared tensors the functional run generates).
 struct KernelCase {
   std::string name;
-  std::function<tsp::compiler::CompiledKernel(const tsp::ChipConfig&)> compile;
+  // With or without the host reference (tspc --timing-only): the same program.
+  std::function<tsp::compiler::CompiledKernel(const tsp::ChipConfig&, bool with_reference)> compile;
 };
 
 std::vector<KernelCase> kernel_cases() {
@@ -129,20 +134,20 @@ std::vector<KernelCase> kernel_cases() {
   using tsp::isa::DType;
   return {
       {"gemm int8 1280x1280x1280",
-       [](const tsp::ChipConfig& c) {
-         return compile_gemm(c, {1280, 1280, 1280, DType::i8, 1, 0});
+       [](const tsp::ChipConfig& c, bool reference) {
+         return compile_gemm(c, {1280, 1280, 1280, DType::i8, 1, 0, reference});
        }},
       {"gemv int8 8192x8192",
-       [](const tsp::ChipConfig& c) {
-         return compile_gemm(c, {1, 8192, 8192, DType::i8, 1, 0});
+       [](const tsp::ChipConfig& c, bool reference) {
+         return compile_gemm(c, {1, 8192, 8192, DType::i8, 1, 0, reference});
        }},
       {"swiglu bf16 64x11008",
-       [](const tsp::ChipConfig& c) {
-         return compile_swiglu(c, {64, 11008, DType::bf16, 1});
+       [](const tsp::ChipConfig& c, bool reference) {
+         return compile_swiglu(c, {64, 11008, DType::bf16, 1, reference});
        }},
       {"attention fp16 32/8x128 seq 1000",
-       [](const tsp::ChipConfig& c) {
-         return compile_attention(c, {32, 8, 128, 1000, DType::f16, 1});
+       [](const tsp::ChipConfig& c, bool reference) {
+         return compile_attention(c, {32, 8, 128, 1000, DType::f16, 1, reference});
        }},
   };
 }
@@ -150,18 +155,18 @@ std::vector<KernelCase> kernel_cases() {
 // Compiles in a child process, so that this process stays small: the peak RSS of a tspsim child
 // counts the memory of its parent at fork time. Returns the child's CPU seconds (user + system):
 // the compile time that issue 12 item 5 holds against the timing-only simulation.
-double compile_in_child(const KernelCase& kernel, const tsp::ChipConfig& config,
+double compile_in_child(const KernelCase& kernel, const tsp::ChipConfig& config, bool with_reference,
                         const std::filesystem::path& path) {
   std::cout.flush();
   const pid_t pid = fork();
   if (pid == 0) {
     const auto start = std::chrono::steady_clock::now();
-    const auto compiled = kernel.compile(config);
+    const auto compiled = kernel.compile(config, with_reference);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     tsp::write_program(compiled.program, path);
-    std::cout << fmt::format("compiled {} in {:.2f} s ({} predicted cycles, {:.1f} MiB)\n", kernel.name,
-                             seconds, compiled.predicted_cycles,
-                             std::filesystem::file_size(path) / 1048576.0);
+    std::cout << fmt::format("compiled {} {} in {:.2f} s ({} predicted cycles, {:.1f} KiB)\n", kernel.name,
+                             with_reference ? "with its reference" : "timing-only", seconds,
+                             compiled.predicted_cycles, std::filesystem::file_size(path) / 1024.0);
     std::cout.flush();
     _exit(0);
   }
@@ -187,36 +192,19 @@ void print_target(const std::string& what, double value, double target, bool at_
                            at_least ? ">=" : "<=", target, met ? "met" : "MISSED");
 }
 
-} // namespace
-
-int main(int argc, char* argv[]) {
-  std::string tspsim = "build/tspsim";
-  std::string config_path = "configs/14nm.json";
-  uint64_t cycles = 200000;
-  std::vector<std::string> extra;
-  std::string write_dir;
-  bool no_kernels = false;
-  unsigned repeat = 1;
-  CLI::App app{"tspsim benchmark runner: simulated cycles per host second, whole-process time and peak RSS"};
-  app.add_option("--tspsim", tspsim, "the tspsim binary");
-  app.add_option("--config", config_path, "chip config");
-  app.add_option("--cycles", cycles, "length of the streaming benchmark in cycles");
-  app.add_option("--program", extra, "further programs to measure (.bin or .tsp)");
-  app.add_flag("--no-kernels", no_kernels, "measure only the streaming program (and --program ones)");
-  app.add_option("--repeat", repeat,
-                 "runs per program and mode; the fastest is kept (a shared machine is noisy)")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--write-programs", write_dir, "only write the generated programs into this directory");
-  CLI11_PARSE(app, argc, argv);
-
+// Writes the programs, runs them and prints the table and the targets; 0, or throws.
+int run(const std::string& tspsim, const std::string& config_path, uint64_t cycles,
+        const std::vector<std::string>& extra, const std::string& write_dir, bool no_kernels,
+        unsigned repeat) {
   const tsp::ChipConfig config = tsp::load_config(config_path);
+  if (write_dir.empty()) tsp::bench::require_executable(tspsim, "--tspsim");
   const auto dir = write_dir.empty()
                        ? std::filesystem::temp_directory_path() / fmt::format("tspsim-bench-{}", getpid())
                        : std::filesystem::path(write_dir);
   std::filesystem::create_directories(dir);
   std::vector<std::pair<std::string, std::string>> programs;
   std::vector<std::string> kernel_names;
-  std::map<std::string, double> compile_cpu_seconds;
+  std::map<std::string, double> compile_cpu_seconds, reference_cpu_seconds;
   const auto streaming = dir / "streaming.bin";
   tsp::write_program(streaming_program(config, cycles), streaming);
   programs.emplace_back("streaming (88 MEM slices)", streaming.string());
@@ -225,7 +213,15 @@ int main(int argc, char* argv[]) {
       std::string file;
       for (char c : kernel.name) file += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
       const auto path = dir / (file + ".bin");
-      compile_cpu_seconds[kernel.name] = compile_in_child(kernel, config, path);
+      // The program measured is the timing-only compile's; the compile with the reference must
+      // write the same bytes.
+      compile_cpu_seconds[kernel.name] = compile_in_child(kernel, config, false, path);
+      const auto with_path = dir / (file + ".reference.bin");
+      reference_cpu_seconds[kernel.name] = compile_in_child(kernel, config, true, with_path);
+      if (tsp::read_binary_file(with_path) != tsp::read_binary_file(path))
+        throw std::runtime_error(
+            fmt::format("{}: the compile with the reference wrote another program", kernel.name));
+      std::filesystem::remove(with_path);
       programs.emplace_back(kernel.name, path.string());
       kernel_names.push_back(kernel.name);
     }
@@ -259,12 +255,44 @@ int main(int argc, char* argv[]) {
     if (row.timing_only &&
         std::find(kernel_names.begin(), kernel_names.end(), row.name) != kernel_names.end())
       print_target(fmt::format("{}, timing-only (cycles/s)", row.name), row.rate(), 5e5, true, "cycles/s");
-    if (row.timing_only && compile_cpu_seconds.count(row.name) && row.m.wall_seconds > 0)
+    if (row.timing_only && compile_cpu_seconds.count(row.name) && row.m.wall_seconds > 0) {
       print_target(fmt::format("{}: compile CPU / timing-only run", row.name),
                    compile_cpu_seconds.at(row.name) / row.m.wall_seconds, 1.0, false, "x");
+      print_target(fmt::format("{}: same, compiled with reference", row.name),
+                   reference_cpu_seconds.at(row.name) / row.m.wall_seconds, 1.0, false, "x");
+    }
     if (row.name.rfind("gemv", 0) == 0 && !row.timing_only && row.m.sim_seconds > 0)
       print_target(fmt::format("{}: process time / simulation time", row.name),
                    row.m.wall_seconds / row.m.sim_seconds, 1.5, false, "x");
   }
   return 0;
+}
+
+} // namespace
+
+int main(int argc, char* argv[]) {
+  std::string tspsim = "build/tspsim";
+  std::string config_path = "configs/14nm.json";
+  uint64_t cycles = 200000;
+  std::vector<std::string> extra;
+  std::string write_dir;
+  bool no_kernels = false;
+  unsigned repeat = 1;
+  CLI::App app{"tspsim benchmark runner: simulated cycles per host second, whole-process time and peak RSS"};
+  app.add_option("--tspsim", tspsim, "the tspsim binary");
+  app.add_option("--config", config_path, "chip config");
+  app.add_option("--cycles", cycles, "length of the streaming benchmark in cycles");
+  app.add_option("--program", extra, "further programs to measure (.bin or .tsp)");
+  app.add_flag("--no-kernels", no_kernels, "measure only the streaming program (and --program ones)");
+  app.add_option("--repeat", repeat,
+                 "runs per program and mode; the fastest is kept (a shared machine is noisy)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--write-programs", write_dir, "only write the generated programs into this directory");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    return run(tspsim, config_path, cycles, extra, write_dir, no_kernels, repeat);
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << '\n';
+    return 2;
+  }
 }

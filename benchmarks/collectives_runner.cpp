@@ -163,8 +163,8 @@ int main(int argc, char* argv[]) {
                     "2-core machine (compile times are CPU seconds of a compile without the host reference, "
                     "`tspc collective --timing-only`: the same programs; they vary with the load).\n\n{}",
                     doc, today(), tsp::kVersion, rows));
-  } catch (const tsp::InputError& e) {
-    std::cerr << e.what() << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
     return 2;
   }
   return 0;

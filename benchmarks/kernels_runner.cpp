@@ -3,12 +3,13 @@
 // host reference and the cycle count against the compiler's prediction, and writes the table of
 // cycles, binding lower bound and ratio (docs/kernels.md).
 //   kernels_runner --tspsim build/tspsim --config configs/14nm.json --out docs/kernels.md
-#include "tspsim/compiler/reference.h"
-#include "tspsim/compiler/registry.h"
-#include "tspsim/config/config.h"
+#include "runner_checks.h"
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
 #include "tspsim/common/version.h"
+#include "tspsim/compiler/reference.h"
+#include "tspsim/compiler/registry.h"
+#include "tspsim/config/config.h"
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -167,6 +168,7 @@ int main(int argc, char* argv[]) {
   }
   try {
     const auto config = tsp::load_config(config_path);
+    tsp::bench::require_executable(tspsim, "--tspsim");
     const auto dir = std::filesystem::temp_directory_path() / fmt::format("tspc-kernels-{}", getpid());
     std::filesystem::create_directories(dir);
     std::ostringstream table;
@@ -188,8 +190,9 @@ int main(int argc, char* argv[]) {
       for (const auto& b : kernel.bounds)
         others += fmt::format("{}{} {:.0f}", others.empty() ? "" : ", ", b.resource, b.cycles);
       // The unpadded bound counts only real elements; a dependency chain has no padding to drop.
-      const double unpadded =
-          bound.resource == "dependency chain" ? bound.cycles : bound.cycles * real_share(c, config.geometry.vector_bytes());
+      const double unpadded = bound.resource == "dependency chain"
+                                  ? bound.cycles
+                                  : bound.cycles * real_share(c, config.geometry.vector_bytes());
       table << fmt::format("| {} | {} | {} | {} | {} | {} | {} | {:.0f} | {:.3f} | {:.3f} | {} | {:.1f} |\n",
                            c.kernel, options_text(c), s.cycles,
                            kernel.predicted_cycles == s.cycles ? "=" : "DIFFERS", s.errors, s.check,

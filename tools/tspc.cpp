@@ -127,11 +127,9 @@ int main(int argc, char* argv[]) {
   }
   std::string llama_system, llama_stages, llama_prompt;
   bool timing_only = false, llama_progress = false;
-  app->add_flag(
-      "--timing-only", timing_only,
-      "llama, collective: a program for tspsim --timing-only: the host reference does not run (no "
-      "--reference; "
-      "llama's cache starts at zero), for models and messages too large for it; the schedule is the same");
+  app->add_flag("--timing-only", timing_only,
+                "a program for tspsim --timing-only: the host reference does not run and no input values are "
+                "generated (no --reference; llama's cache starts at zero); the program is byte-identical");
   commands.at("llama")->add_option(
       "--system", llama_system,
       "system (JSON, configs/systems/): the step over its chips, a system program "
@@ -152,12 +150,11 @@ int main(int argc, char* argv[]) {
       print_list();
       return 0;
     }
-    if (timing_only && !commands.at("llama")->parsed() && !collective_command->parsed())
-      throw tsp::InputError(
-          "--timing-only is for tspc llama and tspc collective (other kernels' references are cheap)");
+    if (timing_only && plan_command->parsed()) throw tsp::InputError("--timing-only is not for tspc plan");
     if (timing_only && !reference_dir.empty())
-      throw tsp::InputError(fmt::format("{}: --reference needs the host reference: drop --timing-only",
-                                        collective_command->parsed() ? "collective" : "llama"));
+      throw tsp::InputError(fmt::format(
+          "{}: --reference needs the host reference: drop --timing-only",
+          app->get_subcommands().empty() ? std::string("tspc") : app->get_subcommands().front()->get_name()));
     if (plan_command->parsed()) return run_plan(plan_args, config_choice);
     if (collective_command->parsed())
       return run_collective(collective_args, config_choice, output, reference_dir, timing_only);

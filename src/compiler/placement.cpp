@@ -115,4 +115,38 @@ void add_copies(ProgramBuilder& builder, TiledTensor& tensor, const std::vector<
   }
 }
 
+namespace {
+
+// Names the tiles `name` (one tile) or name.c<t> and declares tile t as the window of the stream
+// of `seed` that starts at column t * vector of a `cols`-column matrix.
+void declare_tiles(ProgramBuilder& builder, std::vector<Symbol>& tiles, const std::string& name,
+                   uint32_t cols, uint64_t seed) {
+  const unsigned vector = builder.config().geometry.vector_bytes();
+  for (size_t t = 0; t < tiles.size(); ++t) {
+    Symbol& tile = tiles[t];
+    tile.name = tiles.size() == 1 ? name : fmt::format("{}.c{}", name, t);
+    DeclaredTensor declared = random_declaration(tile, random_skip(seed, uint64_t{t} * vector), vector);
+    declared.row_stride = cols;
+    builder.add_random(tile, declared);
+  }
+}
+
+} // namespace
+
+TiledTensor place_random(ProgramBuilder& builder, const std::string& name, DType dtype, uint32_t rows,
+                         uint32_t cols, const std::vector<unsigned>& candidates, unsigned groups,
+                         uint64_t seed) {
+  TiledTensor tensor = place_tiled(builder, name, dtype, rows, cols, candidates, groups, {}, false);
+  declare_tiles(builder, tensor.tiles, name, cols, seed);
+  return tensor;
+}
+
+void add_random_copies(ProgramBuilder& builder, TiledTensor& tensor, const std::vector<unsigned>& candidates,
+                       unsigned count, uint64_t seed) {
+  const size_t first = tensor.copies.size();
+  add_copies(builder, tensor, candidates, count, {});
+  for (size_t k = first; k < tensor.copies.size(); ++k)
+    declare_tiles(builder, tensor.copies[k], fmt::format("{}.copy{}", tensor.name, k + 1), tensor.cols, seed);
+}
+
 } // namespace tsp::compiler

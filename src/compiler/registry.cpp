@@ -61,6 +61,7 @@ CompiledKernel gemm(const ChipConfig& config, const KernelArgs& args, bool vecto
   shape.dtype = args.dtype("dtype");
   shape.seed = args.number("seed");
   shape.max_planes = static_cast<unsigned>(args.number("planes"));
+  shape.with_reference = !args.has("timing-only");
   return compile_gemm(config, shape);
 }
 
@@ -91,7 +92,7 @@ const KernelOption kCols{"cols", "columns (lanes) of the tensors", ""};
 const KernelOption kPlanes{"planes", "MXM planes to use (0: all)", "0"};
 
 // The compile function of a kernel over rows x cols tensors: --rows and --cols, then the options
-// `fill` reads into the shape, then --seed.
+// `fill` reads into the shape, then --seed and the key "timing-only" (no host reference).
 template <typename Shape, typename Fill>
 std::function<CompiledKernel(const ChipConfig&, const KernelArgs&)>
 on_rows(CompiledKernel (*compile)(const ChipConfig&, const Shape&), Fill fill) {
@@ -101,6 +102,7 @@ on_rows(CompiledKernel (*compile)(const ChipConfig&, const Shape&), Fill fill) {
     s.cols = a.positive("cols");
     fill(a, s);
     s.seed = a.number("seed");
+    s.with_reference = !a.has("timing-only");
     return compile(c, s);
   };
 }
@@ -206,6 +208,7 @@ std::vector<KernelEntry> make_registry() {
          s.cols = a.positive("cols");
          s.dtype = a.dtype("dtype");
          s.seed = a.number("seed");
+         s.with_reference = !a.has("timing-only");
          return compile_reduce(c, s);
        }},
       norm_entry("softmax", "Y = softmax of each row of X (fp32 inside)", compile_softmax),
@@ -248,6 +251,7 @@ std::vector<KernelEntry> make_registry() {
          s.seq = static_cast<uint32_t>(a.number("seq"));
          s.dtype = a.dtype("dtype");
          s.seed = a.number("seed");
+         s.with_reference = !a.has("timing-only");
          return compile_attention(c, s);
        }},
       {"llama",

@@ -15,17 +15,6 @@ uint64_t splitmix64(uint64_t& state) {
   return z ^ (z >> 31);
 }
 
-unsigned significand_bits(isa::DType dtype) {
-  switch (dtype) {
-  case isa::DType::f16:
-    return 11;
-  case isa::DType::bf16:
-    return 8;
-  default:
-    return 24;
-  }
-}
-
 void append_le(std::vector<uint8_t>& out, uint64_t bits, unsigned bytes) {
   for (unsigned b = 0; b < bytes; ++b) out.push_back(static_cast<uint8_t>(bits >> (8 * b)));
 }
@@ -60,23 +49,40 @@ std::optional<uint16_t> f16_bits(double value) {
   return static_cast<uint16_t>(sign | ((e + 15) << 10) | static_cast<uint16_t>(f));
 }
 
-// One element of random_tensor from the stream output u. i / 2^p has at most p significant bits:
-// exact in every float type, so the bits always exist (written here rather than through
-// element_bytes, which allocates per element).
-void append_random(std::vector<uint8_t>& out, isa::DType dtype, uint64_t u) {
-  if (!isa::dtype_is_float(dtype)) {
-    append_le(out, u, isa::dtype_bytes(dtype));
-    return;
+// The bits of the f16 value i / 2^11 (-2048 <= i < 2048): |i| = 1.f * 2^e with e = 0 .. 11, so
+// the value is normal with biased exponent e - 11 + 15 and fraction f in 10 bits.
+uint16_t f16_of_eleventh(int64_t i) {
+  if (i == 0) return 0;
+  const uint16_t sign = i < 0 ? 0x8000 : 0;
+  const auto m = static_cast<uint32_t>(i < 0 ? -i : i);
+  const int e = 31 - __builtin_clz(m);
+  const uint32_t fraction = (e <= 10 ? m << (10 - e) : m >> (e - 10)) & 0x3ff;
+  return static_cast<uint16_t>(sign | ((e + 4) << 10) | fraction);
+}
+
+uint32_t bits_of(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  return bits;
+}
+
+// Row `cols` elements of random_tensor from the stream state `state` into `out` (little-endian
+// element bytes). Float types with p significand bits take i = (u >> (63 - p)) - 2^p and the value
+// i / 2^p: at most p significant bits, exact, so its bits are built directly (a functional run
+// generates every declared weight through here).
+void random_row(isa::DType dtype, uint32_t cols, uint64_t state, uint8_t* out) {
+  const unsigned bytes = isa::dtype_bytes(dtype);
+  for (uint32_t c = 0; c < cols; ++c, out += bytes) {
+    const uint64_t u = splitmix64(state);
+    uint64_t bits = u;
+    if (dtype == isa::DType::f16)
+      bits = f16_of_eleventh(static_cast<int64_t>(u >> 52) - 2048);
+    else if (dtype == isa::DType::bf16)
+      bits = bits_of(static_cast<float>(static_cast<int64_t>(u >> 55) - 256) * 0x1p-8f) >> 16;
+    else if (dtype == isa::DType::f32)
+      bits = bits_of(static_cast<float>(static_cast<int64_t>(u >> 39) - (int64_t{1} << 24)) * 0x1p-24f);
+    for (unsigned b = 0; b < bytes; ++b) out[b] = static_cast<uint8_t>(bits >> (8 * b));
   }
-  const unsigned p = significand_bits(dtype);
-  const int64_t i = static_cast<int64_t>(u >> (63 - p)) - (int64_t{1} << p);
-  const double value = std::ldexp(static_cast<double>(i), -static_cast<int>(p));
-  if (dtype == isa::DType::f16)
-    append_le(out, *f16_bits(value), 2);
-  else if (dtype == isa::DType::bf16)
-    append_le(out, *f32_bits(value) >> 16, 2);
-  else
-    append_le(out, *f32_bits(value), 4);
 }
 
 } // namespace
@@ -111,13 +117,10 @@ uint64_t random_skip(uint64_t seed, uint64_t first) { return seed + first * kGam
 
 std::vector<uint8_t> random_rows(isa::DType dtype, uint32_t rows, uint32_t cols, uint64_t row_stride,
                                  uint64_t seed) {
-  const unsigned bytes = isa::dtype_bytes(dtype);
-  std::vector<uint8_t> out;
-  out.reserve(uint64_t{rows} * cols * bytes);
-  for (uint32_t r = 0; r < rows; ++r) {
-    uint64_t state = random_skip(seed, r * row_stride);
-    for (uint32_t c = 0; c < cols; ++c) append_random(out, dtype, splitmix64(state));
-  }
+  const size_t row_bytes = size_t{cols} * isa::dtype_bytes(dtype);
+  std::vector<uint8_t> out(rows * row_bytes);
+  for (uint32_t r = 0; r < rows; ++r)
+    random_row(dtype, cols, random_skip(seed, r * row_stride), &out[r * row_bytes]);
   return out;
 }
 
@@ -208,9 +211,35 @@ std::vector<ImageExtent> declared_extents(const DeclaredTensor& declared, const 
   return extents;
 }
 
+// Row by row straight into the images (no tensor-sized buffer of elements): a functional run
+// loads every declared weight through here.
 std::vector<MemImage> declared_images(const DeclaredTensor& declared, const Symbol& symbol) {
-  return row_images(symbol, declared_elements(declared, symbol), declared.vector_bytes, declared.first_row,
-                    declared.row_count);
+  const unsigned bytes = isa::dtype_bytes(symbol.dtype);
+  const auto groups = static_cast<uint32_t>(symbol.slices.size() / bytes);
+  const size_t vector = declared.vector_bytes;
+  std::vector<uint8_t> row(size_t{symbol.cols} * bytes);
+  std::vector<MemImage> images;
+  for (const GroupRun& run : group_runs(symbol, declared.first_row, declared.row_count)) {
+    const size_t first = images.size();
+    for (unsigned b = 0; b < bytes; ++b) {
+      const size_t k = run.group * bytes + b;
+      images.push_back({symbol.slices[k], symbol.base_of(k) + run.first_row / groups,
+                        std::vector<uint8_t>(run.rows * vector)});
+    }
+    for (uint32_t k = 0; k < run.rows; ++k) {
+      const uint64_t state =
+          random_skip(declared.seed, (run.first_row + uint64_t{k} * groups) * declared.row_stride);
+      if (bytes == 1) {
+        random_row(symbol.dtype, symbol.cols, state, &images[first].bytes[k * vector]);
+        continue;
+      }
+      random_row(symbol.dtype, symbol.cols, state, row.data());
+      for (unsigned b = 0; b < bytes; ++b)
+        for (uint32_t c = 0; c < symbol.cols; ++c)
+          images[first + b].bytes[k * vector + c] = row[c * bytes + b];
+    }
+  }
+  return images;
 }
 
 void for_each_image(const Program& program, const std::function<void(const MemImage&)>& visit) {

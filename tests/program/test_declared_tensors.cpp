@@ -10,6 +10,7 @@
 #include "tspsim/program/tensor.h"
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <fmt/format.h>
 #include <map>
 
@@ -294,4 +295,64 @@ TEST_CASE("declared tensors are checked against MEM like the images they stand f
       validate_program(window, config, "w.bin"), InputError,
       Catch::Message("w.bin: declared tensor 'T': rows 1..+6 with row stride 50 do not fit its "
                      "6x20 shape"));
+}
+
+TEST_CASE("random_tensor: every type's elements are the documented values of the splitmix64 stream") {
+  // An independent splitmix64 and element_bytes of i / 2^p (floats) or the low bytes of u.
+  uint64_t state = 0;
+  const auto next = [&state] {
+    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  };
+  const std::map<isa::DType, int> significand{
+      {isa::DType::f16, 11}, {isa::DType::bf16, 8}, {isa::DType::f32, 24}};
+  for (isa::DType dtype : {isa::DType::i8, isa::DType::i16, isa::DType::i32, isa::DType::f16,
+                           isa::DType::bf16, isa::DType::f32}) {
+    INFO(isa::dtype_name(dtype));
+    state = 12345;
+    const unsigned bytes = isa::dtype_bytes(dtype);
+    std::vector<uint8_t> expected;
+    for (int e = 0; e < 40000; ++e) {
+      const uint64_t u = next();
+      if (!isa::dtype_is_float(dtype)) {
+        for (unsigned b = 0; b < bytes; ++b) expected.push_back(static_cast<uint8_t>(u >> (8 * b)));
+        continue;
+      }
+      const int p = significand.at(dtype);
+      const double value = std::ldexp(double(int64_t(u >> (63 - p)) - (int64_t{1} << p)), -p);
+      const auto element = element_bytes(dtype, value);
+      REQUIRE(element);
+      expected.insert(expected.end(), element->begin(), element->end());
+    }
+    REQUIRE(random_tensor(dtype, 200, 200, 12345) == expected);
+  }
+}
+
+TEST_CASE("declared images of a multi-byte window equal the images of its elements") {
+  // 7 rows of f16 in 3 slice groups, rows 2..6 of a 50-column stream from column 9.
+  Symbol symbol;
+  symbol.name = "H";
+  symbol.dtype = isa::DType::f16;
+  symbol.rows = 7;
+  symbol.cols = 30;
+  symbol.slices = {4, 5, 8, 9, 12, 13};
+  symbol.base = 3;
+  DeclaredTensor d{0, random_skip(77, 9), 32, 50, 2, 5};
+  const auto full = random_tensor(isa::DType::f16, 7, 50, 77);
+  std::vector<uint8_t> elements(size_t{7} * 30 * 2, 0);
+  for (uint32_t r = 2; r < 7; ++r)
+    std::copy_n(full.begin() + (r * 50 + 9) * 2, 60, elements.begin() + r * 60);
+  std::map<std::pair<uint32_t, uint32_t>, std::vector<uint8_t>> expected, got;
+  // Whole-tensor images hold rows 0 and 1 as zeros; the declared ones start at row 2.
+  for (const auto& image : tensor_images(symbol, elements, 32)) {
+    // Group g holds rows g, g + 3, g + 6: groups 0 and 1 (slices 4, 5, 8, 9) start with an
+    // undeclared row, group 2 (slices 12, 13) with row 2.
+    const uint32_t skip = image.mem >= 12 ? 0 : 1;
+    expected[{image.mem, image.address + skip}] =
+        std::vector<uint8_t>(image.bytes.begin() + skip * 32, image.bytes.end());
+  }
+  for (const auto& image : declared_images(d, symbol)) got[{image.mem, image.address}] = image.bytes;
+  REQUIRE(got == expected);
 }

@@ -115,7 +115,8 @@ void check_tolerance_is_sound(const std::string& kernel, const std::string& name
   for (const double factor : {2.0, 3.0, 0.0, -1.0})
     for (const bool largest_only : {false, true}) {
       if (largest_only && (factor == 0.0 || factor == -1.0)) continue;
-      std::ofstream(s.reference, std::ios::binary | std::ios::trunc) << changed(original, out_dtype, factor, largest_only);
+      std::ofstream(s.reference, std::ios::binary | std::ios::trunc)
+          << changed(original, out_dtype, factor, largest_only);
       const auto bad = run_tool("tspsim", s.command);
       INFO(name << " factor " << factor << (largest_only ? " at the largest element" : " everywhere"));
       CHECK(bad.exit_code == 1);
@@ -143,7 +144,8 @@ TEST_CASE("tspc's float tolerance accepts the simulator and rejects wrong result
   check_tolerance_is_sound("softmax --rows 8 --cols 200 --dtype fp16", "softmax16", tsp::isa::DType::f16);
 }
 
-TEST_CASE("tspc's float tolerance accepts the simulator and rejects wrong results: rmsnorm bf16, layernorm fp32") {
+TEST_CASE(
+    "tspc's float tolerance accepts the simulator and rejects wrong results: rmsnorm bf16, layernorm fp32") {
   check_tolerance_is_sound("rmsnorm --rows 8 --cols 320 --dtype bf16", "rmsnorm", tsp::isa::DType::bf16);
   check_tolerance_is_sound("layernorm --rows 8 --cols 320 --dtype fp32", "layernorm", tsp::isa::DType::f32);
 }
@@ -151,9 +153,10 @@ TEST_CASE("tspc's float tolerance accepts the simulator and rejects wrong result
 TEST_CASE("integer and bit-exact outputs are checked exactly") {
   const auto gemm = compile_with_reference("gemm --m 8 --k 64 --n 40", "int8_gemm");
   CHECK(gemm.command.find("--expect-tol") == std::string::npos);
-  const auto r = run_tool("tspc", "attention --heads 2 --kv-heads 1 --head-dim 64 --seq 16 --config " +
-                                      source("configs/14nm.json") + " -o " + (scratch_dir() / "att.bin").string() +
-                                      " --reference " + (scratch_dir() / "att").string());
+  const auto r =
+      run_tool("tspc", "attention --heads 2 --kv-heads 1 --head-dim 64 --seq 16 --config " +
+                           source("configs/14nm.json") + " -o " + (scratch_dir() / "att.bin").string() +
+                           " --reference " + (scratch_dir() / "att").string());
   REQUIRE(r.exit_code == 0);
   // The appended K and V cache entries are copies: no tolerance; the output O has one.
   CHECK(r.out.find("--expect-tol O=file:") != std::string::npos);
@@ -174,8 +177,39 @@ TEST_CASE("a tspc container survives tspdis and tspasm byte for byte, without --
 }
 
 TEST_CASE("tspc takes repeated --set between the kernel's options, one value each") {
-  const auto r = run_tool("tspc", "gemm --m 8 --set clock_mhz=1000 --k 64 --set streams.hop_cycles=1 --n 40 --config " +
-                                      source("configs/14nm.json") + " -o " + (scratch_dir() / "set.bin").string());
+  const auto r =
+      run_tool("tspc", "gemm --m 8 --set clock_mhz=1000 --k 64 --set streams.hop_cycles=1 --n 40 --config " +
+                           source("configs/14nm.json") + " -o " + (scratch_dir() / "set.bin").string());
   CHECK(r.exit_code == 0);
   CHECK(r.out.rfind("gemm 8x64x40 i8: ", 0) == 0);
+}
+
+TEST_CASE("tspc --timing-only: any kernel, the same program bytes, no --reference") {
+  const auto dir = scratch_dir();
+  const std::string args = "gemv --k 700 --n 640 --config " + source("configs/14nm.json") + " -o ";
+  const auto with =
+      run_tool("tspc", args + (dir / "with.bin").string() + " --reference " + (dir / "r").string());
+  const auto without = run_tool("tspc", args + (dir / "without.bin").string() + " --timing-only");
+  REQUIRE(with.exit_code == 0);
+  REQUIRE(without.exit_code == 0);
+  CHECK(tsp::test::slurp(dir / "with.bin") == tsp::test::slurp(dir / "without.bin"));
+  // 700 x 640 int8 weights are declared tensors: the file holds their seeds, not 448,000 bytes.
+  CHECK(std::filesystem::file_size(dir / "without.bin") < 100000);
+  const auto both = run_tool("tspc", args + (dir / "x.bin").string() + " --timing-only --reference " +
+                                         (dir / "r2").string());
+  CHECK(both.exit_code == 2);
+  CHECK(both.err == "error: gemv: --reference needs the host reference: drop --timing-only\n");
+}
+
+TEST_CASE("bench_runner and kernels_runner refuse a missing tspsim with one line and exit 2") {
+  const auto bench = run_tool("benchmarks/bench_runner", "--tspsim /no/such/tspsim --no-kernels --config " +
+                                                             source("configs/14nm.json"));
+  CHECK(bench.exit_code == 2);
+  CHECK(bench.err ==
+        "error: --tspsim /no/such/tspsim: not an executable file (build it, or name the tspsim binary)\n");
+  const auto kernels = run_tool("benchmarks/kernels_runner", "--tspsim /no/such/tspsim --config " +
+                                                                 source("configs/14nm.json") + " --out " +
+                                                                 (scratch_dir() / "k.md").string());
+  CHECK(kernels.exit_code == 2);
+  CHECK(kernels.err == bench.err);
 }

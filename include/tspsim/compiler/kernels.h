@@ -1,5 +1,7 @@
 // The kernel library: each function places a kernel's tensors, schedules it for a chip config
-// and returns the program, the host reference of its outputs and its lower bounds.
+// and returns the program, the host reference of its outputs and its lower bounds. Random inputs
+// are declared tensors (the program holds their seeds); without the reference (with_reference
+// false) nothing generates their values and the program is byte-identical.
 #pragma once
 
 #include "tspsim/compiler/builder.h"
@@ -20,7 +22,8 @@ struct GemmShape {
   uint32_t n = 1;
   isa::DType dtype = isa::DType::i8;
   uint64_t seed = 1;
-  unsigned max_planes = 0; // 0: every plane; else the first ones of W0, E0, W1, E1, ...
+  unsigned max_planes = 0;    // 0: every plane; else the first ones of W0, E0, W1, E1, ...
+  bool with_reference = true; // false (tspc --timing-only): no host reference, no outputs
 };
 CompiledKernel compile_gemm(const ChipConfig& config, const GemmShape& shape);
 
@@ -43,6 +46,7 @@ struct ElementwiseShape {
   isa::DType dtype = isa::DType::i8;
   bool broadcast = false; // binary: B is one row, broadcast over the rows of A
   uint64_t seed = 1;
+  bool with_reference = true; // false (tspc --timing-only): no host reference, no outputs
 };
 CompiledKernel compile_elementwise(const ChipConfig& config, const ElementwiseShape& shape);
 
@@ -52,6 +56,7 @@ struct ConvertShape {
   isa::DType from = isa::DType::i32;
   isa::DType to = isa::DType::f32;
   uint64_t seed = 1;
+  bool with_reference = true; // false (tspc --timing-only): no host reference, no outputs
 };
 CompiledKernel compile_convert(const ChipConfig& config, const ConvertShape& shape);
 
@@ -63,6 +68,7 @@ struct RequantShape {
   isa::DType to = isa::DType::i8;
   float scale = 1.0f / 16777216.0f;
   uint64_t seed = 1;
+  bool with_reference = true; // false (tspc --timing-only): no host reference, no outputs
 };
 CompiledKernel compile_requant(const ChipConfig& config, const RequantShape& shape);
 
@@ -72,6 +78,7 @@ struct ResidualShape {
   uint32_t cols = 1;
   isa::DType dtype = isa::DType::f16;
   uint64_t seed = 1;
+  bool with_reference = true; // false (tspc --timing-only): no host reference, no outputs
 };
 CompiledKernel compile_residual(const ChipConfig& config, const ResidualShape& shape);
 
@@ -85,6 +92,7 @@ struct ReduceShape {
   uint32_t cols = 1;
   isa::DType dtype = isa::DType::f32;
   uint64_t seed = 1;
+  bool with_reference = true; // false (tspc --timing-only): no host reference, no outputs
 };
 CompiledKernel compile_reduce(const ChipConfig& config, const ReduceShape& shape);
 
@@ -97,6 +105,7 @@ struct NormShape {
   isa::DType dtype = isa::DType::f32;
   float eps = 1e-5f;
   uint64_t seed = 1;
+  bool with_reference = true; // false (tspc --timing-only): no host reference, no outputs
 };
 CompiledKernel compile_softmax(const ChipConfig& config, const NormShape& shape);
 CompiledKernel compile_rmsnorm(const ChipConfig& config, const NormShape& shape);
@@ -112,6 +121,7 @@ struct ActivationShape {
   uint32_t cols = 1;
   isa::DType dtype = isa::DType::f32;
   uint64_t seed = 1;
+  bool with_reference = true; // false (tspc --timing-only): no host reference, no outputs
 };
 CompiledKernel compile_silu(const ChipConfig& config, const ActivationShape& shape);
 CompiledKernel compile_swiglu(const ChipConfig& config, const ActivationShape& shape);
@@ -129,6 +139,7 @@ struct RopeShape {
   float base = 10000.0f;
   isa::DType dtype = isa::DType::f32;
   uint64_t seed = 1;
+  bool with_reference = true; // false (tspc --timing-only): no host reference, no outputs
 };
 CompiledKernel compile_rope(const ChipConfig& config, const RopeShape& shape);
 // RoPE of X (rows at positions pos0, pos0 + 1, ...) into Y as a phase on placed tensors; the
@@ -148,6 +159,7 @@ struct AttentionShape {
   uint32_t seq = 64;
   isa::DType dtype = isa::DType::f16;
   uint64_t seed = 1;
+  bool with_reference = true; // false (tspc --timing-only): no host reference, no outputs
 };
 CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape& shape);
 

@@ -33,6 +33,17 @@ TiledTensor place_tiled(ProgramBuilder& builder, const std::string& name, isa::D
 void add_copies(ProgramBuilder& builder, TiledTensor& tensor, const std::vector<unsigned>& candidates,
                 unsigned count, const std::vector<uint8_t>& elements);
 
+// place_tiled for a tensor whose elements are random_tensor(dtype, rows, cols, seed): each tile
+// (name, or name.c<t>) is declared as its column window of that stream (builder.add_random), so
+// the program holds a seed per tile, not the bytes, and nothing is generated here.
+TiledTensor place_random(ProgramBuilder& builder, const std::string& name, isa::DType dtype, uint32_t rows,
+                         uint32_t cols, const std::vector<unsigned>& candidates, unsigned groups,
+                         uint64_t seed);
+// add_copies for a tensor placed by place_random: copy k's tiles are declared the same way, as
+// name.copy<k> (or name.copy<k>.c<t>).
+void add_random_copies(ProgramBuilder& builder, TiledTensor& tensor, const std::vector<unsigned>& candidates,
+                       unsigned count, uint64_t seed);
+
 // Rows [first, first + rows) of a symbol stored one row per word of each slice group, as a symbol
 // of their own (unnamed); from any row (its groups are then rotated to start at that row's).
 Symbol row_view(const Symbol& symbol, uint32_t first, uint32_t rows);

@@ -37,6 +37,8 @@ struct KernelEntry {
   std::string name;
   std::string summary;
   std::vector<KernelOption> options;
+  // The key "timing-only" (tspc --timing-only) compiles without the host reference: no outputs,
+  // the same program.
   std::function<CompiledKernel(const ChipConfig&, const KernelArgs&)> compile;
 };
 

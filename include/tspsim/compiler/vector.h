@@ -54,7 +54,8 @@ struct VExpr {
 Cycle schedule_vectors(Schedule& schedule, const VExpr& expr, const std::vector<const TiledTensor*>& inputs,
                        const TiledTensor& out, Cycle earliest = 0);
 
-// An operand of a one-phase expression kernel; `elements` empty: random data from the seed.
+// An operand of a one-phase expression kernel; `elements` empty: random data from the seed (a
+// declared tensor).
 struct ExpressionOperand {
   std::string name;
   isa::DType dtype = isa::DType::i8;
@@ -65,10 +66,12 @@ struct ExpressionOperand {
 using ReferenceFn = std::function<std::vector<double>(const std::vector<std::vector<double>>& operands)>;
 
 // A one-phase kernel: C (rows x cols) = expr(operands), operand i random with seed + i unless
-// given. The reference is evaluate(expr) unless `reference` is given.
+// given. The reference is evaluate(expr) unless `reference` is given; without it
+// (with_reference false) the kernel has no outputs and no operand values are generated.
 CompiledKernel compile_expression(const ChipConfig& config, const std::string& workload, const VExpr& expr,
                                   const std::vector<ExpressionOperand>& operands, uint32_t rows,
-                                  uint32_t cols, uint64_t seed, const ReferenceFn& reference = {});
+                                  uint32_t cols, uint64_t seed, bool with_reference,
+                                  const ReferenceFn& reference = {});
 
 // Cycles from one vector's first dispatch to its result's SRAM write when nothing is in the way
 // (a lower bound on every row's path through a phase).

@@ -105,7 +105,7 @@ CompiledKernel compile_silu(const ChipConfig& config, const ActivationShape& sha
   store_as(e, shape.dtype, silu(e, 0, shape.dtype));
   return compile_expression(
       config, fmt::format("silu {}x{} {}", shape.rows, shape.cols, isa::dtype_name(shape.dtype)), e,
-      {{"X", shape.dtype, shape.rows, {}}}, shape.rows, shape.cols, shape.seed,
+      {{"X", shape.dtype, shape.rows, {}}}, shape.rows, shape.cols, shape.seed, shape.with_reference,
       [](const std::vector<std::vector<double>>& in) {
         std::vector<double> out;
         for (double x : in[0]) out.push_back(silu_value(x));
@@ -119,7 +119,7 @@ CompiledKernel compile_swiglu(const ChipConfig& config, const ActivationShape& s
   return compile_expression(
       config, fmt::format("swiglu {}x{} {}", shape.rows, shape.cols, isa::dtype_name(shape.dtype)), e,
       {{"A", shape.dtype, shape.rows, {}}, {"B", shape.dtype, shape.rows, {}}}, shape.rows, shape.cols,
-      shape.seed, [](const std::vector<std::vector<double>>& in) {
+      shape.seed, shape.with_reference, [](const std::vector<std::vector<double>>& in) {
         std::vector<double> out;
         for (size_t i = 0; i < in[0].size(); ++i) out.push_back(silu_value(in[0][i]) * in[1][i]);
         return out;
@@ -142,7 +142,7 @@ CompiledKernel compile_rope(const ChipConfig& config, const RopeShape& shape) {
                              {"COS", DType::f32, shape.rows, tables.cos},
                              {"SIN", DType::f32, shape.rows, tables.sin},
                              {"", DType::i8, 1, tables.swap}},
-                            shape.rows, shape.cols, shape.seed,
+                            shape.rows, shape.cols, shape.seed, shape.with_reference,
                             [&](const std::vector<std::vector<double>>& in) {
                               std::vector<double> out(in[0].size());
                               for (size_t k = 0; k < out.size(); ++k) {

@@ -282,19 +282,19 @@ double schedule_prompt_attention(ProgramBuilder& builder, const AttentionShape& 
   return chain;
 }
 
-CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape& shape) {
-  const auto [dt, vector, bytes, d, per_group, seq, positions, tiles] = attention_dims(config, shape);
+namespace {
 
-  ProgramBuilder builder(config);
-  // Host data: q, the new k and v, the cached keys and values.
-  const auto q_data = random_tensor(dt, shape.heads, d, shape.seed);
-  const auto kn_data = random_tensor(dt, shape.kv_heads, d, shape.seed + 1);
-  const auto vn_data = random_tensor(dt, shape.kv_heads, d, shape.seed + 2);
-  const auto k_old = element_values(dt, random_tensor(dt, shape.kv_heads * seq, d, shape.seed + 3));
+// The host reference: O by an exact softmax in double (the chip rounds the probabilities to the
+// input type), and the caches after the append. `k_old` are the cached keys' values.
+std::vector<ExpectedOutput> attention_reference(const ChipConfig& config, const AttentionShape& shape,
+                                                const std::vector<double>& k_old,
+                                                const std::vector<Symbol>& kt_tiles,
+                                                const std::vector<Symbol>& v_tensors) {
+  const auto [dt, vector, bytes, d, per_group, seq, positions, tiles] = attention_dims(config, shape);
+  const auto q = element_values(dt, random_tensor(dt, shape.heads, d, shape.seed));
+  const auto kn = element_values(dt, random_tensor(dt, shape.kv_heads, d, shape.seed + 1));
+  const auto vn = element_values(dt, random_tensor(dt, shape.kv_heads, d, shape.seed + 2));
   const auto v_old = element_values(dt, random_tensor(dt, shape.kv_heads * seq, d, shape.seed + 4));
-  const auto q = element_values(dt, q_data);
-  const auto kn = element_values(dt, kn_data);
-  const auto vn = element_values(dt, vn_data);
   // Full caches after the append: key(g, p, i), value(g, p, i).
   auto key = [&](uint32_t g, uint32_t p, uint32_t i) {
     return p < seq ? k_old[(size_t(g) * seq + p) * d + i] : kn[size_t(g) * d + i];
@@ -302,62 +302,6 @@ CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape&
   auto value = [&](uint32_t g, uint32_t p, uint32_t i) {
     return p < seq ? v_old[(size_t(g) * seq + p) * d + i] : vn[size_t(g) * d + i];
   };
-
-  const auto q_tensor = place_tiled(builder, "Q", dt, shape.heads, d, least_used(builder, false), 1, q_data);
-  auto kn_tensor = place_tiled(builder, "KN", dt, shape.kv_heads, d, least_used(builder, true), 1, kn_data);
-  // Every row of a head's append reads its new key: copies spread those reads over slices.
-  add_copies(builder, kn_tensor, least_used(builder, true), 3, kn_data);
-  const auto vn_tensor =
-      place_tiled(builder, "VN", dt, shape.kv_heads, d, least_used(builder, true), 1, vn_data);
-
-  // K^T: row g * d + i, lane = position, tiles of `vector` positions; the new lane is zero. Rows
-  // past the last head are reserved so that its LW reads zeros.
-  const uint32_t kt_rows = shape.kv_heads * d;
-  const model::CacheLayout layout = model::cache_layout(config, shape.kv_heads, d, positions);
-  std::vector<Symbol> kt_tiles;
-  std::vector<std::vector<double>> kt_expected(tiles);
-  for (unsigned t = 0; t < tiles; ++t) {
-    const uint32_t cols = std::min(vector, positions - t * vector);
-    std::vector<double> initial;
-    for (uint32_t r = 0; r < kt_rows; ++r)
-      for (uint32_t c = 0; c < cols; ++c) {
-        const uint32_t p = t * vector + c;
-        initial.push_back(p < seq ? key(r / d, p, r % d) : 0.0);
-        kt_expected[t].push_back(key(r / d, p, r % d));
-      }
-    auto mems = least_used(builder, t % 2 == 1);
-    mems.resize(config.mxm.weight_streams);
-    kt_tiles.push_back(builder.add_tensor(tiles == 1 ? "KT" : fmt::format("KT.c{}", t), dt, kt_rows, cols,
-                                          mems, layout.kt_rows, element_bytes_of(dt, initial)));
-  }
-  // V_g: row = position, padded with zero rows to whole tiles for the LW.
-  std::vector<Symbol> v_tensors;
-  std::vector<std::vector<double>> v_expected(shape.kv_heads);
-  for (uint32_t g = 0; g < shape.kv_heads; ++g) {
-    std::vector<double> initial;
-    for (uint32_t p = 0; p < positions; ++p)
-      for (uint32_t i = 0; i < d; ++i) {
-        initial.push_back(p < seq ? value(g, p, i) : 0.0);
-        v_expected[g].push_back(value(g, p, i));
-      }
-    auto mems = least_used(builder, g % 2 == 0);
-    mems.resize(config.mxm.weight_streams);
-    v_tensors.push_back(builder.add_tensor(fmt::format("V.g{}", g), dt, positions, d, mems, layout.v_rows,
-                                           element_bytes_of(dt, initial)));
-  }
-  const TiledTensor o_tensor =
-      place_tiled(builder, "O", DType::f32, shape.heads, d, least_used(builder, true), 1, {});
-  const double chain =
-      schedule_attention(builder, shape, {&q_tensor, &kn_tensor, &vn_tensor, kt_tiles, v_tensors, &o_tensor});
-
-  CompiledKernel kernel;
-  kernel.program =
-      builder.finish(fmt::format("attention decode {} heads ({} kv) head_dim {} at position {} {}",
-                                 shape.heads, shape.kv_heads, d, seq, isa::dtype_name(dt)),
-                     1);
-  kernel.predicted_cycles = kernel.program.metadata.predicted_cycles;
-
-  // Reference: exact softmax in double; the chip rounds the probabilities to the input type.
   const float scale = static_cast<float>(1.0 / std::sqrt(double(d)));
   const unsigned p_bits = dt == DType::f16 ? 11 : 8;
   std::vector<double> out, tolerance;
@@ -383,11 +327,86 @@ CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape&
       tolerance.push_back(std::ldexp(magnitude, 2 - int(p_bits)) + std::ldexp(1.0, -20));
     }
   }
-  kernel.outputs.push_back(make_expected("O", DType::f32, out, tolerance));
-  for (unsigned t = 0; t < tiles; ++t)
-    kernel.outputs.push_back(make_expected(kt_tiles[t].name, dt, kt_expected[t], {}));
-  for (uint32_t g = 0; g < shape.kv_heads; ++g)
-    kernel.outputs.push_back(make_expected(v_tensors[g].name, dt, v_expected[g], {}));
+  std::vector<ExpectedOutput> outputs{make_expected("O", DType::f32, out, tolerance)};
+  for (unsigned t = 0; t < tiles; ++t) {
+    std::vector<double> kt;
+    for (uint32_t r = 0; r < shape.kv_heads * d; ++r)
+      for (uint32_t c = 0; c < kt_tiles[t].cols; ++c) kt.push_back(key(r / d, t * vector + c, r % d));
+    outputs.push_back(make_expected(kt_tiles[t].name, dt, kt, {}));
+  }
+  for (uint32_t g = 0; g < shape.kv_heads; ++g) {
+    std::vector<double> v;
+    for (uint32_t p = 0; p < positions; ++p)
+      for (uint32_t i = 0; i < d; ++i) v.push_back(value(g, p, i));
+    outputs.push_back(make_expected(v_tensors[g].name, dt, v, {}));
+  }
+  return outputs;
+}
+
+} // namespace
+
+CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape& shape) {
+  const auto [dt, vector, bytes, d, per_group, seq, positions, tiles] = attention_dims(config, shape);
+
+  ProgramBuilder builder(config);
+  // Inputs are seeded: q (seed), the new k and v (seed + 1, + 2), the cached keys and values
+  // (seed + 3, + 4, head-major). All but the cached keys are declared tensors; the keys are stored
+  // transposed in K^T, which no window of their stream is, so K^T is an image.
+  const auto k_old = element_values(dt, random_tensor(dt, shape.kv_heads * seq, d, shape.seed + 3));
+  const auto q_tensor =
+      place_random(builder, "Q", dt, shape.heads, d, least_used(builder, false), 1, shape.seed);
+  auto kn_tensor =
+      place_random(builder, "KN", dt, shape.kv_heads, d, least_used(builder, true), 1, shape.seed + 1);
+  // Every row of a head's append reads its new key: copies spread those reads over slices.
+  add_random_copies(builder, kn_tensor, least_used(builder, true), 3, shape.seed + 1);
+  const auto vn_tensor =
+      place_random(builder, "VN", dt, shape.kv_heads, d, least_used(builder, true), 1, shape.seed + 2);
+
+  // K^T: row g * d + i, lane = position, tiles of `vector` positions; the new lane is zero. Rows
+  // past the last head are reserved so that its LW reads zeros.
+  const uint32_t kt_rows = shape.kv_heads * d;
+  const model::CacheLayout layout = model::cache_layout(config, shape.kv_heads, d, positions);
+  std::vector<Symbol> kt_tiles;
+  for (unsigned t = 0; t < tiles; ++t) {
+    const uint32_t cols = std::min(vector, positions - t * vector);
+    std::vector<double> initial;
+    for (uint32_t r = 0; r < kt_rows; ++r)
+      for (uint32_t c = 0; c < cols; ++c) {
+        const uint32_t p = t * vector + c;
+        initial.push_back(p < seq ? k_old[(size_t(r / d) * seq + p) * d + r % d] : 0.0);
+      }
+    auto mems = least_used(builder, t % 2 == 1);
+    mems.resize(config.mxm.weight_streams);
+    kt_tiles.push_back(builder.add_tensor(tiles == 1 ? "KT" : fmt::format("KT.c{}", t), dt, kt_rows, cols,
+                                          mems, layout.kt_rows, element_bytes_of(dt, initial)));
+  }
+  // V_g: row = position, padded with zero rows to whole tiles for the LW; its first seq rows are
+  // declared (head g's window of the stream of seed + 4), the others are zero.
+  std::vector<Symbol> v_tensors;
+  for (uint32_t g = 0; g < shape.kv_heads; ++g) {
+    auto mems = least_used(builder, g % 2 == 0);
+    mems.resize(config.mxm.weight_streams);
+    const std::string name = fmt::format("V.g{}", g);
+    v_tensors.push_back(builder.add_tensor(seq == 0 ? name : "", dt, positions, d, mems, layout.v_rows, {}));
+    if (seq == 0) continue;
+    v_tensors.back().name = name;
+    DeclaredTensor declared =
+        random_declaration(v_tensors.back(), random_skip(shape.seed + 4, uint64_t{g} * seq * d), vector);
+    declared.row_count = seq;
+    builder.add_random(v_tensors.back(), declared);
+  }
+  const TiledTensor o_tensor =
+      place_tiled(builder, "O", DType::f32, shape.heads, d, least_used(builder, true), 1, {});
+  const double chain =
+      schedule_attention(builder, shape, {&q_tensor, &kn_tensor, &vn_tensor, kt_tiles, v_tensors, &o_tensor});
+
+  CompiledKernel kernel;
+  kernel.program =
+      builder.finish(fmt::format("attention decode {} heads ({} kv) head_dim {} at position {} {}",
+                                 shape.heads, shape.kv_heads, d, seq, isa::dtype_name(dt)),
+                     1);
+  kernel.predicted_cycles = kernel.program.metadata.predicted_cycles;
+  if (shape.with_reference) kernel.outputs = attention_reference(config, shape, k_old, kt_tiles, v_tensors);
 
   const double planes = config.geometry.mxm_planes();
   const double interval = config.mxm.float_activation_interval;

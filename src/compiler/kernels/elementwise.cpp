@@ -1,9 +1,9 @@
 // Lane-wise kernels on the VXM: unary and binary operations with row broadcast, type conversion,
 // requantisation and the residual add (include/tspsim/compiler/kernels.h).
+#include "tspsim/common/error.h"
 #include "tspsim/compiler/kernels.h"
 #include "tspsim/compiler/reference.h"
 #include "tspsim/compiler/vector.h"
-#include "tspsim/common/error.h"
 #include "tspsim/program/tensor.h"
 
 #include <algorithm>
@@ -43,7 +43,8 @@ std::vector<ExpectedOutput> tile_outputs(const TiledTensor& out, const std::vect
 // flight can read it.
 CompiledKernel compile_expression(const ChipConfig& config, const std::string& workload, const VExpr& expr,
                                   const std::vector<ExpressionOperand>& operands, uint32_t rows,
-                                  uint32_t cols, uint64_t seed, const ReferenceFn& reference_fn) {
+                                  uint32_t cols, uint64_t seed, bool with_reference,
+                                  const ReferenceFn& reference_fn) {
   if (rows < 1 || cols < 1) throw InputError(fmt::format("{}: rows and cols must be at least 1", workload));
   ProgramBuilder builder(config);
   Schedule& schedule = builder.schedule();
@@ -69,16 +70,24 @@ CompiledKernel compile_expression(const ChipConfig& config, const std::string& w
     const bool east = i % 2 == 1;
     const unsigned bytes = isa::dtype_bytes(op.dtype);
     const unsigned groups = std::max(1u, std::min(kMaxGroups, per_side / std::max(1u, on_side[east])));
-    const auto data = op.elements.empty() ? random_tensor(op.dtype, op.rows, cols, seed + i) : op.elements;
-    inputs.push_back(place_tiled(builder, op.name, op.dtype, op.rows, cols, candidates(east),
-                                 op.rows == 1 ? 1 : groups, data));
-    used[east] += (op.rows == 1 ? 1 : groups) * bytes;
+    const bool random = op.elements.empty();
+    const unsigned op_groups = op.rows == 1 ? 1 : groups;
+    inputs.push_back(random ? place_random(builder, op.name, op.dtype, op.rows, cols, candidates(east),
+                                           op_groups, seed + i)
+                            : place_tiled(builder, op.name, op.dtype, op.rows, cols, candidates(east),
+                                          op_groups, op.elements));
+    used[east] += op_groups * bytes;
     if (i == 0) first_groups = std::min(groups, rows);
     if (op.rows == 1 && rows > 1 && first_groups > 1) {
-      add_copies(builder, inputs.back(), candidates(east), first_groups - 1, data);
+      if (random)
+        add_random_copies(builder, inputs.back(), candidates(east), first_groups - 1, seed + i);
+      else
+        add_copies(builder, inputs.back(), candidates(east), first_groups - 1, op.elements);
       used[east] += (first_groups - 1) * bytes;
     }
-    values.push_back(element_values(op.dtype, data));
+    if (with_reference)
+      values.push_back(
+          element_values(op.dtype, random ? random_tensor(op.dtype, op.rows, cols, seed + i) : op.elements));
     input_rows.push_back(op.rows);
   }
   const unsigned out_groups = std::max(1u, std::min(kMaxGroups, per_side / std::max(1u, on_side[out_east])));
@@ -93,10 +102,13 @@ CompiledKernel compile_expression(const ChipConfig& config, const std::string& w
   CompiledKernel kernel;
   kernel.program = builder.finish(workload);
   kernel.predicted_cycles = kernel.program.metadata.predicted_cycles;
-  const auto reference = reference_fn ? reference_fn(values) : evaluate(expr, values, input_rows, rows, cols);
-  std::vector<double> tolerance;
-  for (double v : reference) tolerance.push_back(expression_tolerance(expr, v));
-  kernel.outputs = tile_outputs(out, reference, tolerance, config.geometry.vector_bytes());
+  if (with_reference) {
+    const auto reference =
+        reference_fn ? reference_fn(values) : evaluate(expr, values, input_rows, rows, cols);
+    std::vector<double> tolerance;
+    for (double v : reference) tolerance.push_back(expression_tolerance(expr, v));
+    kernel.outputs = tile_outputs(out, reference, tolerance, config.geometry.vector_bytes());
+  }
 
   const double vectors = double(rows) * out.tile_count();
   double in_words = 0;
@@ -153,7 +165,8 @@ CompiledKernel compile_elementwise(const ChipConfig& config, const ElementwiseSh
     for (const auto& [name, op] : kBinary) names += " " + name;
     throw InputError(fmt::format("elementwise: unknown op '{}' (one of{})", shape.op, names));
   }
-  return compile_expression(config, workload, expr, operands, shape.rows, shape.cols, shape.seed);
+  return compile_expression(config, workload, expr, operands, shape.rows, shape.cols, shape.seed,
+                            shape.with_reference);
 }
 
 CompiledKernel compile_convert(const ChipConfig& config, const ConvertShape& shape) {
@@ -162,7 +175,8 @@ CompiledKernel compile_convert(const ChipConfig& config, const ConvertShape& sha
   return compile_expression(config,
                             fmt::format("convert {}x{} {} to {}", shape.rows, shape.cols,
                                         isa::dtype_name(shape.from), isa::dtype_name(shape.to)),
-                            expr, {{"A", shape.from, shape.rows, {}}}, shape.rows, shape.cols, shape.seed);
+                            expr, {{"A", shape.from, shape.rows, {}}}, shape.rows, shape.cols, shape.seed,
+                            shape.with_reference);
 }
 
 CompiledKernel compile_requant(const ChipConfig& config, const RequantShape& shape) {
@@ -173,7 +187,8 @@ CompiledKernel compile_requant(const ChipConfig& config, const RequantShape& sha
   return compile_expression(config,
                             fmt::format("requant {}x{} {} to {} scale {}", shape.rows, shape.cols,
                                         isa::dtype_name(shape.from), isa::dtype_name(shape.to), shape.scale),
-                            expr, {{"A", shape.from, shape.rows, {}}}, shape.rows, shape.cols, shape.seed);
+                            expr, {{"A", shape.from, shape.rows, {}}}, shape.rows, shape.cols, shape.seed,
+                            shape.with_reference);
 }
 
 CompiledKernel compile_residual(const ChipConfig& config, const ResidualShape& shape) {
@@ -183,7 +198,7 @@ CompiledKernel compile_residual(const ChipConfig& config, const ResidualShape& s
   return compile_expression(
       config, fmt::format("residual {}x{} {}", shape.rows, shape.cols, isa::dtype_name(shape.dtype)), expr,
       {{"X", shape.dtype, shape.rows, {}}, {"R", shape.dtype, shape.rows, {}}}, shape.rows, shape.cols,
-      shape.seed);
+      shape.seed, shape.with_reference);
 }
 
 } // namespace tsp::compiler

@@ -166,8 +166,6 @@ private:
   std::vector<Plane> planes_;
   Plan plan_;
   bool split_k_ = false;
-  std::vector<uint8_t> a_;
-  std::vector<uint8_t> b_;
   std::map<std::pair<size_t, unsigned>, Symbol> act_copies_; // (plane, kt)
   std::map<std::pair<unsigned, unsigned>, Symbol> weights_;  // (kt, j)
   std::vector<Symbol> outputs_;                              // per j
@@ -337,9 +335,17 @@ std::optional<Plan> GemmCompiler::plan_k() const {
   return plan;
 }
 
+// A (seed) and B (seed + 1) are declared tensors: each k-tile copy of A and each tile of B is a
+// window of its matrix's stream.
 void GemmCompiler::place_tensors() {
-  a_ = random_tensor(shape_.dtype, shape_.m, shape_.k, shape_.seed);
-  b_ = random_tensor(shape_.dtype, shape_.k, shape_.n, shape_.seed + 1);
+  const auto declare = [&](Symbol tile, const std::string& name, uint64_t seed, uint32_t row0, uint32_t col0,
+                           uint32_t cols) {
+    tile.name = name;
+    DeclaredTensor declared =
+        random_declaration(tile, random_skip(seed, uint64_t{row0} * cols + col0), vector_);
+    declared.row_stride = cols;
+    builder_.add_random(tile, declared);
+  };
   outputs_.resize(nt_count_);
   std::vector<bool> named_act(kt_count_, false);
   std::vector<bool> have_output(nt_count_, false);
@@ -350,17 +356,19 @@ void GemmCompiler::place_tensors() {
       for (unsigned kt = u.kt0; kt < u.kt1; ++kt) {
         const uint32_t rows_k = std::min(vector_, shape_.k - kt * vector_);
         if (!act_copies_.count({p, kt})) {
-          const std::string name = named_act[kt] ? "" : fmt::format("A.k{}", kt);
+          // The first copy of a k-tile is A.k<t>, the other planes' A.k<t>.p<plane>.
+          const std::string name = named_act[kt] ? fmt::format("A.k{}.p{}", kt, p) : fmt::format("A.k{}", kt);
           named_act[kt] = true;
           act_copies_[{p, kt}] =
-              builder_.add_tensor_spread(name, shape_.dtype, shape_.m, rows_k, plane.act_pool,
-                                         sub_block(a_, bytes_, shape_.k, 0, shape_.m, kt * vector_, rows_k));
+              builder_.add_tensor_spread("", shape_.dtype, shape_.m, rows_k, plane.act_pool, {});
+          declare(act_copies_[{p, kt}], name, shape_.seed, 0, kt * vector_, shape_.k);
         }
-        if (!weights_.count({kt, u.j}))
-          weights_[{kt, u.j}] = builder_.add_tensor(
-              fmt::format("B.k{}.n{}", kt, u.j), shape_.dtype, rows_k, cols_n, plane.weight_mems,
-              lw_ * rows_per_lw_cycle_,
-              sub_block(b_, bytes_, shape_.n, kt * vector_, rows_k, u.j * vector_, cols_n));
+        if (!weights_.count({kt, u.j})) {
+          weights_[{kt, u.j}] = builder_.add_tensor("", shape_.dtype, rows_k, cols_n, plane.weight_mems,
+                                                    lw_ * rows_per_lw_cycle_, {});
+          declare(weights_[{kt, u.j}], fmt::format("B.k{}.n{}", kt, u.j), shape_.seed + 1, kt * vector_,
+                  u.j * vector_, shape_.n);
+        }
       }
       if (!have_output[u.j]) {
         have_output[u.j] = true;
@@ -698,9 +706,11 @@ std::vector<Bound> GemmCompiler::bounds() const {
 
 std::vector<ExpectedOutput> GemmCompiler::expected() const {
   std::vector<double> abs_sums;
+  const auto a = random_tensor(shape_.dtype, shape_.m, shape_.k, shape_.seed);
+  const auto b = random_tensor(shape_.dtype, shape_.k, shape_.n, shape_.seed + 1);
   const auto c = shape_.dtype == DType::i8
-                     ? matmul_int8_reference(a_, b_, shape_.m, shape_.k, shape_.n)
-                     : matmul_reference(element_values(shape_.dtype, a_), element_values(shape_.dtype, b_),
+                     ? matmul_int8_reference(a, b, shape_.m, shape_.k, shape_.n)
+                     : matmul_reference(element_values(shape_.dtype, a), element_values(shape_.dtype, b),
                                         shape_.m, shape_.k, shape_.n, &abs_sums);
   std::vector<ExpectedOutput> out;
   for (unsigned j = 0; j < nt_count_; ++j) {
@@ -751,7 +761,7 @@ CompiledKernel GemmCompiler::compile() {
   kernel.program = builder_.finish(fmt::format("{} {}x{}x{} {}", shape_.m == 1 ? "gemv" : "gemm", shape_.m,
                                                shape_.k, shape_.n, isa::dtype_name(shape_.dtype)));
   kernel.predicted_cycles = kernel.program.metadata.predicted_cycles;
-  kernel.outputs = expected();
+  if (shape_.with_reference) kernel.outputs = expected();
   kernel.bounds = bounds();
   return kernel;
 }

@@ -34,9 +34,13 @@ std::vector<uint8_t> ones_mask(uint32_t cols) { return std::vector<uint8_t>(size
 // Shared state of a phased kernel: the builder, its tensors and the lane maps.
 class Phases {
 public:
-  // A kernel of its own, or (seed unused) phases added to another kernel's builder.
-  Phases(const ChipConfig& config, DType dtype, uint32_t rows, uint32_t cols, uint64_t seed)
-      : Phases(std::make_unique<ProgramBuilder>(config), dtype, rows, cols, seed) {}
+  // A kernel of its own (with its host reference unless with_reference is false), or (seed
+  // unused) phases added to another kernel's builder.
+  Phases(const ChipConfig& config, DType dtype, uint32_t rows, uint32_t cols, uint64_t seed,
+         bool with_reference)
+      : Phases(std::make_unique<ProgramBuilder>(config), dtype, rows, cols, seed) {
+    with_reference_ = with_reference;
+  }
   Phases(ProgramBuilder& builder, DType dtype, uint32_t rows, uint32_t cols)
       : builder_(builder), dtype_(dtype), rows_(rows), cols_(cols), seed_(0),
         vector_(builder.config().geometry.vector_bytes()), tiles_((cols + vector_ - 1) / vector_),
@@ -49,16 +53,18 @@ public:
   unsigned tiles() const { return tiles_; }
   uint32_t rows() const { return rows_; }
   uint32_t cols() const { return cols_; }
+  bool with_reference() const { return with_reference_; }
 
-  // A random input tensor on one side of the VXM.
+  // A random input tensor on one side of the VXM (declared); its values only with the reference.
   TiledTensor& input(const std::string& name, uint32_t rows, bool east, uint64_t seed_offset) {
-    const auto data = random_tensor(dtype_, rows, cols_, seed_ + seed_offset);
-    values_.push_back(element_values(dtype_, data));
+    const uint64_t seed = seed_ + seed_offset;
+    values_.push_back(with_reference_ ? element_values(dtype_, random_tensor(dtype_, rows, cols_, seed))
+                                      : std::vector<double>{});
     const unsigned groups = rows == 1 ? 1 : groups_for(dtype_);
     tensors_.push_back(
-        place_tiled(builder_, name, dtype_, rows, cols_, least_used(builder_, east), groups, data));
+        place_random(builder_, name, dtype_, rows, cols_, least_used(builder_, east), groups, seed));
     if (rows == 1 && rows_ > 1)
-      add_copies(builder_, tensors_.back(), least_used(builder_, east), groups_for(dtype_) - 1, data);
+      add_random_copies(builder_, tensors_.back(), least_used(builder_, east), groups_for(dtype_) - 1, seed);
     return tensors_.back();
   }
   const std::vector<double>& values(size_t index) const { return values_.at(index); }
@@ -134,9 +140,11 @@ public:
       }
     return make_expected(symbol.name, out.dtype, std::move(v), std::move(tol));
   }
+  // None without the reference.
   std::vector<ExpectedOutput> expected_all(const TiledTensor& out, const std::vector<double>& values,
                                            const std::vector<double>& tolerance) const {
     std::vector<ExpectedOutput> outputs;
+    if (!with_reference_) return outputs;
     for (unsigned t = 0; t < out.tile_count(); ++t) outputs.push_back(expected(out, t, values, tolerance));
     return outputs;
   }
@@ -159,6 +167,7 @@ private:
   uint32_t rows_;
   uint32_t cols_;
   uint64_t seed_;
+  bool with_reference_ = false;
   unsigned vector_;
   unsigned tiles_;
   DType compute_;
@@ -226,7 +235,7 @@ CompiledKernel compile_reduce(const ChipConfig& config, const ReduceShape& shape
     throw InputError(fmt::format("reduce: --op must be sum or max, not '{}'", shape.op));
   if (!max && (shape.dtype == DType::i32))
     throw InputError("reduce: a sum of int32 can overflow its int32 result; sum int8 or int16");
-  Phases p(config, shape.dtype, shape.rows, shape.cols, shape.seed);
+  Phases p(config, shape.dtype, shape.rows, shape.cols, shape.seed, shape.with_reference);
   const DType ct = p.compute();
   const unsigned vector = config.geometry.vector_bytes();
   const auto& xv = p.input("X", shape.rows, false, 0);
@@ -255,12 +264,13 @@ CompiledKernel compile_reduce(const ChipConfig& config, const ReduceShape& shape
         e, op, ct, [&] { return combine_tiles(e, p, op, 0, shape.dtype, pad); }, maps, 1, vector);
     out = &p.output("R", ct, shape.rows, 1, true, true);
     p.phase(e, inputs, *out);
-    for (uint32_t r = 0; r < shape.rows; ++r) {
-      reference.push_back(row_reduce(x, shape.cols, r, max));
-      double magnitude = 0;
-      for (uint32_t c = 0; c < shape.cols; ++c) magnitude += std::fabs(x[size_t(r) * shape.cols + c]);
-      tolerance.push_back(max || ct != DType::f32 ? 0 : 24.0 * std::ldexp(magnitude, -24));
-    }
+    if (p.with_reference())
+      for (uint32_t r = 0; r < shape.rows; ++r) {
+        reference.push_back(row_reduce(x, shape.cols, r, max));
+        double magnitude = 0;
+        for (uint32_t c = 0; c < shape.cols; ++c) magnitude += std::fabs(x[size_t(r) * shape.cols + c]);
+        tolerance.push_back(max || ct != DType::f32 ? 0 : 24.0 * std::ldexp(magnitude, -24));
+      }
   } else {
     // Chains over rows r = c, c + C, ... (one slice group each), then a tree.
     // Each chain issues an op (and a conversion) per step and the chains share the VXM's ALUs;
@@ -301,16 +311,17 @@ CompiledKernel compile_reduce(const ChipConfig& config, const ReduceShape& shape
         } while (groups % chains != 0);
       }
     }
-    for (uint32_t c = 0; c < shape.cols; ++c) {
-      double acc = max ? -INFINITY : 0.0, magnitude = 0;
-      for (uint32_t r = 0; r < shape.rows; ++r) {
-        const double v = x[size_t(r) * shape.cols + c];
-        acc = max ? std::max(acc, v) : acc + v;
-        magnitude += std::fabs(v);
+    if (p.with_reference())
+      for (uint32_t c = 0; c < shape.cols; ++c) {
+        double acc = max ? -INFINITY : 0.0, magnitude = 0;
+        for (uint32_t r = 0; r < shape.rows; ++r) {
+          const double v = x[size_t(r) * shape.cols + c];
+          acc = max ? std::max(acc, v) : acc + v;
+          magnitude += std::fabs(v);
+        }
+        reference.push_back(acc);
+        tolerance.push_back(max || ct != DType::f32 ? 0 : double(shape.rows) * std::ldexp(magnitude, -24));
       }
-      reference.push_back(acc);
-      tolerance.push_back(max || ct != DType::f32 ? 0 : double(shape.rows) * std::ldexp(magnitude, -24));
-    }
   }
   const double vectors = double(shape.rows) * p.tiles();
   auto bounds = p.bounds(vectors, vectors * isa::dtype_bytes(shape.dtype));
@@ -402,23 +413,24 @@ double schedule_softmax(ProgramBuilder& builder, const TiledTensor& x, float sca
 
 CompiledKernel compile_softmax(const ChipConfig& config, const NormShape& shape) {
   require_float("softmax", shape.dtype);
-  Phases p(config, shape.dtype, shape.rows, shape.cols, shape.seed);
+  Phases p(config, shape.dtype, shape.rows, shape.cols, shape.seed, shape.with_reference);
   const auto& x = p.input("X", shape.rows, false, 0);
   const auto& y = p.output("Y", shape.dtype, shape.rows, shape.cols, false, true);
   const double chain = schedule_softmax(p.builder(), x, 1.0f, y);
 
   const auto& xs = p.values(0);
   std::vector<double> reference(xs.size()), tolerance(xs.size());
-  for (uint32_t r = 0; r < shape.rows; ++r) {
-    const double mx = row_reduce(xs, shape.cols, r, true);
-    double sum = 0;
-    for (uint32_t c = 0; c < shape.cols; ++c) sum += std::exp(xs[size_t(r) * shape.cols + c] - mx);
-    for (uint32_t c = 0; c < shape.cols; ++c) {
-      const size_t e = size_t(r) * shape.cols + c;
-      reference[e] = std::exp(xs[e] - mx) / sum;
-      tolerance[e] = float_tolerance(shape.dtype, reference[e]);
+  if (p.with_reference())
+    for (uint32_t r = 0; r < shape.rows; ++r) {
+      const double mx = row_reduce(xs, shape.cols, r, true);
+      double sum = 0;
+      for (uint32_t c = 0; c < shape.cols; ++c) sum += std::exp(xs[size_t(r) * shape.cols + c] - mx);
+      for (uint32_t c = 0; c < shape.cols; ++c) {
+        const size_t e = size_t(r) * shape.cols + c;
+        reference[e] = std::exp(xs[e] - mx) / sum;
+        tolerance[e] = float_tolerance(shape.dtype, reference[e]);
+      }
     }
-  }
   const double vectors = double(shape.rows) * p.tiles();
   auto bounds = p.bounds(vectors * 4, vectors * (isa::dtype_bytes(shape.dtype) + 12));
   bounds.back().cycles = chain;
@@ -465,7 +477,7 @@ double schedule_rmsnorm(ProgramBuilder& builder, const TiledTensor& x, const Til
 
 CompiledKernel compile_rmsnorm(const ChipConfig& config, const NormShape& shape) {
   require_float("rmsnorm", shape.dtype);
-  Phases p(config, shape.dtype, shape.rows, shape.cols, shape.seed);
+  Phases p(config, shape.dtype, shape.rows, shape.cols, shape.seed, shape.with_reference);
   const auto& x = p.input("X", shape.rows, false, 0);
   const auto& g = p.input("G", 1, true, 1);
   const auto& y = p.output("Y", shape.dtype, shape.rows, shape.cols, false, true);
@@ -474,17 +486,18 @@ CompiledKernel compile_rmsnorm(const ChipConfig& config, const NormShape& shape)
   const auto& xs = p.values(0);
   const auto& gs = p.values(1);
   std::vector<double> reference(xs.size()), tolerance(xs.size());
-  for (uint32_t r = 0; r < shape.rows; ++r) {
-    double sum = 0;
-    for (uint32_t c = 0; c < shape.cols; ++c)
-      sum += xs[size_t(r) * shape.cols + c] * xs[size_t(r) * shape.cols + c];
-    const double inv_rms = 1.0 / std::sqrt(sum / shape.cols + double(static_cast<float>(shape.eps)));
-    for (uint32_t c = 0; c < shape.cols; ++c) {
-      const size_t e = size_t(r) * shape.cols + c;
-      reference[e] = xs[e] * inv_rms * gs[c];
-      tolerance[e] = float_tolerance(shape.dtype, reference[e]);
+  if (p.with_reference())
+    for (uint32_t r = 0; r < shape.rows; ++r) {
+      double sum = 0;
+      for (uint32_t c = 0; c < shape.cols; ++c)
+        sum += xs[size_t(r) * shape.cols + c] * xs[size_t(r) * shape.cols + c];
+      const double inv_rms = 1.0 / std::sqrt(sum / shape.cols + double(static_cast<float>(shape.eps)));
+      for (uint32_t c = 0; c < shape.cols; ++c) {
+        const size_t e = size_t(r) * shape.cols + c;
+        reference[e] = xs[e] * inv_rms * gs[c];
+        tolerance[e] = float_tolerance(shape.dtype, reference[e]);
+      }
     }
-  }
   const double vectors = double(shape.rows) * p.tiles();
   auto bounds = p.bounds(vectors * 6, vectors * (3 * isa::dtype_bytes(shape.dtype)));
   bounds.back().cycles = chain;
@@ -494,7 +507,7 @@ CompiledKernel compile_rmsnorm(const ChipConfig& config, const NormShape& shape)
 
 CompiledKernel compile_layernorm(const ChipConfig& config, const NormShape& shape) {
   require_float("layernorm", shape.dtype);
-  Phases p(config, shape.dtype, shape.rows, shape.cols, shape.seed);
+  Phases p(config, shape.dtype, shape.rows, shape.cols, shape.seed, shape.with_reference);
   const unsigned vector = config.geometry.vector_bytes();
   const bool partial = shape.cols % vector != 0;
   const auto& x = p.input("X", shape.rows, false, 0);
@@ -560,17 +573,19 @@ CompiledKernel compile_layernorm(const ChipConfig& config, const NormShape& shap
   const auto& gs = p.values(1);
   const auto& bs = p.values(2);
   std::vector<double> reference(xs.size()), tolerance(xs.size());
-  for (uint32_t r = 0; r < shape.rows; ++r) {
-    const double mean = row_reduce(xs, shape.cols, r, false) / shape.cols;
-    double sq = 0;
-    for (uint32_t c = 0; c < shape.cols; ++c) sq += std::pow(xs[size_t(r) * shape.cols + c] - mean, 2);
-    const double inv_sd = 1.0 / std::sqrt(sq / shape.cols + double(static_cast<float>(shape.eps)));
-    for (uint32_t c = 0; c < shape.cols; ++c) {
-      const size_t e = size_t(r) * shape.cols + c;
-      reference[e] = (xs[e] - mean) * inv_sd * gs[c] + bs[c];
-      tolerance[e] = float_tolerance(shape.dtype, reference[e]) + std::ldexp(std::fabs(gs[c]) * inv_sd, -18);
+  if (p.with_reference())
+    for (uint32_t r = 0; r < shape.rows; ++r) {
+      const double mean = row_reduce(xs, shape.cols, r, false) / shape.cols;
+      double sq = 0;
+      for (uint32_t c = 0; c < shape.cols; ++c) sq += std::pow(xs[size_t(r) * shape.cols + c] - mean, 2);
+      const double inv_sd = 1.0 / std::sqrt(sq / shape.cols + double(static_cast<float>(shape.eps)));
+      for (uint32_t c = 0; c < shape.cols; ++c) {
+        const size_t e = size_t(r) * shape.cols + c;
+        reference[e] = (xs[e] - mean) * inv_sd * gs[c] + bs[c];
+        tolerance[e] =
+            float_tolerance(shape.dtype, reference[e]) + std::ldexp(std::fabs(gs[c]) * inv_sd, -18);
+      }
     }
-  }
   const double vectors = double(shape.rows) * p.tiles();
   auto bounds = p.bounds(vectors * 12, vectors * (4 * isa::dtype_bytes(shape.dtype)));
   return p.finish(fmt::format("layernorm {}x{} {}", shape.rows, shape.cols, isa::dtype_name(shape.dtype)),
