@@ -27,6 +27,8 @@ public:
   const uint8_t* read_text(Cycle t, uint32_t address, const Origin& origin) override;
 
   void load(uint32_t address, const std::vector<uint8_t>& bytes);
+  // The word at `address` for a loader to write in place (declared tensors, generated into MEM).
+  uint8_t* load_word(uint32_t address) { return mutable_word(address); }
   // The vector at `address` (zeros where never written).
   const uint8_t* word(uint32_t address) const;
 

@@ -128,8 +128,9 @@ int main(int argc, char* argv[]) {
   std::string llama_system, llama_stages, llama_prompt;
   bool timing_only = false, llama_progress = false;
   app->add_flag("--timing-only", timing_only,
-                "a program for tspsim --timing-only: the host reference does not run and no input values are "
-                "generated (no --reference; llama's cache starts at zero); the program is byte-identical");
+                "a program for tspsim --timing-only: the host reference does not run and declared inputs are "
+                "not generated (no --reference); a kernel's program is the same byte for byte, llama's cache "
+                "starts at zero");
   commands.at("llama")->add_option(
       "--system", llama_system,
       "system (JSON, configs/systems/): the step over its chips, a system program "

@@ -1,7 +1,9 @@
 #include "tspsim/program/tensor.h"
+#include "tspsim/program/declared_rows.h"
 
 #include <cmath>
 #include <cstring>
+#include <map>
 
 namespace tsp {
 namespace {
@@ -211,34 +213,42 @@ std::vector<ImageExtent> declared_extents(const DeclaredTensor& declared, const 
   return extents;
 }
 
-// Row by row straight into the images (no tensor-sized buffer of elements): a functional run
-// loads every declared weight through here.
-std::vector<MemImage> declared_images(const DeclaredTensor& declared, const Symbol& symbol) {
+void generate_declared(const DeclaredTensor& declared, const Symbol& symbol,
+                       const std::function<uint8_t*(uint32_t mem, uint32_t address)>& word) {
   const unsigned bytes = isa::dtype_bytes(symbol.dtype);
   const auto groups = static_cast<uint32_t>(symbol.slices.size() / bytes);
-  const size_t vector = declared.vector_bytes;
   std::vector<uint8_t> row(size_t{symbol.cols} * bytes);
-  std::vector<MemImage> images;
-  for (const GroupRun& run : group_runs(symbol, declared.first_row, declared.row_count)) {
-    const size_t first = images.size();
-    for (unsigned b = 0; b < bytes; ++b) {
-      const size_t k = run.group * bytes + b;
-      images.push_back({symbol.slices[k], symbol.base_of(k) + run.first_row / groups,
-                        std::vector<uint8_t>(run.rows * vector)});
-    }
+  for (const GroupRun& run : group_runs(symbol, declared.first_row, declared.row_count))
     for (uint32_t k = 0; k < run.rows; ++k) {
       const uint64_t state =
           random_skip(declared.seed, (run.first_row + uint64_t{k} * groups) * declared.row_stride);
+      const auto out = [&](unsigned b) {
+        const size_t slice = run.group * bytes + b;
+        return word(symbol.slices[slice], symbol.base_of(slice) + run.first_row / groups + k);
+      };
       if (bytes == 1) {
-        random_row(symbol.dtype, symbol.cols, state, &images[first].bytes[k * vector]);
+        random_row(symbol.dtype, symbol.cols, state, out(0));
         continue;
       }
       random_row(symbol.dtype, symbol.cols, state, row.data());
-      for (unsigned b = 0; b < bytes; ++b)
-        for (uint32_t c = 0; c < symbol.cols; ++c)
-          images[first + b].bytes[k * vector + c] = row[c * bytes + b];
+      for (unsigned b = 0; b < bytes; ++b) {
+        uint8_t* lanes = out(b);
+        for (uint32_t c = 0; c < symbol.cols; ++c) lanes[c] = row[c * bytes + b];
+      }
     }
-  }
+}
+
+// A symbol's slices are distinct, so each image is the only one in its MEM slice.
+std::vector<MemImage> declared_images(const DeclaredTensor& declared, const Symbol& symbol) {
+  std::vector<MemImage> images;
+  for (const ImageExtent& e : declared_extents(declared, symbol))
+    images.push_back({e.mem, e.address, std::vector<uint8_t>(size_t{e.words} * declared.vector_bytes)});
+  std::map<uint32_t, MemImage*> by_mem;
+  for (MemImage& image : images) by_mem[image.mem] = &image;
+  generate_declared(declared, symbol, [&](uint32_t mem, uint32_t address) {
+    MemImage& image = *by_mem.at(mem);
+    return &image.bytes[size_t{address - image.address} * declared.vector_bytes];
+  });
   return images;
 }
 

@@ -1,4 +1,5 @@
 #include "tspsim/system/chip.h"
+#include "tspsim/program/declared_rows.h"
 
 #include "slices/mem_slice.h"
 #include "slices/mxm_plane.h"
@@ -70,15 +71,15 @@ Chip::Chip(sc_core::sc_module_name name, const ChipConfig& config, const EngineO
 Chip::~Chip() = default;
 
 // A timing-only run never reads MEM data, so declared tensors (the weights) are not generated;
-// stored images are still loaded (an Ifetch'd queue text lives in one).
+// stored images are still loaded (an Ifetch'd queue text lives in one). A functional run
+// generates declared tensors straight into MEM, then loads the stored images over them (the
+// order of for_each_image).
 void Chip::load(const Program& program) {
-  const auto load_image = [&](const MemImage& image) {
-    mems_.at(image.mem)->load(image.address, image.bytes);
-  };
-  if (ctx_.options.timing_only)
-    std::for_each(program.images.begin(), program.images.end(), load_image);
-  else
-    for_each_image(program, load_image);
+  if (!ctx_.options.timing_only)
+    for (const auto& declared : program.declared)
+      generate_declared(declared, program.symbols.at(declared.symbol),
+                        [&](uint32_t mem, uint32_t address) { return mems_.at(mem)->load_word(address); });
+  for (const auto& image : program.images) mems_.at(image.mem)->load(image.address, image.bytes);
   icu_->load(program);
 }
 
