@@ -65,8 +65,9 @@ Split tensor_parallel(const std::string& system, uint32_t n, const std::string& 
 }
 
 // Greedy decoding of the split's model (seed 1, first token 1) for steps first .. last, each step
-// a system program.
-void decode_on(const Split& split, uint32_t first, uint32_t last) {
+// a system program; `check_report` further checks tspsim's report of the first step.
+void decode_on(const Split& split, uint32_t first, uint32_t last,
+               const std::function<void(const std::string&)>& check_report = {}) {
   const std::string& system = split.system;
   const auto model = tsp::model::load_model(split.model);
   const auto weights = tsp::model::random_weights(model, 1);
@@ -97,6 +98,7 @@ void decode_on(const Split& split, uint32_t first, uint32_t last) {
     CHECK(field(sim.out, "cycles              ") == predicted);
     CHECK(count(sim.out, ": ok\n") == split.outputs);
     CHECK(sim.out.find("FAIL") == std::string::npos);
+    if (check_report && position == first) check_report(sim.out);
 
     // The chips' logits side by side are the reference's within the tolerance; the greedy token
     // is the reference's (tspsim checked NEXT on every chip bit-exactly).
@@ -210,6 +212,46 @@ TEST_CASE("small-llama in four half-layer stages on node8 matches the host refer
   split.outputs = 4 * 3 + 2 * 3;
   split.logits = {"6:LOGITS.c0", "6:LOGITS.c1", "7:LOGITS.c0", "7:LOGITS.c1"};
   decode_on(split, 2, 2);
+}
+
+// Stages without a layer: tiny-llama with a vocabulary of 16,000 on chips of 112 MEM words per
+// slice (3.0 MiB of SRAM), where 8,000 embedding rows per chip (2.4 MiB) leave no room for a
+// layer's half block: the planner deals node8's 4 stages of 2 chips the embedding alone, layer 0,
+// layer 1, and the LM head alone (docs/models.md, "Half-layer stages"). Stage 0 embeds and hands
+// the residual on; stage 3 receives it, norms, multiplies the head and takes the argmax. Outputs:
+// K^T and V of each layer chip's KV head, each last-stage chip's NEXT and 25 tiles of LOGITS.
+TEST_CASE("stages of the embedding alone and the LM head alone match the host reference, positions 0-1") {
+  const auto dir = scratch_dir();
+  const auto model = (dir / "wide-vocab.json").string();
+  std::ofstream(model) << R"({"name": "wide-vocab", "layers": 2, "d_model": 320, "heads": 4, "kv_heads": 2,
+    "head_dim": 80, "ffn": 864, "vocab": 16000, "rope_theta": 10000.0, "norm_eps": 1e-5,
+    "max_context": 256, "precision": {"weights": "int8", "activations": "fp16", "kv_cache": "fp16"}})";
+  Split split{"node8",
+              " --stages 4 --set geometry.mem_words_per_slice=112",
+              "4 pipeline stages of 2 tensor-parallel chips",
+              4 * 2 + 2 * 26,
+              {},
+              model};
+  for (uint32_t c = 6; c < 8; ++c)
+    for (uint32_t t = 0; t < 25; ++t) split.logits.push_back(fmt::format("{}:LOGITS.c{}", c, t));
+  const auto check_report = [](const std::string& out) {
+    // Each chip's per-layer breakdown names its groups: the embedding's stage, a layer each, and
+    // the head's stage, whose hand-off is the head's too.
+    const std::vector<std::vector<std::string>> groups{{"embedding"}, {"layer 0"}, {"layer 1"}, {"head"}};
+    for (uint32_t c = 0; c < 8; ++c) {
+      INFO("chip " << c);
+      const auto at = out.find(fmt::format("chip {}: per-layer breakdown", c));
+      REQUIRE(at != std::string::npos);
+      std::vector<std::string> names;
+      size_t line = out.find('\n', out.find('\n', at) + 1) + 1;
+      while (line < out.size() && out.compare(line, 5, "chip ") != 0 && out.compare(line, 5, "host ") != 0) {
+        names.push_back(out.substr(line, out.find("  ", line) - line));
+        line = out.find('\n', line) + 1;
+      }
+      CHECK(names == groups[c / 2]);
+    }
+  };
+  decode_on(split, 0, 1, check_report);
 }
 
 TEST_CASE("tspc llama --system says in one line why a model does not split over the chips") {

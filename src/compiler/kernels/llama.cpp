@@ -1158,11 +1158,6 @@ CompiledSystem compile_llama_system(const SystemConfig& system, const model::Mod
                     stages, n, model.name, model.layers));
   const uint32_t width = n / stages;
   const auto deal = model::stage_layers(model, system.config_of(0), model.max_context, width, stages);
-  for (uint32_t s = 0; s < stages; ++s)
-    if (deal[s].layers == 0)
-      throw InputError(fmt::format("llama: --stages {}: the planner's deal leaves stage {} without a layer "
-                                   "(a stage of the embedding or the LM head alone is not compiled)",
-                                   stages, s));
   const Topology topology(system);
   const auto stage_chips = pipeline_stage_chips(topology, stages, width);
   std::vector<Share> shares(n);
@@ -1198,8 +1193,12 @@ CompiledSystem compile_llama_system(const SystemConfig& system, const model::Mod
   const auto hand_off = [&](const std::vector<uint32_t>& from, const std::vector<uint32_t>& to) {
     std::vector<SystemSchedule::Flow> flows;
     for (uint32_t c : from) chips[c].tag(RegionCategory::handoff);
+    // A stage of the LM head alone (no layer) receives into the head's group.
     for (uint32_t c : to)
-      chips[c].tag(chips[c].group(fmt::format("layer {}", chips[c].first_layer())), RegionCategory::handoff);
+      chips[c].tag(chips[c].group(chips[c].layer_count() == 0
+                                      ? std::string("head")
+                                      : fmt::format("layer {}", chips[c].first_layer())),
+                   RegionCategory::handoff);
     const auto gate = gateway(topology, from, to);
     if (!gate) {
       for (size_t k = 0; k < from.size(); ++k)
