@@ -100,8 +100,10 @@ System::System(sc_core::sc_module_name name, const SystemConfig& config, const S
                                             ChipDriver::system));
     chips_.back()->context().links.set_cabled();
     chips_.back()->set_max_cycles(options.max_cycles);
-    chips_.back()->load(program.program_of(c));
   }
+  // Each chip copies its own images into its own SRAM: on the pool's threads (SystemC has made the
+  // modules above on this one).
+  pool_.run(n, [&](size_t c) { chips_[c]->load(program.program_of(static_cast<uint32_t>(c))); });
 
   // Classes of chips proven identical (replication), or one class per chip.
   class_of_.assign(n, nullptr);

@@ -90,7 +90,10 @@ void WorkerPool::run_job(size_t i) {
     (*job_)(i);
   } catch (...) {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (!error_) error_ = std::current_exception();
+    if (!error_ || i < error_job_) {
+      error_ = std::current_exception();
+      error_job_ = i;
+    }
   }
   if (timed) seconds_[i] = std::chrono::duration<double>(Clock::now() - start).count();
   if (unfinished_.fetch_sub(1, std::memory_order_acq_rel) == 1) {

@@ -35,7 +35,8 @@ public:
 
   // Calls job(i) once for every i in [0, count) and returns when all are done. Job i runs on the
   // thread the partition gives it (the same one from run to run while the costs hold) unless that
-  // thread is late. The first exception a job throws is rethrown here.
+  // thread is late. If jobs throw, the exception of the lowest-numbered one is rethrown here (the
+  // same whatever the threads).
   void run(size_t count, const std::function<void(size_t)>& job);
   unsigned threads() const { return static_cast<unsigned>(shares_.size()); }
   // The thread the partition gives job i (0 is the caller's).
@@ -69,6 +70,7 @@ private:
   std::condition_variable idle_;
   bool stopping_ = false;
   std::exception_ptr error_;
+  size_t error_job_ = 0;
 };
 
 } // namespace tsp
