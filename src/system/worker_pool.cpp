@@ -38,6 +38,7 @@ template <typename Ready> bool spin_until(Ready ready) {
       pause();
     }
     if (Clock::now() >= deadline) return ready();
+    std::this_thread::yield(); // the thread we wait for may be waiting for this core
   }
 }
 
