@@ -123,12 +123,17 @@ void WorkerPool::work(unsigned thread) {
       if (stopping_) return;
     }
     seen = generation_.load(std::memory_order_acquire);
-    run_jobs(thread);
+    // Announce, then look: run() closes a run, then waits for the workers inside to leave, so a
+    // worker woken too late never reads the shares while run() rebuilds them for the next run.
+    inside_.fetch_add(1, std::memory_order_seq_cst);
+    if (open_.load(std::memory_order_seq_cst)) run_jobs(thread);
+    inside_.fetch_sub(1, std::memory_order_seq_cst);
   }
 }
 
 void WorkerPool::run(size_t count, const std::function<void(size_t)>& job) {
   const unsigned n = threads();
+  while (inside_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
   if (count != count_) {
     count_ = count;
     owner_.resize(count);
@@ -150,6 +155,7 @@ void WorkerPool::run(size_t count, const std::function<void(size_t)>& job) {
   unfinished_.store(count, std::memory_order_relaxed);
   for (auto& share : shares_) share->next.store(0, std::memory_order_release); // publishes job_
   if (n > 1) {
+    open_.store(true, std::memory_order_seq_cst);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       generation_.fetch_add(1, std::memory_order_release);
@@ -162,6 +168,7 @@ void WorkerPool::run(size_t count, const std::function<void(size_t)>& job) {
     std::unique_lock<std::mutex> lock(mutex_);
     idle_.wait(lock, done);
   }
+  open_.store(false, std::memory_order_seq_cst);
   job_ = nullptr;
   ++runs_;
   if (n > 1)

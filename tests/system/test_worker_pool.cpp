@@ -63,3 +63,14 @@ TEST_CASE("worker pool: two costly jobs that start on one thread are moved apart
   for (int run = 0; run < 20; ++run) pool.run(4, job);
   CHECK(pool.owner(0) != pool.owner(1));
 }
+
+TEST_CASE("worker pool: runs whose job count changes every time, back to back") {
+  // Each change of count rebuilds the shares while a worker may still be leaving the last run.
+  tsp::WorkerPool pool(2);
+  for (int run = 0; run < 5000; ++run) {
+    const size_t count = 1 + run % 9;
+    std::vector<std::atomic<int>> calls(count);
+    pool.run(count, [&](size_t i) { calls[i].fetch_add(1); });
+    for (size_t i = 0; i < count; ++i) REQUIRE(calls[i].load() == 1);
+  }
+}

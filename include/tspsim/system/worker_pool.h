@@ -65,6 +65,8 @@ private:
 
   alignas(64) std::atomic<uint32_t> generation_{0}; // bumped per run() so workers notice new work
   alignas(64) std::atomic<size_t> unfinished_{0};   // jobs of this run not yet done
+  alignas(64) std::atomic<bool> open_{false};       // a run's jobs may be claimed
+  std::atomic<unsigned> inside_{0};                 // workers that may be claiming
   alignas(64) std::mutex mutex_;                    // guards stopping_ and error_
   std::condition_variable wake_;
   std::condition_variable idle_;
