@@ -35,10 +35,9 @@ std::optional<C2cLinks::Vector> C2cLinks::receive(unsigned link, Cycle t) {
   return vector;
 }
 
-std::vector<C2cLinks::Sent> C2cLinks::take_outbox() {
-  std::vector<Sent> out;
-  out.swap(outbox_);
-  return out;
+void C2cLinks::take_outbox(std::vector<Sent>& into) {
+  into.clear();
+  into.swap(outbox_);
 }
 
 void C2cLinks::deliver(unsigned link, Vector vector) {

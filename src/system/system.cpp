@@ -100,8 +100,10 @@ System::System(sc_core::sc_module_name name, const SystemConfig& config, const S
                                             ChipDriver::system));
     chips_.back()->context().links.set_cabled();
     chips_.back()->set_max_cycles(options.max_cycles);
-    chips_.back()->load(program.program_of(c));
   }
+  // Each chip copies its own images into its own SRAM: on the pool's threads (SystemC has made the
+  // modules above on this one).
+  pool_.run(n, [&](size_t c) { chips_[c]->load(program.program_of(static_cast<uint32_t>(c))); });
 
   // Classes of chips proven identical (replication), or one class per chip.
   class_of_.assign(n, nullptr);
@@ -129,6 +131,11 @@ System::System(sc_core::sc_module_name name, const SystemConfig& config, const S
     class_of_[c] = cls;
   }
   window_ = window_cycles();
+  work_.resize(n);
+  for (auto& parity : sent_) {
+    parity.resize(n);
+    for (uint32_t c = 0; c < n; ++c) parity[c].resize(chips_[c]->context().links.links());
+  }
   SC_METHOD(drive);
 }
 
@@ -193,11 +200,11 @@ void System::exchange(Cycle end) {
   arrivals.resize(n);
   for (auto& list : arrivals) list.clear();
   for (uint32_t r : simulated_) {
-    const auto sent = chips_[r]->context().links.take_outbox();
+    chips_[r]->context().links.take_outbox(taken_);
     const Class& cls = *class_of_[r];
     for (uint32_t c : cls.members) {
       const ChipClock& sender = chips_[c]->context().clock;
-      for (const auto& s : sent) {
+      for (const auto& s : taken_) {
         const LinkEnd* far = peer(c, s.link);
         if (!far) {
           ++result_.vectors_unconnected;
@@ -207,10 +214,7 @@ void System::exchange(Cycle end) {
         const ChipClock& receiver = chips_[far->chip]->context().clock;
         const Cycle arrival = receiver.local(sender.reference(s.vector.arrival));
         if (link_observer_) link_observer_->sent(observed_send(c, s, far, arrival));
-        if (arrival < receiver.local(end))
-          throw std::logic_error(fmt::format("window protocol: chip {} link {} vector arrives at {}, before the "
-                                             "window end {}",
-                                             far->chip, far->link, arrival, receiver.local(end)));
+        check_arrival(*far, arrival, receiver.local(end));
         arrivals[far->chip].push_back({far->link, {arrival, s.vector.bytes, s.vector.origin}});
       }
     }
@@ -228,6 +232,72 @@ void System::exchange(Cycle end) {
       chips_[r]->context().links.deliver(a.link, std::move(a.vector));
     }
   }
+}
+
+void System::check_arrival(const LinkEnd& far, Cycle arrival, Cycle window_end) {
+  if (arrival < window_end)
+    throw std::logic_error(
+        fmt::format("window protocol: chip {} link {} vector arrives at {}, before the window end {}",
+                    far.chip, far.link, arrival, window_end));
+}
+
+// With every chip simulated (no replication left) and no link observer, the exchange needs no
+// serial phase: each chip's job sorts its own sends by link, and in the next window's job takes
+// what its cabled peers sent it before it advances. One barrier per window, and a chip's state is
+// touched only by the thread that runs it. Each link has one sender, so a link's arrivals come in
+// send order as in exchange(), and the chips see the same arrivals at the same cycles.
+void System::step_in_parallel(Cycle end) {
+  auto& sent = sent_[result_.windows & 1];
+  auto& last = sent_[(result_.windows & 1) ^ 1];
+  const Cycle sent_by = now_;
+  const bool pending = pending_;
+  pool_.run(chips_.size(), [&](size_t c) {
+    const auto chip = static_cast<uint32_t>(c);
+    if (pending) receive(chip, last, sent_by);
+    chips_[c]->advance(chips_[c]->context().clock.local(end));
+    collect(chip, sent[c]);
+  });
+  pending_ = true;
+}
+
+void System::collect(uint32_t chip, SentByLink& sent) {
+  ChipWork& work = work_[chip];
+  for (auto& link : sent) link.clear();
+  chips_[chip]->context().links.take_outbox(work.taken);
+  for (auto& s : work.taken) {
+    if (peer(chip, s.link))
+      sent[s.link].push_back(std::move(s));
+    else
+      ++work.unconnected;
+  }
+}
+
+// The vectors the chips cabled to `chip` sent in the window that ended at `sent_by`, delivered.
+// Another thread may be reading the same senders' lists for its own chips: each vector has one
+// receiver, so each is moved by one thread only.
+void System::receive(uint32_t chip, std::vector<SentByLink>& sent, Cycle sent_by) {
+  EngineContext& context = chips_[chip]->context();
+  const Cycle window_end = context.clock.local(sent_by);
+  for (unsigned link = 0; link < context.links.links(); ++link) {
+    const LinkEnd* far = peer(chip, link);
+    if (!far) continue;
+    const ChipClock& sender = chips_[far->chip]->context().clock;
+    for (auto& s : sent[far->chip][far->link]) {
+      C2cLinks::Vector vector = std::move(s.vector);
+      vector.arrival = context.clock.local(sender.reference(vector.arrival));
+      check_arrival({chip, link}, vector.arrival, window_end);
+      context.links.deliver(link, std::move(vector));
+      ++work_[chip].delivered;
+    }
+  }
+}
+
+// Delivers the last window's sends once the chips have stopped.
+void System::receive_pending() {
+  if (!pending_) return;
+  auto& last = sent_[(result_.windows & 1) ^ 1];
+  pool_.run(chips_.size(), [&](size_t c) { receive(static_cast<uint32_t>(c), last, now_); });
+  pending_ = false;
 }
 
 // Members whose arrivals differ from the representative's are no longer proven identical: each
@@ -265,7 +335,7 @@ void System::split(Class& cls, const std::vector<std::vector<Arrival>>& arrivals
     Chip& chip = *chips_[fresh.representative];
     for (const auto& a : fresh.history) chip.context().links.deliver(a.link, a.vector);
     chip.advance(chip.context().clock.local(end));
-    chip.context().links.take_outbox(); // already delivered on behalf of the old representative
+    chip.context().links.take_outbox(taken_); // already delivered on behalf of the old representative
     for (uint32_t m : members) class_of_[m] = &fresh;
     simulated_.insert(std::upper_bound(simulated_.begin(), simulated_.end(), fresh.representative),
                       fresh.representative);
@@ -275,13 +345,20 @@ void System::split(Class& cls, const std::vector<std::vector<Arrival>>& arrivals
 // One activation per window.
 void System::drive() {
   const Cycle end = now_ + window_;
-  step_window(end);
-  exchange(end);
+  if (all_simulated()) {
+    step_in_parallel(end);
+  } else { // replication or a link observer: a serial exchange (no sends are pending in this mode)
+    step_window(end);
+    exchange(end);
+  }
   now_ = end;
   ++result_.windows;
   bool stop = false;
   for (uint32_t r : simulated_) stop = stop || chips_[r]->context().log.stop_requested();
-  if (stop || all_done()) return;
+  if (stop || all_done()) {
+    receive_pending();
+    return;
+  }
   // Kernel time only orders the activations; cycle counts are the chips' own.
   next_trigger(sc_core::sc_time(double(window_) * 1e6 / chips_.front()->context().config.clock_mhz, sc_core::SC_PS));
 }
@@ -290,6 +367,10 @@ SystemResult System::run() {
   const auto start = std::chrono::steady_clock::now();
   if (config_.chips() != 0) sc_core::sc_start();
   result_.host_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (const ChipWork& work : work_) {
+    result_.vectors_delivered += work.delivered;
+    result_.vectors_unconnected += work.unconnected;
+  }
   result_.window = window_;
   result_.threads = pool_.threads();
   result_.chips_simulated = static_cast<uint32_t>(simulated_.size());

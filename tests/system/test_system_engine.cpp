@@ -242,14 +242,21 @@ std::pair<tsp::SystemConfig, tsp::SystemProgram> all_to_all(bool offset) {
   return {std::move(system), std::move(program)};
 }
 
+// Counts the sends it hears. Observing the links makes the System exchange serially, between windows.
+struct CountingLinks : tsp::LinkObserver {
+  uint64_t sends = 0;
+  void sent(const tsp::LinkSend&) override { ++sends; }
+};
+
 std::string run_all_to_all(unsigned threads, bool timing_only, bool replicate, bool offset,
-                           tsp::SystemResult* out = nullptr) {
+                           tsp::SystemResult* out = nullptr, CountingLinks* observer = nullptr) {
   static const auto setup = all_to_all(offset);
   tsp::SystemOptions options;
   options.threads = threads;
   options.engine.timing_only = timing_only;
   options.replicate = replicate;
   tsp::System sys("system", setup.first, setup.second, options);
+  if (observer) sys.observe_links(observer);
   const auto result = sys.run();
   if (out) *out = result;
   return digest(sys, result);
@@ -264,6 +271,28 @@ TEST_CASE("system: eight chips all-to-all give bit-identical results on one and 
   CHECK(one == two);
   CHECK(two.find("error") == std::string::npos);
   CHECK(result.vectors_delivered == 56);
+}
+
+// Without replication or a link observer the chips exchange their sends in their own jobs (no
+// serial phase); the serial exchange between windows is the reference.
+TEST_CASE("system: the parallel exchange gives the serial exchange's results, functional and timing-only") {
+  for (const bool timing_only : {false, true}) {
+    const std::string serial = in_child([&] {
+      CountingLinks observer;
+      tsp::SystemResult result;
+      const std::string digest = run_all_to_all(1, timing_only, false, true, &result, &observer);
+      return "sends " + std::to_string(observer.sends) + "\n" + digest + "delivered " +
+             std::to_string(result.vectors_delivered);
+    });
+    const std::string parallel = in_child([&] {
+      tsp::SystemResult result;
+      const std::string digest = run_all_to_all(2, timing_only, false, true, &result);
+      return digest + "delivered " + std::to_string(result.vectors_delivered);
+    });
+    INFO("timing-only " << timing_only);
+    CHECK(parallel.find("delivered 56") != std::string::npos);
+    CHECK(serial == "sends 56\n" + parallel);
+  }
 }
 
 TEST_CASE("system: identical chips with identical arrivals are simulated once, with the same results") {

@@ -46,8 +46,9 @@ public:
 
   // System wiring: sends go to the outbox instead of looping back.
   void set_cabled() { loopback_ = false; }
-  // Moves out every vector sent since the last call, in send order.
-  std::vector<Sent> take_outbox();
+  // Replaces `into` by every vector sent since the last call, in send order (the outbox keeps
+  // `into`'s capacity, so a System's windows do not allocate).
+  void take_outbox(std::vector<Sent>& into);
   // A vector arriving from the far end of `link`. Deliveries on a link come in arrival order.
   void deliver(unsigned link, Vector vector);
 

@@ -1,6 +1,7 @@
 // A system of chips in one elaboration: one Chip per chip of the SystemConfig, driven by the
 // System in windows of the minimum link latency (no chip can affect another sooner), with the
-// link traffic delivered between windows. Results do not depend on the number of threads.
+// link traffic delivered between windows (by the chips' own jobs when every chip is simulated).
+// Results do not depend on the number of threads.
 // docs/systems.md ("Engine") describes the protocol, the clock drift and replication.
 #pragma once
 
@@ -78,9 +79,24 @@ private:
     std::vector<Arrival> history;        // every arrival so far (timing only), for a later split
   };
 
+  // What one simulated chip's sends of a window left behind, by link.
+  using SentByLink = std::vector<std::vector<C2cLinks::Sent>>;
+  // Per chip, what the thread that runs it uses in the parallel exchange (own cache lines).
+  struct alignas(64) ChipWork {
+    std::vector<C2cLinks::Sent> taken; // the outbox (kept for its capacity)
+    uint64_t delivered = 0;
+    uint64_t unconnected = 0;
+  };
+
   void drive();
   void step_window(Cycle end);
   void exchange(Cycle end);
+  bool all_simulated() const { return simulated_.size() == chips_.size() && !link_observer_; }
+  void step_in_parallel(Cycle end);
+  void collect(uint32_t chip, SentByLink& sent);
+  void receive(uint32_t chip, std::vector<SentByLink>& sent, Cycle sent_by);
+  void receive_pending();
+  static void check_arrival(const LinkEnd& far, Cycle arrival, Cycle window_end);
   LinkSend observed_send(uint32_t chip, const C2cLinks::Sent& sent, const LinkEnd* far, Cycle arrival) const;
   void split(Class& cls, const std::vector<std::vector<Arrival>>& arrivals, Cycle end);
   bool all_done() const;
@@ -96,6 +112,10 @@ private:
   std::vector<Class*> class_of_;
   std::vector<uint32_t> simulated_;      // representatives, ascending
   std::vector<std::vector<Arrival>> arrivals_; // per chip, this window's (kept to reuse capacity)
+  std::vector<C2cLinks::Sent> taken_;    // one chip's outbox (serial exchange; kept for its capacity)
+  std::vector<SentByLink> sent_[2];      // per chip, the sends of even and odd windows (parallel exchange)
+  std::vector<ChipWork> work_;           // per chip (parallel exchange)
+  bool pending_ = false;                 // sent_ of the last window awaits delivery
   WorkerPool pool_;
   Cycle window_ = 0;
   Cycle now_ = 0;                        // reference cycle: every chip has simulated all before it
