@@ -327,9 +327,9 @@ TEST_CASE("tspc llama --prompt-tokens says in one line what is wrong with the co
   CHECK(r.err ==
         "error: llama: --prompt-tokens 16 from position 241 is more than tiny-llama's context of 256 "
         "positions\n");
-  r = run_tool("tspc", "llama --model " + kModel + " --prompt-tokens 129" + out);
+  r = run_tool("tspc", "llama --model " + kModel + " --prompt-tokens 257" + out);
   CHECK(r.exit_code == 2);
-  CHECK(r.err == "error: llama: --prompt-tokens 129: the prompt pass is compiled for at most 128 tokens "
+  CHECK(r.err == "error: llama: --prompt-tokens 257: the prompt pass is compiled for at most 256 tokens "
                  "(docs/llama.md, \"Prompt pass\")\n");
   r = run_tool("tspc", "llama --model " + kModel + " --prompt-tokens 0 --system " +
                            source("configs/systems/two_chips.json") + out);
