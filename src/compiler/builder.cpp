@@ -13,21 +13,86 @@ namespace tsp::compiler {
 
 MemoryMap::MemoryMap(const ChipConfig& config)
     : words_per_slice_(config.geometry.mem_words_per_slice), next_(config.geometry.mem_slices(), 0),
-      top_(config.geometry.mem_slices(), config.geometry.mem_words_per_slice) {}
+      top_(config.geometry.mem_slices(), config.geometry.mem_words_per_slice),
+      released_(config.geometry.mem_slices()) {}
 
-uint32_t MemoryMap::allocate(const std::vector<unsigned>& mems, uint32_t words, const std::string& what) {
-  uint32_t base = 0;
-  uint32_t top = words_per_slice_;
+std::optional<uint32_t> MemoryMap::find(const std::vector<unsigned>& mems, uint32_t words, bool reuse) const {
+  const auto free_everywhere = [&](uint32_t base) {
+    return std::all_of(mems.begin(), mems.end(),
+                       [&](unsigned mem) { return free_span(mem, base, base + words); });
+  };
+  uint32_t high = 0;
+  for (unsigned mem : mems) high = std::max(high, next_.at(mem));
+  std::optional<uint32_t> best;
+  if (free_everywhere(high)) best = high;
+  if (!reuse) return best;
+  // The lowest base free in every slice starts a free run, or the high-water mark, of one of them.
   for (unsigned mem : mems) {
-    base = std::max(base, next_.at(mem));
-    top = std::min(top, top_.at(mem));
+    for (const auto& run : released_[mem]) {
+      if (best && run.first >= *best) break;
+      if (free_everywhere(run.first)) {
+        best = run.first;
+        break;
+      }
+    }
+    if ((!best || next_[mem] < *best) && free_everywhere(next_[mem])) best = next_[mem];
   }
-  if (uint64_t{base} + words > top)
+  return best;
+}
+
+bool MemoryMap::free_span(unsigned mem, uint32_t begin, uint32_t end) const {
+  if (uint64_t{end} > top_[mem]) return false;
+  if (begin >= next_[mem]) return true;
+  const auto& runs = released_[mem];
+  auto it = runs.upper_bound(begin);
+  if (it == runs.begin()) return false;
+  --it;
+  return it->second > begin && (it->second >= end || it->second == next_[mem]);
+}
+
+uint32_t MemoryMap::allocate(const std::vector<unsigned>& mems, uint32_t words, const std::string& what,
+                             bool reuse) {
+  const auto found = find(mems, words, reuse);
+  if (!found) {
+    uint32_t base = 0;
+    for (unsigned mem : mems) base = std::max(base, next_.at(mem));
     throw InputError(fmt::format("{} needs {} words from address {} in its MEM slices; a slice has {} words "
                                  "(the tensors do not fit in MEM)",
                                  what, words, base, words_per_slice_));
-  for (unsigned mem : mems) next_[mem] = base + words;
+  }
+  const uint32_t base = *found;
+  for (unsigned mem : mems) {
+    auto& runs = released_[mem];
+    if (base < next_[mem]) {
+      // Cut [base, base + words) out of the run that holds it.
+      auto it = std::prev(runs.upper_bound(base));
+      const uint32_t begin = it->first, end = it->second;
+      runs.erase(it);
+      if (begin < base) runs[begin] = base;
+      if (base + words < end) runs[base + words] = end;
+    }
+    next_[mem] = std::max(next_[mem], base + words);
+  }
   return base;
+}
+
+void MemoryMap::release(const std::vector<unsigned>& mems, uint32_t base, uint32_t words) {
+  for (unsigned mem : mems) {
+    auto& runs = released_[mem];
+    uint32_t begin = base, end = base + words;
+    // Merge with the runs it touches.
+    auto it = runs.upper_bound(begin);
+    if (it != runs.begin() && std::prev(it)->second == begin) {
+      --it;
+      begin = it->first;
+      it = runs.erase(it);
+    }
+    if (it != runs.end() && it->first == end) {
+      end = it->second;
+      runs.erase(it);
+    }
+    runs[begin] = end;
+  }
 }
 
 std::vector<uint32_t> MemoryMap::allocate_each(const std::vector<unsigned>& mems, uint32_t words,
@@ -85,9 +150,25 @@ Symbol ProgramBuilder::add_tensor(const std::string& name, isa::DType dtype, uin
                                   const std::vector<unsigned>& mems, uint32_t reserved_rows,
                                   const std::vector<uint8_t>& elements) {
   auto [symbol, words] = unplaced(name, dtype, rows, cols, mems, reserved_rows);
-  symbol.base =
-      memory_.allocate(mems, words, name.empty() ? "a tensor copy" : fmt::format("tensor '{}'", name));
+  const bool scratch = reuse_ && elements.empty();
+  symbol.base = memory_.allocate(mems, words,
+                                 name.empty() ? "a tensor copy" : fmt::format("tensor '{}'", name), scratch);
+  if (scratch) scratch_.push_back({mems, symbol.base, words});
   return add_placed(std::move(symbol), elements);
+}
+
+void ProgramBuilder::release_scratch(const std::vector<const Symbol*>& keep) {
+  std::vector<Scratch> kept;
+  for (Scratch& s : scratch_) {
+    const bool live = std::any_of(keep.begin(), keep.end(), [&](const Symbol* k) {
+      return k->bases.empty() && k->base == s.base && k->slices == s.mems;
+    });
+    if (live)
+      kept.push_back(std::move(s));
+    else
+      memory_.release(s.mems, s.base, s.words);
+  }
+  scratch_ = std::move(kept);
 }
 
 Symbol ProgramBuilder::add_staggered_tensor(const std::string& name, isa::DType dtype, uint32_t rows,

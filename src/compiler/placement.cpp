@@ -54,10 +54,7 @@ TiledTensor place_tiled(ProgramBuilder& builder, const std::string& name, DType 
     for (unsigned g = 0; g < groups; ++g)
       for (unsigned b = 0; b < bytes; ++b)
         mems.push_back(candidates[(((t * groups + g) % per_group) * bytes + b) % candidates.size()]);
-    const uint32_t words = (rows + groups - 1) / groups;
-    uint32_t base = 0;
-    for (unsigned m : mems) base = std::max(base, builder.memory().used(m));
-    if (uint64_t{base} + words <= builder.memory().words_per_slice())
+    if (builder.fits(mems, (rows + groups - 1) / groups, data))
       tensor.tiles.push_back(builder.add_tensor(tile_name, dtype, rows, tile_cols, mems, rows, data));
     else
       tensor.tiles.push_back(builder.add_tensor_spread(tile_name, dtype, rows, tile_cols, candidates, data));

@@ -302,14 +302,28 @@ bool Schedule::read_to(unsigned mem, uint32_t address, Stream stream, unsigned r
                   reserve_bank(mem, address, dispatch + read_skew_) &&
                   claim_write(stream, position, dispatch + read_func_) &&
                   extend_read(stream, position, dispatch + read_func_, reader);
-  if (!ok) rollback(m);
-  return ok;
+  if (!ok) {
+    rollback(m);
+    return false;
+  }
+  if (track_reads_) {
+    const uint64_t key = (uint64_t(mem) << 32) | address;
+    const Cycle at = dispatch + read_skew_;
+    if (auto* entry = read_.find(key)) {
+      undo_.push_back({key, entry->value, 0, 0, 0, UndoKind::read});
+      entry->value = std::max(entry->value, at);
+    } else {
+      undo_.push_back({key, -1, 0, 0, 0, UndoKind::read});
+      read_.insert(key, at);
+    }
+  }
+  return true;
 }
 
 bool Schedule::write_from(unsigned mem, uint32_t address, Stream stream, unsigned writer, Cycle t) {
   const unsigned position = mem_position(mem);
   const Cycle dispatch = t + travel(writer, position) - write_skew_;
-  if (dispatch < 0) return false;
+  if (dispatch < 0 || dispatch + write_skew_ <= last_read(mem, address)) return false;
   const size_t m = mark();
   const bool ok = place(mem_queue(mem), dispatch, make_write(address, stream)) &&
                   reserve_bank(mem, address, dispatch + write_skew_) &&
@@ -333,6 +347,15 @@ bool Schedule::write_from(unsigned mem, uint32_t address, Stream stream, unsigne
 Cycle Schedule::written(unsigned mem, uint32_t address) const {
   const auto* entry = written_.find((uint64_t(mem) << 32) | address);
   return entry ? entry->value : -1;
+}
+
+Cycle Schedule::last_read(unsigned mem, uint32_t address) const {
+  const auto* entry = read_.find((uint64_t(mem) << 32) | address);
+  return entry ? entry->value : -1;
+}
+
+Cycle Schedule::writable_at(unsigned mem, uint32_t address, unsigned writer) const {
+  return last_read(mem, address) + 1 - travel(writer, mem_position(mem));
 }
 
 Cycle Schedule::readable_at(unsigned mem, uint32_t address, unsigned reader) const {
@@ -362,6 +385,12 @@ void Schedule::rollback(size_t mark) {
         written_.erase(written_.find(u.key));
       else
         written_.find(u.key)->value = u.t;
+      break;
+    case UndoKind::read:
+      if (u.t < 0)
+        read_.erase(read_.find(u.key));
+      else
+        read_.find(u.key)->value = u.t;
       break;
     case UndoKind::span_grow: {
       Span& s = spans_.find_if(u.key, writer_is)->value;

@@ -411,6 +411,13 @@ private:
         bound = std::max(bound, s_.readable_at(w.mem, w.address, consumers_[i][0]) - offset_[i]);
       }
     }
+    // A reused word of the result is written after its last Read.
+    const unsigned root = expr_.root;
+    for (unsigned b = 0; b < isa::dtype_bytes(expr_.nodes[root].dtype); ++b) {
+      const SymbolWord w = symbol_word(out_.tiles[tile_], row_, b);
+      if (s_.last_read(w.mem, w.address) >= 0)
+        bound = std::max(bound, s_.writable_at(w.mem, w.address, position(root)) - offset_[root]);
+    }
     return bound;
   }
 

@@ -8,20 +8,30 @@
 #include "tspsim/program/tensor.h"
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace tsp::compiler {
 
 // MEM addresses in use per slice; tensors get the lowest base that is free in all their slices, or
-// (staggered tensors) each slice its own lowest free address.
+// (staggered tensors) each slice its own lowest free address. Words below a slice's high-water mark
+// that were released are free again for tensors written before they are read (`reuse`): a tensor
+// with an initial image (loaded at reset) always goes above every word ever used.
 class MemoryMap {
 public:
   explicit MemoryMap(const ChipConfig& config);
 
-  // A base address with `words` free consecutive words in every slice of `mems`. Throws
-  // InputError naming `what` when MEM is full.
-  uint32_t allocate(const std::vector<unsigned>& mems, uint32_t words, const std::string& what);
+  // A base address with `words` free consecutive words in every slice of `mems`, the lowest one,
+  // in released words too if `reuse`. Throws InputError naming `what` when MEM is full.
+  uint32_t allocate(const std::vector<unsigned>& mems, uint32_t words, const std::string& what,
+                    bool reuse = false);
+  // Whether allocate would find the words.
+  bool fits(const std::vector<unsigned>& mems, uint32_t words, bool reuse) const {
+    return find(mems, words, reuse).has_value();
+  }
+  // Words [base, base + words) of every slice of `mems` are free again.
+  void release(const std::vector<unsigned>& mems, uint32_t base, uint32_t words);
   // `words` free consecutive words in each slice of `mems` from its own lowest free address: the
   // bases, one per slice. Throws like allocate.
   std::vector<uint32_t> allocate_each(const std::vector<unsigned>& mems, uint32_t words,
@@ -34,9 +44,13 @@ public:
   uint32_t words_per_slice() const { return words_per_slice_; }
 
 private:
+  std::optional<uint32_t> find(const std::vector<unsigned>& mems, uint32_t words, bool reuse) const;
+  // Whether [begin, end) of slice `mem` is free: released words, or above the high-water mark.
+  bool free_span(unsigned mem, uint32_t begin, uint32_t end) const;
   uint32_t words_per_slice_;
-  std::vector<uint32_t> next_;
-  std::vector<uint32_t> top_; // words from top_ up are taken from the top
+  std::vector<uint32_t> next_;                         // the high-water mark
+  std::vector<uint32_t> top_;                          // words from top_ up are taken from the top
+  std::vector<std::map<uint32_t, uint32_t>> released_; // per slice: begin -> end of free runs below next_
 };
 
 // The expected contents of one output symbol.
@@ -115,6 +129,24 @@ public:
   Symbol add_tensor_spread(const std::string& name, isa::DType dtype, uint32_t rows, uint32_t cols,
                            const std::vector<unsigned>& candidates, const std::vector<uint8_t>& elements);
 
+  // From now on, tensors without an initial image are scratch (add_tensor): each may reuse MEM
+  // that release_scratch freed, and the schedule orders its writes after the old words' reads
+  // (Schedule::track_reads). For a program whose phases each write tensors of their own that die
+  // within a few phases (the prompt pass, docs/llama.md).
+  void reuse_scratch() {
+    reuse_ = true;
+    schedule_.track_reads();
+  }
+  bool reuses_scratch() const { return reuse_; }
+  // Whether add_tensor finds `words` in every slice of `mems` for a tensor with `elements`.
+  bool fits(const std::vector<unsigned>& mems, uint32_t words, const std::vector<uint8_t>& elements) const {
+    return memory_.fits(mems, words, reuse_ && elements.empty());
+  }
+  // Frees every scratch tensor placed so far except the tiles and copies of `keep`. Every Read of
+  // a freed tensor must be placed already: a later Write to its words waits for them, a later
+  // Read would see the new tensor.
+  void release_scratch(const std::vector<const Symbol*>& keep);
+
   // Declares `symbol` (placed by add_tensor, or a part of such a tensor) with the elements
   // random_tensor(symbol's type and shape, seed): the program stores the seed, not the bytes.
   void add_random(const Symbol& symbol, uint64_t seed) {
@@ -157,6 +189,14 @@ private:
   std::vector<MemImage> images_;
   std::vector<std::pair<Symbol, DeclaredTensor>> random_;
   std::vector<Region> regions_;
+  bool reuse_ = false;
+  // Scratch tensors not yet released: their slices, base and words.
+  struct Scratch {
+    std::vector<unsigned> mems;
+    uint32_t base;
+    uint32_t words;
+  };
+  std::vector<Scratch> scratch_;
 };
 
 } // namespace tsp::compiler

@@ -77,11 +77,11 @@ void schedule_merge_heads(ProgramBuilder& builder, const TiledTensor& x, const T
 inline constexpr double kLlamaLogitTolerance = 0.15;
 inline constexpr double kLlamaCacheTolerance = 0.15;
 
-// The longest prompt pass compiled (docs/llama.md, "Prompt pass", "Cost and limit"): tiny-llama
-// and small-llama on one chip and on systems. Longer ones run out of MEM (small-llama at 256
-// tokens; Llama-2 7B with two layers a chip already at 64), as each phase's L-row tensor keeps
-// its own words.
-inline constexpr uint32_t kMaxPromptTokens = 128;
+// The longest prompt pass compiled (docs/llama.md, "Prompt pass", "Cost and limit"): tiny-llama's
+// whole context of 256 on one chip. Past it nothing was tried; below it the limit is MEM, each
+// failure one line and exit 2 (small-llama at 256 tokens: its instruction text finds no free bank
+// port; Llama-2 7B with two layers a chip compiles at 64).
+inline constexpr uint32_t kMaxPromptTokens = 256;
 
 struct LlamaStep {
   uint32_t position = 0; // KV-cache position of the token (the cache holds positions 0 .. position - 1)

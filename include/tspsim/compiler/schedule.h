@@ -123,6 +123,15 @@ public:
   Cycle written(unsigned mem, uint32_t address) const;
   // The earliest cycle at which a Read of (mem, address) can have its value at `reader`.
   Cycle readable_at(unsigned mem, uint32_t address, unsigned reader) const;
+  // From now on every Read's SRAM cycle is kept per word, and a Write must reach the SRAM after
+  // the last Read of its word placed so far (write-after-read): a program whose MEM words are
+  // reused by a later tensor (MemoryMap::release) turns this on before placing anything.
+  void track_reads() { track_reads_ = true; }
+  // The SRAM cycle of the last Read of (mem, address) placed so far (-1: none, or not tracked).
+  Cycle last_read(unsigned mem, uint32_t address) const;
+  // The earliest cycle at which a value at `writer` can be written to (mem, address): its SRAM
+  // write after the word's last Read.
+  Cycle writable_at(unsigned mem, uint32_t address, unsigned writer) const;
 
   // ---- Transactions ----
   size_t mark() const { return undo_.size(); }
@@ -160,7 +169,7 @@ private:
     uint16_t writer;
   };
   using Spans = FlatTable<Span>;
-  enum class UndoKind : uint8_t { slot, bank, span_new, span_grow, written };
+  enum class UndoKind : uint8_t { slot, bank, span_new, span_grow, written, read };
   // 24 bytes: the log holds an entry per reservation between commits.
   struct Undo {
     uint64_t key; // span, bank or written key
@@ -203,6 +212,8 @@ private:
   Spans spans_;
   FlatTable<uint32_t> banks_; // (cycle, mem, bank) -> accesses
   FlatTable<Cycle> written_;  // (mem, address) -> SRAM write cycle
+  bool track_reads_ = false;
+  FlatTable<Cycle> read_; // (mem, address) -> last SRAM read cycle, when tracked
   std::vector<Undo> undo_;
 };
 

@@ -269,11 +269,15 @@ private:
     const unsigned sxm = sxm_near(chip, into.mem);
     const unsigned position = schedule.slice_position(sxm);
     const Dir dir = Schedule::direction(position, schedule.mem_position(into.mem));
-    const Cycle start = std::max(arrival, receive_after_[chip][link] + 1);
+    Cycle start = std::max(arrival, receive_after_[chip][link] + 1);
     const Instruction write = make_write(into.address, {});
     const Cycle to_write = Cycle(func_cycles(make_receive(link, {}), config)) +
                            schedule.travel(position, schedule.mem_position(into.mem)) -
                            Cycle(skew_cycles(write, config));
+    // A reused word is written after its last Read.
+    if (schedule.last_read(into.mem, into.address) >= 0)
+      start = std::max(start, schedule.writable_at(into.mem, into.address, position) -
+                                  Cycle(func_cycles(make_receive(link, {}), config)));
     for (Cycle t = start; t < start + kSearch; ++t) {
       // What no stream can change: a queue of the SXM, the Write's queue slot and bank port.
       const Cycle write_at = t + to_write;

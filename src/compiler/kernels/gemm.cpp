@@ -528,7 +528,13 @@ void GemmCompiler::read_out(Run& run, const Unit& unit) {
   const Cycle acc_func = func_cycles(make_acc({0, plane.out}, 0), config_);
   for (uint32_t r = unit.r0; r < unit.r1; ++r) {
     const unsigned acc = unit.acc_base + (r - unit.r0);
-    const Cycle earliest = std::max(run.mxm->acc_earliest(acc), last_readout_[run.plane] + 1);
+    Cycle earliest = std::max(run.mxm->acc_earliest(acc), last_readout_[run.plane] + 1);
+    // A reused word of C is written after its last Read.
+    for (unsigned b = 0; b < width; ++b) {
+      const SymbolWord w = symbol_word(out, r, b);
+      if (schedule_.last_read(w.mem, w.address) >= 0)
+        earliest = std::max(earliest, schedule_.writable_at(w.mem, w.address, plane.position) - acc_func);
+    }
     const Cycle done = first_fit(
         schedule_, earliest, stream_bases(width, std::nullopt, false), "an ACC",
         [&](Cycle t) { return schedule_.next_free_on_slice(plane.slice, t); },

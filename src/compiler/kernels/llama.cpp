@@ -450,7 +450,10 @@ public:
            const Share& share, const ReferenceRun& run)
       : config_(builder.config()), model_(model), step_(step), share_(share), run_(run), builder_(builder),
         lanes_(config_.geometry.vector_bytes()), rows_(std::max(1u, step.prompt_tokens)),
-        act_(chip_type(model.precision.activations)), kv_(chip_type(model.precision.kv_cache)) {}
+        act_(chip_type(model.precision.activations)), kv_(chip_type(model.precision.kv_cache)) {
+    // The prompt pass's L-row tensors die within a few phases: later phases reuse their MEM.
+    if (step.prompt_tokens > 0) builder.reuse_scratch();
+  }
 
   TiledTensor vec(DType dtype, uint32_t cols, const std::string& name = "") {
     return place_next(dtype, 1, cols, {}, name);
@@ -546,6 +549,9 @@ private:
   }
   void cache();
   void mlp_weights(uint32_t l);
+  // Frees the MEM of every scratch tensor (the prompt pass's) but `live`: called at the end of a
+  // phase, whose readers are all placed, with the tensors that later phases still read.
+  void release(std::initializer_list<const TiledTensor*> live);
 
   const ChipConfig& config_;
   const model::ModelConfig& model_;
@@ -772,6 +778,18 @@ void ChipStep::embed_scale(const TiledTensor& rows) {
            e.binary(Opcode::v_mul, DType::f32, e.cvt(DType::f32, DType::i32, e.input(0, DType::i32)),
                     e.input(1, DType::f32)));
   schedule_vectors(builder_.schedule(), e, {&rows, &embedding_.scale}, x_);
+  release({&x_});
+}
+
+void ChipStep::release(std::initializer_list<const TiledTensor*> live) {
+  if (!builder_.reuses_scratch()) return;
+  std::vector<const Symbol*> keep;
+  for (const TiledTensor* t : live) {
+    for (const Symbol& tile : t->tiles) keep.push_back(&tile);
+    for (const auto& copy : t->copies)
+      for (const Symbol& tile : copy) keep.push_back(&tile);
+  }
+  builder_.release_scratch(keep);
 }
 
 // q, k, v of the chip's heads; RoPE on q and k; heads as rows; attention over the cache with the
@@ -832,6 +850,7 @@ TiledTensor ChipStep::attention(uint32_t l) {
   tag(RegionCategory::matrix);
   const TiledTensor amax = per_token(DType::f32, lanes_);
   schedule_amax(builder_, *maps_, attended_, amax);
+  release({&x_, &attended_, &amax});
   return amax;
 }
 
@@ -854,12 +873,15 @@ TiledTensor ChipStep::attention_out(const TiledTensor& amax) {
   tag(RegionCategory::matrix);
   const TiledTensor q = place_next(DType::i8, attended_.rows, attended_.cols);
   schedule_quantize_with(builder_, attended_, amax, q);
-  return product(q, wo_);
+  TiledTensor c = product(q, wo_);
+  release({&x_, &amax, &c});
+  return c;
 }
 
 void ChipStep::attention_residual(const TiledTensor& c, const TiledTensor& amax) {
   tag(RegionCategory::matrix);
   x1_ = rescale(c, wo_, amax, act_, &x_);
+  release({&x1_});
 }
 
 // Feed-forward: SwiGLU of the gate and up projections (the chip's columns).
@@ -876,6 +898,7 @@ TiledTensor ChipStep::ffn() {
   tag(RegionCategory::matrix);
   const TiledTensor h_amax = per_token(DType::f32, lanes_);
   schedule_amax(builder_, *maps_, attended_, h_amax);
+  release({&x1_, &attended_, &h_amax});
   return h_amax;
 }
 
@@ -883,12 +906,15 @@ TiledTensor ChipStep::ffn_out(const TiledTensor& amax) {
   tag(RegionCategory::matrix);
   const TiledTensor q = place_next(DType::i8, attended_.rows, attended_.cols);
   schedule_quantize_with(builder_, attended_, amax, q);
-  return product(q, wd_);
+  TiledTensor c = product(q, wd_);
+  release({&x1_, &amax, &c});
+  return c;
 }
 
 void ChipStep::residual(const TiledTensor& c, const TiledTensor& amax) {
   tag(RegionCategory::matrix);
   x_ = rescale(c, wd_, amax, act_, &x1_);
+  release({&x_});
 }
 
 void ChipStep::head() {
