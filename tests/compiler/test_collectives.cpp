@@ -140,15 +140,20 @@ TEST_CASE("collectives: int8 reduce-scatter over four chips of the node, uneven 
   check(out);
 }
 
-TEST_CASE("collectives: fp16 all-reduce around a ring of six chips") {
-  const auto out = simulate(ring6(), shape(CollectiveKind::all_reduce, 12, 64, tsp::isa::DType::f16));
+TEST_CASE("collectives: fp16 all-reduce forced around a ring of six chips") {
+  // Direct routes are the faster choice here since a Send may fill a link's idle gaps.
+  auto s = shape(CollectiveKind::all_reduce, 12, 64, tsp::isa::DType::f16);
+  s.algorithm = CollectiveAlgorithm::ring;
+  const auto out = simulate(ring6(), s);
   CHECK(out.algorithm == "ring");
   CHECK(out.outputs == 6 * 6 * 2);
   check(out);
 }
 
-TEST_CASE("collectives: fp32 reduce-scatter around a ring") {
-  const auto out = simulate(ring6(), shape(CollectiveKind::reduce_scatter, 6, 64, tsp::isa::DType::f32));
+TEST_CASE("collectives: fp32 reduce-scatter forced around a ring") {
+  auto s = shape(CollectiveKind::reduce_scatter, 6, 64, tsp::isa::DType::f32);
+  s.algorithm = CollectiveAlgorithm::ring;
+  const auto out = simulate(ring6(), s);
   CHECK(out.algorithm == "ring");
   CHECK(out.outputs == 6 * 2);
   check(out);
@@ -258,6 +263,18 @@ TEST_CASE("collectives: the 72-chip rack all-reduces hierarchically (nodes, then
   CHECK(out.algorithm.rfind("hierarchical-", 0) == 0);
   CHECK(out.outputs == 72 * 72);
   check(out);
+  // 5,056 cycles while a link's Sends could only follow its latest one; its idle gaps now fill.
+  CHECK(out.predicted == 3909);
+}
+
+TEST_CASE("collectives: a two-rack Dragonfly all-reduces 16 rows with owners in both racks") {
+  const auto out = simulate(bundled_system("dragonfly2.json"),
+                            shape(CollectiveKind::all_reduce, 16, 320, tsp::isa::DType::f32));
+  CHECK(out.algorithm.rfind("hierarchical-", 0) == 0);
+  CHECK(out.outputs == 144 * 16);
+  check(out);
+  // 4,788 cycles with both shards' owners in the first rack and links that only grew forward.
+  CHECK(out.predicted == 4221);
 }
 
 TEST_CASE("collectives: a transfer to a chip three hops away is forwarded by the chips between") {

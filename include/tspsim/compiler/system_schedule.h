@@ -6,6 +6,7 @@
 
 #include "tspsim/common/error.h"
 #include "tspsim/compiler/collectives.h"
+#include "tspsim/compiler/link_timeline.h"
 #include "tspsim/compiler/placement.h"
 #include "tspsim/compiler/program_spill.h"
 #include "tspsim/compiler/vector.h"
@@ -152,8 +153,7 @@ public:
     for (uint32_t c = 0; c < system.chips(); ++c) {
       const ChipConfig& config = system.config_of(c);
       builders_.push_back(std::make_unique<ProgramBuilder>(config));
-      send_free_.emplace_back(config.c2c.links, 0);
-      receive_after_.emplace_back(config.c2c.links, -1);
+      links_.emplace_back(config.c2c.links, LinkTimeline(Cycle(c2c_vector_cycles(config))));
       forward_next_.push_back(0);
     }
     chip_program_.resize(system.chips());
@@ -194,30 +194,56 @@ public:
   void interleave(const std::vector<Flow>& flows);
 
   // Moves one vector from `src` on chip `from` to `dst` on chip `to` along `route`, each hop as
-  // early as the links, queues, streams and banks allow; intermediate chips store the vector in
-  // MEM and send it on. Returns the SRAM write cycle at `dst`.
+  // early as the links, queues, streams and banks allow (a Send may fill an idle gap of its link);
+  // intermediate chips store the vector in MEM and send it on. Returns the SRAM write cycle at
+  // `dst`.
   Cycle move(const std::vector<Hop>& route, VectorPlace src, VectorPlace dst) {
     VectorPlace at = src;
     Cycle written = -1;
     for (size_t h = 0; h < route.size(); ++h) {
-      const Hop& hop = least_busy(route[h]);
-      const Cycle arrival = send(hop.from, hop.out_link, at);
-      const VectorPlace into = h + 1 == route.size() ? dst : forward_buffer(hop.to);
-      written = receive(hop.to, hop.in_link, arrival, into);
+      const VectorPlace into = h + 1 == route.size() ? dst : forward_buffer(route[h].to);
+      written = hop(route[h], at, into);
       at = into;
     }
     return written;
   }
 
 private:
-  // Of the cables between the hop's two chips, the one whose sending side frees first (the first
-  // such): parallel cables, such as the two between nodes of a rack, share the traffic.
-  const Hop& least_busy(const Hop& hop) const {
+  // One hop of a vector from `at` to `into`: a Send at the first cycle where its link is idle and
+  // the far end can receive it in send order, and that Receive. Returns the SRAM write cycle.
+  Cycle hop(const Hop& route_hop, VectorPlace at, VectorPlace into) {
+    Schedule& from = builder(route_hop.from).schedule();
+    Cycle earliest = from.written(at.mem, at.address) + 1;
+    const Hop& cable = least_busy(route_hop, earliest);
+    LinkTimeline& link = links_[cable.from][cable.out_link];
+    for (;;) {
+      const size_t mark = from.mark();
+      const Sent sent = send(cable.from, cable.out_link, at, earliest);
+      if (const auto received = receive(cable.to, cable.in_link, sent.arrival, sent.window, into)) {
+        from.commit();
+        link.add(sent.cycle, received->first);
+        return received->second;
+      }
+      from.rollback(mark);
+      earliest = sent.window.next_send; // the rest of this gap is received too late as well
+    }
+  }
+
+  // Of the cables between the hop's two chips, the one a vector ready at `ready` can leave on
+  // first, then the one that frees first (the first such): parallel cables, such as the two
+  // between nodes of a rack, share the traffic.
+  const Hop& least_busy(const Hop& hop, Cycle ready) const {
     const Hop* best = nullptr;
+    std::pair<Cycle, Cycle> best_key{};
     for (const Hop& cable : topology_.hops(hop.from))
-      if (cable.to == hop.to &&
-          (!best || send_free_[hop.from][cable.out_link] < send_free_[hop.from][best->out_link]))
-        best = &cable;
+      if (cable.to == hop.to) {
+        const LinkTimeline& link = links_[hop.from][cable.out_link];
+        const std::pair<Cycle, Cycle> key{link.free_from(ready), link.end()};
+        if (!best || key < best_key) {
+          best = &cable;
+          best_key = key;
+        }
+      }
     return *best;
   }
 
@@ -229,17 +255,32 @@ private:
     return *floorplan.find_slice(east ? "SXM_E" : "SXM_W");
   }
 
-  // A Send of the vector at `at` on `link`; returns the cycle it is receivable at the far end.
-  Cycle send(uint32_t chip, uint32_t link, VectorPlace at) {
+  // A Send placed on `chip` (not committed: the caller commits it once its Receive is placed).
+  struct Sent {
+    Cycle cycle;                 // the Send's cycle
+    Cycle arrival;               // receivable at the far end from here
+    LinkTimeline::Window window; // the Receive cycles that keep the send order
+  };
+
+  // A Send of the vector at `at` on `link`, at the first cycle from `earliest` on where the vector
+  // is written, the link is idle and the vector arrives before the next placed vector's Receive.
+  Sent send(uint32_t chip, uint32_t link, VectorPlace at, Cycle earliest) {
     Schedule& schedule = builder(chip).schedule();
     const ChipConfig& config = schedule.config();
+    const LinkTimeline& timeline = links_[chip][link];
     const unsigned sxm = sxm_near(chip, at.mem);
     const unsigned position = schedule.slice_position(sxm);
     const Dir dir = Schedule::direction(schedule.mem_position(at.mem), position);
-    const Cycle start = std::max(send_free_[chip][link], schedule.written(at.mem, at.address) + 1);
     const Instruction read = make_read(at.address, {});
     const Cycle send_skew = Cycle(skew_cycles(make_send(link, {}), config));
-    for (Cycle t = start; t < start + kSearch; ++t) {
+    const Cycle flight = Cycle(func_cycles(make_send(link, {}), config));
+    Cycle t = timeline.free_from(std::max(earliest, schedule.written(at.mem, at.address) + 1));
+    for (Cycle tried = 0; tried < kSearch; ++tried, t = timeline.free_from(t + 1)) {
+      const LinkTimeline::Window window = timeline.window(t);
+      if (std::max(t + flight, window.after + 1) >= window.before) {
+        t = window.next_send; // every later cycle of this idle gap arrives too late as well
+        continue;
+      }
       // What no stream can change: a queue of the SXM, the Read's queue slot and bank port.
       const Cycle read_at = schedule.read_dispatch(at.mem, position, t + send_skew);
       if (!schedule.slice_free(sxm, t) || !schedule.slot_free(schedule.mem_queue(at.mem), read_at) ||
@@ -251,25 +292,24 @@ private:
         const size_t mark = schedule.mark();
         if (schedule.place_on_slice(sxm, t, instruction) >= 0 &&
             schedule.read_to(at.mem, at.address, stream, position,
-                             t + Cycle(skew_cycles(instruction, config)))) {
-          send_free_[chip][link] = t + Cycle(c2c_vector_cycles(config));
-          schedule.commit();
-          return t + Cycle(func_cycles(instruction, config));
-        }
+                             t + Cycle(skew_cycles(instruction, config))))
+          return {t, t + Cycle(func_cycles(instruction, config)), window};
         schedule.rollback(mark);
       }
     }
     throw InputError(fmt::format("collective: no cycle for a Send on chip {} link {}", chip, link));
   }
 
-  // A Receive of the next vector on `link` (receivable from `arrival`) written to `into`.
-  Cycle receive(uint32_t chip, uint32_t link, Cycle arrival, VectorPlace into) {
+  // A Receive on `link` of the vector receivable from `arrival`, inside `window`, written to
+  // `into`: its cycle and the SRAM write cycle, or nothing if the window has no room for it.
+  std::optional<std::pair<Cycle, Cycle>> receive(uint32_t chip, uint32_t link, Cycle arrival,
+                                                 const LinkTimeline::Window& window, VectorPlace into) {
     Schedule& schedule = builder(chip).schedule();
     const ChipConfig& config = schedule.config();
     const unsigned sxm = sxm_near(chip, into.mem);
     const unsigned position = schedule.slice_position(sxm);
     const Dir dir = Schedule::direction(position, schedule.mem_position(into.mem));
-    Cycle start = std::max(arrival, receive_after_[chip][link] + 1);
+    Cycle start = std::max(arrival, window.after + 1);
     const Instruction write = make_write(into.address, {});
     const Cycle to_write = Cycle(func_cycles(make_receive(link, {}), config)) +
                            schedule.travel(position, schedule.mem_position(into.mem)) -
@@ -278,7 +318,8 @@ private:
     if (schedule.last_read(into.mem, into.address) >= 0)
       start = std::max(start, schedule.writable_at(into.mem, into.address, position) -
                                   Cycle(func_cycles(make_receive(link, {}), config)));
-    for (Cycle t = start; t < start + kSearch; ++t) {
+    const Cycle end = window.before == LinkTimeline::kNever ? start + kSearch : window.before;
+    for (Cycle t = start; t < end; ++t) {
       // What no stream can change: a queue of the SXM, the Write's queue slot and bank port.
       const Cycle write_at = t + to_write;
       if (!schedule.slice_free(sxm, t) || !schedule.slot_free(schedule.mem_queue(into.mem), write_at) ||
@@ -292,13 +333,13 @@ private:
         if (schedule.place_on_slice(sxm, t, instruction) >= 0 &&
             schedule.claim_write(stream, position, on_stream) &&
             schedule.write_from(into.mem, into.address, stream, position, on_stream)) {
-          receive_after_[chip][link] = t;
           schedule.commit();
-          return schedule.written(into.mem, into.address);
+          return std::pair{t, schedule.written(into.mem, into.address)};
         }
         schedule.rollback(mark);
       }
     }
+    if (window.before != LinkTimeline::kNever) return std::nullopt;
     throw InputError(fmt::format("collective: no cycle for a Receive on chip {} link {}", chip, link));
   }
 
@@ -316,8 +357,7 @@ private:
   const SystemConfig& system_;
   const Topology& topology_;
   std::vector<std::unique_ptr<ProgramBuilder>> builders_;
-  std::vector<std::vector<Cycle>> send_free_;     // per chip and link: first cycle the link is free
-  std::vector<std::vector<Cycle>> receive_after_; // per chip and link: the last Receive's cycle
+  std::vector<std::vector<LinkTimeline>> links_; // per chip and link: the vectors it sends
   std::vector<uint32_t> forward_next_;
   // Finished programs: the distinct ones, each chip's index among them, and the distinct ones by
   // a hash of their bytes (a match is confirmed on the bytes).

@@ -371,7 +371,7 @@ private:
 
   // Reduce-scatter (and all-reduce: then every reduced shard goes to every chip). The rows split
   // into pieces as evenly as possible, one per participant (an all-reduce of fewer rows than
-  // participants: one per row, owned by the first participants in group order). Flat: every
+  // participants: one per row, owned by groups spread evenly over the groups). Flat: every
   // piece is summed onto its owner directly or around the ring. Hierarchical: inside each group
   // every piece is summed onto the member at its owner's position (the group's links in
   // parallel), then across the groups onto the owner, among the chips at that position; an
@@ -381,9 +381,14 @@ private:
     const uint32_t pieces = all ? std::min(shape_.rows, n()) : n();
     std::vector<uint32_t> owner_of(pieces);
     std::iota(owner_of.begin(), owner_of.end(), 0u);
-    if (pieces < n() && groups_)
+    if (pieces < n() && groups_) {
+      // The owning groups spread evenly over all groups, so that the column exchanges cross every
+      // rack's cables, not the first racks' only.
+      const uint64_t per_group = groups_->size(), groups = groups_->members.size();
+      const uint64_t owning = (pieces + per_group - 1) / per_group;
       for (uint32_t p = 0; p < pieces; ++p)
-        owner_of[p] = groups_->members[p / groups_->size()][p % groups_->size()];
+        owner_of[p] = groups_->members[p / per_group * groups / owning][p % per_group];
+    }
     const auto owner = [&](uint32_t p) { return owner_of[p]; };
     Holdings x;
     for (uint32_t i = 0; i < n(); ++i) {
