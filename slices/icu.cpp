@@ -15,7 +15,7 @@ using isa::Opcode;
 Icu::Icu(sc_core::sc_module_name name, EngineContext& ctx, std::vector<FunctionalSlice*> slices,
          std::vector<InstructionMemory*> mems, DebugClock* debug_clock)
     : sc_core::sc_module(name), ctx_(ctx), slices_(std::move(slices)), mems_(std::move(mems)),
-      debug_clock_(debug_clock) {
+      debug_clock_(debug_clock), ready_(static_cast<unsigned>(ctx.floorplan.queues().size())) {
   const auto& floorplan = ctx_.floorplan;
   queues_.resize(floorplan.queues().size());
   for (unsigned q = 0; q < queues_.size(); ++q) {
@@ -44,7 +44,7 @@ void Icu::load(const Program& program) {
 }
 
 void Icu::schedule(InstructionQueue& queue) {
-  if (!queue.parked && !queue.idle()) ready_.push(queue.next_dispatch, queue.id, now_);
+  if (!queue.parked && !queue.idle()) ready_.push(queue.next_dispatch, queue.id);
 }
 
 Cycle Icu::next_event() const {
@@ -63,8 +63,6 @@ void Icu::evaluate(Cycle t) {
     due_.clear();
     ready_.take_due(t, due_);
     if (due_.empty()) break;
-    // Queues re-arm in the order they dispatched, so the list is nearly always in order already.
-    if (!std::is_sorted(due_.begin(), due_.end())) std::sort(due_.begin(), due_.end());
     for (const auto& [cycle, id] : due_) {
       InstructionQueue& queue = queues_[id];
       if (cycle == t && queue.next_dispatch == t && !queue.parked && !queue.idle()) dispatch(queue, t);
@@ -95,12 +93,13 @@ void Icu::do_fetch_reads(Cycle t) {
     --queue.fetch_reads_pending;
     const uint8_t* word = mems_[read.mem]->read_text(read.cycle, read.address, read.origin);
     InstructionQueue::Arrival arrival{read.arrival, read.origin, {}};
+    if (word) arrival.instructions.reserve(per_word);
     const SliceKind kind = ctx_.floorplan.slices()[queue.slice].kind;
     for (unsigned i = 0; word && i < per_word; ++i) {
       const uint64_t bits = text_word(word, i);
       if (bits == 0) continue;
       try {
-        const Instruction instruction = decode(bits);
+        const Instruction& instruction = decode_fetched(bits);
         if (!queue_may_issue(instruction.spec(), kind))
           throw InputError(fmt::format("{} cannot be issued by queue {}", instruction.spec().mnemonic,
                                        ctx_.floorplan.queues()[queue.id].name));
@@ -115,6 +114,14 @@ void Icu::do_fetch_reads(Cycle t) {
     queue.arrivals.push_back(std::move(arrival));
     schedule(queue);
   }
+}
+
+const Instruction& Icu::decode_fetched(uint64_t bits) {
+  constexpr unsigned kLog2Entries = 10;
+  if (decoded_.empty()) decoded_.resize(size_t{1} << kLog2Entries);
+  DecodedWord& entry = decoded_[(bits * 0x9e3779b97f4a7c15ull) >> (64 - kLog2Entries)];
+  if (entry.bits != bits) entry = {bits, decode(bits)};
+  return entry.instruction;
 }
 
 void Icu::take_arrivals(InstructionQueue& queue, Cycle t) {

@@ -4,9 +4,9 @@
 // other instruction is handed to the slice that owns the queue.
 #pragma once
 
-#include "tspsim/engine/event_calendar.h"
 #include "tspsim/engine/functional_slice.h"
 #include "tspsim/engine/instruction_queue.h"
+#include "tspsim/engine/queue_calendar.h"
 
 #include <queue>
 #include <vector>
@@ -62,13 +62,15 @@ private:
                            Cycle t);
   void take_arrivals(InstructionQueue& queue, Cycle t);
   void schedule(InstructionQueue& queue);
+  // decode(), remembered by word: fetched text repeats the same few words (throws as decode does).
+  const Instruction& decode_fetched(uint64_t bits);
 
   EngineContext& ctx_;
   std::vector<FunctionalSlice*> slices_;
   std::vector<InstructionMemory*> mems_;
   DebugClock* debug_clock_;
   std::vector<InstructionQueue> queues_;
-  EventCalendar ready_; // queues by next dispatch cycle (stale entries skipped)
+  QueueCalendar ready_; // queues by next dispatch cycle (stale entries skipped)
   std::vector<std::pair<Cycle, unsigned>> due_;
   Cycle now_ = 0;
   std::priority_queue<FetchRead, std::vector<FetchRead>, std::greater<>> fetch_reads_;
@@ -79,6 +81,11 @@ private:
   size_t taken_runs_pruned_ = 1; // their number after the last pruning
   // Slices that take read intervals of their own (the MXM planes' LW reads), split likewise.
   std::vector<FunctionalSlice*> interval_slices_;
+  struct DecodedWord {
+    uint64_t bits = 0; // 0 (padding, never decoded): empty
+    Instruction instruction;
+  };
+  std::vector<DecodedWord> decoded_; // direct-mapped by a hash of the word
 };
 
 } // namespace tsp

@@ -39,7 +39,8 @@ std::unique_ptr<FunctionalSlice> make_slice(EngineContext& ctx, unsigned slice, 
 Chip::Chip(sc_core::sc_module_name name, const ChipConfig& config, const EngineOptions& options,
            ChipDriver driver)
     : sc_core::sc_module(name), ctx_(config, options),
-      period_(std::max(1.0, std::round(1e6 / config.clock_mhz)), sc_core::SC_PS), driver_(driver) {
+      period_(std::max(1.0, std::round(1e6 / config.clock_mhz)), sc_core::SC_PS), driver_(driver),
+      due_(static_cast<unsigned>(ctx_.floorplan.slices().size())) {
   if (options.debug_clock) debug_clock_ = std::make_unique<DebugClock>(config.clock_mhz);
   const auto& slices = ctx_.floorplan.slices();
   std::vector<FunctionalSlice*> slice_ptrs;

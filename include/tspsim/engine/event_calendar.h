@@ -1,30 +1,32 @@
 // Ids waiting for a cycle. Most events of a busy chip are due in the very next cycle, so those go
-// to a plain list; the rest wait in a heap. Stale entries are the caller's to skip.
+// to a plain list, in the order they were pushed; the rest wait in a QueueCalendar and come out
+// after them, ordered by cycle then id. Stale entries are the caller's to skip.
 #pragma once
 
 #include "tspsim/engine/engine_types.h"
+#include "tspsim/engine/queue_calendar.h"
 
-#include <functional>
-#include <queue>
 #include <vector>
 
 namespace tsp {
 
 class EventCalendar {
 public:
+  explicit EventCalendar(unsigned ids) : later_(ids) {}
+
   // `now` is the cycle being processed; an event for now + 1 takes the fast path.
   void push(Cycle cycle, unsigned id, Cycle now) {
     if (cycle == now + 1 && (next_.empty() || next_cycle_ == cycle)) {
       next_cycle_ = cycle;
       next_.push_back(id);
     } else {
-      later_.push({cycle, id});
+      later_.push(cycle, id);
     }
   }
 
   // Earliest cycle with an entry (stale ones included), kNever if none.
   Cycle earliest() const {
-    Cycle c = later_.empty() ? kNever : later_.top().first;
+    const Cycle c = later_.earliest();
     return next_.empty() ? c : std::min(c, next_cycle_);
   }
 
@@ -34,15 +36,12 @@ public:
       for (unsigned id : next_) out.push_back({next_cycle_, id});
       next_.clear();
     }
-    while (!later_.empty() && later_.top().first <= t) {
-      out.push_back(later_.top());
-      later_.pop();
-    }
+    later_.take_due(t, out);
   }
 
-  // Drops stale entries at the front of the heap.
+  // Drops stale entries of the earliest cycles.
   template <typename IsCurrent> void drop_stale(IsCurrent is_current) {
-    while (!later_.empty() && !is_current(later_.top().first, later_.top().second)) later_.pop();
+    later_.drop_stale(is_current);
     if (!next_.empty()) {
       bool any = false;
       for (unsigned id : next_) any = any || is_current(next_cycle_, id);
@@ -51,10 +50,9 @@ public:
   }
 
 private:
-  using Entry = std::pair<Cycle, unsigned>;
   Cycle next_cycle_ = 0;
   std::vector<unsigned> next_;
-  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> later_;
+  QueueCalendar later_;
 };
 
 } // namespace tsp

@@ -1,0 +1,56 @@
+// The ICU's queues waiting for a cycle. Queues due in the same cycle dispatch in id order, so the
+// ids of a cycle are kept as a bitmap: they come out sorted without a sort, and a push is a bit
+// set instead of a heap insertion. A ring of bitmaps holds the cycles from the last one taken on
+// (one cycle per bucket); a push outside that window waits in a heap. Stale entries are the
+// caller's to skip.
+#pragma once
+
+#include "tspsim/engine/engine_types.h"
+
+#include <functional>
+#include <queue>
+#include <utility>
+#include <vector>
+
+namespace tsp {
+
+class QueueCalendar {
+public:
+  explicit QueueCalendar(unsigned ids);
+
+  void push(Cycle cycle, unsigned id);
+  // Earliest cycle with an entry (stale ones included), kNever if none.
+  Cycle earliest() const;
+  // Appends every entry due at or before t to `out`, ordered by cycle then id, and removes them.
+  // An id pushed twice for one cycle comes out once. t never decreases from one call to the next.
+  void take_due(Cycle t, std::vector<std::pair<Cycle, unsigned>>& out);
+  // Drops the entries of the earliest cycles while none of a cycle's entries is current, so that
+  // earliest() is the first cycle with a current entry.
+  template <typename IsCurrent> void drop_stale(IsCurrent is_current) {
+    for (Cycle first = earliest(); first != kNever; first = earliest()) {
+      const unsigned b = static_cast<unsigned>(first % kBuckets);
+      const bool in_ring = first >= now_ && first - now_ < kBuckets && ((occupied_ >> b) & 1) != 0;
+      uint64_t* words = &bits_[size_t(b) * words_];
+      for (unsigned w = 0; in_ring && w < words_; ++w)
+        for (uint64_t set = words[w]; set != 0; set &= set - 1)
+          if (is_current(first, w * 64 + static_cast<unsigned>(__builtin_ctzll(set)))) return;
+      for (; !overflow_.empty() && overflow_.top().first == first; overflow_.pop())
+        if (is_current(first, overflow_.top().second)) return;
+      if (!in_ring) continue;
+      for (unsigned w = 0; w < words_; ++w) words[w] = 0;
+      occupied_ &= ~(uint64_t{1} << b);
+    }
+  }
+
+private:
+  static constexpr unsigned kBuckets = 64; // one bit each in occupied_
+
+  unsigned words_;             // 64-bit words per bucket
+  std::vector<uint64_t> bits_; // [bucket][word]: the ids due in cycle now_ + (bucket - now_) % 64
+  uint64_t occupied_ = 0;      // non-empty buckets
+  Cycle now_ = 0;              // the latest cycle taken: the ring holds cycles now_ .. now_ + 63
+  using Entry = std::pair<Cycle, unsigned>;
+  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> overflow_;
+};
+
+} // namespace tsp

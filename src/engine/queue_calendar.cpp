@@ -1,0 +1,56 @@
+#include "tspsim/engine/queue_calendar.h"
+
+#include <algorithm>
+
+namespace tsp {
+
+QueueCalendar::QueueCalendar(unsigned ids) : words_((ids + 63) / 64), bits_(size_t(kBuckets) * words_) {}
+
+void QueueCalendar::push(Cycle cycle, unsigned id) {
+  if (cycle < now_ || cycle - now_ >= kBuckets) {
+    overflow_.push({cycle, id});
+    return;
+  }
+  const unsigned b = static_cast<unsigned>(cycle % kBuckets);
+  occupied_ |= uint64_t{1} << b;
+  bits_[size_t(b) * words_ + id / 64] |= uint64_t{1} << (id % 64);
+}
+
+Cycle QueueCalendar::earliest() const {
+  Cycle next = overflow_.empty() ? kNever : overflow_.top().first;
+  if (occupied_ != 0) {
+    // Rotate so that bit 0 is now_'s bucket: the lowest set bit is then the earliest cycle.
+    const unsigned shift = static_cast<unsigned>(now_ % kBuckets);
+    const uint64_t rotated =
+        shift == 0 ? occupied_ : (occupied_ >> shift) | (occupied_ << (kBuckets - shift));
+    next = std::min(next, now_ + static_cast<Cycle>(__builtin_ctzll(rotated)));
+  }
+  return next;
+}
+
+void QueueCalendar::take_due(Cycle t, std::vector<std::pair<Cycle, unsigned>>& out) {
+  const size_t start = out.size();
+  const Cycle last = std::min(t, now_ + kBuckets - 1);
+  for (Cycle cycle = now_; cycle <= last && occupied_ != 0; ++cycle) {
+    const unsigned b = static_cast<unsigned>(cycle % kBuckets);
+    const uint64_t mask = uint64_t{1} << b;
+    if (!(occupied_ & mask)) continue;
+    occupied_ &= ~mask;
+    uint64_t* words = &bits_[size_t(b) * words_];
+    for (unsigned w = 0; w < words_; ++w) {
+      for (uint64_t set = words[w]; set != 0; set &= set - 1)
+        out.push_back({cycle, w * 64 + static_cast<unsigned>(__builtin_ctzll(set))});
+      words[w] = 0;
+    }
+  }
+  now_ = std::max(now_, t);
+  if (overflow_.empty() || overflow_.top().first > t) return;
+  while (!overflow_.empty() && overflow_.top().first <= t) {
+    out.push_back(overflow_.top());
+    overflow_.pop();
+  }
+  std::sort(out.begin() + static_cast<std::ptrdiff_t>(start), out.end());
+  out.erase(std::unique(out.begin() + static_cast<std::ptrdiff_t>(start), out.end()), out.end());
+}
+
+} // namespace tsp
