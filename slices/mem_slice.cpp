@@ -14,18 +14,18 @@ using isa::TimingParam;
 MemSlice::MemSlice(sc_core::sc_module_name name, EngineContext& ctx, unsigned slice, DebugClock* debug_clock)
     : FunctionalSlice(name, ctx, slice, debug_clock), words_(ctx.config.geometry.mem_words_per_slice),
       words_per_bank_(ctx.config.geometry.words_per_bank()), ports_(ctx.config.geometry.mem_ports_per_bank),
-      chunks_((words_ + kChunkWords - 1) / kChunkWords), zeros_(ctx.vector_bytes, 0),
-      scratch_(3 * size_t(ctx.vector_bytes)) {}
+      chunks_((words_ + EngineContext::kSramChunkWords - 1) / EngineContext::kSramChunkWords, nullptr),
+      zeros_(ctx.vector_bytes, 0), scratch_(3 * size_t(ctx.vector_bytes)) {}
 
 const uint8_t* MemSlice::word(uint32_t address) const {
-  const auto& chunk = chunks_[address / kChunkWords];
-  return chunk ? &chunk[size_t(address % kChunkWords) * ctx_.vector_bytes] : zeros_.data();
+  const uint8_t* chunk = chunks_[address / EngineContext::kSramChunkWords];
+  return chunk ? chunk + size_t(address % EngineContext::kSramChunkWords) * ctx_.vector_bytes : zeros_.data();
 }
 
 uint8_t* MemSlice::mutable_word(uint32_t address) {
-  auto& chunk = chunks_[address / kChunkWords];
-  if (!chunk) chunk = std::make_unique<uint8_t[]>(size_t(kChunkWords) * ctx_.vector_bytes);
-  return &chunk[size_t(address % kChunkWords) * ctx_.vector_bytes];
+  uint8_t*& chunk = chunks_[address / EngineContext::kSramChunkWords];
+  if (!chunk) chunk = ctx_.sram.allocate();
+  return chunk + size_t(address % EngineContext::kSramChunkWords) * ctx_.vector_bytes;
 }
 
 void MemSlice::load(uint32_t address, const std::vector<uint8_t>& bytes) {

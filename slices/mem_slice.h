@@ -1,13 +1,13 @@
 // A MEM slice: mem_words_per_slice vectors of SRAM in banks of consecutive addresses, each bank
 // with mem_ports_per_bank accesses per cycle. Read, Write, Gather, Scatter, and Ifetch reads from
-// the ICU. SRAM is allocated lazily in chunks, so untouched memory costs nothing.
+// the ICU. SRAM is allocated lazily in chunks (EngineContext::sram), so untouched memory costs
+// nothing.
 #pragma once
 
 #include "slices/icu.h"
 #include "tspsim/engine/functional_slice.h"
 #include "tspsim/engine/pending_queue.h"
 
-#include <memory>
 #include <optional>
 #include <vector>
 
@@ -72,13 +72,12 @@ private:
   // Counts what the run did through cycle `last` and ends it.
   void end_run(Cycle last);
 
-  static constexpr uint32_t kChunkWords = 64;
   static constexpr uint32_t kInvalid = UINT32_MAX;
 
   unsigned words_;
   unsigned words_per_bank_;
   unsigned ports_;
-  std::vector<std::unique_ptr<uint8_t[]>> chunks_;
+  std::vector<uint8_t*> chunks_; // from ctx_.sram, null until first written
   std::vector<uint8_t> zeros_;
   // Bank accesses of the current cycle, checked against the ports in retire() so that which
   // access is blamed does not depend on evaluation order.

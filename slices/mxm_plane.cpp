@@ -28,10 +28,11 @@ std::string still_loading(const char* instruction, const std::string& plane,
 
 MxmPlane::MxmPlane(sc_core::sc_module_name name, EngineContext& ctx, unsigned slice, DebugClock* debug_clock)
     : FunctionalSlice(name, ctx, slice, debug_clock), k_(ctx.vector_bytes), n_(ctx.vector_bytes),
-      weights_(ctx.config), acc_timing_(ctx.config.mxm.accumulators) {
+      weights_(ctx.config), acc_timing_(ctx.config.mxm.accumulators),
+      acc_arena_(size_t(4) * n_, ZeroArena::HugePages::always) {
   if (!functional()) return;
   shadow_.assign(size_t(2) * k_ * n_, 0);
-  acc_rows_.resize(ctx.config.mxm.accumulators);
+  acc_rows_.assign(ctx.config.mxm.accumulators, nullptr);
   queued_for_.assign(ctx.config.mxm.accumulators, 0);
   scratch_.assign(size_t(ctx.config.mxm.weight_streams) * ctx.vector_bytes, 0);
 }
@@ -331,7 +332,7 @@ void MxmPlane::acc_read(const Dispatch& d, Cycle t) {
                                 info().name, acc, ready));
   if (functional()) {
     if (queued_for_[acc] > 0) flush(t);
-    if (const uint32_t* row = acc_rows_[acc].get())
+    if (const uint32_t* row = acc_rows_[acc])
       for (unsigned j = 0; j < n_; ++j)
         for (unsigned b = 0; b < 4; ++b) out[size_t(b) * ctx_.vector_bytes + j] = uint8_t(row[j] >> (8 * b));
   }
@@ -339,9 +340,9 @@ void MxmPlane::acc_read(const Dispatch& d, Cycle t) {
 }
 
 uint32_t* MxmPlane::accumulator(uint32_t acc) {
-  auto& row = acc_rows_[acc];
-  if (!row) row = std::make_unique<uint32_t[]>(n_);
-  return row.get();
+  uint32_t*& row = acc_rows_[acc];
+  if (!row) row = reinterpret_cast<uint32_t*>(acc_arena_.allocate());
+  return row;
 }
 
 // Folds the queued products of activations read before `read_before` into their accumulators, in

@@ -10,10 +10,10 @@
 
 #include "tspsim/engine/functional_slice.h"
 #include "tspsim/engine/pending_queue.h"
+#include "tspsim/engine/zero_arena.h"
 #include "tspsim/program/mxm_rules.h"
 
 #include <deque>
-#include <memory>
 #include <optional>
 #include <vector>
 
@@ -92,8 +92,9 @@ private:
   std::vector<uint8_t> shadow_; // byte plane b of row r at [(b * K + r) * N]
   std::vector<int16_t> packed_i8_;
   std::vector<float> packed_f32_;
-  std::vector<std::unique_ptr<uint32_t[]>> acc_rows_; // int32 or fp32 bits, allocated on first write
-  std::vector<Product> products_;                     // FIFO from head_, in activation-read order
+  ZeroArena acc_arena_;             // accumulator rows, taken on first write
+  std::vector<uint32_t*> acc_rows_; // int32 or fp32 bits, null until first written
+  std::vector<Product> products_;   // FIFO from head_, in activation-read order
   size_t head_ = 0;
   std::vector<uint32_t> queued_for_; // queued products per accumulator
   std::vector<int8_t> acts_i8_;      // activation rows of the queued ABCs with usable weights

@@ -7,7 +7,8 @@ EngineContext::EngineContext(const ChipConfig& config_in, const EngineOptions& o
       timing(config_in.timing), vector_bytes(config_in.geometry.vector_bytes()),
       fabric(config_in.streams.per_direction, floorplan.positions(), config_in.streams.hop_cycles,
              options_in.timing_only ? 0 : config_in.geometry.vector_bytes()),
-      log(floorplan, options_in.strict), stats(floorplan), links(config_in), clock(config_in.c2c.drift_ppm) {
+      log(floorplan, options_in.strict), stats(floorplan), links(config_in),
+      sram(size_t{kSramChunkWords} * vector_bytes), clock(config_in.c2c.drift_ppm) {
   fabric.set_releases(&releases);
 }
 

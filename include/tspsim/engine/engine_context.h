@@ -10,6 +10,7 @@
 #include "tspsim/engine/engine_types.h"
 #include "tspsim/engine/stats.h"
 #include "tspsim/engine/stream_fabric.h"
+#include "tspsim/engine/zero_arena.h"
 
 #include <algorithm>
 #include <vector>
@@ -39,7 +40,10 @@ struct EngineContext {
   StreamFabric fabric;
   ConformanceLog log;
   ChipStats stats;
-  C2cLinks links;                // Send/Receive FIFOs (loopback on a single chip)
+  C2cLinks links; // Send/Receive FIFOs (loopback on a single chip)
+  // MEM slices' SRAM in chunks of consecutive vectors, each taken on its first write.
+  static constexpr uint32_t kSramChunkWords = 64;
+  ZeroArena sram;
   ChipClock clock;               // this chip's drift against the system's reference time (Deskew, links)
   std::vector<Cycle> releases;   // barrier release cycles, ascending (scheduled by Notify)
   std::vector<unsigned> touched; // slices given an instruction this cycle (fast scheduler)
