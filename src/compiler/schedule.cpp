@@ -281,6 +281,28 @@ bool Schedule::read_possible(unsigned mem, uint32_t address, unsigned reader, Cy
          bank_free(mem, address, dispatch + read_skew_) && dispatch + read_skew_ > written(mem, address);
 }
 
+Cycle Schedule::next_readable(unsigned mem, uint32_t address, unsigned reader, Cycle t) const {
+  const unsigned queue = mem_queue(mem);
+  const Cycle lag = t - read_dispatch(mem, reader, t);
+  // A Read dispatched at d accesses the SRAM at d + read_skew_, after the word's write.
+  Cycle dispatch = std::max({t - lag, Cycle{0}, written(mem, address) + 1 - read_skew_});
+  while (true) {
+    dispatch = next_free_slot(queue, dispatch);
+    if (bank_free(mem, address, dispatch + read_skew_)) return dispatch + lag;
+    ++dispatch;
+  }
+}
+
+bool Schedule::read_stream_free(unsigned mem, Stream stream, unsigned reader, Cycle t) const {
+  return stream_free(stream, mem_position(mem), read_dispatch(mem, reader, t) + read_func_, reader);
+}
+
+bool Schedule::write_possible(unsigned mem, uint32_t address, unsigned writer, Cycle t) const {
+  const Cycle dispatch = t + travel(writer, mem_position(mem)) - write_skew_;
+  return dispatch >= 0 && dispatch + write_skew_ > last_read(mem, address) &&
+         slot_free(mem_queue(mem), dispatch) && bank_free(mem, address, dispatch + write_skew_);
+}
+
 Cycle Schedule::next_read_slots(unsigned mem, unsigned reader, Cycle t, unsigned count) const {
   const unsigned queue = mem_queue(mem);
   const Cycle dispatch = read_dispatch(mem, reader, t);

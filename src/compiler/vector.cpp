@@ -483,16 +483,29 @@ private:
       skip_ = std::max(skip_, skip - 1);
       return std::nullopt;
     }
+    // Reserve-free tests first: a copy whose slots, bank ports or SRAM order fail, or a base whose
+    // stream spans are taken, would fail after reserving and rolling back.
+    const Cycle at = root_ + offset_[node];
     for (unsigned k = 0; k < copies; ++k) {
       const unsigned copy = (row_ + k) % copies;
       const Symbol& symbol = input_symbol(n, copy);
+      bool possible = true;
+      for (unsigned b = 0; possible && b < bytes; ++b) {
+        const SymbolWord w = symbol_word(symbol, row, b);
+        possible = s_.read_possible(w.mem, w.address, reader, at);
+      }
+      if (!possible) continue;
       const Dir dir = Schedule::direction(s_.mem_position(symbol_word(symbol, row, 0).mem), reader);
       for (unsigned base : bases(node, bytes)) {
+        bool free = true;
+        for (unsigned b = 0; free && b < bytes; ++b)
+          free = s_.read_stream_free(symbol_word(symbol, row, b).mem, {base + b, dir}, reader, at);
+        if (!free) continue;
         const size_t mark = s_.mark();
         bool ok = true;
         for (unsigned b = 0; ok && b < bytes; ++b) {
           const SymbolWord w = symbol_word(symbol, row, b);
-          ok = s_.read_to(w.mem, w.address, {base + b, dir}, reader, root_ + offset_[node]);
+          ok = s_.read_to(w.mem, w.address, {base + b, dir}, reader, at);
         }
         if (ok) {
           shared_reads_[key] = {Stream{base, dir}, copy};
@@ -520,6 +533,17 @@ private:
     const Cycle produced = root_ + offset_[node];
     const Cycle dispatch = produced - Cycle(func_cycles(node_instruction(n, {}, args), config_));
     failed_ = node;
+    // Reserve-free tests first: no queue free at the dispatch, or (for the root) a Write's slot,
+    // bank port or SRAM order taken, fails every stream; a stream whose spans are taken fails.
+    const unsigned first_queue = s_.floorplan().slices()[slice_of(node)].first_queue;
+    const std::vector<unsigned> queues = queue_order(node, dispatch);
+    if (std::none_of(queues.begin(), queues.end(),
+                     [&](unsigned q) { return s_.slot_free(first_queue + q, dispatch); }))
+      return std::nullopt;
+    for (unsigned b = 0; root && b < bytes; ++b) {
+      const SymbolWord w = symbol_word(out_.tiles[tile_], row_, b);
+      if (!s_.write_possible(w.mem, w.address, x, produced)) return std::nullopt;
+    }
     std::vector<Dir> dirs{Dir::east, Dir::west};
     if (root)
       dirs = {Schedule::direction(x, s_.mem_position(symbol_word(out_.tiles[tile_], row_, 0).mem))};
@@ -527,11 +551,17 @@ private:
       dirs = {Schedule::direction(x, consumers_[node][0])};
     for (Dir dir : dirs)
       for (unsigned base : bases(node, bytes)) {
+        bool free = true;
+        for (unsigned b = 0; free && b < bytes; ++b) {
+          const unsigned target =
+              root ? s_.mem_position(symbol_word(out_.tiles[tile_], row_, b).mem) : consumers_[node][0];
+          free = s_.stream_free({base + b, dir}, x, produced, target);
+        }
+        if (!free) continue;
         const size_t mark = s_.mark();
         const Stream dst{base, dir};
         bool ok = false;
-        const unsigned first_queue = s_.floorplan().slices()[slice_of(node)].first_queue;
-        for (unsigned q : queue_order(node, dispatch))
+        for (unsigned q : queues)
           if ((ok = s_.place(first_queue + q, dispatch, node_instruction(n, dst, args)))) break;
         for (unsigned b = 0; ok && b < bytes; ++b) {
           ok = s_.claim_write(dst.plus(b), x, produced);

@@ -196,3 +196,35 @@ TEST_CASE("a search's tests find the first cycle whose Reads and queue can be fr
   CHECK(s.next_free_on_slice(vxm, 25) == 26);
   CHECK(s.next_free_on_slice(vxm, 3) == 20); // the floor
 }
+
+TEST_CASE("next_readable jumps to the first cycle whose Read finds its slot, bank port and order free") {
+  auto s = tiny_schedule();
+  const unsigned w3 = mem(s, "MEM_W3");
+  const unsigned q = s.mem_queue(w3);
+  // Values at reader 10 (MEM_E3) in cycle t are read from MEM_W3 (2) at dispatch t - 10.
+  REQUIRE(s.place(q, 4, tsp::compiler::make_read(0, {1, Dir::east})));
+  REQUIRE(s.place(q, 5, tsp::compiler::make_read(0, {1, Dir::east})));
+  REQUIRE(s.reserve_bank(w3, 0, 6));
+  REQUIRE(s.reserve_bank(w3, 1, 7));
+  CHECK(s.next_readable(w3, 3, 10, 14) == 18);   // slots 4, 5, then bank 0 in 6, 7
+  CHECK(s.next_readable(w3, 200, 10, 14) == 16); // bank 1: the slots only
+  CHECK(s.next_readable(w3, 3, 10, 2) == 10);    // no dispatch before cycle 0
+  // Word 3 written from the VXM (6) at 25: its Write dispatches at 29, so a Read dispatches at 30.
+  CHECK(s.write_possible(w3, 3, 6, 25));
+  REQUIRE(s.claim_write({3, Dir::west}, 6, 25));
+  REQUIRE(s.write_from(w3, 3, {3, Dir::west}, 6, 25));
+  CHECK_FALSE(s.write_possible(w3, 9, 6, 25)); // its slot
+  CHECK(s.write_possible(w3, 9, 6, 26));
+  CHECK(s.next_readable(w3, 3, 10, 14) == 40);
+  // The same as the first cycle read_possible accepts, from every start.
+  for (const uint32_t address : {3u, 200u})
+    for (tsp::compiler::Cycle t = 0; t < 50; ++t) {
+      tsp::compiler::Cycle first = t;
+      while (!s.read_possible(w3, address, 10, first)) ++first;
+      REQUIRE(s.next_readable(w3, address, 10, t) == first);
+    }
+  REQUIRE(s.read_to(w3, 200, {2, Dir::east}, 10, 16));
+  CHECK_FALSE(s.read_stream_free(w3, {2, Dir::east}, 10, 16));
+  CHECK(s.read_stream_free(w3, {2, Dir::east}, 10, 17)); // a cycle later: another diagonal
+  CHECK(s.read_stream_free(w3, {3, Dir::east}, 10, 16));
+}

@@ -113,6 +113,14 @@ public:
   // Whether read_to(mem, address, *, reader, t) finds its queue slot, bank port and SRAM order
   // free: a search tests this before it reserves anything, as read_to can only succeed if it holds.
   bool read_possible(unsigned mem, uint32_t address, unsigned reader, Cycle t) const;
+  // The first cycle from t at which read_possible(mem, address, reader, *) holds: it jumps over
+  // taken queue slots and the word's write, and steps only through cycles whose bank is full.
+  Cycle next_readable(unsigned mem, uint32_t address, unsigned reader, Cycle t) const;
+  // Whether the stream span of such a Read on `stream` is free (read_to needs it too).
+  bool read_stream_free(unsigned mem, Stream stream, unsigned reader, Cycle t) const;
+  // Whether write_from(mem, address, *, writer, t) finds its queue slot, bank port and SRAM order
+  // free (it also needs the stream span: stream_free).
+  bool write_possible(unsigned mem, uint32_t address, unsigned writer, Cycle t) const;
   // The first cycle t' from t at which Reads of `mem` whose values are at `reader` in cycles t' to
   // t' + count - 1 find all their queue slots free (they are dispatched in consecutive cycles).
   Cycle next_read_slots(unsigned mem, unsigned reader, Cycle t, unsigned count) const;

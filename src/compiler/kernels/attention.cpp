@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fmt/format.h>
 
 namespace tsp::compiler {
@@ -352,7 +353,7 @@ CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape&
   // Inputs are seeded: q (seed), the new k and v (seed + 1, + 2), the cached keys and values
   // (seed + 3, + 4, head-major). All but the cached keys are declared tensors; the keys are stored
   // transposed in K^T, which no window of their stream is, so K^T is an image.
-  const auto k_old = element_values(dt, random_tensor(dt, shape.kv_heads * seq, d, shape.seed + 3));
+  const auto k_old = random_tensor(dt, shape.kv_heads * seq, d, shape.seed + 3);
   const auto q_tensor =
       place_random(builder, "Q", dt, shape.heads, d, least_used(builder, false), 1, shape.seed);
   auto kn_tensor =
@@ -369,16 +370,16 @@ CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape&
   std::vector<Symbol> kt_tiles;
   for (unsigned t = 0; t < tiles; ++t) {
     const uint32_t cols = std::min(vector, positions - t * vector);
-    std::vector<double> initial;
+    // The keys' bytes moved as they are (zero bytes are 0.0): no round trip through doubles.
+    std::vector<uint8_t> initial(size_t(kt_rows) * cols * bytes, 0);
     for (uint32_t r = 0; r < kt_rows; ++r)
-      for (uint32_t c = 0; c < cols; ++c) {
-        const uint32_t p = t * vector + c;
-        initial.push_back(p < seq ? k_old[(size_t(r / d) * seq + p) * d + r % d] : 0.0);
-      }
+      for (uint32_t c = 0; c < cols && t * vector + c < seq; ++c)
+        std::memcpy(&initial[(size_t(r) * cols + c) * bytes],
+                    &k_old[((size_t(r / d) * seq + t * vector + c) * d + r % d) * bytes], bytes);
     auto mems = least_used(builder, t % 2 == 1);
     mems.resize(config.mxm.weight_streams);
     kt_tiles.push_back(builder.add_tensor(tiles == 1 ? "KT" : fmt::format("KT.c{}", t), dt, kt_rows, cols,
-                                          mems, layout.kt_rows, element_bytes_of(dt, initial)));
+                                          mems, layout.kt_rows, std::move(initial)));
   }
   // V_g: row = position, padded with zero rows to whole tiles for the LW; its first seq rows are
   // declared (head g's window of the stream of seed + 4), the others are zero.
@@ -406,7 +407,8 @@ CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape&
                                  shape.heads, shape.kv_heads, d, seq, isa::dtype_name(dt)),
                      1);
   kernel.predicted_cycles = kernel.program.metadata.predicted_cycles;
-  if (shape.with_reference) kernel.outputs = attention_reference(config, shape, k_old, kt_tiles, v_tensors);
+  if (shape.with_reference)
+    kernel.outputs = attention_reference(config, shape, element_values(dt, k_old), kt_tiles, v_tensors);
 
   const double planes = config.geometry.mxm_planes();
   const double interval = config.mxm.float_activation_interval;

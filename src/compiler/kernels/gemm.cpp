@@ -442,7 +442,7 @@ void GemmCompiler::load_weights(Run& run, const Unit& unit, const StepStreams& s
       next = std::max(next, schedule_.next_read_slots(tile.slices[s], x, l, lw_));
     for (unsigned c = 0; next == l && c < lw_; ++c)
       for (unsigned s = 0; next == l && s < streams; ++s)
-        if (!schedule_.read_possible(tile.slices[s], tile.base_of(s) + c, x, l + c)) next = l + 1;
+        next = schedule_.next_readable(tile.slices[s], tile.base_of(s) + c, x, l + c) - c;
     return next;
   };
   const Cycle lw_at =
@@ -500,7 +500,7 @@ void GemmCompiler::multiply_rows(Run& run, const Unit& unit, const StepStreams& 
         next = std::max(next, schedule_.next_read_slots(symbol_word(act, r, b).mem, x, t, 1));
       for (unsigned b = 0; next == t && b < bytes_; ++b) {
         const SymbolWord word = symbol_word(act, r, b);
-        if (!schedule_.read_possible(word.mem, word.address, x, t)) next = t + 1;
+        next = schedule_.next_readable(word.mem, word.address, x, t);
       }
       return next;
     };
