@@ -52,6 +52,17 @@ const uint8_t* Reader::take(size_t n) {
   return p;
 }
 
+uint64_t Reader::varint() {
+  const size_t at = pos_;
+  uint64_t v = 0;
+  for (unsigned shift = 0;; shift += 7) {
+    const uint8_t byte = u8();
+    if (shift == 63 && byte > 1) fail(fmt::format("number at offset {} has more than 64 bits", at));
+    v |= uint64_t{byte & 0x7fu} << shift;
+    if (byte < 0x80) return v;
+  }
+}
+
 std::string Reader::string() {
   const size_t size = u32();
   const auto* p = take(size);

@@ -23,6 +23,11 @@ public:
   void u8(uint8_t v) { bytes_.push_back(v); }
   void u32(uint32_t v) { little_endian(v, 4); }
   void u64(uint64_t v) { little_endian(v, 8); }
+  // Unsigned LEB128: 7 bits a byte, low bits first, the high bit set on every byte but the last.
+  void varint(uint64_t v) {
+    for (; v >= 0x80; v >>= 7) bytes_.push_back(static_cast<uint8_t>(v | 0x80));
+    bytes_.push_back(static_cast<uint8_t>(v));
+  }
   void raw(const void* data, size_t size) {
     const auto* p = static_cast<const uint8_t*>(data);
     bytes_.insert(bytes_.end(), p, p + size);
@@ -102,6 +107,8 @@ public:
   uint8_t u8() { return static_cast<uint8_t>(little_endian(1)); }
   uint32_t u32() { return static_cast<uint32_t>(little_endian(4)); }
   uint64_t u64() { return little_endian(8); }
+  // An unsigned LEB128 value (Writer::varint); one of more than 64 bits is an error.
+  uint64_t varint();
   std::string string();
   std::vector<uint8_t> bytes(size_t size);
   // A count of items of at least `min_item_bytes` each; rejects counts the bytes cannot hold.

@@ -2,6 +2,7 @@
 #include "program_delta.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <fmt/format.h>
 
@@ -26,27 +27,28 @@ uint64_t leading_power() {
   return power;
 }
 
-// The edit list as it is written: literal bytes and copies, counted.
+// The edit list as it is written (compact): a head of length * 2 + kind, then a copy's offset as
+// the zigzag of its distance from the end of the previous copy, or a literal's bytes.
 class Edits {
 public:
   explicit Edits(const std::vector<uint8_t>& target) : target_(target) {}
   void literal(size_t begin, size_t end) {
     if (begin == end) return;
-    ops_.u8(kLiteral);
-    ops_.u32(static_cast<uint32_t>(end - begin));
+    ops_.varint(uint64_t{end - begin} << 1 | kLiteral);
     ops_.raw(target_.data() + begin, end - begin);
     ++count_;
   }
   void copy(size_t offset, size_t length) {
-    ops_.u8(kCopy);
-    ops_.u32(static_cast<uint32_t>(offset));
-    ops_.u32(static_cast<uint32_t>(length));
+    ops_.varint(uint64_t{length} << 1 | kCopy);
+    ops_.varint(offset >= base_end_ ? uint64_t{offset - base_end_} << 1
+                                    : (uint64_t{base_end_ - offset} << 1) - 1);
+    base_end_ = offset + length;
     ++count_;
   }
   std::vector<uint8_t> payload() {
     binary::Writer out;
-    out.u64(target_.size());
-    out.u32(count_);
+    out.varint(target_.size());
+    out.varint(count_);
     out.raw(ops_.bytes().data(), ops_.bytes().size());
     return std::move(out.bytes());
   }
@@ -54,8 +56,43 @@ public:
 private:
   const std::vector<uint8_t>& target_;
   binary::Writer ops_;
-  uint32_t count_ = 0;
+  uint64_t count_ = 0;
+  size_t base_end_ = 0;
 };
+
+// One edit as read: kind, length and (a copy's) first base byte, which may lie outside the base.
+struct Edit {
+  uint8_t kind = kCopy;
+  uint64_t length = 0;
+  int64_t offset = 0;
+};
+
+Edit read_fixed(binary::Reader& in) {
+  Edit e;
+  const size_t at = in.offset();
+  e.kind = in.u8();
+  if (e.kind != kCopy && e.kind != kLiteral)
+    in.fail(fmt::format("edit {} at offset {} is not 0 (copy) or 1 (literal)", e.kind, at));
+  if (e.kind == kCopy) e.offset = in.u32();
+  e.length = in.u32();
+  return e;
+}
+
+// `base_end` is where the previous copy ended; offsets that overflow land outside any base.
+Edit read_compact(binary::Reader& in, uint64_t base_end) {
+  Edit e;
+  const uint64_t head = in.varint();
+  e.kind = static_cast<uint8_t>(head & 1);
+  e.length = head >> 1;
+  if (e.kind == kCopy) {
+    const uint64_t zigzag = in.varint();
+    const uint64_t distance = (zigzag >> 1) + (zigzag & 1);
+    e.offset = distance > uint64_t{INT64_MAX} / 2 ? INT64_MIN
+               : zigzag & 1                       ? int64_t(base_end) - int64_t(distance)
+                                                  : int64_t(base_end) + int64_t(distance);
+  }
+  return e;
+}
 
 } // namespace
 
@@ -141,36 +178,40 @@ std::vector<uint8_t> encode(const std::vector<uint8_t>& base, const BlockIndex& 
   return edits.payload();
 }
 
-std::vector<uint8_t> decode(binary::Reader& in, const std::vector<uint8_t>& base) {
+std::vector<uint8_t> decode(binary::Reader& in, const std::vector<uint8_t>& base, Encoding encoding) {
+  const bool compact = encoding == Encoding::compact;
   const size_t size_at = in.offset();
-  const uint64_t size = in.u64();
+  const uint64_t size = compact ? in.varint() : in.u64();
   if (size > max_derived_size(base.size()) + in.remaining())
     in.fail(fmt::format("{} bytes at offset {} are more than twice its base's {} bytes and its {} bytes of "
                         "edits",
                         size, size_at, base.size(), in.remaining()));
-  const size_t ops = in.count(5);
+  // Every edit takes at least 2 bytes compact, 5 fixed.
+  const size_t count_at = in.offset();
+  const uint64_t ops = compact ? in.varint() : in.u32();
+  if (ops > in.remaining() / (compact ? 2 : 5)) in.truncated(count_at);
   std::vector<uint8_t> out;
   out.reserve(size);
-  for (size_t op = 0; op < ops; ++op) {
+  uint64_t base_end = 0;
+  for (uint64_t op = 0; op < ops; ++op) {
     const size_t at = in.offset();
-    const uint8_t kind = in.u8();
-    if (kind != kCopy && kind != kLiteral)
-      in.fail(fmt::format("edit {} at offset {} is not 0 (copy) or 1 (literal)", kind, at));
-    const uint64_t offset = kind == kCopy ? in.u32() : 0;
-    const uint64_t length = in.u32();
-    if (length == 0) in.fail(fmt::format("empty {} at offset {}", kind == kCopy ? "copy" : "literal", at));
-    if (out.size() + length > size)
+    const Edit e = compact ? read_compact(in, base_end) : read_fixed(in);
+    const char* kind = e.kind == kCopy ? "copy" : "literal";
+    if (e.length == 0) in.fail(fmt::format("empty {} at offset {}", kind, at));
+    if (e.length > size - out.size())
       in.fail(fmt::format("edit at offset {} goes past the {} bytes the program has", at, size));
-    if (kind == kLiteral) {
-      const uint8_t* bytes = in.take(length);
-      out.insert(out.end(), bytes, bytes + length);
+    if (e.kind == kLiteral) {
+      const uint8_t* bytes = in.take(e.length);
+      out.insert(out.end(), bytes, bytes + e.length);
       continue;
     }
-    if (offset + length > base.size())
+    if (e.offset < 0 || uint64_t(e.offset) > base.size() || e.length > base.size() - uint64_t(e.offset))
       in.fail(fmt::format("copy at offset {} of base bytes {} to {} is outside the base's {} bytes", at,
-                          offset, offset + length - 1, base.size()));
-    out.insert(out.end(), base.begin() + static_cast<std::ptrdiff_t>(offset),
-               base.begin() + static_cast<std::ptrdiff_t>(offset + length));
+                          e.offset, e.offset == INT64_MIN ? e.offset : e.offset + int64_t(e.length) - 1,
+                          base.size()));
+    out.insert(out.end(), base.begin() + e.offset,
+               base.begin() + e.offset + static_cast<std::ptrdiff_t>(e.length));
+    base_end = uint64_t(e.offset) + e.length;
   }
   if (out.size() != size)
     in.fail(fmt::format("the edits make {} bytes, not the {} at offset {}", out.size(), size, size_at));

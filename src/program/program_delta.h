@@ -35,14 +35,19 @@ private:
   std::vector<std::pair<uint64_t, uint32_t>> blocks_; // (hash, offset), sorted
 };
 
+// How a derived section writes its edits: `fixed` (section id 4) in u32 and u64 fields, `compact`
+// (id 5, what the writer writes) in LEB128 numbers with each copy's offset relative to the end of
+// the copy before it.
+enum class Encoding { fixed, compact };
+
 // The edits that make `target` from `base` (indexed by `index`): copies of base ranges and
-// literal bytes (the payload after the base index). The
-// encoding depends on the two byte strings only.
+// literal bytes (the payload after the base index), compact. The encoding depends on the two byte
+// strings only.
 std::vector<uint8_t> encode(const std::vector<uint8_t>& base, const BlockIndex& index,
                             const std::vector<uint8_t>& target);
 
 // Reads the edits after the base index from `in` (a derived program section) and applies them to
 // `base`; every length and range is checked before it is used (InputError naming the offset).
-std::vector<uint8_t> decode(binary::Reader& in, const std::vector<uint8_t>& base);
+std::vector<uint8_t> decode(binary::Reader& in, const std::vector<uint8_t>& base, Encoding encoding);
 
 } // namespace tsp::delta

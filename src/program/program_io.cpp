@@ -24,8 +24,11 @@ constexpr uint32_t kFormatVersion = 3;
 constexpr uint32_t kWholeDeclaredVersion = 2;
 constexpr uint32_t kPlainVersion = 1;
 
-// The region section (id 6) is optional in both versions: it follows the last section when the
+// The region section is optional in both versions: it follows the last section when the
 // program has regions, so a program without them has the same bytes as before regions existed.
+// It is written compact (id 8: LEB128 numbers, each run's queue and cycle relative to the run
+// before, so that programs whose phases start at other cycles share the bytes); id 6, its
+// first encoding (fixed fields, absolute cycles), is still read.
 // The slice base section (id 7, symbols whose slices have bases of their own) is optional the same
 // way and comes last.
 enum class Section : uint32_t {
@@ -35,7 +38,8 @@ enum class Section : uint32_t {
   symbols = 4,
   declared = 5,
   regions = 6,
-  slice_bases = 7
+  slice_bases = 7,
+  regions_compact = 8
 };
 constexpr Section kSectionOrder[] = {Section::metadata, Section::queues, Section::images, Section::symbols,
                                      Section::declared};
@@ -56,6 +60,7 @@ const char* section_name(Section section) {
   case Section::declared:
     return "declared tensor section";
   case Section::regions:
+  case Section::regions_compact:
     return "region section";
   case Section::slice_bases:
     return "slice base section";
@@ -221,16 +226,47 @@ std::vector<uint8_t> regions_payload(const ProgramRegions& regions) {
   Writer w;
   w.u32(static_cast<uint32_t>(regions.regions.size()));
   for (const auto& r : regions.regions) w.string(r.name());
-  w.u32(static_cast<uint32_t>(regions.runs.size()));
+  w.varint(regions.runs.size());
+  const RegionRun* last = nullptr;
   for (const auto& run : regions.runs) {
-    w.u32(run.queue);
-    w.u64(run.first_cycle);
-    w.u32(run.region);
+    const bool same_queue = last && last->queue == run.queue;
+    w.varint(run.queue - (last ? last->queue : 0));
+    w.varint(run.first_cycle - (same_queue ? last->first_cycle : 0));
+    w.varint(run.region == RegionRun::kNoRegion ? 0 : uint64_t{run.region} + 1);
+    last = &run;
   }
   return std::move(w.bytes());
 }
 
-void read_regions(Reader& in, ProgramRegions& regions) {
+RegionRun read_fixed_run(Reader& in) {
+  RegionRun run;
+  run.queue = in.u32();
+  run.first_cycle = in.u64();
+  run.region = in.u32();
+  return run;
+}
+
+// Compact: the queue after the last run's (a run of the same queue then starts the given cycles
+// after the last), the region plus one (0: none).
+RegionRun read_compact_run(Reader& in, const RegionRun* last) {
+  const size_t at = in.offset();
+  const uint64_t queue = in.varint() + (last ? last->queue : 0);
+  const uint64_t cycle = in.varint();
+  const uint64_t region = in.varint();
+  if (queue > UINT32_MAX || region > UINT32_MAX)
+    in.fail(fmt::format("region run at offset {} names queue {} and region {}, more than 32 bits", at, queue,
+                        region == 0 ? 0 : region - 1));
+  RegionRun run;
+  run.queue = static_cast<uint32_t>(queue);
+  const uint64_t from = last && last->queue == run.queue ? last->first_cycle : 0;
+  if (cycle > UINT64_MAX - from)
+    in.fail(fmt::format("region run at offset {} starts past cycle {}", at, UINT64_MAX));
+  run.first_cycle = from + cycle;
+  run.region = region == 0 ? RegionRun::kNoRegion : static_cast<uint32_t>(region - 1);
+  return run;
+}
+
+void read_regions(Reader& in, ProgramRegions& regions, bool compact) {
   const size_t n = in.count(4);
   for (size_t i = 0; i < n; ++i) {
     const size_t at = in.offset();
@@ -242,13 +278,15 @@ void read_regions(Reader& in, ProgramRegions& regions) {
     regions.regions.push_back(*region);
   }
   if (regions.regions.empty()) in.fail("no regions in a region section (which must have some)");
-  const size_t runs = in.count(16);
-  for (size_t i = 0; i < runs; ++i) {
+  // A run takes at least 3 bytes compact, 16 fixed.
+  const size_t runs_at = in.offset();
+  const uint64_t runs = compact ? in.varint() : in.u32();
+  if (runs > in.remaining() / (compact ? 3 : 16)) in.truncated(runs_at);
+  for (uint64_t i = 0; i < runs; ++i) {
     const size_t at = in.offset();
-    RegionRun run;
-    run.queue = in.u32();
-    run.first_cycle = in.u64();
-    run.region = in.u32();
+    const RegionRun run = compact
+                              ? read_compact_run(in, regions.runs.empty() ? nullptr : &regions.runs.back())
+                              : read_fixed_run(in);
     if (run.region != RegionRun::kNoRegion && run.region >= regions.regions.size())
       in.fail(fmt::format("region run at offset {} names region {}, but there are {} regions", at, run.region,
                           regions.regions.size()));
@@ -344,7 +382,7 @@ std::vector<uint8_t> serialize_program(const Program& program) {
   if (!program.declared.empty())
     out.section(static_cast<uint32_t>(Section::declared), declared_payload(program.declared));
   if (!program.regions.empty())
-    out.section(static_cast<uint32_t>(Section::regions), regions_payload(program.regions));
+    out.section(static_cast<uint32_t>(Section::regions_compact), regions_payload(program.regions));
   if (has_slice_bases(program.symbols))
     out.section(static_cast<uint32_t>(Section::slice_bases), slice_bases_payload(program.symbols));
   return std::move(out.bytes());
@@ -416,15 +454,17 @@ Program read_program(ByteSource& source, const std::string& origin) {
       break;
     case Section::regions:
     case Section::slice_bases:
+    case Section::regions_compact:
       break;
     }
     in.close_section();
   }
-  if (next_section_is(source, in.offset(), Section::regions)) {
-    in.open_section(static_cast<uint32_t>(Section::regions), section_name(Section::regions));
-    read_regions(in, program.regions);
-    in.close_section();
-  }
+  for (const Section regions : {Section::regions, Section::regions_compact})
+    if (program.regions.empty() && next_section_is(source, in.offset(), regions)) {
+      in.open_section(static_cast<uint32_t>(regions), section_name(regions));
+      read_regions(in, program.regions, regions == Section::regions_compact);
+      in.close_section();
+    }
   if (next_section_is(source, in.offset(), Section::slice_bases)) {
     in.open_section(static_cast<uint32_t>(Section::slice_bases), section_name(Section::slice_bases));
     read_slice_bases(in, program.symbols);

@@ -24,10 +24,11 @@ using binary::kProgramMagic;
 constexpr const char (&kMagic)[8] = binary::kSystemMagic;
 constexpr uint32_t kFormatVersion = 1;
 
-enum class Section : uint32_t { metadata = 1, system = 2, program = 3, derived = 4 };
+// Derived programs are written compact (id 5); id 4, their first encoding, is still read.
+enum class Section : uint32_t { metadata = 1, system = 2, program = 3, derived = 4, derived_compact = 5 };
 
-// The smallest program section: a derived one (section header, base, size, edit count).
-constexpr size_t kMinProgramSectionBytes = 12 + 4 + 8 + 4;
+// The smallest program section: a compact derived one (section header, base, size, edit count).
+constexpr size_t kMinProgramSectionBytes = 12 + 4 + 1 + 1;
 
 std::vector<uint8_t> system_payload(const SystemProgram& program, uint32_t program_count) {
   Writer w;
@@ -93,7 +94,8 @@ SystemProgram read_system(binary::ByteSource& source, const std::string& origin)
   std::vector<std::vector<uint8_t>> recent;
   for (uint32_t i = 0; i < programs; ++i) {
     const uint32_t id =
-        in.open_section({static_cast<uint32_t>(Section::program), static_cast<uint32_t>(Section::derived)},
+        in.open_section({static_cast<uint32_t>(Section::program), static_cast<uint32_t>(Section::derived),
+                         static_cast<uint32_t>(Section::derived_compact)},
                         "program section");
     const size_t start = in.offset();
     std::vector<uint8_t> bytes;
@@ -111,7 +113,9 @@ SystemProgram read_system(binary::ByteSource& source, const std::string& origin)
                     : fmt::format("program {} at offset {} derives from program {}, but only programs {} to "
                                   "{} can be its base",
                                   i, start, base, first, i - 1));
-      bytes = delta::decode(in, recent[base - first]);
+      bytes = delta::decode(in, recent[base - first],
+                            id == static_cast<uint32_t>(Section::derived) ? delta::Encoding::fixed
+                                                                          : delta::Encoding::compact);
     }
     binary::MemorySource embedded(bytes.data(), bytes.size());
     program.programs.push_back(
@@ -174,7 +178,7 @@ std::vector<uint8_t> SystemProgramSections::next(std::vector<uint8_t> program_by
     edits = std::move(derived.bytes());
   }
   if (base && 2 * edits.size() <= program_bytes.size())
-    out.section(static_cast<uint32_t>(Section::derived), edits);
+    out.section(static_cast<uint32_t>(Section::derived_compact), edits);
   else
     out.section(static_cast<uint32_t>(Section::program), program_bytes);
   delta::BlockIndex index(program_bytes);

@@ -5,11 +5,11 @@
 // through the same entries.
 #pragma once
 
-#include "tspsim/program/assembler.h"
-#include "tspsim/config/config.h"
-#include "tspsim/program/disassembler.h"
 #include "tspsim/common/error.h"
+#include "tspsim/config/config.h"
 #include "tspsim/config/floorplan.h"
+#include "tspsim/program/assembler.h"
+#include "tspsim/program/disassembler.h"
 #include "tspsim/program/program.h"
 #include "tspsim/program/tensor.h"
 
@@ -44,6 +44,7 @@ inline void check_disassembly_round_trip(const Program& program, const ChipConfi
     throw std::logic_error(std::string("tspasm rejects tspdis output: ") + e.what());
   }
   again.metadata.generator = program.metadata.generator;
+  again.regions = program.regions; // the text form carries no regions (docs/program-format.md)
   require(serialize_program(again) == serialize_program(program), "tspdis -> tspasm changed the program");
 }
 

@@ -367,8 +367,8 @@ TEST_CASE("derived programs: stored as edits of an earlier program, read back by
   const auto sections = program_sections(bytes);
   REQUIRE(sections.size() == 3);
   CHECK(u32_at(bytes, sections[0]) == 3);
-  CHECK(u32_at(bytes, sections[1]) == 4);
-  CHECK(u32_at(bytes, sections[2]) == 4);
+  CHECK(u32_at(bytes, sections[1]) == 5);
+  CHECK(u32_at(bytes, sections[2]) == 5);
   CHECK(u32_at(bytes, sections[1] + 12) == 0); // base program
   CHECK(u32_at(bytes, sections[2] + 12) == 1);
   size_t whole = 0;
@@ -386,15 +386,156 @@ TEST_CASE("derived programs: stored as edits of an earlier program, read back by
   CHECK(serialize_system_program(assemble_system(text, "stages.dis.tsp", system)) == bytes);
 }
 
+namespace {
+
+// A derived section's payload as fields (docs/program-format.md, "Derived programs").
+struct Edit {
+  bool copy = true;
+  uint64_t length = 0;
+  int64_t offset = 0;         // a copy's first base byte
+  std::vector<uint8_t> bytes; // a literal's
+};
+struct Derived {
+  uint32_t base = 0;
+  uint64_t size = 0;
+  std::vector<Edit> edits;
+};
+
+uint64_t get_varint(const std::vector<uint8_t>& b, size_t& at) {
+  uint64_t v = 0;
+  for (unsigned shift = 0;; shift += 7) {
+    const uint8_t byte = b.at(at++);
+    v |= uint64_t{byte & 0x7fu} << shift;
+    if (byte < 0x80) return v;
+  }
+}
+
+void put_varint(std::vector<uint8_t>& b, uint64_t v) {
+  for (; v >= 0x80; v >>= 7) b.push_back(static_cast<uint8_t>(v | 0x80));
+  b.push_back(static_cast<uint8_t>(v));
+}
+
+// The compact (id 5) payload of the section at `section`.
+Derived parse_compact(const std::vector<uint8_t>& b, size_t section) {
+  Derived d;
+  size_t at = section + 12;
+  d.base = u32_at(b, at);
+  at += 4;
+  d.size = get_varint(b, at);
+  const uint64_t count = get_varint(b, at);
+  int64_t base_end = 0;
+  for (uint64_t e = 0; e < count; ++e) {
+    Edit edit;
+    const uint64_t head = get_varint(b, at);
+    edit.copy = (head & 1) == 0;
+    edit.length = head >> 1;
+    if (edit.copy) {
+      const uint64_t z = get_varint(b, at);
+      edit.offset = base_end + ((z & 1) ? -int64_t((z >> 1) + 1) : int64_t(z >> 1));
+      base_end = edit.offset + int64_t(edit.length);
+    } else {
+      edit.bytes.assign(b.begin() + at, b.begin() + at + edit.length);
+      at += edit.length;
+    }
+    d.edits.push_back(edit);
+  }
+  return d;
+}
+
+std::vector<uint8_t> compact_payload(const Derived& d) {
+  std::vector<uint8_t> p(4);
+  put_u32(p, 0, d.base);
+  put_varint(p, d.size);
+  put_varint(p, d.edits.size());
+  int64_t base_end = 0;
+  for (const auto& e : d.edits) {
+    put_varint(p, e.length << 1 | (e.copy ? 0 : 1));
+    if (e.copy) {
+      const int64_t distance = e.offset - base_end;
+      put_varint(p, distance >= 0 ? uint64_t(distance) << 1 : (uint64_t(-distance) << 1) - 1);
+      base_end = e.offset + int64_t(e.length);
+    } else {
+      p.insert(p.end(), e.bytes.begin(), e.bytes.end());
+    }
+  }
+  return p;
+}
+
+// The first encoding (id 4): u64 size, u32 count, edits of u8 kind, u32 offset (copies), u32 length.
+std::vector<uint8_t> fixed_payload(const Derived& d) {
+  std::vector<uint8_t> p(16);
+  put_u32(p, 0, d.base);
+  put_u32(p, 4, static_cast<uint32_t>(d.size));
+  put_u32(p, 12, static_cast<uint32_t>(d.edits.size()));
+  for (const auto& e : d.edits) {
+    p.push_back(e.copy ? 0 : 1);
+    const size_t at = p.size();
+    p.resize(at + (e.copy ? 8 : 4));
+    if (e.copy) put_u32(p, at, static_cast<uint32_t>(e.offset));
+    put_u32(p, e.copy ? at + 4 : at, static_cast<uint32_t>(e.length));
+    p.insert(p.end(), e.bytes.begin(), e.bytes.end());
+  }
+  return p;
+}
+
+// `b` with the section at `section` replaced by one of `id` holding `payload`.
+std::vector<uint8_t> with_section(const std::vector<uint8_t>& b, const std::vector<size_t>& sections,
+                                  size_t index, uint32_t id, const std::vector<uint8_t>& payload) {
+  const size_t at = sections[index];
+  const size_t end = index + 1 < sections.size() ? sections[index + 1] : b.size();
+  std::vector<uint8_t> out(b.begin(), b.begin() + at);
+  out.resize(at + 12);
+  put_u32(out, at, id);
+  put_u32(out, at + 4, static_cast<uint32_t>(payload.size()));
+  out.insert(out.end(), payload.begin(), payload.end());
+  out.insert(out.end(), b.begin() + end, b.end());
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("derived programs in the first encoding (section id 4) are still read") {
+  const auto program = assemble_system(stage_like_program(), "stages.tsp", line3());
+  const auto good = serialize_system_program(program);
+  const auto sections = program_sections(good);
+  const Derived d = parse_compact(good, sections[1]);
+  REQUIRE(d.edits.size() > 2);
+  auto bytes = with_section(good, sections, 1, 4, fixed_payload(d));
+  const auto read = deserialize_system_program(bytes, "s.bin");
+  REQUIRE(read.programs.size() == 3);
+  for (size_t p = 0; p < 3; ++p)
+    CHECK(serialize_program(read.programs[p]) == serialize_program(program.programs[p]));
+  // Its errors are those of the compact encoding, and an edit kind of its own.
+  const size_t first_edit = sections[1] + 12 + 16;
+  REQUIRE(bytes[first_edit] == 0);
+  bytes[first_edit] = 7;
+  require_error(bytes,
+                fmt::format("s.bin: edit 7 at offset {} is not 0 (copy) or 1 (literal) (derived program "
+                            "section)",
+                            first_edit));
+  bytes = with_section(good, sections, 1, 4, fixed_payload(d));
+  put_u32(bytes, first_edit + 1, 1u << 30);
+  require_error(bytes,
+                fmt::format("s.bin: copy at offset {} of base bytes {} to {} is outside the base's {} bytes "
+                            "(derived program section)",
+                            first_edit, 1u << 30, (1u << 30) + d.edits[0].length - 1,
+                            serialize_program(program.programs[0]).size()));
+}
+
 TEST_CASE("damaged derived programs: one line naming the file and the offset") {
   const auto program = assemble_system(stage_like_program(), "stages.tsp", line3());
   const auto good = serialize_system_program(program);
   const auto sections = program_sections(good);
   const size_t second = sections[1] + 12, third = sections[2] + 12; // derived payloads
+  const size_t base_bytes = serialize_program(program.programs[0]).size();
+  const Derived d = parse_compact(good, sections[1]);
+  REQUIRE(d.edits.size() > 2);
+  REQUIRE(d.edits[0].copy); // the programs start alike
+  CHECK(with_section(good, sections, 1, 5, compact_payload(d)) == good);
   auto bad = good;
   put_u32(bad, sections[1], 9);
-  require_error(
-      bad, fmt::format("s.bin: section id 9 at offset {}, expected 3 or 4 (program section)", sections[1]));
+  require_error(bad, fmt::format("s.bin: section id 9 at offset {}, expected 3 or 4 or 5 (program section)",
+                                 sections[1]));
   bad = good;
   put_u32(bad, third, 2);
   require_error(bad,
@@ -402,61 +543,70 @@ TEST_CASE("damaged derived programs: one line naming the file and the offset") {
                             "can be its base (derived program section)",
                             third));
   bad = good;
-  put_u32(bad, sections[0], 4);
+  put_u32(bad, sections[0], 5);
   require_error(bad,
                 fmt::format("s.bin: program 0 at offset {} derives from program {}, but the first program "
                             "is stored whole (derived program section)",
                             sections[0] + 12, u32_at(good, sections[0] + 12)));
+  const auto damaged = [&](const Derived& edits) {
+    return with_section(good, sections, 1, 5, compact_payload(edits));
+  };
+  // The offset of edit `e` in a section whose size field is `size`.
+  const auto edit_at = [&](const Derived& edits, size_t e) {
+    Derived head = edits;
+    head.edits.resize(e);
+    return second + compact_payload(head).size();
+  };
   // The expanded size: at most twice the base's bytes plus the edits', and exactly what the edits make.
-  const uint32_t size = u32_at(good, second + 4);
-  bad = good;
-  put_u32(bad, second + 4, 4000000000u);
-  const size_t edits = u32_at(good, sections[1] + 4) - 12;
+  Derived e = d;
+  e.size = 4000000000u;
+  bad = damaged(e);
   require_error(bad,
                 fmt::format("s.bin: 4000000000 bytes at offset {} are more than twice its base's {} bytes "
                             "and its {} bytes of edits (derived program section)",
-                            second + 4, serialize_program(program.programs[0]).size(), edits));
-  bad = good;
-  put_u32(bad, second + 4, size - 1);
-  require_error(bad, fmt::format(
-                         "s.bin: edit at offset {} goes past the {} bytes the program has (derived "
-                         "program section)",
-                         [&] {
-                           // the last edit: walk them
-                           size_t at = second + 16, last = at;
-                           for (uint32_t e = 0; e < u32_at(good, second + 12); ++e) {
-                             last = at;
-                             at += good[at] == 0 ? 9 : 5 + u32_at(good, at + 1);
-                           }
-                           return last;
-                         }(),
-                         size - 1));
-  bad = good;
-  put_u32(bad, second + 4, size + 1);
-  require_error(bad, fmt::format("s.bin: the edits make {} bytes, not the {} at offset {} (derived program "
-                                 "section)",
-                                 size, size + 1, second + 4));
-  const size_t first_edit = second + 16;
-  REQUIRE(good[first_edit] == 0); // the programs start alike: a copy
-  bad = good;
-  bad[first_edit] = 7;
-  require_error(bad, fmt::format("s.bin: edit 7 at offset {} is not 0 (copy) or 1 (literal) (derived program "
-                                 "section)",
-                                 first_edit));
-  bad = good;
-  put_u32(bad, first_edit + 5, 0);
-  require_error(bad, fmt::format("s.bin: empty copy at offset {} (derived program section)", first_edit));
-  bad = good;
-  put_u32(bad, first_edit + 1, 1u << 30);
-  require_error(bad,
+                            second + 4, base_bytes, compact_payload(e).size() - 4 - 5));
+  e = d;
+  e.size = d.size - 1;
+  require_error(damaged(e), fmt::format("s.bin: edit at offset {} goes past the {} bytes the program has "
+                                        "(derived program section)",
+                                        edit_at(e, e.edits.size() - 1), d.size - 1));
+  e = d;
+  e.size = d.size + 1;
+  require_error(damaged(e), fmt::format("s.bin: the edits make {} bytes, not the {} at offset {} (derived "
+                                        "program section)",
+                                        d.size, d.size + 1, second + 4));
+  e = d;
+  e.edits[0].length = 0;
+  require_error(damaged(e),
+                fmt::format("s.bin: empty copy at offset {} (derived program section)", edit_at(e, 0)));
+  e = d;
+  e.edits[1].length = 0;
+  require_error(damaged(e), fmt::format("s.bin: empty {} at offset {} (derived program section)",
+                                        e.edits[1].copy ? "copy" : "literal", edit_at(e, 1)));
+  // Copies outside the base, after its end and before its start.
+  e = d;
+  e.edits[0].offset = 1 << 30;
+  require_error(damaged(e),
                 fmt::format("s.bin: copy at offset {} of base bytes {} to {} is outside the base's {} bytes "
                             "(derived program section)",
-                            first_edit, 1u << 30, (1u << 30) + u32_at(good, first_edit + 5) - 1,
-                            serialize_program(program.programs[0]).size()));
-  // What the edits make is read as a one-chip container, with offsets inside it.
+                            edit_at(e, 0), 1 << 30, (1 << 30) + d.edits[0].length - 1, base_bytes));
+  e = d;
+  e.edits[0].offset = -3;
+  require_error(damaged(e),
+                fmt::format("s.bin: copy at offset {} of base bytes -3 to {} is outside the base's {} bytes "
+                            "(derived program section)",
+                            edit_at(e, 0), d.edits[0].length - 4, base_bytes));
+  // A number of more than 64 bits.
   bad = good;
-  put_u32(bad, first_edit + 1, 1);
-  require_error(bad, fmt::format("s.bin: program 1 at offset {}: not a tspsim program (bad magic)", second));
+  bad.insert(bad.begin() + second + 4, 10, 0xff);
+  put_u32(bad, sections[1] + 4, u32_at(good, sections[1] + 4) + 10);
+  require_error(bad, fmt::format("s.bin: number at offset {} has more than 64 bits (derived program section)",
+                                 second + 4));
+  // What the edits make is read as a one-chip container, with offsets inside it.
+  e = d;
+  e.edits[0].offset = 1;
+  require_error(damaged(e),
+                fmt::format("s.bin: program 1 at offset {}: not a tspsim program (bad magic)", second));
   // Every truncated prefix is a clean error.
   for (size_t cut = sections[1]; cut < good.size(); ++cut)
     REQUIRE_THROWS_AS(deserialize_system_program({good.begin(), good.begin() + cut}, "s.bin"), InputError);
