@@ -32,18 +32,17 @@ void FunctionalSlice::debug_negedge() { evaluate(debug_clock_->cycle()); }
 
 void FunctionalSlice::commit(Cycle t) {
   while (pending_.due(t)) {
-    const auto [cycle, write] = pending_.pop();
+    const auto popped = pending_.pop();
+    const Cycle cycle = popped.first;
+    const PendingWrite& write = popped.second;
     const uint8_t* data = write.data.empty() ? nullptr : write.data.data();
-    const uint32_t epoch = ctx_.epoch_of(cycle);
-    for (unsigned s = 0; s < write.group; ++s) {
-      const StreamRef stream{write.stream.id + s, write.stream.west};
-      const auto result = ctx_.fabric.write(
-          stream, position_, cycle, data ? data + s * ctx_.vector_bytes : nullptr, write.origin, epoch);
-      if (result.collision)
-        ctx_.log.report(
-            ErrorKind::stream_collision, cycle, result.blamed,
-            fmt::format("second write to stream {} at {} in one cycle", stream_name(stream, 1), info().name));
-    }
+    ctx_.fabric.write_group(
+        write.stream, write.group, position_, cycle, data, write.origin, ctx_.epoch_of(cycle),
+        [&](unsigned s, const Origin& blamed) {
+          ctx_.log.report(ErrorKind::stream_collision, cycle, blamed,
+                          fmt::format("second write to stream {} at {} in one cycle",
+                                      stream_name({write.stream.id + s, write.stream.west}, 1), info().name));
+        });
     ctx_.stats.streamed(slice_, cycle, write.stream, write.group, ctx_.vector_bytes, write.origin);
     mark_busy(cycle);
   }
@@ -54,28 +53,28 @@ Cycle FunctionalSlice::next_event() const { return pending_.earliest(); }
 bool FunctionalSlice::read_streams(Cycle t, StreamRef stream, unsigned group, uint8_t* out,
                                    const Origin& origin) {
   bool ok = true;
-  for (unsigned s = 0; s < group; ++s) {
-    const StreamRef one{stream.id + s, stream.west};
-    const uint8_t* data = nullptr;
-    const auto result = ctx_.fabric.read(one, position_, t, ctx_.epoch_of(t), &data);
-    if (result != StreamFabric::ReadResult::ok) {
-      ok = false;
-      if (result == StreamFabric::ReadResult::empty)
-        ctx_.log.report(ErrorKind::stream_empty, t, origin,
-                        fmt::format("no value on stream {} at {}", stream_name(one, 1), info().name));
-      else
-        ctx_.log.report(ErrorKind::stream_stale, t, origin,
-                        fmt::format("stream {} at {} holds a value from before the last barrier",
-                                    stream_name(one, 1), info().name));
-    }
-    if (out) {
-      uint8_t* dst = out + s * ctx_.vector_bytes;
-      if (data)
-        std::copy(data, data + ctx_.vector_bytes, dst);
-      else
-        std::fill(dst, dst + ctx_.vector_bytes, uint8_t{0});
-    }
-  }
+  ctx_.fabric.read_group(
+      stream, group, position_, t, ctx_.epoch_of(t),
+      [&](unsigned s, StreamFabric::ReadResult result, const uint8_t* data) {
+        if (result != StreamFabric::ReadResult::ok) {
+          ok = false;
+          const StreamRef one{stream.id + s, stream.west};
+          if (result == StreamFabric::ReadResult::empty)
+            ctx_.log.report(ErrorKind::stream_empty, t, origin,
+                            fmt::format("no value on stream {} at {}", stream_name(one, 1), info().name));
+          else
+            ctx_.log.report(ErrorKind::stream_stale, t, origin,
+                            fmt::format("stream {} at {} holds a value from before the last barrier",
+                                        stream_name(one, 1), info().name));
+        }
+        if (out) {
+          uint8_t* dst = out + s * ctx_.vector_bytes;
+          if (data)
+            std::copy(data, data + ctx_.vector_bytes, dst);
+          else
+            std::fill(dst, dst + ctx_.vector_bytes, uint8_t{0});
+        }
+      });
   ctx_.stats.slice(slice_).stream_bytes_read += uint64_t(group) * ctx_.vector_bytes;
   mark_busy(t);
   return ok;

@@ -3,7 +3,6 @@
 #include "tspsim/program/timing_rules.h"
 
 #include <algorithm>
-#include <cstring>
 
 namespace tsp {
 
@@ -73,67 +72,12 @@ bool StreamFabric::run_reads_ok(StreamRef stream, unsigned position, Cycle first
   return false;
 }
 
-int64_t StreamFabric::diagonal(StreamRef stream, unsigned position, Cycle cycle) const {
-  return stream_diagonal(stream.west, position, int64_t(cycle), hop_);
-}
-
-size_t StreamFabric::slot_index(StreamRef stream, int64_t diagonal) const {
-  const size_t base = (size_t(stream.west) * streams_ + stream.id) * ring_;
-  return base + (static_cast<uint64_t>(diagonal) & (ring_ - 1));
-}
-
-// Origins in the order a collision keeps them: the lower queue, then the earlier instruction.
-static bool kept_before(const Origin& a, const Origin& b) {
-  return a.queue != b.queue ? a.queue < b.queue : a.index < b.index;
-}
-
-StreamFabric::WriteResult StreamFabric::write(StreamRef stream, unsigned position, Cycle cycle,
-                                              const uint8_t* data, const Origin& origin, uint32_t epoch) {
-  const int64_t diag = diagonal(stream, position, cycle);
-  const size_t index = slot_index(stream, diag);
-  Slot& slot = slots_[index];
-  WriteResult result;
+const Origin* StreamFabric::run_value_at(StreamRef stream, unsigned position, Cycle cycle,
+                                         int64_t diag) const {
   const Origin* other = nullptr;
-  if (slot.diagonal == diag && slot.cycle == cycle) {
-    other = &slot.origin;
-  } else if (run_count_ != 0) {
-    // A run's value landing here in this cycle (a slot write of this cycle has already met it).
-    for (const HeldRun& held : runs_[stream_index(stream)])
-      if (held.run.position == position && run_landing(held.run, diag) == cycle) other = &held.run.origin;
-  }
-  if (other) {
-    result.collision = true;
-    const bool keep_other = kept_before(*other, origin);
-    result.blamed = keep_other ? origin : *other;
-    if (keep_other) {
-      slot = {diag, cycle, position, epoch, *other};
-      return result;
-    }
-  }
-  slot = {diag, cycle, position, epoch, origin};
-  if (vector_bytes_ != 0) {
-    uint8_t* dst = &data_[index * vector_bytes_];
-    if (data)
-      std::memcpy(dst, data, vector_bytes_);
-    else
-      std::memset(dst, 0, vector_bytes_);
-  }
-  return result;
-}
-
-StreamFabric::ReadResult StreamFabric::read(StreamRef stream, unsigned position, Cycle cycle, uint32_t epoch,
-                                            const uint8_t** data) const {
-  *data = nullptr;
-  const int64_t diag = diagonal(stream, position, cycle);
-  const size_t index = slot_index(stream, diag);
-  const Slot& slot = slots_[index];
-  const bool reaches = stream.west ? position <= slot.position : position >= slot.position;
-  const bool in_slot = slot.diagonal == diag && reaches && slot.cycle <= cycle;
-  if (run_count_ != 0 && !runs_[stream_index(stream)].empty())
-    return read_with_runs(stream, position, cycle, epoch, diag, in_slot ? &slot : nullptr);
-  if (!in_slot) return ReadResult::empty;
-  if (vector_bytes_ != 0) *data = &data_[index * vector_bytes_];
-  return slot.epoch < epoch ? ReadResult::stale : ReadResult::ok;
+  for (const HeldRun& held : runs_[stream_index(stream)])
+    if (held.run.position == position && run_landing(held.run, diag) == cycle) other = &held.run.origin;
+  return other;
 }
 
 // Runs hold no data (timing-only), so only the result is computed.

@@ -6,6 +6,7 @@
 
 #include "tspsim/engine/engine_types.h"
 
+#include <cstring>
 #include <vector>
 
 namespace tsp {
@@ -25,15 +26,34 @@ public:
     bool collision = false;
     Origin blamed;
   };
-  // Puts `data` (vector_bytes bytes, or null) on one byte-stream at (position, cycle).
-  WriteResult write(StreamRef stream, unsigned position, Cycle cycle, const uint8_t* data,
-                    const Origin& origin, uint32_t epoch);
+  // Puts `group` consecutive byte-streams from `first` at (position, cycle): stream s gets the
+  // vector_bytes bytes at data + s * vector_bytes (data null: no bytes). collided(s, blamed) is
+  // called for each stream s whose write is a collision, before the next stream is written.
+  template <typename Collided>
+  void write_group(StreamRef first, unsigned group, unsigned position, Cycle cycle, const uint8_t* data,
+                   const Origin& origin, uint32_t epoch, Collided collided) {
+    const int64_t diag = diagonal(first, position, cycle);
+    for (unsigned s = 0; s < group; ++s) {
+      const WriteResult result = write_one({first.id + s, first.west}, position, cycle, diag,
+                                           data ? data + size_t(s) * vector_bytes_ : nullptr, origin, epoch);
+      if (result.collision) collided(s, result.blamed);
+    }
+  }
 
-  // The value at (position, cycle). `data` is set to its bytes (valid until the slot is reused,
-  // at least until the end of the cycle), or to null when none or in timing-only mode. A value
-  // written before `epoch` began is stale.
-  ReadResult read(StreamRef stream, unsigned position, Cycle cycle, uint32_t epoch,
-                  const uint8_t** data) const;
+  // The values of `group` consecutive byte-streams from `first` at (position, cycle): visit(s,
+  // result, bytes) for each stream s in order. `bytes` is the value's vector_bytes bytes (valid
+  // until the slot is reused, at least until the end of the cycle), or null when there is none or
+  // in timing-only mode. A value written before `epoch` began is stale.
+  template <typename Visit>
+  void read_group(StreamRef first, unsigned group, unsigned position, Cycle cycle, uint32_t epoch,
+                  Visit visit) const {
+    const int64_t diag = diagonal(first, position, cycle);
+    for (unsigned s = 0; s < group; ++s) {
+      const uint8_t* bytes = nullptr;
+      const ReadResult result = read_one({first.id + s, first.west}, position, cycle, epoch, diag, &bytes);
+      visit(s, result, bytes);
+    }
+  }
 
   unsigned vector_bytes() const { return vector_bytes_; }
 
@@ -79,12 +99,66 @@ private:
     int64_t last_diagonal;
   };
 
-  int64_t diagonal(StreamRef stream, unsigned position, Cycle cycle) const;
-  size_t slot_index(StreamRef stream, int64_t diagonal) const;
+  int64_t diagonal(StreamRef stream, unsigned position, Cycle cycle) const {
+    return stream_diagonal(stream.west, position, int64_t(cycle), hop_);
+  }
+  size_t slot_index(StreamRef stream, int64_t diagonal) const {
+    return stream_index(stream) * ring_ + (static_cast<uint64_t>(diagonal) & (ring_ - 1));
+  }
   size_t stream_index(StreamRef stream) const { return size_t(stream.west) * streams_ + stream.id; }
   // The landing cycle of the run's value on `diagonal`, if it has one: kNever otherwise.
   Cycle run_landing(const WriteRun& run, int64_t diagonal) const;
-  // read() on a stream with runs: the latest of the slot's value (if it qualifies) and the runs'.
+  // One stream of write_group, `diag` being the diagonal of (position, cycle).
+  WriteResult write_one(StreamRef stream, unsigned position, Cycle cycle, int64_t diag, const uint8_t* data,
+                        const Origin& origin, uint32_t epoch) {
+    const size_t index = slot_index(stream, diag);
+    Slot& slot = slots_[index];
+    WriteResult result;
+    const Origin* other = nullptr;
+    if (slot.diagonal == diag && slot.cycle == cycle)
+      other = &slot.origin;
+    else if (run_count_ != 0)
+      other = run_value_at(stream, position, cycle, diag);
+    if (other) {
+      result.collision = true;
+      const bool keep_other = kept_before(*other, origin);
+      result.blamed = keep_other ? origin : *other;
+      if (keep_other) {
+        slot = {diag, cycle, position, epoch, *other};
+        return result;
+      }
+    }
+    slot = {diag, cycle, position, epoch, origin};
+    if (vector_bytes_ != 0) {
+      uint8_t* dst = &data_[index * vector_bytes_];
+      if (data)
+        std::memcpy(dst, data, vector_bytes_);
+      else
+        std::memset(dst, 0, vector_bytes_);
+    }
+    return result;
+  }
+  // One stream of read_group.
+  ReadResult read_one(StreamRef stream, unsigned position, Cycle cycle, uint32_t epoch, int64_t diag,
+                      const uint8_t** data) const {
+    const size_t index = slot_index(stream, diag);
+    const Slot& slot = slots_[index];
+    const bool reaches = stream.west ? position <= slot.position : position >= slot.position;
+    const bool in_slot = slot.diagonal == diag && reaches && slot.cycle <= cycle;
+    if (run_count_ != 0 && !runs_[stream_index(stream)].empty())
+      return read_with_runs(stream, position, cycle, epoch, diag, in_slot ? &slot : nullptr);
+    if (!in_slot) return ReadResult::empty;
+    if (vector_bytes_ != 0) *data = &data_[index * vector_bytes_];
+    return slot.epoch < epoch ? ReadResult::stale : ReadResult::ok;
+  }
+  // Origins in the order a collision keeps them: the lower queue, then the earlier instruction.
+  static bool kept_before(const Origin& a, const Origin& b) {
+    return a.queue != b.queue ? a.queue < b.queue : a.index < b.index;
+  }
+  // The origin of a run's value landing at (position, cycle) on `diag`, null if none (a slot
+  // write of this cycle has already met it).
+  const Origin* run_value_at(StreamRef stream, unsigned position, Cycle cycle, int64_t diag) const;
+  // read_one on a stream with runs: the latest of the slot's value (if it qualifies) and the runs'.
   ReadResult read_with_runs(StreamRef stream, unsigned position, Cycle cycle, uint32_t epoch, int64_t diag,
                             const Slot* slot) const;
 
