@@ -398,11 +398,10 @@ private:
   VectorPlace forward_word(uint32_t chip, uint32_t link, unsigned mem, Cycle arrival) {
     ProgramBuilder& b = builder(chip);
     ForwardPool& pool = forward_pools_[chip][mem];
-    const auto waits = [&] {
-      return pool.free.empty() || receivable_into(chip, link, {mem, pool.free.top().second}) > arrival;
-    };
-    if (waits() && pool.words < kForwardWordsPerSlice &&
-        (pool.free.empty() || b.memory().fits({mem}, 1, false))) {
+    // With no free word, a new one (allocate names the slice when MEM is full).
+    if (pool.free.empty() || (pool.words < kForwardWordsPerSlice &&
+                              receivable_into(chip, link, {mem, pool.free.top().second}) > arrival &&
+                              b.memory().fits({mem}, 1, false))) {
       const uint32_t address =
           b.memory().allocate({mem}, 1, fmt::format("forwarding buffer of chip {}", chip));
       b.schedule().track_reads_of(mem, address);
