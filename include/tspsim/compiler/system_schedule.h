@@ -235,9 +235,7 @@ private:
     for (;;) {
       const size_t mark = from.mark();
       const Sent sent = send(cable.from, cable.out_link, at, earliest);
-      const VectorPlace into = target.forward
-                                   ? forward_word(cable.to, cable.in_link, target.place.mem, sent.arrival)
-                                   : target.place;
+      const VectorPlace into = target.forward ? forward_word(cable.to, target.place.mem) : target.place;
       if (const auto received = receive(cable.to, cable.in_link, sent.arrival, sent.window, into)) {
         from.commit();
         link.add(sent.cycle, received->first);
@@ -377,12 +375,6 @@ private:
     return schedule.floorplan().mem_global(east, index);
   }
 
-  // Forwarding words per MEM slice of a chip at most: a word holds a vector from its Receive to
-  // its Send, so a slice needs as many as it holds vectors at once to keep every Receive from
-  // waiting. 512 keeps the 8 slices' words to 1.3 MB of a 14 nm chip's 220 MB, and the rack's
-  // all-reduces predict the same cycles as with a word per vector (collectives.md, "Routes").
-  static constexpr uint32_t kForwardWordsPerSlice = 512;
-
   // A slice's forwarding words that hold no vector, by last Read (-1: never read) then address,
   // and how many words the slice has.
   struct ForwardPool {
@@ -391,16 +383,17 @@ private:
     uint32_t words = 0;
   };
 
-  // The word of slice `mem` on `chip` for a vector receivable on `link` from `arrival`: a free
-  // word whose last Read does not hold the Receive back, else a new word while the slice has fewer
-  // than kForwardWordsPerSlice and MEM has room, else the word free earliest. Stays free until the
-  // hop that writes it pops it.
-  VectorPlace forward_word(uint32_t chip, uint32_t link, unsigned mem, Cycle arrival) {
+  // The word of slice `mem` on `chip` for a vector passing through: a word never used while the
+  // slice has room and its forwarding words are at most a quarter of it, as every vector had its
+  // own word before words were reused, so the schedules of everything that fitted then stay the
+  // same (reusing first changed the Receives' banks and cycles, and a 16 MiB rack72 all-reduce
+  // then failed its instruction fetch: collectives.md, "Routes"); the rest of the slice stays for
+  // tensors and fetched text. Beyond that, the word whose last Read came first, and the Receive
+  // waits for that Read. A word stays free until the hop that writes it pops it.
+  VectorPlace forward_word(uint32_t chip, unsigned mem) {
     ProgramBuilder& b = builder(chip);
     ForwardPool& pool = forward_pools_[chip][mem];
-    // With no free word, a new one (allocate names the slice when MEM is full).
-    if (pool.free.empty() || (pool.words < kForwardWordsPerSlice &&
-                              receivable_into(chip, link, {mem, pool.free.top().second}) > arrival &&
+    if (pool.free.empty() || (pool.free.top().first >= 0 && pool.words < b.memory().words_per_slice() / 4 &&
                               b.memory().fits({mem}, 1, false))) {
       const uint32_t address =
           b.memory().allocate({mem}, 1, fmt::format("forwarding buffer of chip {}", chip));
