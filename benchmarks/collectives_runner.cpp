@@ -38,12 +38,6 @@ std::string size_text(double bytes) {
   return fmt::format("{:.0f} B", bytes);
 }
 
-double bound_named(const tsp::compiler::CompiledSystem& compiled, const std::string& name) {
-  for (const auto& bound : compiled.bounds)
-    if (bound.resource == name) return bound.cycles;
-  throw tsp::InputError(fmt::format("collectives_runner: no bound named '{}'", name));
-}
-
 std::vector<Case> cases(bool quick) {
   std::vector<Case> out;
   const auto add = [&](const std::string& system, K kind, std::vector<std::pair<uint32_t, uint32_t>> sizes,
@@ -99,8 +93,9 @@ std::string table(const std::string& systems_dir, const std::string& only, bool 
       const std::clock_t start = std::clock();
       const auto compiled = tsp::compiler::compile_collective(system, shape);
       const double seconds = double(std::clock() - start) / CLOCKS_PER_SEC; // CPU time: the load varies
-      const double latency = bound_named(compiled, "link latency");
-      const double bandwidth = bound_named(compiled, "link bandwidth");
+      const double latency = compiled.bound_cycles("link latency");
+      const double bandwidth = compiled.bound_cycles("link bandwidth");
+      const double bound = compiled.latency_plus_bandwidth();
       const double hops = latency / system.config_of(0).timing[tsp::isa::TimingParam::c2c_link];
       const double bytes = double(c.rows) * c.cols * tsp::isa::dtype_bytes(c.dtype);
       row = fmt::format(
@@ -108,9 +103,8 @@ std::string table(const std::string& systems_dir, const std::string& only, bool 
           "{:.1f} |\n",
           system.name, system.chips(), tsp::compiler::collective_kind_name(c.kind), size_text(bytes),
           tsp::isa::dtype_name(c.dtype), compiled.algorithm, compiled.predicted_cycles,
-          compiled.predicted_cycles / system.config_of(0).clock_mhz, hops, latency, bandwidth,
-          latency + bandwidth, compiled.predicted_cycles / (latency + bandwidth),
-          latency >= bandwidth ? "latency" : "bandwidth", seconds);
+          compiled.predicted_cycles / system.config_of(0).clock_mhz, hops, latency, bandwidth, bound,
+          compiled.predicted_cycles / bound, latency >= bandwidth ? "latency" : "bandwidth", seconds);
     } catch (const tsp::InputError& e) {
       row = fmt::format("| {} | | {} | {}x{} | | error: {} | | | | | | | | | |\n", c.system,
                         tsp::compiler::collective_kind_name(c.kind), c.rows, c.cols, e.what());

@@ -115,8 +115,12 @@ int run_collective(const CollectiveArgs& args, const tsp::cli::ConfigChoice& con
   shape.with_reference = !timing_only;
 
   const auto system = tsp::cli::load_chosen_system(args.system, config);
-  return write_system(tsp::compiler::compile_collective(system, shape), output, reference_dir, system,
-                      args.system, config);
+  const auto compiled = tsp::compiler::compile_collective(system, shape);
+  const int status = write_system(compiled, output, reference_dir, system, args.system, config);
+  const double bound = compiled.latency_plus_bandwidth();
+  std::cout << fmt::format("link latency + link bandwidth bound {:.0f} cycles (ratio {:.2f})\n", bound,
+                           compiled.predicted_cycles / bound);
+  return status;
 }
 
 namespace {

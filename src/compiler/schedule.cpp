@@ -328,16 +328,14 @@ bool Schedule::read_to(unsigned mem, uint32_t address, Stream stream, unsigned r
     rollback(m);
     return false;
   }
-  if (track_reads_) {
-    const uint64_t key = (uint64_t(mem) << 32) | address;
-    const Cycle at = dispatch + read_skew_;
-    if (auto* entry = read_.find(key)) {
-      undo_.push_back({key, entry->value, 0, 0, 0, UndoKind::read});
-      entry->value = std::max(entry->value, at);
-    } else {
-      undo_.push_back({key, -1, 0, 0, 0, UndoKind::read});
-      read_.insert(key, at);
-    }
+  const uint64_t key = (uint64_t(mem) << 32) | address;
+  const Cycle at = dispatch + read_skew_;
+  if (auto* entry = read_.find(key)) {
+    undo_.push_back({key, entry->value, 0, 0, 0, UndoKind::read});
+    entry->value = std::max(entry->value, at);
+  } else if (track_reads_) {
+    undo_.push_back({key, -1, 0, 0, 0, UndoKind::read_new});
+    read_.insert(key, at);
   }
   return true;
 }
@@ -376,6 +374,11 @@ Cycle Schedule::last_read(unsigned mem, uint32_t address) const {
   return entry ? entry->value : -1;
 }
 
+void Schedule::track_reads_of(unsigned mem, uint32_t address) {
+  const uint64_t key = (uint64_t(mem) << 32) | address;
+  if (!read_.find(key)) read_.insert(key, -1);
+}
+
 Cycle Schedule::writable_at(unsigned mem, uint32_t address, unsigned writer) const {
   return last_read(mem, address) + 1 - travel(writer, mem_position(mem));
 }
@@ -409,10 +412,10 @@ void Schedule::rollback(size_t mark) {
         written_.find(u.key)->value = u.t;
       break;
     case UndoKind::read:
-      if (u.t < 0)
-        read_.erase(read_.find(u.key));
-      else
-        read_.find(u.key)->value = u.t;
+      read_.find(u.key)->value = u.t;
+      break;
+    case UndoKind::read_new:
+      read_.erase(read_.find(u.key));
       break;
     case UndoKind::span_grow: {
       Span& s = spans_.find_if(u.key, writer_is)->value;

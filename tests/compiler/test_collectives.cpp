@@ -287,6 +287,23 @@ TEST_CASE("collectives: a transfer to a chip three hops away is forwarded by the
   CHECK(out.simulated > 3 * 216);
 }
 
+TEST_CASE("collectives: a forwarding chip reuses its forwarding words once their Sends have read them") {
+  // Chip 1 forwards 640 vectors (80 rows of 64 fp32: 2 tiles of 4 byte planes) through 8 MEM
+  // slices of 64 words: each forwarded vector cannot keep a word of its own. Its instruction
+  // buffers hold its whole text, so no fetched text competes for the words.
+  std::vector<tsp::Cable> line{{{0, 0}, {1, 1}}, {{1, 0}, {2, 1}}};
+  auto system = tiny_system(3, line);
+  system.configs.push_back(
+      tsp::test::bundled_config("tiny.json", {"geometry.mem_words_per_slice=64", "geometry.sram_bytes=16384",
+                                              "icu.instruction_buffer_entries=4096"}));
+  system.chip_config[1] = 1;
+  const auto out = simulate(system, shape(CollectiveKind::transfer, 80, 64, tsp::isa::DType::f32, {0, 2}));
+  CHECK(out.outputs == 2);
+  check(out);
+  // As many cycles as a full-size chip 1 with a word per forwarded vector takes (main at 77902dd).
+  CHECK(out.predicted == 1730);
+}
+
 TEST_CASE("collectives: bad shapes get one-line errors") {
   const auto system = ring6();
   auto s = shape(CollectiveKind::reduce_scatter, 4, 64, tsp::isa::DType::f32);

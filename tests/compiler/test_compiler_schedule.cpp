@@ -228,3 +228,32 @@ TEST_CASE("next_readable jumps to the first cycle whose Read finds its slot, ban
   CHECK(s.read_stream_free(w3, {2, Dir::east}, 10, 17)); // a cycle later: another diagonal
   CHECK(s.read_stream_free(w3, {3, Dir::east}, 10, 16));
 }
+
+TEST_CASE(
+    "a word whose reads are tracked on its own keeps its last Read through a rollback, and a Write waits "
+    "for it") {
+  auto s = tiny_schedule();
+  const unsigned w3 = mem(s, "MEM_W3");
+  REQUIRE(s.read_to(w3, 7, {2, Dir::east}, 10, 12)); // dispatched at 2
+  CHECK(s.last_read(w3, 7) == -1);                   // not tracked
+  s.track_reads_of(w3, 5);
+  CHECK(s.last_read(w3, 5) == -1);
+  const size_t before = s.mark();
+  REQUIRE(s.read_to(w3, 5, {3, Dir::east}, 10, 20)); // dispatched at 10
+  CHECK(s.last_read(w3, 5) == 10);
+  s.rollback(before);
+  CHECK(s.last_read(w3, 5) == -1);
+  REQUIRE(s.read_to(w3, 5, {3, Dir::east}, 10, 21)); // still tracked: dispatched at 11
+  CHECK(s.last_read(w3, 5) == 11);
+  // A value from the VXM (6) reaches MEM_W3 (2) 4 cycles later and is written on arrival.
+  CHECK(s.writable_at(w3, 5, 6) == 8);
+  CHECK_FALSE(s.write_possible(w3, 5, 6, 5)); // written at 9, before the Read at 11
+  REQUIRE(s.claim_write({4, Dir::west}, 6, 5));
+  CHECK_FALSE(s.write_from(w3, 5, {4, Dir::west}, 6, 5));
+  REQUIRE(s.claim_write({5, Dir::west}, 6, 5));
+  CHECK(s.write_from(w3, 9, {5, Dir::west}, 6, 5)); // an untracked word takes it
+  CHECK(s.write_possible(w3, 5, 6, 8));
+  REQUIRE(s.claim_write({4, Dir::west}, 6, 8));
+  CHECK(s.write_from(w3, 5, {4, Dir::west}, 6, 8));
+  CHECK(s.written(w3, 5) == 12);
+}

@@ -63,6 +63,13 @@ struct CompiledSystem {
   std::string algorithm;         // "direct", "ring", "hierarchical-direct" or "hierarchical-ring"
 
   const Bound& binding_bound() const { return compiler::binding_bound(bounds); }
+  // The cycles of the bound on `resource` ("link latency", "link bandwidth"); throws if none.
+  double bound_cycles(const std::string& resource) const;
+  // The lower bound that collectives_runner's table and tspc collective compare the prediction
+  // with: the link latency term plus the link bandwidth term.
+  double latency_plus_bandwidth() const {
+    return bound_cycles("link latency") + bound_cycles("link bandwidth");
+  }
 };
 
 CompiledSystem compile_collective(const SystemConfig& system, const CollectiveShape& shape);

@@ -135,6 +135,9 @@ public:
   // the last Read of its word placed so far (write-after-read): a program whose MEM words are
   // reused by a later tensor (MemoryMap::release) turns this on before placing anything.
   void track_reads() { track_reads_ = true; }
+  // The same for one word only: a word that a later vector reuses (a forwarding word of a
+  // collective, SystemSchedule) in a schedule that keeps no other reads.
+  void track_reads_of(unsigned mem, uint32_t address);
   // The SRAM cycle of the last Read of (mem, address) placed so far (-1: none, or not tracked).
   Cycle last_read(unsigned mem, uint32_t address) const;
   // The earliest cycle at which a value at `writer` can be written to (mem, address): its SRAM
@@ -177,7 +180,7 @@ private:
     uint16_t writer;
   };
   using Spans = FlatTable<Span>;
-  enum class UndoKind : uint8_t { slot, bank, span_new, span_grow, written, read };
+  enum class UndoKind : uint8_t { slot, bank, span_new, span_grow, written, read, read_new };
   // 24 bytes: the log holds an entry per reservation between commits.
   struct Undo {
     uint64_t key; // span, bank or written key
@@ -221,7 +224,7 @@ private:
   FlatTable<uint32_t> banks_; // (cycle, mem, bank) -> accesses
   FlatTable<Cycle> written_;  // (mem, address) -> SRAM write cycle
   bool track_reads_ = false;
-  FlatTable<Cycle> read_; // (mem, address) -> last SRAM read cycle, when tracked
+  FlatTable<Cycle> read_; // (mem, address) -> last SRAM read cycle (-1: none yet), when tracked
   std::vector<Undo> undo_;
 };
 

@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <queue>
 #include <stdexcept>
 #include <vector>
 
@@ -155,6 +156,7 @@ public:
       builders_.push_back(std::make_unique<ProgramBuilder>(config));
       links_.emplace_back(config.c2c.links, LinkTimeline(Cycle(c2c_vector_cycles(config))));
       forward_next_.push_back(0);
+      forward_pools_.emplace_back(config.geometry.mem_slices());
     }
     chip_program_.resize(system.chips());
   }
@@ -195,23 +197,37 @@ public:
 
   // Moves one vector from `src` on chip `from` to `dst` on chip `to` along `route`, each hop as
   // early as the links, queues, streams and banks allow (a Send may fill an idle gap of its link);
-  // intermediate chips store the vector in MEM and send it on. Returns the SRAM write cycle at
-  // `dst`.
+  // intermediate chips store the vector in a forwarding word (forward_word) and send it on.
+  // Returns the SRAM write cycle at `dst`.
   Cycle move(const std::vector<Hop>& route, VectorPlace src, VectorPlace dst) {
     VectorPlace at = src;
     Cycle written = -1;
     for (size_t h = 0; h < route.size(); ++h) {
-      const VectorPlace into = h + 1 == route.size() ? dst : forward_buffer(route[h].to);
-      written = hop(route[h], at, into);
-      at = into;
+      const bool last = h + 1 == route.size();
+      const Landing landing =
+          hop(route[h], at, last ? Target{dst, false} : Target{{forward_slice(route[h].to), 0}, true});
+      // The Send of this hop has read the forwarding word: a later vector may take it.
+      if (h > 0) release_forward_word(route[h].from, at);
+      written = landing.written;
+      at = landing.place;
     }
     return written;
   }
 
 private:
-  // One hop of a vector from `at` to `into`: a Send at the first cycle where its link is idle and
-  // the far end can receive it in send order, and that Receive. Returns the SRAM write cycle.
-  Cycle hop(const Hop& route_hop, VectorPlace at, VectorPlace into) {
+  // Where a hop writes its vector: `place`, or (forward) a forwarding word of place.mem.
+  struct Target {
+    VectorPlace place;
+    bool forward;
+  };
+  struct Landing {
+    VectorPlace place; // the word written
+    Cycle written;     // its SRAM write cycle
+  };
+
+  // One hop of a vector from `at` to `target`: a Send at the first cycle where its link is idle
+  // and the far end can receive it in send order, and that Receive.
+  Landing hop(const Hop& route_hop, VectorPlace at, Target target) {
     Schedule& from = builder(route_hop.from).schedule();
     Cycle earliest = from.written(at.mem, at.address) + 1;
     const Hop& cable = least_busy(route_hop, earliest);
@@ -219,10 +235,12 @@ private:
     for (;;) {
       const size_t mark = from.mark();
       const Sent sent = send(cable.from, cable.out_link, at, earliest);
+      const VectorPlace into = target.forward ? forward_word(cable.to, target.place.mem) : target.place;
       if (const auto received = receive(cable.to, cable.in_link, sent.arrival, sent.window, into)) {
         from.commit();
         link.add(sent.cycle, received->first);
-        return received->second;
+        if (target.forward) forward_pools_[cable.to][into.mem].free.pop();
+        return {into, received->second};
       }
       from.rollback(mark);
       earliest = sent.window.next_send; // the rest of this gap is received too late as well
@@ -309,15 +327,11 @@ private:
     const unsigned sxm = sxm_near(chip, into.mem);
     const unsigned position = schedule.slice_position(sxm);
     const Dir dir = Schedule::direction(position, schedule.mem_position(into.mem));
-    Cycle start = std::max(arrival, window.after + 1);
+    const Cycle start = std::max({arrival, window.after + 1, receivable_into(chip, link, into)});
     const Instruction write = make_write(into.address, {});
     const Cycle to_write = Cycle(func_cycles(make_receive(link, {}), config)) +
                            schedule.travel(position, schedule.mem_position(into.mem)) -
                            Cycle(skew_cycles(write, config));
-    // A reused word is written after its last Read.
-    if (schedule.last_read(into.mem, into.address) >= 0)
-      start = std::max(start, schedule.writable_at(into.mem, into.address, position) -
-                                  Cycle(func_cycles(make_receive(link, {}), config)));
     const Cycle end = window.before == LinkTimeline::kNever ? start + kSearch : window.before;
     for (Cycle t = start; t < end; ++t) {
       // What no stream can change: a queue of the SXM, the Write's queue slot and bank port.
@@ -343,15 +357,57 @@ private:
     throw InputError(fmt::format("collective: no cycle for a Receive on chip {} link {}", chip, link));
   }
 
-  // One word for a vector passing through `chip`, in the slices nearest its SXMs in turn.
-  VectorPlace forward_buffer(uint32_t chip) {
-    ProgramBuilder& b = builder(chip);
-    const unsigned per_side = b.config().geometry.mem_slices_per_hemisphere;
+  // The first cycle at which a Receive on `link` may write `into`: a reused word is written after
+  // its last Read.
+  Cycle receivable_into(uint32_t chip, uint32_t link, VectorPlace into) {
+    Schedule& schedule = builder(chip).schedule();
+    return schedule.writable_at(into.mem, into.address, schedule.slice_position(sxm_near(chip, into.mem))) -
+           Cycle(func_cycles(make_receive(link, {}), schedule.config()));
+  }
+
+  // The slice of the next vector passing through `chip`: the slices nearest its SXMs in turn.
+  unsigned forward_slice(uint32_t chip) {
+    const Schedule& schedule = builder(chip).schedule();
+    const unsigned per_side = schedule.config().geometry.mem_slices_per_hemisphere;
     const uint32_t k = forward_next_[chip]++;
     const bool east = k % 2 == 1;
     const unsigned index = per_side - 1 - (k / 2) % std::min(per_side, 4u);
-    const unsigned mem = b.schedule().floorplan().mem_global(east, index);
-    return {mem, b.memory().allocate({mem}, 1, fmt::format("forwarding buffer of chip {}", chip))};
+    return schedule.floorplan().mem_global(east, index);
+  }
+
+  // A slice's forwarding words that hold no vector, by last Read (-1: never read) then address,
+  // and how many words the slice has.
+  struct ForwardPool {
+    std::priority_queue<std::pair<Cycle, uint32_t>, std::vector<std::pair<Cycle, uint32_t>>, std::greater<>>
+        free;
+    uint32_t words = 0;
+  };
+
+  // The word of slice `mem` on `chip` for a vector passing through: a word never used while the
+  // slice has room and its forwarding words are at most a quarter of it, as every vector had its
+  // own word before words were reused, so the schedules of everything that fitted then stay the
+  // same (reusing first changed the Receives' banks and cycles, and a 16 MiB rack72 all-reduce
+  // then failed its instruction fetch: collectives.md, "Routes"); the rest of the slice stays for
+  // tensors and fetched text. Beyond that, the word whose last Read came first, and the Receive
+  // waits for that Read. A word stays free until the hop that writes it pops it.
+  VectorPlace forward_word(uint32_t chip, unsigned mem) {
+    ProgramBuilder& b = builder(chip);
+    ForwardPool& pool = forward_pools_[chip][mem];
+    if (pool.free.empty() || (pool.free.top().first >= 0 && pool.words < b.memory().words_per_slice() / 4 &&
+                              b.memory().fits({mem}, 1, false))) {
+      const uint32_t address =
+          b.memory().allocate({mem}, 1, fmt::format("forwarding buffer of chip {}", chip));
+      b.schedule().track_reads_of(mem, address);
+      pool.free.push({-1, address});
+      ++pool.words;
+    }
+    return {mem, pool.free.top().second};
+  }
+
+  // The vector in forwarding word `at` of `chip` has been sent on: the word is free after that Read.
+  void release_forward_word(uint32_t chip, VectorPlace at) {
+    forward_pools_[chip][at.mem].free.push(
+        {builder(chip).schedule().last_read(at.mem, at.address), at.address});
   }
 
   const SystemConfig& system_;
@@ -359,6 +415,7 @@ private:
   std::vector<std::unique_ptr<ProgramBuilder>> builders_;
   std::vector<std::vector<LinkTimeline>> links_; // per chip and link: the vectors it sends
   std::vector<uint32_t> forward_next_;
+  std::vector<std::vector<ForwardPool>> forward_pools_; // per chip and MEM slice
   // Finished programs: the distinct ones, each chip's index among them, and the distinct ones by
   // a hash of their bytes (a match is confirmed on the bytes).
   std::vector<Program> programs_;

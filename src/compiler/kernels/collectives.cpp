@@ -34,6 +34,12 @@ CollectiveKind parse_collective_kind(const std::string& name) {
       "unknown collective '{}': expected transfer, all-gather, reduce-scatter or all-reduce", name));
 }
 
+double CompiledSystem::bound_cycles(const std::string& resource) const {
+  for (const Bound& bound : bounds)
+    if (bound.resource == resource) return bound.cycles;
+  throw InputError(fmt::format("collective: no bound named '{}'", resource));
+}
+
 const char* collective_kind_name(CollectiveKind kind) {
   switch (kind) {
   case CollectiveKind::transfer:
