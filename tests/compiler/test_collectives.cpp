@@ -304,6 +304,21 @@ TEST_CASE("collectives: a forwarding chip reuses its forwarding words once their
   CHECK(out.predicted == 1730);
 }
 
+TEST_CASE(
+    "collectives: a chip's Sends and Receives take its SXM queues in turn, so each can fetch its text") {
+  // Two cables take a vector every other cycle each, one Send (or Receive) per cycle for the
+  // east SXM, which holds the tensor: on one queue they left it no idle cycle to fetch a text
+  // longer than its 16-entry buffer (main at 25414ec: "queue SXM_E.0 has 770 instructions and too
+  // few idle cycles to fetch them in time into its 16-entry buffer").
+  const std::vector<tsp::Cable> cables{{{0, 0}, {1, 0}}, {{0, 1}, {1, 1}}};
+  auto system = tiny_system(2, cables);
+  system.configs[0] = tsp::test::bundled_config("tiny.json", {"icu.instruction_buffer_entries=16"});
+  const auto out = simulate(system, shape(CollectiveKind::transfer, 96, 64, tsp::isa::DType::f32, {0, 1}));
+  CHECK(out.outputs == 2);
+  check(out);
+  CHECK(out.predicted == 991);
+}
+
 TEST_CASE("collectives: bad shapes get one-line errors") {
   const auto system = ring6();
   auto s = shape(CollectiveKind::reduce_scatter, 4, 64, tsp::isa::DType::f32);

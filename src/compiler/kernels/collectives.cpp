@@ -640,8 +640,10 @@ private:
     double received = 0; // vectors the busiest chip must receive
     switch (shape_.kind) {
     case CollectiveKind::transfer:
+      // Every vector leaves the source and enters the destination on one of their cables, whatever
+      // the route (parallel cables between two chips share a transfer).
       received = vectors;
-      links = 1;
+      links = double(std::min(topology_.hops(chips_[0]).size(), topology_.hops(chips_[1]).size()));
       break;
     case CollectiveKind::all_gather:
       received = vectors * (n() - 1);
