@@ -3,6 +3,7 @@
 #include "cli_harness.h"
 
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <tuple>
+#include <unistd.h>
 
 using tsp::test::run_tool;
 using tsp::test::scratch_dir;
@@ -135,9 +137,14 @@ namespace {
 int interrupted_run(const std::vector<std::string>& args, const std::string& err) {
   std::vector<std::string> argv = {tsp::test::tool("tspsim")};
   argv.insert(argv.end(), args.begin(), args.end());
+  // Closed by a successful execv (O_CLOEXEC): until then the child is a copy of this process,
+  // whose SIGINT handler (Catch's) would pass for tspsim's below.
+  int exec_pipe[2];
+  REQUIRE(pipe2(exec_pipe, O_CLOEXEC) == 0);
   const pid_t pid = fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
+    close(exec_pipe[0]);
     const int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(e, 2);
     std::vector<char*> raw;
@@ -146,6 +153,11 @@ int interrupted_run(const std::vector<std::string>& args, const std::string& err
     execv(raw[0], raw.data());
     _exit(127);
   }
+  close(exec_pipe[1]);
+  char byte = 0;
+  while (read(exec_pipe[0], &byte, 1) < 0 && errno == EINTR) {
+  }
+  close(exec_pipe[0]);
   // tspsim installs its SIGINT handler just before the run (bit 2 of SigCgt); a signal sent
   // earlier would kill it.
   const auto catches_sigint = [&] {
