@@ -282,9 +282,9 @@ private:
   // instruction at a time put a NOP word after almost every one). The cycles placed are the same
   // as with any other choice: a slice takes an instruction when any of its queues is free.
   std::vector<unsigned> link_queue(uint32_t chip, unsigned sxm) {
-    const ChipConfig& config = builder(chip).schedule().config();
-    const unsigned queues = builder(chip).schedule().floorplan().slices()[sxm].queue_count;
-    const uint32_t turn = std::max(1u, config.icu.instruction_buffer_entries / 2);
+    const Schedule& schedule = builder(chip).schedule();
+    const unsigned queues = schedule.floorplan().slices()[sxm].queue_count;
+    const uint32_t turn = std::max(1u, schedule.config().icu.instruction_buffer_entries / 2);
     return {link_queue_next_[chip] / turn % queues};
   }
 
@@ -307,6 +307,7 @@ private:
     const Instruction read = make_read(at.address, {});
     const Cycle send_skew = Cycle(skew_cycles(make_send(link, {}), config));
     const Cycle flight = Cycle(func_cycles(make_send(link, {}), config));
+    const std::vector<unsigned> preferred = link_queue(chip, sxm);
     Cycle t = timeline.free_from(std::max(earliest, schedule.written(at.mem, at.address) + 1));
     for (Cycle tried = 0; tried < kSearch; ++tried, t = timeline.free_from(t + 1)) {
       const LinkTimeline::Window window = timeline.window(t);
@@ -323,7 +324,7 @@ private:
         const Stream stream{id, dir};
         const Instruction instruction = make_send(link, stream);
         const size_t mark = schedule.mark();
-        if (schedule.place_on_slice(sxm, t, instruction, link_queue(chip, sxm)) >= 0 &&
+        if (schedule.place_on_slice(sxm, t, instruction, preferred) >= 0 &&
             schedule.read_to(at.mem, at.address, stream, position,
                              t + Cycle(skew_cycles(instruction, config)))) {
           ++link_queue_next_[chip];
@@ -350,6 +351,7 @@ private:
                            schedule.travel(position, schedule.mem_position(into.mem)) -
                            Cycle(skew_cycles(write, config));
     const Cycle end = window.before == LinkTimeline::kNever ? start + kSearch : window.before;
+    const std::vector<unsigned> preferred = link_queue(chip, sxm);
     for (Cycle t = start; t < end; ++t) {
       // What no stream can change: a queue of the SXM, the Write's queue slot and bank port.
       const Cycle write_at = t + to_write;
@@ -361,7 +363,7 @@ private:
         const Instruction instruction = make_receive(link, stream);
         const Cycle on_stream = t + Cycle(func_cycles(instruction, config));
         const size_t mark = schedule.mark();
-        if (schedule.place_on_slice(sxm, t, instruction, link_queue(chip, sxm)) >= 0 &&
+        if (schedule.place_on_slice(sxm, t, instruction, preferred) >= 0 &&
             schedule.claim_write(stream, position, on_stream) &&
             schedule.write_from(into.mem, into.address, stream, position, on_stream)) {
           schedule.commit();
@@ -433,7 +435,7 @@ private:
   std::vector<std::unique_ptr<ProgramBuilder>> builders_;
   std::vector<std::vector<LinkTimeline>> links_; // per chip and link: the vectors it sends
   std::vector<uint32_t> forward_next_;
-  std::vector<uint32_t> link_queue_next_;               // per chip: Sends and Receives placed so far
+  std::vector<uint32_t> link_queue_next_; // per chip: Sends (rolled back ones too) and Receives placed
   std::vector<std::vector<ForwardPool>> forward_pools_; // per chip and MEM slice
   // Finished programs: the distinct ones, each chip's index among them, and the distinct ones by
   // a hash of their bytes (a match is confirmed on the bytes).
