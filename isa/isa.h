@@ -3,8 +3,8 @@
 #pragma once
 
 #include <array>
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string_view>
 
@@ -108,9 +108,16 @@ struct OpcodeSpec {
 };
 
 Span<const OpcodeSpec> opcodes();
-const OpcodeSpec* find_opcode(uint8_t code);
 const OpcodeSpec* find_mnemonic(std::string_view mnemonic);
-const OpcodeSpec& spec(Opcode opcode);
+
+namespace detail {
+// The table row of each opcode byte (null: none), defined with the table. Inline lookups: spec()
+// is called several times for every dispatched instruction (skew, func, operand roles).
+extern const std::array<const OpcodeSpec*, 256> kSpecByCode;
+} // namespace detail
+
+inline const OpcodeSpec* find_opcode(uint8_t code) { return detail::kSpecByCode[code]; }
+inline const OpcodeSpec& spec(Opcode opcode) { return *detail::kSpecByCode[static_cast<uint8_t>(opcode)]; }
 
 // Which unit's queues may issue an instruction of `unit` (ICU instructions run on every queue;
 // C2C instructions are issued by the SXM queues, next to the links).

@@ -198,30 +198,24 @@ bool dtype_is_float(DType dtype) { return dtype == DType::f16 || dtype == DType:
 
 Span<const OpcodeSpec> opcodes() { return kTable; }
 
-// Row of each opcode byte in kTable (-1: none). spec() is called for every dispatched instruction
-// (skew, func, operand roles), so the lookup is one index instead of a scan of the table.
-constexpr std::array<int16_t, 256> kRowByCode = [] {
-  std::array<int16_t, 256> rows{};
-  for (auto& row : rows) row = -1;
+namespace detail {
+// The first row of a code, as a scan of the table would find it. A constant expression, so it is
+// initialised before any code runs.
+const std::array<const OpcodeSpec*, 256> kSpecByCode = [] {
+  std::array<const OpcodeSpec*, 256> rows{};
   for (size_t i = 0; i < std::size(kTable); ++i) {
-    int16_t& row = rows[static_cast<uint8_t>(kTable[i].opcode)];
-    if (row < 0) row = static_cast<int16_t>(i); // the first row of a code, as a scan would find
+    const OpcodeSpec*& row = rows[static_cast<uint8_t>(kTable[i].opcode)];
+    if (!row) row = &kTable[i];
   }
   return rows;
 }();
-
-const OpcodeSpec* find_opcode(uint8_t code) {
-  const int16_t row = kRowByCode[code];
-  return row < 0 ? nullptr : &kTable[row];
-}
+} // namespace detail
 
 const OpcodeSpec* find_mnemonic(std::string_view mnemonic) {
   for (const auto& s : kTable)
     if (s.mnemonic == mnemonic) return &s;
   return nullptr;
 }
-
-const OpcodeSpec& spec(Opcode opcode) { return *find_opcode(static_cast<uint8_t>(opcode)); }
 
 Unit issuing_unit(Unit unit) { return unit == Unit::c2c ? Unit::sxm : unit; }
 

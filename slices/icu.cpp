@@ -93,6 +93,10 @@ void Icu::do_fetch_reads(Cycle t) {
     --queue.fetch_reads_pending;
     const uint8_t* word = mems_[read.mem]->read_text(read.cycle, read.address, read.origin);
     InstructionQueue::Arrival arrival{read.arrival, read.origin, {}};
+    if (!spare_instructions_.empty()) {
+      arrival.instructions = std::move(spare_instructions_.back());
+      spare_instructions_.pop_back();
+    }
     if (word) arrival.instructions.reserve(per_word);
     const SliceKind kind = ctx_.floorplan.slices()[queue.slice].kind;
     for (unsigned i = 0; word && i < per_word; ++i) {
@@ -109,7 +113,10 @@ void Icu::do_fetch_reads(Cycle t) {
                         fmt::format("word {} instruction {}: {}", read.address, i, error.what()));
       }
     }
-    if (arrival.instructions.empty()) continue; // all padding: nothing for the queue to wait for
+    if (arrival.instructions.empty()) { // all padding: nothing for the queue to wait for
+      spare_instructions_.push_back(std::move(arrival.instructions));
+      continue;
+    }
     queue.fetched_in_flight += static_cast<uint32_t>(arrival.instructions.size());
     queue.arrivals.push_back(std::move(arrival));
     schedule(queue);
@@ -137,6 +144,8 @@ void Icu::take_arrivals(InstructionQueue& queue, Cycle t) {
       ctx_.log.report(ErrorKind::queue_overflow, arrival.cycle, arrival.origin,
                       fmt::format("fetched text fills queue {} to {} instructions; its buffer holds {}",
                                   ctx_.floorplan.queues()[queue.id].name, queue.buffer.size(), capacity));
+    arrival.instructions.clear();
+    spare_instructions_.push_back(std::move(arrival.instructions));
     queue.arrivals.pop_front();
   }
 }

@@ -86,6 +86,9 @@ private:
     Instruction instruction;
   };
   std::vector<DecodedWord> decoded_; // direct-mapped by a hash of the word
+  // The instruction lists of arrivals already taken, kept for their capacity: fetched text then
+  // allocates nothing per read once the first few are in flight.
+  std::vector<std::vector<QueuedInstruction>> spare_instructions_;
 };
 
 } // namespace tsp

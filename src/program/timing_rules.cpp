@@ -36,13 +36,6 @@ void put_text_word(uint8_t* vector, unsigned slot, uint64_t word) {
     vector[slot * isa::kInstructionBytes + b] = static_cast<uint8_t>(word >> (8 * b));
 }
 
-uint64_t text_word(const uint8_t* vector, unsigned slot) {
-  uint64_t word = 0;
-  for (unsigned b = 0; b < isa::kInstructionBytes; ++b)
-    word |= uint64_t(vector[slot * isa::kInstructionBytes + b]) << (8 * b);
-  return word;
-}
-
 uint64_t last_superlane_stagger(const ChipConfig& config) {
   return uint64_t(config.geometry.superlanes - 1) * config.streams.superlane_stagger_cycles;
 }

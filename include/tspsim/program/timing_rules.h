@@ -8,6 +8,7 @@
 #include "tspsim/config/floorplan.h"
 
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,7 +50,16 @@ uint64_t run_cycles(uint64_t last_active, const ChipConfig& config);
 // all-zero word is an empty slot.
 unsigned text_words_per_vector(unsigned vector_bytes);
 void put_text_word(uint8_t* vector, unsigned slot, uint64_t word);
-uint64_t text_word(const uint8_t* vector, unsigned slot);
+// Inline and one load: the ICU reads every word of every fetched vector.
+inline uint64_t text_word(const uint8_t* vector, unsigned slot) {
+  static_assert(isa::kInstructionBytes == sizeof(uint64_t), "a text word is one 64-bit instruction");
+  uint64_t word;
+  std::memcpy(&word, vector + size_t(slot) * isa::kInstructionBytes, sizeof word);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  word = __builtin_bswap64(word);
+#endif
+  return word;
+}
 
 // The cycles superlane 0's work is ahead of the last superlane's.
 uint64_t last_superlane_stagger(const ChipConfig& config);
