@@ -384,8 +384,9 @@ void GemmCompiler::place_tensors() {
 std::vector<unsigned> GemmCompiler::stream_bases(unsigned group, std::optional<unsigned> preferred,
                                                  bool from_top) const {
   std::vector<unsigned> bases;
-  if (preferred) bases.push_back(*preferred);
   const unsigned count = config_.streams.per_direction / group;
+  bases.reserve(count + 1);
+  if (preferred) bases.push_back(*preferred);
   for (unsigned i = 0; i < count; ++i) {
     const unsigned base = (from_top ? count - 1 - i : i) * group;
     if (!preferred || base != *preferred) bases.push_back(base);
@@ -490,6 +491,7 @@ void GemmCompiler::multiply_rows(Run& run, const Unit& unit, const StepStreams& 
   // with no idle cycle could not fetch more text.
   const std::vector<unsigned> abc_queues =
       (run.steps++ % 2) ? std::vector<unsigned>{2, 1} : std::vector<unsigned>{1, 2};
+  const std::vector<unsigned> abc_bases = stream_bases(bytes_, preferred, true);
   for (uint32_t r = unit.r0; r < unit.r1; ++r) {
     const unsigned acc = unit.acc_base + (r - unit.r0);
     const Cycle earliest =
@@ -505,17 +507,16 @@ void GemmCompiler::multiply_rows(Run& run, const Unit& unit, const StepStreams& 
       return next;
     };
     const Cycle read_at =
-        first_fit(schedule_, earliest, stream_bases(bytes_, preferred, true), "an ABC", next_possible,
-                  [&](Cycle t, unsigned s) {
-                    bool ok = schedule_.place_on_slice(plane.slice, t - abc_skew,
-                                                       make_abc(shape_.dtype, {s, plane.in}, acc, add),
-                                                       abc_queues) >= 0;
-                    for (unsigned b = 0; ok && b < bytes_; ++b) {
-                      const SymbolWord word = symbol_word(act, r, b);
-                      ok = schedule_.read_to(word.mem, word.address, {s + b, plane.in}, x, t);
-                    }
-                    return ok;
-                  });
+        first_fit(schedule_, earliest, abc_bases, "an ABC", next_possible, [&](Cycle t, unsigned s) {
+          bool ok =
+              schedule_.place_on_slice(plane.slice, t - abc_skew,
+                                       make_abc(shape_.dtype, {s, plane.in}, acc, add), abc_queues) >= 0;
+          for (unsigned b = 0; ok && b < bytes_; ++b) {
+            const SymbolWord word = symbol_word(act, r, b);
+            ok = schedule_.read_to(word.mem, word.address, {s + b, plane.in}, x, t);
+          }
+          return ok;
+        });
     run.mxm->abc(read_at, read_at - abc_skew + abc_func, shape_.dtype, acc, add);
   }
 }
@@ -526,6 +527,7 @@ void GemmCompiler::read_out(Run& run, const Unit& unit) {
   const Symbol& out = outputs_[unit.j];
   const unsigned width = isa::dtype_bytes(acc_dtype_);
   const Cycle acc_func = func_cycles(make_acc({0, plane.out}, 0), config_);
+  const std::vector<unsigned> acc_bases = stream_bases(width, std::nullopt, false);
   for (uint32_t r = unit.r0; r < unit.r1; ++r) {
     const unsigned acc = unit.acc_base + (r - unit.r0);
     Cycle earliest = std::max(run.mxm->acc_earliest(acc), last_readout_[run.plane] + 1);
@@ -536,7 +538,7 @@ void GemmCompiler::read_out(Run& run, const Unit& unit) {
         earliest = std::max(earliest, schedule_.writable_at(w.mem, w.address, plane.position) - acc_func);
     }
     const Cycle done = first_fit(
-        schedule_, earliest, stream_bases(width, std::nullopt, false), "an ACC",
+        schedule_, earliest, acc_bases, "an ACC",
         [&](Cycle t) { return schedule_.next_free_on_slice(plane.slice, t); },
         [&](Cycle t, unsigned s) {
           bool ok = schedule_.place_on_slice(plane.slice, t, make_acc({s, plane.out}, acc), {2, 1, 0}) >= 0;
