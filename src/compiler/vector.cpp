@@ -45,6 +45,8 @@ constexpr unsigned kLeafDelays = 32;
 constexpr unsigned kRetimes = 32;
 // Rows probed on an empty chip: rows of different slice groups read different slices.
 constexpr uint32_t kProbedRows = 8;
+// Bytes of the widest element type.
+constexpr unsigned kMaxBytes = 4;
 
 uint32_t f32_bits(float value) {
   uint32_t bits;
@@ -477,6 +479,13 @@ private:
     return base >= unsigned(last) ? base + bytes : base;
   }
 
+  // The words of one row of a tensor, byte by byte: a search tests them for every copy and base.
+  static std::array<SymbolWord, kMaxBytes> row_words(const Symbol& symbol, uint32_t row, unsigned bytes) {
+    std::array<SymbolWord, kMaxBytes> words{};
+    for (unsigned b = 0; b < bytes; ++b) words[b] = symbol_word(symbol, row, b);
+    return words;
+  }
+
   std::optional<Stream> place_input(unsigned node) {
     const VNode& n = expr_.nodes[node];
     const TiledTensor& tensor = *inputs_[n.input];
@@ -518,26 +527,22 @@ private:
     const Cycle at = root_ + offset_[node];
     for (unsigned k = 0; k < copies; ++k) {
       const unsigned copy = (row_ + k) % copies;
-      const Symbol& symbol = input_symbol(n, copy);
+      const std::array<SymbolWord, kMaxBytes> words = row_words(input_symbol(n, copy), row, bytes);
       bool possible = true;
-      for (unsigned b = 0; possible && b < bytes; ++b) {
-        const SymbolWord w = symbol_word(symbol, row, b);
-        possible = s_.read_possible(w.mem, w.address, reader, at);
-      }
+      for (unsigned b = 0; possible && b < bytes; ++b)
+        possible = s_.read_possible(words[b].mem, words[b].address, reader, at);
       if (!possible) continue;
-      const Dir dir = Schedule::direction(s_.mem_position(symbol_word(symbol, row, 0).mem), reader);
+      const Dir dir = Schedule::direction(s_.mem_position(words[0].mem), reader);
       for (unsigned i = 0; i < base_count(bytes); ++i) {
         const unsigned base = base_at(node, bytes, i);
         bool free = true;
         for (unsigned b = 0; free && b < bytes; ++b)
-          free = s_.read_stream_free(symbol_word(symbol, row, b).mem, {base + b, dir}, reader, at);
+          free = s_.read_stream_free(words[b].mem, {base + b, dir}, reader, at);
         if (!free) continue;
         const size_t mark = s_.mark();
         bool ok = true;
-        for (unsigned b = 0; ok && b < bytes; ++b) {
-          const SymbolWord w = symbol_word(symbol, row, b);
-          ok = s_.read_to(w.mem, w.address, {base + b, dir}, reader, at);
-        }
+        for (unsigned b = 0; ok && b < bytes; ++b)
+          ok = s_.read_to(words[b].mem, words[b].address, {base + b, dir}, reader, at);
         if (ok) {
           shared_reads_.set(key, {Stream{base, dir}, copy});
           last_base_[node] = int(base);
@@ -569,17 +574,18 @@ private:
     const unsigned first_queue = s_.floorplan().slices()[slice_of(node)].first_queue;
     if (!any_queue(node, dispatch, [&](unsigned q) { return s_.slot_free(first_queue + q, dispatch); }))
       return std::nullopt;
-    for (unsigned b = 0; root && b < bytes; ++b) {
-      const SymbolWord w = symbol_word(out_.tiles[tile_], row_, b);
-      if (!s_.write_possible(w.mem, w.address, x, produced)) return std::nullopt;
-    }
+    // Where each byte of the result goes: its consumer, or (the root) its word's MEM slice.
+    std::array<SymbolWord, kMaxBytes> out_words{};
+    std::array<unsigned, kMaxBytes> targets{};
+    if (root) out_words = row_words(out_.tiles[tile_], row_, bytes);
+    for (unsigned b = 0; b < bytes; ++b)
+      targets[b] = root ? s_.mem_position(out_words[b].mem) : consumers_[node][0];
+    for (unsigned b = 0; root && b < bytes; ++b)
+      if (!s_.write_possible(out_words[b].mem, out_words[b].address, x, produced)) return std::nullopt;
     std::array<Dir, 2> dirs{Dir::east, Dir::west};
     size_t dir_count = 2;
-    if (root) {
-      dirs[0] = Schedule::direction(x, s_.mem_position(symbol_word(out_.tiles[tile_], row_, 0).mem));
-      dir_count = 1;
-    } else if (consumers_[node][0] != x) {
-      dirs[0] = Schedule::direction(x, consumers_[node][0]);
+    if (root || targets[0] != x) {
+      dirs[0] = Schedule::direction(x, targets[0]);
       dir_count = 1;
     }
     for (size_t d = 0; d < dir_count; ++d)
@@ -587,11 +593,8 @@ private:
         const Dir dir = dirs[d];
         const unsigned base = base_at(node, bytes, i);
         bool free = true;
-        for (unsigned b = 0; free && b < bytes; ++b) {
-          const unsigned target =
-              root ? s_.mem_position(symbol_word(out_.tiles[tile_], row_, b).mem) : consumers_[node][0];
-          free = s_.stream_free({base + b, dir}, x, produced, target);
-        }
+        for (unsigned b = 0; free && b < bytes; ++b)
+          free = s_.stream_free({base + b, dir}, x, produced, targets[b]);
         if (!free) continue;
         const size_t mark = s_.mark();
         const Stream dst{base, dir};
@@ -602,9 +605,8 @@ private:
           ok = s_.claim_write(dst.plus(b), x, produced);
           if (ok && !root) ok = s_.extend_read(dst.plus(b), x, produced, consumers_[node][0]);
           if (ok && root) {
-            const SymbolWord w = symbol_word(out_.tiles[tile_], row_, b);
-            ok = s_.write_from(w.mem, w.address, dst.plus(b), x, produced);
-            if (ok) last_write = std::max(last_write, s_.written(w.mem, w.address));
+            ok = s_.write_from(out_words[b].mem, out_words[b].address, dst.plus(b), x, produced);
+            if (ok) last_write = std::max(last_write, s_.written(out_words[b].mem, out_words[b].address));
           }
         }
         if (ok) {
