@@ -146,6 +146,7 @@ private:
   bool read_out_parts(const CombineContext& c, uint32_t r, Cycle first, std::vector<Stream>& streams);
   bool add_parts(const CombineContext& c, uint32_t r, Cycle first, const std::vector<Stream>& streams);
   std::vector<Bound> bounds() const;
+  size_t mem_accesses() const;
   std::vector<ExpectedOutput> expected() const;
 
   std::vector<unsigned> stream_bases(unsigned group, std::optional<unsigned> preferred, bool from_top) const;
@@ -677,6 +678,7 @@ void GemmCompiler::schedule() {
   if (split_k_)
     for (size_t p = 0; p < plan_.size(); ++p)
       for (size_t u = 0; u < plan_[p].size(); ++u) partials_[plan_[p][u].j].push_back({p, u});
+  schedule_.reserve_accesses(mem_accesses());
   while (true) {
     // The plane that can load its next weights earliest goes next.
     Run* next = nullptr;
@@ -698,6 +700,17 @@ void GemmCompiler::schedule() {
   // between the loads instead of pushing them back.
   for (const auto& [j, parts] : partials_)
     if (parts.size() > 1) combine(j);
+}
+
+// The Reads of every step (the weights' and the activations') and the Writes of every read-out.
+size_t GemmCompiler::mem_accesses() const {
+  size_t count = 0;
+  for (const auto& units : plan_)
+    for (const Unit& u : units)
+      count +=
+          size_t(u.kt1 - u.kt0) * (size_t(lw_) * config_.mxm.weight_streams + size_t(u.r1 - u.r0) * bytes_) +
+          size_t(u.r1 - u.r0) * isa::dtype_bytes(acc_dtype_);
+  return count;
 }
 
 std::vector<Bound> GemmCompiler::bounds() const {
