@@ -448,9 +448,10 @@ size_t Schedule::placed() const {
 }
 
 std::vector<TextWord> Schedule::text(unsigned queue, bool spaced_repeats) const {
+  const std::vector<PlacedSlot>& slots = queue_slots(queue);
   std::vector<std::pair<Cycle, Instruction>> entries;
-  entries.reserve(queue_slots(queue).size());
-  for (const PlacedSlot& slot : queue_slots(queue)) entries.emplace_back(slot.t, slot.instruction());
+  entries.reserve(slots.size());
+  for (const PlacedSlot& slot : slots) entries.emplace_back(slot.t, slot.instruction());
   std::vector<TextWord> out;
   const RepeatLimits& limits = repeat_limits();
   Cycle next = 0; // the cycle the queue would dispatch its next instruction without a NOP
@@ -461,7 +462,9 @@ std::vector<TextWord> Schedule::text(unsigned queue, bool spaced_repeats) const 
       out.push_back({encode(make(Opcode::nop, {n})), next, n});
       next += n;
     }
-    out.push_back({encode(instruction), t, 0});
+    // The placed word as it is: decode takes only words whose fields hold every bit, so encoding
+    // the decoded instruction again would give the same word.
+    out.push_back({slots[i].word, t, 0});
     // The longest run of equally spaced copies with one stride; the Repeat leaves the buffer in
     // the cycle after the instruction.
     size_t last = i;

@@ -13,6 +13,7 @@
 #include "tspsim/program/tensor.h"
 
 #include <algorithm>
+#include <array>
 #include <climits>
 #include <cstring>
 #include <fmt/format.h>
@@ -44,6 +45,8 @@ constexpr unsigned kLeafDelays = 32;
 constexpr unsigned kRetimes = 32;
 // Rows probed on an empty chip: rows of different slice groups read different slices.
 constexpr uint32_t kProbedRows = 8;
+// Bytes of the widest element type.
+constexpr unsigned kMaxBytes = 4;
 
 uint32_t f32_bits(float value) {
   uint32_t bits;
@@ -51,8 +54,35 @@ uint32_t f32_bits(float value) {
   return bits;
 }
 
+// The streams of an operation's operands, in the order of its args (a fixed array: an attempt
+// builds one per operation it places).
+using ArgStreams = std::array<Stream, isa::kMaxFields>;
+
+// A few entries looked up by key, cleared for every attempt: a linear scan of a vector that keeps
+// its capacity, where a std::map would allocate a node per entry.
+template <class Key, class Value> class SmallMap {
+public:
+  const Value* find(const Key& key) const {
+    for (const auto& [k, v] : entries_)
+      if (k == key) return &v;
+    return nullptr;
+  }
+  void set(const Key& key, const Value& value) {
+    for (auto& [k, v] : entries_)
+      if (k == key) {
+        v = value;
+        return;
+      }
+    entries_.emplace_back(key, value);
+  }
+  void clear() { entries_.clear(); }
+
+private:
+  std::vector<std::pair<Key, Value>> entries_;
+};
+
 // The instruction of an operation node with its streams.
-Instruction node_instruction(const VNode& n, Stream dst, const std::vector<Stream>& args) {
+Instruction node_instruction(const VNode& n, Stream dst, const ArgStreams& args) {
   Instruction ins;
   ins.opcode = n.opcode;
   auto& o = ins.operands;
@@ -67,13 +97,13 @@ Instruction node_instruction(const VNode& n, Stream dst, const std::vector<Strea
     o[0] = static_cast<int64_t>(n.dtype);
     o[1] = static_cast<int64_t>(n.from);
     o[2] = dst.field();
-    o[3] = args.at(0).field();
+    o[3] = args[0].field();
     o[4] = n.imm;
     break;
   default:
     o[0] = static_cast<int64_t>(n.dtype);
     o[1] = dst.field();
-    for (size_t i = 0; i < args.size(); ++i) o[2 + i] = args[i].field();
+    for (size_t i = 0; i < n.args.size(); ++i) o[2 + i] = args[i].field();
   }
   return ins;
 }
@@ -131,7 +161,7 @@ public:
     offset_.assign(expr_.nodes.size(), kUnset);
     consumers_.assign(expr_.nodes.size(), {});
     canonical_.clear();
-    last_base_.clear();
+    last_base_.assign(expr_.nodes.size(), -1);
     for (size_t i = 0; i < expr_.nodes.size(); ++i)
       for (unsigned a : expr_.nodes[i].args) consumers_[a].push_back(position(static_cast<unsigned>(i)));
     for (size_t i = 0; i < expr_.nodes.size(); ++i) {
@@ -363,7 +393,7 @@ private:
 
   Instruction probe(unsigned node) const {
     const VNode& n = expr_.nodes[node];
-    return node_instruction(n, {}, std::vector<Stream>(n.args.size()));
+    return node_instruction(n, {}, ArgStreams{});
   }
 
   // Offsets from the root's result cycle: of an operation, the cycle its result is at its slice;
@@ -425,26 +455,35 @@ private:
   // queues), so that each idles now and then (a queue busy every cycle could not fetch more text).
   bool rests(unsigned slice) const { return s_.floorplan().slices()[slice].queue_count >= kRestingQueues; }
 
-  // Queues of a node's slice for a dispatch at t, starting at one that turns with the row.
-  std::vector<unsigned> queue_order(unsigned node, Cycle t) const {
+  // Calls visit(q) for the local queues of a node's slice for a dispatch at t, starting at one
+  // that turns with the row, until one returns true; whether one did.
+  template <class Visit> bool any_queue(unsigned node, Cycle t, Visit visit) const {
     const unsigned queues = s_.floorplan().slices()[slice_of(node)].queue_count;
-    std::vector<unsigned> order;
+    const bool resting = rests(slice_of(node));
     for (unsigned q = 0; q < queues; ++q) {
       const unsigned queue = (node + row_ + q) % queues;
-      if (!rests(slice_of(node)) || Cycle(queue) != t % Cycle(queues)) order.push_back(queue);
+      if ((!resting || Cycle(queue) != t % Cycle(queues)) && visit(queue)) return true;
     }
-    return order;
+    return false;
   }
 
-  // Group bases of the streams, the one this node used last time first: the same stream for the
-  // same node of consecutive vectors lets their instructions fold into Repeats.
-  std::vector<unsigned> bases(unsigned node, unsigned bytes) const {
-    std::vector<unsigned> out;
-    const auto it = last_base_.find(node);
-    if (it != last_base_.end()) out.push_back(it->second);
-    for (unsigned base = 0; base + bytes <= config_.streams.per_direction; base += bytes)
-      if (it == last_base_.end() || base != it->second) out.push_back(base);
-    return out;
+  // Group bases of the streams: base_count of them, base_at(node, bytes, i) the i-th, the one
+  // this node used last time first (the same stream for the same node of consecutive vectors lets
+  // their instructions fold into Repeats), then the others from 0 up.
+  unsigned base_count(unsigned bytes) const { return config_.streams.per_direction / bytes; }
+  unsigned base_at(unsigned node, unsigned bytes, unsigned i) const {
+    const int last = last_base_[node];
+    if (last < 0) return i * bytes;
+    if (i == 0) return unsigned(last);
+    const unsigned base = (i - 1) * bytes;
+    return base >= unsigned(last) ? base + bytes : base;
+  }
+
+  // The words of one row of a tensor, byte by byte: a search tests them for every copy and base.
+  static std::array<SymbolWord, kMaxBytes> row_words(const Symbol& symbol, uint32_t row, unsigned bytes) {
+    std::array<SymbolWord, kMaxBytes> words{};
+    for (unsigned b = 0; b < bytes; ++b) words[b] = symbol_word(symbol, row, b);
+    return words;
   }
 
   std::optional<Stream> place_input(unsigned node) {
@@ -457,8 +496,8 @@ private:
     failed_ = node;
     // The same word read for another leaf in the same cycle: one Read serves both.
     const auto key = std::make_tuple(n.input, row, n.tile >= 0 ? unsigned(n.tile) : tile_, offset_[node]);
-    if (const auto it = shared_reads_.find(key); it != shared_reads_.end()) {
-      const auto& [stream, copy] = it->second;
+    if (const auto* shared = shared_reads_.find(key)) {
+      const auto& [stream, copy] = *shared;
       for (unsigned b = 0; b < bytes; ++b) {
         const unsigned writer = s_.mem_position(symbol_word(input_symbol(n, copy), row, b).mem);
         if (!s_.extend_read(stream.plus(b), writer, root_ + offset_[node] - s_.travel(writer, reader),
@@ -488,28 +527,25 @@ private:
     const Cycle at = root_ + offset_[node];
     for (unsigned k = 0; k < copies; ++k) {
       const unsigned copy = (row_ + k) % copies;
-      const Symbol& symbol = input_symbol(n, copy);
+      const std::array<SymbolWord, kMaxBytes> words = row_words(input_symbol(n, copy), row, bytes);
       bool possible = true;
-      for (unsigned b = 0; possible && b < bytes; ++b) {
-        const SymbolWord w = symbol_word(symbol, row, b);
-        possible = s_.read_possible(w.mem, w.address, reader, at);
-      }
+      for (unsigned b = 0; possible && b < bytes; ++b)
+        possible = s_.read_possible(words[b].mem, words[b].address, reader, at);
       if (!possible) continue;
-      const Dir dir = Schedule::direction(s_.mem_position(symbol_word(symbol, row, 0).mem), reader);
-      for (unsigned base : bases(node, bytes)) {
+      const Dir dir = Schedule::direction(s_.mem_position(words[0].mem), reader);
+      for (unsigned i = 0; i < base_count(bytes); ++i) {
+        const unsigned base = base_at(node, bytes, i);
         bool free = true;
         for (unsigned b = 0; free && b < bytes; ++b)
-          free = s_.read_stream_free(symbol_word(symbol, row, b).mem, {base + b, dir}, reader, at);
+          free = s_.read_stream_free(words[b].mem, {base + b, dir}, reader, at);
         if (!free) continue;
         const size_t mark = s_.mark();
         bool ok = true;
-        for (unsigned b = 0; ok && b < bytes; ++b) {
-          const SymbolWord w = symbol_word(symbol, row, b);
-          ok = s_.read_to(w.mem, w.address, {base + b, dir}, reader, at);
-        }
+        for (unsigned b = 0; ok && b < bytes; ++b)
+          ok = s_.read_to(words[b].mem, words[b].address, {base + b, dir}, reader, at);
         if (ok) {
-          shared_reads_[key] = {Stream{base, dir}, copy};
-          last_base_[node] = base;
+          shared_reads_.set(key, {Stream{base, dir}, copy});
+          last_base_[node] = int(base);
           return Stream{base, dir};
         }
         s_.rollback(mark);
@@ -522,10 +558,10 @@ private:
   // for the root, to the MEM slices of the result).
   std::optional<Stream> place_op(unsigned node, Cycle& last_write) {
     const VNode& n = expr_.nodes[node];
-    std::vector<Stream> args;
-    for (unsigned a : n.args) {
-      if (!place(a, last_write)) return std::nullopt;
-      args.push_back(*placed_[a]);
+    ArgStreams args{};
+    for (size_t i = 0; i < n.args.size(); ++i) {
+      if (!place(n.args[i], last_write)) return std::nullopt;
+      args[i] = *placed_[n.args[i]];
     }
     const bool root = node == expr_.root;
     const unsigned bytes = isa::dtype_bytes(n.dtype);
@@ -536,44 +572,45 @@ private:
     // Reserve-free tests first: no queue free at the dispatch, or (for the root) a Write's slot,
     // bank port or SRAM order taken, fails every stream; a stream whose spans are taken fails.
     const unsigned first_queue = s_.floorplan().slices()[slice_of(node)].first_queue;
-    const std::vector<unsigned> queues = queue_order(node, dispatch);
-    if (std::none_of(queues.begin(), queues.end(),
-                     [&](unsigned q) { return s_.slot_free(first_queue + q, dispatch); }))
+    if (!any_queue(node, dispatch, [&](unsigned q) { return s_.slot_free(first_queue + q, dispatch); }))
       return std::nullopt;
-    for (unsigned b = 0; root && b < bytes; ++b) {
-      const SymbolWord w = symbol_word(out_.tiles[tile_], row_, b);
-      if (!s_.write_possible(w.mem, w.address, x, produced)) return std::nullopt;
+    // Where each byte of the result goes: its consumer, or (the root) its word's MEM slice.
+    std::array<SymbolWord, kMaxBytes> out_words{};
+    std::array<unsigned, kMaxBytes> targets{};
+    if (root) out_words = row_words(out_.tiles[tile_], row_, bytes);
+    for (unsigned b = 0; b < bytes; ++b)
+      targets[b] = root ? s_.mem_position(out_words[b].mem) : consumers_[node][0];
+    for (unsigned b = 0; root && b < bytes; ++b)
+      if (!s_.write_possible(out_words[b].mem, out_words[b].address, x, produced)) return std::nullopt;
+    std::array<Dir, 2> dirs{Dir::east, Dir::west};
+    size_t dir_count = 2;
+    if (root || targets[0] != x) {
+      dirs[0] = Schedule::direction(x, targets[0]);
+      dir_count = 1;
     }
-    std::vector<Dir> dirs{Dir::east, Dir::west};
-    if (root)
-      dirs = {Schedule::direction(x, s_.mem_position(symbol_word(out_.tiles[tile_], row_, 0).mem))};
-    else if (consumers_[node][0] != x)
-      dirs = {Schedule::direction(x, consumers_[node][0])};
-    for (Dir dir : dirs)
-      for (unsigned base : bases(node, bytes)) {
+    for (size_t d = 0; d < dir_count; ++d)
+      for (unsigned i = 0; i < base_count(bytes); ++i) {
+        const Dir dir = dirs[d];
+        const unsigned base = base_at(node, bytes, i);
         bool free = true;
-        for (unsigned b = 0; free && b < bytes; ++b) {
-          const unsigned target =
-              root ? s_.mem_position(symbol_word(out_.tiles[tile_], row_, b).mem) : consumers_[node][0];
-          free = s_.stream_free({base + b, dir}, x, produced, target);
-        }
+        for (unsigned b = 0; free && b < bytes; ++b)
+          free = s_.stream_free({base + b, dir}, x, produced, targets[b]);
         if (!free) continue;
         const size_t mark = s_.mark();
         const Stream dst{base, dir};
-        bool ok = false;
-        for (unsigned q : queues)
-          if ((ok = s_.place(first_queue + q, dispatch, node_instruction(n, dst, args)))) break;
+        bool ok = any_queue(node, dispatch, [&](unsigned q) {
+          return s_.place(first_queue + q, dispatch, node_instruction(n, dst, args));
+        });
         for (unsigned b = 0; ok && b < bytes; ++b) {
           ok = s_.claim_write(dst.plus(b), x, produced);
           if (ok && !root) ok = s_.extend_read(dst.plus(b), x, produced, consumers_[node][0]);
           if (ok && root) {
-            const SymbolWord w = symbol_word(out_.tiles[tile_], row_, b);
-            ok = s_.write_from(w.mem, w.address, dst.plus(b), x, produced);
-            if (ok) last_write = std::max(last_write, s_.written(w.mem, w.address));
+            ok = s_.write_from(out_words[b].mem, out_words[b].address, dst.plus(b), x, produced);
+            if (ok) last_write = std::max(last_write, s_.written(out_words[b].mem, out_words[b].address));
           }
         }
         if (ok) {
-          last_base_[node] = base;
+          last_base_[node] = int(base);
           return dst;
         }
         s_.rollback(mark);
@@ -587,8 +624,8 @@ private:
     // An equal operation producing in the same cycle at the same slice is already there.
     const auto key = std::make_pair(canonical_[node], offset_[node]);
     if (n.kind == VNode::Kind::op && node != expr_.root) {
-      if (const auto it = equal_ops_.find(key); it != equal_ops_.end()) {
-        const Stream stream = it->second;
+      if (const Stream* equal = equal_ops_.find(key)) {
+        const Stream stream = *equal;
         const Cycle produced = root_ + offset_[node];
         for (unsigned b = 0; b < isa::dtype_bytes(n.dtype); ++b)
           if (!s_.extend_read(stream.plus(b), position(node), produced, consumers_[node][0])) return false;
@@ -597,7 +634,7 @@ private:
       }
     }
     placed_[node] = n.kind == VNode::Kind::input ? place_input(node) : place_op(node, last_write);
-    if (placed_[node] && n.kind == VNode::Kind::op) equal_ops_[key] = *placed_[node];
+    if (placed_[node] && n.kind == VNode::Kind::op) equal_ops_.set(key, *placed_[node]);
     return placed_[node].has_value();
   }
 
@@ -610,10 +647,10 @@ private:
   std::vector<Cycle> offset_;
   std::vector<std::vector<unsigned>> consumers_; // positions that read each node
   std::vector<std::optional<Stream>> placed_;
-  std::map<std::tuple<unsigned, uint32_t, unsigned, Cycle>, std::pair<Stream, unsigned>> shared_reads_;
+  SmallMap<std::tuple<unsigned, uint32_t, unsigned, Cycle>, std::pair<Stream, unsigned>> shared_reads_;
   std::vector<unsigned> canonical_;
-  std::map<unsigned, unsigned> last_base_;
-  std::map<std::pair<unsigned, Cycle>, Stream> equal_ops_;
+  std::vector<int> last_base_; // per node, the stream base it used last (-1: none yet)
+  SmallMap<std::pair<unsigned, Cycle>, Stream> equal_ops_;
   uint32_t row_ = 0;
   unsigned tile_ = 0;
   Cycle root_ = 0;

@@ -144,13 +144,18 @@ std::vector<double> evaluate(const VExpr& expr, const std::vector<std::vector<do
   return out;
 }
 
-double expression_tolerance(const VExpr& expr, double value) {
-  if (!isa::dtype_is_float(expr.nodes[expr.root].dtype)) return 0;
+std::vector<double> expression_tolerances(const VExpr& expr, const std::vector<double>& values) {
+  if (!isa::dtype_is_float(expr.nodes[expr.root].dtype)) return std::vector<double>(values.size(), 0.0);
   // Each float operation on the way rounds once in fp32 and once to its type.
   unsigned p = 24;
   for (const VNode& n : expr.nodes)
     if (isa::dtype_is_float(n.dtype)) p = std::min(p, significand_bits(n.dtype));
-  return double(expr.depth() + 1) * std::ldexp(std::max(std::fabs(value), 1.0), 1 - int(p));
+  const double roundings = double(expr.depth() + 1);
+  std::vector<double> out;
+  out.reserve(values.size());
+  for (double value : values)
+    out.push_back(roundings * std::ldexp(std::max(std::fabs(value), 1.0), 1 - int(p)));
+  return out;
 }
 
 } // namespace tsp::compiler

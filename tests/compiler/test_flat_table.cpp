@@ -74,3 +74,20 @@ TEST_CASE("a flat table finds an entry by key and predicate and updates it in pl
   CHECK(table.find(4) == nullptr);
   CHECK(table.size() == 2);
 }
+
+TEST_CASE("a reserved flat table holds what a growing one holds") {
+  FlatTable<int> grown;
+  FlatTable<int> reserved;
+  reserved.reserve(3000);
+  const auto key_of = [](uint64_t k) { return (k % 5 == 0 ? k << 24 : k) * 11; };
+  for (int step = 0; step < 6000; ++step) {
+    // Reserving again halfway moves the entries already there into a larger array.
+    if (step == 3000) reserved.reserve(reserved.size() + 3000);
+    grown.insert(key_of(uint64_t(step) % 400), step);
+    reserved.insert(key_of(uint64_t(step) % 400), step);
+  }
+  CHECK(reserved.size() == grown.size());
+  for (uint64_t k = 0; k < 400; ++k) REQUIRE(values_of(reserved, key_of(k)) == values_of(grown, key_of(k)));
+  REQUIRE(values_of(reserved, key_of(7)).size() == 15);
+  CHECK(values_of(reserved, key_of(7)).front() == 7);
+}

@@ -50,6 +50,15 @@ public:
     });
   }
 
+  // Room for `count` entries without growing: a caller that knows how many it will insert spares
+  // the doublings, each of which fills a new array and inserts every entry again. Lookups do not
+  // depend on the capacity (at most one entry with a key matches).
+  void reserve(size_t count) {
+    size_t capacity = entries_.empty() ? 64 : entries_.size();
+    while (count * 10 > capacity * 7) capacity *= 2;
+    if (capacity > entries_.size()) rehash(capacity);
+  }
+
   // Adds an entry (also when `key` is present already); pointers to entries become invalid.
   Entry& insert(uint64_t key, const Value& value) {
     if ((size_ + 1) * 10 > entries_.size() * 7) grow();
@@ -81,10 +90,11 @@ private:
     return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_) & mask_;
   }
 
-  void grow() {
+  void grow() { rehash(entries_.empty() ? 64 : entries_.size() * 2); }
+
+  void rehash(size_t capacity) {
     std::vector<Entry> old;
     old.swap(entries_);
-    const size_t capacity = old.empty() ? 64 : old.size() * 2;
     entries_.assign(capacity, Entry{});
     mask_ = capacity - 1;
     shift_ = 64 - static_cast<unsigned>(__builtin_ctzll(capacity));

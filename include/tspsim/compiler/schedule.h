@@ -144,6 +144,13 @@ public:
   // write after the word's last Read.
   Cycle writable_at(unsigned mem, uint32_t address, unsigned writer) const;
 
+  // Room for `count` more MEM accesses (each holds a bank port and a stream span): a kernel that
+  // knows its Reads and Writes up front spares the reservation tables their doublings.
+  void reserve_accesses(size_t count) {
+    spans_.reserve(spans_.size() + count);
+    banks_.reserve(banks_.size() + count);
+  }
+
   // ---- Transactions ----
   size_t mark() const { return undo_.size(); }
   void rollback(size_t mark);

@@ -82,7 +82,8 @@ Cycle vector_latency(Schedule& schedule, const VExpr& expr, const std::vector<co
 // result: each node's value computed in double and rounded to its type as the chip stores it.
 std::vector<double> evaluate(const VExpr& expr, const std::vector<std::vector<double>>& inputs,
                              const std::vector<uint32_t>& input_rows, uint32_t rows, uint32_t cols);
-// Allowed |chip - reference| per element for a float result (0 for integers).
-double expression_tolerance(const VExpr& expr, double value);
+// Allowed |chip - reference| of each element of a result with reference `values` (0 for
+// integers); the expression's depth and narrowest type are found once for all of them.
+std::vector<double> expression_tolerances(const VExpr& expr, const std::vector<double>& values);
 
 } // namespace tsp::compiler

@@ -105,9 +105,8 @@ CompiledKernel compile_expression(const ChipConfig& config, const std::string& w
   if (with_reference) {
     const auto reference =
         reference_fn ? reference_fn(values) : evaluate(expr, values, input_rows, rows, cols);
-    std::vector<double> tolerance;
-    for (double v : reference) tolerance.push_back(expression_tolerance(expr, v));
-    kernel.outputs = tile_outputs(out, reference, tolerance, config.geometry.vector_bytes());
+    kernel.outputs =
+        tile_outputs(out, reference, expression_tolerances(expr, reference), config.geometry.vector_bytes());
   }
 
   const double vectors = double(rows) * out.tile_count();

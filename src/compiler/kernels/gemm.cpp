@@ -146,6 +146,7 @@ private:
   bool read_out_parts(const CombineContext& c, uint32_t r, Cycle first, std::vector<Stream>& streams);
   bool add_parts(const CombineContext& c, uint32_t r, Cycle first, const std::vector<Stream>& streams);
   std::vector<Bound> bounds() const;
+  size_t mem_accesses() const;
   std::vector<ExpectedOutput> expected() const;
 
   std::vector<unsigned> stream_bases(unsigned group, std::optional<unsigned> preferred, bool from_top) const;
@@ -384,8 +385,9 @@ void GemmCompiler::place_tensors() {
 std::vector<unsigned> GemmCompiler::stream_bases(unsigned group, std::optional<unsigned> preferred,
                                                  bool from_top) const {
   std::vector<unsigned> bases;
-  if (preferred) bases.push_back(*preferred);
   const unsigned count = config_.streams.per_direction / group;
+  bases.reserve(count + 1);
+  if (preferred) bases.push_back(*preferred);
   for (unsigned i = 0; i < count; ++i) {
     const unsigned base = (from_top ? count - 1 - i : i) * group;
     if (!preferred || base != *preferred) bases.push_back(base);
@@ -490,6 +492,7 @@ void GemmCompiler::multiply_rows(Run& run, const Unit& unit, const StepStreams& 
   // with no idle cycle could not fetch more text.
   const std::vector<unsigned> abc_queues =
       (run.steps++ % 2) ? std::vector<unsigned>{2, 1} : std::vector<unsigned>{1, 2};
+  const std::vector<unsigned> abc_bases = stream_bases(bytes_, preferred, true);
   for (uint32_t r = unit.r0; r < unit.r1; ++r) {
     const unsigned acc = unit.acc_base + (r - unit.r0);
     const Cycle earliest =
@@ -505,17 +508,16 @@ void GemmCompiler::multiply_rows(Run& run, const Unit& unit, const StepStreams& 
       return next;
     };
     const Cycle read_at =
-        first_fit(schedule_, earliest, stream_bases(bytes_, preferred, true), "an ABC", next_possible,
-                  [&](Cycle t, unsigned s) {
-                    bool ok = schedule_.place_on_slice(plane.slice, t - abc_skew,
-                                                       make_abc(shape_.dtype, {s, plane.in}, acc, add),
-                                                       abc_queues) >= 0;
-                    for (unsigned b = 0; ok && b < bytes_; ++b) {
-                      const SymbolWord word = symbol_word(act, r, b);
-                      ok = schedule_.read_to(word.mem, word.address, {s + b, plane.in}, x, t);
-                    }
-                    return ok;
-                  });
+        first_fit(schedule_, earliest, abc_bases, "an ABC", next_possible, [&](Cycle t, unsigned s) {
+          bool ok =
+              schedule_.place_on_slice(plane.slice, t - abc_skew,
+                                       make_abc(shape_.dtype, {s, plane.in}, acc, add), abc_queues) >= 0;
+          for (unsigned b = 0; ok && b < bytes_; ++b) {
+            const SymbolWord word = symbol_word(act, r, b);
+            ok = schedule_.read_to(word.mem, word.address, {s + b, plane.in}, x, t);
+          }
+          return ok;
+        });
     run.mxm->abc(read_at, read_at - abc_skew + abc_func, shape_.dtype, acc, add);
   }
 }
@@ -526,6 +528,7 @@ void GemmCompiler::read_out(Run& run, const Unit& unit) {
   const Symbol& out = outputs_[unit.j];
   const unsigned width = isa::dtype_bytes(acc_dtype_);
   const Cycle acc_func = func_cycles(make_acc({0, plane.out}, 0), config_);
+  const std::vector<unsigned> acc_bases = stream_bases(width, std::nullopt, false);
   for (uint32_t r = unit.r0; r < unit.r1; ++r) {
     const unsigned acc = unit.acc_base + (r - unit.r0);
     Cycle earliest = std::max(run.mxm->acc_earliest(acc), last_readout_[run.plane] + 1);
@@ -536,7 +539,7 @@ void GemmCompiler::read_out(Run& run, const Unit& unit) {
         earliest = std::max(earliest, schedule_.writable_at(w.mem, w.address, plane.position) - acc_func);
     }
     const Cycle done = first_fit(
-        schedule_, earliest, stream_bases(width, std::nullopt, false), "an ACC",
+        schedule_, earliest, acc_bases, "an ACC",
         [&](Cycle t) { return schedule_.next_free_on_slice(plane.slice, t); },
         [&](Cycle t, unsigned s) {
           bool ok = schedule_.place_on_slice(plane.slice, t, make_acc({s, plane.out}, acc), {2, 1, 0}) >= 0;
@@ -675,6 +678,7 @@ void GemmCompiler::schedule() {
   if (split_k_)
     for (size_t p = 0; p < plan_.size(); ++p)
       for (size_t u = 0; u < plan_[p].size(); ++u) partials_[plan_[p][u].j].push_back({p, u});
+  schedule_.reserve_accesses(mem_accesses());
   while (true) {
     // The plane that can load its next weights earliest goes next.
     Run* next = nullptr;
@@ -696,6 +700,17 @@ void GemmCompiler::schedule() {
   // between the loads instead of pushing them back.
   for (const auto& [j, parts] : partials_)
     if (parts.size() > 1) combine(j);
+}
+
+// The Reads of every step (the weights' and the activations') and the Writes of every read-out.
+size_t GemmCompiler::mem_accesses() const {
+  size_t count = 0;
+  for (const auto& units : plan_)
+    for (const Unit& u : units)
+      count +=
+          size_t(u.kt1 - u.kt0) * (size_t(lw_) * config_.mxm.weight_streams + size_t(u.r1 - u.r0) * bytes_) +
+          size_t(u.r1 - u.r0) * isa::dtype_bytes(acc_dtype_);
+  return count;
 }
 
 std::vector<Bound> GemmCompiler::bounds() const {
