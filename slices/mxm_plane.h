@@ -62,6 +62,8 @@ private:
   void schedule(Cycle cycle, Step step, const Dispatch& d, unsigned lw_cycle = 0);
   bool check_dtype(const Dispatch& d, Cycle t);
   void lw_read(const Dispatch& d, unsigned lw_cycle, Cycle t);
+  // The shadow buffer rows of read cycle `lw_cycle` (functional runs), from the LW's streams.
+  void read_shadow_rows(const Dispatch& d, unsigned lw_cycle, StreamRef src, unsigned bytes, Cycle t);
   // Takes the reads of an LW in cycles first .. first + count - 1 as one interval when every one
   // of them is sure to be ok (StreamFabric::run_reads_ok).
   bool take_lw_interval(const Dispatch& d, Cycle first, uint32_t count);
