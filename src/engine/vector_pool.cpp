@@ -8,8 +8,7 @@ uint32_t VectorPool::take() {
     free_.pop_back();
     return id;
   }
-  // Default-initialised: a page is written vector by vector as its vectors are taken.
-  if (taken_ % kPerPage == 0) pages_.emplace_back(new uint8_t[size_t(kPerPage) * vector_bytes_]);
+  if (taken_ % kPerPage == 0) pages_.push_back(pages_arena_.allocate());
   return taken_++;
 }
 
