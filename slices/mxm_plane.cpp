@@ -370,14 +370,12 @@ void MxmPlane::flush(Cycle read_before) {
     ++m;
   }
   const bool integer = weights_.weights_dtype() == DType::i8;
-  if (m > 0 && integer) {
-    out_i32_.resize(m * n_);
-    num::matmul_i8(packed_i8_.data(), &acts_i8_[size_t(first_row) * k_], out_i32_.data(), m, k_, n_, false);
-  } else if (m > 0) {
-    out_f32_.resize(m * n_);
-    num::matmul_f32(packed_f32_.data(), &acts_f32_[size_t(first_row) * k_], out_f32_.data(), m, k_, n_,
-                    false);
-  }
+  int32_t* out_i32 = integer ? out_i32_.rows(m * n_) : nullptr;
+  float* out_f32 = integer ? nullptr : out_f32_.rows(m * n_);
+  if (m > 0 && integer)
+    num::matmul_i8(packed_i8_.data(), &acts_i8_[size_t(first_row) * k_], out_i32, m, k_, n_, false);
+  else if (m > 0)
+    num::matmul_f32(packed_f32_.data(), &acts_f32_[size_t(first_row) * k_], out_f32, m, k_, n_, false);
   size_t r = 0;
   for (size_t i = head_; i < end; ++i) {
     const Product& p = products_[i];
@@ -388,10 +386,10 @@ void MxmPlane::flush(Cycle read_before) {
       continue;
     }
     if (integer) {
-      const int32_t* s = &out_i32_[r * n_];
+      const int32_t* s = &out_i32[r * n_];
       for (unsigned j = 0; j < n_; ++j) row[j] = (p.add ? row[j] : 0u) + static_cast<uint32_t>(s[j]);
     } else {
-      const float* s = &out_f32_[r * n_];
+      const float* s = &out_f32[r * n_];
       for (unsigned j = 0; j < n_; ++j) {
         float value = s[j];
         if (p.add) {
