@@ -224,10 +224,10 @@ void MemSlice::do_read(const Dispatch& d, Cycle t) {
   const StreamRef dst = StreamRef::from_field(d.instruction.operands[1]);
   access(t, address, d.origin);
   ctx_.stats.slice(slice_id()).sram_bytes_read += ctx_.vector_bytes;
-  const uint8_t* data = nullptr;
-  if (functional()) {
-    const uint8_t* source = word(address);
-    std::copy(source, source + d.active_lanes, scratch_.begin());
+  const uint8_t* data = functional() ? word(address) : nullptr;
+  // Lanes past the active ones read as zeros.
+  if (data && d.active_lanes < ctx_.vector_bytes) {
+    std::copy(data, data + d.active_lanes, scratch_.begin());
     std::fill(scratch_.begin() + d.active_lanes, scratch_.begin() + ctx_.vector_bytes, uint8_t{0});
     data = scratch_.data();
   }

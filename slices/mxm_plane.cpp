@@ -181,25 +181,34 @@ void MxmPlane::lw_read(const Dispatch& d, unsigned lw_cycle, Cycle t) {
     start_load(d, t);
   }
   const DType dtype = dtype_operand(d.instruction, 0);
-  const unsigned streams = ctx_.config.mxm.weight_streams;
   const StreamRef src = StreamRef::from_field(d.instruction.operands[1]);
-  read_streams(t, src, streams, functional() ? scratch_.data() : nullptr, d.origin);
-  if (functional()) {
-    const unsigned bytes = isa::dtype_bytes(dtype);
-    const unsigned rows = streams / bytes;
-    for (unsigned j = 0; j < rows; ++j) {
-      const size_t row = size_t(lw_cycle) * rows + j;
-      if (row >= k_) break;
-      for (unsigned b = 0; b < bytes; ++b)
-        std::memcpy(&shadow_[(size_t(b) * k_ + row) * n_],
-                    &scratch_[size_t(j * bytes + b) * ctx_.vector_bytes], n_);
-    }
-  }
+  if (functional())
+    read_shadow_rows(d, lw_cycle, src, isa::dtype_bytes(dtype), t);
+  else
+    read_streams(t, src, ctx_.config.mxm.weight_streams, nullptr, d.origin);
   const uint32_t cycles = lw_cycles(dtype, ctx_.config);
   if (lw_cycle + 1 >= cycles) return;
   // The first read, a point write of its producer's Read as often as not, goes the per-cycle way.
   if (lw_cycle == 0 && take_lw_interval(d, t + 1, cycles - 1)) return;
   schedule(t + 1, Step::lw_read, d, lw_cycle + 1);
+}
+
+// Byte b of row lw_cycle * R + j comes from stream j * bytes + b (R = weight streams / bytes). The
+// streams of an i8 LW are consecutive rows of byte plane 0, read in place when all of them fit.
+void MxmPlane::read_shadow_rows(const Dispatch& d, unsigned lw_cycle, StreamRef src, unsigned bytes,
+                                Cycle t) {
+  const unsigned streams = ctx_.config.mxm.weight_streams;
+  const unsigned rows = streams / bytes;
+  const size_t first_row = size_t(lw_cycle) * rows;
+  if (bytes == 1 && first_row + rows <= k_) {
+    read_streams(t, src, streams, &shadow_[first_row * n_], d.origin);
+    return;
+  }
+  read_streams(t, src, streams, scratch_.data(), d.origin);
+  for (unsigned j = 0; j < rows && first_row + j < k_; ++j)
+    for (unsigned b = 0; b < bytes; ++b)
+      std::memcpy(&shadow_[(size_t(b) * k_ + first_row + j) * n_],
+                  &scratch_[size_t(j * bytes + b) * ctx_.vector_bytes], n_);
 }
 
 void MxmPlane::install(const Install& iw) {
@@ -361,14 +370,12 @@ void MxmPlane::flush(Cycle read_before) {
     ++m;
   }
   const bool integer = weights_.weights_dtype() == DType::i8;
-  if (m > 0 && integer) {
-    out_i32_.resize(m * n_);
-    num::matmul_i8(packed_i8_.data(), &acts_i8_[size_t(first_row) * k_], out_i32_.data(), m, k_, n_, false);
-  } else if (m > 0) {
-    out_f32_.resize(m * n_);
-    num::matmul_f32(packed_f32_.data(), &acts_f32_[size_t(first_row) * k_], out_f32_.data(), m, k_, n_,
-                    false);
-  }
+  int32_t* out_i32 = integer ? out_i32_.rows(m * n_) : nullptr;
+  float* out_f32 = integer ? nullptr : out_f32_.rows(m * n_);
+  if (m > 0 && integer)
+    num::matmul_i8(packed_i8_.data(), &acts_i8_[size_t(first_row) * k_], out_i32, m, k_, n_, false);
+  else if (m > 0)
+    num::matmul_f32(packed_f32_.data(), &acts_f32_[size_t(first_row) * k_], out_f32, m, k_, n_, false);
   size_t r = 0;
   for (size_t i = head_; i < end; ++i) {
     const Product& p = products_[i];
@@ -379,10 +386,10 @@ void MxmPlane::flush(Cycle read_before) {
       continue;
     }
     if (integer) {
-      const int32_t* s = &out_i32_[r * n_];
+      const int32_t* s = &out_i32[r * n_];
       for (unsigned j = 0; j < n_; ++j) row[j] = (p.add ? row[j] : 0u) + static_cast<uint32_t>(s[j]);
     } else {
-      const float* s = &out_f32_[r * n_];
+      const float* s = &out_f32[r * n_];
       for (unsigned j = 0; j < n_; ++j) {
         float value = s[j];
         if (p.add) {

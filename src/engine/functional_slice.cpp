@@ -35,9 +35,9 @@ void FunctionalSlice::commit(Cycle t) {
     const auto popped = pending_.pop();
     const Cycle cycle = popped.first;
     const PendingWrite& write = popped.second;
-    const uint8_t* data = write.data.empty() ? nullptr : write.data.data();
+    const uint32_t* values = write.values.empty() ? nullptr : write.values.data();
     ctx_.fabric.write_group(
-        write.stream, write.group, position_, cycle, data, write.origin, ctx_.epoch_of(cycle),
+        write.stream, write.group, position_, cycle, values, write.origin, ctx_.epoch_of(cycle),
         [&](unsigned s, const Origin& blamed) {
           ctx_.log.report(ErrorKind::stream_collision, cycle, blamed,
                           fmt::format("second write to stream {} at {} in one cycle",
@@ -86,10 +86,10 @@ void FunctionalSlice::write_streams(Cycle t, StreamRef stream, unsigned group, c
   write.stream = stream;
   write.group = group;
   write.origin = origin;
+  write.values.clear();
   if (data)
-    write.data.assign(data, data + size_t(group) * ctx_.vector_bytes);
-  else
-    write.data.clear();
+    for (unsigned s = 0; s < group; ++s)
+      write.values.push_back(ctx_.fabric.hold(data + size_t(s) * ctx_.vector_bytes));
 }
 
 FunctionalSlice::StreamOperands FunctionalSlice::read_operands(const Dispatch& d, Cycle t, uint8_t* buffers,

@@ -3,18 +3,29 @@
 #include "tspsim/program/timing_rules.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace tsp {
 
 StreamFabric::StreamFabric(unsigned streams_per_direction, unsigned positions, unsigned hop_cycles,
                            unsigned vector_bytes)
-    : streams_(streams_per_direction), positions_(positions), hop_(hop_cycles), vector_bytes_(vector_bytes) {
+    : streams_(streams_per_direction), positions_(positions), hop_(hop_cycles), vector_bytes_(vector_bytes),
+      values_(vector_bytes) {
   // A diagonal stays on the chip for positions * hop cycles; the ring must outlast it.
   ring_ = 1;
   while (ring_ < size_t(positions_) * hop_ + 2) ring_ <<= 1;
   slots_.resize(2 * size_t(streams_) * ring_);
-  data_.resize(slots_.size() * vector_bytes_);
   runs_.resize(2 * size_t(streams_));
+}
+
+uint32_t StreamFabric::hold(const uint8_t* bytes) {
+  const uint32_t value = values_.take();
+  uint8_t* dst = values_.bytes(value);
+  if (bytes)
+    std::memcpy(dst, bytes, vector_bytes_);
+  else
+    std::memset(dst, 0, vector_bytes_);
+  return value;
 }
 
 void StreamFabric::add_run(const WriteRun& run, Cycle now) {

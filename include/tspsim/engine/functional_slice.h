@@ -84,7 +84,7 @@ private:
     StreamRef stream;
     unsigned group;
     Origin origin;
-    std::vector<uint8_t> data; // group * vector_bytes bytes; empty in timing-only runs
+    std::vector<uint32_t> values; // held by the fabric, one per stream; empty in timing-only runs
   };
 
   void debug_posedge();

@@ -5,8 +5,8 @@
 #pragma once
 
 #include "tspsim/engine/engine_types.h"
+#include "tspsim/engine/vector_pool.h"
 
-#include <cstring>
 #include <vector>
 
 namespace tsp {
@@ -26,24 +26,28 @@ public:
     bool collision = false;
     Origin blamed;
   };
+  // A value to be written later: a pooled copy of the vector_bytes bytes at `bytes` (zeros when
+  // null). write_group takes it over; the caller keeps only its id.
+  uint32_t hold(const uint8_t* bytes);
+
   // Puts `group` consecutive byte-streams from `first` at (position, cycle): stream s gets the
-  // vector_bytes bytes at data + s * vector_bytes (data null: no bytes). collided(s, blamed) is
-  // called for each stream s whose write is a collision, before the next stream is written.
+  // held value values[s] (values null: no bytes, timing-only). collided(s, blamed) is called for
+  // each stream s whose write is a collision, before the next stream is written.
   template <typename Collided>
-  void write_group(StreamRef first, unsigned group, unsigned position, Cycle cycle, const uint8_t* data,
+  void write_group(StreamRef first, unsigned group, unsigned position, Cycle cycle, const uint32_t* values,
                    const Origin& origin, uint32_t epoch, Collided collided) {
     const int64_t diag = diagonal(first, position, cycle);
     for (unsigned s = 0; s < group; ++s) {
       const WriteResult result = write_one({first.id + s, first.west}, position, cycle, diag,
-                                           data ? data + size_t(s) * vector_bytes_ : nullptr, origin, epoch);
+                                           values ? values[s] : VectorPool::kNone, origin, epoch);
       if (result.collision) collided(s, result.blamed);
     }
   }
 
   // The values of `group` consecutive byte-streams from `first` at (position, cycle): visit(s,
   // result, bytes) for each stream s in order. `bytes` is the value's vector_bytes bytes (valid
-  // until the slot is reused, at least until the end of the cycle), or null when there is none or
-  // in timing-only mode. A value written before `epoch` began is stale.
+  // until the next hold or write_group), or null when there is none or in timing-only mode. A value written
+  // before `epoch` began is stale.
   template <typename Visit>
   void read_group(StreamRef first, unsigned group, unsigned position, Cycle cycle, uint32_t epoch,
                   Visit visit) const {
@@ -90,7 +94,8 @@ private:
     Cycle cycle = 0;       // when it was written
     uint32_t position = 0; // where it was written
     uint32_t epoch = 0;
-    Origin origin; // the kept writer of a collision
+    Origin origin;                      // the kept writer of a collision
+    uint32_t value = VectorPool::kNone; // its bytes in values_ (none in timing-only runs)
   };
   // A run with the diagonals its values occupy, so that a read skips the runs not on its own.
   struct HeldRun {
@@ -108,8 +113,9 @@ private:
   size_t stream_index(StreamRef stream) const { return size_t(stream.west) * streams_ + stream.id; }
   // The landing cycle of the run's value on `diagonal`, if it has one: kNever otherwise.
   Cycle run_landing(const WriteRun& run, int64_t diagonal) const;
-  // One stream of write_group, `diag` being the diagonal of (position, cycle).
-  WriteResult write_one(StreamRef stream, unsigned position, Cycle cycle, int64_t diag, const uint8_t* data,
+  // One stream of write_group, `diag` being the diagonal of (position, cycle). The slot keeps one
+  // value; the other one goes back to the pool.
+  WriteResult write_one(StreamRef stream, unsigned position, Cycle cycle, int64_t diag, uint32_t value,
                         const Origin& origin, uint32_t epoch) {
     const size_t index = slot_index(stream, diag);
     Slot& slot = slots_[index];
@@ -124,18 +130,13 @@ private:
       const bool keep_other = kept_before(*other, origin);
       result.blamed = keep_other ? origin : *other;
       if (keep_other) {
-        slot = {diag, cycle, position, epoch, *other};
+        slot = {diag, cycle, position, epoch, *other, slot.value};
+        release(value);
         return result;
       }
     }
-    slot = {diag, cycle, position, epoch, origin};
-    if (vector_bytes_ != 0) {
-      uint8_t* dst = &data_[index * vector_bytes_];
-      if (data)
-        std::memcpy(dst, data, vector_bytes_);
-      else
-        std::memset(dst, 0, vector_bytes_);
-    }
+    release(slot.value);
+    slot = {diag, cycle, position, epoch, origin, value};
     return result;
   }
   // One stream of read_group.
@@ -148,8 +149,11 @@ private:
     if (run_count_ != 0 && !runs_[stream_index(stream)].empty())
       return read_with_runs(stream, position, cycle, epoch, diag, in_slot ? &slot : nullptr);
     if (!in_slot) return ReadResult::empty;
-    if (vector_bytes_ != 0) *data = &data_[index * vector_bytes_];
+    if (slot.value != VectorPool::kNone) *data = values_.bytes(slot.value);
     return slot.epoch < epoch ? ReadResult::stale : ReadResult::ok;
+  }
+  void release(uint32_t value) {
+    if (value != VectorPool::kNone) values_.give_back(value);
   }
   // Origins in the order a collision keeps them: the lower queue, then the earlier instruction.
   static bool kept_before(const Origin& a, const Origin& b) {
@@ -168,7 +172,7 @@ private:
   unsigned vector_bytes_;
   size_t ring_;                            // slots per stream and direction, a power of two
   std::vector<Slot> slots_;                // [direction][stream][ring]
-  std::vector<uint8_t> data_;              // vector_bytes per slot
+  VectorPool values_;                      // the slots' and the pending writes' bytes
   std::vector<std::vector<HeldRun>> runs_; // [direction][stream]: runs taken whole
   size_t run_count_ = 0;                   // runs held: none keeps reads and writes on the slot path
   const std::vector<Cycle>* releases_ = nullptr;
