@@ -5,8 +5,9 @@
 // configuration runs in a child process (SystemC elaborates once per process) and prints simulated
 // cycles per host second, chip-cycles per second, peak RSS and the achieved link bandwidth.
 // The thread speedup is measured on that traffic program and on a tspc all-reduce over the
-// 8-chip node, whose windows hold about ten times the work of the traffic program's.
+// 8-chip node, whose windows hold about eight times the work of the traffic program's.
 // Usage: system_runner --config configs/14nm.json [--rounds N] [--chips 8,72,576] [--threads 2]
+#include "tspsim/common/error.h"
 #include "tspsim/common/version.h"
 #include "tspsim/compiler/collectives.h"
 #include "tspsim/config/floorplan.h"
@@ -15,9 +16,11 @@
 #include "tspsim/system/system.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <fmt/format.h>
 #include <functional>
 #include <iostream>
+#include <optional>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -70,7 +73,12 @@ std::string traffic_program(const tsp::ChipConfig& config,
   const uint64_t start = 200;
   for (const auto& [link, far] : links) {
     const std::string mem = fmt::format("MEM_W{}", link);
-    const unsigned hops = floorplan.slices()[*floorplan.find_slice(mem)].position - sxm_w;
+    const std::optional<unsigned> mem_slice = floorplan.find_slice(mem);
+    if (!mem_slice)
+      throw tsp::InputError(fmt::format("the traffic program reads link {}'s vectors from {}, which chip '{}' "
+                                        "does not have ({} MEM slices a hemisphere)",
+                                        link, mem, config.name, floorplan.mem_count() / 2));
+    const unsigned hops = floorplan.slices()[*mem_slice].position - sxm_w;
     const uint64_t send = start + link; // the far chip sends on `far` at start + far
     text += fmt::format(".queue {}\n  NOP {}\n  Read 0, W{}\n  Repeat {}, {}, 0\n", mem,
                         send - hops * config.streams.hop_cycles - read_func, link, rounds - 1, spacing);
@@ -250,10 +258,15 @@ int sc_main(int argc, char* argv[]) {
   app.add_option("--all-reduce-rows", all_reduce_rows,
                  "rows of 320 fp32 in the compiled all-reduce (default 8192: 10 MiB); 0 skips it");
   app.add_option("--repeat", repeat, "runs of each thread-speedup pair; the fastest of each is compared")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1u, 1000u));
   CLI11_PARSE(app, argc, argv);
   try {
     const tsp::ChipConfig chip = tsp::load_config(config_path);
+    // Checked before any child runs; the largest system uses the most links.
+    for (uint32_t chips : sizes)
+      if (chips == 0 || chips % kNode != 0) throw std::runtime_error("--chips: sizes must be multiples of 8");
+    const uint32_t largest = *std::max_element(sizes.begin(), sizes.end());
+    traffic_program(chip, links_in_use(generate_system(chip, largest)), rounds);
     std::cout << fmt::format(
         "system_runner {} on {}: {} vectors per link, c2c_vector_cycles {}, timing-only\n", tsp::kVersion,
         chip.name, rounds, tsp::c2c_vector_cycles(chip));
@@ -278,7 +291,6 @@ int sc_main(int argc, char* argv[]) {
         "average {:.1f})\n",
         repeat, one.seconds / two.seconds, host_load());
     for (uint32_t chips : sizes) {
-      if (chips % kNode != 0) throw std::runtime_error("--chips: sizes must be multiples of 8");
       print(chips, threads, true, run_traffic(chip, chips, rounds, threads, true));
       if (full && chips != 8) print(chips, threads, false, run_traffic(chip, chips, rounds, threads, false));
     }

@@ -201,6 +201,19 @@ TEST_CASE("tspc --timing-only: any kernel, the same program bytes, no --referenc
   CHECK(both.err == "error: gemv: --reference needs the host reference: drop --timing-only\n");
 }
 
+TEST_CASE("system_runner refuses a chip without the MEM slices of its traffic program, before any run") {
+  const auto tiny =
+      run_tool("benchmarks/system_runner", "--chips 8 --rounds 10 --config " + source("configs/tiny.json"));
+  CHECK(tiny.exit_code == 2);
+  CHECK(tiny.err == "error: the traffic program reads link 4's vectors from MEM_W4, which chip 'tiny' does "
+                    "not have (4 MEM slices a hemisphere)\n");
+  const auto sizes =
+      run_tool("benchmarks/system_runner", "--chips 8,12 --config " + source("configs/14nm.json"));
+  CHECK(sizes.exit_code == 2);
+  CHECK(sizes.err == "error: --chips: sizes must be multiples of 8\n");
+  CHECK(sizes.out.empty());
+}
+
 TEST_CASE("bench_runner and kernels_runner refuse a missing tspsim with one line and exit 2") {
   const auto bench = run_tool("benchmarks/bench_runner", "--tspsim /no/such/tspsim --no-kernels --config " +
                                                              source("configs/14nm.json"));
