@@ -28,6 +28,13 @@ uint8_t* MemSlice::mutable_word(uint32_t address) {
   return chunk + size_t(address % EngineContext::kSramChunkWords) * ctx_.vector_bytes;
 }
 
+void MemSlice::reserve(uint32_t address, uint32_t words) {
+  const uint64_t end = uint64_t{address} + words;
+  for (uint64_t a = address; a < end;
+       a = (a / EngineContext::kSramChunkWords + 1) * EngineContext::kSramChunkWords)
+    mutable_word(static_cast<uint32_t>(a));
+}
+
 void MemSlice::load(uint32_t address, const std::vector<uint8_t>& bytes) {
   for (size_t offset = 0; offset < bytes.size(); offset += ctx_.vector_bytes)
     std::memcpy(mutable_word(address + static_cast<uint32_t>(offset / ctx_.vector_bytes)), &bytes[offset],

@@ -14,16 +14,15 @@
 #endif
 
 #include "elements.h"
+#include "tspsim/common/second_core.h"
 #include "tspsim/numeric/numeric.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstring>
 #include <functional>
-#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -316,69 +315,6 @@ const Kernels& kernels() {
   return kKernels_baseline;
 }
 
-// A second core for large batches: one worker thread, started on first use. run() hands it part 1
-// of a job, does part 0 itself and returns when both are done. Each part computes whole output
-// rows exactly as one thread would, so the results do not depend on the split.
-class SecondCore {
-public:
-  static SecondCore& instance() {
-    static SecondCore core;
-    return core;
-  }
-
-  // Runs job(0) here and job(1) on the second core; false (nothing run) if another thread is
-  // using it: a system's chips multiply on several threads at once.
-  bool try_run(const std::function<void(unsigned)>& job) {
-    std::unique_lock<std::mutex> claim(user_, std::try_to_lock);
-    if (!claim.owns_lock()) return false;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      job_ = &job;
-      done_ = false;
-    }
-    wake_.notify_one();
-    job(0);
-    std::unique_lock<std::mutex> lock(mutex_);
-    finished_.wait(lock, [&] { return done_; });
-    job_ = nullptr;
-    return true;
-  }
-
-  ~SecondCore() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-    }
-    wake_.notify_one();
-    thread_.join();
-  }
-
-private:
-  SecondCore() : thread_([this] { work(); }) {}
-
-  void work() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    for (;;) {
-      wake_.wait(lock, [&] { return stop_ || (job_ && !done_); });
-      if (stop_) return;
-      const auto* job = job_;
-      lock.unlock();
-      (*job)(1);
-      lock.lock();
-      done_ = true;
-      finished_.notify_one();
-    }
-  }
-
-  std::mutex user_; // held by the thread whose job the second core runs
-  std::mutex mutex_;
-  std::condition_variable wake_, finished_;
-  const std::function<void(unsigned)>* job_ = nullptr;
-  bool done_ = true;
-  bool stop_ = false;
-  std::thread thread_;
-};
-
 std::atomic<unsigned> g_threads{std::thread::hardware_concurrency() >= 2 ? 2u : 1u};
 
 // Batches of at least this many vectors are split over two cores (below it the hand-over costs
@@ -389,8 +325,7 @@ constexpr size_t kSplitRows = 16;
 void for_row_halves(size_t m, const std::function<void(size_t, size_t)>& rows) {
   if (m < kSplitRows || g_threads.load(std::memory_order_relaxed) < 2) return rows(0, m);
   const size_t half = (m / 2 + 3) / 4 * 4; // keep the first part in blocks of four rows
-  if (!SecondCore::instance().try_run(
-          [&](unsigned part) { part == 0 ? rows(0, half) : rows(half, m - half); }))
+  if (!try_run_on_two_cores([&](unsigned part) { part == 0 ? rows(0, half) : rows(half, m - half); }))
     rows(0, m);
 }
 

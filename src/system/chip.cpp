@@ -6,6 +6,7 @@
 #include "slices/sxm_slice.h"
 #include "slices/vxm_slice.h"
 #include "tspsim/common/error.h"
+#include "tspsim/common/second_core.h"
 #include "tspsim/program/tensor.h"
 #include "tspsim/program/timing_rules.h"
 
@@ -76,12 +77,34 @@ Chip::~Chip() = default;
 // generates declared tensors straight into MEM, then loads the stored images over them (the
 // order of for_each_image).
 void Chip::load(const Program& program) {
-  if (!ctx_.options.timing_only)
-    for (const auto& declared : program.declared)
-      generate_declared(declared, program.symbols.at(declared.symbol),
-                        [&](uint32_t mem, uint32_t address) { return mems_.at(mem)->load_word(address); });
+  if (!ctx_.options.timing_only) generate_declared_tensors(program);
   for (const auto& image : program.images) mems_.at(image.mem)->load(image.address, image.bytes);
   icu_->load(program);
+}
+
+// Generating is most of a weight-streaming program's load (64 MiB for an 8192 x 8192 int8 GEMV),
+// so a large tensor is split by rows over two cores, one tensor after another (a later one may
+// overwrite an earlier one's words). Its words are allocated first: the halves then only write
+// their own rows, and each row's values depend on its index alone.
+void Chip::generate_declared_tensors(const Program& program) {
+  constexpr uint64_t kSplitBytes = uint64_t{1} << 20; // below it a hand-over costs more than it saves
+  const auto word = [&](uint32_t mem, uint32_t address) { return mems_.at(mem)->load_word(address); };
+  for (const auto& declared : program.declared) {
+    const Symbol& symbol = program.symbols.at(declared.symbol);
+    const auto generate_half = [&](unsigned part) {
+      DeclaredTensor half = declared;
+      const uint32_t first_half = declared.row_count / 2;
+      half.first_row = part == 0 ? declared.first_row : declared.first_row + first_half;
+      half.row_count = part == 0 ? first_half : declared.row_count - first_half;
+      if (half.row_count > 0) generate_declared(half, symbol, word);
+    };
+    if (uint64_t{declared.row_count} * symbol.cols * isa::dtype_bytes(symbol.dtype) >= kSplitBytes) {
+      for (const ImageExtent& extent : declared_extents(declared, symbol))
+        mems_.at(extent.mem)->reserve(extent.address, extent.words);
+      if (try_run_on_two_cores(generate_half)) continue;
+    }
+    generate_declared(declared, symbol, word);
+  }
 }
 
 bool Chip::idle() const {

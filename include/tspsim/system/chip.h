@@ -64,6 +64,7 @@ public:
   const Icu& icu() const { return *icu_; }
 
 private:
+  void generate_declared_tensors(const Program& program);
   void fast_step();
   void debug_negedge();
   void debug_monitor();
