@@ -1,12 +1,14 @@
-// The first heap of a tool on transparent huge pages (docs/performance.md, "Start-up heap").
+// The first GiB of a tool's heap on transparent huge pages (docs/performance.md, "Start-up heap").
 //
 // On the virtual machines we measure, a 4 KiB page fault costs about 10 µs, and a tool touches
-// thousands of fresh heap pages before it does any work: SystemC's static constructors zero a
-// 3 MiB buffer (`sc_temp_heap`), and building the chip and reading the program allocate tens of
-// MiB in small blocks. glibc only asks for huge pages when GLIBC_TUNABLES is set before exec, so
-// this does the same for the first 64 MiB of the heap, from .preinit_array: the executable's
-// pre-initialisers run before any shared library's constructors. Blocks up to 8 MiB come from
-// that heap instead of separate mappings. Nothing changes but where the memory lives.
+// thousands of fresh heap pages before it does any work (SystemC's static constructors zero a
+// 3 MiB buffer, `sc_temp_heap`; building the chip and reading the program allocate tens of MiB in
+// small blocks) and tens of thousands in a large compile or system run. glibc only asks for huge
+// pages when GLIBC_TUNABLES is set before exec, so this does the same for the first GiB of the
+// heap, from .preinit_array: the executable's pre-initialisers run before any shared library's
+// constructors. The heap grows by a GiB of address space at a time (only pages written count),
+// and blocks up to 32 MiB come from it instead of separate mappings. Nothing changes but where
+// the memory lives.
 #include <cstdint>
 #include <cstdlib>
 #include <malloc.h>
@@ -25,8 +27,8 @@
 namespace {
 
 constexpr std::uintptr_t kHugePage = std::uintptr_t{2} << 20;
-constexpr int kHeapBytes = 64 << 20;
-constexpr int kLargestHeapBlock = 8 << 20;
+constexpr int kHeapBytes = 1 << 30;
+constexpr int kLargestHeapBlock = 32 << 20; // glibc's largest mmap threshold
 
 void start_heap_on_huge_pages(int, char**, char**) {
 #ifndef TSP_ASAN // AddressSanitizer has its own allocator, not glibc's heap
