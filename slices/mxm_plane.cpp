@@ -24,6 +24,12 @@ std::string still_loading(const char* instruction, const std::string& plane,
       "{} on {}: the LW dispatched at cycle {} is still loading the shadow buffer until cycle {}",
       instruction, plane, load.dispatched, load.last_read);
 }
+
+// Byte b of each of the n elements of row. A free function, so that the compiler sees that the
+// stores cannot change n or row and vectorises the loop.
+void byte_plane(const uint32_t* row, unsigned n, unsigned b, uint8_t* out) {
+  for (unsigned j = 0; j < n; ++j) out[j] = uint8_t(row[j] >> (8 * b));
+}
 } // namespace
 
 MxmPlane::MxmPlane(sc_core::sc_module_name name, EngineContext& ctx, unsigned slice, DebugClock* debug_clock)
@@ -317,16 +323,11 @@ void MxmPlane::acc_read(const Dispatch& d, Cycle t) {
   const StreamRef dst = StreamRef::from_field(d.instruction.operands[0]);
   const auto acc = static_cast<uint32_t>(d.instruction.operands[1]);
   const Cycle out_cycle = d.cycle + func_cycles(d.instruction, ctx_.config);
-  uint8_t* out = nullptr;
-  if (functional()) {
-    out = scratch_.data();
-    std::fill(out, out + 4 * size_t(ctx_.vector_bytes), uint8_t{0});
-  }
   if (acc >= acc_timing_.size()) {
     ctx_.log.report(ErrorKind::mxm_accumulator, t, d.origin,
                     fmt::format("ACC on {}: accumulator {} does not exist (the plane has {})", info().name,
                                 acc, acc_timing_.size()));
-    return write_streams(out_cycle, dst, 4, out, d.origin);
+    return write_result(out_cycle, dst, nullptr, d.origin);
   }
   const AccTiming& timing = acc_timing_[acc];
   const bool latest_before = timing.read != kNever && timing.read < t;
@@ -339,13 +340,19 @@ void MxmPlane::acc_read(const Dispatch& d, Cycle t) {
     ctx_.log.report(ErrorKind::mxm_accumulator, t, d.origin,
                     fmt::format("ACC on {}: the latest result in accumulator {} is ready at cycle {}",
                                 info().name, acc, ready));
-  if (functional()) {
-    if (queued_for_[acc] > 0) flush(t);
-    if (const uint32_t* row = acc_rows_[acc])
-      for (unsigned j = 0; j < n_; ++j)
-        for (unsigned b = 0; b < 4; ++b) out[size_t(b) * ctx_.vector_bytes + j] = uint8_t(row[j] >> (8 * b));
-  }
-  write_streams(out_cycle, dst, 4, out, d.origin);
+  if (functional() && queued_for_[acc] > 0) flush(t);
+  write_result(out_cycle, dst, functional() ? acc_rows_[acc] : nullptr, d.origin);
+}
+
+// Byte b of element j goes to stream b, straight into the pooled stream values.
+void MxmPlane::write_result(Cycle t, StreamRef dst, const uint32_t* row, const Origin& origin) {
+  if (!functional()) return write_streams(t, dst, 4, nullptr, origin);
+  write_streams_filled(t, dst, 4, origin, [&](unsigned b, uint8_t* bytes) {
+    if (row)
+      byte_plane(row, n_, b, bytes);
+    else
+      std::memset(bytes, 0, n_);
+  });
 }
 
 uint32_t* MxmPlane::accumulator(uint32_t acc) {

@@ -74,6 +74,8 @@ private:
   void install(const Install& iw);
   void abc_read(const Dispatch& d, Cycle t);
   void acc_read(const Dispatch& d, Cycle t);
+  // Schedules an ACC's four streams to land at t: the byte planes of `row`, zeros when it is null.
+  void write_result(Cycle t, StreamRef dst, const uint32_t* row, const Origin& origin);
   void flush(Cycle read_before);
   uint32_t* accumulator(uint32_t acc);
 
