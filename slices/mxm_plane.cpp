@@ -25,10 +25,34 @@ std::string still_loading(const char* instruction, const std::string& plane,
       instruction, plane, load.dispatched, load.last_read);
 }
 
-// Byte b of each of the n elements of row. A free function, so that the compiler sees that the
-// stores cannot change n or row and vectorises the loop.
+// The loops over a row's elements are free functions: in a member function the compiler cannot
+// tell that the stores leave n_ alone, and does not vectorise them.
+
+// Byte b of each of the n elements of row.
 void byte_plane(const uint32_t* row, unsigned n, unsigned b, uint8_t* out) {
   for (unsigned j = 0; j < n; ++j) out[j] = uint8_t(row[j] >> (8 * b));
+}
+
+// Folds one product row s into an accumulator row: row + s with add (integer sums wrap modulo
+// 2^32), else s.
+void fold_i32(uint32_t* row, const int32_t* s, unsigned n, bool add) {
+  if (add)
+    for (unsigned j = 0; j < n; ++j) row[j] += static_cast<uint32_t>(s[j]);
+  else
+    for (unsigned j = 0; j < n; ++j) row[j] = static_cast<uint32_t>(s[j]);
+}
+
+// The same with fp32 bits: out[j] + s_j once with add.
+void fold_f32(uint32_t* row, const float* s, unsigned n, bool add) {
+  for (unsigned j = 0; j < n; ++j) {
+    float value = s[j];
+    if (add) {
+      float old;
+      std::memcpy(&old, &row[j], sizeof old);
+      value = old + s[j];
+    }
+    std::memcpy(&row[j], &value, sizeof value);
+  }
 }
 } // namespace
 
@@ -392,21 +416,10 @@ void MxmPlane::flush(Cycle read_before) {
       if (!p.add) std::fill(row, row + n_, 0u);
       continue;
     }
-    if (integer) {
-      const int32_t* s = &out_i32[r * n_];
-      for (unsigned j = 0; j < n_; ++j) row[j] = (p.add ? row[j] : 0u) + static_cast<uint32_t>(s[j]);
-    } else {
-      const float* s = &out_f32[r * n_];
-      for (unsigned j = 0; j < n_; ++j) {
-        float value = s[j];
-        if (p.add) {
-          float old;
-          std::memcpy(&old, &row[j], sizeof old);
-          value = old + s[j];
-        }
-        std::memcpy(&row[j], &value, sizeof value);
-      }
-    }
+    if (integer)
+      fold_i32(row, &out_i32[r * n_], n_, p.add);
+    else
+      fold_f32(row, &out_f32[r * n_], n_, p.add);
     ++r;
   }
   head_ = end;
