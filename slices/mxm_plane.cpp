@@ -64,6 +64,7 @@ MxmPlane::MxmPlane(sc_core::sc_module_name name, EngineContext& ctx, unsigned sl
   shadow_.assign(size_t(2) * k_ * n_, 0);
   acc_rows_.assign(ctx.config.mxm.accumulators, nullptr);
   queued_for_.assign(ctx.config.mxm.accumulators, 0);
+  acts_i8_.reserve(size_t(kMaxQueued + 1) * k_); // what a full queue holds, without regrowing
   scratch_.assign(size_t(ctx.config.mxm.weight_streams) * ctx.vector_bytes, 0);
 }
 
@@ -266,14 +267,12 @@ void MxmPlane::install(const Install& iw) {
   if (weights_.weights_dtype() == DType::i8) {
     std::vector<const uint8_t*> rows(k_);
     for (unsigned r = 0; r < k_; ++r) rows[r] = &shadow_[size_t(r) * n_];
-    packed_i8_.resize(size_t(k_) * n_);
-    num::pack_weights_i8(rows.data(), k_, n_, packed_i8_.data());
+    num::pack_weights_i8(rows.data(), k_, n_, packed_i8_.rows(size_t(k_) * n_));
   } else {
     std::vector<num::ConstPlaneGroup> rows(k_);
     for (unsigned r = 0; r < k_; ++r)
       rows[r].planes = {&shadow_[size_t(r) * n_], &shadow_[(size_t(k_) + r) * n_], nullptr, nullptr};
-    packed_f32_.resize(size_t(k_) * n_);
-    num::pack_weights_float(weights_.weights_dtype(), rows.data(), k_, n_, packed_f32_.data());
+    num::pack_weights_float(weights_.weights_dtype(), rows.data(), k_, n_, packed_f32_.rows(size_t(k_) * n_));
   }
 }
 
@@ -283,7 +282,7 @@ void MxmPlane::abc_read(const Dispatch& d, Cycle t) {
   const DType dtype = dtype_operand(d.instruction, 0);
   const StreamRef src = StreamRef::from_field(ops[1]);
   const auto acc = static_cast<uint32_t>(ops[2]);
-  read_streams(t, src, isa::dtype_bytes(dtype), functional() ? scratch_.data() : nullptr, d.origin);
+  read_streams(t, src, isa::dtype_bytes(dtype), functional() ? activation_buffer(dtype) : nullptr, d.origin);
 
   if (weights_.float_activation_too_soon(dtype, int64_t(t)))
     ctx_.log.report(
@@ -325,10 +324,7 @@ void MxmPlane::abc_read(const Dispatch& d, Cycle t) {
   products_.push_back({acc, ops[3] != 0, t, usable ? rows_ : -1});
   ++queued_for_[acc];
   if (usable) {
-    if (dtype == DType::i8) {
-      const auto* act = reinterpret_cast<const int8_t*>(scratch_.data());
-      acts_i8_.insert(acts_i8_.end(), act, act + k_);
-    } else {
+    if (dtype != DType::i8) {
       acts_f32_.resize(size_t(rows_ + 1) * k_);
       num::ConstPlaneGroup planes;
       planes.planes = {scratch_.data(), scratch_.data() + ctx_.vector_bytes, nullptr, nullptr};
@@ -337,6 +333,15 @@ void MxmPlane::abc_read(const Dispatch& d, Cycle t) {
     ++rows_;
   }
   if (products_.size() - head_ > kMaxQueued) flush(t);
+}
+
+// An i8 activation is read straight into the row after the queued ones, which becomes queued only
+// if the ABC's weights are usable (so acts_i8_ may hold one row more than rows_); a float one is
+// read into the scratch and widened.
+uint8_t* MxmPlane::activation_buffer(DType dtype) {
+  if (dtype != DType::i8) return scratch_.data();
+  acts_i8_.resize(size_t(rows_ + 1) * k_);
+  return reinterpret_cast<uint8_t*>(&acts_i8_[size_t(rows_) * k_]);
 }
 
 // ACC at t sees the ABCs whose activations were read before t; one read at t itself cannot have
