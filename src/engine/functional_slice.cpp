@@ -80,16 +80,6 @@ bool FunctionalSlice::read_streams(Cycle t, StreamRef stream, unsigned group, ui
   return ok;
 }
 
-FunctionalSlice::PendingWrite& FunctionalSlice::push_write(Cycle t, StreamRef stream, unsigned group,
-                                                           const Origin& origin) {
-  PendingWrite& write = pending_.push(t);
-  write.stream = stream;
-  write.group = group;
-  write.origin = origin;
-  write.values.clear();
-  return write;
-}
-
 void FunctionalSlice::write_streams(Cycle t, StreamRef stream, unsigned group, const uint8_t* data,
                                     const Origin& origin) {
   PendingWrite& write = push_write(t, stream, group, origin);

@@ -98,8 +98,15 @@ private:
     std::vector<uint32_t> values; // held by the fabric, one per stream; empty in timing-only runs
   };
 
-  // A pending write landing at t with no values yet.
-  PendingWrite& push_write(Cycle t, StreamRef stream, unsigned group, const Origin& origin);
+  // A pending write landing at t with no values yet (inline: on every stream write's path).
+  PendingWrite& push_write(Cycle t, StreamRef stream, unsigned group, const Origin& origin) {
+    PendingWrite& write = pending_.push(t);
+    write.stream = stream;
+    write.group = group;
+    write.origin = origin;
+    write.values.clear();
+    return write;
+  }
   void debug_posedge();
   void debug_negedge();
 
