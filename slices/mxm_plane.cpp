@@ -24,6 +24,36 @@ std::string still_loading(const char* instruction, const std::string& plane,
       "{} on {}: the LW dispatched at cycle {} is still loading the shadow buffer until cycle {}",
       instruction, plane, load.dispatched, load.last_read);
 }
+
+// The loops over a row's elements are free functions: in a member function the compiler cannot
+// tell that the stores leave n_ alone, and does not vectorise them.
+
+// Byte b of each of the n elements of row.
+void byte_plane(const uint32_t* row, unsigned n, unsigned b, uint8_t* out) {
+  for (unsigned j = 0; j < n; ++j) out[j] = uint8_t(row[j] >> (8 * b));
+}
+
+// Folds one product row s into an accumulator row: row + s with add (integer sums wrap modulo
+// 2^32), else s.
+void fold_i32(uint32_t* row, const int32_t* s, unsigned n, bool add) {
+  if (add)
+    for (unsigned j = 0; j < n; ++j) row[j] += static_cast<uint32_t>(s[j]);
+  else
+    for (unsigned j = 0; j < n; ++j) row[j] = static_cast<uint32_t>(s[j]);
+}
+
+// The same with fp32 bits: out[j] + s_j once with add.
+void fold_f32(uint32_t* row, const float* s, unsigned n, bool add) {
+  for (unsigned j = 0; j < n; ++j) {
+    float value = s[j];
+    if (add) {
+      float old;
+      std::memcpy(&old, &row[j], sizeof old);
+      value = old + s[j];
+    }
+    std::memcpy(&row[j], &value, sizeof value);
+  }
+}
 } // namespace
 
 MxmPlane::MxmPlane(sc_core::sc_module_name name, EngineContext& ctx, unsigned slice, DebugClock* debug_clock)
@@ -34,6 +64,7 @@ MxmPlane::MxmPlane(sc_core::sc_module_name name, EngineContext& ctx, unsigned sl
   shadow_.assign(size_t(2) * k_ * n_, 0);
   acc_rows_.assign(ctx.config.mxm.accumulators, nullptr);
   queued_for_.assign(ctx.config.mxm.accumulators, 0);
+  acts_i8_.reserve(size_t(kMaxQueued + 1) * k_); // what a full queue holds, without regrowing
   scratch_.assign(size_t(ctx.config.mxm.weight_streams) * ctx.vector_bytes, 0);
 }
 
@@ -236,14 +267,12 @@ void MxmPlane::install(const Install& iw) {
   if (weights_.weights_dtype() == DType::i8) {
     std::vector<const uint8_t*> rows(k_);
     for (unsigned r = 0; r < k_; ++r) rows[r] = &shadow_[size_t(r) * n_];
-    packed_i8_.resize(size_t(k_) * n_);
-    num::pack_weights_i8(rows.data(), k_, n_, packed_i8_.data());
+    num::pack_weights_i8(rows.data(), k_, n_, packed_i8_.rows(size_t(k_) * n_));
   } else {
     std::vector<num::ConstPlaneGroup> rows(k_);
     for (unsigned r = 0; r < k_; ++r)
       rows[r].planes = {&shadow_[size_t(r) * n_], &shadow_[(size_t(k_) + r) * n_], nullptr, nullptr};
-    packed_f32_.resize(size_t(k_) * n_);
-    num::pack_weights_float(weights_.weights_dtype(), rows.data(), k_, n_, packed_f32_.data());
+    num::pack_weights_float(weights_.weights_dtype(), rows.data(), k_, n_, packed_f32_.rows(size_t(k_) * n_));
   }
 }
 
@@ -253,7 +282,7 @@ void MxmPlane::abc_read(const Dispatch& d, Cycle t) {
   const DType dtype = dtype_operand(d.instruction, 0);
   const StreamRef src = StreamRef::from_field(ops[1]);
   const auto acc = static_cast<uint32_t>(ops[2]);
-  read_streams(t, src, isa::dtype_bytes(dtype), functional() ? scratch_.data() : nullptr, d.origin);
+  read_streams(t, src, isa::dtype_bytes(dtype), functional() ? activation_buffer(dtype) : nullptr, d.origin);
 
   if (weights_.float_activation_too_soon(dtype, int64_t(t)))
     ctx_.log.report(
@@ -295,10 +324,7 @@ void MxmPlane::abc_read(const Dispatch& d, Cycle t) {
   products_.push_back({acc, ops[3] != 0, t, usable ? rows_ : -1});
   ++queued_for_[acc];
   if (usable) {
-    if (dtype == DType::i8) {
-      const auto* act = reinterpret_cast<const int8_t*>(scratch_.data());
-      acts_i8_.insert(acts_i8_.end(), act, act + k_);
-    } else {
+    if (dtype != DType::i8) {
       acts_f32_.resize(size_t(rows_ + 1) * k_);
       num::ConstPlaneGroup planes;
       planes.planes = {scratch_.data(), scratch_.data() + ctx_.vector_bytes, nullptr, nullptr};
@@ -309,6 +335,15 @@ void MxmPlane::abc_read(const Dispatch& d, Cycle t) {
   if (products_.size() - head_ > kMaxQueued) flush(t);
 }
 
+// An i8 activation is read straight into the row after the queued ones, which becomes queued only
+// if the ABC's weights are usable (so acts_i8_ may hold one row more than rows_); a float one is
+// read into the scratch and widened.
+uint8_t* MxmPlane::activation_buffer(DType dtype) {
+  if (dtype != DType::i8) return scratch_.data();
+  acts_i8_.resize(size_t(rows_ + 1) * k_);
+  return reinterpret_cast<uint8_t*>(&acts_i8_[size_t(rows_) * k_]);
+}
+
 // ACC at t sees the ABCs whose activations were read before t; one read at t itself cannot have
 // reached the accumulator, whether or not it was evaluated already. Every queued product of a
 // read before t is folded in together: one that is not due yet can only reach an accumulator an
@@ -317,16 +352,11 @@ void MxmPlane::acc_read(const Dispatch& d, Cycle t) {
   const StreamRef dst = StreamRef::from_field(d.instruction.operands[0]);
   const auto acc = static_cast<uint32_t>(d.instruction.operands[1]);
   const Cycle out_cycle = d.cycle + func_cycles(d.instruction, ctx_.config);
-  uint8_t* out = nullptr;
-  if (functional()) {
-    out = scratch_.data();
-    std::fill(out, out + 4 * size_t(ctx_.vector_bytes), uint8_t{0});
-  }
   if (acc >= acc_timing_.size()) {
     ctx_.log.report(ErrorKind::mxm_accumulator, t, d.origin,
                     fmt::format("ACC on {}: accumulator {} does not exist (the plane has {})", info().name,
                                 acc, acc_timing_.size()));
-    return write_streams(out_cycle, dst, 4, out, d.origin);
+    return write_result(out_cycle, dst, nullptr, d.origin);
   }
   const AccTiming& timing = acc_timing_[acc];
   const bool latest_before = timing.read != kNever && timing.read < t;
@@ -339,13 +369,19 @@ void MxmPlane::acc_read(const Dispatch& d, Cycle t) {
     ctx_.log.report(ErrorKind::mxm_accumulator, t, d.origin,
                     fmt::format("ACC on {}: the latest result in accumulator {} is ready at cycle {}",
                                 info().name, acc, ready));
-  if (functional()) {
-    if (queued_for_[acc] > 0) flush(t);
-    if (const uint32_t* row = acc_rows_[acc])
-      for (unsigned j = 0; j < n_; ++j)
-        for (unsigned b = 0; b < 4; ++b) out[size_t(b) * ctx_.vector_bytes + j] = uint8_t(row[j] >> (8 * b));
-  }
-  write_streams(out_cycle, dst, 4, out, d.origin);
+  if (functional() && queued_for_[acc] > 0) flush(t);
+  write_result(out_cycle, dst, functional() ? acc_rows_[acc] : nullptr, d.origin);
+}
+
+// Byte b of element j goes to stream b, straight into the pooled stream values.
+void MxmPlane::write_result(Cycle t, StreamRef dst, const uint32_t* row, const Origin& origin) {
+  if (!functional()) return write_streams(t, dst, 4, nullptr, origin);
+  write_streams_filled(t, dst, 4, origin, [&](unsigned b, uint8_t* bytes) {
+    if (row)
+      byte_plane(row, n_, b, bytes);
+    else
+      std::memset(bytes, 0, n_);
+  });
 }
 
 uint32_t* MxmPlane::accumulator(uint32_t acc) {
@@ -385,21 +421,10 @@ void MxmPlane::flush(Cycle read_before) {
       if (!p.add) std::fill(row, row + n_, 0u);
       continue;
     }
-    if (integer) {
-      const int32_t* s = &out_i32[r * n_];
-      for (unsigned j = 0; j < n_; ++j) row[j] = (p.add ? row[j] : 0u) + static_cast<uint32_t>(s[j]);
-    } else {
-      const float* s = &out_f32[r * n_];
-      for (unsigned j = 0; j < n_; ++j) {
-        float value = s[j];
-        if (p.add) {
-          float old;
-          std::memcpy(&old, &row[j], sizeof old);
-          value = old + s[j];
-        }
-        std::memcpy(&row[j], &value, sizeof value);
-      }
-    }
+    if (integer)
+      fold_i32(row, &out_i32[r * n_], n_, p.add);
+    else
+      fold_f32(row, &out_f32[r * n_], n_, p.add);
     ++r;
   }
   head_ = end;

@@ -73,7 +73,11 @@ private:
   void start_load(const Dispatch& d, Cycle t);
   void install(const Install& iw);
   void abc_read(const Dispatch& d, Cycle t);
+  // Where an ABC of this type reads its activation streams (functional runs).
+  uint8_t* activation_buffer(isa::DType dtype);
   void acc_read(const Dispatch& d, Cycle t);
+  // Schedules an ACC's four streams to land at t: the byte planes of `row`, zeros when it is null.
+  void write_result(Cycle t, StreamRef dst, const uint32_t* row, const Origin& origin);
   void flush(Cycle read_before);
   uint32_t* accumulator(uint32_t acc);
 
@@ -91,21 +95,10 @@ private:
   Cycle lw_read_first_ = 0; // the LW's first read cycle (its read cycle 0)
   RunCycles lw_read_cycles_;
 
-  // Data (functional runs only).
-  std::vector<uint8_t> shadow_; // byte plane b of row r at [(b * K + r) * N]
-  std::vector<int16_t> packed_i8_;
-  std::vector<float> packed_f32_;
-  ZeroArena acc_arena_;             // accumulator rows, taken on first write
-  std::vector<uint32_t*> acc_rows_; // int32 or fp32 bits, null until first written
-  std::vector<Product> products_;   // FIFO from head_, in activation-read order
-  size_t head_ = 0;
-  std::vector<uint32_t> queued_for_; // queued products per accumulator
-  std::vector<int8_t> acts_i8_;      // activation rows of the queued ABCs with usable weights
-  std::vector<float> acts_f32_;
-  int64_t rows_ = 0;
-  // The products of one flush. Every element is written by the matrix product before it is read,
-  // so the buffers grow without the zero fill of a growing vector (6 % of the GEMM's process).
-  template <typename T> class ProductRows {
+  // A buffer whose every element is written before it is read (the packed weights, the products
+  // of a flush), so it grows without the zero fill of a growing vector (6 % of the GEMM's process
+  // for the products).
+  template <typename T> class Unfilled {
   public:
     T* rows(size_t elements) {
       if (elements > size_) {
@@ -114,13 +107,27 @@ private:
       }
       return data_.get();
     }
+    const T* data() const { return data_.get(); }
 
   private:
     std::unique_ptr<T[]> data_;
     size_t size_ = 0;
   };
-  ProductRows<int32_t> out_i32_;
-  ProductRows<float> out_f32_;
+
+  // Data (functional runs only).
+  std::vector<uint8_t> shadow_; // byte plane b of row r at [(b * K + r) * N]
+  Unfilled<int16_t> packed_i8_;
+  Unfilled<float> packed_f32_;
+  ZeroArena acc_arena_;             // accumulator rows, taken on first write
+  std::vector<uint32_t*> acc_rows_; // int32 or fp32 bits, null until first written
+  std::vector<Product> products_;   // FIFO from head_, in activation-read order
+  size_t head_ = 0;
+  std::vector<uint32_t> queued_for_; // queued products per accumulator
+  std::vector<int8_t> acts_i8_;      // activation rows of the queued ABCs with usable weights
+  std::vector<float> acts_f32_;
+  int64_t rows_ = 0;
+  Unfilled<int32_t> out_i32_; // the products of one flush
+  Unfilled<float> out_f32_;
   std::vector<uint8_t> scratch_;
 };
 

@@ -82,11 +82,7 @@ bool FunctionalSlice::read_streams(Cycle t, StreamRef stream, unsigned group, ui
 
 void FunctionalSlice::write_streams(Cycle t, StreamRef stream, unsigned group, const uint8_t* data,
                                     const Origin& origin) {
-  PendingWrite& write = pending_.push(t);
-  write.stream = stream;
-  write.group = group;
-  write.origin = origin;
-  write.values.clear();
+  PendingWrite& write = push_write(t, stream, group, origin);
   if (data)
     for (unsigned s = 0; s < group; ++s)
       write.values.push_back(ctx_.fabric.hold(data + size_t(s) * ctx_.vector_bytes));

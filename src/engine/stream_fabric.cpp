@@ -19,13 +19,17 @@ StreamFabric::StreamFabric(unsigned streams_per_direction, unsigned positions, u
 }
 
 uint32_t StreamFabric::hold(const uint8_t* bytes) {
-  const uint32_t value = values_.take();
-  uint8_t* dst = values_.bytes(value);
+  const Held held = hold_to_fill();
   if (bytes)
-    std::memcpy(dst, bytes, vector_bytes_);
+    std::memcpy(held.bytes, bytes, vector_bytes_);
   else
-    std::memset(dst, 0, vector_bytes_);
-  return value;
+    std::memset(held.bytes, 0, vector_bytes_);
+  return held.id;
+}
+
+StreamFabric::Held StreamFabric::hold_to_fill() {
+  const uint32_t id = values_.take();
+  return {id, values_.bytes(id)};
 }
 
 void StreamFabric::add_run(const WriteRun& run, Cycle now) {

@@ -75,3 +75,13 @@ TEST_CASE("stream fabric: a value replaced in its slot goes back to the pool") {
   CHECK(reused == first);
   CHECK(read_value(fabric, 0, 21) == b);
 }
+
+TEST_CASE("stream fabric: a value filled in place lands with the bytes written into it") {
+  tsp::StreamFabric fabric(32, 8, 1, kBytes);
+  const tsp::StreamFabric::Held held = fabric.hold_to_fill();
+  for (unsigned i = 0; i < kBytes; ++i) held.bytes[i] = uint8_t(10 * i + 1);
+  const uint32_t other = fabric.hold(nullptr);
+  CHECK(other != held.id);
+  write_value(fabric, held.id, 5, 0);
+  CHECK(read_value(fabric, 0, 5) == std::vector<uint8_t>{1, 11, 21, 31, 41, 51, 61, 71});
+}

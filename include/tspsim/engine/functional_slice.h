@@ -54,6 +54,17 @@ protected:
   // Schedules `group` byte-streams to land at this slice's position in cycle t (t > now). `data`
   // holds group * vector_bytes bytes, or is null in timing-only runs.
   void write_streams(Cycle t, StreamRef stream, unsigned group, const uint8_t* data, const Origin& origin);
+  // The same in functional runs with the values written in place: fill(s, bytes) writes all
+  // vector_bytes bytes of stream s, so no caller's buffer is copied.
+  template <typename Fill>
+  void write_streams_filled(Cycle t, StreamRef stream, unsigned group, const Origin& origin, Fill fill) {
+    PendingWrite& write = push_write(t, stream, group, origin);
+    for (unsigned s = 0; s < group; ++s) {
+      const StreamFabric::Held held = ctx_.fabric.hold_to_fill();
+      fill(s, held.bytes);
+      write.values.push_back(held.id);
+    }
+  }
 
   // The stream operands of an instruction, by the ISA table.
   struct StreamOperands {
@@ -87,6 +98,15 @@ private:
     std::vector<uint32_t> values; // held by the fabric, one per stream; empty in timing-only runs
   };
 
+  // A pending write landing at t with no values yet (inline: on every stream write's path).
+  PendingWrite& push_write(Cycle t, StreamRef stream, unsigned group, const Origin& origin) {
+    PendingWrite& write = pending_.push(t);
+    write.stream = stream;
+    write.group = group;
+    write.origin = origin;
+    write.values.clear();
+    return write;
+  }
   void debug_posedge();
   void debug_negedge();
 

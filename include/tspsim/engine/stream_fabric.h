@@ -29,6 +29,13 @@ public:
   // A value to be written later: a pooled copy of the vector_bytes bytes at `bytes` (zeros when
   // null). write_group takes it over; the caller keeps only its id.
   uint32_t hold(const uint8_t* bytes);
+  // A pooled vector for a value to be written later, whose vector_bytes bytes the caller writes
+  // in place before write_group takes it over.
+  struct Held {
+    uint32_t id;
+    uint8_t* bytes;
+  };
+  Held hold_to_fill();
 
   // Puts `group` consecutive byte-streams from `first` at (position, cycle): stream s gets the
   // held value values[s] (values null: no bytes, timing-only). collided(s, blamed) is called for
