@@ -83,9 +83,19 @@ Cycle activity_end(const Instruction& instruction, Cycle t, const ChipConfig& co
   return end;
 }
 
+std::vector<Schedule::MemSite> Schedule::mem_sites(const Floorplan& floorplan) {
+  std::vector<MemSite> sites;
+  sites.reserve(floorplan.mem_count());
+  for (unsigned mem = 0; mem < floorplan.mem_count(); ++mem) {
+    const SliceInfo& info = floorplan.slices()[floorplan.slice_of_mem(mem)];
+    sites.push_back({floorplan.slice_of_mem(mem), info.position, info.first_queue});
+  }
+  return sites;
+}
+
 Schedule::Schedule(const ChipConfig& config)
-    : config_(config), floorplan_(config.geometry, config.icu), hop_(config.streams.hop_cycles),
-      read_skew_(Cycle(skew_cycles(make_read(0, {}), config))),
+    : config_(config), floorplan_(config.geometry, config.icu), mems_(mem_sites(floorplan_)),
+      hop_(config.streams.hop_cycles), read_skew_(Cycle(skew_cycles(make_read(0, {}), config))),
       read_func_(Cycle(func_cycles(make_read(0, {}), config))),
       write_skew_(Cycle(skew_cycles(make_write(0, {}), config))), slots_(floorplan_.queues().size()),
       sorted_(floorplan_.queues().size(), true), taken_(floorplan_.queues().size()) {}

@@ -63,9 +63,9 @@ public:
   const Floorplan& floorplan() const { return floorplan_; }
 
   unsigned slice_position(unsigned slice) const { return floorplan_.slices()[slice].position; }
-  unsigned mem_slice(unsigned mem) const { return floorplan_.slice_of_mem(mem); }
-  unsigned mem_position(unsigned mem) const { return slice_position(mem_slice(mem)); }
-  unsigned mem_queue(unsigned mem) const { return floorplan_.slices()[mem_slice(mem)].first_queue; }
+  unsigned mem_slice(unsigned mem) const { return mems_.at(mem).slice; }
+  unsigned mem_position(unsigned mem) const { return mems_.at(mem).position; }
+  unsigned mem_queue(unsigned mem) const { return mems_.at(mem).queue; }
   // Cycles for a value to travel from one position to another.
   Cycle travel(unsigned from, unsigned to) const;
   // The direction a value must travel from `from` to reach `to` (east when they coincide).
@@ -208,6 +208,14 @@ private:
 
   ChipConfig config_;
   Floorplan floorplan_;
+  // Per global MEM number, from the floorplan once: every Read and Write asks them.
+  struct MemSite {
+    unsigned slice;
+    unsigned position;
+    unsigned queue;
+  };
+  static std::vector<MemSite> mem_sites(const Floorplan& floorplan);
+  std::vector<MemSite> mems_;
   Cycle floor_ = 0;
   unsigned hop_;
   // A Read's and a Write's latencies (program/latency.h), asked once: every stream access uses them.
