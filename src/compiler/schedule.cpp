@@ -97,7 +97,9 @@ Schedule::Schedule(const ChipConfig& config)
     : config_(config), floorplan_(config.geometry, config.icu), mems_(mem_sites(floorplan_)),
       hop_(config.streams.hop_cycles), read_skew_(Cycle(skew_cycles(make_read(0, {}), config))),
       read_func_(Cycle(func_cycles(make_read(0, {}), config))),
-      write_skew_(Cycle(skew_cycles(make_write(0, {}), config))), slots_(floorplan_.queues().size()),
+      write_skew_(Cycle(skew_cycles(make_write(0, {}), config))),
+      read_active_(uint32_t(activity_end(make_read(0, {}), 0, config))),
+      write_active_(uint32_t(activity_end(make_write(0, {}), 0, config))), slots_(floorplan_.queues().size()),
       sorted_(floorplan_.queues().size(), true), taken_(floorplan_.queues().size()) {}
 
 Cycle Schedule::travel(unsigned from, unsigned to) const {
@@ -147,10 +149,14 @@ Cycle Schedule::next_taken(unsigned queue, Cycle t) const {
 }
 
 bool Schedule::place(unsigned queue, Cycle t, const Instruction& instruction) {
+  return place_active(queue, t, instruction, PlacedSlot::kUnknown);
+}
+
+bool Schedule::place_active(unsigned queue, Cycle t, const Instruction& instruction, uint32_t active) {
   if (!slot_free(queue, t)) return false;
   auto& slots = slots_[queue];
   if (!slots.empty() && slots.back().t > t) sorted_[queue] = false;
-  slots.push_back({t, encode(instruction), region_});
+  slots.push_back({t, encode(instruction), region_, active});
   set_taken(queue, t, true);
   undo_.push_back({0, t, static_cast<uint16_t>(queue), 0, 0, UndoKind::slot});
   return true;
@@ -330,7 +336,7 @@ bool Schedule::read_to(unsigned mem, uint32_t address, Stream stream, unsigned r
   if (dispatch < 0 || dispatch + read_skew_ <= written(mem, address)) return false;
   const unsigned position = mem_position(mem);
   const size_t m = mark();
-  const bool ok = place(mem_queue(mem), dispatch, make_read(address, stream)) &&
+  const bool ok = place_active(mem_queue(mem), dispatch, make_read(address, stream), read_active_) &&
                   reserve_bank(mem, address, dispatch + read_skew_) &&
                   claim_write(stream, position, dispatch + read_func_) &&
                   extend_read(stream, position, dispatch + read_func_, reader);
@@ -355,7 +361,7 @@ bool Schedule::write_from(unsigned mem, uint32_t address, Stream stream, unsigne
   const Cycle dispatch = t + travel(writer, position) - write_skew_;
   if (dispatch < 0 || dispatch + write_skew_ <= last_read(mem, address)) return false;
   const size_t m = mark();
-  const bool ok = place(mem_queue(mem), dispatch, make_write(address, stream)) &&
+  const bool ok = place_active(mem_queue(mem), dispatch, make_write(address, stream), write_active_) &&
                   reserve_bank(mem, address, dispatch + write_skew_) &&
                   extend_read(stream, writer, t, position);
   if (!ok) {
@@ -441,7 +447,9 @@ Cycle Schedule::last_active() const {
   Cycle last = -1;
   for (const auto& queue : slots_)
     for (const PlacedSlot& slot : queue)
-      last = std::max(last, activity_end(slot.instruction(), slot.t, config_));
+      last = std::max(last, slot.active == PlacedSlot::kUnknown
+                                ? activity_end(slot.instruction(), slot.t, config_)
+                                : slot.t + Cycle(slot.active));
   return last;
 }
 

@@ -48,9 +48,14 @@ struct TextWord {
 // One placed instruction of a queue: its dispatch cycle, its encoded word (8 bytes instead of the
 // 56 of an Instruction: a system program holds millions) and its region (tspsim/program/regions.h).
 struct PlacedSlot {
+  static constexpr uint32_t kUnknown = UINT32_MAX;
+
   Cycle t = 0;
   uint64_t word = 0;
   uint32_t region = RegionRun::kNoRegion;
+  // activity_end - t where the schedule knows it without decoding (a Read's, a Write's), else
+  // kUnknown; it fills the struct's padding.
+  uint32_t active = kUnknown;
 
   Instruction instruction() const { return decode(word); }
 };
@@ -222,6 +227,11 @@ private:
   Cycle read_skew_;
   Cycle read_func_;
   Cycle write_skew_;
+  // Their activity_end - t, so that last_active decodes neither.
+  uint32_t read_active_;
+  uint32_t write_active_;
+  // place with the instruction's activity_end - t (PlacedSlot::kUnknown: not known).
+  bool place_active(unsigned queue, Cycle t, const Instruction& instruction, uint32_t active);
   // Whether a queue's slot is taken, one bit per cycle: the searches test slots far more often
   // than they place instructions.
   bool taken(unsigned queue, Cycle t) const;
