@@ -254,6 +254,19 @@ bool Schedule::extend_read(Stream stream, unsigned writer, Cycle t, unsigned rea
   return true;
 }
 
+bool Schedule::claim_value(Stream stream, unsigned writer, Cycle t, unsigned reader) {
+  if (t < 0 || stream.id >= config_.streams.per_direction) return false;
+  if (stream.dir == Dir::east ? reader < writer : reader > writer) return false;
+  const uint64_t key = span_key(stream, diagonal(stream, writer, t));
+  const unsigned lo = std::min(writer, reader);
+  const unsigned hi = std::max(writer, reader);
+  if (overlaps(key, lo, hi, -1)) return false;
+  const auto w = static_cast<uint16_t>(writer);
+  spans_.insert(key, {static_cast<uint16_t>(lo), static_cast<uint16_t>(hi), w});
+  undo_.push_back({key, 0, w, 0, 0, UndoKind::span_new});
+  return true;
+}
+
 bool Schedule::reserve_value(Stream stream, unsigned writer, Cycle t, const std::vector<unsigned>& readers) {
   const size_t m = mark();
   bool ok = claim_write(stream, writer, t);
@@ -337,8 +350,7 @@ bool Schedule::read_to(unsigned mem, uint32_t address, Stream stream, unsigned r
   const size_t m = mark();
   const bool ok = place_active(mem_queue(mem), dispatch, make_read(address, stream), read_active_) &&
                   reserve_bank(mem, address, dispatch + read_skew_) &&
-                  claim_write(stream, position, dispatch + read_func_) &&
-                  extend_read(stream, position, dispatch + read_func_, reader);
+                  claim_value(stream, position, dispatch + read_func_, reader);
   if (!ok) {
     rollback(m);
     return false;

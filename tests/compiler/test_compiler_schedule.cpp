@@ -288,3 +288,20 @@ TEST_CASE("a Read or Write placed by read_to or write_from ends where a decoded 
   CHECK(s.last_active() == by_place.last_active());
   CHECK(s.last_active() == 9);
 }
+
+TEST_CASE("claim_value takes a value's whole span at once, or nothing") {
+  auto s = tiny_schedule();
+  const size_t start = s.mark();
+  REQUIRE(s.claim_value({2, Dir::east}, 2, 4, 6)); // positions 2..6 of the diagonal 4 - 2 * hop
+  CHECK_FALSE(s.stream_free({2, Dir::east}, 2, 4, 2));
+  CHECK_FALSE(s.stream_free({2, Dir::east}, 6, 4 + 4, 6)); // position 6, four hops later
+  CHECK(s.stream_free({2, Dir::east}, 7, 4 + 5, 8));       // past the reader
+  CHECK_FALSE(s.claim_write({2, Dir::east}, 4, 6));        // inside the span
+  CHECK_FALSE(s.claim_value({2, Dir::east}, 0, 2, 2));     // reaches position 2 on the same diagonal
+  CHECK_FALSE(s.claim_value({3, Dir::east}, 6, 4, 2));     // a reader upstream of an eastward writer
+  CHECK_FALSE(s.claim_value({3, Dir::east}, 2, -1, 6));    // before cycle 0
+  CHECK(s.stream_free({3, Dir::east}, 2, 4, 6));           // the failures reserved nothing
+  CHECK(s.claim_value({2, Dir::east}, 7, 4 + 5, 8));       // the next positions of the diagonal
+  s.rollback(start);
+  CHECK(s.stream_free({2, Dir::east}, 2, 4, 10));
+}

@@ -102,6 +102,9 @@ public:
   // Extends the value written at (writer, t) so that it reaches `reader`; false if a position on
   // the way is taken or the reader is upstream of the writer.
   bool extend_read(Stream stream, unsigned writer, Cycle t, unsigned reader);
+  // claim_write + extend_read to one reader with one test of the diagonal: [writer, reader] free
+  // is what both need (false reserves nothing).
+  bool claim_value(Stream stream, unsigned writer, Cycle t, unsigned reader);
   // claim_write + extend_read to every reader.
   bool reserve_value(Stream stream, unsigned writer, Cycle t, const std::vector<unsigned>& readers);
   bool stream_free(Stream stream, unsigned writer, Cycle t, unsigned reader) const;
