@@ -1,5 +1,6 @@
 #include "tspsim/compiler/schedule.h"
 
+#include "tspsim/program/encoding.h"
 #include "tspsim/program/latency.h"
 #include "tspsim/program/timing_rules.h"
 
@@ -15,23 +16,21 @@ namespace {
 // Diagonals can be slightly negative (eastward: t - x * hop); keys store them offset.
 constexpr int64_t kDiagonalOffset = int64_t{1} << 24;
 
-// The field a Repeat advances: the first address field or the MXM accumulator index.
-int strided_field(const Instruction& instruction) {
-  const auto fields = instruction.spec().operand_fields();
-  for (size_t i = 0; i < fields.size(); ++i)
-    if (fields[i].kind == isa::FieldKind::address || fields[i].name == "acc") return static_cast<int>(i);
-  return -1;
+// The field a Repeat advances: the first address field or the MXM accumulator index (null: none).
+const isa::FieldSpec* strided_field(const isa::OpcodeSpec& spec) {
+  for (const isa::FieldSpec& field : spec.operand_fields())
+    if (field.kind == isa::FieldKind::address || field.name == "acc") return &field;
+  return nullptr;
 }
 
-// Whether `next` is `first` with its strided field advanced by `stride`.
-bool repeats(const Instruction& first, const Instruction& next, int64_t stride) {
-  if (first.opcode != next.opcode) return false;
-  const int field = strided_field(first);
-  for (size_t i = 0; i < first.operands.size(); ++i) {
-    const int64_t expected = first.operands[i] + (static_cast<int>(i) == field ? stride : 0);
-    if (next.operands[i] != expected) return false;
-  }
-  return field >= 0 || stride == 0;
+// Whether the placed word `next` is `first` with its strided field (of first's opcode) advanced by
+// `stride`. Placed words have no bits outside their fields, so the other operands are equal when
+// the words are equal outside the strided field.
+bool repeats(uint64_t first, uint64_t next, const isa::FieldSpec* field, int64_t stride) {
+  if (!field) return first == next && stride == 0;
+  const uint64_t mask = field_mask(*field);
+  return (first & ~mask) == (next & ~mask) &&
+         field_value(next, *field) == field_value(first, *field) + stride;
 }
 
 Instruction make(Opcode opcode, std::initializer_list<int64_t> operands) {
@@ -83,11 +82,23 @@ Cycle activity_end(const Instruction& instruction, Cycle t, const ChipConfig& co
   return end;
 }
 
+std::vector<Schedule::MemSite> Schedule::mem_sites(const Floorplan& floorplan) {
+  std::vector<MemSite> sites;
+  sites.reserve(floorplan.mem_count());
+  for (unsigned mem = 0; mem < floorplan.mem_count(); ++mem) {
+    const SliceInfo& info = floorplan.slices()[floorplan.slice_of_mem(mem)];
+    sites.push_back({floorplan.slice_of_mem(mem), info.position, info.first_queue});
+  }
+  return sites;
+}
+
 Schedule::Schedule(const ChipConfig& config)
-    : config_(config), floorplan_(config.geometry, config.icu), hop_(config.streams.hop_cycles),
-      read_skew_(Cycle(skew_cycles(make_read(0, {}), config))),
+    : config_(config), floorplan_(config.geometry, config.icu), mems_(mem_sites(floorplan_)),
+      hop_(config.streams.hop_cycles), read_skew_(Cycle(skew_cycles(make_read(0, {}), config))),
       read_func_(Cycle(func_cycles(make_read(0, {}), config))),
-      write_skew_(Cycle(skew_cycles(make_write(0, {}), config))), slots_(floorplan_.queues().size()),
+      write_skew_(Cycle(skew_cycles(make_write(0, {}), config))),
+      read_active_(uint32_t(activity_end(make_read(0, {}), 0, config))),
+      write_active_(uint32_t(activity_end(make_write(0, {}), 0, config))), slots_(floorplan_.queues().size()),
       sorted_(floorplan_.queues().size(), true), taken_(floorplan_.queues().size()) {}
 
 Cycle Schedule::travel(unsigned from, unsigned to) const {
@@ -137,10 +148,14 @@ Cycle Schedule::next_taken(unsigned queue, Cycle t) const {
 }
 
 bool Schedule::place(unsigned queue, Cycle t, const Instruction& instruction) {
+  return place_active(queue, t, instruction, PlacedSlot::kUnknown);
+}
+
+bool Schedule::place_active(unsigned queue, Cycle t, const Instruction& instruction, uint32_t active) {
   if (!slot_free(queue, t)) return false;
   auto& slots = slots_[queue];
   if (!slots.empty() && slots.back().t > t) sorted_[queue] = false;
-  slots.push_back({t, encode(instruction), region_});
+  slots.push_back({t, encode(instruction), region_, active});
   set_taken(queue, t, true);
   undo_.push_back({0, t, static_cast<uint16_t>(queue), 0, 0, UndoKind::slot});
   return true;
@@ -239,6 +254,19 @@ bool Schedule::extend_read(Stream stream, unsigned writer, Cycle t, unsigned rea
   return true;
 }
 
+bool Schedule::claim_value(Stream stream, unsigned writer, Cycle t, unsigned reader) {
+  if (t < 0 || stream.id >= config_.streams.per_direction) return false;
+  if (stream.dir == Dir::east ? reader < writer : reader > writer) return false;
+  const uint64_t key = span_key(stream, diagonal(stream, writer, t));
+  const unsigned lo = std::min(writer, reader);
+  const unsigned hi = std::max(writer, reader);
+  if (overlaps(key, lo, hi, -1)) return false;
+  const auto w = static_cast<uint16_t>(writer);
+  spans_.insert(key, {static_cast<uint16_t>(lo), static_cast<uint16_t>(hi), w});
+  undo_.push_back({key, 0, w, 0, 0, UndoKind::span_new});
+  return true;
+}
+
 bool Schedule::reserve_value(Stream stream, unsigned writer, Cycle t, const std::vector<unsigned>& readers) {
   const size_t m = mark();
   bool ok = claim_write(stream, writer, t);
@@ -320,10 +348,9 @@ bool Schedule::read_to(unsigned mem, uint32_t address, Stream stream, unsigned r
   if (dispatch < 0 || dispatch + read_skew_ <= written(mem, address)) return false;
   const unsigned position = mem_position(mem);
   const size_t m = mark();
-  const bool ok = place(mem_queue(mem), dispatch, make_read(address, stream)) &&
+  const bool ok = place_active(mem_queue(mem), dispatch, make_read(address, stream), read_active_) &&
                   reserve_bank(mem, address, dispatch + read_skew_) &&
-                  claim_write(stream, position, dispatch + read_func_) &&
-                  extend_read(stream, position, dispatch + read_func_, reader);
+                  claim_value(stream, position, dispatch + read_func_, reader);
   if (!ok) {
     rollback(m);
     return false;
@@ -345,7 +372,7 @@ bool Schedule::write_from(unsigned mem, uint32_t address, Stream stream, unsigne
   const Cycle dispatch = t + travel(writer, position) - write_skew_;
   if (dispatch < 0 || dispatch + write_skew_ <= last_read(mem, address)) return false;
   const size_t m = mark();
-  const bool ok = place(mem_queue(mem), dispatch, make_write(address, stream)) &&
+  const bool ok = place_active(mem_queue(mem), dispatch, make_write(address, stream), write_active_) &&
                   reserve_bank(mem, address, dispatch + write_skew_) &&
                   extend_read(stream, writer, t, position);
   if (!ok) {
@@ -431,7 +458,9 @@ Cycle Schedule::last_active() const {
   Cycle last = -1;
   for (const auto& queue : slots_)
     for (const PlacedSlot& slot : queue)
-      last = std::max(last, activity_end(slot.instruction(), slot.t, config_));
+      last = std::max(last, slot.active == PlacedSlot::kUnknown
+                                ? activity_end(slot.instruction(), slot.t, config_)
+                                : slot.t + Cycle(slot.active));
   return last;
 }
 
@@ -449,39 +478,35 @@ size_t Schedule::placed() const {
 
 std::vector<TextWord> Schedule::text(unsigned queue, bool spaced_repeats) const {
   const std::vector<PlacedSlot>& slots = queue_slots(queue);
-  std::vector<std::pair<Cycle, Instruction>> entries;
-  entries.reserve(slots.size());
-  for (const PlacedSlot& slot : slots) entries.emplace_back(slot.t, slot.instruction());
   std::vector<TextWord> out;
   const RepeatLimits& limits = repeat_limits();
   Cycle next = 0; // the cycle the queue would dispatch its next instruction without a NOP
-  for (size_t i = 0; i < entries.size();) {
-    const auto& [t, instruction] = entries[i];
+  for (size_t i = 0; i < slots.size();) {
+    const Cycle t = slots[i].t;
+    const uint64_t word = slots[i].word;
     while (t > next) {
       const Cycle n = std::min<Cycle>(t - next, Cycle(limits.nop));
       out.push_back({encode(make(Opcode::nop, {n})), next, n});
       next += n;
     }
-    // The placed word as it is: decode takes only words whose fields hold every bit, so encoding
-    // the decoded instruction again would give the same word.
-    out.push_back({slots[i].word, t, 0});
+    out.push_back({word, t, 0});
     // The longest run of equally spaced copies with one stride; the Repeat leaves the buffer in
-    // the cycle after the instruction.
+    // the cycle after the instruction. Placed words are encoded instructions, so their opcode byte
+    // names a spec and their fields are compared in place.
     size_t last = i;
-    if (i + 1 < entries.size() && instruction.spec().unit != isa::Unit::icu) {
-      const Cycle d = entries[i + 1].first - t;
-      const int field = strided_field(instruction);
-      const int64_t stride =
-          field >= 0 ? entries[i + 1].second.operands[field] - instruction.operands[field] : 0;
+    const isa::OpcodeSpec& spec = *isa::find_opcode(static_cast<uint8_t>(word));
+    if (i + 1 < slots.size() && spec.unit != isa::Unit::icu) {
+      const Cycle d = slots[i + 1].t - t;
+      const isa::FieldSpec* field = strided_field(spec);
+      const int64_t stride = field ? field_value(slots[i + 1].word, *field) - field_value(word, *field) : 0;
       if (d <= limits.interval && (spaced_repeats || d == 1) && std::abs(stride) <= limits.stride) {
-        while (last + 1 < entries.size() && last - i < limits.count &&
-               entries[last + 1].first - entries[last].first == d &&
-               repeats(entries[last].second, entries[last + 1].second, stride))
+        while (last + 1 < slots.size() && last - i < limits.count && slots[last + 1].t - slots[last].t == d &&
+               repeats(slots[last].word, slots[last + 1].word, field, stride))
           ++last;
         if (last > i) out.push_back({encode(make(Opcode::repeat, {int64_t(last - i), d, stride})), t + 1, 0});
       }
     }
-    next = entries[last].first + 1;
+    next = slots[last].t + 1;
     i = last + 1;
   }
   return out;

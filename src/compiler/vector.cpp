@@ -602,8 +602,8 @@ private:
           return s_.place(first_queue + q, dispatch, node_instruction(n, dst, args));
         });
         for (unsigned b = 0; ok && b < bytes; ++b) {
-          ok = s_.claim_write(dst.plus(b), x, produced);
-          if (ok && !root) ok = s_.extend_read(dst.plus(b), x, produced, consumers_[node][0]);
+          ok = root ? s_.claim_write(dst.plus(b), x, produced)
+                    : s_.claim_value(dst.plus(b), x, produced, consumers_[node][0]);
           if (ok && root) {
             ok = s_.write_from(out_words[b].mem, out_words[b].address, dst.plus(b), x, produced);
             if (ok) last_write = std::max(last_write, s_.written(out_words[b].mem, out_words[b].address));

@@ -1,5 +1,6 @@
 // Instruction words from the ISA table: the opcode in bits 7..0, every operand at its field's
 // position. No opcode has code of its own here; adding an instruction only touches isa/.
+#include "tspsim/program/encoding.h"
 #include "tspsim/common/error.h"
 #include "tspsim/program/program.h"
 
@@ -7,10 +8,6 @@
 
 namespace tsp {
 namespace {
-
-uint64_t field_mask(const isa::FieldSpec& field) {
-  return (field.width >= 64 ? ~uint64_t{0} : (uint64_t{1} << field.width) - 1) << field.lsb;
-}
 
 // The range of operand values a field holds: simm fields are two's complement, everything else
 // (including f32 bit patterns) is an unsigned value of the field's width.
@@ -21,6 +18,18 @@ std::pair<int64_t, int64_t> field_range(const isa::FieldSpec& field) {
 }
 
 } // namespace
+
+uint64_t field_mask(const isa::FieldSpec& field) {
+  return (field.width >= 64 ? ~uint64_t{0} : (uint64_t{1} << field.width) - 1) << field.lsb;
+}
+
+int64_t field_value(uint64_t word, const isa::FieldSpec& field) {
+  const uint64_t raw = (word & field_mask(field)) >> field.lsb;
+  int64_t value = static_cast<int64_t>(raw);
+  if (field.kind == isa::FieldKind::simm && (raw >> (field.width - 1)) != 0)
+    value -= int64_t{1} << field.width;
+  return value;
+}
 
 uint64_t encode(const Instruction& instruction) {
   const auto& spec = instruction.spec();
@@ -53,13 +62,8 @@ Instruction decode(uint64_t word) {
   uint64_t used = 0xff;
   const auto fields = spec->operand_fields();
   for (size_t i = 0; i < fields.size(); ++i) {
-    const auto& field = fields[i];
-    const uint64_t raw = (word & field_mask(field)) >> field.lsb;
-    used |= field_mask(field);
-    int64_t value = static_cast<int64_t>(raw);
-    if (field.kind == isa::FieldKind::simm && (raw >> (field.width - 1)) != 0)
-      value -= int64_t{1} << field.width;
-    instruction.operands[i] = value;
+    used |= field_mask(fields[i]);
+    instruction.operands[i] = field_value(word, fields[i]);
   }
   if (const uint64_t stray = word & ~used)
     throw InputError(fmt::format("instruction word 0x{:016x} ({}): bits 0x{:x} are set outside its fields",

@@ -257,3 +257,51 @@ TEST_CASE(
   CHECK(s.write_from(w3, 5, {4, Dir::west}, 6, 8));
   CHECK(s.written(w3, 5) == 12);
 }
+
+TEST_CASE("each MEM's slice, position and queue are its floorplan slice's") {
+  auto s = tiny_schedule();
+  const unsigned w3 = mem(s, "MEM_W3");
+  const unsigned e3 = mem(s, "MEM_E3");
+  CHECK(s.mem_slice(w3) == *s.floorplan().find_slice("MEM_W3"));
+  CHECK(s.mem_position(w3) == 2);
+  CHECK(s.mem_position(e3) == 10);
+  CHECK(s.mem_queue(e3) == s.floorplan().slices()[*s.floorplan().find_slice("MEM_E3")].first_queue);
+  CHECK_THROWS(s.mem_position(s.floorplan().mem_count()));
+}
+
+TEST_CASE("a Read or Write placed by read_to or write_from ends where a decoded one would") {
+  const auto config = tsp::test::bundled_config("tiny.json");
+  auto s = tiny_schedule();
+  auto by_place = tiny_schedule();
+  const unsigned w3 = mem(s, "MEM_W3");
+  REQUIRE(s.read_to(w3, 5, {2, Dir::east}, 10, 12)); // dispatched at 2
+  const auto read = tsp::compiler::make_read(5, {2, Dir::east});
+  REQUIRE(by_place.place(by_place.mem_queue(w3), 2, read));
+  CHECK(s.last_active() == tsp::compiler::activity_end(read, 2, config));
+  CHECK(s.last_active() == by_place.last_active());
+  // A value from the VXM (6) reaches MEM_W3 (2) 4 cycles later and is written on arrival, at 9.
+  REQUIRE(s.claim_write({4, Dir::west}, 6, 5));
+  REQUIRE(s.write_from(w3, 9, {4, Dir::west}, 6, 5));
+  const auto write = tsp::compiler::make_write(9, {4, Dir::west});
+  REQUIRE(by_place.place(by_place.mem_queue(w3), 9, write));
+  CHECK(s.last_active() == tsp::compiler::activity_end(write, 9, config));
+  CHECK(s.last_active() == by_place.last_active());
+  CHECK(s.last_active() == 9);
+}
+
+TEST_CASE("claim_value takes a value's whole span at once, or nothing") {
+  auto s = tiny_schedule();
+  const size_t start = s.mark();
+  REQUIRE(s.claim_value({2, Dir::east}, 2, 4, 6)); // positions 2..6 of the diagonal 4 - 2 * hop
+  CHECK_FALSE(s.stream_free({2, Dir::east}, 2, 4, 2));
+  CHECK_FALSE(s.stream_free({2, Dir::east}, 6, 4 + 4, 6)); // position 6, four hops later
+  CHECK(s.stream_free({2, Dir::east}, 7, 4 + 5, 8));       // past the reader
+  CHECK_FALSE(s.claim_write({2, Dir::east}, 4, 6));        // inside the span
+  CHECK_FALSE(s.claim_value({2, Dir::east}, 0, 2, 2));     // reaches position 2 on the same diagonal
+  CHECK_FALSE(s.claim_value({3, Dir::east}, 6, 4, 2));     // a reader upstream of an eastward writer
+  CHECK_FALSE(s.claim_value({3, Dir::east}, 2, -1, 6));    // before cycle 0
+  CHECK(s.stream_free({3, Dir::east}, 2, 4, 6));           // the failures reserved nothing
+  CHECK(s.claim_value({2, Dir::east}, 7, 4 + 5, 8));       // the next positions of the diagonal
+  s.rollback(start);
+  CHECK(s.stream_free({2, Dir::east}, 2, 4, 10));
+}

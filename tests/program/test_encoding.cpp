@@ -1,6 +1,7 @@
 // The 64-bit instruction encoding: table sanity, every opcode round trip, exact bit positions
 // against hand-computed words, and the decoder's error messages.
 #include "tspsim/common/error.h"
+#include "tspsim/program/encoding.h"
 #include "tspsim/program/program.h"
 
 #include <catch2/catch.hpp>
@@ -135,4 +136,18 @@ TEST_CASE("random words either decode and re-encode to themselves or are rejecte
     }
   }
   CHECK(decoded > 1000);
+}
+
+TEST_CASE("one field of a word reads as decode reads it, sign included") {
+  Instruction repeat;
+  repeat.opcode = isa::Opcode::repeat;
+  repeat.operands = {3, 2, -5};
+  const uint64_t word = encode(repeat);
+  const auto fields = repeat.spec().operand_fields();
+  CHECK(field_mask(fields[0]) == 0x0000'0000'ffff'ff00ull); // n: bits 8..31
+  CHECK(field_mask(fields[2]) == 0xffff'0000'0000'0000ull); // stride: bits 48..63
+  CHECK(field_value(word, fields[0]) == 3);
+  CHECK(field_value(word, fields[1]) == 2);
+  CHECK(field_value(word, fields[2]) == -5);
+  CHECK((word & field_mask(fields[2])) == 0xfffb'0000'0000'0000ull);
 }

@@ -48,9 +48,14 @@ struct TextWord {
 // One placed instruction of a queue: its dispatch cycle, its encoded word (8 bytes instead of the
 // 56 of an Instruction: a system program holds millions) and its region (tspsim/program/regions.h).
 struct PlacedSlot {
+  static constexpr uint32_t kUnknown = UINT32_MAX;
+
   Cycle t = 0;
   uint64_t word = 0;
   uint32_t region = RegionRun::kNoRegion;
+  // activity_end - t where the schedule knows it without decoding (a Read's, a Write's), else
+  // kUnknown; it fills the struct's padding.
+  uint32_t active = kUnknown;
 
   Instruction instruction() const { return decode(word); }
 };
@@ -63,9 +68,9 @@ public:
   const Floorplan& floorplan() const { return floorplan_; }
 
   unsigned slice_position(unsigned slice) const { return floorplan_.slices()[slice].position; }
-  unsigned mem_slice(unsigned mem) const { return floorplan_.slice_of_mem(mem); }
-  unsigned mem_position(unsigned mem) const { return slice_position(mem_slice(mem)); }
-  unsigned mem_queue(unsigned mem) const { return floorplan_.slices()[mem_slice(mem)].first_queue; }
+  unsigned mem_slice(unsigned mem) const { return mems_.at(mem).slice; }
+  unsigned mem_position(unsigned mem) const { return mems_.at(mem).position; }
+  unsigned mem_queue(unsigned mem) const { return mems_.at(mem).queue; }
   // Cycles for a value to travel from one position to another.
   Cycle travel(unsigned from, unsigned to) const;
   // The direction a value must travel from `from` to reach `to` (east when they coincide).
@@ -97,6 +102,9 @@ public:
   // Extends the value written at (writer, t) so that it reaches `reader`; false if a position on
   // the way is taken or the reader is upstream of the writer.
   bool extend_read(Stream stream, unsigned writer, Cycle t, unsigned reader);
+  // claim_write + extend_read to one reader with one test of the diagonal: [writer, reader] free
+  // is what both need (false reserves nothing).
+  bool claim_value(Stream stream, unsigned writer, Cycle t, unsigned reader);
   // claim_write + extend_read to every reader.
   bool reserve_value(Stream stream, unsigned writer, Cycle t, const std::vector<unsigned>& readers);
   bool stream_free(Stream stream, unsigned writer, Cycle t, unsigned reader) const;
@@ -208,12 +216,25 @@ private:
 
   ChipConfig config_;
   Floorplan floorplan_;
+  // Per global MEM number, from the floorplan once: every Read and Write asks them.
+  struct MemSite {
+    unsigned slice;
+    unsigned position;
+    unsigned queue;
+  };
+  static std::vector<MemSite> mem_sites(const Floorplan& floorplan);
+  std::vector<MemSite> mems_;
   Cycle floor_ = 0;
   unsigned hop_;
   // A Read's and a Write's latencies (program/latency.h), asked once: every stream access uses them.
   Cycle read_skew_;
   Cycle read_func_;
   Cycle write_skew_;
+  // Their activity_end - t, so that last_active decodes neither.
+  uint32_t read_active_;
+  uint32_t write_active_;
+  // place with the instruction's activity_end - t (PlacedSlot::kUnknown: not known).
+  bool place_active(unsigned queue, Cycle t, const Instruction& instruction, uint32_t active);
   // Whether a queue's slot is taken, one bit per cycle: the searches test slots far more often
   // than they place instructions.
   bool taken(unsigned queue, Cycle t) const;

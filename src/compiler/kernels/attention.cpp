@@ -20,7 +20,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <fmt/format.h>
 
 namespace tsp::compiler {
@@ -370,12 +369,17 @@ CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape&
   std::vector<Symbol> kt_tiles;
   for (unsigned t = 0; t < tiles; ++t) {
     const uint32_t cols = std::min(vector, positions - t * vector);
-    // The keys' bytes moved as they are (zero bytes are 0.0): no round trip through doubles.
+    // The keys' bytes moved as they are (zero bytes are 0.0): no round trip through doubles. Row
+    // r of K^T is element r % d of head r / d's keys: one key every d elements, byte by byte (a
+    // memcpy call per 2-byte element cost more than the move).
     std::vector<uint8_t> initial(size_t(kt_rows) * cols * bytes, 0);
-    for (uint32_t r = 0; r < kt_rows; ++r)
-      for (uint32_t c = 0; c < cols && t * vector + c < seq; ++c)
-        std::memcpy(&initial[(size_t(r) * cols + c) * bytes],
-                    &k_old[((size_t(r / d) * seq + t * vector + c) * d + r % d) * bytes], bytes);
+    const uint32_t cached = t * vector < seq ? std::min(cols, seq - t * vector) : 0;
+    for (uint32_t r = 0; cached > 0 && r < kt_rows; ++r) {
+      const uint8_t* keys = &k_old[((size_t(r / d) * seq + t * vector) * d + r % d) * bytes];
+      uint8_t* out = &initial[size_t(r) * cols * bytes];
+      for (uint32_t c = 0; c < cached; ++c)
+        for (unsigned b = 0; b < bytes; ++b) *out++ = keys[size_t(c) * d * bytes + b];
+    }
     auto mems = least_used(builder, t % 2 == 1);
     mems.resize(config.mxm.weight_streams);
     kt_tiles.push_back(builder.add_tensor(tiles == 1 ? "KT" : fmt::format("KT.c{}", t), dt, kt_rows, cols,

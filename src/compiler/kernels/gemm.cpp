@@ -650,8 +650,8 @@ bool GemmCompiler::add_parts(const CombineContext& c, uint32_t r, Cycle first,
             schedule_.place_on_slice(c.vxm, dispatch,
                                      make_vxm_binary(Opcode::v_add, acc_dtype_, dst, a, streams[k])) >= 0;
         for (unsigned b = 0; placed && b < c.width; ++b) {
-          placed = schedule_.claim_write(dst.plus(b), c.xv, result);
-          if (placed && !last) placed = schedule_.extend_read(dst.plus(b), c.xv, result, c.xv);
+          placed = last ? schedule_.claim_write(dst.plus(b), c.xv, result)
+                        : schedule_.claim_value(dst.plus(b), c.xv, result, c.xv);
           if (placed && last)
             placed = schedule_.write_from(symbol_word(c.out, r, b).mem, symbol_word(c.out, r, b).address,
                                           dst.plus(b), c.xv, result);
