@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fmt/format.h>
+#include <tuple>
 
 namespace tsp {
 
@@ -82,29 +83,67 @@ void Chip::load(const Program& program) {
   icu_->load(program);
 }
 
-// Generating is most of a weight-streaming program's load (64 MiB for an 8192 x 8192 int8 GEMV),
-// so a large tensor is split by rows over two cores, one tensor after another (a later one may
-// overwrite an earlier one's words). Its words are allocated first: the halves then only write
-// their own rows, and each row's values depend on its index alone.
+namespace {
+
+// Whether two of the extents share a MEM word (then the tensors must be generated in order).
+bool any_overlap(std::vector<ImageExtent> extents) {
+  std::sort(extents.begin(), extents.end(), [](const ImageExtent& x, const ImageExtent& y) {
+    return std::tie(x.mem, x.address) < std::tie(y.mem, y.address);
+  });
+  for (size_t i = 1; i < extents.size(); ++i)
+    if (extents[i].mem == extents[i - 1].mem &&
+        extents[i].address < uint64_t{extents[i - 1].address} + extents[i - 1].words)
+      return true;
+  return false;
+}
+
+} // namespace
+
+// Generating is most of a weight-streaming program's load (64 MiB in 780 tensors for an
+// 8192 x 8192 int8 GEMV), so when the tensors share no MEM word (a later one would overwrite an
+// earlier one's) they are split over two cores: pieces of whole tensors, a tensor of 1 MiB or
+// more cut into two row halves, and the pieces dealt out in order until each core has half the
+// bytes. Every word is allocated first, so each core only writes its own rows; a row's values
+// depend on its index alone, so the bytes are those of one core.
 void Chip::generate_declared_tensors(const Program& program) {
   constexpr uint64_t kSplitBytes = uint64_t{1} << 20; // below it a hand-over costs more than it saves
-  const auto word = [&](uint32_t mem, uint32_t address) { return mems_.at(mem)->load_word(address); };
+  std::vector<DeclaredTensor> pieces;
+  std::vector<uint64_t> piece_bytes;
+  std::vector<ImageExtent> extents;
+  uint64_t bytes = 0;
   for (const auto& declared : program.declared) {
     const Symbol& symbol = program.symbols.at(declared.symbol);
-    const auto generate_half = [&](unsigned part) {
-      DeclaredTensor half = declared;
-      const uint32_t first_half = declared.row_count / 2;
-      half.first_row = part == 0 ? declared.first_row : declared.first_row + first_half;
-      half.row_count = part == 0 ? first_half : declared.row_count - first_half;
-      if (half.row_count > 0) generate_declared(half, symbol, word);
-    };
-    if (uint64_t{declared.row_count} * symbol.cols * isa::dtype_bytes(symbol.dtype) >= kSplitBytes) {
-      for (const ImageExtent& extent : declared_extents(declared, symbol))
-        mems_.at(extent.mem)->reserve(extent.address, extent.words);
-      if (try_run_on_two_cores(generate_half)) continue;
+    const uint64_t row_bytes = uint64_t{symbol.cols} * isa::dtype_bytes(symbol.dtype);
+    const uint32_t first_half = declared.row_count * row_bytes >= kSplitBytes ? declared.row_count / 2 : 0;
+    for (const auto& [first, count] :
+         {std::pair{declared.first_row, first_half},
+          std::pair{declared.first_row + first_half, declared.row_count - first_half}})
+      if (count > 0) {
+        DeclaredTensor piece = declared;
+        piece.first_row = first;
+        piece.row_count = count;
+        pieces.push_back(piece);
+        piece_bytes.push_back(count * row_bytes);
+      }
+    bytes += declared.row_count * row_bytes;
+    for (const ImageExtent& extent : declared_extents(declared, symbol)) {
+      mems_.at(extent.mem)->reserve(extent.address, extent.words);
+      extents.push_back(extent);
     }
-    generate_declared(declared, symbol, word);
   }
+  const auto word = [&](uint32_t mem, uint32_t address) { return mems_[mem]->load_word(address); };
+  const auto generate = [&](size_t first, size_t end) {
+    for (size_t i = first; i < end; ++i)
+      generate_declared(pieces[i], program.symbols[pieces[i].symbol], word);
+  };
+  size_t split = 0; // the first piece of the second core: the first core gets at most half the bytes
+  for (uint64_t done = 0; split < pieces.size() && 2 * (done + piece_bytes[split]) <= bytes; ++split)
+    done += piece_bytes[split];
+  if (bytes >= kSplitBytes && !any_overlap(extents) && try_run_on_two_cores([&](unsigned part) {
+        part == 0 ? generate(0, split) : generate(split, pieces.size());
+      }))
+    return;
+  generate(0, pieces.size());
 }
 
 bool Chip::idle() const {

@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
+#include <fmt/format.h>
 
 using tsp::ErrorKind;
 using tsp::test::Simulation;
@@ -390,4 +391,19 @@ TEST_CASE("a declared tensor of more than 1 MiB holds its stream's rows, however
   tsp::Chip chip("split_chip", config, tsp::EngineOptions{});
   chip.load(program);
   CHECK(chip.read_symbol(*program.find_symbol("W")) == expected);
+}
+
+// Many tensors below 1 MiB (a GEMV's weight tiles) are dealt out whole to the two cores.
+TEST_CASE("declared tensors that together pass 1 MiB hold their streams' rows on two cores") {
+  const auto config = tsp::test::bundled_config("14nm.json");
+  std::string source;
+  for (int t = 0; t < 5; ++t)
+    source += fmt::format(".tensor W{} i8 1000x300 slices=MEM_E{},MEM_E{} base=100 init=random({})\n", t,
+                          2 * t + 2, 2 * t + 3, 40 + t);
+  const tsp::Program program = tsp::assemble(source + ".queue MEM_W0\n    NOP 1\n", "w.tsp", config);
+  tsp::Chip chip("tiles_chip", config, tsp::EngineOptions{});
+  chip.load(program);
+  for (int t = 0; t < 5; ++t)
+    CHECK(chip.read_symbol(*program.find_symbol(fmt::format("W{}", t))) ==
+          tsp::random_tensor(tsp::isa::DType::i8, 1000, 300, 40 + t));
 }
