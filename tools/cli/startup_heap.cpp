@@ -24,6 +24,8 @@
 #define TSP_ASAN 1
 #endif
 
+// AddressSanitizer has its own allocator, not glibc's heap: nothing to do there.
+#ifndef TSP_ASAN
 namespace {
 
 constexpr std::uintptr_t kHugePage = std::uintptr_t{2} << 20;
@@ -31,7 +33,6 @@ constexpr int kHeapBytes = 1 << 30;
 constexpr int kLargestHeapBlock = 8 << 20;
 
 void start_heap_on_huge_pages(int, char**, char**) {
-#ifndef TSP_ASAN // AddressSanitizer has its own allocator, not glibc's heap
   mallopt(M_MMAP_THRESHOLD, kLargestHeapBlock);
   mallopt(M_TOP_PAD, kHeapBytes);
   const auto start = reinterpret_cast<std::uintptr_t>(sbrk(0));
@@ -41,7 +42,6 @@ void start_heap_on_huge_pages(int, char**, char**) {
   const std::uintptr_t lo = (start + kHugePage - 1) & ~(kHugePage - 1);
   const std::uintptr_t hi = end & ~(kHugePage - 1);
   if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
-#endif
 }
 
 } // namespace
@@ -49,3 +49,4 @@ void start_heap_on_huge_pages(int, char**, char**) {
 using PreInitialiser = void (*)(int, char**, char**);
 __attribute__((section(".preinit_array"), used)) const PreInitialiser tsp_start_heap =
     start_heap_on_huge_pages;
+#endif
