@@ -7,6 +7,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define TSP_X86 1
+#include <immintrin.h>
 #endif
 
 namespace tsp {
@@ -77,34 +78,57 @@ typedef uint64_t U64x8 __attribute__((vector_size(64)));
 typedef uint8_t U8x8 __attribute__((vector_size(8)));
 typedef uint16_t U16x8 __attribute__((vector_size(16)));
 typedef uint32_t U32x8 __attribute__((vector_size(32)));
+typedef int32_t I32x8 __attribute__((vector_size(32)));
+typedef float F32x8 __attribute__((vector_size(32)));
 
-// The low `bytes` bytes of the next `count` outputs of splitmix64 from `state`, eight outputs per
-// step: the state after k outputs is state + k * kGamma, so the lanes are independent. Returns how
-// many outputs it wrote (a multiple of 8); the caller generates the rest.
-__attribute__((target("avx512f,avx512dq"))) uint32_t integer_row_avx512(uint64_t state, uint32_t count,
-                                                                        unsigned bytes, uint8_t* out) {
+// The value i / 2^p of random_row's float types for eight outputs: i = (u >> (63 - p)) - 2^p has
+// at most p + 1 bits, so it, the product and the rounding to the type below are all exact.
+__attribute__((target("avx512f,avx512dq"))) inline F32x8 exact_fraction(U64x8 u, int p) {
+  const I32x8 i = __builtin_convertvector(u >> (63 - p), I32x8) - (1 << p);
+  return __builtin_convertvector(i, F32x8) * std::ldexp(1.0f, -p);
+}
+
+// Elements of the next `count` outputs of splitmix64 from `state`, eight outputs per step, as
+// random_row writes them (integers: the low bytes; floats: the exact i / 2^p): the state after k
+// outputs is state + k * kGamma, so the lanes are independent. Returns how many outputs it wrote
+// (a multiple of 8); the caller generates the rest.
+__attribute__((target("avx512f,avx512dq,f16c"))) uint32_t row_avx512(isa::DType dtype, uint64_t state,
+                                                                     uint32_t count, uint8_t* out) {
+  const unsigned bytes = isa::dtype_bytes(dtype);
   U64x8 s = state + U64x8{1, 2, 3, 4, 5, 6, 7, 8} * kGamma;
   uint32_t c = 0;
   for (; c + 8 <= count; c += 8, s += 8 * kGamma) {
     U64x8 z = (s ^ (s >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     z ^= z >> 31;
-    if (bytes == 1) {
+    uint8_t* to = out + size_t{c} * bytes;
+    if (dtype == isa::DType::f16) {
+      const __m128i halves =
+          _mm256_cvtps_ph(reinterpret_cast<__m256>(exact_fraction(z, 11)), _MM_FROUND_TO_NEAREST_INT);
+      std::memcpy(to, &halves, sizeof halves);
+    } else if (dtype == isa::DType::bf16) {
+      const auto high = __builtin_convertvector(reinterpret_cast<U32x8>(exact_fraction(z, 8)) >> 16, U16x8);
+      std::memcpy(to, &high, sizeof high);
+    } else if (dtype == isa::DType::f32) {
+      const F32x8 values = exact_fraction(z, 24);
+      std::memcpy(to, &values, sizeof values);
+    } else if (bytes == 1) {
       const auto lanes = __builtin_convertvector(z, U8x8);
-      std::memcpy(out + c, &lanes, sizeof lanes);
+      std::memcpy(to, &lanes, sizeof lanes);
     } else if (bytes == 2) {
       const auto lanes = __builtin_convertvector(z, U16x8);
-      std::memcpy(out + 2 * size_t{c}, &lanes, sizeof lanes);
+      std::memcpy(to, &lanes, sizeof lanes);
     } else {
       const auto lanes = __builtin_convertvector(z, U32x8);
-      std::memcpy(out + 4 * size_t{c}, &lanes, sizeof lanes);
+      std::memcpy(to, &lanes, sizeof lanes);
     }
   }
   return c;
 }
 
 bool has_avx512dq() {
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("f16c");
   return has;
 }
 #endif
@@ -112,13 +136,13 @@ bool has_avx512dq() {
 // Row `cols` elements of random_tensor from the stream state `state` into `out` (little-endian
 // element bytes). Float types with p significand bits take i = (u >> (63 - p)) - 2^p and the value
 // i / 2^p: at most p significant bits, exact, so its bits are built directly (a functional run
-// generates every declared weight through here, so integer rows take eight elements per step
-// where the host can).
+// generates every declared weight through here, and tspc every stored input, so rows take eight
+// elements per step where the host can).
 void random_row(isa::DType dtype, uint32_t cols, uint64_t state, uint8_t* out) {
   const unsigned bytes = isa::dtype_bytes(dtype);
 #ifdef TSP_X86
-  if (!isa::dtype_is_float(dtype) && has_avx512dq()) {
-    const uint32_t done = integer_row_avx512(state, cols, bytes, out);
+  if (has_avx512dq()) {
+    const uint32_t done = row_avx512(dtype, state, cols, out);
     state += done * kGamma;
     cols -= done;
     out += size_t{done} * bytes;

@@ -297,27 +297,41 @@ TEST_CASE("declared tensors are checked against MEM like the images they stand f
                      "6x20 shape"));
 }
 
-TEST_CASE("random_rows: integer rows of every length and offset are the splitmix64 outputs") {
+TEST_CASE("random_rows: rows of every type, length and offset are the splitmix64 outputs") {
   // Element (r, c) is output r * stride + c of the stream of `seed` (0-based), computed one at a
-  // time here; the generator takes eight per step where the host can, so lengths and offsets
-  // that are not multiples of eight check its remainders.
+  // time here (floats: element_bytes of i / 2^p, as the next test); the generator takes eight per
+  // step where the host can, so lengths and offsets that are not multiples of eight check its
+  // remainders.
   const auto output = [](uint64_t seed, uint64_t k) {
     uint64_t z = seed + (k + 1) * 0x9e3779b97f4a7c15ull;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
   };
+  const auto element = [](isa::DType dtype, uint64_t u) {
+    const std::map<isa::DType, int> significand{
+        {isa::DType::f16, 11}, {isa::DType::bf16, 8}, {isa::DType::f32, 24}};
+    if (isa::dtype_is_float(dtype)) {
+      const int p = significand.at(dtype);
+      return *element_bytes(dtype, std::ldexp(double(int64_t(u >> (63 - p)) - (int64_t{1} << p)), -p));
+    }
+    std::vector<uint8_t> bytes;
+    for (unsigned b = 0; b < isa::dtype_bytes(dtype); ++b)
+      bytes.push_back(static_cast<uint8_t>(u >> (8 * b)));
+    return bytes;
+  };
   const uint64_t seed = 0xfeedface12345678ull;
-  for (isa::DType dtype : {isa::DType::i8, isa::DType::i16, isa::DType::i32})
+  for (isa::DType dtype :
+       {isa::DType::i8, isa::DType::i16, isa::DType::i32, isa::DType::f16, isa::DType::bf16, isa::DType::f32})
     for (uint32_t cols : {1u, 7u, 8u, 9u, 15u, 16u, 17u, 333u}) {
       INFO(isa::dtype_name(dtype) << " cols " << cols);
-      const unsigned bytes = isa::dtype_bytes(dtype);
       const uint32_t stride = cols + 3;
       std::vector<uint8_t> expected;
       for (uint32_t r = 0; r < 3; ++r)
-        for (uint32_t c = 0; c < cols; ++c)
-          for (unsigned b = 0; b < bytes; ++b)
-            expected.push_back(static_cast<uint8_t>(output(seed, uint64_t{r} * stride + c + 5) >> (8 * b)));
+        for (uint32_t c = 0; c < cols; ++c) {
+          const auto bytes = element(dtype, output(seed, uint64_t{r} * stride + c + 5));
+          expected.insert(expected.end(), bytes.begin(), bytes.end());
+        }
       CHECK(random_rows(dtype, 3, cols, stride, random_skip(seed, 5)) == expected);
     }
 }
