@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <fmt/format.h>
 #include <optional>
+#include <set>
 
 namespace tsp::compiler {
 
@@ -230,29 +231,50 @@ struct Chunk {
   Cycle at; // Ifetch dispatch
 };
 
+// The cycle of the idle word `w` an Ifetch may take, if any: its first, or with cycles to avoid
+// (Ifetches whose text found no MEM port), the first of its idle cycles not among them.
+std::optional<Cycle> ifetch_cycle(const TextWord& w, Cycle next_fetch, const std::set<Cycle>& avoid) {
+  if (avoid.empty()) return w.pop >= next_fetch ? std::optional<Cycle>(w.pop) : std::nullopt;
+  for (Cycle c = std::max(w.pop, next_fetch); c < w.pop + w.idle; ++c)
+    if (!avoid.count(c)) return c;
+  return std::nullopt;
+}
+
+InputError no_text_port(const std::string& queue, uint32_t words, size_t tries) {
+  return InputError(
+      fmt::format("queue {}: no MEM slice with {} free words has a free bank port in the {} cycles "
+                  "its fetched text is read (Ifetch tried in {} idle cycles)",
+                  queue, words, words, tries));
+}
+
 // The queue's text with Ifetches in it, and their chunks; nothing if some fetched word would
 // arrive after the queue needs it. Whenever the buffer has room for a MEM word of text (or half a
-// buffer, if smaller) when the queue idles, its first idle cycle becomes an Ifetch of as much of
-// the following text as the buffer will have room for (counting only what has left it by then):
-// the buffer stays as full as it can for the stretches in which the queue never idles. Chunks
-// arrive in order: an Ifetch waits until the previous chunk's last word is read.
+// buffer, if smaller) when the queue idles, its first idle cycle (not one in `avoid`) becomes an
+// Ifetch of as much of the following text as the buffer will have room for (counting only what
+// has left it by then): the buffer stays as full as it can for the stretches in which the queue
+// never idles. Chunks arrive in order: an Ifetch waits until the previous chunk's last word is read.
 std::optional<std::pair<std::vector<TextWord>, std::vector<Chunk>>>
-plan_fetches(const std::vector<TextWord>& text, size_t capacity, size_t per_word, Cycle latency) {
+plan_fetches(const std::vector<TextWord>& text, size_t capacity, size_t per_word, Cycle latency,
+             const std::set<Cycle>& avoid) {
   std::vector<TextWord> out;
   std::vector<Chunk> chunks;
   size_t loaded = capacity; // out[0, loaded) is in the initial text or fetched
   Cycle next_fetch = 0;     // the previous chunk's words all arrive before this Ifetch's first
   for (size_t i = 0; i < text.size(); ++i) {
     const TextWord& w = text[i];
-    const size_t left = loaded > out.size() ? loaded - out.size() : 0;
+    const std::optional<Cycle> at = w.idle > 0 ? ifetch_cycle(w, next_fetch, avoid) : std::nullopt;
+    const size_t index = out.size() + (at && *at > w.pop ? 1 : 0); // the Ifetch's, after a NOP
+    const size_t left = loaded > index ? loaded - index : 0;
     const bool more = loaded < out.size() + (text.size() - i);
-    if (w.idle > 0 && more && w.pop >= next_fetch && left + std::min(per_word, capacity / 2) <= capacity) {
-      chunks.push_back({out.size(), loaded, capacity - left, w.pop});
+    if (at && more && left + std::min(per_word, capacity / 2) <= capacity) {
+      if (*at > w.pop)
+        out.push_back({encode(Instruction{isa::Opcode::nop, {*at - w.pop}}), w.pop, *at - w.pop});
+      chunks.push_back({out.size(), loaded, capacity - left, *at});
       loaded += capacity - left;
-      next_fetch = w.pop + Cycle((capacity - left + per_word - 1) / per_word);
-      out.push_back({0, w.pop, 0}); // the Ifetch, encoded once its chunk is placed
-      if (w.idle > 1)
-        out.push_back({encode(Instruction{isa::Opcode::nop, {w.idle - 1}}), w.pop + 1, w.idle - 1});
+      next_fetch = *at + Cycle((capacity - left + per_word - 1) / per_word);
+      out.push_back({0, *at, 0}); // the Ifetch, encoded once its chunk is placed
+      const Cycle after = w.pop + w.idle - *at - 1;
+      if (after > 0) out.push_back({encode(Instruction{isa::Opcode::nop, {after}}), *at + 1, after});
       continue;
     }
     out.push_back(w);
@@ -268,9 +290,51 @@ plan_fetches(const std::vector<TextWord>& text, size_t capacity, size_t per_word
 
 } // namespace
 
+std::optional<std::pair<unsigned, uint32_t>> ProgramBuilder::take_text_words(const std::string& queue,
+                                                                             uint32_t words, Cycle read_at) {
+  const auto ports_free = [&](unsigned mem, uint32_t base) {
+    const size_t mark = schedule_.mark();
+    bool ok = true;
+    for (uint32_t k = 0; ok && k < words; ++k) ok = schedule_.reserve_bank(mem, base + k, read_at + k);
+    if (!ok) schedule_.rollback(mark);
+    return ok;
+  };
+  bool room = false;
+  // Borrowed words first: the top, never written, is all that text read after the last Writes can use.
+  if (borrowed_)
+    for (unsigned mem = 0; mem < config().geometry.mem_slices(); ++mem) {
+      const auto base = borrowed_->find(mem, words, read_at + Cycle(words) - 1);
+      if (!base) continue;
+      room = true;
+      if (!ports_free(mem, *base)) continue;
+      borrowed_->take(mem, *base, words);
+      return std::make_pair(mem, *base);
+    }
+  // A slice with the words free and a bank port in every read cycle, least used first.
+  std::vector<unsigned> mems(config().geometry.mem_slices());
+  for (unsigned m = 0; m < mems.size(); ++m) mems[m] = m;
+  std::stable_sort(mems.begin(), mems.end(),
+                   [&](unsigned a, unsigned b) { return memory_.used(a) < memory_.used(b); });
+  for (unsigned mem : mems) {
+    if (uint64_t{memory_.used(mem)} + words > memory_.top(mem)) continue;
+    room = true;
+    const uint32_t base = memory_.top(mem) - words;
+    if (!ports_free(mem, base)) continue;
+    memory_.take_top(mem, words);
+    return std::make_pair(mem, base);
+  }
+  if (!room)
+    throw InputError(
+        fmt::format("queue {}: its fetched text needs {} more consecutive MEM words and no slice "
+                    "has them free ({} words per slice)",
+                    queue, words, config().geometry.mem_words_per_slice));
+  return std::nullopt;
+}
+
 // A queue whose text does not fit its buffer fetches the rest; if its Repeats leave it too few
 // idle cycles to fetch in time, they are written out with NOPs in their gaps instead. The fetch
-// chunks are stored in MEM where their reads find a free bank port.
+// chunks are stored in MEM where their reads find a free bank port; an Ifetch whose reads find
+// none anywhere moves to a later idle cycle and the text is planned again.
 QueueProgram ProgramBuilder::queue_text(unsigned queue) {
   const auto& config = this->config();
   const size_t capacity = config.icu.instruction_buffer_entries;
@@ -283,47 +347,44 @@ QueueProgram ProgramBuilder::queue_text(unsigned queue) {
   }
   const std::string& name = schedule_.floorplan().queues()[queue].name;
   const size_t per_word = text_words_per_vector(config.geometry.vector_bytes());
+  const unsigned vector_bytes = config.geometry.vector_bytes();
   const Cycle latency = Cycle(ifetch_arrival_cycles(config));
-  auto plan = plan_fetches(text, capacity, per_word, latency);
-  if (!plan) plan = plan_fetches(schedule_.text(queue, false), capacity, per_word, latency);
-  if (!plan)
-    throw InputError(
-        fmt::format("queue {} has {} instructions and too few idle cycles to fetch them in time into "
-                    "its {}-entry buffer",
-                    name, text.size(), capacity));
-  auto& [out, chunks] = *plan;
   const Cycle read_skew = Cycle(ifetch_read_cycles(config));
-  // Last chunk first: a chunk may carry the Ifetch of the next one, which must be encoded first.
-  for (auto it = chunks.rbegin(); it != chunks.rend(); ++it) {
-    const Chunk& chunk = *it;
-    if (chunk.count == 0) {
-      out[chunk.ifetch].word = encode(Instruction{isa::Opcode::nop, {1}});
-      continue;
-    }
-    const auto words = static_cast<uint32_t>((chunk.count + per_word - 1) / per_word);
-    // A slice with the words free and a bank port in every read cycle, least used first.
-    std::vector<unsigned> mems(config.geometry.mem_slices());
-    for (unsigned m = 0; m < mems.size(); ++m) mems[m] = m;
-    std::stable_sort(mems.begin(), mems.end(),
-                     [&](unsigned a, unsigned b) { return memory_.used(a) < memory_.used(b); });
-    bool placed = false;
-    bool room = false;
-    for (unsigned mem : mems) {
-      if (uint64_t{memory_.used(mem)} + words > memory_.top(mem)) continue;
-      room = true;
-      const uint32_t base = memory_.top(mem) - words;
-      const size_t mark = schedule_.mark();
-      bool ok = true;
-      for (uint32_t k = 0; ok && k < words; ++k)
-        ok = schedule_.reserve_bank(mem, base + k, chunk.at + read_skew + k);
-      if (!ok) {
-        schedule_.rollback(mark);
+  std::set<Cycle> avoid; // Ifetch cycles in which a chunk's reads found no free bank port
+  uint32_t unplaced_words = 0;
+  for (;;) {
+    auto plan = plan_fetches(text, capacity, per_word, latency, avoid);
+    if (!plan) plan = plan_fetches(schedule_.text(queue, false), capacity, per_word, latency, avoid);
+    if (!plan && !avoid.empty()) throw no_text_port(name, unplaced_words, avoid.size());
+    if (!plan)
+      throw InputError(
+          fmt::format("queue {} has {} instructions and too few idle cycles to fetch them in time into "
+                      "its {}-entry buffer",
+                      name, text.size(), capacity));
+    auto& [out, chunks] = *plan;
+    const size_t mark = schedule_.mark();
+    const size_t images = images_.size();
+    std::vector<ImageExtent> taken; // where each placed chunk went
+    std::optional<Cycle> unplaced;
+    // Last chunk first: a chunk may carry the Ifetch of the next one, which must be encoded first.
+    for (auto it = chunks.rbegin(); it != chunks.rend(); ++it) {
+      const Chunk& chunk = *it;
+      if (chunk.count == 0) {
+        out[chunk.ifetch].word = encode(Instruction{isa::Opcode::nop, {1}});
         continue;
       }
-      memory_.take_top(mem, words);
-      MemImage image{mem, base, std::vector<uint8_t>(size_t(words) * config.geometry.vector_bytes(), 0)};
+      const auto words = static_cast<uint32_t>((chunk.count + per_word - 1) / per_word);
+      const auto place = take_text_words(name, words, chunk.at + read_skew);
+      if (!place) {
+        unplaced = chunk.at;
+        unplaced_words = words;
+        break;
+      }
+      const auto [mem, base] = *place;
+      taken.push_back({mem, base, words});
+      MemImage image{mem, base, std::vector<uint8_t>(size_t(words) * vector_bytes, 0)};
       for (size_t k = 0; k < chunk.count; ++k)
-        put_text_word(&image.bytes[k / per_word * config.geometry.vector_bytes()], unsigned(k % per_word),
+        put_text_word(&image.bytes[k / per_word * vector_bytes], unsigned(k % per_word),
                       out[chunk.first + k].word);
       images_.push_back(std::move(image));
       const auto& info = schedule_.floorplan().slices()[schedule_.floorplan().slice_of_mem(mem)];
@@ -332,28 +393,35 @@ QueueProgram ProgramBuilder::queue_text(unsigned queue) {
       ifetch.operands[1] = base;
       ifetch.operands[2] = words;
       out[chunk.ifetch].word = encode(ifetch);
-      placed = true;
-      break;
     }
-    if (!placed && !room)
-      throw InputError(
-          fmt::format("queue {}: its fetched text needs {} more consecutive MEM words and no slice "
-                      "has them free ({} words per slice)",
-                      name, words, config.geometry.mem_words_per_slice));
-    if (!placed)
-      throw InputError(fmt::format("queue {}: no MEM slice with {} free words has a free bank port in the {} "
-                                   "cycles its fetched text is read",
-                                   name, words, words));
+    if (!unplaced) {
+      for (size_t k = 0; k < capacity; ++k) program.words.push_back(out[k].word);
+      return program;
+    }
+    schedule_.rollback(mark);
+    images_.erase(images_.begin() + std::ptrdiff_t(images), images_.end());
+    for (const ImageExtent& chunk : taken)
+      if (chunk.address >= memory_.used(chunk.mem)) // the top, above every tensor
+        memory_.give_back_top(chunk.mem, chunk.words);
+      else
+        borrowed_->give_back(chunk.mem, chunk.address, chunk.words);
+    avoid.insert(*unplaced);
+    if (avoid.size() >= kMaxIfetchMoves) throw no_text_port(name, unplaced_words, avoid.size());
   }
-  for (size_t k = 0; k < capacity; ++k) program.words.push_back(out[k].word);
-  return program;
 }
 
 Program ProgramBuilder::finish(const std::string& workload, uint64_t tokens_per_run) {
   Program program;
   program.fingerprint = geometry_fingerprint(config());
+  if (reuse_) {
+    std::vector<ImageExtent> declared;
+    for (const auto& [symbol, tensor] : random_)
+      for (const ImageExtent& extent : declared_extents(tensor, symbol)) declared.push_back(extent);
+    borrowed_.emplace(schedule_, images_, declared);
+  }
   for (unsigned q = 0; q < schedule_.floorplan().queues().size(); ++q)
     if (!schedule_.queue_slots(q).empty()) program.queues.push_back(queue_text(q));
+  borrowed_.reset();
   program.images = images_;
   program.symbols = symbols_;
   for (const auto& [symbol, declared] : random_) add_random_tensor(program, symbol, declared);

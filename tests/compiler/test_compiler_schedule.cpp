@@ -305,3 +305,77 @@ TEST_CASE("claim_value takes a value's whole span at once, or nothing") {
   s.rollback(start);
   CHECK(s.stream_free({2, Dir::east}, 2, 4, 10));
 }
+
+namespace {
+
+// MEM_W0's queue on tiny with a 16-entry buffer: six blocks of 8 Reads at consecutive cycles
+// (alternating streams, so no Repeat folds them), each followed by 5 idle cycles. 53 words of
+// text: the rest of the first 16 must be fetched, first in the idle cycles from 8 on.
+ProgramBuilder fetching_builder() {
+  auto config = tsp::test::bundled_config("tiny.json");
+  config.icu.instruction_buffer_entries = 16;
+  ProgramBuilder builder(config);
+  auto& s = builder.schedule();
+  const unsigned w0 = mem(s, "MEM_W0");
+  for (uint32_t block = 0; block < 6; ++block)
+    for (uint32_t i = 0; i < 8; ++i)
+      REQUIRE(s.place(s.mem_queue(w0), 13 * block + i, tsp::compiler::make_read(i, {1 + i % 2, Dir::east})));
+  return builder;
+}
+
+// Takes the port of the top bank (where fetched text goes) of every MEM slice in cycles [from, to).
+void block_text_banks(ProgramBuilder& builder, tsp::compiler::Cycle from, tsp::compiler::Cycle to) {
+  auto& s = builder.schedule();
+  const unsigned top = s.config().geometry.mem_words_per_slice - 1;
+  for (unsigned m = 0; m < s.config().geometry.mem_slices(); ++m)
+    for (auto t = from; t < to; ++t) REQUIRE(s.reserve_bank(m, top, t));
+}
+
+std::vector<std::string> queue_words(const tsp::Program& program, size_t first, size_t count) {
+  std::vector<std::string> out;
+  for (size_t k = first; k < first + count; ++k) {
+    const auto instruction = tsp::decode(program.queues.front().words[k]);
+    std::string line(instruction.spec().mnemonic);
+    for (size_t i = 0; i < instruction.spec().field_count; ++i)
+      line += " " + std::to_string(instruction.operands[i]);
+    out.push_back(line);
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("fetched text goes to the top of a slice, its Ifetch in the queue's first idle cycle with room") {
+  auto builder = fetching_builder();
+  const auto program = builder.finish("fetch");
+  // At cycle 8: the 8 instructions after the 8 still buffered, two words from MEM_W0 (field 0)
+  // below the later chunks at its top; then the gap's other 4 cycles.
+  CHECK(queue_words(program, 8, 2) == std::vector<std::string>{"Ifetch 0 244 2", "NOP 4"});
+  tsp::compiler::CompiledKernel kernel;
+  kernel.program = program;
+  tsp::test::KernelRun run(builder.config(), std::move(kernel));
+  CHECK(run.errors() == 0);
+  CHECK(run.result.cycles == program.metadata.predicted_cycles);
+}
+
+TEST_CASE("an Ifetch whose text finds no bank port in any slice moves to a later idle cycle") {
+  auto builder = fetching_builder();
+  // Reads at 8-9 (from cycle 8) and 9-11 (from 9) meet a taken port; from 10 on they are free.
+  block_text_banks(builder, 8, 10);
+  const auto program = builder.finish("fetch");
+  CHECK(queue_words(program, 8, 3) == std::vector<std::string>{"NOP 2", "Ifetch 0 243 3", "NOP 2"});
+  tsp::compiler::CompiledKernel kernel;
+  kernel.program = program;
+  tsp::test::KernelRun run(builder.config(), std::move(kernel));
+  CHECK(run.errors() == 0);
+  CHECK(run.result.cycles == program.metadata.predicted_cycles);
+}
+
+TEST_CASE("fetched text with no bank port in any idle cycle is a one-line error") {
+  auto builder = fetching_builder();
+  block_text_banks(builder, 0, 100);
+  // After the first gap's 5 cycles the next chunk would come too late for the text it carries.
+  CHECK_THROWS_WITH(builder.finish("fetch"),
+                    "queue MEM_W0: no MEM slice with 1 free words has a free bank port in the 1 cycles its "
+                    "fetched text is read (Ifetch tried in 5 idle cycles)");
+}

@@ -3,6 +3,7 @@
 // finished program with its metadata.
 #pragma once
 
+#include "tspsim/compiler/borrowed_text.h"
 #include "tspsim/compiler/mxm_state.h"
 #include "tspsim/compiler/schedule.h"
 #include "tspsim/program/tensor.h"
@@ -40,6 +41,8 @@ public:
   // reach last, so its ports are the likeliest to be free. take_top reserves `words` below it.
   uint32_t top(unsigned mem) const { return top_[mem]; }
   void take_top(unsigned mem, uint32_t words) { top_[mem] -= words; }
+  // Undoes the last take_top of `words` from `mem`.
+  void give_back_top(unsigned mem, uint32_t words) { top_[mem] += words; }
   uint32_t used(unsigned mem) const { return next_[mem]; }
   uint32_t words_per_slice() const { return words_per_slice_; }
 
@@ -181,6 +184,14 @@ private:
   // The symbol of a placed tensor: its images, and its entry in the symbol table if named.
   Symbol add_placed(Symbol symbol, const std::vector<uint8_t>& elements);
   QueueProgram queue_text(unsigned queue);
+  // `words` consecutive words whose bank has a port in each cycle they are read, from `read_at`
+  // on, taken: at the top of a slice, or else borrowed (borrowed_); the slice and the base, or
+  // nothing if no slice has the port. Throws InputError naming `queue` if no slice has the words.
+  std::optional<std::pair<unsigned, uint32_t>> take_text_words(const std::string& queue, uint32_t words,
+                                                               Cycle read_at);
+  // How many Ifetch cycles a queue's text may avoid before its placement gives up: each try plans
+  // the queue's whole text again.
+  static constexpr size_t kMaxIfetchMoves = 1024;
   ProgramRegions region_runs() const;
   Schedule schedule_;
   MemoryMap memory_;
@@ -190,6 +201,8 @@ private:
   std::vector<std::pair<Symbol, DeclaredTensor>> random_;
   std::vector<Region> regions_;
   bool reuse_ = false;
+  // With reuse_, while finish() writes the queues' text: words it may borrow from scratch tensors.
+  std::optional<BorrowedTextWords> borrowed_;
   // Scratch tensors not yet released: their slices, base and words.
   struct Scratch {
     std::vector<unsigned> mems;

@@ -137,6 +137,9 @@ public:
   // The SRAM write cycle of a word written by this schedule (-1: only its initial contents). A
   // Read of it must access the SRAM later; read_to refuses earlier reads.
   Cycle written(unsigned mem, uint32_t address) const;
+  // A Read's and a Write's dispatch to their SRAM cycle.
+  Cycle read_skew() const { return read_skew_; }
+  Cycle write_skew() const { return write_skew_; }
   // The earliest cycle at which a Read of (mem, address) can have its value at `reader`.
   Cycle readable_at(unsigned mem, uint32_t address, unsigned reader) const;
   // From now on every Read's SRAM cycle is kept per word, and a Write must reach the SRAM after
