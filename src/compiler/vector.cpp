@@ -533,11 +533,12 @@ private:
         possible = s_.read_possible(words[b].mem, words[b].address, reader, at);
       if (!possible) continue;
       const Dir dir = Schedule::direction(s_.mem_position(words[0].mem), reader);
+      std::array<Schedule::Reach, kMaxBytes> reaches{};
+      for (unsigned b = 0; b < bytes; ++b) reaches[b] = s_.read_reach(words[b].mem, dir, reader, at);
       for (unsigned i = 0; i < base_count(bytes); ++i) {
         const unsigned base = base_at(node, bytes, i);
         bool free = true;
-        for (unsigned b = 0; free && b < bytes; ++b)
-          free = s_.read_stream_free(words[b].mem, {base + b, dir}, reader, at);
+        for (unsigned b = 0; free && b < bytes; ++b) free = s_.stream_free(reaches[b], base + b);
         if (!free) continue;
         const size_t mark = s_.mark();
         bool ok = true;
@@ -588,13 +589,14 @@ private:
       dirs[0] = Schedule::direction(x, targets[0]);
       dir_count = 1;
     }
-    for (size_t d = 0; d < dir_count; ++d)
+    for (size_t d = 0; d < dir_count; ++d) {
+      const Dir dir = dirs[d];
+      std::array<Schedule::Reach, kMaxBytes> reaches{};
+      for (unsigned b = 0; b < bytes; ++b) reaches[b] = s_.reach(dir, x, produced, targets[b]);
       for (unsigned i = 0; i < base_count(bytes); ++i) {
-        const Dir dir = dirs[d];
         const unsigned base = base_at(node, bytes, i);
         bool free = true;
-        for (unsigned b = 0; free && b < bytes; ++b)
-          free = s_.stream_free({base + b, dir}, x, produced, targets[b]);
+        for (unsigned b = 0; free && b < bytes; ++b) free = s_.stream_free(reaches[b], base + b);
         if (!free) continue;
         const size_t mark = s_.mark();
         const Stream dst{base, dir};
@@ -615,6 +617,7 @@ private:
         }
         s_.rollback(mark);
       }
+    }
     return std::nullopt;
   }
 
