@@ -236,6 +236,7 @@ public:
   }
 
   Cycle run(Cycle earliest) {
+    reserve_tables();
     Cycle previous = 0;
     Cycle last_write = -1;
     bool staggered = false;
@@ -284,6 +285,23 @@ public:
   }
 
 private:
+  // Room in the span and bank tables for every vector's values and MEM accesses: the searches
+  // probe them hundreds of times per placed vector, and a table that grows meanwhile is rebuilt
+  // at each doubling and runs up to its highest load, where probes are longest.
+  void reserve_tables() {
+    size_t values = 0;
+    size_t accesses = isa::dtype_bytes(expr_.nodes[expr_.root].dtype);
+    for (const VNode& n : expr_.nodes) {
+      const unsigned bytes =
+          isa::dtype_bytes(n.kind == VNode::Kind::input ? inputs_[n.input]->dtype : n.dtype);
+      values += bytes;
+      if (n.kind == VNode::Kind::input) accesses += bytes;
+    }
+    const size_t vectors = size_t(out_.rows) * out_.tile_count();
+    s_.reserve_accesses(vectors * accesses);
+    s_.reserve_values(vectors * values);
+  }
+
   // Places the current vector with its root result at cycle p, or nothing.
   bool attempt(Cycle p, Cycle& last_write) {
     const size_t mark = s_.mark();

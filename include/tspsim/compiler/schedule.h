@@ -172,6 +172,8 @@ public:
     spans_.reserve(spans_.size() + count);
     banks_.reserve(banks_.size() + count);
   }
+  // Room for `count` more stream values (spans) beyond the MEM accesses' own.
+  void reserve_values(size_t count) { spans_.reserve(spans_.size() + count); }
 
   // ---- Transactions ----
   size_t mark() const { return undo_.size(); }
