@@ -286,11 +286,6 @@ Schedule::Reach Schedule::reach(Dir dir, unsigned writer, Cycle t, unsigned read
           static_cast<uint16_t>(std::max(writer, reader)), true};
 }
 
-bool Schedule::stream_free(const Reach& reach, unsigned id) const {
-  return reach.valid && id < config_.streams.per_direction &&
-         !overlaps(reach.key | (uint64_t(id) << 1), reach.lo, reach.hi, -1);
-}
-
 bool Schedule::bank_free(unsigned mem, uint32_t address, Cycle t) const {
   const auto* entry = banks_.find(bank_key(mem, address, t));
   return !entry || entry->value < config_.geometry.mem_ports_per_bank;

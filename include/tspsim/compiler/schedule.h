@@ -117,8 +117,13 @@ public:
     bool valid = false;
   };
   Reach reach(Dir dir, unsigned writer, Cycle t, unsigned reader) const;
-  // stream_free for stream `id` of `reach`'s direction.
-  bool stream_free(const Reach& reach, unsigned id) const;
+  // stream_free for stream `id` of `reach`'s direction; inline, as searches call it per stream.
+  bool stream_free(const Reach& reach, unsigned id) const {
+    return reach.valid && id < config_.streams.per_direction &&
+           !spans_.find_if(reach.key | (uint64_t(id) << 1), [&](const Spans::Entry& e) {
+             return !(reach.hi < e.value.lo || reach.lo > e.value.hi);
+           });
+  }
 
   // ---- MEM ----
   bool bank_free(unsigned mem, uint32_t address, Cycle t) const;
