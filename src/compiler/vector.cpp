@@ -162,6 +162,8 @@ public:
     consumers_.assign(expr_.nodes.size(), {});
     canonical_.clear();
     last_base_.assign(expr_.nodes.size(), -1);
+    first_leaf_ = expr_.root;
+    while (!expr_.nodes[first_leaf_].args.empty()) first_leaf_ = expr_.nodes[first_leaf_].args[0];
     for (size_t i = 0; i < expr_.nodes.size(); ++i)
       for (unsigned a : expr_.nodes[i].args) consumers_[a].push_back(position(static_cast<unsigned>(i)));
     for (size_t i = 0; i < expr_.nodes.size(); ++i) {
@@ -310,7 +312,9 @@ private:
     equal_ops_.clear();
     Cycle candidate = last_write;
     root_ = p;
-    if (place(expr_.root, candidate)) {
+    // The walk from the root places the first leaf before anything else, and about half of the
+    // failed attempts fail there (SwiGLU): placing it first spares them the walk down to it.
+    if (place(first_leaf_, candidate) && place(expr_.root, candidate)) {
       last_write = candidate;
       return true;
     }
@@ -671,6 +675,7 @@ private:
   SmallMap<std::tuple<unsigned, uint32_t, unsigned, Cycle>, std::pair<Stream, unsigned>> shared_reads_;
   std::vector<unsigned> canonical_;
   std::vector<int> last_base_; // per node, the stream base it used last (-1: none yet)
+  unsigned first_leaf_ = 0;    // the node that place(root) places first: args[0] down from it
   SmallMap<std::pair<unsigned, Cycle>, Stream> equal_ops_;
   uint32_t row_ = 0;
   unsigned tile_ = 0;
