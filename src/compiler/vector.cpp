@@ -162,6 +162,7 @@ public:
     consumers_.assign(expr_.nodes.size(), {});
     canonical_.clear();
     last_base_.assign(expr_.nodes.size(), -1);
+    leaf_words_.assign(expr_.nodes.size(), {});
     first_leaf_ = expr_.root;
     while (!expr_.nodes[first_leaf_].args.empty()) first_leaf_ = expr_.nodes[first_leaf_].args[0];
     for (size_t i = 0; i < expr_.nodes.size(); ++i)
@@ -508,6 +509,29 @@ private:
     return words;
   }
 
+  // The words of each copy of an input leaf's current row, found once per row and tile: every
+  // root cycle a vector tries tests them.
+  struct LeafWords {
+    uint32_t row = UINT32_MAX;
+    unsigned tile = UINT_MAX;
+    std::vector<std::array<SymbolWord, kMaxBytes>> copies;
+  };
+  const std::vector<std::array<SymbolWord, kMaxBytes>>& leaf_words(unsigned node) {
+    const VNode& n = expr_.nodes[node];
+    const TiledTensor& tensor = *inputs_[n.input];
+    const uint32_t row = input_row(n);
+    const unsigned tile = n.tile >= 0 ? unsigned(n.tile) : tile_;
+    LeafWords& words = leaf_words_[node];
+    if (words.row != row || words.tile != tile) {
+      words.row = row;
+      words.tile = tile;
+      words.copies.clear();
+      for (unsigned k = 0; k <= tensor.copies.size(); ++k)
+        words.copies.push_back(row_words(input_symbol(n, k), row, isa::dtype_bytes(tensor.dtype)));
+    }
+    return words.copies;
+  }
+
   std::optional<Stream> place_input(unsigned node) {
     const VNode& n = expr_.nodes[node];
     const TiledTensor& tensor = *inputs_[n.input];
@@ -530,11 +554,12 @@ private:
     }
     // When every copy finds a MEM queue busy at its dispatch, no root cycle before one of them
     // frees up can place this read: the search skips ahead.
+    const auto& copy_words = leaf_words(node);
     Cycle skip = kUnset;
     for (unsigned k = 0; k < copies && skip != 0; ++k) {
       Cycle wait = 0;
       for (unsigned b = 0; b < bytes; ++b) {
-        const unsigned mem = symbol_word(input_symbol(n, k), row, b).mem;
+        const unsigned mem = copy_words[k][b].mem;
         const Cycle dispatch = s_.read_dispatch(mem, reader, root_ + offset_[node]);
         if (dispatch >= 0) wait = std::max(wait, s_.next_free_slot(s_.mem_queue(mem), dispatch) - dispatch);
       }
@@ -549,7 +574,7 @@ private:
     const Cycle at = root_ + offset_[node];
     for (unsigned k = 0; k < copies; ++k) {
       const unsigned copy = (row_ + k) % copies;
-      const std::array<SymbolWord, kMaxBytes> words = row_words(input_symbol(n, copy), row, bytes);
+      const std::array<SymbolWord, kMaxBytes>& words = copy_words[copy];
       bool possible = true;
       for (unsigned b = 0; possible && b < bytes; ++b)
         possible = s_.read_possible(words[b].mem, words[b].address, reader, at);
@@ -675,6 +700,7 @@ private:
   SmallMap<std::tuple<unsigned, uint32_t, unsigned, Cycle>, std::pair<Stream, unsigned>> shared_reads_;
   std::vector<unsigned> canonical_;
   std::vector<int> last_base_; // per node, the stream base it used last (-1: none yet)
+  std::vector<LeafWords> leaf_words_; // per input node
   unsigned first_leaf_ = 0;    // the node that place(root) places first: args[0] down from it
   SmallMap<std::pair<unsigned, Cycle>, Stream> equal_ops_;
   uint32_t row_ = 0;
