@@ -639,7 +639,10 @@ private:
     for (size_t d = 0; d < dir_count; ++d) {
       const Dir dir = dirs[d];
       std::array<Schedule::Reach, kMaxBytes> reaches{};
-      for (unsigned b = 0; b < bytes; ++b) reaches[b] = s_.reach(dir, x, produced, targets[b]);
+      // The bytes of a value for one consumer share its reach.
+      for (unsigned b = 0; b < bytes; ++b)
+        reaches[b] =
+            b > 0 && targets[b] == targets[b - 1] ? reaches[b - 1] : s_.reach(dir, x, produced, targets[b]);
       for (unsigned i = 0; i < base_count(bytes); ++i) {
         const unsigned base = base_at(node, bytes, i);
         bool free = true;
