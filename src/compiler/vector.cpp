@@ -490,16 +490,16 @@ private:
     return false;
   }
 
-  // Group bases of the streams: base_count of them, base_at(node, bytes, i) the i-th, the one
-  // this node used last time first (the same stream for the same node of consecutive vectors lets
-  // their instructions fold into Repeats), then the others from 0 up.
-  unsigned base_count(unsigned bytes) const { return config_.streams.per_direction / bytes; }
-  unsigned base_at(unsigned node, unsigned bytes, unsigned i) const {
+  // Calls try_base(base) for the group bases of a node's streams until one returns true; whether
+  // one did. The base this node used last time comes first (the same stream for the same node of
+  // consecutive vectors lets their instructions fold into Repeats), then the others from 0 up.
+  template <class Try> bool any_base(unsigned node, unsigned bytes, Try try_base) const {
+    const unsigned end = config_.streams.per_direction / bytes * bytes;
     const int last = last_base_[node];
-    if (last < 0) return i * bytes;
-    if (i == 0) return unsigned(last);
-    const unsigned base = (i - 1) * bytes;
-    return base >= unsigned(last) ? base + bytes : base;
+    if (last >= 0 && try_base(unsigned(last))) return true;
+    for (unsigned base = 0; base < end; base += bytes)
+      if (int(base) != last && try_base(base)) return true;
+    return false;
   }
 
   // The words of one row of a tensor, byte by byte: a search tests them for every copy and base.
@@ -582,21 +582,24 @@ private:
       const Dir dir = Schedule::direction(s_.mem_position(words[0].mem), reader);
       std::array<Schedule::Reach, kMaxBytes> reaches{};
       for (unsigned b = 0; b < bytes; ++b) reaches[b] = s_.read_reach(words[b].mem, dir, reader, at);
-      for (unsigned i = 0; i < base_count(bytes); ++i) {
-        const unsigned base = base_at(node, bytes, i);
-        bool free = true;
-        for (unsigned b = 0; free && b < bytes; ++b) free = s_.stream_free(reaches[b], base + b);
-        if (!free) continue;
+      std::optional<Stream> placed;
+      any_base(node, bytes, [&](unsigned base) {
+        for (unsigned b = 0; b < bytes; ++b)
+          if (!s_.stream_free(reaches[b], base + b)) return false;
         const size_t mark = s_.mark();
         bool ok = true;
         for (unsigned b = 0; ok && b < bytes; ++b)
           ok = s_.read_to(words[b].mem, words[b].address, {base + b, dir}, reader, at);
-        if (ok) {
-          shared_reads_.set(key, {Stream{base, dir}, copy});
-          last_base_[node] = int(base);
-          return Stream{base, dir};
-        }
-        s_.rollback(mark);
+        if (ok)
+          placed = Stream{base, dir};
+        else
+          s_.rollback(mark);
+        return ok;
+      });
+      if (placed) {
+        shared_reads_.set(key, {*placed, copy});
+        last_base_[node] = int(placed->id);
+        return placed;
       }
     }
     return std::nullopt;
@@ -643,11 +646,10 @@ private:
       for (unsigned b = 0; b < bytes; ++b)
         reaches[b] =
             b > 0 && targets[b] == targets[b - 1] ? reaches[b - 1] : s_.reach(dir, x, produced, targets[b]);
-      for (unsigned i = 0; i < base_count(bytes); ++i) {
-        const unsigned base = base_at(node, bytes, i);
-        bool free = true;
-        for (unsigned b = 0; free && b < bytes; ++b) free = s_.stream_free(reaches[b], base + b);
-        if (!free) continue;
+      std::optional<Stream> placed;
+      any_base(node, bytes, [&](unsigned base) {
+        for (unsigned b = 0; b < bytes; ++b)
+          if (!s_.stream_free(reaches[b], base + b)) return false;
         const size_t mark = s_.mark();
         const Stream dst{base, dir};
         bool ok = any_queue(node, dispatch, [&](unsigned q) {
@@ -661,11 +663,15 @@ private:
             if (ok) last_write = std::max(last_write, s_.written(out_words[b].mem, out_words[b].address));
           }
         }
-        if (ok) {
-          last_base_[node] = int(base);
-          return dst;
-        }
-        s_.rollback(mark);
+        if (ok)
+          placed = dst;
+        else
+          s_.rollback(mark);
+        return ok;
+      });
+      if (placed) {
+        last_base_[node] = int(placed->id);
+        return placed;
       }
     }
     return std::nullopt;
