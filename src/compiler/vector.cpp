@@ -163,6 +163,8 @@ public:
     canonical_.clear();
     last_base_.assign(expr_.nodes.size(), -1);
     leaf_words_.assign(expr_.nodes.size(), {});
+    placed_.assign(expr_.nodes.size(), {});
+    placed_in_.assign(expr_.nodes.size(), 0);
     first_leaf_ = expr_.root;
     while (!expr_.nodes[first_leaf_].args.empty()) first_leaf_ = expr_.nodes[first_leaf_].args[0];
     for (size_t i = 0; i < expr_.nodes.size(); ++i)
@@ -308,7 +310,7 @@ private:
   // Places the current vector with its root result at cycle p, or nothing.
   bool attempt(Cycle p, Cycle& last_write) {
     const size_t mark = s_.mark();
-    placed_.assign(expr_.nodes.size(), std::nullopt);
+    ++attempt_;
     shared_reads_.clear();
     equal_ops_.clear();
     Cycle candidate = last_write;
@@ -612,7 +614,7 @@ private:
     ArgStreams args{};
     for (size_t i = 0; i < n.args.size(); ++i) {
       if (!place(n.args[i], last_write)) return std::nullopt;
-      args[i] = *placed_[n.args[i]];
+      args[i] = placed_[n.args[i]];
     }
     const bool root = node == expr_.root;
     const unsigned bytes = isa::dtype_bytes(n.dtype);
@@ -678,7 +680,7 @@ private:
   }
 
   bool place(unsigned node, Cycle& last_write) {
-    if (placed_[node]) return true;
+    if (placed_in_[node] == attempt_) return true;
     const VNode& n = expr_.nodes[node];
     // An equal operation producing in the same cycle at the same slice is already there.
     const auto key = std::make_pair(canonical_[node], offset_[node]);
@@ -688,13 +690,21 @@ private:
         const Cycle produced = root_ + offset_[node];
         for (unsigned b = 0; b < isa::dtype_bytes(n.dtype); ++b)
           if (!s_.extend_read(stream.plus(b), position(node), produced, consumers_[node][0])) return false;
-        placed_[node] = stream;
+        set_placed(node, stream);
         return true;
       }
     }
-    placed_[node] = n.kind == VNode::Kind::input ? place_input(node) : place_op(node, last_write);
-    if (placed_[node] && n.kind == VNode::Kind::op) equal_ops_.set(key, *placed_[node]);
-    return placed_[node].has_value();
+    const std::optional<Stream> stream =
+        n.kind == VNode::Kind::input ? place_input(node) : place_op(node, last_write);
+    if (!stream) return false;
+    set_placed(node, *stream);
+    if (n.kind == VNode::Kind::op) equal_ops_.set(key, *stream);
+    return true;
+  }
+
+  void set_placed(unsigned node, Stream stream) {
+    placed_[node] = stream;
+    placed_in_[node] = attempt_;
   }
 
   Schedule& s_;
@@ -705,7 +715,11 @@ private:
   unsigned vxm_;
   std::vector<Cycle> offset_;
   std::vector<std::vector<unsigned>> consumers_; // positions that read each node
-  std::vector<std::optional<Stream>> placed_;
+  // Per node, its value's stream, valid if it was placed in the current attempt (placed_in_): a
+  // counter of attempts spares clearing them for every root cycle tried.
+  std::vector<Stream> placed_;
+  std::vector<uint64_t> placed_in_;
+  uint64_t attempt_ = 0;
   SmallMap<std::tuple<unsigned, uint32_t, unsigned, Cycle>, std::pair<Stream, unsigned>> shared_reads_;
   std::vector<unsigned> canonical_;
   std::vector<int> last_base_; // per node, the stream base it used last (-1: none yet)
