@@ -276,9 +276,14 @@ bool Schedule::reserve_value(Stream stream, unsigned writer, Cycle t, const std:
 }
 
 bool Schedule::stream_free(Stream stream, unsigned writer, Cycle t, unsigned reader) const {
-  if (t < 0 || stream.id >= config_.streams.per_direction) return false;
-  return !overlaps(span_key(stream, diagonal(stream, writer, t)), std::min(writer, reader),
-                   std::max(writer, reader), -1);
+  return stream_free(reach(stream.dir, writer, t, reader), stream.id);
+}
+
+Schedule::Reach Schedule::reach(Dir dir, unsigned writer, Cycle t, unsigned reader) const {
+  if (t < 0) return {};
+  const Stream first{0, dir};
+  return {span_key(first, diagonal(first, writer, t)), static_cast<uint16_t>(std::min(writer, reader)),
+          static_cast<uint16_t>(std::max(writer, reader)), true};
 }
 
 bool Schedule::bank_free(unsigned mem, uint32_t address, Cycle t) const {
@@ -321,8 +326,8 @@ Cycle Schedule::next_readable(unsigned mem, uint32_t address, unsigned reader, C
   }
 }
 
-bool Schedule::read_stream_free(unsigned mem, Stream stream, unsigned reader, Cycle t) const {
-  return stream_free(stream, mem_position(mem), read_dispatch(mem, reader, t) + read_func_, reader);
+Schedule::Reach Schedule::read_reach(unsigned mem, Dir dir, unsigned reader, Cycle t) const {
+  return reach(dir, mem_position(mem), read_dispatch(mem, reader, t) + read_func_, reader);
 }
 
 bool Schedule::write_possible(unsigned mem, uint32_t address, unsigned writer, Cycle t) const {

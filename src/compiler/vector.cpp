@@ -162,6 +162,11 @@ public:
     consumers_.assign(expr_.nodes.size(), {});
     canonical_.clear();
     last_base_.assign(expr_.nodes.size(), -1);
+    leaf_words_.assign(expr_.nodes.size(), {});
+    placed_.assign(expr_.nodes.size(), {});
+    placed_in_.assign(expr_.nodes.size(), 0);
+    first_leaf_ = expr_.root;
+    while (!expr_.nodes[first_leaf_].args.empty()) first_leaf_ = expr_.nodes[first_leaf_].args[0];
     for (size_t i = 0; i < expr_.nodes.size(); ++i)
       for (unsigned a : expr_.nodes[i].args) consumers_[a].push_back(position(static_cast<unsigned>(i)));
     for (size_t i = 0; i < expr_.nodes.size(); ++i) {
@@ -236,6 +241,7 @@ public:
   }
 
   Cycle run(Cycle earliest) {
+    reserve_tables();
     Cycle previous = 0;
     Cycle last_write = -1;
     bool staggered = false;
@@ -284,15 +290,34 @@ public:
   }
 
 private:
+  // Room in the span and bank tables for every vector's values and MEM accesses: the searches
+  // probe them hundreds of times per placed vector, and a table that grows meanwhile is rebuilt
+  // at each doubling and runs up to its highest load, where probes are longest.
+  void reserve_tables() {
+    size_t values = 0;
+    size_t accesses = isa::dtype_bytes(expr_.nodes[expr_.root].dtype);
+    for (const VNode& n : expr_.nodes) {
+      const unsigned bytes =
+          isa::dtype_bytes(n.kind == VNode::Kind::input ? inputs_[n.input]->dtype : n.dtype);
+      values += bytes;
+      if (n.kind == VNode::Kind::input) accesses += bytes;
+    }
+    const size_t vectors = size_t(out_.rows) * out_.tile_count();
+    s_.reserve_accesses(vectors * accesses);
+    s_.reserve_values(vectors * values);
+  }
+
   // Places the current vector with its root result at cycle p, or nothing.
   bool attempt(Cycle p, Cycle& last_write) {
     const size_t mark = s_.mark();
-    placed_.assign(expr_.nodes.size(), std::nullopt);
+    ++attempt_;
     shared_reads_.clear();
     equal_ops_.clear();
     Cycle candidate = last_write;
     root_ = p;
-    if (place(expr_.root, candidate)) {
+    // The walk from the root places the first leaf before anything else, and about half of the
+    // failed attempts fail there (SwiGLU): placing it first spares them the walk down to it.
+    if (place(first_leaf_, candidate) && place(expr_.root, candidate)) {
       last_write = candidate;
       return true;
     }
@@ -467,16 +492,16 @@ private:
     return false;
   }
 
-  // Group bases of the streams: base_count of them, base_at(node, bytes, i) the i-th, the one
-  // this node used last time first (the same stream for the same node of consecutive vectors lets
-  // their instructions fold into Repeats), then the others from 0 up.
-  unsigned base_count(unsigned bytes) const { return config_.streams.per_direction / bytes; }
-  unsigned base_at(unsigned node, unsigned bytes, unsigned i) const {
+  // Calls try_base(base) for the group bases of a node's streams until one returns true; whether
+  // one did. The base this node used last time comes first (the same stream for the same node of
+  // consecutive vectors lets their instructions fold into Repeats), then the others from 0 up.
+  template <class Try> bool any_base(unsigned node, unsigned bytes, Try try_base) const {
+    const unsigned end = config_.streams.per_direction / bytes * bytes;
     const int last = last_base_[node];
-    if (last < 0) return i * bytes;
-    if (i == 0) return unsigned(last);
-    const unsigned base = (i - 1) * bytes;
-    return base >= unsigned(last) ? base + bytes : base;
+    if (last >= 0 && try_base(unsigned(last))) return true;
+    for (unsigned base = 0; base < end; base += bytes)
+      if (int(base) != last && try_base(base)) return true;
+    return false;
   }
 
   // The words of one row of a tensor, byte by byte: a search tests them for every copy and base.
@@ -484,6 +509,29 @@ private:
     std::array<SymbolWord, kMaxBytes> words{};
     for (unsigned b = 0; b < bytes; ++b) words[b] = symbol_word(symbol, row, b);
     return words;
+  }
+
+  // The words of each copy of an input leaf's current row, found once per row and tile: every
+  // root cycle a vector tries tests them.
+  struct LeafWords {
+    uint32_t row = UINT32_MAX;
+    unsigned tile = UINT_MAX;
+    std::vector<std::array<SymbolWord, kMaxBytes>> copies;
+  };
+  const std::vector<std::array<SymbolWord, kMaxBytes>>& leaf_words(unsigned node) {
+    const VNode& n = expr_.nodes[node];
+    const TiledTensor& tensor = *inputs_[n.input];
+    const uint32_t row = input_row(n);
+    const unsigned tile = n.tile >= 0 ? unsigned(n.tile) : tile_;
+    LeafWords& words = leaf_words_[node];
+    if (words.row != row || words.tile != tile) {
+      words.row = row;
+      words.tile = tile;
+      words.copies.clear();
+      for (unsigned k = 0; k <= tensor.copies.size(); ++k)
+        words.copies.push_back(row_words(input_symbol(n, k), row, isa::dtype_bytes(tensor.dtype)));
+    }
+    return words.copies;
   }
 
   std::optional<Stream> place_input(unsigned node) {
@@ -508,11 +556,12 @@ private:
     }
     // When every copy finds a MEM queue busy at its dispatch, no root cycle before one of them
     // frees up can place this read: the search skips ahead.
+    const auto& copy_words = leaf_words(node);
     Cycle skip = kUnset;
     for (unsigned k = 0; k < copies && skip != 0; ++k) {
       Cycle wait = 0;
       for (unsigned b = 0; b < bytes; ++b) {
-        const unsigned mem = symbol_word(input_symbol(n, k), row, b).mem;
+        const unsigned mem = copy_words[k][b].mem;
         const Cycle dispatch = s_.read_dispatch(mem, reader, root_ + offset_[node]);
         if (dispatch >= 0) wait = std::max(wait, s_.next_free_slot(s_.mem_queue(mem), dispatch) - dispatch);
       }
@@ -527,28 +576,32 @@ private:
     const Cycle at = root_ + offset_[node];
     for (unsigned k = 0; k < copies; ++k) {
       const unsigned copy = (row_ + k) % copies;
-      const std::array<SymbolWord, kMaxBytes> words = row_words(input_symbol(n, copy), row, bytes);
+      const std::array<SymbolWord, kMaxBytes>& words = copy_words[copy];
       bool possible = true;
       for (unsigned b = 0; possible && b < bytes; ++b)
         possible = s_.read_possible(words[b].mem, words[b].address, reader, at);
       if (!possible) continue;
       const Dir dir = Schedule::direction(s_.mem_position(words[0].mem), reader);
-      for (unsigned i = 0; i < base_count(bytes); ++i) {
-        const unsigned base = base_at(node, bytes, i);
-        bool free = true;
-        for (unsigned b = 0; free && b < bytes; ++b)
-          free = s_.read_stream_free(words[b].mem, {base + b, dir}, reader, at);
-        if (!free) continue;
+      std::array<Schedule::Reach, kMaxBytes> reaches{};
+      for (unsigned b = 0; b < bytes; ++b) reaches[b] = s_.read_reach(words[b].mem, dir, reader, at);
+      std::optional<Stream> placed;
+      any_base(node, bytes, [&](unsigned base) {
+        for (unsigned b = 0; b < bytes; ++b)
+          if (!s_.stream_free(reaches[b], base + b)) return false;
         const size_t mark = s_.mark();
         bool ok = true;
         for (unsigned b = 0; ok && b < bytes; ++b)
           ok = s_.read_to(words[b].mem, words[b].address, {base + b, dir}, reader, at);
-        if (ok) {
-          shared_reads_.set(key, {Stream{base, dir}, copy});
-          last_base_[node] = int(base);
-          return Stream{base, dir};
-        }
-        s_.rollback(mark);
+        if (ok)
+          placed = Stream{base, dir};
+        else
+          s_.rollback(mark);
+        return ok;
+      });
+      if (placed) {
+        shared_reads_.set(key, {*placed, copy});
+        last_base_[node] = int(placed->id);
+        return placed;
       }
     }
     return std::nullopt;
@@ -561,7 +614,7 @@ private:
     ArgStreams args{};
     for (size_t i = 0; i < n.args.size(); ++i) {
       if (!place(n.args[i], last_write)) return std::nullopt;
-      args[i] = *placed_[n.args[i]];
+      args[i] = placed_[n.args[i]];
     }
     const bool root = node == expr_.root;
     const unsigned bytes = isa::dtype_bytes(n.dtype);
@@ -588,14 +641,17 @@ private:
       dirs[0] = Schedule::direction(x, targets[0]);
       dir_count = 1;
     }
-    for (size_t d = 0; d < dir_count; ++d)
-      for (unsigned i = 0; i < base_count(bytes); ++i) {
-        const Dir dir = dirs[d];
-        const unsigned base = base_at(node, bytes, i);
-        bool free = true;
-        for (unsigned b = 0; free && b < bytes; ++b)
-          free = s_.stream_free({base + b, dir}, x, produced, targets[b]);
-        if (!free) continue;
+    for (size_t d = 0; d < dir_count; ++d) {
+      const Dir dir = dirs[d];
+      std::array<Schedule::Reach, kMaxBytes> reaches{};
+      // The bytes of a value for one consumer share its reach.
+      for (unsigned b = 0; b < bytes; ++b)
+        reaches[b] =
+            b > 0 && targets[b] == targets[b - 1] ? reaches[b - 1] : s_.reach(dir, x, produced, targets[b]);
+      std::optional<Stream> placed;
+      any_base(node, bytes, [&](unsigned base) {
+        for (unsigned b = 0; b < bytes; ++b)
+          if (!s_.stream_free(reaches[b], base + b)) return false;
         const size_t mark = s_.mark();
         const Stream dst{base, dir};
         bool ok = any_queue(node, dispatch, [&](unsigned q) {
@@ -609,17 +665,22 @@ private:
             if (ok) last_write = std::max(last_write, s_.written(out_words[b].mem, out_words[b].address));
           }
         }
-        if (ok) {
-          last_base_[node] = int(base);
-          return dst;
-        }
-        s_.rollback(mark);
+        if (ok)
+          placed = dst;
+        else
+          s_.rollback(mark);
+        return ok;
+      });
+      if (placed) {
+        last_base_[node] = int(placed->id);
+        return placed;
       }
+    }
     return std::nullopt;
   }
 
   bool place(unsigned node, Cycle& last_write) {
-    if (placed_[node]) return true;
+    if (placed_in_[node] == attempt_) return true;
     const VNode& n = expr_.nodes[node];
     // An equal operation producing in the same cycle at the same slice is already there.
     const auto key = std::make_pair(canonical_[node], offset_[node]);
@@ -629,13 +690,21 @@ private:
         const Cycle produced = root_ + offset_[node];
         for (unsigned b = 0; b < isa::dtype_bytes(n.dtype); ++b)
           if (!s_.extend_read(stream.plus(b), position(node), produced, consumers_[node][0])) return false;
-        placed_[node] = stream;
+        set_placed(node, stream);
         return true;
       }
     }
-    placed_[node] = n.kind == VNode::Kind::input ? place_input(node) : place_op(node, last_write);
-    if (placed_[node] && n.kind == VNode::Kind::op) equal_ops_.set(key, *placed_[node]);
-    return placed_[node].has_value();
+    const std::optional<Stream> stream =
+        n.kind == VNode::Kind::input ? place_input(node) : place_op(node, last_write);
+    if (!stream) return false;
+    set_placed(node, *stream);
+    if (n.kind == VNode::Kind::op) equal_ops_.set(key, *stream);
+    return true;
+  }
+
+  void set_placed(unsigned node, Stream stream) {
+    placed_[node] = stream;
+    placed_in_[node] = attempt_;
   }
 
   Schedule& s_;
@@ -646,10 +715,16 @@ private:
   unsigned vxm_;
   std::vector<Cycle> offset_;
   std::vector<std::vector<unsigned>> consumers_; // positions that read each node
-  std::vector<std::optional<Stream>> placed_;
+  // Per node, its value's stream, valid if it was placed in the current attempt (placed_in_): a
+  // counter of attempts spares clearing them for every root cycle tried.
+  std::vector<Stream> placed_;
+  std::vector<uint64_t> placed_in_;
+  uint64_t attempt_ = 0;
   SmallMap<std::tuple<unsigned, uint32_t, unsigned, Cycle>, std::pair<Stream, unsigned>> shared_reads_;
   std::vector<unsigned> canonical_;
   std::vector<int> last_base_; // per node, the stream base it used last (-1: none yet)
+  std::vector<LeafWords> leaf_words_; // per input node
+  unsigned first_leaf_ = 0;    // the node that place(root) places first: args[0] down from it
   SmallMap<std::pair<unsigned, Cycle>, Stream> equal_ops_;
   uint32_t row_ = 0;
   unsigned tile_ = 0;

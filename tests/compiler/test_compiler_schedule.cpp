@@ -224,9 +224,11 @@ TEST_CASE("next_readable jumps to the first cycle whose Read finds its slot, ban
       REQUIRE(s.next_readable(w3, address, 10, t) == first);
     }
   REQUIRE(s.read_to(w3, 200, {2, Dir::east}, 10, 16));
-  CHECK_FALSE(s.read_stream_free(w3, {2, Dir::east}, 10, 16));
-  CHECK(s.read_stream_free(w3, {2, Dir::east}, 10, 17)); // a cycle later: another diagonal
-  CHECK(s.read_stream_free(w3, {3, Dir::east}, 10, 16));
+  CHECK_FALSE(s.stream_free(s.read_reach(w3, Dir::east, 10, 16), 2));
+  CHECK(s.stream_free(s.read_reach(w3, Dir::east, 10, 17), 2)); // a cycle later: another diagonal
+  CHECK(s.stream_free(s.read_reach(w3, Dir::east, 10, 16), 3));
+  CHECK_FALSE(s.stream_free(s.read_reach(w3, Dir::east, 10, 16), 64)); // no such stream
+  CHECK_FALSE(s.stream_free(s.reach(Dir::east, 10, -1, 10), 3));       // before cycle 0
 }
 
 TEST_CASE(

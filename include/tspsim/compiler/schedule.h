@@ -108,6 +108,22 @@ public:
   // claim_write + extend_read to every reader.
   bool reserve_value(Stream stream, unsigned writer, Cycle t, const std::vector<unsigned>& readers);
   bool stream_free(Stream stream, unsigned writer, Cycle t, unsigned reader) const;
+  // The diagonal and positions a value written at (writer, t) toward `reader` would take on any
+  // stream of one direction: a search that tries many streams for one value computes it once.
+  struct Reach {
+    uint64_t key = 0; // the span key of stream 0 (valid: t >= 0)
+    uint16_t lo = 0;
+    uint16_t hi = 0;
+    bool valid = false;
+  };
+  Reach reach(Dir dir, unsigned writer, Cycle t, unsigned reader) const;
+  // stream_free for stream `id` of `reach`'s direction; inline, as searches call it per stream.
+  bool stream_free(const Reach& reach, unsigned id) const {
+    return reach.valid && id < config_.streams.per_direction &&
+           !spans_.find_if(reach.key | (uint64_t(id) << 1), [&](const Spans::Entry& e) {
+             return !(reach.hi < e.value.lo || reach.lo > e.value.hi);
+           });
+  }
 
   // ---- MEM ----
   bool bank_free(unsigned mem, uint32_t address, Cycle t) const;
@@ -124,8 +140,8 @@ public:
   // The first cycle from t at which read_possible(mem, address, reader, *) holds: it jumps over
   // taken queue slots and the word's write, and steps only through cycles whose bank is full.
   Cycle next_readable(unsigned mem, uint32_t address, unsigned reader, Cycle t) const;
-  // Whether the stream span of such a Read on `stream` is free (read_to needs it too).
-  bool read_stream_free(unsigned mem, Stream stream, unsigned reader, Cycle t) const;
+  // The reach of such a Read's value on `dir`: its stream span must be free (read_to needs it too).
+  Reach read_reach(unsigned mem, Dir dir, unsigned reader, Cycle t) const;
   // Whether write_from(mem, address, *, writer, t) finds its queue slot, bank port and SRAM order
   // free (it also needs the stream span: stream_free).
   bool write_possible(unsigned mem, uint32_t address, unsigned writer, Cycle t) const;
@@ -161,6 +177,8 @@ public:
     spans_.reserve(spans_.size() + count);
     banks_.reserve(banks_.size() + count);
   }
+  // Room for `count` more stream values (spans) beyond the MEM accesses' own.
+  void reserve_values(size_t count) { spans_.reserve(spans_.size() + count); }
 
   // ---- Transactions ----
   size_t mark() const { return undo_.size(); }
