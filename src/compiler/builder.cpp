@@ -197,25 +197,26 @@ Symbol ProgramBuilder::add_tensor_spread(const std::string& name, isa::DType dty
                                          const std::vector<uint8_t>& elements) {
   const unsigned bytes = isa::dtype_bytes(dtype);
   const size_t count = candidates.size() / bytes;
-  auto top = [&](size_t g) {
-    uint32_t used = 0;
-    for (unsigned b = 0; b < bytes; ++b) used = std::max(used, memory_.used(candidates[g * bytes + b]));
-    return used;
+  const auto group = [&](size_t g) {
+    return std::vector<unsigned>(candidates.begin() + std::ptrdiff_t(g * bytes),
+                                 candidates.begin() + std::ptrdiff_t((g + 1) * bytes));
   };
-  for (size_t groups = 1; groups <= count; ++groups) {
-    const uint32_t words = static_cast<uint32_t>((rows + groups - 1) / groups);
-    std::vector<size_t> fit;
-    for (size_t g = 0; g < count; ++g)
-      if (uint64_t{top(g)} + words <= memory_.words_per_slice()) fit.push_back(g);
-    if (fit.size() < groups) continue;
-    fit.resize(groups);
-    std::vector<unsigned> mems;
-    for (size_t g : fit)
-      for (unsigned b = 0; b < bytes; ++b) mems.push_back(candidates[g * bytes + b]);
-    uint32_t base = 0;
-    for (unsigned m : mems) base = std::max(base, memory_.used(m));
-    if (uint64_t{base} + words <= memory_.words_per_slice())
-      return add_tensor(name, dtype, rows, cols, mems, rows, elements);
+  // Above every word ever used first; a scratch tensor then in released words too, so that a
+  // program that compiled without them keeps its placement.
+  const bool scratch = reuse_ && elements.empty();
+  for (const bool reuse : {false, true}) {
+    if (reuse && !scratch) break;
+    for (size_t groups = 1; groups <= count; ++groups) {
+      const uint32_t words = static_cast<uint32_t>((rows + groups - 1) / groups);
+      std::vector<unsigned> mems;
+      for (size_t g = 0; g < count && mems.size() < groups * bytes; ++g)
+        if (memory_.fits(group(g), words, reuse)) {
+          const auto slices = group(g);
+          mems.insert(mems.end(), slices.begin(), slices.end());
+        }
+      if (mems.size() == groups * bytes && memory_.fits(mems, words, reuse))
+        return add_tensor(name, dtype, rows, cols, mems, rows, elements);
+    }
   }
   throw InputError(fmt::format("{} ({} rows of {}) does not fit in the free MEM of its {} candidate slices",
                                name.empty() ? "a tensor copy" : fmt::format("tensor '{}'", name), rows,

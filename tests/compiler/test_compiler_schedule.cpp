@@ -381,3 +381,23 @@ TEST_CASE("fetched text with no bank port in any idle cycle is a one-line error"
                     "queue MEM_W0: no MEM slice with 1 free words has a free bank port in the 1 cycles its "
                     "fetched text is read (Ifetch tried in 5 idle cycles)");
 }
+
+TEST_CASE("a scratch tensor spread over slices takes released words when none are left above them") {
+  ProgramBuilder builder(tsp::test::bundled_config("tiny.json"));
+  builder.reuse_scratch();
+  const auto& s = builder.schedule();
+  const unsigned w0 = mem(s, "MEM_W0");
+  const unsigned w1 = mem(s, "MEM_W1");
+  const auto i8 = tsp::isa::DType::i8;
+  builder.add_tensor("", i8, 200, 32, {w0}, 200, {});
+  const auto kept = builder.add_tensor("", i8, 200, 32, {w1}, 200, {});
+  builder.release_scratch({&kept});
+  // 120 rows: 56 words are left above the 200 used in each of the 256-word slices, so neither one
+  // slice (120 words) nor both (60 each) fit there; W0's released words do.
+  const auto spread = builder.add_tensor_spread("C", i8, 120, 32, {w0, w1}, {});
+  CHECK(spread.slices == std::vector<unsigned>{w0});
+  CHECK(spread.base == 0);
+  // A tensor with an image never goes to released words: its image is loaded at reset.
+  CHECK_THROWS_WITH(builder.add_tensor_spread("D", i8, 120, 32, {w0, w1}, std::vector<uint8_t>(120 * 32, 1)),
+                    "tensor 'D' (120 rows of i8) does not fit in the free MEM of its 2 candidate slices");
+}
