@@ -98,7 +98,8 @@ Schedule::Schedule(const ChipConfig& config)
       read_func_(Cycle(func_cycles(make_read(0, {}), config))),
       write_skew_(Cycle(skew_cycles(make_write(0, {}), config))),
       read_active_(uint32_t(activity_end(make_read(0, {}), 0, config))),
-      write_active_(uint32_t(activity_end(make_write(0, {}), 0, config))), slots_(floorplan_.queues().size()),
+      write_active_(uint32_t(activity_end(make_write(0, {}), 0, config))), read_address_(read_field(0)),
+      read_stream_(read_field(1)), slots_(floorplan_.queues().size()),
       sorted_(floorplan_.queues().size(), true), taken_(floorplan_.queues().size()) {}
 
 Cycle Schedule::travel(unsigned from, unsigned to) const {
@@ -148,14 +149,14 @@ Cycle Schedule::next_taken(unsigned queue, Cycle t) const {
 }
 
 bool Schedule::place(unsigned queue, Cycle t, const Instruction& instruction) {
-  return place_active(queue, t, instruction, PlacedSlot::kUnknown);
+  return place_word(queue, t, encode(instruction), PlacedSlot::kUnknown);
 }
 
-bool Schedule::place_active(unsigned queue, Cycle t, const Instruction& instruction, uint32_t active) {
+bool Schedule::place_word(unsigned queue, Cycle t, uint64_t word, uint32_t active) {
   if (!slot_free(queue, t)) return false;
   auto& slots = slots_[queue];
   if (!slots.empty() && slots.back().t > t) sorted_[queue] = false;
-  slots.push_back({t, encode(instruction), region_, active});
+  slots.push_back({t, word, region_, active});
   set_taken(queue, t, true);
   undo_.push_back({0, t, static_cast<uint16_t>(queue), 0, 0, UndoKind::slot});
   return true;
@@ -353,7 +354,7 @@ bool Schedule::read_to(unsigned mem, uint32_t address, Stream stream, unsigned r
   if (dispatch < 0 || dispatch + read_skew_ <= written(mem, address)) return false;
   const unsigned position = mem_position(mem);
   const size_t m = mark();
-  const bool ok = place_active(mem_queue(mem), dispatch, make_read(address, stream), read_active_) &&
+  const bool ok = place_word(mem_queue(mem), dispatch, read_word(address, stream), read_active_) &&
                   reserve_bank(mem, address, dispatch + read_skew_) &&
                   claim_value(stream, position, dispatch + read_func_, reader);
   if (!ok) {
@@ -372,12 +373,25 @@ bool Schedule::read_to(unsigned mem, uint32_t address, Stream stream, unsigned r
   return true;
 }
 
+Schedule::WordField Schedule::read_field(size_t operand) {
+  const isa::FieldSpec& field = isa::spec(Opcode::read).operand_fields()[operand];
+  return {field.lsb, field_max(field)};
+}
+
+uint64_t Schedule::read_word(uint32_t address, Stream stream) const {
+  const int64_t field = stream.field();
+  if (int64_t{address} > read_address_.max || field < 0 || field > read_stream_.max)
+    return encode(make_read(address, stream));
+  return uint64_t{static_cast<uint8_t>(Opcode::read)} | uint64_t{address} << read_address_.lsb |
+         uint64_t(field) << read_stream_.lsb;
+}
+
 bool Schedule::write_from(unsigned mem, uint32_t address, Stream stream, unsigned writer, Cycle t) {
   const unsigned position = mem_position(mem);
   const Cycle dispatch = t + travel(writer, position) - write_skew_;
   if (dispatch < 0 || dispatch + write_skew_ <= last_read(mem, address)) return false;
   const size_t m = mark();
-  const bool ok = place_active(mem_queue(mem), dispatch, make_write(address, stream), write_active_) &&
+  const bool ok = place_word(mem_queue(mem), dispatch, encode(make_write(address, stream)), write_active_) &&
                   reserve_bank(mem, address, dispatch + write_skew_) &&
                   extend_read(stream, writer, t, position);
   if (!ok) {

@@ -254,8 +254,20 @@ private:
   // Their activity_end - t, so that last_active decodes neither.
   uint32_t read_active_;
   uint32_t write_active_;
-  // place with the instruction's activity_end - t (PlacedSlot::kUnknown: not known).
-  bool place_active(unsigned queue, Cycle t, const Instruction& instruction, uint32_t active);
+  // place of an encoded word with its activity_end - t (PlacedSlot::kUnknown: not known).
+  bool place_word(unsigned queue, Cycle t, uint64_t word, uint32_t active);
+  // encode(make_read(address, stream)) from the Read's field positions: every Read is encoded
+  // here and only its address and stream vary. Values out of range go to encode, which refuses
+  // them.
+  uint64_t read_word(uint32_t address, Stream stream) const;
+  // The Read's address and stream fields: their lowest bit and largest value (field_max).
+  struct WordField {
+    unsigned lsb;
+    int64_t max;
+  };
+  static WordField read_field(size_t operand);
+  WordField read_address_;
+  WordField read_stream_;
   // Whether a queue's slot is taken, one bit per cycle: the searches test slots far more often
   // than they place instructions.
   bool taken(unsigned queue, Cycle t) const;

@@ -12,5 +12,7 @@ namespace tsp {
 uint64_t field_mask(const isa::FieldSpec& field);
 // The value of `field` in `word` (simm fields sign-extended), as decode gives it.
 int64_t field_value(uint64_t word, const isa::FieldSpec& field);
+// The largest value `field` holds: encode places a value v in [0, field_max] as v << lsb.
+int64_t field_max(const isa::FieldSpec& field);
 
 } // namespace tsp
