@@ -87,7 +87,7 @@ std::vector<Schedule::MemSite> Schedule::mem_sites(const Floorplan& floorplan) {
   sites.reserve(floorplan.mem_count());
   for (unsigned mem = 0; mem < floorplan.mem_count(); ++mem) {
     const SliceInfo& info = floorplan.slices()[floorplan.slice_of_mem(mem)];
-    sites.push_back({floorplan.slice_of_mem(mem), info.position, info.first_queue});
+    sites.push_back({floorplan.slice_of_mem(mem), info.position, info.first_queue, false});
   }
   return sites;
 }
@@ -99,8 +99,9 @@ Schedule::Schedule(const ChipConfig& config)
       write_skew_(Cycle(skew_cycles(make_write(0, {}), config))),
       read_active_(uint32_t(activity_end(make_read(0, {}), 0, config))),
       write_active_(uint32_t(activity_end(make_write(0, {}), 0, config))), read_address_(read_field(0)),
-      read_stream_(read_field(1)), slots_(floorplan_.queues().size()),
-      sorted_(floorplan_.queues().size(), true), taken_(floorplan_.queues().size()) {}
+      read_stream_(read_field(1)), words_per_bank_(config.geometry.words_per_bank()),
+      slots_(floorplan_.queues().size()), sorted_(floorplan_.queues().size(), true),
+      taken_(floorplan_.queues().size()) {}
 
 Cycle Schedule::travel(unsigned from, unsigned to) const {
   return Cycle(from > to ? from - to : to - from) * hop_;
@@ -219,7 +220,7 @@ uint64_t Schedule::span_key(Stream stream, int64_t diagonal) const {
 }
 
 uint64_t Schedule::bank_key(unsigned mem, uint32_t address, Cycle t) const {
-  const uint64_t bank = address / config_.geometry.words_per_bank();
+  const uint64_t bank = address / words_per_bank_;
   return (static_cast<uint64_t>(t) << 24) | (uint64_t(mem) << 12) | bank;
 }
 
@@ -406,11 +407,13 @@ bool Schedule::write_from(unsigned mem, uint32_t address, Stream stream, unsigne
   } else {
     undo_.push_back({key, -1, 0, 0, 0, UndoKind::written});
     written_.insert(key, at);
+    mems_[mem].has_writes = true;
   }
   return true;
 }
 
 Cycle Schedule::written(unsigned mem, uint32_t address) const {
+  if (!mems_.at(mem).has_writes) return -1;
   const auto* entry = written_.find((uint64_t(mem) << 32) | address);
   return entry ? entry->value : -1;
 }

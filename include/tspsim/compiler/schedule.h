@@ -242,6 +242,9 @@ private:
     unsigned slice;
     unsigned position;
     unsigned queue;
+    // Whether a Write to it was ever placed: written() of the other MEMs (every Read asks,
+    // thrice) skips the table.
+    bool has_writes;
   };
   static std::vector<MemSite> mem_sites(const Floorplan& floorplan);
   std::vector<MemSite> mems_;
@@ -268,6 +271,8 @@ private:
   static WordField read_field(size_t operand);
   WordField read_address_;
   WordField read_stream_;
+  // bank_key's divisor, from the config once: every bank test asks it.
+  unsigned words_per_bank_;
   // Whether a queue's slot is taken, one bit per cycle: the searches test slots far more often
   // than they place instructions.
   bool taken(unsigned queue, Cycle t) const;
