@@ -412,8 +412,7 @@ bool Schedule::write_from(unsigned mem, uint32_t address, Stream stream, unsigne
   return true;
 }
 
-Cycle Schedule::written(unsigned mem, uint32_t address) const {
-  if (!mems_.at(mem).has_writes) return -1;
+Cycle Schedule::written_word(unsigned mem, uint32_t address) const {
   const auto* entry = written_.find((uint64_t(mem) << 32) | address);
   return entry ? entry->value : -1;
 }

@@ -152,7 +152,9 @@ public:
   Cycle read_dispatch(unsigned mem, unsigned reader, Cycle t) const;
   // The SRAM write cycle of a word written by this schedule (-1: only its initial contents). A
   // Read of it must access the SRAM later; read_to refuses earlier reads.
-  Cycle written(unsigned mem, uint32_t address) const;
+  Cycle written(unsigned mem, uint32_t address) const {
+    return mems_.at(mem).has_writes ? written_word(mem, address) : -1;
+  }
   // A Read's and a Write's dispatch to their SRAM cycle.
   Cycle read_skew() const { return read_skew_; }
   Cycle write_skew() const { return write_skew_; }
@@ -227,6 +229,8 @@ private:
     UndoKind kind;
   };
 
+  // written() of a MEM with writes: its table entry.
+  Cycle written_word(unsigned mem, uint32_t address) const;
   int64_t diagonal(Stream stream, unsigned position, Cycle t) const;
   uint64_t span_key(Stream stream, int64_t diagonal) const;
   uint64_t bank_key(unsigned mem, uint32_t address, Cycle t) const;
@@ -243,7 +247,7 @@ private:
     unsigned position;
     unsigned queue;
     // Whether a Write to it was ever placed: written() of the other MEMs (every Read asks,
-    // thrice) skips the table.
+    // thrice) skips the table, inline.
     bool has_writes;
   };
   static std::vector<MemSite> mem_sites(const Floorplan& floorplan);
