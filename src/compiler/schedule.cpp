@@ -296,11 +296,11 @@ bool Schedule::bank_free(unsigned mem, uint32_t address, Cycle t) const {
 bool Schedule::reserve_bank(unsigned mem, uint32_t address, Cycle t) {
   if (t < 0) return false;
   const uint64_t key = bank_key(mem, address, t);
-  if (auto* entry = banks_.find(key)) {
-    if (entry->value >= config_.geometry.mem_ports_per_bank) return false;
-    ++entry->value;
-  } else {
-    banks_.insert(key, 1);
+  bool inserted = false;
+  auto& entry = banks_.find_or_insert(key, 1, inserted);
+  if (!inserted) {
+    if (entry.value >= config_.geometry.mem_ports_per_bank) return false;
+    ++entry.value;
   }
   undo_.push_back({key, 0, 0, 0, 0, UndoKind::bank});
   return true;
