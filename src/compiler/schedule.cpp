@@ -262,9 +262,10 @@ bool Schedule::claim_value(Stream stream, unsigned writer, Cycle t, unsigned rea
   const uint64_t key = span_key(stream, diagonal(stream, writer, t));
   const unsigned lo = std::min(writer, reader);
   const unsigned hi = std::max(writer, reader);
-  if (overlaps(key, lo, hi, -1)) return false;
   const auto w = static_cast<uint16_t>(writer);
-  spans_.insert(key, {static_cast<uint16_t>(lo), static_cast<uint16_t>(hi), w});
+  if (!spans_.insert_unless(key, {static_cast<uint16_t>(lo), static_cast<uint16_t>(hi), w},
+                            [&](const Spans::Entry& e) { return !(hi < e.value.lo || lo > e.value.hi); }))
+    return false;
   undo_.push_back({key, 0, w, 0, 0, UndoKind::span_new});
   return true;
 }
