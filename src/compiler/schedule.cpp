@@ -87,7 +87,7 @@ std::vector<Schedule::MemSite> Schedule::mem_sites(const Floorplan& floorplan) {
   sites.reserve(floorplan.mem_count());
   for (unsigned mem = 0; mem < floorplan.mem_count(); ++mem) {
     const SliceInfo& info = floorplan.slices()[floorplan.slice_of_mem(mem)];
-    sites.push_back({floorplan.slice_of_mem(mem), info.position, info.first_queue});
+    sites.push_back({floorplan.slice_of_mem(mem), info.position, info.first_queue, false});
   }
   return sites;
 }
@@ -98,8 +98,10 @@ Schedule::Schedule(const ChipConfig& config)
       read_func_(Cycle(func_cycles(make_read(0, {}), config))),
       write_skew_(Cycle(skew_cycles(make_write(0, {}), config))),
       read_active_(uint32_t(activity_end(make_read(0, {}), 0, config))),
-      write_active_(uint32_t(activity_end(make_write(0, {}), 0, config))), slots_(floorplan_.queues().size()),
-      sorted_(floorplan_.queues().size(), true), taken_(floorplan_.queues().size()) {}
+      write_active_(uint32_t(activity_end(make_write(0, {}), 0, config))), read_address_(read_field(0)),
+      read_stream_(read_field(1)), words_per_bank_(config.geometry.words_per_bank()),
+      slots_(floorplan_.queues().size()), sorted_(floorplan_.queues().size(), true),
+      taken_(floorplan_.queues().size()) {}
 
 Cycle Schedule::travel(unsigned from, unsigned to) const {
   return Cycle(from > to ? from - to : to - from) * hop_;
@@ -148,14 +150,14 @@ Cycle Schedule::next_taken(unsigned queue, Cycle t) const {
 }
 
 bool Schedule::place(unsigned queue, Cycle t, const Instruction& instruction) {
-  return place_active(queue, t, instruction, PlacedSlot::kUnknown);
+  return place_word(queue, t, encode(instruction), PlacedSlot::kUnknown);
 }
 
-bool Schedule::place_active(unsigned queue, Cycle t, const Instruction& instruction, uint32_t active) {
+bool Schedule::place_word(unsigned queue, Cycle t, uint64_t word, uint32_t active) {
   if (!slot_free(queue, t)) return false;
   auto& slots = slots_[queue];
   if (!slots.empty() && slots.back().t > t) sorted_[queue] = false;
-  slots.push_back({t, encode(instruction), region_, active});
+  slots.push_back({t, word, region_, active});
   set_taken(queue, t, true);
   undo_.push_back({0, t, static_cast<uint16_t>(queue), 0, 0, UndoKind::slot});
   return true;
@@ -218,7 +220,7 @@ uint64_t Schedule::span_key(Stream stream, int64_t diagonal) const {
 }
 
 uint64_t Schedule::bank_key(unsigned mem, uint32_t address, Cycle t) const {
-  const uint64_t bank = address / config_.geometry.words_per_bank();
+  const uint64_t bank = address / words_per_bank_;
   return (static_cast<uint64_t>(t) << 24) | (uint64_t(mem) << 12) | bank;
 }
 
@@ -260,9 +262,10 @@ bool Schedule::claim_value(Stream stream, unsigned writer, Cycle t, unsigned rea
   const uint64_t key = span_key(stream, diagonal(stream, writer, t));
   const unsigned lo = std::min(writer, reader);
   const unsigned hi = std::max(writer, reader);
-  if (overlaps(key, lo, hi, -1)) return false;
   const auto w = static_cast<uint16_t>(writer);
-  spans_.insert(key, {static_cast<uint16_t>(lo), static_cast<uint16_t>(hi), w});
+  if (!spans_.insert_unless(key, {static_cast<uint16_t>(lo), static_cast<uint16_t>(hi), w},
+                            [&](const Spans::Entry& e) { return !(hi < e.value.lo || lo > e.value.hi); }))
+    return false;
   undo_.push_back({key, 0, w, 0, 0, UndoKind::span_new});
   return true;
 }
@@ -294,11 +297,11 @@ bool Schedule::bank_free(unsigned mem, uint32_t address, Cycle t) const {
 bool Schedule::reserve_bank(unsigned mem, uint32_t address, Cycle t) {
   if (t < 0) return false;
   const uint64_t key = bank_key(mem, address, t);
-  if (auto* entry = banks_.find(key)) {
-    if (entry->value >= config_.geometry.mem_ports_per_bank) return false;
-    ++entry->value;
-  } else {
-    banks_.insert(key, 1);
+  bool inserted = false;
+  auto& entry = banks_.find_or_insert(key, 1, inserted);
+  if (!inserted) {
+    if (entry.value >= config_.geometry.mem_ports_per_bank) return false;
+    ++entry.value;
   }
   undo_.push_back({key, 0, 0, 0, 0, UndoKind::bank});
   return true;
@@ -353,7 +356,7 @@ bool Schedule::read_to(unsigned mem, uint32_t address, Stream stream, unsigned r
   if (dispatch < 0 || dispatch + read_skew_ <= written(mem, address)) return false;
   const unsigned position = mem_position(mem);
   const size_t m = mark();
-  const bool ok = place_active(mem_queue(mem), dispatch, make_read(address, stream), read_active_) &&
+  const bool ok = place_word(mem_queue(mem), dispatch, read_word(address, stream), read_active_) &&
                   reserve_bank(mem, address, dispatch + read_skew_) &&
                   claim_value(stream, position, dispatch + read_func_, reader);
   if (!ok) {
@@ -372,12 +375,25 @@ bool Schedule::read_to(unsigned mem, uint32_t address, Stream stream, unsigned r
   return true;
 }
 
+Schedule::WordField Schedule::read_field(size_t operand) {
+  const isa::FieldSpec& field = isa::spec(Opcode::read).operand_fields()[operand];
+  return {field.lsb, field_max(field)};
+}
+
+uint64_t Schedule::read_word(uint32_t address, Stream stream) const {
+  const int64_t field = stream.field();
+  if (int64_t{address} > read_address_.max || field < 0 || field > read_stream_.max)
+    return encode(make_read(address, stream));
+  return uint64_t{static_cast<uint8_t>(Opcode::read)} | uint64_t{address} << read_address_.lsb |
+         uint64_t(field) << read_stream_.lsb;
+}
+
 bool Schedule::write_from(unsigned mem, uint32_t address, Stream stream, unsigned writer, Cycle t) {
   const unsigned position = mem_position(mem);
   const Cycle dispatch = t + travel(writer, position) - write_skew_;
   if (dispatch < 0 || dispatch + write_skew_ <= last_read(mem, address)) return false;
   const size_t m = mark();
-  const bool ok = place_active(mem_queue(mem), dispatch, make_write(address, stream), write_active_) &&
+  const bool ok = place_word(mem_queue(mem), dispatch, encode(make_write(address, stream)), write_active_) &&
                   reserve_bank(mem, address, dispatch + write_skew_) &&
                   extend_read(stream, writer, t, position);
   if (!ok) {
@@ -392,11 +408,12 @@ bool Schedule::write_from(unsigned mem, uint32_t address, Stream stream, unsigne
   } else {
     undo_.push_back({key, -1, 0, 0, 0, UndoKind::written});
     written_.insert(key, at);
+    mems_[mem].has_writes = true;
   }
   return true;
 }
 
-Cycle Schedule::written(unsigned mem, uint32_t address) const {
+Cycle Schedule::written_word(unsigned mem, uint32_t address) const {
   const auto* entry = written_.find((uint64_t(mem) << 32) | address);
   return entry ? entry->value : -1;
 }

@@ -12,23 +12,15 @@ namespace {
 // The range of operand values a field holds: simm fields are two's complement, everything else
 // (including f32 bit patterns) is an unsigned value of the field's width.
 std::pair<int64_t, int64_t> field_range(const isa::FieldSpec& field) {
-  if (field.kind == isa::FieldKind::simm)
-    return {-(int64_t{1} << (field.width - 1)), (int64_t{1} << (field.width - 1)) - 1};
-  return {0, static_cast<int64_t>((uint64_t{1} << field.width) - 1)};
+  const int64_t lo = field.kind == isa::FieldKind::simm ? -(int64_t{1} << (field.width - 1)) : 0;
+  return {lo, field_max(field)};
 }
 
 } // namespace
 
-uint64_t field_mask(const isa::FieldSpec& field) {
-  return (field.width >= 64 ? ~uint64_t{0} : (uint64_t{1} << field.width) - 1) << field.lsb;
-}
-
-int64_t field_value(uint64_t word, const isa::FieldSpec& field) {
-  const uint64_t raw = (word & field_mask(field)) >> field.lsb;
-  int64_t value = static_cast<int64_t>(raw);
-  if (field.kind == isa::FieldKind::simm && (raw >> (field.width - 1)) != 0)
-    value -= int64_t{1} << field.width;
-  return value;
+int64_t field_max(const isa::FieldSpec& field) {
+  if (field.kind == isa::FieldKind::simm) return (int64_t{1} << (field.width - 1)) - 1;
+  return static_cast<int64_t>((uint64_t{1} << field.width) - 1);
 }
 
 uint64_t encode(const Instruction& instruction) {

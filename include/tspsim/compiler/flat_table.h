@@ -69,6 +69,34 @@ public:
     return entries_[i];
   }
 
+  // The entry with `key`, or a new one with `value` if there is none, in one probe; `inserted`
+  // says which. Pointers to entries become invalid.
+  Entry& find_or_insert(uint64_t key, const Value& value, bool& inserted) {
+    if ((size_ + 1) * 10 > entries_.size() * 7) grow();
+    size_t i = home(key);
+    for (; entries_[i].key != kEmpty; i = (i + 1) & mask_)
+      if (entries_[i].key == key) {
+        inserted = false;
+        return entries_[i];
+      }
+    entries_[i] = {key, value};
+    ++size_;
+    inserted = true;
+    return entries_[i];
+  }
+
+  // Adds an entry unless one with `key` satisfies `conflict(entry)` (then nullptr), in one probe:
+  // the probe that finds no conflict ends at the free slot. Pointers to entries become invalid.
+  template <class Conflict> Entry* insert_unless(uint64_t key, const Value& value, Conflict conflict) {
+    if ((size_ + 1) * 10 > entries_.size() * 7) grow();
+    size_t i = home(key);
+    for (; entries_[i].key != kEmpty; i = (i + 1) & mask_)
+      if (entries_[i].key == key && conflict(entries_[i])) return nullptr;
+    entries_[i] = {key, value};
+    ++size_;
+    return &entries_[i];
+  }
+
   // Removes `entry` (from find); pointers to other entries become invalid.
   void erase(Entry* entry) {
     auto hole = static_cast<size_t>(entry - entries_.data());

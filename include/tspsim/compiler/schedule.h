@@ -152,7 +152,9 @@ public:
   Cycle read_dispatch(unsigned mem, unsigned reader, Cycle t) const;
   // The SRAM write cycle of a word written by this schedule (-1: only its initial contents). A
   // Read of it must access the SRAM later; read_to refuses earlier reads.
-  Cycle written(unsigned mem, uint32_t address) const;
+  Cycle written(unsigned mem, uint32_t address) const {
+    return mems_.at(mem).has_writes ? written_word(mem, address) : -1;
+  }
   // A Read's and a Write's dispatch to their SRAM cycle.
   Cycle read_skew() const { return read_skew_; }
   Cycle write_skew() const { return write_skew_; }
@@ -227,6 +229,8 @@ private:
     UndoKind kind;
   };
 
+  // written() of a MEM with writes: its table entry.
+  Cycle written_word(unsigned mem, uint32_t address) const;
   int64_t diagonal(Stream stream, unsigned position, Cycle t) const;
   uint64_t span_key(Stream stream, int64_t diagonal) const;
   uint64_t bank_key(unsigned mem, uint32_t address, Cycle t) const;
@@ -242,6 +246,9 @@ private:
     unsigned slice;
     unsigned position;
     unsigned queue;
+    // Whether a Write to it was ever placed: written() of the other MEMs (every Read asks,
+    // thrice) skips the table, inline.
+    bool has_writes;
   };
   static std::vector<MemSite> mem_sites(const Floorplan& floorplan);
   std::vector<MemSite> mems_;
@@ -254,8 +261,22 @@ private:
   // Their activity_end - t, so that last_active decodes neither.
   uint32_t read_active_;
   uint32_t write_active_;
-  // place with the instruction's activity_end - t (PlacedSlot::kUnknown: not known).
-  bool place_active(unsigned queue, Cycle t, const Instruction& instruction, uint32_t active);
+  // place of an encoded word with its activity_end - t (PlacedSlot::kUnknown: not known).
+  bool place_word(unsigned queue, Cycle t, uint64_t word, uint32_t active);
+  // encode(make_read(address, stream)) from the Read's field positions: every Read is encoded
+  // here and only its address and stream vary. Values out of range go to encode, which refuses
+  // them.
+  uint64_t read_word(uint32_t address, Stream stream) const;
+  // The Read's address and stream fields: their lowest bit and largest value (field_max).
+  struct WordField {
+    unsigned lsb;
+    int64_t max;
+  };
+  static WordField read_field(size_t operand);
+  WordField read_address_;
+  WordField read_stream_;
+  // bank_key's divisor, from the config once: every bank test asks it.
+  unsigned words_per_bank_;
   // Whether a queue's slot is taken, one bit per cycle: the searches test slots far more often
   // than they place instructions.
   bool taken(unsigned queue, Cycle t) const;

@@ -437,14 +437,22 @@ void GemmCompiler::load_weights(Run& run, const Unit& unit, const StepStreams& s
   const Cycle lw_skew = skew_cycles(probe_lw, config_);
   const std::vector<unsigned> lw_groups =
       step.own_lw_group ? std::vector<unsigned>{step.own_group} : stream_bases(streams, std::nullopt, false);
-  // Every stream's reads come from one MEM slice in lw_ consecutive cycles.
+  // Every stream's reads come from one MEM slice in lw_ consecutive cycles. With one stream group,
+  // a Read's taken span fails the LW at l (its Reads' values never share a diagonal and stream),
+  // so l is passed over without an attempt and its rollback.
+  const bool one_group = lw_groups.size() == 1;
   const auto next_possible = [&](Cycle l) {
     Cycle next = schedule_.next_free_on_slice(plane.slice, l - lw_skew) + lw_skew;
     for (unsigned s = 0; s < streams; ++s)
       next = std::max(next, schedule_.next_read_slots(tile.slices[s], x, l, lw_));
     for (unsigned c = 0; next == l && c < lw_; ++c)
-      for (unsigned s = 0; next == l && s < streams; ++s)
+      for (unsigned s = 0; next == l && s < streams; ++s) {
         next = schedule_.next_readable(tile.slices[s], tile.base_of(s) + c, x, l + c) - c;
+        if (next == l && one_group &&
+            !schedule_.stream_free(schedule_.read_reach(tile.slices[s], plane.in, x, l + c),
+                                   lw_groups[0] + s))
+          next = l + 1;
+      }
     return next;
   };
   const Cycle lw_at =
