@@ -22,15 +22,18 @@ unsigned mem(const Schedule& s, const char* name) {
   return s.floorplan().mem_global(info.east, info.index);
 }
 
+// "Mnemonic field field ..." of an encoded instruction.
+std::string instruction_text(uint64_t word) {
+  const auto instruction = tsp::decode(word);
+  std::string line(instruction.spec().mnemonic);
+  for (size_t i = 0; i < instruction.spec().field_count; ++i)
+    line += " " + std::to_string(instruction.operands[i]);
+  return line;
+}
+
 std::vector<std::string> disassemble(const std::vector<tsp::compiler::TextWord>& text) {
   std::vector<std::string> out;
-  for (const auto& w : text) {
-    const auto instruction = tsp::decode(w.word);
-    std::string line(instruction.spec().mnemonic);
-    for (size_t i = 0; i < instruction.spec().field_count; ++i)
-      line += " " + std::to_string(instruction.operands[i]);
-    out.push_back(line + " @" + std::to_string(w.pop));
-  }
+  for (const auto& w : text) out.push_back(instruction_text(w.word) + " @" + std::to_string(w.pop));
   return out;
 }
 
@@ -335,14 +338,18 @@ void block_text_banks(ProgramBuilder& builder, tsp::compiler::Cycle from, tsp::c
 
 std::vector<std::string> queue_words(const tsp::Program& program, size_t first, size_t count) {
   std::vector<std::string> out;
-  for (size_t k = first; k < first + count; ++k) {
-    const auto instruction = tsp::decode(program.queues.front().words[k]);
-    std::string line(instruction.spec().mnemonic);
-    for (size_t i = 0; i < instruction.spec().field_count; ++i)
-      line += " " + std::to_string(instruction.operands[i]);
-    out.push_back(line);
-  }
+  for (size_t k = first; k < first + count; ++k)
+    out.push_back(instruction_text(program.queues.front().words[k]));
   return out;
+}
+
+// The simulator runs `program` with no conformance error in the predicted cycles.
+void check_simulated(const ProgramBuilder& builder, const tsp::Program& program) {
+  tsp::compiler::CompiledKernel kernel;
+  kernel.program = program;
+  tsp::test::KernelRun run(builder.config(), std::move(kernel));
+  CHECK(run.errors() == 0);
+  CHECK(run.result.cycles == program.metadata.predicted_cycles);
 }
 
 } // namespace
@@ -353,11 +360,7 @@ TEST_CASE("fetched text goes to the top of a slice, its Ifetch in the queue's fi
   // At cycle 8: the 8 instructions after the 8 still buffered, two words from MEM_W0 (field 0)
   // below the later chunks at its top; then the gap's other 4 cycles.
   CHECK(queue_words(program, 8, 2) == std::vector<std::string>{"Ifetch 0 244 2", "NOP 4"});
-  tsp::compiler::CompiledKernel kernel;
-  kernel.program = program;
-  tsp::test::KernelRun run(builder.config(), std::move(kernel));
-  CHECK(run.errors() == 0);
-  CHECK(run.result.cycles == program.metadata.predicted_cycles);
+  check_simulated(builder, program);
 }
 
 TEST_CASE("an Ifetch whose text finds no bank port in any slice moves to a later idle cycle") {
@@ -366,11 +369,7 @@ TEST_CASE("an Ifetch whose text finds no bank port in any slice moves to a later
   block_text_banks(builder, 8, 10);
   const auto program = builder.finish("fetch");
   CHECK(queue_words(program, 8, 3) == std::vector<std::string>{"NOP 2", "Ifetch 0 243 3", "NOP 2"});
-  tsp::compiler::CompiledKernel kernel;
-  kernel.program = program;
-  tsp::test::KernelRun run(builder.config(), std::move(kernel));
-  CHECK(run.errors() == 0);
-  CHECK(run.result.cycles == program.metadata.predicted_cycles);
+  check_simulated(builder, program);
 }
 
 TEST_CASE("fetched text with no bank port in any idle cycle is a one-line error") {
