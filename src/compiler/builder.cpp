@@ -210,10 +210,8 @@ Symbol ProgramBuilder::add_tensor_spread(const std::string& name, isa::DType dty
       const uint32_t words = static_cast<uint32_t>((rows + groups - 1) / groups);
       std::vector<unsigned> mems;
       for (size_t g = 0; g < count && mems.size() < groups * bytes; ++g)
-        if (memory_.fits(group(g), words, reuse)) {
-          const auto slices = group(g);
+        if (const auto slices = group(g); memory_.fits(slices, words, reuse))
           mems.insert(mems.end(), slices.begin(), slices.end());
-        }
       if (mems.size() == groups * bytes && memory_.fits(mems, words, reuse))
         return add_tensor(name, dtype, rows, cols, mems, rows, elements);
     }
