@@ -89,6 +89,15 @@ Symbol row_view(const Symbol& symbol, uint32_t first, uint32_t rows) {
   return view;
 }
 
+TiledTensor tiled_rows(const TiledTensor& x, uint32_t first, uint32_t rows) {
+  TiledTensor view = x;
+  view.name.clear();
+  view.rows = rows;
+  view.copies.clear();
+  for (auto& tile : view.tiles) tile = row_view(tile, first, rows);
+  return view;
+}
+
 TiledTensor single_tile(const Symbol& symbol) {
   TiledTensor t;
   t.dtype = symbol.dtype;

@@ -47,6 +47,8 @@ void add_random_copies(ProgramBuilder& builder, TiledTensor& tensor, const std::
 // Rows [first, first + rows) of a symbol stored one row per word of each slice group, as a symbol
 // of their own (unnamed); from any row (its groups are then rotated to start at that row's).
 Symbol row_view(const Symbol& symbol, uint32_t first, uint32_t rows);
+// Rows [first, first + rows) of every column tile of x (row_view of each), unnamed, no copies.
+TiledTensor tiled_rows(const TiledTensor& x, uint32_t first, uint32_t rows);
 // One symbol as a tensor of one column tile.
 TiledTensor single_tile(const Symbol& symbol);
 

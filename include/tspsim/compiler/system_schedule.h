@@ -451,10 +451,22 @@ private:
 // chip that evaluates it over the same values gets the same bits.
 VExpr combine_expression(isa::Opcode op, isa::DType dtype, unsigned inputs);
 
-// All-reduce as a phase: every chip of `chips` sends inputs[i] (on chips[i]) straight to every
-// other, then combines the n tensors with `op` in chip order (the same tree on every chip) into
-// outputs[i]. Each Send waits for its vector's write, so the phase starts as soon as each chip's
-// input is written; the chips must be fully connected. One chip: a copy.
+// Rows [first, first + count) of shard k when `rows` split into n shards as evenly as possible
+// (the first rows % n shards one row longer).
+struct RowShard {
+  uint32_t first = 0;
+  uint32_t count = 0;
+};
+RowShard row_shard(uint32_t rows, uint32_t n, uint32_t k);
+
+// All-reduce over a fully connected set of chips: outputs[i] (on chips[i]) is the n inputs
+// combined with `op` in chip order (the same tree on every chip, so every chip holds the same
+// bits). Each Send waits for its vector's write, so the collective starts as soon as each chip's
+// input is written. One chip: a copy. Of two schedules, the one whose busiest link is busy for
+// fewer cycles, counting the second phase's link crossing as its latency:
+// - one phase: every chip sends its whole input straight to every other and combines all n;
+// - two phases, when the rows split over the chips: chip k combines row shard k of every input
+//   and sends its sum back to every chip, so each link carries two shards instead of a whole input.
 void schedule_all_reduce(SystemSchedule& schedule, const std::vector<uint32_t>& chips,
                          const std::vector<const TiledTensor*>& inputs,
                          const std::vector<const TiledTensor*>& outputs, isa::Opcode op);

@@ -173,16 +173,6 @@ double schedule_attention(ProgramBuilder& builder, const AttentionShape& shape,
 
 namespace {
 
-// Rows [first, first + rows) of every column tile of x.
-TiledTensor tiled_rows(const TiledTensor& x, uint32_t first, uint32_t rows) {
-  TiledTensor view = x;
-  view.name.clear();
-  view.rows = rows;
-  view.copies.clear();
-  for (auto& tile : view.tiles) tile = row_view(tile, first, rows);
-  return view;
-}
-
 // Queries whose keys one read-modify-write of a K^T row appends in the prompt pass.
 constexpr uint32_t kKeyBlock = 8;
 

@@ -56,16 +56,6 @@ const char* collective_kind_name(CollectiveKind kind) {
 
 namespace {
 
-// Rows [first, first + count) of shard k of n.
-struct Shard {
-  uint32_t first = 0;
-  uint32_t count = 0;
-};
-Shard shard(uint32_t rows, uint32_t n, uint32_t k) {
-  const uint32_t base = rows / n, extra = rows % n;
-  return {k * base + std::min(k, extra), base + (k < extra ? 1 : 0)};
-}
-
 // Reference values, shared by every participant that holds a copy of them (an all-reduce on 72
 // chips would otherwise keep 72 copies of every sum).
 using Values = std::shared_ptr<const std::vector<double>>;
@@ -400,7 +390,7 @@ private:
     for (uint32_t i = 0; i < n(); ++i) {
       const auto data = reference() ? input_of(chips_[i]) : std::vector<uint8_t>{};
       for (uint32_t p = 0; p < pieces; ++p) {
-        const Shard s = shard(shape_.rows, pieces, p);
+        const RowShard s = row_shard(shape_.rows, pieces, p);
         x[{i, p}] = {place_input(chips_[i], fmt::format("X.s{}", p), s.first, s.count, p % 2 == 0),
                      input_values(data, s.first, s.count)};
       }
@@ -410,14 +400,14 @@ private:
       for (uint32_t p = 0; p < pieces; ++p)
         if (all || owner(p) == i)
           out[{i, p}] = place(chips_[i], all ? fmt::format("Y.s{}", p) : "R",
-                              shard(shape_.rows, pieces, p).count, p % 2 == 1);
+                              row_shard(shape_.rows, pieces, p).count, p % 2 == 1);
     const Destination into_out = [&](uint32_t i, uint32_t p) { return out.at({i, p}); };
     std::vector<uint32_t> every(pieces);
     std::iota(every.begin(), every.end(), 0u);
     Holdings sums;
     if (groups_) {
       const Destination scratch = [&](uint32_t i, uint32_t p) {
-        return place(chips_[i], "", shard(shape_.rows, pieces, p).count, p % 2 == 1, false);
+        return place(chips_[i], "", row_shard(shape_.rows, pieces, p).count, p % 2 == 1, false);
       };
       Holdings group_sums;
       for (const auto& group : groups_->members)

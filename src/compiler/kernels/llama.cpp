@@ -427,15 +427,7 @@ Window rows_of(const model::Matrix& m, uint32_t row0, uint32_t rows) {
 }
 
 // Row i of every column tile of x (one token's row).
-TiledTensor token_row(const TiledTensor& x, uint32_t i) {
-  if (x.rows == 1) return x;
-  TiledTensor row = x;
-  row.name.clear();
-  row.rows = 1;
-  row.copies.clear();
-  for (auto& tile : row.tiles) tile = row_view(tile, i, 1);
-  return row;
-}
+TiledTensor token_row(const TiledTensor& x, uint32_t i) { return x.rows == 1 ? x : tiled_rows(x, i, 1); }
 
 // Throws InputError for what the step does not compile: non-int8 weights, a head wider than one
 // vector, a position or token outside the model. Before the host reference runs (a wide model's

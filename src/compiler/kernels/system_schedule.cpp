@@ -68,38 +68,114 @@ VExpr combine_expression(Opcode op, DType dtype, unsigned inputs) {
   return expr;
 }
 
-void schedule_all_reduce(SystemSchedule& schedule, const std::vector<uint32_t>& chips,
-                         const std::vector<const TiledTensor*>& inputs,
-                         const std::vector<const TiledTensor*>& outputs, Opcode op) {
+RowShard row_shard(uint32_t rows, uint32_t n, uint32_t k) {
+  const uint32_t base = rows / n, extra = rows % n;
+  return {k * base + std::min(k, extra), base + (k < extra ? 1 : 0)};
+}
+
+namespace {
+
+using Tensors = std::vector<const TiledTensor*>;
+
+void require_direct_link(const SystemSchedule& schedule, uint32_t from, uint32_t to) {
+  if (!schedule.topology().direct(from, to))
+    throw InputError(fmt::format(
+        "all-reduce: chips {} and {} have no direct link (the phase needs a fully connected set)", from, to));
+}
+
+// `rows` of x's shape where another chip's vectors arrive, in slices of the side of the sender's
+// parity, so that the combine's operands from neighbouring senders sit in different slices.
+TiledTensor arrival_buffer(ProgramBuilder& builder, const TiledTensor& x, uint32_t rows, size_t sender) {
+  return place_tiled(builder, "", x.dtype, rows, x.cols, least_used(builder, sender % 2 == 1), 1, {}, false);
+}
+
+// The two-phase schedule pays when its busiest link's two shards and one more link crossing take
+// fewer cycles than one whole input (never on two chips, whose shards add up to the input).
+bool two_phases_pay(const SystemSchedule& schedule, const std::vector<uint32_t>& chips,
+                    const TiledTensor& x) {
+  const uint64_t n = chips.size();
+  if (x.rows < n) return false;
+  const ChipConfig& config = schedule.system().config_of(chips.front());
+  const uint64_t row_cycles =
+      uint64_t{x.tile_count()} * isa::dtype_bytes(x.dtype) * c2c_vector_cycles(config);
+  const uint64_t one_phase = x.rows * row_cycles;
+  const uint64_t two_phases =
+      2 * ((x.rows + n - 1) / n) * row_cycles + config.timing[isa::TimingParam::c2c_link];
+  return two_phases < one_phase;
+}
+
+void one_phase_all_reduce(SystemSchedule& schedule, const std::vector<uint32_t>& chips, const Tensors& inputs,
+                          const Tensors& outputs, Opcode op) {
   const size_t n = chips.size();
-  // staged[i][j]: chip j's input as it arrives on chip i (i != j), in slices of alternate sides.
-  std::vector<std::vector<TiledTensor>> staged(n, std::vector<TiledTensor>(n));
+  // arrived[i][j]: chip j's input on chip i (i != j).
+  std::vector<std::vector<TiledTensor>> arrived(n, std::vector<TiledTensor>(n));
   for (size_t i = 0; i < n; ++i)
     for (size_t j = 0; j < n; ++j)
-      if (i != j) {
-        ProgramBuilder& builder = schedule.builder(chips[i]);
-        const TiledTensor& x = *inputs[j];
-        staged[i][j] =
-            place_tiled(builder, "", x.dtype, x.rows, x.cols, least_used(builder, j % 2 == 1), 1, {}, false);
-      }
+      if (i != j) arrived[i][j] = arrival_buffer(schedule.builder(chips[i]), *inputs[j], inputs[j]->rows, j);
   for (size_t j = 0; j < n; ++j) {
     std::vector<SystemSchedule::Flow> flows;
     for (size_t i = 0; i < n; ++i)
       if (i != j) {
-        if (!schedule.topology().direct(chips[j], chips[i]))
-          throw InputError(fmt::format("all-reduce: chips {} and {} have no direct link (the phase needs a "
-                                       "fully connected set)",
-                                       chips[j], chips[i]));
-        flows.push_back(schedule.flow(chips[j], *inputs[j], chips[i], staged[i][j]));
+        require_direct_link(schedule, chips[j], chips[i]);
+        flows.push_back(schedule.flow(chips[j], *inputs[j], chips[i], arrived[i][j]));
       }
     schedule.interleave(flows);
   }
   const VExpr combine = combine_expression(op, outputs.front()->dtype, static_cast<unsigned>(n));
   for (size_t i = 0; i < n; ++i) {
-    std::vector<const TiledTensor*> operands;
-    for (size_t j = 0; j < n; ++j) operands.push_back(i == j ? inputs[j] : &staged[i][j]);
+    Tensors operands;
+    for (size_t j = 0; j < n; ++j) operands.push_back(i == j ? inputs[j] : &arrived[i][j]);
     schedule_vectors(schedule.builder(chips[i]).schedule(), combine, operands, *outputs[i]);
   }
+}
+
+// Reduce-scatter, then all-gather, over row shards: chip k combines shard k of the n inputs (the
+// one-phase tree in chip order, so the same bits) and sends the sum to every chip.
+void two_phase_all_reduce(SystemSchedule& schedule, const std::vector<uint32_t>& chips, const Tensors& inputs,
+                          const Tensors& outputs, Opcode op) {
+  const size_t n = chips.size();
+  const uint32_t rows = inputs.front()->rows;
+  // input_shard[j][k], output_shard[j][k]: shard k of chip j's input and output.
+  std::vector<std::vector<TiledTensor>> input_shard(n), output_shard(n);
+  std::vector<std::vector<TiledTensor>> arrived(n, std::vector<TiledTensor>(n)); // [k][j]: chip j's shard k
+  for (size_t j = 0; j < n; ++j)
+    for (size_t k = 0; k < n; ++k) {
+      const RowShard s = row_shard(rows, static_cast<uint32_t>(n), static_cast<uint32_t>(k));
+      input_shard[j].push_back(tiled_rows(*inputs[j], s.first, s.count));
+      output_shard[j].push_back(tiled_rows(*outputs[j], s.first, s.count));
+      if (j != k) arrived[k][j] = arrival_buffer(schedule.builder(chips[k]), *inputs[j], s.count, j);
+    }
+  for (size_t j = 0; j < n; ++j) {
+    std::vector<SystemSchedule::Flow> flows;
+    for (size_t k = 0; k < n; ++k)
+      if (k != j) {
+        require_direct_link(schedule, chips[j], chips[k]);
+        flows.push_back(schedule.flow(chips[j], input_shard[j][k], chips[k], arrived[k][j]));
+      }
+    schedule.interleave(flows);
+  }
+  const VExpr combine = combine_expression(op, outputs.front()->dtype, static_cast<unsigned>(n));
+  for (size_t k = 0; k < n; ++k) {
+    Tensors operands;
+    for (size_t j = 0; j < n; ++j) operands.push_back(j == k ? &input_shard[k][k] : &arrived[k][j]);
+    schedule_vectors(schedule.builder(chips[k]).schedule(), combine, operands, output_shard[k][k]);
+  }
+  for (size_t k = 0; k < n; ++k) {
+    std::vector<SystemSchedule::Flow> flows;
+    for (size_t i = 0; i < n; ++i)
+      if (i != k) flows.push_back(schedule.flow(chips[k], output_shard[k][k], chips[i], output_shard[i][k]));
+    schedule.interleave(flows);
+  }
+}
+
+} // namespace
+
+void schedule_all_reduce(SystemSchedule& schedule, const std::vector<uint32_t>& chips, const Tensors& inputs,
+                         const Tensors& outputs, Opcode op) {
+  if (two_phases_pay(schedule, chips, *inputs.front()))
+    two_phase_all_reduce(schedule, chips, inputs, outputs, op);
+  else
+    one_phase_all_reduce(schedule, chips, inputs, outputs, op);
 }
 
 void SystemSchedule::finish_chip(uint32_t chip, const std::string& workload, uint64_t tokens_per_run) {
