@@ -254,7 +254,7 @@ TEST_CASE("tiny-llama's prompt pass tensor-parallel on two chips matches the hos
 
 TEST_CASE("tiny-llama's 16-token prompt pass tensor-parallel on node8 all-reduces in two phases") {
   // 16 rows over 8 chips: every all-reduce but the head's (one row) is a reduce-scatter and an
-  // all-gather of 2-row shards; one phase took 36995 cycles and 32704 link vectors.
+  // all-gather of 2-row shards (one phase: 36995 cycles and 32704 link vectors).
   const std::string report = prompt_on_system("node8", " --stages 1", 16, 8 * 6, 33339);
   CHECK(field(report, "link vectors        ") == "8512");
 }
