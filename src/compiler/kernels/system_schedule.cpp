@@ -83,14 +83,18 @@ void require_direct_link(const SystemSchedule& schedule, uint32_t from, uint32_t
         "all-reduce: chips {} and {} have no direct link (the phase needs a fully connected set)", from, to));
 }
 
-// `rows` of x's shape where another chip's vectors arrive, in slices of the side of the sender's
-// parity, so that the combine's operands from neighbouring senders sit in different slices.
-TiledTensor arrival_buffer(ProgramBuilder& builder, const TiledTensor& x, uint32_t rows, size_t sender) {
-  return place_tiled(builder, "", x.dtype, rows, x.cols, least_used(builder, sender % 2 == 1), 1, {}, false);
+// Where another chip's vectors of a tensor shaped as `shape` arrive, in slices of the side of the
+// sender's parity, so that the combine's operands from neighbouring senders sit in different slices.
+TiledTensor arrival_buffer(ProgramBuilder& builder, const TiledTensor& shape, size_t sender) {
+  return place_tiled(builder, "", shape.dtype, shape.rows, shape.cols, least_used(builder, sender % 2 == 1),
+                     1, {}, false);
 }
 
-// The two-phase schedule pays when its busiest link's two shards and one more link crossing take
-// fewer cycles than one whole input (never on two chips, whose shards add up to the input).
+// Whether the two-phase schedule pays: its busiest link's two row shards and one more link
+// crossing take fewer cycles than a whole input in one phase (never on two chips, whose two
+// shards are the input). A decode step's single row is not split: splitting its column tiles
+// instead was measured at 0.5 % of a Llama-2 7B step (docs/llama.md), the collectives being
+// a small part of its chain.
 bool two_phases_pay(const SystemSchedule& schedule, const std::vector<uint32_t>& chips,
                     const TiledTensor& x) {
   const uint64_t n = chips.size();
@@ -98,10 +102,9 @@ bool two_phases_pay(const SystemSchedule& schedule, const std::vector<uint32_t>&
   const ChipConfig& config = schedule.system().config_of(chips.front());
   const uint64_t row_cycles =
       uint64_t{x.tile_count()} * isa::dtype_bytes(x.dtype) * c2c_vector_cycles(config);
-  const uint64_t one_phase = x.rows * row_cycles;
   const uint64_t two_phases =
       2 * ((x.rows + n - 1) / n) * row_cycles + config.timing[isa::TimingParam::c2c_link];
-  return two_phases < one_phase;
+  return two_phases < x.rows * row_cycles;
 }
 
 void one_phase_all_reduce(SystemSchedule& schedule, const std::vector<uint32_t>& chips, const Tensors& inputs,
@@ -111,7 +114,7 @@ void one_phase_all_reduce(SystemSchedule& schedule, const std::vector<uint32_t>&
   std::vector<std::vector<TiledTensor>> arrived(n, std::vector<TiledTensor>(n));
   for (size_t i = 0; i < n; ++i)
     for (size_t j = 0; j < n; ++j)
-      if (i != j) arrived[i][j] = arrival_buffer(schedule.builder(chips[i]), *inputs[j], inputs[j]->rows, j);
+      if (i != j) arrived[i][j] = arrival_buffer(schedule.builder(chips[i]), *inputs[j], j);
   for (size_t j = 0; j < n; ++j) {
     std::vector<SystemSchedule::Flow> flows;
     for (size_t i = 0; i < n; ++i)
@@ -129,8 +132,8 @@ void one_phase_all_reduce(SystemSchedule& schedule, const std::vector<uint32_t>&
   }
 }
 
-// Reduce-scatter, then all-gather, over row shards: chip k combines shard k of the n inputs (the
-// one-phase tree in chip order, so the same bits) and sends the sum to every chip.
+// Reduce-scatter, then all-gather, over row shards: chip k combines row shard k of the n inputs
+// (the one-phase tree in chip order, so the same bits) and sends the sum to every chip.
 void two_phase_all_reduce(SystemSchedule& schedule, const std::vector<uint32_t>& chips, const Tensors& inputs,
                           const Tensors& outputs, Opcode op) {
   const size_t n = chips.size();
@@ -143,7 +146,7 @@ void two_phase_all_reduce(SystemSchedule& schedule, const std::vector<uint32_t>&
       const RowShard s = row_shard(rows, static_cast<uint32_t>(n), static_cast<uint32_t>(k));
       input_shard[j].push_back(tiled_rows(*inputs[j], s.first, s.count));
       output_shard[j].push_back(tiled_rows(*outputs[j], s.first, s.count));
-      if (j != k) arrived[k][j] = arrival_buffer(schedule.builder(chips[k]), *inputs[j], s.count, j);
+      if (j != k) arrived[k][j] = arrival_buffer(schedule.builder(chips[k]), input_shard[j][k], j);
     }
   for (size_t j = 0; j < n; ++j) {
     std::vector<SystemSchedule::Flow> flows;
