@@ -21,6 +21,16 @@ uint64_t block_hash(const uint8_t* p) {
   return h;
 }
 
+// A bijection of the block hash whose top bits are spread even when the blocks are mostly zeros
+// (whose polynomial hashes are small numbers): the index sorts and buckets blocks by it.
+uint64_t spread(uint64_t hash) {
+  hash ^= hash >> 33;
+  hash *= 0xff51afd7ed558ccdull;
+  hash ^= hash >> 33;
+  hash *= 0xc4ceb9fe1a85ec53ull;
+  return hash ^ (hash >> 33);
+}
+
 uint64_t leading_power() {
   uint64_t power = 1;
   for (size_t k = 1; k < kBlock; ++k) power *= kMultiplier;
@@ -97,17 +107,45 @@ Edit read_compact(binary::Reader& in, uint64_t base_end) {
 } // namespace
 
 BlockIndex::BlockIndex(const std::vector<uint8_t>& bytes) {
-  for (size_t p = 0; p + kBlock <= bytes.size(); p += kBlock)
-    blocks_.emplace_back(block_hash(bytes.data() + p), static_cast<uint32_t>(p));
-  std::sort(blocks_.begin(), blocks_.end());
+  const size_t count = bytes.size() / kBlock;
+  // About one block per bucket: a lookup searches its bucket, not the whole index.
+  unsigned bits = 1;
+  while (bits < 32 && (size_t{1} << bits) < count) ++bits;
+  shift_ = 64 - bits;
+  // Sorted by a counting sort on the buckets, then within each bucket (equal keys keep their
+  // offsets in order).
+  std::vector<uint64_t> keys(count);
+  buckets_.assign((size_t{1} << bits) + 1, 0);
+  for (size_t k = 0; k < count; ++k) {
+    keys[k] = spread(block_hash(bytes.data() + k * kBlock));
+    ++buckets_[(keys[k] >> shift_) + 1];
+  }
+  for (size_t b = 1; b < buckets_.size(); ++b) buckets_[b] += buckets_[b - 1];
+  std::vector<uint32_t> next(buckets_.begin(), buckets_.end() - 1);
+  blocks_.resize(count);
+  for (size_t k = 0; k < count; ++k)
+    blocks_[next[keys[k] >> shift_]++] = {keys[k], static_cast<uint32_t>(k * kBlock)};
+  for (size_t b = 0; b + 1 < buckets_.size(); ++b)
+    if (buckets_[b + 1] - buckets_[b] > 1)
+      std::sort(blocks_.begin() + buckets_[b], blocks_.begin() + buckets_[b + 1]);
 }
 
-size_t BlockIndex::shared_blocks(const std::vector<uint8_t>& target) const {
+BlockIndex::Blocks::const_iterator BlockIndex::lower_bound(uint64_t key, uint32_t offset) const {
+  const size_t bucket = key >> shift_;
+  return std::lower_bound(blocks_.begin() + buckets_[bucket], blocks_.begin() + buckets_[bucket + 1],
+                          std::make_pair(key, offset));
+}
+
+BlockSample::BlockSample(const std::vector<uint8_t>& target) {
+  for (size_t p = 0; p + kBlock <= target.size(); p += kSampleStride)
+    keys_.push_back(spread(block_hash(target.data() + p)));
+}
+
+size_t BlockIndex::shared_blocks(const BlockSample& sample) const {
   size_t shared = 0;
-  for (size_t p = 0; p + kBlock <= target.size(); p += kSampleStride) {
-    const uint64_t h = block_hash(target.data() + p);
-    const auto it = std::lower_bound(blocks_.begin(), blocks_.end(), std::make_pair(h, uint32_t{0}));
-    shared += it != blocks_.end() && it->first == h;
+  for (const uint64_t key : sample.keys()) {
+    const auto it = lower_bound(key, 0);
+    shared += it != blocks_.end() && it->first == key;
   }
   return shared;
 }
@@ -115,14 +153,14 @@ size_t BlockIndex::shared_blocks(const std::vector<uint8_t>& target) const {
 std::optional<size_t> BlockIndex::find(const std::vector<uint8_t>& bytes, const uint8_t* block, uint64_t hash,
                                        size_t near) const {
   const auto matches = [&](auto it) { return std::memcmp(bytes.data() + it->second, block, kBlock) == 0; };
-  const auto at =
-      std::lower_bound(blocks_.begin(), blocks_.end(), std::make_pair(hash, static_cast<uint32_t>(near)));
+  const uint64_t key = spread(hash);
+  const auto at = lower_bound(key, static_cast<uint32_t>(near));
   std::optional<size_t> after, before;
-  for (auto it = at; it != blocks_.end() && it->first == hash && !after; ++it)
+  for (auto it = at; it != blocks_.end() && it->first == key && !after; ++it)
     if (matches(it)) after = it->second;
   for (auto it = at; it != blocks_.begin() && !before;) {
     --it;
-    if (it->first != hash) break;
+    if (it->first != key) break;
     if (matches(it)) before = it->second;
   }
   if (!before) return after;

@@ -20,19 +20,35 @@ constexpr uint32_t kWindow = 16;
 // bytes, so that reading one reserves no more than twice what is in memory and in the file.
 inline uint64_t max_derived_size(uint64_t base_size) { return 2 * base_size; }
 
+// One in 8 of a program's aligned blocks, hashed once for scoring it against several bases.
+class BlockSample {
+public:
+  explicit BlockSample(const std::vector<uint8_t>& target);
+  const std::vector<uint64_t>& keys() const { return keys_; }
+
+private:
+  std::vector<uint64_t> keys_;
+};
+
 // The aligned blocks of a program's bytes by hash, for finding where another program repeats them.
 class BlockIndex {
 public:
   explicit BlockIndex(const std::vector<uint8_t>& bytes);
-  // How many of a sample of `target`'s aligned blocks (one in 8) occur somewhere in the indexed bytes.
-  size_t shared_blocks(const std::vector<uint8_t>& target) const;
+  // How many of the sampled blocks occur somewhere in the indexed bytes.
+  size_t shared_blocks(const BlockSample& sample) const;
   // The offset nearest to `near` where `block` (kBlock bytes, hashed to `hash`) starts an indexed
   // block of `bytes`, if any.
   std::optional<size_t> find(const std::vector<uint8_t>& bytes, const uint8_t* block, uint64_t hash,
                              size_t near) const;
 
 private:
-  std::vector<std::pair<uint64_t, uint32_t>> blocks_; // (hash, offset), sorted
+  using Blocks = std::vector<std::pair<uint64_t, uint32_t>>;
+  // The first block of `blocks_` not before (key, offset), searched in key's bucket only.
+  Blocks::const_iterator lower_bound(uint64_t key, uint32_t offset) const;
+
+  Blocks blocks_;                 // (spread hash, offset), sorted
+  std::vector<uint32_t> buckets_; // bucket b (the key's top bits) is blocks_[buckets_[b], buckets_[b + 1])
+  unsigned shift_ = 63;           // a key's bucket is key >> shift_
 };
 
 // How a derived section writes its edits: `fixed` (section id 4) in u32 and u64 fields, `compact`

@@ -159,9 +159,10 @@ std::vector<uint8_t> SystemProgramSections::next(std::vector<uint8_t> program_by
   const Recent* base = nullptr;
   uint32_t base_number = 0;
   size_t best = 0;
+  const delta::BlockSample sample(program_bytes);
   for (size_t r = 0; r < recent_.size(); ++r) {
     if (program_bytes.size() > delta::max_derived_size(recent_[r].bytes.size())) continue;
-    const size_t shared = recent_[r].index.shared_blocks(program_bytes);
+    const size_t shared = recent_[r].index.shared_blocks(sample);
     if (shared > 0 && shared >= best) {
       best = shared;
       base = &recent_[r];
