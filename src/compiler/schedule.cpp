@@ -440,25 +440,39 @@ bool Schedule::read_to(unsigned mem, uint32_t address, Stream stream, unsigned r
   return true;
 }
 
-bool Schedule::place_read(unsigned mem, uint32_t address, Stream stream, unsigned reader, Cycle t) {
-  const Cycle dispatch = read_dispatch(mem, reader, t);
-  if (dispatch < 0 || dispatch + read_skew_ <= written(mem, address)) return false;
-  if (!place_word(mem_queue(mem), dispatch, read_word(address, stream), read_active_) ||
-      !claim_value(stream, mem_position(mem), dispatch + read_func_, reader))
-    return false;
-  note_read(mem, address, dispatch + read_skew_);
-  return true;
-}
-
 bool Schedule::read_run(unsigned mem, uint32_t address, unsigned count, Stream stream, unsigned reader,
                         Cycle t) {
   const Cycle dispatch = read_dispatch(mem, reader, t);
-  if (dispatch < 0 || count > UINT16_MAX) return false;
+  const unsigned queue = mem_queue(mem);
+  if (dispatch < floor_ || count > UINT16_MAX || next_taken(queue, dispatch) < dispatch + Cycle(count))
+    return false;
+  for (unsigned c = 0; mems_[mem].has_writes && c < count; ++c)
+    if (dispatch + read_skew_ + Cycle(c) <= written(mem, address + c)) return false;
   const size_t m = mark();
   bool ok = reserve_run_banks(mem, address, count, dispatch + read_skew_);
-  for (unsigned c = 0; ok && c < count; ++c) ok = place_read(mem, address + c, stream, reader, t + Cycle(c));
+  if (ok) place_read_words(queue, dispatch, address, count, stream);
+  const unsigned position = mem_position(mem);
+  for (unsigned c = 0; ok && c < count; ++c) {
+    ok = claim_value(stream, position, dispatch + read_func_ + Cycle(c), reader);
+    if (ok) note_read(mem, address + c, dispatch + read_skew_ + Cycle(c));
+  }
   if (!ok) rollback(m);
   return ok;
+}
+
+void Schedule::place_read_words(unsigned queue, Cycle first, uint32_t address, unsigned count,
+                                Stream stream) {
+  auto& slots = slots_[queue];
+  if (!slots.empty() && slots.back().t > first) sorted_[queue] = false;
+  for (unsigned c = 0; c < count; ++c)
+    slots.push_back({first + Cycle(c), read_word(address + c, stream), region_, read_active_});
+  auto& bits = taken_[queue];
+  const auto words = static_cast<size_t>((first + Cycle(count) - 1) / 64 + 1);
+  if (words > bits.size()) bits.resize(std::max(words, bits.size() * 2), 0);
+  for (Cycle t = first; t < first + Cycle(count); ++t)
+    bits[static_cast<size_t>(t / 64)] |= uint64_t{1} << (t % 64);
+  undo_.push_back(
+      {0, first, static_cast<uint16_t>(queue), static_cast<uint16_t>(count), 0, UndoKind::slot_run});
 }
 
 bool Schedule::reserve_run_banks(unsigned mem, uint32_t address, unsigned count, Cycle sram) {
@@ -581,6 +595,9 @@ void Schedule::rollback(size_t mark) {
       if (--entry->value == 0) banks_.erase(entry);
       break;
     }
+    case UndoKind::slot_run:
+      for (Cycle t = u.t + u.lo - 1; t >= u.t; --t) erase_slot(u.queue_or_writer, t);
+      break;
     case UndoKind::bank_run:
       erase_bank_run(unsigned(u.key >> 32), unsigned(u.key & 0xffffffffu), u.t, u.lo);
       break;

@@ -272,6 +272,11 @@ TEST_CASE("a run of Reads holds one bank port in each of its cycles, in every ba
   REQUIRE(s.read_run(w3, 125, 5, {2, Dir::east}, 10, 12));
   CHECK(s.placed() == 5);
   CHECK(s.ports_in_runs(w3));
+  const unsigned q = s.mem_queue(w3);
+  CHECK(s.next_free_slot(q, 0) == 0);
+  CHECK(s.next_free_slot(q, 2) == 7);
+  CHECK(disassemble(s.text(q)) == std::vector<std::string>{"NOP 2 @0", "Read 125 2 @2", "Repeat 4 1 1 @3"});
+  CHECK_FALSE(s.read_run(w3, 0, 3, {3, Dir::east}, 10, 10)); // slots 0..2: 2 is taken
   for (tsp::compiler::Cycle t = 0; t < 9; ++t) {
     CHECK(s.bank_free(w3, 0, t) == (t < 2 || t > 4));
     CHECK(s.bank_free(w3, 200, t) == (t < 5 || t > 6));
@@ -284,6 +289,7 @@ TEST_CASE("a run of Reads holds one bank port in each of its cycles, in every ba
   CHECK(s.next_run_readable(w3, 0, 3, 10, 17) == 17);
   s.rollback(start);
   CHECK(s.placed() == 0);
+  CHECK(s.next_free_slot(q, 2) == 2);
   for (tsp::compiler::Cycle t = 0; t < 9; ++t) CHECK(s.bank_free(w3, 200, t));
   CHECK(s.stream_free(s.read_reach(w3, Dir::east, 10, 14), 2));
 }

@@ -150,7 +150,7 @@ public:
   Reach read_reach(unsigned mem, Dir dir, unsigned reader, Cycle t) const;
   // read_to for the `count` (< 65,536) consecutive words from `address`, whose values are at
   // `reader` in cycles t to t + count - 1 (an LW's rows from one slice): their bank ports are one
-  // run reservation per bank, not one entry per Read (the Reads themselves are placed one by one).
+  // run reservation per bank and their queue slots one undo entry (each value keeps its span).
   bool read_run(unsigned mem, uint32_t address, unsigned count, Stream stream, unsigned reader, Cycle t);
   // Whether nothing writes `mem` and only runs hold its bank ports: next_run_readable tests a
   // run's banks at once.
@@ -237,13 +237,23 @@ private:
     uint16_t writer;
   };
   using Spans = FlatTable<Span>;
-  enum class UndoKind : uint8_t { slot, bank, bank_run, span_new, span_grow, written, read, read_new };
+  enum class UndoKind : uint8_t {
+    slot,
+    slot_run,
+    bank,
+    bank_run,
+    span_new,
+    span_grow,
+    written,
+    read,
+    read_new
+  };
   // 24 bytes: the log holds an entry per reservation between commits.
   struct Undo {
     uint64_t key; // span, bank or written key; bank run: mem << 32 | bank
-    Cycle t;      // slot: its cycle; written: the previous write cycle; bank run: its first cycle
+    Cycle t;      // slot: its cycle; written: the previous write cycle; slot or bank run: its first cycle
     uint16_t queue_or_writer;
-    uint16_t lo; // bank run: its count
+    uint16_t lo; // slot or bank run: its count
     uint16_t hi;
     UndoKind kind;
   };
@@ -312,9 +322,9 @@ private:
   // Their activity_end - t, so that last_active decodes neither.
   uint32_t read_active_;
   uint32_t write_active_;
-  // read_to without the bank port (its caller takes it): the slot, the span and the read order.
-  // A failure leaves what it reserved to the caller's rollback.
-  bool place_read(unsigned mem, uint32_t address, Stream stream, unsigned reader, Cycle t);
+  // The slots of read_run's Reads, dispatched in cycles first, first + 1, ... on `queue` (free: the
+  // caller has tested them), taken at once with one undo entry.
+  void place_read_words(unsigned queue, Cycle first, uint32_t address, unsigned count, Stream stream);
   // A Read of (mem, address) in SRAM cycle `at`: its word's last Read, where reads are kept.
   // Inline: every placed Read asks.
   void note_read(unsigned mem, uint32_t address, Cycle at) {
