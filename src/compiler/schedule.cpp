@@ -215,7 +215,7 @@ int64_t Schedule::diagonal(Stream stream, unsigned position, Cycle t) const {
 }
 
 uint64_t Schedule::span_key(Stream stream, int64_t diagonal) const {
-  return (static_cast<uint64_t>(diagonal + kDiagonalOffset) << 7) | (uint64_t(stream.id) << 1) |
+  return (static_cast<uint64_t>(diagonal + kDiagonalOffset) << kDiagonalShift) | (uint64_t(stream.id) << 1) |
          (stream.dir == Dir::west ? 1u : 0u);
 }
 

@@ -294,6 +294,21 @@ TEST_CASE("a run of Reads holds one bank port in each of its cycles, in every ba
   CHECK(s.stream_free(s.read_reach(w3, Dir::east, 10, 14), 2));
 }
 
+TEST_CASE("a value written later has the reach of the first moved along by as many diagonals") {
+  auto s = tiny_schedule();
+  const unsigned w3 = mem(s, "MEM_W3");
+  for (const Dir dir : {Dir::east, Dir::west}) {
+    const auto first = s.read_reach(w3, dir, dir == Dir::east ? 10 : 0, 12);
+    for (tsp::compiler::Cycle c = 0; c < 70; ++c) {
+      const auto read = s.read_reach(w3, dir, dir == Dir::east ? 10 : 0, 12 + c);
+      const auto later = Schedule::later(first, c);
+      REQUIRE(later.key == read.key);
+      REQUIRE(later.lo == read.lo);
+      REQUIRE(later.hi == read.hi);
+    }
+  }
+}
+
 TEST_CASE("a run longer than a bucket of cycles is found from each of its cycles and rolled back whole") {
   auto s = tiny_schedule();
   const unsigned w3 = mem(s, "MEM_W3");

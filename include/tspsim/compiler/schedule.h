@@ -118,6 +118,12 @@ public:
     bool valid = false;
   };
   Reach reach(Dir dir, unsigned writer, Cycle t, unsigned reader) const;
+  // The reach of the same value written dt >= 0 cycles later (its diagonal moves by dt): a run
+  // of Reads computes its first value's reach once.
+  static Reach later(Reach reach, Cycle dt) {
+    reach.key += uint64_t(dt) << kDiagonalShift;
+    return reach;
+  }
   // stream_free for stream `id` of `reach`'s direction; inline, as searches call it per stream.
   bool stream_free(const Reach& reach, unsigned id) const {
     return reach.valid && id < config_.streams.per_direction &&
@@ -261,6 +267,8 @@ private:
   // written() of a MEM with writes: its table entry.
   Cycle written_word(unsigned mem, uint32_t address) const;
   int64_t diagonal(Stream stream, unsigned position, Cycle t) const;
+  // A span key: the diagonal above the stream id and direction.
+  static constexpr unsigned kDiagonalShift = 7;
   uint64_t span_key(Stream stream, int64_t diagonal) const;
   uint64_t bank_key(unsigned mem, uint32_t address, Cycle t) const {
     return (static_cast<uint64_t>(t) << 24) | (uint64_t(mem) << 12) | (address / words_per_bank_);

@@ -174,6 +174,8 @@ private:
   // k-split: the (plane, unit) partial sums of each n-tile.
   std::map<unsigned, std::vector<std::pair<size_t, size_t>>> partials_;
   std::vector<Cycle> last_readout_;
+  // An LW's first Read's reach per slice, kept between its tests so that they allocate nothing.
+  std::vector<Schedule::Reach> reaches_;
 };
 
 GemmCompiler::GemmCompiler(ProgramBuilder& builder, const GemmShape& shape)
@@ -441,10 +443,12 @@ void GemmCompiler::load_weights(Run& run, const Unit& unit, const StepStreams& s
   // tested before anything is reserved: with one stream group l is passed over without an
   // attempt, with several a group whose span is taken costs no run placed and rolled back.
   const auto spans_free = [&](Cycle l, unsigned g) {
+    reaches_.clear();
+    for (unsigned s = 0; s < streams; ++s)
+      reaches_.push_back(schedule_.read_reach(tile.slices[s], plane.in, x, l));
     for (unsigned c = 0; c < lw_; ++c)
       for (unsigned s = 0; s < streams; ++s)
-        if (!schedule_.stream_free(schedule_.read_reach(tile.slices[s], plane.in, x, l + c), g + s))
-          return false;
+        if (!schedule_.stream_free(Schedule::later(reaches_[s], c), g + s)) return false;
     return true;
   };
   const bool one_group = lw_groups.size() == 1;
