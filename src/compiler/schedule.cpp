@@ -265,6 +265,17 @@ bool Schedule::claim_value(Stream stream, unsigned writer, Cycle t, unsigned rea
   return true;
 }
 
+bool Schedule::claim_reach(const Reach& reach, unsigned id, unsigned writer) {
+  const uint64_t key = reach.key | (uint64_t(id) << 1);
+  const auto w = static_cast<uint16_t>(writer);
+  if (!spans_.insert_unless(key, {reach.lo, reach.hi, w}, [&](const Spans::Entry& e) {
+        return !(reach.hi < e.value.lo || reach.lo > e.value.hi);
+      }))
+    return false;
+  undo_.push_back({key, 0, w, 0, 0, UndoKind::span_new});
+  return true;
+}
+
 bool Schedule::reserve_value(Stream stream, unsigned writer, Cycle t, const std::vector<unsigned>& readers) {
   const size_t m = mark();
   bool ok = claim_write(stream, writer, t);
@@ -446,14 +457,19 @@ bool Schedule::read_run(unsigned mem, uint32_t address, unsigned count, Stream s
   const unsigned queue = mem_queue(mem);
   if (dispatch < floor_ || count > UINT16_MAX || next_taken(queue, dispatch) < dispatch + Cycle(count))
     return false;
+  const unsigned position = mem_position(mem);
+  if (stream.id >= config_.streams.per_direction ||
+      (stream.dir == Dir::east ? reader < position : reader > position))
+    return false;
   for (unsigned c = 0; mems_[mem].has_writes && c < count; ++c)
     if (dispatch + read_skew_ + Cycle(c) <= written(mem, address + c)) return false;
   const size_t m = mark();
   bool ok = reserve_run_banks(mem, address, count, dispatch + read_skew_);
   if (ok) place_read_words(queue, dispatch, address, count, stream);
-  const unsigned position = mem_position(mem);
+  // The values' spans: Read c's value is the first one's reach c diagonals on.
+  const Reach first = reach(stream.dir, position, dispatch + read_func_, reader);
   for (unsigned c = 0; ok && c < count; ++c) {
-    ok = claim_value(stream, position, dispatch + read_func_ + Cycle(c), reader);
+    ok = claim_reach(later(first, c), stream.id, position);
     if (ok) note_read(mem, address + c, dispatch + read_skew_ + Cycle(c));
   }
   if (!ok) rollback(m);

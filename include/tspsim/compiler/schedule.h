@@ -299,6 +299,9 @@ private:
   bool reserve_run_banks(unsigned mem, uint32_t address, unsigned count, Cycle sram);
   // read_run's banks: every bank its words fall in, each for its own cycles.
   bool run_banks_free(unsigned mem, uint32_t address, unsigned count, Cycle sram) const;
+  // claim_value of a valid reach on stream `id` (< streams per direction) of a value written at
+  // `writer`, its reader downstream.
+  bool claim_reach(const Reach& reach, unsigned id, unsigned writer);
   // Whether a span on diagonal `key` other than the one of `except_writer` covers a position of
   // [lo, hi] (except_writer -1: any span).
   bool overlaps(uint64_t key, unsigned lo, unsigned hi, int except_writer) const;
