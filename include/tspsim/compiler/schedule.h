@@ -206,6 +206,8 @@ public:
   }
   // Room for `count` more stream values (spans) beyond the MEM accesses' own.
   void reserve_values(size_t count) { spans_.reserve(spans_.size() + count); }
+  // Room for `count` more bank-run entries (read_run: one per bank and 64-cycle bucket of a run).
+  void reserve_runs(size_t count) { bank_runs_.reserve(bank_runs_.size() + count); }
 
   // ---- Transactions ----
   size_t mark() const { return undo_.size(); }

@@ -147,6 +147,8 @@ private:
   bool add_parts(const CombineContext& c, uint32_t r, Cycle first, const std::vector<Stream>& streams);
   std::vector<Bound> bounds() const;
   size_t mem_accesses() const;
+  // The LWs' Reads among them.
+  size_t weight_reads() const;
   std::vector<ExpectedOutput> expected() const;
 
   std::vector<unsigned> stream_bases(unsigned group, std::optional<unsigned> preferred, bool from_top) const;
@@ -698,7 +700,13 @@ void GemmCompiler::schedule() {
   if (split_k_)
     for (size_t p = 0; p < plan_.size(); ++p)
       for (size_t u = 0; u < plan_[p].size(); ++u) partials_[plan_[p][u].j].push_back({p, u});
-  schedule_.reserve_accesses(mem_accesses());
+  // Every access takes a span; an LW's Reads take their bank ports as one run per slice, in at
+  // most two buckets of 64 cycles (lw_ is 20 or 40). Tables are reserved from their size, so the
+  // spans' room is asked first and whole.
+  const size_t weight_reads = this->weight_reads();
+  schedule_.reserve_values(mem_accesses());
+  schedule_.reserve_accesses(mem_accesses() - weight_reads);
+  schedule_.reserve_runs(2 * weight_reads / lw_);
   while (true) {
     // The plane that can load its next weights earliest goes next.
     Run* next = nullptr;
@@ -730,6 +738,13 @@ size_t GemmCompiler::mem_accesses() const {
       count +=
           size_t(u.kt1 - u.kt0) * (size_t(lw_) * config_.mxm.weight_streams + size_t(u.r1 - u.r0) * bytes_) +
           size_t(u.r1 - u.r0) * isa::dtype_bytes(acc_dtype_);
+  return count;
+}
+
+size_t GemmCompiler::weight_reads() const {
+  size_t count = 0;
+  for (const auto& units : plan_)
+    for (const Unit& u : units) count += size_t(u.kt1 - u.kt0) * lw_ * config_.mxm.weight_streams;
   return count;
 }
 
