@@ -23,16 +23,6 @@ const isa::FieldSpec* strided_field(const isa::OpcodeSpec& spec) {
   return nullptr;
 }
 
-// Whether the placed word `next` is `first` with its strided field (of first's opcode) advanced by
-// `stride`. Placed words have no bits outside their fields, so the other operands are equal when
-// the words are equal outside the strided field.
-bool repeats(uint64_t first, uint64_t next, const isa::FieldSpec* field, int64_t stride) {
-  if (!field) return first == next && stride == 0;
-  const uint64_t mask = field_mask(*field);
-  return (first & ~mask) == (next & ~mask) &&
-         field_value(next, *field) == field_value(first, *field) + stride;
-}
-
 Instruction make(Opcode opcode, std::initializer_list<int64_t> operands) {
   Instruction instruction;
   instruction.opcode = opcode;
@@ -688,9 +678,17 @@ std::vector<TextWord> Schedule::text(unsigned queue, bool spaced_repeats) const 
       const isa::FieldSpec* field = strided_field(spec);
       const int64_t stride = field ? field_value(slots[i + 1].word, *field) - field_value(word, *field) : 0;
       if (d <= limits.interval && (spaced_repeats || d == 1) && std::abs(stride) <= limits.stride) {
-        while (last + 1 < slots.size() && last - i < limits.count && slots[last + 1].t - slots[last].t == d &&
-               repeats(slots[last].word, slots[last + 1].word, field, stride))
+        // A copy equals the first outside the strided field (placed words have no bits outside
+        // their fields) and holds the previous copy's field value plus the stride.
+        const uint64_t mask = field ? field_mask(*field) : 0;
+        int64_t value = field ? field_value(word, *field) : 0;
+        while (last + 1 < slots.size() && last - i < limits.count && slots[last + 1].t - slots[last].t == d) {
+          const uint64_t copy = slots[last + 1].word;
+          if ((copy & ~mask) != (word & ~mask) || (field && field_value(copy, *field) != value + stride))
+            break;
+          value += stride;
           ++last;
+        }
         if (last > i) out.push_back({encode(make(Opcode::repeat, {int64_t(last - i), d, stride})), t + 1, 0});
       }
     }
