@@ -23,16 +23,6 @@ const isa::FieldSpec* strided_field(const isa::OpcodeSpec& spec) {
   return nullptr;
 }
 
-// Whether the placed word `next` is `first` with its strided field (of first's opcode) advanced by
-// `stride`. Placed words have no bits outside their fields, so the other operands are equal when
-// the words are equal outside the strided field.
-bool repeats(uint64_t first, uint64_t next, const isa::FieldSpec* field, int64_t stride) {
-  if (!field) return first == next && stride == 0;
-  const uint64_t mask = field_mask(*field);
-  return (first & ~mask) == (next & ~mask) &&
-         field_value(next, *field) == field_value(first, *field) + stride;
-}
-
 Instruction make(Opcode opcode, std::initializer_list<int64_t> operands) {
   Instruction instruction;
   instruction.opcode = opcode;
@@ -87,7 +77,7 @@ std::vector<Schedule::MemSite> Schedule::mem_sites(const Floorplan& floorplan) {
   sites.reserve(floorplan.mem_count());
   for (unsigned mem = 0; mem < floorplan.mem_count(); ++mem) {
     const SliceInfo& info = floorplan.slices()[floorplan.slice_of_mem(mem)];
-    sites.push_back({floorplan.slice_of_mem(mem), info.position, info.first_queue, false});
+    sites.push_back({floorplan.slice_of_mem(mem), info.position, info.first_queue, false, false, false});
   }
   return sites;
 }
@@ -215,13 +205,8 @@ int64_t Schedule::diagonal(Stream stream, unsigned position, Cycle t) const {
 }
 
 uint64_t Schedule::span_key(Stream stream, int64_t diagonal) const {
-  return (static_cast<uint64_t>(diagonal + kDiagonalOffset) << 7) | (uint64_t(stream.id) << 1) |
+  return (static_cast<uint64_t>(diagonal + kDiagonalOffset) << kDiagonalShift) | (uint64_t(stream.id) << 1) |
          (stream.dir == Dir::west ? 1u : 0u);
-}
-
-uint64_t Schedule::bank_key(unsigned mem, uint32_t address, Cycle t) const {
-  const uint64_t bank = address / words_per_bank_;
-  return (static_cast<uint64_t>(t) << 24) | (uint64_t(mem) << 12) | bank;
 }
 
 bool Schedule::overlaps(uint64_t key, unsigned lo, unsigned hi, int except_writer) const {
@@ -270,6 +255,17 @@ bool Schedule::claim_value(Stream stream, unsigned writer, Cycle t, unsigned rea
   return true;
 }
 
+bool Schedule::claim_reach(const Reach& reach, unsigned id, unsigned writer) {
+  const uint64_t key = reach.key | (uint64_t(id) << 1);
+  const auto w = static_cast<uint16_t>(writer);
+  if (!spans_.insert_unless(key, {reach.lo, reach.hi, w}, [&](const Spans::Entry& e) {
+        return !(reach.hi < e.value.lo || reach.lo > e.value.hi);
+      }))
+    return false;
+  undo_.push_back({key, 0, w, 0, 0, UndoKind::span_new});
+  return true;
+}
+
 bool Schedule::reserve_value(Stream stream, unsigned writer, Cycle t, const std::vector<unsigned>& readers) {
   const size_t m = mark();
   bool ok = claim_write(stream, writer, t);
@@ -289,20 +285,98 @@ Schedule::Reach Schedule::reach(Dir dir, unsigned writer, Cycle t, unsigned read
           static_cast<uint16_t>(std::max(writer, reader)), true};
 }
 
-bool Schedule::bank_free(unsigned mem, uint32_t address, Cycle t) const {
-  const auto* entry = banks_.find(bank_key(mem, address, t));
-  return !entry || entry->value < config_.geometry.mem_ports_per_bank;
+uint64_t Schedule::run_key(unsigned mem, unsigned bank, Cycle t) const {
+  return (static_cast<uint64_t>(t >> kRunBucketBits) << 24) | (uint64_t(mem) << 12) | bank;
+}
+
+unsigned Schedule::run_accesses(unsigned mem, unsigned bank, Cycle t) const {
+  unsigned n = 0;
+  if (mems_[mem].has_bank_runs)
+    bank_runs_.for_each(run_key(mem, bank, t), [&](const FlatTable<BankRun>::Entry& e) {
+      if (e.value.first <= t && t < e.value.first + Cycle(e.value.count)) ++n;
+    });
+  return n;
+}
+
+unsigned Schedule::point_accesses(unsigned mem, unsigned bank, Cycle t) const {
+  if (!mems_[mem].has_bank_points) return 0;
+  const auto* entry = banks_.find(bank_key(mem, bank * words_per_bank_, t));
+  return entry ? entry->value : 0;
+}
+
+bool Schedule::runs_overlap(unsigned mem, unsigned bank, Cycle first, Cycle end) const {
+  if (!mems_[mem].has_bank_runs) return false;
+  for (Cycle bucket = first >> kRunBucketBits; bucket <= (end - 1) >> kRunBucketBits; ++bucket)
+    if (bank_runs_.find_if(run_key(mem, bank, bucket << kRunBucketBits),
+                           [&](const FlatTable<BankRun>::Entry& e) {
+                             return e.value.first < end && first < e.value.first + Cycle(e.value.count);
+                           }))
+      return true;
+  return false;
+}
+
+bool Schedule::bank_cycles_free(unsigned mem, unsigned bank, Cycle first, unsigned count) const {
+  const unsigned ports = config_.geometry.mem_ports_per_bank;
+  const Cycle end = first + Cycle(count);
+  if (ports == 1) {
+    // One port: any run in the cycles takes it, and each cycle's point entry, if any.
+    if (runs_overlap(mem, bank, first, end)) return false;
+    for (Cycle t = first; mems_[mem].has_bank_points && t < end; ++t)
+      if (point_accesses(mem, bank, t) > 0) return false;
+    return true;
+  }
+  for (Cycle t = first; t < end; ++t)
+    if (point_accesses(mem, bank, t) + run_accesses(mem, bank, t) >= ports) return false;
+  return true;
+}
+
+void Schedule::reserve_bank_run(unsigned mem, unsigned bank, Cycle first, unsigned count) {
+  const Cycle last = first + Cycle(count) - 1;
+  for (Cycle bucket = first >> kRunBucketBits; bucket <= last >> kRunBucketBits; ++bucket)
+    bank_runs_.insert(run_key(mem, bank, bucket << kRunBucketBits), {first, count});
+  mems_[mem].has_bank_runs = true;
+  undo_.push_back(
+      {(uint64_t(mem) << 32) | bank, first, 0, static_cast<uint16_t>(count), 0, UndoKind::bank_run});
+}
+
+void Schedule::erase_bank_run(unsigned mem, unsigned bank, Cycle first, unsigned count) {
+  const Cycle last = first + Cycle(count) - 1;
+  for (Cycle bucket = first >> kRunBucketBits; bucket <= last >> kRunBucketBits; ++bucket)
+    bank_runs_.erase(bank_runs_.find_if(run_key(mem, bank, bucket << kRunBucketBits),
+                                        [&](const FlatTable<BankRun>::Entry& e) {
+                                          return e.value.first == first && e.value.count == count;
+                                        }));
+}
+
+bool Schedule::run_banks_free(unsigned mem, uint32_t address, unsigned count, Cycle sram) const {
+  for (uint32_t word = address; word < address + count;) {
+    const unsigned bank = word / words_per_bank_;
+    const uint32_t end = std::min<uint32_t>(address + count, (bank + 1) * words_per_bank_);
+    if (!bank_cycles_free(mem, bank, sram + (word - address), end - word)) return false;
+    word = end;
+  }
+  return true;
+}
+
+bool Schedule::bank_free_with_runs(unsigned mem, uint32_t address, Cycle t) const {
+  const unsigned bank = address / words_per_bank_;
+  return point_accesses(mem, bank, t) + run_accesses(mem, bank, t) < config_.geometry.mem_ports_per_bank;
 }
 
 bool Schedule::reserve_bank(unsigned mem, uint32_t address, Cycle t) {
   if (t < 0) return false;
+  MemSite& site = mems_[mem];
+  const unsigned ports = config_.geometry.mem_ports_per_bank;
+  const unsigned runs = site.has_bank_runs ? run_accesses(mem, address / words_per_bank_, t) : 0;
+  if (runs >= ports) return false;
   const uint64_t key = bank_key(mem, address, t);
   bool inserted = false;
   auto& entry = banks_.find_or_insert(key, 1, inserted);
   if (!inserted) {
-    if (entry.value >= config_.geometry.mem_ports_per_bank) return false;
+    if (entry.value + runs >= ports) return false;
     ++entry.value;
   }
+  site.has_bank_points = true;
   undo_.push_back({key, 0, 0, 0, 0, UndoKind::bank});
   return true;
 }
@@ -363,16 +437,92 @@ bool Schedule::read_to(unsigned mem, uint32_t address, Stream stream, unsigned r
     rollback(m);
     return false;
   }
-  const uint64_t key = (uint64_t(mem) << 32) | address;
-  const Cycle at = dispatch + read_skew_;
-  if (auto* entry = read_.find(key)) {
-    undo_.push_back({key, entry->value, 0, 0, 0, UndoKind::read});
-    entry->value = std::max(entry->value, at);
-  } else if (track_reads_) {
-    undo_.push_back({key, -1, 0, 0, 0, UndoKind::read_new});
-    read_.insert(key, at);
+  note_read(mem, address, dispatch + read_skew_);
+  return true;
+}
+
+bool Schedule::read_run(unsigned mem, uint32_t address, unsigned count, Stream stream, unsigned reader,
+                        Cycle t) {
+  const Cycle dispatch = read_dispatch(mem, reader, t);
+  const unsigned queue = mem_queue(mem);
+  if (dispatch < floor_ || count > UINT16_MAX || next_taken(queue, dispatch) < dispatch + Cycle(count))
+    return false;
+  const unsigned position = mem_position(mem);
+  if (stream.id >= config_.streams.per_direction ||
+      (stream.dir == Dir::east ? reader < position : reader > position))
+    return false;
+  for (unsigned c = 0; mems_[mem].has_writes && c < count; ++c)
+    if (dispatch + read_skew_ + Cycle(c) <= written(mem, address + c)) return false;
+  const size_t m = mark();
+  bool ok = reserve_run_banks(mem, address, count, dispatch + read_skew_);
+  if (ok) place_read_words(queue, dispatch, address, count, stream);
+  // The values' spans: Read c's value is the first one's reach c diagonals on.
+  const Reach first = reach(stream.dir, position, dispatch + read_func_, reader);
+  for (unsigned c = 0; ok && c < count; ++c) {
+    ok = claim_reach(later(first, c), stream.id, position);
+    if (ok) note_read(mem, address + c, dispatch + read_skew_ + Cycle(c));
+  }
+  if (!ok) rollback(m);
+  return ok;
+}
+
+void Schedule::place_read_words(unsigned queue, Cycle first, uint32_t address, unsigned count,
+                                Stream stream) {
+  auto& slots = slots_[queue];
+  if (!slots.empty() && slots.back().t > first) sorted_[queue] = false;
+  for (unsigned c = 0; c < count; ++c)
+    slots.push_back({first + Cycle(c), read_word(address + c, stream), region_, read_active_});
+  auto& bits = taken_[queue];
+  const auto words = static_cast<size_t>((first + Cycle(count) - 1) / 64 + 1);
+  if (words > bits.size()) bits.resize(std::max(words, bits.size() * 2), 0);
+  for (Cycle t = first; t < first + Cycle(count); ++t)
+    bits[static_cast<size_t>(t / 64)] |= uint64_t{1} << (t % 64);
+  undo_.push_back(
+      {0, first, static_cast<uint16_t>(queue), static_cast<uint16_t>(count), 0, UndoKind::slot_run});
+}
+
+bool Schedule::reserve_run_banks(unsigned mem, uint32_t address, unsigned count, Cycle sram) {
+  // A MEM whose ports single accesses hold too keeps its Reads' ports single: a bank test of a MEM
+  // with both kinds probes both tables.
+  if (mems_[mem].has_bank_points) {
+    for (unsigned c = 0; c < count; ++c)
+      if (!reserve_bank(mem, address + c, sram + Cycle(c))) return false;
+    return true;
+  }
+  if (!run_banks_free(mem, address, count, sram)) return false;
+  for (uint32_t word = address; word < address + count;) {
+    const unsigned bank = word / words_per_bank_;
+    const uint32_t end = std::min<uint32_t>(address + count, (bank + 1) * words_per_bank_);
+    reserve_bank_run(mem, bank, sram + (word - address), end - word);
+    word = end;
   }
   return true;
+}
+
+Cycle Schedule::next_run_readable(unsigned mem, uint32_t address, unsigned count, unsigned reader,
+                                  Cycle t) const {
+  if (!ports_in_runs(mem)) {
+    // Word by word, as the first word that cannot be read in its cycle decides.
+    for (unsigned c = 0; c < count; ++c) {
+      const Cycle next = next_readable(mem, address + c, reader, t + Cycle(c)) - Cycle(c);
+      if (next != t) return next;
+    }
+    return t;
+  }
+  // Only runs hold its ports: a run's slots and then its banks at once.
+  while (true) {
+    t = next_read_slots(mem, reader, t, count);
+    if (run_banks_free(mem, address, count, read_dispatch(mem, reader, t) + read_skew_)) return t;
+    ++t;
+  }
+}
+
+Cycle Schedule::run_readable_at(unsigned mem, uint32_t address, unsigned count, unsigned reader) const {
+  if (!mems_[mem].has_writes) return readable_at(mem, address, reader);
+  Cycle first = 0;
+  for (unsigned c = 0; c < count; ++c)
+    first = std::max(first, readable_at(mem, address + c, reader) - Cycle(c));
+  return first;
 }
 
 Schedule::WordField Schedule::read_field(size_t operand) {
@@ -451,6 +601,12 @@ void Schedule::rollback(size_t mark) {
       if (--entry->value == 0) banks_.erase(entry);
       break;
     }
+    case UndoKind::slot_run:
+      for (Cycle t = u.t + u.lo - 1; t >= u.t; --t) erase_slot(u.queue_or_writer, t);
+      break;
+    case UndoKind::bank_run:
+      erase_bank_run(unsigned(u.key >> 32), unsigned(u.key & 0xffffffffu), u.t, u.lo);
+      break;
     case UndoKind::span_new:
       spans_.erase(spans_.find_if(u.key, writer_is));
       break;
@@ -522,9 +678,17 @@ std::vector<TextWord> Schedule::text(unsigned queue, bool spaced_repeats) const 
       const isa::FieldSpec* field = strided_field(spec);
       const int64_t stride = field ? field_value(slots[i + 1].word, *field) - field_value(word, *field) : 0;
       if (d <= limits.interval && (spaced_repeats || d == 1) && std::abs(stride) <= limits.stride) {
-        while (last + 1 < slots.size() && last - i < limits.count && slots[last + 1].t - slots[last].t == d &&
-               repeats(slots[last].word, slots[last + 1].word, field, stride))
+        // A copy equals the first outside the strided field (placed words have no bits outside
+        // their fields) and holds the previous copy's field value plus the stride.
+        const uint64_t mask = field ? field_mask(*field) : 0;
+        int64_t value = field ? field_value(word, *field) : 0;
+        while (last + 1 < slots.size() && last - i < limits.count && slots[last + 1].t - slots[last].t == d) {
+          const uint64_t copy = slots[last + 1].word;
+          if ((copy & ~mask) != (word & ~mask) || (field && field_value(copy, *field) != value + stride))
+            break;
+          value += stride;
           ++last;
+        }
         if (last > i) out.push_back({encode(make(Opcode::repeat, {int64_t(last - i), d, stride})), t + 1, 0});
       }
     }

@@ -263,6 +263,87 @@ TEST_CASE(
   CHECK(s.written(w3, 5) == 12);
 }
 
+TEST_CASE("a run of Reads holds one bank port in each of its cycles, in every bank its words fall in") {
+  auto s = tiny_schedule();
+  const unsigned w3 = mem(s, "MEM_W3");
+  const size_t start = s.mark();
+  // Words 125..129 at reader 10 (MEM_E3) in cycles 12..16: dispatches and SRAM cycles 2..6, words
+  // 125..127 in bank 0 (cycles 2..4), 128 and 129 in bank 1 (cycles 5, 6).
+  REQUIRE(s.read_run(w3, 125, 5, {2, Dir::east}, 10, 12));
+  CHECK(s.placed() == 5);
+  CHECK(s.ports_in_runs(w3));
+  const unsigned q = s.mem_queue(w3);
+  CHECK(s.next_free_slot(q, 0) == 0);
+  CHECK(s.next_free_slot(q, 2) == 7);
+  CHECK(disassemble(s.text(q)) == std::vector<std::string>{"NOP 2 @0", "Read 125 2 @2", "Repeat 4 1 1 @3"});
+  CHECK_FALSE(s.read_run(w3, 0, 3, {3, Dir::east}, 10, 10)); // slots 0..2: 2 is taken
+  for (tsp::compiler::Cycle t = 0; t < 9; ++t) {
+    CHECK(s.bank_free(w3, 0, t) == (t < 2 || t > 4));
+    CHECK(s.bank_free(w3, 200, t) == (t < 5 || t > 6));
+  }
+  CHECK_FALSE(s.reserve_bank(w3, 10, 3));
+  CHECK_FALSE(s.read_run(w3, 0, 1, {3, Dir::east}, 10, 14)); // slot 4
+  CHECK_FALSE(s.stream_free(s.read_reach(w3, Dir::east, 10, 14), 2));
+  // The next run of 3 words of bank 0 whose slots are free too: dispatches 7..9.
+  CHECK(s.next_run_readable(w3, 0, 3, 10, 12) == 17);
+  CHECK(s.next_run_readable(w3, 0, 3, 10, 17) == 17);
+  s.rollback(start);
+  CHECK(s.placed() == 0);
+  CHECK(s.next_free_slot(q, 2) == 2);
+  for (tsp::compiler::Cycle t = 0; t < 9; ++t) CHECK(s.bank_free(w3, 200, t));
+  CHECK(s.stream_free(s.read_reach(w3, Dir::east, 10, 14), 2));
+}
+
+TEST_CASE("a value written later has the reach of the first moved along by as many diagonals") {
+  auto s = tiny_schedule();
+  const unsigned w3 = mem(s, "MEM_W3");
+  for (const Dir dir : {Dir::east, Dir::west}) {
+    const auto first = s.read_reach(w3, dir, dir == Dir::east ? 10 : 0, 12);
+    for (tsp::compiler::Cycle c = 0; c < 70; ++c) {
+      const auto read = s.read_reach(w3, dir, dir == Dir::east ? 10 : 0, 12 + c);
+      const auto later = Schedule::later(first, c);
+      REQUIRE(later.key == read.key);
+      REQUIRE(later.lo == read.lo);
+      REQUIRE(later.hi == read.hi);
+    }
+  }
+}
+
+TEST_CASE("a run longer than a bucket of cycles is found from each of its cycles and rolled back whole") {
+  auto s = tiny_schedule();
+  const unsigned w3 = mem(s, "MEM_W3");
+  // Words 0..99 read in SRAM cycles 60..159 (dispatch = reader cycle - 10): buckets 0, 1 and 2.
+  REQUIRE(s.read_run(w3, 0, 100, {2, Dir::east}, 10, 70));
+  REQUIRE(s.reserve_bank(w3, 0, 59));
+  REQUIRE(s.reserve_bank(w3, 0, 160));
+  for (const tsp::compiler::Cycle t : {60, 63, 64, 127, 128, 159}) CHECK_FALSE(s.bank_free(w3, 5, t));
+  CHECK(s.bank_free(w3, 5, 161));
+  CHECK(s.bank_free(w3, 200, 100));
+  // Bank 0 is held from 59 to 160 and the queue's slots from 60 to 159: a Read of word 3 wanted
+  // at dispatch 59 gets 161.
+  CHECK_FALSE(s.ports_in_runs(w3));
+  CHECK(s.next_run_readable(w3, 3, 1, 10, 69) == 171);
+  CHECK(s.next_run_readable(w3, 3, 1, 10, 50) == 50);
+  s.rollback(0);
+  for (tsp::compiler::Cycle t = 0; t < 200; ++t) REQUIRE(s.bank_free(w3, 5, t));
+}
+
+TEST_CASE("with two ports per bank, a run and single accesses share each cycle's ports") {
+  Schedule s(tsp::test::bundled_config("tiny.json", {"geometry.mem_ports_per_bank=2"}));
+  const unsigned w3 = mem(s, "MEM_W3");
+  REQUIRE(s.read_run(w3, 0, 4, {2, Dir::east}, 10, 12)); // SRAM cycles 2..5
+  CHECK(s.bank_free(w3, 9, 3));
+  REQUIRE(s.reserve_bank(w3, 9, 3)); // the second port in cycle 3
+  CHECK_FALSE(s.bank_free(w3, 9, 3));
+  CHECK_FALSE(s.reserve_bank(w3, 9, 3));
+  CHECK(s.bank_free(w3, 9, 4));
+  // Single accesses hold its ports now: a later run's Reads take single ports too.
+  REQUIRE(s.read_run(w3, 10, 2, {3, Dir::east}, 10, 17)); // SRAM cycles 7, 8
+  REQUIRE(s.reserve_bank(w3, 9, 7));
+  CHECK_FALSE(s.bank_free(w3, 9, 7));
+  CHECK(s.bank_free(w3, 9, 8));
+}
+
 TEST_CASE("each MEM's slice, position and queue are its floorplan slice's") {
   auto s = tiny_schedule();
   const unsigned w3 = mem(s, "MEM_W3");

@@ -18,6 +18,7 @@
 #include "tspsim/program/program.h"
 #include "tspsim/program/timing_rules.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -117,6 +118,12 @@ public:
     bool valid = false;
   };
   Reach reach(Dir dir, unsigned writer, Cycle t, unsigned reader) const;
+  // The reach of the same value written dt >= 0 cycles later (its diagonal moves by dt): a run
+  // of Reads computes its first value's reach once.
+  static Reach later(Reach reach, Cycle dt) {
+    reach.key += uint64_t(dt) << kDiagonalShift;
+    return reach;
+  }
   // stream_free for stream `id` of `reach`'s direction; inline, as searches call it per stream.
   bool stream_free(const Reach& reach, unsigned id) const {
     return reach.valid && id < config_.streams.per_direction &&
@@ -126,7 +133,12 @@ public:
   }
 
   // ---- MEM ----
-  bool bank_free(unsigned mem, uint32_t address, Cycle t) const;
+  // Inline for MEMs without runs: the vector searches test a bank port per Read they try.
+  bool bank_free(unsigned mem, uint32_t address, Cycle t) const {
+    if (mems_[mem].has_bank_runs) return bank_free_with_runs(mem, address, t);
+    const auto* entry = banks_.find(bank_key(mem, address, t));
+    return !entry || entry->value < config_.geometry.mem_ports_per_bank;
+  }
   bool reserve_bank(unsigned mem, uint32_t address, Cycle t);
   // A Read of (mem, address) whose value is on `stream` at `reader` in cycle `t` (the reader's
   // operand read cycle): the queue slot, the bank port and the stream span.
@@ -142,6 +154,19 @@ public:
   Cycle next_readable(unsigned mem, uint32_t address, unsigned reader, Cycle t) const;
   // The reach of such a Read's value on `dir`: its stream span must be free (read_to needs it too).
   Reach read_reach(unsigned mem, Dir dir, unsigned reader, Cycle t) const;
+  // read_to for the `count` (< 65,536) consecutive words from `address`, whose values are at
+  // `reader` in cycles t to t + count - 1 (an LW's rows from one slice): their bank ports are one
+  // run reservation per bank and their queue slots one undo entry (each value keeps its span).
+  bool read_run(unsigned mem, uint32_t address, unsigned count, Stream stream, unsigned reader, Cycle t);
+  // Whether nothing writes `mem` and only runs hold its bank ports: next_run_readable tests a
+  // run's banks at once.
+  bool ports_in_runs(unsigned mem) const { return !mems_[mem].has_writes && !mems_[mem].has_bank_points; }
+  // t if read_run(mem, address, count, *, reader, t) finds every queue slot, bank port and SRAM
+  // order free, else a later cycle no later than the first at which it does: next_readable for a
+  // run, whose banks are tested at once when only runs hold the MEM's ports.
+  Cycle next_run_readable(unsigned mem, uint32_t address, unsigned count, unsigned reader, Cycle t) const;
+  // The earliest cycle at which such a run can start (readable_at of each word, less its offset).
+  Cycle run_readable_at(unsigned mem, uint32_t address, unsigned count, unsigned reader) const;
   // Whether write_from(mem, address, *, writer, t) finds its queue slot, bank port and SRAM order
   // free (it also needs the stream span: stream_free).
   bool write_possible(unsigned mem, uint32_t address, unsigned writer, Cycle t) const;
@@ -181,6 +206,8 @@ public:
   }
   // Room for `count` more stream values (spans) beyond the MEM accesses' own.
   void reserve_values(size_t count) { spans_.reserve(spans_.size() + count); }
+  // Room for `count` more bank-run entries (read_run: one per bank and 64-cycle bucket of a run).
+  void reserve_runs(size_t count) { bank_runs_.reserve(bank_runs_.size() + count); }
 
   // ---- Transactions ----
   size_t mark() const { return undo_.size(); }
@@ -218,13 +245,23 @@ private:
     uint16_t writer;
   };
   using Spans = FlatTable<Span>;
-  enum class UndoKind : uint8_t { slot, bank, span_new, span_grow, written, read, read_new };
+  enum class UndoKind : uint8_t {
+    slot,
+    slot_run,
+    bank,
+    bank_run,
+    span_new,
+    span_grow,
+    written,
+    read,
+    read_new
+  };
   // 24 bytes: the log holds an entry per reservation between commits.
   struct Undo {
-    uint64_t key; // span, bank or written key
-    Cycle t;      // slot: its cycle; written: the previous write cycle
+    uint64_t key; // span, bank or written key; bank run: mem << 32 | bank
+    Cycle t;      // slot: its cycle; written: the previous write cycle; slot or bank run: its first cycle
     uint16_t queue_or_writer;
-    uint16_t lo;
+    uint16_t lo; // slot or bank run: its count
     uint16_t hi;
     UndoKind kind;
   };
@@ -232,8 +269,41 @@ private:
   // written() of a MEM with writes: its table entry.
   Cycle written_word(unsigned mem, uint32_t address) const;
   int64_t diagonal(Stream stream, unsigned position, Cycle t) const;
+  // A span key: the diagonal above the stream id and direction.
+  static constexpr unsigned kDiagonalShift = 7;
   uint64_t span_key(Stream stream, int64_t diagonal) const;
-  uint64_t bank_key(unsigned mem, uint32_t address, Cycle t) const;
+  uint64_t bank_key(unsigned mem, uint32_t address, Cycle t) const {
+    return (static_cast<uint64_t>(t) << 24) | (uint64_t(mem) << 12) | (address / words_per_bank_);
+  }
+  bool bank_free_with_runs(unsigned mem, uint32_t address, Cycle t) const;
+  // Bank-port runs: one access in each SRAM cycle [first, first + count) of one bank, kept under
+  // the key of every bucket of 2^kRunBucketBits cycles they touch (a cycle's runs are in its
+  // bucket).
+  struct BankRun {
+    Cycle first;
+    uint32_t count;
+  };
+  static constexpr unsigned kRunBucketBits = 6;
+  uint64_t run_key(unsigned mem, unsigned bank, Cycle t) const;
+  // Accesses of (mem, bank) in SRAM cycle t held by runs, and by single accesses.
+  unsigned run_accesses(unsigned mem, unsigned bank, Cycle t) const;
+  unsigned point_accesses(unsigned mem, unsigned bank, Cycle t) const;
+  // Whether a run of (mem, bank) holds a cycle of [first, end).
+  bool runs_overlap(unsigned mem, unsigned bank, Cycle first, Cycle end) const;
+  // Whether one more access fits in every cycle of [first, first + count) of (mem, bank).
+  bool bank_cycles_free(unsigned mem, unsigned bank, Cycle first, unsigned count) const;
+  // Takes one port of (mem, bank) in those cycles as one run (bank_cycles_free has said they have
+  // one).
+  void reserve_bank_run(unsigned mem, unsigned bank, Cycle first, unsigned count);
+  void erase_bank_run(unsigned mem, unsigned bank, Cycle first, unsigned count);
+  // The bank ports of read_run's words, accessed in SRAM cycles sram, sram + 1, ...; false leaves
+  // what it reserved to the caller's rollback.
+  bool reserve_run_banks(unsigned mem, uint32_t address, unsigned count, Cycle sram);
+  // read_run's banks: every bank its words fall in, each for its own cycles.
+  bool run_banks_free(unsigned mem, uint32_t address, unsigned count, Cycle sram) const;
+  // claim_value of a valid reach on stream `id` (< streams per direction) of a value written at
+  // `writer`, its reader downstream.
+  bool claim_reach(const Reach& reach, unsigned id, unsigned writer);
   // Whether a span on diagonal `key` other than the one of `except_writer` covers a position of
   // [lo, hi] (except_writer -1: any span).
   bool overlaps(uint64_t key, unsigned lo, unsigned hi, int except_writer) const;
@@ -249,6 +319,10 @@ private:
     // Whether a Write to it was ever placed: written() of the other MEMs (every Read asks,
     // thrice) skips the table, inline.
     bool has_writes;
+    // Whether a bank port of it was ever taken by a single access, or by a run: a bank test skips
+    // the table that holds none of its accesses.
+    bool has_bank_points;
+    bool has_bank_runs;
   };
   static std::vector<MemSite> mem_sites(const Floorplan& floorplan);
   std::vector<MemSite> mems_;
@@ -261,6 +335,21 @@ private:
   // Their activity_end - t, so that last_active decodes neither.
   uint32_t read_active_;
   uint32_t write_active_;
+  // The slots of read_run's Reads, dispatched in cycles first, first + 1, ... on `queue` (free: the
+  // caller has tested them), taken at once with one undo entry.
+  void place_read_words(unsigned queue, Cycle first, uint32_t address, unsigned count, Stream stream);
+  // A Read of (mem, address) in SRAM cycle `at`: its word's last Read, where reads are kept.
+  // Inline: every placed Read asks.
+  void note_read(unsigned mem, uint32_t address, Cycle at) {
+    const uint64_t key = (uint64_t(mem) << 32) | address;
+    if (auto* entry = read_.find(key)) {
+      undo_.push_back({key, entry->value, 0, 0, 0, UndoKind::read});
+      entry->value = std::max(entry->value, at);
+    } else if (track_reads_) {
+      undo_.push_back({key, -1, 0, 0, 0, UndoKind::read_new});
+      read_.insert(key, at);
+    }
+  }
   // place of an encoded word with its activity_end - t (PlacedSlot::kUnknown: not known).
   bool place_word(unsigned queue, Cycle t, uint64_t word, uint32_t active);
   // encode(make_read(address, stream)) from the Read's field positions: every Read is encoded
@@ -292,6 +381,7 @@ private:
   std::vector<std::vector<uint64_t>> taken_;
   Spans spans_;
   FlatTable<uint32_t> banks_; // (cycle, mem, bank) -> accesses
+  FlatTable<BankRun> bank_runs_; // (bucket, mem, bank) -> the runs touching the bucket
   FlatTable<Cycle> written_;  // (mem, address) -> SRAM write cycle
   bool track_reads_ = false;
   FlatTable<Cycle> read_; // (mem, address) -> last SRAM read cycle (-1: none yet), when tracked

@@ -147,6 +147,8 @@ private:
   bool add_parts(const CombineContext& c, uint32_t r, Cycle first, const std::vector<Stream>& streams);
   std::vector<Bound> bounds() const;
   size_t mem_accesses() const;
+  // The LWs' Reads among them.
+  size_t weight_reads() const;
   std::vector<ExpectedOutput> expected() const;
 
   std::vector<unsigned> stream_bases(unsigned group, std::optional<unsigned> preferred, bool from_top) const;
@@ -174,6 +176,8 @@ private:
   // k-split: the (plane, unit) partial sums of each n-tile.
   std::map<unsigned, std::vector<std::pair<size_t, size_t>>> partials_;
   std::vector<Cycle> last_readout_;
+  // An LW's first Read's reach per slice, kept between its tests so that they allocate nothing.
+  std::vector<Schedule::Reach> reaches_;
 };
 
 GemmCompiler::GemmCompiler(ProgramBuilder& builder, const GemmShape& shape)
@@ -430,38 +434,48 @@ void GemmCompiler::load_weights(Run& run, const Unit& unit, const StepStreams& s
   // own base) and travels on stream base + j * bytes + b (byte b) to be read in LW cycle c.
   // Not before the weights can be read (they may be written by an earlier phase).
   Cycle first = run.mxm->lw_earliest();
-  for (unsigned c = 0; c < lw_; ++c)
-    for (size_t s = 0; s < tile.slices.size(); ++s)
-      first = std::max(first, schedule_.readable_at(tile.slices[s], tile.base_of(s) + c, x) - Cycle(c));
+  for (size_t s = 0; s < tile.slices.size(); ++s)
+    first = std::max(first, schedule_.run_readable_at(tile.slices[s], tile.base_of(s), lw_, x));
   const Instruction probe_lw = make_lw(shape_.dtype, {0, plane.in});
   const Cycle lw_skew = skew_cycles(probe_lw, config_);
   const std::vector<unsigned> lw_groups =
       step.own_lw_group ? std::vector<unsigned>{step.own_group} : stream_bases(streams, std::nullopt, false);
-  // Every stream's reads come from one MEM slice in lw_ consecutive cycles. With one stream group,
-  // a Read's taken span fails the LW at l (its Reads' values never share a diagonal and stream),
-  // so l is passed over without an attempt and its rollback.
+  // Every stream's reads come from one MEM slice in lw_ consecutive cycles. A Read's taken span
+  // fails the LW at l (its Reads' values never share a diagonal and stream), so the spans are
+  // tested before anything is reserved: with one stream group l is passed over without an
+  // attempt, with several a group whose span is taken costs no run placed and rolled back.
+  const auto spans_free = [&](Cycle l, unsigned g) {
+    reaches_.clear();
+    for (unsigned s = 0; s < streams; ++s)
+      reaches_.push_back(schedule_.read_reach(tile.slices[s], plane.in, x, l));
+    for (unsigned c = 0; c < lw_; ++c)
+      for (unsigned s = 0; s < streams; ++s)
+        if (!schedule_.stream_free(Schedule::later(reaches_[s], c), g + s)) return false;
+    return true;
+  };
   const bool one_group = lw_groups.size() == 1;
   const auto next_possible = [&](Cycle l) {
     Cycle next = schedule_.next_free_on_slice(plane.slice, l - lw_skew) + lw_skew;
     for (unsigned s = 0; s < streams; ++s)
       next = std::max(next, schedule_.next_read_slots(tile.slices[s], x, l, lw_));
+    if (next == l && one_group && !spans_free(l, lw_groups[0])) next = l + 1;
+    for (unsigned s = 0; next == l && s < streams; ++s)
+      if (schedule_.ports_in_runs(tile.slices[s]))
+        next = schedule_.next_run_readable(tile.slices[s], tile.base_of(s), lw_, x, l);
+    // The other slices word by word, each cycle's words first: a conflict is found soonest.
     for (unsigned c = 0; next == l && c < lw_; ++c)
-      for (unsigned s = 0; next == l && s < streams; ++s) {
-        next = schedule_.next_readable(tile.slices[s], tile.base_of(s) + c, x, l + c) - c;
-        if (next == l && one_group &&
-            !schedule_.stream_free(schedule_.read_reach(tile.slices[s], plane.in, x, l + c),
-                                   lw_groups[0] + s))
-          next = l + 1;
-      }
+      for (unsigned s = 0; next == l && s < streams; ++s)
+        if (!schedule_.ports_in_runs(tile.slices[s]))
+          next = schedule_.next_readable(tile.slices[s], tile.base_of(s) + c, x, l + c) - c;
     return next;
   };
   const Cycle lw_at =
       first_fit(schedule_, first, lw_groups, "an LW", next_possible, [&](Cycle l, unsigned g) {
-        bool ok = schedule_.place_on_slice(plane.slice, l - lw_skew, make_lw(shape_.dtype, {g, plane.in}),
+        bool ok = (one_group || spans_free(l, g)) &&
+                  schedule_.place_on_slice(plane.slice, l - lw_skew, make_lw(shape_.dtype, {g, plane.in}),
                                            {0}) >= 0;
-        for (unsigned c = 0; ok && c < lw_; ++c)
-          for (unsigned s = 0; ok && s < streams; ++s)
-            ok = schedule_.read_to(tile.slices[s], tile.base_of(s) + c, {g + s, plane.in}, x, l + c);
+        for (unsigned s = 0; ok && s < streams; ++s)
+          ok = schedule_.read_run(tile.slices[s], tile.base_of(s), lw_, {g + s, plane.in}, x, l);
         return ok;
       });
   run.mxm->lw(lw_at, shape_.dtype);
@@ -686,7 +700,13 @@ void GemmCompiler::schedule() {
   if (split_k_)
     for (size_t p = 0; p < plan_.size(); ++p)
       for (size_t u = 0; u < plan_[p].size(); ++u) partials_[plan_[p][u].j].push_back({p, u});
-  schedule_.reserve_accesses(mem_accesses());
+  // Every access takes a span; an LW's Reads take their bank ports as one run per slice, in at
+  // most two buckets of 64 cycles (lw_ is 20 or 40). Tables are reserved from their size, so the
+  // spans' room is asked first and whole.
+  const size_t weight_reads = this->weight_reads();
+  schedule_.reserve_values(mem_accesses());
+  schedule_.reserve_accesses(mem_accesses() - weight_reads);
+  schedule_.reserve_runs(2 * weight_reads / lw_);
   while (true) {
     // The plane that can load its next weights earliest goes next.
     Run* next = nullptr;
@@ -718,6 +738,13 @@ size_t GemmCompiler::mem_accesses() const {
       count +=
           size_t(u.kt1 - u.kt0) * (size_t(lw_) * config_.mxm.weight_streams + size_t(u.r1 - u.r0) * bytes_) +
           size_t(u.r1 - u.r0) * isa::dtype_bytes(acc_dtype_);
+  return count;
+}
+
+size_t GemmCompiler::weight_reads() const {
+  size_t count = 0;
+  for (const auto& units : plan_)
+    for (const Unit& u : units) count += size_t(u.kt1 - u.kt0) * lw_ * config_.mxm.weight_streams;
   return count;
 }
 
