@@ -15,17 +15,32 @@ MemSlice::MemSlice(sc_core::sc_module_name name, EngineContext& ctx, unsigned sl
     : FunctionalSlice(name, ctx, slice, debug_clock), words_(ctx.config.geometry.mem_words_per_slice),
       words_per_bank_(ctx.config.geometry.words_per_bank()), ports_(ctx.config.geometry.mem_ports_per_bank),
       chunks_((words_ + EngineContext::kSramChunkWords - 1) / EngineContext::kSramChunkWords, nullptr),
-      zeros_(ctx.vector_bytes, 0), scratch_(3 * size_t(ctx.vector_bytes)) {}
+      shared_(chunks_.size()), zeros_(ctx.vector_bytes, 0), scratch_(3 * size_t(ctx.vector_bytes)) {}
 
 const uint8_t* MemSlice::word(uint32_t address) const {
-  const uint8_t* chunk = chunks_[address / EngineContext::kSramChunkWords];
-  return chunk ? chunk + size_t(address % EngineContext::kSramChunkWords) * ctx_.vector_bytes : zeros_.data();
+  const uint32_t index = address / EngineContext::kSramChunkWords;
+  const uint32_t offset = address % EngineContext::kSramChunkWords;
+  if (const uint8_t* chunk = chunks_[index]) return chunk + size_t(offset) * ctx_.vector_bytes;
+  if (const SharedWords* shared = shared_[index].get(); shared && (*shared)[offset]) return (*shared)[offset];
+  return zeros_.data();
 }
 
 uint8_t* MemSlice::mutable_word(uint32_t address) {
-  uint8_t*& chunk = chunks_[address / EngineContext::kSramChunkWords];
-  if (!chunk) chunk = ctx_.sram.allocate();
+  const uint32_t index = address / EngineContext::kSramChunkWords;
+  uint8_t*& chunk = chunks_[index];
+  if (!chunk) {
+    chunk = ctx_.sram.allocate();
+    copy_shared_words(index);
+  }
   return chunk + size_t(address % EngineContext::kSramChunkWords) * ctx_.vector_bytes;
+}
+
+void MemSlice::copy_shared_words(uint32_t chunk) {
+  if (!shared_[chunk]) return;
+  const SharedWords& words = *shared_[chunk];
+  for (size_t w = 0; w < words.size(); ++w)
+    if (words[w]) std::memcpy(chunks_[chunk] + w * ctx_.vector_bytes, words[w], ctx_.vector_bytes);
+  shared_[chunk].reset();
 }
 
 void MemSlice::reserve(uint32_t address, uint32_t words) {
@@ -35,10 +50,17 @@ void MemSlice::reserve(uint32_t address, uint32_t words) {
     mutable_word(static_cast<uint32_t>(a));
 }
 
-void MemSlice::load(uint32_t address, const std::vector<uint8_t>& bytes) {
-  for (size_t offset = 0; offset < bytes.size(); offset += ctx_.vector_bytes)
-    std::memcpy(mutable_word(address + static_cast<uint32_t>(offset / ctx_.vector_bytes)), &bytes[offset],
-                ctx_.vector_bytes);
+void MemSlice::share_image(uint32_t address, const std::vector<uint8_t>& bytes) {
+  for (size_t offset = 0; offset < bytes.size(); offset += ctx_.vector_bytes) {
+    const uint32_t word = address + static_cast<uint32_t>(offset / ctx_.vector_bytes);
+    const uint32_t index = word / EngineContext::kSramChunkWords;
+    if (chunks_[index]) {
+      std::memcpy(mutable_word(word), &bytes[offset], ctx_.vector_bytes);
+      continue;
+    }
+    if (!shared_[index]) shared_[index] = std::make_unique<SharedWords>();
+    (*shared_[index])[word % EngineContext::kSramChunkWords] = &bytes[offset];
+  }
 }
 
 void MemSlice::access(Cycle t, uint32_t address, const Origin& origin) {

@@ -1,13 +1,16 @@
 // A MEM slice: mem_words_per_slice vectors of SRAM in banks of consecutive addresses, each bank
 // with mem_ports_per_bank accesses per cycle. Read, Write, Gather, Scatter, and Ifetch reads from
 // the ICU. SRAM is allocated lazily in chunks (EngineContext::sram), so untouched memory costs
-// nothing.
+// nothing; words a program image initialises are read from the image until their chunk is first
+// written, so a timing-only run (which writes no SRAM) keeps one copy of a program's text.
 #pragma once
 
 #include "slices/icu.h"
 #include "tspsim/engine/functional_slice.h"
 #include "tspsim/engine/pending_queue.h"
 
+#include <array>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -26,7 +29,9 @@ public:
   uint64_t split_run(Cycle now, Cycle release) override;
   const uint8_t* read_text(Cycle t, uint32_t address, const Origin& origin) override;
 
-  void load(uint32_t address, const std::vector<uint8_t>& bytes);
+  // Initialises the words from `address` with `bytes` (whole vectors), which must outlive the
+  // run: words of allocated chunks are copied now, the others read `bytes` until first written.
+  void share_image(uint32_t address, const std::vector<uint8_t>& bytes);
   // The word at `address` for a loader to write in place (declared tensors, generated into MEM).
   uint8_t* load_word(uint32_t address) { return mutable_word(address); }
   // Allocates the words [address, address + words) now: load_word of them then allocates nothing,
@@ -65,6 +70,8 @@ private:
   // The port check and SRAM writes of cycle t.
   void retire_accesses(Cycle t);
   uint8_t* mutable_word(uint32_t address);
+  // Copies the image words shared into chunk `chunk`, now allocated, and forgets them.
+  void copy_shared_words(uint32_t chunk);
   // Lane addresses base + map[i] of a Gather or Scatter; lanes outside the slice are reported
   // and get kInvalid.
   std::vector<uint32_t> lane_addresses(const Dispatch& d, const uint8_t* map, Cycle t);
@@ -81,6 +88,9 @@ private:
   unsigned words_per_bank_;
   unsigned ports_;
   std::vector<uint8_t*> chunks_; // from ctx_.sram, null until first written
+  // Per unallocated chunk, its words' vectors in program images (null: no image), or null.
+  using SharedWords = std::array<const uint8_t*, EngineContext::kSramChunkWords>;
+  std::vector<std::unique_ptr<SharedWords>> shared_;
   std::vector<uint8_t> zeros_;
   // Bank accesses of the current cycle, checked against the ports in retire() so that which
   // access is blamed does not depend on evaluation order.

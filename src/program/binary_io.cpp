@@ -21,6 +21,9 @@ FileSource::FileSource(const std::filesystem::path& path) : path_(path) {
 }
 
 const uint8_t* FileSource::fetch(size_t offset, size_t n) {
+  // A smaller range gives back the room of a large section: a system program's first section is
+  // a whole program, which would otherwise stay allocated while every other one is read.
+  if (n < buffer_.capacity() / 2) buffer_ = std::vector<uint8_t>();
   buffer_.resize(n);
   in_.seekg(static_cast<std::streamoff>(offset));
   in_.read(reinterpret_cast<char*>(buffer_.data()), static_cast<std::streamsize>(n));

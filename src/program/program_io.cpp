@@ -154,6 +154,7 @@ void read_queues(Reader& in, std::vector<QueueProgram>& queues) {
 
 void read_images(Reader& in, std::vector<MemImage>& images) {
   const size_t n = in.count(12);
+  images.reserve(images.size() + n);
   for (size_t i = 0; i < n; ++i) {
     MemImage image;
     image.mem = in.u32();
@@ -282,6 +283,7 @@ void read_regions(Reader& in, ProgramRegions& regions, bool compact) {
   const size_t runs_at = in.offset();
   const uint64_t runs = compact ? in.varint() : in.u32();
   if (runs > in.remaining() / (compact ? 3 : 16)) in.truncated(runs_at);
+  regions.runs.reserve(runs);
   for (uint64_t i = 0; i < runs; ++i) {
     const size_t at = in.offset();
     const RegionRun run = compact

@@ -33,17 +33,21 @@ std::optional<Region> parse_region(const std::string& name) {
   return std::nullopt;
 }
 
-RegionLookup::RegionLookup(const ProgramRegions& regions, size_t queues) : by_queue_(queues) {
-  for (const auto& run : regions.runs)
-    if (run.queue < queues) by_queue_[run.queue].push_back(run);
+RegionLookup::RegionLookup(const ProgramRegions& regions, size_t queues) : runs_(regions.runs) {
+  for (size_t queue = 0; queue <= queues; ++queue)
+    first_.push_back(
+        static_cast<size_t>(std::lower_bound(runs_.begin(), runs_.end(), queue,
+                                             [](const RegionRun& run, size_t q) { return run.queue < q; }) -
+                            runs_.begin()));
 }
 
 uint32_t RegionLookup::at(uint32_t queue, uint64_t cycle) const {
-  if (queue >= by_queue_.size()) return RegionRun::kNoRegion;
-  const auto& runs = by_queue_[queue];
-  const auto after = std::upper_bound(runs.begin(), runs.end(), cycle,
+  if (size_t{queue} + 1 >= first_.size()) return RegionRun::kNoRegion;
+  const auto begin = runs_.begin() + static_cast<std::ptrdiff_t>(first_[queue]);
+  const auto end = runs_.begin() + static_cast<std::ptrdiff_t>(first_[queue + 1]);
+  const auto after = std::upper_bound(begin, end, cycle,
                                       [](uint64_t t, const RegionRun& run) { return t < run.first_cycle; });
-  return after == runs.begin() ? RegionRun::kNoRegion : std::prev(after)->region;
+  return after == begin ? RegionRun::kNoRegion : std::prev(after)->region;
 }
 
 } // namespace tsp

@@ -39,6 +39,36 @@ std::vector<uint8_t> system_payload(const SystemProgram& program, uint32_t progr
   return std::move(w.bytes());
 }
 
+constexpr uint32_t kNoUse = UINT32_MAX;
+
+// Per program, the last program derived from it (kNoUse: none), from the section headers that
+// start at `offset`. A reader then keeps only the bytes a later section needs: holding every
+// recent program's bytes was a large part of a long system program's peak memory. Where the
+// headers stop making sense, every program from there on counts as used to the end (the reading
+// that follows reports the fault).
+std::vector<uint32_t> last_base_uses(binary::ByteSource& source, size_t offset, uint32_t programs) {
+  std::vector<uint32_t> last_use(programs, kNoUse);
+  const auto u32_at = [&](size_t at) {
+    const uint8_t* p = source.fetch(at, 4);
+    return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
+  };
+  uint32_t i = 0;
+  for (; i < programs && source.size() - offset >= 16; ++i) {
+    const uint32_t id = u32_at(offset);
+    const uint64_t length = u32_at(offset + 4) | uint64_t{u32_at(offset + 8)} << 32;
+    if (length > source.size() - offset - 12) break;
+    if (id == static_cast<uint32_t>(Section::derived) ||
+        id == static_cast<uint32_t>(Section::derived_compact)) {
+      if (length < 4) break;
+      const uint32_t base = u32_at(offset + 12);
+      if (base < i) last_use[base] = i;
+    }
+    offset += 12 + length;
+  }
+  for (uint32_t k = i < programs ? 0 : programs; k < programs; ++k) last_use[k] = programs - 1;
+  return last_use;
+}
+
 SystemProgram read_system(binary::ByteSource& source, const std::string& origin) {
   if (has_magic(source, kProgramMagic))
     throw InputError(fmt::format("{}: a one-chip program, not a system program", origin));
@@ -90,8 +120,9 @@ SystemProgram read_system(binary::ByteSource& source, const std::string& origin)
     in.fail(fmt::format("program {} is mapped to no chip", unused - used.begin()));
   in.close_section();
 
-  // The bytes of the last programs, which later ones may derive from.
-  std::vector<std::vector<uint8_t>> recent;
+  // The bytes of the programs later ones derive from, kept until their last such use.
+  const std::vector<uint32_t> last_use = last_base_uses(source, in.offset(), programs);
+  std::vector<std::vector<uint8_t>> kept(programs);
   for (uint32_t i = 0; i < programs; ++i) {
     const uint32_t id =
         in.open_section({static_cast<uint32_t>(Section::program), static_cast<uint32_t>(Section::derived),
@@ -99,12 +130,19 @@ SystemProgram read_system(binary::ByteSource& source, const std::string& origin)
                         "program section");
     const size_t start = in.offset();
     std::vector<uint8_t> bytes;
+    const uint8_t* data = nullptr;
+    size_t size = in.remaining();
     if (id == static_cast<uint32_t>(Section::program)) {
-      bytes = in.bytes(in.remaining());
+      if (last_use[i] != kNoUse) {
+        bytes = in.bytes(size);
+        data = bytes.data();
+      } else {
+        data = in.take(size);
+      }
     } else {
       in.set_context("derived program section", start + in.remaining());
       const uint32_t base = in.u32();
-      const uint32_t first = i - static_cast<uint32_t>(recent.size());
+      const uint32_t first = i > delta::kWindow ? i - delta::kWindow : 0;
       if (base < first || base >= i)
         in.fail(i == 0
                     ? fmt::format("program 0 at offset {} derives from program {}, but the first program "
@@ -113,16 +151,18 @@ SystemProgram read_system(binary::ByteSource& source, const std::string& origin)
                     : fmt::format("program {} at offset {} derives from program {}, but only programs {} to "
                                   "{} can be its base",
                                   i, start, base, first, i - 1));
-      bytes = delta::decode(in, recent[base - first],
+      bytes = delta::decode(in, kept[base],
                             id == static_cast<uint32_t>(Section::derived) ? delta::Encoding::fixed
                                                                           : delta::Encoding::compact);
+      if (last_use[base] == i) kept[base] = {};
+      data = bytes.data();
+      size = bytes.size();
     }
-    binary::MemorySource embedded(bytes.data(), bytes.size());
+    binary::MemorySource embedded(data, size);
     program.programs.push_back(
         binary::read_program(embedded, fmt::format("{}: program {} at offset {}", origin, i, start)));
     in.close_section();
-    recent.push_back(std::move(bytes));
-    if (recent.size() > delta::kWindow) recent.erase(recent.begin());
+    if (last_use[i] != kNoUse) kept[i] = std::move(bytes);
   }
   if (in.offset() != source.size())
     throw InputError(fmt::format("{}: {} trailing bytes after the last section at offset {}", origin,

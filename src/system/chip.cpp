@@ -79,7 +79,7 @@ Chip::~Chip() = default;
 // order of for_each_image).
 void Chip::load(const Program& program) {
   if (!ctx_.options.timing_only) generate_declared_tensors(program);
-  for (const auto& image : program.images) mems_.at(image.mem)->load(image.address, image.bytes);
+  for (const auto& image : program.images) mems_.at(image.mem)->share_image(image.address, image.bytes);
   icu_->load(program);
 }
 

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fmt/format.h>
 #include <map>
+#include <optional>
 #include <stdexcept>
 
 namespace tsp {
@@ -15,67 +16,98 @@ namespace tsp {
 namespace {
 constexpr uint32_t kNoPeer = ~uint32_t{0};
 
-uint64_t fnv1a(const std::vector<uint8_t>& bytes, uint64_t hash = 0xcbf29ce484222325ULL) {
-  for (uint8_t b : bytes) hash = (hash ^ b) * 0x100000001b3ULL;
-  return hash;
-}
+// FNV-1a 64, fed a byte range at a time.
+class Fnv1a {
+public:
+  void bytes(const void* data, size_t size) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    for (size_t i = 0; i < size; ++i) hash_ = (hash_ ^ p[i]) * 0x100000001b3ULL;
+  }
+  void u64(uint64_t v) { bytes(&v, sizeof v); }
+  uint64_t value() const { return hash_; }
+
+private:
+  uint64_t hash_ = 0xcbf29ce484222325ULL;
+};
 
 // The parts of a program that decide what a chip does: every queue's text (with its source lines,
 // which error messages name), the stored memory images and the declared tensors (their
 // declarations and where their symbols place them). Metadata and other symbols only label it.
-std::vector<uint8_t> behaviour_bytes(const Program& program) {
-  std::vector<uint8_t> out;
-  auto put = [&](const void* data, size_t size) {
-    const auto* p = static_cast<const uint8_t*>(data);
-    out.insert(out.end(), p, p + size);
-  };
-  auto put_u64 = [&](uint64_t v) { put(&v, sizeof v); };
+// Hashed in place: a copy of these bytes per program was most of a long program's peak memory.
+uint64_t behaviour_hash(const Program& program) {
+  Fnv1a h;
   for (const auto& queue : program.queues) {
-    put_u64(queue.queue);
-    put_u64(queue.words.size());
-    put(queue.words.data(), queue.words.size() * sizeof(uint64_t));
-    put_u64(queue.lines.size());
-    put(queue.lines.data(), queue.lines.size() * sizeof(uint32_t));
+    h.u64(queue.queue);
+    h.u64(queue.words.size());
+    h.bytes(queue.words.data(), queue.words.size() * sizeof(uint64_t));
+    h.u64(queue.lines.size());
+    h.bytes(queue.lines.data(), queue.lines.size() * sizeof(uint32_t));
   }
   for (const auto& image : program.images) {
-    put_u64(image.mem);
-    put_u64(image.address);
-    put_u64(image.bytes.size());
-    put(image.bytes.data(), image.bytes.size());
+    h.u64(image.mem);
+    h.u64(image.address);
+    h.u64(image.bytes.size());
+    h.bytes(image.bytes.data(), image.bytes.size());
   }
   for (const auto& d : program.declared) {
     const Symbol& s = program.symbols.at(d.symbol);
     for (uint64_t v :
          {d.seed, uint64_t(d.vector_bytes), uint64_t(d.row_stride), uint64_t(d.first_row),
           uint64_t(d.row_count), uint64_t(s.dtype), uint64_t(s.rows), uint64_t(s.cols), uint64_t(s.base)})
-      put_u64(v);
-    put_u64(s.slices.size());
-    put(s.slices.data(), s.slices.size() * sizeof(uint32_t));
-    put_u64(s.bases.size());
-    put(s.bases.data(), s.bases.size() * sizeof(uint32_t));
+      h.u64(v);
+    h.u64(s.slices.size());
+    h.bytes(s.slices.data(), s.slices.size() * sizeof(uint32_t));
+    h.u64(s.bases.size());
+    h.bytes(s.bases.data(), s.bases.size() * sizeof(uint32_t));
   }
-  return out;
+  return h.value();
+}
+
+bool same_declaration(const DeclaredTensor& a, const Symbol& as, const DeclaredTensor& b, const Symbol& bs) {
+  return a.seed == b.seed && a.vector_bytes == b.vector_bytes && a.row_stride == b.row_stride &&
+         a.first_row == b.first_row && a.row_count == b.row_count && as.dtype == bs.dtype &&
+         as.rows == bs.rows && as.cols == bs.cols && as.base == bs.base && as.slices == bs.slices &&
+         as.bases == bs.bases;
+}
+
+// Whether two programs agree in every part behaviour_hash reads.
+bool same_behaviour(const Program& a, const Program& b) {
+  if (&a == &b) return true;
+  const auto same_queue = [](const QueueProgram& x, const QueueProgram& y) {
+    return x.queue == y.queue && x.words == y.words && x.lines == y.lines;
+  };
+  const auto same_image = [](const MemImage& x, const MemImage& y) {
+    return x.mem == y.mem && x.address == y.address && x.bytes == y.bytes;
+  };
+  const auto same_declared = [&](const DeclaredTensor& x, const DeclaredTensor& y) {
+    return same_declaration(x, a.symbols.at(x.symbol), y, b.symbols.at(y.symbol));
+  };
+  return std::equal(a.queues.begin(), a.queues.end(), b.queues.begin(), b.queues.end(), same_queue) &&
+         std::equal(a.images.begin(), a.images.end(), b.images.begin(), b.images.end(), same_image) &&
+         std::equal(a.declared.begin(), a.declared.end(), b.declared.begin(), b.declared.end(),
+                    same_declared);
 }
 
 // What a chip's behaviour in a timing-only run depends on besides its arrivals: its program and
 // every config value the engine reads. Chips with equal identities and equal arrivals behave
 // identically.
 struct Identity {
-  std::vector<uint8_t> program;
+  const Program* program = nullptr;
+  uint64_t program_hash = 0; // behaviour_hash(*program)
   uint64_t geometry = 0;
   uint32_t vector_cycles = 0;
   double drift_ppm = 0;
 
   uint64_t hash() const {
-    uint64_t h = fnv1a(program);
+    uint64_t h = program_hash;
     for (uint64_t v : {geometry, uint64_t(vector_cycles)}) h = (h ^ v) * 0x100000001b3ULL;
     uint64_t drift_bits = 0;
     std::memcpy(&drift_bits, &drift_ppm, sizeof drift_bits);
     return (h ^ drift_bits) * 0x100000001b3ULL;
   }
   bool operator==(const Identity& o) const {
-    return geometry == o.geometry && vector_cycles == o.vector_cycles && drift_ppm == o.drift_ppm &&
-           program == o.program;
+    return program_hash == o.program_hash && geometry == o.geometry && vector_cycles == o.vector_cycles &&
+           drift_ppm == o.drift_ppm && same_behaviour(*program, *o.program);
   }
 };
 } // namespace
@@ -109,15 +141,16 @@ System::System(sc_core::sc_module_name name, const SystemConfig& config, const S
   class_of_.assign(n, nullptr);
   const bool replicate = options.replicate && options.engine.timing_only;
   std::map<uint64_t, std::vector<std::pair<Identity, Class*>>> by_hash;
-  std::vector<std::vector<uint8_t>> serialized(program.programs.size());
+  std::vector<std::optional<uint64_t>> program_hash(program.programs.size());
   for (uint32_t c = 0; c < n; ++c) {
     Class* cls = nullptr;
     Identity id;
     if (replicate) {
-      auto& bytes = serialized[program.chip_program[c]];
-      if (bytes.empty()) bytes = behaviour_bytes(program.program_of(c));
+      auto& hash = program_hash[program.chip_program[c]];
+      if (!hash) hash = behaviour_hash(program.program_of(c));
       const ChipConfig& chip_config = config.config_of(c);
-      id = {bytes, geometry_fingerprint(chip_config), c2c_vector_cycles(chip_config), chip_config.c2c.drift_ppm};
+      id = {&program.program_of(c), *hash, geometry_fingerprint(chip_config), c2c_vector_cycles(chip_config),
+            chip_config.c2c.drift_ppm};
       for (auto& [known, known_class] : by_hash[id.hash()])
         if (known == id) cls = known_class;
     }

@@ -36,6 +36,23 @@ TEST_CASE("a vector read in the west arrives 8 hops east and is written there") 
   CHECK(std::all_of(b.begin() + 32, b.end(), [](uint8_t x) { return x == 0; }));
 }
 
+// Image words are read in place until their chunk of SRAM is first written (MemSlice::share_image):
+// the write's chunk then holds the image's other words as they were.
+TEST_CASE("a write beside a MEM image's words keeps the image's other words") {
+  Simulation sim(R"(
+.tensor A i8 1x4 slices=MEM_W3 base=0 init=values(21 22 23 24)
+.tensor B i8 4x4 slices=MEM_E3 base=0 init=values(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+.queue MEM_W3
+  Read 0, E0
+.queue MEM_E3
+  NOP 10
+  Write 1, E0
+)",
+                 "tiny.json");
+  CHECK(sim.log().total() == 0);
+  CHECK(sim.symbol("B") == std::vector<uint8_t>{1, 2, 3, 4, 21, 22, 23, 24, 9, 10, 11, 12, 13, 14, 15, 16});
+}
+
 TEST_CASE("Repeat streams one vector per cycle with an address stride") {
   // Reads at 0..3, writes at 10..13: last active 13.
   Simulation sim(kTensors + R"(

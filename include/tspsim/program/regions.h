@@ -66,15 +66,18 @@ struct ProgramRegions {
   bool empty() const { return regions.empty(); }
 };
 
-// The region of the instruction `queue` dispatches in `cycle` (RegionRun::kNoRegion if none). The
-// table is built once; lookups are a binary search per dispatch.
+// The region of the instruction `queue` dispatches in `cycle` (RegionRun::kNoRegion if none).
+// Lookups are a binary search per dispatch in the runs of `regions`, which must outlive the
+// lookup: it keeps only where each queue's runs start, not a copy of them (a long program has
+// hundreds of thousands per chip).
 class RegionLookup {
 public:
   RegionLookup(const ProgramRegions& regions, size_t queues);
   uint32_t at(uint32_t queue, uint64_t cycle) const;
 
 private:
-  std::vector<std::vector<RegionRun>> by_queue_;
+  const std::vector<RegionRun>& runs_;
+  std::vector<size_t> first_; // per queue, its first run; then the end of the last queue's runs
 };
 
 } // namespace tsp

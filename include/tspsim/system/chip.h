@@ -40,7 +40,8 @@ public:
        ChipDriver driver = ChipDriver::own_process);
   ~Chip() override;
 
-  // Initial MEM images and the instruction text of every queue.
+  // Initial MEM images and the instruction text of every queue. MEM reads the stored images in
+  // place until their words are written, so `program` must outlive the chip.
   void load(const Program& program);
   // Runs to the end of the program (or `max_cycles`). Call once per process (SystemC).
   RunResult run(Cycle max_cycles = kNever);
