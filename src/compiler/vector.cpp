@@ -31,6 +31,7 @@ using isa::Opcode;
 
 namespace {
 
+// Root cycles a vector tries past its first, and past everything placed, before it gives up.
 constexpr Cycle kSearchLimit = 1 << 16;
 // Root cycles a vector tries before its expression's inputs are staggered.
 constexpr Cycle kStaggerAfter = 1 << 11;
@@ -262,6 +263,13 @@ public:
         tile_ = t;
         Cycle start = std::max({previous - kBackfill, lower_bound(), earliest});
         Cycle done = -1;
+        // A long transfer (a prompt's hand-off between stages) can hold a slice's ports or streams
+        // for more than kSearchLimit cycles; past everything placed the tables are empty, so a
+        // vector that finds no cycle there never will.
+        std::optional<Cycle> placed_until;
+        const auto give_up_after = [&] {
+          return std::max(start, placed_until.value_or(start)) + kSearchLimit;
+        };
         for (Cycle p = start; done < 0; ++p) {
           // Operands of one operation read in one cycle from one slice never fit: read them in
           // different cycles, once, and go on.
@@ -270,7 +278,8 @@ public:
             if (rewrite([&] { stagger_leaves(); }, true))
               p = start = std::max({previous - kBackfill, lower_bound(), earliest});
           }
-          if (p > start + kSearchLimit)
+          if (p > give_up_after() && !placed_until) placed_until = s_.last_active();
+          if (p > give_up_after())
             throw std::logic_error(
                 fmt::format("tspc vector: no cycle for row {} tile {} from cycle {}: node {} ({}) "
                             "never fits",

@@ -3,7 +3,9 @@
 // SXM_E 11, MXM_E0 12. Read func 2, Write skew 0; one port per bank, 128 words per bank.
 #include "compiler_harness.h"
 #include "tspsim/compiler/builder.h"
+#include "tspsim/compiler/placement.h"
 #include "tspsim/compiler/schedule.h"
+#include "tspsim/compiler/vector.h"
 
 #include <catch2/catch.hpp>
 
@@ -480,4 +482,25 @@ TEST_CASE("a scratch tensor spread over slices takes released words when none ar
   // A tensor with an image never goes to released words: its image is loaded at reset.
   CHECK_THROWS_WITH(builder.add_tensor_spread("D", i8, 120, 32, {w0, w1}, std::vector<uint8_t>(120 * 32, 1)),
                     "tensor 'D' (120 rows of i8) does not fit in the free MEM of its 2 candidate slices");
+}
+
+TEST_CASE("a vector waits past a slice busy for longer than one search, not giving up") {
+  ProgramBuilder builder(tsp::test::bundled_config("tiny.json"));
+  auto& s = builder.schedule();
+  const unsigned w3 = mem(s, "MEM_W3");
+  const unsigned e3 = mem(s, "MEM_E3");
+  const auto a = builder.add_tensor("A", tsp::isa::DType::i8, 1, 32, {w3}, 1, std::vector<uint8_t>(32, 7));
+  const auto b = builder.add_tensor("B", tsp::isa::DType::i8, 1, 32, {e3}, 1, {});
+  // MEM_W3's queue dispatches a Read in each of its first 70,000 cycles, more than the 65,536 a
+  // vector's search tries from its first cycle (a prompt's hand-off holds a slice that long).
+  constexpr tsp::compiler::Cycle kBusy = 70000;
+  for (tsp::compiler::Cycle t = 0; t < kBusy; ++t)
+    REQUIRE(s.place(s.mem_queue(w3), t, tsp::compiler::make_read(a.base, {5, Dir::east})));
+  tsp::compiler::VExpr copy;
+  copy.root = copy.unary(tsp::isa::Opcode::v_mov, tsp::isa::DType::i8, copy.input(0, tsp::isa::DType::i8));
+  const auto in = tsp::compiler::single_tile(a);
+  const auto out = tsp::compiler::single_tile(b);
+  // A's Read at 70,000, the first free dispatch of its queue: its value 2 cycles later, 4 hops to
+  // the VXM, 1 cycle of mov, 4 hops to MEM_E3, written there (skew 0).
+  CHECK(tsp::compiler::schedule_vectors(s, copy, {&in}, out) == kBusy + 2 + 4 + 1 + 4);
 }
