@@ -39,6 +39,16 @@ std::vector<std::string> disassemble(const std::vector<tsp::compiler::TextWord>&
   return out;
 }
 
+// A copy's source A (`rows` x 32 int8, every byte `fill`) in MEM_W3 and its empty target B in
+// MEM_E3, on tiny.json.
+std::pair<tsp::Symbol, tsp::Symbol> copy_tensors(ProgramBuilder& builder, uint32_t rows, uint8_t fill) {
+  const auto& s = builder.schedule();
+  const auto a = builder.add_tensor("A", tsp::isa::DType::i8, rows, 32, {mem(s, "MEM_W3")}, rows,
+                                    std::vector<uint8_t>(rows * 32, fill));
+  const auto b = builder.add_tensor("B", tsp::isa::DType::i8, rows, 32, {mem(s, "MEM_E3")}, rows, {});
+  return {a, b};
+}
+
 } // namespace
 
 TEST_CASE("a value holds the positions from its writer to its farthest reader on its diagonal") {
@@ -113,8 +123,7 @@ TEST_CASE("the predicted cycle count of a placed copy equals the simulated one")
   auto& s = builder.schedule();
   const unsigned w3 = mem(s, "MEM_W3");
   const unsigned e3 = mem(s, "MEM_E3");
-  const auto a = builder.add_tensor("A", tsp::isa::DType::i8, 2, 32, {w3}, 2, std::vector<uint8_t>(64, 0x5a));
-  const auto b = builder.add_tensor("B", tsp::isa::DType::i8, 2, 32, {e3}, 2, {});
+  const auto [a, b] = copy_tensors(builder, 2, 0x5a);
   // Row r read at 4 + 3r, on E5 at MEM_W3 two cycles later, written at MEM_E3 eight hops on.
   for (uint32_t r = 0; r < 2; ++r) {
     const tsp::compiler::Cycle t = 4 + 3 * r + 2;
@@ -488,9 +497,7 @@ TEST_CASE("a vector waits past a slice busy for longer than one search, not givi
   ProgramBuilder builder(tsp::test::bundled_config("tiny.json"));
   auto& s = builder.schedule();
   const unsigned w3 = mem(s, "MEM_W3");
-  const unsigned e3 = mem(s, "MEM_E3");
-  const auto a = builder.add_tensor("A", tsp::isa::DType::i8, 1, 32, {w3}, 1, std::vector<uint8_t>(32, 7));
-  const auto b = builder.add_tensor("B", tsp::isa::DType::i8, 1, 32, {e3}, 1, {});
+  const auto [a, b] = copy_tensors(builder, 1, 7);
   // MEM_W3's queue dispatches a Read in each of its first 70,000 cycles, more than the 65,536 a
   // vector's search tries from its first cycle (a prompt's hand-off holds a slice that long).
   constexpr tsp::compiler::Cycle kBusy = 70000;
