@@ -310,11 +310,13 @@ std::optional<std::pair<unsigned, uint32_t>> ProgramBuilder::take_text_words(con
       return std::make_pair(mem, *base);
     }
   // A slice with the words free and a bank port in every read cycle, least used first.
-  std::vector<unsigned> mems(config().geometry.mem_slices());
-  for (unsigned m = 0; m < mems.size(); ++m) mems[m] = m;
-  std::stable_sort(mems.begin(), mems.end(),
-                   [&](unsigned a, unsigned b) { return memory_.used(a) < memory_.used(b); });
-  for (unsigned mem : mems) {
+  // Each slice as (used << 32 | slice): one plain sort of integers orders them as a stable sort
+  // by use would (a chunk's search sorts them once, and a long queue has hundreds of chunks).
+  std::vector<uint64_t> order(config().geometry.mem_slices());
+  for (unsigned m = 0; m < order.size(); ++m) order[m] = uint64_t{memory_.used(m)} << 32 | m;
+  std::sort(order.begin(), order.end());
+  for (const uint64_t key : order) {
+    const auto mem = static_cast<unsigned>(key & 0xffffffffu);
     if (uint64_t{memory_.used(mem)} + words > memory_.top(mem)) continue;
     room = true;
     const uint32_t base = memory_.top(mem) - words;

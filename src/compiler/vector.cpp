@@ -663,8 +663,10 @@ private:
           if (!s_.stream_free(reaches[b], base + b)) return false;
         const size_t mark = s_.mark();
         const Stream dst{base, dir};
+        const Instruction instruction = node_instruction(n, dst, args);
+        // Busy queues are passed over before place encodes the instruction for them.
         bool ok = any_queue(node, dispatch, [&](unsigned q) {
-          return s_.place(first_queue + q, dispatch, node_instruction(n, dst, args));
+          return s_.slot_free(first_queue + q, dispatch) && s_.place(first_queue + q, dispatch, instruction);
         });
         for (unsigned b = 0; ok && b < bytes; ++b) {
           ok = root ? s_.claim_write(dst.plus(b), x, produced)

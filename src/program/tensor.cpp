@@ -88,16 +88,17 @@ __attribute__((target("avx512f,avx512dq"))) inline F32x8 exact_fraction(U64x8 u,
   return __builtin_convertvector(i, F32x8) * std::ldexp(1.0f, -p);
 }
 
-// Elements of the next `count` outputs of splitmix64 from `state`, eight outputs per step, as
-// random_row writes them (integers: the low bytes; floats: the exact i / 2^p): the state after k
-// outputs is state + k * kGamma, so the lanes are independent. Returns how many outputs it wrote
-// (a multiple of 8); the caller generates the rest.
-__attribute__((target("avx512f,avx512dq,f16c"))) uint32_t row_avx512(isa::DType dtype, uint64_t state,
-                                                                     uint32_t count, uint8_t* out) {
+// Elements of `count` outputs of splitmix64 from `state`, `stride` outputs apart, eight per
+// step, as random_row writes them (integers: the low bytes; floats: the exact i / 2^p): the state
+// after k outputs is state + k * kGamma, so the lanes are independent. Returns how many outputs
+// it wrote (a multiple of 8); the caller generates the rest.
+__attribute__((target("avx512f,avx512dq,f16c"))) uint32_t
+row_avx512(isa::DType dtype, uint64_t state, uint32_t count, uint64_t stride, uint8_t* out) {
   const unsigned bytes = isa::dtype_bytes(dtype);
-  U64x8 s = state + U64x8{1, 2, 3, 4, 5, 6, 7, 8} * kGamma;
+  const uint64_t step = stride * kGamma;
+  U64x8 s = state + kGamma + U64x8{0, 1, 2, 3, 4, 5, 6, 7} * step;
   uint32_t c = 0;
-  for (; c + 8 <= count; c += 8, s += 8 * kGamma) {
+  for (; c + 8 <= count; c += 8, s += 8 * step) {
     U64x8 z = (s ^ (s >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     z ^= z >> 31;
@@ -133,22 +134,22 @@ bool has_avx512dq() {
 }
 #endif
 
-// Row `cols` elements of random_tensor from the stream state `state` into `out` (little-endian
-// element bytes). Float types with p significand bits take i = (u >> (63 - p)) - 2^p and the value
-// i / 2^p: at most p significant bits, exact, so its bits are built directly (a functional run
-// generates every declared weight through here, and tspc every stored input, so rows take eight
-// elements per step where the host can).
-void random_row(isa::DType dtype, uint32_t cols, uint64_t state, uint8_t* out) {
+// `cols` elements of random_tensor, `stride` stream elements apart (1: a row), from the stream
+// state `state` into `out` (little-endian element bytes). Float types with p significand bits
+// take i = (u >> (63 - p)) - 2^p and the value i / 2^p: at most p significant bits, exact, so its
+// bits are built directly (a functional run generates every declared weight through here, and
+// tspc every stored input, so rows take eight elements per step where the host can).
+void random_row(isa::DType dtype, uint32_t cols, uint64_t state, uint8_t* out, uint64_t stride = 1) {
   const unsigned bytes = isa::dtype_bytes(dtype);
 #ifdef TSP_X86
   if (has_avx512dq()) {
-    const uint32_t done = row_avx512(dtype, state, cols, out);
-    state += done * kGamma;
+    const uint32_t done = row_avx512(dtype, state, cols, stride, out);
+    state += done * stride * kGamma;
     cols -= done;
     out += size_t{done} * bytes;
   }
 #endif
-  for (uint32_t c = 0; c < cols; ++c, out += bytes) {
+  for (uint32_t c = 0; c < cols; ++c, out += bytes, state += (stride - 1) * kGamma) {
     const uint64_t u = splitmix64(state);
     uint64_t bits = u;
     if (dtype == isa::DType::f16)
@@ -200,6 +201,10 @@ std::vector<uint8_t> random_rows(isa::DType dtype, uint32_t rows, uint32_t cols,
   return out;
 }
 
+void random_column(isa::DType dtype, uint32_t count, uint64_t stride, uint64_t seed, uint8_t* out) {
+  random_row(dtype, count, seed, out, stride);
+}
+
 std::vector<uint8_t> random_tensor(isa::DType dtype, uint32_t rows, uint32_t cols, uint64_t seed) {
   return random_rows(dtype, rows, cols, cols, seed);
 }
@@ -233,6 +238,12 @@ std::vector<GroupRun> group_runs(const Symbol& symbol, uint32_t first, uint32_t 
   return runs;
 }
 
+// Byte `b` of each of `cols` elements of `Bytes` bytes from `row` into `out`: with the element
+// size a constant the compiler gathers many bytes per step (tspc images megabytes of keys).
+template <unsigned Bytes> void gather_byte(const uint8_t* row, unsigned b, uint32_t cols, uint8_t* out) {
+  for (uint32_t c = 0; c < cols; ++c) out[c] = row[size_t{c} * Bytes + b];
+}
+
 // The images of rows [first, first + count) of `symbol`, `elements` holding just those rows.
 std::vector<MemImage> row_images(const Symbol& symbol, const std::vector<uint8_t>& elements,
                                  unsigned vector_bytes, uint32_t first, uint32_t count) {
@@ -246,8 +257,14 @@ std::vector<MemImage> row_images(const Symbol& symbol, const std::vector<uint8_t
                      std::vector<uint8_t>(size_t{run.rows} * vector_bytes)};
       for (uint32_t k = 0; k < run.rows; ++k) {
         const uint64_t row = run.first_row + uint64_t{k} * groups - first;
-        for (uint32_t c = 0; c < symbol.cols; ++c)
-          image.bytes[size_t{k} * vector_bytes + c] = elements[(row * symbol.cols + c) * bytes + b];
+        const uint8_t* from = &elements[row * symbol.cols * bytes];
+        uint8_t* to = &image.bytes[size_t{k} * vector_bytes];
+        if (bytes == 1)
+          gather_byte<1>(from, b, symbol.cols, to);
+        else if (bytes == 2)
+          gather_byte<2>(from, b, symbol.cols, to);
+        else
+          gather_byte<4>(from, b, symbol.cols, to);
       }
       images.push_back(std::move(image));
     }

@@ -369,6 +369,25 @@ TEST_CASE("random_tensor: every type's elements are the documented values of the
   }
 }
 
+TEST_CASE("random_column: a column of random_tensor, for every type and a length off eight") {
+  // Attention generates its cached keys this way, transposed; 19 rows check the generator's
+  // eight-per-step part and its remainder.
+  for (isa::DType dtype : {isa::DType::i8, isa::DType::i16, isa::DType::i32, isa::DType::f16,
+                           isa::DType::bf16, isa::DType::f32}) {
+    INFO(isa::dtype_name(dtype));
+    const unsigned bytes = isa::dtype_bytes(dtype);
+    const uint32_t rows = 19, cols = 13;
+    const auto tensor = random_tensor(dtype, rows, cols, 77);
+    for (uint32_t c : {0u, 5u, 12u}) {
+      std::vector<uint8_t> expected, column(size_t{rows} * bytes);
+      for (uint32_t r = 0; r < rows; ++r)
+        for (unsigned b = 0; b < bytes; ++b) expected.push_back(tensor[(size_t{r} * cols + c) * bytes + b]);
+      random_column(dtype, rows, cols, random_skip(77, c), column.data());
+      CHECK(column == expected);
+    }
+  }
+}
+
 TEST_CASE("declared images of a multi-byte window equal the images of its elements") {
   // 7 rows of f16 in 3 slice groups, rows 2..6 of a 50-column stream from column 9.
   Symbol symbol;

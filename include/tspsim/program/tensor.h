@@ -27,6 +27,11 @@ uint64_t random_skip(uint64_t seed, uint64_t first);
 std::vector<uint8_t> random_rows(isa::DType dtype, uint32_t rows, uint32_t cols, uint64_t row_stride,
                                  uint64_t seed);
 
+// Elements 0, stride, 2 * stride, ... (`count` of them) of the stream of `seed` into `out`, element
+// bytes in a row: a column of a row-major random tensor (attention's cached keys, stored
+// transposed), made without the tensor.
+void random_column(isa::DType dtype, uint32_t count, uint64_t stride, uint64_t seed, uint8_t* out);
+
 // The little-endian bytes of `value` as an element of `dtype`, if the value is exactly
 // representable (integers: in the signed range of the type; floats: no rounding needed).
 std::optional<std::vector<uint8_t>> element_bytes(isa::DType dtype, double value);

@@ -342,7 +342,6 @@ CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape&
   // Inputs are seeded: q (seed), the new k and v (seed + 1, + 2), the cached keys and values
   // (seed + 3, + 4, head-major). All but the cached keys are declared tensors; the keys are stored
   // transposed in K^T, which no window of their stream is, so K^T is an image.
-  const auto k_old = random_tensor(dt, shape.kv_heads * seq, d, shape.seed + 3);
   const auto q_tensor =
       place_random(builder, "Q", dt, shape.heads, d, least_used(builder, false), 1, shape.seed);
   auto kn_tensor =
@@ -359,17 +358,14 @@ CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape&
   std::vector<Symbol> kt_tiles;
   for (unsigned t = 0; t < tiles; ++t) {
     const uint32_t cols = std::min(vector, positions - t * vector);
-    // The keys' bytes moved as they are (zero bytes are 0.0): no round trip through doubles. Row
-    // r of K^T is element r % d of head r / d's keys: one key every d elements, byte by byte (a
-    // memcpy call per 2-byte element cost more than the move).
+    // Row r of K^T is element r % d of head r / d's keys: one key every d elements of their
+    // stream, generated in place (zero bytes are 0.0), not as the key tensor and then moved.
     std::vector<uint8_t> initial(size_t(kt_rows) * cols * bytes, 0);
     const uint32_t cached = t * vector < seq ? std::min(cols, seq - t * vector) : 0;
-    for (uint32_t r = 0; cached > 0 && r < kt_rows; ++r) {
-      const uint8_t* keys = &k_old[((size_t(r / d) * seq + t * vector) * d + r % d) * bytes];
-      uint8_t* out = &initial[size_t(r) * cols * bytes];
-      for (uint32_t c = 0; c < cached; ++c)
-        for (unsigned b = 0; b < bytes; ++b) *out++ = keys[size_t(c) * d * bytes + b];
-    }
+    for (uint32_t r = 0; cached > 0 && r < kt_rows; ++r)
+      random_column(dt, cached, d,
+                    random_skip(shape.seed + 3, (uint64_t{r / d} * seq + t * vector) * d + r % d),
+                    &initial[size_t(r) * cols * bytes]);
     auto mems = least_used(builder, t % 2 == 1);
     mems.resize(config.mxm.weight_streams);
     kt_tiles.push_back(builder.add_tensor(tiles == 1 ? "KT" : fmt::format("KT.c{}", t), dt, kt_rows, cols,
@@ -402,7 +398,9 @@ CompiledKernel compile_attention(const ChipConfig& config, const AttentionShape&
                      1);
   kernel.predicted_cycles = kernel.program.metadata.predicted_cycles;
   if (shape.with_reference)
-    kernel.outputs = attention_reference(config, shape, element_values(dt, k_old), kt_tiles, v_tensors);
+    kernel.outputs = attention_reference(
+        config, shape, element_values(dt, random_tensor(dt, shape.kv_heads * seq, d, shape.seed + 3)),
+        kt_tiles, v_tensors);
 
   const double planes = config.geometry.mxm_planes();
   const double interval = config.mxm.float_activation_interval;
