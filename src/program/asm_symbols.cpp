@@ -151,8 +151,7 @@ SymbolReader::TensorInit SymbolReader::tensor_init(const Symbol& symbol) {
   if (kind.text == "random") {
     cursor_.expect(Tok::lparen, "'('");
     init.kind = TensorInit::Kind::random;
-    const auto seed = static_cast<uint64_t>(operands_.defined_integer(cursor_.next(), 0, INT64_MAX));
-    init.declared = random_declaration(symbol, seed, config_.geometry.vector_bytes());
+    init.declared = random_declaration(symbol, seed(cursor_.next()), config_.geometry.vector_bytes());
     random_window(symbol, init.declared);
     cursor_.expect(Tok::rparen, "')'");
     return init;
@@ -176,6 +175,14 @@ SymbolReader::TensorInit SymbolReader::tensor_init(const Symbol& symbol) {
                                              wanted, symbol.rows, symbol.cols));
   cursor_.next();
   return init;
+}
+
+// Seeds take the whole uint64_t range: tspc skips streams to a window's first element by
+// random_skip, which wraps.
+uint64_t SymbolReader::seed(const Token& token) const {
+  if (token.kind == Tok::number)
+    if (const auto value = parse_unsigned_literal(token.text)) return *value;
+  return static_cast<uint64_t>(operands_.defined_integer(token, 0, INT64_MAX));
 }
 
 std::vector<uint8_t> SymbolReader::element_value(const Token& token, isa::DType dtype) const {

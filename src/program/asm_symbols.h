@@ -30,6 +30,7 @@ private:
   void check_symbol_shape(const Symbol& symbol, const Token& slices_at) const;
   TensorInit tensor_init(const Symbol& symbol);
   void random_window(const Symbol& symbol, DeclaredTensor& declared);
+  uint64_t seed(const Token& token) const;
   std::vector<uint8_t> element_value(const Token& token, isa::DType dtype) const;
 
   TokenCursor& cursor_;
