@@ -149,9 +149,9 @@ std::pair<Symbol, uint32_t> unplaced(const std::string& name, isa::DType dtype, 
 
 Symbol ProgramBuilder::add_tensor(const std::string& name, isa::DType dtype, uint32_t rows, uint32_t cols,
                                   const std::vector<unsigned>& mems, uint32_t reserved_rows,
-                                  const std::vector<uint8_t>& elements) {
+                                  const std::vector<uint8_t>& elements, bool declared) {
   auto [symbol, words] = unplaced(name, dtype, rows, cols, mems, reserved_rows);
-  const bool scratch = reuse_ && elements.empty();
+  const bool scratch = this->scratch(elements, declared);
   symbol.base = memory_.allocate(mems, words,
                                  name.empty() ? "a tensor copy" : fmt::format("tensor '{}'", name), scratch);
   if (scratch) scratch_.push_back({mems, symbol.base, words});
@@ -194,7 +194,7 @@ Symbol ProgramBuilder::add_placed(Symbol symbol, const std::vector<uint8_t>& ele
 
 Symbol ProgramBuilder::add_tensor_spread(const std::string& name, isa::DType dtype, uint32_t rows,
                                          uint32_t cols, const std::vector<unsigned>& candidates,
-                                         const std::vector<uint8_t>& elements) {
+                                         const std::vector<uint8_t>& elements, bool declared) {
   const unsigned bytes = isa::dtype_bytes(dtype);
   const size_t count = candidates.size() / bytes;
   const auto group = [&](size_t g) {
@@ -203,7 +203,7 @@ Symbol ProgramBuilder::add_tensor_spread(const std::string& name, isa::DType dty
   };
   // Above every word ever used first; a scratch tensor then in released words too, so that a
   // program that compiled without them keeps its placement.
-  const bool scratch = reuse_ && elements.empty();
+  const bool scratch = this->scratch(elements, declared);
   for (const bool reuse : {false, true}) {
     if (reuse && !scratch) break;
     for (size_t groups = 1; groups <= count; ++groups) {
@@ -213,7 +213,7 @@ Symbol ProgramBuilder::add_tensor_spread(const std::string& name, isa::DType dty
         if (const auto slices = group(g); memory_.fits(slices, words, reuse))
           mems.insert(mems.end(), slices.begin(), slices.end());
       if (mems.size() == groups * bytes && memory_.fits(mems, words, reuse))
-        return add_tensor(name, dtype, rows, cols, mems, rows, elements);
+        return add_tensor(name, dtype, rows, cols, mems, rows, elements, declared);
     }
   }
   throw InputError(fmt::format("{} ({} rows of {}) does not fit in the free MEM of its {} candidate slices",

@@ -31,7 +31,7 @@ std::vector<unsigned> least_used(ProgramBuilder& builder, bool east) {
 
 TiledTensor place_tiled(ProgramBuilder& builder, const std::string& name, DType dtype, uint32_t rows,
                         uint32_t cols, const std::vector<unsigned>& candidates, unsigned groups,
-                        const std::vector<uint8_t>& elements, bool named) {
+                        const std::vector<uint8_t>& elements, bool named, bool declared) {
   const unsigned vector = builder.config().geometry.vector_bytes();
   const unsigned bytes = isa::dtype_bytes(dtype);
   TiledTensor tensor;
@@ -54,10 +54,12 @@ TiledTensor place_tiled(ProgramBuilder& builder, const std::string& name, DType 
     for (unsigned g = 0; g < groups; ++g)
       for (unsigned b = 0; b < bytes; ++b)
         mems.push_back(candidates[(((t * groups + g) % per_group) * bytes + b) % candidates.size()]);
-    if (builder.fits(mems, (rows + groups - 1) / groups, data))
-      tensor.tiles.push_back(builder.add_tensor(tile_name, dtype, rows, tile_cols, mems, rows, data));
+    if (builder.fits(mems, (rows + groups - 1) / groups, data, declared))
+      tensor.tiles.push_back(
+          builder.add_tensor(tile_name, dtype, rows, tile_cols, mems, rows, data, declared));
     else
-      tensor.tiles.push_back(builder.add_tensor_spread(tile_name, dtype, rows, tile_cols, candidates, data));
+      tensor.tiles.push_back(
+          builder.add_tensor_spread(tile_name, dtype, rows, tile_cols, candidates, data, declared));
   }
   return tensor;
 }
@@ -123,28 +125,39 @@ void add_copies(ProgramBuilder& builder, TiledTensor& tensor, const std::vector<
 
 namespace {
 
-// Names the tiles `name` (one tile) or name.c<t> and declares tile t as the window of the stream
-// of `seed` that starts at column t * vector of a `cols`-column matrix.
+// Names the tiles `name` (one tile) or name.c<t> and declares tile t as the window of `stream`
+// that starts at column t * vector of a `cols`-column matrix.
 void declare_tiles(ProgramBuilder& builder, std::vector<Symbol>& tiles, const std::string& name,
-                   uint32_t cols, uint64_t seed) {
+                   uint32_t cols, const DeclaredTensor& stream) {
   const unsigned vector = builder.config().geometry.vector_bytes();
   for (size_t t = 0; t < tiles.size(); ++t) {
     Symbol& tile = tiles[t];
     tile.name = tiles.size() == 1 ? name : fmt::format("{}.c{}", name, t);
-    DeclaredTensor declared = random_declaration(tile, random_skip(seed, uint64_t{t} * vector), vector);
+    DeclaredTensor declared = stream;
+    declared.seed = random_skip(stream.seed, uint64_t{t} * vector);
+    declared.vector_bytes = vector;
     declared.row_stride = cols;
+    declared.first_row = 0;
+    declared.row_count = tile.rows;
     builder.add_random(tile, declared);
   }
 }
 
 } // namespace
 
+TiledTensor place_declared(ProgramBuilder& builder, const std::string& name, DType dtype, uint32_t rows,
+                           uint32_t cols, const std::vector<unsigned>& candidates, unsigned groups,
+                           const DeclaredTensor& stream) {
+  TiledTensor tensor = place_tiled(builder, name, dtype, rows, cols, candidates, groups, {}, false, true);
+  declare_tiles(builder, tensor.tiles, name, cols, stream);
+  return tensor;
+}
+
 TiledTensor place_random(ProgramBuilder& builder, const std::string& name, DType dtype, uint32_t rows,
                          uint32_t cols, const std::vector<unsigned>& candidates, unsigned groups,
                          uint64_t seed) {
-  TiledTensor tensor = place_tiled(builder, name, dtype, rows, cols, candidates, groups, {}, false);
-  declare_tiles(builder, tensor.tiles, name, cols, seed);
-  return tensor;
+  return place_declared(builder, name, dtype, rows, cols, candidates, groups,
+                        DeclaredTensor{0, seed, 0, 0, 0, 0});
 }
 
 void add_random_copies(ProgramBuilder& builder, TiledTensor& tensor, const std::vector<unsigned>& candidates,
@@ -152,7 +165,8 @@ void add_random_copies(ProgramBuilder& builder, TiledTensor& tensor, const std::
   const size_t first = tensor.copies.size();
   add_copies(builder, tensor, candidates, count, {});
   for (size_t k = first; k < tensor.copies.size(); ++k)
-    declare_tiles(builder, tensor.copies[k], fmt::format("{}.copy{}", tensor.name, k + 1), tensor.cols, seed);
+    declare_tiles(builder, tensor.copies[k], fmt::format("{}.copy{}", tensor.name, k + 1), tensor.cols,
+                  DeclaredTensor{0, seed, 0, 0, 0, 0});
 }
 
 } // namespace tsp::compiler

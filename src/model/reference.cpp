@@ -61,6 +61,14 @@ std::vector<float> random_floats(DType dtype, uint32_t rows, uint32_t cols, uint
   return out;
 }
 
+// The `count` values of a jitter source in `dtype`.
+std::vector<float> jitter_values(DType dtype, uint32_t count, const JitterSource& source) {
+  std::vector<float> values;
+  for (float u : random_floats(DType::f32, 1, count, source.seed))
+    values.push_back(round_to(dtype, jitter_value(u, source.divisor)));
+  return values;
+}
+
 Matrix random_matrix(DType dtype, uint32_t rows, uint32_t cols, uint64_t seed, bool shapes_only) {
   Matrix m;
   m.rows = rows;
@@ -74,18 +82,14 @@ Matrix random_matrix(DType dtype, uint32_t rows, uint32_t cols, uint64_t seed, b
     const auto bytes = random_tensor(isa::DType::i8, rows, cols, seed);
     m.q.assign(bytes.begin(), bytes.end());
   }
-  for (float u : random_floats(DType::f32, 1, cols, seed + 1)) m.scale.push_back((1.0f + u / 2.0f) / 128.0f);
+  m.scale_source = {seed + 1, 128.0};
+  m.scale = jitter_values(DType::f32, cols, m.scale_source);
   return m;
 }
 
 // Gains (1 + u/2) / sqrt(d) in the activation type: normalised vectors then have elements of
 // about 1/sqrt(d), so products with O(1) weights stay O(1).
-std::vector<float> random_gains(DType activations, uint32_t d, uint64_t seed) {
-  std::vector<float> g;
-  for (float u : random_floats(DType::f32, 1, d, seed))
-    g.push_back(round_to(activations, (1.0 + u / 2.0) / std::sqrt(double(d))));
-  return g;
-}
+JitterSource gain_source(uint32_t d, uint64_t seed) { return {seed, std::sqrt(double(d))}; }
 
 using Vector = std::vector<float>;
 
@@ -243,11 +247,14 @@ Weights random_weights(const ModelConfig& m, uint64_t seed, bool shapes_only) {
     lw.w_gate = random_matrix(wt, m.d_model, m.ffn, next(), shapes_only);
     lw.w_up = random_matrix(wt, m.d_model, m.ffn, next(), shapes_only);
     lw.w_down = random_matrix(wt, m.ffn, m.d_model, next(), shapes_only);
-    lw.attn_norm = random_gains(at, m.d_model, next());
-    lw.ffn_norm = random_gains(at, m.d_model, next());
+    lw.attn_norm_source = gain_source(m.d_model, next());
+    lw.attn_norm = jitter_values(at, m.d_model, lw.attn_norm_source);
+    lw.ffn_norm_source = gain_source(m.d_model, next());
+    lw.ffn_norm = jitter_values(at, m.d_model, lw.ffn_norm_source);
     w.layers.push_back(std::move(lw));
   }
-  w.final_norm = random_gains(at, m.d_model, next());
+  w.final_norm_source = gain_source(m.d_model, next());
+  w.final_norm = jitter_values(at, m.d_model, w.final_norm_source);
   w.lm_head = random_matrix(wt, m.d_model, m.vocab, next(), shapes_only);
   return w;
 }

@@ -20,6 +20,8 @@ namespace tsp::assembly {
 bool is_identifier(const std::string& s);
 // Decimal or 0x hexadecimal, with an optional '-'.
 std::optional<int64_t> parse_integer_literal(std::string_view text);
+// Decimal or 0x hexadecimal, the whole uint64_t range (seeds), no sign.
+std::optional<uint64_t> parse_unsigned_literal(std::string_view text);
 // The values a field can hold: two's complement for simm, unsigned otherwise.
 std::pair<int64_t, int64_t> field_range(const isa::FieldSpec& field);
 

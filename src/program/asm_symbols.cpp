@@ -3,6 +3,7 @@
 #include "tspsim/program/tensor.h"
 
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <fmt/format.h>
 #include <map>
@@ -113,15 +114,15 @@ void SymbolReader::check_symbol_shape(const Symbol& symbol, const Token& slices_
   }
 }
 
-// The options after random(SEED: `, stride=N` (stream elements from one row's start to the
-// next's) and `, rows=FIRST:COUNT` (only those rows initialised).
-void SymbolReader::random_window(const Symbol& symbol, DeclaredTensor& declared) {
+// The options after random(SEED or jitter(SEED, DIVISOR: `, stride=N` (stream elements from one
+// row's start to the next's) and `, rows=FIRST:COUNT` (only those rows initialised).
+void SymbolReader::random_window(const std::string& init, const Symbol& symbol, DeclaredTensor& declared) {
   std::map<std::string, Token> seen;
   while (cursor_.peek().kind == Tok::comma) {
     cursor_.next();
     const Token& key = cursor_.expect(Tok::word, "stride= or rows=");
     if (key.text != "stride" && key.text != "rows")
-      cursor_.fail(key, fmt::format("unknown random() option '{}' (stride=, rows=)", key.text));
+      cursor_.fail(key, fmt::format("unknown {}() option '{}' (stride=, rows=)", init, key.text));
     if (!seen.emplace(key.text, key).second) cursor_.fail(key, fmt::format("{}= is given twice", key.text));
     cursor_.expect(Tok::equals, "'='");
     if (key.text == "stride") {
@@ -142,23 +143,37 @@ void SymbolReader::random_window(const Symbol& symbol, DeclaredTensor& declared)
   }
 }
 
-// init=zeros (no image: MEM is zero at reset), init=random(SEED[, stride=N][, rows=FIRST:COUNT]) or
-// init=values(v1 v2 ...).
+// init=zeros (no image: MEM is zero at reset), init=random(SEED[, stride=N][, rows=FIRST:COUNT]),
+// init=jitter(SEED, DIVISOR[, stride=N][, rows=FIRST:COUNT]) or init=values(v1 v2 ...).
 SymbolReader::TensorInit SymbolReader::tensor_init(const Symbol& symbol) {
   TensorInit init;
-  const Token& kind = cursor_.expect(Tok::word, "zeros, random(SEED) or values(...)");
+  const Token& kind = cursor_.expect(Tok::word, "zeros, random(SEED), jitter(SEED, DIVISOR) or values(...)");
   if (kind.text == "zeros") return init;
-  if (kind.text == "random") {
+  if (kind.text == "random" || kind.text == "jitter") {
+    if (kind.text == "jitter" && !isa::dtype_is_float(symbol.dtype))
+      cursor_.fail(kind, fmt::format("jitter() initialises fp16, bf16 or fp32 tensors, not {}",
+                                     isa::dtype_name(symbol.dtype)));
     cursor_.expect(Tok::lparen, "'('");
     init.kind = TensorInit::Kind::random;
-    const auto seed = static_cast<uint64_t>(operands_.defined_integer(cursor_.next(), 0, INT64_MAX));
-    init.declared = random_declaration(symbol, seed, config_.geometry.vector_bytes());
-    random_window(symbol, init.declared);
+    const uint64_t stream = seed(cursor_.next());
+    const unsigned vector_bytes = config_.geometry.vector_bytes();
+    init.declared = random_declaration(symbol, stream, vector_bytes);
+    if (kind.text == "jitter") {
+      cursor_.expect(Tok::comma, "',' and the divisor");
+      const Token& at = cursor_.next();
+      const auto divisor = at.kind == Tok::number ? parse_float_literal(at.text) : std::nullopt;
+      if (!divisor || !std::isfinite(*divisor) || *divisor <= 0)
+        cursor_.fail(at, fmt::format("expected a finite positive divisor, got {}", describe(at)));
+      init.declared = jitter_declaration(symbol, stream, *divisor, vector_bytes);
+    }
+    random_window(kind.text, symbol, init.declared);
     cursor_.expect(Tok::rparen, "')'");
     return init;
   }
   if (kind.text != "values")
-    cursor_.fail(kind, fmt::format("expected zeros, random(SEED) or values(...), got '{}'", kind.text));
+    cursor_.fail(kind,
+                 fmt::format("expected zeros, random(SEED), jitter(SEED, DIVISOR) or values(...), got '{}'",
+                             kind.text));
   init.kind = TensorInit::Kind::values;
   cursor_.expect(Tok::lparen, "'('");
   const uint64_t wanted = uint64_t{symbol.rows} * symbol.cols;
@@ -176,6 +191,14 @@ SymbolReader::TensorInit SymbolReader::tensor_init(const Symbol& symbol) {
                                              wanted, symbol.rows, symbol.cols));
   cursor_.next();
   return init;
+}
+
+// Seeds take the whole uint64_t range: tspc skips streams to a window's first element by
+// random_skip, which wraps.
+uint64_t SymbolReader::seed(const Token& token) const {
+  if (token.kind == Tok::number)
+    if (const auto value = parse_unsigned_literal(token.text)) return *value;
+  return static_cast<uint64_t>(operands_.defined_integer(token, 0, INT64_MAX));
 }
 
 std::vector<uint8_t> SymbolReader::element_value(const Token& token, isa::DType dtype) const {

@@ -22,14 +22,15 @@ private:
   // A .tensor's init= option; random elements are generated only after the shape is checked.
   struct TensorInit {
     enum class Kind { zeros, random, values } kind = Kind::zeros;
-    DeclaredTensor declared;       // random(...)
+    DeclaredTensor declared;       // random(...) or jitter(...)
     std::vector<uint8_t> elements; // values(...)
   };
 
   void shape(const Token& token, Symbol& symbol) const;
   void check_symbol_shape(const Symbol& symbol, const Token& slices_at) const;
   TensorInit tensor_init(const Symbol& symbol);
-  void random_window(const Symbol& symbol, DeclaredTensor& declared);
+  void random_window(const std::string& init, const Symbol& symbol, DeclaredTensor& declared);
+  uint64_t seed(const Token& token) const;
   std::vector<uint8_t> element_value(const Token& token, isa::DType dtype) const;
 
   TokenCursor& cursor_;

@@ -32,9 +32,11 @@ std::string format_operand(const isa::FieldSpec& field, int64_t value, const Flo
   }
 }
 
-// random(SEED), with the window options only where they differ from the whole tensor.
+// random(SEED) or jitter(SEED, DIVISOR) (the shortest text that reads back as the same double),
+// with the window options only where they differ from the whole tensor.
 std::string random_init_text(const DeclaredTensor& d, const Symbol& s) {
-  std::string text = fmt::format("random({}", d.seed);
+  std::string text = d.values == DeclaredValues::jitter ? fmt::format("jitter({}, {}", d.seed, d.divisor)
+                                                        : fmt::format("random({}", d.seed);
   if (d.row_stride != s.cols) text += fmt::format(", stride={}", d.row_stride);
   if (d.first_row != 0 || d.row_count != s.rows)
     text += fmt::format(", rows={}:{}", d.first_row, d.row_count);

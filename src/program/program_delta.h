@@ -13,8 +13,10 @@
 namespace tsp::delta {
 
 // A program may derive from one of the kWindow programs stored before it, so that a reader keeps
-// the bytes of that many programs only.
-constexpr uint32_t kWindow = 16;
+// the bytes of that many programs only. 64 reaches back eight stages of eight chips: the 70B's
+// half-layer stages repeat their mix of attention and MLP blocks a few stages apart (16: 76.1 MB,
+// 64: 57.0 MB, 144: 52.0 MB for twice the encoding time; docs/performance.md).
+constexpr uint32_t kWindow = 64;
 
 // The most bytes a program derived from a base of `base_size` bytes may have besides its literal
 // bytes, so that reading one reserves no more than twice what is in memory and in the file.

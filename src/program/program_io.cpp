@@ -7,6 +7,8 @@
 #include "tspsim/program/tensor.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -18,9 +20,11 @@ using binary::Writer;
 
 constexpr const char (&kMagic)[8] = binary::kProgramMagic;
 // Version 1: the four sections. Version 3 (written only for programs with declared tensors) adds
-// the declared-tensor section, whose images the image section leaves out; version 2 declared
-// whole tensors only (no row stride or row range) and is still read.
-constexpr uint32_t kFormatVersion = 3;
+// the declared-tensor section, whose images the image section leaves out; version 4 (written only
+// when a declaration's values are not the raw stream) adds each declaration's values kind and
+// divisor; version 2 declared whole tensors only (no row stride or row range) and is still read.
+constexpr uint32_t kFormatVersion = 4;
+constexpr uint32_t kWindowVersion = 3;
 constexpr uint32_t kWholeDeclaredVersion = 2;
 constexpr uint32_t kPlainVersion = 1;
 
@@ -103,7 +107,18 @@ std::vector<uint8_t> images_payload(const std::vector<MemImage>& images) {
   return std::move(w.bytes());
 }
 
+bool has_jitter(const std::vector<DeclaredTensor>& declared) {
+  return std::any_of(declared.begin(), declared.end(),
+                     [](const DeclaredTensor& d) { return d.values != DeclaredValues::raw; });
+}
+
+uint32_t format_version(const Program& program) {
+  if (program.declared.empty()) return kPlainVersion;
+  return has_jitter(program.declared) ? kFormatVersion : kWindowVersion;
+}
+
 std::vector<uint8_t> declared_payload(const std::vector<DeclaredTensor>& declared) {
+  const bool values = has_jitter(declared);
   Writer w;
   w.u32(static_cast<uint32_t>(declared.size()));
   for (const auto& d : declared) {
@@ -113,6 +128,11 @@ std::vector<uint8_t> declared_payload(const std::vector<DeclaredTensor>& declare
     w.u32(d.row_stride);
     w.u32(d.first_row);
     w.u32(d.row_count);
+    if (!values) continue;
+    w.u8(static_cast<uint8_t>(d.values));
+    uint64_t divisor;
+    std::memcpy(&divisor, &d.divisor, sizeof divisor);
+    w.u64(divisor);
   }
   return std::move(w.bytes());
 }
@@ -315,8 +335,9 @@ bool next_section_is(binary::ByteSource& source, size_t offset, Section section)
 // Declarations are checked far enough that generating their images is safe and bounded;
 // validate_program checks them against the chip like any other symbol and image.
 void read_declared(Reader& in, Program& program, uint32_t version) {
-  const bool windows = version >= kFormatVersion;
-  const size_t n = in.count(windows ? 28 : 16);
+  const bool windows = version >= kWindowVersion;
+  const bool values = version >= kFormatVersion;
+  const size_t n = in.count(values ? 37 : windows ? 28 : 16);
   uint64_t total = 0;
   std::vector<bool> seen(program.symbols.size());
   for (size_t i = 0; i < n; ++i) {
@@ -329,6 +350,12 @@ void read_declared(Reader& in, Program& program, uint32_t version) {
       d.row_stride = in.u32();
       d.first_row = in.u32();
       d.row_count = in.u32();
+    }
+    uint8_t kind = 0;
+    if (values) {
+      kind = in.u8();
+      const uint64_t divisor = in.u64();
+      std::memcpy(&d.divisor, &divisor, sizeof divisor);
     }
     if (d.symbol >= program.symbols.size())
       in.fail(fmt::format("declared tensor at offset {} names symbol {}, but there are {} symbols", at,
@@ -356,6 +383,19 @@ void read_declared(Reader& in, Program& program, uint32_t version) {
           fmt::format("declared tensor '{}' at offset {} declares {} rows from row {}, outside its {} rows "
                       "(at least 1 row must be declared)",
                       s.name, at, d.row_count, d.first_row, s.rows));
+    if (kind > static_cast<uint8_t>(DeclaredValues::jitter))
+      in.fail(fmt::format("declared tensor '{}' at offset {} has values kind {} (0: raw, 1: jitter)", s.name,
+                          at, kind));
+    d.values = static_cast<DeclaredValues>(kind);
+    if (d.values == DeclaredValues::jitter && !isa::dtype_is_float(s.dtype))
+      in.fail(
+          fmt::format("declared tensor '{}' at offset {} is a jitter of {} elements (it takes fp16, bf16 or "
+                      "fp32)",
+                      s.name, at, isa::dtype_name(s.dtype)));
+    if (d.values == DeclaredValues::jitter && !(std::isfinite(d.divisor) && d.divisor > 0))
+      in.fail(fmt::format("declared tensor '{}' at offset {} has jitter divisor {} (it must be finite and "
+                          "positive)",
+                          s.name, at, d.divisor));
     total += uint64_t{d.row_count} * (s.cols + d.vector_bytes) * bytes;
     if (total > kMaxDeclaredBytes)
       in.fail(fmt::format("declared tensor '{}' at offset {} takes the declared bytes past {}", s.name, at,
@@ -375,7 +415,7 @@ const Symbol* Program::find_symbol(const std::string& name) const {
 std::vector<uint8_t> serialize_program(const Program& program) {
   Writer out;
   out.raw(kMagic, sizeof kMagic);
-  out.u32(program.declared.empty() ? kPlainVersion : kFormatVersion);
+  out.u32(format_version(program));
   out.u64(program.fingerprint);
   out.section(static_cast<uint32_t>(Section::metadata), binary::metadata_payload(program.metadata));
   out.section(static_cast<uint32_t>(Section::queues), queues_payload(program.queues));
@@ -426,7 +466,7 @@ Program read_program(ByteSource& source, const std::string& origin) {
   in.window(sizeof kMagic + 12);
   in.take(sizeof kMagic);
   const uint32_t version = in.u32();
-  if (version != kPlainVersion && version != kWholeDeclaredVersion && version != kFormatVersion)
+  if (version < kPlainVersion || version > kFormatVersion)
     throw InputError(
         fmt::format("{}: format version {} is not supported (this tspsim reads versions {} to {})", origin,
                     version, kPlainVersion, kFormatVersion));

@@ -1,4 +1,5 @@
 #include "tspsim/program/tensor.h"
+#include "tspsim/numeric/numeric.h"
 #include "tspsim/program/declared_rows.h"
 
 #include <cmath>
@@ -282,6 +283,50 @@ DeclaredTensor random_declaration(const Symbol& symbol, uint64_t seed, unsigned 
   return {0, seed, vector_bytes, symbol.cols, 0, symbol.rows};
 }
 
+DeclaredTensor jitter_declaration(const Symbol& symbol, uint64_t seed, double divisor,
+                                  unsigned vector_bytes) {
+  DeclaredTensor declared = random_declaration(symbol, seed, vector_bytes);
+  declared.values = DeclaredValues::jitter;
+  declared.divisor = divisor;
+  return declared;
+}
+
+double jitter_value(float u, double divisor) { return (1.0 + double(u) / 2.0) / divisor; }
+
+namespace {
+
+uint32_t rounded_bits(isa::DType dtype, double value) {
+  switch (dtype) {
+  case isa::DType::f16:
+    return num::f64_to_f16(value);
+  case isa::DType::bf16:
+    return num::f64_to_bf16(value);
+  default:
+    return bits_of(num::f64_to_f32(value));
+  }
+}
+
+// Row `cols` elements of a declaration's values from the stream state `state` into `out`
+// (little-endian element bytes of `dtype`).
+void declared_row(const DeclaredTensor& declared, isa::DType dtype, uint32_t cols, uint64_t state,
+                  uint8_t* out) {
+  if (declared.values == DeclaredValues::raw) {
+    random_row(dtype, cols, state, out);
+    return;
+  }
+  std::vector<uint8_t> stream(size_t{cols} * 4);
+  random_row(isa::DType::f32, cols, state, stream.data());
+  const unsigned bytes = isa::dtype_bytes(dtype);
+  for (uint32_t c = 0; c < cols; ++c) {
+    float u;
+    std::memcpy(&u, &stream[size_t{c} * 4], 4);
+    const uint32_t bits = rounded_bits(dtype, jitter_value(u, declared.divisor));
+    for (unsigned b = 0; b < bytes; ++b) out[size_t{c} * bytes + b] = static_cast<uint8_t>(bits >> (8 * b));
+  }
+}
+
+} // namespace
+
 void add_random_tensor(Program& program, Symbol symbol, DeclaredTensor declared) {
   declared.symbol = static_cast<uint32_t>(program.symbols.size());
   program.symbols.push_back(std::move(symbol));
@@ -289,8 +334,13 @@ void add_random_tensor(Program& program, Symbol symbol, DeclaredTensor declared)
 }
 
 std::vector<uint8_t> declared_elements(const DeclaredTensor& declared, const Symbol& symbol) {
-  return random_rows(symbol.dtype, declared.row_count, symbol.cols, declared.row_stride,
-                     random_skip(declared.seed, uint64_t{declared.first_row} * declared.row_stride));
+  const size_t row_bytes = size_t{symbol.cols} * isa::dtype_bytes(symbol.dtype);
+  std::vector<uint8_t> out(declared.row_count * row_bytes);
+  for (uint32_t r = 0; r < declared.row_count; ++r)
+    declared_row(declared, symbol.dtype, symbol.cols,
+                 random_skip(declared.seed, (uint64_t{declared.first_row} + r) * declared.row_stride),
+                 &out[r * row_bytes]);
+  return out;
 }
 
 std::vector<ImageExtent> declared_extents(const DeclaredTensor& declared, const Symbol& symbol) {
@@ -318,10 +368,10 @@ void generate_declared(const DeclaredTensor& declared, const Symbol& symbol,
         return word(symbol.slices[slice], symbol.base_of(slice) + run.first_row / groups + k);
       };
       if (bytes == 1) {
-        random_row(symbol.dtype, symbol.cols, state, out(0));
+        declared_row(declared, symbol.dtype, symbol.cols, state, out(0));
         continue;
       }
-      random_row(symbol.dtype, symbol.cols, state, row.data());
+      declared_row(declared, symbol.dtype, symbol.cols, state, row.data());
       for (unsigned b = 0; b < bytes; ++b) {
         uint8_t* lanes = out(b);
         for (uint32_t c = 0; c < symbol.cols; ++c) lanes[c] = row[c * bytes + b];

@@ -53,8 +53,10 @@ uint64_t behaviour_hash(const Program& program) {
     const Symbol& s = program.symbols.at(d.symbol);
     for (uint64_t v :
          {d.seed, uint64_t(d.vector_bytes), uint64_t(d.row_stride), uint64_t(d.first_row),
-          uint64_t(d.row_count), uint64_t(s.dtype), uint64_t(s.rows), uint64_t(s.cols), uint64_t(s.base)})
+          uint64_t(d.row_count), uint64_t(d.values), uint64_t(s.dtype), uint64_t(s.rows), uint64_t(s.cols),
+          uint64_t(s.base)})
       h.u64(v);
+    h.bytes(&d.divisor, sizeof d.divisor);
     h.u64(s.slices.size());
     h.bytes(s.slices.data(), s.slices.size() * sizeof(uint32_t));
     h.u64(s.bases.size());
@@ -65,7 +67,8 @@ uint64_t behaviour_hash(const Program& program) {
 
 bool same_declaration(const DeclaredTensor& a, const Symbol& as, const DeclaredTensor& b, const Symbol& bs) {
   return a.seed == b.seed && a.vector_bytes == b.vector_bytes && a.row_stride == b.row_stride &&
-         a.first_row == b.first_row && a.row_count == b.row_count && as.dtype == bs.dtype &&
+         a.first_row == b.first_row && a.row_count == b.row_count && a.values == b.values &&
+         std::memcmp(&a.divisor, &b.divisor, sizeof a.divisor) == 0 && as.dtype == bs.dtype &&
          as.rows == bs.rows && as.cols == bs.cols && as.base == bs.base && as.slices == bs.slices &&
          as.bases == bs.bases;
 }

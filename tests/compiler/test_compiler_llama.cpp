@@ -6,9 +6,11 @@
 #include "tspsim/compiler/reference.h"
 #include "tspsim/config/system.h"
 #include "tspsim/model/reference.h"
+#include "tspsim/numeric/numeric.h"
 #include "tspsim/program/tensor.h"
 
 #include <catch2/catch.hpp>
+#include <cstring>
 
 using tsp::isa::DType;
 
@@ -23,6 +25,21 @@ std::vector<uint8_t> declared_elements(const tsp::Program& program, const std::s
     if (d.symbol == index) return tsp::declared_elements(d, *symbol);
   FAIL("symbol " << name << " is not declared");
   return {};
+}
+
+// Elements [first, first + count) of `values` as little-endian bytes of `dtype` (fp32 or fp16; the
+// values are exact in it).
+std::vector<uint8_t> value_bytes(DType dtype, const std::vector<float>& values, size_t first, size_t count) {
+  std::vector<uint8_t> out;
+  for (size_t i = first; i < first + count; ++i) {
+    uint32_t bits = 0;
+    if (dtype == DType::f16)
+      bits = tsp::num::f32_to_f16(values[i]);
+    else
+      std::memcpy(&bits, &values[i], 4);
+    for (unsigned b = 0; b < tsp::isa::dtype_bytes(dtype); ++b) out.push_back(uint8_t(bits >> (8 * b)));
+  }
+  return out;
 }
 
 // Rows [row0, row0 + rows) and columns [col0, col0 + cols) of an int8 matrix.
@@ -50,13 +67,28 @@ TEST_CASE("the decode step declares random_weights' elements and starts from the
   CHECK(declared_elements(program, "L1.w_down.k2") == block(weights.layers[1].w_down, 640, 224, 0, 320));
   CHECK(declared_elements(program, "L0.w_gate.k0.n2") == block(weights.layers[0].w_gate, 0, 320, 640, 224));
   CHECK(declared_elements(program, "lm_head.k0.n1") == block(weights.lm_head, 0, 320, 320, 192));
-  // Every int8 weight is declared once: the parameters less the norm gains.
-  uint64_t declared = 0;
+  // The per-column scales and the norm gains are jitter declarations of random_weights' values.
+  CHECK(declared_elements(program, "L0.wq.scale") ==
+        value_bytes(DType::f32, weights.layers[0].wq.scale, 0, 320));
+  CHECK(declared_elements(program, "L1.w_gate.scale.c2") ==
+        value_bytes(DType::f32, weights.layers[1].w_gate.scale, 640, 224));
+  CHECK(declared_elements(program, "lm_head.scale.c1") ==
+        value_bytes(DType::f32, weights.lm_head.scale, 320, 192));
+  CHECK(declared_elements(program, "L1.ffn_norm") ==
+        value_bytes(DType::f16, weights.layers[1].ffn_norm, 0, 320));
+  CHECK(declared_elements(program, "final_norm") == value_bytes(DType::f16, weights.final_norm, 0, 320));
+  // Every int8 weight is declared once (the parameters less the norm gains), and every scale
+  // (one per column of each matrix) and gain once.
+  uint64_t raw = 0, jitter = 0;
   for (const auto& d : program.declared) {
     const auto& s = program.symbols[d.symbol];
-    declared += uint64_t(d.row_count) * s.cols;
+    (d.values == tsp::DeclaredValues::raw ? raw : jitter) += uint64_t(d.row_count) * s.cols;
   }
-  CHECK(declared == model.parameters() - (2 * model.layers + 1) * uint64_t(model.d_model));
+  const uint64_t gains = (2 * model.layers + 1) * uint64_t(model.d_model);
+  CHECK(raw == model.parameters() - gains);
+  const uint64_t layer_scales =
+      model.q_width() + 2 * model.kv_width() + model.d_model + 2 * model.ffn + model.d_model;
+  CHECK(jitter == model.d_model + model.layers * layer_scales + model.vocab + gains);
   // The state at position 2: the reference's token after greedy decoding from token 5, and its
   // cache (positions 0 and 1; the rest zero).
   tsp::model::Reference reference(model, weights);
@@ -105,10 +137,11 @@ TEST_CASE("small-llama's step declares every weight once, in tiles of wide matri
   // w_down: 2816 rows are 9 k-tiles, the last of 256 rows.
   CHECK(declared_elements(program, "L1.w_down.k8.n2") ==
         block(weights.layers[1].w_down, 2560, 256, 640, 320));
+  // The weights are raw declarations; the scales and gains, jitter ones.
   uint64_t declared = 0;
   for (const auto& d : program.declared) {
     const auto& s = program.symbols[d.symbol];
-    declared += uint64_t(d.row_count) * s.cols;
+    if (d.values == tsp::DeclaredValues::raw) declared += uint64_t(d.row_count) * s.cols;
   }
   CHECK(declared == model.parameters() - (2 * model.layers + 1) * uint64_t(model.d_model));
   CHECK(kernel.predicted_cycles == 28634);
@@ -130,7 +163,7 @@ TEST_CASE("a tensor-parallel step declares every weight once over the chips, one
     for (const auto& d : program.declared) {
       const auto& s = program.symbols[d.symbol];
       CHECK(s.name.find(".r") == std::string::npos);
-      declared += uint64_t(d.row_count) * s.cols;
+      if (d.values == tsp::DeclaredValues::raw) declared += uint64_t(d.row_count) * s.cols;
       partial = partial || d.row_count < s.rows;
     }
   }

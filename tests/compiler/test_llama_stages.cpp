@@ -215,16 +215,25 @@ TEST_CASE("4 stages of node8 hold tiny-llama's half-layer blocks: attention 0, M
   for (uint32_t c = 0; c < 8; ++c) {
     const uint32_t s = c / 2;
     const std::string layer = "L" + std::to_string(s / 2);
-    std::vector<std::string> names; // the chip's layer tensors (cache, weight matrices of their tiles)
+    // The chip's layer tensors: cache, norm gains, weight matrices of their tiles and scales.
+    std::vector<std::string> names;
     for (const auto& symbol : compiled.program.program_of(c).symbols)
-      if (symbol.name.size() > 1 && symbol.name[0] == 'L' && std::isdigit(symbol.name[1]))
-        names.push_back(symbol.name.substr(0, symbol.name.rfind(".k")));
+      if (symbol.name.size() > 1 && symbol.name[0] == 'L' && std::isdigit(symbol.name[1])) {
+        const size_t scale = symbol.name.find(".scale");
+        names.push_back(scale != std::string::npos ? symbol.name.substr(0, scale + 6)
+                                                   : symbol.name.substr(0, symbol.name.rfind(".k")));
+      }
     std::sort(names.begin(), names.end());
     names.erase(std::unique(names.begin(), names.end()), names.end());
-    const std::vector<std::string> attention{layer + ".KT", layer + ".V.g" + std::to_string(c % 2),
-                                             layer + ".wk", layer + ".wo",
-                                             layer + ".wq", layer + ".wv"};
-    const std::vector<std::string> mlp{layer + ".w_down", layer + ".w_gate", layer + ".w_up"};
+    const std::vector<std::string> attention{layer + ".KT",        layer + ".V.g" + std::to_string(c % 2),
+                                             layer + ".attn_norm", layer + ".wk",
+                                             layer + ".wk.scale",  layer + ".wo",
+                                             layer + ".wo.scale",  layer + ".wq",
+                                             layer + ".wq.scale",  layer + ".wv",
+                                             layer + ".wv.scale"};
+    const std::vector<std::string> mlp{layer + ".ffn_norm",  layer + ".w_down",       layer + ".w_down.scale",
+                                       layer + ".w_gate",    layer + ".w_gate.scale", layer + ".w_up",
+                                       layer + ".w_up.scale"};
     INFO("chip " << c << ", stage " << s);
     CHECK(names == (s % 2 == 0 ? attention : mlp));
   }

@@ -3,11 +3,13 @@
 // attention equals multi-head attention with the KV heads repeated, a step computed by hand).
 #include "tspsim/common/error.h"
 #include "tspsim/model/reference.h"
+#include "tspsim/numeric/numeric.h"
 #include "tspsim/program/tensor.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 
 using Catch::Matchers::Message;
 using namespace tsp::model;
@@ -220,4 +222,31 @@ TEST_CASE("a chip's slice of a random weight matrix is one strided window of its
   for (uint32_t r = 0; r < 3; ++r)
     CHECK(std::equal(columns.begin() + r * 60, columns.begin() + (r + 1) * 60,
                      full.begin() + (r * 100 + 50) * 2));
+}
+
+// docs/models.md, "Seeded random weights": computed here from the fp32 stream's bytes, the scales
+// in fp32 arithmetic and the gains in double, as the rule states them.
+TEST_CASE("random weights' scales and gains are the jitter values of their seeded streams") {
+  const auto m = tiny();
+  const auto w = random_weights(m, 7);
+  const auto stream = [](uint64_t seed, uint32_t count) {
+    const auto bytes = tsp::random_tensor(tsp::isa::DType::f32, 1, count, seed);
+    std::vector<float> u(count);
+    std::memcpy(u.data(), bytes.data(), bytes.size());
+    return u;
+  };
+  // Layer 1's w_up is tensor 15; its scales take the seed after its values'.
+  const auto u = stream(weight_seed(7, 15) + 1, m.ffn);
+  const auto& up = w.layers[1].w_up;
+  CHECK(up.scale_source.seed == weight_seed(7, 15) + 1);
+  CHECK(up.scale_source.divisor == 128.0);
+  for (uint32_t n = 0; n < m.ffn; ++n) CHECK(up.scale[n] == (1.0f + u[n] / 2.0f) / 128.0f);
+  // Layer 0's FFN norm is tensor 9, fp16 like the activations.
+  const auto g = stream(weight_seed(7, 9), m.d_model);
+  CHECK(w.layers[0].ffn_norm_source.seed == weight_seed(7, 9));
+  CHECK(w.layers[0].ffn_norm_source.divisor == std::sqrt(320.0));
+  for (uint32_t i = 0; i < m.d_model; ++i)
+    CHECK(w.layers[0].ffn_norm[i] ==
+          tsp::num::f16_to_f32(tsp::num::f64_to_f16((1.0 + double(g[i]) / 2.0) / std::sqrt(320.0))));
+  CHECK(w.final_norm_source.seed == weight_seed(7, 1 + 9 * m.layers));
 }

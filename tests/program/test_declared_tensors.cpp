@@ -414,3 +414,25 @@ TEST_CASE("declared images of a multi-byte window equal the images of its elemen
   for (const auto& image : declared_images(d, symbol)) got[{image.mem, image.address}] = image.bytes;
   REQUIRE(got == expected);
 }
+
+TEST_CASE("seeds take the whole uint64_t range, so tspc's skipped windows round-trip through tspdis") {
+  const auto config = tiny();
+  // random_skip wraps: a window's seed is as often above INT64_MAX as below it.
+  const uint64_t seed = random_skip(2, 320);
+  REQUIRE(seed > uint64_t{INT64_MAX});
+  const std::string line =
+      fmt::format(".tensor T i8 6x20 slices=MEM_E2,MEM_E3 base=10 init=random({})\n", seed);
+  const Program program = assemble(line + ".queue MEM_W0\n    NOP 1\n", "s.tsp", config);
+  REQUIRE(program.declared.at(0).seed == seed);
+  const std::string text = disassemble(program, config);
+  REQUIRE(text.find(line) != std::string::npos);
+  REQUIRE(serialize_program(assemble(text, "s.dis.tsp", config)) == serialize_program(program));
+  REQUIRE(assemble(".tensor T i8 6x20 slices=MEM_E2,MEM_E3 base=10 init=random(0xffffffffffffffff)\n",
+                   "s.tsp", config)
+              .declared.at(0)
+              .seed == UINT64_MAX);
+  REQUIRE_THROWS_MATCHES(
+      assemble(".tensor T i8 6x20 slices=MEM_E2,MEM_E3 base=10 init=random(18446744073709551616)\n", "s.tsp",
+               config),
+      InputError, Catch::Message("s.tsp:1:60: expected an integer, got '18446744073709551616'"));
+}

@@ -1,14 +1,14 @@
 # Fails when a source or header includes a header of a folder that comes later in the dependency
 cmake_policy(SET CMP0057 NEW)
 # direction of docs/architecture.md. -DROOT=<source dir>
-set(order isa common config program numeric model compiler engine slices system observe)
+set(order isa common numeric config program model compiler engine slices system observe)
 # Which folders each folder may include (itself and everything before it; the model and compiler
 # folders sit beside the engine: the compiler may use the model, the engine neither).
 set(allowed_isa isa)
 set(allowed_common isa common)
-set(allowed_config isa common config)
-set(allowed_program isa common config program)
-set(allowed_numeric isa common config program numeric)
+set(allowed_numeric isa common numeric)
+set(allowed_config isa common numeric config)
+set(allowed_program isa common numeric config program)
 set(allowed_model isa common config program numeric model)
 set(allowed_compiler isa common config program numeric model compiler)
 set(allowed_engine isa common config program numeric engine)

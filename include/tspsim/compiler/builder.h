@@ -116,10 +116,11 @@ public:
   // Places a rows x cols tensor of `dtype` in `groups` slice groups over `mems` (groups *
   // dtype_bytes slices), reserving `reserved_rows` (>= rows) rows of addresses. When `name` is
   // empty the tensor is not a program symbol (a private copy). `elements` (row-major element
-  // bytes, or empty for zeros) becomes its initial image.
+  // bytes, or empty for zeros) becomes its initial image; `declared`: its contents are declared
+  // (add_random) instead, so it is never scratch.
   Symbol add_tensor(const std::string& name, isa::DType dtype, uint32_t rows, uint32_t cols,
                     const std::vector<unsigned>& mems, uint32_t reserved_rows,
-                    const std::vector<uint8_t>& elements);
+                    const std::vector<uint8_t>& elements, bool declared = false);
   // The same with each slice at its own lowest free address (Symbol::bases): tensors of 16 of a
   // hemisphere's 44 slices then stack like bricks and fill every slice, where tensors at one base
   // would leave 12 slices beside each pair (docs/compiler.md, "Staggered tensors").
@@ -130,7 +131,8 @@ public:
   // The same in as few slice groups as fit: groups are consecutive runs of dtype_bytes slices of
   // `candidates`, taken in order among those with room.
   Symbol add_tensor_spread(const std::string& name, isa::DType dtype, uint32_t rows, uint32_t cols,
-                           const std::vector<unsigned>& candidates, const std::vector<uint8_t>& elements);
+                           const std::vector<unsigned>& candidates, const std::vector<uint8_t>& elements,
+                           bool declared = false);
 
   // From now on, tensors without an initial image are scratch (add_tensor): each may reuse MEM
   // that release_scratch freed, and the schedule orders its writes after the old words' reads
@@ -142,8 +144,13 @@ public:
   }
   bool reuses_scratch() const { return reuse_; }
   // Whether add_tensor finds `words` in every slice of `mems` for a tensor with `elements`.
-  bool fits(const std::vector<unsigned>& mems, uint32_t words, const std::vector<uint8_t>& elements) const {
-    return memory_.fits(mems, words, reuse_ && elements.empty());
+  bool fits(const std::vector<unsigned>& mems, uint32_t words, const std::vector<uint8_t>& elements,
+            bool declared = false) const {
+    return memory_.fits(mems, words, scratch(elements, declared));
+  }
+  // Whether a tensor is scratch (reuse_scratch): it has no initial contents.
+  bool scratch(const std::vector<uint8_t>& elements, bool declared) const {
+    return reuse_ && elements.empty() && !declared;
   }
   // Frees every scratch tensor placed so far except the tiles and copies of `keep`. Every Read of
   // a freed tensor must be placed already: a later Write to its words waits for them, a later

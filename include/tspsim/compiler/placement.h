@@ -25,10 +25,11 @@ struct TiledTensor {
 };
 
 // Places a tensor's column tiles with up to `groups` slice groups each, from `candidates`.
-// `elements` holds the row-major element bytes of the whole tensor (empty: zeros).
+// `elements` holds the row-major element bytes of the whole tensor (empty: zeros, or `declared`
+// contents that the caller declares).
 TiledTensor place_tiled(ProgramBuilder& builder, const std::string& name, isa::DType dtype, uint32_t rows,
                         uint32_t cols, const std::vector<unsigned>& candidates, unsigned groups,
-                        const std::vector<uint8_t>& elements, bool named = true);
+                        const std::vector<uint8_t>& elements, bool named = true, bool declared = false);
 // Adds `count` private copies of a one-row tensor, each in slices of its own.
 void add_copies(ProgramBuilder& builder, TiledTensor& tensor, const std::vector<unsigned>& candidates,
                 unsigned count, const std::vector<uint8_t>& elements);
@@ -39,6 +40,11 @@ void add_copies(ProgramBuilder& builder, TiledTensor& tensor, const std::vector<
 TiledTensor place_random(ProgramBuilder& builder, const std::string& name, isa::DType dtype, uint32_t rows,
                          uint32_t cols, const std::vector<unsigned>& candidates, unsigned groups,
                          uint64_t seed);
+// The same for any declaration of the whole tensor (`stream`: its seed, values and divisor; the
+// window fields are set per tile), e.g. jitter_declaration's.
+TiledTensor place_declared(ProgramBuilder& builder, const std::string& name, isa::DType dtype, uint32_t rows,
+                           uint32_t cols, const std::vector<unsigned>& candidates, unsigned groups,
+                           const DeclaredTensor& stream);
 // add_copies for a tensor placed by place_random: copy k's tiles are declared the same way, as
 // name.copy<k> (or name.copy<k>.c<t>).
 void add_random_copies(ProgramBuilder& builder, TiledTensor& tensor, const std::vector<unsigned>& candidates,

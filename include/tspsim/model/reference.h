@@ -12,6 +12,15 @@
 
 namespace tsp::model {
 
+// Where random_weights takes a vector of scales or gains from: element i is
+// tsp::jitter_value(u_i, divisor) (program/tensor.h) of the fp32 stream of `seed`, rounded to the
+// type it is stored in; a compiler declares the vector from these two numbers instead of storing
+// it. Weights read from a checkpoint have none (divisor 0).
+struct JitterSource {
+  uint64_t seed = 0;
+  double divisor = 0;
+};
+
 // A K x N weight matrix applied as y = x W (x has K elements). int8: w[k][n] = q[k][n] * scale[n];
 // fp16/bf16: `values` holds the exact element values.
 struct Matrix {
@@ -21,6 +30,7 @@ struct Matrix {
   std::vector<float> values;              // fp16/bf16, row-major
   std::vector<int8_t> q;                  // int8, row-major
   std::vector<float> scale;               // int8, one per column
+  JitterSource scale_source;              // int8 random weights: the scales' stream
   float at(uint32_t k, uint32_t n) const; // the element's value
 };
 
@@ -29,12 +39,14 @@ struct LayerWeights {
   Matrix w_gate, w_up, w_down;  // d x ffn (twice), ffn x d
   std::vector<float> attn_norm; // d gains, exact in the activation type
   std::vector<float> ffn_norm;
+  JitterSource attn_norm_source, ffn_norm_source; // random weights: the gains' streams
 };
 
 struct Weights {
   Matrix embedding; // vocab x d: row t is token t's vector (int8: scale per column of d)
   std::vector<LayerWeights> layers;
   std::vector<float> final_norm;
+  JitterSource final_norm_source;
   Matrix lm_head; // d x vocab
 };
 

@@ -71,6 +71,11 @@ bool is_valid_symbol_name(const std::string& name);
 // symbol is stream elements r * row_stride .. r * row_stride + cols - 1 of random_rows (tensor.h),
 // so one declaration covers a column window of a larger matrix. Only rows
 // [first_row, first_row + row_count) are initialised; the others are left as MEM is (zero).
+// `values` says how an element follows from its stream element (jitter_value, tensor.h).
+enum class DeclaredValues : uint8_t {
+  raw = 0,    // the stream's element in the symbol's type (random_row)
+  jitter = 1, // (1 + u / 2) / divisor rounded to the symbol's float type, u the fp32 stream's element
+};
 struct DeclaredTensor {
   uint32_t symbol = 0;             // index into Program::symbols
   uint64_t seed = 0;               // the stream's seed (its element 0 is row 0, column 0)
@@ -78,6 +83,8 @@ struct DeclaredTensor {
   uint32_t row_stride = 0;         // stream elements from one row's start to the next's (>= cols)
   uint32_t first_row = 0;          // the declared rows: [first_row, first_row + row_count),
   uint32_t row_count = 0;          // at least one, inside the symbol's rows
+  DeclaredValues values = DeclaredValues::raw;
+  double divisor = 1.0; // jitter: finite and positive
 };
 
 struct ProgramMetadata {

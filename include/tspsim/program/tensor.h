@@ -53,6 +53,16 @@ std::vector<MemImage> tensor_images(const Symbol& symbol, const std::vector<uint
 // add_random_tensor; row_stride, first_row and row_count may then be narrowed to a window.
 DeclaredTensor random_declaration(const Symbol& symbol, uint64_t seed, unsigned vector_bytes);
 
+// The declaration of `symbol` whose elements are jitter_value of the fp32 stream of `seed`: the
+// per-column scales of seeded int8 weights and the gains of seeded norms (docs/models.md), so a
+// program declares them instead of storing them.
+DeclaredTensor jitter_declaration(const Symbol& symbol, uint64_t seed, double divisor, unsigned vector_bytes);
+
+// (1 + u / 2) / divisor in double, for an fp32 stream element u (in [-1, 1)): 1 + u / 2 is exact,
+// so rounding the result to fp32 equals computing it in fp32. The value of a jitter declaration
+// before rounding to its tensor's type; the host model's scales and gains are defined by it.
+double jitter_value(float u, double divisor);
+
 // Appends `symbol` and its declaration (declared.symbol is set here): the program stores the
 // declaration, never the bytes.
 void add_random_tensor(Program& program, Symbol symbol, DeclaredTensor declared);

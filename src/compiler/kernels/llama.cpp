@@ -519,6 +519,9 @@ public:
 private:
   TiledTensor place_next(DType dtype, uint32_t rows, uint32_t cols, const std::vector<uint8_t>& elements = {},
                          const std::string& name = "");
+  // A one-row tensor of `source`'s values from its element `first` on (scales, gains), declared.
+  TiledTensor place_jitter(DType dtype, uint32_t cols, const model::JitterSource& source, uint32_t first,
+                           const std::string& name);
   WeightMatrix weights(const std::string& name, const model::Matrix& m, uint32_t index, const Window& window);
   struct Quantised {
     TiledTensor amax;
@@ -532,7 +535,7 @@ private:
                       const TiledTensor* residual = nullptr, const std::string& name = "");
   TiledTensor rescale(const TiledTensor& c, const WeightMatrix& w, const TiledTensor& amax, DType out,
                       const TiledTensor* residual, const std::string& name = "");
-  TiledTensor rmsnorm(const TiledTensor& x, const std::vector<float>& gain);
+  TiledTensor rmsnorm(const TiledTensor& x, const model::JitterSource& gain, const std::string& name);
   // The prompt pass's K^T append maps, placed once for all the chip's layers.
   const std::vector<TiledTensor>& key_maps() {
     if (key_maps_.empty())
@@ -645,8 +648,7 @@ WeightMatrix ChipStep::weights(const std::string& name, const model::Matrix& m, 
       w.tiles[{kt, j}] = tile;
       ++weight_tiles_;
     }
-  const std::vector<float> scale(m.scale.begin() + window.col0, m.scale.begin() + window.col0 + window.cols);
-  w.scale = place_next(DType::f32, 1, window.cols, float_bytes(DType::f32, scale));
+  w.scale = place_jitter(DType::f32, window.cols, m.scale_source, window.col0, name + ".scale");
   return w;
 }
 
@@ -684,8 +686,19 @@ TiledTensor ChipStep::project(const Quantised& x, const WeightMatrix& w, DType o
   return rescale(product(x.q, w), w, x.amax, out, residual, name);
 }
 
-TiledTensor ChipStep::rmsnorm(const TiledTensor& x, const std::vector<float>& gain) {
-  const TiledTensor g = place_next(act_, 1, x.cols, float_bytes(act_, gain));
+TiledTensor ChipStep::place_jitter(DType dtype, uint32_t cols, const model::JitterSource& source,
+                                   uint32_t first, const std::string& name) {
+  east_ = !east_;
+  DeclaredTensor stream;
+  stream.seed = random_skip(source.seed, first);
+  stream.values = DeclaredValues::jitter;
+  stream.divisor = source.divisor;
+  return place_declared(builder_, name, dtype, 1, cols, least_used(builder_, east_), 1, stream);
+}
+
+TiledTensor ChipStep::rmsnorm(const TiledTensor& x, const model::JitterSource& gain,
+                              const std::string& name) {
+  const TiledTensor g = place_jitter(act_, x.cols, gain, 0, name);
   const TiledTensor y = place_next(act_, x.rows, x.cols);
   schedule_rmsnorm(builder_, x, g, static_cast<float>(model_.norm_eps), y);
   return y;
@@ -804,7 +817,7 @@ TiledTensor ChipStep::attention(uint32_t l) {
   if (holds_mlp(l)) mlp_weights(l);
 
   tag(RegionCategory::norms);
-  const TiledTensor xn = rmsnorm(x_, lw.attn_norm);
+  const TiledTensor xn = rmsnorm(x_, lw.attn_norm_source, prefix + ".attn_norm");
   tag(RegionCategory::matrix);
   const Quantised xq = quantise(xn);
   const TiledTensor qf = project(xq, wq, act_);
@@ -879,7 +892,8 @@ void ChipStep::attention_residual(const TiledTensor& c, const TiledTensor& amax)
 // Feed-forward: SwiGLU of the gate and up projections (the chip's columns).
 TiledTensor ChipStep::ffn() {
   tag(RegionCategory::norms);
-  const TiledTensor xn2 = rmsnorm(x1_, run_.weights.layers[layer_].ffn_norm);
+  const TiledTensor xn2 =
+      rmsnorm(x1_, run_.weights.layers[layer_].ffn_norm_source, fmt::format("L{}.ffn_norm", layer_));
   tag(RegionCategory::matrix);
   const Quantised xq2 = quantise(xn2);
   const TiledTensor gate = project(xq2, pending_[0], act_);
@@ -913,7 +927,8 @@ void ChipStep::head() {
   group_ = group("head");
   tag(RegionCategory::norms);
   // The prompt pass's first token comes from its last position only.
-  const TiledTensor xf = rmsnorm(rows_ == 1 ? x_ : token_row(x_, rows_ - 1), run_.weights.final_norm);
+  const TiledTensor xf =
+      rmsnorm(rows_ == 1 ? x_ : token_row(x_, rows_ - 1), run_.weights.final_norm_source, "final_norm");
   tag(RegionCategory::matrix);
   const model::Matrix& lm = run_.weights.lm_head;
   const WeightMatrix head =
