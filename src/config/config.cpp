@@ -2,7 +2,7 @@
 #include "tspsim/config/config_keys.h"
 #include "tspsim/config/json_input.h"
 
-#include "fnv1a.h"
+#include "tspsim/common/fnv1a.h"
 #include "tspsim/common/error.h"
 
 #include <algorithm>

@@ -4,7 +4,7 @@
 #include "tspsim/config/system.h"
 #include "tspsim/config/json_input.h"
 
-#include "fnv1a.h"
+#include "tspsim/common/fnv1a.h"
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
 

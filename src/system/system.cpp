@@ -1,6 +1,7 @@
 #include "tspsim/system/system.h"
 
 #include "tspsim/common/error.h"
+#include "tspsim/common/fnv1a.h"
 #include "tspsim/program/latency.h"
 
 #include <algorithm>
@@ -15,20 +16,6 @@ namespace tsp {
 
 namespace {
 constexpr uint32_t kNoPeer = ~uint32_t{0};
-
-// FNV-1a 64, fed a byte range at a time.
-class Fnv1a {
-public:
-  void bytes(const void* data, size_t size) {
-    const auto* p = static_cast<const uint8_t*>(data);
-    for (size_t i = 0; i < size; ++i) hash_ = (hash_ ^ p[i]) * 0x100000001b3ULL;
-  }
-  void u64(uint64_t v) { bytes(&v, sizeof v); }
-  uint64_t value() const { return hash_; }
-
-private:
-  uint64_t hash_ = 0xcbf29ce484222325ULL;
-};
 
 // The parts of a program that decide what a chip does: every queue's text (with its source lines,
 // which error messages name), the stored memory images and the declared tensors (their

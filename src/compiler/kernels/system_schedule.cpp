@@ -2,6 +2,7 @@
 // chips, the all-reduce phase and the finished system program.
 #include "tspsim/compiler/system_schedule.h"
 
+#include "tspsim/common/fnv1a.h"
 #include "tspsim/program/tensor.h"
 
 #include <map>
@@ -16,9 +17,9 @@ namespace {
 
 // FNV-1a over a program's bytes.
 uint64_t bytes_hash(const std::vector<uint8_t>& bytes) {
-  uint64_t hash = 0xcbf29ce484222325ull;
-  for (uint8_t b : bytes) hash = (hash ^ b) * 0x100000001b3ull;
-  return hash;
+  Fnv1a hash;
+  hash.bytes(bytes.data(), bytes.size());
+  return hash.value();
 }
 
 } // namespace

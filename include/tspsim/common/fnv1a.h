@@ -1,4 +1,4 @@
-// FNV-1a 64 over a canonical byte stream (private to tsp_config): integers little-endian at a fixed
+// FNV-1a 64 over a canonical byte stream: integers little-endian at a fixed
 // width, strings length-prefixed, so no two different inputs serialise to the same bytes.
 #pragma once
 
