@@ -52,9 +52,14 @@ Cycle FunctionalSlice::next_event() const { return pending_.earliest(); }
 
 bool FunctionalSlice::read_streams(Cycle t, StreamRef stream, unsigned group, uint8_t* out,
                                    const Origin& origin) {
+  ctx_.stats.slice(slice_).stream_bytes_read += uint64_t(group) * ctx_.vector_bytes;
+  mark_busy(t);
+  const uint32_t epoch = ctx_.epoch_of(t);
+  // A read that takes no bytes and finds every value ok has nothing to visit.
+  if (!out && ctx_.fabric.group_ok(stream, group, position_, t, epoch)) return true;
   bool ok = true;
   ctx_.fabric.read_group(
-      stream, group, position_, t, ctx_.epoch_of(t),
+      stream, group, position_, t, epoch,
       [&](unsigned s, StreamFabric::ReadResult result, const uint8_t* data) {
         if (result != StreamFabric::ReadResult::ok) {
           ok = false;
@@ -75,8 +80,6 @@ bool FunctionalSlice::read_streams(Cycle t, StreamRef stream, unsigned group, ui
             std::fill(dst, dst + ctx_.vector_bytes, uint8_t{0});
         }
       });
-  ctx_.stats.slice(slice_).stream_bytes_read += uint64_t(group) * ctx_.vector_bytes;
-  mark_busy(t);
   return ok;
 }
 
