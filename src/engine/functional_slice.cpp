@@ -94,12 +94,11 @@ void FunctionalSlice::write_streams(Cycle t, StreamRef stream, unsigned group, c
 FunctionalSlice::StreamOperands FunctionalSlice::read_operands(const Dispatch& d, Cycle t, uint8_t* buffers,
                                                                size_t stride) {
   StreamOperands operands;
-  const auto fields = d.instruction.spec().operand_fields();
-  for (size_t i = 0; i < fields.size(); ++i) {
-    if (fields[i].kind != isa::FieldKind::stream) continue;
-    const StreamRef stream = StreamRef::from_field(d.instruction.operands[i]);
-    const unsigned group = stream_group(d.instruction, i);
-    if (fields[i].role == isa::StreamRole::write) {
+  const auto& streams = opcode_streams(d.instruction.opcode);
+  for (unsigned i = 0; i < streams.count; ++i) {
+    const StreamRef stream = StreamRef::from_field(d.instruction.operands[streams.fields[i].field]);
+    const unsigned group = stream_group(d.instruction, streams.fields[i]);
+    if (streams.fields[i].write) {
       operands.dst = stream;
       operands.dst_group = group;
       continue;
