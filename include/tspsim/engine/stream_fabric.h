@@ -57,7 +57,13 @@ public:
         continue;
       }
       release(slot->value);
-      *slot = {diag, cycle, position, epoch, origin, value};
+      // Field by field: an aggregate assignment is built on the stack and copied.
+      slot->diagonal = diag;
+      slot->cycle = cycle;
+      slot->position = position;
+      slot->epoch = epoch;
+      slot->origin = origin;
+      slot->value = value;
     }
   }
 
