@@ -184,7 +184,7 @@ void Icu::dispatch(InstructionQueue& queue, Cycle t) {
   const Origin origin{queue.id, qi.index, qi.line, qi.instruction.opcode};
   ctx_.stats.issued(queue.slice, qi.instruction.opcode);
   ctx_.mark_active(t);
-  if (run_icu_instruction(queue, qi, origin, t)) return;
+  if (qi.instruction.spec().unit == isa::Unit::icu && run_icu_instruction(queue, qi, origin, t)) return;
 
   queue.next_dispatch = t + 1;
   queue.previous = Dispatch{qi.instruction, origin, queue.local, queue.active_lanes, t};
