@@ -38,14 +38,16 @@ void FunctionalSlice::commit(Cycle t) {
     const uint32_t* values = write.values.empty() ? nullptr : write.values.data();
     ctx_.fabric.write_group(
         write.stream, write.group, position_, cycle, values, write.origin, ctx_.epoch_of(cycle),
-        [&](unsigned s, const Origin& blamed) {
-          ctx_.log.report(ErrorKind::stream_collision, cycle, blamed,
-                          fmt::format("second write to stream {} at {} in one cycle",
-                                      stream_name({write.stream.id + s, write.stream.west}, 1), info().name));
-        });
+        [&](unsigned s, const Origin& blamed) { report_collision(write.stream, s, cycle, blamed); });
     ctx_.stats.streamed(slice_, cycle, write.stream, write.group, ctx_.vector_bytes, write.origin);
     mark_busy(cycle);
   }
+}
+
+void FunctionalSlice::report_collision(StreamRef first, unsigned s, Cycle cycle, const Origin& blamed) {
+  ctx_.log.report(ErrorKind::stream_collision, cycle, blamed,
+                  fmt::format("second write to stream {} at {} in one cycle",
+                              stream_name({first.id + s, first.west}, 1), info().name));
 }
 
 Cycle FunctionalSlice::next_event() const { return pending_.earliest(); }
@@ -57,6 +59,11 @@ bool FunctionalSlice::read_streams(Cycle t, StreamRef stream, unsigned group, ui
   const uint32_t epoch = ctx_.epoch_of(t);
   // A read that takes no bytes and finds every value ok has nothing to visit.
   if (!out && ctx_.fabric.group_ok(stream, group, position_, t, epoch)) return true;
+  return read_each_stream(t, stream, group, out, origin, epoch);
+}
+
+bool FunctionalSlice::read_each_stream(Cycle t, StreamRef stream, unsigned group, uint8_t* out,
+                                       const Origin& origin, uint32_t epoch) {
   bool ok = true;
   ctx_.fabric.read_group(
       stream, group, position_, t, epoch,
