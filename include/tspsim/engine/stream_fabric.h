@@ -82,15 +82,28 @@ public:
     }
   }
 
-  // Whether read_group would find every stream's value ok (so it would report nothing): one
-  // pass over the group's slots without the per-stream results, for reads that take no bytes.
+  // Whether read_group would find every stream's value ok (so it would report nothing): read_one's
+  // test in one pass over the group's slots, for reads that take no bytes.
   bool group_ok(StreamRef first, unsigned group, unsigned position, Cycle cycle, uint32_t epoch) const {
     const int64_t diag = diagonal(first, position, cycle);
     const Slot* slot = &slots_[slot_index(first, diag)];
+    if (run_count_ == 0) { // the slots alone, in the tightest loop
+      for (unsigned s = 0; s < group; ++s, slot += ring_) {
+        const bool reaches = first.west ? position <= slot->position : position >= slot->position;
+        if (slot->diagonal != diag || !reaches || slot->cycle > cycle || slot->epoch < epoch) return false;
+      }
+      return true;
+    }
     for (unsigned s = 0; s < group; ++s, slot += ring_) {
+      const StreamRef stream{first.id + s, first.west};
       const bool reaches = first.west ? position <= slot->position : position >= slot->position;
-      if (slot->diagonal != diag || !reaches || slot->cycle > cycle || slot->epoch < epoch) return false;
-      if (run_count_ != 0 && !runs_[stream_index({first.id + s, first.west})].empty()) return false;
+      const bool in_slot = slot->diagonal == diag && reaches && slot->cycle <= cycle;
+      if (!runs_[stream_index(stream)].empty()) {
+        if (read_with_runs(stream, position, cycle, epoch, diag, in_slot ? slot : nullptr) != ReadResult::ok)
+          return false;
+      } else if (!in_slot || slot->epoch < epoch) {
+        return false;
+      }
     }
     return true;
   }
