@@ -179,15 +179,21 @@ void Icu::dispatch(InstructionQueue& queue, Cycle t) {
     schedule(queue);
     return;
   }
-  const QueuedInstruction qi = queue.buffer.front();
-  queue.buffer.pop_front();
-  const Origin origin{queue.id, qi.index, qi.line, qi.instruction.opcode};
-  ctx_.stats.issued(queue.slice, qi.instruction.opcode);
+  const QueuedInstruction& front = queue.buffer.front();
+  const Origin origin{queue.id, front.index, front.line, front.instruction.opcode};
+  ctx_.stats.issued(queue.slice, origin.opcode);
   ctx_.mark_active(t);
-  if (run_icu_instruction(queue, qi, origin, t)) return;
-
+  if (isa::spec(origin.opcode).unit != isa::Unit::icu) {
+    queue.previous = Dispatch{front.instruction, origin, queue.local, queue.active_lanes, t};
+    queue.buffer.pop_front();
+  } else {
+    // Copied out: run_icu_instruction may dispatch the queue again (a Repeat due in this cycle).
+    const QueuedInstruction qi = front;
+    queue.buffer.pop_front();
+    if (run_icu_instruction(queue, qi, origin, t)) return;
+    queue.previous = Dispatch{qi.instruction, origin, queue.local, queue.active_lanes, t};
+  }
   queue.next_dispatch = t + 1;
-  queue.previous = Dispatch{qi.instruction, origin, queue.local, queue.active_lanes, t};
   queue.has_previous = true;
   issue(queue);
   schedule(queue);

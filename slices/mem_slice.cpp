@@ -176,10 +176,6 @@ uint64_t MemSlice::split_run(Cycle now, Cycle release) {
 }
 
 void MemSlice::check_ports(Cycle t) {
-  if (accesses_.size() <= ports_) {
-    accesses_.clear();
-    return;
-  }
   std::sort(accesses_.begin(), accesses_.end(), [](const auto& a, const auto& b) {
     return std::tie(a.first, a.second.queue, a.second.index) <
            std::tie(b.first, b.second.queue, b.second.index);
@@ -194,7 +190,6 @@ void MemSlice::check_ports(Cycle t) {
                                   ports_ == 1 ? "" : "s"));
     begin = end;
   }
-  accesses_.clear();
 }
 
 void MemSlice::schedule(Cycle cycle, Step step, const Dispatch& d) {
@@ -364,7 +359,9 @@ void MemSlice::retire(Cycle t) {
 }
 
 void MemSlice::retire_accesses(Cycle t) {
-  check_ports(t);
+  // Within the ports (nearly always) there is nothing to sort or blame.
+  if (accesses_.size() > ports_) check_ports(t);
+  accesses_.clear();
   for (const WordWrite& write : word_writes_)
     std::memcpy(mutable_word(write.address), &word_write_bytes_[write.offset], write.lanes);
   for (const auto& lane_write : lane_writes_)

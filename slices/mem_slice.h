@@ -66,7 +66,7 @@ private:
   void do_scatter_read(const Dispatch& d, Cycle t);
   void do_scatter_write(const Dispatch& d, const uint8_t* data, Cycle t);
   void access(Cycle t, uint32_t address, const Origin& origin);
-  void check_ports(Cycle t);
+  void check_ports(Cycle t); // more accesses than ports in cycle t: blames the excess
   // The port check and SRAM writes of cycle t.
   void retire_accesses(Cycle t);
   uint8_t* mutable_word(uint32_t address);

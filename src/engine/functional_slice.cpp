@@ -38,23 +38,35 @@ void FunctionalSlice::commit(Cycle t) {
     const uint32_t* values = write.values.empty() ? nullptr : write.values.data();
     ctx_.fabric.write_group(
         write.stream, write.group, position_, cycle, values, write.origin, ctx_.epoch_of(cycle),
-        [&](unsigned s, const Origin& blamed) {
-          ctx_.log.report(ErrorKind::stream_collision, cycle, blamed,
-                          fmt::format("second write to stream {} at {} in one cycle",
-                                      stream_name({write.stream.id + s, write.stream.west}, 1), info().name));
-        });
+        [&](unsigned s, const Origin& blamed) { report_collision(write.stream, s, cycle, blamed); });
     ctx_.stats.streamed(slice_, cycle, write.stream, write.group, ctx_.vector_bytes, write.origin);
     mark_busy(cycle);
   }
+}
+
+void FunctionalSlice::report_collision(StreamRef first, unsigned s, Cycle cycle, const Origin& blamed) {
+  ctx_.log.report(ErrorKind::stream_collision, cycle, blamed,
+                  fmt::format("second write to stream {} at {} in one cycle",
+                              stream_name({first.id + s, first.west}, 1), info().name));
 }
 
 Cycle FunctionalSlice::next_event() const { return pending_.earliest(); }
 
 bool FunctionalSlice::read_streams(Cycle t, StreamRef stream, unsigned group, uint8_t* out,
                                    const Origin& origin) {
+  ctx_.stats.slice(slice_).stream_bytes_read += uint64_t(group) * ctx_.vector_bytes;
+  mark_busy(t);
+  const uint32_t epoch = ctx_.epoch_of(t);
+  // A read that takes no bytes and finds every value ok has nothing to visit.
+  if (!out && ctx_.fabric.group_ok(stream, group, position_, t, epoch)) return true;
+  return read_each_stream(t, stream, group, out, origin, epoch);
+}
+
+bool FunctionalSlice::read_each_stream(Cycle t, StreamRef stream, unsigned group, uint8_t* out,
+                                       const Origin& origin, uint32_t epoch) {
   bool ok = true;
   ctx_.fabric.read_group(
-      stream, group, position_, t, ctx_.epoch_of(t),
+      stream, group, position_, t, epoch,
       [&](unsigned s, StreamFabric::ReadResult result, const uint8_t* data) {
         if (result != StreamFabric::ReadResult::ok) {
           ok = false;
@@ -75,8 +87,6 @@ bool FunctionalSlice::read_streams(Cycle t, StreamRef stream, unsigned group, ui
             std::fill(dst, dst + ctx_.vector_bytes, uint8_t{0});
         }
       });
-  ctx_.stats.slice(slice_).stream_bytes_read += uint64_t(group) * ctx_.vector_bytes;
-  mark_busy(t);
   return ok;
 }
 
@@ -91,12 +101,11 @@ void FunctionalSlice::write_streams(Cycle t, StreamRef stream, unsigned group, c
 FunctionalSlice::StreamOperands FunctionalSlice::read_operands(const Dispatch& d, Cycle t, uint8_t* buffers,
                                                                size_t stride) {
   StreamOperands operands;
-  const auto fields = d.instruction.spec().operand_fields();
-  for (size_t i = 0; i < fields.size(); ++i) {
-    if (fields[i].kind != isa::FieldKind::stream) continue;
-    const StreamRef stream = StreamRef::from_field(d.instruction.operands[i]);
-    const unsigned group = stream_group(d.instruction, i);
-    if (fields[i].role == isa::StreamRole::write) {
+  const auto& streams = opcode_streams(d.instruction.opcode);
+  for (unsigned i = 0; i < streams.count; ++i) {
+    const StreamRef stream = StreamRef::from_field(d.instruction.operands[streams.fields[i].field]);
+    const unsigned group = stream_group(d.instruction, streams.fields[i]);
+    if (streams.fields[i].write) {
       operands.dst = stream;
       operands.dst_group = group;
       continue;

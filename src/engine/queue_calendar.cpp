@@ -6,15 +6,7 @@ namespace tsp {
 
 QueueCalendar::QueueCalendar(unsigned ids) : words_((ids + 63) / 64), bits_(size_t(kBuckets) * words_) {}
 
-void QueueCalendar::push(Cycle cycle, unsigned id) {
-  if (cycle < now_ || cycle - now_ >= kBuckets) {
-    overflow_.push({cycle, id});
-    return;
-  }
-  const unsigned b = static_cast<unsigned>(cycle % kBuckets);
-  occupied_ |= uint64_t{1} << b;
-  bits_[size_t(b) * words_ + id / 64] |= uint64_t{1} << (id % 64);
-}
+void QueueCalendar::push_overflow(Cycle cycle, unsigned id) { overflow_.push({cycle, id}); }
 
 Cycle QueueCalendar::earliest() const {
   Cycle next = overflow_.empty() ? kNever : overflow_.top().first;

@@ -37,10 +37,10 @@ uint32_t func_cycles(const Instruction& instruction, const ChipConfig& config) {
   const auto& spec = instruction.spec();
   TimingParam param = spec.func;
   // VXM arithmetic: the table names the integer latency; floats have their own.
-  if (spec.unit == isa::Unit::vxm && isa::dtype_is_float(static_cast<DType>(instruction.operands[0]))) {
-    if (param == TimingParam::vxm_int_add) param = TimingParam::vxm_fp_add;
-    if (param == TimingParam::vxm_int_mul) param = TimingParam::vxm_fp_mul;
-  }
+  const bool int_arithmetic = param == TimingParam::vxm_int_add || param == TimingParam::vxm_int_mul;
+  if (spec.unit == isa::Unit::vxm && int_arithmetic &&
+      isa::dtype_is_float(static_cast<DType>(instruction.operands[0])))
+    param = param == TimingParam::vxm_int_add ? TimingParam::vxm_fp_add : TimingParam::vxm_fp_mul;
   uint32_t cycles = config.timing[param];
   if (instruction.opcode == Opcode::abc) cycles += config.timing[TimingParam::mxm_abc_skew];
   return cycles + southward_cycles(instruction, config);

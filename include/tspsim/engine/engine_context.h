@@ -61,6 +61,7 @@ struct EngineContext {
   // Barrier epoch at cycle t: releases at or before t. Releases are known icu_notify >= 1 cycles
   // ahead, so this does not depend on the order slices are evaluated in.
   uint32_t epoch_of(Cycle t) const {
+    if (releases.empty() || t < releases.front()) return 0; // most programs release no barrier
     return static_cast<uint32_t>(std::upper_bound(releases.begin(), releases.end(), t) - releases.begin());
   }
 

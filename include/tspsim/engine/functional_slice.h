@@ -107,6 +107,11 @@ private:
     write.values.clear();
     return write;
   }
+  // The rare paths of commit and read_streams, out of line so that the common ones stay small:
+  // a collision on stream s of the group from `first`, and a read visiting each stream.
+  void report_collision(StreamRef first, unsigned s, Cycle cycle, const Origin& blamed);
+  bool read_each_stream(Cycle t, StreamRef stream, unsigned group, uint8_t* out, const Origin& origin,
+                        uint32_t epoch);
   void debug_posedge();
   void debug_negedge();
 

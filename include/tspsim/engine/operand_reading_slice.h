@@ -25,7 +25,10 @@ public:
         stride_(size_t(max_planes) * ctx.vector_bytes), scratch_((max_sources + 1) * stride_) {}
 
   void execute(const Dispatch& d) override {
-    reads_.push(d.cycle + skew_cycles(d.instruction, ctx_.config)) = d;
+    const Cycle read = d.cycle + skew_cycles(d.instruction, ctx_.config);
+    // With no skew and no earlier read due, the queue would hand `d` straight back.
+    if (read == d.cycle && !reads_.due(read)) return perform(d, read);
+    reads_.push(read) = d;
     evaluate(d.cycle);
   }
   void evaluate(Cycle t) override {

@@ -13,7 +13,7 @@
 #include "tspsim/engine/engine_types.h"
 
 #include <algorithm>
-#include <deque>
+#include <memory>
 #include <vector>
 
 namespace tsp {
@@ -24,8 +24,9 @@ public:
   T& push(Cycle cycle) {
     uint32_t slot;
     if (free_.empty()) {
-      slot = static_cast<uint32_t>(pool_.size());
-      pool_.emplace_back();
+      slot = static_cast<uint32_t>(next_.size());
+      const uint32_t v = slot + kFirstChunk;
+      if ((v & (v - 1)) == 0) chunks_.push_back(std::make_unique<T[]>(v));
       next_.push_back(kNone);
     } else {
       slot = free_.back();
@@ -53,7 +54,7 @@ public:
     earliest_ = earliest;
     latest_ = latest;
     ++size_;
-    return pool_[slot];
+    return item(slot);
   }
 
   bool empty() const { return size_ == 0; }
@@ -84,13 +85,22 @@ public:
       }
     }
     --size_;
-    return {cycle, pool_[popped_]};
+    return {cycle, item(popped_)};
   }
 
 private:
   // Spans of up to this many cycles stay in the ring (every configured latency of a real chip).
   static constexpr Cycle kMaxRingSpan = Cycle{1} << 12;
   static constexpr uint32_t kNone = UINT32_MAX;
+  static constexpr unsigned kFirstChunkLog2 = 2;
+  static constexpr uint32_t kFirstChunk = uint32_t{1} << kFirstChunkLog2;
+
+  // Chunk c holds kFirstChunk << c slots, from slot (kFirstChunk << c) - kFirstChunk on.
+  T& item(uint32_t slot) {
+    const uint32_t v = slot + kFirstChunk;
+    const unsigned top = 31 - static_cast<unsigned>(__builtin_clz(v));
+    return chunks_[top - kFirstChunkLog2][v - (uint32_t{1} << top)];
+  }
 
   struct Bucket { // a list of slots through next_, in push order
     uint32_t first = kNone;
@@ -160,8 +170,8 @@ private:
   size_t size_ = 0;
   Cycle earliest_ = 0;         // exact while size_ != 0
   Cycle latest_ = 0;           // exact while size_ != 0: a pop takes the latest cycle's slots last
-  std::deque<T> pool_;         // a deque: slots stay in place when it grows
-  std::vector<uint32_t> next_; // per slot: the next slot of its bucket
+  std::vector<std::unique_ptr<T[]>> chunks_; // the slots, in chunks that double: none ever moves
+  std::vector<uint32_t> next_;               // per slot: the next slot of its bucket
   std::vector<uint32_t> free_;
   uint32_t popped_ = kNone; // the slot handed out by the last pop, freed by the next
 };

@@ -18,7 +18,13 @@ class QueueCalendar {
 public:
   explicit QueueCalendar(unsigned ids);
 
-  void push(Cycle cycle, unsigned id);
+  // Inline: the ICU and the chip push an entry for nearly every dispatch and busy slice-cycle.
+  void push(Cycle cycle, unsigned id) {
+    if (cycle < now_ || cycle - now_ >= kBuckets) return push_overflow(cycle, id);
+    const unsigned b = static_cast<unsigned>(cycle % kBuckets);
+    occupied_ |= uint64_t{1} << b;
+    bits_[size_t(b) * words_ + id / 64] |= uint64_t{1} << (id % 64);
+  }
   // Earliest cycle with an entry (stale ones included), kNever if none.
   Cycle earliest() const;
   // Appends every entry due at or before t to `out`, ordered by cycle then id, and removes them.
@@ -44,6 +50,8 @@ public:
 
 private:
   static constexpr unsigned kBuckets = 64; // one bit each in occupied_
+
+  void push_overflow(Cycle cycle, unsigned id);
 
   unsigned words_;             // 64-bit words per bucket
   std::vector<uint64_t> bits_; // [bucket][word]: the ids due in cycle now_ + (bucket - now_) % 64

@@ -44,10 +44,26 @@ public:
   void write_group(StreamRef first, unsigned group, unsigned position, Cycle cycle, const uint32_t* values,
                    const Origin& origin, uint32_t epoch, Collided collided) {
     const int64_t diag = diagonal(first, position, cycle);
-    for (unsigned s = 0; s < group; ++s) {
-      const WriteResult result = write_one({first.id + s, first.west}, position, cycle, diag,
-                                           values ? values[s] : VectorPool::kNone, origin, epoch);
-      if (result.collision) collided(s, result.blamed);
+    // The group's slots are ring_ apart. A slot not written in this cycle, on a stream with no
+    // runs, is simply replaced: the other cases go through write_one.
+    Slot* slot = &slots_[slot_index(first, diag)];
+    for (unsigned s = 0; s < group; ++s, slot += ring_) {
+      const uint32_t value = values ? values[s] : VectorPool::kNone;
+      const StreamRef stream{first.id + s, first.west};
+      if ((slot->diagonal == diag && slot->cycle == cycle) ||
+          (run_count_ != 0 && !runs_[stream_index(stream)].empty())) {
+        const WriteResult result = write_one(stream, position, cycle, diag, value, origin, epoch);
+        if (result.collision) collided(s, result.blamed);
+        continue;
+      }
+      release(slot->value);
+      // Field by field: an aggregate assignment is built on the stack and copied.
+      slot->diagonal = diag;
+      slot->cycle = cycle;
+      slot->position = position;
+      slot->epoch = epoch;
+      slot->origin = origin;
+      slot->value = value;
     }
   }
 
@@ -64,6 +80,32 @@ public:
       const ReadResult result = read_one({first.id + s, first.west}, position, cycle, epoch, diag, &bytes);
       visit(s, result, bytes);
     }
+  }
+
+  // Whether read_group would find every stream's value ok (so it would report nothing): read_one's
+  // test in one pass over the group's slots, for reads that take no bytes.
+  bool group_ok(StreamRef first, unsigned group, unsigned position, Cycle cycle, uint32_t epoch) const {
+    const int64_t diag = diagonal(first, position, cycle);
+    const Slot* slot = &slots_[slot_index(first, diag)];
+    if (run_count_ == 0) { // the slots alone, in the tightest loop
+      for (unsigned s = 0; s < group; ++s, slot += ring_) {
+        const bool reaches = first.west ? position <= slot->position : position >= slot->position;
+        if (slot->diagonal != diag || !reaches || slot->cycle > cycle || slot->epoch < epoch) return false;
+      }
+      return true;
+    }
+    for (unsigned s = 0; s < group; ++s, slot += ring_) {
+      const StreamRef stream{first.id + s, first.west};
+      const bool reaches = first.west ? position <= slot->position : position >= slot->position;
+      const bool in_slot = slot->diagonal == diag && reaches && slot->cycle <= cycle;
+      if (!runs_[stream_index(stream)].empty()) {
+        if (read_with_runs(stream, position, cycle, epoch, diag, in_slot ? slot : nullptr) != ReadResult::ok)
+          return false;
+      } else if (!in_slot || slot->epoch < epoch) {
+        return false;
+      }
+    }
+    return true;
   }
 
   unsigned vector_bytes() const { return vector_bytes_; }
