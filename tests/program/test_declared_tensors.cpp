@@ -548,17 +548,17 @@ TEST_CASE("damaged jitter declarations are input errors naming the offset") {
   // the values kind (1 byte) and the divisor (8 bytes).
   auto bad = good;
   bad[at + 32] = 7;
-  require_jitter_error(bad,
-                fmt::format("j.bin: declared tensor 'S' at offset {} has values kind 7 (0: raw, 1: jitter) "
-                            "(declared tensor section)",
-                            at + 4));
+  require_jitter_error(
+      bad, fmt::format("j.bin: declared tensor 'S' at offset {} has values kind 7 (0: raw, 1: jitter) "
+                       "(declared tensor section)",
+                       at + 4));
   for (const double divisor : {0.0, -1.0, std::nan("")}) {
     bad = good;
     std::memcpy(&bad[at + 33], &divisor, 8);
-    require_jitter_error(bad,
-                  fmt::format("j.bin: declared tensor 'S' at offset {} has jitter divisor {} (it must be "
-                              "finite and positive) (declared tensor section)",
-                              at + 4, divisor));
+    require_jitter_error(
+        bad, fmt::format("j.bin: declared tensor 'S' at offset {} has jitter divisor {} (it must be "
+                         "finite and positive) (declared tensor section)",
+                         at + 4, divisor));
   }
   Program integers = assemble(".tensor T i8 1x20 slices=MEM_E2 base=0 init=random(5)\n", "r.tsp", config);
   integers.declared[0].values = DeclaredValues::jitter;
