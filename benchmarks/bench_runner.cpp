@@ -7,6 +7,7 @@
 //                [--no-kernels] [--program extra.bin ...]
 #include "runner_checks.h"
 #include "tspsim/common/file_io.h"
+#include "tspsim/common/temporary_directory.h"
 #include "tspsim/common/version.h"
 #include "tspsim/compiler/kernels.h"
 #include "tspsim/config/config.h"
@@ -27,6 +28,7 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -198,9 +200,9 @@ int run(const std::string& tspsim, const std::string& config_path, uint64_t cycl
         unsigned repeat) {
   const tsp::ChipConfig config = tsp::load_config(config_path);
   if (write_dir.empty()) tsp::bench::require_executable(tspsim, "--tspsim");
-  const auto dir = write_dir.empty()
-                       ? std::filesystem::temp_directory_path() / fmt::format("tspsim-bench-{}", getpid())
-                       : std::filesystem::path(write_dir);
+  std::optional<tsp::TemporaryDirectory> scratch;
+  if (write_dir.empty()) scratch.emplace("tspsim-bench");
+  const std::filesystem::path dir = scratch ? scratch->path() : std::filesystem::path(write_dir);
   std::filesystem::create_directories(dir);
   std::vector<std::pair<std::string, std::string>> programs;
   std::vector<std::string> kernel_names;
@@ -244,7 +246,6 @@ int run(const std::string& tspsim, const std::string& config_path, uint64_t cycl
                                row.m.wall_seconds, row.rate(), row.m.peak_rss_kib / 1024.0, row.m.errors);
       rows.push_back(row);
     }
-  std::filesystem::remove_all(dir);
 
   std::cout << "targets (issue 12):\n";
   for (const auto& row : rows) {

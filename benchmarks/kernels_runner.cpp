@@ -6,6 +6,7 @@
 #include "runner_checks.h"
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
+#include "tspsim/common/temporary_directory.h"
 #include "tspsim/common/version.h"
 #include "tspsim/compiler/reference.h"
 #include "tspsim/compiler/registry.h"
@@ -169,8 +170,8 @@ int main(int argc, char* argv[]) {
   try {
     const auto config = tsp::load_config(config_path);
     tsp::bench::require_executable(tspsim, "--tspsim");
-    const auto dir = std::filesystem::temp_directory_path() / fmt::format("tspc-kernels-{}", getpid());
-    std::filesystem::create_directories(dir);
+    const tsp::TemporaryDirectory scratch("tspc-kernels");
+    const auto& dir = scratch.path();
     std::ostringstream table;
     bool all_good = true;
     for (const auto& c : kCases) {
@@ -202,7 +203,6 @@ int main(int argc, char* argv[]) {
                                s.cycles, bound.resource, bound.cycles, double(s.cycles) / bound.cycles,
                                s.check, good ? "" : " (FAILED)");
     }
-    std::filesystem::remove_all(dir);
     std::ostringstream doc;
     doc << "# Kernel cycles\n\n"
         << "Written by `benchmarks/kernels_runner` (tspc " << tsp::kVersion << ") for `" << config_path

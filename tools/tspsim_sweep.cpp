@@ -3,6 +3,7 @@
 
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
+#include "tspsim/common/temporary_directory.h"
 #include "tspsim/compiler/llama.h"
 #include "tspsim/compiler/registry.h"
 #include "tspsim/config/config.h"
@@ -301,8 +302,8 @@ int run_sweep(const SweepOptions& opt) {
   outputs.check(opt.out, "--out");
   outputs.check(plot, "--plot");
   const std::string self = self_path();
-  const fs::path work = fs::temp_directory_path() / fmt::format("tspsim-sweep-{}", getpid());
-  fs::create_directories(work);
+  const tsp::TemporaryDirectory work_directory("tspsim-sweep");
+  const fs::path& work = work_directory.path();
 
   std::vector<Point> points = cartesian(params);
   // Compile every point (fast, in this process); a config or schedule that cannot work is a row.
@@ -366,7 +367,6 @@ int run_sweep(const SweepOptions& opt) {
     running[spawn(argv, point.err)] = next;
   }
   while (!running.empty()) finish_one();
-  fs::remove_all(work);
 
   outputs.stage(opt.out, csv(params, points));
   outputs.stage(plot, svg_plot(params, points, workload.entry->name + ": " + opt.workload));

@@ -4,6 +4,7 @@
 // main produced before stages were finished one at a time, and a hand-off from node s to node s + 1
 // uses the cables between those two nodes (so each chip is busy during its own stage only).
 #include "tspsim/common/error.h"
+#include "tspsim/common/temporary_directory.h"
 #include "tspsim/compiler/llama.h"
 #include "tspsim/compiler/program_spill.h"
 #include "tspsim/compiler/system_schedule.h"
@@ -93,9 +94,8 @@ TEST_CASE("a finished stage's schedules are freed before the next stage is sched
 TEST_CASE(
     "programs spilled to a file as they finish make the same system program as programs kept in memory") {
   const auto system = system_named("node8");
-  const auto dir = std::filesystem::temp_directory_path() / "tspsim_llama_stages";
-  std::filesystem::create_directories(dir);
-  const auto spill_path = dir / "spill.bin";
+  const tsp::TemporaryDirectory dir("tspsim-llama-stages");
+  const auto spill_path = dir.path() / "spill.bin";
   const auto in_memory = tsp::compiler::compile_llama_system(system, tiny_llama(), timing_only(), 2);
   std::vector<uint8_t> streamed;
   {

@@ -2,6 +2,7 @@
 // container's layout and round trip, .chip sections, every damaged-container and wrong-system
 // message, and reading files by their declared sizes (a multi-GB file fails without being read).
 #include "tspsim/common/error.h"
+#include "tspsim/common/temporary_directory.h"
 #include "tspsim/config/system.h"
 #include "tspsim/program/assembler.h"
 #include "tspsim/program/disassembler.h"
@@ -10,7 +11,6 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 #include <fstream>
-#include <unistd.h>
 
 using namespace tsp;
 
@@ -45,8 +45,10 @@ const char* kLine3Program = R"(.workload "relay"
     Receive 0, W0
 )";
 
+// In a directory of this test process, removed when it exits.
 std::filesystem::path temp_path(const std::string& name) {
-  return std::filesystem::temp_directory_path() / fmt::format("tspsim_sysprog_{}_{}", ::getpid(), name);
+  static const TemporaryDirectory dir("tspsim-sysprog");
+  return dir.path() / name;
 }
 
 void write_bytes(const std::filesystem::path& path, const std::vector<uint8_t>& bytes) {
@@ -295,7 +297,6 @@ TEST_CASE("load_system_program: containers, sections, and one-chip programs on o
                      ": a one-chip program cannot run on system 'line3' (3 chips): give each chip "
                      "its program in .chip sections (docs/assembly.md) or use a system program "
                      "container"));
-  for (const auto& p : {source, container, plain, plain_bin}) std::filesystem::remove(p);
 }
 
 TEST_CASE("a huge file fails on its header without being read (sparse 64 GiB files)") {
@@ -328,7 +329,6 @@ TEST_CASE("a huge file fails on its header without being read (sparse 64 GiB fil
         read_program(path), InputError,
         Catch::Message(path.string() + ": section id 9 at offset 20, expected 1 (metadata section)"));
   }
-  std::filesystem::remove(path);
 }
 
 namespace {

@@ -1,6 +1,8 @@
 // Runs the project's command-line tools as a user would and captures what they print.
 #pragma once
 
+#include "tspsim/common/temporary_directory.h"
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -24,14 +26,10 @@ inline std::string slurp(const std::filesystem::path& path) {
   return text.str();
 }
 
-// A scratch directory per test process.
-inline std::filesystem::path scratch_dir() {
-  static const auto dir = [] {
-    auto d = std::filesystem::temp_directory_path() / ("tspsim-test-" + std::to_string(getpid()));
-    std::filesystem::create_directories(d);
-    return d;
-  }();
-  return dir;
+// A scratch directory per test process, removed when the process exits.
+inline const std::filesystem::path& scratch_dir() {
+  static const TemporaryDirectory dir("tspsim-test");
+  return dir.path();
 }
 
 inline std::string tool(const std::string& name) { return std::string(TSPSIM_BINARY_DIR) + "/" + name; }
