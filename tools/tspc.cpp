@@ -20,6 +20,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <iostream>
 #include <map>
 
@@ -126,6 +127,7 @@ int main(int argc, char* argv[]) {
     commands[entry.name] = command;
   }
   std::string llama_system, llama_stages, llama_prompt;
+  std::vector<std::string> llama_checkpoint;
   bool timing_only = false, llama_progress = false;
   app->add_flag("--timing-only", timing_only,
                 "a program for tspsim --timing-only: the host reference does not run and declared inputs are "
@@ -143,9 +145,22 @@ int main(int argc, char* argv[]) {
       "--prompt-tokens", llama_prompt,
       "the prompt pass of this many tokens instead of a decode step: its first token and time to first "
       "token (docs/llama.md, \"Prompt pass\")");
+  commands.at("llama")->add_option(
+      "--checkpoint", llama_checkpoint,
+      "weights from this safetensors checkpoint (Hugging Face Llama names; the files of a sharded one) "
+      "instead of seeded random ones: the program reads them by these paths (docs/models.md, "
+      "\"Checkpoints\")");
   commands.at("llama")->add_flag("--progress", llama_progress,
                                  "with --system: a line on stderr as each pipeline stage is finished (CPU "
                                  "seconds, resident and peak memory)");
+  // The llama options outside the kernel registry. Checkpoint paths go one per line.
+  const auto llama_extras = [&](tsp::compiler::KernelArgs& args) {
+    if (commands.at("llama")->count("--prompt-tokens") > 0) args.set("prompt-tokens", llama_prompt);
+    if (llama_checkpoint.empty()) return;
+    if (commands.at("llama")->count("--seed") > 0)
+      throw tsp::InputError("llama: --seed makes random weights and --checkpoint reads them: give one");
+    args.set("checkpoint", fmt::format("{}", fmt::join(llama_checkpoint, "\n")));
+  };
   return tsp::cli::run(*app, argc, argv, [&] {
     if (list) {
       print_list();
@@ -167,7 +182,7 @@ int main(int argc, char* argv[]) {
         if (commands["llama"]->count("--" + option.name) > 0)
           args.set(option.name, values["llama"][option.name]);
       if (timing_only) args.set("timing-only", "");
-      if (commands.at("llama")->count("--prompt-tokens") > 0) args.set("prompt-tokens", llama_prompt);
+      llama_extras(args);
       tsp::compiler::KernelArgs stages;
       stages.set("stages", llama_stages);
       const bool planned = llama_stages.empty();
@@ -187,8 +202,7 @@ int main(int argc, char* argv[]) {
       if (commands[entry.name]->count("--" + option.name) > 0)
         args.set(option.name, values[entry.name][option.name]);
     if (timing_only) args.set("timing-only", "");
-    if (entry.name == "llama" && commands.at("llama")->count("--prompt-tokens") > 0)
-      args.set("prompt-tokens", llama_prompt);
+    if (entry.name == "llama") llama_extras(args);
     const auto config = tsp::cli::load_chosen_config(config_choice, {});
     const auto kernel = entry.compile(config, tsp::compiler::with_defaults(entry, args));
     outputs.stage(output, bytes_view(tsp::serialize_program(kernel.program)));

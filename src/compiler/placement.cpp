@@ -134,7 +134,7 @@ void declare_tiles(ProgramBuilder& builder, std::vector<Symbol>& tiles, const st
     Symbol& tile = tiles[t];
     tile.name = tiles.size() == 1 ? name : fmt::format("{}.c{}", name, t);
     DeclaredTensor declared = stream;
-    declared.seed = random_skip(stream.seed, uint64_t{t} * vector);
+    advance_declaration(declared, uint64_t{t} * vector);
     declared.vector_bytes = vector;
     declared.row_stride = cols;
     declared.first_row = 0;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <fmt/format.h>
+#include <sstream>
 
 namespace tsp::compiler {
 
@@ -310,6 +311,10 @@ LlamaStep llama_step(const KernelArgs& args) {
   step.seed = args.number("seed");
   step.with_reference = !args.has("timing-only");
   if (args.has("prompt-tokens")) step.prompt_tokens = args.positive("prompt-tokens");
+  if (args.has("checkpoint")) { // the files of a sharded checkpoint, one per line (tspc --checkpoint)
+    std::istringstream paths(args.text("checkpoint"));
+    for (std::string path; std::getline(paths, path);) step.checkpoint.push_back(path);
+  }
   return step;
 }
 

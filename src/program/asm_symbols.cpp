@@ -114,17 +114,35 @@ void SymbolReader::check_symbol_shape(const Symbol& symbol, const Token& slices_
   }
 }
 
-// The options after random(SEED or jitter(SEED, DIVISOR: `, stride=N` (stream elements from one
-// row's start to the next's) and `, rows=FIRST:COUNT` (only those rows initialised).
-void SymbolReader::random_window(const std::string& init, const Symbol& symbol, DeclaredTensor& declared) {
+// The options after random(SEED, jitter(SEED, DIVISOR or checkpoint(FILE, TENSOR, OFFSET: `,
+// stride=N` (elements from one row's start to the next's) and `, rows=FIRST:COUNT` (only those
+// rows initialised); a checkpoint's also `, transposed` and `, rotary=HEAD_DIM`.
+void SymbolReader::window_options(const std::string& init, const Symbol& symbol, DeclaredTensor& declared) {
+  const bool checkpoint = is_checkpoint(declared.values);
+  const char* options = checkpoint ? "stride=, rows=, transposed, rotary=" : "stride=, rows=";
   std::map<std::string, Token> seen;
   while (cursor_.peek().kind == Tok::comma) {
     cursor_.next();
-    const Token& key = cursor_.expect(Tok::word, "stride= or rows=");
-    if (key.text != "stride" && key.text != "rows")
-      cursor_.fail(key, fmt::format("unknown {}() option '{}' (stride=, rows=)", init, key.text));
-    if (!seen.emplace(key.text, key).second) cursor_.fail(key, fmt::format("{}= is given twice", key.text));
+    const Token& key = cursor_.expect(Tok::word, options);
+    const bool known = key.text == "stride" || key.text == "rows" ||
+                       (checkpoint && (key.text == "transposed" || key.text == "rotary"));
+    if (!known) cursor_.fail(key, fmt::format("unknown {}() option '{}' ({})", init, key.text, options));
+    if (!seen.emplace(key.text, key).second)
+      cursor_.fail(key, fmt::format("{}{} is given twice", key.text, key.text == "transposed" ? "" : "="));
+    if (key.text == "transposed") {
+      declared.checkpoint.transposed = true;
+      continue;
+    }
     cursor_.expect(Tok::equals, "'='");
+    if (key.text == "rotary") {
+      const Token& size = cursor_.next();
+      declared.checkpoint.rotary_head_dim =
+          static_cast<uint32_t>(operands_.defined_integer(size, 2, UINT32_MAX));
+      if (declared.checkpoint.rotary_head_dim % 2 != 0)
+        cursor_.fail(size, fmt::format("rotary={} is odd (a head turns pairs of columns)",
+                                       declared.checkpoint.rotary_head_dim));
+      continue;
+    }
     if (key.text == "stride") {
       const Token& stride = cursor_.next();
       declared.row_stride = static_cast<uint32_t>(operands_.defined_integer(stride, 0, UINT32_MAX));
@@ -143,12 +161,50 @@ void SymbolReader::random_window(const std::string& init, const Symbol& symbol, 
   }
 }
 
+// checkpoint("FILE", "TENSOR", OFFSET or checkpoint_scale(...: the symbol's type must be one the
+// checkpoint converts to (docs/assembly.md).
+DeclaredTensor SymbolReader::checkpoint_declaration(const Token& kind, const Symbol& symbol) {
+  const bool scale = kind.text == "checkpoint_scale";
+  const bool allowed = scale ? isa::dtype_is_float(symbol.dtype)
+                             : symbol.dtype != isa::DType::i16 && symbol.dtype != isa::DType::i32;
+  if (!allowed)
+    cursor_.fail(kind, fmt::format("{}() initialises {} tensors, not {}", kind.text,
+                                   scale ? "fp16, bf16 or fp32" : "int8, fp16, bf16 or fp32",
+                                   isa::dtype_name(symbol.dtype)));
+  DeclaredTensor declared = random_declaration(symbol, 0, config_.geometry.vector_bytes());
+  declared.values = scale ? DeclaredValues::checkpoint_scale : DeclaredValues::checkpoint;
+  declared.checkpoint.file = cursor_.expect(Tok::string, "the checkpoint file as a string").text;
+  if (declared.checkpoint.file.empty()) cursor_.fail(kind, "the checkpoint file is an empty string");
+  cursor_.expect(Tok::comma, "',' and the tensor's name");
+  declared.checkpoint.tensor = cursor_.expect(Tok::string, "the tensor's name as a string").text;
+  if (declared.checkpoint.tensor.empty()) cursor_.fail(kind, "the tensor's name is an empty string");
+  cursor_.expect(Tok::comma, "',' and the offset of element (0, 0)");
+  const Token& offset = cursor_.next();
+  const auto value = offset.kind == Tok::number ? parse_unsigned_literal(offset.text) : std::nullopt;
+  if (!value)
+    cursor_.fail(offset, fmt::format("expected the offset of element (0, 0), got {}", describe(offset)));
+  declared.offset = *value;
+  return declared;
+}
+
 // init=zeros (no image: MEM is zero at reset), init=random(SEED[, stride=N][, rows=FIRST:COUNT]),
-// init=jitter(SEED, DIVISOR[, stride=N][, rows=FIRST:COUNT]) or init=values(v1 v2 ...).
+// init=jitter(SEED, DIVISOR[, ...]), init=checkpoint("FILE", "TENSOR", OFFSET[, ...]),
+// init=checkpoint_scale(...) or init=values(v1 v2 ...).
 SymbolReader::TensorInit SymbolReader::tensor_init(const Symbol& symbol) {
   TensorInit init;
-  const Token& kind = cursor_.expect(Tok::word, "zeros, random(SEED), jitter(SEED, DIVISOR) or values(...)");
+  constexpr const char* kKinds =
+      "zeros, random(SEED), jitter(SEED, DIVISOR), checkpoint(FILE, TENSOR, OFFSET), "
+      "checkpoint_scale(FILE, TENSOR, OFFSET) or values(...)";
+  const Token& kind = cursor_.expect(Tok::word, kKinds);
   if (kind.text == "zeros") return init;
+  if (kind.text == "checkpoint" || kind.text == "checkpoint_scale") {
+    cursor_.expect(Tok::lparen, "'('");
+    init.kind = TensorInit::Kind::random;
+    init.declared = checkpoint_declaration(kind, symbol);
+    window_options(kind.text, symbol, init.declared);
+    cursor_.expect(Tok::rparen, "')'");
+    return init;
+  }
   if (kind.text == "random" || kind.text == "jitter") {
     if (kind.text == "jitter" && !isa::dtype_is_float(symbol.dtype))
       cursor_.fail(kind, fmt::format("jitter() initialises fp16, bf16 or fp32 tensors, not {}",
@@ -166,14 +222,11 @@ SymbolReader::TensorInit SymbolReader::tensor_init(const Symbol& symbol) {
         cursor_.fail(at, fmt::format("expected a finite positive divisor, got {}", describe(at)));
       init.declared = jitter_declaration(symbol, stream, *divisor, vector_bytes);
     }
-    random_window(kind.text, symbol, init.declared);
+    window_options(kind.text, symbol, init.declared);
     cursor_.expect(Tok::rparen, "')'");
     return init;
   }
-  if (kind.text != "values")
-    cursor_.fail(kind,
-                 fmt::format("expected zeros, random(SEED), jitter(SEED, DIVISOR) or values(...), got '{}'",
-                             kind.text));
+  if (kind.text != "values") cursor_.fail(kind, fmt::format("expected {}, got '{}'", kKinds, kind.text));
   init.kind = TensorInit::Kind::values;
   cursor_.expect(Tok::lparen, "'('");
   const uint64_t wanted = uint64_t{symbol.rows} * symbol.cols;

@@ -29,7 +29,8 @@ private:
   void shape(const Token& token, Symbol& symbol) const;
   void check_symbol_shape(const Symbol& symbol, const Token& slices_at) const;
   TensorInit tensor_init(const Symbol& symbol);
-  void random_window(const std::string& init, const Symbol& symbol, DeclaredTensor& declared);
+  void window_options(const std::string& init, const Symbol& symbol, DeclaredTensor& declared);
+  DeclaredTensor checkpoint_declaration(const Token& kind, const Symbol& symbol);
   uint64_t seed(const Token& token) const;
   std::vector<uint8_t> element_value(const Token& token, isa::DType dtype) const;
 

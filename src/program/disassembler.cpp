@@ -32,11 +32,29 @@ std::string format_operand(const isa::FieldSpec& field, int64_t value, const Flo
   }
 }
 
-// random(SEED) or jitter(SEED, DIVISOR) (the shortest text that reads back as the same double),
-// with the window options only where they differ from the whole tensor.
-std::string random_init_text(const DeclaredTensor& d, const Symbol& s) {
-  std::string text = d.values == DeclaredValues::jitter ? fmt::format("jitter({}, {}", d.seed, d.divisor)
-                                                        : fmt::format("random({}", d.seed);
+// The declaration's kind and source: random(SEED, jitter(SEED, DIVISOR (the shortest text that
+// reads back as the same double) or checkpoint("FILE", "TENSOR", OFFSET with its options.
+std::string init_source_text(const DeclaredTensor& d) {
+  switch (d.values) {
+  case DeclaredValues::raw:
+    return fmt::format("random({}", d.seed);
+  case DeclaredValues::jitter:
+    return fmt::format("jitter({}, {}", d.seed, d.divisor);
+  case DeclaredValues::checkpoint:
+  case DeclaredValues::checkpoint_scale:
+    break;
+  }
+  std::string text =
+      fmt::format("{}({}, {}, {}", d.values == DeclaredValues::checkpoint ? "checkpoint" : "checkpoint_scale",
+                  assembly::quote(d.checkpoint.file), assembly::quote(d.checkpoint.tensor), d.offset);
+  if (d.checkpoint.transposed) text += ", transposed";
+  if (d.checkpoint.rotary_head_dim != 0) text += fmt::format(", rotary={}", d.checkpoint.rotary_head_dim);
+  return text;
+}
+
+// The declaration with the window options only where they differ from the whole tensor.
+std::string declared_init_text(const DeclaredTensor& d, const Symbol& s) {
+  std::string text = init_source_text(d);
   if (d.row_stride != s.cols) text += fmt::format(", stride={}", d.row_stride);
   if (d.first_row != 0 || d.row_count != s.rows)
     text += fmt::format(", rows={}:{}", d.first_row, d.row_count);
@@ -54,7 +72,7 @@ void symbols(std::string& out, const Program& program, const Floorplan& floorpla
     out += fmt::format(".{} {} {} {}x{} slices={} base={}", declared[i] ? "tensor" : "symbol", s.name,
                        isa::dtype_name(s.dtype), s.rows, s.cols, fmt::join(slices, ","),
                        s.bases.empty() ? fmt::to_string(s.base) : fmt::format("{}", fmt::join(s.bases, ",")));
-    out += declared[i] ? fmt::format(" init={}\n", random_init_text(*declared[i], s)) : "\n";
+    out += declared[i] ? fmt::format(" init={}\n", declared_init_text(*declared[i], s)) : "\n";
   }
 }
 

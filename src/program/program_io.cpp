@@ -22,8 +22,11 @@ constexpr const char (&kMagic)[8] = binary::kProgramMagic;
 // Version 1: the four sections. Version 3 (written only for programs with declared tensors) adds
 // the declared-tensor section, whose images the image section leaves out; version 4 (written only
 // when a declaration's values are not the raw stream) adds each declaration's values kind and
-// divisor; version 2 declared whole tensors only (no row stride or row range) and is still read.
-constexpr uint32_t kFormatVersion = 4;
+// divisor; version 5 (written only when a declaration reads a checkpoint) adds, to those
+// declarations alone, the matrix offset, file, tensor, transposition and rotary head size; version 2
+// declared whole tensors only (no row stride or row range) and is still read.
+constexpr uint32_t kFormatVersion = 5;
+constexpr uint32_t kValuesVersion = 4;
 constexpr uint32_t kWindowVersion = 3;
 constexpr uint32_t kWholeDeclaredVersion = 2;
 constexpr uint32_t kPlainVersion = 1;
@@ -107,18 +110,20 @@ std::vector<uint8_t> images_payload(const std::vector<MemImage>& images) {
   return std::move(w.bytes());
 }
 
-bool has_jitter(const std::vector<DeclaredTensor>& declared) {
-  return std::any_of(declared.begin(), declared.end(),
-                     [](const DeclaredTensor& d) { return d.values != DeclaredValues::raw; });
-}
-
 uint32_t format_version(const Program& program) {
-  if (program.declared.empty()) return kPlainVersion;
-  return has_jitter(program.declared) ? kFormatVersion : kWindowVersion;
+  const auto& declared = program.declared;
+  if (declared.empty()) return kPlainVersion;
+  if (std::any_of(declared.begin(), declared.end(),
+                  [](const DeclaredTensor& d) { return is_checkpoint(d.values); }))
+    return kFormatVersion;
+  if (std::any_of(declared.begin(), declared.end(),
+                  [](const DeclaredTensor& d) { return d.values != DeclaredValues::raw; }))
+    return kValuesVersion;
+  return kWindowVersion;
 }
 
-std::vector<uint8_t> declared_payload(const std::vector<DeclaredTensor>& declared) {
-  const bool values = has_jitter(declared);
+std::vector<uint8_t> declared_payload(const std::vector<DeclaredTensor>& declared, uint32_t version) {
+  const bool values = version >= kValuesVersion;
   Writer w;
   w.u32(static_cast<uint32_t>(declared.size()));
   for (const auto& d : declared) {
@@ -133,6 +138,12 @@ std::vector<uint8_t> declared_payload(const std::vector<DeclaredTensor>& declare
     uint64_t divisor;
     std::memcpy(&divisor, &d.divisor, sizeof divisor);
     w.u64(divisor);
+    if (!is_checkpoint(d.values)) continue;
+    w.u64(d.offset);
+    w.string(d.checkpoint.file);
+    w.string(d.checkpoint.tensor);
+    w.u8(d.checkpoint.transposed ? 1 : 0);
+    w.u32(d.checkpoint.rotary_head_dim);
   }
   return std::move(w.bytes());
 }
@@ -332,11 +343,28 @@ bool next_section_is(binary::ByteSource& source, size_t offset, Section section)
   return value == static_cast<uint32_t>(section);
 }
 
+// What a checkpoint declaration's reader can check without the file: the file and tensor are
+// named, the symbol's type is one a checkpoint converts to, the rotary head size is even.
+void check_checkpoint(Reader& in, const DeclaredTensor& d, const Symbol& s, size_t at) {
+  const auto fail = [&](const std::string& what) {
+    in.fail(fmt::format("declared tensor '{}' at offset {} {}", s.name, at, what));
+  };
+  if (d.checkpoint.file.empty() || d.checkpoint.tensor.empty())
+    fail("reads a checkpoint without a file or tensor");
+  const bool scale = d.values == DeclaredValues::checkpoint_scale;
+  if (scale ? !isa::dtype_is_float(s.dtype) : s.dtype == isa::DType::i16 || s.dtype == isa::DType::i32)
+    fail(fmt::format("is a checkpoint {} of {} elements (it takes {})", scale ? "scale" : "matrix",
+                     isa::dtype_name(s.dtype), scale ? "fp16, bf16 or fp32" : "int8, fp16, bf16 or fp32"));
+  if (d.checkpoint.rotary_head_dim % 2 != 0)
+    fail(fmt::format("has an odd rotary head size {}", d.checkpoint.rotary_head_dim));
+}
+
 // Declarations are checked far enough that generating their images is safe and bounded;
 // validate_program checks them against the chip like any other symbol and image.
 void read_declared(Reader& in, Program& program, uint32_t version) {
   const bool windows = version >= kWindowVersion;
-  const bool values = version >= kFormatVersion;
+  const bool values = version >= kValuesVersion;
+  const bool checkpoints = version >= kFormatVersion;
   const size_t n = in.count(values ? 37 : windows ? 28 : 16);
   uint64_t total = 0;
   std::vector<bool> seen(program.symbols.size());
@@ -356,6 +384,18 @@ void read_declared(Reader& in, Program& program, uint32_t version) {
       kind = in.u8();
       const uint64_t divisor = in.u64();
       std::memcpy(&d.divisor, &divisor, sizeof divisor);
+    }
+    const uint8_t last_kind =
+        static_cast<uint8_t>(checkpoints ? DeclaredValues::checkpoint_scale : DeclaredValues::jitter);
+    if (kind <= last_kind && is_checkpoint(static_cast<DeclaredValues>(kind))) {
+      d.offset = in.u64();
+      d.checkpoint.file = in.string();
+      d.checkpoint.tensor = in.string();
+      const uint8_t transposed = in.u8();
+      if (transposed > 1)
+        in.fail(fmt::format("declared tensor at offset {} has transposed flag {} (0 or 1)", at, transposed));
+      d.checkpoint.transposed = transposed == 1;
+      d.checkpoint.rotary_head_dim = in.u32();
     }
     if (d.symbol >= program.symbols.size())
       in.fail(fmt::format("declared tensor at offset {} names symbol {}, but there are {} symbols", at,
@@ -383,10 +423,12 @@ void read_declared(Reader& in, Program& program, uint32_t version) {
           fmt::format("declared tensor '{}' at offset {} declares {} rows from row {}, outside its {} rows "
                       "(at least 1 row must be declared)",
                       s.name, at, d.row_count, d.first_row, s.rows));
-    if (kind > static_cast<uint8_t>(DeclaredValues::jitter))
-      in.fail(fmt::format("declared tensor '{}' at offset {} has values kind {} (0: raw, 1: jitter)", s.name,
-                          at, kind));
+    if (kind > last_kind)
+      in.fail(fmt::format("declared tensor '{}' at offset {} has values kind {} ({})", s.name, at, kind,
+                          checkpoints ? "0: raw, 1: jitter, 2: checkpoint, 3: checkpoint scale"
+                                      : "0: raw, 1: jitter"));
     d.values = static_cast<DeclaredValues>(kind);
+    if (is_checkpoint(d.values)) check_checkpoint(in, d, s, at);
     if (d.values == DeclaredValues::jitter && !isa::dtype_is_float(s.dtype))
       in.fail(
           fmt::format("declared tensor '{}' at offset {} is a jitter of {} elements (it takes fp16, bf16 or "
@@ -415,14 +457,15 @@ const Symbol* Program::find_symbol(const std::string& name) const {
 std::vector<uint8_t> serialize_program(const Program& program) {
   Writer out;
   out.raw(kMagic, sizeof kMagic);
-  out.u32(format_version(program));
+  const uint32_t version = format_version(program);
+  out.u32(version);
   out.u64(program.fingerprint);
   out.section(static_cast<uint32_t>(Section::metadata), binary::metadata_payload(program.metadata));
   out.section(static_cast<uint32_t>(Section::queues), queues_payload(program.queues));
   out.section(static_cast<uint32_t>(Section::images), images_payload(program.images));
   out.section(static_cast<uint32_t>(Section::symbols), symbols_payload(program.symbols));
   if (!program.declared.empty())
-    out.section(static_cast<uint32_t>(Section::declared), declared_payload(program.declared));
+    out.section(static_cast<uint32_t>(Section::declared), declared_payload(program.declared, version));
   if (!program.regions.empty())
     out.section(static_cast<uint32_t>(Section::regions_compact), regions_payload(program.regions));
   if (has_slice_bases(program.symbols))

@@ -1,5 +1,7 @@
 #include "tspsim/program/tensor.h"
+
 #include "tspsim/numeric/numeric.h"
+#include "tspsim/program/checkpoint_matrix.h"
 #include "tspsim/program/declared_rows.h"
 
 #include <cmath>
@@ -293,9 +295,7 @@ DeclaredTensor jitter_declaration(const Symbol& symbol, uint64_t seed, double di
 
 double jitter_value(float u, double divisor) { return (1.0 + double(u) / 2.0) / divisor; }
 
-namespace {
-
-uint32_t rounded_bits(isa::DType dtype, double value) {
+uint32_t rounded_element_bits(isa::DType dtype, double value) {
   switch (dtype) {
   case isa::DType::f16:
     return num::f64_to_f16(value);
@@ -305,6 +305,8 @@ uint32_t rounded_bits(isa::DType dtype, double value) {
     return bits_of(num::f64_to_f32(value));
   }
 }
+
+namespace {
 
 // Row `cols` elements of a declaration's values from the stream state `state` into `out`
 // (little-endian element bytes of `dtype`).
@@ -320,12 +322,19 @@ void declared_row(const DeclaredTensor& declared, isa::DType dtype, uint32_t col
   for (uint32_t c = 0; c < cols; ++c) {
     float u;
     std::memcpy(&u, &stream[size_t{c} * 4], 4);
-    const uint32_t bits = rounded_bits(dtype, jitter_value(u, declared.divisor));
+    const uint32_t bits = rounded_element_bits(dtype, jitter_value(u, declared.divisor));
     for (unsigned b = 0; b < bytes; ++b) out[size_t{c} * bytes + b] = static_cast<uint8_t>(bits >> (8 * b));
   }
 }
 
 } // namespace
+
+void advance_declaration(DeclaredTensor& declared, uint64_t elements) {
+  if (is_checkpoint(declared.values))
+    declared.offset += elements;
+  else
+    declared.seed = random_skip(declared.seed, elements);
+}
 
 void add_random_tensor(Program& program, Symbol symbol, DeclaredTensor declared) {
   declared.symbol = static_cast<uint32_t>(program.symbols.size());
@@ -334,6 +343,7 @@ void add_random_tensor(Program& program, Symbol symbol, DeclaredTensor declared)
 }
 
 std::vector<uint8_t> declared_elements(const DeclaredTensor& declared, const Symbol& symbol) {
+  if (is_checkpoint(declared.values)) return checkpoint_elements(declared, symbol);
   const size_t row_bytes = size_t{symbol.cols} * isa::dtype_bytes(symbol.dtype);
   std::vector<uint8_t> out(declared.row_count * row_bytes);
   for (uint32_t r = 0; r < declared.row_count; ++r)
@@ -358,20 +368,30 @@ void generate_declared(const DeclaredTensor& declared, const Symbol& symbol,
                        const std::function<uint8_t*(uint32_t mem, uint32_t address)>& word) {
   const unsigned bytes = isa::dtype_bytes(symbol.dtype);
   const auto groups = static_cast<uint32_t>(symbol.slices.size() / bytes);
-  std::vector<uint8_t> row(size_t{symbol.cols} * bytes);
+  const size_t row_bytes = size_t{symbol.cols} * bytes;
+  // A checkpoint's rows come from its matrix, read once for the whole declaration.
+  const std::vector<uint8_t> read =
+      is_checkpoint(declared.values) ? checkpoint_elements(declared, symbol) : std::vector<uint8_t>{};
+  const auto fill = [&](uint32_t index, uint8_t* out) {
+    if (read.empty())
+      declared_row(declared, symbol.dtype, symbol.cols,
+                   random_skip(declared.seed, uint64_t{index} * declared.row_stride), out);
+    else
+      std::memcpy(out, &read[(index - declared.first_row) * row_bytes], row_bytes);
+  };
+  std::vector<uint8_t> row(row_bytes);
   for (const GroupRun& run : group_runs(symbol, declared.first_row, declared.row_count))
     for (uint32_t k = 0; k < run.rows; ++k) {
-      const uint64_t state =
-          random_skip(declared.seed, (run.first_row + uint64_t{k} * groups) * declared.row_stride);
+      const uint32_t index = run.first_row + k * groups;
       const auto out = [&](unsigned b) {
         const size_t slice = run.group * bytes + b;
         return word(symbol.slices[slice], symbol.base_of(slice) + run.first_row / groups + k);
       };
       if (bytes == 1) {
-        declared_row(declared, symbol.dtype, symbol.cols, state, out(0));
+        fill(index, out(0));
         continue;
       }
-      declared_row(declared, symbol.dtype, symbol.cols, state, row.data());
+      fill(index, row.data());
       for (unsigned b = 0; b < bytes; ++b) {
         uint8_t* lanes = out(b);
         for (uint32_t c = 0; c < symbol.cols; ++c) lanes[c] = row[c * bytes + b];

@@ -44,6 +44,13 @@ uint64_t behaviour_hash(const Program& program) {
           uint64_t(s.base)})
       h.u64(v);
     h.bytes(&d.divisor, sizeof d.divisor);
+    h.u64(d.offset);
+    for (const std::string* text : {&d.checkpoint.file, &d.checkpoint.tensor}) {
+      h.u64(text->size());
+      h.bytes(text->data(), text->size());
+    }
+    h.u64(d.checkpoint.transposed);
+    h.u64(d.checkpoint.rotary_head_dim);
     h.u64(s.slices.size());
     h.bytes(s.slices.data(), s.slices.size() * sizeof(uint32_t));
     h.u64(s.bases.size());
@@ -55,7 +62,10 @@ uint64_t behaviour_hash(const Program& program) {
 bool same_declaration(const DeclaredTensor& a, const Symbol& as, const DeclaredTensor& b, const Symbol& bs) {
   return a.seed == b.seed && a.vector_bytes == b.vector_bytes && a.row_stride == b.row_stride &&
          a.first_row == b.first_row && a.row_count == b.row_count && a.values == b.values &&
-         std::memcmp(&a.divisor, &b.divisor, sizeof a.divisor) == 0 && as.dtype == bs.dtype &&
+         std::memcmp(&a.divisor, &b.divisor, sizeof a.divisor) == 0 && a.offset == b.offset &&
+         a.checkpoint.file == b.checkpoint.file && a.checkpoint.tensor == b.checkpoint.tensor &&
+         a.checkpoint.transposed == b.checkpoint.transposed &&
+         a.checkpoint.rotary_head_dim == b.checkpoint.rotary_head_dim && as.dtype == bs.dtype &&
          as.rows == bs.rows && as.cols == bs.cols && as.base == bs.base && as.slices == bs.slices &&
          as.bases == bs.bases;
 }

@@ -267,8 +267,10 @@ TEST_CASE("syntax errors name file:line:col") {
         "bad.tsp:1:59: 0.1 is not exactly representable in f16");
   CHECK(error_of(".tensor A i8 1x1 slices=MEM_W0 base=0 init=values(1.5)\n") ==
         "bad.tsp:1:51: expected an i8 value, got '1.5'");
-  CHECK(error_of(".tensor A i8 1x1 slices=MEM_W0 base=0 init=ones\n") ==
-        "bad.tsp:1:44: expected zeros, random(SEED), jitter(SEED, DIVISOR) or values(...), got 'ones'");
+  CHECK(
+      error_of(".tensor A i8 1x1 slices=MEM_W0 base=0 init=ones\n") ==
+      "bad.tsp:1:44: expected zeros, random(SEED), jitter(SEED, DIVISOR), checkpoint(FILE, TENSOR, OFFSET), "
+      "checkpoint_scale(FILE, TENSOR, OFFSET) or values(...), got 'ones'");
   CHECK(error_of(".tensor A i8 1x1 slices=MEM_W0 base=0 init=values(1\n") ==
         "bad.tsp:1:50: '(' is never closed");
   CHECK(error_of("NOP 1)\n") == "bad.tsp:1:6: ')' without a matching '('");

@@ -568,8 +568,8 @@ TEST_CASE("damaged jitter declarations are input errors naming the offset") {
                   "bf16 or fp32) (declared tensor section)",
                   declared_payload_at(serialize_program(integers)) + 4));
   bad = good;
-  bad[8] = 5;
-  require_jitter_error(bad, "j.bin: format version 5 is not supported (this tspsim reads versions 1 to 4)");
+  bad[8] = 6;
+  require_jitter_error(bad, "j.bin: format version 6 is not supported (this tspsim reads versions 1 to 5)");
   for (size_t size = 0; size < good.size(); ++size)
     REQUIRE_THROWS_AS(deserialize_program({good.begin(), good.begin() + size}, "j.bin"), InputError);
 }

@@ -188,7 +188,7 @@ TEST_CASE("bad magic, unsupported version and trailing bytes") {
   bad = bytes;
   bad[8] = 7;
   CHECK_THROWS_WITH(deserialize_program(bad, "prog.bin"),
-                    "prog.bin: format version 7 is not supported (this tspsim reads versions 1 to 4)");
+                    "prog.bin: format version 7 is not supported (this tspsim reads versions 1 to 5)");
   bad = bytes;
   bad.insert(bad.end(), {1, 2, 3});
   CHECK_THROWS_WITH(

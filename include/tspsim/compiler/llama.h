@@ -96,6 +96,9 @@ struct LlamaStep {
   // of L rows, their keys and values into the cache, NEXT the first generated token. The prompt is
   // the reference's greedy continuation of `token` (TOKEN row i, any prompt can be loaded).
   uint32_t prompt_tokens = 0;
+  // Non-empty: the weights are this checkpoint's (its files, one per shard; model::load_checkpoint)
+  // instead of the seed's, and the program declares them as windows of its tensors by these paths.
+  std::vector<std::string> checkpoint = {};
 };
 
 // The program of one decode step at `step.position` with seeded random weights declared as

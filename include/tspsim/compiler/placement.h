@@ -40,7 +40,7 @@ void add_copies(ProgramBuilder& builder, TiledTensor& tensor, const std::vector<
 TiledTensor place_random(ProgramBuilder& builder, const std::string& name, isa::DType dtype, uint32_t rows,
                          uint32_t cols, const std::vector<unsigned>& candidates, unsigned groups,
                          uint64_t seed);
-// The same for any declaration of the whole tensor (`stream`: its seed, values and divisor; the
+// The same for any declaration of the whole tensor (`stream`: its seed or checkpoint, values and divisor; the
 // window fields are set per tile), e.g. jitter_declaration's.
 TiledTensor place_declared(ProgramBuilder& builder, const std::string& name, isa::DType dtype, uint32_t rows,
                            uint32_t cols, const std::vector<unsigned>& candidates, unsigned groups,

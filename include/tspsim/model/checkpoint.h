@@ -10,7 +10,8 @@
 
 namespace tsp::model {
 
-// One tensor of a safetensors file: F32, F16 or BF16, row-major little-endian bytes.
+// One tensor of a safetensors file (tsp::read_safetensors_index reads the container): F32, F16 or
+// BF16, row-major little-endian bytes.
 struct StoredTensor {
   std::string name;
   DType dtype = DType::f32;
@@ -18,8 +19,7 @@ struct StoredTensor {
   std::vector<uint8_t> bytes;
 };
 
-// The container: an 8-byte little-endian header length, a JSON header naming every tensor's dtype,
-// shape and data_offsets, then the data. Throws InputError "FILE: ..." for anything malformed.
+// Every tensor of a file, read whole; throws InputError "FILE: ..." for anything malformed.
 std::vector<StoredTensor> read_safetensors(const std::filesystem::path& path);
 void write_safetensors(const std::filesystem::path& path, const std::vector<StoredTensor>& tensors);
 
@@ -28,9 +28,14 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Stor
 std::vector<StoredTensor> checkpoint_tensors(const ModelConfig& model, const Weights& weights, DType dtype);
 
 // Reads a checkpoint for `model`: every expected tensor present once with its shape, no others;
-// values converted to the model's precision (int8: per output column, scale = max|w| / 127).
-Weights load_checkpoint(const ModelConfig& model, const std::filesystem::path& path);
+// values converted to the model's precision (int8: per output column, scale = max|w| / 127, by
+// tsp::quantise_columns, as a program's checkpoint declarations are). Every matrix and gain vector
+// names its file and tensor (Matrix::checkpoint). `shapes_only`: the headers alone are read, and
+// the weights have their shapes and sources but no values (a compile that runs no reference).
+Weights load_checkpoint(const ModelConfig& model, const std::filesystem::path& path,
+                        bool shapes_only = false);
 // The same over a checkpoint sharded into several files (each tensor in exactly one of them).
-Weights load_checkpoint(const ModelConfig& model, const std::vector<std::filesystem::path>& shards);
+Weights load_checkpoint(const ModelConfig& model, const std::vector<std::filesystem::path>& shards,
+                        bool shapes_only = false);
 
 } // namespace tsp::model

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "tspsim/model/model.h"
+#include "tspsim/program/program.h"
 
 #include <cstdint>
 #include <vector>
@@ -31,6 +32,7 @@ struct Matrix {
   std::vector<int8_t> q;                  // int8, row-major
   std::vector<float> scale;               // int8, one per column
   JitterSource scale_source;              // int8 random weights: the scales' stream
+  CheckpointTensor checkpoint;            // read from a checkpoint: where (file empty: seeded)
   float at(uint32_t k, uint32_t n) const; // the element's value
 };
 
@@ -40,6 +42,7 @@ struct LayerWeights {
   std::vector<float> attn_norm; // d gains, exact in the activation type
   std::vector<float> ffn_norm;
   JitterSource attn_norm_source, ffn_norm_source; // random weights: the gains' streams
+  CheckpointTensor attn_norm_checkpoint, ffn_norm_checkpoint; // or their checkpoint tensors
 };
 
 struct Weights {
@@ -47,6 +50,7 @@ struct Weights {
   std::vector<LayerWeights> layers;
   std::vector<float> final_norm;
   JitterSource final_norm_source;
+  CheckpointTensor final_norm_checkpoint;
   Matrix lm_head; // d x vocab
 };
 

@@ -71,11 +71,29 @@ bool is_valid_symbol_name(const std::string& name);
 // symbol is stream elements r * row_stride .. r * row_stride + cols - 1 of random_rows (tensor.h),
 // so one declaration covers a column window of a larger matrix. Only rows
 // [first_row, first_row + row_count) are initialised; the others are left as MEM is (zero).
-// `values` says how an element follows from its stream element (jitter_value, tensor.h).
+// `values` says how an element follows from its stream element (jitter_value, tensor.h), or that
+// the elements are a window of a checkpoint's matrix instead (version 5).
 enum class DeclaredValues : uint8_t {
-  raw = 0,    // the stream's element in the symbol's type (random_row)
-  jitter = 1, // (1 + u / 2) / divisor rounded to the symbol's float type, u the fp32 stream's element
+  raw = 0,        // the stream's element in the symbol's type (random_row)
+  jitter = 1,     // (1 + u / 2) / divisor rounded to the symbol's float type, u the fp32 stream's element
+  checkpoint = 2, // the checkpoint matrix's element: int8 symbols its quantised value, float ones its
+                  // value rounded to their type (checkpoint_matrix.h)
+  checkpoint_scale = 3, // the int8 quantisation's scale of the matrix's column, rounded to the float type
 };
+
+// The matrix a checkpoint declaration reads (docs/models.md, "Checkpoints"): tensor `tensor` of the
+// safetensors file `file` (opened as named, from the working directory), transposed from Hugging
+// Face's [out, in] when `transposed`, its output rows in rotate-half order per head of
+// `rotary_head_dim` (0: none) taken as interleaved pairs. A 1-D tensor is one row.
+struct CheckpointTensor {
+  std::string file;
+  std::string tensor;
+  bool transposed = false;
+  uint32_t rotary_head_dim = 0;
+};
+
+bool is_checkpoint(DeclaredValues values);
+
 struct DeclaredTensor {
   uint32_t symbol = 0;             // index into Program::symbols
   uint64_t seed = 0;               // the stream's seed (its element 0 is row 0, column 0)
@@ -85,6 +103,10 @@ struct DeclaredTensor {
   uint32_t row_count = 0;          // at least one, inside the symbol's rows
   DeclaredValues values = DeclaredValues::raw;
   double divisor = 1.0; // jitter: finite and positive
+  // Checkpoint kinds: the matrix element (row-major; checkpoint_scale: the column) of row 0,
+  // column 0, in place of the stream's seed, and the matrix.
+  uint64_t offset = 0;
+  CheckpointTensor checkpoint{};
 };
 
 struct ProgramMetadata {

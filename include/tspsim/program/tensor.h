@@ -63,6 +63,13 @@ DeclaredTensor jitter_declaration(const Symbol& symbol, uint64_t seed, double di
 // before rounding to its tensor's type; the host model's scales and gains are defined by it.
 double jitter_value(float u, double divisor);
 
+// Moves a declaration's element (0, 0) `elements` on along its stream (random_skip) or its
+// checkpoint matrix, so a window further right or down is declared from the same source.
+void advance_declaration(DeclaredTensor& declared, uint64_t elements);
+
+// The bits of `value` rounded to nearest even in the float type `dtype` (f16, bf16, else f32).
+uint32_t rounded_element_bits(isa::DType dtype, double value);
+
 // Appends `symbol` and its declaration (declared.symbol is set here): the program stores the
 // declaration, never the bytes.
 void add_random_tensor(Program& program, Symbol symbol, DeclaredTensor declared);

@@ -11,6 +11,7 @@
 #include "tspsim/compiler/stage_path.h"
 #include "tspsim/compiler/system_schedule.h"
 #include "tspsim/compiler/vector.h"
+#include "tspsim/model/checkpoint.h"
 #include "tspsim/model/mem_layout.h"
 #include "tspsim/model/plan.h"
 #include "tspsim/model/reference.h"
@@ -376,12 +377,17 @@ ReferenceRun reference_run(const model::ModelConfig& m, const LlamaStep& step) {
   ReferenceRun run;
   run.token = step.token;
   const uint32_t count = std::max(1u, step.prompt_tokens);
+  const auto weights = [&](bool shapes_only) {
+    if (step.checkpoint.empty()) return model::random_weights(m, step.seed, shapes_only);
+    return model::load_checkpoint(
+        m, std::vector<std::filesystem::path>(step.checkpoint.begin(), step.checkpoint.end()), shapes_only);
+  };
   if (!step.with_reference) {
-    run.weights = model::random_weights(m, step.seed, true);
+    run.weights = weights(true);
     run.tokens.assign(count, step.token);
     return run;
   }
-  run.weights = model::random_weights(m, step.seed);
+  run.weights = weights(false);
   model::Reference reference(m, run.weights);
   for (uint32_t p = 0; p < step.position; ++p) run.token = model::argmax(reference.decode(run.token));
   for (uint32_t l = 0; l < m.layers; ++l) {
@@ -399,6 +405,36 @@ ReferenceRun reference_run(const model::ModelConfig& m, const LlamaStep& step) {
     run.values_after.push_back(reference.values(l));
   }
   return run;
+}
+
+// The declaration of a vector of scales or gains from element 0: the checkpoint's (as `kind`) when
+// the weights were read from one, else the jitter stream random_weights took them from.
+DeclaredTensor vector_source(const model::JitterSource& jitter, const CheckpointTensor& checkpoint,
+                             DeclaredValues kind) {
+  DeclaredTensor d;
+  if (!checkpoint.file.empty()) {
+    d.values = kind;
+    d.checkpoint = checkpoint;
+  } else {
+    d.seed = jitter.seed;
+    d.values = DeclaredValues::jitter;
+    d.divisor = jitter.divisor;
+  }
+  return d;
+}
+
+// The declaration of a matrix's elements from element (0, 0): its checkpoint's, or the seeded
+// stream `seed` of random_weights.
+DeclaredTensor matrix_source(const model::Matrix& m, uint64_t seed, unsigned vector_bytes) {
+  DeclaredTensor d;
+  d.vector_bytes = vector_bytes;
+  if (!m.checkpoint.file.empty()) {
+    d.values = DeclaredValues::checkpoint;
+    d.checkpoint = m.checkpoint;
+  } else {
+    d.seed = seed;
+  }
+  return d;
 }
 
 // An int8 matrix in MEM: its 320 x 320 tiles in the LW layout, their elements declared as the
@@ -520,7 +556,7 @@ private:
   TiledTensor place_next(DType dtype, uint32_t rows, uint32_t cols, const std::vector<uint8_t>& elements = {},
                          const std::string& name = "");
   // A one-row tensor of `source`'s values from its element `first` on (scales, gains), declared.
-  TiledTensor place_jitter(DType dtype, uint32_t cols, const model::JitterSource& source, uint32_t first,
+  TiledTensor place_vector(DType dtype, uint32_t cols, DeclaredTensor source, uint32_t first,
                            const std::string& name);
   WeightMatrix weights(const std::string& name, const model::Matrix& m, uint32_t index, const Window& window);
   struct Quantised {
@@ -535,7 +571,7 @@ private:
                       const TiledTensor* residual = nullptr, const std::string& name = "");
   TiledTensor rescale(const TiledTensor& c, const WeightMatrix& w, const TiledTensor& amax, DType out,
                       const TiledTensor* residual, const std::string& name = "");
-  TiledTensor rmsnorm(const TiledTensor& x, const model::JitterSource& gain, const std::string& name);
+  TiledTensor rmsnorm(const TiledTensor& x, const DeclaredTensor& gain, const std::string& name);
   // The prompt pass's K^T append maps, placed once for all the chip's layers.
   const std::vector<TiledTensor>& key_maps() {
     if (key_maps_.empty())
@@ -637,9 +673,8 @@ WeightMatrix ChipStep::weights(const std::string& name, const model::Matrix& m, 
         Symbol declared = tile;
         declared.name =
             n_tiles == 1 ? fmt::format("{}.k{}", name, kt) : fmt::format("{}.k{}.n{}", name, kt, j);
-        DeclaredTensor init = random_declaration(
-            declared,
-            random_skip(seed, uint64_t(window.row0 + first_row) * m.cols + window.col0 + j * lanes_), lanes_);
+        DeclaredTensor init = matrix_source(m, seed, lanes_);
+        advance_declaration(init, uint64_t(window.row0 + first_row) * m.cols + window.col0 + j * lanes_);
         init.row_stride = m.cols;
         init.first_row = live_begin - first_row;
         init.row_count = live_end - live_begin;
@@ -648,7 +683,9 @@ WeightMatrix ChipStep::weights(const std::string& name, const model::Matrix& m, 
       w.tiles[{kt, j}] = tile;
       ++weight_tiles_;
     }
-  w.scale = place_jitter(DType::f32, window.cols, m.scale_source, window.col0, name + ".scale");
+  w.scale = place_vector(DType::f32, window.cols,
+                         vector_source(m.scale_source, m.checkpoint, DeclaredValues::checkpoint_scale),
+                         window.col0, name + ".scale");
   return w;
 }
 
@@ -686,19 +723,15 @@ TiledTensor ChipStep::project(const Quantised& x, const WeightMatrix& w, DType o
   return rescale(product(x.q, w), w, x.amax, out, residual, name);
 }
 
-TiledTensor ChipStep::place_jitter(DType dtype, uint32_t cols, const model::JitterSource& source,
-                                   uint32_t first, const std::string& name) {
+TiledTensor ChipStep::place_vector(DType dtype, uint32_t cols, DeclaredTensor source, uint32_t first,
+                                   const std::string& name) {
   east_ = !east_;
-  DeclaredTensor stream;
-  stream.seed = random_skip(source.seed, first);
-  stream.values = DeclaredValues::jitter;
-  stream.divisor = source.divisor;
-  return place_declared(builder_, name, dtype, 1, cols, least_used(builder_, east_), 1, stream);
+  advance_declaration(source, first);
+  return place_declared(builder_, name, dtype, 1, cols, least_used(builder_, east_), 1, source);
 }
 
-TiledTensor ChipStep::rmsnorm(const TiledTensor& x, const model::JitterSource& gain,
-                              const std::string& name) {
-  const TiledTensor g = place_jitter(act_, x.cols, gain, 0, name);
+TiledTensor ChipStep::rmsnorm(const TiledTensor& x, const DeclaredTensor& gain, const std::string& name) {
+  const TiledTensor g = place_vector(act_, x.cols, gain, 0, name);
   const TiledTensor y = place_next(act_, x.rows, x.cols);
   schedule_rmsnorm(builder_, x, g, static_cast<float>(model_.norm_eps), y);
   return y;
@@ -817,7 +850,9 @@ TiledTensor ChipStep::attention(uint32_t l) {
   if (holds_mlp(l)) mlp_weights(l);
 
   tag(RegionCategory::norms);
-  const TiledTensor xn = rmsnorm(x_, lw.attn_norm_source, prefix + ".attn_norm");
+  const TiledTensor xn =
+      rmsnorm(x_, vector_source(lw.attn_norm_source, lw.attn_norm_checkpoint, DeclaredValues::checkpoint),
+              prefix + ".attn_norm");
   tag(RegionCategory::matrix);
   const Quantised xq = quantise(xn);
   const TiledTensor qf = project(xq, wq, act_);
@@ -892,8 +927,10 @@ void ChipStep::attention_residual(const TiledTensor& c, const TiledTensor& amax)
 // Feed-forward: SwiGLU of the gate and up projections (the chip's columns).
 TiledTensor ChipStep::ffn() {
   tag(RegionCategory::norms);
+  const model::LayerWeights& lw = run_.weights.layers[layer_];
   const TiledTensor xn2 =
-      rmsnorm(x1_, run_.weights.layers[layer_].ffn_norm_source, fmt::format("L{}.ffn_norm", layer_));
+      rmsnorm(x1_, vector_source(lw.ffn_norm_source, lw.ffn_norm_checkpoint, DeclaredValues::checkpoint),
+              fmt::format("L{}.ffn_norm", layer_));
   tag(RegionCategory::matrix);
   const Quantised xq2 = quantise(xn2);
   const TiledTensor gate = project(xq2, pending_[0], act_);
@@ -928,7 +965,10 @@ void ChipStep::head() {
   tag(RegionCategory::norms);
   // The prompt pass's first token comes from its last position only.
   const TiledTensor xf =
-      rmsnorm(rows_ == 1 ? x_ : token_row(x_, rows_ - 1), run_.weights.final_norm_source, "final_norm");
+      rmsnorm(rows_ == 1 ? x_ : token_row(x_, rows_ - 1),
+              vector_source(run_.weights.final_norm_source, run_.weights.final_norm_checkpoint,
+                            DeclaredValues::checkpoint),
+              "final_norm");
   tag(RegionCategory::matrix);
   const model::Matrix& lm = run_.weights.lm_head;
   const WeightMatrix head =
