@@ -74,12 +74,16 @@ SafetensorsEntry parse_entry(const std::string& file, const std::string& name, c
   return t;
 }
 
+// A regular file only: its size is known, and a device or pipe (/dev/urandom) cannot make the
+// reader block or trust an endless header.
 std::ifstream open_file(const std::filesystem::path& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
     throw InputError(fmt::format("cannot read '{}': is a directory", path.string()));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(fmt::format("cannot read '{}': {}", path.string(), std::strerror(errno)));
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw InputError(fmt::format("cannot read '{}': not a regular file", path.string()));
   return in;
 }
 
@@ -117,8 +121,9 @@ SafetensorsIndex read_safetensors_index(const std::filesystem::path& path) {
   index.file = path.string();
   const std::string& file = index.file;
   std::ifstream in = open_file(path);
-  in.seekg(0, std::ios::end);
-  const uint64_t file_size = static_cast<uint64_t>(in.tellg());
+  std::error_code ec;
+  const uint64_t file_size = std::filesystem::file_size(path, ec);
+  if (ec) throw InputError(fmt::format("cannot read '{}': {}", path.string(), ec.message()));
   if (file_size < 8)
     throw InputError(
         fmt::format("{}: truncated: {} bytes, expected at least the 8-byte header length", file, file_size));

@@ -247,6 +247,10 @@ TEST_CASE("a checkpoint declaration names the file, the tensor and the window it
   REQUIRE_THROWS_MATCHES(elements("checkpoint(\"/nonexistent/w.safetensors\", \"w\", 0)"), InputError,
                          Message("declared tensor 'T' reads a checkpoint: cannot read "
                                  "'/nonexistent/w.safetensors': No such file or directory"));
+  // A device is refused before anything is read from it (its "header length" could be anything).
+  REQUIRE_THROWS_MATCHES(elements("checkpoint(\"/dev/urandom\", \"w\", 0)"), InputError,
+                         Message("declared tensor 'T' reads a checkpoint: cannot read '/dev/urandom': not a "
+                                 "regular file"));
   REQUIRE_THROWS_MATCHES(
       elements(fmt::format("checkpoint(\"{}\", \"model.layers.9.mlp.up_proj.weight\", 0)", file)), InputError,
       Message(file + ": no tensor model.layers.9.mlp.up_proj.weight (declared tensor 'T' reads it)"));

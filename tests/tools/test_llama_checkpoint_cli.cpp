@@ -116,6 +116,25 @@ TEST_CASE(
                 {"4:LOGITS", "5:LOGITS", "6:LOGITS", "7:LOGITS"}, reference_logits(checkpoint, 1));
 }
 
+TEST_CASE("tspc llama --checkpoint takes the files of a sharded checkpoint, each tensor read from its own") {
+  const auto whole = write_checkpoint("whole.safetensors");
+  auto tensors = tsp::model::read_safetensors(whole);
+  const std::vector<tsp::model::StoredTensor> first(tensors.begin(), tensors.begin() + 9),
+      second(tensors.begin() + 9, tensors.end());
+  const auto a = (scratch_dir() / "shard-1.safetensors").string(),
+             b = (scratch_dir() / "shard-2.safetensors").string();
+  tsp::model::write_safetensors(a, first);
+  tsp::model::write_safetensors(b, second);
+  const auto program = (scratch_dir() / "shards.bin").string();
+  run_and_check(
+      fmt::format("llama --model {} --checkpoint {} {} --position 0{} -o {}", kModel, a, b, kConfig, program),
+      "at position 0: ", {"LOGITS.c0", "LOGITS.c1"}, reference_logits(whole, 0));
+  size_t from_a = 0, from_b = 0;
+  for (const auto& d : tsp::read_program(program).declared) (d.checkpoint.file == a ? from_a : from_b) += 1;
+  CHECK(from_a > 0);
+  CHECK(from_b > 0);
+}
+
 TEST_CASE("a checkpoint program needs its file to run functionally, not timing-only") {
   const auto checkpoint = write_checkpoint("moved.safetensors");
   const auto program = (scratch_dir() / "moved.bin").string();
