@@ -263,7 +263,11 @@ std::vector<KernelEntry> make_registry() {
         {"position", "KV-cache position of the token (the cache holds the positions before it)", "0"},
         {"token",
          "first token of the sequence; the state at --position is the host reference's greedy decode", "1"},
-        {"seed", "seed of the model's random weights (model::random_weights)", "1"}},
+        {"seed", "seed of the model's random weights (model::random_weights)", "1"},
+        {"context",
+         "KV-cache positions per sequence, at most the model's max_context (0: its max_context); the cache "
+         "holds this many and --position stays below it",
+         "0"}},
        [](const ChipConfig& c, const KernelArgs& a) {
          return compile_llama_step(c, llama_model(a), llama_step(a));
        }},
@@ -294,7 +298,13 @@ KernelArgs with_defaults(const KernelEntry& entry, KernelArgs args) {
 }
 
 model::ModelConfig llama_model(const KernelArgs& args) {
-  return model::load_model(model::resolve_model(args.text("model"), "configs/models"));
+  model::ModelConfig model = model::load_model(model::resolve_model(args.text("model"), "configs/models"));
+  const uint64_t context = args.has("context") ? args.number("context") : 0;
+  if (context > model.max_context)
+    throw InputError(fmt::format("llama: --context {}: expected 1 to {} ({}'s max_context)",
+                                 args.text("context"), model.max_context, model.name));
+  if (context > 0) model.max_context = static_cast<uint32_t>(context);
+  return model;
 }
 
 LlamaStep llama_step(const KernelArgs& args) {

@@ -216,6 +216,27 @@ TEST_CASE("tspsim reports a decode step's latency, tokens/s and weight-streaming
   CHECK(decode.at("tokens_per_second").get<double>() == 1 / (24789 / 900e6));
 }
 
+TEST_CASE("tspc llama --context sizes the cache: a step of context 64 matches the host reference") {
+  const auto dir = scratch_dir();
+  const auto program = (dir / "c64.bin").string();
+  const auto compiled =
+      run_tool("tspc", fmt::format("llama --model {} --context 64 --position 3{} -o {} --reference {}",
+                                   kModel, kConfig, program, (dir / "c64").string()));
+  REQUIRE(compiled.exit_code == 0);
+  const auto check = compiled.out.find("check: tspsim ");
+  REQUIRE(check != std::string::npos);
+  const std::string run = compiled.out.substr(check + 14, compiled.out.find('\n', check) - check - 14);
+  const auto sim = run_tool("tspsim", run);
+  CHECK(sim.exit_code == 0);
+  CHECK(sim.out.find("conformance errors  0\n") != std::string::npos);
+  CHECK(tsp::test::count(sim.out, ": ok\n") == 9);
+  CHECK(field(sim.out, "cycles              ") == field(compiled.out, "at position 3: "));
+  // The cache's transposed keys hold 64 positions, not the model's 256.
+  const auto p = tsp::read_program(program);
+  REQUIRE(p.find_symbol("L0.KT") != nullptr);
+  CHECK(p.find_symbol("L0.KT")->cols == 64);
+}
+
 TEST_CASE("tspc llama reports what does not fit one chip and bad positions in one line") {
   const std::string out = kConfig + " -o " + (scratch_dir() / "x.bin").string();
   auto r = run_tool("tspc", "llama --model " + source("configs/models/llama2-7b.json") + out);
@@ -238,6 +259,12 @@ TEST_CASE("tspc llama reports what does not fit one chip and bad positions in on
   r = run_tool("tspc", "llama --model " + kModel + " --position 256" + out);
   CHECK(r.exit_code == 2);
   CHECK(r.err == "error: llama: --position 256 is outside tiny-llama's context of 256 positions\n");
+  r = run_tool("tspc", "llama --model " + kModel + " --context 300" + out);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: llama: --context 300: expected 1 to 256 (tiny-llama's max_context)\n");
+  r = run_tool("tspc", "llama --model " + kModel + " --context 64 --position 64" + out);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: llama: --position 64 is outside tiny-llama's context of 64 positions\n");
   r = run_tool("tspc", "llama --model " + kModel + " --token 512" + out);
   CHECK(r.exit_code == 2);
   CHECK(r.err == "error: llama: --token 512 is outside tiny-llama's vocabulary of 512\n");

@@ -49,8 +49,9 @@ const KernelEntry* find_kernel(const std::string& name);
 // required option.
 KernelArgs with_defaults(const KernelEntry& entry, KernelArgs args);
 
-// The model and step `tspc llama`'s options name (--model; --position, --token, --seed; the key
-// "timing-only", set by tspc's --timing-only flag, compiles without the host reference).
+// The model and step `tspc llama`'s options name (--model, with --context its cache's positions;
+// --position, --token, --seed; the key "timing-only", set by tspc's --timing-only flag, compiles
+// without the host reference).
 model::ModelConfig llama_model(const KernelArgs& args);
 LlamaStep llama_step(const KernelArgs& args);
 
