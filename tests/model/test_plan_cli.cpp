@@ -33,6 +33,18 @@ TEST_CASE("tspc plan prints the minimum chip count and each stage's SRAM") {
             "1.2      5.0    214.1      5.9\n") != std::string::npos);
 }
 
+TEST_CASE("tspc plan for Llama-2 70B at context 4096: 432 chips and each chip's share of the model") {
+  const auto r = run_tool("tspc", "plan" + model("llama2-70b") + kConfig + " --context 4096");
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find(
+            "\nchips 432 = 54 pipeline stages x 8-way tensor parallel: fits\nper chip: 8 of 64 query heads, "
+            "1 of 8 KV heads, 3584 of 28672 ffn columns; embedding 4000 of 32000 vocabulary rows (first "
+            "stage); LM head 4000 of 32000 vocabulary columns (last stage)\n") != std::string::npos);
+  CHECK(r.out.find(
+            "\n0        layer 0, embedding                    133.2      0.2      2.0     19.6      0.3      "
+            "0.7      5.0    161.1     58.9\n") != std::string::npos);
+}
+
 TEST_CASE("tspc plan with too few chips says what does not fit and exits 1") {
   const auto r = run_tool("tspc", "plan --chips 424" + model("llama2-70b") + " --context 4096" + kConfig);
   CHECK(r.exit_code == 1);

@@ -394,6 +394,51 @@ TEST_CASE("tspsim --system gives every chip its breakdown, a replicated chip its
   CHECK(sys.at("decode").at("tokens_per_second_per_user").get<double>() == 1 / (2 * (24789 / 900e6)));
 }
 
+// Two pipeline stages of four tensor-parallel chips on node8: every chip's breakdown has the
+// all-reduces' cycles as collectives and the stage's Sends or Receives as the hand-off, each cycle
+// in one category; every chip reports each unit's utilisation and its links'.
+TEST_CASE("tspsim --system measures a pipelined step's collectives, hand-off and every chip's units") {
+  const auto dir = scratch_dir();
+  const auto program = (dir / "n8.bin").string(), stats = (dir / "n8.json").string();
+  const std::string node8 = source("configs/systems/node8.json");
+  REQUIRE(run_tool("tspc",
+                   fmt::format("llama --model {} --system {} --stages 2 --position 2 --timing-only{} -o {}",
+                               kModel, node8, kConfig, program))
+              .exit_code == 0);
+  const auto sim = run_tool("tspsim", fmt::format("{}{} --system {} --timing-only --stats-json {}", program,
+                                                  kConfig, node8, stats));
+  REQUIRE(sim.exit_code == 0);
+  const auto json = nlohmann::json::parse(slurp(stats));
+  REQUIRE(json.at("chips").size() == 8);
+  const auto group = [&](size_t chip, const std::string& name) {
+    for (const auto& g : json.at("chips")[chip].at("breakdown").at("groups"))
+      if (g.at("group") == name) return g;
+    FAIL("chip " << chip << " has no group " << name);
+    return nlohmann::json();
+  };
+  const nlohmann::json first = {{"attention", 551}, {"collectives", 250}, {"hand-off", 3},
+                                {"idle", 9983},     {"matrix", 754},      {"norms+activations", 181}};
+  CHECK(group(0, "layer 0").at("cycles") == first);
+  const nlohmann::json second = {{"attention", 547}, {"collectives", 245}, {"hand-off", 3},
+                                 {"idle", 22385},    {"matrix", 698},      {"norms+activations", 179}};
+  CHECK(group(4, "layer 1").at("cycles") == second);
+  CHECK(group(4, "head").at("cycles").at("collectives") == 116);
+  for (const auto& chip : json.at("chips")) {
+    INFO("chip " << chip.at("chip"));
+    for (const auto& g : chip.at("breakdown").at("groups")) {
+      uint64_t sum = 0;
+      for (const auto& [category, cycles] : g.at("cycles").items()) sum += cycles.get<uint64_t>();
+      CHECK(sum == g.at("total_cycles").get<uint64_t>());
+    }
+    for (const char* unit : {"MEM", "MXM", "SXM", "VXM"}) {
+      const double u = chip.at("units").at(unit).at("utilisation").get<double>();
+      CHECK(u > 0);
+      CHECK(u < 0.05);
+    }
+    CHECK(chip.at("link_utilisation").get<double>() > 0);
+  }
+}
+
 // --timing-only skips the host reference: the schedule does not depend on data, so the program is
 // the same but for the cache's initial contents (at position 0, whose cache is empty, the same
 // bytes; at 3 the reference's cache is stored, the all-zero one is not), and it simulates with its
