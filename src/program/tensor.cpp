@@ -329,6 +329,11 @@ void declared_row(const DeclaredTensor& declared, isa::DType dtype, uint32_t col
 
 } // namespace
 
+bool is_declared_weight(const DeclaredTensor& declared, const Symbol& symbol) {
+  return declared.values == DeclaredValues::raw ||
+         (declared.values == DeclaredValues::checkpoint && symbol.dtype == isa::DType::i8);
+}
+
 void advance_declaration(DeclaredTensor& declared, uint64_t elements) {
   if (is_checkpoint(declared.values))
     declared.offset += elements;

@@ -1,6 +1,7 @@
 #include "tspsim/system/report.h"
 
 #include "tspsim/config/config.h"
+#include "tspsim/program/tensor.h"
 
 #include <fmt/format.h>
 
@@ -38,11 +39,10 @@ ChipFigures chip_figures(const RunReport& report) {
   f.seconds = cycles / (ctx.config.clock_mhz * 1e6);
   if (report.program.metadata.tokens_per_run != 0 && f.seconds > 0)
     f.tokens_per_second = double(report.program.metadata.tokens_per_run) / f.seconds;
-  // The weights are the tensors declared as raw streams; the scales and norm gains declared as
-  // jitter are a few bytes per column, left out so that the bound is the weights' alone.
+  // The weights alone: the scales and norm gains, a few bytes per column, are left out.
   for (const auto& declared : report.program.declared) {
-    if (declared.values != DeclaredValues::raw) continue;
     const Symbol& s = report.program.symbols.at(declared.symbol);
+    if (!is_declared_weight(declared, s)) continue;
     f.weight_bytes += uint64_t(declared.row_count) * s.cols * isa::dtype_bytes(s.dtype);
   }
   if (report.program.metadata.tokens_per_run == 0) f.weight_bytes = 0;

@@ -104,6 +104,14 @@ TEST_CASE("tspc llama --checkpoint: the step on one chip reads the file and matc
   CHECK(d.checkpoint.tensor == "model.layers.1.self_attn.q_proj.weight");
   CHECK(d.checkpoint.transposed);
   CHECK(d.checkpoint.rotary_head_dim == 80);
+  // The weight-streaming bound counts the checkpoint's int8 matrices as it counts seeded ones.
+  const auto seeded = (scratch_dir() / "seeded.bin").string();
+  REQUIRE(run_tool("tspc", fmt::format("llama --model {} --position 2{} -o {}", kModel, kConfig, seeded))
+              .exit_code == 0);
+  const std::string line = "weight streaming    ";
+  const std::string bound = field(run_tool("tspsim", "--timing-only" + kConfig + " " + program).out, line);
+  CHECK(bound == "2600960"); // weight bytes: tiny-llama's parameters less its norm gains
+  CHECK(bound == field(run_tool("tspsim", "--timing-only" + kConfig + " " + seeded).out, line));
 }
 
 TEST_CASE(

@@ -63,6 +63,11 @@ DeclaredTensor jitter_declaration(const Symbol& symbol, uint64_t seed, double di
 // before rounding to its tensor's type; the host model's scales and gains are defined by it.
 double jitter_value(float u, double divisor);
 
+// Whether a declared tensor of a token program holds weights (the weight-streaming bound counts
+// them): a seeded stream's raw elements or a checkpoint's int8 matrix. Not the per-column scales
+// and norm gains, declared as jitter, checkpoint scales or float checkpoint rows.
+bool is_declared_weight(const DeclaredTensor& declared, const Symbol& symbol);
+
 // Moves a declaration's element (0, 0) `elements` on along its stream (random_skip) or its
 // checkpoint matrix, so a window further right or down is declared from the same source.
 void advance_declaration(DeclaredTensor& declared, uint64_t elements);
