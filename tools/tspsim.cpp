@@ -313,6 +313,9 @@ int run_system(const Options& opt, const WorkflowOptions& workflow) {
   }
   if (result.stopped_strict)
     std::cerr << "stopped (--strict, statistics partial): " << result.strict_message << '\n';
+  const std::string bound =
+      result.interrupted || opt.max_cycles != 0 ? "" : tsp::weight_bound_violation(report);
+  if (!bound.empty()) tsp::cli::print_error(bound);
   if (!opt.stats_json.empty()) outputs.stage(opt.stats_json, tsp::system_stats_json(report).dump(2) + "\n");
   for (uint32_t c = 0; c < sys.chips(); ++c)
     for (const auto& d : dumps[c]) {
@@ -326,7 +329,7 @@ int run_system(const Options& opt, const WorkflowOptions& workflow) {
     expectations_hold &=
         check_expectations(expects[c], fmt::format("{}:", c),
                            [&](const tsp::Symbol& symbol) { return sys.simulated(c).read_symbol(symbol); });
-  return errors != 0 || !expectations_hold || result.interrupted ? 1 : 0;
+  return errors != 0 || !expectations_hold || !bound.empty() || result.interrupted ? 1 : 0;
 }
 
 int run(const Options& opt, const WorkflowOptions& workflow) {
@@ -361,12 +364,17 @@ int run(const Options& opt, const WorkflowOptions& workflow) {
   const tsp::RegionBreakdown breakdown = observers.breakdown(result.cycles);
   const tsp::RunReport report{chip, result, program, opt.program_path, &breakdown, opt.requests};
   print_report(report, chip, opt);
+  // A run cut short (--max-cycles, Ctrl-C) is not measured against the bound.
+  const std::string bound = result.interrupted || opt.max_cycles != 0
+                                ? ""
+                                : tsp::weight_bound_violation(tsp::chip_figures(report), config.clock_mhz);
+  if (!bound.empty()) tsp::cli::print_error(bound);
   stage_outputs(report, chip, opt, dumps, outputs);
   outputs.commit();
   observers.write(report);
   const bool expectations_hold =
       check_expectations(expects, "", [&](const tsp::Symbol& symbol) { return chip.read_symbol(symbol); });
-  const bool failed = chip.context().log.total() != 0 || !expectations_hold;
+  const bool failed = chip.context().log.total() != 0 || !expectations_hold || !bound.empty();
   return failed || result.interrupted ? 1 : 0;
 }
 

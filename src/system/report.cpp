@@ -146,6 +146,16 @@ void print_decode(std::ostream& out, const ChipFigures& f, const ChipConfig& con
       rates.step_interval_seconds * config.clock_mhz * 1e6);
 }
 
+std::string weight_bound_violation(const ChipFigures& f, double clock_mhz) {
+  if (f.weight_bytes == 0) return {};
+  const double cycles = f.seconds_per_token * clock_mhz * 1e6;
+  if (cycles >= f.weight_bound_cycles) return {};
+  return fmt::format(
+      "{:.1f} cycles per token is faster than the weight-streaming bound of {:.1f} cycles: the {} "
+      "weight bytes cannot all have been read (a modelling error)",
+      cycles, f.weight_bound_cycles, f.weight_bytes);
+}
+
 const char* stats_key(const ChipFigures& f) { return f.prompt_pass ? "prefill" : "decode"; }
 
 nlohmann::json decode_json(const ChipFigures& f, const ChipConfig& config, uint32_t requests) {

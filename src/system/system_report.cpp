@@ -52,6 +52,12 @@ ChipFigures system_decode(const SystemReport& report, uint64_t& all_weight_bytes
 
 } // namespace
 
+std::string weight_bound_violation(const SystemReport& report) {
+  uint64_t all_weight_bytes = 0;
+  return weight_bound_violation(system_decode(report, all_weight_bytes),
+                                report.system.simulated(0).context().config.clock_mhz);
+}
+
 ChipLinkFigures chip_link_figures(const SystemReport& report, uint32_t chip) {
   const C2cLinks& links = report.system.simulated(chip).context().links;
   const double cycles = double(report.result.cycles);

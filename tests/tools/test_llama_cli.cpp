@@ -237,6 +237,26 @@ TEST_CASE("tspc llama --context sizes the cache: a step of context 64 matches th
   CHECK(p.find_symbol("L0.KT")->cols == 64);
 }
 
+// A token program whose run is shorter than reading its declared weights takes: the simulator
+// reports the impossible rate as an error (exit 1), except for a run cut short by --max-cycles.
+TEST_CASE("a token run faster than its weight-streaming bound is reported as a modelling error") {
+  const auto dir = scratch_dir();
+  const auto source_path = (dir / "fast.tsp").string(), program = (dir / "fast.bin").string();
+  {
+    std::ofstream file(source_path);
+    file
+        << ".tokens 1\n.tensor W i8 4096x320 slices=MEM_W0 base=0 init=random(1)\n.queue MEM_W1\n    NOP 5\n";
+  }
+  REQUIRE(run_tool("tspasm", source_path + kConfig + " -o " + program).exit_code == 0);
+  auto r = run_tool("tspsim", "--timing-only" + kConfig + " " + program);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err == "error: 20.0 cycles per token is faster than the weight-streaming bound of 46.5 cycles: the "
+                 "1310720 weight bytes cannot all have been read (a modelling error)\n");
+  r = run_tool("tspsim", "--timing-only --max-cycles 10" + kConfig + " " + program);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.empty());
+}
+
 TEST_CASE("tspc llama reports what does not fit one chip and bad positions in one line") {
   const std::string out = kConfig + " -o " + (scratch_dir() / "x.bin").string();
   auto r = run_tool("tspc", "llama --model " + source("configs/models/llama2-7b.json") + out);

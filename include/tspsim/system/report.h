@@ -87,6 +87,10 @@ uint64_t occupancy_cycles(const RunResult& result);
 void print_decode(std::ostream& out, const ChipFigures& f, const ChipConfig& config, const std::string& note,
                   uint32_t requests, const std::string& shared_by);
 nlohmann::json decode_json(const ChipFigures& f, const ChipConfig& config, uint32_t requests);
+// A token run faster than its weight-streaming bound cannot have streamed every weight it declares:
+// a modelling error, which tspsim reports and exits 1 for (docs/statistics.md). The message, or
+// empty (no weights, or not faster).
+std::string weight_bound_violation(const ChipFigures& f, double clock_mhz);
 const char* stats_key(const ChipFigures& f);
 void print_summary(std::ostream& out, const RunReport& report);
 nlohmann::json stats_json(const RunReport& report);

@@ -37,6 +37,8 @@ struct ChipLinkFigures {
 
 ChipLinkFigures chip_link_figures(const SystemReport& report, uint32_t chip);
 void print_system_summary(std::ostream& out, const SystemReport& report);
+// weight_bound_violation (report.h) for the system's step against its busiest chip's bound.
+std::string weight_bound_violation(const SystemReport& report);
 nlohmann::json system_stats_json(const SystemReport& report);
 
 } // namespace tsp
