@@ -29,19 +29,22 @@ namespace {
 const std::string kModel = source("configs/models/tiny-llama.json");
 const std::string kConfig = " --config " + source("configs/14nm.json");
 
-// tiny-llama's fp16 weights of seed 7 stored as bf16: the int8 model quantises them per column.
-std::string write_checkpoint(const std::string& name) {
-  auto m = tsp::model::load_model(kModel);
+// A model's fp16 weights of seed 7 stored as `stored` (tiny-llama's in bf16 unless told): the
+// int8 model quantises them per column.
+std::string write_checkpoint(const std::string& name, const std::string& model_path = kModel,
+                             tsp::model::DType stored = tsp::model::DType::bf16) {
+  auto m = tsp::model::load_model(model_path);
   m.precision.weights = tsp::model::DType::f16;
   const auto path = (scratch_dir() / name).string();
-  tsp::model::write_safetensors(
-      path, tsp::model::checkpoint_tensors(m, tsp::model::random_weights(m, 7), tsp::model::DType::bf16));
+  tsp::model::write_safetensors(path,
+                                tsp::model::checkpoint_tensors(m, tsp::model::random_weights(m, 7), stored));
   return path;
 }
 
 // The host reference's logits at `position` (greedy from token 1) with the checkpoint's weights.
-std::vector<float> reference_logits(const std::string& checkpoint, uint32_t position) {
-  const auto m = tsp::model::load_model(kModel);
+std::vector<float> reference_logits(const std::string& checkpoint, uint32_t position,
+                                    const std::string& model_path = kModel) {
+  const auto m = tsp::model::load_model(model_path);
   tsp::model::Reference reference(m, tsp::model::load_checkpoint(m, checkpoint));
   uint32_t token = 1;
   for (uint32_t p = 0; p < position; ++p) token = tsp::model::argmax(reference.decode(token));
@@ -122,6 +125,18 @@ TEST_CASE(
                             (scratch_dir() / "node8.bin").string()),
                 "at position 1, 2 pipeline stages of 4 tensor-parallel chips: ",
                 {"4:LOGITS", "5:LOGITS", "6:LOGITS", "7:LOGITS"}, reference_logits(checkpoint, 1));
+}
+
+TEST_CASE("small-llama from an fp32 checkpoint, tensor-parallel on two chips, matches the reference") {
+  // Rows of several vectors, heads of 128 straddling a vector boundary, row-split Wo and W_down.
+  const std::string small = source("configs/models/small-llama.json");
+  const auto checkpoint = write_checkpoint("small.safetensors", small, tsp::model::DType::f32);
+  run_and_check(fmt::format("llama --model {} --checkpoint {} --system {} --stages 1 --position 2{} -o {}",
+                            small, checkpoint, source("configs/systems/two_chips.json"), kConfig,
+                            (scratch_dir() / "small.bin").string()),
+                "at position 2, tensor-parallel over 2 chips: ",
+                {"0:LOGITS.c0", "0:LOGITS.c1", "1:LOGITS.c0", "1:LOGITS.c1"},
+                reference_logits(checkpoint, 2, small));
 }
 
 TEST_CASE("tspc llama --checkpoint takes the files of a sharded checkpoint, each tensor read from its own") {
