@@ -66,11 +66,12 @@ std::string write_references(const tsp::compiler::CompiledKernel& kernel, const 
 }
 
 // `tspc plan`: the capacity planner's answer for a model (docs/models.md). Exit 1 when the model
-// does not fit on the --chips given.
+// does not fit on the --chips given, or on the chips of --system.
 struct PlanArgs {
   std::string model;
   uint32_t context = 0;
   uint32_t chips = 0;
+  std::string system;
 };
 
 CLI::App* add_plan_command(CLI::App& app, PlanArgs& args) {
@@ -80,6 +81,10 @@ CLI::App* add_plan_command(CLI::App& app, PlanArgs& args) {
   command->add_option("--model", args.model, "model name (configs/models/NAME.json) or a model file");
   command->add_option("--context", args.context, "KV-cache positions per sequence");
   command->add_option("--chips", args.chips, "plan for exactly this many chips and say what does not fit");
+  command->add_option(
+      "--system", args.system,
+      "plan for exactly this system's chips (configs/systems/; its chips' config), the partition "
+      "tspc llama --system takes without --stages");
   return command;
 }
 
@@ -87,10 +92,19 @@ int run_plan(const PlanArgs& args, const tsp::cli::ConfigChoice& config_choice) 
   if (args.model.empty()) throw tsp::InputError("plan: --model is required");
   if (args.context == 0)
     throw tsp::InputError("plan: --context is required (KV-cache positions, at least 1)");
-  if (config_choice.path.empty()) throw tsp::InputError("--config is required");
   const auto model = tsp::model::load_model(tsp::model::resolve_model(args.model, "configs/models"));
-  const auto config = tsp::cli::load_chosen_config(config_choice, {});
-  const auto plan = tsp::model::plan_model(model, config, {args.context, args.chips});
+  uint32_t chips = args.chips;
+  tsp::ChipConfig config;
+  if (!args.system.empty()) {
+    if (chips != 0) throw tsp::InputError("plan: --chips and --system both give the chips: give one");
+    const auto system = tsp::cli::load_chosen_system(args.system, config_choice);
+    chips = system.chips();
+    config = system.config_of(0);
+  } else {
+    if (config_choice.path.empty()) throw tsp::InputError("--config is required");
+    config = tsp::cli::load_chosen_config(config_choice, {});
+  }
+  const auto plan = tsp::model::plan_model(model, config, {args.context, chips});
   std::cout << tsp::model::format_plan(plan, model, config);
   return plan.fits ? 0 : 1;
 }

@@ -45,6 +45,22 @@ TEST_CASE("tspc plan for Llama-2 70B at context 4096: 432 chips and each chip's 
             "0.7      5.0    161.1     58.9\n") != std::string::npos);
 }
 
+TEST_CASE("tspc plan --system plans for exactly the system's chips, as tspc llama --system does") {
+  auto r = run_tool("tspc", "plan --system " + source("configs/systems/dragonfly8.json") +
+                                model("llama2-70b") + " --context 4096");
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("\nchips 576 = 72 pipeline stages x 8-way tensor parallel: fits\n") != std::string::npos);
+  r = run_tool("tspc", "plan" + model("llama2-70b") + " --context 4096 --system " +
+                           source("configs/systems/rack72.json"));
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("\nchips 72 = 9 pipeline stages x 8-way tensor parallel: does NOT fit\n") !=
+        std::string::npos);
+  r = run_tool("tspc", "plan --chips 8 --system " + source("configs/systems/rack72.json") +
+                           model("llama2-70b") + " --context 4096");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: plan: --chips and --system both give the chips: give one\n");
+}
+
 TEST_CASE("tspc plan with too few chips says what does not fit and exits 1") {
   const auto r = run_tool("tspc", "plan --chips 424" + model("llama2-70b") + " --context 4096" + kConfig);
   CHECK(r.exit_code == 1);
