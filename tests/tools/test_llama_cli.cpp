@@ -2,6 +2,7 @@
 // step by step, each step's program fed the previous step's token and KV cache (tspsim --dump
 // then --load), checked against the host reference tsp::model::Reference (docs/llama.md).
 #include "cli_harness.h"
+#include "model_files.h"
 #include "tool_output.h"
 
 #include "tspsim/compiler/llama.h"
@@ -168,6 +169,42 @@ void decode_on_one_chip(const std::string& model_path, uint32_t first, uint32_t 
 
 TEST_CASE("tiny-llama: eight greedy decode steps on one chip match the host reference") {
   decode_on_one_chip(kModel, 0, 7);
+}
+
+// Float weights (fp16 or bf16, the activations' type): the projections multiply the input as it
+// is, without the int8 quantisation, and convert the fp32 products (docs/llama.md, "Precision and
+// tolerance").
+TEST_CASE("tiny-llama with fp16 weights: four greedy decode steps on one chip match the host reference") {
+  decode_on_one_chip(
+      tsp::test::model_with_precision("tiny-llama", "tiny-fp16.json",
+                                      R"({"weights": "fp16", "activations": "fp16", "kv_cache": "fp16"})"),
+      0, 3);
+}
+
+TEST_CASE(
+    "tiny-llama with bf16 weights: every output of a step matches the reference; mixed types are refused") {
+  const auto dir = scratch_dir();
+  const auto model = tsp::test::model_with_precision(
+      "tiny-llama", "tiny-bf16.json", R"({"weights": "bf16", "activations": "bf16", "kv_cache": "bf16"})");
+  const auto compiled =
+      run_tool("tspc", fmt::format("llama --model {} --position 3{} -o {} --reference {}", model, kConfig,
+                                   (dir / "b16.bin").string(), (dir / "b16").string()));
+  REQUIRE(compiled.exit_code == 0);
+  const auto check = compiled.out.find("check: tspsim ");
+  REQUIRE(check != std::string::npos);
+  const auto sim =
+      run_tool("tspsim", compiled.out.substr(check + 14, compiled.out.find('\n', check) - check - 14));
+  CHECK(sim.exit_code == 0);
+  CHECK(sim.out.find("conformance errors  0\n") != std::string::npos);
+  CHECK(tsp::test::count(sim.out, ": ok\n") == 9);
+  CHECK(field(sim.out, "cycles              ") == field(compiled.out, "at position 3: "));
+  const auto mixed = tsp::test::model_with_precision(
+      "tiny-llama", "tiny-mixed.json", R"({"weights": "bf16", "activations": "fp16", "kv_cache": "fp16"})");
+  const auto r =
+      run_tool("tspc", fmt::format("llama --model {}{} -o {}", mixed, kConfig, (dir / "m.bin").string()));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: llama: tiny-llama has bf16 weights and fp16 activations; float weights need "
+                 "activations of their type (the MXM multiplies two operands of one type)\n");
 }
 
 // small-llama's rows span several vectors (d_model 1024, 8 heads of 128 with heads 2 and 7

@@ -4,6 +4,7 @@
 // --expect and the logits gathered over the chips against an independent run of
 // tsp::model::Reference.
 #include "cli_harness.h"
+#include "model_files.h"
 #include "tool_output.h"
 
 #include "tspsim/compiler/llama.h"
@@ -137,6 +138,15 @@ TEST_CASE("small-llama tensor-parallel on two chips matches the host reference, 
 
 TEST_CASE("small-llama tensor-parallel on node8 matches the host reference, position 2") {
   decode_on(tensor_parallel("node8", 8, source("configs/models/small-llama.json")), 2, 2);
+}
+
+// The fp32 partial products of Wo and W_down all-reduced as fp32 sums (int8 weights sum int32).
+TEST_CASE("tiny-llama with fp16 weights tensor-parallel on node8 matches the host reference, positions 0-1") {
+  decode_on(tensor_parallel("node8", 8,
+                            tsp::test::model_with_precision(
+                                "tiny-llama", "tiny-fp16.json",
+                                R"({"weights": "fp16", "activations": "fp16", "kv_cache": "fp16"})")),
+            0, 1);
 }
 
 TEST_CASE("tiny-llama tensor-parallel on node8 matches the host reference, positions 0-1") {

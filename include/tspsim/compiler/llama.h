@@ -34,9 +34,14 @@ void schedule_quantize_with(ProgramBuilder& builder, const TiledTensor& x, const
 void schedule_dequantize(ProgramBuilder& builder, const TiledTensor& c, const TiledTensor& scale,
                          const TiledTensor& amax, const TiledTensor* residual, const TiledTensor& y);
 
-// The embedding lookup's operand: Y (int8, one row over the vocabulary) = 1 where IDS (int32 lane
-// ids, Y's tiles) equals TOKEN (int32, the token in every lane of one vector), else 0. The GEMV
-// Y x E then reads row TOKEN of the table E.
+// Y = the fp32 product C of a float-weight GEMV in y's type; with `residual`, Y = R + that rounded
+// to R's type (schedule_dequantize without the quantisation).
+void schedule_convert(ProgramBuilder& builder, const TiledTensor& c, const TiledTensor* residual,
+                      const TiledTensor& y);
+
+// The embedding lookup's operand: Y (one row over the vocabulary, in the table's type) = 1 where
+// IDS (int32 lane ids, Y's tiles) equals TOKEN (int32, the token in every lane of one vector), else
+// 0. The GEMV Y x E then reads row TOKEN of the table E.
 void schedule_one_hot(ProgramBuilder& builder, const TiledTensor& token, const TiledTensor& ids,
                       const TiledTensor& y);
 

@@ -113,13 +113,30 @@ void schedule_dequantize(ProgramBuilder& builder, const TiledTensor& c, const Ti
   schedule_vectors(builder.schedule(), e, inputs, y);
 }
 
+void schedule_convert(ProgramBuilder& builder, const TiledTensor& c, const TiledTensor* residual,
+                      const TiledTensor& y) {
+  VExpr e;
+  const unsigned value = e.input(0, DType::f32);
+  std::vector<const TiledTensor*> inputs{&c};
+  if (!residual && y.dtype == DType::f32) {
+    e.unary(Opcode::v_mov, DType::f32, value); // fp32 logits: a copy into the named tensor
+  } else if (!residual) {
+    store_as(e, y.dtype, value);
+  } else {
+    const DType rt = residual->dtype;
+    e.binary(Opcode::v_add, rt, e.input(1, rt), store_as(e, rt, value));
+    inputs.push_back(residual);
+  }
+  schedule_vectors(builder.schedule(), e, inputs, y);
+}
+
 void schedule_one_hot(ProgramBuilder& builder, const TiledTensor& token, const TiledTensor& ids,
                       const TiledTensor& y) {
   VExpr e;
   const int token_row = token.rows == 1 ? 0 : -1; // one token, or one per row of Y
   const unsigned hit =
       e.binary(Opcode::v_cmpeq, DType::i32, e.input(0, DType::i32), e.input(1, DType::i32, token_row, 0));
-  e.cvt(DType::i8, DType::i32, e.binary(Opcode::v_and, DType::i32, hit, e.splat(DType::i32, 1)));
+  e.cvt(y.dtype, DType::i32, e.binary(Opcode::v_and, DType::i32, hit, e.splat(DType::i32, 1)));
   schedule_vectors(builder.schedule(), e, {&ids, &token}, y);
 }
 
@@ -465,7 +482,8 @@ Window rows_of(const model::Matrix& m, uint32_t row0, uint32_t rows) {
 // Row i of every column tile of x (one token's row).
 TiledTensor token_row(const TiledTensor& x, uint32_t i) { return x.rows == 1 ? x : tiled_rows(x, i, 1); }
 
-// Throws InputError for what the step does not compile: non-int8 weights, a head wider than one
+// Throws InputError for what the step does not compile: float weights of another type than the
+// activations, a head wider than one
 // vector, a position or token outside the model. Before the host reference runs (a wide model's
 // reference is slow and never needed).
 void check_step(const ChipConfig& config, const model::ModelConfig& model, const LlamaStep& step);
@@ -478,7 +496,8 @@ public:
            const Share& share, const ReferenceRun& run)
       : config_(builder.config()), model_(model), step_(step), share_(share), run_(run), builder_(builder),
         lanes_(config_.geometry.vector_bytes()), rows_(std::max(1u, step.prompt_tokens)),
-        act_(chip_type(model.precision.activations)), kv_(chip_type(model.precision.kv_cache)) {
+        act_(chip_type(model.precision.activations)), kv_(chip_type(model.precision.kv_cache)),
+        weight_type_(chip_type(model.precision.weights)) {
     // The prompt pass's L-row tensors die within a few phases: later phases reuse their MEM.
     if (step.prompt_tokens > 0) builder.reuse_scratch();
   }
@@ -564,6 +583,8 @@ private:
     TiledTensor q;
   };
   Quantised quantise(const TiledTensor& x);
+  // x quantised with a known AMAX (int8 weights), or x itself (float weights).
+  TiledTensor quantise_with(const TiledTensor& x, const TiledTensor& amax);
   // c = Q W (int32).
   TiledTensor product(const TiledTensor& q, const WeightMatrix& w);
   // y = x W in `out`, or R + x W with `residual`; a program symbol if `name` is given.
@@ -594,6 +615,10 @@ private:
   uint32_t rows_; // tokens: 1, or the prompt's
   DType act_;
   DType kv_;
+  // int8: projections quantise their input and rescale the int32 products; fp16 or bf16 (the
+  // activations' type): the MXM multiplies the input as it is and the fp32 products are converted.
+  DType weight_type_;
+  bool quantised() const { return weight_type_ == DType::i8; }
   std::optional<LaneMaps> maps_;
   bool east_ = false;
   uint64_t weight_tiles_ = 0;
@@ -613,9 +638,12 @@ private:
 
 void check_step(const ChipConfig& config, const model::ModelConfig& model, const LlamaStep& step) {
   const unsigned lanes = config.geometry.vector_bytes();
-  if (model.precision.weights != model::DType::i8)
-    throw InputError(fmt::format("llama: {} has {} weights; the decode step is compiled for int8 weights",
-                                 model.name, model::dtype_name(model.precision.weights)));
+  if (model.precision.weights != model::DType::i8 && model.precision.weights != model.precision.activations)
+    throw InputError(
+        fmt::format("llama: {} has {} weights and {} activations; float weights need activations "
+                    "of their type (the MXM multiplies two operands of one type)",
+                    model.name, model::dtype_name(model.precision.weights),
+                    model::dtype_name(model.precision.activations)));
   if (model.head_dim > lanes)
     throw InputError(fmt::format("llama: {}: head_dim {} must fit one {}-lane vector (each head is one row "
                                  "of the attention kernel)",
@@ -663,7 +691,7 @@ WeightMatrix ChipStep::weights(const std::string& name, const model::Matrix& m, 
       east_ = !east_;
       auto mems = least_used(builder_, east_);
       mems.resize(streams);
-      const Symbol tile = builder_.add_staggered_tensor("", DType::i8, rows, cols, mems, reserved, {});
+      const Symbol tile = builder_.add_staggered_tensor("", weight_type_, rows, cols, mems, reserved, {});
       // One declaration per tile: row r is matrix row row0 + first_row + r from column col0 + j * lanes,
       // and only the tile's live rows (a contiguous range) are declared.
       const uint32_t first_row = kt * lanes_;
@@ -683,25 +711,35 @@ WeightMatrix ChipStep::weights(const std::string& name, const model::Matrix& m, 
       w.tiles[{kt, j}] = tile;
       ++weight_tiles_;
     }
-  w.scale = place_vector(DType::f32, window.cols,
-                         vector_source(m.scale_source, m.checkpoint, DeclaredValues::checkpoint_scale),
-                         window.col0, name + ".scale");
+  if (quantised())
+    w.scale = place_vector(DType::f32, window.cols,
+                           vector_source(m.scale_source, m.checkpoint, DeclaredValues::checkpoint_scale),
+                           window.col0, name + ".scale");
   return w;
 }
 
+// Float weights: the input as it is (it is in the weights' type), no AMAX.
 ChipStep::Quantised ChipStep::quantise(const TiledTensor& x) {
+  if (!quantised()) return {{}, x};
   Quantised out{place_next(DType::f32, x.rows, lanes_), place_next(DType::i8, x.rows, x.cols)};
   schedule_quantize(builder_, *maps_, x, out.amax, out.q);
   return out;
 }
 
+TiledTensor ChipStep::quantise_with(const TiledTensor& x, const TiledTensor& amax) {
+  if (!quantised()) return x;
+  const TiledTensor q = place_next(DType::i8, x.rows, x.cols);
+  schedule_quantize_with(builder_, x, amax, q);
+  return q;
+}
+
 TiledTensor ChipStep::product(const TiledTensor& q, const WeightMatrix& w) {
-  const TiledTensor c = place_next(DType::i32, q.rows, w.n);
+  const TiledTensor c = place_next(quantised() ? DType::i32 : DType::f32, q.rows, w.n);
   GemmShape shape;
   shape.m = q.rows;
   shape.k = w.k;
   shape.n = w.n;
-  shape.dtype = DType::i8;
+  shape.dtype = weight_type_;
   schedule_gemm(builder_, shape,
                 {[&](unsigned kt) { return q.tiles[kt]; },
                  [&](unsigned kt, unsigned j) {
@@ -714,7 +752,10 @@ TiledTensor ChipStep::product(const TiledTensor& q, const WeightMatrix& w) {
 TiledTensor ChipStep::rescale(const TiledTensor& c, const WeightMatrix& w, const TiledTensor& amax, DType out,
                               const TiledTensor* residual, const std::string& name) {
   const TiledTensor y = place_next(residual ? residual->dtype : out, c.rows, w.n, {}, name);
-  schedule_dequantize(builder_, c, w.scale, amax, residual, y);
+  if (quantised())
+    schedule_dequantize(builder_, c, w.scale, amax, residual, y);
+  else
+    schedule_convert(builder_, c, residual, y);
   return y;
 }
 
@@ -799,7 +840,7 @@ TiledTensor ChipStep::embed() {
   TiledTensor ids_i32 = place_next(DType::i32, 1, share_.vocab, id_bytes);
   // Every prompt token's one-hot row reads the ids: copies spread the reads.
   if (rows_ > 1) add_copies(builder_, ids_i32, least_used(builder_, east_), kBroadcastCopies, id_bytes);
-  const TiledTensor one_hot = per_token(DType::i8, share_.vocab);
+  const TiledTensor one_hot = per_token(weight_type_, share_.vocab);
   group_ = group("embedding");
   tag(RegionCategory::matrix);
   schedule_one_hot(builder_, token, ids_i32, one_hot);
@@ -811,6 +852,11 @@ TiledTensor ChipStep::embed() {
 void ChipStep::embed_scale(const TiledTensor& rows) {
   tag(RegionCategory::matrix);
   x_ = per_token(act_, model_.d_model);
+  if (!quantised()) {
+    schedule_convert(builder_, rows, nullptr, x_);
+    release({&x_});
+    return;
+  }
   VExpr e;
   store_as(e, act_,
            e.binary(Opcode::v_mul, DType::f32, e.cvt(DType::f32, DType::i32, e.input(0, DType::i32)),
@@ -911,8 +957,7 @@ void ChipStep::mlp_start(uint32_t l) {
 
 TiledTensor ChipStep::attention_out(const TiledTensor& amax) {
   tag(RegionCategory::matrix);
-  const TiledTensor q = place_next(DType::i8, attended_.rows, attended_.cols);
-  schedule_quantize_with(builder_, attended_, amax, q);
+  const TiledTensor q = quantise_with(attended_, amax);
   TiledTensor c = product(q, wo_);
   release({&x_, &amax, &c});
   return c;
@@ -947,8 +992,7 @@ TiledTensor ChipStep::ffn() {
 
 TiledTensor ChipStep::ffn_out(const TiledTensor& amax) {
   tag(RegionCategory::matrix);
-  const TiledTensor q = place_next(DType::i8, attended_.rows, attended_.cols);
-  schedule_quantize_with(builder_, attended_, amax, q);
+  const TiledTensor q = quantise_with(attended_, amax);
   TiledTensor c = product(q, wd_);
   release({&x1_, &amax, &c});
   return c;
@@ -1011,7 +1055,7 @@ void ChipStep::next_token(const TiledTensor& index) {
 
 std::vector<Bound> ChipStep::bounds() const {
   const double planes = config_.geometry.mxm_planes();
-  const double lw = lw_cycles(DType::i8, config_);
+  const double lw = lw_cycles(weight_type_, config_);
   return {{"weight install", double(weight_tiles_) * lw / planes},
           {"MEM bandwidth",
            double(weight_tiles_) * lw * config_.mxm.weight_streams / config_.geometry.mem_slices()}};
