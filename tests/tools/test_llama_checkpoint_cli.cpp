@@ -3,6 +3,7 @@
 // matches the host reference built from the same file, on one chip and over node8; the file is
 // needed to run functionally only, and bad combinations and files are one-line errors.
 #include "cli_harness.h"
+#include "model_files.h"
 #include "tool_output.h"
 
 #include "tspsim/compiler/llama.h"
@@ -137,6 +138,21 @@ TEST_CASE("small-llama from an fp32 checkpoint, tensor-parallel on two chips, ma
                 "at position 2, tensor-parallel over 2 chips: ",
                 {"0:LOGITS.c0", "0:LOGITS.c1", "1:LOGITS.c0", "1:LOGITS.c1"},
                 reference_logits(checkpoint, 2, small));
+}
+
+TEST_CASE("an fp16 model reads a checkpoint's values rounded to fp16 and matches the reference") {
+  const auto model = tsp::test::model_with_precision(
+      "tiny-llama", "tiny-fp16.json", R"({"weights": "fp16", "activations": "fp16", "kv_cache": "fp16"})");
+  const auto checkpoint = write_checkpoint("fp16.safetensors", kModel, tsp::model::DType::f32);
+  const auto program = (scratch_dir() / "fp16.bin").string();
+  run_and_check(fmt::format("llama --model {} --checkpoint {} --position 1{} -o {}", model, checkpoint,
+                            kConfig, program),
+                "at position 1: ", {"LOGITS.c0", "LOGITS.c1"}, reference_logits(checkpoint, 1, model));
+  const auto p = tsp::read_program(program);
+  const tsp::Symbol* wq = p.find_symbol("L0.wq.k0");
+  REQUIRE(wq != nullptr);
+  CHECK(wq->dtype == tsp::isa::DType::f16);
+  CHECK(p.find_symbol("L0.wq.scale") == nullptr); // float weights have no column scales
 }
 
 TEST_CASE("tspc llama --checkpoint takes the files of a sharded checkpoint, each tensor read from its own") {
