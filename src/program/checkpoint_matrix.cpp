@@ -150,12 +150,12 @@ std::vector<uint8_t> checkpoint_elements(const DeclaredTensor& declared, const S
   const bool scales = declared.values == DeclaredValues::checkpoint_scale;
   const bool quantised = symbol.dtype == isa::DType::i8;
   if ((quantised || scales) && !entry.quantised) entry.quantised = quantise_columns(m);
-  // The window's last element, inside the matrix (or the scale row).
+  // The window inside the matrix (or the scale row), with no sum that can wrap: the offset is the
+  // container's to choose.
   const uint64_t available = scales ? m.cols : uint64_t{m.rows} * m.cols;
-  const uint64_t last = declared.offset +
-                        uint64_t{declared.first_row + declared.row_count - 1} * declared.row_stride +
-                        symbol.cols;
-  if (last > available)
+  const uint64_t span =
+      (uint64_t{declared.first_row} + declared.row_count - 1) * declared.row_stride + symbol.cols;
+  if (declared.offset > available || span > available - declared.offset)
     throw InputError(
         fmt::format("{}: tensor {}: declared tensor '{}' reads {} {} from element {} with stride {}; "
                     "the {} has {}",

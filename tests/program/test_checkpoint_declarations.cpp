@@ -259,6 +259,12 @@ TEST_CASE("a checkpoint declaration names the file, the tensor and the window it
       elements(fmt::format("checkpoint(\"{}\", \"model.norm.weight\", 10, stride=320)", file)), InputError,
       Message(file + ": tensor model.norm.weight: declared tensor 'T' reads 2 rows from element 10 "
                      "with stride 320; the matrix has 320"));
+  // An offset near 2^64 must not wrap past the check.
+  REQUIRE_THROWS_MATCHES(
+      elements(fmt::format("checkpoint(\"{}\", \"model.norm.weight\", 18446744073709551615)", file)),
+      InputError,
+      Message(file + ": tensor model.norm.weight: declared tensor 'T' reads 2 rows from element "
+                     "18446744073709551615 with stride 20; the matrix has 320"));
   REQUIRE_THROWS_MATCHES(
       elements(fmt::format("checkpoint(\"{}\", \"model.norm.weight\", 0, transposed)", file)), InputError,
       Message(file + ": tensor model.norm.weight: a 1-D tensor is not transposed"));
