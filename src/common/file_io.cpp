@@ -11,14 +11,20 @@
 #include <unistd.h>
 
 namespace tsp {
-namespace {
 
-std::string read_all(const std::filesystem::path& path) {
+std::ifstream open_input_file(const std::filesystem::path& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
     throw InputError(fmt::format("cannot read '{}': is a directory", path.string()));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(fmt::format("cannot read '{}': {}", path.string(), std::strerror(errno)));
+  return in;
+}
+
+namespace {
+
+std::string read_all(const std::filesystem::path& path) {
+  std::ifstream in = open_input_file(path);
   std::string data{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   if (in.bad()) throw InputError(fmt::format("cannot read '{}': read error", path.string()));
   return data;

@@ -37,12 +37,6 @@ DType model_type(isa::DType dtype) {
   return dtype == isa::DType::f16 ? DType::f16 : dtype == isa::DType::bf16 ? DType::bf16 : DType::f32;
 }
 
-std::string shape_text(const std::vector<uint64_t>& shape) {
-  std::string text;
-  for (uint64_t d : shape) text += (text.empty() ? "" : ", ") + std::to_string(d);
-  return "[" + text + "]";
-}
-
 void append_element(std::vector<uint8_t>& out, DType dtype, float value) {
   uint32_t bits = 0;
   switch (dtype) {

@@ -16,20 +16,6 @@
 namespace tsp {
 namespace {
 
-float stored_value(isa::DType dtype, const uint8_t* at) {
-  switch (dtype) {
-  case isa::DType::f16:
-    return num::f16_to_f32(uint16_t(at[0] | at[1] << 8));
-  case isa::DType::bf16:
-    return num::bf16_to_f32(uint16_t(at[0] | at[1] << 8));
-  default: {
-    float v;
-    std::memcpy(&v, at, 4);
-    return v;
-  }
-  }
-}
-
 // The matrices declarations read last, each with its quantisation once an int8 or scale
 // declaration asked, and the headers of the files read so far. A chip's tiles come matrix by
 // matrix, two cores loading at once (Chip::generate_declared_tensors): a few entries keep each
@@ -116,12 +102,17 @@ CheckpointMatrix checkpoint_matrix(const SafetensorsIndex& index, const Safetens
     fail(fmt::format("rotary head size {} does not split its {} output rows into whole heads of pairs",
                      rotary_head_dim, m.cols));
   const unsigned size = isa::dtype_bytes(entry.dtype);
+  const auto stored_value = [&](const uint8_t* at) {
+    uint32_t bits = 0;
+    std::memcpy(&bits, at, size); // little-endian host and file
+    return num::float_from_bits(bits, entry.dtype);
+  };
   m.values.resize(size_t(m.rows) * m.cols);
   for (uint32_t n = 0; n < m.cols; ++n) {
     const uint32_t src = checkpoint_row(n, rotary_head_dim);
     for (uint32_t k = 0; k < m.rows; ++k) {
       const size_t stored = transposed ? size_t(src) * m.rows + k : size_t(k) * m.cols + src;
-      m.values[size_t(k) * m.cols + n] = stored_value(entry.dtype, &bytes[stored * size]);
+      m.values[size_t(k) * m.cols + n] = stored_value(&bytes[stored * size]);
     }
   }
   return m;

@@ -1,10 +1,9 @@
 #include "tspsim/program/safetensors.h"
 
 #include "tspsim/common/error.h"
+#include "tspsim/common/file_io.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <fmt/format.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -16,12 +15,6 @@ using nlohmann::json;
 namespace {
 
 constexpr isa::DType kStoredTypes[] = {isa::DType::f32, isa::DType::f16, isa::DType::bf16};
-
-std::string shape_text(const std::vector<uint64_t>& shape) {
-  std::string text;
-  for (uint64_t d : shape) text += (text.empty() ? "" : ", ") + std::to_string(d);
-  return "[" + text + "]";
-}
 
 std::string shown(const json& value) {
   std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -77,11 +70,8 @@ SafetensorsEntry parse_entry(const std::string& file, const std::string& name, c
 // A regular file only: its size is known, and a device or pipe (/dev/urandom) cannot make the
 // reader block or trust an endless header.
 std::ifstream open_file(const std::filesystem::path& path) {
+  std::ifstream in = open_input_file(path);
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
-    throw InputError(fmt::format("cannot read '{}': is a directory", path.string()));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(fmt::format("cannot read '{}': {}", path.string(), std::strerror(errno)));
   if (!std::filesystem::is_regular_file(path, ec))
     throw InputError(fmt::format("cannot read '{}': not a regular file", path.string()));
   return in;
@@ -95,6 +85,12 @@ void read_exactly(std::ifstream& in, const std::string& file, uint64_t offset, v
 }
 
 } // namespace
+
+std::string shape_text(const std::vector<uint64_t>& shape) {
+  std::string text;
+  for (uint64_t d : shape) text += (text.empty() ? "" : ", ") + std::to_string(d);
+  return "[" + text + "]";
+}
 
 const char* safetensors_dtype_name(isa::DType dtype) {
   switch (dtype) {

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,6 +13,9 @@ namespace tsp {
 // Throw InputError "cannot read 'PATH': REASON".
 std::string read_text_file(const std::filesystem::path& path);
 std::vector<uint8_t> read_binary_file(const std::filesystem::path& path);
+// The file opened for binary reads, or the same InputError (a directory is one too); for readers
+// that take parts of a file instead of all of it.
+std::ifstream open_input_file(const std::filesystem::path& path);
 
 // Writes to a temporary file beside `path`, then renames it over `path` (a device such as
 // /dev/null is written in place). Throws InputError

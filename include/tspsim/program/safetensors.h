@@ -36,6 +36,9 @@ SafetensorsIndex read_safetensors_index(const std::filesystem::path& path);
 // The bytes of one entry of the index (row-major, little-endian elements).
 std::vector<uint8_t> read_safetensors_data(const SafetensorsIndex& index, const SafetensorsEntry& entry);
 
+// A shape as the messages print it: [4096, 11008].
+std::string shape_text(const std::vector<uint64_t>& shape);
+
 // The F32 / F16 / BF16 names of the header.
 const char* safetensors_dtype_name(isa::DType dtype);
 

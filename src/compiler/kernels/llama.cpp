@@ -56,6 +56,21 @@ unsigned over_tiles(VExpr& e, Opcode op, unsigned tiles,
 
 unsigned sxm_west(ProgramBuilder& builder) { return *builder.schedule().floorplan().find_slice("SXM_W"); }
 
+// Y = the fp32 `value` in y's type, or R + that rounded to R's type with `residual` (the next
+// input after `inputs`); schedules the expression.
+void store_with_residual(ProgramBuilder& builder, VExpr& e, unsigned value,
+                         std::vector<const TiledTensor*> inputs, const TiledTensor* residual,
+                         const TiledTensor& y) {
+  if (!residual) {
+    store_as(e, y.dtype, value);
+  } else {
+    const DType rt = residual->dtype;
+    e.binary(Opcode::v_add, rt, e.input(unsigned(inputs.size()), rt), store_as(e, rt, value));
+    inputs.push_back(residual);
+  }
+  schedule_vectors(builder.schedule(), e, inputs, y);
+}
+
 } // namespace
 
 void schedule_amax(ProgramBuilder& builder, const LaneMaps& maps, const TiledTensor& x,
@@ -102,32 +117,16 @@ void schedule_dequantize(ProgramBuilder& builder, const TiledTensor& c, const Ti
       e.binary(Opcode::v_mul, DType::f32, e.cvt(DType::f32, DType::i32, e.input(0, DType::i32)),
                e.input(1, DType::f32));
   const unsigned value = e.binary(Opcode::v_mul, DType::f32, scaled, sx);
-  std::vector<const TiledTensor*> inputs{&c, &scale, &amax};
-  if (!residual) {
-    store_as(e, y.dtype, value);
-  } else {
-    const DType rt = residual->dtype;
-    e.binary(Opcode::v_add, rt, e.input(3, rt), store_as(e, rt, value));
-    inputs.push_back(residual);
-  }
-  schedule_vectors(builder.schedule(), e, inputs, y);
+  store_with_residual(builder, e, value, {&c, &scale, &amax}, residual, y);
 }
 
 void schedule_convert(ProgramBuilder& builder, const TiledTensor& c, const TiledTensor* residual,
                       const TiledTensor& y) {
   VExpr e;
-  const unsigned value = e.input(0, DType::f32);
-  std::vector<const TiledTensor*> inputs{&c};
-  if (!residual && y.dtype == DType::f32) {
-    e.unary(Opcode::v_mov, DType::f32, value); // fp32 logits: a copy into the named tensor
-  } else if (!residual) {
-    store_as(e, y.dtype, value);
-  } else {
-    const DType rt = residual->dtype;
-    e.binary(Opcode::v_add, rt, e.input(1, rt), store_as(e, rt, value));
-    inputs.push_back(residual);
-  }
-  schedule_vectors(builder.schedule(), e, inputs, y);
+  unsigned value = e.input(0, DType::f32);
+  // fp32 logits: a copy into the named tensor (an expression's root is an operation).
+  if (!residual && y.dtype == DType::f32) value = e.unary(Opcode::v_mov, DType::f32, value);
+  store_with_residual(builder, e, value, {&c}, residual, y);
 }
 
 void schedule_one_hot(ProgramBuilder& builder, const TiledTensor& token, const TiledTensor& ids,
