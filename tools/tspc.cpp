@@ -176,6 +176,11 @@ int main(int argc, char* argv[]) {
     args.set("checkpoint", fmt::format("{}", fmt::join(llama_checkpoint, "\n")));
   };
   return tsp::cli::run(*app, argc, argv, [&] {
+    // The main options reach the subcommand as values: `--checkpoint -o out.bin` took -o.
+    for (const auto& path : llama_checkpoint)
+      if (!path.empty() && path[0] == '-')
+        throw tsp::InputError(
+            fmt::format("llama: --checkpoint: expected a safetensors file, got '{}'", path));
     if (list) {
       print_list();
       return 0;

@@ -202,6 +202,10 @@ TEST_CASE("tspc llama --checkpoint names what is wrong in one line") {
   auto r = compile("--checkpoint " + checkpoint + " --seed 3");
   CHECK(r.exit_code == 2);
   CHECK(r.err == "error: llama: --seed makes random weights and --checkpoint reads them: give one\n");
+  r = run_tool("tspc", fmt::format("llama --model {} --checkpoint -o {}{}", kModel,
+                                   (scratch_dir() / "bad.bin").string(), kConfig));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: llama: --checkpoint: expected a safetensors file, got '-o'\n");
   r = compile("--checkpoint /nonexistent/w.safetensors");
   CHECK(r.exit_code == 2);
   CHECK(r.err == "error: cannot read '/nonexistent/w.safetensors': No such file or directory\n");
