@@ -1,8 +1,10 @@
 #include "tspsim/common/second_core.h"
 
 #include <condition_variable>
+#include <exception>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 namespace tsp {
 namespace {
@@ -23,10 +25,20 @@ public:
       done_ = false;
     }
     wake_.notify_one();
-    job(0);
+    // Either half may throw (a checkpoint file that cannot be read): the other half still uses the
+    // caller's stack, so its end is awaited before anything is rethrown.
+    std::exception_ptr first;
+    try {
+      job(0);
+    } catch (...) {
+      first = std::current_exception();
+    }
     std::unique_lock<std::mutex> lock(mutex_);
     finished_.wait(lock, [&] { return done_; });
     job_ = nullptr;
+    const std::exception_ptr second = std::exchange(error_, nullptr);
+    if (first) std::rethrow_exception(first);
+    if (second) std::rethrow_exception(second);
     return true;
   }
 
@@ -49,8 +61,14 @@ private:
       if (stop_) return;
       const auto* job = job_;
       lock.unlock();
-      (*job)(1);
+      std::exception_ptr error;
+      try {
+        (*job)(1);
+      } catch (...) {
+        error = std::current_exception();
+      }
       lock.lock();
+      error_ = error;
       done_ = true;
       finished_.notify_one();
     }
@@ -60,6 +78,7 @@ private:
   std::mutex mutex_;
   std::condition_variable wake_, finished_;
   const std::function<void(unsigned)>* job_ = nullptr;
+  std::exception_ptr error_; // what the second half threw
   bool done_ = true;
   bool stop_ = false;
   std::thread thread_;
