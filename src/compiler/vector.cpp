@@ -112,9 +112,9 @@ Instruction node_instruction(const VNode& n, Stream dst, const ArgStreams& args)
 class VectorScheduler {
 public:
   VectorScheduler(Schedule& schedule, const VExpr& expr, const std::vector<const TiledTensor*>& inputs,
-                  const TiledTensor& out)
+                  const TiledTensor& out, ReadMisses misses = ReadMisses::remembered)
       : s_(schedule), expr_(expr), inputs_(inputs), out_(out), config_(schedule.config()),
-        vxm_(schedule.floorplan().vxm_slice()) {
+        vxm_(schedule.floorplan().vxm_slice()), misses_(misses) {
     prepare();
   }
 
@@ -319,6 +319,7 @@ private:
   // Places the current vector with its root result at cycle p, or nothing.
   bool attempt(Cycle p, Cycle& last_write) {
     const size_t mark = s_.mark();
+    attempt_mark_ = mark;
     ++attempt_;
     shared_reads_.clear();
     equal_ops_.clear();
@@ -580,9 +581,12 @@ private:
       skip_ = std::max(skip_, skip - 1);
       return std::nullopt;
     }
+    const Cycle at = root_ + offset_[node];
+    const ReadMiss miss{n.input, row, n.tile >= 0 ? unsigned(n.tile) : tile_, reader, at};
+    if (misses_ == ReadMisses::remembered && read_misses_[size_t(at) % read_misses_.size()] == miss)
+      return std::nullopt;
     // Reserve-free tests first: a copy whose slots, bank ports or SRAM order fail, or a base whose
     // stream spans are taken, would fail after reserving and rolling back.
-    const Cycle at = root_ + offset_[node];
     for (unsigned k = 0; k < copies; ++k) {
       const unsigned copy = (row_ + k) % copies;
       const std::array<SymbolWord, kMaxBytes>& words = copy_words[copy];
@@ -613,6 +617,7 @@ private:
         return placed;
       }
     }
+    if (s_.mark() == attempt_mark_) read_misses_[size_t(at) % read_misses_.size()] = miss;
     return std::nullopt;
   }
 
@@ -724,6 +729,7 @@ private:
   const TiledTensor& out_;
   const ChipConfig& config_;
   unsigned vxm_;
+  ReadMisses misses_;
   std::vector<Cycle> offset_;
   std::vector<std::vector<unsigned>> consumers_; // positions that read each node
   // Per node, its value's stream, valid if it was placed in the current attempt (placed_in_): a
@@ -743,6 +749,22 @@ private:
   unsigned failed_ = 0;       // the node placed last in a failed attempt, for the message
   unsigned probe_failed_ = 0; // the node that found no room on an empty chip
   Cycle skip_ = 0;            // root cycles after a failed attempt that cannot succeed either
+  // A Read that no copy, stream base or reservation could place while its attempt had placed
+  // nothing: the committed schedule only grows, so the same Read (the same word to the same
+  // reader in the same cycle) fails again, whichever leaf asks (SwiGLU reads A for two leaves 11
+  // cycles apart: the later leaf repeats the first one's test of 11 root cycles before).
+  struct ReadMiss {
+    unsigned input = UINT_MAX;
+    uint32_t row = 0;
+    unsigned tile = 0;
+    unsigned reader = 0;
+    Cycle at = 0;
+    bool operator==(const ReadMiss& o) const {
+      return at == o.at && input == o.input && row == o.row && tile == o.tile && reader == o.reader;
+    }
+  };
+  std::array<ReadMiss, 64> read_misses_{}; // direct-mapped by the cycle
+  size_t attempt_mark_ = 0;                // the schedule's mark when the current attempt began
 };
 
 } // namespace
@@ -829,10 +851,10 @@ size_t VExpr::op_count() const {
 }
 
 Cycle schedule_vectors(Schedule& schedule, const VExpr& expr, const std::vector<const TiledTensor*>& inputs,
-                       const TiledTensor& out, Cycle earliest) {
+                       const TiledTensor& out, Cycle earliest, ReadMisses misses) {
   if (expr.nodes.empty() || expr.nodes[expr.root].kind == VNode::Kind::input)
     throw std::logic_error("tspc vector: the expression's root must be an operation");
-  return VectorScheduler(schedule, expr, inputs, out).run(earliest);
+  return VectorScheduler(schedule, expr, inputs, out, misses).run(earliest);
 }
 
 Cycle vector_latency(Schedule& schedule, const VExpr& expr, const std::vector<const TiledTensor*>& inputs,

@@ -8,6 +8,7 @@
 #include "tspsim/compiler/vector.h"
 
 #include <catch2/catch.hpp>
+#include <random>
 
 using tsp::compiler::Dir;
 using tsp::compiler::ProgramBuilder;
@@ -510,4 +511,50 @@ TEST_CASE("a vector waits past a slice busy for longer than one search, not givi
   // A's Read at 70,000, the first free dispatch of its queue: its value 2 cycles later, 4 hops to
   // the VXM, 1 cycle of mov, 4 hops to MEM_E3, written there (skew 0).
   CHECK(tsp::compiler::schedule_vectors(s, copy, {&in}, out) == kBusy + 2 + 4 + 1 + 4);
+}
+
+TEST_CASE("a vector search that remembers the Reads that found no room places what the exhaustive one does") {
+  // A + mov(mov(A)): A is read for two leaves two cycles apart, by the VXM, and east streams
+  // between MEM_W3 and the VXM and MEM_W3's queue are taken at random, so that many root cycles
+  // fail at the first leaf and the second leaf asks for Reads the first one found no room for.
+  using tsp::isa::DType;
+  using tsp::isa::Opcode;
+  tsp::compiler::VExpr e;
+  const unsigned first = e.input(0, DType::i8);
+  const unsigned second =
+      e.unary(Opcode::v_mov, DType::i8, e.unary(Opcode::v_mov, DType::i8, e.input(0, DType::i8)));
+  e.root = e.binary(Opcode::v_add, DType::i8, first, second);
+  for (const uint64_t seed : {1, 2, 3, 4}) {
+    std::vector<std::vector<tsp::compiler::TextWord>> texts[2];
+    tsp::compiler::Cycle last[2];
+    const tsp::compiler::ReadMisses misses[2] = {tsp::compiler::ReadMisses::remembered,
+                                                 tsp::compiler::ReadMisses::retested};
+    for (int k = 0; k < 2; ++k) {
+      ProgramBuilder builder(tsp::test::bundled_config("tiny.json"));
+      auto& s = builder.schedule();
+      const unsigned w3 = mem(s, "MEM_W3");
+      const auto [a, b] = copy_tensors(builder, 24, 3);
+      std::mt19937_64 rng(seed);
+      for (int i = 0; i < 5000; ++i) {
+        const Stream stream{unsigned(rng() % 16), Dir::east};
+        s.claim_value(stream, 2 + unsigned(rng() % 4), tsp::compiler::Cycle(4 + rng() % 150), 6);
+        if (i % 64 == 0)
+          s.place(s.mem_queue(w3), tsp::compiler::Cycle(rng() % 200),
+                  tsp::compiler::make_read(a.base, stream));
+      }
+      const auto in = tsp::compiler::single_tile(a);
+      const auto out = tsp::compiler::single_tile(b);
+      last[k] = tsp::compiler::schedule_vectors(s, e, {&in}, out, 0, misses[k]);
+      for (unsigned q = 0; q < s.floorplan().queues().size(); ++q) texts[k].push_back(s.text(q));
+    }
+    CHECK(last[0] == last[1]);
+    REQUIRE(texts[0].size() == texts[1].size());
+    for (size_t q = 0; q < texts[0].size(); ++q) {
+      REQUIRE(texts[0][q].size() == texts[1][q].size());
+      for (size_t i = 0; i < texts[0][q].size(); ++i) {
+        CHECK(texts[0][q][i].word == texts[1][q][i].word);
+        CHECK(texts[0][q][i].pop == texts[1][q][i].pop);
+      }
+    }
+  }
 }

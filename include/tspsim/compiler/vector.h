@@ -47,12 +47,19 @@ struct VExpr {
   size_t op_count() const;
 };
 
+// What a vector search does with a Read that found no room while its attempt had placed
+// nothing: remember it, so that a later attempt asking for the same Read (the same word to the
+// same reader in the same cycle) fails at once, or test it again. The schedule only grows, so
+// both place the same vectors; the second is the exhaustive search tests compare with.
+enum class ReadMisses : uint8_t { remembered, retested };
+
 // Schedules out = expr(inputs) for every vector of `out` (inputs with one row are broadcast over
 // the rows), no vector before `earliest`, in row order. Returns the last SRAM write cycle.
 // Every operand must have out's column tiles unless its leaves name a fixed tile. Each placed
 // vector is committed (Schedule::commit): no mark taken before the call can roll it back.
 Cycle schedule_vectors(Schedule& schedule, const VExpr& expr, const std::vector<const TiledTensor*>& inputs,
-                       const TiledTensor& out, Cycle earliest = 0);
+                       const TiledTensor& out, Cycle earliest = 0,
+                       ReadMisses misses = ReadMisses::remembered);
 
 // An operand of a one-phase expression kernel; `elements` empty: random data from the seed (a
 // declared tensor).
