@@ -36,7 +36,10 @@ public:
     u32(static_cast<uint32_t>(s.size()));
     raw(s.data(), s.size());
   }
-  // A section: u32 id, u64 payload length, payload.
+  // Room for `size` more bytes: a writer that knows its length spares the copies of growing.
+  void reserve(size_t size) { bytes_.reserve(bytes_.size() + size); }
+  // A section: u32 id, u64 payload length (the header's 12 bytes), payload.
+  static constexpr size_t kSectionHeader = 12;
   void section(uint32_t id, const std::vector<uint8_t>& payload) {
     u32(id);
     u64(payload.size());

@@ -98,16 +98,23 @@ std::vector<uint8_t> queues_payload(const std::vector<QueueProgram>& queues) {
   return std::move(w.bytes());
 }
 
-std::vector<uint8_t> images_payload(const std::vector<MemImage>& images) {
-  Writer w;
-  w.u32(static_cast<uint32_t>(images.size()));
+// The images section's payload length: the images are written straight into the file's buffer.
+size_t images_size(const std::vector<MemImage>& images) {
+  size_t size = 4;
+  for (const auto& image : images) size += 12 + image.bytes.size();
+  return size;
+}
+
+void write_images_section(Writer& out, const std::vector<MemImage>& images) {
+  out.u32(static_cast<uint32_t>(Section::images));
+  out.u64(images_size(images));
+  out.u32(static_cast<uint32_t>(images.size()));
   for (const auto& image : images) {
-    w.u32(image.mem);
-    w.u32(image.address);
-    w.u32(static_cast<uint32_t>(image.bytes.size()));
-    w.raw(image.bytes.data(), image.bytes.size());
+    out.u32(image.mem);
+    out.u32(image.address);
+    out.u32(static_cast<uint32_t>(image.bytes.size()));
+    out.raw(image.bytes.data(), image.bytes.size());
   }
-  return std::move(w.bytes());
 }
 
 uint32_t format_version(const Program& program) {
@@ -455,21 +462,31 @@ const Symbol* Program::find_symbol(const std::string& name) const {
 }
 
 std::vector<uint8_t> serialize_program(const Program& program) {
-  Writer out;
-  out.raw(kMagic, sizeof kMagic);
   const uint32_t version = format_version(program);
+  // The other sections' payloads first, so that the file is written into one buffer of its final
+  // size and the images (megabytes for a KV cache) are copied once, into it.
+  const auto metadata = binary::metadata_payload(program.metadata);
+  const auto queues = queues_payload(program.queues);
+  std::vector<std::pair<Section, std::vector<uint8_t>>> after;
+  after.emplace_back(Section::symbols, symbols_payload(program.symbols));
+  if (!program.declared.empty())
+    after.emplace_back(Section::declared, declared_payload(program.declared, version));
+  if (!program.regions.empty())
+    after.emplace_back(Section::regions_compact, regions_payload(program.regions));
+  if (has_slice_bases(program.symbols))
+    after.emplace_back(Section::slice_bases, slice_bases_payload(program.symbols));
+  size_t size = sizeof kMagic + 4 + 8 + 3 * Writer::kSectionHeader + metadata.size() + queues.size() +
+                images_size(program.images);
+  for (const auto& [id, payload] : after) size += Writer::kSectionHeader + payload.size();
+  Writer out;
+  out.reserve(size);
+  out.raw(kMagic, sizeof kMagic);
   out.u32(version);
   out.u64(program.fingerprint);
-  out.section(static_cast<uint32_t>(Section::metadata), binary::metadata_payload(program.metadata));
-  out.section(static_cast<uint32_t>(Section::queues), queues_payload(program.queues));
-  out.section(static_cast<uint32_t>(Section::images), images_payload(program.images));
-  out.section(static_cast<uint32_t>(Section::symbols), symbols_payload(program.symbols));
-  if (!program.declared.empty())
-    out.section(static_cast<uint32_t>(Section::declared), declared_payload(program.declared, version));
-  if (!program.regions.empty())
-    out.section(static_cast<uint32_t>(Section::regions_compact), regions_payload(program.regions));
-  if (has_slice_bases(program.symbols))
-    out.section(static_cast<uint32_t>(Section::slice_bases), slice_bases_payload(program.symbols));
+  out.section(static_cast<uint32_t>(Section::metadata), metadata);
+  out.section(static_cast<uint32_t>(Section::queues), queues);
+  write_images_section(out, program.images);
+  for (const auto& [id, payload] : after) out.section(static_cast<uint32_t>(id), payload);
   return std::move(out.bytes());
 }
 

@@ -92,6 +92,8 @@ TEST_CASE("serialize/deserialize round trip keeps every field") {
   const Program p = sample(config);
   validate_program(p, config);
   const auto bytes = serialize_program(p);
+  // Written into one buffer of its final size: the images are copied once.
+  CHECK(bytes.capacity() == bytes.size());
   check_same(p, deserialize_program(bytes, "x.bin"));
   CHECK(serialize_program(deserialize_program(bytes, "x.bin")) == bytes);
   CHECK(deserialize_program(bytes, "x.bin").find_symbol("A")->rows == 3);
@@ -116,6 +118,7 @@ TEST_CASE("slice bases round trip in their own section, which only programs with
   const auto plain_bytes = serialize_program(without);
   // The same bytes as without the bases, then the section.
   CHECK(bytes.size() == plain_bytes.size() + 12 + 4 + 4 + 8);
+  CHECK(bytes.capacity() == bytes.size());
   CHECK(std::equal(plain_bytes.begin(), plain_bytes.end(), bytes.begin()));
   CHECK(u32_at(bytes, plain_bytes.size()) == 7);
   CHECK(u32_at(bytes, bytes.size() - 12) == 1);
