@@ -98,7 +98,8 @@ std::vector<uint8_t> queues_payload(const std::vector<QueueProgram>& queues) {
   return std::move(w.bytes());
 }
 
-// The images section's payload length: the images are written straight into the file's buffer.
+// The images section's payload length: the images are written straight into the file's buffer
+// (write_images_section: id, length, then each image), not through a payload of their own.
 size_t images_size(const std::vector<MemImage>& images) {
   size_t size = 4;
   for (const auto& image : images) size += 12 + image.bytes.size();
