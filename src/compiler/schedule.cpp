@@ -5,7 +5,6 @@
 #include "tspsim/program/timing_rules.h"
 
 #include <algorithm>
-#include <limits>
 
 namespace tsp::compiler {
 
@@ -126,17 +125,18 @@ Cycle Schedule::next_free_slot(unsigned queue, Cycle t) const {
   return Cycle(word * 64) + __builtin_ctzll(free);
 }
 
-Cycle Schedule::next_taken(unsigned queue, Cycle t) const {
+Cycle Schedule::next_taken(unsigned queue, Cycle t, Cycle end) const {
   const auto& bits = taken_[queue];
-  constexpr Cycle kNever = std::numeric_limits<Cycle>::max();
+  if (t >= end) return end;
+  const auto last = std::min(static_cast<size_t>((end - 1) / 64), bits.size());
   auto word = static_cast<size_t>(t / 64);
-  if (word >= bits.size()) return kNever;
+  if (word >= bits.size()) return end;
   uint64_t busy = bits[word] & (~uint64_t{0} << (t % 64));
   while (busy == 0) {
-    if (++word >= bits.size()) return kNever;
+    if (++word > last || word >= bits.size()) return end;
     busy = bits[word];
   }
-  return Cycle(word * 64) + __builtin_ctzll(busy);
+  return std::min(end, Cycle(word * 64) + __builtin_ctzll(busy));
 }
 
 bool Schedule::place(unsigned queue, Cycle t, const Instruction& instruction) {
@@ -419,8 +419,8 @@ Cycle Schedule::next_read_slots(unsigned mem, unsigned reader, Cycle t, unsigned
   Cycle first = std::max<Cycle>(dispatch, 0);
   while (true) {
     first = next_free_slot(queue, first);
-    const Cycle busy = next_taken(queue, first);
-    if (busy >= first + Cycle(count)) return t + (first - dispatch);
+    const Cycle busy = next_taken(queue, first, first + Cycle(count));
+    if (busy == first + Cycle(count)) return t + (first - dispatch);
     first = busy + 1;
   }
 }
@@ -445,7 +445,8 @@ bool Schedule::read_run(unsigned mem, uint32_t address, unsigned count, Stream s
                         Cycle t) {
   const Cycle dispatch = read_dispatch(mem, reader, t);
   const unsigned queue = mem_queue(mem);
-  if (dispatch < floor_ || count > UINT16_MAX || next_taken(queue, dispatch) < dispatch + Cycle(count))
+  if (dispatch < floor_ || count > UINT16_MAX ||
+      next_taken(queue, dispatch, dispatch + Cycle(count)) < dispatch + Cycle(count))
     return false;
   const unsigned position = mem_position(mem);
   if (stream.id >= config_.streams.per_direction ||

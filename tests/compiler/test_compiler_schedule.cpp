@@ -212,6 +212,21 @@ TEST_CASE("a search's tests find the first cycle whose Reads and queue can be fr
   CHECK(s.next_free_on_slice(vxm, 3) == 20); // the floor
 }
 
+TEST_CASE("a run of free Read slots is found across the queue's words of taken bits, ending right before a "
+          "taken one") {
+  auto s = tiny_schedule();
+  const unsigned w3 = mem(s, "MEM_W3");
+  const unsigned q = s.mem_queue(w3);
+  // Reader 10 in cycle t: dispatch t - 10. Taken: dispatches 70 and 140 (words 1 and 2 of 64).
+  REQUIRE(s.place(q, 70, tsp::compiler::make_read(0, {1, Dir::east})));
+  REQUIRE(s.place(q, 140, tsp::compiler::make_read(1, {1, Dir::east})));
+  CHECK(s.next_read_slots(w3, 10, 74, 6) == 74);     // 64..69, up to the taken 70
+  CHECK(s.next_read_slots(w3, 10, 74, 7) == 81);     // 64..70 holds 70: from 71 on
+  CHECK(s.next_read_slots(w3, 10, 81, 69) == 81);    // 71..139, across a word's end
+  CHECK(s.next_read_slots(w3, 10, 81, 70) == 151);   // 71..140 holds 140: from 141 on
+  CHECK(s.next_read_slots(w3, 10, 151, 500) == 151); // free past the last taken bit
+}
+
 TEST_CASE("next_readable jumps to the first cycle whose Read finds its slot, bank port and order free") {
   auto s = tiny_schedule();
   const unsigned w3 = mem(s, "MEM_W3");

@@ -369,8 +369,10 @@ private:
   // Whether a queue's slot is taken, one bit per cycle: the searches test slots far more often
   // than they place instructions.
   bool taken(unsigned queue, Cycle t) const;
-  // The first cycle from t (>= 0) at which `queue`'s slot is taken (the largest Cycle if none).
-  Cycle next_taken(unsigned queue, Cycle t) const;
+  // The first cycle in [t, end) (t >= 0) at which `queue`'s slot is taken, or `end` if none: the
+  // searches ask whether a run of slots is free, so the scan stops at the run's end (a queue
+  // free to the end of its bits would otherwise be scanned to there).
+  Cycle next_taken(unsigned queue, Cycle t, Cycle end) const;
   void set_taken(unsigned queue, Cycle t, bool value);
 
   // Per queue, its instructions in placement order (appends are cheap wherever the cycle falls),
