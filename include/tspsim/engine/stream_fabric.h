@@ -47,23 +47,23 @@ public:
     // The group's slots are ring_ apart. A slot not written in this cycle, on a stream with no
     // runs, is simply replaced: the other cases go through write_one.
     Slot* slot = &slots_[slot_index(first, diag)];
+    if (run_count_ == 0) { // no runs: the slots alone
+      for (unsigned s = 0; s < group; ++s, slot += ring_) {
+        const uint32_t value = values ? values[s] : VectorPool::kNone;
+        if (slot->diagonal == diag && slot->cycle == cycle)
+          write_collided(first, s, position, cycle, diag, value, origin, epoch, collided);
+        else
+          replace(*slot, diag, cycle, position, epoch, origin, value);
+      }
+      return;
+    }
     for (unsigned s = 0; s < group; ++s, slot += ring_) {
       const uint32_t value = values ? values[s] : VectorPool::kNone;
       const StreamRef stream{first.id + s, first.west};
-      if ((slot->diagonal == diag && slot->cycle == cycle) ||
-          (run_count_ != 0 && !runs_[stream_index(stream)].empty())) {
-        const WriteResult result = write_one(stream, position, cycle, diag, value, origin, epoch);
-        if (result.collision) collided(s, result.blamed);
-        continue;
-      }
-      release(slot->value);
-      // Field by field: an aggregate assignment is built on the stack and copied.
-      slot->diagonal = diag;
-      slot->cycle = cycle;
-      slot->position = position;
-      slot->epoch = epoch;
-      slot->origin = origin;
-      slot->value = value;
+      if ((slot->diagonal == diag && slot->cycle == cycle) || !runs_[stream_index(stream)].empty())
+        write_collided(first, s, position, cycle, diag, value, origin, epoch, collided);
+      else
+        replace(*slot, diag, cycle, position, epoch, origin, value);
     }
   }
 
@@ -200,6 +200,27 @@ private:
     if (!in_slot) return ReadResult::empty;
     if (slot.value != VectorPool::kNone) *data = values_.bytes(slot.value);
     return slot.epoch < epoch ? ReadResult::stale : ReadResult::ok;
+  }
+  // Stream s of a group write from `first` through write_one, calling collided(s, blamed) if
+  // it collides.
+  template <typename Collided>
+  void write_collided(StreamRef first, unsigned s, unsigned position, Cycle cycle, int64_t diag,
+                      uint32_t value, const Origin& origin, uint32_t epoch, Collided& collided) {
+    const WriteResult result =
+        write_one({first.id + s, first.west}, position, cycle, diag, value, origin, epoch);
+    if (result.collision) collided(s, result.blamed);
+  }
+  // A slot not written in this cycle, on a stream with no runs, takes the new value. Field by
+  // field: an aggregate assignment is built on the stack and copied.
+  void replace(Slot& slot, int64_t diag, Cycle cycle, unsigned position, uint32_t epoch, const Origin& origin,
+               uint32_t value) {
+    release(slot.value);
+    slot.diagonal = diag;
+    slot.cycle = cycle;
+    slot.position = position;
+    slot.epoch = epoch;
+    slot.origin = origin;
+    slot.value = value;
   }
   void release(uint32_t value) {
     if (value != VectorPool::kNone) values_.give_back(value);
