@@ -186,6 +186,11 @@ void Icu::dispatch(InstructionQueue& queue, Cycle t) {
   if (isa::spec(origin.opcode).unit != isa::Unit::icu) {
     queue.previous = Dispatch{front.instruction, origin, queue.local, queue.active_lanes, t};
     queue.buffer.pop_front();
+  } else if (origin.opcode == Opcode::nop) { // the commonest ICU instruction, run without a copy
+    queue.next_dispatch = t + static_cast<Cycle>(front.instruction.operands[0]);
+    queue.buffer.pop_front();
+    schedule(queue);
+    return;
   } else {
     // Copied out: run_icu_instruction may dispatch the queue again (a Repeat due in this cycle).
     const QueuedInstruction qi = front;
@@ -319,9 +324,6 @@ bool Icu::run_icu_instruction(InstructionQueue& queue, const QueuedInstruction& 
                               Cycle t) {
   const auto& ops = qi.instruction.operands;
   switch (qi.instruction.opcode) {
-  case Opcode::nop:
-    queue.next_dispatch = t + static_cast<Cycle>(ops[0]);
-    break;
   case Opcode::repeat: {
     // Repeat takes no dispatch slot: its first iteration may be due in this very cycle.
     queue.repeats_left = static_cast<uint32_t>(ops[0]);

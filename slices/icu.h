@@ -58,6 +58,7 @@ private:
   bool hand_over_run(InstructionQueue& queue);
   bool slice_mates_may_write(const InstructionQueue& queue, const Instruction& instruction) const;
   void split_runs(Cycle t, Cycle release);
+  // An ICU instruction other than NOP (dispatch runs NOPs); false for a slice instruction.
   bool run_icu_instruction(InstructionQueue& queue, const QueuedInstruction& qi, const Origin& origin,
                            Cycle t);
   void take_arrivals(InstructionQueue& queue, Cycle t);
