@@ -98,16 +98,16 @@ void Icu::do_fetch_reads(Cycle t) {
       spare_instructions_.pop_back();
     }
     if (word) arrival.instructions.reserve(per_word);
-    const SliceKind kind = ctx_.floorplan.slices()[queue.slice].kind;
+    const isa::Unit unit = queue_unit(ctx_.floorplan.slices()[queue.slice].kind);
     for (unsigned i = 0; word && i < per_word; ++i) {
       const uint64_t bits = text_word(word, i);
       if (bits == 0) continue;
       try {
-        const Instruction& instruction = decode_fetched(bits);
-        if (!queue_may_issue(instruction.spec(), kind))
-          throw InputError(fmt::format("{} cannot be issued by queue {}", instruction.spec().mnemonic,
+        const DecodedWord& decoded = decode_fetched(bits);
+        if (!queue_may_issue(decoded.issuer, unit))
+          throw InputError(fmt::format("{} cannot be issued by queue {}", decoded.instruction.spec().mnemonic,
                                        ctx_.floorplan.queues()[queue.id].name));
-        arrival.instructions.push_back({instruction, 0, 0});
+        arrival.instructions.push_back({decoded.instruction, 0, 0});
       } catch (const InputError& error) {
         ctx_.log.report(ErrorKind::ifetch_invalid, read.cycle, read.origin,
                         fmt::format("word {} instruction {}: {}", read.address, i, error.what()));
@@ -123,12 +123,16 @@ void Icu::do_fetch_reads(Cycle t) {
   }
 }
 
-const Instruction& Icu::decode_fetched(uint64_t bits) {
+const Icu::DecodedWord& Icu::decode_fetched(uint64_t bits) {
   constexpr unsigned kLog2Entries = 10;
   if (decoded_.empty()) decoded_.resize(size_t{1} << kLog2Entries);
   DecodedWord& entry = decoded_[(bits * 0x9e3779b97f4a7c15ull) >> (64 - kLog2Entries)];
-  if (entry.bits != bits) entry = {bits, decode(bits)};
-  return entry.instruction;
+  if (entry.bits != bits) {
+    entry.instruction = decode(bits);
+    entry.bits = bits;
+    entry.issuer = isa::issuing_unit(entry.instruction.spec().unit);
+  }
+  return entry;
 }
 
 void Icu::take_arrivals(InstructionQueue& queue, Cycle t) {

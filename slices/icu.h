@@ -63,8 +63,13 @@ private:
                            Cycle t);
   void take_arrivals(InstructionQueue& queue, Cycle t);
   void schedule(InstructionQueue& queue);
+  struct DecodedWord {
+    uint64_t bits = 0; // 0 (padding, never decoded): empty
+    Instruction instruction;
+    isa::Unit issuer = isa::Unit::icu; // isa::issuing_unit of the instruction's unit
+  };
   // decode(), remembered by word: fetched text repeats the same few words (throws as decode does).
-  const Instruction& decode_fetched(uint64_t bits);
+  const DecodedWord& decode_fetched(uint64_t bits);
 
   EngineContext& ctx_;
   std::vector<FunctionalSlice*> slices_;
@@ -82,10 +87,6 @@ private:
   size_t taken_runs_pruned_ = 1; // their number after the last pruning
   // Slices that take read intervals of their own (the MXM planes' LW reads), split likewise.
   std::vector<FunctionalSlice*> interval_slices_;
-  struct DecodedWord {
-    uint64_t bits = 0; // 0 (padding, never decoded): empty
-    Instruction instruction;
-  };
   std::vector<DecodedWord> decoded_; // direct-mapped by a hash of the word
   // The instruction lists of arrivals already taken, kept for their capacity: fetched text then
   // allocates nothing per read once the first few are in flight.

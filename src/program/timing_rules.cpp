@@ -61,8 +61,7 @@ const RepeatLimits& repeat_limits() {
 isa::Unit queue_unit(SliceKind kind) { return slice_kind_info(kind).unit; }
 
 bool queue_may_issue(const isa::OpcodeSpec& spec, SliceKind kind) {
-  const isa::Unit unit = isa::issuing_unit(spec.unit);
-  return unit == isa::Unit::icu || unit == queue_unit(kind);
+  return queue_may_issue(isa::issuing_unit(spec.unit), queue_unit(kind));
 }
 
 } // namespace tsp

@@ -77,5 +77,10 @@ const RepeatLimits& repeat_limits();
 isa::Unit queue_unit(SliceKind kind);
 // Whether such a queue may issue `spec` (C2C instructions are issued by SXM queues).
 bool queue_may_issue(const isa::OpcodeSpec& spec, SliceKind kind);
+// The same from the instruction's isa::issuing_unit and the queue's queue_unit, for callers
+// that keep both.
+inline bool queue_may_issue(isa::Unit issuer, isa::Unit queue) {
+  return issuer == isa::Unit::icu || issuer == queue;
+}
 
 } // namespace tsp
