@@ -130,8 +130,9 @@ private:
     }
   }
 
+  // The rare paths below stay out of line, so that push and pop keep few registers.
   // Re-buckets the held slots into a ring of at least `span` buckets (each bucket keeps its order).
-  void grow(Cycle span) {
+  [[gnu::noinline]] void grow(Cycle span) {
     size_t size = std::max<size_t>(64, buckets_.size());
     while (size < span) size *= 2;
     std::vector<Bucket> buckets(size);
@@ -148,7 +149,7 @@ private:
   }
 
   // Moves the ring's slots into the heap in the order pops would take them.
-  void to_heap() {
+  [[gnu::noinline]] void to_heap() {
     for (size_t b = 0; b < buckets_.size(); ++b) {
       Bucket& bucket = buckets_[b];
       if (bucket.first == kNone) continue;
