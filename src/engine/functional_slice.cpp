@@ -52,16 +52,6 @@ void FunctionalSlice::report_collision(StreamRef first, unsigned s, Cycle cycle,
 
 Cycle FunctionalSlice::next_event() const { return pending_.earliest(); }
 
-bool FunctionalSlice::read_streams(Cycle t, StreamRef stream, unsigned group, uint8_t* out,
-                                   const Origin& origin) {
-  ctx_.stats.slice(slice_).stream_bytes_read += uint64_t(group) * ctx_.vector_bytes;
-  mark_busy(t);
-  const uint32_t epoch = ctx_.epoch_of(t);
-  // A read that takes no bytes and finds every value ok has nothing to visit.
-  if (!out && ctx_.fabric.group_ok(stream, group, position_, t, epoch)) return true;
-  return read_each_stream(t, stream, group, out, origin, epoch);
-}
-
 bool FunctionalSlice::read_each_stream(Cycle t, StreamRef stream, unsigned group, uint8_t* out,
                                        const Origin& origin, uint32_t epoch) {
   bool ok = true;

@@ -49,8 +49,15 @@ public:
 protected:
   // Reads `group` byte-streams starting at `stream` at this slice's position in cycle t into
   // `out` (group * vector_bytes bytes; null in timing-only runs). Missing values read as zeros and
-  // are reported. Returns false if any stream was empty or stale.
-  bool read_streams(Cycle t, StreamRef stream, unsigned group, uint8_t* out, const Origin& origin);
+  // are reported. Returns false if any stream was empty or stale. Inline: on every operand's path.
+  bool read_streams(Cycle t, StreamRef stream, unsigned group, uint8_t* out, const Origin& origin) {
+    ctx_.stats.slice(slice_).stream_bytes_read += uint64_t(group) * ctx_.vector_bytes;
+    mark_busy(t);
+    const uint32_t epoch = ctx_.epoch_of(t);
+    // A read that takes no bytes and finds every value ok has nothing to visit.
+    if (!out && ctx_.fabric.group_ok(stream, group, position_, t, epoch)) return true;
+    return read_each_stream(t, stream, group, out, origin, epoch);
+  }
   // Schedules `group` byte-streams to land at this slice's position in cycle t (t > now). `data`
   // holds group * vector_bytes bytes, or is null in timing-only runs.
   void write_streams(Cycle t, StreamRef stream, unsigned group, const uint8_t* data, const Origin& origin);
