@@ -16,18 +16,28 @@ struct QueuedInstruction {
 };
 
 struct InstructionQueue {
+  struct Arrival {
+    Cycle cycle;
+    Origin origin; // the Ifetch that brought it
+    std::vector<QueuedInstruction> instructions;
+  };
+  // What the ICU's ready check reads for every due queue (next_dispatch, parked, idle()) comes
+  // first, so that it touches few cache lines.
+  Cycle next_dispatch = 0;
+  bool parked = false; // in Sync
+  uint32_t repeats_left = 0;
+  std::deque<QueuedInstruction> buffer;
+  std::deque<Arrival> arrivals; // Ifetch text in flight, in arrival order
+
   unsigned id = 0;
   unsigned slice = 0;
   unsigned local = 0;
-  std::deque<QueuedInstruction> buffer;
-  uint32_t appended = 0; // instructions ever placed in the buffer (next index)
-  Cycle next_dispatch = 0;
+  uint32_t appended = 0;     // instructions ever placed in the buffer (next index)
   unsigned active_lanes = 0; // Config vl x lanes per superlane
 
   // Repeat: `previous` is issued again every `repeat_interval` cycles while repeats_left > 0.
   bool has_previous = false;
   Dispatch previous;
-  uint32_t repeats_left = 0;
   uint32_t repeat_interval = 1;
   int64_t repeat_stride = 0;
   int repeat_field = -1; // operand advanced by the stride
@@ -41,15 +51,8 @@ struct InstructionQueue {
     offer_gap = 1;
   }
 
-  bool parked = false; // in Sync
   Cycle parked_at = 0;
 
-  struct Arrival {
-    Cycle cycle;
-    Origin origin; // the Ifetch that brought it
-    std::vector<QueuedInstruction> instructions;
-  };
-  std::deque<Arrival> arrivals;     // Ifetch text in flight, in arrival order
   uint32_t fetched_in_flight = 0;   // instructions in `arrivals`
   uint32_t fetch_reads_pending = 0; // words its Ifetches have still to read
 
