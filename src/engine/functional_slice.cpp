@@ -80,12 +80,9 @@ bool FunctionalSlice::read_each_stream(Cycle t, StreamRef stream, unsigned group
   return ok;
 }
 
-void FunctionalSlice::write_streams(Cycle t, StreamRef stream, unsigned group, const uint8_t* data,
-                                    const Origin& origin) {
-  PendingWrite& write = push_write(t, stream, group, origin);
-  if (data)
-    for (unsigned s = 0; s < group; ++s)
-      write.values.push_back(ctx_.fabric.hold(data + size_t(s) * ctx_.vector_bytes));
+void FunctionalSlice::hold_values(PendingWrite& write, const uint8_t* data) {
+  for (unsigned s = 0; s < write.group; ++s)
+    write.values.push_back(ctx_.fabric.hold(data + size_t(s) * ctx_.vector_bytes));
 }
 
 FunctionalSlice::StreamOperands FunctionalSlice::read_operands(const Dispatch& d, Cycle t, uint8_t* buffers,

@@ -59,8 +59,12 @@ protected:
     return read_each_stream(t, stream, group, out, origin, epoch);
   }
   // Schedules `group` byte-streams to land at this slice's position in cycle t (t > now). `data`
-  // holds group * vector_bytes bytes, or is null in timing-only runs.
-  void write_streams(Cycle t, StreamRef stream, unsigned group, const uint8_t* data, const Origin& origin);
+  // holds group * vector_bytes bytes, or is null in timing-only runs. Inline: on every result's
+  // path.
+  void write_streams(Cycle t, StreamRef stream, unsigned group, const uint8_t* data, const Origin& origin) {
+    PendingWrite& write = push_write(t, stream, group, origin);
+    if (data) hold_values(write, data);
+  }
   // The same in functional runs with the values written in place: fill(s, bytes) writes all
   // vector_bytes bytes of stream s, so no caller's buffer is copied.
   template <typename Fill>
@@ -114,6 +118,8 @@ private:
     write.values.clear();
     return write;
   }
+  // Copies the group's bytes at `data` into pooled values the write holds.
+  void hold_values(PendingWrite& write, const uint8_t* data);
   // The rare paths of commit and read_streams, out of line so that the common ones stay small:
   // a collision on stream s of the group from `first`, and a read visiting each stream.
   void report_collision(StreamRef first, unsigned s, Cycle cycle, const Origin& blamed);
