@@ -8,10 +8,6 @@ using isa::DType;
 using isa::Opcode;
 using isa::TimingParam;
 
-uint32_t skew_cycles(const Instruction& instruction, const ChipConfig& config) {
-  return config.timing[instruction.spec().skew];
-}
-
 uint32_t southward_cycles(const Instruction& instruction, const ChipConfig& config) {
   const uint32_t superlanes = config.geometry.superlanes;
   uint32_t south = 0;
