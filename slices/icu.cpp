@@ -43,10 +43,6 @@ void Icu::load(const Program& program) {
   for (auto& queue : queues_) schedule(queue);
 }
 
-void Icu::schedule(InstructionQueue& queue) {
-  if (!queue.parked && !queue.idle()) ready_.push(queue.next_dispatch, queue.id);
-}
-
 Cycle Icu::next_event() const {
   Cycle next = ready_.earliest();
   if (!fetch_reads_.empty()) next = std::min(next, fetch_reads_.top().cycle);

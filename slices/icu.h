@@ -62,7 +62,10 @@ private:
   bool run_icu_instruction(InstructionQueue& queue, const QueuedInstruction& qi, const Origin& origin,
                            Cycle t);
   void take_arrivals(InstructionQueue& queue, Cycle t);
-  void schedule(InstructionQueue& queue);
+  // Inline: after nearly every dispatch.
+  void schedule(InstructionQueue& queue) {
+    if (!queue.parked && !queue.idle()) ready_.push(queue.next_dispatch, queue.id);
+  }
   struct DecodedWord {
     uint64_t bits = 0; // 0 (padding, never decoded): empty
     Instruction instruction;
