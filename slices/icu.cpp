@@ -306,8 +306,8 @@ void Icu::split_runs(Cycle t, Cycle release) {
   for (FunctionalSlice* slice : interval_slices_) slice->split_reads(t, release);
 }
 
-// Hands the queue's latest instruction (`previous`) to its slice.
-void Icu::issue(InstructionQueue& queue) {
+// Hands the queue's latest instruction (`previous`) to its slice. Inline: in both of dispatch's paths.
+inline void Icu::issue(InstructionQueue& queue) {
   const Dispatch& dispatch = queue.previous;
   ctx_.stats.busy(queue.slice, dispatch.cycle);
   ctx_.mark_active(dispatch.cycle);
