@@ -119,7 +119,7 @@ void Icu::do_fetch_reads(Cycle t) {
   }
 }
 
-const Icu::DecodedWord& Icu::decode_fetched(uint64_t bits) {
+inline const Icu::DecodedWord& Icu::decode_fetched(uint64_t bits) {
   constexpr unsigned kLog2Entries = 10;
   if (decoded_.empty()) decoded_.resize(size_t{1} << kLog2Entries);
   DecodedWord& entry = decoded_[(bits * 0x9e3779b97f4a7c15ull) >> (64 - kLog2Entries)];
