@@ -63,12 +63,16 @@ void MemSlice::share_image(uint32_t address, const std::vector<uint8_t>& bytes) 
   }
 }
 
-void MemSlice::access(Cycle t, uint32_t address, const Origin& origin) {
+// Inline: on every access's path; a run's access is listed out of line.
+inline void MemSlice::access(Cycle t, uint32_t address, const Origin& origin) {
   accesses_.emplace_back(address / words_per_bank_, origin);
   retire_cycle_ = t;
   mark_busy(t);
-  // A run taken whole accesses its bank in this cycle too: list it, so the port check sees both.
-  if (!run_ || run_access_listed_ == t) return;
+  if (run_ && run_access_listed_ != t) list_run_access(t);
+}
+
+// A run taken whole accesses its bank in this cycle too: list it, so the port check sees both.
+void MemSlice::list_run_access(Cycle t) {
   const int64_t k = run_->iteration_at(t, run_skew_);
   if (k < 0) return;
   const auto run_address = static_cast<uint32_t>(run_->instruction(uint64_t(k)).operands[0]);
@@ -192,7 +196,7 @@ void MemSlice::check_ports(Cycle t) {
   }
 }
 
-void MemSlice::schedule(Cycle cycle, Step step, const Dispatch& d) {
+inline void MemSlice::schedule(Cycle cycle, Step step, const Dispatch& d) {
   // With no skew the access happens in the dispatch cycle: no need to queue it.
   if (cycle == d.cycle) return perform(step, d, nullptr, cycle);
   Pending& pending = pending_.push(cycle);

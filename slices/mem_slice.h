@@ -66,6 +66,7 @@ private:
   void do_scatter_read(const Dispatch& d, Cycle t);
   void do_scatter_write(const Dispatch& d, const uint8_t* data, Cycle t);
   void access(Cycle t, uint32_t address, const Origin& origin);
+  void list_run_access(Cycle t); // the bank access of a run taken whole, in cycle t
   void check_ports(Cycle t); // more accesses than ports in cycle t: blames the excess
   // The port check and SRAM writes of cycle t.
   void retire_accesses(Cycle t);
