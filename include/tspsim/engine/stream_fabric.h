@@ -44,11 +44,11 @@ public:
   void write_group(StreamRef first, unsigned group, unsigned position, Cycle cycle, const uint32_t* values,
                    const Origin& origin, uint32_t epoch, Collided collided) {
     const int64_t diag = diagonal(first, position, cycle);
-    // The group's slots are ring_ apart. A slot not written in this cycle, on a stream with no
+    // The group's slots are adjacent. A slot not written in this cycle, on a stream with no
     // runs, is simply replaced: the other cases go through write_one.
     Slot* slot = &slots_[slot_index(first, diag)];
     if (run_count_ == 0) { // no runs: the slots alone
-      for (unsigned s = 0; s < group; ++s, slot += ring_) {
+      for (unsigned s = 0; s < group; ++s, ++slot) {
         const uint32_t value = values ? values[s] : VectorPool::kNone;
         if (slot->diagonal == diag && slot->cycle == cycle)
           write_collided(first, s, position, cycle, diag, value, origin, epoch, collided);
@@ -57,7 +57,7 @@ public:
       }
       return;
     }
-    for (unsigned s = 0; s < group; ++s, slot += ring_) {
+    for (unsigned s = 0; s < group; ++s, ++slot) {
       const uint32_t value = values ? values[s] : VectorPool::kNone;
       const StreamRef stream{first.id + s, first.west};
       if ((slot->diagonal == diag && slot->cycle == cycle) || !runs_[stream_index(stream)].empty())
@@ -88,13 +88,13 @@ public:
     const int64_t diag = diagonal(first, position, cycle);
     const Slot* slot = &slots_[slot_index(first, diag)];
     if (run_count_ == 0) { // the slots alone, in the tightest loop
-      for (unsigned s = 0; s < group; ++s, slot += ring_) {
+      for (unsigned s = 0; s < group; ++s, ++slot) {
         const bool reaches = first.west ? position <= slot->position : position >= slot->position;
         if (slot->diagonal != diag || !reaches || slot->cycle > cycle || slot->epoch < epoch) return false;
       }
       return true;
     }
-    for (unsigned s = 0; s < group; ++s, slot += ring_) {
+    for (unsigned s = 0; s < group; ++s, ++slot) {
       const StreamRef stream{first.id + s, first.west};
       const bool reaches = first.west ? position <= slot->position : position >= slot->position;
       const bool in_slot = slot->diagonal == diag && reaches && slot->cycle <= cycle;
@@ -157,7 +157,8 @@ private:
     return stream_diagonal(stream.west, position, int64_t(cycle), hop_);
   }
   size_t slot_index(StreamRef stream, int64_t diagonal) const {
-    return stream_index(stream) * ring_ + (static_cast<uint64_t>(diagonal) & (ring_ - 1));
+    const size_t ring_slot = static_cast<uint64_t>(diagonal) & (ring_ - 1);
+    return (size_t(stream.west) * ring_ + ring_slot) * streams_ + stream.id;
   }
   size_t stream_index(StreamRef stream) const { return size_t(stream.west) * streams_ + stream.id; }
   // The landing cycle of the run's value on `diagonal`, if it has one: kNever otherwise.
@@ -241,7 +242,7 @@ private:
   unsigned hop_;
   unsigned vector_bytes_;
   size_t ring_;                            // slots per stream and direction, a power of two
-  std::vector<Slot> slots_;                // [direction][stream][ring]
+  std::vector<Slot> slots_;                // [direction][ring][stream]: a group's slots adjacent
   VectorPool values_;                      // the slots' and the pending writes' bytes
   std::vector<std::vector<HeldRun>> runs_; // [direction][stream]: runs taken whole
   size_t run_count_ = 0;                   // runs held: none keeps reads and writes on the slot path
