@@ -31,7 +31,7 @@ void QueueCalendar::take_due(Cycle t, std::vector<std::pair<Cycle, unsigned>>& o
     uint64_t* words = &bits_[size_t(b) * words_];
     for (unsigned w = 0; w < words_; ++w) {
       for (uint64_t set = words[w]; set != 0; set &= set - 1)
-        out.push_back({cycle, w * 64 + static_cast<unsigned>(__builtin_ctzll(set))});
+        out.emplace_back(cycle, w * 64 + static_cast<unsigned>(__builtin_ctzll(set)));
       words[w] = 0;
     }
   }
