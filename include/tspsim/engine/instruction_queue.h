@@ -21,19 +21,18 @@ struct InstructionQueue {
     Origin origin; // the Ifetch that brought it
     std::vector<QueuedInstruction> instructions;
   };
-  // What the ICU's ready check reads for every due queue (next_dispatch, parked, idle()) comes
-  // first, so that it touches few cache lines.
+  // What the ICU's ready check (next_dispatch, parked, idle()) and every dispatch read comes
+  // first, so that they touch few cache lines.
   Cycle next_dispatch = 0;
   bool parked = false; // in Sync
   uint32_t repeats_left = 0;
-  std::deque<QueuedInstruction> buffer;
-  std::deque<Arrival> arrivals; // Ifetch text in flight, in arrival order
-
   unsigned id = 0;
   unsigned slice = 0;
   unsigned local = 0;
   uint32_t appended = 0;     // instructions ever placed in the buffer (next index)
   unsigned active_lanes = 0; // Config vl x lanes per superlane
+  std::deque<QueuedInstruction> buffer;
+  std::deque<Arrival> arrivals; // Ifetch text in flight, in arrival order
 
   // Repeat: `previous` is issued again every `repeat_interval` cycles while repeats_left > 0.
   bool has_previous = false;
