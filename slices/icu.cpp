@@ -3,6 +3,7 @@
 #include "tspsim/common/error.h"
 #include "tspsim/engine/debug_clock.h"
 #include "tspsim/engine/operand_groups.h"
+#include "tspsim/program/instruction_check.h"
 #include "tspsim/program/timing_rules.h"
 
 #include <algorithm>
@@ -39,6 +40,7 @@ void Icu::load(const Program& program) {
     InstructionQueue& queue = queues_.at(qp.queue);
     for (size_t i = 0; i < qp.words.size(); ++i)
       queue.buffer.push_back({decode(qp.words[i]), queue.appended++, qp.lines.empty() ? 0u : qp.lines[i]});
+    if (!queue.buffer.empty()) queue.last_appended = queue.buffer.back().instruction;
   }
   for (auto& queue : queues_) schedule(queue);
 }
@@ -103,6 +105,14 @@ void Icu::do_fetch_reads(Cycle t) {
         if (!queue_may_issue(decoded.issuer, unit))
           throw InputError(fmt::format("{} cannot be issued by queue {}", decoded.instruction.spec().mnemonic,
                                        ctx_.floorplan.queues()[queue.id].name));
+        // Text in MEM never passed the loader's checks: the rules of initial text, or the
+        // slices would index streams, words or links the chip does not have.
+        if (!decoded.operands_ok)
+          throw InputError(*check_fetched_operands(decoded.instruction, ctx_.config, ctx_.floorplan));
+        if (decoded.instruction.opcode == isa::Opcode::repeat)
+          if (auto problem =
+                  check_repeat(decoded.instruction, instruction_before(queue, arrival), ctx_.config))
+            throw InputError(*problem);
         arrival.instructions.push_back({decoded.instruction, 0, 0});
       } catch (const InputError& error) {
         ctx_.log.report(ErrorKind::ifetch_invalid, read.cycle, read.origin,
@@ -120,15 +130,24 @@ void Icu::do_fetch_reads(Cycle t) {
 }
 
 inline const Icu::DecodedWord& Icu::decode_fetched(uint64_t bits) {
-  constexpr unsigned kLog2Entries = 10;
+  // 4,096 entries: each miss also checks the word's operands, which made a larger table pay.
+  constexpr unsigned kLog2Entries = 12;
   if (decoded_.empty()) decoded_.resize(size_t{1} << kLog2Entries);
   DecodedWord& entry = decoded_[(bits * 0x9e3779b97f4a7c15ull) >> (64 - kLog2Entries)];
   if (entry.bits != bits) {
     entry.instruction = decode(bits);
     entry.bits = bits;
     entry.issuer = isa::issuing_unit(entry.instruction.spec().unit);
+    entry.operands_ok = !check_fetched_operands(entry.instruction, ctx_.config, ctx_.floorplan);
   }
   return entry;
+}
+
+const Instruction* Icu::instruction_before(const InstructionQueue& queue,
+                                           const InstructionQueue::Arrival& arrival) {
+  if (!arrival.instructions.empty()) return &arrival.instructions.back().instruction;
+  if (!queue.arrivals.empty()) return &queue.arrivals.back().instructions.back().instruction;
+  return queue.appended > 0 ? &queue.last_appended : nullptr;
 }
 
 void Icu::take_arrivals(InstructionQueue& queue, Cycle t) {
@@ -136,6 +155,7 @@ void Icu::take_arrivals(InstructionQueue& queue, Cycle t) {
   while (!queue.arrivals.empty() && queue.arrivals.front().cycle <= t) {
     auto& arrival = queue.arrivals.front();
     for (auto& qi : arrival.instructions) qi.index = queue.appended++;
+    queue.last_appended = arrival.instructions.back().instruction;
     queue.buffer.insert(queue.buffer.end(), arrival.instructions.begin(), arrival.instructions.end());
     queue.fetched_in_flight -= static_cast<uint32_t>(arrival.instructions.size());
     if (queue.buffer.size() > capacity)

@@ -70,9 +70,14 @@ private:
     uint64_t bits = 0; // 0 (padding, never decoded): empty
     Instruction instruction;
     isa::Unit issuer = isa::Unit::icu; // isa::issuing_unit of the instruction's unit
+    bool operands_ok = false;          // check_fetched_operands found nothing
   };
   // decode(), remembered by word: fetched text repeats the same few words (throws as decode does).
   const DecodedWord& decode_fetched(uint64_t bits);
+  // The instruction a fetched one will follow in `queue`: the last of `arrival` so far, of the
+  // text still in flight, or of the buffer; nullptr if the queue has had none.
+  static const Instruction* instruction_before(const InstructionQueue& queue,
+                                               const InstructionQueue::Arrival& arrival);
 
   EngineContext& ctx_;
   std::vector<FunctionalSlice*> slices_;

@@ -5,11 +5,11 @@
 #include "asm_lexer.h"
 #include "asm_operands.h"
 #include "asm_symbols.h"
-#include "instruction_check.h"
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
 #include "tspsim/common/version.h"
 #include "tspsim/config/floorplan.h"
+#include "tspsim/program/instruction_check.h"
 #include "tspsim/program/tensor.h"
 #include "tspsim/program/timing_rules.h"
 

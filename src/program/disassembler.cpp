@@ -1,9 +1,9 @@
 #include "tspsim/program/disassembler.h"
 
 #include "asm_lexer.h"
-#include "instruction_check.h"
 #include "tspsim/common/version.h"
 #include "tspsim/program/assembler.h"
+#include "tspsim/program/instruction_check.h"
 #include "tspsim/program/timing_rules.h"
 
 #include <cmath>

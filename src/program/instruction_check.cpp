@@ -1,8 +1,10 @@
-#include "instruction_check.h"
+#include "tspsim/program/instruction_check.h"
 
 #include "tspsim/program/timing_rules.h"
 
+#include <array>
 #include <fmt/format.h>
+#include <stdexcept>
 
 namespace tsp {
 namespace {
@@ -22,7 +24,20 @@ std::string address_label(const isa::FieldSpec& field) {
 }
 
 // The dtype values of an instruction, in field order; an invalid one is reported.
-std::optional<std::string> dtypes_of(const Instruction& instruction, std::vector<isa::DType>& dtypes) {
+// An instruction's dtype fields in order, held in place: the ICU checks every fetched word it has
+// not decoded before, and a heap vector per check cost more than the checks.
+struct FieldDTypes {
+  std::array<isa::DType, isa::kMaxFields> values{};
+  size_t count = 0;
+  void push_back(isa::DType dtype) { values[count++] = dtype; }
+  isa::DType operator[](size_t i) const { return values[i]; }
+  isa::DType at(size_t i) const {
+    if (i >= count) throw std::logic_error("instruction check: a stream's group names a missing dtype field");
+    return values[i];
+  }
+};
+
+std::optional<std::string> dtypes_of(const Instruction& instruction, FieldDTypes& dtypes) {
   const auto fields = instruction.spec().operand_fields();
   for (size_t i = 0; i < fields.size(); ++i) {
     const int64_t value = instruction.operands[i];
@@ -49,12 +64,17 @@ std::optional<std::string> check_stream(const isa::FieldSpec& field, int64_t val
   return std::nullopt;
 }
 
-std::optional<std::string> check_repeat(const Instruction& repeat, const Instruction* previous,
-                                        const ChipConfig& config) {
+std::optional<std::string> check_repeat_counts(const Instruction& repeat) {
   const int64_t n = operand(repeat, "n");
-  const int64_t stride = operand(repeat, "stride");
   if (n < 1) return fmt::format("n = {}, must be at least 1", n);
   if (operand(repeat, "d") < 1) return fmt::format("d = {}, must be at least 1", operand(repeat, "d"));
+  return std::nullopt;
+}
+
+std::optional<std::string> check_repeat_reach(const Instruction& repeat, const Instruction* previous,
+                                              const ChipConfig& config) {
+  const int64_t n = operand(repeat, "n");
+  const int64_t stride = operand(repeat, "stride");
   if (!previous) return std::string("Repeat has no previous instruction to repeat");
   const auto& prev = previous->spec();
   if (prev.unit == isa::Unit::icu)
@@ -75,8 +95,18 @@ std::optional<std::string> check_repeat(const Instruction& repeat, const Instruc
   return std::nullopt;
 }
 
+} // namespace
+
+std::optional<std::string> check_repeat(const Instruction& repeat, const Instruction* previous,
+                                        const ChipConfig& config) {
+  if (auto problem = check_repeat_counts(repeat)) return problem;
+  return check_repeat_reach(repeat, previous, config);
+}
+
+namespace {
+
 std::optional<std::string> check_opcode(const Instruction& instruction, const Instruction* previous,
-                                        const std::vector<isa::DType>& dtypes, const ChipConfig& config) {
+                                        const FieldDTypes& dtypes, const ChipConfig& config) {
   const auto& spec = instruction.spec();
   switch (instruction.opcode) {
   case Opcode::nop:
@@ -127,7 +157,7 @@ std::optional<std::string> check_opcode(const Instruction& instruction, const In
 
 std::optional<std::string> check_operands(const Instruction& instruction, const Instruction* previous,
                                           const ChipConfig& config, const Floorplan& floorplan) {
-  std::vector<isa::DType> dtypes;
+  FieldDTypes dtypes;
   if (auto problem = dtypes_of(instruction, dtypes)) return problem;
   const auto fields = instruction.spec().operand_fields();
   for (size_t i = 0; i < fields.size(); ++i) {
@@ -159,6 +189,13 @@ std::optional<std::string> check_operands(const Instruction& instruction, const 
     }
   }
   return check_opcode(instruction, previous, dtypes, config);
+}
+
+std::optional<std::string> check_fetched_operands(const Instruction& instruction, const ChipConfig& config,
+                                                  const Floorplan& floorplan) {
+  // A Repeat's fields are its counts; the rest of check_operands needs no previous instruction.
+  if (instruction.opcode == isa::Opcode::repeat) return check_repeat_counts(instruction);
+  return check_operands(instruction, nullptr, config, floorplan);
 }
 
 std::optional<std::string> check_issue(const isa::OpcodeSpec& spec, SliceKind kind) {

@@ -1,8 +1,8 @@
 // validate_program and load_program: a program is checked against the chip before anything runs it.
-#include "instruction_check.h"
 #include "tspsim/common/error.h"
 #include "tspsim/config/floorplan.h"
 #include "tspsim/program/assembler.h"
+#include "tspsim/program/instruction_check.h"
 #include "tspsim/program/program.h"
 #include "tspsim/program/tensor.h"
 

@@ -4,8 +4,13 @@
 // its last active cycle + 1 + 1 (superlane stagger). Read func 2, Write skew 0, Notify 2, Ifetch 4.
 #include "engine_harness.h"
 #include "tspsim/common/error.h"
+#include "tspsim/program/program.h"
+#include "tspsim/program/timing_rules.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <string>
+#include <vector>
 
 using tsp::ErrorKind;
 using tsp::test::Simulation;
@@ -393,4 +398,73 @@ TEST_CASE("the superlane stagger adds superlanes - 1 steps after the last active
   CHECK(sim.log().total() == 0);
   CHECK(sim.result.cycles == 20);
   CHECK(sim.symbol("B") == sim.initial("A"));
+}
+
+namespace {
+// A .tensor of one vector at MEM_E0 word 100 whose first text slots hold `words` (tiny: 32 bytes,
+// four slots): fetched text that the assembler's checks of .text never saw.
+std::string raw_text(const std::vector<tsp::Instruction>& words) {
+  std::vector<uint8_t> bytes(32, 0);
+  for (size_t i = 0; i < words.size(); ++i)
+    tsp::put_text_word(bytes.data(), unsigned(i), tsp::encode(words[i]));
+  std::string values;
+  for (uint8_t b : bytes) values += (values.empty() ? "" : " ") + std::to_string(int8_t(b));
+  return ".tensor T i8 1x32 slices=MEM_E0 base=100 init=values(" + values + ")\n";
+}
+
+tsp::Instruction instruction(tsp::isa::Opcode opcode, std::vector<int64_t> operands) {
+  tsp::Instruction i;
+  i.opcode = opcode;
+  std::copy(operands.begin(), operands.end(), i.operands.begin());
+  return i;
+}
+} // namespace
+
+TEST_CASE("fetched text whose operand is out of range for the chip is ifetch-invalid and not run") {
+  using tsp::isa::Opcode;
+  // Read 0, E40: the field holds stream ids up to 63, tiny has 16 per direction.
+  Simulation sim(kTensors + raw_text({instruction(Opcode::read, {0, tsp::stream_field(40, false)})}) + R"(
+.queue MEM_W3
+  Ifetch MEM_E0, 100, 1
+  NOP 3
+)",
+                 "tiny.json");
+  CHECK(sim.log().count(ErrorKind::ifetch_invalid) == 1);
+  CHECK(sim.first_error() ==
+        "cycle 0: ifetch-invalid: MEM_W3 instruction 0 (Ifetch) line 7: word 100 instruction 0: "
+        "dst stream E40 out of range (E0..E15)");
+}
+
+TEST_CASE("a fetched Repeat that would take its Read past the slice is ifetch-invalid and not run") {
+  using tsp::isa::Opcode;
+  // Read 250, E0 then Repeat 10, 1, 1: the last Read would be at word 260 of tiny's 256.
+  Simulation sim(kTensors +
+                     raw_text({instruction(Opcode::read, {250, tsp::stream_field(0, false)}),
+                               instruction(Opcode::repeat, {10, 1, 1})}) +
+                     R"(
+.queue MEM_W3
+  Ifetch MEM_E0, 100, 1
+  NOP 3
+)",
+                 "tiny.json");
+  CHECK(sim.log().count(ErrorKind::ifetch_invalid) == 1);
+  CHECK(sim.first_error() ==
+        "cycle 0: ifetch-invalid: MEM_W3 instruction 0 (Ifetch) line 7: word 100 instruction 1: "
+        "repeating Read 10 times with stride 1 reaches address 260 (slice has 256 words)");
+}
+
+TEST_CASE("a fetched Repeat at the start of its text repeats the queue's last instruction, which must not be "
+          "an ICU one") {
+  using tsp::isa::Opcode;
+  // The text before it ends with NOP 3: a Repeat of a NOP, which no assembler would accept.
+  Simulation sim(kTensors + raw_text({instruction(Opcode::repeat, {3, 1, 1})}) + R"(
+.queue MEM_W3
+  Ifetch MEM_E0, 100, 1
+  NOP 3
+)",
+                 "tiny.json");
+  CHECK(sim.log().count(ErrorKind::ifetch_invalid) == 1);
+  CHECK(sim.first_error() ==
+        "cycle 0: ifetch-invalid: MEM_W3 instruction 0 (Ifetch) line 7: word 100 instruction 0: "
+        "Repeat must follow a non-ICU instruction, not NOP");
 }

@@ -52,6 +52,10 @@ struct InstructionQueue {
 
   Cycle parked_at = 0;
 
+  // The last instruction placed in the buffer (valid when appended > 0): what a fetched Repeat at
+  // the start of its text repeats.
+  Instruction last_appended;
+
   uint32_t fetched_in_flight = 0;   // instructions in `arrivals`
   uint32_t fetch_reads_pending = 0; // words its Ifetches have still to read
 

@@ -1,4 +1,5 @@
-// Operand checks shared by validate_program and the assembler's .text blocks (private to src/).
+// Operand checks shared by validate_program, the assembler's .text blocks and the ICU's fetched
+// text: one set of rules for an instruction wherever it comes from.
 #pragma once
 
 #include "tspsim/config/config.h"
@@ -16,6 +17,16 @@ namespace tsp {
 // "what: why" or nothing.
 std::optional<std::string> check_operands(const Instruction& instruction, const Instruction* previous,
                                           const ChipConfig& config, const Floorplan& floorplan);
+
+// Text fetched at run time (Ifetch): check_operands without a previous instruction, which a
+// fetched Repeat may find only when it joins its queue; its reach is check_repeat's then.
+std::optional<std::string> check_fetched_operands(const Instruction& instruction, const ChipConfig& config,
+                                                  const Floorplan& floorplan);
+
+// A Repeat of `previous` (nullptr: none): its counts, and the addresses and accumulator its copies
+// reach. Returns the problem or nothing.
+std::optional<std::string> check_repeat(const Instruction& repeat, const Instruction* previous,
+                                        const ChipConfig& config);
 
 // Whether a queue on a slice of `kind` may issue `spec`. Returns the problem or nothing.
 std::optional<std::string> check_issue(const isa::OpcodeSpec& spec, SliceKind kind);
