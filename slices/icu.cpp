@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <fmt/format.h>
+#include <optional>
 
 namespace tsp {
 
@@ -42,6 +43,7 @@ void Icu::load(const Program& program) {
       queue.buffer.push_back({decode(qp.words[i]), queue.appended++, qp.lines.empty() ? 0u : qp.lines[i]});
     if (!queue.buffer.empty()) queue.last_appended = queue.buffer.back().instruction;
   }
+  check_image_text();
   for (auto& queue : queues_) schedule(queue);
 }
 
@@ -96,20 +98,23 @@ void Icu::do_fetch_reads(Cycle t) {
       spare_instructions_.pop_back();
     }
     if (word) arrival.instructions.reserve(per_word);
+    const bool image_checked = word && checked_images_.count(word) != 0;
     const isa::Unit unit = queue_unit(ctx_.floorplan.slices()[queue.slice].kind);
     for (unsigned i = 0; word && i < per_word; ++i) {
       const uint64_t bits = text_word(word, i);
       if (bits == 0) continue;
       try {
-        const DecodedWord& decoded = decode_fetched(bits);
+        DecodedWord& decoded = decode_fetched(bits);
         if (!queue_may_issue(decoded.issuer, unit))
           throw InputError(fmt::format("{} cannot be issued by queue {}", decoded.instruction.spec().mnemonic,
                                        ctx_.floorplan.queues()[queue.id].name));
-        // Text in MEM never passed the loader's checks: the rules of initial text, or the
-        // slices would index streams, words or links the chip does not have.
-        if (!decoded.operands_ok)
+        // Fetched text obeys the rules of initial text, or the slices would index streams, words
+        // or links the chip does not have; the program's own text was checked while loading,
+        // but for a Repeat first in its vector, which follows whatever the queue holds.
+        if (!image_checked && !fetched_operands_ok(decoded))
           throw InputError(*check_fetched_operands(decoded.instruction, ctx_.config, ctx_.floorplan));
-        if (decoded.instruction.opcode == isa::Opcode::repeat)
+        if (decoded.instruction.opcode == isa::Opcode::repeat &&
+            (!image_checked || arrival.instructions.empty()))
           if (auto problem =
                   check_repeat(decoded.instruction, instruction_before(queue, arrival), ctx_.config))
             throw InputError(*problem);
@@ -129,18 +134,69 @@ void Icu::do_fetch_reads(Cycle t) {
   }
 }
 
-inline const Icu::DecodedWord& Icu::decode_fetched(uint64_t bits) {
-  // 4,096 entries: each miss also checks the word's operands, which made a larger table pay.
-  constexpr unsigned kLog2Entries = 12;
+inline Icu::DecodedWord& Icu::decode_fetched(uint64_t bits) {
+  constexpr unsigned kLog2Entries = 10;
   if (decoded_.empty()) decoded_.resize(size_t{1} << kLog2Entries);
   DecodedWord& entry = decoded_[(bits * 0x9e3779b97f4a7c15ull) >> (64 - kLog2Entries)];
   if (entry.bits != bits) {
     entry.instruction = decode(bits);
     entry.bits = bits;
     entry.issuer = isa::issuing_unit(entry.instruction.spec().unit);
-    entry.operands_ok = !check_fetched_operands(entry.instruction, ctx_.config, ctx_.floorplan);
+    entry.operands = DecodedWord::Operands::unchecked;
   }
   return entry;
+}
+
+bool Icu::fetched_operands_ok(DecodedWord& entry) const {
+  if (entry.operands == DecodedWord::Operands::unchecked)
+    entry.operands = check_fetched_operands(entry.instruction, ctx_.config, ctx_.floorplan)
+                         ? DecodedWord::Operands::invalid
+                         : DecodedWord::Operands::ok;
+  return entry.operands == DecodedWord::Operands::ok;
+}
+
+void Icu::check_image_text() {
+  std::vector<Instruction> ifetches;
+  for (const auto& queue : queues_)
+    for (const auto& queued : queue.buffer)
+      if (queued.instruction.opcode == isa::Opcode::ifetch) ifetches.push_back(queued.instruction);
+  const unsigned per_word = text_words_per_vector(ctx_.vector_bytes);
+  std::unordered_set<const uint8_t*> visited;
+  while (!ifetches.empty()) {
+    const Instruction ifetch = ifetches.back();
+    ifetches.pop_back();
+    const unsigned mem = *ctx_.floorplan.mem_global_from_field(static_cast<uint64_t>(ifetch.operands[0]));
+    for (int64_t i = 0; i < ifetch.operands[2]; ++i) {
+      const uint8_t* vector = mems_[mem]->image_word(static_cast<uint32_t>(ifetch.operands[1] + i));
+      if (!vector || !visited.insert(vector).second || !text_vector_ok(vector)) continue;
+      checked_images_.insert(vector);
+      // A checked Ifetch names a MEM slice and words that exist: follow it.
+      for (unsigned w = 0; w < per_word; ++w)
+        if (const uint64_t bits = text_word(vector, w); bits != 0)
+          if (Instruction fetched = decode(bits); fetched.opcode == isa::Opcode::ifetch)
+            ifetches.push_back(fetched);
+    }
+  }
+}
+
+bool Icu::text_vector_ok(const uint8_t* vector) const {
+  const unsigned per_word = text_words_per_vector(ctx_.vector_bytes);
+  std::optional<Instruction> previous; // a Repeat first in its vector follows the queue's text
+  for (unsigned w = 0; w < per_word; ++w) {
+    const uint64_t bits = text_word(vector, w);
+    if (bits == 0) continue;
+    try {
+      const Instruction instruction = decode(bits);
+      if (check_fetched_operands(instruction, ctx_.config, ctx_.floorplan)) return false;
+      if (previous && instruction.opcode == isa::Opcode::repeat &&
+          check_repeat(instruction, &*previous, ctx_.config))
+        return false;
+      previous = instruction;
+    } catch (const InputError&) {
+      return false;
+    }
+  }
+  return true;
 }
 
 const Instruction* Icu::instruction_before(const InstructionQueue& queue,

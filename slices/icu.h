@@ -9,6 +9,7 @@
 #include "tspsim/engine/queue_calendar.h"
 
 #include <queue>
+#include <unordered_set>
 #include <vector>
 
 namespace tsp {
@@ -19,6 +20,9 @@ public:
   virtual ~InstructionMemory() = default;
   // The word at `address` in cycle t (null in a slice with no data), counted as a bank access.
   virtual const uint8_t* read_text(Cycle t, uint32_t address, const Origin& origin) = 0;
+  // The word at `address` if it is still the program's image (never written since loading: the
+  // bytes never change), else null. Not an access.
+  virtual const uint8_t* image_word(uint32_t address) const = 0;
 };
 
 class Icu : public sc_core::sc_module {
@@ -70,10 +74,21 @@ private:
     uint64_t bits = 0; // 0 (padding, never decoded): empty
     Instruction instruction;
     isa::Unit issuer = isa::Unit::icu; // isa::issuing_unit of the instruction's unit
-    bool operands_ok = false;          // check_fetched_operands found nothing
+    // check_fetched_operands's verdict, taken when a word outside the checked images needs it.
+    enum class Operands : uint8_t { unchecked, ok, invalid } operands = Operands::unchecked;
   };
   // decode(), remembered by word: fetched text repeats the same few words (throws as decode does).
-  const DecodedWord& decode_fetched(uint64_t bits);
+  DecodedWord& decode_fetched(uint64_t bits);
+  // check_fetched_operands's verdict on a decoded word, taken once per entry.
+  bool fetched_operands_ok(DecodedWord& entry) const;
+  // Checks, while loading, the image words that the program's Ifetches fetch (their slice,
+  // address and count are operands; those of checked words too): check_fetched_operands passes
+  // for every word of each vector kept in checked_images_, so the ICU does not check them again.
+  void check_image_text();
+  // Whether every word of a fetched vector passes check_fetched_operands, and every Repeat after
+  // the vector's first instruction check_repeat (an undecodable word fails: decode's error is the
+  // ICU's to report when it is fetched).
+  bool text_vector_ok(const uint8_t* vector) const;
   // The instruction a fetched one will follow in `queue`: the last of `arrival` so far, of the
   // text still in flight, or of the buffer; nullptr if the queue has had none.
   static const Instruction* instruction_before(const InstructionQueue& queue,
@@ -96,6 +111,7 @@ private:
   // Slices that take read intervals of their own (the MXM planes' LW reads), split likewise.
   std::vector<FunctionalSlice*> interval_slices_;
   std::vector<DecodedWord> decoded_; // direct-mapped by a hash of the word
+  std::unordered_set<const uint8_t*> checked_images_; // image vectors check_image_text passed
   // The instruction lists of arrivals already taken, kept for their capacity: fetched text then
   // allocates nothing per read once the first few are in flight.
   std::vector<std::vector<QueuedInstruction>> spare_instructions_;

@@ -25,6 +25,13 @@ const uint8_t* MemSlice::word(uint32_t address) const {
   return zeros_.data();
 }
 
+const uint8_t* MemSlice::image_word(uint32_t address) const {
+  const uint32_t index = address / EngineContext::kSramChunkWords;
+  if (index >= chunks_.size() || chunks_[index]) return nullptr;
+  const SharedWords* shared = shared_[index].get();
+  return shared ? (*shared)[address % EngineContext::kSramChunkWords] : nullptr;
+}
+
 uint8_t* MemSlice::mutable_word(uint32_t address) {
   const uint32_t index = address / EngineContext::kSramChunkWords;
   uint8_t*& chunk = chunks_[index];

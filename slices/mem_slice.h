@@ -28,6 +28,7 @@ public:
   void stop_run(Cycle last) override;
   uint64_t split_run(Cycle now, Cycle release) override;
   const uint8_t* read_text(Cycle t, uint32_t address, const Origin& origin) override;
+  const uint8_t* image_word(uint32_t address) const override;
 
   // Initialises the words from `address` with `bytes` (whole vectors), which must outlive the
   // run: words of allocated chunks are copied now, the others read `bytes` until first written.

@@ -401,15 +401,18 @@ TEST_CASE("the superlane stagger adds superlanes - 1 steps after the last active
 }
 
 namespace {
-// A .tensor of one vector at MEM_E0 word 100 whose first text slots hold `words` (tiny: 32 bytes,
-// four slots): fetched text that the assembler's checks of .text never saw.
-std::string raw_text(const std::vector<tsp::Instruction>& words) {
+// A .tensor of one vector at `where` (slice and base) whose first text slots hold `words` (tiny:
+// 32 bytes, four slots): text that the assembler's checks of .text never saw.
+std::string raw_text(const std::vector<tsp::Instruction>& words,
+                     const std::string& where = "T slices=MEM_E0 base=100") {
   std::vector<uint8_t> bytes(32, 0);
   for (size_t i = 0; i < words.size(); ++i)
     tsp::put_text_word(bytes.data(), unsigned(i), tsp::encode(words[i]));
   std::string values;
   for (uint8_t b : bytes) values += (values.empty() ? "" : " ") + std::to_string(int8_t(b));
-  return ".tensor T i8 1x32 slices=MEM_E0 base=100 init=values(" + values + ")\n";
+  const auto space = where.find(' ');
+  return ".tensor " + where.substr(0, space) + " i8 1x32" + where.substr(space) + " init=values(" + values +
+         ")\n";
 }
 
 tsp::Instruction instruction(tsp::isa::Opcode opcode, std::vector<int64_t> operands) {
@@ -467,4 +470,28 @@ TEST_CASE("a fetched Repeat at the start of its text repeats the queue's last in
   CHECK(sim.first_error() ==
         "cycle 0: ifetch-invalid: MEM_W3 instruction 0 (Ifetch) line 7: word 100 instruction 0: "
         "Repeat must follow a non-ICU instruction, not NOP");
+}
+
+TEST_CASE("text written over a checked image at run time is checked when it is fetched") {
+  using tsp::isa::Opcode;
+  // MEM_E0 word 100 holds NOP 1 (checked while loading); MEM_W3 word 10 holds Read 0, E40, which
+  // a Read at 0 and a Write at 7 copy over it before the Ifetch at 16 fetches it.
+  Simulation sim(kTensors + raw_text({instruction(Opcode::nop, {1})}) +
+                     raw_text({instruction(Opcode::read, {0, tsp::stream_field(40, false)})},
+                              "BAD slices=MEM_W3 base=10") +
+                     R"(
+.queue MEM_W3
+  Read 10, E0
+  NOP 15
+  Ifetch MEM_E0, 100, 1
+  NOP 5
+.queue MEM_E0
+  NOP 7
+  Write 100, E0
+)",
+                 "tiny.json");
+  CHECK(sim.log().count(ErrorKind::ifetch_invalid) == 1);
+  CHECK(sim.first_error() ==
+        "cycle 16: ifetch-invalid: MEM_W3 instruction 2 (Ifetch) line 10: word 100 instruction 0: "
+        "dst stream E40 out of range (E0..E15)");
 }
