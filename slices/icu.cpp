@@ -160,7 +160,6 @@ void Icu::check_image_text() {
   for (const auto& queue : queues_)
     for (const auto& queued : queue.buffer)
       if (queued.instruction.opcode == isa::Opcode::ifetch) ifetches.push_back(queued.instruction);
-  const unsigned per_word = text_words_per_vector(ctx_.vector_bytes);
   std::unordered_set<const uint8_t*> visited;
   while (!ifetches.empty()) {
     const Instruction ifetch = ifetches.back();
@@ -168,31 +167,31 @@ void Icu::check_image_text() {
     const unsigned mem = *ctx_.floorplan.mem_global_from_field(static_cast<uint64_t>(ifetch.operands[0]));
     for (int64_t i = 0; i < ifetch.operands[2]; ++i) {
       const uint8_t* vector = mems_[mem]->image_word(static_cast<uint32_t>(ifetch.operands[1] + i));
-      if (!vector || !visited.insert(vector).second || !text_vector_ok(vector)) continue;
-      checked_images_.insert(vector);
-      // A checked Ifetch names a MEM slice and words that exist: follow it.
-      for (unsigned w = 0; w < per_word; ++w)
-        if (const uint64_t bits = text_word(vector, w); bits != 0)
-          if (Instruction fetched = decode(bits); fetched.opcode == isa::Opcode::ifetch)
-            ifetches.push_back(fetched);
+      // A checked vector's Ifetches name MEM slices and words that exist: they are followed.
+      if (vector && visited.insert(vector).second && text_vector_ok(vector, ifetches))
+        checked_images_.insert(vector);
     }
   }
 }
 
-bool Icu::text_vector_ok(const uint8_t* vector) const {
+bool Icu::text_vector_ok(const uint8_t* vector, std::vector<Instruction>& ifetches) const {
   const unsigned per_word = text_words_per_vector(ctx_.vector_bytes);
+  const size_t found_before = ifetches.size();
   std::optional<Instruction> previous; // a Repeat first in its vector follows the queue's text
   for (unsigned w = 0; w < per_word; ++w) {
     const uint64_t bits = text_word(vector, w);
     if (bits == 0) continue;
     try {
       const Instruction instruction = decode(bits);
-      if (check_fetched_operands(instruction, ctx_.config, ctx_.floorplan)) return false;
-      if (previous && instruction.opcode == isa::Opcode::repeat &&
-          check_repeat(instruction, &*previous, ctx_.config))
+      if (check_fetched_operands(instruction, ctx_.config, ctx_.floorplan) ||
+          (previous && instruction.opcode == isa::Opcode::repeat && check_repeat(instruction, &*previous, ctx_.config))) {
+        ifetches.resize(found_before);
         return false;
+      }
+      if (instruction.opcode == isa::Opcode::ifetch) ifetches.push_back(instruction);
       previous = instruction;
     } catch (const InputError&) {
+      ifetches.resize(found_before);
       return false;
     }
   }

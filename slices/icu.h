@@ -88,7 +88,8 @@ private:
   // Whether every word of a fetched vector passes check_fetched_operands, and every Repeat after
   // the vector's first instruction check_repeat (an undecodable word fails: decode's error is the
   // ICU's to report when it is fetched).
-  bool text_vector_ok(const uint8_t* vector) const;
+  // Appends the vector's Ifetches to `ifetches` when it passes.
+  bool text_vector_ok(const uint8_t* vector, std::vector<Instruction>& ifetches) const;
   // The instruction a fetched one will follow in `queue`: the last of `arrival` so far, of the
   // text still in flight, or of the buffer; nullptr if the queue has had none.
   static const Instruction* instruction_before(const InstructionQueue& queue,

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 using tsp::ErrorKind;
@@ -421,55 +422,49 @@ tsp::Instruction instruction(tsp::isa::Opcode opcode, std::vector<int64_t> opera
   std::copy(operands.begin(), operands.end(), i.operands.begin());
   return i;
 }
+
+// Text `words` at MEM_E0 word 100, fetched by MEM_W3 (Ifetch MEM_E0, 100, 1, then NOP 3, on
+// line 7): the number of ifetch-invalid errors and the first error.
+std::pair<size_t, std::string> fetched_text_errors(const std::vector<tsp::Instruction>& words) {
+  Simulation sim(kTensors + raw_text(words) + R"(
+.queue MEM_W3
+  Ifetch MEM_E0, 100, 1
+  NOP 3
+)",
+                 "tiny.json");
+  return {sim.log().count(ErrorKind::ifetch_invalid), sim.first_error()};
+}
 } // namespace
 
 TEST_CASE("fetched text whose operand is out of range for the chip is ifetch-invalid and not run") {
   using tsp::isa::Opcode;
   // Read 0, E40: the field holds stream ids up to 63, tiny has 16 per direction.
-  Simulation sim(kTensors + raw_text({instruction(Opcode::read, {0, tsp::stream_field(40, false)})}) + R"(
-.queue MEM_W3
-  Ifetch MEM_E0, 100, 1
-  NOP 3
-)",
-                 "tiny.json");
-  CHECK(sim.log().count(ErrorKind::ifetch_invalid) == 1);
-  CHECK(sim.first_error() ==
-        "cycle 0: ifetch-invalid: MEM_W3 instruction 0 (Ifetch) line 7: word 100 instruction 0: "
-        "dst stream E40 out of range (E0..E15)");
+  const auto [count, first] =
+      fetched_text_errors({instruction(Opcode::read, {0, tsp::stream_field(40, false)})});
+  CHECK(count == 1);
+  CHECK(first == "cycle 0: ifetch-invalid: MEM_W3 instruction 0 (Ifetch) line 7: word 100 instruction 0: "
+                 "dst stream E40 out of range (E0..E15)");
 }
 
 TEST_CASE("a fetched Repeat that would take its Read past the slice is ifetch-invalid and not run") {
   using tsp::isa::Opcode;
   // Read 250, E0 then Repeat 10, 1, 1: the last Read would be at word 260 of tiny's 256.
-  Simulation sim(kTensors +
-                     raw_text({instruction(Opcode::read, {250, tsp::stream_field(0, false)}),
-                               instruction(Opcode::repeat, {10, 1, 1})}) +
-                     R"(
-.queue MEM_W3
-  Ifetch MEM_E0, 100, 1
-  NOP 3
-)",
-                 "tiny.json");
-  CHECK(sim.log().count(ErrorKind::ifetch_invalid) == 1);
-  CHECK(sim.first_error() ==
-        "cycle 0: ifetch-invalid: MEM_W3 instruction 0 (Ifetch) line 7: word 100 instruction 1: "
-        "repeating Read 10 times with stride 1 reaches address 260 (slice has 256 words)");
+  const auto [count, first] =
+      fetched_text_errors({instruction(Opcode::read, {250, tsp::stream_field(0, false)}),
+                           instruction(Opcode::repeat, {10, 1, 1})});
+  CHECK(count == 1);
+  CHECK(first == "cycle 0: ifetch-invalid: MEM_W3 instruction 0 (Ifetch) line 7: word 100 instruction 1: "
+                 "repeating Read 10 times with stride 1 reaches address 260 (slice has 256 words)");
 }
 
 TEST_CASE("a fetched Repeat at the start of its text repeats the queue's last instruction, which must not be "
           "an ICU one") {
   using tsp::isa::Opcode;
   // The text before it ends with NOP 3: a Repeat of a NOP, which no assembler would accept.
-  Simulation sim(kTensors + raw_text({instruction(Opcode::repeat, {3, 1, 1})}) + R"(
-.queue MEM_W3
-  Ifetch MEM_E0, 100, 1
-  NOP 3
-)",
-                 "tiny.json");
-  CHECK(sim.log().count(ErrorKind::ifetch_invalid) == 1);
-  CHECK(sim.first_error() ==
-        "cycle 0: ifetch-invalid: MEM_W3 instruction 0 (Ifetch) line 7: word 100 instruction 0: "
-        "Repeat must follow a non-ICU instruction, not NOP");
+  const auto [count, first] = fetched_text_errors({instruction(Opcode::repeat, {3, 1, 1})});
+  CHECK(count == 1);
+  CHECK(first == "cycle 0: ifetch-invalid: MEM_W3 instruction 0 (Ifetch) line 7: word 100 instruction 0: "
+                 "Repeat must follow a non-ICU instruction, not NOP");
 }
 
 TEST_CASE("text written over a checked image at run time is checked when it is fetched") {
