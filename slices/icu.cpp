@@ -184,7 +184,8 @@ bool Icu::text_vector_ok(const uint8_t* vector, std::vector<Instruction>& ifetch
     try {
       const Instruction instruction = decode(bits);
       if (check_fetched_operands(instruction, ctx_.config, ctx_.floorplan) ||
-          (previous && instruction.opcode == isa::Opcode::repeat && check_repeat(instruction, &*previous, ctx_.config))) {
+          (previous && instruction.opcode == isa::Opcode::repeat &&
+           check_repeat(instruction, &*previous, ctx_.config))) {
         ifetches.resize(found_before);
         return false;
       }
