@@ -145,3 +145,39 @@ TEST_CASE("system schedule: an all-reduce of 3 rows over node8 stays one phase")
     for (const auto& result : results) CHECK(result[e] == expected);
   }
 }
+
+namespace {
+
+// The chips a route passes, from its first chip to its last.
+std::vector<uint32_t> chips_of(const std::vector<tsp::compiler::Hop>& route) {
+  std::vector<uint32_t> chips{route.front().from};
+  for (const auto& hop : route) chips.push_back(hop.to);
+  return chips;
+}
+
+} // namespace
+
+TEST_CASE("topology: routes that share no cable, shortest first") {
+  const auto node8 = tsp::load_system(std::string(TSPSIM_SOURCE_DIR) + "/configs/systems/node8.json");
+  const auto routes = tsp::compiler::Topology(node8).disjoint_routes(2, 5);
+  // The cable, then one route through each other chip of the node, in chip order.
+  REQUIRE(routes.size() == 7);
+  CHECK(chips_of(routes[0]) == std::vector<uint32_t>{2, 5});
+  const std::vector<uint32_t> via{0, 1, 3, 4, 6, 7};
+  for (size_t i = 0; i < via.size(); ++i)
+    CHECK(chips_of(routes[i + 1]) == std::vector<uint32_t>{2, via[i], 5});
+  // A ring of six: one route each way round.
+  tsp::SystemConfig ring;
+  ring.name = "ring6";
+  ring.configs.push_back(tsp::test::bundled_config("tiny.json"));
+  ring.chip_config.assign(6, 0);
+  for (uint32_t i = 0; i < 6; ++i) ring.cables.push_back({{i, 0}, {(i + 1) % 6, 1}});
+  const auto around = tsp::compiler::Topology(ring).disjoint_routes(0, 3);
+  REQUIRE(around.size() == 2);
+  CHECK(chips_of(around[0]) == std::vector<uint32_t>{0, 1, 2, 3});
+  CHECK(chips_of(around[1]) == std::vector<uint32_t>{0, 5, 4, 3});
+  // Chips with no cable between them: none.
+  tsp::SystemConfig apart = ring;
+  apart.cables.resize(1);
+  CHECK(tsp::compiler::Topology(apart).disjoint_routes(0, 2).empty());
+}

@@ -50,10 +50,7 @@ public:
       adjacency_[cable.a.chip].push_back({cable.a.chip, cable.a.link, cable.b.chip, cable.b.link});
       adjacency_[cable.b.chip].push_back({cable.b.chip, cable.b.link, cable.a.chip, cable.a.link});
     }
-    for (auto& hops : adjacency_)
-      std::sort(hops.begin(), hops.end(), [](const Hop& x, const Hop& y) {
-        return x.to != y.to ? x.to < y.to : x.out_link < y.out_link;
-      });
+    for (auto& hops : adjacency_) std::sort(hops.begin(), hops.end(), by_neighbour_and_link);
   }
 
   // The cables of a chip, by neighbour and link.
@@ -68,7 +65,7 @@ public:
 
   // A shortest route (breadth first, lowest chip numbers first, so it is deterministic).
   std::vector<Hop> route(uint32_t from, uint32_t to) const {
-    auto hops = route_within(from, to, std::vector<bool>(adjacency_.size(), true));
+    auto hops = shortest(from, to, [](const Hop&) { return true; });
     if (!hops)
       throw InputError(
           fmt::format("collective: chip {} cannot reach chip {} over the system's links", from, to));
@@ -79,26 +76,23 @@ public:
   // nothing when they do not connect the two.
   std::optional<std::vector<Hop>> route_within(uint32_t from, uint32_t to,
                                                const std::vector<bool>& allowed) const {
-    if (from == to) return std::vector<Hop>{};
-    std::vector<std::optional<Hop>> via(adjacency_.size());
-    std::deque<uint32_t> frontier{from};
-    std::vector<bool> seen(adjacency_.size());
-    seen[from] = true;
-    while (!frontier.empty() && !seen[to]) {
-      const uint32_t chip = frontier.front();
-      frontier.pop_front();
-      for (const Hop& hop : adjacency_[chip])
-        if (!seen[hop.to] && allowed[hop.to]) {
-          seen[hop.to] = true;
-          via[hop.to] = hop;
-          frontier.push_back(hop.to);
-        }
+    return shortest(from, to, [&](const Hop& hop) { return allowed[hop.to]; });
+  }
+
+  // Routes from `from` to `to` (distinct) that share no cable direction, shortest first: each
+  // is the shortest over the cable directions the earlier ones left free. Greedy, so not always
+  // as many as a maximum flow would find; in a fully connected group it finds every cable
+  // between the two and a two-hop route through each other member.
+  std::vector<std::vector<Hop>> disjoint_routes(uint32_t from, uint32_t to) const {
+    std::vector<std::vector<bool>> used(adjacency_.size());
+    for (size_t c = 0; c < adjacency_.size(); ++c) used[c].assign(adjacency_[c].size(), false);
+    const auto free = [&](const Hop& hop) { return !used[hop.from][index_of(hop)]; };
+    std::vector<std::vector<Hop>> routes;
+    while (auto route = shortest(from, to, free)) {
+      for (const Hop& hop : *route) used[hop.from][index_of(hop)] = true;
+      routes.push_back(std::move(*route));
     }
-    if (!seen[to]) return std::nullopt;
-    std::vector<Hop> hops;
-    for (uint32_t chip = to; chip != from; chip = via[chip]->from) hops.push_back(*via[chip]);
-    std::reverse(hops.begin(), hops.end());
-    return hops;
+    return routes;
   }
 
   // A cycle through every chip of `chips` over direct cables (depth first, fewest onward
@@ -115,6 +109,41 @@ public:
   }
 
 private:
+  // A shortest route over the hops that `usable` accepts (breadth first, lowest chip numbers
+  // first), or nothing.
+  template <class Usable>
+  std::optional<std::vector<Hop>> shortest(uint32_t from, uint32_t to, const Usable& usable) const {
+    if (from == to) return std::vector<Hop>{};
+    std::vector<std::optional<Hop>> via(adjacency_.size());
+    std::deque<uint32_t> frontier{from};
+    std::vector<bool> seen(adjacency_.size());
+    seen[from] = true;
+    while (!frontier.empty() && !seen[to]) {
+      const uint32_t chip = frontier.front();
+      frontier.pop_front();
+      for (const Hop& hop : adjacency_[chip])
+        if (!seen[hop.to] && usable(hop)) {
+          seen[hop.to] = true;
+          via[hop.to] = hop;
+          frontier.push_back(hop.to);
+        }
+    }
+    if (!seen[to]) return std::nullopt;
+    std::vector<Hop> hops;
+    for (uint32_t chip = to; chip != from; chip = via[chip]->from) hops.push_back(*via[chip]);
+    std::reverse(hops.begin(), hops.end());
+    return hops;
+  }
+
+  // The position of a cable among its chip's hops (adjacency_ is sorted by neighbour and link).
+  size_t index_of(const Hop& hop) const {
+    const auto& hops = adjacency_[hop.from];
+    return size_t(std::lower_bound(hops.begin(), hops.end(), hop, by_neighbour_and_link) - hops.begin());
+  }
+  static bool by_neighbour_and_link(const Hop& x, const Hop& y) {
+    return x.to != y.to ? x.to < y.to : x.out_link < y.out_link;
+  }
+
   std::vector<uint32_t> open_neighbours(uint32_t chip, const std::vector<bool>& used,
                                         const std::vector<bool>& member) const {
     std::vector<uint32_t> out;

@@ -302,13 +302,50 @@ private:
   void move_tensor(const Flow& f) { schedule_.interleave({f}); }
   void interleave(const std::vector<Flow>& flows) { schedule_.interleave(flows); }
 
+  // X travels over every route that shares no cable direction with another (the links in
+  // parallel, as the bandwidth bound assumes), a block of rows on each, all at once.
   void transfer() {
     const uint32_t from = chips_[0], to = chips_[1];
     const TiledTensor x = place_input(from, "X", 0, shape_.rows, true);
     const TiledTensor y = place(to, "Y", shape_.rows, true);
-    move_tensor(flow(from, x, to, y));
+    hops_ = topology_.route(from, to).size(); // the shortest; it throws when there is none
+    const auto routes = topology_.disjoint_routes(from, to);
+    const auto rows = rows_per_route(routes, x);
+    std::vector<TiledTensor> blocks; // the flows point into it: no reallocation
+    blocks.reserve(2 * routes.size());
+    std::vector<Flow> flows;
+    uint32_t first = 0;
+    for (size_t i = 0; i < routes.size(); ++i) {
+      if (rows[i] == 0) continue;
+      blocks.push_back(tiled_rows(x, first, rows[i]));
+      blocks.push_back(tiled_rows(y, first, rows[i]));
+      flows.push_back({routes[i], &blocks[blocks.size() - 2], &blocks.back()});
+      first += rows[i];
+    }
+    interleave(flows);
     if (reference()) expect(to, y, input_values(input_of(from), 0, shape_.rows));
-    hops_ = topology_.route(from, to).size();
+  }
+
+  // The rows of x each route carries: every row in turn to the route that would deliver it
+  // first, a route of h hops starting h link latencies late and then taking a row's vectors'
+  // link time per row, so that the routes finish together and a long route only carries rows
+  // when the message is large enough to pay for its latency.
+  std::vector<uint32_t> rows_per_route(const std::vector<std::vector<Hop>>& routes,
+                                       const TiledTensor& x) const {
+    const ChipConfig& config = config_of(chips_[0]);
+    const uint64_t latency = config.timing[isa::TimingParam::c2c_link];
+    const uint64_t row_cycles =
+        uint64_t{x.tile_count()} * isa::dtype_bytes(x.dtype) * c2c_vector_cycles(config);
+    std::vector<uint32_t> rows(routes.size());
+    for (uint32_t r = 0; r < x.rows; ++r) {
+      size_t best = 0;
+      for (size_t i = 1; i < routes.size(); ++i)
+        if (routes[i].size() * latency + (rows[i] + 1) * row_cycles <
+            routes[best].size() * latency + (rows[best] + 1) * row_cycles)
+          best = i;
+      ++rows[best];
+    }
+    return rows;
   }
 
   // The participants in the order the flat schedule visits them: around the ring, or as given.
