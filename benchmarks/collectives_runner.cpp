@@ -30,6 +30,7 @@ struct Case {
   uint32_t cols;
   DType dtype;
   CollectiveAlgorithm algorithm = CollectiveAlgorithm::automatic;
+  std::vector<uint32_t> chips; // empty: every chip of the system
 };
 
 std::string size_text(double bytes) {
@@ -38,11 +39,25 @@ std::string size_text(double bytes) {
   return fmt::format("{:.0f} B", bytes);
 }
 
+// The collective's name, and for a transfer its two chips.
+std::string collective_text(const Case& c) {
+  const std::string name = tsp::compiler::collective_kind_name(c.kind);
+  return c.chips.size() == 2 ? fmt::format("{} {} → {}", name, c.chips[0], c.chips[1]) : name;
+}
+
 std::vector<Case> cases(bool quick) {
   std::vector<Case> out;
   const auto add = [&](const std::string& system, K kind, std::vector<std::pair<uint32_t, uint32_t>> sizes,
                        DType dtype = DType::f32) {
-    for (auto [rows, cols] : sizes) out.push_back({system, kind, rows, cols, dtype});
+    for (auto [rows, cols] : sizes)
+      out.push_back({system, kind, rows, cols, dtype, CollectiveAlgorithm::automatic, {}});
+  };
+  // Transfers from chip 0 to the last chip (on the rack and the Dragonfly the farthest one): one
+  // vector to 32 MiB, over every route that shares no cable.
+  const auto transfers = [&](const std::string& system, uint32_t to) {
+    for (auto [rows, cols] :
+         std::vector<std::pair<uint32_t, uint32_t>>{{1, 80}, {8, 320}, {1024, 320}, {26214, 320}})
+      out.push_back({system, K::transfer, rows, cols, DType::f32, CollectiveAlgorithm::automatic, {0, to}});
   };
   // One vector (1 x 80 fp32 = 320 B) up to tens of MiB; all-gather's output is chips x its input.
   if (quick) {
@@ -54,20 +69,23 @@ std::vector<Case> cases(bool quick) {
   add("node8.json", K::reduce_scatter, {{8, 320}, {256, 320}, {8192, 320}});
   add("node8.json", K::all_gather, {{1, 80}, {32, 320}, {1024, 320}});
   add("node8.json", K::all_reduce, {{8192, 320}}, DType::bf16);
+  transfers("node8.json", 7);
   // 72 and 576 chips stop where compiling needs a few GB (docs/collectives.md, "How far it
   // scales"): the scheduler holds every placed instruction of every chip until the end, 51-57
   // bytes each. The largest rows schedule one algorithm (automatic would schedule two).
   add("rack72.json", K::all_reduce, {{1, 80}, {72, 320}, {576, 320}, {1152, 320}, {2304, 320}, {4608, 320}});
   out.push_back(
-      {"rack72.json", K::all_reduce, 13104, 320, DType::f32, CollectiveAlgorithm::hierarchical_direct});
+      {"rack72.json", K::all_reduce, 13104, 320, DType::f32, CollectiveAlgorithm::hierarchical_direct, {}});
   add("rack72.json", K::reduce_scatter, {{72, 320}, {2304, 320}});
   add("rack72.json", K::all_gather, {{1, 80}, {8, 320}, {32, 320}});
   // The flat schedules tspc used before the hierarchy, for comparison.
-  out.push_back({"rack72.json", K::all_reduce, 72, 320, DType::f32, CollectiveAlgorithm::ring});
-  out.push_back({"rack72.json", K::all_reduce, 72, 320, DType::f32, CollectiveAlgorithm::direct});
+  out.push_back({"rack72.json", K::all_reduce, 72, 320, DType::f32, CollectiveAlgorithm::ring, {}});
+  out.push_back({"rack72.json", K::all_reduce, 72, 320, DType::f32, CollectiveAlgorithm::direct, {}});
+  transfers("rack72.json", 71);
   add("dragonfly8.json", K::all_reduce, {{1, 80}, {8, 320}, {64, 320}, {128, 320}});
   out.push_back(
-      {"dragonfly8.json", K::all_reduce, 576, 320, DType::f32, CollectiveAlgorithm::hierarchical_direct});
+      {"dragonfly8.json", K::all_reduce, 576, 320, DType::f32, CollectiveAlgorithm::hierarchical_direct, {}});
+  transfers("dragonfly8.json", 575);
   return out;
 }
 
@@ -89,6 +107,7 @@ std::string table(const std::string& systems_dir, const std::string& only, bool 
       shape.cols = c.cols;
       shape.dtype = c.dtype;
       shape.algorithm = c.algorithm;
+      shape.chips = c.chips;
       shape.with_reference = false; // the table needs the schedule only: the programs are the same
       const std::clock_t start = std::clock();
       const auto compiled = tsp::compiler::compile_collective(system, shape);
@@ -101,13 +120,13 @@ std::string table(const std::string& systems_dir, const std::string& only, bool 
       row = fmt::format(
           "| {} | {} | {} | {} | {} | {} | {} | {:.1f} | {:.0f} | {:.0f} | {:.0f} | {:.0f} | {:.2f} | {} | "
           "{:.1f} |\n",
-          system.name, system.chips(), tsp::compiler::collective_kind_name(c.kind), size_text(bytes),
-          tsp::isa::dtype_name(c.dtype), compiled.algorithm, compiled.predicted_cycles,
+          system.name, system.chips(), collective_text(c), size_text(bytes), tsp::isa::dtype_name(c.dtype),
+          compiled.algorithm, compiled.predicted_cycles,
           compiled.predicted_cycles / system.config_of(0).clock_mhz, hops, latency, bandwidth, bound,
           compiled.predicted_cycles / bound, latency >= bandwidth ? "latency" : "bandwidth", seconds);
     } catch (const tsp::InputError& e) {
       row = fmt::format("| {} | | {} | {}x{} | | error: {} | | | | | | | | | |\n", c.system,
-                        tsp::compiler::collective_kind_name(c.kind), c.rows, c.cols, e.what());
+                        collective_text(c), c.rows, c.cols, e.what());
     }
     std::cout << row << std::flush;
     out << row;
