@@ -85,6 +85,14 @@ std::vector<Case> cases(bool quick) {
   add("dragonfly8.json", K::all_reduce, {{1, 80}, {8, 320}, {64, 320}, {128, 320}});
   out.push_back(
       {"dragonfly8.json", K::all_reduce, 576, 320, DType::f32, CollectiveAlgorithm::hierarchical_direct, {}});
+  out.push_back({"dragonfly8.json",
+                 K::reduce_scatter,
+                 576,
+                 80,
+                 DType::f32,
+                 CollectiveAlgorithm::hierarchical_direct,
+                 {}});
+  add("dragonfly8.json", K::all_gather, {{1, 80}});
   transfers("dragonfly8.json", 575);
   return out;
 }
