@@ -295,6 +295,7 @@ TEST_CASE("collectives: a transfer inside the node takes its cable and a two-hop
   const auto out = simulate(bundled_system("node8.json"),
                             shape(CollectiveKind::transfer, 300, 1000, tsp::isa::DType::bf16, {2, 5}));
   CHECK(out.outputs == 4); // four column tiles
+  CHECK(out.algorithm == "disjoint-routes");
   check(out);
   // 2,400 vectors: 44 rows of 8 on the cable, 42 or 43 on each two-hop route (delivered twice).
   CHECK(out.vectors == 44 * 8 + 2 * 2048);
@@ -356,6 +357,10 @@ TEST_CASE("collectives: bad shapes get one-line errors") {
   s = shape(CollectiveKind::transfer, 4, 64, tsp::isa::DType::f32, {0, 1, 2});
   CHECK_THROWS_WITH(tsp::compiler::compile_collective(system, s),
                     "transfer: expected two chips (from, to), got 3");
+  s = shape(CollectiveKind::transfer, 4, 64, tsp::isa::DType::f32, {0, 1});
+  s.algorithm = CollectiveAlgorithm::ring;
+  CHECK_THROWS_WITH(tsp::compiler::compile_collective(system, s),
+                    "transfer: no algorithm to choose (a transfer takes every route that shares no cable)");
   CHECK_THROWS_WITH(
       tsp::compiler::parse_collective_kind("allreduce"),
       "unknown collective 'allreduce': expected transfer, all-gather, reduce-scatter or all-reduce");

@@ -90,6 +90,7 @@ struct Groups {
 
 // Algorithm names as CompiledSystem::algorithm reports them.
 constexpr const char* kDirect = "direct";
+constexpr const char* kDisjointRoutes = "disjoint-routes"; // a transfer's (the only one it has)
 constexpr const char* kRing = "ring";
 constexpr const char* kHierarchicalDirect = "hierarchical-direct";
 constexpr const char* kHierarchicalRing = "hierarchical-ring";
@@ -146,6 +147,9 @@ private:
             fmt::format("{}: chip {} out of range (the system has {} chips)", what, c, system_.chips()));
     if (shape_.kind == CollectiveKind::transfer && chips_.size() != 2)
       throw InputError(fmt::format("transfer: expected two chips (from, to), got {}", chips_.size()));
+    if (shape_.kind == CollectiveKind::transfer && shape_.algorithm != CollectiveAlgorithm::automatic)
+      throw InputError(
+          "transfer: no algorithm to choose (a transfer takes every route that shares no cable)");
     if (chips_.size() < 2) throw InputError(fmt::format("{}: needs at least two chips", what));
     for (uint32_t c : chips_)
       if (config_of(c).geometry.vector_bytes() != vector_bytes())
@@ -202,7 +206,7 @@ private:
   }
 
   std::string choose_algorithm() {
-    if (shape_.kind == CollectiveKind::transfer) return kDirect;
+    if (shape_.kind == CollectiveKind::transfer) return kDisjointRoutes;
     const bool full = fully_connected();
     const bool hierarchical = shape_.algorithm == CollectiveAlgorithm::hierarchical_direct ||
                               shape_.algorithm == CollectiveAlgorithm::hierarchical_ring;
