@@ -224,6 +224,10 @@ public:
   }
   // Sends several flows at once, one vector of each in turn, so that their links run together.
   void interleave(const std::vector<Flow>& flows);
+  // The same for sequences of flows: each sequence's flows one after another, one vector of every
+  // sequence in turn. A sequence's first flows then finish early, so work that waits for them
+  // can start while the rest travel.
+  void interleave_sequences(const std::vector<std::vector<Flow>>& sequences);
 
   // Moves one vector from `src` on chip `from` to `dst` on chip `to` along `route`, each hop as
   // early as the links, queues, streams and banks allow (a Send may fill an idle gap of its link);

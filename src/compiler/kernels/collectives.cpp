@@ -549,11 +549,16 @@ private:
           staged[{p, members[a]}] =
               place(chips_[owner(p)], "", in.at({members[a], p}).tensor.rows, a % 2 == 0, false);
     for (uint32_t a : members) {
-      std::vector<Flow> flows;
+      // One sequence per owner: its pieces one after another, so the first arrive early and their
+      // sums (and what waits for them) start while the rest travel.
+      std::map<uint32_t, std::vector<Flow>> to_owner;
       for (uint32_t p : pieces)
         if (owner(p) != a)
-          flows.push_back(flow(chips_[a], in.at({a, p}).tensor, chips_[owner(p)], staged.at({p, a})));
-      interleave(flows);
+          to_owner[owner(p)].push_back(
+              flow(chips_[a], in.at({a, p}).tensor, chips_[owner(p)], staged.at({p, a})));
+      std::vector<std::vector<Flow>> sequences;
+      for (auto& [o, flows] : to_owner) sequences.push_back(std::move(flows));
+      schedule_.interleave_sequences(sequences);
     }
     for (uint32_t p : pieces) {
       const uint32_t o = owner(p);

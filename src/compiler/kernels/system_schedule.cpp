@@ -39,15 +39,31 @@ std::vector<VectorPlace> vectors_of(const TiledTensor& tensor) {
 }
 
 void SystemSchedule::interleave(const std::vector<Flow>& flows) {
-  std::vector<std::pair<std::vector<VectorPlace>, std::vector<VectorPlace>>> vectors;
+  std::vector<std::vector<Flow>> sequences;
+  for (const Flow& f : flows) sequences.push_back({f});
+  interleave_sequences(sequences);
+}
+
+void SystemSchedule::interleave_sequences(const std::vector<std::vector<Flow>>& sequences) {
+  // Per sequence, each vector's source, destination and route, in sending order.
+  struct Step {
+    const std::vector<Hop>* route;
+    VectorPlace src;
+    VectorPlace dst;
+  };
+  std::vector<std::vector<Step>> steps(sequences.size());
   size_t longest = 0;
-  for (const Flow& f : flows) {
-    vectors.emplace_back(vectors_of(*f.src), vectors_of(*f.dst));
-    longest = std::max(longest, vectors.back().first.size());
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    for (const Flow& f : sequences[i]) {
+      const auto src = vectors_of(*f.src);
+      const auto dst = vectors_of(*f.dst);
+      for (size_t v = 0; v < src.size(); ++v) steps[i].push_back({&f.route, src[v], dst[v]});
+    }
+    longest = std::max(longest, steps[i].size());
   }
   for (size_t v = 0; v < longest; ++v)
-    for (size_t i = 0; i < flows.size(); ++i)
-      if (v < vectors[i].first.size()) move(flows[i].route, vectors[i].first[v], vectors[i].second[v]);
+    for (const auto& sequence : steps)
+      if (v < sequence.size()) move(*sequence[v].route, sequence[v].src, sequence[v].dst);
 }
 
 VExpr combine_expression(Opcode op, DType dtype, unsigned inputs) {
