@@ -45,8 +45,10 @@ tsp::compiler::CollectiveAlgorithm parse_algorithm(const std::string& text) {
   if (text == "ring") return tsp::compiler::CollectiveAlgorithm::ring;
   if (text == "hierarchical-direct") return tsp::compiler::CollectiveAlgorithm::hierarchical_direct;
   if (text == "hierarchical-ring") return tsp::compiler::CollectiveAlgorithm::hierarchical_ring;
-  throw tsp::InputError(
-      fmt::format("--algorithm {}: expected direct, ring, hierarchical-direct or hierarchical-ring", text));
+  if (text == "hierarchical-gateway") return tsp::compiler::CollectiveAlgorithm::hierarchical_gateway;
+  throw tsp::InputError(fmt::format(
+      "--algorithm {}: expected direct, ring, hierarchical-direct, hierarchical-ring or hierarchical-gateway",
+      text));
 }
 
 std::string_view bytes_view(const std::vector<uint8_t>& bytes) {
@@ -86,9 +88,10 @@ CLI::App* add_collective_command(CLI::App& app, CollectiveArgs& args) {
   command->add_option("--dtype", args.dtype, "int8, int16, int32, fp16, bf16 or fp32 (default fp32)");
   command->add_option("--chips", args.chips,
                       "participating chips, e.g. 0,1,2 (transfer: FROM,TO; default every chip)");
-  command->add_option(
-      "--algorithm", args.algorithm,
-      "direct, ring, hierarchical-direct or hierarchical-ring (default: chosen from the topology)");
+  command->add_option("--algorithm", args.algorithm,
+                      "direct, ring, hierarchical-direct, hierarchical-ring or hierarchical-gateway "
+                      "(default: chosen from the "
+                      "topology)");
   command->add_option("--seed", args.seed, "seed of the input tensors (default 1)");
   return command;
 }

@@ -112,6 +112,18 @@ tsp::SystemConfig groups4x3() {
   return tiny_system(12, cables);
 }
 
+// Three groups of three tiny chips, each group fully connected (links 0 and 1), every pair of
+// groups joined by one cable: chip 0 of group m (link 2) to chip 1 of group m + 1 (link 3).
+tsp::SystemConfig groups3x3() {
+  std::vector<tsp::Cable> cables;
+  for (uint32_t m = 0; m < 3; ++m) {
+    for (uint32_t a = 0; a < 3; ++a)
+      for (uint32_t b = a + 1; b < 3; ++b) cables.push_back({{3 * m + a, b - 1}, {3 * m + b, a}});
+    cables.push_back({{3 * m, 2}, {3 * ((m + 1) % 3) + 1, 3}});
+  }
+  return tiny_system(9, cables);
+}
+
 // Six tiny chips in a ring: link 0 of chip i to link 1 of chip i + 1.
 tsp::SystemConfig ring6() {
   std::vector<tsp::Cable> cables;
@@ -263,12 +275,38 @@ TEST_CASE("collectives: hierarchical all-gather, int32, around rings of the grou
 TEST_CASE("collectives: the 72-chip rack all-reduces hierarchically (nodes, then across nodes, then nodes)") {
   const auto out = simulate(bundled_system("rack72.json"),
                             shape(CollectiveKind::all_reduce, 72, 320, tsp::isa::DType::f32));
-  CHECK(out.algorithm.rfind("hierarchical-", 0) == 0);
+  // Every pair of nodes has a cable: each node sums a piece on its chip cabled to the owner's node.
+  CHECK(out.algorithm == "hierarchical-gateway");
+  CHECK(out.outputs == 72 * 72);
+  check(out);
+  // 3,811 cycles between the chips at one position of every node (the next test).
+  CHECK(out.predicted == 2773);
+}
+
+TEST_CASE("collectives: the rack all-reduces between the chips at one position of every node when told to") {
+  auto s = shape(CollectiveKind::all_reduce, 72, 320, tsp::isa::DType::f32);
+  s.algorithm = CollectiveAlgorithm::hierarchical_direct;
+  const auto out = simulate(bundled_system("rack72.json"), s);
+  CHECK(out.algorithm == "hierarchical-direct");
   CHECK(out.outputs == 72 * 72);
   check(out);
   // 5,056 cycles while a link's Sends could only follow its latest one; 3,909 once its idle gaps
   // filled; now a chip's pieces for one peer go one after another, so the first are summed early.
   CHECK(out.predicted == 3811);
+}
+
+TEST_CASE("collectives: int16 reduce-scatter through the gateways of three groups, uneven shards") {
+  const auto out = simulate(groups3x3(), shape(CollectiveKind::reduce_scatter, 20, 70, tsp::isa::DType::i16));
+  CHECK(out.algorithm == "hierarchical-gateway");
+  CHECK(out.outputs == 9 * 3); // R on every chip; 70 columns are three tiles of 32 lanes
+  check(out);
+}
+
+TEST_CASE("collectives: bf16 all-reduce through the gateways of three groups, fewer rows than chips") {
+  const auto out = simulate(groups3x3(), shape(CollectiveKind::all_reduce, 5, 32, tsp::isa::DType::bf16));
+  CHECK(out.algorithm == "hierarchical-gateway");
+  CHECK(out.outputs == 9 * 5);
+  check(out);
 }
 
 TEST_CASE("collectives: a two-rack Dragonfly all-reduces 16 rows with owners in both racks") {
@@ -359,6 +397,13 @@ TEST_CASE("collectives: bad shapes get one-line errors") {
   s = shape(CollectiveKind::transfer, 4, 64, tsp::isa::DType::f32, {0, 1, 2});
   CHECK_THROWS_WITH(tsp::compiler::compile_collective(system, s),
                     "transfer: expected two chips (from, to), got 3");
+  s = shape(CollectiveKind::all_reduce, 24, 40, tsp::isa::DType::f32);
+  s.algorithm = CollectiveAlgorithm::hierarchical_gateway;
+  CHECK_THROWS_WITH(tsp::compiler::compile_collective(groups4x3(), s),
+                    "all-reduce: hierarchical-gateway needs a cable between every pair of groups");
+  s.kind = CollectiveKind::all_gather;
+  CHECK_THROWS_WITH(tsp::compiler::compile_collective(groups3x3(), s),
+                    "all-gather: hierarchical-gateway applies to reduce-scatter and all-reduce");
   s = shape(CollectiveKind::transfer, 4, 64, tsp::isa::DType::f32, {0, 1});
   s.algorithm = CollectiveAlgorithm::ring;
   CHECK_THROWS_WITH(tsp::compiler::compile_collective(system, s),

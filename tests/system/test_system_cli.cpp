@@ -262,6 +262,6 @@ TEST_CASE("tspc collective --algorithm: the hierarchy forced, and a bad name is 
   c = run_tool("tspc", fmt::format("collective --system {} --rows 1 --cols 80 --algorithm tree -o {}", rack,
                                    program.string()));
   CHECK(c.exit_code == 2);
-  CHECK(c.err ==
-        "error: --algorithm tree: expected direct, ring, hierarchical-direct or hierarchical-ring\n");
+  CHECK(c.err == "error: --algorithm tree: expected direct, ring, hierarchical-direct, hierarchical-ring or "
+                 "hierarchical-gateway\n");
 }

@@ -24,9 +24,18 @@ const char* collective_kind_name(CollectiveKind kind);
 // How the vectors travel: straight to every peer over a route (direct links in a fully connected
 // set), around a ring of neighbours, or hierarchically when the chips split into fully connected
 // groups (the nodes of a rack or a Dragonfly): inside each group over its links in parallel, and
-// between the chips at the same position of every group directly or around a ring of them.
-// Automatic picks from the topology and keeps the faster schedule of the candidates.
-enum class CollectiveAlgorithm : uint8_t { automatic, direct, ring, hierarchical_direct, hierarchical_ring };
+// between the chips at the same position of every group directly or around a ring of them, or
+// (gateway, a reduce where every pair of groups has a cable, as in a rack) through each group's
+// chip cabled to the owner's group. Automatic picks from the topology and keeps the faster
+// schedule of the candidates.
+enum class CollectiveAlgorithm : uint8_t {
+  automatic,
+  direct,
+  ring,
+  hierarchical_direct,
+  hierarchical_ring,
+  hierarchical_gateway
+};
 
 // Tensors per chip (rows x cols of `dtype`, column tiles of one vector each):
 //   transfer        X on chips[0] arrives as Y on chips[1];
@@ -60,7 +69,8 @@ struct CompiledSystem {
   std::vector<std::vector<ExpectedOutput>> outputs; // per chip
   std::vector<Bound> bounds;
   uint64_t predicted_cycles = 0; // the slowest chip's
-  std::string algorithm;         // "direct", "ring", "hierarchical-direct" or "hierarchical-ring"
+  std::string algorithm;         // "direct", "ring", "hierarchical-direct", "hierarchical-ring",
+                                 // "hierarchical-gateway" or (a transfer) "disjoint-routes"
 
   const Bound& binding_bound() const { return compiler::binding_bound(bounds); }
   // The cycles of the bound on `resource` ("link latency", "link bandwidth"); throws if none.

@@ -94,6 +94,7 @@ constexpr const char* kDisjointRoutes = "disjoint-routes"; // a transfer's (the 
 constexpr const char* kRing = "ring";
 constexpr const char* kHierarchicalDirect = "hierarchical-direct";
 constexpr const char* kHierarchicalRing = "hierarchical-ring";
+constexpr const char* kHierarchicalGateway = "hierarchical-gateway";
 // The smallest group worth a hierarchy: two ring neighbours are no node.
 constexpr uint32_t kMinGroup = 3;
 
@@ -208,10 +209,20 @@ private:
   std::string choose_algorithm() {
     if (shape_.kind == CollectiveKind::transfer) return kDisjointRoutes;
     const bool full = fully_connected();
+    const bool gateway = shape_.algorithm == CollectiveAlgorithm::hierarchical_gateway;
     const bool hierarchical = shape_.algorithm == CollectiveAlgorithm::hierarchical_direct ||
-                              shape_.algorithm == CollectiveAlgorithm::hierarchical_ring;
+                              shape_.algorithm == CollectiveAlgorithm::hierarchical_ring || gateway;
     if (hierarchical || (shape_.algorithm == CollectiveAlgorithm::automatic && !full)) {
       groups_ = find_groups();
+      const bool reduces = shape_.kind != CollectiveKind::all_gather;
+      if (groups_ && reduces && (gateway || shape_.algorithm == CollectiveAlgorithm::automatic))
+        gateways_ = find_gateways();
+      if (gateway && groups_ && !reduces)
+        throw InputError("all-gather: hierarchical-gateway applies to reduce-scatter and all-reduce");
+      if (gateway && groups_ && !gateways_)
+        throw InputError(fmt::format("{}: hierarchical-gateway needs a cable between every pair of groups",
+                                     collective_kind_name(shape_.kind)));
+      if (gateways_) return kHierarchicalGateway;
       if (groups_) return column_ring_ ? kHierarchicalRing : kHierarchicalDirect;
       if (hierarchical)
         throw InputError(
@@ -446,10 +457,12 @@ private:
     std::vector<uint32_t> every(pieces);
     std::iota(every.begin(), every.end(), 0u);
     Holdings sums;
-    if (groups_) {
-      const Destination scratch = [&](uint32_t i, uint32_t p) {
-        return place(chips_[i], "", row_shard(shape_.rows, pieces, p).count, p % 2 == 1, false);
-      };
+    const Destination scratch = [&](uint32_t i, uint32_t p) {
+      return place(chips_[i], "", row_shard(shape_.rows, pieces, p).count, p % 2 == 1, false);
+    };
+    if (gateways_) {
+      reduce_through_gateways(every, owner, x, scratch, into_out, sums, all);
+    } else if (groups_) {
       Holdings group_sums;
       for (const auto& group : groups_->members)
         reduce_to(
@@ -475,6 +488,68 @@ private:
     }
     for (const auto& [key, tensor] : out) expect(chips_[key.first], tensor, sums.at(key).values);
     measure_hops();
+  }
+
+  // The hierarchical reduce when every pair of groups has a cable (gateways_). Inside each group
+  // every piece is summed onto the member cabled to its owner's group (its own group's pieces:
+  // onto the owner), as the column schedule sums onto the member at the owner's position; then
+  // each owner sums its group's sum with those of the other groups' gateways to it, one cable and
+  // at most one link inside its group away. The column schedule's routes between chips at one
+  // position cross links inside both groups (on rack72 448 of its 576 routes are local, cable,
+  // local), which the group phase keeps busy, so its phases could not overlap. An all-reduce then
+  // sends every sum back the same way.
+  void reduce_through_gateways(const std::vector<uint32_t>& pieces,
+                               const std::function<uint32_t(uint32_t)>& owner, Holdings& x,
+                               const Destination& scratch, const Destination& into_out, Holdings& sums,
+                               bool all) {
+    const auto& gateway = *gateways_;
+    const auto& groups = groups_->members;
+    const auto group_of_owner = [&](uint32_t p) { return groups_->group_of[owner(p)]; };
+    // Where group m sums piece p.
+    const auto summed_at = [&](uint32_t m) {
+      return [&, m](uint32_t p) { return group_of_owner(p) == m ? owner(p) : gateway[m][group_of_owner(p)]; };
+    };
+    Holdings group_sums;
+    for (uint32_t m = 0; m < groups.size(); ++m)
+      reduce_to(groups[m], pieces, summed_at(m), x, scratch, group_sums, false);
+    x.clear();
+    std::map<uint32_t, std::vector<uint32_t>> owned; // per owner, in participant order
+    for (uint32_t p : pieces) owned[owner(p)].push_back(p);
+    // An owner and every other group's gateway to its group.
+    const auto with_gateways = [&](uint32_t o) {
+      std::vector<uint32_t> members{o};
+      const uint32_t to = groups_->group_of[o];
+      for (uint32_t m = 0; m < groups.size(); ++m)
+        if (m != to) members.push_back(gateway[m][to]);
+      return members;
+    };
+    for (const auto& [o, own] : owned)
+      reduce_to(with_gateways(o), own, owner, group_sums, into_out, sums, false);
+    group_sums.clear();
+    if (!all) return;
+    for (const auto& [o, own] : owned) spread(with_gateways(o), own, owner, sums, into_out, false);
+    for (uint32_t m = 0; m < groups.size(); ++m)
+      spread(groups[m], pieces, summed_at(m), sums, into_out, false);
+  }
+
+  // find_gateways()[m][k]: the participant of group m with a cable to a participant of group k
+  // (m != k; the lowest numbered), when every pair of groups has one.
+  std::optional<std::vector<std::vector<uint32_t>>> find_gateways() const {
+    const size_t groups = groups_->members.size();
+    std::vector<int64_t> index(system_.chips(), -1);
+    for (uint32_t i = 0; i < n(); ++i) index[chips_[i]] = i;
+    std::vector<std::vector<uint32_t>> out(groups, std::vector<uint32_t>(groups, UINT32_MAX));
+    for (uint32_t m = 0; m < groups; ++m)
+      for (uint32_t a : groups_->members[m])
+        for (const Hop& hop : topology_.hops(chips_[a])) {
+          if (index[hop.to] < 0) continue;
+          const uint32_t k = groups_->group_of[size_t(index[hop.to])];
+          if (k != m && out[m][k] == UINT32_MAX) out[m][k] = a;
+        }
+    for (uint32_t m = 0; m < groups; ++m)
+      for (uint32_t k = 0; k < groups; ++k)
+        if (m != k && out[m][k] == UINT32_MAX) return std::nullopt;
+    return out;
   }
 
   // The pieces whose owner sits at position g of its group.
@@ -702,6 +777,7 @@ private:
   bool column_ring_ = false;
   std::optional<std::vector<uint32_t>> ring_;               // flat ring: chip numbers in ring order
   std::optional<Groups> groups_;                            // set: the schedule is hierarchical
+  std::optional<std::vector<std::vector<uint32_t>>> gateways_; // set: through gateways (find_gateways)
   std::map<std::pair<uint32_t, bool>, unsigned> side_used_; // slices taken per chip and side
   std::vector<std::vector<ExpectedOutput>> outputs_;
   size_t hops_ = 1;
