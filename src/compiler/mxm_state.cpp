@@ -52,6 +52,13 @@ void MxmPlaneState::abc(Cycle read, Cycle ready, isa::DType dtype, unsigned acc,
   ready_.at(acc) = ready;
 }
 
+unsigned MxmPlaneState::abc_run(Cycle first, isa::DType dtype, unsigned acc, bool add, unsigned count) const {
+  if (is_float16(dtype) || first != last_abc_ + 1 || weights_.installed_at() > first) return 0;
+  unsigned n = 0;
+  while (n < count && (add || read_out_.at(acc + n) <= first + Cycle(n))) ++n;
+  return n;
+}
+
 Cycle MxmPlaneState::acc_earliest(unsigned acc) const {
   if (ready_.at(acc) < 0) bug(fmt::format("ACC of accumulator {} that holds nothing", acc));
   return ready_[acc];

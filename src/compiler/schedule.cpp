@@ -185,6 +185,29 @@ int Schedule::place_on_slice(unsigned slice, Cycle t, const Instruction& instruc
   return -1;
 }
 
+unsigned Schedule::free_run(unsigned queue, Cycle t, unsigned count) const {
+  if (t < floor_) return 0;
+  return unsigned(next_taken(queue, t, t + Cycle(count)) - t);
+}
+
+bool Schedule::place_run(unsigned queue, Cycle first, unsigned count, const Instruction& instruction) {
+  if (count == 0 || count > UINT16_MAX || free_run(queue, first, count) < count) return false;
+  const isa::FieldSpec* field = strided_field(instruction.spec());
+  // Copy c is the first word plus c in the field when the last copy's word is (encode refuses a
+  // field out of range, and a negative one that turns positive is not).
+  Instruction last = instruction;
+  if (field) last.operands[size_t(field - instruction.spec().operand_fields().begin())] += count - 1;
+  const uint64_t word = encode(instruction);
+  const uint64_t step = field ? uint64_t{1} << field->lsb : 0;
+  if (encode(last) != word + (count - 1) * step) return false;
+  const auto active = uint32_t(activity_end(instruction, 0, config_));
+  auto& slots = slots_[queue];
+  if (!slots.empty() && slots.back().t > first) sorted_[queue] = false;
+  for (unsigned c = 0; c < count; ++c) slots.push_back({first + Cycle(c), word + c * step, region_, active});
+  take_slot_run(queue, first, count);
+  return true;
+}
+
 bool Schedule::slice_free(unsigned slice, Cycle t) const {
   const SliceInfo& info = floorplan_.slices()[slice];
   for (unsigned local = 0; local < info.queue_count; ++local)
@@ -473,11 +496,22 @@ void Schedule::place_read_words(unsigned queue, Cycle first, uint32_t address, u
   if (!slots.empty() && slots.back().t > first) sorted_[queue] = false;
   for (unsigned c = 0; c < count; ++c)
     slots.push_back({first + Cycle(c), read_word(address + c, stream), region_, read_active_});
+  take_slot_run(queue, first, count);
+}
+
+void Schedule::take_slot_run(unsigned queue, Cycle first, unsigned count) {
   auto& bits = taken_[queue];
   const auto words = static_cast<size_t>((first + Cycle(count) - 1) / 64 + 1);
   if (words > bits.size()) bits.resize(std::max(words, bits.size() * 2), 0);
-  for (Cycle t = first; t < first + Cycle(count); ++t)
-    bits[static_cast<size_t>(t / 64)] |= uint64_t{1} << (t % 64);
+  // A word of bits at a time: a run of ABCs holds hundreds of slots.
+  const Cycle end = first + Cycle(count);
+  for (Cycle t = first; t < end;) {
+    const auto bit = unsigned(t % 64);
+    const auto n = unsigned(std::min<Cycle>(64 - bit, end - t));
+    const uint64_t ones = n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1;
+    bits[static_cast<size_t>(t / 64)] |= ones << bit;
+    t += n;
+  }
   undo_.push_back(
       {0, first, static_cast<uint16_t>(queue), static_cast<uint16_t>(count), 0, UndoKind::slot_run});
 }

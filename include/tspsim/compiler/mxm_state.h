@@ -29,6 +29,10 @@ public:
   // into an accumulator only once the ACC of its previous contents has read it.
   Cycle abc_earliest(isa::DType dtype, unsigned acc, bool add) const;
   void abc(Cycle read, Cycle ready, isa::DType dtype, unsigned acc, bool add);
+  // How many of `count` ABCs into accumulators acc, acc + 1, ..., reading in cycles first,
+  // first + 1, ... right after the latest ABC, abc_earliest puts each at its own cycle (none of
+  // 16-bit floats, which are paced).
+  unsigned abc_run(Cycle first, isa::DType dtype, unsigned acc, bool add, unsigned count) const;
   // ACC: once the accumulator's latest product is in.
   Cycle acc_earliest(unsigned acc) const;
   void acc(Cycle t, unsigned acc);

@@ -95,6 +95,13 @@ public:
   bool slice_free(unsigned slice, Cycle t) const;
   // The first cycle from t at which some queue of `slice` has a free slot.
   Cycle next_free_on_slice(unsigned slice, Cycle t) const;
+  // How many of the `count` slots of `queue` from t are free in a row (0 from a t before the floor).
+  unsigned free_run(unsigned queue, Cycle t, unsigned count) const;
+  // Puts `count` (< 65,536) copies of `instruction` on `queue` in cycles first, first + 1, ..., copy
+  // c with its strided field (Schedule::text's Repeat stride: address or accumulator) advanced by c,
+  // reserved at once with one undo entry; false, placing nothing, if a slot is not free_run's or
+  // the field of the copies does not advance in place (a negative field turning positive).
+  bool place_run(unsigned queue, Cycle first, unsigned count, const Instruction& instruction);
 
   // ---- Streams ----
   // A new value written on `stream` at (position, t); false if that position of its diagonal is
@@ -338,6 +345,9 @@ private:
   // The slots of read_run's Reads, dispatched in cycles first, first + 1, ... on `queue` (free: the
   // caller has tested them), taken at once with one undo entry.
   void place_read_words(unsigned queue, Cycle first, uint32_t address, unsigned count, Stream stream);
+  // The bits and the undo entry of `count` slots of `queue` from `first` whose words the caller
+  // has appended.
+  void take_slot_run(unsigned queue, Cycle first, unsigned count);
   // A Read of (mem, address) in SRAM cycle `at`: its word's last Read, where reads are kept.
   // Inline: every placed Read asks.
   void note_read(unsigned mem, uint32_t address, Cycle at) {

@@ -124,6 +124,19 @@ private:
   void load_weights(Run& run, const Unit& unit, const StepStreams& step);
   void install_weights(Run& run);
   void multiply_rows(Run& run, const Unit& unit, const StepStreams& step);
+  // What the ABCs of one step share.
+  struct AbcStep {
+    const Symbol& act;
+    bool add;
+    Cycle skew;
+    Cycle func;
+    Cycle earliest; // the activations' first arrival, and the ABC's skew
+    std::vector<unsigned> queues;
+    std::vector<unsigned> bases;
+  };
+  Cycle search_abc(Run& run, const Unit& unit, const AbcStep& abc, uint32_t r);
+  uint32_t abc_run(Run& run, const Unit& unit, const AbcStep& abc, uint32_t r, Cycle t);
+  unsigned readable_rows(const Plane& plane, const AbcStep& abc, uint32_t r, Cycle t, unsigned count) const;
   void read_out(Run& run, const Unit& unit);
   // What the steps of combining one n-tile's partial sums share.
   struct CombineContext {
@@ -512,36 +525,101 @@ void GemmCompiler::multiply_rows(Run& run, const Unit& unit, const StepStreams& 
                                              : config_.streams.per_direction - bytes_ * (plane.index + 1);
   // Steps alternate between two queues so that each idles while the other multiplies: a queue
   // with no idle cycle could not fetch more text.
-  const std::vector<unsigned> abc_queues =
-      (run.steps++ % 2) ? std::vector<unsigned>{2, 1} : std::vector<unsigned>{1, 2};
-  const std::vector<unsigned> abc_bases = stream_bases(bytes_, preferred, true);
-  for (uint32_t r = unit.r0; r < unit.r1; ++r) {
-    const unsigned acc = unit.acc_base + (r - unit.r0);
-    const Cycle earliest =
-        std::max(run.mxm->abc_earliest(shape_.dtype, acc, add), std::max(data_ready, abc_skew));
-    const auto next_possible = [&](Cycle t) {
-      Cycle next = schedule_.next_free_on_slice(plane.slice, t - abc_skew) + abc_skew;
-      for (unsigned b = 0; b < bytes_; ++b)
-        next = std::max(next, schedule_.next_read_slots(symbol_word(act, r, b).mem, x, t, 1));
-      for (unsigned b = 0; next == t && b < bytes_; ++b) {
-        const SymbolWord word = symbol_word(act, r, b);
-        next = schedule_.next_readable(word.mem, word.address, x, t);
-      }
-      return next;
-    };
-    const Cycle read_at =
-        first_fit(schedule_, earliest, abc_bases, "an ABC", next_possible, [&](Cycle t, unsigned s) {
-          bool ok =
-              schedule_.place_on_slice(plane.slice, t - abc_skew,
-                                       make_abc(shape_.dtype, {s, plane.in}, acc, add), abc_queues) >= 0;
-          for (unsigned b = 0; ok && b < bytes_; ++b) {
-            const SymbolWord word = symbol_word(act, r, b);
-            ok = schedule_.read_to(word.mem, word.address, {s + b, plane.in}, x, t);
-          }
-          return ok;
-        });
-    run.mxm->abc(read_at, read_at - abc_skew + abc_func, shape_.dtype, acc, add);
+  const AbcStep abc{act,
+                    add,
+                    abc_skew,
+                    abc_func,
+                    std::max(data_ready, abc_skew),
+                    (run.steps++ % 2) ? std::vector<unsigned>{2, 1} : std::vector<unsigned>{1, 2},
+                    stream_bases(bytes_, preferred, true)};
+  for (uint32_t r = unit.r0; r < unit.r1;) {
+    const Cycle read_at = search_abc(run, unit, abc, r);
+    r += 1 + abc_run(run, unit, abc, r + 1, read_at + 1);
   }
+}
+
+// Row r's ABC and its Reads at the first cycle and base that fit.
+Cycle GemmCompiler::search_abc(Run& run, const Unit& unit, const AbcStep& abc, uint32_t r) {
+  const Plane& plane = planes_[run.plane];
+  const unsigned x = plane.position;
+  const unsigned acc = unit.acc_base + (r - unit.r0);
+  const Cycle earliest = std::max(run.mxm->abc_earliest(shape_.dtype, acc, abc.add), abc.earliest);
+  const auto next_possible = [&](Cycle t) {
+    Cycle next = schedule_.next_free_on_slice(plane.slice, t - abc.skew) + abc.skew;
+    for (unsigned b = 0; b < bytes_; ++b)
+      next = std::max(next, schedule_.next_read_slots(symbol_word(abc.act, r, b).mem, x, t, 1));
+    for (unsigned b = 0; next == t && b < bytes_; ++b) {
+      const SymbolWord word = symbol_word(abc.act, r, b);
+      next = schedule_.next_readable(word.mem, word.address, x, t);
+    }
+    return next;
+  };
+  const Cycle read_at =
+      first_fit(schedule_, earliest, abc.bases, "an ABC", next_possible, [&](Cycle t, unsigned s) {
+        bool ok =
+            schedule_.place_on_slice(plane.slice, t - abc.skew,
+                                     make_abc(shape_.dtype, {s, plane.in}, acc, abc.add), abc.queues) >= 0;
+        for (unsigned b = 0; ok && b < bytes_; ++b) {
+          const SymbolWord word = symbol_word(abc.act, r, b);
+          ok = schedule_.read_to(word.mem, word.address, {s + b, plane.in}, x, t);
+        }
+        return ok;
+      });
+  run.mxm->abc(read_at, read_at - abc.skew + abc.func, shape_.dtype, acc, abc.add);
+  return read_at;
+}
+
+// Rows r, r + 1, ... in cycles t, t + 1, ... for as long as search_abc would place each at that
+// cycle (its earliest, where every test passes) on the first queue and base: their ABCs are one
+// place_run and each activation byte's Reads one read_run. The rows placed.
+uint32_t GemmCompiler::abc_run(Run& run, const Unit& unit, const AbcStep& abc, uint32_t r, Cycle t) {
+  const Plane& plane = planes_[run.plane];
+  const SliceInfo& slice = schedule_.floorplan().slices()[plane.slice];
+  // Only rows of one slice group are consecutive words of their slices.
+  if (r >= unit.r1 || abc.act.slices.size() != bytes_ || abc.queues[0] >= slice.queue_count) return 0;
+  const unsigned queue = slice.first_queue + abc.queues[0];
+  const unsigned acc = unit.acc_base + (r - unit.r0);
+  unsigned count =
+      run.mxm->abc_run(t, shape_.dtype, acc, abc.add, std::min<uint32_t>(unit.r1 - r, UINT16_MAX));
+  count = schedule_.free_run(queue, t - abc.skew, count);
+  for (unsigned b = 0; b < bytes_; ++b) {
+    const unsigned mem = symbol_word(abc.act, r, b).mem;
+    count =
+        schedule_.free_run(schedule_.mem_queue(mem), schedule_.read_dispatch(mem, plane.position, t), count);
+  }
+  count = readable_rows(plane, abc, r, t, count);
+  if (count == 0) return 0;
+  const unsigned base = abc.bases[0];
+  bool ok =
+      schedule_.place_run(queue, t - abc.skew, count, make_abc(shape_.dtype, {base, plane.in}, acc, abc.add));
+  for (unsigned b = 0; ok && b < bytes_; ++b) {
+    const SymbolWord word = symbol_word(abc.act, r, b);
+    ok = schedule_.read_run(word.mem, word.address, count, {base + b, plane.in}, plane.position, t);
+  }
+  if (!ok) throw std::logic_error("tspc gemm: a run of ABCs that its tests passed did not fit");
+  for (unsigned k = 0; k < count; ++k)
+    run.mxm->abc(t + k, t + k - abc.skew + abc.func, shape_.dtype, acc + k, abc.add);
+  return count;
+}
+
+// How many of `count` rows from r have every activation byte's Read, dispatched one a cycle from
+// the one whose value is at the plane in cycle t, after its word's write, with its bank port and
+// its span on the first base's stream free.
+unsigned GemmCompiler::readable_rows(const Plane& plane, const AbcStep& abc, uint32_t r, Cycle t,
+                                     unsigned count) const {
+  for (unsigned b = 0; b < bytes_; ++b) {
+    const SymbolWord word = symbol_word(abc.act, r, b);
+    const Cycle sram = schedule_.read_dispatch(word.mem, plane.position, t) + schedule_.read_skew();
+    const Schedule::Reach reach = schedule_.read_reach(word.mem, plane.in, plane.position, t);
+    for (unsigned k = 0; k < count; ++k)
+      if (sram + k <= schedule_.written(word.mem, word.address + k) ||
+          !schedule_.bank_free(word.mem, word.address + k, sram + k) ||
+          !schedule_.stream_free(Schedule::later(reach, k), abc.bases[0] + b)) {
+        count = k;
+        break;
+      }
+  }
+  return count;
 }
 
 // ACC of every row of a unit straight to C.
