@@ -70,4 +70,10 @@ void MxmPlaneState::acc(Cycle t, unsigned acc) {
   read_out_.at(acc) = t;
 }
 
+unsigned MxmPlaneState::acc_run(Cycle first, unsigned acc, unsigned count) const {
+  unsigned n = 0;
+  while (n < count && ready_.at(acc + n) >= 0 && ready_[acc + n] <= first + Cycle(n)) ++n;
+  return n;
+}
+
 } // namespace tsp::compiler

@@ -172,17 +172,41 @@ const std::vector<PlacedSlot>& Schedule::queue_slots(unsigned queue) const {
   return slots_[queue];
 }
 
-int Schedule::place_on_slice(unsigned slice, Cycle t, const Instruction& instruction,
-                             const std::vector<unsigned>& preference) {
+template <class Visit>
+void Schedule::visit_queues(unsigned slice, const std::vector<unsigned>& preference, Visit visit) const {
   const SliceInfo& info = floorplan_.slices()[slice];
   for (unsigned local : preference)
-    if (local < info.queue_count && place(info.first_queue + local, t, instruction))
-      return static_cast<int>(info.first_queue + local);
+    if (local < info.queue_count && visit(info.first_queue + local)) return;
   for (unsigned local = 0; local < info.queue_count; ++local)
     if (std::find(preference.begin(), preference.end(), local) == preference.end() &&
-        place(info.first_queue + local, t, instruction))
-      return static_cast<int>(info.first_queue + local);
-  return -1;
+        visit(info.first_queue + local))
+      return;
+}
+
+int Schedule::place_on_slice(unsigned slice, Cycle t, const Instruction& instruction,
+                             const std::vector<unsigned>& preference) {
+  int placed = -1;
+  visit_queues(slice, preference, [&](unsigned queue) {
+    if (place(queue, t, instruction)) placed = static_cast<int>(queue);
+    return placed >= 0;
+  });
+  return placed;
+}
+
+unsigned Schedule::slice_run(unsigned slice, Cycle t, unsigned count, unsigned queue,
+                             const std::vector<unsigned>& preference) const {
+  bool reached = false;
+  visit_queues(slice, preference, [&](unsigned tried) {
+    if (tried == queue) {
+      count = free_run(queue, t, count);
+      reached = true;
+      return true;
+    }
+    // Taken up to its next free slot.
+    count = unsigned(std::min<Cycle>(count, next_free_slot(tried, t) - t));
+    return count == 0;
+  });
+  return reached ? count : 0;
 }
 
 unsigned Schedule::free_run(unsigned queue, Cycle t, unsigned count) const {
@@ -585,8 +609,12 @@ bool Schedule::write_from(unsigned mem, uint32_t address, Stream stream, unsigne
     rollback(m);
     return false;
   }
+  note_write(mem, address, dispatch + write_skew_);
+  return true;
+}
+
+void Schedule::note_write(unsigned mem, uint32_t address, Cycle at) {
   const uint64_t key = (uint64_t(mem) << 32) | address;
-  const Cycle at = dispatch + write_skew_;
   if (auto* entry = written_.find(key)) {
     undo_.push_back({key, entry->value, 0, 0, 0, UndoKind::written});
     entry->value = at;
@@ -595,7 +623,29 @@ bool Schedule::write_from(unsigned mem, uint32_t address, Stream stream, unsigne
     written_.insert(key, at);
     mems_[mem].has_writes = true;
   }
-  return true;
+}
+
+bool Schedule::write_run(unsigned mem, uint32_t address, unsigned count, Stream stream, unsigned writer,
+                         Cycle t) {
+  const unsigned position = mem_position(mem);
+  const Cycle dispatch = t + travel(writer, position) - write_skew_;
+  if (t < 0 || dispatch < 0 || stream.id >= config_.streams.per_direction ||
+      (stream.dir == Dir::east ? position < writer : position > writer))
+    return false;
+  const Cycle sram = dispatch + write_skew_;
+  for (unsigned c = 0; c < count; ++c)
+    if (sram + Cycle(c) <= last_read(mem, address + c)) return false;
+  const size_t m = mark();
+  bool ok = place_run(mem_queue(mem), dispatch, count, make_write(address, stream)) &&
+            reserve_run_banks(mem, address, count, sram);
+  // Value c's span, from the writer to the MEM slice, is the first one's c diagonals on.
+  const Reach first = reach(stream.dir, writer, t, position);
+  for (unsigned c = 0; ok && c < count; ++c) {
+    ok = claim_reach(later(first, c), stream.id, writer);
+    if (ok) note_write(mem, address + c, sram + Cycle(c));
+  }
+  if (!ok) rollback(m);
+  return ok;
 }
 
 Cycle Schedule::written_word(unsigned mem, uint32_t address) const {

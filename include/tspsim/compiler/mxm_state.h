@@ -36,6 +36,9 @@ public:
   // ACC: once the accumulator's latest product is in.
   Cycle acc_earliest(unsigned acc) const;
   void acc(Cycle t, unsigned acc);
+  // How many of `count` ACCs of accumulators acc, acc + 1, ... in cycles first, first + 1, ...
+  // acc_earliest allows (stopping at one that holds nothing).
+  unsigned acc_run(Cycle first, unsigned acc, unsigned count) const;
 
   Cycle last_abc_read() const { return last_abc_; }
 

@@ -91,6 +91,10 @@ public:
   // queues follow in order) and returns the queue used, or -1.
   int place_on_slice(unsigned slice, Cycle t, const Instruction& instruction,
                      const std::vector<unsigned>& preference = {});
+  // How many cycles from t in a row place_on_slice(slice, *, *, preference) would put on `queue`
+  // (at most `count`): every queue it tries before `queue` is taken and `queue` is free.
+  unsigned slice_run(unsigned slice, Cycle t, unsigned count, unsigned queue,
+                     const std::vector<unsigned>& preference) const;
   // Whether some queue of `slice` has a free slot at t (place_on_slice can succeed).
   bool slice_free(unsigned slice, Cycle t) const;
   // The first cycle from t at which some queue of `slice` has a free slot.
@@ -174,6 +178,11 @@ public:
   Cycle next_run_readable(unsigned mem, uint32_t address, unsigned count, unsigned reader, Cycle t) const;
   // The earliest cycle at which such a run can start (readable_at of each word, less its offset).
   Cycle run_readable_at(unsigned mem, uint32_t address, unsigned count, unsigned reader) const;
+  // claim_write + write_from for `count` (< 65,536) values written on `stream` at `writer` in
+  // cycles t to t + count - 1 to the consecutive words from `address` (a run of ACC results): their
+  // queue slots are one place_run, their bank ports one run reservation per bank; false reserves
+  // nothing.
+  bool write_run(unsigned mem, uint32_t address, unsigned count, Stream stream, unsigned writer, Cycle t);
   // Whether write_from(mem, address, *, writer, t) finds its queue slot, bank port and SRAM order
   // free (it also needs the stream span: stream_free).
   bool write_possible(unsigned mem, uint32_t address, unsigned writer, Cycle t) const;
@@ -315,6 +324,10 @@ private:
   // [lo, hi] (except_writer -1: any span).
   bool overlaps(uint64_t key, unsigned lo, unsigned hi, int except_writer) const;
   void erase_slot(unsigned queue, Cycle t);
+  // Calls visit(queue) for the queues of `slice` in place_on_slice's order (`preference`, local
+  // numbers, then the others in order) until it returns true.
+  template <class Visit>
+  void visit_queues(unsigned slice, const std::vector<unsigned>& preference, Visit visit) const;
 
   ChipConfig config_;
   Floorplan floorplan_;
@@ -360,6 +373,8 @@ private:
       read_.insert(key, at);
     }
   }
+  // A Write of (mem, address) in SRAM cycle `at`: the word's write cycle (written()).
+  void note_write(unsigned mem, uint32_t address, Cycle at);
   // place of an encoded word with its activity_end - t (PlacedSlot::kUnknown: not known).
   bool place_word(unsigned queue, Cycle t, uint64_t word, uint32_t active);
   // encode(make_read(address, stream)) from the Read's field positions: every Read is encoded

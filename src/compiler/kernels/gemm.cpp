@@ -134,10 +134,31 @@ private:
     std::vector<unsigned> queues;
     std::vector<unsigned> bases;
   };
-  Cycle search_abc(Run& run, const Unit& unit, const AbcStep& abc, uint32_t r);
-  uint32_t abc_run(Run& run, const Unit& unit, const AbcStep& abc, uint32_t r, Cycle t);
-  unsigned readable_rows(const Plane& plane, const AbcStep& abc, uint32_t r, Cycle t, unsigned count) const;
+  // Where a row's instruction went: its cycle and stream base.
+  struct RowPlacement {
+    Cycle t;
+    unsigned base;
+    unsigned queue;
+  };
+  RowPlacement search_abc(Run& run, const Unit& unit, const AbcStep& abc, uint32_t r);
+  uint32_t abc_run(Run& run, const Unit& unit, const AbcStep& abc, uint32_t r, RowPlacement from);
+  unsigned readable_rows(const Plane& plane, const AbcStep& abc, uint32_t r, Cycle t, unsigned base,
+                         unsigned count) const;
+  unsigned rows_on_base(const std::vector<Schedule::Reach>& reaches, const std::vector<unsigned>& bases,
+                        unsigned base, unsigned count) const;
   void read_out(Run& run, const Unit& unit);
+  // What the ACCs of one unit share.
+  struct AccStep {
+    const Symbol& out;
+    unsigned width; // bytes of a result
+    Cycle func;
+    std::vector<unsigned> queues;
+    std::vector<unsigned> bases;
+  };
+  RowPlacement search_acc(Run& run, const Unit& unit, const AccStep& step, uint32_t r);
+  uint32_t acc_run(Run& run, const Unit& unit, const AccStep& step, uint32_t r, RowPlacement from);
+  unsigned writable_rows(const Plane& plane, const AccStep& step, uint32_t r, Cycle t, unsigned base,
+                         unsigned count) const;
   // What the steps of combining one n-tile's partial sums share.
   struct CombineContext {
     const std::vector<std::pair<size_t, size_t>>& parts; // (run, unit) of each partial sum
@@ -533,17 +554,20 @@ void GemmCompiler::multiply_rows(Run& run, const Unit& unit, const StepStreams& 
                     (run.steps++ % 2) ? std::vector<unsigned>{2, 1} : std::vector<unsigned>{1, 2},
                     stream_bases(bytes_, preferred, true)};
   for (uint32_t r = unit.r0; r < unit.r1;) {
-    const Cycle read_at = search_abc(run, unit, abc, r);
-    r += 1 + abc_run(run, unit, abc, r + 1, read_at + 1);
+    const RowPlacement row = search_abc(run, unit, abc, r);
+    r += 1 + abc_run(run, unit, abc, r + 1, {row.t + 1, row.base, row.queue});
   }
 }
 
 // Row r's ABC and its Reads at the first cycle and base that fit.
-Cycle GemmCompiler::search_abc(Run& run, const Unit& unit, const AbcStep& abc, uint32_t r) {
+GemmCompiler::RowPlacement GemmCompiler::search_abc(Run& run, const Unit& unit, const AbcStep& abc,
+                                                    uint32_t r) {
   const Plane& plane = planes_[run.plane];
   const unsigned x = plane.position;
   const unsigned acc = unit.acc_base + (r - unit.r0);
   const Cycle earliest = std::max(run.mxm->abc_earliest(shape_.dtype, acc, abc.add), abc.earliest);
+  unsigned base = 0;
+  int queue = -1;
   const auto next_possible = [&](Cycle t) {
     Cycle next = schedule_.next_free_on_slice(plane.slice, t - abc.skew) + abc.skew;
     for (unsigned b = 0; b < bytes_; ++b)
@@ -556,42 +580,44 @@ Cycle GemmCompiler::search_abc(Run& run, const Unit& unit, const AbcStep& abc, u
   };
   const Cycle read_at =
       first_fit(schedule_, earliest, abc.bases, "an ABC", next_possible, [&](Cycle t, unsigned s) {
-        bool ok =
-            schedule_.place_on_slice(plane.slice, t - abc.skew,
-                                     make_abc(shape_.dtype, {s, plane.in}, acc, abc.add), abc.queues) >= 0;
+        queue = schedule_.place_on_slice(plane.slice, t - abc.skew,
+                                         make_abc(shape_.dtype, {s, plane.in}, acc, abc.add), abc.queues);
+        bool ok = queue >= 0;
         for (unsigned b = 0; ok && b < bytes_; ++b) {
           const SymbolWord word = symbol_word(abc.act, r, b);
           ok = schedule_.read_to(word.mem, word.address, {s + b, plane.in}, x, t);
         }
+        if (ok) base = s;
         return ok;
       });
   run.mxm->abc(read_at, read_at - abc.skew + abc.func, shape_.dtype, acc, abc.add);
-  return read_at;
+  return {read_at, base, unsigned(queue)};
 }
 
-// Rows r, r + 1, ... in cycles t, t + 1, ... for as long as search_abc would place each at that
-// cycle (its earliest, where every test passes) on the first queue and base: their ABCs are one
-// place_run and each activation byte's Reads one read_run. The rows placed.
-uint32_t GemmCompiler::abc_run(Run& run, const Unit& unit, const AbcStep& abc, uint32_t r, Cycle t) {
+// Rows r, r + 1, ... in cycles from.t, from.t + 1, ... for as long as search_abc would place each
+// at that cycle (its earliest, where every test passes) on the first queue and on base from.base:
+// their ABCs are one place_run and each activation byte's Reads one read_run. The rows placed.
+uint32_t GemmCompiler::abc_run(Run& run, const Unit& unit, const AbcStep& abc, uint32_t r,
+                               RowPlacement from) {
+  const Cycle t = from.t;
   const Plane& plane = planes_[run.plane];
-  const SliceInfo& slice = schedule_.floorplan().slices()[plane.slice];
   // Only rows of one slice group are consecutive words of their slices.
-  if (r >= unit.r1 || abc.act.slices.size() != bytes_ || abc.queues[0] >= slice.queue_count) return 0;
-  const unsigned queue = slice.first_queue + abc.queues[0];
+  if (r >= unit.r1 || abc.act.slices.size() != bytes_) return 0;
   const unsigned acc = unit.acc_base + (r - unit.r0);
-  unsigned count =
-      run.mxm->abc_run(t, shape_.dtype, acc, abc.add, std::min<uint32_t>(unit.r1 - r, UINT16_MAX));
-  count = schedule_.free_run(queue, t - abc.skew, count);
+  // Each test stops at its first refusal, the cheapest first: a short run costs little.
+  unsigned count = schedule_.slice_run(plane.slice, t - abc.skew, std::min<uint32_t>(unit.r1 - r, UINT16_MAX),
+                                       from.queue, abc.queues);
   for (unsigned b = 0; b < bytes_; ++b) {
     const unsigned mem = symbol_word(abc.act, r, b).mem;
     count =
         schedule_.free_run(schedule_.mem_queue(mem), schedule_.read_dispatch(mem, plane.position, t), count);
   }
-  count = readable_rows(plane, abc, r, t, count);
+  count = readable_rows(plane, abc, r, t, from.base, count);
+  count = run.mxm->abc_run(t, shape_.dtype, acc, abc.add, count);
   if (count == 0) return 0;
-  const unsigned base = abc.bases[0];
-  bool ok =
-      schedule_.place_run(queue, t - abc.skew, count, make_abc(shape_.dtype, {base, plane.in}, acc, abc.add));
+  const unsigned base = from.base;
+  bool ok = schedule_.place_run(from.queue, t - abc.skew, count,
+                                make_abc(shape_.dtype, {base, plane.in}, acc, abc.add));
   for (unsigned b = 0; ok && b < bytes_; ++b) {
     const SymbolWord word = symbol_word(abc.act, r, b);
     ok = schedule_.read_run(word.mem, word.address, count, {base + b, plane.in}, plane.position, t);
@@ -603,21 +629,39 @@ uint32_t GemmCompiler::abc_run(Run& run, const Unit& unit, const AbcStep& abc, u
 }
 
 // How many of `count` rows from r have every activation byte's Read, dispatched one a cycle from
-// the one whose value is at the plane in cycle t, after its word's write, with its bank port and
-// its span on the first base's stream free.
+// the one whose value is at the plane in cycle t, after its word's write with its bank port free,
+// and `base` as the first base whose streams are free.
 unsigned GemmCompiler::readable_rows(const Plane& plane, const AbcStep& abc, uint32_t r, Cycle t,
-                                     unsigned count) const {
+                                     unsigned base, unsigned count) const {
+  std::vector<Schedule::Reach> reaches;
   for (unsigned b = 0; b < bytes_; ++b) {
     const SymbolWord word = symbol_word(abc.act, r, b);
     const Cycle sram = schedule_.read_dispatch(word.mem, plane.position, t) + schedule_.read_skew();
-    const Schedule::Reach reach = schedule_.read_reach(word.mem, plane.in, plane.position, t);
+    reaches.push_back(schedule_.read_reach(word.mem, plane.in, plane.position, t));
     for (unsigned k = 0; k < count; ++k)
       if (sram + k <= schedule_.written(word.mem, word.address + k) ||
-          !schedule_.bank_free(word.mem, word.address + k, sram + k) ||
-          !schedule_.stream_free(Schedule::later(reach, k), abc.bases[0] + b)) {
+          !schedule_.bank_free(word.mem, word.address + k, sram + k)) {
         count = k;
         break;
       }
+  }
+  return rows_on_base(reaches, abc.bases, base, count);
+}
+
+// How many of `count` rows, whose values take `reaches` k diagonals on in row k, have `base` as
+// the first of `bases` with every byte's stream free: where nothing else refuses, a search takes the
+// first base whose streams are free.
+unsigned GemmCompiler::rows_on_base(const std::vector<Schedule::Reach>& reaches,
+                                    const std::vector<unsigned>& bases, unsigned base, unsigned count) const {
+  const auto streams_free = [&](unsigned s, unsigned k) {
+    for (unsigned b = 0; b < reaches.size(); ++b)
+      if (!schedule_.stream_free(Schedule::later(reaches[b], k), s + b)) return false;
+    return true;
+  };
+  for (unsigned k = 0; k < count; ++k) {
+    auto s = bases.begin();
+    while (!streams_free(*s, k) && *s != base) ++s;
+    if (*s != base || !streams_free(base, k)) return k;
   }
   return count;
 }
@@ -625,33 +669,100 @@ unsigned GemmCompiler::readable_rows(const Plane& plane, const AbcStep& abc, uin
 // ACC of every row of a unit straight to C.
 void GemmCompiler::read_out(Run& run, const Unit& unit) {
   const Plane& plane = planes_[run.plane];
-  const Symbol& out = outputs_[unit.j];
   const unsigned width = isa::dtype_bytes(acc_dtype_);
-  const Cycle acc_func = func_cycles(make_acc({0, plane.out}, 0), config_);
-  const std::vector<unsigned> acc_bases = stream_bases(width, std::nullopt, false);
-  for (uint32_t r = unit.r0; r < unit.r1; ++r) {
-    const unsigned acc = unit.acc_base + (r - unit.r0);
-    Cycle earliest = std::max(run.mxm->acc_earliest(acc), last_readout_[run.plane] + 1);
-    // A reused word of C is written after its last Read.
-    for (unsigned b = 0; b < width; ++b) {
-      const SymbolWord w = symbol_word(out, r, b);
-      if (schedule_.last_read(w.mem, w.address) >= 0)
-        earliest = std::max(earliest, schedule_.writable_at(w.mem, w.address, plane.position) - acc_func);
-    }
-    const Cycle done = first_fit(
-        schedule_, earliest, acc_bases, "an ACC",
-        [&](Cycle t) { return schedule_.next_free_on_slice(plane.slice, t); },
-        [&](Cycle t, unsigned s) {
-          bool ok = schedule_.place_on_slice(plane.slice, t, make_acc({s, plane.out}, acc), {2, 1, 0}) >= 0;
-          for (unsigned b = 0; ok && b < width; ++b)
-            ok = schedule_.claim_write({s + b, plane.out}, plane.position, t + acc_func) &&
-                 schedule_.write_from(symbol_word(out, r, b).mem, symbol_word(out, r, b).address,
-                                      {s + b, plane.out}, plane.position, t + acc_func);
-          return ok;
-        });
-    run.mxm->acc(done, acc);
-    last_readout_[run.plane] = done;
+  const AccStep step{outputs_[unit.j],
+                     width,
+                     func_cycles(make_acc({0, plane.out}, 0), config_),
+                     {2, 1, 0},
+                     stream_bases(width, std::nullopt, false)};
+  for (uint32_t r = unit.r0; r < unit.r1;) {
+    const RowPlacement row = search_acc(run, unit, step, r);
+    r += 1 + acc_run(run, unit, step, r + 1, {row.t + 1, row.base, row.queue});
   }
+}
+
+// Row r's ACC and its Writes at the first cycle and base that fit.
+GemmCompiler::RowPlacement GemmCompiler::search_acc(Run& run, const Unit& unit, const AccStep& step,
+                                                    uint32_t r) {
+  const Plane& plane = planes_[run.plane];
+  const unsigned acc = unit.acc_base + (r - unit.r0);
+  Cycle earliest = std::max(run.mxm->acc_earliest(acc), last_readout_[run.plane] + 1);
+  unsigned base = 0;
+  int queue = -1;
+  // A reused word of C is written after its last Read.
+  for (unsigned b = 0; b < step.width; ++b) {
+    const SymbolWord w = symbol_word(step.out, r, b);
+    if (schedule_.last_read(w.mem, w.address) >= 0)
+      earliest = std::max(earliest, schedule_.writable_at(w.mem, w.address, plane.position) - step.func);
+  }
+  const Cycle done = first_fit(
+      schedule_, earliest, step.bases, "an ACC",
+      [&](Cycle t) { return schedule_.next_free_on_slice(plane.slice, t); },
+      [&](Cycle t, unsigned s) {
+        queue = schedule_.place_on_slice(plane.slice, t, make_acc({s, plane.out}, acc), step.queues);
+        bool ok = queue >= 0;
+        for (unsigned b = 0; ok && b < step.width; ++b)
+          ok = schedule_.claim_write({s + b, plane.out}, plane.position, t + step.func) &&
+               schedule_.write_from(symbol_word(step.out, r, b).mem, symbol_word(step.out, r, b).address,
+                                    {s + b, plane.out}, plane.position, t + step.func);
+        if (ok) base = s;
+        return ok;
+      });
+  run.mxm->acc(done, acc);
+  last_readout_[run.plane] = done;
+  return {done, base, unsigned(queue)};
+}
+
+// Rows r, r + 1, ... in cycles from.t, from.t + 1, ... for as long as search_acc would place each
+// at that cycle on the first queue and on base from.base: their ACCs are one place_run and each
+// result byte's Writes one write_run. The rows placed.
+uint32_t GemmCompiler::acc_run(Run& run, const Unit& unit, const AccStep& step, uint32_t r,
+                               RowPlacement from) {
+  const Cycle t = from.t;
+  const Plane& plane = planes_[run.plane];
+  // Only rows of one slice group are consecutive words of their slices.
+  if (r >= unit.r1 || step.out.slices.size() != step.width) return 0;
+  const unsigned acc = unit.acc_base + (r - unit.r0);
+  // Each test stops at its first refusal, the cheapest first: a short run costs little.
+  unsigned count = schedule_.slice_run(plane.slice, t, std::min<uint32_t>(unit.r1 - r, UINT16_MAX),
+                                       from.queue, step.queues);
+  count = writable_rows(plane, step, r, t + step.func, from.base, count);
+  count = run.mxm->acc_run(t, acc, count);
+  if (count == 0) return 0;
+  const unsigned base = from.base;
+  bool ok = schedule_.place_run(from.queue, t, count, make_acc({base, plane.out}, acc));
+  for (unsigned b = 0; ok && b < step.width; ++b) {
+    const SymbolWord word = symbol_word(step.out, r, b);
+    ok = schedule_.write_run(word.mem, word.address, count, {base + b, plane.out}, plane.position,
+                             t + step.func);
+  }
+  if (!ok) throw std::logic_error("tspc gemm: a run of ACCs that its tests passed did not fit");
+  for (unsigned k = 0; k < count; ++k) run.mxm->acc(t + k, acc + k);
+  last_readout_[run.plane] = t + count - 1;
+  return count;
+}
+
+// How many of `count` rows from r have every result byte's Write, of a value leaving the plane
+// one a cycle from cycle t, in a free queue slot and bank port after its word's last Read, and
+// `base` as the first base whose streams are free.
+unsigned GemmCompiler::writable_rows(const Plane& plane, const AccStep& step, uint32_t r, Cycle t,
+                                     unsigned base, unsigned count) const {
+  std::vector<Schedule::Reach> reaches;
+  for (unsigned b = 0; b < step.width; ++b) {
+    const SymbolWord word = symbol_word(step.out, r, b);
+    const unsigned position = schedule_.mem_position(word.mem);
+    const Cycle dispatch = t + schedule_.travel(plane.position, position) - schedule_.write_skew();
+    const Cycle sram = dispatch + schedule_.write_skew();
+    count = schedule_.free_run(schedule_.mem_queue(word.mem), dispatch, count);
+    reaches.push_back(schedule_.reach(plane.out, plane.position, t, position));
+    for (unsigned k = 0; k < count; ++k)
+      if (sram + k <= schedule_.last_read(word.mem, word.address + k) ||
+          !schedule_.bank_free(word.mem, word.address + k, sram + k)) {
+        count = k;
+        break;
+      }
+  }
+  return rows_on_base(reaches, step.bases, base, count);
 }
 
 // The partial sums of n-tile j from several planes: ACC each so that they meet in the VXM, add
