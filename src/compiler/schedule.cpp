@@ -472,6 +472,11 @@ Cycle Schedule::next_read_slots(unsigned mem, unsigned reader, Cycle t, unsigned
   }
 }
 
+Cycle Schedule::next_write_slot(unsigned mem, unsigned writer, Cycle t) const {
+  const Cycle lag = travel(writer, mem_position(mem)) - write_skew_;
+  return next_free_slot(mem_queue(mem), t + lag) - lag;
+}
+
 bool Schedule::read_to(unsigned mem, uint32_t address, Stream stream, unsigned reader, Cycle t) {
   const Cycle dispatch = read_dispatch(mem, reader, t);
   if (dispatch < 0 || dispatch + read_skew_ <= written(mem, address)) return false;

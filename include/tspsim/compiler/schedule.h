@@ -189,6 +189,9 @@ public:
   // The first cycle t' from t at which Reads of `mem` whose values are at `reader` in cycles t' to
   // t' + count - 1 find all their queue slots free (they are dispatched in consecutive cycles).
   Cycle next_read_slots(unsigned mem, unsigned reader, Cycle t, unsigned count) const;
+  // The first cycle t' from t at which a Write to `mem` of a value written at `writer` in t' finds
+  // its queue slot free.
+  Cycle next_write_slot(unsigned mem, unsigned writer, Cycle t) const;
   // Dispatch cycle of a Read whose value is at `reader` in cycle t.
   Cycle read_dispatch(unsigned mem, unsigned reader, Cycle t) const;
   // The SRAM write cycle of a word written by this schedule (-1: only its initial contents). A

@@ -695,10 +695,18 @@ GemmCompiler::RowPlacement GemmCompiler::search_acc(Run& run, const Unit& unit, 
     if (schedule_.last_read(w.mem, w.address) >= 0)
       earliest = std::max(earliest, schedule_.writable_at(w.mem, w.address, plane.position) - step.func);
   }
-  const Cycle done = first_fit(
-      schedule_, earliest, step.bases, "an ACC",
-      [&](Cycle t) { return schedule_.next_free_on_slice(plane.slice, t); },
-      [&](Cycle t, unsigned s) {
+  // The ACC's queue and every byte's Write slot: cycles whose Write queues are busy (most of a
+  // search's failures) are passed over without an attempt.
+  const auto next_possible = [&](Cycle t) {
+    Cycle next = schedule_.next_free_on_slice(plane.slice, t);
+    for (unsigned b = 0; b < step.width; ++b)
+      next = std::max(
+          next, schedule_.next_write_slot(symbol_word(step.out, r, b).mem, plane.position, t + step.func) -
+                    step.func);
+    return next;
+  };
+  const Cycle done =
+      first_fit(schedule_, earliest, step.bases, "an ACC", next_possible, [&](Cycle t, unsigned s) {
         queue = schedule_.place_on_slice(plane.slice, t, make_acc({s, plane.out}, acc), step.queues);
         bool ok = queue >= 0;
         for (unsigned b = 0; ok && b < step.width; ++b)
