@@ -410,6 +410,17 @@ bool Schedule::bank_free_with_runs(unsigned mem, uint32_t address, Cycle t) cons
   return point_accesses(mem, bank, t) + run_accesses(mem, bank, t) < config_.geometry.mem_ports_per_bank;
 }
 
+unsigned Schedule::bank_free_run(unsigned mem, uint32_t address, Cycle t, unsigned count) const {
+  // Each word's entry is a cache miss in a large table: they are fetched some words ahead.
+  constexpr unsigned kAhead = 16;
+  for (unsigned c = 0; c < count; ++c) {
+    if (mems_[mem].has_bank_points && c + kAhead < count)
+      banks_.prefetch(bank_key(mem, address + c + kAhead, t + Cycle(c + kAhead)));
+    if (!bank_free(mem, address + c, t + Cycle(c))) return c;
+  }
+  return count;
+}
+
 bool Schedule::reserve_bank(unsigned mem, uint32_t address, Cycle t) {
   if (t < 0) return false;
   MemSite& site = mems_[mem];

@@ -143,6 +143,11 @@ public:
            });
   }
 
+  // Starts loading what stream_free(reach, id) will probe: a run's tests probe one span per row.
+  void prefetch_stream(const Reach& reach, unsigned id) const {
+    spans_.prefetch(reach.key | (uint64_t(id) << 1));
+  }
+
   // ---- MEM ----
   // Inline for MEMs without runs: the vector searches test a bank port per Read they try.
   bool bank_free(unsigned mem, uint32_t address, Cycle t) const {
@@ -151,6 +156,9 @@ public:
     return !entry || entry->value < config_.geometry.mem_ports_per_bank;
   }
   bool reserve_bank(unsigned mem, uint32_t address, Cycle t);
+  // How many of the `count` consecutive words from `address`, accessed in SRAM cycles t, t + 1,
+  // ..., find a port of their bank free (bank_free), in a row.
+  unsigned bank_free_run(unsigned mem, uint32_t address, Cycle t, unsigned count) const;
   // A Read of (mem, address) whose value is on `stream` at `reader` in cycle `t` (the reader's
   // operand read cycle): the queue slot, the bank port and the stream span.
   bool read_to(unsigned mem, uint32_t address, Stream stream, unsigned reader, Cycle t);

@@ -638,9 +638,9 @@ unsigned GemmCompiler::readable_rows(const Plane& plane, const AbcStep& abc, uin
     const SymbolWord word = symbol_word(abc.act, r, b);
     const Cycle sram = schedule_.read_dispatch(word.mem, plane.position, t) + schedule_.read_skew();
     reaches.push_back(schedule_.read_reach(word.mem, plane.in, plane.position, t));
+    count = schedule_.bank_free_run(word.mem, word.address, sram, count);
     for (unsigned k = 0; k < count; ++k)
-      if (sram + k <= schedule_.written(word.mem, word.address + k) ||
-          !schedule_.bank_free(word.mem, word.address + k, sram + k)) {
+      if (sram + k <= schedule_.written(word.mem, word.address + k)) {
         count = k;
         break;
       }
@@ -658,7 +658,11 @@ unsigned GemmCompiler::rows_on_base(const std::vector<Schedule::Reach>& reaches,
       if (!schedule_.stream_free(Schedule::later(reaches[b], k), s + b)) return false;
     return true;
   };
+  // Each row's spans are cache misses in a large table: they are fetched some rows ahead.
+  constexpr unsigned kAhead = 16;
   for (unsigned k = 0; k < count; ++k) {
+    for (unsigned b = 0; k + kAhead < count && b < reaches.size(); ++b)
+      schedule_.prefetch_stream(Schedule::later(reaches[b], k + kAhead), base + b);
     auto s = bases.begin();
     while (!streams_free(*s, k) && *s != base) ++s;
     if (*s != base || !streams_free(base, k)) return k;
@@ -763,9 +767,9 @@ unsigned GemmCompiler::writable_rows(const Plane& plane, const AccStep& step, ui
     const Cycle sram = dispatch + schedule_.write_skew();
     count = schedule_.free_run(schedule_.mem_queue(word.mem), dispatch, count);
     reaches.push_back(schedule_.reach(plane.out, plane.position, t, position));
+    count = schedule_.bank_free_run(word.mem, word.address, sram, count);
     for (unsigned k = 0; k < count; ++k)
-      if (sram + k <= schedule_.last_read(word.mem, word.address + k) ||
-          !schedule_.bank_free(word.mem, word.address + k, sram + k)) {
+      if (sram + k <= schedule_.last_read(word.mem, word.address + k)) {
         count = k;
         break;
       }
