@@ -1,8 +1,10 @@
-// The Schedule library on its own: resources, rollback, text encoding and the cycle prediction.
+// The Schedule library on its own: resources, rollback, text encoding and the cycle prediction;
+// and the MXM plane state whose runs of ABCs and ACCs a GEMM reserves at once.
 // configs/tiny.json positions: MXM_W0 0, SXM_W 1, MEM_W3 2 .. MEM_W0 5, VXM 6, MEM_E0 7 .. MEM_E3 10,
 // SXM_E 11, MXM_E0 12. Read func 2, Write skew 0; one port per bank, 128 words per bank.
 #include "compiler_harness.h"
 #include "tspsim/compiler/builder.h"
+#include "tspsim/compiler/mxm_state.h"
 #include "tspsim/compiler/placement.h"
 #include "tspsim/compiler/schedule.h"
 #include "tspsim/compiler/vector.h"
@@ -572,4 +574,96 @@ TEST_CASE("a vector search that remembers the Reads that found no room places wh
       }
     }
   }
+}
+
+TEST_CASE("a run of copies takes consecutive slots with its strided field advancing, or nothing") {
+  auto s = tiny_schedule();
+  auto by_place = tiny_schedule();
+  const unsigned q = s.mem_queue(mem(s, "MEM_W0"));
+  REQUIRE(s.place_run(q, 3, 4, tsp::compiler::make_read(10, {1, Dir::east})));
+  for (uint32_t i = 0; i < 4; ++i)
+    REQUIRE(by_place.place(q, 3 + i, tsp::compiler::make_read(10 + i, {1, Dir::east})));
+  CHECK(disassemble(s.text(q)) == disassemble(by_place.text(q)));
+  CHECK(disassemble(s.text(q)) == std::vector<std::string>{"NOP 3 @0", "Read 10 1 @3", "Repeat 3 1 1 @4"});
+  CHECK(s.last_active() == by_place.last_active());
+  CHECK(s.free_run(q, 0, 10) == 3);
+  CHECK(s.free_run(q, 4, 10) == 0);
+  CHECK(s.free_run(q, 7, 5) == 5);
+  CHECK_FALSE(s.place_run(q, 1, 3, tsp::compiler::make_read(0, {1, Dir::east}))); // slot 3 is taken
+  CHECK(s.placed() == 4);
+  // An accumulator index advances the same way (tiny: MXM planes have two queues).
+  const auto mxm = *s.floorplan().find_slice("MXM_W0");
+  const unsigned mq = s.floorplan().slices()[mxm].first_queue + 1;
+  REQUIRE(s.place_run(mq, 5, 3, tsp::compiler::make_acc({2, Dir::east}, 7)));
+  for (unsigned i = 0; i < 3; ++i)
+    REQUIRE(by_place.place(mq, 5 + i, tsp::compiler::make_acc({2, Dir::east}, 7 + i)));
+  CHECK(disassemble(s.text(mq)) == disassemble(by_place.text(mq)));
+  s.rollback(0);
+  CHECK(s.placed() == 0);
+  CHECK(s.free_run(q, 0, 10) == 10);
+}
+
+TEST_CASE("a run of Writes holds what claim_write and write_from of each value would") {
+  auto s = tiny_schedule();
+  auto each = tiny_schedule();
+  const unsigned w3 = mem(s, "MEM_W3");
+  // Values from the VXM (6) in cycles 5..9 reach MEM_W3 (2) at 9..13, words 126..130: banks 0 and 1.
+  for (unsigned c = 0; c < 5; ++c) {
+    REQUIRE(each.claim_write({4, Dir::west}, 6, 5 + c));
+    REQUIRE(each.write_from(w3, 126 + c, {4, Dir::west}, 6, 5 + c));
+  }
+  REQUIRE(s.write_run(w3, 126, 5, {4, Dir::west}, 6, 5));
+  const unsigned q = s.mem_queue(w3);
+  CHECK(disassemble(s.text(q)) == disassemble(each.text(q)));
+  CHECK(s.last_active() == each.last_active());
+  for (unsigned c = 0; c < 5; ++c) CHECK(s.written(w3, 126 + c) == each.written(w3, 126 + c));
+  for (tsp::compiler::Cycle t = 0; t < 16; ++t) {
+    CHECK(s.bank_free(w3, 0, t) == each.bank_free(w3, 0, t));
+    CHECK(s.bank_free(w3, 200, t) == each.bank_free(w3, 200, t));
+    CHECK(s.stream_free({4, Dir::west}, 6, t, 2) == each.stream_free({4, Dir::west}, 6, t, 2));
+  }
+  CHECK(s.bank_free_run(w3, 120, 6, 10) == 3); // bank 0 is taken from cycle 9
+  CHECK(s.bank_free_run(w3, 120, 20, 10) == 10);
+  CHECK_FALSE(s.write_run(w3, 0, 2, {5, Dir::west}, 6, 8)); // its slots 12 and 13 are taken
+  CHECK(s.placed() == 5);
+  s.rollback(0);
+  CHECK(s.placed() == 0);
+  CHECK(s.written(w3, 126) == -1);
+  CHECK(s.stream_free({4, Dir::west}, 6, 5, 2));
+}
+
+TEST_CASE("slice_run counts the cycles in which place_on_slice would take a given queue") {
+  auto s = tiny_schedule();
+  const auto slice = *s.floorplan().find_slice("MXM_W0");
+  const unsigned q0 = s.floorplan().slices()[slice].first_queue;
+  for (tsp::compiler::Cycle t = 5; t < 8; ++t) REQUIRE(s.place(q0 + 1, t, tsp::compiler::make_iw()));
+  const std::vector<unsigned> preference{1, 0};
+  CHECK(s.slice_run(slice, 3, 10, q0 + 1, preference) == 2);
+  CHECK(s.slice_run(slice, 3, 10, q0, preference) == 0);
+  CHECK(s.slice_run(slice, 5, 10, q0, preference) == 3);
+  CHECK(s.slice_run(slice, 5, 10, q0 + 1, preference) == 0);
+  for (tsp::compiler::Cycle t = 5; t < 8; ++t)
+    CHECK(s.place_on_slice(slice, t, tsp::compiler::make_iw(), preference) == int(q0));
+}
+
+TEST_CASE("a plane's run of ABCs or ACCs ends where abc_earliest or acc_earliest moves past its cycle") {
+  const auto config = tsp::test::bundled_config("tiny.json");
+  tsp::compiler::MxmPlaneState mxm(config);
+  mxm.lw(0, tsp::isa::DType::i8);
+  mxm.iw(30);
+  for (unsigned acc = 0; acc < 4; ++acc) mxm.abc(30 + acc, 40 + acc, tsp::isa::DType::i8, acc, false);
+  CHECK(mxm.abc_run(34, tsp::isa::DType::i8, 4, false, 10) == 10);
+  CHECK(mxm.abc_run(35, tsp::isa::DType::i8, 4, false, 10) == 0); // not right after the last ABC
+  CHECK(mxm.abc_run(34, tsp::isa::DType::f16, 4, false, 10) == 0);
+  // Accumulators 0..3 are ready at 40..43: ACCs from 40 one a cycle fit, from 39 none.
+  CHECK(mxm.acc_run(40, 0, 4) == 4);
+  CHECK(mxm.acc_run(39, 0, 4) == 0);
+  CHECK(mxm.acc_run(40, 2, 4) == 0);
+  CHECK(mxm.acc_run(42, 2, 4) == 2); // accumulators 4 and 5 hold nothing
+  mxm.acc(40, 0);
+  mxm.acc(41, 1);
+  // A new sum into accumulator 0 waits for its ACC at 40; one added to it does not.
+  CHECK(mxm.abc_run(34, tsp::isa::DType::i8, 0, false, 4) == 0);
+  CHECK(mxm.abc_run(34, tsp::isa::DType::i8, 0, true, 4) == 4);
+  CHECK(mxm.abc_run(34, tsp::isa::DType::i8, 2, false, 4) == 4);
 }
