@@ -70,6 +70,27 @@ void MxmPlaneState::acc(Cycle t, unsigned acc) {
   read_out_.at(acc) = t;
 }
 
+void MxmPlaneState::abcs(Cycle first, Cycle ready, isa::DType dtype, unsigned acc, bool add, unsigned count) {
+  if (count == 0) return;
+  if (!weights_.has_weights() || weights_.weights_dtype() != dtype)
+    bug(fmt::format("ABC at {} without {} weights", first, isa::dtype_name(dtype)));
+  if (abc_run(first, dtype, acc, add, count) < count)
+    bug(fmt::format("{} ABCs from {} not each at its earliest cycle", count, first));
+  for (unsigned k = 0; k < count; ++k) {
+    if (add && ready_.at(acc + k) < 0)
+      bug(fmt::format("ABC add at {} into empty accumulator {}", first + k, acc + k));
+    ready_.at(acc + k) = ready + Cycle(k);
+  }
+  last_abc_ = first + Cycle(count) - 1;
+  weights_.activation(dtype, last_abc_);
+}
+
+void MxmPlaneState::accs(Cycle first, unsigned acc, unsigned count) {
+  if (acc_run(first, acc, count) < count)
+    bug(fmt::format("{} ACCs from accumulator {} at {} before their results", count, acc, first));
+  for (unsigned k = 0; k < count; ++k) read_out_[acc + k] = first + Cycle(k);
+}
+
 unsigned MxmPlaneState::acc_run(Cycle first, unsigned acc, unsigned count) const {
   unsigned n = 0;
   while (n < count && ready_.at(acc + n) >= 0 && ready_[acc + n] <= first + Cycle(n)) ++n;

@@ -667,3 +667,27 @@ TEST_CASE("a plane's run of ABCs or ACCs ends where abc_earliest or acc_earliest
   CHECK(mxm.abc_run(34, tsp::isa::DType::i8, 0, true, 4) == 4);
   CHECK(mxm.abc_run(34, tsp::isa::DType::i8, 2, false, 4) == 4);
 }
+
+TEST_CASE("a plane's run of ABCs or ACCs recorded at once leaves the state that one by one would") {
+  const auto config = tsp::test::bundled_config("tiny.json");
+  tsp::compiler::MxmPlaneState one(config);
+  tsp::compiler::MxmPlaneState at_once(config);
+  // A run follows an ABC placed on its own.
+  for (auto* mxm : {&one, &at_once}) {
+    mxm->lw(0, tsp::isa::DType::i8);
+    mxm->iw(30);
+    mxm->abc(30, 40, tsp::isa::DType::i8, 2, false);
+  }
+  for (unsigned k = 1; k < 5; ++k) one.abc(30 + k, 40 + k, tsp::isa::DType::i8, 2 + k, false);
+  at_once.abcs(31, 41, tsp::isa::DType::i8, 3, false, 4);
+  CHECK(at_once.last_abc_read() == one.last_abc_read());
+  for (unsigned k = 0; k < 5; ++k) CHECK(at_once.acc_earliest(2 + k) == one.acc_earliest(2 + k));
+  for (unsigned k = 0; k < 5; ++k) one.acc(41 + k, 2 + k);
+  at_once.accs(41, 2, 5);
+  for (unsigned k = 0; k < 5; ++k)
+    CHECK(at_once.abc_earliest(tsp::isa::DType::i8, 2 + k, false) ==
+          one.abc_earliest(tsp::isa::DType::i8, 2 + k, false));
+  // Out of order or too early is a compiler bug, as it is one by one.
+  CHECK_THROWS_AS(at_once.abcs(40, 50, tsp::isa::DType::i8, 10, false, 2), std::logic_error);
+  CHECK_THROWS_AS(at_once.accs(39, 2, 2), std::logic_error);
+}

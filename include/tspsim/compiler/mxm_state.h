@@ -33,12 +33,16 @@ public:
   // first + 1, ... right after the latest ABC, abc_earliest puts each at its own cycle (none of
   // 16-bit floats, which are paced).
   unsigned abc_run(Cycle first, isa::DType dtype, unsigned acc, bool add, unsigned count) const;
+  // abc(first + k, ready + k, dtype, acc + k, add) for k < count at once, with abc's checks.
+  void abcs(Cycle first, Cycle ready, isa::DType dtype, unsigned acc, bool add, unsigned count);
   // ACC: once the accumulator's latest product is in.
   Cycle acc_earliest(unsigned acc) const;
   void acc(Cycle t, unsigned acc);
   // How many of `count` ACCs of accumulators acc, acc + 1, ... in cycles first, first + 1, ...
   // acc_earliest allows (stopping at one that holds nothing).
   unsigned acc_run(Cycle first, unsigned acc, unsigned count) const;
+  // acc(first + k, acc + k) for k < count at once, with acc's checks.
+  void accs(Cycle first, unsigned acc, unsigned count);
 
   Cycle last_abc_read() const { return last_abc_; }
 

@@ -623,8 +623,7 @@ uint32_t GemmCompiler::abc_run(Run& run, const Unit& unit, const AbcStep& abc, u
     ok = schedule_.read_run(word.mem, word.address, count, {base + b, plane.in}, plane.position, t);
   }
   if (!ok) throw std::logic_error("tspc gemm: a run of ABCs that its tests passed did not fit");
-  for (unsigned k = 0; k < count; ++k)
-    run.mxm->abc(t + k, t + k - abc.skew + abc.func, shape_.dtype, acc + k, abc.add);
+  run.mxm->abcs(t, t - abc.skew + abc.func, shape_.dtype, acc, abc.add, count);
   return count;
 }
 
@@ -749,7 +748,7 @@ uint32_t GemmCompiler::acc_run(Run& run, const Unit& unit, const AccStep& step, 
                              t + step.func);
   }
   if (!ok) throw std::logic_error("tspc gemm: a run of ACCs that its tests passed did not fit");
-  for (unsigned k = 0; k < count; ++k) run.mxm->acc(t + k, acc + k);
+  run.mxm->accs(t, acc, count);
   last_readout_[run.plane] = t + count - 1;
   return count;
 }
