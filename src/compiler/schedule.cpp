@@ -688,6 +688,14 @@ Cycle Schedule::readable_at(unsigned mem, uint32_t address, unsigned reader) con
   return dispatch + read_func_ + travel(mem_position(mem), reader);
 }
 
+Cycle Schedule::all_readable_at(unsigned mem, uint32_t address, unsigned count, unsigned reader) const {
+  // Words never written are all readable at once.
+  if (!mems_[mem].has_writes) return readable_at(mem, address, reader);
+  Cycle latest = readable_at(mem, address, reader);
+  for (unsigned c = 1; c < count; ++c) latest = std::max(latest, readable_at(mem, address + c, reader));
+  return latest;
+}
+
 void Schedule::rollback(size_t mark) {
   while (undo_.size() > mark) {
     const Undo u = undo_.back();

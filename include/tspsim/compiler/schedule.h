@@ -212,6 +212,8 @@ public:
   Cycle write_skew() const { return write_skew_; }
   // The earliest cycle at which a Read of (mem, address) can have its value at `reader`.
   Cycle readable_at(unsigned mem, uint32_t address, unsigned reader) const;
+  // The latest readable_at of the `count` consecutive words from `address`.
+  Cycle all_readable_at(unsigned mem, uint32_t address, unsigned count, unsigned reader) const;
   // From now on every Read's SRAM cycle is kept per word, and a Write must reach the SRAM after
   // the last Read of its word placed so far (write-after-read): a program whose MEM words are
   // reused by a later tensor (MemoryMap::release) turns this on before placing anything.

@@ -124,6 +124,7 @@ private:
   void load_weights(Run& run, const Unit& unit, const StepStreams& step);
   void install_weights(Run& run);
   void multiply_rows(Run& run, const Unit& unit, const StepStreams& step);
+  Cycle activations_ready(const Symbol& act, uint32_t r0, uint32_t r1, unsigned x) const;
   // What the ABCs of one step share.
   struct AbcStep {
     const Symbol& act;
@@ -535,13 +536,7 @@ void GemmCompiler::multiply_rows(Run& run, const Unit& unit, const StepStreams& 
   const Instruction probe_abc = make_abc(shape_.dtype, {0, plane.in}, 0, add);
   const Cycle abc_skew = skew_cycles(probe_abc, config_);
   const Cycle abc_func = func_cycles(probe_abc, config_);
-  Cycle data_ready = 0;
-  for (unsigned mem : act.slices) data_ready = std::max(data_ready, read_latency(mem, x));
-  for (uint32_t r = unit.r0; r < unit.r1; ++r)
-    for (unsigned b = 0; b < bytes_; ++b) {
-      const SymbolWord w = symbol_word(act, r, b);
-      data_ready = std::max(data_ready, schedule_.readable_at(w.mem, w.address, x));
-    }
+  const Cycle data_ready = activations_ready(act, unit.r0, unit.r1, x);
   const unsigned preferred = step.load_bound ? step.own_group + streams - bytes_
                                              : config_.streams.per_direction - bytes_ * (plane.index + 1);
   // Steps alternate between two queues so that each idles while the other multiplies: a queue
@@ -557,6 +552,24 @@ void GemmCompiler::multiply_rows(Run& run, const Unit& unit, const StepStreams& 
     const RowPlacement row = search_abc(run, unit, abc, r);
     r += 1 + abc_run(run, unit, abc, r + 1, {row.t + 1, row.base, row.queue});
   }
+}
+
+// The first cycle at which the activations of rows [r0, r1) can all be at position x: a slice
+// group holds its rows at consecutive words.
+Cycle GemmCompiler::activations_ready(const Symbol& act, uint32_t r0, uint32_t r1, unsigned x) const {
+  Cycle ready = 0;
+  for (unsigned mem : act.slices) ready = std::max(ready, read_latency(mem, x));
+  const auto groups = static_cast<uint32_t>(act.slices.size() / bytes_);
+  for (uint32_t g = 0; g < groups; ++g) {
+    const uint32_t first = r0 + (g + groups - r0 % groups) % groups;
+    if (first >= r1) continue;
+    for (unsigned b = 0; b < bytes_; ++b) {
+      const SymbolWord w = symbol_word(act, first, b);
+      ready =
+          std::max(ready, schedule_.all_readable_at(w.mem, w.address, (r1 - first + groups - 1) / groups, x));
+    }
+  }
+  return ready;
 }
 
 // Row r's ABC and its Reads at the first cycle and base that fit.
