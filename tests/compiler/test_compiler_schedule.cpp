@@ -622,6 +622,12 @@ TEST_CASE("a run of Writes holds what claim_write and write_from of each value w
     CHECK(s.bank_free(w3, 200, t) == each.bank_free(w3, 200, t));
     CHECK(s.stream_free({4, Dir::west}, 6, t, 2) == each.stream_free({4, Dir::west}, 6, t, 2));
   }
+  // The latest word written (130, at 13) is the last to be readable; a slice never written is
+  // readable at once.
+  CHECK(s.all_readable_at(w3, 120, 20, 10) == s.readable_at(w3, 130, 10));
+  CHECK(s.all_readable_at(w3, 120, 20, 10) > s.readable_at(w3, 126, 10));
+  const unsigned e3 = mem(s, "MEM_E3");
+  CHECK(s.all_readable_at(e3, 0, 50, 2) == s.readable_at(e3, 0, 2));
   CHECK(s.bank_free_run(w3, 120, 6, 10) == 3); // bank 0 is taken from cycle 9
   CHECK(s.bank_free_run(w3, 120, 20, 10) == 10);
   CHECK_FALSE(s.write_run(w3, 0, 2, {5, Dir::west}, 6, 8)); // its slots 12 and 13 are taken
