@@ -302,6 +302,13 @@ TEST_CASE("collectives: int16 reduce-scatter through the gateways of three group
   check(out);
 }
 
+TEST_CASE("collectives: fp16 all-gather through the gateways of three groups") {
+  const auto out = simulate(groups3x3(), shape(CollectiveKind::all_gather, 3, 40, tsp::isa::DType::f16));
+  CHECK(out.algorithm == "hierarchical-gateway");
+  CHECK(out.outputs == 9 * 9 * 2); // 40 columns are two tiles of 32 lanes
+  check(out);
+}
+
 TEST_CASE("collectives: bf16 all-reduce through the gateways of three groups, fewer rows than chips") {
   const auto out = simulate(groups3x3(), shape(CollectiveKind::all_reduce, 5, 32, tsp::isa::DType::bf16));
   CHECK(out.algorithm == "hierarchical-gateway");
@@ -402,8 +409,8 @@ TEST_CASE("collectives: bad shapes get one-line errors") {
   CHECK_THROWS_WITH(tsp::compiler::compile_collective(groups4x3(), s),
                     "all-reduce: hierarchical-gateway needs a cable between every pair of groups");
   s.kind = CollectiveKind::all_gather;
-  CHECK_THROWS_WITH(tsp::compiler::compile_collective(groups3x3(), s),
-                    "all-gather: hierarchical-gateway applies to reduce-scatter and all-reduce");
+  CHECK_THROWS_WITH(tsp::compiler::compile_collective(groups4x3(), s),
+                    "all-gather: hierarchical-gateway needs a cable between every pair of groups");
   s = shape(CollectiveKind::transfer, 4, 64, tsp::isa::DType::f32, {0, 1});
   s.algorithm = CollectiveAlgorithm::ring;
   CHECK_THROWS_WITH(tsp::compiler::compile_collective(system, s),

@@ -25,8 +25,8 @@ const char* collective_kind_name(CollectiveKind kind);
 // set), around a ring of neighbours, or hierarchically when the chips split into fully connected
 // groups (the nodes of a rack or a Dragonfly): inside each group over its links in parallel, and
 // between the chips at the same position of every group directly or around a ring of them, or
-// (gateway, a reduce where every pair of groups has a cable, as in a rack) through each group's
-// chip cabled to the owner's group. Automatic picks from the topology and keeps the faster
+// (gateway, where every pair of groups has a cable, as in a rack) through each group's chip
+// cabled to the other group. Automatic picks from the topology and keeps the faster
 // schedule of the candidates.
 enum class CollectiveAlgorithm : uint8_t {
   automatic,

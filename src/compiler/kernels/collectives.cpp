@@ -214,11 +214,8 @@ private:
                               shape_.algorithm == CollectiveAlgorithm::hierarchical_ring || gateway;
     if (hierarchical || (shape_.algorithm == CollectiveAlgorithm::automatic && !full)) {
       groups_ = find_groups();
-      const bool reduces = shape_.kind != CollectiveKind::all_gather;
-      if (groups_ && reduces && (gateway || shape_.algorithm == CollectiveAlgorithm::automatic))
+      if (groups_ && (gateway || shape_.algorithm == CollectiveAlgorithm::automatic))
         gateways_ = find_gateways();
-      if (gateway && groups_ && !reduces)
-        throw InputError("all-gather: hierarchical-gateway applies to reduce-scatter and all-reduce");
       if (gateway && groups_ && !gateways_)
         throw InputError(fmt::format("{}: hierarchical-gateway needs a cable between every pair of groups",
                                      collective_kind_name(shape_.kind)));
@@ -397,7 +394,9 @@ private:
     std::vector<uint32_t> all(n());
     std::iota(all.begin(), all.end(), 0u);
     const auto owner = [](uint32_t j) { return j; };
-    if (groups_) {
+    if (gateways_) {
+      gather_through_gateways(held, into_y);
+    } else if (groups_) {
       for (uint32_t g = 0; g < groups_->size(); ++g) {
         const auto column = groups_->column(g);
         spread(column, column, owner, held, into_y, column_ring_);
@@ -530,6 +529,30 @@ private:
     for (const auto& [o, own] : owned) spread(with_gateways(o), own, owner, sums, into_out, false);
     for (uint32_t m = 0; m < groups.size(); ++m)
       spread(groups[m], pieces, summed_at(m), sums, into_out, false);
+  }
+
+  // The hierarchical all-gather through gateways (gateways_): every block to every member of its
+  // group, then over the cable from the group's gateway to each other group's gateway to it, which
+  // passes it on inside its own group.
+  void gather_through_gateways(Holdings& held, const Destination& into_y) {
+    const auto& gateway = *gateways_;
+    const auto& groups = groups_->members;
+    const auto owner = [](uint32_t j) { return j; };
+    for (const auto& group : groups) spread(group, group, owner, held, into_y, false);
+    for (uint32_t m = 0; m < groups.size(); ++m)
+      for (uint32_t k = 0; k < groups.size(); ++k)
+        if (k != m)
+          spread(
+              {gateway[m][k], gateway[k][m]}, groups[m], [&](uint32_t) { return gateway[m][k]; }, held,
+              into_y, false);
+    for (uint32_t k = 0; k < groups.size(); ++k) {
+      std::vector<uint32_t> others;
+      for (uint32_t j = 0; j < n(); ++j)
+        if (groups_->group_of[j] != k) others.push_back(j);
+      spread(
+          groups[k], others, [&](uint32_t j) { return gateway[k][groups_->group_of[j]]; }, held, into_y,
+          false);
+    }
   }
 
   // find_gateways()[m][k]: the participant of group m with a cable to a participant of group k
