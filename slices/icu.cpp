@@ -39,6 +39,7 @@ void Icu::load(const Program& program) {
   // validate_program has checked that every queue's text fits its instruction buffer.
   for (const auto& qp : program.queues) {
     InstructionQueue& queue = queues_.at(qp.queue);
+    queue.buffer.reserve(queue.buffer.size() + qp.words.size());
     for (size_t i = 0; i < qp.words.size(); ++i)
       queue.buffer.push_back({decode(qp.words[i]), queue.appended++, qp.lines.empty() ? 0u : qp.lines[i]});
     if (!queue.buffer.empty()) queue.last_appended = queue.buffer.back().instruction;
@@ -158,8 +159,9 @@ bool Icu::fetched_operands_ok(DecodedWord& entry) const {
 void Icu::check_image_text() {
   std::vector<Instruction> ifetches;
   for (const auto& queue : queues_)
-    for (const auto& queued : queue.buffer)
-      if (queued.instruction.opcode == isa::Opcode::ifetch) ifetches.push_back(queued.instruction);
+    for (size_t i = 0; i < queue.buffer.size(); ++i)
+      if (queue.buffer[i].instruction.opcode == isa::Opcode::ifetch)
+        ifetches.push_back(queue.buffer[i].instruction);
   std::unordered_set<const uint8_t*> visited;
   while (!ifetches.empty()) {
     const Instruction ifetch = ifetches.back();
@@ -210,9 +212,11 @@ void Icu::take_arrivals(InstructionQueue& queue, Cycle t) {
   const unsigned capacity = ctx_.config.icu.instruction_buffer_entries;
   while (!queue.arrivals.empty() && queue.arrivals.front().cycle <= t) {
     auto& arrival = queue.arrivals.front();
-    for (auto& qi : arrival.instructions) qi.index = queue.appended++;
+    for (auto& qi : arrival.instructions) {
+      qi.index = queue.appended++;
+      queue.buffer.push_back(qi);
+    }
     queue.last_appended = arrival.instructions.back().instruction;
-    queue.buffer.insert(queue.buffer.end(), arrival.instructions.begin(), arrival.instructions.end());
     queue.fetched_in_flight -= static_cast<uint32_t>(arrival.instructions.size());
     if (queue.buffer.size() > capacity)
       ctx_.log.report(ErrorKind::queue_overflow, arrival.cycle, arrival.origin,
@@ -318,9 +322,10 @@ bool Icu::slice_mates_may_write(const InstructionQueue& queue, const Instruction
     if (other.id == queue.id) continue;
     if (!other.arrivals.empty() || other.fetch_reads_pending != 0) return true;
     if (other.repeats_left > 0 && overlap(run, written_streams(other.previous.instruction))) return true;
-    for (const QueuedInstruction& qi : other.buffer)
-      if (qi.instruction.opcode == Opcode::ifetch || overlap(run, written_streams(qi.instruction)))
-        return true;
+    for (size_t i = 0; i < other.buffer.size(); ++i) {
+      const Instruction& instruction = other.buffer[i].instruction;
+      if (instruction.opcode == Opcode::ifetch || overlap(run, written_streams(instruction))) return true;
+    }
   }
   return false;
 }

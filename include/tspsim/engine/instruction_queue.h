@@ -3,6 +3,7 @@
 #pragma once
 
 #include "tspsim/engine/engine_types.h"
+#include "tspsim/engine/ring_queue.h"
 
 #include <deque>
 #include <vector>
@@ -31,7 +32,7 @@ struct InstructionQueue {
   unsigned local = 0;
   uint32_t appended = 0;     // instructions ever placed in the buffer (next index)
   unsigned active_lanes = 0; // Config vl x lanes per superlane
-  std::deque<QueuedInstruction> buffer;
+  RingQueue<QueuedInstruction> buffer;
   std::deque<Arrival> arrivals; // Ifetch text in flight, in arrival order
 
   // Repeat: `previous` is issued again every `repeat_interval` cycles while repeats_left > 0.
