@@ -60,14 +60,13 @@ void Icu::debug_negedge() { evaluate(debug_clock_->cycle()); }
 void Icu::evaluate(Cycle t) {
   now_ = t;
   release_barriers(t);
-  for (;;) {
-    due_.clear();
-    ready_.take_due(t, due_);
-    if (due_.empty()) break;
-    for (const auto& [cycle, id] : due_) {
+  for (bool any = true; any;) {
+    any = false;
+    ready_.take_due_each(t, [&](Cycle cycle, unsigned id) {
+      any = true;
       InstructionQueue& queue = queues_[id];
       if (cycle == t && queue.next_dispatch == t && !queue.parked && !queue.idle()) dispatch(queue, t);
-    }
+    });
   }
   // After dispatch: an Ifetch with no skew reads in its own cycle.
   do_fetch_reads(t);

@@ -101,7 +101,6 @@ private:
   DebugClock* debug_clock_;
   std::vector<InstructionQueue> queues_;
   QueueCalendar ready_; // queues by next dispatch cycle (stale entries skipped)
-  std::vector<std::pair<Cycle, unsigned>> due_;
   Cycle now_ = 0;
   std::priority_queue<FetchRead, std::vector<FetchRead>, std::greater<>> fetch_reads_;
   size_t released_ = 0; // entries of ctx_.releases already applied

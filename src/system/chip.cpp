@@ -179,10 +179,9 @@ void Chip::fast_step() {
       active_.push_back(s);
     }
   };
-  due_now_.clear();
-  due_.take_due(t, due_now_);
-  for (const auto& [cycle, s] : due_now_)
+  due_.take_due_each(t, [&](Cycle cycle, unsigned s) {
     if (scheduled_at_[s] == cycle) add(s);
+  });
   for (unsigned s : active_) slices_[s]->commit(t);
   ctx_.touched.clear();
   icu_->evaluate(t);

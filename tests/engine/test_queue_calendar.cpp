@@ -1,6 +1,6 @@
-// The ICU's due calendar against a sorted set of (cycle, id) entries: what take_due returns and
-// what earliest() reports, for near pushes (the bitmap ring), far and past ones (the heap) and
-// their mix.
+// The ICU's due calendar against a sorted set of (cycle, id) entries: what take_due returns (and
+// take_due_each visits) and what earliest() reports, for near pushes (the bitmap ring), far and
+// past ones (the heap) and their mix.
 #include "tspsim/engine/queue_calendar.h"
 
 #include <catch2/catch.hpp>
@@ -14,6 +14,12 @@ using Due = std::vector<std::pair<tsp::Cycle, unsigned>>;
 Due take(tsp::QueueCalendar& calendar, tsp::Cycle t) {
   Due out;
   calendar.take_due(t, out);
+  return out;
+}
+
+Due take_each(tsp::QueueCalendar& calendar, tsp::Cycle t) {
+  Due out;
+  calendar.take_due_each(t, [&](tsp::Cycle cycle, unsigned id) { out.push_back({cycle, id}); });
   return out;
 }
 
@@ -76,9 +82,26 @@ TEST_CASE("queue calendar: random pushes and takes agree with a sorted set") {
         expected.push_back(*model.begin());
         model.erase(model.begin());
       }
-      REQUIRE(take(calendar, t) == expected);
+      REQUIRE((step % 2 == 0 ? take(calendar, t) : take_each(calendar, t)) == expected);
     }
   }
+}
+
+TEST_CASE("queue calendar: take_due_each visits as take_due lists, and a visit's pushes come later") {
+  tsp::QueueCalendar calendar(144);
+  for (unsigned id : {143u, 5u, 70u}) calendar.push(3, id);
+  calendar.push(2, 9);
+  Due visited;
+  calendar.take_due_each(3, [&](tsp::Cycle cycle, unsigned id) {
+    visited.push_back({cycle, id});
+    if (id == 5) calendar.push(3, 100); // a higher id of the cycle being visited
+  });
+  CHECK(visited == Due{{2, 9}, {3, 5}, {3, 70}, {3, 143}});
+  CHECK(take_each(calendar, 3) == Due{{3, 100}});
+  calendar.push(300, 1); // the heap
+  calendar.push(40, 2);
+  CHECK(take_each(calendar, 300) == Due{{40, 2}, {300, 1}});
+  CHECK(calendar.earliest() == tsp::kNever);
 }
 
 TEST_CASE("queue calendar: drop_stale drops whole cycles until one has a current entry") {

@@ -30,13 +30,14 @@ public:
     return next_.empty() ? c : std::min(c, next_cycle_);
   }
 
-  // Appends to `out` every id due at or before t (with its cycle) and removes them.
-  void take_due(Cycle t, std::vector<std::pair<Cycle, unsigned>>& out) {
+  // Calls visit(cycle, id) for every id due at or before t and removes them. A visit must not
+  // push.
+  template <typename Visit> void take_due_each(Cycle t, Visit visit) {
     if (!next_.empty() && next_cycle_ <= t) {
-      for (unsigned id : next_) out.push_back({next_cycle_, id});
+      for (unsigned id : next_) visit(next_cycle_, id);
       next_.clear();
     }
-    later_.take_due(t, out);
+    later_.take_due_each(t, visit);
   }
 
   // Drops stale entries of the earliest cycles.

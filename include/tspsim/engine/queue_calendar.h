@@ -7,6 +7,7 @@
 
 #include "tspsim/engine/engine_types.h"
 
+#include <algorithm>
 #include <functional>
 #include <queue>
 #include <utility>
@@ -30,6 +31,36 @@ public:
   // Appends every entry due at or before t to `out`, ordered by cycle then id, and removes them.
   // An id pushed twice for one cycle comes out once. t never decreases from one call to the next.
   void take_due(Cycle t, std::vector<std::pair<Cycle, unsigned>>& out);
+  // take_due without the list: calls visit(cycle, id) for each entry take_due would append, in
+  // its order. The entries are removed before the first visit, so those pushed by a visit come
+  // out in a later call.
+  template <typename Visit> void take_due_each(Cycle t, Visit visit) {
+    if (!overflow_.empty() && overflow_.top().first <= t) { // rare: merged with the heap's, sorted
+      taken_.clear();
+      take_due(t, taken_);
+      for (const auto& [cycle, id] : taken_) visit(cycle, id);
+      return;
+    }
+    taken_words_.clear();
+    taken_cycles_.clear();
+    const Cycle last = std::min(t, now_ + kBuckets - 1);
+    for (Cycle cycle = now_; cycle <= last && occupied_ != 0; ++cycle) {
+      const unsigned b = static_cast<unsigned>(cycle % kBuckets);
+      const uint64_t mask = uint64_t{1} << b;
+      if (!(occupied_ & mask)) continue;
+      occupied_ &= ~mask;
+      uint64_t* words = &bits_[size_t(b) * words_];
+      taken_words_.insert(taken_words_.end(), words, words + words_);
+      std::fill(words, words + words_, 0);
+      taken_cycles_.push_back(cycle);
+    }
+    now_ = std::max(now_, t);
+    const uint64_t* words = taken_words_.data();
+    for (const Cycle cycle : taken_cycles_)
+      for (unsigned w = 0; w < words_; ++w, ++words)
+        for (uint64_t set = *words; set != 0; set &= set - 1)
+          visit(cycle, w * 64 + static_cast<unsigned>(__builtin_ctzll(set)));
+  }
   // Drops the entries of the earliest cycles while none of a cycle's entries is current, so that
   // earliest() is the first cycle with a current entry.
   template <typename IsCurrent> void drop_stale(IsCurrent is_current) {
@@ -59,6 +90,10 @@ private:
   Cycle now_ = 0;              // the latest cycle taken: the ring holds cycles now_ .. now_ + 63
   using Entry = std::pair<Cycle, unsigned>;
   std::priority_queue<Entry, std::vector<Entry>, std::greater<>> overflow_;
+  // take_due_each's entries, taken before they are visited (kept for their capacity).
+  std::vector<uint64_t> taken_words_; // the taken buckets' words, bucket after bucket
+  std::vector<Cycle> taken_cycles_;   // the taken buckets' cycles
+  std::vector<Entry> taken_;          // when the heap has some due too
 };
 
 } // namespace tsp

@@ -88,7 +88,6 @@ private:
 
   // Fast scheduler: slices by the cycle of their next event (stale entries skipped).
   EventCalendar due_;
-  std::vector<std::pair<Cycle, unsigned>> due_now_;
   std::vector<Cycle> scheduled_at_;
   std::vector<Cycle> stamp_;
   std::vector<unsigned> active_;
