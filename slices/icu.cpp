@@ -242,6 +242,7 @@ void Icu::dispatch(InstructionQueue& queue, Cycle t) {
     --queue.repeats_left;
     queue.next_dispatch = queue.repeats_left > 0 ? t + queue.repeat_interval : t + 1;
     ctx_.stats.issued(queue.slice, again.instruction.opcode);
+    ctx_.mark_active(t);
     issue(queue);
     schedule(queue);
     return;
@@ -257,17 +258,19 @@ void Icu::dispatch(InstructionQueue& queue, Cycle t) {
     return;
   }
   const QueuedInstruction& front = queue.buffer.front();
-  const Origin origin{queue.id, front.index, front.line, front.instruction.opcode};
-  ctx_.stats.issued(queue.slice, origin.opcode);
+  const Opcode opcode = front.instruction.opcode;
+  ctx_.stats.issued(queue.slice, opcode);
   ctx_.mark_active(t);
-  if (isa::spec(origin.opcode).unit != isa::Unit::icu) {
-    queue.previous = Dispatch{front.instruction, origin, queue.local, queue.active_lanes, t};
-    queue.buffer.pop_front();
-  } else if (origin.opcode == Opcode::nop) { // the commonest ICU instruction, run without a copy
+  if (opcode == Opcode::nop) { // the commonest ICU instruction, run without a copy or an origin
     queue.next_dispatch = t + static_cast<Cycle>(front.instruction.operands[0]);
     queue.buffer.pop_front();
     schedule(queue);
     return;
+  }
+  const Origin origin{queue.id, front.index, front.line, opcode};
+  if (isa::spec(opcode).unit != isa::Unit::icu) {
+    queue.previous = Dispatch{front.instruction, origin, queue.local, queue.active_lanes, t};
+    queue.buffer.pop_front();
   } else {
     // Copied out: run_icu_instruction may dispatch the queue again (a Repeat due in this cycle).
     const QueuedInstruction qi = front;
@@ -386,11 +389,11 @@ void Icu::split_runs(Cycle t, Cycle release) {
   for (FunctionalSlice* slice : interval_slices_) slice->split_reads(t, release);
 }
 
-// Hands the queue's latest instruction (`previous`) to its slice. Inline: in both of dispatch's paths.
+// Hands the queue's latest instruction (`previous`) to its slice. Inline: in both of dispatch's
+// paths, which have marked the cycle active.
 inline void Icu::issue(InstructionQueue& queue) {
   const Dispatch& dispatch = queue.previous;
   ctx_.stats.busy(queue.slice, dispatch.cycle);
-  ctx_.mark_active(dispatch.cycle);
   ctx_.first_issue = std::min(ctx_.first_issue, dispatch.cycle);
   ctx_.touched.push_back(queue.slice);
   if (ActivityObserver* observer = ctx_.stats.observer()) observer->dispatched(queue.slice, dispatch);
