@@ -109,6 +109,7 @@ WorkflowOutputs::WorkflowOutputs(const WorkflowOptions& options, tsp::Chip& chip
   if (isatty(STDERR_FILENO))
     progress_ = std::make_unique<tsp::Progress>(
         "progress", [&chip] { return chip.running(); }, chip.period(), expected_cycles, stderr);
+  chip.set_sole_process(!vcd_ && !progress_);
 }
 
 WorkflowOutputs::~WorkflowOutputs() { chip_.context().stats.set_observer(nullptr); }

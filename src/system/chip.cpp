@@ -67,7 +67,7 @@ Chip::Chip(sc_core::sc_module_name name, const ChipConfig& config, const EngineO
     sensitive << settle_;
     dont_initialize();
   } else if (driver_ == ChipDriver::own_process) {
-    SC_METHOD(fast_step);
+    SC_METHOD(own_process_step);
   }
 }
 
@@ -160,8 +160,19 @@ void Chip::finish(Cycle) {
   icu_->finish(ctx_.last_active);
 }
 
-// The fused scheduler: one activation per cycle that has work, for the slices that have it.
-void Chip::fast_step() {
+// The chip's SystemC process: the cycles that have work, one activation each, or all in one when
+// no other process watches them (a return to the kernel per cycle costs more than many a cycle).
+void Chip::own_process_step() {
+  const Cycle t = now_;
+  while (fast_step())
+    if (!sole_process_) {
+      next_trigger(period_ * double(now_ - t));
+      return;
+    }
+}
+
+// The fused scheduler: one step per cycle that has work, for the slices that have it.
+bool Chip::fast_step() {
   const Cycle t = now_;
   if (g_interrupt_requested || t >= max_cycles_) {
     interrupted_ = true;
@@ -170,7 +181,7 @@ void Chip::fast_step() {
     const Cycle stop = std::min(t, max_cycles_);
     if (stop > 0)
       for (const auto& slice : slices_) slice->stop_run(stop - 1);
-    return;
+    return false;
   }
   active_.clear();
   auto add = [&](unsigned s) {
@@ -194,16 +205,15 @@ void Chip::fast_step() {
     scheduled_at_[s] = when;
     if (when != kNever) due_.push(when, s, t);
   }
-  if (ctx_.log.stop_requested()) return;
+  if (ctx_.log.stop_requested()) return false;
   due_.drop_stale([&](Cycle cycle, unsigned s) { return scheduled_at_[s] == cycle; });
-  Cycle next = std::min(icu_->next_event(), due_.earliest());
+  const Cycle next = std::min(icu_->next_event(), due_.earliest());
   if (next == kNever) {
     finish(t);
-    return;
+    return false;
   }
-  next = std::max(next, t + 1);
-  if (driver_ == ChipDriver::own_process) next_trigger(period_ * double(next - t));
-  now_ = next;
+  now_ = std::max(next, t + 1);
+  return true;
 }
 
 void Chip::debug_negedge() { settle_.notify(sc_core::SC_ZERO_TIME); }

@@ -50,6 +50,9 @@ public:
   // step, without the kernel). Touches only this chip's state, so chips may advance concurrently.
   void advance(Cycle end);
   void set_max_cycles(Cycle max_cycles) { max_cycles_ = max_cycles; }
+  // No other SystemC process looks at this chip during run() (no VCD writer, no progress line):
+  // its process then simulates every cycle in one activation, and simulated time stays at 0.
+  void set_sole_process(bool sole) { sole_process_ = sole; }
   // Finished, stopped by --strict or interrupted: advance() has nothing more to do.
   bool done() const { return finished_ || interrupted_ || ctx_.log.stop_requested(); }
   // The outcome so far (host_seconds left 0).
@@ -66,7 +69,9 @@ public:
 
 private:
   void generate_declared_tensors(const Program& program);
-  void fast_step();
+  void own_process_step();
+  // One cycle; false when the run has ended (or was stopped), else now_ is the next cycle with work.
+  bool fast_step();
   void debug_negedge();
   void debug_monitor();
   bool idle() const;
@@ -83,6 +88,7 @@ private:
   Cycle max_cycles_ = kNever;
   bool finished_ = false;
   bool interrupted_ = false;
+  bool sole_process_ = false;
   std::string strict_message_;
   sc_core::sc_event settle_;
 
