@@ -36,13 +36,20 @@ void QueueCalendar::take_due(Cycle t, std::vector<std::pair<Cycle, unsigned>>& o
     }
   }
   now_ = std::max(now_, t);
-  if (overflow_.empty() || overflow_.top().first > t) return;
-  while (!overflow_.empty() && overflow_.top().first <= t) {
-    out.push_back(overflow_.top());
-    overflow_.pop();
+  if (!overflow_.empty() && overflow_.top().first <= t) {
+    while (!overflow_.empty() && overflow_.top().first <= t) {
+      out.push_back(overflow_.top());
+      overflow_.pop();
+    }
+    std::sort(out.begin() + static_cast<std::ptrdiff_t>(start), out.end());
+    out.erase(std::unique(out.begin() + static_cast<std::ptrdiff_t>(start), out.end()), out.end());
   }
-  std::sort(out.begin() + static_cast<std::ptrdiff_t>(start), out.end());
-  out.erase(std::unique(out.begin() + static_cast<std::ptrdiff_t>(start), out.end()), out.end());
+  adopt_overflow();
+}
+
+void QueueCalendar::adopt_overflow() {
+  for (; !overflow_.empty() && overflow_.top().first - now_ < kBuckets; overflow_.pop())
+    push(overflow_.top().first, overflow_.top().second);
 }
 
 } // namespace tsp

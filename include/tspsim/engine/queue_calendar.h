@@ -55,6 +55,7 @@ public:
       taken_cycles_.push_back(cycle);
     }
     now_ = std::max(now_, t);
+    if (!overflow_.empty() && overflow_.top().first - now_ < kBuckets) adopt_overflow();
     const uint64_t* words = taken_words_.data();
     for (const Cycle cycle : taken_cycles_)
       for (unsigned w = 0; w < words_; ++w, ++words)
@@ -83,6 +84,10 @@ private:
   static constexpr unsigned kBuckets = 64; // one bit each in occupied_
 
   void push_overflow(Cycle cycle, unsigned id);
+  // After a take through cycle now_ (the heap holds none due by then): moves the heap's entries
+  // that the ring's window now covers into the ring, so that they come out without a sort (out
+  // of line: rare).
+  void adopt_overflow();
 
   unsigned words_;             // 64-bit words per bucket
   std::vector<uint64_t> bits_; // [bucket][word]: the ids due in cycle now_ + (bucket - now_) % 64
