@@ -211,10 +211,8 @@ void Icu::take_arrivals(InstructionQueue& queue, Cycle t) {
   const unsigned capacity = ctx_.config.icu.instruction_buffer_entries;
   while (!queue.arrivals.empty() && queue.arrivals.front().cycle <= t) {
     auto& arrival = queue.arrivals.front();
-    for (auto& qi : arrival.instructions) {
-      qi.index = queue.appended++;
-      queue.buffer.push_back(qi);
-    }
+    for (auto& qi : arrival.instructions) qi.index = queue.appended++;
+    queue.buffer.append(arrival.instructions.data(), arrival.instructions.size());
     queue.last_appended = arrival.instructions.back().instruction;
     queue.fetched_in_flight -= static_cast<uint32_t>(arrival.instructions.size());
     if (queue.buffer.size() > capacity)

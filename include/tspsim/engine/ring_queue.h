@@ -3,6 +3,7 @@
 // has grown to its largest size: an ICU queue's text passes through its buffer this way.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <vector>
 
@@ -27,6 +28,15 @@ public:
     if (size_ == slots_.size()) resize(slots_.empty() ? 16 : 2 * slots_.size());
     slots_[(head_ + size_) & mask()] = value;
     ++size_;
+  }
+  // Appends `count` elements from `first` on, in at most two block copies.
+  void append(const T* first, size_t count) {
+    reserve(size_ + count);
+    const size_t tail = (head_ + size_) & mask();
+    const size_t before_wrap = std::min(count, slots_.size() - tail);
+    std::copy(first, first + before_wrap, slots_.begin() + static_cast<std::ptrdiff_t>(tail));
+    std::copy(first + before_wrap, first + count, slots_.begin());
+    size_ += count;
   }
   void pop_front() {
     head_ = (head_ + 1) & mask();
