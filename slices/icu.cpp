@@ -36,12 +36,15 @@ Icu::Icu(sc_core::sc_module_name name, EngineContext& ctx, std::vector<Functiona
 }
 
 void Icu::load(const Program& program) {
-  // validate_program has checked that every queue's text fits its instruction buffer.
+  // validate_program has checked that every queue's text fits its instruction buffer, and that
+  // no queue appears twice.
   for (const auto& qp : program.queues) {
     InstructionQueue& queue = queues_.at(qp.queue);
-    queue.buffer.reserve(queue.buffer.size() + qp.words.size());
+    std::vector<QueuedInstruction> text;
+    text.reserve(qp.words.size());
     for (size_t i = 0; i < qp.words.size(); ++i)
-      queue.buffer.push_back({decode(qp.words[i]), queue.appended++, qp.lines.empty() ? 0u : qp.lines[i]});
+      text.push_back({decode(qp.words[i]), queue.appended++, qp.lines.empty() ? 0u : qp.lines[i]});
+    queue.buffer = RingQueue<QueuedInstruction>(std::move(text));
     if (!queue.buffer.empty()) queue.last_appended = queue.buffer.back().instruction;
   }
   check_image_text();
