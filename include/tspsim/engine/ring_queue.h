@@ -22,7 +22,6 @@ public:
   // The i-th element from the front.
   const T& operator[](size_t i) const { return slots_[slot(i)]; }
 
-  void push_back(const T& value) { append(&value, 1); }
   // Appends `count` elements from `first` on, in at most two block copies.
   void append(const T* first, size_t count) {
     if (size_ + count > slots_.size()) grow(size_ + count);
