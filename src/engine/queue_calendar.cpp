@@ -22,20 +22,8 @@ Cycle QueueCalendar::earliest() const {
 
 void QueueCalendar::take_due(Cycle t, std::vector<std::pair<Cycle, unsigned>>& out) {
   const size_t start = out.size();
-  const Cycle last = std::min(t, now_ + kBuckets - 1);
-  for (Cycle cycle = now_; cycle <= last && occupied_ != 0; ++cycle) {
-    const unsigned b = static_cast<unsigned>(cycle % kBuckets);
-    const uint64_t mask = uint64_t{1} << b;
-    if (!(occupied_ & mask)) continue;
-    occupied_ &= ~mask;
-    uint64_t* words = &bits_[size_t(b) * words_];
-    for (unsigned w = 0; w < words_; ++w) {
-      for (uint64_t set = words[w]; set != 0; set &= set - 1)
-        out.emplace_back(cycle, w * 64 + static_cast<unsigned>(__builtin_ctzll(set)));
-      words[w] = 0;
-    }
-  }
-  now_ = std::max(now_, t);
+  take_ring(t);
+  visit_taken([&](Cycle cycle, unsigned id) { out.emplace_back(cycle, id); });
   if (!overflow_.empty() && overflow_.top().first <= t) {
     while (!overflow_.empty() && overflow_.top().first <= t) {
       out.push_back(overflow_.top());

@@ -1,8 +1,8 @@
 // The ICU's queues waiting for a cycle. Queues due in the same cycle dispatch in id order, so the
 // ids of a cycle are kept as a bitmap: they come out sorted without a sort, and a push is a bit
 // set instead of a heap insertion. A ring of bitmaps holds the cycles from the last one taken on
-// (one cycle per bucket); a push outside that window waits in a heap. Stale entries are the
-// caller's to skip.
+// (one cycle per bucket); a push outside that window waits in a heap until the window reaches it.
+// Stale entries are the caller's to skip.
 #pragma once
 
 #include "tspsim/engine/engine_types.h"
@@ -41,26 +41,9 @@ public:
       for (const auto& [cycle, id] : taken_) visit(cycle, id);
       return;
     }
-    taken_words_.clear();
-    taken_cycles_.clear();
-    const Cycle last = std::min(t, now_ + kBuckets - 1);
-    for (Cycle cycle = now_; cycle <= last && occupied_ != 0; ++cycle) {
-      const unsigned b = static_cast<unsigned>(cycle % kBuckets);
-      const uint64_t mask = uint64_t{1} << b;
-      if (!(occupied_ & mask)) continue;
-      occupied_ &= ~mask;
-      uint64_t* words = &bits_[size_t(b) * words_];
-      taken_words_.insert(taken_words_.end(), words, words + words_);
-      std::fill(words, words + words_, 0);
-      taken_cycles_.push_back(cycle);
-    }
-    now_ = std::max(now_, t);
+    take_ring(t);
     if (!overflow_.empty() && overflow_.top().first - now_ < kBuckets) adopt_overflow();
-    const uint64_t* words = taken_words_.data();
-    for (const Cycle cycle : taken_cycles_)
-      for (unsigned w = 0; w < words_; ++w, ++words)
-        for (uint64_t set = *words; set != 0; set &= set - 1)
-          visit(cycle, w * 64 + static_cast<unsigned>(__builtin_ctzll(set)));
+    visit_taken(visit);
   }
   // Drops the entries of the earliest cycles while none of a cycle's entries is current, so that
   // earliest() is the first cycle with a current entry.
@@ -84,6 +67,31 @@ private:
   static constexpr unsigned kBuckets = 64; // one bit each in occupied_
 
   void push_overflow(Cycle cycle, unsigned id);
+  // Moves the ring's entries due by t into taken_words_ and taken_cycles_, and advances now_ to t.
+  void take_ring(Cycle t) {
+    taken_words_.clear();
+    taken_cycles_.clear();
+    const Cycle last = std::min(t, now_ + kBuckets - 1);
+    for (Cycle cycle = now_; cycle <= last && occupied_ != 0; ++cycle) {
+      const unsigned b = static_cast<unsigned>(cycle % kBuckets);
+      const uint64_t mask = uint64_t{1} << b;
+      if (!(occupied_ & mask)) continue;
+      occupied_ &= ~mask;
+      uint64_t* words = &bits_[size_t(b) * words_];
+      taken_words_.insert(taken_words_.end(), words, words + words_);
+      std::fill(words, words + words_, 0);
+      taken_cycles_.push_back(cycle);
+    }
+    now_ = std::max(now_, t);
+  }
+  // visit(cycle, id) for each entry take_ring took, by cycle then id.
+  template <typename Visit> void visit_taken(Visit visit) const {
+    const uint64_t* words = taken_words_.data();
+    for (const Cycle cycle : taken_cycles_)
+      for (unsigned w = 0; w < words_; ++w, ++words)
+        for (uint64_t set = *words; set != 0; set &= set - 1)
+          visit(cycle, w * 64 + static_cast<unsigned>(__builtin_ctzll(set)));
+  }
   // After a take through cycle now_ (the heap holds none due by then): moves the heap's entries
   // that the ring's window now covers into the ring, so that they come out without a sort (out
   // of line: rare).
@@ -95,7 +103,7 @@ private:
   Cycle now_ = 0;              // the latest cycle taken: the ring holds cycles now_ .. now_ + 63
   using Entry = std::pair<Cycle, unsigned>;
   std::priority_queue<Entry, std::vector<Entry>, std::greater<>> overflow_;
-  // take_due_each's entries, taken before they are visited (kept for their capacity).
+  // The entries of a take, taken before they are visited (kept for their capacity).
   std::vector<uint64_t> taken_words_; // the taken buckets' words, bucket after bucket
   std::vector<Cycle> taken_cycles_;   // the taken buckets' cycles
   std::vector<Entry> taken_;          // when the heap has some due too
