@@ -138,9 +138,7 @@ void Icu::do_fetch_reads(Cycle t) {
 }
 
 inline Icu::DecodedWord& Icu::decode_fetched(uint64_t bits) {
-  constexpr unsigned kLog2Entries = 10;
-  if (decoded_.empty()) decoded_.resize(size_t{1} << kLog2Entries);
-  DecodedWord& entry = decoded_[(bits * 0x9e3779b97f4a7c15ull) >> (64 - kLog2Entries)];
+  DecodedWord& entry = decoded_[(bits * 0x9e3779b97f4a7c15ull) >> (64 - kDecodedLog2)];
   if (entry.bits != bits) {
     entry.instruction = decode(bits);
     entry.bits = bits;
@@ -432,6 +430,7 @@ bool Icu::run_icu_instruction(InstructionQueue& queue, const QueuedInstruction& 
     queue.next_dispatch = t + 1;
     break;
   case Opcode::ifetch: {
+    if (decoded_.empty()) decoded_.resize(size_t{1} << kDecodedLog2);
     const unsigned mem = *ctx_.floorplan.mem_global_from_field(static_cast<uint64_t>(ops[0]));
     const Cycle skew = ifetch_read_cycles(ctx_.config);
     const Cycle latency = ifetch_arrival_cycles(ctx_.config);

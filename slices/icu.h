@@ -110,7 +110,10 @@ private:
   size_t taken_runs_pruned_ = 1; // their number after the last pruning
   // Slices that take read intervals of their own (the MXM planes' LW reads), split likewise.
   std::vector<FunctionalSlice*> interval_slices_;
-  std::vector<DecodedWord> decoded_; // direct-mapped by a hash of the word
+  // Direct-mapped by a hash of the word; allocated by the first Ifetch (a program that fetches
+  // nothing does not zero it).
+  static constexpr unsigned kDecodedLog2 = 10;
+  std::vector<DecodedWord> decoded_;
   std::unordered_set<const uint8_t*> checked_images_; // image vectors check_image_text passed
   // The instruction lists of arrivals already taken, kept for their capacity: fetched text then
   // allocates nothing per read once the first few are in flight.
