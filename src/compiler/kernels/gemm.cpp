@@ -331,6 +331,15 @@ template <typename Make> Plan deal(uint64_t total, size_t planes, Make make) {
   }
   return plan;
 }
+
+// How many of `count` consecutive words from `address`, accessed in SRAM cycles sram, sram + 1,
+// ..., come after their word's `last(address)` SRAM cycle, in a row (a Read after the word's
+// write, a Write after its last Read).
+template <typename Last> unsigned sram_ordered_run(uint32_t address, Cycle sram, unsigned count, Last last) {
+  for (unsigned k = 0; k < count; ++k)
+    if (sram + k <= last(address + k)) return k;
+  return count;
+}
 } // namespace
 
 // Rows of every n-tile, dealt out to the planes in contiguous shares; a unit holds up to half
@@ -651,11 +660,8 @@ unsigned GemmCompiler::readable_rows(const Plane& plane, const AbcStep& abc, uin
     const Cycle sram = schedule_.read_dispatch(word.mem, plane.position, t) + schedule_.read_skew();
     reaches.push_back(schedule_.read_reach(word.mem, plane.in, plane.position, t));
     count = schedule_.bank_free_run(word.mem, word.address, sram, count);
-    for (unsigned k = 0; k < count; ++k)
-      if (sram + k <= schedule_.written(word.mem, word.address + k)) {
-        count = k;
-        break;
-      }
+    count = sram_ordered_run(word.address, sram, count,
+                             [&](uint32_t address) { return schedule_.written(word.mem, address); });
   }
   return rows_on_base(reaches, abc.bases, base, count);
 }
@@ -780,19 +786,14 @@ unsigned GemmCompiler::writable_rows(const Plane& plane, const AccStep& step, ui
     count = schedule_.free_run(schedule_.mem_queue(word.mem), dispatch, count);
     reaches.push_back(schedule_.reach(plane.out, plane.position, t, position));
     count = schedule_.bank_free_run(word.mem, word.address, sram, count);
-    for (unsigned k = 0; k < count; ++k)
-      if (sram + k <= schedule_.last_read(word.mem, word.address + k)) {
-        count = k;
-        break;
-      }
+    count = sram_ordered_run(word.address, sram, count,
+                             [&](uint32_t address) { return schedule_.last_read(word.mem, address); });
   }
   return rows_on_base(reaches, step.bases, base, count);
 }
 
-// The partial sums of n-tile j from several planes: ACC each so that they meet in the VXM, add
-// them in a chain there, and write the sum to C.
-// The partial sums of n-tile j: row by row, each plane ACCs its part towards the VXM and a chain
-// of adds sums them, the last writing C; the first cycle that fits is searched and rolled back.
+// The partial sums of n-tile j from several planes: row by row, each plane ACCs its part towards the VXM and
+// a chain of adds sums them, the last writing C; the first cycle that fits is searched and rolled back.
 void GemmCompiler::combine(unsigned j) {
   const Instruction probe_add = make_vxm_binary(Opcode::v_add, acc_dtype_, {}, {}, {});
   const unsigned vxm = schedule_.floorplan().vxm_slice();
