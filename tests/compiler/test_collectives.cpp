@@ -319,12 +319,34 @@ TEST_CASE("collectives: bf16 all-reduce through the gateways of three groups, fe
 TEST_CASE("collectives: a two-rack Dragonfly all-reduces 16 rows with owners in both racks") {
   const auto out = simulate(bundled_system("dragonfly2.json"),
                             shape(CollectiveKind::all_reduce, 16, 320, tsp::isa::DType::f32));
-  CHECK(out.algorithm.rfind("hierarchical-", 0) == 0);
+  // Inside each rack through its nodes' gateways, then between the racks' gateways.
+  CHECK(out.algorithm == "hierarchical-gateway");
+  CHECK(out.outputs == 144 * 16);
+  check(out);
+  // 4,161 between the chips at one position of every node (the next test).
+  CHECK(out.predicted == 3811);
+}
+
+TEST_CASE("collectives: the two-rack Dragonfly all-reduces between the chips at one position of every node "
+          "when told to") {
+  auto s = shape(CollectiveKind::all_reduce, 16, 320, tsp::isa::DType::f32);
+  s.algorithm = CollectiveAlgorithm::hierarchical_direct;
+  const auto out = simulate(bundled_system("dragonfly2.json"), s);
+  CHECK(out.algorithm == "hierarchical-direct");
   CHECK(out.outputs == 144 * 16);
   check(out);
   // 4,788 cycles with both shards' owners in the first rack and links that only grew forward;
   // 4,221 before a chip's pieces for one peer went one after another.
   CHECK(out.predicted == 4161);
+}
+
+TEST_CASE("collectives: bf16 reduce-scatter through the racks of a two-rack Dragonfly, uneven shards") {
+  // 150 rows over 144 chips: six shards of two rows, the rest of one.
+  const auto out = simulate(bundled_system("dragonfly2.json"),
+                            shape(CollectiveKind::reduce_scatter, 150, 40, tsp::isa::DType::bf16));
+  CHECK(out.algorithm == "hierarchical-gateway");
+  CHECK(out.outputs == 144);
+  check(out);
 }
 
 TEST_CASE("collectives: a transfer to a chip three hops away is forwarded by the chips between") {
@@ -406,8 +428,10 @@ TEST_CASE("collectives: bad shapes get one-line errors") {
                     "transfer: expected two chips (from, to), got 3");
   s = shape(CollectiveKind::all_reduce, 24, 40, tsp::isa::DType::f32);
   s.algorithm = CollectiveAlgorithm::hierarchical_gateway;
-  CHECK_THROWS_WITH(tsp::compiler::compile_collective(groups4x3(), s),
-                    "all-reduce: hierarchical-gateway needs a cable between every pair of groups");
+  CHECK_THROWS_WITH(
+      tsp::compiler::compile_collective(groups4x3(), s),
+      "all-reduce: hierarchical-gateway needs a cable between every pair of groups, or racks of "
+      "such groups with a cable between every pair");
   s.kind = CollectiveKind::all_gather;
   CHECK_THROWS_WITH(tsp::compiler::compile_collective(groups4x3(), s),
                     "all-gather: hierarchical-gateway needs a cable between every pair of groups");

@@ -212,8 +212,9 @@ TEST_CASE("tspc collective + tspsim --system --timing-only: a 576-chip Dragonfly
   INFO(c.out << c.err);
   REQUIRE(c.exit_code == 0);
   CHECK(c.out.find("check:") == std::string::npos); // no reference to check against
-  // 72 nodes of 8: inside each node, then among the chips at one position of every node, then back.
-  CHECK(c.out.find("all-reduce 1x80 f32 over 576 chips (hierarchical-") == 0);
+  // 8 racks of 9 nodes of 8: inside each node, through the nodes' gateways inside each rack, then
+  // through the racks' gateways, then back.
+  CHECK(c.out.find("all-reduce 1x80 f32 over 576 chips (hierarchical-gateway)") == 0);
   const uint64_t predicted = std::stoull(c.out.substr(c.out.find("): ") + 3));
   const auto stats_path = scratch_dir() / "df.json";
   auto r = run_tool("tspsim", fmt::format("--config {} --system {} --timing-only {} --stats-json {}", kConfig,

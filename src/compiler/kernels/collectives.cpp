@@ -88,6 +88,16 @@ struct Groups {
   }
 };
 
+// Groups (of Groups) split into racks: sets of groups of which every pair has a cable, as the nodes
+// of a rack in a Dragonfly, where every pair of racks has cables.
+struct Racks {
+  std::vector<std::vector<uint32_t>> groups; // per rack, its groups in group order
+  std::vector<uint32_t> rack_of_group;
+  // gateways[r][s]: the participants of rack r with a cable to a participant of rack s (r != s), in
+  // participant order.
+  std::vector<std::vector<std::vector<uint32_t>>> gateways;
+};
+
 // Algorithm names as CompiledSystem::algorithm reports them.
 constexpr const char* kDirect = "direct";
 constexpr const char* kDisjointRoutes = "disjoint-routes"; // a transfer's (the only one it has)
@@ -214,11 +224,21 @@ private:
                               shape_.algorithm == CollectiveAlgorithm::hierarchical_ring || gateway;
     if (hierarchical || (shape_.algorithm == CollectiveAlgorithm::automatic && !full)) {
       groups_ = find_groups();
-      if (groups_ && (gateway || shape_.algorithm == CollectiveAlgorithm::automatic))
-        gateways_ = find_gateways();
+      if (groups_ && (gateway || shape_.algorithm == CollectiveAlgorithm::automatic)) {
+        auto cabled = group_gateways();
+        if (every_pair_cabled(cabled)) {
+          gateways_ = std::move(cabled);
+        } else if (shape_.kind != CollectiveKind::all_gather) {
+          racks_ = find_racks(cabled);
+          if (racks_) gateways_ = std::move(cabled);
+        }
+      }
       if (gateway && groups_ && !gateways_)
-        throw InputError(fmt::format("{}: hierarchical-gateway needs a cable between every pair of groups",
-                                     collective_kind_name(shape_.kind)));
+        throw InputError(fmt::format("{}: hierarchical-gateway needs a cable between every pair of groups{}",
+                                     collective_kind_name(shape_.kind),
+                                     shape_.kind == CollectiveKind::all_gather
+                                         ? ""
+                                         : ", or racks of such groups with a cable between every pair"));
       if (gateways_) return kHierarchicalGateway;
       if (groups_) return column_ring_ ? kHierarchicalRing : kHierarchicalDirect;
       if (hierarchical)
@@ -459,7 +479,9 @@ private:
     const Destination scratch = [&](uint32_t i, uint32_t p) {
       return place(chips_[i], "", row_shard(shape_.rows, pieces, p).count, p % 2 == 1, false);
     };
-    if (gateways_) {
+    if (racks_) {
+      reduce_through_racks(every, owner, x, scratch, into_out, sums, all);
+    } else if (gateways_) {
       reduce_through_gateways(every, owner, x, scratch, into_out, sums, all);
     } else if (groups_) {
       Holdings group_sums;
@@ -501,34 +523,100 @@ private:
                                const std::function<uint32_t(uint32_t)>& owner, Holdings& x,
                                const Destination& scratch, const Destination& into_out, Holdings& sums,
                                bool all) {
-    const auto& gateway = *gateways_;
-    const auto& groups = groups_->members;
-    const auto group_of_owner = [&](uint32_t p) { return groups_->group_of[owner(p)]; };
-    // Where group m sums piece p.
-    const auto summed_at = [&](uint32_t m) {
-      return [&, m](uint32_t p) { return group_of_owner(p) == m ? owner(p) : gateway[m][group_of_owner(p)]; };
-    };
-    Holdings group_sums;
-    for (uint32_t m = 0; m < groups.size(); ++m)
-      reduce_to(groups[m], pieces, summed_at(m), x, scratch, group_sums, false);
+    std::vector<uint32_t> every(groups_->members.size());
+    std::iota(every.begin(), every.end(), 0u);
+    reduce_across_groups(every, pieces, owner, x, scratch, into_out, sums);
     x.clear();
-    std::map<uint32_t, std::vector<uint32_t>> owned; // per owner, in participant order
-    for (uint32_t p : pieces) owned[owner(p)].push_back(p);
-    // An owner and every other group's gateway to its group.
-    const auto with_gateways = [&](uint32_t o) {
-      std::vector<uint32_t> members{o};
-      const uint32_t to = groups_->group_of[o];
-      for (uint32_t m = 0; m < groups.size(); ++m)
-        if (m != to) members.push_back(gateway[m][to]);
+    if (all) spread_across_groups(every, pieces, owner, sums, into_out);
+  }
+
+  // The same one level up, when the groups split into racks (racks_): inside each rack every
+  // piece is summed as above onto its owner, or (the pieces of another rack) onto one of the
+  // rack's gateways to the owner's rack, taken in turn; then each owner sums its rack's sum with
+  // those of the other racks' gateways. A Dragonfly's column schedule sums between the chips at
+  // one position of every node, up to six hops apart over links that the node phase keeps busy.
+  void reduce_through_racks(const std::vector<uint32_t>& pieces,
+                            const std::function<uint32_t(uint32_t)>& owner, Holdings& x,
+                            const Destination& scratch, const Destination& into_out, Holdings& sums,
+                            bool all) {
+    const Racks& racks = *racks_;
+    const auto rack_of = [&](uint32_t i) { return racks.rack_of_group[groups_->group_of[i]]; };
+    const size_t count = racks.groups.size();
+    // target[r][p]: where rack r sums piece p (pieces are numbered 0, 1, ...).
+    std::vector<std::vector<uint32_t>> target(count, std::vector<uint32_t>(pieces.size()));
+    for (uint32_t r = 0; r < count; ++r) {
+      std::vector<size_t> taken(count);
+      for (uint32_t p : pieces) {
+        const uint32_t s = rack_of(owner(p));
+        const auto& gateways = racks.gateways[r][s];
+        target[r][p] = s == r ? owner(p) : gateways[taken[s]++ % gateways.size()];
+      }
+    }
+    const auto summed_in = [&](uint32_t r) { return [&, r](uint32_t p) { return target[r][p]; }; };
+    Holdings rack_sums;
+    for (uint32_t r = 0; r < count; ++r)
+      reduce_across_groups(racks.groups[r], pieces, summed_in(r), x, scratch, scratch, rack_sums);
+    x.clear();
+    // A piece's owner and every other rack's gateway that summed it.
+    const auto across_racks = [&](uint32_t p) {
+      std::vector<uint32_t> members{owner(p)};
+      for (uint32_t r = 0; r < count; ++r)
+        if (r != rack_of(owner(p))) members.push_back(target[r][p]);
       return members;
     };
-    for (const auto& [o, own] : owned)
-      reduce_to(with_gateways(o), own, owner, group_sums, into_out, sums, false);
-    group_sums.clear();
+    for (uint32_t p : pieces) reduce_to(across_racks(p), {p}, owner, rack_sums, into_out, sums, false);
+    rack_sums.clear();
     if (!all) return;
-    for (const auto& [o, own] : owned) spread(with_gateways(o), own, owner, sums, into_out, false);
-    for (uint32_t m = 0; m < groups.size(); ++m)
-      spread(groups[m], pieces, summed_at(m), sums, into_out, false);
+    for (uint32_t p : pieces) spread(across_racks(p), {p}, owner, sums, into_out, false);
+    for (uint32_t r = 0; r < count; ++r)
+      spread_across_groups(racks.groups[r], pieces, summed_in(r), sums, into_out);
+  }
+
+  // Where group m sums piece p on its way to target(p): the target, or m's gateway to its group.
+  std::function<uint32_t(uint32_t)> summed_at(uint32_t m,
+                                              const std::function<uint32_t(uint32_t)>& target) const {
+    return [this, m, &target](uint32_t p) {
+      const uint32_t to = groups_->group_of[target(p)];
+      return to == m ? target(p) : (*gateways_)[m][to];
+    };
+  }
+
+  // target and the gateway to its group of every other group of `groups`.
+  std::vector<uint32_t> with_gateways(const std::vector<uint32_t>& groups, uint32_t target) const {
+    std::vector<uint32_t> members{target};
+    const uint32_t to = groups_->group_of[target];
+    for (uint32_t m : groups)
+      if (m != to) members.push_back((*gateways_)[m][to]);
+    return members;
+  }
+
+  // Sums every piece over the members of `groups` (each pair of them cabled) onto target(p), one of
+  // them, into dst: inside each group onto summed_at, then onto the target with_gateways.
+  void reduce_across_groups(const std::vector<uint32_t>& groups, const std::vector<uint32_t>& pieces,
+                            const std::function<uint32_t(uint32_t)>& target, const Holdings& in,
+                            const Destination& scratch, const Destination& dst, Holdings& out) {
+    Holdings group_sums;
+    for (uint32_t m : groups)
+      reduce_to(groups_->members[m], pieces, summed_at(m, target), in, scratch, group_sums, false);
+    for (const auto& [t, own] : by_target(pieces, target))
+      reduce_to(with_gateways(groups, t), own, target, group_sums, dst, out, false);
+  }
+
+  // The reverse: each target's pieces to the gateways to its group, then inside every group.
+  void spread_across_groups(const std::vector<uint32_t>& groups, const std::vector<uint32_t>& pieces,
+                            const std::function<uint32_t(uint32_t)>& target, Holdings& held,
+                            const Destination& dst) {
+    for (const auto& [t, own] : by_target(pieces, target))
+      spread(with_gateways(groups, t), own, target, held, dst, false);
+    for (uint32_t m : groups) spread(groups_->members[m], pieces, summed_at(m, target), held, dst, false);
+  }
+
+  // The pieces per target, in participant order.
+  static std::map<uint32_t, std::vector<uint32_t>>
+  by_target(const std::vector<uint32_t>& pieces, const std::function<uint32_t(uint32_t)>& target) {
+    std::map<uint32_t, std::vector<uint32_t>> out;
+    for (uint32_t p : pieces) out[target(p)].push_back(p);
+    return out;
   }
 
   // The hierarchical all-gather through gateways (gateways_): every block to every member of its
@@ -555,9 +643,9 @@ private:
     }
   }
 
-  // find_gateways()[m][k]: the participant of group m with a cable to a participant of group k
-  // (m != k; the lowest numbered), when every pair of groups has one.
-  std::optional<std::vector<std::vector<uint32_t>>> find_gateways() const {
+  // group_gateways()[m][k]: the participant of group m with a cable to a participant of group k
+  // (m != k; the lowest numbered), or UINT32_MAX when they have none.
+  std::vector<std::vector<uint32_t>> group_gateways() const {
     const size_t groups = groups_->members.size();
     std::vector<int64_t> index(system_.chips(), -1);
     for (uint32_t i = 0; i < n(); ++i) index[chips_[i]] = i;
@@ -569,10 +657,53 @@ private:
           const uint32_t k = groups_->group_of[size_t(index[hop.to])];
           if (k != m && out[m][k] == UINT32_MAX) out[m][k] = a;
         }
-    for (uint32_t m = 0; m < groups; ++m)
-      for (uint32_t k = 0; k < groups; ++k)
-        if (m != k && out[m][k] == UINT32_MAX) return std::nullopt;
     return out;
+  }
+
+  static bool every_pair_cabled(const std::vector<std::vector<uint32_t>>& gateway) {
+    for (size_t m = 0; m < gateway.size(); ++m)
+      for (size_t k = 0; k < gateway.size(); ++k)
+        if (m != k && gateway[m][k] == UINT32_MAX) return false;
+    return true;
+  }
+
+  // Greedy, as find_groups one level up: each group not yet in a rack starts one and takes, in
+  // order, every group cabled to all of the rack so far. Racks need at least two racks of the same
+  // size, at least kMinGroup groups each, and a cable between every pair of racks.
+  std::optional<Racks> find_racks(const std::vector<std::vector<uint32_t>>& gateway) const {
+    const auto groups = static_cast<uint32_t>(gateway.size());
+    Racks racks;
+    racks.rack_of_group.assign(groups, UINT32_MAX);
+    for (uint32_t m = 0; m < groups; ++m) {
+      if (racks.rack_of_group[m] != UINT32_MAX) continue;
+      std::vector<uint32_t> rack{m};
+      for (uint32_t k = m + 1; k < groups; ++k)
+        if (racks.rack_of_group[k] == UINT32_MAX &&
+            std::all_of(rack.begin(), rack.end(), [&](uint32_t g) { return gateway[g][k] != UINT32_MAX; }))
+          rack.push_back(k);
+      for (uint32_t g : rack) racks.rack_of_group[g] = static_cast<uint32_t>(racks.groups.size());
+      racks.groups.push_back(std::move(rack));
+    }
+    const size_t size = racks.groups.front().size(), count = racks.groups.size();
+    if (count < 2 || size < kMinGroup) return std::nullopt;
+    for (const auto& rack : racks.groups)
+      if (rack.size() != size) return std::nullopt;
+    std::vector<int64_t> index(system_.chips(), -1);
+    for (uint32_t i = 0; i < n(); ++i) index[chips_[i]] = i;
+    racks.gateways.assign(count, std::vector<std::vector<uint32_t>>(count));
+    for (uint32_t a = 0; a < n(); ++a) {
+      const uint32_t r = racks.rack_of_group[groups_->group_of[a]];
+      for (const Hop& hop : topology_.hops(chips_[a])) {
+        if (index[hop.to] < 0) continue;
+        const uint32_t s = racks.rack_of_group[groups_->group_of[size_t(index[hop.to])]];
+        auto& gateways = racks.gateways[r][s];
+        if (s != r && (gateways.empty() || gateways.back() != a)) gateways.push_back(a);
+      }
+    }
+    for (uint32_t r = 0; r < count; ++r)
+      for (uint32_t s = 0; s < count; ++s)
+        if (r != s && racks.gateways[r][s].empty()) return std::nullopt;
+    return racks;
   }
 
   // The pieces whose owner sits at position g of its group.
@@ -800,7 +931,9 @@ private:
   bool column_ring_ = false;
   std::optional<std::vector<uint32_t>> ring_;               // flat ring: chip numbers in ring order
   std::optional<Groups> groups_;                            // set: the schedule is hierarchical
-  std::optional<std::vector<std::vector<uint32_t>>> gateways_; // set: through gateways (find_gateways)
+  // Set: through gateways (group_gateways; UINT32_MAX for groups of different racks when racks_ is).
+  std::optional<std::vector<std::vector<uint32_t>>> gateways_;
+  std::optional<Racks> racks_; // set: through the groups' gateways inside each rack, then the racks' own
   std::map<std::pair<uint32_t, bool>, unsigned> side_used_; // slices taken per chip and side
   std::vector<std::vector<ExpectedOutput>> outputs_;
   size_t hops_ = 1;
