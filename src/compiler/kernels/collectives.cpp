@@ -228,17 +228,16 @@ private:
         auto cabled = group_gateways();
         if (every_pair_cabled(cabled)) {
           gateways_ = std::move(cabled);
-        } else if (shape_.kind != CollectiveKind::all_gather) {
+        } else {
           racks_ = find_racks(cabled);
           if (racks_) gateways_ = std::move(cabled);
         }
       }
       if (gateway && groups_ && !gateways_)
-        throw InputError(fmt::format("{}: hierarchical-gateway needs a cable between every pair of groups{}",
-                                     collective_kind_name(shape_.kind),
-                                     shape_.kind == CollectiveKind::all_gather
-                                         ? ""
-                                         : ", or racks of such groups with a cable between every pair"));
+        throw InputError(
+            fmt::format("{}: hierarchical-gateway needs a cable between every pair of groups, or "
+                        "racks of such groups with a cable between every pair",
+                        collective_kind_name(shape_.kind)));
       if (gateways_) return kHierarchicalGateway;
       if (groups_) return column_ring_ ? kHierarchicalRing : kHierarchicalDirect;
       if (hierarchical)
@@ -414,7 +413,9 @@ private:
     std::vector<uint32_t> all(n());
     std::iota(all.begin(), all.end(), 0u);
     const auto owner = [](uint32_t j) { return j; };
-    if (gateways_) {
+    if (racks_) {
+      gather_through_racks(held, into_y);
+    } else if (gateways_) {
       gather_through_gateways(held, into_y);
     } else if (groups_) {
       for (uint32_t g = 0; g < groups_->size(); ++g) {
@@ -623,22 +624,70 @@ private:
   // group, then over the cable from the group's gateway to each other group's gateway to it, which
   // passes it on inside its own group.
   void gather_through_gateways(Holdings& held, const Destination& into_y) {
-    const auto& gateway = *gateways_;
-    const auto& groups = groups_->members;
-    const auto owner = [](uint32_t j) { return j; };
-    for (const auto& group : groups) spread(group, group, owner, held, into_y, false);
-    for (uint32_t m = 0; m < groups.size(); ++m)
-      for (uint32_t k = 0; k < groups.size(); ++k)
-        if (k != m)
+    std::vector<uint32_t> every(groups_->members.size());
+    std::iota(every.begin(), every.end(), 0u);
+    gather_across_groups(every, held, into_y);
+  }
+
+  // The same one level up (racks_): inside each rack as above; then every block of a rack goes to
+  // each other rack over one of the cables between them (the blocks take the cables in turn), and
+  // inside that rack from the chip it reached through the gateways of its groups.
+  void gather_through_racks(Holdings& held, const Destination& into_y) {
+    const Racks& racks = *racks_;
+    const auto count = static_cast<uint32_t>(racks.groups.size());
+    const auto rack_of = [&](uint32_t i) { return racks.rack_of_group[groups_->group_of[i]]; };
+    for (const auto& groups : racks.groups) gather_across_groups(groups, held, into_y);
+    std::vector<int64_t> index(system_.chips(), -1);
+    for (uint32_t i = 0; i < n(); ++i) index[chips_[i]] = i;
+    // arrived[s][j]: the participant of rack s that block j reached.
+    std::vector<std::vector<uint32_t>> arrived(count, std::vector<uint32_t>(n(), UINT32_MAX));
+    for (uint32_t r = 0; r < count; ++r)
+      for (uint32_t s = 0; s < count; ++s) {
+        if (s == r) continue;
+        std::vector<std::pair<uint32_t, uint32_t>> cables; // (participant of r, participant of s)
+        for (uint32_t a : racks.gateways[r][s])
+          for (const Hop& hop : topology_.hops(chips_[a]))
+            if (index[hop.to] >= 0 && rack_of(uint32_t(index[hop.to])) == s)
+              cables.emplace_back(a, uint32_t(index[hop.to]));
+        size_t next = 0;
+        for (uint32_t j = 0; j < n(); ++j) {
+          if (rack_of(j) != r) continue;
+          const auto [a, b] = cables[next++ % cables.size()];
           spread(
-              {gateway[m][k], gateway[k][m]}, groups[m], [&](uint32_t) { return gateway[m][k]; }, held,
-              into_y, false);
-    for (uint32_t k = 0; k < groups.size(); ++k) {
+              {a, b}, {j}, [a = a](uint32_t) { return a; }, held, into_y, false);
+          arrived[s][j] = b;
+        }
+      }
+    for (uint32_t s = 0; s < count; ++s) {
       std::vector<uint32_t> others;
       for (uint32_t j = 0; j < n(); ++j)
-        if (groups_->group_of[j] != k) others.push_back(j);
+        if (rack_of(j) != s) others.push_back(j);
+      spread_across_groups(
+          racks.groups[s], others, [&](uint32_t j) { return arrived[s][j]; }, held, into_y);
+    }
+  }
+
+  // gather_through_gateways over `groups` (each pair of them cabled): their members get the blocks
+  // of all their members.
+  void gather_across_groups(const std::vector<uint32_t>& groups, Holdings& held, const Destination& into_y) {
+    const auto& gateway = *gateways_;
+    const auto& members = groups_->members;
+    const auto owner = [](uint32_t j) { return j; };
+    for (uint32_t m : groups) spread(members[m], members[m], owner, held, into_y, false);
+    for (uint32_t m : groups)
+      for (uint32_t k : groups)
+        if (k != m)
+          spread(
+              {gateway[m][k], gateway[k][m]}, members[m], [&](uint32_t) { return gateway[m][k]; }, held,
+              into_y, false);
+    std::vector<bool> among(members.size());
+    for (uint32_t m : groups) among[m] = true;
+    for (uint32_t k : groups) {
+      std::vector<uint32_t> others;
+      for (uint32_t j = 0; j < n(); ++j)
+        if (among[groups_->group_of[j]] && groups_->group_of[j] != k) others.push_back(j);
       spread(
-          groups[k], others, [&](uint32_t j) { return gateway[k][groups_->group_of[j]]; }, held, into_y,
+          members[k], others, [&](uint32_t j) { return gateway[k][groups_->group_of[j]]; }, held, into_y,
           false);
     }
   }
