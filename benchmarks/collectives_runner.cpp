@@ -71,9 +71,9 @@ std::vector<Case> cases(bool quick) {
   add("node8.json", K::all_reduce, {{8192, 320}}, DType::bf16);
   transfers("node8.json", 7);
   // 72 and 576 chips stop where compiling needs a few GB (docs/collectives.md, "How far it
-  // scales"): the scheduler holds every placed instruction of every chip until the end, 51-57
-  // bytes each. The rack's reduces go through its gateways (one schedule); the Dragonfly's largest
-  // rows schedule one column exchange (automatic would schedule two).
+  // scales"): the scheduler holds every placed instruction of every chip until the end, about 100
+  // bytes each. The rack's collectives go through its nodes' gateways, the Dragonfly's through its
+  // nodes' and its racks' gateways (one schedule each).
   add("rack72.json", K::all_reduce,
       {{1, 80}, {72, 320}, {576, 320}, {1152, 320}, {2304, 320}, {4608, 320}, {13104, 320}});
   add("rack72.json", K::reduce_scatter, {{72, 320}, {2304, 320}});
@@ -84,17 +84,13 @@ std::vector<Case> cases(bool quick) {
   out.push_back({"rack72.json", K::all_reduce, 72, 320, DType::f32, CollectiveAlgorithm::ring, {}});
   out.push_back({"rack72.json", K::all_reduce, 72, 320, DType::f32, CollectiveAlgorithm::direct, {}});
   transfers("rack72.json", 71);
-  add("dragonfly8.json", K::all_reduce, {{1, 80}, {8, 320}, {64, 320}, {128, 320}});
+  add("dragonfly8.json", K::all_reduce, {{1, 80}, {8, 320}, {64, 320}, {128, 320}, {576, 320}, {1152, 320}});
+  add("dragonfly8.json", K::reduce_scatter, {{576, 80}, {2304, 320}});
+  add("dragonfly8.json", K::all_gather, {{1, 80}, {4, 80}});
+  // The schedule tspc used before the racks' gateways (between the chips at one position of every
+  // node), for comparison.
   out.push_back(
       {"dragonfly8.json", K::all_reduce, 576, 320, DType::f32, CollectiveAlgorithm::hierarchical_direct, {}});
-  out.push_back({"dragonfly8.json",
-                 K::reduce_scatter,
-                 576,
-                 80,
-                 DType::f32,
-                 CollectiveAlgorithm::hierarchical_direct,
-                 {}});
-  add("dragonfly8.json", K::all_gather, {{1, 80}});
   transfers("dragonfly8.json", 575);
   return out;
 }
