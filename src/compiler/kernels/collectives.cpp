@@ -172,6 +172,13 @@ private:
                       shape_.rows, n()));
   }
 
+  // Per system chip, its participant number, or -1 for a chip that does not take part.
+  std::vector<int64_t> participant_index() const {
+    std::vector<int64_t> index(system_.chips(), -1);
+    for (uint32_t i = 0; i < n(); ++i) index[chips_[i]] = i;
+    return index;
+  }
+
   bool fully_connected() const {
     for (uint32_t a : chips_)
       for (uint32_t b : chips_)
@@ -183,8 +190,7 @@ private:
   // every neighbour connected to all the group so far. A hierarchy needs at least two groups of
   // the same size, at least kMinGroup each.
   std::optional<Groups> find_groups() const {
-    std::vector<int64_t> index(system_.chips(), -1);
-    for (uint32_t i = 0; i < n(); ++i) index[chips_[i]] = i;
+    const std::vector<int64_t> index = participant_index();
     Groups groups;
     groups.group_of.assign(n(), 0);
     groups.position_of.assign(n(), 0);
@@ -383,9 +389,8 @@ private:
   std::vector<uint32_t> flat_members() const {
     std::vector<uint32_t> members;
     if (ring_) {
-      std::vector<uint32_t> index(system_.chips());
-      for (uint32_t i = 0; i < n(); ++i) index[chips_[i]] = i;
-      for (uint32_t chip : *ring_) members.push_back(index[chip]);
+      const std::vector<int64_t> index = participant_index();
+      for (uint32_t chip : *ring_) members.push_back(static_cast<uint32_t>(index[chip]));
     } else {
       for (uint32_t i = 0; i < n(); ++i) members.push_back(i);
     }
@@ -637,8 +642,7 @@ private:
     const auto count = static_cast<uint32_t>(racks.groups.size());
     const auto rack_of = [&](uint32_t i) { return racks.rack_of_group[groups_->group_of[i]]; };
     for (const auto& groups : racks.groups) gather_across_groups(groups, held, into_y);
-    std::vector<int64_t> index(system_.chips(), -1);
-    for (uint32_t i = 0; i < n(); ++i) index[chips_[i]] = i;
+    const std::vector<int64_t> index = participant_index();
     // arrived[s][j]: the participant of rack s that block j reached.
     std::vector<std::vector<uint32_t>> arrived(count, std::vector<uint32_t>(n(), UINT32_MAX));
     for (uint32_t r = 0; r < count; ++r)
@@ -696,8 +700,7 @@ private:
   // (m != k; the lowest numbered), or UINT32_MAX when they have none.
   std::vector<std::vector<uint32_t>> group_gateways() const {
     const size_t groups = groups_->members.size();
-    std::vector<int64_t> index(system_.chips(), -1);
-    for (uint32_t i = 0; i < n(); ++i) index[chips_[i]] = i;
+    const std::vector<int64_t> index = participant_index();
     std::vector<std::vector<uint32_t>> out(groups, std::vector<uint32_t>(groups, UINT32_MAX));
     for (uint32_t m = 0; m < groups; ++m)
       for (uint32_t a : groups_->members[m])
@@ -737,8 +740,7 @@ private:
     if (count < 2 || size < kMinGroup) return std::nullopt;
     for (const auto& rack : racks.groups)
       if (rack.size() != size) return std::nullopt;
-    std::vector<int64_t> index(system_.chips(), -1);
-    for (uint32_t i = 0; i < n(); ++i) index[chips_[i]] = i;
+    const std::vector<int64_t> index = participant_index();
     racks.gateways.assign(count, std::vector<std::vector<uint32_t>>(count));
     for (uint32_t a = 0; a < n(); ++a) {
       const uint32_t r = racks.rack_of_group[groups_->group_of[a]];
