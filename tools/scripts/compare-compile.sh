@@ -31,6 +31,8 @@ cases=(
   "reducescatter_rack:collective --system configs/systems/rack72.json --kind reduce-scatter --rows 144 --cols 320"
   "allreduce_rack:collective --system configs/systems/rack72.json --kind all-reduce --rows 144 --cols 320 --algorithm hierarchical-direct"
   "transfer_rack:collective --system configs/systems/rack72.json --kind transfer --chips 0,40 --rows 20 --cols 640 --dtype bf16"
+  "allreduce_dragonfly2:collective --system configs/systems/dragonfly2.json --kind all-reduce --rows 16 --cols 320"
+  "allgather_dragonfly2:collective --system configs/systems/dragonfly2.json --kind all-gather --rows 1 --cols 80"
 )
 source tools/scripts/compare-programs.sh
 compile_and_compare "$old" "$new" "$work" "${cases[@]}"
