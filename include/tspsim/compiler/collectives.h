@@ -26,8 +26,9 @@ const char* collective_kind_name(CollectiveKind kind);
 // groups (the nodes of a rack or a Dragonfly): inside each group over its links in parallel, and
 // between the chips at the same position of every group directly or around a ring of them, or
 // (gateway, where every pair of groups has a cable, as in a rack) through each group's chip
-// cabled to the other group. Automatic picks from the topology and keeps the faster
-// schedule of the candidates.
+// cabled to the other group, or (where the groups split into racks of which every pair has a
+// cable, as in a Dragonfly) through such chips inside each rack and then between the racks.
+// Automatic picks from the topology and keeps the faster schedule of the candidates.
 enum class CollectiveAlgorithm : uint8_t {
   automatic,
   direct,
