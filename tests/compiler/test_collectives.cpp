@@ -351,16 +351,29 @@ TEST_CASE("collectives: bf16 reduce-scatter through the racks of a two-rack Drag
 }
 
 TEST_CASE("collectives: int8 all-gather through the racks of a two-rack Dragonfly") {
-  const auto out = simulate(bundled_system("dragonfly2.json"),
-                            shape(CollectiveKind::all_gather, 2, 100, tsp::isa::DType::i8));
+  auto s = shape(CollectiveKind::all_gather, 2, 100, tsp::isa::DType::i8);
+  s.algorithm = CollectiveAlgorithm::hierarchical_gateway;
+  const auto out = simulate(bundled_system("dragonfly2.json"), s);
   // Inside each rack through its nodes' gateways, then each block over one of the cables between
   // the racks and on through the other rack's gateways.
   CHECK(out.algorithm == "hierarchical-gateway");
   CHECK(out.outputs == 144 * 144);
   check(out);
-  // The columns (hierarchical-direct) take 2,213: at two vectors a block, on two racks, one of the few
-  // measured cases where they are faster (docs/collectives.md).
   CHECK(out.predicted == 2510);
+}
+
+TEST_CASE("collectives: on two racks tspc keeps the columns where they are faster than the racks' gateways") {
+  // Two vectors a block: the columns' short routes (each chip of one rack is cabled to the chip at
+  // its place in the other) beat the racks' extra phase each way.
+  const auto system = bundled_system("dragonfly2.json");
+  const auto small = tsp::compiler::compile_collective(
+      system, shape(CollectiveKind::all_gather, 2, 100, tsp::isa::DType::i8));
+  CHECK(small.algorithm == "hierarchical-direct");
+  CHECK(small.predicted_cycles == 2213);
+  const auto large = tsp::compiler::compile_collective(
+      system, shape(CollectiveKind::all_gather, 8, 320, tsp::isa::DType::f32));
+  CHECK(large.algorithm == "hierarchical-gateway");
+  CHECK(large.predicted_cycles == 18877); // 25,513 between the columns
 }
 
 TEST_CASE("collectives: a transfer to a chip three hops away is forwarded by the chips between") {

@@ -120,6 +120,9 @@ public:
     outputs_.resize(system.chips());
   }
 
+  // Whether compile() went through racks of groups (racks_).
+  bool through_racks() const { return racks_.has_value(); }
+
   CompiledSystem compile() {
     const std::string algorithm = choose_algorithm();
     for (uint32_t c = 0; c < system_.chips(); ++c)
@@ -993,7 +996,8 @@ private:
 } // namespace
 
 CompiledSystem compile_collective(const SystemConfig& system, const CollectiveShape& shape) {
-  CompiledSystem chosen = CollectiveCompiler(system, shape).compile();
+  CollectiveCompiler compiler(system, shape);
+  CompiledSystem chosen = compiler.compile();
   // Each alternative is scheduled and the one with fewer cycles kept. An alternative that does
   // not fit (MEM for the staged shards, or the reduction) leaves the first standing.
   const auto try_other = [&](CollectiveAlgorithm algorithm) {
@@ -1013,6 +1017,11 @@ CompiledSystem compile_collective(const SystemConfig& system, const CollectiveSh
   const size_t chips = shape.chips.empty() ? system.chips() : shape.chips.size();
   if (shape.algorithm == CollectiveAlgorithm::automatic && chosen.algorithm == kRing && chips <= kRackChips)
     try_other(CollectiveAlgorithm::direct);
+  // Through racks of at most two racks' chips: the columns, whose routes are short there, win some
+  // small collectives (each rack level adds a phase each way), and both schedules compile fast.
+  if (shape.algorithm == CollectiveAlgorithm::automatic && compiler.through_racks() &&
+      chips <= 2 * kRackChips)
+    try_other(CollectiveAlgorithm::hierarchical_direct);
   return chosen;
 }
 
