@@ -12,9 +12,6 @@ using isa::Opcode;
 
 namespace {
 
-// Diagonals can be slightly negative (eastward: t - x * hop); keys store them offset.
-constexpr int64_t kDiagonalOffset = int64_t{1} << 24;
-
 // The field a Repeat advances: the first address field or the MXM accumulator index (null: none).
 const isa::FieldSpec* strided_field(const isa::OpcodeSpec& spec) {
   for (const isa::FieldSpec& field : spec.operand_fields())
@@ -257,10 +254,88 @@ uint64_t Schedule::span_key(Stream stream, int64_t diagonal) const {
 }
 
 bool Schedule::overlaps(uint64_t key, unsigned lo, unsigned hi, int except_writer) const {
-  return spans_.find_if(key, [&](const Spans::Entry& e) {
-    const Span& s = e.value;
-    return int{s.writer} != except_writer && !(hi < s.lo || lo > s.hi);
+  return spans_.find_if(key,
+                        [&](const Spans::Entry& e) {
+                          const Span& s = e.value;
+                          return int{s.writer} != except_writer && !(hi < s.lo || lo > s.hi);
+                        }) != nullptr ||
+         (has_span_runs_ && run_overlaps(key, lo, hi, except_writer));
+}
+
+void Schedule::mark(uint64_t span_key, bool run) {
+  const uint64_t bucket = span_key >> (kDiagonalShift + kSpanBucketBits);
+  if (bucket < kFirstMarkedBucket) return;
+  const auto i = static_cast<size_t>(bucket - kFirstMarkedBucket);
+  if (i >= marks_.size()) marks_.resize(std::max(i + 1, marks_.size() * 2), BucketMarks{});
+  const unsigned stream = unsigned(span_key & kStreamBits);
+  uint64_t* bits = run ? marks_[i].runs : marks_[i].points;
+  bits[stream >> 6] |= uint64_t{1} << (stream & 63);
+}
+
+bool Schedule::run_overlaps(uint64_t key, unsigned lo, unsigned hi, int except_writer) const {
+  if (!marked(key, true)) return false;
+  const uint64_t d = key >> kDiagonalShift;
+  return span_runs_.find_if(bucket_key(key), [&](const FlatTable<SpanRun>::Entry& e) {
+    const SpanRun& r = e.value;
+    return r.first <= d && d < uint64_t{r.first} + r.count && int{r.writer} != except_writer &&
+           !(hi < r.lo || lo > r.hi);
   }) != nullptr;
+}
+
+bool Schedule::stream_run_free(const Reach& first, unsigned id, unsigned count) const {
+  if (!first.valid || id >= config_.streams.per_direction) return false;
+  const uint64_t key = first.key | (uint64_t(id) << 1);
+  const uint64_t d0 = key >> kDiagonalShift;
+  const uint64_t end = d0 + count;
+  for (uint64_t d = d0; d < end;) {
+    // The diagonals [d, bucket_end) of one bucket: its runs at once, its single spans one by one.
+    const uint64_t bucket_end = std::min(end, ((d >> kSpanBucketBits) + 1) << kSpanBucketBits);
+    const uint64_t at = (d << kDiagonalShift) | (key & kStreamBits);
+    if (has_span_runs_ && marked(at, true) &&
+        span_runs_.find_if(bucket_key(at), [&](const FlatTable<SpanRun>::Entry& e) {
+          const SpanRun& r = e.value;
+          return r.first < bucket_end && d < uint64_t{r.first} + r.count &&
+                 !(first.hi < r.lo || first.lo > r.hi);
+        }))
+      return false;
+    // Single spans are marked once a run exists.
+    if (!has_span_runs_ || marked(at, false))
+      for (uint64_t c = d; c < bucket_end; ++c)
+        if (spans_.find_if((c << kDiagonalShift) | (key & kStreamBits), [&](const Spans::Entry& e) {
+              return !(first.hi < e.value.lo || first.lo > e.value.hi);
+            }))
+          return false;
+    d = bucket_end;
+  }
+  return true;
+}
+
+bool Schedule::claim_reach_run(const Reach& first, unsigned id, unsigned count, unsigned writer) {
+  if (!stream_run_free(first, id, count)) return false;
+  if (count == 0) return true;
+  if (!has_span_runs_) {
+    // The first run: its tests need the buckets of the single spans placed so far.
+    has_span_runs_ = true;
+    spans_.for_each_entry([&](const Spans::Entry& e) { mark(e.key, false); });
+  }
+  const uint64_t key = first.key | (uint64_t(id) << 1);
+  const uint64_t d0 = key >> kDiagonalShift;
+  const SpanRun run{uint32_t(d0), uint16_t(count), first.lo, first.hi, uint16_t(writer)};
+  for (uint64_t bucket = d0 >> kSpanBucketBits; bucket <= (d0 + count - 1) >> kSpanBucketBits; ++bucket) {
+    const uint64_t at = (bucket << (kDiagonalShift + kSpanBucketBits)) | (key & kStreamBits);
+    span_runs_.insert(bucket_key(at), run);
+    mark(at, true);
+  }
+  undo_.push_back({key, 0, uint16_t(writer), uint16_t(count), 0, UndoKind::span_run});
+  return true;
+}
+
+void Schedule::erase_span_run(uint64_t key, unsigned count, unsigned writer) {
+  const uint64_t d0 = key >> kDiagonalShift;
+  for (uint64_t bucket = d0 >> kSpanBucketBits; bucket <= (d0 + count - 1) >> kSpanBucketBits; ++bucket)
+    span_runs_.erase(span_runs_.find_if(
+        (bucket << kDiagonalShift) | (key & kStreamBits),
+        [&](const FlatTable<SpanRun>::Entry& e) { return e.value.first == d0 && e.value.writer == writer; }));
 }
 
 bool Schedule::claim_write(Stream stream, unsigned position, Cycle t) {
@@ -269,6 +344,7 @@ bool Schedule::claim_write(Stream stream, unsigned position, Cycle t) {
   if (overlaps(key, position, position, -1)) return false;
   const auto p = static_cast<uint16_t>(position);
   spans_.insert(key, {p, p, p});
+  mark_point(key);
   undo_.push_back({key, 0, p, 0, 0, UndoKind::span_new});
   return true;
 }
@@ -288,29 +364,28 @@ bool Schedule::extend_read(Stream stream, unsigned writer, Cycle t, unsigned rea
   return true;
 }
 
-bool Schedule::claim_value(Stream stream, unsigned writer, Cycle t, unsigned reader) {
+template <bool kRuns>
+bool Schedule::claim_value_in(Stream stream, unsigned writer, Cycle t, unsigned reader) {
   if (t < 0 || stream.id >= config_.streams.per_direction) return false;
   if (stream.dir == Dir::east ? reader < writer : reader > writer) return false;
   const uint64_t key = span_key(stream, diagonal(stream, writer, t));
   const unsigned lo = std::min(writer, reader);
   const unsigned hi = std::max(writer, reader);
   const auto w = static_cast<uint16_t>(writer);
-  if (!spans_.insert_unless(key, {static_cast<uint16_t>(lo), static_cast<uint16_t>(hi), w},
+  if ((kRuns && run_overlaps(key, lo, hi, -1)) ||
+      !spans_.insert_unless(key, {static_cast<uint16_t>(lo), static_cast<uint16_t>(hi), w},
                             [&](const Spans::Entry& e) { return !(hi < e.value.lo || lo > e.value.hi); }))
     return false;
+  if (kRuns) mark(key, false);
   undo_.push_back({key, 0, w, 0, 0, UndoKind::span_new});
   return true;
 }
 
-bool Schedule::claim_reach(const Reach& reach, unsigned id, unsigned writer) {
-  const uint64_t key = reach.key | (uint64_t(id) << 1);
-  const auto w = static_cast<uint16_t>(writer);
-  if (!spans_.insert_unless(key, {reach.lo, reach.hi, w}, [&](const Spans::Entry& e) {
-        return !(reach.hi < e.value.lo || reach.lo > e.value.hi);
-      }))
-    return false;
-  undo_.push_back({key, 0, w, 0, 0, UndoKind::span_new});
-  return true;
+bool Schedule::claim_value(Stream stream, unsigned writer, Cycle t, unsigned reader) {
+  // Two copies: the vector searches claim and roll back values by the hundred thousand, mostly in
+  // schedules without span runs, whose copy has no run test (and no registers saved for it).
+  if (has_span_runs_) return claim_value_in<true>(stream, writer, t, reader);
+  return claim_value_in<false>(stream, writer, t, reader);
 }
 
 bool Schedule::reserve_value(Stream stream, unsigned writer, Cycle t, const std::vector<unsigned>& readers) {
@@ -520,12 +595,10 @@ bool Schedule::read_run(unsigned mem, uint32_t address, unsigned count, Stream s
   const size_t m = mark();
   bool ok = reserve_run_banks(mem, address, count, dispatch + read_skew_);
   if (ok) place_read_words(queue, dispatch, address, count, stream);
-  // The values' spans: Read c's value is the first one's reach c diagonals on.
-  const Reach first = reach(stream.dir, position, dispatch + read_func_, reader);
-  for (unsigned c = 0; ok && c < count; ++c) {
-    ok = claim_reach(later(first, c), stream.id, position);
-    if (ok) note_read(mem, address + c, dispatch + read_skew_ + Cycle(c));
-  }
+  // The values' spans, one run: Read c's value is the first one's reach c diagonals on.
+  ok = ok && claim_reach_run(reach(stream.dir, position, dispatch + read_func_, reader), stream.id, count,
+                             position);
+  for (unsigned c = 0; ok && c < count; ++c) note_read(mem, address + c, dispatch + read_skew_ + Cycle(c));
   if (!ok) rollback(m);
   return ok;
 }
@@ -654,12 +727,10 @@ bool Schedule::write_run(unsigned mem, uint32_t address, unsigned count, Stream 
   const size_t m = mark();
   bool ok = place_run(mem_queue(mem), dispatch, count, make_write(address, stream)) &&
             reserve_run_banks(mem, address, count, sram);
-  // Value c's span, from the writer to the MEM slice, is the first one's c diagonals on.
-  const Reach first = reach(stream.dir, writer, t, position);
-  for (unsigned c = 0; ok && c < count; ++c) {
-    ok = claim_reach(later(first, c), stream.id, writer);
-    if (ok) note_write(mem, address + c, sram + Cycle(c));
-  }
+  // The values' spans, one run: value c's, from the writer to the MEM slice, is the first one's
+  // c diagonals on.
+  ok = ok && claim_reach_run(reach(stream.dir, writer, t, position), stream.id, count, writer);
+  for (unsigned c = 0; ok && c < count; ++c) note_write(mem, address + c, sram + Cycle(c));
   if (!ok) rollback(m);
   return ok;
 }
@@ -718,6 +789,9 @@ void Schedule::rollback(size_t mark) {
       break;
     case UndoKind::span_new:
       spans_.erase(spans_.find_if(u.key, writer_is));
+      break;
+    case UndoKind::span_run:
+      erase_span_run(u.key, u.lo, u.queue_or_writer);
       break;
     case UndoKind::written:
       if (u.t < 0)

@@ -697,3 +697,64 @@ TEST_CASE("a plane's run of ABCs or ACCs recorded at once leaves the state that 
   CHECK_THROWS_AS(at_once.abcs(40, 50, tsp::isa::DType::i8, 10, false, 2), std::logic_error);
   CHECK_THROWS_AS(at_once.accs(39, 2, 2), std::logic_error);
 }
+
+TEST_CASE("a run's spans refuse exactly the positions and diagonals its values hold, and roll back whole") {
+  auto s = tiny_schedule();
+  const unsigned w3 = mem(s, "MEM_W3");
+  const Stream e2{2, Dir::east};
+  // A single value claimed before any run: on the diagonal of the run's value 90, at position 6.
+  REQUIRE(s.claim_write(e2, 6, 70 + 90 - s.travel(6, 10)));
+  // Values 0..99 read to MEM_E3 (10) in cycles 70..169: positions 2..10, diagonals 68..167 (two
+  // buckets and part of a third). The earlier single value is on value 90's diagonal.
+  const auto first = s.read_reach(w3, Dir::east, 10, 70);
+  CHECK(s.stream_run_free(first, 2, 90));
+  CHECK_FALSE(s.stream_run_free(first, 2, 91));
+  CHECK_FALSE(s.read_run(w3, 0, 100, e2, 10, 70));
+  CHECK(s.placed() == 0);
+  REQUIRE(s.read_run(w3, 0, 90, e2, 10, 70));
+  const size_t start = s.mark();
+  // The same Reads' values one cycle later overlap all but the last diagonal: refused, nothing held.
+  CHECK_FALSE(s.stream_run_free(Schedule::later(first, 1), 2, 90));
+  CHECK(s.stream_run_free(Schedule::later(first, 91), 2, 5));
+  for (tsp::compiler::Cycle c = -1; c <= 90; ++c) {
+    const tsp::compiler::Cycle t = 70 + c;
+    const bool held = c >= 0 && c < 90;
+    CHECK(s.stream_free(s.read_reach(w3, Dir::east, 10, t), 2) == (!held && c != 90));
+    CHECK(s.stream_free(s.read_reach(w3, Dir::east, 10, t), 3));
+    // On each value's diagonal: position 11 is past the run's reader, position 1 before its MEM.
+    INFO("value " << c);
+    const size_t m = s.mark();
+    CHECK(s.claim_value(e2, 10, t, 11) == !held);
+    s.rollback(m);
+    CHECK(s.claim_write(e2, 11, t + s.travel(10, 11)));
+    CHECK(s.claim_write(e2, 1, t - s.travel(1, 10)));
+    CHECK(s.extend_read(e2, 1, t - s.travel(1, 10), 2) == !held);
+    s.rollback(m);
+  }
+  // A single value claimed inside the run's positions on a diagonal past it, then a run through it.
+  REQUIRE(s.claim_value(e2, 4, 70 + 95 - s.travel(4, 10), 5));
+  CHECK_FALSE(s.stream_run_free(Schedule::later(first, 90), 2, 10));
+  CHECK(s.stream_run_free(Schedule::later(first, 91), 2, 4));
+  s.rollback(start);
+  CHECK(s.stream_run_free(Schedule::later(first, 91), 2, 10));
+  s.rollback(0);
+  CHECK(s.placed() == 0);
+  CHECK(s.stream_run_free(first, 2, 100));
+  for (tsp::compiler::Cycle c = 0; c < 100; ++c)
+    REQUIRE(s.stream_free(s.read_reach(w3, Dir::east, 10, 70 + c), 2));
+}
+
+TEST_CASE("a run of Writes' spans hold what each value's span would, on a westward stream") {
+  auto s = tiny_schedule();
+  auto each = tiny_schedule();
+  const unsigned w3 = mem(s, "MEM_W3");
+  const Stream w4{4, Dir::west};
+  // Values from the VXM (6) in cycles 40..139 to MEM_W3 (2): positions 2..6.
+  for (unsigned c = 0; c < 100; ++c) REQUIRE(each.claim_value(w4, 6, 40 + c, 2));
+  REQUIRE(s.write_run(w3, 0, 100, w4, 6, 40));
+  for (tsp::compiler::Cycle t = 30; t < 150; ++t)
+    for (const unsigned writer : {1u, 2u, 6u, 7u, 9u})
+      for (const unsigned reader : {0u, 1u, 2u, 5u})
+        if (reader <= writer)
+          REQUIRE(s.stream_free(w4, writer, t, reader) == each.stream_free(w4, writer, t, reader));
+}

@@ -50,6 +50,12 @@ public:
     });
   }
 
+  // Calls visit(entry) for every entry.
+  template <class Visit> void for_each_entry(Visit visit) const {
+    for (const Entry& e : entries_)
+      if (e.key != kEmpty) visit(e);
+  }
+
   // Starts loading the line where a probe of `key` begins: a caller that knows its next keys hides
   // the cache misses of a large table.
   void prefetch(uint64_t key) const {

@@ -137,11 +137,15 @@ public:
   }
   // stream_free for stream `id` of `reach`'s direction; inline, as searches call it per stream.
   bool stream_free(const Reach& reach, unsigned id) const {
-    return reach.valid && id < config_.streams.per_direction &&
-           !spans_.find_if(reach.key | (uint64_t(id) << 1), [&](const Spans::Entry& e) {
-             return !(reach.hi < e.value.lo || reach.lo > e.value.hi);
-           });
+    if (!reach.valid || id >= config_.streams.per_direction) return false;
+    const uint64_t key = reach.key | (uint64_t(id) << 1);
+    return !spans_.find_if(key, [&](const Spans::Entry& e) {
+      return !(reach.hi < e.value.lo || reach.lo > e.value.hi);
+    }) && !(has_span_runs_ && marked(key, true) && run_overlaps(key, reach.lo, reach.hi, -1));
   }
+  // Whether stream_free(later(first, c), id) holds for every c < count: a run of values, one a
+  // diagonal, tested at once.
+  bool stream_run_free(const Reach& first, unsigned id, unsigned count) const;
 
   // Starts loading what stream_free(reach, id) will probe: a run's tests probe one span per row.
   void prefetch_stream(const Reach& reach, unsigned id) const {
@@ -237,6 +241,9 @@ public:
   void reserve_values(size_t count) { spans_.reserve(spans_.size() + count); }
   // Room for `count` more bank-run entries (read_run: one per bank and 64-cycle bucket of a run).
   void reserve_runs(size_t count) { bank_runs_.reserve(bank_runs_.size() + count); }
+  // Room for `count` more span-run entries (read_run, write_run: one per bucket of 64 diagonals
+  // that a run's values touch).
+  void reserve_span_runs(size_t count) { span_runs_.reserve(span_runs_.size() + count); }
 
   // ---- Transactions ----
   size_t mark() const { return undo_.size(); }
@@ -266,6 +273,9 @@ public:
   uint32_t region() const { return region_; }
 
 private:
+  // claim_value in a schedule with span runs (kRuns) or without.
+  template <bool kRuns>
+  [[gnu::noinline]] bool claim_value_in(Stream stream, unsigned writer, Cycle t, unsigned reader);
   // The positions [lo, hi] a value occupies on its diagonal, and where it was written (a value's
   // writer is unique on its diagonal: spans on one diagonal never share a position).
   struct Span {
@@ -281,16 +291,17 @@ private:
     bank_run,
     span_new,
     span_grow,
+    span_run,
     written,
     read,
     read_new
   };
   // 24 bytes: the log holds an entry per reservation between commits.
   struct Undo {
-    uint64_t key; // span, bank or written key; bank run: mem << 32 | bank
+    uint64_t key; // span, bank or written key; bank run: mem << 32 | bank; span run: its first span key
     Cycle t;      // slot: its cycle; written: the previous write cycle; slot or bank run: its first cycle
     uint16_t queue_or_writer;
-    uint16_t lo; // slot or bank run: its count
+    uint16_t lo; // slot, bank or span run: its count
     uint16_t hi;
     UndoKind kind;
   };
@@ -300,7 +311,60 @@ private:
   int64_t diagonal(Stream stream, unsigned position, Cycle t) const;
   // A span key: the diagonal above the stream id and direction.
   static constexpr unsigned kDiagonalShift = 7;
+  static constexpr uint64_t kStreamBits = (uint64_t{1} << kDiagonalShift) - 1;
+  // Diagonals can be slightly negative (eastward: t - x*hop); keys store them offset.
+  static constexpr int64_t kDiagonalOffset = int64_t{1} << 24;
   uint64_t span_key(Stream stream, int64_t diagonal) const;
+  // Span runs: the values of a run of Reads or Writes (read_run, write_run), value c on the
+  // diagonal c after the first's, all at positions [lo, hi], kept as one record under the key of
+  // every bucket of 2^kSpanBucketBits diagonals they touch (the bucket above the stream bits)
+  // instead of one span each.
+  struct SpanRun {
+    uint32_t first; // the first value's diagonal, offset as in a span key
+    uint16_t count;
+    uint16_t lo;
+    uint16_t hi;
+    uint16_t writer;
+  };
+  static constexpr unsigned kSpanBucketBits = 6;
+  static uint64_t bucket_key(uint64_t span_key) {
+    return (span_key >> (kDiagonalShift + kSpanBucketBits)) << kDiagonalShift | (span_key & kStreamBits);
+  }
+  // Per bucket, one bit per stream (id << 1 | west) where a single span was ever inserted
+  // (`points`) and where a run was (`runs`): a run's test probes single spans only in buckets
+  // that had some, and a single test probes runs only where there were some. A rollback leaves
+  // its bits set (a probe more, never a conflict missed).
+  struct BucketMarks {
+    uint64_t points[2];
+    uint64_t runs[2];
+  };
+  // marks_[i] is bucket kFirstMarkedBucket + i: diagonals down to -1,024 are marked exactly,
+  // lower ones count as marked.
+  static constexpr uint64_t kFirstMarkedBucket = (uint64_t(kDiagonalOffset) >> kSpanBucketBits) - 16;
+  // Inline: every stream test of a schedule with runs asks.
+  bool marked(uint64_t span_key, bool run) const {
+    const uint64_t bucket = span_key >> (kDiagonalShift + kSpanBucketBits);
+    if (bucket < kFirstMarkedBucket) return true;
+    const auto i = static_cast<size_t>(bucket - kFirstMarkedBucket);
+    if (i >= marks_.size()) return false;
+    const auto stream = unsigned(span_key & kStreamBits);
+    const uint64_t* bits = run ? marks_[i].runs : marks_[i].points;
+    return (bits[stream >> 6] >> (stream & 63) & 1) != 0;
+  }
+  void mark(uint64_t span_key, bool run);
+  // Single spans are marked once a run exists (before, no test asks): a kernel without runs
+  // pays a flag test per span.
+  void mark_point(uint64_t span_key) {
+    if (has_span_runs_) mark(span_key, false);
+  }
+  // Whether a run covers the diagonal of `key` at a position of [lo, hi], other than the one of
+  // `except_writer` (-1: any run); the bucket's marks first.
+  bool run_overlaps(uint64_t key, unsigned lo, unsigned hi, int except_writer) const;
+  // The spans of `count` values, the first's `first` on stream `id` (< streams per direction)
+  // and each next one a diagonal on, as one run record written at `writer`; false reserves
+  // nothing.
+  bool claim_reach_run(const Reach& first, unsigned id, unsigned count, unsigned writer);
+  void erase_span_run(uint64_t key, unsigned count, unsigned writer);
   uint64_t bank_key(unsigned mem, uint32_t address, Cycle t) const {
     return (static_cast<uint64_t>(t) << 24) | (uint64_t(mem) << 12) | (address / words_per_bank_);
   }
@@ -330,9 +394,6 @@ private:
   bool reserve_run_banks(unsigned mem, uint32_t address, unsigned count, Cycle sram);
   // read_run's banks: every bank its words fall in, each for its own cycles.
   bool run_banks_free(unsigned mem, uint32_t address, unsigned count, Cycle sram) const;
-  // claim_value of a valid reach on stream `id` (< streams per direction) of a value written at
-  // `writer`, its reader downstream.
-  bool claim_reach(const Reach& reach, unsigned id, unsigned writer);
   // Whether a span on diagonal `key` other than the one of `except_writer` covers a position of
   // [lo, hi] (except_writer -1: any span).
   bool overlaps(uint64_t key, unsigned lo, unsigned hi, int except_writer) const;
@@ -420,6 +481,10 @@ private:
   uint32_t region_ = RegionRun::kNoRegion;
   std::vector<std::vector<uint64_t>> taken_;
   Spans spans_;
+  FlatTable<SpanRun> span_runs_; // (bucket, stream) -> the span runs touching the bucket
+  std::vector<BucketMarks> marks_;
+  // Whether a span run was ever claimed.
+  bool has_span_runs_ = false;
   FlatTable<uint32_t> banks_; // (cycle, mem, bank) -> accesses
   FlatTable<BankRun> bank_runs_; // (bucket, mem, bank) -> the runs touching the bucket
   FlatTable<Cycle> written_;  // (mem, address) -> SRAM write cycle

@@ -211,8 +211,6 @@ private:
   // k-split: the (plane, unit) partial sums of each n-tile.
   std::map<unsigned, std::vector<std::pair<size_t, size_t>>> partials_;
   std::vector<Cycle> last_readout_;
-  // An LW's first Read's reach per slice, kept between its tests so that they allocate nothing.
-  std::vector<Schedule::Reach> reaches_;
 };
 
 GemmCompiler::GemmCompiler(ProgramBuilder& builder, const GemmShape& shape)
@@ -489,12 +487,9 @@ void GemmCompiler::load_weights(Run& run, const Unit& unit, const StepStreams& s
   // tested before anything is reserved: with one stream group l is passed over without an
   // attempt, with several a group whose span is taken costs no run placed and rolled back.
   const auto spans_free = [&](Cycle l, unsigned g) {
-    reaches_.clear();
     for (unsigned s = 0; s < streams; ++s)
-      reaches_.push_back(schedule_.read_reach(tile.slices[s], plane.in, x, l));
-    for (unsigned c = 0; c < lw_; ++c)
-      for (unsigned s = 0; s < streams; ++s)
-        if (!schedule_.stream_free(Schedule::later(reaches_[s], c), g + s)) return false;
+      if (!schedule_.stream_run_free(schedule_.read_reach(tile.slices[s], plane.in, x, l), g + s, lw_))
+        return false;
     return true;
   };
   const bool one_group = lw_groups.size() == 1;
@@ -914,13 +909,13 @@ void GemmCompiler::schedule() {
   if (split_k_)
     for (size_t p = 0; p < plan_.size(); ++p)
       for (size_t u = 0; u < plan_[p].size(); ++u) partials_[plan_[p][u].j].push_back({p, u});
-  // Every access takes a span; an LW's Reads take their bank ports as one run per slice, in at
-  // most two buckets of 64 cycles (lw_ is 20 or 40). Tables are reserved from their size, so the
-  // spans' room is asked first and whole.
+  // Every access other than an LW's Reads takes a span and a bank port; an LW's Reads take their
+  // spans and bank ports as one run per slice, each in at most two buckets of 64 cycles or
+  // diagonals (lw_ is 20 or 40).
   const size_t weight_reads = this->weight_reads();
-  schedule_.reserve_values(mem_accesses());
   schedule_.reserve_accesses(mem_accesses() - weight_reads);
   schedule_.reserve_runs(2 * weight_reads / lw_);
+  schedule_.reserve_span_runs(2 * weight_reads / lw_);
   while (true) {
     // The plane that can load its next weights earliest goes next.
     Run* next = nullptr;
