@@ -18,28 +18,30 @@ BorrowedTextWords::BorrowedTextWords(const Schedule& schedule, const std::vector
     auto& first_write = first_write_[mem];
     std::fill(first_read.begin(), first_read.end(), kUnread);
     bool data_addressed = false;
-    for (const PlacedSlot& slot : schedule.queue_slots(schedule.mem_queue(mem))) {
-      const Instruction instruction = decode(slot.word);
-      const auto address = static_cast<uint32_t>(instruction.operands[0]);
-      switch (instruction.opcode) {
-      case isa::Opcode::read:
-        if (address >= words) break; // checked by the simulator; not a word to borrow either way
-        first_read[address] = std::min(first_read[address], slot.t + schedule.read_skew());
-        break;
-      case isa::Opcode::write: {
-        if (address >= words) break;
-        const Cycle at = slot.t + schedule.write_skew();
-        if (first_write[address] == kNever || at < first_write[address]) first_write[address] = at;
-        break;
+    for (const PlacedSlot& slot : schedule.queue_slots(schedule.mem_queue(mem)))
+      for (unsigned c = 0; c < slot.count; ++c) {
+        const Instruction instruction = decode(slot.copy_word(c));
+        const auto address = static_cast<uint32_t>(instruction.operands[0]);
+        const Cycle t = slot.t + Cycle(c);
+        switch (instruction.opcode) {
+        case isa::Opcode::read:
+          if (address >= words) break; // checked by the simulator; not a word to borrow either way
+          first_read[address] = std::min(first_read[address], t + schedule.read_skew());
+          break;
+        case isa::Opcode::write: {
+          if (address >= words) break;
+          const Cycle at = t + schedule.write_skew();
+          if (first_write[address] == kNever || at < first_write[address]) first_write[address] = at;
+          break;
+        }
+        case isa::Opcode::gather:
+        case isa::Opcode::scatter:
+          data_addressed = true;
+          break;
+        default:
+          break;
+        }
       }
-      case isa::Opcode::gather:
-      case isa::Opcode::scatter:
-        data_addressed = true;
-        break;
-      default:
-        break;
-      }
-    }
     for (uint32_t w = 0; w < words; ++w)
       if (data_addressed || first_read[w] <= first_write[w]) first_write[w] = kNever;
   }

@@ -29,6 +29,11 @@ Instruction make(Opcode opcode, std::initializer_list<int64_t> operands) {
 
 } // namespace
 
+uint64_t copy_step(uint64_t word) {
+  const isa::FieldSpec* field = strided_field(*isa::find_opcode(static_cast<uint8_t>(word)));
+  return field ? uint64_t{1} << field->lsb : 0;
+}
+
 Instruction make_read(uint32_t address, Stream dst) { return make(Opcode::read, {address, dst.field()}); }
 Instruction make_write(uint32_t address, Stream src) { return make(Opcode::write, {address, src.field()}); }
 Instruction make_lw(isa::DType dtype, Stream src) {
@@ -144,7 +149,7 @@ bool Schedule::place_word(unsigned queue, Cycle t, uint64_t word, uint32_t activ
   if (!slot_free(queue, t)) return false;
   auto& slots = slots_[queue];
   if (!slots.empty() && slots.back().t > t) sorted_[queue] = false;
-  slots.push_back({t, word, region_, active});
+  slots.push_back({t, word, region_, slot_active(active), 1});
   set_taken(queue, t, true);
   undo_.push_back({0, t, static_cast<uint16_t>(queue), 0, 0, UndoKind::slot});
   return true;
@@ -156,8 +161,8 @@ void Schedule::erase_slot(unsigned queue, Cycle t) {
   auto it = slots.end();
   while ((--it)->t != t) {
   }
+  for (Cycle c = t; c < t + it->count; ++c) set_taken(queue, c, false);
   slots.erase(it);
-  set_taken(queue, t, false);
 }
 
 const std::vector<PlacedSlot>& Schedule::queue_slots(unsigned queue) const {
@@ -221,11 +226,7 @@ bool Schedule::place_run(unsigned queue, Cycle first, unsigned count, const Inst
   const uint64_t word = encode(instruction);
   const uint64_t step = field ? uint64_t{1} << field->lsb : 0;
   if (encode(last) != word + (count - 1) * step) return false;
-  const auto active = uint32_t(activity_end(instruction, 0, config_));
-  auto& slots = slots_[queue];
-  if (!slots.empty() && slots.back().t > first) sorted_[queue] = false;
-  for (unsigned c = 0; c < count; ++c) slots.push_back({first + Cycle(c), word + c * step, region_, active});
-  take_slot_run(queue, first, count);
+  take_slot_run(queue, first, count, word, uint32_t(activity_end(instruction, 0, config_)));
   return true;
 }
 
@@ -594,7 +595,9 @@ bool Schedule::read_run(unsigned mem, uint32_t address, unsigned count, Stream s
     if (dispatch + read_skew_ + Cycle(c) <= written(mem, address + c)) return false;
   const size_t m = mark();
   bool ok = reserve_run_banks(mem, address, count, dispatch + read_skew_);
-  if (ok) place_read_words(queue, dispatch, address, count, stream);
+  // The last Read's address must fit its field too: encode refuses it, naming the field.
+  if (ok && int64_t{address} + count - 1 > read_address_.max) encode(make_read(address + count - 1, stream));
+  if (ok) take_slot_run(queue, dispatch, count, read_word(address, stream), read_active_);
   // The values' spans, one run: Read c's value is the first one's reach c diagonals on.
   ok = ok && claim_reach_run(reach(stream.dir, position, dispatch + read_func_, reader), stream.id, count,
                              position);
@@ -603,16 +606,10 @@ bool Schedule::read_run(unsigned mem, uint32_t address, unsigned count, Stream s
   return ok;
 }
 
-void Schedule::place_read_words(unsigned queue, Cycle first, uint32_t address, unsigned count,
-                                Stream stream) {
+void Schedule::take_slot_run(unsigned queue, Cycle first, unsigned count, uint64_t word, uint32_t active) {
   auto& slots = slots_[queue];
   if (!slots.empty() && slots.back().t > first) sorted_[queue] = false;
-  for (unsigned c = 0; c < count; ++c)
-    slots.push_back({first + Cycle(c), read_word(address + c, stream), region_, read_active_});
-  take_slot_run(queue, first, count);
-}
-
-void Schedule::take_slot_run(unsigned queue, Cycle first, unsigned count) {
+  slots.push_back({first, word, region_, slot_active(active), static_cast<uint16_t>(count)});
   auto& bits = taken_[queue];
   const auto words = static_cast<size_t>((first + Cycle(count) - 1) / 64 + 1);
   if (words > bits.size()) bits.resize(std::max(words, bits.size() * 2), 0);
@@ -774,6 +771,7 @@ void Schedule::rollback(size_t mark) {
     const auto writer_is = [&](const Spans::Entry& e) { return e.value.writer == u.queue_or_writer; };
     switch (u.kind) {
     case UndoKind::slot:
+    case UndoKind::slot_run:
       erase_slot(u.queue_or_writer, u.t);
       break;
     case UndoKind::bank: {
@@ -781,9 +779,6 @@ void Schedule::rollback(size_t mark) {
       if (--entry->value == 0) banks_.erase(entry);
       break;
     }
-    case UndoKind::slot_run:
-      for (Cycle t = u.t + u.lo - 1; t >= u.t; --t) erase_slot(u.queue_or_writer, t);
-      break;
     case UndoKind::bank_run:
       erase_bank_run(unsigned(u.key >> 32), unsigned(u.key & 0xffffffffu), u.t, u.lo);
       break;
@@ -817,11 +812,13 @@ void Schedule::rollback(size_t mark) {
 
 Cycle Schedule::last_active() const {
   Cycle last = -1;
+  // A run's copies differ only in their strided field: the last one is active as long after it.
   for (const auto& queue : slots_)
     for (const PlacedSlot& slot : queue)
-      last = std::max(last, slot.active == PlacedSlot::kUnknown
-                                ? activity_end(slot.instruction(), slot.t, config_)
-                                : slot.t + Cycle(slot.active));
+      last = std::max(last,
+                      (slot.active == PlacedSlot::kUnknown ? activity_end(slot.instruction(), slot.t, config_)
+                                                           : slot.t + Cycle(slot.active)) +
+                          Cycle(slot.count) - 1);
   return last;
 }
 
@@ -833,7 +830,8 @@ uint64_t Schedule::predicted_cycles() const {
 
 size_t Schedule::placed() const {
   size_t n = 0;
-  for (const auto& queue : slots_) n += queue.size();
+  for (const auto& queue : slots_)
+    for (const PlacedSlot& slot : queue) n += slot.count;
   return n;
 }
 
@@ -841,10 +839,19 @@ std::vector<TextWord> Schedule::text(unsigned queue, bool spaced_repeats) const 
   const std::vector<PlacedSlot>& slots = queue_slots(queue);
   std::vector<TextWord> out;
   const RepeatLimits& limits = repeat_limits();
+  // Copy k of slot i (a placed run holds several), and the copy after it.
+  struct Copy {
+    size_t i;
+    unsigned k;
+  };
+  const auto time = [&](Copy c) { return slots[c.i].t + Cycle(c.k); };
+  const auto after = [&](Copy c) {
+    return c.k + 1 < slots[c.i].count ? Copy{c.i, c.k + 1} : Copy{c.i + 1, 0};
+  };
   Cycle next = 0; // the cycle the queue would dispatch its next instruction without a NOP
-  for (size_t i = 0; i < slots.size();) {
-    const Cycle t = slots[i].t;
-    const uint64_t word = slots[i].word;
+  for (Copy c{0, 0}; c.i < slots.size();) {
+    const Cycle t = time(c);
+    const uint64_t word = slots[c.i].copy_word(c.k);
     while (t > next) {
       const Cycle n = std::min<Cycle>(t - next, Cycle(limits.nop));
       out.push_back({encode(make(Opcode::nop, {n})), next, n});
@@ -854,29 +861,44 @@ std::vector<TextWord> Schedule::text(unsigned queue, bool spaced_repeats) const 
     // The longest run of equally spaced copies with one stride; the Repeat leaves the buffer in
     // the cycle after the instruction. Placed words are encoded instructions, so their opcode byte
     // names a spec and their fields are compared in place.
-    size_t last = i;
+    Copy last = c;
     const isa::OpcodeSpec& spec = *isa::find_opcode(static_cast<uint8_t>(word));
-    if (i + 1 < slots.size() && spec.unit != isa::Unit::icu) {
-      const Cycle d = slots[i + 1].t - t;
+    const Copy second = after(c);
+    if (second.i < slots.size() && spec.unit != isa::Unit::icu) {
+      const Cycle d = time(second) - t;
       const isa::FieldSpec* field = strided_field(spec);
-      const int64_t stride = field ? field_value(slots[i + 1].word, *field) - field_value(word, *field) : 0;
+      const uint64_t second_word = slots[second.i].copy_word(second.k);
+      const int64_t stride = field ? field_value(second_word, *field) - field_value(word, *field) : 0;
       if (d <= limits.interval && (spaced_repeats || d == 1) && std::abs(stride) <= limits.stride) {
         // A copy equals the first outside the strided field (placed words have no bits outside
         // their fields) and holds the previous copy's field value plus the stride.
         const uint64_t mask = field ? field_mask(*field) : 0;
         int64_t value = field ? field_value(word, *field) : 0;
-        while (last + 1 < slots.size() && last - i < limits.count && slots[last + 1].t - slots[last].t == d) {
-          const uint64_t copy = slots[last + 1].word;
+        size_t folded = 0;
+        while (folded < limits.count) {
+          const Copy n = after(last);
+          if (n.i >= slots.size() || time(n) - time(last) != d) break;
+          if (n.i == last.i && d == 1 && stride == (field ? 1 : 0)) {
+            // The rest of a placed run whose copy `last` was folded: each copy is the previous one
+            // a cycle later with the field advanced by one.
+            const auto take = std::min<size_t>(slots[n.i].count - n.k, limits.count - folded);
+            last = {n.i, n.k + unsigned(take) - 1};
+            value += int64_t(take) * stride;
+            folded += take;
+            continue;
+          }
+          const uint64_t copy = slots[n.i].copy_word(n.k);
           if ((copy & ~mask) != (word & ~mask) || (field && field_value(copy, *field) != value + stride))
             break;
           value += stride;
-          ++last;
+          last = n;
+          ++folded;
         }
-        if (last > i) out.push_back({encode(make(Opcode::repeat, {int64_t(last - i), d, stride})), t + 1, 0});
+        if (folded > 0) out.push_back({encode(make(Opcode::repeat, {int64_t(folded), d, stride})), t + 1, 0});
       }
     }
-    next = slots[last].t + 1;
-    i = last + 1;
+    next = time(last) + 1;
+    c = after(last);
   }
   return out;
 }

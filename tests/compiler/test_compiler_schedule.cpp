@@ -758,3 +758,52 @@ TEST_CASE("a run of Writes' spans hold what each value's span would, on a westwa
         if (reader <= writer)
           REQUIRE(s.stream_free(w4, writer, t, reader) == each.stream_free(w4, writer, t, reader));
 }
+
+TEST_CASE("a placed run is one slot record whose copies fold into the text like single placements") {
+  auto s = tiny_schedule();
+  auto each = tiny_schedule();
+  const unsigned q = s.mem_queue(mem(s, "MEM_W0"));
+  const auto read = [](uint32_t address) { return tsp::compiler::make_read(address, {1, Dir::east}); };
+  // Read 4 at 9, a run of Reads 5..9 at 10..14, Read 10 at 15: one Read and one Repeat; then a
+  // run of 20..23 at 20..23, a single two cycles on (24 at 26) and a run whose first copy (40 at
+  // 27) the single's Repeat takes.
+  REQUIRE(s.place(q, 9, read(4)));
+  const size_t before_run = s.mark();
+  REQUIRE(s.place_run(q, 10, 5, read(5)));
+  REQUIRE(s.place(q, 15, read(10)));
+  REQUIRE(s.place_run(q, 20, 4, read(20)));
+  REQUIRE(s.place(q, 26, read(24)));
+  REQUIRE(s.place_run(q, 27, 2, read(40)));
+  for (const auto& [t, address] : std::vector<std::pair<tsp::compiler::Cycle, uint32_t>>{{9, 4},
+                                                                                         {10, 5},
+                                                                                         {11, 6},
+                                                                                         {12, 7},
+                                                                                         {13, 8},
+                                                                                         {14, 9},
+                                                                                         {15, 10},
+                                                                                         {20, 20},
+                                                                                         {21, 21},
+                                                                                         {22, 22},
+                                                                                         {23, 23},
+                                                                                         {26, 24},
+                                                                                         {27, 40},
+                                                                                         {28, 41}})
+    REQUIRE(each.place(q, t, read(address)));
+  CHECK(s.queue_slots(q).size() == 6);
+  CHECK(s.queue_slots(q)[1].count == 5);
+  CHECK(s.queue_slots(q)[1].copy_word(4) == tsp::encode(read(9)));
+  CHECK(s.placed() == 14);
+  for (const bool spaced : {true, false})
+    CHECK(disassemble(s.text(q, spaced)) == disassemble(each.text(q, spaced)));
+  CHECK(disassemble(s.text(q)) == std::vector<std::string>{"NOP 9 @0", "Read 4 1 @9", "Repeat 6 1 1 @10",
+                                                           "NOP 4 @16", "Read 20 1 @20", "Repeat 3 1 1 @21",
+                                                           "NOP 2 @24", "Read 24 1 @26", "Repeat 1 1 16 @27",
+                                                           "Read 41 1 @28"});
+  CHECK(s.last_active() == each.last_active());
+  // Rolling the first run back frees exactly its slots and keeps the single Read before it.
+  s.rollback(before_run);
+  CHECK(s.placed() == 1);
+  CHECK(s.free_run(q, 9, 10) == 0);
+  CHECK(s.free_run(q, 10, 30) == 30);
+  CHECK(disassemble(s.text(q)) == std::vector<std::string>{"NOP 9 @0", "Read 4 1 @9"});
+}

@@ -46,19 +46,27 @@ struct TextWord {
   Cycle idle = 0; // a NOP: the cycles it keeps the queue idle, from `pop` on
 };
 
-// One placed instruction of a queue: its dispatch cycle, its encoded word (8 bytes instead of the
-// 56 of an Instruction: a system program holds millions) and its region (tspsim/program/regions.h).
+// The word difference between consecutive copies of a placed run of `word`'s instruction: the
+// lowest bit of its strided field (Schedule::text's Repeat stride: address or accumulator), or 0.
+uint64_t copy_step(uint64_t word);
+
+// One placed instruction of a queue, or a run of `count` copies of it placed at once: copy c is
+// dispatched at t + c, its word the first's with the strided field advanced by c. Its dispatch
+// cycle, its encoded word (8 bytes instead of the 56 of an Instruction: a system program holds
+// millions) and its region (tspsim/program/regions.h).
 struct PlacedSlot {
-  static constexpr uint32_t kUnknown = UINT32_MAX;
+  static constexpr uint16_t kUnknown = UINT16_MAX;
 
   Cycle t = 0;
   uint64_t word = 0;
   uint32_t region = RegionRun::kNoRegion;
-  // activity_end - t where the schedule knows it without decoding (a Read's, a Write's), else
-  // kUnknown; it fills the struct's padding.
-  uint32_t active = kUnknown;
+  // activity_end - t of each copy where the schedule knows it without decoding (a Read's, a
+  // Write's, a run's), else kUnknown; it and the count fill the struct's padding.
+  uint16_t active = kUnknown;
+  uint16_t count = 1;
 
   Instruction instruction() const { return decode(word); }
+  uint64_t copy_word(unsigned c) const { return c == 0 ? word : word + c * copy_step(word); }
 };
 
 class Schedule {
@@ -264,7 +272,7 @@ public:
   std::vector<TextWord> text(unsigned queue, bool spaced_repeats = true) const;
   // Instructions placed so far (slice instructions only, before NOP/Repeat encoding).
   size_t placed() const;
-  // The instructions of one queue in dispatch order.
+  // The instructions and runs of one queue in dispatch order.
   const std::vector<PlacedSlot>& queue_slots(unsigned queue) const;
 
   // ---- Regions (tspsim/program/regions.h) ----
@@ -429,12 +437,9 @@ private:
   // Their activity_end - t, so that last_active decodes neither.
   uint32_t read_active_;
   uint32_t write_active_;
-  // The slots of read_run's Reads, dispatched in cycles first, first + 1, ... on `queue` (free: the
-  // caller has tested them), taken at once with one undo entry.
-  void place_read_words(unsigned queue, Cycle first, uint32_t address, unsigned count, Stream stream);
-  // The bits and the undo entry of `count` slots of `queue` from `first` whose words the caller
-  // has appended.
-  void take_slot_run(unsigned queue, Cycle first, unsigned count);
+  // Appends the run of `count` copies of `word` to `queue` from `first` (free: the caller has
+  // tested them) with their bits and one undo entry.
+  void take_slot_run(unsigned queue, Cycle first, unsigned count, uint64_t word, uint32_t active);
   // A Read of (mem, address) in SRAM cycle `at`: its word's last Read, where reads are kept.
   // Inline: every placed Read asks.
   void note_read(unsigned mem, uint32_t address, Cycle at) {
@@ -449,8 +454,11 @@ private:
   }
   // A Write of (mem, address) in SRAM cycle `at`: the word's write cycle (written()).
   void note_write(unsigned mem, uint32_t address, Cycle at);
-  // place of an encoded word with its activity_end - t (PlacedSlot::kUnknown: not known).
+  // place of an encoded word with its activity_end - t (PlacedSlot::kUnknown or more: not known).
   bool place_word(unsigned queue, Cycle t, uint64_t word, uint32_t active);
+  static uint16_t slot_active(uint32_t active) {
+    return static_cast<uint16_t>(std::min<uint32_t>(active, PlacedSlot::kUnknown));
+  }
   // encode(make_read(address, stream)) from the Read's field positions: every Read is encoded
   // here and only its address and stream vary. Values out of range go to encode, which refuses
   // them.
