@@ -601,7 +601,9 @@ bool Schedule::read_run(unsigned mem, uint32_t address, unsigned count, Stream s
   // The values' spans, one run: Read c's value is the first one's reach c diagonals on.
   ok = ok && claim_reach_run(reach(stream.dir, position, dispatch + read_func_, reader), stream.id, count,
                              position);
-  for (unsigned c = 0; ok && c < count; ++c) note_read(mem, address + c, dispatch + read_skew_ + Cycle(c));
+  // Reads are kept only where tracked: a schedule that keeps none skips the words.
+  for (unsigned c = 0; ok && (track_reads_ || read_.size() != 0) && c < count; ++c)
+    note_read(mem, address + c, dispatch + read_skew_ + Cycle(c));
   if (!ok) rollback(m);
   return ok;
 }
