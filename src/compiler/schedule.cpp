@@ -27,6 +27,20 @@ Instruction make(Opcode opcode, std::initializer_list<int64_t> operands) {
   return instruction;
 }
 
+// encode(make(opcode, values)) for values the caller has kept within their fields' ranges: the
+// NOPs and Repeats of a queue's text (bounded by repeat_limits, which the fields set), one or two
+// per run of Reads.
+uint64_t word_in_range(Opcode opcode, std::initializer_list<int64_t> values) {
+  const auto fields = isa::spec(opcode).operand_fields();
+  uint64_t word = static_cast<uint8_t>(opcode);
+  size_t i = 0;
+  for (int64_t value : values) {
+    const isa::FieldSpec& field = fields[i++];
+    word |= (static_cast<uint64_t>(value) << field.lsb) & field_mask(field);
+  }
+  return word;
+}
+
 } // namespace
 
 uint64_t copy_step(uint64_t word) {
@@ -856,7 +870,7 @@ std::vector<TextWord> Schedule::text(unsigned queue, bool spaced_repeats) const 
     const uint64_t word = slots[c.i].copy_word(c.k);
     while (t > next) {
       const Cycle n = std::min<Cycle>(t - next, Cycle(limits.nop));
-      out.push_back({encode(make(Opcode::nop, {n})), next, n});
+      out.push_back({word_in_range(Opcode::nop, {n}), next, n});
       next += n;
     }
     out.push_back({word, t, 0});
@@ -896,7 +910,8 @@ std::vector<TextWord> Schedule::text(unsigned queue, bool spaced_repeats) const 
           last = n;
           ++folded;
         }
-        if (folded > 0) out.push_back({encode(make(Opcode::repeat, {int64_t(folded), d, stride})), t + 1, 0});
+        if (folded > 0)
+          out.push_back({word_in_range(Opcode::repeat, {int64_t(folded), d, stride}), t + 1, 0});
       }
     }
     next = time(last) + 1;

@@ -807,3 +807,24 @@ TEST_CASE("a placed run is one slot record whose copies fold into the text like 
   CHECK(s.free_run(q, 10, 30) == 30);
   CHECK(disassemble(s.text(q)) == std::vector<std::string>{"NOP 9 @0", "Read 4 1 @9"});
 }
+
+TEST_CASE("a queue's text has encode's NOP and Repeat words, a negative stride's too") {
+  auto s = tiny_schedule();
+  const unsigned q = s.mem_queue(mem(s, "MEM_W0"));
+  for (uint32_t c = 0; c < 3; ++c)
+    REQUIRE(s.place(q, 2 + c, tsp::compiler::make_read(30 - c, {1, Dir::east})));
+  REQUIRE(s.place(q, 9, tsp::compiler::make_read(5, {1, Dir::east})));
+  const auto word = [](tsp::isa::Opcode opcode, std::vector<int64_t> operands) {
+    tsp::Instruction instruction;
+    instruction.opcode = opcode;
+    std::copy(operands.begin(), operands.end(), instruction.operands.begin());
+    return tsp::encode(instruction);
+  };
+  const auto text = s.text(q);
+  REQUIRE(text.size() == 5);
+  CHECK(text[0].word == word(tsp::isa::Opcode::nop, {2}));
+  CHECK(text[2].word == word(tsp::isa::Opcode::repeat, {2, 1, -1}));
+  CHECK(text[3].word == word(tsp::isa::Opcode::nop, {4}));
+  CHECK(disassemble(text) ==
+        std::vector<std::string>{"NOP 2 @0", "Read 30 1 @2", "Repeat 2 1 -1 @3", "NOP 4 @5", "Read 5 1 @9"});
+}
