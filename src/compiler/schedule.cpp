@@ -106,7 +106,7 @@ Schedule::Schedule(const ChipConfig& config)
       write_active_(uint32_t(activity_end(make_write(0, {}), 0, config))), read_address_(read_field(0)),
       read_stream_(read_field(1)), words_per_bank_(config.geometry.words_per_bank()),
       slots_(floorplan_.queues().size()), sorted_(floorplan_.queues().size(), true),
-      taken_(floorplan_.queues().size()) {}
+      taken_(floorplan_.queues().size()), mark_words_((floorplan_.mem_count() + 63) / 64) {}
 
 Cycle Schedule::travel(unsigned from, unsigned to) const {
   return Cycle(from > to ? from - to : to - from) * hop_;
@@ -428,7 +428,7 @@ uint64_t Schedule::run_key(unsigned mem, unsigned bank, Cycle t) const {
 
 unsigned Schedule::run_accesses(unsigned mem, unsigned bank, Cycle t) const {
   unsigned n = 0;
-  if (mems_[mem].has_bank_runs)
+  if (mems_[mem].has_bank_runs && run_marked(mem, t >> kRunBucketBits))
     bank_runs_.for_each(run_key(mem, bank, t), [&](const FlatTable<BankRun>::Entry& e) {
       if (e.value.first <= t && t < e.value.first + Cycle(e.value.count)) ++n;
     });
@@ -444,10 +444,11 @@ unsigned Schedule::point_accesses(unsigned mem, unsigned bank, Cycle t) const {
 bool Schedule::runs_overlap(unsigned mem, unsigned bank, Cycle first, Cycle end) const {
   if (!mems_[mem].has_bank_runs) return false;
   for (Cycle bucket = first >> kRunBucketBits; bucket <= (end - 1) >> kRunBucketBits; ++bucket)
-    if (bank_runs_.find_if(run_key(mem, bank, bucket << kRunBucketBits),
-                           [&](const FlatTable<BankRun>::Entry& e) {
-                             return e.value.first < end && first < e.value.first + Cycle(e.value.count);
-                           }))
+    if (run_marked(mem, bucket) && bank_runs_.find_if(run_key(mem, bank, bucket << kRunBucketBits),
+                                                      [&](const FlatTable<BankRun>::Entry& e) {
+                                                        return e.value.first < end &&
+                                                               first < e.value.first + Cycle(e.value.count);
+                                                      }))
       return true;
   return false;
 }
@@ -469,8 +470,13 @@ bool Schedule::bank_cycles_free(unsigned mem, unsigned bank, Cycle first, unsign
 
 void Schedule::reserve_bank_run(unsigned mem, unsigned bank, Cycle first, unsigned count) {
   const Cycle last = first + Cycle(count) - 1;
-  for (Cycle bucket = first >> kRunBucketBits; bucket <= last >> kRunBucketBits; ++bucket)
+  for (Cycle bucket = first >> kRunBucketBits; bucket <= last >> kRunBucketBits; ++bucket) {
     bank_runs_.insert(run_key(mem, bank, bucket << kRunBucketBits), {first, count});
+    const auto i = static_cast<size_t>(bucket) * mark_words_ + mem / 64;
+    if (i >= bank_run_marks_.size())
+      bank_run_marks_.resize(std::max(i + mark_words_, bank_run_marks_.size() * 2), 0);
+    bank_run_marks_[i] |= uint64_t{1} << (mem % 64);
+  }
   mems_[mem].has_bank_runs = true;
   undo_.push_back(
       {(uint64_t(mem) << 32) | bank, first, 0, static_cast<uint16_t>(count), 0, UndoKind::bank_run});
@@ -643,13 +649,6 @@ void Schedule::take_slot_run(unsigned queue, Cycle first, unsigned count, uint64
 }
 
 bool Schedule::reserve_run_banks(unsigned mem, uint32_t address, unsigned count, Cycle sram) {
-  // A MEM whose ports single accesses hold too keeps its Reads' ports single: a bank test of a MEM
-  // with both kinds probes both tables.
-  if (mems_[mem].has_bank_points) {
-    for (unsigned c = 0; c < count; ++c)
-      if (!reserve_bank(mem, address + c, sram + Cycle(c))) return false;
-    return true;
-  }
   if (!run_banks_free(mem, address, count, sram)) return false;
   for (uint32_t word = address; word < address + count;) {
     const unsigned bank = word / words_per_bank_;

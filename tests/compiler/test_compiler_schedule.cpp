@@ -366,7 +366,7 @@ TEST_CASE("with two ports per bank, a run and single accesses share each cycle's
   CHECK_FALSE(s.bank_free(w3, 9, 3));
   CHECK_FALSE(s.reserve_bank(w3, 9, 3));
   CHECK(s.bank_free(w3, 9, 4));
-  // Single accesses hold its ports now: a later run's Reads take single ports too.
+  // Single accesses hold its ports now: a later run's Reads share them as a run too.
   REQUIRE(s.read_run(w3, 10, 2, {3, Dir::east}, 10, 17)); // SRAM cycles 7, 8
   REQUIRE(s.reserve_bank(w3, 9, 7));
   CHECK_FALSE(s.bank_free(w3, 9, 7));
@@ -827,4 +827,31 @@ TEST_CASE("a queue's text has encode's NOP and Repeat words, a negative stride's
   CHECK(text[3].word == word(tsp::isa::Opcode::nop, {4}));
   CHECK(disassemble(text) ==
         std::vector<std::string>{"NOP 2 @0", "Read 30 1 @2", "Repeat 2 1 -1 @3", "NOP 4 @5", "Read 5 1 @9"});
+}
+
+TEST_CASE("a run in a MEM that single accesses use refuses exactly its cycles' ports and rolls back") {
+  auto s = tiny_schedule();
+  const unsigned w3 = mem(s, "MEM_W3");
+  const Stream e2{2, Dir::east};
+  // Words 0..99 (bank 0) read in SRAM cycles 60..159 before the MEM has a single access.
+  REQUIRE(s.read_run(w3, 0, 100, e2, 10, 70));
+  CHECK(s.ports_in_runs(w3));
+  CHECK_FALSE(s.reserve_bank(w3, 5, 159));
+  REQUIRE(s.reserve_bank(w3, 5, 160));
+  CHECK_FALSE(s.ports_in_runs(w3));
+  // Single accesses use it now: the earlier run still holds its cycles, every bucket of them.
+  for (tsp::compiler::Cycle t = 0; t < 400; ++t) REQUIRE(s.bank_free(w3, 5, t) == (t < 60 || t > 160));
+  CHECK(s.bank_free(w3, 200, 100)); // bank 1
+  // Words 128..132 (bank 1) around a single access of bank 1 in SRAM cycle 300: a run through 300
+  // is refused whole, the one after it taken as a run.
+  REQUIRE(s.reserve_bank(w3, 130, 300));
+  const size_t before = s.mark();
+  CHECK_FALSE(s.read_run(w3, 128, 5, {3, Dir::east}, 10, 308)); // SRAM 298..302
+  CHECK(s.mark() == before);
+  REQUIRE(s.read_run(w3, 128, 5, {3, Dir::east}, 10, 311)); // SRAM 301..305
+  for (tsp::compiler::Cycle t = 296; t < 310; ++t) REQUIRE(s.bank_free(w3, 200, t) == (t < 300 || t > 305));
+  CHECK_FALSE(s.reserve_bank(w3, 129, 303));
+  s.rollback(before);
+  for (tsp::compiler::Cycle t = 296; t < 310; ++t) REQUIRE(s.bank_free(w3, 200, t) == (t != 300));
+  REQUIRE(s.reserve_bank(w3, 129, 303));
 }

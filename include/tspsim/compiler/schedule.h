@@ -385,6 +385,14 @@ private:
     uint32_t count;
   };
   static constexpr unsigned kRunBucketBits = 6;
+  // Per bucket, a bit per MEM whose bank runs touch it (never cleared): a bank test of a MEM that
+  // single accesses use too (the vector searches test its ports) probes the run table only where
+  // runs are. A MEM that only runs use has runs wherever it is tested: its marks are not asked.
+  bool run_marked(unsigned mem, Cycle bucket) const {
+    if (!mems_[mem].has_bank_points || bucket < 0) return true;
+    const auto i = static_cast<size_t>(bucket) * mark_words_ + mem / 64;
+    return i < bank_run_marks_.size() && (bank_run_marks_[i] >> (mem % 64) & 1) != 0;
+  }
   uint64_t run_key(unsigned mem, unsigned bank, Cycle t) const;
   // Accesses of (mem, bank) in SRAM cycle t held by runs, and by single accesses.
   unsigned run_accesses(unsigned mem, unsigned bank, Cycle t) const;
@@ -495,6 +503,8 @@ private:
   bool has_span_runs_ = false;
   FlatTable<uint32_t> banks_; // (cycle, mem, bank) -> accesses
   FlatTable<BankRun> bank_runs_; // (bucket, mem, bank) -> the runs touching the bucket
+  std::vector<uint64_t> bank_run_marks_; // mark_words_ per bucket
+  unsigned mark_words_;
   FlatTable<Cycle> written_;  // (mem, address) -> SRAM write cycle
   bool track_reads_ = false;
   FlatTable<Cycle> read_; // (mem, address) -> last SRAM read cycle (-1: none yet), when tracked
