@@ -387,9 +387,9 @@ private:
   static constexpr unsigned kRunBucketBits = 6;
   // Per bucket, a bit per MEM whose bank runs touch it (never cleared): a bank test of a MEM that
   // single accesses use too (the vector searches test its ports) probes the run table only where
-  // runs are. A MEM that only runs use has runs wherever it is tested: its marks are not asked.
+  // runs are.
   bool run_marked(unsigned mem, Cycle bucket) const {
-    if (!mems_[mem].has_bank_points || bucket < 0) return true;
+    if (bucket < 0) return true;
     const auto i = static_cast<size_t>(bucket) * mark_words_ + mem / 64;
     return i < bank_run_marks_.size() && (bank_run_marks_[i] >> (mem % 64) & 1) != 0;
   }
