@@ -661,15 +661,6 @@ bool Schedule::reserve_run_banks(unsigned mem, uint32_t address, unsigned count,
 
 Cycle Schedule::next_run_readable(unsigned mem, uint32_t address, unsigned count, unsigned reader,
                                   Cycle t) const {
-  if (!ports_in_runs(mem)) {
-    // Word by word, as the first word that cannot be read in its cycle decides.
-    for (unsigned c = 0; c < count; ++c) {
-      const Cycle next = next_readable(mem, address + c, reader, t + Cycle(c)) - Cycle(c);
-      if (next != t) return next;
-    }
-    return t;
-  }
-  // Only runs hold its ports: a run's slots and then its banks at once.
   while (true) {
     t = next_read_slots(mem, reader, t, count);
     if (run_banks_free(mem, address, count, read_dispatch(mem, reader, t) + read_skew_)) return t;

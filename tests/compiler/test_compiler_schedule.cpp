@@ -300,7 +300,6 @@ TEST_CASE("a run of Reads holds one bank port in each of its cycles, in every ba
   // 125..127 in bank 0 (cycles 2..4), 128 and 129 in bank 1 (cycles 5, 6).
   REQUIRE(s.read_run(w3, 125, 5, {2, Dir::east}, 10, 12));
   CHECK(s.placed() == 5);
-  CHECK(s.ports_in_runs(w3));
   const unsigned q = s.mem_queue(w3);
   CHECK(s.next_free_slot(q, 0) == 0);
   CHECK(s.next_free_slot(q, 2) == 7);
@@ -350,7 +349,6 @@ TEST_CASE("a run longer than a bucket of cycles is found from each of its cycles
   CHECK(s.bank_free(w3, 200, 100));
   // Bank 0 is held from 59 to 160 and the queue's slots from 60 to 159: a Read of word 3 wanted
   // at dispatch 59 gets 161.
-  CHECK_FALSE(s.ports_in_runs(w3));
   CHECK(s.next_run_readable(w3, 3, 1, 10, 69) == 171);
   CHECK(s.next_run_readable(w3, 3, 1, 10, 50) == 50);
   s.rollback(0);
@@ -835,10 +833,8 @@ TEST_CASE("a run in a MEM that single accesses use refuses exactly its cycles' p
   const Stream e2{2, Dir::east};
   // Words 0..99 (bank 0) read in SRAM cycles 60..159 before the MEM has a single access.
   REQUIRE(s.read_run(w3, 0, 100, e2, 10, 70));
-  CHECK(s.ports_in_runs(w3));
   CHECK_FALSE(s.reserve_bank(w3, 5, 159));
   REQUIRE(s.reserve_bank(w3, 5, 160));
-  CHECK_FALSE(s.ports_in_runs(w3));
   // Single accesses use it now: the earlier run still holds its cycles, every bucket of them.
   for (tsp::compiler::Cycle t = 0; t < 400; ++t) REQUIRE(s.bank_free(w3, 5, t) == (t < 60 || t > 160));
   CHECK(s.bank_free(w3, 200, 100)); // bank 1
@@ -854,4 +850,22 @@ TEST_CASE("a run in a MEM that single accesses use refuses exactly its cycles' p
   s.rollback(before);
   for (tsp::compiler::Cycle t = 296; t < 310; ++t) REQUIRE(s.bank_free(w3, 200, t) == (t != 300));
   REQUIRE(s.reserve_bank(w3, 129, 303));
+}
+
+TEST_CASE("next_run_readable tests a run's slots and banks at once, single accesses included") {
+  auto s = tiny_schedule();
+  const unsigned w3 = mem(s, "MEM_W3");
+  // Reader 10 (MEM_E3): a Read whose value is there in cycle t accesses the SRAM in t - 10. A
+  // single access of bank 0 in SRAM cycle 65 refuses the runs of 5 words of bank 0 through it.
+  REQUIRE(s.reserve_bank(w3, 2, 65));
+  CHECK(s.next_run_readable(w3, 0, 5, 10, 70) == 70);
+  for (tsp::compiler::Cycle t = 71; t <= 75; ++t) CHECK(s.next_run_readable(w3, 0, 5, 10, t) == 76);
+  CHECK(s.next_run_readable(w3, 200, 5, 10, 73) == 73); // bank 1
+  // A taken Read slot (dispatch 80) and a run of bank 0 (dispatches and SRAM cycles 90..99): a
+  // run from 86 goes past the slot (dispatches 81..85), one from 96 past the run.
+  REQUIRE(s.read_run(w3, 20, 10, {2, Dir::east}, 10, 100));
+  REQUIRE(s.place(s.mem_queue(w3), 80, tsp::compiler::make_read(300, {3, Dir::east})));
+  CHECK(s.next_run_readable(w3, 0, 5, 10, 76) == 76);
+  CHECK(s.next_run_readable(w3, 0, 5, 10, 86) == 91);
+  CHECK(s.next_run_readable(w3, 0, 5, 10, 96) == 110);
 }

@@ -189,12 +189,10 @@ public:
   // `reader` in cycles t to t + count - 1 (an LW's rows from one slice): their bank ports are one
   // run reservation per bank and their queue slots one undo entry (each value keeps its span).
   bool read_run(unsigned mem, uint32_t address, unsigned count, Stream stream, unsigned reader, Cycle t);
-  // Whether nothing writes `mem` and only runs hold its bank ports: next_run_readable tests a
-  // run's banks at once.
-  bool ports_in_runs(unsigned mem) const { return !mems_[mem].has_writes && !mems_[mem].has_bank_points; }
-  // t if read_run(mem, address, count, *, reader, t) finds every queue slot, bank port and SRAM
-  // order free, else a later cycle no later than the first at which it does: next_readable for a
-  // run, whose banks are tested at once when only runs hold the MEM's ports.
+  // The first cycle from t at which read_run(mem, address, count, *, reader, *) finds every queue
+  // slot and bank port free, its slots and banks tested at once; t must be no earlier than
+  // run_readable_at(mem, address, count, reader), the run's SRAM order, which the caller finds
+  // once for a search.
   Cycle next_run_readable(unsigned mem, uint32_t address, unsigned count, unsigned reader, Cycle t) const;
   // The earliest cycle at which such a run can start (readable_at of each word, less its offset).
   Cycle run_readable_at(unsigned mem, uint32_t address, unsigned count, unsigned reader) const;

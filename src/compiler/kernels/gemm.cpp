@@ -498,14 +498,9 @@ void GemmCompiler::load_weights(Run& run, const Unit& unit, const StepStreams& s
     for (unsigned s = 0; s < streams; ++s)
       next = std::max(next, schedule_.next_read_slots(tile.slices[s], x, l, lw_));
     if (next == l && one_group && !spans_free(l, lw_groups[0])) next = l + 1;
+    // l >= first: every slice's SRAM order holds.
     for (unsigned s = 0; next == l && s < streams; ++s)
-      if (schedule_.ports_in_runs(tile.slices[s]))
-        next = schedule_.next_run_readable(tile.slices[s], tile.base_of(s), lw_, x, l);
-    // The other slices word by word, each cycle's words first: a conflict is found soonest.
-    for (unsigned c = 0; next == l && c < lw_; ++c)
-      for (unsigned s = 0; next == l && s < streams; ++s)
-        if (!schedule_.ports_in_runs(tile.slices[s]))
-          next = schedule_.next_readable(tile.slices[s], tile.base_of(s) + c, x, l + c) - c;
+      next = schedule_.next_run_readable(tile.slices[s], tile.base_of(s), lw_, x, l);
     return next;
   };
   const Cycle lw_at =
