@@ -93,8 +93,9 @@ struct Groups {
 struct Racks {
   std::vector<std::vector<uint32_t>> groups; // per rack, its groups in group order
   std::vector<uint32_t> rack_of_group;
-  // gateways[r][s]: the participants of rack r with a cable to a participant of rack s (r != s), in
-  // participant order.
+  // cables[r][s]: each cable from a participant of rack r to one of rack s (r != s), as the two
+  // participants, in participant order; gateways[r][s]: their participants of rack r.
+  std::vector<std::vector<std::vector<std::pair<uint32_t, uint32_t>>>> cables;
   std::vector<std::vector<std::vector<uint32_t>>> gateways;
 };
 
@@ -645,17 +646,12 @@ private:
     const auto count = static_cast<uint32_t>(racks.groups.size());
     const auto rack_of = [&](uint32_t i) { return racks.rack_of_group[groups_->group_of[i]]; };
     for (const auto& groups : racks.groups) gather_across_groups(groups, held, into_y);
-    const std::vector<int64_t> index = participant_index();
     // arrived[s][j]: the participant of rack s that block j reached.
     std::vector<std::vector<uint32_t>> arrived(count, std::vector<uint32_t>(n(), UINT32_MAX));
     for (uint32_t r = 0; r < count; ++r)
       for (uint32_t s = 0; s < count; ++s) {
         if (s == r) continue;
-        std::vector<std::pair<uint32_t, uint32_t>> cables; // (participant of r, participant of s)
-        for (uint32_t a : racks.gateways[r][s])
-          for (const Hop& hop : topology_.hops(chips_[a]))
-            if (index[hop.to] >= 0 && rack_of(uint32_t(index[hop.to])) == s)
-              cables.emplace_back(a, uint32_t(index[hop.to]));
+        const auto& cables = racks.cables[r][s];
         size_t next = 0;
         for (uint32_t j = 0; j < n(); ++j) {
           if (rack_of(j) != r) continue;
@@ -744,14 +740,18 @@ private:
     for (const auto& rack : racks.groups)
       if (rack.size() != size) return std::nullopt;
     const std::vector<int64_t> index = participant_index();
+    racks.cables.assign(count, std::vector<std::vector<std::pair<uint32_t, uint32_t>>>(count));
     racks.gateways.assign(count, std::vector<std::vector<uint32_t>>(count));
     for (uint32_t a = 0; a < n(); ++a) {
       const uint32_t r = racks.rack_of_group[groups_->group_of[a]];
       for (const Hop& hop : topology_.hops(chips_[a])) {
         if (index[hop.to] < 0) continue;
-        const uint32_t s = racks.rack_of_group[groups_->group_of[size_t(index[hop.to])]];
+        const auto b = static_cast<uint32_t>(index[hop.to]);
+        const uint32_t s = racks.rack_of_group[groups_->group_of[b]];
+        if (s == r) continue;
+        racks.cables[r][s].emplace_back(a, b);
         auto& gateways = racks.gateways[r][s];
-        if (s != r && (gateways.empty() || gateways.back() != a)) gateways.push_back(a);
+        if (gateways.empty() || gateways.back() != a) gateways.push_back(a);
       }
     }
     for (uint32_t r = 0; r < count; ++r)
