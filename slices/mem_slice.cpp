@@ -15,14 +15,28 @@ MemSlice::MemSlice(sc_core::sc_module_name name, EngineContext& ctx, unsigned sl
     : FunctionalSlice(name, ctx, slice, debug_clock), words_(ctx.config.geometry.mem_words_per_slice),
       words_per_bank_(ctx.config.geometry.words_per_bank()), ports_(ctx.config.geometry.mem_ports_per_bank),
       chunks_((words_ + EngineContext::kSramChunkWords - 1) / EngineContext::kSramChunkWords, nullptr),
-      shared_(chunks_.size()), zeros_(ctx.vector_bytes, 0), scratch_(3 * size_t(ctx.vector_bytes)) {}
+      shared_(chunks_.size()), zeros_(ctx.vector_bytes, 0),
+      mem_(ctx.floorplan.mem_global(info().east, info().index)), generated_(ctx.vector_bytes),
+      generated_once_(chunks_.size(), 0), scratch_(3 * size_t(ctx.vector_bytes)) {
+  static_assert(EngineContext::kSramChunkWords <= 64, "generated_once_ keeps a bit per word of a chunk");
+}
 
 const uint8_t* MemSlice::word(uint32_t address) const {
   const uint32_t index = address / EngineContext::kSramChunkWords;
   const uint32_t offset = address % EngineContext::kSramChunkWords;
   if (const uint8_t* chunk = chunks_[index]) return chunk + size_t(offset) * ctx_.vector_bytes;
   if (const SharedWords* shared = shared_[index].get(); shared && (*shared)[offset]) return (*shared)[offset];
+  if (ctx_.declared.generate(mem_, address, generated_.data(), ctx_.vector_bytes)) return generated_.data();
   return zeros_.data();
+}
+
+const uint8_t* MemSlice::read_word(uint32_t address) {
+  const uint32_t index = address / EngineContext::kSramChunkWords;
+  if (chunks_[index] || !ctx_.declared.holds(mem_)) return word(address);
+  const uint64_t bit = uint64_t{1} << (address % EngineContext::kSramChunkWords);
+  if (generated_once_[index] & bit) return mutable_word(address);
+  generated_once_[index] |= bit;
+  return word(address);
 }
 
 const uint8_t* MemSlice::image_word(uint32_t address) const {
@@ -37,6 +51,11 @@ uint8_t* MemSlice::mutable_word(uint32_t address) {
   uint8_t*& chunk = chunks_[index];
   if (!chunk) {
     chunk = ctx_.sram.allocate();
+    // Declared words first: an image loaded over them wins, as when both were stored at load.
+    if (ctx_.declared.holds(mem_))
+      for (uint32_t w = 0; w < EngineContext::kSramChunkWords; ++w)
+        ctx_.declared.generate(mem_, index * EngineContext::kSramChunkWords + w,
+                               chunk + size_t(w) * ctx_.vector_bytes, ctx_.vector_bytes);
     copy_shared_words(index);
   }
   return chunk + size_t(address % EngineContext::kSramChunkWords) * ctx_.vector_bytes;
@@ -48,13 +67,6 @@ void MemSlice::copy_shared_words(uint32_t chunk) {
   for (size_t w = 0; w < words.size(); ++w)
     if (words[w]) std::memcpy(chunks_[chunk] + w * ctx_.vector_bytes, words[w], ctx_.vector_bytes);
   shared_[chunk].reset();
-}
-
-void MemSlice::reserve(uint32_t address, uint32_t words) {
-  const uint64_t end = uint64_t{address} + words;
-  for (uint64_t a = address; a < end;
-       a = (a / EngineContext::kSramChunkWords + 1) * EngineContext::kSramChunkWords)
-    mutable_word(static_cast<uint32_t>(a));
 }
 
 void MemSlice::share_image(uint32_t address, const std::vector<uint8_t>& bytes) {
@@ -259,7 +271,7 @@ void MemSlice::do_read(const Dispatch& d, Cycle t) {
   const StreamRef dst = StreamRef::from_field(d.instruction.operands[1]);
   access(t, address, d.origin);
   ctx_.stats.slice(slice_id()).sram_bytes_read += ctx_.vector_bytes;
-  const uint8_t* data = functional() ? word(address) : nullptr;
+  const uint8_t* data = functional() ? read_word(address) : nullptr;
   // Lanes past the active ones read as zeros.
   if (data && d.active_lanes < ctx_.vector_bytes) {
     std::copy(data, data + d.active_lanes, scratch_.begin());
@@ -329,7 +341,7 @@ void MemSlice::do_gather(const Dispatch& d, Cycle t) {
   const uint8_t* data = nullptr;
   if (functional()) {
     for (unsigned lane = 0; lane < ctx_.vector_bytes; ++lane)
-      scratch_[lane] = addresses[lane] == kInvalid ? 0 : word(addresses[lane])[lane];
+      scratch_[lane] = addresses[lane] == kInvalid ? 0 : read_word(addresses[lane])[lane];
     data = scratch_.data();
   }
   write_streams(d.cycle + ctx_.timing[TimingParam::mem_gather_func], dst, 1, data, d.origin);
@@ -393,7 +405,7 @@ const uint8_t* MemSlice::read_text(Cycle t, uint32_t address, const Origin& orig
   ctx_.touched.push_back(slice_id());
   access(t, address, origin);
   ctx_.stats.slice(slice_id()).sram_bytes_read += ctx_.vector_bytes;
-  return word(address);
+  return read_word(address);
 }
 
 } // namespace tsp

@@ -23,6 +23,7 @@ uint8_t* ZeroArena::allocate() {
   if (next_ == nullptr || static_cast<size_t>(end_ - next_) < block_bytes_) map_region();
   uint8_t* block = next_;
   next_ += block_bytes_;
+  ++blocks_;
   return block;
 }
 

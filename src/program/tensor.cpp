@@ -358,15 +358,28 @@ std::vector<uint8_t> declared_elements(const DeclaredTensor& declared, const Sym
   return out;
 }
 
-std::vector<ImageExtent> declared_extents(const DeclaredTensor& declared, const Symbol& symbol) {
+std::vector<DeclaredExtent> declared_word_extents(const DeclaredTensor& declared, const Symbol& symbol) {
   const unsigned bytes = isa::dtype_bytes(symbol.dtype);
   const auto groups = static_cast<uint32_t>(symbol.slices.size() / bytes);
-  std::vector<ImageExtent> extents;
+  std::vector<DeclaredExtent> extents;
   for (const GroupRun& run : group_runs(symbol, declared.first_row, declared.row_count))
     for (unsigned b = 0; b < bytes; ++b)
       extents.push_back({symbol.slices[run.group * bytes + b],
-                         symbol.base_of(run.group * bytes + b) + run.first_row / groups, run.rows});
+                         symbol.base_of(run.group * bytes + b) + run.first_row / groups, run.rows,
+                         run.first_row, groups, b});
   return extents;
+}
+
+std::vector<ImageExtent> declared_extents(const DeclaredTensor& declared, const Symbol& symbol) {
+  std::vector<ImageExtent> extents;
+  for (const DeclaredExtent& e : declared_word_extents(declared, symbol))
+    extents.push_back({e.mem, e.address, e.words});
+  return extents;
+}
+
+void declared_row_bytes(const DeclaredTensor& declared, const Symbol& symbol, uint32_t row, uint8_t* out) {
+  declared_row(declared, symbol.dtype, symbol.cols,
+               random_skip(declared.seed, uint64_t{row} * declared.row_stride), out);
 }
 
 void generate_declared(const DeclaredTensor& declared, const Symbol& symbol,
@@ -379,8 +392,7 @@ void generate_declared(const DeclaredTensor& declared, const Symbol& symbol,
       is_checkpoint(declared.values) ? checkpoint_elements(declared, symbol) : std::vector<uint8_t>{};
   const auto fill = [&](uint32_t index, uint8_t* out) {
     if (read.empty())
-      declared_row(declared, symbol.dtype, symbol.cols,
-                   random_skip(declared.seed, uint64_t{index} * declared.row_stride), out);
+      declared_row_bytes(declared, symbol, index, out);
     else
       std::memcpy(out, &read[(index - declared.first_row) * row_bytes], row_bytes);
   };

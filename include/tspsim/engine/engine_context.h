@@ -7,6 +7,7 @@
 #include "tspsim/engine/c2c_links.h"
 #include "tspsim/engine/chip_clock.h"
 #include "tspsim/engine/conformance.h"
+#include "tspsim/engine/declared_words.h"
 #include "tspsim/engine/engine_types.h"
 #include "tspsim/engine/stats.h"
 #include "tspsim/engine/stream_fabric.h"
@@ -44,6 +45,8 @@ struct EngineContext {
   // MEM slices' SRAM in chunks of consecutive vectors, each taken on its first write.
   static constexpr uint32_t kSramChunkWords = 64;
   ZeroArena sram;
+  // A functional run's declared tensors, generated when read (DeclaredWords::take).
+  DeclaredWords declared;
   ChipClock clock;               // this chip's drift against the system's reference time (Deskew, links)
   std::vector<Cycle> releases;   // barrier release cycles, ascending (scheduled by Notify)
   std::vector<unsigned> touched; // slices given an instruction this cycle (fast scheduler)

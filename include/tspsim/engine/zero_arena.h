@@ -22,6 +22,8 @@ public:
   // A block of block_bytes zeros, aligned to 64 bytes.
   uint8_t* allocate();
   size_t block_bytes() const { return block_bytes_; }
+  // Blocks handed out so far.
+  size_t blocks() const { return blocks_; }
 
 private:
   struct Region {
@@ -36,6 +38,7 @@ private:
   std::vector<Region> regions_;
   uint8_t* next_ = nullptr;
   uint8_t* end_ = nullptr;
+  size_t blocks_ = 0;
 };
 
 } // namespace tsp
