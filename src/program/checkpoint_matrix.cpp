@@ -18,8 +18,8 @@ namespace {
 
 // The matrices declarations read last, each with its quantisation once an int8 or scale
 // declaration asked, and the headers of the files read so far. A chip's tiles come matrix by
-// matrix, two cores loading at once (Chip::generate_declared_tensors): a few entries keep each
-// matrix read once.
+// matrix, and a system's chips load on its worker threads at once (DeclaredWords::take): a few
+// entries keep each matrix read once.
 struct CachedMatrix {
   CheckpointTensor key;
   CheckpointMatrix matrix;
