@@ -16,6 +16,15 @@ float Matrix::at(uint32_t k, uint32_t n) const {
   return dtype == DType::i8 ? float(q[i]) * scale[n] : values[i];
 }
 
+std::vector<int8_t> Matrix::q_rows(uint32_t first, uint32_t count) const {
+  if (!q.empty()) return {q.begin() + size_t(first) * cols, q.begin() + (size_t(first) + count) * cols};
+  if (!checkpoint.file.empty())
+    throw std::logic_error("Matrix::q_rows: a checkpoint's matrix read without its elements");
+  const auto bytes =
+      random_rows(isa::DType::i8, count, cols, cols, random_skip(q_seed, uint64_t(first) * cols));
+  return {bytes.begin(), bytes.end()};
+}
+
 uint64_t weight_seed(uint64_t seed, uint32_t index) { return (seed << 16) + 2 * uint64_t(index); }
 
 float round_to(DType dtype, double x) {
@@ -78,6 +87,7 @@ Matrix random_matrix(DType dtype, uint32_t rows, uint32_t cols, uint64_t seed, b
     m.values = random_floats(dtype, rows, cols, seed);
     return m;
   }
+  m.q_seed = seed;
   if (!shapes_only) {
     const auto bytes = random_tensor(isa::DType::i8, rows, cols, seed);
     m.q.assign(bytes.begin(), bytes.end());
@@ -121,10 +131,16 @@ public:
       const float inv = 127.0f / amax;
       const float sx = amax / 127.0f;
       std::vector<int64_t> acc(w.cols, 0);
-      for (uint32_t k = 0; k < w.rows; ++k) {
-        const int64_t q = static_cast<int64_t>(std::clamp(std::nearbyint(x[k] * inv), -128.0f, 127.0f));
-        const int8_t* row = &w.q[size_t(k) * w.cols];
-        for (uint32_t n = 0; n < w.cols; ++n) acc[n] += q * row[n];
+      // Rows in blocks, so that a matrix whose elements are generated holds one block at a time.
+      constexpr uint32_t kBlock = 64;
+      for (uint32_t first = 0; first < w.rows; first += kBlock) {
+        const uint32_t count = std::min(kBlock, w.rows - first);
+        const std::vector<int8_t> rows = w.q_rows(first, count);
+        for (uint32_t k = first; k < first + count; ++k) {
+          const int64_t q = static_cast<int64_t>(std::clamp(std::nearbyint(x[k] * inv), -128.0f, 127.0f));
+          const int8_t* row = &rows[size_t(k - first) * w.cols];
+          for (uint32_t n = 0; n < w.cols; ++n) acc[n] += q * row[n];
+        }
       }
       for (uint32_t n = 0; n < w.cols; ++n) y[n] = (float(acc[n]) * w.scale[n]) * sx;
       return y;
@@ -210,7 +226,12 @@ public:
 
   Vector embed(const Matrix& table, uint32_t token) const {
     Vector x(table.cols);
-    for (uint32_t i = 0; i < table.cols; ++i) x[i] = table.at(token, i);
+    if (table.dtype == DType::i8) {
+      const std::vector<int8_t> row = table.q_rows(token, 1);
+      for (uint32_t i = 0; i < table.cols; ++i) x[i] = float(row[i]) * table.scale[i];
+    } else {
+      for (uint32_t i = 0; i < table.cols; ++i) x[i] = table.at(token, i);
+    }
     return act(x);
   }
 

@@ -9,8 +9,11 @@
 #include "tspsim/numeric/numeric.h"
 #include "tspsim/program/tensor.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstring>
+#include <map>
 
 using tsp::isa::DType;
 
@@ -173,4 +176,27 @@ TEST_CASE("a tensor-parallel step declares every weight once over the chips, one
                                                        2 * model.kv_width() * (chips / model.kv_heads - 1));
   CHECK(declared ==
         model.parameters() - (2 * model.layers + 1) * uint64_t(model.d_model) + model.layers * replicas);
+}
+
+// The reference's outputs carry the tolerance of their depth (docs/llama.md, "Precision and
+// tolerance"): 0.15 up to four layers, then growing with the square root of the layers before.
+TEST_CASE("a deep step's expected keys, values and logits carry the tolerance of their depth") {
+  using tsp::compiler::llama_tolerance;
+  CHECK(llama_tolerance(0) == 0.15);
+  CHECK(llama_tolerance(4) == 0.15);
+  CHECK(llama_tolerance(16) == 0.30);
+  CHECK(llama_tolerance(32) == Approx(0.15 * std::sqrt(8.0)).epsilon(1e-15));
+  const auto config = tsp::test::bundled_config("14nm.json");
+  auto model = tsp::model::load_model(std::string(TSPSIM_SOURCE_DIR) + "/configs/models/tiny-llama.json");
+  model.layers = 9;
+  model.max_context = 16;
+  const auto kernel = tsp::compiler::compile_llama_step(config, model, {});
+  std::map<std::string, double> largest;
+  for (const auto& output : kernel.outputs)
+    largest[output.symbol] = *std::max_element(output.tolerance.begin(), output.tolerance.end());
+  CHECK(largest.at("LOGITS.c0") == llama_tolerance(9));
+  CHECK(largest.at("L0.KT") == 0.15);
+  CHECK(largest.at("L8.KT") == llama_tolerance(8));
+  CHECK(largest.at("L8.V.g0") == llama_tolerance(8));
+  CHECK(largest.at("NEXT") == 0.0);
 }

@@ -250,3 +250,19 @@ TEST_CASE("random weights' scales and gains are the jitter values of their seede
           tsp::num::f16_to_f32(tsp::num::f64_to_f16((1.0 + double(g[i]) / 2.0) / std::sqrt(320.0))));
   CHECK(w.final_norm_source.seed == weight_seed(7, 1 + 9 * m.layers));
 }
+
+// A compiler keeps int8 weights as shapes and seeds (random_weights' shapes_only); the reference
+// then generates each matrix's rows as it multiplies by them, and decodes exactly as with the
+// elements held.
+TEST_CASE("a reference over seeded int8 weights without their elements decodes the same logits") {
+  const ModelConfig m = tiny();
+  const Weights held = random_weights(m, 5);
+  const Weights seeded = random_weights(m, 5, true);
+  REQUIRE(seeded.layers[1].w_up.q.empty());
+  REQUIRE(seeded.layers[1].w_up.q_seed == held.layers[1].w_up.q_seed);
+  CHECK(seeded.layers[1].w_up.q_rows(3, 2) == std::vector<int8_t>(held.layers[1].w_up.q.begin() + 3 * m.ffn,
+                                                                  held.layers[1].w_up.q.begin() + 5 * m.ffn));
+  Reference a(m, held), b(m, seeded);
+  for (uint32_t token : {7u, 300u, 11u}) CHECK(a.decode(token) == b.decode(token));
+  CHECK(a.keys(1) == b.keys(1));
+}

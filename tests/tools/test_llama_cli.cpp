@@ -139,7 +139,7 @@ void decode_on_one_chip(const std::string& model_path, uint32_t first, uint32_t 
     REQUIRE(logits.size() == expected.size());
     for (size_t i = 0; i < logits.size(); ++i) {
       INFO("step " << step << " logit " << i);
-      CHECK(std::fabs(logits[i] - expected[i]) <= tsp::compiler::kLlamaLogitTolerance);
+      CHECK(std::fabs(logits[i] - expected[i]) <= tsp::compiler::llama_tolerance(model.layers));
     }
     // The greedy token: the reference's, unless its two best logits are closer than twice the
     // tolerance, when either of them is right.
@@ -149,17 +149,17 @@ void decode_on_one_chip(const std::string& model_path, uint32_t first, uint32_t 
     std::sort(sorted.begin(), sorted.end(), std::greater<float>());
     INFO("step " << step << ": chip token " << chip << ", reference " << best);
     REQUIRE(chip < expected.size());
-    if (sorted[0] - sorted[1] > 2 * tsp::compiler::kLlamaLogitTolerance)
+    if (sorted[0] - sorted[1] > 2 * tsp::compiler::llama_tolerance(model.layers))
       CHECK(chip == best);
     else
-      CHECK(expected[chip] >= sorted[0] - 2 * tsp::compiler::kLlamaLogitTolerance);
+      CHECK(expected[chip] >= sorted[0] - 2 * tsp::compiler::llama_tolerance(model.layers));
     // The appended position of the chip's cache equals the reference's within the cache tolerance.
     state = read_cache(model, step + 1, [&](const std::string& symbol) { return file(symbol, step); });
     for (uint32_t l = 0; l < model.layers; ++l)
       for (uint32_t e = step * model.kv_width(); e < (step + 1) * model.kv_width(); ++e) {
         INFO("step " << step << " layer " << l << " element " << e);
-        CHECK(std::fabs(state.keys[l][e] - reference.keys(l)[e]) <= tsp::compiler::kLlamaCacheTolerance);
-        CHECK(std::fabs(state.values[l][e] - reference.values(l)[e]) <= tsp::compiler::kLlamaCacheTolerance);
+        CHECK(std::fabs(state.keys[l][e] - reference.keys(l)[e]) <= tsp::compiler::llama_tolerance(l));
+        CHECK(std::fabs(state.values[l][e] - reference.values(l)[e]) <= tsp::compiler::llama_tolerance(l));
       }
     token = chip;
   }

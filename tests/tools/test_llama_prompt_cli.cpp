@@ -56,18 +56,19 @@ const std::vector<std::string> kLogits = {"LOGITS.c0", "LOGITS.c1"};
 // token the reference's (or, where its two best logits are closer than twice the tolerance, one
 // of them: docs/llama.md, "Precision and tolerance").
 void check_logits(const std::vector<float>& chip, uint32_t token, const std::vector<float>& expected) {
+  const double tolerance = tsp::compiler::llama_tolerance(tsp::model::load_model(kModel).layers);
   REQUIRE(chip.size() == expected.size());
   for (size_t i = 0; i < chip.size(); ++i) {
     INFO("logit " << i);
-    CHECK(std::fabs(chip[i] - expected[i]) <= tsp::compiler::kLlamaLogitTolerance);
+    CHECK(std::fabs(chip[i] - expected[i]) <= tolerance);
   }
   auto sorted = expected;
   std::sort(sorted.begin(), sorted.end(), std::greater<float>());
   REQUIRE(token < expected.size());
-  if (sorted[0] - sorted[1] > 2 * tsp::compiler::kLlamaLogitTolerance)
+  if (sorted[0] - sorted[1] > 2 * tolerance)
     CHECK(token == tsp::model::argmax(expected));
   else
-    CHECK(expected[token] >= sorted[0] - 2 * tsp::compiler::kLlamaLogitTolerance);
+    CHECK(expected[token] >= sorted[0] - 2 * tolerance);
 }
 
 // The prompt pass of `prompt` (loaded as TOKEN, not the program's default) on one chip: its
@@ -129,7 +130,7 @@ void prompt_on_one_chip(const std::vector<uint32_t>& prompt, uint64_t pinned, co
         const float chip = kt[size_t(r) * model.max_context + p];
         if (p < L)
           CHECK(std::fabs(chip - reference.keys(l)[size_t(p) * width + r]) <=
-                tsp::compiler::kLlamaCacheTolerance);
+                tsp::compiler::llama_tolerance(l));
         else
           CHECK(chip == 0.0f);
       }
@@ -146,7 +147,7 @@ void prompt_on_one_chip(const std::vector<uint32_t>& prompt, uint64_t pinned, co
           const float chip = v[size_t(p) * hd + i];
           if (p < L) {
             CHECK(std::fabs(chip - reference.values(l)[size_t(p) * width + g * hd + i]) <=
-                  tsp::compiler::kLlamaCacheTolerance);
+                  tsp::compiler::llama_tolerance(l));
             values[l][size_t(p) * width + g * hd + i] = chip;
           } else {
             CHECK(chip == 0.0f);

@@ -113,7 +113,7 @@ void decode_on(const Split& split, uint32_t first, uint32_t last,
     double worst = 0;
     for (size_t i = 0; i < logits.size(); ++i)
       worst = std::max(worst, double(std::fabs(logits[i] - expected[i])));
-    CHECK(worst <= tsp::compiler::kLlamaLogitTolerance);
+    CHECK(worst <= tsp::compiler::llama_tolerance(reference.model().layers));
     token = tsp::model::argmax(expected);
     const uint32_t best = uint32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
     CHECK(best == token);

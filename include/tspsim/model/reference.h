@@ -29,11 +29,15 @@ struct Matrix {
   uint32_t cols = 0; // N
   DType dtype = DType::f16;
   std::vector<float> values;              // fp16/bf16, row-major
-  std::vector<int8_t> q;                  // int8, row-major
+  std::vector<int8_t> q;                  // int8, row-major (empty: generated from q_seed by rows)
+  uint64_t q_seed = 0;                    // int8 random weights: the elements' stream
   std::vector<float> scale;               // int8, one per column
   JitterSource scale_source;              // int8 random weights: the scales' stream
   CheckpointTensor checkpoint;            // read from a checkpoint: where (file empty: seeded)
-  float at(uint32_t k, uint32_t n) const; // the element's value
+  float at(uint32_t k, uint32_t n) const; // the element's value (q held)
+  // Rows [first, first + count) of q, row-major: held, or generated from the stream when q is
+  // empty (a seeded matrix without its elements; a checkpoint's must hold them).
+  std::vector<int8_t> q_rows(uint32_t first, uint32_t count) const;
 };
 
 struct LayerWeights {
@@ -56,8 +60,8 @@ struct Weights {
 
 // Seeded random weights, reproducible element by element from tsp::random_tensor (docs/models.md
 // gives the seeds and scalings) in the model's weight precision. `shapes_only`: int8 matrices
-// keep their shape and scales but not their elements, for a compiler that declares the elements
-// as seeded initialisers and runs no reference (7B's elements are 6.7 GB).
+// keep their shape, scales and seed but not their elements (7B's are 6.7 GB): a compiler declares
+// them as seeded initialisers, and the Reference generates each matrix's rows as it uses them.
 Weights random_weights(const ModelConfig& model, uint64_t seed, bool shapes_only = false);
 
 // The seeds random_weights gives tensor `index` (the canonical order of docs/models.md): values,
