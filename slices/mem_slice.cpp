@@ -69,6 +69,13 @@ void MemSlice::copy_shared_words(uint32_t chunk) {
   shared_[chunk].reset();
 }
 
+void MemSlice::reserve(uint32_t address, uint32_t words) {
+  const uint64_t end = uint64_t{address} + words;
+  for (uint64_t a = address; a < end;
+       a = (a / EngineContext::kSramChunkWords + 1) * EngineContext::kSramChunkWords)
+    mutable_word(static_cast<uint32_t>(a));
+}
+
 void MemSlice::share_image(uint32_t address, const std::vector<uint8_t>& bytes) {
   for (size_t offset = 0; offset < bytes.size(); offset += ctx_.vector_bytes) {
     const uint32_t word = address + static_cast<uint32_t>(offset / ctx_.vector_bytes);

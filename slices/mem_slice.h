@@ -35,6 +35,9 @@ public:
   void share_image(uint32_t address, const std::vector<uint8_t>& bytes);
   // The word at `address` for a loader to write in place (declared tensors, generated into MEM).
   uint8_t* load_word(uint32_t address) { return mutable_word(address); }
+  // Allocates the words [address, address + words) now: load_word of them then allocates nothing,
+  // so several threads may write different words.
+  void reserve(uint32_t address, uint32_t words);
   // The vector at `address` (zeros where never written; a declared tensor's word generated into a
   // buffer that the next call may reuse).
   const uint8_t* word(uint32_t address) const;

@@ -6,12 +6,14 @@
 #include "slices/sxm_slice.h"
 #include "slices/vxm_slice.h"
 #include "tspsim/common/error.h"
+#include "tspsim/common/second_core.h"
 #include "tspsim/program/tensor.h"
 #include "tspsim/program/timing_rules.h"
 
 #include <algorithm>
 #include <chrono>
 #include <fmt/format.h>
+#include <tuple>
 
 namespace tsp {
 
@@ -71,24 +73,91 @@ Chip::Chip(sc_core::sc_module_name name, const ChipConfig& config, const EngineO
 
 Chip::~Chip() = default;
 
+namespace {
+
+// Whether two of the extents share a MEM word (then the tensors must be generated in order).
+bool any_overlap(std::vector<ImageExtent> extents) {
+  std::sort(extents.begin(), extents.end(), [](const ImageExtent& x, const ImageExtent& y) {
+    return std::tie(x.mem, x.address) < std::tie(y.mem, y.address);
+  });
+  for (size_t i = 1; i < extents.size(); ++i)
+    if (extents[i].mem == extents[i - 1].mem &&
+        extents[i].address < uint64_t{extents[i - 1].address} + extents[i - 1].words)
+      return true;
+  return false;
+}
+
+// The bytes of a program's declared rows.
+uint64_t declared_bytes(const Program& program) {
+  uint64_t bytes = 0;
+  for (const auto& declared : program.declared) {
+    const Symbol& symbol = program.symbols.at(declared.symbol);
+    bytes += uint64_t{declared.row_count} * symbol.cols * isa::dtype_bytes(symbol.dtype);
+  }
+  return bytes;
+}
+
+} // namespace
+
 // A timing-only run never reads MEM data, so declared tensors (the weights) are not generated;
 // stored images are still loaded (an Ifetch'd queue text lives in one). A functional run
-// generates each declared word when a slice reads it (DeclaredWords), or, for tensors sharing a
-// word, every declared tensor straight into MEM now; the stored images then go over them (the
-// order of for_each_image).
+// generates declared tensors of at most EngineOptions::generate_at_load_bytes straight into MEM
+// now; larger ones (weights streamed once a step) word by word as slices read them
+// (DeclaredWords), unless they share words. The stored images then go over them (the order of
+// for_each_image).
 void Chip::load(const Program& program) {
-  if (!ctx_.options.timing_only && !ctx_.declared.take(program, static_cast<unsigned>(mems_.size())))
+  if (!ctx_.options.timing_only && (declared_bytes(program) <= ctx_.options.generate_at_load_bytes ||
+                                    !ctx_.declared.take(program, static_cast<unsigned>(mems_.size()))))
     generate_declared_tensors(program);
   for (const auto& image : program.images) mems_.at(image.mem)->share_image(image.address, image.bytes);
   icu_->load(program);
 }
 
-// Declared tensors that share MEM words (which validation refuses) generated in order, so that the
-// later one wins, as their images would.
+// Generating is most of a weight-streaming program's load (64 MiB in 780 tensors for an
+// 8192 x 8192 int8 GEMV), so when the tensors share no MEM word (a later one would overwrite an
+// earlier one's) they are split over two cores: pieces of whole tensors, a tensor of 1 MiB or
+// more cut into two row halves, and the pieces dealt out in order until each core has half the
+// bytes. Every word is allocated first, so each core only writes its own rows; a row's values
+// depend on its index alone, so the bytes are those of one core.
 void Chip::generate_declared_tensors(const Program& program) {
-  for (const auto& declared : program.declared)
-    generate_declared(declared, program.symbols.at(declared.symbol),
-                      [&](uint32_t mem, uint32_t address) { return mems_.at(mem)->load_word(address); });
+  constexpr uint64_t kSplitBytes = uint64_t{1} << 20; // below it a hand-over costs more than it saves
+  std::vector<DeclaredTensor> pieces;
+  std::vector<uint64_t> piece_bytes;
+  std::vector<ImageExtent> extents;
+  uint64_t bytes = 0;
+  for (const auto& declared : program.declared) {
+    const Symbol& symbol = program.symbols.at(declared.symbol);
+    const uint64_t row_bytes = uint64_t{symbol.cols} * isa::dtype_bytes(symbol.dtype);
+    const uint32_t first_half = declared.row_count * row_bytes >= kSplitBytes ? declared.row_count / 2 : 0;
+    for (const auto& [first, count] :
+         {std::pair{declared.first_row, first_half},
+          std::pair{declared.first_row + first_half, declared.row_count - first_half}})
+      if (count > 0) {
+        DeclaredTensor piece = declared;
+        piece.first_row = first;
+        piece.row_count = count;
+        pieces.push_back(piece);
+        piece_bytes.push_back(count * row_bytes);
+      }
+    bytes += declared.row_count * row_bytes;
+    for (const ImageExtent& extent : declared_extents(declared, symbol)) {
+      mems_.at(extent.mem)->reserve(extent.address, extent.words);
+      extents.push_back(extent);
+    }
+  }
+  const auto word = [&](uint32_t mem, uint32_t address) { return mems_[mem]->load_word(address); };
+  const auto generate = [&](size_t first, size_t end) {
+    for (size_t i = first; i < end; ++i)
+      generate_declared(pieces[i], program.symbols[pieces[i].symbol], word);
+  };
+  size_t split = 0; // the first piece of the second core: the first core gets at most half the bytes
+  for (uint64_t done = 0; split < pieces.size() && 2 * (done + piece_bytes[split]) <= bytes; ++split)
+    done += piece_bytes[split];
+  if (bytes >= kSplitBytes && !any_overlap(extents) && try_run_on_two_cores([&](unsigned part) {
+        part == 0 ? generate(0, split) : generate(split, pieces.size());
+      }))
+    return;
+  generate(0, pieces.size());
 }
 
 bool Chip::idle() const {

@@ -1,7 +1,8 @@
 // MEM slice storage on configs/tiny.json (positions in tests/engine/test_timing.cpp): a functional
-// run generates a declared tensor's word when a slice reads it and stores the word's chunk only
-// when it is read again or written (DeclaredWords, MemSlice::read_word), with the same bytes as
-// generating every declared tensor into SRAM at load.
+// run whose declared tensors pass EngineOptions::generate_at_load_bytes (0 here) generates a
+// declared word when a slice reads it and stores the word's chunk only when it is read again or
+// written (DeclaredWords, MemSlice::read_word), with the same bytes as generating every declared
+// tensor into SRAM at load.
 #include "engine_harness.h"
 #include "tspsim/program/declared_rows.h"
 
@@ -10,6 +11,13 @@
 using tsp::test::Simulation;
 
 namespace {
+
+// Every declared word generated when read, however few.
+tsp::EngineOptions on_read() {
+  tsp::EngineOptions options;
+  options.generate_at_load_bytes = 0;
+  return options;
+}
 
 // A copy of row `row` of `elements` (rows of `cols` elements of `bytes` bytes).
 std::vector<uint8_t> row_of(const std::vector<uint8_t>& elements, uint32_t row, uint32_t cols,
@@ -31,7 +39,7 @@ TEST_CASE("a declared word read once is generated, not stored") {
   NOP 10
   Write 0, E0
 )",
-                 "tiny.json");
+                 "tiny.json", {}, on_read());
   CHECK(sim.log().total() == 0);
   const auto a = tsp::random_tensor(tsp::isa::DType::i8, 4, 32, 7);
   CHECK(row_of(sim.symbol("B"), 0, 32, 1) == row_of(a, 2, 32, 1));
@@ -54,7 +62,7 @@ TEST_CASE("a declared word read twice has its chunk stored, with the same bytes"
   Write 0, E0
   Repeat 2, 1, 1
 )",
-                 "tiny.json");
+                 "tiny.json", {}, on_read());
   CHECK(sim.log().total() == 0);
   const auto a = tsp::random_tensor(tsp::isa::DType::i8, 4, 32, 7);
   const auto b = sim.symbol("B");
@@ -100,7 +108,7 @@ TEST_CASE("a write beside declared words keeps their values, and a multi-byte te
   NOP 10
   Write 0, E3
 )",
-                 "tiny.json");
+                 "tiny.json", {}, on_read());
   CHECK(sim.first_error() == "");
   const auto a = tsp::random_tensor(tsp::isa::DType::f32, 2, 8, 3);
   CHECK(sim.symbol("B") == row_of(a, 1, 8, 4));
@@ -119,11 +127,31 @@ TEST_CASE("declared tensors sharing words are generated at load, the later one w
                                        ".queue MEM_W0\n    NOP 1\n",
                                        "o.tsp", config);
   program.symbols[1].slices = program.symbols[0].slices; // B moves onto A's words 0 and 1
-  tsp::Chip chip("overlap_chip", config, tsp::EngineOptions{});
+  tsp::Chip chip("overlap_chip", config, on_read());
   chip.load(program);
   auto expected = tsp::random_tensor(tsp::isa::DType::i8, 4, 32, 1);
   const auto b = tsp::random_tensor(tsp::isa::DType::i8, 2, 32, 2);
   std::copy(b.begin(), b.end(), expected.begin());
   CHECK(chip.read_symbol(program.symbols[0]) == expected);
   CHECK(chip.context().sram.blocks() == 1);
+}
+
+// Below EngineOptions::generate_at_load_bytes (16 MiB by default) the declared tensors are stored
+// at load; above it nothing is stored until a slice reads them again or writes beside them.
+TEST_CASE("declared tensors under the size rule are stored at load, over it only when read") {
+  const auto config = tsp::test::bundled_config("tiny.json");
+  const tsp::Program program = tsp::assemble(".tensor A i8 4x32 slices=MEM_E1 base=0 init=random(1)\n"
+                                             ".tensor B i8 70x32 slices=MEM_E2 base=0 init=random(2)\n"
+                                             ".queue MEM_W0\n    NOP 1\n",
+                                             "s.tsp", config);
+  tsp::Chip at_load("at_load_chip", config, tsp::EngineOptions{});
+  at_load.load(program);
+  CHECK(at_load.context().sram.blocks() == 3); // A's chunk, B's two
+  tsp::EngineOptions over;
+  over.generate_at_load_bytes = 4 * 32 + 70 * 32 - 1;
+  tsp::Chip on_read_chip("on_read_chip", config, over);
+  on_read_chip.load(program);
+  CHECK(on_read_chip.context().sram.blocks() == 0);
+  CHECK(on_read_chip.read_symbol(program.symbols[1]) == tsp::random_tensor(tsp::isa::DType::i8, 70, 32, 2));
+  CHECK(at_load.read_symbol(program.symbols[1]) == on_read_chip.read_symbol(program.symbols[1]));
 }

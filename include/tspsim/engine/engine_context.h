@@ -26,6 +26,13 @@ struct EngineOptions {
   // (docs/timing-model.md, "Intervals in timing-only mode"); off gives the vector-by-vector
   // path, with the same results.
   bool intervals = true;
+  // Functional: declared tensors of at most this many bytes in all are generated into SRAM at load
+  // (on two cores); larger ones word by word as MEM slices read them, stored only where read again
+  // or written (DeclaredWords). Storing costs the kernel a fresh page per 2 MiB; generating when
+  // read costs a second generation of a word read again (a GEMM's activations, read once per
+  // column tile) inside the run. An int8 GEMM 1280^3 (3.2 MiB declared) ran 5-18% slower on read,
+  // a GEMV 8192^2 (64 MiB) 15-25% faster as a whole process (docs/performance.md).
+  uint64_t generate_at_load_bytes = uint64_t{16} << 20;
 };
 
 struct EngineContext {

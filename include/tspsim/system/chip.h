@@ -68,7 +68,6 @@ public:
   const Icu& icu() const { return *icu_; }
 
 private:
-  // Declared tensors sharing MEM words, generated at load (DeclaredWords takes the others).
   void generate_declared_tensors(const Program& program);
   void own_process_step();
   // One cycle; false when the run has ended (or was stopped), else now_ is the next cycle with work.
