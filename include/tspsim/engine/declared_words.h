@@ -1,7 +1,8 @@
 // A functional run's declared tensors (seeded weights) generated word by word when a MEM slice
-// reads them, instead of into SRAM at load: a weight-streaming program reads most of its weights
-// once, and storing them first cost a fresh page per 2 MiB (cleared by the kernel) besides the
-// generation (docs/performance.md, "Declared weights generated when read").
+// reads them, instead of into SRAM at load, when they pass EngineOptions::generate_at_load_bytes:
+// a weight-streaming program reads most of its weights once, and storing them first cost a fresh
+// page per 2 MiB (cleared by the kernel) besides the generation (docs/performance.md, "Declared
+// weights generated when read").
 #pragma once
 
 #include "tspsim/program/declared_rows.h"
