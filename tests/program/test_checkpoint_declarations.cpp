@@ -12,7 +12,9 @@
 #include "tspsim/program/disassembler.h"
 #include "tspsim/program/program.h"
 #include "tspsim/program/tensor.h"
+#include "tspsim/system/chip.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <fmt/format.h>
@@ -306,4 +308,27 @@ TEST_CASE("tspasm's checkpoint() takes a file, a tensor and an offset, and the o
         "t.tsp:1:77: unknown random() option 'transposed' (stride=, rows=)");
   CHECK(error("f16 1x20", "checkpoint(\"\", \"t\", 0)") ==
         "t.tsp:1:67: the checkpoint file is an empty string");
+}
+
+// A functional run reads checkpoint declarations word by word (DeclaredWords, past
+// EngineOptions::generate_at_load_bytes) as it does when they are generated at load.
+TEST_CASE("a chip reads checkpoint declarations the same when read as when generated at load") {
+  const auto config = tiny_chip();
+  const auto program = assemble(declarations(checkpoint_path()), "c.tsp", config);
+  Chip at_load("at_load_chip", config, EngineOptions{});
+  at_load.load(program);
+  EngineOptions on_read;
+  on_read.generate_at_load_bytes = 0;
+  Chip read_chip("on_read_chip", config, on_read);
+  read_chip.load(program);
+  CHECK(read_chip.context().sram.blocks() == 0);
+  for (const std::string name : {"WQ", "WQ.scale", "EMB", "GAIN", "WV16"}) {
+    INFO(name);
+    const Symbol& symbol = *program.find_symbol(name);
+    const auto declared = elements_of(program, name);
+    const auto read = read_chip.read_symbol(symbol);
+    CHECK(read == at_load.read_symbol(symbol));
+    // The declared rows (EMB declares only its row 1) hold the checkpoint's elements.
+    CHECK(std::search(read.begin(), read.end(), declared.begin(), declared.end()) != read.end());
+  }
 }
