@@ -60,8 +60,7 @@ bool DeclaredWords::generate(unsigned mem, uint32_t address, uint8_t* out, unsig
     }
     elements = cached.bytes.data();
   }
-  if (elements)
-    for (uint32_t c = 0; c < symbol.cols; ++c) out[c] = elements[size_t{c} * bytes + e.plane];
+  if (elements) byte_plane(elements, bytes, e.plane, symbol.cols, out);
   std::memset(out + symbol.cols, 0, vector_bytes - symbol.cols);
   return true;
 }

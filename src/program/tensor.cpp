@@ -247,6 +247,19 @@ template <unsigned Bytes> void gather_byte(const uint8_t* row, unsigned b, uint3
   for (uint32_t c = 0; c < cols; ++c) out[c] = row[size_t{c} * Bytes + b];
 }
 
+} // namespace
+
+void byte_plane(const uint8_t* elements, unsigned bytes, unsigned plane, uint32_t cols, uint8_t* out) {
+  if (bytes == 1)
+    gather_byte<1>(elements, plane, cols, out);
+  else if (bytes == 2)
+    gather_byte<2>(elements, plane, cols, out);
+  else
+    gather_byte<4>(elements, plane, cols, out);
+}
+
+namespace {
+
 // The images of rows [first, first + count) of `symbol`, `elements` holding just those rows.
 std::vector<MemImage> row_images(const Symbol& symbol, const std::vector<uint8_t>& elements,
                                  unsigned vector_bytes, uint32_t first, uint32_t count) {
@@ -260,14 +273,8 @@ std::vector<MemImage> row_images(const Symbol& symbol, const std::vector<uint8_t
                      std::vector<uint8_t>(size_t{run.rows} * vector_bytes)};
       for (uint32_t k = 0; k < run.rows; ++k) {
         const uint64_t row = run.first_row + uint64_t{k} * groups - first;
-        const uint8_t* from = &elements[row * symbol.cols * bytes];
-        uint8_t* to = &image.bytes[size_t{k} * vector_bytes];
-        if (bytes == 1)
-          gather_byte<1>(from, b, symbol.cols, to);
-        else if (bytes == 2)
-          gather_byte<2>(from, b, symbol.cols, to);
-        else
-          gather_byte<4>(from, b, symbol.cols, to);
+        byte_plane(&elements[row * symbol.cols * bytes], bytes, b, symbol.cols,
+                   &image.bytes[size_t{k} * vector_bytes]);
       }
       images.push_back(std::move(image));
     }
@@ -409,10 +416,7 @@ void generate_declared(const DeclaredTensor& declared, const Symbol& symbol,
         continue;
       }
       fill(index, row.data());
-      for (unsigned b = 0; b < bytes; ++b) {
-        uint8_t* lanes = out(b);
-        for (uint32_t c = 0; c < symbol.cols; ++c) lanes[c] = row[c * bytes + b];
-      }
+      for (unsigned b = 0; b < bytes; ++b) byte_plane(row.data(), bytes, b, symbol.cols, out(b));
     }
 }
 

@@ -7,6 +7,7 @@
 #include "tspsim/program/declared_rows.h"
 
 #include <catch2/catch.hpp>
+#include <string>
 
 using tsp::test::Simulation;
 
@@ -26,13 +27,21 @@ std::vector<uint8_t> row_of(const std::vector<uint8_t>& elements, uint32_t row, 
   return {elements.begin() + row * row_bytes, elements.begin() + (row + 1) * row_bytes};
 }
 
+// A: 4 declared rows in MEM_W3 (seed 7); B: 4 rows in MEM_E3, 8 hops east, where A's rows are
+// copied on E0.
+const std::string kCopy = R"(
+.tensor A i8 4x32 slices=MEM_W3 base=0 init=random(7)
+.tensor B i8 4x32 slices=MEM_E3 base=0 init=zeros
+)";
+
+// A's elements as declared.
+std::vector<uint8_t> declared_a() { return tsp::random_tensor(tsp::isa::DType::i8, 4, 32, 7); }
+
 } // namespace
 
 TEST_CASE("a declared word read once is generated, not stored") {
   // Read A row 2 at 0 -> written to B row 0 at MEM_E3 at 10: B's chunk is the only one stored.
-  Simulation sim(R"(
-.tensor A i8 4x32 slices=MEM_W3 base=0 init=random(7)
-.tensor B i8 4x32 slices=MEM_E3 base=0 init=zeros
+  Simulation sim(kCopy + R"(
 .queue MEM_W3
   Read 2, E0
 .queue MEM_E3
@@ -41,7 +50,7 @@ TEST_CASE("a declared word read once is generated, not stored") {
 )",
                  "tiny.json", {}, on_read());
   CHECK(sim.log().total() == 0);
-  const auto a = tsp::random_tensor(tsp::isa::DType::i8, 4, 32, 7);
+  const auto a = declared_a();
   CHECK(row_of(sim.symbol("B"), 0, 32, 1) == row_of(a, 2, 32, 1));
   CHECK(sim.chip->context().sram.blocks() == 1);
   CHECK(sim.symbol("A") == a);
@@ -50,9 +59,7 @@ TEST_CASE("a declared word read once is generated, not stored") {
 TEST_CASE("a declared word read twice has its chunk stored, with the same bytes") {
   // A row 2 read at 0 and 1, written to B rows 0 and 1 at 10 and 11; then A row 3 at 2 (from the
   // stored chunk) to B row 2 at 12.
-  Simulation sim(R"(
-.tensor A i8 4x32 slices=MEM_W3 base=0 init=random(7)
-.tensor B i8 4x32 slices=MEM_E3 base=0 init=zeros
+  Simulation sim(kCopy + R"(
 .queue MEM_W3
   Read 2, E0
   Read 2, E0
@@ -64,7 +71,7 @@ TEST_CASE("a declared word read twice has its chunk stored, with the same bytes"
 )",
                  "tiny.json", {}, on_read());
   CHECK(sim.log().total() == 0);
-  const auto a = tsp::random_tensor(tsp::isa::DType::i8, 4, 32, 7);
+  const auto a = declared_a();
   const auto b = sim.symbol("B");
   CHECK(row_of(b, 0, 32, 1) == row_of(a, 2, 32, 1));
   CHECK(row_of(b, 1, 32, 1) == row_of(a, 2, 32, 1));

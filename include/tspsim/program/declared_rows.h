@@ -27,6 +27,10 @@ struct DeclaredExtent {
 };
 std::vector<DeclaredExtent> declared_word_extents(const DeclaredTensor& declared, const Symbol& symbol);
 
+// Byte `plane` of each of `cols` elements of `bytes` bytes (1, 2 or 4) into `out`: a row's word in
+// the slice of that byte plane.
+void byte_plane(const uint8_t* elements, unsigned bytes, unsigned plane, uint32_t cols, uint8_t* out);
+
 // The element bytes (little-endian, symbol.cols elements) of row `row` of a declaration whose
 // values come from its seed (not a checkpoint's, which are read from a file).
 void declared_row_bytes(const DeclaredTensor& declared, const Symbol& symbol, uint32_t row, uint8_t* out);
