@@ -123,7 +123,12 @@ public:
   // results delayed by a mov (the operation moves a cycle or so earlier) until none do.
   void prepare() {
     for (unsigned tries = 0;; ++tries) {
-      const auto crowded = layout();
+      std::optional<Crowded> crowded;
+      try {
+        crowded = layout();
+      } catch (const SharedValueTwice&) {
+        throw std::logic_error("tspc vector: a shared value is read in two cycles");
+      }
       if (!crowded) return;
       if (tries == kRetimes)
         throw InputError(fmt::format("a lane-wise expression dispatches {} operations on {} in one cycle; "
@@ -136,9 +141,14 @@ public:
       for (unsigned node : crowded->nodes) {
         if (node == expr_.root) continue;
         delay_value(node);
-        const auto after = layout();
-        const size_t overflow = after ? after->overflow : 0;
-        if (!best || overflow < best->first) best = {overflow, node};
+        try {
+          const auto after = layout();
+          const size_t overflow = after ? after->overflow : 0;
+          if (!best || overflow < best->first) best = {overflow, node};
+        } catch (const SharedValueTwice&) {
+          // An operation sharing its operand with another (a lane reduction's two Permutes of one
+          // value) would read it a cycle earlier than the other once delayed: not a candidate.
+        }
         expr_ = before;
       }
       if (!best)
@@ -395,6 +405,9 @@ private:
 
 private:
   static constexpr Cycle kUnset = INT64_MIN;
+  // Thrown by set_offset when two consumers of one value read it in different cycles: a delay
+  // tried by prepare that would need it is no candidate.
+  struct SharedValueTwice {};
 
   // Every operation that reads several inputs straight from MEM reads its k-th one (k = 1, 2, ...)
   // through k movs, k cycles earlier: no two of its operands are read in one cycle.
@@ -435,7 +448,7 @@ private:
   // of an input, the cycle it arrives at its consumer.
   void set_offset(unsigned node, Cycle value) {
     if (offset_[node] != kUnset) {
-      if (offset_[node] != value) throw std::logic_error("tspc vector: a shared value is read in two cycles");
+      if (offset_[node] != value) throw SharedValueTwice{};
       return;
     }
     offset_[node] = value;
