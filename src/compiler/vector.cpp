@@ -256,6 +256,7 @@ public:
     Cycle previous = 0;
     Cycle last_write = -1;
     bool staggered = false;
+    unsigned leaf_delays = 0;
     // An expression that does not fit on an empty chip never will: delay the leaf that finds no
     // room by a mov (its read moves a cycle earlier) until the vector fits, then try the blanket
     // remedy, then name the node that finds no room.
@@ -276,10 +277,8 @@ public:
         // A long transfer (a prompt's hand-off between stages) can hold a slice's ports or streams
         // for more than kSearchLimit cycles; past everything placed the tables are empty, so a
         // vector that finds no cycle there never will.
-        std::optional<Cycle> placed_until;
-        const auto give_up_after = [&] {
-          return std::max(start, placed_until.value_or(start)) + kSearchLimit;
-        };
+        Cycle placed_until = -1; // -1: not looked up yet
+        const auto give_up_after = [&] { return std::max(start, placed_until) + kSearchLimit; };
         for (Cycle p = start; done < 0; ++p) {
           // Operands of one operation read in one cycle from one slice never fit: read them in
           // different cycles, once, and go on.
@@ -288,7 +287,15 @@ public:
             if (rewrite([&] { stagger_leaves(); }, true))
               p = start = std::max({previous - kBackfill, lower_bound(), earliest});
           }
-          if (p > give_up_after() && !placed_until) placed_until = s_.last_active();
+          if (p > give_up_after() && placed_until < 0) placed_until = s_.last_active();
+          // A leaf can collide with another in every cycle from some row on (rows past the ones
+          // misfit_alone probes): read it a cycle earlier through a mov and search again.
+          if (p > give_up_after() && expr_.nodes[failed_].kind == VNode::Kind::input &&
+              leaf_delays < kLeafDelays && rewrite([&, leaf = failed_] { delay_value(leaf); }, true)) {
+            ++leaf_delays;
+            placed_until = -1;
+            p = start = std::max({previous - kBackfill, lower_bound(), earliest});
+          }
           if (p > give_up_after())
             throw std::logic_error(
                 fmt::format("tspc vector: no cycle for row {} tile {} from cycle {}: node {} ({}) "

@@ -42,3 +42,9 @@ TEST_CASE("attention rejects heads that are not a multiple of kv heads") {
       tsp::compiler::compile_attention(tsp::test::bundled_config("14nm.json"), {6, 4, 64, 8, DType::f16, 1}),
       "attention: heads 6 must be a multiple of kv_heads 4");
 }
+
+TEST_CASE("attention without a superlane stagger delays a leaf that collides from row 8 on") {
+  // Two Reads of the query collide in every cycle once the row reaches 8, past the rows that the
+  // empty-chip probe tries: the search gives that leaf a mov and goes on (this aborted).
+  check("14nm.json", {"streams.superlane_stagger_cycles=0"}, {9, 3, 64, 16, DType::f16, 1});
+}
