@@ -82,9 +82,21 @@ void write_temp(const std::filesystem::path& path, std::string_view data) {
   }
 }
 
-void rename_into_place(const std::filesystem::path& path) {
-  const auto temp = temp_path(path);
+} // namespace
+
+void move_into_place(const std::filesystem::path& temp, const std::filesystem::path& path) {
   std::error_code ec;
+  if (is_special_file(path)) {
+    std::string data;
+    try {
+      data = read_text_file(temp);
+    } catch (const InputError&) {
+      std::filesystem::remove(temp, ec);
+      throw;
+    }
+    std::filesystem::remove(temp, ec);
+    return write_direct(path, data);
+  }
   std::filesystem::rename(temp, path, ec);
   if (ec) {
     std::error_code ignored;
@@ -93,12 +105,10 @@ void rename_into_place(const std::filesystem::path& path) {
   }
 }
 
-} // namespace
-
 void write_file_atomic(const std::filesystem::path& path, std::string_view data) {
   if (is_special_file(path)) return write_direct(path, data);
   write_temp(path, data);
-  rename_into_place(path);
+  move_into_place(temp_path(path), path);
 }
 
 OutputFiles::~OutputFiles() {
@@ -145,7 +155,7 @@ void OutputFiles::commit() {
     if (file.special)
       write_direct(file.path, file.data);
     else
-      rename_into_place(file.path);
+      move_into_place(temp_path(file.path), file.path);
   }
   staged_.clear();
 }

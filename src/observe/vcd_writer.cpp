@@ -1,6 +1,7 @@
 #include "tspsim/observe/vcd_writer.h"
 
 #include "tspsim/common/error.h"
+#include "tspsim/common/file_io.h"
 
 #include <cerrno>
 #include <cstring>
@@ -45,12 +46,7 @@ VcdWriter::~VcdWriter() {
 void VcdWriter::close() {
   sc_core::sc_close_vcd_trace_file(file_);
   file_ = nullptr;
-  std::error_code error;
-  std::filesystem::rename(temp_base_ + ".vcd", path_, error);
-  if (error) {
-    std::filesystem::remove(temp_base_ + ".vcd");
-    throw InputError(fmt::format("cannot write '{}': {}", path_, error.message()));
-  }
+  move_into_place(temp_base_ + ".vcd", path_);
 }
 
 // The cycle of the current simulated time (the debug clock evaluates half a period in).

@@ -22,6 +22,11 @@ std::ifstream open_input_file(const std::filesystem::path& path);
 // "cannot write 'PATH': REASON" and removes the temporary file on failure.
 void write_file_atomic(const std::filesystem::path& path, std::string_view data);
 
+// Moves a finished temporary file to `path`: renames it over a file, or copies its bytes into a
+// device or FIFO in place (renaming would replace /dev/null with a file). Removes `temp` either
+// way; throws InputError "cannot write 'PATH': REASON".
+void move_into_place(const std::filesystem::path& temp, const std::filesystem::path& path);
+
 // The files one run writes, all or none. check() every path before the work starts (a directory or
 // an unwritable folder is an InputError naming `what`); stage() writes PATH.tmp; commit() renames
 // every staged file into place. Staged files not committed are removed on destruction. A device
