@@ -26,6 +26,22 @@ ChipConfig::ChipConfig() {
 
 namespace {
 
+// The most cycles a vector may take on a link (a config asking more is refused when loaded).
+constexpr double kMaxLinkVectorCycles = 1 << 24;
+
+// The cycles a vector takes on a link, at least one, as a double: a config is checked against
+// kMaxLinkVectorCycles with it before c2c_vector_cycles narrows it.
+double c2c_vector_cycle_quotient(const ChipConfig& config) {
+  const double bits = 8.0 * config.geometry.vector_bytes();
+  const double ns = bits / (config.c2c.lanes_per_link * config.c2c.gbps_per_lane);
+  // The tolerance keeps an exact quotient (e.g. 20.000000000001 after rounding) from gaining a cycle.
+  return std::max(1.0, std::ceil(ns * config.clock_mhz / 1000.0 - 1e-9));
+}
+
+} // namespace
+
+namespace {
+
 constexpr unsigned kNoMax = std::numeric_limits<unsigned>::max();
 
 // One unsigned key of a section: the schema, the bounds and why they hold, in one row. Parsing and
@@ -295,6 +311,16 @@ ChipConfig parse_document(const json& doc, const Origin& origin) {
       origin, doc, "mxm", [](const Section& s, MxmConfig& o) { s.read_fields(kMxmFields, o); }, c.mxm);
   parse_section(origin, doc, "c2c", parse_c2c, c.c2c);
   parse_section(origin, doc, "timing", parse_timing, c.timing);
+  // The link rate and the clock meet in the cycles a vector takes on a link, which the engine and
+  // tspc count in 32 bits; far past any real link, and an infinite quotient is no rate at all.
+  const double vector_cycles = c2c_vector_cycle_quotient(c);
+  if (!(vector_cycles <= kMaxLinkVectorCycles))
+    origin.fail(
+        "c2c.gbps_per_lane",
+        fmt::format("a vector of {} bytes would take {} cycles on a link ({} lanes x {} Gb/s at {} MHz); "
+                    "expected at most {}",
+                    c.geometry.vector_bytes(), vector_cycles, c.c2c.lanes_per_link, c.c2c.gbps_per_lane,
+                    c.clock_mhz, kMaxLinkVectorCycles));
   return c;
 }
 
@@ -419,10 +445,7 @@ json config_to_json(const ChipConfig& config) {
 }
 
 uint32_t c2c_vector_cycles(const ChipConfig& config) {
-  const double bits = 8.0 * config.geometry.vector_bytes();
-  const double ns = bits / (config.c2c.lanes_per_link * config.c2c.gbps_per_lane);
-  // The tolerance keeps an exact quotient (e.g. 20.000000000001 after rounding) from gaining a cycle.
-  return static_cast<uint32_t>(std::max(1.0, std::ceil(ns * config.clock_mhz / 1000.0 - 1e-9)));
+  return static_cast<uint32_t>(c2c_vector_cycle_quotient(config));
 }
 
 namespace {

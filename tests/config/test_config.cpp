@@ -418,3 +418,21 @@ TEST_CASE("docs/config.md documents every key of the schema") {
     }
   }
 }
+
+TEST_CASE("a link rate and clock whose vector would take past 2^24 cycles are refused") {
+  // 1e-9 Gb/s wrapped around 32 bits (a prediction below its own bound); 1e-300 Gb/s and a clock
+  // of 1e308 MHz made links free.
+  require_error(
+      R"({"c2c": {"gbps_per_lane": 1e-9}})",
+      "x.json: c2c.gbps_per_lane: a vector of 320 bytes would take 576000000000 cycles on a link (4 "
+      "lanes x 1e-09 Gb/s at 900 MHz); expected at most 16777216");
+  require_error(
+      R"({"clock_mhz": 1e308})",
+      "x.json: c2c.gbps_per_lane: a vector of 320 bytes would take inf cycles on a link (4 lanes x 30 "
+      "Gb/s at 1e+308 MHz); expected at most 16777216");
+  require_error(
+      kBase,
+      "--set c2c.gbps_per_lane: a vector of 32 bytes would take 576000000 cycles on a link (4 lanes x "
+      "1e-07 Gb/s at 900 MHz); expected at most 16777216",
+      {"c2c.gbps_per_lane=1e-7"});
+}
