@@ -18,6 +18,9 @@ int main(int argc, char* argv[]) {
                   "system (JSON, configs/systems/) a program with .chip sections is built for");
   return tsp::cli::run(*app, argc, argv, [&] {
     tsp::OutputFiles outputs;
+    outputs.reads(input, "the source");
+    if (!config.path.empty()) outputs.reads(config.path, "the config");
+    if (!system_path.empty()) outputs.reads(system_path, "the system");
     outputs.check(output, "-o");
     if (!system_path.empty()) {
       const auto system = tsp::cli::load_chosen_system(system_path, config);

@@ -214,8 +214,11 @@ int main(int argc, char* argv[]) {
     if (config_choice.path.empty()) throw tsp::InputError("--config is required");
     if (output.empty()) throw tsp::InputError("-o is required");
     tsp::OutputFiles outputs;
-    outputs.check(output, "-o");
     const auto& entry = *tsp::compiler::find_kernel(app->get_subcommands().front()->get_name());
+    outputs.reads(config_choice.path, "the config");
+    if (const auto* model = commands[entry.name]->get_option_no_throw("--model"); model && model->count() > 0)
+      outputs.reads(values[entry.name]["model"], "the model");
+    outputs.check(output, "-o");
     tsp::compiler::KernelArgs args;
     for (const auto& option : entry.options)
       if (commands[entry.name]->count("--" + option.name) > 0)

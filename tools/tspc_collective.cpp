@@ -154,6 +154,8 @@ int write_system(const tsp::compiler::CompiledSystem& compiled, const std::strin
                  const std::string& reference_dir, const tsp::SystemConfig& system,
                  const std::string& system_path, const tsp::cli::ConfigChoice& config) {
   tsp::OutputFiles outputs;
+  outputs.reads(system_path, "the system");
+  if (!config.path.empty()) outputs.reads(config.path, "the config");
   outputs.check(output, "-o");
   if (!compiled.spilled) outputs.stage(output, bytes_view(tsp::serialize_system_program(compiled.program)));
   const auto program_of = [&](uint32_t chip) {

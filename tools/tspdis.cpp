@@ -56,6 +56,9 @@ int main(int argc, char* argv[]) {
   app->add_option("--system", system_path, "system (JSON, configs/systems/) a system program was built for");
   return tsp::cli::run(*app, argc, argv, [&] {
     tsp::OutputFiles outputs;
+    outputs.reads(input, "the program");
+    if (!config.path.empty()) outputs.reads(config.path, "the config");
+    if (!system_path.empty()) outputs.reads(system_path, "the system");
     if (!output.empty()) outputs.check(output, "-o");
     const std::string text = system_path.empty() ? disassemble_chip(config, input)
                                                  : disassemble_system(system_path, config, input);

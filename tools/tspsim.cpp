@@ -178,11 +178,33 @@ std::vector<Expectation> read_expectations(const std::vector<std::string>& expec
   return expects;
 }
 
+// The files a run reads, which no output may name.
+void note_inputs(const Options& opt, tsp::OutputFiles& outputs) {
+  outputs.reads(opt.program_path, "the program");
+  if (!opt.config.path.empty()) outputs.reads(opt.config.path, "the config");
+  if (!opt.system_path.empty()) outputs.reads(opt.system_path, "the system");
+  for (const auto* specs : {&opt.loads, &opt.expects})
+    for (const auto& spec : *specs)
+      if (const auto eq = spec.find('='); eq != std::string::npos)
+        outputs.reads(spec.substr(eq + 1),
+                      fmt::format("the file of {} {}", specs == &opt.loads ? "--load" : "--expect", spec));
+}
+
+// The outputs every run may write beside its statistics: one file each, none an input.
+void check_workflow_outputs(const WorkflowOptions& workflow, tsp::OutputFiles& outputs) {
+  if (!workflow.trace.empty()) outputs.check(workflow.trace, "--trace");
+  if (!workflow.vcd.empty()) outputs.check(workflow.vcd, "--vcd");
+  if (!workflow.activity_log.empty()) outputs.check(workflow.activity_log, "--activity-log");
+}
+
 // Every output path is checked before the run, so a bad one costs no simulation and leaves nothing.
-void check_outputs(const Options& opt, const std::vector<Dump>& dumps, tsp::OutputFiles& outputs) {
+void check_outputs(const Options& opt, const WorkflowOptions& workflow, const std::vector<Dump>& dumps,
+                   tsp::OutputFiles& outputs) {
+  note_inputs(opt, outputs);
   if (!opt.stats_json.empty()) outputs.check(opt.stats_json, "--stats-json");
   if (!opt.util_csv.empty()) outputs.check(opt.util_csv, "--util-csv");
   for (const auto& d : dumps) outputs.check(d.path, "--dump " + d.symbol->name);
+  check_workflow_outputs(workflow, outputs);
 }
 
 // Returns whether every expectation holds; `prefix` names the chip in a system run.
@@ -282,7 +304,9 @@ int run_system(const Options& opt, const WorkflowOptions& workflow) {
   std::vector<std::vector<Dump>> dumps;
   std::vector<std::vector<Expectation>> expects;
   tsp::OutputFiles outputs;
+  note_inputs(opt, outputs);
   if (!opt.stats_json.empty()) outputs.check(opt.stats_json, "--stats-json");
+  check_workflow_outputs(workflow, outputs);
   for (uint32_t c = 0; c < program.chips(); ++c) {
     dumps.push_back(read_dumps(dump_specs[c], program.program_of(c)));
     expects.push_back(read_expectations(expect_specs[c], tolerance_specs[c], program.program_of(c)));
@@ -350,7 +374,7 @@ int run(const Options& opt, const WorkflowOptions& workflow) {
   if (opt.timing_only && (!dumps.empty() || !expects.empty()))
     throw tsp::InputError("--dump and --expect need data: drop --timing-only");
   tsp::OutputFiles outputs;
-  check_outputs(opt, dumps, outputs);
+  check_outputs(opt, workflow, dumps, outputs);
 
   tsp::EngineOptions engine;
   engine.timing_only = opt.timing_only;

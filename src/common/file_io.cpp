@@ -119,12 +119,21 @@ OutputFiles::~OutputFiles() {
   }
 }
 
+void OutputFiles::reads(const std::filesystem::path& path, const std::string& what) {
+  inputs_.emplace_back(path, what);
+}
+
 void OutputFiles::check(const std::filesystem::path& path, const std::string& what) {
   if (is_special_file(path)) {
     if (::access(path.c_str(), W_OK) != 0)
       throw InputError(fmt::format("{}: cannot write '{}': {}", what, path.string(), std::strerror(errno)));
     return;
   }
+  std::error_code same_error;
+  for (const auto& [input, input_what] : inputs_)
+    if (std::filesystem::equivalent(path, input, same_error))
+      throw InputError(fmt::format("{}: '{}' is {}; writing it would overwrite an input", what, path.string(),
+                                   input_what));
   const auto normal = std::filesystem::absolute(path).lexically_normal();
   for (const auto& other : checked_)
     if (other == normal) throw InputError(fmt::format("{}: '{}' is also written by another option", what, path.string()));

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace tsp {
@@ -38,6 +39,9 @@ public:
   OutputFiles& operator=(const OutputFiles&) = delete;
   ~OutputFiles();
 
+  // An input of the run (`what`: "the program"): check() refuses an output naming the same file,
+  // which the run would overwrite. Call it before the checks.
+  void reads(const std::filesystem::path& path, const std::string& what);
   void check(const std::filesystem::path& path, const std::string& what);
   void stage(const std::filesystem::path& path, std::string_view data);
   void commit();
@@ -48,6 +52,7 @@ private:
     bool special; // a device or FIFO: `data` is written to it at commit()
     std::string data;
   };
+  std::vector<std::pair<std::filesystem::path, std::string>> inputs_;
   std::vector<std::filesystem::path> checked_;
   std::vector<Staged> staged_;
 };

@@ -1,0 +1,61 @@
+// Output paths that name an input of the run, or another output: refused before anything is
+// written, so a mistyped option never destroys a program, a config or hand-written assembly.
+#include "cli_harness.h"
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+using tsp::test::run_tool;
+using tsp::test::scratch_dir;
+using tsp::test::slurp;
+using tsp::test::source;
+
+namespace {
+
+// A copy of a bundled file in the scratch directory, which the tests may try to overwrite.
+std::string copy_of(const std::string& relative, const std::string& name) {
+  const auto path = scratch_dir() / name;
+  std::filesystem::copy_file(source(relative), path, std::filesystem::copy_options::overwrite_existing);
+  return path.string();
+}
+
+} // namespace
+
+TEST_CASE("tspsim refuses an output that is its program, config or another output") {
+  const std::string program = copy_of("examples/vector_add.tsp", "outputs_va.tsp");
+  const std::string config = copy_of("configs/14nm.json", "outputs_chip.json");
+  const std::string before = slurp(program);
+  const auto stats = run_tool("tspsim", "--config " + config + " " + program + " --stats-json " + program);
+  CHECK(stats.exit_code == 2);
+  CHECK(stats.err ==
+        "error: --stats-json: '" + program + "' is the program; writing it would overwrite an input\n");
+  const auto vcd = run_tool("tspsim", "--config " + config + " " + program + " --vcd " + config);
+  CHECK(vcd.exit_code == 2);
+  CHECK(vcd.err == "error: --vcd: '" + config + "' is the config; writing it would overwrite an input\n");
+  const std::string same = (scratch_dir() / "outputs_same.out").string();
+  const auto both =
+      run_tool("tspsim", "--config " + config + " " + program + " --trace " + same + " --vcd " + same);
+  CHECK(both.exit_code == 2);
+  CHECK(both.err == "error: --vcd: '" + same + "' is also written by another option\n");
+  CHECK_FALSE(std::filesystem::exists(same));
+  CHECK(slurp(program) == before);
+}
+
+TEST_CASE("tspasm, tspdis and tspc refuse an output that is their input") {
+  const std::string program = copy_of("examples/vector_add.tsp", "outputs_src.tsp");
+  const auto assembled = run_tool("tspasm", program + " -o " + program);
+  CHECK(assembled.exit_code == 2);
+  CHECK(assembled.err == "error: -o: '" + program + "' is the source; writing it would overwrite an input\n");
+  const std::string binary = (scratch_dir() / "outputs_src.bin").string();
+  REQUIRE(run_tool("tspasm", program + " -o " + binary).exit_code == 0);
+  const auto disassembled = run_tool("tspdis", binary + " -o " + binary);
+  CHECK(disassembled.exit_code == 2);
+  CHECK(disassembled.err ==
+        "error: -o: '" + binary + "' is the program; writing it would overwrite an input\n");
+  const std::string config = copy_of("configs/14nm.json", "outputs_tspc.json");
+  const auto compiled =
+      run_tool("tspc", "--config " + config + " elementwise --op add --rows 4 --cols 32 -o " + config);
+  CHECK(compiled.exit_code == 2);
+  CHECK(compiled.err == "error: -o: '" + config + "' is the config; writing it would overwrite an input\n");
+  CHECK(slurp(config) == slurp(source("configs/14nm.json")));
+}
