@@ -53,7 +53,8 @@ void register_options(CLI::App& app, Options& opt) {
   app.add_flag("--print-config", opt.print_config, "print the resolved config as JSON");
   app.add_option("--stats-json", opt.stats_json, "write statistics (per unit and per slice) as JSON");
   app.add_option("--util-csv", opt.util_csv, "write utilisation per window of cycles as CSV");
-  app.add_option("--util-window", opt.util_window, "cycles per --util-csv row (default 1000)");
+  app.add_option("--util-window", opt.util_window, "cycles per --util-csv row (default 1000)")
+      ->check(tsp::cli::whole_number());
   tsp::cli::add_repeatable(
       app, "--load", opt.loads,
       "SYMBOL=FILE: set a tensor's elements before the run, from FILE as --dump writes it "
@@ -74,7 +75,8 @@ void register_options(CLI::App& app, Options& opt) {
   app.add_flag("--debug-clock", opt.debug_clock,
                "one SC_METHOD per slice on an sc_clock (slow; same results)");
   app.add_option("--max-cycles", opt.max_cycles,
-                 "stop after this many cycles (statistics marked partial; 0: no limit)");
+                 "stop after this many cycles (statistics marked partial; 0: no limit)")
+      ->check(tsp::cli::whole_number());
   app.add_flag("--quiet", opt.quiet, "no summary on stdout (errors still go to stderr)");
   app.add_option("--system", opt.system_path,
                  "run a system of chips (configs/systems/*.json); PROGRAM is a system program, and --dump, "

@@ -310,3 +310,17 @@ TEST_CASE("outputs to /dev/null are written in place, not renamed over the devic
   CHECK(std::filesystem::is_character_file("/dev/null"));
   CHECK_FALSE(std::filesystem::exists("/dev/null.tmp"));
 }
+
+TEST_CASE("cycle counts are whole numbers: a sign, letters or more than 64 bits are bad input") {
+  // CLI11 alone read --max-cycles -1 as 2^64 - 1, a run without limit.
+  for (const std::string value : {"-1", "12abc", "36893488147419103237"}) {
+    const auto r = tsp::test::run_tool("tspsim", k14nm + " " + kVectorAdd + " --max-cycles " + value);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err == "--max-cycles: expected a whole number from 0 to 18446744073709551615, got '" + value +
+                       "'\nRun with --help for more information.\n");
+  }
+  const auto window = tsp::test::run_tool("tspsim", k14nm + " " + kVectorAdd + " --util-window -5");
+  CHECK(window.exit_code == 2);
+  CHECK(window.err.rfind("--util-window: expected a whole number from 0 to 18446744073709551615, got '-5'",
+                         0) == 0);
+}

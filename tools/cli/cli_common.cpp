@@ -1,5 +1,8 @@
 #include "cli/cli_common.h"
 
+#include <charconv>
+#include <cstdint>
+
 #include "tspsim/common/error.h"
 #include "tspsim/common/version.h"
 #include "tspsim/program/assembler.h"
@@ -24,6 +27,19 @@ CLI::Option* add_repeatable(CLI::App& app, const std::string& name, std::vector<
       ->expected(1)
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+}
+
+CLI::Validator whole_number() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        uint64_t value = 0;
+        const char* end = text.data() + text.size();
+        const auto [stop, error] = std::from_chars(text.data(), end, value);
+        if (error != std::errc() || stop != end || text.empty())
+          return fmt::format("expected a whole number from 0 to {}, got '{}'", UINT64_MAX, text);
+        return {};
+      },
+      "UINT");
 }
 
 void add_config_options(CLI::App& app, ConfigChoice& choice, const std::string& config_help) {

@@ -34,6 +34,9 @@ struct ConfigChoice {
 };
 void add_config_options(CLI::App& app, ConfigChoice& choice, const std::string& config_help);
 
+// Accepts a whole number of 64 bits without a sign: CLI11 alone reads "-1" as 2^64 - 1.
+CLI::Validator whole_number();
+
 // The folder of the bundled configs (configs/ of the source tree this build came from).
 std::filesystem::path bundled_config_dir();
 // The bundled 14 nm chip config, the default of tspasm.
