@@ -5,7 +5,11 @@
 #include "tspsim/compiler/llama.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <fmt/format.h>
+#include <limits>
 #include <sstream>
 
 namespace tsp::compiler {
@@ -66,18 +70,23 @@ CompiledKernel gemm(const ChipConfig& config, const KernelArgs& args, bool vecto
   return compile_gemm(config, shape);
 }
 
+// An fp32 option. Parsed as a double and then rounded, so that a value fp32 holds only as a
+// subnormal (1e-45) is accepted, and one it cannot hold says why instead of "not a number".
 float real(const KernelArgs& args, const std::string& name) {
   const std::string& value = args.text(name);
-  size_t used = 0;
-  float x = 0;
-  try {
-    x = std::stof(value, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (value.empty() || used != value.size())
+  char* end = nullptr;
+  errno = 0;
+  const double x = std::strtod(value.c_str(), &end);
+  if (value.empty() || end != value.c_str() + value.size())
     throw InputError(fmt::format("--{}: expected a number, got '{}'", name, value));
-  return x;
+  // Magnitudes from 2^128 - 2^103 up round to infinity in fp32, those up to 2^-150 to zero.
+  if ((std::isinf(x) && errno == ERANGE) || (std::isfinite(x) && std::fabs(x) >= 0x1.ffffffp127))
+    throw InputError(fmt::format("--{}: '{}' is beyond the largest fp32, {}", name, value,
+                                 std::numeric_limits<float>::max()));
+  if ((x == 0 && errno == ERANGE) || (x != 0 && std::fabs(x) <= 0x1p-150))
+    throw InputError(fmt::format("--{}: '{}' rounds to 0 in fp32, whose smallest magnitude is {}", name,
+                                 value, std::numeric_limits<float>::denorm_min()));
+  return static_cast<float>(x);
 }
 
 bool flag(const KernelArgs& args, const std::string& name, const std::string& yes, const std::string& no) {

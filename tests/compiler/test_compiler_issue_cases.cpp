@@ -7,6 +7,7 @@
 #include "tspsim/compiler/registry.h"
 
 #include <catch2/catch.hpp>
+#include <limits>
 
 namespace {
 
@@ -113,4 +114,36 @@ TEST_CASE("a small GEMM without --planes takes the fastest plane count (one, for
   CHECK(run.errors() == 0);
   CHECK(run.mismatch() == "");
   CHECK(run.result.cycles == run.kernel.predicted_cycles);
+}
+
+// Outputs with infinities or NaNs (stress sweep D1-D6): the reference holds them with tolerance 0,
+// and the simulated chip writes the same infinities and NaNs.
+TEST_CASE("rsqrt of negative fp32 inputs gives NaNs checked exactly") {
+  check("14nm.json", {}, "elementwise", {{"op", "rsqrt"}, {"rows", "1"}, {"cols", "8"}, {"dtype", "fp32"}});
+}
+
+TEST_CASE("rsqrt of negative bf16 inputs gives NaNs checked exactly") {
+  check("14nm.json", {}, "elementwise", {{"op", "rsqrt"}, {"rows", "1"}, {"cols", "8"}, {"dtype", "bf16"}});
+}
+
+TEST_CASE("recip of a bf16 zero gives an infinity checked exactly") {
+  check("14nm.json", {}, "elementwise",
+        {{"op", "recip"}, {"rows", "64"}, {"cols", "4095"}, {"dtype", "bf16"}});
+}
+
+TEST_CASE("int32 to fp16 beyond 65504 converts to infinity, checked exactly") {
+  check("14nm.json", {}, "convert", {{"rows", "1"}, {"cols", "1"}, {"from", "int32"}, {"to", "fp16"}});
+}
+
+TEST_CASE("layernorm with eps 0 over rows of one column gives NaNs checked exactly") {
+  check("14nm.json", {}, "layernorm", {{"rows", "64"}, {"cols", "1"}, {"eps", "0"}});
+}
+
+TEST_CASE("an infinity or NaN as written takes tolerance 0, whatever bound the kernel gave") {
+  const double inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  // 70000 rounds to +infinity in fp16; the kernels' bounds there are infinite or NaN.
+  const auto out = tsp::compiler::make_expected("Y", tsp::isa::DType::f16, {1.0, -inf, nan, 70000.0},
+                                                {0.5, inf, nan, 0.5});
+  CHECK(out.tolerance == std::vector<double>{0.5, 0.0, 0.0, 0.0});
 }

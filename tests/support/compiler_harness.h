@@ -44,11 +44,12 @@ struct KernelRun {
       for (size_t e = 0; e < values.size(); ++e) {
         const bool exact = out.tolerance[e] == 0;
         const unsigned width = isa::dtype_bytes(symbol.dtype);
-        const bool same = exact ? std::equal(actual.begin() + e * width, actual.begin() + (e + 1) * width,
-                                             out.bytes.begin() + e * width)
-                                : values[e] == out.values[e] ||
-                                      (std::isnan(values[e]) && std::isnan(out.values[e])) ||
-                                      std::fabs(values[e] - out.values[e]) <= out.tolerance[e];
+        // As tspsim --expect: a NaN matches any NaN, bit-exact or not (docs/numerics.md).
+        const bool same =
+            (std::isnan(values[e]) && std::isnan(out.values[e])) ||
+            (exact ? std::equal(actual.begin() + e * width, actual.begin() + (e + 1) * width,
+                                out.bytes.begin() + e * width)
+                   : values[e] == out.values[e] || std::fabs(values[e] - out.values[e]) <= out.tolerance[e]);
         if (!same)
           return fmt::format("{}[{}, {}] = {}, reference {} (tolerance {})", out.symbol, e / symbol.cols,
                              e % symbol.cols, values[e], out.values[e], out.tolerance[e]);

@@ -6,7 +6,10 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 #include <fstream>
+#include <utility>
+#include <vector>
 
 using tsp::test::run_tool;
 using tsp::test::scratch_dir;
@@ -162,6 +165,95 @@ TEST_CASE("integer and bit-exact outputs are checked exactly") {
   CHECK(r.out.find("--expect-tol O=file:") != std::string::npos);
   CHECK(r.out.find("--expect-tol K") == std::string::npos);
   CHECK(r.out.find("--expect-tol V") == std::string::npos);
+}
+
+TEST_CASE("tspc's check command runs where the reference holds infinities or NaNs, bound 0 there") {
+  // Stress sweep D1-D6: such an element's bound was NaN, and tspsim rejected the .tol file.
+  const std::vector<std::pair<std::string, tsp::isa::DType>> kernels{
+      {"elementwise --op rsqrt --rows 1 --cols 8 --dtype fp32", tsp::isa::DType::f32},
+      {"elementwise --op rsqrt --rows 1 --cols 8 --dtype bf16", tsp::isa::DType::bf16},
+      {"elementwise --op rsqrt --rows 1 --cols 8 --dtype fp16", tsp::isa::DType::f16}};
+  for (size_t k = 0; k < kernels.size(); ++k) {
+    const auto& [kernel, dtype] = kernels[k];
+    INFO(kernel);
+    const auto s = compile_with_reference(kernel, "nonfinite" + std::to_string(k));
+    const auto sim = run_tool("tspsim", s.command);
+    CHECK(sim.exit_code == 0);
+    CHECK(sim.err == "");
+    CHECK(sim.out.find("expect " + s.symbol + ": ok\n") != std::string::npos);
+    const std::string reference = tsp::test::slurp(s.reference);
+    const std::string bounds = tsp::test::slurp(s.reference.substr(0, s.reference.size() - 3) + "tol");
+    const unsigned width = tsp::isa::dtype_bytes(dtype);
+    REQUIRE(bounds.size() == reference.size() / width * 8);
+    size_t nonfinite = 0;
+    for (size_t e = 0; e < reference.size() / width; ++e) {
+      uint32_t bits = 0;
+      for (unsigned b = 0; b < width; ++b) bits |= uint32_t(uint8_t(reference[e * width + b])) << (8 * b);
+      double bound = 0;
+      std::memcpy(&bound, bounds.data() + e * 8, 8);
+      if (std::isfinite(tsp::num::float_from_bits(bits, dtype))) {
+        CHECK(bound > 0);
+      } else {
+        CHECK(bound == 0.0);
+        ++nonfinite;
+      }
+    }
+    CHECK(nonfinite > 0);
+  }
+  // Outputs all of whose elements are such are exact: no .tol. An int32 beyond fp16's range converts
+  // to an infinity; layernorm with eps 0 over one column divides 0 by sqrt(0).
+  const std::vector<std::pair<std::string, tsp::isa::DType>> exact{
+      {"convert --rows 1 --cols 1 --from int32 --to fp16", tsp::isa::DType::f16},
+      {"layernorm --rows 64 --cols 1 --eps 0", tsp::isa::DType::f32}};
+  for (size_t k = 0; k < exact.size(); ++k) {
+    const auto& [kernel, dtype] = exact[k];
+    INFO(kernel);
+    const auto s = compile_with_reference(kernel, "nonfinite_exact" + std::to_string(k));
+    CHECK(s.command.find("--expect-tol") == std::string::npos);
+    const std::string reference = tsp::test::slurp(s.reference);
+    const unsigned width = tsp::isa::dtype_bytes(dtype);
+    for (size_t e = 0; e < reference.size() / width; ++e) {
+      uint32_t bits = 0;
+      for (unsigned b = 0; b < width; ++b) bits |= uint32_t(uint8_t(reference[e * width + b])) << (8 * b);
+      CHECK_FALSE(std::isfinite(tsp::num::float_from_bits(bits, dtype)));
+    }
+    const auto sim = run_tool("tspsim", s.command);
+    CHECK(sim.exit_code == 0);
+    CHECK(sim.out.find("expect " + s.symbol + ": ok\n") != std::string::npos);
+  }
+}
+
+TEST_CASE("tspc rejects a RoPE base or a norm eps without meaning, and fp32 options it cannot hold") {
+  const std::string config =
+      " --config " + source("configs/14nm.json") + " -o " + (scratch_dir() / "x.bin").string();
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"rope --rows 3 --cols 40 --head-dim 8 --base 0", "rope: --base must be finite and above 0, not 0"},
+      {"rope --rows 3 --cols 40 --head-dim 8 --base -5", "rope: --base must be finite and above 0, not -5"},
+      {"rmsnorm --rows 3 --cols 40 --eps -1", "rmsnorm: --eps must be finite and at least 0, not -1"},
+      {"rmsnorm --rows 3 --cols 40 --eps nan", "rmsnorm: --eps must be finite and at least 0, not nan"},
+      {"layernorm --rows 3 --cols 40 --eps inf", "layernorm: --eps must be finite and at least 0, not inf"},
+      {"layernorm --rows 3 --cols 40 --eps 1e39", "--eps: '1e39' is beyond the largest fp32, 3.4028235e+38"},
+      {"layernorm --rows 3 --cols 40 --eps 1e999",
+       "--eps: '1e999' is beyond the largest fp32, 3.4028235e+38"},
+      {"requant --rows 3 --cols 40 --scale 1e-46", "--scale: '1e-46' rounds to 0 in fp32, whose smallest "
+                                                   "magnitude is 1e-45"},
+      {"requant --rows 3 --cols 40 --scale 1e-999", "--scale: '1e-999' rounds to 0 in fp32, whose smallest "
+                                                    "magnitude is 1e-45"},
+      {"requant --rows 3 --cols 40 --scale x1", "--scale: expected a number, got 'x1'"}};
+  for (const auto& [kernel, message] : cases) {
+    INFO(kernel);
+    const auto r = run_tool("tspc", kernel + config);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err == "error: " + message + "\n");
+  }
+  // fp32 holds 1e-45 as its smallest subnormal, and 3.4028235e38 rounds to its largest finite value.
+  for (const std::string kernel :
+       {"requant --rows 3 --cols 40 --scale 1e-45", "layernorm --rows 3 --cols 40 --eps 3.4028235e38"}) {
+    INFO(kernel);
+    const auto r = run_tool("tspc", kernel + config);
+    CHECK(r.exit_code == 0);
+    CHECK(r.err == "");
+  }
 }
 
 TEST_CASE("a tspc container survives tspdis and tspasm byte for byte, without --config") {

@@ -65,6 +65,10 @@ RopeTables rope_tables(const ChipConfig& config, uint32_t rows, uint32_t cols, u
   if (head % 2 != 0 || cols % head != 0)
     throw InputError(fmt::format("rope: head_dim {} must be even and divide cols {}", head, cols));
   if (lps % 2 != 0) throw InputError("rope: pairs of lanes must not straddle superlanes");
+  // base^(-2i/head_dim) is a frequency only for a positive base: 0 gives infinite angles, a
+  // negative base NaN ones.
+  if (!std::isfinite(base) || base <= 0)
+    throw InputError(fmt::format("rope: --base must be finite and above 0, not {}", base));
   std::vector<double> cos_table, sin_table;
   for (uint32_t r = 0; r < rows; ++r)
     for (uint32_t c = 0; c < cols; ++c) {

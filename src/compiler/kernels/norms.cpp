@@ -337,6 +337,14 @@ void require_float(const std::string& kernel, DType dtype) {
     throw InputError(fmt::format("{}: takes fp16, bf16 or fp32, not {}", kernel, isa::dtype_name(dtype)));
 }
 
+// eps keeps the rsqrt of the mean square or variance finite; a negative or NaN one has no meaning
+// (it makes NaNs of ordinary rows). eps = 0 is the unregularised norm: a row of zero mean square
+// or variance then gives infinities or NaNs, which the reference checks exactly.
+void require_eps(const std::string& kernel, float eps) {
+  if (!std::isfinite(eps) || eps < 0)
+    throw InputError(fmt::format("{}: --eps must be finite and at least 0, not {}", kernel, eps));
+}
+
 // Rounding of the result type plus fp32 arithmetic on the way.
 double float_tolerance(DType dtype, double value) {
   return std::ldexp(std::fabs(value), 1 - int(significand_bits(dtype))) +
@@ -477,6 +485,7 @@ double schedule_rmsnorm(ProgramBuilder& builder, const TiledTensor& x, const Til
 
 CompiledKernel compile_rmsnorm(const ChipConfig& config, const NormShape& shape) {
   require_float("rmsnorm", shape.dtype);
+  require_eps("rmsnorm", shape.eps);
   Phases p(config, shape.dtype, shape.rows, shape.cols, shape.seed, shape.with_reference);
   const auto& x = p.input("X", shape.rows, false, 0);
   const auto& g = p.input("G", 1, true, 1);
@@ -507,6 +516,7 @@ CompiledKernel compile_rmsnorm(const ChipConfig& config, const NormShape& shape)
 
 CompiledKernel compile_layernorm(const ChipConfig& config, const NormShape& shape) {
   require_float("layernorm", shape.dtype);
+  require_eps("layernorm", shape.eps);
   Phases p(config, shape.dtype, shape.rows, shape.cols, shape.seed, shape.with_reference);
   const unsigned vector = config.geometry.vector_bytes();
   const bool partial = shape.cols % vector != 0;
