@@ -181,8 +181,11 @@ public:
 
   // Query head h attends with KV head h / (heads / kv_heads) over positions 0..count-1 of
   // `keys` and `values` (position-major, kv_heads * head_dim per position).
-  Vector attention(const Vector& q, const float* keys, const float* values, uint32_t count) const {
+  Vector attention(const Vector& query, const float* keys, const float* values, uint32_t count) const {
     const uint32_t hd = m_.head_dim, width = m_.kv_width(), group = m_.heads / m_.kv_heads;
+    // The query is the input of a product with the cached keys: rounded to that product's operand
+    // type, the KV-cache type, as the probabilities are below.
+    const Vector q = kv(query);
     const double scale = r(1.0 / std::sqrt(double(hd)));
     Vector out(q.size());
     std::vector<double> p(count);

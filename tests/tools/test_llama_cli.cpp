@@ -207,6 +207,75 @@ TEST_CASE(
                  "activations of their type (the MXM multiplies two operands of one type)\n");
 }
 
+// The step's own check (tspc's `check:` line, the reference's outputs with their tolerances) and
+// the step's cache bit for bit against the reference's: tspsim's output for both.
+namespace {
+
+struct CheckedStep {
+  tsp::test::CommandResult tolerant, exact_cache;
+};
+
+CheckedStep checked_step(const std::string& model, uint32_t position, const std::string& name) {
+  const auto dir = scratch_dir();
+  const auto reference = (dir / name).string();
+  const auto compiled =
+      run_tool("tspc", fmt::format("llama --model {} --position {}{} -o {}.bin --reference {}", model,
+                                   position, kConfig, reference, reference));
+  REQUIRE(compiled.exit_code == 0);
+  const auto check = compiled.out.find("check: tspsim ");
+  REQUIRE(check != std::string::npos);
+  CheckedStep step;
+  step.tolerant =
+      run_tool("tspsim", compiled.out.substr(check + 14, compiled.out.find('\n', check) - check - 14));
+  std::string exact = reference + ".bin" + kConfig;
+  for (const auto& symbol : cache_symbols(tsp::model::load_model(model)))
+    exact += fmt::format(" --expect {}={}/{}.bin", symbol, reference, symbol);
+  step.exact_cache = run_tool("tspsim", exact);
+  return step;
+}
+
+} // namespace
+
+// A KV cache of another type than the activations: the new keys (RoPE's output), values and queries
+// are converted to the cache type where the heads are split (a Permute alone stored the activations'
+// bytes as they were: an fp16 value read as bf16, and 0 conformance errors), and the reference rounds
+// the query to the cache type too (docs/models.md, "Precision model").
+TEST_CASE("tiny-llama with a bf16 KV cache and fp16 activations: the step matches the reference") {
+  const auto model = tsp::test::model_with_precision(
+      "tiny-llama", "tiny-kv-bf16.json", R"({"weights": "int8", "activations": "fp16", "kv_cache": "bf16"})");
+  const auto step = checked_step(model, 3, "kvb16");
+  CHECK(step.tolerant.exit_code == 0);
+  CHECK(step.tolerant.out.find("conformance errors  0\n") != std::string::npos);
+  CHECK(tsp::test::count(step.tolerant.out, ": ok\n") == 9);
+  CHECK(step.exact_cache.exit_code == 0);
+  CHECK(tsp::test::count(step.exact_cache.out, ": ok\n") == 6);
+}
+
+// fp32 activations split into fp16 heads: the Permute's 4-byte elements were written to a 2-byte
+// tensor, and tspc read past the tensor's slices (an out_of_range of a garbage slice index, or
+// worse). Now converted; a head of 2 is refused as any head_dim under 8 is.
+TEST_CASE("fp32 activations with an fp16 KV cache: the step matches the reference") {
+  const auto dir = scratch_dir();
+  const auto write = [&](const std::string& name, uint32_t width) {
+    const auto path = (dir / name).string();
+    std::ofstream(path) << fmt::format(
+        R"({{"name": "d{0}", "layers": 1, "d_model": {0}, "heads": 1, "kv_heads": 1, "head_dim": {0},
+            "ffn": 1, "vocab": 3, "max_context": 4, "rope_theta": 10000.0, "norm_eps": 1e-05,
+            "precision": {{"weights": "int8", "activations": "fp32", "kv_cache": "fp16"}}}})",
+        width);
+    return path;
+  };
+  const auto step = checked_step(write("d16.json", 16), 3, "d16");
+  CHECK(step.tolerant.exit_code == 0);
+  CHECK(step.tolerant.out.find("conformance errors  0\n") != std::string::npos);
+  CHECK(tsp::test::count(step.tolerant.out, ": ok\n") == 4);
+  CHECK(tsp::test::count(step.exact_cache.out, ": ok\n") == 2);
+  const auto narrow = run_tool("tspc", fmt::format("llama --model {}{} -o {}", write("d2.json", 2), kConfig,
+                                                   (dir / "d2.bin").string()));
+  CHECK(narrow.exit_code == 2);
+  CHECK(narrow.err == "error: attention: head_dim 2 must be a multiple of 8 up to 320\n");
+}
+
 // small-llama's rows span several vectors (d_model 1024, 8 heads of 128 with heads 2 and 7
 // across a vector boundary, a key/value row of 512): docs/llama.md, "Rows wider than one vector".
 TEST_CASE("small-llama: greedy decode steps 0-1 on one chip match the host reference") {

@@ -61,8 +61,9 @@ void schedule_argmax_index(ProgramBuilder& builder, const LaneMaps& maps, const 
                            const TiledTensor& y);
 
 // Row h of Y (heads x head_dim) = columns h * head_dim ... of X (one row, any number of column
-// tiles; a head may straddle two), by SXM Permutes; and back: one row of every head's columns
-// (rounded to y's type). head_dim is at most one vector.
+// tiles; a head may straddle two), by SXM Permutes; and back: one row of every head's columns.
+// Both round to y's type (the split to the KV type, the merge to the activations'). head_dim is
+// at most one vector.
 // `rows` places head h at row first + h * stride of the heads tensor (the prompt pass's head-major
 // layout: query i's heads at rows i, i + queries, ...); heads 0: the tensor's rows.
 struct HeadRows {

@@ -263,10 +263,11 @@ void schedule_split_heads(ProgramBuilder& builder, const TiledTensor& x, const T
       return e.lane_move(Opcode::permute, x.dtype, e.input(0, x.dtype, 0, int(t)),
                          e.input(1, DType::i16, map_row, 0), sxm_west(builder));
     };
-    if (t0 == t1)
-      moved(t0, -1);
-    else
-      e.binary(Opcode::v_add, x.dtype, moved(t0, 0), moved(t1, 1));
+    const unsigned head =
+        t0 == t1 ? moved(t0, -1) : e.binary(Opcode::v_add, x.dtype, moved(t0, 0), moved(t1, 1));
+    // The heads are the attention's operands, in the KV type: a Permute moves bytes, so a row of
+    // another type (the activations') is converted, or its elements would be stored as they are.
+    if (y.dtype != x.dtype) e.cvt(y.dtype, x.dtype, head);
     schedule_vectors(builder.schedule(), e, {&x, &map},
                      single_tile(row_view(y.tiles[0], rows.first + h * rows.stride, count)));
     h += count;
