@@ -6,7 +6,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <fmt/format.h>
 #include <map>
+#include <stdexcept>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define TSP_X86 1
@@ -214,6 +216,12 @@ std::vector<uint8_t> random_tensor(isa::DType dtype, uint32_t rows, uint32_t col
 
 SymbolWord symbol_word(const Symbol& symbol, uint32_t row, unsigned byte) {
   const unsigned bytes = isa::dtype_bytes(symbol.dtype);
+  // A byte past the element's is a caller's bug (a value of a wider type written to the symbol
+  // unconverted); unchecked it names another row group's slice, or reads past `slices`.
+  if (byte >= bytes)
+    throw std::logic_error(fmt::format("{}: byte {} of a {}-byte {} element",
+                                       symbol.name.empty() ? "a symbol" : "symbol " + symbol.name, byte,
+                                       bytes, isa::dtype_name(symbol.dtype)));
   const auto groups = static_cast<uint32_t>(symbol.slices.size() / bytes);
   const size_t k = (row % groups) * bytes + byte;
   return {symbol.slices[k], symbol.base_of(k) + row / groups};

@@ -75,3 +75,23 @@ TEST_CASE("16-slice tensors at their own bases fill all 44 slices of a hemispher
   CHECK(at_one_base == 16u);
   CHECK(full.find("(the tensors do not fit in MEM)") != std::string::npos);
 }
+
+// A byte past the element is a caller's bug, not a word: an fp32 value written unconverted to an
+// fp16 tensor asked for bytes 2 and 3, which named a slice of the next row group (rows 0..G-2) or
+// read past the slices (the last group's rows: a garbage MEM number).
+TEST_CASE("symbol_word refuses a byte past the symbol's element") {
+  tsp::Symbol head;
+  head.name = "heads";
+  head.dtype = DType::f16;
+  head.rows = 2;
+  head.cols = 16;
+  head.slices = {3, 4, 5, 6};
+  CHECK(tsp::symbol_word(head, 1, 1).mem == 6);
+  REQUIRE_THROWS_MATCHES(tsp::symbol_word(head, 0, 2), std::logic_error,
+                         Catch::Message("symbol heads: byte 2 of a 2-byte f16 element"));
+  REQUIRE_THROWS_MATCHES(tsp::symbol_word(head, 1, 3), std::logic_error,
+                         Catch::Message("symbol heads: byte 3 of a 2-byte f16 element"));
+  head.name.clear();
+  REQUIRE_THROWS_MATCHES(tsp::symbol_word(head, 0, 2), std::logic_error,
+                         Catch::Message("a symbol: byte 2 of a 2-byte f16 element"));
+}
