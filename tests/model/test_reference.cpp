@@ -188,6 +188,56 @@ TEST_CASE("one step at position 0 computed by hand") {
   CHECK(argmax(logits) == (x0 > x1 ? 0u : 1u));
 }
 
+// docs/models.md, "Precision model": the query is rounded to the KV type (bf16) before its
+// product with the cached keys. One head of 4, fp32 activations: the token's normed row is
+// (1, 1, 1, 1), q = (0, 0, 1 + 2^-8, -1), its key (0, 0, 512, 512) and value (1, 0, 0, 0); the
+// cached position's key and value are zero. RoPE leaves q and k as they are (pair 0 is zero, pair
+// 1 turns by 1e-15 rad). In bf16, 1 + 2^-8 is a tie that rounds to 1: the score is 0, the new
+// position's probability 1/2, where the fp32 query would give the score 2^-8 * 512 / 2 = 1 and
+// bf16(sigmoid(1)) = 0.73046875. Wo adds the attention output to the residual, the FFN adds 0,
+// and the LM head reads the normed residual's first two elements: their ratio is 1 + p.
+TEST_CASE("the query enters its product with the cached keys in the KV type") {
+  ModelConfig m;
+  m.name = "query";
+  m.layers = 1;
+  m.d_model = 4;
+  m.heads = m.kv_heads = 1;
+  m.head_dim = 4;
+  m.ffn = 1;
+  m.vocab = 2;
+  m.max_context = 2;
+  m.rope_theta = 1e30;
+  m.norm_eps = std::ldexp(1.0, -40);
+  m.precision = {DType::f16, DType::f32, DType::bf16};
+  auto matrix = [](uint32_t rows, uint32_t cols, std::vector<float> v) {
+    Matrix x;
+    x.rows = rows;
+    x.cols = cols;
+    x.values = std::move(v);
+    return x;
+  };
+  const float tie = 1.0f + std::ldexp(1.0f, -8);
+  Weights w;
+  w.embedding = matrix(2, 4, {1, 1, 1, 1, 0, 0, 0, 0});
+  LayerWeights l;
+  l.wq = matrix(4, 4, {0, 0, 1, -1, 0, 0, tie - 1, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+  l.wk = matrix(4, 4, {0, 0, 512, 512, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+  l.wv = matrix(4, 4, {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+  l.wo = matrix(4, 4, {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1});
+  l.w_gate = matrix(4, 1, {1, 1, 1, 1});
+  l.w_up = matrix(4, 1, {1, 1, 1, 1});
+  l.w_down = matrix(1, 4, {0, 0, 0, 0});
+  l.attn_norm = l.ffn_norm = {1, 1, 1, 1};
+  w.layers.push_back(l);
+  w.final_norm = {1, 1, 1, 1};
+  w.lm_head = matrix(4, 2, {1, 0, 0, 1, 0, 0, 0, 0});
+  Reference r(m, w);
+  r.restore({std::vector<float>(4, 0.0f)}, {std::vector<float>(4, 0.0f)});
+  const auto logits = r.decode(0);
+  CHECK(r.keys(0) == std::vector<float>{0, 0, 0, 0, 0, 0, 512, 512});
+  CHECK(logits[0] / logits[1] == Approx(1.5).epsilon(1e-3));
+}
+
 TEST_CASE("reference input errors") {
   const auto m = tiny();
   Reference r(m, random_weights(m, 1));
