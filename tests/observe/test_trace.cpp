@@ -126,7 +126,7 @@ TEST_CASE("tspsim --trace-window without --trace or malformed is a one-line erro
   // An unwritable trace is found before the run: no summary is printed.
   run = run_tool("tspsim", config + " --trace /nonexistent/dir/t.json");
   CHECK(run.exit_code == 2);
-  CHECK(run.err == "error: cannot write '/nonexistent/dir/t.json': No such file or directory\n");
+  CHECK(run.err == "error: --trace: cannot write '/nonexistent/dir/t.json': No such file or directory\n");
   CHECK(run.out.empty());
 }
 

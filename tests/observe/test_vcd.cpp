@@ -139,6 +139,6 @@ TEST_CASE("tspsim --vcd to a directory that does not exist is a one-line error b
       run_tool("tspsim", "--config " + source("configs/14nm.json") + " --vcd /nonexistent/dir/w.vcd " +
                              source("examples/vector_add.tsp"));
   CHECK(run.exit_code == 2);
-  CHECK(run.err == "error: cannot write '/nonexistent/dir/w.vcd': No such file or directory\n");
+  CHECK(run.err == "error: --vcd: cannot write '/nonexistent/dir/w.vcd': No such file or directory\n");
   CHECK(run.out.empty());
 }
