@@ -111,7 +111,10 @@ constexpr TimingOrder kTimingOrder[] = {
     {T::c2c_link, T::sxm_skew},
 };
 // Latencies measured from an event that is not a stream read, which only need to be non-zero.
-constexpr T kAtLeastOne[] = {T::mxm_acc_func, T::mxm_result, T::icu_ifetch, T::c2c_receive_func};
+// mxm_iw_func too: new weights become active in a cycle's commit phase, which precedes dispatch,
+// so an IW cannot take effect in its own dispatch cycle.
+constexpr T kAtLeastOne[] = {T::mxm_acc_func, T::mxm_result, T::mxm_iw_func, T::icu_ifetch,
+                             T::c2c_receive_func};
 
 std::string_view timing_key(T p) { return isa::timing_params()[static_cast<size_t>(p)].key; }
 

@@ -201,6 +201,8 @@ TEST_CASE("a result cannot come before its operands are read") {
                 "x.json: timing.sxm_transpose: expected more than timing.sxm_skew (0), got 0");
   require_error(R"({"timing": {"mxm_result": 0}})", "x.json: timing.mxm_result: expected at least 1, got 0");
   require_error(R"({"timing": {"icu_ifetch": 0}})", "x.json: timing.icu_ifetch: expected at least 1, got 0");
+  require_error(R"({"timing": {"mxm_iw_func": 0}})",
+                "x.json: timing.mxm_iw_func: expected at least 1, got 0");
 }
 
 TEST_CASE("overrides (--set) are applied before validation") {
