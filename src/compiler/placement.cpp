@@ -1,5 +1,6 @@
 #include "tspsim/compiler/placement.h"
 
+#include "tspsim/common/error.h"
 #include "tspsim/compiler/reference.h"
 #include "tspsim/program/tensor.h"
 
@@ -40,6 +41,14 @@ TiledTensor place_tiled(ProgramBuilder& builder, const std::string& name, DType 
   tensor.rows = rows;
   tensor.cols = cols;
   const unsigned tiles = (cols + vector - 1) / vector;
+  // A vector's byte planes are read in one cycle, each by its own slice.
+  if (candidates.size() < bytes)
+    throw InputError(
+        fmt::format("{} needs {} MEM slices of one hemisphere, one for each byte plane of its {} "
+                    "vectors; config '{}' has {} MEM slices per hemisphere",
+                    name.empty() ? std::string("an unnamed tensor") : fmt::format("tensor '{}'", name), bytes,
+                    isa::dtype_name(dtype), builder.config().source,
+                    builder.config().geometry.mem_slices_per_hemisphere));
   const auto per_group = static_cast<unsigned>(candidates.size() / bytes);
   groups = std::max(1u, std::min({groups, per_group, rows}));
   for (unsigned t = 0; t < tiles; ++t) {

@@ -147,3 +147,21 @@ TEST_CASE("an infinity or NaN as written takes tolerance 0, whatever bound the k
                                                 {0.5, inf, nan, 0.5});
   CHECK(out.tolerance == std::vector<double>{0.5, 0.0, 0.0, 0.0});
 }
+
+TEST_CASE("silu on 3 MEM slices per hemisphere names its MEM slice limit") {
+  const auto config = tsp::test::bundled_config("14nm.json", {"geometry.mem_slices_per_hemisphere=3"});
+  CHECK_THROWS_WITH(
+      compile(config, "silu", {{"rows", "3"}, {"cols", "13"}}),
+      "tensor 'X' needs 4 MEM slices of one hemisphere, one for each byte plane of its f32 vectors; "
+      "config '" +
+          config.source + "' has 3 MEM slices per hemisphere");
+}
+
+TEST_CASE("an int8 lane sum on 1 MEM slice per hemisphere names the lane maps' MEM slice limit") {
+  const auto config = tsp::test::bundled_config("tiny.json", {"geometry.mem_slices_per_hemisphere=1"});
+  CHECK_THROWS_WITH(
+      compile(config, "reduce", {{"axis", "lanes"}, {"rows", "3"}, {"cols", "13"}, {"dtype", "int8"}}),
+      "an unnamed tensor needs 2 MEM slices of one hemisphere, one for each byte plane of its i16 "
+      "vectors; config '" +
+          config.source + "' has 1 MEM slices per hemisphere");
+}
