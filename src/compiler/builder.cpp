@@ -348,6 +348,11 @@ QueueProgram ProgramBuilder::queue_text(unsigned queue) {
   }
   const std::string& name = schedule_.floorplan().queues()[queue].name;
   const size_t per_word = text_words_per_vector(config.geometry.vector_bytes());
+  if (per_word == 0)
+    throw InputError(fmt::format("queue {} has {} instructions, more than its {}-entry buffer, and a {}-byte "
+                                 "vector cannot hold one {}-byte instruction word to fetch the rest",
+                                 name, text.size(), capacity, config.geometry.vector_bytes(),
+                                 isa::kInstructionBytes));
   const unsigned vector_bytes = config.geometry.vector_bytes();
   const Cycle latency = Cycle(ifetch_arrival_cycles(config));
   const Cycle read_skew = Cycle(ifetch_read_cycles(config));

@@ -103,7 +103,8 @@ unsigned lane_allreduce(VExpr& expr, Opcode op, DType dtype, const std::function
       k += 1;
     }
   }
-  return current;
+  // With one lane the leaf is its own reduction, but a result must come from an operation.
+  return expr.nodes[current].kind == VNode::Kind::input ? expr.unary(Opcode::v_mov, dtype, current) : current;
 }
 
 } // namespace tsp::compiler

@@ -165,3 +165,16 @@ TEST_CASE("an int8 lane sum on 1 MEM slice per hemisphere names the lane maps' M
       "vectors; config '" +
           config.source + "' has 1 MEM slices per hemisphere");
 }
+
+TEST_CASE("fp32 softmax of 8 rows of 1 on tiny with one lane (the max over one lane is a mov)") {
+  check("tiny.json", {"geometry.superlanes=1", "geometry.lanes_per_superlane=1"}, "softmax",
+        {{"rows", "8"}, {"cols", "1"}, {"dtype", "fp32"}});
+}
+
+TEST_CASE("a queue that must fetch text on a 6-byte vector names the instruction word size") {
+  const auto config =
+      tsp::test::bundled_config("14nm.json", {"geometry.superlanes=1", "geometry.lanes_per_superlane=6"});
+  CHECK_THROWS_WITH(compile(config, "softmax", {{"rows", "64"}, {"cols", "1"}}),
+                    "queue MEM_E32 has 316 instructions, more than its 256-entry buffer, and a 6-byte vector "
+                    "cannot hold one 8-byte instruction word to fetch the rest");
+}
