@@ -191,17 +191,32 @@ public:
     // Arguments first: a node added by stagger_leaves sits after the node that reads it.
     std::map<std::tuple<int, int, int, int, int, unsigned, int, int, std::vector<unsigned>>, unsigned> ids;
     canonical_.assign(expr_.nodes.size(), UINT_MAX);
-    std::function<unsigned(unsigned)> canonical = [&](unsigned i) {
-      if (canonical_[i] != UINT_MAX) return canonical_[i];
-      const VNode& n = expr_.nodes[i];
-      std::vector<unsigned> args;
-      for (unsigned a : n.args) args.push_back(canonical(a));
-      const auto key = std::make_tuple(int(n.kind), int(n.opcode), int(n.dtype), int(n.from), n.slice, n.imm,
-                                       n.kind == VNode::Kind::input ? int(n.input) : -1,
-                                       n.kind == VNode::Kind::input ? n.row * 65536 + n.tile : 0, args);
-      return canonical_[i] = ids.emplace(key, static_cast<unsigned>(ids.size())).first->second;
-    };
-    for (size_t i = 0; i < expr_.nodes.size(); ++i) canonical(static_cast<unsigned>(i));
+    // The walk keeps its own stack, as place does; a node is keyed once its arguments are.
+    std::vector<unsigned> pending;
+    for (size_t start = 0; start < expr_.nodes.size(); ++start) {
+      pending.push_back(static_cast<unsigned>(start));
+      while (!pending.empty()) {
+        const unsigned i = pending.back();
+        const VNode& n = expr_.nodes[i];
+        if (canonical_[i] != UINT_MAX) {
+          pending.pop_back();
+          continue;
+        }
+        // Unkeyed arguments are pushed last first, so that they are keyed (and numbered) in order.
+        std::vector<unsigned> args;
+        for (auto a = n.args.rbegin(); a != n.args.rend(); ++a)
+          if (canonical_[*a] == UINT_MAX)
+            pending.push_back(*a);
+          else
+            args.insert(args.begin(), canonical_[*a]);
+        if (args.size() < n.args.size()) continue;
+        pending.pop_back();
+        const auto key = std::make_tuple(int(n.kind), int(n.opcode), int(n.dtype), int(n.from), n.slice,
+                                         n.imm, n.kind == VNode::Kind::input ? int(n.input) : -1,
+                                         n.kind == VNode::Kind::input ? n.row * 65536 + n.tile : 0, args);
+        canonical_[i] = ids.emplace(key, static_cast<unsigned>(ids.size())).first->second;
+      }
+    }
     // Every vector dispatches its operations in the same relative cycles: no slice may need more
     // than its queues in one of them.
     std::map<std::pair<unsigned, Cycle>, std::set<unsigned>> busy;
@@ -453,22 +468,25 @@ private:
 
   // Offsets from the root's result cycle: of an operation, the cycle its result is at its slice;
   // of an input, the cycle it arrives at its consumer.
-  void set_offset(unsigned node, Cycle value) {
-    if (offset_[node] != kUnset) {
-      if (offset_[node] != value) throw SharedValueTwice{};
-      return;
-    }
-    offset_[node] = value;
-    const VNode& n = expr_.nodes[node];
-    if (n.kind == VNode::Kind::input) return;
-    const Instruction ins = probe(node);
-    const Cycle read = value - Cycle(func_cycles(ins, config_)) + Cycle(skew_cycles(ins, config_));
-    for (unsigned a : n.args) {
-      if (expr_.nodes[a].kind == VNode::Kind::input) {
-        set_offset(a, read);
-      } else {
-        set_offset(a, read - s_.travel(position(a), position(node)));
+  // The walk keeps its own stack, as place does.
+  void set_offset(unsigned root, Cycle root_value) {
+    std::vector<std::pair<unsigned, Cycle>> pending{{root, root_value}};
+    while (!pending.empty()) {
+      const auto [node, value] = pending.back();
+      pending.pop_back();
+      if (offset_[node] != kUnset) {
+        if (offset_[node] != value) throw SharedValueTwice{};
+        continue;
       }
+      offset_[node] = value;
+      const VNode& n = expr_.nodes[node];
+      if (n.kind == VNode::Kind::input) continue;
+      const Instruction ins = probe(node);
+      const Cycle read = value - Cycle(func_cycles(ins, config_)) + Cycle(skew_cycles(ins, config_));
+      for (unsigned a : n.args)
+        pending.emplace_back(a, expr_.nodes[a].kind == VNode::Kind::input
+                                    ? read
+                                    : read - s_.travel(position(a), position(node)));
     }
   }
 
@@ -641,15 +659,12 @@ private:
     return std::nullopt;
   }
 
-  // An operation: its operands, its instruction, and its result's stream to its consumers (or,
-  // for the root, to the MEM slices of the result).
+  // An operation whose operands are placed: its instruction, and its result's stream to its
+  // consumers (or, for the root, to the MEM slices of the result).
   std::optional<Stream> place_op(unsigned node, Cycle& last_write) {
     const VNode& n = expr_.nodes[node];
     ArgStreams args{};
-    for (size_t i = 0; i < n.args.size(); ++i) {
-      if (!place(n.args[i], last_write)) return std::nullopt;
-      args[i] = placed_[n.args[i]];
-    }
+    for (size_t i = 0; i < n.args.size(); ++i) args[i] = placed_[n.args[i]];
     const bool root = node == expr_.root;
     const unsigned bytes = isa::dtype_bytes(n.dtype);
     const unsigned x = position(node);
@@ -715,27 +730,56 @@ private:
     return std::nullopt;
   }
 
-  bool place(unsigned node, Cycle& last_write) {
-    if (placed_in_[node] == attempt_) return true;
-    const VNode& n = expr_.nodes[node];
-    // An equal operation producing in the same cycle at the same slice is already there.
-    const auto key = std::make_pair(canonical_[node], offset_[node]);
-    if (n.kind == VNode::Kind::op && node != expr_.root) {
-      if (const Stream* equal = equal_ops_.find(key)) {
-        const Stream stream = *equal;
-        const Cycle produced = root_ + offset_[node];
-        for (unsigned b = 0; b < isa::dtype_bytes(n.dtype); ++b)
-          if (!s_.extend_read(stream.plus(b), position(node), produced, consumers_[node][0])) return false;
-        set_placed(node, stream);
-        return true;
+  // Places `top` and, operands first, what it reads. The walk keeps its own stack: a reduction's
+  // chain over tens of thousands of rows is deeper than the call stack allows.
+  bool place(unsigned top, Cycle& last_write) {
+    std::vector<std::pair<unsigned, size_t>> pending; // an operation and its next operand to place
+    auto visit = [&](unsigned node) {
+      const Visit v = enter(node);
+      if (v == Visit::operands) pending.emplace_back(node, 0);
+      return v != Visit::failed;
+    };
+    if (!visit(top)) return false;
+    while (!pending.empty()) {
+      const unsigned node = pending.back().first;
+      const auto& args = expr_.nodes[node].args;
+      if (pending.back().second < args.size()) {
+        if (!visit(args[pending.back().second++])) return false;
+        continue;
       }
+      pending.pop_back();
+      const std::optional<Stream> stream = place_op(node, last_write);
+      if (!stream) return false;
+      set_placed(node, *stream);
+      if (expr_.nodes[node].kind == VNode::Kind::op)
+        equal_ops_.set({canonical_[node], offset_[node]}, *stream);
     }
-    const std::optional<Stream> stream =
-        n.kind == VNode::Kind::input ? place_input(node) : place_op(node, last_write);
-    if (!stream) return false;
-    set_placed(node, *stream);
-    if (n.kind == VNode::Kind::op) equal_ops_.set(key, *stream);
     return true;
+  }
+
+  enum class Visit : uint8_t { placed, failed, operands };
+  // A node already placed in this attempt, an input, or an operation equal to one placed: done
+  // here; any other operation needs its operands first.
+  Visit enter(unsigned node) {
+    if (placed_in_[node] == attempt_) return Visit::placed;
+    const VNode& n = expr_.nodes[node];
+    if (n.kind == VNode::Kind::input) {
+      const std::optional<Stream> stream = place_input(node);
+      if (!stream) return Visit::failed;
+      set_placed(node, *stream);
+      return Visit::placed;
+    }
+    // An equal operation producing in the same cycle at the same slice is already there.
+    if (n.kind != VNode::Kind::op || node == expr_.root) return Visit::operands;
+    const Stream* equal = equal_ops_.find({canonical_[node], offset_[node]});
+    if (!equal) return Visit::operands;
+    const Stream stream = *equal;
+    const Cycle produced = root_ + offset_[node];
+    for (unsigned b = 0; b < isa::dtype_bytes(n.dtype); ++b)
+      if (!s_.extend_read(stream.plus(b), position(node), produced, consumers_[node][0]))
+        return Visit::failed;
+    set_placed(node, stream);
+    return Visit::placed;
   }
 
   void set_placed(unsigned node, Stream stream) {

@@ -178,3 +178,8 @@ TEST_CASE("a queue that must fetch text on a 6-byte vector names the instruction
                     "queue MEM_E32 has 316 instructions, more than its 256-entry buffer, and a 6-byte vector "
                     "cannot hold one 8-byte instruction word to fetch the rest");
 }
+
+TEST_CASE("an int8 sum over 20,000 rows in one chain (a 40,000-operation path) on the 14 nm chip") {
+  check("14nm.json", {"icu.vxm_queues=2", "icu.instruction_buffer_entries=32768"}, "reduce",
+        {{"axis", "rows"}, {"op", "sum"}, {"rows", "20000"}, {"cols", "3"}, {"dtype", "int8"}});
+}
