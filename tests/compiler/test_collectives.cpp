@@ -491,3 +491,15 @@ TEST_CASE("collectives: a program scheduled for faster links is refused at load,
       "chip3.bin: scheduled for C2C links of 10 cycles per vector, but this config's links take 20 "
       "cycles per vector (4 lanes x 30 Gb/s at 900 MHz)");
 }
+
+TEST_CASE(
+    "collectives: two chips of one MEM slice per hemisphere: int8 all-reduce runs, fp32 names the limit") {
+  auto system = tiny_system(2, {{{0, 0}, {1, 0}}});
+  system.configs[0] = tsp::test::bundled_config("tiny.json", {"geometry.mem_slices_per_hemisphere=1"});
+  check(simulate(system, shape(CollectiveKind::all_reduce, 6, 40, tsp::isa::DType::i8)));
+  CHECK_THROWS_WITH(tsp::compiler::compile_collective(
+                        system, shape(CollectiveKind::all_reduce, 6, 40, tsp::isa::DType::f32)),
+                    "tensor 'X.s0' needs 4 MEM slices of one hemisphere, one for each byte plane of its f32 "
+                    "vectors; config '" +
+                        system.configs[0].source + "' has 1 MEM slices per hemisphere");
+}
