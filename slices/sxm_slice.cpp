@@ -74,8 +74,9 @@ void SxmSlice::compute(const Dispatch& d, unsigned group, const uint8_t* const* 
 }
 
 // The link starts serialising at the operand read (t); the vector is receivable c2c_link after
-// dispatch (that latency includes serialisation). A link still busy with the previous vector
-// overruns: the hardware has no back-pressure.
+// dispatch (that latency includes serialisation), or once serialised on a slower link
+// (func_cycles). A link still busy with the previous vector overruns: the hardware has no
+// back-pressure.
 void SxmSlice::send(const Dispatch& d, Cycle t, const uint8_t* data) {
   const auto link = static_cast<unsigned>(d.instruction.operands[0]);
   std::vector<uint8_t> bytes;

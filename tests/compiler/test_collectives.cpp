@@ -503,3 +503,22 @@ TEST_CASE(
                     "vectors; config '" +
                         system.configs[0].source + "' has 1 MEM slices per hemisphere");
 }
+
+TEST_CASE("collectives: on links slower than their latency a vector arrives once serialised, within "
+          "the bandwidth bound") {
+  // One lane at 1.5 Gb/s: a 320-byte vector takes 1,536 cycles, more than the 216-cycle latency.
+  // Arrival at the latency had a transfer of four vectors over two cables finish in 1,860 cycles,
+  // under its own bound of two vectors per cable (3,072).
+  tsp::SystemConfig system;
+  system.name = "two_slow";
+  system.configs.push_back(
+      tsp::test::bundled_config("14nm.json", {"c2c.gbps_per_lane=1.5", "c2c.lanes_per_link=1"}));
+  system.chip_config.assign(2, 0);
+  system.cables = {{{0, 0}, {1, 0}}, {{0, 1}, {1, 1}}};
+  auto transfer = shape(CollectiveKind::transfer, 1, 1, tsp::isa::DType::f32, {0, 1});
+  const auto compiled = tsp::compiler::compile_collective(system, transfer);
+  CHECK(compiled.binding_bound().resource == "link bandwidth");
+  CHECK(compiled.binding_bound().cycles == 3072);
+  CHECK(compiled.predicted_cycles == 3180);
+  check(simulate(system, transfer));
+}

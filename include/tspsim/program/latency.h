@@ -52,6 +52,10 @@ inline uint32_t func_cycles(const Instruction& instruction, const ChipConfig& co
         param == isa::TimingParam::vxm_int_add ? isa::TimingParam::vxm_fp_add : isa::TimingParam::vxm_fp_mul;
   uint32_t cycles = config.timing[param];
   if (instruction.opcode == isa::Opcode::abc) cycles += config.timing[isa::TimingParam::mxm_abc_skew];
+  // c2c_link includes the vector's serialisation, which starts at the operand read: on a link
+  // slower than that latency the vector is receivable when its last bit has left, not sooner.
+  if (instruction.opcode == isa::Opcode::send)
+    cycles = std::max(cycles, config.timing[spec.skew] + c2c_vector_cycles(config));
   return cycles + southward_cycles(instruction, config);
 }
 
