@@ -51,6 +51,15 @@ std::vector<uint32_t> tokens_of(const ModelConfig& m, uint64_t seed, std::vector
   return greedy_decode(r, prompt, steps);
 }
 
+// A matrix of hand-written values, row-major: the hand-sized steps below spell out every weight.
+Matrix matrix(uint32_t rows, uint32_t cols, std::vector<float> values) {
+  Matrix x;
+  x.rows = rows;
+  x.cols = cols;
+  x.values = std::move(values);
+  return x;
+}
+
 } // namespace
 
 TEST_CASE("the tiny Llama decodes pinned greedy tokens with a growing KV cache") {
@@ -144,13 +153,6 @@ TEST_CASE("one step at position 0 computed by hand") {
   m.max_context = 4;
   m.norm_eps = 0.25;
   m.precision = {DType::f16, DType::f32, DType::f16};
-  auto matrix = [](uint32_t rows, uint32_t cols, std::vector<float> v) {
-    Matrix x;
-    x.rows = rows;
-    x.cols = cols;
-    x.values = std::move(v);
-    return x;
-  };
   Weights w;
   w.embedding = matrix(2, 2, {1.0f, -3.0f, 0.5f, 2.0f});
   LayerWeights l;
@@ -209,13 +211,6 @@ TEST_CASE("the query enters its product with the cached keys in the KV type") {
   m.rope_theta = 1e30;
   m.norm_eps = std::ldexp(1.0, -40);
   m.precision = {DType::f16, DType::f32, DType::bf16};
-  auto matrix = [](uint32_t rows, uint32_t cols, std::vector<float> v) {
-    Matrix x;
-    x.rows = rows;
-    x.cols = cols;
-    x.values = std::move(v);
-    return x;
-  };
   const float tie = 1.0f + std::ldexp(1.0f, -8);
   Weights w;
   w.embedding = matrix(2, 4, {1, 1, 1, 1, 0, 0, 0, 0});
