@@ -194,8 +194,11 @@ int write_system(const tsp::compiler::CompiledSystem& compiled, const std::strin
   if (!reference_dir.empty()) {
     std::string sets;
     for (const auto& o : config.overrides) sets += " --set " + o;
-    std::cout << fmt::format("check: tspsim {} --config {} --system {}{}{}\n", output,
-                             system.config_of(0).source, system_path, sets, expects);
+    // Chips of different configs take theirs from the system file: no one --config fits them all.
+    const std::string config_option =
+        system.configs.size() == 1 ? fmt::format(" --config {}", system.config_of(0).source) : "";
+    std::cout << fmt::format("check: tspsim {}{} --system {}{}{}\n", output, config_option, system_path, sets,
+                             expects);
   }
   return 0;
 }

@@ -47,8 +47,9 @@ struct Options {
 
 // Every option of tspsim, in one place.
 void register_options(CLI::App& app, Options& opt) {
-  tsp::cli::add_config_options(app, opt.config, "chip config (JSON), e.g. configs/14nm.json");
-  app.get_option("--config")->required();
+  tsp::cli::add_config_options(app, opt.config,
+                               "chip config (JSON), e.g. configs/14nm.json (with --system: optional, the "
+                               "system file names each chip's)");
   app.add_option("program", opt.program_path, "program to run: .tsp assembly or a .bin container");
   app.add_flag("--print-config", opt.print_config, "print the resolved config as JSON");
   app.add_option("--stats-json", opt.stats_json, "write statistics (per unit and per slice) as JSON");
@@ -360,7 +361,14 @@ int run_system(const Options& opt, const WorkflowOptions& workflow) {
 
 int run(const Options& opt, const WorkflowOptions& workflow) {
   apply_log_level(workflow);
-  const tsp::ChipConfig config = tsp::cli::load_chosen_config(opt.config, {});
+  // A system's file names each chip's config; one chip needs --config.
+  if (opt.config.path.empty() && (opt.system_path.empty() || opt.print_config))
+    throw tsp::InputError(opt.system_path.empty()
+                              ? "--config is required (or --system, whose file names each chip's config)"
+                              : "--print-config prints one chip config: give it with --config");
+  // With --system, --config is only compared with the chips' configs (load_chosen_system).
+  const tsp::ChipConfig config =
+      opt.config.path.empty() ? tsp::ChipConfig{} : tsp::cli::load_chosen_config(opt.config, {});
   if (opt.print_config) {
     std::cout << tsp::config_to_json(config).dump(2) << '\n';
     if (opt.program_path.empty()) return 0;

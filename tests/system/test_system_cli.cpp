@@ -201,6 +201,52 @@ TEST_CASE("tspc collective + tspsim --system: an fp32 all-reduce on the 8-chip n
   CHECK(r.out.find("expect 5:Y.s2: FAILED: element [0, 0]") != std::string::npos);
 }
 
+TEST_CASE("tspsim --system without --config: chips of different timing each run their own config") {
+  // Chip 1's fp adds take a cycle longer: a program scheduled for chip 0's timing on both would
+  // read its sums a cycle early there.
+  const auto dir = scratch_dir() / "mixed";
+  std::filesystem::create_directories(dir);
+  nlohmann::json slow = nlohmann::json::parse(tsp::test::slurp(kConfig));
+  slow["name"] = "14nm-slow-fp-add";
+  slow["timing"]["vxm_fp_add"] = slow["timing"]["vxm_fp_add"].get<int>() + 1;
+  std::ofstream(dir / "slow.json") << slow.dump();
+  const auto system = dir / "mixed.json";
+  std::ofstream(system) << nlohmann::json{
+      {"name", "mixed"},
+      {"chips", {{{"config", kConfig}}, {{"config", "slow.json"}}}},
+      {"cables",
+       {{{0, 0}, {1, 0}}}}}.dump();
+  const auto program = dir / "ar.bin";
+  auto c = run_tool(
+      "tspc", fmt::format("collective --system {} --rows 64 --cols 320 --dtype fp32 -o {} --reference {}",
+                          system.string(), program.string(), (dir / "ref").string()));
+  INFO(c.out << c.err);
+  REQUIRE(c.exit_code == 0);
+  // No one --config fits both chips, so the check names none.
+  CHECK(c.out.find(fmt::format("check: tspsim {} --system {} --expect ", program.string(),
+                               system.string())) != std::string::npos);
+  const uint64_t predicted = std::stoull(c.out.substr(c.out.find("): ") + 3));
+  auto r = run_tool("tspsim",
+                    fmt::format("--system {} {}{}", system.string(), program.string(), check_options(c.out)));
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find(fmt::format("cycles              {}\n", predicted)) != std::string::npos);
+  CHECK(r.out.find("conformance errors  0\n") != std::string::npos);
+  CHECK(r.out.find("expect 1:Y.s1: ok\n") != std::string::npos);
+  CHECK(r.out.find("FAILED") == std::string::npos);
+
+  r = run_tool("tspsim",
+               fmt::format("--config {} --system {} {}", kConfig, system.string(), program.string()));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("does not match chip 1 of system") != std::string::npos);
+  r = run_tool("tspsim", fmt::format("--system {} --print-config {}", system.string(), program.string()));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: --print-config prints one chip config: give it with --config\n");
+  r = run_tool("tspsim", program.string());
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "error: --config is required (or --system, whose file names each chip's config)\n");
+}
+
 TEST_CASE("tspc collective + tspsim --system --timing-only: a 576-chip Dragonfly all-reduce takes the "
           "predicted cycles") {
   const auto program = scratch_dir() / "df.bin";
