@@ -123,7 +123,21 @@ std::string prediction_summary(const std::string& workload, uint64_t predicted_c
                      predicted_cycles, bound.resource, bound.cycles, double(predicted_cycles) / bound.cycles);
 }
 
-ProgramBuilder::ProgramBuilder(const ChipConfig& config) : schedule_(config), memory_(config) {}
+namespace {
+// The fetch cycles of the compile running on this thread (FetchCycleScope).
+thread_local const FetchCycles* kept_fetch_cycles = nullptr;
+} // namespace
+
+FetchCycleScope::FetchCycleScope(const FetchCycles& kept) : outer_(kept_fetch_cycles) {
+  kept_fetch_cycles = &kept;
+}
+
+FetchCycleScope::~FetchCycleScope() { kept_fetch_cycles = outer_; }
+
+ProgramBuilder::ProgramBuilder(const ChipConfig& config) : schedule_(config), memory_(config) {
+  if (kept_fetch_cycles)
+    for (const auto& [queue, period] : *kept_fetch_cycles) schedule_.keep_fetch_cycles(queue, period);
+}
 
 MxmPlaneState& ProgramBuilder::mxm_state(unsigned slice) {
   return mxm_states_.try_emplace(slice, schedule_.config()).first->second;
@@ -362,11 +376,16 @@ QueueProgram ProgramBuilder::queue_text(unsigned queue) {
     auto plan = plan_fetches(text, capacity, per_word, latency, avoid);
     if (!plan) plan = plan_fetches(schedule_.text(queue, false), capacity, per_word, latency, avoid);
     if (!plan && !avoid.empty()) throw no_text_port(name, unplaced_words, avoid.size());
-    if (!plan)
-      throw InputError(
-          fmt::format("queue {} has {} instructions and too few idle cycles to fetch them in time into "
-                      "its {}-entry buffer",
-                      name, text.size(), capacity));
+    if (!plan) {
+      const std::string starved = fmt::format("queue {} has {} instructions and too few idle cycles to fetch "
+                                              "them in time into its {}-entry buffer",
+                                              name, text.size(), capacity);
+      // Another compile can keep (more) fetch cycles idle in this queue, down to kMinFetchCyclePeriod.
+      const Cycle kept = schedule_.fetch_cycle_period(queue);
+      const Cycle next = (kept != 0 ? kept : Cycle(capacity)) / 2;
+      if (next < kMinFetchCyclePeriod) throw InputError(starved);
+      throw FetchStarved(starved, {{queue, next}});
+    }
     auto& [out, chunks] = *plan;
     const size_t mark = schedule_.mark();
     const size_t images = images_.size();
@@ -425,8 +444,20 @@ Program ProgramBuilder::finish(const std::string& workload, uint64_t tokens_per_
       for (const ImageExtent& extent : declared_extents(tensor, symbol)) declared.push_back(extent);
     borrowed_.emplace(schedule_, images_, declared);
   }
-  for (unsigned q = 0; q < schedule_.floorplan().queues().size(); ++q)
-    if (!schedule_.queue_slots(q).empty()) program.queues.push_back(queue_text(q));
+  // Every starved queue at once, so that one more compile can keep fetch cycles in all of them.
+  std::optional<FetchStarved> starved;
+  for (unsigned q = 0; q < schedule_.floorplan().queues().size(); ++q) {
+    if (schedule_.queue_slots(q).empty()) continue;
+    try {
+      program.queues.push_back(queue_text(q));
+    } catch (const FetchStarved& e) {
+      FetchCycles retry = starved ? starved->retry() : FetchCycles{};
+      retry.insert(e.retry().begin(), e.retry().end());
+      const std::string first = starved ? starved->what() : e.what();
+      starved.emplace(first, std::move(retry));
+    }
+  }
+  if (starved) throw *starved;
   borrowed_.reset();
   program.images = images_;
   program.symbols = symbols_;

@@ -286,7 +286,14 @@ std::vector<KernelEntry> make_registry() {
 } // namespace
 
 const std::vector<KernelEntry>& kernel_registry() {
-  static const std::vector<KernelEntry> registry = make_registry();
+  static const std::vector<KernelEntry> registry = [] {
+    std::vector<KernelEntry> entries = make_registry();
+    for (KernelEntry& entry : entries)
+      entry.compile = [compile = std::move(entry.compile)](const ChipConfig& c, const KernelArgs& a) {
+        return compile_keeping_fetch_cycles([&] { return compile(c, a); });
+      };
+    return entries;
+  }();
   return registry;
 }
 

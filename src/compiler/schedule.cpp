@@ -106,7 +106,8 @@ Schedule::Schedule(const ChipConfig& config)
       write_active_(uint32_t(activity_end(make_write(0, {}), 0, config))), read_address_(read_field(0)),
       read_stream_(read_field(1)), words_per_bank_(config.geometry.words_per_bank()),
       slots_(floorplan_.queues().size()), sorted_(floorplan_.queues().size(), true),
-      taken_(floorplan_.queues().size()), mark_words_((floorplan_.mem_count() + 63) / 64) {}
+      taken_(floorplan_.queues().size()), fetch_period_(floorplan_.queues().size(), 0),
+      mark_words_((floorplan_.mem_count() + 63) / 64) {}
 
 Cycle Schedule::travel(unsigned from, unsigned to) const {
   return Cycle(from > to ? from - to : to - from) * hop_;
@@ -115,7 +116,31 @@ Cycle Schedule::travel(unsigned from, unsigned to) const {
 bool Schedule::taken(unsigned queue, Cycle t) const {
   const auto& bits = taken_[queue];
   const auto word = static_cast<size_t>(t / 64);
-  return word < bits.size() && (bits[word] >> (t % 64) & 1) != 0;
+  const Cycle period = fetch_period_[queue];
+  return (word < bits.size() && (bits[word] >> (t % 64) & 1) != 0) ||
+         (period != 0 && t % period == period - 1);
+}
+
+void Schedule::keep_fetch_cycles(unsigned queue, Cycle period) {
+  if (period < 2) throw std::logic_error("keep_fetch_cycles: a period of at least 2 cycles");
+  fetch_period_.at(queue) = period;
+}
+
+Schedule Schedule::empty_like() const {
+  Schedule empty(config_);
+  empty.fetch_period_ = fetch_period_;
+  return empty;
+}
+
+uint64_t Schedule::taken_word(unsigned queue, size_t word) const {
+  const auto& bits = taken_[queue];
+  uint64_t out = word < bits.size() ? bits[word] : 0;
+  const Cycle period = fetch_period_[queue];
+  if (period == 0) return out;
+  const Cycle first = Cycle(word) * 64;
+  for (Cycle t = first + (period - 1 - first % period); t < first + 64; t += period)
+    out |= uint64_t{1} << (t - first);
+  return out;
 }
 
 void Schedule::set_taken(unsigned queue, Cycle t, bool value) {
@@ -132,16 +157,23 @@ Cycle Schedule::next_free_slot(unsigned queue, Cycle t) const {
   t = std::max(t, floor_);
   const auto& bits = taken_[queue];
   auto word = static_cast<size_t>(t / 64);
-  if (word >= bits.size()) return t;
-  uint64_t free = ~bits[word] & (~uint64_t{0} << (t % 64));
+  // Past the bits only the fetch cycles are taken, and a period of 2 or more leaves a free one in
+  // every word.
+  const bool kept = fetch_period_[queue] != 0;
+  if (word >= bits.size() && !kept) return t;
+  uint64_t free = ~taken_word(queue, word) & (~uint64_t{0} << (t % 64));
   while (free == 0) {
-    if (++word >= bits.size()) return Cycle(word * 64);
-    free = ~bits[word];
+    if (++word >= bits.size() && !kept) return Cycle(word * 64);
+    free = ~taken_word(queue, word);
   }
   return Cycle(word * 64) + __builtin_ctzll(free);
 }
 
 Cycle Schedule::next_taken(unsigned queue, Cycle t, Cycle end) const {
+  if (t >= end) return end;
+  const Cycle period = fetch_period_[queue];
+  // The next fetch cycle bounds the scan: past it nothing placed matters.
+  if (period != 0) end = std::min(end, t + (period - 1 - t % period));
   const auto& bits = taken_[queue];
   if (t >= end) return end;
   const auto last = std::min(static_cast<size_t>((end - 1) / 64), bits.size());

@@ -401,7 +401,7 @@ private:
   // node that found no room).
   std::optional<std::string> misfit_alone() {
     constexpr Cycle kTurns = 2 * kRestingQueues * 4;
-    Schedule empty(config_);
+    Schedule empty = s_.empty_like();
     VectorScheduler probe(empty, expr_, inputs_, out_);
     for (uint32_t r = 0; r < std::min<uint32_t>(out_.rows, kProbedRows); ++r)
       for (unsigned t = 0; t < out_.tile_count(); ++t) {

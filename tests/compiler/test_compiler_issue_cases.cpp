@@ -183,3 +183,22 @@ TEST_CASE("an int8 sum over 20,000 rows in one chain (a 40,000-operation path) o
   check("14nm.json", {"icu.vxm_queues=2", "icu.instruction_buffer_entries=32768"}, "reduce",
         {{"axis", "rows"}, {"op", "sum"}, {"rows", "20000"}, {"cols", "3"}, {"dtype", "int8"}});
 }
+
+TEST_CASE("fp16 GEMM of 700 x 4096 x 16 keeps idle cycles for the Ifetches of its busiest MEM queue") {
+  // Its result and copy Writes left MEM_W43 no idle cycle for 1,431 instructions against a
+  // 256-entry buffer; the second compile keeps one cycle in 128 of that queue idle.
+  check("14nm.json", {}, "gemm", {{"m", "700"}, {"k", "4096"}, {"n", "16"}, {"dtype", "fp16"}});
+}
+
+TEST_CASE("an int8 add of 1000 rows of 1 with 64-entry instruction buffers keeps fetch cycles") {
+  check("14nm.json", {"icu.instruction_buffer_entries=64"}, "elementwise",
+        {{"op", "add"}, {"rows", "1000"}, {"cols", "1"}, {"dtype", "int8"}});
+}
+
+TEST_CASE("with 32-entry buffers a queue that starves with one cycle in 16 kept is the one-line error") {
+  const auto config = tsp::test::bundled_config("14nm.json", {"icu.instruction_buffer_entries=32"});
+  CHECK_THROWS_WITH(
+      compile(config, "elementwise", {{"op", "add"}, {"rows", "1000"}, {"cols", "1"}, {"dtype", "int8"}}),
+      "queue MEM_W10 has 133 instructions and too few idle cycles to fetch them in time into its "
+      "32-entry buffer");
+}

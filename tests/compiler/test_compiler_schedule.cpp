@@ -869,3 +869,34 @@ TEST_CASE("next_run_readable tests a run's slots and banks at once, single acces
   CHECK(s.next_run_readable(w3, 0, 5, 10, 86) == 91);
   CHECK(s.next_run_readable(w3, 0, 5, 10, 96) == 110);
 }
+
+TEST_CASE("a queue keeping fetch cycles has the last cycle of every period taken, placed or not") {
+  auto s = tiny_schedule();
+  const unsigned q = s.mem_queue(mem(s, "MEM_W0"));
+  const unsigned other = s.mem_queue(mem(s, "MEM_W1"));
+  s.keep_fetch_cycles(q, 16);
+  CHECK(s.fetch_cycle_period(q) == 16);
+  CHECK(s.fetch_cycle_period(other) == 0);
+  CHECK(s.slot_free(q, 14));
+  CHECK_FALSE(s.slot_free(q, 15));
+  CHECK_FALSE(s.slot_free(q, 1000 * 16 + 15)); // past every bit placed so far
+  CHECK(s.slot_free(other, 15));
+  CHECK(s.next_free_slot(q, 15) == 16);
+  CHECK(s.next_free_slot(q, 64 * 16 + 15) == 64 * 16 + 16);
+  CHECK(s.free_run(q, 0, 40) == 15);
+  CHECK(s.free_run(q, 16, 10) == 10);
+  CHECK(s.free_run(other, 0, 40) == 40);
+  CHECK_FALSE(s.place(q, 31, tsp::compiler::make_read(0, {1, Dir::east})));
+  CHECK_FALSE(s.place_run(q, 10, 8, tsp::compiler::make_read(0, {1, Dir::east})));
+  REQUIRE(s.place_run(q, 16, 15, tsp::compiler::make_read(0, {1, Dir::east})));
+  REQUIRE(s.place(q, 32, tsp::compiler::make_read(20, {1, Dir::east})));
+  // The kept cycle 31 is idle in the text, where an Ifetch can go.
+  CHECK(disassemble(s.text(q)) == std::vector<std::string>{"NOP 16 @0", "Read 0 1 @16", "Repeat 14 1 1 @17",
+                                                           "NOP 1 @31", "Read 20 1 @32"});
+  CHECK(s.next_free_slot(q, 16) == 33);
+  // What fits alone is tried on an empty schedule with the same kept cycles.
+  const Schedule empty = s.empty_like();
+  CHECK(empty.placed() == 0);
+  CHECK_FALSE(empty.slot_free(q, 47));
+  CHECK(empty.slot_free(q, 46));
+}

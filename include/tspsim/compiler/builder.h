@@ -3,6 +3,7 @@
 // finished program with its metadata.
 #pragma once
 
+#include "tspsim/common/error.h"
 #include "tspsim/compiler/borrowed_text.h"
 #include "tspsim/compiler/mxm_state.h"
 #include "tspsim/compiler/schedule.h"
@@ -102,6 +103,54 @@ private:
   ProgramBuilder& builder_;
   uint32_t outer_;
 };
+
+// Per queue, the period of the cycles it keeps idle for Ifetches (Schedule::keep_fetch_cycles).
+using FetchCycles = std::map<unsigned, Cycle>;
+
+// The ProgramBuilders created while it lives keep `kept`'s fetch cycles; compile_keeping_fetch_cycles
+// sets it for one run of a compile.
+class FetchCycleScope {
+public:
+  explicit FetchCycleScope(const FetchCycles& kept);
+  ~FetchCycleScope();
+  FetchCycleScope(const FetchCycleScope&) = delete;
+  FetchCycleScope& operator=(const FetchCycleScope&) = delete;
+
+private:
+  const FetchCycles* outer_;
+};
+
+// A queue's text outgrew its buffer where the queue dispatches in every cycle, leaving no idle
+// cycle for an Ifetch (ProgramBuilder::finish). `retry`: every such queue of the program with the
+// fetch cycle period to keep in it next (half the one it kept, or half its buffer at first).
+class FetchStarved : public InputError {
+public:
+  FetchStarved(const std::string& message, FetchCycles retry)
+      : InputError(message), retry_(std::move(retry)) {}
+  const FetchCycles& retry() const { return retry_; }
+
+private:
+  FetchCycles retry_;
+};
+
+// The shortest fetch cycle period: a shorter one would split the runs of reads a vector needs, so
+// a queue that starves with it (or with a buffer of fewer than 32 entries) is an InputError.
+constexpr Cycle kMinFetchCyclePeriod = 16;
+
+// Runs `compile` (a whole kernel) and, while its text starves queues of fetch cycles, runs it
+// again keeping more of them idle in those queues. Each run at least halves a period, so the runs
+// end: with a program, or with the InputError of a queue at kMinFetchCyclePeriod.
+template <class Compile> auto compile_keeping_fetch_cycles(Compile compile) {
+  FetchCycles kept;
+  for (;;) {
+    try {
+      const FetchCycleScope scope(kept);
+      return compile();
+    } catch (const FetchStarved& starved) {
+      for (const auto& [queue, period] : starved.retry()) kept[queue] = period;
+    }
+  }
+}
 
 class ProgramBuilder {
 public:

@@ -89,6 +89,14 @@ public:
   bool slot_free(unsigned queue, Cycle t) const;
   // The first cycle from t (>= 0) in which `queue` has a free slot.
   Cycle next_free_slot(unsigned queue, Cycle t) const;
+  // Leaves one cycle in every `period` of `queue` (the last of each) without an instruction, for
+  // the Ifetches of a queue whose text outgrows its buffer while it would dispatch in every cycle
+  // (ProgramBuilder::finish, FetchStarved). Every slot test and search sees those cycles taken.
+  void keep_fetch_cycles(unsigned queue, Cycle period);
+  // keep_fetch_cycles' period of `queue` (0: it keeps none).
+  Cycle fetch_cycle_period(unsigned queue) const { return fetch_period_[queue]; }
+  // An empty schedule of the same chip keeping the same fetch cycles: what fits alone.
+  Schedule empty_like() const;
   // No instruction is placed before `t` from now on (slot_free, next_free_slot and place refuse
   // earlier cycles): a pipeline stage's work waits for its hand-off (docs/llama.md).
   void hold_until(Cycle t) { floor_ = std::max(floor_, t); }
@@ -487,6 +495,8 @@ private:
   // free to the end of its bits would otherwise be scanned to there).
   Cycle next_taken(unsigned queue, Cycle t, Cycle end) const;
   void set_taken(unsigned queue, Cycle t, bool value);
+  // The taken bits of `queue` in cycles [64 * word, 64 * word + 64), with its fetch cycles.
+  uint64_t taken_word(unsigned queue, size_t word) const;
 
   // Per queue, its instructions in placement order (appends are cheap wherever the cycle falls),
   // sorted by cycle when read; `sorted_` says whether they still are.
@@ -494,6 +504,7 @@ private:
   mutable std::vector<bool> sorted_;
   uint32_t region_ = RegionRun::kNoRegion;
   std::vector<std::vector<uint64_t>> taken_;
+  std::vector<Cycle> fetch_period_; // per queue, keep_fetch_cycles' period (0: none)
   Spans spans_;
   FlatTable<SpanRun> span_runs_; // (bucket, stream) -> the span runs touching the bucket
   std::vector<BucketMarks> marks_;

@@ -996,15 +996,19 @@ private:
 } // namespace
 
 CompiledSystem compile_collective(const SystemConfig& system, const CollectiveShape& shape) {
-  CollectiveCompiler compiler(system, shape);
-  CompiledSystem chosen = compiler.compile();
+  std::optional<CollectiveCompiler> compiler;
+  CompiledSystem chosen = compile_keeping_fetch_cycles([&] {
+    compiler.emplace(system, shape);
+    return compiler->compile();
+  });
   // Each alternative is scheduled and the one with fewer cycles kept. An alternative that does
   // not fit (MEM for the staged shards, or the reduction) leaves the first standing.
   const auto try_other = [&](CollectiveAlgorithm algorithm) {
     CollectiveShape other_shape = shape;
     other_shape.algorithm = algorithm;
     try {
-      CompiledSystem other = CollectiveCompiler(system, other_shape).compile();
+      CompiledSystem other =
+          compile_keeping_fetch_cycles([&] { return CollectiveCompiler(system, other_shape).compile(); });
       if (other.predicted_cycles < chosen.predicted_cycles) chosen = std::move(other);
     } catch (const InputError&) {
     }
@@ -1019,7 +1023,7 @@ CompiledSystem compile_collective(const SystemConfig& system, const CollectiveSh
     try_other(CollectiveAlgorithm::direct);
   // Through racks of at most two racks' chips: the columns, whose routes are short there, win some
   // small collectives (each rack level adds a phase each way), and both schedules compile fast.
-  if (shape.algorithm == CollectiveAlgorithm::automatic && compiler.through_racks() &&
+  if (shape.algorithm == CollectiveAlgorithm::automatic && compiler->through_racks() &&
       chips <= 2 * kRackChips)
     try_other(CollectiveAlgorithm::hierarchical_direct);
   return chosen;
