@@ -139,15 +139,22 @@ constexpr Cycle kMinFetchCyclePeriod = 16;
 
 // Runs `compile` (a whole kernel) and, while its text starves queues of fetch cycles, runs it
 // again keeping more of them idle in those queues. Each run at least halves a period, so the runs
-// end: with a program, or with the InputError of a queue at kMinFetchCyclePeriod.
+// end: with a program, or with the InputError of a queue at kMinFetchCyclePeriod. A run that no
+// longer fits with the kept cycles (a chain of operations on a queue in every cycle) reports the
+// first starved queue: that is what stops the kernel.
 template <class Compile> auto compile_keeping_fetch_cycles(Compile compile) {
   FetchCycles kept;
+  std::string first_starved;
   for (;;) {
     try {
       const FetchCycleScope scope(kept);
       return compile();
     } catch (const FetchStarved& starved) {
+      if (first_starved.empty()) first_starved = starved.what();
       for (const auto& [queue, period] : starved.retry()) kept[queue] = period;
+    } catch (const InputError&) {
+      if (first_starved.empty()) throw;
+      throw InputError(first_starved);
     }
   }
 }

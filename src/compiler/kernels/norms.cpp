@@ -280,36 +280,61 @@ CompiledKernel compile_reduce(const ChipConfig& config, const ReduceShape& shape
     unsigned chains = std::min({groups, shape.rows, std::max(1u, (config.icu.vxm_queues - 1) / per_step)});
     while (groups % chains != 0) --chains;
     out = &p.output("R", ct, 1, shape.cols, true, true);
-    // Fewer chains need fewer streams at the VXM in each cycle: when an expression does not fit,
-    // the next smaller divisor of the groups is tried.
-    for (;;) {
-      e = VExpr{};
+    // The first `rows` rows over `chains` chains, then a tree.
+    const auto chain_expr = [&](unsigned chains, uint32_t rows) {
+      VExpr chained;
       std::vector<unsigned> heads;
       for (unsigned c = 0; c < chains; ++c) {
-        unsigned acc = as_compute(e, shape.dtype, ct, e.input(0, shape.dtype, int(c)));
+        unsigned acc = as_compute(chained, shape.dtype, ct, chained.input(0, shape.dtype, int(c)));
         // A mov puts the chain's second row, in the same slices, one read later than its first.
-        if (c + chains < shape.rows) acc = e.unary(Opcode::v_mov, ct, acc);
-        for (uint32_t r = c + chains; r < shape.rows; r += chains)
-          acc = e.binary(op, ct, acc, as_compute(e, shape.dtype, ct, e.input(0, shape.dtype, int(r))));
+        if (c + chains < rows) acc = chained.unary(Opcode::v_mov, ct, acc);
+        for (uint32_t r = c + chains; r < rows; r += chains)
+          acc = chained.binary(op, ct, acc,
+                               as_compute(chained, shape.dtype, ct, chained.input(0, shape.dtype, int(r))));
         heads.push_back(acc);
       }
       while (heads.size() > 1) {
         std::vector<unsigned> next;
         for (size_t i = 0; i + 1 < heads.size(); i += 2)
-          next.push_back(e.binary(op, ct, heads[i], heads[i + 1]));
+          next.push_back(chained.binary(op, ct, heads[i], heads[i + 1]));
         if (heads.size() % 2) next.push_back(heads.back());
         heads = next;
       }
-      if (e.nodes[heads[0]].kind == VNode::Kind::input) e.unary(Opcode::v_mov, ct, heads[0]);
+      if (chained.nodes[heads[0]].kind == VNode::Kind::input) chained.unary(Opcode::v_mov, ct, heads[0]);
+      return chained;
+    };
+    // Whether the chains' first 16, 32, 64, ... steps fit an empty chip, each prefix with the
+    // chains' lengths differing as in the whole (the remainder of rows over chains kept), so its
+    // reads keep their relative cycles. Reads that collide on an empty chip collide wherever the
+    // root goes: a chain count whose prefix does not fit never will, and finding that out on all
+    // the rows costs every root cycle and leaf delay tried over the whole expression (int32 max
+    // over 4,000 rows: 45 s of a 46 s compile; the collision shows from the 6th step).
+    const auto prefixes_fit = [&](unsigned chains) {
+      for (uint32_t steps = 16; uint64_t{steps} * chains + shape.rows % chains < shape.rows; steps *= 2) {
+        Schedule empty = p.builder().schedule().empty_like();
+        try {
+          schedule_vectors(empty, chain_expr(chains, steps * chains + shape.rows % chains), {&xv}, *out);
+        } catch (const InputError&) {
+          return false;
+        }
+      }
+      return true;
+    };
+    // Fewer chains need fewer streams at the VXM in each cycle: when an expression does not fit,
+    // the next smaller divisor of the groups is tried.
+    for (;;) {
       try {
-        p.phase(e, {&xv}, *out);
-        break;
+        if (chains == 1 || prefixes_fit(chains)) {
+          e = chain_expr(chains, shape.rows);
+          p.phase(e, {&xv}, *out);
+          break;
+        }
       } catch (const InputError&) {
         if (chains == 1) throw;
-        do {
-          --chains;
-        } while (groups % chains != 0);
       }
+      do {
+        --chains;
+      } while (groups % chains != 0);
     }
     if (p.with_reference())
       for (uint32_t c = 0; c < shape.cols; ++c) {
