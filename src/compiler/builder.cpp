@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <optional>
 #include <set>
 
@@ -111,6 +112,45 @@ std::vector<uint32_t> MemoryMap::allocate_each(const std::vector<unsigned>& mems
   return bases;
 }
 
+namespace {
+
+// MEM bytes a rows x cols tensor of `dtype` takes: a whole word per byte plane for each row of
+// each column tile (a partial tile takes whole words). Saturates at 2^64 - 1.
+uint64_t tensor_mem_bytes(const TensorSize& tensor, unsigned vector_bytes) {
+  const uint64_t tiles = tensor.cols / vector_bytes + (tensor.cols % vector_bytes != 0);
+  uint64_t bytes = tiles;
+  for (const uint64_t factor :
+       {tensor.rows, uint64_t{isa::dtype_bytes(tensor.dtype)}, uint64_t{vector_bytes}})
+    if (__builtin_mul_overflow(bytes, factor, &bytes)) return UINT64_MAX;
+  return bytes;
+}
+
+} // namespace
+
+void require_mem(const ChipConfig& config, const std::string& kernel,
+                 const std::vector<TensorSize>& tensors) {
+  const auto& g = config.geometry;
+  uint64_t total = 0;
+  std::vector<std::string> named;
+  for (const TensorSize& t : tensors) {
+    const uint64_t bytes = tensor_mem_bytes(t, g.vector_bytes());
+    const bool alone = bytes > g.sram_bytes();
+    if (__builtin_add_overflow(total, bytes, &total)) total = UINT64_MAX;
+    named.push_back(fmt::format("'{}' ({} x {} {})", t.name, t.rows, t.cols, isa::dtype_name(t.dtype)));
+    if (total <= g.sram_bytes()) continue;
+    const uint64_t shown = alone ? bytes : total;
+    const std::string amount =
+        shown == UINT64_MAX ? fmt::format("more than {}", UINT64_MAX) : fmt::format("{}", shown);
+    const std::string what =
+        alone ? fmt::format("tensor {} takes {} bytes of MEM", named.back(), amount)
+              : fmt::format("tensors {} take {} bytes of MEM together", fmt::join(named, ", "), amount);
+    throw InputError(fmt::format("{}: {}; config '{}' has {} ({} MEM slices of {} words of {} bytes): the "
+                                 "tensors do not fit in MEM",
+                                 kernel, what, config.source, g.sram_bytes(), g.mem_slices(),
+                                 g.mem_words_per_slice, g.vector_bytes()));
+  }
+}
+
 const Bound& binding_bound(const std::vector<Bound>& bounds) {
   return *std::max_element(bounds.begin(), bounds.end(),
                            [](const Bound& a, const Bound& b) { return a.cycles < b.cycles; });
@@ -156,7 +196,8 @@ std::pair<Symbol, uint32_t> unplaced(const std::string& name, isa::DType dtype, 
   symbol.rows = rows;
   symbol.cols = cols;
   symbol.slices = mems;
-  return {symbol, (std::max(rows, reserved_rows) + groups - 1) / groups};
+  const uint32_t most = std::max(rows, reserved_rows);
+  return {symbol, most / groups + (most % groups != 0)};
 }
 
 } // namespace

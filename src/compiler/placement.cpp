@@ -40,7 +40,7 @@ TiledTensor place_tiled(ProgramBuilder& builder, const std::string& name, DType 
   tensor.dtype = dtype;
   tensor.rows = rows;
   tensor.cols = cols;
-  const unsigned tiles = (cols + vector - 1) / vector;
+  const unsigned tiles = cols / vector + (cols % vector != 0);
   // A vector's byte planes are read in one cycle, each by its own slice.
   if (candidates.size() < bytes)
     throw InputError(
@@ -63,7 +63,7 @@ TiledTensor place_tiled(ProgramBuilder& builder, const std::string& name, DType 
     for (unsigned g = 0; g < groups; ++g)
       for (unsigned b = 0; b < bytes; ++b)
         mems.push_back(candidates[(((t * groups + g) % per_group) * bytes + b) % candidates.size()]);
-    if (builder.fits(mems, (rows + groups - 1) / groups, data, declared))
+    if (builder.fits(mems, rows / groups + (rows % groups != 0), data, declared))
       tensor.tiles.push_back(
           builder.add_tensor(tile_name, dtype, rows, tile_cols, mems, rows, data, declared));
     else

@@ -460,6 +460,12 @@ TEST_CASE("collectives: bad shapes get one-line errors") {
       "all-reduce: hierarchical-gateway needs a cable between every pair of groups, or racks of "
       "such groups with a cable between every pair");
   s.kind = CollectiveKind::all_gather;
+  // Every chip's block of 24 rows, 288 rows of fp32, is more than a tiny chip's SRAM.
+  CHECK_THROWS_WITH(tsp::compiler::compile_collective(groups4x3(), s),
+                    "all-gather on chip 0: tensor 'Y' (288 x 40 f32) takes 73728 bytes of MEM; config '" +
+                        groups4x3().config_of(0).source +
+                        "' has 65536 (8 MEM slices of 256 words of 32 bytes): the tensors do not fit in MEM");
+  s.rows = 8;
   CHECK_THROWS_WITH(
       tsp::compiler::compile_collective(groups4x3(), s),
       "all-gather: hierarchical-gateway needs a cable between every pair of groups, or racks of "

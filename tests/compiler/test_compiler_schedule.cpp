@@ -489,6 +489,20 @@ TEST_CASE("fetched text with no bank port in any idle cycle is a one-line error"
                     "fetched text is read (Ifetch tried in 5 idle cycles)");
 }
 
+// (rows + groups - 1) / groups wrapped in 32 bits: 4294967295 rows over two slices took 0 words.
+TEST_CASE("a tensor of 2^32 - 1 rows over slice groups needs its words, not none") {
+  ProgramBuilder builder(tsp::test::bundled_config("tiny.json"));
+  const auto& s = builder.schedule();
+  const std::vector<unsigned> two{mem(s, "MEM_W0"), mem(s, "MEM_W1")};
+  const auto i8 = tsp::isa::DType::i8;
+  CHECK_THROWS_WITH(builder.add_tensor("T", i8, 4294967295u, 32, two, 4294967295u, {}),
+                    "tensor 'T' needs 2147483648 words from address 0 in its MEM slices; a slice has 256 "
+                    "words (the tensors do not fit in MEM)");
+  CHECK_THROWS_WITH(
+      tsp::compiler::place_tiled(builder, "P", i8, 4294967295u, 32, two, 2, {}),
+      "tensor 'P' (4294967295 rows of i8) does not fit in the free MEM of its 2 candidate slices");
+}
+
 TEST_CASE("a scratch tensor spread over slices takes released words when none are left above them") {
   ProgramBuilder builder(tsp::test::bundled_config("tiny.json"));
   builder.reuse_scratch();

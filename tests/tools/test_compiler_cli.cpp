@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
+#include <fmt/format.h>
 #include <fstream>
 #include <utility>
 #include <vector>
@@ -59,6 +60,98 @@ TEST_CASE("tspc reports bad options with exit code 2") {
   CHECK(r.err.find("gemm: an LW reads 16 weight rows per cycle, one from each of 16 MEM slices; config") ==
         7);
 }
+
+// Sizes no chip holds are refused from the shape before anything grows with them (they used to
+// abort with std::bad_alloc or map::at, or take minutes and gigabytes).
+TEST_CASE("tspc refuses tensors larger than the chip's SRAM at once, naming the tensors and the SRAM") {
+  const std::string config_path = source("configs/14nm.json");
+  const std::string config = " --config " + config_path + " -o " + (scratch_dir() / "x.bin").string();
+  const std::string sram = "; config '" + config_path +
+                           "' has 230686720 (88 MEM slices of 8192 words of 320 bytes): the tensors do not "
+                           "fit in MEM\n";
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"elementwise --op add --rows 4294967295 --cols 320",
+       "elementwise: tensor 'A' (4294967295 x 320 i8) takes 1374389534400 bytes of MEM"},
+      {"elementwise --op add --rows 500000 --cols 320",
+       "elementwise: tensors 'A' (500000 x 320 i8), 'B' (500000 x 320 i8) take 320000000 bytes of MEM "
+       "together"},
+      {"convert --rows 100 --cols 4294967295",
+       "convert: tensor 'A' (100 x 4294967295 i32) takes 1717986944000 bytes of MEM"},
+      {"silu --rows 4294967295 --cols 4294967295",
+       "silu: tensor 'X' (4294967295 x 4294967295 f32) takes more than 18446744073709551615 bytes of MEM"},
+      {"rope --rows 4294967295 --cols 320",
+       "rope: tensor 'X' (4294967295 x 320 f32) takes 5497558137600 bytes of MEM"},
+      {"softmax --rows 4294967295 --cols 320",
+       "softmax: tensor 'X' (4294967295 x 320 f32) takes 5497558137600 bytes of MEM"},
+      {"rmsnorm --rows 3000 --cols 32000",
+       "rmsnorm: tensor 'X' (3000 x 32000 f32) takes 384000000 bytes of MEM"},
+      {"layernorm --rows 1 --cols 4294967295",
+       "layernorm: tensor 'X' (1 x 4294967295 f32) takes 17179869440 bytes of MEM"},
+      {"reduce --axis rows --rows 4294967295 --cols 320",
+       "reduce: tensor 'X' (4294967295 x 320 f32) takes 5497558137600 bytes of MEM"},
+      {"gemv --k 4294967295 --n 320", "gemv: tensor 'A' (1 x 4294967295 i8) takes 4294967360 bytes of MEM"},
+      {"gemm --m 320 --k 320 --n 4294967295",
+       "gemm: tensor 'B' (320 x 4294967295 i8) takes 1374389555200 bytes of MEM"},
+  };
+  for (const auto& [kernel, message] : cases) {
+    INFO(kernel);
+    const auto r = run_tool("tspc", kernel + config);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err == "error: " + message + sram);
+  }
+  for (const char* kind : {"all-reduce", "reduce-scatter", "all-gather"}) {
+    const auto r =
+        run_tool("tspc", fmt::format("collective --system {} --kind {} --rows 100000000 --cols 320{}",
+                                     source("configs/systems/node8.json"), kind, config));
+    CHECK(r.exit_code == 2);
+    CHECK(r.err ==
+          fmt::format("error: {} on chip 0: tensor 'X' (100000000 x 320 f32) takes 128000000000 bytes "
+                      "of MEM{}",
+                      kind, sram));
+  }
+  const auto transfer =
+      run_tool("tspc", "collective --system " + source("configs/systems/node8.json") +
+                           " --kind transfer --chips 3,5 --rows 4294967295 --cols 320 --dtype int8" + config);
+  CHECK(transfer.exit_code == 2);
+  CHECK(transfer.err ==
+        "error: transfer on chip 3: tensor 'X' (4294967295 x 320 i8) takes 1374389534400 bytes of MEM" +
+            sram);
+  // Each input fits, every chip's block of the output does not.
+  const auto gather = run_tool("tspc", "collective --system " + source("configs/systems/node8.json") +
+                                           " --kind all-gather --rows 30000 --cols 320" + config);
+  CHECK(gather.exit_code == 2);
+  CHECK(gather.err ==
+        "error: all-gather on chip 0: tensor 'Y' (240000 x 320 f32) takes 307200000 bytes of MEM" + sram);
+}
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TSP_TEST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define TSP_TEST_ASAN 1
+#endif
+
+// What passes the size checks may still be too much for the host: a chip of 254 slices of 2^24
+// words holds a 320 GB tensor. Running out of memory is then one line and exit 2, not an abort.
+// Under an address-space limit, so that no host commits the memory. AddressSanitizer's allocator
+// aborts instead of throwing, and its shadow memory needs more address space than the limit.
+#ifndef TSP_TEST_ASAN
+TEST_CASE("tspc turns running out of host memory into one line and exit 2") {
+  const auto err = scratch_dir() / "oom.txt";
+  const std::string command =
+      "ulimit -v 4000000; exec " + tsp::test::tool("tspc") + " --config " + source("configs/14nm.json") +
+      " --set geometry.mem_words_per_slice=16777216 --set geometry.mem_slices_per_hemisphere=127 elementwise "
+      "--op mov --rows 1000000000 --cols 320 -o " +
+      (scratch_dir() / "oom.bin").string() + " >/dev/null 2>" + err.string();
+  const int status = std::system(command.c_str());
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 2);
+  CHECK(tsp::test::slurp(err) == "error: out of host memory: the input needs more memory than this host can "
+                                 "allocate\n");
+}
+#endif
 
 namespace {
 

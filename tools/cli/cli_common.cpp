@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <fmt/format.h>
 #include <iostream>
+#include <new>
 #include <nlohmann/json.hpp>
 
 namespace tsp::cli {
@@ -131,6 +132,11 @@ int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body) 
     return 2;
   } catch (const std::filesystem::filesystem_error& e) {
     print_error(InputError(e.what()).what());
+    return 2;
+  } catch (const std::bad_alloc&) {
+    // The last line of defence: sizes are checked against the chip before anything grows with
+    // them, so this is an input too large for the host, not for the chip.
+    print_error("out of host memory: the input needs more memory than this host can allocate");
     return 2;
   }
 }

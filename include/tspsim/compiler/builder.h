@@ -57,6 +57,21 @@ private:
   std::vector<std::map<uint32_t, uint32_t>> released_; // per slice: begin -> end of free runs below next_
 };
 
+// A tensor a kernel is going to place, by its shape alone.
+struct TensorSize {
+  std::string name;
+  isa::DType dtype;
+  uint64_t rows;
+  uint64_t cols;
+};
+
+// Throws InputError unless `tensors` together fit in the SRAM of `config`, naming `kernel`, the
+// tensors up to the first that overflows and the chip's SRAM. Kernels call it on their shape
+// before they allocate anything proportional to it: a size no chip placement could hold is
+// refused at once, not after gigabytes of host memory. Placement (MemoryMap) later finds whether
+// the tensors fit in the slices they may use.
+void require_mem(const ChipConfig& config, const std::string& kernel, const std::vector<TensorSize>& tensors);
+
 // The expected contents of one output symbol.
 struct ExpectedOutput {
   std::string symbol;

@@ -136,6 +136,12 @@ CompiledKernel compile_swiglu(const ChipConfig& config, const ActivationShape& s
 CompiledKernel compile_rope(const ChipConfig& config, const RopeShape& shape) {
   require_float("rope", shape.dtype);
   const uint32_t head = shape.head_dim == 0 ? shape.cols : shape.head_dim;
+  // The tables are as large as X: the shape must fit before they are built.
+  require_mem(config, "rope",
+              {{"X", shape.dtype, shape.rows, shape.cols},
+               {"COS", DType::f32, shape.rows, shape.cols},
+               {"SIN", DType::f32, shape.rows, shape.cols},
+               {"C", shape.dtype, shape.rows, shape.cols}});
   const RopeTables tables = rope_tables(config, shape.rows, shape.cols, head, shape.pos0, shape.base);
   const VExpr e = rope_expr(config, shape.dtype, shape.dtype);
   return compile_expression(config,

@@ -174,6 +174,16 @@ private:
       throw InputError(
           fmt::format("{}: {} rows cannot be split over {} chips (one shard of at least one row each)", what,
                       shape_.rows, n()));
+    // What each participant holds at the end besides its input: a transfer's receiver holds only
+    // its Y, an all-gather every chip's block, a reduce-scatter its shard of the sums.
+    std::vector<TensorSize> held{{"X", shape_.dtype, shape_.rows, shape_.cols}};
+    if (shape_.kind == CollectiveKind::all_gather)
+      held.push_back({"Y", shape_.dtype, uint64_t{shape_.rows} * n(), shape_.cols});
+    if (shape_.kind == CollectiveKind::reduce_scatter)
+      held.push_back({"R", shape_.dtype, (uint64_t{shape_.rows} + n() - 1) / n(), shape_.cols});
+    if (shape_.kind == CollectiveKind::all_reduce)
+      held.push_back({"Y", shape_.dtype, shape_.rows, shape_.cols});
+    for (uint32_t c : chips_) require_mem(config_of(c), fmt::format("{} on chip {}", what, c), held);
   }
 
   // Per system chip, its participant number, or -1 for a chip that does not take part.
@@ -413,11 +423,13 @@ private:
     Holdings held;
     std::vector<TiledTensor> y(size_t(n()) * n());
     for (uint32_t i = 0; i < n(); ++i)
-      held[{i, i}] = {place_input(chips_[i], "X", 0, shape_.rows, true),
-                      reference() ? input_values(input_of(chips_[i]), 0, shape_.rows) : nullptr};
+      held[{i, i}] = {place_input(chips_[i], "X", 0, shape_.rows, true), nullptr};
     for (uint32_t i = 0; i < n(); ++i)
       for (uint32_t j = 0; j < n(); ++j)
         y[size_t(i) * n() + j] = place(chips_[i], fmt::format("Y.b{}", j), shape_.rows, j % 2 == 0);
+    // The reference's inputs once every tensor is placed: a size that does not fit fails first.
+    for (uint32_t i = 0; reference() && i < n(); ++i)
+      held[{i, i}].values = input_values(input_of(chips_[i]), 0, shape_.rows);
     const Destination into_y = [&](uint32_t i, uint32_t j) { return y[size_t(i) * n() + j]; };
     std::vector<uint32_t> all(n());
     std::iota(all.begin(), all.end(), 0u);
@@ -468,20 +480,26 @@ private:
     }
     const auto owner = [&](uint32_t p) { return owner_of[p]; };
     Holdings x;
-    for (uint32_t i = 0; i < n(); ++i) {
-      const auto data = reference() ? input_of(chips_[i]) : std::vector<uint8_t>{};
+    for (uint32_t i = 0; i < n(); ++i)
       for (uint32_t p = 0; p < pieces; ++p) {
         const RowShard s = row_shard(shape_.rows, pieces, p);
-        x[{i, p}] = {place_input(chips_[i], fmt::format("X.s{}", p), s.first, s.count, p % 2 == 0),
-                     input_values(data, s.first, s.count)};
+        x[{i, p}] = {place_input(chips_[i], fmt::format("X.s{}", p), s.first, s.count, p % 2 == 0), nullptr};
       }
-    }
     std::map<std::pair<uint32_t, uint32_t>, TiledTensor> out;
     for (uint32_t i = 0; i < n(); ++i)
       for (uint32_t p = 0; p < pieces; ++p)
         if (all || owner(p) == i)
           out[{i, p}] = place(chips_[i], all ? fmt::format("Y.s{}", p) : "R",
                               row_shard(shape_.rows, pieces, p).count, p % 2 == 1);
+    // The reference's inputs once the inputs and outputs are placed: a size that does not fit
+    // fails first.
+    for (uint32_t i = 0; reference() && i < n(); ++i) {
+      const auto data = input_of(chips_[i]);
+      for (uint32_t p = 0; p < pieces; ++p) {
+        const RowShard s = row_shard(shape_.rows, pieces, p);
+        x[{i, p}].values = input_values(data, s.first, s.count);
+      }
+    }
     const Destination into_out = [&](uint32_t i, uint32_t p) { return out.at({i, p}); };
     std::vector<uint32_t> every(pieces);
     std::iota(every.begin(), every.end(), 0u);

@@ -46,9 +46,14 @@ CompiledKernel compile_expression(const ChipConfig& config, const std::string& w
                                   uint32_t cols, uint64_t seed, bool with_reference,
                                   const ReferenceFn& reference_fn) {
   if (rows < 1 || cols < 1) throw InputError(fmt::format("{}: rows and cols must be at least 1", workload));
+  const DType out_dtype = expr.nodes[expr.root].dtype;
+  std::vector<TensorSize> sizes;
+  for (const auto& op : operands)
+    sizes.push_back({op.name.empty() ? "lane map" : op.name, op.dtype, op.rows, cols});
+  sizes.push_back({"C", out_dtype, rows, cols});
+  require_mem(config, workload.substr(0, workload.find(' ')), sizes);
   ProgramBuilder builder(config);
   Schedule& schedule = builder.schedule();
-  const DType out_dtype = expr.nodes[expr.root].dtype;
   const bool out_east = operands.size() < 2;
   std::map<bool, unsigned> on_side{{false, 0}, {true, 0}};
   for (size_t i = 0; i < operands.size(); ++i) on_side[i % 2 == 1] += isa::dtype_bytes(operands[i].dtype);

@@ -216,8 +216,9 @@ private:
 GemmCompiler::GemmCompiler(ProgramBuilder& builder, const GemmShape& shape)
     : config_(builder.config()), shape_(shape), builder_(builder), schedule_(builder.schedule()),
       acc_dtype_(shape.dtype == DType::i8 ? DType::i32 : DType::f32), bytes_(isa::dtype_bytes(shape.dtype)),
-      vector_(builder.config().geometry.vector_bytes()), kt_count_((shape.k + vector_ - 1) / vector_),
-      nt_count_((shape.n + vector_ - 1) / vector_), lw_(lw_cycles(shape.dtype, builder.config())),
+      vector_(builder.config().geometry.vector_bytes()),
+      kt_count_(shape.k / vector_ + (shape.k % vector_ != 0)),
+      nt_count_(shape.n / vector_ + (shape.n % vector_ != 0)), lw_(lw_cycles(shape.dtype, builder.config())),
       rows_per_lw_cycle_(builder.config().mxm.weight_streams / bytes_),
       interval_(shape.dtype == DType::i8 ? 1 : builder.config().mxm.float_activation_interval) {}
 
@@ -1033,6 +1034,10 @@ CompiledKernel GemmCompiler::compile() {
 } // namespace
 
 CompiledKernel compile_gemm(const ChipConfig& config, const GemmShape& shape) {
+  require_mem(config, shape.m == 1 ? "gemv" : "gemm",
+              {{"A", shape.dtype, shape.m, shape.k},
+               {"B", shape.dtype, shape.k, shape.n},
+               {"C", shape.dtype == DType::i8 ? DType::i32 : DType::f32, shape.m, shape.n}});
   const auto compile_with = [&](unsigned planes) {
     GemmShape s = shape;
     s.max_planes = planes;
@@ -1043,9 +1048,8 @@ CompiledKernel compile_gemm(const ChipConfig& config, const GemmShape& shape) {
   // are given, small ones are compiled on every plane and on ..., 4, 2, 1 planes and the fastest
   // kept (the fewest planes on a tie). Large ones use every plane.
   const unsigned all = config.geometry.mxm_planes();
-  const uint64_t tiles =
-      uint64_t((shape.k + config.geometry.vector_bytes() - 1) / config.geometry.vector_bytes()) *
-      ((shape.n + config.geometry.vector_bytes() - 1) / config.geometry.vector_bytes());
+  const uint64_t vector = config.geometry.vector_bytes();
+  const uint64_t tiles = (shape.k + vector - 1) / vector * ((shape.n + vector - 1) / vector);
   if (shape.max_planes != 0 || all == 1 || tiles > kSmallGemmTiles ||
       uint64_t(shape.m) * tiles > kSmallGemmRows)
     return compile_with(shape.max_planes);

@@ -43,7 +43,7 @@ public:
   }
   Phases(ProgramBuilder& builder, DType dtype, uint32_t rows, uint32_t cols)
       : builder_(builder), dtype_(dtype), rows_(rows), cols_(cols), seed_(0),
-        vector_(builder.config().geometry.vector_bytes()), tiles_((cols + vector_ - 1) / vector_),
+        vector_(builder.config().geometry.vector_bytes()), tiles_(cols / vector_ + (cols % vector_ != 0)),
         compute_(isa::dtype_is_float(dtype) ? DType::f32 : DType::i32) {
     if (rows < 1 || cols < 1) throw InputError("rows and cols must be at least 1");
   }
@@ -235,6 +235,10 @@ CompiledKernel compile_reduce(const ChipConfig& config, const ReduceShape& shape
     throw InputError(fmt::format("reduce: --op must be sum or max, not '{}'", shape.op));
   if (!max && (shape.dtype == DType::i32))
     throw InputError("reduce: a sum of int32 can overflow its int32 result; sum int8 or int16");
+  require_mem(config, "reduce",
+              {{"X", shape.dtype, shape.rows, shape.cols},
+               {"R", isa::dtype_is_float(shape.dtype) ? DType::f32 : DType::i32, shape.lanes ? shape.rows : 1,
+                shape.lanes ? 1 : shape.cols}});
   Phases p(config, shape.dtype, shape.rows, shape.cols, shape.seed, shape.with_reference);
   const DType ct = p.compute();
   const unsigned vector = config.geometry.vector_bytes();
@@ -446,6 +450,10 @@ double schedule_softmax(ProgramBuilder& builder, const TiledTensor& x, float sca
 
 CompiledKernel compile_softmax(const ChipConfig& config, const NormShape& shape) {
   require_float("softmax", shape.dtype);
+  require_mem(config, "softmax",
+              {{"X", shape.dtype, shape.rows, shape.cols},
+               {"softmax.exp", DType::f32, shape.rows, shape.cols},
+               {"Y", shape.dtype, shape.rows, shape.cols}});
   Phases p(config, shape.dtype, shape.rows, shape.cols, shape.seed, shape.with_reference);
   const auto& x = p.input("X", shape.rows, false, 0);
   const auto& y = p.output("Y", shape.dtype, shape.rows, shape.cols, false, true);
@@ -511,6 +519,10 @@ double schedule_rmsnorm(ProgramBuilder& builder, const TiledTensor& x, const Til
 CompiledKernel compile_rmsnorm(const ChipConfig& config, const NormShape& shape) {
   require_float("rmsnorm", shape.dtype);
   require_eps("rmsnorm", shape.eps);
+  require_mem(config, "rmsnorm",
+              {{"X", shape.dtype, shape.rows, shape.cols},
+               {"G", shape.dtype, 1, shape.cols},
+               {"Y", shape.dtype, shape.rows, shape.cols}});
   Phases p(config, shape.dtype, shape.rows, shape.cols, shape.seed, shape.with_reference);
   const auto& x = p.input("X", shape.rows, false, 0);
   const auto& g = p.input("G", 1, true, 1);
@@ -542,6 +554,11 @@ CompiledKernel compile_rmsnorm(const ChipConfig& config, const NormShape& shape)
 CompiledKernel compile_layernorm(const ChipConfig& config, const NormShape& shape) {
   require_float("layernorm", shape.dtype);
   require_eps("layernorm", shape.eps);
+  require_mem(config, "layernorm",
+              {{"X", shape.dtype, shape.rows, shape.cols},
+               {"G", shape.dtype, 1, shape.cols},
+               {"B", shape.dtype, 1, shape.cols},
+               {"Y", shape.dtype, shape.rows, shape.cols}});
   Phases p(config, shape.dtype, shape.rows, shape.cols, shape.seed, shape.with_reference);
   const unsigned vector = config.geometry.vector_bytes();
   const bool partial = shape.cols % vector != 0;
