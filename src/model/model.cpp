@@ -120,6 +120,9 @@ private:
 
 } // namespace
 
+// Deeper models are refused: the capacity plan's search is quadratic in the layers.
+constexpr uint32_t kMaxLayers = 1024;
+
 ModelConfig parse_model(const std::string& text, const std::string& origin) {
   const json doc = parse_json_object(text, origin);
 
@@ -131,6 +134,10 @@ ModelConfig parse_model(const std::string& text, const std::string& origin) {
   m.name = top.name("name");
   if (doc.contains("reference")) top.name("reference");
   m.layers = top.positive("layers");
+  if (m.layers > kMaxLayers)
+    top.fail("layers", fmt::format("expected at most {} (a sanity bound: Llama 3.1 405B has 126; tspc plan's "
+                                   "search grows with the square of the layers), got {}",
+                                   kMaxLayers, m.layers));
   m.d_model = top.positive("d_model");
   m.heads = top.positive("heads");
   m.kv_heads = top.positive("kv_heads");

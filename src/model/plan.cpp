@@ -28,7 +28,8 @@ constexpr uint64_t kScaleBytes = 4;      // fp32 per-column scales of int8 weigh
 constexpr unsigned kReserveSlicesPerHemisphere = 1;
 
 uint64_t round_up(uint64_t x, uint64_t unit) { return (x + unit - 1) / unit * unit; }
-uint32_t ceil_div(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
+// a / b rounded up, without overflow near 2^32.
+uint32_t ceil_div(uint32_t a, uint32_t b) { return a / b + (a % b != 0); }
 double mib(uint64_t bytes) { return double(bytes) / (1024.0 * 1024.0); }
 
 // Adds one stored tensor to a budget: `exact` bytes in the class `field`, the layout's rounding
@@ -128,8 +129,15 @@ bool deal_layers(uint32_t layers, const std::vector<uint32_t>& caps, std::vector
     for (uint32_t c : caps) sum += std::min(c, level);
     return sum;
   };
+  // The lowest level that places them all (placed grows with the level).
   uint32_t level = 0;
-  while (placed(level) < layers) ++level;
+  for (uint32_t high = layers; level < high;) {
+    const uint32_t mid = level + (high - level) / 2;
+    if (placed(mid) < layers)
+      level = mid + 1;
+    else
+      high = mid;
+  }
   out.assign(stages, StagePlan{});
   for (size_t i = 0; i < stages; ++i) out[i].layers = std::min(caps[i], level == 0 ? 0 : level - 1);
   uint64_t extra = layers - (level == 0 ? 0 : placed(level - 1));
@@ -322,9 +330,16 @@ Plan build_plan(const ModelConfig& m, const ChipConfig& chip, uint32_t context, 
   const bool whole = deal_layers(m.layers, caps, plan.stages);
   const bool every_stage =
       std::all_of(plan.stages.begin(), plan.stages.end(), [](const StagePlan& s) { return s.layers > 0; });
+  // A stage of half-layer blocks that fits holds at most 2 x cap + 1 of them (its whole layers are
+  // at most its cap, and a budget only grows with blocks): a deal of more blocks is not sought,
+  // its tables would grow with the layers.
+  uint64_t block_room = 0;
+  for (uint32_t c : caps) block_room += 2 * uint64_t{c} + 1;
   bool halves_fail = false;
   if (!whole || !every_stage) {
-    if (auto halves = deal_blocks(m, chip, p, context, pp, plan.sram_bytes))
+    std::optional<std::vector<StagePlan>> halves;
+    if (block_room >= 2 * uint64_t{m.layers}) halves = deal_blocks(m, chip, p, context, pp, plan.sram_bytes);
+    if (halves)
       plan.stages = std::move(*halves);
     else if (!whole) {
       deal_layers(m.layers, std::vector<uint32_t>(pp, m.layers), plan.stages);

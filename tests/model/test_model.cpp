@@ -109,6 +109,10 @@ TEST_CASE("bad model files name the file, the key and what was expected") {
                 "m.json: layers: expected a positive integer below 2^32, got 0");
   require_error(edited(R"("layers": 2)", R"("layers": 2.5)"),
                 "m.json: layers: expected a positive integer below 2^32, got 2.5");
+  // 1e9 layers used to exhaust memory in the planner's tables.
+  require_error(edited(R"("layers": 2)", R"("layers": 1000000000)"),
+                "m.json: layers: expected at most 1024 (a sanity bound: Llama 3.1 405B has 126; tspc plan's "
+                "search grows with the square of the layers), got 1000000000");
   require_error(edited(R"("layers": 2)", R"("layers": 2, "layer": 3)"), "m.json: layer: unknown key");
   require_error(edited(R"("kv_heads": 2)", R"("kv_heads": 3)"),
                 "m.json: kv_heads: expected a divisor of heads (4), got 3");

@@ -311,6 +311,29 @@ TEST_CASE("planner input errors") {
       Catch::Contains("llama2-7b at context 4096 fits on no number of chips: with 272 (34 stages) stage 0"));
 }
 
+// ceil(4294967295 / 2) was 0 in 32 bits: a model with no ffn column per chip "fit".
+TEST_CASE("widths near 2^32 split over chips without overflow") {
+  auto m = model("tiny-llama");
+  m.ffn = 4294967295u;
+  m.vocab = 4294967295u;
+  const auto plan = plan_model(m, chip(), {256, 2});
+  CHECK(plan.partition.ffn == 2147483648u);
+  CHECK(plan.partition.vocab == 2147483648u);
+  CHECK(tsp::model::vocab_share(m, 2, 1).count == 2147483647u);
+  CHECK_FALSE(plan.fits);
+}
+
+// A deal of half-layer blocks is not sought when no stage could hold its share: 1024 layers of
+// Llama-2 70B took 23 s of such deals before the 683 stages that fit.
+TEST_CASE("a 1024-layer model is planned without searching deals that cannot fit") {
+  auto m = model("llama2-70b");
+  m.layers = 1024;
+  const auto plan = plan_model(m, chip(), {256});
+  CHECK(plan.fits);
+  CHECK(plan.partition.tensor_parallel == 8);
+  CHECK(plan.partition.pipeline_stages == 683);
+}
+
 TEST_CASE("the vocabulary split is one partition: consecutive ranges over every entry, as printed") {
   const auto m = model("llama2-7b");
   for (uint32_t chips : {1u, 3u, 7u, 8u}) {

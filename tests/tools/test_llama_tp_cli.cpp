@@ -294,6 +294,22 @@ TEST_CASE("tspc llama --system says in one line why a model does not split over 
   CHECK(eight.err ==
         "error: llama: --stages 8: expected a divisor of the system's 8 chips, at most twice tiny-llama's 2 "
         "layers (a stage holds at least a layer's attention or MLP block)\n");
+  // A stage's weights and KV cache beyond its chips' SRAM are refused before the host reference
+  // and the programs grow with them (Llama-2 7B deepened to 1024 layers ran for minutes).
+  const auto deep = (dir / "deep.json").string();
+  {
+    std::string deep_text = slurp(kModel);
+    deep_text.replace(deep_text.find("\"layers\": 2"), 11, "\"layers\": 1024");
+    std::ofstream(deep) << deep_text;
+  }
+  const auto too_deep =
+      run_tool("tspc", fmt::format("llama --model {} --system {} --stages 1 -o {}", deep,
+                                   source("configs/systems/node8.json"), (dir / "x.bin").string()));
+  CHECK(too_deep.exit_code == 2);
+  CHECK(too_deep.err ==
+        "error: llama: --stages 1: stage 0 (1024 layers from layer 0) holds 247998592 bytes of "
+        "weights, scales, norms and KV cache per chip; a chip has 230686720 bytes of SRAM (tspc "
+        "plan --chips 8 says why)\n");
   const auto one = run_tool("tspc", "llama --model " + kModel + " --stages 2 --config " +
                                         source("configs/14nm.json") + " -o " + (dir / "x.bin").string());
   CHECK(one.exit_code == 2);

@@ -1280,6 +1280,18 @@ CompiledSystem compile_llama_system(const SystemConfig& system, const model::Mod
                     stages, n, model.name, model.layers));
   const uint32_t width = n / stages;
   const auto deal = model::stage_layers(model, system.config_of(0), model.max_context, width, stages);
+  // The tensors alone, before the host reference and the stages' programs grow with them.
+  const uint64_t sram = system.config_of(0).geometry.sram_bytes();
+  for (uint32_t s = 0; s < stages; ++s) {
+    const model::ChipBudget& b = deal[s].budget;
+    const uint64_t tensors = b.weights + b.scales + b.norms + b.kv_cache;
+    if (tensors > sram)
+      throw InputError(
+          fmt::format("llama: --stages {}: stage {} ({} layers from layer {}) holds {} bytes of "
+                      "weights, scales, norms and KV cache per chip; a chip has {} bytes of SRAM "
+                      "(tspc plan --chips {} says why)",
+                      stages, s, deal[s].layers, deal[s].first_layer, tensors, sram, n));
+  }
   const Topology topology(system);
   const auto stage_chips = pipeline_stage_chips(topology, stages, width);
   std::vector<Share> shares(n);
