@@ -66,9 +66,13 @@ constexpr UnsignedField<GeometryConfig> kGeometryFields[] = {
     {"vxm_alus_per_lane", &GeometryConfig::vxm_alus_per_lane, 1, kNoMax, ""},
 };
 
+constexpr unsigned kMaxHopCycles = 64;
 constexpr UnsignedField<StreamConfig> kStreamFields[] = {
     {"per_direction", &StreamConfig::per_direction, 1, 64, "the stream field has 6 id bits"},
-    {"hop_cycles", &StreamConfig::hop_cycles, 1, kNoMax, ""},
+    {"hop_cycles", &StreamConfig::hop_cycles, 1, kMaxHopCycles,
+     "a sanity bound: the simulator keeps a slot per stream for each cycle of a value's crossing (positions "
+     "x "
+     "hop_cycles), and the 14 nm chip moves a value one position per cycle"},
     {"superlane_stagger_cycles", &StreamConfig::superlane_stagger_cycles, 0, kNoMax, ""},
 };
 

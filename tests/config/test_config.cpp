@@ -153,8 +153,14 @@ TEST_CASE("values out of range") {
       "x.json: geometry.mem_words_per_slice: expected 1..16777216 (addresses have 24 bits), got 16777218");
   require_error(R"({"geometry": {"mxm_planes_per_hemisphere": 9}})",
                 "x.json: geometry.mxm_planes_per_hemisphere: expected 1..8, got 9");
-  require_error(R"({"streams": {"hop_cycles": 0}})",
-                "x.json: streams.hop_cycles: expected at least 1, got 0");
+  const std::string hop_bound =
+      "expected 1..64 (a sanity bound: the simulator keeps a slot per stream for each "
+      "cycle of a value's crossing (positions x hop_cycles), and the 14 nm chip moves a "
+      "value one position per cycle), got ";
+  require_error(R"({"streams": {"hop_cycles": 0}})", "x.json: streams.hop_cycles: " + hop_bound + "0");
+  // The stream registers grew with hop_cycles: 20000 took gigabytes before it was refused.
+  require_error(R"({"streams": {"hop_cycles": 20000}})",
+                "x.json: streams.hop_cycles: " + hop_bound + "20000");
   require_error(R"({"icu": {"vxm_queues": 4294967296}})",
                 "x.json: icu.vxm_queues: expected 1..256 (a sanity bound: the 14 nm chip has at most 16 per "
                 "slice), got 4294967296");
