@@ -83,7 +83,7 @@ void register_options(CLI::App& app, Options& opt) {
                  "run a system of chips (configs/systems/*.json); PROGRAM is a system program, and --dump, "
                  "--expect and --expect-tol name symbols as CHIP:SYMBOL");
   app.add_option("--threads", opt.threads,
-                 "--system: worker threads for the chips (default: the host's cores)");
+                 "--system: worker threads for the chips (default: the host's cores), at most one per chip");
   app.add_flag("--no-replicate", opt.no_replicate,
                "--system --timing-only: simulate every chip, even identical ones");
   app.add_option(

@@ -115,7 +115,8 @@ struct Identity {
 System::System(sc_core::sc_module_name name, const SystemConfig& config, const SystemProgram& program,
                const SystemOptions& options)
     : sc_core::sc_module(name), config_(config), program_(program), options_(options),
-      pool_(std::max(1u, options.threads)) {
+      // A thread beyond one per chip would have no chip to run: --threads 100000 starts 8 on node8.
+      pool_(std::clamp(options.threads, 1u, std::max(1u, config.chips()))) {
   if (options.engine.debug_clock) throw InputError("--debug-clock runs one chip; a system is driven by windows");
   if (program.chips() != config.chips())
     throw InputError(fmt::format("the system program has {} chips; system '{}' has {}", program.chips(),

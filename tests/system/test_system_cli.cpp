@@ -107,6 +107,14 @@ TEST_CASE("tspsim --system: options in any order and any thread count give the s
   CHECK(a == b);
 }
 
+// More threads than chips would only wait: --threads 100000 used to start them all (minutes, and
+// gigabytes of stacks for 4294967295).
+TEST_CASE("tspsim --system: --threads beyond the chips runs one thread per chip") {
+  const auto j = stats(fmt::format("--config {} --system {} {} --threads 100000", kConfig, kSystem, kProgram),
+                       "many.json");
+  CHECK(j.at("threads") == 2);
+}
+
 TEST_CASE("tspsim --system: what a system run cannot do is one line and exit 2") {
   auto r =
       run_tool("tspsim", fmt::format("--config {} --system {} {} --debug-clock", kConfig, kSystem, kProgram));

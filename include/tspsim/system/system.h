@@ -19,7 +19,8 @@ namespace tsp {
 
 struct SystemOptions {
   EngineOptions engine;   // debug_clock is not supported: chips are driven by the System
-  unsigned threads = 1;   // worker threads for the chips of a window (the caller's included)
+  unsigned threads =
+      1; // worker threads for the chips of a window (the caller's included), at most one a chip
   bool replicate = true;  // timing-only: simulate chips proven identical once (docs/systems.md)
   Cycle max_cycles = kNever;
 };
