@@ -43,11 +43,10 @@ std::string_view bytes_view(const std::vector<uint8_t>& bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
-// Writes SYMBOL.bin for every output and SYMBOL.tol (its bounds) for every inexact one; returns the
-// tspsim options that check them.
-std::string write_references(const tsp::compiler::CompiledKernel& kernel, const std::filesystem::path& dir) {
-  std::filesystem::create_directories(dir);
-  tsp::OutputFiles files;
+// Stages SYMBOL.bin for every output and SYMBOL.tol (its bounds) for every inexact one in `dir`
+// (checked with the other outputs before the compile); returns the tspsim options that check them.
+std::string stage_references(const tsp::compiler::CompiledKernel& kernel, const std::filesystem::path& dir,
+                             tsp::OutputFiles& files) {
   std::string options;
   for (const auto& out : kernel.outputs) {
     const auto bin = dir / (out.symbol + ".bin");
@@ -61,7 +60,6 @@ std::string write_references(const tsp::compiler::CompiledKernel& kernel, const 
     files.stage(tol, tsp::num::encode_bounds(bounds_against_written(out, dtype)));
     options += fmt::format(" --expect-tol {}=file:{}", out.symbol, tol.string());
   }
-  files.commit();
   return options;
 }
 
@@ -219,6 +217,7 @@ int main(int argc, char* argv[]) {
     if (const auto* model = commands[entry.name]->get_option_no_throw("--model"); model && model->count() > 0)
       outputs.reads(values[entry.name]["model"], "the model");
     outputs.check(output, "-o");
+    if (!reference_dir.empty()) outputs.check_directory(reference_dir, "--reference");
     tsp::compiler::KernelArgs args;
     for (const auto& option : entry.options)
       if (commands[entry.name]->count("--" + option.name) > 0)
@@ -228,6 +227,7 @@ int main(int argc, char* argv[]) {
     const auto config = tsp::cli::load_chosen_config(config_choice, {});
     const auto kernel = entry.compile(config, tsp::compiler::with_defaults(entry, args));
     outputs.stage(output, bytes_view(tsp::serialize_program(kernel.program)));
+    const std::string expects = reference_dir.empty() ? "" : stage_references(kernel, reference_dir, outputs);
     outputs.commit();
 
     std::cout << tsp::compiler::prediction_summary(kernel.program.metadata.workload, kernel.predicted_cycles,
@@ -237,7 +237,6 @@ int main(int argc, char* argv[]) {
       std::cout << tsp::compiler::prompt_prediction(kernel.predicted_cycles, config.clock_mhz) << "\n";
     std::cout << fmt::format("wrote {}\n", output);
     if (!reference_dir.empty()) {
-      const std::string expects = write_references(kernel, reference_dir);
       std::string sets;
       for (const auto& o : config_choice.overrides) sets += " --set " + o;
       std::cout << fmt::format("check: tspsim {} --config {}{}{}\n", output, config_choice.path, sets,

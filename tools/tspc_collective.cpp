@@ -167,11 +167,12 @@ int write_system(const tsp::compiler::CompiledSystem& compiled, const std::strin
   };
   std::string expects;
   if (!reference_dir.empty()) {
+    outputs.check_directory(reference_dir, "--reference");
     for (uint32_t chip = 0; chip < compiled.outputs.size(); ++chip)
       for (const auto& out : compiled.outputs[chip]) {
         const auto dir = std::filesystem::path(reference_dir) / fmt::format("chip{}", chip);
         const auto path = dir / (out.symbol + ".bin");
-        std::filesystem::create_directories(dir);
+        outputs.check_directory(dir, "--reference");
         outputs.check(path, "--reference");
         outputs.stage(path, bytes_view(out.bytes));
         expects += fmt::format(" --expect {}:{}={}", chip, out.symbol, path.string());

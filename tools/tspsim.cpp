@@ -193,13 +193,6 @@ void note_inputs(const Options& opt, tsp::OutputFiles& outputs) {
                       fmt::format("the file of {} {}", specs == &opt.loads ? "--load" : "--expect", spec));
 }
 
-// The outputs every run may write beside its statistics: one file each, none an input.
-void check_workflow_outputs(const WorkflowOptions& workflow, tsp::OutputFiles& outputs) {
-  if (!workflow.trace.empty()) outputs.check(workflow.trace, "--trace");
-  if (!workflow.vcd.empty()) outputs.check(workflow.vcd, "--vcd");
-  if (!workflow.activity_log.empty()) outputs.check(workflow.activity_log, "--activity-log");
-}
-
 // Every output path is checked before the run, so a bad one costs no simulation and leaves nothing.
 void check_outputs(const Options& opt, const WorkflowOptions& workflow, const std::vector<Dump>& dumps,
                    tsp::OutputFiles& outputs) {
@@ -349,8 +342,9 @@ int run_system(const Options& opt, const WorkflowOptions& workflow) {
       const auto data = sys.simulated(c).read_symbol(*d.symbol);
       outputs.stage(d.path, std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
     }
+  observers.stage(report, outputs);
   outputs.commit();
-  observers.write(report);
+  observers.finish();
   bool expectations_hold = true;
   for (uint32_t c = 0; c < sys.chips(); ++c)
     expectations_hold &=
@@ -404,8 +398,9 @@ int run(const Options& opt, const WorkflowOptions& workflow) {
                                 : tsp::weight_bound_violation(tsp::chip_figures(report), config.clock_mhz);
   if (!bound.empty()) tsp::cli::print_error(bound);
   stage_outputs(report, chip, opt, dumps, outputs);
+  observers.stage(report, outputs);
   outputs.commit();
-  observers.write(report);
+  observers.finish();
   const bool expectations_hold =
       check_expectations(expects, "", [&](const tsp::Symbol& symbol) { return chip.read_symbol(symbol); });
   const bool failed = chip.context().log.total() != 0 || !expectations_hold || !bound.empty();

@@ -6,55 +6,44 @@
 #include "tspsim/observe/system_trace.h"
 #include "tspsim/observe/trace_writer.h"
 
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <fmt/format.h>
-#include <fstream>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 namespace {
-// Fails before the run, not after it, when an output cannot be written: creates and removes a probe
-// file beside `path`. (tools/tspsim.cpp's own output check can take this over.)
-void check_writable(const std::filesystem::path& path) {
-  const auto probe = std::filesystem::path(path.string() + ".probe");
-  {
-    std::ofstream out(probe);
-    if (!out)
-      throw tsp::InputError(fmt::format("cannot write '{}': {}", path.string(), std::strerror(errno)));
-  }
-  std::filesystem::remove(probe);
-}
-
-// The checks every run makes before it starts: an output that cannot be written, a --trace-window
-// without a trace. Returns the window to observe.
-tsp::CycleWindow check_outputs(const WorkflowOptions& options) {
+// The checks every run makes before it starts, beside tspsim's check of the output paths: a
+// --trace-window without a trace, or one that does not parse. Returns the window to observe.
+tsp::CycleWindow check_options(const WorkflowOptions& options) {
   if (!options.trace_window.empty() && options.trace.empty() && options.vcd.empty())
     throw tsp::InputError("--trace-window needs --trace FILE or --vcd FILE");
-  if (!options.report_dir.empty() && std::filesystem::exists(options.report_dir) &&
-      !std::filesystem::is_directory(options.report_dir))
-    throw tsp::InputError(fmt::format("--report {}: exists and is not a directory", options.report_dir));
-  for (const auto* path : {&options.trace, &options.activity_log})
-    if (!path->empty()) check_writable(*path);
-  if (!options.report_dir.empty()) {
-    std::error_code error;
-    std::filesystem::create_directories(options.report_dir, error);
-    if (error)
-      throw tsp::InputError(fmt::format("cannot write '{}': {}", options.report_dir, error.message()));
-    check_writable(std::filesystem::path(options.report_dir) / "index.html");
-  }
   return options.trace_window.empty() ? tsp::CycleWindow{}
                                       : tsp::parse_cycle_window(options.trace_window, "--trace-window");
 }
 
-void write_report_page(const std::string& dir, const std::string& html) {
-  const auto page = std::filesystem::path(dir) / "index.html";
-  tsp::write_file_atomic(page, html);
-  spdlog::info("wrote the report to {}", page.string());
+std::filesystem::path report_page(const std::string& dir) {
+  return std::filesystem::path(dir) / "index.html";
+}
+
+// After the outputs are in place: what --log-level info reports.
+void log_written(const WorkflowOptions& options, const std::string& trace_detail) {
+  if (!options.trace.empty()) spdlog::info("wrote the trace to {}{}", options.trace, trace_detail);
+  if (!options.vcd.empty()) spdlog::info("wrote the waveform to {}", options.vcd);
+  if (!options.report_dir.empty())
+    spdlog::info("wrote the report to {}", report_page(options.report_dir).string());
 }
 } // namespace
+
+void check_workflow_outputs(const WorkflowOptions& options, tsp::OutputFiles& outputs) {
+  if (!options.trace.empty()) outputs.check(options.trace, "--trace");
+  if (!options.vcd.empty()) outputs.check(options.vcd, "--vcd");
+  if (!options.activity_log.empty()) outputs.check(options.activity_log, "--activity-log");
+  if (!options.report_dir.empty()) {
+    outputs.check_directory(options.report_dir, "--report");
+    outputs.check(report_page(options.report_dir), "--report");
+  }
+}
 
 void add_workflow_options(CLI::App& app, WorkflowOptions& options) {
   app.add_option("--trace", options.trace,
@@ -87,7 +76,7 @@ WorkflowOutputs::WorkflowOutputs(const WorkflowOptions& options, tsp::Chip& chip
                                  const tsp::ProgramRegions& regions, tsp::Cycle expected_cycles)
     : options_(options), chip_(chip) {
   if (options.report_chip >= 0) throw tsp::InputError("--report-chip picks a chip of a --system run");
-  const tsp::CycleWindow window = check_outputs(options);
+  const tsp::CycleWindow window = check_options(options);
   const tsp::EngineContext& ctx = chip.context();
   if (!options.trace.empty() || !options.activity_log.empty()) {
     recorder_ = std::make_unique<tsp::ActivityRecorder>(window);
@@ -118,23 +107,23 @@ tsp::RegionBreakdown WorkflowOutputs::breakdown(uint64_t cycles) const {
   return profiler_ ? profiler_->breakdown(cycles) : tsp::RegionBreakdown{};
 }
 
-void WorkflowOutputs::write(const tsp::RunReport& report) {
+void WorkflowOutputs::stage(const tsp::RunReport& report, tsp::OutputFiles& outputs) {
   if (progress_) progress_->finish();
   const tsp::EngineContext& ctx = chip_.context();
   if (!options_.trace.empty()) {
     nlohmann::json events = nlohmann::json::array();
     const tsp::Cycle end = report.result.last_active + 1;
     tsp::append_chip_trace(events, {0, fmt::format("chip 0 ({})", ctx.config.name), ctx, *recorder_, end});
-    tsp::write_file_atomic(options_.trace, tsp::trace_file(std::move(events)));
-    spdlog::info("wrote the trace to {} ({} spans)", options_.trace, recorder_->dispatches().size());
+    outputs.stage(options_.trace, tsp::trace_file(std::move(events)));
   }
   if (!options_.activity_log.empty())
-    tsp::write_file_atomic(options_.activity_log, tsp::activity_log(*recorder_, ctx.floorplan));
-  if (vcd_) {
-    vcd_->close();
-    spdlog::info("wrote the waveform to {}", options_.vcd);
-  }
-  if (collector_) write_report_page(options_.report_dir, tsp::html_report(report, *collector_));
+    outputs.stage(options_.activity_log, tsp::activity_log(*recorder_, ctx.floorplan));
+  if (collector_) outputs.stage(report_page(options_.report_dir), tsp::html_report(report, *collector_));
+}
+
+void WorkflowOutputs::finish() {
+  if (vcd_) vcd_->close();
+  log_written(options_, recorder_ ? fmt::format(" ({} spans)", recorder_->dispatches().size()) : "");
 }
 
 SystemWorkflowOutputs::SystemWorkflowOutputs(const WorkflowOptions& options, tsp::System& system,
@@ -149,7 +138,7 @@ SystemWorkflowOutputs::SystemWorkflowOutputs(const WorkflowOptions& options, tsp
                                         system.chips() - 1));
     report_chip_ = static_cast<uint32_t>(options.report_chip);
   }
-  const tsp::CycleWindow window = check_outputs(options);
+  const tsp::CycleWindow window = check_options(options);
   const uint32_t chips = system.chips();
   const bool record = !options.trace.empty() || !options.activity_log.empty();
   if (record) {
@@ -216,21 +205,19 @@ std::vector<tsp::RegionBreakdown> SystemWorkflowOutputs::breakdowns(const tsp::S
   return out;
 }
 
-void SystemWorkflowOutputs::write(const tsp::SystemReport& report) {
+void SystemWorkflowOutputs::stage(const tsp::SystemReport& report, tsp::OutputFiles& outputs) {
   if (progress_) progress_->finish();
   std::vector<const tsp::ActivityRecorder*> recorders;
   for (const auto& r : recorders_) recorders.push_back(r.get());
-  if (!options_.trace.empty()) {
-    tsp::write_file_atomic(options_.trace,
-                           tsp::system_trace(system_, report.result, recorders, *link_recorder_));
-    spdlog::info("wrote the trace to {}", options_.trace);
-  }
+  if (!options_.trace.empty())
+    outputs.stage(options_.trace, tsp::system_trace(system_, report.result, recorders, *link_recorder_));
   if (!options_.activity_log.empty())
-    tsp::write_file_atomic(options_.activity_log,
-                           tsp::system_activity_log(system_, recorders, *link_recorder_));
+    outputs.stage(options_.activity_log, tsp::system_activity_log(system_, recorders, *link_recorder_));
   if (link_collector_)
-    write_report_page(options_.report_dir,
-                      tsp::system_html_report(report, report_chip_,
-                                              *collectors_[system_.representative(report_chip_)],
-                                              *link_collector_));
+    outputs.stage(report_page(options_.report_dir),
+                  tsp::system_html_report(report, report_chip_,
+                                          *collectors_[system_.representative(report_chip_)],
+                                          *link_collector_));
 }
+
+void SystemWorkflowOutputs::finish() { log_written(options_, ""); }

@@ -4,6 +4,7 @@
 // SystemWorkflowOutputs (--system) attach what they need before the run and write the files after it.
 #pragma once
 
+#include "tspsim/common/file_io.h"
 #include "tspsim/observe/activity_recorder.h"
 #include "tspsim/observe/html_report.h"
 #include "tspsim/observe/link_recorder.h"
@@ -30,6 +31,9 @@ struct WorkflowOptions {
 };
 
 void add_workflow_options(CLI::App& app, WorkflowOptions& options);
+// Checks every file the options write (--trace, --vcd, --activity-log, --report's folder and page)
+// with the run's other outputs, before the run.
+void check_workflow_outputs(const WorkflowOptions& options, tsp::OutputFiles& outputs);
 // Sets spdlog's level and sends its output to stderr; throws InputError for an unknown level.
 void apply_log_level(const WorkflowOptions& options);
 
@@ -43,8 +47,10 @@ public:
   ~WorkflowOutputs();
   // After the run: the measured breakdown of a run of `cycles` (empty without regions).
   tsp::RegionBreakdown breakdown(uint64_t cycles) const;
-  // After the run: writes every requested file.
-  void write(const tsp::RunReport& report);
+  // After the run: stages every requested file with the run's other outputs.
+  void stage(const tsp::RunReport& report, tsp::OutputFiles& outputs);
+  // After the outputs are committed: puts the waveform in place and logs what was written.
+  void finish();
 
 private:
   const WorkflowOptions& options_;
@@ -66,8 +72,10 @@ public:
   // After the run: every chip's measured breakdown (a reused chip's is its representative's;
   // empty for a program without regions).
   std::vector<tsp::RegionBreakdown> breakdowns(const tsp::SystemResult& result) const;
-  // After the run: writes every requested file.
-  void write(const tsp::SystemReport& report);
+  // After the run: stages every requested file with the run's other outputs.
+  void stage(const tsp::SystemReport& report, tsp::OutputFiles& outputs);
+  // After the outputs are committed: logs what was written.
+  void finish();
 
 private:
   const WorkflowOptions& options_;

@@ -117,6 +117,10 @@ OutputFiles::~OutputFiles() {
     std::error_code ignored;
     std::filesystem::remove(temp_path(file.path), ignored);
   }
+  for (auto dir = created_.rbegin(); dir != created_.rend(); ++dir) {
+    std::error_code ignored;
+    std::filesystem::remove(*dir, ignored);
+  }
 }
 
 void OutputFiles::reads(const std::filesystem::path& path, const std::string& what) {
@@ -150,6 +154,27 @@ void OutputFiles::check(const std::filesystem::path& path, const std::string& wh
   checked_.push_back(normal);
 }
 
+void OutputFiles::check_directory(const std::filesystem::path& dir, const std::string& what) {
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec)) {
+    if (!std::filesystem::is_directory(dir, ec))
+      throw InputError(fmt::format("{}: cannot write '{}': not a directory", what, dir.string()));
+    return;
+  }
+  std::vector<std::filesystem::path> missing;
+  auto start = std::filesystem::absolute(dir).lexically_normal();
+  if (!start.has_filename()) start = start.parent_path(); // "DIR/"
+  for (auto p = start; !p.empty() && !std::filesystem::exists(p, ec); p = p.parent_path()) {
+    missing.insert(missing.begin(), p);
+    if (p == p.parent_path()) break;
+  }
+  for (const auto& p : missing) {
+    if (!std::filesystem::create_directory(p, ec) && ec)
+      throw InputError(fmt::format("{}: cannot write '{}': {}", what, dir.string(), ec.message()));
+    created_.push_back(p);
+  }
+}
+
 void OutputFiles::stage(const std::filesystem::path& path, std::string_view data) {
   if (is_special_file(path)) {
     staged_.push_back({path, true, std::string(data)});
@@ -167,6 +192,7 @@ void OutputFiles::commit() {
       move_into_place(temp_path(file.path), file.path);
   }
   staged_.clear();
+  created_.clear();
 }
 
 } // namespace tsp

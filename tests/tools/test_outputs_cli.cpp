@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 
 using tsp::test::run_tool;
 using tsp::test::scratch_dir;
@@ -58,4 +59,44 @@ TEST_CASE("tspasm, tspdis and tspc refuse an output that is their input") {
   CHECK(compiled.exit_code == 2);
   CHECK(compiled.err == "error: -o: '" + config + "' is the config; writing it would overwrite an input\n");
   CHECK(slurp(config) == slurp(source("configs/14nm.json")));
+}
+
+TEST_CASE("tspc -o --reference whose folder cannot be made writes neither") {
+  const auto file = scratch_dir() / "outputs_plain_file";
+  std::ofstream(file) << "x";
+  const auto program = scratch_dir() / "outputs_ref.bin";
+  const auto compiled = run_tool("tspc", "--config " + source("configs/14nm.json") +
+                                             " elementwise --op add --rows 4 --cols 32 -o " +
+                                             program.string() + " --reference " + (file / "ref").string());
+  CHECK(compiled.exit_code == 2);
+  CHECK(compiled.err ==
+        "error: --reference: cannot write '" + (file / "ref").string() + "': Not a directory\n");
+  CHECK(compiled.out.empty());
+  CHECK_FALSE(std::filesystem::exists(program));
+}
+
+TEST_CASE("tspsim leaves no --report folder and no statistics when the run fails") {
+  const auto report = scratch_dir() / "outputs_report" / "r";
+  const auto stats = scratch_dir() / "outputs_report.json";
+  const std::string common = "--config " + source("configs/14nm.json") + " " +
+                             source("examples/vector_add.tsp") + " --stats-json " + stats.string() +
+                             " --report " + report.string();
+  const auto window =
+      run_tool("tspsim", common + " --trace " + (scratch_dir() / "w.json").string() + " --trace-window 5");
+  CHECK(window.exit_code == 2);
+  CHECK(window.err == "error: --trace-window 5: expected FIRST:LAST cycles with FIRST < LAST, e.g. 0:1000\n");
+  CHECK_FALSE(std::filesystem::exists(scratch_dir() / "outputs_report"));
+  const auto trace = run_tool("tspsim", common + " --trace /nonexistent/dir/t.txt");
+  CHECK(trace.exit_code == 2);
+  CHECK(trace.err == "error: --trace: cannot write '/nonexistent/dir/t.txt': No such file or directory\n");
+  CHECK_FALSE(std::filesystem::exists(scratch_dir() / "outputs_report"));
+  CHECK_FALSE(std::filesystem::exists(stats));
+  const auto file = scratch_dir() / "outputs_report_file";
+  std::ofstream(file) << "x";
+  const auto under_file =
+      run_tool("tspsim", "--config " + source("configs/14nm.json") + " " + source("examples/vector_add.tsp") +
+                             " --stats-json " + stats.string() + " --report " + (file / "r").string());
+  CHECK(under_file.exit_code == 2);
+  CHECK(under_file.err == "error: --report: cannot write '" + (file / "r").string() + "': Not a directory\n");
+  CHECK_FALSE(std::filesystem::exists(stats));
 }

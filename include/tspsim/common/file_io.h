@@ -31,7 +31,9 @@ void move_into_place(const std::filesystem::path& temp, const std::filesystem::p
 // The files one run writes, all or none. check() every path before the work starts (a directory or
 // an unwritable folder is an InputError naming `what`); stage() writes PATH.tmp; commit() renames
 // every staged file into place. Staged files not committed are removed on destruction. A device
-// or FIFO (/dev/null) is written in place at commit() and may be named more than once.
+// or FIFO (/dev/null) is written in place at commit() and may be named more than once. A folder of
+// outputs (check_directory) that did not exist is created for the checks and removed again when
+// nothing is committed.
 class OutputFiles {
 public:
   OutputFiles() = default;
@@ -43,6 +45,9 @@ public:
   // which the run would overwrite. Call it before the checks.
   void reads(const std::filesystem::path& path, const std::string& what);
   void check(const std::filesystem::path& path, const std::string& what);
+  // A folder the run writes files into (--reference, --report): created if missing, so that the
+  // files in it can be check()ed; an InputError naming `what` when it cannot be.
+  void check_directory(const std::filesystem::path& dir, const std::string& what);
   void stage(const std::filesystem::path& path, std::string_view data);
   void commit();
 
@@ -55,6 +60,7 @@ private:
   std::vector<std::pair<std::filesystem::path, std::string>> inputs_;
   std::vector<std::filesystem::path> checked_;
   std::vector<Staged> staged_;
+  std::vector<std::filesystem::path> created_; // folders check_directory() made, outermost first
 };
 
 } // namespace tsp
