@@ -11,11 +11,13 @@ int main(int argc, char* argv[]) {
   tsp::cli::ConfigChoice config;
   auto app = tsp::cli::make_app("tspasm", "TSP assembler");
   app->add_option("input", input, "assembly source (.tsp)")->required();
-  app->add_option("-o,--output", output, "program container to write")->required();
+  tsp::cli::takes_path(*app, app->add_option("-o,--output", output, "program container to write"))
+      ->required();
   tsp::cli::add_config_options(*app, config,
                                "chip config (JSON) the program is built for (default configs/14nm.json)");
-  app->add_option("--system", system_path,
-                  "system (JSON, configs/systems/) a program with .chip sections is built for");
+  tsp::cli::takes_path(
+      *app, app->add_option("--system", system_path,
+                            "system (JSON, configs/systems/) a program with .chip sections is built for"));
   return tsp::cli::run(*app, argc, argv, [&] {
     tsp::OutputFiles outputs;
     outputs.reads(input, "the source");

@@ -76,13 +76,17 @@ CLI::App* add_plan_command(CLI::App& app, PlanArgs& args) {
   CLI::App* command =
       app.add_subcommand("plan", "the fewest chips a model needs for decoding, and each chip's SRAM");
   command->fallthrough();
-  command->add_option("--model", args.model, "model name (configs/models/NAME.json) or a model file");
+  tsp::cli::takes_path(
+      *command,
+      command->add_option("--model", args.model, "model name (configs/models/NAME.json) or a model file"));
   command->add_option("--context", args.context, "KV-cache positions per sequence");
   command->add_option("--chips", args.chips, "plan for exactly this many chips and say what does not fit");
-  command->add_option(
-      "--system", args.system,
-      "plan for exactly this system's chips (configs/systems/; its chips' config), the partition "
-      "tspc llama --system takes without --stages");
+  tsp::cli::takes_path(
+      *command,
+      command->add_option(
+          "--system", args.system,
+          "plan for exactly this system's chips (configs/systems/; its chips' config), the partition "
+          "tspc llama --system takes without --stages"));
   return command;
 }
 
@@ -118,11 +122,12 @@ int main(int argc, char* argv[]) {
   app->add_flag("--list", list, "name every kernel with its options");
   tsp::cli::add_config_options(*app, config_choice,
                                "chip config (JSON) to schedule for, e.g. configs/14nm.json");
-  app->add_option("-o,--output", output, "program container to write");
-  app->add_option(
-      "--reference", reference_dir,
-      "directory to write the reference of every output to, as SYMBOL.bin, and the bounds of float "
-      "outputs as SYMBOL.tol (tspsim --expect, --expect-tol)");
+  tsp::cli::takes_path(*app, app->add_option("-o,--output", output, "program container to write"));
+  tsp::cli::takes_path(
+      *app, app->add_option(
+                "--reference", reference_dir,
+                "directory to write the reference of every output to, as SYMBOL.bin, and the bounds of float "
+                "outputs as SYMBOL.tol (tspsim --expect, --expect-tol)"));
   app->require_subcommand(0, 1);
   PlanArgs plan_args;
   CLI::App* plan_command = add_plan_command(*app, plan_args);
@@ -134,8 +139,11 @@ int main(int argc, char* argv[]) {
   for (const auto& entry : tsp::compiler::kernel_registry()) {
     CLI::App* command = app->add_subcommand(entry.name, entry.summary);
     command->fallthrough();
-    for (const auto& option : entry.options)
-      command->add_option("--" + option.name, values[entry.name][option.name], option.help);
+    for (const auto& option : entry.options) {
+      CLI::Option* added =
+          command->add_option("--" + option.name, values[entry.name][option.name], option.help);
+      if (option.name == "model") tsp::cli::takes_path(*command, added);
+    }
     commands[entry.name] = command;
   }
   std::string llama_system, llama_stages, llama_prompt;
@@ -145,10 +153,11 @@ int main(int argc, char* argv[]) {
                 "a program for tspsim --timing-only: the host reference does not run and declared inputs are "
                 "not generated (no --reference); a kernel's program is the same byte for byte, llama's cache "
                 "starts at zero");
-  commands.at("llama")->add_option(
-      "--system", llama_system,
-      "system (JSON, configs/systems/): the step over its chips, a system program "
-      "(docs/llama.md)");
+  tsp::cli::takes_path(*commands.at("llama"),
+                       commands.at("llama")->add_option(
+                           "--system", llama_system,
+                           "system (JSON, configs/systems/): the step over its chips, a system program "
+                           "(docs/llama.md)"));
   commands.at("llama")->add_option("--stages", llama_stages,
                                    "with --system: pipeline stages of consecutive layers on cabled nodes, or "
                                    "half-layer blocks where layers do "

@@ -1,5 +1,7 @@
 #include "tspc_collective.h"
 
+#include "cli/cli_common.h"
+
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
 #include "tspsim/compiler/collectives.h"
@@ -82,7 +84,9 @@ CLI::App* add_collective_command(CLI::App& app, CollectiveArgs& args) {
   CLI::App* command = app.add_subcommand(
       "collective", "transfer, all-gather, reduce-scatter or all-reduce over the C2C links of a system");
   command->fallthrough();
-  command->add_option("--system", args.system, "system (JSON, configs/systems/) to schedule for (required)");
+  tsp::cli::takes_path(*command,
+                       command->add_option("--system", args.system,
+                                           "system (JSON, configs/systems/) to schedule for (required)"));
   command->add_option("--kind", args.kind,
                       "transfer, all-gather, reduce-scatter or all-reduce (default all-reduce)");
   command->add_option("--rows", args.rows, "rows of each chip's tensor (required)");

@@ -49,11 +49,14 @@ int main(int argc, char* argv[]) {
   tsp::cli::ConfigChoice config;
   auto app = tsp::cli::make_app("tspdis", "TSP disassembler");
   app->add_option("input", input, "program container")->required();
-  app->add_option("-o,--output", output, "write the assembly here instead of stdout");
+  tsp::cli::takes_path(*app,
+                       app->add_option("-o,--output", output, "write the assembly here instead of stdout"));
   tsp::cli::add_config_options(*app, config,
                                "chip config (JSON) the program was built for (default: the bundled config "
                                "matching the program's fingerprint)");
-  app->add_option("--system", system_path, "system (JSON, configs/systems/) a system program was built for");
+  tsp::cli::takes_path(*app,
+                       app->add_option("--system", system_path,
+                                       "system (JSON, configs/systems/) a system program was built for"));
   return tsp::cli::run(*app, argc, argv, [&] {
     tsp::OutputFiles outputs;
     outputs.reads(input, "the program");

@@ -205,10 +205,11 @@ std::string isa_markdown() {
 int main(int argc, char* argv[]) {
   std::string output, config_doc;
   auto app = tsp::cli::make_app("tspisa-doc", "prints the ISA reference (docs/isa.md)");
-  app->add_option("-o,--output", output, "write to this file instead of stdout");
-  app->add_option("--config-doc", config_doc,
-                  "instead, print this page (docs/config.md) with its key tables regenerated from "
-                  "src/config/config_keys.def, config.h's defaults and isa/timing_params.def");
+  tsp::cli::takes_path(*app, app->add_option("-o,--output", output, "write to this file instead of stdout"));
+  tsp::cli::takes_path(
+      *app, app->add_option("--config-doc", config_doc,
+                            "instead, print this page (docs/config.md) with its key tables regenerated from "
+                            "src/config/config_keys.def, config.h's defaults and isa/timing_params.def"));
   return tsp::cli::run(*app, argc, argv, [&] {
     const std::string text =
         config_doc.empty() ? isa_markdown() : with_config_tables(tsp::read_text_file(config_doc), config_doc);

@@ -52,8 +52,10 @@ void register_options(CLI::App& app, Options& opt) {
                                "system file names each chip's)");
   app.add_option("program", opt.program_path, "program to run: .tsp assembly or a .bin container");
   app.add_flag("--print-config", opt.print_config, "print the resolved config as JSON");
-  app.add_option("--stats-json", opt.stats_json, "write statistics (per unit and per slice) as JSON");
-  app.add_option("--util-csv", opt.util_csv, "write utilisation per window of cycles as CSV");
+  tsp::cli::takes_path(app, app.add_option("--stats-json", opt.stats_json,
+                                           "write statistics (per unit and per slice) as JSON"));
+  tsp::cli::takes_path(
+      app, app.add_option("--util-csv", opt.util_csv, "write utilisation per window of cycles as CSV"));
   app.add_option("--util-window", opt.util_window, "cycles per --util-csv row (default 1000)")
       ->check(tsp::cli::whole_number());
   tsp::cli::add_repeatable(
@@ -79,9 +81,11 @@ void register_options(CLI::App& app, Options& opt) {
                  "stop after this many cycles (statistics marked partial; 0: no limit)")
       ->check(tsp::cli::whole_number());
   app.add_flag("--quiet", opt.quiet, "no summary on stdout (errors still go to stderr)");
-  app.add_option("--system", opt.system_path,
-                 "run a system of chips (configs/systems/*.json); PROGRAM is a system program, and --dump, "
-                 "--expect and --expect-tol name symbols as CHIP:SYMBOL");
+  tsp::cli::takes_path(
+      app, app.add_option(
+               "--system", opt.system_path,
+               "run a system of chips (configs/systems/*.json); PROGRAM is a system program, and --dump, "
+               "--expect and --expect-tol name symbols as CHIP:SYMBOL"));
   app.add_option("--threads", opt.threads,
                  "--system: worker threads for the chips (default: the host's cores), at most one per chip");
   app.add_flag("--no-replicate", opt.no_replicate,

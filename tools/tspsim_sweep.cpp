@@ -384,12 +384,14 @@ int sweep_main(int argc, char* argv[]) {
   SweepOptions opt;
   auto app =
       tsp::cli::make_app("tspsim sweep", "cycles of a tspc kernel over a cartesian product of config values");
-  app->add_option("--config", opt.config, "base chip config (JSON)")->required();
+  tsp::cli::takes_path(*app, app->add_option("--config", opt.config, "base chip config (JSON)"))->required();
   app->add_option("--workload", opt.workload, "kernel spec as for tspc, e.g. \"gemv --k 2560 --n 2560\"")
       ->required();
-  app->add_option("--system", opt.system,
-                  "a llama workload's decode step over this system's chips (configs/systems/); --param and "
-                  "--set apply to every chip");
+  tsp::cli::takes_path(
+      *app, app->add_option(
+                "--system", opt.system,
+                "a llama workload's decode step over this system's chips (configs/systems/); --param and "
+                "--set apply to every chip"));
   app->add_option("--stages", opt.stages,
                   "with --system: pipeline stages (default: tspc plan's choice per point)");
   tsp::cli::add_repeatable(*app, "--param", opt.params,
@@ -398,7 +400,8 @@ int sweep_main(int argc, char* argv[]) {
   tsp::cli::add_repeatable(*app, "--set", opt.overrides,
                            "override a config key at every point: key.path=value (repeatable)");
   app->add_option("--jobs", opt.jobs, "simulations run in parallel (default 1)");
-  app->add_option("--out", opt.out, "CSV file to write")->required();
-  app->add_option("--plot", opt.plot, "SVG plot of cycles to write (default: --out with .svg)");
+  tsp::cli::takes_path(*app, app->add_option("--out", opt.out, "CSV file to write"))->required();
+  tsp::cli::takes_path(
+      *app, app->add_option("--plot", opt.plot, "SVG plot of cycles to write (default: --out with .svg)"));
   return tsp::cli::run(*app, argc, argv, [&] { return run_sweep(opt); });
 }

@@ -1,5 +1,7 @@
 #include "tspsim_workflow.h"
 
+#include "cli/cli_common.h"
+
 #include "tspsim/common/error.h"
 #include "tspsim/common/file_io.h"
 #include "tspsim/observe/activity_log.h"
@@ -46,17 +48,21 @@ void check_workflow_outputs(const WorkflowOptions& options, tsp::OutputFiles& ou
 }
 
 void add_workflow_options(CLI::App& app, WorkflowOptions& options) {
-  app.add_option("--trace", options.trace,
-                 "write a Chrome/Perfetto trace (JSON): a span per instruction, per slice");
+  tsp::cli::takes_path(
+      app, app.add_option("--trace", options.trace,
+                          "write a Chrome/Perfetto trace (JSON): a span per instruction, per slice"));
   app.add_option("--trace-window", options.trace_window,
                  "FIRST:LAST: trace (and --vcd) only cycles [FIRST, LAST)");
-  app.add_option("--vcd", options.vcd, "write a waveform (VCD): per-slice busy and per-stream occupancy");
-  app.add_option("--report", options.report_dir, "write an HTML report with charts to DIR/index.html");
+  tsp::cli::takes_path(app,
+                       app.add_option("--vcd", options.vcd,
+                                      "write a waveform (VCD): per-slice busy and per-stream occupancy"));
+  tsp::cli::takes_path(app, app.add_option("--report", options.report_dir,
+                                           "write an HTML report with charts to DIR/index.html"));
   app.add_option("--report-chip", options.report_chip,
                  "--system --report: the chip whose slice charts the report shows (default 0)")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--activity-log", options.activity_log,
-                 "write the per-cycle activity log the golden suite compares");
+  tsp::cli::takes_path(app, app.add_option("--activity-log", options.activity_log,
+                                           "write the per-cycle activity log the golden suite compares"));
   app.add_option("--log-level", options.log_level,
                  "trace|debug|info|warn|error|off (default warn), on stderr");
 }

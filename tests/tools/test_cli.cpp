@@ -324,3 +324,27 @@ TEST_CASE("cycle counts are whole numbers: a sign, letters or more than 64 bits 
   CHECK(window.err.rfind("--util-window: expected a whole number from 0 to 18446744073709551615, got '-5'",
                          0) == 0);
 }
+
+TEST_CASE("an option where a path belongs is refused, not written as a file of that name") {
+  const auto stats = tsp::test::run_tool("tspsim", k14nm + " --stats-json --quiet " + kVectorAdd);
+  CHECK(stats.exit_code == 2);
+  CHECK(stats.err == "error: --stats-json needs a path, got the option --quiet\n");
+  CHECK(stats.out.empty());
+  CHECK_FALSE(std::filesystem::exists("--quiet"));
+  const auto report = tsp::test::run_tool("tspsim", k14nm + " " + kVectorAdd + " --report --trace x.json");
+  CHECK(report.err == "error: --report needs a path, got the option --trace\n");
+  const auto compiled =
+      tsp::test::run_tool("tspc", k14nm + " elementwise --op add --rows 4 --cols 32 -o --reference r");
+  CHECK(compiled.exit_code == 2);
+  CHECK(compiled.err == "error: -o needs a path, got the option --reference\n");
+  const auto config = tsp::test::run_tool("tspasm", kVectorAdd + " -o x.bin --config --system");
+  CHECK(config.exit_code == 2);
+  CHECK(config.err == "error: --config needs a path, got the option --system\n");
+  const auto sweep =
+      tsp::test::run_tool("tspsim", "sweep " + k14nm +
+                                        " --workload 'elementwise --op add --rows 4 --cols 32' --param "
+                                        "timing.vxm_func=1 --out --plot");
+  CHECK(sweep.exit_code == 2);
+  CHECK(sweep.err == "error: --out needs a path, got the option --plot\n");
+  CHECK_FALSE(std::filesystem::exists("--plot"));
+}

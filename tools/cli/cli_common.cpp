@@ -30,6 +30,36 @@ CLI::Option* add_repeatable(CLI::App& app, const std::string& name, std::vector<
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 }
 
+namespace {
+
+bool names_option(const CLI::App& app, const std::string& name) {
+  if (app.get_option_no_throw(name)) return true;
+  const auto subcommands = app.get_subcommands([](const CLI::App*) { return true; });
+  return std::any_of(subcommands.begin(), subcommands.end(),
+                     [&](const CLI::App* sub) { return names_option(*sub, name); });
+}
+
+// The name a message gives an option: its short form when it has one ("-o"), as the tools' other
+// messages do.
+std::string option_name(const CLI::Option& option) {
+  if (!option.get_snames().empty()) return "-" + option.get_snames().front();
+  return option.get_name();
+}
+
+} // namespace
+
+CLI::Option* takes_path(const CLI::App& app, CLI::Option* option) {
+  const CLI::App* root = &app;
+  while (root->get_parent()) root = root->get_parent();
+  return option->check(CLI::Validator(
+      [option, root](std::string& value) -> std::string {
+        if (value.size() > 1 && value[0] == '-' && names_option(*root, value))
+          throw InputError(fmt::format("{} needs a path, got the option {}", option_name(*option), value));
+        return {};
+      },
+      ""));
+}
+
 CLI::Validator whole_number() {
   return CLI::Validator(
       [](std::string& text) -> std::string {
@@ -44,7 +74,7 @@ CLI::Validator whole_number() {
 }
 
 void add_config_options(CLI::App& app, ConfigChoice& choice, const std::string& config_help) {
-  app.add_option("--config", choice.path, config_help);
+  takes_path(app, app.add_option("--config", choice.path, config_help));
   add_repeatable(app, "--set", choice.overrides, "override a config key: key.path=value (repeatable)");
 }
 
@@ -124,6 +154,9 @@ int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body) 
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
+  } catch (const InputError& e) { // an option's check (takes_path)
+    print_error(e.what());
+    return 2;
   }
   try {
     return body();

@@ -34,6 +34,11 @@ struct ConfigChoice {
 };
 void add_config_options(CLI::App& app, ConfigChoice& choice, const std::string& config_help);
 
+// Marks an option of `app` whose value is a file or folder: a value that is another option of the tool is
+// refused ("--stats-json needs a path, got the option --quiet"), where CLI11 would take `--quiet` as
+// the path and write a file of that name.
+CLI::Option* takes_path(const CLI::App& app, CLI::Option* option);
+
 // Accepts a whole number of 64 bits without a sign: CLI11 alone reads "-1" as 2^64 - 1.
 CLI::Validator whole_number();
 
