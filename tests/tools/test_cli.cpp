@@ -348,3 +348,16 @@ TEST_CASE("an option where a path belongs is refused, not written as a file of t
   CHECK(sweep.err == "error: --out needs a path, got the option --plot\n");
   CHECK_FALSE(std::filesystem::exists("--plot"));
 }
+
+TEST_CASE("a summary that cannot be written to stdout is a failed run") {
+  const auto err = tsp::test::scratch_dir() / "full_stderr.txt";
+  const std::string command =
+      tsp::test::tool("tspsim") + " " + k14nm + " " + kVectorAdd + " >/dev/full 2>" + err.string();
+  const int status = std::system(command.c_str());
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 2);
+  CHECK(tsp::test::slurp(err) == "error: cannot write to stdout: No space left on device\n");
+  const std::string quiet =
+      tsp::test::tool("tspsim") + " " + k14nm + " " + kVectorAdd + " --quiet >/dev/full";
+  CHECK(std::system(quiet.c_str()) == 0);
+}

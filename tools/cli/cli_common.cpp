@@ -1,7 +1,10 @@
 #include "cli/cli_common.h"
 
+#include <cerrno>
 #include <charconv>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 
 #include "tspsim/common/error.h"
 #include "tspsim/common/version.h"
@@ -148,7 +151,21 @@ Program load_program_for(const std::filesystem::path& path, const ChipConfig& co
 
 void print_error(std::string_view message) { std::cerr << "error: " << message << '\n'; }
 
-int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body) {
+namespace {
+
+// The code to exit with once stdout is flushed: output that could not be written (a full disk) is
+// bad output, not a success.
+int flush_stdout(int code) {
+  errno = 0;
+  std::cout.flush();
+  const bool failed = !std::cout || std::fflush(stdout) != 0 || std::ferror(stdout);
+  if (!failed) return code;
+  const int error = errno;
+  print_error(fmt::format("cannot write to stdout: {}", error != 0 ? std::strerror(error) : "write error"));
+  return 2;
+}
+
+int parse_and_run(CLI::App& app, int argc, char** argv, const std::function<int()>& body) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -172,6 +189,12 @@ int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body) 
     print_error("out of host memory: the input needs more memory than this host can allocate");
     return 2;
   }
+}
+
+} // namespace
+
+int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body) {
+  return flush_stdout(parse_and_run(app, argc, argv, body));
 }
 
 } // namespace tsp::cli

@@ -69,7 +69,8 @@ void require_instructions(const Program& program, const std::string& origin);
 Program load_program_for(const std::filesystem::path& path, const ChipConfig& config);
 
 // Parses the command line and runs `body`, turning a parse error, an InputError or running out of
-// host memory into its one-line message on stderr and exit code 2. Returns the exit code.
+// host memory into its one-line message on stderr and exit code 2. Flushes stdout at the end: when
+// that fails, says so on stderr and returns 2. Returns the exit code.
 int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body);
 
 // Prints "error: MESSAGE" on stderr.
