@@ -7,6 +7,7 @@
 #include "tspsim/compiler/llama.h"
 #include "tspsim/compiler/registry.h"
 #include "tspsim/config/config.h"
+#include "tspsim/config/config_keys.h"
 #include "tspsim/config/system.h"
 #include "tspsim/program/system_program.h"
 
@@ -54,16 +55,27 @@ struct Point {
   nlohmann::json result;
 };
 
-Param parse_param(const std::string& spec) {
+// KEY=V1,V2,... of a config key (config_keys.def) no earlier --param sweeps; no value may be empty.
+Param parse_param(const std::string& spec, const std::vector<Param>& earlier) {
   const auto eq = spec.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+    throw tsp::InputError(fmt::format("--param {}: expected key.path=v1,v2,...", spec));
   Param p;
-  if (eq != std::string::npos && eq > 0) {
-    p.key = spec.substr(0, eq);
-    std::stringstream values(spec.substr(eq + 1));
-    for (std::string v; std::getline(values, v, ',');)
-      if (!v.empty()) p.values.push_back(v);
+  p.key = spec.substr(0, eq);
+  if (!tsp::is_config_key(p.key))
+    throw tsp::InputError(
+        fmt::format("--param {}: unknown config key '{}' (docs/config.md lists them)", spec, p.key));
+  for (const Param& other : earlier)
+    if (other.key == p.key)
+      throw tsp::InputError(
+          fmt::format("--param {}: {} is swept by an earlier --param: give its values in one", spec, p.key));
+  const std::string values = spec.substr(eq + 1) + ",";
+  for (size_t start = 0, comma; (comma = values.find(',', start)) != std::string::npos; start = comma + 1) {
+    if (comma == start)
+      throw tsp::InputError(fmt::format("--param {}: value {} is empty (expected key.path=v1,v2,...)", spec,
+                                        p.values.size() + 1));
+    p.values.push_back(values.substr(start, comma - start));
   }
-  if (p.values.empty()) throw tsp::InputError(fmt::format("--param {}: expected key.path=v1,v2,...", spec));
   return p;
 }
 
@@ -276,7 +288,7 @@ std::string svg_plot(const std::vector<Param>& params, const std::vector<Point>&
 
 int run_sweep(const SweepOptions& opt) {
   std::vector<Param> params;
-  for (const auto& spec : opt.params) params.push_back(parse_param(spec));
+  for (const auto& spec : opt.params) params.push_back(parse_param(spec, params));
   if (params.empty()) throw tsp::InputError("sweep: at least one --param key.path=v1,v2,... is required");
   if (opt.jobs == 0) throw tsp::InputError("--jobs: expected at least 1");
   Workload workload = parse_workload(opt.workload);

@@ -1,5 +1,9 @@
 #include "tspsim/config/config_keys.h"
 
+#include "isa.h"
+
+#include <algorithm>
+
 namespace tsp {
 
 namespace {
@@ -31,6 +35,15 @@ const std::vector<std::string>& config_sections() {
     return out;
   }();
   return sections;
+}
+
+bool is_config_key(std::string_view path) {
+  const auto dot = path.find('.');
+  const std::string_view section = dot == std::string_view::npos ? "" : path.substr(0, dot);
+  const std::string_view key = dot == std::string_view::npos ? path : path.substr(dot + 1);
+  if (section == "timing") return isa::timing_param_by_key(key).has_value();
+  return std::any_of(config_keys().begin(), config_keys().end(),
+                     [&](const ConfigKey& k) { return k.section == section && k.key == key; });
 }
 
 } // namespace tsp

@@ -68,10 +68,10 @@ TEST_CASE(
 TEST_CASE("tspsim sweep with a wrong specification is a one-line error and writes nothing") {
   const std::string base =
       "sweep --config " + source("configs/tiny.json") + " --out " + (scratch_dir() / "x.csv").string();
-  auto run = run_tool("tspsim", base + " --workload \"gemx --k 2\" --param a=1");
+  auto run = run_tool("tspsim", base + " --workload \"gemx --k 2\" --param streams.per_direction=16");
   CHECK(run.exit_code == 2);
   CHECK(run.err == "error: --workload 'gemx --k 2': unknown kernel 'gemx' (tspc --list names them)\n");
-  run = run_tool("tspsim", base + " --workload \"gemv --kk 2\" --param a=1");
+  run = run_tool("tspsim", base + " --workload \"gemv --kk 2\" --param streams.per_direction=16");
   CHECK(run.exit_code == 2);
   CHECK(run.err == "error: --workload 'gemv --kk 2': '--kk' is not an option of gemv with a value\n");
   run = run_tool("tspsim", base + " --workload " + kWorkload + " --param streams.per_direction");
@@ -88,6 +88,28 @@ TEST_CASE("tspsim sweep with a wrong specification is a one-line error and write
   CHECK(run.exit_code == 2);
   CHECK(run.err == "error: --plot: '" + svg + "' is also written by another option\n");
   CHECK(!std::filesystem::exists(scratch_dir() / "x.csv"));
+}
+
+TEST_CASE("tspsim sweep refuses an unknown, repeated or empty --param before any point runs") {
+  const std::string base = "sweep --config " + source("configs/tiny.json") + " --workload " + kWorkload +
+                           " --out " + (scratch_dir() / "p.csv").string();
+  auto run = run_tool("tspsim", base + " --param bogus.key=1,2");
+  CHECK(run.exit_code == 2);
+  CHECK(run.err ==
+        "error: --param bogus.key=1,2: unknown config key 'bogus.key' (docs/config.md lists them)\n");
+  run = run_tool("tspsim", base + " --param timing.vxm_func=1,2");
+  CHECK(run.err == "error: --param timing.vxm_func=1,2: unknown config key 'timing.vxm_func' (docs/config.md "
+                   "lists them)\n");
+  run = run_tool("tspsim", base + " --param streams.per_direction=16,32 --param streams.per_direction=8");
+  CHECK(run.exit_code == 2);
+  CHECK(run.err == "error: --param streams.per_direction=8: streams.per_direction is swept by an earlier "
+                   "--param: give its values in one\n");
+  run = run_tool("tspsim", base + " --param streams.per_direction=16,,32");
+  CHECK(run.exit_code == 2);
+  CHECK(run.err ==
+        "error: --param streams.per_direction=16,,32: value 2 is empty (expected key.path=v1,v2,...)\n");
+  CHECK(!std::filesystem::exists(scratch_dir() / "p.csv"));
+  CHECK(!std::filesystem::exists(scratch_dir() / "p.svg"));
 }
 
 TEST_CASE("tspsim sweep --system re-plans and compiles a llama decode step over the system at every point") {

@@ -23,5 +23,8 @@ const std::vector<ConfigKey>& config_keys();
 std::vector<std::string> config_section_keys(std::string_view section);
 // The sections of the top level, in schema order; the last is "timing".
 const std::vector<std::string>& config_sections();
+// Whether `path` ("geometry.superlanes", "timing.mem_read_func", "clock_mhz") names a key of the
+// table or a timing key.
+bool is_config_key(std::string_view path);
 
 } // namespace tsp
