@@ -10,8 +10,11 @@
 
 #include <CLI/CLI.hpp>
 #include <ctime>
+#include <filesystem>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 namespace {
@@ -95,6 +98,24 @@ std::vector<Case> cases(bool quick) {
   return out;
 }
 
+// Before the table: a folder without the systems, or an --only of no case, would otherwise give a
+// table of error rows, or none, and exit 0.
+void check_systems(const std::string& systems_dir, const std::string& only, bool quick) {
+  std::set<std::string> names;
+  for (const Case& c : cases(quick)) names.insert(c.system);
+  if (!only.empty() && names.count(only) == 0)
+    throw tsp::InputError(
+        fmt::format("--only {}: no case runs on it (the systems are {})", only, fmt::join(names, ", ")));
+  for (const std::string& name : names) {
+    if (!only.empty() && name != only) continue;
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(std::filesystem::path(systems_dir) / name, ec))
+      throw tsp::InputError(
+          fmt::format("--systems {}: has no {} (expected the folder of the bundled systems, configs/systems)",
+                      systems_dir, name));
+  }
+}
+
 std::string table(const std::string& systems_dir, const std::string& only, bool quick) {
   std::ostringstream out;
   out << "| system | chips | collective | message | dtype | algorithm | predicted cycles | µs at clock | "
@@ -174,6 +195,7 @@ int main(int argc, char* argv[]) {
                  "rewrite the table between the markers of this file (docs/collectives.md)");
   CLI11_PARSE(app, argc, argv);
   try {
+    check_systems(systems_dir, only, quick);
     const std::string rows = table(systems_dir, only, quick);
     if (!doc.empty())
       write_doc(doc,

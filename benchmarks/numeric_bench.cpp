@@ -2,6 +2,8 @@
 // ns per 320-lane vector, in thread CPU time. Usage: numeric_bench [seconds per measurement, default 0.3]
 #include "tspsim/numeric/numeric.h"
 
+#include <CLI/CLI.hpp>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -153,7 +155,14 @@ void bench_vxm(size_t lanes) {
 } // namespace
 
 int main(int argc, char** argv) {
-  if (argc > 1) g_seconds = std::atof(argv[1]);
+  CLI::App app{"numeric_bench: throughput of the numeric kernels on this host"};
+  app.add_option("seconds", g_seconds, "CPU seconds per measurement (default 0.3)")
+      ->check(CLI::Range(1e-3, 3600.0));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   std::printf("MXM kernel levels on this host: up to %s\n", num::kernel_level_name(num::best_kernel_level()));
   // Every MXM kernel level this host runs, widest last (the one the simulator uses).
   for (auto level : {num::KernelLevel::baseline, num::KernelLevel::avx2, num::KernelLevel::avx512}) {

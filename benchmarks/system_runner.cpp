@@ -80,12 +80,13 @@ std::string traffic_program(const tsp::ChipConfig& config,
                                         link, mem, config.name, floorplan.mem_count() / 2));
     const unsigned hops = floorplan.slices()[*mem_slice].position - sxm_w;
     const uint64_t send = start + link; // the far chip sends on `far` at start + far
-    text += fmt::format(".queue {}\n  NOP {}\n  Read 0, W{}\n  Repeat {}, {}, 0\n", mem,
-                        send - hops * config.streams.hop_cycles - read_func, link, rounds - 1, spacing);
-    text += fmt::format(".queue SXM_W.{}\n  NOP {}\n  Send {}, W{}\n  Repeat {}, {}, 0\n", link, send, link,
-                        link, rounds - 1, spacing);
-    text += fmt::format(".queue SXM_E.{}\n  NOP {}\n  Receive {}, E{}\n  Repeat {}, {}, 0\n", link,
-                        start + far + latency, link, link, rounds - 1, spacing);
+    // A Repeat repeats at least once: one round is the instruction alone.
+    const std::string repeat = rounds > 1 ? fmt::format("  Repeat {}, {}, 0\n", rounds - 1, spacing) : "";
+    text += fmt::format(".queue {}\n  NOP {}\n  Read 0, W{}\n{}", mem,
+                        send - hops * config.streams.hop_cycles - read_func, link, repeat);
+    text += fmt::format(".queue SXM_W.{}\n  NOP {}\n  Send {}, W{}\n{}", link, send, link, link, repeat);
+    text += fmt::format(".queue SXM_E.{}\n  NOP {}\n  Receive {}, E{}\n{}", link, start + far + latency, link,
+                        link, repeat);
   }
   return text;
 }
@@ -262,6 +263,7 @@ int sc_main(int argc, char* argv[]) {
   CLI11_PARSE(app, argc, argv);
   try {
     const tsp::ChipConfig chip = tsp::load_config(config_path);
+    if (rounds == 0) throw std::runtime_error("--rounds: expected at least 1 vector per link");
     // Checked before any child runs; the largest system uses the most links.
     for (uint32_t chips : sizes)
       if (chips == 0 || chips % kNode != 0) throw std::runtime_error("--chips: sizes must be multiples of 8");

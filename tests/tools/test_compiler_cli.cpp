@@ -399,6 +399,40 @@ TEST_CASE("system_runner refuses a chip without the MEM slices of its traffic pr
   CHECK(sizes.out.empty());
 }
 
+TEST_CASE("system_runner runs one round per link and refuses none") {
+  const std::string args = "--chips 8 --all-reduce-rows 0 --config " + source("configs/14nm.json");
+  const auto one = run_tool("benchmarks/system_runner", "--rounds 1 " + args);
+  CHECK(one.exit_code == 0);
+  CHECK(one.err.empty());
+  CHECK(one.out.find(": 1 vectors per link,") != std::string::npos);
+  const auto none = run_tool("benchmarks/system_runner", "--rounds 0 " + args);
+  CHECK(none.exit_code == 2);
+  CHECK(none.err == "error: --rounds: expected at least 1 vector per link\n");
+  CHECK(none.out.empty());
+}
+
+TEST_CASE("numeric_bench --help prints its usage instead of running") {
+  const auto help = run_tool("benchmarks/numeric_bench", "--help");
+  CHECK(help.exit_code == 0);
+  CHECK(help.out.rfind("numeric_bench: throughput of the numeric kernels on this host\n", 0) == 0);
+  CHECK(help.out.find("MXM kernel levels") == std::string::npos);
+  const auto bad = run_tool("benchmarks/numeric_bench", "fast");
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.out.empty());
+}
+
+TEST_CASE("collectives_runner refuses a folder without the systems and an --only of no case") {
+  const auto bogus = run_tool("benchmarks/collectives_runner", "--quick --systems bogus");
+  CHECK(bogus.exit_code == 2);
+  CHECK(bogus.err == "error: --systems bogus: has no node8.json (expected the folder of the bundled systems, "
+                     "configs/systems)\n");
+  CHECK(bogus.out.empty());
+  const auto only = run_tool("benchmarks/collectives_runner",
+                             "--quick --systems " + source("configs/systems") + " --only nope.json");
+  CHECK(only.exit_code == 2);
+  CHECK(only.err.rfind("error: --only nope.json: no case runs on it (the systems are ", 0) == 0);
+}
+
 TEST_CASE("bench_runner and kernels_runner refuse a missing tspsim with one line and exit 2") {
   const auto bench = run_tool("benchmarks/bench_runner", "--tspsim /no/such/tspsim --no-kernels --config " +
                                                              source("configs/14nm.json"));
