@@ -190,6 +190,7 @@ bool Chip::fast_step() {
   const Cycle t = now_;
   if (g_interrupt_requested || t >= max_cycles_) {
     interrupted_ = true;
+    limit_reached_ = !g_interrupt_requested;
     // Runs taken whole count what they did in the cycles a vector-by-vector run would have
     // processed: those before t and before the limit.
     const Cycle stop = std::min(t, max_cycles_);
@@ -248,10 +249,12 @@ void Chip::debug_monitor() {
   // writes retire now (there is no next rising edge), and nothing of the next cycle happens.
   if (t + 1 >= max_cycles_) {
     for (const auto& slice : slices_) slice->retire(t);
-    if (idle())
+    if (idle()) {
       finish(t);
-    else
+    } else {
       interrupted_ = true;
+      limit_reached_ = true;
+    }
     sc_core::sc_stop();
     return;
   }
@@ -284,6 +287,13 @@ RunResult Chip::result() const {
   result.first_issue = ctx_.first_issue;
   result.last_active = ctx_.last_active;
   if (ctx_.any_activity) result.cycles = run_cycles(ctx_.last_active, ctx_.config);
+  // The limit bounds the cycles the run reports, which end when the last superlane's work does
+  // (run_cycles): a run whose engine finished before the limit but whose last superlane did not is
+  // cut as well, and a cut run lasted exactly the limit.
+  if (limit_reached_ || (max_cycles_ != kNever && result.cycles > max_cycles_)) {
+    result.interrupted = true;
+    result.cycles = max_cycles_;
+  }
   return result;
 }
 

@@ -361,3 +361,27 @@ TEST_CASE("a summary that cannot be written to stdout is a failed run") {
       tsp::test::tool("tspsim") + " " + k14nm + " " + kVectorAdd + " --quiet >/dev/full";
   CHECK(std::system(quiet.c_str()) == 0);
 }
+
+TEST_CASE("tspsim --max-cycles bounds the cycles a run reports, in every mode") {
+  // vector_add takes 58 cycles: its last work is at cycle 38 and the last superlane's 19 later.
+  for (const std::string mode : {"", " --debug-clock", " --timing-only"}) {
+    INFO("mode" << mode);
+    for (const unsigned limit : {1u, 10u, 40u, 57u}) {
+      const auto r = tsp::test::run_tool("tspsim", k14nm + " " + kVectorAdd + mode + " --max-cycles " +
+                                                       std::to_string(limit));
+      CHECK(r.exit_code == 1);
+      CHECK(r.out.find("\ncycles              " + std::to_string(limit) +
+                       " (partial: the run was interrupted)\n") != std::string::npos);
+    }
+    for (const unsigned limit : {58u, 59u}) {
+      const auto stats = tsp::test::scratch_dir() / "limit.json";
+      const auto r =
+          tsp::test::run_tool("tspsim", k14nm + " " + kVectorAdd + mode + " --quiet --max-cycles " +
+                                            std::to_string(limit) + " --stats-json " + stats.string());
+      CHECK(r.exit_code == 0);
+      const auto json = nlohmann::json::parse(tsp::test::slurp(stats));
+      CHECK(json.at("cycles") == 58);
+      CHECK(json.at("partial") == false);
+    }
+  }
+}

@@ -88,6 +88,7 @@ private:
   Cycle max_cycles_ = kNever;
   bool finished_ = false;
   bool interrupted_ = false;
+  bool limit_reached_ = false; // the engine stopped at max_cycles_ (not at an interrupt)
   bool sole_process_ = false;
   std::string strict_message_;
   sc_core::sc_event settle_;
