@@ -1,4 +1,5 @@
-// tspdis: prints a program container as assembly that tspasm turns back into the identical file.
+// tspdis: prints a program container as assembly that tspasm turns back into the identical file (a
+// program with regions: the same without them, as its first line says).
 // Without --config the geometry is the bundled config whose fingerprint the program carries; a
 // system program (docs/systems.md) needs --system.
 // Exit codes: 0 success, 2 bad input.

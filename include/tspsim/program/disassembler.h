@@ -1,4 +1,5 @@
-// A Program back to assembly text: assembling the text gives the identical binary.
+// A Program back to assembly text: assembling the text gives the identical binary, except for the
+// region section, which the text does not carry and the first line names when it drops it.
 #pragma once
 
 #include "tspsim/config/config.h"
