@@ -188,7 +188,9 @@ std::vector<uint8_t> encode(const std::vector<uint8_t>& base, const BlockIndex& 
     if (continued + kBlock <= base.size() && std::memcmp(base.data() + continued, block, kBlock) == 0) {
       match = continued;
     } else {
-      if (hashed + 1 == i)
+      // Rolled from the previous offset's hash; at offset 0 nothing was hashed (SIZE_MAX + 1 wraps
+      // to 0, and rolling would read the byte before the target).
+      if (hashed != SIZE_MAX && hashed + 1 == i)
         hash = (hash - uint64_t{target[i - 1]} * power) * kMultiplier + block[kBlock - 1];
       else if (hashed != i)
         hash = block_hash(block);
